@@ -1,0 +1,112 @@
+"""Ingestion throughput against the floor of reading the same file with pandas and writing it to Parquet.
+
+Runs, interleaved and repeated (medians reported):
+  1. UCI Online Retail II (1,067,371 lines): `spend load-example online-retail-ii` (customers derived,
+     then transactions, validation, pseudonymisation, dedup, quarantine, commit) vs pandas
+     `read_csv` + `to_parquet` of the same xz-compressed file.
+  2. A simulated transactions CSV of about 2 million lines: `spend ingest` vs the same floor.
+Goals (issue 2): whole Online Retail II in under 60 s, and within 4x of the floor.
+
+    python benchmarks/ingest.py [--repeats 3] [--sim-customers 160000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from features.examples.online_retail import data_path, load_online_retail
+from features.ingest.pipeline import IngestOptions, ingest
+from features.settings import SpendSettings
+from features.simulate.config import SimulationConfig
+from features.simulate.run import simulate
+
+GOAL_SECONDS = 60.0
+GOAL_RATIO = 4.0
+
+
+def floor_seconds(path: Path, work: Path) -> float:
+    start = time.perf_counter()
+    pd.read_csv(path, dtype=str, keep_default_na=False).to_parquet(work / "floor.parquet")
+    return time.perf_counter() - start
+
+
+def spend_seconds(run, work: Path, index: int) -> float:
+    settings = SpendSettings(home=work / f"home-{index}", pseudonym_key="benchmark-key")
+    start = time.perf_counter()
+    run(settings)
+    return time.perf_counter() - start
+
+
+def measure(name: str, path: Path, rows: int, run, repeats: int, work: Path) -> dict:
+    spend, floor = [], []
+    for i in range(repeats):  # interleaved so drift on a noisy machine hits both alike
+        spend.append(spend_seconds(run, work, i))
+        floor.append(floor_seconds(path, work))
+        print(f"  {name} run {i + 1}: spend {spend[-1]:.2f}s, floor {floor[-1]:.2f}s", file=sys.stderr)
+    s, f = statistics.median(spend), statistics.median(floor)
+    return {"dataset": name, "rows": rows, "spend_s": s, "floor_s": f, "ratio": s / f,
+            "spend_rows_per_s": rows / s, "floor_rows_per_s": rows / f}
+
+
+def simulated_file(customers: int, work: Path) -> tuple[Path, int]:
+    print(f"  simulating {customers:,} customers ...", file=sys.stderr)
+    table = simulate(SimulationConfig(customers=customers, seed=2026, dirty_share=0.01)).tables["transactions"]
+    path = work / "transactions.csv"
+    table.to_csv(path, index=False)
+    return path, len(table)
+
+
+def figures(results: list[dict]) -> list[dict]:
+    retail = next(r for r in results if r["dataset"] == "online-retail-ii")
+    out = [
+        {"figure": "online_retail_ii_seconds", "value": round(retail["spend_s"], 2),
+         "baseline": round(retail["floor_s"], 2), "goal": f"< {GOAL_SECONDS:.0f} s",
+         "met": retail["spend_s"] < GOAL_SECONDS},
+    ]
+    for r in results:
+        out.append({"figure": f"{r['dataset']}_ratio_to_floor", "value": round(r["ratio"], 2),
+                    "baseline": 1.0, "goal": f"<= {GOAL_RATIO:.0f}x", "met": r["ratio"] <= GOAL_RATIO})
+    return out
+
+
+def print_table(results: list[dict]) -> None:
+    header = f"{'dataset':<22}{'rows':>11}{'spend s':>9}{'floor s':>9}{'ratio':>7}{'spend rows/s':>14}{'floor rows/s':>14}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(f"{r['dataset']:<22}{r['rows']:>11,}{r['spend_s']:>9.2f}{r['floor_s']:>9.2f}{r['ratio']:>7.2f}"
+              f"{r['spend_rows_per_s']:>14,.0f}{r['floor_rows_per_s']:>14,.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sim-customers", type=int, default=160_000, help="about 2M lines at 160,000")
+    parser.add_argument("--skip-sim", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print one JSON object last")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        results = [measure("online-retail-ii", data_path(), 1_067_371, load_online_retail, args.repeats, work)]
+        if not args.skip_sim:
+            path, rows = simulated_file(args.sim_customers, work)
+            run = lambda s: ingest(path, IngestOptions("transactions"), s)  # noqa: E731
+            results.append(measure("simulated-transactions", path, rows, run, args.repeats, work))
+    print_table(results)
+    if args.json:
+        print(json.dumps({"benchmark": "ingest", "repeats": args.repeats, "results": results,
+                          "figures": figures(results)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""From raw consumption events to features: schema, ingestion and quarantine, privacy, quality, simulator."""

@@ -1,0 +1,168 @@
+"""`spend` data commands: simulate, ingest, load-example, quality, dictionary."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from features.console import console, print_json, step_progress, user_errors
+from features.errors import SpendError
+from features.ingest.pipeline import INGEST_STEPS, IngestOptions, IngestReport, ingest
+from features.ingest.readers import parse_mapping
+from features.settings import SpendSettings
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the data commands to the root `spend` app."""
+    app.command("simulate")(simulate_command)
+    app.command("ingest")(ingest_command)
+    app.command("load-example")(load_example_command)
+    app.command("quality")(quality_command)
+    app.command("dictionary")(dictionary_command)
+
+
+@user_errors
+def simulate_command(
+    out: Annotated[Path, typer.Option(help="Folder for the canonical CSVs and ground_truth/.")] = Path("sim"),
+    customers: Annotated[int, typer.Option(min=10, help="Number of customers.")] = 10_000,
+    days: Annotated[int, typer.Option(min=30, max=3_650, help="Length of the history in days.")] = 365,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed and options, same bytes.")] = 7,
+    start: Annotated[str, typer.Option(help="First day of the history (YYYY-MM-DD).")] = "2025-01-01",
+    products: Annotated[int, typer.Option(min=8, help="Number of products.")] = 200,
+    stores: Annotated[int, typer.Option(min=1, help="Number of physical stores.")] = 20,
+    dirty_share: Annotated[
+        float, typer.Option(min=0.0, max=0.5, help="Share of lines corrupted like a real export.")
+    ] = 0.0,
+    json_output: JsonFlag = False,
+) -> None:
+    """Simulate a multi-channel consumption history with known ground truth."""
+    from features.simulate.config import SimulationConfig
+    from features.simulate.run import SIMULATION_STEPS, simulate
+    from features.simulate.writer import write_simulation
+
+    try:
+        first_day = date.fromisoformat(start)
+    except ValueError as error:
+        raise SpendError(f"--start: {start!r} is not a date (YYYY-MM-DD)") from error
+    config = SimulationConfig(
+        customers=customers,
+        days=days,
+        seed=seed,
+        start=first_day,
+        products=products,
+        stores=stores,
+        dirty_share=dirty_share,
+    )
+    with step_progress("simulate", (*SIMULATION_STEPS, "write"), enabled=not json_output) as step:
+        simulation = simulate(config, progress=step)
+        step("write")
+        counts = write_simulation(simulation, out)
+    if json_output:
+        print_json({"out": str(out), "rows": counts, "seed": seed})
+        return
+    table = Table("table", "rows", title=f"simulated history in {out}")
+    for name, count in counts.items():
+        table.add_row(name, f"{count:,}")
+    console.print(table)
+
+
+@user_errors
+def ingest_command(
+    path: Annotated[Path, typer.Argument(help="CSV (optionally .gz/.bz2/.xz/.zst) or Parquet export.")],
+    table: Annotated[
+        str, typer.Option(help="Canonical table: transactions, customers, points, membership, campaigns.")
+    ],
+    map_: Annotated[str | None, typer.Option("--map", help="Rename foreign columns: old=new,old2=new2.")] = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of a CSV.")] = "utf-8",
+    ts_format: Annotated[str | None, typer.Option(help="strftime format of timestamps, if not ISO 8601.")] = None,
+    allow_anonymous: Annotated[bool, typer.Option(help="Keep transactions without customer_id as anonymous.")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Validate an export, store accepted rows, quarantine rejected ones with a reason."""
+    settings = SpendSettings()
+    options = IngestOptions(table, parse_mapping(map_), encoding, ts_format, allow_anonymous)
+    with step_progress(f"ingest {path.name}", INGEST_STEPS, enabled=not json_output) as step:
+        report = ingest(path, options, settings, progress=step)
+    show_report(report, json_output)
+
+
+def show_report(report: IngestReport, json_output: bool) -> None:
+    if json_output:
+        print_json(report.as_dict())
+        return
+    summary = Table(
+        "received", "accepted", "quarantined", "duplicates", title=f"{report.table}: batch {report.batch_id}"
+    )
+    summary.add_row(*(f"{v:,}" for v in (report.received, report.accepted, report.quarantined, report.duplicates)))
+    console.print(summary)
+    if report.quarantined_by_reason:
+        reasons = Table("reason (field:rule)", "rows", title="quarantined")
+        for reason, count in report.quarantined_by_reason.items():
+            reasons.add_row(reason, f"{count:,}")
+        console.print(reasons)
+    if report.ignored_columns:
+        console.print(
+            f"[yellow]columns not in the {report.table} schema, not stored:[/] {', '.join(report.ignored_columns)}"
+        )
+
+
+@user_errors
+def load_example_command(
+    name: Annotated[str, typer.Argument(help="Example data set: online-retail-ii.")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Load a real public data set shipped with Spend through the normal ingestion path."""
+    from features.examples.online_retail import NAME, load_online_retail
+
+    if name != NAME:
+        raise SpendError(f"unknown example {name!r}; available: {NAME}")
+    with step_progress(f"load {name}", INGEST_STEPS, enabled=not json_output) as step:
+        reports = load_online_retail(SpendSettings(), progress=step)
+    if json_output:
+        print_json({table: report.as_dict() for table, report in reports.items()})
+        return
+    for report in reports.values():
+        show_report(report, json_output=False)
+
+
+@user_errors
+def quality_command(json_output: JsonFlag = False) -> None:
+    """Score every stored table on completeness, validity, uniqueness, timeliness and consistency."""
+    from features.quality.scorecard import DIMENSIONS, scorecard
+
+    settings = SpendSettings()
+    with step_progress("quality", ("score",), enabled=not json_output):
+        card = scorecard(settings)
+    if not card["tables"]:
+        raise SpendError(f"nothing ingested under {settings.home}; run `spend ingest` or `spend demo` first")
+    if json_output:
+        print_json(card)
+        return
+    table = Table("table", "rows", *DIMENSIONS, "overall", title="data quality (0-100)")
+    for name, scores in card["tables"].items():
+        table.add_row(
+            name, f"{scores['rows']:,}", *(f"{scores[d]['score']:.1f}" for d in DIMENSIONS), f"{scores['overall']:.1f}"
+        )
+    console.print(table)
+    for name, scores in card["tables"].items():
+        for dim in DIMENSIONS:
+            for failing in scores[dim]["failing"][:5]:
+                console.print(f"  {name} / {dim}: {failing}", highlight=False)
+    console.print(f"written to {settings.paths.reports / 'quality.json'}")
+
+
+@user_errors
+def dictionary_command(
+    out: Annotated[Path, typer.Option(help="Markdown file to write.")] = Path("docs/data-dictionary.md"),
+) -> None:
+    """Regenerate the data dictionary from the schema."""
+    from features.schema.dictionary import render_dictionary
+
+    out.write_text(render_dictionary())
+    console.print(f"wrote {out}")

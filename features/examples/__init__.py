@@ -1,0 +1,1 @@
+"""Real public data sets shipped with Spend and their loaders."""

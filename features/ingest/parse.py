@@ -1,0 +1,113 @@
+"""Turn raw input columns (text from CSV, or typed from Parquet) into canonical dtypes.
+
+A value that is present but cannot be parsed becomes a per-row reason (`field:rule`), never a silent NaN.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.schema.fields import ID_PATTERN, TEXT, FieldSpec, Kind
+
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+
+
+@dataclass
+class Parsed:
+    frame: pd.DataFrame
+    failures: pd.DataFrame  # columns: row, reason
+
+
+def _blank(raw: pd.Series) -> pd.Series:
+    if raw.dtype == object or pd.api.types.is_string_dtype(raw):
+        return raw.isna() | (raw.astype(TEXT).str.strip() == "")
+    return raw.isna()
+
+
+def _as_text(raw: pd.Series) -> pd.Series:
+    text = raw.astype(TEXT).str.strip()
+    return text.mask(text == "")
+
+
+def parse_ids(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    text = _as_text(raw)
+    bad = text.notna() & ~text.str.fullmatch(ID_PATTERN).fillna(False)
+    # The malformed text stays (its row is quarantined anyway) so source rules can still recognise it.
+    return text, bad
+
+
+def parse_timestamps(raw: pd.Series, ts_format: str | None, timezone: str) -> tuple[pd.Series, pd.Series]:
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        parsed = raw.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_dtype(raw):
+        parsed = raw.dt.tz_localize(timezone).dt.tz_convert("UTC")
+    else:
+        text = _as_text(raw)
+        parsed = pd.to_datetime(text, format=ts_format or "ISO8601", errors="coerce", utc=True)
+        if timezone != "UTC":
+            naive = text.notna() & ~text.str.contains(_OFFSET).fillna(False)
+            if naive.any():
+                local = pd.to_datetime(text[naive], format=ts_format or "ISO8601", errors="coerce")
+                parsed[naive] = local.dt.tz_localize(timezone).dt.tz_convert("UTC")
+    parsed = parsed.astype("datetime64[us, UTC]")
+    return parsed, parsed.isna() & ~_blank(raw)
+
+
+def parse_numbers(raw: pd.Series, kind: Kind) -> tuple[pd.Series, pd.Series]:
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        values = pd.to_numeric(raw, errors="coerce").astype("float64")
+    else:
+        values = pd.to_numeric(_as_text(raw), errors="coerce").astype("float64")
+    bad = values.isna() & ~_blank(raw)
+    bad |= ~np.isfinite(values.fillna(0.0))
+    if kind is Kind.INT:
+        fractional = values.notna() & (values != values.round())
+        bad |= fractional
+        return values.mask(bad).round().astype("Int64"), bad
+    return values.mask(bad), bad
+
+
+def parse_categories(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    # Allowed values are checked by the schema, so the reason can name the rule.
+    return _as_text(raw).str.lower(), pd.Series(False, index=raw.index)
+
+
+def parse_column(raw: pd.Series, spec: FieldSpec, ts_format: str | None, timezone: str):
+    if spec.kind is Kind.ID:
+        return (*parse_ids(raw), "malformed_id")
+    if spec.kind is Kind.TIMESTAMP:
+        return (*parse_timestamps(raw, ts_format, timezone), "unparsable_timestamp")
+    if spec.kind in (Kind.FLOAT, Kind.INT):
+        return (*parse_numbers(raw, spec.kind), f"not_a_{spec.kind.value}")
+    if spec.kind is Kind.CATEGORY:
+        return (*parse_categories(raw), "allowed_value")
+    return _as_text(raw), pd.Series(False, index=raw.index), "text"
+
+
+def _empty(index: pd.Index, dtype) -> pd.Series:
+    if dtype == "float64":
+        return pd.Series(np.nan, index=index, dtype=dtype)
+    if str(dtype).startswith("datetime64"):
+        return pd.Series(pd.NaT, index=index, dtype=dtype)
+    return pd.Series(pd.NA, index=index, dtype=dtype)
+
+
+def parse_frame(raw: pd.DataFrame, specs: dict[str, FieldSpec], ts_format: str | None, timezone: str) -> Parsed:
+    """Parse every canonical column present in `raw`; absent optional columns become empty columns."""
+    columns: dict[str, pd.Series] = {}
+    failures: list[pd.DataFrame] = []
+    for name, spec in specs.items():
+        if name not in raw.columns:
+            columns[name] = _empty(raw.index, spec.dtype)
+            continue
+        values, bad, rule = parse_column(raw[name], spec, ts_format, timezone)
+        columns[name] = values.astype(spec.dtype)
+        if bad.any():
+            failures.append(pd.DataFrame({"row": raw.index[bad.to_numpy()], "reason": f"{name}:{rule}"}))
+    frame = pd.DataFrame(columns, index=raw.index)
+    failed = pd.concat(failures) if failures else pd.DataFrame({"row": [], "reason": []})
+    return Parsed(frame, failed)

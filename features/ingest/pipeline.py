@@ -1,0 +1,288 @@
+"""Ingest one export into the offline store: read, parse, pseudonymise, validate, deduplicate, commit.
+
+Every received row ends in exactly one of: accepted (offline store), quarantined (with a reason)
+or duplicate (already received), so `accepted + quarantined + duplicates == received` always holds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.errors import SpendError
+from features.ingest.catalog import BatchRecord
+from features.ingest.identity import classify, content_hash, derive_event_ids
+from features.ingest.parse import parse_frame
+from features.ingest.readers import file_sha256, read_export
+from features.ingest.store import OfflineStore
+from features.ingest.validate import first_reason_per_row, row_rule_failures, schema_failures
+from features.privacy.pseudonym import pseudonymise
+from features.privacy.vault import IdentityVault
+from features.schema.fields import TEXT, RowRule
+from features.schema.tables import SCHEMA_VERSION, TABLES, SchemaContext, TableSpec
+from features.settings import SpendSettings
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    table: str
+    mapping: dict[str, str] = field(default_factory=dict)
+    encoding: str = "utf-8"
+    ts_format: str | None = None
+    allow_anonymous: bool = False  # transactions without a customer are kept as anonymous purchases
+    extra_rules: tuple[RowRule, ...] = ()  # source-specific rules, e.g. non-product codes
+
+
+@dataclass
+class IngestReport:
+    batch_id: str
+    table: str
+    source: str
+    file_sha256: str
+    received: int
+    accepted: int
+    quarantined: int
+    duplicates: int
+    quarantined_by_reason: dict[str, int]
+    ignored_columns: list[str]
+    new_identities: int
+    schema_version: str = SCHEMA_VERSION
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def table_spec(name: str) -> TableSpec:
+    if name not in TABLES:
+        raise SpendError(f"--table: unknown table {name!r}; expected one of {', '.join(TABLES)}")
+    return TABLES[name]
+
+
+INGEST_STEPS = ("read", "parse", "validate", "deduplicate", "write")
+
+
+def ingest(
+    path: Path,
+    options: IngestOptions,
+    settings: SpendSettings,
+    now: datetime | None = None,
+    progress: Callable[[str], None] = lambda step: None,
+) -> IngestReport:
+    """Ingest one file; `progress` is called with each of INGEST_STEPS as it starts."""
+    table_spec(options.table)
+    progress("read")
+    raw = read_export(Path(path), options.mapping, options.encoding)
+    return ingest_frame(raw, str(path), file_sha256(Path(path)), options, settings, now, progress)
+
+
+def ingest_frame(
+    raw: pd.DataFrame,
+    source: str,
+    digest: str,
+    options: IngestOptions,
+    settings: SpendSettings,
+    now: datetime | None = None,
+    progress: Callable[[str], None] = lambda step: None,
+) -> IngestReport:
+    """Ingest rows already read (text or typed columns, canonical names); `digest` identifies the source."""
+    spec = table_spec(options.table)
+    raw = raw.reset_index(drop=True)  # source_row in the quarantine counts data rows from 1
+    started = now or datetime.now(UTC)
+    ctx = SchemaContext(
+        now=started + timedelta(seconds=settings.future_tolerance_seconds),
+        max_line_amount=settings.max_line_amount,
+        currencies=settings.currencies,
+        allow_anonymous=options.allow_anonymous,
+    )
+    specs = spec.field_map(ctx)
+    _require_columns(raw, spec, ctx, source)
+    batch_id = f"{spec.name}-{started:%Y%m%dT%H%M%S%f}-{digest[:8]}-{uuid.uuid4().hex[:6]}"
+    store = OfflineStore(settings.paths)
+
+    progress("parse")
+    parsed = parse_frame(raw, specs, options.ts_format, settings.timezone)
+    typed = _fill_defaults(parsed.frame, settings)
+    key = settings.pseudonym_key.get_secret_value().encode("utf-8")
+    raw_customer = typed["customer_id"].copy() if "customer_id" in typed else None
+    if raw_customer is not None:
+        typed["customer_id"] = pseudonymise(raw_customer, key)
+    content = content_hash(typed[[c for c in specs if c != spec.key]])
+    if "event_id" in typed:
+        typed["event_id"] = derive_event_ids(typed["event_id"], content)
+    row_hash = _row_hash(content, typed[spec.key], raw, specs, parsed.failures)
+
+    progress("validate")
+    checked = _with_signup(typed, spec, store)
+    failures = pd.concat(
+        [
+            parsed.failures,
+            schema_failures(checked, spec.schema(ctx, with_row_rules=False)),
+            row_rule_failures(checked, (*options.extra_rules, *spec.row_rules(ctx))),
+        ]
+    )
+    reasons = first_reason_per_row(failures, _rule_order(spec, ctx, options.extra_rules))
+    invalid = pd.Series(typed.index.isin(reasons.index), index=typed.index)
+
+    progress("deduplicate")
+    seen = store.read(spec.name, ["row_hash"])["row_hash"].to_numpy(dtype="int64")
+    seen = np.concatenate([seen, store.read_quarantine(spec.name, ["row_hash"])["row_hash"].to_numpy(dtype="int64")])
+    stored_keys = store.read(spec.name, [spec.key])[spec.key].dropna().to_numpy(dtype=object)
+    status = classify(row_hash, typed[spec.key], invalid, seen, stored_keys)
+    reason = reasons["reason"].reindex(typed.index)
+    reason[status == "conflict"] = f"{spec.key}:duplicate_{spec.key}"
+
+    progress("write")
+    keep = status == "accepted"
+    accepted = typed[keep].assign(batch_id=batch_id, ingested_at=started, row_hash=row_hash[keep])
+    quarantined = _quarantine_rows(raw, typed, specs, status, reason, reasons, row_hash, batch_id)
+    moves = store.stage(batch_id, spec.name, accepted, quarantined, spec.time_column)
+    try:
+        new_identities = _remember_identities(settings, raw, raw_customer, typed, status, spec)
+        store.publish(batch_id, moves)
+        by_reason = dict(sorted(Counter(quarantined["reason"]).items()))
+        report = IngestReport(
+            batch_id=batch_id,
+            table=spec.name,
+            source=source,
+            file_sha256=digest,
+            received=len(raw),
+            accepted=len(accepted),
+            quarantined=len(quarantined),
+            duplicates=int((status == "duplicate").sum()),
+            quarantined_by_reason=by_reason,
+            ignored_columns=_ignored(raw, specs, spec),
+            new_identities=new_identities,
+        )
+        store.catalog.commit(_record(report, started, options))
+    except BaseException:
+        store.discard(batch_id)
+        raise
+    return report
+
+
+def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, source: str) -> None:
+    missing = [c for c in spec.required_columns(ctx) if c not in raw.columns]
+    if missing:
+        raise SpendError(
+            f"{Path(source).name}: missing required column(s) {', '.join(missing)} for table {spec.name} "
+            f"(found {', '.join(raw.columns)}); map foreign names with --map old=new"
+        )
+
+
+def _fill_defaults(typed: pd.DataFrame, settings: SpendSettings) -> pd.DataFrame:
+    typed = typed.copy()
+    if "currency" in typed:
+        typed["currency"] = typed["currency"].str.upper().fillna(settings.default_currency)
+    if "kind" in typed and "quantity" in typed:
+        inferred = pd.Series(np.where(typed["quantity"] < 0, "return", "purchase"), index=typed.index, dtype=TEXT)
+        typed["kind"] = typed["kind"].fillna(inferred.where(typed["quantity"].notna()))
+    return typed
+
+
+def _row_hash(
+    content: pd.Series, key: pd.Series, raw: pd.DataFrame, specs: dict, parse_failures: pd.DataFrame
+) -> pd.Series:
+    """Hash of key + parsed content; unparsable values are NA once parsed, so their raw text
+    is mixed in to keep two different bad rows apart."""
+    fingerprint = pd.Series("", index=content.index, dtype=TEXT)
+    bad_rows = parse_failures["row"].unique()
+    if len(bad_rows):
+        text_columns = [c for c in specs if c in raw.columns and c != "customer_id"]
+        fingerprint.loc[bad_rows] = raw.loc[bad_rows, text_columns].astype(TEXT).fillna("").agg("\x1f".join, axis=1)
+    return content_hash(pd.DataFrame({"content": content, "key": key, "raw": fingerprint}))
+
+
+def _with_signup(typed: pd.DataFrame, spec: TableSpec, store: OfflineStore) -> pd.DataFrame:
+    if not spec.checks_signup or "customer_id" not in typed:
+        return typed
+    customers = store.read("customers", ["customer_id", "signup_ts"])
+    if customers.empty:
+        return typed
+    signup = customers.drop_duplicates("customer_id").set_index("customer_id")["signup_ts"]
+    return typed.assign(_signup_ts=typed["customer_id"].map(signup))
+
+
+def _rule_order(spec: TableSpec, ctx: SchemaContext, extra: tuple[RowRule, ...]) -> list[str]:
+    """Which reason a row reports when it breaks several rules: source rules, parsing, then dictionary order."""
+    order: list[str] = [r.reason for r in extra]  # a source-specific rule is the most telling reason
+    for f in spec.fields(ctx):
+        order += [
+            f"{f.name}:{r}" for r in ("malformed_id", "unparsable_timestamp", "not_a_float", "not_a_int", "missing")
+        ]
+        order += [f"{f.name}:{r.name}" for r in f.rules]
+    return order + [r.reason for r in spec.row_rules(ctx)]
+
+
+def _quarantine_rows(raw, typed, specs, status, reason, reasons, row_hash, batch_id) -> pd.DataFrame:
+    rejected = status.isin(["invalid", "conflict"])
+    columns = [c for c in specs if c in raw.columns and c != "customer_id"]
+    rows = raw.loc[rejected, columns].astype(TEXT)
+    if "customer_id" in typed:
+        rows.insert(0, "customer_id", typed.loc[rejected, "customer_id"])  # pseudonym, never the raw id
+    if "event_id" in typed:
+        rows["event_id"] = typed.loc[rejected, "event_id"]
+    all_reasons = reasons["reasons"].reindex(rows.index).fillna(reason[rejected])
+    return rows.assign(
+        source_row=rows.index + 1,
+        reason=reason[rejected],
+        reasons=all_reasons,
+        batch_id=batch_id,
+        row_hash=row_hash[rejected],
+    )
+
+
+def _remember_identities(settings, raw, raw_customer, typed, status, spec) -> int:
+    if raw_customer is None:
+        return 0
+    accepted = (status == "accepted") & raw_customer.notna()
+    if accepted.any():
+        settings.warn_if_development_key()
+    vault = IdentityVault(settings.paths.vault, settings.pseudonym_key.get_secret_value().encode("utf-8"))
+    known = pd.DataFrame({"p": typed.loc[accepted, "customer_id"], "raw": raw_customer[accepted]}).drop_duplicates("p")
+    pairs = dict(zip(known["p"], known["raw"], strict=True))
+    new = vault.remember(pairs)
+    personal = [c for c in spec.personal_fields if c in raw.columns]
+    if personal:
+        values = raw.loc[accepted, personal].astype(TEXT)
+        vault.remember_personal(
+            {
+                p: {k: v for k, v in row.items() if pd.notna(v) and v != ""}
+                for p, row in zip(typed.loc[accepted, "customer_id"], values.to_dict("records"), strict=True)
+            }
+        )
+    return new
+
+
+def _ignored(raw: pd.DataFrame, specs: dict, spec: TableSpec) -> list[str]:
+    return [c for c in raw.columns if c not in specs and c not in spec.personal_fields]
+
+
+def _record(report: IngestReport, started: datetime, options: IngestOptions) -> BatchRecord:
+    return BatchRecord(
+        batch_id=report.batch_id,
+        table_name=report.table,
+        source=report.source,
+        file_sha256=report.file_sha256,
+        schema_version=report.schema_version,
+        started_at=started.isoformat(),
+        committed_at=datetime.now(UTC).isoformat(),
+        received=report.received,
+        accepted=report.accepted,
+        quarantined=report.quarantined,
+        duplicates=report.duplicates,
+        quarantined_by_reason=report.quarantined_by_reason,
+        options={
+            "mapping": options.mapping,
+            "encoding": options.encoding,
+            "ts_format": options.ts_format,
+            "allow_anonymous": options.allow_anonymous,
+            "extra_rules": [r.reason for r in options.extra_rules],
+        },
+    )

@@ -1,0 +1,101 @@
+"""Read a CSV or Parquet export as it is, apply a column mapping, and fail with one clear line when it can't."""
+
+from __future__ import annotations
+
+import hashlib
+import lzma
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from features.errors import SpendError
+from features.schema.fields import TEXT
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def parse_mapping(text: str | None) -> dict[str, str]:
+    """`old=new,old2=new2` -> {old: new}; a malformed pair is an error, not ignored."""
+    if not text:
+        return {}
+    mapping: dict[str, str] = {}
+    for pair in text.split(","):
+        old, sep, new = pair.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise SpendError(f"--map: {pair!r} is not of the form old=new")
+        mapping[old.strip()] = new.strip()
+    return mapping
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in (*CSV_SUFFIXES, *PARQUET_SUFFIXES):
+        if name.endswith(suffix):
+            return suffix
+    raise SpendError(f"{path}: unknown file type; expected one of {', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)}")
+
+
+def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
+    # Every column is read as text: parsing is ours, so a bad value becomes a reason, not a crash.
+    source = lzma.open(path) if path.name.lower().endswith(".xz") else path
+    read_options = pacsv.ReadOptions(encoding=encoding, block_size=16 << 20)
+    header = pacsv.open_csv(source, read_options=read_options).schema.names
+    if isinstance(source, lzma.LZMAFile):
+        source.close()
+        source = lzma.open(path)
+    convert = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in header}, strings_can_be_null=False, quoted_strings_can_be_null=False
+    )
+    try:
+        table = pacsv.read_csv(source, read_options=read_options, convert_options=convert)
+    finally:
+        if isinstance(source, lzma.LZMAFile):
+            source.close()
+    return table.to_pandas(types_mapper=lambda t: TEXT if pa.types.is_string(t) else None)
+
+
+def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read an export into a frame with canonical column names; raises SpendError on unreadable input."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpendError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise SpendError(f"{path}: the file is empty")
+    suffix = _suffix(path)
+    try:
+        frame = pq.read_table(path).to_pandas() if suffix in PARQUET_SUFFIXES else _read_csv(path, encoding)
+    except (pa.ArrowInvalid, UnicodeDecodeError, lzma.LZMAError, OSError) as error:
+        raise SpendError(f"{path}: cannot be read as {suffix.lstrip('.')} ({_first_line(error)})") from error
+    if frame.empty:
+        raise SpendError(f"{path}: the file has a header but no rows")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    missing = [old for old in (mapping or {}) if old not in frame.columns]
+    if missing:
+        raise SpendError(
+            f"--map: column(s) {', '.join(missing)} not in {path.name} (it has {', '.join(frame.columns)})"
+        )
+    frame = frame.rename(columns=mapping or {})
+    duplicated = frame.columns[frame.columns.duplicated()].tolist()
+    if duplicated:
+        raise SpendError(f"{path}: column(s) {', '.join(duplicated)} appear more than once after mapping")
+    return frame
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    message = text[0] if text else type(error).__name__
+    if "invalid UTF8" in message or isinstance(error, UnicodeDecodeError):
+        message += "; the file is not valid for this encoding, pass --encoding (e.g. latin-1)"
+    return message

@@ -1,0 +1,95 @@
+"""The offline store and the quarantine: Parquet files under SPEND_HOME, one file per batch and partition.
+
+Layout: offline/<table>/month=YYYY-MM/<batch_id>.parquet and quarantine/<table>/<batch_id>.parquet.
+Files are written to staging first and moved into place; readers only see batches the ledger
+has committed, so a crash mid-batch leaves nothing a reader can see.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from features.ingest.catalog import BatchCatalog
+from features.schema.fields import TEXT
+from features.settings import SpendPaths
+
+
+def _batch_of(path: Path) -> str:
+    return path.stem
+
+
+def _files(root: Path, committed: set[str]) -> list[str]:
+    if not root.exists():
+        return []
+    return sorted(str(p) for p in root.rglob("*.parquet") if _batch_of(p) in committed)
+
+
+class OfflineStore:
+    def __init__(self, paths: SpendPaths) -> None:
+        self.paths = paths
+        self.catalog = BatchCatalog(paths.catalog)
+
+    def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """All committed rows of a table (an empty frame if nothing was ingested)."""
+        return self._read(self.paths.table(table), table, columns)
+
+    def read_quarantine(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
+        return self._read(self.paths.quarantine / table, table, columns)
+
+    def _read(self, root: Path, table: str, columns: list[str] | None) -> pd.DataFrame:
+        files = _files(root, self.catalog.committed_ids(table))
+        if not files:
+            return pd.DataFrame(columns=columns or [])
+        dataset = ds.dataset(files, format="parquet")
+        wanted = None if columns is None else [c for c in columns if c in dataset.schema.names]
+        return dataset.to_table(columns=wanted).to_pandas(types_mapper=_types_mapper)
+
+    def stage(
+        self, batch_id: str, table: str, accepted: pd.DataFrame, quarantined: pd.DataFrame, time_column: str
+    ) -> list[tuple[Path, Path]]:
+        """Write a batch's files to staging; return (staged, final) pairs for `publish`."""
+        stage_root = self.paths.staging / batch_id
+        moves: list[tuple[Path, Path]] = []
+        if not accepted.empty:
+            ts = accepted[time_column]
+            months = ts.dt.year * 100 + ts.dt.month  # integer keys: strftime costs seconds on 1M rows
+            for key, part in accepted.groupby(months, sort=True):
+                month = f"{key // 100:04d}-{key % 100:02d}"
+                staged = stage_root / table / f"month={month}" / f"{batch_id}.parquet"
+                moves.append((staged, self.paths.table(table) / f"month={month}" / f"{batch_id}.parquet"))
+                _write(part, staged)
+        if not quarantined.empty:
+            staged = stage_root / "quarantine" / f"{batch_id}.parquet"
+            moves.append((staged, self.paths.quarantine / table / f"{batch_id}.parquet"))
+            _write(quarantined, staged)
+        return moves
+
+    def publish(self, batch_id: str, moves: list[tuple[Path, Path]]) -> None:
+        for staged, final in moves:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, final)
+        shutil.rmtree(self.paths.staging / batch_id, ignore_errors=True)
+
+    def discard(self, batch_id: str) -> None:
+        shutil.rmtree(self.paths.staging / batch_id, ignore_errors=True)
+
+
+def _write(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    pq.write_table(table, path, compression="zstd")
+
+
+def _types_mapper(arrow_type: pa.DataType):
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return TEXT
+    if pa.types.is_integer(arrow_type):
+        return pd.Int64Dtype()
+    return None

@@ -1,0 +1,1 @@
+"""Privacy at the door: keyed pseudonyms and the encrypted identity vault."""

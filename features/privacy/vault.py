@@ -1,0 +1,83 @@
+"""The identity vault: pseudonym -> raw id and personal fields, AES-GCM encrypted, apart from the offline store.
+
+Only a data-subject request (access, erasure) or an audited re-identifying export reads it.
+The encryption key is derived from SPEND_PSEUDONYM_KEY with HKDF, so one secret guards both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Mapping
+from contextlib import closing
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS identities (pseudonym TEXT PRIMARY KEY, raw_id BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS personal (pseudonym TEXT PRIMARY KEY, fields BLOB NOT NULL);
+"""
+
+
+def _derive_key(secret: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"spend-vault-v1", info=b"identity").derive(secret)
+
+
+class IdentityVault:
+    def __init__(self, path: Path, secret: bytes) -> None:
+        self.path = Path(path)
+        self._aead = AESGCM(_derive_key(secret))
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path)
+        connection.executescript(_SCHEMA)
+        return connection
+
+    def _seal(self, plain: str, pseudonym: str) -> bytes:
+        nonce = os.urandom(12)
+        # The pseudonym is authenticated data: a ciphertext moved to another row fails to open.
+        return nonce + self._aead.encrypt(nonce, plain.encode("utf-8"), pseudonym.encode("ascii"))
+
+    def _open(self, sealed: bytes, pseudonym: str) -> str:
+        return self._aead.decrypt(sealed[:12], sealed[12:], pseudonym.encode("ascii")).decode("utf-8")
+
+    def remember(self, pairs: Mapping[str, str]) -> int:
+        """Store pseudonym -> raw id for pseudonyms not yet known; returns how many were new."""
+        with closing(self._connect()) as db, db:
+            known = {row[0] for row in db.execute("SELECT pseudonym FROM identities")}
+            new = [(p, self._seal(raw, p)) for p, raw in pairs.items() if p not in known]
+            db.executemany("INSERT INTO identities VALUES (?, ?)", new)
+        return len(new)
+
+    def remember_personal(self, records: Mapping[str, Mapping[str, str]]) -> None:
+        with closing(self._connect()) as db, db:
+            db.executemany(
+                "INSERT OR REPLACE INTO personal VALUES (?, ?)",
+                [(p, self._seal(json.dumps(dict(fields), sort_keys=True), p)) for p, fields in records.items()],
+            )
+
+    def reidentify(self, pseudonyms: Iterable[str]) -> dict[str, str]:
+        """Raw ids of the pseudonyms the vault knows; erased or unknown ones are absent."""
+        wanted = list(dict.fromkeys(pseudonyms))
+        with closing(self._connect()) as db:
+            db.execute("CREATE TEMP TABLE wanted (pseudonym TEXT PRIMARY KEY)")
+            db.executemany("INSERT INTO wanted VALUES (?)", [(p,) for p in wanted])
+            rows = db.execute("SELECT i.pseudonym, i.raw_id FROM identities i JOIN wanted USING (pseudonym)")
+            return {p: self._open(sealed, p) for p, sealed in rows}
+
+    def personal(self, pseudonym: str) -> dict[str, str] | None:
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT fields FROM personal WHERE pseudonym = ?", (pseudonym,)).fetchone()
+        return None if row is None else json.loads(self._open(row[0], pseudonym))
+
+    def erase(self, pseudonym: str) -> bool:
+        """Forget who is behind a pseudonym; returns whether anything was stored."""
+        with closing(self._connect()) as db, db:
+            removed = db.execute("DELETE FROM identities WHERE pseudonym = ?", (pseudonym,)).rowcount
+            removed += db.execute("DELETE FROM personal WHERE pseudonym = ?", (pseudonym,)).rowcount
+        return removed > 0

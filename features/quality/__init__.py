@@ -1,0 +1,1 @@
+"""Data-quality scorecard over the stored tables."""

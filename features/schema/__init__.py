@@ -1,0 +1,1 @@
+"""Canonical tables: field specs, pandera schemas, the generated data dictionary."""

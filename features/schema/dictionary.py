@@ -1,0 +1,60 @@
+"""Render the data dictionary (docs/data-dictionary.md) from the table specifications, so docs never drift."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from features.schema.tables import SCHEMA_VERSION, TABLES, SchemaContext
+
+
+def _context() -> SchemaContext:
+    # A fixed 'now' keeps the generated file identical from run to run.
+    return SchemaContext(now=datetime(2000, 1, 1, tzinfo=UTC))
+
+
+def render_dictionary() -> str:
+    ctx = _context()
+    lines = [
+        "# Data dictionary",
+        "",
+        f"Generated from `features/schema/tables.py` by `spend dictionary` (schema version {SCHEMA_VERSION}).",
+        "Do not edit by hand: `tests/features/test_dictionary.py` fails when this file is out of date.",
+        "",
+        "A rejected row goes to the quarantine with the reason `field:rule` named below.",
+        "Every field can also fail `missing` (required, empty) and its parse rule:",
+        "`malformed_id`, `unparsable_timestamp`, `not_a_float` or `not_a_int`.",
+        "",
+    ]
+    for spec in TABLES.values():
+        lines += [
+            f"## {spec.name}",
+            "",
+            spec.description,
+            "",
+            f"Identity: `{spec.key}` (a repeat with the same content is a duplicate, with other content a "
+            f"conflict quarantined as `{spec.key}:duplicate_{spec.key}`). "
+            f"Partitioned by month of `{spec.time_column}`.",
+            "",
+            "| field | type | unit | required | empty allowed | meaning | allowed values / parse rule | rules |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for f in spec.fields(ctx):
+            allowed = ", ".join(f.allowed) if f.allowed else f.parse_rule()
+            rules = "; ".join(f"`{f.name}:{r.name}`: {r.text}" for r in f.rules) or "-"
+            description = f.description + (" **Pseudonymised.**" if f.pseudonymised else "")
+            lines.append(
+                f"| `{f.name}` | {f.kind.value} | {f.unit or '-'} | {'yes' if f.required else 'no'} | "
+                f"{'yes' if f.nullable else 'no'} | {description} | {allowed.replace('|', '&#124;')} | {rules} |"
+            )
+        row_rules = spec.row_rules(ctx)
+        if row_rules:
+            lines += ["", "Rules across fields:", ""]
+            lines += [f"- `{r.reason}`: {r.text}" for r in row_rules]
+        if spec.personal_fields:
+            lines += [
+                "",
+                f"Personal fields ({', '.join(f'`{p}`' for p in spec.personal_fields)}) are accepted in the "
+                "export but stored only in the encrypted identity vault, never in the offline store.",
+            ]
+        lines.append("")
+    return "\n".join(lines)

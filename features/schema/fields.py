@@ -1,0 +1,148 @@
+"""Field specifications: one place that says what a canonical column is, how it is parsed and checked.
+
+A `FieldSpec` drives three things: parsing raw values (features.ingest.parse), the pandera schema
+(features.schema.tables) and the data dictionary (features.schema.dictionary).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+import pandas as pd
+import pandera.pandas as pa
+
+# Arrow-backed text: vectorised string ops, several times faster than Python objects on 1M rows.
+TEXT = pd.StringDtype("pyarrow")
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/#\-]{0,63}$"
+ID_REGEX = re.compile(ID_PATTERN)
+
+
+class Kind(StrEnum):
+    ID = "id"
+    TIMESTAMP = "timestamp"
+    FLOAT = "float"
+    INT = "int"
+    CATEGORY = "category"
+    TEXT = "text"
+
+
+PANDAS_DTYPES: dict = {
+    Kind.ID: TEXT,
+    Kind.TIMESTAMP: "datetime64[us, UTC]",
+    Kind.FLOAT: "float64",
+    Kind.INT: "Int64",
+    Kind.CATEGORY: TEXT,
+    Kind.TEXT: TEXT,
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named check on one field: `check` builds the pandera Check, `text` documents it."""
+
+    name: str
+    text: str
+    check: pa.Check
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    kind: Kind
+    description: str
+    required: bool = True  # the column must be present in the input
+    nullable: bool = False  # a present column may hold empty values
+    unit: str = ""
+    allowed: tuple[str, ...] = ()
+    rules: tuple[Rule, ...] = field(default=())
+    pseudonymised: bool = False
+    expected: bool | None = None  # counts for completeness; default: only required fields do
+
+    @property
+    def counts_for_completeness(self) -> bool:
+        return self.required if self.expected is None else self.expected
+
+    @property
+    def dtype(self):
+        return PANDAS_DTYPES[self.kind]
+
+    def parse_rule(self) -> str:
+        return {
+            Kind.ID: f"text matching `{ID_PATTERN}` (no spaces, at most 64 characters)",
+            Kind.TIMESTAMP: "ISO 8601 (or the --ts-format given); no offset means SPEND_TIMEZONE; stored in UTC",
+            Kind.FLOAT: "decimal number",
+            Kind.INT: "whole number",
+            Kind.CATEGORY: "one of the allowed values (case-insensitive, stored lower-case)",
+            Kind.TEXT: "any text",
+        }[self.kind]
+
+
+def id_field(name: str, description: str, **kwargs) -> FieldSpec:
+    return FieldSpec(name, Kind.ID, description, **kwargs)
+
+
+def category_field(name: str, description: str, allowed: tuple[str, ...], **kwargs) -> FieldSpec:
+    rule = Rule(
+        "allowed_value",
+        f"one of {', '.join(allowed)}",
+        isin(allowed, "allowed_value"),
+    )
+    return FieldSpec(name, Kind.CATEGORY, description, allowed=allowed, rules=(rule,), **kwargs)
+
+
+def isin(allowed, name: str) -> pa.Check:
+    # Our own check rather than pa.Check.isin: pandera reports built-in checks by their own name.
+    values = frozenset(allowed)
+    return pa.Check(lambda s: s.isin(values), name=name)
+
+
+def not_in_future(now: datetime) -> Rule:
+    bound = pd.Timestamp(now)
+    return Rule(
+        "not_in_future",
+        "not later than the ingestion time plus SPEND_FUTURE_TOLERANCE_SECONDS",
+        pa.Check(lambda s: s <= bound, name="not_in_future"),
+    )
+
+
+def positive(name: str = "positive") -> Rule:
+    return Rule(name, "greater than 0", pa.Check(lambda s: s > 0, name=name))
+
+
+def non_negative(name: str = "non_negative") -> Rule:
+    return Rule(name, "0 or more", pa.Check(lambda s: s >= 0, name=name))
+
+
+def non_zero(name: str = "non_zero") -> Rule:
+    return Rule(name, "not 0", pa.Check(lambda s: s != 0, name=name))
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A check across fields of one row; `field` is the field the reason names.
+
+    `fn(frame) -> bool Series` (True = row passes) is the single definition: it is wrapped as a
+    pandera Check for whole-table validation and called directly on the ingestion hot path, where
+    pandera's per-cell failure report of frame-wide checks costs seconds per million rows.
+    """
+
+    field: str
+    name: str
+    text: str
+    fn: Callable[[pd.DataFrame], pd.Series]
+
+    @property
+    def reason(self) -> str:
+        return f"{self.field}:{self.name}"
+
+    @property
+    def check(self) -> pa.Check:
+        return pa.Check(self.fn, name=self.reason)
+
+
+def row_rule(field_name: str, name: str, text: str, fn: Callable[[pd.DataFrame], pd.Series]) -> RowRule:
+    return RowRule(field_name, name, text, fn)

@@ -1,0 +1,384 @@
+"""The canonical consumption tables: their fields, cross-field rules and the pandera schema built from them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import pandera.pandas as pa
+
+from features.currencies import ISO_4217_CODES
+from features.schema.fields import (
+    FieldSpec,
+    Kind,
+    RowRule,
+    Rule,
+    category_field,
+    id_field,
+    isin,
+    non_negative,
+    non_zero,
+    not_in_future,
+    row_rule,
+)
+
+SCHEMA_VERSION = "1"
+CHANNELS = ("pos", "web", "app")
+TIERS = ("basic", "silver", "gold", "platinum")
+PERSONAL_FIELDS = ("name", "email", "phone", "address")
+
+
+@dataclass(frozen=True)
+class SchemaContext:
+    """What rules need to know at ingestion time."""
+
+    now: datetime
+    max_line_amount: float = 100_000.0
+    currencies: frozenset[str] = ISO_4217_CODES
+    allow_anonymous: bool = False
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    description: str
+    key: str  # identity of a record: a second record with the same key is a duplicate or a conflict
+    time_column: str  # partitions the offline store by month
+    fields: Callable[[SchemaContext], tuple[FieldSpec, ...]]
+    row_rules: Callable[[SchemaContext], tuple[RowRule, ...]] = lambda ctx: ()
+    personal_fields: tuple[str, ...] = ()
+    checks_signup: bool = True  # events of a customer may not predate the customer's signup
+    streams: bool = True  # new rows keep arriving, so freshness (timeliness) applies
+
+    def field_map(self, ctx: SchemaContext) -> dict[str, FieldSpec]:
+        return {f.name: f for f in self.fields(ctx)}
+
+    def required_columns(self, ctx: SchemaContext) -> list[str]:
+        return [f.name for f in self.fields(ctx) if f.required and f.name != "event_id"]
+
+    def schema(
+        self, ctx: SchemaContext, extra: tuple[RowRule, ...] = (), with_row_rules: bool = True
+    ) -> pa.DataFrameSchema:
+        """The pandera schema; ingestion leaves row rules out and runs them through `row_rule_failures`."""
+        columns = {
+            f.name: pa.Column(
+                f.dtype,
+                checks=[r.check for r in f.rules],
+                nullable=f.nullable,
+                required=False,  # presence is checked before parsing, with a one-line error
+                description=f.description,
+                metadata={"unit": f.unit, "kind": f.kind.value},
+            )
+            for f in self.fields(ctx)
+        }
+        rules = (*self.row_rules(ctx), *extra) if with_row_rules else ()
+        return pa.DataFrameSchema(columns, checks=[r.check for r in rules], strict=False, name=self.name)
+
+
+def _event_id() -> FieldSpec:
+    return id_field(
+        "event_id",
+        "Unique id of the record in the source system; derived from the row's content when absent, "
+        "so an exact repeat of a line counts as a duplicate.",
+        required=False,
+        nullable=True,
+    )
+
+
+def _customer_id(ctx: SchemaContext, *, nullable: bool = False) -> FieldSpec:
+    return id_field(
+        "customer_id",
+        "Customer (or card) id. Replaced by a keyed HMAC-SHA256 pseudonym before storage.",
+        nullable=nullable,
+        pseudonymised=True,
+    )
+
+
+def _ts(ctx: SchemaContext, description: str, name: str = "ts") -> FieldSpec:
+    return FieldSpec(name, Kind.TIMESTAMP, description, unit="UTC", rules=(not_in_future(ctx.now),))
+
+
+def _transaction_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
+    currency_rule = Rule(
+        "known_currency",
+        "an ISO 4217 code listed in SPEND_CURRENCIES",
+        isin(ctx.currencies, "known_currency"),
+    )
+    return (
+        _event_id(),
+        id_field("order_id", "Order (basket, invoice or return slip) the line belongs to."),
+        _customer_id(ctx, nullable=ctx.allow_anonymous),
+        _ts(ctx, "When the line was purchased or returned."),
+        id_field("product_id", "Product (SKU) id."),
+        FieldSpec(
+            "quantity",
+            Kind.FLOAT,
+            "Units on the line: positive for a purchase, negative for a return.",
+            unit="units",
+            rules=(non_zero("non_zero_quantity"),),
+        ),
+        FieldSpec(
+            "unit_price",
+            Kind.FLOAT,
+            "Shelf price of one unit before discount.",
+            unit="currency",
+            rules=(non_negative("non_negative_price"),),
+        ),
+        id_field(
+            "store_id", "Store, or the web/app shop, that sold the line.", required=False, nullable=True, expected=True
+        ),
+        category_field("channel", "Sales channel.", CHANNELS, required=False, nullable=True, expected=True),
+        FieldSpec(
+            "discount",
+            Kind.FLOAT,
+            "Money taken off the whole line.",
+            unit="currency",
+            required=False,
+            nullable=True,
+            rules=(non_negative("non_negative_discount"),),
+        ),
+        FieldSpec(
+            "unit_cost",
+            Kind.FLOAT,
+            "Cost of one unit to the business.",
+            unit="currency",
+            required=False,
+            expected=True,
+            nullable=True,
+            rules=(non_negative("non_negative_cost"),),
+        ),
+        FieldSpec(
+            "currency",
+            Kind.TEXT,
+            "Currency of unit_price, discount and unit_cost (case-insensitive, stored upper-case); "
+            "SPEND_DEFAULT_CURRENCY when empty.",
+            required=False,
+            expected=True,
+            rules=(currency_rule,),
+        ),
+        category_field(
+            "payment_method",
+            "How the order was paid.",
+            ("card", "cash", "wallet", "voucher", "points", "other"),
+            required=False,
+            expected=True,
+            nullable=True,
+        ),
+        id_field("terminal_id", "Payment terminal of a card-present payment.", required=False, nullable=True),
+        category_field(
+            "kind",
+            "purchase or return; inferred from the sign of quantity when empty.",
+            ("purchase", "return"),
+            required=False,
+            expected=True,
+        ),
+    )
+
+
+def _transaction_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
+    bound = ctx.max_line_amount
+    return (
+        row_rule(
+            "quantity",
+            "sign_matches_kind",
+            "quantity must be > 0 on a purchase and < 0 on a return",
+            lambda df: (
+                ~(
+                    ((df["kind"] == "purchase") & (df["quantity"] < 0))
+                    | ((df["kind"] == "return") & (df["quantity"] > 0))
+                ).fillna(False)
+            ),
+        ),
+        row_rule(
+            "unit_price",
+            "positive_price_on_purchase",
+            "unit_price must be > 0 on a purchase",
+            lambda df: ~((df["kind"] == "purchase") & (df["unit_price"] <= 0)).fillna(False),
+        ),
+        row_rule(
+            "quantity",
+            "absurd_amount",
+            f"|quantity x unit_price| must be at most SPEND_MAX_LINE_AMOUNT ({bound:,.0f})",
+            lambda df: ~((df["quantity"] * df["unit_price"]).abs() > bound).fillna(False),
+        ),
+        row_rule(
+            "discount",
+            "discount_within_line_amount",
+            "discount must not exceed |quantity x unit_price|",
+            lambda df: ~(_optional(df, "discount") > (df["quantity"] * df["unit_price"]).abs() + 1e-9).fillna(False),
+        ),
+        _signup_rule(),
+    )
+
+
+def _signup_rule() -> RowRule:
+    # `_signup_ts` is joined in from stored customers by the ingestion pipeline; unknown customers pass.
+    return row_rule(
+        "ts",
+        "before_customer_signup",
+        "the event must not predate the customer's signup_ts",
+        lambda df: ~(df["ts"] < _optional(df, "_signup_ts", "datetime64[us, UTC]")).fillna(False),
+    )
+
+
+def _optional(df, column: str, dtype: str = "Float64"):
+    """A column that may be absent from the frame: absent means all empty."""
+    import pandas as pd
+
+    return df[column] if column in df.columns else pd.Series(pd.NA, index=df.index).astype(dtype)
+
+
+def _customer_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
+    return (
+        _customer_id(ctx),
+        _ts(ctx, "When the customer signed up (first contact for shops without accounts).", name="signup_ts"),
+        category_field(
+            "membership_tier", "Tier at the time of the export.", TIERS, required=False, nullable=True, expected=True
+        ),
+        FieldSpec(
+            "region", Kind.TEXT, "Region or country of the customer.", required=False, nullable=True, expected=True
+        ),
+        category_field(
+            "channel", "Channel the customer signed up through.", CHANNELS, required=False, nullable=True, expected=True
+        ),
+        FieldSpec(
+            "birth_year",
+            Kind.INT,
+            "Year of birth (coarse on purpose).",
+            required=False,
+            nullable=True,
+            rules=(
+                Rule(
+                    "plausible_birth_year",
+                    "between 1900 and 2020",
+                    pa.Check(lambda s: s.between(1900, 2020), name="plausible_birth_year"),
+                ),
+            ),
+        ),
+    )
+
+
+def _points_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
+    return (
+        _event_id(),
+        _customer_id(ctx),
+        _ts(ctx, "When the points moved."),
+        FieldSpec(
+            "points",
+            Kind.INT,
+            "Points moved: positive on earn, negative on redeem or expire.",
+            unit="points",
+            rules=(non_zero("non_zero_points"),),
+        ),
+        category_field("kind", "Why the points moved.", ("earn", "redeem", "expire", "adjust")),
+        id_field("order_id", "Order that earned or spent the points.", required=False, nullable=True),
+    )
+
+
+def _points_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
+    return (
+        row_rule(
+            "points",
+            "sign_matches_kind",
+            "points must be > 0 on earn and < 0 on redeem or expire",
+            lambda df: (
+                ~(
+                    ((df["kind"] == "earn") & (df["points"] < 0))
+                    | (df["kind"].isin(["redeem", "expire"]) & (df["points"] > 0))
+                ).fillna(False)
+            ),
+        ),
+        _signup_rule(),
+    )
+
+
+def _membership_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
+    return (
+        _event_id(),
+        _customer_id(ctx),
+        _ts(ctx, "When the tier changed."),
+        category_field("tier", "Tier from this time on.", TIERS),
+        category_field(
+            "previous_tier", "Tier before the change; empty on joining.", TIERS, required=False, nullable=True
+        ),
+    )
+
+
+def _membership_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
+    return (
+        row_rule(
+            "tier",
+            "changes_tier",
+            "tier must differ from previous_tier",
+            lambda df: ~(df["tier"] == _optional(df, "previous_tier")).fillna(False),
+        ),
+        _signup_rule(),
+    )
+
+
+def _campaign_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
+    return (
+        _event_id(),
+        id_field("campaign_id", "Campaign the customer was assigned in."),
+        _customer_id(ctx),
+        _ts(ctx, "When the customer was assigned (and, if treated, contacted)."),
+        category_field("group", "Randomised arm.", ("treatment", "control")),
+        category_field(
+            "contact_channel",
+            "How treated customers were contacted.",
+            ("email", "sms", "push", "mail"),
+            required=False,
+            nullable=True,
+        ),
+    )
+
+
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (
+        TableSpec(
+            "transactions",
+            "One line per purchased or returned item.",
+            "event_id",
+            "ts",
+            _transaction_fields,
+            _transaction_rules,
+        ),
+        TableSpec(
+            "customers",
+            "One row per customer; personal fields go to the vault only.",
+            "customer_id",
+            "signup_ts",
+            _customer_fields,
+            personal_fields=PERSONAL_FIELDS,
+            checks_signup=False,
+        ),
+        TableSpec(
+            "points",
+            "Loyalty points ledger: earn, redeem, expire, adjust.",
+            "event_id",
+            "ts",
+            _points_fields,
+            _points_rules,
+        ),
+        TableSpec("membership", "Membership tier changes.", "event_id", "ts", _membership_fields, _membership_rules),
+        TableSpec(
+            "campaigns",
+            "Assignments of a randomised marketing campaign (treatment or control).",
+            "event_id",
+            "ts",
+            _campaign_fields,
+            lambda ctx: (_signup_rule(),),
+            streams=False,
+        ),
+    )
+}
+
+
+def default_context() -> SchemaContext:
+    return SchemaContext(now=datetime.now(UTC))
+
+
+def with_anonymous(ctx: SchemaContext, allow: bool) -> SchemaContext:
+    return replace(ctx, allow_anonymous=allow)

@@ -1,0 +1,108 @@
+"""Typed settings for every Spend command, read from SPEND_* environment variables.
+
+All state lives under one data home (SPEND_HOME) so a user can wipe it or point it elsewhere.
+Settings live in `features/` because it is the bottom layer every other layer may import.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from features.currencies import ISO_4217_CODES
+
+# Public on purpose: a development key is only acceptable if everybody can see it is one.
+DEVELOPMENT_PSEUDONYM_KEY = "spend-development-key-do-not-use-in-production"
+
+
+class DevelopmentKeyWarning(UserWarning):
+    """Raised when pseudonyms are made with the public development key."""
+
+
+class SpendSettings(BaseSettings):
+    """Every knob a deployment sets; each field maps to SPEND_<FIELD>."""
+
+    model_config = SettingsConfigDict(env_prefix="SPEND_", extra="forbid", frozen=True)
+
+    home: Path = Field(Path(".spend"), description="Data home: offline store, quarantine, vault, ledgers.")
+    env: Literal["local", "production"] = Field("local", description="Feature-store and tracking backends.")
+    pseudonym_key: SecretStr = Field(
+        SecretStr(DEVELOPMENT_PSEUDONYM_KEY),
+        description="HMAC key for customer pseudonyms; changing it changes every pseudonym.",
+    )
+    max_line_amount: float = Field(
+        100_000.0, gt=0, description="Sanity bound on |quantity x unit_price| of one line, in currency units."
+    )
+    currencies: frozenset[str] = Field(ISO_4217_CODES, description="Currencies accepted at ingestion (ISO 4217 codes).")
+    default_currency: str = Field("GBP", description="Currency assumed when a line carries none.")
+    timezone: str = Field("UTC", description="Time zone of timestamps that carry no offset.")
+    future_tolerance_seconds: int = Field(
+        300, ge=0, description="Clock skew allowed before a timestamp counts as 'in the future'."
+    )
+    freshness_sla_days: float = Field(
+        2.0, gt=0, description="Timeliness: the newest record of a table should be at most this old."
+    )
+
+    @field_validator("default_currency")
+    @classmethod
+    def _known_default_currency(cls, value: str) -> str:
+        if value not in ISO_4217_CODES:
+            raise ValueError(f"default_currency {value!r} is not an ISO 4217 code")
+        return value
+
+    @property
+    def uses_development_key(self) -> bool:
+        return self.pseudonym_key.get_secret_value() == DEVELOPMENT_PSEUDONYM_KEY
+
+    def warn_if_development_key(self) -> None:
+        if self.uses_development_key:
+            warnings.warn(
+                "SPEND_PSEUDONYM_KEY is not set: customer pseudonyms use the PUBLIC development key. "
+                "Anyone can re-identify them. Set SPEND_PSEUDONYM_KEY before loading real customer data.",
+                DevelopmentKeyWarning,
+                stacklevel=2,
+            )
+
+    @property
+    def paths(self) -> SpendPaths:  # not cached: model_copy(update={"home": ...}) must move it too
+        return SpendPaths(self.home)
+
+
+class SpendPaths:
+    """Where each kind of state lives under the data home; creating folders is the caller's job."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+
+    @property
+    def offline(self) -> Path:
+        return self.home / "offline"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def staging(self) -> Path:
+        return self.home / "staging"
+
+    @property
+    def catalog(self) -> Path:
+        """SQLite ledger of ingestion batches: the commit point of every write."""
+        return self.home / "catalog.sqlite"
+
+    @property
+    def vault(self) -> Path:
+        """Encrypted identity vault, kept apart from the offline store."""
+        return self.home / "vault" / "identity.sqlite"
+
+    @property
+    def reports(self) -> Path:
+        return self.home / "reports"
+
+    def table(self, table: str) -> Path:
+        return self.offline / table

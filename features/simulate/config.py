@@ -1,0 +1,58 @@
+"""Parameters of the consumption-history simulator; every number here is ground truth the tests can recover."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+
+CATEGORIES = ("grocery", "beverages", "household", "apparel", "electronics", "toys", "garden", "seasonal")
+REGIONS = ("north", "south", "east", "west", "central")
+CHANNELS = ("pos", "web", "app")
+TIERS = ("basic", "silver", "gold", "platinum")
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    customers: int = 10_000
+    days: int = 365
+    seed: int = 7
+    start: date = date(2025, 1, 1)  # fixed, so the same seed gives the same bytes on any day
+    products: int = 200
+    stores: int = 20
+    terminals_per_store: int = 5
+    # BG/NBD population: purchase rate per day ~ Gamma(r, 1/alpha) x segment multipliers; dropout ~ Beta(a, b).
+    bgnbd_r: float = 0.9
+    bgnbd_alpha: float = 30.0
+    bgnbd_a: float = 0.6
+    bgnbd_b: float = 4.0
+    tier_share: tuple[float, ...] = (0.70, 0.20, 0.08, 0.02)
+    tier_rate: tuple[float, ...] = (1.0, 1.4, 1.9, 2.5)
+    region_share: tuple[float, ...] = (0.25, 0.25, 0.2, 0.2, 0.1)
+    region_rate: tuple[float, ...] = (1.0, 0.9, 1.1, 1.0, 1.2)
+    channel_share: tuple[float, ...] = (0.5, 0.3, 0.2)
+    channel_rate: tuple[float, ...] = (1.0, 0.8, 1.3)
+    mean_lines_per_order: float = 2.5
+    promo_lift: float = 1.3  # demand multiplier on promotion on top of the price effect
+    substitute_pairs: int = 10
+    tier_thresholds: tuple[float, ...] = (0.0, 400.0, 1_200.0, 3_000.0)  # cumulative spend for each tier
+    campaign_day: int | None = None  # default: 60% into the history
+    campaign_window_days: int = 30
+    fraud_terminal_rate: float = 2 / 10_000  # compromised terminals per terminal per day (Handbook: 2 of 10,000)
+    fraud_card_rate: float = 3 / 5_000  # compromised cards per customer per day (Handbook: 3 of 5,000)
+    fraud_amount_quantile: float = 0.995  # scenario 1 threshold, as a quantile of legitimate POS order amounts
+    dirty_share: float = 0.0  # share of transaction lines corrupted like a real export (see dirt.py)
+    regions: tuple[str, ...] = field(default=REGIONS)
+
+    @property
+    def start_ts(self) -> np.datetime64:
+        return np.datetime64(self.start.isoformat(), "s")
+
+    @property
+    def horizon_s(self) -> int:
+        return self.days * 86_400
+
+    @property
+    def campaign_offset_days(self) -> int:
+        return self.campaign_day if self.campaign_day is not None else int(self.days * 0.6)

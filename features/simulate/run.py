@@ -1,0 +1,197 @@
+"""Run the retail simulator end to end and assemble the canonical tables plus the ground truth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.simulate.baskets import build_lines, build_orders, build_returns
+from features.simulate.campaign import run_campaign
+from features.simulate.catalog import build_calendar, build_catalog
+from features.simulate.config import CATEGORIES, SimulationConfig
+from features.simulate.customers import build_customers, simulate_purchases
+from features.simulate.dirt import add_dirt
+from features.simulate.fraud import inject_fraud
+from features.simulate.loyalty import final_tiers, points_ledger, tier_changes
+from features.simulate.tables import (
+    campaign_table,
+    customer_table,
+    membership_table,
+    points_table,
+    transaction_table,
+)
+
+SIMULATION_STEPS = ("catalog", "customers", "campaign", "baskets", "fraud", "loyalty", "assemble")
+
+
+@dataclass
+class Simulation:
+    tables: dict[str, pd.DataFrame]  # canonical tables, raw customer ids (ingestion pseudonymises them)
+    truth: dict[str, pd.DataFrame]
+    parameters: dict
+
+
+def simulate(config: SimulationConfig, progress: Callable[[str], None] = lambda step: None) -> Simulation:
+    streams = iter(np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(9))
+    progress("catalog")
+    calendar = build_calendar(config)
+    catalog = build_catalog(config, calendar, next(streams))
+    progress("customers")
+    customers = build_customers(config, next(streams))
+    customers["signup_ts"] = config.start_ts + (customers["signup_day"] * 86_400).astype("int64").astype(
+        "timedelta64[s]"
+    )
+    purchases = simulate_purchases(customers, calendar, config, next(streams))
+    progress("campaign")
+    purchases, campaign = run_campaign(customers, purchases, calendar, config, next(streams))
+    customers["dropout_ts"] = _days_to_ts(purchases.dropout_day, config)
+    progress("baskets")
+    orders = build_orders(customers, purchases, catalog, config, next(streams))
+    # Everybody buys at signup; shop opening hours can move that order within the day, so the signup
+    # time is the first order's time (an event never predates its customer's signup).
+    customers["signup_ts"] = orders.groupby("customer")["ts"].min().reindex(customers.index).to_numpy()
+    lines = build_lines(orders, catalog, calendar, config, next(streams))
+    progress("fraud")
+    orders, lines, fraud = _fraud(orders, lines, customers, catalog, config, next(streams))
+    returns = build_returns(lines, orders, catalog, next(streams))
+    progress("loyalty")
+    totals = _order_totals(orders, lines, returns)
+    changes = tier_changes(customers, totals, config)
+    customers["membership_tier"] = final_tiers(customers, changes)
+    ledger = points_ledger(totals[totals["amount"] > 0], config)
+    progress("assemble")
+    end = config.start_ts + np.timedelta64(config.horizon_s, "s")
+    tables = {
+        "customers": customer_table(customers[customers["signup_ts"] < end]),
+        "transactions": transaction_table(orders, lines, returns, customers, catalog, config),
+        "points": points_table(ledger, customers, config),
+        "membership": membership_table(changes, customers, config),
+        "campaigns": campaign_table(campaign, config),
+    }
+    truth = _truth(customers, catalog, campaign, fraud, calendar, config)
+    tables["transactions"], truth["dirt"] = add_dirt(tables["transactions"], config.dirty_share, next(streams))
+    return Simulation(tables, truth, _parameters(config))
+
+
+def _fraud(orders, lines, customers, catalog, config, rng):
+    """Inject fraud into card payments of the history; scenario 3 inflates the quantities of its orders."""
+    window = (orders["day_index"] >= config.days).to_numpy()
+    amount = (lines["quantity"] * lines["unit_price"] - lines["discount"]).groupby(lines["order"]).sum()
+    payments = orders.loc[window, ["customer", "terminal_id"]].assign(
+        day=orders.loc[window, "day_index"] - config.days,
+        amount=amount.reindex(orders.index[window]).to_numpy(),
+        card=(orders.loc[window, "payment_method"] == "card").to_numpy(),
+    )
+    genuine = payments.loc[payments["card"], "amount"]
+    threshold = float(np.quantile(genuine, config.fraud_amount_quantile)) if len(genuine) else np.inf
+    terminals = np.array(
+        [f"{s}-T{t}" for s in catalog.stores["store_id"] for t in range(1, config.terminals_per_store + 1)]
+    )
+    labels = inject_fraud(
+        payments,
+        terminals,
+        np.arange(len(customers)),
+        config.fraud_terminal_rate,
+        config.fraud_card_rate,
+        threshold,
+        rng,
+    )
+    factor = pd.Series(1, index=orders.index).where(~window, labels["amount_factor"].reindex(orders.index).fillna(1))
+    lines = lines.assign(
+        quantity=lines["quantity"] * factor.to_numpy()[lines["order"]],
+        discount=np.round(lines["discount"] * factor.to_numpy()[lines["order"]], 2),
+    )
+    fraud = orders.loc[window, ["order_id", "ts", "customer", "terminal_id", "payment_method"]].assign(
+        amount=payments["amount"] * labels["amount_factor"],
+        scenario=labels["scenario"],
+        is_fraud=labels["is_fraud"],
+        threshold=threshold,
+    )
+    return orders, lines, fraud
+
+
+def _days_to_ts(days: np.ndarray, config: SimulationConfig) -> pd.Series:
+    """Days from the start as timestamps; infinite (never dropped out) becomes NaT."""
+    finite = np.isfinite(days)
+    seconds = np.where(finite, days * 86_400, 0).astype("int64")
+    ts = pd.Series(config.start_ts + seconds.astype("timedelta64[s]"))
+    return ts.where(finite)
+
+
+def _order_totals(orders: pd.DataFrame, lines: pd.DataFrame, returns: pd.DataFrame) -> pd.DataFrame:
+    net = (lines["quantity"] * lines["unit_price"] - lines["discount"]).groupby(lines["order"]).sum()
+    bought = orders[["order_id", "customer", "ts"]].assign(amount=net.reindex(orders.index).fillna(0).to_numpy())
+    refund = (returns["quantity"] * returns["unit_price"] + returns["discount"]).groupby(returns["order"]).sum()
+    first_return = returns.groupby("order")["return_ts"].min()
+    back = pd.DataFrame(
+        {
+            "order_id": "R" + orders["order_id"].to_numpy()[refund.index].astype(str),
+            "customer": orders["customer"].to_numpy()[refund.index],
+            "ts": first_return.reindex(refund.index).to_numpy(),
+            "amount": refund.to_numpy(),
+        }
+    )
+    return pd.concat([bought, back], ignore_index=True)
+
+
+def _truth(customers, catalog, campaign, fraud, calendar, config) -> dict[str, pd.DataFrame]:
+    window = slice(config.days, 2 * config.days)
+    days = calendar.days[window]
+    prices = pd.DataFrame(
+        {
+            "product_id": np.repeat(catalog.products["product_id"].to_numpy(), len(days)),
+            "date": np.tile(days.to_numpy(), len(catalog.products)),
+            "list_price": catalog.list_price[:, window].ravel(),
+            "promo_depth": catalog.promo_depth[:, window].ravel(),
+        }
+    )
+    columns = [
+        "customer_id",
+        "tier_at_signup",
+        "region",
+        "channel",
+        "base_rate",
+        "segment_multiplier",
+        "purchase_rate_per_day",
+        "dropout_prob",
+        "signup_ts",
+        "home_store",
+    ]
+    return {
+        "customers": customers[columns + ["dropout_ts"]],
+        "products": catalog.products.drop(columns=["category_index"]),
+        "substitutes": catalog.substitutes,
+        "prices": prices,
+        "campaign": campaign.drop(columns=["customer_index"]),
+        "fraud": fraud.assign(customer_id=customers["customer_id"].to_numpy()[fraud["customer"]]).drop(
+            columns="customer"
+        ),
+        "visit_season": pd.DataFrame({"date": days, "visit_multiplier": calendar.visit_season[window]}),
+        "category_season": pd.DataFrame({
+            "category": np.repeat(CATEGORIES, len(days)),
+            "date": np.tile(days.to_numpy(), len(CATEGORIES)),
+            "choice_multiplier": calendar.category_season[:, window].ravel(),
+        }),
+    }
+
+
+def _parameters(config: SimulationConfig) -> dict:
+    return {
+        "config": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in vars(config).items()},
+        "bgnbd": {
+            "r": config.bgnbd_r,
+            "alpha": config.bgnbd_alpha,
+            "a": config.bgnbd_a,
+            "b": config.bgnbd_b,
+            "rate_unit": "purchases per day, before segment multipliers",
+        },
+        "segment_multipliers": {
+            "tier": dict(zip(("basic", "silver", "gold", "platinum"), config.tier_rate, strict=True)),
+            "region": dict(zip(config.regions, config.region_rate, strict=True)),
+            "channel": dict(zip(("pos", "web", "app"), config.channel_rate, strict=True)),
+        },
+        "promo_lift": config.promo_lift,
+    }

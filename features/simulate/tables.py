@@ -1,0 +1,127 @@
+"""Shape simulated entities into the canonical tables (as a shop's export would look, raw ids included)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.simulate.catalog import Catalog
+from features.simulate.config import SimulationConfig
+
+_STREETS = ("High Street", "Station Road", "Church Lane", "Park Avenue", "Mill Road", "King Street")
+
+
+def _in_history(ts: pd.Series | np.ndarray, config: SimulationConfig) -> np.ndarray:
+    ts = np.asarray(ts, dtype="datetime64[s]")
+    return (ts >= config.start_ts) & (ts < config.start_ts + np.timedelta64(config.horizon_s, "s"))
+
+
+def _iso(ts) -> np.ndarray:
+    return np.char.add(np.datetime_as_string(np.asarray(ts, dtype="datetime64[s]"), unit="s"), "Z")
+
+
+def customer_table(customers: pd.DataFrame) -> pd.DataFrame:
+    i = customers.index.to_numpy()
+    return pd.DataFrame(
+        {
+            "customer_id": customers["customer_id"].to_numpy(),
+            "signup_ts": _iso(customers["signup_ts"]),
+            "membership_tier": customers["membership_tier"].to_numpy(),
+            "region": customers["region"].to_numpy(),
+            "channel": customers["channel"].to_numpy(),
+            "birth_year": customers["birth_year"].to_numpy(),
+            # Personal fields, fake but shaped like real ones: ingestion must route them to the vault only.
+            "name": [f"Customer {k}" for k in i],
+            "email": [f"customer{k}@example.com" for k in i],
+            "phone": [f"+44 7700 {k % 1_000_000:06d}" for k in i],
+            "address": [
+                f"{1 + k % 199} {_STREETS[k % len(_STREETS)]}, {r}" for k, r in zip(i, customers["region"], strict=True)
+            ],
+        }
+    )
+
+
+def transaction_table(
+    orders: pd.DataFrame,
+    lines: pd.DataFrame,
+    returns: pd.DataFrame,
+    customers: pd.DataFrame,
+    catalog: Catalog,
+    config: SimulationConfig,
+) -> pd.DataFrame:
+    in_window = _in_history(orders["ts"], config)
+    bought = lines[in_window[lines["order"].to_numpy()]]
+    back = returns[in_window[returns["order"].to_numpy()] & _in_history(returns["return_ts"], config)]
+    frames = []
+    for part, kind, prefix in ((bought, "purchase", "O"), (back, "return", "R")):
+        o = orders.iloc[part["order"].to_numpy()]
+        line_no = part.groupby("order").cumcount().to_numpy() + 1
+        order_id = (
+            np.char.add(prefix, o["order_id"].to_numpy().astype(str))[:] if prefix == "R" else o["order_id"].to_numpy()
+        )
+        ts = part["return_ts"].to_numpy() if kind == "return" else o["ts"].to_numpy()
+        frames.append(
+            pd.DataFrame(
+                {
+                    "event_id": np.char.add(np.char.add(order_id.astype(str), "-"), line_no.astype(str)),
+                    "order_id": order_id,
+                    "customer_id": customers["customer_id"].to_numpy()[o["customer"].to_numpy()],
+                    "ts": ts.astype("datetime64[s]"),
+                    "product_id": catalog.products["product_id"].to_numpy()[part["product"].to_numpy()],
+                    "quantity": part["quantity"].to_numpy(),
+                    "unit_price": part["unit_price"].to_numpy(),
+                    "discount": part["discount"].to_numpy(),
+                    "unit_cost": part["unit_cost"].to_numpy(),
+                    "currency": "GBP",
+                    "store_id": o["store_id"].to_numpy(),
+                    "channel": o["channel"].to_numpy(),
+                    "payment_method": o["payment_method"].to_numpy(),
+                    "terminal_id": o["terminal_id"].replace("", None).to_numpy(),
+                    "kind": kind,
+                }
+            )
+        )
+    table = pd.concat(frames, ignore_index=True).sort_values(["ts", "event_id"], kind="stable")
+    return table.assign(ts=_iso(table["ts"])).reset_index(drop=True)
+
+
+def points_table(ledger: pd.DataFrame, customers: pd.DataFrame, config: SimulationConfig) -> pd.DataFrame:
+    ledger = ledger[_in_history(ledger["ts"], config)].reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "event_id": [f"PT{k:09d}" for k in range(len(ledger))],
+            "customer_id": customers["customer_id"].to_numpy()[ledger["customer"].to_numpy()],
+            "ts": _iso(ledger["ts"]),
+            "points": ledger["points"].to_numpy(),
+            "kind": ledger["kind"].to_numpy(),
+            "order_id": ledger["order_id"].to_numpy(),
+        }
+    )
+
+
+def membership_table(changes: pd.DataFrame, customers: pd.DataFrame, config: SimulationConfig) -> pd.DataFrame:
+    changes = changes[_in_history(changes["ts"], config)].reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "event_id": [f"M{k:09d}" for k in range(len(changes))],
+            "customer_id": customers["customer_id"].to_numpy()[changes["customer"].to_numpy()],
+            "ts": _iso(changes["ts"]),
+            "tier": changes["tier"].to_numpy(),
+            "previous_tier": changes["previous_tier"].to_numpy(),
+        }
+    )
+
+
+def campaign_table(campaign: pd.DataFrame, config: SimulationConfig) -> pd.DataFrame:
+    day = config.start_ts + np.timedelta64(int(config.campaign_offset_days) * 86_400 + 9 * 3600, "s")
+    campaign_id = f"winback-{np.datetime_as_string(day, unit='D')}"
+    return pd.DataFrame(
+        {
+            "event_id": [f"{campaign_id}-{k:07d}" for k in range(len(campaign))],
+            "campaign_id": campaign_id,
+            "customer_id": campaign["customer_id"].to_numpy(),
+            "ts": _iso(np.full(len(campaign), day)),
+            "group": np.where(campaign["treated"], "treatment", "control"),
+            "contact_channel": np.where(campaign["treated"], "email", None),
+        }
+    )

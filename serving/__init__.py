@@ -1,0 +1,1 @@
+"""The BentoML service: loads registered models by alias and answers over HTTP; never imports `training`."""

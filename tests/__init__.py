@@ -1,0 +1,1 @@
+"""Spend test suite; mirrors the source tree."""

@@ -1,0 +1,39 @@
+"""Shared fixtures: an isolated data home per test and small hand-built exports."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.settings import SpendSettings
+
+TEST_KEY = "test-pseudonym-key"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SpendSettings:
+    """Settings on a fresh data home; the environment points there too, for CLI tests."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("SPEND_HOME", str(home))
+    monkeypatch.setenv("SPEND_PSEUDONYM_KEY", TEST_KEY)
+    return SpendSettings(home=home, pseudonym_key=TEST_KEY)
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path):
+    """Write rows (a list of dicts or a DataFrame) as CSV and return its path."""
+
+    def write(rows, name: str = "export.csv") -> Path:
+        path = tmp_path / name
+        frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+        frame.to_csv(path, index=False)
+        return path
+
+    return write
+
+
+def running_in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")

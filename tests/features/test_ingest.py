@@ -1,0 +1,174 @@
+"""Ingestion as a whole: accounting identity, replay, foreign layouts, formats, bad input, crash safety."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.ingest.catalog import BatchCatalog
+from features.ingest.pipeline import IngestOptions, ingest
+from features.ingest.store import OfflineStore
+from tests.features.test_validation_rules import BAD_LINES, GOOD_LINE, NOW
+from training.cli import app
+
+runner = CliRunner()
+
+
+def mixed_lines(n_good: int = 40) -> list[dict]:
+    good = [GOOD_LINE | {"event_id": f"g{i}", "quantity": str(1 + i % 5)} for i in range(n_good)]
+    bad = [GOOD_LINE | {"event_id": f"b{i}", field: value} for i, (field, value, _) in enumerate(BAD_LINES)]
+    repeats = good[:3]
+    return good + bad + repeats
+
+
+def test_every_row_is_accepted_quarantined_or_a_duplicate(settings, write_csv):
+    report = ingest(write_csv(mixed_lines()), IngestOptions("transactions"), settings, now=NOW)
+
+    assert report.received == 40 + len(BAD_LINES) + 3
+    assert report.accepted + report.quarantined + report.duplicates == report.received
+    assert (report.accepted, report.quarantined, report.duplicates) == (40, len(BAD_LINES), 3)
+    assert sum(report.quarantined_by_reason.values()) == report.quarantined
+    store = OfflineStore(settings.paths)
+    assert len(store.read("transactions")) == report.accepted
+    assert len(store.read_quarantine("transactions")) == report.quarantined
+
+
+def test_ingesting_the_same_file_twice_adds_nothing(settings, write_csv):
+    path = write_csv(mixed_lines())
+    first = ingest(path, IngestOptions("transactions"), settings, now=NOW)
+    second = ingest(path, IngestOptions("transactions"), settings, now=NOW)
+
+    assert (second.accepted, second.quarantined, second.duplicates) == (0, 0, second.received)
+    store = OfflineStore(settings.paths)
+    assert len(store.read("transactions")) == first.accepted
+    assert len(store.read_quarantine("transactions")) == first.quarantined
+    batches = BatchCatalog(settings.paths.catalog).batches("transactions")
+    assert [b.file_sha256 for b in batches] == [first.file_sha256] * 2
+
+
+def test_every_batch_is_recorded_with_hash_counts_and_schema_version(settings, write_csv):
+    report = ingest(write_csv(mixed_lines()), IngestOptions("transactions"), settings, now=NOW)
+    (batch,) = BatchCatalog(settings.paths.catalog).batches()
+    assert batch.batch_id == report.batch_id
+    assert (batch.received, batch.accepted, batch.quarantined, batch.duplicates) == (
+        report.received, report.accepted, report.quarantined, report.duplicates)
+    assert batch.schema_version == "1" and len(batch.file_sha256) == 64
+    assert batch.quarantined_by_reason == report.quarantined_by_reason
+    stored = OfflineStore(settings.paths).read("transactions")
+    assert set(stored["batch_id"]) == {report.batch_id}
+
+
+def test_a_foreign_layout_loads_through_a_column_mapping(settings, tmp_path):
+    foreign = pd.DataFrame({
+        "Invoice": ["A1", "A1"], "Client": ["c1", "c1"], "When": ["2026-01-03 10:00", "2026-01-03 10:00"],
+        "SKU": ["s1", "s2"], "Qty": [1, 2], "Price": [9.99, 1.0], "Notes": ["x", "y"],
+    })
+    path = tmp_path / "foreign.csv"
+    foreign.to_csv(path, index=False)
+    result = runner.invoke(app, ["ingest", str(path), "--table", "transactions", "--json", "--map",
+                                 "Invoice=order_id,Client=customer_id,When=ts,SKU=product_id,Qty=quantity,"
+                                 "Price=unit_price"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["accepted"] == 2
+    assert summary["ignored_columns"] == ["Notes"]
+    stored = OfflineStore(settings.paths).read("transactions")
+    assert sorted(stored["product_id"]) == ["s1", "s2"]
+
+
+def test_parquet_with_typed_columns_gives_the_same_rows_as_csv(settings, write_csv, tmp_path):
+    lines = pd.DataFrame(mixed_lines())
+    csv_report = ingest(write_csv(lines), IngestOptions("transactions"), settings, now=NOW)
+    typed = lines.assign(
+        ts=pd.to_datetime(lines["ts"], errors="coerce"),
+        unit_price=pd.to_numeric(lines["unit_price"], errors="coerce"),
+    )
+    typed = typed[typed["ts"].notna() & typed["unit_price"].notna()]
+    parquet = tmp_path / "lines.parquet"
+    typed.to_parquet(parquet)
+    other = settings.model_copy(update={"home": tmp_path / "other"})
+    pq_report = ingest(parquet, IngestOptions("transactions"), other, now=NOW)
+    assert pq_report.received == len(typed)
+    assert pq_report.accepted == csv_report.accepted
+    by_csv = OfflineStore(settings.paths).read("transactions").sort_values("event_id")
+    by_parquet = OfflineStore(other.paths).read("transactions").sort_values("event_id")
+    columns = ["event_id", "customer_id", "ts", "quantity", "unit_price"]
+    pd.testing.assert_frame_equal(by_csv[columns].reset_index(drop=True), by_parquet[columns].reset_index(drop=True))
+
+
+def test_timestamps_without_offset_use_the_configured_time_zone(settings, write_csv):
+    paris = settings.model_copy(update={"timezone": "Europe/Paris"})
+    lines = [GOOD_LINE | {"ts": "2026-01-02T10:00:00"}, GOOD_LINE | {"event_id": "z", "ts": "2026-01-02T10:00:00Z"}]
+    ingest(write_csv(lines), IngestOptions("transactions"), paris, now=NOW)
+    stored = OfflineStore(paris.paths).read("transactions").sort_values("event_id")
+    assert stored["ts"].tolist() == [pd.Timestamp("2026-01-02T09:00:00Z"), pd.Timestamp("2026-01-02T10:00:00Z")]
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (b"", ["--table", "transactions"], "the file is empty"),
+        (b"order_id,customer_id\n", ["--table", "transactions"], "header but no rows"),
+        ("order_id,customer_id,ts,product_id,quantity,unit_price\no1,Zo\xe9,2026-01-01,p,1,1\n".encode("latin-1"),
+         ["--table", "transactions"], "--encoding"),
+        (b"order_id,customer_id,ts\no1,c,2026-01-01\n", ["--table", "transactions"],
+         "missing required column(s) product_id, quantity, unit_price"),
+        (b"a\n1\n", ["--table", "orders"], "--table: unknown table 'orders'"),
+        (b"a\n1\n", ["--table", "transactions", "--map", "a"], "--map: 'a' is not of the form old=new"),
+        (b"a\n1\n", ["--table", "transactions", "--map", "b=order_id"], "--map: column(s) b not in"),
+    ],
+    ids=["empty", "header-only", "wrong-encoding", "missing-column", "unknown-table", "bad-map", "map-unknown"],
+)
+def test_bad_input_ends_with_one_clear_line_and_writes_nothing(settings, tmp_path, content, args, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    result = runner.invoke(app, ["ingest", str(path), *args])
+
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert result.output.strip().count("\n") == 0 or len(result.output.strip().splitlines()) <= 3
+    assert not settings.paths.offline.exists() and not settings.paths.catalog.exists()
+
+
+def test_a_missing_file_is_a_clear_error(settings, tmp_path):
+    result = runner.invoke(app, ["ingest", str(tmp_path / "nope.csv"), "--table", "transactions"])
+    assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_a_crash_before_commit_leaves_nothing_visible(settings, write_csv, monkeypatch):
+    def refuse(self, record):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(BatchCatalog, "commit", refuse)
+    with pytest.raises(OSError):
+        ingest(write_csv(mixed_lines()), IngestOptions("transactions"), settings, now=NOW)
+    monkeypatch.undo()
+
+    store = OfflineStore(settings.paths)
+    assert store.read("transactions").empty and store.read_quarantine("transactions").empty
+    assert not any(settings.paths.staging.glob("*"))
+    # The same file then goes in whole, as if the crash had never happened.
+    report = ingest(write_csv(mixed_lines()), IngestOptions("transactions"), settings, now=NOW)
+    assert report.accepted == 40 and report.duplicates == 3
+
+
+def test_ingest_json_summary_has_the_documented_keys(settings, write_csv):
+    result = runner.invoke(app, ["ingest", str(write_csv(mixed_lines())), "--table", "transactions", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert {"received", "accepted", "quarantined", "quarantined_by_reason", "duplicates", "batch_id"} <= set(summary)
+    assert summary["accepted"] + summary["quarantined"] + summary["duplicates"] == summary["received"]
+
+
+def test_future_check_uses_the_time_of_ingestion(settings, write_csv):
+    line = GOOD_LINE | {"ts": "2026-01-10T12:04:00Z"}
+    within_skew = ingest(write_csv([line]), IngestOptions("transactions"), settings, now=NOW)
+    assert within_skew.accepted == 1
+    later = datetime(2026, 1, 10, 11, 0, tzinfo=UTC)
+    other = settings.model_copy(update={"home": settings.home.parent / "other"})
+    assert ingest(write_csv([line]), IngestOptions("transactions"), other, now=later).quarantined == 1

@@ -1,0 +1,148 @@
+"""The simulator is deterministic, its output is valid canonical data, and it recovers its own ground truth."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.simulate.config import SimulationConfig
+from features.simulate.run import simulate
+from features.simulate.writer import write_simulation
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate(SimulationConfig(customers=20_000, seed=11))
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.*"))}
+
+
+def test_same_seed_same_bytes_and_another_seed_differs(tmp_path):
+    config = SimulationConfig(customers=500, seed=3, dirty_share=0.01)
+    write_simulation(simulate(config), tmp_path / "a")
+    write_simulation(simulate(config), tmp_path / "b")
+    write_simulation(simulate(SimulationConfig(customers=500, seed=4, dirty_share=0.01)), tmp_path / "c")
+    a, b, c = _digests(tmp_path / "a"), _digests(tmp_path / "b"), _digests(tmp_path / "c")
+    assert a == b
+    assert a["transactions.csv"] != c["transactions.csv"]
+    assert {"customers.csv", "transactions.csv", "points.csv", "membership.csv", "campaigns.csv",
+            "ground_truth/parameters.json", "ground_truth/customers.parquet"} <= set(a)
+
+
+def _exposure(sim, config: SimulationConfig) -> pd.DataFrame:
+    """Per customer: purchases after signup while alive inside the history, and season-weighted days alive."""
+    truth = sim.truth["customers"].set_index("customer_id")
+    start, end = pd.Timestamp(config.start), pd.Timestamp(config.start) + pd.Timedelta(days=config.days)
+    begin = truth["signup_ts"].clip(lower=start)
+    stop = truth["dropout_ts"].fillna(end).clip(upper=end)
+    season = sim.truth["visit_season"].set_index("date")["visit_multiplier"]
+    cumulative = pd.Series(np.r_[0, season.cumsum().to_numpy()], index=season.index.append(pd.DatetimeIndex([end])))
+
+    def integral(ts: pd.Series) -> np.ndarray:  # season-weighted days from `start` to ts
+        day = ts.dt.floor("D")
+        whole = cumulative.reindex(day).to_numpy()
+        return whole + season.reindex(day).fillna(0).to_numpy() * ((ts - day).dt.total_seconds() / 86_400).to_numpy()
+
+    tx = sim.tables["transactions"]
+    orders = tx[tx["kind"] == "purchase"].drop_duplicates("order_id")[["customer_id", "ts"]]
+    orders = orders.assign(ts=pd.to_datetime(orders["ts"]).dt.tz_localize(None))
+    orders = orders.join(pd.DataFrame({"begin": begin, "stop": stop}), on="customer_id")
+    counted = orders[(orders["ts"] > orders["begin"]) & (orders["ts"] <= orders["stop"])]
+    exposure = np.clip(integral(stop) - integral(begin), 0, None)
+    return truth.assign(purchases=counted.groupby("customer_id").size().reindex(truth.index, fill_value=0),
+                        exposure=exposure)
+
+
+@pytest.mark.parametrize("segment", ["tier_at_signup", "region", "channel"])
+def test_purchase_rates_per_segment_match_the_truth(sim, segment):
+    frame = _exposure(sim, SimulationConfig(customers=20_000, seed=11))
+    frame = frame[frame["exposure"] > 0]
+    grouped = frame.assign(expected=frame["purchase_rate_per_day"] * frame["exposure"]).groupby(segment)
+    observed = grouped["purchases"].sum() / grouped["exposure"].sum()
+    truth = grouped["expected"].sum() / grouped["exposure"].sum()
+    big = grouped.size() >= 300
+    relative_error = (observed[big] / truth[big] - 1).abs()
+    assert relative_error.max() < 0.10, pd.DataFrame({"observed": observed, "truth": truth})
+
+
+def _fit_poisson(y, X, offset, beta):
+    for _ in range(30):
+        mu = np.exp(X @ beta + offset)
+        step = np.linalg.solve(X.T @ (X * mu[:, None]), X.T @ (y - mu))
+        beta = beta + step
+        if np.abs(step).max() < 1e-8:
+            break
+    return beta
+
+
+def test_price_elasticities_are_recovered_from_the_transactions(sim):
+    """Two-way fixed-effects Poisson on daily product lines: day effects, product intercepts, own price, promo."""
+    tx = sim.tables["transactions"]
+    tx = tx[tx["kind"] == "purchase"].assign(date=lambda f: pd.to_datetime(f["ts"]).dt.tz_localize(None).dt.normalize())
+    products = sim.truth["products"].set_index("product_id")
+    prices = sim.truth["prices"]
+    dates, ids = np.sort(prices["date"].unique()), products.index.to_numpy()
+    lines = tx.groupby(["product_id", "date"]).size().unstack(fill_value=0).reindex(index=ids, columns=dates,
+                                                                                     fill_value=0).to_numpy(float)
+    wide = {c: prices.pivot(index="product_id", columns="date", values=c).reindex(ids).to_numpy()
+            for c in ("list_price", "promo_depth")}
+    season = sim.truth["category_season"].pivot(index="category", columns="date", values="choice_multiplier")
+    log_season = np.log(season.reindex(products["category"]).to_numpy())
+    log_rel = np.log(wide["list_price"] * (1 - wide["promo_depth"]) / products["base_price"].to_numpy()[:, None])
+    promo = (wide["promo_depth"] > 0).astype(float)
+    day_effect, coef = np.log(lines.sum(0) + 1), np.zeros((len(ids), 3))
+    for _ in range(10):
+        for j in range(len(ids)):
+            X = np.column_stack([np.ones(len(dates)), log_rel[j], promo[j]])
+            offset = day_effect + log_season[j]
+            start = coef[j] if coef[j].any() else np.array([np.log(lines[j].sum() + 1) - np.log(np.exp(offset).sum()), 0, 0])
+            coef[j] = _fit_poisson(lines[j], X, offset, start)
+        fitted = np.exp(coef[:, [0]] + coef[:, [1]] * log_rel + coef[:, [2]] * promo + log_season)
+        day_effect = np.log(lines.sum(0) / fitted.sum(0))
+    result = pd.DataFrame({"lines": lines.sum(1), "true": products["elasticity"], "estimate": coef[:, 1],
+                           "promo": coef[:, 2]}, index=ids).nlargest(40, "lines")
+    assert (result["estimate"] - result["true"]).abs().median() < 0.30
+    assert np.corrcoef(result["estimate"], result["true"])[0, 1] > 0.75
+    assert abs(result["promo"].median() - np.log(SimulationConfig().promo_lift)) < 0.10
+
+
+def test_fraud_follows_the_three_handbook_scenarios(sim):
+    fraud = sim.truth["fraud"]
+    assert set(fraud["scenario"].unique()) == {0, 1, 2, 3}
+    assert 0.003 < fraud["is_fraud"].mean() < 0.03
+    first = fraud[fraud["scenario"] == 1]
+    assert (first["amount"] > first["threshold"]).all()
+    card = fraud[fraud["is_fraud"]]
+    assert (card["payment_method"] == "card").all()
+    assert card.loc[card["scenario"] == 2, "terminal_id"].str.len().gt(0).all()
+
+
+def test_campaign_effect_matches_the_true_uplift_by_group(sim):
+    campaign = sim.truth["campaign"]
+    for dog, sign in ((False, 1), (True, -1)):
+        group = campaign[campaign["sleeping_dog"] == dog]
+        treated, control = group[group["treated"]], group[~group["treated"]]
+        effect = treated["purchased_in_window"].mean() - control["purchased_in_window"].mean()
+        se = np.sqrt(treated["purchased_in_window"].var() / len(treated) + control["purchased_in_window"].var() / len(control))
+        assert abs(effect - group["true_uplift"].mean()) < 3 * se + 0.01
+        assert np.sign(group["true_uplift"].mean()) == sign
+
+
+def test_canonical_tables_are_consistent(sim):
+    tx = sim.tables["transactions"]
+    assert tx["event_id"].is_unique
+    assert ((tx["kind"] == "purchase") == (tx["quantity"] > 0)).all()
+    customers = sim.tables["customers"]
+    assert set(tx["customer_id"]) <= set(customers["customer_id"])
+    first = pd.to_datetime(tx.groupby("customer_id")["ts"].min())
+    signup = pd.to_datetime(customers.set_index("customer_id")["signup_ts"]).reindex(first.index)
+    assert (first >= signup).all()
+    points = sim.tables["points"]
+    balance = points.sort_values("ts").groupby("customer_id")["points"].cumsum()
+    assert (balance >= 0).all()

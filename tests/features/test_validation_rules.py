@@ -1,0 +1,139 @@
+"""Each validation rule rejects its bad case, with a reason naming the field and the rule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from features.ingest.pipeline import IngestOptions, ingest
+from features.ingest.store import OfflineStore
+
+NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+
+GOOD_LINE = {
+    "event_id": "e-good",
+    "order_id": "o1",
+    "customer_id": "alice",
+    "ts": "2026-01-02T10:00:00",
+    "product_id": "p1",
+    "quantity": "2",
+    "unit_price": "3.50",
+    "kind": "purchase",
+    "currency": "GBP",
+    "discount": "",
+}
+
+BAD_LINES = [
+    ("order_id", "", "order_id:missing"),
+    ("order_id", "o 1", "order_id:malformed_id"),
+    ("customer_id", "", "customer_id:missing"),
+    ("customer_id", "x" * 80, "customer_id:malformed_id"),
+    ("product_id", "p\t1", "product_id:malformed_id"),
+    ("ts", "yesterday", "ts:unparsable_timestamp"),
+    ("ts", "2026-02-30T10:00:00", "ts:unparsable_timestamp"),
+    ("ts", "2027-01-01T00:00:00", "ts:not_in_future"),
+    ("quantity", "0", "quantity:non_zero_quantity"),
+    ("quantity", "two", "quantity:not_a_float"),
+    ("quantity", "-2", "quantity:sign_matches_kind"),
+    ("quantity", "1000000", "quantity:absurd_amount"),
+    ("unit_price", "0", "unit_price:positive_price_on_purchase"),
+    ("unit_price", "-1", "unit_price:non_negative_price"),
+    ("currency", "XXX", "currency:known_currency"),
+    ("kind", "refund", "kind:allowed_value"),
+    ("discount", "-1", "discount:non_negative_discount"),
+    ("discount", "100", "discount:discount_within_line_amount"),
+]
+
+
+def quarantined(settings, table: str = "transactions"):
+    return OfflineStore(settings.paths).read_quarantine(table)
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), BAD_LINES, ids=[r for _, _, r in BAD_LINES])
+def test_each_rule_rejects_its_bad_case_with_field_and_rule(settings, write_csv, field, value, reason):
+    bad = GOOD_LINE | {"event_id": "e-bad", field: value}
+    report = ingest(write_csv([GOOD_LINE, bad]), IngestOptions("transactions"), settings, now=NOW)
+
+    assert (report.accepted, report.quarantined, report.duplicates) == (1, 1, 0)
+    assert report.quarantined_by_reason == {reason: 1}
+    row = quarantined(settings).iloc[0]
+    assert row["reason"] == reason
+    assert row["source_row"] == 2
+
+
+def test_return_with_negative_quantity_and_zero_price_is_accepted(settings, write_csv):
+    line = GOOD_LINE | {"kind": "return", "quantity": "-1", "unit_price": "0"}
+    report = ingest(write_csv([line]), IngestOptions("transactions"), settings, now=NOW)
+    assert report.accepted == 1
+
+
+def test_kind_is_inferred_from_the_sign_of_quantity_when_empty(settings, write_csv):
+    lines = [GOOD_LINE | {"kind": ""}, GOOD_LINE | {"event_id": "e2", "kind": "", "quantity": "-1"}]
+    ingest(write_csv(lines), IngestOptions("transactions"), settings, now=NOW)
+    stored = OfflineStore(settings.paths).read("transactions").sort_values("event_id")
+    assert stored["event_id"].tolist() == ["e-good", "e2"]
+    assert stored["kind"].tolist() == ["purchase", "return"]
+
+
+def test_timestamp_before_customer_signup_is_rejected(settings, write_csv):
+    customers = [{"customer_id": "alice", "signup_ts": "2026-01-05T00:00:00Z"}]
+    ingest(write_csv(customers, "customers.csv"), IngestOptions("customers"), settings, now=NOW)
+    early = GOOD_LINE | {"ts": "2026-01-04T23:59:59Z"}
+    late = GOOD_LINE | {"event_id": "e-late", "ts": "2026-01-05T00:00:00Z"}
+    unknown_customer = GOOD_LINE | {"event_id": "e-new", "customer_id": "bob", "ts": "2020-01-01T00:00:00Z"}
+    report = ingest(write_csv([early, late, unknown_customer]), IngestOptions("transactions"), settings, now=NOW)
+    assert report.quarantined_by_reason == {"ts:before_customer_signup": 1}
+    assert report.accepted == 2
+
+
+def test_same_event_id_with_other_content_is_a_conflict_not_a_duplicate(settings, write_csv):
+    changed = GOOD_LINE | {"quantity": "3"}
+    report = ingest(write_csv([GOOD_LINE, changed, GOOD_LINE]), IngestOptions("transactions"), settings, now=NOW)
+    assert report.quarantined_by_reason == {"event_id:duplicate_event_id": 1}
+    assert report.duplicates == 1
+
+    # A row already received, even if it was quarantined, is a duplicate; new content is a new conflict.
+    other = GOOD_LINE | {"quantity": "4"}
+    later = ingest(write_csv([changed, other], "later.csv"), IngestOptions("transactions"), settings, now=NOW)
+    assert later.duplicates == 1
+    assert later.quarantined_by_reason == {"event_id:duplicate_event_id": 1}
+
+
+def test_a_row_breaking_several_rules_reports_the_first_and_keeps_all(settings, write_csv):
+    bad = GOOD_LINE | {"product_id": "bad id", "quantity": "0"}
+    ingest(write_csv([bad]), IngestOptions("transactions"), settings, now=NOW)
+    row = quarantined(settings).iloc[0]
+    assert row["reason"] == "product_id:malformed_id"
+    assert row["reasons"].split(";") == ["product_id:malformed_id", "quantity:non_zero_quantity"]
+
+
+def test_the_sanity_bound_on_amounts_is_configurable(settings, write_csv):
+    strict = settings.model_copy(update={"max_line_amount": 5.0})
+    report = ingest(write_csv([GOOD_LINE]), IngestOptions("transactions"), strict, now=NOW)
+    assert report.quarantined_by_reason == {"quantity:absurd_amount": 1}
+
+
+def test_points_membership_and_campaign_rules(settings, write_csv):
+    points = [
+        {"event_id": "p1", "customer_id": "a", "ts": "2026-01-01", "points": "10", "kind": "earn"},
+        {"event_id": "p2", "customer_id": "a", "ts": "2026-01-01", "points": "-10", "kind": "earn"},
+        {"event_id": "p3", "customer_id": "a", "ts": "2026-01-01", "points": "1.5", "kind": "adjust"},
+    ]
+    report = ingest(write_csv(points, "points.csv"), IngestOptions("points"), settings, now=NOW)
+    assert report.quarantined_by_reason == {"points:not_a_int": 1, "points:sign_matches_kind": 1}
+
+    membership = [
+        {"event_id": "m1", "customer_id": "a", "ts": "2026-01-01", "tier": "gold", "previous_tier": "silver"},
+        {"event_id": "m2", "customer_id": "a", "ts": "2026-01-02", "tier": "gold", "previous_tier": "gold"},
+        {"event_id": "m3", "customer_id": "a", "ts": "2026-01-03", "tier": "diamond", "previous_tier": ""},
+    ]
+    report = ingest(write_csv(membership, "membership.csv"), IngestOptions("membership"), settings, now=NOW)
+    assert report.quarantined_by_reason == {"tier:allowed_value": 1, "tier:changes_tier": 1}
+
+    campaigns = [
+        {"event_id": "c1", "campaign_id": "w1", "customer_id": "a", "ts": "2026-01-01", "group": "treatment"},
+        {"event_id": "c2", "campaign_id": "w1", "customer_id": "b", "ts": "2026-01-01", "group": "placebo"},
+    ]
+    report = ingest(write_csv(campaigns, "campaigns.csv"), IngestOptions("campaigns"), settings, now=NOW)
+    assert report.quarantined_by_reason == {"group:allowed_value": 1}

@@ -1,0 +1,52 @@
+"""The `spend` command end to end: demo, simulate, load-example, and errors that stay one line."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from features.ingest.catalog import BatchCatalog
+from training.cli import app
+
+runner = CliRunner()
+
+
+def test_demo_runs_end_to_end_and_reports_counts_that_add_up(settings):
+    result = runner.invoke(app, ["demo", "--customers", "300", "--days", "120", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    for table, counts in summary["ingested"].items():
+        assert counts["accepted"] + counts["quarantined"] + counts["duplicates"] == counts["received"], table
+    assert summary["ingested"]["transactions"]["quarantined"] > 0  # the demo's export is dirty on purpose
+    assert set(summary["quality"]) == {"customers", "transactions", "points", "membership", "campaigns"}
+    assert len(BatchCatalog(settings.paths.catalog).batches()) == 5
+    assert (settings.paths.reports / "quality.json").exists()
+
+
+def test_simulate_writes_the_tables_and_ground_truth(settings, tmp_path):
+    out = tmp_path / "sim"
+    result = runner.invoke(app, ["simulate", "--customers", "200", "--days", "60", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert rows["transactions"] == len(pd.read_csv(out / "transactions.csv"))
+    assert (out / "ground_truth" / "parameters.json").exists()
+
+
+def test_simulate_rejects_a_bad_start_date_in_one_line(settings, tmp_path):
+    result = runner.invoke(app, ["simulate", "--start", "2025-02-30", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--start: '2025-02-30' is not a date" in result.output and "Traceback" not in result.output
+
+
+def test_an_unknown_example_is_a_clear_error(settings):
+    result = runner.invoke(app, ["load-example", "iris"])
+    assert result.exit_code == 2 and "unknown example 'iris'" in result.output
+
+
+def test_a_bad_setting_is_a_clear_error(settings, monkeypatch):
+    monkeypatch.setenv("SPEND_MAX_LINE_AMOUNT", "-5")
+    result = runner.invoke(app, ["quality"])
+    assert result.exit_code == 2
+    assert "SPEND_MAX_LINE_AMOUNT" in result.output and "Traceback" not in result.output
