@@ -114,9 +114,10 @@ def ingest_frame(
     if raw_customer is not None:
         typed["customer_id"] = pseudonymise(raw_customer, key)
     content = content_hash(typed[[c for c in specs if c != spec.key]])
+    key_given = typed[spec.key].notna()
     if "event_id" in typed:
         typed["event_id"] = derive_event_ids(typed["event_id"], content)
-    row_hash = _row_hash(content, typed[spec.key], raw, specs, parsed.failures)
+    row_hash = _row_hash(content, typed[spec.key], key_given, raw, specs, parsed.failures)
 
     progress("validate")
     checked = _with_signup(typed, spec, store)
@@ -133,14 +134,18 @@ def ingest_frame(
     progress("deduplicate")
     seen = store.read(spec.name, ["row_hash"])["row_hash"].to_numpy(dtype="int64")
     seen = np.concatenate([seen, store.read_quarantine(spec.name, ["row_hash"])["row_hash"].to_numpy(dtype="int64")])
-    stored_keys = store.read(spec.name, [spec.key])[spec.key].dropna().to_numpy(dtype=object)
-    status = classify(row_hash, typed[spec.key], invalid, seen, stored_keys)
+    stored_keys = store.read(spec.name, [spec.key])[spec.key].dropna()
+    status = classify(row_hash, typed[spec.key], key_given, invalid, seen, stored_keys)
     reason = reasons["reason"].reindex(typed.index)
     reason[status == "conflict"] = f"{spec.key}:duplicate_{spec.key}"
 
     progress("write")
     keep = status == "accepted"
-    accepted = typed[keep].assign(batch_id=batch_id, ingested_at=started, row_hash=row_hash[keep])
+    accepted = typed[keep].assign(
+        batch_id=pd.Categorical.from_codes(np.zeros(int(keep.sum()), dtype=np.int8), categories=[batch_id]),
+        ingested_at=started,
+        row_hash=row_hash[keep],
+    )
     quarantined = _quarantine_rows(raw, typed, specs, status, reason, reasons, row_hash, batch_id)
     moves = store.stage(batch_id, spec.name, accepted, quarantined, spec.time_column)
     try:
@@ -179,24 +184,37 @@ def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, sou
 def _fill_defaults(typed: pd.DataFrame, settings: SpendSettings) -> pd.DataFrame:
     typed = typed.copy()
     if "currency" in typed:
-        typed["currency"] = typed["currency"].str.upper().fillna(settings.default_currency)
-    if "kind" in typed and "quantity" in typed:
+        currency = typed["currency"].str.upper()
+        typed["currency"] = currency.fillna(settings.default_currency) if currency.isna().any() else currency
+    if "kind" in typed and "quantity" in typed and typed["kind"].isna().any():
         inferred = pd.Series(np.where(typed["quantity"] < 0, "return", "purchase"), index=typed.index, dtype=TEXT)
         typed["kind"] = typed["kind"].fillna(inferred.where(typed["quantity"].notna()))
     return typed
 
 
 def _row_hash(
-    content: pd.Series, key: pd.Series, raw: pd.DataFrame, specs: dict, parse_failures: pd.DataFrame
+    content: pd.Series,
+    key: pd.Series,
+    key_given: pd.Series,
+    raw: pd.DataFrame,
+    specs: dict,
+    parse_failures: pd.DataFrame,
 ) -> pd.Series:
-    """Hash of key + parsed content; unparsable values are NA once parsed, so their raw text
-    is mixed in to keep two different bad rows apart."""
-    fingerprint = pd.Series("", index=content.index, dtype=TEXT)
+    """Identity of a received row: its parsed content, plus its key where the source gave one (a derived
+    key is a function of the content already), plus the raw text of rows with unparsable values (NA once
+    parsed, which would make two different bad rows look alike)."""
+    row_hash = content.copy()
+    mix = key_given.to_numpy().copy()
     bad_rows = parse_failures["row"].unique()
+    fingerprint = pd.Series("", index=content.index, dtype=TEXT)
     if len(bad_rows):
         text_columns = [c for c in specs if c in raw.columns and c != "customer_id"]
         fingerprint.loc[bad_rows] = raw.loc[bad_rows, text_columns].astype(TEXT).fillna("").agg("\x1f".join, axis=1)
-    return content_hash(pd.DataFrame({"content": content, "key": key, "raw": fingerprint}))
+        mix[bad_rows] = True
+    if mix.any():
+        parts = pd.DataFrame({"content": content[mix], "key": key[mix].fillna(""), "raw": fingerprint[mix]})
+        row_hash[mix] = content_hash(parts)
+    return row_hash
 
 
 def _with_signup(typed: pd.DataFrame, spec: TableSpec, store: OfflineStore) -> pd.DataFrame:
@@ -206,7 +224,9 @@ def _with_signup(typed: pd.DataFrame, spec: TableSpec, store: OfflineStore) -> p
     if customers.empty:
         return typed
     signup = customers.drop_duplicates("customer_id").set_index("customer_id")["signup_ts"]
-    return typed.assign(_signup_ts=typed["customer_id"].map(signup))
+    codes, distinct = pd.factorize(typed["customer_id"])  # look up each distinct customer once
+    position = np.where(codes >= 0, signup.index.get_indexer(distinct)[codes], -1)  # -1: unknown -> NaT
+    return typed.assign(_signup_ts=pd.Series(signup.array.take(position, allow_fill=True), index=typed.index))
 
 
 def _rule_order(spec: TableSpec, ctx: SchemaContext, extra: tuple[RowRule, ...]) -> list[str]:
@@ -221,20 +241,21 @@ def _rule_order(spec: TableSpec, ctx: SchemaContext, extra: tuple[RowRule, ...])
 
 
 def _quarantine_rows(raw, typed, specs, status, reason, reasons, row_hash, batch_id) -> pd.DataFrame:
-    rejected = status.isin(["invalid", "conflict"])
+    """Rejected rows with their raw text (customer id pseudonymised), reason, all reasons and source row."""
+    at = np.flatnonzero(status.isin(["invalid", "conflict"]).to_numpy())  # positions: cheaper than masks
     columns = [c for c in specs if c in raw.columns and c != "customer_id"]
-    rows = raw.loc[rejected, columns].astype(TEXT)
+    rows = raw.iloc[at][columns].astype(TEXT)
     if "customer_id" in typed:
-        rows.insert(0, "customer_id", typed.loc[rejected, "customer_id"])  # pseudonym, never the raw id
+        rows.insert(0, "customer_id", typed["customer_id"].iloc[at])  # pseudonym, never the raw id
     if "event_id" in typed:
-        rows["event_id"] = typed.loc[rejected, "event_id"]
-    all_reasons = reasons["reasons"].reindex(rows.index).fillna(reason[rejected])
+        rows["event_id"] = typed["event_id"].iloc[at]
+    first = reason.iloc[at]
     return rows.assign(
         source_row=rows.index + 1,
-        reason=reason[rejected],
-        reasons=all_reasons,
+        reason=first,
+        reasons=reasons["reasons"].reindex(rows.index).fillna(first),
         batch_id=batch_id,
-        row_hash=row_hash[rejected],
+        row_hash=row_hash.iloc[at],
     )
 
 

@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -58,13 +59,10 @@ class OfflineStore:
         stage_root = self.paths.staging / batch_id
         moves: list[tuple[Path, Path]] = []
         if not accepted.empty:
-            ts = accepted[time_column]
-            months = ts.dt.year * 100 + ts.dt.month  # integer keys: strftime costs seconds on 1M rows
-            for key, part in accepted.groupby(months, sort=True):
-                month = f"{key // 100:04d}-{key % 100:02d}"
+            for month, part in _by_month(accepted, time_column):
                 staged = stage_root / table / f"month={month}" / f"{batch_id}.parquet"
                 moves.append((staged, self.paths.table(table) / f"month={month}" / f"{batch_id}.parquet"))
-                _write(part, staged)
+                _write_arrow(part, staged)
         if not quarantined.empty:
             staged = stage_root / "quarantine" / f"{batch_id}.parquet"
             moves.append((staged, self.paths.quarantine / table / f"{batch_id}.parquet"))
@@ -81,10 +79,37 @@ class OfflineStore:
         shutil.rmtree(self.paths.staging / batch_id, ignore_errors=True)
 
 
-def _write(frame: pd.DataFrame, path: Path) -> None:
+def _by_month(frame: pd.DataFrame, time_column: str):
+    """Yield (YYYY-MM, Arrow table) per month: one conversion to Arrow, then zero-copy slices."""
+    ts = frame[time_column]
+    keys = (ts.dt.year * 100 + ts.dt.month).to_numpy()  # integer keys: strftime costs seconds on 1M rows
+    if (np.diff(keys) < 0).any():  # exports are mostly in time order: sort only when needed
+        order = np.argsort(keys, kind="stable")
+        frame, keys = frame.iloc[order], keys[order]
+    table = _plain(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False))
+    sorted_keys = keys
+    bounds = np.flatnonzero(np.diff(sorted_keys)) + 1
+    for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(sorted_keys)], strict=True):
+        key = int(sorted_keys[start])
+        yield f"{key // 100:04d}-{key % 100:02d}", table.slice(start, stop - start)
+
+
+def _write_arrow(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
     pq.write_table(table, path, compression="zstd")
+
+
+def _write(frame: pd.DataFrame, path: Path) -> None:
+    _write_arrow(_plain(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)), path)
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """Decode dictionary columns (constant columns are built as categoricals for speed) and drop pandas
+    metadata, so every file of a table has the same plain schema."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
+    return table.replace_schema_metadata(None)
 
 
 def _types_mapper(arrow_type: pa.DataType):

@@ -54,4 +54,7 @@ def first_reason_per_row(failures: pd.DataFrame, order: list[str]) -> pd.DataFra
     ranked = unique.assign(rank=unique["reason"].map(rank).fillna(len(rank)))
     ranked = ranked.sort_values(["row", "rank", "reason"], kind="stable")
     grouped = ranked.groupby("row", sort=True)["reason"]
-    return pd.DataFrame({"reason": grouped.first(), "reasons": grouped.agg(";".join)})
+    first = grouped.first()
+    several = ranked[ranked["row"].duplicated(keep=False)]  # joining strings per group is slow: few rows need it
+    joined = several.groupby("row", sort=True)["reason"].agg(";".join)
+    return pd.DataFrame({"reason": first, "reasons": joined.reindex(first.index).fillna(first)})

@@ -170,11 +170,13 @@ def _truth(customers, catalog, campaign, fraud, calendar, config) -> dict[str, p
             columns="customer"
         ),
         "visit_season": pd.DataFrame({"date": days, "visit_multiplier": calendar.visit_season[window]}),
-        "category_season": pd.DataFrame({
-            "category": np.repeat(CATEGORIES, len(days)),
-            "date": np.tile(days.to_numpy(), len(CATEGORIES)),
-            "choice_multiplier": calendar.category_season[:, window].ravel(),
-        }),
+        "category_season": pd.DataFrame(
+            {
+                "category": np.repeat(CATEGORIES, len(days)),
+                "date": np.tile(days.to_numpy(), len(CATEGORIES)),
+                "choice_multiplier": calendar.category_season[:, window].ravel(),
+            }
+        ),
     }
 
 

@@ -55,7 +55,11 @@ def test_every_batch_is_recorded_with_hash_counts_and_schema_version(settings, w
     (batch,) = BatchCatalog(settings.paths.catalog).batches()
     assert batch.batch_id == report.batch_id
     assert (batch.received, batch.accepted, batch.quarantined, batch.duplicates) == (
-        report.received, report.accepted, report.quarantined, report.duplicates)
+        report.received,
+        report.accepted,
+        report.quarantined,
+        report.duplicates,
+    )
     assert batch.schema_version == "1" and len(batch.file_sha256) == 64
     assert batch.quarantined_by_reason == report.quarantined_by_reason
     stored = OfflineStore(settings.paths).read("transactions")
@@ -63,15 +67,31 @@ def test_every_batch_is_recorded_with_hash_counts_and_schema_version(settings, w
 
 
 def test_a_foreign_layout_loads_through_a_column_mapping(settings, tmp_path):
-    foreign = pd.DataFrame({
-        "Invoice": ["A1", "A1"], "Client": ["c1", "c1"], "When": ["2026-01-03 10:00", "2026-01-03 10:00"],
-        "SKU": ["s1", "s2"], "Qty": [1, 2], "Price": [9.99, 1.0], "Notes": ["x", "y"],
-    })
+    foreign = pd.DataFrame(
+        {
+            "Invoice": ["A1", "A1"],
+            "Client": ["c1", "c1"],
+            "When": ["2026-01-03 10:00", "2026-01-03 10:00"],
+            "SKU": ["s1", "s2"],
+            "Qty": [1, 2],
+            "Price": [9.99, 1.0],
+            "Notes": ["x", "y"],
+        }
+    )
     path = tmp_path / "foreign.csv"
     foreign.to_csv(path, index=False)
-    result = runner.invoke(app, ["ingest", str(path), "--table", "transactions", "--json", "--map",
-                                 "Invoice=order_id,Client=customer_id,When=ts,SKU=product_id,Qty=quantity,"
-                                 "Price=unit_price"])
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            str(path),
+            "--table",
+            "transactions",
+            "--json",
+            "--map",
+            "Invoice=order_id,Client=customer_id,When=ts,SKU=product_id,Qty=quantity,Price=unit_price",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["accepted"] == 2
@@ -113,10 +133,16 @@ def test_timestamps_without_offset_use_the_configured_time_zone(settings, write_
     [
         (b"", ["--table", "transactions"], "the file is empty"),
         (b"order_id,customer_id\n", ["--table", "transactions"], "header but no rows"),
-        ("order_id,customer_id,ts,product_id,quantity,unit_price\no1,Zo\xe9,2026-01-01,p,1,1\n".encode("latin-1"),
-         ["--table", "transactions"], "--encoding"),
-        (b"order_id,customer_id,ts\no1,c,2026-01-01\n", ["--table", "transactions"],
-         "missing required column(s) product_id, quantity, unit_price"),
+        (
+            "order_id,customer_id,ts,product_id,quantity,unit_price\no1,Zo\xe9,2026-01-01,p,1,1\n".encode("latin-1"),
+            ["--table", "transactions"],
+            "--encoding",
+        ),
+        (
+            b"order_id,customer_id,ts\no1,c,2026-01-01\n",
+            ["--table", "transactions"],
+            "missing required column(s) product_id, quantity, unit_price",
+        ),
         (b"a\n1\n", ["--table", "orders"], "--table: unknown table 'orders'"),
         (b"a\n1\n", ["--table", "transactions", "--map", "a"], "--map: 'a' is not of the form old=new"),
         (b"a\n1\n", ["--table", "transactions", "--map", "b=order_id"], "--map: column(s) b not in"),

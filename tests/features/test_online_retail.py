@@ -25,7 +25,9 @@ def test_the_data_ships_inside_the_package():
     path = data_path()
     assert path.is_file() and "features/examples/data" in str(path)
     with lzma.open(path, "rt") as handle:
-        assert handle.readline().strip() == "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country"
+        assert (
+            handle.readline().strip() == "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country"
+        )
 
 
 def test_every_line_is_accounted_for(loaded):

@@ -16,13 +16,37 @@ from features.settings import DevelopmentKeyWarning, SpendSettings
 from tests.features.test_validation_rules import GOOD_LINE, NOW
 
 CUSTOMERS = [
-    {"customer_id": "alice-77", "signup_ts": "2025-12-01T00:00:00Z", "region": "north", "channel": "web",
-     "name": "Alice Liddell", "email": "alice@example.org", "phone": "+44 1234 567890", "address": "1 Rabbit Hole"},
-    {"customer_id": "bob-12", "signup_ts": "2025-12-02T00:00:00Z", "region": "south", "channel": "pos",
-     "name": "Bob Builder", "email": "bob@example.org", "phone": "+44 2222 333444", "address": "2 Yard Lane"},
+    {
+        "customer_id": "alice-77",
+        "signup_ts": "2025-12-01T00:00:00Z",
+        "region": "north",
+        "channel": "web",
+        "name": "Alice Liddell",
+        "email": "alice@example.org",
+        "phone": "+44 1234 567890",
+        "address": "1 Rabbit Hole",
+    },
+    {
+        "customer_id": "bob-12",
+        "signup_ts": "2025-12-02T00:00:00Z",
+        "region": "south",
+        "channel": "pos",
+        "name": "Bob Builder",
+        "email": "bob@example.org",
+        "phone": "+44 2222 333444",
+        "address": "2 Yard Lane",
+    },
 ]
-PERSONAL_VALUES = ["alice-77", "bob-12", "Alice Liddell", "alice@example.org", "+44 1234 567890", "1 Rabbit Hole",
-                   "Bob Builder", "bob@example.org"]
+PERSONAL_VALUES = [
+    "alice-77",
+    "bob-12",
+    "Alice Liddell",
+    "alice@example.org",
+    "+44 1234 567890",
+    "1 Rabbit Hole",
+    "Bob Builder",
+    "bob@example.org",
+]
 
 
 def test_pseudonyms_are_stable_for_a_key_and_change_with_the_key():
@@ -36,8 +60,11 @@ def test_pseudonyms_are_stable_for_a_key_and_change_with_the_key():
 
 def _ingest_people(settings, write_csv):
     ingest(write_csv(CUSTOMERS, "customers.csv"), IngestOptions("customers"), settings, now=NOW)
-    lines = [GOOD_LINE | {"customer_id": "alice-77"}, GOOD_LINE | {"event_id": "e2", "customer_id": "bob-12"},
-             GOOD_LINE | {"event_id": "e3", "customer_id": "bob-12", "quantity": "0"}]
+    lines = [
+        GOOD_LINE | {"customer_id": "alice-77"},
+        GOOD_LINE | {"event_id": "e2", "customer_id": "bob-12"},
+        GOOD_LINE | {"event_id": "e3", "customer_id": "bob-12", "quantity": "0"},
+    ]
     ingest(write_csv(lines, "lines.csv"), IngestOptions("transactions"), settings, now=NOW)
 
 

@@ -14,12 +14,25 @@ from training.cli import app
 
 
 def _lines(n: int) -> list[dict]:
-    return [GOOD_LINE | {"event_id": f"e{i}", "order_id": f"o{i}", "store_id": "s1", "channel": "web",
-                         "unit_cost": "1", "payment_method": "card"} for i in range(n)]
+    return [
+        GOOD_LINE
+        | {
+            "event_id": f"e{i}",
+            "order_id": f"o{i}",
+            "store_id": "s1",
+            "channel": "web",
+            "unit_cost": "1",
+            "payment_method": "card",
+        }
+        for i in range(n)
+    ]
 
 
 def test_validity_and_uniqueness_follow_quarantine_and_duplicates(settings, write_csv):
-    lines = _lines(18) + [GOOD_LINE | {"event_id": "bad1", "quantity": "0"}, GOOD_LINE | {"event_id": "bad2", "ts": "?"}]
+    lines = _lines(18) + [
+        GOOD_LINE | {"event_id": "bad1", "quantity": "0"},
+        GOOD_LINE | {"event_id": "bad2", "ts": "?"},
+    ]
     ingest(write_csv(lines + lines[:5]), IngestOptions("transactions"), settings, now=NOW)
     card = scorecard(settings, now=NOW)["tables"]["transactions"]
 
@@ -48,10 +61,16 @@ def test_timeliness_measures_the_age_of_the_newest_row(settings, write_csv):
 
 
 def test_consistency_catches_a_return_without_a_purchase_and_an_unknown_customer(settings, write_csv):
-    ingest(write_csv([{"customer_id": "alice", "signup_ts": "2025-01-01"}], "c.csv"), IngestOptions("customers"),
-           settings, now=NOW)
-    lines = [GOOD_LINE | {"event_id": "r1", "kind": "return", "quantity": "-1", "product_id": "never-bought"},
-             GOOD_LINE | {"event_id": "x1", "customer_id": "stranger"}]
+    ingest(
+        write_csv([{"customer_id": "alice", "signup_ts": "2025-01-01"}], "c.csv"),
+        IngestOptions("customers"),
+        settings,
+        now=NOW,
+    )
+    lines = [
+        GOOD_LINE | {"event_id": "r1", "kind": "return", "quantity": "-1", "product_id": "never-bought"},
+        GOOD_LINE | {"event_id": "x1", "customer_id": "stranger"},
+    ]
     ingest(write_csv(lines), IngestOptions("transactions"), settings, now=NOW)
     card = scorecard(settings, now=NOW)["tables"]["transactions"]
     failing = " ".join(card["consistency"]["failing"])

@@ -31,8 +31,15 @@ def test_same_seed_same_bytes_and_another_seed_differs(tmp_path):
     a, b, c = _digests(tmp_path / "a"), _digests(tmp_path / "b"), _digests(tmp_path / "c")
     assert a == b
     assert a["transactions.csv"] != c["transactions.csv"]
-    assert {"customers.csv", "transactions.csv", "points.csv", "membership.csv", "campaigns.csv",
-            "ground_truth/parameters.json", "ground_truth/customers.parquet"} <= set(a)
+    assert {
+        "customers.csv",
+        "transactions.csv",
+        "points.csv",
+        "membership.csv",
+        "campaigns.csv",
+        "ground_truth/parameters.json",
+        "ground_truth/customers.parquet",
+    } <= set(a)
 
 
 def _exposure(sim, config: SimulationConfig) -> pd.DataFrame:
@@ -55,8 +62,9 @@ def _exposure(sim, config: SimulationConfig) -> pd.DataFrame:
     orders = orders.join(pd.DataFrame({"begin": begin, "stop": stop}), on="customer_id")
     counted = orders[(orders["ts"] > orders["begin"]) & (orders["ts"] <= orders["stop"])]
     exposure = np.clip(integral(stop) - integral(begin), 0, None)
-    return truth.assign(purchases=counted.groupby("customer_id").size().reindex(truth.index, fill_value=0),
-                        exposure=exposure)
+    return truth.assign(
+        purchases=counted.groupby("customer_id").size().reindex(truth.index, fill_value=0), exposure=exposure
+    )
 
 
 @pytest.mark.parametrize("segment", ["tier_at_signup", "region", "channel"])
@@ -88,10 +96,17 @@ def test_price_elasticities_are_recovered_from_the_transactions(sim):
     products = sim.truth["products"].set_index("product_id")
     prices = sim.truth["prices"]
     dates, ids = np.sort(prices["date"].unique()), products.index.to_numpy()
-    lines = tx.groupby(["product_id", "date"]).size().unstack(fill_value=0).reindex(index=ids, columns=dates,
-                                                                                     fill_value=0).to_numpy(float)
-    wide = {c: prices.pivot(index="product_id", columns="date", values=c).reindex(ids).to_numpy()
-            for c in ("list_price", "promo_depth")}
+    lines = (
+        tx.groupby(["product_id", "date"])
+        .size()
+        .unstack(fill_value=0)
+        .reindex(index=ids, columns=dates, fill_value=0)
+        .to_numpy(float)
+    )
+    wide = {
+        c: prices.pivot(index="product_id", columns="date", values=c).reindex(ids).to_numpy()
+        for c in ("list_price", "promo_depth")
+    }
     season = sim.truth["category_season"].pivot(index="category", columns="date", values="choice_multiplier")
     log_season = np.log(season.reindex(products["category"]).to_numpy())
     log_rel = np.log(wide["list_price"] * (1 - wide["promo_depth"]) / products["base_price"].to_numpy()[:, None])
@@ -101,12 +116,17 @@ def test_price_elasticities_are_recovered_from_the_transactions(sim):
         for j in range(len(ids)):
             X = np.column_stack([np.ones(len(dates)), log_rel[j], promo[j]])
             offset = day_effect + log_season[j]
-            start = coef[j] if coef[j].any() else np.array([np.log(lines[j].sum() + 1) - np.log(np.exp(offset).sum()), 0, 0])
+            start = (
+                coef[j]
+                if coef[j].any()
+                else np.array([np.log(lines[j].sum() + 1) - np.log(np.exp(offset).sum()), 0, 0])
+            )
             coef[j] = _fit_poisson(lines[j], X, offset, start)
         fitted = np.exp(coef[:, [0]] + coef[:, [1]] * log_rel + coef[:, [2]] * promo + log_season)
         day_effect = np.log(lines.sum(0) / fitted.sum(0))
-    result = pd.DataFrame({"lines": lines.sum(1), "true": products["elasticity"], "estimate": coef[:, 1],
-                           "promo": coef[:, 2]}, index=ids).nlargest(40, "lines")
+    result = pd.DataFrame(
+        {"lines": lines.sum(1), "true": products["elasticity"], "estimate": coef[:, 1], "promo": coef[:, 2]}, index=ids
+    ).nlargest(40, "lines")
     assert (result["estimate"] - result["true"]).abs().median() < 0.30
     assert np.corrcoef(result["estimate"], result["true"])[0, 1] > 0.75
     assert abs(result["promo"].median() - np.log(SimulationConfig().promo_lift)) < 0.10
@@ -129,7 +149,9 @@ def test_campaign_effect_matches_the_true_uplift_by_group(sim):
         group = campaign[campaign["sleeping_dog"] == dog]
         treated, control = group[group["treated"]], group[~group["treated"]]
         effect = treated["purchased_in_window"].mean() - control["purchased_in_window"].mean()
-        se = np.sqrt(treated["purchased_in_window"].var() / len(treated) + control["purchased_in_window"].var() / len(control))
+        se = np.sqrt(
+            treated["purchased_in_window"].var() / len(treated) + control["purchased_in_window"].var() / len(control)
+        )
         assert abs(effect - group["true_uplift"].mean()) < 3 * se + 0.01
         assert np.sign(group["true_uplift"].mean()) == sign
 
