@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
     app.command("ingest")(ingest_command)
     app.command("load-example")(load_example_command)
     app.command("quality")(quality_command)
+    app.command("batches")(batches_command)
     app.command("dictionary")(dictionary_command)
 
 
@@ -166,3 +167,42 @@ def dictionary_command(
 
     out.write_text(render_dictionary())
     console.print(f"wrote {out}")
+
+
+@user_errors
+def batches_command(
+    table: Annotated[str | None, typer.Option(help="Only batches of this table.")] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """List ingestion batches: source, file hash, counts, schema version (what later stages trace back to)."""
+    from dataclasses import asdict
+
+    from features.ingest.catalog import BatchCatalog
+    from features.ingest.pipeline import table_spec
+
+    if table is not None:
+        table_spec(table)
+    batches = BatchCatalog(SpendSettings().paths.catalog).batches(table)
+    if json_output:
+        print_json({"batches": [asdict(b) for b in batches]})
+        return
+    view = Table(
+        "batch",
+        "table",
+        "source",
+        "sha256",
+        "received",
+        "accepted",
+        "quarantined",
+        "duplicates",
+        title=f"{len(batches)} batches",
+    )
+    for b in batches:
+        view.add_row(
+            b.batch_id,
+            b.table_name,
+            b.source,
+            b.file_sha256[:12],
+            *(f"{v:,}" for v in (b.received, b.accepted, b.quarantined, b.duplicates)),
+        )
+    console.print(view)

@@ -24,6 +24,12 @@ def test_demo_runs_end_to_end_and_reports_counts_that_add_up(settings):
     assert len(BatchCatalog(settings.paths.catalog).batches()) == 5
     assert (settings.paths.reports / "quality.json").exists()
 
+    listed = runner.invoke(app, ["batches", "--table", "transactions", "--json"])
+    assert listed.exit_code == 0, listed.output
+    (batch,) = json.loads(listed.stdout)["batches"]
+    assert batch["received"] == summary["ingested"]["transactions"]["received"]
+    assert runner.invoke(app, ["batches", "--table", "orders"]).exit_code == 2
+
 
 def test_simulate_writes_the_tables_and_ground_truth(settings, tmp_path):
     out = tmp_path / "sim"

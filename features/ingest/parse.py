@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from features.schema.fields import ID_PATTERN, TEXT, FieldSpec, Kind
 
+_NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 
 
@@ -51,15 +52,41 @@ def parse_timestamps(raw: pd.Series, ts_format: str | None, timezone: str) -> tu
         # Exports repeat timestamps (every line of an order), so parse each distinct text once.
         codes, uniques = pd.factorize(_as_text(raw))
         distinct = pd.Series(uniques, dtype=TEXT)
-        parsed_uniques = pd.to_datetime(distinct, format=ts_format or "ISO8601", errors="coerce", utc=True)
-        if timezone != "UTC":
-            naive = ~distinct.str.contains(_OFFSET).fillna(False)
-            if naive.any():
-                local = pd.to_datetime(distinct[naive], format=ts_format or "ISO8601", errors="coerce")
-                parsed_uniques[naive] = local.dt.tz_localize(timezone).dt.tz_convert("UTC")
+        parsed_uniques = _arrow_iso(distinct, timezone) if ts_format is None else None
+        if parsed_uniques is None:
+            parsed_uniques = _pandas_timestamps(distinct, ts_format, timezone)
         parsed = pd.Series(parsed_uniques.array.take(codes, allow_fill=True), index=raw.index)  # -1 -> NaT
     parsed = parsed.astype("datetime64[us, UTC]")
     return parsed, parsed.isna() & ~_blank(raw)
+
+
+def _arrow_iso(distinct: pd.Series, timezone: str) -> pd.Series | None:
+    """Arrow's ISO 8601 cast, several times faster than pandas; None when the column needs pandas
+    (a value Arrow rejects, or zoned and unzoned values mixed)."""
+    if distinct.empty:
+        return None
+    text = pa.chunked_array(distinct.array._pa_array)
+    zoned = pc.match_substring_regex(text, _OFFSET.pattern)
+    try:
+        if pc.all(zoned).as_py():
+            cast = pc.cast(text, pa.timestamp("us", tz="UTC"))
+            return pd.Series(cast.to_pandas(), index=distinct.index)
+        if not pc.any(zoned).as_py():
+            local = pd.Series(pc.cast(text, pa.timestamp("us")).to_pandas(), index=distinct.index)
+            return local.dt.tz_localize(timezone).dt.tz_convert("UTC")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return None
+
+
+def _pandas_timestamps(distinct: pd.Series, ts_format: str | None, timezone: str) -> pd.Series:
+    parsed = pd.to_datetime(distinct, format=ts_format or "ISO8601", errors="coerce", utc=True)
+    if timezone != "UTC":
+        naive = ~distinct.str.contains(_OFFSET).fillna(False)
+        if naive.any():
+            local = pd.to_datetime(distinct[naive], format=ts_format or "ISO8601", errors="coerce")
+            parsed[naive] = local.dt.tz_localize(timezone).dt.tz_convert("UTC")
+    return parsed
 
 
 def parse_numbers(raw: pd.Series, kind: Kind) -> tuple[pd.Series, pd.Series]:
@@ -80,10 +107,15 @@ def _text_to_float(text: pd.Series) -> pd.Series:
     """Arrow's cast is ~30x faster than pandas on clean columns; a column with a bad value takes the slow path,
     which marks each bad value instead of failing the whole column."""
     try:
-        cast = pc.cast(pa.chunked_array(text.array._pa_array), pa.float64())
-        return pd.Series(cast.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
-    except (pa.ArrowInvalid, AttributeError):
+        arrow = pa.chunked_array(text.array._pa_array)
+    except AttributeError:  # not Arrow-backed
         return pd.to_numeric(text, errors="coerce").astype("float64")
+    try:
+        cast = pc.cast(arrow, pa.float64())
+    except pa.ArrowInvalid:  # some value is not a number: cast only those that look like one
+        numeric = pc.match_substring_regex(arrow, _NUMBER)
+        cast = pc.cast(pc.if_else(numeric, arrow, pa.scalar(None, pa.string())), pa.float64())
+    return pd.Series(cast.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
 
 
 def parse_categories(raw: pd.Series) -> tuple[pd.Series, pd.Series]:

@@ -120,6 +120,24 @@ def test_parquet_with_typed_columns_gives_the_same_rows_as_csv(settings, write_c
     pd.testing.assert_frame_equal(by_csv[columns].reset_index(drop=True), by_parquet[columns].reset_index(drop=True))
 
 
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["2026-01-02T10:00:00", "2025-07-02 10:00"], ["2026-01-02T09:00:00Z", "2025-07-02T08:00:00Z"]),
+        (["2026-01-02T10:00:00+02:00", "2026-01-02T10:00:00Z"], ["2026-01-02T08:00:00Z", "2026-01-02T10:00:00Z"]),
+        (["2026-01-02", "2026-01-02T10:00:00Z"], ["2026-01-01T23:00:00Z", "2026-01-02T10:00:00Z"]),
+    ],
+    ids=["all-local", "all-zoned", "mixed"],
+)
+def test_every_timestamp_shape_lands_in_utc(settings, write_csv, values, expected):
+    paris = settings.model_copy(update={"timezone": "Europe/Paris"})
+    lines = [GOOD_LINE | {"event_id": f"e{i}", "ts": v} for i, v in enumerate(values)]
+    report = ingest(write_csv(lines), IngestOptions("transactions"), paris, now=NOW)
+    assert report.accepted == len(values)
+    stored = OfflineStore(paris.paths).read("transactions").sort_values("event_id")
+    assert stored["ts"].tolist() == [pd.Timestamp(e) for e in expected]
+
+
 def test_timestamps_without_offset_use_the_configured_time_zone(settings, write_csv):
     paris = settings.model_copy(update={"timezone": "Europe/Paris"})
     lines = [GOOD_LINE | {"ts": "2026-01-02T10:00:00"}, GOOD_LINE | {"event_id": "z", "ts": "2026-01-02T10:00:00Z"}]
