@@ -27,7 +27,7 @@ lint: install
 	$(BIN)/ruff check .
 
 bench: install
-	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/ingest.py --repeats 3 --json
 
 # Re-pin every dependency after editing pyproject.toml.
 lock: install

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,8 +29,6 @@ import pandas as pd
 from features.examples.online_retail import data_path, load_online_retail
 from features.ingest.pipeline import IngestOptions, ingest
 from features.settings import SpendSettings
-from features.simulate.config import SimulationConfig
-from features.simulate.run import simulate
 
 GOAL_SECONDS = 60.0
 GOAL_RATIO = 4.0
@@ -68,11 +67,14 @@ def measure(name: str, path: Path, rows: int, run, repeats: int, work: Path) -> 
 
 
 def simulated_file(customers: int, work: Path) -> tuple[Path, int]:
+    """Generate the file in a separate `spend simulate` process, so the measuring process does not
+    carry the generator's heap (as a user's `spend ingest` would not)."""
     print(f"  simulating {customers:,} customers ...", file=sys.stderr)
-    table = simulate(SimulationConfig(customers=customers, seed=2026, dirty_share=0.01)).tables["transactions"]
-    path = work / "transactions.csv"
-    table.to_csv(path, index=False)
-    return path, len(table)
+    out = work / "sim"
+    command = [sys.executable, "-c", "from training.cli import main; main()", "simulate", "--customers",
+               str(customers), "--seed", "2026", "--dirty-share", "0.01", "--out", str(out), "--json"]
+    rows = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)["rows"]
+    return out / "transactions.csv", rows["transactions"]
 
 
 def figures(results: list[dict]) -> list[dict]:
