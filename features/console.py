@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from features.errors import SpendError
+from features.settings import DevelopmentKeyWarning
 
 console = Console(stderr=True)  # progress and tables on stderr, so `--json` stdout stays machine-readable
 stdout = Console()
@@ -63,6 +64,7 @@ def show_warnings_loudly() -> None:
         console.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
     warnings.showwarning = show
+    warnings.simplefilter("once", DevelopmentKeyWarning)  # one warning per run, not one per table
 
 
 def user_errors(command: Callable) -> Callable:
