@@ -15,7 +15,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from features.errors import SpendError
-from features.settings import DevelopmentKeyWarning
 
 console = Console(stderr=True)  # progress and tables on stderr, so `--json` stdout stays machine-readable
 stdout = Console()
@@ -60,11 +59,15 @@ def fail(message: str) -> None:
 def show_warnings_loudly() -> None:
     """Print warnings as one bold line each instead of Python's file:line format."""
 
+    shown: set[str] = set()
+
     def show(message, category, filename, lineno, file=None, line=None):
+        if str(message) in shown:  # one warning per run, not one per table ingested
+            return
+        shown.add(str(message))
         console.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
     warnings.showwarning = show
-    warnings.simplefilter("once", DevelopmentKeyWarning)  # one warning per run, not one per table
 
 
 def user_errors(command: Callable) -> Callable:
