@@ -71,8 +71,21 @@ def simulated_file(customers: int, work: Path) -> tuple[Path, int]:
     carry the generator's heap (as a user's `spend ingest` would not)."""
     print(f"  simulating {customers:,} customers ...", file=sys.stderr)
     out = work / "sim"
-    command = [sys.executable, "-c", "from training.cli import main; main()", "simulate", "--customers",
-               str(customers), "--seed", "2026", "--dirty-share", "0.01", "--out", str(out), "--json"]
+    command = [
+        sys.executable,
+        "-c",
+        "from training.cli import main; main()",
+        "simulate",
+        "--customers",
+        str(customers),
+        "--seed",
+        "2026",
+        "--dirty-share",
+        "0.01",
+        "--out",
+        str(out),
+        "--json",
+    ]
     rows = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)["rows"]
     return out / "transactions.csv", rows["transactions"]
 

@@ -20,8 +20,8 @@ def test_demo_runs_end_to_end_and_reports_counts_that_add_up(settings):
     for table, counts in summary["ingested"].items():
         assert counts["accepted"] + counts["quarantined"] + counts["duplicates"] == counts["received"], table
     assert summary["ingested"]["transactions"]["quarantined"] > 0  # the demo's export is dirty on purpose
-    assert set(summary["quality"]) == {"customers", "transactions", "points", "membership", "campaigns"}
-    assert len(BatchCatalog(settings.paths.catalog).batches()) == 5
+    assert set(summary["quality"]) == {"customers", "transactions", "points", "membership", "campaigns", "fraud_labels"}
+    assert len(BatchCatalog(settings.paths.catalog).batches()) == 6
     assert (settings.paths.reports / "quality.json").exists()
 
     listed = runner.invoke(app, ["batches", "--table", "transactions", "--json"])

@@ -26,7 +26,7 @@ app = typer.Typer(
 )
 data_cli.register(app)
 
-DEMO_TABLES = ("customers", "transactions", "points", "membership", "campaigns")
+DEMO_TABLES = ("customers", "transactions", "points", "membership", "campaigns", "fraud_labels")
 
 
 @app.command("demo")

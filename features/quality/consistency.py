@@ -73,10 +73,23 @@ def campaigns(frame: pd.DataFrame, load: Loader) -> list[Check]:
     return [*known_customers(frame, load), _share(arms == 2, "campaigns", "campaign_has_both_arms")]
 
 
+def fraud_labels(frame: pd.DataFrame, load: Loader) -> list[Check]:
+    orders = load("transactions", ["order_id", "ts"])
+    if orders.empty:
+        return []
+    paid = orders.groupby("order_id")["ts"].min()
+    known = frame["order_id"].map(paid)
+    return [
+        _share(known.notna(), "labels", "label_order_known"),
+        _share((frame["ts"] >= known)[known.notna()], "labels", "label_after_payment"),
+    ]
+
+
 CHECKS: dict[str, Callable[[pd.DataFrame, Loader], list[Check]]] = {
     "transactions": transactions,
     "points": points,
     "membership": membership,
     "customers": customers,
     "campaigns": campaigns,
+    "fraud_labels": fraud_labels,
 }

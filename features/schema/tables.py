@@ -334,6 +334,20 @@ def _campaign_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
     )
 
 
+def _fraud_label_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
+    return (
+        _event_id(),
+        id_field("order_id", "The card payment (order) the label is about."),
+        _ts(ctx, "When the outcome became known (investigation or chargeback), not when the payment happened."),
+        FieldSpec(
+            "is_fraud",
+            Kind.INT,
+            "1 if the payment was confirmed fraudulent, 0 if confirmed genuine.",
+            rules=(Rule("zero_or_one", "0 or 1", pa.Check(lambda s: s.isin([0, 1]), name="zero_or_one")),),
+        ),
+    )
+
+
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
@@ -371,6 +385,14 @@ TABLES: dict[str, TableSpec] = {
             _campaign_fields,
             lambda ctx: (_signup_rule(),),
             streams=False,
+        ),
+        TableSpec(
+            "fraud_labels",
+            "Confirmed outcomes of card payments; they arrive after a feedback delay.",
+            "event_id",
+            "ts",
+            _fraud_label_fields,
+            checks_signup=False,
         ),
     )
 }

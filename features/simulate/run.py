@@ -19,6 +19,7 @@ from features.simulate.loyalty import final_tiers, points_ledger, tier_changes
 from features.simulate.tables import (
     campaign_table,
     customer_table,
+    fraud_label_table,
     membership_table,
     points_table,
     transaction_table,
@@ -71,6 +72,7 @@ def simulate(config: SimulationConfig, progress: Callable[[str], None] = lambda 
         "membership": membership_table(changes, customers, config),
         "campaigns": campaign_table(campaign, config),
     }
+    tables["fraud_labels"] = fraud_label_table(fraud, config)
     truth = _truth(customers, catalog, campaign, fraud, calendar, config)
     tables["transactions"], truth["dirt"] = add_dirt(tables["transactions"], config.dirty_share, next(streams))
     return Simulation(tables, truth, _parameters(config))

@@ -125,3 +125,21 @@ def campaign_table(campaign: pd.DataFrame, config: SimulationConfig) -> pd.DataF
             "contact_channel": np.where(campaign["treated"], "email", None),
         }
     )
+
+
+FEEDBACK_DELAY_DAYS = 7  # the Fraud Detection Handbook's delay before a payment's outcome is known
+
+
+def fraud_label_table(fraud: pd.DataFrame, config: SimulationConfig) -> pd.DataFrame:
+    """One label per card payment of the history, known a week later (if that is still inside the history)."""
+    card = fraud[fraud["payment_method"] == "card"]
+    known = card["ts"].to_numpy().astype("datetime64[s]") + np.timedelta64(FEEDBACK_DELAY_DAYS * 86_400, "s")
+    card = card.assign(known=known)[_in_history(known, config)]
+    return pd.DataFrame(
+        {
+            "event_id": "L" + card["order_id"].astype(str).to_numpy(),
+            "order_id": card["order_id"].to_numpy(),
+            "ts": _iso(card["known"]),
+            "is_fraud": card["is_fraud"].astype(int).to_numpy(),
+        }
+    )

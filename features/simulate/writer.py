@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from features.simulate.run import Simulation
 
-TABLE_ORDER = ("customers", "transactions", "points", "membership", "campaigns")
+TABLE_ORDER = ("customers", "transactions", "points", "membership", "campaigns", "fraud_labels")
 
 
 def write_simulation(simulation: Simulation, out: Path) -> dict[str, int]:

@@ -1,0 +1,1 @@
+"""Pure feature computations over the offline store: daily snapshots per entity."""

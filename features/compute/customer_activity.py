@@ -1,0 +1,250 @@
+"""Customer activity features as daily snapshots: RFM windows, baskets, returns, discounts, points, tier.
+
+A snapshot with event_timestamp T (a midnight, UTC) summarises events strictly before T, so a
+point-in-time join that picks the latest snapshot at or before a label time never sees the future.
+Each feature is a small named function of the windows, so the same definition serves the offline
+snapshots and any request-time computation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.compute.windows import EventIndex, daily_cutoffs, seconds
+
+DAY = 86_400
+ACTIVE_DAYS = 365  # a customer gets snapshots until a year after their last order
+TIERS = ("basic", "silver", "gold", "platinum")
+
+
+@dataclass
+class CustomerWindows:
+    """Everything a customer feature needs at a batch of (customer, cut-off) pairs."""
+
+    codes: np.ndarray
+    cutoff: np.ndarray  # seconds
+    orders: EventIndex  # purchase orders: net, gross, discount, channel flags, count
+    returns: EventIndex  # return orders: refunded amount
+    points: EventIndex | None
+    tier_change: tuple[EventIndex, np.ndarray] | None  # index over changes, tier code per change
+    signup: np.ndarray  # seconds per customer code, -1 if unknown
+
+    def orders_sum(self, name: str, days: int | None) -> np.ndarray:
+        return self.orders.window_sum(name, self.codes, self.cutoff, None if days is None else days * DAY)
+
+
+def spend_30d(w: CustomerWindows) -> np.ndarray:
+    return w.orders_sum("net", 30)
+
+
+def spend_90d(w: CustomerWindows) -> np.ndarray:
+    return w.orders_sum("net", 90)
+
+
+def spend_365d(w: CustomerWindows) -> np.ndarray:
+    return w.orders_sum("net", 365)
+
+
+def orders_30d(w: CustomerWindows) -> np.ndarray:
+    return w.orders_sum("count", 30)
+
+
+def orders_90d(w: CustomerWindows) -> np.ndarray:
+    return w.orders_sum("count", 90)
+
+
+def orders_365d(w: CustomerWindows) -> np.ndarray:
+    return w.orders_sum("count", 365)
+
+
+def orders_total(w: CustomerWindows) -> np.ndarray:
+    return w.orders_sum("count", None)
+
+
+def days_since_last_order(w: CustomerWindows) -> np.ndarray:
+    last = w.orders.last_before(w.codes, w.cutoff)
+    return np.where(last >= 0, (w.cutoff - last) / DAY, np.nan)
+
+
+def avg_basket_value_365d(w: CustomerWindows) -> np.ndarray:
+    orders = w.orders_sum("count", 365)
+    return np.divide(w.orders_sum("net", 365), orders, out=np.full(len(orders), np.nan), where=orders > 0)
+
+
+def return_rate_90d(w: CustomerWindows) -> np.ndarray:
+    """Money refunded in the window over money spent in it (0 when nothing was spent)."""
+    spent = w.orders_sum("gross", 90)
+    refunded = w.returns.window_sum("refund", w.codes, w.cutoff, 90 * DAY)
+    return np.divide(refunded, spent, out=np.zeros(len(spent)), where=spent > 0)
+
+
+def discount_share_90d(w: CustomerWindows) -> np.ndarray:
+    gross = w.orders_sum("gross", 90)
+    return np.divide(w.orders_sum("discount", 90), gross, out=np.zeros(len(gross)), where=gross > 0)
+
+
+def _channel_share(channel: str) -> Callable[[CustomerWindows], np.ndarray]:
+    def share(w: CustomerWindows) -> np.ndarray:
+        orders = w.orders_sum("count", 90)
+        return np.divide(w.orders_sum(channel, 90), orders, out=np.zeros(len(orders)), where=orders > 0)
+
+    share.__name__ = f"{channel}_share_90d"
+    return share
+
+
+def points_balance(w: CustomerWindows) -> np.ndarray:
+    if w.points is None:
+        return np.zeros(len(w.codes))
+    return w.points.window_sum("points", w.codes, w.cutoff, None)
+
+
+def tenure_days(w: CustomerWindows) -> np.ndarray:
+    signup = w.signup[w.codes]
+    return np.where(signup >= 0, (w.cutoff - signup) / DAY, np.nan)
+
+
+def membership_tier(w: CustomerWindows) -> np.ndarray:
+    """Tier from the last membership change before the cut-off (empty if none is known yet)."""
+    result = np.full(len(w.codes), None, dtype=object)
+    if w.tier_change is None:
+        return result
+    index, tier_codes = w.tier_change
+    end = index.position(w.codes, w.cutoff)
+    previous = np.maximum(end - 1, 0)
+    has = (end > 0) & (index.keys[previous] // (np.int64(1) << np.int64(36)) == w.codes)
+    result[has] = np.asarray(TIERS, dtype=object)[tier_codes[previous[has]]]
+    return result
+
+
+NUMERIC_FEATURES: tuple[Callable[[CustomerWindows], np.ndarray], ...] = (
+    spend_30d,
+    spend_90d,
+    spend_365d,
+    orders_30d,
+    orders_90d,
+    orders_365d,
+    orders_total,
+    days_since_last_order,
+    avg_basket_value_365d,
+    return_rate_90d,
+    discount_share_90d,
+    _channel_share("pos"),
+    _channel_share("web"),
+    _channel_share("app"),
+    points_balance,
+    tenure_days,
+)
+COLUMNS = tuple(f.__name__ for f in NUMERIC_FEATURES) + ("membership_tier",)
+
+
+def order_table(transactions: pd.DataFrame) -> pd.DataFrame:
+    """One row per (customer, order): net and gross spend, discount, refund, channel, purchase or return."""
+    lines = transactions[transactions["customer_id"].notna()]
+    gross = lines["quantity"] * lines["unit_price"]
+    discount = lines["discount"].fillna(0.0)
+    purchase = (lines["kind"] == "purchase").to_numpy()
+    frame = pd.DataFrame(
+        {
+            "customer_id": lines["customer_id"].to_numpy(),
+            "order_id": lines["order_id"].to_numpy(),
+            "ts": lines["ts"].to_numpy(),
+            "purchase": purchase,
+            "gross": np.where(purchase, gross, 0.0),
+            "discount": np.where(purchase, discount, 0.0),
+            "refund": np.where(purchase, 0.0, -(gross - discount)),
+            "channel": lines["channel"].to_numpy(),
+        }
+    )
+    return (
+        frame.groupby(["customer_id", "order_id"], sort=False, observed=True)
+        .agg(
+            ts=("ts", "min"),
+            purchase=("purchase", "max"),
+            gross=("gross", "sum"),
+            discount=("discount", "sum"),
+            refund=("refund", "sum"),
+            channel=("channel", "first"),
+        )
+        .reset_index()
+    )
+
+
+def customer_snapshots(
+    transactions: pd.DataFrame,
+    points: pd.DataFrame,
+    membership: pd.DataFrame,
+    customers: pd.DataFrame,
+    until: pd.Timestamp,
+    chunk: int = 20_000,
+):
+    """Yield snapshot frames (customer_id, event_timestamp, features...) for cut-offs up to `until`."""
+    orders = order_table(transactions)
+    ids = pd.Index(pd.unique(pd.concat([orders["customer_id"], customers["customer_id"]], ignore_index=True)))
+    windows = _windows(orders, points, membership, customers, ids)
+    bought = orders[orders["purchase"]]
+    code = ids.get_indexer(bought["customer_id"])
+    ts = seconds(bought["ts"])
+    first = pd.Series(ts).groupby(code).min()
+    last = pd.Series(ts).groupby(code).max()
+    start = (first.to_numpy() // DAY + 1) * DAY  # first midnight after the first order
+    end = np.minimum((last.to_numpy() // DAY + 1 + ACTIVE_DAYS) * DAY, int(until.timestamp()))
+    for lo in range(0, len(first), chunk):
+        entity, cutoff = daily_cutoffs(start[lo : lo + chunk], end[lo : lo + chunk])
+        codes = first.index.to_numpy()[lo : lo + chunk][entity]
+        yield _snapshot(windows, codes, cutoff, ids)
+
+
+def _snapshot(windows: CustomerWindows, codes: np.ndarray, cutoff: np.ndarray, ids: pd.Index) -> pd.DataFrame:
+    w = CustomerWindows(
+        codes, cutoff, windows.orders, windows.returns, windows.points, windows.tier_change, windows.signup
+    )
+    frame = {"customer_id": ids.to_numpy()[codes], "event_timestamp": pd.to_datetime(cutoff, unit="s", utc=True)}
+    frame |= {f.__name__: f(w) for f in NUMERIC_FEATURES}
+    frame["membership_tier"] = membership_tier(w)
+    return pd.DataFrame(frame)
+
+
+def _windows(orders, points, membership, customers, ids: pd.Index) -> CustomerWindows:
+    bought, back = orders[orders["purchase"]], orders[~orders["purchase"]]
+    channel = bought["channel"].astype(object)
+    order_index = EventIndex.build(
+        ids.get_indexer(bought["customer_id"]),
+        seconds(bought["ts"]),
+        {
+            "net": bought["gross"] - bought["discount"],
+            "gross": bought["gross"],
+            "discount": bought["discount"],
+            "count": np.ones(len(bought)),
+            "pos": channel == "pos",
+            "web": channel == "web",
+            "app": channel == "app",
+        },
+    )
+    return_index = EventIndex.build(
+        ids.get_indexer(back["customer_id"]), seconds(back["ts"]), {"refund": back["refund"]}
+    )
+    points_index = None
+    if not points.empty:
+        known = points[ids.get_indexer(points["customer_id"]) >= 0]
+        points_index = EventIndex.build(
+            ids.get_indexer(known["customer_id"]), seconds(known["ts"]), {"points": known["points"].astype("float64")}
+        )
+    tier_change = None
+    if not membership.empty:
+        known = membership[ids.get_indexer(membership["customer_id"]) >= 0].sort_values("ts", kind="stable")
+        index = EventIndex.build(ids.get_indexer(known["customer_id"]), seconds(known["ts"]), {})
+        order = np.argsort(
+            ids.get_indexer(known["customer_id"]).astype(np.int64) * (1 << 36) + seconds(known["ts"]), kind="stable"
+        )
+        tier_change = (index, pd.Index(TIERS).get_indexer(known["tier"].to_numpy()[order]))
+    signup = np.full(len(ids), -1, dtype=np.int64)
+    if not customers.empty:
+        at = ids.get_indexer(customers["customer_id"])
+        signup[at] = seconds(customers["signup_ts"])
+    return CustomerWindows(
+        np.empty(0, np.int64), np.empty(0, np.int64), order_index, return_index, points_index, tier_change, signup
+    )
