@@ -47,6 +47,15 @@ class SpendSettings(BaseSettings):
         2.0, gt=0, description="Timeliness: the newest record of a table should be at most this old."
     )
 
+    redis_url: str = Field(
+        "127.0.0.1:6379", description="production: Redis online store, as host:port[,db=N][,password=...]."
+    )
+    registry_url: str = Field(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/spend",
+        description="production: SQLAlchemy URL of the PostgreSQL database holding the Feast registry.",
+    )
+    feature_project: str = Field("spend", pattern=r"^[a-z][a-z0-9_]*$", description="Feast project name.")
+
     @field_validator("default_currency")
     @classmethod
     def _known_default_currency(cls, value: str) -> str:
@@ -106,3 +115,12 @@ class SpendPaths:
 
     def table(self, table: str) -> Path:
         return self.offline / table
+
+    @property
+    def feature_snapshots(self) -> Path:
+        return self.home / "features"
+
+    @property
+    def feast(self) -> Path:
+        """Local Feast registry and SQLite online store."""
+        return self.home / "feast"

@@ -96,6 +96,20 @@ def _channel_share(channel: str) -> Callable[[CustomerWindows], np.ndarray]:
     return share
 
 
+def _spending(days: int) -> tuple[Callable[[CustomerWindows], np.ndarray], Callable[[CustomerWindows], np.ndarray]]:
+    """The Handbook's customer spending windows: number of orders and their mean amount over `days`."""
+
+    def nb_tx(w: CustomerWindows) -> np.ndarray:
+        return w.orders_sum("count", days)
+
+    def avg_amount(w: CustomerWindows) -> np.ndarray:
+        n = w.orders_sum("count", days)
+        return np.divide(w.orders_sum("net", days), n, out=np.zeros(len(n)), where=n > 0)
+
+    nb_tx.__name__, avg_amount.__name__ = f"nb_tx_{days}d", f"avg_amount_{days}d"
+    return nb_tx, avg_amount
+
+
 def points_balance(w: CustomerWindows) -> np.ndarray:
     if w.points is None:
         return np.zeros(len(w.codes))
@@ -137,6 +151,9 @@ NUMERIC_FEATURES: tuple[Callable[[CustomerWindows], np.ndarray], ...] = (
     _channel_share("app"),
     points_balance,
     tenure_days,
+    *_spending(1),
+    *_spending(7),
+    *_spending(30),
 )
 COLUMNS = tuple(f.__name__ for f in NUMERIC_FEATURES) + ("membership_tier",)
 

@@ -1,0 +1,121 @@
+"""Product x store daily demand and product pricing, as daily snapshots.
+
+Demand rows are dense (a day without sales is a row with zero units: demand models need the zeros)
+over each product x store's selling span. A row with event_timestamp T describes the day before T.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.compute.windows import EventIndex, daily_cutoffs, seconds
+
+DAY = 86_400
+DEMAND_COLUMNS = (
+    "units_1d",
+    "revenue_1d",
+    "avg_unit_price_1d",
+    "promo_share_1d",
+    "returned_units_1d",
+    "units_7d",
+    "units_28d",
+)
+PRICING_COLUMNS = ("current_price", "unit_cost", "price_change_30d", "discount_depth_7d", "price_changes_90d")
+
+
+def _lines(transactions: pd.DataFrame) -> pd.DataFrame:
+    lines = transactions[transactions["store_id"].notna()]
+    gross = lines["quantity"] * lines["unit_price"]
+    return lines.assign(
+        gross=gross, net=gross - lines["discount"].fillna(0.0), promo=(lines["discount"].fillna(0.0) > 0).astype(float)
+    )
+
+
+def demand_snapshots(transactions: pd.DataFrame, until: pd.Timestamp) -> pd.DataFrame:
+    lines = _lines(transactions)
+    pair = lines["product_id"].astype(str) + "\x1f" + lines["store_id"].astype(str)
+    ids = pd.Index(pd.unique(pair))
+    code = ids.get_indexer(pair)
+    ts = seconds(lines["ts"])
+    bought = (lines["kind"] == "purchase").to_numpy()
+    index = EventIndex.build(
+        code,
+        ts,
+        {
+            "units": np.where(bought, lines["quantity"], 0.0),
+            "revenue": np.where(bought, lines["net"], 0.0),
+            "promo_units": np.where(bought, lines["quantity"] * lines["promo"], 0.0),
+            "returned": np.where(bought, 0.0, -lines["quantity"]),
+        },
+    )
+    first, last = pd.Series(ts).groupby(code).min(), pd.Series(ts).groupby(code).max()
+    start = (first.to_numpy() // DAY + 1) * DAY
+    end = np.minimum((last.to_numpy() // DAY + 1) * DAY, int(until.timestamp()))
+    entity, cutoff = daily_cutoffs(start, end)
+    codes = first.index.to_numpy()[entity]
+    split = pd.Series(ids.to_numpy()[codes].astype(str)).str.split("\x1f", n=1, expand=True)
+    product, store = split[0].to_numpy(), split[1].to_numpy()
+
+    def day_sum(name: str, days: int = 1) -> np.ndarray:
+        return index.window_sum(name, codes, cutoff, days * DAY)
+
+    units, revenue = day_sum("units"), day_sum("revenue")
+    return pd.DataFrame(
+        {
+            "product_id": product,
+            "store_id": store,
+            "event_timestamp": pd.to_datetime(cutoff, unit="s", utc=True),
+            "units_1d": units,
+            "revenue_1d": revenue,
+            "avg_unit_price_1d": np.divide(revenue, units, out=np.full(len(units), np.nan), where=units > 0),
+            "promo_share_1d": np.divide(day_sum("promo_units"), units, out=np.zeros(len(units)), where=units > 0),
+            "returned_units_1d": day_sum("returned"),
+            "units_7d": day_sum("units", 7),
+            "units_28d": day_sum("units", 28),
+        }
+    )
+
+
+def pricing_snapshots(transactions: pd.DataFrame, until: pd.Timestamp) -> pd.DataFrame:
+    """Per product and day: the last shelf price and cost seen, its change over 30 days, promo depth."""
+    lines = _lines(transactions[transactions["kind"] == "purchase"]).sort_values(["product_id", "ts"], kind="stable")
+    ids = pd.Index(pd.unique(lines["product_id"]))
+    code = ids.get_indexer(lines["product_id"])
+    ts = seconds(lines["ts"])
+    change = np.r_[False, (np.diff(lines["unit_price"].to_numpy()) != 0) & (np.diff(code) == 0)]
+    index = EventIndex.build(
+        code, ts, {"gross": lines["gross"], "discount": lines["gross"] - lines["net"], "changes": change}
+    )
+    first, last = pd.Series(ts).groupby(code).min(), pd.Series(ts).groupby(code).max()
+    entity, cutoff = daily_cutoffs(
+        (first.to_numpy() // DAY + 1) * DAY, np.minimum((last.to_numpy() // DAY + 1) * DAY, int(until.timestamp()))
+    )
+    codes = first.index.to_numpy()[entity]
+    order = np.argsort(code.astype(np.int64) * (1 << 36) + ts, kind="stable")
+    price, cost = lines["unit_price"].to_numpy()[order], lines["unit_cost"].to_numpy()[order]
+    now_at = np.maximum(index.position(codes, cutoff) - 1, 0)
+    before_at = index.position(codes, cutoff - 30 * DAY) - 1
+    current = price[now_at]
+    earlier = np.where(
+        (before_at >= 0) & (index.keys[np.maximum(before_at, 0)] >> 36 == codes),
+        price[np.maximum(before_at, 0)],
+        np.nan,
+    )
+    gross7 = index.window_sum("gross", codes, cutoff, 7 * DAY)
+    return pd.DataFrame(
+        {
+            "product_id": ids.to_numpy()[codes],
+            "event_timestamp": pd.to_datetime(cutoff, unit="s", utc=True),
+            "current_price": current,
+            "unit_cost": cost[now_at],
+            "price_change_30d": current / earlier - 1,
+            "discount_depth_7d": np.divide(
+                index.window_sum("discount", codes, cutoff, 7 * DAY),
+                gross7,
+                out=np.zeros(len(gross7)),
+                where=gross7 > 0,
+            ),
+            "price_changes_90d": index.window_sum("changes", codes, cutoff, 90 * DAY),
+        }
+    )

@@ -1,0 +1,71 @@
+"""Terminal risk windows of the Fraud Detection Handbook, as daily snapshots per payment terminal.
+
+At cut-off T, the windows look at payments in [T - delay - w, T - delay) for w in 1, 7, 30 days:
+their number, and the share confirmed fraudulent. A fraud label only counts once it is known: each
+fraud is placed at max(payment time, label time - delay), so a label reported after T never counts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.compute.windows import EventIndex, daily_cutoffs, seconds
+
+DAY = 86_400
+DELAY_DAYS = 7
+WINDOWS = (1, 7, 30)
+COLUMNS = tuple(f"terminal_nb_tx_{w}d" for w in WINDOWS) + tuple(f"terminal_risk_{w}d" for w in WINDOWS)
+
+
+def card_payments(transactions: pd.DataFrame) -> pd.DataFrame:
+    """One row per card-present purchase order: order_id, terminal_id, customer_id, ts, amount."""
+    lines = transactions[transactions["terminal_id"].notna() & (transactions["kind"] == "purchase")]
+    amount = lines["quantity"] * lines["unit_price"] - lines["discount"].fillna(0.0)
+    return (
+        lines.assign(amount=amount)
+        .groupby("order_id", sort=False, observed=True)
+        .agg(
+            terminal_id=("terminal_id", "first"),
+            customer_id=("customer_id", "first"),
+            ts=("ts", "min"),
+            amount=("amount", "sum"),
+        )
+        .reset_index()
+    )
+
+
+def terminal_snapshots(
+    transactions: pd.DataFrame, labels: pd.DataFrame, until: pd.Timestamp, delay_days: int = DELAY_DAYS
+) -> pd.DataFrame:
+    payments = card_payments(transactions)
+    if payments.empty:
+        return pd.DataFrame(columns=["terminal_id", "event_timestamp", *COLUMNS])
+    ids = pd.Index(pd.unique(payments["terminal_id"]))
+    code = ids.get_indexer(payments["terminal_id"])
+    paid = seconds(payments["ts"])
+    delay = delay_days * DAY
+    counts = EventIndex.build(code, paid, {"n": np.ones(len(paid))})
+    frauds = _known_frauds(payments, labels, code, paid, delay)
+    first = pd.Series(paid).groupby(code).min()
+    last = pd.Series(paid).groupby(code).max()
+    start = (first.to_numpy() // DAY + 1) * DAY
+    end = np.minimum((last.to_numpy() // DAY + 1 + max(WINDOWS) + delay_days) * DAY, int(until.timestamp()))
+    entity, cutoff = daily_cutoffs(start, end)
+    codes = first.index.to_numpy()[entity]
+    shifted = cutoff - delay
+    frame = {"terminal_id": ids.to_numpy()[codes], "event_timestamp": pd.to_datetime(cutoff, unit="s", utc=True)}
+    for w in WINDOWS:
+        n = counts.window_sum("n", codes, shifted, w * DAY)
+        fraud = frauds.window_sum("n", codes, shifted, w * DAY)
+        frame[f"terminal_nb_tx_{w}d"] = n
+        frame[f"terminal_risk_{w}d"] = np.divide(fraud, n, out=np.zeros(len(n)), where=n > 0)
+    return pd.DataFrame(frame)
+
+
+def _known_frauds(payments, labels, code, paid, delay) -> EventIndex:
+    confirmed = labels[labels["is_fraud"] == 1]
+    label_ts = payments["order_id"].map(confirmed.drop_duplicates("order_id").set_index("order_id")["ts"])
+    is_fraud = label_ts.notna().to_numpy()
+    placed = np.maximum(paid, np.where(is_fraud, seconds(label_ts.fillna(payments["ts"])) - delay, paid))
+    return EventIndex.build(code[is_fraud], placed[is_fraud], {"n": np.ones(int(is_fraud.sum()))})

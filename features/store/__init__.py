@@ -1,0 +1,1 @@
+"""The Feast feature store over Spend's snapshots: declarations, environments, build, materialise, read."""

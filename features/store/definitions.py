@@ -1,0 +1,188 @@
+"""Feast declarations, in the order of Feast's templates: entities, sources, feature views, on-demand views,
+feature services (one per model version). Built by a function, not at import, because the source paths
+live under SPEND_HOME."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, RequestSource
+from feast.on_demand_feature_view import on_demand_feature_view
+from feast.types import Float64, Int64, String
+from feast.value_type import ValueType
+
+from features.compute import customer_activity, products, terminals
+
+SNAPSHOT_TTL = timedelta(days=2)  # daily snapshots: a day late is fine, two days means the entity went quiet
+CUSTOMER_SPENDING = tuple(f"{k}_{w}d" for w in (1, 7, 30) for k in ("nb_tx", "avg_amount"))
+CUSTOMER_ACTIVITY = tuple(c for c in customer_activity.COLUMNS if c not in CUSTOMER_SPENDING)
+SNAPSHOT_FILES = {
+    "customer": "customer_snapshots.parquet",
+    "terminal": "terminal_snapshots.parquet",
+    "product_store": "product_store_snapshots.parquet",
+    "product": "product_snapshots.parquet",
+}
+
+
+@dataclass
+class Repo:
+    entities: list[Entity]
+    sources: list
+    views: list[FeatureView]
+    on_demand: list
+    services: list[FeatureService]
+
+    @property
+    def objects(self) -> list:
+        return [*self.entities, *self.sources, *self.views, *self.on_demand, *self.services]
+
+
+def _fields(names, dtype=Float64) -> list[Field]:
+    return [Field(name=n, dtype=String if n == "membership_tier" else dtype) for n in names]
+
+
+def _source(name: str, folder: Path) -> FileSource:
+    return FileSource(
+        name=f"{name}_snapshots", path=str(folder / SNAPSHOT_FILES[name]), timestamp_field="event_timestamp"
+    )
+
+
+def build_repo(folder: Path) -> Repo:
+    customer = Entity(
+        name="customer",
+        join_keys=["customer_id"],
+        value_type=ValueType.STRING,
+        description="Pseudonymised customer (or card)",
+    )
+    product = Entity(name="product", join_keys=["product_id"], value_type=ValueType.STRING)
+    store = Entity(name="store", join_keys=["store_id"], value_type=ValueType.STRING)
+    terminal = Entity(name="terminal", join_keys=["terminal_id"], value_type=ValueType.STRING)
+
+    customer_source = _source("customer", folder)
+    spending_push = PushSource(name="customer_spending_push", batch_source=customer_source)
+    sources = [
+        customer_source,
+        spending_push,
+        _source("terminal", folder),
+        _source("product_store", folder),
+        _source("product", folder),
+    ]
+
+    views = [
+        FeatureView(
+            name="customer_activity",
+            entities=[customer],
+            ttl=SNAPSHOT_TTL,
+            source=customer_source,
+            schema=_fields(CUSTOMER_ACTIVITY),
+            online=True,
+            tags={"group": "customer"},
+        ),
+        FeatureView(
+            name="customer_spending",
+            entities=[customer],
+            ttl=SNAPSHOT_TTL,
+            source=spending_push,
+            schema=_fields(CUSTOMER_SPENDING),
+            online=True,
+            tags={"group": "fraud"},
+        ),
+        FeatureView(
+            name="terminal_risk",
+            entities=[terminal],
+            ttl=SNAPSHOT_TTL,
+            source=sources[2],
+            schema=_fields(terminals.COLUMNS),
+            online=True,
+            tags={"group": "fraud"},
+        ),
+        FeatureView(
+            name="product_store_demand",
+            entities=[product, store],
+            ttl=SNAPSHOT_TTL,
+            source=sources[3],
+            schema=_fields(products.DEMAND_COLUMNS),
+            online=True,
+            tags={"group": "demand"},
+        ),
+        FeatureView(
+            name="product_pricing",
+            entities=[product],
+            ttl=SNAPSHOT_TTL,
+            source=sources[4],
+            schema=_fields(products.PRICING_COLUMNS),
+            online=True,
+            tags={"group": "pricing"},
+        ),
+    ]
+    request = _transaction_request(views[1])
+    by_name = {v.name: v for v in views}
+    services = [
+        FeatureService(name="churn_v1", features=[by_name["customer_activity"]]),
+        FeatureService(
+            name="segmentation_v1",
+            features=[
+                by_name["customer_activity"][
+                    [
+                        "spend_365d",
+                        "orders_365d",
+                        "days_since_last_order",
+                        "avg_basket_value_365d",
+                        "return_rate_90d",
+                        "discount_share_90d",
+                        "tenure_days",
+                        "points_balance",
+                        "membership_tier",
+                    ]
+                ]
+            ],
+        ),
+        FeatureService(name="demand_v1", features=[by_name["product_store_demand"], by_name["product_pricing"]]),
+        FeatureService(name="pricing_v1", features=[by_name["product_pricing"], by_name["product_store_demand"]]),
+        FeatureService(name="fraud_v1", features=[by_name["customer_spending"], by_name["terminal_risk"], request]),
+    ]
+    return Repo([customer, product, store, terminal], sources, views, [request], services)
+
+
+TRANSACTION_REQUEST = RequestSource(
+    name="transaction_request",
+    schema=[
+        Field(name="amount", dtype=Float64),
+        Field(name="transaction_ts", dtype=Int64),
+        Field(name="basket_size", dtype=Int64),
+    ],
+)
+
+
+def _transaction_request(spending: FeatureView):
+    @on_demand_feature_view(
+        sources=[spending, TRANSACTION_REQUEST],
+        schema=[
+            Field(name="amount_over_avg_30d", dtype=Float64),
+            Field(name="is_night", dtype=Int64),
+            Field(name="is_weekend", dtype=Int64),
+            Field(name="basket_size_features", dtype=Int64),
+        ],
+        mode="pandas",
+    )
+    def transaction_request_features(inputs: pd.DataFrame) -> pd.DataFrame:
+        return request_features(inputs)
+
+    return transaction_request_features
+
+
+def request_features(inputs: pd.DataFrame) -> pd.DataFrame:
+    """Request-time values for fraud scoring; pure, so the offline and online paths share it."""
+    ts = pd.to_datetime(inputs["transaction_ts"], unit="s", utc=True)
+    average = inputs["avg_amount_30d"].astype("float64")
+    return pd.DataFrame(
+        {
+            "amount_over_avg_30d": (inputs["amount"] / average.where(average > 0)).fillna(0.0),
+            "is_night": ((ts.dt.hour < 6) | (ts.dt.hour >= 22)).astype("int64"),
+            "is_weekend": (ts.dt.dayofweek >= 5).astype("int64"),
+            "basket_size_features": inputs["basket_size"].astype("int64"),
+        }
+    )

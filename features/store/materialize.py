@@ -1,0 +1,130 @@
+"""Materialise snapshots into Feast's online store, fast, in Feast's own format.
+
+Stock `FeatureStore.materialize` builds one protobuf per value and, on SQLite, runs one INSERT per value.
+This writes the same rows (tests compare them with Feast's reads) with vectorised encoding and bulk
+statements, and records the interval in the registry as Feast does, so `materialize-incremental`
+semantics hold. Window: (start, end], start = the last materialised end (incremental) or end - TTL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+from feast import FeatureStore, FeatureView
+from feast.infra.online_stores.sqlite import _table_id
+
+from features.settings import SpendSettings
+from features.store import codec
+from features.store.config import feature_store
+
+BATCH = 5_000
+
+
+def batch_source_path(view: FeatureView) -> str:
+    source = view.batch_source if view.batch_source is not None else view.stream_source.batch_source
+    return source.path
+
+
+def latest_rows(view: FeatureView, start: datetime, end: datetime) -> pd.DataFrame:
+    """Each entity's latest snapshot with start < event_timestamp <= end."""
+    keys = [e.name for e in view.entity_columns]
+    columns = [*keys, "event_timestamp", *(f.name for f in view.features)]
+    ts = ds.field("event_timestamp")
+    table = ds.dataset(batch_source_path(view)).to_table(
+        columns=columns, filter=(ts > pd.Timestamp(start)) & (ts <= pd.Timestamp(end))
+    )
+    frame = table.to_pandas()
+    return frame.sort_values("event_timestamp", kind="stable").drop_duplicates(keys, keep="last")
+
+
+def materialize(
+    settings: SpendSettings,
+    end: datetime | None = None,
+    incremental: bool = False,
+    progress: Callable[[str], None] = lambda step: None,
+) -> dict[str, int]:
+    fs = feature_store(settings)
+    end = end or datetime.now(UTC)
+    written = {}
+    for view in fs.list_feature_views():
+        if not view.online:
+            continue
+        progress(view.name)
+        start = _start(view, end, incremental)
+        frame = latest_rows(view, start, end)
+        _write(fs, settings, view, frame)
+        fs.registry.apply_materialization(view, fs.project, start, end)
+        written[view.name] = len(frame)
+    return written
+
+
+def _start(view: FeatureView, end: datetime, incremental: bool) -> datetime:
+    if incremental and view.materialization_intervals:
+        return max(interval[1] for interval in view.materialization_intervals)
+    return end - view.ttl
+
+
+def _write(fs: FeatureStore, settings: SpendSettings, view: FeatureView, frame: pd.DataFrame) -> None:
+    if frame.empty:
+        return
+    keys = [e.name for e in view.entity_columns]
+    entity_bytes = codec.entity_keys(keys, [frame[k].astype(str).to_numpy() for k in keys])
+    values = {f.name: _encode(frame[f.name], f) for f in view.features}
+    if settings.env == "production":
+        _write_redis(fs, view, entity_bytes, values, frame["event_timestamp"])
+    else:
+        _write_sqlite(fs, view, entity_bytes, values, frame["event_timestamp"])
+
+
+def _encode(column: pd.Series, field) -> list[bytes]:
+    return codec.encode_strings(column.tolist()) if "String" in str(field.dtype) else codec.encode_doubles(column)
+
+
+def _write_sqlite(fs, view, entity_bytes, values, timestamps) -> None:
+    # Same columns and text forms as Feast's SqliteOnlineStore.online_write_batch.
+    conn = fs._get_provider().online_store._get_conn(fs.config)
+    table = _table_id(fs.project, view, fs.config.registry.enable_online_feature_view_versioning)
+    # Feast's SQLite adapter stores timestamps as whole epoch seconds.
+    event_ts = (timestamps.dt.tz_convert("UTC").astype("int64") // 10**9).tolist()
+    sql = (
+        f'INSERT INTO "{table}" (entity_key, feature_name, value, value_text, event_ts, created_ts) '
+        "VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT(entity_key, feature_name) DO UPDATE SET "
+        "value = excluded.value, value_text = excluded.value_text, event_ts = excluded.event_ts, "
+        "created_ts = excluded.created_ts"
+    )
+    with conn:
+        for name, blobs in values.items():
+            texts = _value_texts(blobs, name, view)
+            conn.executemany(sql, zip(entity_bytes, [name] * len(blobs), blobs, texts, event_ts, strict=True))
+
+
+def _value_texts(blobs: list[bytes], name: str, view) -> list[str | None]:
+    field = next(f for f in view.features if f.name == name)
+    if "String" in str(field.dtype):
+        return codec.decode_strings(blobs)
+    decoded = codec.decode_doubles(blobs)
+    texts = decoded.astype(str).astype(object)
+    texts[np.isnan(decoded)] = None
+    return texts.tolist()
+
+
+def _write_redis(fs, view, entity_bytes, values, timestamps) -> None:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    client = fs._get_provider().online_store._get_client(fs.config.online_store)
+    project = fs.project.encode("utf-8")
+    fields = {name: codec.redis_field(view.name, name) for name in values}
+    ts_field = f"_ts:{view.name}".encode()
+    seconds = timestamps.dt.tz_convert("UTC").astype("int64").to_numpy() // 10**9
+    with client.pipeline(transaction=False) as pipe:
+        for i, key in enumerate(entity_bytes):
+            mapping = {fields[name]: blobs[i] for name, blobs in values.items()}
+            mapping[ts_field] = Timestamp(seconds=int(seconds[i])).SerializeToString()
+            pipe.hset(key + project, mapping=mapping)
+            if (i + 1) % BATCH == 0:
+                pipe.execute()
+        pipe.execute()

@@ -1,0 +1,170 @@
+"""Batch online reads for the serving path: the same values as Feast's get_online_features, at a fraction
+of the cost for thousands of entities, read from Feast's own online store (SQLite or Redis).
+
+Unknown entities, and values older than the view's TTL, come back as missing with `<view>__found` False,
+never as an exception or a zero. An unknown feature service or feature is a SpendError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from feast import FeatureStore, FeatureView
+from feast.infra.online_stores.sqlite import _table_id
+
+from features.errors import SpendError
+from features.store import codec
+
+
+@dataclass(frozen=True)
+class ViewPlan:
+    view: str
+    join_keys: tuple[str, ...]
+    features: tuple[str, ...]
+    strings: frozenset[str]
+    ttl_s: float
+    table: str  # SQLite table
+    redis_fields: tuple[bytes, ...]
+
+
+class BatchReader:
+    """Reads a feature service (or `view:feature` references) for many entities in one round trip per view."""
+
+    def __init__(self, store: FeatureStore, service: str | None = None, features: list[str] | None = None) -> None:
+        self.store = store
+        self.production = store.config.online_store.type == "redis"
+        self.plans = _plans(store, service, features)
+        self._online = store._get_provider().online_store
+
+    def read(self, entities: Mapping[str, Sequence] | pd.DataFrame, now: datetime | None = None) -> dict:
+        """Columns for the entity rows: every feature, `<view>__event_seconds` (epoch, NaN if missing) and
+        `<view>__found` (False for unknown entities and expired values). Plain arrays, no DataFrame: the
+        single-entity path of a scoring request must stay well under a millisecond."""
+        now_s = (now or datetime.now(UTC)).timestamp()
+        out: dict = {
+            k: list(v)
+            for k, v in (
+                entities.items()
+                if isinstance(entities, Mapping)
+                else ((c, entities[c].tolist()) for c in entities.columns)
+            )
+        }
+        for plan in self.plans:
+            missing = [k for k in plan.join_keys if k not in out]
+            if missing:
+                raise SpendError(f"{plan.view} needs join key(s) {', '.join(missing)} in the entity rows")
+            keys = codec.entity_keys(list(plan.join_keys), [[str(v) for v in out[k]] for k in plan.join_keys])
+            blobs, seconds = self._redis(plan, keys) if self.production else self._sqlite(plan, keys)
+            found = ~np.isnan(seconds) & (seconds > now_s - plan.ttl_s)
+            for name, column in blobs.items():
+                if name in plan.strings:
+                    out[name] = [v if ok else None for v, ok in zip(codec.decode_strings(column), found, strict=True)]
+                else:
+                    out[name] = np.where(found, codec.decode_doubles(column), np.nan)
+            out[f"{plan.view}__event_seconds"] = np.where(found, seconds, np.nan)
+            out[f"{plan.view}__found"] = found
+        return out
+
+    def read_frame(self, entities: Mapping[str, Sequence] | pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
+        frame = pd.DataFrame(self.read(entities, now))
+        for plan in self.plans:
+            seconds = frame.pop(f"{plan.view}__event_seconds")
+            frame.insert(
+                len(frame.columns) - 1, f"{plan.view}__event_timestamp", pd.to_datetime(seconds, unit="s", utc=True)
+            )
+        return frame
+
+    def _sqlite(self, plan: ViewPlan, keys: list[bytes]):
+        conn = self._online._get_conn(self.store.config)
+        position = {k: i for i, k in enumerate(keys)}
+        blobs = {f: [None] * len(keys) for f in plan.features}
+        stamps = np.full(len(keys), np.nan)
+        unique = list(position)
+        for lo in range(0, len(unique), 30_000):  # SQLite caps the number of bound parameters
+            chunk = unique[lo : lo + 30_000]
+            rows = conn.execute(
+                f'SELECT entity_key, feature_name, value, CAST(event_ts AS INTEGER) FROM "{plan.table}" '
+                f"WHERE entity_key IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            for key, name, value, ts in rows:
+                column = blobs.get(name)
+                if column is not None:
+                    i = position[key]
+                    column[i] = value
+                    stamps[i] = ts
+        index = np.array([position[k] for k in keys])  # duplicate entity rows share one lookup
+        return {f: [c[i] for i in index] for f, c in blobs.items()}, stamps[index]
+
+    def _redis(self, plan: ViewPlan, keys: list[bytes]):
+        from google.protobuf.timestamp_pb2 import Timestamp
+
+        client = self._online._get_client(self.store.config.online_store)
+        project = self.store.project.encode("utf-8")
+        fields = [*plan.redis_fields, f"_ts:{plan.view}".encode()]
+        with client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hmget(key + project, fields)
+            rows = pipe.execute()
+        seconds = np.full(len(keys), np.nan)
+        for i, row in enumerate(rows):
+            if row[-1]:
+                stamp = Timestamp.FromString(row[-1])
+                seconds[i] = stamp.seconds + stamp.nanos / 1e9
+        blobs = {f: [row[j] for row in rows] for j, f in enumerate(plan.features)}
+        return blobs, seconds
+
+
+def _plans(store: FeatureStore, service: str | None, features: list[str] | None) -> list[ViewPlan]:
+    if (service is None) == (features is None):
+        raise SpendError("give either a feature service or a list of view:feature references")
+    wanted = _wanted(store, service, features)
+    plans = []
+    for view_name, names in wanted.items():
+        try:
+            view = store.get_feature_view(view_name)
+        except Exception as error:  # Feast raises FeatureViewNotFoundException
+            raise SpendError(f"unknown feature view {view_name!r}") from error
+        known = {f.name: f for f in view.features}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise SpendError(f"unknown feature(s) {', '.join(unknown)} in view {view_name}; it has {', '.join(known)}")
+        plans.append(_plan(store, view, names, known))
+    return plans
+
+
+def _wanted(store: FeatureStore, service: str | None, features: list[str] | None) -> dict[str, list[str]]:
+    wanted: dict[str, list[str]] = {}
+    if service is not None:
+        try:
+            fs = store.get_feature_service(service)
+        except Exception as error:  # FeatureServiceNotFoundException
+            names = ", ".join(s.name for s in store.list_feature_services())
+            raise SpendError(f"unknown feature service {service!r}; known: {names}") from error
+        for projection in fs.feature_view_projections:
+            if any(v.name == projection.name for v in store.list_on_demand_feature_views()):
+                continue  # request-time features are computed by the caller from the request
+            wanted[projection.name] = [f.name for f in projection.features]
+        return wanted
+    for ref in features:
+        view, sep, name = ref.partition(":")
+        if not sep:
+            raise SpendError(f"feature reference {ref!r} must be view:feature")
+        wanted.setdefault(view, []).append(name)
+    return wanted
+
+
+def _plan(store: FeatureStore, view: FeatureView, names: list[str], known: dict) -> ViewPlan:
+    return ViewPlan(
+        view=view.name,
+        join_keys=tuple(e.name for e in view.entity_columns),
+        features=tuple(names),
+        strings=frozenset(n for n in names if "String" in str(known[n].dtype)),
+        ttl_s=view.ttl.total_seconds() if view.ttl else float("inf"),
+        table=_table_id(store.project, view, store.config.registry.enable_online_feature_view_versioning),
+        redis_fields=tuple(codec.redis_field(view.name, n) for n in names),
+    )
