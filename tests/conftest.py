@@ -37,3 +37,17 @@ def write_csv(tmp_path: Path):
 
 def running_in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip with a reason on a laptop without the service; under CI=true its absence is a failure."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return
+    except OSError as error:
+        message = f"{name} is not reachable at {host}:{port} ({error})"
+        if running_in_ci():
+            pytest.fail(f"{message}; CI must provide it", pytrace=False)
+        pytest.skip(message)

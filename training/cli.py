@@ -16,6 +16,7 @@ from rich.table import Table
 from features import cli as data_cli
 from features.console import console, print_json, show_warnings_loudly, step_progress, user_errors
 from features.settings import SpendSettings
+from features.store import cli as store_cli
 
 app = typer.Typer(
     name="spend",
@@ -25,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
 )
 data_cli.register(app)
+app.add_typer(store_cli.app, name="features")
 
 DEMO_TABLES = ("customers", "transactions", "points", "membership", "campaigns", "fraud_labels")
 
@@ -37,7 +39,8 @@ def demo_command(
     seed: Annotated[int, typer.Option(help="Simulation seed.")] = 7,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
 ) -> None:
-    """Run the main job end to end on the embedded default: simulate, ingest, score data quality."""
+    """Run the main job end to end on the embedded default: simulate, ingest, score data quality,
+    build feature snapshots, register them with Feast and materialise the online store."""
     from features.ingest.pipeline import IngestOptions, ingest
     from features.quality.scorecard import DIMENSIONS, scorecard
     from features.simulate.config import SimulationConfig
@@ -48,7 +51,7 @@ def demo_command(
     # The demo's history ends yesterday, as a live shop's would; `spend simulate` keeps a fixed start.
     start = date.today() - timedelta(days=days)
     out = settings.paths.home / "demo" / f"sim-{start}-{customers}-{days}-{seed}"
-    steps = ("simulate", *(f"ingest {t}" for t in DEMO_TABLES), "quality")
+    steps = ("simulate", *(f"ingest {t}" for t in DEMO_TABLES), "quality", "features")
     with step_progress("demo", steps, enabled=not json_output) as step:
         step("simulate")
         write_simulation(
@@ -60,6 +63,8 @@ def demo_command(
             reports[table] = ingest(Path(out / f"{table}.csv"), IngestOptions(table), settings)
         step("quality")
         card = scorecard(settings)
+        step("features")
+        features = _feature_store(settings)
     summary = {
         "home": str(settings.home),
         "simulation": str(out),
@@ -78,7 +83,26 @@ def demo_command(
     for name, counts in summary["ingested"].items():
         table.add_row(name, *(f"{counts[k]:,}" for k in counts), f"{summary['quality'][name]['overall']:.1f}")
     console.print(table)
-    console.print(f"state under {settings.home}; details: `spend quality`")
+    console.print(f"feature snapshots: {', '.join(f'{k} {v:,}' for k, v in features['snapshot_rows'].items())}")
+    console.print(
+        f"online store ({settings.env}): {', '.join(f'{k} {v:,}' for k, v in features['online_entities'].items())}"
+    )
+    console.print(f"state under {settings.home}; details: `spend quality`, `spend features get customer ID`")
+
+
+def _feature_store(settings: SpendSettings) -> dict:
+    """Build snapshots, apply the Feast declarations and materialise the online store."""
+    import warnings
+
+    from features.store.build import build_snapshots
+    from features.store.config import feature_store
+    from features.store.definitions import build_repo
+    from features.store.materialize import materialize
+
+    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+    report = build_snapshots(settings)
+    feature_store(settings).apply(build_repo(settings.paths.feature_snapshots).objects)
+    return {"snapshot_rows": report.rows, "online_entities": materialize(settings)}
 
 
 def main() -> None:

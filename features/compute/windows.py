@@ -38,7 +38,9 @@ class EventIndex:
         """Sum of `name` over each entity's events in [cutoff - window, cutoff); None = all history."""
         end = self.position(codes, cutoff)
         start = self.position(codes, np.zeros_like(cutoff) if window_s is None else cutoff - window_s)
-        return self.cumulative[name][end] - self.cumulative[name][start]
+        # Rounded: a difference of running sums carries float noise (94.53000000002794) that would
+        # otherwise differ between two computations of the same window.
+        return np.round(self.cumulative[name][end] - self.cumulative[name][start], 6)
 
     def last_before(self, codes: np.ndarray, cutoff: np.ndarray) -> np.ndarray:
         """Seconds of each entity's last event before the cut-off, or -1 when it has none."""

@@ -1,0 +1,160 @@
+"""`spend features ...`: build snapshots, apply declarations, materialise, read what serving would read."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from datetime import UTC, datetime
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from features.console import console, print_json, step_progress, user_errors
+from features.errors import SpendError
+from features.settings import SpendSettings
+
+app = typer.Typer(help="The Feast feature store over the ingested history.", no_args_is_help=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+ENTITY_VIEWS = {
+    "customer": (("customer_id",), ("customer_activity", "customer_spending")),
+    "terminal": (("terminal_id",), ("terminal_risk",)),
+    "product": (("product_id",), ("product_pricing",)),
+    "product-store": (("product_id", "store_id"), ("product_store_demand",)),
+}
+
+
+def _quiet_feast() -> None:
+    # Feast warns on every call that on-demand views are experimental; say it once in the docs instead.
+    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+
+
+def _until(until: str | None) -> pd.Timestamp:
+    if until is None:
+        return pd.Timestamp.now(tz="UTC")
+    try:
+        stamp = pd.Timestamp(until)
+    except ValueError as error:
+        raise SpendError(f"--until: {until!r} is not a date or time") from error
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+@app.command("build")
+@user_errors
+def build_command(
+    until: Annotated[str | None, typer.Option(help="Last cut-off (default: now).")] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Compute daily snapshots of every feature group from the ingested history."""
+    from features.store.build import BUILD_STEPS, build_snapshots
+
+    with step_progress("features build", BUILD_STEPS, enabled=not json_output) as step:
+        report = build_snapshots(SpendSettings(), _until(until), progress=step)
+    if json_output:
+        print_json({"until": report.until, "rows": report.rows, "batches": len(report.batches)})
+        return
+    table = Table("snapshots", "rows", title=f"feature snapshots up to {report.until}")
+    for name, rows in report.rows.items():
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+
+
+@app.command("apply")
+@user_errors
+def apply_command(json_output: JsonFlag = False) -> None:
+    """Register entities, sources, views and feature services with Feast (and create online tables)."""
+    from features.store.config import feature_store
+    from features.store.definitions import build_repo
+
+    _quiet_feast()
+    settings = SpendSettings()
+    repo = build_repo(settings.paths.feature_snapshots)
+    feature_store(settings).apply(repo.objects)
+    summary = {
+        "env": settings.env,
+        "views": [v.name for v in repo.views],
+        "on_demand": [v.name for v in repo.on_demand],
+        "services": [s.name for s in repo.services],
+    }
+    if json_output:
+        print_json(summary)
+    else:
+        console.print(
+            f"applied to {settings.env}: {', '.join(summary['views'])}; services {', '.join(summary['services'])}"
+        )
+
+
+@app.command("materialize")
+@user_errors
+def materialize_command(
+    incremental: Annotated[bool, typer.Option(help="Only what arrived since the last materialisation.")] = False,
+    until: Annotated[str | None, typer.Option(help="End of the window (default: now).")] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Load the latest snapshot of each entity into the online store (SQLite locally, Redis in production)."""
+    from features.store.config import feature_store
+    from features.store.materialize import materialize
+
+    _quiet_feast()
+    settings = SpendSettings()
+    views = [v.name for v in feature_store(settings).list_feature_views()]
+    if not views:
+        raise SpendError("no feature views registered; run `spend features apply` first")
+    with step_progress("materialize", views, enabled=not json_output) as step:
+        written = materialize(settings, _until(until).to_pydatetime(), incremental, progress=step)
+    if json_output:
+        print_json({"written": written})
+    else:
+        for view, rows in written.items():
+            console.print(f"{view}: {rows:,} entities")
+
+
+@app.command("get")
+@user_errors
+def get_command(
+    entity: Annotated[str, typer.Argument(help="customer, terminal, product or product-store.")],
+    ids: Annotated[list[str], typer.Argument(help="The id (two for product-store: product then store).")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Show what the online store returns for one entity, with feature timestamps."""
+    from features.privacy.pseudonym import PREFIX, pseudonym
+    from features.store.config import feature_store
+    from features.store.reader import BatchReader
+
+    if entity not in ENTITY_VIEWS:
+        raise SpendError(f"unknown entity {entity!r}; expected one of {', '.join(ENTITY_VIEWS)}")
+    keys, views = ENTITY_VIEWS[entity]
+    if len(ids) != len(keys):
+        raise SpendError(f"{entity} takes {len(keys)} id(s): {', '.join(keys)}")
+    settings = SpendSettings()
+    values = list(ids)
+    if entity == "customer" and not (values[0].startswith(PREFIX) and len(values[0]) == len(PREFIX) + 32):
+        values[0] = pseudonym(values[0], settings.pseudonym_key.get_secret_value().encode("utf-8"))
+    _quiet_feast()
+    store = feature_store(settings)
+    features = [f"{v}:{f.name}" for v in views for f in store.get_feature_view(v).features]
+    row = BatchReader(store, features=features).read({k: [v] for k, v in zip(keys, values, strict=True)})
+    result = {k: v for k, v in zip(keys, values, strict=True)}
+    for view in views:
+        seconds = row[f"{view}__event_seconds"][0]
+        result[view] = {
+            "found": bool(row[f"{view}__found"][0]),
+            "event_timestamp": None if math.isnan(seconds) else datetime.fromtimestamp(seconds, UTC).isoformat(),
+            "features": {f.name: _plain(row[f.name][0]) for f in store.get_feature_view(view).features},
+        }
+    if json_output:
+        print_json(result)
+        return
+    for view in views:
+        block = result[view]
+        table = Table("feature", "value", title=f"{view} (found: {block['found']}, as of {block['event_timestamp']})")
+        for name, value in block["features"].items():
+            table.add_row(name, "-" if value is None else str(value))
+        console.print(table)
+
+
+def _plain(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,64 @@
+"""Point-in-time training sets: for each entity row (keys + event_timestamp), every feature of a service as
+it was known at that time, from the same snapshots Feast serves.
+
+For each view: the latest snapshot with event_timestamp <= the row's time and >= time - TTL (Feast's
+rule). Unlike Feast's file offline store, which drops rows that match nothing, every entity row comes
+back, in order, with `<view>__found` False where nothing matched.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+from feast import FeatureStore
+
+from features.errors import SpendError
+from features.store.materialize import batch_source_path
+from features.store.reader import _wanted
+
+
+def training_set(store: FeatureStore, entity_rows: pd.DataFrame, service: str) -> pd.DataFrame:
+    if "event_timestamp" not in entity_rows:
+        raise SpendError("entity rows need an event_timestamp column (the label time)")
+    rows = entity_rows.reset_index(drop=True).copy()
+    rows["event_timestamp"] = _utc(rows["event_timestamp"])
+    rows["_row"] = np.arange(len(rows))
+    out = rows
+    for view_name, features in _wanted(store, service, None).items():
+        view = store.get_feature_view(view_name)
+        keys = [e.name for e in view.entity_columns]
+        missing = [k for k in keys if k not in rows]
+        if missing:
+            raise SpendError(f"{view_name} needs join key(s) {', '.join(missing)} in the entity rows")
+        snapshots = _snapshots(view, keys, features, rows)
+        joined = pd.merge_asof(
+            rows[["_row", "event_timestamp", *keys]].sort_values("event_timestamp", kind="stable"),
+            snapshots.rename(columns={"event_timestamp": f"{view_name}__event_timestamp"}),
+            left_on="event_timestamp",
+            right_on=f"{view_name}__event_timestamp",
+            by=keys,
+            direction="backward",
+            tolerance=pd.Timedelta(view.ttl),
+            allow_exact_matches=True,
+        ).sort_values("_row")
+        joined[f"{view_name}__found"] = joined[f"{view_name}__event_timestamp"].notna().to_numpy()
+        out = out.merge(joined.drop(columns=["event_timestamp", *keys]), on="_row", how="left")
+    return out.drop(columns="_row")
+
+
+def _snapshots(view, keys: list[str], features: list[str], rows: pd.DataFrame) -> pd.DataFrame:
+    dataset = ds.dataset(batch_source_path(view))
+    wanted = ds.field(keys[0]).isin(rows[keys[0]].astype(str).unique().tolist())
+    ts = ds.field("event_timestamp")
+    window = (ts <= rows["event_timestamp"].max()) & (ts >= rows["event_timestamp"].min() - pd.Timedelta(view.ttl))
+    table = dataset.to_table(columns=[*keys, "event_timestamp", *features], filter=wanted & window)
+    frame = table.to_pandas()
+    frame["event_timestamp"] = _utc(frame["event_timestamp"])
+    return frame.sort_values("event_timestamp", kind="stable")
+
+
+def _utc(ts: pd.Series) -> pd.Series:
+    ts = pd.to_datetime(ts)
+    ts = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
+    return ts.astype("datetime64[us, UTC]")

@@ -1,0 +1,139 @@
+"""Feature computations on hand-built histories: windows are exact and never see the future."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.compute.customer_activity import customer_snapshots
+from features.compute.products import demand_snapshots, pricing_snapshots
+from features.compute.terminals import terminal_snapshots
+from features.compute.windows import EventIndex, daily_cutoffs
+
+UNTIL = pd.Timestamp("2026-03-01", tz="UTC")
+
+
+def _lines(rows) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "customer_id",
+            "order_id",
+            "ts",
+            "product_id",
+            "quantity",
+            "unit_price",
+            "discount",
+            "kind",
+            "channel",
+            "store_id",
+            "terminal_id",
+        ],
+    )
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    frame["unit_cost"] = 1.0
+    return frame
+
+
+HISTORY = _lines(
+    [
+        ("a", "o1", "2026-01-10 10:00", "p1", 2, 10.0, 0.0, "purchase", "pos", "s1", "t1"),
+        ("a", "o2", "2026-01-20 00:00", "p1", 1, 10.0, 5.0, "purchase", "web", "s1", None),  # exactly at a cut-off
+        ("a", "r1", "2026-01-25 12:00", "p1", -1, 10.0, 0.0, "return", "web", "s1", None),
+        ("b", "o3", "2026-01-15 09:00", "p2", 1, 100.0, 0.0, "purchase", "app", "s2", "t1"),
+    ]
+)
+EMPTY = pd.DataFrame(columns=["customer_id", "ts", "points", "tier"])
+
+
+@pytest.fixture(scope="module")
+def snapshots() -> pd.DataFrame:
+    customers = pd.DataFrame(
+        {"customer_id": ["a", "b"], "signup_ts": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True)}
+    )
+    frames = customer_snapshots(HISTORY, EMPTY, EMPTY, customers, UNTIL)
+    return pd.concat(frames).set_index(["customer_id", "event_timestamp"])
+
+
+def at(snapshots, customer, day):
+    return snapshots.loc[(customer, pd.Timestamp(day, tz="UTC"))]
+
+
+def test_a_snapshot_never_counts_an_event_at_or_after_its_cut_off(snapshots):
+    # o2 happens exactly at 2026-01-20 00:00: the snapshot cut at that instant must not count it.
+    assert at(snapshots, "a", "2026-01-20")["orders_30d"] == 1
+    assert at(snapshots, "a", "2026-01-20")["spend_30d"] == 20.0
+    assert at(snapshots, "a", "2026-01-21")["orders_30d"] == 2
+    assert at(snapshots, "a", "2026-01-21")["spend_30d"] == 25.0  # 20 + (10 - 5 discount)
+    assert at(snapshots, "a", "2026-01-21")["discount_share_90d"] == pytest.approx(5 / 30)
+
+
+def test_windows_drop_events_as_they_age_out(snapshots):
+    assert at(snapshots, "a", "2026-02-09")["orders_30d"] == 2  # o1 is 29.6 days old
+    assert at(snapshots, "a", "2026-02-10")["orders_30d"] == 1  # o1 is 30.6 days old
+    assert at(snapshots, "a", "2026-02-10")["orders_90d"] == 2
+
+
+def test_returns_recency_tenure_and_channel_mix(snapshots):
+    day = at(snapshots, "a", "2026-01-26")
+    assert day["return_rate_90d"] == pytest.approx(10 / 30)
+    assert day["days_since_last_order"] == pytest.approx(6.0)
+    assert day["tenure_days"] == pytest.approx(25.0)
+    assert (day["pos_share_90d"], day["web_share_90d"]) == (0.5, 0.5)
+    assert not (snapshots.index.get_level_values("event_timestamp") > UNTIL).any()
+
+
+def test_customers_get_snapshots_only_after_their_first_order(snapshots):
+    first_b = snapshots.loc["b"].index.min()
+    assert first_b == pd.Timestamp("2026-01-16", tz="UTC")
+
+
+def test_window_sums_match_brute_force_on_random_events():
+    rng = np.random.default_rng(5)
+    codes, secs = rng.integers(0, 30, 2_000), rng.integers(0, 100 * 86_400, 2_000)
+    values = rng.normal(size=2_000)
+    index = EventIndex.build(codes, secs, {"v": values})
+    qc, qt = rng.integers(0, 30, 300), rng.integers(0, 100 * 86_400, 300)
+    fast = index.window_sum("v", qc, qt, 7 * 86_400)
+    slow = [values[(codes == c) & (secs < t) & (secs >= t - 7 * 86_400)].sum() for c, t in zip(qc, qt, strict=True)]
+    np.testing.assert_allclose(fast, slow, atol=1e-6)
+
+
+def test_daily_cutoffs_cover_each_span_inclusively():
+    entity, cutoff = daily_cutoffs(np.array([0, 86_400]), np.array([2 * 86_400, 86_400]))
+    assert entity.tolist() == [0, 0, 0, 1] and cutoff.tolist() == [0, 86_400, 172_800, 86_400]
+
+
+def test_terminal_risk_only_counts_labels_older_than_the_delay():
+    payments = _lines(
+        [
+            (f"c{i}", f"o{i}", f"2026-01-{10 + i:02d} 12:00", "p", 1, 10.0, 0.0, "purchase", "pos", "s", "t1")
+            for i in range(5)
+        ]
+    )
+    labels = pd.DataFrame(
+        {
+            "order_id": ["o0", "o1"],
+            "is_fraud": [1, 1],
+            "ts": pd.to_datetime(["2026-01-17 12:00", "2026-02-20 00:00"], utc=True),
+        }
+    )
+    snaps = terminal_snapshots(payments, labels, UNTIL, delay_days=7).set_index("event_timestamp")
+    # On Jan 18 the window is payments before Jan 11: o0 (Jan 10, label known Jan 17) counts.
+    assert snaps.loc[pd.Timestamp("2026-01-18", tz="UTC"), "terminal_risk_30d"] == 1.0
+    # On Jan 19 o1 (Jan 11) enters the window, but its label only arrives on Feb 20: not fraud yet.
+    assert snaps.loc[pd.Timestamp("2026-01-19", tz="UTC"), "terminal_nb_tx_30d"] == 2
+    assert snaps.loc[pd.Timestamp("2026-01-19", tz="UTC"), "terminal_risk_30d"] == 0.5
+    # Nothing from the last 7 days is ever in a window.
+    assert snaps.loc[pd.Timestamp("2026-01-16", tz="UTC"), "terminal_nb_tx_30d"] == 0
+
+
+def test_demand_rows_are_dense_and_pricing_follows_shelf_price():
+    demand = demand_snapshots(HISTORY, UNTIL).set_index(["product_id", "store_id", "event_timestamp"])
+    p1 = demand.loc[("p1", "s1")]
+    assert p1.loc[pd.Timestamp("2026-01-11", tz="UTC"), "units_1d"] == 2
+    assert p1.loc[pd.Timestamp("2026-01-12", tz="UTC"), "units_1d"] == 0  # a day without sales is a zero row
+    assert p1.loc[pd.Timestamp("2026-01-26", tz="UTC"), "returned_units_1d"] == 1
+    pricing = pricing_snapshots(HISTORY, UNTIL).set_index(["product_id", "event_timestamp"])
+    assert pricing.loc[("p2", pd.Timestamp("2026-01-16", tz="UTC")), "current_price"] == 100.0

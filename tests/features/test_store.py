@@ -1,0 +1,171 @@
+"""The feature store end to end, in both environments: local (SQLite) and production (Redis + PostgreSQL).
+
+Each test runs against a small simulated history that was ingested, built, applied and materialised.
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.errors import SpendError
+from features.ingest.pipeline import IngestOptions, ingest
+from features.settings import SpendSettings
+from features.simulate.config import SimulationConfig
+from features.simulate.run import simulate
+from features.simulate.writer import TABLE_ORDER, write_simulation
+from features.store.build import build_snapshots
+from features.store.config import feature_store
+from features.store.definitions import build_repo, request_features
+from features.store.materialize import latest_rows, materialize
+from features.store.reader import BatchReader
+from features.store.training_set import training_set
+from tests.conftest import TEST_KEY, require_service
+
+UNTIL = pd.Timestamp("2025-12-01", tz="UTC")  # inside the simulated year, so there is history after it too
+
+
+@pytest.fixture(scope="module", params=["local", pytest.param("production", marks=pytest.mark.service)])
+def home(request, tmp_path_factory):
+    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+    overrides = {}
+    if request.param == "production":
+        require_service("Redis", "127.0.0.1", 6379)
+        require_service("PostgreSQL", "127.0.0.1", 5432)
+        overrides = {
+            "env": "production",
+            "feature_project": f"spend_test_{uuid.uuid4().hex[:8]}",
+            "registry_url": "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        }
+    root = tmp_path_factory.mktemp(f"store-{request.param}")
+    settings = SpendSettings(home=root / "home", pseudonym_key=TEST_KEY, **overrides)
+    write_simulation(simulate(SimulationConfig(customers=400, days=365, seed=5)), root / "sim")
+    for table in TABLE_ORDER:
+        ingest(root / "sim" / f"{table}.csv", IngestOptions(table), settings)
+    build_snapshots(settings, UNTIL)
+    store = feature_store(settings)
+    store.apply(build_repo(settings.paths.feature_snapshots).objects)
+    materialize(settings, UNTIL.to_pydatetime())
+    yield settings
+    if request.param == "production":
+        store.teardown()
+
+
+def _customers(settings, n=50) -> list[str]:
+    snaps = pd.read_parquet(
+        settings.paths.feature_snapshots / "customer_snapshots.parquet", columns=["customer_id", "event_timestamp"]
+    )
+    live = snaps[snaps["event_timestamp"] == UNTIL]["customer_id"]
+    return live.sort_values().head(n).tolist()
+
+
+def _same(ours: pd.Series, theirs: pd.Series) -> bool:
+    a, b = ours.astype(object).where(ours.notna(), None), theirs.astype(object).where(theirs.notna(), None)
+    return all((x is None and y is None) or x == pytest.approx(y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("service", ["churn_v1", "segmentation_v1"])
+def test_batch_reader_returns_what_feast_returns(home, service):
+    store = feature_store(home)
+    ids = _customers(home) + ["c_unknown"]
+    ours = BatchReader(store, service=service).read_frame({"customer_id": ids}, now=UNTIL.to_pydatetime())
+    theirs = store.get_online_features(
+        features=store.get_feature_service(service), entity_rows=[{"customer_id": c} for c in ids]
+    ).to_df()
+    for column in theirs.columns.drop("customer_id"):
+        assert _same(ours[column], theirs[column]), column
+
+
+def test_batch_reader_matches_feast_for_two_key_entities(home):
+    store = feature_store(home)
+    rows = latest_rows(store.get_feature_view("product_store_demand"), UNTIL - timedelta(days=2), UNTIL).head(20)
+    entities = {"product_id": rows["product_id"].tolist(), "store_id": rows["store_id"].tolist()}
+    ours = BatchReader(store, service="demand_v1").read_frame(entities, now=UNTIL.to_pydatetime())
+    theirs = store.get_online_features(
+        features=store.get_feature_service("demand_v1"), entity_rows=pd.DataFrame(entities).to_dict("records")
+    ).to_df()
+    for column in ["units_1d", "units_28d", "current_price", "price_change_30d"]:
+        assert _same(ours[column], theirs[column]), column
+
+
+def test_online_values_equal_the_latest_offline_snapshot(home):
+    store = feature_store(home)
+    view = store.get_feature_view("customer_activity")
+    offline = latest_rows(view, UNTIL - view.ttl, UNTIL).set_index("customer_id")
+    ids = offline.index[:40].tolist()
+    online = BatchReader(store, service="churn_v1").read_frame({"customer_id": ids}, now=UNTIL.to_pydatetime())
+    for feature in ["spend_90d", "orders_365d", "points_balance", "membership_tier"]:
+        assert _same(online[feature], offline.loc[ids, feature].reset_index(drop=True)), feature
+    assert (online["customer_activity__event_timestamp"] == offline.loc[ids, "event_timestamp"].to_numpy()).all()
+
+
+def test_a_training_set_at_t_equals_the_online_values_materialised_at_t(home):
+    store = feature_store(home)
+    ids = _customers(home, 30)
+    entity_rows = pd.DataFrame({"customer_id": ids, "event_timestamp": UNTIL})
+    offline = training_set(store, entity_rows, "churn_v1")
+    online = BatchReader(store, service="churn_v1").read_frame({"customer_id": ids}, now=UNTIL.to_pydatetime())
+    for feature in ["spend_30d", "orders_90d", "days_since_last_order", "tenure_days", "membership_tier"]:
+        assert _same(offline[feature], online[feature]), feature
+
+
+def test_unknown_entities_are_explicitly_missing(home):
+    reader = BatchReader(feature_store(home), service="churn_v1")
+    out = reader.read({"customer_id": ["c_nobody", "c_nobody_either"]}, now=UNTIL.to_pydatetime())
+    assert out["customer_activity__found"].tolist() == [False, False]
+    assert np.isnan(out["spend_30d"]).all() and out["membership_tier"] == [None, None]
+
+
+def test_values_older_than_the_ttl_expire(home):
+    reader = BatchReader(feature_store(home), service="churn_v1")
+    ids = _customers(home, 5)
+    fresh = reader.read({"customer_id": ids}, now=(UNTIL + timedelta(days=1)).to_pydatetime())
+    stale = reader.read({"customer_id": ids}, now=(UNTIL + timedelta(days=3)).to_pydatetime())
+    assert fresh["customer_activity__found"].all()
+    assert not stale["customer_activity__found"].any() and np.isnan(stale["spend_30d"]).all()
+
+
+def test_unknown_service_or_feature_is_a_clear_error(home):
+    store = feature_store(home)
+    with pytest.raises(SpendError, match="unknown feature service 'churn_v9'; known: .*churn_v1"):
+        BatchReader(store, service="churn_v9")
+    with pytest.raises(SpendError, match="unknown feature\\(s\\) spend_999d in view customer_activity"):
+        BatchReader(store, features=["customer_activity:spend_999d"])
+    with pytest.raises(SpendError, match="unknown feature view 'nope'"):
+        BatchReader(store, features=["nope:x"])
+
+
+def test_incremental_materialisation_starts_where_the_last_one_ended(home):
+    later = UNTIL + timedelta(days=10)
+    build_snapshots(home, later)
+    written = materialize(home, later.to_pydatetime(), incremental=True)
+    store = feature_store(home)
+    view = store.get_feature_view("customer_activity")
+    starts = sorted(interval[0] for interval in view.materialization_intervals)
+    assert pd.Timestamp(starts[-1]) == UNTIL
+    assert written["customer_activity"] > 0
+    out = BatchReader(store, service="churn_v1").read({"customer_id": _customers(home, 3)}, now=later.to_pydatetime())
+    assert (out["customer_activity__event_seconds"] <= later.timestamp()).all()
+    build_snapshots(home, UNTIL)  # leave the module's home as the other tests expect it
+    materialize(home, UNTIL.to_pydatetime())
+
+
+def test_request_features_are_computed_from_the_request():
+    saturday_night = pd.Timestamp("2026-01-03 23:30", tz="UTC").timestamp()
+    out = request_features(
+        pd.DataFrame(
+            {
+                "amount": [50.0, 10.0],
+                "avg_amount_30d": [25.0, 0.0],
+                "transaction_ts": [int(saturday_night), int(saturday_night) - 12 * 3600],
+                "basket_size": [3, 1],
+            }
+        )
+    )
+    assert out["amount_over_avg_30d"].tolist() == [2.0, 0.0]
+    assert out["is_night"].tolist() == [1, 0] and out["is_weekend"].tolist() == [1, 1]
