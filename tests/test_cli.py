@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from features.ingest.catalog import BatchCatalog
@@ -56,3 +57,27 @@ def test_a_bad_setting_is_a_clear_error(settings, monkeypatch):
     result = runner.invoke(app, ["quality"])
     assert result.exit_code == 2
     assert "SPEND_MAX_LINE_AMOUNT" in result.output and "Traceback" not in result.output
+
+
+def test_features_commands_after_the_demo(settings):
+    assert runner.invoke(app, ["demo", "--customers", "300", "--days", "120", "--json"]).exit_code == 0
+    snaps = pd.read_parquet(settings.paths.feature_snapshots / "customer_snapshots.parquet")
+    latest = snaps[snaps["event_timestamp"] == snaps["event_timestamp"].max()]
+    customer = latest["customer_id"].iloc[0]
+    result = runner.invoke(app, ["features", "get", "customer", customer, "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["customer_activity"]["found"] is True
+    assert shown["customer_activity"]["features"]["spend_365d"] == pytest.approx(latest["spend_365d"].iloc[0])
+
+    raw = runner.invoke(app, ["features", "get", "customer", "C9999999", "--json"])  # raw id: pseudonymised
+    assert raw.exit_code == 0 and json.loads(raw.stdout)["customer_activity"]["found"] is False
+    assert json.loads(raw.stdout)["customer_id"].startswith("c_")
+
+    for args, message in (
+        (["features", "get", "galaxy", "x"], "unknown entity 'galaxy'"),
+        (["features", "get", "product-store", "P1"], "product-store takes 2 id(s)"),
+        (["features", "build", "--until", "someday"], "--until: 'someday' is not a date"),
+    ):
+        bad = runner.invoke(app, args)
+        assert bad.exit_code == 2 and message in bad.output, bad.output

@@ -25,6 +25,7 @@ from features.ingest.store import OfflineStore
 from features.settings import SpendSettings
 from features.store.definitions import SNAPSHOT_FILES
 
+ROW_GROUP = 65_536
 BUILD_STEPS = ("read", "customer", "terminal", "product_store", "product")
 
 
@@ -91,9 +92,12 @@ def _write_chunks(path: Path, chunks) -> int:
             last = frame
             if frame.empty:
                 continue
+            # Sorted by time in small row groups: a read of the last days (materialisation) or of a
+            # period (training sets) skips most of the file on row-group statistics.
+            frame = frame.sort_values("event_timestamp", kind="stable")
             table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
             writer = writer or pq.ParquetWriter(partial, table.schema, compression="zstd")
-            writer.write_table(table.cast(writer.schema))
+            writer.write_table(table.cast(writer.schema), row_group_size=ROW_GROUP)
             rows += len(frame)
     finally:
         if writer is not None:

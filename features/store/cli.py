@@ -64,13 +64,14 @@ def build_command(
 @user_errors
 def apply_command(json_output: JsonFlag = False) -> None:
     """Register entities, sources, views and feature services with Feast (and create online tables)."""
-    from features.store.config import feature_store
+    from features.store.config import backend_errors, feature_store
     from features.store.definitions import build_repo
 
     _quiet_feast()
     settings = SpendSettings()
     repo = build_repo(settings.paths.feature_snapshots)
-    feature_store(settings).apply(repo.objects)
+    with backend_errors(settings):
+        feature_store(settings).apply(repo.objects)
     summary = {
         "env": settings.env,
         "views": [v.name for v in repo.views],
@@ -93,16 +94,17 @@ def materialize_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Load the latest snapshot of each entity into the online store (SQLite locally, Redis in production)."""
-    from features.store.config import feature_store
+    from features.store.config import backend_errors, feature_store
     from features.store.materialize import materialize
 
     _quiet_feast()
     settings = SpendSettings()
-    views = [v.name for v in feature_store(settings).list_feature_views()]
-    if not views:
-        raise SpendError("no feature views registered; run `spend features apply` first")
-    with step_progress("materialize", views, enabled=not json_output) as step:
-        written = materialize(settings, _until(until).to_pydatetime(), incremental, progress=step)
+    with backend_errors(settings):
+        views = [v.name for v in feature_store(settings).list_feature_views()]
+        if not views:
+            raise SpendError("no feature views registered; run `spend features apply` first")
+        with step_progress("materialize", views, enabled=not json_output) as step:
+            written = materialize(settings, _until(until).to_pydatetime(), incremental, progress=step)
     if json_output:
         print_json({"written": written})
     else:
@@ -119,7 +121,7 @@ def get_command(
 ) -> None:
     """Show what the online store returns for one entity, with feature timestamps."""
     from features.privacy.pseudonym import PREFIX, pseudonym
-    from features.store.config import feature_store
+    from features.store.config import backend_errors, feature_store
     from features.store.reader import BatchReader
 
     if entity not in ENTITY_VIEWS:
@@ -132,9 +134,10 @@ def get_command(
     if entity == "customer" and not (values[0].startswith(PREFIX) and len(values[0]) == len(PREFIX) + 32):
         values[0] = pseudonym(values[0], settings.pseudonym_key.get_secret_value().encode("utf-8"))
     _quiet_feast()
-    store = feature_store(settings)
-    features = [f"{v}:{f.name}" for v in views for f in store.get_feature_view(v).features]
-    row = BatchReader(store, features=features).read({k: [v] for k, v in zip(keys, values, strict=True)})
+    with backend_errors(settings):
+        store = feature_store(settings)
+        features = [f"{v}:{f.name}" for v in views for f in store.get_feature_view(v).features]
+        row = BatchReader(store, features=features).read({k: [v] for k, v in zip(keys, values, strict=True)})
     result = {k: v for k, v in zip(keys, values, strict=True)}
     for view in views:
         seconds = row[f"{view}__event_seconds"][0]

@@ -8,9 +8,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from feast import FeatureStore
 from feast.repo_config import RepoConfig
+from sqlalchemy.engine import make_url
 
+from features.errors import SpendError
 from features.settings import SpendSettings
 
 
@@ -35,3 +40,23 @@ def repo_config(settings: SpendSettings) -> RepoConfig:
 
 def feature_store(settings: SpendSettings) -> FeatureStore:
     return FeatureStore(config=repo_config(settings))
+
+
+@contextmanager
+def backend_errors(settings: SpendSettings) -> Iterator[None]:
+    """Turn an unreachable Redis or PostgreSQL into one clear line instead of a driver traceback."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        yield
+    except OperationalError as error:
+        where = make_url(settings.registry_url).render_as_string(hide_password=True)
+        raise SpendError(f"SPEND_REGISTRY_URL: cannot use the registry at {where} ({_first_line(error)})") from error
+    except RedisConnectionError as error:
+        raise SpendError(f"SPEND_REDIS_URL: cannot reach Redis at {settings.redis_url} ({error})") from error
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(getattr(error, "orig", error)).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
