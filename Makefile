@@ -28,6 +28,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/ingest.py --repeats 3 --json
+	$(BIN)/python benchmarks/features.py --json
 
 # Re-pin every dependency after editing pyproject.toml.
 lock: install

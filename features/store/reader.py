@@ -122,7 +122,7 @@ class BatchReader:
 def _plans(store: FeatureStore, service: str | None, features: list[str] | None) -> list[ViewPlan]:
     if (service is None) == (features is None):
         raise SpendError("give either a feature service or a list of view:feature references")
-    wanted = _wanted(store, service, features)
+    wanted = wanted_features(store, service, features)
     plans = []
     for view_name, names in wanted.items():
         try:
@@ -137,7 +137,7 @@ def _plans(store: FeatureStore, service: str | None, features: list[str] | None)
     return plans
 
 
-def _wanted(store: FeatureStore, service: str | None, features: list[str] | None) -> dict[str, list[str]]:
+def wanted_features(store: FeatureStore, service: str | None, features: list[str] | None) -> dict[str, list[str]]:
     wanted: dict[str, list[str]] = {}
     if service is not None:
         try:

@@ -15,7 +15,7 @@ from feast import FeatureStore
 
 from features.errors import SpendError
 from features.store.materialize import batch_source_path
-from features.store.reader import _wanted
+from features.store.reader import wanted_features
 
 
 def training_set(store: FeatureStore, entity_rows: pd.DataFrame, service: str) -> pd.DataFrame:
@@ -25,7 +25,7 @@ def training_set(store: FeatureStore, entity_rows: pd.DataFrame, service: str) -
     rows["event_timestamp"] = _utc(rows["event_timestamp"])
     rows["_row"] = np.arange(len(rows))
     out = rows
-    for view_name, features in _wanted(store, service, None).items():
+    for view_name, features in wanted_features(store, service, None).items():
         view = store.get_feature_view(view_name)
         keys = [e.name for e in view.entity_columns]
         missing = [k for k in keys if k not in rows]
