@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import json
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,12 +25,14 @@ import warnings
 from pathlib import Path
 
 # Run as `python benchmarks/features.py`, this file's folder comes first on sys.path and its own name
-# would shadow the `features` package: drop that folder before importing the package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# would shadow the `features` package: put the repository root there instead.
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from benchmarks.simulated import simulate_history  # noqa: E402
 from features.ingest.pipeline import IngestOptions, ingest  # noqa: E402
 from features.settings import SpendSettings  # noqa: E402
 from features.simulate.writer import TABLE_ORDER  # noqa: E402
@@ -65,23 +66,7 @@ def latencies(fn, repeats: int) -> tuple[float, float]:
 def prepare(work: Path, customers: int) -> tuple[SpendSettings, dict]:
     log(f"simulating and ingesting {customers:,} customers ...")
     sim = work / "sim"
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from training.cli import main; main()",
-            "simulate",
-            "--customers",
-            str(customers),
-            "--seed",
-            "11",
-            "--out",
-            str(sim),
-            "--json",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    simulate_history(sim, customers, seed=11)
     settings = SpendSettings(home=work / "home", pseudonym_key="benchmark-key")
     for table in TABLE_ORDER:
         ingest(sim / f"{table}.csv", IngestOptions(table), settings)

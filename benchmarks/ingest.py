@@ -17,18 +17,22 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-import pandas as pd
+# Run as `python benchmarks/ingest.py`: make the repository root importable for `benchmarks.simulated`.
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 
-from features.examples.online_retail import data_path, load_online_retail
-from features.ingest.pipeline import IngestOptions, ingest
-from features.settings import SpendSettings
+import pandas as pd  # noqa: E402
+
+from benchmarks.simulated import simulate_history  # noqa: E402
+from features.examples.online_retail import data_path, load_online_retail  # noqa: E402
+from features.ingest.pipeline import IngestOptions, ingest  # noqa: E402
+from features.settings import SpendSettings  # noqa: E402
 
 GOAL_SECONDS = 60.0
 GOAL_RATIO = 4.0
@@ -67,27 +71,9 @@ def measure(name: str, path: Path, rows: int, run, repeats: int, work: Path) -> 
 
 
 def simulated_file(customers: int, work: Path) -> tuple[Path, int]:
-    """Generate the file in a separate `spend simulate` process, so the measuring process does not
-    carry the generator's heap (as a user's `spend ingest` would not)."""
     print(f"  simulating {customers:,} customers ...", file=sys.stderr)
-    out = work / "sim"
-    command = [
-        sys.executable,
-        "-c",
-        "from training.cli import main; main()",
-        "simulate",
-        "--customers",
-        str(customers),
-        "--seed",
-        "2026",
-        "--dirty-share",
-        "0.01",
-        "--out",
-        str(out),
-        "--json",
-    ]
-    rows = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)["rows"]
-    return out / "transactions.csv", rows["transactions"]
+    rows = simulate_history(work / "sim", customers, seed=2026, dirty_share=0.01)
+    return work / "sim" / "transactions.csv", rows["transactions"]
 
 
 def figures(results: list[dict]) -> list[dict]:
