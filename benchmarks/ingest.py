@@ -45,8 +45,9 @@ def floor_seconds(path: Path, work: Path) -> float:
     return time.perf_counter() - start
 
 
-def spend_seconds(run, work: Path, index: int) -> float:
-    settings = SpendSettings(home=work / f"home-{index}", pseudonym_key="benchmark-key")
+def spend_seconds(run, home: Path) -> float:
+    """One ingestion into a fresh data home (a home holding other data would add dedup work)."""
+    settings = SpendSettings(home=home, pseudonym_key="benchmark-key")
     start = time.perf_counter()
     run(settings)
     return time.perf_counter() - start
@@ -55,7 +56,7 @@ def spend_seconds(run, work: Path, index: int) -> float:
 def measure(name: str, path: Path, rows: int, run, repeats: int, work: Path) -> dict:
     spend, floor = [], []
     for i in range(repeats):  # interleaved so drift on a noisy machine hits both alike
-        spend.append(spend_seconds(run, work, i))
+        spend.append(spend_seconds(run, work / f"home-{name}-{i}"))
         floor.append(floor_seconds(path, work))
         print(f"  {name} run {i + 1}: spend {spend[-1]:.2f}s, floor {floor[-1]:.2f}s", file=sys.stderr)
     s, f = statistics.median(spend), statistics.median(floor)
