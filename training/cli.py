@@ -64,7 +64,7 @@ def demo_command(
         step("quality")
         card = scorecard(settings)
         step("features")
-        features = _feature_store(settings)
+        features = _build_feature_store(settings)
     summary = {
         "home": str(settings.home),
         "simulation": str(out),
@@ -90,7 +90,7 @@ def demo_command(
     console.print(f"state under {settings.home}; details: `spend quality`, `spend features get customer ID`")
 
 
-def _feature_store(settings: SpendSettings) -> dict:
+def _build_feature_store(settings: SpendSettings) -> dict:
     """Build snapshots, apply the Feast declarations and materialise the online store."""
     import warnings
 

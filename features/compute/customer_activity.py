@@ -127,10 +127,8 @@ def membership_tier(w: CustomerWindows) -> np.ndarray:
     if w.tier_change is None:
         return result
     index, tier_codes = w.tier_change
-    end = index.position(w.codes, w.cutoff)
-    previous = np.maximum(end - 1, 0)
-    has = (end > 0) & (index.keys[previous] // (np.int64(1) << np.int64(36)) == w.codes)
-    result[has] = np.asarray(TIERS, dtype=object)[tier_codes[previous[has]]]
+    codes, has = index.latest(tier_codes, w.codes, w.cutoff)
+    result[has] = np.asarray(TIERS, dtype=object)[codes[has]]
     return result
 
 
@@ -252,12 +250,9 @@ def _windows(orders, points, membership, customers, ids: pd.Index) -> CustomerWi
         )
     tier_change = None
     if not membership.empty:
-        known = membership[ids.get_indexer(membership["customer_id"]) >= 0].sort_values("ts", kind="stable")
+        known = membership[ids.get_indexer(membership["customer_id"]) >= 0]
         index = EventIndex.build(ids.get_indexer(known["customer_id"]), seconds(known["ts"]), {})
-        order = np.argsort(
-            ids.get_indexer(known["customer_id"]).astype(np.int64) * (1 << 36) + seconds(known["ts"]), kind="stable"
-        )
-        tier_change = (index, pd.Index(TIERS).get_indexer(known["tier"].to_numpy()[order]))
+        tier_change = (index, pd.Index(TIERS).get_indexer(known["tier"].to_numpy()))
     signup = np.full(len(ids), -1, dtype=np.int64)
     if not customers.empty:
         at = ids.get_indexer(customers["customer_id"])

@@ -92,23 +92,17 @@ def pricing_snapshots(transactions: pd.DataFrame, until: pd.Timestamp) -> pd.Dat
         (first.to_numpy() // DAY + 1) * DAY, np.minimum((last.to_numpy() // DAY + 1) * DAY, int(until.timestamp()))
     )
     codes = first.index.to_numpy()[entity]
-    order = np.argsort(code.astype(np.int64) * (1 << 36) + ts, kind="stable")
-    price, cost = lines["unit_price"].to_numpy()[order], lines["unit_cost"].to_numpy()[order]
-    now_at = np.maximum(index.position(codes, cutoff) - 1, 0)
-    before_at = index.position(codes, cutoff - 30 * DAY) - 1
-    current = price[now_at]
-    earlier = np.where(
-        (before_at >= 0) & (index.keys[np.maximum(before_at, 0)] >> 36 == codes),
-        price[np.maximum(before_at, 0)],
-        np.nan,
-    )
+    current, _ = index.latest(lines["unit_price"].to_numpy(), codes, cutoff)  # cut-offs follow a first sale
+    cost, _ = index.latest(lines["unit_cost"].to_numpy(), codes, cutoff)
+    month_ago, known = index.latest(lines["unit_price"].to_numpy(), codes, cutoff - 30 * DAY)
+    earlier = np.where(known, month_ago, np.nan)
     gross7 = index.window_sum("gross", codes, cutoff, 7 * DAY)
     return pd.DataFrame(
         {
             "product_id": ids.to_numpy()[codes],
             "event_timestamp": pd.to_datetime(cutoff, unit="s", utc=True),
             "current_price": current,
-            "unit_cost": cost[now_at],
+            "unit_cost": cost,
             "price_change_30d": current / earlier - 1,
             "discount_depth_7d": np.divide(
                 index.window_sum("discount", codes, cutoff, 7 * DAY),

@@ -19,6 +19,7 @@ _SHIFT = np.int64(1) << np.int64(36)  # seconds since 1970 fit in 36 bits until 
 class EventIndex:
     keys: np.ndarray  # sorted composite keys: entity code << 36 | seconds
     cumulative: dict[str, np.ndarray]  # per value column: cumulative sum with a leading 0
+    order: np.ndarray  # sorted position -> position in the arrays given to build
 
     @classmethod
     def build(cls, codes: np.ndarray, seconds: np.ndarray, values: dict[str, np.ndarray]) -> EventIndex:
@@ -28,7 +29,7 @@ class EventIndex:
             name: np.concatenate([[0.0], np.cumsum(np.asarray(v, dtype=np.float64)[order])])
             for name, v in values.items()
         }
-        return cls(keys[order], cumulative)
+        return cls(keys[order], cumulative, order)
 
     def position(self, codes: np.ndarray, seconds: np.ndarray) -> np.ndarray:
         """Number of events (over all entities sorted before) strictly before each (entity, time)."""
@@ -42,12 +43,26 @@ class EventIndex:
         # otherwise differ between two computations of the same window.
         return np.round(self.cumulative[name][end] - self.cumulative[name][start], 6)
 
+    def _last(self, codes: np.ndarray, cutoff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted position of each entity's last event before the cut-off, and whether there is one."""
+        if not len(self.keys):
+            return np.zeros(len(codes), dtype=np.int64), np.zeros(len(codes), dtype=bool)
+        end = self.position(codes, cutoff)
+        previous = np.maximum(end - 1, 0)
+        return previous, (end > 0) & (self.keys[previous] // _SHIFT == codes)
+
     def last_before(self, codes: np.ndarray, cutoff: np.ndarray) -> np.ndarray:
         """Seconds of each entity's last event before the cut-off, or -1 when it has none."""
-        end = self.position(codes, cutoff)
-        previous = self.keys[np.maximum(end - 1, 0)]
-        has = (end > 0) & (previous // _SHIFT == codes)
-        return np.where(has, previous % _SHIFT, -1)
+        previous, has = self._last(codes, cutoff)
+        return np.where(has, self.keys[previous] % _SHIFT if len(self.keys) else -1, -1)
+
+    def latest(self, values: np.ndarray, codes: np.ndarray, cutoff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`values` (one per event, in the order given to build) of each entity's last event before the
+        cut-off, and whether there is one (where not, the value is meaningless)."""
+        previous, has = self._last(codes, cutoff)
+        if not len(self.keys):
+            return np.empty(len(codes), dtype=np.asarray(values).dtype), has
+        return np.asarray(values)[self.order[previous]], has
 
 
 def seconds(ts: pd.Series) -> np.ndarray:

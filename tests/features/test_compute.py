@@ -137,3 +137,12 @@ def test_demand_rows_are_dense_and_pricing_follows_shelf_price():
     assert p1.loc[pd.Timestamp("2026-01-26", tz="UTC"), "returned_units_1d"] == 1
     pricing = pricing_snapshots(HISTORY, UNTIL).set_index(["product_id", "event_timestamp"])
     assert pricing.loc[("p2", pd.Timestamp("2026-01-16", tz="UTC")), "current_price"] == 100.0
+
+
+def test_latest_value_before_a_cut_off_belongs_to_the_same_entity():
+    index = EventIndex.build(np.array([1, 1, 2]), np.array([100, 200, 50]), {})
+    values = np.array([10, 20, 30])
+    latest, has = index.latest(values, np.array([1, 1, 1, 2, 3]), np.array([100, 150, 500, 60, 999]))
+    assert has.tolist() == [False, True, True, True, False]
+    assert latest[has].tolist() == [10, 20, 30]
+    assert index.last_before(np.array([1, 2, 0]), np.array([201, 50, 10])).tolist() == [200, -1, -1]
