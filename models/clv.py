@@ -52,12 +52,23 @@ class BetaGeoModel(BaseEstimator):
         def loss(log_params: np.ndarray) -> float:
             r, alpha, a, b = np.exp(log_params)
             # Rescaling time shifts the log-likelihood by a constant (sum of x log scale): same optimum.
-            ll = self.log_likelihood(np.array([r, alpha, a, b]), x, t_x / scale, T / scale).mean()
-            return -ll + self.penalizer * np.sum(np.exp(log_params) ** 2)
+            with np.errstate(all="ignore"):
+                ll = self.log_likelihood(np.array([r, alpha, a, b]), x, t_x / scale, T / scale).mean()
+            value = -ll + self.penalizer * np.sum(np.exp(log_params) ** 2)
+            return float(value) if np.isfinite(value) else 1e10  # steer the search away from overflow
 
-        result = minimize(loss, np.zeros(4), method="L-BFGS-B", options={"maxiter": self.max_iter})
-        if not result.success:
-            raise RuntimeError(f"BG/NBD did not converge: {result.message}")
+        # Bounded log-parameters (each within e^-10..e^10): data far from BG/NBD cannot send the search to inf.
+        result = minimize(
+            loss,
+            np.zeros(4),
+            method="L-BFGS-B",
+            bounds=[(-10.0, 10.0)] * 4,
+            options={"maxiter": self.max_iter, "ftol": 1e-13, "gtol": 1e-9},
+        )
+        if not np.isfinite(result.fun) or result.fun >= 1e10:
+            raise RuntimeError(f"BG/NBD found no finite likelihood: {result.message}")
+        # L-BFGS-B can stop with an 'abnormal' line search right at the optimum; keep the fit, say so.
+        self.converged_ = bool(result.success)
         self.r_, alpha, self.a_, self.b_ = np.exp(result.x)
         self.alpha_ = alpha * scale
         self.log_likelihood_ = float(self.log_likelihood(self.params_, x, t_x, T).sum())

@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
 
 from models.segmentation import SEGMENTS, BehaviourClusters, RFMSegmenter, segment_profiles
 
@@ -71,13 +69,6 @@ def test_profiles_add_up_and_show_churn():
     assert profile["customers"].sum() == len(data) and profile["share"].sum() == pytest.approx(1.0)
     assert profile.loc["Lost", "churn_rate"] > profile.loc["Champions", "churn_rate"]
     assert {"tier_basic", "tier_gold", "tenure_days"} <= set(profile.columns)
-
-
-@pytest.mark.parametrize("model", [RFMSegmenter(), BehaviourClusters()], ids=["rfm", "clusters"])
-def test_estimator_contract(model):
-    assert clone(model).get_params() == model.get_params()
-    with pytest.raises(NotFittedError):
-        model.predict(population(10))
 
 
 def test_missing_or_non_finite_features_are_clear_errors():

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
 
 from features.simulate.config import SimulationConfig
 from features.simulate.run import simulate
@@ -61,11 +60,8 @@ def test_simulated_campaign_sleeping_dogs_get_negative_uplift():
 
 
 @pytest.mark.parametrize("learner", [XLearnerUplift(), TwoModelUplift()], ids=["x-learner", "two-model"])
-def test_estimator_contract_and_bad_input(learner):
-    assert clone(learner).get_params() == learner.get_params()
+def test_bad_input_names_the_problem(learner):
     X, y, t, _ = experiment(200)
-    with pytest.raises(NotFittedError):
-        learner.predict(X)
     with pytest.raises(ValueError, match="treated arm needs at least 20"):
         clone(learner).fit(X, y, np.zeros(len(y), dtype=int))
     with pytest.raises(ValueError, match="must be 0/1"):
