@@ -54,6 +54,10 @@ class SpendSettings(BaseSettings):
         "postgresql+psycopg://postgres@127.0.0.1:5432/spend",
         description="production: SQLAlchemy URL of the PostgreSQL database holding the Feast registry.",
     )
+    tracking_url: str = Field(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/spend",
+        description="production: MLflow tracking and registry database (SQLAlchemy URL).",
+    )
     feature_project: str = Field("spend", pattern=r"^[a-z][a-z0-9_]*$", description="Feast project name.")
 
     @field_validator("default_currency")

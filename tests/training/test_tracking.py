@@ -1,0 +1,86 @@
+"""The registry and its gate, in both backends: local SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from features.errors import SpendError
+from features.settings import SpendSettings
+from tests.conftest import TEST_KEY, require_service
+from training.tracking import CHAMPION, CHALLENGER, PREVIOUS, Registry, better
+
+
+@pytest.fixture(params=["local", pytest.param("production", marks=pytest.mark.service)])
+def registry(request, tmp_path):
+    overrides = {}
+    if request.param == "production":
+        require_service("PostgreSQL", "127.0.0.1", 5432)
+        overrides = {"env": "production", "tracking_url": "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"}
+    settings = SpendSettings(home=tmp_path / "home", pseudonym_key=TEST_KEY, **overrides)
+    return Registry(settings), f"test-{uuid.uuid4().hex[:8]}"
+
+
+def fitted(seed: int) -> LogisticRegression:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(200, 2))
+    return LogisticRegression().fit(X, (X[:, 0] + rng.normal(size=200) > 0).astype(int))
+
+
+def register(registry, model, score, champion_score, service="churn_v1"):
+    return registry.register(
+        model,
+        fitted(int(score * 100)),
+        {"C": 1.0},
+        {"spend_auc": score},
+        {"feature_service": service, "as_of": "2025-12-31"},
+        {"comparison": pd.DataFrame({"auc": [score]}, index=["spend"])},
+        "auc",
+        champion_score,
+    )
+
+
+def test_gate_moves_the_champion_only_for_a_better_model_and_rollback_restores_it(registry):
+    registry, model = registry
+    first = register(registry, model, 0.70, None)
+    assert first.alias == CHAMPION and int(registry.version_by_alias(model, CHAMPION).version) == first.version
+
+    worse = register(registry, model, 0.65, 0.70)
+    assert worse.alias == CHALLENGER
+    assert int(registry.version_by_alias(model, CHAMPION).version) == first.version
+    assert int(registry.version_by_alias(model, CHALLENGER).version) == worse.version
+
+    best = register(registry, model, 0.75, 0.70)
+    assert best.alias == CHAMPION
+    assert int(registry.version_by_alias(model, PREVIOUS).version) == first.version
+
+    assert registry.rollback(model) == first.version
+    assert int(registry.version_by_alias(model, CHAMPION).version) == first.version
+
+    registry.promote(model, best.version)
+    assert int(registry.version_by_alias(model, CHAMPION).version) == best.version
+    listed = registry.versions(model)
+    assert listed["version"].tolist() == [1, 2, 3] and "champion" in listed.set_index("version").loc[3, "aliases"]
+
+
+def test_loading_checks_the_feature_service_version(registry):
+    registry, model = registry
+    register(registry, model, 0.7, None, service="churn_v1")
+    estimator, version = registry.load(model, feature_service="churn_v1")
+    assert estimator.predict(np.zeros((1, 2))).shape == (1,) and version.tags["feature_service"] == "churn_v1"
+    with pytest.raises(SpendError, match="trained on feature service 'churn_v1', not 'churn_v2'"):
+        registry.load(model, feature_service="churn_v2")
+    with pytest.raises(SpendError, match="no previous champion"):
+        registry.rollback(model)
+    with pytest.raises(SpendError, match="has no version 9"):
+        registry.promote(model, 9)
+
+
+def test_better_respects_the_metric_direction():
+    assert better("auc", 0.8, 0.7, 0.0) and not better("auc", 0.69, 0.7, 0.0)
+    assert better("brier", 0.10, 0.12, 0.0) and not better("brier", 0.13, 0.12, 0.0)
+    assert not better("auc", 0.705, 0.70, 0.01)

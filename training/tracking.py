@@ -1,0 +1,200 @@
+"""The one module that talks to MLflow: runs, the model registry, aliases and the quality gate.
+
+Backends: local (default) is SQLite under SPEND_HOME/mlflow; production is PostgreSQL (SPEND_TRACKING_URL).
+Artifacts go under SPEND_HOME/mlflow/artifacts in both. Registered models are named `spend-<model>`;
+`@champion` is what serving loads, `@challenger` a registered model that did not pass the gate, and
+`@previous-champion` what `rollback` restores.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from features.errors import SpendError
+from features.settings import SpendSettings
+
+CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
+LOWER_IS_BETTER = {"brier", "calibration_error"}
+REQUIREMENTS = ("scikit-learn", "lightgbm", "pandas", "numpy", "scipy")
+
+
+@dataclass
+class Registered:
+    name: str
+    version: int
+    run_id: str
+    alias: str  # champion or challenger after the gate
+
+
+def tracking_uri(settings: SpendSettings) -> str:
+    if settings.env == "production":
+        return settings.tracking_url
+    folder = settings.paths.home / "mlflow"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(folder / 'mlflow.db').resolve()}"
+
+
+def registered_name(model: str) -> str:
+    return f"spend-{model}"
+
+
+def better(metric: str, new: float, old: float, min_improvement: float) -> bool:
+    """At least as good as the champion, by at least `min_improvement`."""
+    if metric in LOWER_IS_BETTER:
+        return new <= old - min_improvement
+    return new >= old + min_improvement
+
+
+class Registry:
+    def __init__(self, settings: SpendSettings) -> None:
+        import mlflow
+
+        self.settings = settings
+        self.mlflow = mlflow
+        mlflow.set_tracking_uri(tracking_uri(settings))
+        self.client = mlflow.MlflowClient()
+
+    def _experiment(self, model: str) -> str:
+        name = registered_name(model)
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        artifacts = (self.settings.paths.home / "mlflow" / "artifacts").resolve()
+        return self.client.create_experiment(name, artifact_location=artifacts.as_uri())
+
+    def version_by_alias(self, model: str, alias: str):
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_model_version_by_alias(registered_name(model), alias)
+        except MlflowException:
+            return None
+
+    def load(self, model: str, alias: str = CHAMPION, feature_service: str | None = None):
+        """Load a registered model; refuse one trained on another feature service version."""
+        import mlflow.sklearn
+
+        version = self.version_by_alias(model, alias)
+        if version is None:
+            raise SpendError(f"no {registered_name(model)}@{alias}; train one with `spend train {model}`")
+        trained_on = version.tags.get("feature_service")
+        if feature_service is not None and trained_on != feature_service:
+            raise SpendError(
+                f"{registered_name(model)} v{version.version} was trained on feature service "
+                f"{trained_on!r}, not {feature_service!r}; retrain it before loading"
+            )
+        return mlflow.sklearn.load_model(f"models:/{registered_name(model)}/{version.version}"), version
+
+    def register(
+        self,
+        model: str,
+        estimator,
+        params: dict,
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        tables: dict[str, pd.DataFrame],
+        gate_metric: str,
+        champion_score: float | None,
+        min_improvement: float = 0.0,
+        parent_run_id: str | None = None,
+    ) -> Registered:
+        """Log a run with the fitted model, register it, and move @champion only if it passes the gate."""
+        import mlflow.sklearn
+
+        with self.mlflow.start_run(experiment_id=self._experiment(model), run_id=parent_run_id) as run:
+            self.mlflow.log_params(params)
+            self.mlflow.log_metrics(metrics)
+            self.mlflow.set_tags(tags | {"git_commit": _git_commit(), "data_home": str(self.settings.home)})
+            with tempfile.TemporaryDirectory() as tmp:
+                for name, table in tables.items():
+                    table.to_csv(Path(tmp) / f"{name}.csv")
+                self.mlflow.log_artifacts(tmp, artifact_path="evaluation")
+            info = mlflow.sklearn.log_model(
+                estimator, name="model", pip_requirements=_requirements(), registered_model_name=registered_name(model)
+            )
+        version = int(info.registered_model_version)
+        for key in ("feature_service", "as_of"):
+            if key in tags:
+                self.client.set_model_version_tag(registered_name(model), str(version), key, tags[key])
+        new_score = metrics[f"spend_{gate_metric}"]
+        passes = champion_score is None or better(gate_metric, new_score, champion_score, min_improvement)
+        self.client.set_model_version_tag(
+            registered_name(model),
+            str(version),
+            "gate",
+            json.dumps({"metric": gate_metric, "score": new_score, "champion_score": champion_score, "passed": passes}),
+        )
+        if passes:
+            self._crown(model, version)
+        else:
+            self.client.set_registered_model_alias(registered_name(model), CHALLENGER, str(version))
+        return Registered(registered_name(model), version, run.info.run_id, CHAMPION if passes else CHALLENGER)
+
+    def _crown(self, model: str, version: int) -> None:
+        name = registered_name(model)
+        current = self.version_by_alias(model, CHAMPION)
+        if current is not None and int(current.version) != version:
+            self.client.set_registered_model_alias(name, PREVIOUS, current.version)
+        self.client.set_registered_model_alias(name, CHAMPION, str(version))
+
+    def promote(self, model: str, version: int) -> None:
+        try:
+            self.client.get_model_version(registered_name(model), str(version))
+        except Exception as error:
+            raise SpendError(f"{registered_name(model)} has no version {version}") from error
+        self._crown(model, version)
+
+    def rollback(self, model: str) -> int:
+        """Make the previous champion the champion again; returns its version."""
+        previous = self.version_by_alias(model, PREVIOUS)
+        if previous is None:
+            raise SpendError(f"{registered_name(model)} has no previous champion to roll back to")
+        current = self.version_by_alias(model, CHAMPION)
+        self.client.set_registered_model_alias(registered_name(model), CHAMPION, previous.version)
+        if current is not None:
+            self.client.set_registered_model_alias(registered_name(model), PREVIOUS, current.version)
+        return int(previous.version)
+
+    def versions(self, model: str | None = None) -> pd.DataFrame:
+        """Every registered version: model, version, aliases, gate result, feature service, run."""
+        rows = []
+        for registered in self.client.search_registered_models():
+            if model is not None and registered.name != registered_name(model):
+                continue
+            aliases: dict[str, list[str]] = {}
+            for alias, version in (registered.aliases or {}).items():
+                aliases.setdefault(str(version), []).append(alias)
+            for version in self.client.search_model_versions(f"name='{registered.name}'"):
+                rows.append(
+                    {
+                        "model": registered.name,
+                        "version": int(version.version),
+                        "aliases": ",".join(sorted(aliases.get(str(version.version), []))),
+                        "feature_service": version.tags.get("feature_service", ""),
+                        "gate": version.tags.get("gate", ""),
+                        "run_id": version.run_id,
+                    }
+                )
+        return pd.DataFrame(rows).sort_values(["model", "version"]) if rows else pd.DataFrame(rows)
+
+
+def _requirements() -> list[str]:
+    # Pinned from what is installed: MLflow's own inference of requirements costs seconds per model.
+    return [f"{name}=={importlib.metadata.version(name)}" for name in REQUIREMENTS]
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).resolve().parent
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
