@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from features.errors import SpendError
 from features.settings import SpendSettings
 from tests.conftest import TEST_KEY, require_service
-from training.tracking import CHAMPION, CHALLENGER, PREVIOUS, Registry, better
+from training.tracking import CHALLENGER, CHAMPION, PREVIOUS, Registry, better
 
 
 @pytest.fixture(params=["local", pytest.param("production", marks=pytest.mark.service)])
