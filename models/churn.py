@@ -21,13 +21,25 @@ from sklearn.exceptions import NotFittedError
 BANDS = (("low", 0.0), ("medium", 0.30), ("high", 0.60))
 
 
-def search_space(trial) -> dict:
-    """Optuna search space over the booster's capacity and learning rate."""
+DEFAULT_BOUNDS = {
+    "n_estimators": (100, 600),
+    "learning_rate": (0.02, 0.2),
+    "num_leaves": (7, 63),
+    "min_child_samples": (20, 200),
+}
+
+
+def search_space(trial, bounds: dict | None = None) -> dict:
+    """Optuna search space over the booster's capacity and learning rate, within `bounds` (name -> low, high)."""
+    unknown = set(bounds or {}) - set(DEFAULT_BOUNDS)
+    if unknown:
+        raise ValueError(f"no search space for {', '.join(sorted(unknown))}; known: {', '.join(DEFAULT_BOUNDS)}")
+    b = DEFAULT_BOUNDS | dict(bounds or {})
     return {
-        "n_estimators": trial.suggest_int("n_estimators", 100, 600, step=50),
-        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
-        "num_leaves": trial.suggest_int("num_leaves", 7, 63),
-        "min_child_samples": trial.suggest_int("min_child_samples", 20, 200, log=True),
+        "n_estimators": trial.suggest_int("n_estimators", int(b["n_estimators"][0]), int(b["n_estimators"][1])),
+        "learning_rate": trial.suggest_float("learning_rate", *map(float, b["learning_rate"]), log=True),
+        "num_leaves": trial.suggest_int("num_leaves", *map(int, b["num_leaves"])),
+        "min_child_samples": trial.suggest_int("min_child_samples", *map(int, b["min_child_samples"]), log=True),
     }
 
 

@@ -17,6 +17,7 @@ from features import cli as data_cli
 from features.console import console, print_json, show_warnings_loudly, step_progress, user_errors
 from features.settings import SpendSettings
 from features.store import cli as store_cli
+from training import commands
 
 app = typer.Typer(
     name="spend",
@@ -27,6 +28,8 @@ app = typer.Typer(
 )
 data_cli.register(app)
 app.add_typer(store_cli.app, name="features")
+app.command("train")(commands.train_command)
+app.add_typer(commands.models_app, name="models")
 
 DEMO_TABLES = ("customers", "transactions", "points", "membership", "campaigns", "fraud_labels")
 

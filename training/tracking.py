@@ -117,7 +117,11 @@ class Registry:
                     table.to_csv(Path(tmp) / f"{name}.csv")
                 self.mlflow.log_artifacts(tmp, artifact_path="evaluation")
             info = mlflow.sklearn.log_model(
-                estimator, name="model", pip_requirements=_requirements(), registered_model_name=registered_name(model)
+                estimator,
+                name="model",
+                pip_requirements=_requirements(),
+                registered_model_name=registered_name(model),
+                skops_trusted_types=_own_types(estimator),
             )
         version = int(info.registered_model_version)
         for key in ("feature_service", "as_of"):
@@ -183,6 +187,14 @@ class Registry:
                     }
                 )
         return pd.DataFrame(rows).sort_values(["model", "version"]) if rows else pd.DataFrame(rows)
+
+
+def _own_types(estimator) -> list[str]:
+    """Models are stored with skops (no arbitrary pickle code runs on load); the classes of a model Spend
+    trained itself (its own, LightGBM's, scikit-learn's) are declared trusted when it is saved."""
+    import skops.io
+
+    return skops.io.get_untrusted_types(data=skops.io.dumps(estimator))
 
 
 def _requirements() -> list[str]:

@@ -3,24 +3,13 @@ that beats its baselines on a simulated history."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from features.errors import SpendError
-from features.ingest.pipeline import IngestOptions, ingest
 from features.ingest.store import OfflineStore
-from features.settings import SpendSettings
-from features.simulate.config import SimulationConfig
-from features.simulate.run import simulate
-from features.simulate.writer import TABLE_ORDER, write_simulation
-from features.store.build import build_snapshots
-from features.store.config import feature_store
-from features.store.definitions import build_repo
 from models.churn import ChurnModel
-from tests.conftest import TEST_KEY
 from training.config import TrainingConfig, load_config
 from training.dataset import churn_cohort, churn_labels, feature_columns, purchase_times, split_cutoffs
 from training.evaluate import bgnbd_baseline, compare, recency_baseline
@@ -52,20 +41,6 @@ def test_labels_count_only_purchases_inside_the_horizon():
     cutoff = pd.Timestamp("2025-01-10", tz="UTC")
     labels = churn_labels(purchases, pd.Series(["a", "b", "c", "d"]), cutoff, 90)
     assert labels.tolist() == [0, 1, 1, 1]  # a buys at the cut-off; b just after the horizon; c before it
-
-
-@pytest.fixture(scope="module")
-def history(tmp_path_factory):
-    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
-    root = tmp_path_factory.mktemp("churn")
-    settings = SpendSettings(home=root / "home", pseudonym_key=TEST_KEY)
-    write_simulation(simulate(SimulationConfig(customers=4_000, days=365, seed=21)), root / "sim")
-    for table in TABLE_ORDER:
-        ingest(root / "sim" / f"{table}.csv", IngestOptions(table), settings)
-    build_snapshots(settings, pd.Timestamp("2025-12-31", tz="UTC"))
-    store = feature_store(settings)
-    store.apply(build_repo(settings.paths.feature_snapshots).objects)
-    return settings, store
 
 
 def test_cohort_errors_name_the_problem(history):

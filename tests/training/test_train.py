@@ -1,0 +1,63 @@
+"""`spend train churn` end to end: register, gate, tune with nested runs, list, roll back; and its errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from training.cli import app
+from training.tracking import Registry
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def home(history, monkeypatch):
+    settings, _ = history
+    monkeypatch.setenv("SPEND_HOME", str(settings.home))
+    monkeypatch.setenv("SPEND_PSEUDONYM_KEY", settings.pseudonym_key.get_secret_value())
+    return settings
+
+
+def test_train_registers_gates_lists_and_rolls_back(home):
+    first = runner.invoke(app, ["train", "churn", "--as-of", "2025-12-31", "--json"])
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout)
+    assert report["alias"] == "champion" and report["champion_score"] is None
+    assert set(report["comparison"]) == {"spend", "bgnbd", "recency"}
+
+    second = json.loads(runner.invoke(app, ["train", "churn", "--as-of", "2025-12-31", "--json"]).stdout)
+    # Same data, same seed: exactly as good as the champion on the same holdout, which passes the gate.
+    assert second["champion_score"] == pytest.approx(report["comparison"]["spend"]["average_precision"])
+    assert second["alias"] == "champion"
+
+    listed = json.loads(runner.invoke(app, ["models", "list", "--json"]).stdout)["versions"]
+    assert [v["version"] for v in listed if v["model"] == "spend-churn"][-2:] == [report["version"], second["version"]]
+    assert runner.invoke(app, ["models", "rollback", "churn"]).exit_code == 0
+    registry = Registry(home)
+    assert int(registry.version_by_alias("churn", "champion").version) == report["version"]
+
+
+def test_tuning_logs_each_trial_as_a_nested_run(home):
+    result = runner.invoke(app, ["train", "churn", "--as-of", "2025-12-31", "--tune", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    registry = Registry(home)
+    experiment = registry.client.get_experiment_by_name("spend-churn")
+    runs = registry.client.search_runs([experiment.experiment_id], "tags.mlflow.parentRunId != ''")
+    assert len(runs) >= 2 and all("validation_average_precision" in r.data.metrics for r in runs[:2])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "churnn"], "unknown model 'churnn'"),
+        (["train", "churn", "--as-of", "2026-06-01"], "runs past the history"),
+        (["train", "churn", "--as-of", "soon"], "--as-of: 'soon' is not a date"),
+        (["models", "promote", "churn", "99"], "has no version 99"),
+    ],
+)
+def test_errors_are_one_clear_line(home, args, message):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output

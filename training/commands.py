@@ -1,0 +1,104 @@
+"""`spend train` and `spend models ...`: train and register models, list versions, promote, roll back."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from features.console import console, print_json, step_progress, user_errors
+from features.errors import SpendError
+from features.settings import SpendSettings
+
+models_app = typer.Typer(help="Registered models: list, promote, roll back.", no_args_is_help=True)
+TRAINABLE = ("churn",)
+
+
+def _as_of(text: str | None, settings: SpendSettings) -> pd.Timestamp:
+    if text is None:  # the day after the last purchase: every label that can be complete, is
+        from features.ingest.store import OfflineStore
+        from training.dataset import purchase_times
+
+        return purchase_times(OfflineStore(settings.paths))["ts"].max().normalize() + pd.Timedelta(days=1)
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError as error:
+        raise SpendError(f"--as-of: {text!r} is not a date") from error
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+@user_errors
+def train_command(
+    model: Annotated[str, typer.Argument(help="Model to train: churn.")],
+    as_of: Annotated[
+        str | None, typer.Option(help="Train as of this date (default: the day after the last purchase).")
+    ] = None,
+    tune: Annotated[int, typer.Option(min=0, help="Optuna trials before the final fit (0: configured params).")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Train on point-in-time cohorts, compare with the baselines, register, and gate the champion."""
+    import warnings
+
+    from training.train import TRAIN_STEPS, train_churn
+
+    if model not in TRAINABLE:
+        raise SpendError(f"unknown model {model!r}; trainable: {', '.join(TRAINABLE)}")
+    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+    settings = SpendSettings()
+    with step_progress(f"train {model}", TRAIN_STEPS, enabled=not json_output) as step:
+        report = train_churn(settings, _as_of(as_of, settings), tune, progress=step)
+    if json_output:
+        print_json(asdict(report))
+        return
+    table = Table(
+        "scorer",
+        "auc",
+        "average_precision",
+        "brier",
+        "calibration_error",
+        title=f"{report.model} v{report.version} -> @{report.alias} (holdout {report.holdout_rows:,} customers)",
+    )
+    for name, row in report.comparison.items():
+        table.add_row(name, *(f"{row[k]:.4f}" for k in ("auc", "average_precision", "brier", "calibration_error")))
+    console.print(table)
+    if report.champion_score is not None:
+        console.print(f"gate on {report.gate_metric}: previous champion scored {report.champion_score:.4f}")
+
+
+@models_app.command("list")
+@user_errors
+def list_command(json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every registered version with its aliases, gate result and feature service."""
+    from training.tracking import Registry
+
+    versions = Registry(SpendSettings()).versions()
+    if json_output:
+        print_json({"versions": versions.to_dict(orient="records")})
+        return
+    table = Table("model", "version", "aliases", "feature service", title="registered models")
+    for row in versions.itertuples():
+        table.add_row(row.model, str(row.version), row.aliases, row.feature_service)
+    console.print(table)
+
+
+@models_app.command("promote")
+@user_errors
+def promote_command(model: str, version: int) -> None:
+    """Make a version the champion (the former champion becomes @previous-champion)."""
+    from training.tracking import Registry
+
+    Registry(SpendSettings()).promote(model, version)
+    console.print(f"spend-{model} v{version} is now @champion")
+
+
+@models_app.command("rollback")
+@user_errors
+def rollback_command(model: str) -> None:
+    """Restore the previous champion."""
+    from training.tracking import Registry
+
+    version = Registry(SpendSettings()).rollback(model)
+    console.print(f"spend-{model} v{version} is @champion again")
