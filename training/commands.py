@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
@@ -102,3 +103,73 @@ def rollback_command(model: str) -> None:
 
     version = Registry(SpendSettings()).rollback(model)
     console.print(f"spend-{model} v{version} is @champion again")
+
+
+@user_errors
+def score_command(
+    model: Annotated[str, typer.Argument(help="Model to score with: churn.")],
+    out: Annotated[Path, typer.Option(help="CSV or Parquet file to write.")],
+    as_of: Annotated[
+        str | None, typer.Option(help="Score as of this date (default: the day after the last purchase).")
+    ] = None,
+    reidentify: Annotated[bool, typer.Option(help="Add original customer ids from the vault (audited).")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+) -> None:
+    """Score every active customer with the registered @champion."""
+    import warnings
+
+    from training.scoring import reidentify as add_ids
+    from training.scoring import score_churn, write_table
+
+    if model not in TRAINABLE:
+        raise SpendError(f"unknown model {model!r}; scorable: {', '.join(TRAINABLE)}")
+    if out.suffix.lower() not in (".csv", ".parquet"):  # before any work, and before any audit record
+        raise SpendError(f"--out: {out.name} must end in .csv or .parquet")
+    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+    settings = SpendSettings()
+    scores = score_churn(settings, _as_of(as_of, settings))
+    if reidentify:
+        scores = add_ids(settings, scores, f"score {model} --reidentify", out)
+    write_table(scores, out)
+    summary = {
+        "out": str(out),
+        "customers": len(scores),
+        "bands": scores["churn_band"].value_counts().to_dict(),
+        "reidentified": reidentify,
+    }
+    if json_output:
+        print_json(summary)
+    else:
+        console.print(f"{len(scores):,} customers scored -> {out} (bands: {summary['bands']})")
+
+
+@user_errors
+def segments_command(
+    as_of: Annotated[
+        str | None, typer.Option(help="Segment as of this date (default: the day after the last purchase).")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """RFM segments of every active customer, with a profile per segment."""
+    import warnings
+
+    from models.segmentation import segment_profiles
+    from training.scoring import segments
+
+    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+    settings = SpendSettings()
+    frame = segments(settings, _as_of(as_of, settings))
+    profile = segment_profiles(frame, frame["segment"].to_numpy())
+    if json_output:
+        print_json({"customers": len(frame), "segments": profile.round(4).to_dict(orient="index")})
+        return
+    table = Table("segment", "customers", "share", "spend_365d", "orders_365d", title="RFM segments")
+    for name, row in profile.iterrows():
+        table.add_row(
+            str(name),
+            f"{int(row['customers']):,}",
+            f"{row['share']:.1%}",
+            f"{row['spend_365d']:.2f}",
+            f"{row['orders_365d']:.2f}",
+        )
+    console.print(table)

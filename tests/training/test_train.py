@@ -61,3 +61,30 @@ def test_tuning_logs_each_trial_as_a_nested_run(home):
 def test_errors_are_one_clear_line(home, args, message):
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_score_writes_every_active_customer_and_audits_reidentification(home, tmp_path):
+    assert runner.invoke(app, ["train", "churn", "--as-of", "2025-12-31"]).exit_code == 0
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(
+        app, ["score", "churn", "--as-of", "2025-12-31", "--out", str(out), "--reidentify", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    scores = pd.read_csv(out)
+    assert len(scores) == json.loads(result.stdout)["customers"] > 100
+    assert scores["churn_probability"].between(0, 1).all()
+    assert set(scores["churn_band"]) <= {"low", "medium", "high"}
+    assert scores["original_customer_id"].str.fullmatch(r"C\d{7}").all()  # the simulator's raw ids
+    audit = (home.home / "audit" / "audit.jsonl").read_text().strip().splitlines()
+    record = json.loads(audit[-1])
+    assert record["action"] == "score churn --reidentify" and record["customers"] == len(scores)
+    assert "C0" not in audit[-1]  # the audit names counts and files, never ids
+
+    segmented = runner.invoke(app, ["segments", "--as-of", "2025-12-31", "--json"])
+    assert segmented.exit_code == 0, segmented.output
+    profile = json.loads(segmented.stdout)
+    assert sum(s["customers"] for s in profile["segments"].values()) == profile["customers"] == len(scores)
+    bad = runner.invoke(app, ["score", "churn", "--out", str(tmp_path / "x.txt"), "--as-of", "2025-12-31"])
+    assert bad.exit_code == 2 and "must end in .csv or .parquet" in bad.output

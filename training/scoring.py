@@ -1,0 +1,90 @@
+"""Batch scores for every active customer as of a date, from the registered champion, and RFM segments.
+
+`--reidentify` adds each customer's original id from the identity vault, for marketing to act on; every
+such export is written to the audit log (who, when, what, how many customers, where), never the ids.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from features.errors import SpendError
+from features.privacy.vault import IdentityVault
+from features.settings import SpendSettings
+from features.store.config import feature_store
+from features.store.definitions import SNAPSHOT_FILES
+from features.store.training_set import training_set
+from models.churn import bands
+from models.segmentation import RFMSegmenter
+from training.config import load_config
+from training.tracking import Registry
+
+ID = "customer_id"
+
+
+def active_customers(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Entity rows: customers with a snapshot at the as-of midnight (they bought in the year before)."""
+    cutoff = as_of.normalize()
+    snapshot = pd.read_parquet(
+        settings.paths.feature_snapshots / SNAPSHOT_FILES["customer"],
+        columns=[ID],
+        filters=[("event_timestamp", "==", cutoff)],
+    )
+    if snapshot.empty:
+        raise SpendError(f"no customer has a feature snapshot at {cutoff:%Y-%m-%d}; build features past that date")
+    return pd.DataFrame({ID: snapshot[ID].drop_duplicates().sort_values().to_numpy(), "event_timestamp": cutoff})
+
+
+def score_churn(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFrame:
+    config = load_config("churn")
+    model, version = Registry(settings).load("churn", feature_service=config.feature_service)
+    frame = training_set(feature_store(settings), active_customers(settings, as_of), config.feature_service)
+    features = frame[model.features_]
+    probability = model.predict_proba(features)
+    return pd.DataFrame(
+        {
+            ID: frame[ID],
+            "as_of": frame["event_timestamp"],
+            "churn_probability": probability,
+            "churn_band": bands(probability),
+            "reasons": [";".join(r) for r in model.explain(features)],
+            "model_version": int(version.version),
+        }
+    )
+
+
+def segments(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFrame:
+    frame = training_set(feature_store(settings), active_customers(settings, as_of), "segmentation_v1")
+    return frame.assign(segment=RFMSegmenter().fit(frame).predict(frame))
+
+
+def reidentify(settings: SpendSettings, scores: pd.DataFrame, purpose: str, out: Path) -> pd.DataFrame:
+    """Add `original_customer_id` from the vault and audit the export."""
+    vault = IdentityVault(settings.paths.vault, settings.pseudonym_key.get_secret_value().encode("utf-8"))
+    known = vault.reidentify(scores[ID].tolist())
+    audit(settings, {"action": purpose, "customers": len(scores), "reidentified": len(known), "file": str(out)})
+    return scores.assign(original_customer_id=scores[ID].map(known))
+
+
+def audit(settings: SpendSettings, event: dict) -> None:
+    """Append one JSON line to SPEND_HOME/audit/audit.jsonl: who, when and what, never personal data."""
+    folder = settings.paths.home / "audit"
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"at": datetime.now(UTC).isoformat(), "user": getpass.getuser()} | event
+    with open(folder / "audit.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def write_table(frame: pd.DataFrame, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".parquet":
+        frame.to_parquet(out, index=False)
+    elif out.suffix.lower() == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        raise SpendError(f"--out: {out.name} must end in .csv or .parquet")
