@@ -17,30 +17,24 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 
 
+# Small, regularised boosters: campaign samples are thousands of customers, not millions.
+_BOOSTER = {
+    "n_estimators": 200,
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_child_samples": 50,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "verbose": -1,
+}
+
+
 def _classifier(random_state: int) -> LGBMClassifier:
-    return LGBMClassifier(
-        n_estimators=200,
-        learning_rate=0.05,
-        num_leaves=15,
-        min_child_samples=50,
-        subsample=0.8,
-        subsample_freq=1,
-        random_state=random_state,
-        verbose=-1,
-    )
+    return LGBMClassifier(**_BOOSTER, random_state=random_state)
 
 
 def _regressor(random_state: int) -> LGBMRegressor:
-    return LGBMRegressor(
-        n_estimators=200,
-        learning_rate=0.05,
-        num_leaves=15,
-        min_child_samples=50,
-        subsample=0.8,
-        subsample_freq=1,
-        random_state=random_state,
-        verbose=-1,
-    )
+    return LGBMRegressor(**_BOOSTER, random_state=random_state)
 
 
 def _arms(y, treatment) -> tuple[np.ndarray, np.ndarray]:
