@@ -16,7 +16,6 @@ from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 
-
 # Small, regularised boosters: campaign samples are thousands of customers, not millions.
 _BOOSTER = {
     "n_estimators": 200,
