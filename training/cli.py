@@ -31,6 +31,7 @@ app.add_typer(store_cli.app, name="features")
 app.command("train")(commands.train_command)
 app.command("score")(commands.score_command)
 app.command("segments")(commands.segments_command)
+app.command("recall-list")(commands.recall_list_command)
 app.add_typer(commands.models_app, name="models")
 
 DEMO_TABLES = ("customers", "transactions", "points", "membership", "campaigns", "fraud_labels")

@@ -173,3 +173,48 @@ def segments_command(
             f"{row['orders_365d']:.2f}",
         )
     console.print(table)
+
+
+@user_errors
+def recall_list_command(
+    out: Annotated[Path, typer.Option(help="CSV or Parquet file to write.")],
+    top: Annotated[int | None, typer.Option(min=1, help="Keep the best K customers.")] = None,
+    budget: Annotated[float | None, typer.Option(min=0.0, help="Money available for contacts.")] = None,
+    cost_per_contact: Annotated[float | None, typer.Option(help="Cost of one contact.")] = None,
+    segment: Annotated[str | None, typer.Option(help="Only customers of this RFM segment.")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="As of this date (default: the day after the last purchase).")
+    ] = None,
+    reidentify: Annotated[bool, typer.Option(help="Add original customer ids from the vault (audited).")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+) -> None:
+    """Whom to win back: customers ranked by expected saved margin = P(churn) x CLV x uplift of a contact."""
+    import warnings
+
+    from training.recall import RecallOptions, recall_list
+    from training.scoring import reidentify as add_ids
+    from training.scoring import write_table
+
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise SpendError(f"--out: {out.name} must end in .csv or .parquet")
+    options = RecallOptions(top, budget, cost_per_contact, segment)
+    options.check()
+    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+    settings = SpendSettings()
+    frame = recall_list(settings, _as_of(as_of, settings), options)
+    if reidentify:
+        frame = add_ids(settings, frame, "recall-list --reidentify", out)
+    write_table(frame, out)
+    summary = {
+        "out": str(out),
+        "customers": len(frame),
+        "expected_saved_margin": round(float(frame["expected_saved_margin"].sum()), 2),
+        "uplift_source": frame["uplift_source"].iloc[0] if len(frame) else None,
+    }
+    if json_output:
+        print_json(summary)
+    else:
+        console.print(
+            f"{len(frame):,} customers -> {out}; expected saved margin {summary['expected_saved_margin']:,.2f} "
+            f"(uplift: {summary['uplift_source']})"
+        )

@@ -88,3 +88,43 @@ def test_score_writes_every_active_customer_and_audits_reidentification(home, tm
     assert sum(s["customers"] for s in profile["segments"].values()) == profile["customers"] == len(scores)
     bad = runner.invoke(app, ["score", "churn", "--out", str(tmp_path / "x.txt"), "--as-of", "2025-12-31"])
     assert bad.exit_code == 2 and "must end in .csv or .parquet" in bad.output
+
+
+def test_recall_list_ranks_by_expected_saved_margin_within_budget(home, tmp_path):
+    import pandas as pd
+
+    assert runner.invoke(app, ["train", "churn", "--as-of", "2025-12-31"]).exit_code == 0
+    out = tmp_path / "recall.parquet"
+    result = runner.invoke(app, ["recall-list", "--as-of", "2025-12-31", "--top", "200", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    recall = pd.read_parquet(out)
+    assert len(recall) == 200 and recall["expected_saved_margin"].is_monotonic_decreasing
+    assert recall["uplift_source"].str.startswith("campaign winback-").all()
+    assert (recall["expected_saved_margin"] == recall["churn_probability"] * recall["clv"] * recall["uplift"]).all()
+    assert {"customer_id", "segment", "churn_band", "clv", "uplift", "reasons"} <= set(recall.columns)
+
+    budgeted = runner.invoke(
+        app,
+        [
+            "recall-list",
+            "--as-of",
+            "2025-12-31",
+            "--budget",
+            "100",
+            "--cost-per-contact",
+            "5",
+            "--out",
+            str(tmp_path / "b.csv"),
+            "--json",
+        ],
+    )
+    assert budgeted.exit_code == 0, budgeted.output
+    within = pd.read_csv(tmp_path / "b.csv")
+    assert len(within) <= 20 and (within["expected_saved_margin"] > 5).all()
+
+    for args, message in (
+        (["--budget", "100"], "--budget and --cost-per-contact go together"),
+        (["--segment", "Heroes"], "unknown segment 'Heroes'"),
+    ):
+        bad = runner.invoke(app, ["recall-list", "--out", str(tmp_path / "x.csv"), *args])
+        assert bad.exit_code == 2 and message in bad.output, bad.output
