@@ -98,14 +98,13 @@ def demo_command(
 
 def _build_feature_store(settings: SpendSettings) -> dict:
     """Build snapshots, apply the Feast declarations and materialise the online store."""
-    import warnings
-
+    from features.store import quiet_feast
     from features.store.build import build_snapshots
     from features.store.config import feature_store
     from features.store.definitions import build_repo
     from features.store.materialize import materialize
 
-    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+    quiet_feast()
     report = build_snapshots(settings)
     feature_store(settings).apply(build_repo(settings.paths.feature_snapshots).objects)
     return {"snapshot_rows": report.rows, "online_entities": materialize(settings)}

@@ -13,9 +13,16 @@ from rich.table import Table
 from features.console import console, print_json, step_progress, user_errors
 from features.errors import SpendError
 from features.settings import SpendSettings
+from features.store import quiet_feast
 
 models_app = typer.Typer(help="Registered models: list, promote, roll back.", no_args_is_help=True)
 TRAINABLE = ("churn",)
+
+
+def _check_out(out: Path) -> None:
+    # Before any work, and before any audit record of an export that would then fail.
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise SpendError(f"--out: {out.name} must end in .csv or .parquet")
 
 
 def _as_of(text: str | None, settings: SpendSettings) -> pd.Timestamp:
@@ -41,13 +48,11 @@ def train_command(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Train on point-in-time cohorts, compare with the baselines, register, and gate the champion."""
-    import warnings
-
     from training.train import TRAIN_STEPS, train_churn
 
     if model not in TRAINABLE:
         raise SpendError(f"unknown model {model!r}; trainable: {', '.join(TRAINABLE)}")
-    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+    quiet_feast()
     settings = SpendSettings()
     with step_progress(f"train {model}", TRAIN_STEPS, enabled=not json_output) as step:
         report = train_churn(settings, _as_of(as_of, settings), tune, progress=step)
@@ -116,16 +121,13 @@ def score_command(
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """Score every active customer with the registered @champion."""
-    import warnings
-
     from training.scoring import reidentify as add_ids
     from training.scoring import score_churn, write_table
 
     if model not in TRAINABLE:
         raise SpendError(f"unknown model {model!r}; scorable: {', '.join(TRAINABLE)}")
-    if out.suffix.lower() not in (".csv", ".parquet"):  # before any work, and before any audit record
-        raise SpendError(f"--out: {out.name} must end in .csv or .parquet")
-    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+    _check_out(out)
+    quiet_feast()
     settings = SpendSettings()
     scores = score_churn(settings, _as_of(as_of, settings))
     if reidentify:
@@ -151,12 +153,10 @@ def segments_command(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """RFM segments of every active customer, with a profile per segment."""
-    import warnings
-
     from models.segmentation import segment_profiles
     from training.scoring import segments
 
-    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+    quiet_feast()
     settings = SpendSettings()
     frame = segments(settings, _as_of(as_of, settings))
     profile = segment_profiles(frame, frame["segment"].to_numpy())
@@ -189,17 +189,14 @@ def recall_list_command(
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """Whom to win back: customers ranked by expected saved margin = P(churn) x CLV x uplift of a contact."""
-    import warnings
-
     from training.recall import RecallOptions, recall_list
     from training.scoring import reidentify as add_ids
     from training.scoring import write_table
 
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise SpendError(f"--out: {out.name} must end in .csv or .parquet")
+    _check_out(out)
     options = RecallOptions(top, budget, cost_per_contact, segment)
     options.check()
-    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+    quiet_feast()
     settings = SpendSettings()
     frame = recall_list(settings, _as_of(as_of, settings), options)
     if reidentify:

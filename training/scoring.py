@@ -81,10 +81,9 @@ def audit(settings: SpendSettings, event: dict) -> None:
 
 
 def write_table(frame: pd.DataFrame, out: Path) -> None:
+    """CSV or Parquet by suffix (the command checked the suffix before doing any work)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".parquet":
         frame.to_parquet(out, index=False)
-    elif out.suffix.lower() == ".csv":
-        frame.to_csv(out, index=False)
     else:
-        raise SpendError(f"--out: {out.name} must end in .csv or .parquet")
+        frame.to_csv(out, index=False)

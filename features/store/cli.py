@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -14,6 +13,7 @@ from rich.table import Table
 from features.console import console, print_json, step_progress, user_errors
 from features.errors import SpendError
 from features.settings import SpendSettings
+from features.store import quiet_feast
 
 app = typer.Typer(help="The Feast feature store over the ingested history.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
@@ -23,11 +23,6 @@ ENTITY_VIEWS = {
     "product": (("product_id",), ("product_pricing",)),
     "product-store": (("product_id", "store_id"), ("product_store_demand",)),
 }
-
-
-def _quiet_feast() -> None:
-    # Feast warns on every call that on-demand views are experimental; say it once in the docs instead.
-    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
 
 
 def _until(until: str | None) -> pd.Timestamp:
@@ -67,7 +62,7 @@ def apply_command(json_output: JsonFlag = False) -> None:
     from features.store.config import backend_errors, feature_store
     from features.store.definitions import build_repo
 
-    _quiet_feast()
+    quiet_feast()
     settings = SpendSettings()
     repo = build_repo(settings.paths.feature_snapshots)
     with backend_errors(settings):
@@ -97,7 +92,7 @@ def materialize_command(
     from features.store.config import backend_errors, feature_store
     from features.store.materialize import materialize
 
-    _quiet_feast()
+    quiet_feast()
     settings = SpendSettings()
     with backend_errors(settings):
         views = [v.name for v in feature_store(settings).list_feature_views()]
@@ -133,7 +128,7 @@ def get_command(
     values = list(ids)
     if entity == "customer" and not (values[0].startswith(PREFIX) and len(values[0]) == len(PREFIX) + 32):
         values[0] = pseudonym(values[0], settings.pseudonym_key.get_secret_value().encode("utf-8"))
-    _quiet_feast()
+    quiet_feast()
     with backend_errors(settings):
         store = feature_store(settings)
         features = [f"{v}:{f.name}" for v in views for f in store.get_feature_view(v).features]
