@@ -9,13 +9,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from features.console import console, print_json, step_progress, user_errors
+from features.console import JsonFlag, console, print_json, step_progress, user_errors
 from features.errors import SpendError
 from features.ingest.pipeline import INGEST_STEPS, IngestOptions, IngestReport, ingest
 from features.ingest.readers import parse_mapping
 from features.settings import SpendSettings
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -15,6 +16,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from features.errors import SpendError
+
+# The --json option every counting command takes: one JSON object on stdout, nothing else there.
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
 
 console = Console(stderr=True)  # progress and tables on stderr, so `--json` stdout stays machine-readable
 stdout = Console()

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from features import cli as data_cli
-from features.console import console, print_json, show_warnings_loudly, step_progress, user_errors
+from features.console import JsonFlag, console, print_json, show_warnings_loudly, step_progress, user_errors
 from features.settings import SpendSettings
 from features.store import cli as store_cli
 from training import commands
@@ -43,7 +43,7 @@ def demo_command(
     customers: Annotated[int, typer.Option(min=100, help="Customers to simulate.")] = 5_000,
     days: Annotated[int, typer.Option(min=90, help="Days of history.")] = 365,
     seed: Annotated[int, typer.Option(help="Simulation seed.")] = 7,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
+    json_output: JsonFlag = False,
 ) -> None:
     """Run the main job end to end on the embedded default: simulate, ingest, score data quality,
     build feature snapshots, register them with Feast and materialise the online store."""

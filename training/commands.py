@@ -10,13 +10,16 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from features.console import console, print_json, step_progress, user_errors
+from features.console import JsonFlag, console, print_json, step_progress, user_errors
 from features.errors import SpendError
 from features.settings import SpendSettings
 from features.store import quiet_feast
 
 models_app = typer.Typer(help="Registered models: list, promote, roll back.", no_args_is_help=True)
 TRAINABLE = ("churn",)
+AsOf = Annotated[str | None, typer.Option(help="As of this date (default: the day after the last purchase).")]
+OutFile = Annotated[Path, typer.Option(help="CSV or Parquet file to write.")]
+Reidentify = Annotated[bool, typer.Option(help="Add original customer ids from the vault (audited).")]
 
 
 def _check_out(out: Path) -> None:
@@ -41,11 +44,9 @@ def _as_of(text: str | None, settings: SpendSettings) -> pd.Timestamp:
 @user_errors
 def train_command(
     model: Annotated[str, typer.Argument(help="Model to train: churn.")],
-    as_of: Annotated[
-        str | None, typer.Option(help="Train as of this date (default: the day after the last purchase).")
-    ] = None,
+    as_of: AsOf = None,
     tune: Annotated[int, typer.Option(min=0, help="Optuna trials before the final fit (0: configured params).")] = 0,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    json_output: JsonFlag = False,
 ) -> None:
     """Train on point-in-time cohorts, compare with the baselines, register, and gate the champion."""
     from training.train import TRAIN_STEPS, train_churn
@@ -76,7 +77,7 @@ def train_command(
 
 @models_app.command("list")
 @user_errors
-def list_command(json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_command(json_output: JsonFlag = False) -> None:
     """Every registered version with its aliases, gate result and feature service."""
     from training.tracking import Registry
 
@@ -113,12 +114,10 @@ def rollback_command(model: str) -> None:
 @user_errors
 def score_command(
     model: Annotated[str, typer.Argument(help="Model to score with: churn.")],
-    out: Annotated[Path, typer.Option(help="CSV or Parquet file to write.")],
-    as_of: Annotated[
-        str | None, typer.Option(help="Score as of this date (default: the day after the last purchase).")
-    ] = None,
-    reidentify: Annotated[bool, typer.Option(help="Add original customer ids from the vault (audited).")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+    out: OutFile,
+    as_of: AsOf = None,
+    reidentify: Reidentify = False,
+    json_output: JsonFlag = False,
 ) -> None:
     """Score every active customer with the registered @champion."""
     from training.scoring import reidentify as add_ids
@@ -147,10 +146,8 @@ def score_command(
 
 @user_errors
 def segments_command(
-    as_of: Annotated[
-        str | None, typer.Option(help="Segment as of this date (default: the day after the last purchase).")
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    as_of: AsOf = None,
+    json_output: JsonFlag = False,
 ) -> None:
     """RFM segments of every active customer, with a profile per segment."""
     from models.segmentation import segment_profiles
@@ -177,16 +174,14 @@ def segments_command(
 
 @user_errors
 def recall_list_command(
-    out: Annotated[Path, typer.Option(help="CSV or Parquet file to write.")],
+    out: OutFile,
     top: Annotated[int | None, typer.Option(min=1, help="Keep the best K customers.")] = None,
     budget: Annotated[float | None, typer.Option(min=0.0, help="Money available for contacts.")] = None,
     cost_per_contact: Annotated[float | None, typer.Option(help="Cost of one contact.")] = None,
     segment: Annotated[str | None, typer.Option(help="Only customers of this RFM segment.")] = None,
-    as_of: Annotated[
-        str | None, typer.Option(help="As of this date (default: the day after the last purchase).")
-    ] = None,
-    reidentify: Annotated[bool, typer.Option(help="Add original customer ids from the vault (audited).")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+    as_of: AsOf = None,
+    reidentify: Reidentify = False,
+    json_output: JsonFlag = False,
 ) -> None:
     """Whom to win back: customers ranked by expected saved margin = P(churn) x CLV x uplift of a contact."""
     from training.recall import RecallOptions, recall_list

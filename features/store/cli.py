@@ -10,13 +10,12 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from features.console import console, print_json, step_progress, user_errors
+from features.console import JsonFlag, console, print_json, step_progress, user_errors
 from features.errors import SpendError
 from features.settings import SpendSettings
 from features.store import quiet_feast
 
 app = typer.Typer(help="The Feast feature store over the ingested history.", no_args_is_help=True)
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 ENTITY_VIEWS = {
     "customer": (("customer_id",), ("customer_activity", "customer_spending")),
     "terminal": (("terminal_id",), ("terminal_risk",)),
