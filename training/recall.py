@@ -26,8 +26,9 @@ from features.store.training_set import training_set
 from models.clv import BetaGeoModel, GammaGammaModel
 from models.segmentation import SEGMENTS, RFMSegmenter
 from models.uplift import XLearnerUplift
+from training.config import load_config
 from training.evaluate import rfm_summary
-from training.scoring import active_customers, score_churn
+from training.scoring import churn_cohort_features, score_churn
 
 ID = "customer_id"
 CAMPAIGN_WINDOW_DAYS = 30
@@ -83,7 +84,7 @@ def campaign_uplift(settings: SpendSettings, lines: pd.DataFrame, cohort: pd.Dat
         return None, "no campaign ingested"
     latest = campaigns[campaigns["campaign_id"] == campaigns.sort_values("ts")["campaign_id"].iloc[-1]]
     rows = pd.DataFrame({ID: latest[ID].to_numpy(), "event_timestamp": latest["ts"].dt.normalize().to_numpy()})
-    features = training_set(feature_store(settings), rows, "churn_v1")
+    features = training_set(feature_store(settings), rows, load_config("churn").feature_service)
     bought = lines[[ID, "ts"]].merge(latest[[ID, "ts"]].rename(columns={"ts": "assigned"}), on=ID)
     window = (bought["ts"] >= bought["assigned"]) & (
         bought["ts"] < bought["assigned"] + pd.Timedelta(days=CAMPAIGN_WINDOW_DAYS)
@@ -111,8 +112,8 @@ def _encoded(train: pd.DataFrame, score: pd.DataFrame) -> tuple[pd.DataFrame, pd
 def recall_list(settings: SpendSettings, as_of: pd.Timestamp, options: RecallOptions) -> pd.DataFrame:
     options.check()
     offline = OfflineStore(settings.paths)
-    scores = score_churn(settings, as_of)
-    cohort = training_set(feature_store(settings), active_customers(settings, as_of), "churn_v1")
+    cohort = churn_cohort_features(settings, as_of)
+    scores = score_churn(settings, as_of, cohort)
     lines = order_values(offline)
     rate = margin_rate(lines)
     clv = lifetime_value(lines, cohort[ID], as_of.normalize()) * (rate if rate is not None else 1.0)

@@ -40,10 +40,17 @@ def active_customers(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFra
     return pd.DataFrame({ID: snapshot[ID].drop_duplicates().sort_values().to_numpy(), "event_timestamp": cutoff})
 
 
-def score_churn(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFrame:
+def churn_cohort_features(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Every active customer's churn features as of the date (what scoring and the recall list share)."""
+    service = load_config("churn").feature_service
+    return training_set(feature_store(settings), active_customers(settings, as_of), service)
+
+
+def score_churn(settings: SpendSettings, as_of: pd.Timestamp, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Scores from the registered champion; `frame` reuses features already read by the caller."""
     config = load_config("churn")
     model, version = Registry(settings).load("churn", feature_service=config.feature_service)
-    frame = training_set(feature_store(settings), active_customers(settings, as_of), config.feature_service)
+    frame = churn_cohort_features(settings, as_of) if frame is None else frame
     features = frame[model.features_]
     probability = model.predict_proba(features)
     return pd.DataFrame(
