@@ -70,6 +70,12 @@ def days_since_last_order(w: CustomerWindows) -> np.ndarray:
     return np.where(last >= 0, (w.cutoff - last) / DAY, np.nan)
 
 
+def days_since_first_order(w: CustomerWindows) -> np.ndarray:
+    """Age of the relationship as seen in the orders (BG/NBD's T), known even without a signup date."""
+    first = w.orders.first_before(w.codes, w.cutoff)
+    return np.where(first >= 0, (w.cutoff - first) / DAY, np.nan)
+
+
 def avg_basket_value_365d(w: CustomerWindows) -> np.ndarray:
     orders = w.orders_sum("count", 365)
     return np.divide(w.orders_sum("net", 365), orders, out=np.full(len(orders), np.nan), where=orders > 0)
@@ -141,6 +147,7 @@ NUMERIC_FEATURES: tuple[Callable[[CustomerWindows], np.ndarray], ...] = (
     orders_365d,
     orders_total,
     days_since_last_order,
+    days_since_first_order,
     avg_basket_value_365d,
     return_rate_90d,
     discount_share_90d,

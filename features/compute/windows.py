@@ -56,6 +56,13 @@ class EventIndex:
         previous, has = self._last(codes, cutoff)
         return np.where(has, self.keys[previous] % _SHIFT if len(self.keys) else -1, -1)
 
+    def first_before(self, codes: np.ndarray, cutoff: np.ndarray) -> np.ndarray:
+        """Seconds of each entity's first event, where it is before the cut-off, or -1 when it has none."""
+        if not len(self.keys):
+            return np.full(len(codes), -1, dtype=np.int64)
+        start, end = self.position(codes, np.zeros_like(cutoff)), self.position(codes, cutoff)
+        return np.where(end > start, self.keys[np.minimum(start, len(self.keys) - 1)] % _SHIFT, -1)
+
     def latest(self, values: np.ndarray, codes: np.ndarray, cutoff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`values` (one per event, in the order given to build) of each entity's last event before the
         cut-off, and whether there is one (where not, the value is meaningless)."""

@@ -80,6 +80,7 @@ def test_returns_recency_tenure_and_channel_mix(snapshots):
     assert day["return_rate_90d"] == pytest.approx(10 / 30)
     assert day["days_since_last_order"] == pytest.approx(6.0)
     assert day["tenure_days"] == pytest.approx(25.0)
+    assert day["days_since_first_order"] == pytest.approx(16 - 10 / 24)  # o1 on Jan 10 at 10:00
     assert (day["pos_share_90d"], day["web_share_90d"]) == (0.5, 0.5)
     assert not (snapshots.index.get_level_values("event_timestamp") > UNTIL).any()
 
@@ -98,6 +99,15 @@ def test_window_sums_match_brute_force_on_random_events():
     fast = index.window_sum("v", qc, qt, 7 * 86_400)
     slow = [values[(codes == c) & (secs < t) & (secs >= t - 7 * 86_400)].sum() for c, t in zip(qc, qt, strict=True)]
     np.testing.assert_allclose(fast, slow, atol=1e-6)
+
+
+def test_first_event_before_a_cutoff_matches_brute_force():
+    rng = np.random.default_rng(6)
+    codes, secs = rng.integers(0, 30, 500), rng.integers(0, 100 * 86_400, 500)
+    index = EventIndex.build(codes, secs, {"v": np.ones(500)})
+    qc, qt = rng.integers(0, 31, 300), rng.integers(0, 100 * 86_400, 300)
+    slow = [min(secs[(codes == c) & (secs < t)], default=-1) for c, t in zip(qc, qt, strict=True)]
+    assert index.first_before(qc, qt).tolist() == slow
 
 
 def test_daily_cutoffs_cover_each_span_inclusively():
