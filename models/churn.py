@@ -2,6 +2,12 @@
 
 LightGBM on the customer feature service. Probabilities come from isotonic calibration over
 cross-validated fits (CalibratedClassifierCV), so a 0.7 means about 7 in 10 such customers churn.
+BG/NBD stacking: a BG/NBD model fitted (unsupervised) on the training rows' order counts, recency and
+age turns each customer's whole history into P(alive) and P(no purchase within the horizon), which the
+booster takes as two more inputs (`bgnbd_p_alive`, `bgnbd_p_churn`). The windows alone only see a year;
+BG/NBD sees the full purchase rhythm, and the booster corrects it where the segments differ. The inputs
+are feature-service features, so serving needs nothing else.
+
 Reason codes are each customer's largest positive feature contributions (TreeSHAP, LightGBM's
 pred_contrib) from one booster fitted on all the data. Text columns (membership_tier) are encoded
 inside the model, so nothing but the fitted estimator is needed to score.
@@ -18,7 +24,12 @@ from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import NotFittedError
 
+from models.clv import BetaGeoModel
+from models.encoding import encode, learn_categories
+
 BANDS = (("low", 0.0), ("medium", 0.30), ("high", 0.60))
+BGNBD_INPUTS = ("orders_total", "days_since_last_order", "days_since_first_order")
+BGNBD_FEATURES = ("bgnbd_p_alive", "bgnbd_p_churn")
 
 
 DEFAULT_BOUNDS = {
@@ -51,6 +62,8 @@ class ChurnModel(BaseEstimator):
         num_leaves: int = 31,
         min_child_samples: int = 50,
         calibration_folds: int = 3,
+        horizon_days: int = 90,
+        bgnbd: bool = True,
         random_state: int = 0,
     ) -> None:
         self.n_estimators = n_estimators
@@ -58,6 +71,8 @@ class ChurnModel(BaseEstimator):
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
         self.calibration_folds = calibration_folds
+        self.horizon_days = horizon_days
+        self.bgnbd = bgnbd
         self.random_state = random_state
 
     def _booster(self) -> LGBMClassifier:
@@ -77,9 +92,8 @@ class ChurnModel(BaseEstimator):
         if len(np.unique(y)) < 2:
             raise ValueError("churn labels need both churners and stayers in the training cohort")
         self.features_ = list(X.columns)
-        self.categories_ = {
-            c: sorted(X[c].dropna().astype(str).unique()) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])
-        }
+        self.categories_ = learn_categories(X)
+        self.bgnbd_ = BetaGeoModel().fit(bgnbd_summary(X)) if self.bgnbd and set(BGNBD_INPUTS) <= set(X) else None
         matrix = self._encode(X)
         self.calibrated_ = CalibratedClassifierCV(self._booster(), method="isotonic", cv=self.calibration_folds).fit(
             matrix, y
@@ -89,15 +103,17 @@ class ChurnModel(BaseEstimator):
         return self
 
     def _encode(self, X: pd.DataFrame) -> pd.DataFrame:
-        missing = [c for c in self.features_ if c not in X]
-        if missing:
-            raise ValueError(f"churn model needs feature(s) {', '.join(missing)}")
-        out = X[self.features_].copy()
-        for column, categories in self.categories_.items():
-            # Unknown categories (a new tier) become missing, which the booster handles, not an error.
-            out[column] = pd.Categorical(out[column].astype("string"), categories=categories).codes.astype(float)
-            out.loc[out[column] < 0, column] = np.nan
-        return out.astype(float)
+        out = encode(X, self.features_, self.categories_, "churn")
+        if getattr(self, "bgnbd_", None) is not None:
+            summary = bgnbd_summary(X)
+            out["bgnbd_p_alive"] = self.bgnbd_.p_alive(summary)
+            out["bgnbd_p_churn"] = self.bgnbd_.p_no_purchase(summary, self.horizon_days)
+        return out
+
+    @property
+    def inputs_(self) -> list[str]:
+        """What the booster sees: the features, then the BG/NBD summaries when stacked."""
+        return self.features_ + (list(BGNBD_FEATURES) if getattr(self, "bgnbd_", None) is not None else [])
 
     def _check(self) -> None:
         if not hasattr(self, "calibrated_"):
@@ -114,9 +130,20 @@ class ChurnModel(BaseEstimator):
         """Per customer, the `top` features pushing the churn score up most (positive contributions only)."""
         self._check()
         contributions = self.explainer_.predict(self._encode(X), pred_contrib=True)[:, :-1]  # last: bias
-        names = np.asarray(self.features_)
+        names = np.asarray(self.inputs_)
         order = np.argsort(-contributions, axis=1)[:, :top]
         return [[names[j] for j in row if contributions[i, j] > 0] for i, row in enumerate(order)]
+
+
+def bgnbd_summary(X: pd.DataFrame) -> pd.DataFrame:
+    """BG/NBD's frequency, recency and T in days from the feature store's order count and ages. Orders
+    stand in for purchase days; a customer with no known first order counts as new (all zeros)."""
+    first = X["days_since_first_order"].to_numpy(dtype=float)
+    last = X["days_since_last_order"].to_numpy(dtype=float)
+    T = np.nan_to_num(first, nan=0.0).clip(min=0.0)
+    recency = np.nan_to_num(first - last, nan=0.0).clip(0.0, T)
+    frequency = np.nan_to_num(X["orders_total"].to_numpy(dtype=float) - 1, nan=0.0).clip(min=0.0)
+    return pd.DataFrame({"frequency": frequency, "recency": recency, "T": T})
 
 
 def bands(probability: np.ndarray) -> np.ndarray:

@@ -107,7 +107,8 @@ class BehaviourClusters(BaseEstimator):
 
 
 def segment_profiles(features: pd.DataFrame, segments: np.ndarray, churned: pd.Series | None = None) -> pd.DataFrame:
-    """Per segment: size, share, mean yearly spend, orders and tenure, tier mix, and churn rate if labels given."""
+    """Per segment: size, share, mean yearly spend, orders and tenure, tier mix, and churn rate if labels (or
+    churn probabilities, for an expected rate) are given."""
     frame = features.assign(segment=segments)
     grouped = frame.groupby("segment", observed=True)
     profile = pd.DataFrame(

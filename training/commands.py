@@ -16,7 +16,7 @@ from features.settings import SpendSettings
 from features.store import quiet_feast
 
 models_app = typer.Typer(help="Registered models: list, promote, roll back.", no_args_is_help=True)
-TRAINABLE = ("churn",)
+TRAINABLE = ("churn", "clv")
 AsOf = Annotated[str | None, typer.Option(help="As of this date (default: the day after the last purchase).")]
 OutFile = Annotated[Path, typer.Option(help="CSV or Parquet file to write.")]
 Reidentify = Annotated[bool, typer.Option(help="Add original customer ids from the vault (audited).")]
@@ -43,33 +43,31 @@ def _as_of(text: str | None, settings: SpendSettings) -> pd.Timestamp:
 
 @user_errors
 def train_command(
-    model: Annotated[str, typer.Argument(help="Model to train: churn.")],
+    model: Annotated[str, typer.Argument(help="Model to train: churn or clv.")],
     as_of: AsOf = None,
     tune: Annotated[int, typer.Option(min=0, help="Optuna trials before the final fit (0: configured params).")] = 0,
     json_output: JsonFlag = False,
 ) -> None:
     """Train on point-in-time cohorts, compare with the baselines, register, and gate the champion."""
-    from training.train import TRAIN_STEPS, train_churn
+    from training.train import TRAIN_STEPS, train_model
 
     if model not in TRAINABLE:
         raise SpendError(f"unknown model {model!r}; trainable: {', '.join(TRAINABLE)}")
     quiet_feast()
     settings = SpendSettings()
     with step_progress(f"train {model}", TRAIN_STEPS, enabled=not json_output) as step:
-        report = train_churn(settings, _as_of(as_of, settings), tune, progress=step)
+        report = train_model(settings, model, _as_of(as_of, settings), tune, progress=step)
     if json_output:
         print_json(asdict(report))
         return
+    names = list(next(iter(report.comparison.values())))
     table = Table(
         "scorer",
-        "auc",
-        "average_precision",
-        "brier",
-        "calibration_error",
+        *names,
         title=f"{report.model} v{report.version} -> @{report.alias} (holdout {report.holdout_rows:,} customers)",
     )
     for name, row in report.comparison.items():
-        table.add_row(name, *(f"{row[k]:.4f}" for k in ("auc", "average_precision", "brier", "calibration_error")))
+        table.add_row(name, *(f"{row[k]:.4f}" for k in names))
     console.print(table)
     if report.champion_score is not None:
         console.print(f"gate on {report.gate_metric}: previous champion scored {report.champion_score:.4f}")
@@ -147,29 +145,57 @@ def score_command(
 @user_errors
 def segments_command(
     as_of: AsOf = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write each customer's segment and cluster (CSV/Parquet).")
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """RFM segments of every active customer, with a profile per segment."""
+    """RFM segments and learned behaviour clusters of every active customer, with a profile for each."""
     from models.segmentation import segment_profiles
-    from training.scoring import segments
+    from training.scoring import ID, segments, write_table
 
+    if out is not None:
+        _check_out(out)
     quiet_feast()
     settings = SpendSettings()
-    frame = segments(settings, _as_of(as_of, settings))
-    profile = segment_profiles(frame, frame["segment"].to_numpy())
+    frame, clusters = segments(settings, _as_of(as_of, settings))
+    churn = frame["churn_probability"] if "churn_probability" in frame else None
+    profiles = {
+        "segments": segment_profiles(frame, frame["segment"].to_numpy(), churn),
+        "clusters": segment_profiles(frame, frame["cluster"].to_numpy(), churn),
+    }
+    if out is not None:
+        write_table(frame[[ID, "segment", "cluster"] + (["churn_probability"] if churn is not None else [])], out)
     if json_output:
-        print_json({"customers": len(frame), "segments": profile.round(4).to_dict(orient="index")})
+        print_json(
+            {
+                "customers": len(frame),
+                "segments": profiles["segments"].round(4).to_dict(orient="index"),
+                "clusters": {str(k): v for k, v in profiles["clusters"].round(4).to_dict(orient="index").items()},
+                "cluster_k": clusters.k_,
+                "cluster_bic": {str(k): round(v, 1) for k, v in clusters.bic_.items()},
+            }
+        )
         return
-    table = Table("segment", "customers", "share", "spend_365d", "orders_365d", title="RFM segments")
+    for kind, profile in profiles.items():
+        title = "RFM segments" if kind == "segments" else f"behaviour clusters (k={clusters.k_}, lowest BIC)"
+        console.print(_profile_table(profile, title))
+
+
+def _profile_table(profile: pd.DataFrame, title: str) -> Table:
+    churn = "churn_rate" in profile
+    table = Table(
+        "group", "customers", "share", "spend_365d", "orders_365d", *(["expected churn"] * churn), title=title
+    )
     for name, row in profile.iterrows():
-        table.add_row(
-            str(name),
+        cells = [
             f"{int(row['customers']):,}",
             f"{row['share']:.1%}",
             f"{row['spend_365d']:.2f}",
             f"{row['orders_365d']:.2f}",
-        )
-    console.print(table)
+        ]
+        table.add_row(str(name), *cells, *([f"{row['churn_rate']:.1%}"] * churn))
+    return table
 
 
 @user_errors

@@ -28,7 +28,7 @@ class SplitConfig(Strict):
 
 
 class GateConfig(Strict):
-    metric: Literal["auc", "average_precision", "brier"] = "average_precision"
+    metric: Literal["auc", "average_precision", "brier", "mae", "rmse", "spearman"] = "average_precision"
     min_improvement: float = Field(0.0, ge=0.0)
 
 
@@ -37,7 +37,7 @@ class TrainingConfig(Strict):
     feature_service: str
     label: LabelConfig = LabelConfig()
     splits: SplitConfig = SplitConfig()
-    baselines: tuple[Literal["bgnbd", "recency"], ...] = ("bgnbd", "recency")
+    baselines: tuple[Literal["bgnbd", "recency", "bgnbd_gamma_gamma"], ...] = ("bgnbd", "recency")
     gate: GateConfig = GateConfig()
     params: dict[str, float | int] = Field(default_factory=dict)
     search_space: dict[str, tuple[float, float]] = Field(default_factory=dict)

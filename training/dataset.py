@@ -18,6 +18,7 @@ from features.store.training_set import training_set
 from training.config import TrainingConfig
 
 ID = "customer_id"
+LABELS = ("churned", "margin_next")
 
 
 @dataclass
@@ -49,24 +50,18 @@ def churn_labels(purchases: pd.DataFrame, customers: pd.Series, cutoff: pd.Times
     return (~customers.isin(window[ID])).astype(int).to_numpy()
 
 
-def churn_cohort(
-    store: FeatureStore,
-    offline: OfflineStore,
-    snapshots_folder,
-    cutoff: pd.Timestamp,
-    config: TrainingConfig,
-    purchases: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """Customers active in the year before `cutoff` (they have a snapshot at it), their features as of
-    `cutoff`, and `churned`."""
-    purchases = purchase_times(offline) if purchases is None else purchases
+def check_horizon(purchases: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int) -> None:
+    """A label window must end inside the history, or its labels would be made up."""
     last = purchases["ts"].max()
-    end = cutoff + pd.Timedelta(days=config.label.horizon_days)
-    if end > last + pd.Timedelta(days=1):
+    if cutoff + pd.Timedelta(days=horizon_days) > last + pd.Timedelta(days=1):
         raise SpendError(
-            f"label horizon of {config.label.horizon_days} days from {cutoff:%Y-%m-%d} runs past the "
+            f"label horizon of {horizon_days} days from {cutoff:%Y-%m-%d} runs past the "
             f"history (last purchase {last:%Y-%m-%d}); choose an earlier --as-of or a shorter horizon"
         )
+
+
+def cohort_features(store: FeatureStore, snapshots_folder, cutoff: pd.Timestamp, service: str) -> pd.DataFrame:
+    """Customers active in the year before `cutoff` (they have a snapshot at it) and their features then."""
     snapshot = pd.read_parquet(
         snapshots_folder / SNAPSHOT_FILES["customer"], columns=[ID], filters=[("event_timestamp", "==", cutoff)]
     )
@@ -76,12 +71,10 @@ def churn_cohort(
             "run `spend features build` past that date, or choose another --as-of"
         )
     rows = pd.DataFrame({ID: snapshot[ID].drop_duplicates().sort_values().to_numpy(), "event_timestamp": cutoff})
-    frame = training_set(store, rows, config.feature_service)
-    frame["churned"] = churn_labels(purchases, frame[ID], cutoff, config.label.horizon_days)
-    return frame
+    return training_set(store, rows, service)
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
     """Model inputs: everything but ids, times, labels and the store's bookkeeping columns."""
-    skip = {ID, "event_timestamp", "churned"}
+    skip = {ID, "event_timestamp", *LABELS}
     return [c for c in frame.columns if c not in skip and "__" not in c]

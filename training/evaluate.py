@@ -1,4 +1,4 @@
-"""Metrics and the named baselines every churn model is compared with, on the same holdout cohort.
+"""Metrics, and the named baselines every customer model is compared with on the same holdout cohort.
 
 - recency: the churn rate of training customers with similar recency (deciles of days since the last
   order), applied to the holdout: the rule marketers use, made into a probability.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from models.clv import BetaGeoModel
@@ -34,6 +35,20 @@ def metrics(y, p) -> dict[str, float]:
         "average_precision": float(average_precision_score(y, p)),
         "brier": float(brier_score_loss(y, p)),
         "calibration_error": calibration_error(y, p),
+    }
+
+
+def value_metrics(y, p) -> dict[str, float]:
+    """For value estimates: errors in currency, rank agreement, and the share of the realised value held by
+    the top 10% by estimate (what a targeted campaign cares about)."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    top = np.argsort(-p, kind="stable")[: max(len(p) // 10, 1)]
+    total = y.clip(min=0).sum()
+    return {
+        "mae": float(np.abs(y - p).mean()),
+        "rmse": float(np.sqrt(((y - p) ** 2).mean())),
+        "spearman": float(spearmanr(y, p).statistic),
+        "top_decile_share": float(y[top].clip(min=0).sum() / total) if total > 0 else float("nan"),
     }
 
 
@@ -64,6 +79,6 @@ def bgnbd_baseline(purchases: pd.DataFrame, holdout: pd.DataFrame, cutoff: pd.Ti
     return model.p_no_purchase(rfm, horizon_days), model
 
 
-def compare(y, scores: dict[str, np.ndarray]) -> pd.DataFrame:
+def compare(y, scores: dict[str, np.ndarray], measure=metrics) -> pd.DataFrame:
     """One row per scorer (the model and each baseline), metrics as columns."""
-    return pd.DataFrame({name: metrics(y, p) for name, p in scores.items()}).T
+    return pd.DataFrame({name: measure(y, p) for name, p in scores.items()}).T

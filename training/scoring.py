@@ -20,7 +20,7 @@ from features.store.config import feature_store
 from features.store.definitions import SNAPSHOT_FILES
 from features.store.training_set import training_set
 from models.churn import bands
-from models.segmentation import RFMSegmenter
+from models.segmentation import BehaviourClusters, RFMSegmenter
 from training.config import load_config
 from training.tracking import Registry
 
@@ -65,9 +65,27 @@ def score_churn(settings: SpendSettings, as_of: pd.Timestamp, frame: pd.DataFram
     )
 
 
-def segments(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFrame:
+CLUSTER_FEATURES = (
+    "spend_365d",
+    "orders_365d",
+    "days_since_last_order",
+    "avg_basket_value_365d",
+    "discount_share_90d",
+    "return_rate_90d",
+)
+
+
+def segments(settings: SpendSettings, as_of: pd.Timestamp) -> tuple[pd.DataFrame, BehaviourClusters]:
+    """Every active customer's RFM segment and learned cluster (a Gaussian mixture, k by lowest BIC), and
+    P(churn) from the churn champion when one is registered (for the profiles' expected churn rate)."""
     frame = training_set(feature_store(settings), active_customers(settings, as_of), "segmentation_v1")
-    return frame.assign(segment=RFMSegmenter().fit(frame).predict(frame))
+    behaviour = frame[list(CLUSTER_FEATURES)].fillna(0.0)  # no order in the year: no basket, no returns
+    clusters = BehaviourClusters(features=CLUSTER_FEATURES).fit(behaviour)
+    frame = frame.assign(segment=RFMSegmenter().fit(frame).predict(frame), cluster=clusters.predict(behaviour))
+    if Registry(settings).version_by_alias("churn", "champion") is not None:
+        scores = score_churn(settings, as_of)
+        frame["churn_probability"] = frame[ID].map(scores.set_index(ID)["churn_probability"])
+    return frame, clusters
 
 
 def reidentify(settings: SpendSettings, scores: pd.DataFrame, purpose: str, out: Path) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from features.errors import SpendError
 from features.settings import SpendSettings
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
-LOWER_IS_BETTER = {"brier", "calibration_error"}
+LOWER_IS_BETTER = {"brier", "calibration_error", "mae", "rmse"}
 REQUIREMENTS = ("scikit-learn", "lightgbm", "pandas", "numpy", "scipy")
 
 

@@ -1,7 +1,8 @@
-"""Train, evaluate against the baselines, optionally tune, and register a churn model, as of a date.
+"""Train, evaluate against the baselines, optionally tune, and register a customer model, as of a date.
 
 The holdout is the cohort at as_of - horizon (its labels are complete at as_of); training cohorts come
 earlier (training/dataset.py). The champion is scored on the same holdout before the gate compares.
+What differs between models (label, estimator, metrics, baselines) is a Task (training/tasks.py).
 """
 
 from __future__ import annotations
@@ -10,17 +11,19 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from features.errors import SpendError
 from features.ingest.store import OfflineStore
 from features.settings import SpendSettings
 from features.store.config import feature_store
-from models.churn import ChurnModel, search_space
 from training.config import TrainingConfig, load_config
-from training.dataset import churn_cohort, feature_columns, purchase_times, split_cutoffs
-from training.evaluate import bgnbd_baseline, compare, metrics, recency_baseline
+from training.dataset import Splits, check_horizon, cohort_features, feature_columns, split_cutoffs
+from training.evaluate import compare
+from training.tasks import TASKS, Task
 from training.tracking import Registry
+from training.value import order_lines
 
 TRAIN_STEPS = ("cohorts", "fit", "baselines", "register")
 
@@ -38,45 +41,111 @@ class TrainReport:
     gate_metric: str
 
 
-def train_churn(
-    settings: SpendSettings, as_of: pd.Timestamp, tune: int = 0, progress: Callable[[str], None] = lambda step: None
-) -> TrainReport:
-    config = load_config("churn")
+@dataclass
+class CohortData:
+    """Point-in-time cohorts for one as-of date: training cut-offs (oldest first) and the holdout."""
+
+    splits: Splits
+    lines: pd.DataFrame  # customers' purchase and return lines (training/value.py)
+    cohorts: list[pd.DataFrame]
+    holdout: pd.DataFrame
+
+    @property
+    def train(self) -> pd.DataFrame:
+        return pd.concat(self.cohorts, ignore_index=True)
+
+    @property
+    def columns(self) -> list[str]:
+        return feature_columns(self.holdout)
+
+
+def task_for(model: str, config: TrainingConfig) -> Task:
+    if model not in TASKS:
+        raise SpendError(f"unknown model {model!r}; trainable: {', '.join(TASKS)}")
+    task = TASKS[model]
+    unknown = [b for b in config.baselines if b not in task.baselines]
+    if unknown:
+        raise SpendError(
+            f"{model}.yaml: baselines: {', '.join(unknown)} not for {model} (known: {', '.join(task.baselines)})"
+        )
+    probe = task.metrics(np.array([0.0, 1.0, 1.0]), np.array([0.2, 0.7, 0.9]))
+    if config.gate.metric not in probe:
+        raise SpendError(
+            f"{model}.yaml: gate.metric: {config.gate.metric} is not a {model} metric ({', '.join(probe)})"
+        )
+    return task
+
+
+def cohort_data(settings: SpendSettings, as_of: pd.Timestamp, config: TrainingConfig, task: Task) -> CohortData:
     store, offline = feature_store(settings), OfflineStore(settings.paths)
-    progress("cohorts")
+    lines = order_lines(offline)
+    if lines.empty:
+        raise SpendError("no transactions of known customers ingested; run `spend ingest` or `spend demo` first")
     splits = split_cutoffs(as_of, config)
-    purchases = purchase_times(offline)
-    folder = settings.paths.feature_snapshots
-    cohorts = [churn_cohort(store, offline, folder, cut, config, purchases) for cut in splits.train]
-    train, holdout = (
-        pd.concat(cohorts, ignore_index=True),
-        churn_cohort(store, offline, folder, splits.holdout, config, purchases),
-    )
-    columns = feature_columns(train)
+    horizon, folder = config.label.horizon_days, settings.paths.feature_snapshots
+    first = lines["ts"].min()
+    if splits.train[0] <= first:
+        raise SpendError(
+            f"history too short: a {horizon}-day label with {len(splits.train)} training cut-offs as of "
+            f"{as_of:%Y-%m-%d} needs purchases from before {splits.train[0]:%Y-%m-%d}, but the first is "
+            f"{first:%Y-%m-%d}; use a later --as-of or a shorter horizon (experiments/{task.name}.yaml)"
+        )
+
+    def cohort(cutoff: pd.Timestamp) -> pd.DataFrame:
+        check_horizon(lines[lines["kind"] == "purchase"], cutoff, horizon)
+        frame = cohort_features(store, folder, cutoff, config.feature_service)
+        frame[task.label] = task.make_label(lines, frame["customer_id"], cutoff, horizon)
+        return frame
+
+    holdout = cohort(splits.holdout)  # first: a horizon past the history fails before any other work
+    return CohortData(splits, lines, [cohort(cut) for cut in splits.train], holdout)
+
+
+def fit_model(data: CohortData, config: TrainingConfig, task: Task, params: dict | None = None):
+    train = data.train
+    params = dict(config.params) if params is None else params
+    estimator = task.estimator(**params, horizon_days=config.label.horizon_days)
+    return estimator.fit(train[data.columns], train[task.label])
+
+
+def baseline_scores(data: CohortData, config: TrainingConfig, task: Task) -> dict[str, np.ndarray]:
+    """The configured baselines on the holdout, from the same data the model saw."""
+    return {name: task.baselines[name](data, config.label.horizon_days) for name in config.baselines}
+
+
+def train_model(
+    settings: SpendSettings,
+    model_name: str,
+    as_of: pd.Timestamp,
+    tune: int = 0,
+    progress: Callable[[str], None] = lambda step: None,
+) -> TrainReport:
+    config = load_config(model_name)
+    task = task_for(model_name, config)
+    progress("cohorts")
+    data = cohort_data(settings, as_of, config, task)
+    holdout, columns = data.holdout, data.columns
     registry = Registry(settings)
     progress("fit")
     params = dict(config.params)
     if tune:
-        params |= _tune(registry, cohorts, columns, config, tune)
-    model = ChurnModel(**params).fit(train[columns], train["churned"])
+        params |= _tune(registry, data, config, task, tune)
+    model = fit_model(data, config, task, params)
     progress("baselines")
-    bgnbd, _ = bgnbd_baseline(purchases, holdout, splits.holdout, config.label.horizon_days)
-    table = compare(
-        holdout["churned"],
-        {"spend": model.predict_proba(holdout[columns]), "bgnbd": bgnbd, "recency": recency_baseline(train, holdout)},
-    )
+    scores = {"spend": task.predict(model, holdout[columns])} | baseline_scores(data, config, task)
+    table = compare(holdout[task.label], scores, task.metrics)
     progress("register")
-    champion_score = _champion_score(registry, config, holdout, columns)
+    champion_score = _champion_score(registry, config, task, holdout, columns)
     flat = {f"{who}_{metric}": float(v) for who, row in table.iterrows() for metric, v in row.items()}
     registered = registry.register(
-        "churn",
+        model_name,
         model,
         params | {"horizon_days": config.label.horizon_days},
         flat,
         {
             "feature_service": config.feature_service,
             "as_of": as_of.isoformat(),
-            "holdout_cutoff": splits.holdout.isoformat(),
+            "holdout_cutoff": data.splits.holdout.isoformat(),
             "batches": _batches(settings),
         },
         {"comparison": table},
@@ -85,11 +154,11 @@ def train_churn(
         config.gate.min_improvement,
     )
     return TrainReport(
-        "churn",
+        model_name,
         registered.version,
         registered.alias,
         as_of.isoformat(),
-        len(train),
+        len(data.train),
         len(holdout),
         table.to_dict(orient="index"),
         champion_score,
@@ -97,31 +166,32 @@ def train_churn(
     )
 
 
-def _champion_score(registry: Registry, config: TrainingConfig, holdout: pd.DataFrame, columns) -> float | None:
+def _champion_score(registry: Registry, config: TrainingConfig, task: Task, holdout: pd.DataFrame, columns):
     """The current champion on the new holdout, so the gate compares like with like."""
-    if registry.version_by_alias("churn", "champion") is None:
+    if registry.version_by_alias(task.name, "champion") is None:
         return None
-    champion, _ = registry.load("churn", feature_service=config.feature_service)
-    return metrics(holdout["churned"], champion.predict_proba(holdout[columns]))[config.gate.metric]
+    champion, _ = registry.load(task.name, feature_service=config.feature_service)
+    return task.metrics(holdout[task.label], task.predict(champion, holdout[columns]))[config.gate.metric]
 
 
-def _tune(
-    registry: Registry, cohorts: list[pd.DataFrame], columns: list[str], config: TrainingConfig, trials: int
-) -> dict:
+def _tune(registry: Registry, data: CohortData, config: TrainingConfig, task: Task, trials: int) -> dict:
     """Optuna over the configured bounds; train on the earlier cohorts, validate on the latest (by time).
     Each trial is a nested MLflow run, logged by optuna-integration's MLflow callback."""
-    if len(cohorts) < 2:
-        raise SpendError("--tune needs at least 2 training cut-offs (splits.train_cutoffs in experiments/churn.yaml)")
+    if len(data.cohorts) < 2:
+        raise SpendError(
+            f"--tune needs at least 2 training cut-offs (splits.train_cutoffs in experiments/{task.name}.yaml)"
+        )
     import optuna
     from optuna_integration.mlflow import MLflowCallback
 
-    fit_on, validate_on = pd.concat(cohorts[:-1], ignore_index=True), cohorts[-1]
-    metric = config.gate.metric
-    direction = "minimize" if metric in ("brier", "calibration_error") else "maximize"
+    fit_on, validate_on = pd.concat(data.cohorts[:-1], ignore_index=True), data.cohorts[-1]
+    metric, columns = config.gate.metric, data.columns
+    direction = "minimize" if metric in task.lower_is_better else "maximize"
 
     def objective(trial: optuna.Trial) -> float:
-        model = ChurnModel(**search_space(trial, config.search_space)).fit(fit_on[columns], fit_on["churned"])
-        return metrics(validate_on["churned"], model.predict_proba(validate_on[columns]))[metric]
+        params = task.search_space(trial, config.search_space) | {"horizon_days": config.label.horizon_days}
+        model = task.estimator(**params).fit(fit_on[columns], fit_on[task.label])
+        return task.metrics(validate_on[task.label], task.predict(model, validate_on[columns]))[metric]
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     callback = MLflowCallback(
@@ -130,7 +200,7 @@ def _tune(
         create_experiment=False,
         mlflow_kwargs={"nested": True},
     )
-    registry.mlflow.set_experiment(experiment_id=registry._experiment("churn"))
+    registry.mlflow.set_experiment(experiment_id=registry._experiment(task.name))
     study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=0))
     with registry.mlflow.start_run(run_name="tuning"):
         study.optimize(objective, n_trials=trials, callbacks=[callback])

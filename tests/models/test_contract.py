@@ -10,6 +10,7 @@ from sklearn.exceptions import NotFittedError
 
 from models.churn import ChurnModel
 from models.clv import BetaGeoModel, GammaGammaModel
+from models.margin import MarginModel
 from models.segmentation import BehaviourClusters, RFMSegmenter
 from models.uplift import TwoModelUplift, XLearnerUplift
 
@@ -41,6 +42,7 @@ MODELS = {
     "two-model": (TwoModelUplift(), lambda m, X, y, t: m.fit(X, y, t)),
     "x-learner": (XLearnerUplift(), lambda m, X, y, t: m.fit(X, y, t)),
     "churn": (ChurnModel(n_estimators=20), lambda m, X, y, t: m.fit(X, y)),
+    "margin": (MarginModel(n_estimators=20), lambda m, X, y, t: m.fit(X, X["spend_365d"] * y)),
 }
 
 

@@ -54,6 +54,7 @@ def test_tuning_logs_each_trial_as_a_nested_run(home):
     [
         (["train", "churnn"], "unknown model 'churnn'"),
         (["train", "churn", "--as-of", "2026-06-01"], "runs past the history"),
+        (["train", "clv", "--as-of", "2025-12-31"], "history too short: a 365-day label"),
         (["train", "churn", "--as-of", "soon"], "--as-of: 'soon' is not a date"),
         (["models", "promote", "churn", "99"], "has no version 99"),
     ],
@@ -86,6 +87,10 @@ def test_score_writes_every_active_customer_and_audits_reidentification(home, tm
     assert segmented.exit_code == 0, segmented.output
     profile = json.loads(segmented.stdout)
     assert sum(s["customers"] for s in profile["segments"].values()) == profile["customers"] == len(scores)
+    assert sum(c["customers"] for c in profile["clusters"].values()) == len(scores)
+    bic = profile["cluster_bic"]
+    assert len(profile["clusters"]) == profile["cluster_k"] == int(min(bic, key=bic.get))
+    assert all(0 < s["churn_rate"] < 1 for s in profile["segments"].values())  # expected, from the champion
     bad = runner.invoke(app, ["score", "churn", "--out", str(tmp_path / "x.txt"), "--as-of", "2025-12-31"])
     assert bad.exit_code == 2 and "must end in .csv or .parquet" in bad.output
 
@@ -100,6 +105,7 @@ def test_recall_list_ranks_by_expected_saved_margin_within_budget(home, tmp_path
     recall = pd.read_parquet(out)
     assert len(recall) == 200 and recall["expected_saved_margin"].is_monotonic_decreasing
     assert recall["uplift_source"].str.startswith("campaign winback-").all()
+    assert (recall["clv_source"] == "bgnbd_gamma_gamma").all()  # no clv champion registered here
     assert (recall["expected_saved_margin"] == recall["churn_probability"] * recall["clv"] * recall["uplift"]).all()
     assert {"customer_id", "segment", "churn_band", "clv", "uplift", "reasons"} <= set(recall.columns)
 

@@ -1,0 +1,108 @@
+"""The simulator's oracle churn probabilities, the ceilings a churn model is measured against.
+
+`oracle_churn_probability` is what a forecaster who knew every customer's true purchase rate and drop-out
+probability (but not whether they had already dropped out) would say. `bayes_churn_probability` is the best
+any model can do from the data: it knows the simulator's population (the Gamma and Beta priors, each
+customer's segment multiplier, the season) but, like a model, only each customer's observed purchases.
+
+A customer alive after their last purchase buys at rate lambda x season(t). They dropped out right after
+that purchase with probability p, so by Bayes, having seen no purchase since,
+
+    P(alive at s) = (1 - p) e^(-lambda E(t_last, s)) / ((1 - p) e^(-lambda E(t_last, s)) + p)
+
+and P(no purchase in [s, s + H)) = 1 - P(alive at s) (1 - e^(-lambda E(s, s + H))), where E(a, b) is the
+season-weighted exposure between a and b. Campaign side effects (extra win-back orders, sleeping dogs put
+off) are the one thing both ignore.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from features.simulate.catalog import build_calendar
+from features.simulate.config import SimulationConfig
+
+
+def _exposure(cumulative: np.ndarray, offset: int, start_day: np.ndarray, end_day: np.ndarray) -> np.ndarray:
+    """Integral of the daily season multiplier between two times in days from the start (piecewise constant)."""
+
+    def at(day: np.ndarray) -> np.ndarray:
+        index = np.clip(day + offset, 0, len(cumulative) - 2)
+        whole = np.floor(index).astype(int)
+        return cumulative[whole] + (index - whole) * (cumulative[whole + 1] - cumulative[whole])
+
+    return at(end_day) - at(start_day)
+
+
+def _days(ts: pd.Series | np.ndarray, start: pd.Timestamp) -> np.ndarray:
+    return ((pd.to_datetime(ts, utc=True) - start) / pd.Timedelta(days=1)).to_numpy(dtype=float)
+
+
+def oracle_churn_probability(
+    config: SimulationConfig,
+    truth_customers: pd.DataFrame,
+    last_purchase: pd.Series,
+    cutoff: pd.Timestamp,
+    horizon_days: int,
+) -> pd.Series:
+    """P(no purchase in the `horizon_days` after `cutoff`) per customer in `last_purchase` (raw id -> time of
+    the last purchase before the cut-off), from the simulator's ground truth."""
+    season = build_calendar(config).visit_season
+    cumulative = np.concatenate([[0.0], np.cumsum(season)])
+    start = pd.Timestamp(config.start, tz="UTC")
+    truth = truth_customers.set_index("customer_id").reindex(last_purchase.index)
+    rate = truth["purchase_rate_per_day"].to_numpy()
+    dropout = truth["dropout_prob"].to_numpy()
+    last_day = _days(last_purchase, start)
+    cut_day = np.full(len(last_day), _days(pd.Series([cutoff]), start)[0])
+    survive = (1 - dropout) * np.exp(-rate * _exposure(cumulative, config.days, last_day, cut_day))
+    alive = survive / (survive + dropout)
+    buys = 1 - np.exp(-rate * _exposure(cumulative, config.days, cut_day, cut_day + horizon_days))
+    return pd.Series(1 - alive * buys, index=last_purchase.index, name="oracle_p_churn")
+
+
+def bayes_churn_probability(
+    config: SimulationConfig,
+    truth_customers: pd.DataFrame,
+    history: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    horizon_days: int,
+    grid: int = 60,
+) -> pd.Series:
+    """P(no purchase in the `horizon_days` after `cutoff`) given each customer's observed purchases before it.
+
+    `history`: one row per customer with `purchases` (observed in the history before the cut-off, the
+    signup order included when it falls inside) and `last_purchase`. The posterior over (lambda, p) is
+    evaluated on a grid of prior quantiles (equal prior mass per point). A customer who signed up before
+    the history started had unobserved purchases; surviving them has probability (1 - p) e^(-lambda p E).
+    """
+    season = build_calendar(config).visit_season
+    cumulative = np.concatenate([[0.0], np.cumsum(season)])
+    start = pd.Timestamp(config.start, tz="UTC")
+    mid = (np.arange(grid) + 0.5) / grid
+    base_rate = stats.gamma.ppf(mid, config.bgnbd_r, scale=1 / config.bgnbd_alpha)[None, :, None]
+    p = stats.beta.ppf(mid, config.bgnbd_a, config.bgnbd_b)[None, None, :]
+    truth = truth_customers.set_index("customer_id").reindex(history.index)
+
+    def exposure(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return _exposure(cumulative, config.days, a, b)[:, None, None]
+
+    signup, last = _days(truth["signup_ts"], start), _days(history["last_purchase"], start)
+    cut = np.full(len(last), _days(pd.Series([cutoff]), start)[0])
+    x = history["purchases"].to_numpy(dtype=float)[:, None, None]
+    rate = truth["segment_multiplier"].to_numpy()[:, None, None] * base_rate
+    before = (signup < 0)[:, None, None]  # signed up before the history: its first purchases are unseen
+    first_seen = np.maximum(signup, 0.0)
+    log_common = np.where(
+        before,
+        np.log1p(-p) - rate * p * exposure(signup, np.zeros_like(signup)) + x * np.log(rate) + (x - 1) * np.log1p(-p),
+        (x - 1) * (np.log(rate) + np.log1p(-p)),
+    ) - rate * exposure(first_seen, last)
+    common = np.exp(log_common - log_common.max(axis=(1, 2), keepdims=True))
+    alive_since = (1 - p) * np.exp(-rate * exposure(last, cut))
+    no_purchase = np.exp(-rate * exposure(cut, cut + horizon_days))
+    evidence = (common * (p + alive_since)).sum(axis=(1, 2))
+    churn = (common * (p + alive_since * no_purchase)).sum(axis=(1, 2))
+    return pd.Series(churn / evidence, index=history.index, name="bayes_p_churn")
