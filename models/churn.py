@@ -28,7 +28,7 @@ from models.clv import BetaGeoModel
 from models.encoding import encode, learn_categories
 
 BANDS = (("low", 0.0), ("medium", 0.30), ("high", 0.60))
-BGNBD_INPUTS = ("orders_total", "days_since_last_order", "days_since_first_order")
+BGNBD_INPUTS = ("purchase_days_total", "days_since_last_order", "days_since_first_order")
 BGNBD_FEATURES = ("bgnbd_p_alive", "bgnbd_p_churn")
 
 
@@ -64,6 +64,7 @@ class ChurnModel(BaseEstimator):
         calibration_folds: int = 3,
         horizon_days: int = 90,
         bgnbd: bool = True,
+        calibration: str = "isotonic",
         random_state: int = 0,
     ) -> None:
         self.n_estimators = n_estimators
@@ -73,6 +74,7 @@ class ChurnModel(BaseEstimator):
         self.calibration_folds = calibration_folds
         self.horizon_days = horizon_days
         self.bgnbd = bgnbd
+        self.calibration = calibration
         self.random_state = random_state
 
     def _booster(self) -> LGBMClassifier:
@@ -95,9 +97,9 @@ class ChurnModel(BaseEstimator):
         self.categories_ = learn_categories(X)
         self.bgnbd_ = BetaGeoModel().fit(bgnbd_summary(X)) if self.bgnbd and set(BGNBD_INPUTS) <= set(X) else None
         matrix = self._encode(X)
-        self.calibrated_ = CalibratedClassifierCV(self._booster(), method="isotonic", cv=self.calibration_folds).fit(
-            matrix, y
-        )
+        self.calibrated_ = CalibratedClassifierCV(
+            self._booster(), method=self.calibration, cv=self.calibration_folds
+        ).fit(matrix, y)
         self.explainer_ = self._booster().fit(matrix, y)
         self.base_rate_ = float(y.mean())
         return self
@@ -136,13 +138,13 @@ class ChurnModel(BaseEstimator):
 
 
 def bgnbd_summary(X: pd.DataFrame) -> pd.DataFrame:
-    """BG/NBD's frequency, recency and T in days from the feature store's order count and ages. Orders
-    stand in for purchase days; a customer with no known first order counts as new (all zeros)."""
+    """BG/NBD's frequency (repeat purchase days), recency and T in days from the feature store; a customer
+    with no known first order counts as new (all zeros)."""
     first = X["days_since_first_order"].to_numpy(dtype=float)
     last = X["days_since_last_order"].to_numpy(dtype=float)
     T = np.nan_to_num(first, nan=0.0).clip(min=0.0)
     recency = np.nan_to_num(first - last, nan=0.0).clip(0.0, T)
-    frequency = np.nan_to_num(X["orders_total"].to_numpy(dtype=float) - 1, nan=0.0).clip(min=0.0)
+    frequency = np.nan_to_num(X["purchase_days_total"].to_numpy(dtype=float) - 1, nan=0.0).clip(min=0.0)
     return pd.DataFrame({"frequency": frequency, "recency": recency, "T": T})
 
 

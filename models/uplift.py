@@ -16,12 +16,14 @@ from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 
-# Small, regularised boosters: campaign samples are thousands of customers, not millions.
+# Small, strongly regularised boosters: campaign samples are thousands of customers with a few percent
+# of effect under a noisy outcome. Chosen by cross-fitted correlation with the simulator's true uplift
+# (0.24 against 0.13 for 15-leaf trees on a 4,230-customer campaign; docs/training.md).
 _BOOSTER = {
     "n_estimators": 200,
-    "learning_rate": 0.05,
-    "num_leaves": 15,
-    "min_child_samples": 50,
+    "learning_rate": 0.03,
+    "num_leaves": 4,
+    "min_child_samples": 200,
     "subsample": 0.8,
     "subsample_freq": 1,
     "verbose": -1,

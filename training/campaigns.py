@@ -64,7 +64,7 @@ def fit_uplift(campaign: Campaign) -> XLearnerUplift:
     return XLearnerUplift().fit(campaign.matrix(), frame["responded"], frame["treated"])
 
 
-def cross_fitted_uplift(campaign: Campaign, folds: int = 2, seed: int = 0) -> np.ndarray:
+def cross_fitted_uplift(campaign: Campaign, folds: int = 5, seed: int = 0) -> np.ndarray:
     """Each customer's uplift from an X-learner fitted on the other folds."""
     matrix, frame = campaign.matrix(), campaign.frame
     fold = np.random.default_rng(seed).integers(0, folds, len(frame))

@@ -25,6 +25,7 @@ class LabelConfig(Strict):
 class SplitConfig(Strict):
     train_cutoffs: int = Field(3, ge=1, le=24)
     step_days: int = Field(30, ge=1, le=365)
+    seasonal: bool = True  # training cut-offs a year before the holdout when the history allows
 
 
 class GateConfig(Strict):

@@ -21,18 +21,35 @@ ID = "customer_id"
 LABELS = ("churned", "margin_next")
 
 
+YEAR = pd.Timedelta(days=365)
+
+
 @dataclass
 class Splits:
     train: list[pd.Timestamp]
     holdout: pd.Timestamp
+    kind: str = "recent"  # "seasonal": training cut-offs around the same date a year before the holdout
 
 
-def split_cutoffs(as_of: pd.Timestamp, config: TrainingConfig) -> Splits:
-    """Holdout at as_of - horizon (its labels are complete at as_of); training cut-offs a horizon earlier."""
+def split_cutoffs(as_of: pd.Timestamp, config: TrainingConfig, first_purchase: pd.Timestamp | None = None) -> Splits:
+    """Holdout at as_of - horizon (its labels are complete at as_of). Training cut-offs:
+
+    - seasonal (splits.seasonal, and a year of history before them): centred on the holdout's date a
+      year earlier, so training labels cover the same season as the holdout's (a 90-day window over
+      Christmas churns less than one over summer, and a model trained on summer is miscalibrated then);
+    - recent otherwise: a horizon before the holdout and earlier, `step_days` apart.
+    Every training label ends before the holdout cut-off either way.
+    """
     horizon = pd.Timedelta(days=config.label.horizon_days)
     holdout = as_of.normalize() - horizon
-    step = pd.Timedelta(days=config.splits.step_days)
-    train = [holdout - horizon - i * step for i in range(config.splits.train_cutoffs)]
+    step, n = pd.Timedelta(days=config.splits.step_days), config.splits.train_cutoffs
+    if config.splits.seasonal and first_purchase is not None:
+        seasonal = [holdout - YEAR + (i - (n - 1) // 2) * step for i in range(n)]
+        # The year-ago cohort needs a full year of history of its own (its 365-day windows must be as
+        # complete as the holdout's), and its labels must end before the holdout.
+        if seasonal[0] - YEAR >= first_purchase and seasonal[-1] + horizon <= holdout:
+            return Splits(seasonal, holdout, "seasonal")
+    train = [holdout - horizon - i * step for i in range(n)]
     return Splits(sorted(train), holdout)
 
 
@@ -60,18 +77,29 @@ def check_horizon(purchases: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: i
         )
 
 
-def cohort_features(store: FeatureStore, snapshots_folder, cutoff: pd.Timestamp, service: str) -> pd.DataFrame:
-    """Customers active in the year before `cutoff` (they have a snapshot at it) and their features then."""
+def active_at(snapshots_folder, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Entity rows (customer_id, event_timestamp) of the customers who ordered in the year before `cutoff`.
+
+    Filtered on orders_365d, not on having a snapshot: snapshots run from a customer's first order to a
+    year after their last one, so a snapshot at `cutoff` after a long gap exists only because the
+    customer came back later. Selecting on it would leak the label into the cohort.
+    """
     snapshot = pd.read_parquet(
-        snapshots_folder / SNAPSHOT_FILES["customer"], columns=[ID], filters=[("event_timestamp", "==", cutoff)]
+        snapshots_folder / SNAPSHOT_FILES["customer"],
+        columns=[ID],
+        filters=[("event_timestamp", "==", cutoff), ("orders_365d", ">", 0)],
     )
     if snapshot.empty:
         raise SpendError(
-            f"empty cohort: no customer has a feature snapshot at {cutoff:%Y-%m-%d}; "
+            f"empty cohort: no customer has a feature snapshot with an order in the year before {cutoff:%Y-%m-%d}; "
             "run `spend features build` past that date, or choose another --as-of"
         )
-    rows = pd.DataFrame({ID: snapshot[ID].drop_duplicates().sort_values().to_numpy(), "event_timestamp": cutoff})
-    return training_set(store, rows, service)
+    return pd.DataFrame({ID: snapshot[ID].drop_duplicates().sort_values().to_numpy(), "event_timestamp": cutoff})
+
+
+def cohort_features(store: FeatureStore, snapshots_folder, cutoff: pd.Timestamp, service: str) -> pd.DataFrame:
+    """Customers active in the year before `cutoff` and their features then."""
+    return training_set(store, active_at(snapshots_folder, cutoff), service)
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:

@@ -13,31 +13,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.errors import SpendError
 from features.privacy.vault import IdentityVault
 from features.settings import SpendSettings
 from features.store.config import feature_store
-from features.store.definitions import SNAPSHOT_FILES
 from features.store.training_set import training_set
 from models.churn import bands
 from models.segmentation import BehaviourClusters, RFMSegmenter
 from training.config import load_config
+from training.dataset import active_at
 from training.tracking import Registry
 
 ID = "customer_id"
 
 
 def active_customers(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Entity rows: customers with a snapshot at the as-of midnight (they bought in the year before)."""
-    cutoff = as_of.normalize()
-    snapshot = pd.read_parquet(
-        settings.paths.feature_snapshots / SNAPSHOT_FILES["customer"],
-        columns=[ID],
-        filters=[("event_timestamp", "==", cutoff)],
-    )
-    if snapshot.empty:
-        raise SpendError(f"no customer has a feature snapshot at {cutoff:%Y-%m-%d}; build features past that date")
-    return pd.DataFrame({ID: snapshot[ID].drop_duplicates().sort_values().to_numpy(), "event_timestamp": cutoff})
+    """Entity rows at the as-of midnight: customers who ordered in the year before (as in training)."""
+    return active_at(settings.paths.feature_snapshots, as_of.normalize())
 
 
 def churn_cohort_features(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFrame:

@@ -36,6 +36,7 @@ class TrainReport:
     as_of: str
     train_rows: int
     holdout_rows: int
+    splits: str  # seasonal or recent training cut-offs (training/dataset.py)
     comparison: dict[str, dict[str, float]]
     champion_score: float | None
     gate_metric: str
@@ -81,9 +82,9 @@ def cohort_data(settings: SpendSettings, as_of: pd.Timestamp, config: TrainingCo
     lines = order_lines(offline)
     if lines.empty:
         raise SpendError("no transactions of known customers ingested; run `spend ingest` or `spend demo` first")
-    splits = split_cutoffs(as_of, config)
-    horizon, folder = config.label.horizon_days, settings.paths.feature_snapshots
     first = lines["ts"].min()
+    splits = split_cutoffs(as_of, config, first)
+    horizon, folder = config.label.horizon_days, settings.paths.feature_snapshots
     if splits.train[0] <= first:
         raise SpendError(
             f"history too short: a {horizon}-day label with {len(splits.train)} training cut-offs as of "
@@ -146,6 +147,7 @@ def train_model(
             "feature_service": config.feature_service,
             "as_of": as_of.isoformat(),
             "holdout_cutoff": data.splits.holdout.isoformat(),
+            "train_cutoffs": ",".join(c.date().isoformat() for c in data.splits.train),
             "batches": _batches(settings),
         },
         {"comparison": table},
@@ -160,6 +162,7 @@ def train_model(
         as_of.isoformat(),
         len(data.train),
         len(holdout),
+        data.splits.kind,
         table.to_dict(orient="index"),
         champion_score,
         config.gate.metric,

@@ -65,6 +65,11 @@ def orders_total(w: CustomerWindows) -> np.ndarray:
     return w.orders_sum("count", None)
 
 
+def purchase_days_total(w: CustomerWindows) -> np.ndarray:
+    """Distinct days with a purchase (BG/NBD counts days: several invoices on one day are one visit)."""
+    return w.orders_sum("new_day", None)
+
+
 def days_since_last_order(w: CustomerWindows) -> np.ndarray:
     last = w.orders.last_before(w.codes, w.cutoff)
     return np.where(last >= 0, (w.cutoff - last) / DAY, np.nan)
@@ -93,12 +98,12 @@ def discount_share_90d(w: CustomerWindows) -> np.ndarray:
     return np.divide(w.orders_sum("discount", 90), gross, out=np.zeros(len(gross)), where=gross > 0)
 
 
-def _channel_share(channel: str) -> Callable[[CustomerWindows], np.ndarray]:
+def _channel_share(channel: str, days: int = 90) -> Callable[[CustomerWindows], np.ndarray]:
     def share(w: CustomerWindows) -> np.ndarray:
-        orders = w.orders_sum("count", 90)
-        return np.divide(w.orders_sum(channel, 90), orders, out=np.zeros(len(orders)), where=orders > 0)
+        orders = w.orders_sum("count", days)
+        return np.divide(w.orders_sum(channel, days), orders, out=np.zeros(len(orders)), where=orders > 0)
 
-    share.__name__ = f"{channel}_share_90d"
+    share.__name__ = f"{channel}_share_{days}d"
     return share
 
 
@@ -146,6 +151,7 @@ NUMERIC_FEATURES: tuple[Callable[[CustomerWindows], np.ndarray], ...] = (
     orders_90d,
     orders_365d,
     orders_total,
+    purchase_days_total,
     days_since_last_order,
     days_since_first_order,
     avg_basket_value_365d,
@@ -154,6 +160,11 @@ NUMERIC_FEATURES: tuple[Callable[[CustomerWindows], np.ndarray], ...] = (
     _channel_share("pos"),
     _channel_share("web"),
     _channel_share("app"),
+    # Over a year too: a lapsed customer has no orders in 90 days, but how they shop still matters
+    # (who answers an e-mail, whom a contact puts off).
+    _channel_share("pos", 365),
+    _channel_share("web", 365),
+    _channel_share("app", 365),
     points_balance,
     tenure_days,
     *_spending(1),
@@ -230,6 +241,13 @@ def _snapshot(windows: CustomerWindows, codes: np.ndarray, cutoff: np.ndarray, i
     return pd.DataFrame(frame)
 
 
+def _first_of_day(bought: pd.DataFrame) -> np.ndarray:
+    """1 for a customer's first order of a (UTC) day, else 0: summed, the distinct days with a purchase."""
+    day = seconds(bought["ts"]) // DAY
+    key = pd.DataFrame({"c": bought["customer_id"].to_numpy(), "d": day})
+    return (~key.duplicated()).to_numpy(dtype=float)
+
+
 def _windows(orders, points, membership, customers, ids: pd.Index) -> CustomerWindows:
     bought, back = orders[orders["purchase"]], orders[~orders["purchase"]]
     channel = bought["channel"].astype(object)
@@ -241,6 +259,7 @@ def _windows(orders, points, membership, customers, ids: pd.Index) -> CustomerWi
             "gross": bought["gross"],
             "discount": bought["discount"],
             "count": np.ones(len(bought)),
+            "new_day": _first_of_day(bought),
             "pos": channel == "pos",
             "web": channel == "web",
             "app": channel == "app",

@@ -81,6 +81,7 @@ def test_returns_recency_tenure_and_channel_mix(snapshots):
     assert day["days_since_last_order"] == pytest.approx(6.0)
     assert day["tenure_days"] == pytest.approx(25.0)
     assert day["days_since_first_order"] == pytest.approx(16 - 10 / 24)  # o1 on Jan 10 at 10:00
+    assert day["purchase_days_total"] == day["orders_total"] == 2
     assert (day["pos_share_90d"], day["web_share_90d"]) == (0.5, 0.5)
     assert not (snapshots.index.get_level_values("event_timestamp") > UNTIL).any()
 
@@ -156,3 +157,17 @@ def test_latest_value_before_a_cut_off_belongs_to_the_same_entity():
     assert has.tolist() == [False, True, True, True, False]
     assert latest[has].tolist() == [10, 20, 30]
     assert index.last_before(np.array([1, 2, 0]), np.array([201, 50, 10])).tolist() == [200, -1, -1]
+
+
+def test_purchase_days_count_several_orders_on_one_day_once():
+    lines = _lines(
+        [
+            ("a", "o1", "2026-01-10 09:00", "p1", 1, 10.0, 0.0, "purchase", "pos", "s1", "t1"),
+            ("a", "o2", "2026-01-10 17:00", "p1", 1, 10.0, 0.0, "purchase", "web", "s1", None),
+            ("a", "o3", "2026-01-12 08:00", "p1", 1, 10.0, 0.0, "purchase", "web", "s1", None),
+        ]
+    )
+    customers = pd.DataFrame({"customer_id": ["a"], "signup_ts": pd.to_datetime(["2026-01-01"], utc=True)})
+    snaps = pd.concat(customer_snapshots(lines, EMPTY, EMPTY, customers, UNTIL)).set_index("event_timestamp")
+    day = snaps.loc[pd.Timestamp("2026-01-13", tz="UTC")]
+    assert (day["orders_total"], day["purchase_days_total"]) == (3, 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -106,7 +107,10 @@ def test_recall_list_ranks_by_expected_saved_margin_within_budget(home, tmp_path
     assert len(recall) == 200 and recall["expected_saved_margin"].is_monotonic_decreasing
     assert recall["uplift_source"].str.startswith("campaign winback-").all()
     assert (recall["clv_source"] == "bgnbd_gamma_gamma").all()  # no clv champion registered here
-    assert (recall["expected_saved_margin"] == recall["churn_probability"] * recall["clv"] * recall["uplift"]).all()
+    saved = recall["churn_probability"] * recall["clv"] * recall["save_rate"]
+    assert (recall["expected_saved_margin"] == saved).all() and recall["save_rate"].between(-1, 1).all()
+    unclipped = recall["save_rate"].abs() < 1
+    assert np.allclose(saved[unclipped], (recall["clv"] * recall["uplift"])[unclipped])
     assert {"customer_id", "segment", "churn_band", "clv", "uplift", "reasons"} <= set(recall.columns)
 
     budgeted = runner.invoke(

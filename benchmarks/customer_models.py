@@ -1,0 +1,334 @@
+"""Customer models against their baselines, all rows from one run.
+
+(a) A simulated history with ground truth (three years, so a year-long value label and the campaign both
+    have history before them):
+    - churn (no purchase in 90 days) at the last complete holdout: Spend vs BG/NBD vs the recency rule,
+      and two oracles from the simulator's truth: `oracle` knows every customer's true purchase rate
+      and drop-out probability (a clairvoyant ceiling no model can reach), `bayes` knows the true
+      population and segment multipliers but only the observed purchases (the best any model can do);
+    - next-year margin: Spend's ML estimate vs BG/NBD x Gamma-Gamma;
+    - the recall list on the past randomised campaign, as of its assignment date (churn model trained on
+      labels complete by then, uplift cross-fitted over 5 folds): Spend's ranking (expected saved margin,
+      P(churn) x CLV x save rate) vs risk-only (P(churn) x CLV) vs random. Observed on the campaign:
+      Qini coefficient and uplift in the top 10% (noisy: a few hundred customers per arm). Ground truth:
+      saved margin of contacting the top 10% = sum of true uplift x CLV.
+(b) UCI Online Retail II with a time split: trained on cohorts whose labels end by 2011-06-01, churn
+    over the 90 days after 2011-06-01: Spend vs BG/NBD vs recency.
+(c) Training time of `spend train churn` (cohorts, fit, baselines, register) on 100,000 simulated customers.
+
+    python benchmarks/customer_models.py [--customers 20000] [--train-customers 100000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import warnings
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from benchmarks.simulated import simulate_history  # noqa: E402
+from features.examples.online_retail import load_online_retail  # noqa: E402
+from features.ingest.pipeline import IngestOptions, ingest  # noqa: E402
+from features.privacy.pseudonym import pseudonymise  # noqa: E402
+from features.settings import SpendSettings  # noqa: E402
+from features.simulate.config import SimulationConfig  # noqa: E402
+from features.simulate.oracle import bayes_churn_probability, oracle_churn_probability  # noqa: E402
+from features.simulate.run import simulate  # noqa: E402
+from features.simulate.writer import TABLE_ORDER, write_simulation  # noqa: E402
+from features.store import quiet_feast  # noqa: E402
+from features.store.build import build_snapshots  # noqa: E402
+from features.store.config import feature_store  # noqa: E402
+from features.store.definitions import build_repo  # noqa: E402
+from training.campaigns import campaign_frame, cross_fitted_uplift, ranking_quality  # noqa: E402
+from training.config import load_config  # noqa: E402
+from training.evaluate import compare  # noqa: E402
+from training.recall import save_rate  # noqa: E402
+from training.tasks import CHURN, CLV  # noqa: E402
+from training.train import baseline_scores, cohort_data, fit_model, train_model  # noqa: E402
+from training.value import lifetime_margin  # noqa: E402
+
+KEY = "benchmark-key-0123456789abcdef0123"
+HORIZON = 90
+TOP = 0.10
+
+
+def log(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def _home(root: Path, name: str) -> SpendSettings:
+    return SpendSettings(home=root / name, pseudonym_key=KEY)
+
+
+def _build(settings: SpendSettings, until: pd.Timestamp) -> None:
+    build_snapshots(settings, until)
+    feature_store(settings).apply(build_repo(settings.paths.feature_snapshots).objects)
+
+
+def _by_pseudonym(values: pd.Series) -> pd.Series:
+    return pd.Series(values.to_numpy(), index=pseudonymise(pd.Series(values.index), KEY.encode()).to_numpy())
+
+
+def simulated(root: Path, customers: int, seed: int) -> dict:
+    # Three years ending before today: ingestion rightly quarantines events in the future.
+    config = SimulationConfig(customers=customers, days=3 * 365, seed=seed, start=date(2022, 1, 1))
+    log(f"simulating {customers:,} customers over {config.days} days")
+    simulation = simulate(config)
+    write_simulation(simulation, root / "sim")
+    settings = _home(root, "sim-home")
+    for table in TABLE_ORDER:
+        ingest(root / "sim" / f"{table}.csv", IngestOptions(table), settings)
+    end = pd.Timestamp(config.start, tz="UTC") + pd.Timedelta(days=config.days)
+    log("building features")
+    _build(settings, end)
+    return {
+        "churn": _simulated_churn(settings, simulation, config, end),
+        "clv": _clv(settings, end),
+        "recall": _recall(settings, simulation, config),
+    }
+
+
+def _simulated_churn(settings, simulation, config, as_of: pd.Timestamp) -> dict:
+    log("churn on the simulated history")
+    churn = load_config("churn")
+    data = cohort_data(settings, as_of, churn, CHURN)
+    model = fit_model(data, churn, CHURN)
+    holdout, cut = data.holdout, data.splits.holdout
+    orders = simulation.tables["transactions"]
+    orders = orders.assign(ts=pd.to_datetime(orders["ts"], utc=True))
+    orders = orders[(orders["kind"] == "purchase") & (orders["ts"] < cut)]
+    history = pd.DataFrame(
+        {
+            "purchases": orders.groupby("customer_id")["order_id"].nunique(),
+            "last_purchase": orders.groupby("customer_id")["ts"].max(),
+        }
+    )
+    truth = simulation.truth["customers"]
+    oracle = oracle_churn_probability(config, truth, history["last_purchase"], cut, HORIZON)
+    bayes = bayes_churn_probability(config, truth, history, cut, HORIZON)
+    scores = {"spend": model.predict_proba(holdout[data.columns])} | baseline_scores(data, churn, CHURN)
+    scores["bayes"] = _by_pseudonym(bayes).reindex(holdout["customer_id"]).to_numpy()
+    scores["oracle"] = _by_pseudonym(oracle).reindex(holdout["customer_id"]).to_numpy()
+    table = compare(holdout["churned"], scores)
+    return {"holdout_cutoff": str(cut.date()), "customers": len(holdout), "table": table.to_dict(orient="index")}
+
+
+def _clv(settings, as_of: pd.Timestamp) -> dict:
+    log("next-year margin")
+    config = load_config("clv")
+    data = cohort_data(settings, as_of, config, CLV)
+    model = fit_model(data, config, CLV)
+    scores = {"spend": model.predict(data.holdout[data.columns])} | baseline_scores(data, config, CLV)
+    table = compare(data.holdout["margin_next"], scores, CLV.metrics)
+    return {
+        "holdout_cutoff": str(data.splits.holdout.date()),
+        "customers": len(data.holdout),
+        "table": table.to_dict(orient="index"),
+    }
+
+
+def _recall(settings, simulation, config) -> dict:
+    log("recall list on the campaign")
+    from features.ingest.store import OfflineStore
+    from training.value import order_lines
+
+    campaigns = OfflineStore(settings.paths).read("campaigns", ["customer_id", "campaign_id", "ts", "group"])
+    day = campaigns["ts"].min().normalize()
+    churn = load_config("churn")
+    data = cohort_data(settings, day, churn, CHURN)  # labels complete before the campaign
+    model = fit_model(data, churn, CHURN)
+    lines = order_lines(OfflineStore(settings.paths))
+    campaign = campaign_frame(settings, campaigns, lines, churn.feature_service)
+    frame = campaign.frame
+    p_churn = model.predict_proba(frame[data.columns])
+    clv, _ = lifetime_margin(lines, frame["customer_id"], day)
+    uplift = cross_fitted_uplift(campaign)
+    truth = simulation.truth["campaign"].set_index("customer_id")["true_uplift"]
+    true_uplift = _by_pseudonym(truth).reindex(frame["customer_id"]).to_numpy()
+    rng = np.random.default_rng(0)
+    spend = p_churn * clv * save_rate(p_churn, uplift)  # the recall list's expected saved margin
+    rankings = {"spend": spend, "risk_only": p_churn * clv, "random": rng.random(len(frame))}
+    top = max(int(len(frame) * TOP), 1)
+    rows = {}
+    for name, score in rankings.items():
+        chosen = np.argsort(-score, kind="stable")[:top]
+        rows[name] = ranking_quality(campaign, score, TOP) | {
+            "saved_margin_top10": float((true_uplift[chosen] * clv[chosen]).sum()),
+            "true_uplift_top10": float(true_uplift[chosen].mean()),
+        }
+    best = np.argsort(-(true_uplift * clv), kind="stable")[:top]
+    rows["oracle"] = {"saved_margin_top10": float((true_uplift[best] * clv[best]).sum())}
+    return {"campaign": campaign.campaign_id, "customers": len(frame), "contacted": top, "table": rows}
+
+
+def online_retail(root: Path) -> dict:
+    log("Online Retail II: ingest and features")
+    settings = _home(root, "retail-home")
+    load_online_retail(settings)
+    _build(settings, pd.Timestamp("2011-12-10", tz="UTC"))
+    churn = load_config("churn")
+    as_of = pd.Timestamp("2011-06-01", tz="UTC") + pd.Timedelta(days=churn.label.horizon_days)
+    data = cohort_data(settings, as_of, churn, CHURN)
+    model = fit_model(data, churn, CHURN)
+    scores = {"spend": model.predict_proba(data.holdout[data.columns])} | baseline_scores(data, churn, CHURN)
+    table = compare(data.holdout["churned"], scores)
+    return {
+        "holdout_cutoff": str(data.splits.holdout.date()),
+        "customers": len(data.holdout),
+        "table": table.to_dict(orient="index"),
+    }
+
+
+def training_time(root: Path, customers: int) -> dict:
+    log(f"training time on {customers:,} customers: simulate, ingest, build")
+    simulate_history(root / "big", customers, seed=5)
+    settings = _home(root, "big-home")
+    for table in TABLE_ORDER:
+        ingest(root / "big" / f"{table}.csv", IngestOptions(table), settings)
+    _build(settings, pd.Timestamp("2026-01-01", tz="UTC"))
+    log("spend train churn")
+    start = time.perf_counter()
+    report = train_model(settings, "churn", pd.Timestamp("2026-01-01", tz="UTC"))
+    return {"customers": customers, "train_s": time.perf_counter() - start, "train_rows": report.train_rows}
+
+
+def run(customers: int, train_customers: int, seed: int) -> dict:
+    warnings.filterwarnings("ignore")
+    quiet_feast()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        result = {"simulated": simulated(root, customers, seed), "online_retail": online_retail(root)}
+        if train_customers:
+            result["training"] = training_time(root, train_customers)
+    return result
+
+
+def _figure(name, value, baseline, goal, met, **extra) -> dict:
+    return {"figure": name, "value": round(value, 4), "baseline": baseline, "goal": goal, "met": bool(met)} | extra
+
+
+def figures(r: dict) -> list[dict]:
+    out = []
+    for data in ("simulated", "online_retail"):
+        t = (r[data]["churn"] if data == "simulated" else r[data])["table"]
+        s = t["spend"]
+        for base in ("bgnbd", "recency"):
+            b = t[base]
+            out.append(
+                _figure(f"{data}_churn_auc_vs_{base}", s["auc"], round(b["auc"], 4), "higher", s["auc"] > b["auc"])
+            )
+            out.append(
+                _figure(
+                    f"{data}_churn_brier_vs_{base}", s["brier"], round(b["brier"], 4), "lower", s["brier"] < b["brier"]
+                )
+            )
+        ece = s["calibration_error"]
+        out.append(_figure(f"{data}_churn_calibration_error", ece, None, "< 0.03", ece < 0.03))
+    t = r["simulated"]["churn"]["table"]
+    for oracle in ("bayes", "oracle"):
+        gap = t[oracle]["auc"] - t["spend"]["auc"]
+        out.append(
+            _figure(f"simulated_churn_auc_gap_to_{oracle}", gap, round(t[oracle]["auc"], 4), "<= 0.02", gap <= 0.02)
+        )
+    c = r["simulated"]["clv"]["table"]
+    out.append(
+        _figure(
+            "simulated_next_year_margin_mae",
+            c["spend"]["mae"],
+            round(c["bgnbd_gamma_gamma"]["mae"], 2),
+            "lower than BG/NBD x Gamma-Gamma",
+            c["spend"]["mae"] < c["bgnbd_gamma_gamma"]["mae"],
+        )
+    )
+    rc = r["simulated"]["recall"]["table"]
+    ratio = rc["spend"]["saved_margin_top10"] / rc["risk_only"]["saved_margin_top10"]
+    out.append(
+        _figure(
+            "recall_saved_margin_top10_vs_risk_only",
+            ratio,
+            round(rc["risk_only"]["saved_margin_top10"], 2),
+            ">= 1.2x risk-only",
+            ratio >= 1.2,
+            spend=round(rc["spend"]["saved_margin_top10"], 2),
+        )
+    )
+    out.append(
+        _figure(
+            "recall_qini",
+            rc["spend"]["qini"],
+            round(rc["risk_only"]["qini"], 5),
+            "higher than risk-only",
+            rc["spend"]["qini"] > rc["risk_only"]["qini"],
+        )
+    )
+    if "training" in r:
+        seconds = r["training"]["train_s"]
+        out.append(
+            _figure(f"train_churn_{r['training']['customers']}_customers_s", seconds, None, "< 300 s", seconds < 300)
+        )
+    return out
+
+
+def _print_table(title: str, table: dict, columns: tuple[str, ...]) -> None:
+    print(title)
+    print(f"  {'scorer':<20}" + "".join(f"{c:>20}" for c in columns))
+    for name, row in table.items():
+        cells = "".join(f"{row[c]:>20.4f}" if c in row else f"{'-':>20}" for c in columns)
+        print(f"  {name:<20}{cells}")
+
+
+def print_tables(r: dict) -> None:
+    churn_columns = ("auc", "average_precision", "brier", "calibration_error")
+    sim = r["simulated"]
+    _print_table(
+        f"(a) simulated churn, holdout {sim['churn']['holdout_cutoff']}, {sim['churn']['customers']:,} customers",
+        sim["churn"]["table"],
+        churn_columns,
+    )
+    _print_table(
+        f"(a) next-year margin, holdout {sim['clv']['holdout_cutoff']}, {sim['clv']['customers']:,} customers",
+        sim["clv"]["table"],
+        ("mae", "rmse", "spearman", "top_decile_share"),
+    )
+    rc = sim["recall"]
+    _print_table(
+        f"(a) recall list on {rc['campaign']}: {rc['customers']:,} customers, top 10% = {rc['contacted']:,} contacts",
+        rc["table"],
+        ("qini", "uplift_at_10pct", "true_uplift_top10", "saved_margin_top10"),
+    )
+    ret = r["online_retail"]
+    _print_table(
+        f"(b) Online Retail II churn, holdout {ret['holdout_cutoff']}, {ret['customers']:,} customers",
+        ret["table"],
+        churn_columns,
+    )
+    if "training" in r:
+        t = r["training"]
+        print(f"(c) spend train churn on {t['customers']:,} customers ({t['train_rows']:,} rows): {t['train_s']:.1f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--train-customers", type=int, default=100_000, help="0 skips the training-time run")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = run(args.customers, args.train_customers, args.seed)
+    print_tables(result)
+    if args.json:
+        print(json.dumps({"benchmark": "customer_models", "results": result, "figures": figures(result)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
