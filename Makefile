@@ -29,6 +29,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/ingest.py --repeats 3 --json
 	$(BIN)/python benchmarks/features.py --json
+	$(BIN)/python benchmarks/customer_models.py --json
 
 # Re-pin every dependency after editing pyproject.toml.
 lock: install

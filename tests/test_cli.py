@@ -15,7 +15,7 @@ runner = CliRunner()
 
 
 def test_demo_runs_end_to_end_and_reports_counts_that_add_up(settings):
-    result = runner.invoke(app, ["demo", "--customers", "300", "--days", "120", "--json"])
+    result = runner.invoke(app, ["demo", "--customers", "400", "--days", "300", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     for table, counts in summary["ingested"].items():
@@ -24,12 +24,22 @@ def test_demo_runs_end_to_end_and_reports_counts_that_add_up(settings):
     assert set(summary["quality"]) == {"customers", "transactions", "points", "membership", "campaigns", "fraud_labels"}
     assert len(BatchCatalog(settings.paths.catalog).batches()) == 6
     assert (settings.paths.reports / "quality.json").exists()
+    assert summary["churn"]["alias"] == "champion" and {"spend", "bgnbd", "recency"} == set(summary["churn"]["holdout"])
+    recall = pd.read_csv(summary["recall_list"]["file"])
+    assert len(recall) == summary["recall_list"]["customers"] > 0 and recall["customer_id"].str.startswith("c_").all()
 
     listed = runner.invoke(app, ["batches", "--table", "transactions", "--json"])
     assert listed.exit_code == 0, listed.output
     (batch,) = json.loads(listed.stdout)["batches"]
     assert batch["received"] == summary["ingested"]["transactions"]["received"]
     assert runner.invoke(app, ["batches", "--table", "orders"]).exit_code == 2
+
+
+def test_a_demo_too_short_for_the_churn_label_says_so(settings):
+    result = runner.invoke(app, ["demo", "--customers", "200", "--days", "120", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["churn"]["skipped"].startswith("history too short") and summary["recall_list"] is None
 
 
 def test_simulate_writes_the_tables_and_ground_truth(settings, tmp_path):

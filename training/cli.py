@@ -46,7 +46,8 @@ def demo_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Run the main job end to end on the embedded default: simulate, ingest, score data quality,
-    build feature snapshots, register them with Feast and materialise the online store."""
+    build feature snapshots, register them with Feast, materialise the online store, train and register
+    the churn model, and write a recall list (SPEND_HOME/reports/recall-list.csv)."""
     from features.ingest.pipeline import IngestOptions, ingest
     from features.quality.scorecard import DIMENSIONS, scorecard
     from features.simulate.config import SimulationConfig
@@ -57,7 +58,7 @@ def demo_command(
     # The demo's history ends yesterday, as a live shop's would; `spend simulate` keeps a fixed start.
     start = date.today() - timedelta(days=days)
     out = settings.paths.home / "demo" / f"sim-{start}-{customers}-{days}-{seed}"
-    steps = ("simulate", *(f"ingest {t}" for t in DEMO_TABLES), "quality", "features")
+    steps = ("simulate", *(f"ingest {t}" for t in DEMO_TABLES), "quality", "features", "train churn", "recall list")
     with step_progress("demo", steps, enabled=not json_output) as step:
         step("simulate")
         write_simulation(
@@ -71,6 +72,9 @@ def demo_command(
         card = scorecard(settings)
         step("features")
         features = _build_feature_store(settings)
+        step("train churn")
+        trained, recall = _train_and_recall(settings)
+        step("recall list")
     summary = {
         "home": str(settings.home),
         "simulation": str(out),
@@ -81,6 +85,8 @@ def demo_command(
         "quality": {
             t: {d: s[d]["score"] for d in DIMENSIONS} | {"overall": s["overall"]} for t, s in card["tables"].items()
         },
+        "churn": trained,
+        "recall_list": recall,
     }
     if json_output:
         print_json(summary)
@@ -93,7 +99,48 @@ def demo_command(
     console.print(
         f"online store ({settings.env}): {', '.join(f'{k} {v:,}' for k, v in features['online_entities'].items())}"
     )
-    console.print(f"state under {settings.home}; details: `spend quality`, `spend features get customer ID`")
+    if "skipped" in trained:
+        console.print(f"churn model and recall list skipped: {trained['skipped']}")
+    else:
+        auc = ", ".join(f"{name} {row['auc']:.3f}" for name, row in trained["holdout"].items())
+        console.print(f"churn v{trained['version']} @{trained['alias']}: holdout AUC {auc}")
+        console.print(
+            f"recall list: {recall['customers']:,} customers, expected saved margin "
+            f"{recall['expected_saved_margin']:,.0f} -> {recall['file']}"
+        )
+    console.print(f"state under {settings.home}; details: `spend quality`, `spend segments`, `spend models list`")
+
+
+def _train_and_recall(settings: SpendSettings) -> tuple[dict, dict | None]:
+    """Train and register the churn model, then write the recall list; a history too short for the
+    churn label (a demo of a few months) skips both and says why."""
+    from features.errors import SpendError
+    from training.train import train_model
+
+    as_of = commands.default_as_of(settings)
+    try:
+        trained = train_model(settings, "churn", as_of)
+    except SpendError as error:
+        if "history too short" not in str(error):
+            raise
+        return {"skipped": str(error)}, None
+    summary = {"version": trained.version, "alias": trained.alias, "holdout": trained.comparison}
+    return summary, _recall_list(settings, as_of)
+
+
+def _recall_list(settings: SpendSettings, as_of) -> dict:
+    """The 500 customers most worth winning back, pseudonymous (`spend recall-list --reidentify` for ids)."""
+    from training.recall import RecallOptions, recall_list
+    from training.scoring import write_table
+
+    frame = recall_list(settings, as_of, RecallOptions(top=500))
+    out = settings.paths.reports / "recall-list.csv"
+    write_table(frame, out)
+    return {
+        "customers": len(frame),
+        "expected_saved_margin": float(frame["expected_saved_margin"].sum()),
+        "file": str(out),
+    }
 
 
 def _build_feature_store(settings: SpendSettings) -> dict:

@@ -28,12 +28,17 @@ def _check_out(out: Path) -> None:
         raise SpendError(f"--out: {out.name} must end in .csv or .parquet")
 
 
-def _as_of(text: str | None, settings: SpendSettings) -> pd.Timestamp:
-    if text is None:  # the day after the last purchase: every label that can be complete, is
-        from features.ingest.store import OfflineStore
-        from training.dataset import purchase_times
+def default_as_of(settings: SpendSettings) -> pd.Timestamp:
+    """The day after the last purchase: every label that can be complete, is."""
+    from features.ingest.store import OfflineStore
+    from training.dataset import purchase_times
 
-        return purchase_times(OfflineStore(settings.paths))["ts"].max().normalize() + pd.Timedelta(days=1)
+    return purchase_times(OfflineStore(settings.paths))["ts"].max().normalize() + pd.Timedelta(days=1)
+
+
+def _as_of(text: str | None, settings: SpendSettings) -> pd.Timestamp:
+    if text is None:
+        return default_as_of(settings)
     try:
         stamp = pd.Timestamp(text)
     except ValueError as error:
@@ -111,7 +116,7 @@ def rollback_command(model: str) -> None:
 
 @user_errors
 def score_command(
-    model: Annotated[str, typer.Argument(help="Model to score with: churn.")],
+    model: Annotated[str, typer.Argument(help="Model to score with: churn or clv.")],
     out: OutFile,
     as_of: AsOf = None,
     reidentify: Reidentify = False,
@@ -119,27 +124,31 @@ def score_command(
 ) -> None:
     """Score every active customer with the registered @champion."""
     from training.scoring import reidentify as add_ids
-    from training.scoring import score_churn, write_table
+    from training.scoring import score_churn, score_clv, write_table
 
     if model not in TRAINABLE:
         raise SpendError(f"unknown model {model!r}; scorable: {', '.join(TRAINABLE)}")
     _check_out(out)
     quiet_feast()
     settings = SpendSettings()
-    scores = score_churn(settings, _as_of(as_of, settings))
+    scores = (score_churn if model == "churn" else score_clv)(settings, _as_of(as_of, settings))
     if reidentify:
         scores = add_ids(settings, scores, f"score {model} --reidentify", out)
     write_table(scores, out)
     summary = {
         "out": str(out),
         "customers": len(scores),
-        "bands": scores["churn_band"].value_counts().to_dict(),
         "reidentified": reidentify,
     }
+    if model == "churn":
+        summary["bands"] = scores["churn_band"].value_counts().to_dict()
+    else:
+        summary["next_year_margin"] = float(scores["next_year_margin"].sum())
     if json_output:
         print_json(summary)
     else:
-        console.print(f"{len(scores):,} customers scored -> {out} (bands: {summary['bands']})")
+        detail = summary.get("bands", f"total next-year margin {summary.get('next_year_margin', 0):,.0f}")
+        console.print(f"{len(scores):,} customers scored -> {out} ({detail})")
 
 
 @user_errors

@@ -66,6 +66,21 @@ CLUSTER_FEATURES = (
 )
 
 
+def score_clv(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Next-year margin of every active customer from the registered clv @champion (the ML estimate)."""
+    config = load_config("clv")
+    model, version = Registry(settings).load("clv", feature_service=config.feature_service)
+    frame = training_set(feature_store(settings), active_customers(settings, as_of), config.feature_service)
+    return pd.DataFrame(
+        {
+            ID: frame[ID],
+            "as_of": frame["event_timestamp"],
+            "next_year_margin": model.predict(frame[model.features_]),
+            "model_version": int(version.version),
+        }
+    )
+
+
 def segments(settings: SpendSettings, as_of: pd.Timestamp) -> tuple[pd.DataFrame, BehaviourClusters]:
     """Every active customer's RFM segment and learned cluster (a Gaussian mixture, k by lowest BIC), and
     P(churn) from the churn champion when one is registered (for the profiles' expected churn rate)."""

@@ -138,3 +138,41 @@ def test_recall_list_ranks_by_expected_saved_margin_within_budget(home, tmp_path
     ):
         bad = runner.invoke(app, ["recall-list", "--out", str(tmp_path / "x.csv"), *args])
         assert bad.exit_code == 2 and message in bad.output, bad.output
+
+
+def test_a_clv_champion_scores_customers_and_feeds_the_recall_list_when_it_beat_the_baseline(home, tmp_path):
+    # The one-year history is too short for `spend train clv` (365-day labels), so a model fitted on
+    # 90-day margin labels is registered directly, as the training loop would.
+    import pandas as pd
+
+    from training.config import TrainingConfig
+    from training.tasks import CLV
+    from training.train import cohort_data, fit_model
+
+    config = TrainingConfig(
+        model="clv", feature_service="churn_v1", label={"horizon_days": 90}, baselines=("bgnbd_gamma_gamma",)
+    )
+    data = cohort_data(home, pd.Timestamp("2025-12-31", tz="UTC"), config, CLV)
+    model = fit_model(data, config, CLV, {"n_estimators": 50})
+    registered = Registry(home).register(
+        "clv",
+        model,
+        {},
+        {"spend_mae": 1.0, "bgnbd_gamma_gamma_mae": 2.0},
+        {"feature_service": "churn_v1"},
+        {},
+        "mae",
+        None,
+    )
+    assert runner.invoke(app, ["train", "churn", "--as-of", "2025-12-31"]).exit_code == 0
+    out = tmp_path / "clv.csv"
+    result = runner.invoke(app, ["score", "clv", "--as-of", "2025-12-31", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out)
+    assert (scores["next_year_margin"] >= 0).all() and (scores["model_version"] == registered.version).all()
+    assert json.loads(result.stdout)["next_year_margin"] == pytest.approx(scores["next_year_margin"].sum())
+
+    recall_out = tmp_path / "recall.csv"
+    args = ["recall-list", "--as-of", "2025-12-31", "--top", "50", "--out", str(recall_out)]
+    assert runner.invoke(app, args).exit_code == 0
+    assert (pd.read_csv(recall_out)["clv_source"] == f"ml clv v{registered.version}").all()
