@@ -12,7 +12,8 @@ expected_saved_margin = P(churn) x CLV x save rate of a contact, where
   uplift of a customer who would buy anyway is already near 0). On the simulator this ranking saves
   1.3x the margin of risk x value (benchmarks/customer_models.py). Without a campaign the save rate is
   1 and flagged, so the list falls back to risk x value. Negative uplift (contacts that put customers
-  off) sinks a customer.
+  off) sinks a customer; so does an unknown one (a customer unlike anyone the campaign contacted:
+  save rate 0, uplift_source says why).
 With a budget, the list keeps customers whose saved margin pays for the contact, best first, as many as
 the budget buys.
 """
@@ -54,15 +55,23 @@ class RecallOptions:
 
 
 def save_rate(churn_probability: np.ndarray, uplift: np.ndarray | None) -> np.ndarray:
-    """Share of the churn risk a contact removes: uplift / P(churn) in [-1, 1]; 1 without an uplift model."""
+    """Share of the churn risk a contact removes: uplift / P(churn) in [-1, 1]; 1 without an uplift model,
+    0 where the uplift is unknown (a customer unlike anyone the campaign contacted)."""
     if uplift is None:
         return np.ones(len(churn_probability))
-    ratio = np.divide(uplift, churn_probability, out=np.zeros(len(uplift)), where=churn_probability > 0)
+    known = np.isfinite(uplift) & (churn_probability > 0)
+    ratio = np.divide(uplift, churn_probability, out=np.zeros(len(uplift)), where=known)
     return np.clip(ratio, -1.0, 1.0)
 
 
 def campaign_uplift(settings: SpendSettings, lines: pd.DataFrame, cohort: pd.DataFrame):
-    """Uplift per cohort customer from the latest campaign, or (None, reason) without a usable one."""
+    """Uplift per cohort customer from the latest campaign and where it came from per customer, or
+    (None, reason) without a usable campaign.
+
+    A campaign only says what a contact does to the kind of customer it contacted. Win-back campaigns
+    contact lapsed customers, so for a customer who ordered more recently than almost anyone contacted
+    (below the 1st percentile of days since the last order) the uplift is unknown (NaN), not guessed.
+    """
     campaign = latest_campaign(settings, lines, load_config("churn").feature_service)
     if isinstance(campaign, str):
         return None, campaign
@@ -70,7 +79,15 @@ def campaign_uplift(settings: SpendSettings, lines: pd.DataFrame, cohort: pd.Dat
         learner = fit_uplift(campaign)
     except ValueError as error:
         return None, f"campaign unusable: {error}"
-    return learner.predict(campaign.matrix(cohort)), f"campaign {campaign.campaign_id}"
+    uplift = learner.predict(campaign.matrix(cohort))
+    floor = float(np.nanquantile(campaign.frame["days_since_last_order"], 0.01))
+    outside = cohort["days_since_last_order"].to_numpy(dtype=float) < floor
+    source = np.where(
+        outside,
+        f"none (ordered within {floor:.0f} days; campaign {campaign.campaign_id} contacted lapsed customers)",
+        f"campaign {campaign.campaign_id}",
+    )
+    return np.where(outside, np.nan, uplift), source
 
 
 def customer_value(settings: SpendSettings, lines: pd.DataFrame, cohort: pd.DataFrame, as_of: pd.Timestamp):

@@ -105,8 +105,15 @@ def test_recall_list_ranks_by_expected_saved_margin_within_budget(home, tmp_path
     assert result.exit_code == 0, result.output
     recall = pd.read_parquet(out)
     assert len(recall) == 200 and recall["expected_saved_margin"].is_monotonic_decreasing
-    assert recall["uplift_source"].str.startswith("campaign winback-").all()
+    assert recall["uplift_source"].str.startswith("campaign winback-").all()  # the best are all in its population
     assert (recall["clv_source"] == "bgnbd_gamma_gamma").all()  # no clv champion registered here
+
+    everyone_out = tmp_path / "everyone.csv"
+    assert runner.invoke(app, ["recall-list", "--as-of", "2025-12-31", "--out", str(everyone_out)]).exit_code == 0
+    everyone = pd.read_csv(everyone_out)
+    recent = everyone["uplift_source"].str.startswith("none (ordered within")
+    assert 0 < recent.sum() < len(everyone)  # active customers are outside a win-back campaign's population
+    assert everyone.loc[recent, "uplift"].isna().all() and (everyone.loc[recent, "save_rate"] == 0).all()
     saved = recall["churn_probability"] * recall["clv"] * recall["save_rate"]
     assert (recall["expected_saved_margin"] == saved).all() and recall["save_rate"].between(-1, 1).all()
     unclipped = recall["save_rate"].abs() < 1
