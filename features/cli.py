@@ -19,6 +19,7 @@ from features.settings import SpendSettings
 def register(app: typer.Typer) -> None:
     """Add the data commands to the root `spend` app."""
     app.command("simulate")(simulate_command)
+    app.command("simulate-handbook")(simulate_handbook_command)
     app.command("ingest")(ingest_command)
     app.command("load-example")(load_example_command)
     app.command("quality")(quality_command)
@@ -69,6 +70,39 @@ def simulate_command(
     for name, count in counts.items():
         table.add_row(name, f"{count:,}")
     console.print(table)
+
+
+@user_errors
+def simulate_handbook_command(
+    out: Annotated[Path, typer.Option(help="Folder for transactions.csv, fraud_labels.csv and ground_truth/.")] = Path(
+        "handbook"
+    ),
+    customers: Annotated[int, typer.Option(min=10, help="Cards.")] = 5_000,
+    terminals: Annotated[int, typer.Option(min=10, help="Payment terminals.")] = 10_000,
+    days: Annotated[int, typer.Option(min=30, max=3_650, help="Days of payments.")] = 183,
+    start: Annotated[str, typer.Option(help="First day (YYYY-MM-DD).")] = "2018-04-01",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    json_output: JsonFlag = False,
+) -> None:
+    """Simulate card payments with the Fraud Detection Handbook's generator and fraud scenarios."""
+    from features.simulate.handbook import HandbookConfig, simulate_handbook, write_handbook
+
+    try:
+        first_day = date.fromisoformat(start)
+    except ValueError as error:
+        raise SpendError(f"--start: {start!r} is not a date (YYYY-MM-DD)") from error
+    config = HandbookConfig(customers=customers, terminals=terminals, days=days, start=first_day, seed=seed)
+    with step_progress("simulate-handbook", ("simulate", "write"), enabled=not json_output) as step:
+        step("simulate")
+        history = simulate_handbook(config)
+        step("write")
+        counts = write_handbook(history, out)
+    fraud = history.truth["is_fraud"]
+    result = {"out": str(out), "rows": counts, "fraud_share": float(fraud.mean()), "seed": seed}
+    if json_output:
+        print_json(result)
+    else:
+        console.print(f"{counts['transactions']:,} card payments ({fraud.mean():.2%} fraud) -> {out}")
 
 
 @user_errors

@@ -17,7 +17,7 @@ from features import cli as data_cli
 from features.console import JsonFlag, console, print_json, show_warnings_loudly, step_progress, user_errors
 from features.settings import SpendSettings
 from features.store import cli as store_cli
-from training import commands
+from training import commands, fraud_commands
 
 app = typer.Typer(
     name="spend",
@@ -32,6 +32,7 @@ app.command("train")(commands.train_command)
 app.command("score")(commands.score_command)
 app.command("segments")(commands.segments_command)
 app.command("recall-list")(commands.recall_list_command)
+app.command("backtest")(fraud_commands.backtest_command)
 app.add_typer(commands.models_app, name="models")
 
 DEMO_TABLES = ("customers", "transactions", "points", "membership", "campaigns", "fraud_labels")

@@ -16,7 +16,7 @@ from features.settings import SpendSettings
 from features.store import quiet_feast
 
 models_app = typer.Typer(help="Registered models: list, promote, roll back.", no_args_is_help=True)
-TRAINABLE = ("churn", "clv")
+TRAINABLE = ("churn", "clv", "fraud")
 AsOf = Annotated[str | None, typer.Option(help="As of this date (default: the day after the last purchase).")]
 OutFile = Annotated[Path, typer.Option(help="CSV or Parquet file to write.")]
 Reidentify = Annotated[bool, typer.Option(help="Add original customer ids from the vault (audited).")]
@@ -48,7 +48,7 @@ def _as_of(text: str | None, settings: SpendSettings) -> pd.Timestamp:
 
 @user_errors
 def train_command(
-    model: Annotated[str, typer.Argument(help="Model to train: churn or clv.")],
+    model: Annotated[str, typer.Argument(help="Model to train: churn, clv or fraud.")],
     as_of: AsOf = None,
     tune: Annotated[int, typer.Option(min=0, help="Optuna trials before the final fit (0: configured params).")] = 0,
     json_output: JsonFlag = False,
@@ -58,6 +58,11 @@ def train_command(
 
     if model not in TRAINABLE:
         raise SpendError(f"unknown model {model!r}; trainable: {', '.join(TRAINABLE)}")
+    if model == "fraud":
+        from training import fraud_commands
+
+        fraud_commands.train(tune, json_output)
+        return
     quiet_feast()
     settings = SpendSettings()
     with step_progress(f"train {model}", TRAIN_STEPS, enabled=not json_output) as step:
@@ -116,8 +121,9 @@ def rollback_command(model: str) -> None:
 
 @user_errors
 def score_command(
-    model: Annotated[str, typer.Argument(help="Model to score with: churn or clv.")],
+    model: Annotated[str, typer.Argument(help="Model to score with: churn, clv or fraud.")],
     out: OutFile,
+    transactions: Annotated[Path | None, typer.Option(help="fraud: the card payments to score.")] = None,
     as_of: AsOf = None,
     reidentify: Reidentify = False,
     json_output: JsonFlag = False,
@@ -129,6 +135,11 @@ def score_command(
     if model not in TRAINABLE:
         raise SpendError(f"unknown model {model!r}; scorable: {', '.join(TRAINABLE)}")
     _check_out(out)
+    if model == "fraud":
+        from training import fraud_commands
+
+        fraud_commands.score(transactions, out, json_output)
+        return
     quiet_feast()
     settings = SpendSettings()
     scores = (score_churn if model == "churn" else score_clv)(settings, _as_of(as_of, settings))

@@ -3,6 +3,7 @@ a wrong type or an impossible value is an error that names it."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -29,7 +30,9 @@ class SplitConfig(Strict):
 
 
 class GateConfig(Strict):
-    metric: Literal["auc", "average_precision", "brier", "mae", "rmse", "spearman"] = "average_precision"
+    metric: Literal["auc", "average_precision", "brier", "mae", "rmse", "spearman", "card_precision_at_100"] = (
+        "average_precision"
+    )
     min_improvement: float = Field(0.0, ge=0.0)
 
 
@@ -51,13 +54,35 @@ class TrainingConfig(Strict):
         return self
 
 
-def load_config(model: str, folder: Path = EXPERIMENTS) -> TrainingConfig:
+class ProtocolConfig(Strict):
+    """The Handbook's protocol: train a week, wait out the feedback delay, test a week."""
+
+    train_start: date | None = None  # None: the latest week whose test labels are all known
+    train_days: int = Field(7, ge=1, le=90)
+    delay_days: int = Field(7, ge=0, le=60)
+    test_days: int = Field(7, ge=1, le=90)
+    validation_folds: int = Field(4, ge=1, le=12)
+    top_k: int = Field(100, ge=1)
+
+
+class FraudConfig(Strict):
+    model: Literal["fraud"]
+    feature_service: str
+    protocol: ProtocolConfig = ProtocolConfig()
+    alerts_per_day: int = Field(100, ge=1)  # the analysts' daily capacity: sets the stored threshold
+    imbalance: tuple[Literal["none", "sqrt", "balanced"], ...] = ("none", "sqrt", "balanced")
+    gate: GateConfig = GateConfig()
+    params: dict[str, float | int] = Field(default_factory=dict)
+    search_space: dict[str, tuple[float, float]] = Field(default_factory=dict)
+
+
+def load_config(model: str, folder: Path = EXPERIMENTS, schema: type[Strict] = TrainingConfig):
     path = folder / f"{model}.yaml"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
         raise SpendError(f"unknown model {model!r}: no {path.name} in {folder} (known: {known})")
     try:
-        return TrainingConfig.model_validate(yaml.safe_load(path.read_text()) or {})
+        return schema.model_validate(yaml.safe_load(path.read_text()) or {})
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

@@ -82,6 +82,59 @@ def ingest(
     return ingest_frame(raw, str(path), file_sha256(Path(path)), options, settings, now, progress)
 
 
+@dataclass
+class Checked:
+    """Rows parsed, pseudonymised and validated, before anything is stored."""
+
+    specs: dict
+    typed: pd.DataFrame
+    raw_customer: pd.Series | None
+    parse_failures: pd.DataFrame
+    content: pd.Series  # hash of each row's values, the key excluded (replay detection)
+    reasons: pd.DataFrame  # indexed by invalid row: `reason` (first failure) and `reasons` (all)
+
+
+def check_rows(
+    raw: pd.DataFrame,
+    source: str,
+    options: IngestOptions,
+    settings: SpendSettings,
+    started: datetime,
+    progress: Callable[[str], None] = lambda step: None,
+) -> Checked:
+    """Every rule of the table (and `options.extra_rules`) over `raw`; what ingestion and batch scoring share."""
+    spec = table_spec(options.table)
+    ctx = SchemaContext(
+        now=started + timedelta(seconds=settings.future_tolerance_seconds),
+        max_line_amount=settings.max_line_amount,
+        currencies=settings.currencies,
+        allow_anonymous=options.allow_anonymous,
+    )
+    specs = spec.field_map(ctx)
+    _require_columns(raw, spec, ctx, source)
+    progress("parse")
+    parsed = parse_frame(raw, specs, options.ts_format, settings.timezone)
+    typed = _fill_defaults(parsed.frame, settings)
+    key = settings.pseudonym_key.get_secret_value().encode("utf-8")
+    raw_customer = typed["customer_id"].copy() if "customer_id" in typed else None
+    if raw_customer is not None:
+        typed["customer_id"] = pseudonymise(raw_customer, key)
+    content = content_hash(typed[[c for c in specs if c != spec.key]])
+    if "event_id" in typed:
+        typed["event_id"] = derive_event_ids(typed["event_id"], content)
+    progress("validate")
+    with_signup = _with_signup(typed, spec, OfflineStore(settings.paths))
+    failures = pd.concat(
+        [
+            parsed.failures,
+            schema_failures(with_signup, spec.schema(ctx, with_row_rules=False)),
+            row_rule_failures(with_signup, (*options.extra_rules, *spec.row_rules(ctx))),
+        ]
+    )
+    reasons = first_reason_per_row(failures, _rule_order(spec, ctx, options.extra_rules))
+    return Checked(specs, typed, raw_customer, parsed.failures, content, reasons)
+
+
 def ingest_frame(
     raw: pd.DataFrame,
     source: str,
@@ -95,41 +148,13 @@ def ingest_frame(
     spec = table_spec(options.table)
     raw = raw.reset_index(drop=True)  # source_row in the quarantine counts data rows from 1
     started = now or datetime.now(UTC)
-    ctx = SchemaContext(
-        now=started + timedelta(seconds=settings.future_tolerance_seconds),
-        max_line_amount=settings.max_line_amount,
-        currencies=settings.currencies,
-        allow_anonymous=options.allow_anonymous,
-    )
-    specs = spec.field_map(ctx)
-    _require_columns(raw, spec, ctx, source)
     batch_id = f"{spec.name}-{started:%Y%m%dT%H%M%S%f}-{digest[:8]}-{uuid.uuid4().hex[:6]}"
     store = OfflineStore(settings.paths)
-
-    progress("parse")
-    parsed = parse_frame(raw, specs, options.ts_format, settings.timezone)
-    typed = _fill_defaults(parsed.frame, settings)
-    key = settings.pseudonym_key.get_secret_value().encode("utf-8")
-    raw_customer = typed["customer_id"].copy() if "customer_id" in typed else None
-    if raw_customer is not None:
-        typed["customer_id"] = pseudonymise(raw_customer, key)
-    content = content_hash(typed[[c for c in specs if c != spec.key]])
-    key_given = typed[spec.key].notna()
-    if "event_id" in typed:
-        typed["event_id"] = derive_event_ids(typed["event_id"], content)
-    row_hash = _row_hash(content, typed[spec.key], key_given, raw, specs, parsed.failures)
-
-    progress("validate")
-    checked = _with_signup(typed, spec, store)
-    failures = pd.concat(
-        [
-            parsed.failures,
-            schema_failures(checked, spec.schema(ctx, with_row_rules=False)),
-            row_rule_failures(checked, (*options.extra_rules, *spec.row_rules(ctx))),
-        ]
-    )
-    reasons = first_reason_per_row(failures, _rule_order(spec, ctx, options.extra_rules))
+    checked = check_rows(raw, source, options, settings, started, progress)
+    specs, typed, reasons, raw_customer = checked.specs, checked.typed, checked.reasons, checked.raw_customer
     invalid = pd.Series(typed.index.isin(reasons.index), index=typed.index)
+    key_given = typed[spec.key].notna()
+    row_hash = _row_hash(checked.content, typed[spec.key], key_given, raw, specs, checked.parse_failures)
 
     progress("deduplicate")
     seen = store.read(spec.name, ["row_hash"])["row_hash"].to_numpy(dtype="int64")

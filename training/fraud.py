@@ -1,0 +1,218 @@
+"""Fraud: the Fraud Detection Handbook's evaluation protocol, baselines, and training through the registry.
+
+Protocol (Le Borgne et al., chapters 3.4 and 5.2): train on one week of payments, skip the 7-day
+feedback delay, test on the following week. Cards already known to be compromised (a fraud on them
+whose payment is at least a delay old) leave the test set. Per test day: AUC-ROC, average precision
+and card precision@100 (the 100 cards with the highest score that day; cards found are removed from
+later days); figures are means over test days. Model selection is prequential: each candidate is
+trained and assessed on several earlier train/delay/test windows, each a week further back, and the
+best mean validation average precision wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
+
+from features.compute.payments import FEATURES, payment_features
+from features.compute.terminals import card_payments
+from features.errors import SpendError
+from features.ingest.store import OfflineStore
+from features.settings import SpendSettings
+from models.fraud import FraudModel
+from training.config import FraudConfig
+
+DAY = pd.Timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    train_start: pd.Timestamp
+    train_days: int = 7
+    delay_days: int = 7
+    test_days: int = 7
+    validation_folds: int = 4
+    top_k: int = 100
+
+    def window(self, start: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
+        """Start of training, start of testing, end of testing for a training week starting at `start`."""
+        test = start + (self.train_days + self.delay_days) * DAY
+        return start, test, test + self.test_days * DAY
+
+    def validation_starts(self) -> list[pd.Timestamp]:
+        """Training starts of the prequential folds: every fold's test week ends before the real training."""
+        first = self.train_start - (self.delay_days + self.test_days) * DAY
+        return [first - i * self.test_days * DAY for i in range(self.validation_folds)]
+
+
+def payments_with_features(settings: SpendSettings) -> pd.DataFrame:
+    """Every labelled card payment with its fraud_v1 features at payment time and `is_fraud`."""
+    offline = OfflineStore(settings.paths)
+    transactions = offline.read("transactions")
+    labels = offline.read("fraud_labels", ["order_id", "ts", "is_fraud"])
+    if transactions.empty or labels.empty:
+        raise SpendError("fraud needs card payments and fraud labels; ingest transactions and fraud_labels first")
+    payments = card_payments(transactions)
+    features = payment_features(payments, payments, labels)
+    label = payments["order_id"].map(labels.drop_duplicates("order_id", keep="last").set_index("order_id")["is_fraud"])
+    frame = pd.concat([payments[["order_id", "customer_id", "terminal_id", "ts"]], features], axis=1)
+    return frame.assign(is_fraud=label).dropna(subset=["is_fraud"]).astype({"is_fraud": int})
+
+
+def split(frame: pd.DataFrame, protocol: Protocol, start: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Training week and test week, the test without cards known compromised by each test day."""
+    train_start, test_start, test_end = protocol.window(start)
+    train = frame[(frame["ts"] >= train_start) & (frame["ts"] < train_start + protocol.train_days * DAY)]
+    test = frame[(frame["ts"] >= test_start) & (frame["ts"] < test_end)]
+    frauds = frame[frame["is_fraud"] == 1]
+    keep = np.ones(len(test), dtype=bool)
+    for day in range(protocol.test_days):
+        today = test_start + day * DAY
+        # Known by today: frauds paid before today - delay (their labels have arrived), from the training start.
+        seen = frauds[(frauds["ts"] >= train_start) & (frauds["ts"] < today - protocol.delay_days * DAY)]
+        on_day = ((test["ts"] >= today) & (test["ts"] < today + DAY)).to_numpy()
+        keep &= ~(on_day & test["customer_id"].isin(seen["customer_id"]).to_numpy())
+    return train, test[keep]
+
+
+def card_precision_at_k(test: pd.DataFrame, scores: np.ndarray, k: int) -> float:
+    """Mean over days of the share of compromised cards among the k cards scored highest that day."""
+    frame = test[["customer_id", "is_fraud"]].assign(score=scores, day=test["ts"].dt.floor("D").to_numpy())
+    found: set = set()
+    daily = []
+    for _, day in frame.groupby("day", sort=True):
+        cards = (
+            day[~day["customer_id"].isin(found)]
+            .groupby("customer_id")
+            .agg(score=("score", "max"), fraud=("is_fraud", "max"))
+        )
+        top = cards.sort_values("score", ascending=False, kind="stable").head(k)
+        daily.append(top["fraud"].sum() / k)
+        found |= set(top.index[top["fraud"] == 1])
+    return float(np.mean(daily))
+
+
+def ceiling_card_precision(test: pd.DataFrame, k: int) -> float:
+    """The best card precision@k possible: compromised cards per test day / k (capped at 1)."""
+    per_day = test[test["is_fraud"] == 1].groupby(test["ts"].dt.floor("D"))["customer_id"].nunique()
+    days = test["ts"].dt.floor("D").nunique()
+    return float(np.minimum(per_day.reindex(sorted(test["ts"].dt.floor("D").unique())).fillna(0) / k, 1).sum() / days)
+
+
+def assess(test: pd.DataFrame, scores: np.ndarray, k: int) -> dict[str, float]:
+    y = test["is_fraud"].to_numpy()
+    return {
+        "auc": float(roc_auc_score(y, scores)),
+        "average_precision": float(average_precision_score(y, scores)),
+        f"card_precision_at_{k}": card_precision_at_k(test, scores, k),
+    }
+
+
+BASELINES: dict[str, Callable[[], object]] = {
+    "logistic_regression": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=0)),
+    "decision_tree_depth_2": lambda: DecisionTreeClassifier(max_depth=2, random_state=0),
+    "random_forest": lambda: RandomForestClassifier(n_estimators=100, n_jobs=-1, random_state=0),
+}
+
+
+def fit_score(estimator, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
+    columns = list(FEATURES)
+    estimator.fit(train[columns], train["is_fraud"])
+    scores = estimator.predict_proba(test[columns])
+    return scores[:, 1] if scores.ndim == 2 else scores  # sklearn's two columns, or FraudModel's P(fraud)
+
+
+def prequential(frame: pd.DataFrame, protocol: Protocol, make: Callable[[], object]) -> float:
+    """Mean validation average precision of a candidate over the prequential folds."""
+    values = []
+    for start in protocol.validation_starts():
+        train, test = split(frame, protocol, start)
+        if train["is_fraud"].nunique() < 2 or test["is_fraud"].nunique() < 2:
+            raise SpendError(f"prequential fold starting {start:%Y-%m-%d} has no fraud; start the training later")
+        values.append(average_precision_score(test["is_fraud"], fit_score(make(), train, test)))
+    return float(np.mean(values))
+
+
+def select(frame: pd.DataFrame, protocol: Protocol, candidates: dict[str, dict]) -> tuple[str, dict[str, float]]:
+    """The candidate FraudModel parameters with the best mean prequential validation AP."""
+    scores = {
+        name: prequential(frame, protocol, lambda p=params: FraudModel(**p)) for name, params in candidates.items()
+    }
+    return max(scores, key=scores.get), scores
+
+
+@dataclass
+class Backtest:
+    protocol: Protocol
+    selected: str  # the imbalance handling chosen by prequential validation
+    validation_ap: dict[str, float]
+    table: dict[str, dict[str, float]]  # scorer -> metrics on the test week
+    ceiling_card_precision: float
+    test_payments: int
+    test_frauds: int
+    model: FraudModel
+    alerts: dict[str, float]  # the stored threshold on the test week: alerts per day, their precision
+
+
+def protocol_for(frame: pd.DataFrame, config: FraudConfig) -> Protocol:
+    p = config.protocol
+    if p.train_start is not None:
+        start = pd.Timestamp(p.train_start, tz="UTC")
+    else:  # the latest week whose test week lies inside the labelled history
+        last = frame["ts"].max().normalize()
+        start = last - (p.train_days + p.delay_days + p.test_days - 1) * DAY
+    protocol = Protocol(start, p.train_days, p.delay_days, p.test_days, p.validation_folds, p.top_k)
+    earliest = protocol.validation_starts()[-1]
+    if earliest < frame["ts"].min().normalize() or protocol.window(start)[2] > frame["ts"].max() + DAY:
+        raise SpendError(
+            f"the fraud protocol needs labelled payments from {earliest:%Y-%m-%d} to "
+            f"{protocol.window(start)[2]:%Y-%m-%d}; the history runs {frame['ts'].min():%Y-%m-%d} to "
+            f"{frame['ts'].max():%Y-%m-%d} (protocol.train_start in experiments/fraud.yaml)"
+        )
+    return protocol
+
+
+def backtest(frame: pd.DataFrame, config: FraudConfig, params: dict | None = None) -> Backtest:
+    """Select the imbalance handling prequentially, then train, set the alert threshold and test, beside
+    the baselines (same features, same weeks)."""
+    protocol = protocol_for(frame, config)
+    params = dict(config.params) if params is None else params
+    candidates = {name: params | {"imbalance": name} for name in config.imbalance}
+    selected, validation = select(frame, protocol, candidates)
+    train, test = split(frame, protocol, protocol.train_start)
+    columns = list(FEATURES)
+    model = FraudModel(**candidates[selected]).fit(train[columns], train["is_fraud"])
+    # Threshold from the delay week: the newest payments at training time (their labels are not needed).
+    _, test_start, _ = protocol.window(protocol.train_start)
+    recent = frame[(frame["ts"] >= test_start - protocol.delay_days * DAY) & (frame["ts"] < test_start)]
+    model.set_alert_budget(recent[columns], recent["ts"].dt.floor("D").to_numpy(), config.alerts_per_day)
+    scores = {"spend": model.predict_proba(test[columns])}
+    scores |= {name: fit_score(make(), train, test) for name, make in BASELINES.items()}
+    table = {name: assess(test, s, protocol.top_k) for name, s in scores.items()}
+    alerted = scores["spend"] >= model.threshold_
+    days = test["ts"].dt.floor("D").nunique()
+    alerts = {
+        "threshold": model.threshold_,
+        "alerts_per_day": float(alerted.sum() / days),
+        "alert_precision": float(test["is_fraud"].to_numpy()[alerted].mean()) if alerted.any() else float("nan"),
+    }
+    return Backtest(
+        protocol,
+        selected,
+        validation,
+        table,
+        ceiling_card_precision(test, protocol.top_k),
+        len(test),
+        int(test["is_fraud"].sum()),
+        model,
+        alerts,
+    )

@@ -1,0 +1,197 @@
+"""`spend train fraud`, `spend backtest fraud` and `spend score fraud`: the fraud model's jobs.
+
+Training runs the Handbook protocol (training/fraud.py) on the ingested card payments, optionally tunes
+the booster with Optuna on the prequential folds (each trial a nested MLflow run), and registers the
+model with its alert threshold through the shared registry and gate.
+
+Batch scoring checks every line with ingestion's rules plus the ones scoring needs (a card and a
+terminal); a rejected line gets its reason and no score, never a silent 0. Features come from the
+ingested history plus the batch itself, exactly as at training. Alerts (score at or above the stored
+threshold) get reason codes. The cards' updated spending windows are pushed to the online store, so the
+next payment scored online sees them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.compute.payments import FEATURES, SPENDING, payment_features
+from features.compute.terminals import card_payments
+from features.ingest.pipeline import IngestOptions, check_rows
+from features.ingest.readers import read_export
+from features.ingest.store import OfflineStore
+from features.schema.fields import row_rule
+from features.settings import SpendSettings
+from models.fraud import FraudModel, search_space
+from training.config import FraudConfig, load_config
+from training.fraud import Backtest, assess, backtest, payments_with_features, split
+from training.tracking import Registry
+
+FRAUD_STEPS = ("features", "select and test", "register")
+NEEDS_TERMINAL = row_rule(
+    "terminal_id",
+    "missing_terminal",
+    "a card payment to score needs its terminal_id",
+    lambda df: df["terminal_id"].notna(),
+)
+
+
+def fraud_config() -> FraudConfig:
+    return load_config("fraud", schema=FraudConfig)
+
+
+@dataclass
+class FraudReport:
+    version: int
+    alias: str
+    backtest: dict
+
+
+def run_backtest(settings: SpendSettings, params: dict | None = None, progress=lambda step: None) -> Backtest:
+    progress("features")
+    frame = payments_with_features(settings)
+    progress("select and test")
+    return backtest(frame, fraud_config(), params)
+
+
+def summary(result: Backtest) -> dict:
+    return {
+        "train_start": result.protocol.train_start.date().isoformat(),
+        "selected_imbalance": result.selected,
+        "validation_average_precision": result.validation_ap,
+        "test_payments": result.test_payments,
+        "test_frauds": result.test_frauds,
+        "ceiling_card_precision": result.ceiling_card_precision,
+        "alerts": result.alerts,
+        "table": result.table,
+    }
+
+
+def train_fraud(settings: SpendSettings, tune: int = 0, progress: Callable[[str], None] = lambda step: None):
+    config = fraud_config()
+    registry = Registry(settings)
+    progress("features")
+    frame = payments_with_features(settings)
+    progress("select and test")
+    params = dict(config.params)
+    if tune:
+        params |= _tune(registry, frame, config, tune)
+        params.pop("imbalance", None)  # the protocol's selection below picks it among the configured ones
+    result = backtest(frame, config, params)
+    progress("register")
+    champion = _champion_score(registry, frame, result, config)
+    flat = {f"{who}_{metric}": float(v) for who, row in result.table.items() for metric, v in row.items()}
+    registered = registry.register(
+        "fraud",
+        result.model,
+        params | {"imbalance": result.selected, "alerts_per_day": config.alerts_per_day},
+        flat | {"threshold": result.alerts["threshold"], "ceiling_card_precision": result.ceiling_card_precision},
+        {"feature_service": config.feature_service, "train_start": str(result.protocol.train_start.date())},
+        {"comparison": pd.DataFrame(result.table).T},
+        config.gate.metric,
+        champion,
+        config.gate.min_improvement,
+    )
+    return FraudReport(registered.version, registered.alias, summary(result))
+
+
+def _champion_score(registry: Registry, frame: pd.DataFrame, result: Backtest, config: FraudConfig) -> float | None:
+    """The current champion on the same test week, so the gate compares like with like."""
+    if registry.version_by_alias("fraud", "champion") is None:
+        return None
+    champion, _ = registry.load("fraud", feature_service=config.feature_service)
+    _, test = split(frame, result.protocol, result.protocol.train_start)
+    scores = champion.predict_proba(test[list(FEATURES)])
+    return assess(test, scores, result.protocol.top_k)[config.gate.metric]
+
+
+def _tune(registry: Registry, frame: pd.DataFrame, config: FraudConfig, trials: int) -> dict:
+    """Optuna over the configured bounds, scored by mean prequential validation AP (never the test week)."""
+    import optuna
+    from optuna_integration.mlflow import MLflowCallback
+
+    from training.fraud import prequential, protocol_for
+
+    protocol = protocol_for(frame, config)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = search_space(trial, config.search_space)
+        return prequential(frame, protocol, lambda: FraudModel(**params))
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    callback = MLflowCallback(
+        tracking_uri=registry.mlflow.get_tracking_uri(),
+        metric_name="validation_average_precision",
+        create_experiment=False,
+        mlflow_kwargs={"nested": True},
+    )
+    registry.mlflow.set_experiment(experiment_id=registry._experiment("fraud"))
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
+    with registry.mlflow.start_run(run_name="tuning"):
+        study.optimize(objective, n_trials=trials, callbacks=[callback])
+    return study.best_params
+
+
+@dataclass
+class Scored:
+    frame: pd.DataFrame  # one row per input line: status, error, score, alert, reasons
+    pushed_cards: int
+
+
+def score_file(settings: SpendSettings, path: Path, push: bool = True) -> Scored:
+    """Score every card payment of a transactions file with the fraud @champion."""
+    config = fraud_config()
+    model, version = Registry(settings).load("fraud", feature_service=config.feature_service)
+    raw = read_export(path)
+    checked = check_rows(
+        raw, str(path), IngestOptions("transactions", extra_rules=(NEEDS_TERMINAL,)), settings, datetime.now(UTC)
+    )
+    lines = checked.typed.assign(line=np.arange(len(raw)))
+    bad = checked.reasons["reasons"].reindex(lines.index)
+    good = lines[bad.isna()]
+    payments = card_payments(good) if len(good) else good.head(0)
+    offline = OfflineStore(settings.paths)
+    history = card_payments(offline.read("transactions"))
+    labels = offline.read("fraud_labels", ["order_id", "ts", "is_fraud"])
+    features = payment_features(payments, history, labels) if len(payments) else pd.DataFrame(columns=FEATURES)
+    score = model.predict_proba(features[list(FEATURES)]) if len(payments) else np.empty(0)
+    alert = score >= model.threshold_
+    reasons = np.full(len(payments), "", dtype=object)
+    if alert.any():
+        reasons[alert] = [";".join(r) for r in model.explain(features[list(FEATURES)][alert])]
+    by_order = pd.DataFrame(
+        {"fraud_score": score, "alert": alert, "reasons": reasons}, index=payments["order_id"].to_numpy()
+    )
+    out = pd.DataFrame(
+        {
+            "line": lines["line"].to_numpy() + 1,
+            "order_id": lines["order_id"].to_numpy(),
+            "customer_id": lines["customer_id"].to_numpy(),
+            "status": np.where(bad.isna(), "scored", "rejected"),
+            "error": bad.fillna("").to_numpy(),
+        }
+    )
+    scored = out["status"] == "scored"
+    joined = by_order.reindex(out.loc[scored, "order_id"])
+    for column in ("fraud_score", "alert", "reasons"):
+        out.loc[scored, column] = joined[column].to_numpy()
+    out["model_version"] = int(version.version)
+    pushed = push_spending(settings, payments, features) if push and len(payments) else 0
+    return Scored(out, pushed)
+
+
+def push_spending(settings: SpendSettings, payments: pd.DataFrame, features: pd.DataFrame) -> int:
+    """Each card's spending windows as of its latest payment in the batch, pushed to the online store."""
+    from features.store.config import feature_store
+
+    latest = pd.concat([payments[["customer_id", "ts"]], features[list(SPENDING)]], axis=1)
+    latest = latest.sort_values("ts").drop_duplicates("customer_id", keep="last")
+    rows = latest.rename(columns={"ts": "event_timestamp"})
+    feature_store(settings).push("customer_spending_push", rows.reset_index(drop=True))
+    return len(rows)
