@@ -216,6 +216,8 @@ def customer_snapshots(
 ):
     """Yield snapshot frames (customer_id, event_timestamp, features...) for cut-offs up to `until`."""
     orders = order_table(transactions)
+    if customers.empty:  # no customers table ingested (a card-payments feed): no signup dates
+        customers = pd.DataFrame({"customer_id": pd.Series([], dtype=object), "signup_ts": pd.Series([], dtype=object)})
     ids = pd.Index(pd.unique(pd.concat([orders["customer_id"], customers["customer_id"]], ignore_index=True)))
     windows = _windows(orders, points, membership, customers, ids)
     bought = orders[orders["purchase"]]

@@ -65,7 +65,9 @@ def terminal_snapshots(
 
 def _known_frauds(payments, labels, code, paid, delay) -> EventIndex:
     confirmed = labels[labels["is_fraud"] == 1]
-    label_ts = payments["order_id"].map(confirmed.drop_duplicates("order_id").set_index("order_id")["ts"])
+    label_ts = pd.to_datetime(
+        payments["order_id"].map(confirmed.drop_duplicates("order_id").set_index("order_id")["ts"]), utc=True
+    )
     is_fraud = label_ts.notna().to_numpy()
     placed = np.maximum(paid, np.where(is_fraud, seconds(label_ts.fillna(payments["ts"])) - delay, paid))
     return EventIndex.build(code[is_fraud], placed[is_fraud], {"n": np.ones(int(is_fraud.sum()))})

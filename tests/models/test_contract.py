@@ -10,6 +10,7 @@ from sklearn.exceptions import NotFittedError
 
 from models.churn import ChurnModel
 from models.clv import BetaGeoModel, GammaGammaModel
+from models.fraud import FraudModel
 from models.margin import MarginModel
 from models.segmentation import BehaviourClusters, RFMSegmenter
 from models.uplift import TwoModelUplift, XLearnerUplift
@@ -43,6 +44,7 @@ MODELS = {
     "x-learner": (XLearnerUplift(), lambda m, X, y, t: m.fit(X, y, t)),
     "churn": (ChurnModel(n_estimators=20), lambda m, X, y, t: m.fit(X, y)),
     "margin": (MarginModel(n_estimators=20), lambda m, X, y, t: m.fit(X, X["spend_365d"] * y)),
+    "fraud": (FraudModel(n_estimators=20), lambda m, X, y, t: m.fit(X, y)),
 }
 
 

@@ -1,0 +1,136 @@
+"""Fraud end to end on a small Handbook-style history: train and register with a threshold, backtest,
+score a batch with bad lines (each rejected with its reason, never scored 0), push fresh windows."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.ingest.pipeline import IngestOptions, ingest
+from features.privacy.pseudonym import pseudonym
+from features.settings import SpendSettings
+from features.simulate.handbook import HandbookConfig, simulate_handbook, write_handbook
+from features.store.build import build_snapshots
+from features.store.config import feature_store
+from features.store.definitions import build_repo
+from features.store.reader import BatchReader
+from tests.conftest import TEST_KEY
+from training.cli import app
+from training.fraud import Protocol, split
+from training.tracking import Registry
+
+runner = CliRunner()
+DAYS = 100
+
+
+@pytest.fixture(scope="module")
+def fraud_home(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fraud")
+    settings = SpendSettings(home=root / "home", pseudonym_key=TEST_KEY)
+    start = date.today() - timedelta(days=DAYS)
+    config = HandbookConfig(customers=800, terminals=1_600, days=DAYS, start=start, cards_per_day=1, seed=3)
+    history = simulate_handbook(config)
+    write_handbook(history, root / "sim")
+    for table in ("transactions", "fraud_labels"):
+        ingest(root / "sim" / f"{table}.csv", IngestOptions(table), settings)
+    build_snapshots(settings)
+    feature_store(settings).apply(build_repo(settings.paths.feature_snapshots).objects)
+    return settings, history
+
+
+@pytest.fixture
+def home(fraud_home, monkeypatch):
+    settings, history = fraud_home
+    monkeypatch.setenv("SPEND_HOME", str(settings.home))
+    monkeypatch.setenv("SPEND_PSEUDONYM_KEY", TEST_KEY)
+    return settings, history
+
+
+def test_train_registers_a_champion_with_its_threshold_and_beats_the_shallow_tree(home):
+    result = runner.invoke(app, ["train", "fraud", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["alias"] == "champion"
+    assert set(report["table"]) == {"spend", "logistic_regression", "decision_tree_depth_2", "random_forest"}
+    assert report["selected_imbalance"] in ("none", "sqrt", "balanced")
+    assert report["table"]["spend"]["auc"] > report["table"]["decision_tree_depth_2"]["auc"]
+    assert 0 < report["table"]["spend"]["card_precision_at_100"] <= report["ceiling_card_precision"]
+    listed = json.loads(runner.invoke(app, ["models", "list", "--json"]).stdout)["versions"]
+    assert any(v["model"] == "spend-fraud" for v in listed)
+
+
+def test_backtest_reports_the_protocol_without_registering(home):
+    result = runner.invoke(app, ["backtest", "fraud", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["test_frauds"] > 0 and report["alerts"]["threshold"] > 0
+    assert runner.invoke(app, ["backtest", "churn"]).exit_code == 2
+
+
+def test_the_test_week_drops_cards_already_known_compromised():
+    ts = pd.to_datetime(["2026-01-01", "2026-01-16", "2026-01-20", "2026-01-21"], utc=True)
+    frame = pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "ts": ts, "is_fraud": [1, 0, 0, 1]})
+    train, test = split(frame, Protocol(pd.Timestamp("2026-01-01", tz="UTC")), pd.Timestamp("2026-01-01", tz="UTC"))
+    assert list(train["customer_id"]) == ["a"] and list(test["customer_id"]) == ["b", "c"]
+
+
+def _batch(card: str, terminal: str, now: datetime) -> pd.DataFrame:
+    base = {"product_id": "CARD-PAYMENT", "quantity": 1, "channel": "pos", "payment_method": "card", "kind": "purchase"}
+    rows = [
+        ("ok1", card, terminal, now - timedelta(hours=2), "25.00", "GBP"),
+        ("ok2", card, terminal, now - timedelta(hours=1), "35.00", "GBP"),
+        ("neg", card, terminal, now, "-5.00", "GBP"),
+        ("huge", card, terminal, now, "9999999", "GBP"),
+        ("cur", card, terminal, now, "10.00", "XYZ"),
+        ("future", card, terminal, now + timedelta(days=3), "10.00", "GBP"),
+        ("nocard", "", terminal, now, "10.00", "GBP"),
+        ("noterm", card, "", now, "10.00", "GBP"),
+    ]
+    return pd.DataFrame(
+        [
+            base
+            | {"order_id": o, "customer_id": c, "terminal_id": t, "store_id": t, "unit_price": p, "currency": cur}
+            | {"ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            for o, c, t, ts, p, cur in rows
+        ]
+    )
+
+
+def test_batch_scoring_rejects_each_bad_line_with_its_reason_and_pushes_fresh_windows(home, tmp_path):
+    settings, history = home
+    if Registry(settings).version_by_alias("fraud", "champion") is None:  # when run on its own
+        assert runner.invoke(app, ["train", "fraud"]).exit_code == 0
+    card, terminal = history.truth["customer_id"].iloc[-1], history.truth["terminal_id"].iloc[-1]
+    now = datetime.now(UTC).replace(microsecond=0)
+    path = tmp_path / "batch.csv"
+    _batch(card, terminal, now).to_csv(path, index=False)
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(app, ["score", "fraud", "--transactions", str(path), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["lines"] == summary["scored"] + summary["rejected"] == 8
+    scores = pd.read_csv(out).set_index("order_id")
+    expected = {
+        "neg": "unit_price:",
+        "huge": "quantity:absurd_amount",
+        "cur": "currency:known_currency",
+        "future": "ts:",
+        "nocard": "customer_id:missing",
+        "noterm": "terminal_id:missing_terminal",
+    }
+    for order, reason in expected.items():
+        assert scores.loc[order, "status"] == "rejected" and reason in scores.loc[order, "error"], order
+        assert np.isnan(scores.loc[order, "fraud_score"]), order  # no score at all, never a silent 0
+    assert scores.loc[["ok1", "ok2"], "fraud_score"].between(0, 1).all()
+
+    # The card's windows after its last payment in the batch are in the online store now.
+    reader = BatchReader(feature_store(settings), service="fraud_v1")
+    online = reader.read({"customer_id": [pseudonym(card, TEST_KEY.encode())], "terminal_id": [terminal]})
+    assert online["customer_spending__found"][0]
+    assert online["customer_spending__event_seconds"][0] == pytest.approx((now - timedelta(hours=1)).timestamp())
+    assert online["nb_tx_1d"][0] >= 2 and online["avg_amount_1d"][0] > 0
