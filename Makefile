@@ -30,6 +30,7 @@ bench: install
 	$(BIN)/python benchmarks/ingest.py --repeats 3 --json
 	$(BIN)/python benchmarks/features.py --json
 	$(BIN)/python benchmarks/customer_models.py --json
+	$(BIN)/python benchmarks/fraud.py --json
 
 # Re-pin every dependency after editing pyproject.toml.
 lock: install

@@ -73,8 +73,14 @@ def summary(result: Backtest) -> dict:
     }
 
 
-def train_fraud(settings: SpendSettings, tune: int = 0, progress: Callable[[str], None] = lambda step: None):
-    config = fraud_config()
+def train_fraud(
+    settings: SpendSettings,
+    tune: int = 0,
+    progress: Callable[[str], None] = lambda step: None,
+    config: FraudConfig | None = None,
+) -> FraudReport:
+    """`config` defaults to experiments/fraud.yaml (the benchmark pins the Handbook's weeks)."""
+    config = config or fraud_config()
     registry = Registry(settings)
     progress("features")
     frame = payments_with_features(settings)
@@ -157,8 +163,11 @@ def score_file(settings: SpendSettings, path: Path, push: bool = True) -> Scored
     good = lines[bad.isna()]
     payments = card_payments(good) if len(good) else good.head(0)
     offline = OfflineStore(settings.paths)
-    history = card_payments(offline.read("transactions"))
+    stored = offline.read("transactions")
+    history = card_payments(stored) if not stored.empty else payments.head(0)  # a first batch has no history
     labels = offline.read("fraud_labels", ["order_id", "ts", "is_fraud"])
+    if labels.empty:
+        labels = pd.DataFrame({"order_id": [], "ts": pd.to_datetime([], utc=True), "is_fraud": []})
     features = payment_features(payments, history, labels) if len(payments) else pd.DataFrame(columns=FEATURES)
     score = model.predict_proba(features[list(FEATURES)]) if len(payments) else np.empty(0)
     alert = score >= model.threshold_

@@ -33,7 +33,9 @@ def payment_features(
     `history` holds every known payment (same columns), `labels` the fraud labels (order_id, ts known,
     is_fraud). Payments of `scored` missing from `history` are added to it, so a batch sees itself.
     """
-    known = pd.concat([history, scored[~scored["order_id"].isin(history["order_id"])]], ignore_index=True)
+    # pandas' isin on Arrow strings converts every value to a Python object; an index lookup does not.
+    seen = pd.Index(pd.unique(history["order_id"])).get_indexer(scored["order_id"]) >= 0
+    known = pd.concat([history, scored[~seen]], ignore_index=True)
     at = seconds(scored["ts"])
     out = {"amount": scored["amount"].to_numpy(dtype=float)}
     out |= _spending(known, scored, at)
@@ -58,13 +60,12 @@ def _spending(known: pd.DataFrame, scored: pd.DataFrame, at: np.ndarray) -> dict
         {"n": np.ones(len(known)), "amount": known["amount"].to_numpy(dtype=float)},
     )
     codes, until = ids.get_indexer(scored["customer_id"]), at + 1  # (t - w, t]: the payment itself counts
+    sums = index.window_sums(("n", "amount"), codes, until, tuple(w * DAY for w in WINDOWS))
     out = {}
     for w in WINDOWS:
-        n = index.window_sum("n", codes, until, w * DAY)
+        n = sums["n", w * DAY]
         out[f"nb_tx_{w}d"] = n
-        out[f"avg_amount_{w}d"] = np.divide(
-            index.window_sum("amount", codes, until, w * DAY), n, out=np.zeros(len(n)), where=n > 0
-        )
+        out[f"avg_amount_{w}d"] = np.divide(sums["amount", w * DAY], n, out=np.zeros(len(n)), where=n > 0)
     return out
 
 
@@ -75,10 +76,12 @@ def _terminal(known, scored, labels, at, delay) -> dict[str, np.ndarray]:
     counts = EventIndex.build(code, paid, {"n": np.ones(len(paid))})
     frauds = _known_frauds(known, labels, code, paid, delay)
     codes, shifted = ids.get_indexer(scored["terminal_id"]), at - delay
+    windows = tuple(w * DAY for w in WINDOWS)
+    n_sums = counts.window_sums(("n",), codes, shifted, windows)
+    fraud_sums = frauds.window_sums(("n",), codes, shifted, windows)
     out = {}
     for w in WINDOWS:
-        n = counts.window_sum("n", codes, shifted, w * DAY)
-        fraud = frauds.window_sum("n", codes, shifted, w * DAY)
+        n, fraud = n_sums["n", w * DAY], fraud_sums["n", w * DAY]
         out[f"terminal_nb_tx_{w}d"] = n
         out[f"terminal_risk_{w}d"] = np.divide(fraud, n, out=np.zeros(len(n)), where=n > 0)
     return out

@@ -33,7 +33,27 @@ class EventIndex:
 
     def position(self, codes: np.ndarray, seconds: np.ndarray) -> np.ndarray:
         """Number of events (over all entities sorted before) strictly before each (entity, time)."""
-        return np.searchsorted(self.keys, codes.astype(np.int64) * _SHIFT + seconds.astype(np.int64), side="left")
+        query = codes.astype(np.int64) * _SHIFT + seconds.astype(np.int64)
+        if len(query) < 10_000:
+            return np.searchsorted(self.keys, query, side="left")
+        # Searching sorted queries walks the keys in order (cache-friendly): several times faster for
+        # a million queries into millions of keys, even with the sort.
+        order = np.argsort(query, kind="stable")
+        out = np.empty(len(query), dtype=np.int64)
+        out[order] = np.searchsorted(self.keys, query[order], side="left")
+        return out
+
+    def window_sums(
+        self, names: tuple[str, ...], codes: np.ndarray, cutoff: np.ndarray, windows_s: tuple[int, ...]
+    ) -> dict[tuple[str, int], np.ndarray]:
+        """window_sum for several value columns and windows at once, sharing the binary searches."""
+        end = self.position(codes, cutoff)
+        out = {}
+        for window in windows_s:
+            start = self.position(codes, cutoff - window)
+            for name in names:
+                out[name, window] = np.round(self.cumulative[name][end] - self.cumulative[name][start], 6)
+        return out
 
     def window_sum(self, name: str, codes: np.ndarray, cutoff: np.ndarray, window_s: int | None) -> np.ndarray:
         """Sum of `name` over each entity's events in [cutoff - window, cutoff); None = all history."""
