@@ -84,6 +84,15 @@ class SpendSettings(BaseSettings):
     def paths(self) -> SpendPaths:  # not cached: model_copy(update={"home": ...}) must move it too
         return SpendPaths(self.home)
 
+    def model_tracking_uri(self) -> str:
+        """MLflow tracking and registry: PostgreSQL in production, SQLite under the data home locally.
+        Here, not in training/, because serving reads the same registry and must not import training."""
+        if self.env == "production":
+            return self.tracking_url
+        folder = self.home / "mlflow"
+        folder.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(folder / 'mlflow.db').resolve()}"
+
 
 class SpendPaths:
     """Where each kind of state lives under the data home; creating folders is the caller's job."""

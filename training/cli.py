@@ -158,6 +158,26 @@ def _build_feature_store(settings: SpendSettings) -> dict:
     return {"snapshot_rows": report.rows, "online_entities": materialize(settings)}
 
 
+@app.command("serve")
+@user_errors
+def serve_command(
+    env: Annotated[str | None, typer.Option(help="local or production (default: SPEND_ENV).")] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port.")] = 3000,
+) -> None:
+    """Start the BentoML service (serving/service.py) on this machine."""
+    import os
+    import subprocess
+    import sys
+
+    from features.errors import SpendError
+
+    if env is not None and env not in ("local", "production"):
+        raise SpendError(f"--env: {env!r} must be local or production")
+    environment = os.environ | ({"SPEND_ENV": env} if env else {})
+    command = [sys.executable, "-m", "bentoml", "serve", "serving.service:Spend", "--port", str(port)]
+    raise typer.Exit(subprocess.call(command, env=environment))
+
+
 def main() -> None:
     show_warnings_loudly()
     app()

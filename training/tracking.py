@@ -34,11 +34,7 @@ class Registered:
 
 
 def tracking_uri(settings: SpendSettings) -> str:
-    if settings.env == "production":
-        return settings.tracking_url
-    folder = settings.paths.home / "mlflow"
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(folder / 'mlflow.db').resolve()}"
+    return settings.model_tracking_uri()
 
 
 def registered_name(model: str) -> str:
@@ -58,8 +54,12 @@ class Registry:
 
         self.settings = settings
         self.mlflow = mlflow
-        mlflow.set_tracking_uri(tracking_uri(settings))
-        self.client = mlflow.MlflowClient()
+        uri = tracking_uri(settings)
+        # Both process-wide URIs: log_model registers through the registry URI, which keeps whatever
+        # an earlier caller set (another data home, or serving) unless set here too.
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        self.client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
     def _experiment(self, model: str) -> str:
         name = registered_name(model)

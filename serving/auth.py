@@ -1,0 +1,86 @@
+"""API keys and roles for the service: who may call what.
+
+Keys are random tokens shown once when created; only their SHA-256 is stored (a token of 256 random
+bits needs no salt or slow hash: nothing to brute-force). Roles and what they may call:
+
+- marketing: churn scores, recall lists, segments;
+- pricing-engine: price quotes, fraud scores, demand forecasts;
+- data-scientist: everything, admin calls included;
+- admin: everything.
+A missing or unknown key is 401, a known key without the permission 403; both say why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+ROLES: dict[str, frozenset[str]] = {
+    "marketing": frozenset({"churn", "recall", "segments"}),
+    "pricing-engine": frozenset({"price", "fraud", "forecast"}),
+    "data-scientist": frozenset({"churn", "recall", "segments", "price", "fraud", "forecast", "admin"}),
+    "admin": frozenset({"churn", "recall", "segments", "price", "fraud", "forecast", "admin"}),
+}
+
+
+class AuthError(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    role: str
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class KeyStore:
+    """Hashed keys in a JSON file: {sha256: {"name": ..., "role": ...}}."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def _load(self) -> dict[str, dict[str, str]]:
+        return json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def add(self, name: str, role: str) -> str:
+        """Create a key for `name` with `role`; returns the key, which is not stored anywhere."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+        keys = self._load()
+        if any(entry["name"] == name for entry in keys.values()):
+            raise ValueError(f"a key named {name!r} exists; revoke it first")
+        key = secrets.token_urlsafe(32)
+        keys[_digest(key)] = {"name": name, "role": role}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(keys, indent=2, sort_keys=True))
+        self.path.chmod(0o600)
+        return key
+
+    def revoke(self, name: str) -> bool:
+        keys = self._load()
+        kept = {d: e for d, e in keys.items() if e["name"] != name}
+        self.path.write_text(json.dumps(kept, indent=2, sort_keys=True))
+        return len(kept) < len(keys)
+
+    def authorize(self, key: str | None, permission: str) -> Caller:
+        if not key:
+            raise AuthError(401, "missing API key: send it in the X-API-Key header")
+        digest = _digest(key)
+        entry = next((e for d, e in self._load().items() if hmac.compare_digest(d, digest)), None)
+        if entry is None:
+            raise AuthError(401, "unknown API key")
+        if permission not in ROLES[entry["role"]]:
+            allowed = ", ".join(r for r, perms in ROLES.items() if permission in perms)
+            raise AuthError(403, f"role {entry['role']!r} may not call {permission} endpoints (allowed: {allowed})")
+        return Caller(entry["name"], entry["role"])

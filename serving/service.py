@@ -1,0 +1,149 @@
+"""The Spend BentoML service (first slice: health, readiness, churn scores, model reload).
+
+    bentoml serve serving.service:Spend --port 3000      (or `spend serve`)
+
+Models load from the registry by alias at start-up and follow it: a background thread checks every
+SPEND_SERVING_REFRESH_SECONDS (30) and swaps in place; `POST /v1/admin/reload` does it at once. Online
+features come from the feature store through Spend's batch reader. Every /v1 call except health and
+readiness needs an X-API-Key with the right role (serving/auth.py) and is audited (who, what, when, how
+many customers, result size; never the ids).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Annotated
+
+import bentoml
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from features.settings import SpendSettings
+from serving.audit import AuditLog
+from serving.middleware import ApiKeyMiddleware
+from serving.models import ModelSlot
+
+BANDS = ((0.60, "high"), (0.30, "medium"), (0.0, "low"))  # models/churn.py's documented thresholds
+
+
+CustomerIds = Annotated[
+    list[str], Field(min_length=1, max_length=10_000, description="Pseudonymous customer ids (c_...)")
+]
+
+
+class ChurnScore(BaseModel):
+    customer_id: str
+    found: bool = Field(description="False: no online features for this customer (unknown or expired)")
+    churn_probability: float | None = None
+    churn_band: str | None = None
+    reasons: list[str] = []
+    features_at: float | None = Field(None, description="Epoch seconds of the feature values used")
+
+
+class ChurnResponse(BaseModel):
+    model: str
+    version: int
+    scores: list[ChurnScore]
+
+
+class Health(BaseModel):
+    status: str
+    models: dict[str, int | None]
+    registry_error: dict[str, str | None]
+
+
+def _band(p: float) -> str:
+    return next(name for edge, name in BANDS if p >= edge)
+
+
+@bentoml.service(name="spend", traffic={"timeout": 10})
+class Spend:
+    def __init__(self) -> None:
+        from features.store.config import feature_store
+        from features.store.reader import BatchReader
+
+        self.settings = SpendSettings()
+        self.slots = {"churn": ModelSlot(self.settings, "churn", "churn_v1")}
+        for slot in self.slots.values():
+            try:
+                slot.load()
+            except Exception as error:  # noqa: BLE001 - a missing model makes its endpoints 503, not the service
+                slot.last_error = str(error)
+        self.reader = BatchReader(feature_store(self.settings), service="churn_v1")
+        self.audit = AuditLog(self.settings.paths.home / "audit" / "serving.jsonl")
+        interval = float(os.environ.get("SPEND_SERVING_REFRESH_SECONDS", "30"))
+        threading.Thread(target=self._follow_registry, args=(interval,), daemon=True).start()
+
+    def _follow_registry(self, interval: float) -> None:
+        while True:
+            time.sleep(interval)
+            for slot in self.slots.values():
+                slot.refresh()
+
+    def _health(self) -> Health:
+        # Not an API method: calling a decorated endpoint from another one goes through BentoML's
+        # dispatcher and waits for a worker (it timed out).
+        return Health(
+            status="ok",
+            models={k: (s.current.version if s.current else None) for k, s in self.slots.items()},
+            registry_error={k: s.last_error for k, s in self.slots.items()},
+        )
+
+    @bentoml.api(route="/v1/health")
+    def health(self) -> Health:
+        """Liveness, the model versions in use and the last registry error per model (no key needed)."""
+        return self._health()
+
+    @bentoml.api(route="/v1/ready")
+    def ready(self, ctx: bentoml.Context) -> Health:
+        """503 until every model is loaded (no key needed)."""
+        health = self._health()
+        if any(v is None for v in health.models.values()):
+            ctx.response.status_code = 503
+            health.status = "not ready"
+        return health
+
+    @bentoml.api(route="/v1/churn/score")
+    def churn_score(self, customer_ids: CustomerIds, ctx: bentoml.Context) -> ChurnResponse:
+        """Churn probability, band and top reasons for each customer (role: marketing or data-scientist)."""
+        loaded = self.slots["churn"].current
+        if loaded is None:
+            ctx.response.status_code = 503
+            raise bentoml.exceptions.ServiceUnavailable("no churn model loaded; train one with `spend train churn`")
+        columns = self.reader.read({"customer_id": customer_ids})
+        found = np.asarray(columns["customer_activity__found"], dtype=bool)
+        scores = [ChurnScore(customer_id=c, found=bool(f)) for c, f in zip(customer_ids, found, strict=True)]
+        if found.any():
+            frame = pd.DataFrame({name: columns[name] for name in loaded.model.features_})[found]
+            probability = loaded.model.predict_proba(frame)
+            reasons = loaded.model.explain(frame)
+            at = np.asarray(columns["customer_activity__event_seconds"], dtype=float)[found]
+            for i, p, r, t in zip(np.flatnonzero(found), probability, reasons, at, strict=True):
+                scores[i] = ChurnScore(
+                    customer_id=scores[i].customer_id,
+                    found=True,
+                    churn_probability=float(p),
+                    churn_band=_band(float(p)),
+                    reasons=r,
+                    features_at=float(t),
+                )
+        self._audit(ctx, "/v1/churn/score", customers=len(customer_ids), result_size=int(found.sum()))
+        return ChurnResponse(model=loaded.name, version=loaded.version, scores=scores)
+
+    def _audit(self, ctx: bentoml.Context, endpoint: str, **counts) -> None:
+        caller = getattr(ctx.request.state, "caller", {})
+        self.audit.write(endpoint=endpoint, status=200, caller=caller.get("name"), role=caller.get("role"), **counts)
+
+    @bentoml.api(route="/v1/admin/reload")
+    def reload(self, ctx: bentoml.Context) -> Health:
+        """Follow every alias now instead of at the next check (role: data-scientist or admin)."""
+        for slot in self.slots.values():
+            slot.refresh()
+        self._audit(ctx, "/v1/admin/reload")
+        return self._health()
+
+
+Spend.add_asgi_middleware(ApiKeyMiddleware)

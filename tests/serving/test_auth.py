@@ -1,0 +1,39 @@
+"""API keys: stored hashed, shown once; missing/unknown keys are 401, the wrong role 403, with a reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from serving.auth import ROLES, AuthError, KeyStore
+
+
+def test_keys_are_stored_hashed_and_roles_decide_permissions(tmp_path):
+    store = KeyStore(tmp_path / "keys.json")
+    marketing = store.add("crm", "marketing")
+    pricing = store.add("pricer", "pricing-engine")
+    assert marketing not in (tmp_path / "keys.json").read_text()  # only the digest is kept
+    assert store.authorize(marketing, "recall").role == "marketing"
+    assert store.authorize(pricing, "fraud").name == "pricer"
+    with pytest.raises(AuthError) as refused:
+        store.authorize(marketing, "fraud")
+    assert refused.value.status == 403 and "may not call fraud" in refused.value.reason
+    for key, status, text in ((None, 401, "missing API key"), ("forged", 401, "unknown API key")):
+        with pytest.raises(AuthError) as error:
+            store.authorize(key, "churn")
+        assert (error.value.status, text in error.value.reason) == (status, True)
+
+
+def test_admin_calls_are_for_data_scientists_and_admins_only():
+    assert [role for role, perms in ROLES.items() if "admin" in perms] == ["data-scientist", "admin"]
+
+
+def test_bad_roles_duplicates_and_revocation(tmp_path):
+    store = KeyStore(tmp_path / "keys.json")
+    with pytest.raises(ValueError, match="unknown role 'boss'"):
+        store.add("x", "boss")
+    key = store.add("crm", "marketing")
+    with pytest.raises(ValueError, match="a key named 'crm' exists"):
+        store.add("crm", "admin")
+    assert store.revoke("crm")
+    with pytest.raises(AuthError, match="unknown API key"):
+        store.authorize(key, "churn")
