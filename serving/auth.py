@@ -44,6 +44,11 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+def key_store(home: Path) -> KeyStore:
+    """The service's key file under the data home."""
+    return KeyStore(Path(home) / "serving" / "api_keys.json")
+
+
 class KeyStore:
     """Hashed keys in a JSON file: {sha256: {"name": ..., "role": ...}}."""
 
@@ -66,6 +71,10 @@ class KeyStore:
         self.path.write_text(json.dumps(keys, indent=2, sort_keys=True))
         self.path.chmod(0o600)
         return key
+
+    def list(self) -> list[dict[str, str]]:
+        """Names and roles (never the keys, which are not stored)."""
+        return sorted(self._load().values(), key=lambda e: e["name"])
 
     def revoke(self, name: str) -> bool:
         keys = self._load()

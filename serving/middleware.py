@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from serving.audit import AuditLog
-from serving.auth import AuthError, KeyStore
+from serving.auth import AuthError, KeyStore, key_store
 
 OPEN = {"/v1/health", "/v1/ready"}
 PERMISSION = {"/v1/churn/score": "churn", "/v1/admin/reload": "admin"}
@@ -27,7 +27,7 @@ class ApiKeyMiddleware:
             from features.settings import SpendSettings
 
             home = SpendSettings().paths.home
-            self._keys = KeyStore(home / "serving" / "api_keys.json")
+            self._keys = key_store(home)
             self._audit = AuditLog(home / "audit" / "serving.jsonl")
         return self._keys, self._audit
 

@@ -158,6 +158,55 @@ def _build_feature_store(settings: SpendSettings) -> dict:
     return {"snapshot_rows": report.rows, "online_entities": materialize(settings)}
 
 
+keys_app = typer.Typer(help="API keys of the service: add, list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("add")
+@user_errors
+def keys_add(
+    name: Annotated[str, typer.Argument(help="Who the key is for (a system or a team).")],
+    role: Annotated[str, typer.Option(help="marketing, pricing-engine, data-scientist or admin.")],
+) -> None:
+    """Create a key; it is printed once and only its hash is stored."""
+    from features.errors import SpendError
+    from serving.auth import key_store
+
+    try:
+        key = key_store(SpendSettings().paths.home).add(name, role)
+    except ValueError as error:
+        raise SpendError(str(error)) from error
+    print(key)
+
+
+@keys_app.command("list")
+@user_errors
+def keys_list(json_output: JsonFlag = False) -> None:
+    """Key names and roles."""
+    from serving.auth import key_store
+
+    entries = key_store(SpendSettings().paths.home).list()
+    if json_output:
+        print_json({"keys": entries})
+        return
+    table = Table("name", "role", title="API keys")
+    for entry in entries:
+        table.add_row(entry["name"], entry["role"])
+    console.print(table)
+
+
+@keys_app.command("revoke")
+@user_errors
+def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
+    """Revoke a key by name."""
+    from features.errors import SpendError
+    from serving.auth import key_store
+
+    if not key_store(SpendSettings().paths.home).revoke(name):
+        raise SpendError(f"no key named {name!r}")
+    console.print(f"revoked {name}")
+
+
 @app.command("serve")
 @user_errors
 def serve_command(

@@ -37,3 +37,19 @@ def test_bad_roles_duplicates_and_revocation(tmp_path):
     assert store.revoke("crm")
     with pytest.raises(AuthError, match="unknown API key"):
         store.authorize(key, "churn")
+
+
+def test_keys_from_the_command_line(settings):
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    runner = CliRunner()
+    added = runner.invoke(app, ["keys", "add", "crm", "--role", "marketing"])
+    assert added.exit_code == 0 and len(added.stdout.strip()) > 30
+    listed = runner.invoke(app, ["keys", "list", "--json"])
+    assert '"name": "crm"' in listed.stdout and added.stdout.strip() not in listed.stdout
+    bad = runner.invoke(app, ["keys", "add", "x", "--role", "boss"])
+    assert bad.exit_code == 2 and "unknown role 'boss'" in bad.output
+    assert runner.invoke(app, ["keys", "revoke", "crm"]).exit_code == 0
+    assert runner.invoke(app, ["keys", "revoke", "crm"]).exit_code == 2
