@@ -13,7 +13,7 @@ from serving.audit import AuditLog
 from serving.auth import AuthError, KeyStore, key_store
 
 OPEN = {"/v1/health", "/v1/ready"}
-PERMISSION = {"/v1/churn/score": "churn", "/v1/admin/reload": "admin"}
+PERMISSION = {"/v1/churn/score": "churn", "/v1/fraud/score": "fraud", "/v1/admin/reload": "admin"}
 
 
 class ApiKeyMiddleware:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import bentoml
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from features.settings import SpendSettings
 from serving.audit import AuditLog
@@ -49,10 +50,52 @@ class ChurnResponse(BaseModel):
     scores: list[ChurnScore]
 
 
+class Transaction(BaseModel):
+    order_id: str = Field(min_length=1, max_length=64)
+    card_id: str = Field(min_length=1, max_length=64, description="The card (customer) id; pseudonymised here")
+    terminal_id: str = Field(min_length=1, max_length=64)
+    ts: datetime = Field(description="When the payment was made (ISO 8601 with offset)")
+    amount: float = Field(gt=0, le=100_000)
+    currency: str = Field("GBP", min_length=3, max_length=3)
+    basket_size: int = Field(1, ge=1, le=10_000)
+
+    @field_validator("ts")
+    @classmethod
+    def _not_in_the_future(cls, ts: datetime) -> datetime:
+        if ts.tzinfo is None:
+            raise ValueError("needs a UTC offset (e.g. 2026-01-31T12:00:00Z)")
+        if ts > datetime.now(UTC) + timedelta(minutes=5):
+            raise ValueError("is in the future")
+        return ts
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, currency: str) -> str:
+        known = SpendSettings().currencies
+        if currency.upper() not in known:
+            raise ValueError(f"unknown currency {currency!r}; known: {', '.join(known)}")
+        return currency.upper()
+
+
+class FraudScore(BaseModel):
+    order_id: str
+    fraud_score: float
+    alert: bool = Field(description="fraud_score at or above the model's stored threshold")
+    threshold: float
+    reasons: list[str]
+    model: str
+    version: int
+    features_at: dict[str, float | None] = Field(description="Epoch seconds of the online values used, per view")
+
+
 class Health(BaseModel):
     status: str
     models: dict[str, int | None]
     registry_error: dict[str, str | None]
+
+
+def _seconds(value) -> float | None:
+    return None if value is None or np.isnan(value) else float(value)
 
 
 def _band(p: float) -> str:
@@ -66,13 +109,19 @@ class Spend:
         from features.store.reader import BatchReader
 
         self.settings = SpendSettings()
-        self.slots = {"churn": ModelSlot(self.settings, "churn", "churn_v1")}
+        self.slots = {
+            "churn": ModelSlot(self.settings, "churn", "churn_v1"),
+            "fraud": ModelSlot(self.settings, "fraud", "fraud_v1"),
+        }
         for slot in self.slots.values():
             try:
                 slot.load()
             except Exception as error:  # noqa: BLE001 - a missing model makes its endpoints 503, not the service
                 slot.last_error = str(error)
-        self.reader = BatchReader(feature_store(self.settings), service="churn_v1")
+        self.store = feature_store(self.settings)
+        self.reader = BatchReader(self.store, service="churn_v1")
+        self.fraud_reader = BatchReader(self.store, service="fraud_v1")
+        self.key = self.settings.pseudonym_key.get_secret_value().encode("utf-8")
         self.audit = AuditLog(self.settings.paths.home / "audit" / "serving.jsonl")
         interval = float(os.environ.get("SPEND_SERVING_REFRESH_SECONDS", "30"))
         threading.Thread(target=self._follow_registry, args=(interval,), daemon=True).start()
@@ -136,6 +185,38 @@ class Spend:
     def _audit(self, ctx: bentoml.Context, endpoint: str, **counts) -> None:
         caller = getattr(ctx.request.state, "caller", {})
         self.audit.write(endpoint=endpoint, status=200, caller=caller.get("name"), role=caller.get("role"), **counts)
+
+    @bentoml.api(route="/v1/fraud/score")
+    def fraud_score(self, transaction: Transaction, ctx: bentoml.Context) -> FraudScore:
+        """Score one card payment with fresh windows, then push the card's updated windows online
+        (role: pricing-engine, data-scientist or admin)."""
+        from features.privacy.pseudonym import pseudonym
+        from serving.fraud import payment_row
+
+        loaded = self.slots["fraud"].current
+        if loaded is None:
+            raise bentoml.exceptions.ServiceUnavailable("no fraud model loaded; train one with `spend train fraud`")
+        card = pseudonym(transaction.card_id, self.key)
+        columns = self.fraud_reader.read({"customer_id": [card], "terminal_id": [transaction.terminal_id]})
+        seconds = int(transaction.ts.timestamp())
+        row, windows = payment_row(columns, transaction.amount, seconds, transaction.basket_size)
+        score = float(loaded.model.predict_proba(row)[0])
+        alert = score >= loaded.model.threshold_
+        pushed = pd.DataFrame([{"customer_id": card, "event_timestamp": transaction.ts} | windows])
+        self.store.push("customer_spending_push", pushed)
+        self._audit(ctx, "/v1/fraud/score", customers=1, result_size=1)
+        return FraudScore(
+            order_id=transaction.order_id,
+            fraud_score=score,
+            alert=bool(alert),
+            threshold=float(loaded.model.threshold_),
+            reasons=loaded.model.explain(row)[0] if alert else [],
+            model=loaded.name,
+            version=loaded.version,
+            features_at={
+                view: _seconds(columns[f"{view}__event_seconds"][0]) for view in ("customer_spending", "terminal_risk")
+            },
+        )
 
     @bentoml.api(route="/v1/admin/reload")
     def reload(self, ctx: bentoml.Context) -> Health:

@@ -16,7 +16,10 @@ import httpx
 import pandas as pd
 import pytest
 
+from features.compute.payments import FEATURES
+from features.compute.terminals import card_payments
 from features.ingest.pipeline import IngestOptions, ingest
+from features.ingest.store import OfflineStore
 from features.settings import SpendSettings
 from features.simulate.config import SimulationConfig
 from features.simulate.run import simulate
@@ -25,9 +28,12 @@ from features.store.build import build_snapshots
 from features.store.config import feature_store
 from features.store.definitions import build_repo
 from features.store.materialize import materialize
+from models.fraud import FraudModel
 from serving.auth import KeyStore
 from tests.conftest import TEST_KEY
+from training.fraud import payments_with_features
 from training.scoring import active_customers
+from training.tracking import Registry
 from training.train import train_model
 
 
@@ -51,8 +57,10 @@ def served(tmp_path_factory):
     materialize(settings)
     as_of = pd.Timestamp(date.today(), tz="UTC")
     first = train_model(settings, "churn", as_of)
+    fraud_version = _register_fraud_model(settings)
     keys = KeyStore(settings.paths.home / "serving" / "api_keys.json")
     roles = {role: keys.add(role, role) for role in ("marketing", "pricing-engine", "data-scientist")}
+    payments = card_payments(OfflineStore(settings.paths).read("transactions"))
     port = _free_port()
     env = os.environ | {"SPEND_HOME": str(settings.home), "SPEND_PSEUDONYM_KEY": TEST_KEY}
     server = subprocess.Popen(
@@ -76,9 +84,30 @@ def served(tmp_path_factory):
         server.kill()
         raise RuntimeError("the service did not become ready in 90 s")
     customers = active_customers(settings, as_of)["customer_id"].head(50).tolist()
-    yield {"url": url, "keys": roles, "settings": settings, "customers": customers, "first": first, "as_of": as_of}
+    yield {
+        "url": url,
+        "keys": roles,
+        "settings": settings,
+        "customers": customers,
+        "first": first,
+        "as_of": as_of,
+        "fraud_version": fraud_version,
+        "terminal": payments["terminal_id"].iloc[-1],
+    }
     server.terminate()
     server.wait(timeout=20)
+
+
+def _register_fraud_model(settings) -> int:
+    """A small fraud model on this history's card payments, registered as training would (the one-year
+    retail history is too short for the full Handbook protocol's prequential folds)."""
+    frame = payments_with_features(settings)
+    X = frame[list(FEATURES)]
+    model = FraudModel(n_estimators=50).fit(X, frame["is_fraud"])
+    model.set_alert_budget(X, frame["ts"].dt.floor("D").to_numpy(), 5)
+    metrics = {"spend_average_precision": 0.5}
+    tags = {"feature_service": "fraud_v1"}
+    return Registry(settings).register("fraud", model, {}, metrics, tags, {}, "average_precision", None).version
 
 
 def _post(served, path, body, role=None):
@@ -131,3 +160,44 @@ def test_a_new_champion_is_served_after_an_admin_reload_and_calls_are_audited(se
     assert any(r.get("caller") == "marketing" and r["customers"] == 3 for r in records)
     assert any(r.get("status") == 403 for r in records)
     assert not any(c in line for line in lines for c in served["customers"])  # never the ids
+
+
+def _payment(served, **change) -> dict:
+    now = time.time()
+    body = {
+        "order_id": "web-1",
+        "card_id": "CARD-NEW-1",
+        "terminal_id": served["terminal"],
+        "ts": pd.Timestamp(now - 60, unit="s", tz="UTC").isoformat(),
+        "amount": 42.5,
+        "currency": "GBP",
+    }
+    return {"transaction": body | change}
+
+
+def test_the_pricing_engine_scores_a_payment_and_the_next_one_sees_it(served):
+    first = _post(served, "/v1/fraud/score", _payment(served), "pricing-engine")
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert 0 <= body["fraud_score"] <= 1 and body["version"] == served["fraud_version"]
+    assert body["features_at"]["customer_spending"] is None  # a new card: no windows yet
+    second = _post(served, "/v1/fraud/score", _payment(served, order_id="web-2", amount=10.0), "pricing-engine")
+    pushed_at = second.json()["features_at"]["customer_spending"]
+    assert pushed_at == pytest.approx(pd.Timestamp(_payment(served)["transaction"]["ts"]).timestamp(), abs=2)
+    assert _post(served, "/v1/fraud/score", _payment(served), "marketing").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "text"),
+    [
+        ({"amount": -5}, "amount", "greater than 0"),
+        ({"amount": 5e6}, "amount", "less than or equal"),
+        ({"currency": "XYZ"}, "currency", "unknown currency"),
+        ({"ts": "2099-01-01T00:00:00Z"}, "ts", "in the future"),
+        ({"terminal_id": ""}, "terminal_id", "at least 1 character"),
+        ({"card_id": ""}, "card_id", "at least 1 character"),
+    ],
+)
+def test_bad_payments_are_400_naming_the_field(served, change, field, text):
+    response = _post(served, "/v1/fraud/score", _payment(served, **change), "pricing-engine")
+    assert response.status_code == 400 and field in response.text and text in response.text, response.text
