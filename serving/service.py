@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Annotated
 
 import bentoml
@@ -55,7 +56,7 @@ class Transaction(BaseModel):
     card_id: str = Field(min_length=1, max_length=64, description="The card (customer) id; pseudonymised here")
     terminal_id: str = Field(min_length=1, max_length=64)
     ts: datetime = Field(description="When the payment was made (ISO 8601 with offset)")
-    amount: float = Field(gt=0, le=100_000)
+    amount: float = Field(gt=0, description="In `currency`; at most SPEND_MAX_LINE_AMOUNT")
     currency: str = Field("GBP", min_length=3, max_length=3)
     basket_size: int = Field(1, ge=1, le=10_000)
 
@@ -64,14 +65,21 @@ class Transaction(BaseModel):
     def _not_in_the_future(cls, ts: datetime) -> datetime:
         if ts.tzinfo is None:
             raise ValueError("needs a UTC offset (e.g. 2026-01-31T12:00:00Z)")
-        if ts > datetime.now(UTC) + timedelta(minutes=5):
+        if ts > datetime.now(UTC) + timedelta(seconds=_settings().future_tolerance_seconds):
             raise ValueError("is in the future")
         return ts
+
+    @field_validator("amount")
+    @classmethod
+    def _not_absurd(cls, amount: float) -> float:
+        if amount > _settings().max_line_amount:
+            raise ValueError(f"must be at most {_settings().max_line_amount:,.0f} (SPEND_MAX_LINE_AMOUNT)")
+        return amount
 
     @field_validator("currency")
     @classmethod
     def _known_currency(cls, currency: str) -> str:
-        known = SpendSettings().currencies
+        known = _settings().currencies
         if currency.upper() not in known:
             raise ValueError(f"unknown currency {currency!r}; known: {', '.join(known)}")
         return currency.upper()
@@ -92,6 +100,12 @@ class Health(BaseModel):
     status: str
     models: dict[str, int | None]
     registry_error: dict[str, str | None]
+
+
+@lru_cache(maxsize=1)
+def _settings() -> SpendSettings:
+    """Read once per process: request validators must not parse the environment on every call."""
+    return SpendSettings()
 
 
 def _seconds(value) -> float | None:

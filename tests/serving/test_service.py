@@ -191,7 +191,7 @@ def test_the_pricing_engine_scores_a_payment_and_the_next_one_sees_it(served):
     ("change", "field", "text"),
     [
         ({"amount": -5}, "amount", "greater than 0"),
-        ({"amount": 5e6}, "amount", "less than or equal"),
+        ({"amount": 5e6}, "amount", "SPEND_MAX_LINE_AMOUNT"),
         ({"currency": "XYZ"}, "currency", "unknown currency"),
         ({"ts": "2099-01-01T00:00:00Z"}, "ts", "in the future"),
         ({"terminal_id": ""}, "terminal_id", "at least 1 character"),
