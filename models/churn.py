@@ -24,6 +24,7 @@ from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import NotFittedError
 
+from models.boosting import booster, capacity_space, top_reasons
 from models.clv import BetaGeoModel
 from models.encoding import encode, learn_categories
 
@@ -42,16 +43,7 @@ DEFAULT_BOUNDS = {
 
 def search_space(trial, bounds: dict | None = None) -> dict:
     """Optuna search space over the booster's capacity and learning rate, within `bounds` (name -> low, high)."""
-    unknown = set(bounds or {}) - set(DEFAULT_BOUNDS)
-    if unknown:
-        raise ValueError(f"no search space for {', '.join(sorted(unknown))}; known: {', '.join(DEFAULT_BOUNDS)}")
-    b = DEFAULT_BOUNDS | dict(bounds or {})
-    return {
-        "n_estimators": trial.suggest_int("n_estimators", int(b["n_estimators"][0]), int(b["n_estimators"][1])),
-        "learning_rate": trial.suggest_float("learning_rate", *map(float, b["learning_rate"]), log=True),
-        "num_leaves": trial.suggest_int("num_leaves", *map(int, b["num_leaves"])),
-        "min_child_samples": trial.suggest_int("min_child_samples", *map(int, b["min_child_samples"]), log=True),
-    }
+    return capacity_space(trial, bounds, DEFAULT_BOUNDS)
 
 
 class ChurnModel(BaseEstimator):
@@ -78,16 +70,7 @@ class ChurnModel(BaseEstimator):
         self.random_state = random_state
 
     def _booster(self) -> LGBMClassifier:
-        return LGBMClassifier(
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples,
-            subsample=0.8,
-            subsample_freq=1,
-            random_state=self.random_state,
-            verbose=-1,
-        )
+        return booster(LGBMClassifier, self)
 
     def fit(self, X: pd.DataFrame, y) -> ChurnModel:
         y = np.asarray(y, dtype=int)
@@ -131,10 +114,7 @@ class ChurnModel(BaseEstimator):
     def explain(self, X: pd.DataFrame, top: int = 3) -> list[list[str]]:
         """Per customer, the `top` features pushing the churn score up most (positive contributions only)."""
         self._check()
-        contributions = self.explainer_.predict(self._encode(X), pred_contrib=True)[:, :-1]  # last: bias
-        names = np.asarray(self.inputs_)
-        order = np.argsort(-contributions, axis=1)[:, :top]
-        return [[names[j] for j in row if contributions[i, j] > 0] for i, row in enumerate(order)]
+        return top_reasons(self.explainer_, self._encode(X), self.inputs_, top)
 
 
 def bgnbd_summary(X: pd.DataFrame) -> pd.DataFrame:

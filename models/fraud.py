@@ -15,26 +15,23 @@ from lightgbm import LGBMClassifier
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from models.boosting import booster, capacity_space, top_reasons
 from models.encoding import encode, learn_categories
 
 IMBALANCE = ("none", "sqrt", "balanced")
 
 
+BOUNDS = {
+    "n_estimators": (100, 600),
+    "learning_rate": (0.02, 0.2),
+    "num_leaves": (7, 63),
+    "min_child_samples": (20, 300),
+}
+
+
 def search_space(trial, bounds: dict | None = None) -> dict:
     """Optuna space over the booster and the imbalance handling, within `bounds` (name -> low, high)."""
-    b = {
-        "n_estimators": (100, 600),
-        "learning_rate": (0.02, 0.2),
-        "num_leaves": (7, 63),
-        "min_child_samples": (20, 300),
-    } | dict(bounds or {})
-    return {
-        "n_estimators": trial.suggest_int("n_estimators", *map(int, b["n_estimators"])),
-        "learning_rate": trial.suggest_float("learning_rate", *map(float, b["learning_rate"]), log=True),
-        "num_leaves": trial.suggest_int("num_leaves", *map(int, b["num_leaves"])),
-        "min_child_samples": trial.suggest_int("min_child_samples", *map(int, b["min_child_samples"]), log=True),
-        "imbalance": trial.suggest_categorical("imbalance", IMBALANCE),
-    }
+    return capacity_space(trial, bounds, BOUNDS) | {"imbalance": trial.suggest_categorical("imbalance", IMBALANCE)}
 
 
 class FraudModel(BaseEstimator):
@@ -65,18 +62,8 @@ class FraudModel(BaseEstimator):
         weight = {"none": 1.0, "sqrt": float(np.sqrt(ratio)), "balanced": float(ratio)}[self.imbalance]
         self.features_ = list(X.columns)
         self.categories_ = learn_categories(X)
-        self.booster_ = LGBMClassifier(
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples,
-            scale_pos_weight=weight,
-            subsample=0.8,
-            subsample_freq=1,
-            colsample_bytree=0.8,
-            random_state=self.random_state,
-            verbose=-1,
-        ).fit(self._matrix(X), y)
+        self.booster_ = booster(LGBMClassifier, self, scale_pos_weight=weight, colsample_bytree=0.8)
+        self.booster_.fit(self._matrix(X), y)
         return self
 
     def _matrix(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -102,7 +89,4 @@ class FraudModel(BaseEstimator):
         return self
 
     def explain(self, X: pd.DataFrame, top: int = 3) -> list[list[str]]:
-        contributions = self.booster_.predict(self._matrix(X), pred_contrib=True)[:, :-1]
-        names = np.asarray(self.features_)
-        order = np.argsort(-contributions, axis=1)[:, :top]
-        return [[names[j] for j in row if contributions[i, j] > 0] for i, row in enumerate(order)]
+        return top_reasons(self.booster_, self._matrix(X), self.features_, top)

@@ -14,6 +14,7 @@ from lightgbm import LGBMRegressor
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from models.boosting import booster
 from models.encoding import encode, learn_categories
 
 
@@ -42,18 +43,10 @@ class MarginModel(BaseEstimator):
             raise ValueError("margin labels must be finite, one per customer")
         self.features_ = list(X.columns)
         self.categories_ = learn_categories(X)
-        self.booster_ = LGBMRegressor(
-            objective="tweedie",
-            tweedie_variance_power=self.tweedie_variance_power,
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples,
-            subsample=0.8,
-            subsample_freq=1,
-            random_state=self.random_state,
-            verbose=-1,
-        ).fit(encode(X, self.features_, self.categories_, "margin"), np.clip(y, 0.0, None))
+        self.booster_ = booster(
+            LGBMRegressor, self, objective="tweedie", tweedie_variance_power=self.tweedie_variance_power
+        )
+        self.booster_.fit(encode(X, self.features_, self.categories_, "margin"), np.clip(y, 0.0, None))
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
