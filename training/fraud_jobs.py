@@ -119,29 +119,15 @@ def _champion_score(registry: Registry, frame: pd.DataFrame, result: Backtest, c
 
 def _tune(registry: Registry, frame: pd.DataFrame, config: FraudConfig, trials: int) -> dict:
     """Optuna over the configured bounds, scored by mean prequential validation AP (never the test week)."""
-    import optuna
-    from optuna_integration.mlflow import MLflowCallback
-
     from training.fraud import prequential, protocol_for
 
     protocol = protocol_for(frame, config)
 
-    def objective(trial: optuna.Trial) -> float:
+    def objective(trial) -> float:
         params = search_space(trial, config.search_space)
         return prequential(frame, protocol, lambda: FraudModel(**params))
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    callback = MLflowCallback(
-        tracking_uri=registry.mlflow.get_tracking_uri(),
-        metric_name="validation_average_precision",
-        create_experiment=False,
-        mlflow_kwargs={"nested": True},
-    )
-    registry.mlflow.set_experiment(experiment_id=registry._experiment("fraud"))
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
-    with registry.mlflow.start_run(run_name="tuning"):
-        study.optimize(objective, n_trials=trials, callbacks=[callback])
-    return study.best_params
+    return registry.tune("fraud", objective, trials, "validation_average_precision")
 
 
 @dataclass

@@ -69,6 +69,26 @@ class Registry:
         artifacts = (self.settings.paths.home / "mlflow" / "artifacts").resolve()
         return self.client.create_experiment(name, artifact_location=artifacts.as_uri())
 
+    def tune(self, model: str, objective, trials: int, metric_name: str, minimize: bool = False) -> dict:
+        """An Optuna study (TPE, seeded) of `trials` trials under one "tuning" run, each trial a nested
+        MLflow run logged by optuna-integration's MLflow callback; returns the best parameters."""
+        import optuna
+        from optuna_integration.mlflow import MLflowCallback
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        callback = MLflowCallback(
+            tracking_uri=self.mlflow.get_tracking_uri(),
+            metric_name=metric_name,
+            create_experiment=False,
+            mlflow_kwargs={"nested": True},
+        )
+        self.mlflow.set_experiment(experiment_id=self._experiment(model))
+        direction = "minimize" if minimize else "maximize"
+        study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=0))
+        with self.mlflow.start_run(run_name="tuning"):
+            study.optimize(objective, n_trials=trials, callbacks=[callback])
+        return study.best_params
+
     def version_by_alias(self, model: str, alias: str):
         from mlflow.exceptions import MlflowException
 

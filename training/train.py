@@ -23,7 +23,7 @@ from training.dataset import Splits, check_horizon, cohort_features, feature_col
 from training.evaluate import compare
 from training.tasks import TASKS, Task
 from training.tracking import Registry
-from training.value import order_lines
+from training.value import order_lines, purchase_lines
 
 TRAIN_STEPS = ("cohorts", "fit", "baselines", "register")
 
@@ -92,8 +92,10 @@ def cohort_data(settings: SpendSettings, as_of: pd.Timestamp, config: TrainingCo
             f"{first:%Y-%m-%d}; use a later --as-of or a shorter horizon (experiments/{task.name}.yaml)"
         )
 
+    purchases = purchase_lines(lines)  # once: every cut-off checks its horizon against them
+
     def cohort(cutoff: pd.Timestamp) -> pd.DataFrame:
-        check_horizon(lines[lines["kind"] == "purchase"], cutoff, horizon)
+        check_horizon(purchases, cutoff, horizon)
         frame = cohort_features(store, folder, cutoff, config.feature_service)
         frame[task.label] = task.make_label(lines, frame["customer_id"], cutoff, horizon)
         return frame
@@ -184,30 +186,15 @@ def _tune(registry: Registry, data: CohortData, config: TrainingConfig, task: Ta
         raise SpendError(
             f"--tune needs at least 2 training cut-offs (splits.train_cutoffs in experiments/{task.name}.yaml)"
         )
-    import optuna
-    from optuna_integration.mlflow import MLflowCallback
-
     fit_on, validate_on = pd.concat(data.cohorts[:-1], ignore_index=True), data.cohorts[-1]
     metric, columns = config.gate.metric, data.columns
-    direction = "minimize" if metric in task.lower_is_better else "maximize"
 
-    def objective(trial: optuna.Trial) -> float:
+    def objective(trial) -> float:
         params = task.search_space(trial, config.search_space) | {"horizon_days": config.label.horizon_days}
         model = task.estimator(**params).fit(fit_on[columns], fit_on[task.label])
         return task.metrics(validate_on[task.label], task.predict(model, validate_on[columns]))[metric]
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    callback = MLflowCallback(
-        tracking_uri=registry.mlflow.get_tracking_uri(),
-        metric_name=f"validation_{metric}",
-        create_experiment=False,
-        mlflow_kwargs={"nested": True},
-    )
-    registry.mlflow.set_experiment(experiment_id=registry._experiment(task.name))
-    study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=0))
-    with registry.mlflow.start_run(run_name="tuning"):
-        study.optimize(objective, n_trials=trials, callbacks=[callback])
-    return study.best_params
+    return registry.tune(task.name, objective, trials, f"validation_{metric}", metric in task.lower_is_better)
 
 
 def _batches(settings: SpendSettings) -> str:
