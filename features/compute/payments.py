@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.compute.terminals import DAY, DELAY_DAYS, WINDOWS, _known_frauds
+from features.compute.terminals import DAY, DELAY_DAYS, WINDOWS, known_frauds, risk_windows
 from features.compute.windows import EventIndex, seconds
 from features.store.definitions import request_features
 
@@ -74,14 +74,5 @@ def _terminal(known, scored, labels, at, delay) -> dict[str, np.ndarray]:
     code = ids.get_indexer(known["terminal_id"])
     paid = seconds(known["ts"])
     counts = EventIndex.build(code, paid, {"n": np.ones(len(paid))})
-    frauds = _known_frauds(known, labels, code, paid, delay)
-    codes, shifted = ids.get_indexer(scored["terminal_id"]), at - delay
-    windows = tuple(w * DAY for w in WINDOWS)
-    n_sums = counts.window_sums(("n",), codes, shifted, windows)
-    fraud_sums = frauds.window_sums(("n",), codes, shifted, windows)
-    out = {}
-    for w in WINDOWS:
-        n, fraud = n_sums["n", w * DAY], fraud_sums["n", w * DAY]
-        out[f"terminal_nb_tx_{w}d"] = n
-        out[f"terminal_risk_{w}d"] = np.divide(fraud, n, out=np.zeros(len(n)), where=n > 0)
-    return out
+    frauds = known_frauds(known, labels, code, paid, delay)
+    return risk_windows(counts, frauds, ids.get_indexer(scored["terminal_id"]), at - delay)

@@ -46,24 +46,31 @@ def terminal_snapshots(
     paid = seconds(payments["ts"])
     delay = delay_days * DAY
     counts = EventIndex.build(code, paid, {"n": np.ones(len(paid))})
-    frauds = _known_frauds(payments, labels, code, paid, delay)
+    frauds = known_frauds(payments, labels, code, paid, delay)
     first = pd.Series(paid).groupby(code).min()
     last = pd.Series(paid).groupby(code).max()
     start = (first.to_numpy() // DAY + 1) * DAY
     end = np.minimum((last.to_numpy() // DAY + 1 + max(WINDOWS) + delay_days) * DAY, int(until.timestamp()))
     entity, cutoff = daily_cutoffs(start, end)
     codes = first.index.to_numpy()[entity]
-    shifted = cutoff - delay
     frame = {"terminal_id": ids.to_numpy()[codes], "event_timestamp": pd.to_datetime(cutoff, unit="s", utc=True)}
+    return pd.DataFrame(frame | risk_windows(counts, frauds, codes, cutoff - delay))
+
+
+def risk_windows(counts: EventIndex, frauds: EventIndex, codes: np.ndarray, shifted: np.ndarray) -> dict:
+    """terminal_nb_tx_{w}d and terminal_risk_{w}d over [shifted - w, shifted) for each window w."""
+    windows = tuple(w * DAY for w in WINDOWS)
+    n_sums = counts.window_sums(("n",), codes, shifted, windows)
+    fraud_sums = frauds.window_sums(("n",), codes, shifted, windows)
+    out = {}
     for w in WINDOWS:
-        n = counts.window_sum("n", codes, shifted, w * DAY)
-        fraud = frauds.window_sum("n", codes, shifted, w * DAY)
-        frame[f"terminal_nb_tx_{w}d"] = n
-        frame[f"terminal_risk_{w}d"] = np.divide(fraud, n, out=np.zeros(len(n)), where=n > 0)
-    return pd.DataFrame(frame)
+        n, fraud = n_sums["n", w * DAY], fraud_sums["n", w * DAY]
+        out[f"terminal_nb_tx_{w}d"] = n
+        out[f"terminal_risk_{w}d"] = np.divide(fraud, n, out=np.zeros(len(n)), where=n > 0)
+    return out
 
 
-def _known_frauds(payments, labels, code, paid, delay) -> EventIndex:
+def known_frauds(payments, labels, code, paid, delay) -> EventIndex:
     confirmed = labels[labels["is_fraud"] == 1]
     label_ts = pd.to_datetime(
         payments["order_id"].map(confirmed.drop_duplicates("order_id").set_index("order_id")["ts"]), utc=True
