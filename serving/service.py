@@ -24,12 +24,10 @@ import pandas as pd
 from pydantic import BaseModel, Field, field_validator
 
 from features.settings import SpendSettings
+from models.churn import bands
 from serving.audit import AuditLog
 from serving.middleware import ApiKeyMiddleware
 from serving.models import ModelSlot
-
-BANDS = ((0.60, "high"), (0.30, "medium"), (0.0, "low"))  # models/churn.py's documented thresholds
-
 
 CustomerIds = Annotated[
     list[str], Field(min_length=1, max_length=10_000, description="Pseudonymous customer ids (c_...)")
@@ -112,10 +110,6 @@ def _seconds(value) -> float | None:
     return None if value is None or np.isnan(value) else float(value)
 
 
-def _band(p: float) -> str:
-    return next(name for edge, name in BANDS if p >= edge)
-
-
 @bentoml.service(name="spend", traffic={"timeout": 10})
 class Spend:
     def __init__(self) -> None:
@@ -182,14 +176,15 @@ class Spend:
         if found.any():
             frame = pd.DataFrame({name: columns[name] for name in loaded.model.features_})[found]
             probability = loaded.model.predict_proba(frame)
+            named = bands(probability)
             reasons = loaded.model.explain(frame)
             at = np.asarray(columns["customer_activity__event_seconds"], dtype=float)[found]
-            for i, p, r, t in zip(np.flatnonzero(found), probability, reasons, at, strict=True):
+            for i, p, band, r, t in zip(np.flatnonzero(found), probability, named, reasons, at, strict=True):
                 scores[i] = ChurnScore(
                     customer_id=scores[i].customer_id,
                     found=True,
                     churn_probability=float(p),
-                    churn_band=_band(float(p)),
+                    churn_band=str(band),
                     reasons=r,
                     features_at=float(t),
                 )

@@ -16,25 +16,23 @@ import pandas as pd
 from features.privacy.vault import IdentityVault
 from features.settings import SpendSettings
 from features.store.config import feature_store
-from features.store.training_set import training_set
 from models.churn import bands
 from models.segmentation import BehaviourClusters, RFMSegmenter
 from training.config import load_config
-from training.dataset import active_at
+from training.dataset import cohort_features
 from training.tracking import Registry
 
 ID = "customer_id"
 
 
-def active_customers(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Entity rows at the as-of midnight: customers who ordered in the year before (as in training)."""
-    return active_at(settings.paths.feature_snapshots, as_of.normalize())
+def active_features(settings: SpendSettings, as_of: pd.Timestamp, service: str) -> pd.DataFrame:
+    """Every active customer's features of `service` as of the date: the cohort training uses."""
+    return cohort_features(feature_store(settings), settings.paths.feature_snapshots, as_of.normalize(), service)
 
 
 def churn_cohort_features(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFrame:
     """Every active customer's churn features as of the date (what scoring and the recall list share)."""
-    service = load_config("churn").feature_service
-    return training_set(feature_store(settings), active_customers(settings, as_of), service)
+    return active_features(settings, as_of, load_config("churn").feature_service)
 
 
 def score_churn(settings: SpendSettings, as_of: pd.Timestamp, frame: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -70,7 +68,7 @@ def score_clv(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFrame:
     """Next-year margin of every active customer from the registered clv @champion (the ML estimate)."""
     config = load_config("clv")
     model, version = Registry(settings).load("clv", feature_service=config.feature_service)
-    frame = training_set(feature_store(settings), active_customers(settings, as_of), config.feature_service)
+    frame = active_features(settings, as_of, config.feature_service)
     return pd.DataFrame(
         {
             ID: frame[ID],
@@ -84,7 +82,7 @@ def score_clv(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFrame:
 def segments(settings: SpendSettings, as_of: pd.Timestamp) -> tuple[pd.DataFrame, BehaviourClusters]:
     """Every active customer's RFM segment and learned cluster (a Gaussian mixture, k by lowest BIC), and
     P(churn) from the churn champion when one is registered (for the profiles' expected churn rate)."""
-    frame = training_set(feature_store(settings), active_customers(settings, as_of), "segmentation_v1")
+    frame = active_features(settings, as_of, "segmentation_v1")
     behaviour = frame[list(CLUSTER_FEATURES)].fillna(0.0)  # no order in the year: no basket, no returns
     clusters = BehaviourClusters(features=CLUSTER_FEATURES).fit(behaviour)
     frame = frame.assign(segment=RFMSegmenter().fit(frame).predict(frame), cluster=clusters.predict(behaviour))

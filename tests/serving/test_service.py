@@ -31,8 +31,8 @@ from features.store.materialize import materialize
 from models.fraud import FraudModel
 from serving.auth import KeyStore
 from tests.conftest import TEST_KEY
+from training.dataset import active_at
 from training.fraud import payments_with_features
-from training.scoring import active_customers
 from training.tracking import Registry
 from training.train import train_model
 
@@ -83,7 +83,7 @@ def served(tmp_path_factory):
     else:
         server.kill()
         raise RuntimeError("the service did not become ready in 90 s")
-    customers = active_customers(settings, as_of)["customer_id"].head(50).tolist()
+    customers = active_at(settings.paths.feature_snapshots, as_of)["customer_id"].head(50).tolist()
     yield {
         "url": url,
         "keys": roles,

@@ -21,7 +21,7 @@ from features.store.definitions import build_repo
 from features.store.reader import BatchReader
 from tests.conftest import TEST_KEY
 from training.cli import app
-from training.fraud import Protocol, split
+from training.fraud import Protocol, ceiling_card_precision, split
 from training.tracking import Registry
 
 runner = CliRunner()
@@ -134,3 +134,10 @@ def test_batch_scoring_rejects_each_bad_line_with_its_reason_and_pushes_fresh_wi
     assert online["customer_spending__found"][0]
     assert online["customer_spending__event_seconds"][0] == pytest.approx((now - timedelta(hours=1)).timestamp())
     assert online["nb_tx_1d"][0] >= 2 and online["avg_amount_1d"][0] > 0
+
+
+def test_the_ceiling_counts_compromised_cards_per_test_day():
+    ts = pd.to_datetime(["2026-01-01 10:00", "2026-01-01 11:00", "2026-01-02 10:00", "2026-01-03 10:00"], utc=True)
+    test = pd.DataFrame({"ts": ts, "is_fraud": [1, 1, 0, 1], "customer_id": ["a", "a", "b", "c"]})
+    assert ceiling_card_precision(test, 1) == pytest.approx(2 / 3)  # one card on days 1 and 3, none on day 2
+    assert ceiling_card_precision(test, 2) == pytest.approx(1 / 3)
