@@ -18,7 +18,8 @@ from sklearn.exceptions import NotFittedError
 
 # Small, strongly regularised boosters: campaign samples are thousands of customers with a few percent
 # of effect under a noisy outcome. Chosen by cross-fitted correlation with the simulator's true uplift
-# (0.24 against 0.13 for 15-leaf trees on a 4,230-customer campaign; docs/training.md).
+# (0.24 against 0.13 for 15-leaf trees on a 4,230-customer campaign, in the one-off runs that chose
+# them; docs/training.md).
 _BOOSTER = {
     "n_estimators": 200,
     "learning_rate": 0.03,
