@@ -3,3 +3,8 @@
 
 class SpendError(Exception):
     """A problem with the user's input or configuration, reported without a traceback."""
+
+
+class OnlineStoreUnavailable(SpendError):
+    """The online store cannot be read now (Redis down or too slow, the SQLite file missing): the serving
+    path answers from defaults where it can and with a 503 where it cannot."""

@@ -58,6 +58,12 @@ class SpendSettings(BaseSettings):
         "postgresql+psycopg://postgres@127.0.0.1:5432/spend",
         description="production: MLflow tracking and registry database (SQLAlchemy URL).",
     )
+    serving_refresh_seconds: float = Field(
+        30.0, gt=0, description="serving: how often the service follows the registry aliases."
+    )
+    serving_online_timeout_seconds: float = Field(
+        0.25, gt=0, description="serving: an online-store read slower than this counts as unavailable (degraded)."
+    )
     feature_project: str = Field("spend", pattern=r"^[a-z][a-z0-9_]*$", description="Feast project name.")
 
     @field_validator("default_currency")
@@ -125,6 +131,11 @@ class SpendPaths:
     @property
     def reports(self) -> Path:
         return self.home / "reports"
+
+    @property
+    def published(self) -> Path:
+        """Decisions the batch jobs publish for the service (recall list, segments) and their manifest."""
+        return self.home / "published"
 
     def table(self, table: str) -> Path:
         return self.offline / table

@@ -1,19 +1,32 @@
-"""API-key check in front of every /v1 endpoint (health and readiness are open).
+"""In front of every /v1 endpoint: the API-key check (health and readiness are open), then, for every
+/v1 request, one structured log line and Spend's metrics (latency, refusals and errors by status, degraded
+answers), whatever the outcome.
 
 BentoML reserves 401 and 403 for its own errors, so refusals are answered here, before the request
 reaches an endpoint, with a JSON body that says why. The caller is put in the request state for the
-endpoint's audit record; refusals are audited here.
+endpoint's audit record, and the endpoint puts what it served (model, version, degraded) there for the
+log; refusals are audited here.
 """
 
 from __future__ import annotations
 
 import json
+import time
 
 from serving.audit import AuditLog
 from serving.auth import AuthError, KeyStore, key_store
+from serving.logs import log_request
+from serving.metrics import metrics
 
 OPEN = {"/v1/health", "/v1/ready"}
-PERMISSION = {"/v1/churn/score": "churn", "/v1/fraud/score": "fraud", "/v1/admin/reload": "admin"}
+PERMISSION = {
+    "/v1/churn/score": "churn",
+    "/v1/recall/list": "recall",
+    "/v1/segments/lookup": "segments",
+    "/v1/fraud/score": "fraud",
+    "/v1/fraud/score-batch": "fraud",
+    "/v1/admin/reload": "admin",
+}
 
 
 class ApiKeyMiddleware:
@@ -33,9 +46,35 @@ class ApiKeyMiddleware:
 
     async def __call__(self, scope, receive, send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/v1/") or path in OPEN:
+        if scope["type"] != "http" or not path.startswith("/v1/"):
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def recording_send(message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        state = scope.setdefault("state", {})
+        try:
+            if path in OPEN or await self._authorized(scope, path, recording_send):
+                await self.app(scope, receive, recording_send)
+        finally:
+            endpoint = path if path in OPEN or path in PERMISSION else "other"  # bounded label values
+            _observe(endpoint, status["code"], time.perf_counter() - started, state)
+            if "caller" in state:  # refusals were audited where they were refused
+                self._audit_call(endpoint, status["code"], state)
+
+    def _audit_call(self, endpoint: str, status: int, state: dict) -> None:
+        _, audit = self._state()
+        served = state.get("served", {})
+        counts = {k: served[k] for k in ("customers", "result_size", "alerts") if k in served}
+        caller = state["caller"]
+        audit.write(endpoint=endpoint, status=status, caller=caller["name"], role=caller["role"], **counts)
+
+    async def _authorized(self, scope, path: str, send) -> bool:
         keys, audit = self._state()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         try:
@@ -44,11 +83,28 @@ class ApiKeyMiddleware:
                 raise AuthError(404, f"no endpoint {path}")
             caller = keys.authorize(headers.get("x-api-key"), permission)
         except AuthError as error:
-            audit.write(endpoint=path, status=error.status, refused=error.reason)
+            audit.write(endpoint=path, status=error.status, refused=error.reason)  # a key name, never an id
             await _json(send, error.status, {"error": error.reason})
-            return
-        scope.setdefault("state", {})["caller"] = {"name": caller.name, "role": caller.role}
-        await self.app(scope, receive, send)
+            return False
+        scope["state"]["caller"] = {"name": caller.name, "role": caller.role}
+        return True
+
+
+def _observe(endpoint: str, status: int, seconds: float, state: dict) -> None:
+    served = state.get("served", {})
+    m = metrics()
+    m.latency.labels(endpoint=endpoint).observe(seconds)
+    if status >= 400:
+        m.errors.labels(endpoint=endpoint, status=str(status)).inc()
+    if served.get("degraded"):
+        m.degraded.labels(endpoint=endpoint).inc()
+    log_request(
+        endpoint=endpoint,
+        status=status,
+        ms=round(seconds * 1000, 3),
+        role=state.get("caller", {}).get("role"),
+        **served,
+    )
 
 
 async def _json(send, status: int, body: dict) -> None:

@@ -1,113 +1,65 @@
-"""The Spend BentoML service (first slice: health, readiness, churn scores, model reload).
+"""The Spend BentoML service: churn scores, the published recall list and segments, fraud scores (one
+payment or a batch), health, readiness and reload.
 
     bentoml serve serving.service:Spend --port 3000      (or `spend serve`)
 
 Models load from the registry by alias at start-up and follow it: a background thread checks every
-SPEND_SERVING_REFRESH_SECONDS (30) and swaps in place; `POST /v1/admin/reload` does it at once. Online
-features come from the feature store through Spend's batch reader. Every /v1 call except health and
-readiness needs an X-API-Key with the right role (serving/auth.py) and is audited (who, what, when, how
-many customers, result size; never the ids).
+SPEND_SERVING_REFRESH_SECONDS (30) and swaps in place; `POST /v1/admin/reload` does it at once. The recall
+list and segments are what `spend publish` last wrote, reloaded the same way. Online features come from
+the feature store through Spend's batch reader, with reads bounded by SPEND_SERVING_ONLINE_TIMEOUT_SECONDS.
+
+Degradation (docs/architecture.md): when the online store cannot be read, a fraud score is still given from
+the payment alone (empty windows, as for a new card) and flagged `degraded`; churn scores cannot be given
+without the customer's features and fail fast with 503 and the reason. A missing model or publication is
+503 for its endpoints only. If the registry cannot be reached, the loaded models keep serving.
+
+Every /v1 call except health and readiness needs an X-API-Key with the right role (serving/auth.py), is
+audited (who, what, when, how many, result size; never ids) and logged as one JSON line (serving/logs.py).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 import bentoml
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field
 
-from features.settings import SpendSettings
+from features.errors import OnlineStoreUnavailable
 from models.churn import bands
-from serving.audit import AuditLog
 from serving.middleware import ApiKeyMiddleware
 from serving.models import ModelSlot
-
-CustomerIds = Annotated[
-    list[str], Field(min_length=1, max_length=10_000, description="Pseudonymous customer ids (c_...)")
-]
-
-
-class ChurnScore(BaseModel):
-    customer_id: str
-    found: bool = Field(description="False: no online features for this customer (unknown or expired)")
-    churn_probability: float | None = None
-    churn_band: str | None = None
-    reasons: list[str] = []
-    features_at: float | None = Field(None, description="Epoch seconds of the feature values used")
-
-
-class ChurnResponse(BaseModel):
-    model: str
-    version: int
-    scores: list[ChurnScore]
-
-
-class Transaction(BaseModel):
-    order_id: str = Field(min_length=1, max_length=64)
-    card_id: str = Field(min_length=1, max_length=64, description="The card (customer) id; pseudonymised here")
-    terminal_id: str = Field(min_length=1, max_length=64)
-    ts: datetime = Field(description="When the payment was made (ISO 8601 with offset)")
-    amount: float = Field(gt=0, description="In `currency`; at most SPEND_MAX_LINE_AMOUNT")
-    currency: str = Field("GBP", min_length=3, max_length=3)
-    basket_size: int = Field(1, ge=1, le=10_000)
-
-    @field_validator("ts")
-    @classmethod
-    def _not_in_the_future(cls, ts: datetime) -> datetime:
-        if ts.tzinfo is None:
-            raise ValueError("needs a UTC offset (e.g. 2026-01-31T12:00:00Z)")
-        if ts > datetime.now(UTC) + timedelta(seconds=_settings().future_tolerance_seconds):
-            raise ValueError("is in the future")
-        return ts
-
-    @field_validator("amount")
-    @classmethod
-    def _not_absurd(cls, amount: float) -> float:
-        if amount > _settings().max_line_amount:
-            raise ValueError(f"must be at most {_settings().max_line_amount:,.0f} (SPEND_MAX_LINE_AMOUNT)")
-        return amount
-
-    @field_validator("currency")
-    @classmethod
-    def _known_currency(cls, currency: str) -> str:
-        known = _settings().currencies
-        if currency.upper() not in known:
-            raise ValueError(f"unknown currency {currency!r}; known: {', '.join(known)}")
-        return currency.upper()
-
-
-class FraudScore(BaseModel):
-    order_id: str
-    fraud_score: float
-    alert: bool = Field(description="fraud_score at or above the model's stored threshold")
-    threshold: float
-    reasons: list[str]
-    model: str
-    version: int
-    features_at: dict[str, float | None] = Field(description="Epoch seconds of the online values used, per view")
-
-
-class Health(BaseModel):
-    status: str
-    models: dict[str, int | None]
-    registry_error: dict[str, str | None]
-
-
-@lru_cache(maxsize=1)
-def _settings() -> SpendSettings:
-    """Read once per process: request validators must not parse the environment on every call."""
-    return SpendSettings()
+from serving.schemas import (
+    ChurnResponse,
+    ChurnScore,
+    CustomerIds,
+    FraudBatchResponse,
+    FraudScore,
+    Health,
+    RecallEntry,
+    RecallResponse,
+    SegmentOf,
+    SegmentResponse,
+    Transaction,
+    settings,
+)
 
 
 def _seconds(value) -> float | None:
     return None if value is None or np.isnan(value) else float(value)
+
+
+def _unavailable(ctx: bentoml.Context, reason: str):
+    """A 503 whose body says why. Returned, not raised: BentoML replaces the message of any exception
+    of 500 or above with a generic one (and logs a traceback for an expected condition)."""
+    from starlette.responses import JSONResponse
+
+    ctx.request.state.served = {"unavailable": reason}
+    ctx.response.status_code = 503  # BentoML applies the context's status to a returned response
+    return JSONResponse({"error": reason}, status_code=503, headers={"Retry-After": "5"})
 
 
 @bentoml.service(name="spend", traffic={"timeout": 10})
@@ -115,8 +67,11 @@ class Spend:
     def __init__(self) -> None:
         from features.store.config import feature_store
         from features.store.reader import BatchReader
+        from serving.metrics import metrics
+        from serving.published import PublishedDecisions
 
-        self.settings = SpendSettings()
+        self.settings = settings()
+        self.metrics = metrics()
         self.slots = {
             "churn": ModelSlot(self.settings, "churn", "churn_v1"),
             "fraud": ModelSlot(self.settings, "fraud", "fraud_v1"),
@@ -126,37 +81,75 @@ class Spend:
                 slot.load()
             except Exception as error:  # noqa: BLE001 - a missing model makes its endpoints 503, not the service
                 slot.last_error = str(error)
-        self.store = feature_store(self.settings)
+        self.published = PublishedDecisions(self.settings.paths.published)
+        self.published.refresh()
+        self._export_versions()
+        self.store = feature_store(self.settings, online_timeout=self.settings.serving_online_timeout_seconds)
         self.reader = BatchReader(self.store, service="churn_v1")
         self.fraud_reader = BatchReader(self.store, service="fraud_v1")
         self.key = self.settings.pseudonym_key.get_secret_value().encode("utf-8")
-        self.audit = AuditLog(self.settings.paths.home / "audit" / "serving.jsonl")
-        interval = float(os.environ.get("SPEND_SERVING_REFRESH_SECONDS", "30"))
+        self.online_error: str | None = None
+        interval = self.settings.serving_refresh_seconds
         threading.Thread(target=self._follow_registry, args=(interval,), daemon=True).start()
 
     def _follow_registry(self, interval: float) -> None:
         while True:
             time.sleep(interval)
-            for slot in self.slots.values():
-                slot.refresh()
+            self._refresh()
+
+    def _refresh(self) -> None:
+        for slot in self.slots.values():
+            slot.refresh()
+        self.published.refresh()
+        self._export_versions()
+
+    def _export_versions(self) -> None:
+        for name, slot in self.slots.items():
+            self.metrics.model_version.labels(model=name).set(slot.current.version if slot.current else 0)
+        if self.published.current is not None:
+            self.metrics.published_age.set(self.published.current.stamp)
 
     def _health(self) -> Health:
         # Not an API method: calling a decorated endpoint from another one goes through BentoML's
         # dispatcher and waits for a worker (it timed out).
+        publication = self.published.current
         return Health(
             status="ok",
             models={k: (s.current.version if s.current else None) for k, s in self.slots.items()},
-            registry_error={k: s.last_error for k, s in self.slots.items()},
+            registry_error={k: s.last_error for k, s in self.slots.items()} | {"published": self.published.last_error},
+            published_at=publication.manifest["published_at"] if publication else None,
+            online_store=self.online_error or "ok",
         )
+
+    @staticmethod
+    def _served(ctx: bentoml.Context, loaded, degraded: str | None = None, **counts) -> None:
+        """What this call served, for the middleware's log line, metrics and audit record."""
+        ctx.request.state.served = {
+            "model": loaded.name if loaded else None,
+            "version": loaded.version if loaded else None,
+            "degraded": degraded is not None,
+            **({"degraded_reason": degraded} if degraded else {}),
+            **counts,
+        }
+
+    def _online(self, reader, entities: dict) -> tuple[dict | None, str | None]:
+        """The online values, or None and why when the store cannot be read (remembered for health)."""
+        try:
+            columns = reader.read(entities)
+        except OnlineStoreUnavailable as error:
+            self.online_error = str(error)
+            return None, str(error)
+        self.online_error = None
+        return columns, None
 
     @bentoml.api(route="/v1/health")
     def health(self) -> Health:
-        """Liveness, the model versions in use and the last registry error per model (no key needed)."""
+        """Liveness, model versions in use, publication time, last registry and online-store errors (open)."""
         return self._health()
 
     @bentoml.api(route="/v1/ready")
     def ready(self, ctx: bentoml.Context) -> Health:
-        """503 until every model is loaded (no key needed)."""
+        """503 until every model is loaded (open)."""
         health = self._health()
         if any(v is None for v in health.models.values()):
             ctx.response.status_code = 503
@@ -165,12 +158,14 @@ class Spend:
 
     @bentoml.api(route="/v1/churn/score")
     def churn_score(self, customer_ids: CustomerIds, ctx: bentoml.Context) -> ChurnResponse:
-        """Churn probability, band and top reasons for each customer (role: marketing or data-scientist)."""
+        """Churn probability, band and top reasons for each customer (role: marketing or data-scientist).
+        503 when the online store cannot be read: a churn score needs the customer's features."""
         loaded = self.slots["churn"].current
         if loaded is None:
-            ctx.response.status_code = 503
-            raise bentoml.exceptions.ServiceUnavailable("no churn model loaded; train one with `spend train churn`")
-        columns = self.reader.read({"customer_id": customer_ids})
+            return _unavailable(ctx, "no churn model loaded; train one with `spend train churn`")
+        columns, problem = self._online(self.reader, {"customer_id": customer_ids})
+        if columns is None:
+            return _unavailable(ctx, f"churn scores need the online store, which cannot be read: {problem}")
         found = np.asarray(columns["customer_activity__found"], dtype=bool)
         scores = [ChurnScore(customer_id=c, found=bool(f)) for c, f in zip(customer_ids, found, strict=True)]
         if found.any():
@@ -188,52 +183,179 @@ class Spend:
                     reasons=r,
                     features_at=float(t),
                 )
-        self._audit(ctx, "/v1/churn/score", customers=len(customer_ids), result_size=int(found.sum()))
+        self._served(ctx, loaded, customers=len(customer_ids), result_size=int(found.sum()))
         return ChurnResponse(model=loaded.name, version=loaded.version, scores=scores)
 
-    def _audit(self, ctx: bentoml.Context, endpoint: str, **counts) -> None:
-        caller = getattr(ctx.request.state, "caller", {})
-        self.audit.write(endpoint=endpoint, status=200, caller=caller.get("name"), role=caller.get("role"), **counts)
+    @bentoml.api(route="/v1/recall/list")
+    def recall_list(
+        self,
+        ctx: bentoml.Context,
+        top_k: Annotated[int, Field(ge=1, le=100_000, description="Only the best K customers (after filters)")] = 500,
+        offset: Annotated[int, Field(ge=0, description="Page start within the top K")] = 0,
+        limit: Annotated[int, Field(ge=1, le=1_000, description="Page size")] = 100,
+        segment: Annotated[str | None, Field(max_length=64, description="Only this RFM segment ('At risk')")] = None,
+        churn_band: Annotated[Literal["low", "medium", "high"] | None, Field(description="Only this band")] = None,
+        min_expected_saved_margin: Annotated[float | None, Field(description="Only customers worth this")] = None,
+    ) -> RecallResponse:
+        """Whom to win back, best first by expected saved margin = P(churn) x CLV x save rate, from the last
+        `spend publish` (role: marketing or data-scientist)."""
+        from serving.published import select
+
+        publication = self.published.current
+        if publication is None:
+            return _unavailable(ctx, self.published.last_error or "no recall list published; run `spend publish`")
+        recall, manifest = publication.recall, publication.manifest
+        rows = select(recall, segment, churn_band, min_expected_saved_margin)[:top_k]
+        page = recall.iloc[rows[offset : offset + limit]]
+        nxt = offset + limit if offset + limit < len(rows) else None
+        customers = [_recall_entry(row) for row in page.itertuples(index=False)]
+        version = manifest["churn_model_version"]
+        self._served(ctx, None, customers=len(customers), result_size=len(customers))
+        return RecallResponse(
+            model="spend-churn",
+            version=int(version) if version is not None else 0,
+            published_at=manifest["published_at"],
+            as_of=manifest["as_of"],
+            clv_source=manifest["clv_source"],
+            uplift_source=manifest["uplift_source"],
+            total=len(rows),
+            offset=offset,
+            next_offset=nxt,
+            customers=customers,
+        )
+
+    @bentoml.api(route="/v1/segments/lookup")
+    def segments_lookup(self, customer_ids: CustomerIds, ctx: bentoml.Context) -> SegmentResponse:
+        """Each customer's RFM segment and behaviour cluster, and the profiles of those groups, from the last
+        `spend publish` (role: marketing or data-scientist)."""
+        publication = self.published.current
+        if publication is None:
+            return _unavailable(ctx, self.published.last_error or "no segments published; run `spend publish`")
+        found = [publication.segment_of.get(c) for c in customer_ids]
+        customers = [
+            SegmentOf(customer_id=c, found=f is not None, segment=f[0] if f else None, cluster=f[1] if f else None)
+            for c, f in zip(customer_ids, found, strict=True)
+        ]
+        profiles = publication.manifest["profiles"]
+        wanted = {"segment": {c.segment for c in customers}, "cluster": {str(c.cluster) for c in customers}}
+        self._served(ctx, None, customers=len(customer_ids), result_size=sum(f is not None for f in found))
+        return SegmentResponse(
+            published_at=publication.manifest["published_at"],
+            as_of=publication.manifest["as_of"],
+            customers=customers,
+            profiles={kind: {k: v for k, v in profiles[kind].items() if k in wanted[kind]} for kind in wanted},
+        )
 
     @bentoml.api(route="/v1/fraud/score")
     def fraud_score(self, transaction: Transaction, ctx: bentoml.Context) -> FraudScore:
         """Score one card payment with fresh windows, then push the card's updated windows online
-        (role: pricing-engine, data-scientist or admin)."""
+        (role: pricing-engine, data-scientist or admin). Degraded (from the payment alone) when the online
+        store cannot be read."""
+        response = self._score_payments([transaction], ctx)
+        return response.scores[0] if isinstance(response, FraudBatchResponse) else response
+
+    @bentoml.api(route="/v1/fraud/score-batch")
+    def fraud_score_batch(
+        self,
+        ctx: bentoml.Context,
+        transactions: Annotated[list[Transaction], Field(min_length=1, max_length=1_000)],
+    ) -> FraudBatchResponse:
+        """Score up to 1,000 payments in one call, each card's payments in time order seeing the ones before;
+        answers in the order given (role: pricing-engine, data-scientist or admin)."""
+        return self._score_payments(transactions, ctx)
+
+    def _score_payments(self, transactions: list[Transaction], ctx: bentoml.Context):
         from features.privacy.pseudonym import pseudonym
-        from serving.fraud import payment_row
+        from serving.fraud import payment_rows
 
         loaded = self.slots["fraud"].current
         if loaded is None:
-            raise bentoml.exceptions.ServiceUnavailable("no fraud model loaded; train one with `spend train fraud`")
-        card = pseudonym(transaction.card_id, self.key)
-        columns = self.fraud_reader.read({"customer_id": [card], "terminal_id": [transaction.terminal_id]})
-        seconds = int(transaction.ts.timestamp())
-        row, windows = payment_row(columns, transaction.amount, seconds, transaction.basket_size)
-        score = float(loaded.model.predict_proba(row)[0])
-        alert = score >= loaded.model.threshold_
-        pushed = pd.DataFrame([{"customer_id": card, "event_timestamp": transaction.ts} | windows])
-        self.store.push("customer_spending_push", pushed)
-        self._audit(ctx, "/v1/fraud/score", customers=1, result_size=1)
-        return FraudScore(
-            order_id=transaction.order_id,
-            fraud_score=score,
-            alert=bool(alert),
-            threshold=float(loaded.model.threshold_),
-            reasons=loaded.model.explain(row)[0] if alert else [],
+            return _unavailable(ctx, "no fraud model loaded; train one with `spend train fraud`")
+        order = sorted(range(len(transactions)), key=lambda i: transactions[i].ts)
+        ordered = [transactions[i] for i in order]
+        cards = [pseudonym(t.card_id, self.key) for t in ordered]
+        entities = {"customer_id": cards, "terminal_id": [t.terminal_id for t in ordered]}
+        columns, problem = self._online(self.fraud_reader, entities)
+        rows, latest = payment_rows(
+            columns,
+            cards,
+            [t.amount for t in ordered],
+            [int(t.ts.timestamp()) for t in ordered],
+            [t.basket_size for t in ordered],
+        )
+        scores = loaded.model.predict_proba(rows)
+        threshold = float(loaded.model.threshold_)
+        alerts = np.flatnonzero(scores >= threshold)
+        reasons = dict(zip(alerts, loaded.model.explain(rows.iloc[alerts]), strict=True)) if len(alerts) else {}
+        pushed = problem is None and self._push(latest, ordered, cards)
+        degraded = problem or (None if pushed else "the cards' updated windows could not be written")
+        at = {
+            view: (
+                np.full(len(ordered), np.nan)
+                if columns is None
+                else np.asarray(columns[f"{view}__event_seconds"], dtype=float)
+            )
+            for view in ("customer_spending", "terminal_risk")
+        }
+        answers = [None] * len(ordered)
+        for j, i in enumerate(order):
+            answers[i] = FraudScore(
+                order_id=ordered[j].order_id,
+                fraud_score=float(scores[j]),
+                alert=bool(scores[j] >= threshold),
+                threshold=threshold,
+                reasons=reasons.get(j, []),
+                model=loaded.name,
+                version=loaded.version,
+                degraded=degraded is not None,
+                degraded_reason=degraded,
+                features_at={view: _seconds(values[j]) for view, values in at.items()},
+                pushed=pushed,
+            )
+        self._served(ctx, loaded, degraded, customers=len(set(cards)), result_size=len(answers), alerts=len(alerts))
+        return FraudBatchResponse(
             model=loaded.name,
             version=loaded.version,
-            features_at={
-                view: _seconds(columns[f"{view}__event_seconds"][0]) for view in ("customer_spending", "terminal_risk")
-            },
+            degraded=degraded is not None,
+            degraded_reason=degraded,
+            scores=answers,
         )
+
+    def _push(self, latest: dict[str, dict], ordered: list[Transaction], cards: list[str]) -> bool:
+        """Write each card's windows as of its last payment; False (and the answer degraded) if it fails."""
+        last_ts = {card: t.ts for card, t in zip(cards, ordered, strict=True)}  # time order: last wins
+        pushed = pd.DataFrame(
+            [{"customer_id": card, "event_timestamp": last_ts[card]} | windows for card, windows in latest.items()]
+        )
+        try:
+            self.store.push("customer_spending_push", pushed)
+        except Exception as error:  # noqa: BLE001 - the score stands; the caller is told the push failed
+            self.online_error = f"push failed: {type(error).__name__}: {error}"
+            return False
+        return True
 
     @bentoml.api(route="/v1/admin/reload")
     def reload(self, ctx: bentoml.Context) -> Health:
-        """Follow every alias now instead of at the next check (role: data-scientist or admin)."""
-        for slot in self.slots.values():
-            slot.refresh()
-        self._audit(ctx, "/v1/admin/reload")
+        """Follow every alias and the publication now instead of at the next check (role: data-scientist
+        or admin)."""
+        self._refresh()
+        self._served(ctx, None)
         return self._health()
+
+
+def _recall_entry(row) -> RecallEntry:
+    uplift = None if pd.isna(row.uplift) else float(row.uplift)
+    return RecallEntry(
+        customer_id=row.customer_id,
+        churn_probability=float(row.churn_probability),
+        churn_band=str(row.churn_band),
+        reasons=[r for r in str(row.reasons).split(";") if r],
+        segment=str(row.segment),
+        clv=float(row.clv),
+        uplift=uplift,
+        save_rate=float(row.save_rate),
+        expected_saved_margin=float(row.expected_saved_margin),
+    )
 
 
 Spend.add_asgi_middleware(ApiKeyMiddleware)

@@ -32,6 +32,7 @@ app.command("train")(commands.train_command)
 app.command("score")(commands.score_command)
 app.command("segments")(commands.segments_command)
 app.command("recall-list")(commands.recall_list_command)
+app.command("publish")(commands.publish_command)
 app.command("backtest")(fraud_commands.backtest_command)
 app.add_typer(commands.models_app, name="models")
 
@@ -48,7 +49,8 @@ def demo_command(
 ) -> None:
     """Run the main job end to end on the embedded default: simulate, ingest, score data quality,
     build feature snapshots, register them with Feast, materialise the online store, train and register
-    the churn model, and write a recall list (SPEND_HOME/reports/recall-list.csv)."""
+    the churn model, publish the recall list and segments for the service (SPEND_HOME/published/) and
+    write the top 500 of the recall list (SPEND_HOME/reports/recall-list.csv)."""
     from features.ingest.pipeline import IngestOptions, ingest
     from features.quality.scorecard import DIMENSIONS, scorecard
     from features.simulate.config import SimulationConfig
@@ -130,17 +132,22 @@ def _train_and_recall(settings: SpendSettings) -> tuple[dict, dict | None]:
 
 
 def _recall_list(settings: SpendSettings, as_of) -> dict:
-    """The 500 customers most worth winning back, pseudonymous (`spend recall-list --reidentify` for ids)."""
-    from training.recall import RecallOptions, recall_list
+    """Publish the recall list and segments for the service, and write the 500 customers most worth
+    winning back as a CSV, pseudonymous (`spend recall-list --reidentify` for ids)."""
+    import pandas as pd
+
+    from training.publish import RECALL_LIST, publish
     from training.scoring import write_table
 
-    frame = recall_list(settings, as_of, RecallOptions(top=500))
+    publish(settings, as_of)
+    frame = pd.read_parquet(settings.paths.published / RECALL_LIST).head(500)
     out = settings.paths.reports / "recall-list.csv"
     write_table(frame, out)
     return {
         "customers": len(frame),
         "expected_saved_margin": float(frame["expected_saved_margin"].sum()),
         "file": str(out),
+        "published": str(settings.paths.published),
     }
 
 

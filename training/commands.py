@@ -256,3 +256,21 @@ def recall_list_command(
             f"{len(frame):,} customers -> {out}; expected saved margin {summary['expected_saved_margin']:,.2f} "
             f"(uplift: {summary['uplift_source']})"
         )
+
+
+@user_errors
+def publish_command(as_of: AsOf = None, json_output: JsonFlag = False) -> None:
+    """Publish the full recall list and every customer's segment for the service (SPEND_HOME/published/)."""
+    from training.publish import publish
+
+    quiet_feast()
+    settings = SpendSettings()
+    manifest = publish(settings, _as_of(as_of, settings))
+    summary = {k: v for k, v in manifest.items() if k != "profiles"} | {"folder": str(settings.paths.published)}
+    if json_output:
+        print_json(summary)
+        return
+    console.print(
+        f"published for the service: recall list {manifest['recall_list_customers']:,} customers, "
+        f"segments {manifest['segmented_customers']:,} customers -> {settings.paths.published}"
+    )

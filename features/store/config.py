@@ -19,11 +19,16 @@ from features.errors import SpendError
 from features.settings import SpendSettings
 
 
-def repo_config(settings: SpendSettings) -> RepoConfig:
+def repo_config(settings: SpendSettings, online_timeout: float | None = None) -> RepoConfig:
+    """`online_timeout` (seconds) bounds every Redis connect and reply: the serving path sets it so a slow
+    Redis is an error to degrade on, not a wait; batch jobs leave it unset (a big pipeline takes longer)."""
     paths = settings.paths
     if settings.env == "production":
         registry = {"registry_type": "sql", "path": settings.registry_url, "cache_ttl_seconds": 60}
-        online = {"type": "redis", "connection_string": settings.redis_url}
+        connection = settings.redis_url
+        if online_timeout is not None:
+            connection += f",socket_timeout={online_timeout},socket_connect_timeout={online_timeout}"
+        online = {"type": "redis", "connection_string": connection}
     else:
         paths.feast.mkdir(parents=True, exist_ok=True)
         registry = {"registry_type": "file", "path": str(paths.feast / "registry.db"), "cache_ttl_seconds": 60}
@@ -38,8 +43,8 @@ def repo_config(settings: SpendSettings) -> RepoConfig:
     )
 
 
-def feature_store(settings: SpendSettings) -> FeatureStore:
-    return FeatureStore(config=repo_config(settings))
+def feature_store(settings: SpendSettings, online_timeout: float | None = None) -> FeatureStore:
+    return FeatureStore(config=repo_config(settings, online_timeout))
 
 
 @contextmanager

@@ -2,11 +2,20 @@
 of the cost for thousands of entities, read from Feast's own online store (SQLite or Redis).
 
 Unknown entities, and values older than the view's TTL, come back as missing with `<view>__found` False,
-never as an exception or a zero. An unknown feature service or feature is a SpendError.
+never as an exception or a zero. An unknown feature service or feature is a SpendError. A store that
+cannot be read (Redis refusing or slower than its socket timeout, the SQLite file gone) raises
+OnlineStoreUnavailable at once, so the service can degrade instead of hanging.
+
+SQLite is read through the reader's own read-only connection, reopened when the file is replaced:
+Feast's cached connection would keep reading a deleted file's old contents (and would create an
+empty file where none exists).
 """
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,7 +25,7 @@ import pandas as pd
 from feast import FeatureStore, FeatureView
 from feast.infra.online_stores.sqlite import _table_id
 
-from features.errors import SpendError
+from features.errors import OnlineStoreUnavailable, SpendError
 from features.store import codec
 
 
@@ -39,6 +48,9 @@ class BatchReader:
         self.production = store.config.online_store.type == "redis"
         self.plans = _plans(store, service, features)
         self._online = store._get_provider().online_store
+        self._conn: sqlite3.Connection | None = None
+        self._inode: int | None = None
+        self._lock = threading.Lock()
 
     def read(self, entities: Mapping[str, Sequence] | pd.DataFrame, now: datetime | None = None) -> dict:
         """Columns for the entity rows: every feature, `<view>__event_seconds` (epoch, NaN if missing) and
@@ -78,19 +90,35 @@ class BatchReader:
             )
         return frame
 
+    def _sqlite_conn(self) -> sqlite3.Connection:
+        path = self.store.config.online_store.path
+        try:
+            inode = os.stat(path).st_ino
+        except FileNotFoundError as error:
+            raise OnlineStoreUnavailable(f"the online store {path} is missing; run `spend materialize`") from error
+        with self._lock:
+            if self._conn is None or inode != self._inode:
+                # timeout: a write lock held longer than this is "too slow", not a wait
+                self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.25, check_same_thread=False)
+                self._inode = inode
+            return self._conn
+
     def _sqlite(self, plan: ViewPlan, keys: list[bytes]):
-        conn = self._online._get_conn(self.store.config)
+        conn = self._sqlite_conn()
         position = {k: i for i, k in enumerate(keys)}
         blobs = {f: [None] * len(keys) for f in plan.features}
         stamps = np.full(len(keys), np.nan)
         unique = list(position)
         for lo in range(0, len(unique), 30_000):  # SQLite caps the number of bound parameters
             chunk = unique[lo : lo + 30_000]
-            rows = conn.execute(
-                f'SELECT entity_key, feature_name, value, CAST(event_ts AS INTEGER) FROM "{plan.table}" '
-                f"WHERE entity_key IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ).fetchall()
+            try:
+                rows = conn.execute(
+                    f'SELECT entity_key, feature_name, value, CAST(event_ts AS INTEGER) FROM "{plan.table}" '
+                    f"WHERE entity_key IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+            except sqlite3.OperationalError as error:  # locked too long, or the table is gone
+                raise OnlineStoreUnavailable(f"the online store cannot be read: {error}") from error
             for key, name, value, ts in rows:
                 column = blobs.get(name)
                 if column is not None:
@@ -102,14 +130,19 @@ class BatchReader:
 
     def _redis(self, plan: ViewPlan, keys: list[bytes]):
         from google.protobuf.timestamp_pb2 import Timestamp
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
 
         client = self._online._get_client(self.store.config.online_store)
         project = self.store.project.encode("utf-8")
         fields = [*plan.redis_fields, f"_ts:{plan.view}".encode()]
-        with client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hmget(key + project, fields)
-            rows = pipe.execute()
+        try:
+            with client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hmget(key + project, fields)
+                rows = pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise OnlineStoreUnavailable(f"the online store (Redis) cannot be read: {error}") from error
         seconds = np.full(len(keys), np.nan)
         for i, row in enumerate(rows):
             if row[-1]:

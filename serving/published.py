@@ -1,0 +1,80 @@
+"""The recall list and segments `spend publish` wrote, held in memory and reloaded when the manifest
+changes (checked with the model aliases, and on an admin reload).
+
+The file names are training/publish.py's; serving may not import training, so they are repeated here
+and a test checks both agree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+MANIFEST = "manifest.json"
+RECALL_LIST = "recall_list.parquet"
+SEGMENTS = "segments.parquet"
+
+
+@dataclass(frozen=True)
+class Publication:
+    manifest: dict
+    recall: pd.DataFrame  # sorted by expected saved margin, best first
+    segment_of: dict[str, tuple[str, int]]
+    stamp: float
+
+
+class PublishedDecisions:
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.current: Publication | None = None
+        self.last_error: str | None = None
+
+    def refresh(self) -> bool:
+        """Load the publication if its manifest is new; True if loaded. A broken publication leaves the
+        loaded one serving and says why."""
+        path = self.folder / MANIFEST
+        try:
+            stamp = path.stat().st_mtime
+        except FileNotFoundError:
+            self.last_error = f"nothing published in {self.folder}; run `spend publish`"
+            return False
+        if self.current is not None and stamp == self.current.stamp:
+            return False
+        try:
+            self.current = _load(self.folder, stamp)
+        except Exception as error:  # noqa: BLE001 - keep serving the previous publication
+            self.last_error = f"cannot load the publication: {type(error).__name__}: {error}"
+            return False
+        self.last_error = None
+        return True
+
+
+def _load(folder: Path, stamp: float) -> Publication:
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    recall = pd.read_parquet(folder / RECALL_LIST)
+    recall = recall.sort_values("expected_saved_margin", ascending=False, kind="stable").reset_index(drop=True)
+    segments = pd.read_parquet(folder / SEGMENTS)
+    segment_of = dict(
+        zip(
+            segments["customer_id"],
+            zip(segments["segment"].astype(str), segments["cluster"].astype(int), strict=True),
+            strict=True,
+        )
+    )
+    return Publication(manifest, recall, segment_of, stamp)
+
+
+def select(recall: pd.DataFrame, segment: str | None, band: str | None, min_margin: float | None) -> np.ndarray:
+    """Row positions of the recall list passing the filters, best first."""
+    keep = np.ones(len(recall), dtype=bool)
+    if segment is not None:
+        keep &= (recall["segment"] == segment).to_numpy()
+    if band is not None:
+        keep &= (recall["churn_band"] == band).to_numpy()
+    if min_margin is not None:
+        keep &= (recall["expected_saved_margin"] >= min_margin).to_numpy()
+    return np.flatnonzero(keep)

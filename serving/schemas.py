@@ -1,0 +1,143 @@
+"""Request and response bodies of the service (pydantic): what the OpenAPI document shows callers.
+
+Request validators read the settings once per process (`settings()`): the same bounds as ingestion
+(amount, currency, clock skew), so a payment the batch path would quarantine is a 400 here, naming the field.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import BaseModel, Field, field_validator
+
+from features.settings import SpendSettings
+
+CustomerIds = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=128)]],
+    Field(min_length=1, max_length=10_000, description="Pseudonymous customer ids (c_...)"),
+]
+
+
+@lru_cache(maxsize=1)
+def settings() -> SpendSettings:
+    """Read once per process: request validators must not parse the environment on every call."""
+    return SpendSettings()
+
+
+class Served(BaseModel):
+    """What every decision says about itself."""
+
+    model: str = Field(description="Registered model name (spend-<model>)")
+    version: int = Field(description="Registered model version in use")
+    degraded: bool = Field(False, description="True: answered from defaults because a dependency failed")
+    degraded_reason: str | None = None
+
+
+class ChurnScore(BaseModel):
+    customer_id: str
+    found: bool = Field(description="False: no online features for this customer (unknown or expired)")
+    churn_probability: float | None = None
+    churn_band: str | None = None
+    reasons: list[str] = []
+    features_at: float | None = Field(None, description="Epoch seconds of the feature values used")
+
+
+class ChurnResponse(Served):
+    scores: list[ChurnScore]
+
+
+class Transaction(BaseModel):
+    order_id: str = Field(min_length=1, max_length=64)
+    card_id: str = Field(min_length=1, max_length=64, description="The card (customer) id; pseudonymised here")
+    terminal_id: str = Field(min_length=1, max_length=64)
+    ts: datetime = Field(description="When the payment was made (ISO 8601 with offset)")
+    amount: float = Field(gt=0, description="In `currency`; at most SPEND_MAX_LINE_AMOUNT")
+    currency: str = Field("GBP", min_length=3, max_length=3)
+    basket_size: int = Field(1, ge=1, le=10_000)
+
+    @field_validator("ts")
+    @classmethod
+    def _not_in_the_future(cls, ts: datetime) -> datetime:
+        if ts.tzinfo is None:
+            raise ValueError("needs a UTC offset (e.g. 2026-01-31T12:00:00Z)")
+        if ts > datetime.now(UTC) + timedelta(seconds=settings().future_tolerance_seconds):
+            raise ValueError("is in the future")
+        return ts
+
+    @field_validator("amount")
+    @classmethod
+    def _not_absurd(cls, amount: float) -> float:
+        if amount > settings().max_line_amount:
+            raise ValueError(f"must be at most {settings().max_line_amount:,.0f} (SPEND_MAX_LINE_AMOUNT)")
+        return amount
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, currency: str) -> str:
+        known = settings().currencies
+        if currency.upper() not in known:
+            raise ValueError(f"unknown currency {currency!r}; known: {', '.join(sorted(known)[:10])}, ...")
+        return currency.upper()
+
+
+class FraudScore(Served):
+    order_id: str
+    fraud_score: float
+    alert: bool = Field(description="fraud_score at or above the model's stored threshold")
+    threshold: float
+    reasons: list[str]
+    features_at: dict[str, float | None] = Field(description="Epoch seconds of the online values used, per view")
+    pushed: bool = Field(description="The card's updated windows were written to the online store")
+
+
+class FraudBatchResponse(Served):
+    scores: list[FraudScore]
+
+
+class RecallEntry(BaseModel):
+    customer_id: str
+    churn_probability: float
+    churn_band: str
+    reasons: list[str]
+    segment: str
+    clv: float = Field(description="Expected margin over the CLV horizon")
+    uplift: float | None = Field(description="Estimated reduction in P(churn) from a contact; None: no estimate")
+    save_rate: float
+    expected_saved_margin: float = Field(description="P(churn) x CLV x save rate: the ranking key")
+
+
+class RecallResponse(Served):
+    published_at: str = Field(description="When `spend publish` wrote this list")
+    as_of: str
+    clv_source: str | None
+    uplift_source: str | None
+    total: int = Field(description="Customers matching the filters, within top_k")
+    offset: int
+    next_offset: int | None = Field(description="Offset of the next page; None on the last page")
+    customers: list[RecallEntry]
+
+
+class SegmentOf(BaseModel):
+    customer_id: str
+    found: bool = Field(description="False: not among the published active customers")
+    segment: str | None = None
+    cluster: int | None = None
+
+
+class SegmentResponse(BaseModel):
+    published_at: str
+    as_of: str
+    customers: list[SegmentOf]
+    profiles: dict[str, dict[str, dict[str, float]]] = Field(
+        description="Profiles of the segments and clusters these customers are in (size, spend, orders, churn)"
+    )
+
+
+class Health(BaseModel):
+    status: str
+    models: dict[str, int | None]
+    registry_error: dict[str, str | None]
+    published_at: str | None = Field(None, description="When the served recall list and segments were published")
+    online_store: str = Field(description="ok, or why the online store cannot be read")

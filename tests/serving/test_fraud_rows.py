@@ -1,0 +1,37 @@
+"""Request-time fraud rows: the payment joins the card's online windows, payments of one card in a batch
+see each other in time order, and without the online store every window starts empty."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from features.compute.payments import FEATURES, SPENDING, TERMINAL
+from serving.fraud import payment_rows
+
+
+def _columns(found: bool) -> dict:
+    columns = {name: np.array([3.0]) for name in SPENDING} | {name: np.array([0.5]) for name in TERMINAL}
+    columns |= {f"avg_amount_{w}d": np.array([10.0]) for w in (1, 7, 30)}
+    return columns | {"customer_spending__found": np.array([found]), "terminal_risk__found": np.array([found])}
+
+
+def test_the_payment_joins_the_cards_online_windows():
+    rows, latest = payment_rows(_columns(True), ["c"], [30.0], [1_700_000_000], [2])
+    assert list(rows.columns) == list(FEATURES)
+    assert rows.loc[0, "nb_tx_1d"] == 4 and rows.loc[0, "avg_amount_1d"] == pytest.approx((3 * 10 + 30) / 4)
+    assert rows.loc[0, "terminal_risk_7d"] == 0.5 and rows.loc[0, "amount_over_avg_30d"] == pytest.approx(30 / 15)
+    assert latest == {"c": {k: rows.loc[0, k] for k in SPENDING}}
+
+
+def test_a_cards_payments_in_one_batch_see_the_earlier_ones():
+    columns = {k: np.concatenate([v, v]) for k, v in _columns(False).items()}
+    rows, latest = payment_rows(columns, ["c", "c"], [10.0, 30.0], [1, 2], [1, 1])
+    assert rows["nb_tx_30d"].tolist() == [1, 2] and rows.loc[1, "avg_amount_30d"] == pytest.approx(20.0)
+    assert latest["c"]["nb_tx_7d"] == 2
+
+
+def test_without_the_online_store_windows_start_empty():
+    degraded, _ = payment_rows(None, ["c"], [30.0], [1_700_000_000], [1])
+    unknown, _ = payment_rows(_columns(False), ["c"], [30.0], [1_700_000_000], [1])
+    assert degraded.equals(unknown) and degraded.loc[0, "nb_tx_1d"] == 1 and degraded.loc[0, "terminal_nb_tx_7d"] == 0

@@ -1,0 +1,53 @@
+"""The service's view of `spend publish`: nothing published says what to run, a new manifest is loaded,
+a broken publication leaves the last good one serving, and both sides agree on the file names."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+
+from serving import published as served
+from serving.published import PublishedDecisions, select
+from training import publish as writer
+
+
+def _write(folder, margin: float, stamp: float) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    recall = pd.DataFrame(
+        {
+            "customer_id": ["c_a", "c_b", "c_c"],
+            "segment": ["Loyal", "At risk", "Loyal"],
+            "churn_band": ["low", "high", "high"],
+            "expected_saved_margin": [1.0, margin, 3.0],
+        }
+    )
+    recall.to_parquet(folder / writer.RECALL_LIST)
+    pd.DataFrame({"customer_id": ["c_a"], "segment": ["Loyal"], "cluster": [2]}).to_parquet(folder / writer.SEGMENTS)
+    (folder / writer.MANIFEST).write_text(json.dumps({"published_at": str(stamp)}))
+    os.utime(folder / writer.MANIFEST, (stamp, stamp))
+
+
+def test_the_service_and_publish_agree_on_file_names():
+    assert (served.MANIFEST, served.RECALL_LIST, served.SEGMENTS) == (
+        writer.MANIFEST,
+        writer.RECALL_LIST,
+        writer.SEGMENTS,
+    )
+
+
+def test_publications_are_loaded_when_new_and_a_broken_one_keeps_the_last(tmp_path):
+    decisions = PublishedDecisions(tmp_path / "published")
+    assert not decisions.refresh() and "spend publish" in decisions.last_error
+    _write(tmp_path / "published", margin=5.0, stamp=1_000)
+    assert decisions.refresh() and not decisions.refresh()  # unchanged manifest: not reloaded
+    recall = decisions.current.recall
+    assert recall["customer_id"].tolist() == ["c_b", "c_c", "c_a"]  # best first
+    assert decisions.current.segment_of == {"c_a": ("Loyal", 2)}
+    assert recall["customer_id"].iloc[select(recall, "Loyal", "high", None)].tolist() == ["c_c"]
+    assert recall["customer_id"].iloc[select(recall, None, None, 2.0)].tolist() == ["c_b", "c_c"]
+    (tmp_path / "published" / writer.RECALL_LIST).write_text("not parquet")
+    os.utime(tmp_path / "published" / writer.MANIFEST, (2_000, 2_000))
+    assert not decisions.refresh() and "cannot load" in decisions.last_error
+    assert decisions.current.recall["customer_id"].tolist() == ["c_b", "c_c", "c_a"]

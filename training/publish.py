@@ -1,0 +1,70 @@
+"""Publish the batch decisions the service answers from: the full recall list and every active customer's
+segment and cluster, with a manifest saying when, as of when and from which models.
+
+A recall list needs the offline store, a fitted uplift model and CLV; segments need a mixture fitted on the
+whole population: neither belongs in a request. `spend publish` (and `spend demo`) writes them under
+SPEND_HOME/published/; the service reloads them when the manifest changes, as it follows model aliases.
+Files are written under temporary names and moved into place, the manifest last, so the service never
+reads half a publication.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from features.settings import SpendSettings
+from models.segmentation import segment_profiles
+from training.recall import RecallOptions, recall_list
+from training.scoring import ID, segments
+
+MANIFEST = "manifest.json"
+RECALL_LIST = "recall_list.parquet"
+SEGMENTS = "segments.parquet"
+
+
+def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
+    """Write the recall list, the segments and the manifest; return the manifest."""
+    recall = recall_list(settings, as_of, RecallOptions())
+    frame, clusters = segments(settings, as_of)
+    churn = frame["churn_probability"] if "churn_probability" in frame else None
+    profiles = {
+        "segment": segment_profiles(frame, frame["segment"].to_numpy(), churn),
+        "cluster": segment_profiles(frame, frame["cluster"].to_numpy(), churn),
+    }
+    folder = settings.paths.published
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_parquet(recall, folder / RECALL_LIST)
+    _write_parquet(frame[[ID, "segment", "cluster"]], folder / SEGMENTS)
+    manifest = {
+        "published_at": datetime.now(UTC).isoformat(),
+        "as_of": as_of.isoformat(),
+        "churn_model_version": int(recall["model_version"].iloc[0]) if len(recall) else None,
+        "clv_source": recall["clv_source"].iloc[0] if len(recall) else None,
+        "uplift_source": recall["uplift_source"].iloc[0] if len(recall) else None,
+        "recall_list_customers": len(recall),
+        "segmented_customers": len(frame),
+        "cluster_k": int(clusters.k_),
+        "profiles": {kind: _records(profile) for kind, profile in profiles.items()},
+    }
+    _write_text(json.dumps(manifest, indent=2, default=str), folder / MANIFEST)
+    return manifest
+
+
+def _records(profile: pd.DataFrame) -> dict:
+    return {str(name): {k: round(float(v), 6) for k, v in row.items()} for name, row in profile.iterrows()}
+
+
+def _write_parquet(frame: pd.DataFrame, path) -> None:
+    staging = path.with_name(f".{path.name}.tmp")
+    frame.to_parquet(staging, index=False)
+    os.replace(staging, path)
+
+
+def _write_text(text: str, path) -> None:
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(text, encoding="utf-8")
+    os.replace(staging, path)
