@@ -65,7 +65,7 @@ def _unavailable(ctx: bentoml.Context, reason: str):
 @bentoml.service(name="spend", traffic={"timeout": 10})
 class Spend:
     def __init__(self) -> None:
-        from features.store.config import feature_store
+        from features.store.config import bound_online_latency, feature_store
         from features.store.reader import BatchReader
         from serving.metrics import metrics
         from serving.published import PublishedDecisions
@@ -84,7 +84,8 @@ class Spend:
         self.published = PublishedDecisions(self.settings.paths.published)
         self.published.refresh()
         self._export_versions()
-        self.store = feature_store(self.settings, online_timeout=self.settings.serving_online_timeout_seconds)
+        self.store = feature_store(self.settings)
+        bound_online_latency(self.store, self.settings.serving_online_timeout_seconds)
         self.reader = BatchReader(self.store, service="churn_v1")
         self.fraud_reader = BatchReader(self.store, service="fraud_v1")
         self.key = self.settings.pseudonym_key.get_secret_value().encode("utf-8")

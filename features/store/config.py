@@ -19,16 +19,11 @@ from features.errors import SpendError
 from features.settings import SpendSettings
 
 
-def repo_config(settings: SpendSettings, online_timeout: float | None = None) -> RepoConfig:
-    """`online_timeout` (seconds) bounds every Redis connect and reply: the serving path sets it so a slow
-    Redis is an error to degrade on, not a wait; batch jobs leave it unset (a big pipeline takes longer)."""
+def repo_config(settings: SpendSettings) -> RepoConfig:
     paths = settings.paths
     if settings.env == "production":
         registry = {"registry_type": "sql", "path": settings.registry_url, "cache_ttl_seconds": 60}
-        connection = settings.redis_url
-        if online_timeout is not None:
-            connection += f",socket_timeout={online_timeout},socket_connect_timeout={online_timeout}"
-        online = {"type": "redis", "connection_string": connection}
+        online = {"type": "redis", "connection_string": settings.redis_url}
     else:
         paths.feast.mkdir(parents=True, exist_ok=True)
         registry = {"registry_type": "file", "path": str(paths.feast / "registry.db"), "cache_ttl_seconds": 60}
@@ -43,8 +38,34 @@ def repo_config(settings: SpendSettings, online_timeout: float | None = None) ->
     )
 
 
-def feature_store(settings: SpendSettings, online_timeout: float | None = None) -> FeatureStore:
-    return FeatureStore(config=repo_config(settings, online_timeout))
+def feature_store(settings: SpendSettings) -> FeatureStore:
+    return FeatureStore(config=repo_config(settings))
+
+
+def bound_online_latency(store: FeatureStore, timeout: float) -> None:
+    """Serving: a Redis that refuses or stalls must be an error within `timeout` seconds, not a wait.
+
+    redis-py retries a failed command three times with backoff by default (9 s against a stopped
+    server, measured), and Feast's connection string cannot turn that off; so Feast's Redis online
+    store is given a client without retries and with socket timeouts, used by reads and pushes alike.
+    Batch jobs keep Feast's own client: a large pipeline may rightly take longer than a request.
+    """
+    if store.config.online_store.type != "redis":
+        return  # SQLite: the reader's own connection has a busy timeout
+    from redis import Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    online = store._get_provider().online_store
+    nodes, options = online._parse_connection_string(store.config.online_store.connection_string)
+    online._client = Redis(
+        host=nodes[0]["host"],
+        port=int(nodes[0]["port"]),
+        **options,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 @contextmanager

@@ -1,0 +1,131 @@
+"""The service in the production environment: features from Redis, models from an MLflow registry in
+PostgreSQL. Redis here is a server of the test's own (the machine's shared one must not be stopped):
+stalled with CLIENT PAUSE, then stopped, then started again, while the service keeps answering: churn
+fails fast with 503 and the reason, fraud is scored from the payment alone and flagged, and the service
+recovers without a restart."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+
+import pandas as pd
+import pytest
+
+from features.settings import SpendSettings
+from tests.conftest import TEST_KEY, require_service, running_in_ci
+from tests.serving.conftest import free_port, post, prepare_home, start_service, stop_service
+from training.dataset import active_at
+
+pytestmark = pytest.mark.service
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+def _redis_server(port: int) -> subprocess.Popen:
+    command = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True).stdout.strip() != b"PONG":
+        if time.monotonic() > deadline:
+            server.kill()
+            raise RuntimeError(f"redis-server on port {port} did not start")
+        time.sleep(0.1)
+    return server
+
+
+@pytest.fixture(scope="module")
+def database():
+    """A PostgreSQL database of this module's own for the Feast and MLflow registries, dropped after."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    import psycopg
+
+    name = f"spend_serving_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{POSTGRES}/{name}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory, database):
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        message = "redis-server and redis-cli are needed to stop and start a Redis of the test's own"
+        if running_in_ci():
+            pytest.fail(f"{message}; CI must provide them", pytrace=False)
+        pytest.skip(message)
+    root = tmp_path_factory.mktemp("serving-production")
+    port = free_port()
+    redis = _redis_server(port)
+    settings = SpendSettings(
+        home=root / "home",
+        pseudonym_key=TEST_KEY,
+        env="production",
+        redis_url=f"127.0.0.1:{port}",
+        registry_url=database,
+        tracking_url=database,
+        feature_project="spend_serving",
+    )
+    home = prepare_home(settings, root, customers=600)
+    server, url, _ = start_service(settings, root / "service.log")
+    customers = active_at(settings.paths.feature_snapshots, home["as_of"])["customer_id"].head(20).tolist()
+    state = home | {"url": url, "customers": customers, "redis": redis, "redis_port": port}
+    yield state
+    stop_service(server)
+    state["redis"].kill()
+
+
+def _churn(production, timeout=5):
+    body = {"customer_ids": production["customers"]}
+    return post(production["url"], "/v1/churn/score", body, production["keys"]["marketing"], timeout)
+
+
+def _fraud(production, timeout=5):
+    payment = {
+        "order_id": "pos-1",
+        "card_id": "CARD-7",
+        "terminal_id": "T-1",
+        "ts": pd.Timestamp(time.time() - 30, unit="s", tz="UTC").isoformat(),
+        "amount": 25.0,
+    }
+    return post(production["url"], "/v1/fraud/score", {"transaction": payment}, production["keys"]["pricing-engine"])
+
+
+def test_scores_come_from_redis_and_the_postgresql_registry(production):
+    response = _churn(production)
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == production["first"].version
+    assert all(s["found"] for s in response.json()["scores"])
+    fraud = _fraud(production)
+    assert fraud.status_code == 200 and fraud.json()["pushed"] and not fraud.json()["degraded"]
+
+
+def test_a_stalled_redis_is_a_fast_503_not_a_hang(production):
+    port = str(production["redis_port"])
+    subprocess.run(["redis-cli", "-p", port, "CLIENT", "PAUSE", "3000", "ALL"], check=True, capture_output=True)
+    started = time.monotonic()
+    response = _churn(production)
+    elapsed = time.monotonic() - started
+    subprocess.run(["redis-cli", "-p", port, "CLIENT", "UNPAUSE"], check=True, capture_output=True)
+    assert response.status_code == 503 and "Timeout" in response.json()["error"], response.text
+    assert elapsed < 1.5  # the read timeout is 0.25 s
+    assert _churn(production).status_code == 200  # recovered, no restart
+
+
+def test_with_redis_stopped_churn_is_503_fraud_is_degraded_and_it_recovers(production):
+    production["redis"].terminate()
+    production["redis"].wait(timeout=10)
+    started = time.monotonic()
+    churn = _churn(production)
+    assert churn.status_code == 503 and "Redis" in churn.json()["error"], churn.text
+    assert time.monotonic() - started < 1.5
+    fraud = _fraud(production)
+    assert fraud.status_code == 200, fraud.text
+    assert fraud.json()["degraded"] and not fraud.json()["pushed"]
+    health = post(production["url"], "/v1/health", {})
+    assert health.status_code == 200 and "Redis" in health.json()["online_store"]
+    production["redis"] = _redis_server(production["redis_port"])  # back, and empty: it keeps nothing
+    recovered = _churn(production)
+    assert recovered.status_code == 200 and not any(s["found"] for s in recovered.json()["scores"])
