@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from features.settings import SpendSettings
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CustomerIds = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=128)]],
     Field(min_length=1, max_length=10_000, description="Pseudonymous customer ids (c_...)"),
@@ -53,7 +54,12 @@ class Transaction(BaseModel):
     card_id: str = Field(min_length=1, max_length=64, description="The card (customer) id; pseudonymised here")
     terminal_id: str = Field(min_length=1, max_length=64)
     ts: datetime = Field(description="When the payment was made (ISO 8601 with offset)")
-    amount: float = Field(gt=0, description="In `currency`; at most SPEND_MAX_LINE_AMOUNT")
+    # Checked in the validator, not with gt=0: BentoML writes an OpenAPI 3.0 document, where an
+    # exclusive minimum is `minimum: 0, exclusiveMinimum: true` (pydantic writes the 3.1 form).
+    amount: float = Field(
+        description="In `currency`; more than 0, at most SPEND_MAX_LINE_AMOUNT",
+        json_schema_extra={"minimum": 0, "exclusiveMinimum": True},
+    )
     currency: str = Field("GBP", min_length=3, max_length=3)
     basket_size: int = Field(1, ge=1, le=10_000)
 
@@ -64,11 +70,15 @@ class Transaction(BaseModel):
             raise ValueError("needs a UTC offset (e.g. 2026-01-31T12:00:00Z)")
         if ts > datetime.now(UTC) + timedelta(seconds=settings().future_tolerance_seconds):
             raise ValueError("is in the future")
+        if ts < EPOCH:  # schemathesis found year 3 (pandas' clock starts in 1677; card payments later)
+            raise ValueError("must be on or after 1970-01-01")
         return ts
 
     @field_validator("amount")
     @classmethod
-    def _not_absurd(cls, amount: float) -> float:
+    def _positive_and_not_absurd(cls, amount: float) -> float:
+        if not amount > 0:
+            raise ValueError("must be greater than 0")
         if amount > settings().max_line_amount:
             raise ValueError(f"must be at most {settings().max_line_amount:,.0f} (SPEND_MAX_LINE_AMOUNT)")
         return amount

@@ -12,10 +12,14 @@ import time
 import httpx
 import pandas as pd
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
 
 from features.compute.terminals import card_payments
 from features.ingest.store import OfflineStore
 from features.settings import SpendSettings
+from serving.middleware import OPEN, PERMISSION
 from tests.conftest import TEST_KEY
 from tests.serving.conftest import post, prepare_home, start_service, stop_service
 from training.dataset import active_at
@@ -40,6 +44,44 @@ def served(tmp_path_factory):
         "log": log,
     }
     stop_service(server)
+
+
+@pytest.fixture(scope="module")
+def api_schema(served):
+    return schemathesis.openapi.from_url(f"{served['url']}/docs.json")
+
+
+def test_the_openapi_document_lists_every_endpoint(api_schema):
+    assert {p for p in api_schema.raw_schema["paths"] if p.startswith("/v1/")} == set(PERMISSION) | OPEN
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+@pytest.mark.parametrize("path", sorted(set(PERMISSION) | OPEN))
+def test_generated_calls_never_get_a_5xx_and_every_400_names_the_field(served, api_schema, path, mode):
+    """schemathesis against the served OpenAPI document (bounded examples), with a key that may call
+    everything: valid and invalid bodies alike."""
+    key = {"X-API-Key": served["keys"]["data-scientist"]}
+
+    @given(case=api_schema[path]["POST"].as_strategy(mode))
+    @settings(max_examples=20, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def check(case) -> None:
+        response = case.call(headers=key, timeout=30)
+        assert response.status_code < 500, f"{case.path} -> {response.status_code}: {response.text[:500]}"
+        if 400 <= response.status_code < 500:
+            body = response.json()
+            assert body.get("error"), response.text
+            if response.status_code == 400:  # validation: each entry says which field and what is wrong
+                assert body["detail"] and all(_names_the_field(e) for e in body["detail"]), response.text
+
+    check()
+
+
+BODY_ERRORS = {"json_invalid", "model_type", "model_attributes_type", "dict_type"}  # the body as a whole
+
+
+def _names_the_field(error: dict) -> bool:
+    """A field path, or an error about the whole body (not JSON, not an object), and a message."""
+    return bool(error["msg"]) and (bool(error["loc"]) or error["type"] in BODY_ERRORS)
 
 
 def _post(served, path, body, role=None, timeout=30):
@@ -173,6 +215,8 @@ def test_a_batch_is_answered_in_order_and_each_card_sees_its_earlier_payments(se
         ({"amount": 5e6}, "amount", "SPEND_MAX_LINE_AMOUNT"),
         ({"currency": "XYZ"}, "currency", "unknown currency"),
         ({"ts": "2099-01-01T00:00:00Z"}, "ts", "in the future"),
+        ({"ts": "0003-01-03T00:33:01Z"}, "ts", "on or after 1970-01-01"),
+        ({"amount": 0}, "amount", "greater than 0"),
         ({"terminal_id": ""}, "terminal_id", "at least 1 character"),
         ({"card_id": ""}, "card_id", "at least 1 character"),
     ],
@@ -253,7 +297,8 @@ def test_calls_are_audited_and_logged_as_json_without_ids(served):
     assert any(r.get("status") == 403 for r in records) and any(r.get("status") == 503 for r in records)
     logged = [json.loads(line) for line in served["log"].read_text().splitlines() if line.startswith("{")]
     churn = [r for r in logged if r.get("endpoint") == "/v1/churn/score" and r["status"] == 200]
-    assert churn and all(r["model"] == "spend-churn" and r["ms"] > 0 and r["role"] == "marketing" for r in churn)
+    assert churn and all(r["model"] == "spend-churn" and r["ms"] > 0 and r["role"] for r in churn)
+    assert any(r["role"] == "marketing" and r["customers"] == 3 for r in churn)
     text = "\n".join(lines) + served["log"].read_text()
     assert not any(c in text for c in served["customers"])  # never the ids
     assert "CARD-NEW-1" not in text
