@@ -24,12 +24,9 @@ import time
 from typing import Annotated, Literal
 
 import bentoml
-import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from features.errors import OnlineStoreUnavailable
-from models.churn import bands
 from serving.middleware import ApiKeyMiddleware
 from serving.models import ModelSlot
 from serving.schemas import (
@@ -47,9 +44,12 @@ from serving.schemas import (
     settings,
 )
 
+# numpy, pandas and the model code are imported inside the methods: `bentoml serve` imports this module
+# in its supervisor process too, only to read the service's configuration (seconds of start-up saved).
+
 
 def _seconds(value) -> float | None:
-    return None if value is None or np.isnan(value) else float(value)
+    return None if value is None or value != value else float(value)  # NaN != NaN
 
 
 def _unavailable(ctx: bentoml.Context, reason: str):
@@ -161,6 +161,11 @@ class Spend:
     def churn_score(self, customer_ids: CustomerIds, ctx: bentoml.Context) -> ChurnResponse:
         """Churn probability, band and top reasons for each customer (role: marketing or data-scientist).
         503 when the online store cannot be read: a churn score needs the customer's features."""
+        import numpy as np
+        import pandas as pd
+
+        from models.churn import bands
+
         loaded = self.slots["churn"].current
         if loaded is None:
             return _unavailable(ctx, "no churn model loaded; train one with `spend train churn`")
@@ -266,6 +271,8 @@ class Spend:
         return self._score_payments(transactions, ctx)
 
     def _score_payments(self, transactions: list[Transaction], ctx: bentoml.Context):
+        import numpy as np
+
         from features.privacy.pseudonym import pseudonym
         from serving.fraud import payment_rows
 
@@ -324,6 +331,8 @@ class Spend:
 
     def _push(self, latest: dict[str, dict], ordered: list[Transaction], cards: list[str]) -> bool:
         """Write each card's windows as of its last payment; False (and the answer degraded) if it fails."""
+        import pandas as pd
+
         last_ts = {card: t.ts for card, t in zip(cards, ordered, strict=True)}  # time order: last wins
         pushed = pd.DataFrame(
             [{"customer_id": card, "event_timestamp": last_ts[card]} | windows for card, windows in latest.items()]
@@ -345,7 +354,7 @@ class Spend:
 
 
 def _recall_entry(row) -> RecallEntry:
-    uplift = None if pd.isna(row.uplift) else float(row.uplift)
+    uplift = None if row.uplift != row.uplift else float(row.uplift)  # NaN: no estimate
     return RecallEntry(
         customer_id=row.customer_id,
         churn_probability=float(row.churn_probability),

@@ -221,17 +221,15 @@ def serve_command(
     port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port.")] = 3000,
 ) -> None:
     """Start the BentoML service (serving/service.py) on this machine."""
-    import os
     import subprocess
-    import sys
 
     from features.errors import SpendError
+    from serving.launch import serve_command, serve_environment
 
     if env is not None and env not in ("local", "production"):
         raise SpendError(f"--env: {env!r} must be local or production")
-    environment = os.environ | ({"SPEND_ENV": env} if env else {})
-    command = [sys.executable, "-m", "bentoml", "serve", "serving.service:Spend", "--port", str(port)]
-    raise typer.Exit(subprocess.call(command, env=environment))
+    environment = serve_environment({"SPEND_ENV": env} if env else None)
+    raise typer.Exit(subprocess.call(serve_command(port), env=environment))
 
 
 def main() -> None:

@@ -128,6 +128,9 @@ class BatchReader:
         index = np.array([position[k] for k in keys])  # duplicate entity rows share one lookup
         return {f: [c[i] for i in index] for f, c in blobs.items()}, stamps[index]
 
+    def _redis_address(self) -> str:
+        return _redis_address_of(self.store.config.online_store.connection_string)
+
     def _redis(self, plan: ViewPlan, keys: list[bytes]):
         from google.protobuf.timestamp_pb2 import Timestamp
         from redis.exceptions import ConnectionError as RedisConnectionError
@@ -141,8 +144,15 @@ class BatchReader:
                 for key in keys:
                     pipe.hmget(key + project, fields)
                 rows = pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            raise OnlineStoreUnavailable(f"the online store (Redis) cannot be read: {error}") from error
+        except RedisTimeoutError as error:
+            where = self._redis_address()
+            raise OnlineStoreUnavailable(
+                f"SPEND_REDIS_URL: Redis at {where} did not answer in time ({error})"
+            ) from error
+        except RedisConnectionError as error:
+            raise OnlineStoreUnavailable(
+                f"SPEND_REDIS_URL: cannot reach Redis at {self._redis_address()} ({error})"
+            ) from error
         seconds = np.full(len(keys), np.nan)
         for i, row in enumerate(rows):
             if row[-1]:
@@ -150,6 +160,10 @@ class BatchReader:
                 seconds[i] = stamp.seconds + stamp.nanos / 1e9
         blobs = {f: [row[j] for row in rows] for j, f in enumerate(plan.features)}
         return blobs, seconds
+
+
+def _redis_address_of(connection_string: str) -> str:
+    return connection_string.split(",", 1)[0]  # host:port only: options may hold a password
 
 
 def _plans(store: FeatureStore, service: str | None, features: list[str] | None) -> list[ViewPlan]:

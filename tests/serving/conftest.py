@@ -3,10 +3,8 @@ real `bentoml serve` process over it, shared by the local and production service
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 import time
 import warnings
 from datetime import date, timedelta
@@ -27,6 +25,7 @@ from features.store.definitions import build_repo
 from features.store.materialize import materialize
 from models.fraud import FraudModel
 from serving.auth import KeyStore
+from serving.launch import serve_command, serve_environment
 from tests.conftest import TEST_KEY
 from training.fraud import payments_with_features
 from training.publish import publish
@@ -88,14 +87,14 @@ def service_environment(settings: SpendSettings) -> dict[str, str]:
         "SPEND_TRACKING_URL": settings.tracking_url,
         "SPEND_FEATURE_PROJECT": settings.feature_project,
     }
-    return os.environ | env
+    return serve_environment(env)
 
 
 def start_service(settings: SpendSettings, log: Path, timeout: float = 90) -> tuple[subprocess.Popen, str, float]:
     """`bentoml serve` on a free port, logging to a file (a pipe nobody reads would block the server);
     returns the process, its URL and the seconds from start to ready."""
     port = free_port()
-    command = [sys.executable, "-m", "bentoml", "serve", "serving.service:Spend", "--port", str(port)]
+    command = serve_command(port)
     handle = open(log, "wb")  # noqa: SIM115 - closed with the process
     started = time.monotonic()
     server = subprocess.Popen(command, env=service_environment(settings), stdout=handle, stderr=subprocess.STDOUT)
