@@ -19,11 +19,13 @@ from schemathesis import GenerationMode
 from features.compute.terminals import card_payments
 from features.ingest.store import OfflineStore
 from features.settings import SpendSettings
+from serving.launch import stop
 from serving.middleware import OPEN, PERMISSION
 from tests.conftest import TEST_KEY
-from tests.serving.conftest import post, prepare_home, start_service, stop_service
+from tests.serving.conftest import post, start_service
 from training.dataset import active_at
 from training.publish import RECALL_LIST, SEGMENTS
+from training.sample_home import sample_home
 from training.train import train_model
 
 
@@ -31,7 +33,7 @@ from training.train import train_model
 def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("serving")
     settings = SpendSettings(home=root / "home", pseudonym_key=TEST_KEY)
-    home = prepare_home(settings, root, customers=1_500)
+    home = sample_home(settings, root, customers=1_500)
     log = root / "service.log"
     server, url, _ = start_service(settings, log)
     payments = card_payments(OfflineStore(settings.paths).read("transactions"))
@@ -43,7 +45,7 @@ def served(tmp_path_factory):
         "terminal": payments["terminal_id"].iloc[-1],
         "log": log,
     }
-    stop_service(server)
+    stop(server)
 
 
 @pytest.fixture(scope="module")

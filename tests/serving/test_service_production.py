@@ -15,9 +15,11 @@ import pandas as pd
 import pytest
 
 from features.settings import SpendSettings
+from serving.launch import free_port, stop
 from tests.conftest import TEST_KEY, require_service, running_in_ci
-from tests.serving.conftest import free_port, post, prepare_home, start_service, stop_service
+from tests.serving.conftest import post, start_service
 from training.dataset import active_at
+from training.sample_home import sample_home
 
 pytestmark = pytest.mark.service
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -68,12 +70,12 @@ def production(tmp_path_factory, database):
         tracking_url=database,
         feature_project="spend_serving",
     )
-    home = prepare_home(settings, root, customers=600)
+    home = sample_home(settings, root, customers=600)
     server, url, _ = start_service(settings, root / "service.log")
     customers = active_at(settings.paths.feature_snapshots, home["as_of"])["customer_id"].head(20).tolist()
     state = home | {"url": url, "customers": customers, "redis": redis, "redis_port": port}
     yield state
-    stop_service(server)
+    stop(server)
     state["redis"].kill()
 
 

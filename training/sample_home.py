@@ -1,0 +1,68 @@
+"""A small data home ready to serve, for the service tests, the serving benchmark and trying `spend serve`:
+a year of simulated history ending yesterday (online values are fresh), the feature store, a churn
+champion, a fraud champion, a publication and one API key per role.
+
+The fraud model here is a quick one on the retail history's card payments, registered as training would:
+the full Handbook protocol (`spend train fraud`) is for the Handbook's own generator and dates.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from features.compute.payments import FEATURES
+from features.ingest.pipeline import IngestOptions, ingest
+from features.settings import SpendSettings
+from features.simulate.config import SimulationConfig
+from features.simulate.run import simulate
+from features.simulate.writer import TABLE_ORDER, write_simulation
+from features.store.build import build_snapshots
+from features.store.config import feature_store
+from features.store.definitions import build_repo
+from features.store.materialize import materialize
+from models.fraud import FraudModel
+from serving.auth import KeyStore
+from training.fraud import payments_with_features
+from training.publish import publish
+from training.tracking import Registry
+from training.train import train_model
+
+ROLES = ("marketing", "pricing-engine", "data-scientist")
+
+
+def sample_home(settings: SpendSettings, root: Path, customers: int, seed: int = 5) -> dict:
+    """Build everything under `settings` (simulated CSVs under `root / 'sim'`); returns the as-of date, the
+    churn training result, the fraud version and the keys by role."""
+    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+    start = date.today() - timedelta(days=365)
+    write_simulation(simulate(SimulationConfig(customers=customers, days=365, seed=seed, start=start)), root / "sim")
+    for table in TABLE_ORDER:
+        ingest(root / "sim" / f"{table}.csv", IngestOptions(table), settings)
+    build_snapshots(settings)
+    feature_store(settings).apply(build_repo(settings.paths.feature_snapshots).objects)
+    materialize(settings)
+    as_of = pd.Timestamp(date.today(), tz="UTC")
+    churn = train_model(settings, "churn", as_of)
+    fraud_version = register_quick_fraud_model(settings)
+    publish(settings, as_of)
+    keys = KeyStore(settings.paths.home / "serving" / "api_keys.json")
+    return {
+        "as_of": as_of,
+        "first": churn,
+        "fraud_version": fraud_version,
+        "keys": {role: keys.add(role, role) for role in ROLES},
+    }
+
+
+def register_quick_fraud_model(settings: SpendSettings) -> int:
+    frame = payments_with_features(settings)
+    X = frame[list(FEATURES)]
+    model = FraudModel(n_estimators=50).fit(X, frame["is_fraud"])
+    model.set_alert_budget(X, frame["ts"].dt.floor("D").to_numpy(), 5)
+    metrics = {"spend_average_precision": 0.5}
+    tags = {"feature_service": "fraud_v1"}
+    return Registry(settings).register("fraud", model, {}, metrics, tags, {}, "average_precision", None).version
