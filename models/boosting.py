@@ -29,9 +29,24 @@ def capacity_space(trial, bounds: dict | None, defaults: dict) -> dict:
     }
 
 
+SMALL_BATCH = 256  # rows below which one thread is faster than starting OpenMP's
+
+
+def _threads(rows: int) -> int:
+    return 1 if rows < SMALL_BATCH else 0  # 0: LightGBM's default, every core
+
+
+def positive_probability(fitted, matrix: pd.DataFrame) -> np.ndarray:
+    """P(class 1) from a fitted binary LGBMClassifier on an all-float matrix, through the Booster on a
+    numpy array: the sklearn wrapper's checks cost 20x the model on a single payment (1.1 ms vs 0.05)."""
+    return fitted.booster_.predict(matrix.to_numpy(dtype=np.float64), num_threads=_threads(len(matrix)))
+
+
 def top_reasons(fitted, matrix: pd.DataFrame, names: list[str], top: int = 3) -> list[list[str]]:
     """Per row, the `top` inputs pushing the score up most (positive TreeSHAP contributions only)."""
-    contributions = fitted.predict(matrix, pred_contrib=True)[:, :-1]  # the last column is the bias
+    values = matrix.to_numpy(dtype=np.float64)
+    contributions = fitted.booster_.predict(values, pred_contrib=True, num_threads=_threads(len(values)))
+    contributions = contributions[:, :-1]  # the last column is the bias
     order = np.argsort(-contributions, axis=1)[:, :top]
     labels = np.asarray(names)
     return [[labels[j] for j in row if contributions[i, j] > 0] for i, row in enumerate(order)]

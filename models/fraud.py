@@ -15,7 +15,7 @@ from lightgbm import LGBMClassifier
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from models.boosting import booster, capacity_space, top_reasons
+from models.boosting import booster, capacity_space, positive_probability, top_reasons
 from models.encoding import encode, learn_categories
 
 IMBALANCE = ("none", "sqrt", "balanced")
@@ -72,7 +72,7 @@ class FraudModel(BaseEstimator):
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         if not hasattr(self, "booster_"):
             raise NotFittedError("FraudModel is not fitted yet; call fit first")
-        return self.booster_.predict_proba(self._matrix(X))[:, 1]
+        return positive_probability(self.booster_, self._matrix(X))
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """1 = raise an alert (score at or above the stored threshold; 0.5 before a budget is set)."""

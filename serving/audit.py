@@ -13,11 +13,15 @@ class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._handle = None
 
     def write(self, **event) -> None:
+        """Append and flush one line; the file stays open rather than being opened on every request."""
         record = {"at": datetime.now(UTC).isoformat()} | event
         line = json.dumps(record, sort_keys=True, default=str) + "\n"
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as handle:
-                handle.write(line)
+            if self._handle is None or self._handle.closed:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept for the process
+            self._handle.write(line)
+            self._handle.flush()

@@ -54,9 +54,19 @@ class KeyStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._cached: tuple[tuple[int, int], dict] | None = None
 
     def _load(self) -> dict[str, dict[str, str]]:
-        return json.loads(self.path.read_text()) if self.path.exists() else {}
+        """The keys, re-read only when the file changed (a stat per call instead of a parse): a revoked
+        key is refused on the next request."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return {}
+        version = (stat.st_mtime_ns, stat.st_size)
+        if self._cached is None or self._cached[0] != version:
+            self._cached = (version, json.loads(self.path.read_text()))
+        return dict(self._cached[1])
 
     def add(self, name: str, role: str) -> str:
         """Create a key for `name` with `role`; returns the key, which is not stored anywhere."""

@@ -17,9 +17,10 @@ import pandas as pd
 
 from features.compute.payments import FEATURES, SPENDING, TERMINAL
 from features.compute.terminals import WINDOWS
-from features.store.definitions import request_features
+from features.store.definitions import request_arrays
 
-EMPTY_WINDOWS = {name: 0.0 for name in SPENDING}
+EMPTY_WINDOWS = dict.fromkeys(SPENDING, 0.0)
+EMPTY_TERMINAL = dict.fromkeys(TERMINAL, 0.0)
 
 
 def payment_rows(
@@ -30,30 +31,50 @@ def payment_rows(
     baskets: Sequence[int],
 ) -> tuple[pd.DataFrame, dict[str, dict]]:
     """The model's input rows (FEATURES, one per payment, in the order given: time order) and each card's
-    windows after its last payment, to push."""
+    windows after its last payment, to push. Plain arrays until the one DataFrame the model takes: this is
+    the request path of a single payment."""
     latest: dict[str, dict] = {}
-    rows = []
+    n = len(cards)
+    out = {name: np.empty(n) for name in ("amount", *SPENDING, *TERMINAL)}
     for i, (card, amount) in enumerate(zip(cards, amounts, strict=True)):
         before = latest.get(card) or _online(columns, i, "customer_spending", SPENDING) or EMPTY_WINDOWS
         after = {}
         for w in WINDOWS:
-            n, mean = before[f"nb_tx_{w}d"], before[f"avg_amount_{w}d"]
-            after[f"nb_tx_{w}d"] = n + 1
-            after[f"avg_amount_{w}d"] = (mean * n + amount) / (n + 1)
+            count, mean = before[f"nb_tx_{w}d"], before[f"avg_amount_{w}d"]
+            after[f"nb_tx_{w}d"] = count + 1
+            after[f"avg_amount_{w}d"] = (mean * count + amount) / (count + 1)
         latest[card] = after
-        terminal = _online(columns, i, "terminal_risk", TERMINAL) or dict.fromkeys(TERMINAL, 0.0)
-        rows.append({"amount": float(amount)} | after | terminal)
-    frame = pd.DataFrame(rows)
-    request = pd.DataFrame(
-        {
-            "amount": frame["amount"],
-            "avg_amount_30d": frame["avg_amount_30d"],
-            "transaction_ts": np.asarray(ts_seconds, dtype=np.int64),
-            "basket_size": np.asarray(baskets, dtype=np.int64),
-        }
+        terminal = _online(columns, i, "terminal_risk", TERMINAL) or EMPTY_TERMINAL
+        out["amount"][i] = amount
+        for name, value in (after | terminal).items():
+            out[name][i] = value
+    request = request_arrays(
+        out["amount"],
+        out["avg_amount_30d"],
+        np.asarray(ts_seconds, dtype=np.int64),
+        np.asarray(baskets, dtype=np.int64),
     )
-    frame = pd.concat([frame, request_features(request)], axis=1)
-    return frame[list(FEATURES)].astype(np.float64), latest
+    return pd.DataFrame({name: (out | request)[name] for name in FEATURES}, dtype=np.float64), latest
+
+
+def with_pending(columns: dict, cards: Sequence[str], pending) -> dict:
+    """The online values with each card's pending windows (written by this process, not yet online) in
+    place of the stored ones: they are newer."""
+    entries = [pending.get(card) for card in cards]
+    if not any(entries):
+        return columns
+    out = dict(columns)
+    names = (*SPENDING, "customer_spending__found", "customer_spending__event_seconds")
+    for name in names:
+        out[name] = np.array(columns[name], copy=True)
+    for i, entry in enumerate(entries):
+        if entry is not None:
+            windows, at = entry
+            for name in SPENDING:
+                out[name][i] = windows[name]
+            out["customer_spending__found"][i] = True
+            out["customer_spending__event_seconds"][i] = at.timestamp()
+    return out
 
 
 def _online(columns: dict | None, i: int, view: str, names: Sequence[str]) -> dict | None:

@@ -99,7 +99,10 @@ class FraudScore(Served):
     threshold: float
     reasons: list[str]
     features_at: dict[str, float | None] = Field(description="Epoch seconds of the online values used, per view")
-    pushed: bool = Field(description="The card's updated windows were written to the online store")
+    pushed: bool = Field(
+        description="The card's updated windows were kept for its next payment (written to the online store "
+        "within SPEND_SERVING_PUSH_SECONDS)"
+    )
 
 
 class FraudBatchResponse(Served):
@@ -150,4 +153,5 @@ class Health(BaseModel):
     models: dict[str, int | None]
     registry_error: dict[str, str | None]
     published_at: str | None = Field(None, description="When the served recall list and segments were published")
-    online_store: str = Field(description="ok, or why the online store cannot be read")
+    online_store: str = Field(description="ok, or why the online store cannot be read or written")
+    pending_windows: int = Field(0, description="Cards' updated spending windows not yet written online")

@@ -66,9 +66,11 @@ def _unavailable(ctx: bentoml.Context, reason: str):
 class Spend:
     def __init__(self) -> None:
         from features.store.config import bound_online_latency, feature_store
+        from features.store.push import OnlinePush
         from features.store.reader import BatchReader
         from serving.metrics import metrics
         from serving.published import PublishedDecisions
+        from serving.spending import PendingWindows
 
         self.settings = settings()
         self.metrics = metrics()
@@ -88,10 +90,20 @@ class Spend:
         bound_online_latency(self.store, self.settings.serving_online_timeout_seconds)
         self.reader = BatchReader(self.store, service="churn_v1")
         self.fraud_reader = BatchReader(self.store, service="fraud_v1")
+        push = OnlinePush(self.store, "customer_spending_push")
+        self.push_error: str | None = None
+        self.pending = PendingWindows(push.push, self.settings.serving_push_seconds, self._push_failed)
         self.key = self.settings.pseudonym_key.get_secret_value().encode("utf-8")
         self.online_error: str | None = None
         interval = self.settings.serving_refresh_seconds
         threading.Thread(target=self._follow_registry, args=(interval,), daemon=True).start()
+
+    def _push_failed(self, error: str | None) -> None:
+        self.push_error = error
+
+    @bentoml.on_shutdown
+    def _write_pending(self) -> None:
+        self.pending.flush()
 
     def _follow_registry(self, interval: float) -> None:
         while True:
@@ -119,7 +131,8 @@ class Spend:
             models={k: (s.current.version if s.current else None) for k, s in self.slots.items()},
             registry_error={k: s.last_error for k, s in self.slots.items()} | {"published": self.published.last_error},
             published_at=publication.manifest["published_at"] if publication else None,
-            online_store=self.online_error or "ok",
+            online_store=self.online_error or self.push_error or "ok",
+            pending_windows=len(self.pending),
         )
 
     @staticmethod
@@ -158,7 +171,12 @@ class Spend:
         return health
 
     @bentoml.api(route="/v1/churn/score")
-    def churn_score(self, customer_ids: CustomerIds, ctx: bentoml.Context) -> ChurnResponse:
+    def churn_score(
+        self,
+        customer_ids: CustomerIds,
+        ctx: bentoml.Context,
+        reasons: Annotated[bool, Field(description="Top reasons per customer (TreeSHAP: most of the time)")] = True,
+    ) -> ChurnResponse:
         """Churn probability, band and top reasons for each customer (role: marketing or data-scientist).
         503 when the online store cannot be read: a churn score needs the customer's features."""
         import numpy as np
@@ -178,9 +196,9 @@ class Spend:
             frame = pd.DataFrame({name: columns[name] for name in loaded.model.features_})[found]
             probability = loaded.model.predict_proba(frame)
             named = bands(probability)
-            reasons = loaded.model.explain(frame)
+            why = loaded.model.explain(frame) if reasons else [[] for _ in range(len(frame))]
             at = np.asarray(columns["customer_activity__event_seconds"], dtype=float)[found]
-            for i, p, band, r, t in zip(np.flatnonzero(found), probability, named, reasons, at, strict=True):
+            for i, p, band, r, t in zip(np.flatnonzero(found), probability, named, why, at, strict=True):
                 scores[i] = ChurnScore(
                     customer_id=scores[i].customer_id,
                     found=True,
@@ -274,7 +292,7 @@ class Spend:
         import numpy as np
 
         from features.privacy.pseudonym import pseudonym
-        from serving.fraud import payment_rows
+        from serving.fraud import payment_rows, with_pending
 
         loaded = self.slots["fraud"].current
         if loaded is None:
@@ -284,6 +302,8 @@ class Spend:
         cards = [pseudonym(t.card_id, self.key) for t in ordered]
         entities = {"customer_id": cards, "terminal_id": [t.terminal_id for t in ordered]}
         columns, problem = self._online(self.fraud_reader, entities)
+        if columns is not None:
+            columns = with_pending(columns, cards, self.pending)
         rows, latest = payment_rows(
             columns,
             cards,
@@ -295,8 +315,9 @@ class Spend:
         threshold = float(loaded.model.threshold_)
         alerts = np.flatnonzero(scores >= threshold)
         reasons = dict(zip(alerts, loaded.model.explain(rows.iloc[alerts]), strict=True)) if len(alerts) else {}
-        pushed = problem is None and self._push(latest, ordered, cards)
-        degraded = problem or (None if pushed else "the cards' updated windows could not be written")
+        last_ts = {card: t.ts for card, t in zip(cards, ordered, strict=True)}  # time order: the last wins
+        pushed = problem is None and self.pending.put(latest, last_ts)
+        degraded = problem or (None if pushed else "the cards' updated windows could not be kept: writes are failing")
         at = {
             view: (
                 np.full(len(ordered), np.nan)
@@ -328,21 +349,6 @@ class Spend:
             degraded_reason=degraded,
             scores=answers,
         )
-
-    def _push(self, latest: dict[str, dict], ordered: list[Transaction], cards: list[str]) -> bool:
-        """Write each card's windows as of its last payment; False (and the answer degraded) if it fails."""
-        import pandas as pd
-
-        last_ts = {card: t.ts for card, t in zip(cards, ordered, strict=True)}  # time order: last wins
-        pushed = pd.DataFrame(
-            [{"customer_id": card, "event_timestamp": last_ts[card]} | windows for card, windows in latest.items()]
-        )
-        try:
-            self.store.push("customer_spending_push", pushed)
-        except Exception as error:  # noqa: BLE001 - the score stands; the caller is told the push failed
-            self.online_error = f"push failed: {type(error).__name__}: {error}"
-            return False
-        return True
 
     @bentoml.api(route="/v1/admin/reload")
     def reload(self, ctx: bentoml.Context) -> Health:

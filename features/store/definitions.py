@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, RequestSource
 from feast.on_demand_feature_view import on_demand_feature_view
@@ -176,13 +177,26 @@ def _transaction_request(spending: FeatureView):
 
 def request_features(inputs: pd.DataFrame) -> pd.DataFrame:
     """Request-time values for fraud scoring; pure, so the offline and online paths share it."""
-    ts = pd.to_datetime(inputs["transaction_ts"], unit="s", utc=True)
-    average = inputs["avg_amount_30d"].astype("float64")
-    return pd.DataFrame(
-        {
-            "amount_over_avg_30d": (inputs["amount"] / average.where(average > 0)).fillna(0.0),
-            "is_night": ((ts.dt.hour < 6) | (ts.dt.hour >= 22)).astype("int64"),
-            "is_weekend": (ts.dt.dayofweek >= 5).astype("int64"),
-            "basket_size_features": inputs["basket_size"].astype("int64"),
-        }
+    values = request_arrays(
+        inputs["amount"].to_numpy(dtype=np.float64),
+        inputs["avg_amount_30d"].to_numpy(dtype=np.float64),
+        inputs["transaction_ts"].to_numpy(dtype=np.int64),
+        inputs["basket_size"].to_numpy(dtype=np.int64),
     )
+    return pd.DataFrame(values, index=inputs.index)
+
+
+def request_arrays(amount, average_30d, ts_seconds, basket_size) -> dict[str, np.ndarray]:
+    """request_features on plain arrays, in numpy: one payment at request time costs microseconds, not the
+    milliseconds of pandas' datetime accessors. Times are UTC epoch seconds."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(average_30d > 0, amount / average_30d, 0.0)
+    ratio[np.isnan(ratio)] = 0.0
+    hour = (ts_seconds // 3600) % 24
+    weekday = (ts_seconds // 86_400 + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
+    return {
+        "amount_over_avg_30d": ratio,
+        "is_night": ((hour < 6) | (hour >= 22)).astype(np.int64),
+        "is_weekend": (weekday >= 5).astype(np.int64),
+        "basket_size_features": basket_size.astype(np.int64),
+    }

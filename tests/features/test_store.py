@@ -169,3 +169,18 @@ def test_request_features_are_computed_from_the_request():
     )
     assert out["amount_over_avg_30d"].tolist() == [2.0, 0.0]
     assert out["is_night"].tolist() == [1, 0] and out["is_weekend"].tolist() == [1, 1]
+
+
+def test_request_features_agree_with_pandas_clock_on_random_times():
+    rng = np.random.default_rng(3)
+    seconds = rng.integers(-(10**9), 3 * 10**9, size=5_000)  # 1938 to 2065, both sides of the epoch
+    average = rng.choice([0.0, np.nan, 12.5, 40.0], size=seconds.size)
+    inputs = pd.DataFrame(
+        {"amount": rng.uniform(1, 99, seconds.size), "avg_amount_30d": average, "transaction_ts": seconds}
+    ).assign(basket_size=1)
+    out = request_features(inputs)
+    clock = pd.to_datetime(seconds, unit="s", utc=True)
+    assert out["is_night"].tolist() == ((clock.hour < 6) | (clock.hour >= 22)).astype(int).tolist()
+    assert out["is_weekend"].tolist() == (clock.dayofweek >= 5).astype(int).tolist()
+    expected = (inputs["amount"] / inputs["avg_amount_30d"].where(inputs["avg_amount_30d"] > 0)).fillna(0.0)
+    assert np.allclose(out["amount_over_avg_30d"], expected)

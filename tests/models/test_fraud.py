@@ -46,3 +46,16 @@ def test_bad_settings_and_labels_are_errors():
         FraudModel(imbalance="smote").fit(X, y)
     with pytest.raises(ValueError, match="both fraudulent and genuine"):
         FraudModel().fit(X, np.zeros(len(X)))
+
+
+@pytest.mark.parametrize("rows", [1, 5_000])
+def test_the_booster_shortcut_gives_the_sklearn_wrappers_probabilities(rows):
+    from lightgbm import LGBMClassifier
+
+    from models.boosting import positive_probability
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(5_000, 4)), columns=list("abcd"))
+    y = (X["a"] + rng.normal(size=len(X)) > 1).astype(int)
+    fitted = LGBMClassifier(n_estimators=30, verbose=-1).fit(X, y)
+    assert np.allclose(positive_probability(fitted, X.head(rows)), fitted.predict_proba(X.head(rows))[:, 1])

@@ -1,0 +1,18 @@
+"""The serving benchmark's floor: a BentoML service whose one endpoint only echoes its input, parsed into
+the same request model as the fraud endpoint (same validation work), with no auth, logging or model.
+
+    bentoml serve benchmarks.serving_floor.echo:Echo --port 3001
+"""
+
+from __future__ import annotations
+
+import bentoml
+
+from serving.schemas import Transaction
+
+
+@bentoml.service(name="echo", traffic={"timeout": 10})
+class Echo:
+    @bentoml.api(route="/v1/echo")
+    def echo(self, transaction: Transaction) -> Transaction:
+        return transaction

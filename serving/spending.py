@@ -1,0 +1,73 @@
+"""The cards' spending windows that fraud scoring updates: kept in this process at once and written to the
+online store behind the response.
+
+A payment's updated windows are needed by the card's next payment, which may come milliseconds later, but
+writing them inside the request was most of a fraud score's time. They go into a table of pending windows
+that the next read of the same card consults first, and a background thread writes them to the online
+store in batches every SPEND_SERVING_PUSH_SECONDS (0.05); other service processes and the batch jobs see
+them once written. A failed write keeps them pending (up to MAX_PENDING cards) and is reported in health
+and metrics; on shutdown the service writes what is pending.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+MAX_PENDING = 100_000
+
+
+class PendingWindows:
+    def __init__(self, write: Callable, interval: float, on_error: Callable[[str | None], None]) -> None:
+        self._write = write  # takes a DataFrame: customer_id, event_timestamp, the windows
+        self._on_error = on_error
+        self._pending: dict[str, tuple[dict, datetime]] = {}
+        self._lock = threading.Lock()
+        self.dropped = 0
+        threading.Thread(target=self._run, args=(interval,), daemon=True).start()
+
+    def get(self, card: str) -> tuple[dict, datetime] | None:
+        return self._pending.get(card)
+
+    def put(self, windows_by_card: dict[str, dict], at: dict[str, datetime]) -> bool:
+        """Keep each card's windows as of `at[card]`; False if the table is full (the write is failing)."""
+        with self._lock:
+            if len(self._pending) + len(windows_by_card) > MAX_PENDING:
+                self.dropped += len(windows_by_card)
+                return False
+            for card, windows in windows_by_card.items():
+                self._pending[card] = (windows, at[card])
+        return True
+
+    def flush(self) -> int:
+        """Write what is pending; entries replaced meanwhile stay for the next flush. Returns rows written."""
+        import pandas as pd
+
+        with self._lock:
+            batch = dict(self._pending)
+        if not batch:
+            return 0
+        frame = pd.DataFrame(
+            [{"customer_id": card, "event_timestamp": at} | windows for card, (windows, at) in batch.items()]
+        )
+        try:
+            self._write(frame)
+        except Exception as error:  # noqa: BLE001 - kept pending; health and metrics say why
+            self._on_error(f"pending windows not written: {type(error).__name__}: {error}")
+            return 0
+        with self._lock:
+            for card, entry in batch.items():
+                if self._pending.get(card) is entry:
+                    del self._pending[card]
+        self._on_error(None)
+        return len(batch)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def _run(self, interval: float) -> None:
+        while True:
+            time.sleep(interval)
+            self.flush()

@@ -1,0 +1,75 @@
+"""Pending spending windows: the next payment of a card sees them at once, a background write puts them
+online, a failing write keeps them and says why, and a newer entry is never lost to an older write."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+
+from features.compute.payments import SPENDING
+from serving.fraud import with_pending
+from serving.spending import PendingWindows
+
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _windows(n: float) -> dict:
+    return dict.fromkeys(SPENDING, n)
+
+
+class Sink:
+    def __init__(self, fail: bool = False) -> None:
+        self.frames, self.fail = [], fail
+
+    def __call__(self, frame) -> None:
+        if self.fail:
+            raise ConnectionError("Redis is down")
+        self.frames.append(frame)
+
+
+def test_pending_windows_are_written_once_and_then_forgotten():
+    sink, errors = Sink(), []
+    pending = PendingWindows(sink, interval=3600, on_error=errors.append)
+    assert pending.put({"c_a": _windows(2.0)}, {"c_a": AT}) and pending.get("c_a") == (_windows(2.0), AT)
+    assert pending.flush() == 1 and len(pending) == 0 and pending.get("c_a") is None
+    frame = sink.frames[0]
+    assert frame["customer_id"].tolist() == ["c_a"] and frame["nb_tx_1d"].tolist() == [2.0]
+    assert errors == [None]
+
+
+def test_a_failing_write_keeps_them_and_says_why():
+    sink, errors = Sink(fail=True), []
+    pending = PendingWindows(sink, interval=3600, on_error=errors.append)
+    pending.put({"c_a": _windows(1.0)}, {"c_a": AT})
+    assert pending.flush() == 0 and len(pending) == 1 and "Redis is down" in errors[-1]
+    sink.fail = False
+    assert pending.flush() == 1 and errors[-1] is None
+
+
+def test_a_newer_entry_survives_the_write_of_an_older_one():
+    written = []
+    pending = PendingWindows(lambda frame: written.append(frame), interval=3600, on_error=lambda e: None)
+    pending.put({"c_a": _windows(1.0)}, {"c_a": AT})
+    original = pending._write
+
+    def write_then_update(frame) -> None:
+        original(frame)
+        pending.put({"c_a": _windows(2.0)}, {"c_a": AT})  # a payment scored during the write
+
+    pending._write = write_then_update
+    pending.flush()
+    assert pending.get("c_a") == (_windows(2.0), AT)
+
+
+def test_the_read_takes_pending_windows_over_stored_ones():
+    columns = {name: np.array([5.0, 5.0]) for name in SPENDING} | {
+        "customer_spending__found": np.array([False, True]),
+        "customer_spending__event_seconds": np.array([np.nan, 100.0]),
+    }
+    pending = PendingWindows(lambda frame: None, interval=3600, on_error=lambda e: None)
+    pending.put({"c_new": _windows(1.0)}, {"c_new": AT})
+    out = with_pending(columns, ["c_new", "c_old"], pending)
+    assert out["nb_tx_7d"].tolist() == [1.0, 5.0] and out["customer_spending__found"].tolist() == [True, True]
+    assert out["customer_spending__event_seconds"][0] == AT.timestamp()
+    assert columns["nb_tx_7d"].tolist() == [5.0, 5.0]  # the reader's arrays are not changed
