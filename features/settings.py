@@ -62,7 +62,7 @@ class SpendSettings(BaseSettings):
         30.0, gt=0, description="serving: how often the service follows the registry aliases."
     )
     serving_push_seconds: float = Field(
-        0.05, gt=0, description="serving: how often cards' updated spending windows are written online."
+        0.2, gt=0, description="serving: how often cards' updated spending windows are written online."
     )
     serving_online_timeout_seconds: float = Field(
         0.25, gt=0, description="serving: an online-store read slower than this counts as unavailable (degraded)."

@@ -91,8 +91,10 @@ class ChurnModel(BaseEstimator):
         out = encode(X, self.features_, self.categories_, "churn")
         if getattr(self, "bgnbd_", None) is not None:
             summary = bgnbd_summary(X)
-            out["bgnbd_p_alive"] = self.bgnbd_.p_alive(summary)
-            out["bgnbd_p_churn"] = self.bgnbd_.p_no_purchase(summary, self.horizon_days)
+            out = out.assign(  # a new frame: encode may hand back the caller's columns uncopied
+                bgnbd_p_alive=self.bgnbd_.p_alive(summary),
+                bgnbd_p_churn=self.bgnbd_.p_no_purchase(summary, self.horizon_days),
+            )
         return out
 
     @property

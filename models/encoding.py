@@ -16,7 +16,10 @@ def encode(X: pd.DataFrame, features: list[str], categories: dict[str, list[str]
     missing = [c for c in features if c not in X]
     if missing:
         raise ValueError(f"{model} model needs feature(s) {', '.join(missing)}")
-    out = X[features].copy()
+    out = X[features]
+    if not categories:  # all numeric: no copy when the columns are floats already (a fraud score per call)
+        return out.astype(float, copy=False)
+    out = out.copy()
     for column, known in categories.items():
         codes = pd.Categorical(out[column].astype("string"), categories=known).codes.astype(float)
         out[column] = np.where(codes < 0, np.nan, codes)

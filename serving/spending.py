@@ -4,7 +4,7 @@ online store behind the response.
 A payment's updated windows are needed by the card's next payment, which may come milliseconds later, but
 writing them inside the request was most of a fraud score's time. They go into a table of pending windows
 that the next read of the same card consults first, and a background thread writes them to the online
-store in batches every SPEND_SERVING_PUSH_SECONDS (0.05); other service processes and the batch jobs see
+store in batches every SPEND_SERVING_PUSH_SECONDS (0.2); other service processes and the batch jobs see
 them once written. A failed write keeps them pending (up to MAX_PENDING cards) and is reported in health
 and metrics; on shutdown the service writes what is pending.
 """

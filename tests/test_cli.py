@@ -27,6 +27,11 @@ def test_demo_runs_end_to_end_and_reports_counts_that_add_up(settings):
     assert summary["churn"]["alias"] == "champion" and {"spend", "bgnbd", "recency"} == set(summary["churn"]["holdout"])
     recall = pd.read_csv(summary["recall_list"]["file"])
     assert len(recall) == summary["recall_list"]["customers"] > 0 and recall["customer_id"].str.startswith("c_").all()
+    published = json.loads((settings.paths.published / "manifest.json").read_text())
+    assert published["churn_model_version"] == summary["churn"]["version"]
+    full = pd.read_parquet(settings.paths.published / "recall_list.parquet")
+    assert published["recall_list_customers"] == len(full) >= len(recall)
+    assert full["customer_id"].head(len(recall)).tolist() == recall["customer_id"].tolist()  # the CSV is its top
 
     listed = runner.invoke(app, ["batches", "--table", "transactions", "--json"])
     assert listed.exit_code == 0, listed.output

@@ -183,3 +183,20 @@ def test_a_clv_champion_scores_customers_and_feeds_the_recall_list_when_it_beat_
     args = ["recall-list", "--as-of", "2025-12-31", "--top", "50", "--out", str(recall_out)]
     assert runner.invoke(app, args).exit_code == 0
     assert (pd.read_csv(recall_out)["clv_source"] == f"ml clv v{registered.version}").all()
+
+
+def test_publish_writes_what_the_service_serves(home):
+    from serving.published import PublishedDecisions
+
+    assert runner.invoke(app, ["train", "churn", "--as-of", "2025-12-31"]).exit_code == 0
+    result = runner.invoke(app, ["publish", "--as-of", "2025-12-31", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    decisions = PublishedDecisions(home.paths.published)
+    assert decisions.refresh() and decisions.last_error is None
+    recall = decisions.current.recall
+    assert len(recall) == summary["recall_list_customers"] > 0
+    assert recall["expected_saved_margin"].is_monotonic_decreasing
+    assert len(decisions.current.segment_of) == summary["segmented_customers"] >= len(recall)
+    assert set(recall["customer_id"]) <= set(decisions.current.segment_of)
+    assert summary["churn_model_version"] == int(recall["model_version"].iloc[0])
