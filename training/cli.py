@@ -109,7 +109,8 @@ def demo_command(
         console.print(f"churn v{trained['version']} @{trained['alias']}: holdout AUC {auc}")
         console.print(
             f"recall list: {recall['customers']:,} customers, expected saved margin "
-            f"{recall['expected_saved_margin']:,.0f} -> {recall['file']}"
+            f"{recall['expected_saved_margin']:,.0f} -> {recall['file']}; published for `spend serve` in "
+            f"{recall['published']}"
         )
     console.print(f"state under {settings.home}; details: `spend quality`, `spend segments`, `spend models list`")
 
