@@ -38,7 +38,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from features.settings import SpendSettings  # noqa: E402
-from serving.launch import environment_for, free_port, serve_environment, start, stop  # noqa: E402
+from serving.launch import environment_for, serve_environment, start, stop  # noqa: E402
+from serving.published import SEGMENTS  # noqa: E402
 
 KEY = "benchmark-key-0123456789abcdef0123"
 STARTS = 3
@@ -173,8 +174,6 @@ def start_to_ready(settings: SpendSettings, root: Path) -> list[float]:
 
 
 def run(seconds: float) -> dict:
-    import subprocess
-
     warnings.filterwarnings("ignore")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -183,18 +182,16 @@ def run(seconds: float) -> dict:
         # Raw ids from the simulated export: the service pseudonymises the card as ingestion did.
         sales = pd.read_csv(root / "sim" / "transactions.csv", usecols=["customer_id", "terminal_id"]).dropna()
         payments = _payments(sales["customer_id"].unique()[:1_000].tolist(), sales["terminal_id"].unique().tolist())
-        customers = pd.read_parquet(settings.paths.published / "segments.parquet")["customer_id"]
+        customers = pd.read_parquet(settings.paths.published / SEGMENTS)["customer_id"]
         batch = customers.sample(1_000, random_state=0, replace=len(customers) < 1_000).tolist()
         results: dict = {"seconds_per_load": seconds}
 
         log("echo floor")
-        port = free_port()
-        command = [sys.executable, "-m", "bentoml", "serve", "benchmarks.serving_floor.echo:Echo", "--port", str(port)]
         env = serve_environment({"SPEND_HOME": str(settings.home), "PYTHONPATH": str(ROOT)})
-        echo = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        echo_target, probe = "benchmarks.serving_floor.echo:Echo", ("/v1/echo", payments[0])
+        echo, echo_url, _ = start(env, root / "echo.log", target=echo_target, probe=probe)
         try:
-            _wait(f"http://127.0.0.1:{port}/v1/echo", payments[0])
-            results["echo"] = load(f"http://127.0.0.1:{port}/v1/echo", payments, {}, 16, seconds)
+            results["echo"] = load(f"{echo_url}/v1/echo", payments, {}, 16, seconds)
         finally:
             stop(echo)
 
@@ -218,20 +215,6 @@ def run(seconds: float) -> dict:
         results["in_process"] = floors(settings, payments, batch, min(seconds, 20))
         results["churn_found"] = int(pd.Series(batch).isin(customers).sum())
     return results
-
-
-def _wait(url: str, body: dict, timeout: float = 90) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.post(url, json=body, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer in {timeout:.0f} s")
 
 
 def figures(r: dict) -> list[dict]:

@@ -46,10 +46,7 @@ def simulate_command(
     from features.simulate.run import SIMULATION_STEPS, simulate
     from features.simulate.writer import write_simulation
 
-    try:
-        first_day = date.fromisoformat(start)
-    except ValueError as error:
-        raise SpendError(f"--start: {start!r} is not a date (YYYY-MM-DD)") from error
+    first_day = _start_day(start)
     config = SimulationConfig(
         customers=customers,
         days=days,
@@ -87,10 +84,7 @@ def simulate_handbook_command(
     """Simulate card payments with the Fraud Detection Handbook's generator and fraud scenarios."""
     from features.simulate.handbook import HandbookConfig, simulate_handbook, write_handbook
 
-    try:
-        first_day = date.fromisoformat(start)
-    except ValueError as error:
-        raise SpendError(f"--start: {start!r} is not a date (YYYY-MM-DD)") from error
+    first_day = _start_day(start)
     config = HandbookConfig(customers=customers, terminals=terminals, days=days, start=first_day, seed=seed)
     with step_progress("simulate-handbook", ("simulate", "write"), enabled=not json_output) as step:
         step("simulate")
@@ -238,3 +232,10 @@ def batches_command(
             *(f"{v:,}" for v in (b.received, b.accepted, b.quarantined, b.duplicates)),
         )
     console.print(view)
+
+
+def _start_day(start: str) -> date:
+    try:
+        return date.fromisoformat(start)
+    except ValueError as error:
+        raise SpendError(f"--start: {start!r} is not a date (YYYY-MM-DD)") from error

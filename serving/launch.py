@@ -15,9 +15,11 @@ import sys
 import time
 from pathlib import Path
 
+SERVICE = "serving.service:Spend"
 
-def serve_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "bentoml", "serve", "serving.service:Spend", "--port", str(port)]
+
+def serve_command(port: int, target: str = SERVICE) -> list[str]:
+    return [sys.executable, "-m", "bentoml", "serve", target, "--port", str(port)]
 
 
 def serve_environment(overrides: dict[str, str] | None = None) -> dict[str, str]:
@@ -32,19 +34,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(environment: dict[str, str], log: Path, timeout: float = 90) -> tuple[subprocess.Popen, str, float]:
-    """Start the service on a free port, logging to `log` (a pipe nobody reads would block the server),
-    and wait for /v1/ready; returns the process, its URL and the seconds from start to ready."""
+def start(
+    environment: dict[str, str],
+    log: Path,
+    timeout: float = 90,
+    target: str = SERVICE,
+    probe: tuple[str, dict] = ("/v1/ready", {}),
+) -> tuple[subprocess.Popen, str, float]:
+    """Start a BentoML service (Spend unless `target` says otherwise) on a free port, logging to `log` (a
+    pipe nobody reads would block the server), and wait until POSTing `probe`'s body to its path answers
+    200; returns the process, its URL and the seconds from start to ready."""
     import httpx
 
     port = free_port()
     handle = open(log, "wb")  # noqa: SIM115 - the process holds it until it ends
     started = time.monotonic()
-    server = subprocess.Popen(serve_command(port), env=environment, stdout=handle, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(serve_command(port, target), env=environment, stdout=handle, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    path, body = probe
     while time.monotonic() - started < timeout:
         try:
-            if httpx.post(f"{url}/v1/ready", json={}, timeout=2).status_code == 200:
+            if httpx.post(f"{url}{path}", json=body, timeout=2).status_code == 200:
                 return server, url, time.monotonic() - started
         except httpx.HTTPError:
             pass

@@ -17,7 +17,7 @@ class Metrics:
     degraded: object
     errors: object
     model_version: object
-    published_age: object
+    published_at: object
 
 
 @lru_cache(maxsize=1)
@@ -47,7 +47,7 @@ def metrics() -> Metrics:
             labelnames=["model"],
             multiprocess_mode="mostrecent",
         ),
-        published_age=bentoml.metrics.Gauge(
+        published_at=bentoml.metrics.Gauge(
             name="spend_published_timestamp_seconds",
             documentation="When the served recall list and segments were published (epoch seconds)",
             multiprocess_mode="mostrecent",

@@ -91,15 +91,11 @@ class Spend:
         self.reader = BatchReader(self.store, service="churn_v1")
         self.fraud_reader = BatchReader(self.store, service="fraud_v1")
         push = OnlinePush(self.store, "customer_spending_push")
-        self.push_error: str | None = None
-        self.pending = PendingWindows(push.push, self.settings.serving_push_seconds, self._push_failed)
+        self.pending = PendingWindows(push.push, self.settings.serving_push_seconds)
         self.key = self.settings.pseudonym_key.get_secret_value().encode("utf-8")
         self.online_error: str | None = None
         interval = self.settings.serving_refresh_seconds
         threading.Thread(target=self._follow_registry, args=(interval,), daemon=True).start()
-
-    def _push_failed(self, error: str | None) -> None:
-        self.push_error = error
 
     @bentoml.on_shutdown
     def _write_pending(self) -> None:
@@ -120,7 +116,7 @@ class Spend:
         for name, slot in self.slots.items():
             self.metrics.model_version.labels(model=name).set(slot.current.version if slot.current else 0)
         if self.published.current is not None:
-            self.metrics.published_age.set(self.published.current.stamp)
+            self.metrics.published_at.set(self.published.current.stamp)
 
     def _health(self) -> Health:
         # Not an API method: calling a decorated endpoint from another one goes through BentoML's
@@ -131,7 +127,7 @@ class Spend:
             models={k: (s.current.version if s.current else None) for k, s in self.slots.items()},
             registry_error={k: s.last_error for k, s in self.slots.items()} | {"published": self.published.last_error},
             published_at=publication.manifest["published_at"] if publication else None,
-            online_store=self.online_error or self.push_error or "ok",
+            online_store=self.online_error or self.pending.last_error or "ok",
             pending_windows=len(self.pending),
         )
 

@@ -5,8 +5,8 @@ A payment's updated windows are needed by the card's next payment, which may com
 writing them inside the request was most of a fraud score's time. They go into a table of pending windows
 that the next read of the same card consults first, and a background thread writes them to the online
 store in batches every SPEND_SERVING_PUSH_SECONDS (0.2); other service processes and the batch jobs see
-them once written. A failed write keeps them pending (up to MAX_PENDING cards) and is reported in health
-and metrics; on shutdown the service writes what is pending.
+them once written. A failed write keeps them pending (up to MAX_PENDING cards) and says why in
+`last_error`, which health reports; on shutdown the service writes what is pending.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ MAX_PENDING = 100_000
 
 
 class PendingWindows:
-    def __init__(self, write: Callable, interval: float, on_error: Callable[[str | None], None]) -> None:
+    def __init__(self, write: Callable, interval: float) -> None:
         self._write = write  # takes a DataFrame: customer_id, event_timestamp, the windows
-        self._on_error = on_error
+        self.last_error: str | None = None  # why the last write failed; None once one succeeds
         self._pending: dict[str, tuple[dict, datetime]] = {}
         self._lock = threading.Lock()
         self.dropped = 0
@@ -54,14 +54,14 @@ class PendingWindows:
         )
         try:
             self._write(frame)
-        except Exception as error:  # noqa: BLE001 - kept pending; health and metrics say why
-            self._on_error(f"pending windows not written: {type(error).__name__}: {error}")
+        except Exception as error:  # noqa: BLE001 - kept pending; health says why
+            self.last_error = f"pending windows not written: {type(error).__name__}: {error}"
             return 0
         with self._lock:
             for card, entry in batch.items():
                 if self._pending.get(card) is entry:
                     del self._pending[card]
-        self._on_error(None)
+        self.last_error = None
         return len(batch)
 
     def __len__(self) -> int:

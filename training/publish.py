@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 
@@ -37,8 +39,9 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
     }
     folder = settings.paths.published
     folder.mkdir(parents=True, exist_ok=True)
-    _write_parquet(recall, folder / RECALL_LIST)
-    _write_parquet(frame[[ID, "segment", "cluster"]], folder / SEGMENTS)
+    _write_atomically(folder / RECALL_LIST, lambda staging: recall.to_parquet(staging, index=False))
+    segment_of = frame[[ID, "segment", "cluster"]]
+    _write_atomically(folder / SEGMENTS, lambda staging: segment_of.to_parquet(staging, index=False))
     manifest = {
         "published_at": datetime.now(UTC).isoformat(),
         "as_of": as_of.isoformat(),
@@ -50,7 +53,8 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
         "cluster_k": int(clusters.k_),
         "profiles": {kind: _records(profile) for kind, profile in profiles.items()},
     }
-    _write_text(json.dumps(manifest, indent=2, default=str), folder / MANIFEST)
+    text = json.dumps(manifest, indent=2, default=str)
+    _write_atomically(folder / MANIFEST, lambda staging: staging.write_text(text, encoding="utf-8"))
     return manifest
 
 
@@ -58,13 +62,8 @@ def _records(profile: pd.DataFrame) -> dict:
     return {str(name): {k: round(float(v), 6) for k, v in row.items()} for name, row in profile.iterrows()}
 
 
-def _write_parquet(frame: pd.DataFrame, path) -> None:
+def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """`write` to a hidden file beside `path`, then move it into place: readers see the old or the new."""
     staging = path.with_name(f".{path.name}.tmp")
-    frame.to_parquet(staging, index=False)
-    os.replace(staging, path)
-
-
-def _write_text(text: str, path) -> None:
-    staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(text, encoding="utf-8")
+    write(staging)
     os.replace(staging, path)

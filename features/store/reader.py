@@ -95,7 +95,9 @@ class BatchReader:
         try:
             inode = os.stat(path).st_ino
         except FileNotFoundError as error:
-            raise OnlineStoreUnavailable(f"the online store {path} is missing; run `spend materialize`") from error
+            raise OnlineStoreUnavailable(
+                f"the online store {path} is missing; run `spend features materialize`"
+            ) from error
         with self._lock:
             if self._conn is None or inode != self._inode:
                 # timeout: a write lock held longer than this is "too slow", not a wait
@@ -129,7 +131,7 @@ class BatchReader:
         return {f: [c[i] for i in index] for f, c in blobs.items()}, stamps[index]
 
     def _redis_address(self) -> str:
-        return _redis_address_of(self.store.config.online_store.connection_string)
+        return self.store.config.online_store.connection_string.split(",", 1)[0]  # options may hold a password
 
     def _redis(self, plan: ViewPlan, keys: list[bytes]):
         from google.protobuf.timestamp_pb2 import Timestamp
@@ -145,9 +147,8 @@ class BatchReader:
                     pipe.hmget(key + project, fields)
                 rows = pipe.execute()
         except RedisTimeoutError as error:
-            where = self._redis_address()
             raise OnlineStoreUnavailable(
-                f"SPEND_REDIS_URL: Redis at {where} did not answer in time ({error})"
+                f"SPEND_REDIS_URL: Redis at {self._redis_address()} did not answer in time ({error})"
             ) from error
         except RedisConnectionError as error:
             raise OnlineStoreUnavailable(
@@ -160,10 +161,6 @@ class BatchReader:
                 seconds[i] = stamp.seconds + stamp.nanos / 1e9
         blobs = {f: [row[j] for row in rows] for j, f in enumerate(plan.features)}
         return blobs, seconds
-
-
-def _redis_address_of(connection_string: str) -> str:
-    return connection_string.split(",", 1)[0]  # host:port only: options may hold a password
 
 
 def _plans(store: FeatureStore, service: str | None, features: list[str] | None) -> list[ViewPlan]:

@@ -29,27 +29,27 @@ class Sink:
 
 
 def test_pending_windows_are_written_once_and_then_forgotten():
-    sink, errors = Sink(), []
-    pending = PendingWindows(sink, interval=3600, on_error=errors.append)
+    sink = Sink()
+    pending = PendingWindows(sink, interval=3600)
     assert pending.put({"c_a": _windows(2.0)}, {"c_a": AT}) and pending.get("c_a") == (_windows(2.0), AT)
     assert pending.flush() == 1 and len(pending) == 0 and pending.get("c_a") is None
     frame = sink.frames[0]
     assert frame["customer_id"].tolist() == ["c_a"] and frame["nb_tx_1d"].tolist() == [2.0]
-    assert errors == [None]
+    assert pending.last_error is None
 
 
 def test_a_failing_write_keeps_them_and_says_why():
-    sink, errors = Sink(fail=True), []
-    pending = PendingWindows(sink, interval=3600, on_error=errors.append)
+    sink = Sink(fail=True)
+    pending = PendingWindows(sink, interval=3600)
     pending.put({"c_a": _windows(1.0)}, {"c_a": AT})
-    assert pending.flush() == 0 and len(pending) == 1 and "Redis is down" in errors[-1]
+    assert pending.flush() == 0 and len(pending) == 1 and "Redis is down" in pending.last_error
     sink.fail = False
-    assert pending.flush() == 1 and errors[-1] is None
+    assert pending.flush() == 1 and pending.last_error is None
 
 
 def test_a_newer_entry_survives_the_write_of_an_older_one():
     written = []
-    pending = PendingWindows(lambda frame: written.append(frame), interval=3600, on_error=lambda e: None)
+    pending = PendingWindows(lambda frame: written.append(frame), interval=3600)
     pending.put({"c_a": _windows(1.0)}, {"c_a": AT})
     original = pending._write
 
@@ -67,7 +67,7 @@ def test_the_read_takes_pending_windows_over_stored_ones():
         "customer_spending__found": np.array([False, True]),
         "customer_spending__event_seconds": np.array([np.nan, 100.0]),
     }
-    pending = PendingWindows(lambda frame: None, interval=3600, on_error=lambda e: None)
+    pending = PendingWindows(lambda frame: None, interval=3600)
     pending.put({"c_new": _windows(1.0)}, {"c_new": AT})
     out = with_pending(columns, ["c_new", "c_old"], pending)
     assert out["nb_tx_7d"].tolist() == [1.0, 5.0] and out["customer_spending__found"].tolist() == [True, True]
