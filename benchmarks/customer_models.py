@@ -16,7 +16,12 @@
     over the 90 days after 2011-06-01: Spend vs BG/NBD vs recency.
 (c) Training time of `spend train churn` (cohorts, fit, baselines, register) on 100,000 simulated customers.
 
-    python benchmarks/customer_models.py [--customers 20000] [--train-customers 100000] [--json]
+Beside (a)'s churn table: what scoring 1,000 customers with reasons costs the service (path attributions vs
+TreeSHAP) and how often the two name the same top reason. `--churn-params` overrides the booster
+parameters of experiments/churn.yaml for (a) and (b), to compare settings in the same way.
+
+    python benchmarks/customer_models.py [--customers 20000] [--train-customers 100000]
+        [--churn-params n_estimators=200,learning_rate=0.06] [--json]
 """
 
 from __future__ import annotations
@@ -79,7 +84,13 @@ def _by_pseudonym(values: pd.Series) -> pd.Series:
     return pd.Series(values.to_numpy(), index=pseudonymise(pd.Series(values.index), KEY.encode()).to_numpy())
 
 
-def simulated(root: Path, customers: int, seed: int) -> dict:
+def churn_config(overrides: dict):
+    """experiments/churn.yaml, with the booster parameters given on the command line (--churn-params)."""
+    churn = load_config("churn")
+    return churn.model_copy(update={"params": dict(churn.params) | overrides})
+
+
+def simulated(root: Path, customers: int, seed: int, churn) -> dict:
     # Three years ending before today: ingestion rightly quarantines events in the future.
     config = SimulationConfig(customers=customers, days=3 * 365, seed=seed, start=date(2022, 1, 1))
     log(f"simulating {customers:,} customers over {config.days} days")
@@ -92,15 +103,14 @@ def simulated(root: Path, customers: int, seed: int) -> dict:
     log("building features")
     _build(settings, end)
     return {
-        "churn": _simulated_churn(settings, simulation, config, end),
+        "churn": _simulated_churn(settings, simulation, config, end, churn),
         "clv": _clv(settings, end),
-        "recall": _recall(settings, simulation, config),
+        "recall": _recall(settings, simulation, config, churn),
     }
 
 
-def _simulated_churn(settings, simulation, config, as_of: pd.Timestamp) -> dict:
+def _simulated_churn(settings, simulation, config, as_of: pd.Timestamp, churn) -> dict:
     log("churn on the simulated history")
-    churn = load_config("churn")
     data = cohort_data(settings, as_of, churn, CHURN)
     model = fit_model(data, churn, CHURN)
     holdout, cut = data.holdout, data.splits.holdout
@@ -120,7 +130,41 @@ def _simulated_churn(settings, simulation, config, as_of: pd.Timestamp) -> dict:
     scores["bayes"] = _by_pseudonym(bayes).reindex(holdout["customer_id"]).to_numpy()
     scores["oracle"] = _by_pseudonym(oracle).reindex(holdout["customer_id"]).to_numpy()
     table = compare(holdout["churned"], scores)
-    return {"holdout_cutoff": str(cut.date()), "customers": len(holdout), "table": table.to_dict(orient="index")}
+    return {
+        "holdout_cutoff": str(cut.date()),
+        "customers": len(holdout),
+        "params": dict(churn.params),
+        "table": table.to_dict(orient="index"),
+        "reasons": reason_cost(model, holdout[data.columns]),
+    }
+
+
+def reason_cost(model, X: pd.DataFrame, rows: int = 1_000, repeats: int = 5) -> dict:
+    """What the service pays to score `rows` customers with reasons, path attributions vs TreeSHAP
+    (median of `repeats`), and how often the two name the same top reason on the holdout."""
+    from models.boosting import top_reasons
+
+    sample = X.sample(min(rows, len(X)), random_state=0, replace=len(X) < rows)
+
+    def median_ms(call) -> float:
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - started)
+        return float(np.median(times) * 1000)
+
+    matrix = model._encode(sample)
+    path = model.explain(sample, top=1)
+    shap = top_reasons(model.explainer_, matrix, model.inputs_, top=1)
+    return {
+        "rows": len(sample),
+        "trees": int(model.explainer_.booster_.num_trees()),
+        "score_with_path_reasons_ms": median_ms(lambda: model.score(sample, reasons=True)),
+        "score_without_reasons_ms": median_ms(lambda: model.score(sample, reasons=False)),
+        "treeshap_reasons_ms": median_ms(lambda: top_reasons(model.explainer_, matrix, model.inputs_)),
+        "top_reason_agreement": float(np.mean([a == b for a, b in zip(path, shap, strict=True)])),
+    }
 
 
 def _clv(settings, as_of: pd.Timestamp) -> dict:
@@ -137,14 +181,13 @@ def _clv(settings, as_of: pd.Timestamp) -> dict:
     }
 
 
-def _recall(settings, simulation, config) -> dict:
+def _recall(settings, simulation, config, churn) -> dict:
     log("recall list on the campaign")
     from features.ingest.store import OfflineStore
     from training.value import order_lines
 
     campaigns = OfflineStore(settings.paths).read("campaigns", ["customer_id", "campaign_id", "ts", "group"])
     day = campaigns["ts"].min().normalize()
-    churn = load_config("churn")
     data = cohort_data(settings, day, churn, CHURN)  # labels complete before the campaign
     model = fit_model(data, churn, CHURN)
     lines = order_lines(OfflineStore(settings.paths))
@@ -171,12 +214,11 @@ def _recall(settings, simulation, config) -> dict:
     return {"campaign": campaign.campaign_id, "customers": len(frame), "contacted": top, "table": rows}
 
 
-def online_retail(root: Path) -> dict:
+def online_retail(root: Path, churn) -> dict:
     log("Online Retail II: ingest and features")
     settings = _home(root, "retail-home")
     load_online_retail(settings)
     _build(settings, pd.Timestamp("2011-12-10", tz="UTC"))
-    churn = load_config("churn")
     as_of = pd.Timestamp("2011-06-01", tz="UTC") + pd.Timedelta(days=churn.label.horizon_days)
     data = cohort_data(settings, as_of, churn, CHURN)
     model = fit_model(data, churn, CHURN)
@@ -202,12 +244,13 @@ def training_time(root: Path, customers: int) -> dict:
     return {"customers": customers, "train_s": time.perf_counter() - start, "train_rows": report.train_rows}
 
 
-def run(customers: int, train_customers: int, seed: int) -> dict:
+def run(customers: int, train_customers: int, seed: int, churn_params: dict | None = None) -> dict:
     warnings.filterwarnings("ignore")
     quiet_feast()
+    churn = churn_config(churn_params or {})
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        result = {"simulated": simulated(root, customers, seed), "online_retail": online_retail(root)}
+        result = {"simulated": simulated(root, customers, seed, churn), "online_retail": online_retail(root, churn)}
         if train_customers:
             result["training"] = training_time(root, train_customers)
     return result
@@ -295,6 +338,13 @@ def print_tables(r: dict) -> None:
         sim["churn"]["table"],
         churn_columns,
     )
+    rs = sim["churn"]["reasons"]
+    print(
+        f"    booster {sim['churn']['params']}; {rs['rows']:,} customers scored with reasons: "
+        f"{rs['score_with_path_reasons_ms']:.1f} ms (path attributions; without reasons "
+        f"{rs['score_without_reasons_ms']:.1f} ms, TreeSHAP reasons alone {rs['treeshap_reasons_ms']:.1f} ms); "
+        f"top reason as TreeSHAP's for {rs['top_reason_agreement']:.0%}"
+    )
     _print_table(
         f"(a) next-year margin, holdout {sim['clv']['holdout_cutoff']}, {sim['clv']['customers']:,} customers",
         sim["clv"]["table"],
@@ -317,14 +367,30 @@ def print_tables(r: dict) -> None:
         print(f"(c) spend train churn on {t['customers']:,} customers ({t['train_rows']:,} rows): {t['train_s']:.1f} s")
 
 
+def _params(text: str) -> dict:
+    out = {}
+    for item in filter(None, text.split(",")):
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"{item!r} is not name=value")
+        out[name.strip()] = float(value) if "." in value or "e" in value else int(value)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--train-customers", type=int, default=100_000, help="0 skips the training-time run")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--churn-params",
+        type=_params,
+        default={},
+        help="Override experiments/churn.yaml's booster parameters, e.g. n_estimators=200,learning_rate=0.06",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = run(args.customers, args.train_customers, args.seed)
+    result = run(args.customers, args.train_customers, args.seed, args.churn_params)
     print_tables(result)
     if args.json:
         print(json.dumps({"benchmark": "customer_models", "results": result, "figures": figures(result)}, indent=2))

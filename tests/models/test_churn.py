@@ -89,3 +89,23 @@ def test_bad_labels_and_the_search_space():
         {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 40}
     )
     assert ChurnModel(**search_space(trial)).get_params()["num_leaves"] == 15
+
+
+def test_one_pass_scores_as_predict_proba_and_explains_as_explain(fitted):
+    X, _, _ = cohort(300, seed=5)
+    probability, reasons = fitted.score(X)
+    assert np.allclose(probability, fitted.predict_proba(X), atol=1e-9)
+    assert reasons == fitted.explain(X)
+    bare, none = fitted.score(X, reasons=False)
+    assert np.allclose(bare, probability) and none == [[]] * len(X)
+
+
+def test_a_model_fitted_before_path_attributions_explains_with_treeshap(fitted):
+    import copy
+
+    old = copy.copy(fitted)
+    del old.attribution_
+    risky = cohort(seed=6)[0].nlargest(50, "days_since_last_order")
+    probability, reasons = old.score(risky)
+    assert np.allclose(probability, fitted.predict_proba(risky))
+    assert sum(r[:1] == ["days_since_last_order"] for r in reasons) >= 45
