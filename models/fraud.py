@@ -74,6 +74,23 @@ class FraudModel(BaseEstimator):
             raise NotFittedError("FraudModel is not fitted yet; call fit first")
         return positive_probability(self.booster_, self._matrix(X))
 
+    def predict_values(self, values: np.ndarray) -> np.ndarray:
+        """predict_proba for a float matrix whose columns are `features_` in order: the request path of one
+        payment, where building a DataFrame cost more than the model."""
+        return positive_probability(self.booster_, self._checked(values))
+
+    def explain_values(self, values: np.ndarray, top: int = 3) -> list[list[str]]:
+        return top_reasons(self.booster_, self._checked(values), self.features_, top)
+
+    def _checked(self, values: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "booster_"):
+            raise NotFittedError("FraudModel is not fitted yet; call fit first")
+        if self.categories_:
+            raise ValueError(f"text features {', '.join(self.categories_)} need predict_proba on a DataFrame")
+        if values.ndim != 2 or values.shape[1] != len(self.features_):
+            raise ValueError(f"expected rows of {len(self.features_)} features ({', '.join(self.features_)})")
+        return values
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """1 = raise an alert (score at or above the stored threshold; 0.5 before a budget is set)."""
         return (self.predict_proba(X) >= getattr(self, "threshold_", 0.5)).astype(int)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
 from features.compute.payments import FEATURES, SPENDING, TERMINAL
 from features.compute.terminals import WINDOWS
@@ -29,10 +28,10 @@ def payment_rows(
     amounts: Sequence[float],
     ts_seconds: Sequence[int],
     baskets: Sequence[int],
-) -> tuple[pd.DataFrame, dict[str, dict]]:
-    """The model's input rows (FEATURES, one per payment, in the order given: time order) and each card's
-    windows after its last payment, to push. Plain arrays until the one DataFrame the model takes: this is
-    the request path of a single payment."""
+) -> tuple[np.ndarray, dict[str, dict]]:
+    """The model's input rows (one per payment, in the order given: time order; columns FEATURES, floats)
+    and each card's windows after its last payment, to push. Plain arrays, no DataFrame: this is the
+    request path of a single payment, where pandas' frame building cost more than the model."""
     latest: dict[str, dict] = {}
     n = len(cards)
     out = {name: np.empty(n) for name in ("amount", *SPENDING, *TERMINAL)}
@@ -54,7 +53,19 @@ def payment_rows(
         np.asarray(ts_seconds, dtype=np.int64),
         np.asarray(baskets, dtype=np.int64),
     )
-    return pd.DataFrame({name: (out | request)[name] for name in FEATURES}, dtype=np.float64), latest
+    columns = out | request
+    return np.column_stack([np.asarray(columns[name], dtype=np.float64) for name in FEATURES]), latest
+
+
+def model_inputs(values: np.ndarray, features: Sequence[str]) -> np.ndarray:
+    """The rows' columns in the order a fitted model lists its features (FEATURES unless retrained with
+    another set); a feature the rows lack is an error naming it."""
+    if list(features) == list(FEATURES):
+        return values
+    missing = [f for f in features if f not in FEATURES]
+    if missing:
+        raise ValueError(f"the fraud model needs feature(s) {', '.join(missing)}, which requests do not give")
+    return values[:, [FEATURES.index(f) for f in features]]
 
 
 def with_pending(columns: dict, cards: Sequence[str], pending) -> dict:

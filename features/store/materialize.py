@@ -56,7 +56,7 @@ def materialize(
         progress(view.name)
         start = _start(view, end, incremental)
         frame = latest_rows(view, start, end)
-        _write(fs, settings, view, frame)
+        write_online(fs, view, frame)
         fs.registry.apply_materialization(view, fs.project, start, end)
         written[view.name] = len(frame)
     return written
@@ -68,13 +68,16 @@ def _start(view: FeatureView, end: datetime, incremental: bool) -> datetime:
     return end - view.ttl
 
 
-def _write(fs: FeatureStore, settings: SpendSettings, view: FeatureView, frame: pd.DataFrame) -> None:
+def write_online(fs: FeatureStore, view: FeatureView, frame: pd.DataFrame) -> None:
+    """Upsert the view's rows (join keys, event_timestamp, every feature) into the online store, in the
+    bytes Feast writes; later rows of an entity replace earlier ones whatever their timestamps, as in
+    Feast's SQLite store."""
     if frame.empty:
         return
     keys = [e.name for e in view.entity_columns]
     entity_bytes = codec.entity_keys(keys, [frame[k].astype(str).to_numpy() for k in keys])
     values = {f.name: _encode(frame[f.name], f) for f in view.features}
-    if settings.env == "production":
+    if fs.config.online_store.type == "redis":
         _write_redis(fs, view, entity_bytes, values, frame["event_timestamp"])
     else:
         _write_sqlite(fs, view, entity_bytes, values, frame["event_timestamp"])

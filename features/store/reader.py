@@ -13,6 +13,7 @@ empty file where none exists).
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import threading
@@ -28,6 +29,8 @@ from feast.infra.online_stores.sqlite import _table_id
 from features.errors import OnlineStoreUnavailable, SpendError
 from features.store import codec
 
+CHUNK = 30_000  # entities per SQLite statement: SQLite caps the number of bound parameters
+
 
 @dataclass(frozen=True)
 class ViewPlan:
@@ -38,6 +41,41 @@ class ViewPlan:
     ttl_s: float
     table: str  # SQLite table
     redis_fields: tuple[bytes, ...]
+
+    @property
+    def numeric(self) -> tuple[str, ...]:
+        return tuple(f for f in self.features if f not in self.strings)
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        return tuple(f for f in self.features if f in self.strings)
+
+
+def _fetch(conn: sqlite3.Connection, sql: str, parameters: list) -> list[tuple]:
+    try:
+        return conn.execute(sql, parameters).fetchall()
+    except sqlite3.OperationalError as error:  # locked too long, or the table is gone
+        raise OnlineStoreUnavailable(f"the online store cannot be read: {error}") from error
+
+
+def _place(plan: ViewPlan, rows: list[tuple], position: dict, numbers, texts: dict, stamps) -> None:
+    """Put SQLite's (entity_key, feature_name, value, event_ts) rows into the columns, by entity position."""
+    keys, names, values, seconds = zip(*rows, strict=True)
+    at = np.fromiter(map(position.__getitem__, keys), dtype=np.int64, count=len(rows))
+    slot = {name: j for j, name in enumerate(plan.numeric)} | {name: -2 for name in plan.texts}
+    kind = np.fromiter((slot.get(n, -1) for n in names), dtype=np.int64, count=len(rows))  # -1: not asked for
+    asked = kind != -1
+    stamps[at[asked]] = np.array(seconds, dtype=float)[asked]
+    sizes = np.fromiter((len(v) if v is not None else 0 for v in values), dtype=np.int64, count=len(rows))
+    double = (kind >= 0) & (sizes == 9)
+    decoded = np.frombuffer(b"".join(itertools.compress(values, double)), dtype=codec.DOUBLE_BLOB)
+    tagged = decoded["tag"] == codec.DOUBLE_TAG
+    numbers[kind[double][tagged], at[double][tagged]] = decoded["value"][tagged]
+    rest = np.flatnonzero(double)[~tagged].tolist() + np.flatnonzero((kind >= 0) & (sizes != 9)).tolist()
+    for i in rest:  # nulls and other value types, one at a time
+        numbers[kind[i], at[i]] = codec.decode_doubles([values[i]])[0]
+    for i in np.flatnonzero(kind == -2).tolist():
+        texts[names[i]][at[i]] = values[i]
 
 
 class BatchReader:
@@ -70,13 +108,12 @@ class BatchReader:
             if missing:
                 raise SpendError(f"{plan.view} needs join key(s) {', '.join(missing)} in the entity rows")
             keys = codec.entity_keys(list(plan.join_keys), [[str(v) for v in out[k]] for k in plan.join_keys])
-            blobs, seconds = self._redis(plan, keys) if self.production else self._sqlite(plan, keys)
+            numbers, texts, seconds = self._redis(plan, keys) if self.production else self._sqlite(plan, keys)
             found = ~np.isnan(seconds) & (seconds > now_s - plan.ttl_s)
-            for name, column in blobs.items():
-                if name in plan.strings:
-                    out[name] = [v if ok else None for v, ok in zip(codec.decode_strings(column), found, strict=True)]
-                else:
-                    out[name] = np.where(found, codec.decode_doubles(column), np.nan)
+            numbers[:, ~found] = np.nan
+            out.update(zip(plan.numeric, numbers, strict=True))
+            for name, column in texts.items():
+                out[name] = [v if ok else None for v, ok in zip(codec.decode_strings(column), found, strict=True)]
             out[f"{plan.view}__event_seconds"] = np.where(found, seconds, np.nan)
             out[f"{plan.view}__found"] = found
         return out
@@ -105,30 +142,30 @@ class BatchReader:
                 self._inode = inode
             return self._conn
 
-    def _sqlite(self, plan: ViewPlan, keys: list[bytes]):
+    def _sqlite(self, plan: ViewPlan, keys: list[bytes]) -> tuple[np.ndarray, dict, np.ndarray]:
+        """(numeric features x keys, text features' blobs by name, event seconds per key). Feast keeps one
+        row per value: the rows are taken apart column-wise and the doubles decoded in one buffer, not row by
+        row in Python (a thousand customers' 22 features: 22,000 rows)."""
         conn = self._sqlite_conn()
-        position = {k: i for i, k in enumerate(keys)}
-        blobs = {f: [None] * len(keys) for f in plan.features}
-        stamps = np.full(len(keys), np.nan)
+        position = {k: i for i, k in enumerate(dict.fromkeys(keys))}  # duplicate entity rows share one lookup
         unique = list(position)
-        for lo in range(0, len(unique), 30_000):  # SQLite caps the number of bound parameters
-            chunk = unique[lo : lo + 30_000]
-            try:
-                rows = conn.execute(
-                    f'SELECT entity_key, feature_name, value, CAST(event_ts AS INTEGER) FROM "{plan.table}" '
-                    f"WHERE entity_key IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-            except sqlite3.OperationalError as error:  # locked too long, or the table is gone
-                raise OnlineStoreUnavailable(f"the online store cannot be read: {error}") from error
-            for key, name, value, ts in rows:
-                column = blobs.get(name)
-                if column is not None:
-                    i = position[key]
-                    column[i] = value
-                    stamps[i] = ts
-        index = np.array([position[k] for k in keys])  # duplicate entity rows share one lookup
-        return {f: [c[i] for i in index] for f, c in blobs.items()}, stamps[index]
+        numbers = np.full((len(plan.numeric), len(unique)), np.nan)
+        texts = {name: [None] * len(unique) for name in plan.texts}
+        stamps = np.full(len(unique), np.nan)
+        for lo in range(0, len(unique), CHUNK):
+            chunk = unique[lo : lo + CHUNK]
+            rows = _fetch(
+                conn,
+                f'SELECT entity_key, feature_name, value, CAST(event_ts AS INTEGER) FROM "{plan.table}" '
+                f"WHERE entity_key IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            if rows:
+                _place(plan, rows, position, numbers, texts, stamps)
+        if len(unique) == len(keys):  # no duplicate entity rows: already in order
+            return numbers, texts, stamps
+        index = np.array([position[k] for k in keys], dtype=np.int64)
+        return numbers[:, index], {n: [c[i] for i in index] for n, c in texts.items()}, stamps[index]
 
     def _redis_address(self) -> str:
         return self.store.config.online_store.connection_string.split(",", 1)[0]  # options may hold a password
@@ -160,7 +197,8 @@ class BatchReader:
                 stamp = Timestamp.FromString(row[-1])
                 seconds[i] = stamp.seconds + stamp.nanos / 1e9
         blobs = {f: [row[j] for row in rows] for j, f in enumerate(plan.features)}
-        return blobs, seconds
+        numbers = codec.decode_double_columns([blobs[name] for name in plan.numeric])
+        return numbers.reshape(len(plan.numeric), len(keys)), {n: blobs[n] for n in plan.texts}, seconds
 
 
 def _plans(store: FeatureStore, service: str | None, features: list[str] | None) -> list[ViewPlan]:

@@ -59,3 +59,13 @@ def test_the_booster_shortcut_gives_the_sklearn_wrappers_probabilities(rows):
     y = (X["a"] + rng.normal(size=len(X)) > 1).astype(int)
     fitted = LGBMClassifier(n_estimators=30, verbose=-1).fit(X, y)
     assert np.allclose(positive_probability(fitted, X.head(rows)), fitted.predict_proba(X.head(rows))[:, 1])
+
+
+def test_the_matrix_path_scores_and_explains_as_the_frame_path():
+    X, y, _ = data(3_000)
+    model = FraudModel(n_estimators=40).fit(X, y)
+    values = X.head(50).to_numpy()
+    assert np.allclose(model.predict_values(values), model.predict_proba(X.head(50)))
+    assert model.explain_values(values[:5]) == model.explain(X.head(5))
+    with pytest.raises(ValueError, match="expected rows of 3 features"):
+        model.predict_values(values[:, :2])

@@ -4,10 +4,16 @@ see each other in time order, and without the online store every window starts e
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from features.compute.payments import FEATURES, SPENDING, TERMINAL
-from serving.fraud import payment_rows
+from serving.fraud import model_inputs, payment_rows
+
+
+def _frame(*args) -> tuple[pd.DataFrame, dict]:
+    values, latest = payment_rows(*args)
+    return pd.DataFrame(values, columns=list(FEATURES)), latest
 
 
 def _columns(found: bool) -> dict:
@@ -17,8 +23,7 @@ def _columns(found: bool) -> dict:
 
 
 def test_the_payment_joins_the_cards_online_windows():
-    rows, latest = payment_rows(_columns(True), ["c"], [30.0], [1_700_000_000], [2])
-    assert list(rows.columns) == list(FEATURES)
+    rows, latest = _frame(_columns(True), ["c"], [30.0], [1_700_000_000], [2])
     assert rows.loc[0, "nb_tx_1d"] == 4 and rows.loc[0, "avg_amount_1d"] == pytest.approx((3 * 10 + 30) / 4)
     assert rows.loc[0, "terminal_risk_7d"] == 0.5 and rows.loc[0, "amount_over_avg_30d"] == pytest.approx(30 / 15)
     assert latest == {"c": {k: rows.loc[0, k] for k in SPENDING}}
@@ -26,12 +31,21 @@ def test_the_payment_joins_the_cards_online_windows():
 
 def test_a_cards_payments_in_one_batch_see_the_earlier_ones():
     columns = {k: np.concatenate([v, v]) for k, v in _columns(False).items()}
-    rows, latest = payment_rows(columns, ["c", "c"], [10.0, 30.0], [1, 2], [1, 1])
+    rows, latest = _frame(columns, ["c", "c"], [10.0, 30.0], [1, 2], [1, 1])
     assert rows["nb_tx_30d"].tolist() == [1, 2] and rows.loc[1, "avg_amount_30d"] == pytest.approx(20.0)
     assert latest["c"]["nb_tx_7d"] == 2
 
 
 def test_without_the_online_store_windows_start_empty():
-    degraded, _ = payment_rows(None, ["c"], [30.0], [1_700_000_000], [1])
-    unknown, _ = payment_rows(_columns(False), ["c"], [30.0], [1_700_000_000], [1])
+    degraded, _ = _frame(None, ["c"], [30.0], [1_700_000_000], [1])
+    unknown, _ = _frame(_columns(False), ["c"], [30.0], [1_700_000_000], [1])
     assert degraded.equals(unknown) and degraded.loc[0, "nb_tx_1d"] == 1 and degraded.loc[0, "terminal_nb_tx_7d"] == 0
+
+
+def test_model_inputs_follow_the_models_feature_order_and_name_what_is_missing():
+    values, _ = payment_rows(_columns(True), ["c"], [30.0], [1_700_000_000], [2])
+    assert model_inputs(values, FEATURES) is values
+    reordered = model_inputs(values, ["amount_over_avg_30d", "nb_tx_1d"])
+    assert reordered.tolist() == [[pytest.approx(2.0), 4.0]]
+    with pytest.raises(ValueError, match="customer_age"):
+        model_inputs(values, ["nb_tx_1d", "customer_age"])

@@ -21,6 +21,7 @@ from features.ingest.store import OfflineStore
 from features.settings import SpendSettings
 from serving.launch import stop
 from serving.middleware import OPEN, PERMISSION
+from serving.schemas import ChurnResponse
 from tests.conftest import TEST_KEY
 from tests.serving.conftest import post, start_service
 from training.dataset import active_at
@@ -101,6 +102,7 @@ def test_marketing_gets_churn_scores_with_model_version_and_feature_times(served
     response = _post(served, "/v1/churn/score", {"customer_ids": ids}, "marketing")
     assert response.status_code == 200, response.text
     body = response.json()
+    assert body == ChurnResponse.model_validate(body).model_dump(mode="json")  # the documented shape, every field
     assert (body["model"], body["version"], body["degraded"]) == ("spend-churn", served["first"].version, False)
     known, unknown = body["scores"][:-1], body["scores"][-1]
     assert all(s["found"] and 0 <= s["churn_probability"] <= 1 and s["churn_band"] for s in known)

@@ -6,70 +6,41 @@ recovers without a restart."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
-import uuid
 
 import pandas as pd
 import pytest
 
-from features.settings import SpendSettings
 from serving.launch import free_port, stop
+from serving.sandbox import missing_tools, postgres_database, production_settings, redis_server
 from tests.conftest import TEST_KEY, require_service, running_in_ci
 from tests.serving.conftest import post, start_service
 from training.dataset import active_at
 from training.sample_home import sample_home
 
 pytestmark = pytest.mark.service
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
-
-
-def _redis_server(port: int) -> subprocess.Popen:
-    command = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True).stdout.strip() != b"PONG":
-        if time.monotonic() > deadline:
-            server.kill()
-            raise RuntimeError(f"redis-server on port {port} did not start")
-        time.sleep(0.1)
-    return server
 
 
 @pytest.fixture(scope="module")
 def database():
     """A PostgreSQL database of this module's own for the Feast and MLflow registries, dropped after."""
     require_service("PostgreSQL", "127.0.0.1", 5432)
-    import psycopg
-
-    name = f"spend_serving_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"{POSTGRES}/{name}"
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database("spend_serving") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def production(tmp_path_factory, database):
-    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-        message = "redis-server and redis-cli are needed to stop and start a Redis of the test's own"
+    message = missing_tools()
+    if message is not None:
         if running_in_ci():
             pytest.fail(f"{message}; CI must provide them", pytrace=False)
         pytest.skip(message)
     root = tmp_path_factory.mktemp("serving-production")
     port = free_port()
-    redis = _redis_server(port)
-    settings = SpendSettings(
-        home=root / "home",
-        pseudonym_key=TEST_KEY,
-        env="production",
-        redis_url=f"127.0.0.1:{port}",
-        registry_url=database,
-        tracking_url=database,
-        feature_project="spend_serving",
-    )
+    redis = redis_server(port)
+    settings = production_settings(root / "home", TEST_KEY, port, database, "spend_serving")
     home = sample_home(settings, root, customers=600)
     server, url, _ = start_service(settings, root / "service.log")
     customers = active_at(settings.paths.feature_snapshots, home["as_of"])["customer_id"].head(20).tolist()
@@ -128,6 +99,6 @@ def test_with_redis_stopped_churn_is_503_fraud_is_degraded_and_it_recovers(produ
     assert fraud.json()["degraded"] and not fraud.json()["pushed"]
     health = post(production["url"], "/v1/health", {})
     assert health.status_code == 200 and "Redis" in health.json()["online_store"]
-    production["redis"] = _redis_server(production["redis_port"])  # back, and empty: it keeps nothing
+    production["redis"] = redis_server(production["redis_port"])  # back, and empty: it keeps nothing
     recovered = _churn(production)
     assert recovered.status_code == 200 and not any(s["found"] for s in recovered.json()["scores"])
