@@ -89,6 +89,13 @@ def decode_doubles(blobs: list[bytes | None]) -> np.ndarray:
     return out
 
 
+def decode_double(blob: bytes | None) -> float:
+    """One value: decode_doubles without the array, for the single-entity path."""
+    if blob is not None and len(blob) == 9 and blob[:1] == DOUBLE_TAG:
+        return struct.unpack_from("<d", blob, 1)[0]
+    return float(decode_doubles([blob])[0])
+
+
 def decode_double_columns(columns: list[list[bytes | None]]) -> np.ndarray:
     """decode_doubles for several columns of equal length at once: a (columns, rows) array. One buffer
     for all of them when every value is present (the common case: one numpy call instead of one per

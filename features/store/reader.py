@@ -20,6 +20,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from features.errors import OnlineStoreUnavailable, SpendError
 from features.store import codec
 
 CHUNK = 30_000  # entities per SQLite statement: SQLite caps the number of bound parameters
+SMALL = 200  # rows placed one by one below this
 
 
 @dataclass(frozen=True)
@@ -42,13 +44,18 @@ class ViewPlan:
     table: str  # SQLite table
     redis_fields: tuple[bytes, ...]
 
-    @property
+    @cached_property
     def numeric(self) -> tuple[str, ...]:
         return tuple(f for f in self.features if f not in self.strings)
 
-    @property
+    @cached_property
     def texts(self) -> tuple[str, ...]:
         return tuple(f for f in self.features if f in self.strings)
+
+    @cached_property
+    def slots(self) -> dict[str, int]:
+        """Where a feature's value goes: its row among the numeric ones, or -2 for text."""
+        return {name: j for j, name in enumerate(self.numeric)} | dict.fromkeys(self.texts, -2)
 
 
 def _fetch(conn: sqlite3.Connection, sql: str, parameters: list) -> list[tuple]:
@@ -60,9 +67,20 @@ def _fetch(conn: sqlite3.Connection, sql: str, parameters: list) -> list[tuple]:
 
 def _place(plan: ViewPlan, rows: list[tuple], position: dict, numbers, texts: dict, stamps) -> None:
     """Put SQLite's (entity_key, feature_name, value, event_ts) rows into the columns, by entity position."""
+    slot = plan.slots
+    if len(rows) <= SMALL:  # one or a few entities (a payment): numpy's per-call cost would dominate
+        for key, name, value, ts in rows:
+            kind = slot.get(name, -1)
+            if kind != -1:
+                i = position[key]
+                stamps[i] = ts
+                if kind == -2:
+                    texts[name][i] = value
+                else:
+                    numbers[kind, i] = codec.decode_double(value)
+        return
     keys, names, values, seconds = zip(*rows, strict=True)
     at = np.fromiter(map(position.__getitem__, keys), dtype=np.int64, count=len(rows))
-    slot = {name: j for j, name in enumerate(plan.numeric)} | {name: -2 for name in plan.texts}
     kind = np.fromiter((slot.get(n, -1) for n in names), dtype=np.int64, count=len(rows))  # -1: not asked for
     asked = kind != -1
     stamps[at[asked]] = np.array(seconds, dtype=float)[asked]

@@ -38,8 +38,9 @@ def test_sqlite_rows_land_in_their_columns_whatever_their_encoding():
         (b"k2", "a", b"", 90),  # a null
         (b"k2", "old_feature", double, 500),  # not asked for: neither a value nor a time
     ]
-    numbers, texts, stamps = np.full((2, 3), np.nan), {"tier": [None] * 3}, np.full(3, np.nan)
-    _place(plan, rows, {b"k1": 0, b"k2": 1, b"k3": 2}, numbers, texts, stamps)
-    assert np.array_equal(numbers, np.array([[2.5, np.nan, np.nan], [7.0, np.nan, np.nan]]), equal_nan=True)
-    assert codec.decode_strings(texts["tier"][:1]) == ["gold"] and texts["tier"][1:] == [None, None]
-    assert np.array_equal(stamps, np.array([100.0, 90.0, np.nan]), equal_nan=True)
+    for copies in (1, 100):  # a few rows go one by one, many column-wise: the same answer
+        numbers, texts, stamps = np.full((2, 3), np.nan), {"tier": [None] * 3}, np.full(3, np.nan)
+        _place(plan, rows * copies, {b"k1": 0, b"k2": 1, b"k3": 2}, numbers, texts, stamps)
+        assert np.array_equal(numbers, np.array([[2.5, np.nan, np.nan], [7.0, np.nan, np.nan]]), equal_nan=True)
+        assert codec.decode_strings(texts["tier"][:1]) == ["gold"] and texts["tier"][1:] == [None, None]
+        assert np.array_equal(stamps, np.array([100.0, 90.0, np.nan]), equal_nan=True)
