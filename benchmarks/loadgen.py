@@ -1,9 +1,10 @@
 """A lean closed-loop HTTP/1.1 load generator for the serving benchmark.
 
 The generator shares the 2 cores with the server it measures, so every microsecond it spends is taken
-from the server. aiohttp's client cost about 150 us of CPU per request; this one sends pre-built request
-bytes over keep-alive connections (asyncio protocols on uvloop) and only reads the status line and
-Content-Length of each answer, a few microseconds per request.
+from the server. A general-purpose client (aiohttp: connection pool, parsed headers, response objects)
+does more per request than a benchmark needs; this one sends pre-built request bytes over keep-alive
+connections (asyncio protocols on uvloop) and reads only the status line and Content-Length of each
+answer.
 
 `clients` connections, each sending its next request as soon as the last answer has fully arrived.
 """

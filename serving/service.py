@@ -85,7 +85,7 @@ class Spend:
     def __init__(self) -> None:
         # skops (the models' format) indexes scikit-learn's types at import by searching every loaded
         # module for the ones without a __module__: imported first, before Feast and MLflow have loaded
-        # two thousand modules, that took 0.9 s less of the start-up.
+        # two thousand modules, its import took 0.9 s less (4.4 s against 5.3, measured on its own).
         import skops.io  # noqa: F401
 
         from features.store.config import bound_online_latency, feature_store
