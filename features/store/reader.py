@@ -121,12 +121,15 @@ class BatchReader:
                 else ((c, entities[c].tolist()) for c in entities.columns)
             )
         }
+        keyed = []
         for plan in self.plans:
             missing = [k for k in plan.join_keys if k not in out]
             if missing:
                 raise SpendError(f"{plan.view} needs join key(s) {', '.join(missing)} in the entity rows")
             keys = codec.entity_keys(list(plan.join_keys), [[str(v) for v in out[k]] for k in plan.join_keys])
-            numbers, texts, seconds = self._redis(plan, keys) if self.production else self._sqlite(plan, keys)
+            keyed.append((plan, keys))
+        fetched = self._redis(keyed) if self.production else [self._sqlite(plan, keys) for plan, keys in keyed]
+        for (plan, _), (numbers, texts, seconds) in zip(keyed, fetched, strict=True):
             found = ~np.isnan(seconds) & (seconds > now_s - plan.ttl_s)
             numbers[:, ~found] = np.nan
             out.update(zip(plan.numeric, numbers, strict=True))
@@ -188,18 +191,20 @@ class BatchReader:
     def _redis_address(self) -> str:
         return self.store.config.online_store.connection_string.split(",", 1)[0]  # options may hold a password
 
-    def _redis(self, plan: ViewPlan, keys: list[bytes]):
-        from google.protobuf.timestamp_pb2 import Timestamp
+    def _redis(self, keyed: list[tuple[ViewPlan, list[bytes]]]) -> list[tuple[np.ndarray, dict, np.ndarray]]:
+        """Every view's values in one pipeline (one round trip for a payment's card and terminal), then per
+        view: (numeric features x keys, text features' blobs by name, event seconds per key)."""
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
         client = self._online._get_client(self.store.config.online_store)
         project = self.store.project.encode("utf-8")
-        fields = [*plan.redis_fields, f"_ts:{plan.view}".encode()]
         try:
             with client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.hmget(key + project, fields)
+                for plan, keys in keyed:
+                    fields = [*plan.redis_fields, f"_ts:{plan.view}".encode()]
+                    for key in keys:
+                        pipe.hmget(key + project, fields)
                 rows = pipe.execute()
         except RedisTimeoutError as error:
             raise OnlineStoreUnavailable(
@@ -209,14 +214,24 @@ class BatchReader:
             raise OnlineStoreUnavailable(
                 f"SPEND_REDIS_URL: cannot reach Redis at {self._redis_address()} ({error})"
             ) from error
-        seconds = np.full(len(keys), np.nan)
-        for i, row in enumerate(rows):
-            if row[-1]:
-                stamp = Timestamp.FromString(row[-1])
-                seconds[i] = stamp.seconds + stamp.nanos / 1e9
-        blobs = {f: [row[j] for row in rows] for j, f in enumerate(plan.features)}
-        numbers = codec.decode_double_columns([blobs[name] for name in plan.numeric])
-        return numbers.reshape(len(plan.numeric), len(keys)), {n: blobs[n] for n in plan.texts}, seconds
+        out, start = [], 0
+        for plan, keys in keyed:
+            out.append(_redis_columns(plan, rows[start : start + len(keys)]))
+            start += len(keys)
+        return out
+
+
+def _redis_columns(plan: ViewPlan, rows: list[list]) -> tuple[np.ndarray, dict, np.ndarray]:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    seconds = np.full(len(rows), np.nan)
+    for i, row in enumerate(rows):
+        if row[-1]:
+            stamp = Timestamp.FromString(row[-1])
+            seconds[i] = stamp.seconds + stamp.nanos / 1e9
+    blobs = {f: [row[j] for row in rows] for j, f in enumerate(plan.features)}
+    numbers = codec.decode_double_columns([blobs[name] for name in plan.numeric])
+    return numbers.reshape(len(plan.numeric), len(rows)), {n: blobs[n] for n in plan.texts}, seconds
 
 
 def _plans(store: FeatureStore, service: str | None, features: list[str] | None) -> list[ViewPlan]:
