@@ -69,9 +69,12 @@ class FraudModel(BaseEstimator):
     def _matrix(self, X: pd.DataFrame) -> pd.DataFrame:
         return encode(X, self.features_, self.categories_, "fraud")
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def _check(self) -> None:
         if not hasattr(self, "booster_"):
             raise NotFittedError("FraudModel is not fitted yet; call fit first")
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        self._check()
         return positive_probability(self.booster_, self._matrix(X))
 
     def predict_values(self, values: np.ndarray) -> np.ndarray:
@@ -83,8 +86,7 @@ class FraudModel(BaseEstimator):
         return top_reasons(self.booster_, self._checked(values), self.features_, top)
 
     def _checked(self, values: np.ndarray) -> np.ndarray:
-        if not hasattr(self, "booster_"):
-            raise NotFittedError("FraudModel is not fitted yet; call fit first")
+        self._check()
         if self.categories_:
             raise ValueError(f"text features {', '.join(self.categories_)} need predict_proba on a DataFrame")
         if values.ndim != 2 or values.shape[1] != len(self.features_):

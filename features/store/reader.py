@@ -91,7 +91,7 @@ def _place(plan: ViewPlan, rows: list[tuple], position: dict, numbers, texts: di
     numbers[kind[double][tagged], at[double][tagged]] = decoded["value"][tagged]
     rest = np.flatnonzero(double)[~tagged].tolist() + np.flatnonzero((kind >= 0) & (sizes != 9)).tolist()
     for i in rest:  # nulls and other value types, one at a time
-        numbers[kind[i], at[i]] = codec.decode_doubles([values[i]])[0]
+        numbers[kind[i], at[i]] = codec.decode_double(values[i])
     for i in np.flatnonzero(kind == -2).tolist():
         texts[names[i]][at[i]] = values[i]
 
