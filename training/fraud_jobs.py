@@ -182,11 +182,14 @@ def score_file(settings: SpendSettings, path: Path, push: bool = True) -> Scored
 
 
 def push_spending(settings: SpendSettings, payments: pd.DataFrame, features: pd.DataFrame) -> int:
-    """Each card's spending windows as of its latest payment in the batch, pushed to the online store."""
+    """Each card's spending windows as of its latest payment in the batch, pushed to the online store by
+    Spend's writer (Feast's `push` would leave the batch reader's records behind: it reads them back the
+    slow way)."""
     from features.store.config import feature_store
+    from features.store.push import OnlinePush
 
     latest = pd.concat([payments[["customer_id", "ts"]], features[list(SPENDING)]], axis=1)
     latest = latest.sort_values("ts").drop_duplicates("customer_id", keep="last")
     rows = latest.rename(columns={"ts": "event_timestamp"})
-    feature_store(settings).push("customer_spending_push", rows.reset_index(drop=True))
+    OnlinePush(feature_store(settings), "customer_spending_push").push(rows.reset_index(drop=True))
     return len(rows)

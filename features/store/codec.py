@@ -28,6 +28,9 @@ def entity_keys(join_keys: list[str], columns: list[np.ndarray]) -> list[bytes]:
         struct.pack("<II", _STRING_TYPE, len(join_keys[i].encode())) + join_keys[i].encode() for i in order
     )
     sorted_columns = [columns[i] for i in order]
+    if len(sorted_columns) == 1:  # the common case, without the general loop's per-value tuple and join
+        prefix = header + struct.pack("<I", _STRING_TYPE)
+        return [prefix + len(e).to_bytes(4, "little") + e for e in (v.encode("utf-8") for v in sorted_columns[0])]
     out = []
     for values in zip(*sorted_columns, strict=True):
         parts = [header]
@@ -122,6 +125,25 @@ def _parse(blob: bytes) -> float:
     value = ValueProto.FromString(blob)
     kind = value.WhichOneof("val")
     return float("nan") if kind is None else float(getattr(value, kind))
+
+
+def timestamp_seconds(blobs: list[bytes | None]) -> np.ndarray:
+    """Seconds (with nanos as a fraction) of serialised google.protobuf.Timestamp values, NaN for a missing
+    one. Feast's `_ts:<view>` fields written for whole seconds between 1978 and 3058 (field 1, a 5-byte
+    varint) decode as one array; anything else through protobuf."""
+    n = len(blobs)
+    if n and all(b is not None and len(b) == 6 and b[0] == 8 for b in blobs):
+        raw = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(n, 6)[:, 1:].astype(np.int64)
+        if (raw[:, :4] >= 0x80).all() and (raw[:, 4] < 0x80).all():
+            return ((raw & 0x7F) << np.array([0, 7, 14, 21, 28])).sum(axis=1).astype(float)
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    out = np.full(n, np.nan)
+    for i, b in enumerate(blobs):
+        if b:
+            stamp = Timestamp.FromString(b)
+            out[i] = stamp.seconds + stamp.nanos / 1e9
+    return out
 
 
 def redis_field(view: str, feature: str) -> bytes:

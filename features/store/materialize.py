@@ -18,7 +18,7 @@ from feast import FeatureStore, FeatureView
 from feast.infra.online_stores.sqlite import _table_id
 
 from features.settings import SpendSettings
-from features.store import codec
+from features.store import codec, records
 from features.store.config import feature_store
 
 BATCH = 5_000
@@ -77,22 +77,41 @@ def write_online(fs: FeatureStore, view: FeatureView, frame: pd.DataFrame) -> No
     keys = [e.name for e in view.entity_columns]
     entity_bytes = codec.entity_keys(keys, [frame[k].astype(str).to_numpy() for k in keys])
     values = {f.name: _encode(frame[f.name], f) for f in view.features}
+    packed = _records(view, frame)
     if fs.config.online_store.type == "redis":
-        _write_redis(fs, view, entity_bytes, values, frame["event_timestamp"])
+        _write_redis(fs, view, entity_bytes, values, packed, frame["event_timestamp"])
     else:
-        _write_sqlite(fs, view, entity_bytes, values, frame["event_timestamp"])
+        _write_sqlite(fs, view, entity_bytes, values, packed, frame["event_timestamp"])
+
+
+def _records(view: FeatureView, frame: pd.DataFrame) -> list[bytes]:
+    """Each entity's whole row as one record (features/store/records.py), for Spend's batch reader."""
+    numeric, texts = records.feature_kinds(view)
+    seconds = epoch_seconds(frame["event_timestamp"]).astype(float)
+    # The same conversion as the fields' encoding (codec.encode_doubles), so record and fields agree.
+    numbers = np.empty((len(frame), len(numeric)))
+    for j, name in enumerate(numeric):
+        numbers[:, j] = np.asarray(frame[name], dtype=np.float64)
+    text_columns = [frame[name].tolist() for name in texts]
+    return records.encode(records.layout_id(numeric, texts), seconds, numbers, text_columns)
+
+
+def epoch_seconds(timestamps: pd.Series) -> np.ndarray:
+    """Whole epoch seconds of tz-aware timestamps, whatever their unit (a push's frame may hold
+    microseconds, a snapshot nanoseconds)."""
+    return timestamps.dt.tz_convert("UTC").astype("datetime64[s, UTC]").astype("int64").to_numpy()
 
 
 def _encode(column: pd.Series, field) -> list[bytes]:
     return codec.encode_strings(column.tolist()) if "String" in str(field.dtype) else codec.encode_doubles(column)
 
 
-def _write_sqlite(fs, view, entity_bytes, values, timestamps) -> None:
+def _write_sqlite(fs, view, entity_bytes, values, packed, timestamps) -> None:
     # Same columns and text forms as Feast's SqliteOnlineStore.online_write_batch.
     conn = fs._get_provider().online_store._get_conn(fs.config)
     table = _table_id(fs.project, view, fs.config.registry.enable_online_feature_view_versioning)
     # Feast's SQLite adapter stores timestamps as whole epoch seconds.
-    event_ts = (timestamps.dt.tz_convert("UTC").astype("int64") // 10**9).tolist()
+    event_ts = epoch_seconds(timestamps).tolist()
     sql = (
         f'INSERT INTO "{table}" (entity_key, feature_name, value, value_text, event_ts, created_ts) '
         "VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT(entity_key, feature_name) DO UPDATE SET "
@@ -121,11 +140,20 @@ def _write_sqlite(fs, view, entity_bytes, values, timestamps) -> None:
         np.repeat(np.asarray(event_ts, dtype=object)[order], repeat).tolist(),
         strict=True,
     )
+    record_table = records.sqlite_table(table)
+    conn.execute(
+        f'CREATE TABLE IF NOT EXISTS "{record_table}" (entity_key BLOB PRIMARY KEY, record BLOB NOT NULL) WITHOUT ROWID'
+    )
+    record_sql = (
+        f'INSERT INTO "{record_table}" (entity_key, record) VALUES (?, ?) '
+        "ON CONFLICT(entity_key) DO UPDATE SET record = excluded.record"
+    )
     synchronous = conn.execute("PRAGMA synchronous").fetchone()[0]
     conn.execute("PRAGMA synchronous = OFF")  # derived data: a crash mid-write is repaired by materialising again
     try:
-        with conn:
+        with conn:  # Feast's rows and the records commit together
             conn.executemany(sql, rows)
+            conn.executemany(record_sql, ((entity_bytes[i], packed[i]) for i in order.tolist()))
     finally:
         conn.execute(f"PRAGMA synchronous = {int(synchronous)}")
 
@@ -140,18 +168,20 @@ def _value_texts(blobs: list[bytes], name: str, view) -> list[str | None]:
     return texts.tolist()
 
 
-def _write_redis(fs, view, entity_bytes, values, timestamps) -> None:
+def _write_redis(fs, view, entity_bytes, values, packed, timestamps) -> None:
     from google.protobuf.timestamp_pb2 import Timestamp
 
     client = fs._get_provider().online_store._get_client(fs.config.online_store)
     project = fs.project.encode("utf-8")
     fields = {name: codec.redis_field(view.name, name) for name in values}
     ts_field = f"_ts:{view.name}".encode()
-    seconds = timestamps.dt.tz_convert("UTC").astype("int64").to_numpy() // 10**9
+    record_field = records.redis_field(view.name)
+    seconds = epoch_seconds(timestamps)
     with client.pipeline(transaction=False) as pipe:
         for i, key in enumerate(entity_bytes):
             mapping = {fields[name]: blobs[i] for name, blobs in values.items()}
             mapping[ts_field] = Timestamp(seconds=int(seconds[i])).SerializeToString()
+            mapping[record_field] = packed[i]  # one HSET: the record never disagrees with the fields
             pipe.hset(key + project, mapping=mapping)
             if (i + 1) % BATCH == 0:
                 pipe.execute()

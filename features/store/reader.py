@@ -1,6 +1,10 @@
 """Batch online reads for the serving path: the same values as Feast's get_online_features, at a fraction
 of the cost for thousands of entities, read from Feast's own online store (SQLite or Redis).
 
+Each entity is read from the packed record Spend's writer keeps beside Feast's layout
+(features/store/records.py) when that record's event time matches Feast's; otherwise (no record, a record
+of another schema, a newer write through Feast's own API) from Feast's layout itself.
+
 Unknown entities, and values older than the view's TTL, come back as missing with `<view>__found` False,
 never as an exception or a zero. An unknown feature service or feature is a SpendError. A store that
 cannot be read (Redis refusing or slower than its socket timeout, the SQLite file gone) raises
@@ -28,10 +32,11 @@ from feast import FeatureStore, FeatureView
 from feast.infra.online_stores.sqlite import _table_id
 
 from features.errors import OnlineStoreUnavailable, SpendError
-from features.store import codec
+from features.store import codec, records
 
 CHUNK = 30_000  # entities per SQLite statement: SQLite caps the number of bound parameters
 SMALL = 200  # rows placed one by one below this
+RECORDS_ABOVE = 16  # entities per read above which the records are read (for a few, Feast's layout is quicker)
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,11 @@ class ViewPlan:
     ttl_s: float
     table: str  # SQLite table
     redis_fields: tuple[bytes, ...]
+    layout: int  # the view's record layout (records.layout_id)
+    record_numeric: tuple[int, ...]  # where each wanted numeric feature sits in the record
+    record_texts: tuple[int, ...]  # where each wanted text feature sits among the record's texts
+    record_sizes: tuple[int, int]  # the record's numeric and text feature counts
+    first_feature: str  # a feature every Feast row set has: its event time checks the record's
 
     @cached_property
     def numeric(self) -> tuple[str, ...]:
@@ -75,7 +85,7 @@ def _place(plan: ViewPlan, rows: list[tuple], position: dict, numbers, texts: di
                 i = position[key]
                 stamps[i] = ts
                 if kind == -2:
-                    texts[name][i] = value
+                    texts[name][i] = codec.decode_strings([value])[0]
                 else:
                     numbers[kind, i] = codec.decode_double(value)
         return
@@ -93,7 +103,7 @@ def _place(plan: ViewPlan, rows: list[tuple], position: dict, numbers, texts: di
     for i in rest:  # nulls and other value types, one at a time
         numbers[kind[i], at[i]] = codec.decode_double(values[i])
     for i in np.flatnonzero(kind == -2).tolist():
-        texts[names[i]][at[i]] = values[i]
+        texts[names[i]][at[i]] = codec.decode_strings([values[i]])[0]
 
 
 class BatchReader:
@@ -107,6 +117,9 @@ class BatchReader:
         self._conn: sqlite3.Connection | None = None
         self._inode: int | None = None
         self._lock = threading.Lock()
+        self._script = None  # the Redis records script, registered on first use
+        self.fallbacks = 0  # entities read from Feast's layout because no usable record answered
+        self.records_above = RECORDS_ABOVE
 
     def read(self, entities: Mapping[str, Sequence] | pd.DataFrame, now: datetime | None = None) -> dict:
         """Columns for the entity rows: every feature, `<view>__event_seconds` (epoch, NaN if missing) and
@@ -134,7 +147,7 @@ class BatchReader:
             numbers[:, ~found] = np.nan
             out.update(zip(plan.numeric, numbers, strict=True))
             for name, column in texts.items():
-                out[name] = [v if ok else None for v, ok in zip(codec.decode_strings(column), found, strict=True)]
+                out[name] = [v if ok else None for v, ok in zip(column, found, strict=True)]
             out[f"{plan.view}__event_seconds"] = np.where(found, seconds, np.nan)
             out[f"{plan.view}__found"] = found
         return out
@@ -164,17 +177,22 @@ class BatchReader:
             return self._conn
 
     def _sqlite(self, plan: ViewPlan, keys: list[bytes]) -> tuple[np.ndarray, dict, np.ndarray]:
-        """(numeric features x keys, text features' blobs by name, event seconds per key). Feast keeps one
-        row per value: the rows are taken apart column-wise and the doubles decoded in one buffer, not row by
-        row in Python (a thousand customers' 22 features: 22,000 rows)."""
+        """(numeric features x keys, text features by name, event seconds per key): from the records, then
+        Feast's rows for the entities without a usable record."""
         conn = self._sqlite_conn()
         position = {k: i for i, k in enumerate(dict.fromkeys(keys))}  # duplicate entity rows share one lookup
         unique = list(position)
-        numbers = np.full((len(plan.numeric), len(unique)), np.nan)
-        texts = {name: [None] * len(unique) for name in plan.texts}
-        stamps = np.full(len(unique), np.nan)
-        for lo in range(0, len(unique), CHUNK):
-            chunk = unique[lo : lo + CHUNK]
+        columns = _Columns(plan, len(unique))
+        for lo in range(0, len(unique) if len(unique) > self.records_above else 0, CHUNK):
+            rows = _sqlite_records(conn, plan, unique[lo : lo + CHUNK])
+            if rows:
+                at = np.fromiter((position[r[0]] for r in rows), dtype=np.int64, count=len(rows))
+                feast_seconds = np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=float)
+                columns.place_records(at, [r[1] for r in rows], feast_seconds)
+        rest = [unique[i] for i in np.flatnonzero(~columns.done).tolist()]
+        self.fallbacks += len(rest) if len(unique) > self.records_above else 0
+        for lo in range(0, len(rest), CHUNK):
+            chunk = rest[lo : lo + CHUNK]
             rows = _fetch(
                 conn,
                 f'SELECT entity_key, feature_name, value, CAST(event_ts AS INTEGER) FROM "{plan.table}" '
@@ -182,30 +200,46 @@ class BatchReader:
                 chunk,
             )
             if rows:
-                _place(plan, rows, position, numbers, texts, stamps)
+                _place(plan, rows, position, columns.numbers, columns.texts, columns.stamps)
         if len(unique) == len(keys):  # no duplicate entity rows: already in order
-            return numbers, texts, stamps
+            return columns.numbers, columns.texts, columns.stamps
         index = np.array([position[k] for k in keys], dtype=np.int64)
-        return numbers[:, index], {n: [c[i] for i in index] for n, c in texts.items()}, stamps[index]
+        texts = {n: [c[i] for i in index] for n, c in columns.texts.items()}
+        return columns.numbers[:, index], texts, columns.stamps[index]
 
     def _redis_address(self) -> str:
         return self.store.config.online_store.connection_string.split(",", 1)[0]  # options may hold a password
 
     def _redis(self, keyed: list[tuple[ViewPlan, list[bytes]]]) -> list[tuple[np.ndarray, dict, np.ndarray]]:
-        """Every view's values in one pipeline (one round trip for a payment's card and terminal), then per
-        view: (numeric features x keys, text features' blobs by name, event seconds per key)."""
+        """Every view's records in one round trip (a payment's card and terminal together), then Feast's
+        fields, in one more, for the entities without a usable record. Per view: (numeric features x keys,
+        text features by name, event seconds per key)."""
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
         client = self._online._get_client(self.store.config.online_store)
         project = self.store.project.encode("utf-8")
+        many = sum(len(keys) for _, keys in keyed) > self.records_above
         try:
-            with client.pipeline(transaction=False) as pipe:
-                for plan, keys in keyed:
-                    fields = [*plan.redis_fields, f"_ts:{plan.view}".encode()]
-                    for key in keys:
-                        pipe.hmget(key + project, fields)
-                rows = pipe.execute()
+            out = [_Columns(plan, len(keys)) for plan, keys in keyed]
+            if many:
+                replies = self._redis_records(client, [(plan, [k + project for k in keys]) for plan, keys in keyed])
+                for (_, keys), reply, columns in zip(keyed, replies, out, strict=True):
+                    stamps = codec.timestamp_seconds([r[1] for r in reply])
+                    columns.place_records(np.arange(len(keys)), [r[0] or b"" for r in reply], stamps)
+            slow = [np.flatnonzero(~columns.done) for columns in out]
+            if any(len(s) for s in slow):
+                with client.pipeline(transaction=False) as pipe:
+                    for (plan, keys), rest in zip(keyed, slow, strict=True):
+                        fields = [*plan.redis_fields, f"_ts:{plan.view}".encode()]
+                        for i in rest.tolist():
+                            pipe.hmget(keys[i] + project, fields)
+                    rows = pipe.execute()
+                start = 0
+                for (plan, _), columns, rest in zip(keyed, out, slow, strict=True):
+                    columns.merge(rest, _redis_columns(plan, rows[start : start + len(rest)]))
+                    start += len(rest)
+                    self.fallbacks += len(rest) if many else 0
         except RedisTimeoutError as error:
             raise OnlineStoreUnavailable(
                 f"SPEND_REDIS_URL: Redis at {self._redis_address()} did not answer in time ({error})"
@@ -214,24 +248,105 @@ class BatchReader:
             raise OnlineStoreUnavailable(
                 f"SPEND_REDIS_URL: cannot reach Redis at {self._redis_address()} ({error})"
             ) from error
-        out, start = [], 0
+        return [(c.numbers, c.texts, c.stamps) for c in out]
+
+    def _redis_records(self, client, keyed: list[tuple[ViewPlan, list[bytes]]]) -> list[list]:
+        """[record, Feast's _ts field] per key, per view. One Lua call on a single Redis (its 1,000 HMGETs
+        cost the server a few milliseconds; a pipeline of 1,000 commands costs the client more than that
+        to build); a pipeline on a cluster, whose keys a script cannot span."""
+        args = []
         for plan, keys in keyed:
-            out.append(_redis_columns(plan, rows[start : start + len(keys)]))
+            args += [len(keys), records.redis_field(plan.view), f"_ts:{plan.view}".encode()]
+        everything = [k for _, keys in keyed for k in keys]
+        if getattr(self.store.config.online_store, "redis_type", "redis") == "redis_cluster":
+            with client.pipeline(transaction=False) as pipe:
+                for plan, keys in keyed:
+                    for key in keys:
+                        pipe.hmget(key, [records.redis_field(plan.view), f"_ts:{plan.view}".encode()])
+                flat = pipe.execute()
+        else:
+            if self._script is None:
+                self._script = client.register_script(_RECORDS_LUA)
+            flat = self._script(keys=everything, args=args, client=client)
+        out, start = [], 0
+        for _, keys in keyed:
+            out.append(flat[start : start + len(keys)])
             start += len(keys)
         return out
 
 
-def _redis_columns(plan: ViewPlan, rows: list[list]) -> tuple[np.ndarray, dict, np.ndarray]:
-    from google.protobuf.timestamp_pb2 import Timestamp
+_RECORDS_LUA = """
+local out, k = {}, 1
+for a = 1, #ARGV, 3 do
+  local n, record, stamp = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2]
+  for _ = 1, n do
+    out[k] = redis.call('HMGET', KEYS[k], record, stamp)
+    k = k + 1
+  end
+end
+return out
+"""
 
-    seconds = np.full(len(rows), np.nan)
-    for i, row in enumerate(rows):
-        if row[-1]:
-            stamp = Timestamp.FromString(row[-1])
-            seconds[i] = stamp.seconds + stamp.nanos / 1e9
+
+class _Columns:
+    """One view's answer being filled in: numeric features x entities, texts by name, event seconds, and
+    which entities a usable record answered."""
+
+    def __init__(self, plan: ViewPlan, n: int) -> None:
+        self.plan = plan
+        self.numbers = np.full((len(plan.numeric), n), np.nan)
+        self.texts: dict[str, list] = {name: [None] * n for name in plan.texts}
+        self.stamps = np.full(n, np.nan)
+        self.done = np.zeros(n, dtype=bool)
+
+    def place_records(self, at: np.ndarray, blobs: list[bytes], feast_seconds: np.ndarray) -> None:
+        """Records whose layout is the view's and whose event time is the one Feast's layout holds."""
+        plan = self.plan
+        usable, seconds, values, texts = records.decode(blobs, plan.layout, *plan.record_sizes)
+        ok = usable & (seconds == feast_seconds)
+        if not ok.any():
+            return
+        target = at[ok]
+        self.numbers[:, target] = values[list(plan.record_numeric)][:, ok]
+        self.stamps[target] = seconds[ok]
+        self.done[target] = True
+        for name, j in zip(plan.texts, plan.record_texts, strict=True):
+            column, source = self.texts[name], texts[j]
+            for i, t in zip(np.flatnonzero(ok).tolist(), target.tolist(), strict=True):
+                column[t] = source[i]
+
+    def merge(self, at: np.ndarray, part: tuple[np.ndarray, dict, np.ndarray]) -> None:
+        numbers, texts, stamps = part
+        self.numbers[:, at] = numbers
+        self.stamps[at] = stamps
+        for name, column in texts.items():
+            for i, t in enumerate(at.tolist()):
+                self.texts[name][t] = column[i]
+
+
+def _sqlite_records(conn: sqlite3.Connection, plan: ViewPlan, keys: list[bytes]) -> list[tuple]:
+    """(entity_key, record, Feast's event seconds for it) for the keys that have a record; none when the
+    store was written before records existed."""
+    table = records.sqlite_table(plan.table)
+    sql = (
+        f'SELECT r.entity_key, r.record, CAST(f.event_ts AS INTEGER) FROM "{table}" r '
+        f'LEFT JOIN "{plan.table}" f ON f.entity_key = r.entity_key AND f.feature_name = ? '
+        f"WHERE r.entity_key IN ({','.join('?' * len(keys))})"
+    )
+    try:
+        return conn.execute(sql, [plan.first_feature, *keys]).fetchall()
+    except sqlite3.OperationalError as error:
+        if f"no such table: {table}" in str(error):
+            return []
+        raise OnlineStoreUnavailable(f"the online store cannot be read: {error}") from error
+
+
+def _redis_columns(plan: ViewPlan, rows: list[list]) -> tuple[np.ndarray, dict, np.ndarray]:
+    seconds = codec.timestamp_seconds([row[-1] for row in rows])
     blobs = {f: [row[j] for row in rows] for j, f in enumerate(plan.features)}
     numbers = codec.decode_double_columns([blobs[name] for name in plan.numeric])
-    return numbers.reshape(len(plan.numeric), len(rows)), {n: blobs[n] for n in plan.texts}, seconds
+    texts = {n: codec.decode_strings(blobs[n]) for n in plan.texts}
+    return numbers.reshape(len(plan.numeric), len(rows)), texts, seconds
 
 
 def _plans(store: FeatureStore, service: str | None, features: list[str] | None) -> list[ViewPlan]:
@@ -274,6 +389,7 @@ def wanted_features(store: FeatureStore, service: str | None, features: list[str
 
 
 def _plan(store: FeatureStore, view: FeatureView, names: list[str], known: dict) -> ViewPlan:
+    numeric, texts = records.feature_kinds(view)
     return ViewPlan(
         view=view.name,
         join_keys=tuple(e.name for e in view.entity_columns),
@@ -282,4 +398,9 @@ def _plan(store: FeatureStore, view: FeatureView, names: list[str], known: dict)
         ttl_s=view.ttl.total_seconds() if view.ttl else float("inf"),
         table=_table_id(store.project, view, store.config.registry.enable_online_feature_view_versioning),
         redis_fields=tuple(codec.redis_field(view.name, n) for n in names),
+        layout=records.layout_id(numeric, texts),
+        record_numeric=tuple(numeric.index(n) for n in names if n not in texts),
+        record_texts=tuple(texts.index(n) for n in names if n in texts),
+        record_sizes=(len(numeric), len(texts)),
+        first_feature=view.features[0].name,
     )

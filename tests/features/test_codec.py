@@ -29,7 +29,9 @@ def test_several_columns_decode_at_once_as_they_decode_one_by_one():
 def test_sqlite_rows_land_in_their_columns_whatever_their_encoding():
     from features.store.reader import ViewPlan, _place
 
-    plan = ViewPlan("v", ("customer_id",), ("a", "b", "tier"), frozenset({"tier"}), 1e9, "t", ())
+    plan = ViewPlan(
+        "v", ("customer_id",), ("a", "b", "tier"), frozenset({"tier"}), 1e9, "t", (), 0, (0, 1), (0,), (2, 1), "a"
+    )
     double = codec.encode_doubles(np.array([2.5]))[0]
     rows = [
         (b"k1", "a", double, 100),
@@ -42,5 +44,33 @@ def test_sqlite_rows_land_in_their_columns_whatever_their_encoding():
         numbers, texts, stamps = np.full((2, 3), np.nan), {"tier": [None] * 3}, np.full(3, np.nan)
         _place(plan, rows * copies, {b"k1": 0, b"k2": 1, b"k3": 2}, numbers, texts, stamps)
         assert np.array_equal(numbers, np.array([[2.5, np.nan, np.nan], [7.0, np.nan, np.nan]]), equal_nan=True)
-        assert codec.decode_strings(texts["tier"][:1]) == ["gold"] and texts["tier"][1:] == [None, None]
+        assert texts["tier"] == ["gold", None, None]
         assert np.array_equal(stamps, np.array([100.0, 90.0, np.nan]), equal_nan=True)
+
+
+def test_records_round_trip_with_nulls_texts_and_a_wrong_layout():
+    from features.store import records
+
+    layout = records.layout_id(["a", "b"], ["tier", "note"])
+    numbers = np.array([[1.5, np.nan], [0.0, -2.0], [3.0, 4.0]])
+    texts = [["gold", None, ""], ["ünïcode", "x", None]]
+    packed = records.encode(layout, np.array([10.0, 20.0, 30.0]), numbers, texts)
+    packed.append(packed[0][:-3])  # truncated: its lengths do not add up
+    packed.append(records.encode(layout + 1, np.array([1.0]), numbers[:1], [["a"], ["b"]])[0])  # another layout
+    packed.append(b"")  # no record at all
+    usable, seconds, values, decoded = records.decode(packed, layout, 2, 2)
+    assert usable.tolist() == [True, True, True, False, False, False]
+    assert seconds[:3].tolist() == [10.0, 20.0, 30.0]
+    assert np.array_equal(values[:, :3], numbers.T, equal_nan=True)
+    assert decoded[0][:3] == ["gold", None, ""] and decoded[1][:3] == ["ünïcode", "x", None]
+    assert records.layout_id(["a", "b"], ["tier"]) != records.layout_id(["b", "a"], ["tier"])
+
+
+def test_timestamps_decode_in_bulk_and_one_by_one_alike():
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    whole = [Timestamp(seconds=s).SerializeToString() for s in (1_795_651_200, 300_000_000, 2**35 - 1)]
+    odd = [Timestamp(seconds=7, nanos=500_000_000).SerializeToString(), None, b""]
+    assert codec.timestamp_seconds(whole).tolist() == [1_795_651_200.0, 300_000_000.0, float(2**35 - 1)]
+    assert np.array_equal(codec.timestamp_seconds(whole + odd)[:3], codec.timestamp_seconds(whole))
+    assert np.array_equal(codec.timestamp_seconds(odd), np.array([7.5, np.nan, np.nan]), equal_nan=True)

@@ -69,23 +69,41 @@ def _same(ours: pd.Series, theirs: pd.Series) -> bool:
     return all((x is None and y is None) or x == pytest.approx(y) for x, y in zip(a, b, strict=True))
 
 
-@pytest.mark.parametrize("service", ["churn_v1", "segmentation_v1"])
-def test_batch_reader_returns_what_feast_returns(home, service):
+def _reader(store, path: str, **kwargs) -> BatchReader:
+    """A reader that takes `path`: Spend's records (for any number of entities) or Feast's layout."""
+    reader = BatchReader(store, **kwargs)
+    reader.records_above = 0 if path == "records" else 10**9
+    return reader
+
+
+PATHS = ["records", "feast_layout"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("service", ["churn_v1", "segmentation_v1", "fraud_v1"])
+def test_batch_reader_returns_what_feast_returns(home, service, path):
     store = feature_store(home)
     ids = _customers(home) + ["c_unknown"]
-    ours = BatchReader(store, service=service).read_frame({"customer_id": ids}, now=UNTIL.to_pydatetime())
-    theirs = store.get_online_features(
-        features=store.get_feature_service(service), entity_rows=[{"customer_id": c} for c in ids]
-    ).to_df()
-    for column in theirs.columns.drop("customer_id"):
+    entities = {"customer_id": ids}
+    if service == "fraud_v1":
+        snaps = pd.read_parquet(home.paths.feature_snapshots / "terminal_snapshots.parquet")
+        live = snaps.loc[snaps["event_timestamp"] == UNTIL, "terminal_id"].unique().tolist()
+        entities["terminal_id"] = [live[i % len(live)] for i in range(len(ids) - 1)] + ["t_unknown"]
+    reader = _reader(store, path, service=service)
+    ours = reader.read_frame(entities, now=UNTIL.to_pydatetime())
+    assert reader.fallbacks == (len(reader.plans) if path == "records" else 0)  # the unknown entities only
+    stored = [f"{p.view}:{f}" for p in reader.plans for f in p.features]  # not the request-time features
+    theirs = store.get_online_features(features=stored, entity_rows=pd.DataFrame(entities).to_dict("records")).to_df()
+    for column in theirs.columns.drop(list(entities)):
         assert _same(ours[column], theirs[column]), column
 
 
-def test_batch_reader_matches_feast_for_two_key_entities(home):
+@pytest.mark.parametrize("path", PATHS)
+def test_batch_reader_matches_feast_for_two_key_entities(home, path):
     store = feature_store(home)
     rows = latest_rows(store.get_feature_view("product_store_demand"), UNTIL - timedelta(days=2), UNTIL).head(20)
     entities = {"product_id": rows["product_id"].tolist(), "store_id": rows["store_id"].tolist()}
-    ours = BatchReader(store, service="demand_v1").read_frame(entities, now=UNTIL.to_pydatetime())
+    ours = _reader(store, path, service="demand_v1").read_frame(entities, now=UNTIL.to_pydatetime())
     theirs = store.get_online_features(
         features=store.get_feature_service("demand_v1"), entity_rows=pd.DataFrame(entities).to_dict("records")
     ).to_df()
@@ -93,12 +111,13 @@ def test_batch_reader_matches_feast_for_two_key_entities(home):
         assert _same(ours[column], theirs[column]), column
 
 
-def test_online_values_equal_the_latest_offline_snapshot(home):
+@pytest.mark.parametrize("path", PATHS)
+def test_online_values_equal_the_latest_offline_snapshot(home, path):
     store = feature_store(home)
     view = store.get_feature_view("customer_activity")
     offline = latest_rows(view, UNTIL - view.ttl, UNTIL).set_index("customer_id")
-    ids = offline.index[:40].tolist()
-    online = BatchReader(store, service="churn_v1").read_frame({"customer_id": ids}, now=UNTIL.to_pydatetime())
+    ids = offline.index[:40].tolist() * 2  # a repeated entity row gets the same answer
+    online = _reader(store, path, service="churn_v1").read_frame({"customer_id": ids}, now=UNTIL.to_pydatetime())
     for feature in ["spend_90d", "orders_365d", "points_balance", "membership_tier"]:
         assert _same(online[feature], offline.loc[ids, feature].reset_index(drop=True)), feature
     assert (online["customer_activity__event_timestamp"] == offline.loc[ids, "event_timestamp"].to_numpy()).all()
@@ -114,15 +133,17 @@ def test_a_training_set_at_t_equals_the_online_values_materialised_at_t(home):
         assert _same(offline[feature], online[feature]), feature
 
 
-def test_unknown_entities_are_explicitly_missing(home):
-    reader = BatchReader(feature_store(home), service="churn_v1")
+@pytest.mark.parametrize("path", PATHS)
+def test_unknown_entities_are_explicitly_missing(home, path):
+    reader = _reader(feature_store(home), path, service="churn_v1")
     out = reader.read({"customer_id": ["c_nobody", "c_nobody_either"]}, now=UNTIL.to_pydatetime())
     assert out["customer_activity__found"].tolist() == [False, False]
     assert np.isnan(out["spend_30d"]).all() and out["membership_tier"] == [None, None]
 
 
-def test_values_older_than_the_ttl_expire(home):
-    reader = BatchReader(feature_store(home), service="churn_v1")
+@pytest.mark.parametrize("path", PATHS)
+def test_values_older_than_the_ttl_expire(home, path):
+    reader = _reader(feature_store(home), path, service="churn_v1")
     ids = _customers(home, 5)
     fresh = reader.read({"customer_id": ids}, now=(UNTIL + timedelta(days=1)).to_pydatetime())
     stale = reader.read({"customer_id": ids}, now=(UNTIL + timedelta(days=3)).to_pydatetime())
@@ -184,3 +205,26 @@ def test_request_features_agree_with_pandas_clock_on_random_times():
     assert out["is_weekend"].tolist() == (clock.dayofweek >= 5).astype(int).tolist()
     expected = (inputs["amount"] / inputs["avg_amount_30d"].where(inputs["avg_amount_30d"] > 0)).fillna(0.0)
     assert np.allclose(out["amount_over_avg_30d"], expected)
+
+
+def test_a_write_through_feasts_own_api_is_read_from_feasts_layout_not_a_stale_record(home):
+    """Feast's writers do not know Spend's records: the reader must notice the record is older than Feast's
+    row and read the row (falling back), not serve the record's stale values."""
+    store = feature_store(home)
+    view = store.get_feature_view("customer_activity")
+    current = latest_rows(view, UNTIL - view.ttl, UNTIL)
+    changed = current.head(3).copy()
+    changed["event_timestamp"] = UNTIL + timedelta(hours=1)
+    changed["spend_90d"] = [111.0, 222.0, 333.0]
+    changed["membership_tier"] = ["platinum", None, "gold"]
+    ids = current["customer_id"].head(30).tolist()
+    try:
+        store.write_to_online_store("customer_activity", changed)
+        reader = _reader(store, "records", service="churn_v1")
+        out = reader.read({"customer_id": ids}, now=(UNTIL + timedelta(hours=2)).to_pydatetime())
+        assert reader.fallbacks == 3
+        assert out["spend_90d"][:3].tolist() == [111.0, 222.0, 333.0]
+        assert out["membership_tier"][:3] == ["platinum", None, "gold"]
+        assert _same(pd.Series(out["spend_90d"][3:]), current["spend_90d"].iloc[3:30].reset_index(drop=True))
+    finally:
+        materialize(home, UNTIL.to_pydatetime())  # the other tests expect the materialised values
