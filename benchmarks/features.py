@@ -4,8 +4,8 @@ Measured in one run: snapshot build time; materialisation by Spend's writer and 
 `FeatureStore.materialize` (same views, same window); point-in-time training sets for 100,000 entity
 rows by Spend and by Feast's `get_historical_features`; online reads for 1, 100 and 1,000 customers
 (churn_v1, 22 features) through (a) Feast `get_online_features`, (b) Spend's BatchReader (its packed
-records for more than 16 entities), (c) the raw
-floor: the same indexed SELECT (SQLite) or pipelined HMGET (Redis) on Feast's online tables, no decoding.
+records for more than 16 entities), (c) the raw floor: the same indexed SELECT (SQLite) or pipelined
+HMGET (Redis) on Feast's online tables, no decoding.
 Redis runs need the production services (Redis, PostgreSQL for the registry); without them they are
 reported as not measured.
 
