@@ -18,6 +18,7 @@ class Metrics:
     errors: object
     model_version: object
     published_at: object
+    record_fallbacks: object
 
 
 @lru_cache(maxsize=1)
@@ -51,5 +52,12 @@ def metrics() -> Metrics:
             name="spend_published_timestamp_seconds",
             documentation="When the served recall list and segments were published (epoch seconds)",
             multiprocess_mode="mostrecent",
+        ),
+        record_fallbacks=bentoml.metrics.Counter(
+            name="spend_online_record_fallbacks",
+            documentation=(
+                "Entities of a batch read from Feast's own layout: unknown, or without a packed record as new "
+                "as Feast's row (written through Feast's API, or materialised before records existed)"
+            ),
         ),
     )

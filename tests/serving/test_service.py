@@ -97,8 +97,15 @@ def test_health_and_readiness_are_open_and_name_the_model_in_use(served):
     assert health.json()["published_at"] and health.json()["online_store"] == "ok"
 
 
+def _fallbacks(served) -> float:
+    text = httpx.get(f"{served['url']}/metrics", timeout=10).text
+    lines = [line for line in text.splitlines() if line.startswith("spend_online_record_fallbacks_total")]
+    return float(lines[0].split()[-1]) if lines else 0.0
+
+
 def test_marketing_gets_churn_scores_with_model_version_and_feature_times(served):
     ids = [*served["customers"][:20], "c_unknown"]
+    fallbacks = _fallbacks(served)
     response = _post(served, "/v1/churn/score", {"customer_ids": ids}, "marketing")
     assert response.status_code == 200, response.text
     body = response.json()
@@ -108,6 +115,8 @@ def test_marketing_gets_churn_scores_with_model_version_and_feature_times(served
     assert all(s["found"] and 0 <= s["churn_probability"] <= 1 and s["churn_band"] for s in known)
     assert all(s["features_at"] > time.time() - 3 * 86_400 for s in known)
     assert unknown == {**unknown, "found": False, "churn_probability": None}
+    # The known customers came from their packed records; only the unknown one was looked up in Feast's rows.
+    assert _fallbacks(served) - fallbacks == 1
 
 
 def test_the_recall_list_pages_through_the_published_list_with_filters(served):
