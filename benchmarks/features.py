@@ -81,7 +81,7 @@ def floor_reader(store, keys: list[bytes]):
     if store.config.online_store.type == "redis":
         client = online._get_client(store.config.online_store)
         view = store.get_feature_view("customer_activity")
-        fields = [codec.redis_field(view.name, f.name) for f in view.features] + [b"_ts:customer_activity"]
+        fields = [codec.redis_field(view.name, f.name) for f in view.features] + [codec.redis_ts_field(view.name)]
         project = store.project.encode()
 
         def read():

@@ -71,13 +71,18 @@ def encode_doubles(values: np.ndarray) -> list[bytes]:
     return [b"" if np.isnan(v) else b for b, v in zip(blobs, values, strict=True)]
 
 
+def is_null(value) -> bool:
+    """A missing value as Feast writes it: None, pandas' NA or a float NaN."""
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+def is_text(field) -> bool:
+    """A Feast field stored as a string (the rest are written as doubles)."""
+    return "String" in str(field.dtype)
+
+
 def encode_strings(values) -> list[bytes]:
-    return [
-        b""
-        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
-        else STRING_TAG + _varint(len(e := str(v).encode("utf-8"))) + e
-        for v in values
-    ]
+    return [b"" if is_null(v) else STRING_TAG + _varint(len(e := str(v).encode("utf-8"))) + e for v in values]
 
 
 def decode_doubles(blobs: list[bytes | None]) -> np.ndarray:
@@ -148,3 +153,8 @@ def timestamp_seconds(blobs: list[bytes | None]) -> np.ndarray:
 
 def redis_field(view: str, feature: str) -> bytes:
     return _mmh3(f"{view}:{feature}")
+
+
+def redis_ts_field(view: str) -> bytes:
+    """The hash field in which Feast's Redis store keeps a view's event time."""
+    return f"_ts:{view}".encode()

@@ -103,7 +103,7 @@ def epoch_seconds(timestamps: pd.Series) -> np.ndarray:
 
 
 def _encode(column: pd.Series, field) -> list[bytes]:
-    return codec.encode_strings(column.tolist()) if "String" in str(field.dtype) else codec.encode_doubles(column)
+    return codec.encode_strings(column.tolist()) if codec.is_text(field) else codec.encode_doubles(column)
 
 
 def _write_sqlite(fs, view, entity_bytes, values, packed, timestamps) -> None:
@@ -160,7 +160,7 @@ def _write_sqlite(fs, view, entity_bytes, values, packed, timestamps) -> None:
 
 def _value_texts(blobs: list[bytes], name: str, view) -> list[str | None]:
     field = next(f for f in view.features if f.name == name)
-    if "String" in str(field.dtype):
+    if codec.is_text(field):
         return codec.decode_strings(blobs)
     decoded = codec.decode_doubles(blobs)
     texts = decoded.astype(str).astype(object)
@@ -174,7 +174,7 @@ def _write_redis(fs, view, entity_bytes, values, packed, timestamps) -> None:
     client = fs._get_provider().online_store._get_client(fs.config.online_store)
     project = fs.project.encode("utf-8")
     fields = {name: codec.redis_field(view.name, name) for name in values}
-    ts_field = f"_ts:{view.name}".encode()
+    ts_field = codec.redis_ts_field(view.name)
     record_field = records.redis_field(view.name)
     seconds = epoch_seconds(timestamps)
     with client.pipeline(transaction=False) as pipe:

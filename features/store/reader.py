@@ -68,10 +68,14 @@ class ViewPlan:
         return {name: j for j, name in enumerate(self.numeric)} | dict.fromkeys(self.texts, -2)
 
 
-def _fetch(conn: sqlite3.Connection, sql: str, parameters: list) -> list[tuple]:
+def _fetch(conn: sqlite3.Connection, sql: str, parameters: list, absent_ok: str | None = None) -> list[tuple]:
+    """The rows, or none when the table `absent_ok` does not exist; any other failure (locked too long, a
+    table of Feast's gone) makes the store unavailable."""
     try:
         return conn.execute(sql, parameters).fetchall()
-    except sqlite3.OperationalError as error:  # locked too long, or the table is gone
+    except sqlite3.OperationalError as error:
+        if absent_ok is not None and f"no such table: {absent_ok}" in str(error):
+            return []
         raise OnlineStoreUnavailable(f"the online store cannot be read: {error}") from error
 
 
@@ -183,14 +187,15 @@ class BatchReader:
         position = {k: i for i, k in enumerate(dict.fromkeys(keys))}  # duplicate entity rows share one lookup
         unique = list(position)
         columns = _Columns(plan, len(unique))
-        for lo in range(0, len(unique) if len(unique) > self.records_above else 0, CHUNK):
+        many = len(unique) > self.records_above
+        for lo in range(0, len(unique) if many else 0, CHUNK):
             rows = _sqlite_records(conn, plan, unique[lo : lo + CHUNK])
             if rows:
                 at = np.fromiter((position[r[0]] for r in rows), dtype=np.int64, count=len(rows))
                 feast_seconds = np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=float)
                 columns.place_records(at, [r[1] for r in rows], feast_seconds)
         rest = [unique[i] for i in np.flatnonzero(~columns.done).tolist()]
-        self.fallbacks += len(rest) if len(unique) > self.records_above else 0
+        self.fallbacks += len(rest) if many else 0
         for lo in range(0, len(rest), CHUNK):
             chunk = rest[lo : lo + CHUNK]
             rows = _fetch(
@@ -231,7 +236,7 @@ class BatchReader:
             if any(len(s) for s in slow):
                 with client.pipeline(transaction=False) as pipe:
                     for (plan, keys), rest in zip(keyed, slow, strict=True):
-                        fields = [*plan.redis_fields, f"_ts:{plan.view}".encode()]
+                        fields = [*plan.redis_fields, codec.redis_ts_field(plan.view)]
                         for i in rest.tolist():
                             pipe.hmget(keys[i] + project, fields)
                     rows = pipe.execute()
@@ -254,19 +259,18 @@ class BatchReader:
         """[record, Feast's _ts field] per key, per view. One Lua call on a single Redis (its 1,000 HMGETs
         cost the server a few milliseconds; a pipeline of 1,000 commands costs the client more than that
         to build); a pipeline on a cluster, whose keys a script cannot span."""
-        args = []
-        for plan, keys in keyed:
-            args += [len(keys), records.redis_field(plan.view), f"_ts:{plan.view}".encode()]
+        fields = [[records.redis_field(plan.view), codec.redis_ts_field(plan.view)] for plan, _ in keyed]
         everything = [k for _, keys in keyed for k in keys]
         if getattr(self.store.config.online_store, "redis_type", "redis") == "redis_cluster":
             with client.pipeline(transaction=False) as pipe:
-                for plan, keys in keyed:
+                for (_, keys), pair in zip(keyed, fields, strict=True):
                     for key in keys:
-                        pipe.hmget(key, [records.redis_field(plan.view), f"_ts:{plan.view}".encode()])
+                        pipe.hmget(key, pair)
                 flat = pipe.execute()
         else:
             if self._script is None:
                 self._script = client.register_script(_RECORDS_LUA)
+            args = [a for (_, keys), pair in zip(keyed, fields, strict=True) for a in (len(keys), *pair)]
             flat = self._script(keys=everything, args=args, client=client)
         out, start = [], 0
         for _, keys in keyed:
@@ -333,12 +337,7 @@ def _sqlite_records(conn: sqlite3.Connection, plan: ViewPlan, keys: list[bytes])
         f'LEFT JOIN "{plan.table}" f ON f.entity_key = r.entity_key AND f.feature_name = ? '
         f"WHERE r.entity_key IN ({','.join('?' * len(keys))})"
     )
-    try:
-        return conn.execute(sql, [plan.first_feature, *keys]).fetchall()
-    except sqlite3.OperationalError as error:
-        if f"no such table: {table}" in str(error):
-            return []
-        raise OnlineStoreUnavailable(f"the online store cannot be read: {error}") from error
+    return _fetch(conn, sql, [plan.first_feature, *keys], absent_ok=table)
 
 
 def _redis_columns(plan: ViewPlan, rows: list[list]) -> tuple[np.ndarray, dict, np.ndarray]:
@@ -363,7 +362,7 @@ def _plans(store: FeatureStore, service: str | None, features: list[str] | None)
         unknown = [n for n in names if n not in known]
         if unknown:
             raise SpendError(f"unknown feature(s) {', '.join(unknown)} in view {view_name}; it has {', '.join(known)}")
-        plans.append(_plan(store, view, names, known))
+        plans.append(_plan(store, view, names))
     return plans
 
 
@@ -388,13 +387,13 @@ def wanted_features(store: FeatureStore, service: str | None, features: list[str
     return wanted
 
 
-def _plan(store: FeatureStore, view: FeatureView, names: list[str], known: dict) -> ViewPlan:
+def _plan(store: FeatureStore, view: FeatureView, names: list[str]) -> ViewPlan:
     numeric, texts = records.feature_kinds(view)
     return ViewPlan(
         view=view.name,
         join_keys=tuple(e.name for e in view.entity_columns),
         features=tuple(names),
-        strings=frozenset(n for n in names if "String" in str(known[n].dtype)),
+        strings=frozenset(n for n in names if n in texts),
         ttl_s=view.ttl.total_seconds() if view.ttl else float("inf"),
         table=_table_id(store.project, view, store.config.registry.enable_online_feature_view_versioning),
         redis_fields=tuple(codec.redis_field(view.name, n) for n in names),

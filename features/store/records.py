@@ -25,7 +25,8 @@ import zlib
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
+
+from features.store import codec
 
 NULL_TEXT = 0xFFFFFFFF
 
@@ -58,7 +59,7 @@ def encode(layout: int, seconds: np.ndarray, numbers: np.ndarray, texts: list[li
     value (str or None) per entity."""
     n = len(seconds)
     fixed = np.empty(n, dtype=_fixed(numbers.shape[1], len(texts)))
-    encoded = [[None if _missing(v) else str(v).encode("utf-8") for v in column] for column in texts]
+    encoded = [[None if codec.is_null(v) else str(v).encode("utf-8") for v in column] for column in texts]
     fixed["layout"], fixed["seconds"], fixed["values"] = layout, seconds, numbers
     for j, column in enumerate(encoded):
         fixed["lengths"][:, j] = [NULL_TEXT if e is None else len(e) for e in column]
@@ -67,10 +68,6 @@ def encode(layout: int, seconds: np.ndarray, numbers: np.ndarray, texts: list[li
     if not texts:
         return heads
     return [head + b"".join(column[i] or b"" for column in encoded) for i, head in enumerate(heads)]
-
-
-def _missing(value) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
 
 
 def decode(
@@ -103,5 +100,5 @@ def decode(
 
 def feature_kinds(view) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """A Feast view's (numeric, text) feature names, in the view's order: the record's layout."""
-    texts = tuple(f.name for f in view.features if "String" in str(f.dtype))
+    texts = tuple(f.name for f in view.features if codec.is_text(f))
     return tuple(f.name for f in view.features if f.name not in texts), texts
