@@ -7,6 +7,7 @@ same bytes for whole columns at once; tests check them byte for byte against Fea
 from __future__ import annotations
 
 import struct
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -23,10 +24,7 @@ _STRING_TYPE = 2  # feast ValueType.STRING in entity-key encoding
 
 def entity_keys(join_keys: list[str], columns: list[np.ndarray]) -> list[bytes]:
     """serialize_entity_key (version 3) for string join keys, for many entities at once."""
-    order = sorted(range(len(join_keys)), key=lambda i: join_keys[i])
-    header = struct.pack("<I", len(join_keys)) + b"".join(
-        struct.pack("<II", _STRING_TYPE, len(join_keys[i].encode())) + join_keys[i].encode() for i in order
-    )
+    order, header = _key_header(tuple(join_keys))
     sorted_columns = [columns[i] for i in order]
     if len(sorted_columns) == 1:  # the common case, without the general loop's per-value tuple and join
         prefix = header + struct.pack("<I", _STRING_TYPE)
@@ -40,6 +38,16 @@ def entity_keys(join_keys: list[str], columns: list[np.ndarray]) -> list[bytes]:
             parts.append(encoded)
         out.append(b"".join(parts))
     return out
+
+
+@lru_cache(maxsize=64)  # a handful of entity kinds; built on every single-payment read otherwise
+def _key_header(join_keys: tuple[str, ...]) -> tuple[list[int], bytes]:
+    """The join keys' order in the serialised key (sorted by name) and the bytes that precede the values."""
+    order = sorted(range(len(join_keys)), key=lambda i: join_keys[i])
+    header = struct.pack("<I", len(join_keys)) + b"".join(
+        struct.pack("<II", _STRING_TYPE, len(join_keys[i].encode())) + join_keys[i].encode() for i in order
+    )
+    return order, header
 
 
 def _varint(n: int) -> bytes:
@@ -65,10 +73,11 @@ def encode_doubles(values: np.ndarray) -> list[bytes]:
     values = np.asarray(values, dtype=np.float64)
     packed = np.empty(len(values), dtype=[("tag", "S1"), ("value", "<f8")])
     packed["tag"], packed["value"] = DOUBLE_TAG, values
-    blobs = packed.view("S9").tolist()
-    # numpy's S9 drops trailing zero bytes: pad back to 9 (0.0 and whole numbers end in zeros).
-    blobs = [b if len(b) == 9 else b.ljust(9, b"\x00") for b in blobs]
-    return [b"" if np.isnan(v) else b for b, v in zip(blobs, values, strict=True)]
+    # One buffer cut into 9-byte pieces: numpy's S9 would drop trailing zero bytes (0.0 and whole numbers
+    # end in zeros), and NaN's mask is computed once rather than per value.
+    buffer = packed.tobytes()
+    null = np.isnan(values).tolist()
+    return [b"" if null[i] else buffer[9 * i : 9 * i + 9] for i in range(len(values))]
 
 
 def is_null(value) -> bool:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow.dataset as ds
 from feast import FeatureStore, FeatureView
@@ -74,26 +75,35 @@ def write_online(fs: FeatureStore, view: FeatureView, frame: pd.DataFrame) -> No
     Feast's SQLite store."""
     if frame.empty:
         return
-    keys = [e.name for e in view.entity_columns]
-    entity_bytes = codec.entity_keys(keys, [frame[k].astype(str).to_numpy() for k in keys])
-    values = {f.name: _encode(frame[f.name], f) for f in view.features}
-    packed = _records(view, frame)
+    keys = {e.name: frame[e.name].astype(str).tolist() for e in view.entity_columns}
+    columns = {f.name: frame[f.name] for f in view.features}
+    write_columns(fs, view, keys, epoch_seconds(frame["event_timestamp"]), columns)
+
+
+def write_columns(fs: FeatureStore, view: FeatureView, keys: dict[str, list[str]], seconds: np.ndarray, columns):
+    """write_online on plain columns: join key values as strings, whole epoch seconds, one array per
+    feature (texts as object arrays or lists). The service's pushes come here directly: the pandas frame
+    cost more than the write, and under the GIL it stalled the requests being served."""
+    if not len(seconds):
+        return
+    entity_bytes = codec.entity_keys(list(keys), list(keys.values()))
+    values = {f.name: _encode(columns[f.name], f) for f in view.features}
+    packed = _records(view, columns, seconds)
     if fs.config.online_store.type == "redis":
-        _write_redis(fs, view, entity_bytes, values, packed, frame["event_timestamp"])
+        _write_redis(fs, view, entity_bytes, values, packed, seconds)
     else:
-        _write_sqlite(fs, view, entity_bytes, values, packed, frame["event_timestamp"])
+        _write_sqlite(fs, view, entity_bytes, values, packed, seconds)
 
 
-def _records(view: FeatureView, frame: pd.DataFrame) -> list[bytes]:
+def _records(view: FeatureView, columns, seconds: np.ndarray) -> list[bytes]:
     """Each entity's whole row as one record (features/store/records.py), for Spend's batch reader."""
     numeric, texts = records.feature_kinds(view)
-    seconds = epoch_seconds(frame["event_timestamp"]).astype(float)
     # The same conversion as the fields' encoding (codec.encode_doubles), so record and fields agree.
-    numbers = np.empty((len(frame), len(numeric)))
+    numbers = np.empty((len(seconds), len(numeric)))
     for j, name in enumerate(numeric):
-        numbers[:, j] = np.asarray(frame[name], dtype=np.float64)
-    text_columns = [frame[name].tolist() for name in texts]
-    return records.encode(records.layout_id(numeric, texts), seconds, numbers, text_columns)
+        numbers[:, j] = np.asarray(columns[name], dtype=np.float64)
+    text_columns = [list(columns[name]) for name in texts]
+    return records.encode(records.layout_id(numeric, texts), seconds.astype(float), numbers, text_columns)
 
 
 def epoch_seconds(timestamps: pd.Series) -> np.ndarray:
@@ -102,60 +112,99 @@ def epoch_seconds(timestamps: pd.Series) -> np.ndarray:
     return timestamps.dt.tz_convert("UTC").astype("datetime64[s, UTC]").astype("int64").to_numpy()
 
 
-def _encode(column: pd.Series, field) -> list[bytes]:
-    return codec.encode_strings(column.tolist()) if codec.is_text(field) else codec.encode_doubles(column)
+def _encode(column, field) -> list[bytes]:
+    return codec.encode_strings(list(column)) if codec.is_text(field) else codec.encode_doubles(column)
 
 
-def _write_sqlite(fs, view, entity_bytes, values, packed, timestamps) -> None:
-    # Same columns and text forms as Feast's SqliteOnlineStore.online_write_batch.
+def _write_sqlite(fs, view, entity_bytes, values, packed, event_ts: np.ndarray) -> None:
+    """Feast's rows (same columns and text forms as SqliteOnlineStore.online_write_batch; event_ts in whole
+    epoch seconds, as Feast's adapter stores them) and the records, committed together, BATCH entities per
+    statement."""
     conn = fs._get_provider().online_store._get_conn(fs.config)
     table = _table_id(fs.project, view, fs.config.registry.enable_online_feature_view_versioning)
-    # Feast's SQLite adapter stores timestamps as whole epoch seconds.
-    event_ts = epoch_seconds(timestamps).tolist()
-    sql = (
-        f'INSERT INTO "{table}" (entity_key, feature_name, value, value_text, event_ts, created_ts) '
-        "VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT(entity_key, feature_name) DO UPDATE SET "
-        "value = excluded.value, value_text = excluded.value_text, event_ts = excluded.event_ts, "
-        "created_ts = excluded.created_ts"
-    )
-    names = list(values)
-    texts = {name: _value_texts(values[name], name, view) for name in names}
-    # Rows in primary-key order (entity, then feature) keep SQLite's B-tree inserts local: 3x faster
-    # than feature by feature.
-    order = np.array(sorted(range(len(entity_bytes)), key=entity_bytes.__getitem__), dtype=np.int64)
-    features = sorted(names)
-
-    def entity_major(columns: list[list]) -> list:  # (feature, entity) lists -> one list, entity by entity
-        grid = np.empty((len(columns), len(order)), dtype=object)
-        for j, column in enumerate(columns):
-            grid[j] = column
-        return grid[:, order].T.ravel().tolist()
-
-    repeat = len(features)
-    rows = zip(
-        np.repeat(np.array(entity_bytes, dtype=object)[order], repeat).tolist(),
-        features * len(order),
-        entity_major([values[f] for f in features]),
-        entity_major([texts[f] for f in features]),
-        np.repeat(np.asarray(event_ts, dtype=object)[order], repeat).tolist(),
-        strict=True,
-    )
     record_table = records.sqlite_table(table)
     conn.execute(
         f'CREATE TABLE IF NOT EXISTS "{record_table}" (entity_key BLOB PRIMARY KEY, record BLOB NOT NULL) WITHOUT ROWID'
     )
-    record_sql = (
-        f'INSERT INTO "{record_table}" (entity_key, record) VALUES (?, ?) '
-        "ON CONFLICT(entity_key) DO UPDATE SET record = excluded.record"
-    )
+    features = sorted(values)
+    grid, texts = _grid([values[f] for f in features]), _grid([_value_texts(values[f], f, view) for f in features])
+    keys = _grid([entity_bytes])[0]
+    # Rows in primary-key order (entity, then feature) keep SQLite's B-tree inserts local: 3x faster
+    # than feature by feature.
+    order = np.array(sorted(range(len(entity_bytes)), key=entity_bytes.__getitem__), dtype=np.int64)
     synchronous = conn.execute("PRAGMA synchronous").fetchone()[0]
     conn.execute("PRAGMA synchronous = OFF")  # derived data: a crash mid-write is repaired by materialising again
     try:
         with conn:  # Feast's rows and the records commit together
-            conn.executemany(sql, rows)
-            conn.executemany(record_sql, ((entity_bytes[i], packed[i]) for i in order.tolist()))
+            for lo in range(0, len(order), BATCH):
+                part = order[lo : lo + BATCH]
+                rows, record_rows, blobs = _sqlite_batch(part, keys, features, grid, texts, event_ts, packed)
+                conn.execute(_upsert_rows(table), (*blobs, rows))
+                conn.execute(_upsert_records(record_table), (blobs[0], blobs[2], record_rows))
     finally:
         conn.execute(f"PRAGMA synchronous = {int(synchronous)}")
+
+
+# One statement per batch rather than executemany: the rows travel as three byte strings (keys, values,
+# records) and a JSON list of (offset, length, ...) per row, which SQLite unpacks with json_each and
+# substr. executemany releases and retakes the GIL around every row, and the service writes card windows
+# from a background thread while requests hold the GIL: each row's retake waited for the request thread,
+# which cost the fraud endpoint a tenth of its throughput and most of its p99 (docs/serving.md). One
+# statement releases the GIL once and runs on the other core.
+def _upsert_rows(table: str) -> str:
+    return (
+        f'INSERT INTO "{table}" (entity_key, feature_name, value, value_text, event_ts, created_ts) '
+        "SELECT substr(?1, r.value ->> 0, r.value ->> 1), r.value ->> 2, substr(?2, r.value ->> 3, r.value ->> 4), "
+        "r.value ->> 5, r.value ->> 6, NULL FROM json_each(?4) AS r WHERE true "  # WHERE: SQLite's upsert syntax
+        "ON CONFLICT(entity_key, feature_name) DO UPDATE SET value = excluded.value, "
+        "value_text = excluded.value_text, event_ts = excluded.event_ts, created_ts = excluded.created_ts"
+    )
+
+
+def _upsert_records(table: str) -> str:
+    return (
+        f'INSERT INTO "{table}" (entity_key, record) '
+        "SELECT substr(?1, r.value ->> 0, r.value ->> 1), substr(?2, r.value ->> 2, r.value ->> 3) "
+        "FROM json_each(?3) AS r WHERE true ON CONFLICT(entity_key) DO UPDATE SET record = excluded.record"
+    )
+
+
+def _sqlite_batch(part, keys, features, grid, texts, event_ts, packed) -> tuple[bytes, bytes, tuple]:
+    """The JSON rows of Feast's table and of the records for the entities `part` (positions, key order),
+    and the byte strings their offsets point into: keys, values (entity by entity, features in order),
+    records. `keys` is an object array; `grid` and `texts` are (feature, entity) object arrays. Offsets are
+    1-based, as substr counts."""
+    n, m = len(part), len(features)
+    keys = keys[part]
+    flat = grid[:, part].T.ravel()  # entity by entity, features in order
+    key_len = np.fromiter(map(len, keys), dtype=np.int64, count=n)
+    key_at = np.cumsum(key_len) - key_len + 1
+    value_len = np.fromiter(map(len, flat), dtype=np.int64, count=n * m)
+    value_at = np.cumsum(value_len) - value_len + 1
+    record = [packed[i] for i in part.tolist()]
+    record_len = np.fromiter(map(len, record), dtype=np.int64, count=n)
+    record_at = np.cumsum(record_len) - record_len + 1
+    rows = zip(
+        np.repeat(key_at, m).tolist(),
+        np.repeat(key_len, m).tolist(),
+        features * n,
+        value_at.tolist(),
+        value_len.tolist(),
+        texts[:, part].T.ravel().tolist(),
+        np.repeat(event_ts[part], m).tolist(),
+        strict=True,
+    )
+    record_rows = zip(key_at.tolist(), key_len.tolist(), record_at.tolist(), record_len.tolist(), strict=True)
+    data = (b"".join(keys.tolist()), b"".join(flat.tolist()), b"".join(record))
+    return orjson.dumps(list(rows)), orjson.dumps(list(record_rows)), data
+
+
+def _grid(columns: list[list]) -> np.ndarray:
+    """(column, entity) object array: numpy would turn a list of equal-length bytes into a bytes array."""
+    grid = np.empty((len(columns), len(columns[0]) if columns else 0), dtype=object)
+    for j, column in enumerate(columns):
+        grid[j] = column
+    return grid
 
 
 def _value_texts(blobs: list[bytes], name: str, view) -> list[str | None]:
@@ -168,7 +217,7 @@ def _value_texts(blobs: list[bytes], name: str, view) -> list[str | None]:
     return texts.tolist()
 
 
-def _write_redis(fs, view, entity_bytes, values, packed, timestamps) -> None:
+def _write_redis(fs, view, entity_bytes, values, packed, seconds: np.ndarray) -> None:
     from google.protobuf.timestamp_pb2 import Timestamp
 
     client = fs._get_provider().online_store._get_client(fs.config.online_store)
@@ -176,7 +225,6 @@ def _write_redis(fs, view, entity_bytes, values, packed, timestamps) -> None:
     fields = {name: codec.redis_field(view.name, name) for name in values}
     ts_field = codec.redis_ts_field(view.name)
     record_field = records.redis_field(view.name)
-    seconds = epoch_seconds(timestamps)
     with client.pipeline(transaction=False) as pipe:
         for i, key in enumerate(entity_bytes):
             mapping = {fields[name]: blobs[i] for name, blobs in values.items()}

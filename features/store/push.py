@@ -9,11 +9,12 @@ materialiser's vectorised writer instead (features/store/materialize.py), which 
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
 from features.errors import SpendError
-from features.store.materialize import write_online
+from features.store.materialize import write_columns, write_online
 
 
 class OnlinePush:
@@ -34,3 +35,8 @@ class OnlinePush:
     def push(self, frame: pd.DataFrame) -> None:
         for view in self.views:
             write_online(self.store, view, frame)
+
+    def push_columns(self, keys: dict[str, list[str]], seconds: np.ndarray, columns: dict) -> None:
+        """push on plain columns (materialize.write_columns): join keys, whole epoch seconds, features."""
+        for view in self.views:
+            write_columns(self.store, view, keys, seconds, columns)

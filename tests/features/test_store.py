@@ -228,3 +228,62 @@ def test_a_write_through_feasts_own_api_is_read_from_feasts_layout_not_a_stale_r
         assert _same(pd.Series(out["spend_90d"][3:]), current["spend_90d"].iloc[3:30].reset_index(drop=True))
     finally:
         materialize(home, UNTIL.to_pydatetime())  # the other tests expect the materialised values
+
+
+def test_a_write_in_many_statements_is_read_back_by_feast_and_the_reader(home, monkeypatch):
+    """The writer sends BATCH entities per statement; with a batch of 7, 40 entities take six statements,
+    and every value (numbers, texts, nulls) must land on its own entity and feature."""
+    from features.store import materialize as writer
+
+    store = feature_store(home)
+    view = store.get_feature_view("customer_activity")
+    changed = latest_rows(view, UNTIL - view.ttl, UNTIL).head(40).copy()
+    changed["event_timestamp"] = UNTIL + timedelta(hours=1)
+    changed["spend_90d"] = np.arange(40, dtype=float) * 1.5
+    changed["spend_90d"] = changed["spend_90d"].where(changed.index % 5 != 0)  # some nulls
+    changed["membership_tier"] = [None if i % 3 == 0 else f"tier-ü{i}" for i in range(40)]
+    ids = changed["customer_id"].tolist()
+    monkeypatch.setattr(writer, "BATCH", 7)
+    try:
+        writer.write_online(store, view, changed)
+        wanted = ["customer_activity:spend_90d", "customer_activity:membership_tier"]
+        theirs = store.get_online_features(features=wanted, entity_rows=[{"customer_id": c} for c in ids]).to_dict()
+        assert _same(pd.Series(theirs["spend_90d"]), changed["spend_90d"].reset_index(drop=True))
+        assert theirs["membership_tier"] == changed["membership_tier"].tolist()
+        for path in PATHS:
+            reader = _reader(store, path, service="churn_v1")
+            out = reader.read({"customer_id": ids}, now=(UNTIL + timedelta(hours=2)).to_pydatetime())
+            assert reader.fallbacks == 0
+            assert _same(pd.Series(out["spend_90d"]), changed["spend_90d"].reset_index(drop=True)), path
+            assert out["membership_tier"] == changed["membership_tier"].tolist(), path
+    finally:
+        monkeypatch.undo()
+        materialize(home, UNTIL.to_pydatetime())  # the other tests expect the materialised values
+
+
+def test_pushed_columns_are_what_feast_and_the_reader_read(home):
+    """The service's pushes (OnlinePush.push_columns: plain arrays, no frame) land in Feast's layout and the
+    records alike, for a known card and for new ones."""
+    from features.compute.payments import SPENDING
+    from features.store.push import OnlinePush
+
+    store = feature_store(home)
+    cards = [_customers(home, 1)[0], "c_new_1", "c_new_2"]
+    at = int((UNTIL + timedelta(hours=3)).timestamp())
+    seconds = np.array([at, at + 1, at + 2], dtype=np.int64)
+    windows = {name: np.array([1.0, 2.5, 7.0]) + i for i, name in enumerate(SPENDING)}
+    try:
+        OnlinePush(store, "customer_spending_push").push_columns({"customer_id": cards}, seconds, windows)
+        wanted = [f"customer_spending:{name}" for name in SPENDING]
+        theirs = store.get_online_features(features=wanted, entity_rows=[{"customer_id": c} for c in cards]).to_dict()
+        for name in SPENDING:
+            assert theirs[name] == windows[name].tolist(), name
+        for path in PATHS:
+            reader = _reader(store, path, features=wanted)
+            out = reader.read({"customer_id": cards}, now=(UNTIL + timedelta(hours=4)).to_pydatetime())
+            assert reader.fallbacks == 0, path
+            assert out["customer_spending__event_seconds"].tolist() == seconds.astype(float).tolist(), path
+            for name in SPENDING:
+                assert out[name].tolist() == windows[name].tolist(), (path, name)
+    finally:
+        materialize(home, UNTIL.to_pydatetime())  # the other tests expect the materialised values
