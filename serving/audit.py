@@ -3,10 +3,11 @@ how large the answer was. Never ids or personal data."""
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+
+import orjson
 
 
 class AuditLog:
@@ -17,11 +18,11 @@ class AuditLog:
 
     def write(self, **event) -> None:
         """Append and flush one line; the file stays open rather than being opened on every request."""
-        record = {"at": datetime.now(UTC).isoformat()} | event
-        line = json.dumps(record, sort_keys=True, default=str) + "\n"
+        record = {"at": datetime.now(UTC)} | event
+        line = orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE, default=str)
         with self._lock:
             if self._handle is None or self._handle.closed:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept for the process
+                self._handle = open(self.path, "ab")  # noqa: SIM115 - kept for the process
             self._handle.write(line)
             self._handle.flush()

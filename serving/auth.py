@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,16 +58,20 @@ class KeyStore:
         self._cached: tuple[tuple[int, int], dict] | None = None
 
     def _load(self) -> dict[str, dict[str, str]]:
+        """A copy of the keys, for changing them."""
+        return dict(self._current())
+
+    def _current(self) -> dict[str, dict[str, str]]:
         """The keys, re-read only when the file changed (a stat per call instead of a parse): a revoked
-        key is refused on the next request."""
+        key is refused on the next request. Not to be changed: the cache itself."""
         try:
-            stat = self.path.stat()
+            stat = os.stat(self.path)
         except FileNotFoundError:
             return {}
         version = (stat.st_mtime_ns, stat.st_size)
         if self._cached is None or self._cached[0] != version:
             self._cached = (version, json.loads(self.path.read_text()))
-        return dict(self._cached[1])
+        return self._cached[1]
 
     def add(self, name: str, role: str) -> str:
         """Create a key for `name` with `role`; returns the key, which is not stored anywhere."""
@@ -96,7 +101,7 @@ class KeyStore:
         if not key:
             raise AuthError(401, "missing API key: send it in the X-API-Key header")
         digest = _digest(key)
-        entry = next((e for d, e in self._load().items() if hmac.compare_digest(d, digest)), None)
+        entry = next((e for d, e in self._current().items() if hmac.compare_digest(d, digest)), None)
         if entry is None:
             raise AuthError(401, "unknown API key")
         if permission not in ROLES[entry["role"]]:

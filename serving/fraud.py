@@ -20,6 +20,8 @@ from features.store.definitions import request_arrays
 
 EMPTY_WINDOWS = dict.fromkeys(SPENDING, 0.0)
 EMPTY_TERMINAL = dict.fromkeys(TERMINAL, 0.0)
+STORED = ("amount", *SPENDING, *TERMINAL)  # the features taken from the payment and the online windows
+_STORED_AT = [FEATURES.index(name) for name in STORED]
 
 
 def payment_rows(
@@ -30,11 +32,11 @@ def payment_rows(
     baskets: Sequence[int],
 ) -> tuple[np.ndarray, dict[str, dict]]:
     """The model's input rows (one per payment, in the order given: time order; columns FEATURES, floats)
-    and each card's windows after its last payment, to push. Plain arrays, no DataFrame: this is the
-    request path of a single payment, where pandas' frame building cost more than the model."""
+    and each card's windows after its last payment, to push. Plain lists into one array, no DataFrame and
+    no array per column: this is the request path of a single payment, where building either cost more
+    than the model."""
     latest: dict[str, dict] = {}
-    n = len(cards)
-    out = {name: np.empty(n) for name in ("amount", *SPENDING, *TERMINAL)}
+    stored = []  # per payment: amount, the card's windows after it, the terminal's windows (STORED order)
     for i, (card, amount) in enumerate(zip(cards, amounts, strict=True)):
         before = latest.get(card) or _online(columns, i, "customer_spending", SPENDING) or EMPTY_WINDOWS
         after = {}
@@ -44,17 +46,18 @@ def payment_rows(
             after[f"avg_amount_{w}d"] = (mean * count + amount) / (count + 1)
         latest[card] = after
         terminal = _online(columns, i, "terminal_risk", TERMINAL) or EMPTY_TERMINAL
-        out["amount"][i] = amount
-        for name, value in (after | terminal).items():
-            out[name][i] = value
+        stored.append([amount, *(after[name] for name in SPENDING), *(terminal[name] for name in TERMINAL)])
+    rows = np.empty((len(stored), len(FEATURES)))
+    rows[:, _STORED_AT] = np.array(stored, dtype=np.float64).reshape(len(stored), len(STORED))
     request = request_arrays(
-        out["amount"],
-        out["avg_amount_30d"],
+        rows[:, FEATURES.index("amount")],
+        rows[:, FEATURES.index("avg_amount_30d")],
         np.asarray(ts_seconds, dtype=np.int64),
         np.asarray(baskets, dtype=np.int64),
     )
-    columns = out | request
-    return np.column_stack([np.asarray(columns[name], dtype=np.float64) for name in FEATURES]), latest
+    for name, column in request.items():
+        rows[:, FEATURES.index(name)] = column
+    return rows, latest
 
 
 def model_inputs(values: np.ndarray, features: Sequence[str]) -> np.ndarray:

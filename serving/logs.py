@@ -5,18 +5,20 @@ many customers or payments; never ids or personal data (the audit trail names th
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from datetime import UTC, datetime
 from functools import lru_cache
 
+import orjson
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        event = {"at": datetime.fromtimestamp(record.created, UTC).isoformat(), "level": record.levelname}
+        event = {"at": datetime.fromtimestamp(record.created, UTC), "level": record.levelname}
         event |= {"event": record.getMessage()} | getattr(record, "fields", {})
-        return json.dumps(event, sort_keys=True, default=str)
+        # orjson: a line per request, and the standard library's json was a fortieth of a fraud score
+        return orjson.dumps(event, option=orjson.OPT_SORT_KEYS, default=str).decode("utf-8")
 
 
 @lru_cache(maxsize=1)

@@ -16,12 +16,17 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+import numpy as np
+
 MAX_PENDING = 100_000
 
 
 class PendingWindows:
     def __init__(self, write: Callable, interval: float) -> None:
-        self._write = write  # takes a DataFrame: customer_id, event_timestamp, the windows
+        # write(keys, seconds, windows): {"customer_id": cards}, epoch seconds, an array per window
+        # (OnlinePush.push_columns). No pandas frame: the flush runs beside requests and holds the GIL
+        # while in Python, and a frame's construction was most of that time.
+        self._write = write
         self.last_error: str | None = None  # why the last write failed; None once one succeeds
         self._pending: dict[str, tuple[dict, datetime]] = {}
         self._lock = threading.Lock()
@@ -43,17 +48,15 @@ class PendingWindows:
 
     def flush(self) -> int:
         """Write what is pending; entries replaced meanwhile stay for the next flush. Returns rows written."""
-        import pandas as pd
-
         with self._lock:
             batch = dict(self._pending)
         if not batch:
             return 0
-        frame = pd.DataFrame(
-            [{"customer_id": card, "event_timestamp": at} | windows for card, (windows, at) in batch.items()]
-        )
+        entries = list(batch.values())
+        seconds = np.array([int(at.timestamp()) for _, at in entries], dtype=np.int64)
+        windows = {name: np.array([w[name] for w, _ in entries], dtype=np.float64) for name in entries[0][0]}
         try:
-            self._write(frame)
+            self._write({"customer_id": list(batch)}, seconds, windows)
         except Exception as error:  # noqa: BLE001 - kept pending; health says why
             self.last_error = f"pending windows not written: {type(error).__name__}: {error}"
             return 0

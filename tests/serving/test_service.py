@@ -21,7 +21,7 @@ from features.ingest.store import OfflineStore
 from features.settings import SpendSettings
 from serving.launch import stop
 from serving.middleware import OPEN, PERMISSION
-from serving.schemas import ChurnResponse
+from serving.schemas import ChurnResponse, FraudBatchResponse, FraudScore
 from tests.conftest import TEST_KEY
 from tests.serving.conftest import post, start_service
 from training.dataset import active_at
@@ -194,6 +194,7 @@ def test_the_pricing_engine_scores_a_payment_and_the_next_one_sees_it(served):
     first = _post(served, "/v1/fraud/score", {"transaction": _payment(served)}, "pricing-engine")
     assert first.status_code == 200, first.text
     body = first.json()
+    assert body == FraudScore.model_validate(body).model_dump(mode="json")  # the documented shape, every field
     assert 0 <= body["fraud_score"] <= 1 and body["version"] == served["fraud_version"] and body["pushed"]
     assert body["features_at"]["customer_spending"] is None  # a new card: no windows yet
     second = _post(served, "/v1/fraud/score", {"transaction": _payment(served, order_id="web-2")}, "pricing-engine")
@@ -210,6 +211,7 @@ def test_a_batch_is_answered_in_order_and_each_card_sees_its_earlier_payments(se
     ]
     response = _post(served, "/v1/fraud/score-batch", {"transactions": batch}, "pricing-engine")
     assert response.status_code == 200, response.text
+    assert response.json() == FraudBatchResponse.model_validate(response.json()).model_dump(mode="json")
     scores = response.json()["scores"]
     assert [s["order_id"] for s in scores] == ["b-0", "b-1", "b-2"]
     single = [

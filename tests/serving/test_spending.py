@@ -20,12 +20,12 @@ def _windows(n: float) -> dict:
 
 class Sink:
     def __init__(self, fail: bool = False) -> None:
-        self.frames, self.fail = [], fail
+        self.writes, self.fail = [], fail
 
-    def __call__(self, frame) -> None:
+    def __call__(self, keys, seconds, windows) -> None:
         if self.fail:
             raise ConnectionError("Redis is down")
-        self.frames.append(frame)
+        self.writes.append((keys, seconds, windows))
 
 
 def test_pending_windows_are_written_once_and_then_forgotten():
@@ -33,8 +33,9 @@ def test_pending_windows_are_written_once_and_then_forgotten():
     pending = PendingWindows(sink, interval=3600)
     assert pending.put({"c_a": _windows(2.0)}, {"c_a": AT}) and pending.get("c_a") == (_windows(2.0), AT)
     assert pending.flush() == 1 and len(pending) == 0 and pending.get("c_a") is None
-    frame = sink.frames[0]
-    assert frame["customer_id"].tolist() == ["c_a"] and frame["nb_tx_1d"].tolist() == [2.0]
+    keys, seconds, windows = sink.writes[0]
+    assert keys == {"customer_id": ["c_a"]} and seconds.tolist() == [int(AT.timestamp())]
+    assert set(windows) == set(SPENDING) and windows["nb_tx_1d"].tolist() == [2.0]
     assert pending.last_error is None
 
 
@@ -49,12 +50,12 @@ def test_a_failing_write_keeps_them_and_says_why():
 
 def test_a_newer_entry_survives_the_write_of_an_older_one():
     written = []
-    pending = PendingWindows(lambda frame: written.append(frame), interval=3600)
+    pending = PendingWindows(lambda *write: written.append(write), interval=3600)
     pending.put({"c_a": _windows(1.0)}, {"c_a": AT})
     original = pending._write
 
-    def write_then_update(frame) -> None:
-        original(frame)
+    def write_then_update(*write) -> None:
+        original(*write)
         pending.put({"c_a": _windows(2.0)}, {"c_a": AT})  # a payment scored during the write
 
     pending._write = write_then_update
@@ -67,7 +68,7 @@ def test_the_read_takes_pending_windows_over_stored_ones():
         "customer_spending__found": np.array([False, True]),
         "customer_spending__event_seconds": np.array([np.nan, 100.0]),
     }
-    pending = PendingWindows(lambda frame: None, interval=3600)
+    pending = PendingWindows(lambda *write: None, interval=3600)
     pending.put({"c_new": _windows(1.0)}, {"c_new": AT})
     out = with_pending(columns, ["c_new", "c_old"], pending)
     assert out["nb_tx_7d"].tolist() == [1.0, 5.0] and out["customer_spending__found"].tolist() == [True, True]
