@@ -177,12 +177,15 @@ class Spend:
         try:
             columns = reader.read(entities)
         except OnlineStoreUnavailable as error:
-            self.online_error = str(error)
+            self._online_seen(str(error))
             return None, str(error)
-        self.online_error = None
+        self._online_seen(None)
         if reader.fallbacks > before:  # entities without a usable packed record: read the slow way
             self.metrics.record_fallbacks.inc(reader.fallbacks - before)
         return columns, None
+
+    def _online_seen(self, problem: str | None) -> None:
+        self.online_error = problem  # for health: the last read's failure, None once one succeeds
 
     @bentoml.api(route="/v1/health")
     def health(self) -> Health:
@@ -306,9 +309,19 @@ class Spend:
         (role: pricing-engine, data-scientist or admin). Degraded (from the payment alone) when the online
         store cannot be read."""
         # async: a sub-millisecond score runs on the event loop; BentoML's thread hop for a sync method
-        # (one thread by default) cost more than the work. Online reads are bounded by the store's timeout.
-        served, answers = self._score_payments([transaction], ctx)
-        return _json(served | answers[0]) if answers else served
+        # (one thread by default) cost more than the work. The Redis read is awaited (other requests run
+        # meanwhile); every online read is bounded by the store's timeout.
+        loaded = self.slots["fraud"].current
+        if loaded is None:
+            return _unavailable(ctx, NO_FRAUD_MODEL)
+        payments = _Payments([transaction], self.key)
+        try:
+            columns, problem = await self.fraud_reader.read_async(payments.entities), None
+        except OnlineStoreUnavailable as error:
+            columns, problem = None, str(error)
+        self._online_seen(problem)
+        served, answers = self._score_payments(loaded, payments, columns, problem, ctx)
+        return _json(served | answers[0])
 
     @bentoml.api(route="/v1/fraud/score-batch")
     def fraud_score_batch(
@@ -318,26 +331,24 @@ class Spend:
     ) -> FraudBatchResponse:
         """Score up to 1,000 payments in one call, each card's payments in time order seeing the ones before;
         answers in the order given (role: pricing-engine, data-scientist or admin)."""
-        served, answers = self._score_payments(transactions, ctx)
-        return _json(served | {"scores": [served | a for a in answers]}) if answers else served
-
-    def _score_payments(self, transactions: list[Transaction], ctx: bentoml.Context) -> tuple:
-        """(what was served, one answer per payment in the order given), or (a 503 response, None). The
-        answers are FraudScore's fields written directly: building and serialising the pydantic models was
-        a twentieth of a one-payment call (tests validate the bodies against FraudScore)."""
-        import numpy as np
-
-        from features.privacy.pseudonym import pseudonym
-        from serving.fraud import model_inputs, payment_rows, with_pending
-
         loaded = self.slots["fraud"].current
         if loaded is None:
-            return _unavailable(ctx, "no fraud model loaded; train one with `spend train fraud`"), None
-        order = sorted(range(len(transactions)), key=lambda i: transactions[i].ts)
-        ordered = [transactions[i] for i in order]
-        cards = [pseudonym(t.card_id, self.key) for t in ordered]
-        entities = {"customer_id": cards, "terminal_id": [t.terminal_id for t in ordered]}
-        columns, problem = self._online(self.fraud_reader, entities)
+            return _unavailable(ctx, NO_FRAUD_MODEL)
+        payments = _Payments(transactions, self.key)
+        columns, problem = self._online(self.fraud_reader, payments.entities)
+        served, answers = self._score_payments(loaded, payments, columns, problem, ctx)
+        return _json(served | {"scores": [served | a for a in answers]})
+
+    def _score_payments(self, loaded, payments: _Payments, columns: dict | None, problem: str | None, ctx) -> tuple:
+        """(what was served, one answer per payment in the order given) from the online values read for
+        `payments` (None when they could not be read: degraded). The answers are FraudScore's fields
+        written directly: building and serialising the pydantic models was a twentieth of a one-payment
+        call (tests validate the bodies against FraudScore)."""
+        import numpy as np
+
+        from serving.fraud import model_inputs, payment_rows, with_pending
+
+        order, ordered, cards = payments.order, payments.ordered, payments.cards
         if columns is not None:
             columns = with_pending(columns, cards, self.pending)
         values, latest = payment_rows(
@@ -385,6 +396,22 @@ class Spend:
         self._refresh()
         self._served(ctx, None)
         return self._health()
+
+
+NO_FRAUD_MODEL = "no fraud model loaded; train one with `spend train fraud`"
+
+
+class _Payments:
+    """Payments in time order (a card's later payments see its earlier ones), their pseudonymised cards
+    and the entity rows to read; `order` maps back to the order given."""
+
+    def __init__(self, transactions: list[Transaction], key: bytes) -> None:
+        from features.privacy.pseudonym import pseudonym
+
+        self.order = sorted(range(len(transactions)), key=lambda i: transactions[i].ts)
+        self.ordered = [transactions[i] for i in self.order]
+        self.cards = [pseudonym(t.card_id, key) for t in self.ordered]
+        self.entities = {"customer_id": self.cards, "terminal_id": [t.terminal_id for t in self.ordered]}
 
 
 def _recall_entry(row) -> RecallEntry:

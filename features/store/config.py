@@ -47,25 +47,25 @@ def bound_online_latency(store: FeatureStore, timeout: float) -> None:
 
     redis-py retries a failed command three times with backoff by default (9 s against a stopped
     server, measured), and Feast's connection string cannot turn that off; so Feast's Redis online
-    store is given a client without retries and with socket timeouts, used by reads and pushes alike.
+    store is given clients (blocking and asyncio) without retries and with socket timeouts, used by
+    reads and pushes alike.
     Batch jobs keep Feast's own client: a large pipeline may rightly take longer than a request.
     """
     if store.config.online_store.type != "redis":
         return  # SQLite: the reader's own connection has a busy timeout
     from redis import Redis
+    from redis.asyncio import Redis as AsyncRedis
+    from redis.asyncio.retry import Retry as AsyncRetry
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
     online = store._get_provider().online_store
     nodes, options = online._parse_connection_string(store.config.online_store.connection_string)
-    online._client = Redis(
-        host=nodes[0]["host"],
-        port=int(nodes[0]["port"]),
-        **options,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-    )
+    where = {"host": nodes[0]["host"], "port": int(nodes[0]["port"])}
+    bounded = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    online._client = Redis(**where, **options, **bounded, retry=Retry(NoBackoff(), 0))
+    # The asyncio client (BatchReader.read_async) connects on first use, in the loop that uses it.
+    online._client_async = AsyncRedis(**where, **options, **bounded, retry=AsyncRetry(NoBackoff(), 0))
 
 
 @contextmanager

@@ -133,7 +133,39 @@ class BatchReader:
         """Columns for the entity rows: every feature, `<view>__event_seconds` (epoch, NaN if missing) and
         `<view>__found` (False for unknown entities and expired values). Plain arrays, no DataFrame: the
         single-entity path of a scoring request must stay well under a millisecond."""
-        now_s = (now or datetime.now(UTC)).timestamp()
+        out, keyed = self._keyed(entities)
+        return self._finish(out, keyed, self._fetch(keyed), now)
+
+    def _fetch(self, keyed: list[tuple[ViewPlan, list[bytes]]]) -> list[tuple[np.ndarray, dict, np.ndarray]]:
+        if self.production:
+            return self._redis(keyed)
+        conn = self._sqlite_conn()
+        return [self._sqlite(conn, plan, keys) for plan, keys in keyed]
+
+    async def read_async(self, entities: Mapping[str, Sequence], now: datetime | None = None) -> dict:
+        """read(), with the Redis round trip awaited for a few entities (a payment's card and terminal): a
+        blocking read held the service's event loop for every round trip, so one slow Redis answer held
+        every request. SQLite reads and large batches are read() as they are."""
+        out, keyed = self._keyed(entities)
+        if not self.production or sum(len(keys) for _, keys in keyed) > self.records_above:
+            return self._finish(out, keyed, self._fetch(keyed), now)
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        client = await self._online._get_client_async(self.store.config.online_store)
+        rest = [np.arange(len(keys)) for _, keys in keyed]
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                self._queue_fields(pipe, keyed, rest)
+                rows = await pipe.execute()
+        except (RedisTimeoutError, RedisConnectionError) as error:
+            raise self._redis_failure(error) from error
+        out_columns = [_Columns(plan, len(keys)) for plan, keys in keyed]
+        self._merge_fields(keyed, out_columns, rest, rows, many=False)
+        return self._finish(out, keyed, [(c.numbers, c.texts, c.stamps) for c in out_columns], now)
+
+    def _keyed(self, entities) -> tuple[dict, list[tuple[ViewPlan, list[bytes]]]]:
+        """The answer's entity columns, and each view's plan with its serialised entity keys."""
         out: dict = {
             k: list(v)
             for k, v in (
@@ -149,11 +181,12 @@ class BatchReader:
                 raise SpendError(f"{plan.view} needs join key(s) {', '.join(missing)} in the entity rows")
             keys = codec.entity_keys(list(plan.join_keys), [[str(v) for v in out[k]] for k in plan.join_keys])
             keyed.append((plan, keys))
-        if self.production:
-            fetched = self._redis(keyed)
-        else:
-            conn = self._sqlite_conn()
-            fetched = [self._sqlite(conn, plan, keys) for plan, keys in keyed]
+        return out, keyed
+
+    @staticmethod
+    def _finish(out: dict, keyed: list, fetched: list, now: datetime | None) -> dict:
+        """Values past a view's TTL become missing; every view's columns go into the answer."""
+        now_s = (now or datetime.now(UTC)).timestamp()
         for (plan, _), (numbers, texts, seconds) in zip(keyed, fetched, strict=True):
             found = ~np.isnan(seconds) & (seconds > now_s - plan.ttl_s)
             numbers[:, ~found] = np.nan
@@ -245,25 +278,35 @@ class BatchReader:
             slow = [np.flatnonzero(~columns.done) for columns in out]
             if any(len(s) for s in slow):
                 with client.pipeline(transaction=False) as pipe:
-                    for (plan, keys), rest in zip(keyed, slow, strict=True):
-                        fields = [*plan.redis_fields, codec.redis_ts_field(plan.view)]
-                        for i in rest.tolist():
-                            pipe.hmget(keys[i] + project, fields)
+                    self._queue_fields(pipe, keyed, slow)
                     rows = pipe.execute()
-                start = 0
-                for (plan, _), columns, rest in zip(keyed, out, slow, strict=True):
-                    columns.merge(rest, _redis_columns(plan, rows[start : start + len(rest)]))
-                    start += len(rest)
-                    self.fallbacks += len(rest) if many else 0
-        except RedisTimeoutError as error:
-            raise OnlineStoreUnavailable(
-                f"SPEND_REDIS_URL: Redis at {self._redis_address()} did not answer in time ({error})"
-            ) from error
-        except RedisConnectionError as error:
-            raise OnlineStoreUnavailable(
-                f"SPEND_REDIS_URL: cannot reach Redis at {self._redis_address()} ({error})"
-            ) from error
+                self._merge_fields(keyed, out, slow, rows, many)
+        except (RedisTimeoutError, RedisConnectionError) as error:
+            raise self._redis_failure(error) from error
         return [(c.numbers, c.texts, c.stamps) for c in out]
+
+    def _queue_fields(self, pipe, keyed: list, rest: list[np.ndarray]) -> None:
+        """An HMGET of Feast's fields and timestamp for each entity of `rest` (positions, per view)."""
+        project = self.store.project.encode("utf-8")
+        for (plan, keys), positions in zip(keyed, rest, strict=True):
+            fields = [*plan.redis_fields, codec.redis_ts_field(plan.view)]
+            for i in positions.tolist():
+                pipe.hmget(keys[i] + project, fields)
+
+    def _merge_fields(self, keyed: list, out: list, rest: list[np.ndarray], rows: list, many: bool) -> None:
+        start = 0
+        for (plan, _), columns, positions in zip(keyed, out, rest, strict=True):
+            columns.merge(positions, _redis_columns(plan, rows[start : start + len(positions)]))
+            start += len(positions)
+            self.fallbacks += len(positions) if many else 0
+
+    def _redis_failure(self, error: Exception) -> OnlineStoreUnavailable:
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        address = self._redis_address()
+        if isinstance(error, RedisTimeoutError):
+            return OnlineStoreUnavailable(f"SPEND_REDIS_URL: Redis at {address} did not answer in time ({error})")
+        return OnlineStoreUnavailable(f"SPEND_REDIS_URL: cannot reach Redis at {address} ({error})")
 
     def _redis_records(self, client, keyed: list[tuple[ViewPlan, list[bytes]]]) -> list[list]:
         """[record, Feast's _ts field] per key, per view. One Lua call on a single Redis (its 1,000 HMGETs

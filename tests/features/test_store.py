@@ -287,3 +287,32 @@ def test_pushed_columns_are_what_feast_and_the_reader_read(home):
                 assert out[name].tolist() == windows[name].tolist(), (path, name)
     finally:
         materialize(home, UNTIL.to_pydatetime())  # the other tests expect the materialised values
+
+
+def test_the_awaited_read_of_a_payment_equals_the_blocking_one(home):
+    """read_async (the fraud endpoint's read: the Redis round trip awaited) answers what read answers, for
+    known and unknown cards and terminals; on SQLite it is read itself."""
+    import asyncio
+
+    store = feature_store(home)
+    snaps = pd.read_parquet(home.paths.feature_snapshots / "terminal_snapshots.parquet")
+    terminal = snaps.loc[snaps["event_timestamp"] == UNTIL, "terminal_id"].iloc[0]
+    rows = [
+        {"customer_id": [_customers(home, 1)[0]], "terminal_id": [terminal]},
+        {"customer_id": ["c_unknown"], "terminal_id": [terminal]},
+        {"customer_id": [_customers(home, 1)[0]], "terminal_id": ["t_unknown"]},
+    ]
+    reader = BatchReader(store, service="fraud_v1")
+    now = UNTIL.to_pydatetime()
+
+    async def awaited() -> list[dict]:
+        return [await reader.read_async(entities, now=now) for entities in rows]
+
+    for entities, ours in zip(rows, asyncio.run(awaited()), strict=True):
+        blocking = reader.read(entities, now=now)
+        assert ours.keys() == blocking.keys()
+        for name, column in blocking.items():
+            assert _same(pd.Series(list(ours[name])), pd.Series(list(column))), name
+    assert ours["customer_spending__found"].tolist() == [True] and ours["terminal_risk__found"].tolist() == [False]
+    awaited_client = store._get_provider().online_store._client_async if home.env == "production" else None
+    assert (awaited_client is not None) == (home.env == "production")  # Redis was read through asyncio

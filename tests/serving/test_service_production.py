@@ -81,10 +81,16 @@ def test_a_stalled_redis_is_a_fast_503_not_a_hang(production):
     started = time.monotonic()
     response = _churn(production)
     elapsed = time.monotonic() - started
+    started = time.monotonic()
+    fraud = _fraud(production)  # its read is awaited on the asyncio client: bounded the same way
+    fraud_elapsed = time.monotonic() - started
     subprocess.run(["redis-cli", "-p", port, "CLIENT", "UNPAUSE"], check=True, capture_output=True)
     assert response.status_code == 503 and "Timeout" in response.json()["error"], response.text
     assert elapsed < 1.5  # the read timeout is 0.25 s
+    assert fraud.status_code == 200 and fraud.json()["degraded"], fraud.text
+    assert "did not answer in time" in fraud.json()["degraded_reason"] and fraud_elapsed < 1.5
     assert _churn(production).status_code == 200  # recovered, no restart
+    assert not _fraud(production).json()["degraded"]
 
 
 def test_with_redis_stopped_churn_is_503_fraud_is_degraded_and_it_recovers(production):
@@ -102,3 +108,4 @@ def test_with_redis_stopped_churn_is_503_fraud_is_degraded_and_it_recovers(produ
     production["redis"] = redis_server(production["redis_port"])  # back, and empty: it keeps nothing
     recovered = _churn(production)
     assert recovered.status_code == 200 and not any(s["found"] for s in recovered.json()["scores"])
+    assert not _fraud(production).json()["degraded"]  # the asyncio client reconnects too
