@@ -160,6 +160,22 @@ def timestamp_seconds(blobs: list[bytes | None]) -> np.ndarray:
     return out
 
 
+def encode_timestamps(seconds) -> list[bytes]:
+    """google.protobuf.Timestamp(seconds=s) serialised, per whole second: field 1 as a varint (nothing for
+    0, as proto3 omits a default); negative seconds through protobuf (a 10-byte two's complement)."""
+    out = []
+    for s in np.asarray(seconds, dtype=np.int64).tolist():
+        if s > 0:
+            out.append(b"\x08" + _varint(s))
+        elif s == 0:
+            out.append(b"")
+        else:
+            from google.protobuf.timestamp_pb2 import Timestamp
+
+            out.append(Timestamp(seconds=s).SerializeToString())
+    return out
+
+
 def redis_field(view: str, feature: str) -> bytes:
     return _mmh3(f"{view}:{feature}")
 

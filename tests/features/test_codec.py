@@ -74,3 +74,10 @@ def test_timestamps_decode_in_bulk_and_one_by_one_alike():
     assert codec.timestamp_seconds(whole).tolist() == [1_795_651_200.0, 300_000_000.0, float(2**35 - 1)]
     assert np.array_equal(codec.timestamp_seconds(whole + odd)[:3], codec.timestamp_seconds(whole))
     assert np.array_equal(codec.timestamp_seconds(odd), np.array([7.5, np.nan, np.nan]), equal_nan=True)
+
+
+def test_timestamps_encode_as_protobuf_does():
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    seconds = [1_795_651_200, 0, 1, 127, 128, 2**35, -5, 300_000_000]
+    assert codec.encode_timestamps(np.array(seconds)) == [Timestamp(seconds=s).SerializeToString() for s in seconds]

@@ -261,11 +261,16 @@ def test_a_write_in_many_statements_is_read_back_by_feast_and_the_reader(home, m
         materialize(home, UNTIL.to_pydatetime())  # the other tests expect the materialised values
 
 
-def test_pushed_columns_are_what_feast_and_the_reader_read(home):
+@pytest.mark.parametrize("redis_writer", ["script", "cluster_pipeline"])
+def test_pushed_columns_are_what_feast_and_the_reader_read(home, redis_writer, monkeypatch):
     """The service's pushes (OnlinePush.push_columns: plain arrays, no frame) land in Feast's layout and the
-    records alike, for a known card and for new ones."""
+    records alike, for a known card and for new ones; on Redis both through the one-call script and
+    through the pipeline a cluster gets (on SQLite the choice does not apply: both runs write the same)."""
     from features.compute.payments import SPENDING
+    from features.store import materialize as writer
     from features.store.push import OnlinePush
+
+    monkeypatch.setattr(writer, "_redis_cluster", lambda fs: redis_writer == "cluster_pipeline")
 
     store = feature_store(home)
     cards = [_customers(home, 1)[0], "c_new_1", "c_new_2"]
