@@ -67,6 +67,9 @@ class SpendSettings(BaseSettings):
     serving_online_timeout_seconds: float = Field(
         0.25, gt=0, description="serving: an online-store read slower than this counts as unavailable (degraded)."
     )
+    serving_awaited_reads: int = Field(
+        4, ge=1, description="serving: fraud reads awaited on Redis at once per worker; the rest queue in order."
+    )
     feature_project: str = Field("spend", pattern=r"^[a-z][a-z0-9_]*$", description="Feast project name.")
 
     @field_validator("default_currency")

@@ -19,6 +19,7 @@ audited (who, what, when, how many, result size; never ids) and logged as one JS
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import threading
 import time
@@ -118,6 +119,11 @@ class Spend:
         push = OnlinePush(self.store, "customer_spending_push")
         self.pending = PendingWindows(push.push_columns, self.settings.serving_push_seconds)
         self.key = self.settings.pseudonym_key.get_secret_value().encode("utf-8")
+        # A few awaited Redis reads at a time, the others waiting their turn in arrival order (asyncio's
+        # semaphore is first come, first served). Unbounded, every waiting request resumed behind whatever
+        # the loop had picked up meanwhile: fraud p99 34-38 ms at 16 clients; with 4, 24 ms at the same
+        # throughput (docs/serving.md).
+        self.awaited_reads = asyncio.Semaphore(self.settings.serving_awaited_reads)
         self.online_error: str | None = None
         interval = self.settings.serving_refresh_seconds
         threading.Thread(target=self._follow_registry, args=(interval,), daemon=True).start()
@@ -316,7 +322,8 @@ class Spend:
             return _unavailable(ctx, NO_FRAUD_MODEL)
         payments = _Payments([transaction], self.key)
         try:
-            columns, problem = await self.fraud_reader.read_async(payments.entities), None
+            async with self.awaited_reads:
+                columns, problem = await self.fraud_reader.read_async(payments.entities), None
         except OnlineStoreUnavailable as error:
             columns, problem = None, str(error)
         self._online_seen(problem)
