@@ -183,15 +183,12 @@ class Spend:
         try:
             columns = reader.read(entities)
         except OnlineStoreUnavailable as error:
-            self._online_seen(str(error))
+            self.online_error = str(error)
             return None, str(error)
-        self._online_seen(None)
+        self.online_error = None
         if reader.fallbacks > before:  # entities without a usable packed record: read the slow way
             self.metrics.record_fallbacks.inc(reader.fallbacks - before)
         return columns, None
-
-    def _online_seen(self, problem: str | None) -> None:
-        self.online_error = problem  # for health: the last read's failure, None once one succeeds
 
     @bentoml.api(route="/v1/health")
     def health(self) -> Health:
@@ -326,7 +323,7 @@ class Spend:
                 columns, problem = await self.fraud_reader.read_async(payments.entities), None
         except OnlineStoreUnavailable as error:
             columns, problem = None, str(error)
-        self._online_seen(problem)
+        self.online_error = problem  # for health, as _online keeps it
         served, answers = self._score_payments(loaded, payments, columns, problem, ctx)
         return _json(served | answers[0])
 

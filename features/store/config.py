@@ -68,6 +68,11 @@ def bound_online_latency(store: FeatureStore, timeout: float) -> None:
     online._client_async = AsyncRedis(**where, **options, **bounded, retry=AsyncRetry(NoBackoff(), 0))
 
 
+def redis_cluster(store: FeatureStore) -> bool:
+    """A Redis Cluster online store: one script cannot span its keys, so reads and writes pipeline there."""
+    return getattr(store.config.online_store, "redis_type", "redis") == "redis_cluster"
+
+
 @contextmanager
 def backend_errors(settings: SpendSettings) -> Iterator[None]:
     """Turn an unreachable Redis or PostgreSQL into one clear line instead of a driver traceback."""

@@ -20,7 +20,7 @@ from feast.infra.online_stores.sqlite import _table_id
 
 from features.settings import SpendSettings
 from features.store import codec, records
-from features.store.config import feature_store
+from features.store.config import feature_store, redis_cluster
 
 BATCH = 5_000
 
@@ -230,21 +230,16 @@ def _write_redis(fs, view, entity_bytes, values, packed, seconds: np.ndarray) ->
     names += [codec.redis_ts_field(view.name), records.redis_field(view.name)]
     grid = _grid([*values.values(), codec.encode_timestamps(seconds), packed])  # (field, entity)
     keys = [key + project for key in entity_bytes]
-    cluster = _redis_cluster(fs)
+    script = None if redis_cluster(fs) else client.register_script(_HSET_LUA)
     for lo in range(0, len(keys), BATCH):
         part = grid[:, lo : lo + BATCH]
-        if cluster:
+        if script is None:
             with client.pipeline(transaction=False) as pipe:
                 for key, row in zip(keys[lo : lo + BATCH], part.T.tolist(), strict=True):
                     pipe.hset(key, mapping=dict(zip(names, row, strict=True)))
                 pipe.execute()
         else:
-            script = client.register_script(_HSET_LUA)
             script(keys=keys[lo : lo + BATCH], args=[len(names), *names, *part.T.ravel().tolist()], client=client)
-
-
-def _redis_cluster(fs) -> bool:
-    return getattr(fs.config.online_store, "redis_type", "redis") == "redis_cluster"
 
 
 # ARGV: the number of fields f, the f field names, then f values per key, key by key.

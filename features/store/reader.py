@@ -33,6 +33,7 @@ from feast.infra.online_stores.sqlite import _table_id
 
 from features.errors import OnlineStoreUnavailable, SpendError
 from features.store import codec, records
+from features.store.config import redis_cluster
 
 CHUNK = 30_000  # entities per SQLite statement: SQLite caps the number of bound parameters
 SMALL = 200  # rows placed one by one below this
@@ -314,7 +315,7 @@ class BatchReader:
         to build); a pipeline on a cluster, whose keys a script cannot span."""
         fields = [[records.redis_field(plan.view), codec.redis_ts_field(plan.view)] for plan, _ in keyed]
         everything = [k for _, keys in keyed for k in keys]
-        if getattr(self.store.config.online_store, "redis_type", "redis") == "redis_cluster":
+        if redis_cluster(self.store):
             with client.pipeline(transaction=False) as pipe:
                 for (_, keys), pair in zip(keyed, fields, strict=True):
                     for key in keys:

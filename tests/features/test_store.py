@@ -270,7 +270,7 @@ def test_pushed_columns_are_what_feast_and_the_reader_read(home, redis_writer, m
     from features.store import materialize as writer
     from features.store.push import OnlinePush
 
-    monkeypatch.setattr(writer, "_redis_cluster", lambda fs: redis_writer == "cluster_pipeline")
+    monkeypatch.setattr(writer, "redis_cluster", lambda fs: redis_writer == "cluster_pipeline")
 
     store = feature_store(home)
     cards = [_customers(home, 1)[0], "c_new_1", "c_new_2"]
