@@ -160,6 +160,21 @@ def timestamp_seconds(blobs: list[bytes | None]) -> np.ndarray:
     return out
 
 
+def timestamp_second(blob: bytes | None) -> float:
+    """One value of timestamp_seconds, without arrays: whole seconds (field 1 alone, a varint) decoded
+    here, anything else through timestamp_seconds."""
+    if blob and blob[0] == 8:
+        value, shift = 0, 0
+        for i in range(1, len(blob)):
+            value |= (blob[i] & 0x7F) << shift
+            shift += 7
+            if blob[i] < 0x80:
+                if i == len(blob) - 1 and value < 1 << 63:  # no nanos after it; not a negative second
+                    return float(value)
+                break
+    return float(timestamp_seconds([blob])[0])
+
+
 def encode_timestamps(seconds) -> list[bytes]:
     """google.protobuf.Timestamp(seconds=s) serialised, per whole second: field 1 as a varint (nothing for
     0, as proto3 omits a default); negative seconds through protobuf (a 10-byte two's complement)."""

@@ -33,10 +33,12 @@ from feast.infra.online_stores.sqlite import _table_id
 
 from features.errors import OnlineStoreUnavailable, SpendError
 from features.store import codec, records
+from features.store.awaited_redis import AwaitedRedis
 from features.store.config import redis_cluster
 
 CHUNK = 30_000  # entities per SQLite statement: SQLite caps the number of bound parameters
 SMALL = 200  # rows placed one by one below this
+FEW = 4  # Redis entities decoded value by value up to this
 RECORDS_ABOVE = 16  # entities per read above which the records are read (for a few, Feast's layout is quicker)
 
 
@@ -62,6 +64,27 @@ class ViewPlan:
     @cached_property
     def texts(self) -> tuple[str, ...]:
         return tuple(f for f in self.features if f in self.strings)
+
+    @cached_property
+    def seconds_column(self) -> str:
+        return f"{self.view}__event_seconds"
+
+    @cached_property
+    def found_column(self) -> str:
+        return f"{self.view}__found"
+
+    @cached_property
+    def numeric_at(self) -> tuple[int, ...]:
+        return tuple(j for j, f in enumerate(self.features) if f not in self.strings)
+
+    @cached_property
+    def text_at(self) -> tuple[int, ...]:
+        return tuple(j for j, f in enumerate(self.features) if f in self.strings)
+
+    @cached_property
+    def hmget_fields(self) -> tuple[bytes, ...]:
+        """Feast's Redis fields for the features, then the view's event-time field."""
+        return (*self.redis_fields, codec.redis_ts_field(self.view))
 
     @cached_property
     def slots(self) -> dict[str, int]:
@@ -127,6 +150,7 @@ class BatchReader:
         self._inode: int | None = None
         self._lock = threading.Lock()
         self._script = None  # the Redis records script, registered on first use
+        self._awaited: AwaitedRedis | None = None  # read_async's connections, made on first use
         self.fallbacks = 0  # entities read from Feast's layout because no usable record answered
         self.records_above = RECORDS_ABOVE
 
@@ -153,17 +177,30 @@ class BatchReader:
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
-        client = await self._online._get_client_async(self.store.config.online_store)
         rest = [np.arange(len(keys)) for _, keys in keyed]
+        commands = self._field_commands(keyed, rest)
         try:
-            async with client.pipeline(transaction=False) as pipe:
-                self._queue_fields(pipe, keyed, rest)
-                rows = await pipe.execute()
+            if self._awaited is None:
+                client = await self._online._get_client_async(self.store.config.online_store)
+                if redis_cluster(self.store):  # a cluster routes each key to its node: its pipeline does that
+                    async with client.pipeline(transaction=False) as pipe:
+                        for command in commands:
+                            pipe.execute_command(*command)
+                        rows = await pipe.execute()
+                    return self._finish_fields(out, keyed, rows, now)
+                self._awaited = AwaitedRedis.like(client)
+            rows = await self._awaited.exchange(commands)
         except (RedisTimeoutError, RedisConnectionError) as error:
             raise self._redis_failure(error) from error
-        out_columns = [_Columns(plan, len(keys)) for plan, keys in keyed]
-        self._merge_fields(keyed, out_columns, rest, rows, many=False)
-        return self._finish(out, keyed, [(c.numbers, c.texts, c.stamps) for c in out_columns], now)
+        return self._finish_fields(out, keyed, rows, now)
+
+    def _finish_fields(self, out: dict, keyed: list, rows: list, now: datetime | None) -> dict:
+        """The answer from one HMGET reply per entity, every entity of every view in order."""
+        fetched, start = [], 0
+        for plan, keys in keyed:
+            fetched.append(_redis_columns(plan, rows[start : start + len(keys)]))
+            start += len(keys)
+        return self._finish(out, keyed, fetched, now)
 
     def _keyed(self, entities) -> tuple[dict, list[tuple[ViewPlan, list[bytes]]]]:
         """The answer's entity columns, and each view's plan with its serialised entity keys."""
@@ -189,13 +226,15 @@ class BatchReader:
         """Values past a view's TTL become missing; every view's columns go into the answer."""
         now_s = (now or datetime.now(UTC)).timestamp()
         for (plan, _), (numbers, texts, seconds) in zip(keyed, fetched, strict=True):
-            found = ~np.isnan(seconds) & (seconds > now_s - plan.ttl_s)
-            numbers[:, ~found] = np.nan
+            found = seconds > now_s - plan.ttl_s  # NaN (never written) compares False
+            if not found.all():  # the masks cost a payment's read more than the rest of this
+                numbers[:, ~found] = np.nan
+                seconds = np.where(found, seconds, np.nan)
+                texts = {n: [v if ok else None for v, ok in zip(c, found, strict=True)] for n, c in texts.items()}
             out.update(zip(plan.numeric, numbers, strict=True))
-            for name, column in texts.items():
-                out[name] = [v if ok else None for v, ok in zip(column, found, strict=True)]
-            out[f"{plan.view}__event_seconds"] = np.where(found, seconds, np.nan)
-            out[f"{plan.view}__found"] = found
+            out.update(texts)
+            out[plan.seconds_column] = seconds
+            out[plan.found_column] = found
         return out
 
     def read_frame(self, entities: Mapping[str, Sequence] | pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
@@ -279,20 +318,22 @@ class BatchReader:
             slow = [np.flatnonzero(~columns.done) for columns in out]
             if any(len(s) for s in slow):
                 with client.pipeline(transaction=False) as pipe:
-                    self._queue_fields(pipe, keyed, slow)
+                    for command in self._field_commands(keyed, slow):
+                        pipe.execute_command(*command)
                     rows = pipe.execute()
                 self._merge_fields(keyed, out, slow, rows, many)
         except (RedisTimeoutError, RedisConnectionError) as error:
             raise self._redis_failure(error) from error
         return [(c.numbers, c.texts, c.stamps) for c in out]
 
-    def _queue_fields(self, pipe, keyed: list, rest: list[np.ndarray]) -> None:
+    def _field_commands(self, keyed: list, rest: list[np.ndarray]) -> list[tuple]:
         """An HMGET of Feast's fields and timestamp for each entity of `rest` (positions, per view)."""
         project = self.store.project.encode("utf-8")
-        for (plan, keys), positions in zip(keyed, rest, strict=True):
-            fields = [*plan.redis_fields, codec.redis_ts_field(plan.view)]
-            for i in positions.tolist():
-                pipe.hmget(keys[i] + project, fields)
+        return [
+            ("HMGET", keys[i] + project, *plan.hmget_fields)
+            for (plan, keys), positions in zip(keyed, rest, strict=True)
+            for i in positions.tolist()
+        ]
 
     def _merge_fields(self, keyed: list, out: list, rest: list[np.ndarray], rows: list, many: bool) -> None:
         start = 0
@@ -397,6 +438,11 @@ def _sqlite_records(conn: sqlite3.Connection, plan: ViewPlan, keys: list[bytes])
 
 
 def _redis_columns(plan: ViewPlan, rows: list[list]) -> tuple[np.ndarray, dict, np.ndarray]:
+    if len(rows) <= FEW:  # a payment's card or terminal: numpy's per-call cost would dominate
+        numeric = plan.numeric_at
+        numbers = np.array([[codec.decode_double(row[j]) for row in rows] for j in numeric]).reshape(len(numeric), -1)
+        texts = {plan.features[j]: codec.decode_strings([row[j] for row in rows]) for j in plan.text_at}
+        return numbers, texts, np.array([codec.timestamp_second(row[-1]) for row in rows])
     seconds = codec.timestamp_seconds([row[-1] for row in rows])
     blobs = {f: [row[j] for row in rows] for j, f in enumerate(plan.features)}
     numbers = codec.decode_double_columns([blobs[name] for name in plan.numeric])

@@ -81,3 +81,13 @@ def test_timestamps_encode_as_protobuf_does():
 
     seconds = [1_795_651_200, 0, 1, 127, 128, 2**35, -5, 300_000_000]
     assert codec.encode_timestamps(np.array(seconds)) == [Timestamp(seconds=s).SerializeToString() for s in seconds]
+
+
+def test_one_timestamp_decodes_as_protobuf_does():
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    stamps = [Timestamp(seconds=s).SerializeToString() for s in (1_795_651_200, 1, 127, 128, 2**35, 2**40, -5)]
+    stamps += [Timestamp(seconds=7, nanos=500_000_000).SerializeToString(), Timestamp(nanos=3).SerializeToString()]
+    expected = [Timestamp.FromString(b).seconds + Timestamp.FromString(b).nanos / 1e9 for b in stamps]
+    assert [codec.timestamp_second(b) for b in stamps] == expected
+    assert np.isnan(codec.timestamp_second(None)) and np.isnan(codec.timestamp_second(b""))

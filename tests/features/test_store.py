@@ -303,7 +303,8 @@ def test_the_awaited_read_of_a_payment_equals_the_blocking_one(home):
     snaps = pd.read_parquet(home.paths.feature_snapshots / "terminal_snapshots.parquet")
     terminal = snaps.loc[snaps["event_timestamp"] == UNTIL, "terminal_id"].iloc[0]
     rows = [
-        {"customer_id": [_customers(home, 1)[0]], "terminal_id": [terminal]},
+        {"customer_id": _customers(home, 10), "terminal_id": [terminal] * 10},  # decoded as arrays
+        {"customer_id": [_customers(home, 1)[0]], "terminal_id": [terminal]},  # value by value
         {"customer_id": ["c_unknown"], "terminal_id": [terminal]},
         {"customer_id": [_customers(home, 1)[0]], "terminal_id": ["t_unknown"]},
     ]
@@ -319,5 +320,4 @@ def test_the_awaited_read_of_a_payment_equals_the_blocking_one(home):
         for name, column in blocking.items():
             assert _same(pd.Series(list(ours[name])), pd.Series(list(column))), name
     assert ours["customer_spending__found"].tolist() == [True] and ours["terminal_risk__found"].tolist() == [False]
-    awaited_client = store._get_provider().online_store._client_async if home.env == "production" else None
-    assert (awaited_client is not None) == (home.env == "production")  # Redis was read through asyncio
+    assert (reader._awaited is not None) == (home.env == "production")  # Redis was read through asyncio
