@@ -20,7 +20,6 @@ audited (who, what, when, how many, result size; never ids) and logged as one JS
 from __future__ import annotations
 
 import asyncio
-import gc
 import threading
 import time
 from typing import Annotated, Literal
@@ -29,6 +28,7 @@ import bentoml
 from pydantic import Field
 
 from features.errors import OnlineStoreUnavailable
+from serving.collector import settle as settle_collector
 from serving.middleware import ApiKeyMiddleware
 from serving.models import ModelSlot
 from serving.schemas import (
@@ -127,10 +127,8 @@ class Spend:
         self.online_error: str | None = None
         interval = self.settings.serving_refresh_seconds
         threading.Thread(target=self._follow_registry, args=(interval,), daemon=True).start()
-        # Everything loaded so far (Feast, MLflow, the models: millions of objects) lives as long as the
-        # process: kept out of the collector's full passes, which otherwise stalled requests now and then.
-        gc.collect()
-        gc.freeze()
+        # What was loaded lives as long as the process: frozen; full collections rarer (serving/collector.py).
+        settle_collector()
 
     @bentoml.on_shutdown
     def _write_pending(self) -> None:
