@@ -180,19 +180,24 @@ class BatchReader:
         rest = [np.arange(len(keys)) for _, keys in keyed]
         commands = self._field_commands(keyed, rest)
         try:
-            if self._awaited is None:
-                client = await self._online._get_client_async(self.store.config.online_store)
-                if redis_cluster(self.store):  # a cluster routes each key to its node: its pipeline does that
-                    async with client.pipeline(transaction=False) as pipe:
-                        for command in commands:
-                            pipe.execute_command(*command)
-                        rows = await pipe.execute()
-                    return self._finish_fields(out, keyed, rows, now)
-                self._awaited = AwaitedRedis.like(client)
-            rows = await self._awaited.exchange(commands)
+            rows = await self._exchange(commands)
         except (RedisTimeoutError, RedisConnectionError) as error:
             raise self._redis_failure(error) from error
         return self._finish_fields(out, keyed, rows, now)
+
+    async def _exchange(self, commands: list[tuple]) -> list:
+        """The replies to `commands`: on redis-py's connections directly (awaited_redis.py), or through the
+        asyncio client's pipeline on a cluster, which routes each key to its node."""
+        if self._awaited is not None:
+            return await self._awaited.exchange(commands)
+        client = await self._online._get_client_async(self.store.config.online_store)
+        if redis_cluster(self.store):
+            async with client.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command)
+                return await pipe.execute()
+        self._awaited = AwaitedRedis.like(client)
+        return await self._awaited.exchange(commands)
 
     def _finish_fields(self, out: dict, keyed: list, rows: list, now: datetime | None) -> dict:
         """The answer from one HMGET reply per entity, every entity of every view in order."""

@@ -79,11 +79,12 @@ def _reader(store, path: str, **kwargs) -> BatchReader:
 PATHS = ["records", "feast_layout"]
 
 
+@pytest.mark.parametrize("known", [50, 3])  # 3 and an unknown one: the few-entity decode
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("service", ["churn_v1", "segmentation_v1", "fraud_v1"])
-def test_batch_reader_returns_what_feast_returns(home, service, path):
+def test_batch_reader_returns_what_feast_returns(home, service, path, known):
     store = feature_store(home)
-    ids = _customers(home) + ["c_unknown"]
+    ids = _customers(home, known) + ["c_unknown"]
     entities = {"customer_id": ids}
     if service == "fraud_v1":
         snaps = pd.read_parquet(home.paths.feature_snapshots / "terminal_snapshots.parquet")
