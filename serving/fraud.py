@@ -21,7 +21,8 @@ from features.store.definitions import request_arrays
 EMPTY_WINDOWS = dict.fromkeys(SPENDING, 0.0)
 EMPTY_TERMINAL = dict.fromkeys(TERMINAL, 0.0)
 STORED = ("amount", *SPENDING, *TERMINAL)  # the features taken from the payment and the online windows
-_STORED_AT = [FEATURES.index(name) for name in STORED]
+_AT = {name: j for j, name in enumerate(FEATURES)}  # a feature's column in the rows
+_STORED_AT = [_AT[name] for name in STORED]
 
 
 def payment_rows(
@@ -50,13 +51,13 @@ def payment_rows(
     rows = np.empty((len(stored), len(FEATURES)))
     rows[:, _STORED_AT] = np.array(stored, dtype=np.float64).reshape(len(stored), len(STORED))
     request = request_arrays(
-        rows[:, FEATURES.index("amount")],
-        rows[:, FEATURES.index("avg_amount_30d")],
+        rows[:, _AT["amount"]],
+        rows[:, _AT["avg_amount_30d"]],
         np.asarray(ts_seconds, dtype=np.int64),
         np.asarray(baskets, dtype=np.int64),
     )
     for name, column in request.items():
-        rows[:, FEATURES.index(name)] = column
+        rows[:, _AT[name]] = column
     return rows, latest
 
 
@@ -65,10 +66,10 @@ def model_inputs(values: np.ndarray, features: Sequence[str]) -> np.ndarray:
     another set); a feature the rows lack is an error naming it."""
     if list(features) == list(FEATURES):
         return values
-    missing = [f for f in features if f not in FEATURES]
+    missing = [f for f in features if f not in _AT]
     if missing:
         raise ValueError(f"the fraud model needs feature(s) {', '.join(missing)}, which requests do not give")
-    return values[:, [FEATURES.index(f) for f in features]]
+    return values[:, [_AT[f] for f in features]]
 
 
 def with_pending(columns: dict, cards: Sequence[str], pending) -> dict:

@@ -174,20 +174,17 @@ def _sqlite_batch(part, keys, features, grid, texts, event_ts, packed) -> tuple[
     and the byte strings their offsets point into: keys, values (entity by entity, features in order),
     records. `keys` is an object array; `grid` and `texts` are (feature, entity) object arrays. Offsets are
     1-based, as substr counts."""
-    n, m = len(part), len(features)
+    m = len(features)
     keys = keys[part]
     flat = grid[:, part].T.ravel()  # entity by entity, features in order
-    key_len = np.fromiter(map(len, keys), dtype=np.int64, count=n)
-    key_at = np.cumsum(key_len) - key_len + 1
-    value_len = np.fromiter(map(len, flat), dtype=np.int64, count=n * m)
-    value_at = np.cumsum(value_len) - value_len + 1
     record = [packed[i] for i in part.tolist()]
-    record_len = np.fromiter(map(len, record), dtype=np.int64, count=n)
-    record_at = np.cumsum(record_len) - record_len + 1
+    key_at, key_len = _offsets(keys)
+    value_at, value_len = _offsets(flat)
+    record_at, record_len = _offsets(record)
     rows = zip(
         np.repeat(key_at, m).tolist(),
         np.repeat(key_len, m).tolist(),
-        features * n,
+        features * len(part),
         value_at.tolist(),
         value_len.tolist(),
         texts[:, part].T.ravel().tolist(),
@@ -197,6 +194,12 @@ def _sqlite_batch(part, keys, features, grid, texts, event_ts, packed) -> tuple[
     record_rows = zip(key_at.tolist(), key_len.tolist(), record_at.tolist(), record_len.tolist(), strict=True)
     data = (b"".join(keys.tolist()), b"".join(flat.tolist()), b"".join(record))
     return orjson.dumps(list(rows)), orjson.dumps(list(record_rows)), data
+
+
+def _offsets(pieces) -> tuple[np.ndarray, np.ndarray]:
+    """Where each byte string starts (1-based, as substr counts) in their concatenation, and its length."""
+    lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+    return np.cumsum(lengths) - lengths + 1, lengths
 
 
 def _grid(columns: list[list]) -> np.ndarray:

@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 from feast import FeatureStore, FeatureView
 from feast.infra.online_stores.sqlite import _table_id
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from features.errors import OnlineStoreUnavailable, SpendError
 from features.store import codec, records
@@ -174,9 +176,6 @@ class BatchReader:
         out, keyed = self._keyed(entities)
         if not self.production or sum(len(keys) for _, keys in keyed) > self.records_above:
             return self._finish(out, keyed, self._fetch(keyed), now)
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-
         rest = [np.arange(len(keys)) for _, keys in keyed]
         commands = self._field_commands(keyed, rest)
         try:
@@ -245,7 +244,7 @@ class BatchReader:
     def read_frame(self, entities: Mapping[str, Sequence] | pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
         frame = pd.DataFrame(self.read(entities, now))
         for plan in self.plans:
-            seconds = frame.pop(f"{plan.view}__event_seconds")
+            seconds = frame.pop(plan.seconds_column)
             frame.insert(
                 len(frame.columns) - 1, f"{plan.view}__event_timestamp", pd.to_datetime(seconds, unit="s", utc=True)
             )
@@ -307,9 +306,6 @@ class BatchReader:
         """Every view's records in one round trip (a payment's card and terminal together), then Feast's
         fields, in one more, for the entities without a usable record. Per view: (numeric features x keys,
         text features by name, event seconds per key)."""
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-
         client = self._online._get_client(self.store.config.online_store)
         project = self.store.project.encode("utf-8")
         many = sum(len(keys) for _, keys in keyed) > self.records_above
@@ -348,8 +344,6 @@ class BatchReader:
             self.fallbacks += len(positions) if many else 0
 
     def _redis_failure(self, error: Exception) -> OnlineStoreUnavailable:
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-
         address = self._redis_address()
         if isinstance(error, RedisTimeoutError):
             return OnlineStoreUnavailable(f"SPEND_REDIS_URL: Redis at {address} did not answer in time ({error})")
