@@ -40,27 +40,27 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from spend.features.examples.online_retail import load_online_retail  # noqa: E402
+from spend.features.ingest.pipeline import IngestOptions, ingest  # noqa: E402
+from spend.features.store import quiet_feast  # noqa: E402
+from spend.features.store.build import build_snapshots  # noqa: E402
+from spend.features.store.config import feature_store  # noqa: E402
+from spend.features.store.definitions import build_repo  # noqa: E402
+from spend.training.campaigns import campaign_frame, cross_fitted_uplift, ranking_quality  # noqa: E402
+from spend.training.config import load_config  # noqa: E402
+from spend.training.evaluate import compare  # noqa: E402
+from spend.training.recall import save_rate  # noqa: E402
+from spend.training.tasks import CHURN, CLV  # noqa: E402
+from spend.training.train import baseline_scores, cohort_data, fit_model, train_model  # noqa: E402
+from spend.training.value import lifetime_margin  # noqa: E402
 
 from benchmarks.simulated import simulate_history  # noqa: E402
-from features.examples.online_retail import load_online_retail  # noqa: E402
-from features.ingest.pipeline import IngestOptions, ingest  # noqa: E402
-from features.privacy.pseudonym import pseudonymise  # noqa: E402
-from features.settings import SpendSettings  # noqa: E402
-from features.simulate.config import SimulationConfig  # noqa: E402
-from features.simulate.oracle import bayes_churn_probability, oracle_churn_probability  # noqa: E402
-from features.simulate.run import simulate  # noqa: E402
-from features.simulate.writer import TABLE_ORDER, write_simulation  # noqa: E402
-from features.store import quiet_feast  # noqa: E402
-from features.store.build import build_snapshots  # noqa: E402
-from features.store.config import feature_store  # noqa: E402
-from features.store.definitions import build_repo  # noqa: E402
-from training.campaigns import campaign_frame, cross_fitted_uplift, ranking_quality  # noqa: E402
-from training.config import load_config  # noqa: E402
-from training.evaluate import compare  # noqa: E402
-from training.recall import save_rate  # noqa: E402
-from training.tasks import CHURN, CLV  # noqa: E402
-from training.train import baseline_scores, cohort_data, fit_model, train_model  # noqa: E402
-from training.value import lifetime_margin  # noqa: E402
+from spend.core.privacy.pseudonym import pseudonymise  # noqa: E402
+from spend.core.settings import SpendSettings  # noqa: E402
+from spend.simulate.config import SimulationConfig  # noqa: E402
+from spend.simulate.oracle import bayes_churn_probability, oracle_churn_probability  # noqa: E402
+from spend.simulate.run import simulate  # noqa: E402
+from spend.simulate.writer import TABLE_ORDER, write_simulation  # noqa: E402
 
 KEY = "benchmark-key-0123456789abcdef0123"
 HORIZON = 90
@@ -142,7 +142,7 @@ def _simulated_churn(settings, simulation, config, as_of: pd.Timestamp, churn) -
 def reason_cost(model, X: pd.DataFrame, rows: int = 1_000, repeats: int = 5) -> dict:
     """What the service pays to score `rows` customers with reasons, path attributions vs TreeSHAP
     (median of `repeats`), and how often the two name the same top reason on the holdout."""
-    from models.boosting import top_reasons
+    from spend.models.boosting import top_reasons
 
     sample = X.sample(min(rows, len(X)), random_state=0, replace=len(X) < rows)
 
@@ -183,8 +183,8 @@ def _clv(settings, as_of: pd.Timestamp) -> dict:
 
 def _recall(settings, simulation, config, churn) -> dict:
     log("recall list on the campaign")
-    from features.ingest.store import OfflineStore
-    from training.value import order_lines
+    from spend.features.ingest.store import OfflineStore
+    from spend.training.value import order_lines
 
     campaigns = OfflineStore(settings.paths).read("campaigns", ["customer_id", "campaign_id", "ts", "group"])
     day = campaigns["ts"].min().normalize()

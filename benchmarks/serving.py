@@ -39,11 +39,11 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from spend.serving.launch import environment_for, free_port, serve_environment, start, stop  # noqa: E402
+from spend.serving.published import SEGMENTS  # noqa: E402
 
 from benchmarks import loadgen  # noqa: E402
-from features.settings import SpendSettings  # noqa: E402
-from serving.launch import environment_for, free_port, serve_environment, start, stop  # noqa: E402
-from serving.published import SEGMENTS  # noqa: E402
+from spend.core.settings import SpendSettings  # noqa: E402
 
 KEY = "benchmark-key-0123456789abcdef0123"
 STARTS = 3
@@ -90,7 +90,7 @@ def environment(env: str, root: Path):
     if env == "local":
         yield SpendSettings(home=root / "home", pseudonym_key=KEY), None
         return
-    from serving.sandbox import missing_tools, postgres_database, production_settings, redis_server
+    from tests.support.sandbox import missing_tools, postgres_database, production_settings, redis_server
 
     problem = missing_tools()
     if problem is None:
@@ -114,11 +114,12 @@ def environment(env: str, root: Path):
 
 def floors(settings: SpendSettings, payments: list[dict], customers: list[str], seconds: float) -> dict:
     """The fraud and churn endpoints' work called in this process: online reads, features, model."""
-    from features.privacy.pseudonym import pseudonym
-    from features.store.config import feature_store
-    from features.store.reader import BatchReader
-    from serving.fraud import model_inputs, payment_rows
-    from serving.models import ModelSlot
+    from spend.features.store.config import feature_store
+    from spend.features.store.reader import BatchReader
+    from spend.serving.fraud import model_inputs, payment_rows
+    from spend.serving.models import ModelSlot
+
+    from spend.core.privacy.pseudonym import pseudonym
 
     store = feature_store(settings)
     fraud, churn = ModelSlot(settings, "fraud", "fraud_v1").load(), ModelSlot(settings, "churn", "churn_v1").load()
@@ -186,7 +187,7 @@ def run(seconds: float, envs: list[str]) -> dict:
 
 
 def run_env(name: str, settings: SpendSettings, root: Path, seconds: float) -> dict:
-    from training.sample_home import sample_home
+    from tests.support.sample_home import sample_home
 
     log(f"{name}: building the data home (simulate, ingest, features, train, publish)")
     home = sample_home(settings, root, customers=3_000)

@@ -27,11 +27,10 @@ from lightgbm import LGBMClassifier
 from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import NotFittedError
-
-from models.attribution import PathAttribution
-from models.boosting import booster, capacity_space, reasons_from, threads_for, top_reasons
-from models.clv import BetaGeoModel
-from models.encoding import encode, learn_categories
+from spend.models.attribution import PathAttribution
+from spend.models.boosting import booster, capacity_space, reasons_from, threads_for, top_reasons
+from spend.models.clv import BetaGeoModel
+from spend.models.encoding import encode, learn_categories
 
 BANDS = (("low", 0.0), ("medium", 0.30), ("high", 0.60))
 BGNBD_INPUTS = ("purchase_days_total", "days_since_last_order", "days_since_first_order")

@@ -14,9 +14,8 @@ import pandas as pd
 from lightgbm import LGBMClassifier
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
-
-from models.boosting import booster, capacity_space, positive_probability, top_reasons
-from models.encoding import encode, learn_categories
+from spend.models.boosting import booster, capacity_space, positive_probability, top_reasons
+from spend.models.encoding import encode, learn_categories
 
 IMBALANCE = ("none", "sqrt", "balanced")
 

@@ -13,9 +13,8 @@ import pandas as pd
 from lightgbm import LGBMRegressor
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
-
-from models.boosting import booster
-from models.encoding import encode, learn_categories
+from spend.models.boosting import booster
+from spend.models.encoding import encode, learn_categories
 
 
 class MarginModel(BaseEstimator):

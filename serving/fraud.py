@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
-from features.compute.payments import FEATURES, SPENDING, TERMINAL
-from features.compute.terminals import WINDOWS
-from features.store.definitions import request_arrays
+from spend.features.compute.payments import FEATURES, SPENDING, TERMINAL
+from spend.features.compute.terminals import WINDOWS
+from spend.features.store.definitions import request_arrays
 
 EMPTY_WINDOWS = dict.fromkeys(SPENDING, 0.0)
 EMPTY_TERMINAL = dict.fromkeys(TERMINAL, 0.0)

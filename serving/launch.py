@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-SERVICE = "serving.service:Spend"
+SERVICE = "spend.serving.service:Spend"
 
 
 def serve_command(port: int, target: str = SERVICE) -> list[str]:

@@ -14,10 +14,11 @@ import json
 import time
 from functools import lru_cache
 
-from serving.audit import AuditLog
-from serving.auth import AuthError, KeyStore, key_store
-from serving.logs import log_request
-from serving.metrics import metrics
+from spend.serving.auth import AuthError, KeyStore, key_store
+from spend.serving.logs import log_request
+from spend.serving.metrics import metrics
+
+from spend.core.audit import AuditLog
 
 OPEN = {"/v1/health", "/v1/ready"}
 PERMISSION = {
@@ -38,7 +39,7 @@ class ApiKeyMiddleware:
 
     def _state(self) -> tuple[KeyStore, AuditLog]:
         if self._keys is None:  # built on the first request: importing the service has no side effects
-            from features.settings import SpendSettings
+            from spend.core.settings import SpendSettings
 
             home = SpendSettings().paths.home
             self._keys = key_store(home)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from features.errors import SpendError
-from features.settings import SpendSettings
+from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
 
 PREFIX = "spend-"  # registered model names, as training/tracking.py registers them
 

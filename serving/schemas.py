@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, field_validator
 
-from features.settings import SpendSettings
+from spend.core.settings import SpendSettings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CustomerIds = Annotated[

@@ -26,12 +26,10 @@ from typing import Annotated, Literal
 
 import bentoml
 from pydantic import Field
-
-from features.errors import OnlineStoreUnavailable
-from serving.collector import settle as settle_collector
-from serving.middleware import ApiKeyMiddleware
-from serving.models import ModelSlot
-from serving.schemas import (
+from spend.serving.collector import settle as settle_collector
+from spend.serving.middleware import ApiKeyMiddleware
+from spend.serving.models import ModelSlot
+from spend.serving.schemas import (
     ChurnResponse,
     CustomerIds,
     FraudBatchResponse,
@@ -44,6 +42,8 @@ from serving.schemas import (
     Transaction,
     settings,
 )
+
+from spend.core.errors import OnlineStoreUnavailable
 
 # numpy, pandas and the model code are imported inside the methods: `bentoml serve` imports this module
 # in its supervisor process too, only to read the service's configuration (seconds of start-up saved).
@@ -90,13 +90,12 @@ class Spend:
         # module for the ones without a __module__: imported first, before Feast and MLflow have loaded
         # two thousand modules, its import took 0.9 s less (4.4 s against 5.3, measured on its own).
         import skops.io  # noqa: F401
-
-        from features.store.config import bound_online_latency, feature_store
-        from features.store.push import OnlinePush
-        from features.store.reader import BatchReader
-        from serving.metrics import metrics
-        from serving.published import PublishedDecisions
-        from serving.spending import PendingWindows
+        from spend.features.store.config import bound_online_latency, feature_store
+        from spend.features.store.push import OnlinePush
+        from spend.features.store.reader import BatchReader
+        from spend.serving.metrics import metrics
+        from spend.serving.published import PublishedDecisions
+        from spend.serving.spending import PendingWindows
 
         self.settings = settings()
         self.metrics = metrics()
@@ -213,8 +212,7 @@ class Spend:
         503 when the online store cannot be read: a churn score needs the customer's features."""
         import numpy as np
         import pandas as pd
-
-        from models.churn import bands
+        from spend.models.churn import bands
 
         loaded = self.slots["churn"].current
         if loaded is None:
@@ -257,7 +255,7 @@ class Spend:
     ) -> RecallResponse:
         """Whom to win back, best first by expected saved margin = P(churn) x CLV x save rate, from the last
         `spend publish` (role: marketing or data-scientist)."""
-        from serving.published import select
+        from spend.serving.published import select
 
         publication = self.published.current
         if publication is None:
@@ -347,8 +345,7 @@ class Spend:
         written directly: building and serialising the pydantic models was a twentieth of a one-payment
         call (tests validate the bodies against FraudScore)."""
         import numpy as np
-
-        from serving.fraud import model_inputs, payment_rows, with_pending
+        from spend.serving.fraud import model_inputs, payment_rows, with_pending
 
         order, ordered, cards = payments.order, payments.ordered, payments.cards
         if columns is not None:
@@ -408,7 +405,7 @@ class _Payments:
     and the entity rows to read; `order` maps back to the order given."""
 
     def __init__(self, transactions: list[Transaction], key: bytes) -> None:
-        from features.privacy.pseudonym import pseudonym
+        from spend.core.privacy.pseudonym import pseudonym
 
         self.order = sorted(range(len(transactions)), key=lambda i: transactions[i].ts)
         self.ordered = [transactions[i] for i in self.order]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.settings import SpendSettings
+from spend.core.settings import SpendSettings
 
 TEST_KEY = "test-pseudonym-key"
 

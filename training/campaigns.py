@@ -12,15 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from spend.features.ingest.store import OfflineStore
+from spend.features.store.config import feature_store
+from spend.features.store.training_set import training_set
+from spend.models.encoding import encode, learn_categories
+from spend.models.uplift import XLearnerUplift, qini_coefficient, uplift_at_k
+from spend.training.dataset import feature_columns
+from spend.training.value import purchase_lines
 
-from features.ingest.store import OfflineStore
-from features.settings import SpendSettings
-from features.store.config import feature_store
-from features.store.training_set import training_set
-from models.encoding import encode, learn_categories
-from models.uplift import XLearnerUplift, qini_coefficient, uplift_at_k
-from training.dataset import feature_columns
-from training.value import purchase_lines
+from spend.core.settings import SpendSettings
 
 ID = "customer_id"
 CAMPAIGN_WINDOW_DAYS = 30

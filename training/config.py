@@ -4,15 +4,16 @@ a wrong type or an impossible value is an error that names it."""
 from __future__ import annotations
 
 from datetime import date
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from features.errors import SpendError
+from spend.core.errors import SpendError
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+EXPERIMENTS = Path(str(resources.files("spend.experiments")))
 
 
 class Strict(BaseModel):

@@ -20,18 +20,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from spend.features.compute.payments import FEATURES, SPENDING, payment_features
+from spend.features.compute.terminals import card_payments
+from spend.features.ingest.pipeline import IngestOptions, check_rows
+from spend.features.ingest.readers import read_export
+from spend.features.ingest.store import OfflineStore
+from spend.features.schema.fields import row_rule
+from spend.models.fraud import FraudModel, search_space
+from spend.training.config import FraudConfig, load_config
+from spend.training.fraud import Backtest, assess, backtest, payments_with_features, split
+from spend.training.tracking import Registry
 
-from features.compute.payments import FEATURES, SPENDING, payment_features
-from features.compute.terminals import card_payments
-from features.ingest.pipeline import IngestOptions, check_rows
-from features.ingest.readers import read_export
-from features.ingest.store import OfflineStore
-from features.schema.fields import row_rule
-from features.settings import SpendSettings
-from models.fraud import FraudModel, search_space
-from training.config import FraudConfig, load_config
-from training.fraud import Backtest, assess, backtest, payments_with_features, split
-from training.tracking import Registry
+from spend.core.settings import SpendSettings
 
 FRAUD_STEPS = ("features", "select and test", "register")
 NEEDS_TERMINAL = row_rule(
@@ -119,7 +119,7 @@ def _champion_score(registry: Registry, frame: pd.DataFrame, result: Backtest, c
 
 def _tune(registry: Registry, frame: pd.DataFrame, config: FraudConfig, trials: int) -> dict:
     """Optuna over the configured bounds, scored by mean prequential validation AP (never the test week)."""
-    from training.fraud import prequential, protocol_for
+    from spend.training.fraud import prequential, protocol_for
 
     protocol = protocol_for(frame, config)
 
@@ -185,8 +185,8 @@ def push_spending(settings: SpendSettings, payments: pd.DataFrame, features: pd.
     """Each card's spending windows as of its latest payment in the batch, pushed to the online store by
     Spend's writer (Feast's `push` would leave the batch reader's records behind: it reads them back the
     slow way)."""
-    from features.store.config import feature_store
-    from features.store.push import OnlinePush
+    from spend.features.store.config import feature_store
+    from spend.features.store.push import OnlinePush
 
     latest = pd.concat([payments[["customer_id", "ts"]], features[list(SPENDING)]], axis=1)
     latest = latest.sort_values("ts").drop_duplicates("customer_id", keep="last")

@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+from spend.models.segmentation import segment_profiles
+from spend.training.recall import RecallOptions, recall_list
+from spend.training.scoring import ID, segments
 
-from features.settings import SpendSettings
-from models.segmentation import segment_profiles
-from training.recall import RecallOptions, recall_list
-from training.scoring import ID, segments
+from spend.core.settings import SpendSettings
 
 MANIFEST = "manifest.json"
 RECALL_LIST = "recall_list.parquet"

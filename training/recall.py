@@ -24,16 +24,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from spend.features.ingest.store import OfflineStore
+from spend.models.segmentation import SEGMENTS, RFMSegmenter
+from spend.training.campaigns import fit_uplift, latest_campaign
+from spend.training.config import load_config
+from spend.training.scoring import churn_cohort_features, score_churn
+from spend.training.tracking import Registry
+from spend.training.value import lifetime_margin, margin_rate, order_lines
 
-from features.errors import SpendError
-from features.ingest.store import OfflineStore
-from features.settings import SpendSettings
-from models.segmentation import SEGMENTS, RFMSegmenter
-from training.campaigns import fit_uplift, latest_campaign
-from training.config import load_config
-from training.scoring import churn_cohort_features, score_churn
-from training.tracking import Registry
-from training.value import lifetime_margin, margin_rate, order_lines
+from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
 
 ID = "customer_id"
 

@@ -12,15 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+from spend.features.store.config import feature_store
+from spend.models.churn import bands
+from spend.models.segmentation import BehaviourClusters, RFMSegmenter
+from spend.training.config import load_config
+from spend.training.dataset import cohort_features
+from spend.training.tracking import Registry
 
-from features.privacy.vault import IdentityVault
-from features.settings import SpendSettings
-from features.store.config import feature_store
-from models.churn import bands
-from models.segmentation import BehaviourClusters, RFMSegmenter
-from training.config import load_config
-from training.dataset import cohort_features
-from training.tracking import Registry
+from spend.core.privacy.vault import IdentityVault
+from spend.core.settings import SpendSettings
 
 ID = "customer_id"
 

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from models.churn import ChurnModel, search_space
-from models.margin import MarginModel
-from training.dataset import churn_labels
-from training.evaluate import bgnbd_baseline, metrics, recency_baseline, value_metrics
-from training.value import lifetime_margin, margin_labels, purchase_lines
+from spend.models.churn import ChurnModel, search_space
+from spend.models.margin import MarginModel
+from spend.training.dataset import churn_labels
+from spend.training.evaluate import bgnbd_baseline, metrics, recency_baseline, value_metrics
+from spend.training.value import lifetime_margin, margin_labels, purchase_lines
 
 ID = "customer_id"
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.errors import SpendError
-from features.settings import SpendSettings
+from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
 LOWER_IS_BETTER = {"brier", "calibration_error", "mae", "rmse"}

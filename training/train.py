@@ -13,17 +13,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from spend.features.ingest.store import OfflineStore
+from spend.features.store.config import feature_store
+from spend.training.config import TrainingConfig, load_config
+from spend.training.dataset import Splits, check_horizon, cohort_features, feature_columns, split_cutoffs
+from spend.training.evaluate import compare
+from spend.training.tasks import TASKS, Task
+from spend.training.tracking import Registry
+from spend.training.value import order_lines, purchase_lines
 
-from features.errors import SpendError
-from features.ingest.store import OfflineStore
-from features.settings import SpendSettings
-from features.store.config import feature_store
-from training.config import TrainingConfig, load_config
-from training.dataset import Splits, check_horizon, cohort_features, feature_columns, split_cutoffs
-from training.evaluate import compare
-from training.tasks import TASKS, Task
-from training.tracking import Registry
-from training.value import order_lines, purchase_lines
+from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
 
 TRAIN_STEPS = ("cohorts", "fit", "baselines", "register")
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from features.ingest.store import OfflineStore
-from models.clv import BetaGeoModel, GammaGammaModel
-from training.evaluate import rfm_summary
+from spend.features.ingest.store import OfflineStore
+from spend.models.clv import BetaGeoModel, GammaGammaModel
+from spend.training.evaluate import rfm_summary
 
 ID = "customer_id"
 CLV_HORIZON_DAYS = 365

@@ -8,9 +8,8 @@ and no auth, logging or model.
 from __future__ import annotations
 
 import bentoml
-
-from serving.schemas import Transaction
-from serving.service import SERVER
+from spend.serving.schemas import Transaction
+from spend.serving.service import SERVER
 
 
 @bentoml.service(name="echo", **SERVER)  # the same server settings as the service

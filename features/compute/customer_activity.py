@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from features.compute.windows import EventIndex, daily_cutoffs, seconds
+from spend.features.compute.windows import EventIndex, daily_cutoffs, seconds
 
 DAY = 86_400
 ACTIVE_DAYS = 365  # a customer gets snapshots until a year after their last order

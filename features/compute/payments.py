@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from features.compute.terminals import DAY, DELAY_DAYS, WINDOWS, known_frauds, risk_windows
-from features.compute.windows import EventIndex, seconds
-from features.store.definitions import request_features
+from spend.features.compute.terminals import DAY, DELAY_DAYS, WINDOWS, known_frauds, risk_windows
+from spend.features.compute.windows import EventIndex, seconds
+from spend.features.store.definitions import request_features
 
 SPENDING = tuple(f"{kind}_{w}d" for kind in ("nb_tx", "avg_amount") for w in WINDOWS)
 TERMINAL = tuple(f"terminal_{kind}_{w}d" for kind in ("nb_tx", "risk") for w in WINDOWS)

@@ -16,11 +16,11 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
+from spend.features.ingest.pipeline import IngestOptions, IngestReport, ingest_frame
+from spend.features.ingest.readers import file_sha256, read_export
+from spend.features.schema.fields import TEXT, row_rule
 
-from features.ingest.pipeline import IngestOptions, IngestReport, ingest_frame
-from features.ingest.readers import file_sha256, read_export
-from features.schema.fields import TEXT, row_rule
-from features.settings import SpendSettings
+from spend.core.settings import SpendSettings
 
 NAME = "online-retail-ii"
 TS_FORMAT = "%m/%d/%Y %H:%M"
@@ -38,7 +38,7 @@ NON_PRODUCT_RULE = row_rule(
 
 
 def data_path() -> Path:
-    return Path(str(resources.files("features.examples") / "data" / "online_retail_ii.csv.xz"))
+    return Path(str(resources.files("spend.features.examples") / "data" / "online_retail_ii.csv.xz"))
 
 
 def transactions_frame(raw: pd.DataFrame) -> pd.DataFrame:

@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from features.schema.fields import ID_PATTERN, TEXT, FieldSpec, Kind
+from spend.features.schema.fields import ID_PATTERN, TEXT, FieldSpec, Kind
 
 _NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")

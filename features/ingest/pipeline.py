@@ -15,19 +15,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from spend.features.ingest.catalog import BatchRecord
+from spend.features.ingest.identity import classify, content_hash, derive_event_ids
+from spend.features.ingest.parse import parse_frame
+from spend.features.ingest.readers import file_sha256, read_export
+from spend.features.ingest.store import OfflineStore
+from spend.features.ingest.validate import first_reason_per_row, row_rule_failures, schema_failures
+from spend.features.schema.fields import TEXT, RowRule
+from spend.features.schema.tables import SCHEMA_VERSION, TABLES, SchemaContext, TableSpec
 
-from features.errors import SpendError
-from features.ingest.catalog import BatchRecord
-from features.ingest.identity import classify, content_hash, derive_event_ids
-from features.ingest.parse import parse_frame
-from features.ingest.readers import file_sha256, read_export
-from features.ingest.store import OfflineStore
-from features.ingest.validate import first_reason_per_row, row_rule_failures, schema_failures
-from features.privacy.pseudonym import pseudonymise
-from features.privacy.vault import IdentityVault
-from features.schema.fields import TEXT, RowRule
-from features.schema.tables import SCHEMA_VERSION, TABLES, SchemaContext, TableSpec
-from features.settings import SpendSettings
+from spend.core.errors import SpendError
+from spend.core.privacy.pseudonym import pseudonymise
+from spend.core.privacy.vault import IdentityVault
+from spend.core.settings import SpendSettings
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from features.schema.tables import SCHEMA_VERSION, TABLES, SchemaContext
+from spend.features.schema.tables import SCHEMA_VERSION, TABLES, SchemaContext
 
 
 def _context() -> SchemaContext:

@@ -7,9 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import pandera.pandas as pa
-
-from features.currencies import ISO_4217_CODES
-from features.schema.fields import (
+from spend.features.schema.fields import (
     FieldSpec,
     Kind,
     RowRule,
@@ -22,6 +20,8 @@ from features.schema.fields import (
     not_in_future,
     row_rule,
 )
+
+from spend.core.currencies import ISO_4217_CODES
 
 SCHEMA_VERSION = "1"
 CHANNELS = ("pos", "web", "app")

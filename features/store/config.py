@@ -15,8 +15,8 @@ from feast import FeatureStore
 from feast.repo_config import RepoConfig
 from sqlalchemy.engine import make_url
 
-from features.errors import SpendError
-from features.settings import SpendSettings
+from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
 
 
 def repo_config(settings: SpendSettings) -> RepoConfig:

@@ -25,8 +25,7 @@ import zlib
 from collections.abc import Sequence
 
 import numpy as np
-
-from features.store import codec
+from spend.features.store import codec
 
 NULL_TEXT = 0xFFFFFFFF
 

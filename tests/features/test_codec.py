@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
-
-from features.store import codec
+from spend.features.store import codec
 
 
 def test_doubles_round_trip_through_feasts_own_protobufs():
@@ -27,7 +26,7 @@ def test_several_columns_decode_at_once_as_they_decode_one_by_one():
 
 
 def test_sqlite_rows_land_in_their_columns_whatever_their_encoding():
-    from features.store.reader import ViewPlan, _place
+    from spend.features.store.reader import ViewPlan, _place
 
     plan = ViewPlan(
         "v", ("customer_id",), ("a", "b", "tier"), frozenset({"tier"}), 1e9, "t", (), 0, (0, 1), (0,), (2, 1), "a"
@@ -49,7 +48,7 @@ def test_sqlite_rows_land_in_their_columns_whatever_their_encoding():
 
 
 def test_records_round_trip_with_nulls_texts_and_a_wrong_layout():
-    from features.store import records
+    from spend.features.store import records
 
     layout = records.layout_id(["a", "b"], ["tier", "note"])
     numbers = np.array([[1.5, np.nan], [0.0, -2.0], [3.0, 4.0]])

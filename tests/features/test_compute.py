@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from features.compute.customer_activity import customer_snapshots
-from features.compute.products import demand_snapshots, pricing_snapshots
-from features.compute.terminals import terminal_snapshots
-from features.compute.windows import EventIndex, daily_cutoffs
+from spend.features.compute.customer_activity import customer_snapshots
+from spend.features.compute.products import demand_snapshots, pricing_snapshots
+from spend.features.compute.terminals import terminal_snapshots
+from spend.features.compute.windows import EventIndex, daily_cutoffs
 
 UNTIL = pd.Timestamp("2026-03-01", tz="UTC")
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from features.schema.dictionary import render_dictionary
-from features.schema.tables import TABLES, default_context
+from spend.features.schema.dictionary import render_dictionary
+from spend.features.schema.tables import TABLES, default_context
 
 DICTIONARY = Path(__file__).resolve().parents[2] / "docs" / "data-dictionary.md"
 

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
+from spend.features.ingest.catalog import BatchCatalog
+from spend.features.ingest.pipeline import IngestOptions, ingest
+from spend.features.ingest.store import OfflineStore
 from typer.testing import CliRunner
 
-from features.ingest.catalog import BatchCatalog
-from features.ingest.pipeline import IngestOptions, ingest
-from features.ingest.store import OfflineStore
+from spend.cli import app
 from tests.features.test_validation_rules import BAD_LINES, GOOD_LINE, NOW
-from training.cli import app
 
 runner = CliRunner()
 

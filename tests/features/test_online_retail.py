@@ -6,16 +6,15 @@ import lzma
 
 import pandas as pd
 import pytest
-
-from features.examples.online_retail import data_path, load_online_retail
-from features.ingest.store import OfflineStore
+from spend.features.examples.online_retail import data_path, load_online_retail
+from spend.features.ingest.store import OfflineStore
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
-    from features.settings import SpendSettings
+    from spend.core.settings import SpendSettings
 
     settings = SpendSettings(home=tmp_path_factory.mktemp("retail") / "home", pseudonym_key="k")
     return settings, load_online_retail(settings)

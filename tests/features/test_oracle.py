@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from features.simulate.config import SimulationConfig
-from features.simulate.oracle import bayes_churn_probability, oracle_churn_probability
-from features.simulate.run import simulate
+from spend.simulate.config import SimulationConfig
+from spend.simulate.oracle import bayes_churn_probability, oracle_churn_probability
+from spend.simulate.run import simulate
 
 
 @pytest.fixture(scope="module")

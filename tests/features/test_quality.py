@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from spend.features.ingest.pipeline import IngestOptions, ingest
+from spend.features.quality.scorecard import DIMENSIONS, scorecard
 from typer.testing import CliRunner
 
-from features.ingest.pipeline import IngestOptions, ingest
-from features.quality.scorecard import DIMENSIONS, scorecard
+from spend.cli import app
 from tests.features.test_validation_rules import GOOD_LINE, NOW
-from training.cli import app
 
 
 def _lines(n: int) -> list[dict]:

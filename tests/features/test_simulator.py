@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.simulate.config import SimulationConfig
-from features.simulate.run import simulate
-from features.simulate.writer import write_simulation
+from spend.simulate.config import SimulationConfig
+from spend.simulate.run import simulate
+from spend.simulate.writer import write_simulation
 
 
 @pytest.fixture(scope="module")

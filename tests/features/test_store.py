@@ -12,19 +12,19 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from spend.features.ingest.pipeline import IngestOptions, ingest
+from spend.features.store.build import build_snapshots
+from spend.features.store.config import feature_store
+from spend.features.store.definitions import build_repo, request_features
+from spend.features.store.materialize import latest_rows, materialize
+from spend.features.store.reader import BatchReader
+from spend.features.store.training_set import training_set
 
-from features.errors import SpendError
-from features.ingest.pipeline import IngestOptions, ingest
-from features.settings import SpendSettings
-from features.simulate.config import SimulationConfig
-from features.simulate.run import simulate
-from features.simulate.writer import TABLE_ORDER, write_simulation
-from features.store.build import build_snapshots
-from features.store.config import feature_store
-from features.store.definitions import build_repo, request_features
-from features.store.materialize import latest_rows, materialize
-from features.store.reader import BatchReader
-from features.store.training_set import training_set
+from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
+from spend.simulate.config import SimulationConfig
+from spend.simulate.run import simulate
+from spend.simulate.writer import TABLE_ORDER, write_simulation
 from tests.conftest import TEST_KEY, require_service
 
 UNTIL = pd.Timestamp("2025-12-01", tz="UTC")  # inside the simulated year, so there is history after it too
@@ -234,7 +234,7 @@ def test_a_write_through_feasts_own_api_is_read_from_feasts_layout_not_a_stale_r
 def test_a_write_in_many_statements_is_read_back_by_feast_and_the_reader(home, monkeypatch):
     """The writer sends BATCH entities per statement; with a batch of 7, 40 entities take six statements,
     and every value (numbers, texts, nulls) must land on its own entity and feature."""
-    from features.store import materialize as writer
+    from spend.features.store import materialize as writer
 
     store = feature_store(home)
     view = store.get_feature_view("customer_activity")
@@ -267,9 +267,9 @@ def test_pushed_columns_are_what_feast_and_the_reader_read(home, redis_writer, m
     """The service's pushes (OnlinePush.push_columns: plain arrays, no frame) land in Feast's layout and the
     records alike, for a known card and for new ones; on Redis both through the one-call script and
     through the pipeline a cluster gets (on SQLite the choice does not apply: both runs write the same)."""
-    from features.compute.payments import SPENDING
-    from features.store import materialize as writer
-    from features.store.push import OnlinePush
+    from spend.features.compute.payments import SPENDING
+    from spend.features.store import materialize as writer
+    from spend.features.store.push import OnlinePush
 
     monkeypatch.setattr(writer, "redis_cluster", lambda fs: redis_writer == "cluster_pipeline")
 

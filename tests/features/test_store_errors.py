@@ -7,8 +7,8 @@ import uuid
 import pytest
 from typer.testing import CliRunner
 
+from spend.cli import app
 from tests.conftest import require_service
-from training.cli import app
 
 runner = CliRunner()
 

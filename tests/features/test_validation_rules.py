@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
-from features.ingest.pipeline import IngestOptions, ingest
-from features.ingest.store import OfflineStore
+from spend.features.ingest.pipeline import IngestOptions, ingest
+from spend.features.ingest.store import OfflineStore
 
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 

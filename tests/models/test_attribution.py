@@ -7,8 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from lightgbm import LGBMClassifier
-
-from models.attribution import PathAttribution
+from spend.models.attribution import PathAttribution
 
 
 def data(n: int = 4_000, seed: int = 0):

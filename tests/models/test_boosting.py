@@ -7,8 +7,7 @@ from types import SimpleNamespace
 import lightgbm as lgb
 import numpy as np
 import pytest
-
-from models.boosting import SingleRow, positive_probability
+from spend.models.boosting import SingleRow, positive_probability
 
 
 @pytest.fixture(scope="module")

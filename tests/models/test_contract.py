@@ -7,13 +7,12 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-
-from models.churn import ChurnModel
-from models.clv import BetaGeoModel, GammaGammaModel
-from models.fraud import FraudModel
-from models.margin import MarginModel
-from models.segmentation import BehaviourClusters, RFMSegmenter
-from models.uplift import TwoModelUplift, XLearnerUplift
+from spend.models.churn import ChurnModel
+from spend.models.clv import BetaGeoModel, GammaGammaModel
+from spend.models.fraud import FraudModel
+from spend.models.margin import MarginModel
+from spend.models.segmentation import BehaviourClusters, RFMSegmenter
+from spend.models.uplift import TwoModelUplift, XLearnerUplift
 
 
 def data(n: int = 400) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:

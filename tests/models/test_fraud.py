@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from models.fraud import FraudModel
+from spend.models.fraud import FraudModel
 
 
 def data(n: int = 6_000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -51,8 +50,7 @@ def test_bad_settings_and_labels_are_errors():
 @pytest.mark.parametrize("rows", [1, 5_000])
 def test_the_booster_shortcut_gives_the_sklearn_wrappers_probabilities(rows):
     from lightgbm import LGBMClassifier
-
-    from models.boosting import positive_probability
+    from spend.models.boosting import positive_probability
 
     rng = np.random.default_rng(1)
     X = pd.DataFrame(rng.normal(size=(5_000, 4)), columns=list("abcd"))

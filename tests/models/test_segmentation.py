@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from models.segmentation import SEGMENTS, BehaviourClusters, RFMSegmenter, segment_profiles
+from spend.models.segmentation import SEGMENTS, BehaviourClusters, RFMSegmenter, segment_profiles
 
 
 def population(n: int = 2_000, seed: int = 0) -> pd.DataFrame:

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
+from spend.models.uplift import TwoModelUplift, XLearnerUplift, qini_coefficient, uplift_at_k
 
-from features.simulate.config import SimulationConfig
-from features.simulate.run import simulate
-from models.uplift import TwoModelUplift, XLearnerUplift, qini_coefficient, uplift_at_k
+from spend.simulate.config import SimulationConfig
+from spend.simulate.run import simulate
 
 
 def experiment(n: int = 20_000, seed: int = 0):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from serving.auth import ROLES, AuthError, KeyStore
+from spend.serving.auth import ROLES, AuthError, KeyStore
 
 
 def test_keys_are_stored_hashed_and_roles_decide_permissions(tmp_path):
@@ -42,7 +41,7 @@ def test_bad_roles_duplicates_and_revocation(tmp_path):
 def test_keys_from_the_command_line(settings):
     from typer.testing import CliRunner
 
-    from training.cli import app
+    from spend.cli import app
 
     runner = CliRunner()
     added = runner.invoke(app, ["keys", "add", "crm", "--role", "marketing"])

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from serving.collector import FULL_EVERY
+from spend.serving.collector import FULL_EVERY
 
 
 def test_start_up_objects_are_frozen_and_full_collections_are_rarer():

@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from features.compute.payments import FEATURES, SPENDING, TERMINAL
-from serving.fraud import model_inputs, payment_rows
+from spend.features.compute.payments import FEATURES, SPENDING, TERMINAL
+from spend.serving.fraud import model_inputs, payment_rows
 
 
 def _frame(*args) -> tuple[pd.DataFrame, dict]:

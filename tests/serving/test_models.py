@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
+from spend.serving.models import ModelSlot
+from spend.training.tracking import Registry
 
-from features.errors import SpendError
-from serving.models import ModelSlot
-from training.tracking import Registry
+from spend.core.errors import SpendError
 
 
 def _register(registry: Registry, seed: int) -> int:

@@ -7,10 +7,9 @@ import json
 import os
 
 import pandas as pd
-
-from serving import published as served
-from serving.published import PublishedDecisions, select
-from training import publish as writer
+from spend.serving import published as served
+from spend.serving.published import PublishedDecisions, select
+from spend.training import publish as writer
 
 
 def _write(folder, margin: float, stamp: float) -> None:

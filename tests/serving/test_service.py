@@ -15,19 +15,19 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+from spend.features.compute.terminals import card_payments
+from spend.features.ingest.store import OfflineStore
+from spend.serving.launch import stop
+from spend.serving.middleware import OPEN, PERMISSION
+from spend.serving.schemas import ChurnResponse, FraudBatchResponse, FraudScore
+from spend.training.dataset import active_at
+from spend.training.publish import RECALL_LIST, SEGMENTS
+from spend.training.train import train_model
 
-from features.compute.terminals import card_payments
-from features.ingest.store import OfflineStore
-from features.settings import SpendSettings
-from serving.launch import stop
-from serving.middleware import OPEN, PERMISSION
-from serving.schemas import ChurnResponse, FraudBatchResponse, FraudScore
+from spend.core.settings import SpendSettings
 from tests.conftest import TEST_KEY
 from tests.serving.conftest import post, start_service
-from training.dataset import active_at
-from training.publish import RECALL_LIST, SEGMENTS
-from training.sample_home import sample_home
-from training.train import train_model
+from tests.support.sample_home import sample_home
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,13 @@ import time
 
 import pandas as pd
 import pytest
+from spend.serving.launch import free_port, stop
+from spend.training.dataset import active_at
 
-from serving.launch import free_port, stop
-from serving.sandbox import missing_tools, postgres_database, production_settings, redis_server
 from tests.conftest import TEST_KEY, require_service, running_in_ci
 from tests.serving.conftest import post, start_service
-from training.dataset import active_at
-from training.sample_home import sample_home
+from tests.support.sample_home import sample_home
+from tests.support.sandbox import missing_tools, postgres_database, production_settings, redis_server
 
 pytestmark = pytest.mark.service
 

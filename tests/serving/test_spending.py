@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
-
-from features.compute.payments import SPENDING
-from serving.fraud import with_pending
-from serving.spending import PendingWindows
+from spend.features.compute.payments import SPENDING
+from spend.serving.fraud import with_pending
+from spend.serving.spending import PendingWindows
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -6,15 +6,15 @@ import warnings
 
 import pandas as pd
 import pytest
+from spend.features.ingest.pipeline import IngestOptions, ingest
+from spend.features.store.build import build_snapshots
+from spend.features.store.config import feature_store
+from spend.features.store.definitions import build_repo
 
-from features.ingest.pipeline import IngestOptions, ingest
-from features.settings import SpendSettings
-from features.simulate.config import SimulationConfig
-from features.simulate.run import simulate
-from features.simulate.writer import TABLE_ORDER, write_simulation
-from features.store.build import build_snapshots
-from features.store.config import feature_store
-from features.store.definitions import build_repo
+from spend.core.settings import SpendSettings
+from spend.simulate.config import SimulationConfig
+from spend.simulate.run import simulate
+from spend.simulate.writer import TABLE_ORDER, write_simulation
 from tests.conftest import TEST_KEY
 
 

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
+from spend.training.tracking import CHALLENGER, CHAMPION, PREVIOUS, Registry, better
 
-from features.errors import SpendError
-from features.settings import SpendSettings
+from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
 from tests.conftest import TEST_KEY, require_service
-from training.tracking import CHALLENGER, CHAMPION, PREVIOUS, Registry, better
 
 
 @pytest.fixture(params=["local", pytest.param("production", marks=pytest.mark.service)])

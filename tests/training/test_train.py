@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from spend.training.tracking import Registry
 from typer.testing import CliRunner
 
-from training.cli import app
-from training.tracking import Registry
+from spend.cli import app
 
 runner = CliRunner()
 
@@ -151,10 +151,9 @@ def test_a_clv_champion_scores_customers_and_feeds_the_recall_list_when_it_beat_
     # The one-year history is too short for `spend train clv` (365-day labels), so a model fitted on
     # 90-day margin labels is registered directly, as the training loop would.
     import pandas as pd
-
-    from training.config import TrainingConfig
-    from training.tasks import CLV
-    from training.train import cohort_data, fit_model
+    from spend.training.config import TrainingConfig
+    from spend.training.tasks import CLV
+    from spend.training.train import cohort_data, fit_model
 
     config = TrainingConfig(
         model="clv", feature_service="churn_v1", label={"horizon_days": 90}, baselines=("bgnbd_gamma_gamma",)
@@ -186,7 +185,7 @@ def test_a_clv_champion_scores_customers_and_feeds_the_recall_list_when_it_beat_
 
 
 def test_publish_writes_what_the_service_serves(home):
-    from serving.published import PublishedDecisions
+    from spend.serving.published import PublishedDecisions
 
     assert runner.invoke(app, ["train", "churn", "--as-of", "2025-12-31"]).exit_code == 0
     result = runner.invoke(app, ["publish", "--as-of", "2025-12-31", "--json"])

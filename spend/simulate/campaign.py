@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.simulate.catalog import Calendar
-from features.simulate.config import SimulationConfig
-from features.simulate.customers import Purchases
+from spend.simulate.catalog import Calendar
+from spend.simulate.config import SimulationConfig
+from spend.simulate.customers import Purchases
 
 SLEEPING_DOG_DROPOUT = 0.25
 

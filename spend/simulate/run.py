@@ -8,15 +8,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.simulate.baskets import build_lines, build_orders, build_returns
-from features.simulate.campaign import run_campaign
-from features.simulate.catalog import build_calendar, build_catalog
-from features.simulate.config import CATEGORIES, SimulationConfig
-from features.simulate.customers import build_customers, simulate_purchases
-from features.simulate.dirt import add_dirt
-from features.simulate.fraud import inject_fraud
-from features.simulate.loyalty import final_tiers, points_ledger, tier_changes
-from features.simulate.tables import (
+from spend.simulate.baskets import build_lines, build_orders, build_returns
+from spend.simulate.campaign import run_campaign
+from spend.simulate.catalog import build_calendar, build_catalog
+from spend.simulate.config import CATEGORIES, SimulationConfig
+from spend.simulate.customers import build_customers, simulate_purchases
+from spend.simulate.dirt import add_dirt
+from spend.simulate.fraud import inject_fraud
+from spend.simulate.loyalty import final_tiers, points_ledger, tier_changes
+from spend.simulate.tables import (
     campaign_table,
     customer_table,
     fraud_label_table,

@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from features.console import JsonFlag, console, print_json, step_progress, user_errors
-from features.errors import SpendError
-from features.settings import SpendSettings
-from features.store import quiet_feast
+from spend.core.console import JsonFlag, console, print_json, step_progress, user_errors
+from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
+from spend.features.store import quiet_feast
 
 
 def _table(result: dict, title: str) -> Table:
@@ -33,7 +33,7 @@ def _print(result: dict, title: str) -> None:
 
 
 def train(tune: int, json_output: bool) -> None:
-    from training.fraud_jobs import FRAUD_STEPS, train_fraud
+    from spend.training.fraud_jobs import FRAUD_STEPS, train_fraud
 
     quiet_feast()
     with step_progress("train fraud", FRAUD_STEPS, enabled=not json_output) as step:
@@ -53,7 +53,7 @@ def backtest_command(
     json_output: JsonFlag = False,
 ) -> None:
     """The Handbook protocol (train a week, skip the delay, test a week) for Spend and its baselines."""
-    from training.fraud_jobs import FRAUD_STEPS, run_backtest, summary
+    from spend.training.fraud_jobs import FRAUD_STEPS, run_backtest, summary
 
     if model != "fraud":
         raise SpendError(f"unknown model {model!r}; backtest is for: fraud")
@@ -67,8 +67,8 @@ def backtest_command(
 
 
 def score(transactions: Path | None, out: Path, json_output: bool) -> None:
-    from training.fraud_jobs import score_file
-    from training.scoring import write_table
+    from spend.training.fraud_jobs import score_file
+    from spend.training.scoring import write_table
 
     if transactions is None:
         raise SpendError("spend score fraud needs --transactions FILE (card payments to score)")

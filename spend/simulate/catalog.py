@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.simulate.config import CATEGORIES, SimulationConfig
+from spend.simulate.config import CATEGORIES, SimulationConfig
 
 # Per category: typical shelf price, yearly amplitude and peak day-of-year, return rate, extra units per line.
 _CATEGORY_PROFILE = {

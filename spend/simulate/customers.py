@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.simulate.catalog import Calendar
-from features.simulate.config import CHANNELS, TIERS, SimulationConfig
+from spend.simulate.catalog import Calendar
+from spend.simulate.config import CHANNELS, TIERS, SimulationConfig
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from features.currencies import ISO_4217_CODES
+from spend.core.currencies import ISO_4217_CODES
 
 # Public on purpose: a development key is only acceptable if everybody can see it is one.
 DEVELOPMENT_PSEUDONYM_KEY = "spend-development-key-do-not-use-in-production"

@@ -53,7 +53,7 @@ def postgres_database(prefix: str) -> Iterator[str]:
 
 def production_settings(home: Path, key: str, redis_port: int, database: str, project: str):
     """Settings for the production environment on a private Redis and database (both registries in it)."""
-    from features.settings import SpendSettings
+    from spend.core.settings import SpendSettings
 
     return SpendSettings(
         home=home,

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from features.simulate.catalog import build_calendar
-from features.simulate.config import SimulationConfig
+from spend.simulate.catalog import build_calendar
+from spend.simulate.config import SimulationConfig
 
 
 def _exposure(cumulative: np.ndarray, offset: int, start_day: np.ndarray, end_day: np.ndarray) -> np.ndarray:

@@ -13,23 +13,23 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
+from spend.features.compute.payments import FEATURES
+from spend.features.ingest.pipeline import IngestOptions, ingest
+from spend.features.store.build import build_snapshots
+from spend.features.store.config import feature_store
+from spend.features.store.definitions import build_repo
+from spend.features.store.materialize import materialize
+from spend.models.fraud import FraudModel
+from spend.serving.auth import KeyStore
+from spend.training.fraud import payments_with_features
+from spend.training.publish import publish
+from spend.training.tracking import Registry
+from spend.training.train import train_model
 
-from features.compute.payments import FEATURES
-from features.ingest.pipeline import IngestOptions, ingest
-from features.settings import SpendSettings
-from features.simulate.config import SimulationConfig
-from features.simulate.run import simulate
-from features.simulate.writer import TABLE_ORDER, write_simulation
-from features.store.build import build_snapshots
-from features.store.config import feature_store
-from features.store.definitions import build_repo
-from features.store.materialize import materialize
-from models.fraud import FraudModel
-from serving.auth import KeyStore
-from training.fraud import payments_with_features
-from training.publish import publish
-from training.tracking import Registry
-from training.train import train_model
+from spend.core.settings import SpendSettings
+from spend.simulate.config import SimulationConfig
+from spend.simulate.run import simulate
+from spend.simulate.writer import TABLE_ORDER, write_simulation
 
 ROLES = ("marketing", "pricing-engine", "data-scientist")
 

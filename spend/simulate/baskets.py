@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.simulate.catalog import Calendar, Catalog, choice_weights
-from features.simulate.config import CHANNELS, SimulationConfig
-from features.simulate.customers import Purchases
+from spend.simulate.catalog import Calendar, Catalog, choice_weights
+from spend.simulate.config import CHANNELS, SimulationConfig
+from spend.simulate.customers import Purchases
 
 
 def build_orders(

@@ -10,10 +10,10 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from features.console import JsonFlag, console, print_json, step_progress, user_errors
-from features.errors import SpendError
-from features.settings import SpendSettings
-from features.store import quiet_feast
+from spend.core.console import JsonFlag, console, print_json, step_progress, user_errors
+from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
+from spend.features.store import quiet_feast
 
 models_app = typer.Typer(help="Registered models: list, promote, roll back.", no_args_is_help=True)
 TRAINABLE = ("churn", "clv", "fraud")
@@ -30,8 +30,8 @@ def _check_out(out: Path) -> None:
 
 def default_as_of(settings: SpendSettings) -> pd.Timestamp:
     """The day after the last purchase: every label that can be complete, is."""
-    from features.ingest.store import OfflineStore
-    from training.dataset import purchase_times
+    from spend.features.ingest.store import OfflineStore
+    from spend.training.dataset import purchase_times
 
     return purchase_times(OfflineStore(settings.paths))["ts"].max().normalize() + pd.Timedelta(days=1)
 
@@ -54,12 +54,12 @@ def train_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Train on point-in-time cohorts, compare with the baselines, register, and gate the champion."""
-    from training.train import TRAIN_STEPS, train_model
+    from spend.training.train import TRAIN_STEPS, train_model
 
     if model not in TRAINABLE:
         raise SpendError(f"unknown model {model!r}; trainable: {', '.join(TRAINABLE)}")
     if model == "fraud":
-        from training import fraud_commands
+        from spend.cli import fraud as fraud_commands
 
         fraud_commands.train(tune, json_output)
         return
@@ -87,7 +87,7 @@ def train_command(
 @user_errors
 def list_command(json_output: JsonFlag = False) -> None:
     """Every registered version with its aliases, gate result and feature service."""
-    from training.tracking import Registry
+    from spend.training.tracking import Registry
 
     versions = Registry(SpendSettings()).versions()
     if json_output:
@@ -103,7 +103,7 @@ def list_command(json_output: JsonFlag = False) -> None:
 @user_errors
 def promote_command(model: str, version: int) -> None:
     """Make a version the champion (the former champion becomes @previous-champion)."""
-    from training.tracking import Registry
+    from spend.training.tracking import Registry
 
     Registry(SpendSettings()).promote(model, version)
     console.print(f"spend-{model} v{version} is now @champion")
@@ -113,7 +113,7 @@ def promote_command(model: str, version: int) -> None:
 @user_errors
 def rollback_command(model: str) -> None:
     """Restore the previous champion."""
-    from training.tracking import Registry
+    from spend.training.tracking import Registry
 
     version = Registry(SpendSettings()).rollback(model)
     console.print(f"spend-{model} v{version} is @champion again")
@@ -129,14 +129,14 @@ def score_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Score every active customer with the registered @champion."""
-    from training.scoring import reidentify as add_ids
-    from training.scoring import score_churn, score_clv, write_table
+    from spend.training.scoring import reidentify as add_ids
+    from spend.training.scoring import score_churn, score_clv, write_table
 
     if model not in TRAINABLE:
         raise SpendError(f"unknown model {model!r}; scorable: {', '.join(TRAINABLE)}")
     _check_out(out)
     if model == "fraud":
-        from training import fraud_commands
+        from spend.cli import fraud as fraud_commands
 
         fraud_commands.score(transactions, out, json_output)
         return
@@ -171,8 +171,8 @@ def segments_command(
     json_output: JsonFlag = False,
 ) -> None:
     """RFM segments and learned behaviour clusters of every active customer, with a profile for each."""
-    from models.segmentation import segment_profiles
-    from training.scoring import ID, segments, write_table
+    from spend.models.segmentation import segment_profiles
+    from spend.training.scoring import ID, segments, write_table
 
     if out is not None:
         _check_out(out)
@@ -230,9 +230,9 @@ def recall_list_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Whom to win back: customers ranked by expected saved margin = P(churn) x CLV x uplift of a contact."""
-    from training.recall import RecallOptions, recall_list
-    from training.scoring import reidentify as add_ids
-    from training.scoring import write_table
+    from spend.training.recall import RecallOptions, recall_list
+    from spend.training.scoring import reidentify as add_ids
+    from spend.training.scoring import write_table
 
     _check_out(out)
     options = RecallOptions(top, budget, cost_per_contact, segment)
@@ -261,7 +261,7 @@ def recall_list_command(
 @user_errors
 def publish_command(as_of: AsOf = None, json_output: JsonFlag = False) -> None:
     """Publish the full recall list and every customer's segment for the service (SPEND_HOME/published/)."""
-    from training.publish import publish
+    from spend.training.publish import publish
 
     quiet_feast()
     settings = SpendSettings()

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from features.simulate.fraud import CARD_AMOUNT_FACTOR, CARD_DAYS, CARD_SHARE, TERMINAL_DAYS, _within
+from spend.simulate.fraud import CARD_AMOUNT_FACTOR, CARD_DAYS, CARD_SHARE, TERMINAL_DAYS, _within
 
 DAY_S = 86_400
 FEEDBACK_DELAY_DAYS = 7

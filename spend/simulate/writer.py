@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.simulate.run import Simulation
+from spend.simulate.run import Simulation
 
 TABLE_ORDER = ("customers", "transactions", "points", "membership", "campaigns", "fraud_labels")
 

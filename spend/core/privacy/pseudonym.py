@@ -8,7 +8,7 @@ import hmac
 import numpy as np
 import pandas as pd
 
-from features.schema.fields import TEXT
+from spend.features.schema.fields import TEXT
 
 PREFIX = "c_"
 HEX_CHARS = 32  # 128 bits: collisions are negligible for any customer base

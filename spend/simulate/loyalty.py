@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.simulate.config import TIERS, SimulationConfig
+from spend.simulate.config import TIERS, SimulationConfig
 
 REDEEM_BLOCK = 500
 

@@ -10,10 +10,10 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from features.console import JsonFlag, console, print_json, step_progress, user_errors
-from features.errors import SpendError
-from features.settings import SpendSettings
-from features.store import quiet_feast
+from spend.core.console import JsonFlag, console, print_json, step_progress, user_errors
+from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
+from spend.features.store import quiet_feast
 
 app = typer.Typer(help="The Feast feature store over the ingested history.", no_args_is_help=True)
 ENTITY_VIEWS = {
@@ -41,7 +41,7 @@ def build_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Compute daily snapshots of every feature group from the ingested history."""
-    from features.store.build import BUILD_STEPS, build_snapshots
+    from spend.features.store.build import BUILD_STEPS, build_snapshots
 
     with step_progress("features build", BUILD_STEPS, enabled=not json_output) as step:
         report = build_snapshots(SpendSettings(), _until(until), progress=step)
@@ -58,8 +58,8 @@ def build_command(
 @user_errors
 def apply_command(json_output: JsonFlag = False) -> None:
     """Register entities, sources, views and feature services with Feast (and create online tables)."""
-    from features.store.config import backend_errors, feature_store
-    from features.store.definitions import build_repo
+    from spend.features.store.config import backend_errors, feature_store
+    from spend.features.store.definitions import build_repo
 
     quiet_feast()
     settings = SpendSettings()
@@ -88,8 +88,8 @@ def materialize_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Load the latest snapshot of each entity into the online store (SQLite locally, Redis in production)."""
-    from features.store.config import backend_errors, feature_store
-    from features.store.materialize import materialize
+    from spend.features.store.config import backend_errors, feature_store
+    from spend.features.store.materialize import materialize
 
     quiet_feast()
     settings = SpendSettings()
@@ -114,9 +114,9 @@ def get_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Show what the online store returns for one entity, with feature timestamps."""
-    from features.privacy.pseudonym import PREFIX, pseudonym
-    from features.store.config import backend_errors, feature_store
-    from features.store.reader import BatchReader
+    from spend.core.privacy.pseudonym import PREFIX, pseudonym
+    from spend.features.store.config import backend_errors, feature_store
+    from spend.features.store.reader import BatchReader
 
     if entity not in ENTITY_VIEWS:
         raise SpendError(f"unknown entity {entity!r}; expected one of {', '.join(ENTITY_VIEWS)}")

@@ -9,11 +9,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from features.console import JsonFlag, console, print_json, step_progress, user_errors
-from features.errors import SpendError
-from features.ingest.pipeline import INGEST_STEPS, IngestOptions, IngestReport, ingest
-from features.ingest.readers import parse_mapping
-from features.settings import SpendSettings
+from spend.core.console import JsonFlag, console, print_json, step_progress, user_errors
+from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
+from spend.features.ingest.pipeline import INGEST_STEPS, IngestOptions, IngestReport, ingest
+from spend.features.ingest.readers import parse_mapping
 
 
 def register(app: typer.Typer) -> None:
@@ -42,9 +42,9 @@ def simulate_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Simulate a multi-channel consumption history with known ground truth."""
-    from features.simulate.config import SimulationConfig
-    from features.simulate.run import SIMULATION_STEPS, simulate
-    from features.simulate.writer import write_simulation
+    from spend.simulate.config import SimulationConfig
+    from spend.simulate.run import SIMULATION_STEPS, simulate
+    from spend.simulate.writer import write_simulation
 
     first_day = _start_day(start)
     config = SimulationConfig(
@@ -82,7 +82,7 @@ def simulate_handbook_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Simulate card payments with the Fraud Detection Handbook's generator and fraud scenarios."""
-    from features.simulate.handbook import HandbookConfig, simulate_handbook, write_handbook
+    from spend.simulate.handbook import HandbookConfig, simulate_handbook, write_handbook
 
     first_day = _start_day(start)
     config = HandbookConfig(customers=customers, terminals=terminals, days=days, start=first_day, seed=seed)
@@ -145,7 +145,7 @@ def load_example_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Load a real public data set shipped with Spend through the normal ingestion path."""
-    from features.examples.online_retail import NAME, load_online_retail
+    from spend.features.examples.online_retail import NAME, load_online_retail
 
     if name != NAME:
         raise SpendError(f"unknown example {name!r}; available: {NAME}")
@@ -161,7 +161,7 @@ def load_example_command(
 @user_errors
 def quality_command(json_output: JsonFlag = False) -> None:
     """Score every stored table on completeness, validity, uniqueness, timeliness and consistency."""
-    from features.quality.scorecard import DIMENSIONS, scorecard
+    from spend.features.quality.scorecard import DIMENSIONS, scorecard
 
     settings = SpendSettings()
     with step_progress("quality", ("score",), enabled=not json_output):
@@ -189,7 +189,7 @@ def dictionary_command(
     out: Annotated[Path, typer.Option(help="Markdown file to write.")] = Path("docs/data-dictionary.md"),
 ) -> None:
     """Regenerate the data dictionary from the schema."""
-    from features.schema.dictionary import render_dictionary
+    from spend.features.schema.dictionary import render_dictionary
 
     out.write_text(render_dictionary())
     console.print(f"wrote {out}")
@@ -203,8 +203,8 @@ def batches_command(
     """List ingestion batches: source, file hash, counts, schema version (what later stages trace back to)."""
     from dataclasses import asdict
 
-    from features.ingest.catalog import BatchCatalog
-    from features.ingest.pipeline import table_spec
+    from spend.features.ingest.catalog import BatchCatalog
+    from spend.features.ingest.pipeline import table_spec
 
     if table is not None:
         table_spec(table)

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from features.errors import SpendError
+from spend.core.errors import SpendError
 
 # The --json option every counting command takes: one JSON object on stdout, nothing else there.
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]

@@ -13,11 +13,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from features import cli as data_cli
-from features.console import JsonFlag, console, print_json, show_warnings_loudly, step_progress, user_errors
-from features.settings import SpendSettings
-from features.store import cli as store_cli
-from training import commands, fraud_commands
+from spend.cli import data as data_cli
+from spend.cli import features as store_cli
+from spend.cli import fraud as fraud_commands
+from spend.cli import models as commands
+from spend.core.console import JsonFlag, console, print_json, show_warnings_loudly, step_progress, user_errors
+from spend.core.settings import SpendSettings
 
 app = typer.Typer(
     name="spend",
@@ -51,11 +52,11 @@ def demo_command(
     build feature snapshots, register them with Feast, materialise the online store, train and register
     the churn model, publish the recall list and segments for the service (SPEND_HOME/published/) and
     write the top 500 of the recall list (SPEND_HOME/reports/recall-list.csv)."""
-    from features.ingest.pipeline import IngestOptions, ingest
-    from features.quality.scorecard import DIMENSIONS, scorecard
-    from features.simulate.config import SimulationConfig
-    from features.simulate.run import simulate
-    from features.simulate.writer import write_simulation
+    from spend.features.ingest.pipeline import IngestOptions, ingest
+    from spend.features.quality.scorecard import DIMENSIONS, scorecard
+    from spend.simulate.config import SimulationConfig
+    from spend.simulate.run import simulate
+    from spend.simulate.writer import write_simulation
 
     settings = SpendSettings()
     # The demo's history ends yesterday, as a live shop's would; `spend simulate` keeps a fixed start.
@@ -118,8 +119,8 @@ def demo_command(
 def _train_and_recall(settings: SpendSettings) -> tuple[dict, dict | None]:
     """Train and register the churn model, then write the recall list; a history too short for the
     churn label (a demo of a few months) skips both and says why."""
-    from features.errors import SpendError
-    from training.train import train_model
+    from spend.core.errors import SpendError
+    from spend.training.train import train_model
 
     as_of = commands.default_as_of(settings)
     try:
@@ -137,8 +138,8 @@ def _recall_list(settings: SpendSettings, as_of) -> dict:
     winning back as a CSV, pseudonymous (`spend recall-list --reidentify` for ids)."""
     import pandas as pd
 
-    from training.publish import RECALL_LIST, publish
-    from training.scoring import write_table
+    from spend.training.publish import RECALL_LIST, publish
+    from spend.training.scoring import write_table
 
     publish(settings, as_of)
     frame = pd.read_parquet(settings.paths.published / RECALL_LIST).head(500)
@@ -154,11 +155,11 @@ def _recall_list(settings: SpendSettings, as_of) -> dict:
 
 def _build_feature_store(settings: SpendSettings) -> dict:
     """Build snapshots, apply the Feast declarations and materialise the online store."""
-    from features.store import quiet_feast
-    from features.store.build import build_snapshots
-    from features.store.config import feature_store
-    from features.store.definitions import build_repo
-    from features.store.materialize import materialize
+    from spend.features.store import quiet_feast
+    from spend.features.store.build import build_snapshots
+    from spend.features.store.config import feature_store
+    from spend.features.store.definitions import build_repo
+    from spend.features.store.materialize import materialize
 
     quiet_feast()
     report = build_snapshots(settings)
@@ -177,8 +178,8 @@ def keys_add(
     role: Annotated[str, typer.Option(help="marketing, pricing-engine, data-scientist or admin.")],
 ) -> None:
     """Create a key; it is printed once and only its hash is stored."""
-    from features.errors import SpendError
-    from serving.auth import key_store
+    from spend.core.errors import SpendError
+    from spend.serving.auth import key_store
 
     try:
         key = key_store(SpendSettings().paths.home).add(name, role)
@@ -191,7 +192,7 @@ def keys_add(
 @user_errors
 def keys_list(json_output: JsonFlag = False) -> None:
     """Key names and roles."""
-    from serving.auth import key_store
+    from spend.serving.auth import key_store
 
     entries = key_store(SpendSettings().paths.home).list()
     if json_output:
@@ -207,8 +208,8 @@ def keys_list(json_output: JsonFlag = False) -> None:
 @user_errors
 def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
     """Revoke a key by name."""
-    from features.errors import SpendError
-    from serving.auth import key_store
+    from spend.core.errors import SpendError
+    from spend.serving.auth import key_store
 
     if not key_store(SpendSettings().paths.home).revoke(name):
         raise SpendError(f"no key named {name!r}")
@@ -224,8 +225,8 @@ def serve_command(
     """Start the BentoML service (serving/service.py) on this machine."""
     import subprocess
 
-    from features.errors import SpendError
-    from serving.launch import serve_command, serve_environment
+    from spend.core.errors import SpendError
+    from spend.serving.launch import serve_command, serve_environment
 
     if env is not None and env not in ("local", "production"):
         raise SpendError(f"--env: {env!r} must be local or production")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.simulate.catalog import Catalog
-from features.simulate.config import SimulationConfig
+from spend.simulate.catalog import Catalog
+from spend.simulate.config import SimulationConfig
 
 _STREETS = ("High Street", "Station Road", "Church Lane", "Park Avenue", "Mill Road", "King Street")
 

@@ -1,0 +1,1 @@
+"""Experiment configurations: one YAML per model, validated by its spec's schema."""
