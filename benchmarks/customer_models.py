@@ -40,12 +40,20 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from benchmarks.simulated import simulate_history  # noqa: E402
+from spend.core.privacy.pseudonym import pseudonymise  # noqa: E402
+from spend.core.settings import SpendSettings  # noqa: E402
 from spend.features.examples.online_retail import load_online_retail  # noqa: E402
 from spend.features.ingest.pipeline import IngestOptions, ingest  # noqa: E402
 from spend.features.store import quiet_feast  # noqa: E402
 from spend.features.store.build import build_snapshots  # noqa: E402
 from spend.features.store.config import feature_store  # noqa: E402
 from spend.features.store.definitions import build_repo  # noqa: E402
+from spend.simulate.config import SimulationConfig  # noqa: E402
+from spend.simulate.oracle import bayes_churn_probability, oracle_churn_probability  # noqa: E402
+from spend.simulate.run import simulate  # noqa: E402
+from spend.simulate.writer import TABLE_ORDER, write_simulation  # noqa: E402
 from spend.training.campaigns import campaign_frame, cross_fitted_uplift, ranking_quality  # noqa: E402
 from spend.training.config import load_config  # noqa: E402
 from spend.training.evaluate import compare  # noqa: E402
@@ -53,14 +61,6 @@ from spend.training.recall import save_rate  # noqa: E402
 from spend.training.tasks import CHURN, CLV  # noqa: E402
 from spend.training.train import baseline_scores, cohort_data, fit_model, train_model  # noqa: E402
 from spend.training.value import lifetime_margin  # noqa: E402
-
-from benchmarks.simulated import simulate_history  # noqa: E402
-from spend.core.privacy.pseudonym import pseudonymise  # noqa: E402
-from spend.core.settings import SpendSettings  # noqa: E402
-from spend.simulate.config import SimulationConfig  # noqa: E402
-from spend.simulate.oracle import bayes_churn_probability, oracle_churn_probability  # noqa: E402
-from spend.simulate.run import simulate  # noqa: E402
-from spend.simulate.writer import TABLE_ORDER, write_simulation  # noqa: E402
 
 KEY = "benchmark-key-0123456789abcdef0123"
 HORIZON = 90

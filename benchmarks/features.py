@@ -32,6 +32,9 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from benchmarks.simulated import simulate_history  # noqa: E402
+from spend.core.settings import SpendSettings  # noqa: E402
 from spend.features.ingest.pipeline import IngestOptions, ingest  # noqa: E402
 from spend.features.store import codec  # noqa: E402
 from spend.features.store.build import build_snapshots  # noqa: E402
@@ -40,9 +43,6 @@ from spend.features.store.definitions import build_repo  # noqa: E402
 from spend.features.store.materialize import materialize  # noqa: E402
 from spend.features.store.reader import BatchReader  # noqa: E402
 from spend.features.store.training_set import training_set  # noqa: E402
-
-from benchmarks.simulated import simulate_history  # noqa: E402
-from spend.core.settings import SpendSettings  # noqa: E402
 from spend.simulate.writer import TABLE_ORDER  # noqa: E402
 
 SERVICE = "churn_v1"

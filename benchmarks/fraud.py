@@ -28,16 +28,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 
 import pandas as pd  # noqa: E402
+
+from spend.core.settings import SpendSettings  # noqa: E402
 from spend.features.ingest.pipeline import IngestOptions, ingest  # noqa: E402
 from spend.features.store import quiet_feast  # noqa: E402
 from spend.features.store.build import build_snapshots  # noqa: E402
 from spend.features.store.config import feature_store  # noqa: E402
 from spend.features.store.definitions import build_repo  # noqa: E402
+from spend.simulate.handbook import HandbookConfig, simulate_handbook, write_handbook  # noqa: E402
 from spend.training.config import FraudConfig, load_config  # noqa: E402
 from spend.training.fraud_jobs import score_file, train_fraud  # noqa: E402
-
-from spend.core.settings import SpendSettings  # noqa: E402
-from spend.simulate.handbook import HandbookConfig, simulate_handbook, write_handbook  # noqa: E402
 
 KEY = "benchmark-key-0123456789abcdef0123"
 # Le Borgne et al., Reproducible Machine Learning for Credit Card Fraud Detection - Practical Handbook:

@@ -28,11 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 
 import pandas as pd  # noqa: E402
-from spend.features.examples.online_retail import data_path, load_online_retail  # noqa: E402
-from spend.features.ingest.pipeline import IngestOptions, ingest  # noqa: E402
 
 from benchmarks.simulated import simulate_history  # noqa: E402
 from spend.core.settings import SpendSettings  # noqa: E402
+from spend.features.examples.online_retail import data_path, load_online_retail  # noqa: E402
+from spend.features.ingest.pipeline import IngestOptions, ingest  # noqa: E402
 
 GOAL_SECONDS = 60.0
 GOAL_RATIO = 4.0

@@ -39,11 +39,11 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from spend.serving.launch import environment_for, free_port, serve_environment, start, stop  # noqa: E402
-from spend.serving.published import SEGMENTS  # noqa: E402
 
 from benchmarks import loadgen  # noqa: E402
+from spend.core.names import SEGMENTS  # noqa: E402
 from spend.core.settings import SpendSettings  # noqa: E402
+from spend.serving.launch import environment_for, free_port, serve_environment, start, stop  # noqa: E402
 
 KEY = "benchmark-key-0123456789abcdef0123"
 STARTS = 3
@@ -114,12 +114,11 @@ def environment(env: str, root: Path):
 
 def floors(settings: SpendSettings, payments: list[dict], customers: list[str], seconds: float) -> dict:
     """The fraud and churn endpoints' work called in this process: online reads, features, model."""
+    from spend.core.privacy.pseudonym import pseudonym
     from spend.features.store.config import feature_store
     from spend.features.store.reader import BatchReader
     from spend.serving.fraud import model_inputs, payment_rows
     from spend.serving.models import ModelSlot
-
-    from spend.core.privacy.pseudonym import pseudonym
 
     store = feature_store(settings)
     fraud, churn = ModelSlot(settings, "fraud", "fraud_v1").load(), ModelSlot(settings, "churn", "churn_v1").load()

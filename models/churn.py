@@ -27,6 +27,7 @@ from lightgbm import LGBMClassifier
 from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import NotFittedError
+
 from spend.models.attribution import PathAttribution
 from spend.models.boosting import booster, capacity_space, reasons_from, threads_for, top_reasons
 from spend.models.clv import BetaGeoModel

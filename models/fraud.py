@@ -14,6 +14,7 @@ import pandas as pd
 from lightgbm import LGBMClassifier
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
+
 from spend.models.boosting import booster, capacity_space, positive_probability, top_reasons
 from spend.models.encoding import encode, learn_categories
 

@@ -13,6 +13,7 @@ import pandas as pd
 from lightgbm import LGBMRegressor
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
+
 from spend.models.boosting import booster
 from spend.models.encoding import encode, learn_categories
 

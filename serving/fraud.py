@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from spend.features.compute.payments import FEATURES, SPENDING, TERMINAL
 from spend.features.compute.terminals import WINDOWS
 from spend.features.store.definitions import request_arrays

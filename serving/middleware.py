@@ -14,11 +14,10 @@ import json
 import time
 from functools import lru_cache
 
+from spend.core.audit import AuditLog
 from spend.serving.auth import AuthError, KeyStore, key_store
 from spend.serving.logs import log_request
 from spend.serving.metrics import metrics
-
-from spend.core.audit import AuditLog
 
 OPEN = {"/v1/health", "/v1/ready"}
 PERMISSION = {

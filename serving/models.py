@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass
 
 from spend.core.errors import SpendError
+from spend.core.model_store import ModelStore
+from spend.core.names import CHAMPION, registered_name
 from spend.core.settings import SpendSettings
-
-PREFIX = "spend-"  # registered model names, as training/tracking.py registers them
 
 
 @dataclass(frozen=True)
@@ -26,21 +26,14 @@ class Loaded:
 
 
 class ModelSlot:
-    def __init__(self, settings: SpendSettings, model: str, feature_service: str, alias: str = "champion") -> None:
-        import mlflow
-
-        self.name, self.alias, self.feature_service = f"{PREFIX}{model}", alias, feature_service
-        uri = settings.model_tracking_uri()
-        # models:/ URIs resolve against the process-wide registry, which otherwise defaults to a
-        # ./mlflow.db in the working directory: point it at Spend's registry (one per service process).
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        self.client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    def __init__(self, settings: SpendSettings, model: str, feature_service: str, alias: str = CHAMPION) -> None:
+        self.name, self.alias, self.feature_service = registered_name(model), alias, feature_service
+        self.store = ModelStore(settings)
         self.current: Loaded | None = None
         self.last_error: str | None = None
 
     def _champion(self):
-        return self.client.get_model_version_by_alias(self.name, self.alias)
+        return self.store.client.get_model_version_by_alias(self.name, self.alias)
 
     def load(self) -> Loaded:
         """Load the alias's version now (at start-up); an error names the model and what to do."""
@@ -54,16 +47,8 @@ class ModelSlot:
         return self.current
 
     def _load_version(self, version) -> Loaded:
-        import mlflow.sklearn
-
-        trained_on = version.tags.get("feature_service")
-        if trained_on != self.feature_service:
-            raise SpendError(
-                f"{self.name} v{version.version} was trained on feature service {trained_on!r}, "
-                f"not {self.feature_service!r}; retrain it before serving"
-            )
-        model = mlflow.sklearn.load_model(f"models:/{self.name}/{version.version}", dst_path=None)
-        return Loaded(model, self.name, int(version.version), trained_on, time.time())
+        model = self.store.load_version(version, self.feature_service)
+        return Loaded(model, self.name, int(version.version), self.feature_service, time.time())
 
     def refresh(self) -> bool:
         """Swap to the alias's current version if it moved; True if swapped. A registry that cannot be

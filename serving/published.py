@@ -1,8 +1,6 @@
 """The recall list and segments `spend publish` wrote, held in memory and reloaded when the manifest
-changes (checked with the model aliases, and on an admin reload).
-
-The file names are training/publish.py's; serving may not import training, so they are repeated here
-and a test checks both agree.
+changes (checked with the model aliases, and on an admin reload). The file names are the shared core's
+(spend.core.names), which `spend publish` writes.
 """
 
 from __future__ import annotations
@@ -14,9 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-MANIFEST = "manifest.json"
-RECALL_LIST = "recall_list.parquet"
-SEGMENTS = "segments.parquet"
+from spend.core.names import MANIFEST, RECALL_LIST, SEGMENTS
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ from typing import Annotated, Literal
 
 import bentoml
 from pydantic import Field
+
+from spend.core.errors import OnlineStoreUnavailable
 from spend.serving.collector import settle as settle_collector
 from spend.serving.middleware import ApiKeyMiddleware
 from spend.serving.models import ModelSlot
@@ -42,8 +44,6 @@ from spend.serving.schemas import (
     Transaction,
     settings,
 )
-
-from spend.core.errors import OnlineStoreUnavailable
 
 # numpy, pandas and the model code are imported inside the methods: `bentoml serve` imports this module
 # in its supervisor process too, only to read the service's configuration (seconds of start-up saved).
@@ -90,6 +90,7 @@ class Spend:
         # module for the ones without a __module__: imported first, before Feast and MLflow have loaded
         # two thousand modules, its import took 0.9 s less (4.4 s against 5.3, measured on its own).
         import skops.io  # noqa: F401
+
         from spend.features.store.config import bound_online_latency, feature_store
         from spend.features.store.push import OnlinePush
         from spend.features.store.reader import BatchReader
@@ -212,6 +213,7 @@ class Spend:
         503 when the online store cannot be read: a churn score needs the customer's features."""
         import numpy as np
         import pandas as pd
+
         from spend.models.churn import bands
 
         loaded = self.slots["churn"].current
@@ -345,6 +347,7 @@ class Spend:
         written directly: building and serialising the pydantic models was a twentieth of a one-payment
         call (tests validate the bodies against FraudScore)."""
         import numpy as np
+
         from spend.serving.fraud import model_inputs, payment_rows, with_pending
 
         order, ordered, cards = payments.order, payments.ordered, payments.cards

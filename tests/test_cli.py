@@ -6,10 +6,10 @@ import json
 
 import pandas as pd
 import pytest
-from spend.features.ingest.catalog import BatchCatalog
 from typer.testing import CliRunner
 
 from spend.cli import app
+from spend.features.ingest.catalog import BatchCatalog
 
 runner = CliRunner()
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from spend.core.settings import SpendSettings
 from spend.features.ingest.store import OfflineStore
 from spend.features.store.config import feature_store
 from spend.features.store.training_set import training_set
@@ -19,8 +21,6 @@ from spend.models.encoding import encode, learn_categories
 from spend.models.uplift import XLearnerUplift, qini_coefficient, uplift_at_k
 from spend.training.dataset import feature_columns
 from spend.training.value import purchase_lines
-
-from spend.core.settings import SpendSettings
 
 ID = "customer_id"
 CAMPAIGN_WINDOW_DAYS = 30

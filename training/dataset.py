@@ -10,12 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from feast import FeatureStore
+
+from spend.core.errors import SpendError
 from spend.features.ingest.store import OfflineStore
 from spend.features.store.definitions import SNAPSHOT_FILES
 from spend.features.store.training_set import training_set
 from spend.training.config import TrainingConfig
-
-from spend.core.errors import SpendError
 
 ID = "customer_id"
 LABELS = ("churned", "margin_next")

@@ -22,14 +22,14 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
+
+from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
 from spend.features.compute.payments import FEATURES, payment_features
 from spend.features.compute.terminals import card_payments
 from spend.features.ingest.store import OfflineStore
 from spend.models.fraud import FraudModel
 from spend.training.config import FraudConfig
-
-from spend.core.errors import SpendError
-from spend.core.settings import SpendSettings
 
 DAY = pd.Timedelta(days=1)
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from spend.core.settings import SpendSettings
 from spend.features.compute.payments import FEATURES, SPENDING, payment_features
 from spend.features.compute.terminals import card_payments
 from spend.features.ingest.pipeline import IngestOptions, check_rows
@@ -30,8 +32,6 @@ from spend.models.fraud import FraudModel, search_space
 from spend.training.config import FraudConfig, load_config
 from spend.training.fraud import Backtest, assess, backtest, payments_with_features, split
 from spend.training.tracking import Registry
-
-from spend.core.settings import SpendSettings
 
 FRAUD_STEPS = ("features", "select and test", "register")
 NEEDS_TERMINAL = row_rule(

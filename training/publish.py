@@ -17,15 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+
+from spend.core.names import MANIFEST, RECALL_LIST, SEGMENTS
+from spend.core.settings import SpendSettings
 from spend.models.segmentation import segment_profiles
 from spend.training.recall import RecallOptions, recall_list
 from spend.training.scoring import ID, segments
-
-from spend.core.settings import SpendSettings
-
-MANIFEST = "manifest.json"
-RECALL_LIST = "recall_list.parquet"
-SEGMENTS = "segments.parquet"
 
 
 def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:

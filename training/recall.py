@@ -24,6 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
 from spend.features.ingest.store import OfflineStore
 from spend.models.segmentation import SEGMENTS, RFMSegmenter
 from spend.training.campaigns import fit_uplift, latest_campaign
@@ -31,9 +34,6 @@ from spend.training.config import load_config
 from spend.training.scoring import churn_cohort_features, score_churn
 from spend.training.tracking import Registry
 from spend.training.value import lifetime_margin, margin_rate, order_lines
-
-from spend.core.errors import SpendError
-from spend.core.settings import SpendSettings
 
 ID = "customer_id"
 

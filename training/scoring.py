@@ -7,20 +7,19 @@ such export is written to the audit log (who, when, what, how many customers, wh
 from __future__ import annotations
 
 import getpass
-import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+
+from spend.core.audit import command_audit
+from spend.core.privacy.vault import IdentityVault
+from spend.core.settings import SpendSettings
 from spend.features.store.config import feature_store
 from spend.models.churn import bands
 from spend.models.segmentation import BehaviourClusters, RFMSegmenter
 from spend.training.config import load_config
 from spend.training.dataset import cohort_features
 from spend.training.tracking import Registry
-
-from spend.core.privacy.vault import IdentityVault
-from spend.core.settings import SpendSettings
 
 ID = "customer_id"
 
@@ -96,17 +95,10 @@ def reidentify(settings: SpendSettings, scores: pd.DataFrame, purpose: str, out:
     """Add `original_customer_id` from the vault and audit the export."""
     vault = IdentityVault(settings.paths.vault, settings.pseudonym_key.get_secret_value().encode("utf-8"))
     known = vault.reidentify(scores[ID].tolist())
-    audit(settings, {"action": purpose, "customers": len(scores), "reidentified": len(known), "file": str(out)})
+    command_audit(settings.paths.home).write(
+        user=getpass.getuser(), action=purpose, customers=len(scores), reidentified=len(known), file=str(out)
+    )
     return scores.assign(original_customer_id=scores[ID].map(known))
-
-
-def audit(settings: SpendSettings, event: dict) -> None:
-    """Append one JSON line to SPEND_HOME/audit/audit.jsonl: who, when and what, never personal data."""
-    folder = settings.paths.home / "audit"
-    folder.mkdir(parents=True, exist_ok=True)
-    record = {"at": datetime.now(UTC).isoformat(), "user": getpass.getuser()} | event
-    with open(folder / "audit.jsonl", "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, sort_keys=True) + "\n")
 
 
 def write_table(frame: pd.DataFrame, out: Path) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from spend.models.churn import ChurnModel, search_space
 from spend.models.margin import MarginModel
 from spend.training.dataset import churn_labels

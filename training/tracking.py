@@ -18,9 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from spend.core.errors import SpendError
+from spend.core.model_store import ModelStore
+from spend.core.names import CHALLENGER, CHAMPION, PREVIOUS, registered_name
 from spend.core.settings import SpendSettings
 
-CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
 LOWER_IS_BETTER = {"brier", "calibration_error", "mae", "rmse"}
 REQUIREMENTS = ("scikit-learn", "lightgbm", "pandas", "numpy", "scipy")
 
@@ -33,14 +34,6 @@ class Registered:
     alias: str  # champion or challenger after the gate
 
 
-def tracking_uri(settings: SpendSettings) -> str:
-    return settings.model_tracking_uri()
-
-
-def registered_name(model: str) -> str:
-    return f"spend-{model}"
-
-
 def better(metric: str, new: float, old: float, min_improvement: float) -> bool:
     """At least as good as the champion, by at least `min_improvement`."""
     if metric in LOWER_IS_BETTER:
@@ -48,18 +41,20 @@ def better(metric: str, new: float, old: float, min_improvement: float) -> bool:
     return new >= old + min_improvement
 
 
-class Registry:
+class Registry(ModelStore):
+    """The model store plus everything that writes: runs, tuning, registration, the gate, aliases."""
+
     def __init__(self, settings: SpendSettings) -> None:
         import mlflow
 
-        self.settings = settings
+        super().__init__(settings)
         self.mlflow = mlflow
-        uri = tracking_uri(settings)
-        # Both process-wide URIs: log_model registers through the registry URI, which keeps whatever
-        # an earlier caller set (another data home, or serving) unless set here too.
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        self.client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    def _fluent(self) -> None:
+        """MLflow's fluent API (runs, log_model) writes through process-wide URIs: set them to this
+        store's just before writing, since another store may have been used since."""
+        self.mlflow.set_tracking_uri(self.uri)
+        self.mlflow.set_registry_uri(self.uri)
 
     def _experiment(self, model: str) -> str:
         name = registered_name(model)
@@ -77,40 +72,18 @@ class Registry:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         callback = MLflowCallback(
-            tracking_uri=self.mlflow.get_tracking_uri(),
+            tracking_uri=self.uri,
             metric_name=metric_name,
             create_experiment=False,
             mlflow_kwargs={"nested": True},
         )
+        self._fluent()
         self.mlflow.set_experiment(experiment_id=self._experiment(model))
         direction = "minimize" if minimize else "maximize"
         study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=0))
         with self.mlflow.start_run(run_name="tuning"):
             study.optimize(objective, n_trials=trials, callbacks=[callback])
         return study.best_params
-
-    def version_by_alias(self, model: str, alias: str):
-        from mlflow.exceptions import MlflowException
-
-        try:
-            return self.client.get_model_version_by_alias(registered_name(model), alias)
-        except MlflowException:
-            return None
-
-    def load(self, model: str, alias: str = CHAMPION, feature_service: str | None = None):
-        """Load a registered model; refuse one trained on another feature service version."""
-        import mlflow.sklearn
-
-        version = self.version_by_alias(model, alias)
-        if version is None:
-            raise SpendError(f"no {registered_name(model)}@{alias}; train one with `spend train {model}`")
-        trained_on = version.tags.get("feature_service")
-        if feature_service is not None and trained_on != feature_service:
-            raise SpendError(
-                f"{registered_name(model)} v{version.version} was trained on feature service "
-                f"{trained_on!r}, not {feature_service!r}; retrain it before loading"
-            )
-        return mlflow.sklearn.load_model(f"models:/{registered_name(model)}/{version.version}"), version
 
     def register(
         self,
@@ -128,6 +101,7 @@ class Registry:
         """Log a run with the fitted model, register it, and move @champion only if it passes the gate."""
         import mlflow.sklearn
 
+        self._fluent()
         with self.mlflow.start_run(experiment_id=self._experiment(model), run_id=parent_run_id) as run:
             self.mlflow.log_params(params)
             self.mlflow.log_metrics(metrics)

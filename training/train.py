@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
 from spend.features.ingest.store import OfflineStore
 from spend.features.store.config import feature_store
 from spend.training.config import TrainingConfig, load_config
@@ -21,9 +24,6 @@ from spend.training.evaluate import compare
 from spend.training.tasks import TASKS, Task
 from spend.training.tracking import Registry
 from spend.training.value import order_lines, purchase_lines
-
-from spend.core.errors import SpendError
-from spend.core.settings import SpendSettings
 
 TRAIN_STEPS = ("cohorts", "fit", "baselines", "register")
 

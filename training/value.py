@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from spend.features.ingest.store import OfflineStore
 from spend.models.clv import BetaGeoModel, GammaGammaModel
 from spend.training.evaluate import rfm_summary

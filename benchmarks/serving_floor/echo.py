@@ -8,6 +8,7 @@ and no auth, logging or model.
 from __future__ import annotations
 
 import bentoml
+
 from spend.serving.schemas import Transaction
 from spend.serving.service import SERVER
 

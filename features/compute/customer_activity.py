@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from spend.features.compute.windows import EventIndex, daily_cutoffs, seconds
 
 DAY = 86_400

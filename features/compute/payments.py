@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from spend.features.compute.terminals import DAY, DELAY_DAYS, WINDOWS, known_frauds, risk_windows
 from spend.features.compute.windows import EventIndex, seconds
 from spend.features.store.definitions import request_features

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from spend.features.compute.windows import EventIndex, daily_cutoffs, seconds
 
 DAY = 86_400

@@ -16,11 +16,11 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
+
+from spend.core.settings import SpendSettings
 from spend.features.ingest.pipeline import IngestOptions, IngestReport, ingest_frame
 from spend.features.ingest.readers import file_sha256, read_export
 from spend.features.schema.fields import TEXT, row_rule
-
-from spend.core.settings import SpendSettings
 
 NAME = "online-retail-ii"
 TS_FORMAT = "%m/%d/%Y %H:%M"

@@ -15,6 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from spend.core.errors import SpendError
+from spend.core.privacy.pseudonym import pseudonymise
+from spend.core.privacy.vault import IdentityVault
+from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.identity import classify, content_hash, derive_event_ids
 from spend.features.ingest.parse import parse_frame
@@ -23,11 +28,6 @@ from spend.features.ingest.store import OfflineStore
 from spend.features.ingest.validate import first_reason_per_row, row_rule_failures, schema_failures
 from spend.features.schema.fields import TEXT, RowRule
 from spend.features.schema.tables import SCHEMA_VERSION, TABLES, SchemaContext, TableSpec
-
-from spend.core.errors import SpendError
-from spend.core.privacy.pseudonym import pseudonymise
-from spend.core.privacy.vault import IdentityVault
-from spend.core.settings import SpendSettings
 
 
 @dataclass(frozen=True)

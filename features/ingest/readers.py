@@ -10,9 +10,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from spend.features.schema.fields import TEXT
 
 from spend.core.errors import SpendError
+from spend.features.schema.fields import TEXT
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")

@@ -16,10 +16,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-from spend.features.ingest.catalog import BatchCatalog
-from spend.features.schema.fields import TEXT
 
 from spend.core.settings import SpendPaths
+from spend.features.ingest.catalog import BatchCatalog
+from spend.features.schema.fields import TEXT
 
 
 def _batch_of(path: Path) -> str:

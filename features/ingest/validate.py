@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
+
 from spend.features.schema.fields import RowRule
 
 # pandera's names for its built-in checks, renamed to the words the data dictionary uses.

@@ -10,12 +10,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import pandas as pd
+
+from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.store import OfflineStore
 from spend.features.quality.consistency import CHECKS
 from spend.features.schema.tables import TABLES, default_context
-
-from spend.core.settings import SpendSettings
 
 DIMENSIONS = ("completeness", "validity", "uniqueness", "timeliness", "consistency")
 PASS_MARK = 0.95  # a check below this share of passing rows is listed as failing

@@ -7,6 +7,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import pandera.pandas as pa
+
+from spend.core.currencies import ISO_4217_CODES
 from spend.features.schema.fields import (
     FieldSpec,
     Kind,
@@ -20,8 +22,6 @@ from spend.features.schema.fields import (
     not_in_future,
     row_rule,
 )
-
-from spend.core.currencies import ISO_4217_CODES
 
 SCHEMA_VERSION = "1"
 CHANNELS = ("pos", "web", "app")

@@ -16,14 +16,14 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
 from spend.features.compute.customer_activity import customer_snapshots
 from spend.features.compute.products import demand_snapshots, pricing_snapshots
 from spend.features.compute.terminals import terminal_snapshots
 from spend.features.ingest.store import OfflineStore
 from spend.features.store.definitions import SNAPSHOT_FILES
-
-from spend.core.errors import SpendError
-from spend.core.settings import SpendSettings
 
 ROW_GROUP = 65_536
 BUILD_STEPS = ("read", "customer", "terminal", "product_store", "product")

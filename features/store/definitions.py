@@ -14,6 +14,7 @@ from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSo
 from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Float64, Int64, String
 from feast.value_type import ValueType
+
 from spend.features.compute import customer_activity, products, terminals
 
 SNAPSHOT_TTL = timedelta(days=2)  # daily snapshots: a day late is fine, two days means the entity went quiet

@@ -17,10 +17,10 @@ import pandas as pd
 import pyarrow.dataset as ds
 from feast import FeatureStore, FeatureView
 from feast.infra.online_stores.sqlite import _table_id
-from spend.features.store import codec, records
-from spend.features.store.config import feature_store, redis_cluster
 
 from spend.core.settings import SpendSettings
+from spend.features.store import codec, records
+from spend.features.store.config import feature_store, redis_cluster
 
 BATCH = 5_000
 

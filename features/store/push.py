@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from feast import FeatureStore
-from spend.features.store.materialize import write_columns, write_online
 
 from spend.core.errors import SpendError
+from spend.features.store.materialize import write_columns, write_online
 
 
 class OnlinePush:

@@ -32,11 +32,11 @@ from feast import FeatureStore, FeatureView
 from feast.infra.online_stores.sqlite import _table_id
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from spend.core.errors import OnlineStoreUnavailable, SpendError
 from spend.features.store import codec, records
 from spend.features.store.awaited_redis import AwaitedRedis
 from spend.features.store.config import redis_cluster
-
-from spend.core.errors import OnlineStoreUnavailable, SpendError
 
 CHUNK = 30_000  # entities per SQLite statement: SQLite caps the number of bound parameters
 SMALL = 200  # rows placed one by one below this

@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Sequence
 
 import numpy as np
+
 from spend.features.store import codec
 
 NULL_TEXT = 0xFFFFFFFF

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 from feast import FeatureStore
-from spend.features.store.materialize import batch_source_path
-from spend.features.store.reader import wanted_features
 
 from spend.core.errors import SpendError
+from spend.features.store.materialize import batch_source_path
+from spend.features.store.reader import wanted_features
 
 
 def training_set(store: FeatureStore, entity_rows: pd.DataFrame, service: str) -> pd.DataFrame:

@@ -1,24 +1,21 @@
-"""The `spend` command: the root app and the end-to-end `demo` job.
+"""The `spend` command: one typer app per area, assembled here.
 
-The root lives in `training/` because it is the one layer allowed to see every other one
-(serving must never import training); each layer registers its own commands here.
+- data: simulate, ingest, load-example, batches, quality, dictionary (spend/cli/data.py);
+- features: the Feast store (spend/cli/features.py);
+- models: train, backtest, score, models list|promote|rollback (spend/cli/models.py);
+- decisions: segments, recall-list, publish (spend/cli/decisions.py);
+- serve and keys (spend/cli/serve.py, spend/cli/keys.py);
+- demo: the main job (spend/cli/demo.py).
+
+Modules import their heavy dependencies inside the commands, so `spend --help` answers at once.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from pathlib import Path
-from typing import Annotated
-
 import typer
-from rich.table import Table
 
-from spend.cli import data as data_cli
-from spend.cli import features as store_cli
-from spend.cli import fraud as fraud_commands
-from spend.cli import models as commands
-from spend.core.console import JsonFlag, console, print_json, show_warnings_loudly, step_progress, user_errors
-from spend.core.settings import SpendSettings
+from spend.cli import data, decisions, demo, features, keys, models, serve
+from spend.core.console import show_warnings_loudly
 
 app = typer.Typer(
     name="spend",
@@ -27,211 +24,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-data_cli.register(app)
-app.add_typer(store_cli.app, name="features")
-app.command("train")(commands.train_command)
-app.command("score")(commands.score_command)
-app.command("segments")(commands.segments_command)
-app.command("recall-list")(commands.recall_list_command)
-app.command("publish")(commands.publish_command)
-app.command("backtest")(fraud_commands.backtest_command)
-app.add_typer(commands.models_app, name="models")
-
-DEMO_TABLES = ("customers", "transactions", "points", "membership", "campaigns", "fraud_labels")
-
-
-@app.command("demo")
-@user_errors
-def demo_command(
-    customers: Annotated[int, typer.Option(min=100, help="Customers to simulate.")] = 5_000,
-    days: Annotated[int, typer.Option(min=90, help="Days of history.")] = 365,
-    seed: Annotated[int, typer.Option(help="Simulation seed.")] = 7,
-    json_output: JsonFlag = False,
-) -> None:
-    """Run the main job end to end on the embedded default: simulate, ingest, score data quality,
-    build feature snapshots, register them with Feast, materialise the online store, train and register
-    the churn model, publish the recall list and segments for the service (SPEND_HOME/published/) and
-    write the top 500 of the recall list (SPEND_HOME/reports/recall-list.csv)."""
-    from spend.features.ingest.pipeline import IngestOptions, ingest
-    from spend.features.quality.scorecard import DIMENSIONS, scorecard
-    from spend.simulate.config import SimulationConfig
-    from spend.simulate.run import simulate
-    from spend.simulate.writer import write_simulation
-
-    settings = SpendSettings()
-    # The demo's history ends yesterday, as a live shop's would; `spend simulate` keeps a fixed start.
-    start = date.today() - timedelta(days=days)
-    out = settings.paths.home / "demo" / f"sim-{start}-{customers}-{days}-{seed}"
-    steps = ("simulate", *(f"ingest {t}" for t in DEMO_TABLES), "quality", "features", "train churn", "recall list")
-    with step_progress("demo", steps, enabled=not json_output) as step:
-        step("simulate")
-        write_simulation(
-            simulate(SimulationConfig(customers=customers, days=days, seed=seed, start=start, dirty_share=0.01)), out
-        )
-        reports = {}
-        for table in DEMO_TABLES:
-            step(f"ingest {table}")
-            reports[table] = ingest(Path(out / f"{table}.csv"), IngestOptions(table), settings)
-        step("quality")
-        card = scorecard(settings)
-        step("features")
-        features = _build_feature_store(settings)
-        step("train churn")
-        trained, recall = _train_and_recall(settings)
-        step("recall list")
-    summary = {
-        "home": str(settings.home),
-        "simulation": str(out),
-        "ingested": {
-            t: {k: getattr(r, k) for k in ("received", "accepted", "quarantined", "duplicates")}
-            for t, r in reports.items()
-        },
-        "quality": {
-            t: {d: s[d]["score"] for d in DIMENSIONS} | {"overall": s["overall"]} for t, s in card["tables"].items()
-        },
-        "churn": trained,
-        "recall_list": recall,
-    }
-    if json_output:
-        print_json(summary)
-        return
-    table = Table("table", "received", "accepted", "quarantined", "duplicates", "quality", title="spend demo")
-    for name, counts in summary["ingested"].items():
-        table.add_row(name, *(f"{counts[k]:,}" for k in counts), f"{summary['quality'][name]['overall']:.1f}")
-    console.print(table)
-    console.print(f"feature snapshots: {', '.join(f'{k} {v:,}' for k, v in features['snapshot_rows'].items())}")
-    console.print(
-        f"online store ({settings.env}): {', '.join(f'{k} {v:,}' for k, v in features['online_entities'].items())}"
-    )
-    if "skipped" in trained:
-        console.print(f"churn model and recall list skipped: {trained['skipped']}")
-    else:
-        auc = ", ".join(f"{name} {row['auc']:.3f}" for name, row in trained["holdout"].items())
-        console.print(f"churn v{trained['version']} @{trained['alias']}: holdout AUC {auc}")
-        console.print(
-            f"recall list: {recall['customers']:,} customers, expected saved margin "
-            f"{recall['expected_saved_margin']:,.0f} -> {recall['file']}; published for `spend serve` in "
-            f"{recall['published']}"
-        )
-    console.print(f"state under {settings.home}; details: `spend quality`, `spend segments`, `spend models list`")
-
-
-def _train_and_recall(settings: SpendSettings) -> tuple[dict, dict | None]:
-    """Train and register the churn model, then write the recall list; a history too short for the
-    churn label (a demo of a few months) skips both and says why."""
-    from spend.core.errors import SpendError
-    from spend.training.train import train_model
-
-    as_of = commands.default_as_of(settings)
-    try:
-        trained = train_model(settings, "churn", as_of)
-    except SpendError as error:
-        if "history too short" not in str(error):
-            raise
-        return {"skipped": str(error)}, None
-    summary = {"version": trained.version, "alias": trained.alias, "holdout": trained.comparison}
-    return summary, _recall_list(settings, as_of)
-
-
-def _recall_list(settings: SpendSettings, as_of) -> dict:
-    """Publish the recall list and segments for the service, and write the 500 customers most worth
-    winning back as a CSV, pseudonymous (`spend recall-list --reidentify` for ids)."""
-    import pandas as pd
-
-    from spend.training.publish import RECALL_LIST, publish
-    from spend.training.scoring import write_table
-
-    publish(settings, as_of)
-    frame = pd.read_parquet(settings.paths.published / RECALL_LIST).head(500)
-    out = settings.paths.reports / "recall-list.csv"
-    write_table(frame, out)
-    return {
-        "customers": len(frame),
-        "expected_saved_margin": float(frame["expected_saved_margin"].sum()),
-        "file": str(out),
-        "published": str(settings.paths.published),
-    }
-
-
-def _build_feature_store(settings: SpendSettings) -> dict:
-    """Build snapshots, apply the Feast declarations and materialise the online store."""
-    from spend.features.store import quiet_feast
-    from spend.features.store.build import build_snapshots
-    from spend.features.store.config import feature_store
-    from spend.features.store.definitions import build_repo
-    from spend.features.store.materialize import materialize
-
-    quiet_feast()
-    report = build_snapshots(settings)
-    feature_store(settings).apply(build_repo(settings.paths.feature_snapshots).objects)
-    return {"snapshot_rows": report.rows, "online_entities": materialize(settings)}
-
-
-keys_app = typer.Typer(help="API keys of the service: add, list, revoke.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
-
-
-@keys_app.command("add")
-@user_errors
-def keys_add(
-    name: Annotated[str, typer.Argument(help="Who the key is for (a system or a team).")],
-    role: Annotated[str, typer.Option(help="marketing, pricing-engine, data-scientist or admin.")],
-) -> None:
-    """Create a key; it is printed once and only its hash is stored."""
-    from spend.core.errors import SpendError
-    from spend.serving.auth import key_store
-
-    try:
-        key = key_store(SpendSettings().paths.home).add(name, role)
-    except ValueError as error:
-        raise SpendError(str(error)) from error
-    print(key)
-
-
-@keys_app.command("list")
-@user_errors
-def keys_list(json_output: JsonFlag = False) -> None:
-    """Key names and roles."""
-    from spend.serving.auth import key_store
-
-    entries = key_store(SpendSettings().paths.home).list()
-    if json_output:
-        print_json({"keys": entries})
-        return
-    table = Table("name", "role", title="API keys")
-    for entry in entries:
-        table.add_row(entry["name"], entry["role"])
-    console.print(table)
-
-
-@keys_app.command("revoke")
-@user_errors
-def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
-    """Revoke a key by name."""
-    from spend.core.errors import SpendError
-    from spend.serving.auth import key_store
-
-    if not key_store(SpendSettings().paths.home).revoke(name):
-        raise SpendError(f"no key named {name!r}")
-    console.print(f"revoked {name}")
-
-
-@app.command("serve")
-@user_errors
-def serve_command(
-    env: Annotated[str | None, typer.Option(help="local or production (default: SPEND_ENV).")] = None,
-    port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port.")] = 3000,
-) -> None:
-    """Start the BentoML service (serving/service.py) on this machine."""
-    import subprocess
-
-    from spend.core.errors import SpendError
-    from spend.serving.launch import serve_command, serve_environment
-
-    if env is not None and env not in ("local", "production"):
-        raise SpendError(f"--env: {env!r} must be local or production")
-    environment = serve_environment({"SPEND_ENV": env} if env else None)
-    raise typer.Exit(subprocess.call(serve_command(port), env=environment))
+data.register(app)
+app.add_typer(features.app, name="features")
+models.register(app)
+decisions.register(app)
+app.command("demo")(demo.demo_command)
+app.command("serve")(serve.serve_command)
+app.add_typer(keys.app, name="keys")
 
 
 def main() -> None:

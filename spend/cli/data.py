@@ -1,10 +1,10 @@
-"""`spend` data commands: simulate, ingest, load-example, quality, dictionary."""
+"""`spend` data commands: simulate, ingest, load-example, batches, quality, dictionary."""
 
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,8 +12,9 @@ from rich.table import Table
 from spend.core.console import JsonFlag, console, print_json, step_progress, user_errors
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
-from spend.features.ingest.pipeline import INGEST_STEPS, IngestOptions, IngestReport, ingest
-from spend.features.ingest.readers import parse_mapping
+
+if TYPE_CHECKING:
+    from spend.features.ingest.pipeline import IngestReport
 
 
 def register(app: typer.Typer) -> None:
@@ -112,6 +113,9 @@ def ingest_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Validate an export, store accepted rows, quarantine rejected ones with a reason."""
+    from spend.features.ingest.pipeline import INGEST_STEPS, IngestOptions, ingest
+    from spend.features.ingest.readers import parse_mapping
+
     settings = SpendSettings()
     options = IngestOptions(table, parse_mapping(map_), encoding, ts_format, allow_anonymous)
     with step_progress(f"ingest {path.name}", INGEST_STEPS, enabled=not json_output) as step:
@@ -146,6 +150,7 @@ def load_example_command(
 ) -> None:
     """Load a real public data set shipped with Spend through the normal ingestion path."""
     from spend.features.examples.online_retail import NAME, load_online_retail
+    from spend.features.ingest.pipeline import INGEST_STEPS
 
     if name != NAME:
         raise SpendError(f"unknown example {name!r}; available: {NAME}")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.table import Table
 
@@ -14,6 +13,9 @@ from spend.core.console import JsonFlag, console, print_json, step_progress, use
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 from spend.features.store import quiet_feast
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer(help="The Feast feature store over the ingested history.", no_args_is_help=True)
 ENTITY_VIEWS = {
@@ -25,6 +27,8 @@ ENTITY_VIEWS = {
 
 
 def _until(until: str | None) -> pd.Timestamp:
+    import pandas as pd
+
     if until is None:
         return pd.Timestamp.now(tz="UTC")
     try:

@@ -1,4 +1,5 @@
-"""`spend train` and `spend models ...`: train and register models, list versions, promote, roll back."""
+"""`spend train`, `spend backtest`, `spend score` and `spend models ...`: train and register models, list
+versions, promote, roll back."""
 
 from __future__ import annotations
 
@@ -6,44 +7,26 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 from rich.table import Table
 
+from spend.cli.options import AsOf, OutFile, Reidentify, as_of_date, check_out
 from spend.core.console import JsonFlag, console, print_json, step_progress, user_errors
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 from spend.features.store import quiet_feast
 
-models_app = typer.Typer(help="Registered models: list, promote, roll back.", no_args_is_help=True)
 TRAINABLE = ("churn", "clv", "fraud")
-AsOf = Annotated[str | None, typer.Option(help="As of this date (default: the day after the last purchase).")]
-OutFile = Annotated[Path, typer.Option(help="CSV or Parquet file to write.")]
-Reidentify = Annotated[bool, typer.Option(help="Add original customer ids from the vault (audited).")]
+models_app = typer.Typer(help="Registered models: list, promote, roll back.", no_args_is_help=True)
 
 
-def _check_out(out: Path) -> None:
-    # Before any work, and before any audit record of an export that would then fail.
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise SpendError(f"--out: {out.name} must end in .csv or .parquet")
+def register(app: typer.Typer) -> None:
+    from spend.cli import fraud
 
-
-def default_as_of(settings: SpendSettings) -> pd.Timestamp:
-    """The day after the last purchase: every label that can be complete, is."""
-    from spend.features.ingest.store import OfflineStore
-    from spend.training.dataset import purchase_times
-
-    return purchase_times(OfflineStore(settings.paths))["ts"].max().normalize() + pd.Timedelta(days=1)
-
-
-def _as_of(text: str | None, settings: SpendSettings) -> pd.Timestamp:
-    if text is None:
-        return default_as_of(settings)
-    try:
-        stamp = pd.Timestamp(text)
-    except ValueError as error:
-        raise SpendError(f"--as-of: {text!r} is not a date") from error
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    app.command("train")(train_command)
+    app.command("backtest")(fraud.backtest_command)
+    app.command("score")(score_command)
+    app.add_typer(models_app, name="models")
 
 
 @user_errors
@@ -66,7 +49,7 @@ def train_command(
     quiet_feast()
     settings = SpendSettings()
     with step_progress(f"train {model}", TRAIN_STEPS, enabled=not json_output) as step:
-        report = train_model(settings, model, _as_of(as_of, settings), tune, progress=step)
+        report = train_model(settings, model, as_of_date(as_of, settings), tune, progress=step)
     if json_output:
         print_json(asdict(report))
         return
@@ -134,7 +117,7 @@ def score_command(
 
     if model not in TRAINABLE:
         raise SpendError(f"unknown model {model!r}; scorable: {', '.join(TRAINABLE)}")
-    _check_out(out)
+    check_out(out)
     if model == "fraud":
         from spend.cli import fraud as fraud_commands
 
@@ -142,7 +125,7 @@ def score_command(
         return
     quiet_feast()
     settings = SpendSettings()
-    scores = (score_churn if model == "churn" else score_clv)(settings, _as_of(as_of, settings))
+    scores = (score_churn if model == "churn" else score_clv)(settings, as_of_date(as_of, settings))
     if reidentify:
         scores = add_ids(settings, scores, f"score {model} --reidentify", out)
     write_table(scores, out)
@@ -160,117 +143,3 @@ def score_command(
     else:
         detail = summary.get("bands", f"total next-year margin {summary.get('next_year_margin', 0):,.0f}")
         console.print(f"{len(scores):,} customers scored -> {out} ({detail})")
-
-
-@user_errors
-def segments_command(
-    as_of: AsOf = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Also write each customer's segment and cluster (CSV/Parquet).")
-    ] = None,
-    json_output: JsonFlag = False,
-) -> None:
-    """RFM segments and learned behaviour clusters of every active customer, with a profile for each."""
-    from spend.models.segmentation import segment_profiles
-    from spend.training.scoring import ID, segments, write_table
-
-    if out is not None:
-        _check_out(out)
-    quiet_feast()
-    settings = SpendSettings()
-    frame, clusters = segments(settings, _as_of(as_of, settings))
-    churn = frame["churn_probability"] if "churn_probability" in frame else None
-    profiles = {
-        "segments": segment_profiles(frame, frame["segment"].to_numpy(), churn),
-        "clusters": segment_profiles(frame, frame["cluster"].to_numpy(), churn),
-    }
-    if out is not None:
-        write_table(frame[[ID, "segment", "cluster"] + (["churn_probability"] if churn is not None else [])], out)
-    if json_output:
-        print_json(
-            {
-                "customers": len(frame),
-                "segments": profiles["segments"].round(4).to_dict(orient="index"),
-                "clusters": {str(k): v for k, v in profiles["clusters"].round(4).to_dict(orient="index").items()},
-                "cluster_k": clusters.k_,
-                "cluster_bic": {str(k): round(v, 1) for k, v in clusters.bic_.items()},
-            }
-        )
-        return
-    for kind, profile in profiles.items():
-        title = "RFM segments" if kind == "segments" else f"behaviour clusters (k={clusters.k_}, lowest BIC)"
-        console.print(_profile_table(profile, title))
-
-
-def _profile_table(profile: pd.DataFrame, title: str) -> Table:
-    churn = "churn_rate" in profile
-    table = Table(
-        "group", "customers", "share", "spend_365d", "orders_365d", *(["expected churn"] * churn), title=title
-    )
-    for name, row in profile.iterrows():
-        cells = [
-            f"{int(row['customers']):,}",
-            f"{row['share']:.1%}",
-            f"{row['spend_365d']:.2f}",
-            f"{row['orders_365d']:.2f}",
-        ]
-        table.add_row(str(name), *cells, *([f"{row['churn_rate']:.1%}"] * churn))
-    return table
-
-
-@user_errors
-def recall_list_command(
-    out: OutFile,
-    top: Annotated[int | None, typer.Option(min=1, help="Keep the best K customers.")] = None,
-    budget: Annotated[float | None, typer.Option(min=0.0, help="Money available for contacts.")] = None,
-    cost_per_contact: Annotated[float | None, typer.Option(help="Cost of one contact.")] = None,
-    segment: Annotated[str | None, typer.Option(help="Only customers of this RFM segment.")] = None,
-    as_of: AsOf = None,
-    reidentify: Reidentify = False,
-    json_output: JsonFlag = False,
-) -> None:
-    """Whom to win back: customers ranked by expected saved margin = P(churn) x CLV x uplift of a contact."""
-    from spend.training.recall import RecallOptions, recall_list
-    from spend.training.scoring import reidentify as add_ids
-    from spend.training.scoring import write_table
-
-    _check_out(out)
-    options = RecallOptions(top, budget, cost_per_contact, segment)
-    options.check()
-    quiet_feast()
-    settings = SpendSettings()
-    frame = recall_list(settings, _as_of(as_of, settings), options)
-    if reidentify:
-        frame = add_ids(settings, frame, "recall-list --reidentify", out)
-    write_table(frame, out)
-    summary = {
-        "out": str(out),
-        "customers": len(frame),
-        "expected_saved_margin": round(float(frame["expected_saved_margin"].sum()), 2),
-        "uplift_source": frame["uplift_source"].iloc[0] if len(frame) else None,
-    }
-    if json_output:
-        print_json(summary)
-    else:
-        console.print(
-            f"{len(frame):,} customers -> {out}; expected saved margin {summary['expected_saved_margin']:,.2f} "
-            f"(uplift: {summary['uplift_source']})"
-        )
-
-
-@user_errors
-def publish_command(as_of: AsOf = None, json_output: JsonFlag = False) -> None:
-    """Publish the full recall list and every customer's segment for the service (SPEND_HOME/published/)."""
-    from spend.training.publish import publish
-
-    quiet_feast()
-    settings = SpendSettings()
-    manifest = publish(settings, _as_of(as_of, settings))
-    summary = {k: v for k, v in manifest.items() if k != "profiles"} | {"folder": str(settings.paths.published)}
-    if json_output:
-        print_json(summary)
-        return
-    console.print(
-        f"published for the service: recall list {manifest['recall_list_customers']:,} customers, "
-        f"segments {manifest['segmented_customers']:,} customers -> {settings.paths.published}"
-    )

@@ -1,8 +1,11 @@
-"""One JSON line per call: who (key name and role), what (endpoint, status), when, how many customers and
-how large the answer was. Never ids or personal data."""
+"""The audit trail, one JSON line per event: who (a key name and role, or the user), what (an endpoint
+and status, or a command), when, how many customers and how large the answer was. Never ids or
+personal data. The service writes SPEND_HOME/audit/serving.jsonl, commands SPEND_HOME/audit/audit.jsonl;
+both are readable by their owner only."""
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +26,12 @@ class AuditLog:
         with self._lock:
             if self._handle is None or self._handle.closed:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handle = open(self.path, "ab")  # noqa: SIM115 - kept for the process
+                descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                self._handle = os.fdopen(descriptor, "ab")  # kept open for the process
             self._handle.write(line)
             self._handle.flush()
+
+
+def command_audit(home: Path) -> AuditLog:
+    """The audit trail of commands (exports with original ids, erasures)."""
+    return AuditLog(Path(home) / "audit" / "audit.jsonl")

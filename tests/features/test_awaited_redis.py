@@ -11,9 +11,9 @@ import redis
 import redis.asyncio as aredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from spend.features.store.awaited_redis import AwaitedRedis
 from spend.serving.launch import free_port
-
 from tests.conftest import running_in_ci
 from tests.support.sandbox import missing_tools, redis_server
 

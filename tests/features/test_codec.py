@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+
 from spend.features.store import codec
 
 

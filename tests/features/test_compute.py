@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from spend.features.compute.customer_activity import customer_snapshots
 from spend.features.compute.products import demand_snapshots, pricing_snapshots
 from spend.features.compute.terminals import terminal_snapshots

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-from spend.features.ingest.catalog import BatchCatalog
-from spend.features.ingest.pipeline import IngestOptions, ingest
-from spend.features.ingest.store import OfflineStore
 from typer.testing import CliRunner
 
 from spend.cli import app
+from spend.features.ingest.catalog import BatchCatalog
+from spend.features.ingest.pipeline import IngestOptions, ingest
+from spend.features.ingest.store import OfflineStore
 from tests.features.test_validation_rules import BAD_LINES, GOOD_LINE, NOW
 
 runner = CliRunner()

@@ -6,6 +6,7 @@ import lzma
 
 import pandas as pd
 import pytest
+
 from spend.features.examples.online_retail import data_path, load_online_retail
 from spend.features.ingest.store import OfflineStore
 

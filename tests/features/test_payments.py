@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from spend.features.compute.payments import FEATURES, payment_features
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")

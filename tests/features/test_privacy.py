@@ -7,12 +7,12 @@ import sqlite3
 import pandas as pd
 import pytest
 from cryptography.exceptions import InvalidTag
-from spend.features.ingest.pipeline import IngestOptions, ingest
-from spend.features.ingest.store import OfflineStore
 
 from spend.core.privacy.pseudonym import pseudonym, pseudonymise
 from spend.core.privacy.vault import IdentityVault
 from spend.core.settings import DevelopmentKeyWarning, SpendSettings
+from spend.features.ingest.pipeline import IngestOptions, ingest
+from spend.features.ingest.store import OfflineStore
 from tests.features.test_validation_rules import GOOD_LINE, NOW
 
 CUSTOMERS = [

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from spend.features.ingest.pipeline import IngestOptions, ingest
-from spend.features.quality.scorecard import DIMENSIONS, scorecard
 from typer.testing import CliRunner
 
 from spend.cli import app
+from spend.features.ingest.pipeline import IngestOptions, ingest
+from spend.features.quality.scorecard import DIMENSIONS, scorecard
 from tests.features.test_validation_rules import GOOD_LINE, NOW
 
 

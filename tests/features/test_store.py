@@ -12,6 +12,9 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
+
+from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
 from spend.features.ingest.pipeline import IngestOptions, ingest
 from spend.features.store.build import build_snapshots
 from spend.features.store.config import feature_store
@@ -19,9 +22,6 @@ from spend.features.store.definitions import build_repo, request_features
 from spend.features.store.materialize import latest_rows, materialize
 from spend.features.store.reader import BatchReader
 from spend.features.store.training_set import training_set
-
-from spend.core.errors import SpendError
-from spend.core.settings import SpendSettings
 from spend.simulate.config import SimulationConfig
 from spend.simulate.run import simulate
 from spend.simulate.writer import TABLE_ORDER, write_simulation

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from lightgbm import LGBMClassifier
+
 from spend.models.attribution import PathAttribution
 
 

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import lightgbm as lgb
 import numpy as np
 import pytest
+
 from spend.models.boosting import SingleRow, positive_probability
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
+
 from spend.models.churn import BANDS, ChurnModel, bands, search_space
 
 

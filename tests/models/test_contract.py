@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+
 from spend.models.churn import ChurnModel
 from spend.models.clv import BetaGeoModel, GammaGammaModel
 from spend.models.fraud import FraudModel

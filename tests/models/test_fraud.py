@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from spend.models.fraud import FraudModel
 
 
@@ -50,6 +51,7 @@ def test_bad_settings_and_labels_are_errors():
 @pytest.mark.parametrize("rows", [1, 5_000])
 def test_the_booster_shortcut_gives_the_sklearn_wrappers_probabilities(rows):
     from lightgbm import LGBMClassifier
+
     from spend.models.boosting import positive_probability
 
     rng = np.random.default_rng(1)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
-from spend.models.uplift import TwoModelUplift, XLearnerUplift, qini_coefficient, uplift_at_k
 
+from spend.models.uplift import TwoModelUplift, XLearnerUplift, qini_coefficient, uplift_at_k
 from spend.simulate.config import SimulationConfig
 from spend.simulate.run import simulate
 

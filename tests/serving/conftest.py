@@ -7,9 +7,9 @@ import subprocess
 from pathlib import Path
 
 import httpx
-from spend.serving.launch import environment_for, start
 
 from spend.core.settings import SpendSettings
+from spend.serving.launch import environment_for, start
 
 
 def start_service(settings: SpendSettings, log: Path) -> tuple[subprocess.Popen, str, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from spend.serving.auth import ROLES, AuthError, KeyStore
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from spend.features.compute.payments import FEATURES, SPENDING, TERMINAL
 from spend.serving.fraud import model_inputs, payment_rows
 

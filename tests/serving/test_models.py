@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
-from spend.serving.models import ModelSlot
-from spend.training.tracking import Registry
 
 from spend.core.errors import SpendError
+from spend.serving.models import ModelSlot
+from spend.training.tracking import Registry
 
 
 def _register(registry: Registry, seed: int) -> int:
@@ -35,7 +35,7 @@ def test_the_slot_swaps_when_the_alias_moves_and_keeps_serving_without_a_registr
     def unreachable(*args, **kwargs):
         raise ConnectionError("registry unreachable")
 
-    monkeypatch.setattr(slot.client, "get_model_version_by_alias", unreachable)
+    monkeypatch.setattr(slot.store.client, "get_model_version_by_alias", unreachable)
     assert not slot.refresh()
     assert slot.current.version == first and slot.last_error is not None
 

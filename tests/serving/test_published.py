@@ -1,5 +1,5 @@
 """The service's view of `spend publish`: nothing published says what to run, a new manifest is loaded,
-a broken publication leaves the last good one serving, and both sides agree on the file names."""
+and a broken publication leaves the last good one serving."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import os
 
 import pandas as pd
-from spend.serving import published as served
+
+from spend.core import names as writer
 from spend.serving.published import PublishedDecisions, select
-from spend.training import publish as writer
 
 
 def _write(folder, margin: float, stamp: float) -> None:
@@ -26,14 +26,6 @@ def _write(folder, margin: float, stamp: float) -> None:
     pd.DataFrame({"customer_id": ["c_a"], "segment": ["Loyal"], "cluster": [2]}).to_parquet(folder / writer.SEGMENTS)
     (folder / writer.MANIFEST).write_text(json.dumps({"published_at": str(stamp)}))
     os.utime(folder / writer.MANIFEST, (stamp, stamp))
-
-
-def test_the_service_and_publish_agree_on_file_names():
-    assert (served.MANIFEST, served.RECALL_LIST, served.SEGMENTS) == (
-        writer.MANIFEST,
-        writer.RECALL_LIST,
-        writer.SEGMENTS,
-    )
 
 
 def test_publications_are_loaded_when_new_and_a_broken_one_keeps_the_last(tmp_path):

@@ -15,16 +15,16 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+
+from spend.core.names import RECALL_LIST, SEGMENTS
+from spend.core.settings import SpendSettings
 from spend.features.compute.terminals import card_payments
 from spend.features.ingest.store import OfflineStore
 from spend.serving.launch import stop
 from spend.serving.middleware import OPEN, PERMISSION
 from spend.serving.schemas import ChurnResponse, FraudBatchResponse, FraudScore
 from spend.training.dataset import active_at
-from spend.training.publish import RECALL_LIST, SEGMENTS
 from spend.training.train import train_model
-
-from spend.core.settings import SpendSettings
 from tests.conftest import TEST_KEY
 from tests.serving.conftest import post, start_service
 from tests.support.sample_home import sample_home

@@ -11,9 +11,9 @@ import time
 
 import pandas as pd
 import pytest
+
 from spend.serving.launch import free_port, stop
 from spend.training.dataset import active_at
-
 from tests.conftest import TEST_KEY, require_service, running_in_ci
 from tests.serving.conftest import post, start_service
 from tests.support.sample_home import sample_home

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+
 from spend.features.compute.payments import SPENDING
 from spend.serving.fraud import with_pending
 from spend.serving.spending import PendingWindows

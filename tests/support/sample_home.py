@@ -13,6 +13,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
+
+from spend.core.settings import SpendSettings
 from spend.features.compute.payments import FEATURES
 from spend.features.ingest.pipeline import IngestOptions, ingest
 from spend.features.store.build import build_snapshots
@@ -21,15 +23,13 @@ from spend.features.store.definitions import build_repo
 from spend.features.store.materialize import materialize
 from spend.models.fraud import FraudModel
 from spend.serving.auth import KeyStore
+from spend.simulate.config import SimulationConfig
+from spend.simulate.run import simulate
+from spend.simulate.writer import TABLE_ORDER, write_simulation
 from spend.training.fraud import payments_with_features
 from spend.training.publish import publish
 from spend.training.tracking import Registry
 from spend.training.train import train_model
-
-from spend.core.settings import SpendSettings
-from spend.simulate.config import SimulationConfig
-from spend.simulate.run import simulate
-from spend.simulate.writer import TABLE_ORDER, write_simulation
 
 ROLES = ("marketing", "pricing-engine", "data-scientist")
 

@@ -6,12 +6,12 @@ import warnings
 
 import pandas as pd
 import pytest
+
+from spend.core.settings import SpendSettings
 from spend.features.ingest.pipeline import IngestOptions, ingest
 from spend.features.store.build import build_snapshots
 from spend.features.store.config import feature_store
 from spend.features.store.definitions import build_repo
-
-from spend.core.settings import SpendSettings
 from spend.simulate.config import SimulationConfig
 from spend.simulate.run import simulate
 from spend.simulate.writer import TABLE_ORDER, write_simulation

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
+from spend.core.errors import SpendError
 from spend.training.config import TrainingConfig, load_config
 from spend.training.dataset import churn_labels, cohort_features, split_cutoffs
 from spend.training.evaluate import compare
 from spend.training.tasks import CHURN, CLV
 from spend.training.train import baseline_scores, cohort_data, fit_model
-
-from spend.core.errors import SpendError
 
 
 def test_the_shipped_config_loads_and_unknown_keys_are_errors(tmp_path):

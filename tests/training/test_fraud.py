@@ -9,19 +9,19 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from spend.features.ingest.pipeline import IngestOptions, ingest
-from spend.features.store.build import build_snapshots
-from spend.features.store.config import feature_store
-from spend.features.store.definitions import build_repo
-from spend.features.store.reader import BatchReader
-from spend.training.fraud import Protocol, ceiling_card_precision, split
-from spend.training.tracking import Registry
 from typer.testing import CliRunner
 
 from spend.cli import app
 from spend.core.privacy.pseudonym import pseudonym
 from spend.core.settings import SpendSettings
+from spend.features.ingest.pipeline import IngestOptions, ingest
+from spend.features.store.build import build_snapshots
+from spend.features.store.config import feature_store
+from spend.features.store.definitions import build_repo
+from spend.features.store.reader import BatchReader
 from spend.simulate.handbook import HandbookConfig, simulate_handbook, write_handbook
+from spend.training.fraud import Protocol, ceiling_card_precision, split
+from spend.training.tracking import Registry
 from tests.conftest import TEST_KEY
 
 runner = CliRunner()

@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
-from spend.training.tracking import CHALLENGER, CHAMPION, PREVIOUS, Registry, better
 
 from spend.core.errors import SpendError
+from spend.core.names import CHALLENGER, CHAMPION, PREVIOUS
 from spend.core.settings import SpendSettings
+from spend.training.tracking import Registry, better
 from tests.conftest import TEST_KEY, require_service
 
 

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from spend.training.tracking import Registry
 from typer.testing import CliRunner
 
 from spend.cli import app
+from spend.training.tracking import Registry
 
 runner = CliRunner()
 
@@ -151,6 +151,7 @@ def test_a_clv_champion_scores_customers_and_feeds_the_recall_list_when_it_beat_
     # The one-year history is too short for `spend train clv` (365-day labels), so a model fitted on
     # 90-day margin labels is registered directly, as the training loop would.
     import pandas as pd
+
     from spend.training.config import TrainingConfig
     from spend.training.tasks import CLV
     from spend.training.train import cohort_data, fit_model

@@ -1,0 +1,144 @@
+"""`spend demo`: the main job end to end on the embedded default (local files, SQLite online store,
+local MLflow store)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from spend.cli.options import default_as_of
+from spend.core.console import JsonFlag, console, print_json, step_progress, user_errors
+from spend.core.settings import SpendSettings
+
+DEMO_TABLES = ("customers", "transactions", "points", "membership", "campaigns", "fraud_labels")
+
+
+@user_errors
+def demo_command(
+    customers: Annotated[int, typer.Option(min=100, help="Customers to simulate.")] = 5_000,
+    days: Annotated[int, typer.Option(min=90, help="Days of history.")] = 365,
+    seed: Annotated[int, typer.Option(help="Simulation seed.")] = 7,
+    json_output: JsonFlag = False,
+) -> None:
+    """Run the main job end to end on the embedded default: simulate, ingest, score data quality,
+    build feature snapshots, register them with Feast, materialise the online store, train and register
+    the churn model, publish the recall list and segments for the service (SPEND_HOME/published/) and
+    write the top 500 of the recall list (SPEND_HOME/reports/recall-list.csv)."""
+    from spend.features.ingest.pipeline import IngestOptions, ingest
+    from spend.features.quality.scorecard import DIMENSIONS, scorecard
+    from spend.simulate.config import SimulationConfig
+    from spend.simulate.run import simulate
+    from spend.simulate.writer import write_simulation
+
+    settings = SpendSettings()
+    # The demo's history ends yesterday, as a live shop's would; `spend simulate` keeps a fixed start.
+    start = date.today() - timedelta(days=days)
+    out = settings.paths.home / "demo" / f"sim-{start}-{customers}-{days}-{seed}"
+    steps = ("simulate", *(f"ingest {t}" for t in DEMO_TABLES), "quality", "features", "train churn", "recall list")
+    with step_progress("demo", steps, enabled=not json_output) as step:
+        step("simulate")
+        write_simulation(
+            simulate(SimulationConfig(customers=customers, days=days, seed=seed, start=start, dirty_share=0.01)), out
+        )
+        reports = {}
+        for table in DEMO_TABLES:
+            step(f"ingest {table}")
+            reports[table] = ingest(Path(out / f"{table}.csv"), IngestOptions(table), settings)
+        step("quality")
+        card = scorecard(settings)
+        step("features")
+        features = _build_feature_store(settings)
+        step("train churn")
+        trained, recall = _train_and_recall(settings)
+        step("recall list")
+    summary = {
+        "home": str(settings.home),
+        "simulation": str(out),
+        "ingested": {
+            t: {k: getattr(r, k) for k in ("received", "accepted", "quarantined", "duplicates")}
+            for t, r in reports.items()
+        },
+        "quality": {
+            t: {d: s[d]["score"] for d in DIMENSIONS} | {"overall": s["overall"]} for t, s in card["tables"].items()
+        },
+        "churn": trained,
+        "recall_list": recall,
+    }
+    if json_output:
+        print_json(summary)
+        return
+    table = Table("table", "received", "accepted", "quarantined", "duplicates", "quality", title="spend demo")
+    for name, counts in summary["ingested"].items():
+        table.add_row(name, *(f"{counts[k]:,}" for k in counts), f"{summary['quality'][name]['overall']:.1f}")
+    console.print(table)
+    console.print(f"feature snapshots: {', '.join(f'{k} {v:,}' for k, v in features['snapshot_rows'].items())}")
+    console.print(
+        f"online store ({settings.env}): {', '.join(f'{k} {v:,}' for k, v in features['online_entities'].items())}"
+    )
+    if "skipped" in trained:
+        console.print(f"churn model and recall list skipped: {trained['skipped']}")
+    else:
+        auc = ", ".join(f"{name} {row['auc']:.3f}" for name, row in trained["holdout"].items())
+        console.print(f"churn v{trained['version']} @{trained['alias']}: holdout AUC {auc}")
+        console.print(
+            f"recall list: {recall['customers']:,} customers, expected saved margin "
+            f"{recall['expected_saved_margin']:,.0f} -> {recall['file']}; published for `spend serve` in "
+            f"{recall['published']}"
+        )
+    console.print(f"state under {settings.home}; details: `spend quality`, `spend segments`, `spend models list`")
+
+
+def _train_and_recall(settings: SpendSettings) -> tuple[dict, dict | None]:
+    """Train and register the churn model, then write the recall list; a history too short for the
+    churn label (a demo of a few months) skips both and says why."""
+    from spend.core.errors import SpendError
+    from spend.training.train import train_model
+
+    as_of = default_as_of(settings)
+    try:
+        trained = train_model(settings, "churn", as_of)
+    except SpendError as error:
+        if "history too short" not in str(error):
+            raise
+        return {"skipped": str(error)}, None
+    summary = {"version": trained.version, "alias": trained.alias, "holdout": trained.comparison}
+    return summary, _recall_list(settings, as_of)
+
+
+def _recall_list(settings: SpendSettings, as_of) -> dict:
+    """Publish the recall list and segments for the service, and write the 500 customers most worth
+    winning back as a CSV, pseudonymous (`spend recall-list --reidentify` for ids)."""
+    import pandas as pd
+
+    from spend.core.names import RECALL_LIST
+    from spend.training.publish import publish
+    from spend.training.scoring import write_table
+
+    publish(settings, as_of)
+    frame = pd.read_parquet(settings.paths.published / RECALL_LIST).head(500)
+    out = settings.paths.reports / "recall-list.csv"
+    write_table(frame, out)
+    return {
+        "customers": len(frame),
+        "expected_saved_margin": float(frame["expected_saved_margin"].sum()),
+        "file": str(out),
+        "published": str(settings.paths.published),
+    }
+
+
+def _build_feature_store(settings: SpendSettings) -> dict:
+    """Build snapshots, apply the Feast declarations and materialise the online store."""
+    from spend.features.store import quiet_feast
+    from spend.features.store.build import build_snapshots
+    from spend.features.store.config import feature_store
+    from spend.features.store.definitions import build_repo
+    from spend.features.store.materialize import materialize
+
+    quiet_feast()
+    report = build_snapshots(settings)
+    feature_store(settings).apply(build_repo(settings.paths.feature_snapshots).objects)
+    return {"snapshot_rows": report.rows, "online_entities": materialize(settings)}
