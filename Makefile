@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint lock bench clean
+.PHONY: install demo test lint lock bench bento clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
@@ -37,9 +37,16 @@ bench: install
 	$(BIN)/python benchmarks/fraud.py --json
 	$(BIN)/python benchmarks/serving.py --json
 
+# The service as a bento: Spend's wheel first (bentofile.yaml installs it), then `bentoml build`.
+bento: install
+	rm -rf dist build
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w dist .
+	rm -rf build
+	$(BIN)/bentoml build .
+
 # Re-pin every dependency after editing pyproject.toml.
 lock: install
 	$(BIN)/uv pip compile --quiet --python-version 3.11 pyproject.toml --extra dev -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .spend
+	rm -rf $(VENV) .spend dist build

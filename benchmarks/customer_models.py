@@ -43,6 +43,7 @@ import pandas as pd  # noqa: E402
 
 from benchmarks.simulated import simulate_history  # noqa: E402
 from spend.core.privacy.pseudonym import pseudonymise  # noqa: E402
+from spend.core.registry import spec  # noqa: E402
 from spend.core.settings import SpendSettings  # noqa: E402
 from spend.features.examples.online_retail import load_online_retail  # noqa: E402
 from spend.features.ingest.pipeline import IngestOptions, ingest  # noqa: E402
@@ -50,17 +51,27 @@ from spend.features.store import quiet_feast  # noqa: E402
 from spend.features.store.build import build_snapshots  # noqa: E402
 from spend.features.store.config import feature_store  # noqa: E402
 from spend.features.store.definitions import build_repo  # noqa: E402
+from spend.models.baselines import lifetime_margin  # noqa: E402
+from spend.models.metrics import compare  # noqa: E402
 from spend.simulate.config import SimulationConfig  # noqa: E402
 from spend.simulate.oracle import bayes_churn_probability, oracle_churn_probability  # noqa: E402
 from spend.simulate.run import simulate  # noqa: E402
 from spend.simulate.writer import TABLE_ORDER, write_simulation  # noqa: E402
 from spend.training.campaigns import campaign_frame, cross_fitted_uplift, ranking_quality  # noqa: E402
-from spend.training.config import load_config  # noqa: E402
-from spend.training.evaluate import compare  # noqa: E402
+from spend.training.datasets.customer_cohorts import baseline_scores, fit, prepare  # noqa: E402
+from spend.training.loop import load_config, train  # noqa: E402
 from spend.training.recall import save_rate  # noqa: E402
-from spend.training.tasks import CHURN, CLV  # noqa: E402
-from spend.training.train import baseline_scores, cohort_data, fit_model, train_model  # noqa: E402
-from spend.training.value import lifetime_margin  # noqa: E402
+
+CHURN, CLV = spec("churn"), spec("clv")
+
+
+def cohort_data(settings, as_of, config, model):
+    return prepare(settings, model, config, as_of)
+
+
+def fit_model(data, config, model):
+    return fit(model, config, data.train, data.columns, dict(config.params))
+
 
 KEY = "benchmark-key-0123456789abcdef0123"
 HORIZON = 90
@@ -86,7 +97,7 @@ def _by_pseudonym(values: pd.Series) -> pd.Series:
 
 def churn_config(overrides: dict):
     """experiments/churn.yaml, with the booster parameters given on the command line (--churn-params)."""
-    churn = load_config("churn")
+    churn = load_config(CHURN)
     return churn.model_copy(update={"params": dict(churn.params) | overrides})
 
 
@@ -126,7 +137,7 @@ def _simulated_churn(settings, simulation, config, as_of: pd.Timestamp, churn) -
     truth = simulation.truth["customers"]
     oracle = oracle_churn_probability(config, truth, history["last_purchase"], cut, HORIZON)
     bayes = bayes_churn_probability(config, truth, history, cut, HORIZON)
-    scores = {"spend": model.predict_proba(holdout[data.columns])} | baseline_scores(data, churn, CHURN)
+    scores = {"spend": model.predict_proba(holdout[data.columns])} | baseline_scores(CHURN, churn, data)
     scores["bayes"] = _by_pseudonym(bayes).reindex(holdout["customer_id"]).to_numpy()
     scores["oracle"] = _by_pseudonym(oracle).reindex(holdout["customer_id"]).to_numpy()
     table = compare(holdout["churned"], scores)
@@ -169,10 +180,10 @@ def reason_cost(model, X: pd.DataFrame, rows: int = 1_000, repeats: int = 5) -> 
 
 def _clv(settings, as_of: pd.Timestamp) -> dict:
     log("next-year margin")
-    config = load_config("clv")
+    config = load_config(CLV)
     data = cohort_data(settings, as_of, config, CLV)
     model = fit_model(data, config, CLV)
-    scores = {"spend": model.predict(data.holdout[data.columns])} | baseline_scores(data, config, CLV)
+    scores = {"spend": model.predict(data.holdout[data.columns])} | baseline_scores(CLV, config, data)
     table = compare(data.holdout["margin_next"], scores, CLV.metrics)
     return {
         "holdout_cutoff": str(data.splits.holdout.date()),
@@ -184,14 +195,14 @@ def _clv(settings, as_of: pd.Timestamp) -> dict:
 def _recall(settings, simulation, config, churn) -> dict:
     log("recall list on the campaign")
     from spend.features.ingest.store import OfflineStore
-    from spend.training.value import order_lines
+    from spend.training.dataset import order_lines
 
     campaigns = OfflineStore(settings.paths).read("campaigns", ["customer_id", "campaign_id", "ts", "group"])
     day = campaigns["ts"].min().normalize()
     data = cohort_data(settings, day, churn, CHURN)  # labels complete before the campaign
     model = fit_model(data, churn, CHURN)
     lines = order_lines(OfflineStore(settings.paths))
-    campaign = campaign_frame(settings, campaigns, lines, churn.feature_service)
+    campaign = campaign_frame(settings, campaigns, lines, CHURN.feature_service)
     frame = campaign.frame
     p_churn = model.predict_proba(frame[data.columns])
     clv, _ = lifetime_margin(lines, frame["customer_id"], day)
@@ -222,7 +233,7 @@ def online_retail(root: Path, churn) -> dict:
     as_of = pd.Timestamp("2011-06-01", tz="UTC") + pd.Timedelta(days=churn.label.horizon_days)
     data = cohort_data(settings, as_of, churn, CHURN)
     model = fit_model(data, churn, CHURN)
-    scores = {"spend": model.predict_proba(data.holdout[data.columns])} | baseline_scores(data, churn, CHURN)
+    scores = {"spend": model.predict_proba(data.holdout[data.columns])} | baseline_scores(CHURN, churn, data)
     table = compare(data.holdout["churned"], scores)
     return {
         "holdout_cutoff": str(data.splits.holdout.date()),
@@ -240,8 +251,8 @@ def training_time(root: Path, customers: int) -> dict:
     _build(settings, pd.Timestamp("2026-01-01", tz="UTC"))
     log("spend train churn")
     start = time.perf_counter()
-    report = train_model(settings, "churn", pd.Timestamp("2026-01-01", tz="UTC"))
-    return {"customers": customers, "train_s": time.perf_counter() - start, "train_rows": report.train_rows}
+    report = train(settings, "churn", pd.Timestamp("2026-01-01", tz="UTC"))
+    return {"customers": customers, "train_s": time.perf_counter() - start, "train_rows": report.details["train_rows"]}
 
 
 def run(customers: int, train_customers: int, seed: int, churn_params: dict | None = None) -> dict:

@@ -77,9 +77,10 @@ def prepare(work: Path, customers: int) -> tuple[SpendSettings, dict]:
 
 
 def floor_reader(store, keys: list[bytes]):
-    online = store._get_provider().online_store
+    from spend.features.store.feast_private import redis_client, sqlite_connection
+
     if store.config.online_store.type == "redis":
-        client = online._get_client(store.config.online_store)
+        client = redis_client(store)
         view = store.get_feature_view("customer_activity")
         fields = [codec.redis_field(view.name, f.name) for f in view.features] + [codec.redis_ts_field(view.name)]
         project = store.project.encode()
@@ -91,7 +92,7 @@ def floor_reader(store, keys: list[bytes]):
                 return pipe.execute()
 
         return read
-    conn = online._get_conn(store.config)
+    conn = sqlite_connection(store)
     sql = (
         f'SELECT entity_key, feature_name, value, CAST(event_ts AS INTEGER) FROM "{store.project}_customer_activity" '
         f"WHERE entity_key IN ({','.join('?' * len(keys))})"

@@ -29,6 +29,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 import pandas as pd  # noqa: E402
 
+from spend.core.registry import spec  # noqa: E402
 from spend.core.settings import SpendSettings  # noqa: E402
 from spend.features.ingest.pipeline import IngestOptions, ingest  # noqa: E402
 from spend.features.store import quiet_feast  # noqa: E402
@@ -36,8 +37,8 @@ from spend.features.store.build import build_snapshots  # noqa: E402
 from spend.features.store.config import feature_store  # noqa: E402
 from spend.features.store.definitions import build_repo  # noqa: E402
 from spend.simulate.handbook import HandbookConfig, simulate_handbook, write_handbook  # noqa: E402
-from spend.training.config import FraudConfig, load_config  # noqa: E402
-from spend.training.fraud_jobs import score_file, train_fraud  # noqa: E402
+from spend.training.fraud_scoring import score_file  # noqa: E402
+from spend.training.loop import load_config, train  # noqa: E402
 
 KEY = "benchmark-key-0123456789abcdef0123"
 # Le Borgne et al., Reproducible Machine Learning for Credit Card Fraud Detection - Practical Handbook:
@@ -76,12 +77,12 @@ def run(batch_rows: int) -> dict:
         build_snapshots(settings)
         feature_store(settings).apply(build_repo(settings.paths.feature_snapshots).objects)
         log("protocol with the Handbook's dates: select, train, test, register")
-        fraud = load_config("fraud", schema=FraudConfig)
+        fraud = load_config(spec("fraud"))
         dated = fraud.model_copy(
             update={"protocol": fraud.protocol.model_copy(update={"train_start": pd.Timestamp("2018-07-25").date()})}
         )
         started = time.perf_counter()
-        report = train_fraud(settings, config=dated)
+        report = train(settings, "fraud", config=dated)
         train_s = time.perf_counter() - started
         path = root / "batch.csv"
         _replayed(history, batch_rows, config.days).to_csv(path, index=False)
@@ -94,7 +95,7 @@ def run(batch_rows: int) -> dict:
         "payments": len(history.truth),
         "fraud_share": float(history.truth["is_fraud"].mean()),
         "train_s": train_s,
-        "backtest": report.backtest,
+        "backtest": report.details | {"table": report.comparison},
         "batch": {
             "lines": len(frame),
             "scored": int((frame["status"] == "scored").sum()),

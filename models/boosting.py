@@ -43,7 +43,7 @@ def threads_for(rows: int) -> int:
 
 def positive_probability(fitted, matrix: pd.DataFrame | np.ndarray) -> np.ndarray:
     """P(class 1) from a fitted binary LGBMClassifier on an all-float matrix, through the Booster on a
-    numpy array: the sklearn wrapper's checks cost 20x the model on a single payment (1.1 ms vs 0.05).
+    numpy array: on a single payment the sklearn wrapper's checks cost far more than the model itself.
     One row goes through LightGBM's single-row C API (SingleRow below)."""
     values = np.asarray(matrix, dtype=np.float64)
     if len(values) == 1:
@@ -56,7 +56,7 @@ def positive_probability(fitted, matrix: pd.DataFrame | np.ndarray) -> np.ndarra
 class SingleRow:
     """LightGBM's low-latency path for one row (c_api.h: LGBM_BoosterPredictForMatSingleRowFast): the
     prediction set up once per booster instead of on every call. Booster.predict builds a predictor and
-    converts its input on each call: 30 us for one payment, five times the trees' own work.
+    converts its input on each call, several times the trees' own work for one payment (docs/serving.md).
 
     The Python package does not wrap this call, so it goes through the library the package loaded; if that
     library lacks it, `of` answers None and callers use Booster.predict. Tests hold both to the same

@@ -15,6 +15,8 @@ from lightgbm import LGBMClassifier
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from spend.core.experiments import FraudConfig
+from spend.core.registry import ModelSpec, ServingSpec
 from spend.models.boosting import booster, capacity_space, positive_probability, top_reasons
 from spend.models.encoding import encode, learn_categories
 
@@ -87,8 +89,9 @@ class FraudModel(BaseEstimator):
 
     def _checked(self, values: np.ndarray) -> np.ndarray:
         self._check()
-        if self.categories_:
-            raise ValueError(f"text features {', '.join(self.categories_)} need predict_proba on a DataFrame")
+        if self.categories_ is not None:
+            text = ", ".join(self.categories_.feature_names_in_)
+            raise ValueError(f"text features {text} need predict_proba on a DataFrame")
         if values.ndim != 2 or values.shape[1] != len(self.features_):
             raise ValueError(f"expected rows of {len(self.features_)} features ({', '.join(self.features_)})")
         return values
@@ -109,3 +112,49 @@ class FraudModel(BaseEstimator):
 
     def explain(self, X: pd.DataFrame, top: int = 3) -> list[list[str]]:
         return top_reasons(self.booster_, self._matrix(X), self.features_, top)
+
+
+def _logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=0))
+
+
+def _decision_tree():
+    from sklearn.tree import DecisionTreeClassifier
+
+    return DecisionTreeClassifier(max_depth=2, random_state=0)
+
+
+def _random_forest():
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(n_estimators=100, n_jobs=-1, random_state=0)
+
+
+SPEC = ModelSpec(
+    name="fraud",
+    summary="fraud score of a card payment with reason codes and an alert threshold (Handbook protocol)",
+    estimator=FraudModel,
+    config=FraudConfig,
+    feature_service="fraud_v1",
+    dataset="payments_prequential",
+    label="is_fraud",
+    metrics=None,  # per test day, with card precision: the protocol computes them (training/fraud.py)
+    metric_names=("auc", "average_precision", "card_precision_at_100"),
+    gate_metric="average_precision",
+    predict=lambda model, X: model.predict_proba(X),
+    # The Handbook's baselines, fitted on the same features and weeks.
+    baselines={
+        "logistic_regression": _logistic_regression,
+        "decision_tree_depth_2": _decision_tree,
+        "random_forest": _random_forest,
+    },
+    search_space=search_space,
+    serving=ServingSpec(
+        roles=("pricing-engine",),
+        routes={"/v1/fraud/score": "fraud_score", "/v1/fraud/score-batch": "fraud_score_batch"},
+    ),
+)

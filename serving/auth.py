@@ -18,14 +18,29 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
-ROLES: dict[str, frozenset[str]] = {
-    "marketing": frozenset({"churn", "recall", "segments"}),
-    "pricing-engine": frozenset({"price", "fraud", "forecast"}),
-    "data-scientist": frozenset({"churn", "recall", "segments", "price", "fraud", "forecast", "admin"}),
-    "admin": frozenset({"churn", "recall", "segments", "price", "fraud", "forecast", "admin"}),
+# What each role may call besides the models' endpoints, which each model's spec grants
+# (spend.core.registry: `serving.roles`, plus data-scientist and admin for every model).
+BATCH_DECISIONS: dict[str, frozenset[str]] = {
+    "marketing": frozenset({"recall", "segments"}),
+    "pricing-engine": frozenset(),
+    "data-scientist": frozenset({"recall", "segments", "admin"}),
+    "admin": frozenset({"recall", "segments", "admin"}),
 }
+
+
+@lru_cache(maxsize=1)
+def permissions() -> dict[str, frozenset[str]]:
+    """Role -> what it may call: the batch decisions above and the models the specs grant it."""
+    from spend.core.registry import EVERYTHING, ROLES, served
+
+    granted = {role: set(BATCH_DECISIONS.get(role, ())) for role in ROLES}
+    for name, model in served().items():
+        for role in set(model.serving.roles) | set(EVERYTHING):
+            granted[role].add(name)
+    return {role: frozenset(allowed) for role, allowed in granted.items()}
 
 
 class AuthError(Exception):
@@ -75,8 +90,8 @@ class KeyStore:
 
     def add(self, name: str, role: str) -> str:
         """Create a key for `name` with `role`; returns the key, which is not stored anywhere."""
-        if role not in ROLES:
-            raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+        if role not in permissions():
+            raise ValueError(f"unknown role {role!r}; roles: {', '.join(permissions())}")
         keys = self._load()
         if any(entry["name"] == name for entry in keys.values()):
             raise ValueError(f"a key named {name!r} exists; revoke it first")
@@ -104,7 +119,8 @@ class KeyStore:
         entry = next((e for d, e in self._current().items() if hmac.compare_digest(d, digest)), None)
         if entry is None:
             raise AuthError(401, "unknown API key")
-        if permission not in ROLES[entry["role"]]:
-            allowed = ", ".join(r for r, perms in ROLES.items() if permission in perms)
+        roles = permissions()
+        if permission not in roles[entry["role"]]:
+            allowed = ", ".join(r for r, perms in roles.items() if permission in perms)
             raise AuthError(403, f"role {entry['role']!r} may not call {permission} endpoints (allowed: {allowed})")
         return Caller(entry["name"], entry["role"])

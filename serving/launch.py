@@ -2,7 +2,7 @@
 for it to be ready.
 
 PYTHONOPTIMIZE=1: Feast decorates its classes with typeguard's @typechecked, which recompiles their
-source at import (measured: 9.5 s of Feast's 13 s import on the 2-core machine); typeguard documents
+source at import (most of Feast's import time: docs/serving.md); typeguard documents
 optimised mode as the way to turn the instrumentation off. It also skips `assert` statements, which
 Spend never uses to check input.
 """

@@ -20,14 +20,17 @@ from spend.serving.logs import log_request
 from spend.serving.metrics import metrics
 
 OPEN = {"/v1/health", "/v1/ready"}
-PERMISSION = {
-    "/v1/churn/score": "churn",
-    "/v1/recall/list": "recall",
-    "/v1/segments/lookup": "segments",
-    "/v1/fraud/score": "fraud",
-    "/v1/fraud/score-batch": "fraud",
-    "/v1/admin/reload": "admin",
-}
+BATCH_ROUTES = {"/v1/recall/list": "recall", "/v1/segments/lookup": "segments", "/v1/admin/reload": "admin"}
+
+
+@lru_cache(maxsize=1)
+def route_permissions() -> dict[str, str]:
+    """Route -> the permission it needs: the batch decisions' and admin's, and each served model's
+    routes (its spec's), which need the model's name."""
+    from spend.core.registry import served
+
+    models = {route: name for name, spec in served().items() for route in spec.serving.routes}
+    return BATCH_ROUTES | models
 
 
 class ApiKeyMiddleware:
@@ -35,6 +38,7 @@ class ApiKeyMiddleware:
         self.app = app
         self._keys: KeyStore | None = None
         self._audit: AuditLog | None = None
+        self.permission = route_permissions()
 
     def _state(self) -> tuple[KeyStore, AuditLog]:
         if self._keys is None:  # built on the first request: importing the service has no side effects
@@ -52,7 +56,7 @@ class ApiKeyMiddleware:
             return
         started = time.perf_counter()
         state = scope.setdefault("state", {})
-        endpoint = path if path in OPEN or path in PERMISSION else "other"  # bounded label values
+        endpoint = path if path in OPEN or path in self.permission else "other"  # bounded label values
         recorded = []
 
         def record(status: int) -> None:
@@ -86,7 +90,7 @@ class ApiKeyMiddleware:
         keys, audit = self._state()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         try:
-            permission = PERMISSION.get(path)
+            permission = self.permission.get(path)
             if permission is None:
                 raise AuthError(404, f"no endpoint {path}")
             caller = keys.authorize(headers.get("x-api-key"), permission)
@@ -98,7 +102,7 @@ class ApiKeyMiddleware:
         return True
 
 
-@lru_cache(maxsize=64)  # endpoints are a bounded set; the label lookup was a fiftieth of a fraud score
+@lru_cache(maxsize=64)  # endpoints are a bounded set; the label lookup showed in a fraud score's profile
 def _latency(endpoint: str):
     return metrics().latency.labels(endpoint=endpoint)
 

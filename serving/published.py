@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from spend.core.names import MANIFEST, RECALL_LIST, SEGMENTS
+from spend.serving.schemas import RecallEntry
 
 
 @dataclass(frozen=True)
@@ -74,3 +75,19 @@ def select(recall: pd.DataFrame, segment: str | None, band: str | None, min_marg
     if min_margin is not None:
         keep &= (recall["expected_saved_margin"] >= min_margin).to_numpy()
     return np.flatnonzero(keep)
+
+
+def recall_entry(row) -> RecallEntry:
+    """One recall-list row as the answer's entry (uplift NaN: no estimate, None)."""
+    uplift = None if row.uplift != row.uplift else float(row.uplift)  # NaN: no estimate
+    return RecallEntry(
+        customer_id=row.customer_id,
+        churn_probability=float(row.churn_probability),
+        churn_band=str(row.churn_band),
+        reasons=[r for r in str(row.reasons).split(";") if r],
+        segment=str(row.segment),
+        clv=float(row.clv),
+        uplift=uplift,
+        save_rate=float(row.save_rate),
+        expected_saved_margin=float(row.expected_saved_margin),
+    )

@@ -49,6 +49,19 @@ class ChurnResponse(Served):
     scores: list[ChurnScore]
 
 
+class CustomerScore(BaseModel):
+    customer_id: str
+    found: bool = Field(description="False: no online features for this customer (unknown or expired)")
+    score: float | None = Field(None, description="The model's score on the customer's online features")
+    features_at: float | None = Field(None, description="Epoch seconds of the newest feature values used")
+
+
+class CustomerScoresResponse(Served):
+    """The generic endpoint of a declared customer model (its spec's routes name no method)."""
+
+    scores: list[CustomerScore]
+
+
 class Transaction(BaseModel):
     order_id: str = Field(min_length=1, max_length=64)
     card_id: str = Field(min_length=1, max_length=64, description="The card (customer) id; pseudonymised here")

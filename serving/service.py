@@ -1,7 +1,12 @@
-"""The Spend BentoML service: churn scores, the published recall list and segments, fraud scores (one
-payment or a batch), health, readiness and reload.
+"""The Spend BentoML service: the declared models' endpoints (churn scores, fraud scores for one payment
+or a batch, and the generic customer endpoint of any other served model), the published recall list and
+segments, health, readiness and reload.
 
-    bentoml serve serving.service:Spend --port 3000      (or `spend serve`)
+    bentoml serve spend.serving.service:Spend --port 3000      (or `spend serve`)
+
+Model slots, model routes and who may call them come from the model registry (spend.core.registry):
+each served spec gets a slot, and each of its routes is either a tuned method of this class that the
+spec names (churn's, fraud's) or the generic customer endpoint (`_customer_endpoint`).
 
 Models load from the registry by alias at start-up and follow it: a background thread checks every
 SPEND_SERVING_REFRESH_SECONDS (30) and swaps in place; `POST /v1/admin/reload` does it at once. The recall
@@ -28,16 +33,22 @@ import bentoml
 from pydantic import Field
 
 from spend.core.errors import OnlineStoreUnavailable
+from spend.core.names import registered_name
+from spend.core.registry import served as served_models
+from spend.serving.answers import json_response as _json
+from spend.serving.answers import seconds as _seconds
+from spend.serving.answers import unavailable as _unavailable
 from spend.serving.collector import settle as settle_collector
+from spend.serving.fraud import Payments
 from spend.serving.middleware import ApiKeyMiddleware
 from spend.serving.models import ModelSlot
+from spend.serving.routes import with_model_routes
 from spend.serving.schemas import (
     ChurnResponse,
     CustomerIds,
     FraudBatchResponse,
     FraudScore,
     Health,
-    RecallEntry,
     RecallResponse,
     SegmentOf,
     SegmentResponse,
@@ -49,33 +60,11 @@ from spend.serving.schemas import (
 # in its supervisor process too, only to read the service's configuration (seconds of start-up saved).
 
 
-def _seconds(value) -> float | None:
-    return None if value is None or value != value else float(value)  # NaN != NaN
-
-
-def _json(body: dict):
-    """A JSON response written by orjson: a thousand churn scores took json.dumps 5-13 ms on the 2-core
-    machine, a tenth of the endpoint's budget (and orjson writes NaN as null, which is valid JSON)."""
-    import orjson
-    from starlette.responses import Response
-
-    return Response(orjson.dumps(body), media_type="application/json")
-
-
-def _unavailable(ctx: bentoml.Context, reason: str):
-    """A 503 whose body says why. Returned, not raised: BentoML replaces the message of any exception
-    of 500 or above with a generic one (and logs a traceback for an expected condition)."""
-    from starlette.responses import JSONResponse
-
-    ctx.request.state.served = {"unavailable": reason}
-    ctx.response.status_code = 503  # BentoML applies the context's status to a returned response
-    return JSONResponse({"error": reason}, status_code=503, headers={"Retry-After": "5"})
-
-
 # BentoML's access log is off: the middleware writes one JSON line per request with the same facts
-# (endpoint, status, latency) and what was served; the two together were a tenth of a fraud score's CPU.
+# (endpoint, status, latency) and what was served; writing both doubled that cost per fraud score.
 # OpenTelemetry spans are off for the /v1 endpoints: with no exporter configured (BentoML's default) they
-# are never sent, yet building them was a sixth of a fraud score's CPU. docs/serving.md says how to trace.
+# are never sent, yet building them cost CPU on every call. docs/serving.md has the profile and says how
+# to trace.
 SERVER = {
     "traffic": {"timeout": 10},
     "logging": {"access": {"enabled": False}},
@@ -83,12 +72,11 @@ SERVER = {
 }
 
 
-@bentoml.service(name="spend", **SERVER)
 class Spend:
     def __init__(self) -> None:
         # skops (the models' format) indexes scikit-learn's types at import by searching every loaded
         # module for the ones without a __module__: imported first, before Feast and MLflow have loaded
-        # two thousand modules, its import took 0.9 s less (4.4 s against 5.3, measured on its own).
+        # thousands of modules, its import is markedly faster (docs/serving.md, start-up).
         import skops.io  # noqa: F401
 
         from spend.features.store.config import bound_online_latency, feature_store
@@ -100,10 +88,7 @@ class Spend:
 
         self.settings = settings()
         self.metrics = metrics()
-        self.slots = {
-            "churn": ModelSlot(self.settings, "churn", "churn_v1"),
-            "fraud": ModelSlot(self.settings, "fraud", "fraud_v1"),
-        }
+        self.slots = {name: ModelSlot(self.settings, name, s.feature_service) for name, s in served_models().items()}
         for slot in self.slots.values():
             try:
                 slot.load()
@@ -114,15 +99,16 @@ class Spend:
         self._export_versions()
         self.store = feature_store(self.settings)
         bound_online_latency(self.store, self.settings.serving_online_timeout_seconds)
-        self.reader = BatchReader(self.store, service="churn_v1")
-        self.fraud_reader = BatchReader(self.store, service="fraud_v1")
+        self.readers = {
+            s: BatchReader(self.store, service=s) for s in {m.feature_service for m in served_models().values()}
+        }
+        self.reader, self.fraud_reader = self.readers["churn_v1"], self.readers["fraud_v1"]
         push = OnlinePush(self.store, "customer_spending_push")
         self.pending = PendingWindows(push.push_columns, self.settings.serving_push_seconds)
         self.key = self.settings.pseudonym_key.get_secret_value().encode("utf-8")
         # A few awaited Redis reads at a time, the others waiting their turn in arrival order (asyncio's
         # semaphore is first come, first served). Unbounded, every waiting request resumed behind whatever
-        # the loop had picked up meanwhile: fraud p99 34-38 ms at 16 clients; with 4, 24 ms at the same
-        # throughput (docs/serving.md).
+        # the loop had picked up meanwhile, which stretched the tail (docs/serving.md has the runs).
         self.awaited_reads = asyncio.Semaphore(self.settings.serving_awaited_reads)
         self.online_error: str | None = None
         interval = self.settings.serving_refresh_seconds
@@ -202,7 +188,6 @@ class Spend:
             health.status = "not ready"
         return health
 
-    @bentoml.api(route="/v1/churn/score")
     def churn_score(
         self,
         customer_ids: CustomerIds,
@@ -257,7 +242,7 @@ class Spend:
     ) -> RecallResponse:
         """Whom to win back, best first by expected saved margin = P(churn) x CLV x save rate, from the last
         `spend publish` (role: marketing or data-scientist)."""
-        from spend.serving.published import select
+        from spend.serving.published import recall_entry, select
 
         publication = self.published.current
         if publication is None:
@@ -266,11 +251,11 @@ class Spend:
         rows = select(recall, segment, churn_band, min_expected_saved_margin)[:top_k]
         page = recall.iloc[rows[offset : offset + limit]]
         nxt = offset + limit if offset + limit < len(rows) else None
-        customers = [_recall_entry(row) for row in page.itertuples(index=False)]
+        customers = [recall_entry(row) for row in page.itertuples(index=False)]
         version = manifest["churn_model_version"]
         self._served(ctx, None, customers=len(customers), result_size=len(customers))
         return RecallResponse(
-            model="spend-churn",
+            model=registered_name("churn"),
             version=int(version) if version is not None else 0,
             published_at=manifest["published_at"],
             as_of=manifest["as_of"],
@@ -304,7 +289,6 @@ class Spend:
             profiles={kind: {k: v for k, v in profiles[kind].items() if k in wanted[kind]} for kind in wanted},
         )
 
-    @bentoml.api(route="/v1/fraud/score")
     async def fraud_score(self, transaction: Transaction, ctx: bentoml.Context) -> FraudScore:
         """Score one card payment with fresh windows, then push the card's updated windows online
         (role: pricing-engine, data-scientist or admin). Degraded (from the payment alone) when the online
@@ -315,7 +299,7 @@ class Spend:
         loaded = self.slots["fraud"].current
         if loaded is None:
             return _unavailable(ctx, NO_FRAUD_MODEL)
-        payments = _Payments([transaction], self.key)
+        payments = Payments([transaction], self.key)
         try:
             async with self.awaited_reads:
                 columns, problem = await self.fraud_reader.read_async(payments.entities), None
@@ -325,7 +309,6 @@ class Spend:
         served, answers = self._score_payments(loaded, payments, columns, problem, ctx)
         return _json(served | answers[0])
 
-    @bentoml.api(route="/v1/fraud/score-batch")
     def fraud_score_batch(
         self,
         ctx: bentoml.Context,
@@ -336,16 +319,16 @@ class Spend:
         loaded = self.slots["fraud"].current
         if loaded is None:
             return _unavailable(ctx, NO_FRAUD_MODEL)
-        payments = _Payments(transactions, self.key)
+        payments = Payments(transactions, self.key)
         columns, problem = self._online(self.fraud_reader, payments.entities)
         served, answers = self._score_payments(loaded, payments, columns, problem, ctx)
         return _json(served | {"scores": [served | a for a in answers]})
 
-    def _score_payments(self, loaded, payments: _Payments, columns: dict | None, problem: str | None, ctx) -> tuple:
+    def _score_payments(self, loaded, payments: Payments, columns: dict | None, problem: str | None, ctx) -> tuple:
         """(what was served, one answer per payment in the order given) from the online values read for
         `payments` (None when they could not be read: degraded). The answers are FraudScore's fields
-        written directly: building and serialising the pydantic models was a twentieth of a one-payment
-        call (tests validate the bodies against FraudScore)."""
+        written directly: building and serialising the pydantic models was a measurable part of a
+        one-payment call (tests validate the bodies against FraudScore)."""
         import numpy as np
 
         from spend.serving.fraud import model_inputs, payment_rows, with_pending
@@ -391,6 +374,11 @@ class Spend:
         served = {"model": loaded.name, "version": loaded.version, "degraded": degraded is not None}
         return served | {"degraded_reason": degraded}, answers
 
+    def _customer_scores(self, name: str, customer_ids: list[str], ctx: bentoml.Context):
+        from spend.serving.routes import customer_scores
+
+        return customer_scores(self, name, customer_ids, ctx)
+
     @bentoml.api(route="/v1/admin/reload")
     def reload(self, ctx: bentoml.Context) -> Health:
         """Follow every alias and the publication now instead of at the next check (role: data-scientist
@@ -403,32 +391,5 @@ class Spend:
 NO_FRAUD_MODEL = "no fraud model loaded; train one with `spend train fraud`"
 
 
-class _Payments:
-    """Payments in time order (a card's later payments see its earlier ones), their pseudonymised cards
-    and the entity rows to read; `order` maps back to the order given."""
-
-    def __init__(self, transactions: list[Transaction], key: bytes) -> None:
-        from spend.core.privacy.pseudonym import pseudonym
-
-        self.order = sorted(range(len(transactions)), key=lambda i: transactions[i].ts)
-        self.ordered = [transactions[i] for i in self.order]
-        self.cards = [pseudonym(t.card_id, key) for t in self.ordered]
-        self.entities = {"customer_id": self.cards, "terminal_id": [t.terminal_id for t in self.ordered]}
-
-
-def _recall_entry(row) -> RecallEntry:
-    uplift = None if row.uplift != row.uplift else float(row.uplift)  # NaN: no estimate
-    return RecallEntry(
-        customer_id=row.customer_id,
-        churn_probability=float(row.churn_probability),
-        churn_band=str(row.churn_band),
-        reasons=[r for r in str(row.reasons).split(";") if r],
-        segment=str(row.segment),
-        clv=float(row.clv),
-        uplift=uplift,
-        save_rate=float(row.save_rate),
-        expected_saved_margin=float(row.expected_saved_margin),
-    )
-
-
+Spend = bentoml.service(name="spend", **SERVER)(with_model_routes(Spend))
 Spend.add_asgi_middleware(ApiKeyMiddleware)

@@ -13,16 +13,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from spend.core.names import CUSTOMER_ID as ID
 from spend.core.settings import SpendSettings
+from spend.features.compute.orders import purchase_lines
 from spend.features.ingest.store import OfflineStore
 from spend.features.store.config import feature_store
 from spend.features.store.training_set import training_set
 from spend.models.encoding import encode, learn_categories
 from spend.models.uplift import XLearnerUplift, qini_coefficient, uplift_at_k
 from spend.training.dataset import feature_columns
-from spend.training.value import purchase_lines
 
-ID = "customer_id"
 CAMPAIGN_WINDOW_DAYS = 30
 
 

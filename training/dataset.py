@@ -1,5 +1,5 @@
-"""Point-in-time churn datasets: cohorts at cut-off dates, features from the feature service, labels from
-what happened after each cut-off. Splits are by time only: every training label ends before the holdout
+"""Point-in-time customer datasets: cohorts at cut-off dates, features from the feature service, labels
+from what happened after each cut-off. Splits are by time only: every training label ends before the holdout
 cut-off, so nothing about the holdout period leaks into training.
 """
 
@@ -7,19 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
 from spend.core.errors import SpendError
+from spend.core.experiments import CohortConfig
+from spend.core.names import CUSTOMER_ID as ID
+from spend.features.compute.orders import LINE_COLUMNS, line_values
 from spend.features.ingest.store import OfflineStore
 from spend.features.store.definitions import SNAPSHOT_FILES
 from spend.features.store.training_set import training_set
-from spend.training.config import TrainingConfig
-
-ID = "customer_id"
-LABELS = ("churned", "margin_next")
-
 
 YEAR = pd.Timedelta(days=365)
 
@@ -31,7 +28,7 @@ class Splits:
     kind: str = "recent"  # "seasonal": training cut-offs around the same date a year before the holdout
 
 
-def split_cutoffs(as_of: pd.Timestamp, config: TrainingConfig, first_purchase: pd.Timestamp | None = None) -> Splits:
+def split_cutoffs(as_of: pd.Timestamp, config: CohortConfig, first_purchase: pd.Timestamp | None = None) -> Splits:
     """Holdout at as_of - horizon (its labels are complete at as_of). Training cut-offs:
 
     - seasonal (splits.seasonal, and a year of history before them): centred on the holdout's date a
@@ -58,13 +55,6 @@ def purchase_times(offline: OfflineStore) -> pd.DataFrame:
     if tx.empty:
         raise SpendError("no transactions ingested; run `spend ingest` or `spend demo` first")
     return tx[(tx["kind"] == "purchase") & tx[ID].notna()][[ID, "ts"]]
-
-
-def churn_labels(purchases: pd.DataFrame, customers: pd.Series, cutoff: pd.Timestamp, horizon_days: int) -> np.ndarray:
-    """1 if the customer makes no purchase in [cutoff, cutoff + horizon), else 0."""
-    end = cutoff + pd.Timedelta(days=horizon_days)
-    window = purchases[(purchases["ts"] >= cutoff) & (purchases["ts"] < end)]
-    return (~customers.isin(window[ID])).astype(int).to_numpy()
 
 
 def check_horizon(purchases: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int) -> None:
@@ -102,7 +92,12 @@ def cohort_features(store: FeatureStore, snapshots_folder, cutoff: pd.Timestamp,
     return training_set(store, active_at(snapshots_folder, cutoff), service)
 
 
-def feature_columns(frame: pd.DataFrame) -> list[str]:
-    """Model inputs: everything but ids, times, labels and the store's bookkeeping columns."""
-    skip = {ID, "event_timestamp", *LABELS}
+def feature_columns(frame: pd.DataFrame, label: str | None = None) -> list[str]:
+    """Model inputs: everything but ids, times, the label and the store's bookkeeping columns."""
+    skip = {ID, "event_timestamp", label}
     return [c for c in frame.columns if c not in skip and "__" not in c]
+
+
+def order_lines(offline: OfflineStore) -> pd.DataFrame:
+    """Every known customer's purchase and return lines with `net` revenue and `margin`."""
+    return line_values(offline.read("transactions", LINE_COLUMNS))

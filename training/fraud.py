@@ -16,20 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.tree import DecisionTreeClassifier
 
 from spend.core.errors import SpendError
+from spend.core.experiments import FraudConfig
 from spend.core.settings import SpendSettings
 from spend.features.compute.payments import FEATURES, payment_features
 from spend.features.compute.terminals import card_payments
 from spend.features.ingest.store import OfflineStore
 from spend.models.fraud import FraudModel
-from spend.training.config import FraudConfig
 
 DAY = pd.Timedelta(days=1)
 
@@ -118,13 +113,6 @@ def assess(test: pd.DataFrame, scores: np.ndarray, k: int) -> dict[str, float]:
     }
 
 
-BASELINES: dict[str, Callable[[], object]] = {
-    "logistic_regression": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=0)),
-    "decision_tree_depth_2": lambda: DecisionTreeClassifier(max_depth=2, random_state=0),
-    "random_forest": lambda: RandomForestClassifier(n_estimators=100, n_jobs=-1, random_state=0),
-}
-
-
 def fit_score(estimator, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
     columns = list(FEATURES)
     estimator.fit(train[columns], train["is_fraud"])
@@ -182,9 +170,14 @@ def protocol_for(frame: pd.DataFrame, config: FraudConfig) -> Protocol:
     return protocol
 
 
-def backtest(frame: pd.DataFrame, config: FraudConfig, params: dict | None = None) -> Backtest:
+def backtest(
+    frame: pd.DataFrame,
+    config: FraudConfig,
+    params: dict | None = None,
+    baselines: dict[str, Callable[[], object]] | None = None,
+) -> Backtest:
     """Select the imbalance handling prequentially, then train, set the alert threshold and test, beside
-    the baselines (same features, same weeks)."""
+    the baselines (name -> unfitted estimator factory; same features, same weeks)."""
     protocol = protocol_for(frame, config)
     params = dict(config.params) if params is None else params
     candidates = {name: params | {"imbalance": name} for name in config.imbalance}
@@ -197,7 +190,7 @@ def backtest(frame: pd.DataFrame, config: FraudConfig, params: dict | None = Non
     recent = frame[(frame["ts"] >= test_start - protocol.delay_days * DAY) & (frame["ts"] < test_start)]
     model.set_alert_budget(recent[columns], recent["ts"].dt.floor("D").to_numpy(), config.alerts_per_day)
     scores = {"spend": model.predict_proba(test[columns])}
-    scores |= {name: fit_score(make(), train, test) for name, make in BASELINES.items()}
+    scores |= {name: fit_score(make(), train, test) for name, make in (baselines or {}).items()}
     table = {name: assess(test, s, protocol.top_k) for name, s in scores.items()}
     alerted = scores["spend"] >= model.threshold_
     days = test["ts"].dt.floor("D").nunique()

@@ -26,16 +26,17 @@ import numpy as np
 import pandas as pd
 
 from spend.core.errors import SpendError
+from spend.core.names import CUSTOMER_ID as ID
+from spend.core.registry import spec
 from spend.core.settings import SpendSettings
+from spend.features.compute.orders import margin_rate
 from spend.features.ingest.store import OfflineStore
+from spend.models.baselines import lifetime_margin
 from spend.models.segmentation import SEGMENTS, RFMSegmenter
 from spend.training.campaigns import fit_uplift, latest_campaign
-from spend.training.config import load_config
+from spend.training.dataset import order_lines
 from spend.training.scoring import churn_cohort_features, score_churn
 from spend.training.tracking import Registry
-from spend.training.value import lifetime_margin, margin_rate, order_lines
-
-ID = "customer_id"
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def campaign_uplift(settings: SpendSettings, lines: pd.DataFrame, cohort: pd.Dat
     contact lapsed customers, so for a customer who ordered more recently than almost anyone contacted
     (below the 1st percentile of days since the last order) the uplift is unknown (NaN), not guessed.
     """
-    campaign = latest_campaign(settings, lines, load_config("churn").feature_service)
+    campaign = latest_campaign(settings, lines, spec("churn").feature_service)
     if isinstance(campaign, str):
         return None, campaign
     try:
@@ -101,7 +102,7 @@ def customer_value(settings: SpendSettings, lines: pd.DataFrame, cohort: pd.Data
     if version is not None:
         measured = registry.client.get_run(version.run_id).data.metrics
         if measured.get("spend_mae", np.inf) <= measured.get("bgnbd_gamma_gamma_mae", np.inf):
-            model, _ = registry.load("clv", feature_service=load_config("clv").feature_service)
+            model, _ = registry.load("clv", feature_service=spec("clv").feature_service)
             known = margin_rate(lines[lines["ts"] < as_of]) is not None
             return model.predict(cohort[model.features_]), f"ml clv v{version.version}", known
     value, known = lifetime_margin(lines, cohort[ID], as_of.normalize())

@@ -12,16 +12,14 @@ from pathlib import Path
 import pandas as pd
 
 from spend.core.audit import command_audit
+from spend.core.model_store import ModelStore
+from spend.core.names import CUSTOMER_ID as ID
 from spend.core.privacy.vault import IdentityVault
+from spend.core.registry import ModelSpec, spec
 from spend.core.settings import SpendSettings
 from spend.features.store.config import feature_store
-from spend.models.churn import bands
 from spend.models.segmentation import BehaviourClusters, RFMSegmenter
-from spend.training.config import load_config
 from spend.training.dataset import cohort_features
-from spend.training.tracking import Registry
-
-ID = "customer_id"
 
 
 def active_features(settings: SpendSettings, as_of: pd.Timestamp, service: str) -> pd.DataFrame:
@@ -29,28 +27,32 @@ def active_features(settings: SpendSettings, as_of: pd.Timestamp, service: str) 
     return cohort_features(feature_store(settings), settings.paths.feature_snapshots, as_of.normalize(), service)
 
 
+def score_customers(
+    settings: SpendSettings, spec: ModelSpec, as_of: pd.Timestamp, frame: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Every active customer scored by the spec's registered champion: the score column, what the spec's
+    `describe` adds (churn: band and reasons) and the model version. `frame` reuses features already read."""
+    model, version = ModelStore(settings).load(spec.name, feature_service=spec.feature_service)
+    frame = active_features(settings, as_of, spec.feature_service) if frame is None else frame
+    features = frame[model.features_] if hasattr(model, "features_") else frame
+    values = spec.predict(model, features)
+    columns = {ID: frame[ID], "as_of": frame["event_timestamp"], spec.score_column: values}
+    if spec.describe is not None:
+        columns |= spec.describe(model, features, values)
+    return pd.DataFrame(columns | {"model_version": int(version.version)})
+
+
 def churn_cohort_features(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFrame:
     """Every active customer's churn features as of the date (what scoring and the recall list share)."""
-    return active_features(settings, as_of, load_config("churn").feature_service)
+    return active_features(settings, as_of, spec("churn").feature_service)
 
 
 def score_churn(settings: SpendSettings, as_of: pd.Timestamp, frame: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Scores from the registered champion; `frame` reuses features already read by the caller."""
-    config = load_config("churn")
-    model, version = Registry(settings).load("churn", feature_service=config.feature_service)
-    frame = churn_cohort_features(settings, as_of) if frame is None else frame
-    features = frame[model.features_]
-    probability = model.predict_proba(features)
-    return pd.DataFrame(
-        {
-            ID: frame[ID],
-            "as_of": frame["event_timestamp"],
-            "churn_probability": probability,
-            "churn_band": bands(probability),
-            "reasons": [";".join(r) for r in model.explain(features)],
-            "model_version": int(version.version),
-        }
-    )
+    return score_customers(settings, spec("churn"), as_of, frame)
+
+
+def score_clv(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFrame:
+    return score_customers(settings, spec("clv"), as_of)
 
 
 CLUSTER_FEATURES = (
@@ -63,21 +65,6 @@ CLUSTER_FEATURES = (
 )
 
 
-def score_clv(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Next-year margin of every active customer from the registered clv @champion (the ML estimate)."""
-    config = load_config("clv")
-    model, version = Registry(settings).load("clv", feature_service=config.feature_service)
-    frame = active_features(settings, as_of, config.feature_service)
-    return pd.DataFrame(
-        {
-            ID: frame[ID],
-            "as_of": frame["event_timestamp"],
-            "next_year_margin": model.predict(frame[model.features_]),
-            "model_version": int(version.version),
-        }
-    )
-
-
 def segments(settings: SpendSettings, as_of: pd.Timestamp) -> tuple[pd.DataFrame, BehaviourClusters]:
     """Every active customer's RFM segment and learned cluster (a Gaussian mixture, k by lowest BIC), and
     P(churn) from the churn champion when one is registered (for the profiles' expected churn rate)."""
@@ -85,7 +72,7 @@ def segments(settings: SpendSettings, as_of: pd.Timestamp) -> tuple[pd.DataFrame
     behaviour = frame[list(CLUSTER_FEATURES)].fillna(0.0)  # no order in the year: no basket, no returns
     clusters = BehaviourClusters(features=CLUSTER_FEATURES).fit(behaviour)
     frame = frame.assign(segment=RFMSegmenter().fit(frame).predict(frame), cluster=clusters.predict(behaviour))
-    if Registry(settings).version_by_alias("churn", "champion") is not None:
+    if ModelStore(settings).version_by_alias("churn") is not None:
         scores = score_churn(settings, as_of)
         frame["churn_probability"] = frame[ID].map(scores.set_index(ID)["churn_probability"])
     return frame, clusters

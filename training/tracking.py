@@ -8,6 +8,7 @@ Artifacts go under SPEND_HOME/mlflow/artifacts in both. Registered models are na
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import json
 import subprocess
@@ -22,8 +23,18 @@ from spend.core.model_store import ModelStore
 from spend.core.names import CHALLENGER, CHAMPION, PREVIOUS, registered_name
 from spend.core.settings import SpendSettings
 
-LOWER_IS_BETTER = {"brier", "calibration_error", "mae", "rmse"}
 REQUIREMENTS = ("scikit-learn", "lightgbm", "pandas", "numpy", "scipy")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The gate's verdict: the new version's score on the gate metric, the champion's on the same
+    holdout (None when there is no champion), and whether the new version passed."""
+
+    metric: str
+    score: float
+    champion_score: float | None
+    passed: bool
 
 
 @dataclass
@@ -32,13 +43,6 @@ class Registered:
     version: int
     run_id: str
     alias: str  # champion or challenger after the gate
-
-
-def better(metric: str, new: float, old: float, min_improvement: float) -> bool:
-    """At least as good as the champion, by at least `min_improvement`."""
-    if metric in LOWER_IS_BETTER:
-        return new <= old - min_improvement
-    return new >= old + min_improvement
 
 
 class Registry(ModelStore):
@@ -93,12 +97,10 @@ class Registry(ModelStore):
         metrics: dict[str, float],
         tags: dict[str, str],
         tables: dict[str, pd.DataFrame],
-        gate_metric: str,
-        champion_score: float | None,
-        min_improvement: float = 0.0,
+        gate: Gate,
         parent_run_id: str | None = None,
     ) -> Registered:
-        """Log a run with the fitted model, register it, and move @champion only if it passes the gate."""
+        """Log a run with the fitted model, register it, and move @champion only if it passed the gate."""
         import mlflow.sklearn
 
         self._fluent()
@@ -121,19 +123,17 @@ class Registry(ModelStore):
         for key in ("feature_service", "as_of"):
             if key in tags:
                 self.client.set_model_version_tag(registered_name(model), str(version), key, tags[key])
-        new_score = metrics[f"spend_{gate_metric}"]
-        passes = champion_score is None or better(gate_metric, new_score, champion_score, min_improvement)
         self.client.set_model_version_tag(
             registered_name(model),
             str(version),
             "gate",
-            json.dumps({"metric": gate_metric, "score": new_score, "champion_score": champion_score, "passed": passes}),
+            json.dumps(dataclasses.asdict(gate)),
         )
-        if passes:
+        if gate.passed:
             self._crown(model, version)
         else:
             self.client.set_registered_model_alias(registered_name(model), CHALLENGER, str(version))
-        return Registered(registered_name(model), version, run.info.run_id, CHAMPION if passes else CHALLENGER)
+        return Registered(registered_name(model), version, run.info.run_id, CHAMPION if gate.passed else CHALLENGER)
 
     def _crown(self, model: str, version: int) -> None:
         name = registered_name(model)

@@ -15,11 +15,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from spend.features.compute.terminals import DAY, DELAY_DAYS, WINDOWS, known_frauds, risk_windows
+from spend.features.compute.terminals import DAY, DELAY_DAYS, SPENDING, WINDOWS, known_frauds, risk_windows
 from spend.features.compute.windows import EventIndex, seconds
 from spend.features.store.definitions import request_features
 
-SPENDING = tuple(f"{kind}_{w}d" for kind in ("nb_tx", "avg_amount") for w in WINDOWS)
 TERMINAL = tuple(f"terminal_{kind}_{w}d" for kind in ("nb_tx", "risk") for w in WINDOWS)
 REQUEST = ("amount_over_avg_30d", "is_night", "is_weekend", "basket_size_features")
 FEATURES = ("amount", *SPENDING, *TERMINAL, *REQUEST)

@@ -15,6 +15,7 @@ from spend.features.compute.windows import EventIndex, daily_cutoffs, seconds
 DAY = 86_400
 DELAY_DAYS = 7
 WINDOWS = (1, 7, 30)
+SPENDING = tuple(f"{kind}_{w}d" for kind in ("nb_tx", "avg_amount") for w in WINDOWS)  # a card's spending windows
 COLUMNS = tuple(f"terminal_nb_tx_{w}d" for w in WINDOWS) + tuple(f"terminal_risk_{w}d" for w in WINDOWS)
 
 

@@ -104,7 +104,7 @@ def parse_numbers(raw: pd.Series, kind: Kind) -> tuple[pd.Series, pd.Series]:
 
 
 def _text_to_float(text: pd.Series) -> pd.Series:
-    """Arrow's cast is ~30x faster than pandas on clean columns; a column with a bad value takes the slow path,
+    """Arrow's cast is much faster than pandas on clean columns; a column with a bad value takes the slow path,
     which marks each bad value instead of failing the whole column."""
     try:
         arrow = pa.chunked_array(text.array._pa_array)

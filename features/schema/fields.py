@@ -6,7 +6,6 @@ A `FieldSpec` drives three things: parsing raw values (features.ingest.parse), t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +17,6 @@ import pandera.pandas as pa
 # Arrow-backed text: vectorised string ops, several times faster than Python objects on 1M rows.
 TEXT = pd.StringDtype("pyarrow")
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/#\-]{0,63}$"
-ID_REGEX = re.compile(ID_PATTERN)
 
 
 class Kind(StrEnum):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandera.pandas as pa
@@ -400,7 +400,3 @@ TABLES: dict[str, TableSpec] = {
 
 def default_context() -> SchemaContext:
     return SchemaContext(now=datetime.now(UTC))
-
-
-def with_anonymous(ctx: SchemaContext, allow: bool) -> SchemaContext:
-    return replace(ctx, allow_anonymous=allow)

@@ -1,12 +1,12 @@
 """A few Redis commands sent together and their replies awaited, for the service's event loop (a payment's
 card and terminal read, two HMGETs).
 
-redis-py's asyncio pipeline costs the client about 240 us of CPU for two HMGETs on loopback: a pooled
-connection checked for readability, a write wrapped in `wait_for` (a task per call), a timeout context per
-reply. Sending on redis-py's own `Connection` directly, with one deadline over the whole exchange, costs
-about 90 us (diagnostic, docs/serving.md). Connections are redis-py's, made with the asyncio client's
-settings (address, password, TLS); redis-py still packs the commands, parses the replies and disconnects
-a connection whose exchange failed half-way.
+redis-py's asyncio pipeline does much per call for two HMGETs on loopback: a pooled connection checked
+for readability, a write wrapped in `wait_for` (a task per call), a timeout context per reply. Sending
+on redis-py's own `Connection` directly, with one deadline over the whole exchange, costs the client
+well under half the CPU (diagnostic timings in docs/serving.md). Connections are redis-py's, made with
+the asyncio client's settings (address, password, TLS); redis-py still packs the commands, parses the
+replies and disconnects a connection whose exchange failed half-way.
 
 The connections are kept per event loop and there are as many as exchanges in flight at once: the
 service bounds those (SPEND_SERVING_AWAITED_READS).

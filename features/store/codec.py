@@ -11,10 +11,9 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from feast.infra.key_encoding_utils import serialize_entity_key
-from feast.infra.online_stores.helpers import _mmh3
-from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+
+from spend.features.store.feast_private import redis_field_hash
 
 DOUBLE_TAG = b")"  # field 5 (double_val), wire type 1 (64-bit)
 DOUBLE_BLOB = np.dtype([("tag", "S1"), ("value", "<f8")])  # a ValueProto holding one double: 9 bytes
@@ -60,12 +59,6 @@ def _varint(n: int) -> bytes:
         else:
             out.append(byte)
             return bytes(out)
-
-
-def reference_entity_key(join_keys: list[str], values: list[str]) -> bytes:
-    """Feast's own serialisation, for tests and as the definition the fast path must match."""
-    key = EntityKeyProto(join_keys=join_keys, entity_values=[ValueProto(string_val=v) for v in values])
-    return serialize_entity_key(key, entity_key_serialization_version=3)
 
 
 def encode_doubles(values: np.ndarray) -> list[bytes]:
@@ -192,7 +185,7 @@ def encode_timestamps(seconds) -> list[bytes]:
 
 
 def redis_field(view: str, feature: str) -> bytes:
-    return _mmh3(f"{view}:{feature}")
+    return redis_field_hash(f"{view}:{feature}")
 
 
 def redis_ts_field(view: str) -> bytes:

@@ -45,8 +45,8 @@ def feature_store(settings: SpendSettings) -> FeatureStore:
 def bound_online_latency(store: FeatureStore, timeout: float) -> None:
     """Serving: a Redis that refuses or stalls must be an error within `timeout` seconds, not a wait.
 
-    redis-py retries a failed command three times with backoff by default (9 s against a stopped
-    server, measured), and Feast's connection string cannot turn that off; so Feast's Redis online
+    redis-py retries a failed command three times with backoff by default (seconds against a stopped
+    server: docs/serving.md), and Feast's connection string cannot turn that off; so Feast's Redis online
     store is given clients (blocking and asyncio) without retries and with socket timeouts, used by
     reads and pushes alike.
     Batch jobs keep Feast's own client: a large pipeline may rightly take longer than a request.
@@ -59,13 +59,17 @@ def bound_online_latency(store: FeatureStore, timeout: float) -> None:
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    online = store._get_provider().online_store
-    nodes, options = online._parse_connection_string(store.config.online_store.connection_string)
+    from spend.features.store.feast_private import redis_connection, replace_redis_clients
+
+    nodes, options = redis_connection(store)
     where = {"host": nodes[0]["host"], "port": int(nodes[0]["port"])}
     bounded = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
-    online._client = Redis(**where, **options, **bounded, retry=Retry(NoBackoff(), 0))
-    # The asyncio client (BatchReader.read_async) connects on first use, in the loop that uses it.
-    online._client_async = AsyncRedis(**where, **options, **bounded, retry=AsyncRetry(NoBackoff(), 0))
+    replace_redis_clients(
+        store,
+        Redis(**where, **options, **bounded, retry=Retry(NoBackoff(), 0)),
+        # The asyncio client (BatchReader.read_async) connects on first use, in the loop that uses it.
+        AsyncRedis(**where, **options, **bounded, retry=AsyncRetry(NoBackoff(), 0)),
+    )
 
 
 def redis_cluster(store: FeatureStore) -> bool:

@@ -18,8 +18,7 @@ from feast.value_type import ValueType
 from spend.features.compute import customer_activity, products, terminals
 
 SNAPSHOT_TTL = timedelta(days=2)  # daily snapshots: a day late is fine, two days means the entity went quiet
-CUSTOMER_SPENDING = tuple(f"{k}_{w}d" for w in (1, 7, 30) for k in ("nb_tx", "avg_amount"))
-CUSTOMER_ACTIVITY = tuple(c for c in customer_activity.COLUMNS if c not in CUSTOMER_SPENDING)
+CUSTOMER_ACTIVITY = tuple(c for c in customer_activity.COLUMNS if c not in terminals.SPENDING)
 SNAPSHOT_FILES = {
     "customer": "customer_snapshots.parquet",
     "terminal": "terminal_snapshots.parquet",
@@ -87,7 +86,7 @@ def build_repo(folder: Path) -> Repo:
             entities=[customer],
             ttl=SNAPSHOT_TTL,
             source=spending_push,
-            schema=_fields(CUSTOMER_SPENDING),
+            schema=_fields(terminals.SPENDING),
             online=True,
             tags={"group": "fraud"},
         ),
@@ -190,7 +189,7 @@ def request_arrays(amount, average_30d, ts_seconds, basket_size) -> dict[str, np
     """request_features on plain arrays, in numpy: one payment at request time costs microseconds, not the
     milliseconds of pandas' datetime accessors. Times are UTC epoch seconds."""
     amount, average_30d = np.asarray(amount, dtype=np.float64), np.asarray(average_30d, dtype=np.float64)
-    # divide only where the average is positive (no errstate block: a fifth of a one-payment call)
+    # divide only where the average is positive (an errstate block showed in a one-payment profile)
     ratio = np.divide(amount, average_30d, out=np.zeros_like(amount), where=average_30d > 0)
     ratio[np.isnan(ratio)] = 0.0
     hour = (ts_seconds // 3600) % 24

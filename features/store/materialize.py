@@ -16,11 +16,11 @@ import orjson
 import pandas as pd
 import pyarrow.dataset as ds
 from feast import FeatureStore, FeatureView
-from feast.infra.online_stores.sqlite import _table_id
 
 from spend.core.settings import SpendSettings
 from spend.features.store import codec, records
 from spend.features.store.config import feature_store, redis_cluster
+from spend.features.store.feast_private import redis_client, sqlite_connection, sqlite_table
 
 BATCH = 5_000
 
@@ -120,8 +120,8 @@ def _write_sqlite(fs, view, entity_bytes, values, packed, event_ts: np.ndarray) 
     """Feast's rows (same columns and text forms as SqliteOnlineStore.online_write_batch; event_ts in whole
     epoch seconds, as Feast's adapter stores them) and the records, committed together, BATCH entities per
     statement."""
-    conn = fs._get_provider().online_store._get_conn(fs.config)
-    table = _table_id(fs.project, view, fs.config.registry.enable_online_feature_view_versioning)
+    conn = sqlite_connection(fs)
+    table = sqlite_table(fs, view)
     record_table = records.sqlite_table(table)
     conn.execute(
         f'CREATE TABLE IF NOT EXISTS "{record_table}" (entity_key BLOB PRIMARY KEY, record BLOB NOT NULL) WITHOUT ROWID'
@@ -129,8 +129,8 @@ def _write_sqlite(fs, view, entity_bytes, values, packed, event_ts: np.ndarray) 
     features = sorted(values)
     grid, texts = _grid([values[f] for f in features]), _grid([_value_texts(values[f], f, view) for f in features])
     keys = _grid([entity_bytes])[0]
-    # Rows in primary-key order (entity, then feature) keep SQLite's B-tree inserts local: 3x faster
-    # than feature by feature.
+    # Rows in primary-key order (entity, then feature) keep SQLite's B-tree inserts local, unlike
+    # feature by feature (docs/feature-store.md).
     order = np.array(sorted(range(len(entity_bytes)), key=entity_bytes.__getitem__), dtype=np.int64)
     synchronous = conn.execute("PRAGMA synchronous").fetchone()[0]
     conn.execute("PRAGMA synchronous = OFF")  # derived data: a crash mid-write is repaired by materialising again
@@ -149,7 +149,7 @@ def _write_sqlite(fs, view, entity_bytes, values, packed, event_ts: np.ndarray) 
 # records) and a JSON list of (offset, length, ...) per row, which SQLite unpacks with json_each and
 # substr. executemany releases and retakes the GIL around every row, and the service writes card windows
 # from a background thread while requests hold the GIL: each row's retake waited for the request thread,
-# which cost the fraud endpoint a tenth of its throughput and most of its p99 (docs/serving.md). One
+# which cost the fraud endpoint throughput and most of its p99 (docs/serving.md). One
 # statement releases the GIL once and runs on the other core.
 def _upsert_rows(table: str) -> str:
     return (
@@ -226,8 +226,7 @@ def _write_redis(fs, view, entity_bytes, values, packed, seconds: np.ndarray) ->
     arguments are the field names once and then the values: redis-py packs each argument in Python, and a
     pipeline of HSETs packed every field name again for every entity (most of a card-window flush, under
     the GIL beside the requests). On a cluster, whose keys a script cannot span, a pipeline."""
-    online = fs._get_provider().online_store
-    client = online._get_client(fs.config.online_store)
+    client = redis_client(fs)
     project = fs.project.encode("utf-8")
     names = [codec.redis_field(view.name, name) for name in values]
     names += [codec.redis_ts_field(view.name), records.redis_field(view.name)]

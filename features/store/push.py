@@ -1,9 +1,9 @@
 """Online pushes on the request path: the rows go to every feature view fed by a push source, in the
 bytes FeatureStore.push writes, with the views resolved once instead of on every call.
 
-FeatureStore.push re-reads the registry's protos on each call (measured 36 ms a push on the 2-core
-machine, most of a fraud score's time), and its write (the provider's `ingest_df`) builds one protobuf per
-value through Arrow: a tenth of the service's CPU under fraud load. The rows are written by the
+FeatureStore.push re-reads the registry's protos on each call (longer than a whole fraud score), and
+its write (the provider's `ingest_df`) builds one protobuf per value through Arrow (docs/serving.md has
+the timings). The rows are written by the
 materialiser's vectorised writer instead (features/store/materialize.py), which tests hold to Feast's reads.
 """
 
@@ -30,7 +30,9 @@ class OnlinePush:
         if store.config.online_store.type == "sqlite":
             # Write-ahead logging: a push's commit must not block the reads of other requests (the mode
             # is stored in the file; Feast's own writes keep working with it).
-            store._get_provider().online_store._get_conn(store.config).execute("PRAGMA journal_mode=WAL")
+            from spend.features.store.feast_private import sqlite_connection
+
+            sqlite_connection(store).execute("PRAGMA journal_mode=WAL")
 
     def push(self, frame: pd.DataFrame) -> None:
         for view in self.views:

@@ -22,14 +22,11 @@ import os
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from feast import FeatureStore, FeatureView
-from feast.infra.online_stores.sqlite import _table_id
+from feast import FeatureStore
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -37,61 +34,13 @@ from spend.core.errors import OnlineStoreUnavailable, SpendError
 from spend.features.store import codec, records
 from spend.features.store.awaited_redis import AwaitedRedis
 from spend.features.store.config import redis_cluster
+from spend.features.store.feast_private import redis_client, redis_client_async
+from spend.features.store.read_plan import ViewPlan, plans_for
 
 CHUNK = 30_000  # entities per SQLite statement: SQLite caps the number of bound parameters
 SMALL = 200  # rows placed one by one below this
 FEW = 4  # Redis entities decoded value by value up to this
 RECORDS_ABOVE = 16  # entities per read above which the records are read (for a few, Feast's layout is quicker)
-
-
-@dataclass(frozen=True)
-class ViewPlan:
-    view: str
-    join_keys: tuple[str, ...]
-    features: tuple[str, ...]
-    strings: frozenset[str]
-    ttl_s: float
-    table: str  # SQLite table
-    redis_fields: tuple[bytes, ...]
-    layout: int  # the view's record layout (records.layout_id)
-    record_numeric: tuple[int, ...]  # where each wanted numeric feature sits in the record
-    record_texts: tuple[int, ...]  # where each wanted text feature sits among the record's texts
-    record_sizes: tuple[int, int]  # the record's numeric and text feature counts
-    first_feature: str  # a feature every Feast row set has: its event time checks the record's
-
-    @cached_property
-    def numeric(self) -> tuple[str, ...]:
-        return tuple(f for f in self.features if f not in self.strings)
-
-    @cached_property
-    def texts(self) -> tuple[str, ...]:
-        return tuple(f for f in self.features if f in self.strings)
-
-    @cached_property
-    def seconds_column(self) -> str:
-        return f"{self.view}__event_seconds"
-
-    @cached_property
-    def found_column(self) -> str:
-        return f"{self.view}__found"
-
-    @cached_property
-    def numeric_at(self) -> tuple[int, ...]:
-        return tuple(j for j, f in enumerate(self.features) if f not in self.strings)
-
-    @cached_property
-    def text_at(self) -> tuple[int, ...]:
-        return tuple(j for j, f in enumerate(self.features) if f in self.strings)
-
-    @cached_property
-    def hmget_fields(self) -> tuple[bytes, ...]:
-        """Feast's Redis fields for the features, then the view's event-time field."""
-        return (*self.redis_fields, codec.redis_ts_field(self.view))
-
-    @cached_property
-    def slots(self) -> dict[str, int]:
-        """Where a feature's value goes: its row among the numeric ones, or -2 for text."""
-        return {name: j for j, name in enumerate(self.numeric)} | dict.fromkeys(self.texts, -2)
 
 
 def _fetch(conn: sqlite3.Connection, sql: str, parameters: list, absent_ok: str | None = None) -> list[tuple]:
@@ -146,8 +95,7 @@ class BatchReader:
     def __init__(self, store: FeatureStore, service: str | None = None, features: list[str] | None = None) -> None:
         self.store = store
         self.production = store.config.online_store.type == "redis"
-        self.plans = _plans(store, service, features)
-        self._online = store._get_provider().online_store
+        self.plans = plans_for(store, service, features)
         self._conn: sqlite3.Connection | None = None
         self._inode: int | None = None
         self._lock = threading.Lock()
@@ -189,7 +137,7 @@ class BatchReader:
         asyncio client's pipeline on a cluster, which routes each key to its node."""
         if self._awaited is not None:
             return await self._awaited.exchange(commands)
-        client = await self._online._get_client_async(self.store.config.online_store)
+        client = await redis_client_async(self.store)
         if redis_cluster(self.store):
             async with client.pipeline(transaction=False) as pipe:
                 for command in commands:
@@ -306,7 +254,7 @@ class BatchReader:
         """Every view's records in one round trip (a payment's card and terminal together), then Feast's
         fields, in one more, for the entities without a usable record. Per view: (numeric features x keys,
         text features by name, event seconds per key)."""
-        client = self._online._get_client(self.store.config.online_store)
+        client = redis_client(self.store)
         project = self.store.project.encode("utf-8")
         many = sum(len(keys) for _, keys in keyed) > self.records_above
         try:
@@ -447,60 +395,3 @@ def _redis_columns(plan: ViewPlan, rows: list[list]) -> tuple[np.ndarray, dict, 
     numbers = codec.decode_double_columns([blobs[name] for name in plan.numeric])
     texts = {n: codec.decode_strings(blobs[n]) for n in plan.texts}
     return numbers.reshape(len(plan.numeric), len(rows)), texts, seconds
-
-
-def _plans(store: FeatureStore, service: str | None, features: list[str] | None) -> list[ViewPlan]:
-    if (service is None) == (features is None):
-        raise SpendError("give either a feature service or a list of view:feature references")
-    wanted = wanted_features(store, service, features)
-    plans = []
-    for view_name, names in wanted.items():
-        try:
-            view = store.get_feature_view(view_name)
-        except Exception as error:  # Feast raises FeatureViewNotFoundException
-            raise SpendError(f"unknown feature view {view_name!r}") from error
-        known = {f.name: f for f in view.features}
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            raise SpendError(f"unknown feature(s) {', '.join(unknown)} in view {view_name}; it has {', '.join(known)}")
-        plans.append(_plan(store, view, names))
-    return plans
-
-
-def wanted_features(store: FeatureStore, service: str | None, features: list[str] | None) -> dict[str, list[str]]:
-    wanted: dict[str, list[str]] = {}
-    if service is not None:
-        try:
-            fs = store.get_feature_service(service)
-        except Exception as error:  # FeatureServiceNotFoundException
-            names = ", ".join(s.name for s in store.list_feature_services())
-            raise SpendError(f"unknown feature service {service!r}; known: {names}") from error
-        for projection in fs.feature_view_projections:
-            if any(v.name == projection.name for v in store.list_on_demand_feature_views()):
-                continue  # request-time features are computed by the caller from the request
-            wanted[projection.name] = [f.name for f in projection.features]
-        return wanted
-    for ref in features:
-        view, sep, name = ref.partition(":")
-        if not sep:
-            raise SpendError(f"feature reference {ref!r} must be view:feature")
-        wanted.setdefault(view, []).append(name)
-    return wanted
-
-
-def _plan(store: FeatureStore, view: FeatureView, names: list[str]) -> ViewPlan:
-    numeric, texts = records.feature_kinds(view)
-    return ViewPlan(
-        view=view.name,
-        join_keys=tuple(e.name for e in view.entity_columns),
-        features=tuple(names),
-        strings=frozenset(n for n in names if n in texts),
-        ttl_s=view.ttl.total_seconds() if view.ttl else float("inf"),
-        table=_table_id(store.project, view, store.config.registry.enable_online_feature_view_versioning),
-        redis_fields=tuple(codec.redis_field(view.name, n) for n in names),
-        layout=records.layout_id(numeric, texts),
-        record_numeric=tuple(numeric.index(n) for n in names if n not in texts),
-        record_texts=tuple(texts.index(n) for n in names if n in texts),
-        record_sizes=(len(numeric), len(texts)),
-        first_feature=view.features[0].name,
-    )

@@ -15,7 +15,7 @@ from feast import FeatureStore
 
 from spend.core.errors import SpendError
 from spend.features.store.materialize import batch_source_path
-from spend.features.store.reader import wanted_features
+from spend.features.store.read_plan import wanted_features
 
 
 def training_set(store: FeatureStore, entity_rows: pd.DataFrame, service: str) -> pd.DataFrame:

@@ -96,11 +96,11 @@ def _train_and_recall(settings: SpendSettings) -> tuple[dict, dict | None]:
     """Train and register the churn model, then write the recall list; a history too short for the
     churn label (a demo of a few months) skips both and says why."""
     from spend.core.errors import SpendError
-    from spend.training.train import train_model
+    from spend.training.loop import train
 
     as_of = default_as_of(settings)
     try:
-        trained = train_model(settings, "churn", as_of)
+        trained = train(settings, "churn", as_of)
     except SpendError as error:
         if "history too short" not in str(error):
             raise

@@ -1,9 +1,9 @@
-"""`spend train`, `spend backtest`, `spend score` and `spend models ...`: train and register models, list
+"""`spend train|backtest|score NAME` and `spend models ...`, for every model the registry declares
+(spend.core.registry): train and register, compare without registering, score with the champion, list
 versions, promote, roll back."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -12,134 +12,167 @@ from rich.table import Table
 
 from spend.cli.options import AsOf, OutFile, Reidentify, as_of_date, check_out
 from spend.core.console import JsonFlag, console, print_json, step_progress, user_errors
-from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 from spend.features.store import quiet_feast
 
-TRAINABLE = ("churn", "clv", "fraud")
-models_app = typer.Typer(help="Registered models: list, promote, roll back.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Declared models and their registered versions: list, promote, roll back.", no_args_is_help=True
+)
+ModelName = Annotated[str, typer.Argument(help="A declared model (`spend models list`): churn, clv, fraud, ...")]
 
 
 def register(app: typer.Typer) -> None:
-    from spend.cli import fraud
-
     app.command("train")(train_command)
-    app.command("backtest")(fraud.backtest_command)
+    app.command("backtest")(backtest_command)
     app.command("score")(score_command)
     app.add_typer(models_app, name="models")
 
 
+def _as_of_for(model: str, text: str | None, settings: SpendSettings):
+    """Customer models work as of a date (default: the day after the last purchase); the fraud protocol
+    takes its weeks from its YAML."""
+    from spend.core.registry import spec
+
+    return as_of_date(text, settings) if spec(model).dataset == "customer_cohorts" else None
+
+
 @user_errors
 def train_command(
-    model: Annotated[str, typer.Argument(help="Model to train: churn, clv or fraud.")],
+    model: ModelName,
     as_of: AsOf = None,
     tune: Annotated[int, typer.Option(min=0, help="Optuna trials before the final fit (0: configured params).")] = 0,
     json_output: JsonFlag = False,
 ) -> None:
-    """Train on point-in-time cohorts, compare with the baselines, register, and gate the champion."""
-    from spend.training.train import TRAIN_STEPS, train_model
+    """Train by the model's dataset strategy, compare with its baselines, register, and gate the champion."""
+    from dataclasses import asdict
 
-    if model not in TRAINABLE:
-        raise SpendError(f"unknown model {model!r}; trainable: {', '.join(TRAINABLE)}")
-    if model == "fraud":
-        from spend.cli import fraud as fraud_commands
+    from spend.training.loop import steps, train
 
-        fraud_commands.train(tune, json_output)
-        return
     quiet_feast()
     settings = SpendSettings()
-    with step_progress(f"train {model}", TRAIN_STEPS, enabled=not json_output) as step:
-        report = train_model(settings, model, as_of_date(as_of, settings), tune, progress=step)
+    when = _as_of_for(model, as_of, settings)
+    with step_progress(f"train {model}", steps(model), enabled=not json_output) as step:
+        report = train(settings, model, when, tune, progress=step)
     if json_output:
         print_json(asdict(report))
         return
-    names = list(next(iter(report.comparison.values())))
-    table = Table(
-        "scorer",
-        *names,
-        title=f"{report.model} v{report.version} -> @{report.alias} (holdout {report.holdout_rows:,} customers)",
-    )
-    for name, row in report.comparison.items():
-        table.add_row(name, *(f"{row[k]:.4f}" for k in names))
-    console.print(table)
+    title = f"{report.model} v{report.version} -> @{report.alias}"
+    console.print(_comparison(report.comparison, title))
     if report.champion_score is not None:
         console.print(f"gate on {report.gate_metric}: previous champion scored {report.champion_score:.4f}")
 
 
-@models_app.command("list")
 @user_errors
-def list_command(json_output: JsonFlag = False) -> None:
-    """Every registered version with its aliases, gate result and feature service."""
-    from spend.training.tracking import Registry
+def backtest_command(model: ModelName, as_of: AsOf = None, json_output: JsonFlag = False) -> None:
+    """The model and its baselines on the holdout, by its dataset strategy, without registering anything."""
+    from spend.training.loop import evaluate, steps
 
-    versions = Registry(SpendSettings()).versions()
+    quiet_feast()
+    settings = SpendSettings()
+    when = _as_of_for(model, as_of, settings)
+    with step_progress(f"backtest {model}", steps(model)[:-1], enabled=not json_output) as step:
+        _, _, _, result = evaluate(settings, model, when, progress=step)
+    comparison = result.table.to_dict(orient="index")
     if json_output:
-        print_json({"versions": versions.to_dict(orient="records")})
+        print_json({"model": model, "comparison": comparison, "details": result.details})
         return
-    table = Table("model", "version", "aliases", "feature service", title="registered models")
-    for row in versions.itertuples():
-        table.add_row(row.model, str(row.version), row.aliases, row.feature_service)
-    console.print(table)
+    console.print(_comparison(comparison, f"{model} backtest"))
 
 
-@models_app.command("promote")
-@user_errors
-def promote_command(model: str, version: int) -> None:
-    """Make a version the champion (the former champion becomes @previous-champion)."""
-    from spend.training.tracking import Registry
-
-    Registry(SpendSettings()).promote(model, version)
-    console.print(f"spend-{model} v{version} is now @champion")
-
-
-@models_app.command("rollback")
-@user_errors
-def rollback_command(model: str) -> None:
-    """Restore the previous champion."""
-    from spend.training.tracking import Registry
-
-    version = Registry(SpendSettings()).rollback(model)
-    console.print(f"spend-{model} v{version} is @champion again")
+def _comparison(comparison: dict, title: str) -> Table:
+    names = list(next(iter(comparison.values())))
+    table = Table("scorer", *names, title=title)
+    for name, row in comparison.items():
+        table.add_row(name, *(f"{row[k]:.4f}" for k in names))
+    return table
 
 
 @user_errors
 def score_command(
-    model: Annotated[str, typer.Argument(help="Model to score with: churn, clv or fraud.")],
+    model: ModelName,
     out: OutFile,
     transactions: Annotated[Path | None, typer.Option(help="fraud: the card payments to score.")] = None,
     as_of: AsOf = None,
     reidentify: Reidentify = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Score every active customer with the registered @champion."""
+    """Score with the registered @champion: every active customer, or (fraud) a file of card payments."""
+    from spend.core.registry import spec
+    from spend.training.datasets import strategy
     from spend.training.scoring import reidentify as add_ids
-    from spend.training.scoring import score_churn, score_clv, write_table
+    from spend.training.scoring import write_table
 
-    if model not in TRAINABLE:
-        raise SpendError(f"unknown model {model!r}; scorable: {', '.join(TRAINABLE)}")
+    declared = spec(model)
     check_out(out)
-    if model == "fraud":
-        from spend.cli import fraud as fraud_commands
-
-        fraud_commands.score(transactions, out, json_output)
-        return
     quiet_feast()
     settings = SpendSettings()
-    scores = (score_churn if model == "churn" else score_clv)(settings, as_of_date(as_of, settings))
+    when = _as_of_for(declared.name, as_of, settings)
+    frame, summary = strategy(declared.dataset).score(settings, declared, when, transactions=transactions)
     if reidentify:
-        scores = add_ids(settings, scores, f"score {model} --reidentify", out)
-    write_table(scores, out)
-    summary = {
-        "out": str(out),
-        "customers": len(scores),
-        "reidentified": reidentify,
-    }
-    if model == "churn":
-        summary["bands"] = scores["churn_band"].value_counts().to_dict()
-    else:
-        summary["next_year_margin"] = float(scores["next_year_margin"].sum())
+        frame = add_ids(settings, frame, f"score {declared.name} --reidentify", out)
+    write_table(frame, out)
+    summary = {"out": str(out), "reidentified": reidentify} | summary
     if json_output:
         print_json(summary)
     else:
-        detail = summary.get("bands", f"total next-year margin {summary.get('next_year_margin', 0):,.0f}")
-        console.print(f"{len(scores):,} customers scored -> {out} ({detail})")
+        console.print(f"{len(frame):,} rows scored by {declared.name} -> {out}")
+        console.print(summary, highlight=False)
+
+
+@models_app.command("list")
+@user_errors
+def list_command(json_output: JsonFlag = False) -> None:
+    """Every declared model (name, dataset, feature service, route) and its registered versions."""
+    from spend.core.names import registered_name
+    from spend.core.registry import specs
+    from spend.training.tracking import Registry
+
+    declared = specs()
+    versions = Registry(SpendSettings()).versions()
+    if json_output:
+        print_json(
+            {
+                "models": [
+                    {
+                        "name": s.name,
+                        "registered_name": registered_name(s.name),
+                        "summary": s.summary,
+                        "dataset": s.dataset,
+                        "feature_service": s.feature_service,
+                        "routes": list(s.serving.routes) if s.serving else [],
+                    }
+                    for s in declared.values()
+                ],
+                "versions": versions.to_dict(orient="records"),
+            }
+        )
+        return
+    table = Table("model", "dataset", "feature service", "routes", "versions", "aliases", title="models")
+    for s in declared.values():
+        mine = versions[versions["model"] == registered_name(s.name)] if len(versions) else versions
+        aliases = "; ".join(f"v{r.version} {r.aliases}" for r in mine.itertuples() if r.aliases) if len(mine) else ""
+        routes = ", ".join(s.serving.routes) if s.serving else "batch only"
+        table.add_row(s.name, s.dataset, s.feature_service, routes, str(len(mine)), aliases)
+    console.print(table)
+
+
+@models_app.command("promote")
+@user_errors
+def promote_command(model: ModelName, version: int) -> None:
+    """Make a version the champion (the former champion becomes @previous-champion)."""
+    from spend.core.names import model_name
+    from spend.training.tracking import Registry
+
+    Registry(SpendSettings()).promote(model, version)
+    console.print(f"{model_name(model)} v{version} is now @champion")
+
+
+@models_app.command("rollback")
+@user_errors
+def rollback_command(model: ModelName) -> None:
+    """Restore the previous champion."""
+    from spend.core.names import model_name
+    from spend.training.tracking import Registry
+
+    version = Registry(SpendSettings()).rollback(model)
+    console.print(f"{model_name(model)} v{version} is @champion again")

@@ -20,3 +20,7 @@ def registered_name(model: str) -> str:
 def model_name(registered: str) -> str:
     """Spend's name for a registered model: `spend-churn` is `churn`. Either form is accepted."""
     return registered.removeprefix(PREFIX)
+
+
+# The customer's pseudonymous id column, in every table and feature frame.
+CUSTOMER_ID = "customer_id"

@@ -27,7 +27,8 @@ def test_several_columns_decode_at_once_as_they_decode_one_by_one():
 
 
 def test_sqlite_rows_land_in_their_columns_whatever_their_encoding():
-    from spend.features.store.reader import ViewPlan, _place
+    from spend.features.store.read_plan import ViewPlan
+    from spend.features.store.reader import _place
 
     plan = ViewPlan(
         "v", ("customer_id",), ("a", "b", "tier"), frozenset({"tier"}), 1e9, "t", (), 0, (0, 1), (0,), (2, 1), "a"

@@ -8,10 +8,10 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
+from spend.models.bgnbd import BetaGeoModel, GammaGammaModel
 from spend.models.churn import ChurnModel
-from spend.models.clv import BetaGeoModel, GammaGammaModel
+from spend.models.clv import MarginModel
 from spend.models.fraud import FraudModel
-from spend.models.margin import MarginModel
 from spend.models.segmentation import BehaviourClusters, RFMSegmenter
 from spend.models.uplift import TwoModelUplift, XLearnerUplift
 

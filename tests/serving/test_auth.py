@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spend.serving.auth import ROLES, AuthError, KeyStore
+from spend.serving.auth import AuthError, KeyStore, permissions
 
 
 def test_keys_are_stored_hashed_and_roles_decide_permissions(tmp_path):
@@ -24,7 +24,14 @@ def test_keys_are_stored_hashed_and_roles_decide_permissions(tmp_path):
 
 
 def test_admin_calls_are_for_data_scientists_and_admins_only():
-    assert [role for role, perms in ROLES.items() if "admin" in perms] == ["data-scientist", "admin"]
+    assert [role for role, perms in permissions().items() if "admin" in perms] == ["data-scientist", "admin"]
+
+
+def test_each_model_is_callable_by_the_roles_its_spec_names_and_by_data_scientists_and_admins():
+    roles = permissions()
+    assert {r for r, perms in roles.items() if "churn" in perms} == {"marketing", "data-scientist", "admin"}
+    assert {r for r, perms in roles.items() if "fraud" in perms} == {"pricing-engine", "data-scientist", "admin"}
+    assert not any("clv" in perms for perms in roles.values())  # batch only: no route
 
 
 def test_bad_roles_duplicates_and_revocation(tmp_path):

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 
 from spend.core.errors import SpendError
 from spend.serving.models import ModelSlot
-from spend.training.tracking import Registry
+from spend.training.tracking import Gate, Registry
 
 
 def _register(registry: Registry, seed: int) -> int:
@@ -17,7 +17,8 @@ def _register(registry: Registry, seed: int) -> int:
     X = pd.DataFrame({"a": rng.normal(size=50)})
     model = LogisticRegression().fit(X, (X["a"] > 0).astype(int))
     tags = {"feature_service": "churn_v1"}
-    return registry.register("slot", model, {}, {"spend_auc": 0.5 + seed / 100}, tags, {}, "auc", None).version
+    gate = Gate("auc", 0.5 + seed / 100, None, True)
+    return registry.register("slot", model, {}, {"spend_auc": 0.5 + seed / 100}, tags, {}, gate).version
 
 
 def test_the_slot_swaps_when_the_alias_moves_and_keeps_serving_without_a_registry(settings, monkeypatch):

@@ -21,10 +21,10 @@ from spend.core.settings import SpendSettings
 from spend.features.compute.terminals import card_payments
 from spend.features.ingest.store import OfflineStore
 from spend.serving.launch import stop
-from spend.serving.middleware import OPEN, PERMISSION
+from spend.serving.middleware import OPEN, route_permissions
 from spend.serving.schemas import ChurnResponse, FraudBatchResponse, FraudScore
 from spend.training.dataset import active_at
-from spend.training.train import train_model
+from spend.training.loop import train
 from tests.conftest import TEST_KEY
 from tests.serving.conftest import post, start_service
 from tests.support.sample_home import sample_home
@@ -55,11 +55,11 @@ def api_schema(served):
 
 
 def test_the_openapi_document_lists_every_endpoint(api_schema):
-    assert {p for p in api_schema.raw_schema["paths"] if p.startswith("/v1/")} == set(PERMISSION) | OPEN
+    assert {p for p in api_schema.raw_schema["paths"] if p.startswith("/v1/")} == set(route_permissions()) | OPEN
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-@pytest.mark.parametrize("path", sorted(set(PERMISSION) | OPEN))
+@pytest.mark.parametrize("path", sorted(set(route_permissions()) | OPEN))
 def test_generated_calls_never_get_a_5xx_and_every_400_names_the_field(served, api_schema, path, mode):
     """schemathesis against the served OpenAPI document (bounded examples), with a key that may call
     everything: valid and invalid bodies alike."""
@@ -288,7 +288,7 @@ def test_a_new_champion_is_swapped_in_under_traffic_without_a_failed_request(ser
     caller = threading.Thread(target=traffic)
     caller.start()
     try:
-        second = train_model(served["settings"], "churn", served["as_of"])  # same data: passes the gate
+        second = train(served["settings"], "churn", served["as_of"])  # same data: passes the gate
         assert second.alias == "champion" and second.version != before
         reloaded = _post(served, "/v1/admin/reload", {}, "data-scientist")
         time.sleep(1.0)

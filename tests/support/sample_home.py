@@ -27,9 +27,9 @@ from spend.simulate.config import SimulationConfig
 from spend.simulate.run import simulate
 from spend.simulate.writer import TABLE_ORDER, write_simulation
 from spend.training.fraud import payments_with_features
+from spend.training.loop import train
 from spend.training.publish import publish
-from spend.training.tracking import Registry
-from spend.training.train import train_model
+from spend.training.tracking import Gate, Registry
 
 ROLES = ("marketing", "pricing-engine", "data-scientist")
 
@@ -37,16 +37,8 @@ ROLES = ("marketing", "pricing-engine", "data-scientist")
 def sample_home(settings: SpendSettings, root: Path, customers: int, seed: int = 5) -> dict:
     """Build everything under `settings` (simulated CSVs under `root / 'sim'`); returns the as-of date, the
     churn training result, the fraud version and the keys by role."""
-    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
-    start = date.today() - timedelta(days=365)
-    write_simulation(simulate(SimulationConfig(customers=customers, days=365, seed=seed, start=start)), root / "sim")
-    for table in TABLE_ORDER:
-        ingest(root / "sim" / f"{table}.csv", IngestOptions(table), settings)
-    build_snapshots(settings)
-    feature_store(settings).apply(build_repo(settings.paths.feature_snapshots).objects)
-    materialize(settings)
-    as_of = pd.Timestamp(date.today(), tz="UTC")
-    churn = train_model(settings, "churn", as_of)
+    as_of = feature_home(settings, root, customers, seed)
+    churn = train(settings, "churn", as_of)
     fraud_version = register_quick_fraud_model(settings)
     publish(settings, as_of)
     keys = KeyStore(settings.paths.home / "serving" / "api_keys.json")
@@ -58,6 +50,20 @@ def sample_home(settings: SpendSettings, root: Path, customers: int, seed: int =
     }
 
 
+def feature_home(settings: SpendSettings, root: Path, customers: int, seed: int = 5) -> pd.Timestamp:
+    """A year of simulated history ending yesterday, ingested, built, applied and materialised; returns
+    today, the as-of date at which every customer's online values are fresh."""
+    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+    start = date.today() - timedelta(days=365)
+    write_simulation(simulate(SimulationConfig(customers=customers, days=365, seed=seed, start=start)), root / "sim")
+    for table in TABLE_ORDER:
+        ingest(root / "sim" / f"{table}.csv", IngestOptions(table), settings)
+    build_snapshots(settings)
+    feature_store(settings).apply(build_repo(settings.paths.feature_snapshots).objects)
+    materialize(settings)
+    return pd.Timestamp(date.today(), tz="UTC")
+
+
 def register_quick_fraud_model(settings: SpendSettings) -> int:
     frame = payments_with_features(settings)
     X = frame[list(FEATURES)]
@@ -65,4 +71,5 @@ def register_quick_fraud_model(settings: SpendSettings) -> int:
     model.set_alert_budget(X, frame["ts"].dt.floor("D").to_numpy(), 5)
     metrics = {"spend_average_precision": 0.5}
     tags = {"feature_service": "fraud_v1"}
-    return Registry(settings).register("fraud", model, {}, metrics, tags, {}, "average_precision", None).version
+    gate = Gate("average_precision", 0.5, None, True)
+    return Registry(settings).register("fraud", model, {}, metrics, tags, {}, gate).version

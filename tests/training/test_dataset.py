@@ -1,4 +1,4 @@
-"""Churn datasets: strict configs, time splits without leakage, exact labels, clear errors, and a model
+"""Customer cohort datasets: strict configs, time splits without leakage, exact labels, clear errors, and a model
 that beats its baselines on a simulated history."""
 
 from __future__ import annotations
@@ -8,25 +8,36 @@ import pandas as pd
 import pytest
 
 from spend.core.errors import SpendError
-from spend.training.config import TrainingConfig, load_config
-from spend.training.dataset import churn_labels, cohort_features, split_cutoffs
-from spend.training.evaluate import compare
-from spend.training.tasks import CHURN, CLV
-from spend.training.train import baseline_scores, cohort_data, fit_model
+from spend.core.experiments import CohortConfig
+from spend.core.registry import spec
+from spend.features.compute.orders import churned
+from spend.models.metrics import compare
+from spend.training.dataset import cohort_features, split_cutoffs
+from spend.training.datasets.customer_cohorts import baseline_scores, fit, prepare
+from spend.training.loop import load_config
+
+CHURN, CLV = spec("churn"), spec("clv")
 
 
-def test_the_shipped_config_loads_and_unknown_keys_are_errors(tmp_path):
-    config = load_config("churn")
-    assert config.label.horizon_days == 90 and config.feature_service == "churn_v1"
-    (tmp_path / "churn.yaml").write_text("model: churn\nfeature_service: churn_v1\nlabel:\n  horizon: 90\n")
+def test_the_shipped_config_loads_and_unknown_keys_are_errors(tmp_path, monkeypatch):
+    config = load_config(CHURN)
+    assert config.label.horizon_days == 90 and config.gate.metric == "average_precision"
+    monkeypatch.setenv("SPEND_EXPERIMENTS", str(tmp_path))
+    (tmp_path / "churn.yaml").write_text("model: churn\nlabel:\n  horizon: 90\n")
     with pytest.raises(SpendError, match="churn.yaml: label.horizon: Extra inputs are not permitted"):
-        load_config("churn", tmp_path)
+        load_config(CHURN)
+    (tmp_path / "churn.yaml").write_text("model: churn\ngate:\n  metric: mae\n")
+    with pytest.raises(SpendError, match="churn.yaml: gate.metric: mae is not a churn metric"):
+        load_config(CHURN)
+    (tmp_path / "churn.yaml").write_text("model: churn\nbaselines: [oracle]\n")
+    with pytest.raises(SpendError, match="churn.yaml: baselines: oracle not for churn"):
+        load_config(CHURN)
     with pytest.raises(SpendError, match="unknown model 'chrun'"):
-        load_config("chrun")
+        spec("chrun")
 
 
 def test_training_labels_end_before_the_holdout_cut_off():
-    config = load_config("churn")
+    config = load_config(CHURN)
     splits = split_cutoffs(pd.Timestamp("2025-12-31 15:00", tz="UTC"), config)
     horizon = pd.Timedelta(days=config.label.horizon_days)
     assert splits.holdout == pd.Timestamp("2025-10-02", tz="UTC")
@@ -39,17 +50,17 @@ def test_labels_count_only_purchases_inside_the_horizon():
         {"customer_id": ["a", "b", "c"], "ts": pd.to_datetime(["2025-01-10", "2025-04-11", "2025-01-01"], utc=True)}
     )
     cutoff = pd.Timestamp("2025-01-10", tz="UTC")
-    labels = churn_labels(purchases, pd.Series(["a", "b", "c", "d"]), cutoff, 90)
+    labels = churned(purchases, pd.Series(["a", "b", "c", "d"]), cutoff, 90)
     assert labels.tolist() == [0, 1, 1, 1]  # a buys at the cut-off; b just after the horizon; c before it
 
 
 def test_cohort_errors_name_the_problem(history):
     settings, store = history
-    config = TrainingConfig(model="churn", feature_service="churn_v1")
+    config = CohortConfig(model="churn")
     with pytest.raises(SpendError, match="runs past the history"):
-        cohort_data(settings, pd.Timestamp("2026-03-01", tz="UTC"), config, CHURN)
+        prepare(settings, CHURN, config, pd.Timestamp("2026-03-01", tz="UTC"))
     with pytest.raises(SpendError, match="history too short: a 90-day label with 3 training cut-offs"):
-        cohort_data(settings, pd.Timestamp("2020-01-01", tz="UTC"), config, CHURN)
+        prepare(settings, CHURN, config, pd.Timestamp("2020-01-01", tz="UTC"))
     with pytest.raises(
         SpendError, match="empty cohort: no customer has a feature snapshot with an order in the year before 2024-06-01"
     ):
@@ -58,13 +69,13 @@ def test_cohort_errors_name_the_problem(history):
 
 def test_a_model_trained_on_earlier_cohorts_is_scored_against_both_baselines(history):
     settings, _ = history
-    config = load_config("churn")
-    data = cohort_data(settings, pd.Timestamp("2025-12-31", tz="UTC"), config, CHURN)
+    config = load_config(CHURN)
+    data = prepare(settings, CHURN, config, pd.Timestamp("2025-12-31", tz="UTC"))
     holdout = data.holdout
     assert holdout["churned"].between(0, 1).all() and 0.1 < holdout["churned"].mean() < 0.9
     assert all(cohort["event_timestamp"].max() < data.splits.holdout for cohort in data.cohorts)
-    model = fit_model(data, config, CHURN, dict(config.params) | {"n_estimators": 150})
-    scores = {"spend": model.predict_proba(holdout[data.columns])} | baseline_scores(data, config, CHURN)
+    model = fit(CHURN, config, data.train, data.columns, dict(config.params) | {"n_estimators": 150})
+    scores = {"spend": model.predict_proba(holdout[data.columns])} | baseline_scores(CHURN, config, data)
     table = compare(holdout["churned"], scores)
     assert table.loc["spend", "auc"] > table.loc["recency", "auc"]
     # This history is generated by BG/NBD itself, so its baseline is strong (AUC ~0.8 here); whether
@@ -76,18 +87,16 @@ def test_a_model_trained_on_earlier_cohorts_is_scored_against_both_baselines(his
 
 def test_margin_labels_are_the_margin_after_the_cut_off_and_the_model_ranks_value(history):
     settings, _ = history
-    config = TrainingConfig(
-        model="clv", feature_service="churn_v1", label={"horizon_days": 90}, baselines=("bgnbd_gamma_gamma",)
-    )
-    data = cohort_data(settings, pd.Timestamp("2025-12-31", tz="UTC"), config, CLV)
+    config = CohortConfig(model="clv", label={"horizon_days": 90}, baselines=("bgnbd_gamma_gamma",))
+    data = prepare(settings, CLV, config, pd.Timestamp("2025-12-31", tz="UTC"))
     lines, cut = data.lines, data.splits.holdout
     window = lines[(lines["ts"] >= cut) & (lines["ts"] < cut + pd.Timedelta(days=90))]
     expected = window.groupby("customer_id")["margin"].sum()
     sample = data.holdout.set_index("customer_id")["margin_next"].reindex(expected.index).dropna()
     np.testing.assert_allclose(sample, expected.reindex(sample.index), rtol=1e-9)
     assert (data.holdout["margin_next"] == 0).mean() > 0.2  # churners bring no margin
-    model = fit_model(data, config, CLV, {"n_estimators": 150})
-    scores = {"spend": model.predict(data.holdout[data.columns])} | baseline_scores(data, config, CLV)
+    model = fit(CLV, config, data.train, data.columns, {"n_estimators": 150})
+    scores = {"spend": model.predict(data.holdout[data.columns])} | baseline_scores(CLV, config, data)
     table = compare(data.holdout["margin_next"], scores, CLV.metrics)
     assert table.loc["spend", "spearman"] > 0.4 and table.loc["bgnbd_gamma_gamma", "spearman"] > 0.4
     assert np.isfinite(table.to_numpy()).all()

@@ -56,10 +56,11 @@ def test_train_registers_a_champion_with_its_threshold_and_beats_the_shallow_tre
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["alias"] == "champion"
-    assert set(report["table"]) == {"spend", "logistic_regression", "decision_tree_depth_2", "random_forest"}
-    assert report["selected_imbalance"] in ("none", "sqrt", "balanced")
-    assert report["table"]["spend"]["auc"] > report["table"]["decision_tree_depth_2"]["auc"]
-    assert 0 < report["table"]["spend"]["card_precision_at_100"] <= report["ceiling_card_precision"]
+    table, details = report["comparison"], report["details"]
+    assert set(table) == {"spend", "logistic_regression", "decision_tree_depth_2", "random_forest"}
+    assert details["selected_imbalance"] in ("none", "sqrt", "balanced")
+    assert table["spend"]["auc"] > table["decision_tree_depth_2"]["auc"]
+    assert 0 < table["spend"]["card_precision_at_100"] <= details["ceiling_card_precision"]
     listed = json.loads(runner.invoke(app, ["models", "list", "--json"]).stdout)["versions"]
     assert any(v["model"] == "spend-fraud" for v in listed)
 
@@ -68,8 +69,9 @@ def test_backtest_reports_the_protocol_without_registering(home):
     result = runner.invoke(app, ["backtest", "fraud", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["test_frauds"] > 0 and report["alerts"]["threshold"] > 0
-    assert runner.invoke(app, ["backtest", "churn"]).exit_code == 2
+    assert report["details"]["test_frauds"] > 0 and report["details"]["alerts"]["threshold"] > 0
+    unknown = runner.invoke(app, ["backtest", "frauds"])
+    assert unknown.exit_code == 2 and "unknown model 'frauds'" in unknown.output
 
 
 def test_the_test_week_drops_cards_already_known_compromised():

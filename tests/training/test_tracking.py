@@ -11,8 +11,9 @@ from sklearn.linear_model import LogisticRegression
 
 from spend.core.errors import SpendError
 from spend.core.names import CHALLENGER, CHAMPION, PREVIOUS
+from spend.core.registry import spec
 from spend.core.settings import SpendSettings
-from spend.training.tracking import Registry, better
+from spend.training.tracking import Gate, Registry
 from tests.conftest import TEST_KEY, require_service
 
 
@@ -40,8 +41,7 @@ def register(registry, model, score, champion_score, service="churn_v1"):
         {"spend_auc": score},
         {"feature_service": service, "as_of": "2025-12-31"},
         {"comparison": pd.DataFrame({"auc": [score]}, index=["spend"])},
-        "auc",
-        champion_score,
+        Gate("auc", score, champion_score, champion_score is None or score >= champion_score),
     )
 
 
@@ -82,6 +82,7 @@ def test_loading_checks_the_feature_service_version(registry):
 
 
 def test_better_respects_the_metric_direction():
+    better = spec("churn").better
     assert better("auc", 0.8, 0.7, 0.0) and not better("auc", 0.69, 0.7, 0.0)
     assert better("brier", 0.10, 0.12, 0.0) and not better("brier", 0.13, 0.12, 0.0)
     assert not better("auc", 0.705, 0.70, 0.01)

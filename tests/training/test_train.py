@@ -152,15 +152,15 @@ def test_a_clv_champion_scores_customers_and_feeds_the_recall_list_when_it_beat_
     # 90-day margin labels is registered directly, as the training loop would.
     import pandas as pd
 
-    from spend.training.config import TrainingConfig
-    from spend.training.tasks import CLV
-    from spend.training.train import cohort_data, fit_model
+    from spend.core.experiments import CohortConfig
+    from spend.core.registry import spec
+    from spend.training.datasets.customer_cohorts import fit, prepare
+    from spend.training.tracking import Gate
 
-    config = TrainingConfig(
-        model="clv", feature_service="churn_v1", label={"horizon_days": 90}, baselines=("bgnbd_gamma_gamma",)
-    )
-    data = cohort_data(home, pd.Timestamp("2025-12-31", tz="UTC"), config, CLV)
-    model = fit_model(data, config, CLV, {"n_estimators": 50})
+    clv = spec("clv")
+    config = CohortConfig(model="clv", label={"horizon_days": 90}, baselines=("bgnbd_gamma_gamma",))
+    data = prepare(home, clv, config, pd.Timestamp("2025-12-31", tz="UTC"))
+    model = fit(clv, config, data.train, data.columns, {"n_estimators": 50})
     registered = Registry(home).register(
         "clv",
         model,
@@ -168,8 +168,7 @@ def test_a_clv_champion_scores_customers_and_feeds_the_recall_list_when_it_beat_
         {"spend_mae": 1.0, "bgnbd_gamma_gamma_mae": 2.0},
         {"feature_service": "churn_v1"},
         {},
-        "mae",
-        None,
+        Gate("mae", 1.0, None, True),
     )
     assert runner.invoke(app, ["train", "churn", "--as-of", "2025-12-31"]).exit_code == 0
     out = tmp_path / "clv.csv"
@@ -177,7 +176,8 @@ def test_a_clv_champion_scores_customers_and_feeds_the_recall_list_when_it_beat_
     assert result.exit_code == 0, result.output
     scores = pd.read_csv(out)
     assert (scores["next_year_margin"] >= 0).all() and (scores["model_version"] == registered.version).all()
-    assert json.loads(result.stdout)["next_year_margin"] == pytest.approx(scores["next_year_margin"].sum())
+    summed = json.loads(result.stdout)["next_year_margin"]["sum"]
+    assert summed == pytest.approx(scores["next_year_margin"].sum())
 
     recall_out = tmp_path / "recall.csv"
     args = ["recall-list", "--as-of", "2025-12-31", "--top", "50", "--out", str(recall_out)]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spend.models.clv import BetaGeoModel, GammaGammaModel, customer_lifetime_value
+from spend.models.bgnbd import BetaGeoModel, GammaGammaModel, customer_lifetime_value
 
 CDNOW = Path(__file__).resolve().parents[1] / "data" / "cdnow_customers_summary.csv"
 

@@ -1,0 +1,28 @@
+"""Answers every endpoint shares: JSON written by orjson, a 503 that says why, and NaN as None."""
+
+from __future__ import annotations
+
+import bentoml
+
+
+def seconds(value) -> float | None:
+    return None if value is None or value != value else float(value)  # NaN != NaN
+
+
+def json_response(body: dict):
+    """A JSON response written by orjson: json.dumps of a thousand churn scores was a noticeable share of
+    the endpoint's budget (docs/serving.md), and orjson writes NaN as null, which is valid JSON."""
+    import orjson
+    from starlette.responses import Response
+
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def unavailable(ctx: bentoml.Context, reason: str):
+    """A 503 whose body says why. Returned, not raised: BentoML replaces the message of any exception
+    of 500 or above with a generic one (and logs a traceback for an expected condition)."""
+    from starlette.responses import JSONResponse
+
+    ctx.request.state.served = {"unavailable": reason}
+    ctx.response.status_code = 503  # BentoML applies the context's status to a returned response
+    return JSONResponse({"error": reason}, status_code=503, headers={"Retry-After": "5"})

@@ -1,0 +1,60 @@
+"""The routes of the declared models (spend.core.registry): each served spec's routes are either a tuned
+method of the service that the spec names (churn's, fraud's) or the generic customer endpoint, made here."""
+
+from __future__ import annotations
+
+import bentoml
+
+from spend.core.registry import served as served_models
+from spend.serving.answers import json_response, unavailable
+from spend.serving.schemas import CustomerIds, CustomerScoresResponse
+
+
+def customer_scores(service, name: str, customer_ids: list[str], ctx: bentoml.Context):
+    """The generic endpoint of a declared customer model: its score on each customer's online features."""
+    import numpy as np
+    import pandas as pd
+
+    loaded = service.slots[name].current
+    if loaded is None:
+        return unavailable(ctx, f"no {name} model loaded; train one with `spend train {name}`")
+    columns, problem = service._online(service.readers[loaded.feature_service], {"customer_id": customer_ids})
+    if columns is None:
+        return unavailable(ctx, f"{name} scores need the online store, which cannot be read: {problem}")
+    views = [k.removesuffix("__found") for k in columns if k.endswith("__found")]
+    found = np.logical_or.reduce([np.asarray(columns[f"{v}__found"], dtype=bool) for v in views])
+    seen = np.nanmax([np.asarray(columns[f"{v}__event_seconds"], dtype=float) for v in views], axis=0)
+    scores = [{"customer_id": c, "found": False, "score": None, "features_at": None} for c in customer_ids]
+    if found.any():
+        wanted = getattr(loaded.model, "features_", [k for k in columns if "__" not in k])
+        frame = pd.DataFrame({k: columns[k] for k in wanted})[found]
+        values = served_models()[name].predict(loaded.model, frame)
+        for i, value, at in zip(np.flatnonzero(found).tolist(), values.tolist(), seen[found].tolist(), strict=True):
+            scores[i] |= {"found": True, "score": value, "features_at": at}
+    service._served(ctx, loaded, customers=len(customer_ids), result_size=int(found.sum()))
+    served = {"model": loaded.name, "version": loaded.version, "degraded": False, "degraded_reason": None}
+    return json_response(served | {"scores": scores})
+
+
+def customer_endpoint(name: str, summary: str, roles: tuple[str, ...]):
+    """A generic route's method for the declared customer model `name` (a method per model: BentoML names
+    an API after its function)."""
+
+    def endpoint(self, customer_ids: CustomerIds, ctx: bentoml.Context) -> CustomerScoresResponse:
+        return self._customer_scores(name, customer_ids, ctx)
+
+    endpoint.__name__ = endpoint.__qualname__ = f"{name}_score"
+    endpoint.__doc__ = f"{summary} (role: {', '.join(roles)}, data-scientist or admin)."
+    return endpoint
+
+
+def with_model_routes(service: type) -> type:
+    """Each served model's routes, from its spec: the tuned method it names, or the generic endpoint."""
+    for name, model in served_models().items():
+        for route, method in model.serving.routes.items():
+            if method:
+                function = getattr(service, method)
+            else:
+                function = customer_endpoint(name, model.summary, model.serving.roles)
+            setattr(service, function.__name__, bentoml.api(route=route)(function))
+    return service

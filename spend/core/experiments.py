@@ -1,0 +1,103 @@
+"""Experiment configurations: the YAML schemas models declare in their specs, and the loader.
+
+A model's YAML is experiments/<name>.yaml (shipped as spend.experiments), or the same file in the
+folder SPEND_EXPERIMENTS names, which is looked in first. It is validated strictly: an unknown key, a
+wrong type or an impossible value is an error that names it; the gate metric and the baselines must be
+the model's own (spend.core.registry checks them against the spec).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from spend.core.errors import SpendError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabelConfig(Strict):
+    horizon_days: int = Field(90, ge=7, le=730)
+
+
+class SplitConfig(Strict):
+    train_cutoffs: int = Field(3, ge=1, le=24)
+    step_days: int = Field(30, ge=1, le=365)
+    seasonal: bool = True  # training cut-offs a year before the holdout when the history allows
+
+
+class GateConfig(Strict):
+    metric: str | None = None  # None: the spec's gate metric
+    min_improvement: float = Field(0.0, ge=0.0)
+
+
+class ExperimentConfig(Strict):
+    """What every model's YAML has: its name, baselines, gate, booster parameters and search bounds."""
+
+    model: str
+    baselines: tuple[str, ...] = ()
+    gate: GateConfig = GateConfig()
+    params: dict[str, float | int | str] = Field(default_factory=dict)
+    search_space: dict[str, tuple[float, float]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _bounds_are_ordered(self) -> ExperimentConfig:
+        for name, (low, high) in self.search_space.items():
+            if not low < high:
+                raise ValueError(f"search_space.{name}: lower bound {low} must be below upper bound {high}")
+        return self
+
+
+class CohortConfig(ExperimentConfig):
+    """Customer models trained on point-in-time cohorts (churn, clv)."""
+
+    label: LabelConfig = LabelConfig()
+    splits: SplitConfig = SplitConfig()
+
+
+class ProtocolConfig(Strict):
+    """The Handbook's protocol: train a week, wait out the feedback delay, test a week."""
+
+    train_start: date | None = None  # None: the latest week whose test labels are all known
+    train_days: int = Field(7, ge=1, le=90)
+    delay_days: int = Field(7, ge=0, le=60)
+    test_days: int = Field(7, ge=1, le=90)
+    validation_folds: int = Field(4, ge=1, le=12)
+    top_k: int = Field(100, ge=1)
+
+
+class FraudConfig(ExperimentConfig):
+    protocol: ProtocolConfig = ProtocolConfig()
+    alerts_per_day: int = Field(100, ge=1)  # the analysts' daily capacity: sets the stored threshold
+    imbalance: tuple[str, ...] = ("none", "sqrt", "balanced")
+
+
+def folders() -> list[Path]:
+    """Where experiment YAMLs are looked for, first match wins: SPEND_EXPERIMENTS, then the shipped ones."""
+    shipped = Path(str(resources.files("spend.experiments")))
+    extra = os.environ.get("SPEND_EXPERIMENTS")
+    return ([Path(extra)] if extra else []) + [shipped]
+
+
+def read_config(name: str, schema: type[ExperimentConfig]) -> ExperimentConfig:
+    """experiments/<name>.yaml validated by `schema`; an error names the file, the key and the problem."""
+    path = next((folder / f"{name}.yaml" for folder in folders() if (folder / f"{name}.yaml").is_file()), None)
+    if path is None:
+        looked = ", ".join(str(folder) for folder in folders())
+        raise SpendError(f"model {name!r} has no {name}.yaml (looked in {looked})")
+    try:
+        config = schema.model_validate(yaml.safe_load(path.read_text()) or {})
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise SpendError(f"{path.name}: {where}: {first['msg']}") from error
+    if config.model != name:
+        raise SpendError(f"{path.name}: model: {config.model!r} must be {name!r}, the file's name")
+    return config

@@ -1,0 +1,40 @@
+"""Dataset strategies: how a model's training data, holdout and baselines are made, by the `dataset` its
+spec names. Each module offers the same functions, which the shared loop (training/loop.py) calls:
+
+- `STEPS`: the progress steps of a training run;
+- `prepare(settings, spec, config, as_of) -> data`;
+- `evaluate(spec, config, data, params) -> Evaluation`: fit the candidate, score it and the baselines on
+  the holdout;
+- `champion_metrics(spec, config, data, model) -> {metric: value}`: another model on the same holdout;
+- `objective(spec, config, data) -> f(trial) -> float`: what tuning optimises (the gate's metric on
+  folds before the holdout);
+- `score(settings, spec, options) -> pandas frame`: `spend score NAME`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import ModuleType
+
+import pandas as pd
+
+from spend.core.errors import SpendError
+
+
+@dataclass
+class Evaluation:
+    model: object  # the fitted candidate
+    table: pd.DataFrame  # one row per scorer ("spend" and each baseline), metrics as columns
+    params: dict  # what the candidate was fitted with, as logged
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # beyond the table's
+    details: dict = field(default_factory=dict)  # strategy-specific figures for the report
+
+
+def strategy(dataset: str) -> ModuleType:
+    from spend.training.datasets import customer_cohorts, payments_prequential
+
+    known = {"customer_cohorts": customer_cohorts, "payments_prequential": payments_prequential}
+    if dataset not in known:
+        raise SpendError(f"dataset strategy {dataset!r} is not implemented yet; implemented: {', '.join(known)}")
+    return known[dataset]

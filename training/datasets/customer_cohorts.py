@@ -1,0 +1,136 @@
+"""Customer cohorts: the customers active at each cut-off with their features then, labelled by what
+they did in the H days after it. The holdout is the cohort at as_of - H (its labels are complete at
+as_of); training cohorts come earlier (training/dataset.py). Churn and CLV train this way.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from spend.core.errors import SpendError
+from spend.core.experiments import CohortConfig
+from spend.core.names import CUSTOMER_ID as ID
+from spend.core.registry import ModelSpec
+from spend.core.settings import SpendSettings
+from spend.features.compute.orders import purchase_lines
+from spend.features.ingest.store import OfflineStore
+from spend.features.store.config import feature_store
+from spend.models.metrics import compare
+from spend.training.dataset import Splits, check_horizon, cohort_features, feature_columns, order_lines, split_cutoffs
+from spend.training.datasets import Evaluation
+
+STEPS = ("cohorts", "fit and compare", "register")
+
+
+@dataclass
+class CohortData:
+    """Point-in-time cohorts for one as-of date: training cut-offs (oldest first) and the holdout."""
+
+    splits: Splits
+    lines: pd.DataFrame  # customers' purchase and return lines (spend.features.compute.orders)
+    cohorts: list[pd.DataFrame]
+    holdout: pd.DataFrame
+    label: str
+
+    @property
+    def train(self) -> pd.DataFrame:
+        return pd.concat(self.cohorts, ignore_index=True)
+
+    @property
+    def columns(self) -> list[str]:
+        return feature_columns(self.holdout, self.label)
+
+
+def prepare(settings: SpendSettings, spec: ModelSpec, config: CohortConfig, as_of: pd.Timestamp) -> CohortData:
+    store, offline = feature_store(settings), OfflineStore(settings.paths)
+    lines = order_lines(offline)
+    if lines.empty:
+        raise SpendError("no transactions of known customers ingested; run `spend ingest` or `spend demo` first")
+    first = lines["ts"].min()
+    splits = split_cutoffs(as_of, config, first)
+    horizon, folder = config.label.horizon_days, settings.paths.feature_snapshots
+    if splits.train[0] <= first:
+        raise SpendError(
+            f"history too short: a {horizon}-day label with {len(splits.train)} training cut-offs as of "
+            f"{as_of:%Y-%m-%d} needs purchases from before {splits.train[0]:%Y-%m-%d}, but the first is "
+            f"{first:%Y-%m-%d}; use a later --as-of or a shorter horizon (experiments/{spec.name}.yaml)"
+        )
+    purchases = purchase_lines(lines)  # once: every cut-off checks its horizon against them
+
+    def cohort(cutoff: pd.Timestamp) -> pd.DataFrame:
+        check_horizon(purchases, cutoff, horizon)
+        frame = cohort_features(store, folder, cutoff, spec.feature_service)
+        frame[spec.label] = spec.make_label(lines, frame[ID], cutoff, horizon)
+        return frame
+
+    holdout = cohort(splits.holdout)  # first: a horizon past the history fails before any other work
+    return CohortData(splits, lines, [cohort(cut) for cut in splits.train], holdout, spec.label)
+
+
+def build(spec: ModelSpec, config: CohortConfig, params: dict):
+    """The unfitted estimator; the label horizon is passed to estimators that take one."""
+    if "horizon_days" in inspect.signature(spec.estimator).parameters:
+        params = params | {"horizon_days": config.label.horizon_days}
+    return spec.estimator(**params)
+
+
+def fit(spec: ModelSpec, config: CohortConfig, rows: pd.DataFrame, columns: list[str], params: dict):
+    return build(spec, config, params).fit(rows[columns], rows[spec.label])
+
+
+def baseline_scores(spec: ModelSpec, config: CohortConfig, data: CohortData) -> dict[str, np.ndarray]:
+    """The configured baselines on the holdout, from the same data the model saw."""
+    return {name: spec.baselines[name](data, config) for name in config.baselines}
+
+
+def evaluate(spec: ModelSpec, config: CohortConfig, data: CohortData, params: dict) -> Evaluation:
+    model = fit(spec, config, data.train, data.columns, params)
+    holdout = data.holdout
+    scores = {"spend": spec.predict(model, holdout[data.columns])} | baseline_scores(spec, config, data)
+    table = compare(holdout[spec.label], scores, spec.metrics)
+    tags = {
+        "as_of_holdout_cutoff": data.splits.holdout.isoformat(),
+        "train_cutoffs": ",".join(c.date().isoformat() for c in data.splits.train),
+    }
+    details = {"train_rows": len(data.train), "holdout_rows": len(holdout), "splits": data.splits.kind}
+    return Evaluation(model, table, params | {"horizon_days": config.label.horizon_days}, tags, details=details)
+
+
+def champion_metrics(spec: ModelSpec, config: CohortConfig, data: CohortData, model) -> dict[str, float]:
+    holdout = data.holdout
+    return spec.metrics(holdout[spec.label], spec.predict(model, holdout[data.columns]))
+
+
+def objective(spec: ModelSpec, config: CohortConfig, data: CohortData):
+    """Train on the earlier cohorts, validate on the latest (by time), on the gate's metric."""
+    if len(data.cohorts) < 2:
+        raise SpendError(
+            f"--tune needs at least 2 training cut-offs (splits.train_cutoffs in experiments/{spec.name}.yaml)"
+        )
+    fit_on, validate_on = pd.concat(data.cohorts[:-1], ignore_index=True), data.cohorts[-1]
+    metric, columns = config.gate.metric, data.columns
+
+    def score(trial) -> float:
+        params = spec.search_space(trial, config.search_space)
+        model = fit(spec, config, fit_on, columns, params)
+        return spec.metrics(validate_on[spec.label], spec.predict(model, validate_on[columns]))[metric]
+
+    return score
+
+
+def score(settings: SpendSettings, spec: ModelSpec, as_of: pd.Timestamp, **_) -> tuple[pd.DataFrame, dict]:
+    """Every customer active in the year before `as_of`, scored by the registered champion; and a summary
+    (customers, the score's mean and total, counts of each text column such as the churn band)."""
+    from spend.training.scoring import score_customers
+
+    frame = score_customers(settings, spec, as_of)
+    values = frame[spec.score_column]
+    summary = {"customers": len(frame), spec.score_column: {"mean": float(values.mean()), "sum": float(values.sum())}}
+    for column in frame.columns:
+        if frame[column].dtype == object and column not in (ID, "reasons") and frame[column].nunique() <= 10:
+            summary[column] = frame[column].value_counts().to_dict()
+    return frame, summary

@@ -1,0 +1,132 @@
+"""The one training loop every model goes through, driven by its spec (spend.core.registry): read and
+check its YAML, make its data by its dataset strategy (training/datasets/), optionally tune with Optuna,
+fit and compare with the baselines on the holdout, score the current champion on the same holdout, and
+register in MLflow with the gate's verdict (training/tracking.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from spend.core.errors import SpendError
+from spend.core.experiments import ExperimentConfig, read_config
+from spend.core.registry import ModelSpec, spec
+from spend.core.settings import SpendSettings
+from spend.training.datasets import Evaluation, strategy
+from spend.training.tracking import Gate, Registry
+
+
+@dataclass
+class TrainReport:
+    model: str
+    version: int
+    alias: str
+    as_of: str | None
+    gate_metric: str
+    champion_score: float | None
+    comparison: dict[str, dict[str, float]]  # scorer -> metric -> value on the holdout
+    details: dict  # the dataset strategy's own figures (rows, splits, alerts ...)
+
+
+def load_config(model: ModelSpec) -> ExperimentConfig:
+    """The model's YAML, with its gate metric and baselines checked against the spec."""
+    config = read_config(model.name, model.config)
+    metric = config.gate.metric or model.gate_metric
+    if metric not in model.metric_names:
+        raise SpendError(
+            f"{model.name}.yaml: gate.metric: {metric} is not a {model.name} metric ({', '.join(model.metric_names)})"
+        )
+    unknown = [b for b in config.baselines if b not in model.baselines]
+    if unknown:
+        raise SpendError(
+            f"{model.name}.yaml: baselines: {', '.join(unknown)} not for {model.name} "
+            f"(known: {', '.join(model.baselines) or 'none'})"
+        )
+    return config.model_copy(update={"gate": config.gate.model_copy(update={"metric": metric})})
+
+
+def steps(name: str) -> tuple[str, ...]:
+    return strategy(spec(name).dataset).STEPS
+
+
+def evaluate(
+    settings: SpendSettings,
+    name: str,
+    as_of: pd.Timestamp | None,
+    tune: int = 0,
+    progress=lambda step: None,
+    config: ExperimentConfig | None = None,
+) -> tuple[ModelSpec, ExperimentConfig, object, Evaluation]:
+    """Data, tuning and the holdout comparison, without registering (`spend backtest NAME`). `config`
+    replaces the model's YAML (a benchmark pins the Handbook's weeks)."""
+    model = spec(name)
+    config = load_config(model) if config is None else config
+    dataset = strategy(model.dataset)
+    progress(dataset.STEPS[0])
+    data = dataset.prepare(settings, model, config, as_of)
+    progress(dataset.STEPS[1])
+    params = dict(config.params)
+    if tune:
+        params |= Registry(settings).tune(
+            model.name,
+            dataset.objective(model, config, data),
+            tune,
+            f"validation_{config.gate.metric}",
+            config.gate.metric in model.lower_is_better,
+        )
+    return model, config, data, dataset.evaluate(model, config, data, params)
+
+
+def train(
+    settings: SpendSettings,
+    name: str,
+    as_of: pd.Timestamp | None = None,
+    tune: int = 0,
+    progress: Callable[[str], None] = lambda step: None,
+    config: ExperimentConfig | None = None,
+) -> TrainReport:
+    model, config, data, result = evaluate(settings, name, as_of, tune, progress, config)
+    progress(strategy(model.dataset).STEPS[-1])
+    registry = Registry(settings)
+    metric = config.gate.metric
+    champion = _champion_score(registry, model, config, data)
+    score = float(result.table.loc["spend", metric])
+    gate = Gate(
+        metric, score, champion, champion is None or model.better(metric, score, champion, config.gate.min_improvement)
+    )
+    flat = {f"{who}_{m}": float(v) for who, row in result.table.iterrows() for m, v in row.items()}
+    tags = {"feature_service": model.feature_service, "batches": _batches(settings)} | result.tags
+    if as_of is not None:
+        tags["as_of"] = as_of.isoformat()
+    registered = registry.register(
+        model.name, result.model, result.params, flat | result.metrics, tags, {"comparison": result.table}, gate
+    )
+    return TrainReport(
+        model.name,
+        registered.version,
+        registered.alias,
+        as_of.isoformat() if as_of is not None else None,
+        metric,
+        champion,
+        result.table.to_dict(orient="index"),
+        result.details,
+    )
+
+
+def _champion_score(registry: Registry, model: ModelSpec, config, data) -> float | None:
+    """The current champion on the new holdout, so the gate compares like with like."""
+    if registry.version_by_alias(model.name) is None:
+        return None
+    champion, _ = registry.load(model.name, feature_service=model.feature_service)
+    return float(strategy(model.dataset).champion_metrics(model, config, data, champion)[config.gate.metric])
+
+
+def _batches(settings: SpendSettings) -> str:
+    manifest = settings.paths.feature_snapshots / "manifest.json"
+    if not manifest.exists():
+        return ""
+    return ",".join(json.loads(manifest.read_text())["batches"])[:5000]  # MLflow tags hold up to 5,000 chars
