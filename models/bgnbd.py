@@ -17,6 +17,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 RFM_COLUMNS = ("frequency", "recency", "T")
+BGNBD_INPUTS = ("purchase_days_total", "days_since_last_order", "days_since_first_order")  # feature store
 
 
 def _rfm(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -175,3 +176,14 @@ def customer_lifetime_value(
 ) -> np.ndarray:
     """Expected margin over the next `horizon`: expected purchases x expected spend per purchase x margin."""
     return purchases.expected_purchases(X, horizon) * spend.expected_spend(X) * margin
+
+
+def summary_from_features(X: pd.DataFrame) -> pd.DataFrame:
+    """BG/NBD's frequency (repeat purchase days), recency and T in days from the feature store; a customer
+    with no known first order counts as new (all zeros)."""
+    first = X["days_since_first_order"].to_numpy(dtype=float)
+    last = X["days_since_last_order"].to_numpy(dtype=float)
+    T = np.nan_to_num(first, nan=0.0).clip(min=0.0)
+    recency = np.nan_to_num(first - last, nan=0.0).clip(0.0, T)
+    frequency = np.nan_to_num(X["purchase_days_total"].to_numpy(dtype=float) - 1, nan=0.0).clip(min=0.0)
+    return pd.DataFrame({"frequency": frequency, "recency": recency, "T": T})

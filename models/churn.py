@@ -1,9 +1,10 @@
 """Churn warning: calibrated probability of no purchase in the next H days, risk bands and reason codes.
 
-LightGBM on the customer feature service. Probabilities come from isotonic calibration of one booster
-fitted on all rows, the calibrator learnt on its cross-validated predictions (CalibratedClassifierCV with
-ensemble=False), so a 0.7 means about 7 in 10 such customers churn. One booster, not one per fold: the
-service scores a thousand customers per call, and the same booster gives the reasons.
+LightGBM on the customer feature service. Probabilities come from one booster fitted on all rows and a
+strictly increasing calibration map (models/calibration.py: Platt or interpolated isotonic, chosen by
+held-out log loss) learnt on its out-of-fold raw scores, so a 0.7 means about 7 in 10 such customers
+churn and the probabilities rank customers exactly as the booster does. One booster, not one per fold:
+the service scores a thousand customers per call, and the same booster gives the reasons.
 BG/NBD stacking: a BG/NBD model fitted (unsupervised) on the training rows' order counts, recency and
 age turns each customer's whole history into P(alive) and P(no purchase within the horizon), which the
 booster takes as two more inputs (`bgnbd_p_alive`, `bgnbd_p_churn`). The windows alone only see a year;
@@ -25,21 +26,22 @@ import numpy as np
 import pandas as pd
 from lightgbm import LGBMClassifier
 from sklearn.base import BaseEstimator
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from spend.core.experiments import CohortConfig
 from spend.core.registry import ModelSpec, ServingSpec
-from spend.features.compute.orders import churned, purchase_lines
+from spend.features.compute.orders import churned
 from spend.models.attribution import PathAttribution
-from spend.models.baselines import bgnbd_baseline, recency_baseline
-from spend.models.bgnbd import BetaGeoModel
-from spend.models.boosting import booster, capacity_space, reasons_from, threads_for, top_reasons
+from spend.models.baselines import BgnbdChurn, RecencyChurn
+from spend.models.bgnbd import BGNBD_INPUTS, BetaGeoModel, summary_from_features
+from spend.models.boosting import booster, capacity_space, reasons_from, threads_for
+from spend.models.calibration import METHODS, MonotoneCalibrator
 from spend.models.encoding import encode, learn_categories
 from spend.models.metrics import probability_metrics
 
 BANDS = (("low", 0.0), ("medium", 0.30), ("high", 0.60))
-BGNBD_INPUTS = ("purchase_days_total", "days_since_last_order", "days_since_first_order")
+CALIBRATIONS = {"auto": METHODS, "platt": ("platt",), "isotonic": ("isotonic",)}
 BGNBD_FEATURES = ("bgnbd_p_alive", "bgnbd_p_churn")
 
 
@@ -66,7 +68,7 @@ class ChurnModel(BaseEstimator):
         calibration_folds: int = 3,
         horizon_days: int = 90,
         bgnbd: bool = True,
-        calibration: str = "isotonic",
+        calibration: str = "auto",
         random_state: int = 0,
     ) -> None:
         self.n_estimators = n_estimators
@@ -88,12 +90,14 @@ class ChurnModel(BaseEstimator):
             raise ValueError("churn labels need both churners and stayers in the training cohort")
         self.features_ = list(X.columns)
         self.categories_ = learn_categories(X)
-        self.bgnbd_ = BetaGeoModel().fit(bgnbd_summary(X)) if self.bgnbd and set(BGNBD_INPUTS) <= set(X) else None
+        stacked = self.bgnbd and set(BGNBD_INPUTS) <= set(X)
+        self.bgnbd_ = BetaGeoModel().fit(summary_from_features(X)) if stacked else None
         matrix = self._encode(X)
-        self.calibrated_ = CalibratedClassifierCV(
-            self._booster(), method=self.calibration, cv=self.calibration_folds, ensemble=False
-        ).fit(matrix, y)
-        self.explainer_ = self.calibrated_.calibrated_classifiers_[0].estimator  # fitted on all rows
+        folds = StratifiedKFold(self.calibration_folds, shuffle=True, random_state=self.random_state)
+        out_of_fold = cross_val_predict(self._booster(), matrix, y, cv=folds, method="predict_proba")[:, 1]
+        methods = CALIBRATIONS[self.calibration]
+        self.calibrator_ = MonotoneCalibrator(methods, random_state=self.random_state).fit(_logit(out_of_fold), y)
+        self.explainer_ = self._booster().fit(matrix, y)  # the booster that scores and explains
         self.attribution_ = PathAttribution(self.explainer_.booster_)
         self.base_rate_ = float(y.mean())
         return self
@@ -101,7 +105,7 @@ class ChurnModel(BaseEstimator):
     def _encode(self, X: pd.DataFrame) -> pd.DataFrame:
         out = encode(X, self.features_, self.categories_, "churn")
         if getattr(self, "bgnbd_", None) is not None:
-            summary = bgnbd_summary(X)
+            summary = summary_from_features(X)
             out = out.assign(  # a new frame: encode may hand back the caller's columns uncopied
                 bgnbd_p_alive=self.bgnbd_.p_alive(summary),
                 bgnbd_p_churn=self.bgnbd_.p_no_purchase(summary, self.horizon_days),
@@ -114,12 +118,11 @@ class ChurnModel(BaseEstimator):
         return self.features_ + (list(BGNBD_FEATURES) if getattr(self, "bgnbd_", None) is not None else [])
 
     def _check(self) -> None:
-        if not hasattr(self, "calibrated_"):
+        if not hasattr(self, "calibrator_"):
             raise NotFittedError("ChurnModel is not fitted yet; call fit first")
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        self._check()
-        return self.calibrated_.predict_proba(self._encode(X))[:, 1]
+        return self.score(X, reasons=False)[0]
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return bands(self.predict_proba(X))
@@ -132,11 +135,7 @@ class ChurnModel(BaseEstimator):
         """Calibrated P(churn) and, if asked, each customer's top reasons, from one pass over the booster:
         the path attributions add up to its raw score, which the calibrator maps as predict_proba does."""
         self._check()
-        matrix = self._encode(X)
-        if getattr(self, "attribution_", None) is None:  # fitted before path attributions: fold ensemble
-            why = top_reasons(self.explainer_, matrix, self.inputs_, top) if reasons else [[] for _ in range(len(X))]
-            return self.calibrated_.predict_proba(matrix)[:, 1], why
-        values = np.asarray(matrix, dtype=np.float64)
+        values = np.asarray(self._encode(X), dtype=np.float64)
         booster = self.explainer_.booster_
         if reasons:
             contributions = self.attribution_.contributions(booster, values, threads_for(len(values)))
@@ -144,22 +143,13 @@ class ChurnModel(BaseEstimator):
         else:
             raw = booster.predict(values, raw_score=True, num_threads=threads_for(len(values)))
             why = [[] for _ in range(len(values))]
-        # The calibrator learnt on what sklearn asks the booster for: decision_function (the raw score)
-        # where the booster has one (LightGBM 4.6+), else P(class 1).
-        response = raw if hasattr(self.explainer_, "decision_function") else 1.0 / (1.0 + np.exp(-raw))
-        calibrator = self.calibrated_.calibrated_classifiers_[0].calibrators[0]
-        return np.clip(calibrator.predict(response), 0.0, 1.0), why
+        return self.calibrator_.predict(raw), why
 
 
-def bgnbd_summary(X: pd.DataFrame) -> pd.DataFrame:
-    """BG/NBD's frequency (repeat purchase days), recency and T in days from the feature store; a customer
-    with no known first order counts as new (all zeros)."""
-    first = X["days_since_first_order"].to_numpy(dtype=float)
-    last = X["days_since_last_order"].to_numpy(dtype=float)
-    T = np.nan_to_num(first, nan=0.0).clip(min=0.0)
-    recency = np.nan_to_num(first - last, nan=0.0).clip(0.0, T)
-    frequency = np.nan_to_num(X["purchase_days_total"].to_numpy(dtype=float) - 1, nan=0.0).clip(min=0.0)
-    return pd.DataFrame({"frequency": frequency, "recency": recency, "T": T})
+def _logit(p: np.ndarray) -> np.ndarray:
+    """Out-of-fold probabilities back on the booster's raw-score scale, where the calibrator works."""
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return np.log(p / (1 - p))
 
 
 def bands(probability: np.ndarray) -> np.ndarray:
@@ -170,15 +160,6 @@ def bands(probability: np.ndarray) -> np.ndarray:
 def describe(model: ChurnModel, X: pd.DataFrame, probability: np.ndarray) -> dict[str, object]:
     """What `spend score churn` adds to each probability: its band and the top reasons."""
     return {"churn_band": bands(probability), "reasons": [";".join(r) for r in model.explain(X)]}
-
-
-def _bgnbd(data, config: CohortConfig) -> np.ndarray:
-    purchases = purchase_lines(data.lines)
-    return bgnbd_baseline(purchases, data.holdout, data.splits.holdout, config.label.horizon_days)[0]
-
-
-def _recency(data, config: CohortConfig) -> np.ndarray:
-    return recency_baseline(data.train, data.holdout, "churned")
 
 
 SPEC = ModelSpec(
@@ -195,7 +176,7 @@ SPEC = ModelSpec(
     lower_is_better=frozenset({"brier", "calibration_error"}),
     gate_metric="average_precision",
     predict=lambda model, X: model.predict_proba(X),
-    baselines={"bgnbd": _bgnbd, "recency": _recency},
+    baselines={"bgnbd": lambda config: BgnbdChurn(config.label.horizon_days), "recency": lambda config: RecencyChurn()},
     describe=describe,
     search_space=search_space,
     score_column="churn_probability",

@@ -17,7 +17,7 @@ from sklearn.exceptions import NotFittedError
 from spend.core.experiments import CohortConfig
 from spend.core.registry import ModelSpec
 from spend.features.compute.orders import margin_next
-from spend.models.baselines import lifetime_margin
+from spend.models.baselines import BgnbdGammaGammaValue
 from spend.models.boosting import booster
 from spend.models.churn import search_space
 from spend.models.encoding import encode, learn_categories
@@ -61,11 +61,6 @@ class MarginModel(BaseEstimator):
         return np.clip(self.booster_.predict(encode(X, self.features_, self.categories_, "margin")), 0.0, None)
 
 
-def _bgnbd_gamma_gamma(data, config: CohortConfig) -> np.ndarray:
-    value, _ = lifetime_margin(data.lines, data.holdout["customer_id"], data.splits.holdout, config.label.horizon_days)
-    return value
-
-
 SPEC = ModelSpec(
     name="clv",
     summary="next-year margin of every active customer (LightGBM, Tweedie), beside BG/NBD x Gamma-Gamma",
@@ -80,7 +75,7 @@ SPEC = ModelSpec(
     lower_is_better=frozenset({"mae", "rmse"}),
     gate_metric="mae",
     predict=lambda model, X: model.predict(X),
-    baselines={"bgnbd_gamma_gamma": _bgnbd_gamma_gamma},
+    baselines={"bgnbd_gamma_gamma": lambda config: BgnbdGammaGammaValue(config.label.horizon_days)},
     search_space=search_space,
     score_column="next_year_margin",
 )

@@ -148,9 +148,9 @@ SPEC = ModelSpec(
     predict=lambda model, X: model.predict_proba(X),
     # The Handbook's baselines, fitted on the same features and weeks.
     baselines={
-        "logistic_regression": _logistic_regression,
-        "decision_tree_depth_2": _decision_tree,
-        "random_forest": _random_forest,
+        "logistic_regression": lambda config: _logistic_regression(),
+        "decision_tree_depth_2": lambda config: _decision_tree(),
+        "random_forest": lambda config: _random_forest(),
     },
     search_space=search_space,
     serving=ServingSpec(

@@ -11,16 +11,12 @@ windows, like a first payment offline; so does every payment when the online sto
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from spend.features.compute.payments import FEATURES, SPENDING, TERMINAL
 from spend.features.compute.terminals import WINDOWS
 from spend.features.store.definitions import request_arrays
-
-if TYPE_CHECKING:
-    from spend.serving.schemas import Transaction
 
 EMPTY_WINDOWS = dict.fromkeys(SPENDING, 0.0)
 EMPTY_TERMINAL = dict.fromkeys(TERMINAL, 0.0)
@@ -100,16 +96,3 @@ def _online(columns: dict | None, i: int, view: str, names: Sequence[str]) -> di
     if columns is None or not bool(columns[f"{view}__found"][i]):
         return None
     return {name: float(columns[name][i]) for name in names}
-
-
-class Payments:
-    """Payments in time order (a card's later payments see its earlier ones), their pseudonymised cards
-    and the entity rows to read; `order` maps back to the order given."""
-
-    def __init__(self, transactions: list[Transaction], key: bytes) -> None:
-        from spend.core.privacy.pseudonym import pseudonym
-
-        self.order = sorted(range(len(transactions)), key=lambda i: transactions[i].ts)
-        self.ordered = [transactions[i] for i in self.order]
-        self.cards = [pseudonym(t.card_id, key) for t in self.ordered]
-        self.entities = {"customer_id": self.cards, "terminal_id": [t.terminal_id for t in self.ordered]}

@@ -39,9 +39,9 @@ from spend.serving.answers import json_response as _json
 from spend.serving.answers import seconds as _seconds
 from spend.serving.answers import unavailable as _unavailable
 from spend.serving.collector import settle as settle_collector
-from spend.serving.fraud import Payments
 from spend.serving.middleware import ApiKeyMiddleware
 from spend.serving.models import ModelSlot
+from spend.serving.payments import Payments
 from spend.serving.routes import with_model_routes
 from spend.serving.schemas import (
     ChurnResponse,

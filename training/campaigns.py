@@ -42,7 +42,7 @@ def latest_campaign(settings: SpendSettings, lines: pd.DataFrame, service: str) 
     """The most recent ingested campaign, or the reason there is none."""
     campaigns = OfflineStore(settings.paths).read("campaigns", [ID, "campaign_id", "ts", "group"])
     if campaigns.empty:
-        return "no campaign ingested"
+        return "no randomised campaign: the recall list ranks by risk x value"
     latest = campaigns[campaigns["campaign_id"] == campaigns.sort_values("ts")["campaign_id"].iloc[-1]]
     return campaign_frame(settings, latest, lines, service)
 

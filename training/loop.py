@@ -7,6 +7,7 @@ register in MLflow with the gate's verdict (training/tracking.py).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ class TrainReport:
     champion_score: float | None
     comparison: dict[str, dict[str, float]]  # scorer -> metric -> value on the holdout
     details: dict  # the dataset strategy's own figures (rows, splits, alerts ...)
+    winner: str  # the scorer registered: the candidate ("spend") or the baseline that beat it
+    verdict: str  # in words: who won on the gate metric, by how much, and what the gate did
 
 
 def load_config(model: ModelSpec) -> ExperimentConfig:
@@ -93,17 +96,20 @@ def train(
     progress(strategy(model.dataset).STEPS[-1])
     registry = Registry(settings)
     metric = config.gate.metric
+    winner = best_scorer(model, result, metric)
     champion = _champion_score(registry, model, config, data)
-    score = float(result.table.loc["spend", metric])
+    score = float(result.table.loc[winner, metric])
     gate = Gate(
         metric, score, champion, champion is None or model.better(metric, score, champion, config.gate.min_improvement)
     )
     flat = {f"{who}_{m}": float(v) for who, row in result.table.iterrows() for m, v in row.items()}
-    tags = {"feature_service": model.feature_service, "batches": _batches(settings)} | result.tags
+    tags = {"feature_service": model.feature_service, "batches": _batches(settings), "scorer": winner} | result.tags
     if as_of is not None:
         tags["as_of"] = as_of.isoformat()
+    params = result.params if winner == "spend" else {"scorer": winner}
+    fitted = result.contenders.get(winner, result.model)
     registered = registry.register(
-        model.name, result.model, result.params, flat | result.metrics, tags, {"comparison": result.table}, gate
+        model.name, fitted, params, flat | result.metrics, tags, {"comparison": result.table}, gate
     )
     return TrainReport(
         model.name,
@@ -114,15 +120,53 @@ def train(
         champion,
         result.table.to_dict(orient="index"),
         result.details,
+        winner,
+        verdict(model, result.table, metric, winner, gate, registered.alias),
     )
 
 
+def best_scorer(model: ModelSpec, result: Evaluation, metric: str) -> str:
+    """The contender (the candidate, or a baseline that can be served) with the best gate metric on the
+    holdout; the candidate on a tie."""
+    contenders = [name for name in result.table.index if name in result.contenders] or ["spend"]
+    best = "spend"
+    for name in contenders:
+        if name != "spend" and not model.better(
+            metric, float(result.table.loc[best, metric]), float(result.table.loc[name, metric])
+        ):
+            best = name
+    return best
+
+
+def verdict(model: ModelSpec, table: pd.DataFrame, metric: str, winner: str, gate: Gate, alias: str) -> str:
+    """One sentence: which scorer won on the gate metric and by how much, and what became of it."""
+    others = table.drop(index=winner)[metric].astype(float)
+    if len(others):
+        runner_up = others.idxmin() if metric in model.lower_is_better else others.idxmax()
+        margin = abs(float(table.loc[winner, metric]) - float(others[runner_up]))
+        won = f"{winner} won on {metric} ({table.loc[winner, metric]:.4f}) by {margin:.4f} over {runner_up}"
+    else:
+        won = f"{winner} scored {table.loc[winner, metric]:.4f} on {metric} (no baseline configured)"
+    if winner != "spend":
+        won += f"; the candidate lost, so {winner} is registered as {model.name} in its place"
+    if gate.champion_score is None:
+        return f"{won}; no champion to compare with on this holdout: @{alias}"
+    kept = "replaces" if alias == "champion" else "does not beat"
+    return f"{won}; it {kept} the champion ({gate.champion_score:.4f} on the same holdout): @{alias}"
+
+
 def _champion_score(registry: Registry, model: ModelSpec, config, data) -> float | None:
-    """The current champion on the new holdout, so the gate compares like with like."""
+    """The current champion on the new holdout, so the gate compares like with like. A champion this
+    version of Spend cannot load or score (made by an older release, or on another feature service) is
+    no comparison: the log says why, and the new version is judged against the baselines alone."""
     if registry.version_by_alias(model.name) is None:
         return None
-    champion, _ = registry.load(model.name, feature_service=model.feature_service)
-    return float(strategy(model.dataset).champion_metrics(model, config, data, champion)[config.gate.metric])
+    try:
+        champion, _ = registry.load(model.name, feature_service=model.feature_service)
+        return float(strategy(model.dataset).champion_metrics(model, config, data, champion)[config.gate.metric])
+    except Exception as error:  # noqa: BLE001 - an unusable champion must not block its replacement
+        logging.getLogger(__name__).warning("the %s champion cannot be scored here: %s", model.name, error)
+        return None
 
 
 def _batches(settings: SpendSettings) -> str:

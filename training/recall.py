@@ -94,17 +94,18 @@ def campaign_uplift(settings: SpendSettings, lines: pd.DataFrame, cohort: pd.Dat
 def customer_value(settings: SpendSettings, lines: pd.DataFrame, cohort: pd.DataFrame, as_of: pd.Timestamp):
     """Next-year margin per cohort customer, where it came from, and whether real unit costs were known.
 
-    The ML estimate (the clv @champion) is used when one is registered and it beat BG/NBD x Gamma-Gamma
-    on its holdout (mean absolute error); otherwise BG/NBD x Gamma-Gamma, the transparent baseline.
+    The clv @champion when one is registered: the gate crowned the best scorer on its holdout, the ML
+    estimate or BG/NBD x Gamma-Gamma served in its place (the `scorer` tag says which). Without one,
+    BG/NBD x Gamma-Gamma from the order lines, the transparent baseline.
     """
     registry = Registry(settings)
     version = registry.version_by_alias("clv", "champion")
     if version is not None:
-        measured = registry.client.get_run(version.run_id).data.metrics
-        if measured.get("spend_mae", np.inf) <= measured.get("bgnbd_gamma_gamma_mae", np.inf):
-            model, _ = registry.load("clv", feature_service=spec("clv").feature_service)
-            known = margin_rate(lines[lines["ts"] < as_of]) is not None
-            return model.predict(cohort[model.features_]), f"ml clv v{version.version}", known
+        model, _ = registry.load("clv", feature_service=spec("clv").feature_service)
+        known = margin_rate(lines[lines["ts"] < as_of]) is not None
+        scorer = version.tags.get("scorer", "spend")
+        source = f"ml clv v{version.version}" if scorer == "spend" else f"{scorer} clv v{version.version}"
+        return model.predict(cohort[model.features_]), source, known
     value, known = lifetime_margin(lines, cohort[ID], as_of.normalize())
     return value, "bgnbd_gamma_gamma", known
 

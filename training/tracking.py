@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import json
+import logging
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ class Registry(ModelStore):
 
         super().__init__(settings)
         self.mlflow = mlflow
+        _route_mlflow_prints()
 
     def _fluent(self) -> None:
         """MLflow's fluent API (runs, log_model) writes through process-wide URIs: set them to this
@@ -120,7 +122,7 @@ class Registry(ModelStore):
                 skops_trusted_types=_own_types(estimator),
             )
         version = int(info.registered_model_version)
-        for key in ("feature_service", "as_of"):
+        for key in ("feature_service", "as_of", "scorer"):
             if key in tags:
                 self.client.set_model_version_tag(registered_name(model), str(version), key, tags[key])
         self.client.set_model_version_tag(
@@ -177,10 +179,22 @@ class Registry(ModelStore):
                         "aliases": ",".join(sorted(aliases.get(str(version.version), []))),
                         "feature_service": version.tags.get("feature_service", ""),
                         "gate": version.tags.get("gate", ""),
+                        "scorer": version.tags.get("scorer", "spend"),
                         "run_id": version.run_id,
                     }
                 )
         return pd.DataFrame(rows).sort_values(["model", "version"]) if rows else pd.DataFrame(rows)
+
+
+def _route_mlflow_prints() -> None:
+    """MLflow prints its own events ("Successfully registered model ...") to stderr through one stream
+    object, which its autologging re-enables at will: its writes go to the log instead (SPEND_HOME/logs,
+    and the terminal with --verbose), where the rest of MLflow's records go."""
+    from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
+
+    log = logging.getLogger("spend.mlflow")  # not under "mlflow", whose own handler writes to this stream
+    MLFLOW_LOGGING_STREAM.write = lambda text: log.info(text.rstrip()) if text.strip() else None
+    MLFLOW_LOGGING_STREAM.flush = lambda: None
 
 
 def _own_types(estimator) -> list[str]:

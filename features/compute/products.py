@@ -24,8 +24,7 @@ DEMAND_COLUMNS = (
 PRICING_COLUMNS = ("current_price", "unit_cost", "price_change_30d", "discount_depth_7d", "price_changes_90d")
 
 
-def _lines(transactions: pd.DataFrame) -> pd.DataFrame:
-    lines = transactions[transactions["store_id"].notna()]
+def _lines(lines: pd.DataFrame) -> pd.DataFrame:
     gross = lines["quantity"] * lines["unit_price"]
     return lines.assign(
         gross=gross, net=gross - lines["discount"].fillna(0.0), promo=(lines["discount"].fillna(0.0) > 0).astype(float)
@@ -33,7 +32,9 @@ def _lines(transactions: pd.DataFrame) -> pd.DataFrame:
 
 
 def demand_snapshots(transactions: pd.DataFrame, until: pd.Timestamp) -> pd.DataFrame:
-    lines = _lines(transactions)
+    lines = _lines(transactions[transactions["store_id"].notna()])
+    if lines.empty:  # no line sold in a store: no product x store demand (build.py says so)
+        return pd.DataFrame(columns=["product_id", "store_id", "event_timestamp", *DEMAND_COLUMNS])
     pair = lines["product_id"].astype(str) + "\x1f" + lines["store_id"].astype(str)
     ids = pd.Index(pd.unique(pair))
     code = ids.get_indexer(pair)
@@ -78,7 +79,8 @@ def demand_snapshots(transactions: pd.DataFrame, until: pd.Timestamp) -> pd.Data
 
 
 def pricing_snapshots(transactions: pd.DataFrame, until: pd.Timestamp) -> pd.DataFrame:
-    """Per product and day: the last shelf price and cost seen, its change over 30 days, promo depth."""
+    """Per product and day: the last shelf price and cost seen (any store or channel), its change over 30
+    days, promo depth."""
     lines = _lines(transactions[transactions["kind"] == "purchase"]).sort_values(["product_id", "ts"], kind="stable")
     ids = pd.Index(pd.unique(lines["product_id"]))
     code = ids.get_indexer(lines["product_id"])

@@ -35,6 +35,26 @@ class BuildReport:
     rows: dict[str, int]
     batches: list[str]
     built_at: str
+    skipped: dict[str, str]  # feature group -> why it has no rows (a history without what it needs)
+
+
+def skipped_groups(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """The feature groups this history cannot feed, and why, in one line each; and the inputs the
+    customer group goes without (it is built from transactions alone when it must)."""
+    tx = tables["transactions"]
+    skipped = {}
+    if not tx["terminal_id"].notna().any():
+        skipped["terminal"] = "no transaction has a terminal_id (card-present payments): no terminal risk windows"
+    if not tx["store_id"].notna().any():
+        skipped["product_store"] = "no transaction has a store_id: no product x store demand"
+    for table, what in (
+        ("points", "points balance and earn/burn windows"),
+        ("membership", "membership tier"),
+        ("customers", "signup channel and region"),
+    ):
+        if tables[table].empty:
+            skipped[f"customer.{table}"] = f"no {table} ingested: customer features without {what}"
+    return skipped
 
 
 def build_snapshots(
@@ -73,7 +93,8 @@ def build_snapshots(
         | store.catalog.committed_ids("customers")
         | store.catalog.committed_ids("fraud_labels")
     )
-    report = BuildReport(until.isoformat(), rows, batches, datetime.now(UTC).isoformat())
+    skipped = skipped_groups(tables)
+    report = BuildReport(until.isoformat(), rows, batches, datetime.now(UTC).isoformat(), skipped)
     (folder / "manifest.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
     return report
 

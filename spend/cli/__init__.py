@@ -12,10 +12,12 @@ Modules import their heavy dependencies inside the commands, so `spend --help` a
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from spend.cli import data, decisions, demo, features, keys, models, serve
-from spend.core.console import show_warnings_loudly
+from spend.core.console import configure_output
 
 app = typer.Typer(
     name="spend",
@@ -33,6 +35,14 @@ app.command("serve")(serve.serve_command)
 app.add_typer(keys.app, name="keys")
 
 
+@app.callback()
+def root(
+    verbose: Annotated[bool, typer.Option("--verbose", help="Also show libraries' log lines and warnings.")] = False,
+) -> None:
+    """Spend: consumption history in, decisions out. State lives under SPEND_HOME (default ./.spend); libraries'
+    log lines go to SPEND_HOME/logs/spend.log."""
+    configure_output(verbose)
+
+
 def main() -> None:
-    show_warnings_loudly()
     app()

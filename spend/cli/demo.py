@@ -84,6 +84,7 @@ def demo_command(
     else:
         auc = ", ".join(f"{name} {row['auc']:.3f}" for name, row in trained["holdout"].items())
         console.print(f"churn v{trained['version']} @{trained['alias']}: holdout AUC {auc}")
+        console.print(f"churn: {trained['verdict']}", highlight=False)
         console.print(
             f"recall list: {recall['customers']:,} customers, expected saved margin "
             f"{recall['expected_saved_margin']:,.0f} -> {recall['file']}; published for `spend serve` in "
@@ -105,7 +106,13 @@ def _train_and_recall(settings: SpendSettings) -> tuple[dict, dict | None]:
         if "history too short" not in str(error):
             raise
         return {"skipped": str(error)}, None
-    summary = {"version": trained.version, "alias": trained.alias, "holdout": trained.comparison}
+    summary = {
+        "version": trained.version,
+        "alias": trained.alias,
+        "winner": trained.winner,
+        "verdict": trained.verdict,
+        "holdout": trained.comparison,
+    }
     return summary, _recall_list(settings, as_of)
 
 

@@ -50,12 +50,16 @@ def build_command(
     with step_progress("features build", BUILD_STEPS, enabled=not json_output) as step:
         report = build_snapshots(SpendSettings(), _until(until), progress=step)
     if json_output:
-        print_json({"until": report.until, "rows": report.rows, "batches": len(report.batches)})
+        print_json(
+            {"until": report.until, "rows": report.rows, "batches": len(report.batches), "skipped": report.skipped}
+        )
         return
     table = Table("snapshots", "rows", title=f"feature snapshots up to {report.until}")
     for name, rows in report.rows.items():
         table.add_row(name, f"{rows:,}")
     console.print(table)
+    for group, why in report.skipped.items():
+        console.print(f"skipped {group}: {why}", highlight=False)
 
 
 @app.command("apply")

@@ -58,8 +58,7 @@ def train_command(
         return
     title = f"{report.model} v{report.version} -> @{report.alias}"
     console.print(_comparison(report.comparison, title))
-    if report.champion_score is not None:
-        console.print(f"gate on {report.gate_metric}: previous champion scored {report.champion_score:.4f}")
+    console.print(report.verdict, highlight=False)
 
 
 @user_errors

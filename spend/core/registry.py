@@ -60,7 +60,9 @@ class ModelSpec:
     - `metrics(y, scores) -> {name: value}` (None where the dataset strategy computes them, as the fraud
       protocol does per test day), `metric_names`, `lower_is_better`, `gate_metric` (the YAML may
       override it);
-    - `baselines`: name -> what the dataset strategy compares the model with on the same holdout;
+    - `baselines`: name -> f(config) -> an unfitted estimator the dataset strategy fits on the same
+      training data and compares with the model on the same holdout; where the strategy can serve it,
+      the gate crowns it when it beats the model;
     - `predict(model, X)`: the scores the metrics are computed on;
     - `describe(model, X, scores)`: extra columns of `spend score NAME` (bands, reasons), optional;
     - `search_space(trial, bounds)`: Optuna's parameters, optional;

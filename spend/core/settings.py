@@ -14,12 +14,13 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from spend.core.currencies import ISO_4217_CODES
+from spend.core.errors import SpendWarning
 
 # Public on purpose: a development key is only acceptable if everybody can see it is one.
 DEVELOPMENT_PSEUDONYM_KEY = "spend-development-key-do-not-use-in-production"
 
 
-class DevelopmentKeyWarning(UserWarning):
+class DevelopmentKeyWarning(SpendWarning):
     """Raised when pseudonyms are made with the public development key."""
 
 

@@ -4,7 +4,7 @@ spec names. Each module offers the same functions, which the shared loop (traini
 - `STEPS`: the progress steps of a training run;
 - `prepare(settings, spec, config, as_of) -> data`;
 - `evaluate(spec, config, data, params) -> Evaluation`: fit the candidate, score it and the baselines on
-  the holdout;
+  the holdout, and hand over every fitted scorer that could be served (the contenders);
 - `champion_metrics(spec, config, data, model) -> {metric: value}`: another model on the same holdout;
 - `objective(spec, config, data) -> f(trial) -> float`: what tuning optimises (the gate's metric on
   folds before the holdout);
@@ -29,6 +29,9 @@ class Evaluation:
     tags: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)  # beyond the table's
     details: dict = field(default_factory=dict)  # strategy-specific figures for the report
+    # Every fitted scorer that could be registered and served in the candidate's place, by its row in
+    # `table` ("spend" is the candidate): the gate crowns the best of them (training/loop.py).
+    contenders: dict[str, object] = field(default_factory=dict)
 
 
 def strategy(dataset: str) -> ModuleType:

@@ -82,22 +82,30 @@ def fit(spec: ModelSpec, config: CohortConfig, rows: pd.DataFrame, columns: list
     return build(spec, config, params).fit(rows[columns], rows[spec.label])
 
 
+def baselines(spec: ModelSpec, config: CohortConfig, data: CohortData) -> dict[str, object]:
+    """The configured baselines, each an estimator fitted on the same training cohorts as the model."""
+    train = data.train
+    return {name: spec.baselines[name](config).fit(train[data.columns], train[spec.label]) for name in config.baselines}
+
+
 def baseline_scores(spec: ModelSpec, config: CohortConfig, data: CohortData) -> dict[str, np.ndarray]:
-    """The configured baselines on the holdout, from the same data the model saw."""
-    return {name: spec.baselines[name](data, config) for name in config.baselines}
+    """The configured baselines' scores on the holdout."""
+    fitted = baselines(spec, config, data)
+    return {name: spec.predict(model, data.holdout[data.columns]) for name, model in fitted.items()}
 
 
 def evaluate(spec: ModelSpec, config: CohortConfig, data: CohortData, params: dict) -> Evaluation:
-    model = fit(spec, config, data.train, data.columns, params)
+    contenders = {"spend": fit(spec, config, data.train, data.columns, params)} | baselines(spec, config, data)
     holdout = data.holdout
-    scores = {"spend": spec.predict(model, holdout[data.columns])} | baseline_scores(spec, config, data)
+    scores = {name: spec.predict(model, holdout[data.columns]) for name, model in contenders.items()}
     table = compare(holdout[spec.label], scores, spec.metrics)
     tags = {
         "as_of_holdout_cutoff": data.splits.holdout.isoformat(),
         "train_cutoffs": ",".join(c.date().isoformat() for c in data.splits.train),
     }
     details = {"train_rows": len(data.train), "holdout_rows": len(holdout), "splits": data.splits.kind}
-    return Evaluation(model, table, params | {"horizon_days": config.label.horizon_days}, tags, details=details)
+    params = params | {"horizon_days": config.label.horizon_days}
+    return Evaluation(contenders["spend"], table, params, tags, details=details, contenders=contenders)
 
 
 def champion_metrics(spec: ModelSpec, config: CohortConfig, data: CohortData, model) -> dict[str, float]:

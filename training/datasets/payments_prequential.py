@@ -31,7 +31,7 @@ def prepare(settings: SpendSettings, spec: ModelSpec, config: FraudConfig, as_of
 
 
 def evaluate(spec: ModelSpec, config: FraudConfig, data: Payments, params: dict) -> Evaluation:
-    baselines = {name: spec.baselines[name] for name in config.baselines}
+    baselines = {name: (lambda factory=spec.baselines[name]: factory(config)) for name in config.baselines}
     params = {k: v for k, v in params.items() if k != "imbalance"}  # the protocol selects it among the configured
     result = backtest(data.frame, config, params, baselines)
     table = pd.DataFrame(result.table).T
@@ -51,6 +51,7 @@ def evaluate(spec: ModelSpec, config: FraudConfig, data: Payments, params: dict)
         {"train_start": details["train_start"]},
         {"threshold": result.alerts["threshold"], "ceiling_card_precision": result.ceiling_card_precision},
         details,
+        {"spend": result.model},  # the baselines are compared, not served (they have no alert threshold)
     )
 
 
