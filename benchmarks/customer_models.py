@@ -289,11 +289,12 @@ def figures(r: dict) -> list[dict]:
         ece = s["calibration_error"]
         out.append(_figure(f"{data}_churn_calibration_error", ece, None, "< 0.03", ece < 0.03))
     t = r["simulated"]["churn"]["table"]
-    for oracle in ("bayes", "oracle"):
-        gap = t[oracle]["auc"] - t["spend"]["auc"]
-        out.append(
-            _figure(f"simulated_churn_auc_gap_to_{oracle}", gap, round(t[oracle]["auc"], 4), "<= 0.02", gap <= 0.02)
-        )
+    # The oracle knows each customer's latent rate: out of reach by construction, so it is reported, not
+    # a goal. Bayes sees only what the data shows: the best any model can do, and the goal.
+    gap = t["bayes"]["auc"] - t["spend"]["auc"]
+    out.append(_figure("simulated_churn_auc_gap_to_bayes", gap, round(t["bayes"]["auc"], 4), "<= 0.01", gap <= 0.01))
+    gap = t["oracle"]["auc"] - t["spend"]["auc"]
+    out.append(_figure("simulated_churn_auc_gap_to_oracle", gap, round(t["oracle"]["auc"], 4), "reported", True))
     c = r["simulated"]["clv"]["table"]
     out.append(
         _figure(

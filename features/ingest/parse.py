@@ -73,19 +73,28 @@ def _arrow_iso(distinct: pd.Series, timezone: str) -> pd.Series | None:
             return pd.Series(cast.to_pandas(), index=distinct.index)
         if not pc.any(zoned).as_py():
             local = pd.Series(pc.cast(text, pa.timestamp("us")).to_pandas(), index=distinct.index)
-            return local.dt.tz_localize(timezone).dt.tz_convert("UTC")
+            return local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     return None
 
 
 def _pandas_timestamps(distinct: pd.Series, ts_format: str | None, timezone: str) -> pd.Series:
-    parsed = pd.to_datetime(distinct, format=ts_format or "ISO8601", errors="coerce", utc=True)
-    if timezone != "UTC":
-        naive = ~distinct.str.contains(_OFFSET).fillna(False)
-        if naive.any():
-            local = pd.to_datetime(distinct[naive], format=ts_format or "ISO8601", errors="coerce")
-            parsed[naive] = local.dt.tz_localize(timezone).dt.tz_convert("UTC")
+    """Values with an offset and values without one are parsed apart: parsed together with utc=True,
+    pandas reads a naive value in the offset of the value before it (T10:00-08:00 then T10:00 both
+    became 18:00 UTC). A naive value is local time in SPEND_TIMEZONE; one that does not exist there (a
+    daylight-saving gap) or is ambiguous is unparsable, not guessed."""
+    fmt = ts_format or "ISO8601"
+    zoned = distinct.str.contains(_OFFSET).fillna(False).astype(bool)
+    parsed = pd.Series(pd.NaT, index=distinct.index, dtype="datetime64[us, UTC]")
+    if zoned.any():
+        parsed[zoned] = pd.to_datetime(distinct[zoned], format=fmt, errors="coerce", utc=True)
+    if (~zoned).any():
+        local = pd.to_datetime(distinct[~zoned], format=fmt, errors="coerce")
+        if isinstance(local.dtype, pd.DatetimeTZDtype):  # a format with %z matched a value the regex missed
+            parsed[~zoned] = local.dt.tz_convert("UTC")
+        else:
+            parsed[~zoned] = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
     return parsed
 
 

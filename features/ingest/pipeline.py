@@ -26,8 +26,8 @@ from spend.features.ingest.parse import parse_frame
 from spend.features.ingest.readers import file_sha256, read_export
 from spend.features.ingest.store import OfflineStore
 from spend.features.ingest.validate import first_reason_per_row, row_rule_failures, schema_failures
-from spend.features.schema.fields import TEXT, RowRule
-from spend.features.schema.tables import SCHEMA_VERSION, TABLES, SchemaContext, TableSpec
+from spend.features.schema.fields import TEXT, RowRule, SchemaContext
+from spend.features.schema.tables import SCHEMA_VERSION, TABLES, TableSpec
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.store import OfflineStore
 from spend.features.quality.consistency import CHECKS
-from spend.features.schema.tables import TABLES, default_context
+from spend.features.schema.fields import default_context
+from spend.features.schema.tables import TABLES
 
 DIMENSIONS = ("completeness", "validity", "uniqueness", "timeliness", "consistency")
 PASS_MARK = 0.95  # a check below this share of passing rows is listed as failing

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from spend.features.schema.tables import SCHEMA_VERSION, TABLES, SchemaContext
+from spend.features.schema.fields import SchemaContext
+from spend.features.schema.tables import SCHEMA_VERSION, TABLES
 
 
 def _context() -> SchemaContext:

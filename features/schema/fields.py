@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import pandas as pd
 import pandera.pandas as pa
+
+from spend.core.currencies import ISO_4217_CODES
 
 # Arrow-backed text: vectorised string ops, several times faster than Python objects on 1M rows.
 TEXT = pd.StringDtype("pyarrow")
@@ -144,3 +146,17 @@ class RowRule:
 
 def row_rule(field_name: str, name: str, text: str, fn: Callable[[pd.DataFrame], pd.Series]) -> RowRule:
     return RowRule(field_name, name, text, fn)
+
+
+@dataclass(frozen=True)
+class SchemaContext:
+    """What rules need to know at ingestion time."""
+
+    now: datetime
+    max_line_amount: float = 100_000.0
+    currencies: frozenset[str] = ISO_4217_CODES
+    allow_anonymous: bool = False
+
+
+def default_context() -> SchemaContext:
+    return SchemaContext(now=datetime.now(UTC))

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pandera.pandas as pa
 
-from spend.core.currencies import ISO_4217_CODES
-from spend.features.schema.fields import (
+from spend.features.schema.fields import (  # noqa: F401 (SchemaContext and default_context re-exported)
     FieldSpec,
     Kind,
     RowRule,
     Rule,
+    SchemaContext,
     category_field,
+    default_context,
     id_field,
     isin,
     non_negative,
@@ -27,16 +27,6 @@ SCHEMA_VERSION = "1"
 CHANNELS = ("pos", "web", "app")
 TIERS = ("basic", "silver", "gold", "platinum")
 PERSONAL_FIELDS = ("name", "email", "phone", "address")
-
-
-@dataclass(frozen=True)
-class SchemaContext:
-    """What rules need to know at ingestion time."""
-
-    now: datetime
-    max_line_amount: float = 100_000.0
-    currencies: frozenset[str] = ISO_4217_CODES
-    allow_anonymous: bool = False
 
 
 @dataclass(frozen=True)
@@ -396,7 +386,3 @@ TABLES: dict[str, TableSpec] = {
         ),
     )
 }
-
-
-def default_context() -> SchemaContext:
-    return SchemaContext(now=datetime.now(UTC))

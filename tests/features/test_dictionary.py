@@ -3,7 +3,8 @@
 from pathlib import Path
 
 from spend.features.schema.dictionary import render_dictionary
-from spend.features.schema.tables import TABLES, default_context
+from spend.features.schema.fields import default_context
+from spend.features.schema.tables import TABLES
 
 DICTIONARY = Path(__file__).resolve().parents[2] / "docs" / "data-dictionary.md"
 

@@ -138,6 +138,26 @@ def test_every_timestamp_shape_lands_in_utc(settings, write_csv, values, expecte
     assert stored["ts"].tolist() == [pd.Timestamp(e) for e in expected]
 
 
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
+def test_a_naive_timestamp_after_an_offset_one_is_read_in_the_configured_zone_not_that_offset(
+    settings, write_csv, zone
+):
+    """pandas' ISO 8601 parser read a naive value in the offset of the value before it: T10:00-08:00 then
+    T10:00 were both stored as 18:00 UTC, silently."""
+    local = settings.model_copy(update={"timezone": zone})
+    lines = [
+        GOOD_LINE | {"event_id": "a", "ts": "2026-01-02T10:00:00-08:00"},
+        GOOD_LINE | {"event_id": "b", "ts": "2026-01-02T10:00:00"},
+        GOOD_LINE | {"event_id": "c", "ts": "2026-01-02 11:30"},
+    ]
+    report = ingest(write_csv(lines), IngestOptions("transactions"), local, now=NOW)
+    assert report.accepted == 3
+    stored = OfflineStore(local.paths).read("transactions").sort_values("event_id")
+    naive = {"UTC": ["10:00", "11:30"], "Europe/Paris": ["09:00", "10:30"]}[zone]
+    expected = ["2026-01-02T18:00:00Z", *(f"2026-01-02T{t}:00Z" for t in naive)]
+    assert stored["ts"].tolist() == [pd.Timestamp(e) for e in expected]
+
+
 def test_timestamps_without_offset_use_the_configured_time_zone(settings, write_csv):
     paris = settings.model_copy(update={"timezone": "Europe/Paris"})
     lines = [GOOD_LINE | {"ts": "2026-01-02T10:00:00"}, GOOD_LINE | {"event_id": "z", "ts": "2026-01-02T10:00:00Z"}]
