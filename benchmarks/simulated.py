@@ -14,7 +14,7 @@ def simulate_history(out: Path, customers: int, seed: int, dirty_share: float = 
     command = [
         sys.executable,
         "-c",
-        "from training.cli import main; main()",
+        "from spend.cli import main; main()",
         "simulate",
         "--customers",
         str(customers),

@@ -13,7 +13,7 @@ from spend.serving.collector import FULL_EVERY
 def test_start_up_objects_are_frozen_and_full_collections_are_rarer():
     code = (
         "import gc, json; kept = [[i] for i in range(10_000)]; before = gc.get_threshold();"
-        "from serving.collector import settle; settle();"
+        "from spend.serving.collector import settle; settle();"
         "print(json.dumps([before, gc.get_threshold(), gc.get_freeze_count(), len(gc.get_objects(2))]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
