@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from spend.core.errors import SpendError
 from spend.features.schema.fields import ID_PATTERN, TEXT, FieldSpec, Kind
 
 _NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
@@ -70,9 +71,9 @@ def _arrow_iso(distinct: pd.Series, timezone: str) -> pd.Series | None:
     try:
         if pc.all(zoned).as_py():
             cast = pc.cast(text, pa.timestamp("us", tz="UTC"))
-            return pd.Series(cast.to_pandas(), index=distinct.index)
+            return pd.Series(cast.to_pandas().array, index=distinct.index)
         if not pc.any(zoned).as_py():
-            local = pd.Series(pc.cast(text, pa.timestamp("us")).to_pandas(), index=distinct.index)
+            local = pd.Series(pc.cast(text, pa.timestamp("us")).to_pandas().array, index=distinct.index)
             return local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
@@ -84,18 +85,27 @@ def _pandas_timestamps(distinct: pd.Series, ts_format: str | None, timezone: str
     pandas reads a naive value in the offset of the value before it (T10:00-08:00 then T10:00 both
     became 18:00 UTC). A naive value is local time in SPEND_TIMEZONE; one that does not exist there (a
     daylight-saving gap) or is ambiguous is unparsable, not guessed."""
-    fmt = ts_format or "ISO8601"
     zoned = distinct.str.contains(_OFFSET).fillna(False).astype(bool)
     parsed = pd.Series(pd.NaT, index=distinct.index, dtype="datetime64[us, UTC]")
-    if zoned.any():
-        parsed[zoned] = pd.to_datetime(distinct[zoned], format=fmt, errors="coerce", utc=True)
-    if (~zoned).any():
-        local = pd.to_datetime(distinct[~zoned], format=fmt, errors="coerce")
-        if isinstance(local.dtype, pd.DatetimeTZDtype):  # a format with %z matched a value the regex missed
-            parsed[~zoned] = local.dt.tz_convert("UTC")
-        else:
-            parsed[~zoned] = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+    for part in (zoned, ~zoned):
+        if part.any():
+            parsed[part] = _one_kind(distinct[part], ts_format, timezone)
     return parsed
+
+
+def _one_kind(distinct: pd.Series, ts_format: str | None, timezone: str) -> pd.Series:
+    """Values all with an offset or all without one. Arrow's cast first (microseconds: year 9999 is a date
+    in the future, not an unparsable one, as pandas' nanoseconds would make it); pandas for the rest."""
+    arrow = _arrow_iso(distinct, timezone) if ts_format is None else None
+    if arrow is not None:
+        return arrow
+    try:
+        local = pd.to_datetime(distinct, format=ts_format or "ISO8601", errors="coerce")
+    except ValueError as error:  # the format itself is wrong (a bad directive), not a value
+        raise SpendError(f"--ts-format: {ts_format!r} is not a usable strftime format ({error})") from error
+    if isinstance(local.dtype, pd.DatetimeTZDtype):
+        return local.dt.tz_convert("UTC")
+    return local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
 
 
 def parse_numbers(raw: pd.Series, kind: Kind) -> tuple[pd.Series, pd.Series]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import lzma
 from pathlib import Path
@@ -73,9 +74,15 @@ def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str
         raise SpendError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise SpendError(f"{path}: the file is empty")
+    try:
+        codecs.lookup(encoding)
+    except LookupError as error:
+        raise SpendError(f"--encoding: {encoding!r} is not a text encoding (e.g. utf-8, latin-1)") from error
     suffix = _suffix(path)
     try:
         frame = pq.read_table(path).to_pandas() if suffix in PARQUET_SUFFIXES else _read_csv(path, encoding)
+    except EOFError as error:  # a compressed stream cut short (a partial download or copy)
+        raise SpendError(f"{path}: the compressed file is truncated ({_first_line(error)})") from error
     except (pa.ArrowInvalid, UnicodeDecodeError, lzma.LZMAError, OSError) as error:
         raise SpendError(f"{path}: cannot be read as {suffix.lstrip('.')} ({_first_line(error)})") from error
     if frame.empty:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import lzma
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -16,6 +17,7 @@ from spend.features.ingest.store import OfflineStore
 from tests.features.test_validation_rules import BAD_LINES, GOOD_LINE, NOW
 
 runner = CliRunner()
+GOOD_CSV = b"order_id,customer_id,ts,product_id,quantity,unit_price\no1,c1,2026-01-01T10:00:00Z,p1,1,2.5\n"
 
 
 def mixed_lines(n_good: int = 40) -> list[dict]:
@@ -158,6 +160,17 @@ def test_a_naive_timestamp_after_an_offset_one_is_read_in_the_configured_zone_no
     assert stored["ts"].tolist() == [pd.Timestamp(e) for e in expected]
 
 
+def test_a_timestamp_far_in_the_future_is_in_the_future_not_unparsable(settings, write_csv):
+    """Beyond pandas' nanosecond range (year 2262) a date is still a date: quarantined as not_in_future."""
+    lines = [
+        GOOD_LINE | {"event_id": "a", "ts": "9999-12-31T23:59:59Z"},
+        GOOD_LINE | {"event_id": "b", "ts": "9999-12-31T23:59:59"},
+        GOOD_LINE | {"event_id": "c", "ts": "2300-01-01T00:00:00+02:00"},
+    ]
+    report = ingest(write_csv(lines), IngestOptions("transactions"), settings, now=NOW)
+    assert report.quarantined_by_reason == {"ts:not_in_future": 3}
+
+
 def test_timestamps_without_offset_use_the_configured_time_zone(settings, write_csv):
     paris = settings.model_copy(update={"timezone": "Europe/Paris"})
     lines = [GOOD_LINE | {"ts": "2026-01-02T10:00:00"}, GOOD_LINE | {"event_id": "z", "ts": "2026-01-02T10:00:00Z"}]
@@ -184,11 +197,29 @@ def test_timestamps_without_offset_use_the_configured_time_zone(settings, write_
         (b"a\n1\n", ["--table", "orders"], "--table: unknown table 'orders'"),
         (b"a\n1\n", ["--table", "transactions", "--map", "a"], "--map: 'a' is not of the form old=new"),
         (b"a\n1\n", ["--table", "transactions", "--map", "b=order_id"], "--map: column(s) b not in"),
+        (
+            GOOD_CSV,
+            ["--table", "transactions", "--encoding", "klingon"],
+            "--encoding: 'klingon' is not a text encoding",
+        ),
+        (GOOD_CSV, ["--table", "transactions", "--ts-format", "%Q%"], "--ts-format: '%Q%' is not a usable"),
+        (lzma.compress(GOOD_CSV * 50)[:120], ["--table", "transactions"], "the compressed file is truncated"),
     ],
-    ids=["empty", "header-only", "wrong-encoding", "missing-column", "unknown-table", "bad-map", "map-unknown"],
+    ids=[
+        "empty",
+        "header-only",
+        "wrong-encoding",
+        "missing-column",
+        "unknown-table",
+        "bad-map",
+        "map-unknown",
+        "unknown-encoding",
+        "bad-ts-format",
+        "truncated-xz",
+    ],
 )
 def test_bad_input_ends_with_one_clear_line_and_writes_nothing(settings, tmp_path, content, args, message):
-    path = tmp_path / "bad.csv"
+    path = tmp_path / ("bad.csv.xz" if content[:6] == b"\xfd7zXZ\x00" else "bad.csv")
     path.write_bytes(content)
     result = runner.invoke(app, ["ingest", str(path), *args])
 
