@@ -22,6 +22,7 @@ from spend.core.privacy.vault import IdentityVault
 from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.identity import classify, content_hash, derive_event_ids
+from spend.features.ingest.lock import ledger_lock
 from spend.features.ingest.parse import parse_frame
 from spend.features.ingest.readers import file_sha256, read_export
 from spend.features.ingest.store import OfflineStore
@@ -149,14 +150,36 @@ def ingest_frame(
     raw = raw.reset_index(drop=True)  # source_row in the quarantine counts data rows from 1
     started = now or datetime.now(UTC)
     batch_id = f"{spec.name}-{started:%Y%m%dT%H%M%S%f}-{digest[:8]}-{uuid.uuid4().hex[:6]}"
-    store = OfflineStore(settings.paths)
     checked = check_rows(raw, source, options, settings, started, progress)
+    batch = Batch(batch_id, spec, raw, source, digest, started, options, checked)
+    progress("deduplicate")
+    with ledger_lock(settings.paths.home):  # deduplicate against, and commit after, every other ingest
+        store = OfflineStore(settings.paths)
+        store.sweep()  # files a killed ingest left outside the ledger
+        return _commit(store, batch, settings, progress)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One export on its way in: what it is, where it came from, and its checked rows."""
+
+    batch_id: str
+    spec: TableSpec
+    raw: pd.DataFrame
+    source: str
+    digest: str
+    started: datetime
+    options: IngestOptions
+    checked: Checked
+
+
+def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress) -> IngestReport:
+    """Deduplicate against what is committed, write, and record the batch in the ledger (under the lock)."""
+    spec, raw, checked, batch_id = batch.spec, batch.raw, batch.checked, batch.batch_id
     specs, typed, reasons, raw_customer = checked.specs, checked.typed, checked.reasons, checked.raw_customer
     invalid = pd.Series(typed.index.isin(reasons.index), index=typed.index)
     key_given = typed[spec.key].notna()
     row_hash = _row_hash(checked.content, typed[spec.key], key_given, raw, specs, checked.parse_failures)
-
-    progress("deduplicate")
     seen = store.read(spec.name, ["row_hash"])["row_hash"].to_numpy(dtype="int64")
     seen = np.concatenate([seen, store.read_quarantine(spec.name, ["row_hash"])["row_hash"].to_numpy(dtype="int64")])
     stored_keys = store.read(spec.name, [spec.key])[spec.key].dropna()
@@ -168,7 +191,7 @@ def ingest_frame(
     keep = status == "accepted"
     accepted = typed[keep].assign(
         batch_id=pd.Categorical.from_codes(np.zeros(int(keep.sum()), dtype=np.int8), categories=[batch_id]),
-        ingested_at=started,
+        ingested_at=batch.started,
         row_hash=row_hash[keep],
     )
     quarantined = _quarantine_rows(raw, typed, specs, status, reason, reasons, row_hash, batch_id)
@@ -176,23 +199,22 @@ def ingest_frame(
     try:
         new_identities = _remember_identities(settings, raw, raw_customer, typed, status, spec)
         store.publish(batch_id, moves)
-        by_reason = dict(sorted(Counter(quarantined["reason"]).items()))
         report = IngestReport(
             batch_id=batch_id,
             table=spec.name,
-            source=source,
-            file_sha256=digest,
+            source=batch.source,
+            file_sha256=batch.digest,
             received=len(raw),
             accepted=len(accepted),
             quarantined=len(quarantined),
             duplicates=int((status == "duplicate").sum()),
-            quarantined_by_reason=by_reason,
+            quarantined_by_reason=dict(sorted(Counter(quarantined["reason"]).items())),
             ignored_columns=_ignored(raw, specs, spec),
             new_identities=new_identities,
         )
-        store.catalog.commit(_record(report, started, options))
+        store.catalog.commit(_record(report, batch.started, batch.options))
     except BaseException:
-        store.discard(batch_id)
+        store.discard(batch_id, moves)
         raise
     return report
 

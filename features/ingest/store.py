@@ -2,7 +2,10 @@
 
 Layout: offline/<table>/month=YYYY-MM/<batch_id>.parquet and quarantine/<table>/<batch_id>.parquet.
 Files are written to staging first and moved into place; readers only see batches the ledger
-has committed, so a crash mid-batch leaves nothing a reader can see.
+has committed, so a crash mid-batch leaves nothing a reader can see. Files of a batch the ledger never
+committed (a process killed between the move and the ledger row) are orphans: other readers of the
+folder (DuckDB, Spark, pandas) would see them, so the next ingest removes them, under the ingest lock,
+and `spend doctor` lists and repairs them.
 """
 
 from __future__ import annotations
@@ -75,8 +78,36 @@ class OfflineStore:
             os.replace(staged, final)
         shutil.rmtree(self.paths.staging / batch_id, ignore_errors=True)
 
-    def discard(self, batch_id: str) -> None:
+    def discard(self, batch_id: str, moves: list[tuple[Path, Path]] = ()) -> None:
+        """Undo a batch that will not be committed: its staging folder and any file already moved."""
+        for _, final in moves:
+            final.unlink(missing_ok=True)
         shutil.rmtree(self.paths.staging / batch_id, ignore_errors=True)
+
+    def orphans(self) -> list[Path]:
+        """Files of batches the ledger never committed, and leftover staging folders. Only meaningful under
+        the ingest lock (features/ingest/lock.py): otherwise an ingest in flight looks the same."""
+        committed = set().union(*(self.catalog.committed_ids(t) for t in self._tables()))
+        found = [
+            path
+            for root in (self.paths.offline, self.paths.quarantine)
+            if root.exists()
+            for path in root.rglob("*.parquet")
+            if _batch_of(path) not in committed
+        ]
+        staging = sorted(self.paths.staging.iterdir()) if self.paths.staging.exists() else []
+        return sorted(found) + staging
+
+    def sweep(self) -> list[Path]:
+        """Remove the orphans; returns what was removed."""
+        removed = self.orphans()
+        for path in removed:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        return removed
+
+    def _tables(self) -> set[str]:
+        roots = [r for r in (self.paths.offline, self.paths.quarantine) if r.exists()]
+        return {p.name for root in roots for p in root.iterdir() if p.is_dir()}
 
 
 def _by_month(frame: pd.DataFrame, time_column: str):

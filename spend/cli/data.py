@@ -1,4 +1,4 @@
-"""`spend` data commands: simulate, ingest, load-example, batches, quality, dictionary."""
+"""`spend` data commands: simulate, ingest, load-example, batches, quality, dictionary, doctor."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
     app.command("quality")(quality_command)
     app.command("batches")(batches_command)
     app.command("dictionary")(dictionary_command)
+    app.command("doctor")(doctor_command)
 
 
 @user_errors
@@ -244,3 +245,31 @@ def _start_day(start: str) -> date:
         return date.fromisoformat(start)
     except ValueError as error:
         raise SpendError(f"--start: {start!r} is not a date (YYYY-MM-DD)") from error
+
+
+@user_errors
+def doctor_command(
+    repair: Annotated[bool, typer.Option(help="Remove what it finds (otherwise only list it).")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """Files an interrupted ingest left outside the ledger (invisible to Spend, visible to DuckDB, Spark or
+    pandas reading the folders) and leftover staging folders; --repair removes them. Waits for any ingest
+    in flight to finish first."""
+    from spend.features.ingest.lock import ledger_lock
+    from spend.features.ingest.store import OfflineStore
+
+    settings = SpendSettings()
+    with ledger_lock(settings.paths.home):
+        store = OfflineStore(settings.paths)
+        found = store.sweep() if repair else store.orphans()
+    paths = [str(p.relative_to(settings.paths.home)) for p in found]
+    if json_output:
+        print_json({"orphans": paths, "repaired": repair and bool(paths)})
+        return
+    if not paths:
+        console.print(f"nothing to repair under {settings.home}")
+        return
+    verb = "removed" if repair else "found (run `spend doctor --repair` to remove them)"
+    console.print(f"{len(paths)} file(s) or folder(s) outside the ledger {verb}:")
+    for path in paths:
+        console.print(f"  {path}", highlight=False)

@@ -267,3 +267,63 @@ def test_future_check_uses_the_time_of_ingestion(settings, write_csv):
     later = datetime(2026, 1, 10, 11, 0, tzinfo=UTC)
     other = settings.model_copy(update={"home": settings.home.parent / "other"})
     assert ingest(write_csv([line]), IngestOptions("transactions"), other, now=later).quarantined == 1
+
+
+def test_concurrent_ingests_of_files_sharing_lines_store_each_line_once(settings, tmp_path, monkeypatch):
+    """Two ingests of overlapping files at the same moment: the ingest lock serialises deduplication and
+    commit, so the shared lines are stored once (they were stored twice). Writing is slowed down to hold
+    the window between deduplication and commit open."""
+    import threading
+    import time
+
+    from spend.features.ingest.store import OfflineStore as Store
+
+    stage = Store.stage
+
+    def slow_stage(self, *args, **kwargs):
+        time.sleep(0.5)
+        return stage(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "stage", slow_stage)
+    lines = [GOOD_LINE | {"event_id": f"e{i}", "order_id": f"o{i}"} for i in range(3_000)]
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    pd.DataFrame(lines[:2_000]).to_csv(first, index=False)
+    pd.DataFrame(lines[1_000:]).to_csv(second, index=False)
+    accepted: list[int] = []
+
+    def run(path) -> None:
+        accepted.append(ingest(path, IngestOptions("transactions"), settings, now=NOW).accepted)
+
+    threads = [threading.Thread(target=run, args=(path,)) for path in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = OfflineStore(settings.paths).read("transactions")
+    assert len(stored) == stored["event_id"].nunique() == 3_000
+    assert sorted(accepted) == [1_000, 2_000]  # whichever went second found the shared thousand stored
+
+
+def test_files_an_interrupted_ingest_left_are_listed_and_removed_before_any_reader_of_the_folder_sees_them(
+    settings, write_csv, monkeypatch
+):
+    """A process killed between moving its files into place and writing its ledger row leaves them where
+    DuckDB, Spark or pandas would read them. `spend doctor` lists them, the next ingest removes them."""
+    import pyarrow.dataset as ds
+
+    from spend.features.ingest.store import OfflineStore as Store
+
+    with monkeypatch.context() as killed:
+        killed.setattr(Store, "discard", lambda self, batch_id, moves=(): None)  # as if killed: no cleanup
+        killed.setattr(BatchCatalog, "commit", lambda self, record: (_ for _ in ()).throw(KeyboardInterrupt()))
+        with pytest.raises(KeyboardInterrupt):
+            ingest(write_csv(mixed_lines()), IngestOptions("transactions"), settings, now=NOW)
+    folder = settings.paths.table("transactions")
+    assert ds.dataset(folder, format="parquet").count_rows() == 40  # what another reader would see
+
+    listed = json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)
+    assert listed["orphans"] and all(p.startswith(("offline/", "quarantine/")) for p in listed["orphans"])
+    report = ingest(write_csv([GOOD_LINE | {"event_id": "new"}], "other.csv"), IngestOptions("transactions"), settings)
+    assert report.accepted == 1
+    assert ds.dataset(folder, format="parquet").count_rows() == 1  # the orphans are gone, the new row is there
+    assert json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)["orphans"] == []
