@@ -138,10 +138,15 @@ class Registry(ModelStore):
         return Registered(registered_name(model), version, run.info.run_id, CHAMPION if gate.passed else CHALLENGER)
 
     def _crown(self, model: str, version: int) -> None:
+        """`version` becomes @champion; the champion it replaces becomes @previous-champion. A version
+        holds one role: crowning a challenger takes its @challenger alias away."""
         name = registered_name(model)
         current = self.version_by_alias(model, CHAMPION)
         if current is not None and int(current.version) != version:
             self.client.set_registered_model_alias(name, PREVIOUS, current.version)
+        challenger = self.version_by_alias(model, CHALLENGER)
+        if challenger is not None and int(challenger.version) == version:
+            self.client.delete_registered_model_alias(name, CHALLENGER)
         self.client.set_registered_model_alias(name, CHAMPION, str(version))
 
     def promote(self, model: str, version: int) -> None:
@@ -152,14 +157,15 @@ class Registry(ModelStore):
         self._crown(model, version)
 
     def rollback(self, model: str) -> int:
-        """Make the previous champion the champion again; returns its version."""
+        """Make the previous champion the champion again; returns its version. The alias is used up: a
+        second rollback says there is nothing to roll back to, instead of flipping back to the version
+        just rolled away from (`spend models promote` brings that one back on purpose)."""
+        name = registered_name(model)
         previous = self.version_by_alias(model, PREVIOUS)
         if previous is None:
-            raise SpendError(f"{registered_name(model)} has no previous champion to roll back to")
-        current = self.version_by_alias(model, CHAMPION)
-        self.client.set_registered_model_alias(registered_name(model), CHAMPION, previous.version)
-        if current is not None:
-            self.client.set_registered_model_alias(registered_name(model), PREVIOUS, current.version)
+            raise SpendError(f"{name} has no previous champion to roll back to")
+        self.client.set_registered_model_alias(name, CHAMPION, previous.version)
+        self.client.delete_registered_model_alias(name, PREVIOUS)
         return int(previous.version)
 
     def versions(self, model: str | None = None) -> pd.DataFrame:

@@ -61,6 +61,13 @@ def test_gate_moves_the_champion_only_for_a_better_model_and_rollback_restores_i
 
     assert registry.rollback(model) == first.version
     assert int(registry.version_by_alias(model, CHAMPION).version) == first.version
+    with pytest.raises(SpendError, match="no previous champion"):  # twice: no flip back to the worse one
+        registry.rollback(model)
+    assert int(registry.version_by_alias(model, CHAMPION).version) == first.version
+
+    registry.promote(model, worse.version)  # a challenger crowned on purpose holds one role
+    aliases = registry.versions(model).set_index("version")["aliases"]
+    assert aliases[worse.version] == "champion" and "challenger" not in ",".join(aliases)
 
     registry.promote(model, best.version)
     assert int(registry.version_by_alias(model, CHAMPION).version) == best.version
