@@ -1,9 +1,9 @@
 """The named baselines customer models are compared with on the same holdout cohort.
 
-The estimators at the end (BgnbdChurn, RecencyChurn, BgnbdGammaGammaValue) are the baselines as models
-that read the feature store: fitted on the training cohorts and scored on the holdout beside the
-candidate, and registered and served in its place when one of them wins (training/loop.py). The
-functions on order lines remain for the recall list (no CLV champion) and the benchmarks.
+The estimators (BgnbdChurn, RecencyChurn, BgnbdGammaGammaValue) are the baselines as models that read
+the feature store: fitted on the training cohorts and scored on the holdout beside the candidate, and
+registered and served in its place when one of them wins (training/loop.py). `lifetime_margin`, on order
+lines, remains for the recall list without a CLV champion and for the benchmarks.
 
 - recency: the churn rate of training customers with similar recency (deciles of days since the last
   order), applied to the holdout: the rule marketers use, made into a probability.
@@ -32,25 +32,10 @@ CLV_HORIZON_DAYS = 365
 BGNBD_REASONS = ("days_since_last_order", "purchase_days_total", "days_since_first_order")
 
 
-def recency_baseline(train: pd.DataFrame, holdout: pd.DataFrame, label: str = "churned") -> np.ndarray:
-    edges = np.unique(np.nanquantile(train["days_since_last_order"], np.linspace(0, 1, 11)[1:-1]))
-    train_bin = np.searchsorted(edges, train["days_since_last_order"].to_numpy(), side="right")
-    rates = pd.Series(train[label].to_numpy()).groupby(train_bin).mean()
-    holdout_bin = np.searchsorted(edges, holdout["days_since_last_order"].to_numpy(), side="right")
-    return rates.reindex(holdout_bin).fillna(train[label].mean()).to_numpy()
-
-
 def _rfm(purchases: pd.DataFrame, customers: pd.Series, cutoff: pd.Timestamp) -> pd.DataFrame:
     rfm = rfm_summary(purchases, customers, cutoff)
     rfm["T"] = rfm["T"].clip(lower=rfm["recency"])
     return rfm
-
-
-def bgnbd_baseline(purchases: pd.DataFrame, holdout: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int):
-    """(P(no purchase within the horizon) per holdout customer, the fitted BG/NBD)."""
-    rfm = _rfm(purchases, holdout[ID], cutoff)
-    model = BetaGeoModel().fit(rfm)
-    return model.p_no_purchase(rfm, horizon_days), model
 
 
 def lifetime_margin(

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import bentoml
 
+from spend.core.registry import ModelSpec
 from spend.core.registry import served as served_models
 from spend.serving.answers import json_response, unavailable
 from spend.serving.schemas import CustomerIds, CustomerScoresResponse
 
 
-def customer_scores(service, name: str, customer_ids: list[str], ctx: bentoml.Context):
+def customer_scores(service, model: ModelSpec, customer_ids: list[str], ctx: bentoml.Context):
     """The generic endpoint of a declared customer model: its score on each customer's online features."""
     import numpy as np
     import pandas as pd
 
+    name = model.name
     loaded = service.slots[name].current
     if loaded is None:
         return unavailable(ctx, f"no {name} model loaded; train one with `spend train {name}`")
@@ -28,7 +30,7 @@ def customer_scores(service, name: str, customer_ids: list[str], ctx: bentoml.Co
     if found.any():
         wanted = getattr(loaded.model, "features_", [k for k in columns if "__" not in k])
         frame = pd.DataFrame({k: columns[k] for k in wanted})[found]
-        values = served_models()[name].predict(loaded.model, frame)
+        values = model.predict(loaded.model, frame)
         for i, value, at in zip(np.flatnonzero(found).tolist(), values.tolist(), seen[found].tolist(), strict=True):
             scores[i] |= {"found": True, "score": value, "features_at": at}
     service._served(ctx, loaded, customers=len(customer_ids), result_size=int(found.sum()))
@@ -36,25 +38,25 @@ def customer_scores(service, name: str, customer_ids: list[str], ctx: bentoml.Co
     return json_response(served | {"scores": scores})
 
 
-def customer_endpoint(name: str, summary: str, roles: tuple[str, ...]):
-    """A generic route's method for the declared customer model `name` (a method per model: BentoML names
-    an API after its function)."""
+def customer_endpoint(model: ModelSpec):
+    """A generic route's method for a declared customer model (a method per model: BentoML names an API
+    after its function)."""
 
     def endpoint(self, customer_ids: CustomerIds, ctx: bentoml.Context) -> CustomerScoresResponse:
-        return self._customer_scores(name, customer_ids, ctx)
+        return customer_scores(self, model, customer_ids, ctx)
 
-    endpoint.__name__ = endpoint.__qualname__ = f"{name}_score"
-    endpoint.__doc__ = f"{summary} (role: {', '.join(roles)}, data-scientist or admin)."
+    endpoint.__name__ = endpoint.__qualname__ = f"{model.name}_score"
+    endpoint.__doc__ = f"{model.summary} (role: {', '.join(model.serving.roles)}, data-scientist or admin)."
     return endpoint
 
 
 def with_model_routes(service: type) -> type:
     """Each served model's routes, from its spec: the tuned method it names, or the generic endpoint."""
-    for name, model in served_models().items():
+    for model in served_models().values():
         for route, method in model.serving.routes.items():
             if method:
                 function = getattr(service, method)
             else:
-                function = customer_endpoint(name, model.summary, model.serving.roles)
+                function = customer_endpoint(model)
             setattr(service, function.__name__, bentoml.api(route=route)(function))
     return service

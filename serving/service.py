@@ -6,7 +6,7 @@ segments, health, readiness and reload.
 
 Model slots, model routes and who may call them come from the model registry (spend.core.registry):
 each served spec gets a slot, and each of its routes is either a tuned method of this class that the
-spec names (churn's, fraud's) or the generic customer endpoint (`_customer_endpoint`).
+spec names (churn's, fraud's) or the generic customer endpoint (serving/routes.py).
 
 Models load from the registry by alias at start-up and follow it: a background thread checks every
 SPEND_SERVING_REFRESH_SECONDS (30) and swaps in place; `POST /v1/admin/reload` does it at once. The recall
@@ -373,11 +373,6 @@ class Spend:
         self._served(ctx, loaded, degraded, customers=len(set(cards)), result_size=len(answers), alerts=len(alerts))
         served = {"model": loaded.name, "version": loaded.version, "degraded": degraded is not None}
         return served | {"degraded_reason": degraded}, answers
-
-    def _customer_scores(self, name: str, customer_ids: list[str], ctx: bentoml.Context):
-        from spend.serving.routes import customer_scores
-
-        return customer_scores(self, name, customer_ids, ctx)
 
     @bentoml.api(route="/v1/admin/reload")
     def reload(self, ctx: bentoml.Context) -> Health:

@@ -107,7 +107,7 @@ def train(
     if as_of is not None:
         tags["as_of"] = as_of.isoformat()
     params = result.params if winner == "spend" else {"scorer": winner}
-    fitted = result.contenders.get(winner, result.model)
+    fitted = result.contenders[winner]
     registered = registry.register(
         model.name, fitted, params, flat | result.metrics, tags, {"comparison": result.table}, gate
     )
@@ -128,7 +128,7 @@ def train(
 def best_scorer(model: ModelSpec, result: Evaluation, metric: str) -> str:
     """The contender (the candidate, or a baseline that can be served) with the best gate metric on the
     holdout; the candidate on a tie."""
-    contenders = [name for name in result.table.index if name in result.contenders] or ["spend"]
+    contenders = [name for name in result.table.index if name in result.contenders]
     best = "spend"
     for name in contenders:
         if name != "spend" and not model.better(

@@ -51,10 +51,6 @@ def score_churn(settings: SpendSettings, as_of: pd.Timestamp, frame: pd.DataFram
     return score_customers(settings, spec("churn"), as_of, frame)
 
 
-def score_clv(settings: SpendSettings, as_of: pd.Timestamp) -> pd.DataFrame:
-    return score_customers(settings, spec("clv"), as_of)
-
-
 CLUSTER_FEATURES = (
     "spend_365d",
     "orders_365d",

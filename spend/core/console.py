@@ -110,10 +110,6 @@ def configure_output(verbose: bool = False) -> None:
     warnings.showwarning = show
 
 
-def verbose() -> bool:
-    return os.environ.get("SPEND_VERBOSE") == "1"
-
-
 def user_errors(command: Callable) -> Callable:
     """Turn SpendError and bad settings into one line on stderr and exit code 2, never a traceback."""
 

@@ -8,7 +8,7 @@ spec names. Each module offers the same functions, which the shared loop (traini
 - `champion_metrics(spec, config, data, model) -> {metric: value}`: another model on the same holdout;
 - `objective(spec, config, data) -> f(trial) -> float`: what tuning optimises (the gate's metric on
   folds before the holdout);
-- `score(settings, spec, options) -> pandas frame`: `spend score NAME`.
+- `score(settings, spec, as_of, **options) -> (frame, summary)`: `spend score NAME`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from spend.core.errors import SpendError
 
 @dataclass
 class Evaluation:
-    model: object  # the fitted candidate
     table: pd.DataFrame  # one row per scorer ("spend" and each baseline), metrics as columns
     params: dict  # what the candidate was fitted with, as logged
     tags: dict[str, str] = field(default_factory=dict)
@@ -32,6 +31,11 @@ class Evaluation:
     # Every fitted scorer that could be registered and served in the candidate's place, by its row in
     # `table` ("spend" is the candidate): the gate crowns the best of them (training/loop.py).
     contenders: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def model(self) -> object:
+        """The fitted candidate."""
+        return self.contenders["spend"]
 
 
 def strategy(dataset: str) -> ModuleType:

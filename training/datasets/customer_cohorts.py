@@ -105,7 +105,7 @@ def evaluate(spec: ModelSpec, config: CohortConfig, data: CohortData, params: di
     }
     details = {"train_rows": len(data.train), "holdout_rows": len(holdout), "splits": data.splits.kind}
     params = params | {"horizon_days": config.label.horizon_days}
-    return Evaluation(contenders["spend"], table, params, tags, details=details, contenders=contenders)
+    return Evaluation(table, params, tags, details=details, contenders=contenders)
 
 
 def champion_metrics(spec: ModelSpec, config: CohortConfig, data: CohortData, model) -> dict[str, float]:

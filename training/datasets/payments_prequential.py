@@ -45,7 +45,6 @@ def evaluate(spec: ModelSpec, config: FraudConfig, data: Payments, params: dict)
         "alerts": result.alerts,
     }
     return Evaluation(
-        result.model,
         table,
         params | {"imbalance": result.selected, "alerts_per_day": config.alerts_per_day},
         {"train_start": details["train_start"]},
