@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 from feast import FeatureStore, FeatureView
 
+from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 from spend.features.store import codec, records
 from spend.features.store.config import feature_store, redis_cluster
@@ -48,6 +49,8 @@ def materialize(
     incremental: bool = False,
     progress: Callable[[str], None] = lambda step: None,
 ) -> dict[str, int]:
+    if not (settings.paths.feature_snapshots / "manifest.json").exists():
+        raise SpendError("no feature snapshots to materialise; run `spend features build` first")
     fs = feature_store(settings)
     end = end or datetime.now(UTC)
     written = {}

@@ -35,3 +35,10 @@ def test_an_unreachable_redis_names_the_setting(settings, monkeypatch):
     result = runner.invoke(app, ["features", "get", "customer", "C0000001"])
     assert result.exit_code == 2, result.output
     assert "SPEND_REDIS_URL: cannot reach Redis at 127.0.0.1:1" in result.output
+
+
+def test_materialising_before_a_build_names_the_step_to_run_first(settings):
+    assert runner.invoke(app, ["features", "apply"]).exit_code == 0  # declarations, but no snapshots yet
+    result = runner.invoke(app, ["features", "materialize"])
+    assert result.exit_code == 2, result.output
+    assert "run `spend features build` first" in result.output and "unexpected" not in result.output
