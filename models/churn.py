@@ -5,11 +5,13 @@ strictly increasing calibration map (models/calibration.py: Platt or interpolate
 held-out log loss) learnt on its out-of-fold raw scores, so a 0.7 means about 7 in 10 such customers
 churn and the probabilities rank customers exactly as the booster does. One booster, not one per fold:
 the service scores a thousand customers per call, and the same booster gives the reasons.
-BG/NBD stacking: a BG/NBD model fitted (unsupervised) on the training rows' order counts, recency and
-age turns each customer's whole history into P(alive) and P(no purchase within the horizon), which the
-booster takes as two more inputs (`bgnbd_p_alive`, `bgnbd_p_churn`). The windows alone only see a year;
-BG/NBD sees the full purchase rhythm, and the booster corrects it where the segments differ. The inputs
-are feature-service features, so serving needs nothing else.
+BG/NBD as the starting point: a BG/NBD model fitted (unsupervised) on the training rows' order counts,
+recency and age turns each customer's whole history into P(alive) and P(no purchase within the horizon).
+The booster starts from BG/NBD's log-odds (LightGBM's init_score) and learns only corrections to it,
+with the two BG/NBD probabilities among its inputs. The windows alone only see a year; BG/NBD sees the
+full purchase rhythm. Boosting from scratch with BG/NBD as one input among many lost to plain BG/NBD on
+Online Retail II; a few rounds of corrections beat it (docs/training.md). The inputs are
+feature-service features, so serving needs nothing else.
 
 Reason codes are each customer's largest positive feature contributions to that booster's score: path
 attributions (models/attribution.py), tabulated per leaf at fit time, much faster than TreeSHAP over
@@ -27,7 +29,7 @@ import pandas as pd
 from lightgbm import LGBMClassifier
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedKFold
 
 from spend.core.experiments import CohortConfig
 from spend.core.registry import ModelSpec, ServingSpec
@@ -46,7 +48,7 @@ BGNBD_FEATURES = ("bgnbd_p_alive", "bgnbd_p_churn")
 
 
 DEFAULT_BOUNDS = {
-    "n_estimators": (100, 600),
+    "n_estimators": (20, 300),
     "learning_rate": (0.02, 0.2),
     "num_leaves": (7, 63),
     "min_child_samples": (20, 200),
@@ -61,7 +63,7 @@ def search_space(trial, bounds: dict | None = None) -> dict:
 class ChurnModel(BaseEstimator):
     def __init__(
         self,
-        n_estimators: int = 300,
+        n_estimators: int = 50,
         learning_rate: float = 0.05,
         num_leaves: int = 31,
         min_child_samples: int = 50,
@@ -92,12 +94,17 @@ class ChurnModel(BaseEstimator):
         self.categories_ = learn_categories(X)
         stacked = self.bgnbd and set(BGNBD_INPUTS) <= set(X)
         self.bgnbd_ = BetaGeoModel().fit(summary_from_features(X)) if stacked else None
-        matrix = self._encode(X)
+        self.from_bgnbd_ = stacked
+        matrix, start = self._encode(X), self._start(X)
         folds = StratifiedKFold(self.calibration_folds, shuffle=True, random_state=self.random_state)
-        out_of_fold = cross_val_predict(self._booster(), matrix, y, cv=folds, method="predict_proba")[:, 1]
+        out_of_fold = np.empty(len(y))
+        for fit_on, check_on in folds.split(matrix, y):
+            fold = self._booster().fit(matrix.iloc[fit_on], y[fit_on], init_score=start[fit_on])
+            out_of_fold[check_on] = fold.predict(matrix.iloc[check_on], raw_score=True) + start[check_on]
         methods = CALIBRATIONS[self.calibration]
-        self.calibrator_ = MonotoneCalibrator(methods, random_state=self.random_state).fit(_logit(out_of_fold), y)
-        self.explainer_ = self._booster().fit(matrix, y)  # the booster that scores and explains
+        self.calibrator_ = MonotoneCalibrator(methods, random_state=self.random_state).fit(out_of_fold, y)
+        self.explainer_ = self._booster().fit(matrix, y, init_score=start)  # the booster that scores and explains
+        self.start_mean_ = float(start.mean())
         self.attribution_ = PathAttribution(self.explainer_.booster_)
         self.base_rate_ = float(y.mean())
         return self
@@ -111,6 +118,13 @@ class ChurnModel(BaseEstimator):
                 bgnbd_p_churn=self.bgnbd_.p_no_purchase(summary, self.horizon_days),
             )
         return out
+
+    def _start(self, X: pd.DataFrame) -> np.ndarray:
+        """Each row's starting log-odds: BG/NBD's P(no purchase within the horizon); 0 unstacked, and for
+        models fitted before the booster started from BG/NBD (no `from_bgnbd_`)."""
+        if not getattr(self, "from_bgnbd_", False):
+            return np.zeros(len(X))
+        return _logit(self.bgnbd_.p_no_purchase(summary_from_features(X), self.horizon_days))
 
     @property
     def inputs_(self) -> list[str]:
@@ -137,17 +151,26 @@ class ChurnModel(BaseEstimator):
         self._check()
         values = np.asarray(self._encode(X), dtype=np.float64)
         booster = self.explainer_.booster_
+        start = self._start(X)
         if reasons:
             contributions = self.attribution_.contributions(booster, values, threads_for(len(values)))
-            raw, why = contributions.sum(axis=1), reasons_from(contributions[:, :-1], self.inputs_, top)
+            raw, why = contributions.sum(axis=1) + start, self._reasons(contributions[:, :-1], start, top)
         else:
-            raw = booster.predict(values, raw_score=True, num_threads=threads_for(len(values)))
+            raw = booster.predict(values, raw_score=True, num_threads=threads_for(len(values))) + start
             why = [[] for _ in range(len(values))]
         return self.calibrator_.predict(raw), why
 
+    def _reasons(self, contributions: np.ndarray, start: np.ndarray, top: int) -> list[list[str]]:
+        """The starting point counts as BG/NBD's contribution, measured from the training rows' average."""
+        if getattr(self, "from_bgnbd_", False):
+            column = self.inputs_.index("bgnbd_p_churn")
+            contributions = contributions.copy()
+            contributions[:, column] += start - self.start_mean_
+        return reasons_from(contributions, self.inputs_, top)
+
 
 def _logit(p: np.ndarray) -> np.ndarray:
-    """Out-of-fold probabilities back on the booster's raw-score scale, where the calibrator works."""
+    """Probabilities on the booster's raw-score (log-odds) scale."""
     p = np.clip(p, 1e-12, 1 - 1e-12)
     return np.log(p / (1 - p))
 

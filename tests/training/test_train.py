@@ -222,8 +222,9 @@ def test_a_normal_train_prints_no_library_line_and_keeps_them_in_the_log(home):
 
 
 def test_a_baseline_that_beats_the_candidate_is_registered_and_served_in_its_place(home, tmp_path):
-    """The champion is the best scorer measured: a crippled candidate (one tree, two leaves) loses to
-    BG/NBD on the gate metric, so BG/NBD is registered as the churn model, crowned, and scored."""
+    """The champion is the best scorer measured: a crippled candidate (one tree, two leaves, not started
+    from BG/NBD) loses to BG/NBD on the gate metric, so BG/NBD is registered as the churn model, crowned,
+    and scored."""
     import pandas as pd
 
     from spend.core.model_store import ModelStore
@@ -231,14 +232,19 @@ def test_a_baseline_that_beats_the_candidate_is_registered_and_served_in_its_pla
     from spend.models.baselines import BgnbdChurn
     from spend.training.loop import load_config, train
 
+    store = ModelStore(home)
+    if store.version_by_alias("churn", "champion") is not None:  # earlier tests crowned one: start with none
+        store.client.delete_registered_model_alias("spend-churn", "champion")
     config = load_config(spec("churn"))
-    crippled = config.model_copy(update={"params": {"n_estimators": 1, "num_leaves": 2, "learning_rate": 0.01}})
+    crippled = config.model_copy(
+        update={"params": {"n_estimators": 1, "num_leaves": 2, "learning_rate": 0.01, "bgnbd": False}}
+    )
     report = train(home, "churn", pd.Timestamp("2025-12-31", tz="UTC"), config=crippled)
     table = report.comparison
     assert table["bgnbd"]["average_precision"] > table["spend"]["average_precision"]
     assert report.winner == "bgnbd" and report.alias == "champion"
     assert "bgnbd won on average_precision" in report.verdict and "registered as churn in its place" in report.verdict
-    model, version = ModelStore(home).load("churn", feature_service="churn_v1")
+    model, version = store.load("churn", feature_service="churn_v1")
     assert isinstance(model, BgnbdChurn) and version.tags["scorer"] == "bgnbd"
 
     out = tmp_path / "churn.csv"
