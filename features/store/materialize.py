@@ -4,6 +4,11 @@ Stock `FeatureStore.materialize` builds one protobuf per value and, on SQLite, r
 This writes the same rows (tests compare them with Feast's reads) with vectorised encoding and bulk
 statements, and records the interval in the registry as Feast does, so `materialize-incremental`
 semantics hold. Window: (start, end], start = the last materialised end (incremental) or end - TTL.
+
+Newer values are never replaced by older ones, whoever writes: an entity's row whose event time is older
+than the one stored is skipped, in the same statement (SQLite) or script (Redis) as the write, as Feast's
+Redis store does. One difference: an equal time replaces (Feast keeps the first), because a card's two
+payments in one second must leave the second's windows online.
 """
 
 from __future__ import annotations
@@ -48,7 +53,10 @@ def materialize(
     end: datetime | None = None,
     incremental: bool = False,
     progress: Callable[[str], None] = lambda step: None,
+    overwrite: bool = False,
 ) -> dict[str, int]:
+    """Each online view's latest snapshots up to `end` into the online store. An entity holding newer
+    values online (a push since) keeps them, unless `overwrite` (after correcting the history)."""
     if not (settings.paths.feature_snapshots / "manifest.json").exists():
         raise SpendError("no feature snapshots to materialise; run `spend features build` first")
     fs = feature_store(settings)
@@ -60,7 +68,7 @@ def materialize(
         progress(view.name)
         start = _start(view, end, incremental)
         frame = latest_rows(view, start, end)
-        write_online(fs, view, frame)
+        write_online(fs, view, frame, overwrite)
         fs.registry.apply_materialization(view, fs.project, start, end)
         written[view.name] = len(frame)
     return written
@@ -72,18 +80,25 @@ def _start(view: FeatureView, end: datetime, incremental: bool) -> datetime:
     return end - view.ttl
 
 
-def write_online(fs: FeatureStore, view: FeatureView, frame: pd.DataFrame) -> None:
+def write_online(fs: FeatureStore, view: FeatureView, frame: pd.DataFrame, overwrite: bool = False) -> None:
     """Upsert the view's rows (join keys, event_timestamp, every feature) into the online store, in the
-    bytes Feast writes; later rows of an entity replace earlier ones whatever their timestamps, as in
-    Feast's SQLite store."""
+    bytes Feast writes; a row older than the entity's stored one is skipped (newer values are kept)
+    unless `overwrite`."""
     if frame.empty:
         return
     keys = {e.name: frame[e.name].astype(str).tolist() for e in view.entity_columns}
     columns = {f.name: frame[f.name] for f in view.features}
-    write_columns(fs, view, keys, epoch_seconds(frame["event_timestamp"]), columns)
+    write_columns(fs, view, keys, epoch_seconds(frame["event_timestamp"]), columns, overwrite)
 
 
-def write_columns(fs: FeatureStore, view: FeatureView, keys: dict[str, list[str]], seconds: np.ndarray, columns):
+def write_columns(
+    fs: FeatureStore,
+    view: FeatureView,
+    keys: dict[str, list[str]],
+    seconds: np.ndarray,
+    columns,
+    overwrite: bool = False,
+) -> None:
     """write_online on plain columns: join key values as strings, whole epoch seconds, one array per
     feature (texts as object arrays or lists). The service's pushes come here directly: the pandas frame
     cost more than the write, and under the GIL it stalled the requests being served."""
@@ -93,9 +108,9 @@ def write_columns(fs: FeatureStore, view: FeatureView, keys: dict[str, list[str]
     values = {f.name: _encode(columns[f.name], f) for f in view.features}
     packed = _records(view, columns, seconds)
     if fs.config.online_store.type == "redis":
-        _write_redis(fs, view, entity_bytes, values, packed, seconds)
+        _write_redis(fs, view, entity_bytes, values, packed, seconds, overwrite)
     else:
-        _write_sqlite(fs, view, entity_bytes, values, packed, seconds)
+        _write_sqlite(fs, view, entity_bytes, values, packed, seconds, overwrite)
 
 
 def _records(view: FeatureView, columns, seconds: np.ndarray) -> list[bytes]:
@@ -119,7 +134,7 @@ def _encode(column, field) -> list[bytes]:
     return codec.encode_strings(list(column)) if codec.is_text(field) else codec.encode_doubles(column)
 
 
-def _write_sqlite(fs, view, entity_bytes, values, packed, event_ts: np.ndarray) -> None:
+def _write_sqlite(fs, view, entity_bytes, values, packed, event_ts: np.ndarray, overwrite: bool) -> None:
     """Feast's rows (same columns and text forms as SqliteOnlineStore.online_write_batch; event_ts in whole
     epoch seconds, as Feast's adapter stores them) and the records, committed together, BATCH entities per
     statement."""
@@ -142,8 +157,8 @@ def _write_sqlite(fs, view, entity_bytes, values, packed, event_ts: np.ndarray) 
             for lo in range(0, len(order), BATCH):
                 part = order[lo : lo + BATCH]
                 rows, record_rows, blobs = _sqlite_batch(part, keys, features, grid, texts, event_ts, packed)
-                conn.execute(_upsert_rows(table), (*blobs, rows))
-                conn.execute(_upsert_records(record_table), (blobs[0], blobs[2], record_rows))
+                conn.execute(_upsert_rows(table, overwrite), (*blobs, rows))
+                conn.execute(_upsert_records(table, record_table, overwrite), (blobs[0], blobs[2], record_rows))
     finally:
         conn.execute(f"PRAGMA synchronous = {int(synchronous)}")
 
@@ -154,21 +169,30 @@ def _write_sqlite(fs, view, entity_bytes, values, packed, event_ts: np.ndarray) 
 # from a background thread while requests hold the GIL: each row's retake waited for the request thread,
 # which cost the fraud endpoint throughput and most of its p99 (docs/serving.md). One
 # statement releases the GIL once and runs on the other core.
-def _upsert_rows(table: str) -> str:
+def _upsert_rows(table: str, overwrite: bool) -> str:
+    newer = "" if overwrite else f' WHERE excluded.event_ts >= CAST("{table}".event_ts AS INTEGER)'
     return (
         f'INSERT INTO "{table}" (entity_key, feature_name, value, value_text, event_ts, created_ts) '
         "SELECT substr(?1, r.value ->> 0, r.value ->> 1), r.value ->> 2, substr(?2, r.value ->> 3, r.value ->> 4), "
         "r.value ->> 5, r.value ->> 6, NULL FROM json_each(?4) AS r WHERE true "  # WHERE: SQLite's upsert syntax
         "ON CONFLICT(entity_key, feature_name) DO UPDATE SET value = excluded.value, "
-        "value_text = excluded.value_text, event_ts = excluded.event_ts, created_ts = excluded.created_ts"
+        "value_text = excluded.value_text, event_ts = excluded.event_ts, created_ts = excluded.created_ts" + newer
     )
 
 
-def _upsert_records(table: str) -> str:
+def _upsert_records(table: str, record_table: str, overwrite: bool) -> str:
+    # Runs after the rows' upsert: the entity's stored time is then the newer of the two, so a record is
+    # written only where its rows were (none of them newer).
+    newer = (
+        "true"
+        if overwrite
+        else f'NOT EXISTS (SELECT 1 FROM "{table}" AS t WHERE t.entity_key = substr(?1, r.value ->> 0, '
+        "r.value ->> 1) AND CAST(t.event_ts AS INTEGER) > r.value ->> 4)"
+    )
     return (
-        f'INSERT INTO "{table}" (entity_key, record) '
+        f'INSERT INTO "{record_table}" (entity_key, record) '
         "SELECT substr(?1, r.value ->> 0, r.value ->> 1), substr(?2, r.value ->> 2, r.value ->> 3) "
-        "FROM json_each(?3) AS r WHERE true ON CONFLICT(entity_key) DO UPDATE SET record = excluded.record"
+        f"FROM json_each(?3) AS r WHERE {newer} ON CONFLICT(entity_key) DO UPDATE SET record = excluded.record"
     )
 
 
@@ -194,7 +218,8 @@ def _sqlite_batch(part, keys, features, grid, texts, event_ts, packed) -> tuple[
         np.repeat(event_ts[part], m).tolist(),
         strict=True,
     )
-    record_rows = zip(key_at.tolist(), key_len.tolist(), record_at.tolist(), record_len.tolist(), strict=True)
+    times = event_ts[part].tolist()
+    record_rows = zip(key_at.tolist(), key_len.tolist(), record_at.tolist(), record_len.tolist(), times, strict=True)
     data = (b"".join(keys.tolist()), b"".join(flat.tolist()), b"".join(record))
     return orjson.dumps(list(rows)), orjson.dumps(list(record_rows)), data
 
@@ -223,7 +248,7 @@ def _value_texts(blobs: list[bytes], name: str, view) -> list[str | None]:
     return texts.tolist()
 
 
-def _write_redis(fs, view, entity_bytes, values, packed, seconds: np.ndarray) -> None:
+def _write_redis(fs, view, entity_bytes, values, packed, seconds: np.ndarray, overwrite: bool) -> None:
     """One HSET per entity of Feast's fields, its `_ts` field and the record (so the record never
     disagrees with the fields). On a single Redis the HSETs of BATCH entities are one script call whose
     arguments are the field names once and then the values: redis-py packs each argument in Python, and a
@@ -239,25 +264,62 @@ def _write_redis(fs, view, entity_bytes, values, packed, seconds: np.ndarray) ->
     for lo in range(0, len(keys), BATCH):
         part = grid[:, lo : lo + BATCH]
         if script is None:
-            with client.pipeline(transaction=False) as pipe:
-                for key, row in zip(keys[lo : lo + BATCH], part.T.tolist(), strict=True):
-                    pipe.hset(key, mapping=dict(zip(names, row, strict=True)))
-                pipe.execute()
+            _pipelined(client, keys[lo : lo + BATCH], names, part, seconds[lo : lo + BATCH], overwrite)
         else:
-            script(keys=keys[lo : lo + BATCH], args=[len(names), *names, *part.T.ravel().tolist()], client=client)
+            args = [len(names), int(not overwrite), *names, *part.T.ravel().tolist()]
+            script(keys=keys[lo : lo + BATCH], args=args, client=client)
 
 
-# ARGV: the number of fields f, the f field names, then f values per key, key by key.
+def _pipelined(client, keys: list[bytes], names: list[bytes], part: np.ndarray, seconds: np.ndarray, overwrite) -> None:
+    """A cluster's write: the stored event times first, then HSETs of the keys not holding newer ones (not
+    atomic across the two round trips, unlike the script: a write in between can still be overtaken)."""
+    stored = np.full(len(keys), np.nan)
+    if not overwrite:
+        with client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hget(key, names[-2])
+            stored = codec.timestamp_seconds(pipe.execute())
+    with client.pipeline(transaction=False) as pipe:
+        for key, row, old, new in zip(keys, part.T.tolist(), stored.tolist(), seconds.tolist(), strict=True):
+            if not old > new:  # NaN (never written) compares False
+                pipe.hset(key, mapping=dict(zip(names, row, strict=True)))
+        pipe.execute()
+
+
+# ARGV: the number of fields f, 1 to keep newer values (0 to overwrite), the f field names (the event time's
+# `_ts` field next to last), then f values per key, key by key. With 1, a key whose stored `_ts` is newer
+# than the one given is left alone.
 _HSET_LUA = """
-local f = tonumber(ARGV[1])
-local hset = {}
-for k = 1, #KEYS do
-  local at = 1 + f + (k - 1) * f
-  for j = 1, f do
-    hset[2 * j - 1] = ARGV[1 + j]
-    hset[2 * j] = ARGV[at + j]
+local function seconds(ts)  -- google.protobuf.Timestamp's seconds (field 1, a varint); "" is 0
+  if not ts then return nil end
+  if #ts == 0 then return 0 end
+  if string.byte(ts, 1) ~= 8 then return nil end
+  local value, scale = 0, 1
+  for i = 2, #ts do
+    local c = string.byte(ts, i)
+    value = value + (c % 128) * scale
+    if c < 128 then return value end
+    scale = scale * 128
   end
-  redis.call("HSET", KEYS[k], unpack(hset))
+  return nil
 end
-return #KEYS
+local f = tonumber(ARGV[1])
+local keep_newer = ARGV[2] == "1"
+local ts_field = ARGV[1 + f]
+local hset = {}
+local written = 0
+for k = 1, #KEYS do
+  local at = 2 + f + (k - 1) * f
+  local stored = keep_newer and seconds(redis.call("HGET", KEYS[k], ts_field))
+  local given = seconds(ARGV[at + f - 1])
+  if not (stored and given and stored > given) then
+    for j = 1, f do
+      hset[2 * j - 1] = ARGV[2 + j]
+      hset[2 * j] = ARGV[at + j]
+    end
+    redis.call("HSET", KEYS[k], unpack(hset))
+    written = written + 1
+  end
+end
+return written
 """

@@ -93,9 +93,13 @@ def apply_command(json_output: JsonFlag = False) -> None:
 def materialize_command(
     incremental: Annotated[bool, typer.Option(help="Only what arrived since the last materialisation.")] = False,
     until: Annotated[str | None, typer.Option(help="End of the window (default: now).")] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace online values even where they are newer than the snapshots.")
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Load the latest snapshot of each entity into the online store (SQLite locally, Redis in production)."""
+    """Load the latest snapshot of each entity into the online store (SQLite locally, Redis in production).
+    An entity whose online values are newer (a payment's push since) keeps them unless --overwrite."""
     from spend.features.store.config import backend_errors, feature_store
     from spend.features.store.materialize import materialize
 
@@ -106,7 +110,7 @@ def materialize_command(
         if not views:
             raise SpendError("no feature views registered; run `spend features apply` first")
         with step_progress("materialize", views, enabled=not json_output) as step:
-            written = materialize(settings, _until(until).to_pydatetime(), incremental, progress=step)
+            written = materialize(settings, _until(until).to_pydatetime(), incremental, step, overwrite)
     if json_output:
         print_json({"written": written})
     else:

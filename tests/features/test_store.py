@@ -79,6 +79,11 @@ def _reader(store, path: str, **kwargs) -> BatchReader:
 PATHS = ["records", "feast_layout"]
 
 
+def _restore(settings) -> None:
+    """The materialised values back, over the newer ones a test wrote (the other tests expect them)."""
+    materialize(settings, UNTIL.to_pydatetime(), overwrite=True)
+
+
 @pytest.mark.parametrize("known", [50, 3])  # 3 and an unknown one: the few-entity decode
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("service", ["churn_v1", "segmentation_v1", "fraud_v1"])
@@ -174,7 +179,7 @@ def test_incremental_materialisation_starts_where_the_last_one_ended(home):
     out = BatchReader(store, service="churn_v1").read({"customer_id": _customers(home, 3)}, now=later.to_pydatetime())
     assert (out["customer_activity__event_seconds"] <= later.timestamp()).all()
     build_snapshots(home, UNTIL)  # leave the module's home as the other tests expect it
-    materialize(home, UNTIL.to_pydatetime())
+    _restore(home)
 
 
 def test_request_features_are_computed_from_the_request():
@@ -228,7 +233,7 @@ def test_a_write_through_feasts_own_api_is_read_from_feasts_layout_not_a_stale_r
         assert out["membership_tier"][:3] == ["platinum", None, "gold"]
         assert _same(pd.Series(out["spend_90d"][3:]), current["spend_90d"].iloc[3:30].reset_index(drop=True))
     finally:
-        materialize(home, UNTIL.to_pydatetime())  # the other tests expect the materialised values
+        _restore(home)
 
 
 def test_a_write_in_many_statements_is_read_back_by_feast_and_the_reader(home, monkeypatch):
@@ -259,7 +264,7 @@ def test_a_write_in_many_statements_is_read_back_by_feast_and_the_reader(home, m
             assert out["membership_tier"] == changed["membership_tier"].tolist(), path
     finally:
         monkeypatch.undo()
-        materialize(home, UNTIL.to_pydatetime())  # the other tests expect the materialised values
+        _restore(home)
 
 
 @pytest.mark.parametrize("redis_writer", ["script", "cluster_pipeline"])
@@ -292,7 +297,48 @@ def test_pushed_columns_are_what_feast_and_the_reader_read(home, redis_writer, m
             for name in SPENDING:
                 assert out[name].tolist() == windows[name].tolist(), (path, name)
     finally:
-        materialize(home, UNTIL.to_pydatetime())  # the other tests expect the materialised values
+        _restore(home)
+
+
+@pytest.mark.parametrize("redis_writer", ["script", "cluster_pipeline"])
+def test_an_older_write_never_replaces_newer_online_values(home, redis_writer, monkeypatch):
+    """A back-dated push (a payment two days old) must not overwrite a card's newer windows, in Feast's
+    layout or the records; an equal or newer time replaces them; --overwrite replaces whatever the time."""
+    from spend.features.compute.payments import SPENDING
+    from spend.features.store import materialize as writer
+    from spend.features.store.push import OnlinePush
+
+    monkeypatch.setattr(writer, "redis_cluster", lambda fs: redis_writer == "cluster_pipeline")
+    store = feature_store(home)
+    push = OnlinePush(store, "customer_spending_push")
+    cards = ["c_newer_1", "c_newer_2"]
+    at = int((UNTIL + timedelta(hours=3)).timestamp())
+    wanted = [f"customer_spending:{name}" for name in SPENDING]
+
+    def windows(value: float) -> dict:
+        return {name: np.full(2, value) for name in SPENDING}
+
+    def online(path: str) -> tuple[list, list]:
+        reader = _reader(store, path, features=wanted)
+        out = reader.read({"customer_id": cards}, now=(UNTIL + timedelta(days=1)).to_pydatetime())
+        return out["nb_tx_1d"].tolist(), out["customer_spending__event_seconds"].tolist()
+
+    try:
+        push.push_columns({"customer_id": cards}, np.array([at, at]), windows(5.0))
+        push.push_columns({"customer_id": cards}, np.array([at - 2 * 86_400, at]), windows(9.0))
+        for path in PATHS:
+            assert online(path) == ([5.0, 9.0], [float(at), float(at)]), path
+        theirs = store.get_online_features(features=wanted, entity_rows=[{"customer_id": c} for c in cards])
+        assert theirs.to_dict()["nb_tx_1d"] == [5.0, 9.0]
+        writer.write_columns(store, push.views[0], {"customer_id": cards}, np.array([at - 60, at - 60]), windows(1.0))
+        assert online("records") == ([5.0, 9.0], [float(at), float(at)])
+        writer.write_columns(
+            store, push.views[0], {"customer_id": cards}, np.array([at - 60, at - 60]), windows(1.0), overwrite=True
+        )
+        for path in PATHS:
+            assert online(path) == ([1.0, 1.0], [float(at - 60)] * 2), path
+    finally:
+        _restore(home)
 
 
 def test_the_awaited_read_of_a_payment_equals_the_blocking_one(home):
