@@ -8,6 +8,9 @@ records for more than 16 entities), (c) the raw floor: the same indexed SELECT (
 HMGET (Redis) on Feast's online tables, no decoding.
 Redis runs need the production services (Redis, PostgreSQL for the registry); without them they are
 reported as not measured.
+Goals, as ratios to what is measured in the same run: materialisation at most 0.2x stock Feast's time
+(Spend writes every view, Feast's time is for the customer views only); batch reads of 1,000 customers
+and single-entity p99 at most 3x the raw floor.
 
     python benchmarks/features.py [--customers 100000] [--json]
 """
@@ -200,11 +203,12 @@ def run(customers: int) -> dict:
 def figures(r: dict) -> list[dict]:
     out = [
         {
-            "figure": "materialize_100k_customers_s (SQLite, all views)",
-            "value": round(r["sqlite_spend_materialize_s"], 2),
+            "figure": "materialize_100k_customers_ratio_to_feast (SQLite)",
+            "value": round(r["sqlite_spend_materialize_s"] / r["sqlite_feast_materialize_customers_s"], 3),
             "baseline": round(r["sqlite_feast_materialize_customers_s"], 2),
-            "goal": "< 15 s",
-            "met": r["sqlite_spend_materialize_s"] < 15,
+            "goal": "<= 0.2x stock Feast's time",
+            "met": r["sqlite_spend_materialize_s"] <= 0.2 * r["sqlite_feast_materialize_customers_s"],
+            "seconds": round(r["sqlite_spend_materialize_s"], 2),
         }
     ]
     for store in ("sqlite", "redis"):
@@ -235,11 +239,12 @@ def figures(r: dict) -> list[dict]:
     one = next(x for x in r["sqlite_reads"] if x["entities"] == 1)
     out.append(
         {
-            "figure": "sqlite_single_entity_p99_ms",
-            "value": round(one["spend_p99_ms"], 3),
+            "figure": "sqlite_single_entity_p99_ratio_to_floor",
+            "value": round(one["spend_p99_ms"] / one["floor_p99_ms"], 2),
             "baseline": round(one["floor_p99_ms"], 3),
-            "goal": "< 1 ms",
-            "met": one["spend_p99_ms"] < 1,
+            "goal": "<= 3x floor",
+            "met": one["spend_p99_ms"] <= 3 * one["floor_p99_ms"],
+            "p99_ms": round(one["spend_p99_ms"], 3),
         }
     )
     return out

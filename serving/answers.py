@@ -26,3 +26,16 @@ def unavailable(ctx: bentoml.Context, reason: str):
     ctx.request.state.served = {"unavailable": reason}
     ctx.response.status_code = 503  # BentoML applies the context's status to a returned response
     return JSONResponse({"error": reason}, status_code=503, headers={"Retry-After": "5"})
+
+
+def refused(ctx: bentoml.Context, status: int, reason: str, field: str | None = None):
+    """A 4xx whose body says why (returned, as `unavailable` is, so BentoML logs no traceback); with
+    `field`, in the shape of a validation error too (`detail`: where and what)."""
+    from starlette.responses import JSONResponse
+
+    ctx.request.state.served = {"refused": reason}
+    ctx.response.status_code = status
+    body = {"error": reason}
+    if field is not None:
+        body["detail"] = [{"loc": [field], "msg": reason, "type": "value_error"}]
+    return JSONResponse(body, status_code=status)

@@ -6,7 +6,8 @@ bits needs no salt or slow hash: nothing to brute-force). Roles and what they ma
 - marketing: churn scores, recall lists, segments;
 - pricing-engine: price quotes, fraud scores, demand forecasts;
 - data-scientist: everything, admin calls included;
-- admin: everything.
+- admin: everything;
+- monitoring: GET /metrics only (a Prometheus scraper's key).
 A missing or unknown key is 401, a known key without the permission 403; both say why.
 """
 
@@ -21,13 +22,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from spend.core.files import exclusive, replace_atomically
+
 # What each role may call besides the models' endpoints, which each model's spec grants
 # (spend.core.registry: `serving.roles`, plus data-scientist and admin for every model).
 BATCH_DECISIONS: dict[str, frozenset[str]] = {
     "marketing": frozenset({"recall", "segments"}),
     "pricing-engine": frozenset(),
-    "data-scientist": frozenset({"recall", "segments", "admin"}),
-    "admin": frozenset({"recall", "segments", "admin"}),
+    "data-scientist": frozenset({"recall", "segments", "admin", "metrics"}),
+    "admin": frozenset({"recall", "segments", "admin", "metrics"}),
+    "monitoring": frozenset({"metrics"}),
 }
 
 
@@ -83,7 +87,7 @@ class KeyStore:
             stat = os.stat(self.path)
         except FileNotFoundError:
             return {}
-        version = (stat.st_mtime_ns, stat.st_size)
+        version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # a replaced file is a new inode
         if self._cached is None or self._cached[0] != version:
             self._cached = (version, json.loads(self.path.read_text()))
         return self._cached[1]
@@ -92,24 +96,33 @@ class KeyStore:
         """Create a key for `name` with `role`; returns the key, which is not stored anywhere."""
         if role not in permissions():
             raise ValueError(f"unknown role {role!r}; roles: {', '.join(permissions())}")
-        keys = self._load()
-        if any(entry["name"] == name for entry in keys.values()):
-            raise ValueError(f"a key named {name!r} exists; revoke it first")
-        key = secrets.token_urlsafe(32)
-        keys[_digest(key)] = {"name": name, "role": role}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(keys, indent=2, sort_keys=True))
-        self.path.chmod(0o600)
+        with exclusive(self._lock):
+            keys = self._load()
+            if any(entry["name"] == name for entry in keys.values()):
+                raise ValueError(f"a key named {name!r} exists; revoke it first")
+            key = secrets.token_urlsafe(32)
+            keys[_digest(key)] = {"name": name, "role": role}
+            self._write(keys)
         return key
+
+    @property
+    def _lock(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.lock")
+
+    def _write(self, keys: dict) -> None:
+        """Replaced in one step (the service reads the file on every request), readable by the owner only."""
+        replace_atomically(self.path, json.dumps(keys, indent=2, sort_keys=True))
 
     def list(self) -> list[dict[str, str]]:
         """Names and roles (never the keys, which are not stored)."""
         return sorted(self._load().values(), key=lambda e: e["name"])
 
     def revoke(self, name: str) -> bool:
-        keys = self._load()
-        kept = {d: e for d, e in keys.items() if e["name"] != name}
-        self.path.write_text(json.dumps(kept, indent=2, sort_keys=True))
+        with exclusive(self._lock):
+            keys = self._load()
+            kept = {d: e for d, e in keys.items() if e["name"] != name}
+            if len(kept) < len(keys):
+                self._write(kept)
         return len(kept) < len(keys)
 
     def authorize(self, key: str | None, permission: str) -> Caller:

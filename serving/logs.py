@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -36,3 +37,34 @@ def request_logger() -> logging.Logger:
 def log_request(**fields) -> None:
     level = logging.WARNING if fields.get("status", 200) >= 500 or fields.get("degraded") else logging.INFO
     request_logger().log(level, "request", extra={"fields": fields})
+
+
+class NoValuesInErrors(logging.Filter):
+    """BentoML logs every rejected request with a traceback, and pydantic's message in it repeats the
+    values it rejected: card ids, customer ids. A rejected body becomes one line with the count and the
+    fields; any other exception keeps its traceback without its message (which may hold values)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info or record.exc_info[0] is None:
+            return True
+        kind, error, tb = record.exc_info
+        from pydantic import ValidationError
+
+        if isinstance(error, ValidationError):
+            fields = sorted({".".join(map(str, e["loc"])) for e in error.errors(include_input=False)})
+            record.msg, record.args = "request body rejected: %d error(s) in %s", (error.error_count(), fields)
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+            return True
+        record.exc_text = "Traceback (most recent call last):\n" + "".join(traceback.format_tb(tb)) + kind.__name__
+        record.exc_info = None
+        return True
+
+
+BENTOML_ERRORS = "bentoml._internal.server.http_app"  # the logger of BentoML's log_exception
+
+
+def install_error_filter() -> None:
+    logger = logging.getLogger(BENTOML_ERRORS)
+    if not any(isinstance(f, NoValuesInErrors) for f in logger.filters):
+        logger.addFilter(NoValuesInErrors())

@@ -2,6 +2,15 @@
 /v1 request, one structured log line and Spend's metrics (latency, refusals and errors by status, degraded
 answers), whatever the outcome.
 
+Also here, before BentoML sees a request:
+- a body larger than SPEND_SERVING_MAX_BODY_BYTES is refused with 413, by its Content-Length or, without
+  one, as soon as the bytes received pass the limit (nothing larger is ever held);
+- two X-API-Key headers are refused (400): which one counts is not for a proxy to decide;
+- GET /v1/health and GET /v1/ready (the probes Kubernetes sends) are answered as their POST;
+- GET /metrics: Prometheus's text, labelled with route names only (BentoML's own request metrics, which
+  label by raw path, are off: 2,000 made-up paths grew them to megabytes), for the roles that may
+  read metrics.
+
 BentoML reserves 401 and 403 for its own errors, so refusals are answered here, before the request
 reaches an endpoint, with a JSON body that says why. The caller is put in the request state for the
 endpoint's audit record, and the endpoint puts what it served (model, version, degraded) there for the
@@ -21,6 +30,7 @@ from spend.serving.metrics import metrics
 
 OPEN = {"/v1/health", "/v1/ready"}
 BATCH_ROUTES = {"/v1/recall/list": "recall", "/v1/segments/lookup": "segments", "/v1/admin/reload": "admin"}
+METRICS = "/metrics"
 
 
 @lru_cache(maxsize=1)
@@ -39,24 +49,26 @@ class ApiKeyMiddleware:
         self._keys: KeyStore | None = None
         self._audit: AuditLog | None = None
         self.permission = route_permissions()
+        self.max_body: int | None = None
 
     def _state(self) -> tuple[KeyStore, AuditLog]:
         if self._keys is None:  # built on the first request: importing the service has no side effects
             from spend.core.settings import SpendSettings
 
-            home = SpendSettings().paths.home
-            self._keys = key_store(home)
-            self._audit = AuditLog(home / "audit" / "serving.jsonl")
+            settings = SpendSettings()
+            self._keys = key_store(settings.paths.home)
+            self._audit = AuditLog(settings.paths.home / "audit" / "serving.jsonl")
+            self.max_body = settings.serving_max_body_bytes
         return self._keys, self._audit
 
     async def __call__(self, scope, receive, send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/v1/"):
+        if scope["type"] != "http" or not (path.startswith("/v1/") or path == METRICS):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
         state = scope.setdefault("state", {})
-        endpoint = path if path in OPEN or path in self.permission else "other"  # bounded label values
+        endpoint = self._endpoint(path)
         recorded = []
 
         def record(status: int) -> None:
@@ -73,11 +85,50 @@ class ApiKeyMiddleware:
             await send(message)
 
         try:
-            if path in OPEN or await self._authorized(scope, path, recording_send):
-                await self.app(scope, receive, recording_send)
+            refusal = self._refusal(scope, path)
+            if refusal is not None:
+                self._state()[1].write(endpoint=endpoint, status=refusal[0], refused=refusal[1])
+                await _json(recording_send, *refusal)
+            elif path in OPEN or await self._authorized(scope, endpoint, recording_send):
+                if path == METRICS:
+                    await _metrics(recording_send)
+                else:
+                    await self._forward(scope, path, receive, recording_send)
         finally:
             if not recorded:  # no answer started (an exception): recorded as the 500 the server sends
                 record(500)
+
+    def _endpoint(self, path: str) -> str:
+        """The route's name for logs, metrics and the audit: a known route, or "other" (a bounded set)."""
+        return path if path in OPEN or path in self.permission or path == METRICS else "other"
+
+    def _refusal(self, scope, path: str) -> tuple[int, dict] | None:
+        """(status, body) for what is refused before authentication, or None."""
+        self._state()
+        keys = [v for k, v in scope.get("headers", []) if k.lower() == b"x-api-key"]
+        if len(keys) > 1:
+            return 400, {"error": "send one X-API-Key header, not several"}
+        method = scope.get("method", "POST")
+        allowed = ("GET",) if path == METRICS else ("GET", "POST") if path in OPEN else ("POST",)
+        if method not in allowed and self._endpoint(path) != "other":  # an unknown path is a 404
+            return 405, {"error": f"{path} answers {' and '.join(allowed)}"}
+        length = _content_length(scope)
+        if length is not None and length > self.max_body:
+            return 413, {"error": f"the body is larger than {self.max_body:,} bytes (SPEND_SERVING_MAX_BODY_BYTES)"}
+        return None
+
+    async def _forward(self, scope, path: str, receive, send) -> None:
+        if scope.get("method") == "GET":  # a probe: the POST of its query as a JSON body
+            scope, body = _as_post(scope)
+            await self.app(scope, _replay(body), send)
+        elif _content_length(scope) is not None:  # checked against the limit; the server holds it to it
+            await self.app(scope, receive, send)
+        else:  # chunked: read up to the limit here (BentoML would turn an error raised mid-read into a 500)
+            body = await _read_at_most(receive, self.max_body)
+            if body is None:
+                await _json(send, 413, {"error": f"the body is larger than {self.max_body:,} bytes"})
+            else:
+                await self.app(scope, _replay(body), send)
 
     def _audit_call(self, endpoint: str, status: int, state: dict) -> None:
         _, audit = self._state()
@@ -86,20 +137,77 @@ class ApiKeyMiddleware:
         caller = state["caller"]
         audit.write(endpoint=endpoint, status=status, caller=caller["name"], role=caller["role"], **counts)
 
-    async def _authorized(self, scope, path: str, send) -> bool:
+    async def _authorized(self, scope, endpoint: str, send) -> bool:
         keys, audit = self._state()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         try:
-            permission = self.permission.get(path)
+            permission = "metrics" if endpoint == METRICS else self.permission.get(endpoint)
             if permission is None:
-                raise AuthError(404, f"no endpoint {path}")
+                raise AuthError(404, "no such endpoint")
             caller = keys.authorize(headers.get("x-api-key"), permission)
         except AuthError as error:
-            audit.write(endpoint=path, status=error.status, refused=error.reason)  # a key name, never an id
+            audit.write(endpoint=endpoint, status=error.status, refused=error.reason)  # a key name, never an id
             await _json(send, error.status, {"error": error.reason})
             return False
         scope["state"]["caller"] = {"name": caller.name, "role": caller.role}
         return True
+
+
+def _content_length(scope) -> int | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _as_post(scope) -> tuple[dict, bytes]:
+    from urllib.parse import parse_qsl
+
+    body = json.dumps(dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))).encode()
+    headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() not in (b"content-length", b"content-type")]
+    headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    return scope | {"method": "POST", "headers": headers, "query_string": b""}, body
+
+
+def _replay(body: bytes):
+    sent = False
+
+    async def receive():
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _read_at_most(receive, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it passes `limit` bytes."""
+    parts, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(parts)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+async def _metrics(send) -> None:
+    from spend.serving.metrics import exposition
+
+    payload, content_type = exposition()
+    headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 @lru_cache(maxsize=64)  # endpoints are a bounded set; the label lookup showed in a fraud score's profile
@@ -111,6 +219,7 @@ def _observe(endpoint: str, status: int, seconds: float, state: dict) -> None:
     served = state.get("served", {})
     m = metrics()
     _latency(endpoint).observe(seconds)
+    m.requests.labels(endpoint=endpoint, status=str(status)).inc()
     if status >= 400:
         m.errors.labels(endpoint=endpoint, status=str(status)).inc()
     if served.get("degraded"):

@@ -7,10 +7,10 @@ one assignment, so a request that already took the old one finishes with it and 
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
-from spend.core.errors import SpendError
 from spend.core.model_store import ModelStore
 from spend.core.names import CHAMPION, registered_name
 from spend.core.settings import SpendSettings
@@ -27,40 +27,48 @@ class Loaded:
 
 class ModelSlot:
     def __init__(self, settings: SpendSettings, model: str, feature_service: str, alias: str = CHAMPION) -> None:
-        self.name, self.alias, self.feature_service = registered_name(model), alias, feature_service
-        self.store = ModelStore(settings)
+        self.model, self.alias, self.feature_service = model, alias, feature_service
+        self.name = registered_name(model)
+        self.store = ModelStore(settings, connect_timeout=settings.serving_registry_timeout_seconds)
         self.current: Loaded | None = None
-        self.last_error: str | None = None
+        self.last_error: str | None = None  # what failed, for health: never a path, host or port
 
     def _champion(self):
         return self.store.client.get_model_version_by_alias(self.name, self.alias)
-
-    def load(self) -> Loaded:
-        """Load the alias's version now (at start-up); an error names the model and what to do."""
-        from mlflow.exceptions import MlflowException
-
-        try:
-            version = self._champion()
-        except MlflowException as error:
-            raise SpendError(f"no {self.name}@{self.alias} in the registry; train one with `spend train`") from error
-        self.current = self._load_version(version)
-        return self.current
 
     def _load_version(self, version) -> Loaded:
         model = self.store.load_version(version, self.feature_service)
         return Loaded(model, self.name, int(version.version), self.feature_service, time.time())
 
     def refresh(self) -> bool:
-        """Swap to the alias's current version if it moved; True if swapped. A registry that cannot be
-        reached, or a version that fails to load, leaves the loaded model serving (and says why)."""
+        """Load the alias's version if it is not the one loaded; True if swapped. A registry that cannot be
+        reached, no such alias, or a version that fails to load leave the loaded model serving (or none)
+        and say what failed in `last_error`; the details go to the service's log."""
+        from mlflow.exceptions import MlflowException
+
         try:
             version = self._champion()
-            if self.current is not None and int(version.version) == self.current.version:
-                self.last_error = None
-                return False
-            self.current = self._load_version(version)
+        except MlflowException as error:
+            missing = error.error_code == "RESOURCE_DOES_NOT_EXIST"
+            return self._failed(
+                f"no {self.name}@{self.alias} in the registry; train one with `spend train {self.model}`"
+                if missing
+                else f"the model registry refused the lookup ({type(error).__name__})",
+                error,
+            )
         except Exception as error:  # noqa: BLE001 - whatever the registry does, keep answering
-            self.last_error = f"{type(error).__name__}: {error}"
+            return self._failed(f"the model registry cannot be reached ({type(error).__name__})", error)
+        if self.current is not None and int(version.version) == self.current.version:
+            self.last_error = None
             return False
+        try:
+            self.current = self._load_version(version)
+        except Exception as error:  # noqa: BLE001 - a version that fails to load leaves the old one serving
+            return self._failed(f"{self.name} v{version.version} cannot be loaded ({type(error).__name__})", error)
         self.last_error = None
         return True
+
+    def _failed(self, public: str, error: Exception) -> bool:
+        logging.getLogger("spend.serving.registry").warning("%s: %s", public, error)
+        self.last_error = public
+        return False

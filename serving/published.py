@@ -37,14 +37,14 @@ class PublishedDecisions:
         try:
             stamp = path.stat().st_mtime
         except FileNotFoundError:
-            self.last_error = f"nothing published in {self.folder}; run `spend publish`"
+            self.last_error = "nothing published; run `spend publish`"
             return False
         if self.current is not None and stamp == self.current.stamp:
             return False
         try:
             self.current = _load(self.folder, stamp)
         except Exception as error:  # noqa: BLE001 - keep serving the previous publication
-            self.last_error = f"cannot load the publication: {type(error).__name__}: {error}"
+            self.last_error = f"the publication cannot be loaded ({type(error).__name__})"
             return False
         self.last_error = None
         return True

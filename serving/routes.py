@@ -20,6 +20,8 @@ def customer_scores(service, model: ModelSpec, customer_ids: list[str], ctx: ben
     loaded = service.slots[name].current
     if loaded is None:
         return unavailable(ctx, f"no {name} model loaded; train one with `spend train {name}`")
+    if service.feature_error:
+        return unavailable(ctx, service.feature_error)
     columns, problem = service._online(service.readers[loaded.feature_service], {"customer_id": customer_ids})
     if columns is None:
         return unavailable(ctx, f"{name} scores need the online store, which cannot be read: {problem}")

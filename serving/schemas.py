@@ -69,12 +69,14 @@ class Transaction(BaseModel):
     ts: datetime = Field(description="When the payment was made (ISO 8601 with offset)")
     # Checked in the validator, not with gt=0: BentoML writes an OpenAPI 3.0 document, where an
     # exclusive minimum is `minimum: 0, exclusiveMinimum: true` (pydantic writes the 3.1 form).
+    # Strict: "12.5" or true as an amount is a client's bug to report, not to guess at (JSON numbers only).
     amount: float = Field(
+        strict=True,
         description="In `currency`; more than 0, at most SPEND_MAX_LINE_AMOUNT",
         json_schema_extra={"minimum": 0, "exclusiveMinimum": True},
     )
     currency: str = Field("GBP", min_length=3, max_length=3)
-    basket_size: int = Field(1, ge=1, le=10_000)
+    basket_size: int = Field(1, ge=1, le=10_000, strict=True)
 
     @field_validator("ts")
     @classmethod
@@ -162,8 +164,9 @@ class SegmentResponse(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="ok; partial (some model or the publication missing); not ready")
     models: dict[str, int | None]
+    missing: list[str] = Field([], description="Models not loaded, and 'published' without a publication")
     registry_error: dict[str, str | None]
     published_at: str | None = Field(None, description="When the served recall list and segments were published")
     online_store: str = Field(description="ok, or why the online store cannot be read or written")

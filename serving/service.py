@@ -25,8 +25,7 @@ audited (who, what, when, how many, result size; never ids) and logged as one JS
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
+import logging
 from typing import Annotated, Literal
 
 import bentoml
@@ -36,9 +35,12 @@ from spend.core.errors import OnlineStoreUnavailable
 from spend.core.names import registered_name
 from spend.core.registry import served as served_models
 from spend.serving.answers import json_response as _json
+from spend.serving.answers import refused as _refused
 from spend.serving.answers import seconds as _seconds
 from spend.serving.answers import unavailable as _unavailable
 from spend.serving.collector import settle as settle_collector
+from spend.serving.follower import Follower
+from spend.serving.idempotency import OrderConflict, ScoredPayments, payment_details
 from spend.serving.middleware import ApiKeyMiddleware
 from spend.serving.models import ModelSlot
 from spend.serving.payments import Payments
@@ -65,7 +67,10 @@ from spend.serving.schemas import (
 # OpenTelemetry spans are off for the /v1 endpoints: with no exporter configured (BentoML's default) they
 # are never sent, yet building them cost CPU on every call. docs/serving.md has the profile and says how
 # to trace.
+# BentoML's request metrics are off: they label every raw path (made-up paths grew /metrics to megabytes);
+# Spend's middleware counts requests by route name and serves GET /metrics (serving/middleware.py).
 SERVER = {
+    "metrics": {"enabled": False},
     "traffic": {"timeout": 10},
     "logging": {"access": {"enabled": False}},
     "tracing": {"excluded_urls": ["/v1/"]},
@@ -80,52 +85,63 @@ class Spend:
         import skops.io  # noqa: F401
 
         from spend.features.store.config import bound_online_latency, feature_store
-        from spend.features.store.push import OnlinePush
-        from spend.features.store.reader import BatchReader
+        from spend.serving.logs import install_error_filter
         from spend.serving.metrics import metrics
         from spend.serving.published import PublishedDecisions
-        from spend.serving.spending import PendingWindows
 
+        install_error_filter()  # before any request: BentoML's error log must not carry ids
         self.settings = settings()
         self.metrics = metrics()
+        # Slots start empty; the follower loads them (a missing model makes its endpoints 503, not the
+        # service), and start-up waits for that first refresh at most STARTUP_WAIT_SECONDS.
         self.slots = {name: ModelSlot(self.settings, name, s.feature_service) for name, s in served_models().items()}
-        for slot in self.slots.values():
-            try:
-                slot.load()
-            except Exception as error:  # noqa: BLE001 - a missing model makes its endpoints 503, not the service
-                slot.last_error = str(error)
         self.published = PublishedDecisions(self.settings.paths.published)
-        self.published.refresh()
-        self._export_versions()
         self.store = feature_store(self.settings)
         bound_online_latency(self.store, self.settings.serving_online_timeout_seconds)
-        self.readers = {
-            s: BatchReader(self.store, service=s) for s in {m.feature_service for m in served_models().values()}
-        }
-        self.reader, self.fraud_reader = self.readers["churn_v1"], self.readers["fraud_v1"]
-        push = OnlinePush(self.store, "customer_spending_push")
-        self.pending = PendingWindows(push.push_columns, self.settings.serving_push_seconds)
+        self.readers, self.reader, self.fraud_reader, self.pending = {}, None, None, None
+        self.feature_error: str | None = None
+        self._connect_features()
+        self.scored = ScoredPayments()
         self.key = self.settings.pseudonym_key.get_secret_value().encode("utf-8")
         # A few awaited Redis reads at a time, the others waiting their turn in arrival order (asyncio's
         # semaphore is first come, first served). Unbounded, every waiting request resumed behind whatever
         # the loop had picked up meanwhile, which stretched the tail (docs/serving.md has the runs).
         self.awaited_reads = asyncio.Semaphore(self.settings.serving_awaited_reads)
         self.online_error: str | None = None
-        interval = self.settings.serving_refresh_seconds
-        threading.Thread(target=self._follow_registry, args=(interval,), daemon=True).start()
+        self.follower = Follower(self._refresh, self.settings.serving_refresh_seconds)
+        self.follower.refresh_now(STARTUP_WAIT_SECONDS)
         # What was loaded lives as long as the process: frozen; full collections rarer (serving/collector.py).
         settle_collector()
 
     @bentoml.on_shutdown
     def _write_pending(self) -> None:
-        self.pending.flush()
+        if self.pending is not None:
+            self.pending.flush()
 
-    def _follow_registry(self, interval: float) -> None:
-        while True:
-            time.sleep(interval)
-            self._refresh()
+    def _connect_features(self) -> None:
+        """The online readers and the card-window writer, once the feature store's definitions exist. On a
+        home where `spend features apply` has not run yet the service starts anyway: the endpoints that
+        need features answer 503 and say so, and every registry refresh tries again."""
+        if self.readers:
+            return
+        from spend.features.store.push import OnlinePush
+        from spend.features.store.reader import BatchReader
+        from spend.serving.spending import PendingWindows
+
+        try:
+            services = {m.feature_service for m in served_models().values()}
+            readers = {s: BatchReader(self.store, service=s) for s in services}
+            push = OnlinePush(self.store, "customer_spending_push")
+        except Exception as error:  # noqa: BLE001 - Feast's not-found errors and Spend's alike
+            logging.getLogger("spend.serving.features").warning("feature store not usable: %s", error)
+            self.feature_error = "the feature store has no definitions yet; run `spend features apply`"
+            return
+        self.pending = PendingWindows(push.push_columns, self.settings.serving_push_seconds)
+        self.reader, self.fraud_reader = readers["churn_v1"], readers["fraud_v1"]
+        self.readers, self.feature_error = readers, None
 
     def _refresh(self) -> None:
+        self._connect_features()
         for slot in self.slots.values():
             slot.refresh()
         self.published.refresh()
@@ -141,14 +157,25 @@ class Spend:
         # Not an API method: calling a decorated endpoint from another one goes through BentoML's
         # dispatcher and waits for a worker (it timed out).
         publication = self.published.current
+        models = {k: (s.current.version if s.current else None) for k, s in self.slots.items()}
+        errors = {k: s.last_error for k, s in self.slots.items()} | {"published": self.published.last_error}
+        stalled = self.follower.stalled_for()
+        if stalled is not None and stalled > self.settings.serving_registry_timeout_seconds:
+            errors["registry"] = f"the registry has not answered for {stalled:.0f} s; the loaded models serve"
+        missing = [k for k, v in models.items() if v is None] + ([] if publication else ["published"])
         return Health(
-            status="ok",
-            models={k: (s.current.version if s.current else None) for k, s in self.slots.items()},
-            registry_error={k: s.last_error for k, s in self.slots.items()} | {"published": self.published.last_error},
+            status="ok" if not missing else "partial" if len(missing) <= len(models) else "not ready",
+            models=models,
+            missing=missing,
+            registry_error=errors,
             published_at=publication.manifest["published_at"] if publication else None,
-            online_store=self.online_error or self.pending.last_error or "ok",
-            pending_windows=len(self.pending),
+            online_store=self.feature_error or self.online_error or (self.pending and self.pending.last_error) or "ok",
+            pending_windows=len(self.pending) if self.pending is not None else 0,
         )
+
+    def __is_ready__(self) -> bool:
+        """BentoML's /readyz: the same answer as /v1/ready without a model."""
+        return self._health().status != "not ready"
 
     @staticmethod
     def _served(ctx: bentoml.Context, loaded, degraded: str | None = None, **counts) -> None:
@@ -167,8 +194,8 @@ class Spend:
         try:
             columns = reader.read(entities)
         except OnlineStoreUnavailable as error:
-            self.online_error = str(error)
-            return None, str(error)
+            self.online_error = error.public
+            return None, error.public
         self.online_error = None
         if reader.fallbacks > before:  # entities without a usable packed record: read the slow way
             self.metrics.record_fallbacks.inc(reader.fallbacks - before)
@@ -180,19 +207,31 @@ class Spend:
         return self._health()
 
     @bentoml.api(route="/v1/ready")
-    def ready(self, ctx: bentoml.Context) -> Health:
-        """503 until every model is loaded (open)."""
+    def ready(
+        self,
+        ctx: bentoml.Context,
+        model: Annotated[str | None, Field(max_length=64, description="Ready for this model only")] = None,
+    ) -> Health:
+        """200 when the service can answer something (some model or the publication loaded; status
+        "partial" lists what is missing), 503 when nothing is loaded; with `model`, 200 only when that
+        model is loaded. Open; also GET, with ?model= (Kubernetes probes)."""
         health = self._health()
-        if any(v is None for v in health.models.values()):
+        if model is not None:
+            if model not in health.models:
+                return _refused(ctx, 400, f"unknown {model!r}; served: {', '.join(health.models)}", "model")
+            if health.models[model] is None:
+                ctx.response.status_code = 503
+                health.status = "not ready"
+            return health
+        if health.status == "not ready":
             ctx.response.status_code = 503
-            health.status = "not ready"
         return health
 
     def churn_score(
         self,
         customer_ids: CustomerIds,
         ctx: bentoml.Context,
-        reasons: Annotated[bool, Field(description="Top reasons per customer (path attributions)")] = True,
+        reasons: Annotated[bool, Field(strict=True, description="Top reasons per customer (path attributions)")] = True,
     ) -> ChurnResponse:
         """Churn probability, band and top reasons for each customer (role: marketing or data-scientist).
         503 when the online store cannot be read: a churn score needs the customer's features."""
@@ -204,6 +243,8 @@ class Spend:
         loaded = self.slots["churn"].current
         if loaded is None:
             return _unavailable(ctx, "no churn model loaded; train one with `spend train churn`")
+        if self.feature_error:
+            return _unavailable(ctx, self.feature_error)
         columns, problem = self._online(self.reader, {"customer_id": customer_ids})
         if columns is None:
             return _unavailable(ctx, f"churn scores need the online store, which cannot be read: {problem}")
@@ -233,12 +274,16 @@ class Spend:
     def recall_list(
         self,
         ctx: bentoml.Context,
-        top_k: Annotated[int, Field(ge=1, le=100_000, description="Only the best K customers (after filters)")] = 500,
-        offset: Annotated[int, Field(ge=0, description="Page start within the top K")] = 0,
-        limit: Annotated[int, Field(ge=1, le=1_000, description="Page size")] = 100,
+        top_k: Annotated[
+            int, Field(ge=1, le=100_000, strict=True, description="Only the best K customers (after filters)")
+        ] = 500,
+        offset: Annotated[int, Field(ge=0, strict=True, description="Page start within the top K")] = 0,
+        limit: Annotated[int, Field(ge=1, le=1_000, strict=True, description="Page size")] = 100,
         segment: Annotated[str | None, Field(max_length=64, description="Only this RFM segment ('At risk')")] = None,
         churn_band: Annotated[Literal["low", "medium", "high"] | None, Field(description="Only this band")] = None,
-        min_expected_saved_margin: Annotated[float | None, Field(description="Only customers worth this")] = None,
+        min_expected_saved_margin: Annotated[
+            float | None, Field(strict=True, description="Only customers worth this")
+        ] = None,
     ) -> RecallResponse:
         """Whom to win back, best first by expected saved margin = P(churn) x CLV x save rate, from the last
         `spend publish` (role: marketing or data-scientist)."""
@@ -297,17 +342,28 @@ class Spend:
         # (one thread by default) cost more than the work. The Redis read is awaited (other requests run
         # meanwhile); every online read is bounded by the store's timeout.
         loaded = self.slots["fraud"].current
-        if loaded is None:
-            return _unavailable(ctx, NO_FRAUD_MODEL)
+        if loaded is None or self.feature_error:
+            return _unavailable(ctx, self.feature_error or NO_FRAUD_MODEL)
         payments = Payments([transaction], self.key)
+        details = payment_details(payments.cards[0], transaction)
+        try:
+            kept = self.scored.get(transaction.order_id, details)
+        except OrderConflict:
+            return _refused(ctx, 409, ORDER_CONFLICT)
+        if kept is not None:  # a retry: the first answer, not counted again
+            self._served(ctx, loaded, None, customers=1, result_size=1, alerts=int(kept["alert"]), retries=1)
+            return _json(kept)
         try:
             async with self.awaited_reads:
                 columns, problem = await self.fraud_reader.read_async(payments.entities), None
         except OnlineStoreUnavailable as error:
-            columns, problem = None, str(error)
+            columns, problem = None, error.public
         self.online_error = problem  # for health, as _online keeps it
         served, answers = self._score_payments(loaded, payments, columns, problem, ctx)
-        return _json(served | answers[0])
+        body = served | answers[0]
+        if body["pushed"]:
+            self.scored.put(transaction.order_id, details, body)
+        return _json(body)
 
     def fraud_score_batch(
         self,
@@ -315,14 +371,54 @@ class Spend:
         transactions: Annotated[list[Transaction], Field(min_length=1, max_length=1_000)],
     ) -> FraudBatchResponse:
         """Score up to 1,000 payments in one call, each card's payments in time order seeing the ones before;
-        answers in the order given (role: pricing-engine, data-scientist or admin)."""
+        answers in the order given (role: pricing-engine, data-scientist or admin). A payment scored
+        before (same order id and details) gets its first answer and is not counted again."""
         loaded = self.slots["fraud"].current
-        if loaded is None:
-            return _unavailable(ctx, NO_FRAUD_MODEL)
+        if loaded is None or self.feature_error:
+            return _unavailable(ctx, self.feature_error or NO_FRAUD_MODEL)
         payments = Payments(transactions, self.key)
-        columns, problem = self._online(self.fraud_reader, payments.entities)
-        served, answers = self._score_payments(loaded, payments, columns, problem, ctx)
-        return _json(served | {"scores": [served | a for a in answers]})
+        try:
+            known, fresh, details = self._known_payments(payments)
+        except OrderConflict:
+            return _refused(ctx, 409, ORDER_CONFLICT)
+        served = {"model": loaded.name, "version": loaded.version, "degraded": False, "degraded_reason": None}
+        if fresh:
+            subset = Payments([payments.ordered[j] for j in fresh], self.key)  # time order kept
+            columns, problem = self._online(self.fraud_reader, subset.entities)
+            served, answers = self._score_payments(loaded, subset, columns, problem, ctx)
+            for j, answer in zip(fresh, answers, strict=True):
+                known[j] = served | answer
+                if answer["pushed"]:
+                    self.scored.put(payments.ordered[j].order_id, details[j], known[j])
+        else:
+            alerts = sum(bool(a["alert"]) for a in known.values())
+            self._served(ctx, loaded, None, customers=len(set(payments.cards)), result_size=len(known), alerts=alerts)
+        first = {}
+        for j, t in enumerate(payments.ordered):  # repeats within the batch: the first one's answer
+            j0 = first.setdefault(t.order_id, j)
+            known[j] = known.get(j) or known[j0]
+        given = [None] * len(transactions)
+        for j, i in enumerate(payments.order):
+            given[i] = known[j]
+        return _json(served | {"scores": given})
+
+    def _known_payments(self, payments: Payments) -> tuple[dict[int, dict], list[int], list[tuple]]:
+        """(answers kept for payments scored before, by position in time order; the positions to score now,
+        an order id's first occurrence only; each payment's details). OrderConflict when an order id comes
+        with other details than before or than elsewhere in the batch."""
+        details = [payment_details(c, t) for c, t in zip(payments.cards, payments.ordered, strict=True)]
+        known, fresh, seen = {}, [], {}
+        for j, t in enumerate(payments.ordered):
+            kept = self.scored.get(t.order_id, details[j])
+            if kept is not None:
+                known[j] = kept
+            elif t.order_id in seen:
+                if details[seen[t.order_id]] != details[j]:
+                    raise OrderConflict(t.order_id)
+            else:
+                seen[t.order_id] = j
+                fresh.append(j)
+        return known, fresh, details
 
     def _score_payments(self, loaded, payments: Payments, columns: dict | None, problem: str | None, ctx) -> tuple:
         """(what was served, one answer per payment in the order given) from the online values read for
@@ -348,7 +444,7 @@ class Spend:
         threshold = float(loaded.model.threshold_)
         alerts = np.flatnonzero(scores >= threshold)
         reasons = dict(zip(alerts, loaded.model.explain_values(rows[alerts]), strict=True)) if len(alerts) else {}
-        last_ts = {card: t.ts for card, t in zip(cards, ordered, strict=True)}  # time order: the last wins
+        last_ts = _windows_times(cards, ordered, columns)
         pushed = problem is None and self.pending.put(latest, last_ts)
         degraded = problem or (None if pushed else "the cards' updated windows could not be kept: writes are failing")
         at = {
@@ -375,15 +471,42 @@ class Spend:
         return served | {"degraded_reason": degraded}, answers
 
     @bentoml.api(route="/v1/admin/reload")
-    def reload(self, ctx: bentoml.Context) -> Health:
+    async def reload(self, ctx: bentoml.Context) -> Health:
         """Follow every alias and the publication now instead of at the next check (role: data-scientist
-        or admin)."""
-        self._refresh()
+        or admin). Waits for the refresh at most SPEND_SERVING_REGISTRY_TIMEOUT_SECONDS: 202 when it is
+        still running (it finishes in the background), 200 with what is loaded once done."""
+        deadline = self.settings.serving_registry_timeout_seconds
+        done = await asyncio.to_thread(self.follower.refresh_now, deadline)  # never on BentoML's request thread
         self._served(ctx, None)
-        return self._health()
+        health = self._health()
+        if not done:
+            ctx.response.status_code = 202
+            health.status = "reload still running"
+        return health
 
 
 NO_FRAUD_MODEL = "no fraud model loaded; train one with `spend train fraud`"
+STARTUP_WAIT_SECONDS = 120  # loading every model takes seconds; a registry that hangs fails by connect_timeout
+ORDER_CONFLICT = (
+    "order_id was already scored with other payment details (card, terminal, time, amount, currency or "
+    "basket); a new payment needs a new order_id"
+)
+
+
+def _windows_times(cards, ordered, columns: dict | None) -> dict:
+    """When each card's updated windows are as of: its last payment's time, or the stored windows' time
+    if newer (a back-dated payment adds to windows that already hold later payments: labelled with the
+    payment's time, the push would be older than what it replaces)."""
+    from datetime import UTC, datetime
+
+    stored = None if columns is None else columns["customer_spending__event_seconds"]
+    out = {}
+    for j, (card, t) in enumerate(zip(cards, ordered, strict=True)):  # time order: the last wins
+        at = t.ts
+        if stored is not None and stored[j] == stored[j] and stored[j] > at.timestamp():  # NaN: none stored
+            at = datetime.fromtimestamp(float(stored[j]), UTC)
+        out[card] = max(at, out.get(card, at))
+    return out
 
 
 Spend = bentoml.service(name="spend", **SERVER)(with_model_routes(Spend))

@@ -11,6 +11,7 @@ them once written. A failed write keeps them pending (up to MAX_PENDING cards) a
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -58,7 +59,8 @@ class PendingWindows:
         try:
             self._write({"customer_id": list(batch)}, seconds, windows)
         except Exception as error:  # noqa: BLE001 - kept pending; health says why
-            self.last_error = f"pending windows not written: {type(error).__name__}: {error}"
+            logging.getLogger("spend.serving.online").warning("pending windows not written: %s", error)
+            self.last_error = f"cards' updated windows not written ({type(error).__name__}); kept to retry"
             return 0
         with self._lock:
             for card, entry in batch.items():

@@ -66,3 +66,25 @@ def test_the_wheel_installs_one_top_level_package(tmp_path):
     assert {t for t in top if not t.endswith(".dist-info")} == {"spend"}
     assert "spend/experiments/churn.yaml" in names and "spend/features/examples/data/online_retail_ii.csv.xz" in names
     assert "spend/cli/__init__.py" in names and "spend/serving/service.py" in names
+
+
+def test_the_bento_installs_the_service_without_development_tools():
+    """The bento's requirements are the service's dependencies pinned as in development, and no test or
+    development tool (they were the development lock, pytest, ruff and hypothesis included)."""
+    import yaml
+
+    bento = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
+    served = _pins(ROOT / bento["python"]["requirements_txt"])
+    developed = _pins(ROOT / "requirements.lock")
+    assert not {"pytest", "ruff", "hypothesis", "schemathesis", "pytest-timeout"} & set(served)
+    assert {"bentoml", "feast", "lightgbm", "mlflow"} <= set(served)
+    assert all(developed.get(name) == version for name, version in served.items())
+
+
+def _pins(path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        if "==" in line and not line.lstrip().startswith("#"):
+            name, version = line.split("==")
+            pins[name.strip().split("[")[0].lower()] = version.split(";")[0].strip()
+    return pins

@@ -7,19 +7,11 @@ lock is the operating system's (flock on SPEND_HOME/.ingest.lock): a killed proc
 
 from __future__ import annotations
 
-import fcntl
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
+from spend.core.files import exclusive
 
-@contextmanager
-def ledger_lock(home: Path) -> Iterator[None]:
-    path = Path(home) / ".ingest.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+
+def ledger_lock(home: Path) -> AbstractContextManager[None]:
+    return exclusive(Path(home) / ".ingest.lock")

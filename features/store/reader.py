@@ -51,7 +51,9 @@ def _fetch(conn: sqlite3.Connection, sql: str, parameters: list, absent_ok: str 
     except sqlite3.OperationalError as error:
         if absent_ok is not None and f"no such table: {absent_ok}" in str(error):
             return []
-        raise OnlineStoreUnavailable(f"the online store cannot be read: {error}") from error
+        raise OnlineStoreUnavailable(
+            f"the online store cannot be read: {error}", "the online store cannot be read (locked or damaged)"
+        ) from error
 
 
 def _place(plan: ViewPlan, rows: list[tuple], position: dict, numbers, texts: dict, stamps) -> None:
@@ -204,7 +206,8 @@ class BatchReader:
             inode = os.stat(path).st_ino
         except FileNotFoundError as error:
             raise OnlineStoreUnavailable(
-                f"the online store {path} is missing; run `spend features materialize`"
+                f"the online store {path} is missing; run `spend features materialize`",
+                "the online store is missing; run `spend features materialize`",
             ) from error
         with self._lock:
             if self._conn is None or inode != self._inode:
@@ -294,8 +297,13 @@ class BatchReader:
     def _redis_failure(self, error: Exception) -> OnlineStoreUnavailable:
         address = self._redis_address()
         if isinstance(error, RedisTimeoutError):
-            return OnlineStoreUnavailable(f"SPEND_REDIS_URL: Redis at {address} did not answer in time ({error})")
-        return OnlineStoreUnavailable(f"SPEND_REDIS_URL: cannot reach Redis at {address} ({error})")
+            return OnlineStoreUnavailable(
+                f"SPEND_REDIS_URL: Redis at {address} did not answer in time ({error})",
+                "the online store (Redis) did not answer in time",
+            )
+        return OnlineStoreUnavailable(
+            f"SPEND_REDIS_URL: cannot reach Redis at {address} ({error})", "the online store (Redis) cannot be reached"
+        )
 
     def _redis_records(self, client, keyed: list[tuple[ViewPlan, list[bytes]]]) -> list[list]:
         """[record, Feast's _ts field] per key, per view. One Lua call on a single Redis (its 1,000 HMGETs

@@ -12,3 +12,7 @@ class SpendWarning(UserWarning):
 class OnlineStoreUnavailable(SpendError):
     """The online store cannot be read now (Redis down or too slow, the SQLite file missing): the serving
     path answers from defaults where it can and with a 503 where it cannot."""
+
+    def __init__(self, message: str, public: str = "the online store cannot be read") -> None:
+        super().__init__(message)
+        self.public = public  # what a service answer may say: what failed, not where (no path, no host)

@@ -14,11 +14,13 @@ from spend.core.settings import SpendSettings
 
 
 class ModelStore:
-    def __init__(self, settings: SpendSettings) -> None:
+    def __init__(self, settings: SpendSettings, connect_timeout: float | None = None) -> None:
+        """`connect_timeout`: seconds a PostgreSQL registry may take to accept a connection (the service
+        sets it, so a registry that never answers fails its calls instead of holding them)."""
         import mlflow
 
         self.settings = settings
-        self.uri = settings.model_tracking_uri()
+        self.uri = _with_connect_timeout(settings.model_tracking_uri(), connect_timeout)
         self.client = mlflow.MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
 
     def version_by_alias(self, model: str, alias: str = CHAMPION):
@@ -50,3 +52,9 @@ class ModelStore:
             name = registered_name(model)
             raise SpendError(f"no {name}@{alias}; train one with `spend train {name.removeprefix('spend-')}`")
         return self.load_version(version, feature_service), version
+
+
+def _with_connect_timeout(uri: str, seconds: float | None) -> str:
+    if seconds is None or not uri.startswith("postgresql") or "connect_timeout=" in uri:
+        return uri
+    return f"{uri}{'&' if '?' in uri else '?'}connect_timeout={max(2, round(seconds))}"  # libpq: whole seconds, >= 2

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from spend.core.errors import SpendError
 
 Dataset = Literal["customer_cohorts", "payments_prequential", "series_backtest", "price_panel"]
-ROLES = ("marketing", "pricing-engine", "data-scientist", "admin")
+ROLES = ("marketing", "pricing-engine", "data-scientist", "admin", "monitoring")
 EVERYTHING = ("data-scientist", "admin")  # roles that may call every endpoint
 
 

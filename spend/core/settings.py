@@ -71,6 +71,12 @@ class SpendSettings(BaseSettings):
     serving_awaited_reads: int = Field(
         4, ge=1, description="serving: fraud reads awaited on Redis at once per worker; the rest queue in order."
     )
+    serving_max_body_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="serving: a request body larger than this is refused with 413."
+    )
+    serving_registry_timeout_seconds: float = Field(
+        5.0, gt=0, description="serving: a registry call slower than this fails (the loaded models keep serving)."
+    )
     feature_project: str = Field("spend", pattern=r"^[a-z][a-z0-9_]*$", description="Feast project name.")
 
     @field_validator("default_currency")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 from sklearn.linear_model import LogisticRegression
 
-from spend.core.errors import SpendError
 from spend.serving.models import ModelSlot
 from spend.training.tracking import Gate, Registry
 
@@ -23,25 +21,37 @@ def _register(registry: Registry, seed: int) -> int:
 
 def test_the_slot_swaps_when_the_alias_moves_and_keeps_serving_without_a_registry(settings, monkeypatch):
     registry = Registry(settings)
-    with pytest.raises(SpendError, match="no spend-slot@champion"):
-        ModelSlot(settings, "slot", "churn_v1").load()
+    empty = ModelSlot(settings, "slot", "churn_v1")
+    assert not empty.refresh() and empty.current is None
+    assert empty.last_error == "no spend-slot@champion in the registry; train one with `spend train slot`"
     first = _register(registry, 1)
     slot = ModelSlot(settings, "slot", "churn_v1")
-    assert slot.load().version == first and not slot.refresh()
+    assert slot.refresh() and slot.current.version == first and not slot.refresh()
     second = _register(registry, 2)  # no champion score: the gate crowns it
     assert slot.refresh() and slot.current.version == second
     registry.rollback("slot")
     assert slot.refresh() and slot.current.version == first
 
     def unreachable(*args, **kwargs):
-        raise ConnectionError("registry unreachable")
+        raise ConnectionError("registry at db.internal:5432 unreachable")
 
     monkeypatch.setattr(slot.store.client, "get_model_version_by_alias", unreachable)
     assert not slot.refresh()
-    assert slot.current.version == first and slot.last_error is not None
+    assert slot.current.version == first
+    assert slot.last_error == "the model registry cannot be reached (ConnectionError)"  # what, not where
 
 
 def test_a_model_for_another_feature_service_is_refused(settings):
     _register(Registry(settings), 1)
-    with pytest.raises(SpendError, match="trained on feature service 'churn_v1', not 'churn_v2'"):
-        ModelSlot(settings, "slot", "churn_v2").load()
+    slot = ModelSlot(settings, "slot", "churn_v2")
+    assert not slot.refresh() and slot.current is None
+    assert slot.last_error == "spend-slot v1 cannot be loaded (SpendError)"
+
+
+def test_a_postgresql_registry_gets_a_connect_timeout(settings):
+    from spend.core.model_store import _with_connect_timeout
+
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/spend"
+    assert _with_connect_timeout(url, 3) == url + "?connect_timeout=3"
+    assert _with_connect_timeout(url + "?sslmode=off", 0.5) == url + "?sslmode=off&connect_timeout=2"
+    assert _with_connect_timeout("sqlite:///x.db", 3) == "sqlite:///x.db"

@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 
 import httpx
 import pandas as pd
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from spend.core.names import RECALL_LIST, SEGMENTS
@@ -79,6 +81,39 @@ def test_generated_calls_never_get_a_5xx_and_every_400_names_the_field(served, a
     check()
 
 
+@pytest.mark.parametrize("role", [None, "marketing", "pricing-engine", "monitoring", "forged"])
+@pytest.mark.parametrize("path", sorted(set(route_permissions()) | OPEN))
+def test_generated_calls_by_every_role_and_without_a_key_never_get_a_5xx(served, api_schema, path, role):
+    """The same generated bodies from each other role, a forged key and none: refusals (401/403) or
+    answers, never a 5xx."""
+    key = {"X-API-Key": served["keys"].get(role, "forged-key")} if role else {}
+
+    @given(case=api_schema[path]["POST"].as_strategy(GenerationMode.POSITIVE))
+    @settings(max_examples=5, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def check(case) -> None:
+        response = case.call(headers=key, timeout=30)
+        assert response.status_code < 500, f"{case.path} -> {response.status_code}: {response.text[:500]}"
+        if response.status_code >= 400:
+            assert response.json().get("error"), response.text
+
+    check()
+
+
+@given(
+    path=st.text(alphabet=st.characters(codec="ascii", exclude_characters="?#"), min_size=1, max_size=60),
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
+    key=st.one_of(st.none(), st.text(alphabet=st.characters(codec="latin-1"), max_size=300)),
+)
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+def test_made_up_paths_methods_and_key_headers_never_get_a_5xx(served, path, method, key):
+    headers = {} if key is None else {"X-API-Key": key}
+    try:
+        response = httpx.request(method, f"{served['url']}/{path.lstrip('/')}", headers=headers, timeout=30)
+    except (httpx.InvalidURL, httpx.LocalProtocolError, UnicodeEncodeError):
+        return  # not a request a client can send
+    assert response.status_code < 500, f"{method} /{path} -> {response.status_code}: {response.text[:300]}"
+
+
 BODY_ERRORS = {"json_invalid", "model_type", "model_attributes_type", "dict_type"}  # the body as a whole
 
 
@@ -97,8 +132,14 @@ def test_health_and_readiness_are_open_and_name_the_model_in_use(served):
     assert health.json()["published_at"] and health.json()["online_store"] == "ok"
 
 
+def _metrics(served) -> str:
+    response = httpx.get(f"{served['url']}/metrics", headers={"X-API-Key": served["keys"]["monitoring"]}, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.text
+
+
 def _fallbacks(served) -> float:
-    text = httpx.get(f"{served['url']}/metrics", timeout=10).text
+    text = _metrics(served)
     lines = [line for line in text.splitlines() if line.startswith("spend_online_record_fallbacks_total")]
     return float(lines[0].split()[-1]) if lines else 0.0
 
@@ -165,7 +206,7 @@ def test_segment_lookup_answers_from_the_publication_with_profiles(served):
         ("/v1/fraud/score", "marketing", 403, "may not call fraud"),
         ("/v1/fraud/score-batch", "marketing", 403, "may not call fraud"),
         ("/v1/admin/reload", "marketing", 403, "may not call admin"),
-        ("/v1/nothing", "data-scientist", 404, "no endpoint"),
+        ("/v1/nothing", "data-scientist", 404, "no such endpoint"),
     ],
 )
 def test_refusals_say_why(served, path, role, status, reason):
@@ -180,7 +221,7 @@ def test_refusals_say_why(served, path, role, status, reason):
 
 def _payment(served, **change) -> dict:
     body = {
-        "order_id": "web-1",
+        "order_id": f"web-{uuid.uuid4().hex[:12]}",  # a new payment unless a test repeats one on purpose
         "card_id": "CARD-NEW-1",
         "terminal_id": served["terminal"],
         "ts": pd.Timestamp(time.time() - 60, unit="s", tz="UTC").isoformat(),
@@ -223,6 +264,48 @@ def test_a_batch_is_answered_in_order_and_each_card_sees_its_earlier_payments(se
     assert after.json()["features_at"]["customer_spending"] == pytest.approx(pd.Timestamp(stamps[0]).timestamp())
 
 
+def test_a_retried_payment_gets_the_same_answer_and_is_counted_once(served):
+    """The same order id sent again (single or in a batch) is answered as the first time and does not add
+    to the card's windows: the card's next payment scores as it does on a card that paid once."""
+    score = lambda body: _post(served, "/v1/fraud/score", {"transaction": body}, "pricing-engine")  # noqa: E731
+    paid = _payment(served, card_id="CARD-RETRY", amount=180.0)
+    answers = [score(paid).json() for _ in range(6)]
+    batch = _post(served, "/v1/fraud/score-batch", {"transactions": [paid, paid]}, "pricing-engine").json()
+    assert all(a == answers[0] for a in answers) and answers[0]["pushed"]
+    assert all(s == answers[0] for s in batch["scores"])
+    once = _payment(served, card_id="CARD-ONCE", amount=180.0, ts=paid["ts"])
+    assert score(once).json()["fraud_score"] == answers[0]["fraud_score"]
+    later = pd.Timestamp(paid["ts"]) + pd.Timedelta(seconds=30)
+    nxt = {"amount": 35.0, "ts": later.isoformat()}
+    after_retries = score(_payment(served, card_id="CARD-RETRY", **nxt)).json()
+    after_once = score(_payment(served, card_id="CARD-ONCE", **nxt)).json()
+    assert after_retries["fraud_score"] == after_once["fraud_score"]
+
+
+def test_an_order_id_reused_for_another_payment_is_refused(served):
+    paid = _payment(served, card_id="CARD-REUSE")
+    assert _post(served, "/v1/fraud/score", {"transaction": paid}, "pricing-engine").status_code == 200
+    other = paid | {"amount": paid["amount"] + 1}
+    response = _post(served, "/v1/fraud/score", {"transaction": other}, "pricing-engine")
+    assert response.status_code == 409 and "new order_id" in response.json()["error"]
+    fresh = _payment(served, card_id="CARD-REUSE-2")
+    batch = {"transactions": [fresh, fresh | {"terminal_id": "T-OTHER"}]}
+    assert _post(served, "/v1/fraud/score-batch", batch, "pricing-engine").status_code == 409
+
+
+def test_a_back_dated_payment_does_not_wind_the_cards_windows_back(served):
+    """A payment two days old joins windows that already hold a newer one: they stay as of the newer time
+    (before, they were pushed as of the old payment's time and the card's next payment saw that)."""
+    now = pd.Timestamp(time.time() - 30, unit="s", tz="UTC")
+    score = lambda **c: _post(  # noqa: E731
+        served, "/v1/fraud/score", {"transaction": _payment(served, card_id="CARD-LATE", **c)}, "pricing-engine"
+    ).json()
+    score(ts=now.isoformat())
+    score(ts=(now - pd.Timedelta(days=2)).isoformat())
+    third = score(ts=(now + pd.Timedelta(seconds=5)).isoformat())
+    assert third["features_at"]["customer_spending"] == pytest.approx(now.timestamp())
+
+
 @pytest.mark.parametrize(
     ("change", "field", "text"),
     [
@@ -234,6 +317,8 @@ def test_a_batch_is_answered_in_order_and_each_card_sees_its_earlier_payments(se
         ({"amount": 0}, "amount", "greater than 0"),
         ({"terminal_id": ""}, "terminal_id", "at least 1 character"),
         ({"card_id": ""}, "card_id", "at least 1 character"),
+        ({"amount": "12.5"}, "amount", "valid number"),  # strict: a string is not guessed at
+        ({"basket_size": True}, "basket_size", "valid integer"),
     ],
 )
 def test_bad_payments_are_400_naming_the_field(served, change, field, text):
@@ -243,6 +328,12 @@ def test_bad_payments_are_400_naming_the_field(served, change, field, text):
     response = _post(served, "/v1/fraud/score-batch", batch, "pricing-engine")
     located = [e["loc"] for e in response.json()["detail"]]
     assert response.status_code == 400 and any(loc[:2] == ["transactions", 1] for loc in located), located
+
+
+@pytest.mark.parametrize("body", [{"top_k": True}, {"limit": "10"}, {"offset": 1.0}])
+def test_recall_list_parameters_are_strict(served, body):
+    response = _post(served, "/v1/recall/list", body, "marketing")
+    assert response.status_code == 400 and next(iter(body)) in response.text, response.text
 
 
 def test_without_the_online_store_churn_fails_fast_and_fraud_is_degraded(served):
@@ -259,13 +350,16 @@ def test_without_the_online_store_churn_fails_fast_and_fraud_is_degraded(served)
         body = fraud.json()
         assert body["degraded"] and "missing" in body["degraded_reason"] and not body["pushed"]
         assert body["features_at"] == {"customer_spending": None, "terminal_risk": None}
-        assert "missing" in _post(served, "/v1/health", {}).json()["online_store"]
+        health = _post(served, "/v1/health", {})
+        assert "missing" in health.json()["online_store"]
+        home = str(served["settings"].home)
+        assert home not in fraud.text and home not in churn.text and home not in health.text  # what, not where
         recall = _post(served, "/v1/recall/list", {"limit": 1}, "marketing")  # published: unaffected
         assert recall.status_code == 200
     finally:
         aside.rename(online)
     assert _post(served, "/v1/churn/score", {"customer_ids": served["customers"][:5]}, "marketing").status_code == 200
-    metrics = httpx.get(f"{served['url']}/metrics", timeout=10).text
+    metrics = _metrics(served)
     assert 'spend_degraded_answers_total{endpoint="/v1/fraud/score"}' in metrics
     assert 'spend_errors_total{endpoint="/v1/churn/score",status="503"}' in metrics
 
@@ -300,8 +394,66 @@ def test_a_new_champion_is_swapped_in_under_traffic_without_a_failed_request(ser
     versions = [v for _, v in results]
     assert versions[0] == before and versions[-1] == second.version
     assert versions == sorted(versions)  # never back to the old model once swapped
-    metrics = httpx.get(f"{served['url']}/metrics", timeout=10).text
+    metrics = _metrics(served)
     assert f'spend_model_version{{model="churn"}} {float(second.version)}' in metrics
+
+
+def test_metrics_need_a_key_and_carry_route_names_only(served):
+    url = served["url"]
+    assert httpx.get(f"{url}/metrics", timeout=10).status_code == 401
+    marketing = {"X-API-Key": served["keys"]["marketing"]}
+    assert httpx.get(f"{url}/metrics", headers=marketing, timeout=10).status_code == 403
+    for n in range(40):  # made-up paths, inside /v1 and out, with what looks like personal data
+        httpx.post(f"{url}/C{n}/customer{n}@example.com", json={}, timeout=10)
+        httpx.post(f"{url}/v1/C{n}/customer{n}@example.com", json={}, headers=marketing, timeout=10)
+    text = _metrics(served)
+    assert "example.com" not in text and "/C1" not in text
+    assert 'spend_requests_total{endpoint="other",status="404"}' in text
+
+
+def test_probes_answer_get_and_readiness_is_per_model(served):
+    url = served["url"]
+    assert httpx.get(f"{url}/v1/health", timeout=10).status_code == 200
+    ready = httpx.get(f"{url}/v1/ready", timeout=10)
+    assert ready.status_code == 200 and ready.json()["status"] == "ok" and ready.json()["missing"] == []
+    assert httpx.get(f"{url}/v1/ready", params={"model": "churn"}, timeout=10).status_code == 200
+    unknown = httpx.get(f"{url}/v1/ready", params={"model": "nope"}, timeout=10)
+    assert unknown.status_code == 400 and "unknown 'nope'" in unknown.json()["error"]
+    assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+    assert httpx.get(f"{url}/v1/churn/score", timeout=10).status_code == 405
+
+
+def test_a_body_over_the_limit_is_413_with_or_without_a_length(served):
+    big = b'{"customer_ids": ["' + b"x" * (5 * 1024 * 1024) + b'"]}'
+    headers = {"X-API-Key": served["keys"]["marketing"], "content-type": "application/json"}
+    sized = httpx.post(f"{served['url']}/v1/churn/score", content=big, headers=headers, timeout=30)
+    assert sized.status_code == 413 and "SPEND_SERVING_MAX_BODY_BYTES" in sized.json()["error"]
+
+    def chunks():
+        for start in range(0, len(big), 64 * 1024):
+            yield big[start : start + 64 * 1024]
+
+    chunked = httpx.post(f"{served['url']}/v1/churn/score", content=chunks(), headers=headers, timeout=30)
+    assert chunked.status_code == 413
+    small = _post(served, "/v1/churn/score", {"customer_ids": served["customers"][:2]}, "marketing")
+    assert small.status_code == 200  # the server is fine after refusing them
+
+
+def test_two_api_key_headers_are_refused(served):
+    keys = [("X-API-Key", served["keys"]["pricing-engine"]), ("X-API-Key", served["keys"]["marketing"])]
+    response = httpx.post(f"{served['url']}/v1/churn/score", json={"customer_ids": ["c_1"]}, headers=keys, timeout=10)
+    assert response.status_code == 400 and "one X-API-Key" in response.json()["error"]
+
+
+def test_a_rejected_body_is_logged_without_its_values(served):
+    bad = _payment(served, card_id="CARD-SECRET-77", amount="12.5")
+    assert _post(served, "/v1/fraud/score", {"transaction": bad}, "pricing-engine").status_code == 400
+    bad_ids = {"customer_ids": ["c_secret_customer_42"], "reasons": "yes"}
+    assert _post(served, "/v1/churn/score", bad_ids, "marketing").status_code == 400
+    time.sleep(0.5)
+    log = served["log"].read_text()
+    assert "request body rejected" in log
+    assert "CARD-SECRET-77" not in log and "c_secret_customer_42" not in log
 
 
 def test_calls_are_audited_and_logged_as_json_without_ids(served):

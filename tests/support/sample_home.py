@@ -31,7 +31,7 @@ from spend.training.loop import train
 from spend.training.publish import publish
 from spend.training.tracking import Gate, Registry
 
-ROLES = ("marketing", "pricing-engine", "data-scientist")
+ROLES = ("marketing", "pricing-engine", "data-scientist", "monitoring")
 
 
 def sample_home(settings: SpendSettings, root: Path, customers: int, seed: int = 5) -> dict:

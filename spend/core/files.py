@@ -1,0 +1,45 @@
+"""Files other processes read while we write them: replaced in one step, changed under a lock.
+
+A file rewritten in place is empty or half-written for a moment, and a reader then (the service checking
+its API keys on every request) fails. `replace_atomically` writes a temporary file beside it and renames
+it over the old one: a reader opens either the old file or the new, whole. `exclusive` serialises
+read-modify-write cycles of several processes (two `spend keys add` at once would lose one key).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def replace_atomically(path: Path, text: str, mode: int = 0o600) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, mode)  # before the rename: never visible with wider permissions
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def exclusive(lock_path: Path) -> Iterator[None]:
+    """An exclusive lock (flock) on `lock_path`, released when the block ends or the process dies."""
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
