@@ -36,6 +36,8 @@ bench: install
 	$(BIN)/python benchmarks/customer_models.py --json
 	$(BIN)/python benchmarks/fraud.py --json
 	$(BIN)/python benchmarks/serving.py --json
+	$(BIN)/python benchmarks/stress.py --json
+	$(BIN)/python benchmarks/reliability.py --json
 
 # The service as a bento: Spend's wheel first (bentofile.yaml installs it), then `bentoml build`.
 bento: install
