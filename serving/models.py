@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from spend.core.errors import SpendError
 from spend.core.model_store import ModelStore
 from spend.core.names import CHAMPION, registered_name
 from spend.core.settings import SpendSettings
@@ -35,6 +36,14 @@ class ModelSlot:
 
     def _champion(self):
         return self.store.client.get_model_version_by_alias(self.name, self.alias)
+
+    def load(self) -> Loaded:
+        """The alias's version, loaded now (for callers outside the service's follower: benchmarks); an
+        error says what failed."""
+        self.refresh()
+        if self.current is None:
+            raise SpendError(self.last_error or f"no {self.name}@{self.alias}")
+        return self.current
 
     def _load_version(self, version) -> Loaded:
         model = self.store.load_version(version, self.feature_service)

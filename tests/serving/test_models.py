@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.linear_model import LogisticRegression
 
+from spend.core.errors import SpendError
 from spend.serving.models import ModelSlot
 from spend.training.tracking import Gate, Registry
 
@@ -46,6 +48,8 @@ def test_a_model_for_another_feature_service_is_refused(settings):
     slot = ModelSlot(settings, "slot", "churn_v2")
     assert not slot.refresh() and slot.current is None
     assert slot.last_error == "spend-slot v1 cannot be loaded (SpendError)"
+    with pytest.raises(SpendError, match="cannot be loaded"):
+        slot.load()
 
 
 def test_a_postgresql_registry_gets_a_connect_timeout(settings):
