@@ -105,7 +105,8 @@ async def _load(url: str, requests: list[bytes], clients: int, seconds: float) -
         await loop.create_connection(lambda: _Client(run), parts.hostname, parts.port) for _ in range(clients)
     ]
     await asyncio.gather(*(protocol.done for _, protocol in connections))
-    return summary(run.latencies, time.perf_counter() - began, run.errors, clients)
+    out = summary(run.latencies, time.perf_counter() - began, run.errors, clients)
+    return out | {"repeated_bodies": max(0, run.sent - len(requests))}  # requests that reused a body
 
 
 def summary(latencies: list[float], elapsed: float, errors: dict, clients: int) -> dict:

@@ -105,8 +105,8 @@ class ApiKeyMiddleware:
     def _refusal(self, scope, path: str) -> tuple[int, dict] | None:
         """(status, body) for what is refused before authentication, or None."""
         self._state()
-        keys = [v for k, v in scope.get("headers", []) if k.lower() == b"x-api-key"]
-        if len(keys) > 1:
+        keys = sum(1 for k, _ in scope.get("headers", ()) if k.lower() == b"x-api-key")
+        if keys > 1:
             return 400, {"error": "send one X-API-Key header, not several"}
         method = scope.get("method", "POST")
         allowed = ("GET",) if path == METRICS else ("GET", "POST") if path in OPEN else ("POST",)
@@ -215,11 +215,16 @@ def _latency(endpoint: str):
     return metrics().latency.labels(endpoint=endpoint)
 
 
+@lru_cache(maxsize=256)  # endpoints x statuses: bounded
+def _requests(endpoint: str, status: int):
+    return metrics().requests.labels(endpoint=endpoint, status=str(status))
+
+
 def _observe(endpoint: str, status: int, seconds: float, state: dict) -> None:
     served = state.get("served", {})
     m = metrics()
     _latency(endpoint).observe(seconds)
-    m.requests.labels(endpoint=endpoint, status=str(status)).inc()
+    _requests(endpoint, status).inc()
     if status >= 400:
         m.errors.labels(endpoint=endpoint, status=str(status)).inc()
     if served.get("degraded"):

@@ -49,3 +49,27 @@ def test_model_inputs_follow_the_models_feature_order_and_name_what_is_missing()
     assert reordered.tolist() == [[pytest.approx(2.0), 4.0]]
     with pytest.raises(ValueError, match="customer_age"):
         model_inputs(values, ["nb_tx_1d", "customer_age"])
+
+
+def test_kept_answers_come_back_equal_and_a_reused_id_is_a_conflict():
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    import pytest
+
+    from spend.serving.idempotency import OrderConflict, ScoredPayments, payment_details
+
+    payment = SimpleNamespace(
+        terminal_id="T1", ts=datetime(2026, 1, 1, tzinfo=UTC), amount=12.5, currency="GBP", basket_size=1
+    )
+    kept = ScoredPayments(capacity=2)
+    details = payment_details("c_1", payment)
+    answer = {"order_id": "o1", "fraud_score": 0.25, "features_at": {"customer_spending": None}, "reasons": []}
+    assert kept.get("o1", details) is None
+    kept.put("o1", details, answer)
+    assert kept.get("o1", details) == answer
+    with pytest.raises(OrderConflict):
+        kept.get("o1", payment_details("c_2", payment))
+    kept.put("o2", details, answer)
+    kept.put("o3", details, answer)
+    assert len(kept) == 2 and kept.get("o1", details) is None  # the oldest went first
