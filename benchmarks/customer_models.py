@@ -43,6 +43,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from benchmarks.report import figure  # noqa: E402
 from benchmarks.simulated import simulate_history  # noqa: E402
 from spend.core.privacy.pseudonym import pseudonymise  # noqa: E402
 from spend.core.registry import spec  # noqa: E402
@@ -288,10 +289,6 @@ def run(customers: int, train_customers: int, seed: int, churn_params: dict | No
     return result
 
 
-def _figure(name, value, baseline, goal, met, **extra) -> dict:
-    return {"figure": name, "value": round(value, 4), "baseline": baseline, "goal": goal, "met": bool(met)} | extra
-
-
 def figures(r: dict) -> list[dict]:
     out = []
     tables = {"simulated": r["simulated"]["churn"]["table"]}
@@ -301,25 +298,25 @@ def figures(r: dict) -> list[dict]:
         for base in ("bgnbd", "recency"):
             b = t[base]
             out.append(
-                _figure(f"{data}_churn_auc_vs_{base}", s["auc"], round(b["auc"], 4), "higher", s["auc"] > b["auc"])
+                figure(f"{data}_churn_auc_vs_{base}", s["auc"], round(b["auc"], 4), "higher", s["auc"] > b["auc"])
             )
             out.append(
-                _figure(
+                figure(
                     f"{data}_churn_brier_vs_{base}", s["brier"], round(b["brier"], 4), "lower", s["brier"] < b["brier"]
                 )
             )
         ece = s["calibration_error"]
-        out.append(_figure(f"{data}_churn_calibration_error", ece, None, "< 0.03", ece < 0.03))
+        out.append(figure(f"{data}_churn_calibration_error", ece, None, "< 0.03", ece < 0.03))
     t = r["simulated"]["churn"]["table"]
     # The oracle knows each customer's latent rate: out of reach by construction, so it is reported, not
     # a goal. Bayes sees only what the data shows: the best any model can do, and the goal.
     gap = t["bayes"]["auc"] - t["spend"]["auc"]
-    out.append(_figure("simulated_churn_auc_gap_to_bayes", gap, round(t["bayes"]["auc"], 4), "<= 0.01", gap <= 0.01))
+    out.append(figure("simulated_churn_auc_gap_to_bayes", gap, round(t["bayes"]["auc"], 4), "<= 0.01", gap <= 0.01))
     gap = t["oracle"]["auc"] - t["spend"]["auc"]
-    out.append(_figure("simulated_churn_auc_gap_to_oracle", gap, round(t["oracle"]["auc"], 4), "reported", True))
+    out.append(figure("simulated_churn_auc_gap_to_oracle", gap, round(t["oracle"]["auc"], 4), "reported", True))
     c = r["simulated"]["clv"]["table"]
     out.append(
-        _figure(
+        figure(
             "simulated_next_year_margin_mae",
             c["spend"]["mae"],
             round(c["bgnbd_gamma_gamma"]["mae"], 2),
@@ -330,7 +327,7 @@ def figures(r: dict) -> list[dict]:
     rc = r["simulated"]["recall"]["table"]
     ratio = rc["spend"]["saved_margin_top10"] / rc["risk_only"]["saved_margin_top10"]
     out.append(
-        _figure(
+        figure(
             "recall_saved_margin_top10_vs_risk_only",
             ratio,
             round(rc["risk_only"]["saved_margin_top10"], 2),
@@ -342,9 +339,9 @@ def figures(r: dict) -> list[dict]:
     # The observed comparison carries information only when the top 10%'s uplift is measured to 0.01;
     # a single simulated campaign of a few thousand customers does not get there (docs/training.md).
     se = rc["spend"]["uplift_at_10pct_se"]
-    out.append(_figure("recall_top10_uplift_standard_error", se, None, "< 0.01", se < 0.01))
+    out.append(figure("recall_top10_uplift_standard_error", se, None, "< 0.01", se < 0.01))
     out.append(
-        _figure(
+        figure(
             "recall_qini",
             rc["spend"]["qini"],
             round(rc["risk_only"]["qini"], 5),
@@ -355,7 +352,7 @@ def figures(r: dict) -> list[dict]:
     if "training" in r:
         seconds = r["training"]["train_s"]
         out.append(
-            _figure(f"train_churn_{r['training']['customers']}_customers_s", seconds, None, "< 300 s", seconds < 300)
+            figure(f"train_churn_{r['training']['customers']}_customers_s", seconds, None, "< 300 s", seconds < 300)
         )
     return out
 

@@ -36,6 +36,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 import pandas as pd  # noqa: E402
 
+from benchmarks.report import must_be_zero  # noqa: E402
 from benchmarks.simulated import simulate_history  # noqa: E402
 from spend.core.settings import SpendSettings  # noqa: E402
 from spend.features.ingest.store import OfflineStore  # noqa: E402
@@ -244,16 +245,12 @@ def run(crashes: int) -> dict:
 
 def figures(r: dict) -> list[dict]:
     runs = r["crashes"]["runs"]
-
-    def figure(name, value, goal="0"):
-        return {"figure": name, "value": value, "baseline": 0, "goal": goal, "met": value == 0}
-
     return [
-        figure(f"tracebacks_of_{len(r['bad_inputs']['cases'])}_bad_inputs", r["bad_inputs"]["tracebacks"]),
-        figure(f"rows_lost_over_{len(runs)}_crash_points", sum(x["lost"] for x in runs)),
-        figure(f"rows_duplicated_over_{len(runs)}_crash_points", sum(x["duplicated"] + x["extra"] for x in runs)),
-        figure("orphan_files_after_retries", sum(x["orphan_files"] for x in runs)),
-        figure("duplicates_of_two_concurrent_ingests", r["concurrent"]["duplicates"]),
+        must_be_zero(f"tracebacks_of_{len(r['bad_inputs']['cases'])}_bad_inputs", r["bad_inputs"]["tracebacks"]),
+        must_be_zero(f"rows_lost_over_{len(runs)}_crash_points", sum(x["lost"] for x in runs)),
+        must_be_zero(f"rows_duplicated_over_{len(runs)}_crash_points", sum(x["duplicated"] + x["extra"] for x in runs)),
+        must_be_zero("orphan_files_after_retries", sum(x["orphan_files"] for x in runs)),
+        must_be_zero("duplicates_of_two_concurrent_ingests", r["concurrent"]["duplicates"]),
     ]
 
 

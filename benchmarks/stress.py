@@ -42,6 +42,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 import httpx  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from benchmarks.report import must_be_zero  # noqa: E402
 from spend.serving.auth import KeyStore  # noqa: E402
 from spend.serving.launch import environment_for, free_port, start, stop  # noqa: E402
 from spend.training.dataset import active_at  # noqa: E402
@@ -279,14 +280,11 @@ def run(seconds: float, clients: int) -> dict:
 
 
 def figures(r: dict) -> list[dict]:
-    def figure(name, value, goal, met):
-        return {"figure": name, "value": value, "baseline": 0, "goal": goal, "met": bool(met)}
-
     return [
-        figure("unexpected_5xx", r["unexpected_5xx"], "0", r["unexpected_5xx"] == 0),
-        figure("requests_without_an_answer", r["unanswered"], "0", r["unanswered"] == 0),
-        figure("retried_payments_answered_differently", r["retries_differing"], "0", r["retries_differing"] == 0),
-        figure("503_without_a_reason", r["unavailable_without_reason"], "0", r["unavailable_without_reason"] == 0),
+        must_be_zero("unexpected_5xx", r["unexpected_5xx"]),
+        must_be_zero("requests_without_an_answer", r["unanswered"]),
+        must_be_zero("retried_payments_answered_differently", r["retries_differing"]),
+        must_be_zero("503_without_a_reason", r["unavailable_without_reason"]),
     ]
 
 

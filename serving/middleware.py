@@ -69,6 +69,8 @@ class ApiKeyMiddleware:
         started = time.perf_counter()
         state = scope.setdefault("state", {})
         endpoint = self._endpoint(path)
+        _, audit = self._state()
+        keys, length = _headers(scope)
         recorded = []
 
         def record(status: int) -> None:
@@ -85,15 +87,15 @@ class ApiKeyMiddleware:
             await send(message)
 
         try:
-            refusal = self._refusal(scope, path)
+            refusal = self._refusal(scope, path, len(keys), length)
             if refusal is not None:
-                self._state()[1].write(endpoint=endpoint, status=refusal[0], refused=refusal[1])
+                audit.write(endpoint=endpoint, status=refusal[0], refused=refusal[1])
                 await _json(recording_send, *refusal)
-            elif path in OPEN or await self._authorized(scope, endpoint, recording_send):
+            elif path in OPEN or await self._authorized(scope, endpoint, keys[0] if keys else None, recording_send):
                 if path == METRICS:
                     await _metrics(recording_send)
                 else:
-                    await self._forward(scope, path, receive, recording_send)
+                    await self._forward(scope, receive, recording_send, length)
         finally:
             if not recorded:  # no answer started (an exception): recorded as the 500 the server sends
                 record(500)
@@ -102,26 +104,23 @@ class ApiKeyMiddleware:
         """The route's name for logs, metrics and the audit: a known route, or "other" (a bounded set)."""
         return path if path in OPEN or path in self.permission or path == METRICS else "other"
 
-    def _refusal(self, scope, path: str) -> tuple[int, dict] | None:
+    def _refusal(self, scope, path: str, keys: int, length: int | None) -> tuple[int, dict] | None:
         """(status, body) for what is refused before authentication, or None."""
-        self._state()
-        keys = sum(1 for k, _ in scope.get("headers", ()) if k.lower() == b"x-api-key")
         if keys > 1:
             return 400, {"error": "send one X-API-Key header, not several"}
         method = scope.get("method", "POST")
         allowed = ("GET",) if path == METRICS else ("GET", "POST") if path in OPEN else ("POST",)
         if method not in allowed and self._endpoint(path) != "other":  # an unknown path is a 404
             return 405, {"error": f"{path} answers {' and '.join(allowed)}"}
-        length = _content_length(scope)
         if length is not None and length > self.max_body:
             return 413, {"error": f"the body is larger than {self.max_body:,} bytes (SPEND_SERVING_MAX_BODY_BYTES)"}
         return None
 
-    async def _forward(self, scope, path: str, receive, send) -> None:
+    async def _forward(self, scope, receive, send, length: int | None) -> None:
         if scope.get("method") == "GET":  # a probe: the POST of its query as a JSON body
             scope, body = _as_post(scope)
             await self.app(scope, _replay(body), send)
-        elif _content_length(scope) is not None:  # checked against the limit; the server holds it to it
+        elif length is not None:  # checked against the limit; the server holds it to it
             await self.app(scope, receive, send)
         else:  # chunked: read up to the limit here (BentoML would turn an error raised mid-read into a 500)
             body = await _read_at_most(receive, self.max_body)
@@ -137,14 +136,13 @@ class ApiKeyMiddleware:
         caller = state["caller"]
         audit.write(endpoint=endpoint, status=status, caller=caller["name"], role=caller["role"], **counts)
 
-    async def _authorized(self, scope, endpoint: str, send) -> bool:
+    async def _authorized(self, scope, endpoint: str, key: str | None, send) -> bool:
         keys, audit = self._state()
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         try:
             permission = "metrics" if endpoint == METRICS else self.permission.get(endpoint)
             if permission is None:
                 raise AuthError(404, "no such endpoint")
-            caller = keys.authorize(headers.get("x-api-key"), permission)
+            caller = keys.authorize(key, permission)
         except AuthError as error:
             audit.write(endpoint=endpoint, status=error.status, refused=error.reason)  # a key name, never an id
             await _json(send, error.status, {"error": error.reason})
@@ -153,14 +151,17 @@ class ApiKeyMiddleware:
         return True
 
 
-def _content_length(scope) -> int | None:
-    for key, value in scope.get("headers", []):
-        if key.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+def _headers(scope) -> tuple[list[str], int | None]:
+    """The request's X-API-Key values and its Content-Length (None: absent or not a number), in one pass
+    over the headers: this runs on every request."""
+    keys, length = [], None
+    for name, value in scope.get("headers", ()):
+        name = name.lower()
+        if name == b"x-api-key":
+            keys.append(value.decode("latin-1"))
+        elif name == b"content-length" and length is None:
+            length = int(value) if value.isdigit() else None
+    return keys, length
 
 
 def _as_post(scope) -> tuple[dict, bytes]:

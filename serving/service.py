@@ -163,8 +163,9 @@ class Spend:
         if stalled is not None and stalled > self.settings.serving_registry_timeout_seconds:
             errors["registry"] = f"the registry has not answered for {stalled:.0f} s; the loaded models serve"
         missing = [k for k, v in models.items() if v is None] + ([] if publication else ["published"])
+        # not ready: every model and the publication missing; partial: some of them
         return Health(
-            status="ok" if not missing else "partial" if len(missing) <= len(models) else "not ready",
+            status="ok" if not missing else "not ready" if len(missing) == len(models) + 1 else "partial",
             models=models,
             missing=missing,
             registry_error=errors,
@@ -345,12 +346,12 @@ class Spend:
         if loaded is None or self.feature_error:
             return _unavailable(ctx, self.feature_error or NO_FRAUD_MODEL)
         payments = Payments([transaction], self.key)
-        details = payment_details(payments.cards[0], transaction)
         try:
-            kept = self.scored.get(transaction.order_id, details)
+            known, _, details = self._known_payments(payments)
         except OrderConflict:
             return _refused(ctx, 409, ORDER_CONFLICT)
-        if kept is not None:  # a retry: the first answer, not counted again
+        if known:  # a retry: the first answer, not counted again
+            kept = known[0]
             self._served(ctx, loaded, None, customers=1, result_size=1, alerts=int(kept["alert"]), retries=1)
             return _json(kept)
         try:
@@ -362,7 +363,7 @@ class Spend:
         served, answers = self._score_payments(loaded, payments, columns, problem, ctx)
         body = served | answers[0]
         if body["pushed"]:
-            self.scored.put(transaction.order_id, details, body)
+            self.scored.put(transaction.order_id, details[0], body)
         return _json(body)
 
     def fraud_score_batch(

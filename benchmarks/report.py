@@ -1,0 +1,12 @@
+"""The JSON figure every benchmark prints last (`--json`): the value, its baseline, its goal, met or not."""
+
+from __future__ import annotations
+
+
+def figure(name: str, value, baseline, goal: str, met, **extra) -> dict:
+    return {"figure": name, "value": round(value, 4), "baseline": baseline, "goal": goal, "met": bool(met)} | extra
+
+
+def must_be_zero(name: str, count: int) -> dict:
+    """A count of failures (tracebacks, lost rows, unanswered requests...) whose goal is none."""
+    return figure(name, count, 0, "0", count == 0)
