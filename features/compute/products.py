@@ -1,7 +1,11 @@
 """Product x store daily demand and product pricing, as daily snapshots.
 
 Demand rows are dense (a day without sales is a row with zero units: demand models need the zeros)
-over each product x store's selling span. A row with event_timestamp T describes the day before T.
+from each product x store's first sale to the end of the history (the last day any line was sold), so a
+product that stopped selling shows its zeros. A row with event_timestamp T describes the day before T.
+Where inventory counts are ingested, `stockout_1d` is 1 on a day that closed with nothing on hand (the
+day's sales were capped by the shelf, not by demand), 0 on a day that closed with stock, and empty
+where no count was taken.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ DEMAND_COLUMNS = (
     "returned_units_1d",
     "units_7d",
     "units_28d",
+    "stockout_1d",
 )
 PRICING_COLUMNS = ("current_price", "unit_cost", "price_change_30d", "discount_depth_7d", "price_changes_90d")
 
@@ -31,7 +36,9 @@ def _lines(lines: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def demand_snapshots(transactions: pd.DataFrame, until: pd.Timestamp) -> pd.DataFrame:
+def demand_snapshots(
+    transactions: pd.DataFrame, until: pd.Timestamp, inventory: pd.DataFrame | None = None
+) -> pd.DataFrame:
     lines = _lines(transactions[transactions["store_id"].notna()])
     if lines.empty:  # no line sold in a store: no product x store demand (build.py says so)
         return pd.DataFrame(columns=["product_id", "store_id", "event_timestamp", *DEMAND_COLUMNS])
@@ -50,9 +57,9 @@ def demand_snapshots(transactions: pd.DataFrame, until: pd.Timestamp) -> pd.Data
             "returned": np.where(bought, 0.0, -lines["quantity"]),
         },
     )
-    first, last = pd.Series(ts).groupby(code).min(), pd.Series(ts).groupby(code).max()
+    first = pd.Series(ts).groupby(code).min()
     start = (first.to_numpy() // DAY + 1) * DAY
-    end = np.minimum((last.to_numpy() // DAY + 1) * DAY, int(until.timestamp()))
+    end = np.full(len(start), min((int(ts.max()) // DAY + 1) * DAY, int(until.timestamp())))
     entity, cutoff = daily_cutoffs(start, end)
     codes = first.index.to_numpy()[entity]
     split = pd.Series(ids.to_numpy()[codes].astype(str)).str.split("\x1f", n=1, expand=True)
@@ -74,8 +81,24 @@ def demand_snapshots(transactions: pd.DataFrame, until: pd.Timestamp) -> pd.Data
             "returned_units_1d": day_sum("returned"),
             "units_7d": day_sum("units", 7),
             "units_28d": day_sum("units", 28),
+            "stockout_1d": _stockouts(product, store, cutoff, inventory),
         }
     )
+
+
+def _stockouts(product, store, cutoff: np.ndarray, inventory: pd.DataFrame | None) -> np.ndarray:
+    """1.0 where the day before `cutoff` closed with nothing on hand, 0.0 with stock, NaN without a count
+    (the day's last count is the one that counts)."""
+    out = np.full(len(cutoff), np.nan)
+    if inventory is None or inventory.empty:
+        return out
+    counts = inventory.assign(day=(seconds(inventory["ts"]) // DAY + 1) * DAY).sort_values("ts", kind="stable")
+    last = counts.drop_duplicates(["product_id", "store_id", "day"], keep="last")
+    keys = pd.MultiIndex.from_arrays([last["product_id"].astype(str), last["store_id"].astype(str), last["day"]])
+    at = keys.get_indexer(pd.MultiIndex.from_arrays([product, store, cutoff]))
+    found = at >= 0
+    out[found] = (last["on_hand"].to_numpy()[at[found]] <= 0).astype(float)
+    return out
 
 
 def pricing_snapshots(transactions: pd.DataFrame, until: pd.Timestamp) -> pd.DataFrame:

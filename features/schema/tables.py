@@ -338,6 +338,42 @@ def _fraud_label_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
     )
 
 
+def _inventory_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
+    return (
+        _event_id(),
+        id_field("product_id", "Product (SKU) id."),
+        id_field("store_id", "Store (or web/app shop) holding the stock."),
+        _ts(ctx, "When the stock was counted: the close of the day it describes."),
+        FieldSpec(
+            "on_hand",
+            Kind.FLOAT,
+            "Units on the shelf and in the back room at the count; 0 after a sell-out.",
+            unit="units",
+            rules=(non_negative("non_negative_stock"),),
+        ),
+        FieldSpec(
+            "on_order",
+            Kind.FLOAT,
+            "Units ordered from the supplier and not yet received.",
+            unit="units",
+            required=False,
+            nullable=True,
+            expected=True,
+            rules=(non_negative("non_negative_on_order"),),
+        ),
+        FieldSpec(
+            "lead_time_days",
+            Kind.FLOAT,
+            "Days from placing an order to its arrival, for this product (or its supplier).",
+            unit="days",
+            required=False,
+            nullable=True,
+            expected=True,
+            rules=(non_negative("non_negative_lead_time"),),
+        ),
+    )
+
+
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
@@ -382,6 +418,14 @@ TABLES: dict[str, TableSpec] = {
             "event_id",
             "ts",
             _fraud_label_fields,
+            checks_signup=False,
+        ),
+        TableSpec(
+            "inventory",
+            "Stock counts per product x store: on hand and on order at the close of a day, with lead times.",
+            "event_id",
+            "ts",
+            _inventory_fields,
             checks_signup=False,
         ),
     )

@@ -26,6 +26,7 @@ from spend.features.ingest.store import OfflineStore
 from spend.features.store.definitions import SNAPSHOT_FILES
 
 ROW_GROUP = 65_536
+INPUT_TABLES = ("transactions", "points", "membership", "customers", "fraud_labels", "inventory")
 BUILD_STEPS = ("read", "customer", "terminal", "product_store", "product")
 
 
@@ -47,6 +48,8 @@ def skipped_groups(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
         skipped["terminal"] = "no transaction has a terminal_id (card-present payments): no terminal risk windows"
     if not tx["store_id"].notna().any():
         skipped["product_store"] = "no transaction has a store_id: no product x store demand"
+    elif tables["inventory"].empty:
+        skipped["product_store.inventory"] = "no inventory ingested: stock-out days are not flagged"
     for table, what in (
         ("points", "points balance and earn/burn windows"),
         ("membership", "membership tier"),
@@ -64,7 +67,7 @@ def build_snapshots(
     until = until.tz_localize("UTC") if until.tzinfo is None else until.tz_convert("UTC")
     store = OfflineStore(settings.paths)
     progress("read")
-    tables = {t: store.read(t) for t in ("transactions", "points", "membership", "customers", "fraud_labels")}
+    tables = {t: store.read(t) for t in INPUT_TABLES}
     if tables["transactions"].empty:
         raise SpendError(f"no transactions under {settings.home}; ingest some first (`spend ingest` or `spend demo`)")
     tx = tables["transactions"][tables["transactions"]["ts"] < until]
@@ -83,16 +86,12 @@ def build_snapshots(
         folder / SNAPSHOT_FILES["terminal"], [terminal_snapshots(tx, _before(tables["fraud_labels"], until), until)]
     )
     progress("product_store")
-    rows["product_store"] = _write_chunks(folder / SNAPSHOT_FILES["product_store"], [demand_snapshots(tx, until)])
+    rows["product_store"] = _write_chunks(
+        folder / SNAPSHOT_FILES["product_store"], [demand_snapshots(tx, until, _before(tables["inventory"], until))]
+    )
     progress("product")
     rows["product"] = _write_chunks(folder / SNAPSHOT_FILES["product"], [pricing_snapshots(tx, until)])
-    batches = sorted(
-        store.catalog.committed_ids("transactions")
-        | store.catalog.committed_ids("points")
-        | store.catalog.committed_ids("membership")
-        | store.catalog.committed_ids("customers")
-        | store.catalog.committed_ids("fraud_labels")
-    )
+    batches = sorted(set().union(*(store.catalog.committed_ids(t) for t in INPUT_TABLES)))
     skipped = skipped_groups(tables)
     report = BuildReport(until.isoformat(), rows, batches, datetime.now(UTC).isoformat(), skipped)
     (folder / "manifest.json").write_text(json.dumps(asdict(report), indent=2) + "\n")

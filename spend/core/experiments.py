@@ -12,6 +12,7 @@ import os
 from datetime import date
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -77,6 +78,32 @@ class FraudConfig(ExperimentConfig):
     protocol: ProtocolConfig = ProtocolConfig()
     alerts_per_day: int = Field(100, ge=1)  # the analysts' daily capacity: sets the stored threshold
     imbalance: tuple[str, ...] = ("none", "sqrt", "balanced")
+
+
+class BacktestConfig(Strict):
+    """Rolling-origin backtest: `windows` forecasts of the horizon, the last ending on the history's last
+    day, each origin `step_days` (default: the horizon) before the next."""
+
+    windows: int = Field(3, ge=1, le=12)
+    step_days: int | None = Field(None, ge=1, le=365)
+
+
+class DemandConfig(ExperimentConfig):
+    """The demand forecaster: horizon, backtest, the choices the backtest makes, training window."""
+
+    horizon_days: int = Field(28, ge=1, le=182)
+    max_horizon_days: int = Field(91, ge=1, le=365)  # the longest horizon `spend forecast` accepts
+    history_days: int = Field(730, ge=56, le=3650)  # training days before each origin (speed)
+    season_length: int = Field(7, ge=1, le=366)  # the baselines' and MASE's season: weekly
+    backtest: BacktestConfig = BacktestConfig()
+    intervals: Literal["quantile", "conformal"] = "quantile"  # chosen by benchmarks/demand.py's variants
+    stockouts: Literal["impute", "exclude"] = "exclude"  # chosen by benchmarks/demand.py's variants
+
+    @model_validator(mode="after")
+    def _horizons(self) -> DemandConfig:
+        if self.horizon_days > self.max_horizon_days:
+            raise ValueError(f"horizon_days {self.horizon_days} exceeds max_horizon_days {self.max_horizon_days}")
+        return self
 
 
 def folders() -> list[Path]:

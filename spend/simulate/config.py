@@ -42,6 +42,10 @@ class SimulationConfig:
     fraud_terminal_rate: float = 2 / 10_000  # compromised terminals per terminal per day (Handbook: 2 of 10,000)
     fraud_card_rate: float = 3 / 5_000  # compromised cards per customer per day (Handbook: 3 of 5,000)
     fraud_amount_quantile: float = 0.995  # scenario 1 threshold, as a quantile of legitimate POS order amounts
+    lead_time_days: tuple[int, int] = (2, 7)  # supplier lead time per product, drawn uniformly in this range
+    review_days: int = 7  # each product x store is reviewed and reordered once a week
+    order_cover: float = 2.0  # order up to this multiple of trailing sales over lead time plus review
+    min_daily_rate: float = 0.1  # a series with no recent sales still orders as if selling this much
     dirty_share: float = 0.0  # share of transaction lines corrupted like a real export (see dirt.py)
     regions: tuple[str, ...] = field(default=REGIONS)
 

@@ -15,17 +15,19 @@ from spend.simulate.config import CATEGORIES, SimulationConfig
 from spend.simulate.customers import build_customers, simulate_purchases
 from spend.simulate.dirt import add_dirt
 from spend.simulate.fraud import inject_fraud
+from spend.simulate.inventory import run_stock
 from spend.simulate.loyalty import final_tiers, points_ledger, tier_changes
 from spend.simulate.tables import (
     campaign_table,
     customer_table,
     fraud_label_table,
+    inventory_table,
     membership_table,
     points_table,
     transaction_table,
 )
 
-SIMULATION_STEPS = ("catalog", "customers", "campaign", "baskets", "fraud", "loyalty", "assemble")
+SIMULATION_STEPS = ("catalog", "customers", "campaign", "baskets", "stock", "fraud", "loyalty", "assemble")
 
 
 @dataclass
@@ -55,6 +57,10 @@ def simulate(config: SimulationConfig, progress: Callable[[str], None] = lambda 
     # time is the first order's time (an event never predates its customer's signup).
     customers["signup_ts"] = orders.groupby("customer")["ts"].min().reindex(customers.index).to_numpy()
     lines = build_lines(orders, catalog, calendar, config, next(streams))
+    progress("stock")
+    stores = [*catalog.stores["store_id"], "WEB", "APP"]
+    stock = run_stock(orders, lines, stores, config, np.random.default_rng([config.seed, 11]))
+    orders, lines = _kept_orders(orders, stock)
     progress("fraud")
     orders, lines, fraud = _fraud(orders, lines, customers, catalog, config, next(streams))
     returns = build_returns(lines, orders, catalog, next(streams))
@@ -73,7 +79,9 @@ def simulate(config: SimulationConfig, progress: Callable[[str], None] = lambda 
         "campaigns": campaign_table(campaign, config),
     }
     tables["fraud_labels"] = fraud_label_table(fraud, config)
+    tables["inventory"] = inventory_table(stock.inventory, catalog, config)
     truth = _truth(customers, catalog, campaign, fraud, calendar, config)
+    truth["demand"] = _demand_truth(stock.demand, catalog, calendar, config)
     tables["transactions"], truth["dirt"] = add_dirt(tables["transactions"], config.dirty_share, next(streams))
     return Simulation(tables, truth, _parameters(config))
 
@@ -113,6 +121,28 @@ def _fraud(orders, lines, customers, catalog, config, rng):
         threshold=threshold,
     )
     return orders, lines, fraud
+
+
+def _kept_orders(orders: pd.DataFrame, stock) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Orders that kept a line after stock-outs (a shopper who found every item sold out bought nothing),
+    renumbered, with their lines pointing at the new positions."""
+    position = np.cumsum(stock.keep_orders) - 1
+    lines = stock.lines.assign(order=position[stock.lines["order"].to_numpy()]).reset_index(drop=True)
+    return orders[stock.keep_orders].reset_index(drop=True), lines
+
+
+def _demand_truth(demand: pd.DataFrame, catalog, calendar, config: SimulationConfig) -> pd.DataFrame:
+    """True daily demand and what was sold, per product x store over the history."""
+    window = demand[demand["day_index"] >= config.days]
+    return pd.DataFrame(
+        {
+            "product_id": catalog.products["product_id"].to_numpy()[window["product"].to_numpy()],
+            "store_id": window["store"].to_numpy(),
+            "date": calendar.days[window["day_index"].to_numpy()],
+            "demand": window["demand"].to_numpy(),
+            "sold": window["sold"].to_numpy(),
+        }
+    )
 
 
 def _days_to_ts(days: np.ndarray, config: SimulationConfig) -> pd.Series:

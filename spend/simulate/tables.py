@@ -127,6 +127,25 @@ def campaign_table(campaign: pd.DataFrame, config: SimulationConfig) -> pd.DataF
     )
 
 
+def inventory_table(inventory: pd.DataFrame, catalog: Catalog, config: SimulationConfig) -> pd.DataFrame:
+    """One stock count per product x store at the close of each day of the history."""
+    part = inventory[inventory["day_index"] >= config.days]
+    close = config.start_ts + ((part["day_index"].to_numpy() - config.days) * 86_400 + 86_399).astype("timedelta64[s]")
+    product = catalog.products["product_id"].to_numpy()[part["product"].to_numpy()]
+    store = part["store"].to_numpy().astype(str)
+    return pd.DataFrame(
+        {
+            "event_id": np.char.add(np.char.add(np.char.add("I", product.astype(str)), store), _iso(close)),
+            "product_id": product,
+            "store_id": store,
+            "ts": _iso(close),
+            "on_hand": part["on_hand"].to_numpy(),
+            "on_order": part["on_order"].to_numpy(),
+            "lead_time_days": part["lead_time_days"].to_numpy(),
+        }
+    )
+
+
 FEEDBACK_DELAY_DAYS = 7  # the Fraud Detection Handbook's delay before a payment's outcome is known
 
 

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from spend.simulate.run import Simulation
 
-TABLE_ORDER = ("customers", "transactions", "points", "membership", "campaigns", "fraud_labels")
+TABLE_ORDER = ("customers", "transactions", "points", "membership", "campaigns", "fraud_labels", "inventory")
 
 
 def write_simulation(simulation: Simulation, out: Path) -> dict[str, int]:

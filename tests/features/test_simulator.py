@@ -90,12 +90,19 @@ def _fit_poisson(y, X, offset, beta):
 
 
 def test_price_elasticities_are_recovered_from_the_transactions(sim):
-    """Two-way fixed-effects Poisson on daily product lines: day effects, product intercepts, own price, promo."""
+    """Two-way fixed-effects Poisson on daily product lines: day effects, product intercepts, own price, promo.
+    A store's day that closed with an empty shelf (the inventory table) is left out, since its sales were
+    capped; the stores' share of sales left in stock is an offset."""
     tx = sim.tables["transactions"]
     tx = tx[tx["kind"] == "purchase"].assign(date=lambda f: pd.to_datetime(f["ts"]).dt.tz_localize(None).dt.normalize())
     products = sim.truth["products"].set_index("product_id")
     prices = sim.truth["prices"]
     dates, ids = np.sort(prices["date"].unique()), products.index.to_numpy()
+    inventory = sim.tables["inventory"].assign(
+        date=lambda f: pd.to_datetime(f["ts"]).dt.tz_localize(None).dt.normalize()
+    )
+    tx = tx.merge(inventory[["product_id", "store_id", "date", "on_hand"]], how="left")
+    tx = tx[~(tx["on_hand"] <= 0)]
     lines = (
         tx.groupby(["product_id", "date"])
         .size()
@@ -103,6 +110,11 @@ def test_price_elasticities_are_recovered_from_the_transactions(sim):
         .reindex(index=ids, columns=dates, fill_value=0)
         .to_numpy(float)
     )
+    size = tx["store_id"].value_counts(normalize=True)  # the web and app shops sell far more than a store
+    weight = inventory["store_id"].map(size).fillna(0.0) * (inventory["on_hand"] > 0)
+    stocked = weight.groupby([inventory["product_id"], inventory["date"]]).sum().unstack()
+    stocked = stocked.reindex(index=ids, columns=dates).fillna(1.0).to_numpy()
+    in_stock = stocked > 0
     wide = {
         c: prices.pivot(index="product_id", columns="date", values=c).reindex(ids).to_numpy()
         for c in ("list_price", "promo_depth")
@@ -114,14 +126,14 @@ def test_price_elasticities_are_recovered_from_the_transactions(sim):
     day_effect, coef = np.log(lines.sum(0) + 1), np.zeros((len(ids), 3))
     for _ in range(10):
         for j in range(len(ids)):
-            X = np.column_stack([np.ones(len(dates)), log_rel[j], promo[j]])
-            offset = day_effect + log_season[j]
+            X = np.column_stack([np.ones(len(dates)), log_rel[j], promo[j]])[in_stock[j]]
+            offset = (day_effect + log_season[j] + np.log(np.where(in_stock[j], stocked[j], 1.0)))[in_stock[j]]
             start = (
                 coef[j]
                 if coef[j].any()
                 else np.array([np.log(lines[j].sum() + 1) - np.log(np.exp(offset).sum()), 0, 0])
             )
-            coef[j] = _fit_poisson(lines[j], X, offset, start)
+            coef[j] = _fit_poisson(lines[j][in_stock[j]], X, offset, start)
         fitted = np.exp(coef[:, [0]] + coef[:, [1]] * log_rel + coef[:, [2]] * promo + log_season)
         day_effect = np.log(lines.sum(0) / fitted.sum(0))
     result = pd.DataFrame(

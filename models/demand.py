@@ -1,0 +1,514 @@
+"""Daily demand per product x store: one global LightGBM over every series, built with mlforecast.
+
+Inputs per series and day: lags and rolling means of units (mlforecast's recursive strategy feeds each
+model its own forecasts for the days ahead), calendar and holiday features, two static levels (the
+product's mean daily units over its stores, and the store's over its products), and the price and
+promotion of the day as known-future inputs: a planned price (`predict(plan=...)`) changes the
+forecast through `price_ratio`, the day's price over the product's median training price.
+
+Quantiles (P10, P50, P90 by default) come from one of two methods (`intervals`, chosen by backtest):
+- "quantile": one LightGBM per quantile with the pinball objective;
+- "conformal": one point LightGBM (Tweedie: counts with many zeros) and mlforecast's conformal
+  intervals from its residuals on the last `conformal_windows` horizons of the training data.
+
+Stock-outs (`stockouts`, chosen by backtest): on a day that closed with an empty shelf, sales are a
+lower bound on demand. "impute" replaces them by the larger of the sales and the series' mean over its
+previous in-stock days (lags then see the imputed value too); "exclude" keeps the value as an input but
+gives the day no weight as a target.
+
+Series the model has not seen, or saw for fewer than `min_history_days` days (a new product or a new
+store), get the category-level fallback: the product's mean forecast over the stores that sell it, and
+for a product new everywhere, the store's median forecast over its products; each row says which
+(`method`). Transactions carry no product category, so the product and the store are the categories.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from lightgbm import LGBMRegressor
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+
+from spend.core.experiments import DemandConfig
+from spend.core.registry import ModelSpec
+
+SEP = "\x1f"
+HISTORY_COLUMNS = ("product_id", "store_id", "date", "units", "price", "promo", "stockout")
+INTERVALS = ("quantile", "conformal")
+KEEP_LAST_DAYS = 60  # history kept with a fitted model: the longest lag (28) plus its 28-day window, and a margin
+STOCKOUTS = ("impute", "exclude")
+BOUNDS = {
+    "n_estimators": (50, 400),
+    "learning_rate": (0.02, 0.2),
+    "num_leaves": (7, 127),
+    "min_child_samples": (20, 500),
+}
+
+
+def black_friday_weekend(dates: pd.DatetimeIndex) -> np.ndarray:
+    """1 on the Friday of 22-28 November and the two days after it."""
+    days, out = pd.DatetimeIndex(dates), np.zeros(len(dates), dtype=bool)
+    for back in (0, 1, 2):
+        d = days - pd.Timedelta(days=back)
+        out |= np.asarray((d.month == 11) & (d.dayofweek == 4) & (d.day >= 22) & (d.day <= 28))
+    return out.astype(np.int8)
+
+
+def days_to_christmas(dates: pd.DatetimeIndex) -> np.ndarray:
+    """Days until the next 25 December, capped at 60 (the run-up is what moves demand)."""
+    christmas = pd.to_datetime({"year": dates.year, "month": 12, "day": 25})
+    gap = (pd.DatetimeIndex(christmas) - pd.DatetimeIndex(dates)).days.to_numpy()
+    gap = np.where(gap < 0, gap + 365, gap)
+    return np.minimum(gap, 60).astype(np.int16)
+
+
+def search_space(trial, bounds: dict | None = None) -> dict:
+    from spend.models.boosting import capacity_space
+
+    return capacity_space(trial, bounds, BOUNDS)
+
+
+class DemandForecaster(BaseEstimator):
+    def __init__(
+        self,
+        horizon: int = 28,
+        quantiles: tuple[float, ...] = (0.1, 0.5, 0.9),
+        intervals: str = "quantile",
+        stockouts: str = "impute",
+        lags: tuple[int, ...] = (1, 7, 14, 28),
+        n_estimators: int = 150,
+        learning_rate: float = 0.08,
+        num_leaves: int = 63,
+        min_child_samples: int = 100,
+        min_history_days: int = 28,
+        conformal_windows: int = 2,
+        random_state: int = 0,
+    ) -> None:
+        self.horizon = horizon
+        self.quantiles = quantiles
+        self.intervals = intervals
+        self.stockouts = stockouts
+        self.lags = lags
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.min_history_days = min_history_days
+        self.conformal_windows = conformal_windows
+        self.random_state = random_state
+
+    # ----- fit -----
+
+    def fit(self, history: pd.DataFrame, y=None) -> DemandForecaster:
+        """`history`: one row per product x store x day (HISTORY_COLUMNS; `promo` and `stockout` may be
+        empty), zero-sale days included."""
+        from mlforecast.utils import PredictionIntervals
+
+        self._check_params()
+        frame = self._frame(_checked(history))
+        lengths = frame.groupby("unique_id", observed=True).size()
+        self.known_series_ = np.asarray(lengths.index[lengths >= self.min_history_days], dtype=object)
+        frame = frame[frame["unique_id"].isin(self.known_series_)]
+        if frame.empty:
+            raise ValueError(f"no series has {self.min_history_days} days of history to learn from")
+        self.last_date_ = frame["ds"].max()
+        self.last_price_ = frame.sort_values("ds").groupby("product_id")["price"].last()
+        self.forecaster_ = self._mlforecast(self._models())
+        weights = self.stockouts == "exclude"
+        intervals = (
+            PredictionIntervals(n_windows=self.conformal_windows, h=self.horizon)
+            if self.intervals == "conformal"
+            else None
+        )
+        columns = ["unique_id", "ds", "y", "price_ratio", "promo", "product_level", "store_level"]
+        self.forecaster_.fit(
+            frame[columns + (["weight"] if weights else [])],
+            static_features=["product_level", "store_level"],
+            weight_col="weight" if weights else None,
+            prediction_intervals=intervals,
+        )
+        self.static_ = frame.drop_duplicates("unique_id").set_index("unique_id")[["product_id", "store_id"]]
+        recent = frame[frame["ds"] > self.last_date_ - pd.Timedelta(days=KEEP_LAST_DAYS)]
+        self.recent_ = recent[columns].reset_index(drop=True)
+        return self
+
+    def _check_params(self) -> None:
+        if self.intervals not in INTERVALS:
+            raise ValueError(f"intervals must be one of {', '.join(INTERVALS)}, not {self.intervals!r}")
+        if self.stockouts not in STOCKOUTS:
+            raise ValueError(f"stockouts must be one of {', '.join(STOCKOUTS)}, not {self.stockouts!r}")
+        if 0.5 not in self.quantiles or any(not 0 < q < 1 for q in self.quantiles):
+            raise ValueError("quantiles must lie in (0, 1) and include 0.5")
+
+    def _models(self) -> dict:
+        common = dict(
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            subsample=0.8,
+            subsample_freq=1,
+            colsample_bytree=0.8,
+            random_state=self.random_state,
+            verbosity=-1,
+            n_jobs=2,
+        )
+        if self.intervals == "conformal":
+            return {"point": LGBMRegressor(objective="tweedie", **common)}
+        return {_qname(q): LGBMRegressor(objective="quantile", alpha=q, **common) for q in self.quantiles}
+
+    def _frame(self, history: pd.DataFrame) -> pd.DataFrame:
+        """mlforecast's long frame: ids, dates, the (imputed) target, known-future inputs, static levels."""
+        frame = history.sort_values(["product_id", "store_id", "date"], kind="stable").reset_index(drop=True)
+        frame["unique_id"] = frame["product_id"] + SEP + frame["store_id"]
+        stockout = frame["stockout"].fillna(0).to_numpy() > 0
+        frame["y"] = frame["units"].astype(float)
+        if self.stockouts == "impute":
+            frame["y"] = _imputed(frame, stockout)
+        frame["weight"] = np.where(stockout, 0.0, 1.0)
+        if not hasattr(self, "reference_price_"):
+            self.reference_price_ = frame.groupby("product_id")["price"].median()
+        frame["price_ratio"] = _ratio(frame, self.reference_price_)
+        frame["promo"] = frame["promo"].fillna(0.0).astype(float)
+        if not hasattr(self, "product_level_"):
+            self.product_level_ = frame.groupby("product_id")["y"].mean()
+            self.store_level_ = frame.groupby("store_id")["y"].mean()
+        frame["product_level"] = frame["product_id"].map(self.product_level_).fillna(0.0).to_numpy()
+        frame["store_level"] = frame["store_id"].map(self.store_level_).fillna(0.0).to_numpy()
+        return frame.rename(columns={"date": "ds"})
+
+    # ----- state -----
+    # skops (the model registry's format: no pickle code runs on load) cannot store pandas objects or
+    # mlforecast's internals, so the state is plain: the fitted LightGBM models, the recent history the
+    # lags need, the conformal scores and the learned tables as arrays. Loading rebuilds mlforecast's
+    # object by preprocessing that recent history and attaching the models.
+
+    def __getstate__(self) -> dict:
+        state = {k: _plain(v) for k, v in self.__dict__.items() if k not in ("forecaster_", "recent_")}
+        if "forecaster_" in self.__dict__:
+            forecaster = self.forecaster_
+            state["models_"] = dict(forecaster.models_)
+            state["recent_"] = _plain(self.recent_)
+            scores = getattr(forecaster, "_cs_df", None)
+            state["conformity_"] = None if scores is None else _plain(scores)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        models, scores = state.pop("models_", None), state.pop("conformity_", None)
+        self.__dict__.update({k: _from_plain(v) for k, v in state.items()})
+        if models is not None:
+            self.forecaster_ = self._mlforecast(models)
+            self.forecaster_.preprocess(
+                self.recent_, static_features=["product_level", "store_level"], keep_last_n=KEEP_LAST_DAYS
+            )
+            self.forecaster_.models_ = models
+            if scores is not None:
+                from mlforecast.utils import PredictionIntervals
+
+                self.forecaster_._cs_df = _from_plain(scores)
+                self.forecaster_.prediction_intervals = PredictionIntervals(
+                    n_windows=self.conformal_windows, h=self.horizon
+                )
+
+    def _mlforecast(self, models: dict):
+        from mlforecast import MLForecast
+
+        return MLForecast(
+            models=models,
+            freq="D",
+            lags=list(self.lags),
+            lag_transforms=_lag_transforms(),
+            date_features=["dayofweek", "month", "dayofyear", black_friday_weekend, days_to_christmas],
+        )
+
+    # ----- predict -----
+
+    def predict(
+        self,
+        horizon: int | None = None,
+        plan: pd.DataFrame | None = None,
+        series: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """Quantile forecasts for the `horizon` days after the training data: one row per product, store
+        and day (product_id, store_id, date, p10, p50, p90, ..., method). `plan`: planned prices
+        (product_id, store_id or empty for every store, date, price, optional promo); other days keep
+        the last price seen and no promotion. `series`: the product x store pairs to forecast (default:
+        every series learned); pairs not learned get the category-level fallback."""
+        if not hasattr(self, "forecaster_"):
+            raise NotFittedError("DemandForecaster is not fitted")
+        horizon = self.horizon if horizon is None else int(horizon)
+        if not 1 <= horizon <= self.horizon:
+            raise ValueError(f"horizon must be between 1 and {self.horizon} days (the horizon trained for)")
+        wanted = self._wanted(series)
+        missing = wanted[~wanted["unique_id"].isin(self.known_series_)]
+        # A series without history borrows from the learned series of its product or store: forecast
+        # those too, and answer only what was asked.
+        learned = self.static_.reset_index()
+        kin = learned[learned["product_id"].isin(missing["product_id"]) | learned["store_id"].isin(missing["store_id"])]
+        known = pd.concat([wanted[wanted["unique_id"].isin(self.known_series_)], kin]).drop_duplicates("unique_id")
+        out = self._forecast(known, horizon, plan) if len(known) else pd.DataFrame()
+        if len(missing):
+            out = pd.concat([out, _fallback(out, missing, self.quantiles, horizon, self.last_date_)], ignore_index=True)
+        out = out[out["unique_id"].isin(wanted["unique_id"]) | out["unique_id"].isna()]
+        columns = ["product_id", "store_id", "date", *(_qname(q) for q in self.quantiles), "method"]
+        return (
+            out.rename(columns={"ds": "date"})[columns]
+            .sort_values(["product_id", "store_id", "date"])
+            .reset_index(drop=True)
+        )
+
+    def _forecast(self, known: pd.DataFrame, horizon: int, plan: pd.DataFrame | None) -> pd.DataFrame:
+        future = self._future(known, horizon, plan)
+        level = [int(round(100 * (max(self.quantiles) - min(self.quantiles))))]
+        raw = self.forecaster_.predict(
+            horizon,
+            X_df=future,
+            ids=known["unique_id"].tolist(),
+            level=level if self.intervals == "conformal" else None,
+        )
+        out = self._quantile_columns(raw, level[0])
+        out = out.merge(self.static_, left_on="unique_id", right_index=True)
+        out["method"] = "model"
+        return out
+
+    def _wanted(self, series: pd.DataFrame | None) -> pd.DataFrame:
+        if series is None:
+            wanted = self.static_.reset_index()
+        else:
+            wanted = series[["product_id", "store_id"]].astype(str).drop_duplicates().reset_index(drop=True)
+            wanted["unique_id"] = wanted["product_id"] + SEP + wanted["store_id"]
+        return wanted
+
+    def _future(self, known: pd.DataFrame, horizon: int, plan: pd.DataFrame | None) -> pd.DataFrame:
+        dates = pd.date_range(self.last_date_ + pd.Timedelta(days=1), periods=horizon, freq="D")
+        grid = known[["unique_id", "product_id", "store_id"]].merge(pd.DataFrame({"ds": dates}), how="cross")
+        grid["price"] = grid["product_id"].map(self.last_price_)
+        grid["promo"] = 0.0
+        if plan is not None and len(plan):
+            grid = _apply_plan(grid, plan)
+        grid["price_ratio"] = _ratio(grid, self.reference_price_)
+        return grid[["unique_id", "ds", "price_ratio", "promo"]]
+
+    def _quantile_columns(self, raw: pd.DataFrame, level: int) -> pd.DataFrame:
+        out = raw[["unique_id", "ds"]].copy()
+        if self.intervals == "conformal":
+            point = raw["point"].to_numpy()
+            lo, hi = raw[f"point-lo-{level}"].to_numpy(), raw[f"point-hi-{level}"].to_numpy()
+            for q in self.quantiles:
+                if q < 0.5:
+                    out[_qname(q)] = lo if q == min(self.quantiles) else point - (point - lo) * (0.5 - q) / 0.4
+                elif q > 0.5:
+                    out[_qname(q)] = hi if q == max(self.quantiles) else point + (hi - point) * (q - 0.5) / 0.4
+                else:
+                    out[_qname(q)] = point
+        else:
+            for q in self.quantiles:
+                out[_qname(q)] = raw[_qname(q)].to_numpy()
+        names = [_qname(q) for q in self.quantiles]
+        values = np.sort(np.clip(out[names].to_numpy(dtype=float), 0, None), axis=1)  # ordered, never negative
+        out[names] = values
+        return out
+
+
+def _plain(value):
+    """pandas objects as dicts of arrays (skops stores those)."""
+    if isinstance(value, pd.DataFrame):
+        columns = {c: _plain_array(value[c]) for c in value.columns}
+        return {"__frame__": columns, "index": _plain_array(value.index), "index_name": value.index.name}
+    if isinstance(value, pd.Series):
+        return {"__series__": _plain_array(value), "index": _plain_array(value.index), "name": value.name}
+    if isinstance(value, pd.Timestamp):
+        return {"__timestamp__": value.isoformat()}
+    return value
+
+
+def _plain_array(values) -> np.ndarray:
+    array = np.asarray(values)
+    if array.dtype.kind == "M":
+        return array.astype("datetime64[s]").astype("int64")  # whole days: seconds lose nothing
+    return array.astype(str) if array.dtype == object else array
+
+
+def _from_plain(value):
+    if isinstance(value, dict) and "__frame__" in value:
+        columns = {c: _restored(v, c) for c, v in value["__frame__"].items()}
+        index = pd.Index(_restored(value["index"], "index"), name=value["index_name"])
+        return pd.DataFrame(columns, index=index)
+    if isinstance(value, dict) and "__series__" in value:
+        return pd.Series(
+            _restored(value["__series__"], value["name"]), index=_restored(value["index"], "index"), name=value["name"]
+        )
+    if isinstance(value, dict) and "__timestamp__" in value:
+        return pd.Timestamp(value["__timestamp__"])
+    return value
+
+
+def _restored(values: np.ndarray, name: str):
+    if name == "ds":
+        return pd.to_datetime(values, unit="s")
+    return values.astype(object) if values.dtype.kind == "U" else values
+
+
+def _qname(q: float) -> str:
+    return f"p{int(round(100 * q))}"
+
+
+def _lag_transforms() -> dict:
+    from mlforecast.lag_transforms import RollingMean, RollingStd
+
+    return {1: [RollingMean(7), RollingMean(28)], 7: [RollingMean(7), RollingMean(28), RollingStd(28)]}
+
+
+def _checked(history: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in ("product_id", "store_id", "date", "units", "price") if c not in history.columns]
+    if missing:
+        raise ValueError(f"demand history lacks column(s) {', '.join(missing)}")
+    frame = history.copy()
+    for column in ("promo", "stockout"):
+        if column not in frame.columns:
+            frame[column] = np.nan
+    frame["product_id"], frame["store_id"] = frame["product_id"].astype(str), frame["store_id"].astype(str)
+    frame["date"] = pd.to_datetime(frame["date"]).dt.tz_localize(None).dt.normalize()
+    if frame.duplicated(["product_id", "store_id", "date"]).any():
+        raise ValueError("demand history has more than one row for a product, store and day")
+    return frame
+
+
+def _imputed(frame: pd.DataFrame, stockout: np.ndarray) -> np.ndarray:
+    """On stock-out days, the larger of sales and the mean of the series' previous in-stock days."""
+    in_stock = frame["y"].where(~stockout)
+    mean = in_stock.groupby(frame["unique_id"]).transform(lambda s: s.shift(1).rolling(28, min_periods=1).mean())
+    y = frame["y"].to_numpy(dtype=float)
+    return np.where(stockout, np.fmax(y, mean.fillna(0.0).to_numpy()), y)
+
+
+def _ratio(frame: pd.DataFrame, reference: pd.Series) -> np.ndarray:
+    ref = frame["product_id"].map(reference).to_numpy(dtype=float)
+    price = frame["price"].to_numpy(dtype=float)
+    ratio = np.divide(price, ref, out=np.full(len(price), np.nan), where=ref > 0)
+    return np.where(np.isfinite(ratio), ratio, 1.0)
+
+
+def _apply_plan(grid: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
+    """Planned prices over the defaults: a store's own line wins over a line for every store."""
+    plan = plan.copy()
+    plan["ds"] = pd.to_datetime(plan["date"]).dt.tz_localize(None).dt.normalize()
+    plan["product_id"] = plan["product_id"].astype(str)
+    stores = plan["store_id"] if "store_id" in plan.columns else pd.Series(None, index=plan.index, dtype=object)
+    promo = plan["promo"] if "promo" in plan.columns else pd.Series(np.nan, index=plan.index)
+    plan = plan.assign(store_id=stores, promo=promo)
+    for general in (True, False):
+        part = plan[plan["store_id"].isna() == general]
+        keys = ["product_id", "ds"] if general else ["product_id", "store_id", "ds"]
+        if part.empty:
+            continue
+        part = part.assign(store_id=part["store_id"].astype(str)) if not general else part
+        merged = grid.merge(part[keys + ["price", "promo"]], on=keys, how="left", suffixes=("", "_plan"))
+        grid["price"] = merged["price_plan"].fillna(merged["price"]).to_numpy()
+        grid["promo"] = merged["promo_plan"].fillna(merged["promo"]).to_numpy()
+    return grid
+
+
+def _fallback(out: pd.DataFrame, missing: pd.DataFrame, quantiles, horizon: int, last_date) -> pd.DataFrame:
+    """The category-level fallback for series without their own history (module docstring); zero when
+    nothing related was learned."""
+    names = [_qname(q) for q in quantiles]
+    dates = pd.DataFrame({"ds": pd.date_range(last_date + pd.Timedelta(days=1), periods=horizon, freq="D")})
+    empty = pd.DataFrame(columns=["product_id", "store_id", "ds", *names])
+    out = out if len(out) else empty
+    by_product = out.groupby(["product_id", "ds"])[names].mean().reset_index()
+    by_store = out.groupby(["store_id", "ds"])[names].median().reset_index()
+    rows = []
+    for pair in missing.itertuples(index=False):
+        own, method = by_product[by_product["product_id"] == pair.product_id], "product fallback"
+        if own.empty:
+            own, method = by_store[by_store["store_id"] == pair.store_id], "store fallback"
+        if own.empty:
+            own, method = empty, "no history"
+        own = dates.merge(own[["ds", *names]], on="ds", how="left").fillna(0.0)
+        rows.append(own.assign(product_id=pair.product_id, store_id=pair.store_id, method=method, unique_id=None))
+    return pd.concat(rows, ignore_index=True)
+
+
+class BaselineForecaster(BaseEstimator):
+    """A statsforecast baseline behind the forecaster's interface, so the gate can serve it when it wins:
+    `fit` keeps the series' last `history_days` of units, `predict` runs the method on them. Planned
+    prices are ignored: these methods have no inputs beyond the series."""
+
+    def __init__(self, method: str = "SeasonalNaive", season_length: int = 7, horizon: int = 28) -> None:
+        self.method = method
+        self.season_length = season_length
+        self.horizon = horizon
+
+    def fit(self, history: pd.DataFrame, y=None) -> BaselineForecaster:
+        frame = _checked(history)
+        self.series_ = pd.DataFrame(
+            {
+                "unique_id": frame["product_id"] + SEP + frame["store_id"],
+                "ds": frame["date"],
+                "y": frame["units"].astype(float),
+            }
+        )
+        return self
+
+    def predict(self, horizon: int | None = None, plan=None, series: pd.DataFrame | None = None) -> pd.DataFrame:
+        from statsforecast import StatsForecast
+        from statsforecast import models as sf
+
+        if not hasattr(self, "series_"):
+            raise NotFittedError("BaselineForecaster is not fitted")
+        horizon = self.horizon if horizon is None else int(horizon)
+        model = {
+            "SeasonalNaive": lambda: sf.SeasonalNaive(season_length=self.season_length),
+            "AutoETS": lambda: sf.AutoETS(season_length=self.season_length),
+            "CrostonOptimized": lambda: sf.CrostonOptimized(),
+        }[self.method]()
+        data = self.series_
+        if series is not None:
+            wanted = series["product_id"].astype(str) + SEP + series["store_id"].astype(str)
+            data = data[data["unique_id"].isin(set(wanted))]
+        intervals = self.method != "CrostonOptimized"
+        out = StatsForecast(models=[model], freq="D", n_jobs=1).forecast(
+            h=horizon, df=data, level=[80] if intervals else None
+        )
+        alias = str(model)
+        point = out[alias].to_numpy(dtype=float)
+        lo = out[f"{alias}-lo-80"].to_numpy(dtype=float) if intervals else point
+        hi = out[f"{alias}-hi-80"].to_numpy(dtype=float) if intervals else point
+        ids = out["unique_id"].astype(str).str.split(SEP, n=1, expand=True)
+        values = np.sort(np.clip(np.column_stack([lo, point, hi]), 0, None), axis=1)
+        return pd.DataFrame(
+            {
+                "product_id": ids[0].to_numpy(),
+                "store_id": ids[1].to_numpy(),
+                "date": out["ds"].to_numpy(),
+                "p10": values[:, 0],
+                "p50": values[:, 1],
+                "p90": values[:, 2],
+                "method": self.method,
+            }
+        )
+
+
+SPEC = ModelSpec(
+    name="demand",
+    summary="daily demand quantiles per product x store, with replenishment (mlforecast + LightGBM)",
+    estimator=DemandForecaster,
+    config=DemandConfig,
+    feature_service="demand_v1",
+    dataset="series_backtest",
+    label="units",
+    metrics=None,  # per rolling-origin window, against the baselines: the dataset strategy computes them
+    metric_names=("wape", "mase", "bias", "pinball", "coverage_80"),
+    gate_metric="wape",
+    lower_is_better=frozenset({"wape", "mase", "pinball"}),
+    predict=lambda model, X: model.predict(series=X),
+    baselines={
+        "seasonal_naive": lambda config: BaselineForecaster("SeasonalNaive", config.season_length),
+        "auto_ets": lambda config: BaselineForecaster("AutoETS", config.season_length),
+        "croston_optimized": lambda config: BaselineForecaster("CrostonOptimized", config.season_length),
+    },
+    search_space=search_space,
+    serving=None,
+)

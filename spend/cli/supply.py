@@ -1,0 +1,69 @@
+"""`spend forecast`: demand quantiles per product, store and day for buyers and the supply chain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from spend.cli.options import check_out
+from spend.core.console import JsonFlag, console, print_json, user_errors
+from spend.core.settings import SpendSettings
+from spend.features.store import quiet_feast
+
+
+def register(app: typer.Typer) -> None:
+    app.command("forecast")(forecast_command)
+
+
+@user_errors
+def forecast_command(
+    product: Annotated[list[str] | None, typer.Option(help="Product id (repeat for several; default: all).")] = None,
+    store: Annotated[list[str] | None, typer.Option(help="Store id (repeat for several; default: all).")] = None,
+    horizon: Annotated[int | None, typer.Option(help="Days ahead (default: demand.yaml's horizon_days).")] = None,
+    price_plan: Annotated[
+        Path | None, typer.Option(help="CSV/Parquet of planned prices: product_id, store_id (optional), date, price.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write every row (CSV or Parquet) instead of showing the first.")
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Demand forecasts (P10, P50, P90 units per product, store and day) from the registered demand champion."""
+    from spend.training.forecasting import forecast, read_plan
+    from spend.training.scoring import write_table
+
+    if out is not None:
+        check_out(out)
+    quiet_feast()
+    plan = read_plan(price_plan) if price_plan is not None else None
+    frame, summary = forecast(SpendSettings(), product, store, horizon, plan)
+    if out is not None:
+        write_table(frame, out)
+        summary |= {"out": str(out), "rows": len(frame)}
+    if json_output:
+        rows = (
+            [] if out is not None else frame.assign(date=frame["date"].dt.date.astype(str)).round(3).to_dict("records")
+        )
+        print_json(summary | {"forecasts": rows} if out is None else summary)
+        return
+    console.print(summary, highlight=False)
+    if out is None:
+        console.print(_table(frame.head(20)))
+
+
+def _table(frame) -> Table:
+    table = Table("product", "store", "date", "P10", "P50", "P90", "method", title="demand forecast (first rows)")
+    for row in frame.itertuples(index=False):
+        table.add_row(
+            row.product_id,
+            row.store_id,
+            str(row.date.date()),
+            f"{row.p10:.1f}",
+            f"{row.p50:.1f}",
+            f"{row.p90:.1f}",
+            row.method,
+        )
+    return table

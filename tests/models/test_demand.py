@@ -1,0 +1,151 @@
+"""The demand forecaster: ordered quantiles, no look-ahead, new series, planned prices, stock-outs, and
+a state the model registry can store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+
+from spend.models.demand import BaselineForecaster, DemandForecaster
+from spend.training.demand_backtest import run_backtest
+
+DAYS = 240
+
+
+def _history(products=4, stores=3, seed=0, elasticity=-2.0, level=6.0) -> pd.DataFrame:
+    """Poisson units around `level`, a weekly pattern, and prices that move: a 20% cut on a fifth of days."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2024-01-01", periods=DAYS, freq="D")
+    weekly = np.array([0.8, 0.9, 0.9, 1.0, 1.1, 1.4, 0.9])[dates.dayofweek]
+    rows = []
+    for p in range(products):
+        price = np.where(rng.random(DAYS) < 0.2, 8.0, 10.0)
+        for s in range(stores):
+            mean = level * weekly * (price / 10.0) ** elasticity
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "product_id": f"P{p}",
+                        "store_id": f"S{s}",
+                        "date": dates,
+                        "units": rng.poisson(mean).astype(float),
+                        "price": price,
+                        "promo": 0.0,
+                        "stockout": 0.0,
+                    }
+                )
+            )
+    return pd.concat(rows, ignore_index=True)
+
+
+def _model(**params) -> DemandForecaster:
+    return DemandForecaster(horizon=14, n_estimators=60, min_child_samples=20, **params)
+
+
+@pytest.fixture(scope="module")
+def history() -> pd.DataFrame:
+    return _history()
+
+
+@pytest.fixture(scope="module")
+def fitted(history) -> DemandForecaster:
+    return _model().fit(history)
+
+
+@pytest.mark.parametrize("intervals", ["quantile", "conformal"])
+def test_quantiles_are_ordered_and_never_negative(history, intervals):
+    forecast = _model(intervals=intervals).fit(history).predict(14)
+    values = forecast[["p10", "p50", "p90"]].to_numpy()
+    assert len(forecast) == 12 * 14
+    assert (values >= 0).all()
+    assert (np.diff(values, axis=1) >= 0).all()
+    assert (values[:, 2] > values[:, 0]).mean() > 0.9  # an interval, not a point
+
+
+def test_the_forecast_starts_the_day_after_the_history(fitted, history):
+    forecast = fitted.predict(7)
+    assert forecast["date"].min() == history["date"].max() + pd.Timedelta(days=1)
+    assert forecast["date"].max() == history["date"].max() + pd.Timedelta(days=7)
+
+
+def test_the_backtest_never_lets_a_window_see_its_own_days_or_later(history):
+    """Sales on or after a window's first forecast day are changed wildly: that window's forecasts must
+    not move."""
+    last = history["date"].max()
+    origin = last - pd.Timedelta(days=14)
+    changed = history.copy()
+    later = changed["date"] > origin
+    changed.loc[later, "units"] = changed.loc[later, "units"] * 10 + 50
+    scorers = {"spend": lambda: _model()}
+    before = run_backtest(history, scorers, 14, 1, 365).forecasts
+    after = run_backtest(changed, scorers, 14, 1, 365).forecasts
+    assert before["window"].iloc[0] == origin
+    pd.testing.assert_series_equal(before["p50"], after["p50"])
+    assert not np.allclose(before["demand"], after["demand"])  # the truth did change
+
+
+def test_a_series_without_history_gets_the_product_fallback(fitted):
+    series = pd.DataFrame({"product_id": ["P0", "P0", "P9"], "store_id": ["S0", "S-new", "S1"]})
+    forecast = fitted.predict(7, series=series)
+    method = forecast.groupby(["product_id", "store_id"])["method"].first()
+    assert method[("P0", "S0")] == "model"
+    assert method[("P0", "S-new")] == "product fallback"
+    assert method[("P9", "S1")] == "store fallback"
+    own = forecast[forecast["store_id"] == "S-new"]["p50"].mean()
+    assert own > 0
+
+
+def test_a_planned_price_cut_raises_the_median_of_an_elastic_product(fitted, history):
+    start = history["date"].max() + pd.Timedelta(days=1)
+    dates = pd.date_range(start, periods=14, freq="D")
+    regular = pd.DataFrame({"product_id": "P1", "date": dates, "price": 10.0})
+    cut = regular.assign(price=8.0)
+    base = fitted.predict(14, plan=regular)
+    lower = fitted.predict(14, plan=cut)
+    p1 = base["product_id"] == "P1"
+    assert lower.loc[p1, "p50"].sum() > 1.2 * base.loc[p1, "p50"].sum()  # truth: (0.8)^-2 = 1.56x
+    others = ~p1
+    np.testing.assert_allclose(lower.loc[others, "p50"], base.loc[others, "p50"])
+
+
+@pytest.mark.parametrize("stockouts", ["impute", "exclude"])
+def test_stock_out_days_do_not_pull_the_forecast_down(stockouts):
+    """A shelf that empties on a third of the days caps sales at 1: flagged, the forecast stays near the
+    true level; unflagged (the same sales taken as demand), it falls."""
+    history = _history(elasticity=0.0, level=8.0, seed=3)
+    rng = np.random.default_rng(4)
+    empty = rng.random(len(history)) < 0.33
+    capped = history.assign(units=np.where(empty, np.minimum(history["units"], 1.0), history["units"]))
+    flagged = _model(stockouts=stockouts).fit(capped.assign(stockout=empty.astype(float))).predict(14)
+    unflagged = _model(stockouts=stockouts).fit(capped).predict(14)
+    true_level = history["units"].mean()
+    assert flagged["p50"].mean() > 0.85 * true_level
+    assert unflagged["p50"].mean() < flagged["p50"].mean() - 1.0
+
+
+def test_the_fitted_forecaster_round_trips_through_skops(fitted):
+    data = sio.dumps(fitted)
+    loaded = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    pd.testing.assert_frame_equal(loaded.predict(14), fitted.predict(14))
+
+
+def test_a_horizon_beyond_the_trained_one_is_refused(fitted):
+    with pytest.raises(ValueError, match="horizon must be between 1 and 14"):
+        fitted.predict(15)
+    with pytest.raises(ValueError, match="horizon must be between 1 and 14"):
+        fitted.predict(0)
+
+
+def test_a_history_without_a_required_column_names_it(history):
+    with pytest.raises(ValueError, match="lacks column\\(s\\) price"):
+        _model().fit(history.drop(columns="price"))
+
+
+def test_a_seasonal_naive_baseline_repeats_last_week(history):
+    forecast = BaselineForecaster("SeasonalNaive", 7, 14).fit(history).predict(7)
+    series = history[(history["product_id"] == "P0") & (history["store_id"] == "S0")]
+    last_week = series["units"].to_numpy()[-7:]
+    own = forecast[(forecast["product_id"] == "P0") & (forecast["store_id"] == "S0")]
+    np.testing.assert_allclose(own["p50"].to_numpy(), last_week)

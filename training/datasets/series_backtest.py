@@ -1,0 +1,163 @@
+"""Product x store daily series from the demand snapshots, judged by a rolling-origin backtest beside
+statsforecast's baselines (training/demand_backtest.py). The truth is sales on in-stock days: a day that
+closed with an empty shelf sold less than was wanted, so it is not scored.
+
+The history: one row per product x store x day from `product_store_snapshots.parquet` (dense: zero-sale
+days included; `stockout_1d` where inventory was ingested). The day's price is the product's mean net
+price over every store that day, and, on a day nobody bought it, its last price before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sklearn.base import clone
+
+from spend.core.errors import SpendError
+from spend.core.experiments import DemandConfig
+from spend.core.registry import ModelSpec
+from spend.core.settings import SpendSettings
+from spend.features.store.definitions import SNAPSHOT_FILES
+from spend.training.datasets import Evaluation
+from spend.training.demand_backtest import origins, run_backtest
+
+STEPS = ("series", "backtest", "register")
+
+
+@dataclass
+class Series:
+    history: pd.DataFrame  # product_id, store_id, date, units, price, promo, stockout
+    skipped: str | None  # what this history could not give the forecaster, in one line
+
+
+def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> Series:
+    path = settings.paths.feature_snapshots / SNAPSHOT_FILES["product_store"]
+    if not path.exists():
+        raise SpendError("no demand snapshots; run `spend features build` first")
+    snap = pd.read_parquet(path)
+    if snap.empty:
+        raise SpendError("no product x store demand: no transaction has a store_id (see `spend features build`)")
+    if as_of is not None:
+        snap = snap[snap["event_timestamp"] <= as_of]
+    date = snap["event_timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize() - pd.Timedelta(days=1)
+    history = pd.DataFrame(
+        {
+            "product_id": snap["product_id"].astype(str).to_numpy(),
+            "store_id": snap["store_id"].astype(str).to_numpy(),
+            "date": date.to_numpy(),
+            "units": snap["units_1d"].to_numpy(dtype=float),
+            "revenue": snap["revenue_1d"].to_numpy(dtype=float),
+            "promo_units": (snap["promo_share_1d"] * snap["units_1d"]).to_numpy(dtype=float),
+            "stockout": snap["stockout_1d"].to_numpy(dtype=float),
+        }
+    )
+    history = _with_prices(history)
+    skipped = None if history["stockout"].notna().any() else "no inventory: stock-out days are not known, all are scored"
+    return Series(history, skipped)
+
+
+def _with_prices(history: pd.DataFrame) -> pd.DataFrame:
+    by_day = history.groupby(["product_id", "date"])[["revenue", "units", "promo_units"]].sum()
+    sold = by_day["units"] > 0
+    daily = pd.DataFrame(
+        {
+            "price": (by_day["revenue"] / by_day["units"]).where(sold),
+            "promo": (by_day["promo_units"] / by_day["units"]).where(sold),
+        }
+    ).reset_index()
+    daily = daily.sort_values(["product_id", "date"])
+    for column in ("price", "promo"):
+        daily[column] = daily.groupby("product_id")[column].transform(lambda s: s.ffill().bfill())
+    merged = history.drop(columns=["revenue", "promo_units"]).merge(daily, on=["product_id", "date"], how="left")
+    return merged.sort_values(["product_id", "store_id", "date"]).reset_index(drop=True)
+
+
+def prepare(settings: SpendSettings, spec: ModelSpec, config: DemandConfig, as_of=None) -> Series:
+    return read_history(settings, as_of)
+
+
+def _scorers(spec: ModelSpec, config: DemandConfig, params: dict) -> dict:
+    out = {"spend": lambda: build(spec, config, params)}
+    return out | {name: (lambda f=spec.baselines[name]: f(config)) for name in config.baselines}
+
+
+def build(spec: ModelSpec, config: DemandConfig, params: dict):
+    fixed = {"horizon": config.max_horizon_days, "intervals": config.intervals, "stockouts": config.stockouts}
+    return spec.estimator(**(fixed | params))
+
+
+def _backtest(config: DemandConfig, data: Series, scorers: dict):
+    return run_backtest(
+        data.history,
+        scorers,
+        config.horizon_days,
+        config.backtest.windows,
+        config.history_days,
+        config.season_length,
+        step=config.backtest.step_days,
+    )
+
+
+def evaluate(spec: ModelSpec, config: DemandConfig, data: Series, params: dict) -> Evaluation:
+    result = _backtest(config, data, _scorers(spec, config, params))
+    table = result.table[list(spec.metric_names)].astype(float)
+    train = _recent(data.history, config.history_days)
+    contenders = {name: make().fit(train) for name, make in _scorers(spec, config, params).items()}
+    details = {
+        "windows": result.windows,
+        "series": int(data.history[["product_id", "store_id"]].drop_duplicates().shape[0]),
+        "scored_points": int(result.table.loc["spend", "points"]),
+        "fit_s": result.table["fit_s"].to_dict(),
+        "skipped": data.skipped,
+    }
+    tags = {"windows": ",".join(result.windows)}
+    return Evaluation(table, dict(params), tags, {}, details, contenders)
+
+
+def _recent(history: pd.DataFrame, days: int) -> pd.DataFrame:
+    return history[history["date"] > history["date"].max() - pd.Timedelta(days=days)]
+
+
+def champion_metrics(spec: ModelSpec, config: DemandConfig, data: Series, model) -> dict[str, float]:
+    """The champion's settings refitted on each window (a forecaster is judged on what it does with the
+    same history, not on forecasts made from an older one)."""
+    result = _backtest(config, data, {"champion": lambda: clone(model)})
+    return result.table.loc["champion", list(spec.metric_names)].astype(float).to_dict()
+
+
+def objective(spec: ModelSpec, config: DemandConfig, data: Series):
+    """WAPE on the window before the backtest's first (never a backtest window)."""
+    first = origins(data.history["date"].max(), config.horizon_days, config.backtest.windows, config.backtest.step_days)[0]
+    earlier = data.history[data.history["date"] <= first]
+
+    def score(trial) -> float:
+        params = spec.search_space(trial, config.search_space)
+        result = run_backtest(
+            earlier,
+            {"spend": lambda: build(spec, config, params)},
+            config.horizon_days,
+            1,
+            config.history_days,
+            config.season_length,
+        )
+        return float(result.table.loc["spend", config.gate.metric])
+
+    return score
+
+
+def score(settings: SpendSettings, spec: ModelSpec, as_of=None, **_) -> tuple[pd.DataFrame, dict]:
+    """The champion's forecast of every series for the configured horizon after the history's last day."""
+    from spend.core.model_store import ModelStore
+    from spend.training.loop import load_config
+
+    config = load_config(spec)
+    model, version = ModelStore(settings).load(spec.name, feature_service=spec.feature_service)
+    frame = model.predict(config.horizon_days)
+    summary = {
+        "model": f"{spec.name} v{version.version}",
+        "series": int(frame[["product_id", "store_id"]].drop_duplicates().shape[0]),
+        "days": config.horizon_days,
+        "p50_units": float(frame["p50"].sum()),
+    }
+    return frame, summary
