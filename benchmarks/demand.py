@@ -45,7 +45,7 @@ MIN_SELLING_DAYS = 30
 
 
 def log(message: str) -> None:
-    print(f"  {message}", file=sys.stderr, flush=True)
+    print(f"  {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
 def simulated_history(customers: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -72,6 +72,16 @@ def risk_windows(counts: EventIndex, frauds: EventIndex, codes: np.ndarray, shif
 
 
 def known_frauds(payments, labels, code, paid, delay) -> EventIndex:
+    """The payments confirmed fraudulent, each placed when its label became known; none without labels
+    (a shop that exports card payments but no fraud outcomes has terminals with no known risk)."""
+    if labels.empty or "is_fraud" not in labels.columns:
+        labels = pd.DataFrame(
+            {
+                "order_id": pd.Series(dtype=object),
+                "ts": pd.Series(dtype="datetime64[ns, UTC]"),
+                "is_fraud": pd.Series(dtype=int),
+            }
+        )
     confirmed = labels[labels["is_fraud"] == 1]
     label_ts = pd.to_datetime(
         payments["order_id"].map(confirmed.drop_duplicates("order_id").set_index("order_id")["ts"]), utc=True

@@ -1,4 +1,5 @@
-"""`spend forecast`: demand quantiles per product, store and day for buyers and the supply chain."""
+"""`spend forecast` and `spend replenish`: demand quantiles per product, store and day, and the orders
+that cover them, for buyers and the supply chain."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from spend.cli.options import check_out
+from spend.cli.options import AsOf, OutFile, check_out
 from spend.core.console import JsonFlag, console, print_json, user_errors
+from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 from spend.features.store import quiet_feast
 
 
 def register(app: typer.Typer) -> None:
     app.command("forecast")(forecast_command)
+    app.command("replenish")(replenish_command)
 
 
 @user_errors
@@ -67,3 +70,48 @@ def _table(frame) -> Table:
             row.method,
         )
     return table
+
+
+@user_errors
+def replenish_command(
+    out: OutFile,
+    as_of: AsOf = None,
+    service_level: Annotated[
+        float, typer.Option(help="Target probability of not running out over the cover period.")
+    ] = 0.95,
+    review_days: Annotated[int, typer.Option(help="Days until the next chance to order.")] = 7,
+    json_output: JsonFlag = False,
+) -> None:
+    """Order-up-to suggestions per product x store from the demand champion and the latest stock counts."""
+    import pandas as pd
+
+    from spend.training.replenishment import suggest
+    from spend.training.scoring import write_table
+
+    check_out(out)
+    quiet_feast()
+    try:
+        when = None if as_of is None else pd.Timestamp(as_of)
+    except ValueError as error:
+        raise SpendError(f"--as-of: {as_of!r} is not a date") from error
+    frame, summary = suggest(SpendSettings(), when, service_level, review_days)
+    write_table(frame, out)
+    summary |= {"out": str(out)}
+    if json_output:
+        print_json(summary)
+        return
+    console.print(summary, highlight=False)
+    table = Table("product", "store", "on hand", "on order", "cover P50", "target", "order", "fill", "reason")
+    for row in frame.sort_values("suggested_order", ascending=False).head(10).itertuples(index=False):
+        table.add_row(
+            row.product_id,
+            row.store_id,
+            f"{row.on_hand:.0f}",
+            f"{row.on_order:.0f}",
+            f"{row.cover_p50:.1f}",
+            f"{row.target_stock:.0f}",
+            f"{row.suggested_order:.0f}",
+            f"{row.expected_fill_rate:.3f}",
+            row.reason,
+        )
+    console.print(table)

@@ -140,6 +140,36 @@ def test_terminal_risk_only_counts_labels_older_than_the_delay():
     assert snaps.loc[pd.Timestamp("2026-01-16", tz="UTC"), "terminal_nb_tx_30d"] == 0
 
 
+def test_card_payments_without_any_fraud_label_build_terminals_with_no_known_risk():
+    """A shop that exports terminal ids but no fraud outcomes: the build used to die on the empty table."""
+    payments = _lines(
+        [
+            (f"c{i}", f"o{i}", f"2026-01-{10 + i:02d} 12:00", "p", 1, 10.0, 0.0, "purchase", "pos", "s", "t1")
+            for i in range(5)
+        ]
+    )
+    snaps = terminal_snapshots(payments, pd.DataFrame(), UNTIL, delay_days=7).set_index("event_timestamp")
+    assert snaps.loc[pd.Timestamp("2026-01-25", tz="UTC"), "terminal_nb_tx_30d"] == 5
+    assert (snaps["terminal_risk_30d"] == 0).all()
+
+
+def test_stock_out_days_are_flagged_from_the_closing_count():
+    counts = pd.DataFrame(
+        {
+            "product_id": ["p1", "p1", "p1"],
+            "store_id": ["s1", "s1", "s1"],
+            "ts": pd.to_datetime(["2026-01-11 08:00", "2026-01-11 21:00", "2026-01-13 21:00"], utc=True),
+            "on_hand": [0.0, 4.0, 0.0],
+        }
+    )
+    demand = demand_snapshots(HISTORY, UNTIL, counts).set_index(["product_id", "store_id", "event_timestamp"])
+    p1 = demand.loc[("p1", "s1"), "stockout_1d"]
+    assert p1.loc[pd.Timestamp("2026-01-12", tz="UTC")] == 0.0  # the day's last count had stock
+    assert np.isnan(p1.loc[pd.Timestamp("2026-01-13", tz="UTC")])  # no count that day
+    assert p1.loc[pd.Timestamp("2026-01-14", tz="UTC")] == 1.0
+    assert demand_snapshots(HISTORY, UNTIL)["stockout_1d"].isna().all()  # no inventory: not known
+
+
 def test_demand_rows_are_dense_and_pricing_follows_shelf_price():
     demand = demand_snapshots(HISTORY, UNTIL).set_index(["product_id", "store_id", "event_timestamp"])
     p1 = demand.loc[("p1", "s1")]

@@ -1,0 +1,87 @@
+"""Order-up-to arithmetic on hand-made cases (models/replenishment.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from spend.models.replenishment import (
+    BELOW_EXPECTED,
+    BELOW_SAFETY,
+    COVERED,
+    NO_DEMAND,
+    SD_PER_P10_P90,
+    cover_demand,
+    fill_rate,
+    order_up_to,
+)
+
+
+def _forecast(p50: float, spread: float, days: int = 10, product="A", store="S") -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "product_id": product,
+            "store_id": store,
+            "date": pd.date_range("2026-01-01", periods=days),
+            "p10": p50 - spread / 2,
+            "p50": p50,
+            "p90": p50 + spread / 2,
+        }
+    )
+
+
+def test_cover_demand_sums_the_cover_days_only_and_adds_variances():
+    cover = pd.Series([4], index=pd.MultiIndex.from_tuples([("A", "S")], names=["product_id", "store_id"]))
+    demand = cover_demand(_forecast(10.0, SD_PER_P10_P90 * 3.0), cover).loc[("A", "S")]
+    assert demand["mean"] == pytest.approx(40.0)  # 4 of the 10 days
+    assert demand["sd"] == pytest.approx(3.0 * 2.0)  # sqrt(4 x 3^2)
+    assert demand["cover_p90"] == pytest.approx(40.0 + norm.ppf(0.9) * 6.0)
+
+
+@pytest.mark.parametrize(
+    ("on_hand", "on_order", "order", "reason"),
+    [
+        (0, 0, 50, BELOW_EXPECTED),  # target ceil(40 + 1.645 x 6) = 50
+        (30, 5, 15, BELOW_EXPECTED),
+        (42, 3, 5, BELOW_SAFETY),  # 45 is above the expected 40 but below the target 50
+        (50, 0, 0, COVERED),
+        (60, 10, 0, COVERED),
+    ],
+)
+def test_the_order_fills_the_gap_to_the_target(on_hand, on_order, order, reason):
+    cover = pd.Series([4], index=pd.MultiIndex.from_tuples([("A", "S")], names=["product_id", "store_id"]))
+    demand = cover_demand(_forecast(10.0, SD_PER_P10_P90 * 3.0), cover)
+    stock = pd.DataFrame({"product_id": ["A"], "store_id": ["S"], "on_hand": [on_hand], "on_order": [on_order]})
+    row = order_up_to(stock, demand, 0.95).iloc[0]
+    assert row["target_stock"] == 50
+    assert row["suggested_order"] == order
+    assert row["reason"] == reason
+    assert row["expected_fill_rate"] >= fill_rate(np.array([49.9]), np.array([40.0]), np.array([6.0]))[0]
+
+
+def test_a_series_without_demand_orders_nothing():
+    stock = pd.DataFrame({"product_id": ["Z"], "store_id": ["S"], "on_hand": [0.0], "on_order": [0.0]})
+    empty = pd.DataFrame(columns=["mean", "sd"], index=pd.MultiIndex.from_tuples([], names=["product_id", "store_id"]))
+    row = order_up_to(stock, empty, 0.95).iloc[0]
+    assert row["suggested_order"] == 0 and row["reason"] == NO_DEMAND and row["expected_fill_rate"] == 1.0
+
+
+def test_fill_rate_matches_the_normal_loss_function():
+    # Stocking exactly the mean: expected shortage sd x L(0) = sd x 0.3989.
+    assert fill_rate(np.array([100.0]), np.array([100.0]), np.array([10.0]))[0] == pytest.approx(
+        1 - 3.989 / 100, abs=1e-4
+    )
+    assert fill_rate(np.array([1000.0]), np.array([100.0]), np.array([10.0]))[0] == pytest.approx(1.0)
+    assert fill_rate(np.array([50.0]), np.array([100.0]), np.array([0.0]))[0] == pytest.approx(0.5)  # no spread
+
+
+def test_a_higher_service_level_never_orders_less():
+    cover = pd.Series([7], index=pd.MultiIndex.from_tuples([("A", "S")], names=["product_id", "store_id"]))
+    demand = cover_demand(_forecast(3.0, 4.0), cover)
+    stock = pd.DataFrame({"product_id": ["A"], "store_id": ["S"], "on_hand": [5.0], "on_order": [0.0]})
+    orders = [order_up_to(stock, demand, s).iloc[0]["suggested_order"] for s in (0.5, 0.8, 0.9, 0.95, 0.99)]
+    assert orders == sorted(orders) and orders[-1] > orders[0]
+    with pytest.raises(ValueError, match="service level"):
+        order_up_to(stock, demand, 1.0)

@@ -1,0 +1,146 @@
+"""Demand end to end through the CLI on a small simulated shop: ingest transactions and inventory, build
+features, train (rolling-origin backtest beside a baseline, registered in MLflow), then forecast, with
+every bad request refused with one error and no output."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from spend.cli import app
+from spend.simulate.config import SimulationConfig
+from spend.simulate.run import simulate
+from spend.simulate.writer import write_simulation
+
+runner = CliRunner()
+YAML = """model: demand
+horizon_days: 14
+max_horizon_days: 28
+history_days: 180
+backtest: {windows: 2}
+intervals: quantile
+stockouts: exclude
+baselines: [seasonal_naive]
+params: {n_estimators: 40, learning_rate: 0.1, num_leaves: 15, min_child_samples: 20}
+"""
+
+
+def _ok(args: list[str]) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _refused(args: list[str], *words: str) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0, result.output
+    assert result.output.count("error:") == 1 and "Traceback" not in result.output, result.output
+    for word in words:
+        assert word in result.output, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("demand")
+    home, experiments = root / "home", root / "experiments"
+    experiments.mkdir()
+    (experiments / "demand.yaml").write_text(YAML)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SPEND_HOME", str(home))
+    patch.setenv("SPEND_PSEUDONYM_KEY", "test-pseudonym-key")
+    patch.setenv("SPEND_EXPERIMENTS", str(experiments))
+    start = date.today() - timedelta(days=300)
+    config = SimulationConfig(customers=3_000, days=298, seed=5, start=start, products=16, stores=2)
+    write_simulation(simulate(config), root / "sim")
+    for table in ("customers", "transactions", "inventory"):
+        _ok(["ingest", str(root / "sim" / f"{table}.csv"), "--table", table])
+    built = json.loads(_ok(["features", "build", "--json"]))
+    trained = json.loads(_ok(["train", "demand", "--json"]))
+    yield {"root": root, "built": built, "trained": trained}
+    patch.undo()
+
+
+def test_training_compares_with_the_baseline_on_every_window_and_registers(shop):
+    trained = shop["trained"]
+    assert set(trained["comparison"]) == {"spend", "seasonal_naive"}
+    for row in trained["comparison"].values():
+        assert 0 < row["wape"] < 2 and 0 <= row["coverage_80"] <= 1
+    assert len(trained["details"]["windows"]) == 2
+    assert trained["details"]["skipped"] is None  # inventory was ingested: stock-outs are known
+    assert trained["alias"] == "champion"
+    assert "product_store.inventory" not in shop["built"]["skipped"]
+
+
+def test_forecast_answers_quantiles_per_product_store_and_day(shop, tmp_path):
+    out = tmp_path / "forecast.csv"
+    summary = json.loads(_ok(["forecast", "--product", "P00001", "--horizon", "7", "--out", str(out), "--json"]))
+    frame = pd.read_csv(out)
+    assert list(frame.columns[:6]) == ["product_id", "store_id", "date", "p10", "p50", "p90"]
+    assert set(frame["product_id"]) == {"P00001"}
+    assert frame.groupby("store_id").size().eq(7).all() and summary["days"] == 7
+    assert (frame["p10"] <= frame["p50"]).all() and (frame["p50"] <= frame["p90"]).all()
+
+
+def test_a_planned_price_cut_is_forecast_higher(shop, tmp_path):
+    base = json.loads(_ok(["forecast", "--horizon", "14", "--json"]))["forecasts"]
+    first = pd.DataFrame(base)
+    product = first.groupby("product_id")["p50"].sum().idxmax()
+    plan = first[first["product_id"] == product][["product_id", "date"]].drop_duplicates()
+    price = json.loads(_ok(["forecast", "--product", product, "--horizon", "1", "--json"]))
+    assert price["days"] == 1
+    history = pd.read_csv(shop["root"] / "sim" / "transactions.csv")
+    shelf = float(history.loc[history["product_id"] == product, "unit_price"].median())
+    plan.assign(price=round(shelf * 0.6, 2)).to_csv(tmp_path / "plan.csv", index=False)
+    cut = json.loads(
+        _ok(["forecast", "--product", product, "--horizon", "14", "--price-plan", str(tmp_path / "plan.csv"), "--json"])
+    )
+    before = first[first["product_id"] == product]["p50"].sum()
+    after = pd.DataFrame(cut["forecasts"])["p50"].sum()
+    assert after > before
+
+
+def test_bad_requests_get_one_error_and_no_output(shop, tmp_path):
+    out = tmp_path / "never.csv"
+    _refused(["forecast", "--horizon", "0", "--out", str(out)], "--horizon", "between 1 and 28")
+    _refused(["forecast", "--horizon", "29", "--out", str(out)], "--horizon")
+    _refused(["forecast", "--product", "NO-SUCH", "--out", str(out)], "--product", "NO-SUCH")
+    _refused(["forecast", "--store", "NOWHERE", "--out", str(out)], "--store", "NOWHERE")
+    tomorrow = (pd.Timestamp.today() + pd.Timedelta(days=30)).date().isoformat()
+    for rows, words in (
+        ([{"product_id": "P00001", "date": tomorrow, "price": -1}], ("price: negative",)),
+        ([{"product_id": "P00001", "date": "2001-01-01", "price": 3}], ("not after the history's last day",)),
+        ([{"product_id": "P00001", "price": 3}], ("missing column(s) date",)),
+    ):
+        pd.DataFrame(rows).to_csv(tmp_path / "plan.csv", index=False)
+        _refused(["forecast", "--price-plan", str(tmp_path / "plan.csv"), "--out", str(out)], *words)
+    assert not out.exists()
+
+
+def test_replenish_suggests_orders_from_the_latest_counts(shop, tmp_path):
+    out = tmp_path / "orders.csv"
+    summary = json.loads(_ok(["replenish", "--out", str(out), "--service-level", "0.9", "--json"]))
+    frame = pd.read_csv(out)
+    for column in ("product_id", "store_id", "on_hand", "on_order", "cover_p50", "cover_p90", "target_stock"):
+        assert column in frame.columns
+    assert {"suggested_order", "expected_fill_rate", "reason"} <= set(frame.columns)
+    assert summary["series"] == len(frame) > 0
+    assert (frame["suggested_order"] >= 0).all()
+    gap = (frame["target_stock"] - frame["on_hand"] - frame["on_order"]).clip(lower=0)
+    assert np.allclose(frame["suggested_order"], gap)
+    higher = json.loads(_ok(["replenish", "--out", str(tmp_path / "o2.csv"), "--service-level", "0.99", "--json"]))
+    assert higher["units"] >= summary["units"]
+
+
+def test_replenish_refuses_a_stale_or_missing_count(shop, tmp_path):
+    out = tmp_path / "never.csv"
+    later = (pd.Timestamp.today() + pd.Timedelta(days=20)).date().isoformat()
+    _refused(["replenish", "--out", str(out), "--as-of", later], "older than 7 days")
+    _refused(["replenish", "--out", str(out), "--service-level", "1.0"], "--service-level")
+    _refused(["replenish", "--out", str(out), "--as-of", "not-a-date"], "--as-of")
+    assert not out.exists()
