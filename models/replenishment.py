@@ -27,6 +27,20 @@ BELOW_EXPECTED = "below expected demand over the cover period"
 BELOW_SAFETY = "below safety stock"
 COVERED = "stock position covers the target: no order"
 NO_DEMAND = "no demand forecast over the cover period: no order"
+COLUMNS = (
+    "product_id",
+    "store_id",
+    "on_hand",
+    "on_order",
+    "lead_time_days",
+    "cover_days",
+    "cover_p50",
+    "cover_p90",
+    "target_stock",
+    "suggested_order",
+    "expected_fill_rate",
+    "reason",
+)
 
 
 def cover_demand(forecast: pd.DataFrame, cover_days: pd.Series) -> pd.DataFrame:

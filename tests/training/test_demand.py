@@ -107,10 +107,10 @@ def test_a_planned_price_cut_is_forecast_higher(shop, tmp_path):
 
 def test_bad_requests_get_one_error_and_no_output(shop, tmp_path):
     out = tmp_path / "never.csv"
-    _refused(["forecast", "--horizon", "0", "--out", str(out)], "--horizon", "between 1 and 28")
-    _refused(["forecast", "--horizon", "29", "--out", str(out)], "--horizon")
-    _refused(["forecast", "--product", "NO-SUCH", "--out", str(out)], "--product", "NO-SUCH")
-    _refused(["forecast", "--store", "NOWHERE", "--out", str(out)], "--store", "NOWHERE")
+    _refused(["forecast", "--horizon", "0", "--out", str(out)], "horizon", "between 1 and 28")
+    _refused(["forecast", "--horizon", "29", "--out", str(out)], "horizon")
+    _refused(["forecast", "--product", "NO-SUCH", "--out", str(out)], "product", "NO-SUCH")
+    _refused(["forecast", "--store", "NOWHERE", "--out", str(out)], "store", "NOWHERE")
     tomorrow = (pd.Timestamp.today() + pd.Timedelta(days=30)).date().isoformat()
     for rows, words in (
         ([{"product_id": "P00001", "date": tomorrow, "price": -1}], ("price: negative",)),
@@ -141,6 +141,6 @@ def test_replenish_refuses_a_stale_or_missing_count(shop, tmp_path):
     out = tmp_path / "never.csv"
     later = (pd.Timestamp.today() + pd.Timedelta(days=20)).date().isoformat()
     _refused(["replenish", "--out", str(out), "--as-of", later], "older than 7 days")
-    _refused(["replenish", "--out", str(out), "--service-level", "1.0"], "--service-level")
+    _refused(["replenish", "--out", str(out), "--service-level", "1.0"], "service_level")
     _refused(["replenish", "--out", str(out), "--as-of", "not-a-date"], "--as-of")
     assert not out.exists()

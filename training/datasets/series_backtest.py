@@ -53,7 +53,9 @@ def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> 
         }
     )
     history = _with_prices(history)
-    skipped = None if history["stockout"].notna().any() else "no inventory: stock-out days are not known, all are scored"
+    skipped = (
+        None if history["stockout"].notna().any() else "no inventory: stock-out days are not known, all are scored"
+    )
     return Series(history, skipped)
 
 
@@ -128,7 +130,9 @@ def champion_metrics(spec: ModelSpec, config: DemandConfig, data: Series, model)
 
 def objective(spec: ModelSpec, config: DemandConfig, data: Series):
     """WAPE on the window before the backtest's first (never a backtest window)."""
-    first = origins(data.history["date"].max(), config.horizon_days, config.backtest.windows, config.backtest.step_days)[0]
+    first = origins(
+        data.history["date"].max(), config.horizon_days, config.backtest.windows, config.backtest.step_days
+    )[0]
     earlier = data.history[data.history["date"] <= first]
 
     def score(trial) -> float:

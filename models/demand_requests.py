@@ -1,0 +1,146 @@
+"""Checking a forecast or replenishment request against a fitted demand model, shared by the CLI
+(training/forecasting.py, training/replenishment.py) and the service (serving/demand.py): the series
+asked for, a horizon within bounds, a price plan that can be applied, current stock counts. A bad request
+raises a SpendError that names the field and the problem before anything is computed; `kind` says which
+(a client's mistake, "invalid", or something unknown to the model, "unknown")."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from spend.core.errors import SpendError
+
+PLAN_COLUMNS = ("product_id", "date", "price")
+MAX_COUNT_AGE_DAYS = 7  # a stock count older than this before the as-of day is stale: the position is unknown
+
+
+class BadRequest(SpendError):
+    def __init__(self, message: str, kind: str = "invalid") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def check_horizon(horizon: int, most: int) -> int:
+    if not 1 <= horizon <= most:
+        raise BadRequest(f"horizon: {horizon} must be between 1 and {most} days")
+    return horizon
+
+
+def requested_series(learned: pd.DataFrame, products, stores) -> pd.DataFrame:
+    """The product x store pairs asked for: every learned pair of the given products and stores; a
+    product or store never seen is an error (a new pair of known ones gets the model's fallback)."""
+    for field, asked, known in (
+        ("product", products, set(learned["product_id"])),
+        ("store", stores, set(learned["store_id"])),
+    ):
+        unknown = sorted(set(asked or ()) - known)
+        if unknown:
+            shown = ", ".join(unknown[:5])
+            raise BadRequest(f"{field}: unknown {field} {shown} (not in the demand history)", "unknown")
+    pairs = learned[["product_id", "store_id"]].drop_duplicates()
+    if products:
+        pairs = pairs[pairs["product_id"].isin(products)]
+    if stores:
+        pairs = pairs[pairs["store_id"].isin(stores)]
+    if products and stores:  # exactly the pairs asked for, learned or not
+        pairs = pd.MultiIndex.from_product([list(products), list(stores)], names=["product_id", "store_id"])
+        pairs = pairs.to_frame(index=False)
+    return pairs.reset_index(drop=True)
+
+
+def check_plan(plan: pd.DataFrame, last_date: pd.Timestamp, products: set[str]) -> pd.DataFrame:
+    """The plan with parsed dates and prices; an error names the first problem (column, row, value)."""
+    missing = [c for c in PLAN_COLUMNS if c not in plan.columns]
+    if missing:
+        raise BadRequest(
+            f"price plan: missing column(s) {', '.join(missing)} (needs product_id, date, price; store_id optional)"
+        )
+    plan = plan.copy()
+    plan["product_id"] = plan["product_id"].astype(str)
+    dates = pd.to_datetime(plan["date"], errors="coerce", utc=True)
+    prices = pd.to_numeric(plan["price"], errors="coerce")
+    day = dates.dt.tz_localize(None).dt.normalize()
+    for problem, bad in (
+        ("date: not a date", dates.isna()),
+        ("price: not a number", prices.isna()),
+        ("price: negative", prices < 0),
+        (f"date: not after the history's last day {last_date.date()}", day <= last_date),
+        ("product_id: unknown product", ~plan["product_id"].isin(products)),
+    ):
+        if bad.any():
+            row = int(bad.to_numpy().nonzero()[0][0])
+            raise BadRequest(f"price plan row {row + 1}: {problem} ({plan.iloc[row].to_dict()})")
+    return plan.assign(date=day, price=prices)
+
+
+def forecast(model, products=None, stores=None, horizon: int = 28, plan: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The model's forecast for a checked request (one row per product, store and day)."""
+    check_horizon(horizon, model.horizon)
+    series = requested_series(model.static_, products, stores)
+    checked = None if plan is None else check_plan(plan, model.last_date_, set(model.static_["product_id"]))
+    return model.predict(horizon, plan=checked, series=series)
+
+
+def latest_counts(counts: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Each product x store's last stock count before `as_of`, with its age in days."""
+    ts = pd.to_datetime(counts["ts"], utc=True).dt.tz_localize(None)
+    before = counts.assign(ts=ts)[ts < as_of].sort_values("ts", kind="stable")
+    last = before.drop_duplicates(["product_id", "store_id"], keep="last").copy()
+    last["product_id"], last["store_id"] = last["product_id"].astype(str), last["store_id"].astype(str)
+    last["count_age_days"] = (as_of - last["ts"].dt.normalize()).dt.days - 1
+    keep = ["product_id", "store_id", "on_hand", "on_order", "lead_time_days", "count_age_days"]
+    return last[keep].reset_index(drop=True)
+
+
+def check_counts(stock: pd.DataFrame, pairs: pd.DataFrame, as_of: pd.Timestamp) -> None:
+    """Every pair to replenish has a current count with a lead time."""
+    merged = pairs.merge(stock, on=["product_id", "store_id"], how="left")
+    for problem, bad in (
+        ("no stock count before the as-of day", merged["on_hand"].isna()),
+        (f"a stock count older than {MAX_COUNT_AGE_DAYS} days", merged["count_age_days"] > MAX_COUNT_AGE_DAYS),
+        ("no lead_time_days on the last stock count", merged["on_hand"].notna() & merged["lead_time_days"].isna()),
+    ):
+        if bad.any():
+            pairs_shown = merged.loc[bad, ["product_id", "store_id"]].head(5).itertuples(index=False)
+            shown = ", ".join(f"{p} @ {s}" for p, s in pairs_shown)
+            raise BadRequest(
+                f"inventory: {int(bad.sum())} product x store pair(s) have {problem} ({as_of.date()}): "
+                f"{shown}; ingest a current inventory snapshot"
+            )
+
+
+def replenish(
+    model,
+    counts: pd.DataFrame,
+    as_of: pd.Timestamp,
+    service_level: float,
+    review_days: int,
+    pairs: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Order-up-to suggestions for `pairs` (default: every series the model learned) as of a day."""
+    from spend.models.replenishment import COLUMNS, cover_demand, order_up_to
+
+    if not 0.5 <= service_level < 1:
+        raise BadRequest(f"service_level: {service_level} must be at least 0.5 and below 1")
+    if not 1 <= review_days <= 91:
+        raise BadRequest(f"review_days: {review_days} must be between 1 and 91")
+    pairs = model.static_[["product_id", "store_id"]] if pairs is None else pairs
+    stock = latest_counts(counts, as_of)
+    check_counts(stock, pairs, as_of)
+    stock = pairs.merge(stock, on=["product_id", "store_id"])
+    stock["cover_days"] = (stock["lead_time_days"].round() + review_days).astype(int)
+    first_day = model.last_date_ + pd.Timedelta(days=1)
+    offset = (as_of - first_day).days
+    if offset < 0:
+        raise BadRequest(f"as_of: {as_of.date()} is before the demand model's first forecast day {first_day.date()}")
+    needed = offset + int(stock["cover_days"].max())
+    if needed > model.horizon:
+        raise BadRequest(
+            f"the cover period (lead time + review days) reaches {needed} days past the model's history "
+            f"({first_day.date()}); the demand model forecasts {model.horizon}: retrain it on recent data "
+            "or raise max_horizon_days in demand.yaml"
+        )
+    predicted = model.predict(needed, series=stock[["product_id", "store_id"]])
+    predicted = predicted[predicted["date"] >= as_of]
+    cover = stock.set_index(["product_id", "store_id"])["cover_days"]
+    return order_up_to(stock, cover_demand(predicted, cover), service_level)[list(COLUMNS)]
