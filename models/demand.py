@@ -31,7 +31,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from spend.core.experiments import DemandConfig
-from spend.core.registry import ModelSpec
+from spend.core.registry import ModelSpec, ServingSpec
 
 SEP = "\x1f"
 HISTORY_COLUMNS = ("product_id", "store_id", "date", "units", "price", "promo", "stockout")
@@ -515,5 +515,9 @@ SPEC = ModelSpec(
         "croston_optimized": lambda config: BaselineForecaster("CrostonOptimized", config.season_length),
     },
     search_space=search_space,
-    serving=None,
+    serving=ServingSpec(
+        roles=("supply-chain",),
+        routes={"/v1/demand/forecast": "demand_forecast", "/v1/replenishment/suggest": "replenishment_suggest"},
+        route_roles={"/v1/demand/forecast": ("supply-chain", "pricing-engine")},
+    ),
 )

@@ -15,14 +15,17 @@ MAX_COUNT_AGE_DAYS = 7  # a stock count older than this before the as-of day is 
 
 
 class BadRequest(SpendError):
-    def __init__(self, message: str, kind: str = "invalid") -> None:
+    """`field`: the request field at fault (the service's name for it); `kind`: "invalid" or "unknown"."""
+
+    def __init__(self, message: str, field: str, kind: str = "invalid") -> None:
         super().__init__(message)
+        self.field = field
         self.kind = kind
 
 
 def check_horizon(horizon: int, most: int) -> int:
     if not 1 <= horizon <= most:
-        raise BadRequest(f"horizon: {horizon} must be between 1 and {most} days")
+        raise BadRequest(f"horizon: {horizon} must be between 1 and {most} days", "horizon")
     return horizon
 
 
@@ -36,7 +39,7 @@ def requested_series(learned: pd.DataFrame, products, stores) -> pd.DataFrame:
         unknown = sorted(set(asked or ()) - known)
         if unknown:
             shown = ", ".join(unknown[:5])
-            raise BadRequest(f"{field}: unknown {field} {shown} (not in the demand history)", "unknown")
+            raise BadRequest(f"{field}: unknown {field} {shown} (not in the demand history)", f"{field}s", "unknown")
     pairs = learned[["product_id", "store_id"]].drop_duplicates()
     if products:
         pairs = pairs[pairs["product_id"].isin(products)]
@@ -53,7 +56,8 @@ def check_plan(plan: pd.DataFrame, last_date: pd.Timestamp, products: set[str]) 
     missing = [c for c in PLAN_COLUMNS if c not in plan.columns]
     if missing:
         raise BadRequest(
-            f"price plan: missing column(s) {', '.join(missing)} (needs product_id, date, price; store_id optional)"
+            f"price plan: missing column(s) {', '.join(missing)} (needs product_id, date, price; store_id optional)",
+            "prices",
         )
     plan = plan.copy()
     plan["product_id"] = plan["product_id"].astype(str)
@@ -69,7 +73,7 @@ def check_plan(plan: pd.DataFrame, last_date: pd.Timestamp, products: set[str]) 
     ):
         if bad.any():
             row = int(bad.to_numpy().nonzero()[0][0])
-            raise BadRequest(f"price plan row {row + 1}: {problem} ({plan.iloc[row].to_dict()})")
+            raise BadRequest(f"price plan row {row + 1}: {problem} ({plan.iloc[row].to_dict()})", "prices")
     return plan.assign(date=day, price=prices)
 
 
@@ -105,7 +109,8 @@ def check_counts(stock: pd.DataFrame, pairs: pd.DataFrame, as_of: pd.Timestamp) 
             shown = ", ".join(f"{p} @ {s}" for p, s in pairs_shown)
             raise BadRequest(
                 f"inventory: {int(bad.sum())} product x store pair(s) have {problem} ({as_of.date()}): "
-                f"{shown}; ingest a current inventory snapshot"
+                f"{shown}; ingest a current inventory snapshot",
+                "stores",
             )
 
 
@@ -121,9 +126,9 @@ def replenish(
     from spend.models.replenishment import COLUMNS, cover_demand, order_up_to
 
     if not 0.5 <= service_level < 1:
-        raise BadRequest(f"service_level: {service_level} must be at least 0.5 and below 1")
+        raise BadRequest(f"service_level: {service_level} must be at least 0.5 and below 1", "service_level")
     if not 1 <= review_days <= 91:
-        raise BadRequest(f"review_days: {review_days} must be between 1 and 91")
+        raise BadRequest(f"review_days: {review_days} must be between 1 and 91", "review_days")
     pairs = model.static_[["product_id", "store_id"]] if pairs is None else pairs
     stock = latest_counts(counts, as_of)
     check_counts(stock, pairs, as_of)
@@ -132,13 +137,16 @@ def replenish(
     first_day = model.last_date_ + pd.Timedelta(days=1)
     offset = (as_of - first_day).days
     if offset < 0:
-        raise BadRequest(f"as_of: {as_of.date()} is before the demand model's first forecast day {first_day.date()}")
+        raise BadRequest(
+            f"as_of: {as_of.date()} is before the demand model's first forecast day {first_day.date()}", "as_of"
+        )
     needed = offset + int(stock["cover_days"].max())
     if needed > model.horizon:
         raise BadRequest(
             f"the cover period (lead time + review days) reaches {needed} days past the model's history "
             f"({first_day.date()}); the demand model forecasts {model.horizon}: retrain it on recent data "
-            "or raise max_horizon_days in demand.yaml"
+            "or raise max_horizon_days in demand.yaml",
+            "review_days",
         )
     predicted = model.predict(needed, series=stock[["product_id", "store_id"]])
     predicted = predicted[predicted["date"] >= as_of]

@@ -5,6 +5,7 @@ bits needs no salt or slow hash: nothing to brute-force). Roles and what they ma
 
 - marketing: churn scores, recall lists, segments;
 - pricing-engine: price quotes, fraud scores, demand forecasts;
+- supply-chain: demand forecasts and replenishment suggestions (the ERP's key);
 - data-scientist: everything, admin calls included;
 - admin: everything;
 - monitoring: GET /metrics only (a Prometheus scraper's key).
@@ -29,6 +30,7 @@ from spend.core.files import exclusive, replace_atomically
 BATCH_DECISIONS: dict[str, frozenset[str]] = {
     "marketing": frozenset({"recall", "segments"}),
     "pricing-engine": frozenset(),
+    "supply-chain": frozenset(),
     "data-scientist": frozenset({"recall", "segments", "admin", "metrics"}),
     "admin": frozenset({"recall", "segments", "admin", "metrics"}),
     "monitoring": frozenset({"metrics"}),
@@ -38,12 +40,13 @@ BATCH_DECISIONS: dict[str, frozenset[str]] = {
 @lru_cache(maxsize=1)
 def permissions() -> dict[str, frozenset[str]]:
     """Role -> what it may call: the batch decisions above and the models the specs grant it."""
-    from spend.core.registry import EVERYTHING, ROLES, served
+    from spend.core.registry import EVERYTHING, ROLES, permission, served
 
     granted = {role: set(BATCH_DECISIONS.get(role, ())) for role in ROLES}
-    for name, model in served().items():
-        for role in set(model.serving.roles) | set(EVERYTHING):
-            granted[role].add(name)
+    for model in served().values():
+        for route in model.serving.routes:
+            for role in set(model.serving.route_roles.get(route, model.serving.roles)) | set(EVERYTHING):
+                granted[role].add(permission(model, route))
     return {role: frozenset(allowed) for role, allowed in granted.items()}
 
 

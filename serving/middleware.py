@@ -37,9 +37,9 @@ METRICS = "/metrics"
 def route_permissions() -> dict[str, str]:
     """Route -> the permission it needs: the batch decisions' and admin's, and each served model's
     routes (its spec's), which need the model's name."""
-    from spend.core.registry import served
+    from spend.core.registry import permission, served
 
-    models = {route: name for name, spec in served().items() for route in spec.serving.routes}
+    models = {route: permission(spec, route) for spec in served().values() for route in spec.serving.routes}
     return BATCH_ROUTES | models
 
 

@@ -7,6 +7,7 @@ Request validators read the settings once per process (`settings()`): the same b
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from datetime import date as date_type
 from functools import lru_cache
 from typing import Annotated
 
@@ -171,3 +172,54 @@ class Health(BaseModel):
     published_at: str | None = Field(None, description="When the served recall list and segments were published")
     online_store: str = Field(description="ok, or why the online store cannot be read or written")
     pending_windows: int = Field(0, description="Cards' updated spending windows not yet written online")
+
+
+ItemIds = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=64)]],
+    Field(min_length=1, max_length=1_000),
+]
+
+
+class PlannedPrice(BaseModel):
+    product_id: str = Field(min_length=1, max_length=64)
+    store_id: str | None = Field(None, min_length=1, max_length=64, description="None: every store")
+    date: date_type = Field(description="A day after the demand model's history")
+    price: float = Field(ge=0, strict=False, description="Planned unit price (the currency of the history)")
+
+
+class DemandDay(BaseModel):
+    product_id: str
+    store_id: str
+    date: str
+    p10: float
+    p50: float
+    p90: float
+    method: str = Field(description="model, or the fallback a series without history got (product or store)")
+
+
+class DemandForecastResponse(Served):
+    start: str = Field(description="First forecast day: the day after the model's history")
+    days: int
+    forecasts: list[DemandDay]
+
+
+class Suggestion(BaseModel):
+    product_id: str
+    store_id: str
+    on_hand: float
+    on_order: float
+    lead_time_days: float
+    cover_days: int = Field(description="Lead time plus review days: what the order must cover")
+    cover_p50: float
+    cover_p90: float
+    target_stock: float
+    suggested_order: float
+    expected_fill_rate: float
+    reason: str
+
+
+class ReplenishmentResponse(Served):
+    as_of: str
+    service_level: float
+    review_days: int
+    suggestions: list[Suggestion]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import date
 from typing import Annotated, Literal
 
 import bentoml
@@ -34,11 +35,13 @@ from pydantic import Field
 from spend.core.errors import OnlineStoreUnavailable
 from spend.core.names import registered_name
 from spend.core.registry import served as served_models
+from spend.serving import demand
 from spend.serving.answers import json_response as _json
 from spend.serving.answers import refused as _refused
 from spend.serving.answers import seconds as _seconds
 from spend.serving.answers import unavailable as _unavailable
 from spend.serving.collector import settle as settle_collector
+from spend.serving.demand import StockCounts
 from spend.serving.follower import Follower
 from spend.serving.idempotency import OrderConflict, ScoredPayments, payment_details
 from spend.serving.middleware import ApiKeyMiddleware
@@ -48,10 +51,14 @@ from spend.serving.routes import with_model_routes
 from spend.serving.schemas import (
     ChurnResponse,
     CustomerIds,
+    DemandForecastResponse,
     FraudBatchResponse,
     FraudScore,
     Health,
+    ItemIds,
+    PlannedPrice,
     RecallResponse,
+    ReplenishmentResponse,
     SegmentOf,
     SegmentResponse,
     Transaction,
@@ -96,6 +103,7 @@ class Spend:
         # service), and start-up waits for that first refresh at most STARTUP_WAIT_SECONDS.
         self.slots = {name: ModelSlot(self.settings, name, s.feature_service) for name, s in served_models().items()}
         self.published = PublishedDecisions(self.settings.paths.published)
+        self.stock_counts = StockCounts(self.settings)
         self.store = feature_store(self.settings)
         bound_online_latency(self.store, self.settings.serving_online_timeout_seconds)
         self.readers, self.reader, self.fraud_reader, self.pending = {}, None, None, None
@@ -470,6 +478,33 @@ class Spend:
         self._served(ctx, loaded, degraded, customers=len(set(cards)), result_size=len(answers), alerts=len(alerts))
         served = {"model": loaded.name, "version": loaded.version, "degraded": degraded is not None}
         return served | {"degraded_reason": degraded}, answers
+
+    def demand_forecast(
+        self,
+        ctx: bentoml.Context,
+        products: ItemIds,
+        stores: Annotated[ItemIds | None, Field(description="Default: every store the products sell in")] = None,
+        horizon: Annotated[int | None, Field(strict=True, ge=1, le=366, description="Days ahead")] = None,
+        prices: Annotated[list[PlannedPrice] | None, Field(max_length=100_000)] = None,
+    ) -> DemandForecastResponse:
+        """P10, P50 and P90 units per product, store and day for the days after the model's history, under
+        planned prices if given (role: supply-chain or pricing-engine). 404 for an unknown product or
+        store; 400 for a horizon beyond the model's or a plan that cannot apply (past day, negative price)."""
+        return demand.forecast(self, ctx, products, stores, horizon, prices)
+
+    def replenishment_suggest(
+        self,
+        ctx: bentoml.Context,
+        stores: ItemIds,
+        products: Annotated[ItemIds | None, Field(description="Default: every product of these stores")] = None,
+        service_level: Annotated[float, Field(ge=0.5, le=0.999, strict=True)] = 0.95,
+        review_days: Annotated[int, Field(ge=1, le=91, strict=True)] = 7,
+        as_of: Annotated[date | None, Field(description="Default: the day after the last stock count")] = None,
+    ) -> ReplenishmentResponse:
+        """Order-up-to suggestions per product x store from the demand model's quantiles and the latest
+        stock counts (role: supply-chain). 400 when a pair has no current count or the cover period runs
+        past the model's horizon."""
+        return demand.suggest(self, ctx, stores, products, service_level, review_days, as_of)
 
     @bentoml.api(route="/v1/admin/reload")
     async def reload(self, ctx: bentoml.Context) -> Health:

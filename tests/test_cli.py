@@ -14,15 +14,19 @@ from spend.features.ingest.catalog import BatchCatalog
 runner = CliRunner()
 
 
+SMALL_SHOP = ["--products", "16", "--stores", "2"]  # 64 demand series: the demand model trains in seconds
+
+
 def test_demo_runs_end_to_end_and_reports_counts_that_add_up(settings):
-    result = runner.invoke(app, ["demo", "--customers", "400", "--days", "300", "--json"])
+    result = runner.invoke(app, ["demo", "--customers", "400", "--days", "300", *SMALL_SHOP, "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     for table, counts in summary["ingested"].items():
         assert counts["accepted"] + counts["quarantined"] + counts["duplicates"] == counts["received"], table
     assert summary["ingested"]["transactions"]["quarantined"] > 0  # the demo's export is dirty on purpose
-    assert set(summary["quality"]) == {"customers", "transactions", "points", "membership", "campaigns", "fraud_labels"}
-    assert len(BatchCatalog(settings.paths.catalog).batches()) == 6
+    tables = {"customers", "transactions", "points", "membership", "campaigns", "fraud_labels", "inventory"}
+    assert set(summary["quality"]) == tables
+    assert len(BatchCatalog(settings.paths.catalog).batches()) == 7
     assert (settings.paths.reports / "quality.json").exists()
     assert summary["churn"]["alias"] == "champion" and {"spend", "bgnbd", "recency"} == set(summary["churn"]["holdout"])
     recall = pd.read_csv(summary["recall_list"]["file"])
@@ -39,9 +43,16 @@ def test_demo_runs_end_to_end_and_reports_counts_that_add_up(settings):
     assert batch["received"] == summary["ingested"]["transactions"]["received"]
     assert runner.invoke(app, ["batches", "--table", "orders"]).exit_code == 2
 
+    demand = summary["demand"]
+    assert {"spend", "seasonal_naive", "auto_ets", "croston_optimized"} == set(demand["backtest"])
+    forecast = pd.read_csv(summary["supply"]["forecast"]["file"])
+    assert len(forecast) == summary["supply"]["forecast"]["series"] * 28 and (forecast["p10"] <= forecast["p90"]).all()
+    orders = pd.read_csv(summary["supply"]["replenishment"]["file"])
+    assert len(orders) == summary["supply"]["replenishment"]["series"] and (orders["suggested_order"] >= 0).all()
+
 
 def test_a_demo_too_short_for_the_churn_label_says_so(settings):
-    result = runner.invoke(app, ["demo", "--customers", "200", "--days", "120", "--json"])
+    result = runner.invoke(app, ["demo", "--customers", "200", "--days", "120", *SMALL_SHOP, "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["churn"]["skipped"].startswith("history too short") and summary["recall_list"] is None
@@ -75,7 +86,7 @@ def test_a_bad_setting_is_a_clear_error(settings, monkeypatch):
 
 
 def test_features_commands_after_the_demo(settings):
-    assert runner.invoke(app, ["demo", "--customers", "300", "--days", "120", "--json"]).exit_code == 0
+    assert runner.invoke(app, ["demo", "--customers", "300", "--days", "120", *SMALL_SHOP, "--json"]).exit_code == 0
     snaps = pd.read_parquet(settings.paths.feature_snapshots / "customer_snapshots.parquet")
     latest = snaps[snaps["event_timestamp"] == snaps["event_timestamp"].max()]
     customer = latest["customer_id"].iloc[0]

@@ -14,7 +14,7 @@ from spend.cli.options import default_as_of
 from spend.core.console import JsonFlag, console, print_json, step_progress, user_errors
 from spend.core.settings import SpendSettings
 
-DEMO_TABLES = ("customers", "transactions", "points", "membership", "campaigns", "fraud_labels")
+DEMO_TABLES = ("customers", "transactions", "points", "membership", "campaigns", "fraud_labels", "inventory")
 
 
 @user_errors
@@ -22,6 +22,8 @@ def demo_command(
     customers: Annotated[int, typer.Option(min=100, help="Customers to simulate.")] = 5_000,
     days: Annotated[int, typer.Option(min=90, help="Days of history.")] = 365,
     seed: Annotated[int, typer.Option(help="Simulation seed.")] = 7,
+    products: Annotated[int, typer.Option(min=16, help="Products in the simulated catalogue.")] = 60,
+    stores: Annotated[int, typer.Option(min=1, help="Shops (the web and app shops come on top).")] = 8,
     json_output: JsonFlag = False,
 ) -> None:
     """Run the main job end to end on the embedded default: simulate, ingest, score data quality,
@@ -37,12 +39,32 @@ def demo_command(
     settings = SpendSettings()
     # The demo's history ends yesterday, as a live shop's would; `spend simulate` keeps a fixed start.
     start = date.today() - timedelta(days=days)
-    out = settings.paths.home / "demo" / f"sim-{start}-{customers}-{days}-{seed}"
-    steps = ("simulate", *(f"ingest {t}" for t in DEMO_TABLES), "quality", "features", "train churn", "recall list")
+    out = settings.paths.home / "demo" / f"sim-{start}-{customers}-{days}-{seed}-{products}-{stores}"
+    steps = (
+        "simulate",
+        *(f"ingest {t}" for t in DEMO_TABLES),
+        "quality",
+        "features",
+        "train churn",
+        "recall list",
+        "train demand",
+        "forecast and replenish",
+    )
     with step_progress("demo", steps, enabled=not json_output) as step:
         step("simulate")
         write_simulation(
-            simulate(SimulationConfig(customers=customers, days=days, seed=seed, start=start, dirty_share=0.01)), out
+            simulate(
+                SimulationConfig(
+                    customers=customers,
+                    days=days,
+                    seed=seed,
+                    start=start,
+                    dirty_share=0.01,
+                    products=products,
+                    stores=stores,
+                )
+            ),
+            out,
         )
         reports = {}
         for table in DEMO_TABLES:
@@ -55,6 +77,10 @@ def demo_command(
         step("train churn")
         trained, recall = _train_and_recall(settings)
         step("recall list")
+        step("train demand")
+        demand = _train_demand(settings)
+        step("forecast and replenish")
+        supply = _forecast_and_replenish(settings) if "skipped" not in demand else None
     summary = {
         "home": str(settings.home),
         "simulation": str(out),
@@ -67,6 +93,8 @@ def demo_command(
         },
         "churn": trained,
         "recall_list": recall,
+        "demand": demand,
+        "supply": None if supply is None else {k: v for k, v in supply.items() if not k.startswith("first_")},
     }
     if json_output:
         print_json(summary)
@@ -90,7 +118,72 @@ def demo_command(
             f"{recall['expected_saved_margin']:,.0f} -> {recall['file']}; published for `spend serve` in "
             f"{recall['published']}"
         )
+    _show_supply(demand, supply)
     console.print(f"state under {settings.home}; details: `spend quality`, `spend segments`, `spend models list`")
+
+
+def _train_demand(settings: SpendSettings) -> dict:
+    """Train and register the demand forecaster (rolling-origin backtest beside the baselines); a history
+    without stores skips it and says why."""
+    from spend.core.errors import SpendError
+    from spend.training.loop import train
+
+    try:
+        trained = train(settings, "demand")
+    except SpendError as error:
+        return {"skipped": str(error)}
+    return {
+        "version": trained.version,
+        "alias": trained.alias,
+        "winner": trained.winner,
+        "verdict": trained.verdict,
+        "backtest": trained.comparison,
+    }
+
+
+def _forecast_and_replenish(settings: SpendSettings) -> dict:
+    """Every series' forecast and the replenishment orders, written under reports/."""
+    from spend.training.forecasting import forecast
+    from spend.training.replenishment import suggest
+    from spend.training.scoring import write_table
+
+    frame, summary = forecast(settings)
+    orders, ordered = suggest(settings)
+    files = {
+        "forecast": settings.paths.reports / "demand-forecast.csv",
+        "orders": settings.paths.reports / "replenishment.csv",
+    }
+    write_table(frame, files["forecast"])
+    write_table(orders, files["orders"])
+    return {
+        "forecast": summary | {"file": str(files["forecast"])},
+        "replenishment": ordered | {"file": str(files["orders"])},
+        "first_forecast": frame.head(5),
+        "first_orders": orders.sort_values("suggested_order", ascending=False).head(5),
+    }
+
+
+def _show_supply(demand: dict, supply: dict | None) -> None:
+    if supply is None:
+        console.print(f"demand forecast and replenishment skipped: {demand['skipped']}")
+        return
+    wape = ", ".join(f"{name} {row['wape']:.3f}" for name, row in demand["backtest"].items())
+    console.print(f"demand v{demand['version']} @{demand['alias']}: backtest WAPE {wape}")
+    console.print(f"demand: {demand['verdict']}", highlight=False)
+    console.print(f"demand forecast -> {supply['forecast']['file']} (first rows):")
+    console.print(supply["first_forecast"].round(2).to_string(index=False), highlight=False)
+    console.print(f"replenishment -> {supply['replenishment']['file']} (largest orders):")
+    columns = [
+        "product_id",
+        "store_id",
+        "on_hand",
+        "on_order",
+        "cover_p50",
+        "target_stock",
+        "suggested_order",
+        "reason",
+    ]
+    console.print(supply["first_orders"][columns].round(2).to_string(index=False), highlight=False)
 
 
 def _train_and_recall(settings: SpendSettings) -> tuple[dict, dict | None]:

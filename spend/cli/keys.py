@@ -17,7 +17,9 @@ app = typer.Typer(help="API keys of the service: add, list, revoke.", no_args_is
 @user_errors
 def keys_add(
     name: Annotated[str, typer.Argument(help="Who the key is for (a system or a team).")],
-    role: Annotated[str, typer.Option(help="marketing, pricing-engine, data-scientist or admin.")],
+    role: Annotated[
+        str, typer.Option(help="marketing, pricing-engine, supply-chain, data-scientist, admin or monitoring.")
+    ],
 ) -> None:
     """Create a key; it is printed once and only its hash is stored."""
     from spend.core.errors import SpendError

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from spend.core.errors import SpendError
 
 Dataset = Literal["customer_cohorts", "payments_prequential", "series_backtest", "price_panel"]
-ROLES = ("marketing", "pricing-engine", "data-scientist", "admin", "monitoring")
+ROLES = ("marketing", "pricing-engine", "supply-chain", "data-scientist", "admin", "monitoring")
 EVERYTHING = ("data-scientist", "admin")  # roles that may call every endpoint
 
 
@@ -30,6 +30,8 @@ class ServingSpec:
     """How the service answers with the model.
 
     - `roles`: who may call it, beside data-scientist and admin (who may call everything);
+    - `route_roles`: for a route that other roles may call than the model's others, its own roles
+      (the pricing engine may ask for a demand forecast, but not for replenishment orders);
     - `routes`: each HTTP route (POST, JSON body) and the name of the service method that implements a
       tuned request path for it (churn's, fraud's), or None for the generic customer endpoint:
       `{"customer_ids": [...]}` in; for each customer, `found` and the model's score on its online
@@ -38,12 +40,16 @@ class ServingSpec:
 
     roles: tuple[str, ...]
     routes: Mapping[str, str | None]
+    route_roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         bad = [route for route in self.routes if not route.startswith("/v1/")]
         if bad:
             raise ValueError(f"routes {bad} must start with /v1/")
-        unknown = set(self.roles) - set(ROLES)
+        stray = set(self.route_roles) - set(self.routes)
+        if stray:
+            raise ValueError(f"route_roles names routes {sorted(stray)} the spec does not serve")
+        unknown = (set(self.roles) | {r for roles in self.route_roles.values() for r in roles}) - set(ROLES)
         if unknown:
             raise ValueError(f"unknown roles {sorted(unknown)}; roles: {', '.join(ROLES)}")
 
@@ -139,6 +145,12 @@ def spec(name: str) -> ModelSpec:
     if found is None:
         raise SpendError(f"unknown model {name!r}; known: {', '.join(sorted(_registry())) or 'none'}")
     return found
+
+
+def permission(model: ModelSpec, route: str) -> str:
+    """The permission a model's route needs: the model's name, or `name route` for a route with roles of
+    its own."""
+    return f"{model.name} {route}" if route in model.serving.route_roles else model.name
 
 
 def served() -> dict[str, ModelSpec]:

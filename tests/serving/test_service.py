@@ -81,7 +81,7 @@ def test_generated_calls_never_get_a_5xx_and_every_400_names_the_field(served, a
     check()
 
 
-@pytest.mark.parametrize("role", [None, "marketing", "pricing-engine", "monitoring", "forged"])
+@pytest.mark.parametrize("role", [None, "marketing", "pricing-engine", "supply-chain", "monitoring", "forged"])
 @pytest.mark.parametrize("path", sorted(set(route_permissions()) | OPEN))
 def test_generated_calls_by_every_role_and_without_a_key_never_get_a_5xx(served, api_schema, path, role):
     """The same generated bodies from each other role, a forged key and none: refusals (401/403) or
@@ -206,6 +206,9 @@ def test_segment_lookup_answers_from_the_publication_with_profiles(served):
         ("/v1/fraud/score", "marketing", 403, "may not call fraud"),
         ("/v1/fraud/score-batch", "marketing", 403, "may not call fraud"),
         ("/v1/admin/reload", "marketing", 403, "may not call admin"),
+        ("/v1/demand/forecast", "marketing", 403, "may not call demand /v1/demand/forecast"),
+        ("/v1/replenishment/suggest", "pricing-engine", 403, "may not call demand endpoints"),
+        ("/v1/fraud/score", "supply-chain", 403, "may not call fraud"),
         ("/v1/nothing", "data-scientist", 404, "no such endpoint"),
     ],
 )
@@ -469,3 +472,74 @@ def test_calls_are_audited_and_logged_as_json_without_ids(served):
     text = "\n".join(lines) + served["log"].read_text()
     assert not any(c in text for c in served["customers"])  # never the ids
     assert "CARD-NEW-1" not in text
+
+
+def _products(served) -> list[str]:
+    inventory = OfflineStore(served["settings"].paths).read("inventory", ["product_id", "store_id"])
+    return sorted(inventory["product_id"].astype(str).unique())
+
+
+def test_demand_forecasts_answer_ordered_quantiles_per_product_store_and_day(served):
+    product = _products(served)[0]
+    body = {"products": [product], "stores": ["S000", "WEB"], "horizon": 7}
+    response = _post(served, "/v1/demand/forecast", body, "supply-chain")
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    rows = answer["forecasts"]
+    assert answer["model"] == "spend-demand" and answer["days"] == 7 and len(rows) == 2 * 7
+    assert {(r["product_id"], r["store_id"]) for r in rows} == {(product, "S000"), (product, "WEB")}
+    assert all(r["p10"] <= r["p50"] <= r["p90"] for r in rows)
+    assert min(r["date"] for r in rows) == answer["start"]
+    again = _post(served, "/v1/demand/forecast", body, "pricing-engine")  # the pricing engine may ask too
+    assert again.status_code == 200 and again.json()["forecasts"] == rows  # a retry gets the same answer
+
+
+def test_a_planned_price_cut_raises_the_forecast_over_http(served):
+    product = _products(served)[1]
+    base = _post(served, "/v1/demand/forecast", {"products": [product], "horizon": 14}, "supply-chain").json()
+    days = sorted({r["date"] for r in base["forecasts"]})
+    sold = OfflineStore(served["settings"].paths).read("transactions", ["product_id", "unit_price"])
+    shelf = float(sold.loc[sold["product_id"].astype(str) == product, "unit_price"].median())
+    prices = [{"product_id": product, "date": d, "price": round(shelf * 0.5, 2)} for d in days]
+    cut = _post(served, "/v1/demand/forecast", {"products": [product], "horizon": 14, "prices": prices}, "supply-chain")
+    assert cut.status_code == 200, cut.text
+    assert sum(r["p50"] for r in cut.json()["forecasts"]) > sum(r["p50"] for r in base["forecasts"])
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"products": ["NO-SUCH-PRODUCT"]}, 404, "unknown product NO-SUCH-PRODUCT"),
+        ({"products": ["P00000"], "stores": ["NOWHERE"]}, 404, "unknown store NOWHERE"),
+        ({"products": ["P00000"], "horizon": 0}, 400, "horizon"),
+        ({"products": ["P00000"], "horizon": 92}, 400, "horizon: 92 must be between 1 and 91"),
+        (
+            {"products": ["P00000"], "prices": [{"product_id": "P00000", "date": "2001-01-01", "price": 1}]},
+            400,
+            "not after",
+        ),
+        (
+            {"products": ["P00000"], "prices": [{"product_id": "P00000", "date": "2999-01-01", "price": -1}]},
+            400,
+            "price",
+        ),
+    ],
+)
+def test_bad_forecast_requests_are_refused_and_say_why(served, body, status, words):
+    response = _post(served, "/v1/demand/forecast", body, "supply-chain")
+    assert response.status_code == status, response.text
+    assert words in response.text
+
+
+def test_replenishment_suggests_orders_for_a_store_and_refuses_what_it_cannot(served):
+    response = _post(served, "/v1/replenishment/suggest", {"stores": ["S001"], "service_level": 0.9}, "supply-chain")
+    assert response.status_code == 200, response.text
+    suggestions = response.json()["suggestions"]
+    assert suggestions and {s["store_id"] for s in suggestions} == {"S001"}
+    for s in suggestions:
+        assert s["suggested_order"] == max(0.0, s["target_stock"] - s["on_hand"] - s["on_order"])
+        assert 0 <= s["expected_fill_rate"] <= 1 and s["reason"]
+    unknown = _post(served, "/v1/replenishment/suggest", {"stores": ["NOWHERE"]}, "supply-chain")
+    assert unknown.status_code == 404 and "unknown store NOWHERE" in unknown.text
+    stale = _post(served, "/v1/replenishment/suggest", {"stores": ["S001"], "as_of": "2999-01-01"}, "supply-chain")
+    assert stale.status_code == 400 and "older than 7 days" in stale.text

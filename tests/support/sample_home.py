@@ -1,6 +1,7 @@
 """A small data home ready to serve, for the service tests, the serving benchmark and trying `spend serve`:
-a year of simulated history ending yesterday (online values are fresh), the feature store, a churn
-champion, a fraud champion, a publication and one API key per role.
+a year of simulated history ending yesterday (online values are fresh; 40 products in 5 shops plus the
+web and app shops, so the demand model is quick), the feature store, a churn champion, a fraud champion,
+a demand champion, a publication and one API key per role.
 
 The fraud model here is a quick one on the retail history's card payments, registered as training would:
 the full Handbook protocol (`spend train fraud`) is for the Handbook's own generator and dates.
@@ -31,7 +32,7 @@ from spend.training.loop import train
 from spend.training.publish import publish
 from spend.training.tracking import Gate, Registry
 
-ROLES = ("marketing", "pricing-engine", "data-scientist", "monitoring")
+ROLES = ("marketing", "pricing-engine", "supply-chain", "data-scientist", "monitoring")
 
 
 def sample_home(settings: SpendSettings, root: Path, customers: int, seed: int = 5) -> dict:
@@ -40,6 +41,7 @@ def sample_home(settings: SpendSettings, root: Path, customers: int, seed: int =
     as_of = feature_home(settings, root, customers, seed)
     churn = train(settings, "churn", as_of)
     fraud_version = register_quick_fraud_model(settings)
+    register_quick_demand_model(settings)
     publish(settings, as_of)
     keys = KeyStore(settings.paths.home / "serving" / "api_keys.json")
     return {
@@ -55,7 +57,8 @@ def feature_home(settings: SpendSettings, root: Path, customers: int, seed: int 
     today, the as-of date at which every customer's online values are fresh."""
     warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
     start = date.today() - timedelta(days=365)
-    write_simulation(simulate(SimulationConfig(customers=customers, days=365, seed=seed, start=start)), root / "sim")
+    config = SimulationConfig(customers=customers, days=365, seed=seed, start=start, products=40, stores=5)
+    write_simulation(simulate(config), root / "sim")
     for table in TABLE_ORDER:
         ingest(root / "sim" / f"{table}.csv", IngestOptions(table), settings)
     build_snapshots(settings)
@@ -73,3 +76,14 @@ def register_quick_fraud_model(settings: SpendSettings) -> int:
     tags = {"feature_service": "fraud_v1"}
     gate = Gate("average_precision", 0.5, None, True)
     return Registry(settings).register("fraud", model, {}, metrics, tags, {}, gate).version
+
+
+def register_quick_demand_model(settings: SpendSettings) -> int:
+    from spend.models.demand import DemandForecaster
+    from spend.training.datasets.series_backtest import read_history
+
+    history = read_history(settings).history
+    model = DemandForecaster(horizon=91, n_estimators=30, min_child_samples=20).fit(history)
+    tags = {"feature_service": "demand_v1"}
+    gate = Gate("wape", 0.5, None, True)
+    return Registry(settings).register("demand", model, {}, {"spend_wape": 0.5}, tags, {}, gate).version

@@ -1,0 +1,86 @@
+"""The demand endpoints' work: forecasts under planned prices, and replenishment orders from the latest
+stock counts. The checks and the arithmetic are the CLI's (models/demand_requests.py); a request for an
+unknown product or store is 404, any other bad request 400, both naming the field."""
+
+from __future__ import annotations
+
+import threading
+
+import bentoml
+
+from spend.serving.answers import json_response, refused, unavailable
+
+NO_DEMAND_MODEL = "no demand model loaded; train one with `spend train demand`"
+
+
+def forecast(service, ctx: bentoml.Context, products, stores, horizon, prices):
+    import pandas as pd
+
+    from spend.models.demand_requests import BadRequest
+    from spend.models.demand_requests import forecast as checked_forecast
+
+    loaded = service.slots["demand"].current
+    if loaded is None:
+        return unavailable(ctx, NO_DEMAND_MODEL)
+    plan = None if not prices else pd.DataFrame([p.model_dump() for p in prices])
+    try:
+        frame = checked_forecast(loaded.model, products, stores, horizon or loaded.model.horizon, plan)
+    except BadRequest as error:
+        return refused(ctx, 404 if error.kind == "unknown" else 400, str(error), error.field)
+    service._served(ctx, loaded, customers=0, result_size=len(frame))
+    rows = frame.assign(date=frame["date"].dt.strftime("%Y-%m-%d")).round(4).to_dict("records")
+    served = {"model": loaded.name, "version": loaded.version, "degraded": False, "degraded_reason": None}
+    start = (loaded.model.last_date_ + pd.Timedelta(days=1)).date().isoformat()
+    return json_response(served | {"start": start, "days": int(frame["date"].nunique()), "forecasts": rows})
+
+
+def suggest(service, ctx: bentoml.Context, stores, products, service_level, review_days, as_of):
+    import pandas as pd
+
+    from spend.models.demand_requests import BadRequest, replenish, requested_series
+
+    loaded = service.slots["demand"].current
+    if loaded is None:
+        return unavailable(ctx, NO_DEMAND_MODEL)
+    counts = service.stock_counts.current()
+    if counts.empty:
+        return unavailable(ctx, "no inventory ingested: replenishment needs stock counts")
+    day = _day(counts["ts"].max()) + pd.Timedelta(days=1) if as_of is None else pd.Timestamp(as_of)
+    try:
+        pairs = requested_series(loaded.model.static_, products, stores)
+        frame = replenish(loaded.model, counts, day, service_level, review_days, pairs)
+    except BadRequest as error:
+        return refused(ctx, 404 if error.kind == "unknown" else 400, str(error), error.field)
+    service._served(ctx, loaded, customers=0, result_size=len(frame))
+    served = {"model": loaded.name, "version": loaded.version, "degraded": False, "degraded_reason": None}
+    body = {"as_of": day.date().isoformat(), "service_level": service_level, "review_days": review_days}
+    return json_response(served | body | {"suggestions": frame.round(4).to_dict("records")})
+
+
+def _day(ts):
+    import pandas as pd
+
+    stamp = pd.Timestamp(ts)
+    return (stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp).normalize()
+
+
+class StockCounts:
+    """The ingested inventory, read again only when a new batch has been committed (a read of a year of
+    daily counts takes seconds; the batch list is one small query)."""
+
+    def __init__(self, settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._batches: frozenset[str] | None = None
+        self._counts = None
+
+    def current(self):
+        from spend.features.ingest.store import OfflineStore
+
+        store = OfflineStore(self.settings.paths)
+        batches = frozenset(store.catalog.committed_ids("inventory"))
+        with self._lock:
+            if batches != self._batches:
+                columns = ["product_id", "store_id", "ts", "on_hand", "on_order", "lead_time_days"]
+                self._counts, self._batches = store.read("inventory", columns), batches
+            return self._counts
