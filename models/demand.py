@@ -36,6 +36,7 @@ from spend.core.registry import ModelSpec, ServingSpec
 SEP = "\x1f"
 HISTORY_COLUMNS = ("product_id", "store_id", "date", "units", "price", "promo", "stockout")
 INTERVALS = ("quantile", "conformal")
+MIN_BASELINE_DAYS = 28  # a statsforecast baseline's shortest series; shorter ones get their mean
 KEEP_LAST_DAYS = 60  # history kept with a fitted model: the longest lag (28) plus its 28-day window, and a margin
 STOCKOUTS = ("impute", "exclude")
 BOUNDS = {
@@ -447,7 +448,13 @@ class BaselineForecaster(BaseEstimator):
 
     def fit(self, history: pd.DataFrame, y=None) -> BaselineForecaster:
         frame = _checked(history)
-        frame = frame[frame["date"] > frame["date"].max() - pd.Timedelta(days=self.history_days)]
+        self.last_date_ = frame["date"].max()
+        frame = frame[frame["date"] > self.last_date_ - pd.Timedelta(days=self.history_days)]
+        # statsforecast's ETS refuses a series shorter than its parameters need ("tiny datasets"): a series
+        # with under four weeks gets its own mean on every day ahead instead.
+        lengths = frame.groupby(["product_id", "store_id"])["date"].transform("size")
+        self.short_ = frame[lengths < MIN_BASELINE_DAYS].groupby(["product_id", "store_id"])["units"].mean()
+        frame = frame[lengths >= MIN_BASELINE_DAYS]
         self.series_ = pd.DataFrame(
             {
                 "unique_id": frame["product_id"] + SEP + frame["store_id"],
@@ -474,6 +481,8 @@ class BaselineForecaster(BaseEstimator):
             wanted = series["product_id"].astype(str) + SEP + series["store_id"].astype(str)
             data = data[data["unique_id"].isin(set(wanted))]
         intervals = self.method != "CrostonOptimized"
+        if data.empty:
+            return self._short_series(horizon, series)
         out = StatsForecast(models=[model], freq="D", n_jobs=2).forecast(
             h=horizon, df=data, level=[80] if intervals else None
         )
@@ -483,7 +492,7 @@ class BaselineForecaster(BaseEstimator):
         hi = out[f"{alias}-hi-80"].to_numpy(dtype=float) if intervals else point
         ids = out["unique_id"].astype(str).str.split(SEP, n=1, expand=True)
         values = np.sort(np.clip(np.column_stack([lo, point, hi]), 0, None), axis=1)
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
                 "product_id": ids[0].to_numpy(),
                 "store_id": ids[1].to_numpy(),
@@ -493,6 +502,20 @@ class BaselineForecaster(BaseEstimator):
                 "p90": values[:, 2],
                 "method": self.method,
             }
+        )
+        return pd.concat([frame, self._short_series(horizon, series)], ignore_index=True)
+
+    def _short_series(self, horizon: int, series: pd.DataFrame | None) -> pd.DataFrame:
+        short = self.short_
+        if series is not None:
+            wanted = pd.MultiIndex.from_frame(series[["product_id", "store_id"]].astype(str))
+            short = short[short.index.isin(wanted)]
+        if short.empty:
+            return pd.DataFrame()
+        dates = pd.date_range(self.last_date_ + pd.Timedelta(days=1), periods=horizon, freq="D")
+        rows = short.reset_index().merge(pd.DataFrame({"date": dates}), how="cross")
+        return rows.assign(p10=rows["units"], p50=rows["units"], p90=rows["units"], method="series mean").drop(
+            columns="units"
         )
 
 

@@ -28,12 +28,13 @@ def unavailable(ctx: bentoml.Context, reason: str):
     return JSONResponse({"error": reason}, status_code=503, headers={"Retry-After": "5"})
 
 
-def refused(ctx: bentoml.Context, status: int, reason: str, field: str | None = None):
+def refused(ctx: bentoml.Context, status: int, reason: str, field: str | None = None, logged: str | None = None):
     """A 4xx whose body says why (returned, as `unavailable` is, so BentoML logs no traceback); with
-    `field`, in the shape of a validation error too (`detail`: where and what)."""
+    `field`, in the shape of a validation error too (`detail`: where and what). `logged`: what the log
+    line and audit record say instead of `reason`, when the reason quotes the request's values."""
     from starlette.responses import JSONResponse
 
-    ctx.request.state.served = {"refused": reason}
+    ctx.request.state.served = {"refused": logged or reason}
     ctx.response.status_code = status
     body = {"error": reason}
     if field is not None:

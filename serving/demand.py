@@ -26,7 +26,7 @@ def forecast(service, ctx: bentoml.Context, products, stores, horizon, prices):
     try:
         frame = checked_forecast(loaded.model, products, stores, horizon or loaded.model.horizon, plan)
     except BadRequest as error:
-        return refused(ctx, 404 if error.kind == "unknown" else 400, str(error), error.field)
+        return _refused(ctx, error)
     service._served(ctx, loaded, customers=0, result_size=len(frame))
     rows = frame.assign(date=frame["date"].dt.strftime("%Y-%m-%d")).round(4).to_dict("records")
     served = {"model": loaded.name, "version": loaded.version, "degraded": False, "degraded_reason": None}
@@ -50,11 +50,18 @@ def suggest(service, ctx: bentoml.Context, stores, products, service_level, revi
         pairs = requested_series(loaded.model.static_, products, stores)
         frame = replenish(loaded.model, counts, day, service_level, review_days, pairs)
     except BadRequest as error:
-        return refused(ctx, 404 if error.kind == "unknown" else 400, str(error), error.field)
+        return _refused(ctx, error)
     service._served(ctx, loaded, customers=0, result_size=len(frame))
     served = {"model": loaded.name, "version": loaded.version, "degraded": False, "degraded_reason": None}
     body = {"as_of": day.date().isoformat(), "service_level": service_level, "review_days": review_days}
     return json_response(served | body | {"suggestions": frame.round(4).to_dict("records")})
+
+
+def _refused(ctx: bentoml.Context, error):
+    """404 for something the model does not know, 400 otherwise; the log says which field, never the
+    values the client sent (they may be anything, ids included)."""
+    status = 404 if error.kind == "unknown" else 400
+    return refused(ctx, status, str(error), error.field, logged=f"{error.field}: {error.kind}")
 
 
 def _day(ts):

@@ -42,6 +42,7 @@ def _end_to_end(tmp_path, ingest_args: list[str]) -> dict:
         assert clv.output.count("error:") == 1 and "history too short" in clv.output and "Traceback" not in clv.output
     else:
         assert clv.exit_code == 0, clv.output
+    demand = runner.invoke(app, ["train", "demand", "--json"])
     scored = json.loads(_ok(["score", "churn", "--out", str(tmp_path / "churn.csv"), "--json"]))
     segments = json.loads(_ok(["segments", "--json"]))
     recall = json.loads(_ok(["recall-list", "--out", str(tmp_path / "recall.csv"), "--json"]))
@@ -67,6 +68,11 @@ def test_a_transactions_only_history_runs_end_to_end(settings, tmp_path):
         "none (no randomised campaign: the recall list ranks by risk x value"
     )
     assert run["published"]["recall_list_customers"] == run["recall"]["customers"]
+    # No store: no demand series. One line says so, and the publication says what it left out.
+    demand = run["demand"]
+    assert demand.exit_code == 2 and demand.output.count("error:") == 1 and "Traceback" not in demand.output
+    assert "no product x store demand" in demand.output
+    assert "demand_skipped" in run["published"]
 
 
 @pytest.mark.slow

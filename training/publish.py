@@ -1,5 +1,6 @@
 """Publish the batch decisions the service answers from: the full recall list and every active customer's
-segment and cluster, with a manifest saying when, as of when and from which models.
+segment and cluster, with a manifest saying when, as of when and from which models; and, where a demand
+champion exists, every series' forecast and the replenishment orders for the supply chain to collect.
 
 A recall list needs the offline store, a fitted uplift model and CLV; segments need a mixture fitted on the
 whole population: neither belongs in a request. `spend publish` (and `spend demo`) writes them under
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from spend.core.names import MANIFEST, RECALL_LIST, SEGMENTS
+from spend.core.errors import SpendError
+from spend.core.names import DEMAND_FORECAST, MANIFEST, RECALL_LIST, REPLENISHMENT, SEGMENTS
 from spend.core.settings import SpendSettings
 from spend.models.segmentation import segment_profiles
 from spend.training.recall import RecallOptions, recall_list
@@ -49,10 +51,30 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
         "segmented_customers": len(frame),
         "cluster_k": int(clusters.k_),
         "profiles": {kind: _records(profile) for kind, profile in profiles.items()},
-    }
+    } | _publish_supply(settings, folder)
     text = json.dumps(manifest, indent=2, default=str)
     _write_atomically(folder / MANIFEST, lambda staging: staging.write_text(text, encoding="utf-8"))
     return manifest
+
+
+def _publish_supply(settings: SpendSettings, folder: Path) -> dict:
+    """The demand champion's forecast of every series and the replenishment orders; what was skipped and
+    why when there is no demand model or no stock count."""
+    from spend.training.forecasting import forecast
+    from spend.training.replenishment import suggest
+
+    try:
+        frame, summary = forecast(settings)
+    except SpendError as error:
+        return {"demand_skipped": str(error)}
+    _write_atomically(folder / DEMAND_FORECAST, lambda staging: frame.to_parquet(staging, index=False))
+    out = {"demand_model": summary["model"], "forecast_start": summary["from"], "forecast_series": summary["series"]}
+    try:
+        orders, ordered = suggest(settings)
+    except SpendError as error:
+        return out | {"replenishment_skipped": str(error)}
+    _write_atomically(folder / REPLENISHMENT, lambda staging: orders.to_parquet(staging, index=False))
+    return out | {"replenishment_as_of": ordered["as_of"], "replenishment_orders": ordered["orders"]}
 
 
 def _records(profile: pd.DataFrame) -> dict:

@@ -85,6 +85,15 @@ def fraud_labels(frame: pd.DataFrame, load: Loader) -> list[Check]:
     ]
 
 
+def inventory(frame: pd.DataFrame, load: Loader) -> list[Check]:
+    """Counts are of products the shop sells, and one product x store count a moment."""
+    sold = load("transactions", ["product_id"])
+    checks = [_share(~frame.duplicated(["product_id", "store_id", "ts"]), "counts", "one_count_per_pair_and_time")]
+    if not sold.empty:
+        checks.append(_share(frame["product_id"].isin(sold["product_id"]), "counts", "product_known"))
+    return checks
+
+
 CHECKS: dict[str, Callable[[pd.DataFrame, Loader], list[Check]]] = {
     "transactions": transactions,
     "points": points,
@@ -92,4 +101,5 @@ CHECKS: dict[str, Callable[[pd.DataFrame, Loader], list[Check]]] = {
     "customers": customers,
     "campaigns": campaigns,
     "fraud_labels": fraud_labels,
+    "inventory": inventory,
 }

@@ -46,8 +46,8 @@ def demo_command(
         "quality",
         "features",
         "train churn",
-        "recall list",
         "train demand",
+        "recall list",
         "forecast and replenish",
     )
     with step_progress("demo", steps, enabled=not json_output) as step:
@@ -75,10 +75,11 @@ def demo_command(
         step("features")
         features = _build_feature_store(settings)
         step("train churn")
-        trained, recall = _train_and_recall(settings)
-        step("recall list")
+        trained = _train_churn(settings)
         step("train demand")
         demand = _train_demand(settings)
+        step("recall list")  # published after demand, so the publication carries its forecasts too
+        recall = None if "skipped" in trained else _recall_list(settings, default_as_of(settings))
         step("forecast and replenish")
         supply = _forecast_and_replenish(settings) if "skipped" not in demand else None
     summary = {
@@ -186,9 +187,9 @@ def _show_supply(demand: dict, supply: dict | None) -> None:
     console.print(supply["first_orders"][columns].round(2).to_string(index=False), highlight=False)
 
 
-def _train_and_recall(settings: SpendSettings) -> tuple[dict, dict | None]:
-    """Train and register the churn model, then write the recall list; a history too short for the
-    churn label (a demo of a few months) skips both and says why."""
+def _train_churn(settings: SpendSettings) -> dict:
+    """Train and register the churn model; a history too short for the churn label (a demo of a few
+    months) skips it and the recall list, and says why."""
     from spend.core.errors import SpendError
     from spend.training.loop import train
 
@@ -198,15 +199,14 @@ def _train_and_recall(settings: SpendSettings) -> tuple[dict, dict | None]:
     except SpendError as error:
         if "history too short" not in str(error):
             raise
-        return {"skipped": str(error)}, None
-    summary = {
+        return {"skipped": str(error)}
+    return {
         "version": trained.version,
         "alias": trained.alias,
         "winner": trained.winner,
         "verdict": trained.verdict,
         "holdout": trained.comparison,
     }
-    return summary, _recall_list(settings, as_of)
 
 
 def _recall_list(settings: SpendSettings, as_of) -> dict:

@@ -10,6 +10,8 @@ CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
 MANIFEST = "manifest.json"
 RECALL_LIST = "recall_list.parquet"
 SEGMENTS = "segments.parquet"
+DEMAND_FORECAST = "demand_forecast.parquet"
+REPLENISHMENT = "replenishment.parquet"
 
 
 def registered_name(model: str) -> str:

@@ -149,3 +149,13 @@ def test_a_seasonal_naive_baseline_repeats_last_week(history):
     last_week = series["units"].to_numpy()[-7:]
     own = forecast[(forecast["product_id"] == "P0") & (forecast["store_id"] == "S0")]
     np.testing.assert_allclose(own["p50"].to_numpy(), last_week)
+
+
+def test_a_baseline_gives_a_series_too_short_for_it_its_mean(history):
+    young = history[(history["product_id"] == "P0") & (history["store_id"] == "S0")].tail(10)
+    short = pd.concat([history[history["product_id"] != "P0"], young.assign(store_id="S-young")])
+    forecast = BaselineForecaster("AutoETS", 7, 14).fit(short).predict(7)
+    own = forecast[forecast["store_id"] == "S-young"]
+    assert len(own) == 7 and (own["method"] == "series mean").all()
+    assert own["p50"].iloc[0] == pytest.approx(young["units"].mean())
+    assert own["date"].min() == short["date"].max() + pd.Timedelta(days=1)

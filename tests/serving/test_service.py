@@ -495,10 +495,10 @@ def test_demand_forecasts_answer_ordered_quantiles_per_product_store_and_day(ser
 
 
 def test_a_planned_price_cut_raises_the_forecast_over_http(served):
-    product = _products(served)[1]
+    sold = OfflineStore(served["settings"].paths).read("transactions", ["product_id", "quantity", "unit_price"])
+    product = str(sold.groupby("product_id", observed=True)["quantity"].sum().idxmax())  # a fast mover
     base = _post(served, "/v1/demand/forecast", {"products": [product], "horizon": 14}, "supply-chain").json()
     days = sorted({r["date"] for r in base["forecasts"]})
-    sold = OfflineStore(served["settings"].paths).read("transactions", ["product_id", "unit_price"])
     shelf = float(sold.loc[sold["product_id"].astype(str) == product, "unit_price"].median())
     prices = [{"product_id": product, "date": d, "price": round(shelf * 0.5, 2)} for d in days]
     cut = _post(served, "/v1/demand/forecast", {"products": [product], "horizon": 14, "prices": prices}, "supply-chain")
