@@ -14,7 +14,10 @@ Figures: WAPE, MASE, bias, scaled pinball loss, P10-P90 coverage, fit and predic
 
 Goals: Spend's WAPE at least 20% below the best baseline's on (a) and 10% below on (b); P10-P90
 coverage between 0.75 and 0.85 on both; Spend's train plus backtest of the 4,400 simulated series
-under 5 minutes on this machine. The replenishment replay is not run yet (no replenishment policy).
+under 5 minutes on this machine. Then the replenishment replay on (a) (benchmarks/replay.py): Spend's
+order-up-to policy against a mean-forecast policy with the same 95% target, over the last 8 weeks
+against true demand; goal: a fill rate within 1 point of the target with at least 15% less average
+stock, or a higher fill rate at no more stock.
 
     python benchmarks/demand.py [--customers 60000] [--json]
 """
@@ -34,6 +37,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from benchmarks.replay import replay  # noqa: E402
 from benchmarks.report import figure  # noqa: E402
 from spend.core.experiments import read_config  # noqa: E402
 from spend.core.registry import spec  # noqa: E402
@@ -48,8 +52,8 @@ def log(message: str) -> None:
     print(f"  {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
-def simulated_history(customers: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(forecaster input from the simulated tables, true demand)."""
+def simulated_history(customers: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(forecaster input from the simulated tables, true demand, the daily stock counts)."""
     from spend.simulate.config import SimulationConfig
     from spend.simulate.run import simulate
 
@@ -70,7 +74,8 @@ def simulated_history(customers: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     history = _fill_prices(history.assign(units=history["units"].fillna(0.0)))
     history["stockout"] = (history["on_hand"] <= 0).astype(float)
     truth = sim.truth["demand"][["product_id", "store_id", "date", "demand"]]
-    return history.drop(columns="on_hand"), truth
+    counts = inventory[["product_id", "store_id", "date", "on_hand", "on_order", "lead_time_days"]]
+    return history.drop(columns="on_hand"), truth, counts
 
 
 def online_retail_history() -> pd.DataFrame:
@@ -139,7 +144,7 @@ def run(customers: int) -> dict:
     warnings.filterwarnings("ignore")
     out = {}
     log(f"(a) simulating {customers:,} customers over 2 years")
-    history, truth = simulated_history(customers)
+    history, truth, counts = simulated_history(customers)
     out["simulated_series"] = int(history[["product_id", "store_id"]].drop_duplicates().shape[0])
     started = time.perf_counter()
     main = run_backtest(history, scorers(), HORIZON, WINDOWS, HISTORY_DAYS, truth=truth, progress=log)
@@ -157,6 +162,10 @@ def run(customers: int) -> dict:
         log(f"(a) variant {key}={value}")
         alt = run_backtest(history, scorers(False, **{key: value}), HORIZON, WINDOWS, HISTORY_DAYS, truth=truth)
         out["simulated"].loc[f"spend ({key}={value})"] = alt.table.loc["spend"]
+    log("(a) replenishment replay over the last 8 weeks")
+    config = read_config("demand", spec("demand").config)
+    params = dict(config.params) | {"intervals": config.intervals, "stockouts": config.stockouts}
+    out["replay"] = replay(history, truth, counts, lambda horizon: DemandForecaster(horizon=horizon, **params))
     log("(b) UCI Online Retail II")
     retail = online_retail_history()
     out["online_retail_series"] = int(retail[["product_id", "store_id"]].drop_duplicates().shape[0])
@@ -192,17 +201,42 @@ def figures(r: dict) -> list[dict]:
             seconds < 300,
         )
     )
-    rows.append(
-        {
-            "figure": "replenishment_replay",
-            "value": None,
-            "baseline": None,
-            "goal": "fill rate within 1 point, 15% less stock",
-            "met": False,
-            "note": "not run: no replenishment policy yet",
-        }
-    )
+    rows += replay_figures(r["replay"])
     return rows
+
+
+def replay_figures(r: dict) -> list[dict]:
+    spend, mean = r["spend"], r["mean_forecast"]
+    target = r["service_level"]
+    close = abs(spend["fill_rate"] - target) <= 0.01
+    at_equal_fill = r["mean_forecast_stock_at_spend_fill"]
+    saved = None if at_equal_fill is None else 1 - spend["average_stock"] / at_equal_fill
+    fill_at_equal_stock = r["spend_fill_at_mean_forecast_stock"]
+    return [
+        figure(
+            "replay_fill_rate",
+            spend["fill_rate"],
+            f"mean-forecast policy {mean['fill_rate']:.4f} at the same target {target}",
+            "within 1 point of the target",
+            close,
+        ),
+        {
+            "figure": "replay_stock_saved_at_equal_fill",
+            "value": None if saved is None else round(saved, 4),
+            "baseline": None if at_equal_fill is None else round(at_equal_fill, 1),
+            "goal": ">= 0.15 less average stock than the mean-forecast policy at Spend's fill rate",
+            "met": bool(close and saved is not None and saved >= 0.15),
+            "note": None if at_equal_fill is not None else "the mean-forecast policy never reaches Spend's fill rate",
+        },
+        {
+            "figure": "replay_fill_at_equal_stock",
+            "value": None if fill_at_equal_stock is None else round(fill_at_equal_stock, 4),
+            "baseline": round(mean["fill_rate"], 4),
+            "goal": "higher fill rate than the mean-forecast policy at its stock (the goal's alternative)",
+            "met": bool(fill_at_equal_stock is not None and fill_at_equal_stock > mean["fill_rate"]),
+            "note": None if fill_at_equal_stock is not None else "Spend's curve does not reach that little stock",
+        },
+    ]
 
 
 def show(r: dict) -> None:
@@ -210,6 +244,17 @@ def show(r: dict) -> None:
     for data in ("simulated", "online_retail"):
         print(f"\n{data} ({r[f'{data}_series']:,} series, {WINDOWS} windows of {HORIZON} days)")
         print(r[data][columns].astype(float).round(4).to_string())
+    replayed = r["replay"]
+    print(
+        f"\nreplenishment replay ({replayed['series']:,} series, {replayed['days']} days, "
+        f"target {replayed['service_level']})"
+    )
+    for name in ("spend", "mean_forecast"):
+        for row in replayed["curves"][name]:
+            print(
+                f"  {name:14s} service level {row['service_level']:.3f}: fill rate {row['fill_rate']:.4f}, "
+                f"average stock {row['average_stock']:,.0f} units"
+            )
     print()
     for row in figures(r):
         print(f"{row['figure']}: {row['value']} (goal {row['goal']}): {'met' if row['met'] else 'NOT met'}")
@@ -228,6 +273,7 @@ def main() -> None:
             for k, v in result.items()
             if isinstance(v, pd.DataFrame)
         }
+        tables["replay"] = result["replay"]
         print(json.dumps({"benchmark": "demand", "tables": tables, "figures": figures(result)}))
 
 

@@ -29,11 +29,14 @@ def register(app: typer.Typer) -> None:
 
 
 def _as_of_for(model: str, text: str | None, settings: SpendSettings):
-    """Customer models work as of a date (default: the day after the last purchase); the fraud protocol
-    takes its weeks from its YAML."""
+    """Customer models work as of a date (default: the day after the last purchase); demand uses the
+    history before the date if one is given; the fraud protocol takes its weeks from its YAML."""
     from spend.core.registry import spec
 
-    return as_of_date(text, settings) if spec(model).dataset == "customer_cohorts" else None
+    dataset = spec(model).dataset
+    if dataset == "customer_cohorts" or (dataset == "series_backtest" and text is not None):
+        return as_of_date(text, settings)
+    return None
 
 
 @user_errors

@@ -144,3 +144,11 @@ def test_replenish_refuses_a_stale_or_missing_count(shop, tmp_path):
     _refused(["replenish", "--out", str(out), "--service-level", "1.0"], "service_level")
     _refused(["replenish", "--out", str(out), "--as-of", "not-a-date"], "--as-of")
     assert not out.exists()
+
+
+def test_tuning_searches_on_a_window_before_the_backtest_and_registers(shop):
+    tuned = json.loads(_ok(["train", "demand", "--tune", "2", "--json"]))
+    assert tuned["version"] == shop["trained"]["version"] + 1
+    assert set(tuned["comparison"]) == {"spend", "seasonal_naive"}
+    backtest = json.loads(_ok(["backtest", "demand", "--json"]))
+    assert backtest["details"]["windows"] == shop["trained"]["details"]["windows"]
