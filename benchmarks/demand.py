@@ -226,7 +226,7 @@ def replay_figures(r: dict) -> list[dict]:
             "baseline": None if at_equal_fill is None else round(at_equal_fill, 1),
             "goal": ">= 0.15 less average stock than the mean-forecast policy at Spend's fill rate",
             "met": bool(close and saved is not None and saved >= 0.15),
-            "note": None if at_equal_fill is not None else "Spend's fill rate is outside the mean-forecast policy's curve",
+            "note": None if at_equal_fill is not None else "Spend's fill rate is off the mean policy's curve",
         },
         {
             "figure": "replay_fill_at_equal_stock",
