@@ -160,7 +160,8 @@ class DemandForecaster(BaseEstimator):
         return {_qname(q): LGBMRegressor(objective="quantile", alpha=q, **common) for q in self.quantiles}
 
     def _frame(self, history: pd.DataFrame) -> pd.DataFrame:
-        """mlforecast's long frame: ids, dates, the (imputed) target, known-future inputs, static levels."""
+        """mlforecast's long frame (ids, dates, the (imputed) target, known-future inputs, static levels),
+        learning the reference prices and levels from `history` (fit only)."""
         frame = history.sort_values(["product_id", "store_id", "date"], kind="stable").reset_index(drop=True)
         frame["unique_id"] = frame["product_id"] + SEP + frame["store_id"]
         stockout = frame["stockout"].fillna(0).to_numpy() > 0
@@ -168,13 +169,12 @@ class DemandForecaster(BaseEstimator):
         if self.stockouts == "impute":
             frame["y"] = _imputed(frame, stockout)
         frame["weight"] = np.where(stockout, 0.0, 1.0)
-        if not hasattr(self, "reference_price_"):
-            self.reference_price_ = frame.groupby("product_id")["price"].median()
+        # Learned from this history on every fit: a refit must not keep an earlier fit's tables.
+        self.reference_price_ = frame.groupby("product_id")["price"].median()
         frame["price_ratio"] = _ratio(frame, self.reference_price_)
         frame["promo"] = frame["promo"].fillna(0.0).astype(float)
-        if not hasattr(self, "product_level_"):
-            self.product_level_ = frame.groupby("product_id")["y"].mean()
-            self.store_level_ = frame.groupby("store_id")["y"].mean()
+        self.product_level_ = frame.groupby("product_id")["y"].mean()
+        self.store_level_ = frame.groupby("store_id")["y"].mean()
         frame["product_level"] = frame["product_id"].map(self.product_level_).fillna(0.0).to_numpy()
         frame["store_level"] = frame["store_id"].map(self.store_level_).fillna(0.0).to_numpy()
         return frame.rename(columns={"date": "ds"})

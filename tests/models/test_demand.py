@@ -159,3 +159,12 @@ def test_a_baseline_gives_a_series_too_short_for_it_its_mean(history):
     assert len(own) == 7 and (own["method"] == "series mean").all()
     assert own["p50"].iloc[0] == pytest.approx(young["units"].mean())
     assert own["date"].min() == short["date"].max() + pd.Timedelta(days=1)
+
+
+def test_a_refit_learns_from_the_new_history_only(history):
+    doubled = history.assign(units=history["units"] * 2, price=history["price"] * 3)
+    refitted = _model().fit(history).fit(doubled)
+    fresh = _model().fit(doubled)
+    pd.testing.assert_series_equal(refitted.reference_price_, fresh.reference_price_)
+    pd.testing.assert_series_equal(refitted.product_level_, fresh.product_level_)
+    pd.testing.assert_frame_equal(refitted.predict(7), fresh.predict(7))
