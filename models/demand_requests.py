@@ -114,15 +114,23 @@ def check_counts(stock: pd.DataFrame, pairs: pd.DataFrame, as_of: pd.Timestamp) 
             )
 
 
+def day(ts) -> pd.Timestamp:
+    """A timestamp or date as its day, in UTC without a zone (the demand model's calendar)."""
+    stamp = pd.Timestamp(ts)
+    return (stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp).normalize()
+
+
 def replenish(
     model,
     counts: pd.DataFrame,
-    as_of: pd.Timestamp,
+    as_of,
     service_level: float,
     review_days: int,
     pairs: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """Order-up-to suggestions for `pairs` (default: every series the model learned) as of a day."""
+) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """(order-up-to suggestions for `pairs`, default every series the model learned; the as-of day:
+    `as_of`, or by default the day after the last stock count)."""
+    as_of = day(counts["ts"].max()) + pd.Timedelta(days=1) if as_of is None else day(as_of)
     from spend.models.replenishment import COLUMNS, cover_demand, order_up_to
 
     if not 0.5 <= service_level < 1:
@@ -151,4 +159,4 @@ def replenish(
     predicted = model.predict(needed, series=stock[["product_id", "store_id"]])
     predicted = predicted[predicted["date"] >= as_of]
     cover = stock.set_index(["product_id", "store_id"])["cover_days"]
-    return order_up_to(stock, cover_demand(predicted, cover), service_level)[list(COLUMNS)]
+    return order_up_to(stock, cover_demand(predicted, cover), service_level)[list(COLUMNS)], as_of

@@ -9,6 +9,11 @@ def seconds(value) -> float | None:
     return None if value is None or value != value else float(value)  # NaN != NaN
 
 
+def served_fields(loaded) -> dict:
+    """The Served fields of an answer given by `loaded` (a slot's model) with nothing degraded."""
+    return {"model": loaded.name, "version": loaded.version, "degraded": False, "degraded_reason": None}
+
+
 def json_response(body: dict):
     """A JSON response written by orjson: json.dumps of a thousand churn scores was a noticeable share of
     the endpoint's budget (docs/serving.md), and orjson writes NaN as null, which is valid JSON."""

@@ -8,7 +8,7 @@ import threading
 
 import bentoml
 
-from spend.serving.answers import json_response, refused, unavailable
+from spend.serving.answers import json_response, refused, served_fields, unavailable
 
 NO_DEMAND_MODEL = "no demand model loaded; train one with `spend train demand`"
 
@@ -29,13 +29,12 @@ def forecast(service, ctx: bentoml.Context, products, stores, horizon, prices):
         return _refused(ctx, error)
     service._served(ctx, loaded, customers=0, result_size=len(frame))
     rows = frame.assign(date=frame["date"].dt.strftime("%Y-%m-%d")).round(4).to_dict("records")
-    served = {"model": loaded.name, "version": loaded.version, "degraded": False, "degraded_reason": None}
+    served = served_fields(loaded)
     start = (loaded.model.last_date_ + pd.Timedelta(days=1)).date().isoformat()
     return json_response(served | {"start": start, "days": int(frame["date"].nunique()), "forecasts": rows})
 
 
 def suggest(service, ctx: bentoml.Context, stores, products, service_level, review_days, as_of):
-    import pandas as pd
 
     from spend.models.demand_requests import BadRequest, replenish, requested_series
 
@@ -45,14 +44,13 @@ def suggest(service, ctx: bentoml.Context, stores, products, service_level, revi
     counts = service.stock_counts.current()
     if counts.empty:
         return unavailable(ctx, "no inventory ingested: replenishment needs stock counts")
-    day = _day(counts["ts"].max()) + pd.Timedelta(days=1) if as_of is None else pd.Timestamp(as_of)
     try:
         pairs = requested_series(loaded.model.static_, products, stores)
-        frame = replenish(loaded.model, counts, day, service_level, review_days, pairs)
+        frame, day = replenish(loaded.model, counts, as_of, service_level, review_days, pairs)
     except BadRequest as error:
         return _refused(ctx, error)
     service._served(ctx, loaded, customers=0, result_size=len(frame))
-    served = {"model": loaded.name, "version": loaded.version, "degraded": False, "degraded_reason": None}
+    served = served_fields(loaded)
     body = {"as_of": day.date().isoformat(), "service_level": service_level, "review_days": review_days}
     return json_response(served | body | {"suggestions": frame.round(4).to_dict("records")})
 
@@ -62,13 +60,6 @@ def _refused(ctx: bentoml.Context, error):
     values the client sent (they may be anything, ids included)."""
     status = 404 if error.kind == "unknown" else 400
     return refused(ctx, status, str(error), error.field, logged=f"{error.field}: {error.kind}")
-
-
-def _day(ts):
-    import pandas as pd
-
-    stamp = pd.Timestamp(ts)
-    return (stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp).normalize()
 
 
 class StockCounts:

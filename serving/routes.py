@@ -7,7 +7,7 @@ import bentoml
 
 from spend.core.registry import ModelSpec
 from spend.core.registry import served as served_models
-from spend.serving.answers import json_response, unavailable
+from spend.serving.answers import json_response, served_fields, unavailable
 from spend.serving.schemas import CustomerIds, CustomerScoresResponse
 
 
@@ -36,7 +36,7 @@ def customer_scores(service, model: ModelSpec, customer_ids: list[str], ctx: ben
         for i, value, at in zip(np.flatnonzero(found).tolist(), values.tolist(), seen[found].tolist(), strict=True):
             scores[i] |= {"found": True, "score": value, "features_at": at}
     service._served(ctx, loaded, customers=len(customer_ids), result_size=int(found.sum()))
-    served = {"model": loaded.name, "version": loaded.version, "degraded": False, "degraded_reason": None}
+    served = served_fields(loaded)
     return json_response(served | {"scores": scores})
 
 

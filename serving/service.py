@@ -39,6 +39,7 @@ from spend.serving import demand
 from spend.serving.answers import json_response as _json
 from spend.serving.answers import refused as _refused
 from spend.serving.answers import seconds as _seconds
+from spend.serving.answers import served_fields
 from spend.serving.answers import unavailable as _unavailable
 from spend.serving.collector import settle as settle_collector
 from spend.serving.demand import StockCounts
@@ -276,7 +277,7 @@ class Spend:
         self._served(ctx, loaded, customers=len(customer_ids), result_size=int(found.sum()))
         # ChurnResponse's fields, written directly: building and serialising a thousand pydantic models was a
         # fifth of the call (tests validate the body against ChurnResponse).
-        served = {"model": loaded.name, "version": loaded.version, "degraded": False, "degraded_reason": None}
+        served = served_fields(loaded)
         return _json(served | {"scores": scores})
 
     @bentoml.api(route="/v1/recall/list")
@@ -390,7 +391,7 @@ class Spend:
             known, fresh, details = self._known_payments(payments)
         except OrderConflict:
             return _refused(ctx, 409, ORDER_CONFLICT)
-        served = {"model": loaded.name, "version": loaded.version, "degraded": False, "degraded_reason": None}
+        served = served_fields(loaded)
         if fresh:
             subset = Payments([payments.ordered[j] for j in fresh], self.key)  # time order kept
             columns, problem = self._online(self.fraud_reader, subset.entities)

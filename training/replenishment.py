@@ -28,8 +28,7 @@ def suggest(
         )
     declared = spec("demand")
     model, version = ModelStore(settings).load(declared.name, feature_service=declared.feature_service)
-    as_of = default_as_of(counts) if as_of is None else day(as_of)
-    frame = replenish(model, counts, as_of, service_level, review_days)
+    frame, as_of = replenish(model, counts, as_of, service_level, review_days)
     summary = {
         "model": f"{declared.name} v{version.version}",
         "as_of": as_of.date().isoformat(),
@@ -41,14 +40,3 @@ def suggest(
         "by_reason": frame["reason"].value_counts().to_dict(),
     }
     return frame, summary
-
-
-def day(ts) -> pd.Timestamp:
-    stamp = pd.Timestamp(ts)
-    stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
-    return stamp.normalize()
-
-
-def default_as_of(counts: pd.DataFrame) -> pd.Timestamp:
-    """The day after the last stock count."""
-    return day(counts["ts"].max()) + pd.Timedelta(days=1)

@@ -133,12 +133,18 @@ def _train_demand(settings: SpendSettings) -> dict:
         trained = train(settings, "demand")
     except SpendError as error:
         return {"skipped": str(error)}
+    return _trained(trained, "backtest")
+
+
+def _trained(report, comparison: str) -> dict:
+    """What the demo reports of a training run; `comparison` names its table (churn's holdout, demand's
+    backtest)."""
     return {
-        "version": trained.version,
-        "alias": trained.alias,
-        "winner": trained.winner,
-        "verdict": trained.verdict,
-        "backtest": trained.comparison,
+        "version": report.version,
+        "alias": report.alias,
+        "winner": report.winner,
+        "verdict": report.verdict,
+        comparison: report.comparison,
     }
 
 
@@ -200,13 +206,7 @@ def _train_churn(settings: SpendSettings) -> dict:
         if "history too short" not in str(error):
             raise
         return {"skipped": str(error)}
-    return {
-        "version": trained.version,
-        "alias": trained.alias,
-        "winner": trained.winner,
-        "verdict": trained.verdict,
-        "holdout": trained.comparison,
-    }
+    return _trained(trained, "holdout")
 
 
 def _recall_list(settings: SpendSettings, as_of) -> dict:

@@ -151,17 +151,8 @@ def objective(spec: ModelSpec, config: DemandConfig, data: Series):
 
 
 def score(settings: SpendSettings, spec: ModelSpec, as_of=None, **_) -> tuple[pd.DataFrame, dict]:
-    """The champion's forecast of every series for the configured horizon after the history's last day."""
-    from spend.core.model_store import ModelStore
-    from spend.training.loop import load_config
+    """The champion's forecast of every series for the configured horizon after the history's last day
+    (`spend forecast` without filters)."""
+    from spend.training.forecasting import forecast
 
-    config = load_config(spec)
-    model, version = ModelStore(settings).load(spec.name, feature_service=spec.feature_service)
-    frame = model.predict(config.horizon_days)
-    summary = {
-        "model": f"{spec.name} v{version.version}",
-        "series": int(frame[["product_id", "store_id"]].drop_duplicates().shape[0]),
-        "days": config.horizon_days,
-        "p50_units": float(frame["p50"].sum()),
-    }
-    return frame, summary
+    return forecast(settings)
