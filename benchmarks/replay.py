@@ -3,7 +3,9 @@ history's last weeks against its true demand, from the same starting stock, with
 weekly reviews and service-level target.
 
 - Spend: the target is mean + z x sd of demand over lead time + review, from the demand model's
-  quantiles (models/replenishment.py), the model fitted once on the year before the replay.
+  quantiles (models/replenishment.py). The model is fitted once, on the year before the replay; at each
+  review it re-forecasts from the sales seen so far (`update`: the lags read the replay's own sales,
+  days that closed empty flagged as stock-outs), as the shop would run it each week.
 - Mean forecast: the textbook policy a shop runs without a forecaster: the trailing 28-day mean of sales
   over the cover period plus z x the trailing daily standard deviation x sqrt(cover days).
 
@@ -21,7 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from spend.models.replenishment import SD_PER_P10_P90, daily_mean
+from spend.models.demand import KEEP_LAST_DAYS
+from spend.models.replenishment import cover_demand
 
 TRAILING = 28
 LEVELS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99, 0.995)
@@ -45,23 +48,23 @@ def replay(
         counts[counts["date"] == start].set_index(["product_id", "store_id"]).reindex(pd.MultiIndex.from_frame(pairs))
     )
     lead = at_start["lead_time_days"].fillna(7).to_numpy(dtype=int)
-    horizon = days + int(lead.max()) + review_days
+    horizon = int(lead.max()) + review_days
     model = make_model(horizon).fit(train)
-    forecast = model.predict(horizon, series=pairs)
-    grid = _wide(forecast, pairs, ["p10", "p50", "p90"], horizon)
     demand = _wide(truth[truth["date"] > start], pairs, ["demand"], days)["demand"]
     sales = _wide(train[train["date"] > start - pd.Timedelta(days=TRAILING)], pairs, ["units"], TRAILING)["units"]
     first = (at_start["on_hand"].fillna(0) + at_start["on_order"].fillna(0)).to_numpy(dtype=float)
-    spend_sd = (grid["p90"] - grid["p10"]) / SD_PER_P10_P90
+    seen = history[(history["date"] > start - pd.Timedelta(days=KEEP_LAST_DAYS)) & (history["date"] <= last)]
+    rows = pairs.reset_index(drop=True).reset_index(names="row")
+    seen = rows.merge(seen, on=["product_id", "store_id"]).sort_values(["row", "date"])
+    index = pd.MultiIndex.from_frame(pairs)
+    cover = pd.Series(lead + review_days, index=index)
 
-    def spend_target(day: int, served: np.ndarray, z: float) -> np.ndarray:
-        cover = np.arange(horizon)[None, :]
-        inside = (cover >= day) & (cover < day + lead[:, None] + review_days)
-        mean = (daily_mean(grid["p10"], grid["p50"], grid["p90"]) * inside).sum(axis=1)
-        sd = np.sqrt(((spend_sd**2) * inside).sum(axis=1))
-        return np.ceil(mean + z * sd)
+    def spend_target(day: int, served: np.ndarray, stock: np.ndarray, z: float) -> np.ndarray:
+        model.update(_observed(seen, start, served[:, :day], stock[:, :day]))
+        demand = cover_demand(model.predict(horizon, series=pairs), cover).reindex(index).fillna(0.0)
+        return np.ceil(demand["mean"].to_numpy() + z * demand["sd"].to_numpy())
 
-    def mean_target(day: int, served: np.ndarray, z: float) -> np.ndarray:
+    def mean_target(day: int, served: np.ndarray, stock: np.ndarray, z: float) -> np.ndarray:
         recent = np.concatenate([sales, served[:, :day]], axis=1)[:, -TRAILING:]
         cover = lead + review_days
         return np.ceil(recent.mean(axis=1) * cover + z * recent.std(axis=1) * np.sqrt(cover))
@@ -71,7 +74,7 @@ def replay(
         curve = []
         for level in LEVELS:
             z = norm.ppf(level)
-            run = _run(demand, first, lead, review_days, lambda d, served, z=z, target=target: target(d, served, z))
+            run = _run(demand, first, lead, review_days, lambda d, *seen_so_far, z=z, t=target: t(d, *seen_so_far, z))
             curve.append({"service_level": level} | run)
         out["curves"][name] = curve
         out[name] = next(row for row in curve if row["service_level"] == service_level)
@@ -97,6 +100,20 @@ def _along(curve: list[dict], given: str, value: float, wanted: str) -> float | 
     return float(np.interp(value, np.asarray(xs)[order], np.asarray([row[wanted] for row in curve])[order]))
 
 
+def _observed(seen: pd.DataFrame, start, served: np.ndarray, stock: np.ndarray) -> pd.DataFrame:
+    """The history as the shop sees it on a review day: the days before the replay as they were, then the
+    replay's days so far with the units it served (not the demand) and a stock-out flag where a day closed
+    empty; prices and promotions as the history had them."""
+    before = seen[seen["date"] <= start]
+    days = served.shape[1]
+    during = seen[(seen["date"] > start) & (seen["date"] <= start + pd.Timedelta(days=days))].copy()
+    day = (during["date"] - start).dt.days.to_numpy() - 1
+    row = during["row"].to_numpy()
+    during["units"] = served[row, day]
+    during["stockout"] = (stock[row, day] <= 0).astype(float)
+    return pd.concat([before, during], ignore_index=True)
+
+
 def _wide(frame: pd.DataFrame, pairs: pd.DataFrame, columns: list[str], width: int) -> dict[str, np.ndarray]:
     """Series x day arrays (zeros where a day is missing), series in `pairs` order, days from the first."""
     frame = frame.merge(pairs.reset_index(drop=True).reset_index(names="row"), on=["product_id", "store_id"])
@@ -120,7 +137,7 @@ def _run(demand: np.ndarray, first: np.ndarray, lead: np.ndarray, review_days: i
         on_hand += arrivals[:, d]
         on_order -= arrivals[:, d]
         if d % review_days == 0:
-            order = np.maximum(0.0, target(d, served) - on_hand - on_order)
+            order = np.maximum(0.0, target(d, served, stock) - on_hand - on_order)
             arrivals[rows, d + lead] += order
             on_order += order
         served[:, d] = np.minimum(on_hand, demand[:, d])

@@ -194,6 +194,7 @@ class DemandDay(BaseModel):
     p10: float
     p50: float
     p90: float
+    mean: float = Field(description="Expected units: what adds up over days and stores (the median does not)")
     method: str = Field(description="model, or the fallback a series without history got (product or store)")
 
 

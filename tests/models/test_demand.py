@@ -168,3 +168,47 @@ def test_a_refit_learns_from_the_new_history_only(history):
     pd.testing.assert_series_equal(refitted.reference_price_, fresh.reference_price_)
     pd.testing.assert_series_equal(refitted.product_level_, fresh.product_level_)
     pd.testing.assert_frame_equal(refitted.predict(7), fresh.predict(7))
+
+
+def _regimes(seed=1) -> pd.DataFrame:
+    """Series whose level switches between 2 and 12 units a day every three weeks: recent sales tell the
+    level, so the lags matter."""
+    rng = np.random.default_rng(seed)
+    frame = _history(products=3, stores=2, seed=seed)
+    block = (frame["date"] - frame["date"].min()).dt.days // 21
+    level = pd.Series(rng.choice([2.0, 12.0], size=(6, block.max() + 1)).ravel())
+    series = frame.groupby(["product_id", "store_id"]).ngroup()
+    mean = level.to_numpy()[series * (block.max() + 1) + block]
+    return frame.assign(units=rng.poisson(mean).astype(float))
+
+
+def test_an_update_moves_the_origin_and_reads_the_new_sales_without_refitting():
+    history = _regimes()
+    cut = history["date"].max() - pd.Timedelta(days=7)
+    model = _model().fit(history[history["date"] <= cut])
+    trees = model.forecaster_.models_["p50"]
+    same = model.predict(7)
+    pd.testing.assert_frame_equal(model.update(history[history["date"] <= cut]).predict(7), same)
+
+    # The same last week sold 2 units a day everywhere, or 12: the next week's forecast follows, read
+    # through the lags, from the same trees.
+    last = history["date"] > cut
+    low = model.update(history.assign(units=np.where(last, 2.0, history["units"]))).predict(7)
+    high = model.update(history.assign(units=np.where(last, 12.0, history["units"]))).predict(7)
+    assert model.forecaster_.models_["p50"] is trees
+    assert low["date"].min() == high["date"].min() == history["date"].max() + pd.Timedelta(days=1)
+    assert high["p50"].mean() > 2 * low["p50"].mean()
+
+
+def test_an_update_without_every_learned_series_is_refused(fitted, history):
+    with pytest.raises(ValueError, match="lacks 3 of the 12 learned series"):
+        fitted.update(history[history["product_id"] != "P0"])
+
+
+@pytest.mark.parametrize("intervals", ["quantile", "conformal"])
+def test_the_mean_of_a_slow_mover_is_its_expected_units_not_its_median(intervals):
+    history = _history(level=0.5)  # most days sell nothing: the median is 0, the mean is not
+    forecast = _model(intervals=intervals).fit(history).predict(14)
+    assert forecast["mean"].mean() == pytest.approx(0.5, rel=0.2)  # at the last (uncut) price
+    if intervals == "quantile":
+        assert forecast["p50"].mean() < 0.8 * forecast["mean"].mean()

@@ -34,31 +34,40 @@ def _forecast(p50: float, spread: float, days: int = 10, product="A", store="S")
 
 def test_cover_demand_sums_the_cover_days_only_and_adds_variances():
     cover = pd.Series([4], index=pd.MultiIndex.from_tuples([("A", "S")], names=["product_id", "store_id"]))
-    demand = cover_demand(_forecast(10.0, SD_PER_P10_P90 * 3.0), cover).loc[("A", "S")]
+    demand = cover_demand(_forecast(10.0, SD_PER_P10_P90 * 4.0), cover).loc[("A", "S")]
     assert demand["mean"] == pytest.approx(40.0)  # 4 of the 10 days
-    assert demand["sd"] == pytest.approx(3.0 * 2.0)  # sqrt(4 x 3^2)
-    assert demand["cover_p90"] == pytest.approx(40.0 + norm.ppf(0.9) * 6.0)
+    assert demand["sd"] == pytest.approx(4.0 * 2.0)  # sqrt(4 x 4^2)
+    assert demand["cover_p90"] == pytest.approx(40.0 + norm.ppf(0.9) * 8.0)
+
+
+def test_cover_demand_reads_the_mean_column_and_never_a_variance_below_poisson():
+    cover = pd.Series([4], index=pd.MultiIndex.from_tuples([("A", "S")], names=["product_id", "store_id"]))
+    # Slow mover: the median sells nothing, the mean 0.5 a day, the quantile spread says sd 0.2 a day.
+    forecast = _forecast(0.0, SD_PER_P10_P90 * 0.2).assign(p10=0.0, mean=0.5)
+    demand = cover_demand(forecast, cover).loc[("A", "S")]
+    assert demand["mean"] == pytest.approx(2.0)
+    assert demand["sd"] == pytest.approx(np.sqrt(2.0))  # Poisson: variance = mean, above 4 x 0.2^2
 
 
 @pytest.mark.parametrize(
     ("on_hand", "on_order", "order", "reason"),
     [
-        (0, 0, 50, BELOW_EXPECTED),  # target ceil(40 + 1.645 x 6) = 50
-        (30, 5, 15, BELOW_EXPECTED),
-        (42, 3, 5, BELOW_SAFETY),  # 45 is above the expected 40 but below the target 50
-        (50, 0, 0, COVERED),
+        (0, 0, 54, BELOW_EXPECTED),  # target ceil(40 + 1.645 x 8) = 54
+        (30, 5, 19, BELOW_EXPECTED),
+        (42, 3, 9, BELOW_SAFETY),  # 45 is above the expected 40 but below the target 54
+        (54, 0, 0, COVERED),
         (60, 10, 0, COVERED),
     ],
 )
 def test_the_order_fills_the_gap_to_the_target(on_hand, on_order, order, reason):
     cover = pd.Series([4], index=pd.MultiIndex.from_tuples([("A", "S")], names=["product_id", "store_id"]))
-    demand = cover_demand(_forecast(10.0, SD_PER_P10_P90 * 3.0), cover)
+    demand = cover_demand(_forecast(10.0, SD_PER_P10_P90 * 4.0), cover)
     stock = pd.DataFrame({"product_id": ["A"], "store_id": ["S"], "on_hand": [on_hand], "on_order": [on_order]})
     row = order_up_to(stock, demand, 0.95).iloc[0]
-    assert row["target_stock"] == 50
+    assert row["target_stock"] == 54
     assert row["suggested_order"] == order
     assert row["reason"] == reason
-    assert row["expected_fill_rate"] >= fill_rate(np.array([49.9]), np.array([40.0]), np.array([6.0]))[0]
+    assert row["expected_fill_rate"] >= fill_rate(np.array([53.9]), np.array([40.0]), np.array([8.0]))[0]
 
 
 def test_a_series_without_demand_orders_nothing():

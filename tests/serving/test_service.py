@@ -488,7 +488,7 @@ def test_demand_forecasts_answer_ordered_quantiles_per_product_store_and_day(ser
     rows = answer["forecasts"]
     assert answer["model"] == "spend-demand" and answer["days"] == 7 and len(rows) == 2 * 7
     assert {(r["product_id"], r["store_id"]) for r in rows} == {(product, "S000"), (product, "WEB")}
-    assert all(r["p10"] <= r["p50"] <= r["p90"] for r in rows)
+    assert all(r["p10"] <= r["p50"] <= r["p90"] and r["mean"] >= 0 for r in rows)
     assert min(r["date"] for r in rows) == answer["start"]
     again = _post(served, "/v1/demand/forecast", body, "pricing-engine")  # the pricing engine may ask too
     assert again.status_code == 200 and again.json()["forecasts"] == rows  # a retry gets the same answer
