@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks.replay import replay  # noqa: E402
-from benchmarks.report import figure  # noqa: E402
+from benchmarks.report import figure, show_figures  # noqa: E402
 from spend.core.experiments import read_config  # noqa: E402
 from spend.core.registry import spec  # noqa: E402
 from spend.models.demand import DemandForecaster  # noqa: E402
@@ -57,7 +57,11 @@ def simulated_history(customers: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
     from spend.simulate.config import SimulationConfig
     from spend.simulate.run import simulate
 
-    sim = simulate(SimulationConfig(customers=customers, days=730, seed=3))
+    return history_from(simulate(SimulationConfig(customers=customers, days=730, seed=3)))
+
+
+def history_from(sim) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(product x store x day history as the forecaster reads it, true demand, daily stock counts)."""
     lines = sim.tables["transactions"]
     lines = lines[lines["kind"] == "purchase"].assign(date=_day(lines["ts"]))
     net = lines["quantity"] * lines["unit_price"] - lines["discount"]
@@ -256,8 +260,7 @@ def show(r: dict) -> None:
                 f"average stock {row['average_stock']:,.0f} units"
             )
     print()
-    for row in figures(r):
-        print(f"{row['figure']}: {row['value']} (goal {row['goal']}): {'met' if row['met'] else 'NOT met'}")
+    show_figures(figures(r))
 
 
 def main() -> None:

@@ -10,3 +10,9 @@ def figure(name: str, value, baseline, goal: str, met, **extra) -> dict:
 def must_be_zero(name: str, count: int) -> dict:
     """A count of failures (tracebacks, lost rows, unanswered requests...) whose goal is none."""
     return figure(name, count, 0, "0", count == 0)
+
+
+def show_figures(rows: list[dict]) -> None:
+    """Each figure on one line: value, goal, met or not."""
+    for row in rows:
+        print(f"{row['figure']}: {row['value']} (goal {row['goal']}): {'met' if row['met'] else 'NOT met'}")

@@ -4,7 +4,8 @@
 - features: the Feast store (spend/cli/features.py);
 - models: train, backtest, score, models list|promote|rollback (spend/cli/models.py);
 - decisions: segments, recall-list, publish (spend/cli/decisions.py);
-- supply: forecast (spend/cli/supply.py);
+- supply: forecast, replenish (spend/cli/supply.py);
+- pricing: elasticity (spend/cli/pricing.py);
 - serve and keys (spend/cli/serve.py, spend/cli/keys.py);
 - demo: the main job (spend/cli/demo.py).
 
@@ -17,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from spend.cli import data, decisions, demo, features, keys, models, serve, supply
+from spend.cli import data, decisions, demo, features, keys, models, pricing, serve, supply
 from spend.core.console import configure_output
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app.add_typer(features.app, name="features")
 models.register(app)
 decisions.register(app)
 supply.register(app)
+pricing.register(app)
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve_command)
 app.add_typer(keys.app, name="keys")

@@ -34,14 +34,7 @@ def step_progress(title: str, steps: Sequence[str], enabled: bool = True) -> Ite
     if not enabled:
         yield lambda step: None
         return
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
+    with _bar() as progress:
         task = progress.add_task(title, total=len(steps))
         seen: list[str] = []
 
@@ -53,6 +46,28 @@ def step_progress(title: str, steps: Sequence[str], enabled: bool = True) -> Ite
 
         yield step
         progress.update(task, completed=len(steps), description=f"{title}: done")
+
+
+@contextmanager
+def count_progress(title: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """Yield a callback `done(count, total)` for work counted in items (products, series)."""
+    if not enabled:
+        yield lambda count, total: None
+        return
+    with _bar() as progress:
+        task = progress.add_task(title, total=None)
+        yield lambda count, total: progress.update(task, completed=count, total=total)
+
+
+def _bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 def print_json(payload: dict) -> None:

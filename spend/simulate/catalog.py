@@ -71,7 +71,7 @@ def build_calendar(config: SimulationConfig) -> Calendar:
 
 
 def build_catalog(config: SimulationConfig, calendar: Calendar, rng: np.random.Generator) -> Catalog:
-    n, n_days = config.products, len(calendar.days)
+    n = config.products
     category = np.arange(n) % len(CATEGORIES)  # every category is stocked
     profile = np.array([_CATEGORY_PROFILE[CATEGORIES[c]] for c in category])
     base_price = np.round(profile[:, 0] * rng.lognormal(0, 0.4, n), 2).clip(0.5)
@@ -87,7 +87,8 @@ def build_catalog(config: SimulationConfig, calendar: Calendar, rng: np.random.G
             "extra_units": profile[:, 4],
         }
     )
-    list_price, promo = _price_paths(base_price, n_days, rng)
+    season = calendar.category_season[category]
+    list_price, promo = _price_paths(base_price, season, products["popularity"].to_numpy(), config, rng)
     substitutes = _substitutes(category, config.substitute_pairs, rng)
     stores = pd.DataFrame(
         {
@@ -98,13 +99,21 @@ def build_catalog(config: SimulationConfig, calendar: Calendar, rng: np.random.G
     return Catalog(products.assign(category_index=category), substitutes, list_price, promo, stores)
 
 
-def _price_paths(base: np.ndarray, n_days: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    n = len(base)
+def _price_paths(
+    base: np.ndarray, season: np.ndarray, popularity: np.ndarray, config: SimulationConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """List prices and promotions set the way shops set them, in reaction to demand, so that a regression
+    of units on price is confounded: the list price rises into the category's season (a share
+    `price_season` of its swing in demand, as an elasticity), and promotions start more often off
+    season and on slow movers (the least popular quarter)."""
+    n, n_days = season.shape
     steps = np.where(rng.random((n, n_days)) < 1 / 60, rng.normal(0, 0.07, (n, n_days)), 0.0)
     level = np.exp(np.cumsum(steps, axis=1)).clip(0.7, 1.4)
-    list_price = np.round(base[:, None] * level, 2)
+    list_price = np.round(base[:, None] * level * season**config.price_season, 2)
     promo = np.zeros((n, n_days))
-    starts = rng.random((n, n_days)) < 1 / 45
+    slow = np.where(popularity < np.quantile(popularity, 0.25), config.promo_slow_movers, 1.0)[:, None]
+    rate = np.clip(season**-config.promo_off_season, 0.5, 2.0) * slow / 45
+    starts = rng.random((n, n_days)) < rate
     for j, d in zip(*np.nonzero(starts), strict=True):
         promo[j, d : d + rng.integers(7, 15)] = rng.uniform(0.10, 0.35)
     return list_price, np.round(promo, 3)
@@ -123,11 +132,26 @@ def _substitutes(category: np.ndarray, pairs: int, rng: np.random.Generator) -> 
 def choice_weights(catalog: Catalog, calendar: Calendar, promo_lift: float) -> np.ndarray:
     """(product, day) weights of choosing each product for a basket line: the demand model's ground truth."""
     p = catalog.products
+    season = calendar.category_season[p["category_index"]]
     price = catalog.list_price * (1 - catalog.promo_depth)
-    log_rel = np.log(price / p["base_price"].to_numpy()[:, None])
-    log_w = np.log(p["popularity"].to_numpy())[:, None] + np.log(calendar.category_season[p["category_index"]])
-    log_w = log_w + p["elasticity"].to_numpy()[:, None] * log_rel + np.log(promo_lift) * (catalog.promo_depth > 0)
-    index = {pid: j for j, pid in enumerate(p["product_id"])}
-    for row in catalog.substitutes.itertuples():
+    return weights_at(p, catalog.substitutes, season, price, catalog.promo_depth > 0, promo_lift)
+
+
+def weights_at(
+    products: pd.DataFrame,
+    substitutes: pd.DataFrame,
+    season: np.ndarray,
+    price: np.ndarray,
+    promo: np.ndarray,
+    promo_lift: float,
+) -> np.ndarray:
+    """Choice weights at any prices: (product, day) arrays of the season multiplier, the net price paid
+    and whether the product is on promotion. A product's weight moves with its own price by its
+    elasticity and with its declared substitutes' prices by the cross-elasticity."""
+    log_rel = np.log(price / products["base_price"].to_numpy()[:, None])
+    log_w = np.log(products["popularity"].to_numpy())[:, None] + np.log(season)
+    log_w = log_w + products["elasticity"].to_numpy()[:, None] * log_rel + np.log(promo_lift) * promo
+    index = {pid: j for j, pid in enumerate(products["product_id"])}
+    for row in substitutes.itertuples():
         log_w[index[row.product_id]] += row.cross_elasticity * log_rel[index[row.substitute_id]]
     return np.exp(log_w)

@@ -35,6 +35,9 @@ class SimulationConfig:
     channel_rate: tuple[float, ...] = (1.0, 0.8, 1.3)
     mean_lines_per_order: float = 2.5
     promo_lift: float = 1.3  # demand multiplier on promotion on top of the price effect
+    price_season: float = 0.3  # list prices follow the category's season: season multiplier ** this
+    promo_off_season: float = 1.0  # promotions start more often off season: rate x season ** -this (0.5-2x)
+    promo_slow_movers: float = 2.0  # the least popular quarter of products is promoted this much more often
     substitute_pairs: int = 10
     tier_thresholds: tuple[float, ...] = (0.0, 400.0, 1_200.0, 3_000.0)  # cumulative spend for each tier
     campaign_day: int | None = None  # default: 60% into the history

@@ -57,6 +57,7 @@ def simulate(config: SimulationConfig, progress: Callable[[str], None] = lambda 
     # time is the first order's time (an event never predates its customer's signup).
     customers["signup_ts"] = orders.groupby("customer")["ts"].min().reindex(customers.index).to_numpy()
     lines = build_lines(orders, catalog, calendar, config, next(streams))
+    basket_lines = orders.groupby("day_index").size() * config.mean_lines_per_order  # expected draws a day
     progress("stock")
     stores = [*catalog.stores["store_id"], "WEB", "APP"]
     stock = run_stock(orders, lines, stores, config, np.random.default_rng([config.seed, 11]))
@@ -82,6 +83,7 @@ def simulate(config: SimulationConfig, progress: Callable[[str], None] = lambda 
     tables["inventory"] = inventory_table(stock.inventory, catalog, config)
     truth = _truth(customers, catalog, campaign, fraud, calendar, config)
     truth["demand"] = _demand_truth(stock.demand, catalog, calendar, config)
+    truth["basket_lines"] = _basket_lines(basket_lines, calendar, config)
     tables["transactions"], truth["dirt"] = add_dirt(tables["transactions"], config.dirty_share, next(streams))
     return Simulation(tables, truth, _parameters(config))
 
@@ -143,6 +145,13 @@ def _demand_truth(demand: pd.DataFrame, catalog, calendar, config: SimulationCon
             "sold": window["sold"].to_numpy(),
         }
     )
+
+
+def _basket_lines(per_day: pd.Series, calendar, config: SimulationConfig) -> pd.DataFrame:
+    """Expected product draws per day over the history (before stock-outs): with the choice weights, the
+    expected demand at any prices (spend/simulate/demand_truth.py)."""
+    days = np.arange(config.days, 2 * config.days)
+    return pd.DataFrame({"date": calendar.days[days], "lines": per_day.reindex(days, fill_value=0).to_numpy(float)})
 
 
 def _days_to_ts(days: np.ndarray, config: SimulationConfig) -> pd.Series:

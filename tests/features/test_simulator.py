@@ -180,3 +180,43 @@ def test_canonical_tables_are_consistent(sim):
     points = sim.tables["points"]
     balance = points.sort_values("ts").groupby("customer_id")["points"].cumsum()
     assert (balance >= 0).all()
+
+
+def test_the_demand_truth_adds_up_to_the_simulated_demand(sim):
+    from spend.simulate.demand_truth import DemandTruth
+
+    truth = DemandTruth.from_truth(sim.truth, SimulationConfig().promo_lift)
+    days = truth.lines.index
+    expected = np.sum([truth.expected_units(day, *truth.shop_prices(day)) for day in days], axis=0)
+    expected = pd.Series(expected, index=truth.products["product_id"])
+    realised = sim.truth["demand"].groupby("product_id")["demand"].sum().reindex(expected.index).fillna(0.0)
+    busy = realised > 2_000
+    assert busy.sum() >= 20
+    assert ((expected[busy] / realised[busy]) - 1).abs().median() < 0.05
+    assert expected.sum() == pytest.approx(realised.sum(), rel=0.05)
+
+
+def test_the_true_elasticity_is_the_slope_of_expected_units(sim):
+    from spend.simulate.demand_truth import DemandTruth
+
+    truth = DemandTruth.from_truth(sim.truth, SimulationConfig().promo_lift)
+    day = truth.lines.index[100]
+    price, promo = truth.shop_prices(day)
+    slope = truth.elasticity(day)
+    bumped = price.copy()
+    for j in (0, 5, int(sim.truth["substitutes"]["substitute_id"].str[1:].astype(int).iloc[0])):
+        bumped[:] = price
+        bumped[j] = price[j] * 1.001
+        numeric = np.log(truth.expected_units(day, bumped, promo)[j] / truth.expected_units(day, price, promo)[j])
+        assert numeric / np.log(1.001) == pytest.approx(slope[j], rel=1e-2)
+
+
+def test_the_shop_prices_in_reaction_to_demand(sim):
+    """Dearer in season, promotions off season: what confounds a naive elasticity."""
+    prices = sim.truth["prices"].merge(sim.truth["products"][["product_id", "category", "base_price"]])
+    prices = prices.merge(sim.truth["category_season"], on=["category", "date"])
+    relative = np.log(prices["list_price"] / prices["base_price"])
+    assert np.corrcoef(relative, np.log(prices["choice_multiplier"]))[0, 1] > 0.2
+    on_promo = prices["promo_depth"] > 0
+    low = prices["choice_multiplier"] < 1
+    assert on_promo[low].mean() > 1.3 * on_promo[~low].mean()

@@ -152,3 +152,26 @@ def test_tuning_searches_on_a_window_before_the_backtest_and_registers(shop):
     assert set(tuned["comparison"]) == {"spend", "seasonal_naive"}
     backtest = json.loads(_ok(["backtest", "demand", "--json"]))
     assert backtest["details"]["windows"] == shop["trained"]["details"]["windows"]
+
+
+def test_elasticity_gives_each_product_an_interval_and_the_same_answer_asked_alone(shop, tmp_path):
+    answer = json.loads(_ok(["elasticity", "--json"]))
+    rows = answer["elasticities"]
+    assert answer["products"] == len(rows) == 16
+    for row in rows:
+        assert row["ci_low"] <= row["elasticity"] <= row["ci_high"]
+        assert row["method"] in {"dml", "category prior"} and row["n_days"] > 0
+    assert np.median([row["elasticity"] for row in rows]) < 0  # the simulated products are all elastic
+    alone = json.loads(_ok(["elasticity", "--product", rows[3]["product_id"], "--json"]))
+    assert alone["elasticities"] == [rows[3]]
+    out = tmp_path / "elasticities.csv"
+    _ok(["elasticity", "--out", str(out)])
+    written = pd.read_csv(out)
+    assert len(written) == 16 and {"product_id", "elasticity", "ci_low", "ci_high", "method", "n_days"} <= set(
+        written.columns
+    )
+
+
+def test_elasticity_refuses_an_unknown_product_or_method_in_one_line(shop):
+    _refused(["elasticity", "--product", "NO-SUCH-SKU"], "--product", "NO-SUCH-SKU")
+    _refused(["elasticity", "--method", "magic"], "--method", "magic")

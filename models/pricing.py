@@ -1,0 +1,357 @@
+"""Own-price elasticities per product, with confidence intervals, by double machine learning.
+
+Shops set prices in reaction to demand (dearer in season, promotions when sales are slow), so a
+regression of units on price mixes the price's effect with the reasons the price moved. Double machine
+learning (econml's LinearDML, Chernozhukov et al. 2018) partials the controls out of both sides first:
+two nuisance models (a ridge regression, then LightGBM on what it leaves: `RidgeThenBoosted`) predict
+log units and log price from the controls, cross-fitted (each period's prediction comes from models
+that did not see it), and the elasticity is the linear effect of the price residual on the units
+residual, with a heteroskedasticity-robust interval.
+
+- Panel: one row per product and period (`period_days`, default a week): units summed, the mean of the
+  daily prices (not weighted by units: that weight is itself moved by the price), the share of days on
+  promotion. Daily product counts are small (a median product sells a few units a day over every store)
+  and log(1 + units) of small counts flattens elasticities by about mean / (1 + mean); a week's sum
+  brings that under 5% for most products.
+- Controls: yearly seasonality (two harmonics), Black Friday and the Christmas run-up, trend, promotion
+  share and last period's log units.
+- Cross-price effects: for declared substitutes, their log prices are further treatments beside the
+  product's own.
+- Shrinkage: estimates are pooled toward their category's mean by empirical Bayes (DerSimonian-Laird
+  between-product variance); a noisy estimate moves most. A product with too little history or price
+  variation gets its category's mean with the category's spread as its interval (`method`: category
+  prior). Without categories, everything is one category.
+- Beside DML, for comparison: `ols` (log units on log price) and `ols_controls` (plus the controls), both
+  with Newey-West intervals.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import NotFittedError
+
+METHODS = ("dml", "ols", "ols_controls")
+DAILY_COLUMNS = ("product_id", "date", "units", "price")
+CONTROLS = (
+    "season_sin",
+    "season_cos",
+    "season_sin2",
+    "season_cos2",
+    "black_friday",
+    "christmas",
+    "trend",
+    "promo",
+    "log_traffic",
+)
+LAG = "lag_log_units"
+PRIOR = "category prior"
+COLUMNS = (
+    "product_id",
+    "elasticity",
+    "ci_low",
+    "ci_high",
+    "se",
+    "method",
+    "n_days",
+    "price_sd",
+    "raw_elasticity",
+    "raw_se",
+    "note",
+)
+
+
+def product_days(history: pd.DataFrame) -> pd.DataFrame:
+    """Per product and day over every store, from product x store days (product_id, store_id, date,
+    units, price, promo, stockout): units, the day's price and promotion share. A store day that closed
+    empty sold less than its demand: its units are left out and the day's units scaled up by the share
+    of the product's sales that the stores still in stock usually make (at most 2x: a day with less
+    than half its usual stores in stock counts what they sold, twice)."""
+    frame = history.copy()
+    out = frame["stockout"].fillna(0.0).to_numpy() > 0 if "stockout" in frame.columns else np.zeros(len(frame), bool)
+    totals = frame.groupby(["product_id", "store_id"])["units"].transform("sum")
+    share = totals / frame.groupby("product_id")["units"].transform("sum").where(lambda t: t > 0)
+    frame["in_units"] = np.where(out, 0.0, frame["units"])
+    frame["in_share"] = np.where(out, 0.0, share.fillna(0.0))
+    day = frame.groupby(["product_id", "date"]).agg(
+        in_units=("in_units", "sum"), in_share=("in_share", "sum"), price=("price", "first"), promo=("promo", "first")
+    )
+    day["units"] = day["in_units"] / day["in_share"].clip(lower=0.5)
+    return day.reset_index()[["product_id", "date", "units", "price", "promo"]]
+
+
+def weekly_panel(daily: pd.DataFrame, period_days: int = 7) -> pd.DataFrame:
+    """Per product and whole period: units, price, promo share, log units and price, the controls."""
+    from spend.models.demand import black_friday_weekend
+
+    missing = [c for c in DAILY_COLUMNS if c not in daily.columns]
+    if missing:
+        raise ValueError(f"the price history lacks column(s) {', '.join(missing)}")
+    frame = daily.copy()
+    frame["date"] = pd.to_datetime(frame["date"]).dt.tz_localize(None).dt.normalize()
+    if "promo" not in frame.columns:
+        frame["promo"] = 0.0
+    first = frame["date"].min()
+    frame["period"] = (frame["date"] - first).dt.days // period_days
+    dates = pd.DatetimeIndex(frame["date"])
+    frame["black_friday"] = black_friday_weekend(dates)
+    frame["christmas"] = ((dates.month == 12) & (dates.day <= 24)).astype(float)
+    panel = (
+        frame.groupby(["product_id", "period"])
+        .agg(
+            units=("units", "sum"),
+            price=("price", "mean"),
+            promo=("promo", "mean"),
+            black_friday=("black_friday", "max"),
+            christmas=("christmas", "mean"),
+            days=("date", "nunique"),
+            start=("date", "min"),
+        )
+        .reset_index()
+    )
+    panel = panel[(panel["days"] == period_days) & (panel["price"] > 0)].copy()
+    angle = 2 * np.pi * (panel["start"].dt.dayofyear + period_days / 2) / 365.25
+    panel["season_sin"], panel["season_cos"] = np.sin(angle), np.cos(angle)
+    panel["season_sin2"], panel["season_cos2"] = np.sin(2 * angle), np.cos(2 * angle)
+    panel["trend"] = panel["period"] * period_days / 365.25
+    panel["log_units"] = np.log1p(panel["units"].astype(float))
+    # Every product's units that period: the shop's traffic (holidays, weather, its own seasons), which
+    # one product's price barely moves.
+    panel["log_traffic"] = np.log1p(panel.groupby("period")["units"].transform("sum"))
+    panel["log_price"] = np.log(panel["price"].astype(float))
+    panel = panel.sort_values(["product_id", "period"])
+    previous = panel.groupby("product_id")["log_units"].shift(1)
+    consecutive = panel.groupby("product_id")["period"].diff() == 1
+    panel[LAG] = previous.where(consecutive)
+    return panel.dropna(subset=[LAG]).reset_index(drop=True)
+
+
+class ElasticityEstimator(BaseEstimator):
+    def __init__(
+        self,
+        method: str = "dml",
+        period_days: int = 7,
+        cv: int = 5,
+        n_estimators: int = 100,
+        learning_rate: float = 0.05,
+        num_leaves: int = 4,
+        min_child_samples: int = 15,
+        alpha: float = 0.10,
+        min_periods: int = 26,
+        min_price_sd: float = 0.02,
+        shrink: bool = True,
+        random_state: int = 0,
+    ) -> None:
+        self.method = method
+        self.period_days = period_days
+        self.cv = cv
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.alpha = alpha
+        self.min_periods = min_periods
+        self.min_price_sd = min_price_sd
+        self.shrink = shrink
+        self.random_state = random_state
+
+    def fit(
+        self,
+        daily: pd.DataFrame,
+        y=None,
+        categories: pd.Series | None = None,
+        substitutes: pd.DataFrame | None = None,
+        progress=None,
+    ) -> ElasticityEstimator:
+        """`daily`: product_id, date, units (over every store), price (the day's net unit price), promo
+        (share on promotion, optional). `categories`: category per product_id (optional). `substitutes`:
+        product_id, substitute_id pairs whose cross effects to estimate (optional). `progress(done, total)`
+        is called after each product."""
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        panel = weekly_panel(daily, self.period_days)
+        if panel.empty:
+            raise ValueError(f"no product has two whole periods of {self.period_days} days to learn from")
+        prices = panel.pivot(index="period", columns="product_id", values="log_price")
+        pairs = _pairs(substitutes)
+        own, cross = [], []
+        total = panel["product_id"].nunique()
+        for done, (product, frame) in enumerate(panel.groupby("product_id", sort=True), start=1):
+            others = [s for s in pairs.get(product, []) if s in prices.columns]
+            row, effects = self._one(product, frame, prices, others)
+            own.append(row)
+            cross += effects
+            if progress is not None:
+                progress(done, total)
+        table = pd.DataFrame(own)
+        groups = (
+            pd.Series("all", index=table["product_id"])
+            if categories is None
+            else categories.reindex(table["product_id"]).fillna("uncategorised")
+        )
+        self.table_ = _shrunk(table, groups.to_numpy(), self.alpha, self.shrink)[list(COLUMNS)]
+        self.cross_ = pd.DataFrame(
+            cross, columns=["product_id", "substitute_id", "cross_elasticity", "ci_low", "ci_high", "method"]
+        )
+        self.categories_ = groups
+        return self
+
+    def elasticities(self, products=None) -> pd.DataFrame:
+        if not hasattr(self, "table_"):
+            raise NotFittedError("ElasticityEstimator is not fitted")
+        table = self.table_
+        return table if products is None else table[table["product_id"].isin(list(products))].reset_index(drop=True)
+
+    # ----- one product -----
+
+    def _one(self, product, frame: pd.DataFrame, prices: pd.DataFrame, others: list[str]):
+        n_days = len(frame) * self.period_days
+        price_sd = float(frame["log_price"].std()) if len(frame) > 1 else 0.0
+        row = {"product_id": product, "n_days": n_days, "price_sd": price_sd, "method": self.method, "note": ""}
+        if len(frame) < self.min_periods:
+            return row | {"raw_elasticity": np.nan, "raw_se": np.nan, "note": f"only {n_days} days"}, []
+        if price_sd < self.min_price_sd:
+            note = f"too little price variation (sd of log price {price_sd:.3f})"
+            return row | {"raw_elasticity": np.nan, "raw_se": np.nan, "note": note}, []
+        treatments = np.column_stack(
+            [frame["log_price"].to_numpy()] + [prices.loc[frame["period"], o].to_numpy() for o in others]
+        )
+        keep = np.isfinite(treatments).all(axis=1)
+        y, t = frame["log_units"].to_numpy()[keep], treatments[keep]
+        controls = frame[[*CONTROLS, LAG]].to_numpy(dtype=float)[keep]
+        controls = controls[:, controls.std(axis=0) > 0]  # a constant control (no promotions) says nothing
+        effect, se = self._effects(y, t, controls)
+        z = norm.ppf(1 - self.alpha / 2)
+        cross = [
+            (
+                product,
+                o,
+                float(effect[k + 1]),
+                float(effect[k + 1] - z * se[k + 1]),
+                float(effect[k + 1] + z * se[k + 1]),
+                self.method,
+            )
+            for k, o in enumerate(others)
+        ]
+        return row | {"raw_elasticity": float(effect[0]), "raw_se": float(se[0])}, cross
+
+    def _effects(self, y: np.ndarray, t: np.ndarray, controls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.method == "dml":
+            return self._dml(y, t, controls)
+        import statsmodels.api as sm
+
+        x = t if self.method == "ols" else np.column_stack([t, controls])
+        fit = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit(cov_type="HAC", cov_kwds={"maxlags": 4})
+        width = t.shape[1]
+        return np.asarray(fit.params)[1 : 1 + width], np.asarray(fit.bse)[1 : 1 + width]
+
+    def _dml(self, y: np.ndarray, t: np.ndarray, controls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from econml.dml import LinearDML
+        from sklearn.model_selection import KFold
+        from sklearn.multioutput import MultiOutputRegressor
+
+        def nuisance():
+            return RidgeThenBoosted(
+                n_estimators=self.n_estimators,
+                learning_rate=self.learning_rate,
+                num_leaves=self.num_leaves,
+                min_child_samples=self.min_child_samples,
+                random_state=self.random_state,
+            )
+
+        model_t = nuisance() if t.shape[1] == 1 else MultiOutputRegressor(nuisance())
+        dml = LinearDML(
+            model_y=nuisance(),
+            model_t=model_t,
+            cv=KFold(self.cv, shuffle=True, random_state=self.random_state),
+            random_state=self.random_state,
+        )
+        dml.fit(y, t if t.shape[1] > 1 else t[:, 0], X=None, W=controls)
+        effect = np.atleast_1d(dml.intercept_).astype(float)
+        return effect, np.atleast_1d(dml.intercept__inference().stderr).astype(float)
+
+
+class RidgeThenBoosted(RegressorMixin, BaseEstimator):
+    """DML's nuisance model: a ridge regression on the controls, then LightGBM on what it leaves. With
+    about a hundred weekly rows per product, trees alone shrink the smooth seasonal confounding toward
+    the mean and leave it in the residuals DML regresses (docs/pricing.md has the figures); the ridge
+    takes the smooth part and the trees what is not linear."""
+
+    def __init__(
+        self,
+        n_estimators: int = 100,
+        learning_rate: float = 0.05,
+        num_leaves: int = 4,
+        min_child_samples: int = 15,
+        random_state: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.random_state = random_state
+
+    def fit(self, X, y) -> RidgeThenBoosted:
+        from lightgbm import LGBMRegressor
+        from sklearn.linear_model import RidgeCV
+
+        self.ridge_ = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(X, y)
+        self.trees_ = LGBMRegressor(
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            random_state=self.random_state,
+            verbose=-1,
+            n_jobs=1,
+        ).fit(X, y - self.ridge_.predict(X))
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        return self.ridge_.predict(X) + self.trees_.predict(X)
+
+
+def _pairs(substitutes: pd.DataFrame | None) -> dict[str, list[str]]:
+    if substitutes is None or substitutes.empty:
+        return {}
+    return substitutes.groupby("product_id")["substitute_id"].apply(list).to_dict()
+
+
+def _shrunk(table: pd.DataFrame, groups: np.ndarray, alpha: float, shrink: bool) -> pd.DataFrame:
+    """Estimates pooled toward their category's mean (empirical Bayes), and a category prior where a
+    product has none."""
+    out = table.copy()
+    z = norm.ppf(1 - alpha / 2)
+    out["elasticity"], out["se"] = out["raw_elasticity"], out["raw_se"]
+    for group in np.unique(groups):
+        rows = np.flatnonzero(groups == group)
+        theta, se = out["raw_elasticity"].to_numpy()[rows], out["raw_se"].to_numpy()[rows]
+        known = np.isfinite(theta) & np.isfinite(se) & (se > 0)
+        if known.sum() < 3:  # too few to learn a category from: the products' own figures only
+            continue
+        mean, mean_se, tau2 = _random_effects(theta[known], se[known])
+        if shrink:
+            precision = 1 / se[known] ** 2 + (1 / tau2 if tau2 > 0 else np.inf)
+            pulled = np.where(tau2 > 0, (theta[known] / se[known] ** 2 + mean / max(tau2, 1e-12)) / precision, mean)
+            spread = np.where(tau2 > 0, np.sqrt(1 / precision), mean_se)
+            out.loc[out.index[rows[known]], "elasticity"] = pulled
+            out.loc[out.index[rows[known]], "se"] = spread
+        unknown = out.index[rows[~known]]
+        out.loc[unknown, "elasticity"] = mean
+        out.loc[unknown, "se"] = np.sqrt(tau2 + mean_se**2)
+        out.loc[unknown, "method"] = PRIOR
+    out["ci_low"] = out["elasticity"] - z * out["se"]
+    out["ci_high"] = out["elasticity"] + z * out["se"]
+    return out
+
+
+def _random_effects(theta: np.ndarray, se: np.ndarray) -> tuple[float, float, float]:
+    """DerSimonian-Laird: the category's mean, its standard error and the between-product variance."""
+    w = 1 / se**2
+    fixed = np.sum(w * theta) / w.sum()
+    q = np.sum(w * (theta - fixed) ** 2)
+    tau2 = max(0.0, (q - (len(theta) - 1)) / (w.sum() - np.sum(w**2) / w.sum()))
+    w_re = 1 / (se**2 + tau2)
+    return float(np.sum(w_re * theta) / w_re.sum()), float(np.sqrt(1 / w_re.sum())), float(tau2)

@@ -1,0 +1,143 @@
+"""Price elasticities: DML recovers known elasticities where prices follow demand (naive OLS does not),
+intervals, shrinkage toward the category, cross effects, and refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spend.models.pricing import PRIOR, ElasticityEstimator, product_days, weekly_panel
+
+DAYS = 728
+
+
+def _shop(products=12, seed=0, substitutes: dict | None = None) -> tuple[pd.DataFrame, pd.Series]:
+    """Daily units of products whose shop prices into the season (dearer when demand is high) and
+    promotes off season: a regression of units on price alone is confounded. Returns (daily, truth)."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2024-01-01", periods=DAYS, freq="D")
+    season = 1 + 0.5 * np.cos(2 * np.pi * (dates.dayofyear.to_numpy() - 200) / 365.25)
+    truth = pd.Series(rng.uniform(-2.5, -0.8, products), index=[f"P{j}" for j in range(products)])
+    prices, promos = {}, {}
+    for product in truth.index:
+        walk = np.exp(np.cumsum(np.where(rng.random(DAYS) < 1 / 30, rng.normal(0, 0.08, DAYS), 0.0)))
+        promos[product] = rng.random(DAYS) < 0.15 / season
+        prices[product] = 10 * season**0.4 * walk.clip(0.7, 1.4) * (1 - 0.2 * promos[product])
+    rows = []
+    for product, e in truth.items():
+        price, promo = prices[product], promos[product].astype(float)
+        log_mean = np.log(30 * season) + e * np.log(price / 10) + np.log(1.3) * promo
+        for other, cross in (substitutes or {}).get(product, {}).items():
+            log_mean = log_mean + cross * np.log(prices[other] / 10)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "product_id": product,
+                    "date": dates,
+                    "units": rng.poisson(np.exp(log_mean)),
+                    "price": price,
+                    "promo": promo,
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True), truth
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return _shop()
+
+
+@pytest.fixture(scope="module")
+def estimates(shop):
+    daily, _ = shop
+    return {m: ElasticityEstimator(method=m).fit(daily).elasticities() for m in ("dml", "ols", "ols_controls")}
+
+
+def test_dml_recovers_the_true_elasticities_where_naive_ols_is_confounded(shop, estimates):
+    _, truth = shop
+    error = {m: (t.set_index("product_id")["elasticity"] - truth).abs() for m, t in estimates.items()}
+    assert error["dml"].mean() < 0.2
+    assert error["ols"].mean() > 2 * error["dml"].mean()
+    bias = (estimates["ols"].set_index("product_id")["raw_elasticity"] - truth).mean()
+    assert bias > 0.3  # dearer in season, when demand is high: naive slopes are too flat
+
+
+def test_intervals_hold_the_estimate_and_mostly_the_truth(shop, estimates):
+    _, truth = shop
+    table = estimates["dml"].set_index("product_id")
+    truth = truth.reindex(table.index)
+    assert (table["ci_low"] < table["elasticity"]).all() and (table["elasticity"] < table["ci_high"]).all()
+    covered = ((table["ci_low"] <= truth) & (truth <= table["ci_high"])).mean()
+    assert covered >= 0.75
+    assert set(table.columns) >= {"elasticity", "ci_low", "ci_high", "method", "n_days"}
+    assert (table["n_days"] > 600).all()
+
+
+def test_a_product_without_price_variation_gets_its_category_prior(shop):
+    daily, _ = shop
+    flat = daily.assign(price=np.where(daily["product_id"] == "P0", 10.0, daily["price"]))
+    table = ElasticityEstimator().fit(flat).elasticities().set_index("product_id")
+    assert table.loc["P0", "method"] == PRIOR
+    assert "too little price variation" in table.loc["P0", "note"]
+    others = table.drop(index="P0")
+    assert others["elasticity"].min() <= table.loc["P0", "elasticity"] <= others["elasticity"].max()
+    assert table.loc["P0", "ci_high"] - table.loc["P0", "ci_low"] > (others["ci_high"] - others["ci_low"]).median()
+
+
+def test_shrinkage_pulls_a_noisy_estimate_toward_its_category(shop, estimates):
+    raw = estimates["dml"]
+    distance_raw = (raw["raw_elasticity"] - raw["raw_elasticity"].mean()).abs()
+    distance = (raw["elasticity"] - raw["raw_elasticity"].mean()).abs()
+    assert (distance <= distance_raw + 1e-9).all()
+    assert (raw["se"] <= raw["raw_se"] + 1e-9).all()
+
+
+def test_a_declared_substitute_gets_a_cross_price_effect():
+    pairs = pd.DataFrame({"product_id": ["P0"], "substitute_id": ["P1"]})
+    covered = 0
+    for seed in range(3):  # three shops: a 90% interval may miss one
+        daily, _ = _shop(products=4, seed=seed, substitutes={"P0": {"P1": 0.8}})
+        cross = ElasticityEstimator().fit(daily, substitutes=pairs).cross_.set_index("substitute_id").loc["P1"]
+        assert cross["cross_elasticity"] > 0.3
+        covered += cross["ci_low"] <= 0.8 <= cross["ci_high"]
+    assert covered >= 2
+
+
+def test_the_panel_sums_whole_weeks_and_lags_the_previous_one(shop):
+    daily, _ = shop
+    panel = weekly_panel(daily[daily["product_id"] == "P1"])
+    assert len(panel) == DAYS // 7 - 1  # the first week has no previous one
+    one = daily[(daily["product_id"] == "P1") & (daily["date"] < daily["date"].min() + pd.Timedelta(days=14))]
+    assert panel["units"].iloc[0] == one["units"].iloc[7:].sum()
+    assert panel["lag_log_units"].iloc[0] == pytest.approx(np.log1p(one["units"].iloc[:7].sum()))
+
+
+def test_a_history_without_prices_names_the_column(shop):
+    daily, _ = shop
+    with pytest.raises(ValueError, match="lacks column\\(s\\) price"):
+        ElasticityEstimator().fit(daily.drop(columns="price"))
+    with pytest.raises(ValueError, match="method must be one of"):
+        ElasticityEstimator(method="magic").fit(daily)
+
+
+def test_a_store_day_that_closed_empty_is_made_up_for_by_the_stores_in_stock():
+    days = pd.date_range("2026-01-01", periods=3)
+    history = pd.DataFrame(
+        {
+            "product_id": "A",
+            "store_id": ["S1"] * 3 + ["S2"] * 3,
+            "date": list(days) * 2,
+            "units": [6.0, 6.0, 6.0, 2.0, 2.0, 0.0],  # S1 makes 3/4 of the sales; S2 ran out on day 3
+            "price": 1.0,
+            "promo": 0.0,
+            "stockout": [0, 0, 0, 0, 0, 1],
+        }
+    )
+    daily = product_days(history).set_index("date")["units"]
+    assert daily.iloc[0] == pytest.approx(8.0)
+    expected_share = 18 / 22  # S1's share of the product's units over the history
+    assert daily.iloc[2] == pytest.approx(6.0 / expected_share)
+    without = product_days(history.drop(columns="stockout")).set_index("date")["units"]
+    assert without.iloc[2] == pytest.approx(6.0)  # no stock data: the units as sold
