@@ -52,3 +52,64 @@ def elasticities(
         "negative_and_significant": int((table["ci_high"] < 0).sum()),
     }
     return table, summary
+
+
+RECENT_DAYS = 28  # the units a quote starts from: the mean day of the last four weeks
+
+
+def price_quotes(
+    settings: SpendSettings,
+    products: pd.DataFrame,
+    constraints: dict | None = None,
+    objective: str = "margin",
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Quotes for the products of `products` (product_id, price, cost, optional floor and cap): each
+    product's elasticity and its mean daily units over the last RECENT_DAYS days at today's price."""
+    from spend.models.price_quotes import Constraints, QuoteError, quote
+
+    rules = _constraints(constraints or {})
+    daily = product_history(settings)
+    asked = products.assign(product_id=products["product_id"].astype(str))
+    unknown = sorted(set(asked["product_id"]) - set(daily["product_id"]))
+    if unknown:
+        raise SpendError(f"--products: unknown product(s) {', '.join(unknown[:5])}")
+    table, _ = elasticities(settings, list(asked["product_id"]), progress=progress)
+    recent = daily[daily["date"] > daily["date"].max() - pd.Timedelta(days=RECENT_DAYS)]
+    units = recent.groupby("product_id")["units"].mean().rename("units")
+    frame = asked.merge(units, on="product_id").merge(
+        table[["product_id", "elasticity", "ci_low", "ci_high"]], on="product_id"
+    )
+    try:
+        quoted = quote(frame, Constraints(**rules), objective)
+    except QuoteError as error:
+        raise SpendError(f"price quote: {error}") from error
+    summary = {
+        "objective": objective,
+        "products": len(quoted),
+        "changed": int((quoted["change"].abs() > 1e-9).sum()),
+        "expected_margin_per_day": round(float(quoted["expected_margin"].sum()), 2),
+        "rules": rules,
+    }
+    return quoted, summary
+
+
+def _constraints(given: dict) -> dict:
+    from dataclasses import fields
+
+    from spend.models.price_quotes import Constraints
+
+    known = {f.name for f in fields(Constraints)}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise SpendError(f"--constraints: unknown rule(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    rules = dict(given)
+    try:
+        for name, value in rules.items():
+            if name == "endings":
+                rules[name] = tuple(float(e) for e in (value or ()))
+            elif value is not None or name != "max_volume_loss":
+                rules[name] = float(value)
+    except (TypeError, ValueError) as error:
+        raise SpendError(f"--constraints: {name} must be a number (endings: a list of cents), not {value!r}") from error
+    return rules

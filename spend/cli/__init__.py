@@ -5,7 +5,7 @@
 - models: train, backtest, score, models list|promote|rollback (spend/cli/models.py);
 - decisions: segments, recall-list, publish (spend/cli/decisions.py);
 - supply: forecast, replenish (spend/cli/supply.py);
-- pricing: elasticity (spend/cli/pricing.py);
+- pricing: elasticity, price-quote (spend/cli/pricing.py);
 - serve and keys (spend/cli/serve.py, spend/cli/keys.py);
 - demo: the main job (spend/cli/demo.py).
 

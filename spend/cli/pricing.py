@@ -18,6 +18,7 @@ JSON_COLUMNS = ("product_id", "elasticity", "ci_low", "ci_high", "method", "n_da
 
 def register(app: typer.Typer) -> None:
     app.command("elasticity")(elasticity_command)
+    app.command("price-quote")(price_quote_command)
 
 
 @user_errors
@@ -55,3 +56,79 @@ def elasticity_command(
             row.note,
         )
     console.print(table)
+
+
+@user_errors
+def price_quote_command(
+    products: Annotated[Path, typer.Option(help="CSV of product_id, price, cost (optional floor, cap).")],
+    out: Annotated[Path, typer.Option(help="CSV or Parquet file to write.")],
+    objective: Annotated[str, typer.Option(help="margin (default) or revenue.")] = "margin",
+    constraints: Annotated[
+        Path | None,
+        typer.Option(help="YAML/JSON rules: margin_floor, max_change, endings, max_volume_loss, max_interval_width."),
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Prices that maximise expected margin (or revenue) within the rules, with intervals and the binding rule."""
+    from spend.training.pricing import price_quotes
+    from spend.training.scoring import write_table
+
+    check_out(out)
+    quiet_feast()
+    frame = _read_products(products)
+    rules = _read_rules(constraints) if constraints is not None else None
+    with count_progress("elasticities", enabled=not json_output) as done:
+        quoted, summary = price_quotes(SpendSettings(), frame, rules, objective, progress=done)
+    write_table(quoted, out)
+    summary |= {"out": str(out)}
+    if json_output:
+        print_json(summary)
+        return
+    console.print(summary, highlight=False)
+    table = Table("product", "now", "quote", "units/day", "margin/day", "binding", title="price quotes")
+    for row in quoted.head(20).itertuples(index=False):
+        table.add_row(
+            row.product_id,
+            f"{row.current_price:.2f}",
+            f"{row.price:.2f}",
+            f"{row.expected_units:.1f} ({row.units_low:.1f}-{row.units_high:.1f})",
+            f"{row.expected_margin:.2f}",
+            row.binding,
+        )
+    console.print(table)
+
+
+def _read_products(path: Path):
+    import pandas as pd
+
+    from spend.core.errors import SpendError
+
+    if not path.is_file():
+        raise SpendError(f"--products: {path} is not a file")
+    try:
+        frame = pd.read_csv(path, dtype={"product_id": str})
+    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
+        raise SpendError(f"--products: {path.name} cannot be read: {error}") from error
+    missing = [c for c in ("product_id", "price", "cost") if c not in frame.columns]
+    if missing:
+        raise SpendError(f"--products: {path.name} lacks column(s) {', '.join(missing)}")
+    for column in ("price", "cost", "floor", "cap"):
+        if column in frame.columns and not pd.api.types.is_numeric_dtype(frame[column]):
+            raise SpendError(f"--products: column {column} of {path.name} is not numeric")
+    return frame
+
+
+def _read_rules(path: Path) -> dict:
+    import yaml
+
+    from spend.core.errors import SpendError
+
+    if not path.is_file():
+        raise SpendError(f"--constraints: {path} is not a file")
+    try:
+        rules = yaml.safe_load(path.read_text())  # JSON is YAML too
+    except yaml.YAMLError as error:
+        raise SpendError(f"--constraints: {path.name} is not YAML or JSON: {error}") from error
+    if not isinstance(rules, dict):
+        raise SpendError(f"--constraints: {path.name} must map rule names to values")
+    return rules

@@ -175,3 +175,38 @@ def test_elasticity_gives_each_product_an_interval_and_the_same_answer_asked_alo
 def test_elasticity_refuses_an_unknown_product_or_method_in_one_line(shop):
     _refused(["elasticity", "--product", "NO-SUCH-SKU"], "--product", "NO-SUCH-SKU")
     _refused(["elasticity", "--method", "magic"], "--method", "magic")
+
+
+def _quote_files(tmp_path, products, rules: str | None = None):
+    path = tmp_path / "products.csv"
+    pd.DataFrame(products).to_csv(path, index=False)
+    args = ["price-quote", "--products", str(path), "--out", str(tmp_path / "quotes.csv"), "--json"]
+    if rules is not None:
+        (tmp_path / "rules.yaml").write_text(rules)
+        args += ["--constraints", str(tmp_path / "rules.yaml")]
+    return args
+
+
+def test_price_quotes_keep_every_rule_and_name_the_binding_one(shop, tmp_path):
+    ids = json.loads(_ok(["elasticity", "--json"]))["elasticities"]
+    products = {"product_id": [r["product_id"] for r in ids[:5]], "price": [10.0] * 5, "cost": [6.0] * 5}
+    rules = "margin_floor: 0.3\nmax_change: 0.05\nendings: [0.49, 0.99]\nmax_volume_loss: 0.02\n"
+    summary = json.loads(_ok(_quote_files(tmp_path, products, rules)))
+    quotes = pd.read_csv(tmp_path / "quotes.csv")
+    assert summary["products"] == len(quotes) == 5
+    assert ((quotes["price"] - 6.0) / quotes["price"] >= 0.3 - 1e-9).all()
+    assert (np.abs(quotes["price"] / 10.0 - 1) <= 0.05 + 1e-9).all()
+    assert (quotes["units_low"] <= quotes["expected_units"] + 1e-9).all()
+    assert quotes["binding"].str.len().gt(0).all()
+
+
+def test_price_quotes_refuse_bad_products_and_rules_in_one_line(shop, tmp_path):
+    ids = json.loads(_ok(["elasticity", "--json"]))["elasticities"]
+    one = ids[0]["product_id"]
+    _refused(_quote_files(tmp_path, {"product_id": [one], "price": [5.0], "cost": [6.0]}), "below its cost")
+    _refused(_quote_files(tmp_path, {"product_id": ["NO-SUCH-SKU"], "price": [5.0], "cost": [1.0]}), "NO-SUCH-SKU")
+    bounded = {"product_id": [one], "price": [10.0], "cost": [1.0], "floor": [12.0], "cap": [11.0]}
+    _refused(_quote_files(tmp_path, bounded), "above cap")
+    _refused(_quote_files(tmp_path, {"product_id": [one], "price": [10.0]}), "lacks column(s) cost")
+    _refused(_quote_files(tmp_path, {"product_id": [one], "price": [10.0], "cost": [1.0]}, "speed: 3\n"), "speed")
+    assert not (tmp_path / "quotes.csv").exists()  # nothing written by a refused request

@@ -1,0 +1,214 @@
+"""Price quotes: for each product, the price on the allowed ladder that maximises expected margin (or
+revenue) within the business rules, with expected units and margin under the elasticity's interval.
+
+Expected units at a candidate price p follow the product's constant elasticity from its current price
+and units: units(p) = units x (p / price) ** elasticity. Rules, all hard:
+
+- margin floor: (p - cost) / p at least `margin_floor`;
+- a step: p within `max_change` of the current price, either way;
+- the ladder: p ends in one of `endings` (cents, 0.99 by default; none: any cent);
+- bounds per product (`floor`, `cap` columns: a competitor's price, a minimum advertised price);
+- volume: total expected units may fall by at most `max_volume_loss` of today's, over the quote.
+
+The volume cap couples the products; it is met by pricing lost units: each product maximises its
+objective plus lambda x units, with the smallest lambda (found by bisection) that keeps the total within
+the cap. A product whose elasticity interval is wider than `max_interval_width`, or whose elasticity
+is not negative, keeps its price and says so: a price moved on a guess is worse than no move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+OBJECTIVES = ("margin", "revenue")
+REQUIRED = ("product_id", "price", "cost", "units", "elasticity", "ci_low", "ci_high")
+NO_CHANGE_WIDE = "no change: elasticity interval too wide"
+NO_CHANGE_SIGN = "no change: elasticity not negative"
+INTERIOR = "none: best price inside the rules"
+
+
+class QuoteError(ValueError):
+    """A request the rules cannot answer; names the product or the rule."""
+
+
+@dataclass(frozen=True)
+class Constraints:
+    margin_floor: float = 0.0
+    max_change: float = 0.10
+    endings: tuple[float, ...] = (0.99,)
+    max_volume_loss: float | None = None
+    max_interval_width: float = 2.0
+
+    def check(self) -> None:
+        if not 0 <= self.margin_floor < 1:
+            raise QuoteError(f"margin_floor {self.margin_floor} must be at least 0 and below 1")
+        if not 0 < self.max_change < 1:
+            raise QuoteError(f"max_change {self.max_change} must be above 0 and below 1")
+        if any(not 0 <= e < 1 for e in self.endings):
+            raise QuoteError(f"endings {self.endings} must be cents: at least 0 and below 1")
+        if self.max_volume_loss is not None and not 0 <= self.max_volume_loss <= 1:
+            raise QuoteError(f"max_volume_loss {self.max_volume_loss} must be between 0 and 1")
+
+
+def quote(products: pd.DataFrame, constraints: Constraints, objective: str = "margin") -> pd.DataFrame:
+    """One row per product: the quoted price, expected units and margin (with low/high from the
+    elasticity's interval), the change, and the binding rule."""
+    constraints.check()
+    if objective not in OBJECTIVES:
+        raise QuoteError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
+    rows = _checked(products)
+    grids = [_candidates(row, constraints) for row in rows.itertuples(index=False)]
+    fixed = [_fixed_reason(row, constraints) for row in rows.itertuples(index=False)]
+    for row, grid, reason in zip(rows.itertuples(index=False), grids, fixed, strict=True):
+        if reason is not None and not np.isclose(grid, row.price).any():
+            raise QuoteError(f"{row.product_id}: keeps its price ({reason}) but {row.price} breaks the rules")
+    free, choice = _choose(rows, grids, fixed, constraints, objective)
+    return _answer(rows, grids, fixed, free, choice, constraints, objective)
+
+
+def _checked(products: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in REQUIRED if c not in products.columns]
+    if missing:
+        raise QuoteError(f"products lack column(s) {', '.join(missing)}")
+    rows = products.reset_index(drop=True).copy()
+    for column in ("floor", "cap"):
+        rows[column] = pd.to_numeric(rows[column], errors="coerce") if column in rows.columns else np.nan
+    bad = rows[(rows["price"] <= 0) | (rows["cost"] < 0) | (rows["units"] < 0)]
+    if len(bad):
+        raise QuoteError(f"{bad['product_id'].iloc[0]}: price must be positive, cost and units not negative")
+    losing = rows[rows["price"] < rows["cost"]]
+    if len(losing):
+        first = losing.iloc[0]
+        raise QuoteError(f"{first['product_id']}: price {first['price']} is below its cost {first['cost']}")
+    below = rows[rows["cap"].notna() & rows["floor"].notna() & (rows["floor"] > rows["cap"])]
+    if len(below):
+        raise QuoteError(
+            f"{below['product_id'].iloc[0]}: floor {below['floor'].iloc[0]} is above cap {below['cap'].iloc[0]}"
+        )
+    return rows
+
+
+def _bounds(row, c: Constraints) -> tuple[float, float, dict[str, float]]:
+    """The lowest and highest allowed price and which rule sets each."""
+    lows = {"max change down": row.price * (1 - c.max_change), "margin floor": row.cost / (1 - c.margin_floor)}
+    highs = {"max change up": row.price * (1 + c.max_change)}
+    if np.isfinite(row.floor):
+        lows["price floor"] = row.floor
+    if np.isfinite(row.cap):
+        highs["price cap"] = row.cap
+    low, high = max(lows.values()), min(highs.values())
+    return low, high, {"low": max(lows, key=lows.get), "high": min(highs, key=highs.get)}
+
+
+def _candidates(row, c: Constraints) -> np.ndarray:
+    low, high, rules = _bounds(row, c)
+    if low > high + 1e-9:
+        raise QuoteError(
+            f"{row.product_id}: no price satisfies the rules ({rules['low']} needs at least {low:.2f}, "
+            f"{rules['high']} allows at most {high:.2f})"
+        )
+    if not c.endings:
+        grid = np.arange(np.ceil(low * 100), np.floor(high * 100) + 1) / 100
+    else:
+        units = np.arange(np.floor(low), np.floor(high) + 1)
+        grid = np.sort((units[:, None] + np.asarray(c.endings)[None, :]).ravel())
+        grid = np.round(grid[(grid >= low - 1e-9) & (grid <= high + 1e-9)], 2)
+    if low <= row.price + 1e-9 and row.price <= high + 1e-9:
+        grid = np.unique(np.append(grid, row.price))  # keeping today's price is allowed when it is legal
+    if grid.size == 0:
+        raise QuoteError(f"{row.product_id}: no price on the ladder lies between {low:.2f} and {high:.2f}")
+    return grid
+
+
+def _fixed_reason(row, c: Constraints) -> str | None:
+    if row.ci_high - row.ci_low > c.max_interval_width:
+        return NO_CHANGE_WIDE
+    if not row.elasticity < 0:
+        return NO_CHANGE_SIGN
+    return None
+
+
+def _units(row, prices: np.ndarray, elasticity: float) -> np.ndarray:
+    return row.units * (prices / row.price) ** elasticity
+
+
+def _choose(rows, grids, fixed, c: Constraints, objective: str) -> tuple[list[int], list[int]]:
+    """(each product's best candidate on its own, the choice that meets the volume cap)."""
+
+    def pick(lam: float) -> list[int]:
+        out = []
+        for row, grid, reason in zip(rows.itertuples(index=False), grids, fixed, strict=True):
+            if reason is not None:
+                out.append(int(np.argmin(np.abs(grid - row.price))))
+                continue
+            units = _units(row, grid, row.elasticity)
+            value = (grid - row.cost) * units if objective == "margin" else grid * units
+            out.append(int(np.argmax(value + lam * units)))
+        return out
+
+    def loss(choice: list[int]) -> float:
+        units = sum(
+            _units(row, grid[[k]], row.elasticity)[0] if reason is None else row.units
+            for row, grid, reason, k in zip(rows.itertuples(index=False), grids, fixed, choice, strict=True)
+        )
+        return rows["units"].sum() - units
+
+    choice = pick(0.0)
+    if c.max_volume_loss is None or loss(choice) <= c.max_volume_loss * rows["units"].sum() + 1e-9:
+        return choice, choice
+    allowed = c.max_volume_loss * rows["units"].sum()
+    low, high = 0.0, float((rows["price"] * 10).max())
+    if loss(pick(high)) > allowed + 1e-9:
+        raise QuoteError("the volume-loss cap cannot be met within the other rules, even at the lowest prices")
+    for _ in range(60):
+        mid = (low + high) / 2
+        if loss(pick(mid)) <= allowed + 1e-9:
+            high = mid
+        else:
+            low = mid
+    return choice, pick(high)
+
+
+def _answer(rows, grids, fixed, free, choice, c: Constraints, objective: str) -> pd.DataFrame:
+    out = []
+    for row, grid, reason, own, k in zip(rows.itertuples(index=False), grids, fixed, free, choice, strict=True):
+        price = float(grid[k])
+        at = np.array([price])
+        units = {e: float(_units(row, at, e)[0]) for e in (row.elasticity, row.ci_low, row.ci_high)}
+        low_units, high_units = sorted((units[row.ci_low], units[row.ci_high]))
+        out.append(
+            {
+                "product_id": row.product_id,
+                "current_price": row.price,
+                "price": price,
+                "change": price / row.price - 1,
+                "expected_units": units[row.elasticity],
+                "units_low": low_units,
+                "units_high": high_units,
+                "expected_margin": (price - row.cost) * units[row.elasticity],
+                "margin_low": (price - row.cost) * low_units,
+                "margin_high": (price - row.cost) * high_units,
+                "binding": reason or ("volume loss cap" if k != own else _binding(row, c, objective)),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def _binding(row, c: Constraints, objective: str) -> str:
+    """The rule that stops the price where it is: the bound on the side of the best price without
+    rules (constant elasticity: margin peaks at cost x e / (1 + e) when e < -1 and rises forever
+    otherwise; revenue rises with the price when e > -1 and falls when e < -1)."""
+    low, high, rules = _bounds(row, c)
+    e = row.elasticity
+    if objective == "margin":
+        best = row.cost * e / (1 + e) if e < -1 else np.inf
+    else:
+        best = np.inf if e > -1 else 0.0
+    if best > high:
+        return rules["high"]
+    if best < low:
+        return rules["low"]
+    return INTERIOR  # the ladder rounds it

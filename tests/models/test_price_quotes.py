@@ -1,0 +1,144 @@
+"""Price quotes never break a rule (property-based, over random rule sets), find the textbook optimum
+inside them, name the rule that binds, and refuse contradictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spend.models.price_quotes import (
+    INTERIOR,
+    NO_CHANGE_WIDE,
+    Constraints,
+    QuoteError,
+    quote,
+)
+
+
+def _products(n=3, price=10.0, cost=5.0, elasticity=-2.0, width=0.4, **extra) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "product_id": [f"P{j}" for j in range(n)],
+            "price": price,
+            "cost": cost,
+            "units": 100.0,
+            "elasticity": elasticity,
+            "ci_low": elasticity - width / 2,
+            "ci_high": elasticity + width / 2,
+        }
+    )
+    return frame.assign(**extra)
+
+
+@st.composite
+def cases(draw):
+    n = draw(st.integers(1, 6))
+    price = draw(st.lists(st.floats(2.0, 200.0), min_size=n, max_size=n))
+    cost_share = draw(st.lists(st.floats(0.1, 0.9), min_size=n, max_size=n))
+    elasticity = draw(st.lists(st.floats(-4.0, -0.2), min_size=n, max_size=n))
+    width = draw(st.lists(st.floats(0.05, 3.0), min_size=n, max_size=n))
+    products = pd.DataFrame(
+        {
+            "product_id": [f"P{j}" for j in range(n)],
+            "price": np.round(price, 2),
+            "cost": np.round(np.array(price) * np.array(cost_share), 2),
+            "units": draw(st.lists(st.floats(0.0, 500.0), min_size=n, max_size=n)),
+            "elasticity": elasticity,
+            "ci_low": np.array(elasticity) - np.array(width) / 2,
+            "ci_high": np.array(elasticity) + np.array(width) / 2,
+        }
+    )
+    if draw(st.booleans()):
+        products["cap"] = np.round(products["price"] * draw(st.floats(0.9, 1.3)), 2)
+    if draw(st.booleans()):
+        products["floor"] = np.round(products["price"] * draw(st.floats(0.7, 1.0)), 2)
+    rules = Constraints(
+        margin_floor=draw(st.floats(0.0, 0.5)),
+        max_change=draw(st.floats(0.02, 0.3)),
+        endings=draw(st.sampled_from([(0.99,), (0.49, 0.99), (), (0.0, 0.5)])),
+        max_volume_loss=draw(st.one_of(st.none(), st.floats(0.0, 0.3))),
+    )
+    return products, rules, draw(st.sampled_from(["margin", "revenue"]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_a_quote_never_breaks_a_rule(case):
+    products, rules, objective = case
+    try:
+        quoted = quote(products, rules, objective)
+    except QuoteError:
+        return  # contradictory rules are refused, never half-answered
+    assert len(quoted) == len(products)
+    p, q = products.set_index("product_id"), quoted.set_index("product_id")
+    price = q["price"]
+    kept = np.isclose(price, p["price"])
+    assert ((price - p["cost"]) / price >= rules.margin_floor - 1e-9).all()
+    assert (np.abs(price / p["price"] - 1) <= rules.max_change + 1e-9).all()
+    if rules.endings:
+        cents = np.round(price * 100) % 100 / 100
+        assert (kept | np.isin(np.round(cents, 2), np.round(rules.endings, 2))).all()
+    if "cap" in p:
+        assert (price <= p["cap"] + 1e-9).all()
+    if "floor" in p:
+        assert (price >= p["floor"] - 1e-9).all()
+    if rules.max_volume_loss is not None:
+        lost = p["units"].sum() - q["expected_units"].sum()
+        assert lost <= rules.max_volume_loss * p["units"].sum() + 1e-6
+    assert (q["units_low"] <= q["expected_units"] + 1e-9).all()
+    assert (q["expected_units"] <= q["units_high"] + 1e-9).all()
+
+
+def test_an_elastic_product_gets_the_textbook_markup_inside_wide_rules():
+    # Margin peaks at cost x e / (1 + e) = 5 x 2 = 10 for e = -2; from 12 with room to move, the quote
+    # comes down to the ladder price nearest 10.
+    quoted = quote(_products(1, price=12.0), Constraints(max_change=0.5, endings=(0.99,))).iloc[0]
+    assert quoted["price"] in (9.99, 10.99)
+    assert quoted["binding"] == INTERIOR
+    assert quoted["expected_units"] > 100  # cheaper sells more
+
+
+def test_the_binding_rule_is_named():
+    up = quote(_products(1, elasticity=-0.5), Constraints(max_change=0.1, endings=())).iloc[0]
+    assert up["price"] == pytest.approx(11.0) and up["binding"] == "max change up"  # inelastic: dearer
+    capped = quote(_products(1, elasticity=-0.5, cap=10.5), Constraints(max_change=0.1, endings=())).iloc[0]
+    assert capped["price"] == pytest.approx(10.5) and capped["binding"] == "price cap"
+    # e = -4: margin peaks at 5 x 4 / 3 = 6.67, below the 40% margin floor's 8.33.
+    rules = Constraints(margin_floor=0.4, max_change=0.5, endings=())
+    floor = quote(_products(1, elasticity=-4.0), rules).iloc[0]
+    assert floor["price"] == pytest.approx(8.34) and floor["binding"] == "margin floor"
+
+
+def test_a_volume_cap_holds_prices_back_and_says_so():
+    products = _products(2, elasticity=-0.5)  # both would rise 10% and lose units
+    free = quote(products, Constraints(max_change=0.1, endings=()))
+    capped = quote(products, Constraints(max_change=0.1, endings=(), max_volume_loss=0.01))
+    assert (capped["price"] < free["price"]).any()
+    assert (capped["binding"] == "volume loss cap").any()
+    assert 200 - capped["expected_units"].sum() <= 2.0 + 1e-6
+
+
+def test_a_product_with_a_wide_interval_keeps_its_price_and_says_why():
+    quoted = quote(_products(1, width=3.0), Constraints()).iloc[0]
+    assert quoted["price"] == 10.0 and quoted["binding"] == NO_CHANGE_WIDE
+    assert quoted["units_high"] - quoted["units_low"] >= 0
+
+
+@pytest.mark.parametrize(
+    ("products", "rules", "words"),
+    [
+        (_products(1, floor=12.0, cap=11.0), Constraints(), "floor 12.0 is above cap 11.0"),
+        (_products(1, cost=9.0), Constraints(margin_floor=0.3, max_change=0.1), "margin floor needs at least 12.86"),
+        (_products(1).drop(columns="cost"), Constraints(), "lack column(s) cost"),
+        (_products(1, price=-1.0), Constraints(), "price must be positive"),
+        (_products(1, price=4.0), Constraints(), "price 4.0 is below its cost 5.0"),
+    ],
+)
+def test_contradictions_and_bad_input_are_refused_by_name(products, rules, words):
+    with pytest.raises(QuoteError) as error:
+        quote(products, rules)
+    assert words in str(error.value)
+    assert "P0" in str(error.value) or "column" in str(error.value)
