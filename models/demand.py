@@ -35,6 +35,7 @@ from sklearn.exceptions import NotFittedError
 
 from spend.core.experiments import DemandConfig
 from spend.core.registry import ModelSpec, ServingSpec
+from spend.models.plain_state import from_plain, to_plain
 from spend.models.replenishment import daily_mean
 
 SEP = "\x1f"
@@ -217,20 +218,20 @@ class DemandForecaster(BaseEstimator):
     # object by preprocessing that recent history and attaching the models.
 
     def __getstate__(self) -> dict:
-        state = {k: _plain(v) for k, v in self.__dict__.items() if k not in ("forecaster_", "recent_")}
+        state = {k: to_plain(v) for k, v in self.__dict__.items() if k not in ("forecaster_", "recent_")}
         if "forecaster_" in self.__dict__:
             forecaster = self.forecaster_
             state["models_"] = dict(forecaster.models_)
-            state["recent_"] = _plain(self.recent_)
+            state["recent_"] = to_plain(self.recent_)
             scores = getattr(forecaster, "_cs_df", None)
-            state["conformity_"] = None if scores is None else _plain(scores)
+            state["conformity_"] = None if scores is None else to_plain(scores)
         return state
 
     def __setstate__(self, state: dict) -> None:
         models, scores = state.pop("models_", None), state.pop("conformity_", None)
-        self.__dict__.update({k: _from_plain(v) for k, v in state.items()})
+        self.__dict__.update({k: from_plain(v) for k, v in state.items()})
         if models is not None:
-            self.forecaster_ = self._attached(models, None if scores is None else _from_plain(scores))
+            self.forecaster_ = self._attached(models, None if scores is None else from_plain(scores))
 
     def _attached(self, models: dict, scores: pd.DataFrame | None):
         """mlforecast's object rebuilt from the recent history with fitted models (and conformal scores)."""
@@ -384,45 +385,6 @@ class DemandForecaster(BaseEstimator):
         else:  # a model registered before the mean model existed
             out["mean"] = daily_mean(out["p10"], out["p50"], out["p90"])
         return out
-
-
-def _plain(value):
-    """pandas objects as dicts of arrays (skops stores those)."""
-    if isinstance(value, pd.DataFrame):
-        columns = {c: _plain_array(value[c]) for c in value.columns}
-        return {"__frame__": columns, "index": _plain_array(value.index), "index_name": value.index.name}
-    if isinstance(value, pd.Series):
-        return {"__series__": _plain_array(value), "index": _plain_array(value.index), "name": value.name}
-    if isinstance(value, pd.Timestamp):
-        return {"__timestamp__": value.isoformat()}
-    return value
-
-
-def _plain_array(values) -> np.ndarray:
-    array = np.asarray(values)
-    if array.dtype.kind == "M":
-        return array.astype("datetime64[s]").astype("int64")  # whole days: seconds lose nothing
-    return array.astype(str) if array.dtype == object else array
-
-
-def _from_plain(value):
-    if isinstance(value, dict) and "__frame__" in value:
-        columns = {c: _restored(v, c) for c, v in value["__frame__"].items()}
-        index = pd.Index(_restored(value["index"], "index"), name=value["index_name"])
-        return pd.DataFrame(columns, index=index)
-    if isinstance(value, dict) and "__series__" in value:
-        return pd.Series(
-            _restored(value["__series__"], value["name"]), index=_restored(value["index"], "index"), name=value["name"]
-        )
-    if isinstance(value, dict) and "__timestamp__" in value:
-        return pd.Timestamp(value["__timestamp__"])
-    return value
-
-
-def _restored(values: np.ndarray, name: str):
-    if name == "ds":
-        return pd.to_datetime(values, unit="s")
-    return values.astype(object) if values.dtype.kind == "U" else values
 
 
 def _qname(q: float) -> str:

@@ -33,6 +33,10 @@ from scipy.stats import norm
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import NotFittedError
 
+from spend.core.experiments import PricingConfig
+from spend.core.registry import ModelSpec, ServingSpec
+from spend.models.plain_state import from_plain, to_plain
+
 METHODS = ("dml", "ols", "ols_controls")
 DAILY_COLUMNS = ("product_id", "date", "units", "price")
 CONTROLS = (
@@ -48,6 +52,8 @@ CONTROLS = (
 )
 LAG = "lag_log_units"
 PRIOR = "category prior"
+RECENT_DAYS = 28  # a quote starts from the mean day of the last four weeks
+MIN_MOVE = 0.005  # a week-to-week change in log price below this is no price move
 COLUMNS = (
     "product_id",
     "elasticity",
@@ -196,7 +202,16 @@ class ElasticityEstimator(BaseEstimator):
             cross, columns=["product_id", "substitute_id", "cross_elasticity", "ci_low", "ci_high", "method"]
         )
         self.categories_ = groups
+        dates = pd.to_datetime(daily["date"])
+        recent = daily[dates > dates.max() - pd.Timedelta(days=RECENT_DAYS)]
+        self.recent_ = recent.groupby("product_id").agg(units=("units", "mean"), price=("price", "last"))
         return self
+
+    def __getstate__(self) -> dict:
+        return {k: to_plain(v) for k, v in self.__dict__.items()}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({k: from_plain(v) for k, v in state.items()})
 
     def elasticities(self, products=None) -> pd.DataFrame:
         if not hasattr(self, "table_"):
@@ -313,6 +328,18 @@ class RidgeThenBoosted(RegressorMixin, BaseEstimator):
         return self.ridge_.predict(X) + self.trees_.predict(X)
 
 
+def response_rmse(table: pd.DataFrame, panel: pd.DataFrame, periods) -> float:
+    """How well elasticities predict units where prices moved: over consecutive weeks in `periods` whose
+    log price changed, the root mean squared error of the change in log units predicted as elasticity x
+    the change in log price (season and traffic move little from one week to the next)."""
+    frame = panel.sort_values(["product_id", "period"])
+    step = frame.groupby("product_id")[["log_units", "log_price", "period"]].diff()
+    moved = (step["period"] == 1) & (step["log_price"].abs() > MIN_MOVE) & frame["period"].isin(periods)
+    slope = frame["product_id"].map(table.set_index("product_id")["elasticity"])
+    error = (step["log_units"] - slope * step["log_price"])[moved & slope.notna()]
+    return float(np.sqrt(np.mean(error**2))) if len(error) else float("nan")
+
+
 def _pairs(substitutes: pd.DataFrame | None) -> dict[str, list[str]]:
     if substitutes is None or substitutes.empty:
         return {}
@@ -355,3 +382,35 @@ def _random_effects(theta: np.ndarray, se: np.ndarray) -> tuple[float, float, fl
     tau2 = max(0.0, (q - (len(theta) - 1)) / (w.sum() - np.sum(w**2) / w.sum()))
     w_re = 1 / (se**2 + tau2)
     return float(np.sum(w_re * theta) / w_re.sum()), float(np.sqrt(1 / w_re.sum())), float(tau2)
+
+
+def search_space(trial, bounds: dict | None = None) -> dict:
+    from spend.models.boosting import capacity_space
+
+    return capacity_space(
+        trial,
+        bounds,
+        {"n_estimators": (30, 300), "learning_rate": (0.01, 0.2), "num_leaves": (2, 15), "min_child_samples": (5, 40)},
+    )
+
+
+SPEC = ModelSpec(
+    name="pricing",
+    summary="own- and cross-price elasticities with intervals (double machine learning), and price quotes",
+    estimator=ElasticityEstimator,
+    config=PricingConfig,
+    feature_service="pricing_v1",
+    dataset="price_panel",
+    label="units",
+    metrics=None,  # on the holdout weeks, by the dataset strategy (response_rmse)
+    metric_names=("response_rmse", "significant_share"),
+    gate_metric="response_rmse",
+    lower_is_better=frozenset({"response_rmse"}),
+    predict=lambda model, X: model.elasticities(X),
+    baselines={
+        "ols_controls": lambda config: ElasticityEstimator(method="ols_controls", period_days=config.period_days),
+        "ols": lambda config: ElasticityEstimator(method="ols", period_days=config.period_days),
+    },
+    search_space=search_space,
+    serving=ServingSpec(roles=("pricing-engine",), routes={"/v1/price/quote": "price_quote"}),
+)

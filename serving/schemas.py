@@ -11,7 +11,7 @@ from datetime import date as date_type
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from spend.core.settings import SpendSettings
 
@@ -224,3 +224,43 @@ class ReplenishmentResponse(Served):
     service_level: float
     review_days: int
     suggestions: list[Suggestion]
+
+
+class QuoteProduct(BaseModel):
+    product_id: str = Field(min_length=1, max_length=64)
+    price: float = Field(ge=0.01, strict=False, description="Today's price")
+    cost: float = Field(ge=0, strict=False, description="Unit cost: the margin floor is measured on it")
+    floor: float | None = Field(None, ge=0.01, description="Lowest allowed price (a minimum advertised price)")
+    cap: float | None = Field(None, ge=0.01, description="Highest allowed price (a competitor's price)")
+
+
+class QuoteRules(BaseModel):
+    # Inclusive bounds only: the served OpenAPI document is 3.0, whose exclusive bounds are flags, and
+    # property-based clients (schemathesis) cannot read pydantic's numeric ones.
+    model_config = ConfigDict(extra="forbid")
+
+    margin_floor: float = Field(0.0, ge=0, le=0.99, description="Minimum (price - cost) / price")
+    max_change: float = Field(0.10, ge=0.001, le=0.99, description="Largest change from today's price, either way")
+    endings: list[float] = Field([0.99], max_length=100, description="Allowed cents; [] for any cent")
+    max_volume_loss: float | None = Field(None, ge=0, le=1, description="Largest share of units the quote may lose")
+    max_interval_width: float = Field(2.0, ge=0.01, description="Wider elasticity interval: the price is kept")
+
+
+class PriceQuote(BaseModel):
+    product_id: str
+    current_price: float
+    price: float
+    change: float
+    expected_units: float = Field(description="Units a day at the quoted price (all stores)")
+    units_low: float
+    units_high: float
+    expected_margin: float
+    margin_low: float
+    margin_high: float
+    binding: str = Field(description="The rule that stops the price where it is, or why it was kept")
+
+
+class PriceQuoteResponse(Served):
+    objective: str
+    stores: list[str] | None = Field(description="The stores asked for; elasticities and prices are per product")
+    quotes: list[PriceQuote]

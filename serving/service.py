@@ -35,7 +35,7 @@ from pydantic import Field
 from spend.core.errors import OnlineStoreUnavailable
 from spend.core.names import registered_name
 from spend.core.registry import served as served_models
-from spend.serving import demand
+from spend.serving import demand, pricing
 from spend.serving.answers import json_response as _json
 from spend.serving.answers import refused as _refused
 from spend.serving.answers import seconds as _seconds
@@ -58,6 +58,9 @@ from spend.serving.schemas import (
     Health,
     ItemIds,
     PlannedPrice,
+    PriceQuoteResponse,
+    QuoteProduct,
+    QuoteRules,
     RecallResponse,
     ReplenishmentResponse,
     SegmentOf,
@@ -506,6 +509,19 @@ class Spend:
         stock counts (role: supply-chain). 400 when a pair has no current count or the cover period runs
         past the model's horizon."""
         return demand.suggest(self, ctx, stores, products, service_level, review_days, as_of)
+
+    def price_quote(
+        self,
+        ctx: bentoml.Context,
+        products: Annotated[list[QuoteProduct], Field(min_length=1, max_length=1_000)],
+        constraints: Annotated[QuoteRules, Field(default_factory=QuoteRules)],
+        objective: Literal["margin", "revenue"] = "margin",
+        stores: Annotated[ItemIds | None, Field(description="Echoed: prices are per product")] = None,
+    ) -> PriceQuoteResponse:
+        """Prices that maximise expected margin or revenue within the rules, per product, with expected
+        units and margin under the elasticity's interval and the binding rule (role: pricing-engine). 404
+        for an unknown product; 400 for a price below cost or rules that cannot all hold."""
+        return pricing.quote(self, ctx, products, objective, constraints, stores)
 
     @bentoml.api(route="/v1/admin/reload")
     async def reload(self, ctx: bentoml.Context) -> Health:

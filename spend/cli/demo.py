@@ -47,6 +47,7 @@ def demo_command(
         "features",
         "train churn",
         "train demand",
+        "train pricing",
         "recall list",
         "forecast and replenish",
     )
@@ -78,6 +79,8 @@ def demo_command(
         trained = _train_churn(settings)
         step("train demand")
         demand = _train_demand(settings)
+        step("train pricing")
+        pricing = _train_pricing(settings)
         step("recall list")  # published after demand, so the publication carries its forecasts too
         recall = None if "skipped" in trained else _recall_list(settings, default_as_of(settings))
         step("forecast and replenish")
@@ -95,6 +98,7 @@ def demo_command(
         "churn": trained,
         "recall_list": recall,
         "demand": demand,
+        "pricing": pricing,
         "supply": None if supply is None else {k: v for k, v in supply.items() if not k.startswith("first_")},
     }
     if json_output:
@@ -120,6 +124,7 @@ def demo_command(
             f"{recall['published']}"
         )
     _show_supply(demand, supply)
+    _show_pricing(pricing)
     console.print(f"state under {settings.home}; details: `spend quality`, `spend segments`, `spend models list`")
 
 
@@ -134,6 +139,28 @@ def _train_demand(settings: SpendSettings) -> dict:
     except SpendError as error:
         return {"skipped": str(error)}
     return _trained(trained, "backtest")
+
+
+def _train_pricing(settings: SpendSettings) -> dict:
+    """Train and register the price elasticities (the last 13 weeks held out, beside OLS); a history
+    too short or without stores skips it and says why."""
+    from spend.core.errors import SpendError
+    from spend.training.loop import train
+
+    try:
+        trained = train(settings, "pricing")
+    except SpendError as error:
+        return {"skipped": str(error)}
+    return _trained(trained, "holdout")
+
+
+def _show_pricing(pricing: dict) -> None:
+    if "skipped" in pricing:
+        console.print(f"price elasticities skipped: {pricing['skipped']}")
+        return
+    rmse = ", ".join(f"{name} {row['response_rmse']:.3f}" for name, row in pricing["holdout"].items())
+    console.print(f"pricing v{pricing['version']} @{pricing['alias']}: holdout response RMSE {rmse}")
+    console.print(f"pricing: {pricing['verdict']}  (`spend elasticity`, `spend price-quote`)", highlight=False)
 
 
 def _trained(report, comparison: str) -> dict:

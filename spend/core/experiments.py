@@ -106,6 +106,15 @@ class DemandConfig(ExperimentConfig):
         return self
 
 
+class PricingConfig(ExperimentConfig):
+    """Price elasticities: the weekly panel, the intervals, the holdout the estimators are judged on."""
+
+    period_days: int = Field(7, ge=1, le=31)  # units summed per product over this many days
+    holdout_weeks: int = Field(13, ge=4, le=52)  # the last periods, kept out of fitting, to judge on
+    alpha: float = Field(0.10, gt=0.0, lt=0.5)  # 1 - the intervals' coverage
+    min_periods: int = Field(26, ge=8, le=520)  # fewer: the category prior
+
+
 def folders() -> list[Path]:
     """Where experiment YAMLs are looked for, first match wins: SPEND_EXPERIMENTS, then the shipped ones."""
     shipped = Path(str(resources.files("spend.experiments")))

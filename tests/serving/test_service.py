@@ -209,6 +209,8 @@ def test_segment_lookup_answers_from_the_publication_with_profiles(served):
         ("/v1/demand/forecast", "marketing", 403, "may not call demand /v1/demand/forecast"),
         ("/v1/replenishment/suggest", "pricing-engine", 403, "may not call demand endpoints"),
         ("/v1/fraud/score", "supply-chain", 403, "may not call fraud"),
+        ("/v1/price/quote", "marketing", 403, "may not call pricing"),
+        ("/v1/price/quote", "supply-chain", 403, "may not call pricing"),
         ("/v1/nothing", "data-scientist", 404, "no such endpoint"),
     ],
 )
@@ -543,3 +545,34 @@ def test_replenishment_suggests_orders_for_a_store_and_refuses_what_it_cannot(se
     assert unknown.status_code == 404 and "unknown store NOWHERE" in unknown.text
     stale = _post(served, "/v1/replenishment/suggest", {"stores": ["S001"], "as_of": "2999-01-01"}, "supply-chain")
     assert stale.status_code == 400 and "older than 7 days" in stale.text
+
+
+def test_price_quotes_keep_the_rules_and_a_retry_gets_the_same_answer(served):
+    products = [{"product_id": p, "price": 10.0, "cost": 6.0} for p in _products(served)[:4]]
+    rules = {"margin_floor": 0.3, "max_change": 0.05, "endings": [0.49, 0.99], "max_volume_loss": 0.03}
+    body = {"products": products, "objective": "margin", "constraints": rules}
+    response = _post(served, "/v1/price/quote", body, "pricing-engine")
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["model"] == "spend-pricing" and len(answer["quotes"]) == 4
+    for quote in answer["quotes"]:
+        assert (quote["price"] - 6.0) / quote["price"] >= 0.3 - 1e-9
+        assert abs(quote["price"] / 10.0 - 1) <= 0.05 + 1e-9
+        assert quote["units_low"] <= quote["expected_units"] <= quote["units_high"]
+        assert quote["binding"]
+    again = _post(served, "/v1/price/quote", body, "pricing-engine")
+    assert again.status_code == 200 and again.json()["quotes"] == answer["quotes"]
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "words"),
+    [
+        ({"product_id": "NO-SUCH-SKU"}, 404, "unknown product(s) NO-SUCH-SKU"),
+        ({"price": 5.0}, 400, "below its cost"),
+        ({"floor": 12.0, "cap": 11.0}, 400, "above cap"),
+    ],
+)
+def test_a_bad_price_quote_request_is_refused_by_name(served, change, status, words):
+    product = {"product_id": _products(served)[0], "price": 10.0, "cost": 6.0} | change
+    response = _post(served, "/v1/price/quote", {"products": [product]}, "pricing-engine")
+    assert response.status_code == status and words in response.json()["error"], response.text

@@ -1,7 +1,7 @@
 """A small data home ready to serve, for the service tests, the serving benchmark and trying `spend serve`:
 a year of simulated history ending yesterday (online values are fresh; 40 products in 5 shops plus the
 web and app shops, so the demand model is quick), the feature store, a churn champion, a fraud champion,
-a demand champion, a publication and one API key per role.
+a demand champion, a pricing champion, a publication and one API key per role.
 
 The fraud model here is a quick one on the retail history's card payments, registered as training would:
 the full Handbook protocol (`spend train fraud`) is for the Handbook's own generator and dates.
@@ -42,6 +42,7 @@ def sample_home(settings: SpendSettings, root: Path, customers: int, seed: int =
     churn = train(settings, "churn", as_of)
     fraud_version = register_quick_fraud_model(settings)
     register_quick_demand_model(settings)
+    register_quick_pricing_model(settings)
     publish(settings, as_of)
     keys = KeyStore(settings.paths.home / "serving" / "api_keys.json")
     return {
@@ -87,3 +88,13 @@ def register_quick_demand_model(settings: SpendSettings) -> int:
     tags = {"feature_service": "demand_v1"}
     gate = Gate("wape", 0.5, None, True)
     return Registry(settings).register("demand", model, {}, {"spend_wape": 0.5}, tags, {}, gate).version
+
+
+def register_quick_pricing_model(settings: SpendSettings) -> int:
+    from spend.models.pricing import ElasticityEstimator, product_days
+    from spend.training.datasets.series_backtest import read_history
+
+    model = ElasticityEstimator(n_estimators=30).fit(product_days(read_history(settings).history))
+    tags = {"feature_service": "pricing_v1"}
+    gate = Gate("response_rmse", 0.5, None, True)
+    return Registry(settings).register("pricing", model, {}, {"spend_response_rmse": 0.5}, tags, {}, gate).version

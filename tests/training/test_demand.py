@@ -210,3 +210,15 @@ def test_price_quotes_refuse_bad_products_and_rules_in_one_line(shop, tmp_path):
     _refused(_quote_files(tmp_path, {"product_id": [one], "price": [10.0]}), "lacks column(s) cost")
     _refused(_quote_files(tmp_path, {"product_id": [one], "price": [10.0], "cost": [1.0]}, "speed: 3\n"), "speed")
     assert not (tmp_path / "quotes.csv").exists()  # nothing written by a refused request
+
+
+def test_pricing_trains_beside_ols_on_a_holdout_and_registers(shop):
+    trained = json.loads(_ok(["train", "pricing", "--json"]))
+    assert set(trained["comparison"]) == {"spend", "ols_controls", "ols"}
+    for row in trained["comparison"].values():
+        assert 0 < row["response_rmse"] < 5 and 0 <= row["significant_share"] <= 1
+    assert trained["alias"] == "champion"
+    listed = json.loads(_ok(["models", "list", "--json"]))["versions"]
+    assert [v["version"] for v in listed if v["model"] == "spend-pricing"] == [trained["version"]]
+    scored = json.loads(_ok(["score", "pricing", "--out", str(shop["root"] / "elasticities.parquet"), "--json"]))
+    assert scored["products"] == 16

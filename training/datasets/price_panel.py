@@ -1,0 +1,110 @@
+"""Weekly product panels from the demand snapshots (every store summed; product x store days that closed
+empty left out and made up for: models/pricing.py's product_days), judged on the last weeks.
+
+Each estimator (the DML candidate and the OLS baselines) is fitted on the days before the holdout and
+judged on the holdout weeks by `response_rmse`: how well its elasticities predict the week-to-week change
+in units where the price moved. The contenders the gate chooses from are refitted on the whole history,
+so a served elasticity uses every week.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sklearn.base import clone
+
+from spend.core.errors import SpendError
+from spend.core.experiments import PricingConfig
+from spend.core.registry import ModelSpec
+from spend.core.settings import SpendSettings
+from spend.training.datasets import Evaluation
+
+STEPS = ("panel", "holdout", "register")
+
+
+@dataclass
+class Panel:
+    daily: pd.DataFrame  # product_id, date, units, price, promo
+    skipped: str | None  # what this history could not give the estimator, in one line
+
+
+def prepare(settings: SpendSettings, spec: ModelSpec, config: PricingConfig, as_of=None) -> Panel:
+    from spend.models.pricing import product_days
+    from spend.training.datasets.series_backtest import read_history
+
+    series = read_history(settings, as_of)
+    return Panel(product_days(series.history), series.skipped)
+
+
+def _cut(config: PricingConfig, data: Panel) -> pd.Timestamp:
+    """The last day fitted on: holdout_weeks whole periods before the history's end."""
+    last = pd.to_datetime(data.daily["date"]).max()
+    cut = last - pd.Timedelta(days=config.holdout_weeks * config.period_days)
+    if (cut - pd.to_datetime(data.daily["date"]).min()).days < config.min_periods * config.period_days:
+        raise SpendError(
+            f"pricing needs {config.min_periods} periods of {config.period_days} days before a holdout of "
+            f"{config.holdout_weeks}: the history is too short"
+        )
+    return cut
+
+
+def build(spec: ModelSpec, config: PricingConfig, params: dict):
+    fixed = {"period_days": config.period_days, "alpha": config.alpha, "min_periods": config.min_periods}
+    return spec.estimator(**(fixed | params))
+
+
+def _scorers(spec: ModelSpec, config: PricingConfig, params: dict) -> dict:
+    out = {"spend": lambda: build(spec, config, params)}
+    return out | {name: (lambda f=spec.baselines[name]: f(config)) for name in config.baselines}
+
+
+def _judge(config: PricingConfig, data: Panel, make) -> dict[str, float]:
+    from spend.models.pricing import response_rmse, weekly_panel
+
+    cut = _cut(config, data)
+    fitted = make().fit(data.daily[pd.to_datetime(data.daily["date"]) <= cut])
+    panel = weekly_panel(data.daily, config.period_days)
+    holdout = panel.loc[panel["start"] > cut, "period"].unique()
+    table = fitted.elasticities()
+    return {
+        "response_rmse": response_rmse(table, panel, holdout),
+        "significant_share": float((table["ci_high"] < 0).mean()),
+    }
+
+
+def evaluate(spec: ModelSpec, config: PricingConfig, data: Panel, params: dict) -> Evaluation:
+    scorers = _scorers(spec, config, params)
+    table = pd.DataFrame({name: _judge(config, data, make) for name, make in scorers.items()}).T
+    contenders = {name: make().fit(data.daily) for name, make in scorers.items()}
+    details = {
+        "products": int(data.daily["product_id"].nunique()),
+        "holdout_from": _cut(config, data).date().isoformat(),
+        "skipped": data.skipped,
+    }
+    return Evaluation(table[list(spec.metric_names)].astype(float), dict(params), {}, {}, details, contenders)
+
+
+def champion_metrics(spec: ModelSpec, config: PricingConfig, data: Panel, model) -> dict[str, float]:
+    """The champion's settings refitted before the same holdout."""
+    return _judge(config, data, lambda: clone(model))
+
+
+def objective(spec: ModelSpec, config: PricingConfig, data: Panel):
+    """response_rmse on the weeks before the holdout (the holdout is never tuned on)."""
+    earlier = Panel(data.daily[pd.to_datetime(data.daily["date"]) <= _cut(config, data)], data.skipped)
+
+    def score(trial) -> float:
+        params = spec.search_space(trial, config.search_space)
+        return _judge(config, earlier, lambda: build(spec, config, params))["response_rmse"]
+
+    return score
+
+
+def score(settings: SpendSettings, spec: ModelSpec, as_of=None, **_) -> tuple[pd.DataFrame, dict]:
+    """The champion's elasticities (`spend score pricing`)."""
+    from spend.core.model_store import ModelStore
+
+    model, version = ModelStore(settings).load(spec.name, feature_service=spec.feature_service)
+    table = model.elasticities()
+    return table, {"model": f"{spec.name} v{version.version}", "products": len(table)}
