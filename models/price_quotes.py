@@ -69,6 +69,14 @@ def quote(products: pd.DataFrame, constraints: Constraints, objective: str = "ma
     return _answer(rows, grids, fixed, free, choice, constraints, objective)
 
 
+def ladder(products: pd.DataFrame, constraints: Constraints) -> list[np.ndarray]:
+    """Every allowed price of each product (product_id, price, cost, optional floor and cap): what a
+    quote chooses from, for anyone optimising under the same rules (the pricing benchmark's oracle)."""
+    constraints.check()
+    rows = _checked(products.assign(units=0.0, elasticity=-1.0, ci_low=-1.0, ci_high=-1.0))
+    return [_candidates(row, constraints) for row in rows.itertuples(index=False)]
+
+
 def _checked(products: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in REQUIRED if c not in products.columns]
     if missing:
