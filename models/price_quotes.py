@@ -60,13 +60,45 @@ def quote(products: pd.DataFrame, constraints: Constraints, objective: str = "ma
     if objective not in OBJECTIVES:
         raise QuoteError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     rows = _checked(products)
-    grids = [_candidates(row, constraints) for row in rows.itertuples(index=False)]
-    fixed = [_fixed_reason(row, constraints) for row in rows.itertuples(index=False)]
-    for row, grid, reason in zip(rows.itertuples(index=False), grids, fixed, strict=True):
+    items = list(rows.itertuples(index=False))
+    grids = [_candidates(row, constraints) for row in items]
+    fixed = [_fixed_reason(row, constraints) for row in items]
+    for row, grid, reason in zip(items, grids, fixed, strict=True):
         if reason is not None and not np.isclose(grid, row.price).any():
             raise QuoteError(f"{row.product_id}: keeps its price ({reason}) but {row.price} breaks the rules")
-    free, choice = _choose(rows, grids, fixed, constraints, objective)
-    return _answer(rows, grids, fixed, free, choice, constraints, objective)
+    table = _Table(rows, grids, fixed, objective)
+    free, choice = _choose(table, constraints)
+    return _answer(rows, items, table, fixed, free, choice, constraints, objective)
+
+
+class _Table:
+    """Every product's candidates side by side (padded with NaN), with their expected units and value:
+    choosing is then one argmax per row, however many times the volume cap asks."""
+
+    def __init__(self, rows: pd.DataFrame, grids: list[np.ndarray], fixed: list[str | None], objective: str):
+        width = max(grid.size for grid in grids)
+        self.prices = np.full((len(grids), width), np.nan)
+        for i, grid in enumerate(grids):
+            self.prices[i, : grid.size] = grid
+        self.now = rows["price"].to_numpy(float)
+        self.units_now = rows["units"].to_numpy(float)
+        cost = rows["cost"].to_numpy(float)
+        self.units = (
+            self.units_now[:, None] * (self.prices / self.now[:, None]) ** rows["elasticity"].to_numpy(float)[:, None]
+        )
+        value = (self.prices - cost[:, None]) * self.units if objective == "margin" else self.prices * self.units
+        self.value = np.where(np.isnan(value), -np.inf, value)
+        self.fixed = np.array([reason is not None for reason in fixed])
+        self.kept = np.nanargmin(np.abs(self.prices - self.now[:, None]), axis=1)
+        self.rows = np.arange(len(grids))
+
+    def pick(self, lam: float) -> np.ndarray:
+        units = np.where(np.isnan(self.units), 0.0, self.units)
+        return np.where(self.fixed, self.kept, np.argmax(self.value + lam * units, axis=1))
+
+    def loss(self, choice: np.ndarray) -> float:
+        units = np.where(self.fixed, self.units_now, self.units[self.rows, choice])
+        return float(self.units_now.sum() - units.sum())
 
 
 def ladder(products: pd.DataFrame, constraints: Constraints) -> list[np.ndarray]:
@@ -139,70 +171,54 @@ def _fixed_reason(row, c: Constraints) -> str | None:
     return None
 
 
-def _units(row, prices: np.ndarray, elasticity: float) -> np.ndarray:
-    return row.units * (prices / row.price) ** elasticity
-
-
-def _choose(rows, grids, fixed, c: Constraints, objective: str) -> tuple[list[int], list[int]]:
+def _choose(table: _Table, c: Constraints) -> tuple[np.ndarray, np.ndarray]:
     """(each product's best candidate on its own, the choice that meets the volume cap)."""
-
-    def pick(lam: float) -> list[int]:
-        out = []
-        for row, grid, reason in zip(rows.itertuples(index=False), grids, fixed, strict=True):
-            if reason is not None:
-                out.append(int(np.argmin(np.abs(grid - row.price))))
-                continue
-            units = _units(row, grid, row.elasticity)
-            value = (grid - row.cost) * units if objective == "margin" else grid * units
-            out.append(int(np.argmax(value + lam * units)))
-        return out
-
-    def loss(choice: list[int]) -> float:
-        units = sum(
-            _units(row, grid[[k]], row.elasticity)[0] if reason is None else row.units
-            for row, grid, reason, k in zip(rows.itertuples(index=False), grids, fixed, choice, strict=True)
-        )
-        return rows["units"].sum() - units
-
-    choice = pick(0.0)
-    if c.max_volume_loss is None or loss(choice) <= c.max_volume_loss * rows["units"].sum() + 1e-9:
+    choice = table.pick(0.0)
+    if c.max_volume_loss is None:
         return choice, choice
-    allowed = c.max_volume_loss * rows["units"].sum()
-    low, high = 0.0, float((rows["price"] * 10).max())
-    if loss(pick(high)) > allowed + 1e-9:
+    allowed = c.max_volume_loss * table.units_now.sum() + 1e-9
+    if table.loss(choice) <= allowed:
+        return choice, choice
+    low, high = 0.0, float(np.max(table.now) * 10)
+    if table.loss(table.pick(high)) > allowed:
         raise QuoteError("the volume-loss cap cannot be met within the other rules, even at the lowest prices")
     for _ in range(60):
         mid = (low + high) / 2
-        if loss(pick(mid)) <= allowed + 1e-9:
+        if table.loss(table.pick(mid)) <= allowed:
             high = mid
         else:
             low = mid
-    return choice, pick(high)
+    return choice, table.pick(high)
 
 
-def _answer(rows, grids, fixed, free, choice, c: Constraints, objective: str) -> pd.DataFrame:
-    out = []
-    for row, grid, reason, own, k in zip(rows.itertuples(index=False), grids, fixed, free, choice, strict=True):
-        price = float(grid[k])
-        at = np.array([price])
-        units = {e: float(_units(row, at, e)[0]) for e in (row.elasticity, row.ci_low, row.ci_high)}
-        low_units, high_units = sorted((units[row.ci_low], units[row.ci_high]))
-        out.append(
-            {
-                "product_id": row.product_id,
-                "current_price": row.price,
-                "price": price,
-                "change": price / row.price - 1,
-                "expected_units": units[row.elasticity],
-                "units_low": low_units,
-                "units_high": high_units,
-                "expected_margin": (price - row.cost) * units[row.elasticity],
-                "margin_low": (price - row.cost) * low_units,
-                "margin_high": (price - row.cost) * high_units,
-                "binding": reason or ("volume loss cap" if k != own else _binding(row, c, objective)),
-            }
-        )
-    return pd.DataFrame(out)
+def _answer(rows, items, table: _Table, fixed, free, choice, c: Constraints, objective: str) -> pd.DataFrame:
+    price = table.prices[table.rows, choice]
+    cost = rows["cost"].to_numpy(float)
+
+    def units_at(elasticity: np.ndarray) -> np.ndarray:
+        return table.units_now * (price / table.now) ** elasticity
+
+    expected = units_at(rows["elasticity"].to_numpy(float))
+    low, high = np.sort(np.column_stack([units_at(rows[b].to_numpy(float)) for b in ("ci_low", "ci_high")]), axis=1).T
+    binding = [
+        reason or ("volume loss cap" if k != own else _binding(row, c, objective))
+        for row, reason, own, k in zip(items, fixed, free, choice, strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "product_id": rows["product_id"].to_numpy(),
+            "current_price": table.now,
+            "price": price,
+            "change": price / table.now - 1,
+            "expected_units": expected,
+            "units_low": low,
+            "units_high": high,
+            "expected_margin": (price - cost) * expected,
+            "margin_low": (price - cost) * low,
+            "margin_high": (price - cost) * high,
+            "binding": binding,
+        }
+    )
 
 
 def _binding(row, c: Constraints, objective: str) -> str:

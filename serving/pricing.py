@@ -24,8 +24,7 @@ def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores
     asked = pd.DataFrame([p.model_dump() for p in products])
     if asked["product_id"].duplicated().any():
         return refused(ctx, 400, "products: a product is asked for twice", "products", logged="products: twice")
-    known = model.elasticities()[["product_id", "elasticity", "ci_low", "ci_high"]]
-    known = known.merge(model.recent_["units"].rename("units"), left_on="product_id", right_index=True)
+    known = _inputs(model)
     unknown = sorted(set(asked["product_id"]) - set(known["product_id"]))
     if unknown:
         reason = f"products: unknown product(s) {', '.join(unknown[:5])}"
@@ -39,3 +38,14 @@ def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores
     service._served(ctx, loaded, customers=0, result_size=len(frame))
     body = {"objective": objective, "stores": stores, "quotes": frame.round(4).to_dict("records")}
     return json_response(served_fields(loaded) | body)
+
+
+def _inputs(model):
+    """Each product's elasticity, interval and recent daily units: the same for every request to this
+    model, so built once and kept on the loaded model (a swapped model brings its own)."""
+    cached = getattr(model, "quote_inputs_", None)
+    if cached is None:
+        cached = model.elasticities()[["product_id", "elasticity", "ci_low", "ci_high"]]
+        cached = cached.merge(model.recent_["units"].rename("units"), left_on="product_id", right_index=True)
+        model.quote_inputs_ = cached
+    return cached
