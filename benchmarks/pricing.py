@@ -85,9 +85,9 @@ def profit_replay(daily: pd.DataFrame, truth, days: int = 28) -> dict:
     today = truth.prices.xs(start, level="date").reindex(truth.products["product_id"])["list_price"]
     cost = truth.products.set_index("product_id")["unit_cost"]
     products = pd.DataFrame({"product_id": today.index, "price": today.to_numpy(), "cost": cost.to_numpy()})
-    products = products.merge(fitted.recent_["units"], left_on="product_id", right_index=True, how="left")
-    products["units"] = products["units"].fillna(0.0)
-    products = products.merge(fitted.elasticities()[["product_id", "elasticity", "ci_low", "ci_high"]])
+    products = products.merge(fitted.quote_inputs(), on="product_id")
+    if len(products) != len(truth.products):  # the arrays below are in the truth's product order
+        raise RuntimeError("a simulated product has no history before the replay")
     # The simulated shop lets some list prices drift below cost, or where no ladder price within one step
     # keeps the margin floor; Spend refuses to quote those, so they keep today's price in all three.
     quotable = products.apply(_quotable, axis=1)

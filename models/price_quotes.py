@@ -88,13 +88,13 @@ class _Table:
         )
         value = (self.prices - cost[:, None]) * self.units if objective == "margin" else self.prices * self.units
         self.value = np.where(np.isnan(value), -np.inf, value)
+        self.units_or_zero = np.where(np.isnan(self.units), 0.0, self.units)  # padding sells nothing
         self.fixed = np.array([reason is not None for reason in fixed])
         self.kept = np.nanargmin(np.abs(self.prices - self.now[:, None]), axis=1)
         self.rows = np.arange(len(grids))
 
     def pick(self, lam: float) -> np.ndarray:
-        units = np.where(np.isnan(self.units), 0.0, self.units)
-        return np.where(self.fixed, self.kept, np.argmax(self.value + lam * units, axis=1))
+        return np.where(self.fixed, self.kept, np.argmax(self.value + lam * self.units_or_zero, axis=1))
 
     def loss(self, choice: np.ndarray) -> float:
         units = np.where(self.fixed, self.units_now, self.units[self.rows, choice])

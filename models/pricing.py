@@ -213,6 +213,12 @@ class ElasticityEstimator(BaseEstimator):
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update({k: from_plain(v) for k, v in state.items()})
 
+    def quote_inputs(self) -> pd.DataFrame:
+        """Per product: elasticity, interval and mean daily units over the last RECENT_DAYS days, what a
+        price quote starts from (models/price_quotes.py)."""
+        table = self.elasticities()[["product_id", "elasticity", "ci_low", "ci_high"]]
+        return table.merge(self.recent_["units"], left_on="product_id", right_index=True)
+
     def elasticities(self, products=None) -> pd.DataFrame:
         if not hasattr(self, "table_"):
             raise NotFittedError("ElasticityEstimator is not fitted")
@@ -360,9 +366,11 @@ def _shrunk(table: pd.DataFrame, groups: np.ndarray, alpha: float, shrink: bool)
             continue
         mean, mean_se, tau2 = _random_effects(theta[known], se[known])
         if shrink:
-            precision = 1 / se[known] ** 2 + (1 / tau2 if tau2 > 0 else np.inf)
-            pulled = np.where(tau2 > 0, (theta[known] / se[known] ** 2 + mean / max(tau2, 1e-12)) / precision, mean)
-            spread = np.where(tau2 > 0, np.sqrt(1 / precision), mean_se)
+            if tau2 > 0:
+                precision = 1 / se[known] ** 2 + 1 / tau2
+                pulled, spread = (theta[known] / se[known] ** 2 + mean / tau2) / precision, np.sqrt(1 / precision)
+            else:  # no spread between products: every one is the category's mean
+                pulled, spread = mean, mean_se
             out.loc[out.index[rows[known]], "elasticity"] = pulled
             out.loc[out.index[rows[known]], "se"] = spread
         unknown = out.index[rows[~known]]

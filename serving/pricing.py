@@ -45,7 +45,5 @@ def _inputs(model):
     model, so built once and kept on the loaded model (a swapped model brings its own)."""
     cached = getattr(model, "quote_inputs_", None)
     if cached is None:
-        cached = model.elasticities()[["product_id", "elasticity", "ci_low", "ci_high"]]
-        cached = cached.merge(model.recent_["units"].rename("units"), left_on="product_id", right_index=True)
-        model.quote_inputs_ = cached
+        cached = model.quote_inputs_ = model.quote_inputs()
     return cached

@@ -3,11 +3,8 @@ optional price plan (the checks are models/demand_requests.py's, shared with the
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
-from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 
 
@@ -42,14 +39,3 @@ def forecast(
         ),
     }
     return frame, summary
-
-
-def read_plan(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise SpendError(f"--price-plan: {path} is not a file")
-    try:
-        if path.suffix.lower() == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, dtype={"product_id": str, "store_id": str})
-    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
-        raise SpendError(f"--price-plan: {path.name} cannot be read: {error}") from error

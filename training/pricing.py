@@ -14,10 +14,23 @@ from spend.core.settings import SpendSettings
 def product_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
     """Per product and day over every store: units (stock-out store days left out and made up for),
     the day's price and promotion share."""
-    from spend.models.pricing import product_days
-    from spend.training.datasets.series_backtest import read_history
+    from spend.training.datasets.price_panel import read_panel
 
-    return product_days(read_history(settings, as_of).history)
+    return read_panel(settings, as_of).daily
+
+
+def _fitted(settings: SpendSettings, method: str, wanted: list[str], option: str, progress):
+    """(the history, an estimator fitted on every product of it); `wanted` products must be in it."""
+    from spend.models.pricing import ElasticityEstimator
+
+    daily = product_history(settings)
+    unknown = sorted(set(wanted) - set(daily["product_id"]))
+    if unknown:
+        raise SpendError(f"{option}: unknown product(s) {', '.join(unknown[:5])}")
+    try:
+        return daily, ElasticityEstimator(method=method).fit(daily, progress=progress)
+    except ValueError as error:
+        raise SpendError(f"elasticities: {error}") from error
 
 
 def elasticities(
@@ -29,19 +42,11 @@ def elasticities(
     """(one row per product: elasticity, ci_low, ci_high, method, n_days, ...; a summary). Every product
     is estimated, whatever is asked, so that the category prior an answer is shrunk toward does not
     depend on which products were asked for."""
-    from spend.models.pricing import METHODS, ElasticityEstimator
+    from spend.models.pricing import METHODS
 
     if method not in METHODS:
         raise SpendError(f"--method: {method!r} is not one of {', '.join(METHODS)}")
-    daily = product_history(settings)
-    known = set(daily["product_id"])
-    unknown = sorted(set(products or []) - known)
-    if unknown:
-        raise SpendError(f"--product: unknown product(s) {', '.join(unknown[:5])}")
-    try:
-        fitted = ElasticityEstimator(method=method).fit(daily, progress=progress)
-    except ValueError as error:
-        raise SpendError(f"elasticities: {error}") from error
+    daily, fitted = _fitted(settings, method, products or [], "--product", progress)
     table = fitted.elasticities(products)
     summary = {
         "method": method,
@@ -54,9 +59,6 @@ def elasticities(
     return table, summary
 
 
-RECENT_DAYS = 28  # the units a quote starts from: the mean day of the last four weeks
-
-
 def price_quotes(
     settings: SpendSettings,
     products: pd.DataFrame,
@@ -64,24 +66,15 @@ def price_quotes(
     objective: str = "margin",
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """Quotes for the products of `products` (product_id, price, cost, optional floor and cap): each
-    product's elasticity and its mean daily units over the last RECENT_DAYS days at today's price."""
+    """Quotes for the products of `products` (product_id, price, cost, optional floor and cap), from each
+    product's elasticity and its mean daily units over the last four weeks (`quote_inputs`)."""
     from spend.models.price_quotes import Constraints, QuoteError, quote
 
     rules = _constraints(constraints or {})
-    daily = product_history(settings)
     asked = products.assign(product_id=products["product_id"].astype(str))
-    unknown = sorted(set(asked["product_id"]) - set(daily["product_id"]))
-    if unknown:
-        raise SpendError(f"--products: unknown product(s) {', '.join(unknown[:5])}")
-    table, _ = elasticities(settings, list(asked["product_id"]), progress=progress)
-    recent = daily[daily["date"] > daily["date"].max() - pd.Timedelta(days=RECENT_DAYS)]
-    units = recent.groupby("product_id")["units"].mean().rename("units")
-    frame = asked.merge(units, on="product_id").merge(
-        table[["product_id", "elasticity", "ci_low", "ci_high"]], on="product_id"
-    )
+    _, fitted = _fitted(settings, "dml", list(asked["product_id"]), "--products", progress)
     try:
-        quoted = quote(frame, Constraints(**rules), objective)
+        quoted = quote(asked.merge(fitted.quote_inputs(), on="product_id"), Constraints(**rules), objective)
     except QuoteError as error:
         raise SpendError(f"price quote: {error}") from error
     summary = {

@@ -1,4 +1,5 @@
-"""Options and helpers shared by the model and decision commands: the as-of date and output files."""
+"""Options and helpers shared by the model and decision commands: the as-of date, input tables and output
+files."""
 
 from __future__ import annotations
 
@@ -22,6 +23,21 @@ def check_out(out: Path) -> None:
     # Before any work, and before any audit record of an export that would then fail.
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise SpendError(f"--out: {out.name} must end in .csv or .parquet")
+
+
+def read_table(path: Path, option: str) -> pd.DataFrame:
+    """A CSV or Parquet file a user hands to `option` (ids kept as text); any failure is one error naming
+    the option and the file."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise SpendError(f"{option}: {path} is not a file")
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype={"product_id": str, "store_id": str})
+    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
+        raise SpendError(f"{option}: {path.name} cannot be read: {error}") from error
 
 
 def default_as_of(settings: SpendSettings) -> pd.Timestamp:

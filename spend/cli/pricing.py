@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from spend.cli.options import check_out
+from spend.cli.options import check_out, read_table
 from spend.core.console import JsonFlag, console, count_progress, print_json, user_errors
 from spend.core.settings import SpendSettings
 from spend.features.store import quiet_feast
@@ -60,7 +60,7 @@ def elasticity_command(
 
 @user_errors
 def price_quote_command(
-    products: Annotated[Path, typer.Option(help="CSV of product_id, price, cost (optional floor, cap).")],
+    products: Annotated[Path, typer.Option(help="CSV or Parquet of product_id, price, cost (optional floor, cap).")],
     out: Annotated[Path, typer.Option(help="CSV or Parquet file to write.")],
     objective: Annotated[str, typer.Option(help="margin (default) or revenue.")] = "margin",
     constraints: Annotated[
@@ -103,12 +103,7 @@ def _read_products(path: Path):
 
     from spend.core.errors import SpendError
 
-    if not path.is_file():
-        raise SpendError(f"--products: {path} is not a file")
-    try:
-        frame = pd.read_csv(path, dtype={"product_id": str})
-    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
-        raise SpendError(f"--products: {path.name} cannot be read: {error}") from error
+    frame = read_table(path, "--products")
     missing = [c for c in ("product_id", "price", "cost") if c not in frame.columns]
     if missing:
         raise SpendError(f"--products: {path.name} lacks column(s) {', '.join(missing)}")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from spend.cli.options import AsOf, OutFile, check_out
+from spend.cli.options import AsOf, OutFile, check_out, read_table
 from spend.core.console import JsonFlag, console, print_json, user_errors
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
@@ -35,13 +35,13 @@ def forecast_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Demand forecasts (P10, P50, P90 units per product, store and day) from the registered demand champion."""
-    from spend.training.forecasting import forecast, read_plan
+    from spend.training.forecasting import forecast
     from spend.training.scoring import write_table
 
     if out is not None:
         check_out(out)
     quiet_feast()
-    plan = read_plan(price_plan) if price_plan is not None else None
+    plan = read_table(price_plan, "--price-plan") if price_plan is not None else None
     frame, summary = forecast(SpendSettings(), product, store, horizon, plan)
     if out is not None:
         write_table(frame, out)

@@ -29,12 +29,17 @@ class Panel:
     skipped: str | None  # what this history could not give the estimator, in one line
 
 
-def prepare(settings: SpendSettings, spec: ModelSpec, config: PricingConfig, as_of=None) -> Panel:
+def read_panel(settings: SpendSettings, as_of=None) -> Panel:
+    """Per product and day over every store (models/pricing.py's product_days of the demand history)."""
     from spend.models.pricing import product_days
     from spend.training.datasets.series_backtest import read_history
 
     series = read_history(settings, as_of)
     return Panel(product_days(series.history), series.skipped)
+
+
+def prepare(settings: SpendSettings, spec: ModelSpec, config: PricingConfig, as_of=None) -> Panel:
+    return read_panel(settings, as_of)
 
 
 def _cut(config: PricingConfig, data: Panel) -> pd.Timestamp:
