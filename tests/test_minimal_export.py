@@ -43,6 +43,7 @@ def _end_to_end(tmp_path, ingest_args: list[str]) -> dict:
     else:
         assert clv.exit_code == 0, clv.output
     demand = runner.invoke(app, ["train", "demand", "--json"])
+    pricing = [runner.invoke(app, args) for args in (["train", "pricing", "--json"], ["elasticity", "--json"])]
     scored = json.loads(_ok(["score", "churn", "--out", str(tmp_path / "churn.csv"), "--json"]))
     segments = json.loads(_ok(["segments", "--json"]))
     recall = json.loads(_ok(["recall-list", "--out", str(tmp_path / "recall.csv"), "--json"]))
@@ -73,6 +74,9 @@ def test_a_transactions_only_history_runs_end_to_end(settings, tmp_path):
     assert demand.exit_code == 2 and demand.output.count("error:") == 1 and "Traceback" not in demand.output
     assert "no product x store demand" in demand.output
     assert "demand_skipped" in run["published"]
+    for pricing in run["pricing"]:  # elasticities read the same product x store days: the same one line
+        assert pricing.exit_code == 2 and pricing.output.count("error:") == 1 and "Traceback" not in pricing.output
+        assert "no product x store demand" in pricing.output
 
 
 @pytest.mark.slow
@@ -86,5 +90,6 @@ def test_online_retail_ii_without_country_or_store_runs_end_to_end(settings, tmp
 
     run = _end_to_end(tmp_path, [str(tmp_path / "retail.csv"), "--table", "transactions", "--ts-format", TS_FORMAT])
     assert "product_store" in run["built"]["skipped"]
+    assert all("no product x store demand" in r.output and r.exit_code == 2 for r in run["pricing"])
     assert run["churn"]["comparison"]["spend"]["auc"] > 0.6
     assert run["recall"]["customers"] > 100
