@@ -5,7 +5,8 @@
 - models: train, backtest, score, models list|promote|rollback (spend/cli/models.py);
 - decisions: segments, recall-list, publish (spend/cli/decisions.py);
 - supply: forecast, replenish (spend/cli/supply.py);
-- pricing: elasticity, price-quote (spend/cli/pricing.py);
+- pricing: elasticity, price-quote (spend/cli/pricing.py); experiment design|analyze|pilot-panel
+  (spend/cli/experiment.py);
 - serve and keys (spend/cli/serve.py, spend/cli/keys.py);
 - demo: the main job (spend/cli/demo.py).
 
@@ -18,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from spend.cli import data, decisions, demo, features, keys, models, pricing, serve, supply
+from spend.cli import data, decisions, demo, experiment, features, keys, models, pricing, serve, supply
 from spend.core.console import configure_output
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ models.register(app)
 decisions.register(app)
 supply.register(app)
 pricing.register(app)
+app.add_typer(experiment.app, name="experiment")
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve_command)
 app.add_typer(keys.app, name="keys")

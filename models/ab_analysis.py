@@ -1,0 +1,242 @@
+"""Analysis of a customer-randomised A/B test: the effect on margin per customer, with CUPED, a confidence
+interval, guardrails and a ship / continue / stop decision.
+
+One row per customer: the arm they were assigned to, the metric over the test (margin by default) and,
+when known, the same metric over a pre-period of equal length (the CUPED covariate). CUPED subtracts
+theta * (pre - mean(pre)), theta = cov(metric, pre) / var(pre) on both arms pooled: the estimate stays
+unbiased because assignment is independent of the pre-period, and its variance falls by 1 - rho^2.
+
+Guardrails are rates that must not get worse by more than a tolerance: conversion (higher is better)
+and return rate (lower is better). A guardrail holds when its whole interval lies on the good side of
+the tolerance, and is breached when it is significantly worse (its whole interval lies on the bad side of
+0) by more than the tolerance at the point estimate.
+
+A sample-ratio mismatch (the arms' sizes differ from the planned split more than chance allows) means
+assignment or logging is broken; nothing else can then be trusted and the decision is stop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binomtest
+from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
+
+from spend.core.errors import SpendError
+from spend.models.experiment_design import sample_size
+
+REQUIRED = ("customer_id", "variant")
+# Guardrail column -> True when higher is better.
+GUARDRAILS = {"converted": True, "returned": False}
+SRM_ALPHA = 0.001  # the usual threshold: a real mismatch is gross, and a false alarm stops a good test
+
+
+@dataclass(frozen=True)
+class AbSettings:
+    metric: str = "margin"
+    covariate: str = "pre_margin"
+    control: str = "control"
+    alpha: float = 0.10  # a 90% interval, the same level as the elasticities'
+    treatment_share: float = 0.5  # the planned split, for the sample-ratio check
+    guardrail_tolerance: float = 0.01  # absolute: one percentage point of conversion or return rate
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    name: str
+    control_rate: float
+    treatment_rate: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    status: str  # holds | breached | unclear
+
+
+@dataclass(frozen=True)
+class AbResult:
+    metric: str
+    n_control: int
+    n_treatment: int
+    control_mean: float
+    treatment_mean: float
+    effect: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    relative_effect: float | None
+    cuped: bool
+    variance_reduction: float  # share of the metric's variance CUPED removed; 0 without CUPED
+    srm_p_value: float
+    decision: str  # ship | continue | stop
+    reason: str
+    guardrails: list[Guardrail] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def analyze(results: pd.DataFrame, settings: AbSettings = AbSettings()) -> AbResult:
+    """The test's effect, guardrails and decision. Errors name the column and the problem."""
+    frame, treated = _checked(results, settings)
+    skipped: list[str] = []
+    metric = frame[settings.metric].to_numpy(float)
+    cuped = settings.covariate in frame.columns
+    if cuped:
+        adjusted, reduction = cuped_adjust(metric, frame[settings.covariate].to_numpy(float))
+    else:
+        adjusted, reduction = metric, 0.0
+        skipped.append(f"CUPED: no {settings.covariate} column, so the raw metric is compared")
+    effect, low, high, p_value = mean_difference(adjusted[treated], adjusted[~treated], settings.alpha)
+    guardrails = []
+    for name, higher_is_better in GUARDRAILS.items():
+        if name in frame.columns:
+            guardrails.append(_guardrail(frame, treated, name, higher_is_better, settings))
+        else:
+            skipped.append(f"guardrail {name}: no {name} column")
+    srm = binomtest(int(treated.sum()), len(frame), settings.treatment_share).pvalue
+    control_mean = float(metric[~treated].mean())
+    decision, reason = _decide(effect, low, high, guardrails, srm, adjusted, treated, settings)
+    return AbResult(
+        metric=settings.metric,
+        n_control=int((~treated).sum()),
+        n_treatment=int(treated.sum()),
+        control_mean=control_mean,
+        treatment_mean=float(metric[treated].mean()),
+        effect=effect,
+        ci_low=low,
+        ci_high=high,
+        p_value=p_value,
+        relative_effect=effect / abs(control_mean) if control_mean else None,
+        cuped=cuped,
+        variance_reduction=reduction,
+        srm_p_value=float(srm),
+        decision=decision,
+        reason=reason,
+        guardrails=guardrails,
+        skipped=skipped,
+    )
+
+
+def cuped_adjust(metric: np.ndarray, covariate: np.ndarray) -> tuple[np.ndarray, float]:
+    """The metric minus its pre-period's linear prediction, and the share of variance removed."""
+    variance = covariate.var()
+    if variance == 0:
+        return metric, 0.0
+    theta = np.cov(metric, covariate)[0, 1] / covariate.var(ddof=1)
+    adjusted = metric - theta * (covariate - covariate.mean())
+    total = metric.var()
+    return adjusted, float(1 - adjusted.var() / total) if total > 0 else 0.0
+
+
+def mean_difference(treatment: np.ndarray, control: np.ndarray, alpha: float) -> tuple[float, float, float, float]:
+    """Treatment minus control, Welch's interval and p-value (statsmodels)."""
+    compare = CompareMeans(DescrStatsW(treatment), DescrStatsW(control))
+    low, high = compare.tconfint_diff(alpha=alpha, usevar="unequal")
+    _, p_value, _ = compare.ttest_ind(usevar="unequal")
+    return float(treatment.mean() - control.mean()), float(low), float(high), float(p_value)
+
+
+def _guardrail(
+    frame: pd.DataFrame, treated: np.ndarray, name: str, higher_is_better: bool, settings: AbSettings
+) -> Guardrail:
+    values = frame[name].to_numpy(float)
+    count_t, n_t = values[treated].sum(), int(treated.sum())
+    count_c, n_c = values[~treated].sum(), int((~treated).sum())
+    low, high = confint_proportions_2indep(
+        count_t, n_t, count_c, n_c, method="newcomb", compare="diff", alpha=settings.alpha
+    )
+    p_value = test_proportions_2indep(count_t, n_t, count_c, n_c, compare="diff").pvalue
+    # Signed so that positive is better, then judged against the tolerance.
+    sign = 1.0 if higher_is_better else -1.0
+    worst, best = sorted((sign * low, sign * high))
+    difference = count_t / n_t - count_c / n_c
+    tolerance = settings.guardrail_tolerance
+    if worst > -tolerance:
+        status = "holds"
+    elif best < 0 and sign * difference < -tolerance:
+        status = "breached"
+    else:
+        status = "unclear"
+    return Guardrail(
+        name=name,
+        control_rate=float(count_c / n_c),
+        treatment_rate=float(count_t / n_t),
+        difference=float(difference),
+        ci_low=float(low),
+        ci_high=float(high),
+        p_value=float(p_value),
+        status=status,
+    )
+
+
+def _decide(effect, low, high, guardrails, srm, adjusted, treated, settings) -> tuple[str, str]:
+    if srm < SRM_ALPHA:
+        share = treated.mean()
+        return "stop", (
+            f"sample-ratio mismatch: {share:.1%} of customers are in treatment, {settings.treatment_share:.0%} "
+            f"planned (p = {srm:.1e}); assignment or logging is broken, so no result can be trusted"
+        )
+    breached = [g.name for g in guardrails if g.status == "breached"]
+    if breached:
+        return "stop", f"guardrail breached: {', '.join(breached)} got worse by more than the tolerance"
+    level = f"{1 - settings.alpha:.0%}"
+    if high < 0:
+        return "stop", f"{settings.metric} per customer falls: the {level} interval lies below 0"
+    unclear = [g.name for g in guardrails if g.status != "holds"]
+    if low > 0 and not unclear:
+        return "ship", f"{settings.metric} per customer rises (the {level} interval lies above 0) and guardrails hold"
+    if low > 0:
+        return "continue", f"{settings.metric} rises, but guardrail(s) {', '.join(unclear)} are not yet shown to hold"
+    return "continue", f"the {level} interval includes 0; {_more_needed(effect, adjusted, treated, settings)}"
+
+
+def _more_needed(effect, adjusted, treated, settings) -> str:
+    if effect == 0:
+        return "the observed effect is 0"
+    sd = float(adjusted.std(ddof=1))
+    ratio = settings.treatment_share / (1 - settings.treatment_share)
+    # The size at which the observed effect would be detected with 80% power at the test's alpha.
+    needed = sample_size(effect, sd, alpha=settings.alpha, power=0.8, ratio=ratio)
+    now = int((~treated).sum())
+    if needed <= now:
+        return "the observed effect is within noise at this size"
+    times = needed / now
+    shown = f"{times:.1f}" if times < 10 else f"{times:.0f}"
+    return f"about {shown}x the customers so far would detect an effect this size"
+
+
+def _checked(results: pd.DataFrame, settings: AbSettings) -> tuple[pd.DataFrame, np.ndarray]:
+    needed = (*REQUIRED, settings.metric)
+    missing = [c for c in needed if c not in results.columns]
+    if missing:
+        raise SpendError(f"A/B results lack required column(s) {', '.join(missing)}; need {', '.join(needed)}")
+    if results.empty:
+        raise SpendError("A/B results: the file has no rows")
+    numeric = [settings.metric, *(c for c in (settings.covariate, *GUARDRAILS) if c in results.columns)]
+    for column in numeric:
+        values = pd.to_numeric(results[column], errors="coerce")
+        bad = int(values.isna().sum())
+        if bad:
+            raise SpendError(f"A/B results: column {column} has {bad} empty or non-numeric row(s)")
+    for column in (c for c in GUARDRAILS if c in results.columns):
+        if not results[column].astype(float).isin([0.0, 1.0]).all():
+            raise SpendError(f"A/B results: column {column} must be 0 or 1 per customer")
+    duplicated = int(results["customer_id"].duplicated().sum())
+    if duplicated:
+        raise SpendError(f"A/B results: {duplicated} customer_id(s) appear more than once; one row per customer")
+    variants = sorted(results["variant"].astype(str).unique())
+    if len(variants) != 2 or settings.control not in variants:
+        raise SpendError(
+            f"A/B results: column variant must hold exactly two arms, one of them {settings.control!r}; "
+            f"found {', '.join(variants)}"
+        )
+    frame = results.assign(**{c: pd.to_numeric(results[c]) for c in numeric})
+    treated = (frame["variant"].astype(str) != settings.control).to_numpy()
+    if min(treated.sum(), (~treated).sum()) < 2:
+        raise SpendError("A/B results: each arm needs at least 2 customers")
+    return frame, treated
