@@ -1,11 +1,12 @@
 """Product x store daily demand and product pricing, as daily snapshots.
 
-Demand rows are dense (a day without sales is a row with zero units: demand models need the zeros)
-from each product x store's first sale to the end of the history (the last day any line was sold), so a
-product that stopped selling shows its zeros. A row with event_timestamp T describes the day before T.
-Where inventory counts are ingested, `stockout_1d` is 1 on a day that closed with nothing on hand (the
-day's sales were capped by the shelf, not by demand), 0 on a day that closed with stock, and empty
-where no count was taken.
+A history without any store_id is one shop (store `all`); lines without a store in a history with
+stores are the store `unassigned` (build.py says which). Demand rows are dense (a day without sales is
+a row with zero units: demand models need the zeros) from each product x store's first sale to the end
+of the history (the last day any line was sold), so a product that stopped selling shows its zeros. A
+row with event_timestamp T describes the day before T. Where inventory counts are ingested,
+`stockout_1d` is 1 on a day that closed with nothing on hand (the day's sales were capped by the
+shelf, not by demand), 0 on a day that closed with stock, and empty where no count was taken.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ DEMAND_COLUMNS = (
     "units_28d",
     "stockout_1d",
 )
+# A history without any store_id is one shop; in one with stores, a line without one still sold.
+ONE_SHOP = "all"
+NO_STORE = "unassigned"
 PRICING_COLUMNS = ("current_price", "unit_cost", "price_change_30d", "discount_depth_7d", "price_changes_90d")
 
 
@@ -39,9 +43,10 @@ def _lines(lines: pd.DataFrame) -> pd.DataFrame:
 def demand_snapshots(
     transactions: pd.DataFrame, until: pd.Timestamp, inventory: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    lines = _lines(transactions[transactions["store_id"].notna()])
-    if lines.empty:  # no line sold in a store: no product x store demand (build.py says so)
+    if transactions.empty:
         return pd.DataFrame(columns=["product_id", "store_id", "event_timestamp", *DEMAND_COLUMNS])
+    missing = ONE_SHOP if transactions["store_id"].isna().all() else NO_STORE
+    lines = _lines(transactions.assign(store_id=transactions["store_id"].astype(object).fillna(missing)))
     pair = lines["product_id"].astype(str) + "\x1f" + lines["store_id"].astype(str)
     ids = pd.Index(pd.unique(pair))
     code = ids.get_indexer(pair)

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 from spend.features.compute.customer_activity import customer_snapshots
-from spend.features.compute.products import demand_snapshots, pricing_snapshots
+from spend.features.compute.products import NO_STORE, ONE_SHOP, demand_snapshots, pricing_snapshots
 from spend.features.compute.terminals import terminal_snapshots
 from spend.features.ingest.store import OfflineStore
 from spend.features.store.definitions import SNAPSHOT_FILES
@@ -47,8 +47,14 @@ def skipped_groups(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
     if not tx["terminal_id"].notna().any():
         skipped["terminal"] = "no transaction has a terminal_id (card-present payments): no terminal risk windows"
     if not tx["store_id"].notna().any():
-        skipped["product_store"] = "no transaction has a store_id: no product x store demand"
-    elif tables["inventory"].empty:
+        skipped["product_store.stores"] = (
+            f"no transaction has a store_id: demand is the whole shop's (store {ONE_SHOP!r})"
+        )
+    elif tx["store_id"].isna().any():
+        skipped["product_store.stores"] = (
+            f"{int(tx['store_id'].isna().sum())} line(s) without a store_id: their demand is store {NO_STORE!r}"
+        )
+    if tables["inventory"].empty:
         skipped["product_store.inventory"] = "no inventory ingested: stock-out days are not flagged"
     for table, what in (
         ("points", "points balance and earn/burn windows"),

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from spend.features.compute.customer_activity import customer_snapshots
-from spend.features.compute.products import demand_snapshots, pricing_snapshots
+from spend.features.compute.products import NO_STORE, ONE_SHOP, demand_snapshots, pricing_snapshots
 from spend.features.compute.terminals import terminal_snapshots
 from spend.features.compute.windows import EventIndex, daily_cutoffs
 
@@ -178,6 +178,16 @@ def test_demand_rows_are_dense_and_pricing_follows_shelf_price():
     assert p1.loc[pd.Timestamp("2026-01-26", tz="UTC"), "returned_units_1d"] == 1
     pricing = pricing_snapshots(HISTORY, UNTIL).set_index(["product_id", "event_timestamp"])
     assert pricing.loc[("p2", pd.Timestamp("2026-01-16", tz="UTC")), "current_price"] == 100.0
+
+
+def test_a_history_without_stores_is_one_shop_and_storeless_lines_are_not_dropped():
+    one_shop = demand_snapshots(HISTORY.assign(store_id=None), UNTIL)
+    assert set(one_shop["store_id"]) == {ONE_SHOP}
+    assert one_shop.groupby("product_id")["units_1d"].sum().to_dict() == {"p1": 3, "p2": 1}
+    mixed = HISTORY.assign(store_id=["s1", None, "s1", "s2"])  # the web line of o2 has no store
+    demand = demand_snapshots(mixed, UNTIL)
+    assert set(demand["store_id"]) == {"s1", "s2", NO_STORE}
+    assert demand["units_1d"].sum() == 4  # every unit sold is some store's
 
 
 def test_latest_value_before_a_cut_off_belongs_to_the_same_entity():

@@ -18,6 +18,7 @@ from spend.core.errors import SpendError
 from spend.core.experiments import DemandConfig
 from spend.core.registry import ModelSpec
 from spend.core.settings import SpendSettings
+from spend.features.compute.products import ONE_SHOP
 from spend.features.store.definitions import SNAPSHOT_FILES
 from spend.training.datasets import Evaluation
 from spend.training.demand_backtest import origins, run_backtest
@@ -37,7 +38,7 @@ def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> 
         raise SpendError("no demand snapshots; run `spend features build` first")
     snap = pd.read_parquet(path)
     if snap.empty:
-        raise SpendError("no product x store demand: no transaction has a store_id (see `spend features build`)")
+        raise SpendError("no product demand in the feature snapshots: no purchase was ingested (see `spend ingest`)")
     if as_of is not None:
         snap = snap[snap["event_timestamp"] <= as_of]
     date = snap["event_timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize() - pd.Timedelta(days=1)
@@ -53,10 +54,12 @@ def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> 
         }
     )
     history = _with_prices(history)
-    skipped = (
-        None if history["stockout"].notna().any() else "no inventory: stock-out days are not known, all are scored"
-    )
-    return Series(history, skipped)
+    notes = []
+    if set(history["store_id"]) == {ONE_SHOP}:
+        notes.append(f"no store_id: one series per product for the whole shop (store {ONE_SHOP!r})")
+    if not history["stockout"].notna().any():
+        notes.append("no inventory: stock-out days are not known, all are scored")
+    return Series(history, "; ".join(notes) or None)
 
 
 def _with_prices(history: pd.DataFrame) -> pd.DataFrame:
