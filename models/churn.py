@@ -41,6 +41,7 @@ from spend.models.boosting import booster, capacity_space, reasons_from, threads
 from spend.models.calibration import METHODS, MonotoneCalibrator
 from spend.models.encoding import encode, learn_categories
 from spend.models.metrics import probability_metrics
+from spend.models.reason_text import explain
 
 BANDS = (("low", 0.0), ("medium", 0.30), ("high", 0.60))
 CALIBRATIONS = {"auto": METHODS, "platt": ("platt",), "isotonic": ("isotonic",)}
@@ -181,8 +182,10 @@ def bands(probability: np.ndarray) -> np.ndarray:
 
 
 def describe(model: ChurnModel, X: pd.DataFrame, probability: np.ndarray) -> dict[str, object]:
-    """What `spend score churn` adds to each probability: its band and the top reasons."""
-    return {"churn_band": bands(probability), "reasons": [";".join(r) for r in model.explain(X)]}
+    """What `spend score churn` adds to each probability: its band, the top reasons as codes and as
+    sentences with the customer's values (models/reason_text.py)."""
+    codes = model.explain(X)
+    return {"churn_band": bands(probability), "reasons": [";".join(r) for r in codes], "why": explain(codes, X)}
 
 
 SPEC = ModelSpec(

@@ -9,6 +9,8 @@ log-transformed behaviour features, with the number of clusters chosen by the lo
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
@@ -26,6 +28,17 @@ SEGMENT_GRID = (
     ("New customers", "Potential loyalist", "Potential loyalist", "Champions", "Champions"),
 )
 SEGMENTS = tuple(dict.fromkeys(name for row in SEGMENT_GRID for name in row))
+# How a cluster that stands out on a feature is called: above the population, far above, below, far below.
+TRAIT_WORDS = {
+    "spend_365d": ("big spenders", "biggest spenders", "small spenders", "smallest spenders"),
+    "orders_365d": ("frequent", "very frequent", "rare buyers", "very rare buyers"),
+    "days_since_last_order": ("lapsing", "long lapsed", "recent", "very recent"),
+    "avg_basket_value_365d": ("large baskets", "very large baskets", "small baskets", "very small baskets"),
+    "discount_share_90d": ("deal seekers", "heavy deal seekers", "full price", "full price only"),
+    "return_rate_90d": ("returners", "heavy returners", "keepers", "keepers"),
+    "tenure_days": ("long-standing", "oldest customers", "new", "newest"),
+}
+FAR = 1.5  # deviations from the population's mean that make a trait "far"
 
 
 def _require(X: pd.DataFrame, columns) -> None:
@@ -98,12 +111,33 @@ class BehaviourClusters(BaseEstimator):
         self.bic_ = {k: float(m.bic(scaled)) for k, m in fits.items()}
         self.k_ = min(self.bic_, key=self.bic_.get)
         self.mixture_ = fits[self.k_]
+        self.names_ = cluster_names(scaled, self.mixture_.predict(scaled), self.features)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         if not hasattr(self, "mixture_"):
             raise NotFittedError("BehaviourClusters is not fitted yet; call fit first")
         return self.mixture_.predict(self.scaler_.transform(self._matrix(X)))
+
+
+def cluster_names(scaled: np.ndarray, labels: np.ndarray, features) -> dict[int, str]:
+    """A name per cluster from the two features it stands out on most (its mean on the standardised log
+    scale, in population standard deviations), e.g. "big spenders, frequent" (stronger words
+    from 1.5 deviations); a cluster that stands out on nothing by half a deviation is "typical". Repeated names
+    are numbered."""
+    names: dict[int, str] = {}
+    for label in np.unique(labels):
+        centre = scaled[labels == label].mean(axis=0)
+        order = [i for i in np.argsort(-np.abs(centre)) if abs(centre[i]) >= 0.5 and features[i] in TRAIT_WORDS]
+        words = [TRAIT_WORDS[features[i]][(centre[i] < 0) * 2 + (abs(centre[i]) >= FAR)] for i in order[:2]]
+        names[int(label)] = ", ".join(words) or "typical"
+    counts = Counter(names.values())
+    seen: Counter = Counter()
+    for label, name in names.items():
+        seen[name] += 1
+        if counts[name] > 1:
+            names[label] = f"{name} ({seen[name]})"
+    return names
 
 
 def segment_profiles(features: pd.DataFrame, segments: np.ndarray, churned: pd.Series | None = None) -> pd.DataFrame:

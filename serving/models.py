@@ -60,7 +60,7 @@ class ModelSlot:
         except MlflowException as error:
             missing = error.error_code == "RESOURCE_DOES_NOT_EXIST"
             return self._failed(
-                f"no {self.name}@{self.alias} in the registry; train one with `spend train {self.model}`"
+                f"no {self.model}@{self.alias} in the registry; train one with `spend train {self.model}`"
                 if missing
                 else f"the model registry refused the lookup ({type(error).__name__})",
                 error,

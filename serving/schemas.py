@@ -153,6 +153,7 @@ class SegmentOf(BaseModel):
     found: bool = Field(description="False: not among the published active customers")
     segment: str | None = None
     cluster: int | None = None
+    cluster_name: str | None = Field(None, description="What the cluster stands out on, e.g. 'big spenders, frequent'")
 
 
 class SegmentResponse(BaseModel):

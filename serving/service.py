@@ -333,8 +333,15 @@ class Spend:
         if publication is None:
             return _unavailable(ctx, self.published.last_error or "no segments published; run `spend publish`")
         found = [publication.segment_of.get(c) for c in customer_ids]
+        names = publication.manifest.get("cluster_names", {})
         customers = [
-            SegmentOf(customer_id=c, found=f is not None, segment=f[0] if f else None, cluster=f[1] if f else None)
+            SegmentOf(
+                customer_id=c,
+                found=f is not None,
+                segment=f[0] if f else None,
+                cluster=f[1] if f else None,
+                cluster_name=names.get(str(f[1])) if f else None,
+            )
             for c, f in zip(customer_ids, found, strict=True)
         ]
         profiles = publication.manifest["profiles"]

@@ -114,10 +114,10 @@ def test_a_model_declared_in_one_file_trains_gates_scores_and_serves_with_its_ro
     assert second["champion_score"] == pytest.approx(report["comparison"]["spend"]["brier"])  # the gate ran
     assert second["alias"] == "champion"  # as good as the champion on the same holdout: passes
 
-    out = tmp_path / "toy.csv"
+    out = tmp_path / "toy.parquet"
     scored = runner.invoke(app, ["score", "toy", "--as-of", day, "--out", str(out), "--json"])
     assert scored.exit_code == 0, scored.output
-    scores = pd.read_csv(out)
+    scores = pd.read_parquet(out)  # every digit: the CSV is rounded for people
     assert scores["toy_probability"].nunique() == 1 and 0 < scores["toy_probability"].iloc[0] < 1
     assert (scores["model_version"] == second["version"]).all()
 

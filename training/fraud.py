@@ -55,7 +55,10 @@ def payments_with_features(settings: SpendSettings) -> pd.DataFrame:
     transactions = offline.read("transactions")
     labels = offline.read("fraud_labels", ["order_id", "ts", "is_fraud"])
     if transactions.empty or labels.empty:
-        raise SpendError("fraud needs card payments and fraud labels; ingest transactions and fraud_labels first")
+        raise SpendError(
+            "fraud needs card payments and fraud labels; ingest them first "
+            "(`spend ingest FILE --table transactions`, `spend ingest FILE --table fraud_labels`)"
+        )
     payments = card_payments(transactions)
     features = payment_features(payments, payments, labels)
     label = payments["order_id"].map(labels.drop_duplicates("order_id", keep="last").set_index("order_id")["is_fraud"])

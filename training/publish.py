@@ -50,6 +50,7 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
         "recall_list_customers": len(recall),
         "segmented_customers": len(frame),
         "cluster_k": int(clusters.k_),
+        "cluster_names": {str(k): name for k, name in clusters.names_.items()},
         "profiles": {kind: _records(profile) for kind, profile in profiles.items()},
     } | _publish_supply(settings, folder)
     text = json.dumps(manifest, indent=2, default=str)

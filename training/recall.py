@@ -111,6 +111,12 @@ def customer_value(settings: SpendSettings, lines: pd.DataFrame, cohort: pd.Data
 
 
 def recall_list(settings: SpendSettings, as_of: pd.Timestamp, options: RecallOptions) -> pd.DataFrame:
+    return ranked(settings, as_of, options)[0]
+
+
+def ranked(settings: SpendSettings, as_of: pd.Timestamp, options: RecallOptions) -> tuple[pd.DataFrame, dict]:
+    """(the recall list, a report: contacts, spend, expected saved margin, why the list stops where it
+    does, and any warning about the uplift it ranked by)."""
     options.check()
     offline = OfflineStore(settings.paths)
     cohort = churn_cohort_features(settings, as_of)
@@ -131,9 +137,48 @@ def recall_list(settings: SpendSettings, as_of: pd.Timestamp, options: RecallOpt
     if options.segment is not None:
         frame = frame[frame["segment"] == options.segment]
     frame = frame.sort_values("expected_saved_margin", ascending=False, kind="stable")
+    candidates = len(frame)
+    stopped = f"every customer ({candidates:,})" + (f" of segment {options.segment}" if options.segment else "")
     if options.budget is not None:
         affordable = int(options.budget // options.cost_per_contact)
-        frame = frame[frame["expected_saved_margin"] > options.cost_per_contact].head(affordable)
-    if options.top is not None:
+        paying = frame[frame["expected_saved_margin"] > options.cost_per_contact]
+        frame = paying.head(affordable)
+        stopped = (
+            f"the budget buys {affordable:,} contacts at {options.cost_per_contact:,.2f}"
+            if len(paying) >= affordable
+            else f"only {len(paying):,} customers save more than a contact costs ({options.cost_per_contact:,.2f})"
+        )
+    if options.top is not None and len(frame) > options.top:
         frame = frame.head(options.top)
-    return frame.reset_index(drop=True)
+        stopped = f"--top {options.top:,}"
+    frame = frame.reset_index(drop=True)
+    return frame, _report(frame, options, stopped, uplift)
+
+
+def _report(frame: pd.DataFrame, options: RecallOptions, stopped: str, uplift: np.ndarray | None) -> dict:
+    contacts = len(frame)
+    report = {
+        "contacts": contacts,
+        "expected_saved_margin": round(float(frame["expected_saved_margin"].sum()), 2),
+        "stopped_at": stopped,
+    }
+    if options.cost_per_contact is not None:
+        report["spend"] = round(contacts * options.cost_per_contact, 2)
+        report["budget"] = options.budget
+    report["uplift_warning"] = uplift_warning(frame["uplift"].to_numpy(dtype=float) if uplift is not None else None)
+    return report
+
+
+def uplift_warning(uplift: np.ndarray | None) -> str | None:
+    """Why the list's uplift should not be trusted to rank, or None."""
+    if uplift is None:
+        return "no uplift: no randomised campaign, so the list ranks by risk x value"
+    known = uplift[np.isfinite(uplift)]
+    if len(known) == 0:
+        return "no customer on the list resembles the campaign's: uplift unknown, save rate 0"
+    if len(known) > 1 and np.ptp(known) < 1e-6:
+        return (
+            f"uplift is the same ({known[0]:.4f}) for every customer on the list: the campaign's model found "
+            "no difference between customers, so it does not change the order"
+        )
+    return None

@@ -67,7 +67,12 @@ def segments(settings: SpendSettings, as_of: pd.Timestamp) -> tuple[pd.DataFrame
     frame = active_features(settings, as_of, "segmentation_v1")
     behaviour = frame[list(CLUSTER_FEATURES)].fillna(0.0)  # no order in the year: no basket, no returns
     clusters = BehaviourClusters(features=CLUSTER_FEATURES).fit(behaviour)
-    frame = frame.assign(segment=RFMSegmenter().fit(frame).predict(frame), cluster=clusters.predict(behaviour))
+    cluster = clusters.predict(behaviour)
+    frame = frame.assign(
+        segment=RFMSegmenter().fit(frame).predict(frame),
+        cluster=cluster,
+        cluster_name=pd.Series(cluster, index=frame.index).map(clusters.names_),
+    )
     if ModelStore(settings).version_by_alias("churn") is not None:
         scores = score_churn(settings, as_of)
         frame["churn_probability"] = frame[ID].map(scores.set_index(ID)["churn_probability"])
@@ -82,12 +87,3 @@ def reidentify(settings: SpendSettings, scores: pd.DataFrame, purpose: str, out:
         user=getpass.getuser(), action=purpose, customers=len(scores), reidentified=len(known), file=str(out)
     )
     return scores.assign(original_customer_id=scores[ID].map(known))
-
-
-def write_table(frame: pd.DataFrame, out: Path) -> None:
-    """CSV or Parquet by suffix (the command checked the suffix before doing any work)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".parquet":
-        frame.to_parquet(out, index=False)
-    else:
-        frame.to_csv(out, index=False)

@@ -153,7 +153,11 @@ class Registry(ModelStore):
         try:
             self.client.get_model_version(registered_name(model), str(version))
         except Exception as error:
-            raise SpendError(f"{registered_name(model)} has no version {version}") from error
+            known = sorted(
+                int(v.version) for v in self.client.search_model_versions(f"name='{registered_name(model)}'")
+            )
+            listed = ", ".join(map(str, known)) or "none yet"
+            raise SpendError(f"{model} has no version {version} (versions: {listed})") from error
         self._crown(model, version)
 
     def rollback(self, model: str) -> int:

@@ -79,12 +79,19 @@ def redis_cluster(store: FeatureStore) -> bool:
 
 @contextmanager
 def backend_errors(settings: SpendSettings) -> Iterator[None]:
-    """Turn an unreachable Redis or PostgreSQL into one clear line instead of a driver traceback."""
+    """Turn an unreachable Redis or PostgreSQL, or a repository not yet applied, into one clear line
+    instead of a driver traceback."""
+    from feast.errors import FeatureServiceNotFoundException, FeatureViewNotFoundException
     from redis.exceptions import ConnectionError as RedisConnectionError
     from sqlalchemy.exc import OperationalError
 
     try:
         yield
+    except (FeatureViewNotFoundException, FeatureServiceNotFoundException) as error:
+        raise SpendError(
+            "the feature store has no feature views yet; run `spend features build` then `spend features apply` "
+            "(or `spend demo`)"
+        ) from error
     except OperationalError as error:
         where = make_url(settings.registry_url).render_as_string(hide_password=True)
         raise SpendError(f"SPEND_REGISTRY_URL: cannot use the registry at {where} ({_first_line(error)})") from error

@@ -88,6 +88,11 @@ def wanted_features(store: FeatureStore, service: str | None, features: list[str
             fs = store.get_feature_service(service)
         except Exception as error:  # FeatureServiceNotFoundException
             names = ", ".join(s.name for s in store.list_feature_services())
+            if not names:
+                raise SpendError(
+                    f"feature service {service!r} is not registered: the feature store is empty; run "
+                    "`spend features build` then `spend features apply` (or `spend demo`)"
+                ) from error
             raise SpendError(f"unknown feature service {service!r}; known: {names}") from error
         for projection in fs.feature_view_projections:
             if any(v.name == projection.name for v in store.list_on_demand_feature_views()):

@@ -41,9 +41,20 @@ app.command("serve")(serve.serve_command)
 app.add_typer(keys.app, name="keys")
 
 
+def _show_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"spend {version('spend')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     verbose: Annotated[bool, typer.Option("--verbose", help="Also show libraries' log lines and warnings.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and stop.")
+    ] = False,
 ) -> None:
     """Spend: consumption history in, decisions out. State lives under SPEND_HOME (default ./.spend); libraries'
     log lines go to SPEND_HOME/logs/spend.log."""

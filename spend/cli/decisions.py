@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from spend.cli.options import AsOf, OutFile, Reidentify, as_of_date, check_out
-from spend.core.console import JsonFlag, console, print_json, user_errors
+from spend.core.console import JsonFlag, console, errors, print_json, user_errors
 from spend.core.settings import SpendSettings
 from spend.features.store import quiet_feast
 
@@ -28,13 +28,14 @@ def register(app: typer.Typer) -> None:
 def segments_command(
     as_of: AsOf = None,
     out: Annotated[
-        Path | None, typer.Option(help="Also write each customer's segment and cluster (CSV/Parquet).")
+        Path | None, typer.Option(help="Also write each customer's segment and cluster (CSV, Parquet or Excel).")
     ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """RFM segments and learned behaviour clusters of every active customer, with a profile for each."""
+    from spend.core.user_tables import write_table
     from spend.models.segmentation import segment_profiles
-    from spend.training.scoring import ID, segments, write_table
+    from spend.training.scoring import ID, segments
 
     if out is not None:
         check_out(out)
@@ -46,14 +47,17 @@ def segments_command(
         "segments": segment_profiles(frame, frame["segment"].to_numpy(), churn),
         "clusters": segment_profiles(frame, frame["cluster"].to_numpy(), churn),
     }
+    profiles["clusters"].insert(0, "name", profiles["clusters"].index.map(clusters.names_))
     if out is not None:
-        write_table(frame[[ID, "segment", "cluster"] + (["churn_probability"] if churn is not None else [])], out)
+        columns = [ID, "segment", "cluster", "cluster_name"] + (["churn_probability"] if churn is not None else [])
+        write_table(frame[columns], out)
     if json_output:
         print_json(
             {
                 "customers": len(frame),
                 "segments": profiles["segments"].round(4).to_dict(orient="index"),
                 "clusters": {str(k): v for k, v in profiles["clusters"].round(4).to_dict(orient="index").items()},
+                "cluster_names": {str(k): name for k, name in clusters.names_.items()},
                 "cluster_k": clusters.k_,
                 "cluster_bic": {str(k): round(v, 1) for k, v in clusters.bic_.items()},
             }
@@ -70,13 +74,14 @@ def _profile_table(profile: pd.DataFrame, title: str) -> Table:
         "group", "customers", "share", "spend_365d", "orders_365d", *(["expected churn"] * churn), title=title
     )
     for name, row in profile.iterrows():
+        label = f"{name}: {row['name']}" if "name" in profile else str(name)
         cells = [
             f"{int(row['customers']):,}",
             f"{row['share']:.1%}",
             f"{row['spend_365d']:.2f}",
             f"{row['orders_365d']:.2f}",
         ]
-        table.add_row(str(name), *cells, *([f"{row['churn_rate']:.1%}"] * churn))
+        table.add_row(label, *cells, *([f"{row['churn_rate']:.1%}"] * churn))
     return table
 
 
@@ -92,32 +97,35 @@ def recall_list_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Whom to win back: customers ranked by expected saved margin = P(churn) x CLV x uplift of a contact."""
-    from spend.training.recall import RecallOptions, recall_list
+    from spend.core.user_tables import write_table
+    from spend.training.recall import RecallOptions, ranked
     from spend.training.scoring import reidentify as add_ids
-    from spend.training.scoring import write_table
 
     check_out(out)
     options = RecallOptions(top, budget, cost_per_contact, segment)
     options.check()
     quiet_feast()
     settings = SpendSettings()
-    frame = recall_list(settings, as_of_date(as_of, settings), options)
+    frame, report = ranked(settings, as_of_date(as_of, settings), options)
     if reidentify:
         frame = add_ids(settings, frame, "recall-list --reidentify", out)
     write_table(frame, out)
     summary = {
         "out": str(out),
         "customers": len(frame),
-        "expected_saved_margin": round(float(frame["expected_saved_margin"].sum()), 2),
         "uplift_source": frame["uplift_source"].iloc[0] if len(frame) else None,
-    }
+    } | report
     if json_output:
         print_json(summary)
-    else:
-        console.print(
-            f"{len(frame):,} customers -> {out}; expected saved margin {summary['expected_saved_margin']:,.2f} "
-            f"(uplift: {summary['uplift_source']})"
-        )
+        return
+    if report["uplift_warning"]:
+        errors.print(f"[bold yellow]warning:[/] {report['uplift_warning']}", highlight=False)
+    spent = f"; spend {report['spend']:,.2f} of {report['budget']:,.2f}" if report.get("budget") is not None else ""
+    console.print(
+        f"{len(frame):,} customers -> {out}; expected saved margin {report['expected_saved_margin']:,.2f}"
+        f"{spent}; stopped at: {report['stopped_at']} (uplift: {summary['uplift_source']})",
+        highlight=False,
+    )
 
 
 @user_errors

@@ -177,9 +177,9 @@ def _trained(report, comparison: str) -> dict:
 
 def _forecast_and_replenish(settings: SpendSettings) -> dict:
     """Every series' forecast and the replenishment orders, written under reports/."""
+    from spend.core.user_tables import write_table
     from spend.training.forecasting import forecast
     from spend.training.replenishment import suggest
-    from spend.training.scoring import write_table
 
     frame, summary = forecast(settings)
     orders, ordered = suggest(settings)
@@ -242,8 +242,8 @@ def _recall_list(settings: SpendSettings, as_of) -> dict:
     import pandas as pd
 
     from spend.core.names import RECALL_LIST
+    from spend.core.user_tables import write_table
     from spend.training.publish import publish
-    from spend.training.scoring import write_table
 
     publish(settings, as_of)
     frame = pd.read_parquet(settings.paths.published / RECALL_LIST).head(500)

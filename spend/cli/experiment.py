@@ -102,7 +102,7 @@ def _spread(mean, sd, daily, rho, window_days) -> tuple[dict, list[str]]:
 @user_errors
 def analyze_command(
     results_file: Annotated[
-        Path, typer.Argument(help="CSV or Parquet: one row per customer (ab) or store x period (pilot).")
+        Path, typer.Argument(help="CSV, Parquet or Excel: one row per customer (ab) or store x period (pilot).")
     ],
     kind: Annotated[
         str, typer.Option(help="ab (customer-randomised) or pilot (stores against matched controls).")
@@ -198,12 +198,12 @@ def _analyze_pilot(frame, controls, alpha, json_output) -> None:
 def pilot_panel_command(
     store: Annotated[list[str], typer.Option(help="A pilot store's id (repeat for several).")],
     start: Annotated[str, typer.Option(help="First day of the pilot (YYYY-MM-DD).")],
-    out: Annotated[Path, typer.Option(help="CSV or Parquet file to write (the input of analyze --kind pilot).")],
+    out: Annotated[Path, typer.Option(help="CSV, Parquet or Excel file to write (the input of analyze --kind pilot).")],
     json_output: JsonFlag = False,
 ) -> None:
     """Per store and week: average ticket and repurchase rate from the history, marked for the pilot."""
+    from spend.core.user_tables import write_table
     from spend.training.experiments import pilot_panel
-    from spend.training.scoring import write_table
 
     check_out(out)
     panel, notes = pilot_panel(SpendSettings(), store, _day(start))
@@ -220,15 +220,15 @@ def pilot_panel_command(
 @app.command("ab-results")
 @user_errors
 def ab_results_command(
-    assignment: Annotated[Path, typer.Option(help="CSV or Parquet: customer_id (the shop's own id), variant.")],
+    assignment: Annotated[Path, typer.Option(help="CSV, Parquet or Excel: customer_id (the shop's own id), variant.")],
     start: Annotated[str, typer.Option(help="First day of the test (YYYY-MM-DD).")],
-    out: Annotated[Path, typer.Option(help="CSV or Parquet file to write (the input of analyze --kind ab).")],
+    out: Annotated[Path, typer.Option(help="CSV, Parquet or Excel file to write (the input of analyze --kind ab).")],
     days: Annotated[int, typer.Option(help="Days each customer is measured over, and the pre-period's length.")] = 28,
     json_output: JsonFlag = False,
 ) -> None:
     """Per assigned customer: margin in the test window and before it, converted and returned, from the history."""
+    from spend.core.user_tables import write_table
     from spend.training.experiments import ab_results
-    from spend.training.scoring import write_table
 
     check_out(out)
     if days < 1:

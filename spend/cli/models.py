@@ -100,9 +100,9 @@ def score_command(
 ) -> None:
     """Score with the registered @champion: every active customer, or (fraud) a file of card payments."""
     from spend.core.registry import spec
+    from spend.core.user_tables import write_table
     from spend.training.datasets import strategy
     from spend.training.scoring import reidentify as add_ids
-    from spend.training.scoring import write_table
 
     declared = spec(model)
     check_out(out)

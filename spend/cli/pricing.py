@@ -25,12 +25,14 @@ def register(app: typer.Typer) -> None:
 def elasticity_command(
     product: Annotated[list[str] | None, typer.Option(help="Product id (repeat for several; default: all).")] = None,
     method: Annotated[str, typer.Option(help="dml (default), or ols / ols_controls for comparison.")] = "dml",
-    out: Annotated[Path | None, typer.Option(help="Write every row (CSV or Parquet) instead of a table.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write every row (CSV, Parquet or Excel) instead of a table.")
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Own-price elasticity per product with a 90% interval (double machine learning, docs/pricing.md)."""
+    from spend.core.user_tables import write_table
     from spend.training.pricing import elasticities
-    from spend.training.scoring import write_table
 
     if out is not None:
         check_out(out)
@@ -60,8 +62,10 @@ def elasticity_command(
 
 @user_errors
 def price_quote_command(
-    products: Annotated[Path, typer.Option(help="CSV or Parquet of product_id, price, cost (optional floor, cap).")],
-    out: Annotated[Path, typer.Option(help="CSV or Parquet file to write.")],
+    products: Annotated[
+        Path, typer.Option(help="CSV, Parquet or Excel of product_id, price, cost (optional floor, cap).")
+    ],
+    out: Annotated[Path, typer.Option(help="CSV, Parquet or Excel file to write.")],
     objective: Annotated[str, typer.Option(help="margin (default) or revenue.")] = "margin",
     constraints: Annotated[
         Path | None,
@@ -70,8 +74,8 @@ def price_quote_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Prices that maximise expected margin (or revenue) within the rules, with intervals and the binding rule."""
+    from spend.core.user_tables import write_table
     from spend.training.pricing import price_quotes
-    from spend.training.scoring import write_table
 
     check_out(out)
     quiet_feast()

@@ -30,13 +30,13 @@ def forecast_command(
         Path | None, typer.Option(help="CSV/Parquet of planned prices: product_id, store_id (optional), date, price.")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Write every row (CSV or Parquet) instead of showing the first.")
+        Path | None, typer.Option(help="Write every row (CSV, Parquet or Excel) instead of showing the first.")
     ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Demand forecasts (P10, P50, P90 units per product, store and day) from the registered demand champion."""
+    from spend.core.user_tables import write_table
     from spend.training.forecasting import forecast
-    from spend.training.scoring import write_table
 
     if out is not None:
         check_out(out)
@@ -85,8 +85,8 @@ def replenish_command(
     """Order-up-to suggestions per product x store from the demand champion and the latest stock counts."""
     import pandas as pd
 
+    from spend.core.user_tables import write_table
     from spend.training.replenishment import suggest
-    from spend.training.scoring import write_table
 
     check_out(out)
     quiet_feast()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 import sys
 import warnings
@@ -24,8 +25,10 @@ from spend.core.errors import SpendError, SpendWarning
 # The --json option every counting command takes: one JSON object on stdout, nothing else there.
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
 
-console = Console(stderr=True)  # progress and tables on stderr, so `--json` stdout stays machine-readable
-stdout = Console()
+# Results (tables, summaries, decisions) on stdout, so `spend quality > q.txt` keeps them; progress bars,
+# warnings and errors on stderr. Under --json a command prints its one JSON object instead of results.
+console = Console()
+errors = Console(stderr=True)
 
 
 @contextmanager
@@ -65,17 +68,36 @@ def _bar() -> Progress:
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
-        console=console,
+        console=errors,
         transient=False,
     )
 
 
 def print_json(payload: dict) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+    """One strict JSON object on stdout: NaN and infinities are null, numpy and pandas scalars plain."""
+    sys.stdout.write(json.dumps(plain(payload), indent=2, allow_nan=False, default=str) + "\n")
 
 
-def fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+def plain(value):
+    """`value` with only JSON's types: NaN and infinities become None (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes) and getattr(value, "ndim", 0) == 0:
+        value = value.item()  # numpy and pandas scalars
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return None if value != value else value.isoformat()  # NaT is not equal to itself
+    return value
+
+
+def fail(message: str, as_json: bool = False) -> None:
+    """One `error:` line on stderr (and, under --json, `{"error": ...}` on stdout), exit code 2."""
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    if as_json:
+        sys.stdout.write(json.dumps({"error": message}) + "\n")
     raise typer.Exit(code=2)
 
 
@@ -100,6 +122,9 @@ def configure_output(verbose: bool = False) -> None:
     own warnings are printed once each as one bold line."""
     os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")  # MLflow's records reach the root logger
     os.environ["SPEND_VERBOSE"] = "1" if verbose else "0"
+    for stream in (console, errors):
+        if not stream.is_terminal:  # a file or a pipe: no terminal to fit, and cut columns lose results
+            stream.width = 200
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     for handler in [h for h in root.handlers if getattr(h, "spend", False)]:  # a second run in one process
@@ -120,7 +145,7 @@ def configure_output(verbose: bool = False) -> None:
         if str(message) in shown:  # one warning per run, not one per table ingested
             return
         shown.add(str(message))
-        console.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+        errors.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
     warnings.showwarning = show
 
@@ -130,18 +155,19 @@ def user_errors(command: Callable) -> Callable:
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        as_json = bool(kwargs.get("json_output"))
         try:
             return command(*args, **kwargs)
         except SpendError as error:
-            fail(str(error))
+            fail(str(error), as_json)
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or error.title
-            fail(f"setting SPEND_{where.upper()}: {first['msg']}")
+            fail(f"setting SPEND_{where.upper()}: {first['msg']}", as_json)
         except (typer.Exit, click.exceptions.ClickException, click.exceptions.Abort):
             raise
         except Exception as error:  # noqa: BLE001 - a user never sees a traceback; the log keeps it
             logging.getLogger("spend").exception("unexpected error in %s", command.__name__)
-            fail(f"unexpected {type(error).__name__}: {error} (the details are in {log_path()})")
+            fail(f"unexpected {type(error).__name__}: {error} (the details are in {log_path()})", as_json)
 
     return wrapper

@@ -9,7 +9,7 @@ MLflow URI is set here: a service or a test with two data homes reads each from 
 from __future__ import annotations
 
 from spend.core.errors import SpendError
-from spend.core.names import CHAMPION, registered_name
+from spend.core.names import CHAMPION, PREFIX, registered_name
 from spend.core.settings import SpendSettings
 
 
@@ -39,8 +39,8 @@ class ModelStore:
         trained_on = version.tags.get("feature_service")
         if feature_service is not None and trained_on != feature_service:
             raise SpendError(
-                f"{version.name} v{version.version} was trained on feature service {trained_on!r}, "
-                f"not {feature_service!r}; retrain it before loading"
+                f"{version.name.removeprefix(PREFIX)} v{version.version} was trained on feature service "
+                f"{trained_on!r}, not {feature_service!r}; retrain it before loading"
             )
         source = self.client.get_model_version_download_uri(version.name, version.version)
         return mlflow.sklearn.load_model(source)
@@ -49,8 +49,7 @@ class ModelStore:
         """(fitted model, registry version) of `model@alias`; an error says how to get one."""
         version = self.version_by_alias(model, alias)
         if version is None:
-            name = registered_name(model)
-            raise SpendError(f"no {name}@{alias}; train one with `spend train {name.removeprefix('spend-')}`")
+            raise SpendError(f"no {model}@{alias}; train one with `spend train {model}`")
         return self.load_version(version, feature_service), version
 
 

@@ -59,6 +59,21 @@ def test_clusters_choose_the_true_number_of_groups_by_bic():
     assert model.k_ == 3 and min(model.bic_, key=model.bic_.get) == 3
     labels = model.predict(data)
     assert all(len(set(labels[i * 400 : (i + 1) * 400])) == 1 for i in range(3))
+    # Named from what they stand out on: the first block buys rarely, little and recently; the second
+    # is lapsing but frequent and spends most.
+    recent = model.names_[labels[0]]
+    assert "recent" in recent or "rare buyers" in recent or "small spenders" in recent
+    big = model.names_[labels[400]]
+    assert {"big spenders", "frequent", "lapsing"} & set(big.split(", ")) and "small" not in big
+    assert len(set(model.names_.values())) == 3
+
+
+def test_a_cluster_like_the_population_is_typical_and_repeated_names_are_numbered():
+    from spend.models.segmentation import cluster_names
+
+    scaled = np.array([[0.1, -0.2], [0.0, 0.1], [1.0, 0.0], [1.1, 0.1], [1.0, 0.2]])
+    names = cluster_names(scaled, np.array([0, 0, 1, 2, 2]), ("spend_365d", "orders_365d"))
+    assert names == {0: "typical", 1: "big spenders (1)", 2: "big spenders (2)"}
 
 
 def test_profiles_add_up_and_show_churn():

@@ -25,7 +25,7 @@ def test_the_slot_swaps_when_the_alias_moves_and_keeps_serving_without_a_registr
     registry = Registry(settings)
     empty = ModelSlot(settings, "slot", "churn_v1")
     assert not empty.refresh() and empty.current is None
-    assert empty.last_error == "no spend-slot@champion in the registry; train one with `spend train slot`"
+    assert empty.last_error == "no slot@champion in the registry; train one with `spend train slot`"
     first = _register(registry, 1)
     slot = ModelSlot(settings, "slot", "churn_v1")
     assert slot.refresh() and slot.current.version == first and not slot.refresh()

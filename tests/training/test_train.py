@@ -95,7 +95,7 @@ def test_score_writes_every_active_customer_and_audits_reidentification(home, tm
     assert len(profile["clusters"]) == profile["cluster_k"] == int(min(bic, key=bic.get))
     assert all(0 < s["churn_rate"] < 1 for s in profile["segments"].values())  # expected, from the champion
     bad = runner.invoke(app, ["score", "churn", "--out", str(tmp_path / "x.txt"), "--as-of", "2025-12-31"])
-    assert bad.exit_code == 2 and "must end in .csv or .parquet" in bad.output
+    assert bad.exit_code == 2 and "must end in .csv, .parquet, .xlsx" in bad.output
 
 
 def test_recall_list_ranks_by_expected_saved_margin_within_budget(home, tmp_path):
@@ -140,6 +140,15 @@ def test_recall_list_ranks_by_expected_saved_margin_within_budget(home, tmp_path
     assert budgeted.exit_code == 0, budgeted.output
     within = pd.read_csv(tmp_path / "b.csv")
     assert len(within) <= 20 and (within["expected_saved_margin"] > 5).all()
+    report = json.loads(budgeted.stdout)  # what the budget bought, and why the list stops there
+    assert report["contacts"] == len(within) and report["spend"] == 5 * len(within) and report["budget"] == 100
+    assert report["expected_saved_margin"] == pytest.approx(
+        within["expected_saved_margin"].sum(), abs=0.01 * len(within)
+    )
+    expected = "the budget buys 20 contacts" if len(within) == 20 else "save more than a contact costs"
+    assert expected in report["stopped_at"]
+    assert {"why", "reasons"} <= set(within.columns) and within["why"].str.len().gt(0).all()
+    assert "bgnbd" not in " ".join(within["why"])  # the model's input reads as the customer's rhythm
 
     for args, message in (
         (["--budget", "100"], "--budget and --cost-per-contact go together"),

@@ -1,0 +1,77 @@
+"""Tables users hand to Spend and take from it: CSV, Parquet or Excel, chosen by the file's suffix.
+
+Files for people (CSV and Excel) carry numbers rounded to 4 decimals (money to the cent, probabilities
+to a hundredth of a percent): a CSV of 17-digit floats is unreadable and no more exact in practice.
+Parquet is for programs and keeps every digit. Excel has no time zones, so times are written in UTC
+without one; a table over Excel's row limit is an error naming the limit, not a cut file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from spend.core.errors import SpendError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SUFFIXES = (".csv", ".parquet", ".xlsx")
+DECIMALS = 4
+EXCEL_ROWS = 1_048_575  # Excel's row limit, less the header
+
+
+def check_out(out: Path) -> None:
+    """Before any work (and before any audit record of an export that would then fail)."""
+    if out.suffix.lower() not in SUFFIXES:
+        raise SpendError(f"--out: {out.name} must end in {', '.join(SUFFIXES)}")
+
+
+def write_table(frame: pd.DataFrame, out: Path) -> None:
+    """CSV, Parquet or Excel by suffix."""
+    suffix = out.suffix.lower()
+    check_out(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".parquet":
+        frame.to_parquet(out, index=False)
+        return
+    readable = for_people(frame)
+    if suffix == ".csv":
+        readable.to_csv(out, index=False)
+        return
+    if len(readable) > EXCEL_ROWS:
+        raise SpendError(f"--out: {len(readable):,} rows do not fit in Excel ({EXCEL_ROWS:,} at most); use .parquet")
+    readable.to_excel(out, index=False, sheet_name=out.stem[:31] or "spend", engine="openpyxl")
+
+
+def for_people(frame: pd.DataFrame) -> pd.DataFrame:
+    """Floats rounded, times in UTC without a zone."""
+    import pandas as pd
+
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if pd.api.types.is_float_dtype(values):
+            out[column] = values.round(DECIMALS)
+        elif isinstance(values.dtype, pd.DatetimeTZDtype):
+            out[column] = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    return out
+
+
+def read_table(path: Path, option: str) -> pd.DataFrame:
+    """A CSV, Parquet or Excel file a user hands to `option` (ids kept as text); any failure is one error
+    naming the option and the file."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise SpendError(f"{option}: {path} is not a file")
+    ids = {"product_id": str, "store_id": str, "customer_id": str}
+    try:
+        suffix = path.suffix.lower()
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        if suffix == ".xlsx":
+            return pd.read_excel(path, dtype=ids, engine="openpyxl")
+        return pd.read_csv(path, dtype=ids)
+    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
+        raise SpendError(f"{option}: {path.name} cannot be read: {error}") from error

@@ -1,0 +1,81 @@
+"""Files for people and programs: Excel reads back equal, CSV and Excel are rounded, Parquet keeps every
+digit, and JSON is strict."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spend.core.console import plain, print_json
+from spend.core.errors import SpendError
+from spend.core.user_tables import check_out, read_table, write_table
+
+
+def _frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": ["c_001", "c_002", "c_003"],
+            "product_id": ["007", "12", "A-9"],  # ids that look like numbers stay text
+            "p_churn": [0.123456789, 0.5, np.nan],
+            "orders": [3, 0, 12],
+            "ts": pd.to_datetime(["2026-01-01 10:00", "2026-02-01 00:00", "2026-03-01 00:00"], utc=True),
+            "reason": ["no order for 94 days; usually every 21", "", "new"],
+        }
+    )
+
+
+def test_excel_reads_back_equal_with_floats_rounded_for_people(tmp_path):
+    frame = _frame()
+    write_table(frame, tmp_path / "recall.xlsx")
+    back = read_table(tmp_path / "recall.xlsx", "--in")
+    assert back["customer_id"].tolist() == frame["customer_id"].tolist()
+    assert back["product_id"].tolist() == ["007", "12", "A-9"]
+    assert back["p_churn"].iloc[0] == 0.1235 and math.isnan(back["p_churn"].iloc[2])
+    assert back["orders"].tolist() == [3, 0, 12]
+    assert back["ts"].iloc[0] == pd.Timestamp("2026-01-01 10:00")  # UTC, written without a zone
+    assert back["reason"].fillna("").tolist() == frame["reason"].tolist()
+
+
+def test_csv_is_rounded_and_parquet_keeps_every_digit(tmp_path):
+    frame = _frame()
+    write_table(frame, tmp_path / "scores.csv")
+    write_table(frame, tmp_path / "scores.parquet")
+    assert (
+        "0.1235" in (tmp_path / "scores.csv").read_text() and "0.123456789" not in (tmp_path / "scores.csv").read_text()
+    )
+    assert pd.read_parquet(tmp_path / "scores.parquet")["p_churn"].iloc[0] == 0.123456789
+
+
+def test_an_unknown_suffix_is_refused_before_any_work(tmp_path):
+    with pytest.raises(SpendError, match=r"--out: x.txt must end in .csv, .parquet, .xlsx"):
+        check_out(tmp_path / "x.txt")
+    with pytest.raises(SpendError, match="--products: .* is not a file"):
+        read_table(tmp_path / "missing.csv", "--products")
+
+
+def test_json_is_strict_with_nan_numpy_and_times(capsys):
+    payload = {
+        "rate": float("nan"),
+        "inf": np.inf,
+        "n": np.int64(5),
+        "share": np.float32(0.5),
+        "when": pd.Timestamp("2026-01-01", tz="UTC"),
+        "missing": pd.NaT,
+        "rows": [{"x": np.nan}],
+    }
+    print_json(payload)
+    parsed = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+    assert parsed == {
+        "rate": None,
+        "inf": None,
+        "n": 5,
+        "share": 0.5,
+        "when": "2026-01-01T00:00:00+00:00",
+        "missing": None,
+        "rows": [{"x": None}],
+    }
+    assert plain((1, {2})) == [1, [2]]
