@@ -11,6 +11,7 @@ best mean validation average precision wins.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ class Protocol:
     test_days: int = 7
     validation_folds: int = 4
     top_k: int = 100
+    note: str | None = None  # why the windows are longer than configured, if they are
 
     def window(self, start: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
         """Start of training, start of testing, end of testing for a training week starting at `start`."""
@@ -129,7 +131,11 @@ def prequential(frame: pd.DataFrame, protocol: Protocol, make: Callable[[], obje
     for start in protocol.validation_starts():
         train, test = split(frame, protocol, start)
         if train["is_fraud"].nunique() < 2 or test["is_fraud"].nunique() < 2:
-            raise SpendError(f"prequential fold starting {start:%Y-%m-%d} has no fraud; start the training later")
+            raise SpendError(
+                f"prequential fold starting {start:%Y-%m-%d} has no fraud: {int(frame['is_fraud'].sum())} frauds in "
+                "the labelled history are too few for the protocol; ingest a longer history of labelled payments "
+                "(or set protocol.train_start in experiments/fraud.yaml)"
+            )
         values.append(average_precision_score(test["is_fraud"], fit_score(make(), train, test)))
     return float(np.mean(values))
 
@@ -157,12 +163,14 @@ class Backtest:
 
 def protocol_for(frame: pd.DataFrame, config: FraudConfig) -> Protocol:
     p = config.protocol
+    factor, note = (1, None) if p.train_start is not None else _window_factor(frame, config)
+    train_days, test_days = p.train_days * factor, p.test_days * factor
     if p.train_start is not None:
         start = pd.Timestamp(p.train_start, tz="UTC")
-    else:  # the latest week whose test week lies inside the labelled history
+    else:  # the latest window whose test window lies inside the labelled history
         last = frame["ts"].max().normalize()
-        start = last - (p.train_days + p.delay_days + p.test_days - 1) * DAY
-    protocol = Protocol(start, p.train_days, p.delay_days, p.test_days, p.validation_folds, p.top_k)
+        start = last - (train_days + p.delay_days + test_days - 1) * DAY
+    protocol = Protocol(start, train_days, p.delay_days, test_days, p.validation_folds, p.top_k, note)
     earliest = protocol.validation_starts()[-1]
     if earliest < frame["ts"].min().normalize() or protocol.window(start)[2] > frame["ts"].max() + DAY:
         raise SpendError(
@@ -171,6 +179,27 @@ def protocol_for(frame: pd.DataFrame, config: FraudConfig) -> Protocol:
             f"{frame['ts'].max():%Y-%m-%d} (protocol.train_start in experiments/fraud.yaml)"
         )
     return protocol
+
+
+def _window_factor(frame: pd.DataFrame, config: FraudConfig) -> tuple[int, str | None]:
+    """How many times the configured windows must be to hold `min_train_frauds` in a training window, as
+    far as the history allows: the Handbook's week holds hundreds of frauds, a small shop's a handful,
+    and a model cannot learn fraud from three examples."""
+    p = config.protocol
+    span_days = max((frame["ts"].max() - frame["ts"].min()) / DAY, 1.0)
+    per_train = frame["is_fraud"].sum() / span_days * p.train_days
+    if p.min_train_frauds == 0 or per_train >= p.min_train_frauds:
+        return 1, None
+    wanted = math.ceil(p.min_train_frauds / max(per_train, 1e-9))
+    # The protocol spans 2 delays, a training window and folds + 1 test windows.
+    fits = int((span_days - 2 * p.delay_days) // (p.train_days + (p.validation_folds + 1) * p.test_days))
+    factor = max(1, min(wanted, fits))
+    note = (
+        f"windows lengthened {factor}x (train {p.train_days * factor} days, test {p.test_days * factor} days): "
+        f"{per_train:.1f} frauds per configured training window, {p.min_train_frauds} wanted"
+        + ("" if factor == wanted else "; the history allows no longer")
+    )
+    return factor, note
 
 
 def backtest(

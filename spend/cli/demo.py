@@ -28,8 +28,8 @@ def demo_command(
 ) -> None:
     """Run the main job end to end on the embedded default: simulate, ingest, score data quality,
     build feature snapshots, register them with Feast, materialise the online store, train and register
-    the churn model, publish the recall list and segments for the service (SPEND_HOME/published/) and
-    write the top 500 of the recall list (SPEND_HOME/reports/recall-list.csv)."""
+    the churn, fraud, demand and pricing models, publish the recall list and segments for the service
+    (SPEND_HOME/published/) and write the top 500 of the recall list (SPEND_HOME/reports/recall-list.csv)."""
     from spend.features.ingest.pipeline import IngestOptions, ingest
     from spend.features.quality.scorecard import DIMENSIONS, scorecard
     from spend.simulate.config import SimulationConfig
@@ -46,6 +46,7 @@ def demo_command(
         "quality",
         "features",
         "train churn",
+        "train fraud",
         "train demand",
         "train pricing",
         "recall list",
@@ -77,10 +78,12 @@ def demo_command(
         features = _build_feature_store(settings)
         step("train churn")
         trained = _train_churn(settings)
+        step("train fraud")
+        fraud = _train_or_skip(settings, "fraud", "test")
         step("train demand")
-        demand = _train_demand(settings)
+        demand = _train_or_skip(settings, "demand", "backtest")
         step("train pricing")
-        pricing = _train_pricing(settings)
+        pricing = _train_or_skip(settings, "pricing", "holdout")
         step("recall list")  # published after demand, so the publication carries its forecasts too
         recall = None if "skipped" in trained else _recall_list(settings, default_as_of(settings))
         step("forecast and replenish")
@@ -97,6 +100,7 @@ def demo_command(
         },
         "churn": trained,
         "recall_list": recall,
+        "fraud": fraud,
         "demand": demand,
         "pricing": pricing,
         "supply": None if supply is None else {k: v for k, v in supply.items() if not k.startswith("first_")},
@@ -123,35 +127,32 @@ def demo_command(
             f"{recall['expected_saved_margin']:,.0f} -> {recall['file']}; published for `spend serve` in "
             f"{recall['published']}"
         )
+    _show_fraud(fraud)
     _show_supply(demand, supply)
     _show_pricing(pricing)
     console.print(f"state under {settings.home}; details: `spend quality`, `spend segments`, `spend models list`")
 
 
-def _train_demand(settings: SpendSettings) -> dict:
-    """Train and register the demand forecaster (rolling-origin backtest beside the baselines); a history
-    without stores skips it and says why."""
+def _train_or_skip(settings: SpendSettings, model: str, comparison: str) -> dict:
+    """Train and register `model` as `spend train` does; a history that cannot feed it (too short, no
+    card payments) skips it and says why. `comparison` names its table in the summary."""
     from spend.core.errors import SpendError
     from spend.training.loop import train
 
     try:
-        trained = train(settings, "demand")
+        trained = train(settings, model)
     except SpendError as error:
         return {"skipped": str(error)}
-    return _trained(trained, "backtest")
+    return _trained(trained, comparison)
 
 
-def _train_pricing(settings: SpendSettings) -> dict:
-    """Train and register the price elasticities (the last 13 weeks held out, beside OLS); a history
-    too short or without stores skips it and says why."""
-    from spend.core.errors import SpendError
-    from spend.training.loop import train
-
-    try:
-        trained = train(settings, "pricing")
-    except SpendError as error:
-        return {"skipped": str(error)}
-    return _trained(trained, "holdout")
+def _show_fraud(fraud: dict) -> None:
+    if "skipped" in fraud:
+        console.print(f"fraud model skipped: {fraud['skipped']}")
+        return
+    ap = ", ".join(f"{name} {row['average_precision']:.3f}" for name, row in fraud["test"].items())
+    console.print(f"fraud v{fraud['version']} @{fraud['alias']}: test average precision {ap}", highlight=False)
+    console.print(f"fraud: {fraud['verdict']}", highlight=False)
 
 
 def _show_pricing(pricing: dict) -> None:

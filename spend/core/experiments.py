@@ -72,6 +72,9 @@ class ProtocolConfig(Strict):
     test_days: int = Field(7, ge=1, le=90)
     validation_folds: int = Field(4, ge=1, le=12)
     top_k: int = Field(100, ge=1)
+    # With train_start unset, training and test windows grow by whole multiples of train_days/test_days
+    # until a training window holds about this many frauds (a small shop's week holds a handful); 0: never.
+    min_train_frauds: int = Field(20, ge=0)
 
 
 class FraudConfig(ExperimentConfig):

@@ -143,3 +143,29 @@ def test_the_ceiling_counts_compromised_cards_per_test_day():
     test = pd.DataFrame({"ts": ts, "is_fraud": [1, 1, 0, 1], "customer_id": ["a", "a", "b", "c"]})
     assert ceiling_card_precision(test, 1) == pytest.approx(2 / 3)  # one card on days 1 and 3, none on day 2
     assert ceiling_card_precision(test, 2) == pytest.approx(1 / 3)
+
+
+def _labelled(days: int, frauds_per_day: float, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ts = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(np.sort(rng.uniform(0, days, 20 * days)), unit="D")
+    return pd.DataFrame({"ts": ts, "is_fraud": (rng.random(len(ts)) < frauds_per_day / 20).astype(int)})
+
+
+def test_a_small_shop_gets_windows_long_enough_to_hold_frauds_and_a_big_one_the_handbooks_week():
+    from spend.core.experiments import FraudConfig
+    from spend.training.fraud import protocol_for
+
+    config = FraudConfig(model="fraud")
+    big = protocol_for(_labelled(365, 10.0), config)
+    assert (big.train_days, big.test_days, big.note) == (7, 7, None)
+    small_frame = _labelled(365, 0.5)
+    small = protocol_for(small_frame, config)
+    assert small.train_days == small.test_days and small.train_days % 7 == 0 and small.train_days > 7
+    start, _, _ = small.window(small.train_start)
+    in_train = small_frame[
+        (small_frame["ts"] >= start) & (small_frame["ts"] < start + pd.Timedelta(days=small.train_days))
+    ]
+    assert in_train["is_fraud"].sum() >= 12  # about 20 wanted: a week held 3 or 4
+    assert "lengthened" in small.note and small.validation_starts()[-1] >= small_frame["ts"].min().normalize()
+    tiny = protocol_for(_labelled(365, 0.05), config)  # the history caps the windows, and the note says so
+    assert "the history allows no longer" in tiny.note

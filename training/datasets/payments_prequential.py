@@ -37,6 +37,8 @@ def evaluate(spec: ModelSpec, config: FraudConfig, data: Payments, params: dict)
     table = pd.DataFrame(result.table).T
     details = {
         "train_start": result.protocol.train_start.date().isoformat(),
+        "windows_days": {"train": result.protocol.train_days, "test": result.protocol.test_days},
+        "windows_note": result.protocol.note,
         "selected_imbalance": result.selected,
         "validation_average_precision": result.validation_ap,
         "test_payments": result.test_payments,
