@@ -27,6 +27,7 @@ from spend.core.audit import AuditLog
 from spend.serving.auth import AuthError, KeyStore, key_store
 from spend.serving.logs import log_request
 from spend.serving.metrics import metrics
+from spend.serving.openapi import DOCS_PATH, describe
 
 OPEN = {"/v1/health", "/v1/ready"}
 BATCH_ROUTES = {"/v1/recall/list": "recall", "/v1/segments/lookup": "segments", "/v1/admin/reload": "admin"}
@@ -63,6 +64,9 @@ class ApiKeyMiddleware:
 
     async def __call__(self, scope, receive, send) -> None:
         path = scope.get("path", "")
+        if scope["type"] == "http" and path == DOCS_PATH:
+            await _described(self.app, scope, receive, send)
+            return
         if scope["type"] != "http" or not (path.startswith("/v1/") or path == METRICS):
             await self.app(scope, receive, send)
             return
@@ -149,6 +153,25 @@ class ApiKeyMiddleware:
             return False
         scope["state"]["caller"] = {"name": caller.name, "role": caller.role}
         return True
+
+
+async def _described(app, scope, receive, send) -> None:
+    """BentoML's OpenAPI document with Spend's title, version, security scheme and refusals."""
+    start, parts = {}, []
+
+    async def keep(message) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+        else:
+            parts.append(message.get("body", b""))
+
+    await app(scope, receive, keep)
+    body = b"".join(parts)
+    if start.get("status") == 200:
+        body = json.dumps(describe(json.loads(body))).encode()
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    await send(start | {"headers": [*headers, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _headers(scope) -> tuple[list[str], int | None]:

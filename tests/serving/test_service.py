@@ -6,9 +6,11 @@ store file removed, metrics, structured logs and the audit trail without ids."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -58,6 +60,20 @@ def api_schema(served):
 
 def test_the_openapi_document_lists_every_endpoint(api_schema):
     assert {p for p in api_schema.raw_schema["paths"] if p.startswith("/v1/")} == set(route_permissions()) | OPEN
+
+
+def test_the_openapi_document_says_what_spend_is_and_how_calls_are_refused(api_schema):
+    from importlib.metadata import version
+
+    raw = api_schema.raw_schema
+    assert raw["info"]["title"] == "Spend" and raw["info"]["version"] == version("spend")
+    assert "X-API-Key" in raw["info"]["description"] and "BentoML" not in raw["info"].get("contact", {}).get("name", "")
+    assert raw["components"]["securitySchemes"]["ApiKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    for path in route_permissions():
+        operation = raw["paths"][path]["post"]
+        assert operation["security"] == [{"ApiKey": []}], path
+        assert {"401", "403", "413", "503"} <= set(operation["responses"]), path
+    assert "security" not in raw["paths"]["/v1/health"]["post"]
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
@@ -576,3 +592,32 @@ def test_a_bad_price_quote_request_is_refused_by_name(served, change, status, wo
     product = {"product_id": _products(served)[0], "price": 10.0, "cost": 6.0} | change
     response = _post(served, "/v1/price/quote", {"products": [product]}, "pricing-engine")
     assert response.status_code == status and words in response.json()["error"], response.text
+
+
+def _doc_blocks(language: str) -> list[str]:
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
+
+
+@pytest.mark.parametrize("block", range(len(_doc_blocks("bash"))))
+def test_every_curl_example_in_docs_api_answers(served, block):
+    """docs/api.md's examples, run as written with SPEND_URL and the key of the role each names."""
+    import subprocess
+
+    script = _doc_blocks("bash")[block]
+    role = script.split("# role: ")[1].split()[0]
+    env = {**os.environ, "SPEND_URL": served["url"], "SPEND_KEY": served["keys"].get(role, "")}
+    run = subprocess.run(["bash", "-e", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, f"{script}\n{run.stdout[:500]}\n{run.stderr[:500]}"
+    if not script.rstrip().endswith('/metrics" -H "X-API-Key: $SPEND_KEY"'):
+        assert "error" not in json.loads(run.stdout), run.stdout[:500]
+
+
+def test_the_python_client_in_docs_api_quotes_a_price(served, monkeypatch, capsys):
+    (code,) = _doc_blocks("python")
+    monkeypatch.setenv("SPEND_URL", served["url"])
+    monkeypatch.setenv("SPEND_KEY", served["keys"]["pricing-engine"])
+    exec(compile(code, "docs/api.md", "exec"), {"__name__": "docs_api"})  # noqa: S102 - our own documentation
+    assert capsys.readouterr().out.startswith("P00000 9.99 -> ")
