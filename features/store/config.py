@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from feast import FeatureStore
 from feast.repo_config import RepoConfig
@@ -36,6 +37,34 @@ def repo_config(settings: SpendSettings) -> RepoConfig:
         offline_store={"type": "file"},
         entity_key_serialization_version=3,
     )
+
+
+def write_repo_yaml(settings: SpendSettings) -> Path:
+    """SPEND_HOME/feast/feature_store.yaml: the same store as `repo_config`, for Feast's own tools
+    (`feast -c SPEND_HOME/feast feature-views list`, `feast -c ... ui`). Production's connection strings
+    stay environment variables (Feast expands them), so no password is written to disk."""
+    import yaml
+
+    config = repo_config(settings)
+    if settings.env == "production":
+        registry = {"registry_type": "sql", "path": "${SPEND_REGISTRY_URL}", "cache_ttl_seconds": 60}
+        online = {"type": "redis", "connection_string": "${SPEND_REDIS_URL}"}
+    else:
+        registry = {"registry_type": "file", "path": config.registry.path, "cache_ttl_seconds": 60}
+        online = {"type": "sqlite", "path": config.online_store.path}
+    document = {
+        "project": config.project,
+        "provider": "local",
+        "registry": registry,
+        "online_store": online,
+        "offline_store": {"type": "file"},
+        "entity_key_serialization_version": 3,
+    }
+    path = settings.paths.feast / "feature_store.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "# Written by Spend (`spend features repo`); Spend builds its store from the same settings.\n"
+    path.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def feature_store(settings: SpendSettings) -> FeatureStore:

@@ -66,7 +66,7 @@ def build_command(
 @user_errors
 def apply_command(json_output: JsonFlag = False) -> None:
     """Register entities, sources, views and feature services with Feast (and create online tables)."""
-    from spend.features.store.config import backend_errors, feature_store
+    from spend.features.store.config import backend_errors, feature_store, write_repo_yaml
     from spend.features.store.definitions import build_repo
 
     quiet_feast()
@@ -74,6 +74,7 @@ def apply_command(json_output: JsonFlag = False) -> None:
     repo = build_repo(settings.paths.feature_snapshots)
     with backend_errors(settings):
         feature_store(settings).apply(repo.objects)
+    write_repo_yaml(settings)  # Feast's own commands then work on the store just applied
     summary = {
         "env": settings.env,
         "views": [v.name for v in repo.views],
@@ -86,6 +87,20 @@ def apply_command(json_output: JsonFlag = False) -> None:
         console.print(
             f"applied to {settings.env}: {', '.join(summary['views'])}; services {', '.join(summary['services'])}"
         )
+
+
+@app.command("repo")
+@user_errors
+def repo_command(json_output: JsonFlag = False) -> None:
+    """Write feature_store.yaml under SPEND_HOME/feast, so Feast's own commands work on Spend's store."""
+    from spend.features.store.config import write_repo_yaml
+
+    path = write_repo_yaml(SpendSettings())
+    summary = {"feature_store_yaml": str(path), "try": f"feast -c {path.parent} feature-views list"}
+    if json_output:
+        print_json(summary)
+        return
+    console.print(f"wrote {path}; try `{summary['try']}` or `feast -c {path.parent} ui`", highlight=False)
 
 
 @app.command("materialize")
