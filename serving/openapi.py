@@ -13,7 +13,7 @@ DESCRIPTION = (
     "Spend turns a business's consumption history into decisions: churn scores and recall lists, "
     "segments, demand forecasts and replenishment, price quotes and fraud scores. Every /v1 endpoint "
     "but /v1/health and /v1/ready needs an API key in the X-API-Key header (`spend keys add NAME --role "
-    "ROLE`); each role may call its own endpoints (docs/serving.md). Errors are JSON: {\"error\": \"...\"}."
+    'ROLE`); each role may call its own endpoints (docs/serving.md). Errors are JSON: {"error": "..."}.'
 )
 ERROR_SCHEMA = {
     "type": "object",

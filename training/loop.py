@@ -18,6 +18,7 @@ from spend.core.experiments import ExperimentConfig, read_config
 from spend.core.registry import ModelSpec, spec
 from spend.core.settings import SpendSettings
 from spend.training.datasets import Evaluation, strategy
+from spend.training.plots import classifier_figures, close, feature_importance, importance_figure
 from spend.training.tracking import Gate, Registry
 
 
@@ -35,9 +36,10 @@ class TrainReport:
     verdict: str  # in words: who won on the gate metric, by how much, and what the gate did
 
 
-def load_config(model: ModelSpec) -> ExperimentConfig:
-    """The model's YAML, with its gate metric and baselines checked against the spec."""
-    config = read_config(model.name, model.config)
+def load_config(model: ModelSpec, path=None, overrides: tuple[str, ...] = ()) -> ExperimentConfig:
+    """The model's YAML (or the file at `path`) with `overrides` applied, its gate metric and baselines
+    checked against the spec."""
+    config = read_config(model.name, model.config, path, overrides)
     metric = config.gate.metric or model.gate_metric
     if metric not in model.metric_names:
         raise SpendError(
@@ -63,6 +65,7 @@ def evaluate(
     tune: int = 0,
     progress=lambda step: None,
     config: ExperimentConfig | None = None,
+    on_trial=lambda number, total, value, best: None,
 ) -> tuple[ModelSpec, ExperimentConfig, object, Evaluation]:
     """Data, tuning and the holdout comparison, without registering (`spend backtest NAME`). `config`
     replaces the model's YAML (a benchmark pins the Handbook's weeks)."""
@@ -80,6 +83,7 @@ def evaluate(
             tune,
             f"validation_{config.gate.metric}",
             config.gate.metric in model.lower_is_better,
+            on_trial,
         )
     return model, config, data, dataset.evaluate(model, config, data, params)
 
@@ -91,10 +95,19 @@ def train(
     tune: int = 0,
     progress: Callable[[str], None] = lambda step: None,
     config: ExperimentConfig | None = None,
+    on_trial: Callable[[int, int, float, float], None] = lambda number, total, value, best: None,
 ) -> TrainReport:
-    model, config, data, result = evaluate(settings, name, as_of, tune, progress, config)
-    progress(strategy(model.dataset).STEPS[-1])
+    """One MLflow run named for the model and its date, holding the tuning trials and the final fit as
+    nested runs."""
     registry = Registry(settings)
+    when = (as_of or pd.Timestamp.now(tz="UTC")).strftime("%Y-%m-%d")
+    with registry.session(name, f"{name} {when}" + (f" tuned {tune} trials" if tune else "")):
+        model, config, data, result = evaluate(settings, name, as_of, tune, progress, config, on_trial)
+        progress(strategy(model.dataset).STEPS[-1])
+        return _register(registry, settings, model, config, data, result, as_of)
+
+
+def _register(registry, settings, model: ModelSpec, config, data, result: Evaluation, as_of) -> TrainReport:
     metric = config.gate.metric
     winner = best_scorer(model, result, metric)
     champion = _champion_score(registry, model, config, data)
@@ -108,9 +121,15 @@ def train(
         tags["as_of"] = as_of.isoformat()
     params = result.params if winner == "spend" else {"scorer": winner}
     fitted = result.contenders[winner]
-    registered = registry.register(
-        model.name, fitted, params, flat | result.metrics, tags, {"comparison": result.table}, gate
-    )
+    example = None if result.example is None else (result.example, model.predict(fitted, result.example))
+    figures = _figures(result, fitted)
+    try:
+        tables = {"comparison": result.table}
+        registered = registry.register(
+            model.name, fitted, params, flat | result.metrics, tags, tables, gate, example, figures
+        )
+    finally:
+        close(figures.values())
     return TrainReport(
         model.name,
         registered.version,
@@ -123,6 +142,16 @@ def train(
         winner,
         verdict(model, result.table, metric, winner, gate, registered.alias),
     )
+
+
+def _figures(result: Evaluation, fitted) -> dict[str, object]:
+    """The run's plots: ROC, precision-recall and calibration for a binary label; feature importance
+    of a boosted model."""
+    figures = classifier_figures(*result.holdout_scores) if result.holdout_scores is not None else {}
+    importance = feature_importance(fitted)
+    if importance is not None:
+        figures["feature_importance.png"] = importance_figure(importance)
+    return figures
 
 
 def best_scorer(model: ModelSpec, result: Evaluation, metric: str) -> str:

@@ -14,6 +14,8 @@ import json
 import logging
 import subprocess
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +23,7 @@ import pandas as pd
 
 from spend.core.errors import SpendError
 from spend.core.model_store import ModelStore
-from spend.core.names import CHALLENGER, CHAMPION, PREVIOUS, registered_name
+from spend.core.names import CHALLENGER, CHAMPION, PREFIX, PREVIOUS, registered_name
 from spend.core.settings import SpendSettings
 
 REQUIREMENTS = ("scikit-learn", "lightgbm", "pandas", "numpy", "scipy")
@@ -70,9 +72,26 @@ class Registry(ModelStore):
         artifacts = (self.settings.paths.home / "mlflow" / "artifacts").resolve()
         return self.client.create_experiment(name, artifact_location=artifacts.as_uri())
 
-    def tune(self, model: str, objective, trials: int, metric_name: str, minimize: bool = False) -> dict:
-        """An Optuna study (TPE, seeded) of `trials` trials under one "tuning" run, each trial a nested
-        MLflow run logged by optuna-integration's MLflow callback; returns the best parameters."""
+    @contextmanager
+    def session(self, model: str, run_name: str) -> Iterator[str]:
+        """One parent run for a training: tuning trials and the final fit are its nested runs. Yields
+        the run's id."""
+        self._fluent()
+        with self.mlflow.start_run(experiment_id=self._experiment(model), run_name=run_name) as run:
+            yield run.info.run_id
+
+    def tune(
+        self,
+        model: str,
+        objective,
+        trials: int,
+        metric_name: str,
+        minimize: bool = False,
+        on_trial: Callable[[int, int, float, float], None] = lambda number, total, value, best: None,
+    ) -> dict:
+        """An Optuna study (TPE, seeded) of `trials` trials, each a nested MLflow run named "trial N"
+        (optuna-integration's MLflow callback) under the active run, or under a "tuning" run when none
+        is active; `on_trial(number, total, value, best)` after each. Returns the best parameters."""
         import optuna
         from optuna_integration.mlflow import MLflowCallback
 
@@ -83,12 +102,16 @@ class Registry(ModelStore):
             create_experiment=False,
             mlflow_kwargs={"nested": True},
         )
+
+        def report(study, trial) -> None:
+            on_trial(trial.number + 1, trials, float(trial.value), float(study.best_value))
+
         self._fluent()
         self.mlflow.set_experiment(experiment_id=self._experiment(model))
         direction = "minimize" if minimize else "maximize"
         study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=0))
-        with self.mlflow.start_run(run_name="tuning"):
-            study.optimize(objective, n_trials=trials, callbacks=[callback])
+        with nullcontext() if self.mlflow.active_run() else self.mlflow.start_run(run_name=f"{model} tuning"):
+            study.optimize(objective, n_trials=trials, callbacks=[callback, report])
         return study.best_params
 
     def register(
@@ -100,26 +123,34 @@ class Registry(ModelStore):
         tags: dict[str, str],
         tables: dict[str, pd.DataFrame],
         gate: Gate,
-        parent_run_id: str | None = None,
+        example: tuple[pd.DataFrame, object] | None = None,
+        figures: dict[str, object] | None = None,
     ) -> Registered:
-        """Log a run with the fitted model, register it, and move @champion only if it passed the gate."""
+        """Log the final fit (a nested run "final fit" under the active session, else a run of its own)
+        with the fitted model, its signature and input example, the comparison tables and `figures`;
+        register it, and move @champion only if it passed the gate."""
         import mlflow.sklearn
 
         self._fluent()
-        with self.mlflow.start_run(experiment_id=self._experiment(model), run_id=parent_run_id) as run:
+        nested = self.mlflow.active_run() is not None
+        name = "final fit" if nested else f"{model} final fit"
+        with self.mlflow.start_run(experiment_id=self._experiment(model), run_name=name, nested=nested) as run:
             self.mlflow.log_params(params)
             self.mlflow.log_metrics(metrics)
             self.mlflow.set_tags(tags | {"git_commit": _git_commit(), "data_home": str(self.settings.home)})
             with tempfile.TemporaryDirectory() as tmp:
-                for name, table in tables.items():
-                    table.to_csv(Path(tmp) / f"{name}.csv")
+                for table_name, table in tables.items():
+                    table.to_csv(Path(tmp) / f"{table_name}.csv")
                 self.mlflow.log_artifacts(tmp, artifact_path="evaluation")
+            for file, figure in (figures or {}).items():
+                self.mlflow.log_figure(figure, f"plots/{file}")
             info = mlflow.sklearn.log_model(
                 estimator,
                 name="model",
                 pip_requirements=_requirements(),
                 registered_model_name=registered_name(model),
                 skops_trusted_types=_own_types(estimator),
+                **_signature(example),
             )
         version = int(info.registered_model_version)
         for key in ("feature_service", "as_of", "scorer"):
@@ -184,7 +215,7 @@ class Registry(ModelStore):
             for version in self.client.search_model_versions(f"name='{registered.name}'"):
                 rows.append(
                     {
-                        "model": registered.name,
+                        "model": registered.name.removeprefix(PREFIX),  # the name every command takes
                         "version": int(version.version),
                         "aliases": ",".join(sorted(aliases.get(str(version.version), []))),
                         "feature_service": version.tags.get("feature_service", ""),
@@ -218,6 +249,16 @@ def _own_types(estimator) -> list[str]:
 def _requirements() -> list[str]:
     # Pinned from what is installed: MLflow's own inference of requirements costs seconds per model.
     return [f"{name}=={importlib.metadata.version(name)}" for name in REQUIREMENTS]
+
+
+def _signature(example: tuple[pd.DataFrame, object] | None) -> dict:
+    """log_model's signature and input example from a few input rows and the model's answers to them."""
+    if example is None:
+        return {}
+    from mlflow.models import infer_signature
+
+    rows, output = example
+    return {"signature": infer_signature(rows, output), "input_example": rows}
 
 
 def _git_commit() -> str:

@@ -7,7 +7,7 @@
 - supply: forecast, replenish (spend/cli/supply.py);
 - pricing: elasticity, price-quote (spend/cli/pricing.py); experiment design|analyze|pilot-panel
   (spend/cli/experiment.py);
-- serve and keys (spend/cli/serve.py, spend/cli/keys.py);
+- serve, mlflow-ui and keys (spend/cli/serve.py, spend/cli/keys.py);
 - demo: the main job (spend/cli/demo.py).
 
 Modules import their heavy dependencies inside the commands, so `spend --help` answers at once.
@@ -38,6 +38,7 @@ pricing.register(app)
 app.add_typer(experiment.app, name="experiment")
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve_command)
+app.command("mlflow-ui")(serve.mlflow_ui_command)
 app.add_typer(keys.app, name="keys")
 
 

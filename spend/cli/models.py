@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from spend.cli.options import AsOf, OutFile, Reidentify, as_of_date, check_out
-from spend.core.console import JsonFlag, console, print_json, step_progress, user_errors
+from spend.core.console import JsonFlag, console, errors, print_json, step_progress, user_errors
 from spend.core.settings import SpendSettings
 from spend.features.store import quiet_feast
 
@@ -19,6 +19,10 @@ models_app = typer.Typer(
     help="Declared models and their registered versions: list, promote, roll back.", no_args_is_help=True
 )
 ModelName = Annotated[str, typer.Argument(help="A declared model (`spend models list`): churn, clv, fraud, ...")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="Use this YAML instead of experiments/MODEL.yaml.")]
+Overrides = Annotated[
+    list[str] | None, typer.Option("--set", help="Override one key, e.g. --set label.horizon_days=90 (repeat).")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -44,18 +48,27 @@ def train_command(
     model: ModelName,
     as_of: AsOf = None,
     tune: Annotated[int, typer.Option(min=0, help="Optuna trials before the final fit (0: configured params).")] = 0,
+    config_file: ConfigFile = None,
+    overrides: Overrides = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Train by the model's dataset strategy, compare with its baselines, register, and gate the champion."""
     from dataclasses import asdict
 
-    from spend.training.loop import steps, train
+    from spend.core.registry import spec
+    from spend.training.loop import load_config, steps, train
 
     quiet_feast()
     settings = SpendSettings()
     when = _as_of_for(model, as_of, settings)
+
+    def on_trial(number: int, total: int, value: float, best: float) -> None:
+        if not json_output:
+            errors.print(f"  trial {number}/{total}: validation {value:.4f} (best so far {best:.4f})", highlight=False)
+
+    config = load_config(spec(model), config_file, tuple(overrides or ()))
     with step_progress(f"train {model}", steps(model), enabled=not json_output) as step:
-        report = train(settings, model, when, tune, progress=step)
+        report = train(settings, model, when, tune, progress=step, config=config, on_trial=on_trial)
     if json_output:
         print_json(asdict(report))
         return
@@ -65,15 +78,23 @@ def train_command(
 
 
 @user_errors
-def backtest_command(model: ModelName, as_of: AsOf = None, json_output: JsonFlag = False) -> None:
+def backtest_command(
+    model: ModelName,
+    as_of: AsOf = None,
+    config_file: ConfigFile = None,
+    overrides: Overrides = None,
+    json_output: JsonFlag = False,
+) -> None:
     """The model and its baselines on the holdout, by its dataset strategy, without registering anything."""
-    from spend.training.loop import evaluate, steps
+    from spend.core.registry import spec
+    from spend.training.loop import evaluate, load_config, steps
 
     quiet_feast()
     settings = SpendSettings()
     when = _as_of_for(model, as_of, settings)
     with step_progress(f"backtest {model}", steps(model)[:-1], enabled=not json_output) as step:
-        _, _, _, result = evaluate(settings, model, when, progress=step)
+        config = load_config(spec(model), config_file, tuple(overrides or ()))
+        _, _, _, result = evaluate(settings, model, when, progress=step, config=config)
     comparison = result.table.to_dict(orient="index")
     if json_output:
         print_json({"model": model, "comparison": comparison, "details": result.details})
@@ -151,7 +172,7 @@ def list_command(json_output: JsonFlag = False) -> None:
         return
     table = Table("model", "dataset", "feature service", "routes", "versions", "aliases", title="models")
     for s in declared.values():
-        mine = versions[versions["model"] == registered_name(s.name)] if len(versions) else versions
+        mine = versions[versions["model"] == s.name] if len(versions) else versions
         aliases = "; ".join(f"v{r.version} {r.aliases}" for r in mine.itertuples() if r.aliases) if len(mine) else ""
         routes = ", ".join(s.serving.routes) if s.serving else "batch only"
         table.add_row(s.name, s.dataset, s.feature_service, routes, str(len(mine)), aliases)

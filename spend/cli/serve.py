@@ -30,3 +30,27 @@ def serve_command(
         os.execve(command[0], command, environment)  # returns only on failure
     except OSError as error:
         raise SpendError(f"cannot start the service: {error.strerror}") from error
+
+
+@user_errors
+def mlflow_ui_command(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port.")] = 5000,
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+) -> None:
+    """Open MLflow's UI on Spend's tracking store (runs, plots, registered models and their aliases)."""
+    import os
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from spend.core.errors import SpendError
+    from spend.core.settings import SpendSettings
+
+    settings = SpendSettings()
+    mlflow = shutil.which("mlflow") or str(Path(sys.executable).parent / "mlflow")
+    command = [mlflow, "ui", "--backend-store-uri", settings.model_tracking_uri(), "--host", host, "--port", str(port)]
+    typer.echo(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)", err=True)
+    try:
+        os.execv(command[0], command)  # returns only on failure
+    except OSError as error:
+        raise SpendError(f"cannot start MLflow's UI: {error.strerror}") from error

@@ -125,18 +125,50 @@ def folders() -> list[Path]:
     return ([Path(extra)] if extra else []) + [shipped]
 
 
-def read_config(name: str, schema: type[ExperimentConfig]) -> ExperimentConfig:
-    """experiments/<name>.yaml validated by `schema`; an error names the file, the key and the problem."""
-    path = next((folder / f"{name}.yaml" for folder in folders() if (folder / f"{name}.yaml").is_file()), None)
+def read_config(
+    name: str, schema: type[ExperimentConfig], path: Path | None = None, overrides: tuple[str, ...] = ()
+) -> ExperimentConfig:
+    """experiments/<name>.yaml (or `path`, a user's copy), with `overrides` ("key.sub=value", the value
+    read as YAML) applied, validated by `schema`; an error names the file, the key and the problem."""
     if path is None:
-        looked = ", ".join(str(folder) for folder in folders())
-        raise SpendError(f"model {name!r} has no {name}.yaml (looked in {looked})")
+        path = next((folder / f"{name}.yaml" for folder in folders() if (folder / f"{name}.yaml").is_file()), None)
+        if path is None:
+            looked = ", ".join(str(folder) for folder in folders())
+            raise SpendError(f"model {name!r} has no {name}.yaml (looked in {looked})")
+    elif not path.is_file():
+        raise SpendError(f"--config: {path} is not a file")
     try:
-        config = schema.model_validate(yaml.safe_load(path.read_text()) or {})
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise SpendError(f"{path.name} is not YAML: {str(error).splitlines()[0]}") from error
+    raw = apply_overrides(raw, overrides)
+    try:
+        config = schema.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise SpendError(f"{path.name}: {where}: {first['msg']}") from error
+        source = path.name + (" with --set" if overrides else "")
+        raise SpendError(f"{source}: {where}: {first['msg']}") from error
     if config.model != name:
-        raise SpendError(f"{path.name}: model: {config.model!r} must be {name!r}, the file's name")
+        raise SpendError(f"{path.name}: model: {config.model!r} must be {name!r}, the model trained")
     return config
+
+
+def apply_overrides(raw: dict, overrides: tuple[str, ...]) -> dict:
+    """`raw` with each "a.b=value" set (the value parsed as YAML: 90 is a number, [1, 2] a list)."""
+    out = dict(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise SpendError(f"--set: {item!r} must be KEY=VALUE (e.g. label.horizon_days=90)")
+        parts = key.strip().split(".")
+        node = out
+        for part in parts[:-1]:
+            child = node.get(part)
+            node[part] = dict(child) if isinstance(child, dict) else {}
+            node = node[part]
+        try:
+            node[parts[-1]] = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise SpendError(f"--set: the value of {key} is not YAML: {str(error).splitlines()[0]}") from error
+    return out

@@ -219,6 +219,6 @@ def test_pricing_trains_beside_ols_on_a_holdout_and_registers(shop):
         assert 0 < row["response_rmse"] < 5 and 0 <= row["significant_share"] <= 1
     assert trained["alias"] == "champion"
     listed = json.loads(_ok(["models", "list", "--json"]))["versions"]
-    assert [v["version"] for v in listed if v["model"] == "spend-pricing"] == [trained["version"]]
+    assert [v["version"] for v in listed if v["model"] == "pricing"] == [trained["version"]]
     scored = json.loads(_ok(["score", "pricing", "--out", str(shop["root"] / "elasticities.parquet"), "--json"]))
     assert scored["products"] == 16

@@ -62,7 +62,7 @@ def test_train_registers_a_champion_with_its_threshold_and_beats_the_shallow_tre
     assert table["spend"]["auc"] > table["decision_tree_depth_2"]["auc"]
     assert 0 < table["spend"]["card_precision_at_100"] <= details["ceiling_card_precision"]
     listed = json.loads(runner.invoke(app, ["models", "list", "--json"]).stdout)["versions"]
-    assert any(v["model"] == "spend-fraud" for v in listed)
+    assert any(v["model"] == "fraud" for v in listed)
 
 
 def test_backtest_reports_the_protocol_without_registering(home):

@@ -37,19 +37,39 @@ def test_train_registers_gates_lists_and_rolls_back(home):
     assert second["alias"] == "champion"
 
     listed = json.loads(runner.invoke(app, ["models", "list", "--json"]).stdout)["versions"]
-    assert [v["version"] for v in listed if v["model"] == "spend-churn"][-2:] == [report["version"], second["version"]]
+    assert [v["version"] for v in listed if v["model"] == "churn"][-2:] == [report["version"], second["version"]]
     assert runner.invoke(app, ["models", "rollback", "churn"]).exit_code == 0
     registry = Registry(home)
     assert int(registry.version_by_alias("churn", "champion").version) == report["version"]
 
 
-def test_tuning_logs_each_trial_as_a_nested_run(home):
-    result = runner.invoke(app, ["train", "churn", "--as-of", "2025-12-31", "--tune", "2", "--json"])
-    assert result.exit_code == 0, result.output
+def test_tuning_trials_and_the_final_fit_are_nested_under_one_named_run_with_plots_and_a_signature(home):
+    tuned = runner.invoke(app, ["train", "churn", "--as-of", "2025-12-31", "--tune", "2"])
+    assert tuned.exit_code == 0, tuned.output
+    assert "trial 1/2: validation" in tuned.output and "trial 2/2" in tuned.output  # progress per trial
     registry = Registry(home)
     experiment = registry.client.get_experiment_by_name("spend-churn")
-    runs = registry.client.search_runs([experiment.experiment_id], "tags.mlflow.parentRunId != ''")
-    assert len(runs) >= 2 and all("validation_average_precision" in r.data.metrics for r in runs[:2])
+    (parent,) = registry.client.search_runs(
+        [experiment.experiment_id], "attributes.run_name = 'churn 2025-12-31 tuned 2 trials'"
+    )
+    children = registry.client.search_runs(
+        [experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
+    names = sorted(r.info.run_name for r in children)
+    assert len(names) == 3 and "final fit" in names  # two trials and the final fit
+    trials = [r for r in children if r.info.run_name != "final fit"]
+    assert all("validation_average_precision" in r.data.metrics for r in trials)
+    (final,) = [r for r in children if r.info.run_name == "final fit"]
+    plots = {a.path for a in registry.client.list_artifacts(final.info.run_id, "plots")}
+    assert {"plots/roc.png", "plots/precision_recall.png", "plots/calibration.png"} <= plots
+    version = registry.version_by_alias("churn", "champion")
+    if version.run_id == final.info.run_id and version.tags.get("scorer", "spend") == "spend":
+        assert "plots/feature_importance.png" in plots  # the booster's gain
+    import mlflow.models
+
+    info = mlflow.models.get_model_info(f"models:/spend-churn/{version.version}")
+    assert info.signature is not None and info.saved_input_example_info is not None
+    assert "days_since_last_order" in info.signature.inputs.input_names()
 
 
 @pytest.mark.parametrize(
@@ -263,3 +283,56 @@ def test_a_baseline_that_beats_the_candidate_is_registered_and_served_in_its_pla
     assert scores["churn_probability"].between(0, 1).all() and (scores["model_version"] == report.version).all()
     probability, reasons = model.score(scores.head(0).assign(**{c: [] for c in model.features_}))
     assert len(probability) == 0 and reasons == []
+
+
+def test_mlflow_ui_opens_on_the_tracking_store(home):
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from spend.serving.launch import free_port
+
+    assert runner.invoke(app, ["train", "churn", "--as-of", "2025-12-31"]).exit_code == 0
+    port = free_port()
+    spend = str(Path(sys.executable).parent / "spend")
+    ui = subprocess.Popen([spend, "mlflow-ui", "--port", str(port)], env=os.environ.copy(), stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/registered-models/search"
+    try:
+        found = None
+        for _ in range(90):
+            time.sleep(1)
+            try:
+                found = json.load(urllib.request.urlopen(url, timeout=5))
+                break
+            except OSError:
+                continue
+        assert found is not None, "MLflow's UI did not answer"
+        assert "spend-churn" in {m["name"] for m in found["registered_models"]}
+    finally:
+        ui.terminate()
+        ui.wait(timeout=30)
+
+
+def test_a_config_file_or_set_overrides_the_yaml_and_bad_ones_name_the_key(home, tmp_path):
+    from spend.core.experiments import CohortConfig, read_config
+
+    shipped = read_config("clv", CohortConfig)
+    changed = read_config("clv", CohortConfig, overrides=("label.horizon_days=180", "params.num_leaves=7"))
+    assert changed.label.horizon_days == 180 and changed.params["num_leaves"] == 7
+    assert changed.splits == shipped.splits  # untouched keys keep the YAML's values
+    copy = tmp_path / "mine.yaml"
+    copy.write_text("model: churn\nlabel: {horizon_days: 60}\n")
+    result = runner.invoke(app, ["backtest", "churn", "--as-of", "2025-12-31", "--config", str(copy), "--json"])
+    assert result.exit_code == 0, result.output
+    for args, words in (
+        (["--set", "label.horizon_dayz=5"], "label.horizon_dayz"),
+        (["--set", "label.horizon_days=-5"], "label.horizon_days"),
+        (["--set", "oops"], "KEY=VALUE"),
+        (["--config", str(tmp_path / "none.yaml")], "is not a file"),
+    ):
+        bad = runner.invoke(app, ["train", "churn", "--as-of", "2025-12-31", *args])
+        assert bad.exit_code == 2 and bad.output.count("error:") == 1, bad.output
+        assert all(w in bad.output for w in words.split()), bad.output

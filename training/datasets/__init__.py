@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from types import ModuleType
 
+import numpy as np
 import pandas as pd
 
 from spend.core.errors import SpendError
@@ -31,6 +32,10 @@ class Evaluation:
     # Every fitted scorer that could be registered and served in the candidate's place, by its row in
     # `table` ("spend" is the candidate): the gate crowns the best of them (training/loop.py).
     contenders: dict[str, object] = field(default_factory=dict)
+    # For the run's signature, input example and figures (training/plots.py): a few holdout input rows,
+    # and for a binary label the holdout's labels and every scorer's scores.
+    example: pd.DataFrame | None = None
+    holdout_scores: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
 
     @property
     def model(self) -> object:

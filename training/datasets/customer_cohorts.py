@@ -105,7 +105,17 @@ def evaluate(spec: ModelSpec, config: CohortConfig, data: CohortData, params: di
     }
     details = {"train_rows": len(data.train), "holdout_rows": len(holdout), "splits": data.splits.kind}
     params = params | {"horizon_days": config.label.horizon_days}
-    return Evaluation(table, params, tags, details=details, contenders=contenders)
+    label = holdout[spec.label].to_numpy()
+    binary = set(np.unique(label)) <= {0, 1}
+    return Evaluation(
+        table,
+        params,
+        tags,
+        details=details,
+        contenders=contenders,
+        example=holdout[data.columns].head(5),
+        holdout_scores=(label, scores) if binary else None,
+    )
 
 
 def champion_metrics(spec: ModelSpec, config: CohortConfig, data: CohortData, model) -> dict[str, float]:
