@@ -207,7 +207,10 @@ def test_segment_lookup_answers_from_the_publication_with_profiles(served):
     body = response.json()
     got = [(c["segment"], c["cluster"]) for c in body["customers"][:3]]
     assert got == list(zip(published["segment"], published["cluster"], strict=True))
-    assert body["customers"][3]["found"] is False
+    assert body["customers"][3]["found"] is False and body["customers"][3]["cluster_name"] is None
+    names = json.loads((served["settings"].paths.published / "manifest.json").read_text())["cluster_names"]
+    assert [c["cluster_name"] for c in body["customers"][:3]] == [names[str(k)] for k in published["cluster"]]
+    assert all(name for name in names.values())  # every cluster is named from its profile
     assert set(body["profiles"]["segment"]) == set(published["segment"])
     assert all(p["customers"] > 0 for p in body["profiles"]["segment"].values())
 
