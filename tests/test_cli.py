@@ -114,10 +114,9 @@ def test_features_commands_after_the_demo(settings):
     # Feast's own tools on Spend's store: the repository the apply wrote, then `spend features repo`.
     import subprocess
     import sys
-    import time
-    import urllib.request
 
     from spend.serving.launch import free_port
+    from tests.support.processes import answering
 
     written = json.loads(runner.invoke(app, ["features", "repo", "--json"]).stdout)["feature_store_yaml"]
     feast = str(Path(sys.executable).parent / "feast")
@@ -128,17 +127,5 @@ def test_features_commands_after_the_demo(settings):
     for view in ("customer_activity", "customer_spending", "terminal_risk", "product_store_demand"):
         assert view in listed.stdout
     port = free_port()
-    ui = subprocess.Popen([feast, "-c", str(Path(written).parent), "ui", "--port", str(port)], stderr=subprocess.PIPE)
-    try:
-        status = None
-        for _ in range(60):
-            time.sleep(1)
-            try:
-                status = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).status
-                break
-            except OSError:
-                continue
-        assert status == 200, "feast ui did not answer"
-    finally:
-        ui.terminate()
-        ui.wait(timeout=30)
+    with answering([feast, "-c", str(Path(written).parent), "ui", "--port", str(port)], f"http://127.0.0.1:{port}/"):
+        pass  # feast ui answered 200

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from spend.cli.options import AsOf, OutFile, Reidentify, as_of_date, check_out
+from spend.cli.options import AsOf, OutFile, Reidentify, as_of_date
 from spend.core.console import JsonFlag, console, errors, print_json, user_errors
 from spend.core.settings import SpendSettings
+from spend.core.user_tables import check_out
 from spend.features.store import quiet_feast
 
 if TYPE_CHECKING:

@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from spend.cli.options import check_out, read_table
+from spend.cli.options import parse_time
 from spend.core.console import JsonFlag, console, print_json, user_errors
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
+from spend.core.user_tables import check_out, read_table
 
 app = typer.Typer(help="Design and analyse A/B tests and store pilots.", no_args_is_help=True)
 
@@ -134,7 +134,7 @@ def _analyze_ab(frame, metric, covariate, control, share, tolerance, alpha, json
     settings = AbSettings(metric, covariate, control, alpha, share, tolerance)
     result = analyze(frame, settings)
     if json_output:
-        print_json(_finite(result.as_dict()))
+        print_json(result.as_dict())
         return
     for note in result.skipped:
         console.print(f"skipped: {note}", highlight=False)
@@ -168,7 +168,7 @@ def _analyze_pilot(frame, controls, alpha, json_output) -> None:
         raise SpendError(f"--controls: at least 1, got {controls}")
     result = analyze_pilot(frame, controls, alpha)
     if json_output:
-        print_json(_finite(result.as_dict()))
+        print_json(result.as_dict())
         return
     for note in result.skipped + [n for e in result.effects for n in e.notes]:
         console.print(f"skipped: {note}", highlight=False)
@@ -246,20 +246,5 @@ def ab_results_command(
 
 
 def _day(text: str):
-    import pandas as pd
-
-    try:
-        return pd.Timestamp(text)
-    except ValueError as error:
-        raise SpendError(f"--start: {text!r} is not a date (YYYY-MM-DD)") from error
-
-
-def _finite(value):
-    """JSON has no NaN or infinity: such figures become null."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    """--start as a calendar day in UTC without a zone, as the history's days are read here."""
+    return parse_time(text, "--start", "a date (YYYY-MM-DD)").tz_localize(None)

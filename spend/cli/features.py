@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from spend.cli.options import parse_time
 from spend.core.console import JsonFlag, console, print_json, step_progress, user_errors
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
@@ -31,11 +32,7 @@ def _until(until: str | None) -> pd.Timestamp:
 
     if until is None:
         return pd.Timestamp.now(tz="UTC")
-    try:
-        stamp = pd.Timestamp(until)
-    except ValueError as error:
-        raise SpendError(f"--until: {until!r} is not a date or time") from error
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return parse_time(until, "--until", "a date or time")
 
 
 @app.command("build")

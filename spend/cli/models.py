@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from spend.cli.options import AsOf, OutFile, Reidentify, as_of_date, check_out
+from spend.cli.options import AsOf, OutFile, Reidentify, as_of_date
 from spend.core.console import JsonFlag, console, errors, print_json, step_progress, user_errors
 from spend.core.settings import SpendSettings
+from spend.core.user_tables import check_out
 from spend.features.store import quiet_feast
 
 models_app = typer.Typer(

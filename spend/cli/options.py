@@ -10,7 +10,6 @@ import typer
 
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
-from spend.core.user_tables import check_out, read_table  # noqa: F401 - the commands' import point
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,12 +31,17 @@ def default_as_of(settings: SpendSettings) -> pd.Timestamp:
 
 def as_of_date(text: str | None, settings: SpendSettings) -> pd.Timestamp:
     """--as-of as a UTC timestamp; none given: the day after the last purchase."""
+
+    return default_as_of(settings) if text is None else parse_time(text, "--as-of")
+
+
+def parse_time(text: str, option: str, what: str = "a date") -> pd.Timestamp:
+    """A date or time a user typed, as a UTC timestamp (one without a zone is taken as UTC); an error
+    names the option."""
     import pandas as pd
 
-    if text is None:
-        return default_as_of(settings)
     try:
         stamp = pd.Timestamp(text)
     except ValueError as error:
-        raise SpendError(f"--as-of: {text!r} is not a date") from error
+        raise SpendError(f"{option}: {text!r} is not {what}") from error
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from spend.cli.options import check_out, read_table
 from spend.core.console import JsonFlag, console, count_progress, print_json, user_errors
 from spend.core.settings import SpendSettings
+from spend.core.user_tables import check_out, read_table
 from spend.features.store import quiet_feast
 
 JSON_COLUMNS = ("product_id", "elasticity", "ci_low", "ci_high", "method", "n_days", "note")

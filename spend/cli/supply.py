@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from spend.cli.options import AsOf, OutFile, check_out, read_table
+from spend.cli.options import AsOf, OutFile
 from spend.core.console import JsonFlag, console, print_json, user_errors
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
+from spend.core.user_tables import check_out, read_table
 from spend.features.store import quiet_feast
 
 

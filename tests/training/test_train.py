@@ -288,33 +288,17 @@ def test_a_baseline_that_beats_the_candidate_is_registered_and_served_in_its_pla
 
 def _mlflow_ui_lists(model: str) -> None:
     """`spend mlflow-ui` answers on the tracking store and lists the registered model."""
-    import os
-    import subprocess
     import sys
-    import time
-    import urllib.request
     from pathlib import Path
 
     from spend.serving.launch import free_port
+    from tests.support.processes import answering
 
     port = free_port()
     spend = str(Path(sys.executable).parent / "spend")
-    ui = subprocess.Popen([spend, "mlflow-ui", "--port", str(port)], env=os.environ.copy(), stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/registered-models/search"
-    try:
-        found = None
-        for _ in range(90):
-            time.sleep(1)
-            try:
-                found = json.load(urllib.request.urlopen(url, timeout=5))
-                break
-            except OSError:
-                continue
-        assert found is not None, "MLflow's UI did not answer"
-        assert model in {m["name"] for m in found["registered_models"]}
-    finally:
-        ui.terminate()
-        ui.wait(timeout=30)
+    with answering([spend, "mlflow-ui", "--port", str(port)], url) as body:
+        assert model in {m["name"] for m in json.loads(body)["registered_models"]}
 
 
 def test_a_config_file_or_set_overrides_the_yaml_and_bad_ones_name_the_key(home, tmp_path):
