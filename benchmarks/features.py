@@ -43,6 +43,7 @@ from spend.features.store import codec  # noqa: E402
 from spend.features.store.build import build_snapshots  # noqa: E402
 from spend.features.store.config import feature_store  # noqa: E402
 from spend.features.store.definitions import build_repo  # noqa: E402
+from spend.features.store.entity_keys import entity_keys  # noqa: E402
 from spend.features.store.materialize import materialize  # noqa: E402
 from spend.features.store.reader import BatchReader  # noqa: E402
 from spend.features.store.training_set import training_set  # noqa: E402
@@ -109,7 +110,7 @@ def online_reads(store, ids: list[str], now) -> list[dict]:
     rows = []
     for n in SIZES:
         batch = ids[:n]
-        keys = codec.entity_keys(["customer_id"], [batch])
+        keys = entity_keys(["customer_id"], [batch])
         repeats = 300 if n < 1000 else 60
         paths = {
             "feast": lambda b=batch: store.get_online_features(

@@ -6,8 +6,8 @@ bits needs no salt or slow hash: nothing to brute-force). Roles and what they ma
 - marketing: churn scores, recall lists, segments;
 - pricing-engine: price quotes, fraud scores, demand forecasts;
 - supply-chain: demand forecasts and replenishment suggestions (the ERP's key);
-- data-scientist: everything, admin calls included;
-- admin: everything;
+- data-scientist: everything, admin calls included, except erasure;
+- admin: everything, erasure (`/v1/admin/erase`) included: only the data-protection role may erase;
 - monitoring: GET /metrics only (a Prometheus scraper's key).
 A missing or unknown key is 401, a known key without the permission 403; both say why.
 """
@@ -32,7 +32,7 @@ BATCH_DECISIONS: dict[str, frozenset[str]] = {
     "pricing-engine": frozenset(),
     "supply-chain": frozenset(),
     "data-scientist": frozenset({"recall", "segments", "admin", "metrics"}),
-    "admin": frozenset({"recall", "segments", "admin", "metrics"}),
+    "admin": frozenset({"recall", "segments", "admin", "erase", "metrics"}),
     "monitoring": frozenset({"metrics"}),
 }
 

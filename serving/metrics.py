@@ -22,6 +22,8 @@ class Metrics:
     model_version: object
     published_at: object
     record_fallbacks: object
+    drift_breach: object
+    live_quality: object
 
 
 @lru_cache(maxsize=1)
@@ -59,6 +61,18 @@ def metrics() -> Metrics:
         published_at=prometheus.Gauge(
             name="spend_published_timestamp_seconds",
             documentation="When the served recall list and segments were published (epoch seconds)",
+            multiprocess_mode="mostrecent",
+        ),
+        drift_breach=prometheus.Gauge(
+            name="spend_monitor_breach",
+            documentation="1 when `spend monitor` last found a breach for the model (drift, data or live quality)",
+            labelnames=["model"],
+            multiprocess_mode="mostrecent",
+        ),
+        live_quality=prometheus.Gauge(
+            name="spend_live_quality",
+            documentation="The champion's gate metric on cases whose labels arrived after its holdout",
+            labelnames=["model"],
             multiprocess_mode="mostrecent",
         ),
         record_fallbacks=prometheus.Counter(

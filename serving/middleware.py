@@ -30,7 +30,12 @@ from spend.serving.metrics import metrics
 from spend.serving.openapi import DOCS_PATH, describe
 
 OPEN = {"/v1/health", "/v1/ready"}
-BATCH_ROUTES = {"/v1/recall/list": "recall", "/v1/segments/lookup": "segments", "/v1/admin/reload": "admin"}
+BATCH_ROUTES = {
+    "/v1/recall/list": "recall",
+    "/v1/segments/lookup": "segments",
+    "/v1/admin/reload": "admin",
+    "/v1/admin/erase": "erase",
+}
 METRICS = "/metrics"
 
 

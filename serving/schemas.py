@@ -165,6 +165,24 @@ class SegmentResponse(BaseModel):
     )
 
 
+RawCustomerIds = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=128)]],
+    Field(min_length=1, max_length=10_000, description="The shop's own customer ids, as in its exports"),
+]
+
+
+class ErasureReceipt(BaseModel):
+    request: str = Field(description="The erasure's reference in the audit trail")
+    customers: int = Field(description="Distinct ids asked for")
+    found: int = Field(description="Customers found in some store and erased")
+    already_erased: int = Field(description="Erased before, nothing left to remove")
+    unknown: int = Field(description="Never stored: nothing to remove")
+    removed: dict[str, int] = Field(description="Rows (or online entities, vault records) removed, by store")
+    files_rewritten: int
+    not_removed: list[str] = Field(description="Text files under SPEND_HOME that mention a customer, not edited")
+    unknown_ids: list[str] = Field(description="The ids asked for that were never stored")
+
+
 class Health(BaseModel):
     status: str = Field(description="ok; partial (some model or the publication missing); not ready")
     models: dict[str, int | None]
@@ -173,6 +191,9 @@ class Health(BaseModel):
     published_at: str | None = Field(None, description="When the served recall list and segments were published")
     online_store: str = Field(description="ok, or why the online store cannot be read or written")
     pending_windows: int = Field(0, description="Cards' updated spending windows not yet written online")
+    monitoring: dict[str, str] = Field(
+        {}, description="`spend monitor`'s last verdict per model: ok, or breach and the first reason"
+    )
 
 
 ItemIds = Annotated[

@@ -47,12 +47,14 @@ from spend.serving.follower import Follower
 from spend.serving.idempotency import OrderConflict, ScoredPayments, payment_details
 from spend.serving.middleware import ApiKeyMiddleware
 from spend.serving.models import ModelSlot
+from spend.serving.monitoring import MonitoringState
 from spend.serving.payments import Payments
 from spend.serving.routes import with_model_routes
 from spend.serving.schemas import (
     ChurnResponse,
     CustomerIds,
     DemandForecastResponse,
+    ErasureReceipt,
     FraudBatchResponse,
     FraudScore,
     Health,
@@ -61,6 +63,7 @@ from spend.serving.schemas import (
     PriceQuoteResponse,
     QuoteProduct,
     QuoteRules,
+    RawCustomerIds,
     RecallResponse,
     ReplenishmentResponse,
     SegmentOf,
@@ -107,6 +110,7 @@ class Spend:
         # service), and start-up waits for that first refresh at most STARTUP_WAIT_SECONDS.
         self.slots = {name: ModelSlot(self.settings, name, s.feature_service) for name, s in served_models().items()}
         self.published = PublishedDecisions(self.settings.paths.published)
+        self.monitoring = MonitoringState(self.settings.paths.home)
         self.stock_counts = StockCounts(self.settings)
         self.store = feature_store(self.settings)
         bound_online_latency(self.store, self.settings.serving_online_timeout_seconds)
@@ -157,6 +161,7 @@ class Spend:
         for slot in self.slots.values():
             slot.refresh()
         self.published.refresh()
+        self.monitoring.refresh()
         self._export_versions()
 
     def _export_versions(self) -> None:
@@ -164,6 +169,10 @@ class Spend:
             self.metrics.model_version.labels(model=name).set(slot.current.version if slot.current else 0)
         if self.published.current is not None:
             self.metrics.published_at.set(self.published.current.stamp)
+        for name, flag in self.monitoring.flags().items():
+            self.metrics.drift_breach.labels(model=name).set(int(flag != "ok"))
+        for name, value in self.monitoring.live_values().items():
+            self.metrics.live_quality.labels(model=name).set(value)
 
     def _health(self) -> Health:
         # Not an API method: calling a decorated endpoint from another one goes through BentoML's
@@ -184,6 +193,7 @@ class Spend:
             published_at=publication.manifest["published_at"] if publication else None,
             online_store=self.feature_error or self.online_error or (self.pending and self.pending.last_error) or "ok",
             pending_windows=len(self.pending) if self.pending is not None else 0,
+            monitoring=self.monitoring.flags(),
         )
 
     def __is_ready__(self) -> bool:
@@ -543,6 +553,30 @@ class Spend:
             ctx.response.status_code = 202
             health.status = "reload still running"
         return health
+
+    @bentoml.api(route="/v1/admin/erase")
+    async def erase(
+        self,
+        customer_ids: RawCustomerIds,
+        ctx: bentoml.Context,
+        reason: Annotated[str, Field(max_length=500, description="Kept in the audit trail, ids blanked")] = "",
+    ) -> ErasureReceipt:
+        """Erase customers (the shop's own ids) from every store, the online store and the vault, refuse
+        them from now on, and stop serving them at once; the receipt says what each store removed (role:
+        admin only). 503 when the online store cannot be reached: the request can be repeated."""
+        from spend.core.errors import SpendError
+        from spend.features.governance.erasure import ErasureIncomplete, erase_customers
+
+        who = ctx.request.state.caller["name"] if hasattr(ctx.request.state, "caller") else ""
+        try:
+            receipt = await asyncio.to_thread(erase_customers, self.settings, customer_ids, reason, who)
+        except ErasureIncomplete as error:
+            return _unavailable(ctx, str(error))
+        except SpendError as error:
+            return _refused(ctx, 400, str(error), "customer_ids")
+        await asyncio.to_thread(self.published.refresh)  # the recall list and segments without them, now
+        self._served(ctx, None, customers=receipt.customers)
+        return ErasureReceipt(**receipt.as_dict())
 
 
 NO_FRAUD_MODEL = "no fraud model loaded; train one with `spend train fraud`"

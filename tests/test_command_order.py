@@ -30,6 +30,9 @@ COMMANDS = [
     ["elasticity"],
     ["backtest", "churn"],
     ["experiment", "design", "--lift", "0.1"],
+    ["monitor"],
+    ["lineage", "model", "churn"],
+    ["lineage", "batch", "transactions-1"],
 ]
 
 

@@ -60,7 +60,8 @@ def _end_to_end(tmp_path, ingest_args: list[str]) -> dict:
         assert clv.output.count("error:") == 1 and "history too short" in clv.output and "Traceback" not in clv.output
         # ... and a shorter label set on the command line trains it (the YAML is not edited)
         shorter = ["train", "clv", "--set", "label.horizon_days=180", "--set", "splits.step_days=14", "--json"]
-        assert json.loads(_ok(shorter))["alias"] == "champion"
+        trained = json.loads(_ok(shorter))
+        assert trained["alias"] == "champion", trained["verdict"]
     else:
         assert clv.exit_code == 0, clv.output
     demand = json.loads(_ok(["train", "demand", "--json"]))

@@ -13,13 +13,16 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from spend.core import lineage
 from spend.core.errors import SpendError
 from spend.core.experiments import ExperimentConfig, read_config
 from spend.core.registry import ModelSpec, spec
 from spend.core.settings import SpendSettings
+from spend.models.drift import profile
 from spend.training.datasets import Evaluation, strategy
+from spend.training.monitoring import promotion_blocker
 from spend.training.plots import classifier_figures, close, feature_importance, importance_figure
-from spend.training.tracking import Gate, Registry
+from spend.training.tracking import LINEAGE, REFERENCE_PROFILE, Gate, Registry
 
 
 @dataclass
@@ -112,9 +115,15 @@ def _register(registry, settings, model: ModelSpec, config, data, result: Evalua
     winner = best_scorer(model, result, metric)
     champion = _champion_score(registry, model, config, data)
     score = float(result.table.loc[winner, metric])
-    gate = Gate(
-        metric, score, champion, champion is None or model.better(metric, score, champion, config.gate.min_improvement)
+    won = champion is None or model.better(metric, score, champion, config.gate.min_improvement)
+    reference = (
+        None
+        if result.reference is None
+        else profile(result.reference, result.recent, result.reference_at, result.recent_at)
     )
+    blocked = promotion_blocker(settings, model, config, reference, as_of)
+    documents = {LINEAGE: _inputs(settings)} | ({REFERENCE_PROFILE: reference} if reference is not None else {})
+    gate = Gate(metric, score, champion, won and blocked is None, blocked, won)
     flat = {f"{who}_{m}": float(v) for who, row in result.table.iterrows() for m, v in row.items()}
     tags = {"feature_service": model.feature_service, "batches": _batches(settings), "scorer": winner} | result.tags
     if as_of is not None:
@@ -126,10 +135,18 @@ def _register(registry, settings, model: ModelSpec, config, data, result: Evalua
     try:
         tables = {"comparison": result.table}
         registered = registry.register(
-            model.name, fitted, params, flat | result.metrics, tags, tables, gate, example, figures
+            model.name, fitted, params, flat | result.metrics, tags, tables, gate, example, figures, documents
         )
     finally:
         close(figures.values())
+    inputs = _inputs(settings)
+    lineage.emit(
+        settings.paths.home,
+        settings.feature_project,
+        f"train.{model.name}",
+        [lineage.Data(f"features.{model.feature_service}", inputs["snapshots_built_at"])],
+        [lineage.Data(f"model.{registered.name}", str(registered.version))],
+    )
     return TrainReport(
         model.name,
         registered.version,
@@ -178,10 +195,15 @@ def verdict(model: ModelSpec, table: pd.DataFrame, metric: str, winner: str, gat
         won = f"{winner} scored {table.loc[winner, metric]:.4f} on {metric} (no baseline configured)"
     if winner != "spend":
         won += f"; the candidate lost, so {winner} is registered as {model.name} in its place"
+    drift = f"today's data has drifted from its training data: {gate.blocked}" if gate.blocked else ""
+    if gate.blocked and gate.won:
+        return f"{won}; not promoted, {drift}: @{alias}"
     if gate.champion_score is None:
-        return f"{won}; no champion to compare with on this holdout: @{alias}"
-    kept = "replaces" if alias == "champion" else "does not beat"
-    return f"{won}; it {kept} the champion ({gate.champion_score:.4f} on the same holdout): @{alias}"
+        outcome = "no champion to compare with on this holdout"
+    else:
+        kept = "replaces" if alias == "champion" else "does not beat"
+        outcome = f"it {kept} the champion ({gate.champion_score:.4f} on the same holdout)"
+    return f"{won}; {outcome}{'; ' + drift if drift else ''}: @{alias}"
 
 
 def _champion_score(registry: Registry, model: ModelSpec, config, data) -> float | None:
@@ -198,8 +220,15 @@ def _champion_score(registry: Registry, model: ModelSpec, config, data) -> float
         return None
 
 
-def _batches(settings: SpendSettings) -> str:
+def _inputs(settings: SpendSettings) -> dict:
+    """What a model is trained from: the snapshot build (when, up to when) and every batch it read."""
     manifest = settings.paths.feature_snapshots / "manifest.json"
     if not manifest.exists():
-        return ""
-    return ",".join(json.loads(manifest.read_text())["batches"])[:5000]  # MLflow tags hold up to 5,000 chars
+        return {"batches": [], "snapshots_built_at": None, "snapshots_until": None}
+    built = json.loads(manifest.read_text())
+    return {"batches": built["batches"], "snapshots_built_at": built["built_at"], "snapshots_until": built["until"]}
+
+
+def _batches(settings: SpendSettings) -> str:
+    # A tag for MLflow's search; MLflow tags hold up to 5,000 characters (the whole list: LINEAGE).
+    return ",".join(_inputs(settings)["batches"])[:5000]

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from spend.core import lineage
 from spend.core.errors import SpendError
-from spend.core.names import DEMAND_FORECAST, MANIFEST, RECALL_LIST, REPLENISHMENT, SEGMENTS
+from spend.core.names import DEMAND_FORECAST, MANIFEST, RECALL_LIST, REPLENISHMENT, SEGMENTS, registered_name
 from spend.core.settings import SpendSettings
 from spend.models.segmentation import segment_profiles
 from spend.training.recall import RecallOptions, recall_list
@@ -41,21 +42,41 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
     _write_atomically(folder / RECALL_LIST, lambda staging: recall.to_parquet(staging, index=False))
     segment_of = frame[[ID, "segment", "cluster"]]
     _write_atomically(folder / SEGMENTS, lambda staging: segment_of.to_parquet(staging, index=False))
-    manifest = {
-        "published_at": datetime.now(UTC).isoformat(),
-        "as_of": as_of.isoformat(),
-        "churn_model_version": int(recall["model_version"].iloc[0]) if len(recall) else None,
-        "clv_source": recall["clv_source"].iloc[0] if len(recall) else None,
-        "uplift_source": recall["uplift_source"].iloc[0] if len(recall) else None,
-        "recall_list_customers": len(recall),
-        "segmented_customers": len(frame),
-        "cluster_k": int(clusters.k_),
-        "cluster_names": {str(k): name for k, name in clusters.names_.items()},
-        "profiles": {kind: _records(profile) for kind, profile in profiles.items()},
-    } | _publish_supply(settings, folder)
+    manifest = (
+        {
+            "published_at": datetime.now(UTC).isoformat(),
+            "as_of": as_of.isoformat(),
+            "churn_model_version": int(recall["model_version"].iloc[0]) if len(recall) else None,
+            "clv_source": recall["clv_source"].iloc[0] if len(recall) else None,
+            "uplift_source": recall["uplift_source"].iloc[0] if len(recall) else None,
+            "recall_list_customers": len(recall),
+            "segmented_customers": len(frame),
+            "cluster_k": int(clusters.k_),
+            "cluster_names": {str(k): name for k, name in clusters.names_.items()},
+            "profiles": {kind: _records(profile) for kind, profile in profiles.items()},
+        }
+        | _snapshot_inputs(settings)
+        | _publish_supply(settings, folder)
+    )
     text = json.dumps(manifest, indent=2, default=str)
     _write_atomically(folder / MANIFEST, lambda staging: staging.write_text(text, encoding="utf-8"))
+    version = manifest["churn_model_version"]
+    lineage.emit(
+        settings.paths.home,
+        settings.feature_project,
+        "publish",
+        [lineage.Data("features.churn_v1", manifest["snapshots_built_at"])]
+        + ([lineage.Data(f"model.{registered_name('churn')}", str(version))] if version is not None else []),
+        [lineage.Data(f"published.{name}", manifest["published_at"]) for name in ("recall_list", "segments")],
+    )
     return manifest
+
+
+def _snapshot_inputs(settings: SpendSettings) -> dict:
+    """Which snapshot build (and so which ingestion batches) the publication was made from."""
+    path = settings.paths.feature_snapshots / "manifest.json"
+    built = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return {"snapshots_built_at": built.get("built_at"), "batches": built.get("batches", [])}
 
 
 def _publish_supply(settings: SpendSettings, folder: Path) -> dict:

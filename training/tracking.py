@@ -12,6 +12,7 @@ import dataclasses
 import importlib.metadata
 import json
 import logging
+import os
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -38,6 +39,8 @@ class Gate:
     score: float
     champion_score: float | None
     passed: bool
+    blocked: str | None = None  # today's inputs drifted from its training inputs (training/monitoring.py)
+    won: bool = True  # beat the champion (or there was none): passed unless blocked
 
 
 @dataclass
@@ -46,6 +49,10 @@ class Registered:
     version: int
     run_id: str
     alias: str  # champion or challenger after the gate
+
+
+REFERENCE_PROFILE = "monitoring/reference.json"  # the training inputs' profile, beside the model
+LINEAGE = "lineage/inputs.json"  # every ingestion batch and the snapshot build the model was trained from
 
 
 class Registry(ModelStore):
@@ -125,10 +132,13 @@ class Registry(ModelStore):
         gate: Gate,
         example: tuple[pd.DataFrame, object] | None = None,
         figures: dict[str, object] | None = None,
+        documents: dict[str, dict] | None = None,
     ) -> Registered:
         """Log the final fit (a nested run "final fit" under the active session, else a run of its own)
-        with the fitted model, its signature and input example, the comparison tables and `figures`;
-        register it, and move @champion only if it passed the gate."""
+        with the fitted model, its signature and input example, the comparison tables, `figures` and the
+        JSON `documents` by artifact path (the training inputs' profile, REFERENCE_PROFILE; what it was
+        trained from, LINEAGE); register it, and move @champion
+        only if it passed the gate."""
         import mlflow.sklearn
 
         self._fluent()
@@ -144,6 +154,8 @@ class Registry(ModelStore):
                 self.mlflow.log_artifacts(tmp, artifact_path="evaluation")
             for file, figure in (figures or {}).items():
                 self.mlflow.log_figure(figure, f"plots/{file}")
+            for artifact, document in (documents or {}).items():
+                self.mlflow.log_dict(document, artifact)
             info = mlflow.sklearn.log_model(
                 estimator,
                 name="model",
@@ -168,6 +180,20 @@ class Registry(ModelStore):
             self.client.set_registered_model_alias(registered_name(model), CHALLENGER, str(version))
         return Registered(registered_name(model), version, run.info.run_id, CHAMPION if gate.passed else CHALLENGER)
 
+    def reference_profile(self, version) -> dict | None:
+        """The training inputs' profile logged with a model version, or None (an older version)."""
+        return self.document(version, REFERENCE_PROFILE)
+
+    def document(self, version, artifact: str) -> dict | None:
+        """A JSON document logged with a model version's run, or None."""
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per small JSON: noise
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = self.client.download_artifacts(version.run_id, artifact, tmp)
+                return json.loads(Path(path).read_text(encoding="utf-8"))
+        except Exception:  # noqa: BLE001 - MLflow raises several kinds for a missing artifact
+            return None
+
     def _crown(self, model: str, version: int) -> None:
         """`version` becomes @champion; the champion it replaces becomes @previous-champion. A version
         holds one role: crowning a challenger takes its @challenger alias away."""
@@ -180,15 +206,19 @@ class Registry(ModelStore):
             self.client.delete_registered_model_alias(name, CHALLENGER)
         self.client.set_registered_model_alias(name, CHAMPION, str(version))
 
-    def promote(self, model: str, version: int) -> None:
+    def promote(self, model: str, version: int, check=None) -> None:
+        """Make `version` the champion; `check(version) -> reason or None` may refuse it first."""
         try:
-            self.client.get_model_version(registered_name(model), str(version))
+            found = self.client.get_model_version(registered_name(model), str(version))
         except Exception as error:
             known = sorted(
                 int(v.version) for v in self.client.search_model_versions(f"name='{registered_name(model)}'")
             )
             listed = ", ".join(map(str, known)) or "none yet"
             raise SpendError(f"{model} has no version {version} (versions: {listed})") from error
+        reason = None if check is None else check(found)
+        if reason:
+            raise SpendError(reason)
         self._crown(model, version)
 
     def rollback(self, model: str) -> int:
@@ -258,7 +288,23 @@ def _signature(example: tuple[pd.DataFrame, object] | None) -> dict:
     from mlflow.models import infer_signature
 
     rows, output = example
-    return {"signature": infer_signature(rows, output), "input_example": rows}
+    return {"signature": infer_signature(rows, output), "input_example": typical_row(rows)}
+
+
+def typical_row(rows: pd.DataFrame) -> pd.DataFrame:
+    """One made-up input row (each column's median, or its most common value): MLflow keeps the input
+    example with the model for good, and an erased customer's row must not be in it (docs/privacy.md)."""
+    values = {
+        name: [
+            column.quantile(0.5, interpolation="nearest")
+            if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+            else column.mode(dropna=True).iloc[0]
+            if column.notna().any()
+            else None
+        ]
+        for name, column in rows.items()
+    }
+    return pd.DataFrame(values).astype(rows.dtypes.to_dict(), errors="ignore")
 
 
 def _git_commit() -> str:

@@ -212,7 +212,7 @@ def customer_snapshots(
     membership: pd.DataFrame,
     customers: pd.DataFrame,
     until: pd.Timestamp,
-    chunk: int = 20_000,
+    chunk: int = 5_000,
 ):
     """Yield snapshot frames (customer_id, event_timestamp, features...) for cut-offs up to `until`."""
     orders = order_table(transactions)
@@ -225,11 +225,15 @@ def customer_snapshots(
     ts = seconds(bought["ts"])
     first = pd.Series(ts).groupby(code).min()
     last = pd.Series(ts).groupby(code).max()
-    start = (first.to_numpy() // DAY + 1) * DAY  # first midnight after the first order
-    end = np.minimum((last.to_numpy() // DAY + 1 + ACTIVE_DAYS) * DAY, int(until.timestamp()))
+    # Chunks of customers in id order: each chunk is a contiguous range of ids, so the part written
+    # from it (features/store/build.py) is the only one an erasure of those customers has to rewrite.
+    order = np.argsort(ids.to_numpy()[first.index.to_numpy()].astype(str), kind="stable")
+    customers_in_order = first.index.to_numpy()[order]
+    start = ((first.to_numpy() // DAY + 1) * DAY)[order]  # first midnight after the first order
+    end = np.minimum((last.to_numpy() // DAY + 1 + ACTIVE_DAYS) * DAY, int(until.timestamp()))[order]
     for lo in range(0, len(first), chunk):
         entity, cutoff = daily_cutoffs(start[lo : lo + chunk], end[lo : lo + chunk])
-        codes = first.index.to_numpy()[lo : lo + chunk][entity]
+        codes = customers_in_order[lo : lo + chunk][entity]
         yield _snapshot(windows, codes, cutoff, ids)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spend.core import lineage
 from spend.core.errors import SpendError
 from spend.core.privacy.pseudonym import pseudonymise
 from spend.core.privacy.vault import IdentityVault
@@ -65,6 +66,10 @@ def table_spec(name: str) -> TableSpec:
         raise SpendError(f"--table: unknown table {name!r}; expected one of {', '.join(TABLES)}")
     return TABLES[name]
 
+
+# Rows of a customer erased on request are refused (not re-pseudonymised): the quarantine keeps only their
+# place in the file and this reason (docs/privacy.md).
+ERASED = "customer_id:erased"
 
 INGEST_STEPS = ("read", "parse", "validate", "deduplicate", "write")
 
@@ -132,7 +137,8 @@ def check_rows(
             row_rule_failures(with_signup, (*options.extra_rules, *spec.row_rules(ctx))),
         ]
     )
-    reasons = first_reason_per_row(failures, _rule_order(spec, ctx, options.extra_rules))
+    failures = pd.concat([_erased_customers(typed, settings), failures])
+    reasons = first_reason_per_row(failures, [ERASED, *_rule_order(spec, ctx, options.extra_rules)])
     return Checked(specs, typed, raw_customer, parsed.failures, content, reasons)
 
 
@@ -216,6 +222,14 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     except BaseException:
         store.discard(batch_id, moves)
         raise
+    source = Path(batch.source)
+    lineage.emit(
+        settings.paths.home,
+        settings.feature_project,
+        f"ingest.{spec.name}",
+        [lineage.Data(str(source.resolve()) if source.exists() else batch.source, batch.digest, "file")],
+        [lineage.Data(f"offline.{spec.name}", batch_id)],
+    )
     return report
 
 
@@ -276,6 +290,19 @@ def _with_signup(typed: pd.DataFrame, spec: TableSpec, store: OfflineStore) -> p
     return typed.assign(_signup_ts=pd.Series(signup.array.take(position, allow_fill=True), index=typed.index))
 
 
+def _erased_customers(typed: pd.DataFrame, settings: SpendSettings) -> pd.DataFrame:
+    """Failures `customer_id:erased` for rows whose customer is on the vault's deny list."""
+    none = pd.DataFrame({"row": pd.Series([], dtype="int64"), "reason": pd.Series([], dtype="object")})
+    if "customer_id" not in typed or not settings.paths.vault.exists():
+        return none
+    vault = IdentityVault(settings.paths.vault, settings.pseudonym_key.get_secret_value().encode("utf-8"))
+    denied = vault.denied(typed["customer_id"].dropna().unique())
+    if not denied:
+        return none
+    rows = typed.index[typed["customer_id"].isin(denied).to_numpy()].to_numpy(dtype="int64")
+    return pd.DataFrame({"row": rows, "reason": ERASED})
+
+
 def _rule_order(spec: TableSpec, ctx: SchemaContext, extra: tuple[RowRule, ...]) -> list[str]:
     """Which reason a row reports when it breaks several rules: source rules, parsing, then dictionary order."""
     order: list[str] = [r.reason for r in extra]  # a source-specific rule is the most telling reason
@@ -297,6 +324,9 @@ def _quarantine_rows(raw, typed, specs, status, reason, reasons, row_hash, batch
     if "event_id" in typed:
         rows["event_id"] = typed["event_id"].iloc[at]
     first = reason.iloc[at]
+    erased = (first == ERASED).to_numpy()
+    if erased.any():  # nothing of an erased customer's row is kept but where it was and why
+        rows.loc[rows.index[erased], [c for c in rows.columns]] = pd.NA
     return rows.assign(
         source_row=rows.index + 1,
         reason=first,

@@ -2,12 +2,18 @@
 
 Each build rewrites the snapshots up to `until` from the committed batches (the functions are pure, so a
 rebuild is the simplest correct incremental step) and records which batches fed it in a manifest.
+
+The customer snapshots are a folder of parts (customer_snapshots.parquet/part-NNNNN.parquet), each the
+snapshots of a range of customer ids: erasing a customer rewrites one part instead of every customer's
+year of snapshots, and the parts' id statistics say which one without reading the others
+(features/governance/erasure.py). Readers (Feast, pandas, Arrow datasets) read the folder as one table.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -17,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spend.core import lineage
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 from spend.features.compute.customer_activity import customer_snapshots
@@ -81,7 +88,7 @@ def build_snapshots(
     folder.mkdir(parents=True, exist_ok=True)
     rows = {}
     progress("customer")
-    rows["customer"] = _write_chunks(
+    rows["customer"] = _write_parts(
         folder / SNAPSHOT_FILES["customer"],
         customer_snapshots(
             tx, _before(tables["points"], until), _before(tables["membership"], until), tables["customers"], until
@@ -101,6 +108,13 @@ def build_snapshots(
     skipped = skipped_groups(tables)
     report = BuildReport(until.isoformat(), rows, batches, datetime.now(UTC).isoformat(), skipped)
     (folder / "manifest.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
+    lineage.emit(
+        settings.paths.home,
+        settings.feature_project,
+        "features.build",
+        [lineage.Data(f"offline.{t}") for t in INPUT_TABLES if not tables[t].empty],
+        [lineage.Data(f"features.{name}_snapshots", report.built_at) for name in SNAPSHOT_FILES],
+    )
     return report
 
 
@@ -131,6 +145,28 @@ def _write_chunks(path: Path, chunks) -> int:
     if writer is None:
         pq.write_table(_empty_table(last), partial)
     os.replace(partial, path)
+    return rows
+
+
+def _write_parts(path: Path, chunks) -> int:
+    """One part file per chunk in a folder at `path`, swapped in for the previous folder (or file). The
+    swap is two renames: a reader opening the snapshots at that instant finds none and can retry."""
+    staging = path.with_name(path.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    rows, last = 0, None
+    for number, frame in enumerate(chunks):
+        last = frame
+        if not frame.empty:
+            rows += _write_chunks(staging / f"part-{number:05d}.parquet", [frame])
+    if not rows:
+        pq.write_table(_empty_table(last), staging / "part-00000.parquet")
+    old = path.with_name(path.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(staging, path)
+    shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
     return rows
 
 

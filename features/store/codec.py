@@ -7,7 +7,6 @@ same bytes for whole columns at once; tests check them byte for byte against Fea
 from __future__ import annotations
 
 import struct
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -18,35 +17,6 @@ from spend.features.store.feast_private import redis_field_hash
 DOUBLE_TAG = b")"  # field 5 (double_val), wire type 1 (64-bit)
 DOUBLE_BLOB = np.dtype([("tag", "S1"), ("value", "<f8")])  # a ValueProto holding one double: 9 bytes
 STRING_TAG = b"\x12"  # field 2 (string_val), wire type 2 (length-delimited)
-_STRING_TYPE = 2  # feast ValueType.STRING in entity-key encoding
-
-
-def entity_keys(join_keys: list[str], columns: list[np.ndarray]) -> list[bytes]:
-    """serialize_entity_key (version 3) for string join keys, for many entities at once."""
-    order, header = _key_header(tuple(join_keys))
-    sorted_columns = [columns[i] for i in order]
-    if len(sorted_columns) == 1:  # the common case, without the general loop's per-value tuple and join
-        prefix = header + struct.pack("<I", _STRING_TYPE)
-        return [prefix + len(e).to_bytes(4, "little") + e for e in (v.encode("utf-8") for v in sorted_columns[0])]
-    out = []
-    for values in zip(*sorted_columns, strict=True):
-        parts = [header]
-        for value in values:
-            encoded = value.encode("utf-8")
-            parts.append(struct.pack("<II", _STRING_TYPE, len(encoded)))
-            parts.append(encoded)
-        out.append(b"".join(parts))
-    return out
-
-
-@lru_cache(maxsize=64)  # a handful of entity kinds; built on every single-payment read otherwise
-def _key_header(join_keys: tuple[str, ...]) -> tuple[list[int], bytes]:
-    """The join keys' order in the serialised key (sorted by name) and the bytes that precede the values."""
-    order = sorted(range(len(join_keys)), key=lambda i: join_keys[i])
-    header = struct.pack("<I", len(join_keys)) + b"".join(
-        struct.pack("<II", _STRING_TYPE, len(join_keys[i].encode())) + join_keys[i].encode() for i in order
-    )
-    return order, header
 
 
 def _varint(n: int) -> bytes:

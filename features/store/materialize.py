@@ -26,6 +26,7 @@ from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 from spend.features.store import codec, records
 from spend.features.store.config import feature_store, redis_cluster
+from spend.features.store.entity_keys import entity_keys
 from spend.features.store.feast_private import redis_client, sqlite_connection, sqlite_table
 
 BATCH = 5_000
@@ -104,7 +105,7 @@ def write_columns(
     cost more than the write, and under the GIL it stalled the requests being served."""
     if not len(seconds):
         return
-    entity_bytes = codec.entity_keys(list(keys), list(keys.values()))
+    entity_bytes = entity_keys(list(keys), list(keys.values()))
     values = {f.name: _encode(columns[f.name], f) for f in view.features}
     packed = _records(view, columns, seconds)
     if fs.config.online_store.type == "redis":

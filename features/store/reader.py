@@ -34,6 +34,7 @@ from spend.core.errors import OnlineStoreUnavailable, SpendError
 from spend.features.store import codec, records
 from spend.features.store.awaited_redis import AwaitedRedis
 from spend.features.store.config import redis_cluster
+from spend.features.store.entity_keys import entity_keys
 from spend.features.store.feast_private import redis_client, redis_client_async
 from spend.features.store.read_plan import ViewPlan, plans_for
 
@@ -171,7 +172,7 @@ class BatchReader:
             missing = [k for k in plan.join_keys if k not in out]
             if missing:
                 raise SpendError(f"{plan.view} needs join key(s) {', '.join(missing)} in the entity rows")
-            keys = codec.entity_keys(list(plan.join_keys), [[str(v) for v in out[k]] for k in plan.join_keys])
+            keys = entity_keys(list(plan.join_keys), [[str(v) for v in out[k]] for k in plan.join_keys])
             keyed.append((plan, keys))
         return out, keyed
 

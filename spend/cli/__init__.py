@@ -7,6 +7,8 @@
 - supply: forecast, replenish (spend/cli/supply.py);
 - pricing: elasticity, price-quote (spend/cli/pricing.py); experiment design|analyze|pilot-panel
   (spend/cli/experiment.py);
+- governance: erase, retention apply (spend/cli/privacy.py); monitor (spend/cli/monitor.py);
+  lineage model|batch (spend/cli/lineage.py);
 - serve, mlflow-ui and keys (spend/cli/serve.py, spend/cli/keys.py);
 - demo: the main job (spend/cli/demo.py).
 
@@ -19,7 +21,21 @@ from typing import Annotated
 
 import typer
 
-from spend.cli import data, decisions, demo, experiment, features, keys, models, pricing, serve, supply
+from spend.cli import (
+    data,
+    decisions,
+    demo,
+    experiment,
+    features,
+    keys,
+    lineage,
+    models,
+    monitor,
+    pricing,
+    privacy,
+    serve,
+    supply,
+)
 from spend.core.console import configure_output
 
 app = typer.Typer(
@@ -36,6 +52,9 @@ decisions.register(app)
 supply.register(app)
 pricing.register(app)
 app.add_typer(experiment.app, name="experiment")
+privacy.register(app)
+app.command("monitor")(monitor.monitor_command)
+app.add_typer(lineage.app, name="lineage")
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve_command)
 app.command("mlflow-ui")(serve.mlflow_ui_command)

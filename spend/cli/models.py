@@ -182,12 +182,33 @@ def list_command(json_output: JsonFlag = False) -> None:
 
 @models_app.command("promote")
 @user_errors
-def promote_command(model: ModelName, version: int) -> None:
-    """Make a version the champion (the former champion becomes @previous-champion)."""
+def promote_command(
+    model: ModelName,
+    version: int,
+    force: Annotated[bool, typer.Option("--force", help="Promote even if today's data has drifted.")] = False,
+) -> None:
+    """Make a version the champion (the former champion becomes @previous-champion), unless today's inputs
+    have drifted from its training inputs beyond its YAML's `monitor` limits."""
     from spend.core.names import model_name
+    from spend.core.registry import spec
+    from spend.training.loop import load_config
+    from spend.training.monitoring import promotion_blocker
     from spend.training.tracking import Registry
 
-    Registry(SpendSettings()).promote(model, version)
+    settings = SpendSettings()
+    registry = Registry(settings)
+    declared = spec(model_name(model))
+
+    def drifted(found) -> str | None:
+        reason = promotion_blocker(settings, declared, load_config(declared), registry.reference_profile(found), None)
+        if reason is None or force:
+            return None
+        return (
+            f"{declared.name} v{version} is not promoted: today's inputs have drifted from its training inputs: "
+            f"{reason}; `spend monitor` shows every feature, --force promotes anyway"
+        )
+
+    registry.promote(model, version, check=drifted)
     console.print(f"{model_name(model)} v{version} is now @champion")
 
 

@@ -39,12 +39,30 @@ class GateConfig(Strict):
     min_improvement: float = Field(0.0, ge=0.0)
 
 
+class MonitorConfig(Strict):
+    """When today's inputs have drifted too far from the model's training inputs (`spend monitor`, and
+    the gate before every promotion); docs/monitoring.md."""
+
+    psi: float = Field(0.25, gt=0.0)  # a feature's population stability index above this
+    missing_change: float = Field(0.10, gt=0.0, le=1.0)  # a feature's missing share up by more than this
+    out_of_range: float = Field(0.05, gt=0.0, le=1.0)  # share of values outside the training range
+    min_quality: float = Field(80.0, ge=0.0, le=100.0)  # a table's overall data-quality score below this
+    live_drop: float = Field(0.05, ge=0.0)  # realised gate metric worse than the holdout's by more than this
+    # A feature's PSI and range limits are at least this multiple of how far it moved between the
+    # training inputs and the holdout on its own (seasons, a young shop ageing), scaled by how much
+    # further from the training inputs today is than the holdout was: docs/monitoring.md.
+    natural_multiplier: float = Field(1.5, ge=1.0)
+    # A drift this many times past its limit also blocks promotion; below that it is flagged only.
+    block_factor: float = Field(2.0, ge=1.0)
+
+
 class ExperimentConfig(Strict):
     """What every model's YAML has: its name, baselines, gate, booster parameters and search bounds."""
 
     model: str
     baselines: tuple[str, ...] = ()
     gate: GateConfig = GateConfig()
+    monitor: MonitorConfig = MonitorConfig()
     params: dict[str, float | int | str] = Field(default_factory=dict)
     search_space: dict[str, tuple[float, float]] = Field(default_factory=dict)
 

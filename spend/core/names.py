@@ -13,6 +13,9 @@ SEGMENTS = "segments.parquet"
 DEMAND_FORECAST = "demand_forecast.parquet"
 REPLENISHMENT = "replenishment.parquet"
 
+# What `spend monitor` writes under SPEND_HOME/monitoring/ and the service reads for /v1/health.
+MONITORING = "latest.json"
+
 
 def registered_name(model: str) -> str:
     """MLflow's name for a Spend model: `churn` is registered as `spend-churn`. Either form is accepted."""

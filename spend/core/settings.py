@@ -20,6 +20,21 @@ from spend.core.errors import SpendWarning
 DEVELOPMENT_PSEUDONYM_KEY = "spend-development-key-do-not-use-in-production"
 
 
+# What `spend retention apply` may delete by age, and for how long each is kept by default (docs/privacy.md).
+# Customers are not deleted by age: a customer leaves by erasure, or once none of their history is left.
+RETAINED = (
+    "transactions",
+    "points",
+    "membership",
+    "campaigns",
+    "fraud_labels",
+    "inventory",
+    "quarantine",
+    "feature_snapshots",
+)
+DEFAULT_RETENTION_DAYS = {name: 3 * 365 for name in RETAINED} | {"inventory": 2 * 365, "quarantine": 90}
+
+
 class DevelopmentKeyWarning(SpendWarning):
     """Raised when pseudonyms are made with the public development key."""
 
@@ -77,7 +92,22 @@ class SpendSettings(BaseSettings):
     serving_registry_timeout_seconds: float = Field(
         5.0, gt=0, description="serving: a registry call slower than this fails (the loaded models keep serving)."
     )
+    retention_days: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_RETENTION_DAYS),
+        description="`spend retention apply`: days each table is kept (by its time column), 'quarantine' (by "
+        "ingestion) and 'feature_snapshots'; a table left out is kept; as JSON, e.g. '{\"transactions\": 730}'.",
+    )
     feature_project: str = Field("spend", pattern=r"^[a-z][a-z0-9_]*$", description="Feast project name.")
+
+    @field_validator("retention_days")
+    @classmethod
+    def _known_retention(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, days in value.items():
+            if name not in RETAINED:
+                raise ValueError(f"retention_days: unknown table {name!r}; expected some of {', '.join(RETAINED)}")
+            if not isinstance(days, int) or days < 1:
+                raise ValueError(f"retention_days: {name} must be a whole number of days >= 1, not {days!r}")
+        return value
 
     @field_validator("default_currency")
     @classmethod

@@ -92,9 +92,11 @@ def test_the_vault_reidentifies_keeps_personal_fields_encrypted_and_forgets(sett
         assert value.encode() not in raw_vault
     assert settings.paths.vault.parent != settings.paths.offline
 
-    assert vault.erase(alice) is True
+    assert vault.erase([alice]) == {"identities": 1, "personal": 1, "denied": 1}
     assert vault.reidentify([alice]) == {} and vault.personal(alice) is None
-    assert vault.erase(alice) is False
+    assert vault.erase([alice]) == {"identities": 0, "personal": 0, "denied": 0}
+    assert vault.denied([alice, pseudonym("bob-12", settings.pseudonym_key.get_secret_value().encode())]) == {alice}
+    assert alice.encode() not in settings.paths.vault.read_bytes()  # secure_delete: not left in free pages
 
 
 def test_a_vault_opened_with_another_key_cannot_read_it(settings, write_csv):

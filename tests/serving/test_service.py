@@ -624,3 +624,89 @@ def test_the_python_client_in_docs_api_quotes_a_price(served, monkeypatch, capsy
     monkeypatch.setenv("SPEND_KEY", served["keys"]["pricing-engine"])
     exec(compile(code, "docs/api.md", "exec"), {"__name__": "docs_api"})  # noqa: S102 - our own documentation
     assert capsys.readouterr().out.startswith("P00000 9.99 -> ")
+
+
+def test_a_monitoring_breach_is_flagged_in_health_and_metrics(served, tmp_path, monkeypatch):
+    """`spend monitor` with tighter limits than the shipped ones (a breach on clean data), then a reload."""
+    from spend.training.monitoring import monitor
+
+    shipped = (Path(__file__).resolve().parents[2] / "experiments" / "churn.yaml").read_text()
+    (tmp_path / "churn.yaml").write_text(shipped + "monitor:\n  psi: 0.0001\n  natural_multiplier: 1.0\n")
+    monkeypatch.setenv("SPEND_EXPERIMENTS", str(tmp_path))
+    result = monitor(served["settings"], ["churn"])
+    assert result["models"]["churn"]["status"] == "breach", result["models"]["churn"]
+    assert _post(served, "/v1/admin/reload", {}, "data-scientist").status_code == 200
+    flag = _post(served, "/v1/health", {}).json()["monitoring"]["churn"]
+    assert flag.startswith("breach: drift: ") and "PSI" in flag
+    assert 'spend_monitor_breach{model="churn"} 1.0' in _metrics(served)
+
+
+def test_an_erased_customer_leaves_every_store_and_is_refused_when_back(served):
+    """Last in this module: it removes a customer (not one the other tests use) from the served home."""
+    from spend.core.privacy.vault import IdentityVault
+    from spend.core.registry import spec
+    from spend.features.ingest.pipeline import IngestOptions, ingest
+    from spend.serving.auth import key_store
+    from spend.training.datasets import customer_cohorts
+    from spend.training.loop import load_config
+    from tests.support.traces import file_traces
+
+    settings, url = served["settings"], served["url"]
+    segments = pd.read_parquet(settings.paths.published / SEGMENTS)["customer_id"]
+    recall = pd.read_parquet(settings.paths.published / RECALL_LIST)["customer_id"]
+    target = next(c for c in recall if c not in served["customers"] and c in set(segments))
+    vault = IdentityVault(settings.paths.vault, TEST_KEY.encode())
+    raw = vault.reidentify([target])[target]
+    export = settings.paths.home / "exports" / "winback.xlsx"  # a user's own --out file under SPEND_HOME
+    export.parent.mkdir()
+    exported = pd.DataFrame({"customer_id": [target, "c_other"], "original_customer_id": [raw, "X1"]})
+    exported.to_excel(export, index=False)
+    assert file_traces(settings.paths.home, [target]), "the customer is stored before the erasure"
+    marketing, dpo = served["keys"]["marketing"], key_store(settings.paths.home).add("dpo", "admin")
+
+    refused = post(url, "/v1/admin/erase", {"customer_ids": [raw]}, served["keys"]["data-scientist"])
+    assert refused.status_code == 403 and "admin" in refused.json()["error"]
+    answer = post(url, "/v1/admin/erase", {"customer_ids": [raw, "NEVER-SEEN"], "reason": f"request from {raw}"}, dpo)
+    assert answer.status_code == 200, answer.text
+    receipt = answer.json()
+    assert (receipt["found"], receipt["unknown"], receipt["unknown_ids"]) == (1, 1, ["NEVER-SEEN"])
+    stores = " ".join(receipt["removed"])
+    for store in ("offline store (transactions)", "feature snapshots", "published decisions (segments)", "online"):
+        assert store in stores, receipt["removed"]
+    assert receipt["removed"]["vault identities"] == 1 and receipt["removed"]["files under SPEND_HOME"] == 1
+
+    assert file_traces(settings.paths.home, [target, raw]) == []
+    assert pd.read_excel(export)["original_customer_id"].tolist() == ["X1"]  # the rest of the file is kept
+    scores = post(url, "/v1/churn/score", {"customer_ids": [target]}, marketing).json()
+    assert scores["scores"][0]["found"] is False
+    looked_up = post(url, "/v1/segments/lookup", {"customer_ids": [target]}, marketing).json()
+    assert looked_up["customers"][0]["found"] is False
+    listed, offset = set(), 0
+    while offset is not None:
+        page = post(url, "/v1/recall/list", {"limit": 1000, "offset": offset}, marketing).json()
+        listed |= {c["customer_id"] for c in page["customers"]}
+        offset = page["next_offset"]
+    assert target not in listed and len(listed) >= 1
+
+    trail = [json.loads(line) for line in (settings.paths.home / "audit" / "audit.jsonl").read_text().splitlines()]
+    (record,) = [r for r in trail if r.get("action") == "erase"]
+    assert record["user"] == "dpo" and record["reason"] == "request from [id]" and record["found"] == 1
+    again = post(url, "/v1/admin/erase", {"customer_ids": [raw]}, dpo).json()
+    assert (again["found"], again["already_erased"], again["unknown"]) == (0, 1, 0)
+
+    sim = settings.paths.home.parent / "sim" / "transactions.csv"
+    back = pd.read_csv(sim, dtype=str)
+    back = back[back["customer_id"] == raw]
+    report = ingest(_write(back, settings.paths.home.parent / "back.csv"), IngestOptions("transactions"), settings)
+    assert (report.accepted, report.quarantined) == (0, len(back))
+    assert report.quarantined_by_reason == {"customer_id:erased": len(back)}
+    assert file_traces(settings.paths.home, [target, raw]) == []  # refused rows keep no trace either
+
+    model = spec("churn")
+    data = customer_cohorts.prepare(settings, model, load_config(model), served["as_of"])
+    assert target not in set(data.train["customer_id"]) | set(data.holdout["customer_id"])
+
+
+def _write(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_csv(path, index=False)
+    return path

@@ -45,7 +45,7 @@ def production(tmp_path_factory, database):
     home = sample_home(settings, root, customers=600)
     server, url, _ = start_service(settings, root / "service.log")
     customers = active_at(settings.paths.feature_snapshots, home["as_of"])["customer_id"].head(20).tolist()
-    state = home | {"url": url, "customers": customers, "redis": redis, "redis_port": port}
+    state = home | {"url": url, "customers": customers, "redis": redis, "redis_port": port, "settings": settings}
     yield state
     stop(server)
     state["redis"].kill()
@@ -74,6 +74,30 @@ def test_scores_come_from_redis_and_the_postgresql_registry(production):
     assert all(s["found"] for s in response.json()["scores"])
     fraud = _fraud(production)
     assert fraud.status_code == 200 and fraud.json()["pushed"] and not fraud.json()["degraded"]
+
+
+def test_an_erasure_reaches_redis_and_leaves_nothing_in_postgresql_or_the_home(production, database):
+    """Before Redis is restarted empty below: the customer's hash must be there to be erased."""
+    from spend.core.privacy.vault import IdentityVault
+    from spend.serving.auth import key_store
+    from tests.support.traces import file_traces, postgres_traces, redis_traces
+
+    settings = production["settings"]
+    active = active_at(settings.paths.feature_snapshots, production["as_of"])["customer_id"]
+    target = next(c for c in active if c not in production["customers"])
+    raw = IdentityVault(settings.paths.vault, TEST_KEY.encode()).reidentify([target])[target]
+    assert redis_traces(production["redis_port"], [target]), "the customer is online before the erasure"
+    dpo = key_store(settings.paths.home).add("dpo", "admin")
+
+    answer = post(production["url"], "/v1/admin/erase", {"customer_ids": [raw]}, dpo)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["removed"]["online store"] == 1 and answer.json()["found"] == 1
+    assert redis_traces(production["redis_port"], [target, raw]) == []
+    assert postgres_traces(database, [target, raw]) == []
+    assert file_traces(settings.paths.home, [target, raw]) == []
+    body = {"customer_ids": [target, *production["customers"][:2]]}
+    scores = post(production["url"], "/v1/churn/score", body, production["keys"]["marketing"]).json()["scores"]
+    assert [s["found"] for s in scores] == [False, True, True]
 
 
 def test_a_stalled_redis_is_a_fast_503_not_a_hang(production):

@@ -9,6 +9,11 @@ spec names. Each module offers the same functions, which the shared loop (traini
 - `objective(spec, config, data) -> f(trial) -> float`: what tuning optimises (the gate's metric on
   folds before the holdout);
 - `score(settings, spec, as_of, **options) -> (frame, summary)`: `spend score NAME`.
+
+And, for monitoring (training/monitoring.py), where the strategy can say:
+- `current_inputs(settings, spec, config, as_of) -> frame`: the model's inputs as they are today;
+- `live_metrics(settings, spec, config, model, run_tags, as_of) -> {"value": ..., ...} or {"status": ...}`:
+  a champion's gate metric on cases whose labels arrived after its holdout.
 """
 
 from __future__ import annotations
@@ -35,6 +40,11 @@ class Evaluation:
     # For the run's signature, input example and figures (training/plots.py): a few holdout input rows,
     # and for a binary label the holdout's labels and every scorer's scores.
     example: pd.DataFrame | None = None
+    # The training inputs, profiled and kept with the model for drift monitoring (models/drift.py).
+    reference: pd.DataFrame | None = None
+    recent: pd.DataFrame | None = None  # the holdout's inputs: how far features move on their own
+    reference_at: pd.Timestamp | None = None  # when the reference and recent inputs were (their middle)
+    recent_at: pd.Timestamp | None = None
     holdout_scores: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
 
     @property

@@ -115,12 +115,38 @@ def evaluate(spec: ModelSpec, config: CohortConfig, data: CohortData, params: di
         contenders=contenders,
         example=holdout[data.columns].head(5),
         holdout_scores=(label, scores) if binary else None,
+        reference=data.train[data.columns],
+        recent=holdout[data.columns],
+        reference_at=pd.Series(data.splits.train).mean(),
+        recent_at=data.splits.holdout,
     )
 
 
 def champion_metrics(spec: ModelSpec, config: CohortConfig, data: CohortData, model) -> dict[str, float]:
     holdout = data.holdout
     return spec.metrics(holdout[spec.label], spec.predict(model, holdout[data.columns]))
+
+
+def current_inputs(settings: SpendSettings, spec: ModelSpec, config: CohortConfig, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The active customers' features at `as_of`, as a cohort there would have them."""
+    frame = cohort_features(feature_store(settings), settings.paths.feature_snapshots, as_of, spec.feature_service)
+    return frame[feature_columns(frame)]
+
+
+def live_metrics(settings: SpendSettings, spec: ModelSpec, config: CohortConfig, model, tags: dict, as_of) -> dict:
+    """The model on the latest cohort whose labels are complete at `as_of`, if it is later than the
+    holdout the model was judged on."""
+    horizon = config.label.horizon_days
+    cutoff = as_of - pd.Timedelta(days=horizon)
+    judged = tags.get("as_of_holdout_cutoff")
+    if judged is None or cutoff <= pd.Timestamp(judged):
+        ready = (pd.Timestamp(judged) if judged else as_of) + pd.Timedelta(days=horizon + 1)
+        return {"status": f"waiting for labels: the first cohort after the holdout is complete on {ready:%Y-%m-%d}"}
+    lines = order_lines(OfflineStore(settings.paths))
+    frame = cohort_features(feature_store(settings), settings.paths.feature_snapshots, cutoff, spec.feature_service)
+    label = spec.make_label(lines, frame[ID], cutoff, horizon)
+    value = spec.metrics(label, spec.predict(model, frame[feature_columns(frame)]))[config.gate.metric]
+    return {"value": float(value), "cohort": cutoff.date().isoformat(), "customers": len(frame)}
 
 
 def objective(spec: ModelSpec, config: CohortConfig, data: CohortData):

@@ -46,13 +46,19 @@ def evaluate(spec: ModelSpec, config: FraudConfig, data: Payments, params: dict)
         "ceiling_card_precision": result.ceiling_card_precision,
         "alerts": result.alerts,
     }
+    train, test = split(data.frame, result.protocol, result.protocol.train_start)
+    test_end = result.protocol.window(result.protocol.train_start)[2]
     return Evaluation(
         table,
         params | {"imbalance": result.selected, "alerts_per_day": config.alerts_per_day},
-        {"train_start": details["train_start"]},
+        {"train_start": details["train_start"], "test_end": test_end.isoformat()},
         {"threshold": result.alerts["threshold"], "ceiling_card_precision": result.ceiling_card_precision},
         details,
         {"spend": result.model},  # the baselines are compared, not served (they have no alert threshold)
+        reference=train[list(FEATURES)],
+        recent=test[list(FEATURES)],
+        reference_at=train["ts"].min() + (train["ts"].max() - train["ts"].min()) / 2,
+        recent_at=test["ts"].min() + (test["ts"].max() - test["ts"].min()) / 2,
     )
 
 
@@ -60,6 +66,35 @@ def champion_metrics(spec: ModelSpec, config: FraudConfig, data: Payments, model
     """Another model on the same test week."""
     _, test = split(data.frame, data.protocol, data.protocol.train_start)
     return assess(test, spec.predict(model, test[list(FEATURES)]), data.protocol.top_k)
+
+
+LIVE_DAYS = 28  # today's inputs: the last four weeks of payments
+MIN_LIVE_FRAUDS = 10  # fewer confirmed frauds since the test week: too few for an average precision
+
+
+def current_inputs(settings: SpendSettings, spec: ModelSpec, config: FraudConfig, as_of) -> pd.DataFrame:
+    """The last four weeks' card payments before `as_of`, with their features at payment time."""
+    frame = payments_with_features(settings)
+    recent = frame[(frame["ts"] < as_of) & (frame["ts"] >= as_of - pd.Timedelta(days=LIVE_DAYS))]
+    # compared as of `as_of`, their last day: the limits' time scale errs on the side of less alarm
+    return recent[list(FEATURES)]
+
+
+def live_metrics(settings: SpendSettings, spec: ModelSpec, config: FraudConfig, model, tags: dict, as_of) -> dict:
+    """The model on the payments after its test week whose labels have arrived (the feedback delay)."""
+    if "test_end" not in tags:
+        return {"status": "the champion's test week is not recorded: retrain to measure live quality"}
+    frame = payments_with_features(settings)
+    known_until = frame["ts"].max() - pd.Timedelta(days=config.protocol.delay_days)
+    since = frame[(frame["ts"] >= pd.Timestamp(tags["test_end"])) & (frame["ts"] < known_until)]
+    frauds = int(since["is_fraud"].sum())
+    if frauds < MIN_LIVE_FRAUDS:
+        return {
+            "status": f"waiting for labels: {frauds} confirmed frauds since the test week (needs {MIN_LIVE_FRAUDS})"
+        }
+    scores = spec.predict(model, since[list(FEATURES)])
+    value = assess(since, scores, config.protocol.top_k)[config.gate.metric]
+    return {"value": float(value), "payments": len(since), "frauds": frauds}
 
 
 def objective(spec: ModelSpec, config: FraudConfig, data: Payments):

@@ -6,11 +6,14 @@ The encryption key is derived from SPEND_PSEUDONYM_KEY with HKDF, so one secret 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import sqlite3
 from collections.abc import Iterable, Mapping
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -20,21 +23,30 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS identities (pseudonym TEXT PRIMARY KEY, raw_id BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS personal (pseudonym TEXT PRIMARY KEY, fields BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS erased (tombstone TEXT PRIMARY KEY, erased_at TEXT NOT NULL);
 """
 
 
-def _derive_key(secret: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"spend-vault-v1", info=b"identity").derive(secret)
+def _derive_key(secret: bytes, purpose: bytes = b"identity") -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"spend-vault-v1", info=purpose).derive(secret)
 
 
 class IdentityVault:
     def __init__(self, path: Path, secret: bytes) -> None:
         self.path = Path(path)
         self._aead = AESGCM(_derive_key(secret))
+        self._tombstone_key = _derive_key(secret, b"erased")
+
+    def tombstone(self, pseudonym: str) -> str:
+        """What the deny list keeps of an erased customer: a keyed hash of the pseudonym, so the list holds
+        neither the pseudonym nor the id, yet a returning id is recognised (with the key)."""
+        return hmac.new(self._tombstone_key, pseudonym.encode("ascii"), hashlib.sha256).hexdigest()
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.path)
+        # Deleted rows are overwritten with zeros, not left in free pages where a search of the file finds them.
+        connection.execute("PRAGMA secure_delete = ON")
         connection.executescript(_SCHEMA)
         return connection
 
@@ -75,9 +87,27 @@ class IdentityVault:
             row = db.execute("SELECT fields FROM personal WHERE pseudonym = ?", (pseudonym,)).fetchone()
         return None if row is None else json.loads(self._open(row[0], pseudonym))
 
-    def erase(self, pseudonym: str) -> bool:
-        """Forget who is behind a pseudonym; returns whether anything was stored."""
+    def erase(self, pseudonyms: Iterable[str]) -> dict[str, int]:
+        """Forget who is behind the pseudonyms and deny them from now on; returns how many identities and
+        personal records were removed and how many pseudonyms were newly denied."""
+        wanted = [(p,) for p in dict.fromkeys(pseudonyms)]
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         with closing(self._connect()) as db, db:
-            removed = db.execute("DELETE FROM identities WHERE pseudonym = ?", (pseudonym,)).rowcount
-            removed += db.execute("DELETE FROM personal WHERE pseudonym = ?", (pseudonym,)).rowcount
-        return removed > 0
+            removed = {
+                table: db.executemany(f"DELETE FROM {table} WHERE pseudonym = ?", wanted).rowcount
+                for table in ("identities", "personal")
+            }
+            before = db.total_changes
+            db.executemany("INSERT OR IGNORE INTO erased VALUES (?, ?)", [(self.tombstone(p), now) for (p,) in wanted])
+            removed["denied"] = db.total_changes - before
+        return removed
+
+    def denied(self, pseudonyms: Iterable[str]) -> set[str]:
+        """The pseudonyms among these whose customers were erased."""
+        if not self.path.exists():
+            return set()
+        with closing(self._connect()) as db:
+            tombstones = {row[0] for row in db.execute("SELECT tombstone FROM erased")}
+        if not tombstones:
+            return set()
+        return {p for p in set(pseudonyms) if self.tombstone(p) in tombstones}

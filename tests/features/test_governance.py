@@ -1,0 +1,99 @@
+"""Erasure from the command line on a bare home, and retention by age. The service's erasure, with the
+feature store, the publication and the online store (SQLite and Redis), is tested in tests/serving."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from spend.cli import app
+from spend.core.privacy.pseudonym import pseudonym
+from spend.core.privacy.vault import IdentityVault
+from spend.features.governance.retention import apply_retention
+from spend.features.ingest.pipeline import IngestOptions, ingest
+from spend.features.ingest.store import OfflineStore
+from tests.conftest import TEST_KEY
+from tests.features.test_privacy import _ingest_people
+from tests.features.test_validation_rules import GOOD_LINE, NOW
+from tests.support.traces import file_traces
+
+
+def _erase(*args: str):
+    return CliRunner().invoke(app, ["erase", *args, "--json"])
+
+
+def test_the_command_erases_from_the_stores_and_user_files_and_lists_what_it_cannot_edit(settings, write_csv):
+    _ingest_people(settings, write_csv)  # alice: a line; bob: a line and a quarantined line
+    bob = pseudonym("bob-12", TEST_KEY.encode())
+    exports = settings.paths.home / "reports"
+    exports.mkdir(parents=True)
+    pd.DataFrame({"customer_id": [bob, "c_x"], "original_customer_id": ["bob-12", "x"]}).to_csv(
+        exports / "list.csv", index=False
+    )
+    (exports / "note.json").write_text(json.dumps({"who": "bob-12"}))
+    ids = settings.paths.home.parent / "ids.txt"
+    ids.write_text("bob-12\n\nnobody-1\n")
+
+    result = _erase("--from-file", str(ids), "--reason", "bob-12 asked")
+    assert result.exit_code == 0, result.output
+    receipt = json.loads(result.stdout)
+    assert (receipt["customers"], receipt["found"], receipt["unknown_ids"]) == (2, 1, ["nobody-1"])
+    assert receipt["removed"]["offline store (transactions)"] == 1 and receipt["removed"]["quarantine (transactions)"]
+    assert receipt["removed"]["offline store (customers)"] == 1 and receipt["removed"]["files under SPEND_HOME"] == 1
+    assert receipt["not_removed"] == ["reports/note.json"]
+    assert file_traces(settings.paths.home, [bob]) == []
+    assert file_traces(settings.paths.home, ["bob-12", "Bob Builder"]) == ["reports/note.json"]
+    store = OfflineStore(settings.paths)
+    assert store.read("transactions")["customer_id"].tolist() == [pseudonym("alice-77", TEST_KEY.encode())]
+    vault = IdentityVault(settings.paths.vault, TEST_KEY.encode())
+    assert vault.personal(bob) is None and vault.reidentify([pseudonym("alice-77", TEST_KEY.encode())])
+
+    audit = (settings.paths.home / "audit" / "audit.jsonl").read_text()
+    assert "bob-12" not in audit and bob not in audit and '"reason":"[id] asked"' in audit
+    again = json.loads(_erase("bob-12").stdout)
+    assert (again["found"], again["already_erased"]) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"), [((), "no customer id given"), (("--from-file", "missing.txt"), "is not a file")]
+)
+def test_an_erasure_without_ids_says_so(settings, args, words):
+    result = _erase(*args)
+    assert result.exit_code == 2 and words in json.loads(result.stdout)["error"]
+
+
+def _lines(days: list[str]) -> list[dict]:
+    return [GOOD_LINE | {"event_id": f"e{i}", "ts": f"{day}T10:00:00"} for i, day in enumerate(days)]
+
+
+DAYS = ["2025-09-30", "2025-10-01", "2025-10-14", "2025-10-15", "2025-11-20", "2026-01-05"]
+
+
+def test_retention_deletes_exactly_the_rows_before_the_cut_off_and_a_dry_run_nothing(settings, write_csv):
+    ingest(write_csv(_lines(DAYS)), IngestOptions("transactions"), settings, now=NOW)
+    bad = GOOD_LINE | {"event_id": "bad", "quantity": "many"}
+    ingest(write_csv([bad], "bad.csv"), IngestOptions("transactions"), settings, now=NOW)
+    rules = settings.model_copy(update={"retention_days": {"transactions": 90, "quarantine": 30}})
+    as_of = datetime(2026, 1, 13, tzinfo=UTC)  # cut-off: 2025-10-15 00:00, inside a month partition
+    files = sorted(p.read_bytes() for p in settings.paths.home.rglob("*.parquet"))
+
+    dry = apply_retention(rules, as_of, dry_run=True)
+    assert dry.deleted == {"transactions": 3} and dry.kept == {"transactions": 3, "quarantine": 1}
+    assert sorted(p.read_bytes() for p in settings.paths.home.rglob("*.parquet")) == files
+
+    done = apply_retention(rules, as_of)
+    assert done.deleted == dry.deleted and done.files_removed == 1 and done.files_rewritten == 1
+    left = OfflineStore(settings.paths).read("transactions")["ts"].dt.strftime("%Y-%m-%d")
+    assert sorted(left) == DAYS[3:]
+    later = apply_retention(rules, datetime(2026, 3, 1, tzinfo=UTC))  # the quarantined batch is 50 days old
+    assert later.deleted["quarantine"] == 1 and OfflineStore(settings.paths).read_quarantine("transactions").empty
+
+
+def test_bad_retention_settings_name_the_table(settings, monkeypatch):
+    monkeypatch.setenv("SPEND_RETENTION_DAYS", '{"transactions": 0}')
+    result = CliRunner().invoke(app, ["retention", "apply", "--json"])
+    assert result.exit_code == 2 and "transactions must be a whole number of days" in result.stdout
