@@ -44,14 +44,17 @@ def profile(
     recent: pd.DataFrame | None = None,
     reference_at: pd.Timestamp | None = None,
     recent_at: pd.Timestamp | None = None,
+    trends: tuple[str, ...] = (),
 ) -> dict:
     """The training inputs' profile: {"rows": n, "features": {name: {...}}}.
 
     With `recent` (the holdout's inputs, later than training), each feature also keeps how far it moved
     between the two on its own (`natural_psi`, `natural_out_of_range`), and with their dates, over how
     many days: seasons and a young shop's ageing move features the model has seen move, and a limit
-    below that movement, scaled to the time since training, would flag every December."""
-    features = {name: _feature(column) for name, column in frame.items()}
+    below that movement, scaled to the time since training, would flag every December. `trends`: features
+    that grow with time (lifetime counts): PSI grows with the square of a shift, so their movement is
+    scaled by the square of the time."""
+    features = {name: _feature(column) | ({"trend": True} if name in trends else {}) for name, column in frame.items()}
     if recent is not None:
         for name, then in features.items():
             if name in recent:
@@ -119,12 +122,13 @@ def compare(
     """One row per profiled feature: psi, missing then and now, out-of-range share, and `breach` (the
     reasons joined, empty when within the limits). A feature absent today is a breach of its own. `at`:
     the date of `frame`'s inputs, which scales each feature's natural movement (time_scale)."""
-    natural = limits.natural * time_scale(reference, at)
+    scale = time_scale(reference, at)
     rows = []
     for name, then in reference["features"].items():
         if name not in frame:
             rows.append({"feature": name, "psi": np.nan, "breach": "missing from today's inputs", "blocks": True})
             continue
+        natural = limits.natural * (scale**2 if then.get("trend") else scale)
         rows.append({"feature": name} | _drift(then, frame[name], limits, natural))
     return pd.DataFrame(rows)
 

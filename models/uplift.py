@@ -100,11 +100,17 @@ def uplift_at_k(uplift, treatment, y, k: float = 0.3) -> float:
     return float(y[t == 1].mean() - y[t == 0].mean())
 
 
-def qini_coefficient(uplift, treatment, y) -> float:
-    """Area between the Qini curve of the ranking and the random ranking, normalised by the population."""
+def qini_curve(uplift, treatment, y) -> tuple[np.ndarray, np.ndarray]:
+    """The Qini curve of a ranking: incremental responders among the top n (treated responders minus
+    control responders scaled to the treated count), and the random ranking's straight line."""
     order = np.argsort(-np.asarray(uplift), kind="stable")
     t, y = np.asarray(treatment, dtype=float)[order], np.asarray(y, dtype=float)[order]
     n_t, n_c = np.cumsum(t), np.cumsum(1 - t)
     gained = np.cumsum(y * t) - np.cumsum(y * (1 - t)) * np.divide(n_t, n_c, out=np.zeros_like(n_t), where=n_c > 0)
-    random = gained[-1] * np.arange(1, len(t) + 1) / len(t)
-    return float((gained - random).mean() / len(t))
+    return gained, gained[-1] * np.arange(1, len(t) + 1) / len(t)
+
+
+def qini_coefficient(uplift, treatment, y) -> float:
+    """Area between the Qini curve of the ranking and the random ranking, normalised by the population."""
+    gained, random = qini_curve(uplift, treatment, y)
+    return float((gained - random).mean() / len(gained))

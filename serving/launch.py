@@ -23,7 +23,12 @@ def serve_command(port: int, target: str = SERVICE) -> list[str]:
 
 
 def serve_environment(overrides: dict[str, str] | None = None) -> dict[str, str]:
-    return os.environ | {"PYTHONOPTIMIZE": "1"} | (overrides or {})
+    """The service process's environment. BENTOML_HOME goes under the data home: BentoML keeps its
+    Prometheus multiprocess files in BENTOML_HOME, so two services on one machine (two homes, or the
+    tests' services) would otherwise merge each other's metrics."""
+    environment = os.environ | {"PYTHONOPTIMIZE": "1"} | (overrides or {})
+    home = Path(environment.get("SPEND_HOME", ".spend")).resolve()
+    return {"BENTOML_HOME": str(home / "bentoml")} | environment if "BENTOML_HOME" not in os.environ else environment
 
 
 def free_port() -> int:

@@ -29,7 +29,7 @@ class Loaded:
 class ModelSlot:
     def __init__(self, settings: SpendSettings, model: str, feature_service: str, alias: str = CHAMPION) -> None:
         self.model, self.alias, self.feature_service = model, alias, feature_service
-        self.name = registered_name(model)
+        self.name = registered_name(model)  # MLflow's name; answers, logs and errors say `model` (one form)
         self.store = ModelStore(settings, connect_timeout=settings.serving_registry_timeout_seconds)
         self.current: Loaded | None = None
         self.last_error: str | None = None  # what failed, for health: never a path, host or port
@@ -42,12 +42,12 @@ class ModelSlot:
         error says what failed."""
         self.refresh()
         if self.current is None:
-            raise SpendError(self.last_error or f"no {self.name}@{self.alias}")
+            raise SpendError(self.last_error or f"no {self.model}@{self.alias}")
         return self.current
 
     def _load_version(self, version) -> Loaded:
         model = self.store.load_version(version, self.feature_service)
-        return Loaded(model, self.name, int(version.version), self.feature_service, time.time())
+        return Loaded(model, self.model, int(version.version), self.feature_service, time.time())
 
     def refresh(self) -> bool:
         """Load the alias's version if it is not the one loaded; True if swapped. A registry that cannot be
@@ -73,7 +73,7 @@ class ModelSlot:
         try:
             self.current = self._load_version(version)
         except Exception as error:  # noqa: BLE001 - a version that fails to load leaves the old one serving
-            return self._failed(f"{self.name} v{version.version} cannot be loaded ({type(error).__name__})", error)
+            return self._failed(f"{self.model} v{version.version} cannot be loaded ({type(error).__name__})", error)
         self.last_error = None
         return True
 

@@ -33,7 +33,6 @@ import bentoml
 from pydantic import Field
 
 from spend.core.errors import OnlineStoreUnavailable
-from spend.core.names import registered_name
 from spend.core.registry import served as served_models
 from spend.serving import demand, pricing
 from spend.serving.answers import json_response as _json
@@ -323,7 +322,7 @@ class Spend:
         version = manifest["churn_model_version"]
         self._served(ctx, None, customers=len(customers), result_size=len(customers))
         return RecallResponse(
-            model=registered_name("churn"),
+            model="churn",
             version=int(version) if version is not None else 0,
             published_at=manifest["published_at"],
             as_of=manifest["as_of"],

@@ -136,7 +136,7 @@ def test_a_model_declared_in_one_file_trains_gates_scores_and_serves_with_its_ro
         answer = post(url, "/v1/toy/score", {"customer_ids": customers}, marketing)
         assert answer.status_code == 200, answer.text
         body = answer.json()
-        assert (body["model"], body["version"]) == ("spend-toy", second["version"])
+        assert (body["model"], body["version"]) == ("toy", second["version"])
         assert [s["found"] for s in body["scores"]] == [True] * 5 + [False]
         assert [s["score"] for s in body["scores"][:5]] == pytest.approx([scores["toy_probability"].iloc[0]] * 5)
         refused = post(url, "/v1/toy/score", {"customer_ids": customers}, pricing)

@@ -52,6 +52,8 @@ def test_demo_runs_end_to_end_and_reports_counts_that_add_up(settings):
     assert len(forecast) == summary["supply"]["forecast"]["series"] * 28 and (forecast["p10"] <= forecast["p90"]).all()
     orders = pd.read_csv(summary["supply"]["replenishment"]["file"])
     assert len(orders) == summary["supply"]["replenishment"]["series"] and (orders["suggested_order"] >= 0).all()
+    assert summary["report"]["charts"] >= 8 and Path(summary["report"]["file"]).stat().st_size > 1_000_000
+    assert summary["report"]["monitoring"].startswith("churn ok"), summary["report"]  # a clean shop passes
 
 
 def test_a_demo_too_short_for_the_churn_label_says_so(settings):

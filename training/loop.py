@@ -119,7 +119,7 @@ def _register(registry, settings, model: ModelSpec, config, data, result: Evalua
     reference = (
         None
         if result.reference is None
-        else profile(result.reference, result.recent, result.reference_at, result.recent_at)
+        else profile(result.reference, result.recent, result.reference_at, result.recent_at, result.trends)
     )
     blocked = promotion_blocker(settings, model, config, reference, as_of)
     documents = {LINEAGE: _inputs(settings)} | ({REFERENCE_PROFILE: reference} if reference is not None else {})

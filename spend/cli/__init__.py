@@ -8,7 +8,7 @@
 - pricing: elasticity, price-quote (spend/cli/pricing.py); experiment design|analyze|pilot-panel
   (spend/cli/experiment.py);
 - governance: erase, retention apply (spend/cli/privacy.py); monitor (spend/cli/monitor.py);
-  lineage model|batch (spend/cli/lineage.py);
+  lineage model|batch (spend/cli/lineage.py); report (spend/cli/report.py);
 - serve, mlflow-ui and keys (spend/cli/serve.py, spend/cli/keys.py);
 - demo: the main job (spend/cli/demo.py).
 
@@ -33,6 +33,7 @@ from spend.cli import (
     monitor,
     pricing,
     privacy,
+    report,
     serve,
     supply,
 )
@@ -55,6 +56,7 @@ app.add_typer(experiment.app, name="experiment")
 privacy.register(app)
 app.command("monitor")(monitor.monitor_command)
 app.add_typer(lineage.app, name="lineage")
+app.command("report")(report.report_command)
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve_command)
 app.command("mlflow-ui")(serve.mlflow_ui_command)

@@ -51,6 +51,7 @@ def demo_command(
         "train pricing",
         "recall list",
         "forecast and replenish",
+        "monitor and report",
     )
     with step_progress("demo", steps, enabled=not json_output) as step:
         step("simulate")
@@ -88,6 +89,8 @@ def demo_command(
         recall = None if "skipped" in trained else _recall_list(settings, default_as_of(settings))
         step("forecast and replenish")
         supply = _forecast_and_replenish(settings) if "skipped" not in demand else None
+        step("monitor and report")
+        report = _monitor_and_report(settings)
     summary = {
         "home": str(settings.home),
         "simulation": str(out),
@@ -104,6 +107,7 @@ def demo_command(
         "demand": demand,
         "pricing": pricing,
         "supply": None if supply is None else {k: v for k, v in supply.items() if not k.startswith("first_")},
+        "report": report,
     }
     if json_output:
         print_json(summary)
@@ -130,7 +134,20 @@ def demo_command(
     _show_fraud(fraud)
     _show_supply(demand, supply)
     _show_pricing(pricing)
+    console.print(f"monitoring: {report['monitoring']}; report ({report['charts']} charts) -> {report['file']}")
     console.print(f"state under {settings.home}; details: `spend quality`, `spend segments`, `spend models list`")
+
+
+def _monitor_and_report(settings: SpendSettings) -> dict:
+    """`spend monitor` on every champion, then the report page (SPEND_HOME/reports/report.html)."""
+    from spend.training.monitoring import monitor
+    from spend.training.report import build_report
+
+    checked = monitor(settings)["models"]
+    out = settings.paths.reports / "report.html"
+    made = build_report(settings, out)
+    states = ", ".join(f"{name} {c['status']}" for name, c in checked.items()) or "no champion"
+    return {"file": str(out), "charts": made["charts"], "monitoring": states}
 
 
 def _train_or_skip(settings: SpendSettings, model: str, comparison: str) -> dict:

@@ -67,3 +67,12 @@ def test_a_drift_just_past_its_limit_is_flagged_and_a_large_one_also_blocks():
     shock = compare(profile(train), _frame(5_000, 2, scale=3.0)).set_index("feature").loc["spend"]
     assert 0.25 < slight["psi"] < 0.5 and slight["breach"] and not slight["blocks"]
     assert shock["breach"] and shock["blocks"]
+
+
+def test_a_lifetime_count_gets_its_movement_scaled_by_the_square_of_the_time():
+    train, later, today = _frame(5_000, 1), _frame(5_000, 2, scale=1.3), _frame(5_000, 3, scale=1.5)
+    day = pd.Timestamp("2026-01-01")
+    dates = {"reference_at": day, "recent_at": day + pd.Timedelta(days=30)}
+    season = compare(profile(train, later, **dates), today, at=day + pd.Timedelta(days=90)).set_index("feature")
+    trend = compare(profile(train, later, **dates, trends=("spend",)), today, at=day + pd.Timedelta(days=90))
+    assert trend.set_index("feature").loc["spend", "psi_limit"] == pytest.approx(3 * season.loc["spend", "psi_limit"])

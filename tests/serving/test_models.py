@@ -47,7 +47,7 @@ def test_a_model_for_another_feature_service_is_refused(settings):
     _register(Registry(settings), 1)
     slot = ModelSlot(settings, "slot", "churn_v2")
     assert not slot.refresh() and slot.current is None
-    assert slot.last_error == "spend-slot v1 cannot be loaded (SpendError)"
+    assert slot.last_error == "slot v1 cannot be loaded (SpendError)"
     with pytest.raises(SpendError, match="cannot be loaded"):
         slot.load()
 

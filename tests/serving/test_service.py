@@ -167,7 +167,7 @@ def test_marketing_gets_churn_scores_with_model_version_and_feature_times(served
     assert response.status_code == 200, response.text
     body = response.json()
     assert body == ChurnResponse.model_validate(body).model_dump(mode="json")  # the documented shape, every field
-    assert (body["model"], body["version"], body["degraded"]) == ("spend-churn", served["first"].version, False)
+    assert (body["model"], body["version"], body["degraded"]) == ("churn", served["first"].version, False)
     known, unknown = body["scores"][:-1], body["scores"][-1]
     assert all(s["found"] and 0 <= s["churn_probability"] <= 1 and s["churn_band"] for s in known)
     assert all(s["features_at"] > time.time() - 3 * 86_400 for s in known)
@@ -488,7 +488,7 @@ def test_calls_are_audited_and_logged_as_json_without_ids(served):
     assert any(r.get("status") == 403 for r in records) and any(r.get("status") == 503 for r in records)
     logged = [json.loads(line) for line in served["log"].read_text().splitlines() if line.startswith("{")]
     churn = [r for r in logged if r.get("endpoint") == "/v1/churn/score" and r["status"] == 200]
-    assert churn and all(r["model"] == "spend-churn" and r["ms"] > 0 and r["role"] for r in churn)
+    assert churn and all(r["model"] == "churn" and r["ms"] > 0 and r["role"] for r in churn)
     assert any(r["role"] == "marketing" and r["customers"] == 3 for r in churn)
     text = "\n".join(lines) + served["log"].read_text()
     assert not any(c in text for c in served["customers"])  # never the ids
@@ -507,7 +507,7 @@ def test_demand_forecasts_answer_ordered_quantiles_per_product_store_and_day(ser
     assert response.status_code == 200, response.text
     answer = response.json()
     rows = answer["forecasts"]
-    assert answer["model"] == "spend-demand" and answer["days"] == 7 and len(rows) == 2 * 7
+    assert answer["model"] == "demand" and answer["days"] == 7 and len(rows) == 2 * 7
     assert {(r["product_id"], r["store_id"]) for r in rows} == {(product, "S000"), (product, "WEB")}
     assert all(r["p10"] <= r["p50"] <= r["p90"] and r["mean"] >= 0 for r in rows)
     assert min(r["date"] for r in rows) == answer["start"]
@@ -573,7 +573,7 @@ def test_price_quotes_keep_the_rules_and_a_retry_gets_the_same_answer(served):
     response = _post(served, "/v1/price/quote", body, "pricing-engine")
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert answer["model"] == "spend-pricing" and len(answer["quotes"]) == 4
+    assert answer["model"] == "pricing" and len(answer["quotes"]) == 4
     for quote in answer["quotes"]:
         assert (quote["price"] - 6.0) / quote["price"] >= 0.3 - 1e-9
         assert abs(quote["price"] / 10.0 - 1) <= 0.05 + 1e-9
@@ -639,6 +639,33 @@ def test_a_monitoring_breach_is_flagged_in_health_and_metrics(served, tmp_path, 
     flag = _post(served, "/v1/health", {}).json()["monitoring"]["churn"]
     assert flag.startswith("breach: drift: ") and "PSI" in flag
     assert 'spend_monitor_breach{model="churn"} 1.0' in _metrics(served)
+
+
+def test_the_report_renders_every_chart_in_chromium_without_console_errors(served, tmp_path, monkeypatch):
+    """On the served home (every model, a publication, a monitoring result): `spend report`, then the page
+    in headless Chromium."""
+    from typer.testing import CliRunner
+
+    from spend.cli import app
+    from spend.training.monitoring import monitor
+    from tests.support.browser import rendered
+
+    settings = served["settings"]
+    monkeypatch.setenv("SPEND_HOME", str(settings.paths.home))
+    monkeypatch.setenv("SPEND_PSEUDONYM_KEY", TEST_KEY)
+    monitor(settings)
+    page = tmp_path / "report.html"
+    made = CliRunner().invoke(app, ["report", "--out", str(page), "--json"])
+    assert made.exit_code == 0, made.output
+    sections = json.loads(made.stdout)["sections"]
+    assert set(sections) == {"Data quality", "Segments", "Churn", "Recall list", "Fraud", "Demand", "Prices", "Drift"}
+    assert not [t for t, reading in sections.items() if "not available" in reading or "yet" in reading], sections
+    expected = json.loads(made.stdout)["charts"]
+    dom, console = rendered(page)
+    assert expected >= 10 and dom.count('class="plot-container plotly"') == expected, expected
+    assert dom.count('class="reading"') == len(sections)
+    assert console == [], console
+    assert "<script src=" not in page.read_text()  # self-contained: plotly.js is in the page
 
 
 def test_an_erased_customer_leaves_every_store_and_is_refused_when_back(served):

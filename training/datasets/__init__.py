@@ -45,6 +45,7 @@ class Evaluation:
     recent: pd.DataFrame | None = None  # the holdout's inputs: how far features move on their own
     reference_at: pd.Timestamp | None = None  # when the reference and recent inputs were (their middle)
     recent_at: pd.Timestamp | None = None
+    trends: tuple[str, ...] = ()  # inputs that grow with time (models/drift.py)
     holdout_scores: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
 
     @property

@@ -16,6 +16,7 @@ from spend.core.experiments import CohortConfig
 from spend.core.names import CUSTOMER_ID as ID
 from spend.core.registry import ModelSpec
 from spend.core.settings import SpendSettings
+from spend.features.compute.customer_activity import LIFETIME
 from spend.features.compute.orders import purchase_lines
 from spend.features.ingest.store import OfflineStore
 from spend.features.store.config import feature_store
@@ -119,6 +120,7 @@ def evaluate(spec: ModelSpec, config: CohortConfig, data: CohortData, params: di
         recent=holdout[data.columns],
         reference_at=pd.Series(data.splits.train).mean(),
         recent_at=data.splits.holdout,
+        trends=LIFETIME,
     )
 
 
@@ -142,11 +144,18 @@ def live_metrics(settings: SpendSettings, spec: ModelSpec, config: CohortConfig,
     if judged is None or cutoff <= pd.Timestamp(judged):
         ready = (pd.Timestamp(judged) if judged else as_of) + pd.Timedelta(days=horizon + 1)
         return {"status": f"waiting for labels: the first cohort after the holdout is complete on {ready:%Y-%m-%d}"}
+    scores, label = labelled_cohort(settings, spec, config, model, cutoff)
+    value = spec.metrics(label, scores)[config.gate.metric]
+    return {"value": float(value), "cohort": cutoff.date().isoformat(), "customers": len(label)}
+
+
+def labelled_cohort(settings: SpendSettings, spec: ModelSpec, config: CohortConfig, model, cutoff: pd.Timestamp):
+    """(the model's scores, the labels) of the customers active at `cutoff`, labelled by what they did in
+    the horizon after it (complete only if the history reaches that far)."""
     lines = order_lines(OfflineStore(settings.paths))
     frame = cohort_features(feature_store(settings), settings.paths.feature_snapshots, cutoff, spec.feature_service)
-    label = spec.make_label(lines, frame[ID], cutoff, horizon)
-    value = spec.metrics(label, spec.predict(model, frame[feature_columns(frame)]))[config.gate.metric]
-    return {"value": float(value), "cohort": cutoff.date().isoformat(), "customers": len(frame)}
+    label = spec.make_label(lines, frame[ID], cutoff, config.label.horizon_days)
+    return np.asarray(spec.predict(model, frame[feature_columns(frame)])), np.asarray(label)
 
 
 def objective(spec: ModelSpec, config: CohortConfig, data: CohortData):
