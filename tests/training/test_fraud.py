@@ -65,6 +65,16 @@ def test_train_registers_a_champion_with_its_threshold_and_beats_the_shallow_tre
     assert any(v["model"] == "fraud" for v in listed)
 
 
+def test_the_fraud_champion_is_monitored_on_the_last_four_weeks_and_after_its_test_week(home):
+    """After the training above: the Handbook's generator does not drift, so every feature passes."""
+    result = runner.invoke(app, ["monitor", "--model", "fraud", "--json"])
+    fraud = json.loads(result.stdout)["models"]["fraud"]
+    assert result.exit_code == 0 and fraud["status"] == "ok", fraud["breaches"]
+    assert {"amount", "terminal_risk_7d"} <= {f["feature"] for f in fraud["features"]}
+    live = fraud["live"]  # the test week is the latest whose labels are known: few labelled payments after it
+    assert "value" in live or "confirmed frauds since the test week" in live["status"], live
+
+
 def test_backtest_reports_the_protocol_without_registering(home):
     result = runner.invoke(app, ["backtest", "fraud", "--json"])
     assert result.exit_code == 0, result.output
