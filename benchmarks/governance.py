@@ -52,8 +52,8 @@ def build(home: Path, customers: int) -> None:
     from spend.features.store.definitions import build_repo
     from spend.features.store.materialize import materialize
     from spend.simulate.writer import TABLE_ORDER
+    from spend.training.dataset import latest_day
     from spend.training.loop import train
-    from spend.training.monitoring import latest_day
 
     log(f"simulating, ingesting and building {customers:,} customers (once) ...")
     sim = home.parent / "sim"

@@ -13,6 +13,7 @@ from feast import FeatureStore
 from spend.core.errors import SpendError
 from spend.core.experiments import CohortConfig
 from spend.core.names import CUSTOMER_ID as ID
+from spend.core.settings import SpendSettings
 from spend.features.compute.orders import LINE_COLUMNS, line_values
 from spend.features.ingest.store import OfflineStore
 from spend.features.store.definitions import SNAPSHOT_FILES
@@ -55,6 +56,12 @@ def purchase_times(offline: OfflineStore) -> pd.DataFrame:
     if tx.empty:
         raise SpendError("no transactions ingested; run `spend ingest` or `spend demo` first")
     return tx[(tx["kind"] == "purchase") & tx[ID].notna()][[ID, "ts"]]
+
+
+def latest_day(settings: SpendSettings) -> pd.Timestamp:
+    """The day after the last purchase: the default as-of date (every label that can be complete, is), and
+    the date monitoring takes today's inputs at."""
+    return purchase_times(OfflineStore(settings.paths))["ts"].max().normalize() + pd.Timedelta(days=1)
 
 
 def check_horizon(purchases: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int) -> None:

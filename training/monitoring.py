@@ -22,20 +22,14 @@ from spend.core.files import replace_atomically
 from spend.core.names import MONITORING
 from spend.core.registry import ModelSpec, specs
 from spend.core.settings import SpendSettings
-from spend.features.ingest.store import OfflineStore
 from spend.models.drift import Thresholds, compare
-from spend.training.dataset import purchase_times
+from spend.training.dataset import latest_day
 from spend.training.datasets import strategy
 from spend.training.tracking import Registry
 
 # Timeliness is left out of the quality breach: a historical export (Online Retail II ends in 2011) is
 # stale by design, and that is not a reason to stop serving; it is reported all the same.
 QUALITY_DIMENSIONS = ("completeness", "validity", "uniqueness", "consistency")
-
-
-def latest_day(settings: SpendSettings) -> pd.Timestamp:
-    """The day after the last purchase: the date today's inputs are taken at, as training takes as_of."""
-    return purchase_times(OfflineStore(settings.paths))["ts"].max().normalize() + pd.Timedelta(days=1)
 
 
 def drift_table(spec: ModelSpec, config, reference: dict, settings: SpendSettings, as_of) -> pd.DataFrame | None:

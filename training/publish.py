@@ -12,8 +12,6 @@ reads half a publication.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import pandas as pd
 
 from spend.core import lineage
 from spend.core.errors import SpendError
+from spend.core.files import replace_with
 from spend.core.names import DEMAND_FORECAST, MANIFEST, RECALL_LIST, REPLENISHMENT, SEGMENTS, registered_name
 from spend.core.settings import SpendSettings
 from spend.models.segmentation import segment_profiles
@@ -39,9 +38,9 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
     }
     folder = settings.paths.published
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomically(folder / RECALL_LIST, lambda staging: recall.to_parquet(staging, index=False))
+    replace_with(folder / RECALL_LIST, lambda staging: recall.to_parquet(staging, index=False))
     segment_of = frame[[ID, "segment", "cluster"]]
-    _write_atomically(folder / SEGMENTS, lambda staging: segment_of.to_parquet(staging, index=False))
+    replace_with(folder / SEGMENTS, lambda staging: segment_of.to_parquet(staging, index=False))
     manifest = (
         {
             "published_at": datetime.now(UTC).isoformat(),
@@ -59,7 +58,7 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
         | _publish_supply(settings, folder)
     )
     text = json.dumps(manifest, indent=2, default=str)
-    _write_atomically(folder / MANIFEST, lambda staging: staging.write_text(text, encoding="utf-8"))
+    replace_with(folder / MANIFEST, lambda staging: staging.write_text(text, encoding="utf-8"))
     version = manifest["churn_model_version"]
     lineage.emit(
         settings.paths.home,
@@ -89,22 +88,15 @@ def _publish_supply(settings: SpendSettings, folder: Path) -> dict:
         frame, summary = forecast(settings)
     except SpendError as error:
         return {"demand_skipped": str(error)}
-    _write_atomically(folder / DEMAND_FORECAST, lambda staging: frame.to_parquet(staging, index=False))
+    replace_with(folder / DEMAND_FORECAST, lambda staging: frame.to_parquet(staging, index=False))
     out = {"demand_model": summary["model"], "forecast_start": summary["from"], "forecast_series": summary["series"]}
     try:
         orders, ordered = suggest(settings)
     except SpendError as error:
         return out | {"replenishment_skipped": str(error)}
-    _write_atomically(folder / REPLENISHMENT, lambda staging: orders.to_parquet(staging, index=False))
+    replace_with(folder / REPLENISHMENT, lambda staging: orders.to_parquet(staging, index=False))
     return out | {"replenishment_as_of": ordered["as_of"], "replenishment_orders": ordered["orders"]}
 
 
 def _records(profile: pd.DataFrame) -> dict:
     return {str(name): {k: round(float(v), 6) for k, v in row.items()} for name, row in profile.iterrows()}
-
-
-def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """`write` to a hidden file beside `path`, then move it into place: readers see the old or the new."""
-    staging = path.with_name(f".{path.name}.tmp")
-    write(staging)
-    os.replace(staging, path)

@@ -92,9 +92,9 @@ def _calibration(settings: SpendSettings) -> tuple[list[float], list[float]]:
     from sklearn.calibration import calibration_curve
 
     from spend.core.registry import spec
+    from spend.training.dataset import latest_day
     from spend.training.datasets.customer_cohorts import labelled_cohort
     from spend.training.loop import load_config
-    from spend.training.monitoring import latest_day
     from spend.training.tracking import Registry
 
     model_spec = spec("churn")

@@ -29,11 +29,12 @@ import pyarrow as pa
 
 from spend.core.audit import command_audit
 from spend.core.errors import SpendError
+from spend.core.files import replace_with
 from spend.core.names import MANIFEST
 from spend.core.privacy.pseudonym import pseudonym
 from spend.core.privacy.vault import IdentityVault
 from spend.core.settings import SpendSettings
-from spend.features.governance.scrub import TABULAR, TEXT, mentions, scrub_file, scrub_parquet
+from spend.features.governance.scrub import TABULAR, TEXT, mentions, parquet_files, scrub_file, scrub_parquet
 from spend.features.ingest.lock import ledger_lock
 
 ID = "customer_id"
@@ -74,7 +75,7 @@ def erase_customers(settings: SpendSettings, raw_ids: Iterable[str], reason: str
     of = {pseudonym(r, key): r for r in raw}
     vault = IdentityVault(settings.paths.vault, key)
     with ledger_lock(settings.paths.home):
-        before = vault.denied(of) if settings.paths.vault.exists() else set()
+        before = vault.denied(of)
         known = set(vault.reidentify(of)) if settings.paths.vault.exists() else set()
         found, removed, rewritten, left = _scrub_home(settings, of)
         removed["online store"] = _erase_online(settings, list(of))
@@ -130,7 +131,7 @@ def _scrub_home(settings: SpendSettings, of: dict[str, str]) -> tuple[set, dict[
         (settings.paths.feature_snapshots, "feature snapshots", pseudonyms, {ID}, False),
         (settings.paths.published, "published decisions", everything, None, False),
     ):
-        for path in sorted(p for p in root.rglob("*.parquet") if p.is_file()) if root.exists() else []:
+        for path in parquet_files(root):
             name = path.relative_to(root).parts[0] if by_table else path.relative_to(root).parts[0].split(".")[0]
             count(f"{label} ({name})", scrub_parquet(path, targets, columns))
     if any(k.startswith("published decisions") for k in removed):
@@ -161,9 +162,8 @@ def _touch_manifest(folder: Path) -> None:
     if not path.exists():
         return
     manifest = json.loads(path.read_text(encoding="utf-8")) | {"erased_at": datetime.now(UTC).isoformat()}
-    temporary = path.with_name(f".{path.name}.erasing")
-    temporary.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
-    os.replace(temporary, path)
+    text = json.dumps(manifest, indent=2, default=str)
+    replace_with(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
 def _erase_online(settings: SpendSettings, pseudonyms: list[str]) -> int:

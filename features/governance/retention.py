@@ -11,7 +11,6 @@ A dry run counts the same rows and changes nothing. Under the ingest lock, as er
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from spend.core.files import replace_with
 from spend.core.settings import SpendSettings
+from spend.features.governance.scrub import parquet_files
 from spend.features.ingest.catalog import BatchCatalog
 from spend.features.ingest.lock import ledger_lock
 from spend.features.schema.tables import TABLES
@@ -52,17 +53,12 @@ def apply_retention(settings: SpendSettings, as_of: datetime, dry_run: bool = Fa
             if name == "quarantine":
                 _quarantine(settings, cutoff, dry_run, report)
             elif name == "feature_snapshots":
-                for path in _files(settings.paths.feature_snapshots):
+                for path in parquet_files(settings.paths.feature_snapshots):
                     _rows_before(path, "event_timestamp", cutoff, dry_run, report, name)
             else:
-                for path in _files(settings.paths.table(name)):
+                for path in parquet_files(settings.paths.table(name)):
                     _rows_before(path, TABLES[name].time_column, cutoff, dry_run, report, name)
     return report
-
-
-def _files(root: Path) -> list[Path]:
-    """Parquet files under `root` (the customer snapshots are a folder named *.parquet)."""
-    return sorted(p for p in root.rglob("*.parquet") if p.is_file()) if root.exists() else []
 
 
 def _rows_before(path: Path, column: str, cutoff: pd.Timestamp, dry_run: bool, report, name: str) -> None:
@@ -88,9 +84,7 @@ def _rows_before(path: Path, column: str, cutoff: pd.Timestamp, dry_run: bool, r
         _remove(path, dry_run, report)
     elif removed and not dry_run:
         kept = table.filter(pc.invert(old)).replace_schema_metadata(table.schema.metadata)
-        temporary = path.with_name(f".{path.name}.retention")
-        pq.write_table(kept, temporary, compression="zstd")
-        os.replace(temporary, path)
+        replace_with(path, lambda temporary: pq.write_table(kept, temporary, compression="zstd"))
         report.files_rewritten += 1
 
 
@@ -102,7 +96,7 @@ def _remove(path: Path, dry_run: bool, report: RetentionReport) -> None:
 
 def _quarantine(settings: SpendSettings, cutoff: pd.Timestamp, dry_run: bool, report: RetentionReport) -> None:
     ingested = {b.batch_id: pd.Timestamp(b.started_at) for b in BatchCatalog(settings.paths.catalog).batches()}
-    for path in _files(settings.paths.quarantine):
+    for path in parquet_files(settings.paths.quarantine):
         rows = pq.read_metadata(path).num_rows
         at = ingested.get(path.stem)
         if at is None or at >= cutoff:

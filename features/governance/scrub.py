@@ -8,7 +8,6 @@ decide, and a file without a match is left untouched (most of a store, for one c
 from __future__ import annotations
 
 import bisect
-import os
 from collections import Counter
 from collections.abc import Collection
 from pathlib import Path
@@ -18,6 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from spend.core.files import replace_with
 
 TABULAR = (".parquet", ".csv", ".xlsx")
 TEXT = (".json", ".jsonl", ".txt", ".md", ".html", ".log")
@@ -43,7 +44,7 @@ def scrub_parquet(path: Path, targets: pa.Array, columns: Collection[str] | None
     table = parquet.read()
     hit = _matches(table.select(names), targets)
     kept = table.filter(pc.invert(hit)).replace_schema_metadata(table.schema.metadata)
-    _replace(path, lambda tmp: pq.write_table(kept, tmp, compression="zstd"))
+    replace_with(path, lambda tmp: pq.write_table(kept, tmp, compression="zstd"))
     return found
 
 
@@ -70,7 +71,7 @@ def scrub_csv(path: Path, targets: pa.Array) -> Counter:
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     hit, found = _frame_matches(frame, targets)
     if hit.any():
-        _replace(path, lambda tmp: frame[~hit].to_csv(tmp, index=False))
+        replace_with(path, lambda tmp: frame[~hit].to_csv(tmp, index=False))
     return found
 
 
@@ -78,7 +79,7 @@ def scrub_excel(path: Path, targets: pa.Array) -> Counter:
     frame = pd.read_excel(path, dtype=str, keep_default_na=False)
     hit, found = _frame_matches(frame, targets)
     if hit.any():
-        _replace(path, lambda tmp: frame[~hit].to_excel(tmp, index=False, engine="openpyxl"))
+        replace_with(path, lambda tmp: frame[~hit].to_excel(tmp, index=False, engine="openpyxl"))
     return found
 
 
@@ -90,6 +91,11 @@ def scrub_file(path: Path, targets: pa.Array) -> Counter:
     if suffix == ".csv":
         return scrub_csv(path, targets)
     return scrub_excel(path, targets)
+
+
+def parquet_files(root: Path) -> list[Path]:
+    """Parquet files under `root` (the customer snapshots are a folder named *.parquet)."""
+    return sorted(p for p in root.rglob("*.parquet") if p.is_file()) if root.exists() else []
 
 
 def mentions(path: Path, targets: Collection[str]) -> bool:
@@ -126,12 +132,3 @@ def _frame_matches(frame: pd.DataFrame, targets: pa.Array) -> tuple[pd.Series, C
         found.update(column[here].tolist())
         hit |= here
     return hit, found
-
-
-def _replace(path: Path, write) -> None:
-    temporary = path.with_name(f".{path.name}.erasing")  # not *.parquet: no reader or sweep picks it up
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)

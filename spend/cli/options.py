@@ -21,12 +21,9 @@ Reidentify = Annotated[bool, typer.Option(help="Add original customer ids from t
 
 def default_as_of(settings: SpendSettings) -> pd.Timestamp:
     """The day after the last purchase: every label that can be complete, is."""
-    import pandas as pd
+    from spend.training.dataset import latest_day
 
-    from spend.features.ingest.store import OfflineStore
-    from spend.training.dataset import purchase_times
-
-    return purchase_times(OfflineStore(settings.paths))["ts"].max().normalize() + pd.Timedelta(days=1)
+    return latest_day(settings)
 
 
 def as_of_date(text: str | None, settings: SpendSettings) -> pd.Timestamp:

@@ -32,6 +32,19 @@ def replace_atomically(path: Path, text: str, mode: int = 0o600) -> None:
         raise
 
 
+def replace_with(path: Path, write) -> None:
+    """`write(temporary)` to a hidden file beside `path`, then move it into place (a reader sees the old
+    file or the new one); the temporary file is removed if writing fails. Its name does not end in the
+    path's suffix, so no reader or sweep of `*.parquet` picks it up."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 @contextmanager
 def exclusive(lock_path: Path) -> Iterator[None]:
     """An exclusive lock (flock) on `lock_path`, released when the block ends or the process dies."""

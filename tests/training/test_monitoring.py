@@ -25,8 +25,8 @@ from spend.features.store.definitions import build_repo
 from spend.simulate.config import SimulationConfig
 from spend.simulate.run import simulate
 from spend.simulate.writer import write_simulation
+from spend.training.dataset import latest_day
 from spend.training.loop import train
-from spend.training.monitoring import latest_day
 from tests.conftest import TEST_KEY
 
 TAIL_DAYS = 30
