@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spend.core.names import MANIFEST, RECALL_LIST, SEGMENTS
+from spend.core.names import MANIFEST, OFFERS, RECALL_LIST, SEGMENTS
 from spend.serving.schemas import RecallEntry
 
 
@@ -22,6 +22,7 @@ class Publication:
     recall: pd.DataFrame  # sorted by expected saved margin, best first
     segment_of: dict[str, tuple[str, int]]
     stamp: float
+    offers: pd.DataFrame | None = None  # indexed by customer_id; None: no assignment published
 
 
 class PublishedDecisions:
@@ -62,7 +63,10 @@ def _load(folder: Path, stamp: float) -> Publication:
             strict=True,
         )
     )
-    return Publication(manifest, recall, segment_of, stamp)
+    offers = None
+    if "offers" in manifest and (folder / OFFERS).exists():
+        offers = pd.read_parquet(folder / OFFERS).set_index("customer_id")
+    return Publication(manifest, recall, segment_of, stamp, offers)
 
 
 def select(recall: pd.DataFrame, segment: str | None, band: str | None, min_margin: float | None) -> np.ndarray:

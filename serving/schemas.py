@@ -165,6 +165,24 @@ class SegmentResponse(BaseModel):
     )
 
 
+class OfferOf(BaseModel):
+    customer_id: str
+    found: bool = Field(description="False: not among the members of the published assignment")
+    offer: str | None = Field(None, description="The offer to send, or 'none'")
+    expected_margin: float | None = Field(None, description="Expected margin added in the offer's window")
+    expected_cost: float | None = Field(None, description="Expected cost of the offer")
+    expected_net: float | None = Field(None, description="Expected margin minus cost")
+    reason: str | None = Field(None, description="Why this offer, or why none")
+
+
+class OffersResponse(BaseModel):
+    published_at: str = Field(description="When `spend offers assign --publish` wrote this assignment")
+    as_of: str
+    model: str = Field(description="The offers model version that estimated the effects")
+    budget: float
+    customers: list[OfferOf]
+
+
 RawCustomerIds = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=128)]],
     Field(min_length=1, max_length=10_000, description="The shop's own customer ids, as in its exports"),

@@ -58,6 +58,8 @@ from spend.serving.schemas import (
     FraudScore,
     Health,
     ItemIds,
+    OfferOf,
+    OffersResponse,
     PlannedPrice,
     PriceQuoteResponse,
     QuoteProduct,
@@ -361,6 +363,38 @@ class Spend:
             as_of=publication.manifest["as_of"],
             customers=customers,
             profiles={kind: {k: v for k, v in profiles[kind].items() if k in wanted[kind]} for kind in wanted},
+        )
+
+    def offers_assign(self, customer_ids: CustomerIds, ctx: bentoml.Context) -> OffersResponse:
+        """Each member's offer from the last published assignment (`spend offers assign --publish`): the
+        offer or none, expected margin, cost and net, and why (role: marketing or data-scientist)."""
+        publication = self.published.current
+        if publication is None or publication.offers is None:
+            problem = "no offer assignment published; run `spend offers assign --budget B --out F --publish`"
+            return _unavailable(ctx, self.published.last_error or problem)
+        table, entry = publication.offers, publication.manifest["offers"]
+        rows = table.reindex(customer_ids)
+        customers = [
+            OfferOf(customer_id=c, found=False)
+            if row.offer != row.offer  # NaN: not a member of the assignment
+            else OfferOf(
+                customer_id=c,
+                found=True,
+                offer=str(row.offer),
+                expected_margin=float(row.expected_margin),
+                expected_cost=float(row.expected_cost),
+                expected_net=float(row.expected_net),
+                reason=str(row.reason),
+            )
+            for c, row in zip(customer_ids, rows.itertuples(index=False), strict=True)
+        ]
+        self._served(ctx, None, customers=len(customer_ids), result_size=sum(c.found for c in customers))
+        return OffersResponse(
+            published_at=entry["published_at"],
+            as_of=entry["as_of"],
+            model=entry["model"],
+            budget=float(entry["budget"]),
+            customers=customers,
         )
 
     async def fraud_score(self, transaction: Transaction, ctx: bentoml.Context) -> FraudScore:

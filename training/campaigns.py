@@ -20,7 +20,8 @@ from spend.features.ingest.store import OfflineStore
 from spend.features.store.config import feature_store
 from spend.features.store.training_set import training_set
 from spend.models.encoding import encode, learn_categories
-from spend.models.uplift import XLearnerUplift, qini_coefficient, uplift_at_k
+from spend.models.offers import OfferUplift
+from spend.models.uplift import qini_coefficient, uplift_at_k
 from spend.training.dataset import feature_columns
 
 CAMPAIGN_WINDOW_DAYS = 30
@@ -39,8 +40,12 @@ class Campaign:
 
 
 def latest_campaign(settings: SpendSettings, lines: pd.DataFrame, service: str) -> Campaign | str:
-    """The most recent ingested campaign, or the reason there is none."""
-    campaigns = OfflineStore(settings.paths).read("campaigns", [ID, "campaign_id", "ts", "group"])
+    """The most recent ingested single-offer campaign (a multi-arm offer campaign is the offers model's),
+    or the reason there is none."""
+    campaigns = OfflineStore(settings.paths).read("campaigns", [ID, "campaign_id", "ts", "group", "offer"])
+    if "offer" in campaigns:
+        multi_arm = campaigns.groupby("campaign_id")["offer"].nunique() > 1
+        campaigns = campaigns[~campaigns["campaign_id"].isin(multi_arm[multi_arm].index)]
     if campaigns.empty:
         return "no randomised campaign: the recall list ranks by risk x value"
     latest = campaigns[campaigns["campaign_id"] == campaigns.sort_values("ts")["campaign_id"].iloc[-1]]
@@ -58,22 +63,37 @@ def campaign_frame(settings: SpendSettings, assigned: pd.DataFrame, lines: pd.Da
     return Campaign(str(assigned["campaign_id"].iloc[0]), frame, columns)
 
 
-def fit_uplift(campaign: Campaign) -> XLearnerUplift:
-    """X-learner on the whole campaign; ValueError when an arm is too small or has one outcome only."""
-    frame = campaign.frame
-    return XLearnerUplift().fit(campaign.matrix(), frame["responded"], frame["treated"])
+def _learner() -> OfferUplift:
+    """A win-back campaign is a two-arm offer campaign whose outcome is buying at all and whose cost is the
+    contact's: econml's X-learner, as offers use, with small, strongly regularised boosters (campaign
+    samples are thousands of customers with a few percent of effect under a noisy outcome; docs/training.md)."""
+    return OfferUplift(learner="x", n_estimators=200, learning_rate=0.03, num_leaves=4, min_child_samples=200)
+
+
+def _fit(campaign: Campaign, rows: np.ndarray) -> OfferUplift:
+    frame = campaign.frame[rows]
+    arms = np.where(frame["treated"].to_numpy() == 1, "contact", "control")
+    outcome = frame["responded"].to_numpy(dtype=float)
+    return _learner().fit(frame[campaign.columns], arms, outcome, np.zeros(len(frame)))
+
+
+def contact_uplift(learner: OfferUplift, frame: pd.DataFrame) -> np.ndarray:
+    """Change in each customer's chance to buy from a contact."""
+    return learner.effects(frame[learner.features_]).net[:, 0]
+
+
+def fit_uplift(campaign: Campaign) -> OfferUplift:
+    """The uplift learner on the whole campaign; ValueError when an arm is too small."""
+    return _fit(campaign, np.ones(len(campaign.frame), dtype=bool))
 
 
 def cross_fitted_uplift(campaign: Campaign, folds: int = 5, seed: int = 0) -> np.ndarray:
     """Each customer's uplift from an X-learner fitted on the other folds."""
-    matrix, frame = campaign.matrix(), campaign.frame
+    frame = campaign.frame
     fold = np.random.default_rng(seed).integers(0, folds, len(frame))
     out = np.empty(len(frame))
     for k in range(folds):
-        learner = XLearnerUplift().fit(
-            matrix[fold != k], frame["responded"].to_numpy()[fold != k], frame["treated"].to_numpy()[fold != k]
-        )
-        out[fold == k] = learner.predict(matrix[fold == k])
+        out[fold == k] = contact_uplift(_fit(campaign, fold != k), frame[fold == k])
     return out
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 from spend.core import lineage
 from spend.core.errors import SpendError
 from spend.core.files import replace_with
-from spend.core.names import DEMAND_FORECAST, MANIFEST, RECALL_LIST, REPLENISHMENT, SEGMENTS, registered_name
+from spend.core.names import DEMAND_FORECAST, MANIFEST, OFFERS, RECALL_LIST, REPLENISHMENT, SEGMENTS, registered_name
 from spend.core.settings import SpendSettings
 from spend.models.segmentation import segment_profiles
 from spend.training.recall import RecallOptions, recall_list
@@ -56,6 +56,7 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
         }
         | _snapshot_inputs(settings)
         | _publish_supply(settings, folder)
+        | _published_offers(folder)
     )
     text = json.dumps(manifest, indent=2, default=str)
     replace_with(folder / MANIFEST, lambda staging: staging.write_text(text, encoding="utf-8"))
@@ -69,6 +70,15 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
         [lineage.Data(f"published.{name}", manifest["published_at"]) for name in ("recall_list", "segments")],
     )
     return manifest
+
+
+def _published_offers(folder: Path) -> dict:
+    """The offer assignment published last (`spend offers assign --publish`) stays published."""
+    path = folder / MANIFEST
+    if not (folder / OFFERS).exists() or not path.exists():
+        return {}
+    previous = json.loads(path.read_text(encoding="utf-8"))
+    return {"offers": previous["offers"]} if "offers" in previous else {}
 
 
 def _snapshot_inputs(settings: SpendSettings) -> dict:

@@ -33,7 +33,7 @@ from spend.features.compute.orders import margin_rate
 from spend.features.ingest.store import OfflineStore
 from spend.models.baselines import lifetime_margin
 from spend.models.segmentation import SEGMENTS, RFMSegmenter
-from spend.training.campaigns import fit_uplift, latest_campaign
+from spend.training.campaigns import contact_uplift, fit_uplift, latest_campaign
 from spend.training.dataset import order_lines
 from spend.training.scoring import churn_cohort_features, score_churn
 from spend.training.tracking import Registry
@@ -80,7 +80,7 @@ def campaign_uplift(settings: SpendSettings, lines: pd.DataFrame, cohort: pd.Dat
         learner = fit_uplift(campaign)
     except ValueError as error:
         return None, f"campaign unusable: {error}"
-    uplift = learner.predict(campaign.matrix(cohort))
+    uplift = contact_uplift(learner, cohort)
     floor = float(np.nanquantile(campaign.frame["days_since_last_order"], 0.01))
     outside = cohort["days_since_last_order"].to_numpy(dtype=float) < floor
     source = np.where(

@@ -321,6 +321,13 @@ def _campaign_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
             required=False,
             nullable=True,
         ),
+        id_field(
+            "offer",
+            "The offer a treated customer was sent, in a multi-arm offer campaign (experiments/offers.yaml "
+            "names them); empty for control and for single-offer campaigns.",
+            required=False,
+            nullable=True,
+        ),
     )
 
 

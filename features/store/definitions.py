@@ -143,6 +143,8 @@ def build_repo(folder: Path) -> Repo:
         FeatureService(name="demand_v1", features=[by_name["product_store_demand"], by_name["product_pricing"]]),
         FeatureService(name="pricing_v1", features=[by_name["product_pricing"], by_name["product_store_demand"]]),
         FeatureService(name="fraud_v1", features=[by_name["customer_spending"], by_name["terminal_risk"], request]),
+        # The same customer view as churn today, under its own name so offers can change theirs alone.
+        FeatureService(name="offers_v1", features=[by_name["customer_activity"]]),
     ]
     return Repo([customer, product, store, terminal], sources, views, [request], services)
 

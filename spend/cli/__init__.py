@@ -5,6 +5,7 @@
 - models: train, backtest, score, models list|promote|rollback (spend/cli/models.py);
 - decisions: segments, recall-list, publish (spend/cli/decisions.py);
 - supply: forecast, replenish (spend/cli/supply.py);
+- offers: assign, evaluate (spend/cli/offers.py);
 - pricing: elasticity, price-quote (spend/cli/pricing.py); experiment design|analyze|pilot-panel
   (spend/cli/experiment.py);
 - governance: erase, retention apply (spend/cli/privacy.py); monitor (spend/cli/monitor.py);
@@ -31,6 +32,7 @@ from spend.cli import (
     lineage,
     models,
     monitor,
+    offers,
     pricing,
     privacy,
     report,
@@ -52,6 +54,7 @@ models.register(app)
 decisions.register(app)
 supply.register(app)
 pricing.register(app)
+app.add_typer(offers.app, name="offers")
 app.add_typer(experiment.app, name="experiment")
 privacy.register(app)
 app.command("monitor")(monitor.monitor_command)

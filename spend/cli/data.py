@@ -41,6 +41,9 @@ def simulate_command(
     dirty_share: Annotated[
         float, typer.Option(min=0.0, max=0.5, help="Share of lines corrupted like a real export.")
     ] = 0.0,
+    offers: Annotated[
+        bool, typer.Option("--offers/--no-offers", help="Run a randomised multi-arm offer campaign (85% in).")
+    ] = True,
     json_output: JsonFlag = False,
 ) -> None:
     """Simulate a multi-channel consumption history with known ground truth."""
@@ -57,6 +60,7 @@ def simulate_command(
         products=products,
         stores=stores,
         dirty_share=dirty_share,
+        offer_campaign=offers,
     )
     with step_progress("simulate", (*SIMULATION_STEPS, "write"), enabled=not json_output) as step:
         simulation = simulate(config, progress=step)

@@ -49,6 +49,7 @@ def demo_command(
         "train fraud",
         "train demand",
         "train pricing",
+        "train offers",
         "recall list",
         "forecast and replenish",
         "monitor and report",
@@ -65,6 +66,7 @@ def demo_command(
                     dirty_share=0.01,
                     products=products,
                     stores=stores,
+                    offer_campaign=True,
                 )
             ),
             out,
@@ -85,8 +87,12 @@ def demo_command(
         demand = _train_or_skip(settings, "demand", "backtest")
         step("train pricing")
         pricing = _train_or_skip(settings, "pricing", "holdout")
+        step("train offers")
+        offers = _train_or_skip(settings, "offers", "holdout")
         step("recall list")  # published after demand, so the publication carries its forecasts too
         recall = None if "skipped" in trained else _recall_list(settings, default_as_of(settings))
+        if recall is not None and "skipped" not in offers:
+            offers["assigned"] = _assign_offers(settings)
         step("forecast and replenish")
         supply = _forecast_and_replenish(settings) if "skipped" not in demand else None
         step("monitor and report")
@@ -106,6 +112,7 @@ def demo_command(
         "fraud": fraud,
         "demand": demand,
         "pricing": pricing,
+        "offers": offers,
         "supply": None if supply is None else {k: v for k, v in supply.items() if not k.startswith("first_")},
         "report": report,
     }
@@ -134,6 +141,7 @@ def demo_command(
     _show_fraud(fraud)
     _show_supply(demand, supply)
     _show_pricing(pricing)
+    _show_offers(offers)
     console.print(f"monitoring: {report['monitoring']}; report ({report['charts']} charts) -> {report['file']}")
     console.print(f"state under {settings.home}; details: `spend quality`, `spend segments`, `spend models list`")
 
@@ -179,6 +187,41 @@ def _show_pricing(pricing: dict) -> None:
     rmse = ", ".join(f"{name} {row['response_rmse']:.3f}" for name, row in pricing["holdout"].items())
     console.print(f"pricing v{pricing['version']} @{pricing['alias']}: holdout response RMSE {rmse}")
     console.print(f"pricing: {pricing['verdict']}  (`spend elasticity`, `spend price-quote`)", highlight=False)
+
+
+DEMO_OFFER_BUDGET = 2.0  # per active member: enough for some members' offers, not everyone's
+
+
+def _assign_offers(settings: SpendSettings) -> dict:
+    """Offers for today's members within the demo's budget, written under reports/ and published."""
+    from spend.core.user_tables import write_table
+    from spend.training.offers import AssignOptions, assign_offers, member_effects, publish_offers
+
+    members = len(member_effects(settings)[0])
+    frame, report = assign_offers(settings, AssignOptions(DEMO_OFFER_BUDGET * members, as_of=default_as_of(settings)))
+    out = settings.paths.reports / "offers.csv"
+    write_table(frame, out)
+    publish_offers(settings, frame, report)
+    return {k: report[k] for k in ("members", "offered", "mix", "budget", "expected_cost", "expected_net_margin")} | {
+        "file": str(out)
+    }
+
+
+def _show_offers(offers: dict) -> None:
+    if "skipped" in offers:
+        console.print(f"offer targeting skipped: {offers['skipped']}")
+        return
+    value = ", ".join(f"{name} {row['policy_value']:.2f}" for name, row in offers["holdout"].items())
+    console.print(f"offers v{offers['version']} @{offers['alias']}: held-out net margin per member {value}")
+    console.print(f"offers: {offers['verdict']}", highlight=False)
+    if "assigned" in offers:
+        a = offers["assigned"]
+        mix = ", ".join(f"{name} {count:,}" for name, count in a["mix"].items())
+        console.print(
+            f"offer mix: {a['offered']:,} of {a['members']:,} members ({mix}); expected cost "
+            f"{a['expected_cost']:,.0f} of {a['budget']:,.0f} -> {a['file']}; published for `spend serve`",
+            highlight=False,
+        )
 
 
 def _trained(report, comparison: str) -> dict:

@@ -136,6 +136,43 @@ class PricingConfig(ExperimentConfig):
     min_periods: int = Field(26, ge=8, le=520)  # fewer: the category prior
 
 
+class OfferConfig(Strict):
+    """One offer and what it costs the shop when it is used (docs/offers.md)."""
+
+    kind: Literal["coupon", "points", "shipping"]
+    # coupon: percent off every order in the window; points: the points multiplier on those orders;
+    # shipping: the fee the shop pays per order in the window.
+    value: float = Field(gt=0.0)
+
+    @model_validator(mode="after")
+    def _value_fits_kind(self) -> OfferConfig:
+        if self.kind == "coupon" and self.value >= 100:
+            raise ValueError(f"a coupon's value is a percent below 100, not {self.value}")
+        if self.kind == "points" and self.value <= 1:
+            raise ValueError(f"a points offer's value is a multiplier above 1, not {self.value}")
+        return self
+
+
+class OffersConfig(ExperimentConfig):
+    """Offer targeting: the offers, how their effects are judged, and the rules an assignment keeps."""
+
+    offers: dict[str, OfferConfig]
+    learner: Literal["dr", "x", "t"] = "x"  # econml learner of the effects, chosen in docs/offers.md
+    window_days: int = Field(30, ge=1, le=180)  # an offer's outcome: what the member buys in this window
+    contact_days: int = Field(30, ge=0, le=365)  # at most one offer per member in this many days
+    point_value: float = Field(0.01, gt=0.0)  # currency per point, before the ledger's redemption rate
+    holdout_share: float = Field(0.3, gt=0.05, lt=0.8)  # of the campaign, to judge policies on
+    alpha: float = Field(0.10, gt=0.0, lt=0.5)  # 1 - the policy values' interval coverage
+
+    @model_validator(mode="after")
+    def _offers_named(self) -> OffersConfig:
+        if not self.offers:
+            raise ValueError("offers: name at least one offer")
+        if "control" in self.offers or "none" in self.offers:
+            raise ValueError("offers: 'control' and 'none' are not offer names")
+        return self
+
+
 def folders() -> list[Path]:
     """Where experiment YAMLs are looked for, first match wins: SPEND_EXPERIMENTS, then the shipped ones."""
     shipped = Path(str(resources.files("spend.experiments")))

@@ -12,6 +12,7 @@ RECALL_LIST = "recall_list.parquet"
 SEGMENTS = "segments.parquet"
 DEMAND_FORECAST = "demand_forecast.parquet"
 REPLENISHMENT = "replenishment.parquet"
+OFFERS = "offers.parquet"
 
 # What `spend monitor` writes under SPEND_HOME/monitoring/ and the service reads for /v1/health.
 MONITORING = "latest.json"

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from spend.core.errors import SpendError
 
-Dataset = Literal["customer_cohorts", "payments_prequential", "series_backtest", "price_panel"]
+Dataset = Literal["customer_cohorts", "payments_prequential", "series_backtest", "price_panel", "offer_campaign"]
 ROLES = ("marketing", "pricing-engine", "supply-chain", "data-scientist", "admin", "monitoring")
 EVERYTHING = ("data-scientist", "admin")  # roles that may call every endpoint
 

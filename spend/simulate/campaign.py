@@ -29,10 +29,7 @@ def run_campaign(
 ) -> tuple[Purchases, pd.DataFrame]:
     day0 = float(config.campaign_offset_days)
     window = config.campaign_window_days
-    prior = pd.DataFrame({"c": purchases.customer, "day": purchases.day})
-    prior = prior[(prior["day"] < day0) & (prior["day"] >= day0 - 365)]
-    last = prior.groupby("c")["day"].max()
-    count = prior.groupby("c")["day"].size()
+    last, count = year_before(purchases, day0)
     eligible_idx = last.index[(last <= day0 - 60).to_numpy()]
     eligible_idx = eligible_idx[customers["signup_day"].to_numpy()[eligible_idx] <= day0 - 90]
     eligible_idx = np.sort(eligible_idx.to_numpy())
@@ -55,7 +52,7 @@ def run_campaign(
 
     responders = eligible_idx[treated & (rng.random(len(c)) < respond)]
     put_off = eligible_idx[treated & dog & alive & (rng.random(len(c)) < SLEEPING_DOG_DROPOUT)]
-    updated = _apply(purchases, responders, put_off, day0, window, rng)
+    updated = apply_campaign(purchases, responders, put_off, day0, window, rng)
     in_window = (updated.day >= day0) & (updated.day < day0 + window)
     bought = np.isin(eligible_idx, updated.customer[in_window])
     truth = pd.DataFrame(
@@ -75,7 +72,14 @@ def run_campaign(
     return updated, truth
 
 
-def _apply(
+def year_before(purchases: Purchases, day0: float) -> tuple[pd.Series, pd.Series]:
+    """Per customer who bought in the 365 days before `day0`: the day of the last purchase, and how many."""
+    prior = pd.DataFrame({"c": purchases.customer, "day": purchases.day})
+    prior = prior[(prior["day"] < day0) & (prior["day"] >= day0 - 365)]
+    return prior.groupby("c")["day"].max(), prior.groupby("c")["day"].size()
+
+
+def apply_campaign(
     purchases: Purchases,
     responders: np.ndarray,
     put_off: np.ndarray,

@@ -17,10 +17,11 @@ REDEEM_BLOCK = 500
 
 
 def points_ledger(purchases: pd.DataFrame, config: SimulationConfig) -> pd.DataFrame:
-    """`purchases`: order_id, customer, ts, amount (net, > 0)."""
+    """`purchases`: order_id, customer, ts, amount (net, > 0), and optionally points_multiplier."""
     frame = purchases.sort_values(["customer", "ts", "order_id"], kind="stable")
-    earn = frame.assign(points=np.floor(frame["amount"]).astype("int64"), kind="earn")
-    earn = earn[earn["points"] > 0]
+    earned = frame["amount"] * frame["points_multiplier"] if "points_multiplier" in frame else frame["amount"]
+    earn = frame.assign(points=np.floor(earned).astype("int64"), kind="earn")
+    earn = earn[earn["points"] > 0].drop(columns="points_multiplier", errors="ignore")
     earned = earn.groupby("customer")["points"].cumsum()
     blocks = earned // REDEEM_BLOCK
     crossed = blocks - blocks.groupby(earn["customer"]).shift(fill_value=0)

@@ -17,12 +17,21 @@ from spend.simulate.dirt import add_dirt
 from spend.simulate.fraud import inject_fraud
 from spend.simulate.inventory import run_stock
 from spend.simulate.loyalty import final_tiers, points_ledger, tier_changes
+from spend.simulate.offers import (
+    basket_factors,
+    grow_baskets,
+    offer_truth,
+    order_value,
+    points_multiplier,
+    run_offer_campaign,
+)
 from spend.simulate.tables import (
     campaign_table,
     customer_table,
     fraud_label_table,
     inventory_table,
     membership_table,
+    offer_campaign_table,
     points_table,
     transaction_table,
 )
@@ -50,6 +59,10 @@ def simulate(config: SimulationConfig, progress: Callable[[str], None] = lambda 
     purchases = simulate_purchases(customers, calendar, config, next(streams))
     progress("campaign")
     purchases, campaign = run_campaign(customers, purchases, calendar, config, next(streams))
+    offers_rng = np.random.default_rng([config.seed, 13])  # its own stream: the other draws stay as they were
+    offers = None
+    if config.offer_campaign:
+        purchases, offers = run_offer_campaign(customers, purchases, calendar, config, offers_rng)
     customers["dropout_ts"] = _days_to_ts(purchases.dropout_day, config)
     progress("baskets")
     orders = build_orders(customers, purchases, catalog, config, next(streams))
@@ -57,6 +70,9 @@ def simulate(config: SimulationConfig, progress: Callable[[str], None] = lambda 
     # time is the first order's time (an event never predates its customer's signup).
     customers["signup_ts"] = orders.groupby("customer")["ts"].min().reindex(customers.index).to_numpy()
     lines = build_lines(orders, catalog, calendar, config, next(streams))
+    if offers is not None:
+        offer_order_value = order_value(lines, orders, config)
+        lines = grow_baskets(lines, basket_factors(orders, offers, config), offers_rng)
     basket_lines = orders.groupby("day_index").size() * config.mean_lines_per_order  # expected draws a day
     progress("stock")
     stores = [*catalog.stores["store_id"], "WEB", "APP"]
@@ -69,6 +85,8 @@ def simulate(config: SimulationConfig, progress: Callable[[str], None] = lambda 
     totals = _order_totals(orders, lines, returns)
     changes = tier_changes(customers, totals, config)
     customers["membership_tier"] = final_tiers(customers, changes)
+    if offers is not None:
+        totals["points_multiplier"] = _order_points(totals, orders, offers, config)
     ledger = points_ledger(totals[totals["amount"] > 0], config)
     progress("assemble")
     end = config.start_ts + np.timedelta64(config.horizon_s, "s")
@@ -84,6 +102,10 @@ def simulate(config: SimulationConfig, progress: Callable[[str], None] = lambda 
     truth = _truth(customers, catalog, campaign, fraud, calendar, config)
     truth["demand"] = _demand_truth(stock.demand, catalog, calendar, config)
     truth["basket_lines"] = _basket_lines(basket_lines, calendar, config)
+    if offers is not None:
+        tables["campaigns"] = pd.concat([tables["campaigns"], offer_campaign_table(offers, config)], ignore_index=True)
+        truth["offer_campaign"] = offers.drop(columns="customer_index")
+        truth["offer_effects"] = offer_truth(offers, *offer_order_value, _redemption_rate(ledger))
     tables["transactions"], truth["dirt"] = add_dirt(tables["transactions"], config.dirty_share, next(streams))
     return Simulation(tables, truth, _parameters(config))
 
@@ -123,6 +145,18 @@ def _fraud(orders, lines, customers, catalog, config, rng):
         threshold=threshold,
     )
     return orders, lines, fraud
+
+
+def _redemption_rate(ledger: pd.DataFrame) -> float:
+    """Points redeemed per point earned: what a point costs the shop, as a share of its value."""
+    earned = ledger.loc[ledger["kind"] == "earn", "points"].sum()
+    return float(-ledger.loc[ledger["kind"] == "redeem", "points"].sum() / max(earned, 1))
+
+
+def _order_points(totals: pd.DataFrame, orders: pd.DataFrame, offers: pd.DataFrame, config) -> np.ndarray:
+    """Each order total's points multiplier (returns, whose ids are not orders', earn nothing anyway)."""
+    multiplier = pd.Series(points_multiplier(orders, offers, config), index=orders["order_id"].to_numpy())
+    return totals["order_id"].map(multiplier).fillna(1.0).to_numpy()
 
 
 def _kept_orders(orders: pd.DataFrame, stock) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -123,6 +123,24 @@ def campaign_table(campaign: pd.DataFrame, config: SimulationConfig) -> pd.DataF
             "ts": _iso(np.full(len(campaign), day)),
             "group": np.where(campaign["treated"], "treatment", "control"),
             "contact_channel": np.where(campaign["treated"], "email", None),
+            "offer": None,
+        }
+    )
+
+
+def offer_campaign_table(assignment: pd.DataFrame, config: SimulationConfig) -> pd.DataFrame:
+    day = config.start_ts + np.timedelta64(int(config.offer_offset_days) * 86_400 + 9 * 3600, "s")
+    campaign_id = f"offers-{np.datetime_as_string(day, unit='D')}"
+    treated = (assignment["arm"] != "control").to_numpy()
+    return pd.DataFrame(
+        {
+            "event_id": [f"{campaign_id}-{k:07d}" for k in range(len(assignment))],
+            "campaign_id": campaign_id,
+            "customer_id": assignment["customer_id"].to_numpy(),
+            "ts": _iso(np.full(len(assignment), day)),
+            "group": np.where(treated, "treatment", "control"),
+            "contact_channel": np.where(treated, "email", None),
+            "offer": np.where(treated, assignment["arm"].to_numpy(), None),
         }
     )
 

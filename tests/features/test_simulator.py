@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +25,11 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 def test_same_seed_same_bytes_and_another_seed_differs(tmp_path):
-    config = SimulationConfig(customers=500, seed=3, dirty_share=0.01)
+    # A short history with the offer campaign on: every table and ground-truth file, in a third of the time.
+    config = SimulationConfig(customers=500, days=120, seed=3, dirty_share=0.01, offer_campaign=True)
     write_simulation(simulate(config), tmp_path / "a")
     write_simulation(simulate(config), tmp_path / "b")
-    write_simulation(simulate(SimulationConfig(customers=500, seed=4, dirty_share=0.01)), tmp_path / "c")
+    write_simulation(simulate(replace(config, seed=4)), tmp_path / "c")
     a, b, c = _digests(tmp_path / "a"), _digests(tmp_path / "b"), _digests(tmp_path / "c")
     assert a == b
     assert a["transactions.csv"] != c["transactions.csv"]
@@ -39,6 +41,7 @@ def test_same_seed_same_bytes_and_another_seed_differs(tmp_path):
         "campaigns.csv",
         "ground_truth/parameters.json",
         "ground_truth/customers.parquet",
+        "ground_truth/offer_effects.parquet",
     } <= set(a)
 
 
@@ -220,3 +223,38 @@ def test_the_shop_prices_in_reaction_to_demand(sim):
     on_promo = prices["promo_depth"] > 0
     low = prices["choice_multiplier"] < 1
     assert on_promo[low].mean() > 1.3 * on_promo[~low].mean()
+
+
+def test_the_offer_campaigns_truth_is_what_its_data_shows():
+    """Per offer, the members' realised net margin in the window (margin less the offer's cost by its
+    rule) minus control's is, within sampling error, the mean of the truth's net effect."""
+    from spend.simulate.offers import OFFERS, POINT_VALUE
+
+    sim = simulate(SimulationConfig(customers=20_000, seed=12, offer_campaign=True))
+    members, truth = sim.truth["offer_campaign"], sim.truth["offer_effects"]
+    tx = sim.tables["transactions"]
+    tx = tx[tx["kind"] == "purchase"].assign(ts=lambda f: pd.to_datetime(f["ts"]))
+    start = pd.to_datetime(sim.tables["campaigns"]["ts"]).max()
+    window = tx[(tx["ts"] >= start) & (tx["ts"] < start + pd.Timedelta(days=30))]
+    value = window["quantity"] * window["unit_price"] - window["discount"]
+    per = pd.DataFrame(
+        {"spend": value, "margin": value - window["quantity"] * window["unit_cost"], "order": window["order_id"]}
+    ).groupby(window["customer_id"])
+    outcome = pd.DataFrame(
+        {"spend": per["spend"].sum(), "margin": per["margin"].sum(), "orders": per["order"].nunique()}
+    )
+    outcome = outcome.reindex(members["customer_id"]).fillna(0).to_numpy()
+    ledger = sim.tables["points"]
+    rate = (
+        -ledger.loc[ledger["kind"] == "redeem", "points"].sum() / ledger.loc[ledger["kind"] == "earn", "points"].sum()
+    )
+    arm = members["arm"].to_numpy()
+    control = outcome[arm == "control", 1]
+    for offer in OFFERS:
+        mine = outcome[arm == offer.name]
+        cost = {"coupon": mine[:, 0] * offer.value / 100, "points": mine[:, 0] * (offer.value - 1) * POINT_VALUE * rate}
+        net = mine[:, 1] - cost.get(offer.kind, mine[:, 2] * offer.value)
+        seen = net.mean() - control.mean()
+        error = np.sqrt(net.var() / len(net) + control.var() / len(control))
+        expected = truth.loc[truth["offer"] == offer.name, "true_net_uplift"].mean()
+        assert abs(seen - expected) < 3.5 * error, (offer.name, seen, expected, error)

@@ -12,8 +12,8 @@ from spend.models.bgnbd import BetaGeoModel, GammaGammaModel
 from spend.models.churn import ChurnModel
 from spend.models.clv import MarginModel
 from spend.models.fraud import FraudModel
+from spend.models.offers import OfferUplift
 from spend.models.segmentation import BehaviourClusters, RFMSegmenter
-from spend.models.uplift import TwoModelUplift, XLearnerUplift
 
 
 def data(n: int = 400) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -40,8 +40,10 @@ MODELS = {
     "gamma-gamma": (GammaGammaModel(), lambda m, X, y, t: m.fit(X)),
     "rfm": (RFMSegmenter(), lambda m, X, y, t: m.fit(X)),
     "clusters": (BehaviourClusters(max_k=3), lambda m, X, y, t: m.fit(X)),
-    "two-model": (TwoModelUplift(), lambda m, X, y, t: m.fit(X, y, t)),
-    "x-learner": (XLearnerUplift(), lambda m, X, y, t: m.fit(X, y, t)),
+    "offers": (
+        OfferUplift(n_estimators=20, min_child_samples=20),
+        lambda m, X, y, t: m.fit(X, np.where(t == 1, "coupon", "control"), y.astype(float), np.zeros(len(y))),
+    ),
     "churn": (ChurnModel(n_estimators=20), lambda m, X, y, t: m.fit(X, y)),
     "margin": (MarginModel(n_estimators=20), lambda m, X, y, t: m.fit(X, X["spend_365d"] * y)),
     "fraud": (FraudModel(n_estimators=20), lambda m, X, y, t: m.fit(X, y)),

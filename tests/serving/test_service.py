@@ -215,10 +215,35 @@ def test_segment_lookup_answers_from_the_publication_with_profiles(served):
     assert all(p["customers"] > 0 for p in body["profiles"]["segment"].values())
 
 
+def test_offers_answer_from_the_published_assignment(served):
+    published = pd.read_parquet(served["settings"].paths.published / "offers.parquet")
+    given = published[published["offer"] != "none"].head(2)
+    ids = [*given["customer_id"], "c_unknown"]
+    response = _post(served, "/v1/offers/assign", {"customer_ids": ids}, "marketing")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [c["offer"] for c in body["customers"][:2]] == given["offer"].tolist()
+    assert [c["expected_net"] for c in body["customers"][:2]] == pytest.approx(given["expected_net"].tolist())
+    assert body["customers"][2] == {
+        "customer_id": "c_unknown",
+        "found": False,
+        "offer": None,
+        "expected_margin": None,
+        "expected_cost": None,
+        "expected_net": None,
+        "reason": None,
+    }
+    assert body["budget"] == 500.0 and body["model"].startswith("offers v")
+    # the same question asked again gets the same answer (a lookup, nothing drawn per call)
+    assert _post(served, "/v1/offers/assign", {"customer_ids": ids}, "marketing").json() == body
+
+
 @pytest.mark.parametrize(
     ("path", "role", "status", "reason"),
     [
         ("/v1/churn/score", None, 401, "missing API key"),
+        ("/v1/offers/assign", "pricing-engine", 403, "may not call offers"),
+        ("/v1/offers/assign", "supply-chain", 403, "may not call offers"),
         ("/v1/churn/score", "pricing-engine", 403, "may not call churn"),
         ("/v1/recall/list", "pricing-engine", 403, "may not call recall"),
         ("/v1/segments/lookup", "pricing-engine", 403, "may not call segments"),
@@ -698,7 +723,13 @@ def test_an_erased_customer_leaves_every_store_and_is_refused_when_back(served):
     receipt = answer.json()
     assert (receipt["found"], receipt["unknown"], receipt["unknown_ids"]) == (1, 1, ["NEVER-SEEN"])
     stores = " ".join(receipt["removed"])
-    for store in ("offline store (transactions)", "feature snapshots", "published decisions (segments)", "online"):
+    for store in (
+        "offline store (transactions)",
+        "feature snapshots",
+        "published decisions (segments)",
+        "published decisions (offers)",
+        "online",
+    ):
         assert store in stores, receipt["removed"]
     assert receipt["removed"]["vault identities"] == 1 and receipt["removed"]["files under SPEND_HOME"] == 1
 
@@ -708,6 +739,8 @@ def test_an_erased_customer_leaves_every_store_and_is_refused_when_back(served):
     assert scores["scores"][0]["found"] is False
     looked_up = post(url, "/v1/segments/lookup", {"customer_ids": [target]}, marketing).json()
     assert looked_up["customers"][0]["found"] is False
+    offered = post(url, "/v1/offers/assign", {"customer_ids": [target]}, marketing).json()
+    assert offered["customers"][0]["found"] is False
     listed, offset = set(), 0
     while offset is not None:
         page = post(url, "/v1/recall/list", {"limit": 1000, "offset": offset}, marketing).json()

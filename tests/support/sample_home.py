@@ -44,6 +44,7 @@ def sample_home(settings: SpendSettings, root: Path, customers: int, seed: int =
     register_quick_demand_model(settings)
     register_quick_pricing_model(settings)
     publish(settings, as_of)
+    register_quick_offers_model_and_publish(settings, as_of)
     keys = KeyStore(settings.paths.home / "serving" / "api_keys.json")
     return {
         "as_of": as_of,
@@ -58,7 +59,9 @@ def feature_home(settings: SpendSettings, root: Path, customers: int, seed: int 
     today, the as-of date at which every customer's online values are fresh."""
     warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
     start = date.today() - timedelta(days=365)
-    config = SimulationConfig(customers=customers, days=365, seed=seed, start=start, products=40, stores=5)
+    config = SimulationConfig(
+        customers=customers, days=365, seed=seed, start=start, products=40, stores=5, offer_campaign=True
+    )
     write_simulation(simulate(config), root / "sim")
     for table in TABLE_ORDER:
         ingest(root / "sim" / f"{table}.csv", IngestOptions(table), settings)
@@ -98,3 +101,22 @@ def register_quick_pricing_model(settings: SpendSettings) -> int:
     tags = {"feature_service": "pricing_v1"}
     gate = Gate("response_rmse", 0.5, None, True)
     return Registry(settings).register("pricing", model, {}, {"spend_response_rmse": 0.5}, tags, {}, gate).version
+
+
+def register_quick_offers_model_and_publish(settings: SpendSettings, as_of: pd.Timestamp) -> int:
+    """A small offers model on the simulated campaign, and an assignment published for the service."""
+    from spend.core.experiments import OffersConfig, read_config
+    from spend.models.offers import OfferUplift
+    from spend.training.datasets.offer_campaign import read_campaign
+    from spend.training.offers import AssignOptions, assign_offers, publish_offers
+
+    data = read_campaign(settings, read_config("offers", OffersConfig))
+    frame = data.frame
+    model = OfferUplift(learner="t", n_estimators=30, min_child_samples=50)
+    model.fit(frame[data.columns], frame["arm"].to_numpy(), frame["net"].to_numpy(), frame["cost"].to_numpy())
+    gate = Gate("policy_value", 0.5, None, True)
+    tags = {"feature_service": "offers_v1"}
+    version = Registry(settings).register("offers", model, {}, {"spend_policy_value": 0.5}, tags, {}, gate).version
+    assignment, report = assign_offers(settings, AssignOptions(budget=500.0, as_of=as_of))
+    publish_offers(settings, assignment, report)
+    return version

@@ -55,13 +55,20 @@ class Evaluation:
 
 
 def strategy(dataset: str) -> ModuleType:
-    from spend.training.datasets import customer_cohorts, payments_prequential, price_panel, series_backtest
+    from spend.training.datasets import (
+        customer_cohorts,
+        offer_campaign,
+        payments_prequential,
+        price_panel,
+        series_backtest,
+    )
 
     known = {
         "customer_cohorts": customer_cohorts,
         "payments_prequential": payments_prequential,
         "series_backtest": series_backtest,
         "price_panel": price_panel,
+        "offer_campaign": offer_campaign,
     }
     if dataset not in known:
         raise SpendError(f"dataset strategy {dataset!r} is not implemented yet; implemented: {', '.join(known)}")

@@ -1,0 +1,211 @@
+"""Offer targeting against its baselines, on a simulated history whose offer effects are known.
+
+One simulated year with a randomised multi-arm offer campaign 85% of the way in (control and four offers,
+a fifth of the members each; spend/simulate/offers.py). Effects are learned on the campaign's training
+members (offers.yaml's holdout_share kept out) with each of econml's learners (dr, x, t); every policy is
+then applied to the held-out members under the same budget (half of what the oracle would spend without
+one), and valued with the simulator's truth (expected net margin added per member, given each member's
+hidden state):
+- Spend: the learned effects, assigned by the LP (models/offer_assignment.py);
+- best single offer: the offer with the best average effect on the training members, to as many as the
+  budget pays for; random: a random offer to random members until the budget is spent;
+- oracle: the LP on the true effects and costs; none: nothing.
+Beside the truth, the doubly robust estimate of Spend's policy on the held-out members with its 90%
+interval (models/offer_policy.py). Last, the LP's time to assign 1,000,000 members (the held-out members'
+effects repeated with noise) under a budget.
+
+    python benchmarks/offers.py [--customers 72000] [--home DIR] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from benchmarks.report import figure, show_figures  # noqa: E402
+from benchmarks.simulated import simulate_history  # noqa: E402
+from spend.core.experiments import OffersConfig, read_config  # noqa: E402
+from spend.core.privacy.pseudonym import pseudonymise  # noqa: E402
+from spend.core.settings import SpendSettings  # noqa: E402
+from spend.features.ingest.pipeline import IngestOptions, ingest  # noqa: E402
+from spend.features.store import quiet_feast  # noqa: E402
+from spend.features.store.build import build_snapshots  # noqa: E402
+from spend.features.store.config import feature_store  # noqa: E402
+from spend.features.store.definitions import build_repo  # noqa: E402
+from spend.models.offer_assignment import NONE, assign  # noqa: E402
+from spend.models.offer_policy import ArmOutcomes, dr_scores, policy_value  # noqa: E402
+from spend.models.offers import BestSingleOffer, OfferUplift  # noqa: E402
+from spend.training.datasets.offer_campaign import read_campaign  # noqa: E402
+
+KEY = "benchmark-key-0123456789abcdef0123"
+TABLES = ("customers", "transactions", "points", "membership", "campaigns")
+LEARNERS = ("dr", "x", "t")
+
+
+def log(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def build(home: Path, customers: int) -> None:
+    sim = home.parent / "sim"
+    log(f"simulating {customers:,} customers")
+    simulate_history(sim, customers, seed=5)
+    settings = SpendSettings(home=home, pseudonym_key=KEY)
+    for table in TABLES:
+        log(f"ingesting {table}")
+        ingest(sim / f"{table}.csv", IngestOptions(table), settings)
+    log("building feature snapshots")
+    last = pd.to_datetime(pd.read_csv(sim / "transactions.csv", usecols=["ts"])["ts"]).max()
+    build_snapshots(settings, last.normalize() + pd.Timedelta(days=1))
+    feature_store(settings).apply(build_repo(settings.paths.feature_snapshots).objects)
+    (home / "built").write_text("ok")
+
+
+def truth_matrix(sim: Path, members: pd.Series, offers: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(members, offers) true net margin change and true cost, in the campaign frame's member order."""
+    truth = pd.read_parquet(sim / "ground_truth" / "offer_effects.parquet")
+    truth["customer_id"] = pseudonymise(truth["customer_id"], KEY.encode()).to_numpy()
+    net = truth.pivot(index="customer_id", columns="offer", values="true_net_uplift")[offers]
+    cost = truth.pivot(index="customer_id", columns="offer", values="true_cost")[offers]
+    return net.reindex(members).to_numpy(), cost.reindex(members).to_numpy()
+
+
+def true_value(choice: np.ndarray, net: np.ndarray, cost: np.ndarray) -> tuple[float, float]:
+    """Per member: true net margin added and true cost of giving member i offer choice[i] (NONE: nothing)."""
+    given = choice != NONE
+    rows = np.flatnonzero(given)
+    n = len(choice)
+    return float(net[rows, choice[given]].sum() / n), float(cost[rows, choice[given]].sum() / n)
+
+
+def random_within(budget: float, cost: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random offer to random members, each costing its offer's average, until the budget is spent."""
+    choice = np.full(len(cost), NONE)
+    order = rng.permutation(len(cost))
+    offer = rng.integers(0, cost.shape[1], len(cost))
+    spent = np.cumsum(cost[order, offer[order]])
+    keep = order[spent <= budget]
+    choice[keep] = offer[keep]
+    return choice
+
+
+def run(home: Path, sim: Path) -> dict:
+    quiet_feast()
+    settings = SpendSettings(home=home, pseudonym_key=KEY)
+    config = read_config("offers", OffersConfig)
+    data = read_campaign(settings, config)
+    frame, hold = data.frame, data.frame["holdout"].to_numpy()
+    X, arm, net, cost = frame[data.columns], frame["arm"].to_numpy(), frame["net"].to_numpy(), frame["cost"].to_numpy()
+    offers = sorted(set(arm) - {"control"})
+    true_net, true_cost = truth_matrix(sim, frame.loc[hold, "customer_id"], offers)
+    oracle_all = np.where(true_net.max(axis=1) > 0, true_net.argmax(axis=1), NONE)
+    budget = 0.5 * true_value(oracle_all, true_net, true_cost)[1] * hold.sum()
+    log(f"{len(frame):,} campaign members, {hold.sum():,} held out; budget {budget:,.0f}")
+    result = {
+        "members": len(frame),
+        "holdout": int(hold.sum()),
+        "budget": budget,
+        "arms": frame["arm"].value_counts().to_dict(),
+    }
+    policies = {}
+    for learner in LEARNERS:
+        started = time.perf_counter()
+        model = OfferUplift(learner=learner, **config.params).fit(X[~hold], arm[~hold], net[~hold], cost[~hold])
+        effects = model.effects(X[hold])
+        result[f"fit_{learner}_s"] = time.perf_counter() - started
+        policies[f"spend_{learner}"] = assign(effects.net, effects.cost, budget).choice
+        result[f"corr_{learner}"] = float(np.corrcoef(effects.net.ravel(), true_net.ravel())[0, 1])
+        seconds, correlation = result[f"fit_{learner}_s"], result[f"corr_{learner}"]
+        log(f"{learner}: fitted in {seconds:.1f} s, correlation with the truth {correlation:.3f}")
+    single = BestSingleOffer().fit(X[~hold], arm[~hold], net[~hold], cost[~hold]).effects(X[hold])
+    policies["best_single"] = assign(single.net, single.cost, budget).choice
+    policies["random"] = random_within(budget, single.cost, np.random.default_rng(0))
+    policies["oracle"] = assign(true_net, true_cost, budget).choice
+    policies["none"] = np.full(hold.sum(), NONE)
+    for name, choice in policies.items():
+        value, spent = true_value(choice, true_net, true_cost)
+        result[f"true_{name}"], result[f"true_cost_{name}"] = value, spent
+        result[f"offered_{name}"] = float((choice != NONE).mean())
+    encoded = data.matrix()  # the outcome models take numbers; the offer models encode text themselves
+    mu = ArmOutcomes().fit(encoded[~hold], arm[~hold], net[~hold])
+    scores = dr_scores(mu.predict(encoded[hold]), mu.arms_, arm[hold], net[hold])
+    spend_choice = policies[f"spend_{config.learner}"]
+    estimate = policy_value(scores, np.where(spend_choice == NONE, 0, spend_choice + 1), 0.10)
+    result |= {"dr_value": estimate.value, "dr_low": estimate.low, "dr_high": estimate.high}
+    result |= lp_scale(true_net.shape[1], policies, single, effects, budget, hold.sum())
+    return result
+
+
+def lp_scale(offers: int, policies, single, effects, budget: float, members: int, size: int = 1_000_000) -> dict:
+    """Seconds to assign `size` members: the last learner's held-out effects repeated, with noise."""
+    rng = np.random.default_rng(1)
+    rows = rng.integers(0, len(effects.net), size)
+    net = effects.net[rows] * rng.lognormal(0, 0.1, (size, offers))
+    cost = effects.cost[rows] * rng.lognormal(0, 0.1, (size, offers))
+    started = time.perf_counter()
+    done = assign(net, cost, budget * size / members)
+    return {"lp_1m_s": time.perf_counter() - started, "lp_1m_offered": int((done.choice != NONE).sum())}
+
+
+def figures(result: dict, learner: str) -> list[dict]:
+    spend, single, oracle = result[f"true_spend_{learner}"], result["true_best_single"], result["true_oracle"]
+    covered = result["dr_low"] <= spend <= result["dr_high"]
+    return [
+        figure(
+            "true net margin per member, Spend vs best single offer", spend, single, ">= 1.25x", spend >= 1.25 * single
+        ),
+        figure("true net margin per member, Spend vs the oracle", spend, oracle, ">= 0.80x", spend >= 0.8 * oracle),
+        figure(
+            "DR 90% interval covers Spend's true value",
+            result["dr_value"],
+            spend,
+            f"[{result['dr_low']:.3f}, {result['dr_high']:.3f}] covers the truth",
+            covered,
+        ),
+        figure(
+            "assign 1,000,000 members under a budget (s)", result["lp_1m_s"], None, "< 60 s", result["lp_1m_s"] < 60
+        ),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=72_000, help="About 50,000 of them are campaign members.")
+    parser.add_argument("--home", type=Path, help="Keep the built home here and reuse it.")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="spend-offers-") as temporary:
+        home = (args.home or Path(temporary)) / "home"
+        if not (home / "built").exists():
+            build(home, args.customers)
+        result = run(home, home.parent / "sim")
+    learner = read_config("offers", OffersConfig).learner
+    print(f"campaign members {result['members']:,}, held out {result['holdout']:,}, budget {result['budget']:,.0f}")
+    print(f"{'policy':<16}{'true net/member':>16}{'true cost/member':>18}{'offered':>10}")
+    for name in (*(f"spend_{k}" for k in LEARNERS), "best_single", "random", "oracle", "none"):
+        print(
+            f"{name:<16}{result[f'true_{name}']:>16.3f}{result[f'true_cost_{name}']:>18.3f}{result[f'offered_{name}']:>10.1%}"
+        )
+    print(f"DR estimate of spend_{learner}: {result['dr_value']:.3f} [{result['dr_low']:.3f}, {result['dr_high']:.3f}]")
+    print(
+        "correlation of learned and true net effects: " + ", ".join(f"{k} {result[f'corr_{k}']:.3f}" for k in LEARNERS)
+    )
+    print(f"LP, 1,000,000 members: {result['lp_1m_s']:.1f} s ({result['lp_1m_offered']:,} offered)")
+    rows = figures(result, learner)
+    show_figures(rows)
+    if args.json:
+        print(json.dumps({"benchmark": "offers", "results": result, "figures": rows}, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()

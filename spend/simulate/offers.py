@@ -1,0 +1,234 @@
+"""One randomised multi-arm offer campaign with known, member-specific effects on buying and basket value.
+
+Eligible: members signed up 30+ days before the campaign who bought in the year before it. Each is put at
+random in control or one of four offers (a fifth each). Within the campaign window an offer can:
+- win an extra order with probability r (response), highest for members who have lapsed (recency), and
+  depending on the offer: coupons for price-sensitive members, double points for the upper tiers, free
+  shipping for web and app shoppers;
+- make every order in the window bigger by a factor g (units bought), the same rules;
+- put a member off: basic-tier app shoppers drop out for good with probability 0.25 when contacted.
+Price sensitivity is hidden but follows what the shop can see (the basic tier, shopping in store).
+
+An offer costs the shop (experiments/offers.yaml holds the same rules): a coupon its percent of what the
+member spends in the window, double points the extra points' liability (point value x the ledger's
+redemption rate), free shipping a fee per order. The truth written to ground_truth/offer_effects.parquet
+is, per member and offer, the expected change in margin, in cost and in net margin (margin minus cost)
+against no offer, given the member's hidden state at the campaign.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from spend.simulate.campaign import apply_campaign, year_before
+from spend.simulate.catalog import Calendar
+from spend.simulate.config import SimulationConfig
+from spend.simulate.customers import Purchases
+
+CONTROL = "control"
+PUT_OFF = 0.25
+POINT_VALUE = 0.01  # currency per point: a 500-point redemption is a 5.00 voucher
+
+
+@dataclass(frozen=True)
+class SimOffer:
+    name: str
+    kind: str  # coupon | points | shipping
+    value: float  # percent off, points multiplier, or fee per order
+
+
+OFFERS = (
+    SimOffer("coupon_10", "coupon", 10.0),
+    SimOffer("coupon_20", "coupon", 20.0),
+    SimOffer("double_points", "points", 2.0),
+    SimOffer("free_shipping", "shipping", 4.5),
+)
+ARMS = (CONTROL, *(o.name for o in OFFERS))
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def member_traits(customers: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Hidden price sensitivity (0-1) and the observable traits the effects depend on."""
+    in_store = (customers["channel"] == "pos").to_numpy() * 1.0
+    basic = (customers["tier_index"].to_numpy() == 0) * 1.0
+    sensitivity = _sigmoid(-0.8 + 1.4 * basic + 0.9 * in_store + rng.normal(0, 0.5, len(customers)))
+    return pd.DataFrame(
+        {
+            "price_sensitivity": sensitivity,
+            "tier_index": customers["tier_index"].to_numpy(),
+            "online": customers["channel"].isin(["web", "app"]).to_numpy(),
+            "sleeping_dog": ((customers["tier_at_signup"] == "basic") & (customers["channel"] == "app")).to_numpy(),
+        }
+    )
+
+
+def effects(traits: pd.DataFrame, recency_days: np.ndarray) -> tuple[dict, dict]:
+    """Per offer: the chance of an extra order (r) and the basket factor (g) of each member."""
+    lapsed = 1 - np.exp(-np.asarray(recency_days, dtype=float) / 60)
+    s, tier, online = traits["price_sensitivity"].to_numpy(), traits["tier_index"].to_numpy(), traits["online"]
+    upper = tier >= 2
+    r = {
+        "coupon_10": 0.20 * s * lapsed,
+        "coupon_20": 0.40 * s * lapsed,
+        "double_points": (0.05 + 0.25 * upper) * lapsed,
+        "free_shipping": np.where(online, 0.30, 0.0) * lapsed,
+    }
+    ones = np.ones(len(traits))
+    g = {
+        "coupon_10": ones,
+        "coupon_20": 1 + 0.10 * s,
+        "double_points": np.where(upper, 1.20, 1.0),
+        "free_shipping": np.where(online, 1.25, 1.0),
+    }
+    dog = traits["sleeping_dog"].to_numpy()
+    return {k: np.where(dog, 0.0, v) for k, v in r.items()}, g
+
+
+def run_offer_campaign(
+    customers: pd.DataFrame,
+    purchases: Purchases,
+    calendar: Calendar,
+    config: SimulationConfig,
+    rng: np.random.Generator,
+) -> tuple[Purchases, pd.DataFrame]:
+    """Assign arms, add the won orders and put-off dropouts; return the assignment with each member's effects."""
+    day0, window = float(config.offer_offset_days), config.offer_window_days
+    if day0 + window > config.days:
+        raise ValueError(f"the offer campaign's {window}-day window must end inside the {config.days}-day history")
+    last, _ = year_before(purchases, day0)
+    members = last.index.to_numpy()
+    members = np.sort(members[customers["signup_day"].to_numpy()[members] <= day0 - 30])
+    arm = rng.integers(0, len(ARMS), members.size)
+    traits = member_traits(customers.iloc[members], rng)
+    recency = day0 - last.reindex(members).to_numpy()
+    r, g = effects(traits, recency)
+    alive = purchases.dropout_day[members] > day0
+    in_window = (purchases.day >= day0) & (purchases.day < day0 + window)
+    baseline = np.bincount(purchases.customer[in_window], minlength=len(customers))[members]
+    exposure = calendar.visit_season[int(day0) + config.days : int(day0) + config.days + window].sum()
+    expected = alive * expected_orders(
+        customers["purchase_rate_per_day"].to_numpy()[members] * exposure,
+        customers["dropout_prob"].to_numpy()[members],
+    )
+    treated = arm > 0
+    put_off = treated & traits["sleeping_dog"].to_numpy() & alive & (rng.random(members.size) < PUT_OFF)
+    respond = np.zeros(members.size, dtype=bool)
+    for k, offer in enumerate(OFFERS, start=1):
+        respond |= (arm == k) & (rng.random(members.size) < r[offer.name])
+    respond &= ~put_off
+    assignment = pd.DataFrame(
+        {
+            "customer_index": members,
+            "customer_id": customers["customer_id"].to_numpy()[members],
+            "arm": np.asarray(ARMS)[arm],
+            "recency_days": recency,
+            "baseline_orders": baseline,
+            "expected_baseline_orders": expected,
+            "alive_at_campaign": alive,
+            "put_off": put_off,
+            "won_order": respond,
+            **{f"r_{o.name}": r[o.name] for o in OFFERS},
+            **{f"g_{o.name}": g[o.name] for o in OFFERS},
+            **{c: traits[c].to_numpy() for c in ("price_sensitivity", "sleeping_dog")},
+        }
+    )
+    return apply_campaign(purchases, members[respond], members[put_off], day0, window, rng), assignment
+
+
+def expected_orders(mean: np.ndarray, dropout: np.ndarray, most: int = 60) -> np.ndarray:
+    """Expected purchases in a window for a member alive at its start: a Poisson count of mean `mean`
+    that stops for good after each purchase with probability `dropout` (sum over k of P(N >= k) x
+    P(still alive after k - 1 purchases))."""
+    from scipy.stats import poisson
+
+    k = np.arange(1, most + 1)
+    at_least = poisson.sf(k[None, :] - 1, np.asarray(mean)[:, None])
+    alive = (1 - np.asarray(dropout)[:, None]) ** (k[None, :] - 1)
+    return (at_least * alive).sum(axis=1)
+
+
+def basket_factors(orders: pd.DataFrame, assignment: pd.DataFrame, config: SimulationConfig) -> np.ndarray:
+    """Per order: the basket factor of its member's offer if it falls in the campaign window, else 1."""
+    day0 = config.days + config.offer_offset_days
+    in_window = (orders["day_index"] >= day0) & (orders["day_index"] < day0 + config.offer_window_days)
+    factor = np.ones(len(orders))
+    per_member = pd.Series(1.0, index=assignment["customer_index"].to_numpy())
+    for offer in OFFERS:
+        chosen = (assignment["arm"] == offer.name).to_numpy()
+        per_member[assignment["customer_index"].to_numpy()[chosen]] = assignment[f"g_{offer.name}"].to_numpy()[chosen]
+    member = orders["customer"].map(per_member).to_numpy()
+    factor[in_window.to_numpy()] = np.nan_to_num(member[in_window.to_numpy()], nan=1.0)
+    return factor
+
+
+def grow_baskets(lines: pd.DataFrame, factor: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """Scale each line's units by its order's factor, drawing whole units with the right expectation."""
+    f = factor[lines["order"].to_numpy()]
+    expected = lines["quantity"].to_numpy() * f
+    whole = np.floor(expected)
+    quantity = (whole + (rng.random(len(lines)) < expected - whole)).astype(lines["quantity"].dtype)
+    changed = f != 1
+    discount = np.where(changed, np.round(lines["discount"] * quantity / lines["quantity"], 2), lines["discount"])
+    return lines.assign(quantity=np.where(changed, quantity, lines["quantity"]), discount=discount)
+
+
+def points_multiplier(orders: pd.DataFrame, assignment: pd.DataFrame, config: SimulationConfig) -> np.ndarray:
+    """Per order: 2 for a double-points member's order in the window, else 1."""
+    day0 = config.days + config.offer_offset_days
+    in_window = (orders["day_index"] >= day0) & (orders["day_index"] < day0 + config.offer_window_days)
+    double = assignment.loc[assignment["arm"] == "double_points", "customer_index"]
+    points = next(o.value for o in OFFERS if o.kind == "points")
+    return np.where(in_window & orders["customer"].isin(double), points, 1.0)
+
+
+def order_value(lines: pd.DataFrame, orders: pd.DataFrame, config: SimulationConfig) -> tuple[float, float]:
+    """Mean spend and margin of an order placed in the campaign window (before any basket factor)."""
+    day0 = config.days + config.offer_offset_days
+    day = orders["day_index"].to_numpy()[lines["order"].to_numpy()]
+    inside = (day >= day0) & (day < day0 + config.offer_window_days)
+    part = lines[inside]
+    spend = part["quantity"] * part["unit_price"] - part["discount"]
+    margin = spend - part["quantity"] * part["unit_cost"]
+    n = max(part["order"].nunique(), 1)
+    return float(spend.sum() / n), float(margin.sum() / n)
+
+
+def offer_truth(assignment: pd.DataFrame, spend: float, margin: float, redemption_rate: float) -> pd.DataFrame:
+    """Expected change in margin, cost and net margin against no offer, per member and offer, given each
+    member's hidden state at the campaign (alive or not, buying rate, dropout, price sensitivity): the
+    orders it would place anyway are their expectation, not the count drawn."""
+    dog = assignment["sleeping_dog"].to_numpy() & assignment["alive_at_campaign"].to_numpy()
+    kept = np.where(dog, 1 - PUT_OFF, 1.0)  # a contacted sleeping dog keeps its orders 3 times in 4
+    base = assignment["expected_baseline_orders"].to_numpy(float)
+    rows = []
+    for offer in OFFERS:
+        orders = base * kept + assignment[f"r_{offer.name}"].to_numpy()
+        g = assignment[f"g_{offer.name}"].to_numpy()
+        cost = _cost(offer, orders * spend * g, orders, redemption_rate)
+        delta_margin = orders * margin * g - base * margin
+        rows.append(
+            pd.DataFrame(
+                {
+                    "customer_id": assignment["customer_id"].to_numpy(),
+                    "offer": offer.name,
+                    "true_margin_uplift": delta_margin,
+                    "true_cost": cost,
+                    "true_net_uplift": delta_margin - cost,
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+def _cost(offer: SimOffer, spend: np.ndarray, orders: np.ndarray, redemption_rate: float) -> np.ndarray:
+    if offer.kind == "coupon":
+        return spend * offer.value / 100
+    if offer.kind == "points":
+        return spend * (offer.value - 1) * POINT_VALUE * redemption_rate
+    return orders * offer.value
