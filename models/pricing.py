@@ -414,7 +414,8 @@ SPEC = ModelSpec(
     metric_names=("response_rmse", "significant_share"),
     gate_metric="response_rmse",
     lower_is_better=frozenset({"response_rmse"}),
-    predict=lambda model, X: model.elasticities(X),
+    # X: product ids, or a frame of them (the run's input example)
+    predict=lambda model, X: model.elasticities(X["product_id"] if isinstance(X, pd.DataFrame) else X),
     baselines={
         "ols_controls": lambda config: ElasticityEstimator(method="ols_controls", period_days=config.period_days),
         "ols": lambda config: ElasticityEstimator(method="ols", period_days=config.period_days),

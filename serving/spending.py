@@ -44,7 +44,10 @@ class PendingWindows:
                 self.dropped += len(windows_by_card)
                 return False
             for card, windows in windows_by_card.items():
-                self._pending[card] = (windows, at[card])
+                # Whole seconds, as the online store keeps them: the card's next payment must see the same
+                # windows whether they are still pending or already written (features age with the time
+                # since them, and a fraction of a second moved a score across a split).
+                self._pending[card] = (windows, at[card].replace(microsecond=0))
         return True
 
     def flush(self) -> int:

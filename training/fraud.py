@@ -159,6 +159,8 @@ class Backtest:
     test_frauds: int
     model: FraudModel
     alerts: dict[str, float]  # the stored threshold on the test week: alerts per day, their precision
+    test_labels: np.ndarray | None = None  # the test week's labels and every scorer's scores (the run's plots)
+    test_scores: dict[str, np.ndarray] | None = None
 
 
 def protocol_for(frame: pd.DataFrame, config: FraudConfig) -> Protocol:
@@ -241,4 +243,6 @@ def backtest(
         int(test["is_fraud"].sum()),
         model,
         alerts,
+        test["is_fraud"].to_numpy(),
+        scores,
     )

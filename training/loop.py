@@ -165,6 +165,7 @@ def _figures(result: Evaluation, fitted) -> dict[str, object]:
     """The run's plots: ROC, precision-recall and calibration for a binary label; feature importance
     of a boosted model."""
     figures = classifier_figures(*result.holdout_scores) if result.holdout_scores is not None else {}
+    figures |= {name: draw() for name, draw in result.figures.items()}
     importance = feature_importance(fitted)
     if importance is not None:
         figures["feature_importance.png"] = importance_figure(importance)

@@ -74,3 +74,48 @@ def close(figures) -> None:
     plt = _pyplot()
     for figure in figures:
         plt.close(figure)
+
+
+def forecast_figure(forecasts: pd.DataFrame):
+    """The candidate's last backtest window, every series summed by day: what sold, P50 and P10-P90."""
+    plt = _pyplot()
+    part = forecasts[forecasts["scorer"] == "spend"]
+    part = part[part["window"] == part["window"].max()]
+    daily = part.groupby("date")[["demand", "p10", "p50", "p90"]].sum()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.fill_between(daily.index, daily["p10"], daily["p90"], alpha=0.25, label="P10-P90 (summed)")
+    ax.plot(daily.index, daily["p50"], label="P50 (summed)")
+    ax.plot(daily.index, daily["demand"], color="black", marker=".", label="units sold (in-stock days)")
+    ax.set(title="Last backtest window, every series", xlabel="day", ylabel="units")
+    ax.legend(loc="best", fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def elasticity_figure(table: pd.DataFrame, top: int = 30):
+    """Own-price elasticities with their intervals, for the products with the narrowest intervals."""
+    plt = _pyplot()
+    shown = table.assign(width=table["ci_high"] - table["ci_low"]).nsmallest(top, "width")
+    shown = shown.sort_values("elasticity")
+    fig, ax = plt.subplots(figsize=(6, 0.25 * len(shown) + 1.5))
+    low, high = shown["elasticity"] - shown["ci_low"], shown["ci_high"] - shown["elasticity"]
+    ax.errorbar(shown["elasticity"], shown["product_id"].astype(str), xerr=[low, high], fmt="o", capsize=2)
+    ax.axvline(0, color="grey", linestyle=":")
+    ax.set(title="Own-price elasticity and interval", xlabel="elasticity")
+    fig.tight_layout()
+    return fig
+
+
+def policy_figure(table: pd.DataFrame):
+    """Each offer policy's held-out value per member with its interval."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    names = table.index.astype(str)
+    low = table["policy_value"] - table["policy_value_low"]
+    high = table["policy_value_high"] - table["policy_value"]
+    ax.errorbar(table["policy_value"], names, xerr=[low, high], fmt="o", capsize=3)
+    ax.axvline(0, color="grey", linestyle=":")
+    ax.set(title="Net margin added per held-out member", xlabel="per member, against no offer")
+    fig.tight_layout()
+    return fig

@@ -74,3 +74,18 @@ def test_the_read_takes_pending_windows_over_stored_ones():
     assert out["nb_tx_7d"].tolist() == [1.0, 5.0] and out["customer_spending__found"].tolist() == [True, True]
     assert out["customer_spending__event_seconds"][0] == AT.timestamp()
     assert columns["nb_tx_7d"].tolist() == [5.0, 5.0]  # the reader's arrays are not changed
+
+
+def test_a_card_reads_the_same_time_pending_or_written():
+    """Pending windows carry the whole second the online store will keep: the next payment's features do
+    not depend on whether the background write has happened yet (a retried payment's next one once scored
+    differently when it had)."""
+    sink = Sink()
+    pending = PendingWindows(sink, interval=3600)
+    at = AT.replace(microsecond=654_321)
+    pending.put({"c_a": _windows(1.0)}, {"c_a": at})
+    columns = {name: np.array([np.nan]) for name in SPENDING}
+    columns |= {"customer_spending__found": np.array([False]), "customer_spending__event_seconds": np.array([np.nan])}
+    read_pending = with_pending(columns, ["c_a"], pending)["customer_spending__event_seconds"][0]
+    pending.flush()
+    assert read_pending == sink.writes[0][1][0] == int(at.timestamp())

@@ -23,7 +23,7 @@ def history(tmp_path_factory):
     warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
     root = tmp_path_factory.mktemp("churn")
     settings = SpendSettings(home=root / "home", pseudonym_key=TEST_KEY)
-    write_simulation(simulate(SimulationConfig(customers=4_000, days=365, seed=21, offer_campaign=True)), root / "sim")
+    write_simulation(simulate(SimulationConfig(customers=4_000, days=365, seed=21)), root / "sim")
     for table in TABLE_ORDER:
         ingest(root / "sim" / f"{table}.csv", IngestOptions(table), settings)
     build_snapshots(settings, pd.Timestamp("2025-12-31", tz="UTC"))

@@ -13,9 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from spend.cli import app
+from spend.core.settings import SpendSettings
 from spend.simulate.config import SimulationConfig
 from spend.simulate.run import simulate
 from spend.simulate.writer import write_simulation
+from tests.support.runs import assert_logged
 
 runner = CliRunner()
 YAML = """model: demand
@@ -75,6 +77,7 @@ def test_training_compares_with_the_baseline_on_every_window_and_registers(shop)
     assert trained["details"]["skipped"] is None  # inventory was ingested: stock-outs are known
     assert trained["alias"] == "champion"
     assert "product_store.inventory" not in shop["built"]["skipped"]
+    assert_logged(SpendSettings(), "demand", trained["version"], {"forecast.png"})
 
 
 def test_forecast_answers_quantiles_per_product_store_and_day(shop, tmp_path):
@@ -220,5 +223,6 @@ def test_pricing_trains_beside_ols_on_a_holdout_and_registers(shop):
     assert trained["alias"] == "champion"
     listed = json.loads(_ok(["models", "list", "--json"]))["versions"]
     assert [v["version"] for v in listed if v["model"] == "pricing"] == [trained["version"]]
+    assert_logged(SpendSettings(), "pricing", trained["version"], {"elasticities.png"})
     scored = json.loads(_ok(["score", "pricing", "--out", str(shop["root"] / "elasticities.parquet"), "--json"]))
     assert scored["products"] == 16

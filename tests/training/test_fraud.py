@@ -23,6 +23,7 @@ from spend.simulate.handbook import HandbookConfig, simulate_handbook, write_han
 from spend.training.fraud import Protocol, ceiling_card_precision, split
 from spend.training.tracking import Registry
 from tests.conftest import TEST_KEY
+from tests.support.runs import assert_logged
 
 runner = CliRunner()
 DAYS = 100
@@ -63,6 +64,7 @@ def test_train_registers_a_champion_with_its_threshold_and_beats_the_shallow_tre
     assert 0 < table["spend"]["card_precision_at_100"] <= details["ceiling_card_precision"]
     listed = json.loads(runner.invoke(app, ["models", "list", "--json"]).stdout)["versions"]
     assert any(v["model"] == "fraud" for v in listed)
+    assert_logged(home[0], "fraud", report["version"], {"roc.png", "precision_recall.png", "calibration.png"})
 
 
 def test_the_fraud_champion_is_monitored_on_the_last_four_weeks_and_after_its_test_week(home):

@@ -11,15 +11,36 @@ from typer.testing import CliRunner
 
 from spend.cli import app
 from spend.core.privacy.pseudonym import pseudonymise
+from spend.core.settings import SpendSettings
+from tests.support.runs import assert_logged
 
 runner = CliRunner()
 AS_OF = ["--as-of", "2025-12-31"]  # the shared history's snapshots end that day
 
 
 @pytest.fixture(scope="module")
-def offers_home(history):
-    """The shared history with an offers champion (trained once for the module)."""
-    settings, _ = history
+def offers_home(tmp_path_factory):
+    """A simulated year with a multi-arm offer campaign (the shared training history has none: a campaign
+    inside the churn tests' label window would move their labels) and an offers champion."""
+    import warnings
+
+    from spend.features.ingest.pipeline import IngestOptions, ingest
+    from spend.features.store.build import build_snapshots
+    from spend.features.store.config import feature_store
+    from spend.features.store.definitions import build_repo
+    from spend.simulate.config import SimulationConfig
+    from spend.simulate.run import simulate
+    from spend.simulate.writer import write_simulation
+    from tests.conftest import TEST_KEY
+
+    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+    root = tmp_path_factory.mktemp("offers")
+    settings = SpendSettings(home=root / "home", pseudonym_key=TEST_KEY)
+    write_simulation(simulate(SimulationConfig(customers=2_000, days=365, seed=21, offer_campaign=True)), root / "sim")
+    for table in ("customers", "transactions", "points", "campaigns"):
+        ingest(root / "sim" / f"{table}.csv", IngestOptions(table), settings)
+    build_snapshots(settings, pd.Timestamp("2025-12-31", tz="UTC"))
+    feature_store(settings).apply(build_repo(settings.paths.feature_snapshots).objects)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SPEND_HOME", str(settings.home))
         patch.setenv("SPEND_PSEUDONYM_KEY", settings.pseudonym_key.get_secret_value())
@@ -54,6 +75,7 @@ def test_training_values_every_policy_on_held_out_members_and_crowns_the_best(of
         "free_shipping",
     }
     assert 0 < details["redemption_rate"] < 1  # the simulated ledger redeems part of what it earns
+    assert_logged(offers_home[0], "offers", report["version"], {"policy_values.png"})
 
 
 def test_evaluate_prints_each_policy_with_its_interval(home):

@@ -18,6 +18,7 @@ And, for monitoring (training/monitoring.py), where the strategy can say:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -47,6 +48,8 @@ class Evaluation:
     recent_at: pd.Timestamp | None = None
     trends: tuple[str, ...] = ()  # inputs that grow with time (models/drift.py)
     holdout_scores: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
+    # Figures beyond the classifier's (training/plots.py): file name -> a function that draws one.
+    figures: dict[str, Callable[[], object]] = field(default_factory=dict)
 
     @property
     def model(self) -> object:

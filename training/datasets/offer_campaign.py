@@ -24,6 +24,7 @@ from spend.core.names import CUSTOMER_ID as ID
 from spend.core.registry import ModelSpec
 from spend.core.settings import SpendSettings
 from spend.training.datasets import Evaluation
+from spend.training.plots import policy_figure
 
 STEPS = ("campaign", "holdout", "register")
 NO_CAMPAIGN = "no randomised offer campaign: cannot estimate offer effects"
@@ -213,6 +214,7 @@ def evaluate(spec: ModelSpec, config: OffersConfig, data: OfferCampaign, params:
         details,
         contenders,
         example=example,
+        figures={"policy_values.png": lambda: policy_figure(table)},
     )
 
 

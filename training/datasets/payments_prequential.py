@@ -59,6 +59,8 @@ def evaluate(spec: ModelSpec, config: FraudConfig, data: Payments, params: dict)
         recent=test[list(FEATURES)],
         reference_at=train["ts"].min() + (train["ts"].max() - train["ts"].min()) / 2,
         recent_at=test["ts"].min() + (test["ts"].max() - test["ts"].min()) / 2,
+        example=test[list(FEATURES)].head(5),
+        holdout_scores=(result.test_labels, result.test_scores) if result.test_scores is not None else None,
     )
 
 

@@ -19,6 +19,7 @@ from spend.core.experiments import PricingConfig
 from spend.core.registry import ModelSpec
 from spend.core.settings import SpendSettings
 from spend.training.datasets import Evaluation
+from spend.training.plots import elasticity_figure
 
 STEPS = ("panel", "holdout", "register")
 
@@ -87,7 +88,17 @@ def evaluate(spec: ModelSpec, config: PricingConfig, data: Panel, params: dict) 
         "holdout_from": _cut(config, data).date().isoformat(),
         "skipped": data.skipped,
     }
-    return Evaluation(table[list(spec.metric_names)].astype(float), dict(params), {}, {}, details, contenders)
+    products = data.daily[["product_id"]].drop_duplicates().head(5).reset_index(drop=True)
+    return Evaluation(
+        table[list(spec.metric_names)].astype(float),
+        dict(params),
+        {},
+        {},
+        details,
+        contenders,
+        example=products,
+        figures={"elasticities.png": lambda: elasticity_figure(contenders["spend"].elasticities())},
+    )
 
 
 def champion_metrics(spec: ModelSpec, config: PricingConfig, data: Panel, model) -> dict[str, float]:

@@ -22,6 +22,7 @@ from spend.features.compute.products import ONE_SHOP
 from spend.features.store.definitions import SNAPSHOT_FILES
 from spend.training.datasets import Evaluation
 from spend.training.demand_backtest import origins, run_backtest
+from spend.training.plots import forecast_figure
 
 STEPS = ("series", "backtest", "register")
 
@@ -117,7 +118,17 @@ def evaluate(spec: ModelSpec, config: DemandConfig, data: Series, params: dict) 
         "skipped": data.skipped,
     }
     tags = {"windows": ",".join(result.windows)}
-    return Evaluation(table, dict(params), tags, {}, details, contenders)
+    series = data.history[["product_id", "store_id"]].drop_duplicates().head(5).reset_index(drop=True)
+    return Evaluation(
+        table,
+        dict(params),
+        tags,
+        {},
+        details,
+        contenders,
+        example=series,
+        figures={"forecast.png": lambda: forecast_figure(result.forecasts)},
+    )
 
 
 def _recent(history: pd.DataFrame, days: int) -> pd.DataFrame:
