@@ -194,10 +194,14 @@ DEMO_OFFER_BUDGET = 2.0  # per active member: enough for some members' offers, n
 
 def _assign_offers(settings: SpendSettings) -> dict:
     """Offers for today's members within the demo's budget, written under reports/ and published."""
-    from spend.core.user_tables import write_table
-    from spend.training.offers import AssignOptions, assign_offers, member_effects, publish_offers
+    import json
 
-    members = len(member_effects(settings)[0])
+    from spend.core.names import MANIFEST
+    from spend.core.user_tables import write_table
+    from spend.training.offers import AssignOptions, assign_offers, publish_offers
+
+    # the active members the publication segmented (the offers' members too), read, not recomputed
+    members = json.loads((settings.paths.published / MANIFEST).read_text(encoding="utf-8"))["segmented_customers"]
     frame, report = assign_offers(settings, AssignOptions(DEMO_OFFER_BUDGET * members, as_of=default_as_of(settings)))
     out = settings.paths.reports / "offers.csv"
     write_table(frame, out)
