@@ -226,6 +226,12 @@ def _show_offers(offers: dict) -> None:
             f"{a['expected_cost']:,.0f} of {a['budget']:,.0f} -> {a['file']}; published for `spend serve`",
             highlight=False,
         )
+        if a["offered"] == 0:
+            console.print(
+                f"no member gets an offer: {offers['winner']} is served, and on the campaign's held-out members "
+                "no offer paid for itself (`spend offers evaluate` shows each policy's value)",
+                highlight=False,
+            )
 
 
 def _trained(report, comparison: str) -> dict:
