@@ -142,16 +142,17 @@ def run(home: Path, sim: Path) -> dict:
     spend_choice = policies[f"spend_{config.learner}"]
     estimate = policy_value(scores, np.where(spend_choice == NONE, 0, spend_choice + 1), 0.10)
     result |= {"dr_value": estimate.value, "dr_low": estimate.low, "dr_high": estimate.high}
-    result |= lp_scale(true_net.shape[1], policies, single, effects, budget, hold.sum())
+    result |= lp_scale(effects, budget, hold.sum())
     return result
 
 
-def lp_scale(offers: int, policies, single, effects, budget: float, members: int, size: int = 1_000_000) -> dict:
+def lp_scale(effects, budget: float, members: int, size: int = 1_000_000) -> dict:
     """Seconds to assign `size` members: the last learner's held-out effects repeated, with noise."""
     rng = np.random.default_rng(1)
     rows = rng.integers(0, len(effects.net), size)
-    net = effects.net[rows] * rng.lognormal(0, 0.1, (size, offers))
-    cost = effects.cost[rows] * rng.lognormal(0, 0.1, (size, offers))
+    shape = (size, effects.net.shape[1])
+    net = effects.net[rows] * rng.lognormal(0, 0.1, shape)
+    cost = effects.cost[rows] * rng.lognormal(0, 0.1, shape)
     started = time.perf_counter()
     done = assign(net, cost, budget * size / members)
     return {"lp_1m_s": time.perf_counter() - started, "lp_1m_offered": int((done.choice != NONE).sum())}

@@ -19,7 +19,6 @@ from spend.features.compute.orders import purchase_lines
 from spend.features.ingest.store import OfflineStore
 from spend.features.store.config import feature_store
 from spend.features.store.training_set import training_set
-from spend.models.encoding import encode, learn_categories
 from spend.models.offers import OfferUplift
 from spend.models.uplift import qini_coefficient, uplift_at_k
 from spend.training.dataset import feature_columns
@@ -32,11 +31,6 @@ class Campaign:
     campaign_id: str
     frame: pd.DataFrame  # customer_id, event_timestamp, treated, responded, features...
     columns: list[str]  # the feature columns
-
-    def matrix(self, other: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Features as numbers, with text categories learned on the campaign (the same codes for `other`)."""
-        categories = learn_categories(self.frame[self.columns])
-        return encode(self.frame if other is None else other, self.columns, categories, "uplift")
 
 
 def latest_campaign(settings: SpendSettings, lines: pd.DataFrame, service: str) -> Campaign | str:

@@ -22,7 +22,7 @@ def evaluate_policies(settings: SpendSettings) -> dict:
     train = ~data.frame["holdout"].to_numpy()
     fitted = {"champion": _fit(lambda: clone(model), data, train)}
     fitted |= {name: _fit(lambda f=offers.baselines[name]: f(config), data, train) for name in offers.baselines}
-    table, _ = judge(config, data, fitted)
+    table = judge(config, data, fitted)
     policies = {
         name: {
             "value": float(row["policy_value"]),

@@ -157,9 +157,8 @@ def contacted(settings: SpendSettings, config: OffersConfig, as_of: pd.Timestamp
     published = settings.paths.published / OFFERS
     if published.exists():
         sent = pd.read_parquet(published, columns=[ID, "offer", "as_of"])
-        sent = sent[
-            (sent["offer"] != NONE) & (pd.to_datetime(sent["as_of"]) >= since) & (pd.to_datetime(sent["as_of"]) < as_of)
-        ]
+        at = pd.to_datetime(sent["as_of"])
+        sent = sent[(sent["offer"] != NONE) & (at >= since) & (at < as_of)]
         out |= set(sent[ID])
     return out
 

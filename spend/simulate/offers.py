@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from spend.models.offers import offer_cost
 from spend.simulate.campaign import apply_campaign, year_before
 from spend.simulate.catalog import Calendar
 from spend.simulate.config import SimulationConfig
@@ -210,7 +211,7 @@ def offer_truth(assignment: pd.DataFrame, spend: float, margin: float, redemptio
     for offer in OFFERS:
         orders = base * kept + assignment[f"r_{offer.name}"].to_numpy()
         g = assignment[f"g_{offer.name}"].to_numpy()
-        cost = _cost(offer, orders * spend * g, orders, redemption_rate)
+        cost = offer_cost(offer.kind, offer.value, orders * spend * g, orders, POINT_VALUE, redemption_rate)
         delta_margin = orders * margin * g - base * margin
         rows.append(
             pd.DataFrame(
@@ -224,11 +225,3 @@ def offer_truth(assignment: pd.DataFrame, spend: float, margin: float, redemptio
             )
         )
     return pd.concat(rows, ignore_index=True)
-
-
-def _cost(offer: SimOffer, spend: np.ndarray, orders: np.ndarray, redemption_rate: float) -> np.ndarray:
-    if offer.kind == "coupon":
-        return spend * offer.value / 100
-    if offer.kind == "points":
-        return spend * (offer.value - 1) * POINT_VALUE * redemption_rate
-    return orders * offer.value

@@ -166,7 +166,7 @@ def policies(data: OfferCampaign, fitted: dict, rng_seed: int = 0) -> dict[str, 
     return out
 
 
-def judge(config: OffersConfig, data: OfferCampaign, fitted: dict) -> tuple[pd.DataFrame, dict]:
+def judge(config: OffersConfig, data: OfferCampaign, fitted: dict) -> pd.DataFrame:
     """Every policy's doubly robust value per holdout member, with its interval."""
     from spend.models.offer_policy import ArmOutcomes, dr_scores, policy_value
 
@@ -187,14 +187,14 @@ def judge(config: OffersConfig, data: OfferCampaign, fitted: dict) -> tuple[pd.D
             for name, v in values.items()
         }
     ).T
-    return table, {"scores": scores, "arms": mu.arms_}
+    return table
 
 
 def evaluate(spec: ModelSpec, config: OffersConfig, data: OfferCampaign, params: dict) -> Evaluation:
     train = ~data.frame["holdout"].to_numpy()
     scorers = _scorers(spec, config, params)
     fitted = {name: _fit(make, data, train) for name, make in scorers.items()}
-    table, _ = judge(config, data, fitted)
+    table = judge(config, data, fitted)
     contenders = {name: _fit(make, data, np.ones(len(data.frame), dtype=bool)) for name, make in scorers.items()}
     counts = data.frame["arm"].value_counts()
     details = {
@@ -221,7 +221,7 @@ def evaluate(spec: ModelSpec, config: OffersConfig, data: OfferCampaign, params:
 def champion_metrics(spec: ModelSpec, config: OffersConfig, data: OfferCampaign, model) -> dict[str, float]:
     """The champion's settings refitted on the same training members, judged on the same holdout."""
     fitted = _fit(lambda: clone(model), data, ~data.frame["holdout"].to_numpy())
-    table, _ = judge(config, data, {"champion": fitted})
+    table = judge(config, data, {"champion": fitted})
     return table.loc["champion"].to_dict()
 
 
@@ -239,7 +239,7 @@ def objective(spec: ModelSpec, config: OffersConfig, data: OfferCampaign):
     def score(trial) -> float:
         params = spec.search_space(trial, config.search_space)
         fitted = {"spend": _fit(lambda: build(spec, config, params), inner, ~inner.frame["holdout"].to_numpy())}
-        return float(judge(config, inner, fitted)[0].loc["spend", "policy_value"])
+        return float(judge(config, inner, fitted).loc["spend", "policy_value"])
 
     return score
 
