@@ -50,10 +50,10 @@ bento: install
 	rm -rf build
 	$(BIN)/bentoml build .
 
-# Re-pin every dependency after editing pyproject.toml: the development lock (everything, tests and tools
-# included) and the bento's (the service's dependencies only, at the same versions).
+# Re-pin every dependency after editing pyproject.toml: the development lock (everything, tests, tools and
+# Spark included: the suite tests the cluster environment) and the bento's (the service's dependencies only, at the same versions).
 lock: install
-	$(BIN)/uv pip compile --quiet --python-version 3.11 pyproject.toml --extra dev -o requirements.lock
+	$(BIN)/uv pip compile --quiet --python-version 3.11 pyproject.toml --extra dev --extra spark -o requirements.lock
 	$(BIN)/uv pip compile --quiet --python-version 3.11 pyproject.toml -c requirements.lock -o requirements-serve.lock
 
 clean:

@@ -10,7 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from spend.cli import app
+from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchCatalog
+from tests.conftest import TEST_KEY
 
 runner = CliRunner()
 
@@ -18,8 +20,27 @@ runner = CliRunner()
 SMALL_SHOP = ["--products", "16", "--stores", "2"]  # 64 demand series: the demand model trains in seconds
 
 
-def test_demo_runs_end_to_end_and_reports_counts_that_add_up(settings):
-    result = runner.invoke(app, ["demo", "--customers", "400", "--days", "300", *SMALL_SHOP, "--json"])
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory) -> dict:
+    """One demo for the tests that read what it left (a demo is the suite's longest command)."""
+    home = tmp_path_factory.mktemp("demo") / "home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SPEND_HOME", str(home))
+        patch.setenv("SPEND_PSEUDONYM_KEY", TEST_KEY)
+        result = runner.invoke(app, ["demo", "--customers", "400", "--days", "300", *SMALL_SHOP, "--json"])
+    return {"home": home, "result": result}
+
+
+@pytest.fixture
+def demo(demo_home, monkeypatch) -> tuple:
+    """The demo's output and settings on its home; the environment points there too."""
+    monkeypatch.setenv("SPEND_HOME", str(demo_home["home"]))
+    monkeypatch.setenv("SPEND_PSEUDONYM_KEY", TEST_KEY)
+    return demo_home["result"], SpendSettings(home=demo_home["home"], pseudonym_key=TEST_KEY)
+
+
+def test_demo_runs_end_to_end_and_reports_counts_that_add_up(demo):
+    result, settings = demo
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     for table, counts in summary["ingested"].items():
@@ -90,8 +111,9 @@ def test_a_bad_setting_is_a_clear_error(settings, monkeypatch):
     assert "SPEND_MAX_LINE_AMOUNT" in result.output and "Traceback" not in result.output
 
 
-def test_features_commands_after_the_demo(settings):
-    assert runner.invoke(app, ["demo", "--customers", "300", "--days", "120", *SMALL_SHOP, "--json"]).exit_code == 0
+def test_features_commands_after_the_demo(demo):
+    result, settings = demo
+    assert result.exit_code == 0, result.output
     snaps = pd.read_parquet(settings.paths.feature_snapshots / "customer_snapshots.parquet")
     latest = snaps[snaps["event_timestamp"] == snaps["event_timestamp"].max()]
     customer = latest["customer_id"].iloc[0]

@@ -41,8 +41,13 @@ def _lines(lines: pd.DataFrame) -> pd.DataFrame:
 
 
 def demand_snapshots(
-    transactions: pd.DataFrame, until: pd.Timestamp, inventory: pd.DataFrame | None = None
+    transactions: pd.DataFrame,
+    until: pd.Timestamp,
+    inventory: pd.DataFrame | None = None,
+    history_end: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
+    """`history_end`: the last line's time in the whole history, given when `transactions` holds only some
+    products (a Spark partition); every series runs to the day after it."""
     if transactions.empty:
         return pd.DataFrame(columns=["product_id", "store_id", "event_timestamp", *DEMAND_COLUMNS])
     missing = ONE_SHOP if transactions["store_id"].isna().all() else NO_STORE
@@ -64,7 +69,8 @@ def demand_snapshots(
     )
     first = pd.Series(ts).groupby(code).min()
     start = (first.to_numpy() // DAY + 1) * DAY
-    end = np.full(len(start), min((int(ts.max()) // DAY + 1) * DAY, int(until.timestamp())))
+    last = int(ts.max()) if history_end is None else int(pd.Timestamp(history_end).timestamp())
+    end = np.full(len(start), min((last // DAY + 1) * DAY, int(until.timestamp())))
     entity, cutoff = daily_cutoffs(start, end)
     codes = first.index.to_numpy()[entity]
     split = pd.Series(ids.to_numpy()[codes].astype(str)).str.split("\x1f", n=1, expand=True)
@@ -109,7 +115,10 @@ def _stockouts(product, store, cutoff: np.ndarray, inventory: pd.DataFrame | Non
 def pricing_snapshots(transactions: pd.DataFrame, until: pd.Timestamp) -> pd.DataFrame:
     """Per product and day: the last shelf price and cost seen (any store or channel), its change over 30
     days, promo depth."""
-    lines = _lines(transactions[transactions["kind"] == "purchase"]).sort_values(["product_id", "ts"], kind="stable")
+    # order_id breaks ties of one second, so the latest price does not depend on the order lines were read in.
+    lines = _lines(transactions[transactions["kind"] == "purchase"]).sort_values(
+        ["product_id", "ts", "order_id"], kind="stable"
+    )
     ids = pd.Index(pd.unique(lines["product_id"]))
     code = ids.get_indexer(lines["product_id"])
     ts = seconds(lines["ts"])

@@ -3,6 +3,9 @@
 Events are sorted by (entity, time) into one array with cumulative sums; the sum of an entity's
 events in [cutoff - window, cutoff) is then two binary searches and a subtraction, vectorised over
 millions of (entity, cutoff) pairs. Events at or after the cut-off never count: no future leakage.
+
+The running sums restart at each entity, so an entity's windows are computed from its own events only:
+they come out the same whichever other entities share the index (one process, or a Spark partition).
 """
 
 from __future__ import annotations
@@ -17,24 +20,47 @@ _SHIFT = np.int64(1) << np.int64(36)  # seconds since 1970 fit in 36 bits until 
 
 @dataclass
 class EventIndex:
-    keys: np.ndarray  # sorted composite keys: entity code << 36 | seconds
-    cumulative: dict[str, np.ndarray]  # per value column: cumulative sum with a leading 0
-    order: np.ndarray  # sorted position -> position in the arrays given to build
+    keys: np.ndarray  # sorted composite keys: entity code << 36 | seconds, and each entity's closing key
+    running: dict[str, np.ndarray]  # per value column: the entity's own sum of the events before each key
+    order: np.ndarray  # sorted position -> position in the arrays given to build (-1: a closing key)
 
     @classmethod
     def build(cls, codes: np.ndarray, seconds: np.ndarray, values: dict[str, np.ndarray]) -> EventIndex:
-        keys = codes.astype(np.int64) * _SHIFT + seconds.astype(np.int64)
+        """Each entity's events, then one closing key (its code, the largest time) that no cut-off reaches:
+        a search never leaves an entity's own slots, and the running sum at its closing key is its total,
+        so a window is one subtraction, with no test of where the entity starts."""
+        codes = codes.astype(np.int64)
+        closing = np.unique(codes)
+        keys = np.concatenate([codes * _SHIFT + seconds.astype(np.int64), closing * _SHIFT + (_SHIFT - 1)])
         order = np.argsort(keys, kind="stable")
-        cumulative = {
-            name: np.concatenate([[0.0], np.cumsum(np.asarray(v, dtype=np.float64)[order])])
-            for name, v in values.items()
-        }
-        return cls(keys[order], cumulative, order)
+        keys = keys[order]
+        order = np.where(order < len(codes), order, -1)
+        entity = keys // _SHIFT
+        first = np.r_[True, entity[1:] != entity[:-1]] if len(keys) else np.zeros(0, dtype=bool)
+        segment = np.cumsum(first)
+        running = {}
+        for name, v in values.items():
+            padded = np.concatenate([np.asarray(v, dtype=np.float64), np.zeros(len(closing))])[order]
+            inclusive = pd.Series(padded).groupby(segment).cumsum().to_numpy()
+            # The sum before each key: the previous key's inclusive sum within the entity, 0 at its first.
+            running[name] = np.where(first, 0.0, np.r_[0.0, inclusive[:-1]])
+        return cls(keys, running, order)
+
+    def _between(self, name: str, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """Each entity's own sum of `name` over its sorted positions [start, end)."""
+        running = self.running[name]
+        if not len(running):
+            return np.zeros(len(end))
+        # Rounded: a difference of running sums carries float noise (94.53000000002794) that would
+        # otherwise differ between two computations of the same window.
+        return np.round(running[np.minimum(end, len(running) - 1)] - running[np.minimum(start, len(running) - 1)], 6)
 
     def position(self, codes: np.ndarray, seconds: np.ndarray) -> np.ndarray:
-        """Number of events (over all entities sorted before) strictly before each (entity, time)."""
-        query = codes.astype(np.int64) * _SHIFT + seconds.astype(np.int64)
-        if len(query) < 10_000:
+        """Sorted position of each (entity, time): the number of keys (events, and the closing keys of the
+        entities sorted before) strictly before it."""
+        # A window reaching before 1970 starts there: a negative time would land in the previous entity.
+        query = codes.astype(np.int64) * _SHIFT + np.maximum(seconds.astype(np.int64), 0)
+        if len(query) < 10_000 or not (query[1:] < query[:-1]).any():
             return np.searchsorted(self.keys, query, side="left")
         # Searching sorted queries walks the keys in order (cache-friendly): several times faster for
         # a million queries into millions of keys, even with the sort.
@@ -52,16 +78,25 @@ class EventIndex:
         for window in windows_s:
             start = self.position(codes, cutoff - window)
             for name in names:
-                out[name, window] = np.round(self.cumulative[name][end] - self.cumulative[name][start], 6)
+                out[name, window] = self._between(name, start, end)
         return out
 
-    def window_sum(self, name: str, codes: np.ndarray, cutoff: np.ndarray, window_s: int | None) -> np.ndarray:
-        """Sum of `name` over each entity's events in [cutoff - window, cutoff); None = all history."""
-        end = self.position(codes, cutoff)
-        start = self.position(codes, np.zeros_like(cutoff) if window_s is None else cutoff - window_s)
-        # Rounded: a difference of running sums carries float noise (94.53000000002794) that would
-        # otherwise differ between two computations of the same window.
-        return np.round(self.cumulative[name][end] - self.cumulative[name][start], 6)
+    def window_sum(
+        self, name: str, codes: np.ndarray, cutoff: np.ndarray, window_s: int | None, memo: dict | None = None
+    ) -> np.ndarray:
+        """Sum of `name` over each entity's events in [cutoff - window, cutoff); None = all history.
+
+        `memo`: a dict kept for one batch of (codes, cutoff), where the binary searches are kept for the
+        next window over the same batch (a snapshot asks for dozens of sums over a few windows)."""
+        memo = {} if memo is None else memo
+
+        def at(window: int | None) -> np.ndarray:
+            key = (id(self), window)
+            if key not in memo:
+                memo[key] = self.position(codes, np.zeros_like(cutoff) if window is None else cutoff - window)
+            return memo[key]
+
+        return self._between(name, at(window_s), at(0))
 
     def _last(self, codes: np.ndarray, cutoff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sorted position of each entity's last event before the cut-off, and whether there is one."""

@@ -34,7 +34,7 @@ from spend.features.store.definitions import SNAPSHOT_FILES
 
 ROW_GROUP = 65_536
 INPUT_TABLES = ("transactions", "points", "membership", "customers", "fraud_labels", "inventory")
-BUILD_STEPS = ("read", "customer", "terminal", "product_store", "product")
+BUILD_STEPS = ("read", "customer", "terminal", "product_store", "product")  # the progress steps, either engine
 
 
 @dataclass
@@ -46,29 +46,44 @@ class BuildReport:
     skipped: dict[str, str]  # feature group -> why it has no rows (a history without what it needs)
 
 
-def skipped_groups(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
+@dataclass(frozen=True)
+class Coverage:
+    """What the history holds, as far as the feature groups care."""
+
+    lines: int
+    with_terminal: int
+    with_store: int
+    present: frozenset[str]  # input tables with at least one row
+
+    @classmethod
+    def of(cls, tables: dict[str, pd.DataFrame]) -> Coverage:
+        tx = tables["transactions"]
+        present = frozenset(t for t, frame in tables.items() if not frame.empty)
+        return cls(len(tx), int(tx["terminal_id"].notna().sum()), int(tx["store_id"].notna().sum()), present)
+
+
+def skipped_groups(coverage: Coverage) -> dict[str, str]:
     """The feature groups this history cannot feed, and why, in one line each; and the inputs the
     customer group goes without (it is built from transactions alone when it must)."""
-    tx = tables["transactions"]
     skipped = {}
-    if not tx["terminal_id"].notna().any():
+    if not coverage.with_terminal:
         skipped["terminal"] = "no transaction has a terminal_id (card-present payments): no terminal risk windows"
-    if not tx["store_id"].notna().any():
+    if not coverage.with_store:
         skipped["product_store.stores"] = (
             f"no transaction has a store_id: demand is the whole shop's (store {ONE_SHOP!r})"
         )
-    elif tx["store_id"].isna().any():
+    elif coverage.with_store < coverage.lines:
         skipped["product_store.stores"] = (
-            f"{int(tx['store_id'].isna().sum())} line(s) without a store_id: their demand is store {NO_STORE!r}"
+            f"{coverage.lines - coverage.with_store} line(s) without a store_id: their demand is store {NO_STORE!r}"
         )
-    if tables["inventory"].empty:
+    if "inventory" not in coverage.present:
         skipped["product_store.inventory"] = "no inventory ingested: stock-out days are not flagged"
     for table, what in (
         ("points", "points balance and earn/burn windows"),
         ("membership", "membership tier"),
         ("customers", "signup channel and region"),
     ):
-        if tables[table].empty:
+        if table not in coverage.present:
             skipped[f"customer.{table}"] = f"no {table} ingested: customer features without {what}"
     return skipped
 
@@ -76,16 +91,33 @@ def skipped_groups(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
 def build_snapshots(
     settings: SpendSettings, until: pd.Timestamp | None = None, progress: Callable[[str], None] = lambda step: None
 ) -> BuildReport:
+    """Every group's snapshots up to `until`: in this process, or on Spark under SPEND_ENV=cluster."""
     until = pd.Timestamp.now(tz="UTC") if until is None else pd.Timestamp(until)
     until = until.tz_localize("UTC") if until.tzinfo is None else until.tz_convert("UTC")
     store = OfflineStore(settings.paths)
+    folder = settings.paths.feature_snapshots
+    folder.mkdir(parents=True, exist_ok=True)
+    build = _build_on_spark if settings.env == "cluster" else _build_here
+    rows, coverage = build(settings, store, until, folder, progress)
+    batches = sorted(set().union(*(store.catalog.committed_ids(t) for t in INPUT_TABLES)))
+    report = BuildReport(until.isoformat(), rows, batches, datetime.now(UTC).isoformat(), skipped_groups(coverage))
+    (folder / "manifest.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
+    lineage.emit(
+        settings.paths.home,
+        settings.feature_project,
+        "features.build",
+        [lineage.Data(f"offline.{t}") for t in INPUT_TABLES if t in coverage.present],
+        [lineage.Data(f"features.{name}_snapshots", report.built_at) for name in SNAPSHOT_FILES],
+    )
+    return report
+
+
+def _build_here(settings, store: OfflineStore, until: pd.Timestamp, folder: Path, progress) -> tuple[dict, Coverage]:
     progress("read")
     tables = {t: store.read(t) for t in INPUT_TABLES}
     if tables["transactions"].empty:
         raise SpendError(f"no transactions under {settings.home}; ingest some first (`spend ingest` or `spend demo`)")
     tx = tables["transactions"][tables["transactions"]["ts"] < until]
-    folder = settings.paths.feature_snapshots
-    folder.mkdir(parents=True, exist_ok=True)
     rows = {}
     progress("customer")
     rows["customer"] = _write_parts(
@@ -104,18 +136,24 @@ def build_snapshots(
     )
     progress("product")
     rows["product"] = _write_chunks(folder / SNAPSHOT_FILES["product"], [pricing_snapshots(tx, until)])
-    batches = sorted(set().union(*(store.catalog.committed_ids(t) for t in INPUT_TABLES)))
-    skipped = skipped_groups(tables)
-    report = BuildReport(until.isoformat(), rows, batches, datetime.now(UTC).isoformat(), skipped)
-    (folder / "manifest.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
-    lineage.emit(
-        settings.paths.home,
-        settings.feature_project,
-        "features.build",
-        [lineage.Data(f"offline.{t}") for t in INPUT_TABLES if not tables[t].empty],
-        [lineage.Data(f"features.{name}_snapshots", report.built_at) for name in SNAPSHOT_FILES],
-    )
-    return report
+    return rows, Coverage.of(tables)
+
+
+def _build_on_spark(settings, store: OfflineStore, until: pd.Timestamp, folder: Path, progress):
+    from spend.features.store.spark_session import require_spark
+
+    require_spark()  # before importing the Spark build, which needs pyspark
+    from spend.features.store.spark_build import build_groups_on_spark, coverage_on_spark
+
+    progress("read")
+    coverage = coverage_on_spark(settings, store)
+    if not coverage.lines:
+        raise SpendError(f"no transactions under {settings.home}; ingest some first (`spend ingest` or `spend demo`)")
+
+    def write(group: str, run: Callable[[Path], int]) -> int:
+        return _swap_in(folder / SNAPSHOT_FILES[group], run)
+
+    return build_groups_on_spark(settings, until, write, progress), coverage
 
 
 def _before(frame: pd.DataFrame, until: pd.Timestamp) -> pd.DataFrame:
@@ -135,6 +173,9 @@ def _write_chunks(path: Path, chunks) -> int:
             # Sorted by time in small row groups: a read of the last days (materialisation) or of a
             # period (training sets) skips most of the file on row-group statistics.
             frame = frame.sort_values("event_timestamp", kind="stable")
+            # Microseconds, as Spark writes them (and reads them: it refuses nanoseconds), so either engine's
+            # snapshots serve either environment.
+            frame["event_timestamp"] = frame["event_timestamp"].astype("datetime64[us, UTC]")
             table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
             writer = writer or pq.ParquetWriter(partial, table.schema, compression="zstd")
             writer.write_table(table.cast(writer.schema), row_group_size=ROW_GROUP)
@@ -144,23 +185,38 @@ def _write_chunks(path: Path, chunks) -> int:
             writer.close()
     if writer is None:
         pq.write_table(_empty_table(last), partial)
+    if path.is_dir():  # a Spark build's folder of parts (SPEND_ENV=cluster) before this one
+        old = path.with_name(path.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(path, old)
+        shutil.rmtree(old)
     os.replace(partial, path)
     return rows
 
 
 def _write_parts(path: Path, chunks) -> int:
-    """One part file per chunk in a folder at `path`, swapped in for the previous folder (or file). The
-    swap is two renames: a reader opening the snapshots at that instant finds none and can retry."""
+    """One part file per chunk in a folder at `path`, swapped in for the previous folder (or file)."""
+
+    def write(staging: Path) -> int:
+        rows, last = 0, None
+        for number, frame in enumerate(chunks):
+            last = frame
+            if not frame.empty:
+                rows += _write_chunks(staging / f"part-{number:05d}.parquet", [frame])
+        if not rows:
+            pq.write_table(_empty_table(last), staging / "part-00000.parquet")
+        return rows
+
+    return _swap_in(path, write)
+
+
+def _swap_in(path: Path, write: Callable[[Path], int]) -> int:
+    """`write` fills a staging folder, which then replaces the folder (or file) at `path`. The swap is two
+    renames: a reader opening the snapshots at that instant finds none and can retry."""
     staging = path.with_name(path.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    rows, last = 0, None
-    for number, frame in enumerate(chunks):
-        last = frame
-        if not frame.empty:
-            rows += _write_chunks(staging / f"part-{number:05d}.parquet", [frame])
-    if not rows:
-        pq.write_table(_empty_table(last), staging / "part-00000.parquet")
+    rows = write(staging)
     old = path.with_name(path.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if path.exists():

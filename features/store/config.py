@@ -4,6 +4,8 @@
   file registry, all under SPEND_HOME.
 - production: Redis online store (SPEND_REDIS_URL) and a SQL registry in PostgreSQL (SPEND_REGISTRY_URL);
   the offline store stays Parquet files: the snapshots are written by Spend itself and read in bulk.
+- cluster: production's services, and Feast's Spark offline store over the same Parquet snapshots
+  (SPEND_SPARK_MASTER): point-in-time training sets run as Spark jobs (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from spend.core.settings import SpendSettings
 
 def repo_config(settings: SpendSettings) -> RepoConfig:
     paths = settings.paths
-    if settings.env == "production":
+    if settings.uses_services:
         registry = {"registry_type": "sql", "path": settings.registry_url, "cache_ttl_seconds": 60}
         online = {"type": "redis", "connection_string": settings.redis_url}
     else:
@@ -34,9 +36,18 @@ def repo_config(settings: SpendSettings) -> RepoConfig:
         provider="local",
         registry=registry,
         online_store=online,
-        offline_store={"type": "file"},
+        offline_store=offline_store(settings),
         entity_key_serialization_version=3,
     )
+
+
+def offline_store(settings: SpendSettings) -> dict:
+    if settings.env != "cluster":
+        return {"type": "file"}
+    from spend.features.store.spark_session import require_spark, spark_conf
+
+    require_spark()
+    return {"type": "spark", "spark_conf": spark_conf(settings)}
 
 
 def write_repo_yaml(settings: SpendSettings) -> Path:
@@ -46,7 +57,7 @@ def write_repo_yaml(settings: SpendSettings) -> Path:
     import yaml
 
     config = repo_config(settings)
-    if settings.env == "production":
+    if settings.uses_services:
         registry = {"registry_type": "sql", "path": "${SPEND_REGISTRY_URL}", "cache_ttl_seconds": 60}
         online = {"type": "redis", "connection_string": "${SPEND_REDIS_URL}"}
     else:
@@ -57,7 +68,7 @@ def write_repo_yaml(settings: SpendSettings) -> Path:
         "provider": "local",
         "registry": registry,
         "online_store": online,
-        "offline_store": {"type": "file"},
+        "offline_store": offline_store(settings),
         "entity_key_serialization_version": 3,
     }
     path = settings.paths.feast / "feature_store.yaml"

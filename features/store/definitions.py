@@ -44,13 +44,19 @@ def _fields(names, dtype=Float64) -> list[Field]:
     return [Field(name=n, dtype=String if n == "membership_tier" else dtype) for n in names]
 
 
-def _source(name: str, folder: Path) -> FileSource:
-    return FileSource(
-        name=f"{name}_snapshots", path=str(folder / SNAPSHOT_FILES[name]), timestamp_field="event_timestamp"
-    )
+def _source(name: str, folder: Path, spark: bool):
+    path = str(folder / SNAPSHOT_FILES[name])
+    if spark:  # the same Parquet snapshots, read by Feast's Spark offline store (SPEND_ENV=cluster)
+        from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
+
+        return SparkSource(
+            name=f"{name}_snapshots", path=path, file_format="parquet", timestamp_field="event_timestamp"
+        )
+    return FileSource(name=f"{name}_snapshots", path=path, timestamp_field="event_timestamp")
 
 
-def build_repo(folder: Path) -> Repo:
+def build_repo(folder: Path, spark: bool = False) -> Repo:
+    """Every Feast object over the snapshots in `folder`; `spark`: as Spark sources (SPEND_ENV=cluster)."""
     customer = Entity(
         name="customer",
         join_keys=["customer_id"],
@@ -61,14 +67,14 @@ def build_repo(folder: Path) -> Repo:
     store = Entity(name="store", join_keys=["store_id"], value_type=ValueType.STRING)
     terminal = Entity(name="terminal", join_keys=["terminal_id"], value_type=ValueType.STRING)
 
-    customer_source = _source("customer", folder)
+    customer_source = _source("customer", folder, spark)
     spending_push = PushSource(name="customer_spending_push", batch_source=customer_source)
     sources = [
         customer_source,
         spending_push,
-        _source("terminal", folder),
-        _source("product_store", folder),
-        _source("product", folder),
+        _source("terminal", folder, spark),
+        _source("product_store", folder, spark),
+        _source("product", folder, spark),
     ]
 
     views = [

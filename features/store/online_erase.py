@@ -25,7 +25,7 @@ def delete_entities(settings: SpendSettings, join_key: str, values: Sequence[str
     if not values:
         return 0
     keys = entity_keys([join_key], [values])
-    if settings.env == "production":
+    if settings.uses_services:
         return _delete_redis(settings, keys)
     path = settings.paths.feast / "online.db"
     return _delete_sqlite(path, keys) if path.exists() else 0

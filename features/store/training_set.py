@@ -4,6 +4,10 @@ it was known at that time, from the same snapshots Feast serves.
 For each view: the latest snapshot with event_timestamp <= the row's time and >= time - TTL (Feast's
 rule). Unlike Feast's file offline store, which drops rows that match nothing, every entity row comes
 back, in order, with `<view>__found` False where nothing matched.
+
+Under SPEND_ENV=cluster the join is Feast's own, on its Spark offline store (`get_historical_features`), with
+the same rows, order and columns but `<view>__event_timestamp`, which Feast does not return; `<view>__found`
+is then "some feature of the view has a value" (every snapshot row has some).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ def training_set(store: FeatureStore, entity_rows: pd.DataFrame, service: str) -
     rows = entity_rows.reset_index(drop=True).copy()
     rows["event_timestamp"] = _utc(rows["event_timestamp"])
     rows["_row"] = np.arange(len(rows))
+    if store.config.offline_store.type == "spark":
+        return _on_spark(store, rows, wanted_features(store, service, None))
     out = rows
     for view_name, features in wanted_features(store, service, None).items():
         view = store.get_feature_view(view_name)
@@ -44,6 +50,27 @@ def training_set(store: FeatureStore, entity_rows: pd.DataFrame, service: str) -
         ).sort_values("_row")
         joined[f"{view_name}__found"] = joined[f"{view_name}__event_timestamp"].notna().to_numpy()
         out = out.merge(joined.drop(columns=["event_timestamp", *keys]), on="_row", how="left")
+    return out.drop(columns="_row")
+
+
+def _on_spark(store: FeatureStore, rows: pd.DataFrame, wanted: dict[str, list[str]]) -> pd.DataFrame:
+    for view_name in wanted:
+        keys = [e.name for e in store.get_feature_view(view_name).entity_columns]
+        missing = [k for k in keys if k not in rows]
+        if missing:
+            raise SpendError(f"{view_name} needs join key(s) {', '.join(missing)} in the entity rows")
+    refs = [f"{view}:{feature}" for view, features in wanted.items() for feature in features]
+    joined = store.get_historical_features(entity_df=rows, features=refs).to_df()
+    joined = joined.sort_values("_row").reset_index(drop=True)
+    out = rows.reset_index(drop=True).copy()
+    for view_name, features in wanted.items():
+        for feature in features:
+            values = joined[feature]
+            # Spark's missing text comes back as NaN; the local join's as None.
+            out[feature] = (
+                values.where(values.notna(), None).to_numpy() if values.dtype == object else values.to_numpy()
+            )
+        out[f"{view_name}__found"] = joined[features].notna().any(axis=1).to_numpy()
     return out.drop(columns="_row")
 
 

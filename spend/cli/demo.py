@@ -338,5 +338,5 @@ def _build_feature_store(settings: SpendSettings) -> dict:
 
     quiet_feast()
     report = build_snapshots(settings)
-    feature_store(settings).apply(build_repo(settings.paths.feature_snapshots).objects)
+    feature_store(settings).apply(build_repo(settings.paths.feature_snapshots, spark=settings.env == "cluster").objects)
     return {"snapshot_rows": report.rows, "online_entities": materialize(settings)}

@@ -68,7 +68,7 @@ def apply_command(json_output: JsonFlag = False) -> None:
 
     quiet_feast()
     settings = SpendSettings()
-    repo = build_repo(settings.paths.feature_snapshots)
+    repo = build_repo(settings.paths.feature_snapshots, spark=settings.env == "cluster")
     with backend_errors(settings):
         feature_store(settings).apply(repo.objects)
     write_repo_yaml(settings)  # Feast's own commands then work on the store just applied

@@ -13,7 +13,7 @@ from spend.core.console import user_errors
 
 @user_errors
 def serve_command(
-    env: Annotated[str | None, typer.Option(help="local or production (default: SPEND_ENV).")] = None,
+    env: Annotated[str | None, typer.Option(help="local, production or cluster (default: SPEND_ENV).")] = None,
     port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port.")] = 3000,
 ) -> None:
     """Start the BentoML service (serving/service.py) on this machine."""
@@ -22,8 +22,8 @@ def serve_command(
     from spend.core.errors import SpendError
     from spend.serving.launch import serve_command, serve_environment
 
-    if env is not None and env not in ("local", "production"):
-        raise SpendError(f"--env: {env!r} must be local or production")
+    if env is not None and env not in ("local", "production", "cluster"):
+        raise SpendError(f"--env: {env!r} must be local, production or cluster")
     environment = serve_environment({"SPEND_ENV": env} if env else None)
     command = serve_command(port)
     try:

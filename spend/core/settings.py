@@ -45,7 +45,11 @@ class SpendSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SPEND_", extra="forbid", frozen=True)
 
     home: Path = Field(Path(".spend"), description="Data home: offline store, quarantine, vault, ledgers.")
-    env: Literal["local", "production"] = Field("local", description="Feature-store and tracking backends.")
+    env: Literal["local", "production", "cluster"] = Field(
+        "local",
+        description="Backends: local (files, SQLite), production (Redis, PostgreSQL), cluster (production's "
+        "services, with the feature build and training sets on Spark: docs/scale.md).",
+    )
     pseudonym_key: SecretStr = Field(
         SecretStr(DEVELOPMENT_PSEUDONYM_KEY),
         description="HMAC key for customer pseudonyms; changing it changes every pseudonym.",
@@ -97,6 +101,12 @@ class SpendSettings(BaseSettings):
         description="`spend retention apply`: days each table is kept (by its time column), 'quarantine' (by "
         "ingestion) and 'feature_snapshots'; a table left out is kept; as JSON, e.g. '{\"transactions\": 730}'.",
     )
+    spark_master: str = Field(
+        "local[2]", description="cluster: the Spark master the feature build and training sets run on."
+    )
+    spark_partitions: int = Field(
+        0, ge=0, description="cluster: customer partitions of the Spark build (0: one per 25,000 customers)."
+    )
     feature_project: str = Field("spend", pattern=r"^[a-z][a-z0-9_]*$", description="Feast project name.")
 
     @field_validator("retention_days")
@@ -130,13 +140,18 @@ class SpendSettings(BaseSettings):
             )
 
     @property
+    def uses_services(self) -> bool:
+        """Redis online store, PostgreSQL registry and tracking (production, and cluster on top of it)."""
+        return self.env != "local"
+
+    @property
     def paths(self) -> SpendPaths:  # not cached: model_copy(update={"home": ...}) must move it too
         return SpendPaths(self.home)
 
     def model_tracking_uri(self) -> str:
         """MLflow tracking and registry: PostgreSQL in production, SQLite under the data home locally.
         Here, not in training/, because serving reads the same registry and must not import training."""
-        if self.env == "production":
+        if self.uses_services:
             return self.tracking_url
         folder = self.home / "mlflow"
         folder.mkdir(parents=True, exist_ok=True)

