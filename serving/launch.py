@@ -23,10 +23,13 @@ def serve_command(port: int, target: str = SERVICE) -> list[str]:
 
 
 def serve_environment(overrides: dict[str, str] | None = None) -> dict[str, str]:
-    """The service process's environment. BENTOML_HOME goes under the data home: BentoML keeps its
+    """The service process's environment; under SPEND_ENV=cluster the service runs as production (the same
+    online store and registry; Spark is for batch jobs). BENTOML_HOME goes under the data home: BentoML keeps its
     Prometheus multiprocess files in BENTOML_HOME, so two services on one machine (two homes, or the
     tests' services) would otherwise merge each other's metrics."""
     environment = os.environ | {"PYTHONOPTIMIZE": "1"} | (overrides or {})
+    if environment.get("SPEND_ENV") == "cluster":  # the service reads Redis and the registry, never Spark
+        environment["SPEND_ENV"] = "production"
     home = Path(environment.get("SPEND_HOME", ".spend")).resolve()
     return {"BENTOML_HOME": str(home / "bentoml")} | environment if "BENTOML_HOME" not in os.environ else environment
 

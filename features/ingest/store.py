@@ -40,20 +40,29 @@ class OfflineStore:
         self.paths = paths
         self.catalog = BatchCatalog(paths.catalog)
 
-    def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
-        """All committed rows of a table (an empty frame if nothing was ingested)."""
-        return self._read(self.paths.table(table), table, columns)
+    def read(self, table: str, columns: list[str] | None = None, where: ds.Expression | None = None) -> pd.DataFrame:
+        """All committed rows of a table (an empty frame if nothing was ingested); `where`: only the rows
+        it holds for (an Arrow expression, applied while reading)."""
+        return self._read(self.paths.table(table), table, columns, where)
 
     def read_quarantine(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
         return self._read(self.paths.quarantine / table, table, columns)
 
-    def _read(self, root: Path, table: str, columns: list[str] | None) -> pd.DataFrame:
+    def _read(self, root: Path, table: str, columns: list[str] | None, where=None) -> pd.DataFrame:
         files = _files(root, self.catalog.committed_ids(table))
         if not files:
             return pd.DataFrame(columns=columns or [])
         dataset = ds.dataset(files, format="parquet")
         wanted = None if columns is None else [c for c in columns if c in dataset.schema.names]
-        return dataset.to_table(columns=wanted).to_pandas(types_mapper=_types_mapper)
+        return dataset.to_table(columns=wanted, filter=where).to_pandas(types_mapper=_types_mapper)
+
+    def has_rows(self, table: str) -> bool:
+        return bool(_files(self.paths.table(table), self.catalog.committed_ids(table)))
+
+    def count(self, table: str, where: ds.Expression | None = None) -> int:
+        """Committed rows of a table (that `where` holds for), counted without reading them into memory."""
+        files = _files(self.paths.table(table), self.catalog.committed_ids(table))
+        return ds.dataset(files, format="parquet").count_rows(filter=where) if files else 0
 
     def stage(
         self, batch_id: str, table: str, accepted: pd.DataFrame, quarantined: pd.DataFrame, time_column: str

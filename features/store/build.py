@@ -19,8 +19,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from spend.core import lineage
@@ -34,6 +36,14 @@ from spend.features.store.definitions import SNAPSHOT_FILES
 
 ROW_GROUP = 65_536
 INPUT_TABLES = ("transactions", "points", "membership", "customers", "fraud_labels", "inventory")
+# The lines' columns each group reads (the local build never holds every column of every line).
+CUSTOMER_LINE_COLUMNS = ["customer_id", "order_id", "ts", "quantity", "unit_price", "discount", "kind", "channel"]
+PRODUCT_LINE_COLUMNS = [
+    *("product_id", "store_id", "ts", "quantity", "unit_price", "unit_cost", "discount", "kind", "order_id"),
+    "terminal_id",
+]
+TERMINAL_LINE_COLUMNS = ["terminal_id", "customer_id", "order_id", "ts", "quantity", "unit_price", "discount", "kind"]
+CUSTOMERS_PER_READ = 100_000  # a range's history and snapshots in memory at once: about 2 GB
 BUILD_STEPS = ("read", "customer", "terminal", "product_store", "product")  # the progress steps, either engine
 
 
@@ -54,12 +64,6 @@ class Coverage:
     with_terminal: int
     with_store: int
     present: frozenset[str]  # input tables with at least one row
-
-    @classmethod
-    def of(cls, tables: dict[str, pd.DataFrame]) -> Coverage:
-        tx = tables["transactions"]
-        present = frozenset(t for t, frame in tables.items() if not frame.empty)
-        return cls(len(tx), int(tx["terminal_id"].notna().sum()), int(tx["store_id"].notna().sum()), present)
 
 
 def skipped_groups(coverage: Coverage) -> dict[str, str]:
@@ -113,30 +117,53 @@ def build_snapshots(
 
 
 def _build_here(settings, store: OfflineStore, until: pd.Timestamp, folder: Path, progress) -> tuple[dict, Coverage]:
+    """The four groups in this process. Customers are read and computed a range of ids at a time (as Spark
+    partitions them), so memory follows the range, not the customer base."""
     progress("read")
-    tables = {t: store.read(t) for t in INPUT_TABLES}
-    if tables["transactions"].empty:
+    coverage = Coverage(
+        store.count("transactions"),
+        store.count("transactions", ds.field("terminal_id").is_valid()),
+        store.count("transactions", ds.field("store_id").is_valid()),
+        frozenset(t for t in INPUT_TABLES if store.has_rows(t)),
+    )
+    if not coverage.lines:
         raise SpendError(f"no transactions under {settings.home}; ingest some first (`spend ingest` or `spend demo`)")
-    tx = tables["transactions"][tables["transactions"]["ts"] < until]
     rows = {}
     progress("customer")
-    rows["customer"] = _write_parts(
-        folder / SNAPSHOT_FILES["customer"],
-        customer_snapshots(
-            tx, _before(tables["points"], until), _before(tables["membership"], until), tables["customers"], until
-        ),
-    )
+    rows["customer"] = _write_parts(folder / SNAPSHOT_FILES["customer"], _customer_ranges(store, until))
+    # Every line (a few columns) only once the customers are done: the two never share memory.
+    lines = store.read("transactions", PRODUCT_LINE_COLUMNS, ds.field("ts") < until)
     progress("terminal")
+    cards = store.read("transactions", TERMINAL_LINE_COLUMNS, ds.field("terminal_id").is_valid())
     rows["terminal"] = _write_chunks(
-        folder / SNAPSHOT_FILES["terminal"], [terminal_snapshots(tx, _before(tables["fraud_labels"], until), until)]
+        folder / SNAPSHOT_FILES["terminal"],
+        [terminal_snapshots(cards[cards["ts"] < until], _before(store.read("fraud_labels"), until), until)],
     )
     progress("product_store")
     rows["product_store"] = _write_chunks(
-        folder / SNAPSHOT_FILES["product_store"], [demand_snapshots(tx, until, _before(tables["inventory"], until))]
+        folder / SNAPSHOT_FILES["product_store"],
+        [demand_snapshots(lines, until, _before(store.read("inventory"), until))],
     )
     progress("product")
-    rows["product"] = _write_chunks(folder / SNAPSHOT_FILES["product"], [pricing_snapshots(tx, until)])
-    return rows, Coverage.of(tables)
+    rows["product"] = _write_chunks(folder / SNAPSHOT_FILES["product"], [pricing_snapshots(lines, until)])
+    return rows, coverage
+
+
+def _customer_ranges(store: OfflineStore, until: pd.Timestamp):
+    """Customer snapshot chunks, reading the history one range of CUSTOMERS_PER_READ customer ids at a time."""
+    ids = store.read("transactions", ["customer_id"])["customer_id"].dropna().unique()
+    ids = np.sort(np.asarray(ids, dtype=object))
+    for lo in range(0, len(ids), CUSTOMERS_PER_READ):
+        first, last = ids[lo], ids[min(lo + CUSTOMERS_PER_READ, len(ids)) - 1]
+        mine = (ds.field("customer_id") >= first) & (ds.field("customer_id") <= last)
+        tx = store.read("transactions", CUSTOMER_LINE_COLUMNS, mine)
+        yield from customer_snapshots(
+            tx[tx["ts"] < until],
+            _before(store.read("points", None, mine), until),
+            _before(store.read("membership", None, mine), until),
+            store.read("customers", None, mine),
+            until,
+        )
 
 
 def _build_on_spark(settings, store: OfflineStore, until: pd.Timestamp, folder: Path, progress):

@@ -17,6 +17,7 @@ import pytest
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 from spend.features.ingest.pipeline import IngestOptions, ingest
+from spend.features.store import build
 from spend.features.store.build import build_snapshots
 from spend.features.store.config import feature_store
 from spend.features.store.definitions import SNAPSHOT_FILES, build_repo
@@ -56,6 +57,10 @@ def builds(tmp_path_factory) -> dict:
     for table in TABLE_ORDER:
         ingest(root / "sim" / f"{table}.csv", IngestOptions(table), local)
     out = {"root": root, "local": local}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(build, "CUSTOMERS_PER_READ", 90)  # the local build, several ranges of customers
+        out["ranges_report"] = build_snapshots(local, UNTIL)
+        shutil.copytree(local.paths.feature_snapshots, root / "ranges")
     for env in ("local", "cluster"):
         settings = local.model_copy(update={"env": env})
         out[f"{env}_report"] = build_snapshots(settings, UNTIL)
@@ -77,6 +82,13 @@ def test_the_spark_build_writes_the_local_builds_snapshots(builds, group):
     pd.testing.assert_frame_equal(local, spark[local.columns], check_exact=True)
     assert builds["cluster_report"].rows == builds["local_report"].rows
     assert builds["cluster_report"].skipped == builds["local_report"].skipped
+
+
+@pytest.mark.parametrize("group", list(SNAPSHOT_FILES))
+def test_the_local_build_a_range_of_customers_at_a_time_writes_the_same_snapshots(builds, group):
+    whole, ranges = _snapshots(builds["root"] / "local", group), _snapshots(builds["root"] / "ranges", group)
+    pd.testing.assert_frame_equal(whole, ranges, check_exact=True)
+    assert builds["ranges_report"].rows == builds["local_report"].rows
 
 
 def test_the_spark_build_writes_contiguous_customer_ranges(builds):

@@ -50,3 +50,10 @@ def test_sigterm_to_spend_serve_stops_the_server_and_its_workers(tmp_path):
             for child in psutil.Process(process.pid).children(recursive=True):
                 child.kill()
             process.kill()
+
+
+def test_the_service_runs_as_production_under_the_cluster_environment(tmp_path):
+    """Spark is for batch jobs: the service needs only the online store and the registry (and no pyspark)."""
+    env = serve_environment({"SPEND_HOME": str(tmp_path / "home"), "SPEND_ENV": "cluster"})
+    assert env["SPEND_ENV"] == "production"
+    assert serve_environment({"SPEND_HOME": str(tmp_path / "home"), "SPEND_ENV": "local"})["SPEND_ENV"] == "local"
