@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python benchmarks/stress.py --json
 	$(BIN)/python benchmarks/reliability.py --json
 	$(BIN)/python benchmarks/governance.py --json
+	$(BIN)/python benchmarks/scale.py --json
 
 # The service as a bento: Spend's wheel first (bentofile.yaml installs it), then `bentoml build`.
 bento: install
