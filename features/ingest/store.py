@@ -56,12 +56,16 @@ class OfflineStore:
         wanted = None if columns is None else [c for c in columns if c in dataset.schema.names]
         return dataset.to_table(columns=wanted, filter=where).to_pandas(types_mapper=_types_mapper)
 
+    def files(self, table: str) -> list[str]:
+        """The table's committed Parquet files (for another reader: Spark, DuckDB)."""
+        return _files(self.paths.table(table), self.catalog.committed_ids(table))
+
     def has_rows(self, table: str) -> bool:
-        return bool(_files(self.paths.table(table), self.catalog.committed_ids(table)))
+        return bool(self.files(table))
 
     def count(self, table: str, where: ds.Expression | None = None) -> int:
         """Committed rows of a table (that `where` holds for), counted without reading them into memory."""
-        files = _files(self.paths.table(table), self.catalog.committed_ids(table))
+        files = self.files(table)
         return ds.dataset(files, format="parquet").count_rows(filter=where) if files else 0
 
     def stage(

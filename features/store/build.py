@@ -116,10 +116,8 @@ def build_snapshots(
     return report
 
 
-def _build_here(settings, store: OfflineStore, until: pd.Timestamp, folder: Path, progress) -> tuple[dict, Coverage]:
-    """The four groups in this process. Customers are read and computed a range of ids at a time (as Spark
-    partitions them), so memory follows the range, not the customer base."""
-    progress("read")
+def _coverage(settings: SpendSettings, store: OfflineStore) -> Coverage:
+    """What the history holds, counted by Arrow from the files (no row is read into memory); either engine."""
     coverage = Coverage(
         store.count("transactions"),
         store.count("transactions", ds.field("terminal_id").is_valid()),
@@ -128,6 +126,14 @@ def _build_here(settings, store: OfflineStore, until: pd.Timestamp, folder: Path
     )
     if not coverage.lines:
         raise SpendError(f"no transactions under {settings.home}; ingest some first (`spend ingest` or `spend demo`)")
+    return coverage
+
+
+def _build_here(settings, store: OfflineStore, until: pd.Timestamp, folder: Path, progress) -> tuple[dict, Coverage]:
+    """The four groups in this process. Customers are read and computed a range of ids at a time (as Spark
+    partitions them), so memory follows the range, not the customer base."""
+    progress("read")
+    coverage = _coverage(settings, store)
     rows = {}
     progress("customer")
     rows["customer"] = _write_parts(folder / SNAPSHOT_FILES["customer"], _customer_ranges(store, until))
@@ -170,12 +176,10 @@ def _build_on_spark(settings, store: OfflineStore, until: pd.Timestamp, folder: 
     from spend.features.store.spark_session import require_spark
 
     require_spark()  # before importing the Spark build, which needs pyspark
-    from spend.features.store.spark_build import build_groups_on_spark, coverage_on_spark
+    from spend.features.store.spark_build import build_groups_on_spark
 
     progress("read")
-    coverage = coverage_on_spark(settings, store)
-    if not coverage.lines:
-        raise SpendError(f"no transactions under {settings.home}; ingest some first (`spend ingest` or `spend demo`)")
+    coverage = _coverage(settings, store)
 
     def write(group: str, run: Callable[[Path], int]) -> int:
         return _swap_in(folder / SNAPSHOT_FILES[group], run)
@@ -212,12 +216,7 @@ def _write_chunks(path: Path, chunks) -> int:
             writer.close()
     if writer is None:
         pq.write_table(_empty_table(last), partial)
-    if path.is_dir():  # a Spark build's folder of parts (SPEND_ENV=cluster) before this one
-        old = path.with_name(path.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(path, old)
-        shutil.rmtree(old)
-    os.replace(partial, path)
+    _replace(path, partial)  # the previous file, or a Spark build's folder of parts (SPEND_ENV=cluster)
     return rows
 
 
@@ -244,13 +243,18 @@ def _swap_in(path: Path, write: Callable[[Path], int]) -> int:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     rows = write(staging)
+    _replace(path, staging)
+    return rows
+
+
+def _replace(path: Path, new: Path) -> None:
+    """`new` (a file or folder) takes the place of whatever is at `path`, file or folder."""
     old = path.with_name(path.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
     if path.exists():
         os.replace(path, old)
-    os.replace(staging, path)
+    os.replace(new, path)
     shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
-    return rows
 
 
 def _empty_table(frame: pd.DataFrame | None) -> pa.Table:

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from spend.core.settings import SpendSettings
 from spend.features.compute import customer_activity, products, terminals
-from spend.features.ingest.store import OfflineStore, _files, _types_mapper
+from spend.features.ingest.store import OfflineStore, _types_mapper
 from spend.features.store.spark_session import spark_session
 
 ENTITIES_PER_PARTITION = 25_000  # a customer-year of snapshots is ~400 rows: ~10M rows per partition
@@ -81,31 +81,12 @@ def build_groups_on_spark(
     return rows
 
 
-def coverage_on_spark(settings: SpendSettings, store: OfflineStore):
-    """build.Coverage, counted by Spark instead of reading the history into this process."""
-    from pyspark.sql import functions as F
-
-    from spend.features.store.build import INPUT_TABLES, Coverage
-
-    present = frozenset(t for t in INPUT_TABLES if _files(store.paths.table(t), store.catalog.committed_ids(t)))
-    if "transactions" not in present:
-        return Coverage(0, 0, 0, present)
-    files = _files(store.paths.table("transactions"), store.catalog.committed_ids("transactions"))
-    counts = (
-        spark_session(settings)
-        .read.parquet(*files)
-        .agg(F.count(F.lit(1)), F.count("terminal_id"), F.count("store_id"))
-        .first()
-    )
-    return Coverage(int(counts[0]), int(counts[1]), int(counts[2]), present)
-
-
 def _read_tables(spark, store: OfflineStore, until: pd.Timestamp) -> dict:
     from pyspark.sql import functions as F
 
     out = {}
     for table in (*TIMED, "customers"):
-        files = _files(store.paths.table(table), store.catalog.committed_ids(table))
+        files = store.files(table)
         if not files:
             continue
         frame = spark.read.parquet(*files).drop("batch_id", "ingested_at", "row_hash")

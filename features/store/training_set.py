@@ -33,10 +33,7 @@ def training_set(store: FeatureStore, entity_rows: pd.DataFrame, service: str) -
     out = rows
     for view_name, features in wanted_features(store, service, None).items():
         view = store.get_feature_view(view_name)
-        keys = [e.name for e in view.entity_columns]
-        missing = [k for k in keys if k not in rows]
-        if missing:
-            raise SpendError(f"{view_name} needs join key(s) {', '.join(missing)} in the entity rows")
+        keys = _join_keys(view, rows)
         snapshots = _snapshots(view, keys, features, rows)
         joined = pd.merge_asof(
             rows[["_row", "event_timestamp", *keys]].sort_values("event_timestamp", kind="stable"),
@@ -53,12 +50,18 @@ def training_set(store: FeatureStore, entity_rows: pd.DataFrame, service: str) -
     return out.drop(columns="_row")
 
 
+def _join_keys(view, rows: pd.DataFrame) -> list[str]:
+    """The view's join keys, which the entity rows must all carry."""
+    keys = [e.name for e in view.entity_columns]
+    missing = [k for k in keys if k not in rows]
+    if missing:
+        raise SpendError(f"{view.name} needs join key(s) {', '.join(missing)} in the entity rows")
+    return keys
+
+
 def _on_spark(store: FeatureStore, rows: pd.DataFrame, wanted: dict[str, list[str]]) -> pd.DataFrame:
     for view_name in wanted:
-        keys = [e.name for e in store.get_feature_view(view_name).entity_columns]
-        missing = [k for k in keys if k not in rows]
-        if missing:
-            raise SpendError(f"{view_name} needs join key(s) {', '.join(missing)} in the entity rows")
+        _join_keys(store.get_feature_view(view_name), rows)
     refs = [f"{view}:{feature}" for view, features in wanted.items() for feature in features]
     joined = store.get_historical_features(entity_df=rows, features=refs).to_df()
     joined = joined.sort_values("_row").reset_index(drop=True)
