@@ -27,7 +27,7 @@ from spend.models.demand import KEEP_LAST_DAYS
 from spend.models.replenishment import cover_demand
 
 TRAILING = 28
-LEVELS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99, 0.995)
+LEVELS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99, 0.995, 0.999)
 
 
 def replay(

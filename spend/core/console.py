@@ -33,22 +33,40 @@ errors = Console(stderr=True)
 
 @contextmanager
 def step_progress(title: str, steps: Sequence[str], enabled: bool = True) -> Iterator[Callable[[str], None]]:
-    """Yield a callback `step(name)`; the bar advances as each named step starts."""
+    """Yield a callback `step(name)`; the bar advances as each named step starts. Each step's seconds go
+    to the log (SPEND_HOME/logs), so a slow run says which step was slow."""
+    timer = _StepTimer(title)
     if not enabled:
-        yield lambda step: None
+        yield timer.start
+        timer.start(None)
         return
     with _bar() as progress:
         task = progress.add_task(title, total=len(steps))
         seen: list[str] = []
 
         def step(name: str) -> None:
+            timer.start(name)
             if seen:
                 progress.advance(task)
             seen.append(name)
             progress.update(task, description=f"{title}: {name}")
 
         yield step
+        timer.start(None)
         progress.update(task, completed=len(steps), description=f"{title}: done")
+
+
+class _StepTimer:
+    def __init__(self, title: str) -> None:
+        self.title, self.name, self.began = title, None, 0.0
+
+    def start(self, name: str | None) -> None:
+        import time
+
+        now = time.perf_counter()
+        if self.name is not None:
+            logging.getLogger("spend.steps").info("%s: %s took %.1f s", self.title, self.name, now - self.began)
+        self.name, self.began = name, now
 
 
 @contextmanager

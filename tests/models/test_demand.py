@@ -212,3 +212,24 @@ def test_the_mean_of_a_slow_mover_is_its_expected_units_not_its_median(intervals
     assert forecast["mean"].mean() == pytest.approx(0.5, rel=0.2)  # at the last (uncut) price
     if intervals == "quantile":
         assert forecast["p50"].mean() < 0.8 * forecast["mean"].mean()
+
+
+def test_rows_of_weight_zero_are_left_out_and_the_rest_train_unweighted():
+    from lightgbm import LGBMRegressor
+
+    from spend.models.demand import UnweightedLGBM
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"a": rng.normal(size=2000), "b": rng.normal(size=2000)})
+    y = X["a"] * 3 + rng.normal(size=2000)
+    weight = np.where(rng.random(2000) < 0.3, 0.0, 1.0)
+    y_spoiled = np.where(weight == 0, -100.0, y)  # what a zero-weight row says must not matter
+    params = dict(objective="quantile", alpha=0.9, n_estimators=30, verbosity=-1, deterministic=True, n_jobs=1)
+    ours = UnweightedLGBM(**params).fit(X, y_spoiled, sample_weight=weight)
+    kept = weight > 0
+    alone = LGBMRegressor(**params).fit(X[kept], y[kept])
+    np.testing.assert_allclose(ours.predict(X), alone.predict(X))
+    # Other weights are kept as weights.
+    uneven = np.where(weight > 0, 2.0 - kept.cumsum() % 2, 0.0)
+    weighted = UnweightedLGBM(**params).fit(X, y_spoiled, sample_weight=uneven)
+    assert not np.allclose(weighted.predict(X), alone.predict(X))
