@@ -18,6 +18,10 @@ is not negative, keeps its price and says so: a price moved on a guess is worse 
 
 from __future__ import annotations
 
+import bisect
+import math
+from collections import namedtuple
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,36 +60,49 @@ class Constraints:
 def quote(products: pd.DataFrame, constraints: Constraints, objective: str = "margin") -> pd.DataFrame:
     """One row per product: the quoted price, expected units and margin (with low/high from the
     elasticity's interval), the change, and the binding rule."""
+    return pd.DataFrame(quote_columns(products, constraints, objective))
+
+
+def quote_columns(
+    products: pd.DataFrame | Mapping[str, Sequence], constraints: Constraints, objective: str = "margin"
+) -> dict[str, np.ndarray | list]:
+    """`quote` as one array per column, from a frame or a mapping of columns: what the service answers
+    with, without building a DataFrame on either side."""
     constraints.check()
     if objective not in OBJECTIVES:
         raise QuoteError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
-    rows = _checked(products)
-    items = list(rows.itertuples(index=False))
+    columns = _checked(products)
+    items = _rows(columns)
     grids = [_candidates(row, constraints) for row in items]
     fixed = [_fixed_reason(row, constraints) for row in items]
     for row, grid, reason in zip(items, grids, fixed, strict=True):
-        if reason is not None and not np.isclose(grid, row.price).any():
+        if reason is not None and np.abs(grid - row.price).min() > 1e-8 + 1e-5 * abs(row.price):
             raise QuoteError(f"{row.product_id}: keeps its price ({reason}) but {row.price} breaks the rules")
-    table = _Table(rows, grids, fixed, objective)
+    table = _Table(columns, grids, fixed, objective)
     free, choice = _choose(table, constraints)
-    return _answer(rows, items, table, fixed, free, choice, constraints, objective)
+    return _answer(columns, items, table, fixed, free, choice, constraints, objective)
+
+
+# A quote answers a pricing engine's request per call: its products are plain arrays and tuples, not
+# pandas rows, whose per-row access cost more than the arithmetic.
+_Row = namedtuple("_Row", ("product_id", *REQUIRED[1:], "floor", "cap"))
+
+
+def _rows(columns: dict[str, np.ndarray]) -> list:
+    return [_Row(*values) for values in zip(*(columns[name] for name in _Row._fields), strict=True)]
 
 
 class _Table:
     """Every product's candidates side by side (padded with NaN), with their expected units and value:
     choosing is then one argmax per row, however many times the volume cap asks."""
 
-    def __init__(self, rows: pd.DataFrame, grids: list[np.ndarray], fixed: list[str | None], objective: str):
+    def __init__(self, rows: dict[str, np.ndarray], grids: list[np.ndarray], fixed: list[str | None], objective: str):
         width = max(grid.size for grid in grids)
         self.prices = np.full((len(grids), width), np.nan)
         for i, grid in enumerate(grids):
             self.prices[i, : grid.size] = grid
-        self.now = rows["price"].to_numpy(float)
-        self.units_now = rows["units"].to_numpy(float)
-        cost = rows["cost"].to_numpy(float)
-        self.units = (
-            self.units_now[:, None] * (self.prices / self.now[:, None]) ** rows["elasticity"].to_numpy(float)[:, None]
-        )
+        self.now, self.units_now, cost = rows["price"], rows["units"], rows["cost"]
+        self.units = self.units_now[:, None] * (self.prices / self.now[:, None]) ** rows["elasticity"][:, None]
         value = (self.prices - cost[:, None]) * self.units if objective == "margin" else self.prices * self.units
         self.value = np.where(np.isnan(value), -np.inf, value)
         self.units_or_zero = np.where(np.isnan(self.units), 0.0, self.units)  # padding sells nothing
@@ -105,42 +122,59 @@ def ladder(products: pd.DataFrame, constraints: Constraints) -> list[np.ndarray]
     """Every allowed price of each product (product_id, price, cost, optional floor and cap): what a
     quote chooses from, for anyone optimising under the same rules (the pricing benchmark's oracle)."""
     constraints.check()
-    rows = _checked(products.assign(units=0.0, elasticity=-1.0, ci_low=-1.0, ci_high=-1.0))
-    return [_candidates(row, constraints) for row in rows.itertuples(index=False)]
+    columns = _checked(products.assign(units=0.0, elasticity=-1.0, ci_low=-1.0, ci_high=-1.0))
+    return [_candidates(row, constraints) for row in _rows(columns)]
 
 
-def _checked(products: pd.DataFrame) -> pd.DataFrame:
-    missing = [c for c in REQUIRED if c not in products.columns]
+def _checked(products: pd.DataFrame | Mapping[str, Sequence]) -> dict[str, np.ndarray]:
+    """The products as one array per column (floor and cap NaN where absent), or the first bad one named."""
+    missing = [c for c in REQUIRED if c not in products]
     if missing:
         raise QuoteError(f"products lack column(s) {', '.join(missing)}")
-    rows = products.reset_index(drop=True).copy()
-    for column in ("floor", "cap"):
-        rows[column] = pd.to_numeric(rows[column], errors="coerce") if column in rows.columns else np.nan
-    bad = rows[(rows["price"] <= 0) | (rows["cost"] < 0) | (rows["units"] < 0)]
-    if len(bad):
-        raise QuoteError(f"{bad['product_id'].iloc[0]}: price must be positive, cost and units not negative")
-    losing = rows[rows["price"] < rows["cost"]]
-    if len(losing):
-        first = losing.iloc[0]
-        raise QuoteError(f"{first['product_id']}: price {first['price']} is below its cost {first['cost']}")
-    below = rows[rows["cap"].notna() & rows["floor"].notna() & (rows["floor"] > rows["cap"])]
-    if len(below):
-        raise QuoteError(
-            f"{below['product_id'].iloc[0]}: floor {below['floor'].iloc[0]} is above cap {below['cap'].iloc[0]}"
-        )
-    return rows
+    columns = {"product_id": np.asarray(products["product_id"], dtype=object)}
+    for name in (*REQUIRED[1:], "floor", "cap"):
+        given = products[name] if name in products else np.full(len(columns["product_id"]), np.nan)
+        columns[name] = _numbers(given, name, optional=name in ("floor", "cap"))
+    ids, price, cost = columns["product_id"], columns["price"], columns["cost"]
+    blank = np.flatnonzero(np.isnan(price) | np.isnan(cost))
+    if blank.size:
+        raise QuoteError(f"{ids[blank[0]]}: price and cost are required")
+    bad = np.flatnonzero((price <= 0) | (cost < 0) | (columns["units"] < 0))
+    if bad.size:
+        raise QuoteError(f"{ids[bad[0]]}: price must be positive, cost and units not negative")
+    losing = np.flatnonzero(price < cost)
+    if losing.size:
+        first = losing[0]
+        raise QuoteError(f"{ids[first]}: price {price[first]} is below its cost {cost[first]}")
+    floor, cap = columns["floor"], columns["cap"]
+    crossed = np.flatnonzero(~np.isnan(floor) & ~np.isnan(cap) & (floor > cap))
+    if crossed.size:
+        first = crossed[0]
+        raise QuoteError(f"{ids[first]}: floor {floor[first]} is above cap {cap[first]}")
+    return columns
+
+
+def _numbers(column: Sequence, name: str, optional: bool) -> np.ndarray:
+    """A column as floats; text that is not a number is an error naming the column (blank where optional)."""
+    values = np.asarray(column)
+    if values.dtype.kind in "fiub":
+        return values.astype(float)
+    try:
+        return pd.to_numeric(pd.Series(values), errors="coerce" if optional else "raise").to_numpy(float)
+    except (ValueError, TypeError) as error:
+        raise QuoteError(f"column {name}: not a number ({error})") from error
 
 
 def _bounds(row, c: Constraints) -> tuple[float, float, dict[str, float]]:
-    """The lowest and highest allowed price and which rule sets each."""
-    lows = {"max change down": row.price * (1 - c.max_change), "margin floor": row.cost / (1 - c.margin_floor)}
-    highs = {"max change up": row.price * (1 + c.max_change)}
-    if np.isfinite(row.floor):
-        lows["price floor"] = row.floor
-    if np.isfinite(row.cap):
-        highs["price cap"] = row.cap
-    low, high = max(lows.values()), min(highs.values())
-    return low, high, {"low": max(lows, key=lows.get), "high": min(highs, key=highs.get)}
+    """The lowest and highest allowed price and which rule sets each (the first named on a tie)."""
+    low, low_rule = row.price * (1 - c.max_change), "max change down"
+    high, high_rule = row.price * (1 + c.max_change), "max change up"
+    for bound, rule in ((row.cost / (1 - c.margin_floor), "margin floor"), (row.floor, "price floor")):
+        if math.isfinite(bound) and bound > low:
+            low, low_rule = bound, rule
+    if math.isfinite(row.cap) and row.cap < high:
+        high, high_rule = row.cap, "price cap"
+    return low, high, {"low": low_rule, "high": high_rule}
 
 
 def _candidates(row, c: Constraints) -> np.ndarray:
@@ -151,13 +185,13 @@ def _candidates(row, c: Constraints) -> np.ndarray:
             f"{rules['high']} allows at most {high:.2f})"
         )
     if not c.endings:
-        grid = np.arange(np.ceil(low * 100), np.floor(high * 100) + 1) / 100
-    else:
-        units = np.arange(np.floor(low), np.floor(high) + 1)
-        grid = np.sort((units[:, None] + np.asarray(c.endings)[None, :]).ravel())
-        grid = np.round(grid[(grid >= low - 1e-9) & (grid <= high + 1e-9)], 2)
-    if low <= row.price + 1e-9 and row.price <= high + 1e-9:
-        grid = np.unique(np.append(grid, row.price))  # keeping today's price is allowed when it is legal
+        grid = list(np.arange(np.ceil(low * 100), np.floor(high * 100) + 1) / 100)
+    else:  # a few prices per product: plain Python costs less than numpy's calls here
+        whole = range(math.floor(low), math.floor(high) + 1)
+        grid = sorted(round(u + e, 2) for u in whole for e in c.endings if low - 1e-9 <= u + e <= high + 1e-9)
+    if low <= row.price + 1e-9 and row.price <= high + 1e-9 and row.price not in grid:
+        bisect.insort(grid, row.price)  # keeping today's price is allowed when it is legal
+    grid = np.asarray(sorted(set(grid)), dtype=float)
     if grid.size == 0:
         raise QuoteError(f"{row.product_id}: no price on the ladder lies between {low:.2f} and {high:.2f}")
     return grid
@@ -191,34 +225,32 @@ def _choose(table: _Table, c: Constraints) -> tuple[np.ndarray, np.ndarray]:
     return choice, table.pick(high)
 
 
-def _answer(rows, items, table: _Table, fixed, free, choice, c: Constraints, objective: str) -> pd.DataFrame:
+def _answer(rows, items, table: _Table, fixed, free, choice, c: Constraints, objective: str) -> dict:
     price = table.prices[table.rows, choice]
-    cost = rows["cost"].to_numpy(float)
+    cost = rows["cost"]
 
     def units_at(elasticity: np.ndarray) -> np.ndarray:
         return table.units_now * (price / table.now) ** elasticity
 
-    expected = units_at(rows["elasticity"].to_numpy(float))
-    low, high = np.sort(np.column_stack([units_at(rows[b].to_numpy(float)) for b in ("ci_low", "ci_high")]), axis=1).T
+    expected = units_at(rows["elasticity"])
+    low, high = np.sort(np.column_stack([units_at(rows[b]) for b in ("ci_low", "ci_high")]), axis=1).T
     binding = [
         reason or ("volume loss cap" if k != own else _binding(row, c, objective))
         for row, reason, own, k in zip(items, fixed, free, choice, strict=True)
     ]
-    return pd.DataFrame(
-        {
-            "product_id": rows["product_id"].to_numpy(),
-            "current_price": table.now,
-            "price": price,
-            "change": price / table.now - 1,
-            "expected_units": expected,
-            "units_low": low,
-            "units_high": high,
-            "expected_margin": (price - cost) * expected,
-            "margin_low": (price - cost) * low,
-            "margin_high": (price - cost) * high,
-            "binding": binding,
-        }
-    )
+    return {
+        "product_id": rows["product_id"],
+        "current_price": table.now,
+        "price": price,
+        "change": price / table.now - 1,
+        "expected_units": expected,
+        "units_low": low,
+        "units_high": high,
+        "expected_margin": (price - cost) * expected,
+        "margin_low": (price - cost) * low,
+        "margin_high": (price - cost) * high,
+        "binding": binding,
+    }
 
 
 def _binding(row, c: Constraints, objective: str) -> str:

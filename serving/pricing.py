@@ -5,6 +5,7 @@ are 400, naming the rule and the product."""
 from __future__ import annotations
 
 import bentoml
+import numpy as np
 
 from spend.serving.answers import json_response, refused, served_fields, unavailable
 
@@ -12,38 +13,56 @@ NO_PRICING_MODEL = "no pricing model loaded; train one with `spend train pricing
 
 
 def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores):
-    import pandas as pd
-
-    from spend.models.price_quotes import Constraints, QuoteError
-    from spend.models.price_quotes import quote as quoted_prices
+    from spend.models.price_quotes import Constraints, QuoteError, quote_columns
 
     loaded = service.slots["pricing"].current
     if loaded is None:
         return unavailable(ctx, NO_PRICING_MODEL)
     model = loaded.model
-    asked = pd.DataFrame([p.model_dump() for p in products])
-    if asked["product_id"].duplicated().any():
+    ids = [p.product_id for p in products]
+    if len(set(ids)) < len(ids):
         return refused(ctx, 400, "products: a product is asked for twice", "products", logged="products: twice")
-    known = _inputs(model)
-    unknown = sorted(set(asked["product_id"]) - set(known["product_id"]))
-    if unknown:
+    index, inputs = _inputs(model)
+    rows = index.get_indexer(ids)
+    if (rows < 0).any():
+        unknown = sorted({i for i, row in zip(ids, rows, strict=True) if row < 0})
         reason = f"products: unknown product(s) {', '.join(unknown[:5])}"
         return refused(ctx, 404, reason, "products", logged="products: unknown")
     settings = rules.model_dump()
     settings["endings"] = tuple(settings["endings"])
+    asked = (
+        {"product_id": ids}
+        | {field: [getattr(p, field) for p in products] for field in ("price", "cost", "floor", "cap")}
+        | {column: values[rows] for column, values in inputs.items()}
+    )
     try:
-        frame = quoted_prices(asked.merge(known, on="product_id"), Constraints(**settings), objective)
+        quoted = quote_columns(asked, Constraints(**settings), objective)
     except QuoteError as error:
         return refused(ctx, 400, str(error), "constraints", logged="constraints: cannot all hold")
-    service._served(ctx, loaded, customers=0, result_size=len(frame))
-    body = {"objective": objective, "stores": stores, "quotes": frame.round(4).to_dict("records")}
+    service._served(ctx, loaded, customers=0, result_size=len(ids))
+    body = {"objective": objective, "stores": stores, "quotes": _records(quoted)}
     return json_response(served_fields(loaded) | body)
 
 
 def _inputs(model):
-    """Each product's elasticity, interval and recent daily units: the same for every request to this
-    model, so built once and kept on the loaded model (a swapped model brings its own)."""
+    """(product index, each product's elasticity, interval and recent daily units as arrays): the same
+    for every request to this model, so built once and kept on the loaded model (a swapped model brings
+    its own)."""
     cached = getattr(model, "quote_inputs_", None)
     if cached is None:
-        cached = model.quote_inputs_ = model.quote_inputs()
+        import pandas as pd
+
+        table = model.quote_inputs()
+        columns = {c: table[c].to_numpy() for c in table.columns if c != "product_id"}
+        cached = model.quote_inputs_ = (pd.Index(table["product_id"]), columns)
     return cached
+
+
+def _records(columns: dict) -> list[dict]:
+    """The quotes as JSON records, numbers to 4 decimals."""
+    names = list(columns)
+    values = [
+        np.round(v, 4).tolist() if isinstance(v, np.ndarray) and v.dtype.kind == "f" else list(v)
+        for v in columns.values()
+    ]
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]

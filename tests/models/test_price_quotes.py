@@ -135,6 +135,8 @@ def test_a_product_with_a_wide_interval_keeps_its_price_and_says_why():
         (_products(1).drop(columns="cost"), Constraints(), "lack column(s) cost"),
         (_products(1, price=-1.0), Constraints(), "price must be positive"),
         (_products(1, price=4.0), Constraints(), "price 4.0 is below its cost 5.0"),
+        (_products(1, price=np.nan), Constraints(), "P0: price and cost are required"),
+        (_products(1, cost="five"), Constraints(), "column cost: not a number"),
     ],
 )
 def test_contradictions_and_bad_input_are_refused_by_name(products, rules, words):
