@@ -18,7 +18,6 @@ is not negative, keeps its price and says so: a price moved on a guess is worse 
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections import namedtuple
 from collections.abc import Mapping, Sequence
@@ -73,12 +72,13 @@ def quote_columns(
         raise QuoteError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     columns = _checked(products)
     items = _rows(columns)
-    grids = [_candidates(row, constraints) for row in items]
+    prices = _ladders(columns, constraints)
     fixed = [_fixed_reason(row, constraints) for row in items]
-    for row, grid, reason in zip(items, grids, fixed, strict=True):
-        if reason is not None and np.abs(grid - row.price).min() > 1e-8 + 1e-5 * abs(row.price):
+    gap = np.nanmin(np.abs(prices - columns["price"][:, None]), axis=1)
+    for row, closest, reason in zip(items, gap, fixed, strict=True):
+        if reason is not None and closest > 1e-8 + 1e-5 * abs(row.price):
             raise QuoteError(f"{row.product_id}: keeps its price ({reason}) but {row.price} breaks the rules")
-    table = _Table(columns, grids, fixed, objective)
+    table = _Table(columns, prices, fixed, objective)
     free, choice = _choose(table, constraints)
     return _answer(columns, items, table, fixed, free, choice, constraints, objective)
 
@@ -96,11 +96,8 @@ class _Table:
     """Every product's candidates side by side (padded with NaN), with their expected units and value:
     choosing is then one argmax per row, however many times the volume cap asks."""
 
-    def __init__(self, rows: dict[str, np.ndarray], grids: list[np.ndarray], fixed: list[str | None], objective: str):
-        width = max(grid.size for grid in grids)
-        self.prices = np.full((len(grids), width), np.nan)
-        for i, grid in enumerate(grids):
-            self.prices[i, : grid.size] = grid
+    def __init__(self, rows: dict[str, np.ndarray], prices: np.ndarray, fixed: list[str | None], objective: str):
+        self.prices = prices
         self.now, self.units_now, cost = rows["price"], rows["units"], rows["cost"]
         self.units = self.units_now[:, None] * (self.prices / self.now[:, None]) ** rows["elasticity"][:, None]
         value = (self.prices - cost[:, None]) * self.units if objective == "margin" else self.prices * self.units
@@ -108,7 +105,7 @@ class _Table:
         self.units_or_zero = np.where(np.isnan(self.units), 0.0, self.units)  # padding sells nothing
         self.fixed = np.array([reason is not None for reason in fixed])
         self.kept = np.nanargmin(np.abs(self.prices - self.now[:, None]), axis=1)
-        self.rows = np.arange(len(grids))
+        self.rows = np.arange(len(prices))
 
     def pick(self, lam: float) -> np.ndarray:
         return np.where(self.fixed, self.kept, np.argmax(self.value + lam * self.units_or_zero, axis=1))
@@ -123,7 +120,7 @@ def ladder(products: pd.DataFrame, constraints: Constraints) -> list[np.ndarray]
     quote chooses from, for anyone optimising under the same rules (the pricing benchmark's oracle)."""
     constraints.check()
     columns = _checked(products.assign(units=0.0, elasticity=-1.0, ci_low=-1.0, ci_high=-1.0))
-    return [_candidates(row, constraints) for row in _rows(columns)]
+    return [np.unique(row[~np.isnan(row)]) for row in _ladders(columns, constraints)]
 
 
 def _checked(products: pd.DataFrame | Mapping[str, Sequence]) -> dict[str, np.ndarray]:
@@ -177,24 +174,46 @@ def _bounds(row, c: Constraints) -> tuple[float, float, dict[str, float]]:
     return low, high, {"low": low_rule, "high": high_rule}
 
 
-def _candidates(row, c: Constraints) -> np.ndarray:
-    low, high, rules = _bounds(row, c)
-    if low > high + 1e-9:
-        raise QuoteError(
-            f"{row.product_id}: no price satisfies the rules ({rules['low']} needs at least {low:.2f}, "
-            f"{rules['high']} allows at most {high:.2f})"
-        )
-    if not c.endings:
-        grid = list(np.arange(np.ceil(low * 100), np.floor(high * 100) + 1) / 100)
-    else:  # a few prices per product: plain Python costs less than numpy's calls here
-        whole = range(math.floor(low), math.floor(high) + 1)
-        grid = sorted(round(u + e, 2) for u in whole for e in c.endings if low - 1e-9 <= u + e <= high + 1e-9)
-    if low <= row.price + 1e-9 and row.price <= high + 1e-9 and row.price not in grid:
-        bisect.insort(grid, row.price)  # keeping today's price is allowed when it is legal
-    grid = np.asarray(sorted(set(grid)), dtype=float)
-    if grid.size == 0:
-        raise QuoteError(f"{row.product_id}: no price on the ladder lies between {low:.2f} and {high:.2f}")
-    return grid
+def _ladders(columns: dict[str, np.ndarray], c: Constraints) -> np.ndarray:
+    """Every product's allowed prices, one sorted row each, padded with NaN: the ladder's prices between
+    the product's bounds, and today's price where it is legal (keeping it is allowed). The first product
+    that has none is refused, naming the rules."""
+    price = columns["price"]
+    low, high = _lowest(columns, c), _highest(columns, c)
+    if c.endings:
+        base = np.floor(low)
+        steps = np.arange(int(np.clip(np.floor(high) - base, 0, None).max(initial=0)) + 1)
+        raw = ((base[:, None] + steps)[:, :, None] + np.asarray(c.endings)[None, None, :]).reshape(len(price), -1)
+        inside = (raw >= low[:, None] - 1e-9) & (raw <= high[:, None] + 1e-9)
+        ladder = np.where(inside, np.round(raw, 2), np.nan)
+    else:  # every cent from the first at or above the low bound to the last at or below the high one
+        base, top = np.ceil(low * 100), np.floor(high * 100)
+        cents = base[:, None] + np.arange(int(np.clip(top - base, 0, None).max(initial=0)) + 1)
+        ladder = np.where(cents <= top[:, None], cents / 100, np.nan)
+    legal = (low <= price + 1e-9) & (price <= high + 1e-9) & ~(ladder == price[:, None]).any(axis=1)
+    ladder = np.sort(np.column_stack([ladder, np.where(legal, price, np.nan)]), axis=1)
+    infeasible, empty = low > high + 1e-9, np.isnan(ladder).all(axis=1)
+    for i in np.flatnonzero(infeasible | empty)[:1]:
+        row = _rows({k: v[i : i + 1] for k, v in columns.items()})[0]
+        lo, hi, rules = _bounds(row, c)
+        if infeasible[i]:
+            raise QuoteError(
+                f"{row.product_id}: no price satisfies the rules ({rules['low']} needs at least {lo:.2f}, "
+                f"{rules['high']} allows at most {hi:.2f})"
+            )
+        raise QuoteError(f"{row.product_id}: no price on the ladder lies between {lo:.2f} and {hi:.2f}")
+    return ladder[:, : int((~np.isnan(ladder)).sum(axis=1).max(initial=1))]
+
+
+def _lowest(columns: dict[str, np.ndarray], c: Constraints) -> np.ndarray:
+    """`_bounds`' low for every product at once."""
+    floor = np.where(np.isfinite(columns["floor"]), columns["floor"], -np.inf)
+    return np.maximum.reduce([columns["price"] * (1 - c.max_change), columns["cost"] / (1 - c.margin_floor), floor])
+
+
+def _highest(columns: dict[str, np.ndarray], c: Constraints) -> np.ndarray:
+    cap = np.where(np.isfinite(columns["cap"]), columns["cap"], np.inf)
+    return np.minimum(columns["price"] * (1 + c.max_change), cap)
 
 
 def _fixed_reason(row, c: Constraints) -> str | None:

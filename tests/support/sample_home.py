@@ -35,10 +35,10 @@ from spend.training.tracking import Gate, Registry
 ROLES = ("marketing", "pricing-engine", "supply-chain", "data-scientist", "monitoring")
 
 
-def sample_home(settings: SpendSettings, root: Path, customers: int, seed: int = 5) -> dict:
+def sample_home(settings: SpendSettings, root: Path, customers: int, seed: int = 5, products: int = 40) -> dict:
     """Build everything under `settings` (simulated CSVs under `root / 'sim'`); returns the as-of date, the
     churn training result, the fraud version and the keys by role."""
-    as_of = feature_home(settings, root, customers, seed)
+    as_of = feature_home(settings, root, customers, seed, products)
     churn = train(settings, "churn", as_of)
     fraud_version = register_quick_fraud_model(settings)
     register_quick_demand_model(settings)
@@ -54,13 +54,15 @@ def sample_home(settings: SpendSettings, root: Path, customers: int, seed: int =
     }
 
 
-def feature_home(settings: SpendSettings, root: Path, customers: int, seed: int = 5) -> pd.Timestamp:
+def feature_home(
+    settings: SpendSettings, root: Path, customers: int, seed: int = 5, products: int = 40
+) -> pd.Timestamp:
     """A year of simulated history ending yesterday, ingested, built, applied and materialised; returns
     today, the as-of date at which every customer's online values are fresh."""
     warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
     start = date.today() - timedelta(days=365)
     config = SimulationConfig(
-        customers=customers, days=365, seed=seed, start=start, products=40, stores=5, offer_campaign=True
+        customers=customers, days=365, seed=seed, start=start, products=products, stores=5, offer_campaign=True
     )
     write_simulation(simulate(config), root / "sim")
     for table in TABLE_ORDER:
