@@ -18,7 +18,6 @@ is not negative, keeps its price and says so: a price moved on a guess is worse 
 
 from __future__ import annotations
 
-import math
 from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -72,15 +71,16 @@ def quote_columns(
         raise QuoteError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     columns = _checked(products)
     items = _rows(columns)
-    prices = _ladders(columns, constraints)
+    bounds = _bounds(columns, constraints)
+    prices = _ladders(columns, bounds, constraints)
     fixed = [_fixed_reason(row, constraints) for row in items]
-    gap = np.nanmin(np.abs(prices - columns["price"][:, None]), axis=1)
-    for row, closest, reason in zip(items, gap, fixed, strict=True):
-        if reason is not None and closest > 1e-8 + 1e-5 * abs(row.price):
+    on_ladder = np.isclose(prices, columns["price"][:, None]).any(axis=1)
+    for row, kept, reason in zip(items, on_ladder, fixed, strict=True):
+        if reason is not None and not kept:
             raise QuoteError(f"{row.product_id}: keeps its price ({reason}) but {row.price} breaks the rules")
     table = _Table(columns, prices, fixed, objective)
     free, choice = _choose(table, constraints)
-    return _answer(columns, items, table, fixed, free, choice, constraints, objective)
+    return _answer(columns, items, bounds, table, fixed, free, choice, objective)
 
 
 # A quote answers a pricing engine's request per call: its products are plain arrays and tuples, not
@@ -120,7 +120,8 @@ def ladder(products: pd.DataFrame, constraints: Constraints) -> list[np.ndarray]
     quote chooses from, for anyone optimising under the same rules (the pricing benchmark's oracle)."""
     constraints.check()
     columns = _checked(products.assign(units=0.0, elasticity=-1.0, ci_low=-1.0, ci_high=-1.0))
-    return [np.unique(row[~np.isnan(row)]) for row in _ladders(columns, constraints)]
+    prices = _ladders(columns, _bounds(columns, constraints), constraints)
+    return [np.unique(row[~np.isnan(row)]) for row in prices]
 
 
 def _checked(products: pd.DataFrame | Mapping[str, Sequence]) -> dict[str, np.ndarray]:
@@ -162,24 +163,37 @@ def _numbers(column: Sequence, name: str, optional: bool) -> np.ndarray:
         raise QuoteError(f"column {name}: not a number ({error})") from error
 
 
-def _bounds(row, c: Constraints) -> tuple[float, float, dict[str, float]]:
-    """The lowest and highest allowed price and which rule sets each (the first named on a tie)."""
-    low, low_rule = row.price * (1 - c.max_change), "max change down"
-    high, high_rule = row.price * (1 + c.max_change), "max change up"
-    for bound, rule in ((row.cost / (1 - c.margin_floor), "margin floor"), (row.floor, "price floor")):
-        if math.isfinite(bound) and bound > low:
-            low, low_rule = bound, rule
-    if math.isfinite(row.cap) and row.cap < high:
-        high, high_rule = row.cap, "price cap"
-    return low, high, {"low": low_rule, "high": high_rule}
+LOW_RULES = ("max change down", "margin floor", "price floor")
+HIGH_RULES = ("max change up", "price cap")
 
 
-def _ladders(columns: dict[str, np.ndarray], c: Constraints) -> np.ndarray:
+@dataclass(frozen=True)
+class _Bounds:
+    low: np.ndarray  # each product's lowest allowed price ...
+    high: np.ndarray  # ... and highest
+    low_rule: np.ndarray  # the rule that sets each (the first named on a tie)
+    high_rule: np.ndarray
+
+
+def _bounds(columns: dict[str, np.ndarray], c: Constraints) -> _Bounds:
+    price, floor, cap = columns["price"], columns["floor"], columns["cap"]
+    lows = np.vstack(
+        [
+            price * (1 - c.max_change),
+            columns["cost"] / (1 - c.margin_floor),
+            np.where(np.isfinite(floor), floor, -np.inf),
+        ]
+    )
+    highs = np.vstack([price * (1 + c.max_change), np.where(np.isfinite(cap), cap, np.inf)])
+    low_rule, high_rule = np.asarray(LOW_RULES)[lows.argmax(axis=0)], np.asarray(HIGH_RULES)[highs.argmin(axis=0)]
+    return _Bounds(lows.max(axis=0), highs.min(axis=0), low_rule, high_rule)
+
+
+def _ladders(columns: dict[str, np.ndarray], bounds: _Bounds, c: Constraints) -> np.ndarray:
     """Every product's allowed prices, one sorted row each, padded with NaN: the ladder's prices between
     the product's bounds, and today's price where it is legal (keeping it is allowed). The first product
     that has none is refused, naming the rules."""
-    price = columns["price"]
-    low, high = _lowest(columns, c), _highest(columns, c)
+    price, low, high = columns["price"], bounds.low, bounds.high
     if c.endings:
         base = np.floor(low)
         steps = np.arange(int(np.clip(np.floor(high) - base, 0, None).max(initial=0)) + 1)
@@ -194,26 +208,14 @@ def _ladders(columns: dict[str, np.ndarray], c: Constraints) -> np.ndarray:
     ladder = np.sort(np.column_stack([ladder, np.where(legal, price, np.nan)]), axis=1)
     infeasible, empty = low > high + 1e-9, np.isnan(ladder).all(axis=1)
     for i in np.flatnonzero(infeasible | empty)[:1]:
-        row = _rows({k: v[i : i + 1] for k, v in columns.items()})[0]
-        lo, hi, rules = _bounds(row, c)
+        product = columns["product_id"][i]
         if infeasible[i]:
             raise QuoteError(
-                f"{row.product_id}: no price satisfies the rules ({rules['low']} needs at least {lo:.2f}, "
-                f"{rules['high']} allows at most {hi:.2f})"
+                f"{product}: no price satisfies the rules ({bounds.low_rule[i]} needs at least {low[i]:.2f}, "
+                f"{bounds.high_rule[i]} allows at most {high[i]:.2f})"
             )
-        raise QuoteError(f"{row.product_id}: no price on the ladder lies between {lo:.2f} and {hi:.2f}")
+        raise QuoteError(f"{product}: no price on the ladder lies between {low[i]:.2f} and {high[i]:.2f}")
     return ladder[:, : int((~np.isnan(ladder)).sum(axis=1).max(initial=1))]
-
-
-def _lowest(columns: dict[str, np.ndarray], c: Constraints) -> np.ndarray:
-    """`_bounds`' low for every product at once."""
-    floor = np.where(np.isfinite(columns["floor"]), columns["floor"], -np.inf)
-    return np.maximum.reduce([columns["price"] * (1 - c.max_change), columns["cost"] / (1 - c.margin_floor), floor])
-
-
-def _highest(columns: dict[str, np.ndarray], c: Constraints) -> np.ndarray:
-    cap = np.where(np.isfinite(columns["cap"]), columns["cap"], np.inf)
-    return np.minimum(columns["price"] * (1 + c.max_change), cap)
 
 
 def _fixed_reason(row, c: Constraints) -> str | None:
@@ -244,7 +246,7 @@ def _choose(table: _Table, c: Constraints) -> tuple[np.ndarray, np.ndarray]:
     return choice, table.pick(high)
 
 
-def _answer(rows, items, table: _Table, fixed, free, choice, c: Constraints, objective: str) -> dict:
+def _answer(rows, items, bounds: _Bounds, table: _Table, fixed, free, choice, objective: str) -> dict:
     price = table.prices[table.rows, choice]
     cost = rows["cost"]
 
@@ -254,8 +256,8 @@ def _answer(rows, items, table: _Table, fixed, free, choice, c: Constraints, obj
     expected = units_at(rows["elasticity"])
     low, high = np.sort(np.column_stack([units_at(rows[b]) for b in ("ci_low", "ci_high")]), axis=1).T
     binding = [
-        reason or ("volume loss cap" if k != own else _binding(row, c, objective))
-        for row, reason, own, k in zip(items, fixed, free, choice, strict=True)
+        reason or ("volume loss cap" if k != own else _binding(row, bounds, i, objective))
+        for i, (row, reason, own, k) in enumerate(zip(items, fixed, free, choice, strict=True))
     ]
     return {
         "product_id": rows["product_id"],
@@ -272,18 +274,17 @@ def _answer(rows, items, table: _Table, fixed, free, choice, c: Constraints, obj
     }
 
 
-def _binding(row, c: Constraints, objective: str) -> str:
+def _binding(row, bounds: _Bounds, i: int, objective: str) -> str:
     """The rule that stops the price where it is: the bound on the side of the best price without
     rules (constant elasticity: margin peaks at cost x e / (1 + e) when e < -1 and rises forever
     otherwise; revenue rises with the price when e > -1 and falls when e < -1)."""
-    low, high, rules = _bounds(row, c)
     e = row.elasticity
     if objective == "margin":
         best = row.cost * e / (1 + e) if e < -1 else np.inf
     else:
         best = np.inf if e > -1 else 0.0
-    if best > high:
-        return rules["high"]
-    if best < low:
-        return rules["low"]
+    if best > bounds.high[i]:
+        return str(bounds.high_rule[i])
+    if best < bounds.low[i]:
+        return str(bounds.low_rule[i])
     return INTERIOR  # the ladder rounds it

@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,13 +43,11 @@ def step_progress(title: str, steps: Sequence[str], enabled: bool = True) -> Ite
         return
     with _bar() as progress:
         task = progress.add_task(title, total=len(steps))
-        seen: list[str] = []
 
         def step(name: str) -> None:
-            timer.start(name)
-            if seen:
+            if timer.name is not None:  # the step before ends here
                 progress.advance(task)
-            seen.append(name)
+            timer.start(name)
             progress.update(task, description=f"{title}: {name}")
 
         yield step
@@ -61,8 +60,6 @@ class _StepTimer:
         self.title, self.name, self.began = title, None, 0.0
 
     def start(self, name: str | None) -> None:
-        import time
-
         now = time.perf_counter()
         if self.name is not None:
             logging.getLogger("spend.steps").info("%s: %s took %.1f s", self.title, self.name, now - self.began)
