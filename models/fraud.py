@@ -5,6 +5,10 @@ or "balanced" (neg/pos); the training loop picks one by prequential validation. 
 they are not calibrated probabilities once the classes are reweighted. `set_alert_budget` stores the
 threshold that raises at most the given number of alerts per day on validation payments, so the
 decision travels with the model. Reason codes: the largest positive TreeSHAP contributions.
+
+The Handbook's baselines (logistic regression, a depth-2 tree, a random forest) are `FraudBaseline`s: the
+same interface (scores on a DataFrame or a float matrix, the alert threshold, reasons), so when one beats
+the candidate on the test week the gate serves it in the candidate's place.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from sklearn.exceptions import NotFittedError
 
 from spend.core.experiments import FraudConfig
 from spend.core.registry import ModelSpec, ServingSpec
+from spend.models.alert_threshold import AlertThreshold
 from spend.models.boosting import booster, capacity_space, positive_probability, top_reasons
 from spend.models.encoding import encode, learn_categories
+from spend.models.fraud_baselines import FraudBaseline
 
 IMBALANCE = ("none", "sqrt", "balanced")
 
@@ -36,7 +42,7 @@ def search_space(trial, bounds: dict | None = None) -> dict:
     return capacity_space(trial, bounds, BOUNDS) | {"imbalance": trial.suggest_categorical("imbalance", IMBALANCE)}
 
 
-class FraudModel(BaseEstimator):
+class FraudModel(AlertThreshold, BaseEstimator):
     def __init__(
         self,
         n_estimators: int = 300,
@@ -96,42 +102,8 @@ class FraudModel(BaseEstimator):
             raise ValueError(f"expected rows of {len(self.features_)} features ({', '.join(self.features_)})")
         return values
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """1 = raise an alert (score at or above the stored threshold; 0.5 before a budget is set)."""
-        return (self.predict_proba(X) >= getattr(self, "threshold_", 0.5)).astype(int)
-
-    def set_alert_budget(self, X: pd.DataFrame, days: np.ndarray, alerts_per_day: int) -> FraudModel:
-        """Threshold such that, on these (validation) payments, no day raises more than `alerts_per_day`."""
-        scores = pd.Series(self.predict_proba(X))
-        # Per day, the score of the last alert the budget allows; the strictest day sets the threshold.
-        kth = scores.groupby(np.asarray(days)).apply(lambda s: np.sort(s.to_numpy())[::-1][alerts_per_day:][:1])
-        above = [float(v[0]) for v in kth if len(v)]
-        self.threshold_ = float(np.nextafter(max(above), np.inf)) if above else 0.0
-        self.alerts_per_day_ = int(alerts_per_day)
-        return self
-
     def explain(self, X: pd.DataFrame, top: int = 3) -> list[list[str]]:
         return top_reasons(self.booster_, self._matrix(X), self.features_, top)
-
-
-def _logistic_regression():
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=0))
-
-
-def _decision_tree():
-    from sklearn.tree import DecisionTreeClassifier
-
-    return DecisionTreeClassifier(max_depth=2, random_state=0)
-
-
-def _random_forest():
-    from sklearn.ensemble import RandomForestClassifier
-
-    return RandomForestClassifier(n_estimators=100, n_jobs=-1, random_state=0)
 
 
 SPEC = ModelSpec(
@@ -146,11 +118,10 @@ SPEC = ModelSpec(
     metric_names=("auc", "average_precision", "card_precision_at_100"),
     gate_metric="average_precision",
     predict=lambda model, X: model.predict_proba(X),
-    # The Handbook's baselines, fitted on the same features and weeks.
+    # The Handbook's baselines, fitted on the same features and weeks; one that wins is served.
     baselines={
-        "logistic_regression": lambda config: _logistic_regression(),
-        "decision_tree_depth_2": lambda config: _decision_tree(),
-        "random_forest": lambda config: _random_forest(),
+        name: (lambda config, kind=name: FraudBaseline(kind))
+        for name in ("logistic_regression", "decision_tree_depth_2", "random_forest")
     },
     search_space=search_space,
     serving=ServingSpec(

@@ -122,7 +122,7 @@ def fit_score(estimator, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
     columns = list(FEATURES)
     estimator.fit(train[columns], train["is_fraud"])
     scores = estimator.predict_proba(test[columns])
-    return scores[:, 1] if scores.ndim == 2 else scores  # sklearn's two columns, or FraudModel's P(fraud)
+    return scores[:, 1] if scores.ndim == 2 else scores  # sklearn's two columns, or a fraud scorer's P(fraud)
 
 
 def prequential(frame: pd.DataFrame, protocol: Protocol, make: Callable[[], object]) -> float:
@@ -161,6 +161,8 @@ class Backtest:
     alerts: dict[str, float]  # the stored threshold on the test week: alerts per day, their precision
     test_labels: np.ndarray | None = None  # the test week's labels and every scorer's scores (the run's plots)
     test_scores: dict[str, np.ndarray] | None = None
+    servable: dict[str, object] | None = None  # every fitted scorer with a threshold, by name ("spend" too)
+    scorer_alerts: dict[str, dict[str, float]] | None = None  # each one's threshold on the test week
 
 
 def protocol_for(frame: pd.DataFrame, config: FraudConfig) -> Protocol:
@@ -211,28 +213,26 @@ def backtest(
     baselines: dict[str, Callable[[], object]] | None = None,
 ) -> Backtest:
     """Select the imbalance handling prequentially, then train, set the alert threshold and test, beside
-    the baselines (name -> unfitted estimator factory; same features, same weeks)."""
+    the baselines (name -> unfitted estimator factory; same features, same weeks). A baseline that can
+    hold an alert threshold (models/fraud_baselines.py) gets its own, so the gate may serve it."""
     protocol = protocol_for(frame, config)
     params = dict(config.params) if params is None else params
     candidates = {name: params | {"imbalance": name} for name in config.imbalance}
     selected, validation = select(frame, protocol, candidates)
     train, test = split(frame, protocol, protocol.train_start)
     columns = list(FEATURES)
-    model = FraudModel(**candidates[selected]).fit(train[columns], train["is_fraud"])
-    # Threshold from the delay week: the newest payments at training time (their labels are not needed).
+    models = {"spend": FraudModel(**candidates[selected])} | {name: make() for name, make in (baselines or {}).items()}
+    # Thresholds from the delay week: the newest payments at training time (their labels are not needed).
     _, test_start, _ = protocol.window(protocol.train_start)
     recent = frame[(frame["ts"] >= test_start - protocol.delay_days * DAY) & (frame["ts"] < test_start)]
-    model.set_alert_budget(recent[columns], recent["ts"].dt.floor("D").to_numpy(), config.alerts_per_day)
-    scores = {"spend": model.predict_proba(test[columns])}
-    scores |= {name: fit_score(make(), train, test) for name, make in (baselines or {}).items()}
+    scores, alerts = {}, {}
+    for name, model in models.items():
+        scores[name] = fit_score(model, train, test)
+        if hasattr(model, "set_alert_budget"):  # a servable scorer: its decision threshold travels with it
+            days = recent["ts"].dt.floor("D").to_numpy()
+            model.set_alert_budget(recent[columns], days, config.alerts_per_day, config.max_alert_share)
+            alerts[name] = _alerts(test, scores[name], model.threshold_)
     table = {name: assess(test, s, protocol.top_k) for name, s in scores.items()}
-    alerted = scores["spend"] >= model.threshold_
-    days = test["ts"].dt.floor("D").nunique()
-    alerts = {
-        "threshold": model.threshold_,
-        "alerts_per_day": float(alerted.sum() / days),
-        "alert_precision": float(test["is_fraud"].to_numpy()[alerted].mean()) if alerted.any() else float("nan"),
-    }
     return Backtest(
         protocol,
         selected,
@@ -241,8 +241,20 @@ def backtest(
         ceiling_card_precision(test, protocol.top_k),
         len(test),
         int(test["is_fraud"].sum()),
-        model,
-        alerts,
+        models["spend"],
+        alerts["spend"],
         test["is_fraud"].to_numpy(),
         scores,
+        {name: m for name, m in models.items() if name in alerts},
+        alerts,
     )
+
+
+def _alerts(test: pd.DataFrame, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """A stored threshold on the test week: alerts per day and the share of them that were fraud."""
+    alerted = scores >= threshold
+    return {
+        "threshold": threshold,
+        "alerts_per_day": float(alerted.sum() / test["ts"].dt.floor("D").nunique()),
+        "alert_precision": float(test["is_fraud"].to_numpy()[alerted].mean()) if alerted.any() else float("nan"),
+    }

@@ -190,8 +190,14 @@ def verdict(model: ModelSpec, table: pd.DataFrame, metric: str, winner: str, gat
     others = table.drop(index=winner)[metric].astype(float)
     if len(others):
         runner_up = others.idxmin() if metric in model.lower_is_better else others.idxmax()
-        margin = abs(float(table.loc[winner, metric]) - float(others[runner_up]))
-        won = f"{winner} won on {metric} ({table.loc[winner, metric]:.4f}) by {margin:.4f} over {runner_up}"
+        mine, theirs = float(table.loc[winner, metric]), float(others[runner_up])
+        if model.better(metric, mine, theirs):  # at least as good
+            won = f"{winner} won on {metric} ({mine:.4f}) by {abs(mine - theirs):.4f} over {runner_up}"
+        else:  # only a scorer that cannot be served did better: say so rather than call it a win
+            won = (
+                f"{winner} is the best servable scorer on {metric} ({mine:.4f}); "
+                f"{runner_up} scored {theirs:.4f} but cannot be served"
+            )
     else:
         won = f"{winner} scored {table.loc[winner, metric]:.4f} on {metric} (no baseline configured)"
     if winner != "spend":

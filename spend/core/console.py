@@ -139,7 +139,13 @@ def configure_output(verbose: bool = False) -> None:
     os.environ["SPEND_VERBOSE"] = "1" if verbose else "0"
     for stream in (console, errors):
         if not stream.is_terminal:  # a file or a pipe: no terminal to fit, and cut columns lose results
-            stream.width = 200
+            stream.width, stream.soft_wrap = 200, True  # tables up to 200 columns, sentences never wrapped
+    if not console.is_terminal and "TERMINAL_WIDTH" not in os.environ:
+        import typer.rich_utils
+
+        # Typer's own knob (TERMINAL_WIDTH, read when typer is imported): `--help` piped to a file or a
+        # pager was cut at 80 columns, option names included.
+        typer.rich_utils.MAX_WIDTH = 120
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     for handler in [h for h in root.handlers if getattr(h, "spend", False)]:  # a second run in one process

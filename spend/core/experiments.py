@@ -98,6 +98,8 @@ class ProtocolConfig(Strict):
 class FraudConfig(ExperimentConfig):
     protocol: ProtocolConfig = ProtocolConfig()
     alerts_per_day: int = Field(100, ge=1)  # the analysts' daily capacity: sets the stored threshold
+    # ... and at most this share of a day's payments, so a small shop is not alerted on every payment
+    max_alert_share: float = Field(0.02, gt=0, le=1)
     imbalance: tuple[str, ...] = ("none", "sqrt", "balanced")
 
 

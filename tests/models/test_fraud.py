@@ -69,3 +69,47 @@ def test_the_matrix_path_scores_and_explains_as_the_frame_path():
     assert model.explain_values(values[:5]) == model.explain(X.head(5))
     with pytest.raises(ValueError, match="expected rows of 3 features"):
         model.predict_values(values[:, :2])
+
+
+def test_a_day_with_fewer_payments_than_the_budget_alerts_on_at_most_its_share():
+    # 40 payments a day against a budget of 100: without the share cap the threshold was 0 and every
+    # payment alerted.
+    X, y, _ = data(800)
+    days = np.repeat(np.arange(20), 40)
+    model = FraudModel(n_estimators=30).fit(X, y).set_alert_budget(X, days, 100, max_share=0.05)
+    alerts = pd.Series(model.predict(X)).groupby(days).sum()
+    assert model.threshold_ > 0
+    assert alerts.max() == 2  # ceil(5% of 40)
+
+
+@pytest.mark.parametrize("kind", ["logistic_regression", "decision_tree_depth_2", "random_forest"])
+def test_a_baseline_scores_like_its_sklearn_model_on_frames_and_single_rows(kind):
+    from spend.models.fraud_baselines import FraudBaseline, _estimator
+
+    X, y, days = data(4_000)
+    model = FraudBaseline(kind).fit(X, y).set_alert_budget(X, days, 10)
+    reference = _estimator(kind, 0)
+    values = X.to_numpy()
+    if kind == "logistic_regression":
+        values = (values - values.mean(axis=0)) / values.std(axis=0)
+    expected = reference.fit(values, y).predict_proba(values)[:, 1]
+    np.testing.assert_allclose(model.predict_proba(X), expected, rtol=1e-6, atol=1e-9)
+    row = X.to_numpy()[[7]]
+    np.testing.assert_allclose(model.predict_values(row), expected[[7]], rtol=1e-6, atol=1e-9)
+    assert pd.Series(model.predict(X)).groupby(days).sum().max() <= 10
+
+
+@pytest.mark.parametrize("kind", ["logistic_regression", "random_forest"])
+def test_a_baselines_reasons_add_up_to_its_score_and_name_the_planted_pattern(kind):
+    from spend.models.fraud_baselines import FraudBaseline
+
+    X, y, _ = data(30_000)
+    model = FraudBaseline(kind).fit(X, y)
+    top = X.nlargest(20, "terminal_risk_30d")
+    contributions = model.contributions(top)
+    if kind == "random_forest":  # Saabas: the mean leaf share is the root's share plus the path's changes
+        root = np.mean([t.tree_.value[0, 0, 1] / t.tree_.value[0, 0].sum() for t in model.estimator_.estimators_])
+        np.testing.assert_allclose(root + contributions.sum(axis=1), model.predict_proba(top), atol=1e-9)
+    reasons = model.explain(top)
+    assert sum(r[:1] == ["terminal_risk_30d"] for r in reasons) >= 15
+    assert "noise" not in {r[0] for r in reasons if r}

@@ -770,3 +770,25 @@ def test_an_erased_customer_leaves_every_store_and_is_refused_when_back(served):
 def _write(frame: pd.DataFrame, path: Path) -> Path:
     frame.to_csv(path, index=False)
     return path
+
+
+def test_a_served_baseline_scores_explains_and_keeps_its_threshold(served):
+    """The gate may serve one of the Handbook's baselines: the service answers with it as with the booster
+    (one payment, a batch, reasons for alerts). Runs last: it leaves the forest as the fraud champion."""
+    from spend.features.compute.payments import FEATURES
+    from spend.models.fraud_baselines import FraudBaseline
+    from tests.support.sample_home import register_quick_fraud_model
+
+    version = register_quick_fraud_model(served["settings"], FraudBaseline("random_forest"))
+    assert _post(served, "/v1/admin/reload", {}, "data-scientist").json()["models"]["fraud"] == version
+    one = _post(served, "/v1/fraud/score", {"transaction": _payment(served, amount=900.0)}, "pricing-engine")
+    assert one.status_code == 200, one.text
+    body = one.json()
+    assert body["version"] == version and 0 <= body["fraud_score"] <= 1
+    assert body == FraudScore.model_validate(body).model_dump(mode="json")
+    assert body["alert"] == (body["fraud_score"] >= body["threshold"]) and body["threshold"] > 0
+    batch = [_payment(served, amount=float(a)) for a in (5, 900, 3000)]
+    many = _post(served, "/v1/fraud/score-batch", {"transactions": batch}, "pricing-engine").json()
+    alerts = [s for s in many["scores"] if s["alert"]]
+    assert many["version"] == version and len(many["scores"]) == 3
+    assert alerts and all(s["reasons"] and set(s["reasons"]) <= set(FEATURES) for s in alerts)

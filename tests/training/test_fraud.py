@@ -181,3 +181,26 @@ def test_a_small_shop_gets_windows_long_enough_to_hold_frauds_and_a_big_one_the_
     assert "lengthened" in small.note and small.validation_starts()[-1] >= small_frame["ts"].min().normalize()
     tiny = protocol_for(_labelled(365, 0.05), config)  # the history caps the windows, and the note says so
     assert "the history allows no longer" in tiny.note
+
+
+def test_a_baseline_that_beats_the_candidate_is_registered_with_its_threshold_and_scores(home):
+    """A one-split booster loses to the Handbook's baselines on the test week: the best of them is what gets
+    registered (never the loser), with its own alert threshold, and scores and explains payments."""
+    from spend.core.model_store import ModelStore
+    from spend.models.fraud_baselines import FraudBaseline
+
+    weak = ["--set", "params.n_estimators=1", "--set", "params.num_leaves=2"]
+    result = runner.invoke(app, ["train", "fraud", *weak, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    table = report["comparison"]
+    best = max(table, key=lambda name: table[name]["average_precision"])
+    assert best != "spend" and report["winner"] == best
+    assert f"the candidate lost, so {best} is registered" in report["verdict"]
+    store = ModelStore(home[0])
+    model = store.load_version(store.client.get_model_version("spend-fraud", report["version"]))
+    assert isinstance(model, FraudBaseline) and model.kind == best
+    assert model.threshold_ > 0
+    rows = np.random.default_rng(0).uniform(0, 3, size=(4, len(model.features_)))
+    assert model.predict_values(rows).shape == (4,)
+    assert all(isinstance(r, list) for r in model.explain_values(rows))

@@ -52,9 +52,10 @@ def evaluate(spec: ModelSpec, config: FraudConfig, data: Payments, params: dict)
         table,
         params | {"imbalance": result.selected, "alerts_per_day": config.alerts_per_day},
         {"train_start": details["train_start"], "test_end": test_end.isoformat()},
-        {"threshold": result.alerts["threshold"], "ceiling_card_precision": result.ceiling_card_precision},
-        details,
-        {"spend": result.model},  # the baselines are compared, not served (they have no alert threshold)
+        {f"{name}_threshold": a["threshold"] for name, a in result.scorer_alerts.items()}
+        | {"ceiling_card_precision": result.ceiling_card_precision},
+        details | {"alerts_by_scorer": result.scorer_alerts},
+        result.servable,  # every scorer with an alert threshold: a baseline that wins is served
         reference=train[list(FEATURES)],
         recent=test[list(FEATURES)],
         reference_at=train["ts"].min() + (train["ts"].max() - train["ts"].min()) / 2,
