@@ -142,6 +142,7 @@ def test_features_commands_after_the_demo(demo):
     from spend.serving.launch import free_port
     from tests.support.processes import answering
 
+    assert (settings.paths.feast / "feature_store.yaml").exists()  # the demo's apply wrote it
     written = json.loads(runner.invoke(app, ["features", "repo", "--json"]).stdout)["feature_store_yaml"]
     feast = str(Path(sys.executable).parent / "feast")
     listed = subprocess.run(

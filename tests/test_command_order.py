@@ -4,6 +4,7 @@ first, never a traceback; under --json the error is a JSON object too."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -37,6 +38,67 @@ COMMANDS = [
     ["lineage", "model", "churn"],
     ["lineage", "batch", "transactions-1"],
 ]
+
+
+# Past ingestion, the steps after it: these need the feature build (and then the Feast registry).
+AFTER_INGEST = [c for c in COMMANDS if c[0] not in ("quality", "lineage") and c[:2] != ["features", "build"]]
+NEED_SNAPSHOTS = {"train churn", "recall-list --out x.csv", "segments", "backtest churn"}
+
+
+@pytest.fixture(scope="module")
+def stages(tmp_path_factory) -> dict[str, Path]:
+    """Two homes of the same small shop: ingested only, and ingested and built but not applied."""
+    import shutil
+
+    from spend.core.settings import SpendSettings
+    from spend.features.ingest.pipeline import IngestOptions, ingest
+    from spend.features.store.build import build_snapshots
+    from spend.simulate.config import SimulationConfig
+    from spend.simulate.run import simulate
+    from spend.simulate.writer import TABLE_ORDER, write_simulation
+    from tests.conftest import TEST_KEY
+
+    root = tmp_path_factory.mktemp("stages")
+    write_simulation(simulate(SimulationConfig(customers=400, days=300, seed=2, products=16, stores=2)), root / "sim")
+    ingested = SpendSettings(home=root / "ingested", pseudonym_key=TEST_KEY)
+    for table in TABLE_ORDER:
+        ingest(root / "sim" / f"{table}.csv", IngestOptions(table), ingested)
+    shutil.copytree(ingested.home, root / "built")
+    build_snapshots(SpendSettings(home=root / "built", pseudonym_key=TEST_KEY))
+    return {"ingested": ingested.home, "built": root / "built"}
+
+
+# Once built, these run: they read the snapshots, not Feast (tried once: they train; not repeated here).
+RUN_ONCE_BUILT = {"train demand", "train pricing", "elasticity"}
+STAGED = [
+    pytest.param(stage, args, id=f"{' '.join(args)}-{stage}")
+    for stage in ("ingested", "built")
+    for args in AFTER_INGEST
+    if not (stage == "built" and " ".join(args) in RUN_ONCE_BUILT)
+]
+
+
+@pytest.mark.parametrize(("stage", "args"), STAGED)
+def test_a_command_run_before_its_step_names_the_step(stages, stage, args, monkeypatch, tmp_path):
+    """Ingested but not built, or built but not applied: a command either runs (demand and pricing read
+    the snapshots, not Feast) or ends in one `error:` line saying what to do, never an unexpected error
+    (`spend train churn` after ingestion alone was a FileNotFoundError)."""
+    import shutil
+
+    from tests.conftest import TEST_KEY
+
+    home = tmp_path / "home"
+    shutil.copytree(stages[stage], home)
+    monkeypatch.setenv("SPEND_HOME", str(home))
+    monkeypatch.setenv("SPEND_PSEUDONYM_KEY", TEST_KEY)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, args)
+    assert result.exit_code in (0, 2), result.output
+    assert "unexpected" not in result.output and "Traceback" not in result.output, result.output
+    if result.exit_code == 2:
+        assert result.output.count("error:") == 1, result.output
+    if stage == "ingested" and " ".join(args) in NEED_SNAPSHOTS:
+        assert "`spend features build` first" in result.output, result.output
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)

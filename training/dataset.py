@@ -81,8 +81,11 @@ def active_at(snapshots_folder, cutoff: pd.Timestamp) -> pd.DataFrame:
     year after their last one, so a snapshot at `cutoff` after a long gap exists only because the
     customer came back later. Selecting on it would leak the label into the cohort.
     """
+    path = snapshots_folder / SNAPSHOT_FILES["customer"]
+    if not path.exists():
+        raise SpendError("no customer feature snapshots; run `spend features build` first")
     snapshot = pd.read_parquet(
-        snapshots_folder / SNAPSHOT_FILES["customer"],
+        path,
         columns=[ID],
         filters=[("event_timestamp", "==", cutoff), ("orders_365d", ">", 0)],
     )

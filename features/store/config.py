@@ -142,3 +142,15 @@ def backend_errors(settings: SpendSettings) -> Iterator[None]:
 def _first_line(error: Exception) -> str:
     lines = str(getattr(error, "orig", error)).strip().splitlines()
     return lines[0] if lines else type(error).__name__
+
+
+def apply_repo(settings: SpendSettings):
+    """Register Spend's entities, sources, views and services with Feast (online tables created), and
+    write feature_store.yaml beside them, so Feast's own commands work on the store just applied. Every
+    apply goes through here (`spend features apply`, the demo): the demo's store had no yaml before."""
+    from spend.features.store.definitions import build_repo
+
+    repo = build_repo(settings.paths.feature_snapshots, spark=settings.env == "cluster")
+    feature_store(settings).apply(repo.objects)
+    write_repo_yaml(settings)
+    return repo

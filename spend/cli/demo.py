@@ -332,11 +332,10 @@ def _build_feature_store(settings: SpendSettings) -> dict:
     """Build snapshots, apply the Feast declarations and materialise the online store."""
     from spend.features.store import quiet_feast
     from spend.features.store.build import build_snapshots
-    from spend.features.store.config import feature_store
-    from spend.features.store.definitions import build_repo
+    from spend.features.store.config import apply_repo
     from spend.features.store.materialize import materialize
 
     quiet_feast()
     report = build_snapshots(settings)
-    feature_store(settings).apply(build_repo(settings.paths.feature_snapshots, spark=settings.env == "cluster").objects)
+    apply_repo(settings)
     return {"snapshot_rows": report.rows, "online_entities": materialize(settings)}

@@ -63,15 +63,12 @@ def build_command(
 @user_errors
 def apply_command(json_output: JsonFlag = False) -> None:
     """Register entities, sources, views and feature services with Feast (and create online tables)."""
-    from spend.features.store.config import backend_errors, feature_store, write_repo_yaml
-    from spend.features.store.definitions import build_repo
+    from spend.features.store.config import apply_repo, backend_errors
 
     quiet_feast()
     settings = SpendSettings()
-    repo = build_repo(settings.paths.feature_snapshots, spark=settings.env == "cluster")
     with backend_errors(settings):
-        feature_store(settings).apply(repo.objects)
-    write_repo_yaml(settings)  # Feast's own commands then work on the store just applied
+        repo = apply_repo(settings)
     summary = {
         "env": settings.env,
         "views": [v.name for v in repo.views],
