@@ -61,8 +61,10 @@ def write_repo_yaml(settings: SpendSettings) -> Path:
         registry = {"registry_type": "sql", "path": "${SPEND_REGISTRY_URL}", "cache_ttl_seconds": 60}
         online = {"type": "redis", "connection_string": "${SPEND_REDIS_URL}"}
     else:
-        registry = {"registry_type": "file", "path": config.registry.path, "cache_ttl_seconds": 60}
-        online = {"type": "sqlite", "path": config.online_store.path}
+        # Absolute: Feast reads a relative path from the yaml's folder, and the default home is `.spend`
+        # relative to where Spend runs (`feast -c .spend/feast` looked for .spend/feast/.spend/feast).
+        registry = {"registry_type": "file", "path": _absolute(config.registry.path), "cache_ttl_seconds": 60}
+        online = {"type": "sqlite", "path": _absolute(config.online_store.path)}
     document = {
         "project": config.project,
         "provider": "local",
@@ -142,6 +144,10 @@ def backend_errors(settings: SpendSettings) -> Iterator[None]:
 def _first_line(error: Exception) -> str:
     lines = str(getattr(error, "orig", error)).strip().splitlines()
     return lines[0] if lines else type(error).__name__
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).resolve())
 
 
 def apply_repo(settings: SpendSettings):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 import warnings
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -368,3 +369,17 @@ def test_the_awaited_read_of_a_payment_equals_the_blocking_one(home):
             assert _same(pd.Series(list(ours[name])), pd.Series(list(column))), name
     assert ours["customer_spending__found"].tolist() == [True] and ours["terminal_risk__found"].tolist() == [False]
     assert (reader._awaited is not None) == (home.env == "production")  # Redis was read through asyncio
+
+
+def test_feature_store_yaml_names_absolute_paths_under_the_default_relative_home(tmp_path, monkeypatch):
+    """The default home is `.spend`, relative: Feast reads the yaml's paths from the yaml's own folder, so
+    `feast -c .spend/feast` looked for .spend/feast/.spend/feast/registry.db."""
+    import yaml
+
+    from spend.features.store.config import write_repo_yaml
+
+    monkeypatch.chdir(tmp_path)
+    settings = SpendSettings(home=Path(".spend"), pseudonym_key=TEST_KEY)
+    document = yaml.safe_load(write_repo_yaml(settings).read_text())
+    for path in (document["registry"]["path"], document["online_store"]["path"]):
+        assert Path(path).is_absolute() and Path(path).parent == tmp_path / ".spend" / "feast", path
