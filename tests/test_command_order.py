@@ -46,7 +46,7 @@ NEED_SNAPSHOTS = {"train churn", "recall-list --out x.csv", "segments", "backtes
 
 
 @pytest.fixture(scope="module")
-def stages(tmp_path_factory) -> dict[str, Path]:
+def stages(tmp_path_factory, empty_model_store) -> dict[str, Path]:
     """Two homes of the same small shop: ingested only, and ingested and built but not applied."""
     import shutil
 
@@ -56,11 +56,11 @@ def stages(tmp_path_factory) -> dict[str, Path]:
     from spend.simulate.config import SimulationConfig
     from spend.simulate.run import simulate
     from spend.simulate.writer import TABLE_ORDER, write_simulation
-    from tests.conftest import TEST_KEY
+    from tests.conftest import TEST_KEY, with_model_store
 
     root = tmp_path_factory.mktemp("stages")
     write_simulation(simulate(SimulationConfig(customers=400, days=300, seed=2, products=16, stores=2)), root / "sim")
-    ingested = SpendSettings(home=root / "ingested", pseudonym_key=TEST_KEY)
+    ingested = SpendSettings(home=with_model_store(root / "ingested", empty_model_store), pseudonym_key=TEST_KEY)
     for table in TABLE_ORDER:
         ingest(root / "sim" / f"{table}.csv", IngestOptions(table), ingested)
     shutil.copytree(ingested.home, root / "built")
