@@ -55,8 +55,8 @@ class FraudBaseline(AlertThreshold, BaseEstimator):
         self.estimator_ = _estimator(self.kind, self.random_state)
         if self.kind == "logistic_regression":
             # Standardised by hand, so one payment is a dot product (sklearn's checks cost more than it).
-            self.mean_ = values.mean(axis=0)
-            self.scale_ = np.where(values.std(axis=0) > 0, values.std(axis=0), 1.0)
+            self.mean_, sd = values.mean(axis=0), values.std(axis=0)
+            self.scale_ = np.where(sd > 0, sd, 1.0)
             self.estimator_.fit((values - self.mean_) / self.scale_, np.asarray(y, dtype=int))
         else:
             self.estimator_.fit(values, np.asarray(y, dtype=int))

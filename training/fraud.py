@@ -157,12 +157,21 @@ class Backtest:
     ceiling_card_precision: float
     test_payments: int
     test_frauds: int
-    model: FraudModel
-    alerts: dict[str, float]  # the stored threshold on the test week: alerts per day, their precision
+    servable: dict[str, object]  # every fitted scorer with an alert threshold, by name ("spend" too)
+    # Each one's stored threshold on the test week: the threshold, alerts per day, their precision.
+    scorer_alerts: dict[str, dict[str, float]]
     test_labels: np.ndarray | None = None  # the test week's labels and every scorer's scores (the run's plots)
     test_scores: dict[str, np.ndarray] | None = None
-    servable: dict[str, object] | None = None  # every fitted scorer with a threshold, by name ("spend" too)
-    scorer_alerts: dict[str, dict[str, float]] | None = None  # each one's threshold on the test week
+
+    @property
+    def model(self) -> FraudModel:
+        """The candidate booster."""
+        return self.servable["spend"]
+
+    @property
+    def alerts(self) -> dict[str, float]:
+        """The candidate's threshold on the test week."""
+        return self.scorer_alerts["spend"]
 
 
 def protocol_for(frame: pd.DataFrame, config: FraudConfig) -> Protocol:
@@ -225,11 +234,11 @@ def backtest(
     # Thresholds from the delay week: the newest payments at training time (their labels are not needed).
     _, test_start, _ = protocol.window(protocol.train_start)
     recent = frame[(frame["ts"] >= test_start - protocol.delay_days * DAY) & (frame["ts"] < test_start)]
+    days = recent["ts"].dt.floor("D").to_numpy()
     scores, alerts = {}, {}
     for name, model in models.items():
         scores[name] = fit_score(model, train, test)
         if hasattr(model, "set_alert_budget"):  # a servable scorer: its decision threshold travels with it
-            days = recent["ts"].dt.floor("D").to_numpy()
             model.set_alert_budget(recent[columns], days, config.alerts_per_day, config.max_alert_share)
             alerts[name] = _alerts(test, scores[name], model.threshold_)
     table = {name: assess(test, s, protocol.top_k) for name, s in scores.items()}
@@ -241,12 +250,10 @@ def backtest(
         ceiling_card_precision(test, protocol.top_k),
         len(test),
         int(test["is_fraud"].sum()),
-        models["spend"],
-        alerts["spend"],
-        test["is_fraud"].to_numpy(),
-        scores,
         {name: m for name, m in models.items() if name in alerts},
         alerts,
+        test["is_fraud"].to_numpy(),
+        scores,
     )
 
 
