@@ -18,7 +18,6 @@ is not negative, keeps its price and says so: a price moved on a guess is worse 
 
 from __future__ import annotations
 
-from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -70,40 +69,34 @@ def quote_columns(
     if objective not in OBJECTIVES:
         raise QuoteError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     columns = _checked(products)
-    items = _rows(columns)
     bounds = _bounds(columns, constraints)
     prices = _ladders(columns, bounds, constraints)
-    fixed = [_fixed_reason(row, constraints) for row in items]
+    fixed = _fixed_reasons(columns, constraints)
     on_ladder = np.isclose(prices, columns["price"][:, None]).any(axis=1)
-    for row, kept, reason in zip(items, on_ladder, fixed, strict=True):
-        if reason is not None and not kept:
-            raise QuoteError(f"{row.product_id}: keeps its price ({reason}) but {row.price} breaks the rules")
+    for i in np.flatnonzero((fixed != None) & ~on_ladder)[:1]:  # noqa: E711 (elementwise)
+        product, price = columns["product_id"][i], columns["price"][i]
+        raise QuoteError(f"{product}: keeps its price ({fixed[i]}) but {price} breaks the rules")
     table = _Table(columns, prices, fixed, objective)
     free, choice = _choose(table, constraints)
-    return _answer(columns, items, bounds, table, fixed, free, choice, objective)
+    return _answer(columns, bounds, table, fixed, free, choice, objective)
 
 
-# A quote answers a pricing engine's request per call: its products are plain arrays and tuples, not
-# pandas rows, whose per-row access cost more than the arithmetic.
-_Row = namedtuple("_Row", ("product_id", *REQUIRED[1:], "floor", "cap"))
-
-
-def _rows(columns: dict[str, np.ndarray]) -> list:
-    return [_Row(*values) for values in zip(*(columns[name] for name in _Row._fields), strict=True)]
+# A quote answers a pricing engine's request per call: every step is arithmetic on whole columns;
+# per-product Python (pandas rows, then tuples) cost more than the arithmetic itself.
 
 
 class _Table:
     """Every product's candidates side by side (padded with NaN), with their expected units and value:
     choosing is then one argmax per row, however many times the volume cap asks."""
 
-    def __init__(self, rows: dict[str, np.ndarray], prices: np.ndarray, fixed: list[str | None], objective: str):
+    def __init__(self, rows: dict[str, np.ndarray], prices: np.ndarray, fixed: np.ndarray, objective: str):
         self.prices = prices
         self.now, self.units_now, cost = rows["price"], rows["units"], rows["cost"]
         self.units = self.units_now[:, None] * (self.prices / self.now[:, None]) ** rows["elasticity"][:, None]
         value = (self.prices - cost[:, None]) * self.units if objective == "margin" else self.prices * self.units
         self.value = np.where(np.isnan(value), -np.inf, value)
         self.units_or_zero = np.where(np.isnan(self.units), 0.0, self.units)  # padding sells nothing
-        self.fixed = np.array([reason is not None for reason in fixed])
+        self.fixed = fixed != None  # noqa: E711 (elementwise)
         self.kept = np.nanargmin(np.abs(self.prices - self.now[:, None]), axis=1)
         self.rows = np.arange(len(prices))
 
@@ -157,6 +150,11 @@ def _numbers(column: Sequence, name: str, optional: bool) -> np.ndarray:
     values = np.asarray(column)
     if values.dtype.kind in "fiub":
         return values.astype(float)
+    if values.dtype.kind == "O":  # numbers and None, as a service request brings them: no pandas needed
+        try:
+            return values.astype(float)
+        except (ValueError, TypeError):
+            pass  # text among them: pandas names the problem below
     try:
         return pd.to_numeric(pd.Series(values), errors="coerce" if optional else "raise").to_numpy(float)
     except (ValueError, TypeError) as error:
@@ -218,12 +216,11 @@ def _ladders(columns: dict[str, np.ndarray], bounds: _Bounds, c: Constraints) ->
     return ladder[:, : int((~np.isnan(ladder)).sum(axis=1).max(initial=1))]
 
 
-def _fixed_reason(row, c: Constraints) -> str | None:
-    if row.ci_high - row.ci_low > c.max_interval_width:
-        return NO_CHANGE_WIDE
-    if not row.elasticity < 0:
-        return NO_CHANGE_SIGN
-    return None
+def _fixed_reasons(columns: dict[str, np.ndarray], c: Constraints) -> np.ndarray:
+    """Per product, why it keeps its price (None where it may move): a wide interval first."""
+    wide = columns["ci_high"] - columns["ci_low"] > c.max_interval_width
+    unsigned = ~(columns["elasticity"] < 0)
+    return np.where(wide, NO_CHANGE_WIDE, np.where(unsigned, NO_CHANGE_SIGN, None)).astype(object)
 
 
 def _choose(table: _Table, c: Constraints) -> tuple[np.ndarray, np.ndarray]:
@@ -246,7 +243,7 @@ def _choose(table: _Table, c: Constraints) -> tuple[np.ndarray, np.ndarray]:
     return choice, table.pick(high)
 
 
-def _answer(rows, items, bounds: _Bounds, table: _Table, fixed, free, choice, objective: str) -> dict:
+def _answer(rows, bounds: _Bounds, table: _Table, fixed, free, choice, objective: str) -> dict:
     price = table.prices[table.rows, choice]
     cost = rows["cost"]
 
@@ -255,10 +252,9 @@ def _answer(rows, items, bounds: _Bounds, table: _Table, fixed, free, choice, ob
 
     expected = units_at(rows["elasticity"])
     low, high = np.sort(np.column_stack([units_at(rows[b]) for b in ("ci_low", "ci_high")]), axis=1).T
-    binding = [
-        reason or ("volume loss cap" if k != own else _binding(row, bounds, i, objective))
-        for i, (row, reason, own, k) in enumerate(zip(items, fixed, free, choice, strict=True))
-    ]
+    binding = np.where(
+        table.fixed, fixed, np.where(choice != free, "volume loss cap", _binding(rows, bounds, objective))
+    ).tolist()
     return {
         "product_id": rows["product_id"],
         "current_price": table.now,
@@ -274,17 +270,16 @@ def _answer(rows, items, bounds: _Bounds, table: _Table, fixed, free, choice, ob
     }
 
 
-def _binding(row, bounds: _Bounds, i: int, objective: str) -> str:
-    """The rule that stops the price where it is: the bound on the side of the best price without
-    rules (constant elasticity: margin peaks at cost x e / (1 + e) when e < -1 and rises forever
+def _binding(rows: dict[str, np.ndarray], bounds: _Bounds, objective: str) -> np.ndarray:
+    """Per product, the rule that stops the price where it is: the bound on the side of the best price
+    without rules (constant elasticity: margin peaks at cost x e / (1 + e) when e < -1 and rises forever
     otherwise; revenue rises with the price when e > -1 and falls when e < -1)."""
-    e = row.elasticity
-    if objective == "margin":
-        best = row.cost * e / (1 + e) if e < -1 else np.inf
-    else:
-        best = np.inf if e > -1 else 0.0
-    if best > bounds.high[i]:
-        return str(bounds.high_rule[i])
-    if best < bounds.low[i]:
-        return str(bounds.low_rule[i])
-    return INTERIOR  # the ladder rounds it
+    e = rows["elasticity"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if objective == "margin":
+            best = np.where(e < -1, rows["cost"] * e / (1 + e), np.inf)
+        else:
+            best = np.where(e > -1, np.inf, 0.0)
+    return np.where(
+        best > bounds.high, bounds.high_rule, np.where(best < bounds.low, bounds.low_rule, INTERIOR)
+    )  # inside: the ladder rounds it

@@ -44,6 +44,17 @@ def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores
     return json_response(served_fields(loaded) | body)
 
 
+SMALL_QUOTE = 50_000  # candidate prices a quote weighs on the event loop (about a millisecond)
+
+
+def is_small(products, rules) -> bool:
+    """Whether the quote's candidate prices (each product's steps within its largest change, times
+    the allowed endings, or every cent) are few enough to weigh without leaving the event loop."""
+    per_step = len(rules.endings) if rules.endings else 100
+    steps = sum(2 * rules.max_change * p.price + 2 for p in products)
+    return steps * per_step <= SMALL_QUOTE
+
+
 def _inputs(model):
     """(product index, each product's elasticity, interval and recent daily units as arrays): the same
     for every request to this model, so built once and kept on the loaded model (a swapped model brings

@@ -560,7 +560,7 @@ class Spend:
         past the model's horizon."""
         return demand.suggest(self, ctx, stores, products, service_level, review_days, as_of)
 
-    def price_quote(
+    async def price_quote(
         self,
         ctx: bentoml.Context,
         products: Annotated[list[QuoteProduct], Field(min_length=1, max_length=1_000)],
@@ -571,7 +571,12 @@ class Spend:
         """Prices that maximise expected margin or revenue within the rules, per product, with expected
         units and margin under the elasticity's interval and the binding rule (role: pricing-engine). 404
         for an unknown product; 400 for a price below cost or rules that cannot all hold."""
-        return pricing.quote(self, ctx, products, objective, constraints, stores)
+        # A usual quote is under a millisecond of arrays, less than BentoML's thread hop for a sync
+        # method: it runs on the event loop, as fraud does. Wide ladders go to a thread so they do not
+        # hold up other requests.
+        if pricing.is_small(products, constraints):
+            return pricing.quote(self, ctx, products, objective, constraints, stores)
+        return await asyncio.to_thread(pricing.quote, self, ctx, products, objective, constraints, stores)
 
     @bentoml.api(route="/v1/admin/reload")
     async def reload(self, ctx: bentoml.Context) -> Health:

@@ -608,6 +608,22 @@ def test_price_quotes_keep_the_rules_and_a_retry_gets_the_same_answer(served):
     assert again.status_code == 200 and again.json()["quotes"] == answer["quotes"]
 
 
+def test_a_wide_price_quote_is_answered_off_the_event_loop_by_the_same_rules(served):
+    from spend.serving.pricing import is_small
+    from spend.serving.schemas import QuoteProduct, QuoteRules
+
+    products = [{"product_id": p, "price": 400.0, "cost": 100.0} for p in _products(served)[:3]]
+    rules = {"max_change": 0.5, "endings": []}  # every cent from 200 to 600: 40,000 candidates each
+    assert not is_small([QuoteProduct(**p) for p in products], QuoteRules(**rules))
+    response = _post(served, "/v1/price/quote", {"products": products, "constraints": rules}, "pricing-engine")
+    assert response.status_code == 200, response.text
+    for quote in response.json()["quotes"]:
+        assert 200.0 - 1e-9 <= quote["price"] <= 600.0 + 1e-9 and quote["binding"]
+    crossed = [products[0] | {"floor": 500.0, "cap": 450.0}]
+    refused = _post(served, "/v1/price/quote", {"products": crossed, "constraints": rules}, "pricing-engine")
+    assert refused.status_code == 400 and "above cap" in refused.json()["error"], refused.text
+
+
 @pytest.mark.parametrize(
     ("change", "status", "words"),
     [
