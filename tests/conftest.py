@@ -73,3 +73,11 @@ def require_service(name: str, host: str, port: int) -> None:
         if running_in_ci():
             pytest.fail(f"{message}; CI must provide it", pytrace=False)
         pytest.skip(message)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with a slow test first, each file's tests in their own order: on two workers (pyproject's
+    addopts) the long files then run side by side and the short ones fill in at the end, instead of one
+    long file running alone while the other worker waits."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)

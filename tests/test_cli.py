@@ -14,6 +14,8 @@ from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchCatalog
 from tests.conftest import TEST_KEY
 
+pytestmark = pytest.mark.slow  # a minute or more of fixtures and training: scheduled first (conftest.py)
+
 runner = CliRunner()
 
 

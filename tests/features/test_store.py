@@ -28,6 +28,8 @@ from spend.simulate.run import simulate
 from spend.simulate.writer import TABLE_ORDER, write_simulation
 from tests.conftest import TEST_KEY, require_service
 
+pytestmark = pytest.mark.slow  # a minute or more of fixtures and training: scheduled first (conftest.py)
+
 UNTIL = pd.Timestamp("2025-12-01", tz="UTC")  # inside the simulated year, so there is history after it too
 
 

@@ -11,6 +11,8 @@ import skops.io as sio
 from spend.models.demand import BaselineForecaster, DemandForecaster
 from spend.training.demand_backtest import run_backtest
 
+pytestmark = pytest.mark.slow  # a minute or more of fixtures and training: scheduled first (conftest.py)
+
 DAYS = 240
 
 

@@ -13,6 +13,8 @@ from spend.models.offer_assignment import NONE, assign
 from spend.models.offer_policy import ArmOutcomes, dr_scores, policy_value
 from spend.models.offers import BestSingleOffer, NoOffer, OfferUplift, offer_cost
 
+pytestmark = pytest.mark.slow  # a minute or more of fixtures and training: scheduled first (conftest.py)
+
 ARMS = np.array(["control", "coupon", "points"], dtype=object)
 
 

@@ -33,6 +33,8 @@ from tests.conftest import TEST_KEY
 from tests.serving.conftest import post, start_service
 from tests.support.sample_home import sample_home
 
+pytestmark = pytest.mark.slow  # a minute or more of fixtures and training: scheduled first (conftest.py)
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):

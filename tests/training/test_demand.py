@@ -19,6 +19,8 @@ from spend.simulate.run import simulate
 from spend.simulate.writer import write_simulation
 from tests.support.runs import assert_logged
 
+pytestmark = pytest.mark.slow  # a minute or more of fixtures and training: scheduled first (conftest.py)
+
 runner = CliRunner()
 YAML = """model: demand
 horizon_days: 14

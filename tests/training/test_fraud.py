@@ -25,6 +25,8 @@ from spend.training.tracking import Registry
 from tests.conftest import TEST_KEY
 from tests.support.runs import assert_logged
 
+pytestmark = pytest.mark.slow  # a minute or more of fixtures and training: scheduled first (conftest.py)
+
 runner = CliRunner()
 DAYS = 100
 

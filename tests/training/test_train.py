@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 from spend.cli import app
 from spend.training.tracking import Registry
 
+pytestmark = pytest.mark.slow  # a minute or more of fixtures and training: scheduled first (conftest.py)
+
 runner = CliRunner()
 
 
