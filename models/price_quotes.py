@@ -187,6 +187,14 @@ def _bounds(columns: dict[str, np.ndarray], c: Constraints) -> _Bounds:
     return _Bounds(lows.max(axis=0), highs.min(axis=0), low_rule, high_rule)
 
 
+def candidate_count(prices: Sequence[float], max_change: float, endings: Sequence[float]) -> float:
+    """About how many candidate prices a quote of these products weighs (the width of `_ladders`): the
+    whole units within each product's largest change either way, times the allowed endings, or every
+    cent when none are given. What a caller needs to know before asking for a large quote."""
+    per_unit = len(endings) if endings else 100
+    return sum(2 * max_change * price + 2 for price in prices) * per_unit
+
+
 def _ladders(columns: dict[str, np.ndarray], bounds: _Bounds, c: Constraints) -> np.ndarray:
     """Every product's allowed prices, one sorted row each, padded with NaN: the ladder's prices between
     the product's bounds, and today's price where it is legal (keeping it is allowed). The first product

@@ -48,11 +48,10 @@ SMALL_QUOTE = 50_000  # candidate prices a quote weighs on the event loop (about
 
 
 def is_small(products, rules) -> bool:
-    """Whether the quote's candidate prices (each product's steps within its largest change, times
-    the allowed endings, or every cent) are few enough to weigh without leaving the event loop."""
-    per_step = len(rules.endings) if rules.endings else 100
-    steps = sum(2 * rules.max_change * p.price + 2 for p in products)
-    return steps * per_step <= SMALL_QUOTE
+    """Whether the quote's candidate prices are few enough to weigh without leaving the event loop."""
+    from spend.models.price_quotes import candidate_count
+
+    return candidate_count([p.price for p in products], rules.max_change, rules.endings) <= SMALL_QUOTE
 
 
 def _inputs(model):

@@ -14,6 +14,8 @@ from spend.models.price_quotes import (
     NO_CHANGE_WIDE,
     Constraints,
     QuoteError,
+    candidate_count,
+    ladder,
     quote,
 )
 
@@ -144,3 +146,16 @@ def test_contradictions_and_bad_input_are_refused_by_name(products, rules, words
         quote(products, rules)
     assert words in str(error.value)
     assert "P0" in str(error.value) or "column" in str(error.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prices=st.lists(st.floats(0.05, 900.0), min_size=1, max_size=8),
+    max_change=st.floats(0.01, 0.9),
+    endings=st.sampled_from([(), (0.99,), (0.49, 0.99), (0.0, 0.25, 0.5, 0.75)]),
+)
+def test_the_candidate_count_never_undercounts_the_ladder(prices, max_change, endings):
+    """The service sends a quote off the event loop by this count: a ladder wider than it would slip by."""
+    products = pd.DataFrame({"product_id": [f"P{j}" for j in range(len(prices))], "price": prices, "cost": 0.0})
+    allowed = sum(len(row) for row in ladder(products, Constraints(max_change=max_change, endings=endings)))
+    assert candidate_count(prices, max_change, endings) >= allowed
