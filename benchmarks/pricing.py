@@ -76,7 +76,9 @@ def profit_replay(daily: pd.DataFrame, truth, days: int = 28) -> dict:
     """Quotes for every product on the first of the history's last `days` days, from elasticities fitted
     on the days before, each price held over those days; true expected profit over every 7th of them
     (own and cross effects), against today's list prices held and against the oracle: prices chosen on
-    the true demand under the same rules (coordinate ascent over each product's ladder, three sweeps)."""
+    the true demand under the same rules (coordinate ascent over each product's ladder, three sweeps).
+    Spend's quotes share units out by the shop's estimated response (models/price_quotes.py `Shop`); the
+    same quotes with each product alone (every lost unit leaves the shop) are replayed beside them."""
     from spend.models.price_quotes import quote
 
     window = truth.lines.index[-days:]
@@ -91,21 +93,27 @@ def profit_replay(daily: pd.DataFrame, truth, days: int = 28) -> dict:
     # The simulated shop lets some list prices drift below cost, or where no ladder price within one step
     # keeps the margin floor; Spend refuses to quote those, so they keep today's price in all three.
     quotable = products.apply(_quotable, axis=1)
-    quoted = quote(products[quotable], RULES).set_index("product_id")["price"]
-    quoted = quoted.reindex(truth.products["product_id"]).fillna(products.set_index("product_id")["price"])
+
+    def prices_quoted(shop) -> np.ndarray:
+        quoted = quote(products[quotable], RULES, shop=shop).set_index("product_id")["price"]
+        return quoted.reindex(truth.products["product_id"]).fillna(products.set_index("product_id")["price"]).to_numpy()
 
     def profit(prices: np.ndarray) -> float:
         margin = prices - cost.to_numpy()
         return float(sum((margin * truth.expected_units(day, prices)).sum() for day in scored_days))
 
-    now, spend = today.to_numpy(), quoted.to_numpy()
+    now, spend, alone = today.to_numpy(), prices_quoted(fitted.shop()), prices_quoted(None)
     oracle = _oracle(products, quotable.to_numpy(), profit, now)
     violations = _violations(products[quotable], spend[quotable.to_numpy()])
     return {
         "start": str(start.date()),
         "current": profit(now),
         "spend": profit(spend),
+        "spend_each_product_alone": profit(alone),
         "oracle": profit(oracle),
+        # The simulated shop's total is fixed by its shoppers' basket lines: prices only move units between
+        # products, so the true response of the total to all prices is 0.
+        "shop_response": fitted.shop_response_,
         "changed": int((np.abs(spend - now) > 1e-9).sum()),
         "not_quoted": int((~quotable).sum()),
         "violations": violations,
@@ -186,13 +194,15 @@ def run(customers: int) -> dict:
     out["profit"] = profit_replay(daily, demand_truth)
     log("(b) UCI Online Retail II")
     retail = online_retail()
-    table = ElasticityEstimator().fit(retail).elasticities()
+    fitted = ElasticityEstimator().fit(retail)
+    table = fitted.elasticities()
     significant = table["ci_high"] < 0
     out["online_retail"] = {
         "products": int(len(table)),
         "negative_and_significant": float(significant.mean()),
         "median_elasticity": float(table["elasticity"].median()),
         "category_prior": int((table["method"] == "category prior").sum()),
+        "shop_response": fitted.shop_response_,  # of these 200 products' total
     }
     return out
 
@@ -230,6 +240,24 @@ def figures(r: dict) -> list[dict]:
             r["profit"]["spend"] >= 0.97 * r["profit"]["oracle"] and r["profit"]["violations"] == 0,
         ),
         must_be_zero("simulated_quote_rule_violations", r["profit"]["violations"]),
+        figure(
+            "simulated_quote_profit_share_of_oracle_each_product_alone",
+            r["profit"]["spend_each_product_alone"] / r["profit"]["oracle"],
+            None,
+            "reported (quotes without the shop's response)",
+            True,
+        ),
+    ] + [
+        figure(
+            "simulated_shop_elasticity",
+            shop["elasticity"],
+            0.0,
+            "reported (truth 0: the simulated shop's total does not move with prices)",
+            True,
+            ci=[shop["ci_low"], shop["ci_high"]],
+        )
+        for shop in [r["profit"]["shop_response"]]
+        if shop["elasticity"] is not None
     ]
 
 
@@ -250,16 +278,25 @@ def show(r: dict) -> None:
     print(
         f"  quotes from {profit['start']} ({profit['changed']} prices changed, {profit['not_quoted']} below cost "
         f"or the margin floor's reach not quoted), true expected profit over "
-        f"the next 4 weeks' sampled days: today's prices {profit['current']:,.0f}, Spend {profit['spend']:,.0f}, "
-        f"oracle {profit['oracle']:,.0f}; rule violations {profit['violations']}"
+        f"the next 4 weeks' sampled days: today's prices {profit['current']:,.0f}, Spend {profit['spend']:,.0f} "
+        f"(each product alone {profit['spend_each_product_alone']:,.0f}), oracle {profit['oracle']:,.0f}; "
+        f"rule violations {profit['violations']}"
     )
+    print(f"  the shop's total against all its prices (truth 0): {_response(profit['shop_response'])}")
     retail = r["online_retail"]
     print(
         f"\n(b) Online Retail II, {retail['products']} products: {retail['negative_and_significant']:.1%} negative "
-        f"and significant, median elasticity {retail['median_elasticity']:.2f}"
+        f"and significant, median elasticity {retail['median_elasticity']:.2f}; their total against all their "
+        f"prices {_response(retail['shop_response'])}"
     )
     print()
     show_figures(figures(r))
+
+
+def _response(shop: dict) -> str:
+    if shop["elasticity"] is None:
+        return f"not estimated ({shop['note']})"
+    return f"{shop['elasticity']:.3f} [{shop['ci_low']:.3f}, {shop['ci_high']:.3f}] over {shop['periods']} weeks"
 
 
 def main() -> None:

@@ -14,6 +14,18 @@ The volume cap couples the products; it is met by pricing lost units: each produ
 objective plus lambda x units, with the smallest lambda (found by bisection) that keeps the total within
 the cap. A product whose elasticity interval is wider than `max_interval_width`, or whose elasticity
 is not negative, keeps its price and says so: a price moved on a guess is worse than no move.
+
+The shop around the quote (`Shop`, optional). An own elasticity is measured with the shop's traffic
+held fixed: the units a dearer product loses partly go to the shop's other products. With the shop's
+daily units U and its response E to all prices moving together (E <= 0), units are shared out as in
+a shop whose total moves by E: units_j = u_j f_j x exp(E x sum_k s_k log(p_k / p0_k)) / sum_k s_k f_k,
+with f_j = (p_j / p0_j) ** e_j, s_k = u_k / U, and the shop's products outside the quote at f = 1.
+A unit a product loses is then worth, to the rest of the quote, the average margin per unit of the
+shop's units (those outside the quote count as no margin: their costs are not known). Each product
+maximises its own value less that average times its units, plus the average times E x u_j x log(p_j /
+p0_j) (the units that leave the shop); the average is re-read from the chosen prices until they stop
+changing, and the choice with the highest value in the shared-out units is kept. Without a `Shop`,
+every lost unit leaves the shop (each product alone).
 """
 
 from __future__ import annotations
@@ -29,6 +41,9 @@ REQUIRED = ("product_id", "price", "cost", "units", "elasticity", "ci_low", "ci_
 NO_CHANGE_WIDE = "no change: elasticity interval too wide"
 NO_CHANGE_SIGN = "no change: elasticity not negative"
 INTERIOR = "none: best price inside the rules"
+
+
+ROUNDS = 25  # re-reads of the average margin per unit before the best choice seen is kept
 
 
 class QuoteError(ValueError):
@@ -54,14 +69,29 @@ class Constraints:
             raise QuoteError(f"max_volume_loss {self.max_volume_loss} must be between 0 and 1")
 
 
-def quote(products: pd.DataFrame, constraints: Constraints, objective: str = "margin") -> pd.DataFrame:
+@dataclass(frozen=True)
+class Shop:
+    """The shop around a quote: its mean daily units over every product (the quoted ones included) and
+    the elasticity of that total when all its prices move together (0: shoppers only move between
+    products; a positive estimate is taken as 0)."""
+
+    units: float
+    elasticity: float
+
+
+def quote(
+    products: pd.DataFrame, constraints: Constraints, objective: str = "margin", shop: Shop | None = None
+) -> pd.DataFrame:
     """One row per product: the quoted price, expected units and margin (with low/high from the
     elasticity's interval), the change, and the binding rule."""
-    return pd.DataFrame(quote_columns(products, constraints, objective))
+    return pd.DataFrame(quote_columns(products, constraints, objective, shop))
 
 
 def quote_columns(
-    products: pd.DataFrame | Mapping[str, Sequence], constraints: Constraints, objective: str = "margin"
+    products: pd.DataFrame | Mapping[str, Sequence],
+    constraints: Constraints,
+    objective: str = "margin",
+    shop: Shop | None = None,
 ) -> dict[str, np.ndarray | list]:
     """`quote` as one array per column, from a frame or a mapping of columns: what the service answers
     with, without building a DataFrame on either side."""
@@ -76,9 +106,9 @@ def quote_columns(
     for i in np.flatnonzero((fixed != None) & ~on_ladder)[:1]:  # noqa: E711 (elementwise)
         product, price = columns["product_id"][i], columns["price"][i]
         raise QuoteError(f"{product}: keeps its price ({fixed[i]}) but {price} breaks the rules")
-    table = _Table(columns, prices, fixed, objective)
+    table = _Table(columns, prices, fixed, objective, shop)
     free, choice = _choose(table, constraints)
-    return _answer(columns, bounds, table, fixed, free, choice, objective)
+    return _answer(columns, bounds, table, fixed, free, choice)
 
 
 # A quote answers a pricing engine's request per call: every step is arithmetic on whole columns;
@@ -87,25 +117,77 @@ def quote_columns(
 
 class _Table:
     """Every product's candidates side by side (padded with NaN), with their expected units and value:
-    choosing is then one argmax per row, however many times the volume cap asks."""
+    choosing is then one argmax per row, however many times the volume cap or the shop asks."""
 
-    def __init__(self, rows: dict[str, np.ndarray], prices: np.ndarray, fixed: np.ndarray, objective: str):
+    def __init__(self, rows: dict[str, np.ndarray], prices: np.ndarray, fixed: np.ndarray, objective: str, shop):
         self.prices = prices
-        self.now, self.units_now, cost = rows["price"], rows["units"], rows["cost"]
-        self.units = self.units_now[:, None] * (self.prices / self.now[:, None]) ** rows["elasticity"][:, None]
-        value = (self.prices - cost[:, None]) * self.units if objective == "margin" else self.prices * self.units
-        self.value = np.where(np.isnan(value), -np.inf, value)
+        self.now, self.units_now, self.elasticity = rows["price"], rows["units"], rows["elasticity"]
+        self.factor = self._factor(prices)
+        self.units = self.units_now[:, None] * self.factor
+        self.cost = rows["cost"] if objective == "margin" else np.zeros(len(prices))  # value = (p - cost) x units
+        self.worth = (self.prices - self.cost[:, None]) * self.units  # NaN on padding
+        self.value = np.where(np.isnan(self.worth), -np.inf, self.worth)
         self.units_or_zero = np.where(np.isnan(self.units), 0.0, self.units)  # padding sells nothing
         self.fixed = fixed != None  # noqa: E711 (elementwise)
         self.kept = np.nanargmin(np.abs(self.prices - self.now[:, None]), axis=1)
         self.rows = np.arange(len(prices))
+        self.shop = shop
+        if shop is not None:
+            self.share = self.units_now / max(float(shop.units), float(self.units_now.sum()), 1e-12)
+            self.outside = 1.0 - self.share.sum()  # the shop's units outside the quote: at today's prices
+            self.shop_elasticity = min(float(shop.elasticity), 0.0)
+            self.steps = np.log(self.prices / self.now[:, None])
+
+    def _factor(self, prices: np.ndarray) -> np.ndarray:
+        return (prices / self.now[:, None]) ** self.elasticity[:, None]
 
     def pick(self, lam: float) -> np.ndarray:
-        return np.where(self.fixed, self.kept, np.argmax(self.value + lam * self.units_or_zero, axis=1))
+        """Each product's candidate: alone, its best value plus lam x units; in a shop, each product's
+        best reply to the others' prices, repeated until no product moves (the best choice seen is kept)."""
+        alone = np.where(self.fixed, self.kept, np.argmax(self.value + lam * self.units_or_zero, axis=1))
+        if self.shop is None:
+            return alone
+        choice, best, best_value = self.kept, self.kept, -np.inf
+        for _ in range(ROUNDS):
+            replies = self.moved_alone(choice, lam)
+            new = np.where(self.fixed, self.kept, np.argmax(np.where(np.isnan(replies), -np.inf, replies), axis=1))
+            value = float(self.moved_alone(new, lam, self.prices[self.rows, new][:, None])[0, 0])
+            if value > best_value:
+                best, best_value = new, value
+            if np.array_equal(new, choice):
+                break
+            choice = new
+        return best
+
+    def moved_alone(self, choice: np.ndarray, lam: float, prices: np.ndarray | None = None) -> np.ndarray:
+        """The quote's value plus lam x its units, with units shared out by the shop, when each product
+        alone moves from its price in `choice` to each of its `prices` (a product x price table, NaN
+        where a row has none; default: the candidates) and the others keep theirs."""
+        at = self.rows, choice
+        worth, factor = self.worth + lam * self.units, self.factor
+        if prices is not None:
+            factor = self._factor(prices)
+            worth = (prices - self.cost[:, None] + lam) * self.units_now[:, None] * factor
+        before = self.worth[at] + lam * self.units[at]
+        value = before.sum() + worth - before[:, None]
+        if self.shop is None:
+            return value
+        share, steps = self.share[:, None], self.steps if prices is None else np.log(prices / self.now[:, None])
+        moved = np.sum(self.share * self.steps[at]) + share * (steps - self.steps[at][:, None])
+        spread = np.sum(self.share * self.factor[at]) + self.outside + share * (factor - self.factor[at][:, None])
+        return np.exp(self.shop_elasticity * moved) / spread * value
+
+    def spread(self, choice: np.ndarray) -> float | np.ndarray:
+        """The shop's factor on every product's units at `choice` (1 without a shop): its total moved by
+        its elasticity, shared out by the products' factors."""
+        if self.shop is None:
+            return 1.0
+        at = self.rows, choice
+        moved = np.exp(self.shop_elasticity * np.sum(self.share * self.steps[at]))
+        return moved / (np.sum(self.share * self.factor[at]) + self.outside)
 
     def loss(self, choice: np.ndarray) -> float:
-        units = np.where(self.fixed, self.units_now, self.units[self.rows, choice])
-        return float(self.units_now.sum() - units.sum())
+        return float(self.units_now.sum() - (self.units[self.rows, choice] * self.spread(choice)).sum())
 
 
 def ladder(products: pd.DataFrame, constraints: Constraints) -> list[np.ndarray]:
@@ -232,7 +314,7 @@ def _fixed_reasons(columns: dict[str, np.ndarray], c: Constraints) -> np.ndarray
 
 
 def _choose(table: _Table, c: Constraints) -> tuple[np.ndarray, np.ndarray]:
-    """(each product's best candidate on its own, the choice that meets the volume cap)."""
+    """(each product's best candidate without the volume cap, the choice that meets the cap)."""
     choice = table.pick(0.0)
     if c.max_volume_loss is None:
         return choice, choice
@@ -251,17 +333,18 @@ def _choose(table: _Table, c: Constraints) -> tuple[np.ndarray, np.ndarray]:
     return choice, table.pick(high)
 
 
-def _answer(rows, bounds: _Bounds, table: _Table, fixed, free, choice, objective: str) -> dict:
+def _answer(rows, bounds: _Bounds, table: _Table, fixed, free, choice) -> dict:
     price = table.prices[table.rows, choice]
     cost = rows["cost"]
+    spread = table.spread(choice)
 
     def units_at(elasticity: np.ndarray) -> np.ndarray:
-        return table.units_now * (price / table.now) ** elasticity
+        return table.units_now * (price / table.now) ** elasticity * spread
 
     expected = units_at(rows["elasticity"])
     low, high = np.sort(np.column_stack([units_at(rows[b]) for b in ("ci_low", "ci_high")]), axis=1).T
     binding = np.where(
-        table.fixed, fixed, np.where(choice != free, "volume loss cap", _binding(rows, bounds, objective))
+        table.fixed, fixed, np.where(choice != free, "volume loss cap", _binding(table, bounds, free))
     ).tolist()
     return {
         "product_id": rows["product_id"],
@@ -278,16 +361,16 @@ def _answer(rows, bounds: _Bounds, table: _Table, fixed, free, choice, objective
     }
 
 
-def _binding(rows: dict[str, np.ndarray], bounds: _Bounds, objective: str) -> np.ndarray:
-    """Per product, the rule that stops the price where it is: the bound on the side of the best price
-    without rules (constant elasticity: margin peaks at cost x e / (1 + e) when e < -1 and rises forever
-    otherwise; revenue rises with the price when e > -1 and falls when e < -1)."""
-    e = rows["elasticity"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if objective == "margin":
-            best = np.where(e < -1, rows["cost"] * e / (1 + e), np.inf)
-        else:
-            best = np.where(e > -1, np.inf, 0.0)
-    return np.where(
-        best > bounds.high, bounds.high_rule, np.where(best < bounds.low, bounds.low_rule, INTERIOR)
-    )  # inside: the ladder rounds it
+def _binding(table: _Table, bounds: _Bounds, choice: np.ndarray) -> np.ndarray:
+    """Per product, the rule that stops the price where it is: the bound on the side its value still
+    rises toward, the product moved alone with the others at `choice` (constant elasticity makes a
+    product's value single-peaked in its price: alone, margin peaks at cost x e / (1 + e) when e < -1)."""
+
+    def rising(at: np.ndarray) -> np.ndarray:
+        step = np.column_stack([at * (1 - 1e-4), at * (1 + 1e-4)])
+        with np.errstate(invalid="ignore", over="ignore"):
+            value = table.moved_alone(choice, 0.0, step)
+        return (value[:, 1] - value[:, 0]) / np.maximum(np.abs(value).max(axis=1), 1e-300)
+
+    rises, falls = rising(bounds.high) > 1e-11, rising(bounds.low) < -1e-11
+    return np.where(rises, bounds.high_rule, np.where(falls, bounds.low_rule, INTERIOR))  # inside: the ladder rounds it

@@ -23,6 +23,9 @@ residual, with a heteroskedasticity-robust interval.
   prior). Without categories, everything is one category.
 - Beside DML, for comparison: `ols` (log units on log price) and `ols_controls` (plus the controls), both
   with Newey-West intervals.
+- The shop's response (`shop_response`): how the shop's total units move when all its prices move
+  together. A product's own elasticity holds the shop's traffic fixed, so the units it loses to a price
+  rise partly go to the shop's other products; price quotes need both (models/price_quotes.py `Shop`).
 """
 
 from __future__ import annotations
@@ -202,6 +205,7 @@ class ElasticityEstimator(BaseEstimator):
             cross, columns=["product_id", "substitute_id", "cross_elasticity", "ci_low", "ci_high", "method"]
         )
         self.categories_ = groups
+        self.shop_response_ = shop_response(panel, self.alpha, self.min_periods)
         dates = pd.to_datetime(daily["date"])
         recent = daily[dates > dates.max() - pd.Timedelta(days=RECENT_DAYS)]
         self.recent_ = recent.groupby("product_id").agg(units=("units", "mean"), price=("price", "last"))
@@ -218,6 +222,18 @@ class ElasticityEstimator(BaseEstimator):
         price quote starts from (models/price_quotes.py)."""
         table = self.elasticities()[["product_id", "elasticity", "ci_low", "ci_high"]]
         return table.merge(self.recent_["units"], left_on="product_id", right_index=True)
+
+    def shop(self):
+        """The shop around any quote (models/price_quotes.py `Shop`): its mean daily units over every
+        product over the last RECENT_DAYS days, and its response to all prices moving together; None
+        where that response could not be estimated (or the model predates it): each product's lost
+        units are then taken to leave the shop."""
+        from spend.models.price_quotes import Shop
+
+        response = getattr(self, "shop_response_", None)
+        if response is None or response["elasticity"] is None:
+            return None
+        return Shop(units=float(self.recent_["units"].sum()), elasticity=float(response["elasticity"]))
 
     def elasticities(self, products=None) -> pd.DataFrame:
         if not hasattr(self, "table_"):
@@ -344,6 +360,62 @@ def response_rmse(table: pd.DataFrame, panel: pd.DataFrame, periods) -> float:
     slope = frame["product_id"].map(table.set_index("product_id")["elasticity"])
     error = (step["log_units"] - slope * step["log_price"])[moved & slope.notna()]
     return float(np.sqrt(np.mean(error**2))) if len(error) else float("nan")
+
+
+SHOP_CONTROLS = (
+    "season_sin",
+    "season_cos",
+    "season_sin2",
+    "season_cos2",
+    "black_friday",
+    "christmas",
+    "trend",
+    "promo",
+)
+
+
+def shop_response(panel: pd.DataFrame, alpha: float = 0.10, min_periods: int = 26) -> dict:
+    """How the shop's total units respond when all its prices move together: per period, log total units
+    on a price index (each product's log price against its median, weighted by the product's units over
+    the history), with the seasonal controls, promotion share and last period's log total; OLS with a
+    Newey-West interval. One series of a hundred-odd weeks: cross-fitted nuisances (DML) would have too
+    few rows to learn from. Returns elasticity, ci_low, ci_high, se, periods, note (None and why where
+    it cannot be estimated)."""
+    import statsmodels.api as sm
+
+    weight = panel.groupby("product_id")["units"].transform("sum")
+    relative = panel["log_price"] - panel.groupby("product_id")["log_price"].transform("median")
+    frame = panel.assign(weighted=relative * weight, weight=weight)
+    periods = frame.groupby("period").agg(
+        weighted=("weighted", "sum"),
+        weight=("weight", "sum"),
+        units=("units", "sum"),
+        **{c: (c, "mean") for c in SHOP_CONTROLS},
+    )
+    periods = periods[(periods["units"] > 0) & (periods["weight"] > 0)]
+    periods["index"] = periods["weighted"] / periods["weight"]
+    periods["log_units"] = np.log(periods["units"].astype(float))
+    consecutive = pd.Series(periods.index, index=periods.index).diff() == 1
+    periods["lag"] = periods["log_units"].shift(1).where(consecutive)
+    periods = periods.dropna(subset=["lag"])
+    none = {"elasticity": None, "ci_low": None, "ci_high": None, "se": None, "periods": len(periods)}
+    if len(periods) < min_periods:
+        return none | {"note": f"only {len(periods)} periods"}
+    if periods["index"].std() < MIN_MOVE:
+        return none | {"note": "the shop's prices never moved together"}
+    controls = periods[[*SHOP_CONTROLS, "lag"]]
+    controls = controls.loc[:, controls.std() > 0]
+    x = sm.add_constant(np.column_stack([periods["index"], controls]), has_constant="add")
+    fit = sm.OLS(periods["log_units"].to_numpy(), x).fit(cov_type="HAC", cov_kwds={"maxlags": 4})
+    effect, se, z = float(fit.params[1]), float(fit.bse[1]), norm.ppf(1 - alpha / 2)
+    return {
+        "elasticity": effect,
+        "ci_low": float(effect - z * se),
+        "ci_high": float(effect + z * se),
+        "se": se,
+        "periods": len(periods),
+        "note": "",
+    }
 
 
 def _pairs(substitutes: pd.DataFrame | None) -> dict[str, list[str]]:

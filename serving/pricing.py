@@ -22,7 +22,7 @@ def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores
     ids = [p.product_id for p in products]
     if len(set(ids)) < len(ids):
         return refused(ctx, 400, "products: a product is asked for twice", "products", logged="products: twice")
-    index, inputs = _inputs(model)
+    index, inputs, shop = _inputs(model)
     rows = index.get_indexer(ids)
     if (rows < 0).any():
         unknown = sorted({i for i, row in zip(ids, rows, strict=True) if row < 0})
@@ -36,7 +36,7 @@ def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores
         | {column: values[rows] for column, values in inputs.items()}
     )
     try:
-        quoted = quote_columns(asked, Constraints(**settings), objective)
+        quoted = quote_columns(asked, Constraints(**settings), objective, shop)
     except QuoteError as error:
         return refused(ctx, 400, str(error), "constraints", logged="constraints: cannot all hold")
     service._served(ctx, loaded, customers=0, result_size=len(ids))
@@ -55,16 +55,16 @@ def is_small(products, rules) -> bool:
 
 
 def _inputs(model):
-    """(product index, each product's elasticity, interval and recent daily units as arrays): the same
-    for every request to this model, so built once and kept on the loaded model (a swapped model brings
-    its own)."""
+    """(product index, each product's elasticity, interval and recent daily units as arrays, the shop
+    around any quote): the same for every request to this model, so built once and kept on the loaded
+    model (a swapped model brings its own)."""
     cached = getattr(model, "quote_inputs_", None)
     if cached is None:
         import pandas as pd
 
         table = model.quote_inputs()
         columns = {c: table[c].to_numpy() for c in table.columns if c != "product_id"}
-        cached = model.quote_inputs_ = (pd.Index(table["product_id"]), columns)
+        cached = model.quote_inputs_ = (pd.Index(table["product_id"]), columns, model.shop())
     return cached
 
 

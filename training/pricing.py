@@ -67,14 +67,17 @@ def price_quotes(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Quotes for the products of `products` (product_id, price, cost, optional floor and cap), from each
-    product's elasticity and its mean daily units over the last four weeks (`quote_inputs`)."""
+    product's elasticity and its mean daily units over the last four weeks (`quote_inputs`), with units
+    shared out by the shop's response to all prices moving together where it was estimated (`shop`)."""
     from spend.models.price_quotes import Constraints, QuoteError, quote
 
     rules = _constraints(constraints or {})
     asked = products.assign(product_id=products["product_id"].astype(str))
     _, fitted = _fitted(settings, "dml", list(asked["product_id"]), "--products", progress)
     try:
-        quoted = quote(asked.merge(fitted.quote_inputs(), on="product_id"), Constraints(**rules), objective)
+        quoted = quote(
+            asked.merge(fitted.quote_inputs(), on="product_id"), Constraints(**rules), objective, fitted.shop()
+        )
     except QuoteError as error:
         raise SpendError(f"price quote: {error}") from error
     summary = {
@@ -83,6 +86,7 @@ def price_quotes(
         "changed": int((quoted["change"].abs() > 1e-9).sum()),
         "expected_margin_per_day": round(float(quoted["expected_margin"].sum()), 2),
         "rules": rules,
+        "shop_elasticity": None if fitted.shop() is None else round(fitted.shop().elasticity, 4),
     }
     return quoted, summary
 

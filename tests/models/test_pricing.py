@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spend.models.pricing import PRIOR, ElasticityEstimator, product_days, weekly_panel
+from spend.models.pricing import PRIOR, ElasticityEstimator, product_days, shop_response, weekly_panel
 
 DAYS = 728
 
@@ -141,3 +141,48 @@ def test_a_store_day_that_closed_empty_is_made_up_for_by_the_stores_in_stock():
     assert daily.iloc[2] == pytest.approx(6.0 / expected_share)
     without = product_days(history.drop(columns="stockout")).set_index("date")["units"]
     assert without.iloc[2] == pytest.approx(6.0)  # no stock data: the units as sold
+
+
+def _moving_shop(shop_elasticity: float, seed: int = 0) -> pd.DataFrame:
+    """Daily units of 20 products in a shop that moves all its prices together (dearer in season, as it
+    reprices every few weeks) as well as one by one; the shop's total moves by `shop_elasticity` against
+    the price index, and each product's share by its own elasticity."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2024-01-01", periods=DAYS, freq="D")
+    season = 1 + 0.4 * np.cos(2 * np.pi * (dates.dayofyear.to_numpy() - 200) / 365.25)
+    level = np.repeat(rng.normal(0, 0.06, DAYS // 28 + 1), 28)[:DAYS] + 0.15 * (season - 1)  # the shop's moves
+    products = [f"P{j}" for j in range(20)]
+    own = rng.uniform(-3.0, -1.5, len(products))
+    log_price = level[None, :] + np.repeat(rng.normal(0, 0.05, (len(products), DAYS // 14 + 1)), 14, axis=1)[:, :DAYS]
+    weights = np.exp(own[:, None] * log_price)
+    shares = weights / weights.sum(axis=0)
+    index = np.mean(log_price, axis=0)  # equal sizes: the units-weighted index is the mean
+    total = 4000 * season * np.exp(shop_elasticity * index)
+    units = rng.poisson(total[None, :] * shares)
+    return pd.DataFrame(
+        {
+            "product_id": np.repeat(products, DAYS),
+            "date": np.tile(dates, len(products)),
+            "units": units.reshape(-1),
+            "price": (10 * np.exp(log_price)).reshape(-1),
+            "promo": 0.0,
+        }
+    )
+
+
+@pytest.mark.parametrize("truth", [0.0, -1.0])
+def test_the_shop_response_recovers_how_its_total_moves_when_every_price_moves(truth):
+    response = shop_response(weekly_panel(_moving_shop(truth)))
+    assert response["ci_low"] <= truth <= response["ci_high"]
+    assert abs(response["elasticity"] - truth) < 0.25
+    assert response["periods"] > 90
+
+
+def test_a_shop_whose_prices_never_move_together_has_no_response_and_quotes_products_alone():
+    daily = _moving_shop(0.0)
+    daily["price"] = 10.0 * np.where(daily["date"].dt.dayofyear % 14 < 7, 1.0, 1.05) ** np.where(
+        daily["product_id"].str[1:].astype(int) % 2 == 0, 1, -1
+    )  # half the products dearer while the other half are cheaper: no index move
+    response = shop_response(weekly_panel(daily))
+    assert response["elasticity"] is None and "never moved together" in response["note"]
+    assert ElasticityEstimator().fit(daily).shop() is None

@@ -87,6 +87,10 @@ def evaluate(spec: ModelSpec, config: PricingConfig, data: Panel, params: dict) 
         "products": int(data.daily["product_id"].nunique()),
         "holdout_from": _cut(config, data).date().isoformat(),
         "skipped": data.skipped,
+        # How the shop's total units move when all prices move together (price quotes share units by it).
+        "shop_response": {
+            k: (round(v, 4) if isinstance(v, float) else v) for k, v in contenders["spend"].shop_response_.items()
+        },
     }
     products = data.daily[["product_id"]].drop_duplicates().head(5).reset_index(drop=True)
     return Evaluation(
