@@ -39,7 +39,7 @@ def offers_home(tmp_path_factory):
     write_simulation(simulate(SimulationConfig(customers=2_000, days=365, seed=21, offer_campaign=True)), root / "sim")
     for table in ("customers", "transactions", "points", "campaigns"):
         ingest(root / "sim" / f"{table}.csv", IngestOptions(table), settings)
-    build_snapshots(settings, pd.Timestamp("2025-12-31", tz="UTC"))
+    build_snapshots(settings, pd.Timestamp("2026-01-02", tz="UTC"))  # through the day after the last purchase
     feature_store(settings).apply(build_repo(settings.paths.feature_snapshots).objects)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SPEND_HOME", str(settings.home))
@@ -76,6 +76,30 @@ def test_training_values_every_policy_on_held_out_members_and_crowns_the_best(of
     }
     assert 0 < details["redemption_rate"] < 1  # the simulated ledger redeems part of what it earns
     assert_logged(offers_home[0], "offers", report["version"], {"policy_values.png"})
+
+
+def test_the_offers_champion_is_monitored_for_drift_and_a_price_shock_is_flagged(offers_home):
+    # The campaign members' features at assignment are the reference; today's active customers are
+    # compared with it. Unchanged, nothing is flagged; with every spend figure x4, the spend features are.
+    from spend.core.registry import spec
+    from spend.models.drift import compare
+    from spend.training.datasets.offer_campaign import current_inputs
+    from spend.training.loop import load_config
+    from spend.training.monitoring import monitor
+    from spend.training.tracking import Registry
+
+    settings, report = offers_home
+    checked = monitor(settings, ["offers"])["models"]["offers"]
+    assert "features" in checked and not any("drift" in note for note in checked["notes"])
+    assert not any(b.startswith("drift") for b in checked["breaches"]), checked["breaches"]
+    registry = Registry(settings)
+    reference = registry.reference_profile(registry.version_by_alias("offers"))
+    offers = spec("offers")
+    today = current_inputs(settings, offers, load_config(offers), pd.Timestamp("2025-12-31", tz="UTC"))
+    money = [c for c in today.columns if "spend" in c or "value" in c]
+    assert money, today.columns
+    shocked = compare(reference, today.assign(**{c: today[c] * 4 for c in money}))
+    assert shocked.set_index("feature").loc[money, "breach"].str.len().gt(0).any()
 
 
 def test_evaluate_prints_each_policy_with_its_interval(home):

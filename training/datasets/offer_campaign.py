@@ -23,6 +23,7 @@ from spend.core.experiments import OffersConfig
 from spend.core.names import CUSTOMER_ID as ID
 from spend.core.registry import ModelSpec
 from spend.core.settings import SpendSettings
+from spend.features.compute.customer_activity import LIFETIME
 from spend.training.datasets import Evaluation
 from spend.training.plots import policy_figure
 
@@ -37,6 +38,10 @@ class OfferCampaign:
     columns: list[str]  # feature columns
     redemption_rate: float
     notes: list[str]  # what this history could not give, one line each
+    # The active customers' features when the model is trained: how far the inputs moved on their own
+    # since the campaign (drift monitoring's natural movement, models/drift.py).
+    recent: pd.DataFrame | None = None
+    recent_at: pd.Timestamp | None = None
 
     def matrix(self, other: pd.DataFrame | None = None) -> pd.DataFrame:
         from spend.models.encoding import encode, learn_categories
@@ -134,7 +139,24 @@ def _in_holdout(pseudonym: str, share: float) -> bool:
 
 
 def prepare(settings: SpendSettings, spec: ModelSpec, config: OffersConfig, as_of=None) -> OfferCampaign:
-    return read_campaign(settings, config, as_of)
+    from spend.training.dataset import latest_day
+
+    data = read_campaign(settings, config, as_of)
+    at = latest_day(settings) if as_of is None else pd.Timestamp(as_of)
+    try:
+        data.recent, data.recent_at = current_inputs(settings, spec, config, at), at
+    except SpendError:  # no snapshot that day: drift limits without the natural movement
+        data.notes.append(f"no feature snapshot on {at:%Y-%m-%d}: drift limits without the inputs' own movement")
+    return data
+
+
+def current_inputs(settings: SpendSettings, spec: ModelSpec, config: OffersConfig, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Every active customer's offer features at `as_of`: whom an assignment would score today."""
+    from spend.training.dataset import feature_columns
+    from spend.training.scoring import active_features
+
+    frame = active_features(settings, pd.Timestamp(as_of), spec.feature_service)
+    return frame[feature_columns(frame)]
 
 
 def build(spec: ModelSpec, config: OffersConfig, params: dict):
@@ -214,6 +236,12 @@ def evaluate(spec: ModelSpec, config: OffersConfig, data: OfferCampaign, params:
         details,
         contenders,
         example=example,
+        # The campaign's members at assignment, against today's active customers for drift monitoring.
+        reference=data.frame[data.columns],
+        recent=data.recent,
+        reference_at=pd.Timestamp(data.frame["event_timestamp"].min()),
+        recent_at=data.recent_at,
+        trends=LIFETIME,
         figures={"policy_values.png": lambda: policy_figure(table)},
     )
 
