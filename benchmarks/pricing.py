@@ -114,6 +114,7 @@ def profit_replay(daily: pd.DataFrame, truth, days: int = 28) -> dict:
         # The simulated shop's total is fixed by its shoppers' basket lines: prices only move units between
         # products, so the true response of the total to all prices is 0.
         "shop_response": fitted.shop_response_,
+        "shop_elasticity_used": None if fitted.shop() is None else fitted.shop().elasticity,
         "changed": int((np.abs(spend - now) > 1e-9).sum()),
         "not_quoted": int((~quotable).sum()),
         "violations": violations,
@@ -203,6 +204,7 @@ def run(customers: int) -> dict:
         "median_elasticity": float(table["elasticity"].median()),
         "category_prior": int((table["method"] == "category prior").sum()),
         "shop_response": fitted.shop_response_,  # of these 200 products' total
+        "shop_elasticity_used": None if fitted.shop() is None else fitted.shop().elasticity,
     }
     return out
 
@@ -282,15 +284,22 @@ def show(r: dict) -> None:
         f"(each product alone {profit['spend_each_product_alone']:,.0f}), oracle {profit['oracle']:,.0f}; "
         f"rule violations {profit['violations']}"
     )
-    print(f"  the shop's total against all its prices (truth 0): {_response(profit['shop_response'])}")
+    print(
+        f"  the shop's total against all its prices (truth 0): {_response(profit['shop_response'])}; "
+        f"quotes used {_used(profit['shop_elasticity_used'])}"
+    )
     retail = r["online_retail"]
     print(
         f"\n(b) Online Retail II, {retail['products']} products: {retail['negative_and_significant']:.1%} negative "
         f"and significant, median elasticity {retail['median_elasticity']:.2f}; their total against all their "
-        f"prices {_response(retail['shop_response'])}"
+        f"prices {_response(retail['shop_response'])}; quotes would use {_used(retail['shop_elasticity_used'])}"
     )
     print()
     show_figures(figures(r))
+
+
+def _used(elasticity: float | None) -> str:
+    return "none (each product alone)" if elasticity is None else f"{elasticity:.3f}"
 
 
 def _response(shop: dict) -> str:

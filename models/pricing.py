@@ -227,13 +227,20 @@ class ElasticityEstimator(BaseEstimator):
         """The shop around any quote (models/price_quotes.py `Shop`): its mean daily units over every
         product over the last RECENT_DAYS days, and its response to all prices moving together; None
         where that response could not be estimated (or the model predates it): each product's lost
-        units are then taken to leave the shop."""
+        units are then taken to leave the shop. The response is held between the products' own
+        elasticities' mean (weighted by their recent units: every lost unit leaves the shop) and 0 (every
+        lost unit stays): beyond the mean, raising one price would drive shoppers away from the others
+        too, which a confounded index (bulk orders at lower unit prices) suggests more often than shops
+        show it."""
         from spend.models.price_quotes import Shop
 
         response = getattr(self, "shop_response_", None)
         if response is None or response["elasticity"] is None:
             return None
-        return Shop(units=float(self.recent_["units"].sum()), elasticity=float(response["elasticity"]))
+        table = self.table_.set_index("product_id")["elasticity"]
+        units = self.recent_["units"].reindex(table.index).fillna(0.0).to_numpy()
+        mean = float(np.average(table, weights=units)) if units.sum() > 0 else float(table.mean())
+        return Shop(units=float(self.recent_["units"].sum()), elasticity=min(max(response["elasticity"], mean), 0.0))
 
     def elasticities(self, products=None) -> pd.DataFrame:
         if not hasattr(self, "table_"):

@@ -186,3 +186,16 @@ def test_a_shop_whose_prices_never_move_together_has_no_response_and_quotes_prod
     response = shop_response(weekly_panel(daily))
     assert response["elasticity"] is None and "never moved together" in response["note"]
     assert ElasticityEstimator().fit(daily).shop() is None
+
+
+def test_the_shop_response_a_quote_uses_lies_between_every_unit_leaving_and_every_unit_staying():
+    fitted = ElasticityEstimator(method="ols_controls").fit(_moving_shop(-1.0))
+    table = fitted.elasticities().set_index("product_id")["elasticity"]
+    units = fitted.recent_["units"].reindex(table.index)
+    mean = float((table * units).sum() / units.sum())
+    assert fitted.shop().elasticity == pytest.approx(fitted.shop_response_["elasticity"])  # inside: as estimated
+    assert fitted.shop().units == pytest.approx(fitted.recent_["units"].sum())
+    fitted.shop_response_ = fitted.shop_response_ | {"elasticity": mean - 3.0}  # more elastic than its products
+    assert fitted.shop().elasticity == pytest.approx(mean)
+    fitted.shop_response_ = fitted.shop_response_ | {"elasticity": 0.4}  # dearer sells more: not assumed
+    assert fitted.shop().elasticity == 0.0
