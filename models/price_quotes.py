@@ -20,12 +20,11 @@ held fixed: the units a dearer product loses partly go to the shop's other produ
 daily units U and its response E to all prices moving together (E <= 0), units are shared out as in
 a shop whose total moves by E: units_j = u_j f_j x exp(E x sum_k s_k log(p_k / p0_k)) / sum_k s_k f_k,
 with f_j = (p_j / p0_j) ** e_j, s_k = u_k / U, and the shop's products outside the quote at f = 1.
-A unit a product loses is then worth, to the rest of the quote, the average margin per unit of the
-shop's units (those outside the quote count as no margin: their costs are not known). Each product
-maximises its own value less that average times its units, plus the average times E x u_j x log(p_j /
-p0_j) (the units that leave the shop); the average is re-read from the chosen prices until they stop
-changing, and the choice with the highest value in the shared-out units is kept. Without a `Shop`,
-every lost unit leaves the shop (each product alone).
+Units that move to the shop's products outside the quote count as no value (their costs are not
+known). Each product takes its best ladder price given the others' (the quote's whole value in
+shared-out units, one product moved at a time), repeated until no product moves, once from today's
+prices and once from each product's choice alone; the choice with the highest value is kept. Without a
+`Shop`, every lost unit leaves the shop (each product alone).
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ NO_CHANGE_SIGN = "no change: elasticity not negative"
 INTERIOR = "none: best price inside the rules"
 
 
-ROUNDS = 25  # re-reads of the average margin per unit before the best choice seen is kept
+ROUNDS = 25  # rounds of best replies from each start (they usually stop moving within a few)
 
 
 class QuoteError(ValueError):
@@ -372,7 +371,6 @@ def _binding(table: _Table, bounds: _Bounds, choice: np.ndarray) -> np.ndarray:
     """Per product, the rule that stops the price where it is: the bound on the side its value still
     rises toward, the product moved alone with the others at `choice` (constant elasticity makes a
     product's value single-peaked in its price: alone, margin peaks at cost x e / (1 + e) when e < -1)."""
-
     edges = np.column_stack([bounds.high, bounds.high, bounds.low, bounds.low]) * (1 + np.array([-1, 1, -1, 1]) * 1e-4)
     with np.errstate(invalid="ignore", over="ignore"):
         value = table.moved_alone(choice, 0.0, edges)  # just below and above each bound

@@ -74,10 +74,9 @@ def price_quotes(
     rules = _constraints(constraints or {})
     asked = products.assign(product_id=products["product_id"].astype(str))
     _, fitted = _fitted(settings, "dml", list(asked["product_id"]), "--products", progress)
+    shop = fitted.shop()
     try:
-        quoted = quote(
-            asked.merge(fitted.quote_inputs(), on="product_id"), Constraints(**rules), objective, fitted.shop()
-        )
+        quoted = quote(asked.merge(fitted.quote_inputs(), on="product_id"), Constraints(**rules), objective, shop)
     except QuoteError as error:
         raise SpendError(f"price quote: {error}") from error
     summary = {
@@ -86,7 +85,7 @@ def price_quotes(
         "changed": int((quoted["change"].abs() > 1e-9).sum()),
         "expected_margin_per_day": round(float(quoted["expected_margin"].sum()), 2),
         "rules": rules,
-        "shop_elasticity": None if fitted.shop() is None else round(fitted.shop().elasticity, 4),
+        "shop_elasticity": None if shop is None else round(shop.elasticity, 4),
     }
     return quoted, summary
 
