@@ -40,7 +40,8 @@ def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores
     except QuoteError as error:
         return refused(ctx, 400, str(error), "constraints", logged="constraints: cannot all hold")
     service._served(ctx, loaded, customers=0, result_size=len(ids))
-    body = {"objective": objective, "stores": stores, "quotes": _records(quoted)}
+    used = None if shop is None else round(min(shop.elasticity, 0.0), 4)
+    body = {"objective": objective, "stores": stores, "shop_elasticity": used, "quotes": _records(quoted)}
     return json_response(served_fields(loaded) | body)
 
 

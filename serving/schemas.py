@@ -303,4 +303,8 @@ class PriceQuote(BaseModel):
 class PriceQuoteResponse(Served):
     objective: str
     stores: list[str] | None = Field(description="The stores asked for; elasticities and prices are per product")
+    shop_elasticity: float | None = Field(
+        description="How the shop's total units move when all its prices move together, as the quotes used it to "
+        "share out units a dearer product loses; null: each product quoted alone (every lost unit leaves the shop)"
+    )
     quotes: list[PriceQuote]

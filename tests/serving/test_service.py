@@ -601,6 +601,10 @@ def test_price_quotes_keep_the_rules_and_a_retry_gets_the_same_answer(served):
     assert response.status_code == 200, response.text
     answer = response.json()
     assert answer["model"] == "pricing" and len(answer["quotes"]) == 4
+    from spend.core.model_store import ModelStore
+
+    shop = ModelStore(served["settings"]).load("pricing")[0].shop()  # the champion the service loaded
+    assert answer["shop_elasticity"] == (None if shop is None else pytest.approx(min(shop.elasticity, 0.0), abs=1e-4))
     for quote in answer["quotes"]:
         assert (quote["price"] - 6.0) / quote["price"] >= 0.3 - 1e-9
         assert abs(quote["price"] / 10.0 - 1) <= 0.05 + 1e-9
