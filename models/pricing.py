@@ -42,7 +42,8 @@ from spend.models.plain_state import from_plain, to_plain
 
 METHODS = ("dml", "ols", "ols_controls")
 DAILY_COLUMNS = ("product_id", "date", "units", "price")
-CONTROLS = (
+# The shop's own controls (season, holidays, trend, promotions); a product's also hold the shop's traffic.
+SHOP_CONTROLS = (
     "season_sin",
     "season_cos",
     "season_sin2",
@@ -51,8 +52,8 @@ CONTROLS = (
     "christmas",
     "trend",
     "promo",
-    "log_traffic",
 )
+CONTROLS = (*SHOP_CONTROLS, "log_traffic")
 LAG = "lag_log_units"
 PRIOR = "category prior"
 RECENT_DAYS = 28  # a quote starts from the mean day of the last four weeks
@@ -367,18 +368,6 @@ def response_rmse(table: pd.DataFrame, panel: pd.DataFrame, periods) -> float:
     slope = frame["product_id"].map(table.set_index("product_id")["elasticity"])
     error = (step["log_units"] - slope * step["log_price"])[moved & slope.notna()]
     return float(np.sqrt(np.mean(error**2))) if len(error) else float("nan")
-
-
-SHOP_CONTROLS = (
-    "season_sin",
-    "season_cos",
-    "season_sin2",
-    "season_cos2",
-    "black_friday",
-    "christmas",
-    "trend",
-    "promo",
-)
 
 
 def shop_response(panel: pd.DataFrame, alpha: float = 0.10, min_periods: int = 26) -> dict:

@@ -574,7 +574,7 @@ class Spend:
         # A usual quote is under a millisecond of arrays, less than BentoML's thread hop for a sync
         # method: it runs on the event loop, as fraud does. Wide ladders go to a thread so they do not
         # hold up other requests.
-        if pricing.is_small(products, constraints):
+        if pricing.is_small(products, constraints, pricing.served_shop(self)):
             return pricing.quote(self, ctx, products, objective, constraints, stores)
         return await asyncio.to_thread(pricing.quote, self, ctx, products, objective, constraints, stores)
 

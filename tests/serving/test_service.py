@@ -615,12 +615,17 @@ def test_price_quotes_keep_the_rules_and_a_retry_gets_the_same_answer(served):
 
 
 def test_a_wide_price_quote_is_answered_off_the_event_loop_by_the_same_rules(served):
+    from spend.models.price_quotes import Shop
     from spend.serving.pricing import is_small
     from spend.serving.schemas import QuoteProduct, QuoteRules
 
     products = [{"product_id": p, "price": 400.0, "cost": 100.0} for p in _products(served)[:3]]
     rules = {"max_change": 0.5, "endings": []}  # every cent from 200 to 600: 40,000 candidates each
     assert not is_small([QuoteProduct(**p) for p in products], QuoteRules(**rules))
+    one = [QuoteProduct(**products[0])]  # 40,000 candidates: small alone, not when weighed three times in a shop
+    assert is_small(one, QuoteRules(**rules)) and not is_small(
+        one, QuoteRules(**rules), Shop(units=1.0, elasticity=0.0)
+    )
     response = _post(served, "/v1/price/quote", {"products": products, "constraints": rules}, "pricing-engine")
     assert response.status_code == 200, response.text
     for quote in response.json()["quotes"]:
