@@ -32,6 +32,9 @@ class CustomerWindows:
     points: EventIndex | None
     tier_change: tuple[EventIndex, np.ndarray] | None  # index over changes, tier code per change
     signup: np.ndarray  # seconds per customer code, -1 if unknown
+    # Per customer code, the tier held before any change known in the log (tier code, -1 if none): the
+    # first change's previous tier, or with no change at all the customers table's tier.
+    tier_before: np.ndarray | None = None
     memo: dict = field(default_factory=dict)  # binary searches shared by the features of one batch
 
     def orders_sum(self, name: str, days: int | None) -> np.ndarray:
@@ -134,12 +137,17 @@ def tenure_days(w: CustomerWindows) -> np.ndarray:
 
 
 def membership_tier(w: CustomerWindows) -> np.ndarray:
-    """Tier from the last membership change before the cut-off (empty if none is known yet)."""
+    """Tier from the last membership change before the cut-off; before a member's first known change, the
+    tier that change left (its previous tier); for a member whose tier never changed in the log, the
+    customers table's. Empty when none of these is known (joined after the cut-off, no log)."""
     result = np.full(len(w.codes), None, dtype=object)
     if w.tier_change is None:
         return result
     index, tier_codes = w.tier_change
     codes, has = index.latest(tier_codes, w.codes, w.cutoff)
+    if w.tier_before is not None:
+        codes = np.where(has, codes, w.tier_before[w.codes])
+        has = codes >= 0
     result[has] = np.asarray(TIERS, dtype=object)[codes[has]]
     return result
 
@@ -245,7 +253,14 @@ def customer_snapshots(
 
 def _snapshot(windows: CustomerWindows, codes: np.ndarray, cutoff: np.ndarray, ids: pd.Index) -> pd.DataFrame:
     w = CustomerWindows(
-        codes, cutoff, windows.orders, windows.returns, windows.points, windows.tier_change, windows.signup
+        codes,
+        cutoff,
+        windows.orders,
+        windows.returns,
+        windows.points,
+        windows.tier_change,
+        windows.signup,
+        windows.tier_before,
     )
     frame = {"customer_id": ids.to_numpy()[codes], "event_timestamp": pd.to_datetime(cutoff, unit="s", utc=True)}
     frame |= {f.__name__: f(w) for f in NUMERIC_FEATURES}
@@ -286,15 +301,39 @@ def _windows(orders, points, membership, customers, ids: pd.Index) -> CustomerWi
         points_index = EventIndex.build(
             ids.get_indexer(known["customer_id"]), seconds(known["ts"]), {"points": known["points"].astype("float64")}
         )
-    tier_change = None
+    tier_change, tier_before = None, None
     if not membership.empty:
         known = membership[ids.get_indexer(membership["customer_id"]) >= 0]
         index = EventIndex.build(ids.get_indexer(known["customer_id"]), seconds(known["ts"]), {})
         tier_change = (index, pd.Index(TIERS).get_indexer(known["tier"].to_numpy()))
+        tier_before = _tier_before(known, customers, ids)
     signup = np.full(len(ids), -1, dtype=np.int64)
     if not customers.empty:
         at = ids.get_indexer(customers["customer_id"])
         signup[at] = seconds(customers["signup_ts"])
     return CustomerWindows(
-        np.empty(0, np.int64), np.empty(0, np.int64), order_index, return_index, points_index, tier_change, signup
+        np.empty(0, np.int64),
+        np.empty(0, np.int64),
+        order_index,
+        return_index,
+        points_index,
+        tier_change,
+        signup,
+        tier_before,
     )
+
+
+def _tier_before(changes: pd.DataFrame, customers: pd.DataFrame, ids: pd.Index) -> np.ndarray:
+    """Per customer code, the tier held before the log's first change: that change's previous tier (none
+    on joining); with no change in the log, the customers table's tier, which then held throughout.
+    Only with a change log: without one, the customers table's tier (as of the export) could be a later
+    upgrade, and a snapshot dated before it must not see it."""
+    out = np.full(len(ids), -1, dtype=np.int64)
+    if "membership_tier" in customers and len(customers):
+        at = ids.get_indexer(customers["customer_id"])
+        ok = at >= 0
+        out[at[ok]] = pd.Index(TIERS).get_indexer(customers["membership_tier"].to_numpy()[ok])
+    first = changes.assign(_t=seconds(changes["ts"])).sort_values("_t", kind="stable").drop_duplicates("customer_id")
+    previous = first["previous_tier"] if "previous_tier" in first else pd.Series(None, index=first.index)
+    out[ids.get_indexer(first["customer_id"])] = pd.Index(TIERS).get_indexer(previous.to_numpy())
+    return out

@@ -228,3 +228,40 @@ def test_purchase_days_count_several_orders_on_one_day_once():
     snaps = pd.concat(customer_snapshots(lines, EMPTY, EMPTY, customers, UNTIL)).set_index("event_timestamp")
     day = snaps.loc[pd.Timestamp("2026-01-13", tz="UTC")]
     assert (day["orders_total"], day["purchase_days_total"]) == (3, 2)
+
+
+def test_a_members_tier_before_its_first_logged_change_is_the_tier_that_change_left():
+    """a: upgraded silver -> gold on 20 January (silver before it); b: joined on 16 January (no tier before);
+    c: no change in the log (the customers table's tier held all along); d: no customers-table tier, no
+    change (unknown). Without a change log the customers table's tier (as of the export) is not used."""
+    lines = _lines(
+        [(c, f"o{c}", "2026-01-12 10:00", "p1", 1, 10.0, 0.0, "purchase", "pos", "s1", None) for c in "abcd"]
+    )
+    log = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "ts": pd.to_datetime(["2026-01-20 08:00", "2026-01-16 08:00"], utc=True),
+            "tier": ["gold", "basic"],
+            "previous_tier": ["silver", None],
+        }
+    )
+    customers = pd.DataFrame(
+        {
+            "customer_id": list("abcd"),
+            "signup_ts": pd.to_datetime(["2025-06-01"] * 4, utc=True),
+            "membership_tier": ["gold", "basic", "platinum", None],
+        }
+    )
+
+    def tiers(membership):
+        snaps = pd.concat(customer_snapshots(lines, EMPTY, membership, customers, UNTIL))
+        snaps = snaps.set_index(["customer_id", "event_timestamp"])["membership_tier"]
+        return {
+            day: [snaps.loc[(c, pd.Timestamp(day, tz="UTC"))] for c in "abcd"] for day in ("2026-01-14", "2026-01-21")
+        }
+
+    assert tiers(log) == {
+        "2026-01-14": ["silver", None, "platinum", None],
+        "2026-01-21": ["gold", "basic", "platinum", None],
+    }
+    assert tiers(EMPTY) == {"2026-01-14": [None] * 4, "2026-01-21": [None] * 4}
