@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 
 import numpy as np
@@ -75,3 +75,16 @@ class SimulationConfig:
         if self.offer_day is not None:
             return self.offer_day
         return max(min(int(self.days * 0.85), self.days - self.offer_window_days), 0)
+
+
+def config_from_parameters(parameters: dict) -> SimulationConfig:
+    """The configuration a simulation ran with, from its ground_truth/parameters.json."""
+    known = {f.name: f for f in fields(SimulationConfig)}
+    values = {}
+    for key, value in parameters["config"].items():
+        if key not in known:
+            continue
+        if key == "start":
+            value = date.fromisoformat(value)
+        values[key] = tuple(value) if isinstance(value, list) else value
+    return SimulationConfig(**values)

@@ -31,6 +31,7 @@ from spend.simulate.customers import Purchases
 
 CONTROL = "control"
 PUT_OFF = 0.25
+SENSITIVITY_NOISE = 0.5  # sd of a member's own price sensitivity on the logit scale, around its traits'
 POINT_VALUE = 0.01  # currency per point: a 500-point redemption is a 5.00 voucher
 
 
@@ -54,11 +55,20 @@ def _sigmoid(z):
     return 1 / (1 + np.exp(-z))
 
 
-def member_traits(customers: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """Hidden price sensitivity (0-1) and the observable traits the effects depend on."""
+def sensitivity_centre(customers: pd.DataFrame) -> np.ndarray:
+    """The logit of price sensitivity the shop's view of a member predicts: basic tier, shopping in store."""
     in_store = (customers["channel"] == "pos").to_numpy() * 1.0
     basic = (customers["tier_index"].to_numpy() == 0) * 1.0
-    sensitivity = _sigmoid(-0.8 + 1.4 * basic + 0.9 * in_store + rng.normal(0, 0.5, len(customers)))
+    return -0.8 + 1.4 * basic + 0.9 * in_store
+
+
+def member_traits(customers: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Hidden price sensitivity (0-1) and the observable traits the effects depend on."""
+    noise = rng.normal(0, SENSITIVITY_NOISE, len(customers))
+    return traits_at(customers, _sigmoid(sensitivity_centre(customers) + noise))
+
+
+def traits_at(customers: pd.DataFrame, sensitivity: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "price_sensitivity": sensitivity,
@@ -205,22 +215,58 @@ def offer_truth(assignment: pd.DataFrame, spend: float, margin: float, redemptio
     member's hidden state at the campaign (alive or not, buying rate, dropout, price sensitivity): the
     orders it would place anyway are their expectation, not the count drawn."""
     dog = assignment["sleeping_dog"].to_numpy() & assignment["alive_at_campaign"].to_numpy()
-    kept = np.where(dog, 1 - PUT_OFF, 1.0)  # a contacted sleeping dog keeps its orders 3 times in 4
     base = assignment["expected_baseline_orders"].to_numpy(float)
+    kept = base * np.where(dog, 1 - PUT_OFF, 1.0)  # a contacted sleeping dog keeps its orders 3 times in 4
+    moments = {}
+    for offer in OFFERS:
+        r, g = (assignment[f"{k}_{offer.name}"].to_numpy(float) for k in ("r", "g"))
+        moments[offer.name] = (r, g, r * g)
+    return _changes(assignment["customer_id"].to_numpy(), base, kept, moments, (spend, margin, redemption_rate), "true")
+
+
+def bayes_offer_truth(customers: pd.DataFrame, assignment: pd.DataFrame, expected_orders: np.ndarray) -> pd.DataFrame:
+    """offer_truth's changes as the best forecast from the data gives them: what the shop can see of each
+    member (tier and channel at signup, days since the last order) and the orders it is expected to place
+    anyway given its observed purchases (`expected_orders`, spend/simulate/oracle.bayes_expected_orders),
+    averaged over the price sensitivity such a member may have. `customers`: the truth's customers;
+    `assignment`: the truth's offer_campaign (with the per-order spend and margin and the redemption rate)."""
+    from spend.simulate.config import TIERS
+
+    seen = customers.set_index("customer_id").reindex(assignment["customer_id"])
+    seen = seen.assign(tier_index=pd.Index(TIERS).get_indexer(seen["tier_at_signup"])).reset_index()
+    centre = sensitivity_centre(seen)
+    nodes, weights = np.polynomial.hermite_e.hermegauss(40)
+    weights = weights / weights.sum()
+    recency = assignment["recency_days"].to_numpy(float)
+    moments = {offer.name: [0.0, 0.0, 0.0] for offer in OFFERS}
+    for z, w in zip(nodes, weights, strict=True):
+        r, g = effects(traits_at(seen, _sigmoid(centre + SENSITIVITY_NOISE * z)), recency)
+        for name, m in moments.items():
+            m[0], m[1], m[2] = m[0] + w * r[name], m[1] + w * g[name], m[2] + w * r[name] * g[name]
+    base = np.asarray(expected_orders, dtype=float)
+    kept = base * np.where(assignment["sleeping_dog"].to_numpy(), 1 - PUT_OFF, 1.0)
+    constants = tuple(float(assignment[c].iloc[0]) for c in ("order_spend", "order_margin", "redemption_rate"))
+    return _changes(assignment["customer_id"].to_numpy(), base, kept, moments, constants, "bayes")
+
+
+def _changes(ids, base, kept, moments: dict, constants: tuple, prefix: str) -> pd.DataFrame:
+    """Per member and offer, the change in margin, cost and net margin from E[orders] = kept + E[r] and
+    E[orders x g] = kept E[g] + E[r g] (kept: the orders placed anyway, after any put-off)."""
+    spend, margin, redemption_rate = constants
     rows = []
     for offer in OFFERS:
-        orders = base * kept + assignment[f"r_{offer.name}"].to_numpy()
-        g = assignment[f"g_{offer.name}"].to_numpy()
-        cost = offer_cost(offer.kind, offer.value, orders * spend * g, orders, POINT_VALUE, redemption_rate)
-        delta_margin = orders * margin * g - base * margin
+        r, g, rg = moments[offer.name]
+        orders, grown = kept + r, kept * g + rg
+        cost = offer_cost(offer.kind, offer.value, grown * spend, orders, POINT_VALUE, redemption_rate)
+        delta_margin = grown * margin - base * margin
         rows.append(
             pd.DataFrame(
                 {
-                    "customer_id": assignment["customer_id"].to_numpy(),
+                    "customer_id": ids,
                     "offer": offer.name,
-                    "true_margin_uplift": delta_margin,
-                    "true_cost": cost,
-                    "true_net_uplift": delta_margin - cost,
+                    f"{prefix}_margin_uplift": delta_margin,
+                    f"{prefix}_cost": cost,
+                    f"{prefix}_net_uplift": delta_margin - cost,
                 }
             )
         )

@@ -63,6 +63,19 @@ def oracle_churn_probability(
     return pd.Series(1 - alive * buys, index=last_purchase.index, name="oracle_p_churn")
 
 
+def observed_history(transactions: pd.DataFrame, cutoff: pd.Timestamp, ids, start: pd.Timestamp) -> pd.DataFrame:
+    """The `history` the Bayes forecasts take, per id in `ids`: purchases written before `cutoff` and the
+    last one's time; a customer who bought only before the written history began has none, the last
+    seen at its start."""
+    bought = transactions[transactions["kind"] == "purchase"]
+    bought = bought.assign(ts=pd.to_datetime(bought["ts"], utc=True))
+    seen = bought[bought["ts"] < cutoff].groupby("customer_id")
+    history = pd.DataFrame({"purchases": seen["order_id"].nunique(), "last_purchase": seen["ts"].max()}).reindex(ids)
+    return history.assign(
+        purchases=history["purchases"].fillna(0.0), last_purchase=history["last_purchase"].fillna(start)
+    )
+
+
 def bayes_churn_probability(
     config: SimulationConfig,
     truth_customers: pd.DataFrame,
@@ -80,6 +93,38 @@ def bayes_churn_probability(
     signed up before the history started had unobserved purchases; surviving them has probability
     (1 - p) e^(-lambda p E).
     """
+
+    def no_purchase(rate, p, exposure):
+        return np.exp(-rate * exposure)
+
+    out = _posterior_mean(config, truth_customers, history, cutoff, horizon_days, no_purchase, 1.0, chunk)
+    return pd.Series(out, index=history.index, name="bayes_p_churn")
+
+
+def bayes_expected_orders(
+    config: SimulationConfig,
+    truth_customers: pd.DataFrame,
+    history: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    window_days: int,
+    chunk: int = 500,
+) -> pd.Series:
+    """Expected purchases in the `window_days` after `cutoff` given each customer's observed purchases
+    before it (`history` as for bayes_churn_probability): the best forecast from the data of the orders
+    the offer campaign's truth counts as placed anyway. A customer alive at the start with rate mu over
+    the window, dropping out after each purchase with probability p, places (1 - e^(-mu p)) / p on
+    average (sum over k of P(N >= k) (1 - p)^(k - 1), summed through N's generating function)."""
+
+    def orders(rate, p, exposure):
+        return -np.expm1(-rate * exposure * p) / p
+
+    out = _posterior_mean(config, truth_customers, history, cutoff, window_days, orders, 0.0, chunk)
+    return pd.Series(out, index=history.index, name="bayes_expected_orders")
+
+
+def _posterior_mean(config, truth_customers, history, cutoff, horizon_days, if_alive, if_dropped, chunk) -> np.ndarray:
+    """E[f] over the posterior of (lambda, p, alive at the cut-off): `if_alive(rate, p, exposure over the
+    horizon)` for a customer still alive, the constant `if_dropped` for one who dropped out."""
     season = build_calendar(config).visit_season
     cumulative = np.concatenate([[0.0], np.cumsum(season)])
     start = pd.Timestamp(config.start, tz="UTC")
@@ -116,7 +161,7 @@ def bayes_churn_probability(
         )
         common = np.exp(log_common - log_common.max(axis=(1, 2), keepdims=True))
         alive_since = (1 - p) * np.exp(-rate * exposure(last, cut))
-        no_purchase = np.exp(-rate * exposure(cut, cut + horizon_days))
+        value = if_alive(rate, p, exposure(cut, cut + horizon_days))
         evidence = (common * (p + alive_since)).sum(axis=(1, 2))
-        out[part] = (common * (p + alive_since * no_purchase)).sum(axis=(1, 2)) / evidence
-    return pd.Series(out, index=history.index, name="bayes_p_churn")
+        out[part] = (common * (p * if_dropped + alive_since * value)).sum(axis=(1, 2)) / evidence
+    return out

@@ -104,8 +104,11 @@ def simulate(config: SimulationConfig, progress: Callable[[str], None] = lambda 
     truth["basket_lines"] = _basket_lines(basket_lines, calendar, config)
     if offers is not None:
         tables["campaigns"] = pd.concat([tables["campaigns"], offer_campaign_table(offers, config)], ignore_index=True)
-        truth["offer_campaign"] = offers.drop(columns="customer_index")
-        truth["offer_effects"] = offer_truth(offers, *offer_order_value, _redemption_rate(ledger))
+        spend, margin, redemption = (*offer_order_value, _redemption_rate(ledger))
+        truth["offer_campaign"] = offers.drop(columns="customer_index").assign(
+            order_spend=spend, order_margin=margin, redemption_rate=redemption
+        )
+        truth["offer_effects"] = offer_truth(offers, spend, margin, redemption)
     tables["transactions"], truth["dirt"] = add_dirt(tables["transactions"], config.dirty_share, next(streams))
     return Simulation(tables, truth, _parameters(config))
 
