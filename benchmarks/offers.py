@@ -9,12 +9,14 @@ hidden state):
 - Spend: the learned effects, assigned by the LP (models/offer_assignment.py);
 - best single offer: the offer with the best average effect on the training members, to as many as the
   budget pays for; random: a random offer to random members until the budget is spent;
+- bayes: the LP on the effects as the best forecast from the data gives them (the simulator's population
+  known, each member seen through its purchases, tier and channel; reported, no goal);
 - oracle: the LP on the true effects and costs; none: nothing.
 Beside the truth, the doubly robust estimate of Spend's policy on the held-out members with its 90%
 interval (models/offer_policy.py). Last, the LP's time to assign 1,000,000 members (the held-out members'
 effects repeated with noise) under a budget.
 
-    python benchmarks/offers.py [--customers 72000] [--home DIR] [--json]
+    python benchmarks/offers.py [--customers 72000] [--seed 5] [--home DIR] [--json]
 """
 
 from __future__ import annotations
