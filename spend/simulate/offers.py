@@ -26,7 +26,7 @@ import pandas as pd
 from spend.models.offers import offer_cost
 from spend.simulate.campaign import apply_campaign, year_before
 from spend.simulate.catalog import Calendar
-from spend.simulate.config import SimulationConfig
+from spend.simulate.config import TIERS, SimulationConfig
 from spend.simulate.customers import Purchases
 
 CONTROL = "control"
@@ -230,8 +230,6 @@ def bayes_offer_truth(customers: pd.DataFrame, assignment: pd.DataFrame, expecte
     anyway given its observed purchases (`expected_orders`, spend/simulate/oracle.bayes_expected_orders),
     averaged over the price sensitivity such a member may have. `customers`: the truth's customers;
     `assignment`: the truth's offer_campaign (with the per-order spend and margin and the redemption rate)."""
-    from spend.simulate.config import TIERS
-
     seen = customers.set_index("customer_id").reindex(assignment["customer_id"])
     seen = seen.assign(tier_index=pd.Index(TIERS).get_indexer(seen["tier_at_signup"])).reset_index()
     centre = sensitivity_centre(seen)
