@@ -157,7 +157,7 @@ def _register(registry, settings, model: ModelSpec, config, data, result: Evalua
         result.table.to_dict(orient="index"),
         result.details,
         winner,
-        verdict(model, result.table, metric, winner, gate, registered.alias),
+        verdict(model, result.table, metric, winner, gate, registered.alias, result.contenders),
     )
 
 
@@ -185,21 +185,26 @@ def best_scorer(model: ModelSpec, result: Evaluation, metric: str) -> str:
     return best
 
 
-def verdict(model: ModelSpec, table: pd.DataFrame, metric: str, winner: str, gate: Gate, alias: str) -> str:
-    """One sentence: which scorer won on the gate metric and by how much, and what became of it."""
-    others = table.drop(index=winner)[metric].astype(float)
-    if len(others):
-        runner_up = others.idxmin() if metric in model.lower_is_better else others.idxmax()
-        mine, theirs = float(table.loc[winner, metric]), float(others[runner_up])
-        if model.better(metric, mine, theirs):  # at least as good
-            won = f"{winner} won on {metric} ({mine:.4f}) by {abs(mine - theirs):.4f} over {runner_up}"
-        else:  # only a scorer that cannot be served did better: say so rather than call it a win
-            won = (
-                f"{winner} is the best servable scorer on {metric} ({mine:.4f}); "
-                f"{runner_up} scored {theirs:.4f} but cannot be served"
-            )
+def verdict(
+    model: ModelSpec, table: pd.DataFrame, metric: str, winner: str, gate: Gate, alias: str, servable=None
+) -> str:
+    """One sentence: which scorer won on the gate metric and by how much over the best other scorer that
+    could have been served, whether a scorer that cannot be served did better, and what became of it."""
+    scores = table[metric].astype(float)
+    servable = set(scores.index if servable is None else servable)
+    rivals = scores[[name for name in scores.index if name != winner and name in servable]]
+    shown = scores[[name for name in scores.index if name != winner and name not in servable]]
+    mine = float(scores[winner])
+    if len(rivals):
+        runner_up = rivals.idxmin() if metric in model.lower_is_better else rivals.idxmax()
+        won = f"{winner} won on {metric} ({mine:.4f}) by {abs(mine - rivals[runner_up]):.4f} over {runner_up}"
     else:
-        won = f"{winner} scored {table.loc[winner, metric]:.4f} on {metric} (no baseline configured)"
+        alone = "no other scorer can be served" if len(shown) else "no baseline configured"
+        won = f"{winner} scored {mine:.4f} on {metric} ({alone})"
+    above = [name for name in shown.index if not model.better(metric, mine, float(shown[name]))]
+    if above:  # only a scorer that cannot be served did better: say so rather than hide it
+        best = min(above, key=shown.get) if metric in model.lower_is_better else max(above, key=shown.get)
+        won += f"; {best} scored {shown[best]:.4f} but cannot be served"
     if winner != "spend":
         won += f"; the candidate lost, so {winner} is registered as {model.name} in its place"
     drift = f"today's data has drifted from its training data: {gate.blocked}" if gate.blocked else ""
