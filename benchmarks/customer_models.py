@@ -57,7 +57,7 @@ from spend.features.store.definitions import build_repo  # noqa: E402
 from spend.models.baselines import lifetime_margin  # noqa: E402
 from spend.models.metrics import compare  # noqa: E402
 from spend.simulate.config import SimulationConfig  # noqa: E402
-from spend.simulate.oracle import bayes_churn_probability, oracle_churn_probability  # noqa: E402
+from spend.simulate.oracle import bayes_churn_probability, observed_history, oracle_churn_probability  # noqa: E402
 from spend.simulate.run import simulate  # noqa: E402
 from spend.simulate.writer import TABLE_ORDER, write_simulation  # noqa: E402
 from spend.training.campaigns import campaign_frame, cross_fitted_uplift, ranking_quality  # noqa: E402
@@ -128,15 +128,7 @@ def _simulated_churn(settings, simulation, config, as_of: pd.Timestamp, churn) -
     data = cohort_data(settings, as_of, churn, CHURN)
     model = fit_model(data, churn, CHURN)
     holdout, cut = data.holdout, data.splits.holdout
-    orders = simulation.tables["transactions"]
-    orders = orders.assign(ts=pd.to_datetime(orders["ts"], utc=True))
-    orders = orders[(orders["kind"] == "purchase") & (orders["ts"] < cut)]
-    history = pd.DataFrame(
-        {
-            "purchases": orders.groupby("customer_id")["order_id"].nunique(),
-            "last_purchase": orders.groupby("customer_id")["ts"].max(),
-        }
-    )
+    history = observed_history(simulation.tables["transactions"], cut, pd.Timestamp(config.start, tz="UTC"))
     truth = simulation.truth["customers"]
     oracle = oracle_churn_probability(config, truth, history["last_purchase"], cut, HORIZON)
     bayes = bayes_churn_probability(config, truth, history, cut, HORIZON)

@@ -78,10 +78,15 @@ def build(home: Path, customers: int, seed: int) -> None:
 
 def truth_matrix(sim: Path, members: pd.Series, offers: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(members, offers) true net margin change and true cost, in the campaign frame's member order."""
-    truth = pd.read_parquet(sim / "ground_truth" / "offer_effects.parquet")
-    truth["customer_id"] = pseudonymise(truth["customer_id"], KEY.encode()).to_numpy()
-    net = truth.pivot(index="customer_id", columns="offer", values="true_net_uplift")[offers]
-    cost = truth.pivot(index="customer_id", columns="offer", values="true_cost")[offers]
+    return per_member(pd.read_parquet(sim / "ground_truth" / "offer_effects.parquet"), "true", members, offers)
+
+
+def per_member(effects: pd.DataFrame, prefix: str, members: pd.Series, offers: list[str]):
+    """(members, offers) `{prefix}_net_uplift` and `{prefix}_cost` of a long per-member-and-offer frame
+    with the simulator's ids, in the order of `members` (pseudonyms)."""
+    effects = effects.assign(customer_id=pseudonymise(effects["customer_id"], KEY.encode()).to_numpy())
+    net = effects.pivot(index="customer_id", columns="offer", values=f"{prefix}_net_uplift")[offers]
+    cost = effects.pivot(index="customer_id", columns="offer", values=f"{prefix}_cost")[offers]
     return net.reindex(members).to_numpy(), cost.reindex(members).to_numpy()
 
 
@@ -96,13 +101,9 @@ def bayes_matrix(sim: Path, members: pd.Series, offers: list[str]) -> tuple[np.n
     start = pd.Timestamp(config.start, tz="UTC")
     at = start + pd.Timedelta(days=config.offer_offset_days)
     lines = pd.read_csv(sim / "transactions.csv", usecols=["customer_id", "order_id", "ts", "kind"])
-    history = observed_history(lines, at, campaign["customer_id"], start)
+    history = observed_history(lines, at, start, campaign["customer_id"])
     expected = bayes_expected_orders(config, customers, history, at, config.offer_window_days).to_numpy()
-    bayes = bayes_offer_truth(customers, campaign, expected)
-    bayes["customer_id"] = pseudonymise(bayes["customer_id"], KEY.encode()).to_numpy()
-    net = bayes.pivot(index="customer_id", columns="offer", values="bayes_net_uplift")[offers]
-    cost = bayes.pivot(index="customer_id", columns="offer", values="bayes_cost")[offers]
-    return net.reindex(members).to_numpy(), cost.reindex(members).to_numpy()
+    return per_member(bayes_offer_truth(customers, campaign, expected), "bayes", members, offers)
 
 
 def true_value(choice: np.ndarray, net: np.ndarray, cost: np.ndarray) -> tuple[float, float]:

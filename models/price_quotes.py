@@ -148,7 +148,9 @@ class _Table:
         if self.shop is None:
             return alone
         best, best_value = self.kept, -np.inf
-        for choice in (self.kept, alone):  # two starts: a reply path can stop short of the best combination
+        # Two starts: a reply path can stop short of the best combination (the second only when it differs).
+        starts = (self.kept,) if np.array_equal(alone, self.kept) else (self.kept, alone)
+        for choice in starts:
             for _ in range(ROUNDS):
                 replies = self.moved_alone(choice, lam)
                 new = np.where(self.fixed, self.kept, np.argmax(np.where(np.isnan(replies), -np.inf, replies), axis=1))

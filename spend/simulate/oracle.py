@@ -63,14 +63,17 @@ def oracle_churn_probability(
     return pd.Series(1 - alive * buys, index=last_purchase.index, name="oracle_p_churn")
 
 
-def observed_history(transactions: pd.DataFrame, cutoff: pd.Timestamp, ids, start: pd.Timestamp) -> pd.DataFrame:
-    """The `history` the Bayes forecasts take, per id in `ids`: purchases written before `cutoff` and the
-    last one's time; a customer who bought only before the written history began has none, the last
-    seen at its start."""
+def observed_history(transactions: pd.DataFrame, cutoff: pd.Timestamp, start: pd.Timestamp, ids=None) -> pd.DataFrame:
+    """The `history` the Bayes forecasts take: per customer seen buying before `cutoff`, or per id in
+    `ids`, the purchases written before it and the last one's time; an id that bought only before the
+    written history began (at `start`) has none, the last seen at its start."""
     bought = transactions[transactions["kind"] == "purchase"]
     bought = bought.assign(ts=pd.to_datetime(bought["ts"], utc=True))
     seen = bought[bought["ts"] < cutoff].groupby("customer_id")
-    history = pd.DataFrame({"purchases": seen["order_id"].nunique(), "last_purchase": seen["ts"].max()}).reindex(ids)
+    history = pd.DataFrame({"purchases": seen["order_id"].nunique(), "last_purchase": seen["ts"].max()})
+    if ids is None:
+        return history
+    history = history.reindex(ids)
     return history.assign(
         purchases=history["purchases"].fillna(0.0), last_purchase=history["last_purchase"].fillna(start)
     )

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from spend.simulate.config import SimulationConfig
-from spend.simulate.oracle import bayes_churn_probability, oracle_churn_probability
+from spend.simulate.oracle import bayes_churn_probability, observed_history, oracle_churn_probability
 from spend.simulate.run import simulate
 
 
@@ -21,13 +21,8 @@ def outcome():
     tx = simulation.tables["transactions"]
     tx = tx[tx["kind"] == "purchase"].assign(ts=lambda f: pd.to_datetime(f["ts"], utc=True))
     cut = pd.Timestamp("2025-09-01", tz="UTC")
-    before, after = tx[tx["ts"] < cut], tx[(tx["ts"] >= cut) & (tx["ts"] < cut + pd.Timedelta(days=90))]
-    history = pd.DataFrame(
-        {
-            "purchases": before.groupby("customer_id")["order_id"].nunique(),
-            "last_purchase": before.groupby("customer_id")["ts"].max(),
-        }
-    )
+    after = tx[(tx["ts"] >= cut) & (tx["ts"] < cut + pd.Timedelta(days=90))]
+    history = observed_history(tx, cut, pd.Timestamp(config.start, tz="UTC"))
     churned = (~history.index.isin(after["customer_id"])).astype(int)
     truth = simulation.truth["customers"]
     bayes = bayes_churn_probability(config, truth, history, cut, 90)
@@ -53,14 +48,14 @@ def test_knowing_each_customers_rates_ranks_better_than_knowing_the_population(o
 
 @pytest.fixture(scope="module")
 def offer_campaign():
-    from spend.simulate.oracle import bayes_expected_orders, observed_history
+    from spend.simulate.oracle import bayes_expected_orders
 
     config = SimulationConfig(customers=8_000, days=365, seed=6, offer_campaign=True)
     simulation = simulate(config)
     members = simulation.truth["offer_campaign"]
     start = pd.Timestamp(config.start, tz="UTC")
     at = start + pd.Timedelta(days=config.offer_offset_days)
-    history = observed_history(simulation.tables["transactions"], at, members["customer_id"], start)
+    history = observed_history(simulation.tables["transactions"], at, start, members["customer_id"])
     truth = simulation.truth["customers"]
     expected = bayes_expected_orders(config, truth, history, at, config.offer_window_days).to_numpy()
     return truth, members, simulation.truth["offer_effects"], expected
