@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -40,10 +41,10 @@ INPUT_TABLES = ("transactions", "points", "membership", "customers", "fraud_labe
 CUSTOMER_LINE_COLUMNS = ["customer_id", "order_id", "ts", "quantity", "unit_price", "discount", "kind", "channel"]
 PRODUCT_LINE_COLUMNS = [
     *("product_id", "store_id", "ts", "quantity", "unit_price", "unit_cost", "discount", "kind", "order_id"),
-    "terminal_id",
 ]
 TERMINAL_LINE_COLUMNS = ["terminal_id", "customer_id", "order_id", "ts", "quantity", "unit_price", "discount", "kind"]
 CUSTOMERS_PER_READ = 100_000  # a range's history and snapshots in memory at once: about 2 GB
+LINES_PER_READ = 4_000_000  # a range of products' (or terminals') lines in memory at once
 BUILD_STEPS = ("read", "customer", "terminal", "product_store", "product")  # the progress steps, either engine
 
 
@@ -130,28 +131,31 @@ def _coverage(settings: SpendSettings, store: OfflineStore) -> Coverage:
 
 
 def _build_here(settings, store: OfflineStore, until: pd.Timestamp, folder: Path, progress) -> tuple[dict, Coverage]:
-    """The four groups in this process. Customers are read and computed a range of ids at a time (as Spark
-    partitions them), so memory follows the range, not the customer base."""
+    """The four groups in this process, each read a range of its entity's ids at a time (as Spark partitions
+    them), so memory follows the range, not the history: customers CUSTOMERS_PER_READ at a time, terminals
+    and products about LINES_PER_READ lines at a time."""
     progress("read")
     coverage = _coverage(settings, store)
     rows = {}
+    before = ds.field("ts") < until
     progress("customer")
     rows["customer"] = _write_parts(folder / SNAPSHOT_FILES["customer"], _customer_ranges(store, until))
-    # Every line (a few columns) only once the customers are done: the two never share memory.
-    lines = store.read("transactions", PRODUCT_LINE_COLUMNS, ds.field("ts") < until)
     progress("terminal")
-    cards = store.read("transactions", TERMINAL_LINE_COLUMNS, ds.field("terminal_id").is_valid())
+    frauds = _before(store.read("fraud_labels", None, ds.field("is_fraud") == 1), until)
     rows["terminal"] = _write_chunks(
         folder / SNAPSHOT_FILES["terminal"],
-        [terminal_snapshots(cards[cards["ts"] < until], _before(store.read("fraud_labels"), until), until)],
+        (
+            terminal_snapshots(store.read("transactions", TERMINAL_LINE_COLUMNS, mine & before), frauds, until)
+            for mine in _line_ranges(store, "terminal_id", before & ds.field("terminal_id").is_valid())
+        ),
     )
+    end, prices = _history_end(store, before), []
     progress("product_store")
     rows["product_store"] = _write_chunks(
-        folder / SNAPSHOT_FILES["product_store"],
-        [demand_snapshots(lines, until, _before(store.read("inventory"), until))],
+        folder / SNAPSHOT_FILES["product_store"], _product_ranges(store, before, until, end, prices)
     )
     progress("product")
-    rows["product"] = _write_chunks(folder / SNAPSHOT_FILES["product"], [pricing_snapshots(lines, until)])
+    rows["product"] = _write_chunks(folder / SNAPSHOT_FILES["product"], prices)
     return rows, coverage
 
 
@@ -170,6 +174,48 @@ def _customer_ranges(store: OfflineStore, until: pd.Timestamp):
             store.read("customers", None, mine),
             until,
         )
+
+
+def _product_ranges(store: OfflineStore, before: ds.Expression, until: pd.Timestamp, end, prices: list):
+    """Demand snapshots of a range of products at a time; each range's pricing snapshots (a row per product
+    and day, small) are kept in `prices`, so the lines are read once for both groups."""
+    for mine in _line_ranges(store, "product_id", before):
+        lines = store.read("transactions", PRODUCT_LINE_COLUMNS, mine & before)
+        prices.append(pricing_snapshots(lines, until))
+        yield demand_snapshots(lines, until, _before(store.read("inventory", None, mine), until), end)
+
+
+def _line_ranges(store: OfflineStore, key: str, where: ds.Expression):
+    """Filters that split the lines `where` holds for into ranges of `key` (in Arrow's order, which the
+    filters compare in) of about LINES_PER_READ lines; one key's lines are never split."""
+    counts = pc.value_counts(_line_column(store, key, where)).flatten()
+    values, lines = counts[0], counts[1].to_numpy()
+    order = pc.sort_indices(values).to_numpy()
+    values, lines = values.take(pa.array(order)).to_pylist(), lines[order]
+    if not values:  # nothing to split: one read of nothing, so the group still gets its typed, empty file
+        yield where
+        return
+    starts = [0]
+    total = 0
+    for i, n in enumerate(lines):
+        if total and total + n > LINES_PER_READ:
+            starts.append(i)
+            total = 0
+        total += n
+    for lo, hi in zip(starts, [*starts[1:], len(values)], strict=True):
+        yield (ds.field(key) >= values[lo]) & (ds.field(key) <= values[hi - 1])
+
+
+def _history_end(store: OfflineStore, where: ds.Expression) -> pd.Timestamp | None:
+    """The last line's time `where` holds for: every product's demand series runs to the day after it."""
+    last = pc.max(_line_column(store, "ts", where)).as_py()
+    return None if last is None else pd.Timestamp(last)
+
+
+def _line_column(store: OfflineStore, column: str, where: ds.Expression) -> pa.ChunkedArray:
+    """One column of the committed lines `where` holds for, as Arrow keeps it (no Python objects)."""
+    dataset = ds.dataset(store.files("transactions"), format="parquet")
+    return dataset.to_table(columns=[column], filter=where).column(column)
 
 
 def _build_on_spark(settings, store: OfflineStore, until: pd.Timestamp, folder: Path, progress):

@@ -59,6 +59,7 @@ def builds(tmp_path_factory) -> dict:
     out = {"root": root, "local": local}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(build, "CUSTOMERS_PER_READ", 90)  # the local build, several ranges of customers
+        patch.setattr(build, "LINES_PER_READ", 500)  # and of products and terminals
         out["ranges_report"] = build_snapshots(local, UNTIL)
         shutil.copytree(local.paths.feature_snapshots, root / "ranges")
     for env in ("local", "cluster"):
@@ -85,10 +86,25 @@ def test_the_spark_build_writes_the_local_builds_snapshots(builds, group):
 
 
 @pytest.mark.parametrize("group", list(SNAPSHOT_FILES))
-def test_the_local_build_a_range_of_customers_at_a_time_writes_the_same_snapshots(builds, group):
+def test_the_local_build_a_range_of_ids_at_a_time_writes_the_same_snapshots(builds, group):
     whole, ranges = _snapshots(builds["root"] / "local", group), _snapshots(builds["root"] / "ranges", group)
     pd.testing.assert_frame_equal(whole, ranges, check_exact=True)
     assert builds["ranges_report"].rows == builds["local_report"].rows
+
+
+@pytest.mark.parametrize("key", ["product_id", "terminal_id"])
+def test_product_and_terminal_ranges_split_the_lines_without_losing_or_repeating_one(builds, key, monkeypatch):
+    from spend.features.ingest.store import OfflineStore
+
+    monkeypatch.setattr(build, "LINES_PER_READ", 500)
+    store = OfflineStore(builds["local"].paths)
+    lines = (ds.field("ts") < UNTIL) & ds.field(key).is_valid()
+    ranges = list(build._line_ranges(store, key, lines))
+    counts = [store.count("transactions", lines & r) for r in ranges]
+    assert len(ranges) >= 3
+    assert sum(counts) == store.count("transactions", lines)  # disjoint, and every line in one
+    for r, n in zip(ranges, counts, strict=True):  # over the limit only where one key has more lines
+        assert n <= 500 or store.read("transactions", [key], lines & r)[key].nunique() == 1
 
 
 def test_the_spark_build_writes_contiguous_customer_ranges(builds):
