@@ -148,6 +148,17 @@ def select(frame: pd.DataFrame, protocol: Protocol, candidates: dict[str, dict])
     return max(scores, key=scores.get), scores
 
 
+def _select_forest(frame, protocol: Protocol, chosen: dict, known: float, weights) -> tuple[dict, dict[str, float]]:
+    """The chosen booster blended with the forest weight of best mean prequential AP (`known`: the AP of
+    `chosen` as it is), and each weight's AP."""
+    scores = {float(chosen.get("forest_weight", 0.0)): known}
+    for w in map(float, weights):
+        if w not in scores:
+            scores[w] = prequential(frame, protocol, lambda p=chosen | {"forest_weight": w}: FraudModel(**p))
+    best = max(scores, key=scores.get)
+    return chosen | {"forest_weight": best}, {f"forest_weight {w}": v for w, v in scores.items()}
+
+
 @dataclass
 class Backtest:
     protocol: Protocol
@@ -228,9 +239,10 @@ def backtest(
     params = dict(config.params) if params is None else params
     candidates = {name: params | {"imbalance": name} for name in config.imbalance}
     selected, validation = select(frame, protocol, candidates)
+    chosen, blends = _select_forest(frame, protocol, candidates[selected], validation[selected], config.forest_weights)
     train, test = split(frame, protocol, protocol.train_start)
     columns = list(FEATURES)
-    models = {"spend": FraudModel(**candidates[selected])} | {name: make() for name, make in (baselines or {}).items()}
+    models = {"spend": FraudModel(**chosen)} | {name: make() for name, make in (baselines or {}).items()}
     # Thresholds from the delay week: the newest payments at training time (their labels are not needed).
     _, test_start, _ = protocol.window(protocol.train_start)
     recent = frame[(frame["ts"] >= test_start - protocol.delay_days * DAY) & (frame["ts"] < test_start)]
@@ -245,7 +257,7 @@ def backtest(
     return Backtest(
         protocol,
         selected,
-        validation,
+        validation | blends,
         table,
         ceiling_card_precision(test, protocol.top_k),
         len(test),

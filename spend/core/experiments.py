@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from spend.core.errors import SpendError
 
@@ -101,6 +101,17 @@ class FraudConfig(ExperimentConfig):
     # ... and at most this share of a day's payments, so a small shop is not alerted on every payment
     max_alert_share: float = Field(0.02, gt=0, le=1)
     imbalance: tuple[str, ...] = ("none", "sqrt", "balanced")
+    # Weights of a random forest blended with the booster (0: the booster alone), chosen by prequential
+    # validation after the imbalance handling (models/fraud.py).
+    forest_weights: tuple[float, ...] = (0.0,)
+
+    @field_validator("forest_weights")
+    @classmethod
+    def _weights_in_range(cls, weights: tuple[float, ...]) -> tuple[float, ...]:
+        bad = [w for w in weights if not 0 <= w < 1]
+        if not weights or bad:
+            raise ValueError(f"forest_weights: each at least 0 and below 1, and at least one (got {list(weights)})")
+        return weights
 
 
 class BacktestConfig(Strict):

@@ -71,6 +71,34 @@ def test_the_matrix_path_scores_and_explains_as_the_frame_path():
         model.predict_values(values[:, :2])
 
 
+def test_a_forest_blend_scores_the_weighted_mean_of_its_parts_on_both_paths():
+    from spend.models.fraud_baselines import FraudBaseline
+
+    X, y, _ = data(3_000)
+    blend = FraudModel(n_estimators=40, forest_weight=0.3).fit(X, y)
+    alone = FraudModel(n_estimators=40).fit(X, y).predict_proba(X.head(300))
+    forest = FraudBaseline("random_forest").fit(X, y).predict_proba(X.head(300))
+    assert np.allclose(blend.predict_proba(X.head(300)), 0.7 * alone + 0.3 * forest)
+    assert not np.allclose(alone, forest)  # the parts differ, so the weights matter
+    values = X.head(300).to_numpy()
+    assert np.allclose(blend.predict_values(values[:1]), blend.predict_proba(X.head(1)))
+    assert blend.explain_values(values[:5]) == blend.explain(X.head(5))
+
+
+def test_a_blends_reasons_name_the_planted_pattern():
+    X, y, _ = data(30_000)
+    blend = FraudModel(n_estimators=100, num_leaves=7, forest_weight=0.5).fit(X, y)
+    reasons = blend.explain(data(30_000, seed=1)[0].nlargest(20, "amount"))
+    assert sum("amount" in r[:1] for r in reasons) >= 15
+
+
+@pytest.mark.parametrize("weight", [-0.1, 1.0])
+def test_a_forest_weight_outside_zero_to_one_is_an_error(weight):
+    X, y, _ = data(500)
+    with pytest.raises(ValueError, match="forest_weight must be at least 0 and below 1"):
+        FraudModel(forest_weight=weight).fit(X, y)
+
+
 def test_a_day_with_fewer_payments_than_the_budget_alerts_on_at_most_its_share():
     # 40 payments a day against a budget of 100: without the share cap the threshold was 0 and every
     # payment alerted.
@@ -113,3 +141,12 @@ def test_a_baselines_reasons_add_up_to_its_score_and_name_the_planted_pattern(ki
     reasons = model.explain(top)
     assert sum(r[:1] == ["terminal_risk_30d"] for r in reasons) >= 15
     assert "noise" not in {r[0] for r in reasons if r}
+
+
+def test_the_shipped_config_offers_the_blend_and_a_bad_weight_names_the_key():
+    from spend.core.errors import SpendError
+    from spend.core.experiments import FraudConfig, read_config
+
+    assert read_config("fraud", FraudConfig).forest_weights == (0.0, 0.5)
+    with pytest.raises((SpendError, ValueError), match="forest_weights"):
+        read_config("fraud", FraudConfig, overrides=("forest_weights=[0.5, 1.5]",))

@@ -62,6 +62,10 @@ def test_train_registers_a_champion_with_its_threshold_and_beats_the_shallow_tre
     table, details = report["comparison"], report["details"]
     assert set(table) == {"spend", "logistic_regression", "decision_tree_depth_2", "random_forest"}
     assert details["selected_imbalance"] in ("none", "sqrt", "balanced")
+    # The forest weight is chosen after the imbalance, by the same validation: the best weight's AP won.
+    weights = {k: v for k, v in details["validation_average_precision"].items() if k.startswith("forest_weight")}
+    assert set(weights) == {"forest_weight 0.0", "forest_weight 0.5"}
+    assert weights[f"forest_weight {details['selected_forest_weight']}"] == max(weights.values())
     assert table["spend"]["auc"] > table["decision_tree_depth_2"]["auc"]
     assert 0 < table["spend"]["card_precision_at_100"] <= details["ceiling_card_precision"]
     listed = json.loads(runner.invoke(app, ["models", "list", "--json"]).stdout)["versions"]

@@ -32,7 +32,8 @@ def prepare(settings: SpendSettings, spec: ModelSpec, config: FraudConfig, as_of
 
 def evaluate(spec: ModelSpec, config: FraudConfig, data: Payments, params: dict) -> Evaluation:
     baselines = {name: (lambda factory=spec.baselines[name]: factory(config)) for name in config.baselines}
-    params = {k: v for k, v in params.items() if k != "imbalance"}  # the protocol selects it among the configured
+    # The protocol selects these among the configured.
+    params = {k: v for k, v in params.items() if k not in ("imbalance", "forest_weight")}
     result = backtest(data.frame, config, params, baselines)
     table = pd.DataFrame(result.table).T
     details = {
@@ -40,6 +41,7 @@ def evaluate(spec: ModelSpec, config: FraudConfig, data: Payments, params: dict)
         "windows_days": {"train": result.protocol.train_days, "test": result.protocol.test_days},
         "windows_note": result.protocol.note,
         "selected_imbalance": result.selected,
+        "selected_forest_weight": result.model.forest_weight,
         "validation_average_precision": result.validation_ap,
         "test_payments": result.test_payments,
         "test_frauds": result.test_frauds,
@@ -50,7 +52,12 @@ def evaluate(spec: ModelSpec, config: FraudConfig, data: Payments, params: dict)
     test_end = result.protocol.window(result.protocol.train_start)[2]
     return Evaluation(
         table,
-        params | {"imbalance": result.selected, "alerts_per_day": config.alerts_per_day},
+        params
+        | {
+            "imbalance": result.selected,
+            "forest_weight": result.model.forest_weight,
+            "alerts_per_day": config.alerts_per_day,
+        },
         {"train_start": details["train_start"], "test_end": test_end.isoformat()},
         {f"{name}_threshold": a["threshold"] for name, a in result.scorer_alerts.items()}
         | {"ceiling_card_precision": result.ceiling_card_precision},
