@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from spend.features.compute.payments import FEATURES, payment_features
 from spend.features.compute.terminals import card_payments
 from spend.features.ingest.store import OfflineStore
 from spend.models.fraud import FraudModel
+from spend.models.fraud_baselines import FraudBaseline
 
 DAY = pd.Timedelta(days=1)
 
@@ -125,9 +127,9 @@ def fit_score(estimator, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
     return scores[:, 1] if scores.ndim == 2 else scores  # sklearn's two columns, or a fraud scorer's P(fraud)
 
 
-def prequential(frame: pd.DataFrame, protocol: Protocol, make: Callable[[], object]) -> float:
-    """Mean validation average precision of a candidate over the prequential folds."""
-    values = []
+def fold_scores(frame: pd.DataFrame, protocol: Protocol, make: Callable[[], object]) -> list[tuple]:
+    """Per prequential fold: the validation week's labels and a fresh candidate's scores on it."""
+    folds = []
     for start in protocol.validation_starts():
         train, test = split(frame, protocol, start)
         if train["is_fraud"].nunique() < 2 or test["is_fraud"].nunique() < 2:
@@ -136,25 +138,42 @@ def prequential(frame: pd.DataFrame, protocol: Protocol, make: Callable[[], obje
                 "the labelled history are too few for the protocol; ingest a longer history of labelled payments "
                 "(or set protocol.train_start in experiments/fraud.yaml)"
             )
-        values.append(average_precision_score(test["is_fraud"], fit_score(make(), train, test)))
-    return float(np.mean(values))
+        folds.append((test["is_fraud"].to_numpy(), fit_score(make(), train, test)))
+    return folds
 
 
-def select(frame: pd.DataFrame, protocol: Protocol, candidates: dict[str, dict]) -> tuple[str, dict[str, float]]:
-    """The candidate FraudModel parameters with the best mean prequential validation AP."""
-    scores = {
-        name: prequential(frame, protocol, lambda p=params: FraudModel(**p)) for name, params in candidates.items()
-    }
-    return max(scores, key=scores.get), scores
+def _mean_ap(folds: list[tuple]) -> float:
+    return float(np.mean([average_precision_score(y, scores) for y, scores in folds]))
 
 
-def _select_forest(frame, protocol: Protocol, chosen: dict, known: float, weights) -> tuple[dict, dict[str, float]]:
-    """The chosen booster blended with the forest weight of best mean prequential AP (`known`: the AP of
-    `chosen` as it is), and each weight's AP."""
-    scores = {float(chosen.get("forest_weight", 0.0)): known}
-    for w in map(float, weights):
-        if w not in scores:
-            scores[w] = prequential(frame, protocol, lambda p=chosen | {"forest_weight": w}: FraudModel(**p))
+def prequential(frame: pd.DataFrame, protocol: Protocol, make: Callable[[], object]) -> float:
+    """Mean validation average precision of a candidate over the prequential folds."""
+    return _mean_ap(fold_scores(frame, protocol, make))
+
+
+def select(frame: pd.DataFrame, protocol: Protocol, candidates: dict[str, dict]) -> tuple[str, dict[str, float], list]:
+    """The candidate FraudModel parameters with the best mean prequential validation AP, every candidate's
+    AP, and the winner's fold scores."""
+    folds = {name: fold_scores(frame, protocol, partial(FraudModel, **params)) for name, params in candidates.items()}
+    scores = {name: _mean_ap(f) for name, f in folds.items()}
+    best = max(scores, key=scores.get)
+    return best, scores, folds[best]
+
+
+def _select_forest(frame, protocol: Protocol, chosen: dict, folds: list, weights) -> tuple[dict, dict[str, float]]:
+    """The chosen booster blended with the forest weight of best mean prequential AP, and each weight's AP.
+    The booster's fold scores (`folds`) are reused: a blend's score is the weighted mean of the booster's
+    and a forest's (models/fraud.py), so a forest fitted once per fold serves every weight."""
+    weights = sorted({float(w) for w in weights})
+    forest = [None] * len(folds)
+    if any(w > 0 for w in weights):
+        make = partial(FraudBaseline, "random_forest", chosen.get("random_state", 0))
+        forest = [scores for _, scores in fold_scores(frame, protocol, make)]
+
+    def blended(w: float) -> list[tuple]:
+        return [(y, b if w == 0 else (1 - w) * b + w * f) for (y, b), f in zip(folds, forest, strict=True)]
+
+    scores = {w: _mean_ap(blended(w)) for w in weights}
     best = max(scores, key=scores.get)
     return chosen | {"forest_weight": best}, {f"forest_weight {w}": v for w, v in scores.items()}
 
@@ -237,9 +256,10 @@ def backtest(
     hold an alert threshold (models/fraud_baselines.py) gets its own, so the gate may serve it."""
     protocol = protocol_for(frame, config)
     params = dict(config.params) if params is None else params
-    candidates = {name: params | {"imbalance": name} for name in config.imbalance}
-    selected, validation = select(frame, protocol, candidates)
-    chosen, blends = _select_forest(frame, protocol, candidates[selected], validation[selected], config.forest_weights)
+    # The booster alone: the blend with a forest is chosen after it, from its fold scores.
+    candidates = {name: params | {"imbalance": name, "forest_weight": 0.0} for name in config.imbalance}
+    selected, validation, folds = select(frame, protocol, candidates)
+    chosen, blends = _select_forest(frame, protocol, candidates[selected], folds, config.forest_weights)
     train, test = split(frame, protocol, protocol.train_start)
     columns = list(FEATURES)
     models = {"spend": FraudModel(**chosen)} | {name: make() for name, make in (baselines or {}).items()}

@@ -210,3 +210,21 @@ def test_a_baseline_that_beats_the_candidate_is_registered_with_its_threshold_an
     rows = np.random.default_rng(0).uniform(0, 3, size=(4, len(model.features_)))
     assert model.predict_values(rows).shape == (4,)
     assert all(isinstance(r, list) for r in model.explain_values(rows))
+
+
+def test_a_blends_validation_from_reused_fold_scores_equals_fitting_the_blend(home):
+    """The forest weight is chosen from the booster's fold scores and a forest's: the same AP as fitting the
+    blended model on every fold."""
+    from spend.core.registry import spec
+    from spend.models.fraud import FraudModel
+    from spend.training.fraud import _select_forest, fold_scores, payments_with_features, prequential, protocol_for
+    from spend.training.loop import load_config
+
+    frame = payments_with_features(home[0])
+    protocol = protocol_for(frame, load_config(spec("fraud")))
+    chosen = {"n_estimators": 40, "imbalance": "none", "forest_weight": 0.0}
+    folds = fold_scores(frame, protocol, lambda: FraudModel(**chosen))
+    _, scores = _select_forest(frame, protocol, chosen, folds, (0.0, 0.5))
+    fitted = prequential(frame, protocol, lambda: FraudModel(**chosen | {"forest_weight": 0.5}))
+    assert scores["forest_weight 0.5"] == pytest.approx(fitted, abs=1e-12)
+    assert scores["forest_weight 0.0"] == pytest.approx(prequential(frame, protocol, lambda: FraudModel(**chosen)))
