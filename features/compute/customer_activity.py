@@ -184,6 +184,8 @@ COLUMNS = tuple(f.__name__ for f in NUMERIC_FEATURES) + ("membership_tier",)
 # Counted from a customer's first day: they grow as a customer base ages, a trend rather than a season
 # (drift monitoring scales their limits accordingly: models/drift.py).
 LIFETIME = ("orders_total", "purchase_days_total", "days_since_first_order", "tenure_days")
+# The ages grow by one every day, so a snapshot file stores them byte-split (features/store/layout.py).
+AGES = ("days_since_last_order", "days_since_first_order", "tenure_days")
 
 
 def order_table(transactions: pd.DataFrame) -> pd.DataFrame:

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from spend.core.files import replace_with
+from spend.features.store import layout
 
 TABULAR = (".parquet", ".csv", ".xlsx")
 TEXT = (".json", ".jsonl", ".txt", ".md", ".html", ".log")
@@ -41,11 +42,20 @@ def scrub_parquet(path: Path, targets: pa.Array, columns: Collection[str] | None
     if not pc.any(hit).as_py():
         return Counter()
     found = _found(ids, hit, targets)
-    table = parquet.read()
-    hit = _matches(table.select(names), targets)
-    kept = table.filter(pc.invert(hit)).replace_schema_metadata(table.schema.metadata)
-    replace_with(path, lambda tmp: pq.write_table(kept, tmp, compression="zstd"))
+    replace_with(path, lambda tmp: _write_without(parquet, names, targets, tmp))
     return found
+
+
+def _write_without(parquet: pq.ParquetFile, names: list[str], targets: pa.Array, tmp: Path) -> None:
+    """The file without the rows naming a target, row group by row group with the file's own encodings, so
+    a snapshot file keeps the layout its reads skip by (features/store/layout.py)."""
+    schema = parquet.schema_arrow
+    with pq.ParquetWriter(tmp, schema, **layout.options_of(parquet)) as writer:
+        for g in range(parquet.metadata.num_row_groups):
+            group = parquet.read_row_group(g)
+            kept = group.filter(pc.invert(_matches(group.select(names), targets)))
+            if kept.num_rows:
+                writer.write_table(kept, row_group_size=max(kept.num_rows, 1))
 
 
 def _candidate_groups(parquet: pq.ParquetFile, names: list[str], targets: list[str]) -> list[int]:

@@ -33,9 +33,9 @@ from spend.features.compute.customer_activity import customer_snapshots
 from spend.features.compute.products import NO_STORE, ONE_SHOP, demand_snapshots, pricing_snapshots
 from spend.features.compute.terminals import terminal_snapshots
 from spend.features.ingest.store import OfflineStore
+from spend.features.store import layout
 from spend.features.store.definitions import SNAPSHOT_FILES
 
-ROW_GROUP = 65_536
 INPUT_TABLES = ("transactions", "points", "membership", "customers", "fraud_labels", "inventory")
 # The lines' columns each group reads (the local build never holds every column of every line).
 CUSTOMER_LINE_COLUMNS = ["customer_id", "order_id", "ts", "quantity", "unit_price", "discount", "kind", "channel"]
@@ -247,15 +247,13 @@ def _write_chunks(path: Path, chunks) -> int:
             last = frame
             if frame.empty:
                 continue
-            # Sorted by time in small row groups: a read of the last days (materialisation) or of a
-            # period (training sets) skips most of the file on row-group statistics.
-            frame = frame.sort_values("event_timestamp", kind="stable")
             # Microseconds, as Spark writes them (and reads them: it refuses nanoseconds), so either engine's
             # snapshots serve either environment.
-            frame["event_timestamp"] = frame["event_timestamp"].astype("datetime64[us, UTC]")
+            frame = frame.assign(event_timestamp=frame["event_timestamp"].astype("datetime64[us, UTC]"))
             table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
-            writer = writer or pq.ParquetWriter(partial, table.schema, compression="zstd")
-            writer.write_table(table.cast(writer.schema), row_group_size=ROW_GROUP)
+            writer = writer or pq.ParquetWriter(partial, table.schema, **layout.writer_options(table.schema))
+            for block in layout.quarter_blocks(table):
+                writer.write_table(block.cast(writer.schema), row_group_size=layout.MAX_GROUP_ROWS)
             rows += len(frame)
     finally:
         if writer is not None:

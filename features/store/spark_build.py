@@ -24,9 +24,10 @@ import pyarrow.parquet as pq
 from spend.core.settings import SpendSettings
 from spend.features.compute import customer_activity, products, terminals
 from spend.features.ingest.store import OfflineStore, _types_mapper
+from spend.features.store import layout
 from spend.features.store.spark_session import spark_session
 
-ENTITIES_PER_PARTITION = 25_000  # a customer-year of snapshots is ~400 rows: ~10M rows per partition
+ENTITIES_PER_PARTITION = 10_000  # a customer-year of snapshots is ~400 rows: ~4M rows per partition
 OUTPUT_BATCH = 100_000
 TIMED = ("transactions", "points", "membership", "fraud_labels", "inventory")  # filtered to ts < until
 
@@ -136,12 +137,14 @@ def _run(spark, group: Group, tagged, compute: Callable, settings: SpendSettings
         spark.sparkContext.defaultParallelism, math.ceil(entities / ENTITIES_PER_PARTITION)
     )
     schema = _schema(group)
+    ts = F.col("event_timestamp")
+    keys = [name for name in schema.names if name.endswith("_id")]
     snapshots = (
         tagged.repartitionByRange(partitions, "_key")
         .mapInArrow(partial(_partition, compute, _arrow_schema(group)), schema)
-        .sortWithinPartitions("event_timestamp")
+        .sortWithinPartitions(F.year(ts) * 4 + F.quarter(ts), *keys, ts)  # the local layout's order
     )
-    snapshots.write.mode("overwrite").option("compression", "zstd").parquet(str(staging))
+    snapshots.write.mode("overwrite").options(**layout.spark_options(schema.names)).parquet(str(staging))
     parts = sorted(staging.glob("*.parquet"))
     if not parts:
         return _empty(group, staging)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from spend.core.errors import SpendError
@@ -114,6 +115,23 @@ def test_the_spark_build_writes_contiguous_customer_ranges(builds):
     ranges = sorted((r.min(), r.max()) for r in ranges if len(r))
     assert len(ranges) >= 2
     assert all(high < next_low for (_, high), (next_low, _) in zip(ranges, ranges[1:], strict=False))
+
+
+@pytest.mark.parametrize("env", ["local", "cluster"])
+def test_both_builds_store_the_ages_split_by_bytes_and_sort_by_quarter_then_customer(builds, env):
+    """The layout (features/store/layout.py) that makes the snapshots small, whichever engine wrote them."""
+    for part in sorted((builds["root"] / env / SNAPSHOT_FILES["customer"]).glob("*.parquet")):
+        parquet = pq.ParquetFile(part)
+        if not parquet.metadata.num_rows:
+            continue
+        group = parquet.metadata.row_group(0)
+        encodings = {group.column(i).path_in_schema: group.column(i).encodings for i in range(group.num_columns)}
+        assert "BYTE_STREAM_SPLIT" in encodings["days_since_first_order"]
+        assert any("DICTIONARY" in e for e in encodings["spend_90d"])
+        rows = parquet.read(columns=["customer_id", "event_timestamp"]).to_pandas()
+        quarter = rows["event_timestamp"].dt.tz_convert(None).dt.to_period("Q")
+        order = pd.DataFrame({"q": quarter, "c": rows["customer_id"], "t": rows["event_timestamp"]})
+        pd.testing.assert_frame_equal(order, order.sort_values(["q", "c", "t"]).reset_index(drop=True))
 
 
 @pytest.mark.service
