@@ -68,11 +68,21 @@ def materialize(
             continue
         progress(view.name)
         start = _start(view, end, incremental)
-        frame = latest_rows(view, start, end)
-        write_online(fs, view, frame, overwrite)
+        written[view.name] = _write_latest(settings, fs, view, start, end, overwrite)
         fs.registry.apply_materialization(view, fs.project, start, end)
-        written[view.name] = len(frame)
     return written
+
+
+def _write_latest(settings, fs: FeatureStore, view: FeatureView, start: datetime, end: datetime, overwrite: bool):
+    """The view's latest snapshots in (start, end] into the online store: read here, or under
+    SPEND_ENV=cluster chosen by Spark and written from its partitions (docs/scale.md)."""
+    if settings.env == "cluster":
+        from spend.features.store.spark_materialize import materialize_view_on_spark
+
+        return materialize_view_on_spark(settings, view, start, end, overwrite)
+    frame = latest_rows(view, start, end)
+    write_online(fs, view, frame, overwrite)
+    return len(frame)
 
 
 def _start(view: FeatureView, end: datetime, incremental: bool) -> datetime:

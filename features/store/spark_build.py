@@ -28,6 +28,7 @@ from spend.features.store import layout
 from spend.features.store.spark_session import spark_session
 
 ENTITIES_PER_PARTITION = 10_000  # a customer-year of snapshots is ~400 rows: ~4M rows per partition
+EVENTS_PER_PARTITION = 4_000_000  # input rows (lines, points, ...) a worker holds, as the local build's ranges
 OUTPUT_BATCH = 100_000
 TIMED = ("transactions", "points", "membership", "fraud_labels", "inventory")  # filtered to ts < until
 
@@ -132,9 +133,13 @@ def _run(spark, group: Group, tagged, compute: Callable, settings: SpendSettings
 
     if tagged is None:
         return _empty(group, staging)
-    entities = tagged.agg(F.approx_count_distinct("_key")).first()[0]
+    # Enough partitions for the entities' snapshots and for the events: products are few, each with many
+    # lines, and a partition's events are held by one Python worker.
+    entities, events = tagged.agg(F.approx_count_distinct("_key"), F.count(F.lit(1))).first()
     partitions = settings.spark_partitions or max(
-        spark.sparkContext.defaultParallelism, math.ceil(entities / ENTITIES_PER_PARTITION)
+        spark.sparkContext.defaultParallelism,
+        math.ceil(entities / ENTITIES_PER_PARTITION),
+        math.ceil(events / EVENTS_PER_PARTITION),
     )
     schema = _schema(group)
     ts = F.col("event_timestamp")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -19,9 +20,12 @@ from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 from spend.features.ingest.pipeline import IngestOptions, ingest
 from spend.features.store import build
+from spend.features.store import materialize as materialize_module
 from spend.features.store.build import build_snapshots
 from spend.features.store.config import feature_store
 from spend.features.store.definitions import SNAPSHOT_FILES, build_repo
+from spend.features.store.materialize import materialize
+from spend.features.store.reader import BatchReader
 from spend.features.store.training_set import training_set
 from spend.simulate.config import SimulationConfig
 from spend.simulate.run import simulate
@@ -159,6 +163,42 @@ def test_a_training_set_from_feasts_spark_offline_store_equals_the_local_one(bui
     assert 0 < expected["customer_activity__found"].sum() < len(rows)
     assert "customer_activity__event_timestamp" not in got  # Feast's join does not return it (documented)
     pd.testing.assert_frame_equal(expected[got.columns], got, check_dtype=False)
+
+
+@pytest.mark.service
+def test_materialising_from_spark_partitions_writes_what_the_local_writer_writes(builds):
+    """SPEND_ENV=cluster materialises from Spark's partitions; the online values equal production's
+    one-process writer's, for every online view."""
+    require_service("Redis", "127.0.0.1", 6379)
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    local = builds["local"]
+    shutil.rmtree(local.paths.feature_snapshots)
+    shutil.copytree(builds["root"] / "local", local.paths.feature_snapshots)
+    ids = pd.read_parquet(builds["root"] / "local" / SNAPSHOT_FILES["customer"], columns=["customer_id"])
+    ids = sorted(ids["customer_id"].unique())[::7]
+    online, written = {}, {}
+    with postgres_database("spend_spark_online") as database:
+        for env in ("production", "cluster"):
+            settings = local.model_copy(
+                update={"env": env, "registry_url": database, "feature_project": f"mat_{env}_{uuid.uuid4().hex[:6]}"}
+            )
+            store = feature_store(settings)
+            store.apply(build_repo(settings.paths.feature_snapshots, spark=env == "cluster").objects)
+            with pytest.MonkeyPatch.context() as patch:
+                if env == "cluster":  # Spark's partitions write, not this process
+                    patch.setattr(materialize_module, "latest_rows", _not_here)
+                written[env] = materialize(settings, end=UNTIL.to_pydatetime())
+            online[env] = BatchReader(store, service="churn_v1").read_frame(
+                {"customer_id": ids}, now=UNTIL.to_pydatetime()
+            )
+    assert written["cluster"] == written["production"]
+    assert written["production"]["customer_activity"] > 0
+    assert online["production"]["customer_activity__found"].any()
+    pd.testing.assert_frame_equal(online["cluster"], online["production"])
+
+
+def _not_here(*args, **kwargs):
+    raise AssertionError("the cluster environment read the snapshots in this process")
 
 
 def test_the_cluster_environment_without_spark_says_what_to_install(settings, monkeypatch):
