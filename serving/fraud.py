@@ -16,7 +16,7 @@ import numpy as np
 
 from spend.features.compute.payments import FEATURES, SPENDING, TERMINAL
 from spend.features.compute.terminals import WINDOWS
-from spend.features.store.definitions import request_arrays
+from spend.features.store.definitions import request_arrays, request_values
 
 EMPTY_WINDOWS = dict.fromkeys(SPENDING, 0.0)
 EMPTY_TERMINAL = dict.fromkeys(TERMINAL, 0.0)
@@ -50,12 +50,16 @@ def payment_rows(
         stored.append([amount, *(after[name] for name in SPENDING), *(terminal[name] for name in TERMINAL)])
     rows = np.empty((len(stored), len(FEATURES)))
     rows[:, _STORED_AT] = np.array(stored, dtype=np.float64).reshape(len(stored), len(STORED))
-    request = request_arrays(
-        rows[:, _AT["amount"]],
-        rows[:, _AT["avg_amount_30d"]],
-        np.asarray(ts_seconds, dtype=np.int64),
-        np.asarray(baskets, dtype=np.int64),
-    )
+    if len(stored) == 1:  # the one-payment request path
+        row = stored[0]
+        request = request_values(float(row[0]), latest[cards[0]]["avg_amount_30d"], int(ts_seconds[0]), int(baskets[0]))
+    else:
+        request = request_arrays(
+            rows[:, _AT["amount"]],
+            rows[:, _AT["avg_amount_30d"]],
+            np.asarray(ts_seconds, dtype=np.int64),
+            np.asarray(baskets, dtype=np.int64),
+        )
     for name, column in request.items():
         rows[:, _AT[name]] = column
     return rows, latest

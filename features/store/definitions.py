@@ -193,6 +193,19 @@ def request_features(inputs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(values, index=inputs.index)
 
 
+def request_values(amount: float, average_30d: float, ts_seconds: int, basket_size: int) -> dict[str, float | int]:
+    """request_arrays for one payment, in plain Python: numpy's per-call cost on one-element arrays was a
+    twentieth of a one-payment fraud call (a profile under load). Same arithmetic, same answers (tested)."""
+    ratio = amount / average_30d if average_30d > 0 else 0.0
+    hour = (ts_seconds // 3600) % 24
+    return {
+        "amount_over_avg_30d": 0.0 if ratio != ratio else ratio,  # NaN to 0, as the arrays do
+        "is_night": int(hour < 6 or hour >= 22),
+        "is_weekend": int((ts_seconds // 86_400 + 3) % 7 >= 5),
+        "basket_size_features": int(basket_size),
+    }
+
+
 def request_arrays(amount, average_30d, ts_seconds, basket_size) -> dict[str, np.ndarray]:
     """request_features on plain arrays, in numpy: one payment at request time costs microseconds, not the
     milliseconds of pandas' datetime accessors. Times are UTC epoch seconds."""

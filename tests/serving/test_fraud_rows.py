@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from spend.features.compute.payments import FEATURES, SPENDING, TERMINAL
+from spend.features.store.definitions import request_arrays, request_values
 from spend.serving.fraud import model_inputs, payment_rows
 
 
@@ -40,6 +41,27 @@ def test_without_the_online_store_windows_start_empty():
     degraded, _ = _frame(None, ["c"], [30.0], [1_700_000_000], [1])
     unknown, _ = _frame(_columns(False), ["c"], [30.0], [1_700_000_000], [1])
     assert degraded.equals(unknown) and degraded.loc[0, "nb_tx_1d"] == 1 and degraded.loc[0, "terminal_nb_tx_7d"] == 0
+
+
+def test_one_payments_request_values_equal_the_arrays_path():
+    """The one-payment path (plain Python) gives exactly what the batch path's numpy gives, edge cases too:
+    no average, a NaN one, midnight and weekend edges, times before 1970."""
+    rng = np.random.default_rng(4)
+    amounts = np.concatenate([rng.gamma(2.0, 30.0, 300), [0.0, 5.0, 5.0, 1e308]])
+    averages = np.concatenate([rng.gamma(2.0, 30.0, 300), [0.0, 0.0, np.nan, 1e-308]])
+    times = np.concatenate([rng.integers(-2_000_000_000, 2_000_000_000, 300), [0, 6 * 3600, 22 * 3600 - 1, -1]])
+    baskets = rng.integers(1, 20, len(times))
+    arrays = request_arrays(amounts, averages, times.astype(np.int64), baskets.astype(np.int64))
+    for i in range(len(times)):
+        one = request_values(float(amounts[i]), float(averages[i]), int(times[i]), int(baskets[i]))
+        assert one == {name: column[i].item() for name, column in arrays.items()}, i
+
+
+def test_a_single_payments_row_equals_the_same_payment_in_a_batch():
+    columns = {k: np.concatenate([v, v]) for k, v in _columns(True).items()}
+    single, _ = _frame(_columns(True), ["c"], [30.0], [1_700_050_000], [3])
+    batch, _ = _frame(columns, ["c", "d"], [30.0, 12.0], [1_700_050_000, 1_700_050_001], [3, 1])
+    pd.testing.assert_series_equal(single.loc[0], batch.loc[0])
 
 
 def test_model_inputs_follow_the_models_feature_order_and_name_what_is_missing():
