@@ -55,7 +55,7 @@ def _write_without(parquet: pq.ParquetFile, names: list[str], targets: pa.Array,
             group = parquet.read_row_group(g)
             kept = group.filter(pc.invert(_matches(group.select(names), targets)))
             if kept.num_rows:
-                writer.write_table(kept, row_group_size=max(kept.num_rows, 1))
+                writer.write_table(kept, row_group_size=kept.num_rows)
 
 
 def _candidate_groups(parquet: pq.ParquetFile, names: list[str], targets: list[str]) -> list[int]:

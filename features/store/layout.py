@@ -54,13 +54,9 @@ def quarter_blocks(table: pa.Table) -> Iterator[pa.Table]:
 
 def writer_options(schema: pa.Schema) -> dict:
     """ParquetWriter options for snapshot files with this schema."""
-    split = [name for name in schema.names if name in SPLIT]
-    return {
-        "compression": "zstd",
-        "compression_level": COMPRESSION_LEVEL,
-        "use_dictionary": [name for name in schema.names if name not in split],
-        "use_byte_stream_split": split or False,
-    }
+    return _options(
+        [name for name in schema.names if name not in SPLIT], [name for name in schema.names if name in SPLIT]
+    )
 
 
 def spark_options(columns: list[str]) -> dict[str, str]:
@@ -87,10 +83,16 @@ def options_of(parquet: pq.ParquetFile) -> dict:
         return {"compression": "zstd"}
     group = meta.row_group(0)
     encodings = {names[i]: group.column(i).encodings for i in range(group.num_columns)}
-    split = [n for n, e in encodings.items() if "BYTE_STREAM_SPLIT" in e]
+    return _options(
+        [n for n, e in encodings.items() if any("DICTIONARY" in x for x in e)],
+        [n for n, e in encodings.items() if "BYTE_STREAM_SPLIT" in e],
+    )
+
+
+def _options(dictionary: list[str], split: list[str]) -> dict:
     return {
         "compression": "zstd",
         "compression_level": COMPRESSION_LEVEL,
-        "use_dictionary": [n for n, e in encodings.items() if any("DICTIONARY" in x for x in e)],
+        "use_dictionary": dictionary,
         "use_byte_stream_split": split or False,
     }

@@ -143,11 +143,10 @@ def _run(spark, group: Group, tagged, compute: Callable, settings: SpendSettings
     )
     schema = _schema(group)
     ts = F.col("event_timestamp")
-    keys = [name for name in schema.names if name.endswith("_id")]
     snapshots = (
         tagged.repartitionByRange(partitions, "_key")
         .mapInArrow(partial(_partition, compute, _arrow_schema(group)), schema)
-        .sortWithinPartitions(F.year(ts) * 4 + F.quarter(ts), *keys, ts)  # the local layout's order
+        .sortWithinPartitions(F.year(ts) * 4 + F.quarter(ts), *group.keys, ts)  # the local layout's order
     )
     snapshots.write.mode("overwrite").options(**layout.spark_options(schema.names)).parquet(str(staging))
     parts = sorted(staging.glob("*.parquet"))

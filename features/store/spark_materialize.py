@@ -43,14 +43,18 @@ def materialize_view_on_spark(
         .where((ts > F.lit(pd.Timestamp(start).to_pydatetime())) & (ts <= F.lit(pd.Timestamp(end).to_pydatetime())))
     )
     latest = frame.withColumn("_n", F.row_number().over(Window.partitionBy(*keys).orderBy(ts.desc())))
-    latest = latest.where(F.col("_n") == 1).drop("_n")
-    entities = latest.count()
-    if not entities:
-        return 0
-    tasks = max(spark.sparkContext.defaultParallelism, math.ceil(entities / ENTITIES_PER_TASK))
-    write = partial(_write_partition, settings, view.name, overwrite)
-    written = latest.repartition(tasks, *keys).mapInArrow(write, "rows long").agg(F.sum("rows")).first()[0]
-    return int(written or 0)
+    # Kept once computed: counting the rows (for the tasks) and writing them would run the window twice.
+    latest = latest.where(F.col("_n") == 1).drop("_n").persist()
+    try:
+        entities = latest.count()
+        if not entities:
+            return 0
+        tasks = max(spark.sparkContext.defaultParallelism, math.ceil(entities / ENTITIES_PER_TASK))
+        write = partial(_write_partition, settings, view.name, overwrite)
+        written = latest.repartition(tasks, *keys).mapInArrow(write, "rows long").agg(F.sum("rows")).first()[0]
+        return int(written or 0)
+    finally:
+        latest.unpersist()
 
 
 def _write_partition(
