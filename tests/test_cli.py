@@ -95,6 +95,20 @@ def test_simulate_writes_the_tables_and_ground_truth(settings, tmp_path):
     assert (out / "ground_truth" / "parameters.json").exists()
 
 
+def test_simulate_runs_monthly_winback_waves_up_to_the_end(settings, tmp_path):
+    out = tmp_path / "sim"
+    argv = ["simulate", "--customers", "300", "--days", "240", "--winback-waves", "3", "--no-offers", "--out", str(out)]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    campaigns = pd.read_csv(out / "campaigns.csv", parse_dates=["ts"])
+    days = campaigns.groupby("campaign_id")["ts"].first().sort_values().dt.normalize()
+    assert len(days) == 3 and (days.diff().dropna() == pd.Timedelta(days=30)).all()
+    assert days.iloc[-1] == pd.Timestamp("2025-01-01", tz="UTC") + pd.Timedelta(days=210)  # its window ends the history
+    too_many = runner.invoke(app, ["simulate", "--days", "240", "--winback-waves", "6", "--out", str(tmp_path / "x")])
+    assert too_many.exit_code == 2 and "--winback-waves 6 do not fit in 240 days" in too_many.output
+    assert "Traceback" not in too_many.output
+
+
 def test_simulate_rejects_a_bad_start_date_in_one_line(settings, tmp_path):
     result = runner.invoke(app, ["simulate", "--start", "2025-02-30", "--out", str(tmp_path)])
     assert result.exit_code == 2

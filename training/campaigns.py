@@ -1,9 +1,12 @@
 """Past randomised campaigns: who was contacted, who bought, and the uplift models fitted on them.
 
-A campaign customer's features are read as of the midnight before assignment (nothing the contact caused
-can leak in); the outcome is a purchase within CAMPAIGN_WINDOW_DAYS of assignment. The same frame serves
-the recall list (fit on the whole campaign, score today's customers) and its evaluation (cross-fitted:
-each customer's uplift comes from a model that never saw them, so Qini and saved margin are honest).
+Every single-offer (win-back) campaign whose outcome window has closed is pooled: a shop's monthly waves
+are each a randomised experiment, and one wave of a few thousand customers cannot pin down a contact's
+effect of a few points (docs/training.md). A campaign customer's features are read as of the midnight
+before that wave's assignment (nothing the contact caused can leak in); the outcome is a purchase within
+CAMPAIGN_WINDOW_DAYS of it. The same frame serves the recall list (fit on all the waves, score today's
+customers) and its evaluation (cross-fitted by customer: each customer's uplift comes from a model that saw
+none of their waves, so Qini and saved margin are honest).
 """
 
 from __future__ import annotations
@@ -26,35 +29,67 @@ from spend.training.dataset import feature_columns
 CAMPAIGN_WINDOW_DAYS = 30
 
 
+OUTCOMES = ("campaign_id", "treated", "responded")  # the frame's columns that are not features
+
+
 @dataclass
 class Campaign:
-    campaign_id: str
-    frame: pd.DataFrame  # customer_id, event_timestamp, treated, responded, features...
+    name: str  # "campaign <id>", or how many were pooled and their span
+    frame: pd.DataFrame  # customer_id, event_timestamp, campaign_id, treated, responded, features...
     columns: list[str]  # the feature columns
+    skipped: str | None = None  # campaigns left out and why, in one line
 
 
-def latest_campaign(settings: SpendSettings, lines: pd.DataFrame, service: str) -> Campaign | str:
-    """The most recent ingested single-offer campaign (a multi-arm offer campaign is the offers model's),
-    or the reason there is none."""
+def winback_campaigns(
+    settings: SpendSettings, lines: pd.DataFrame, service: str, as_of: pd.Timestamp | None = None
+) -> Campaign | str:
+    """Every ingested single-offer campaign (a multi-arm offer campaign is the offers model's) whose
+    outcome window ends by `as_of` (default: the history's last purchase), pooled; or the reason there is
+    none. A later campaign's outcome is not known yet as of then."""
     campaigns = OfflineStore(settings.paths).read("campaigns", [ID, "campaign_id", "ts", "group", "offer"])
     if "offer" in campaigns:
         multi_arm = campaigns.groupby("campaign_id")["offer"].nunique() > 1
         campaigns = campaigns[~campaigns["campaign_id"].isin(multi_arm[multi_arm].index)]
     if campaigns.empty:
         return "no randomised campaign: the recall list ranks by risk x value"
-    latest = campaigns[campaigns["campaign_id"] == campaigns.sort_values("ts")["campaign_id"].iloc[-1]]
-    return campaign_frame(settings, latest, lines, service)
+    ends = campaigns.groupby("campaign_id")["ts"].max() + pd.Timedelta(days=CAMPAIGN_WINDOW_DAYS)
+    known_by = purchase_lines(lines)["ts"].max()
+    if as_of is not None:
+        known_by = min(known_by, as_of)
+    open_ids = sorted(ends.index[ends > known_by])
+    closed = campaigns[~campaigns["campaign_id"].isin(open_ids)]
+    if closed.empty:
+        return (
+            f"no randomised campaign whose {CAMPAIGN_WINDOW_DAYS}-day outcome window has closed: "
+            "the recall list ranks by risk x value"
+        )
+    campaign = campaign_frame(settings, closed.sort_values(["ts", "campaign_id"], kind="stable"), lines, service)
+    if open_ids:
+        campaign.skipped = f"{len(open_ids)} campaign(s) still inside their {CAMPAIGN_WINDOW_DAYS}-day window left out"
+    return campaign
 
 
 def campaign_frame(settings: SpendSettings, assigned: pd.DataFrame, lines: pd.DataFrame, service: str) -> Campaign:
-    rows = pd.DataFrame({ID: assigned[ID].to_numpy(), "event_timestamp": assigned["ts"].dt.normalize().to_numpy()})
+    """One row per assignment (a customer contacted in several waves has a row for each), with its
+    features as of the midnight before and whether the customer bought within the window after it."""
+    assigned = assigned.reset_index(drop=True)
+    rows = pd.DataFrame(
+        {
+            ID: assigned[ID].to_numpy(),
+            "event_timestamp": assigned["ts"].dt.normalize().to_numpy(),
+            "campaign_id": assigned["campaign_id"].astype(str).to_numpy(),
+        }
+    )
     frame = training_set(feature_store(settings), rows, service)
-    bought = purchase_lines(lines)[[ID, "ts"]].merge(assigned[[ID, "ts"]].rename(columns={"ts": "at"}), on=ID)
+    at = assigned[[ID, "ts"]].rename(columns={"ts": "at"}).assign(_row=np.arange(len(assigned)))
+    bought = purchase_lines(lines)[[ID, "ts"]].merge(at, on=ID)
     inside = (bought["ts"] >= bought["at"]) & (bought["ts"] < bought["at"] + pd.Timedelta(days=CAMPAIGN_WINDOW_DAYS))
     frame["treated"] = (assigned["group"] == "treatment").astype(int).to_numpy()
-    frame["responded"] = assigned[ID].isin(bought.loc[inside, ID]).astype(int).to_numpy()
-    columns = [c for c in feature_columns(frame) if c not in ("treated", "responded")]
-    return Campaign(str(assigned["campaign_id"].iloc[0]), frame, columns)
+    frame["responded"] = np.isin(np.arange(len(assigned)), bought.loc[inside, "_row"].to_numpy()).astype(int)
+    columns = [c for c in feature_columns(frame) if c not in OUTCOMES]
+    ids = frame["campaign_id"].unique()
+    name = f"campaign {ids[0]}" if len(ids) == 1 else f"{len(ids)} campaigns pooled ({ids[0]} to {ids[-1]})"
+    return Campaign(name, frame, columns)
 
 
 def _learner() -> OfferUplift:
@@ -82,9 +117,11 @@ def fit_uplift(campaign: Campaign) -> OfferUplift:
 
 
 def cross_fitted_uplift(campaign: Campaign, folds: int = 5, seed: int = 0) -> np.ndarray:
-    """Each customer's uplift from an X-learner fitted on the other folds."""
+    """Each row's uplift from an X-learner fitted on the other folds; folds are drawn by customer, so no
+    model sees another wave of the customer it scores."""
     frame = campaign.frame
-    fold = np.random.default_rng(seed).integers(0, folds, len(frame))
+    customer = pd.factorize(frame[ID])[0]
+    fold = np.random.default_rng(seed).integers(0, folds, customer.max() + 1 if len(frame) else 0)[customer]
     out = np.empty(len(frame))
     for k in range(folds):
         out[fold == k] = contact_uplift(_fit(campaign, fold != k), frame[fold == k])

@@ -33,7 +33,7 @@ from spend.features.compute.orders import margin_rate
 from spend.features.ingest.store import OfflineStore
 from spend.models.baselines import lifetime_margin
 from spend.models.segmentation import SEGMENTS, RFMSegmenter
-from spend.training.campaigns import contact_uplift, fit_uplift, latest_campaign
+from spend.training.campaigns import contact_uplift, fit_uplift, winback_campaigns
 from spend.training.dataset import order_lines
 from spend.training.scoring import churn_cohort_features, score_churn
 from spend.training.tracking import Registry
@@ -65,15 +65,15 @@ def save_rate(churn_probability: np.ndarray, uplift: np.ndarray | None) -> np.nd
     return np.clip(ratio, -1.0, 1.0)
 
 
-def campaign_uplift(settings: SpendSettings, lines: pd.DataFrame, cohort: pd.DataFrame):
-    """Uplift per cohort customer from the latest campaign and where it came from per customer, or
-    (None, reason) without a usable campaign.
+def campaign_uplift(settings: SpendSettings, lines: pd.DataFrame, cohort: pd.DataFrame, as_of: pd.Timestamp):
+    """Uplift per cohort customer from the win-back campaigns whose outcome was known by `as_of`, pooled,
+    and where it came from per customer, or (None, reason) without a usable campaign.
 
     A campaign only says what a contact does to the kind of customer it contacted. Win-back campaigns
     contact lapsed customers, so for a customer who ordered more recently than almost anyone contacted
     (below the 1st percentile of days since the last order) the uplift is unknown (NaN), not guessed.
     """
-    campaign = latest_campaign(settings, lines, spec("churn").feature_service)
+    campaign = winback_campaigns(settings, lines, spec("churn").feature_service, as_of)
     if isinstance(campaign, str):
         return None, campaign
     try:
@@ -85,8 +85,8 @@ def campaign_uplift(settings: SpendSettings, lines: pd.DataFrame, cohort: pd.Dat
     outside = cohort["days_since_last_order"].to_numpy(dtype=float) < floor
     source = np.where(
         outside,
-        f"none (ordered within {floor:.0f} days; campaign {campaign.campaign_id} contacted lapsed customers)",
-        f"campaign {campaign.campaign_id}",
+        f"none (ordered within {floor:.0f} days; {campaign.name} contacted lapsed customers)",
+        campaign.name + (f"; {campaign.skipped}" if campaign.skipped else ""),
     )
     return np.where(outside, np.nan, uplift), source
 
@@ -123,7 +123,7 @@ def ranked(settings: SpendSettings, as_of: pd.Timestamp, options: RecallOptions)
     scores = score_churn(settings, as_of, cohort)
     lines = order_lines(offline)
     clv, clv_source, margin_known = customer_value(settings, lines, cohort, as_of)
-    uplift, source = campaign_uplift(settings, lines, cohort)
+    uplift, source = campaign_uplift(settings, lines, cohort, as_of)
     frame = scores.assign(
         segment=RFMSegmenter().fit(cohort).predict(cohort),
         clv=clv,

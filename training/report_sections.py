@@ -150,10 +150,10 @@ def recall(settings: SpendSettings) -> Section:
 def _qini(settings: SpendSettings):
     from spend.features.ingest.store import OfflineStore
     from spend.models.uplift import qini_curve
-    from spend.training.campaigns import cross_fitted_uplift, latest_campaign
+    from spend.training.campaigns import cross_fitted_uplift, winback_campaigns
     from spend.training.dataset import order_lines
 
-    campaign = latest_campaign(settings, order_lines(OfflineStore(settings.paths)), "churn_v1")
+    campaign = winback_campaigns(settings, order_lines(OfflineStore(settings.paths)), "churn_v1")
     if isinstance(campaign, str):
         return campaign
     try:

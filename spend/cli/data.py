@@ -44,6 +44,12 @@ def simulate_command(
     offers: Annotated[
         bool, typer.Option("--offers/--no-offers", help="Run a randomised multi-arm offer campaign (85% in).")
     ] = True,
+    winback_waves: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Monthly randomised win-back waves, the last one's 30-day window ending inside the history."
+        ),
+    ] = 1,
     json_output: JsonFlag = False,
 ) -> None:
     """Simulate a multi-channel consumption history with known ground truth."""
@@ -61,6 +67,8 @@ def simulate_command(
         stores=stores,
         dirty_share=dirty_share,
         offer_campaign=offers,
+        campaign_waves=winback_waves,
+        campaign_day=_first_wave(days, winback_waves),
     )
     with step_progress("simulate", (*SIMULATION_STEPS, "write"), enabled=not json_output) as step:
         simulation = simulate(config, progress=step)
@@ -73,6 +81,17 @@ def simulate_command(
     for name, count in counts.items():
         table.add_row(name, f"{count:,}")
     console.print(table)
+
+
+def _first_wave(days: int, waves: int) -> int | None:
+    """One wave: the simulator's default day (60% in). Several: as late as their windows allow, so the
+    history before the first wave is as long as it can be."""
+    if waves == 1:
+        return None
+    first = days - 30 * waves
+    if first < 90:
+        raise SpendError(f"--winback-waves {waves} do not fit in {days} days: each needs 30 days after 90 of history")
+    return first
 
 
 @user_errors

@@ -1,11 +1,13 @@
-"""One past randomised win-back campaign with a known, customer-specific effect.
+"""Past randomised win-back campaigns (one wave, or `campaign_waves` of them) with a known,
+customer-specific effect.
 
-Eligible: customers signed up 90+ days before the campaign who bought in the year before it but not in
+Each wave, eligible: customers signed up 90+ days before the campaign who bought in the year before it but not in
 the last 60 days. Half are treated at random. The outcome is a purchase within the campaign window.
 - Most treated customers respond with probability u_i (higher for gold/platinum, web shoppers and
   frequent buyers): one extra "win-back" order in the window.
 - "Sleeping dogs" (basic-tier app shoppers) are put off: if still alive, they drop out with probability 0.25.
-The true individual uplift on P(purchase in window) is written to the ground truth.
+The true individual uplift on P(purchase in window) is written to the ground truth. A later wave sees the
+purchases (and drop-outs) the earlier ones caused; a customer still lapsed is eligible again.
 """
 
 from __future__ import annotations
@@ -20,14 +22,38 @@ from spend.simulate.customers import Purchases
 SLEEPING_DOG_DROPOUT = 0.25
 
 
-def run_campaign(
+def run_campaigns(
     customers: pd.DataFrame,
     purchases: Purchases,
     calendar: Calendar,
     config: SimulationConfig,
     rng: np.random.Generator,
 ) -> tuple[Purchases, pd.DataFrame]:
-    day0 = float(config.campaign_offset_days)
+    """Every wave in turn; the truth has one row per wave and eligible customer (`campaign_day` tells
+    the waves apart)."""
+    days, window = config.campaign_wave_days, config.campaign_window_days
+    if config.campaign_waves < 1:
+        raise ValueError(f"campaign_waves must be at least 1, not {config.campaign_waves}")
+    if config.campaign_waves > 1 and config.campaign_every_days < window:
+        # a wave's contacts would fall inside the previous wave's outcome window and be counted there
+        raise ValueError(f"campaign_every_days ({config.campaign_every_days}) must be at least the {window}-day window")
+    if config.campaign_waves > 1 and days[-1] + window > config.days:  # one wave: as it always was
+        raise ValueError(f"the last win-back wave's {window}-day window must end inside the {config.days}-day history")
+    waves = []
+    for day0 in days:
+        purchases, truth = run_campaign(customers, purchases, calendar, config, rng, float(day0))
+        waves.append(truth)
+    return purchases, pd.concat(waves, ignore_index=True)
+
+
+def run_campaign(
+    customers: pd.DataFrame,
+    purchases: Purchases,
+    calendar: Calendar,
+    config: SimulationConfig,
+    rng: np.random.Generator,
+    day0: float,
+) -> tuple[Purchases, pd.DataFrame]:
     window = config.campaign_window_days
     last, count = year_before(purchases, day0)
     eligible_idx = last.index[(last <= day0 - 60).to_numpy()]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from spend.simulate.baskets import build_lines, build_orders, build_returns
-from spend.simulate.campaign import run_campaign
+from spend.simulate.campaign import run_campaigns
 from spend.simulate.catalog import build_calendar, build_catalog
 from spend.simulate.config import CATEGORIES, SimulationConfig
 from spend.simulate.customers import build_customers, simulate_purchases
@@ -34,6 +34,7 @@ from spend.simulate.tables import (
     offer_campaign_table,
     points_table,
     transaction_table,
+    winback_ids,
 )
 
 SIMULATION_STEPS = ("catalog", "customers", "campaign", "baskets", "stock", "fraud", "loyalty", "assemble")
@@ -58,7 +59,7 @@ def simulate(config: SimulationConfig, progress: Callable[[str], None] = lambda 
     )
     purchases = simulate_purchases(customers, calendar, config, next(streams))
     progress("campaign")
-    purchases, campaign = run_campaign(customers, purchases, calendar, config, next(streams))
+    purchases, campaign = run_campaigns(customers, purchases, calendar, config, next(streams))
     offers_rng = np.random.default_rng([config.seed, 13])  # its own stream: the other draws stay as they were
     offers = None
     if config.offer_campaign:
@@ -243,7 +244,9 @@ def _truth(customers, catalog, campaign, fraud, calendar, config) -> dict[str, p
         "products": catalog.products.drop(columns=["category_index"]),
         "substitutes": catalog.substitutes,
         "prices": prices,
-        "campaign": campaign.drop(columns=["customer_index"]),
+        "campaign": campaign.drop(columns=["customer_index"]).assign(
+            campaign_id=winback_ids(campaign["campaign_day"], config)
+        ),
         "fraud": fraud.assign(customer_id=customers["customer_id"].to_numpy()[fraud["customer"]]).drop(
             columns="customer"
         ),

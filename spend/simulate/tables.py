@@ -112,15 +112,27 @@ def membership_table(changes: pd.DataFrame, customers: pd.DataFrame, config: Sim
     )
 
 
+def _winback_ts(offset_day: int, config: SimulationConfig) -> np.datetime64:
+    return config.start_ts + np.timedelta64(int(offset_day) * 86_400 + 9 * 3600, "s")
+
+
+def winback_ids(offset_days: pd.Series, config: SimulationConfig) -> np.ndarray:
+    """Each win-back wave's campaign id, from its day in the history."""
+    ids = {d: f"winback-{np.datetime_as_string(_winback_ts(d, config), unit='D')}" for d in offset_days.unique()}
+    return offset_days.map(ids).to_numpy()
+
+
 def campaign_table(campaign: pd.DataFrame, config: SimulationConfig) -> pd.DataFrame:
-    day = config.start_ts + np.timedelta64(int(config.campaign_offset_days) * 86_400 + 9 * 3600, "s")
-    campaign_id = f"winback-{np.datetime_as_string(day, unit='D')}"
+    """One row per wave and eligible customer, each wave its own campaign id."""
+    ids = winback_ids(campaign["campaign_day"], config)
+    rank = campaign.groupby("campaign_day").cumcount().to_numpy()
+    ts = np.array([_winback_ts(d, config) for d in campaign["campaign_day"].to_numpy()], dtype="datetime64[s]")
     return pd.DataFrame(
         {
-            "event_id": [f"{campaign_id}-{k:07d}" for k in range(len(campaign))],
-            "campaign_id": campaign_id,
+            "event_id": [f"{c}-{k:07d}" for c, k in zip(ids, rank, strict=True)],
+            "campaign_id": ids,
             "customer_id": campaign["customer_id"].to_numpy(),
-            "ts": _iso(np.full(len(campaign), day)),
+            "ts": _iso(ts),
             "group": np.where(campaign["treated"], "treatment", "control"),
             "contact_channel": np.where(campaign["treated"], "email", None),
             "offer": None,
