@@ -56,12 +56,12 @@ for table in TABLE_ORDER:
     ingest(sim / f"{table}.csv", IngestOptions(table), settings)
 """
 BUILD = """
-import sys
+import sys, time
 from pathlib import Path
 from spend.core.settings import SpendSettings
 from spend.features.store.build import build_snapshots
 settings = SpendSettings(home=Path(sys.argv[1]), pseudonym_key="benchmark-key", env=sys.argv[2])
-build_snapshots(settings, sys.argv[3])
+build_snapshots(settings, sys.argv[3], lambda step: print(f"stage {time.time()} {step}", file=sys.stderr, flush=True))
 """
 
 
@@ -69,19 +69,30 @@ def log(message: str) -> None:
     print(f"  {message}", file=sys.stderr, flush=True)
 
 
-def run_measured(code: str, *args: str) -> tuple[float, float]:
-    """Seconds and peak resident bytes of the child's whole process tree (sampled every 0.2 s)."""
+def run_measured(code: str, *args: str) -> tuple[float, float, dict[str, tuple[float, int]]]:
+    """Seconds, peak resident bytes of the child's whole process tree (sampled every 0.2 s), and that peak
+    by kind of process (the build's own Python, a JVM, Spark's Python workers), with how many there were
+    and when the peak came (kind "at_s") and in which of the build's steps (kind "stage"): where the memory
+    is."""
     start = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-c", code, *args], stderr=subprocess.PIPE, text=True)
-    peak, done = 0, threading.Event()
+    peak, peak_wall, parts, done = 0, 0.0, {}, threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_wall, parts
         parent = psutil.Process(child.pid)
         while not done.is_set():
             try:
-                tree = [parent, *parent.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+                now: dict[str, list] = {}
+                for p in [parent, *parent.children(recursive=True)]:
+                    if p.is_running() and not _forking(p):
+                        kind = now.setdefault(_kind(p, parent), [0, 0])
+                        kind[0] += p.memory_info().rss
+                        kind[1] += 1
+                total = sum(rss for rss, _ in now.values())
+                if total > peak:
+                    peak, peak_wall = total, time.time()
+                    parts = {k: (rss, n) for k, (rss, n) in now.items()} | {"at_s": (time.perf_counter() - start, 0)}
             except psutil.Error:
                 pass
             done.wait(0.2)
@@ -94,7 +105,25 @@ def run_measured(code: str, *args: str) -> tuple[float, float]:
     sampler.join()
     if child.returncode:
         raise SystemExit(f"build failed:\n{err[-3000:]}")
-    return seconds, peak
+    stages = [line.split(" ", 2)[1:] for line in err.splitlines() if line.startswith("stage ")]
+    running = [step for at, step in stages if float(at) <= peak_wall]
+    parts["stage"] = (running[-1] if running else "start", 0)
+    return seconds, peak, parts
+
+
+def _forking(process: psutil.Process) -> bool:
+    """A child the JVM has forked but not yet turned into a Python worker: it still has its parent's command
+    line and pages (named after the forking thread), and its resident memory, summed, would count the
+    JVM's heap twice."""
+    parent = process.parent()
+    return parent is not None and parent.name().startswith("java") and process.cmdline() == parent.cmdline()
+
+
+def _kind(process: psutil.Process, root: psutil.Process) -> str:
+    if process.pid == root.pid:
+        return "build"
+    name = process.name()
+    return "jvm" if name.startswith("java") else "python workers" if name.startswith("python") else name
 
 
 def snapshot_bytes(home: Path, group: str = "") -> int:
@@ -155,15 +184,22 @@ def measure(home: Path, customers: int, engines: list[str]) -> dict:
     out = {}
     for engine in engines:
         log(f"building ({engine}) ...")
-        seconds, peak = run_measured(BUILD, str(home), ENGINES[engine], UNTIL)
+        seconds, peak, parts = run_measured(BUILD, str(home), ENGINES[engine], UNTIL)
         size, everything = snapshot_bytes(home, "customer_snapshots.parquet"), snapshot_bytes(home)
         out[engine] = {
             "build_s": seconds,
             "peak_gb": peak / GB,
+            "peak_at_s": round(parts.pop("at_s", (0.0, 0))[0], 1),
+            "peak_stage": parts.pop("stage", ("", 0))[0],
+            "peak_by_process_gb": {kind: round(rss / GB, 2) for kind, (rss, _) in sorted(parts.items())},
+            "processes_at_peak": {kind: n for kind, (_, n) in sorted(parts.items())},
             "bytes_per_customer_year": size / customers,  # the customer group: the one that grows with customers
             "all_groups_bytes": everything,
         }
-        log(f"{engine}: {seconds:.0f} s, peak {peak / GB:.2f} GB, {size / customers:,.0f} bytes per customer-year")
+        by_kind = ", ".join(f"{n} {kind} {rss / GB:.2f}" for kind, (rss, n) in sorted(parts.items()))
+        by_kind += f"; at {out[engine]['peak_at_s']:.0f} s, in {out[engine]['peak_stage']}"
+        per_year = size / customers
+        log(f"{engine}: {seconds:.0f} s, peak {peak / GB:.2f} GB ({by_kind}), {per_year:,.0f} bytes per customer-year")
     return out
 
 
@@ -207,15 +243,17 @@ def goals(results: dict[int, dict], engines: list[str]) -> dict:
 
 def table(results: dict[int, dict], engines: list[str]) -> str:
     lines = [
-        "| customers | engine | build (s) | peak memory (GB) | customer bytes per customer-year | all snapshots (MB) |",
-        "|---|---|---|---|---|---|",
+        "| customers | engine | build (s) | peak memory (GB) | at the peak, by process (GB) "
+        "| customer bytes per customer-year | all snapshots (MB) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for customers, by_engine in sorted(results.items()):
         for engine in engines:
             r = by_engine[engine]
             per_year = r["bytes_per_customer_year"]
+            parts = ", ".join(f"{kind} {gb:.2f}" for kind, gb in r["peak_by_process_gb"].items())
             lines.append(
-                f"| {customers:,} | {engine} | {r['build_s']:.0f} | {r['peak_gb']:.2f} | {per_year:,.0f} "
+                f"| {customers:,} | {engine} | {r['build_s']:.0f} | {r['peak_gb']:.2f} | {parts} | {per_year:,.0f} "
                 f"| {r['all_groups_bytes'] / 1e6:,.0f} |"
             )
     return "\n".join(lines)

@@ -25,10 +25,13 @@ from spend.core.settings import SpendSettings
 from spend.features.compute import customer_activity, products, terminals
 from spend.features.ingest.store import OfflineStore, _types_mapper
 from spend.features.store import layout
+from spend.features.store.build import CUSTOMER_LINE_COLUMNS, PRODUCT_LINE_COLUMNS, TERMINAL_LINE_COLUMNS
 from spend.features.store.spark_session import spark_session
 
 ENTITIES_PER_PARTITION = 10_000  # a customer-year of snapshots is ~400 rows: ~4M rows per partition
-EVENTS_PER_PARTITION = 4_000_000  # input rows (lines, points, ...) a worker holds, as the local build's ranges
+# Input rows (lines, points, ...) a Python worker holds: half the local build's ranges, as two workers run
+# at once beside the JVM (docs/scale.md).
+EVENTS_PER_PARTITION = 2_000_000
 OUTPUT_BATCH = 100_000
 TIMED = ("transactions", "points", "membership", "fraud_labels", "inventory")  # filtered to ts < until
 
@@ -42,6 +45,9 @@ class Group:
     inputs: tuple[str, ...]
     columns: tuple[str, ...]  # after the keys and event_timestamp
     keys: tuple[str, ...]
+    # The lines' columns the group's function reads, as the local build reads them: a Python worker holds
+    # a partition's lines, and ids it does not need (order, customer, terminal) were most of them.
+    lines: tuple[str, ...]
 
 
 GROUPS = (
@@ -51,16 +57,32 @@ GROUPS = (
         ("transactions", "points", "membership", "customers"),
         customer_activity.COLUMNS,
         ("customer_id",),
+        tuple(CUSTOMER_LINE_COLUMNS),
     ),
-    Group("terminal", "terminal_id", ("transactions", "fraud_labels"), terminals.COLUMNS, ("terminal_id",)),
+    Group(
+        "terminal",
+        "terminal_id",
+        ("transactions", "fraud_labels"),
+        terminals.COLUMNS,
+        ("terminal_id",),
+        tuple(TERMINAL_LINE_COLUMNS),
+    ),
     Group(
         "product_store",
         "product_id",
         ("transactions", "inventory"),
         products.DEMAND_COLUMNS,
         ("product_id", "store_id"),
+        tuple(PRODUCT_LINE_COLUMNS),
     ),
-    Group("product", "product_id", ("transactions",), products.PRICING_COLUMNS, ("product_id",)),
+    Group(
+        "product",
+        "product_id",
+        ("transactions",),
+        products.PRICING_COLUMNS,
+        ("product_id",),
+        tuple(PRODUCT_LINE_COLUMNS),
+    ),
 )
 
 
@@ -106,7 +128,8 @@ def _tagged(group: Group, tables: dict):
         if table not in tables:
             continue
         frame = _keyed(group, table, tables)
-        columns = [F.col(f"`{c}`").alias(f"{table}__{c}") for c in frame.columns if c != "_key"]
+        wanted = [c for c in frame.columns if c != "_key" and (table != "transactions" or c in group.lines)]
+        columns = [F.col(f"`{c}`").alias(f"{table}__{c}") for c in wanted]
         frame = frame.select(F.col("_key"), F.lit(table).alias("_table"), *columns).where(F.col("_key").isNotNull())
         tagged = frame if tagged is None else tagged.unionByName(frame, allowMissingColumns=True)
     return tagged
