@@ -6,7 +6,8 @@ expected_saved_margin = P(churn) x CLV x save rate of a contact, where
   holdout, else BG/NBD x Gamma-Gamma spend times the margin rate seen in the transactions (1.0, flagged
   by margin_known, when no unit costs were ingested); clv_source says which;
 - uplift is the change a contact makes to P(purchase within 30 days), from an X-learner fitted on the
-  latest randomised campaign (features as of the assignment); the save rate is uplift / P(churn), the
+  randomised win-back campaigns whose outcome was known by the as-of date, pooled (features as of each
+  assignment; training/campaigns.py); the save rate is uplift / P(churn), the
   share of the customer's churn risk a contact removes, clipped to [-1, 1]. So the saved margin is
   CLV x uplift: multiplying the absolute uplift by P(churn) again would count the risk twice (the
   uplift of a customer who would buy anyway is already near 0). On the simulator this ranking saves

@@ -136,7 +136,9 @@ def recall(settings: SpendSettings) -> Section:
                 go.Scatter(x=x, y=random, mode="lines", name="random", line={"dash": "dash"}),
             ]
         ).update_layout(
-            title="Qini curve on the latest campaign", xaxis_title="customers", yaxis_title="extra responders"
+            title="Qini curve on the win-back campaigns (cross-fitted)",
+            xaxis_title="customers",
+            yaxis_title="extra responders",
         )
     )
     return Section(
