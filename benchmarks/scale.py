@@ -85,10 +85,14 @@ def run_measured(code: str, *args: str) -> tuple[float, float, dict[str, tuple[f
             try:
                 now: dict[str, list] = {}
                 for p in [parent, *parent.children(recursive=True)]:
-                    if p.is_running() and not _forking(p):
-                        kind = now.setdefault(_kind(p, parent), [0, 0])
-                        kind[0] += p.memory_info().rss
-                        kind[1] += 1
+                    try:  # one process gone or a zombie must not cost the whole sample
+                        if p.is_running() and not _forking(p):
+                            rss = p.memory_info().rss
+                            kind = now.setdefault(_kind(p, parent), [0, 0])
+                            kind[0] += rss
+                            kind[1] += 1
+                    except psutil.Error:
+                        continue
                 total = sum(rss for rss, _ in now.values())
                 if total > peak:
                     peak, peak_wall = total, time.time()
