@@ -86,11 +86,16 @@ def simulate_command(
 def _first_wave(days: int, waves: int) -> int | None:
     """One wave: the simulator's default day (60% in). Several: as late as their windows allow, so the
     history before the first wave is as long as it can be."""
+    from spend.simulate.config import SimulationConfig
+
     if waves == 1:
         return None
-    first = days - 30 * waves
+    every = SimulationConfig.campaign_every_days  # the simulator's spacing, which is also its window
+    first = days - every * waves
     if first < 90:
-        raise SpendError(f"--winback-waves {waves} do not fit in {days} days: each needs 30 days after 90 of history")
+        raise SpendError(
+            f"--winback-waves {waves} do not fit in {days} days: each needs {every} days after 90 of history"
+        )
     return first
 
 
