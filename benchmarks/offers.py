@@ -1,11 +1,12 @@
 """Offer targeting against its baselines, on a simulated history whose offer effects are known.
 
-One simulated year with a randomised multi-arm offer campaign 85% of the way in (control and four offers,
-a fifth of the members each; spend/simulate/offers.py). Effects are learned on the campaign's training
-members (offers.yaml's holdout_share kept out) with each of econml's learners (dr, x, t); every policy is
-then applied to the held-out members under the same budget (half of what the oracle would spend without
-one), and valued with the simulator's truth (expected net margin added per member, given each member's
-hidden state):
+One simulated year with --waves randomised multi-arm offer campaigns a month apart, the last 85% of the
+way in (control and four offers, a fifth of the members each; spend/simulate/offers.py). Spend pools every
+wave (training/datasets/offer_campaign.py). Effects are learned on the training members' assignments of
+every wave (offers.yaml's holdout_share of the members kept out, all their waves) with each of econml's
+learners (dr, x, t); every policy is then applied to the held-out members of the last wave under the same
+budget (half of what the oracle would spend without one), and valued with that wave's truth (expected net
+margin added per member, given each member's hidden state):
 - Spend: the learned effects, assigned by the LP (models/offer_assignment.py);
 - best single offer: the offer with the best average effect on the training members, to as many as the
   budget pays for; random: a random offer to random members until the budget is spent;
@@ -14,9 +15,9 @@ hidden state):
 - oracle: the LP on the true effects and costs; none: nothing.
 Beside the truth, the doubly robust estimate of Spend's policy on the held-out members with its 90%
 interval (models/offer_policy.py). Last, the LP's time to assign 1,000,000 members (the held-out members'
-effects repeated with noise) under a budget.
+effects repeated with noise) under a budget. --waves 1 is the single campaign measured before.
 
-    python benchmarks/offers.py [--customers 72000] [--seed 5] [--home DIR] [--json]
+    python benchmarks/offers.py [--customers 72000] [--seed 5] [--waves 4] [--home DIR] [--json]
 """
 
 from __future__ import annotations
@@ -61,10 +62,10 @@ def log(message: str) -> None:
     print(f"  {message}", file=sys.stderr, flush=True)
 
 
-def build(home: Path, customers: int, seed: int) -> None:
+def build(home: Path, customers: int, seed: int, waves: int) -> None:
     sim = home.parent / "sim"
-    log(f"simulating {customers:,} customers")
-    simulate_history(sim, customers, seed=seed)
+    log(f"simulating {customers:,} customers, {waves} offer wave(s)")
+    simulate_history(sim, customers, seed=seed, options=("--offer-waves", str(waves)))
     settings = SpendSettings(home=home, pseudonym_key=KEY)
     for table in TABLES:
         log(f"ingesting {table}")
@@ -76,9 +77,10 @@ def build(home: Path, customers: int, seed: int) -> None:
     (home / "built").write_text("ok")
 
 
-def truth_matrix(sim: Path, members: pd.Series, offers: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(members, offers) true net margin change and true cost, in the campaign frame's member order."""
-    return per_member(pd.read_parquet(sim / "ground_truth" / "offer_effects.parquet"), "true", members, offers)
+def truth_matrix(sim: Path, campaign: str, members: pd.Series, offers: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(members, offers) true net margin change and true cost in `campaign`, in the frame's member order."""
+    effects = pd.read_parquet(sim / "ground_truth" / "offer_effects.parquet")
+    return per_member(effects[effects["campaign_id"] == campaign], "true", members, offers)
 
 
 def per_member(effects: pd.DataFrame, prefix: str, members: pd.Series, offers: list[str]):
@@ -90,20 +92,21 @@ def per_member(effects: pd.DataFrame, prefix: str, members: pd.Series, offers: l
     return net.reindex(members).to_numpy(), cost.reindex(members).to_numpy()
 
 
-def bayes_matrix(sim: Path, members: pd.Series, offers: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def bayes_matrix(sim: Path, campaign: str, members: pd.Series, offers: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(members, offers) net margin change and cost as the best forecast from the data gives them: the
     simulator's population known, each member seen only through its purchases and its tier and channel
     (spend/simulate/offers.bayes_offer_truth)."""
     truth = sim / "ground_truth"
     config = config_from_parameters(json.loads((truth / "parameters.json").read_text()))
-    campaign = pd.read_parquet(truth / "offer_campaign.parquet")
+    waves = pd.read_parquet(truth / "offer_campaign.parquet")
+    wave = waves[waves["campaign_id"] == campaign].reset_index(drop=True)
     customers = pd.read_parquet(truth / "customers.parquet")
     start = pd.Timestamp(config.start, tz="UTC")
-    at = start + pd.Timedelta(days=config.offer_offset_days)
+    at = start + pd.Timedelta(days=int(wave["campaign_day"].iloc[0]))
     lines = pd.read_csv(sim / "transactions.csv", usecols=["customer_id", "order_id", "ts", "kind"])
-    history = observed_history(lines, at, start, campaign["customer_id"])
+    history = observed_history(lines, at, start, wave["customer_id"])
     expected = bayes_expected_orders(config, customers, history, at, config.offer_window_days).to_numpy()
-    return per_member(bayes_offer_truth(customers, campaign, expected), "bayes", members, offers)
+    return per_member(bayes_offer_truth(customers, wave, expected), "bayes", members, offers)
 
 
 def true_value(choice: np.ndarray, net: np.ndarray, cost: np.ndarray) -> tuple[float, float]:
@@ -130,15 +133,21 @@ def run(home: Path, sim: Path) -> dict:
     settings = SpendSettings(home=home, pseudonym_key=KEY)
     config = read_config("offers", OffersConfig)
     data = read_campaign(settings, config)
-    frame, hold = data.frame, data.frame["holdout"].to_numpy()
+    frame = data.frame
+    last = frame["event_timestamp"].max()  # the last wave: its truth judges every policy
+    kept_out = frame["holdout"].to_numpy()
+    hold, train = kept_out & (frame["event_timestamp"] == last).to_numpy(), ~kept_out
+    campaign = str(frame.loc[hold, "campaign_id"].iloc[0])
     X, arm, net, cost = frame[data.columns], frame["arm"].to_numpy(), frame["net"].to_numpy(), frame["cost"].to_numpy()
     offers = sorted(set(arm) - {"control"})
-    true_net, true_cost = truth_matrix(sim, frame.loc[hold, "customer_id"], offers)
+    true_net, true_cost = truth_matrix(sim, campaign, frame.loc[hold, "customer_id"], offers)
     oracle_all = np.where(true_net.max(axis=1) > 0, true_net.argmax(axis=1), NONE)
     budget = 0.5 * true_value(oracle_all, true_net, true_cost)[1] * hold.sum()
-    log(f"{len(frame):,} campaign members, {hold.sum():,} held out; budget {budget:,.0f}")
+    log(f"{data.name}: {train.sum():,} training assignments, {hold.sum():,} held out; budget {budget:,.0f}")
     result = {
-        "members": len(frame),
+        "campaigns": int(frame["campaign_id"].nunique()),
+        "members": int((frame["event_timestamp"] == last).sum()),
+        "train_assignments": int(train.sum()),
         "holdout": int(hold.sum()),
         "budget": budget,
         "arms": frame["arm"].value_counts().to_dict(),
@@ -146,18 +155,23 @@ def run(home: Path, sim: Path) -> dict:
     policies = {}
     for learner in LEARNERS:
         started = time.perf_counter()
-        model = OfferUplift(learner=learner, **config.params).fit(X[~hold], arm[~hold], net[~hold], cost[~hold])
+        model = OfferUplift(learner=learner, **config.params).fit(X[train], arm[train], net[train], cost[train])
         effects = model.effects(X[hold])
         result[f"fit_{learner}_s"] = time.perf_counter() - started
         policies[f"spend_{learner}"] = assign(effects.net, effects.cost, budget).choice
         result[f"corr_{learner}"] = float(np.corrcoef(effects.net.ravel(), true_net.ravel())[0, 1])
         seconds, correlation = result[f"fit_{learner}_s"], result[f"corr_{learner}"]
         log(f"{learner}: fitted in {seconds:.1f} s, correlation with the truth {correlation:.3f}")
-    single = BestSingleOffer().fit(X[~hold], arm[~hold], net[~hold], cost[~hold]).effects(X[hold])
+    if result["campaigns"] > 1:  # the same learner on the last wave's training members alone: what pooling adds
+        alone = train & (frame["event_timestamp"] == last).to_numpy()
+        alone_model = OfferUplift(learner=config.learner, **config.params)
+        learned = alone_model.fit(X[alone], arm[alone], net[alone], cost[alone]).effects(X[hold])
+        policies["last_wave_only"] = assign(learned.net, learned.cost, budget).choice
+    single = BestSingleOffer().fit(X[train], arm[train], net[train], cost[train]).effects(X[hold])
     policies["best_single"] = assign(single.net, single.cost, budget).choice
     policies["random"] = random_within(budget, single.cost, np.random.default_rng(0))
     log("the best forecast from the data (bayes)")
-    bayes_net, bayes_cost = bayes_matrix(sim, frame.loc[hold, "customer_id"], offers)
+    bayes_net, bayes_cost = bayes_matrix(sim, campaign, frame.loc[hold, "customer_id"], offers)
     result["corr_bayes"] = float(np.corrcoef(bayes_net.ravel(), true_net.ravel())[0, 1])
     policies["bayes"] = assign(bayes_net, bayes_cost, budget).choice
     policies["oracle"] = assign(true_net, true_cost, budget).choice
@@ -167,7 +181,7 @@ def run(home: Path, sim: Path) -> dict:
         result[f"true_{name}"], result[f"true_cost_{name}"] = value, spent
         result[f"offered_{name}"] = float((choice != NONE).mean())
     encoded = data.matrix()  # the outcome models take numbers; the offer models encode text themselves
-    mu = ArmOutcomes().fit(encoded[~hold], arm[~hold], net[~hold])
+    mu = ArmOutcomes().fit(encoded[train], arm[train], net[train])
     scores = dr_scores(mu.predict(encoded[hold]), mu.arms_, arm[hold], net[hold])
     spend_choice = policies[f"spend_{config.learner}"]
     estimate = policy_value(scores, np.where(spend_choice == NONE, 0, spend_choice + 1), 0.10)
@@ -220,18 +234,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=72_000, help="About 50,000 of them are campaign members.")
     parser.add_argument("--seed", type=int, default=5, help="The simulation's seed (settings are chosen on another).")
+    parser.add_argument("--waves", type=int, default=4, help="Offer campaigns a month apart, pooled.")
     parser.add_argument("--home", type=Path, help="Keep the built home here and reuse it.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="spend-offers-") as temporary:
         home = (args.home or Path(temporary)) / "home"
         if not (home / "built").exists():
-            build(home, args.customers, args.seed)
+            build(home, args.customers, args.seed, args.waves)
         result = run(home, home.parent / "sim")
     learner = read_config("offers", OffersConfig).learner
-    print(f"campaign members {result['members']:,}, held out {result['holdout']:,}, budget {result['budget']:,.0f}")
+    print(
+        f"{result['campaigns']} campaign(s) pooled, {result['train_assignments']:,} training assignments; last wave "
+        f"{result['members']:,} members, {result['holdout']:,} held out; budget {result['budget']:,.0f}"
+    )
     print(f"{'policy':<16}{'true net/member':>16}{'true cost/member':>18}{'offered':>10}")
-    for name in (*(f"spend_{k}" for k in LEARNERS), "best_single", "random", "bayes", "oracle", "none"):
+    for name in (
+        *(f"spend_{k}" for k in LEARNERS),
+        "last_wave_only",
+        "best_single",
+        "random",
+        "bayes",
+        "oracle",
+        "none",
+    ):
+        if f"true_{name}" not in result:
+            continue
         print(
             f"{name:<16}{result[f'true_{name}']:>16.3f}{result[f'true_cost_{name}']:>18.3f}{result[f'offered_{name}']:>10.1%}"
         )

@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 
 
-def simulate_history(out: Path, customers: int, seed: int, dirty_share: float = 0.0) -> dict[str, int]:
-    """Write the canonical CSVs under `out`; returns the row count of each table."""
+def simulate_history(
+    out: Path, customers: int, seed: int, dirty_share: float = 0.0, options: tuple[str, ...] = ()
+) -> dict[str, int]:
+    """Write the canonical CSVs under `out` (`options`: more `spend simulate` options); returns the row
+    count of each table."""
     command = [
         sys.executable,
         "-c",
@@ -24,6 +27,7 @@ def simulate_history(out: Path, customers: int, seed: int, dirty_share: float = 
         str(dirty_share),
         "--out",
         str(out),
+        *options,
         "--json",
     ]
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)["rows"]

@@ -4,20 +4,33 @@ missing value become NaN, which boosters handle as missing."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import pandas as pd
 from sklearn.preprocessing import OrdinalEncoder
 
 
-def learn_categories(X: pd.DataFrame) -> OrdinalEncoder | None:
-    """An encoder fitted on X's text columns (its `feature_names_in_` name them), or None if all are numeric."""
+def learn_categories(X: pd.DataFrame, ordered: Mapping[str, Sequence[str]] | None = None) -> OrdinalEncoder | None:
+    """An encoder fitted on X's text columns (its `feature_names_in_` name them), or None if all are numeric.
+    A column in `ordered` is coded by that order (membership tiers lowest first: one split then tells the
+    upper tiers apart), any other alphabetically; a value outside the order becomes NaN."""
     text = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
     if not text:
         return None
+    seen, ordered = _as_text(X[text]), {c: list(v) for c, v in (ordered or {}).items() if c in text}
+    for column, order in ordered.items():  # the encoder refuses to fit on a value outside given categories
+        seen[column] = seen[column].where(seen[column].isin(order))
+    # Given orders for some columns means lists for all: the others sorted, as "auto" would.
+    orders = [ordered.get(c, sorted(seen[c].dropna().unique())) for c in text] if ordered else "auto"
     encoder = OrdinalEncoder(
-        handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan, dtype=np.float64
+        categories=orders,
+        handle_unknown="use_encoded_value",
+        unknown_value=np.nan,
+        encoded_missing_value=np.nan,
+        dtype=np.float64,
     )
-    return encoder.fit(_as_text(X[text]))
+    return encoder.fit(seen)
 
 
 def encode(X: pd.DataFrame, features: list[str], categories: OrdinalEncoder | None, model: str) -> pd.DataFrame:

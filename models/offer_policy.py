@@ -5,7 +5,7 @@ Doubly robust (Dudik et al. 2011): for member i and arm a,
 with mu an outcome model fitted on other members and e_a the arm's share of the campaign (randomised, so
 known). A policy's value is the mean over members of score[i, its arm] - score[i, control]: the net
 margin it adds per member against sending nothing. Unbiased when either mu or e is right, and e is; the
-interval is the normal one from the members' spread.
+interval is the normal one from the members' spread (clustered by member when rows pool several waves).
 """
 
 from __future__ import annotations
@@ -72,9 +72,17 @@ def dr_scores(mu: np.ndarray, arms: list[str], arm, y) -> np.ndarray:
     return scores
 
 
-def policy_value(scores: np.ndarray, choice: np.ndarray, alpha: float = 0.10) -> PolicyValue:
-    """Value of giving member i arm choice[i] (a column of `scores`; 0 is control) against control."""
+def policy_value(scores: np.ndarray, choice: np.ndarray, alpha: float = 0.10, members=None) -> PolicyValue:
+    """Value of giving row i arm choice[i] (a column of `scores`; 0 is control) against control. With
+    `members` (who each row is), the standard error is clustered by member (CR1): a member sent offers in
+    several waves is not several independent draws."""
     gain = scores[np.arange(len(choice)), choice] - scores[:, 0]
-    mean, se = float(gain.mean()), float(gain.std(ddof=1) / np.sqrt(len(gain)))
+    mean = float(gain.mean())
+    if members is None:
+        se = float(gain.std(ddof=1) / np.sqrt(len(gain)))
+    else:
+        sums = pd.Series(gain - mean).groupby(np.asarray(members)).sum().to_numpy()
+        groups = len(sums)
+        se = float(np.sqrt(groups / max(groups - 1, 1) * np.sum(sums**2)) / len(gain))
     z = norm.ppf(1 - alpha / 2)
     return PolicyValue(mean, se, mean - z * se, mean + z * se, len(gain))

@@ -5,8 +5,12 @@ and judged off-policy by models/offer_policy.py.
 The outcome is the member's net margin in the campaign window: margin of what it bought minus what its
 offer cost (`offer_cost`; nothing under control). Net effects come from econml's meta-learners
 (`learner`: "dr" DRLearner, "x" XLearner, "t" TLearner; compared in docs/offers.md) with LightGBM
-nuisances and the campaign's known arm shares as propensities. The cost of an offer is zero under
-control, so its expectation per arm is a plain regression on that arm's members.
+nuisances and the campaign's known arm shares as propensities. The X- and DR-learners' first stage
+predicts a member's margin in the window, which varies by tens between members, and gets boosters of its
+own (`outcome_*`: deeper trees); the effects they impute, a few units under that noise, are learned by
+the small, strongly regularised boosters the other settings describe. Membership tiers are ranked
+(basic to platinum), not coded alphabetically. The cost of an offer is zero under control, so its
+expectation per arm is a plain regression on that arm's members.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from spend.core.experiments import OffersConfig
+from spend.core.names import TIERS
 from spend.core.registry import ModelSpec, ServingSpec
 from spend.models.encoding import encode, learn_categories
 
@@ -27,10 +32,11 @@ CONTROL = "control"
 MIN_ARM = 30  # members an arm needs before its effect is learned
 
 
-def offer_cost(kind: str, value: float, spend, orders, point_value: float, redemption_rate: float) -> np.ndarray:
+def offer_cost(kind: str, value: float, spend, orders, point_value: float, redemption_rate) -> np.ndarray:
     """What an offer costs the shop given what the member spent and how many orders it placed in the window:
     a coupon its percent of the spend; a points multiplier the extra points' liability (1 point per unit
-    spent, each worth point_value and redeemed at the ledger's rate); free shipping its fee per order."""
+    spent, each worth point_value and redeemed at the ledger's rate: one rate, or one per member); free
+    shipping its fee per order."""
     spend, orders = np.asarray(spend, dtype=float), np.asarray(orders, dtype=float)
     if kind == "coupon":
         return spend * value / 100
@@ -77,6 +83,10 @@ class OfferUplift(BaseEstimator):
         learning_rate: float = 0.05,
         num_leaves: int = 8,
         min_child_samples: int = 500,
+        outcome_n_estimators: int = 200,
+        outcome_learning_rate: float = 0.05,
+        outcome_num_leaves: int = 15,
+        outcome_min_child_samples: int = 200,
         random_state: int = 0,
     ) -> None:
         self.learner = learner
@@ -84,6 +94,10 @@ class OfferUplift(BaseEstimator):
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
+        self.outcome_n_estimators = outcome_n_estimators
+        self.outcome_learning_rate = outcome_learning_rate
+        self.outcome_num_leaves = outcome_num_leaves
+        self.outcome_min_child_samples = outcome_min_child_samples
         self.random_state = random_state
 
     def _params(self) -> dict:
@@ -94,6 +108,15 @@ class OfferUplift(BaseEstimator):
             "min_child_samples": int(getattr(self, "leaf_size_", self.min_child_samples)),
         }
 
+    def _outcome_params(self) -> dict:
+        """The first stage's boosters: a member's margin in the window, not an effect."""
+        return {
+            "n_estimators": int(self.outcome_n_estimators),
+            "learning_rate": float(self.outcome_learning_rate),
+            "num_leaves": int(self.outcome_num_leaves),
+            "min_child_samples": int(min(self.outcome_min_child_samples, getattr(self, "leaf_size_", 10**9))),
+        }
+
     def _econml(self, categories: list[int]):
         from econml.dr import DRLearner
         from econml.metalearners import TLearner, XLearner
@@ -102,12 +125,15 @@ class OfferUplift(BaseEstimator):
         def booster():
             return _booster(self._params(), self.random_state)
 
+        def outcome():
+            return _booster(self._outcome_params(), self.random_state)
+
         # A randomised campaign's propensity is the arm's share, whatever the member: the prior.
         prior = DummyClassifier(strategy="prior")
         if self.learner == "dr":
             return DRLearner(
                 model_propensity=prior,
-                model_regression=booster(),
+                model_regression=outcome(),
                 model_final=booster(),
                 categories=categories,
                 cv=2,
@@ -116,7 +142,13 @@ class OfferUplift(BaseEstimator):
                 allow_missing=True,  # LightGBM handles a missing feature (no customers table: no tenure)
             )
         if self.learner == "x":
-            return XLearner(models=booster(), propensity_model=prior, categories=categories, allow_missing=True)
+            return XLearner(
+                models=outcome(),
+                cate_models=booster(),
+                propensity_model=prior,
+                categories=categories,
+                allow_missing=True,
+            )
         if self.learner == "t":
             return TLearner(models=booster(), categories=categories, allow_missing=True)
         raise ValueError(f"learner must be dr, x or t, not {self.learner!r}")
@@ -124,7 +156,7 @@ class OfferUplift(BaseEstimator):
     def fit(self, X: pd.DataFrame, arm, net, cost) -> OfferUplift:
         arm = check_arms(arm)
         self.features_ = list(X.columns)
-        self.categories_ = learn_categories(X)
+        self.categories_ = learn_categories(X, {"membership_tier": TIERS})
         X = encode(X, self.features_, self.categories_, "offers").to_numpy()  # econml's own models see arrays
         self.offers_ = sorted(set(arm) - {CONTROL})
         # Leaves of min_child_samples members, or a quarter of an arm's on a small campaign (a small shop's

@@ -1,5 +1,5 @@
-"""`spend offers evaluate`: each policy's doubly robust value on the held-out members of the latest offer
-campaign. The champion is refitted with its own settings on the training members first (the registered
+"""`spend offers evaluate`: each policy's doubly robust value on the held-out members of the pooled offer
+campaigns. The champion is refitted with its own settings on the training members first (the registered
 one saw the holdout too), as the gate judges it."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def evaluate_policies(settings: SpendSettings) -> dict:
     }
     holdout = int((~train).sum())
     notes = [
-        f"campaign {data.campaign_id}: {holdout:,} held-out members of {len(train):,}; values are net margin "
+        f"{data.name}: {holdout:,} held-out assignments of {len(train):,}; values are net margin "
         f"added per member against no offer, {1 - config.alpha:.0%} intervals, without a budget",
         *data.notes,
     ]
@@ -42,7 +42,7 @@ def evaluate_policies(settings: SpendSettings) -> dict:
     return {
         "title": f"offer policies on the held-out campaign (offers v{version.version})",
         "model_version": int(version.version),
-        "campaign": data.campaign_id,
+        "campaign": data.name,
         "holdout_members": holdout,
         "policies": policies,
         "best": best,

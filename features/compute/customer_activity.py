@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from spend.core.names import TIERS
 from spend.features.compute.windows import EventIndex, daily_cutoffs, seconds
 
 DAY = 86_400
 ACTIVE_DAYS = 365  # a customer gets snapshots until a year after their last order
-TIERS = ("basic", "silver", "gold", "platinum")
 
 
 @dataclass

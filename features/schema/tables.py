@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pandera.pandas as pa
 
+from spend.core.names import TIERS
 from spend.features.schema.fields import (  # noqa: F401 (SchemaContext and default_context re-exported)
     FieldSpec,
     Kind,
@@ -25,7 +26,6 @@ from spend.features.schema.fields import (  # noqa: F401 (SchemaContext and defa
 
 SCHEMA_VERSION = "1"
 CHANNELS = ("pos", "web", "app")
-TIERS = ("basic", "silver", "gold", "platinum")
 PERSONAL_FIELDS = ("name", "email", "phone", "address")
 
 

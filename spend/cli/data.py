@@ -50,6 +50,9 @@ def simulate_command(
             min=1, help="Monthly randomised win-back waves, the last one's 30-day window ending inside the history."
         ),
     ] = 1,
+    offer_waves: Annotated[
+        int, typer.Option(min=1, help="Monthly offer campaigns, the last one 85% in (pooled by `spend train offers`).")
+    ] = 1,
     json_output: JsonFlag = False,
 ) -> None:
     """Simulate a multi-channel consumption history with known ground truth."""
@@ -69,7 +72,9 @@ def simulate_command(
         offer_campaign=offers,
         campaign_waves=winback_waves,
         campaign_day=_first_wave(days, winback_waves),
+        offer_waves=offer_waves,
     )
+    _check_offer_waves(config)
     with step_progress("simulate", (*SIMULATION_STEPS, "write"), enabled=not json_output) as step:
         simulation = simulate(config, progress=step)
         step("write")
@@ -97,6 +102,16 @@ def _first_wave(days: int, waves: int) -> int | None:
             f"--winback-waves {waves} do not fit in {days} days: each needs {every} days after 90 of history"
         )
     return first
+
+
+def _check_offer_waves(config) -> None:
+    """One wave goes out 85% in, as it always did; several need 90 days of history before the first."""
+    first = config.offer_wave_days[0]
+    if config.offer_campaign and config.offer_waves > 1 and first < 90:
+        raise SpendError(
+            f"--offer-waves {config.offer_waves} do not fit in {config.days} days: the first would go out on day "
+            f"{first}, before 90 days of history"
+        )
 
 
 @user_errors

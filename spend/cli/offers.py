@@ -1,5 +1,5 @@
 """`spend offers assign` and `spend offers evaluate`: which offer for which member, within a budget, and
-what each policy is worth on the held-out part of the latest offer campaign. `spend train offers` trains
+what each policy is worth on the held-out part of the pooled offer campaigns. `spend train offers` trains
 the effects (spend/cli/models.py, like every declared model)."""
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def assign_command(
 @user_errors
 def evaluate_command(json_output: JsonFlag = False) -> None:
     """What each policy adds per member against sending nothing, estimated doubly robustly on the held-out
-    members of the latest offer campaign: the champion's, the best single offer, random and none."""
+    members of the pooled offer campaigns: the champion's, the best single offer, random and none."""
     from spend.training.offer_evaluation import evaluate_policies
 
     quiet_feast()

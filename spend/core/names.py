@@ -6,6 +6,9 @@ from __future__ import annotations
 PREFIX = "spend-"
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
 
+# Membership tiers, lowest first: ingestion accepts these, features name them, models rank them.
+TIERS = ("basic", "silver", "gold", "platinum")
+
 # What `spend publish` writes under SPEND_HOME/published/ and the service reads.
 MANIFEST = "manifest.json"
 RECALL_LIST = "recall_list.parquet"

@@ -53,6 +53,10 @@ class SimulationConfig:
     offer_campaign: bool = False
     offer_day: int | None = None  # default: 85% into the history, its window ending inside it
     offer_window_days: int = 30
+    # Offer waves: the multi-arm campaign repeated every `offer_every_days`, the last one on offer_day
+    # (each randomised afresh on the purchases the earlier ones caused). One unless asked for.
+    offer_waves: int = 1
+    offer_every_days: int = 30
     fraud_terminal_rate: float = 2 / 10_000  # compromised terminals per terminal per day (Handbook: 2 of 10,000)
     fraud_card_rate: float = 3 / 5_000  # compromised cards per customer per day (Handbook: 3 of 5,000)
     fraud_amount_quantile: float = 0.995  # scenario 1 threshold, as a quantile of legitimate POS order amounts
@@ -84,6 +88,11 @@ class SimulationConfig:
         if self.offer_day is not None:
             return self.offer_day
         return max(min(int(self.days * 0.85), self.days - self.offer_window_days), 0)
+
+    @property
+    def offer_wave_days(self) -> list[int]:
+        last, every = self.offer_offset_days, self.offer_every_days
+        return [last - (self.offer_waves - 1 - k) * every for k in range(self.offer_waves)]
 
 
 def config_from_parameters(parameters: dict) -> SimulationConfig:

@@ -101,15 +101,44 @@ def effects(traits: pd.DataFrame, recency_days: np.ndarray) -> tuple[dict, dict]
     return {k: np.where(dog, 0.0, v) for k, v in r.items()}, g
 
 
-def run_offer_campaign(
+def run_offer_campaigns(
     customers: pd.DataFrame,
     purchases: Purchases,
     calendar: Calendar,
     config: SimulationConfig,
     rng: np.random.Generator,
 ) -> tuple[Purchases, pd.DataFrame]:
-    """Assign arms, add the won orders and put-off dropouts; return the assignment with each member's effects."""
-    day0, window = float(config.offer_offset_days), config.offer_window_days
+    """Every offer wave in turn, each on the purchases the earlier ones caused; the assignment has one row
+    per wave and member (`campaign_day` tells the waves apart)."""
+    days, window = config.offer_wave_days, config.offer_window_days
+    if config.offer_waves < 1:
+        raise ValueError(f"offer_waves must be at least 1, not {config.offer_waves}")
+    if config.offer_waves > 1 and config.offer_every_days < window:
+        # an order would fall in two waves' windows, and its basket factor and points would be ambiguous
+        raise ValueError(f"offer_every_days ({config.offer_every_days}) must be at least the {window}-day window")
+    if days[0] < 0:
+        raise ValueError(
+            f"the first of {config.offer_waves} offer waves would start before the history (day {days[0]})"
+        )
+    waves = []
+    for day0 in days:
+        purchases, assignment = run_offer_campaign(customers, purchases, calendar, config, rng, day0)
+        waves.append(assignment)
+    return purchases, pd.concat(waves, ignore_index=True)
+
+
+def run_offer_campaign(
+    customers: pd.DataFrame,
+    purchases: Purchases,
+    calendar: Calendar,
+    config: SimulationConfig,
+    rng: np.random.Generator,
+    day: int | None = None,
+) -> tuple[Purchases, pd.DataFrame]:
+    """Assign arms, add the won orders and put-off dropouts; return the assignment with each member's
+    effects. One wave, on `day` (default: the config's offer day)."""
+    day0 = float(config.offer_offset_days if day is None else day)
+    window = config.offer_window_days
     if day0 + window > config.days:
         raise ValueError(f"the offer campaign's {window}-day window must end inside the {config.days}-day history")
     last, _ = year_before(purchases, day0)
@@ -147,6 +176,7 @@ def run_offer_campaign(
             **{f"r_{o.name}": r[o.name] for o in OFFERS},
             **{f"g_{o.name}": g[o.name] for o in OFFERS},
             **{c: traits[c].to_numpy() for c in ("price_sensitivity", "sleeping_dog")},
+            "campaign_day": int(day0),
         }
     )
     return apply_campaign(purchases, members[respond], members[put_off], day0, window, rng), assignment
@@ -164,17 +194,24 @@ def expected_orders(mean: np.ndarray, dropout: np.ndarray, most: int = 60) -> np
     return (at_least * alive).sum(axis=1)
 
 
+def _windows(orders: pd.DataFrame, assignment: pd.DataFrame, config: SimulationConfig):
+    """(wave's day, its members' rows of `assignment`, which orders fall in its window) for every wave."""
+    day = orders["day_index"].to_numpy()
+    for day0, members in assignment.groupby("campaign_day", sort=True):
+        start = config.days + int(day0)
+        yield int(day0), members, (day >= start) & (day < start + config.offer_window_days)
+
+
 def basket_factors(orders: pd.DataFrame, assignment: pd.DataFrame, config: SimulationConfig) -> np.ndarray:
-    """Per order: the basket factor of its member's offer if it falls in the campaign window, else 1."""
-    day0 = config.days + config.offer_offset_days
-    in_window = (orders["day_index"] >= day0) & (orders["day_index"] < day0 + config.offer_window_days)
+    """Per order: the basket factor of its member's offer in the wave whose window it falls in, else 1."""
     factor = np.ones(len(orders))
-    per_member = pd.Series(1.0, index=assignment["customer_index"].to_numpy())
-    for offer in OFFERS:
-        chosen = (assignment["arm"] == offer.name).to_numpy()
-        per_member[assignment["customer_index"].to_numpy()[chosen]] = assignment[f"g_{offer.name}"].to_numpy()[chosen]
-    member = orders["customer"].map(per_member).to_numpy()
-    factor[in_window.to_numpy()] = np.nan_to_num(member[in_window.to_numpy()], nan=1.0)
+    for _, members, in_window in _windows(orders, assignment, config):
+        per_member = pd.Series(1.0, index=members["customer_index"].to_numpy())
+        for offer in OFFERS:
+            chosen = (members["arm"] == offer.name).to_numpy()
+            per_member[members["customer_index"].to_numpy()[chosen]] = members[f"g_{offer.name}"].to_numpy()[chosen]
+        member = orders["customer"].map(per_member).to_numpy()
+        factor[in_window] = np.nan_to_num(member[in_window], nan=1.0)
     return factor
 
 
@@ -190,24 +227,28 @@ def grow_baskets(lines: pd.DataFrame, factor: np.ndarray, rng: np.random.Generat
 
 
 def points_multiplier(orders: pd.DataFrame, assignment: pd.DataFrame, config: SimulationConfig) -> np.ndarray:
-    """Per order: 2 for a double-points member's order in the window, else 1."""
-    day0 = config.days + config.offer_offset_days
-    in_window = (orders["day_index"] >= day0) & (orders["day_index"] < day0 + config.offer_window_days)
-    double = assignment.loc[assignment["arm"] == "double_points", "customer_index"]
+    """Per order: 2 for a double-points member's order in that wave's window, else 1."""
     points = next(o.value for o in OFFERS if o.kind == "points")
-    return np.where(in_window & orders["customer"].isin(double), points, 1.0)
+    double = np.zeros(len(orders), dtype=bool)
+    for _, members, in_window in _windows(orders, assignment, config):
+        chosen = members.loc[members["arm"] == "double_points", "customer_index"]
+        double |= in_window & orders["customer"].isin(chosen).to_numpy()
+    return np.where(double, points, 1.0)
 
 
-def order_value(lines: pd.DataFrame, orders: pd.DataFrame, config: SimulationConfig) -> tuple[float, float]:
-    """Mean spend and margin of an order placed in the campaign window (before any basket factor)."""
-    day0 = config.days + config.offer_offset_days
-    day = orders["day_index"].to_numpy()[lines["order"].to_numpy()]
-    inside = (day >= day0) & (day < day0 + config.offer_window_days)
-    part = lines[inside]
-    spend = part["quantity"] * part["unit_price"] - part["discount"]
-    margin = spend - part["quantity"] * part["unit_cost"]
-    n = max(part["order"].nunique(), 1)
-    return float(spend.sum() / n), float(margin.sum() / n)
+def order_values(lines: pd.DataFrame, orders: pd.DataFrame, assignment: pd.DataFrame, config) -> pd.DataFrame:
+    """Per wave (campaign_day): the mean spend and margin of an order placed in its window, before any
+    basket factor."""
+    rows = []
+    for day0, _, in_window in _windows(orders, assignment, config):
+        part = lines[in_window[lines["order"].to_numpy()]]
+        spend = part["quantity"] * part["unit_price"] - part["discount"]
+        margin = spend - part["quantity"] * part["unit_cost"]
+        n = max(part["order"].nunique(), 1)
+        rows.append(
+            {"campaign_day": day0, "order_spend": float(spend.sum() / n), "order_margin": float(margin.sum() / n)}
+        )
+    return pd.DataFrame(rows)
 
 
 def offer_truth(assignment: pd.DataFrame, spend: float, margin: float, redemption_rate: float) -> pd.DataFrame:

@@ -21,9 +21,9 @@ from spend.simulate.offers import (
     basket_factors,
     grow_baskets,
     offer_truth,
-    order_value,
+    order_values,
     points_multiplier,
-    run_offer_campaign,
+    run_offer_campaigns,
 )
 from spend.simulate.tables import (
     campaign_table,
@@ -31,6 +31,7 @@ from spend.simulate.tables import (
     fraud_label_table,
     inventory_table,
     membership_table,
+    offer_campaign_id,
     offer_campaign_table,
     points_table,
     transaction_table,
@@ -63,7 +64,7 @@ def simulate(config: SimulationConfig, progress: Callable[[str], None] = lambda 
     offers_rng = np.random.default_rng([config.seed, 13])  # its own stream: the other draws stay as they were
     offers = None
     if config.offer_campaign:
-        purchases, offers = run_offer_campaign(customers, purchases, calendar, config, offers_rng)
+        purchases, offers = run_offer_campaigns(customers, purchases, calendar, config, offers_rng)
     customers["dropout_ts"] = _days_to_ts(purchases.dropout_day, config)
     progress("baskets")
     orders = build_orders(customers, purchases, catalog, config, next(streams))
@@ -72,7 +73,7 @@ def simulate(config: SimulationConfig, progress: Callable[[str], None] = lambda 
     customers["signup_ts"] = orders.groupby("customer")["ts"].min().reindex(customers.index).to_numpy()
     lines = build_lines(orders, catalog, calendar, config, next(streams))
     if offers is not None:
-        offer_order_value = order_value(lines, orders, config)
+        offer_order_value = order_values(lines, orders, offers, config)
         lines = grow_baskets(lines, basket_factors(orders, offers, config), offers_rng)
     basket_lines = orders.groupby("day_index").size() * config.mean_lines_per_order  # expected draws a day
     progress("stock")
@@ -105,11 +106,7 @@ def simulate(config: SimulationConfig, progress: Callable[[str], None] = lambda 
     truth["basket_lines"] = _basket_lines(basket_lines, calendar, config)
     if offers is not None:
         tables["campaigns"] = pd.concat([tables["campaigns"], offer_campaign_table(offers, config)], ignore_index=True)
-        spend, margin, redemption = (*offer_order_value, _redemption_rate(ledger))
-        truth["offer_campaign"] = offers.drop(columns="customer_index").assign(
-            order_spend=spend, order_margin=margin, redemption_rate=redemption
-        )
-        truth["offer_effects"] = offer_truth(offers, spend, margin, redemption)
+        truth["offer_campaign"], truth["offer_effects"] = _offer_truth(offers, offer_order_value, ledger, config)
     tables["transactions"], truth["dirt"] = add_dirt(tables["transactions"], config.dirty_share, next(streams))
     return Simulation(tables, truth, _parameters(config))
 
@@ -155,6 +152,21 @@ def _redemption_rate(ledger: pd.DataFrame) -> float:
     """Points redeemed per point earned: what a point costs the shop, as a share of its value."""
     earned = ledger.loc[ledger["kind"] == "earn", "points"].sum()
     return float(-ledger.loc[ledger["kind"] == "redeem", "points"].sum() / max(earned, 1))
+
+
+def _offer_truth(offers: pd.DataFrame, values: pd.DataFrame, ledger: pd.DataFrame, config) -> tuple:
+    """(the assignment with each wave's order value and the redemption rate, the true effects per wave,
+    member and offer), each row with its wave's campaign_id."""
+    redemption = _redemption_rate(ledger)
+    members = offers.merge(values, on="campaign_day", how="left").assign(redemption_rate=redemption)
+    members.insert(0, "campaign_id", [offer_campaign_id(config, d) for d in members["campaign_day"]])
+    effects = [
+        offer_truth(wave, wave["order_spend"].iloc[0], wave["order_margin"].iloc[0], redemption).assign(
+            campaign_id=campaign_id
+        )
+        for campaign_id, wave in members.groupby("campaign_id", sort=True)
+    ]
+    return members.drop(columns="customer_index"), pd.concat(effects, ignore_index=True)
 
 
 def _order_points(totals: pd.DataFrame, orders: pd.DataFrame, offers: pd.DataFrame, config) -> np.ndarray:

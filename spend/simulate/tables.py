@@ -140,9 +140,25 @@ def campaign_table(campaign: pd.DataFrame, config: SimulationConfig) -> pd.DataF
     )
 
 
+def offer_campaign_ts(config: SimulationConfig, day: int) -> np.datetime64:
+    """When an offer wave on `day` of the history was sent (9:00)."""
+    return config.start_ts + np.timedelta64(int(day) * 86_400 + 9 * 3600, "s")
+
+
+def offer_campaign_id(config: SimulationConfig, day: int) -> str:
+    return f"offers-{np.datetime_as_string(offer_campaign_ts(config, day), unit='D')}"
+
+
 def offer_campaign_table(assignment: pd.DataFrame, config: SimulationConfig) -> pd.DataFrame:
-    day = config.start_ts + np.timedelta64(int(config.offer_offset_days) * 86_400 + 9 * 3600, "s")
-    campaign_id = f"offers-{np.datetime_as_string(day, unit='D')}"
+    """One row per wave and member: the wave's id, send time, group and offer."""
+    return pd.concat(
+        [_offer_wave_table(wave, config, int(day)) for day, wave in assignment.groupby("campaign_day", sort=True)],
+        ignore_index=True,
+    )
+
+
+def _offer_wave_table(assignment: pd.DataFrame, config: SimulationConfig, day0: int) -> pd.DataFrame:
+    day, campaign_id = offer_campaign_ts(config, day0), offer_campaign_id(config, day0)
     treated = (assignment["arm"] != "control").to_numpy()
     return pd.DataFrame(
         {

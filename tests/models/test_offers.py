@@ -56,7 +56,7 @@ def test_the_kept_models_give_what_econml_gives():
 
     econml = DRLearner(
         model_propensity=DummyClassifier(strategy="prior"),
-        model_regression=_booster(booster, 3),
+        model_regression=_booster(model._outcome_params(), 3),  # the first stage's own, deeper boosters
         model_final=_booster(booster, 3),
         categories=[0, 1, 2],
         cv=2,
@@ -200,3 +200,36 @@ def test_the_banded_solution_is_the_whole_lps_optimum(seed, budget, limited):
     optimum = -linprog(-net[rows, cols], A_ub=matrix, b_ub=bounds, bounds=(0, 1), method="highs").fun
     assert result.net <= optimum + 1e-6
     assert result.net >= optimum - result.split_members * net.max() - 1e-6
+
+
+def test_a_members_waves_are_one_cluster_in_the_policy_values_interval():
+    rng = np.random.default_rng(3)
+    scores = rng.normal(0, 5, (400, 3))
+    choice = rng.integers(0, 3, 400)
+    plain = policy_value(scores, choice)
+    alone = policy_value(scores, choice, members=np.arange(400))
+    assert alone.se == pytest.approx(plain.se)  # one row per member: the usual standard error
+    # Every member twice (two waves, the same gain): the naive interval would shrink by sqrt(2); the
+    # clustered one is the interval of the 400 members.
+    twice = policy_value(
+        np.vstack([scores, scores]), np.concatenate([choice, choice]), members=np.tile(np.arange(400), 2)
+    )
+    naive = policy_value(np.vstack([scores, scores]), np.concatenate([choice, choice]))
+    assert twice.value == pytest.approx(plain.value) and twice.se == pytest.approx(plain.se)
+    assert naive.se < 0.75 * twice.se
+
+
+def test_the_first_stage_has_its_own_boosters_and_tiers_are_ranked():
+    X, arm, y, _ = _campaign(3_000, seed=2)
+    X = X.assign(membership_tier=np.where(X["group"] == 1, "gold", np.where(np.arange(len(X)) % 2, "silver", "basic")))
+    model = OfferUplift(learner="x", num_leaves=2, outcome_num_leaves=7, min_child_samples=50).fit(
+        X, arm, y, np.zeros(len(y))
+    )
+    codes = model.categories_.transform(pd.DataFrame({"membership_tier": ["basic", "silver", "gold", "platinum"]}))
+    assert codes.ravel().tolist() == [0, 1, 2, 3]  # the tiers' order, not the alphabet's (gold before basic)
+    kept = [m for pieces in model.effect_ for _, m in pieces]  # the imputed effects' boosters
+    assert {m.get_params()["num_leaves"] for m in kept} == {2}
+    for learner, first, last in (("x", "models", "cate_models"), ("dr", "model_regression", "model_final")):
+        econml = OfferUplift(learner=learner, num_leaves=2, outcome_num_leaves=7)._econml([0, 1, 2])
+        assert getattr(econml, first).get_params()["num_leaves"] == 7
+        assert getattr(econml, last).get_params()["num_leaves"] == 2

@@ -1,12 +1,17 @@
-"""The latest randomised multi-arm offer campaign whose window has passed: each member's features as of the
-midnight before assignment (the offers_v1 service), its arm, and what it bought in the window.
+"""Every randomised multi-arm offer campaign whose window has passed, pooled: each assignment's features as
+of the midnight before it (the offers_v1 service), its arm, and what the member bought in the window.
 
-Outcome per member: margin in the window (revenue where no unit costs were ingested) minus what its
+A shop's offer waves are each a randomised experiment, and one wave's arms of a few thousand members pin
+down effects of a few units of margin only roughly (docs/offers.md): every closed campaign that sent the
+YAML's offers is pooled, one row per assignment (a member in several waves has a row for each, with that
+wave's features and outcome). A campaign whose window is still open is left out and the notes say so.
+
+Outcome per assignment: margin in the window (revenue where no unit costs were ingested) minus what its
 offer cost by the YAML's rules (models/offers.py offer_cost; points at the ledger's redemption rate over
-the year before the campaign). A random `holdout_share` of the members (fixed by their pseudonym, so a
-retrain judges on the same members) is kept out of fitting: every policy (Spend's, the best single
-offer, random, none) is valued on it off-policy (models/offer_policy.py). The contenders the gate
-chooses from are refitted on the whole campaign.
+the year before that wave). A random `holdout_share` of the members (fixed by their pseudonym, every wave
+of theirs, so a retrain judges on the same members and no model sees another wave of a member it is
+judged on) is kept out of fitting: every policy (Spend's, the best single offer, random, none) is valued
+on it off-policy (models/offer_policy.py). The contenders the gate chooses from are refitted on all of it.
 """
 
 from __future__ import annotations
@@ -33,10 +38,10 @@ NO_CAMPAIGN = "no randomised offer campaign: cannot estimate offer effects"
 
 @dataclass
 class OfferCampaign:
-    campaign_id: str
-    frame: pd.DataFrame  # customer_id, event_timestamp, arm, spend, orders, margin, cost, net, holdout, features
+    name: str  # "campaign <id>", or how many were pooled and their span
+    frame: pd.DataFrame  # customer_id, event_timestamp, campaign_id, arm, outcomes (spend ... net), holdout, features
     columns: list[str]  # feature columns
-    redemption_rate: float
+    redemption_rate: float  # the latest campaign's: what a point costs now
     notes: list[str]  # what this history could not give, one line each
     # The active customers' features when the model is trained: how far the inputs moved on their own
     # since the campaign (drift monitoring's natural movement, models/drift.py).
@@ -66,6 +71,7 @@ def offer_campaigns(settings: SpendSettings, config: OffersConfig) -> pd.DataFra
 
 
 def read_campaign(settings: SpendSettings, config: OffersConfig, as_of=None) -> OfferCampaign:
+    """Every offer campaign whose window has closed by `as_of` (default: the history's end), pooled."""
     from spend.features.ingest.store import OfflineStore
     from spend.training.dataset import order_lines
 
@@ -73,11 +79,14 @@ def read_campaign(settings: SpendSettings, config: OffersConfig, as_of=None) -> 
     lines = order_lines(OfflineStore(settings.paths))
     end = lines["ts"].max() if as_of is None else pd.Timestamp(as_of)
     started = rows.groupby("campaign_id")["ts"].min()
-    done = started[started + pd.Timedelta(days=config.window_days) <= end]
+    done = started.index[started + pd.Timedelta(days=config.window_days) <= end]
     if done.empty:
         raise SpendError(f"{NO_CAMPAIGN} (the latest one's {config.window_days}-day window has not passed)")
-    latest = rows[rows["campaign_id"] == done.sort_values().index[-1]].drop_duplicates(ID)
-    return _frame(settings, config, latest, lines)
+    assigned = rows[rows["campaign_id"].isin(done)].drop_duplicates([ID, "campaign_id"])
+    data = _frame(settings, config, assigned.sort_values(["ts", "campaign_id"], kind="stable"), lines)
+    if len(done) < len(started):
+        data.notes.append(f"{len(started) - len(done)} offer campaign(s) still inside their window left out")
+    return data
 
 
 def _frame(settings: SpendSettings, config: OffersConfig, assigned: pd.DataFrame, lines: pd.DataFrame) -> OfferCampaign:
@@ -85,39 +94,55 @@ def _frame(settings: SpendSettings, config: OffersConfig, assigned: pd.DataFrame
     from spend.features.store.training_set import training_set
     from spend.training.dataset import feature_columns
 
-    at = assigned["ts"].min()
+    assigned = assigned.reset_index(drop=True)
     rows = pd.DataFrame({ID: assigned[ID].to_numpy(), "event_timestamp": assigned["ts"].dt.normalize().to_numpy()})
     frame = training_set(feature_store(settings), rows, "offers_v1")
     columns = feature_columns(frame)
+    frame.insert(2, "campaign_id", assigned["campaign_id"].astype(str).to_numpy())
     arm = np.where(assigned["group"].to_numpy() == "treatment", assigned["offer"].fillna("").to_numpy(), "control")
     if (arm == "").any():
         raise SpendError("campaigns: a treated member of a multi-arm campaign has no offer")
     frame["arm"] = arm
     outcome, margin_known = _outcomes(lines, assigned, config.window_days)
-    frame = frame.join(outcome.reindex(frame[ID].to_numpy()).fillna(0.0).set_index(frame.index))
-    rate, notes = redemption_rate(settings, at)
+    frame[list(outcome.columns)] = outcome.to_numpy()
+    rates, notes = _redemption_rates(settings, assigned)
     if not margin_known:
         notes.append("no unit costs: offers are judged on revenue, not margin")
     frame["cost"] = 0.0
+    rate = frame["campaign_id"].map(rates).to_numpy()
     for name, offer in config.offers.items():
-        chosen = frame["arm"] == name
-        frame.loc[chosen, "cost"] = offer_costs(offer, frame.loc[chosen], config.point_value, rate)
+        chosen = (frame["arm"] == name).to_numpy()
+        frame.loc[chosen, "cost"] = offer_costs(offer, frame.loc[chosen], config.point_value, rate[chosen])
     frame["net"] = frame["margin"] - frame["cost"]
     frame["holdout"] = [_in_holdout(p, config.holdout_share) for p in frame[ID]]
-    return OfferCampaign(str(assigned["campaign_id"].iloc[0]), frame, columns, rate, notes)
+    ids = frame["campaign_id"].unique()
+    name = f"campaign {ids[0]}" if len(ids) == 1 else f"{len(ids)} campaigns pooled ({ids[0]} to {ids[-1]})"
+    return OfferCampaign(name, frame, columns, float(rates[ids[-1]]), notes)
 
 
-def offer_costs(offer, frame: pd.DataFrame, point_value: float, rate: float) -> np.ndarray:
+def offer_costs(offer, frame: pd.DataFrame, point_value: float, rate) -> np.ndarray:
     from spend.models.offers import offer_cost
 
     return offer_cost(offer.kind, offer.value, frame["spend"], frame["orders"], point_value, rate)
 
 
 def _outcomes(lines: pd.DataFrame, assigned: pd.DataFrame, window_days: int) -> tuple[pd.DataFrame, bool]:
-    bought = lines[lines["kind"] == "purchase"].merge(assigned[[ID, "ts"]].rename(columns={"ts": "at"}), on=ID)
+    """Spend, margin and orders in each assignment's own window (row for row of `assigned`, zeros where the
+    member bought nothing): a member in two waves has each wave's purchases, not both."""
+    at = assigned[[ID, "ts"]].rename(columns={"ts": "at"}).assign(_row=np.arange(len(assigned)))
+    bought = lines[lines["kind"] == "purchase"].merge(at, on=ID)
     inside = bought[(bought["ts"] >= bought["at"]) & (bought["ts"] < bought["at"] + pd.Timedelta(days=window_days))]
-    per = inside.groupby(ID).agg(spend=("net", "sum"), margin=("margin", "sum"), orders=("order_id", "nunique"))
-    return per.astype(float), bool(lines["unit_cost"].notna().any())
+    per = inside.groupby("_row").agg(spend=("net", "sum"), margin=("margin", "sum"), orders=("order_id", "nunique"))
+    return per.reindex(np.arange(len(assigned))).fillna(0.0).astype(float), bool(lines["unit_cost"].notna().any())
+
+
+def _redemption_rates(settings: SpendSettings, assigned: pd.DataFrame) -> tuple[dict[str, float], list[str]]:
+    """Each campaign's redemption rate as of its send, and the notes (one per kind of gap)."""
+    rates, notes = {}, []
+    for campaign_id, at in assigned.groupby("campaign_id")["ts"].min().items():
+        rates[str(campaign_id)], missing = redemption_rate(settings, at)
+        notes = notes or missing
+    return rates, notes
 
 
 def redemption_rate(settings: SpendSettings, at: pd.Timestamp) -> tuple[float, list[str]]:
@@ -197,7 +222,8 @@ def judge(config: OffersConfig, data: OfferCampaign, fitted: dict) -> pd.DataFra
     mu = ArmOutcomes().fit(X[train], frame["arm"].to_numpy()[train], frame["net"].to_numpy()[train])
     scores = dr_scores(mu.predict(X[hold]), mu.arms_, frame["arm"].to_numpy()[hold], frame["net"].to_numpy()[hold])
     chosen = policies(data, fitted)
-    values = {name: policy_value(scores, choice, config.alpha) for name, choice in chosen.items()}
+    members = frame.loc[hold, ID].to_numpy()  # a member's waves are one cluster
+    values = {name: policy_value(scores, choice, config.alpha, members) for name, choice in chosen.items()}
     table = pd.DataFrame(
         {
             name: {
@@ -220,7 +246,8 @@ def evaluate(spec: ModelSpec, config: OffersConfig, data: OfferCampaign, params:
     contenders = {name: _fit(make, data, np.ones(len(data.frame), dtype=bool)) for name, make in scorers.items()}
     counts = data.frame["arm"].value_counts()
     details = {
-        "campaign": data.campaign_id,
+        "campaign": data.name,
+        "campaigns": int(data.frame["campaign_id"].nunique()),
         "members": len(data.frame),
         "holdout_members": int(data.frame["holdout"].sum()),
         "arms": {str(k): int(v) for k, v in counts.items()},
@@ -231,7 +258,7 @@ def evaluate(spec: ModelSpec, config: OffersConfig, data: OfferCampaign, params:
     return Evaluation(
         table[list(spec.metric_names)].astype(float),
         dict(params),
-        {"campaign": data.campaign_id},
+        {"campaign": data.name},
         {},
         details,
         contenders,
@@ -257,7 +284,7 @@ def objective(spec: ModelSpec, config: OffersConfig, data: OfferCampaign):
     """The DR value of the unconstrained policy on a validation share of the training members."""
     train = data.frame[~data.frame["holdout"]].reset_index(drop=True)
     inner = OfferCampaign(
-        data.campaign_id,
+        data.name,
         train.assign(holdout=[_in_holdout(f"tune-{p}", 0.3) for p in train[ID]]),
         data.columns,
         data.redemption_rate,
