@@ -15,6 +15,7 @@ expectation per arm is a plain regression on that arm's members.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,8 +166,12 @@ class OfferUplift(BaseEstimator):
         self.leaf_size_ = int(min(self.min_child_samples, max(20, per_arm // 4)))
         # Arms as codes (control 0): econml's X-learner cannot fit its propensity on text labels.
         codes = pd.Index([CONTROL, *self.offers_]).get_indexer(arm)
-        fitted = self._econml(list(range(len(self.offers_) + 1))).fit(np.asarray(net, dtype=float), codes, X=X)
-        self.effect_ = _pieces(fitted, self.learner, X)
+        with warnings.catch_warnings():
+            # econml warns that missing features may bias identification; here the arms are randomised,
+            # so identification never rests on X, and LightGBM splits on a missing value by design.
+            warnings.filterwarnings("ignore", message=r"(X|Input) contains NaN", category=UserWarning)
+            fitted = self._econml(list(range(len(self.offers_) + 1))).fit(np.asarray(net, dtype=float), codes, X=X)
+            self.effect_ = _pieces(fitted, self.learner, X)
         cost = np.asarray(cost, dtype=float)
         self.cost_ = {
             offer: _booster(self._params(), self.random_state).fit(X[arm == offer], cost[arm == offer])
