@@ -58,17 +58,26 @@ class PolicyValue:
         return {"value": self.value, "se": self.se, "low": self.low, "high": self.high, "members": self.members}
 
 
-def dr_scores(mu: np.ndarray, arms: list[str], arm, y) -> np.ndarray:
-    """(members, arms) doubly robust scores; `arms` names mu's columns, control first."""
+def dr_scores(mu: np.ndarray, arms: list[str], arm, y, campaigns=None) -> np.ndarray:
+    """(members, arms) doubly robust scores; `arms` names mu's columns, control first. With `campaigns`
+    (which campaign each row was randomised in), each row's propensity is its arm's share in its own
+    campaign: pooled waves that split their members differently would otherwise be reweighted wrongly."""
     arm, y = np.asarray(arm, dtype=object), np.asarray(y, dtype=float)
     index = pd.Index(arms)
     taken = index.get_indexer(arm)
     if (taken < 0).any():
         raise ValueError(f"arms {sorted(set(arm[taken < 0]))} have no outcome model")
-    share = np.bincount(taken, minlength=len(arms)) / len(arm)
+    if campaigns is None:
+        share = (np.bincount(taken, minlength=len(arms)) / len(arm))[taken]
+    else:
+        pair = pd.DataFrame({"campaign": np.asarray(campaigns), "arm": taken})
+        share = (
+            pair.groupby(["campaign", "arm"])["arm"].transform("size")
+            / pair.groupby("campaign")["arm"].transform("size")
+        ).to_numpy()
     residual = y - mu[np.arange(len(y)), taken]
     scores = mu.copy()
-    scores[np.arange(len(y)), taken] += residual / share[taken]
+    scores[np.arange(len(y)), taken] += residual / share
     return scores
 
 

@@ -233,3 +233,20 @@ def test_the_first_stage_has_its_own_boosters_and_tiers_are_ranked():
         econml = OfferUplift(learner=learner, num_leaves=2, outcome_num_leaves=7)._econml([0, 1, 2])
         assert getattr(econml, first).get_params()["num_leaves"] == 7
         assert getattr(econml, last).get_params()["num_leaves"] == 2
+
+
+def test_pooled_campaigns_are_reweighted_by_their_own_arm_shares():
+    """Two waves split differently (90/10 and 10/90) with different baselines; a useless outcome model
+    (zeros) leaves the weights to do the work: each wave's own shares recover the true effect, 1; the
+    pooled shares do not."""
+    rng = np.random.default_rng(4)
+    n = 40_000
+    wave = np.repeat(["a", "b"], n // 2)
+    treated = rng.random(n) < np.where(wave == "a", 0.1, 0.9)
+    y = np.where(wave == "a", 10.0, 0.0) + treated * 1.0 + rng.normal(0, 1, n)
+    arm = np.where(treated, "coupon", "control")
+    mu = np.zeros((n, 2))
+    own = policy_value(dr_scores(mu, ["control", "coupon"], arm, y, wave), np.ones(n, dtype=int))
+    pooled = policy_value(dr_scores(mu, ["control", "coupon"], arm, y), np.ones(n, dtype=int))
+    assert own.low <= 1.0 <= own.high
+    assert not pooled.low <= 1.0 <= pooled.high

@@ -220,7 +220,8 @@ def judge(config: OffersConfig, data: OfferCampaign, fitted: dict) -> pd.DataFra
     frame, X = data.frame, data.matrix()
     train, hold = ~frame["holdout"].to_numpy(), frame["holdout"].to_numpy()
     mu = ArmOutcomes().fit(X[train], frame["arm"].to_numpy()[train], frame["net"].to_numpy()[train])
-    scores = dr_scores(mu.predict(X[hold]), mu.arms_, frame["arm"].to_numpy()[hold], frame["net"].to_numpy()[hold])
+    arm, net, campaigns = (frame[c].to_numpy()[hold] for c in ("arm", "net", "campaign_id"))
+    scores = dr_scores(mu.predict(X[hold]), mu.arms_, arm, net, campaigns)  # each wave's own arm shares
     chosen = policies(data, fitted)
     members = frame.loc[hold, ID].to_numpy()  # a member's waves are one cluster
     values = {name: policy_value(scores, choice, config.alpha, members) for name, choice in chosen.items()}
