@@ -68,12 +68,14 @@ def price_quotes(
 ) -> tuple[pd.DataFrame, dict]:
     """Quotes for the products of `products` (product_id, price, cost, optional floor and cap), from each
     product's elasticity and its mean daily units over the last four weeks (`quote_inputs`), with units
-    shared out by the shop's response to all prices moving together where it was estimated (`shop`)."""
+    shared out by the shop's response to all prices moving together where it was estimated (`shop`).
+    The pricing champion's, as the service quotes, so the CLI and the pricing engine get one answer;
+    without a champion, elasticities fitted on the history now (the summary's `elasticities` says which)."""
     from spend.models.price_quotes import Constraints, QuoteError, quote
 
     rules = _constraints(constraints or {})
     asked = products.assign(product_id=products["product_id"].astype(str))
-    _, fitted = _fitted(settings, "dml", list(asked["product_id"]), "--products", progress)
+    fitted, source = _quoting_model(settings, list(asked["product_id"]), progress)
     shop = fitted.shop()
     try:
         quoted = quote(asked.merge(fitted.quote_inputs(), on="product_id"), Constraints(**rules), objective, shop)
@@ -86,8 +88,27 @@ def price_quotes(
         "expected_margin_per_day": round(float(quoted["expected_margin"].sum()), 2),
         "rules": rules,
         "shop_elasticity": None if shop is None else round(shop.elasticity, 4),
+        "elasticities": source,
     }
     return quoted, summary
+
+
+def _quoting_model(settings: SpendSettings, wanted: list[str], progress) -> tuple[object, str]:
+    """(the elasticity model a quote uses, where it came from in one line): the pricing champion, or one
+    fitted on the history now when none is registered."""
+    from spend.core.model_store import ModelStore
+    from spend.core.registry import spec
+
+    store = ModelStore(settings)
+    version = store.version_by_alias("pricing")
+    if version is None:
+        _, fitted = _fitted(settings, "dml", wanted, "--products", progress)
+        return fitted, "fitted on the history now: no pricing champion (`spend train pricing` registers one)"
+    model = store.load_version(version, spec("pricing").feature_service)
+    unknown = sorted(set(wanted) - set(model.quote_inputs()["product_id"]))
+    if unknown:
+        raise SpendError(f"--products: unknown product(s) {', '.join(unknown[:5])}")
+    return model, f"pricing v{version.version} (champion), as the service quotes"
 
 
 def _constraints(given: dict) -> dict:

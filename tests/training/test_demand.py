@@ -199,6 +199,7 @@ def test_price_quotes_keep_every_rule_and_name_the_binding_one(shop, tmp_path):
     summary = json.loads(_ok(_quote_files(tmp_path, products, rules)))
     quotes = pd.read_csv(tmp_path / "quotes.csv")
     assert summary["products"] == len(quotes) == 5
+    assert summary["elasticities"].startswith("fitted on the history now: no pricing champion")
     assert ((quotes["price"] - 6.0) / quotes["price"] >= 0.3 - 1e-9).all()
     assert (np.abs(quotes["price"] / 10.0 - 1) <= 0.05 + 1e-9).all()
     assert (quotes["units_low"] <= quotes["expected_units"] + 1e-9).all()
@@ -228,3 +229,23 @@ def test_pricing_trains_beside_ols_on_a_holdout_and_registers(shop):
     assert_logged(SpendSettings(), "pricing", trained["version"], {"elasticities.png"})
     scored = json.loads(_ok(["score", "pricing", "--out", str(shop["root"] / "elasticities.parquet"), "--json"]))
     assert scored["products"] == 16
+
+
+def test_price_quotes_come_from_the_pricing_champion_once_there_is_one(shop, tmp_path):
+    """After `spend train pricing` (the test above), the CLI quotes with the champion the service loads, so
+    the pricing engine and a CLI user get one answer; before it, the summary said the elasticities were
+    fitted then."""
+    from spend.core.model_store import ModelStore
+    from spend.models.price_quotes import Constraints, quote
+
+    ids = json.loads(_ok(["elasticity", "--json"]))["elasticities"]
+    products = {"product_id": [r["product_id"] for r in ids[:6]], "price": [10.0] * 6, "cost": [5.0] * 6}
+    summary = json.loads(_ok(_quote_files(tmp_path, products)))
+    champion, version = ModelStore(SpendSettings()).load("pricing")
+    assert summary["elasticities"] == f"pricing v{version.version} (champion), as the service quotes"
+    asked = pd.DataFrame(products).merge(champion.quote_inputs(), on="product_id")
+    expected = quote(asked, Constraints(), "margin", champion.shop())
+    got = pd.read_csv(tmp_path / "quotes.csv")
+    np.testing.assert_allclose(got["price"], expected["price"])
+    np.testing.assert_allclose(got["expected_units"], expected["expected_units"], atol=1e-4)  # written to 4 places
+    _refused(_quote_files(tmp_path, {"product_id": ["NO-SUCH-SKU"], "price": [5.0], "cost": [1.0]}), "NO-SUCH-SKU")
