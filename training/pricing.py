@@ -75,10 +75,10 @@ def price_quotes(
 
     rules = _constraints(constraints or {})
     asked = products.assign(product_id=products["product_id"].astype(str))
-    fitted, source = _quoting_model(settings, list(asked["product_id"]), progress)
+    fitted, inputs, source = _quoting_model(settings, list(asked["product_id"]), progress)
     shop = fitted.shop()
     try:
-        quoted = quote(asked.merge(fitted.quote_inputs(), on="product_id"), Constraints(**rules), objective, shop)
+        quoted = quote(asked.merge(inputs, on="product_id"), Constraints(**rules), objective, shop)
     except QuoteError as error:
         raise SpendError(f"price quote: {error}") from error
     summary = {
@@ -93,9 +93,9 @@ def price_quotes(
     return quoted, summary
 
 
-def _quoting_model(settings: SpendSettings, wanted: list[str], progress) -> tuple[object, str]:
-    """(the elasticity model a quote uses, where it came from in one line): the pricing champion, or one
-    fitted on the history now when none is registered."""
+def _quoting_model(settings: SpendSettings, wanted: list[str], progress) -> tuple[object, pd.DataFrame, str]:
+    """(the elasticity model a quote uses, its `quote_inputs`, where it came from in one line): the pricing
+    champion, or one fitted on the history now when none is registered."""
     from spend.core.model_store import ModelStore
     from spend.core.registry import spec
 
@@ -103,12 +103,14 @@ def _quoting_model(settings: SpendSettings, wanted: list[str], progress) -> tupl
     version = store.version_by_alias("pricing")
     if version is None:
         _, fitted = _fitted(settings, "dml", wanted, "--products", progress)
-        return fitted, "fitted on the history now: no pricing champion (`spend train pricing` registers one)"
+        source = "fitted on the history now: no pricing champion (`spend train pricing` registers one)"
+        return fitted, fitted.quote_inputs(), source
     model = store.load_version(version, spec("pricing").feature_service)
-    unknown = sorted(set(wanted) - set(model.quote_inputs()["product_id"]))
+    inputs = model.quote_inputs()
+    unknown = sorted(set(wanted) - set(inputs["product_id"]))
     if unknown:
         raise SpendError(f"--products: unknown product(s) {', '.join(unknown[:5])}")
-    return model, f"pricing v{version.version} (champion), as the service quotes"
+    return model, inputs, f"pricing v{version.version} (champion), as the service quotes"
 
 
 def _constraints(given: dict) -> dict:

@@ -32,11 +32,7 @@ def run_campaigns(
     """Every wave in turn; the truth has one row per wave and eligible customer (`campaign_day` tells
     the waves apart)."""
     days, window = config.campaign_wave_days, config.campaign_window_days
-    if config.campaign_waves < 1:
-        raise ValueError(f"campaign_waves must be at least 1, not {config.campaign_waves}")
-    if config.campaign_waves > 1 and config.campaign_every_days < window:
-        # a wave's contacts would fall inside the previous wave's outcome window and be counted there
-        raise ValueError(f"campaign_every_days ({config.campaign_every_days}) must be at least the {window}-day window")
+    check_waves("campaign", config.campaign_waves, config.campaign_every_days, window)
     if config.campaign_waves > 1 and days[-1] + window > config.days:  # one wave: as it always was
         raise ValueError(f"the last win-back wave's {window}-day window must end inside the {config.days}-day history")
     waves = []
@@ -44,6 +40,15 @@ def run_campaigns(
         purchases, truth = run_campaign(customers, purchases, calendar, config, rng, float(day0))
         waves.append(truth)
     return purchases, pd.concat(waves, ignore_index=True)
+
+
+def check_waves(kind: str, waves: int, every: int, window: int) -> None:
+    """Refuse `{kind}_waves` below 1, or several waves closer together than their outcome window: a wave's
+    contacts or orders would fall inside the previous wave's window and be counted there."""
+    if waves < 1:
+        raise ValueError(f"{kind}_waves must be at least 1, not {waves}")
+    if waves > 1 and every < window:
+        raise ValueError(f"{kind}_every_days ({every}) must be at least the {window}-day window")
 
 
 def run_campaign(

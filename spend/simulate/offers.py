@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from spend.models.offers import offer_cost
-from spend.simulate.campaign import apply_campaign, year_before
+from spend.simulate.campaign import apply_campaign, check_waves, year_before
 from spend.simulate.catalog import Calendar
 from spend.simulate.config import TIERS, SimulationConfig
 from spend.simulate.customers import Purchases
@@ -110,12 +110,8 @@ def run_offer_campaigns(
 ) -> tuple[Purchases, pd.DataFrame]:
     """Every offer wave in turn, each on the purchases the earlier ones caused; the assignment has one row
     per wave and member (`campaign_day` tells the waves apart)."""
-    days, window = config.offer_wave_days, config.offer_window_days
-    if config.offer_waves < 1:
-        raise ValueError(f"offer_waves must be at least 1, not {config.offer_waves}")
-    if config.offer_waves > 1 and config.offer_every_days < window:
-        # an order would fall in two waves' windows, and its basket factor and points would be ambiguous
-        raise ValueError(f"offer_every_days ({config.offer_every_days}) must be at least the {window}-day window")
+    days = config.offer_wave_days
+    check_waves("offer", config.offer_waves, config.offer_every_days, config.offer_window_days)
     if days[0] < 0:
         raise ValueError(
             f"the first of {config.offer_waves} offer waves would start before the history (day {days[0]})"

@@ -137,19 +137,20 @@ def _outcomes(lines: pd.DataFrame, assigned: pd.DataFrame, window_days: int) -> 
 
 
 def _redemption_rates(settings: SpendSettings, assigned: pd.DataFrame) -> tuple[dict[str, float], list[str]]:
-    """Each campaign's redemption rate as of its send, and the notes (one per kind of gap)."""
+    """Each campaign's redemption rate as of its send (the ledger read once for all), and the notes (one
+    per kind of gap)."""
+    from spend.features.ingest.store import OfflineStore
+
+    ledger = OfflineStore(settings.paths).read("points", ["ts", "points", "kind"])
     rates, notes = {}, []
     for campaign_id, at in assigned.groupby("campaign_id")["ts"].min().items():
-        rates[str(campaign_id)], missing = redemption_rate(settings, at)
+        rates[str(campaign_id)], missing = redemption_rate(ledger, at)
         notes = notes or missing
     return rates, notes
 
 
-def redemption_rate(settings: SpendSettings, at: pd.Timestamp) -> tuple[float, list[str]]:
-    """Points redeemed per point earned in the year before `at` (1.0, and a note, without a ledger)."""
-    from spend.features.ingest.store import OfflineStore
-
-    ledger = OfflineStore(settings.paths).read("points", ["ts", "points", "kind"])
+def redemption_rate(ledger: pd.DataFrame, at: pd.Timestamp) -> tuple[float, list[str]]:
+    """Points redeemed per point earned in the ledger's year before `at` (1.0, and a note, without one)."""
     if not ledger.empty:
         ledger = ledger[(ledger["ts"] < at) & (ledger["ts"] >= at - pd.Timedelta(days=365))]
     earned = ledger.loc[ledger["kind"] == "earn", "points"].sum() if not ledger.empty else 0
