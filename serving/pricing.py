@@ -23,7 +23,7 @@ def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores
     if len(set(ids)) < len(ids):
         return refused(ctx, 400, "products: a product is asked for twice", "products", logged="products: twice")
     index, inputs, shop = _inputs(model)
-    rows = index.get_indexer(ids)
+    rows = np.fromiter((index.get(i, -1) for i in ids), np.intp, len(ids))
     if (rows < 0).any():
         unknown = sorted({i for i, row in zip(ids, rows, strict=True) if row < 0})
         reason = f"products: unknown product(s) {', '.join(unknown[:5])}"
@@ -45,10 +45,9 @@ def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores
     return json_response(served_fields(loaded) | body)
 
 
-SMALL_QUOTE = 50_000  # candidate prices a quote of products alone weighs on the event loop (2-3 ms)
-# A quote in a shop weighs its table about three times over (best replies from two starts): 2.6 ms alone
-# and 7.7 ms in a shop at 50,000 candidates (one-off timing, 71 products, every cent).
-SHOP_PASSES = 3
+SMALL_QUOTE = 50_000  # candidate prices a quote may weigh on the event loop (docs/serving.md: about a millisecond)
+# A quote in a shop weighs its table about twice (best replies from two starts; docs/serving.md).
+SHOP_PASSES = 2
 
 
 def is_small(products, rules, shop=None) -> bool:
@@ -67,24 +66,41 @@ def served_shop(service):
 
 
 def _inputs(model):
-    """(product index, each product's elasticity, interval and recent daily units as arrays, the shop
-    around any quote): the same for every request to this model, so built once and kept on the loaded
-    model (a swapped model brings its own)."""
+    """(each product's row, each product's elasticity, interval and recent daily units as arrays, the
+    shop around any quote): the same for every request to this model, so built once and kept on the
+    loaded model (a swapped model brings its own)."""
     cached = getattr(model, "quote_inputs_", None)
     if cached is None:
-        import pandas as pd
-
         table = model.quote_inputs()
         columns = {c: table[c].to_numpy() for c in table.columns if c != "product_id"}
-        cached = model.quote_inputs_ = (pd.Index(table["product_id"]), columns, model.shop())
+        rows = {product: row for row, product in enumerate(table["product_id"])}
+        cached = model.quote_inputs_ = (rows, columns, model.shop())
     return cached
 
 
 def _records(columns: dict) -> list[dict]:
-    """The quotes as JSON records, numbers to 4 decimals."""
-    names = list(columns)
-    values = [
-        np.round(v, 4).tolist() if isinstance(v, np.ndarray) and v.dtype.kind == "f" else list(v)
-        for v in columns.values()
+    """The quotes as JSON records (PriceQuote's fields), numbers to 4 decimals: rounded in one call, and
+    each record a dict display rather than dict(zip(...)), which took twice as long over 100 products."""
+    floats = [n for n, v in columns.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
+    r = dict(zip(floats, np.array([columns[n] for n in floats]).round(4).tolist(), strict=True))
+    rows = zip(
+        list(columns["product_id"]), r["current_price"], r["price"], r["change"], r["expected_units"],
+        r["units_low"], r["units_high"], r["expected_margin"], r["margin_low"], r["margin_high"],
+        columns["binding"], strict=True,
+    )  # fmt: skip
+    return [
+        {
+            "product_id": product,
+            "current_price": now,
+            "price": price,
+            "change": change,
+            "expected_units": units,
+            "units_low": units_low,
+            "units_high": units_high,
+            "expected_margin": margin,
+            "margin_low": margin_low,
+            "margin_high": margin_high,
+            "binding": binding,
+        }
+        for product, now, price, change, units, units_low, units_high, margin, margin_low, margin_high, binding in rows
     ]
-    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
