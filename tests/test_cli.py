@@ -170,3 +170,11 @@ def test_features_commands_after_the_demo(demo):
     port = free_port()
     with answering([feast, "-c", str(Path(written).parent), "ui", "--port", str(port)], f"http://127.0.0.1:{port}/"):
         pass  # feast ui answered 200
+
+
+def test_the_demo_names_a_models_first_breach():
+    from spend.cli.demo import _state
+
+    assert _state({"status": "ok", "breaches": []}) == "ok"
+    checked = {"status": "breach", "breaches": ["drift: terminal_nb_tx_30d (PSI 1.08 > 0.84)", "live quality: x"]}
+    assert _state(checked) == "breach (drift: terminal_nb_tx_30d (PSI 1.08 > 0.84); 1 more: `spend monitor`)"

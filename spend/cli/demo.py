@@ -154,8 +154,17 @@ def _monitor_and_report(settings: SpendSettings) -> dict:
     checked = monitor(settings)["models"]
     out = settings.paths.reports / "report.html"
     made = build_report(settings, out)
-    states = ", ".join(f"{name} {c['status']}" for name, c in checked.items()) or "no champion"
+    states = ", ".join(f"{name} {_state(c)}" for name, c in checked.items()) or "no champion"
     return {"file": str(out), "charts": made["charts"], "monitoring": states}
+
+
+def _state(checked: dict) -> str:
+    """A model's monitoring status, with its first breach when there is one (`spend monitor` lists all)."""
+    breaches = checked.get("breaches", [])
+    if not breaches:
+        return checked["status"]
+    more = f"; {len(breaches) - 1} more: `spend monitor`" if len(breaches) > 1 else ""
+    return f"{checked['status']} ({breaches[0]}{more})"
 
 
 def _train_or_skip(settings: SpendSettings, model: str, comparison: str) -> dict:
