@@ -622,7 +622,7 @@ def test_a_wide_price_quote_is_answered_off_the_event_loop_by_the_same_rules(ser
     products = [{"product_id": p, "price": 400.0, "cost": 100.0} for p in _products(served)[:3]]
     rules = {"max_change": 0.5, "endings": []}  # every cent from 200 to 600: 40,000 candidates each
     assert not is_small([QuoteProduct(**p) for p in products], QuoteRules(**rules))
-    one = [QuoteProduct(**products[0])]  # 40,000 candidates: small alone, not when weighed three times in a shop
+    one = [QuoteProduct(**products[0])]  # 40,000 candidates: small alone, not when weighed twice in a shop
     assert is_small(one, QuoteRules(**rules)) and not is_small(
         one, QuoteRules(**rules), Shop(units=1.0, elasticity=0.0)
     )
