@@ -3,24 +3,16 @@ per-product estimates with given standard errors reach at best, which README and
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.benchmarks import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def noise_floor():
-    sys.path.insert(0, str(ROOT))
-    try:
-        from benchmarks.pricing import noise_floor
-    finally:
-        sys.path.remove(str(ROOT))
-    return noise_floor
+    return benchmark_module("pricing").noise_floor
 
 
 def test_precise_estimates_leave_no_floor_and_useless_ones_leave_the_spread(noise_floor):

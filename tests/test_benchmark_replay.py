@@ -3,24 +3,16 @@ replay figures rest on."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.benchmarks import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def replay_module():
-    sys.path.insert(0, str(ROOT))
-    try:
-        from benchmarks import replay
-    finally:
-        sys.path.remove(str(ROOT))
-    return replay
+    return benchmark_module("replay")
 
 
 def test_an_order_arrives_after_its_lead_time_and_serves_what_stock_allows(replay_module):
