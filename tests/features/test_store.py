@@ -107,6 +107,42 @@ def test_batch_reader_returns_what_feast_returns(home, service, path, known):
         assert _same(ours[column], theirs[column]), column
 
 
+@pytest.mark.parametrize("service", ["churn_v1", "fraud_v1"])
+def test_a_one_entity_read_returns_what_feast_returns(home, service):
+    """One entity per view (a payment's card and terminal) takes a read of its own (one statement for every
+    view): known, unknown and expired entities must come back as Feast's answer and the general path's."""
+    store = feature_store(home)
+    customers = _customers(home, 2)
+    terminals = []
+    if service == "fraud_v1":
+        snaps = pd.read_parquet(home.paths.feature_snapshots / "terminal_snapshots.parquet")
+        terminals = snaps.loc[snaps["event_timestamp"] == UNTIL, "terminal_id"].unique().tolist()[:2]
+    reader = BatchReader(store, service=service)
+    general = _reader(store, "feast_layout", service=service)
+    stored = [f"{p.view}:{f}" for p in reader.plans for f in p.features]
+    rows = [{"customer_id": c} for c in [*customers, "c_unknown"]]
+    if service == "fraud_v1":
+        for row, terminal in zip(rows, [*terminals, "t_unknown"], strict=True):
+            row["terminal_id"] = terminal
+    for row in rows:
+        entities = {k: [v] for k, v in row.items()}
+        ours = reader.read(entities, now=UNTIL.to_pydatetime())
+        theirs = store.get_online_features(features=stored, entity_rows=[row]).to_dict()
+        twice = general.read(entities, now=UNTIL.to_pydatetime())
+        for name in (f for p in reader.plans for f in p.features):
+            assert _same(pd.Series(list(ours[name]), dtype=object), pd.Series(theirs[name], dtype=object)), name
+        assert set(ours) == set(twice)
+        for name, column in ours.items():
+            assert _same(pd.Series(list(column), dtype=object), pd.Series(list(twice[name]), dtype=object)), name
+        for plan in reader.plans:
+            assert ours[plan.found_column].tolist() == [not row[plan.join_keys[0]].endswith("_unknown")]
+    expired = reader.read({k: [v] for k, v in rows[0].items()}, now=(UNTIL + timedelta(days=3_650)).to_pydatetime())
+    for plan in reader.plans:
+        assert expired[plan.found_column].tolist() == [False]
+        assert all(pd.isna(expired[name][0]) for name in plan.features)
+        assert np.isnan(expired[plan.seconds_column]).all()
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_batch_reader_matches_feast_for_two_key_entities(home, path):
     store = feature_store(home)

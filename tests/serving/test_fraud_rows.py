@@ -59,11 +59,19 @@ def test_one_payments_request_values_equal_the_arrays_path():
         assert one == {name: column[i].item() for name, column in arrays.items()}, i
 
 
-def test_a_single_payments_row_equals_the_same_payment_in_a_batch():
-    columns = {k: np.concatenate([v, v]) for k, v in _columns(True).items()}
-    single, _ = _frame(_columns(True), ["c"], [30.0], [1_700_050_000], [3])
-    batch, _ = _frame(columns, ["c", "d"], [30.0, 12.0], [1_700_050_000, 1_700_050_001], [3, 1])
+@pytest.mark.parametrize("stored", ["found", "not_found", "degraded", "no_average"])
+def test_a_single_payments_row_equals_the_same_payment_in_a_batch(stored):
+    """A single payment takes a path of its own (plain lists); its row and windows must be the batch path's."""
+    one = None if stored == "degraded" else _columns(stored != "not_found")
+    if stored == "no_average":
+        one |= {f"avg_amount_{w}d": np.array([0.0]) for w in (1, 7, 30)} | {
+            f"nb_tx_{w}d": np.array([0.0]) for w in (1, 7, 30)
+        }
+    columns = None if one is None else {k: np.concatenate([v, v]) for k, v in one.items()}
+    single, kept = _frame(one, ["c"], [30.0], [1_700_050_000], [3])
+    batch, kept_batch = _frame(columns, ["c", "d"], [30.0, 12.0], [1_700_050_000, 1_700_050_001], [3, 1])
     pd.testing.assert_series_equal(single.loc[0], batch.loc[0])
+    assert kept == {"c": kept_batch["c"]}
 
 
 def test_model_inputs_follow_the_models_feature_order_and_name_what_is_missing():
