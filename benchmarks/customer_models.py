@@ -44,7 +44,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmarks.report import figure  # noqa: E402
+from benchmarks.report import figure, quiet_libraries  # noqa: E402
 from benchmarks.simulated import simulate_history  # noqa: E402
 from spend.core.privacy.pseudonym import pseudonymise  # noqa: E402
 from spend.core.registry import spec  # noqa: E402
@@ -446,6 +446,7 @@ def _params(text: str) -> dict:
 
 
 def main() -> None:
+    quiet_libraries()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--train-customers", type=int, default=100_000, help="0 skips the training-time run")

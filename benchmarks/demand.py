@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks.replay import replay  # noqa: E402
-from benchmarks.report import figure, show_figures  # noqa: E402
+from benchmarks.report import figure, quiet_libraries, show_figures  # noqa: E402
 from spend.core.experiments import read_config  # noqa: E402
 from spend.core.registry import spec  # noqa: E402
 from spend.models.demand import DemandForecaster  # noqa: E402
@@ -268,6 +268,7 @@ def show(r: dict) -> None:
 
 
 def main() -> None:
+    quiet_libraries()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=60_000)
     parser.add_argument("--json", action="store_true", help="Print one JSON object last.")

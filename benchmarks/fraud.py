@@ -34,6 +34,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 import pandas as pd  # noqa: E402
 
+from benchmarks.report import quiet_libraries  # noqa: E402
 from spend.core.registry import spec  # noqa: E402
 from spend.core.settings import SpendSettings  # noqa: E402
 from spend.features.ingest.pipeline import IngestOptions, ingest  # noqa: E402
@@ -223,6 +224,7 @@ def print_tables(r: dict) -> None:
 
 
 def main() -> None:
+    quiet_libraries()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=1_000_000)
     parser.add_argument("--json", action="store_true")

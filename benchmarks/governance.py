@@ -33,7 +33,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 import pandas as pd  # noqa: E402
 
-from benchmarks.report import figure, show_figures  # noqa: E402
+from benchmarks.report import figure, quiet_libraries, show_figures  # noqa: E402
 from benchmarks.simulated import simulate_history  # noqa: E402
 from spend.core.privacy.vault import IdentityVault  # noqa: E402
 from spend.core.settings import SpendSettings  # noqa: E402
@@ -177,6 +177,7 @@ def figures(result: dict) -> list[dict]:
 
 
 def main() -> None:
+    quiet_libraries()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--home", type=Path, help="Keep the built home here and reuse it.")

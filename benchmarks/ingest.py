@@ -30,6 +30,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 import pandas as pd  # noqa: E402
 
+from benchmarks.report import quiet_libraries  # noqa: E402
 from benchmarks.simulated import simulate_history  # noqa: E402
 from spend.core.settings import SpendSettings  # noqa: E402
 from spend.features.examples.online_retail import data_path, load_online_retail  # noqa: E402
@@ -116,6 +117,7 @@ def print_table(results: list[dict]) -> None:
 
 
 def main() -> None:
+    quiet_libraries()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sim-customers", type=int, default=160_000, help="about 2M lines at 160,000")

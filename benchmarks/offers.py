@@ -35,7 +35,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmarks.report import figure, show_figures  # noqa: E402
+from benchmarks.report import figure, quiet_libraries, show_figures  # noqa: E402
 from benchmarks.simulated import simulate_history  # noqa: E402
 from spend.core.experiments import OffersConfig, read_config  # noqa: E402
 from spend.core.privacy.pseudonym import pseudonymise  # noqa: E402
@@ -231,6 +231,7 @@ def figures(result: dict, learner: str) -> list[dict]:
 
 
 def main() -> None:
+    quiet_libraries()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=72_000, help="About 50,000 of them are campaign members.")
     parser.add_argument("--seed", type=int, default=5, help="The simulation's seed (settings are chosen on another).")

@@ -32,7 +32,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmarks.report import figure, must_be_zero, show_figures  # noqa: E402
+from benchmarks.report import figure, must_be_zero, quiet_libraries, show_figures  # noqa: E402
 from spend.models.price_quotes import Constraints  # noqa: E402
 from spend.models.pricing import METHODS, ElasticityEstimator, product_days  # noqa: E402
 
@@ -328,6 +328,7 @@ def _response(shop: dict) -> str:
 
 
 def main() -> None:
+    quiet_libraries()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=60_000)
     parser.add_argument("--json", action="store_true", help="Print one JSON object last.")

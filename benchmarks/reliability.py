@@ -36,7 +36,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 import pandas as pd  # noqa: E402
 
-from benchmarks.report import must_be_zero  # noqa: E402
+from benchmarks.report import must_be_zero, quiet_libraries  # noqa: E402
 from benchmarks.simulated import simulate_history  # noqa: E402
 from spend.core.settings import SpendSettings  # noqa: E402
 from spend.features.ingest.store import OfflineStore  # noqa: E402
@@ -278,6 +278,7 @@ def print_tables(r: dict) -> None:
 
 
 def main() -> None:
+    quiet_libraries()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--crashes", type=int, default=8)
     parser.add_argument("--json", action="store_true")

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
+
+LIBRARY_LOGGERS = ("mlflow", "alembic", "sqlalchemy")
+
 
 def figure(name: str, value, baseline, goal: str, met, **extra) -> dict:
     return {"figure": name, "value": round(value, 4), "baseline": baseline, "goal": goal, "met": bool(met)} | extra
@@ -16,3 +21,13 @@ def show_figures(rows: list[dict]) -> None:
     """Each figure on one line: value, goal, met or not."""
     for row in rows:
         print(f"{row['figure']}: {row['value']} (goal {row['goal']}): {'met' if row['met'] else 'NOT met'}")
+
+
+def quiet_libraries() -> None:
+    """Libraries' INFO lines (MLflow creating its tables, Alembic's migrations) off the benchmark's stderr,
+    where its own progress lines go; their warnings still show. Called first in every benchmark's main:
+    MLflow configures its logger when imported unless MLFLOW_CONFIGURE_LOGGING says not to, and a level
+    set on the logger holds if it was imported before."""
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -32,6 +32,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 import psutil  # noqa: E402
 
+from benchmarks.report import quiet_libraries  # noqa: E402
 from benchmarks.simulated import simulate_history  # noqa: E402
 
 UNTIL = "2025-12-31"
@@ -264,6 +265,7 @@ def table(results: dict[int, dict], engines: list[str]) -> str:
 
 
 def main() -> None:
+    quiet_libraries()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,300000,1000000")
     parser.add_argument("--engines", default="local,spark")

@@ -47,6 +47,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks import loadgen  # noqa: E402
+from benchmarks.report import quiet_libraries  # noqa: E402
 from spend.core.names import SEGMENTS  # noqa: E402
 from spend.core.settings import SpendSettings  # noqa: E402
 from spend.serving.launch import environment_for, free_port, serve_environment, start, stop  # noqa: E402
@@ -402,6 +403,7 @@ def _row(name: str, row: dict) -> None:
 
 
 def main() -> None:
+    quiet_libraries()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0, help="Length of each load run.")
     parser.add_argument("--env", choices=("both", "local", "production"), default="both")

@@ -42,7 +42,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 import httpx  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmarks.report import must_be_zero  # noqa: E402
+from benchmarks.report import must_be_zero, quiet_libraries  # noqa: E402
 from spend.serving.auth import KeyStore  # noqa: E402
 from spend.serving.launch import environment_for, free_port, start, stop  # noqa: E402
 from spend.training.dataset import active_at  # noqa: E402
@@ -302,6 +302,7 @@ def print_table(r: dict) -> None:
 
 
 def main() -> None:
+    quiet_libraries()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--clients", type=int, default=16)
