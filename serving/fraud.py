@@ -42,12 +42,7 @@ def payment_rows(
     stored = []  # per payment: amount, the card's windows after it, the terminal's windows (STORED order)
     for i, (card, amount) in enumerate(zip(cards, amounts, strict=True)):
         before = latest.get(card) or _online(columns, i, "customer_spending", SPENDING) or EMPTY_WINDOWS
-        after = {}
-        for w in WINDOWS:
-            count, mean = before[f"nb_tx_{w}d"], before[f"avg_amount_{w}d"]
-            after[f"nb_tx_{w}d"] = count + 1
-            after[f"avg_amount_{w}d"] = (mean * count + amount) / (count + 1)
-        latest[card] = after
+        after = latest[card] = _windows_after(before, amount)
         terminal = _online(columns, i, "terminal_risk", TERMINAL) or EMPTY_TERMINAL
         stored.append([amount, *(after[name] for name in SPENDING), *(terminal[name] for name in TERMINAL)])
     rows = np.empty((len(stored), len(FEATURES)))
@@ -65,17 +60,22 @@ def payment_rows(
 
 def _one_payment(columns: dict | None, card: str, amount: float, ts_seconds: int, basket: int) -> tuple:
     """payment_rows for a single payment: one list in FEATURES order, one array (the general path's
-    column-wise placing was a fifth of the model's time on a one-payment call)."""
-    before = _online(columns, 0, "customer_spending", SPENDING) or EMPTY_WINDOWS
+    column-wise placing showed in a one-payment profile; docs/serving.md)."""
+    after = _windows_after(_online(columns, 0, "customer_spending", SPENDING) or EMPTY_WINDOWS, amount)
+    terminal = _online(columns, 0, "terminal_risk", TERMINAL) or EMPTY_TERMINAL
+    request = request_values(amount, after["avg_amount_30d"], ts_seconds, basket)
+    row = [amount, *(after[n] for n in SPENDING), *(terminal[n] for n in TERMINAL), *(request[n] for n in REQUEST)]
+    return np.array([row], dtype=np.float64), {card: after}
+
+
+def _windows_after(before: dict, amount: float) -> dict:
+    """A card's spending windows with one more payment: count + 1, mean updated."""
     after = {}
     for w in WINDOWS:
         count, mean = before[f"nb_tx_{w}d"], before[f"avg_amount_{w}d"]
         after[f"nb_tx_{w}d"] = count + 1
         after[f"avg_amount_{w}d"] = (mean * count + amount) / (count + 1)
-    terminal = _online(columns, 0, "terminal_risk", TERMINAL) or EMPTY_TERMINAL
-    request = request_values(amount, after["avg_amount_30d"], ts_seconds, basket)
-    row = [amount, *(after[n] for n in SPENDING), *(terminal[n] for n in TERMINAL), *(request[n] for n in REQUEST)]
-    return np.array([row], dtype=np.float64), {card: after}
+    return after
 
 
 def model_inputs(values: np.ndarray, features: Sequence[str]) -> np.ndarray:
