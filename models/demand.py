@@ -119,6 +119,7 @@ class DemandForecaster(BaseEstimator):
         frame = frame[frame["unique_id"].isin(self.known_series_)]
         if frame.empty:
             raise ValueError(f"no series has {self.min_history_days} days of history to learn from")
+        self._check_learnable(frame)
         self._remember(frame)
         self.forecaster_ = self._mlforecast(self._models())
         weights = self.stockouts == "exclude"
@@ -158,6 +159,25 @@ class DemandForecaster(BaseEstimator):
         self.last_price_ = frame.sort_values("ds").groupby("product_id")["price"].last()
         recent = frame[frame["ds"] > self.last_date_ - pd.Timedelta(days=KEEP_LAST_DAYS)]
         self.recent_ = recent[FRAME_COLUMNS].reset_index(drop=True)
+
+    def _check_learnable(self, frame: pd.DataFrame) -> None:
+        """A clear error where LightGBM would stop with its own: mlforecast drops each series' first days,
+        whose lags and rolling windows are not filled yet, and a Poisson model cannot start from no units
+        at all (a short or silent history, e.g. a few months of a small shop)."""
+        warm = warmup_days(self.lags)
+        rows = frame[frame.groupby("unique_id", observed=True).cumcount() >= warm]
+        if "weight" in rows:
+            rows = rows[rows["weight"] > 0]
+        if rows.empty:
+            raise ValueError(
+                f"no series has more than {warm} days of history: a series' first {warm} days fill its lags "
+                "and rolling windows, so nothing is left to learn from"
+            )
+        if rows["y"].sum() <= 0:
+            raise ValueError(
+                f"no units sold after each series' first {warm} days (which fill its lags and rolling windows): "
+                "nothing to learn a forecast from"
+            )
 
     def _check_params(self) -> None:
         if self.intervals not in INTERVALS:
@@ -405,6 +425,12 @@ class UnweightedLGBM(LGBMRegressor):
             X, y, weight = rows, np.asarray(y)[keep], weight[keep]
             sample_weight = None if np.all(weight == 1.0) else weight
         return super().fit(X, y, sample_weight=sample_weight, **kwargs)
+
+
+def warmup_days(lags) -> int:
+    """Days at the start of a series before every lag and rolling window has a value."""
+    windows = [lag + t.window_size - 1 for lag, transforms in _lag_transforms().items() for t in transforms]
+    return max([*lags, *windows])
 
 
 def _lag_transforms() -> dict:

@@ -10,7 +10,8 @@ from tests.support.benchmarks import ROOT, benchmark_module
 
 def test_quiet_libraries_drops_library_info_lines_and_keeps_warnings(monkeypatch):
     report = benchmark_module("report")
-    monkeypatch.delenv("MLFLOW_CONFIGURE_LOGGING", raising=False)
+    monkeypatch.setenv("MLFLOW_CONFIGURE_LOGGING", "true")  # recorded, so the test's own setting is undone
+    monkeypatch.delenv("MLFLOW_CONFIGURE_LOGGING")
     levels = {name: logging.getLogger(name).level for name in report.LIBRARY_LOGGERS}
     for name in report.LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(logging.INFO)  # as MLflow's own configuration leaves it

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from spend.core.errors import SpendError
+
 QUANTILES = (0.1, 0.5, 0.9)
 
 
@@ -39,6 +41,17 @@ class Backtest:
 def origins(last_day: pd.Timestamp, horizon: int, windows: int, step: int | None = None) -> list[pd.Timestamp]:
     step = horizon if step is None else step
     return [last_day - pd.Timedelta(days=horizon + step * k) for k in reversed(range(windows))]
+
+
+def _fitted(make: Callable[[], object], train: pd.DataFrame, window: str, name: str):
+    """`make()` fitted on `train`; a history it cannot learn from is a SpendError naming the window."""
+    try:
+        return make().fit(train)
+    except ValueError as error:
+        raise SpendError(
+            f"the demand backtest's {window} cannot fit {name}: {error}; a longer history or fewer windows "
+            "(--set backtest.windows=1) gives each window more days"
+        ) from error
 
 
 def run_backtest(
@@ -68,7 +81,7 @@ def run_backtest(
         for name, make in scorers.items():
             progress(f"window {k + 1}/{len(cuts)}: {name}")
             started = time.perf_counter()
-            model = make().fit(train)
+            model = _fitted(make, train, f"window {k + 1} of {len(cuts)} (training up to {origin:%Y-%m-%d})", name)
             fitted = time.perf_counter()
             forecast = model.predict(horizon, plan=plan, series=series)
             timing.setdefault(name, []).append((fitted - started, time.perf_counter() - fitted))

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import skops.io as sio
 
-from spend.models.demand import BaselineForecaster, DemandForecaster
+from spend.models.demand import BaselineForecaster, DemandForecaster, warmup_days
 from spend.training.demand_backtest import run_backtest
 
 pytestmark = pytest.mark.slow  # a minute or more of fixtures and training: scheduled first (conftest.py)
@@ -143,6 +143,29 @@ def test_a_horizon_beyond_the_trained_one_is_refused(fitted):
 def test_a_history_without_a_required_column_names_it(history):
     with pytest.raises(ValueError, match="lacks column\\(s\\) price"):
         _model().fit(history.drop(columns="price"))
+
+
+def test_a_history_with_nothing_to_learn_from_is_refused_naming_why(history):
+    """A series' first days only fill its lags and rolling windows (mlforecast drops them): a history no
+    longer than that, or one whose remaining days sold nothing, is a clear error, not LightGBM's."""
+    warm = warmup_days(_model().lags)
+    short = history[history["date"] < history["date"].min() + pd.Timedelta(days=warm)]
+    with pytest.raises(ValueError, match=f"more than {warm} days of history"):
+        _model().fit(short)
+    silent = history[history["date"] < history["date"].min() + pd.Timedelta(days=warm + 3)].copy()
+    silent.loc[silent.groupby(["product_id", "store_id"]).cumcount() >= warm, "units"] = 0.0
+    with pytest.raises(ValueError, match="no units sold"):
+        _model().fit(silent)
+    silent.loc[silent.index[-1], "units"] = 1.0  # one sale is something to learn from
+    _model().fit(silent)
+
+
+def test_a_backtest_window_too_short_to_learn_from_names_the_window(history):
+    from spend.core.errors import SpendError
+
+    short = history[history["date"] < history["date"].min() + pd.Timedelta(days=60)]
+    with pytest.raises(SpendError, match="window 1 of 2 .* cannot fit spend: no series has more than"):
+        run_backtest(short, {"spend": lambda: _model()}, 14, 2, 365)
 
 
 def test_a_seasonal_naive_baseline_repeats_last_week(history):
