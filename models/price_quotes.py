@@ -132,8 +132,7 @@ class _Table:
         self.prices = prices
         self.now, self.units_now, self.elasticity = rows["price"], rows["units"], rows["elasticity"]
         padding = np.isnan(prices)
-        self.steps = np.log(prices / self.now[:, None])  # NaN on padding
-        self.factor = np.exp(self.elasticity[:, None] * self.steps)  # (p / today's) ** elasticity
+        self.steps, self.factor = self._response(prices)  # NaN on padding
         self.units = np.where(padding, 0.0, self.units_now[:, None] * self.factor)  # padding sells nothing
         self.cost = rows["cost"] if objective == "margin" else np.zeros(len(prices))  # value = (p - cost) x units
         self.value = np.where(padding, -np.inf, (prices - self.cost[:, None]) * self.units)
@@ -151,6 +150,12 @@ class _Table:
             self.moved_part = np.where(padding, 0.0, self.share[:, None] * self.steps)
             self.spread_part = np.where(padding, 0.0, self.share[:, None] * self.factor)
             self.lifted = np.exp(self.shop_elasticity * self.moved_part)
+
+    def _response(self, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per product x price: the log step from today's price, and the units factor it brings,
+        (p / today's) ** elasticity."""
+        steps = np.log(prices / self.now[:, None])
+        return steps, np.exp(self.elasticity[:, None] * steps)
 
     def pick(self, lam: float) -> np.ndarray:
         """Each product's candidate: alone, its best value plus lam x units; in a shop, each product's
@@ -197,8 +202,7 @@ class _Table:
         alone moves from its price in `choice` to each of its `prices` (a product x price table) and the
         others keep theirs."""
         at = self.rows, choice
-        steps = np.log(prices / self.now[:, None])
-        factor = np.exp(self.elasticity[:, None] * steps)
+        steps, factor = self._response(prices)
         worth = (prices - self.cost[:, None] + lam) * self.units_now[:, None] * factor
         before = self.value[at] + lam * self.units[at]
         value = before.sum() + worth - before[:, None]

@@ -63,16 +63,16 @@ def _place(plan: ViewPlan, rows: list[tuple], position: dict, numbers, texts: di
     if len(rows) <= SMALL:  # one or a few entities (a payment): numpy's per-call cost would dominate
         kinds, at, decoded = [], [], []
         for key, name, value, ts in rows:
-            kind = slot.get(name, -1)
+            kind, one = _decoded(plan, name, value)
             if kind != -1:
                 i = position[key]
                 stamps[i] = ts
                 if kind == -2:
-                    texts[name][i] = codec.decode_strings([value])[0]
+                    texts[name][i] = one
                 else:
                     kinds.append(kind)
                     at.append(i)
-                    decoded.append(codec.decode_double(value))
+                    decoded.append(one)
         numbers[kinds, at] = decoded
         return
     keys, names, values, seconds = zip(*rows, strict=True)
@@ -90,6 +90,15 @@ def _place(plan: ViewPlan, rows: list[tuple], position: dict, numbers, texts: di
         numbers[kind[i], at[i]] = codec.decode_double(values[i])
     for i in np.flatnonzero(kind == -2).tolist():
         texts[names[i]][at[i]] = codec.decode_strings([values[i]])[0]
+
+
+def _decoded(plan: ViewPlan, name: str, value) -> tuple[int, object]:
+    """Where one of Feast's SQLite values goes (its numeric row, -2 for a text, -1 when not asked for) and
+    the value decoded."""
+    kind = plan.slots.get(name, -1)
+    if kind == -1:
+        return -1, None
+    return kind, codec.decode_strings([value])[0] if kind == -2 else codec.decode_double(value)
 
 
 class BatchReader:
@@ -395,15 +404,14 @@ def _sqlite_single(conn: sqlite3.Connection, keyed: list) -> list[tuple[np.ndarr
     )
     parts = [([np.nan] * len(plan.numeric), {name: [None] for name in plan.texts}, [np.nan]) for plan, _ in keyed]
     for v, name, value, ts in _fetch(conn, sql, [keys[0] for _, keys in keyed]):
-        plan, (numbers, texts, stamp) = keyed[v][0], parts[v]
-        slot = plan.slots.get(name, -1)
-        if slot == -1:
+        (numbers, texts, stamp), (kind, one) = parts[v], _decoded(keyed[v][0], name, value)
+        if kind == -1:
             continue
         stamp[0] = ts
-        if slot == -2:
-            texts[name][0] = codec.decode_strings([value])[0]
+        if kind == -2:
+            texts[name][0] = one
         else:
-            numbers[slot] = codec.decode_double(value)
+            numbers[kind] = one
     return [(np.array(n, dtype=float).reshape(-1, 1), t, np.array(s, dtype=float)) for n, t, s in parts]
 
 
