@@ -2,19 +2,21 @@
 
 A serve-ready home on a Redis and a PostgreSQL database of the benchmark's own (tests/support), the
 service reaching its MLflow registry through a TCP relay the benchmark can freeze. Then 16 clients for
---seconds (30), each looping over: a fraud score (one in four a retry of an earlier payment, sent as is),
+--seconds (30), each looping over: a fraud score (one in four a retry of an earlier payment, sent as is;
+one in eight a new payment sent as 3 copies at once, a client retrying before its first answer came back),
 a batch of 5 payments, churn scores for 50 customers, a recall-list page, a segment lookup, health. Meanwhile:
 
   keys       every second a key is added, used once, and revoked (the key file is rewritten each time);
   registry   at 20% of the run the relay freezes for 30% of it: connections accepted, nothing answered;
              an admin reload is sent while it hangs;
   Redis      at 60% of the run Redis is shut down and started again 2 s later (its data kept on disk);
-  retries    the retried payments above.
+  retries    the retried payments above, after their first answer and while it is still in flight.
 
 Counted: every answer by status; requests with no answer (connection error or timeout at 10 s);
 unexpected 5xx (500, 502, 504; a 503 is the designed "cannot answer now, here is why", counted apart
 and each must carry its reason); retried payments whose answer differs from the first one they got
-(only first answers that were counted: a degraded answer counted nothing, its retry is scored afresh).
+(only first answers that were counted: a degraded answer counted nothing, its retry is scored afresh);
+payments sent as concurrent copies whose counted answers differ.
 Goals: no unexpected 5xx, no request without an answer, no retried payment answered differently.
 
     python benchmarks/stress.py [--seconds 30] [--clients 16] [--json]
@@ -34,6 +36,7 @@ import time
 import uuid
 import warnings
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,6 +121,8 @@ class Tally:
         self.first_answers: dict[str, dict] = {}  # order id -> (payment, first counted answer)
         self.retries = 0
         self.retries_differing = 0
+        self.rushed = 0  # payments sent as concurrent copies
+        self.rushed_differing = 0
 
     def record(self, response: httpx.Response | None, what: str) -> None:
         with self.lock:
@@ -141,10 +146,14 @@ def _payment(card: str, terminal: str) -> dict:
     }
 
 
+COPIES = 3  # a payment sent this many times at once
+
+
 def client_loop(url: str, keys: dict, customers: list[str], stop_at: float, tally: Tally, seed: int) -> None:
     rng = random.Random(seed)
     sent: list[dict] = []
     http = httpx.Client(timeout=10)
+    copies = ThreadPoolExecutor(COPIES)
 
     def call(path: str, body: dict, role: str | None, what: str) -> httpx.Response | None:
         headers = {"X-API-Key": keys[role]} if role else {}
@@ -155,8 +164,21 @@ def client_loop(url: str, keys: dict, customers: list[str], stop_at: float, tall
         tally.record(response, what)
         return response
 
+    def rush(payment: dict) -> None:
+        """The same new payment `COPIES` times at once: every counted answer must be the same one."""
+        body = {"transaction": payment}
+        send = lambda _: call("/v1/fraud/score", body, "pricing-engine", "fraud copy")  # noqa: E731
+        answers = list(copies.map(send, range(COPIES)))
+        counted = [r.json() for r in answers if r is not None and r.status_code == 200 and r.json()["pushed"]]
+        with tally.lock:
+            tally.rushed += 1
+            tally.rushed_differing += any(a != counted[0] for a in counted)
+
     while time.monotonic() < stop_at:
-        if sent and rng.random() < 0.25:
+        draw = rng.random()
+        if draw < 0.125:
+            rush(_payment(f"CARD-{rng.randrange(500)}", f"T-{rng.randrange(50)}"))
+        elif sent and draw < 0.375:
             payment = rng.choice(sent)
             response = call("/v1/fraud/score", {"transaction": payment}, "pricing-engine", "fraud retry")
             if response is not None and response.status_code == 200:
@@ -180,6 +202,7 @@ def client_loop(url: str, keys: dict, customers: list[str], stop_at: float, tall
         call("/v1/segments/lookup", {"customer_ids": rng.sample(customers, 10)}, "marketing", "segments")
         call("/v1/health", {}, None, "health")
     http.close()
+    copies.shutdown()
 
 
 def key_churn(url: str, store: KeyStore, stop_at: float, tally: Tally) -> None:
@@ -273,6 +296,8 @@ def run(seconds: float, clients: int) -> dict:
         "unavailable_without_reason": tally.unavailable_without_reason,
         "retries": tally.retries,
         "retries_differing": tally.retries_differing,
+        "rushed": tally.rushed,
+        "rushed_differing": tally.rushed_differing,
         "events": events,
         "health_after": health,
         "tracebacks_in_log": service_log.count("Traceback"),
@@ -284,6 +309,7 @@ def figures(r: dict) -> list[dict]:
         must_be_zero("unexpected_5xx", r["unexpected_5xx"]),
         must_be_zero("requests_without_an_answer", r["unanswered"]),
         must_be_zero("retried_payments_answered_differently", r["retries_differing"]),
+        must_be_zero("payments_sent_as_concurrent_copies_answered_differently", r["rushed_differing"]),
         must_be_zero("503_without_a_reason", r["unavailable_without_reason"]),
     ]
 
@@ -295,6 +321,7 @@ def print_table(r: dict) -> None:
     print(f"  answers by status: {r['statuses']}")
     print(f"  without an answer: {r['unanswered']}; unexpected 5xx: {r['unexpected_5xx']}")
     print(f"  retried payments: {r['retries']:,}, answered differently: {r['retries_differing']}")
+    print(f"  payments sent as {COPIES} copies at once: {r['rushed']:,}, answered differently: {r['rushed_differing']}")
     print(f"  events: {r['events']}")
     print(f"  tracebacks in the service log: {r['tracebacks_in_log']}")
     for example in r["unexpected_examples"]:

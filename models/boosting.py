@@ -53,24 +53,38 @@ def positive_probability(fitted, matrix: pd.DataFrame | np.ndarray) -> np.ndarra
     return fitted.booster_.predict(values, num_threads=threads_for(len(values)))
 
 
+def contributions(booster, matrix: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """TreeSHAP contributions of a fitted binary Booster, (rows, features + 1), the bias last; one row
+    through the single-row C API, as positive_probability."""
+    values = np.asarray(matrix, dtype=np.float64)
+    if len(values) == 1:
+        single = SingleRow.of(booster, values.shape[1], contrib=True)
+        if single is not None:
+            return single.predict(values[0])[None, :]
+    return booster.predict(values, pred_contrib=True, num_threads=threads_for(len(values)))
+
+
 class SingleRow:
     """LightGBM's low-latency path for one row (c_api.h: LGBM_BoosterPredictForMatSingleRowFast): the
     prediction set up once per booster instead of on every call. Booster.predict builds a predictor and
     converts its input on each call, several times the trees' own work for one payment (docs/serving.md).
+    `contrib`: TreeSHAP contributions (one per column, then the bias) instead of the score.
 
     The Python package does not wrap this call, so it goes through the library the package loaded; if that
     library lacks it, `of` answers None and callers use Booster.predict. Tests hold both to the same
-    numbers. One prediction at a time per booster (the setup owns a buffer): calls are serialised."""
+    numbers. One prediction at a time per setup (it owns a buffer): calls are serialised. ctypes releases
+    the GIL during the call, so a prediction in another thread lets the event loop run meanwhile."""
 
-    _PREDICT_NORMAL, _DTYPE_FLOAT64 = 0, 1  # c_api.h: C_API_PREDICT_NORMAL, C_API_DTYPE_FLOAT64
+    # c_api.h: C_API_PREDICT_NORMAL, C_API_PREDICT_CONTRIB, C_API_DTYPE_FLOAT64
+    _PREDICT_NORMAL, _PREDICT_CONTRIB, _DTYPE_FLOAT64 = 0, 3, 1
     _made: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    def __init__(self, booster, columns: int) -> None:
+    def __init__(self, booster, columns: int, contrib: bool = False) -> None:
         from lightgbm.basic import _LIB, _safe_call
 
         self.columns = columns
         self._lock = threading.Lock()
-        self._out = np.empty(1, dtype=np.float64)
+        self._out = np.empty(columns + 1 if contrib else 1, dtype=np.float64)
         self._length = ctypes.c_int64(0)
         self._handle = ctypes.c_void_p()
         self._call = _LIB.LGBM_BoosterPredictForMatSingleRowFast
@@ -78,7 +92,7 @@ class SingleRow:
         _safe_call(
             _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
                 booster._handle,
-                ctypes.c_int(self._PREDICT_NORMAL),
+                ctypes.c_int(self._PREDICT_CONTRIB if contrib else self._PREDICT_NORMAL),
                 ctypes.c_int(0),  # first iteration
                 ctypes.c_int(booster.best_iteration or -1),  # as Booster.predict: the best, else all
                 ctypes.c_int(self._DTYPE_FLOAT64),
@@ -90,17 +104,18 @@ class SingleRow:
         weakref.finalize(self, _LIB.LGBM_FastConfigFree, self._handle)
 
     @classmethod
-    def of(cls, booster, columns: int) -> SingleRow | None:
+    def of(cls, booster, columns: int, contrib: bool = False) -> SingleRow | None:
         from lightgbm.basic import LightGBMError
 
-        made = cls._made.get(booster)
-        if made is None or made.columns != columns:
+        made = cls._made.setdefault(booster, {})
+        single = made.get(contrib)
+        if single is None or single.columns != columns:
             try:
-                made = cls(booster, columns)
+                single = cls(booster, columns, contrib)
             except (AttributeError, OSError, LightGBMError):  # a library without the call, or refusing it
                 return None
-            cls._made[booster] = made
-        return made
+            made[contrib] = single
+        return single
 
     def predict(self, row: np.ndarray) -> np.ndarray:
         row = np.ascontiguousarray(row, dtype=np.float64)
@@ -113,14 +128,14 @@ class SingleRow:
                     self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
                 )
             )
+            if self._length.value != len(self._out):  # a multi-class booster: not what this is for
+                raise ValueError(f"expected {len(self._out)} outputs from LightGBM, got {self._length.value}")
             return self._out.copy()
 
 
 def top_reasons(fitted, matrix: pd.DataFrame | np.ndarray, names: list[str], top: int = 3) -> list[list[str]]:
     """Per row, the `top` inputs pushing the score up most (positive TreeSHAP contributions only)."""
-    values = np.asarray(matrix, dtype=np.float64)
-    contributions = fitted.booster_.predict(values, pred_contrib=True, num_threads=threads_for(len(values)))
-    return reasons_from(contributions[:, :-1], names, top)  # the last column is the bias
+    return reasons_from(contributions(fitted.booster_, matrix)[:, :-1], names, top)  # the last is the bias
 
 
 def reasons_from(contributions: np.ndarray, names: list[str], top: int = 3) -> list[list[str]]:

@@ -32,9 +32,9 @@ from spend.models.alert_threshold import AlertThreshold
 from spend.models.boosting import (
     booster,
     capacity_space,
+    contributions,
     positive_probability,
     reasons_from,
-    threads_for,
     top_reasons,
 )
 from spend.models.encoding import encode, learn_categories
@@ -126,7 +126,7 @@ class FraudModel(AlertThreshold, BaseEstimator):
         if getattr(self, "forest_", None) is None:
             return top_reasons(self.booster_, values, self.features_, top)
         p = positive_probability(self.booster_, values)
-        shap = self.booster_.booster_.predict(values, pred_contrib=True, num_threads=threads_for(len(values)))
+        shap = contributions(self.booster_.booster_, values)
         booster_part = shap[:, :-1] * (p * (1 - p))[:, None]  # log-odds to probability, to first order
         forest_part = self.forest_.contributions(values)
         return reasons_from(

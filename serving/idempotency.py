@@ -13,6 +13,8 @@ retries across replicas).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections import OrderedDict
 
@@ -51,6 +53,60 @@ class ScoredPayments:
 
     def __len__(self) -> int:
         return len(self._answers)
+
+
+class InFlight:
+    """Order ids being scored now, by the one-payment endpoint (on the event loop) or the batch endpoint (in
+    BentoML's thread). A request for an order id that is being scored waits for that scoring to finish and
+    is then answered as a retry: scored concurrently, it would read the card's windows with or without the
+    first's payment in them, and count it twice. A batch claims all its order ids at once or waits, so
+    two claims never wait for each other."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._scoring: dict[str, threading.Event] = {}
+
+    def _claim(self, order_ids: set[str]) -> tuple[list[threading.Event], threading.Event | None]:
+        """(what to wait for, None), or ([], the event that ends this claim) once every id is claimed."""
+        with self._lock:
+            busy = [self._scoring[i] for i in order_ids if i in self._scoring]
+            if busy:
+                return busy, None
+            done = threading.Event()
+            self._scoring.update(dict.fromkeys(order_ids, done))
+            return [], done
+
+    def _release(self, order_ids: set[str], done: threading.Event) -> None:
+        with self._lock:
+            for i in order_ids:
+                del self._scoring[i]
+        done.set()
+
+    @contextlib.asynccontextmanager
+    async def only_one(self, order_id: str):
+        """For the event loop: waiting (rare: a copy in flight) goes to a thread, the loop runs on."""
+        ids = {order_id}
+        while (claim := self._claim(ids))[1] is None:
+            await asyncio.to_thread(claim[0][0].wait)
+        try:
+            yield
+        finally:
+            self._release(ids, claim[1])
+
+    @contextlib.contextmanager
+    def only_these(self, order_ids) -> None:
+        """For a thread: every id of a batch claimed together."""
+        ids = set(order_ids)
+        while (claim := self._claim(ids))[1] is None:
+            for event in claim[0]:
+                event.wait()
+        try:
+            yield
+        finally:
+            self._release(ids, claim[1])
+
+    def __len__(self) -> int:
+        return len(self._scoring)
 
 
 def payment_details(card: str, transaction) -> tuple:

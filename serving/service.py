@@ -43,7 +43,7 @@ from spend.serving.answers import unavailable as _unavailable
 from spend.serving.collector import settle as settle_collector
 from spend.serving.demand import StockCounts
 from spend.serving.follower import Follower
-from spend.serving.idempotency import OrderConflict, ScoredPayments, payment_details
+from spend.serving.idempotency import InFlight, OrderConflict, ScoredPayments, payment_details
 from spend.serving.middleware import ApiKeyMiddleware
 from spend.serving.models import ModelSlot
 from spend.serving.monitoring import MonitoringState
@@ -118,7 +118,7 @@ class Spend:
         self.readers, self.reader, self.fraud_reader, self.pending = {}, None, None, None
         self.feature_error: str | None = None
         self._connect_features()
-        self.scored = ScoredPayments()
+        self.scored, self.in_flight = ScoredPayments(), InFlight()
         self.key = self.settings.pseudonym_key.get_secret_value().encode("utf-8")
         # A few awaited Redis reads at a time, the others waiting their turn in arrival order (asyncio's
         # semaphore is first come, first served). Unbounded, every waiting request resumed behind whatever
@@ -407,6 +407,10 @@ class Spend:
         loaded = self.slots["fraud"].current
         if loaded is None or self.feature_error:
             return _unavailable(ctx, self.feature_error or NO_FRAUD_MODEL)
+        async with self.in_flight.only_one(transaction.order_id):  # a concurrent retry waits, then is a retry
+            return await self._score_one(loaded, transaction, ctx)
+
+    async def _score_one(self, loaded, transaction: Transaction, ctx: bentoml.Context):
         payments = Payments([transaction], self.key)
         try:
             known, _, details = self._known_payments(payments)
@@ -439,6 +443,10 @@ class Spend:
         loaded = self.slots["fraud"].current
         if loaded is None or self.feature_error:
             return _unavailable(ctx, self.feature_error or NO_FRAUD_MODEL)
+        with self.in_flight.only_these(t.order_id for t in transactions):  # copies in flight wait, as for one
+            return self._score_batch(loaded, transactions, ctx)
+
+    def _score_batch(self, loaded, transactions: list[Transaction], ctx: bentoml.Context):
         payments = Payments(transactions, self.key)
         try:
             known, fresh, details = self._known_payments(payments)

@@ -1,4 +1,5 @@
-"""LightGBM's single-row path (models/boosting.SingleRow) against Booster.predict."""
+"""LightGBM's single-row path (models/boosting.SingleRow) against Booster.predict, for scores and TreeSHAP
+contributions."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from spend.models.boosting import SingleRow, positive_probability
+from spend.models.boosting import SingleRow, contributions, positive_probability
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +53,13 @@ def test_a_row_of_the_wrong_width_is_refused_not_misread(data):
     fitted = lgb.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y)
     with pytest.raises(lgb.basic.LightGBMError):
         positive_probability(fitted, rows[:1, :5])
+
+
+def test_one_rows_contributions_equal_the_boosters_on_the_batch(data):
+    X, y, rows = data
+    fitted = lgb.LGBMClassifier(n_estimators=80, num_leaves=15, verbose=-1).fit(X, y)
+    one_by_one = np.vstack([contributions(fitted.booster_, row[None, :]) for row in rows])
+    assert SingleRow.of(fitted.booster_, rows.shape[1], contrib=True) is not None  # the fast path was taken
+    assert SingleRow.of(fitted.booster_, rows.shape[1]) is not SingleRow.of(fitted.booster_, rows.shape[1], True)
+    assert np.array_equal(one_by_one, fitted.booster_.predict(rows, pred_contrib=True))
+    assert one_by_one.shape == (len(rows), rows.shape[1] + 1) and np.abs(one_by_one[:, :-1]).sum() > 0

@@ -7,6 +7,7 @@ recovers without a restart."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 import uuid
 
@@ -74,6 +75,43 @@ def test_scores_come_from_redis_and_the_postgresql_registry(production):
     assert all(s["found"] for s in response.json()["scores"])
     fraud = _fraud(production)
     assert fraud.status_code == 200 and fraud.json()["pushed"] and not fraud.json()["degraded"]
+
+
+def test_a_payment_sent_many_times_at_once_is_counted_once_and_answered_the_same(production):
+    """A client that retries before its first answer came back: 12 copies in flight together, a third of
+    them inside batches (another thread of the service). The Redis read is awaited, so without a guard the
+    copies interleave with the first and are scored and counted again. Each must get the first's answer,
+    and the card's windows must hold the payment once."""
+    ts = pd.Timestamp(time.time() - 60, unit="s", tz="UTC")
+
+    def score(card: str, order_id: str, amount: float, at: pd.Timestamp, batch: bool = False) -> dict:
+        payment = {"order_id": order_id, "card_id": card, "terminal_id": "T-1", "ts": at.isoformat(), "amount": amount}
+        key = production["keys"]["pricing-engine"]
+        if batch:
+            return post(production["url"], "/v1/fraud/score-batch", {"transactions": [payment]}, key).json()["scores"][
+                0
+            ]
+        return post(production["url"], "/v1/fraud/score", {"transaction": payment}, key).json()
+
+    rush, answers, gate = f"rush-{uuid.uuid4().hex[:8]}", [None] * 12, threading.Barrier(12)
+
+    def send(i: int) -> None:
+        gate.wait()
+        answers[i] = score("CARD-RUSH", rush, 180.0, ts, batch=i % 3 == 2)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers[0]["pushed"] and all(a == answers[0] for a in answers)
+    assert (
+        score("CARD-RUSH-ONCE", f"once-{uuid.uuid4().hex[:8]}", 180.0, ts)["fraud_score"] == answers[0]["fraud_score"]
+    )
+    later = ts + pd.Timedelta(seconds=30)
+    after_rush = score("CARD-RUSH", f"next-{uuid.uuid4().hex[:8]}", 35.0, later)
+    after_once = score("CARD-RUSH-ONCE", f"next-{uuid.uuid4().hex[:8]}", 35.0, later)
+    assert after_rush["fraud_score"] == after_once["fraud_score"]
 
 
 def test_an_erasure_reaches_redis_and_leaves_nothing_in_postgresql_or_the_home(production, database):
