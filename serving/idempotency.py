@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 import orjson
 
@@ -50,6 +51,15 @@ class ScoredPayments:
             self._answers.move_to_end(order_id)
             while len(self._answers) > self.capacity:
                 self._answers.popitem(last=False)
+
+    def forget(self, erased: Callable[[str], bool]) -> int:
+        """Drop the answers kept for the payments of cards that are `erased`; returns how many. The test runs
+        outside the lock, once per card: with a deny list it is a keyed hash, and scoring waits on the lock."""
+        with self._lock:
+            kept = [(order_id, details[0]) for order_id, (details, _) in self._answers.items()]
+        verdict = {card: erased(card) for card in {card for _, card in kept}}
+        with self._lock:
+            return sum(self._answers.pop(order_id, None) is not None for order_id, card in kept if verdict[card])
 
     def __len__(self) -> int:
         return len(self._answers)

@@ -42,6 +42,7 @@ from spend.serving.answers import served_fields
 from spend.serving.answers import unavailable as _unavailable
 from spend.serving.collector import settle as settle_collector
 from spend.serving.demand import StockCounts
+from spend.serving.erased import ERASED_CARD, ErasedCards
 from spend.serving.follower import Follower
 from spend.serving.idempotency import InFlight, OrderConflict, ScoredPayments, payment_details
 from spend.serving.middleware import ApiKeyMiddleware
@@ -115,11 +116,12 @@ class Spend:
         self.stock_counts = StockCounts(self.settings)
         self.store = feature_store(self.settings)
         bound_online_latency(self.store, self.settings.serving_online_timeout_seconds)
+        self.key = self.settings.pseudonym_key.get_secret_value().encode("utf-8")
+        self.erased = ErasedCards(self.settings.paths.vault, self.key)
         self.readers, self.reader, self.fraud_reader, self.pending = {}, None, None, None
         self.feature_error: str | None = None
         self._connect_features()
         self.scored, self.in_flight = ScoredPayments(), InFlight()
-        self.key = self.settings.pseudonym_key.get_secret_value().encode("utf-8")
         # A few awaited Redis reads at a time, the others waiting their turn in arrival order (asyncio's
         # semaphore is first come, first served). Unbounded, every waiting request resumed behind whatever
         # the loop had picked up meanwhile, which stretched the tail (docs/serving.md has the runs).
@@ -153,17 +155,26 @@ class Spend:
             logging.getLogger("spend.serving.features").warning("feature store not usable: %s", error)
             self.feature_error = "the feature store has no definitions yet; run `spend features apply`"
             return
-        self.pending = PendingWindows(push.push_columns, self.settings.serving_push_seconds)
+        self.pending = PendingWindows(push.push_columns, self.settings.serving_push_seconds, self.erased.__contains__)
         self.reader, self.fraud_reader = readers["churn_v1"], readers["fraud_v1"]
         self.readers, self.feature_error = readers, None
 
     def _refresh(self) -> None:
         self._connect_features()
+        if self.erased.refresh():  # erased by `spend erase` meanwhile: drop what this process holds of them
+            self._forget(self.pending.cards() if self.pending is not None else [])
         for slot in self.slots.values():
             slot.refresh()
         self.published.refresh()
         self.monitoring.refresh()
         self._export_versions()
+
+    def _forget(self, cards: list[str]) -> None:
+        """Drop the erased cards' pending windows (after a write in progress) and every kept answer of an
+        erased card. Called once the cards are in `self.erased`, so nothing of them is kept again."""
+        if self.pending is not None:
+            self.pending.forget([c for c in cards if c in self.erased])
+        self.scored.forget(self.erased.__contains__)
 
     def _export_versions(self) -> None:
         for name, slot in self.slots.items():
@@ -420,12 +431,15 @@ class Spend:
             kept = known[0]
             self._served(ctx, loaded, None, customers=1, result_size=1, alerts=int(kept["alert"]), retries=1)
             return _json(kept)
-        try:
-            async with self.awaited_reads:
-                columns, problem = await self.fraud_reader.read_async(payments.entities), None
-        except OnlineStoreUnavailable as error:
-            columns, problem = None, error.public
-        self.online_error = problem  # for health, as _online keeps it
+        if payments.cards[0] in self.erased:
+            columns, problem = None, ERASED_CARD
+        else:
+            try:
+                async with self.awaited_reads:
+                    columns, problem = await self.fraud_reader.read_async(payments.entities), None
+            except OnlineStoreUnavailable as error:
+                columns, problem = None, error.public
+            self.online_error = problem  # for health, as _online keeps it
         served, answers = self._score_payments(loaded, payments, columns, problem, ctx)
         body = served | answers[0]
         if body["pushed"]:
@@ -454,13 +468,20 @@ class Spend:
             return _refused(ctx, 409, ORDER_CONFLICT)
         served = served_fields(loaded)
         if fresh:
-            subset = Payments([payments.ordered[j] for j in fresh], self.key)  # time order kept
-            columns, problem = self._online(self.fraud_reader, subset.entities)
-            served, answers = self._score_payments(loaded, subset, columns, problem, ctx)
-            for j, answer in zip(fresh, answers, strict=True):
-                known[j] = served | answer
-                if answer["pushed"]:
-                    self.scored.put(payments.ordered[j].order_id, details[j], known[j])
+            erased = [j for j in fresh if payments.cards[j] in self.erased]  # scored from the payment alone
+            counted = [j for j in fresh if j not in set(erased)]
+            for group in (erased, counted):  # the counted group last: its call is what the log says
+                if not group:
+                    continue
+                subset = Payments([payments.ordered[j] for j in group], self.key)  # time order kept
+                columns, problem = (
+                    self._online(self.fraud_reader, subset.entities) if group is counted else (None, ERASED_CARD)
+                )
+                served, answers = self._score_payments(loaded, subset, columns, problem, ctx)
+                for j, answer in zip(group, answers, strict=True):
+                    known[j] = served | answer
+                    if answer["pushed"]:
+                        self.scored.put(payments.ordered[j].order_id, details[j], known[j])
         else:
             alerts = sum(bool(a["alert"]) for a in known.values())
             self._served(ctx, loaded, None, customers=len(set(payments.cards)), result_size=len(known), alerts=alerts)
@@ -611,9 +632,15 @@ class Spend:
         them from now on, and stop serving them at once; the receipt says what each store removed (role:
         admin only). 503 when the online store cannot be reached: the request can be repeated."""
         from spend.core.errors import SpendError
+        from spend.core.privacy.pseudonym import pseudonym
         from spend.features.governance.erasure import ErasureIncomplete, erase_customers
 
         who = ctx.request.state.caller["name"] if hasattr(ctx.request.state, "caller") else ""
+        # This process first: no more windows kept or pushed for them, none pending, no answer kept; then
+        # the stores (a write in progress has ended, so none puts them back online afterwards).
+        cards = [pseudonym(r.strip(), self.key) for r in customer_ids if r.strip()]
+        self.erased.add(cards)
+        await asyncio.to_thread(self._forget, cards)
         try:
             receipt = await asyncio.to_thread(erase_customers, self.settings, customer_ids, reason, who)
         except ErasureIncomplete as error:

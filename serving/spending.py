@@ -23,11 +23,13 @@ MAX_PENDING = 100_000
 
 
 class PendingWindows:
-    def __init__(self, write: Callable, interval: float) -> None:
+    def __init__(self, write: Callable, interval: float, refused: Callable[[str], bool] = lambda card: False) -> None:
         # write(keys, seconds, windows): {"customer_id": cards}, epoch seconds, an array per window
         # (OnlinePush.push_columns). No pandas frame: the flush runs beside requests and holds the GIL
         # while in Python, and a frame's construction was most of that time.
         self._write = write
+        self._refused = refused  # cards never kept (erased holders), checked under the same lock as forget
+        self._writing = threading.Lock()  # held through a flush: forget waits for a write in progress
         self.last_error: str | None = None  # why the last write failed; None once one succeeds
         self._pending: dict[str, tuple[dict, datetime]] = {}
         self._lock = threading.Lock()
@@ -44,14 +46,30 @@ class PendingWindows:
                 self.dropped += len(windows_by_card)
                 return False
             for card, windows in windows_by_card.items():
+                if self._refused(card):
+                    continue
                 # Whole seconds, as the online store keeps them: the card's next payment must see the same
                 # windows whether they are still pending or already written (features age with the time
                 # since them, and a fraction of a second moved a score across a split).
                 self._pending[card] = (windows, at[card].replace(microsecond=0))
         return True
 
+    def forget(self, cards: list[str]) -> int:
+        """Drop these cards' pending windows, after any write in progress (which could hold them) ended:
+        once this returns, no write of this process puts them online. Returns how many were pending."""
+        with self._writing, self._lock:
+            return sum(self._pending.pop(card, None) is not None for card in cards)
+
+    def cards(self) -> list[str]:
+        with self._lock:
+            return list(self._pending)
+
     def flush(self) -> int:
         """Write what is pending; entries replaced meanwhile stay for the next flush. Returns rows written."""
+        with self._writing:
+            return self._flush()
+
+    def _flush(self) -> int:
         with self._lock:
             batch = dict(self._pending)
         if not batch:

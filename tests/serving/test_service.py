@@ -745,6 +745,8 @@ def test_an_erased_customer_leaves_every_store_and_is_refused_when_back(served):
 
     refused = post(url, "/v1/admin/erase", {"customer_ids": [raw]}, served["keys"]["data-scientist"])
     assert refused.status_code == 403 and "admin" in refused.json()["error"]
+    paid = _post(served, "/v1/fraud/score", {"transaction": _payment(served, card_id=raw)}, "pricing-engine")
+    assert paid.json()["pushed"]  # the card's windows are pending, on their way online, as the erasure comes
     answer = post(url, "/v1/admin/erase", {"customer_ids": [raw, "NEVER-SEEN"], "reason": f"request from {raw}"}, dpo)
     assert answer.status_code == 200, answer.text
     receipt = answer.json()
@@ -760,8 +762,18 @@ def test_an_erased_customer_leaves_every_store_and_is_refused_when_back(served):
         assert store in stores, receipt["removed"]
     assert receipt["removed"]["vault identities"] == 1 and receipt["removed"]["files under SPEND_HOME"] == 1
 
+    time.sleep(3 * settings.serving_push_seconds)  # a write of the windows pending before would be done
     assert file_traces(settings.paths.home, [target, raw]) == []
     assert pd.read_excel(export)["original_customer_id"].tolist() == ["X1"]  # the rest of the file is kept
+    for path in ("/v1/fraud/score", "/v1/fraud/score-batch"):  # the holder pays again: nothing of it kept
+        later = _payment(served, card_id=raw)
+        body = {"transaction": later} if path.endswith("score") else {"transactions": [later, _payment(served)]}
+        scored = _post(served, path, body, "pricing-engine").json()
+        scored = scored if path.endswith("score") else scored["scores"][0]
+        assert scored["pushed"] is False and scored["degraded"] and "erased" in scored["degraded_reason"], scored
+        assert _post(served, path, body, "pricing-engine").json() == _post(served, path, body, "pricing-engine").json()
+    time.sleep(3 * settings.serving_push_seconds)
+    assert file_traces(settings.paths.home, [target, raw]) == []
     scores = post(url, "/v1/churn/score", {"customer_ids": [target]}, marketing).json()
     assert scores["scores"][0]["found"] is False
     looked_up = post(url, "/v1/segments/lookup", {"customer_ids": [target]}, marketing).json()

@@ -126,10 +126,21 @@ def test_an_erasure_reaches_redis_and_leaves_nothing_in_postgresql_or_the_home(p
     raw = IdentityVault(settings.paths.vault, TEST_KEY.encode()).reidentify([target])[target]
     assert redis_traces(production["redis_port"], [target]), "the customer is online before the erasure"
     dpo = key_store(settings.paths.home).add("dpo", "admin")
+    payment = {"card_id": raw, "terminal_id": "T-1", "amount": 25.0}
+    pay = lambda: post(  # noqa: E731
+        production["url"],
+        "/v1/fraud/score",
+        {"transaction": payment | {"order_id": uuid.uuid4().hex, "ts": pd.Timestamp.now(tz="UTC").isoformat()}},
+        production["keys"]["pricing-engine"],
+    ).json()
+    assert pay()["pushed"]  # the card's windows are pending, on their way to Redis, as the erasure comes
 
     answer = post(production["url"], "/v1/admin/erase", {"customer_ids": [raw]}, dpo)
     assert answer.status_code == 200, answer.text
     assert answer.json()["removed"]["online store"] == 1 and answer.json()["found"] == 1
+    again = pay()  # the holder pays again: scored from the payment alone, nothing kept
+    assert again["pushed"] is False and "erased" in again["degraded_reason"]
+    time.sleep(3 * settings.serving_push_seconds)  # any write of this process would be done
     assert redis_traces(production["redis_port"], [target, raw]) == []
     assert postgres_traces(database, [target, raw]) == []
     assert file_traces(settings.paths.home, [target, raw]) == []

@@ -89,3 +89,35 @@ def test_a_card_reads_the_same_time_pending_or_written():
     read_pending = with_pending(columns, ["c_a"], pending)["customer_spending__event_seconds"][0]
     pending.flush()
     assert read_pending == sink.writes[0][1][0] == int(at.timestamp())
+
+
+def test_a_refused_card_is_never_kept_and_forget_waits_for_a_write_in_progress():
+    """An erasure: the erased card's windows are dropped, a write that holds them ends before forget
+    returns (so nothing puts them online afterwards), and later puts for the card keep nothing."""
+    import threading
+
+    erased: set[str] = set()
+    started, release = threading.Event(), threading.Event()
+
+    def slow_write(keys, seconds, windows) -> None:
+        started.set()
+        release.wait(5)
+
+    pending = PendingWindows(slow_write, interval=3600, refused=erased.__contains__)
+    pending.put({"c_gone": _windows(1.0), "c_kept": _windows(1.0)}, {"c_gone": AT, "c_kept": AT})
+    writer = threading.Thread(target=pending.flush)
+    writer.start()
+    assert started.wait(5)
+    pending.put({"c_gone": _windows(2.0)}, {"c_gone": AT})  # a payment while the write is on its way
+    erased.add("c_gone")
+    forgot = []
+    forgetting = threading.Thread(target=lambda: forgot.append(pending.forget(["c_gone"])))
+    forgetting.start()
+    forgetting.join(0.2)
+    assert forgetting.is_alive(), "forget must wait for the write in progress"
+    release.set()
+    writer.join(5)
+    forgetting.join(5)
+    assert forgot == [1] and pending.get("c_gone") is None
+    assert pending.put({"c_gone": _windows(3.0)}, {"c_gone": AT}) and pending.get("c_gone") is None
+    assert pending.cards() == []

@@ -102,12 +102,16 @@ class IdentityVault:
             removed["denied"] = db.total_changes - before
         return removed
 
+    def tombstones(self) -> set[str]:
+        """The deny list: one keyed hash per erased customer (`tombstone`)."""
+        with closing(self._connect()) as db:
+            return {row[0] for row in db.execute("SELECT tombstone FROM erased")}
+
     def denied(self, pseudonyms: Iterable[str]) -> set[str]:
         """The pseudonyms among these whose customers were erased."""
         if not self.path.exists():
             return set()
-        with closing(self._connect()) as db:
-            tombstones = {row[0] for row in db.execute("SELECT tombstone FROM erased")}
+        tombstones = self.tombstones()
         if not tombstones:
             return set()
         return {p for p in set(pseudonyms) if self.tombstone(p) in tombstones}
