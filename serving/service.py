@@ -161,13 +161,25 @@ class Spend:
 
     def _refresh(self) -> None:
         self._connect_features()
-        if self.erased.refresh():  # erased by `spend erase` meanwhile: drop what this process holds of them
-            self._forget(self.pending.cards() if self.pending is not None else [])
         for slot in self.slots.values():
             slot.refresh()
         self.published.refresh()
         self.monitoring.refresh()
         self._export_versions()
+        self._follow_erasures()
+
+    def _follow_erasures(self) -> None:
+        """Erased by `spend erase` since the last refresh: drop what this process holds of them. Last in the
+        refresh, and a vault that cannot be read (locked by a writer) keeps the list read before."""
+        import sqlite3
+
+        try:
+            grew = self.erased.refresh()
+        except sqlite3.Error as error:
+            logging.getLogger("spend.serving.privacy").warning("deny list not read: %s", type(error).__name__)
+            return
+        if grew:
+            self._forget(self.pending.cards() if self.pending is not None else [])
 
     def _forget(self, cards: list[str]) -> None:
         """Drop the erased cards' pending windows (after a write in progress) and every kept answer of an

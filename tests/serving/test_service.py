@@ -720,6 +720,29 @@ def test_the_report_renders_every_chart_in_chromium_without_console_errors(serve
     assert "<script src=" not in page.read_text()  # self-contained: plotly.js is in the page
 
 
+def test_an_erasure_by_the_command_reaches_the_running_service_at_its_next_refresh(served):
+    """`spend erase` in another process (here: its function in the test's): once the service has refreshed,
+    a payment on the erased card is scored from the payment alone and nothing of it is kept online."""
+    from spend.core.privacy.vault import IdentityVault
+    from spend.features.governance.erasure import erase_customers
+    from tests.support.traces import file_traces
+
+    settings = served["settings"]
+    recall = pd.read_parquet(settings.paths.published / RECALL_LIST)["customer_id"]
+    target = [c for c in recall if c not in served["customers"]][-1]  # not the next test's customer
+    raw = IdentityVault(settings.paths.vault, TEST_KEY.encode()).reidentify([target])[target]
+    pay = lambda: _post(  # noqa: E731
+        served, "/v1/fraud/score", {"transaction": _payment(served, card_id=raw)}, "pricing-engine"
+    ).json()
+    assert pay()["pushed"]
+    erase_customers(settings, [raw], "a request by post", "dpo-by-post")
+    assert _post(served, "/v1/admin/reload", {}, "data-scientist").status_code == 200  # a refresh, now
+    after = pay()
+    assert after["pushed"] is False and "erased" in after["degraded_reason"], after
+    time.sleep(3 * settings.serving_push_seconds)
+    assert file_traces(settings.paths.home / "feast", [target, raw]) == []
+
+
 def test_an_erased_customer_leaves_every_store_and_is_refused_when_back(served):
     """Last in this module: it removes a customer (not one the other tests use) from the served home."""
     from spend.core.privacy.vault import IdentityVault
@@ -788,7 +811,7 @@ def test_an_erased_customer_leaves_every_store_and_is_refused_when_back(served):
     assert target not in listed and len(listed) >= 1
 
     trail = [json.loads(line) for line in (settings.paths.home / "audit" / "audit.jsonl").read_text().splitlines()]
-    (record,) = [r for r in trail if r.get("action") == "erase"]
+    (record,) = [r for r in trail if r.get("action") == "erase" and r.get("user") == "dpo"]
     assert record["user"] == "dpo" and record["reason"] == "request from [id]" and record["found"] == 1
     again = post(url, "/v1/admin/erase", {"customer_ids": [raw]}, dpo).json()
     assert (again["found"], again["already_erased"], again["unknown"]) == (0, 1, 0)
