@@ -82,6 +82,8 @@ class SingleRow:
     def __init__(self, booster, columns: int, contrib: bool = False) -> None:
         from lightgbm.basic import _LIB, _safe_call
 
+        if booster.num_model_per_iteration() != 1:  # a multi-class booster writes more than the buffer holds
+            raise ValueError("the single-row path is for binary and regression boosters")
         self.columns = columns
         self._lock = threading.Lock()
         self._out = np.empty(columns + 1 if contrib else 1, dtype=np.float64)
@@ -112,7 +114,7 @@ class SingleRow:
         if single is None or single.columns != columns:
             try:
                 single = cls(booster, columns, contrib)
-            except (AttributeError, OSError, LightGBMError):  # a library without the call, or refusing it
+            except (AttributeError, OSError, LightGBMError, ValueError):  # no such call, or not this booster
                 return None
             made[contrib] = single
         return single
@@ -128,8 +130,6 @@ class SingleRow:
                     self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
                 )
             )
-            if self._length.value != len(self._out):  # a multi-class booster: not what this is for
-                raise ValueError(f"expected {len(self._out)} outputs from LightGBM, got {self._length.value}")
             return self._out.copy()
 
 

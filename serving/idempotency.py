@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 
 import orjson
 
@@ -93,7 +93,7 @@ class InFlight:
         done.set()
 
     @contextlib.asynccontextmanager
-    async def only_one(self, order_id: str):
+    async def only_one(self, order_id: str) -> AsyncIterator[None]:
         """For the event loop: waiting (rare: a copy in flight) goes to a thread, the loop runs on."""
         ids = {order_id}
         while (claim := self._claim(ids))[1] is None:
@@ -104,7 +104,7 @@ class InFlight:
             self._release(ids, claim[1])
 
     @contextlib.contextmanager
-    def only_these(self, order_ids) -> None:
+    def only_these(self, order_ids: Iterable[str]) -> Iterator[None]:
         """For a thread: every id of a batch claimed together."""
         ids = set(order_ids)
         while (claim := self._claim(ids))[1] is None:

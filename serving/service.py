@@ -481,7 +481,7 @@ class Spend:
         served = served_fields(loaded)
         if fresh:
             erased = [j for j in fresh if payments.cards[j] in self.erased]  # scored from the payment alone
-            counted = [j for j in fresh if j not in set(erased)]
+            counted = [j for j in fresh if payments.cards[j] not in self.erased] if erased else fresh
             for group in (erased, counted):  # the counted group last: its call is what the log says
                 if not group:
                     continue
