@@ -107,7 +107,8 @@ def train(
     with registry.session(name, f"{name} {when}" + (f" tuned {tune} trials" if tune else "")):
         model, config, data, result = evaluate(settings, name, as_of, tune, progress, config, on_trial)
         progress(strategy(model.dataset).STEPS[-1])
-        return _register(registry, settings, model, config, data, result, as_of)
+        with registry.gate_lock(name):  # the champion compared with is the one replaced
+            return _register(registry, settings, model, config, data, result, as_of)
 
 
 def _register(registry, settings, model: ModelSpec, config, data, result: Evaluation, as_of) -> TrainReport:

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from spend.core.errors import SpendError
+from spend.core.files import exclusive
 from spend.core.model_store import ModelStore
 from spend.core.names import CHALLENGER, CHAMPION, PREFIX, PREVIOUS, registered_name
 from spend.core.settings import SpendSettings
@@ -78,6 +79,20 @@ class Registry(ModelStore):
             return found.experiment_id
         artifacts = (self.settings.paths.home / "mlflow" / "artifacts").resolve()
         return self.client.create_experiment(name, artifact_location=artifacts.as_uri())
+
+    @contextmanager
+    def gate_lock(self, model: str) -> Iterator[None]:
+        """One gate at a time per model: reading the champion's score, registering and moving the aliases.
+        Two trainings at once each compared themselves with the champion from before either registered,
+        so both were crowned and the later one won, better or not. A PostgreSQL registry (shared by
+        every host of a production deployment) is locked in the database, with a session advisory lock
+        that a dead process releases; a local registry with flock under the data home."""
+        if self.uri.startswith("postgresql"):
+            with _advisory_lock(self.uri, f"spend-gate-{registered_name(model)}"):
+                yield
+        else:
+            with exclusive(self.settings.paths.home / "mlflow" / f"gate-{model}.lock"):
+                yield
 
     @contextmanager
     def session(self, model: str, run_name: str) -> Iterator[str]:
@@ -219,18 +234,20 @@ class Registry(ModelStore):
         reason = None if check is None else check(found)
         if reason:
             raise SpendError(reason)
-        self._crown(model, version)
+        with self.gate_lock(model):
+            self._crown(model, version)
 
     def rollback(self, model: str) -> int:
         """Make the previous champion the champion again; returns its version. The alias is used up: a
         second rollback says there is nothing to roll back to, instead of flipping back to the version
         just rolled away from (`spend models promote` brings that one back on purpose)."""
         name = registered_name(model)
-        previous = self.version_by_alias(model, PREVIOUS)
-        if previous is None:
-            raise SpendError(f"{name} has no previous champion to roll back to")
-        self.client.set_registered_model_alias(name, CHAMPION, previous.version)
-        self.client.delete_registered_model_alias(name, PREVIOUS)
+        with self.gate_lock(model):
+            previous = self.version_by_alias(model, PREVIOUS)
+            if previous is None:
+                raise SpendError(f"{name} has no previous champion to roll back to")
+            self.client.set_registered_model_alias(name, CHAMPION, previous.version)
+            self.client.delete_registered_model_alias(name, PREVIOUS)
         return int(previous.version)
 
     def versions(self, model: str | None = None) -> pd.DataFrame:
@@ -315,3 +332,17 @@ def _git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+@contextmanager
+def _advisory_lock(uri: str, name: str) -> Iterator[None]:
+    """PostgreSQL's session advisory lock on `name` (hashed to its key), on a connection of its own."""
+    import psycopg
+
+    url = uri.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))
