@@ -170,16 +170,20 @@ def publish_offers(settings: SpendSettings, assignment: pd.DataFrame, report: di
 
     from spend.core.files import replace_with
     from spend.core.names import MANIFEST, OFFERS
+    from spend.features.ingest.lock import ledger_lock
+    from spend.training.publish import without_erased
 
     folder = settings.paths.published
     manifest_path = folder / MANIFEST
     if not manifest_path.exists():
         raise SpendError("nothing is published yet: run `spend publish`, then `spend offers assign --publish`")
     columns = [ID, "offer", "expected_margin", "expected_cost", "expected_net", "reason", "as_of", "model_version"]
-    replace_with(folder / OFFERS, lambda staging: assignment[columns].to_parquet(staging, index=False))
     entry = {k: report[k] for k in ("model", "as_of", "members", "offered", "mix", "budget", "expected_cost")}
-    entry["published_at"] = pd.Timestamp.now(tz="UTC").isoformat()
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) | {"offers": entry}
-    text = json.dumps(manifest, indent=2, default=str)
-    replace_with(manifest_path, lambda staging: staging.write_text(text, encoding="utf-8"))
+    with ledger_lock(settings.paths.home):  # an erasure, or `spend publish`'s manifest, before or after
+        kept = without_erased(settings, assignment[columns])
+        replace_with(folder / OFFERS, lambda staging: kept.to_parquet(staging, index=False))
+        entry["published_at"] = pd.Timestamp.now(tz="UTC").isoformat()
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8")) | {"offers": entry}
+        text = json.dumps(manifest, indent=2, default=str)
+        replace_with(manifest_path, lambda staging: staging.write_text(text, encoding="utf-8"))
     return entry

@@ -22,6 +22,7 @@ from spend.core.errors import SpendError
 from spend.core.files import replace_with
 from spend.core.names import DEMAND_FORECAST, MANIFEST, OFFERS, RECALL_LIST, REPLENISHMENT, SEGMENTS, registered_name
 from spend.core.settings import SpendSettings
+from spend.features.ingest.lock import ledger_lock
 from spend.models.segmentation import segment_profiles
 from spend.training.recall import RecallOptions, recall_list
 from spend.training.scoring import ID, segments
@@ -38,28 +39,9 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
     }
     folder = settings.paths.published
     folder.mkdir(parents=True, exist_ok=True)
-    replace_with(folder / RECALL_LIST, lambda staging: recall.to_parquet(staging, index=False))
-    segment_of = frame[[ID, "segment", "cluster"]]
-    replace_with(folder / SEGMENTS, lambda staging: segment_of.to_parquet(staging, index=False))
-    manifest = (
-        {
-            "published_at": datetime.now(UTC).isoformat(),
-            "as_of": as_of.isoformat(),
-            "churn_model_version": int(recall["model_version"].iloc[0]) if len(recall) else None,
-            "clv_source": recall["clv_source"].iloc[0] if len(recall) else None,
-            "uplift_source": recall["uplift_source"].iloc[0] if len(recall) else None,
-            "recall_list_customers": len(recall),
-            "segmented_customers": len(frame),
-            "cluster_k": int(clusters.k_),
-            "cluster_names": {str(k): name for k, name in clusters.names_.items()},
-            "profiles": {kind: _records(profile) for kind, profile in profiles.items()},
-        }
-        | _snapshot_inputs(settings)
-        | _publish_supply(settings, folder)
-        | _published_offers(folder)
-    )
-    text = json.dumps(manifest, indent=2, default=str)
-    replace_with(folder / MANIFEST, lambda staging: staging.write_text(text, encoding="utf-8"))
+    supply = _publish_supply(settings, folder)  # products and stores only: no customer in it
+    with ledger_lock(settings.paths.home):  # an erasure runs before or after the commit, never between
+        manifest = _commit(settings, as_of, recall, frame[[ID, "segment", "cluster"]], clusters, profiles, supply)
     version = manifest["churn_model_version"]
     lineage.emit(
         settings.paths.home,
@@ -70,6 +52,45 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
         [lineage.Data(f"published.{name}", manifest["published_at"]) for name in ("recall_list", "segments")],
     )
     return manifest
+
+
+def _commit(settings, as_of, recall, segment_of, clusters, profiles, supply) -> dict:
+    """Write the recall list, the segments and the manifest (last), without erased customers."""
+    folder = settings.paths.published
+    recall, segment_of = without_erased(settings, recall), without_erased(settings, segment_of)
+    replace_with(folder / RECALL_LIST, lambda staging: recall.to_parquet(staging, index=False))
+    replace_with(folder / SEGMENTS, lambda staging: segment_of.to_parquet(staging, index=False))
+    manifest = (
+        {
+            "published_at": datetime.now(UTC).isoformat(),
+            "as_of": as_of.isoformat(),
+            "churn_model_version": int(recall["model_version"].iloc[0]) if len(recall) else None,
+            "clv_source": recall["clv_source"].iloc[0] if len(recall) else None,
+            "uplift_source": recall["uplift_source"].iloc[0] if len(recall) else None,
+            "recall_list_customers": len(recall),
+            "segmented_customers": len(segment_of),
+            "cluster_k": int(clusters.k_),
+            "cluster_names": {str(k): name for k, name in clusters.names_.items()},
+            "profiles": {kind: _records(profile) for kind, profile in profiles.items()},
+        }
+        | _snapshot_inputs(settings)
+        | supply
+        | _published_offers(folder)
+    )
+    text = json.dumps(manifest, indent=2, default=str)
+    replace_with(folder / MANIFEST, lambda staging: staging.write_text(text, encoding="utf-8"))
+    return manifest
+
+
+def without_erased(settings: SpendSettings, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` without the customers on the vault's deny list. A publication computed before an erasure
+    and written after it would otherwise put them back where the service answers from; called under the
+    data home's lock, which the erasure holds from its first store to its deny list."""
+    from spend.core.privacy.vault import IdentityVault
+
+    key = settings.pseudonym_key.get_secret_value().encode("utf-8")
+    denied = IdentityVault(settings.paths.vault, key).denied(frame[ID].dropna().unique())
+    return frame[~frame[ID].isin(denied)].reset_index(drop=True) if denied else frame
 
 
 def _published_offers(folder: Path) -> dict:
