@@ -13,6 +13,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -339,7 +340,7 @@ def _advisory_lock(uri: str, name: str) -> Iterator[None]:
     """PostgreSQL's session advisory lock on `name` (hashed to its key), on a connection of its own."""
     import psycopg
 
-    url = uri.replace("postgresql+psycopg://", "postgresql://", 1)
+    url = re.sub(r"^postgresql\+\w+://", "postgresql://", uri)  # SQLAlchemy's driver suffix: libpq has none
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
         try:
