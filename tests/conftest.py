@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# One OpenMP thread per test worker: the suite runs two workers on two cores, and LightGBM's default of
+# every core per worker oversubscribed them. OpenMP's spinning threads then slowed a fraud training
+# from minutes to past the 600 s timeout (CI, 2026-12-05). Set before any test imports LightGBM.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pandas as pd
 import pytest
 
