@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# One OpenMP thread per test worker: the suite runs two workers on two cores, and LightGBM's default of
-# every core per worker oversubscribed them. OpenMP's spinning threads then slowed a fraud training
-# from minutes to past the 600 s timeout (CI, 2026-12-05). Set before any test imports LightGBM.
+# One OpenMP thread per test worker: the suite runs two workers on two cores. LightGBM's scikit-learn API
+# ignores OMP_NUM_THREADS (n_jobs=None means every physical core), so only OpenMP's own thread limit
+# holds it to one; and a passive wait makes an idle OpenMP thread sleep instead of spinning on a core
+# the other worker needs. Without both, fraud and demand trainings that take a minute alone ran past
+# the 1500 s timeout in CI (2026-12-05). Set before any test imports LightGBM.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pandas as pd
 import pytest
