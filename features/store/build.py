@@ -32,6 +32,7 @@ from spend.core.settings import SpendSettings
 from spend.features.compute.customer_activity import customer_snapshots
 from spend.features.compute.products import NO_STORE, ONE_SHOP, demand_snapshots, pricing_snapshots
 from spend.features.compute.terminals import terminal_snapshots
+from spend.features.governance.after_erasure import erasures_held_off
 from spend.features.ingest.store import OfflineStore
 from spend.features.store import layout
 from spend.features.store.definitions import SNAPSHOT_FILES
@@ -139,7 +140,7 @@ def _build_here(settings, store: OfflineStore, until: pd.Timestamp, folder: Path
     rows = {}
     before = ds.field("ts") < until
     progress("customer")
-    rows["customer"] = _write_parts(folder / SNAPSHOT_FILES["customer"], _customer_ranges(store, until))
+    rows["customer"] = _write_parts(settings, folder / SNAPSHOT_FILES["customer"], _customer_ranges(store, until))
     progress("terminal")
     frauds = _before(store.read("fraud_labels", None, ds.field("is_fraud") == 1), until)
     rows["terminal"] = _write_chunks(
@@ -228,7 +229,7 @@ def _build_on_spark(settings, store: OfflineStore, until: pd.Timestamp, folder: 
     coverage = _coverage(settings, store)
 
     def write(group: str, run: Callable[[Path], int]) -> int:
-        return _swap_in(folder / SNAPSHOT_FILES[group], run)
+        return _swap_in(folder / SNAPSHOT_FILES[group], run, settings if group == "customer" else None)
 
     return build_groups_on_spark(settings, until, write, progress), coverage
 
@@ -264,8 +265,9 @@ def _write_chunks(path: Path, chunks) -> int:
     return rows
 
 
-def _write_parts(path: Path, chunks) -> int:
-    """One part file per chunk in a folder at `path`, swapped in for the previous folder (or file)."""
+def _write_parts(settings: SpendSettings, path: Path, chunks) -> int:
+    """One part file per chunk in a folder at `path`, swapped in for the previous folder (or file) without
+    the customers erased since the build began."""
 
     def write(staging: Path) -> int:
         rows, last = 0, None
@@ -277,18 +279,23 @@ def _write_parts(path: Path, chunks) -> int:
             pq.write_table(_empty_table(last), staging / "part-00000.parquet")
         return rows
 
-    return _swap_in(path, write)
+    return _swap_in(path, write, settings)
 
 
-def _swap_in(path: Path, write: Callable[[Path], int]) -> int:
+def _swap_in(path: Path, write: Callable[[Path], int], erasable: SpendSettings | None = None) -> int:
     """`write` fills a staging folder, which then replaces the folder (or file) at `path`. The swap is two
-    renames: a reader opening the snapshots at that instant finds none and can retry."""
+    renames: a reader opening the snapshots at that instant finds none and can retry. Customer snapshots
+    (`erasable`: their settings) are swapped in with erasures held off, without anyone erased meanwhile."""
     staging = path.with_name(path.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     rows = write(staging)
-    _replace(path, staging)
-    return rows
+    if erasable is None:
+        _replace(path, staging)
+        return rows
+    with erasures_held_off(erasable, staging) as dropped:
+        _replace(path, staging)
+    return rows - dropped
 
 
 def _replace(path: Path, new: Path) -> None:

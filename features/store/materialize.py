@@ -14,6 +14,7 @@ payments in one second must leave the second's windows online.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 
 import numpy as np
@@ -24,12 +25,14 @@ from feast import FeatureStore, FeatureView
 
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
+from spend.features.ingest.lock import ledger_lock
 from spend.features.store import codec, records
 from spend.features.store.config import feature_store, redis_cluster
 from spend.features.store.entity_keys import entity_keys
 from spend.features.store.feast_private import redis_client, sqlite_connection, sqlite_table
 
 BATCH = 5_000
+ID = "customer_id"
 
 
 def batch_source_path(view: FeatureView) -> str:
@@ -68,7 +71,8 @@ def materialize(
             continue
         progress(view.name)
         start = _start(view, end, incremental)
-        written[view.name] = _write_latest(settings, fs, view, start, end, overwrite)
+        with _erasures_held_off(settings, view):
+            written[view.name] = _write_latest(settings, fs, view, start, end, overwrite)
         fs.registry.apply_materialization(view, fs.project, start, end)
     return written
 
@@ -83,6 +87,15 @@ def _write_latest(settings, fs: FeatureStore, view: FeatureView, start: datetime
     frame = latest_rows(view, start, end)
     write_online(fs, view, frame, overwrite)
     return len(frame)
+
+
+def _erasures_held_off(settings: SpendSettings, view: FeatureView) -> AbstractContextManager[None]:
+    """A customer view is read and written under the data home's ledger lock, which an erasure holds from
+    its first store to its deny list: the erasure ran wholly before (the snapshots read no longer hold its
+    customers) or runs wholly after (and deletes what was written), never between the read and the write."""
+    if ID not in {e.name for e in view.entity_columns}:
+        return nullcontext()
+    return ledger_lock(settings.paths.home)
 
 
 def _start(view: FeatureView, end: datetime, incremental: bool) -> datetime:

@@ -1,0 +1,54 @@
+"""Jobs that read before an erasure and write after it must not bring the erased customers back.
+
+A feature build reads the offline store, computes for minutes and then swaps its snapshots in. An erasure
+that ran in between had scrubbed the old snapshots and the offline store, so the new snapshots, computed
+from rows read before, would put the customer back (and the next materialisation would put them online).
+
+`erasures_held_off` holds the data home's ledger lock, which an erasure holds from its first store to its
+deny list, while it drops the erased customers' rows from a job's staged output and the job swaps that
+output in. An erasure then ran wholly before (its customers are on the deny list and dropped here) or runs
+wholly after (and scrubs what was swapped in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from spend.core.privacy.vault import IdentityVault
+from spend.core.settings import SpendSettings
+from spend.features.governance.scrub import parquet_files, scrub_parquet
+from spend.features.ingest.lock import ledger_lock
+
+ID = "customer_id"
+
+
+@contextmanager
+def erasures_held_off(settings: SpendSettings, staged: Path, column: str = ID) -> Iterator[int]:
+    """Under the ledger lock: the erased customers' rows gone from the Parquet files under `staged`;
+    yields how many rows were dropped. Swap the staged output in inside the block."""
+    with ledger_lock(settings.paths.home):
+        yield drop_erased(settings, staged, column)
+
+
+def drop_erased(settings: SpendSettings, root: Path, column: str = ID) -> int:
+    """Rows whose `column` names a customer on the vault's deny list, removed from the Parquet files under
+    `root` (a file or a folder); returns how many."""
+    vault = IdentityVault(settings.paths.vault, settings.pseudonym_key.get_secret_value().encode("utf-8"))
+    if not settings.paths.vault.exists() or not vault.tombstones():
+        return 0  # nobody was ever erased: no id needs reading
+    files = [root] if root.is_file() else parquet_files(root)
+    ids: set[str] = set()
+    for path in files:
+        if column in pq.ParquetFile(path).schema_arrow.names:
+            ids.update(pc.unique(pq.read_table(path, columns=[column]).column(column)).drop_null().to_pylist())
+    denied = vault.denied(ids)
+    if not denied:
+        return 0
+    targets = pa.array(sorted(denied), type=pa.string())
+    return sum(sum(scrub_parquet(path, targets, {column}).values()) for path in files)
