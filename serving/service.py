@@ -42,7 +42,7 @@ from spend.serving.answers import served_fields
 from spend.serving.answers import unavailable as _unavailable
 from spend.serving.collector import settle as settle_collector
 from spend.serving.demand import StockCounts
-from spend.serving.erased import ERASED_CARD, ErasedCards
+from spend.serving.erased import ERASED_CARD, ErasedCards, erasures_held_off
 from spend.serving.follower import Follower
 from spend.serving.idempotency import InFlight, OrderConflict, ScoredPayments, payment_details
 from spend.serving.middleware import ApiKeyMiddleware
@@ -155,7 +155,12 @@ class Spend:
             logging.getLogger("spend.serving.features").warning("feature store not usable: %s", error)
             self.feature_error = "the feature store has no definitions yet; run `spend features apply`"
             return
-        self.pending = PendingWindows(push.push_columns, self.settings.serving_push_seconds, self.erased.__contains__)
+        self.pending = PendingWindows(
+            push.push_columns,
+            self.settings.serving_push_seconds,
+            self.erased.__contains__,
+            lambda: erasures_held_off(self.settings.paths.home, self.erased, self._forget_answers),
+        )
         self.reader, self.fraud_reader = readers["churn_v1"], readers["fraud_v1"]
         self.readers, self.feature_error = readers, None
 
@@ -186,6 +191,9 @@ class Spend:
         erased card. Called once the cards are in `self.erased`, so nothing of them is kept again."""
         if self.pending is not None:
             self.pending.forget([c for c in cards if c in self.erased])
+        self._forget_answers()
+
+    def _forget_answers(self) -> None:
         self.scored.forget(self.erased.__contains__)
 
     def _export_versions(self) -> None:

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
 import numpy as np
@@ -23,13 +24,22 @@ MAX_PENDING = 100_000
 
 
 class PendingWindows:
-    def __init__(self, write: Callable, interval: float, refused: Callable[[str], bool] = lambda card: False) -> None:
+    def __init__(
+        self,
+        write: Callable,
+        interval: float,
+        refused: Callable[[str], bool] = lambda card: False,
+        guard: Callable[[], AbstractContextManager[bool]] = lambda: nullcontext(False),
+    ) -> None:
         # write(keys, seconds, windows): {"customer_id": cards}, epoch seconds, an array per window
         # (OnlinePush.push_columns). No pandas frame: the flush runs beside requests and holds the GIL
         # while in Python, and a frame's construction was most of that time.
         self._write = write
         self._refused = refused  # cards never kept (erased holders), checked under the same lock as forget
         self._writing = threading.Lock()  # held through a flush: forget waits for a write in progress
+        # Held through each write, yielding whether more cards are refused since the last (an erasure in
+        # another process): such cards are dropped before the write (spend/core/privacy/erasing.py).
+        self._guard = guard
         self.last_error: str | None = None  # why the last write failed; None once one succeeds
         self._pending: dict[str, tuple[dict, datetime]] = {}
         self._lock = threading.Lock()
@@ -66,11 +76,14 @@ class PendingWindows:
 
     def flush(self) -> int:
         """Write what is pending; entries replaced meanwhile stay for the next flush. Returns rows written."""
-        with self._writing:
-            return self._flush()
+        with self._writing, self._guard() as refused_more:
+            return self._flush(refused_more)
 
-    def _flush(self) -> int:
+    def _flush(self, refused_more: bool) -> int:
         with self._lock:
+            if refused_more:
+                for card in [c for c in self._pending if self._refused(c)]:
+                    del self._pending[card]
             batch = dict(self._pending)
         if not batch:
             return 0
@@ -96,4 +109,8 @@ class PendingWindows:
     def _run(self, interval: float) -> None:
         while True:
             time.sleep(interval)
-            self.flush()
+            try:
+                self.flush()
+            except OSError as error:  # the guard's lock file; the thread must outlive it
+                logging.getLogger("spend.serving.online").warning("pending windows not written: %s", error)
+                self.last_error = f"cards' updated windows not written ({type(error).__name__}); kept to retry"

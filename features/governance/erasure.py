@@ -31,6 +31,7 @@ from spend.core.audit import command_audit
 from spend.core.errors import SpendError
 from spend.core.files import replace_with
 from spend.core.names import MANIFEST
+from spend.core.privacy.erasing import erasing
 from spend.core.privacy.pseudonym import pseudonym
 from spend.core.privacy.vault import IdentityVault
 from spend.core.settings import SpendSettings
@@ -78,8 +79,9 @@ def erase_customers(settings: SpendSettings, raw_ids: Iterable[str], reason: str
         before = vault.denied(of)
         known = set(vault.reidentify(of)) if settings.paths.vault.exists() else set()
         found, removed, rewritten, left = _scrub_home(settings, of)
-        removed["online store"] = _erase_online(settings, list(of))
-        forgotten = vault.erase(of)
+        with erasing(settings.paths.home):  # a running service's write of card windows: before or after
+            removed["online store"] = _erase_online(settings, list(of))
+            forgotten = vault.erase(of)
     removed["vault identities"] = forgotten["identities"]
     removed["vault personal fields"] = forgotten["personal"]
     pseudonym_of = {p: p for p in of} | {r: p for p, r in of.items()}  # a raw id found counts for its customer

@@ -48,10 +48,23 @@ def replace_with(path: Path, write) -> None:
 @contextmanager
 def exclusive(lock_path: Path) -> Iterator[None]:
     """An exclusive lock (flock) on `lock_path`, released when the block ends or the process dies."""
+    with _flock(lock_path, fcntl.LOCK_EX):
+        yield
+
+
+@contextmanager
+def shared(lock_path: Path) -> Iterator[None]:
+    """A shared lock (flock) on `lock_path`: held by many at once, never beside an exclusive one."""
+    with _flock(lock_path, fcntl.LOCK_SH):
+        yield
+
+
+@contextmanager
+def _flock(lock_path: Path, mode: int) -> Iterator[None]:
     lock_path = Path(lock_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, mode)
         try:
             yield
         finally:
