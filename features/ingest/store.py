@@ -39,6 +39,24 @@ class OfflineStore:
     def __init__(self, paths: SpendPaths) -> None:
         self.paths = paths
         self.catalog = BatchCatalog(paths.catalog)
+        self._pinned: dict[str, set[str]] | None = None
+
+    @classmethod
+    def pinned(cls, paths: SpendPaths) -> OfflineStore:
+        """A store that reads the batches committed now, whatever commits later: a job that reads the
+        history several times (a feature build) sees one history, and can say which batches it was."""
+        store = cls(paths)
+        committed: dict[str, set[str]] = {}
+        for batch in store.catalog.batches():  # one read of the ledger: every table as of one moment
+            committed.setdefault(batch.table_name, set()).add(batch.batch_id)
+        store._pinned = committed
+        return store
+
+    def committed_ids(self, table: str) -> set[str]:
+        """The table's batches this store reads: as the ledger says now, or as it said when pinned."""
+        if self._pinned is not None:
+            return set(self._pinned.get(table, ()))
+        return self.catalog.committed_ids(table)
 
     def read(self, table: str, columns: list[str] | None = None, where: ds.Expression | None = None) -> pd.DataFrame:
         """All committed rows of a table (an empty frame if nothing was ingested); `where`: only the rows
@@ -49,7 +67,7 @@ class OfflineStore:
         return self._read(self.paths.quarantine / table, table, columns)
 
     def _read(self, root: Path, table: str, columns: list[str] | None, where=None) -> pd.DataFrame:
-        files = _files(root, self.catalog.committed_ids(table))
+        files = _files(root, self.committed_ids(table))
         if not files:
             return pd.DataFrame(columns=columns or [])
         dataset = ds.dataset(files, format="parquet")
@@ -58,7 +76,7 @@ class OfflineStore:
 
     def files(self, table: str) -> list[str]:
         """The table's committed Parquet files (for another reader: Spark, DuckDB)."""
-        return _files(self.paths.table(table), self.catalog.committed_ids(table))
+        return _files(self.paths.table(table), self.committed_ids(table))
 
     def has_rows(self, table: str) -> bool:
         return bool(self.files(table))

@@ -100,12 +100,12 @@ def build_snapshots(
     """Every group's snapshots up to `until`: in this process, or on Spark under SPEND_ENV=cluster."""
     until = pd.Timestamp.now(tz="UTC") if until is None else pd.Timestamp(until)
     until = until.tz_localize("UTC") if until.tzinfo is None else until.tz_convert("UTC")
-    store = OfflineStore(settings.paths)
+    store = OfflineStore.pinned(settings.paths)  # an ingest committing meanwhile waits for the next build
     folder = settings.paths.feature_snapshots
     folder.mkdir(parents=True, exist_ok=True)
     build = _build_on_spark if settings.env == "cluster" else _build_here
     rows, coverage = build(settings, store, until, folder, progress)
-    batches = sorted(set().union(*(store.catalog.committed_ids(t) for t in INPUT_TABLES)))
+    batches = sorted(set().union(*(store.committed_ids(t) for t in INPUT_TABLES)))
     report = BuildReport(until.isoformat(), rows, batches, datetime.now(UTC).isoformat(), skipped_groups(coverage))
     (folder / "manifest.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
     lineage.emit(
@@ -231,7 +231,7 @@ def _build_on_spark(settings, store: OfflineStore, until: pd.Timestamp, folder: 
     def write(group: str, run: Callable[[Path], int]) -> int:
         return _swap_in(folder / SNAPSHOT_FILES[group], run, settings if group == "customer" else None)
 
-    return build_groups_on_spark(settings, until, write, progress), coverage
+    return build_groups_on_spark(settings, store, until, write, progress), coverage
 
 
 def _before(frame: pd.DataFrame, until: pd.Timestamp) -> pd.DataFrame:

@@ -87,12 +87,16 @@ GROUPS = (
 
 
 def build_groups_on_spark(
-    settings: SpendSettings, until: pd.Timestamp, write: Callable, progress: Callable[[str], None]
+    settings: SpendSettings,
+    store: OfflineStore,
+    until: pd.Timestamp,
+    write: Callable,
+    progress: Callable[[str], None],
 ) -> dict[str, int]:
     """Every group's snapshots, each through `write(group name, fill)` (fill writes a staging folder and
     returns its rows: build.py swaps it in); rows per group."""
     spark = spark_session(settings)
-    tables = _read_tables(spark, OfflineStore(settings.paths), until)
+    tables = _read_tables(spark, store, until)
     from pyspark.sql import functions as F
 
     history_end = tables["transactions"].agg(F.max("ts")).first()[0] if "transactions" in tables else None
