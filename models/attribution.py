@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from spend.models.boosting import SingleRow
+
 
 class PathAttribution:
     def __init__(self, booster) -> None:
@@ -37,17 +39,28 @@ class PathAttribution:
         self.offsets = np.cumsum([0] + [len(t) for t in tables[:-1]])
 
     def contributions(self, booster, values: np.ndarray, threads: int = 0) -> np.ndarray:
-        """(rows, features + 1): each feature's credit, then the bias; rows sum to the raw score."""
+        """(rows, features + 1): each feature's credit, then the bias; rows sum to the raw score. One row
+        goes through LightGBM's single-row path (a payment's reasons on the request path)."""
+        if len(values) == 1:
+            single = SingleRow.of(booster, values.shape[1], "leaf")
+            if single is not None:
+                leaves = single.predict(values[0]).astype(np.int64)
+                self._check_trees(len(leaves))
+                # Tree by tree, as the sparse product below adds them: one row, the same sums either way.
+                return np.append(self.table[leaves + self.offsets].sum(axis=0), self.bias)[None, :]
         leaves = booster.predict(values, pred_leaf=True, num_threads=threads).reshape(len(values), -1)
         rows, trees = leaves.shape
-        if trees != len(self.offsets):
-            raise ValueError(f"the booster has {trees} trees, the attribution table {len(self.offsets)}")
+        self._check_trees(trees)
         one_hot = csr_matrix(
             (np.ones(rows * trees), (leaves + self.offsets).ravel(), np.arange(0, rows * trees + 1, trees)),
             shape=(rows, len(self.table)),
         )
         credit = one_hot @ self.table
         return np.column_stack([credit, np.full(rows, self.bias)])
+
+    def _check_trees(self, trees: int) -> None:
+        if trees != len(self.offsets):
+            raise ValueError(f"the booster has {trees} trees, the attribution table {len(self.offsets)}")
 
 
 def _means(node: dict) -> tuple[float, float]:

@@ -58,7 +58,7 @@ def contributions(booster, matrix: pd.DataFrame | np.ndarray) -> np.ndarray:
     through the single-row C API, as positive_probability."""
     values = np.asarray(matrix, dtype=np.float64)
     if len(values) == 1:
-        single = SingleRow.of(booster, values.shape[1], contrib=True)
+        single = SingleRow.of(booster, values.shape[1], "contrib")
         if single is not None:
             return single.predict(values[0])[None, :]
     return booster.predict(values, pred_contrib=True, num_threads=threads_for(len(values)))
@@ -68,25 +68,28 @@ class SingleRow:
     """LightGBM's low-latency path for one row (c_api.h: LGBM_BoosterPredictForMatSingleRowFast): the
     prediction set up once per booster instead of on every call. Booster.predict builds a predictor and
     converts its input on each call, several times the trees' own work for one payment (docs/serving.md).
-    `contrib`: TreeSHAP contributions (one per column, then the bias) instead of the score.
+    `kind`: "score", "contrib" (TreeSHAP contributions, one per column, then the bias) or "leaf" (the
+    leaf index the row reaches in each tree, as floats).
 
     The Python package does not wrap this call, so it goes through the library the package loaded; if that
     library lacks it, `of` answers None and callers use Booster.predict. Tests hold both to the same
     numbers. One prediction at a time per setup (it owns a buffer): calls are serialised. ctypes releases
     the GIL during the call, so a prediction in another thread lets the event loop run meanwhile."""
 
-    # c_api.h: C_API_PREDICT_NORMAL, C_API_PREDICT_CONTRIB, C_API_DTYPE_FLOAT64
-    _PREDICT_NORMAL, _PREDICT_CONTRIB, _DTYPE_FLOAT64 = 0, 3, 1
+    # c_api.h: C_API_PREDICT_NORMAL, C_API_PREDICT_LEAF_INDEX, C_API_PREDICT_CONTRIB; C_API_DTYPE_FLOAT64
+    _PREDICT = {"score": 0, "leaf": 2, "contrib": 3}
+    _DTYPE_FLOAT64 = 1
     _made: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    def __init__(self, booster, columns: int, contrib: bool = False) -> None:
+    def __init__(self, booster, columns: int, kind: str = "score") -> None:
         from lightgbm.basic import _LIB, _safe_call
 
         if booster.num_model_per_iteration() != 1:  # a multi-class booster writes more than the buffer holds
             raise ValueError("the single-row path is for binary and regression boosters")
         self.columns = columns
         self._lock = threading.Lock()
-        self._out = np.empty(columns + 1 if contrib else 1, dtype=np.float64)
+        size = {"score": 1, "contrib": columns + 1, "leaf": booster.num_trees()}[kind]
+        self._out = np.empty(size, dtype=np.float64)
         self._length = ctypes.c_int64(0)
         self._handle = ctypes.c_void_p()
         self._call = _LIB.LGBM_BoosterPredictForMatSingleRowFast
@@ -94,7 +97,7 @@ class SingleRow:
         _safe_call(
             _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
                 booster._handle,
-                ctypes.c_int(self._PREDICT_CONTRIB if contrib else self._PREDICT_NORMAL),
+                ctypes.c_int(self._PREDICT[kind]),
                 ctypes.c_int(0),  # first iteration
                 ctypes.c_int(booster.best_iteration or -1),  # as Booster.predict: the best, else all
                 ctypes.c_int(self._DTYPE_FLOAT64),
@@ -106,17 +109,17 @@ class SingleRow:
         weakref.finalize(self, _LIB.LGBM_FastConfigFree, self._handle)
 
     @classmethod
-    def of(cls, booster, columns: int, contrib: bool = False) -> SingleRow | None:
+    def of(cls, booster, columns: int, kind: str = "score") -> SingleRow | None:
         from lightgbm.basic import LightGBMError
 
         made = cls._made.setdefault(booster, {})
-        single = made.get(contrib)
+        single = made.get(kind)
         if single is None or single.columns != columns:
             try:
-                single = cls(booster, columns, contrib)
+                single = cls(booster, columns, kind)
             except (AttributeError, OSError, LightGBMError, ValueError):  # no such call, or not this booster
                 return None
-            made[contrib] = single
+            made[kind] = single
         return single
 
     def predict(self, row: np.ndarray) -> np.ndarray:
@@ -130,7 +133,7 @@ class SingleRow:
                     self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
                 )
             )
-            return self._out.copy()
+            return self._out[: self._length.value].copy()
 
 
 def top_reasons(fitted, matrix: pd.DataFrame | np.ndarray, names: list[str], top: int = 3) -> list[list[str]]:

@@ -4,7 +4,9 @@ Class imbalance (under 1% fraud) is handled by `imbalance`: "none", "sqrt" (posi
 or "balanced" (neg/pos); the training loop picks one by prequential validation. Scores rank payments;
 they are not calibrated probabilities once the classes are reweighted. `set_alert_budget` stores the
 threshold that raises at most the given number of alerts per day on validation payments, so the
-decision travels with the model. Reason codes: the largest positive TreeSHAP contributions.
+decision travels with the model. Reason codes: the largest positive path attributions (models/attribution.py:
+Saabas' credits, tabulated per leaf once per model; TreeSHAP cost a payment's alert several times its
+score, docs/fraud.md has the agreement between the two).
 
 `forest_weight` w > 0 blends the booster with a random forest fitted beside it on the same rows: the score
 is (1 - w) x booster + w x forest. The two err on different payments (the forest averages deep trees of
@@ -20,6 +22,8 @@ the candidate on the test week the gate serves it in the candidate's place.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 from lightgbm import LGBMClassifier
@@ -29,18 +33,13 @@ from sklearn.exceptions import NotFittedError
 from spend.core.experiments import FraudConfig
 from spend.core.registry import ModelSpec, ServingSpec
 from spend.models.alert_threshold import AlertThreshold
-from spend.models.boosting import (
-    booster,
-    capacity_space,
-    contributions,
-    positive_probability,
-    reasons_from,
-    top_reasons,
-)
+from spend.models.attribution import PathAttribution
+from spend.models.boosting import booster, capacity_space, positive_probability, reasons_from, threads_for
 from spend.models.encoding import encode, learn_categories
 from spend.models.fraud_baselines import FraudBaseline
 
 IMBALANCE = ("none", "sqrt", "balanced")
+_TABULATING = threading.Lock()  # module-level: a lock on the model would not pickle
 
 
 BOUNDS = {
@@ -122,12 +121,28 @@ class FraudModel(AlertThreshold, BaseEstimator):
             return score
         return (1 - self.forest_weight) * score + self.forest_weight * self.forest_.predict_values(values)
 
+    def prepare_to_serve(self) -> None:
+        """Tabulate the path attributions now (the service calls this on loading), not on the first alert."""
+        self._attribution()
+
+    def _attribution(self) -> PathAttribution:
+        attribution = getattr(self, "attribution_", None)
+        if attribution is None:  # tabulated once per model, not in every fit of the prequential selection
+            with _TABULATING:
+                attribution = getattr(self, "attribution_", None) or PathAttribution(self.booster_.booster_)
+                self.attribution_ = attribution
+        return attribution
+
+    def _log_odds_credits(self, values: np.ndarray) -> np.ndarray:
+        """Each feature's credit to the booster's log-odds (rows, features)."""
+        return self._attribution().contributions(self.booster_.booster_, values, threads_for(len(values)))[:, :-1]
+
     def _reasons(self, values: np.ndarray, top: int) -> list[list[str]]:
+        credits = self._log_odds_credits(values)
         if getattr(self, "forest_", None) is None:
-            return top_reasons(self.booster_, values, self.features_, top)
+            return reasons_from(credits, self.features_, top)
         p = positive_probability(self.booster_, values)
-        shap = contributions(self.booster_.booster_, values)
-        booster_part = shap[:, :-1] * (p * (1 - p))[:, None]  # log-odds to probability, to first order
+        booster_part = credits * (p * (1 - p))[:, None]  # log-odds to probability, to first order
         forest_part = self.forest_.contributions(values)
         return reasons_from(
             (1 - self.forest_weight) * booster_part + self.forest_weight * forest_part, self.features_, top

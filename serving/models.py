@@ -47,6 +47,9 @@ class ModelSlot:
 
     def _load_version(self, version) -> Loaded:
         model = self.store.load_version(version, self.feature_service)
+        prepare = getattr(model, "prepare_to_serve", None)
+        if prepare is not None:  # work a model would otherwise do on its first request
+            prepare()
         return Loaded(model, self.model, int(version.version), self.feature_service, time.time())
 
     def refresh(self) -> bool:

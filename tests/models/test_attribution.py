@@ -9,6 +9,7 @@ import pytest
 from lightgbm import LGBMClassifier
 
 from spend.models.attribution import PathAttribution
+from spend.models.boosting import SingleRow
 
 
 def data(n: int = 4_000, seed: int = 0):
@@ -51,3 +52,13 @@ def test_a_booster_of_another_size_is_refused(fitted):
     other = LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y)
     with pytest.raises(ValueError, match="10 trees"):
         PathAttribution(fitted.booster_).contributions(other.booster_, X.to_numpy())
+
+
+def test_one_rows_credits_are_the_batchs_to_the_last_bit(fitted):
+    X, _ = data(200, seed=4)
+    values = X.to_numpy()
+    attribution = PathAttribution(fitted.booster_)
+    batch = attribution.contributions(fitted.booster_, values)
+    one_by_one = np.vstack([attribution.contributions(fitted.booster_, row[None, :]) for row in values])
+    assert SingleRow.of(fitted.booster_, values.shape[1], "leaf") is not None  # the fast path was taken
+    assert np.array_equal(one_by_one, batch)

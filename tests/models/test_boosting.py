@@ -59,8 +59,8 @@ def test_one_rows_contributions_equal_the_boosters_on_the_batch(data):
     X, y, rows = data
     fitted = lgb.LGBMClassifier(n_estimators=80, num_leaves=15, verbose=-1).fit(X, y)
     one_by_one = np.vstack([contributions(fitted.booster_, row[None, :]) for row in rows])
-    assert SingleRow.of(fitted.booster_, rows.shape[1], contrib=True) is not None  # the fast path was taken
-    assert SingleRow.of(fitted.booster_, rows.shape[1]) is not SingleRow.of(fitted.booster_, rows.shape[1], True)
+    assert SingleRow.of(fitted.booster_, rows.shape[1], "contrib") is not None  # the fast path was taken
+    assert SingleRow.of(fitted.booster_, rows.shape[1]) is not SingleRow.of(fitted.booster_, rows.shape[1], "contrib")
     assert np.array_equal(one_by_one, fitted.booster_.predict(rows, pred_contrib=True))
     assert one_by_one.shape == (len(rows), rows.shape[1] + 1) and np.abs(one_by_one[:, :-1]).sum() > 0
 
@@ -70,6 +70,6 @@ def test_a_multi_class_booster_is_left_to_booster_predict(data):
     y = np.digitize(X[:, 0], [-0.5, 0.5])  # three classes
     fitted = lgb.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y)
     assert SingleRow.of(fitted.booster_, rows.shape[1]) is None
-    assert SingleRow.of(fitted.booster_, rows.shape[1], contrib=True) is None
+    assert SingleRow.of(fitted.booster_, rows.shape[1], "contrib") is None
     one = contributions(fitted.booster_, rows[:1])
     assert np.array_equal(one, fitted.booster_.predict(rows[:1], pred_contrib=True))

@@ -150,3 +150,24 @@ def test_the_shipped_config_offers_the_blend_and_a_bad_weight_names_the_key():
     assert read_config("fraud", FraudConfig).forest_weights == (0.0, 0.5)
     with pytest.raises((SpendError, ValueError), match="forest_weights"):
         read_config("fraud", FraudConfig, overrides=("forest_weights=[0.5, 1.5]",))
+
+
+def test_a_payments_reasons_alone_are_its_reasons_in_a_batch_and_mostly_treeshaps():
+    """Reasons are path attributions (one pass over the leaves); one payment through the single-row path
+    gets the batch's reasons, the top one is TreeSHAP's for most payments, and a prepared model pickles."""
+    import pickle
+
+    from spend.models.boosting import reasons_from
+
+    X, y, _ = data(20_000)
+    model = FraudModel(n_estimators=150, num_leaves=15).fit(X, y)
+    model.prepare_to_serve()
+    values = data(400, seed=3)[0].to_numpy()
+    batch = model.explain_values(values)
+    assert [model.explain_values(row[None, :])[0] for row in values] == batch
+    shap = model.booster_.booster_.predict(values, pred_contrib=True)[:, :-1]
+    treeshap = reasons_from(shap, model.features_, 1)
+    agree = np.mean([a[:1] == b for a, b in zip(batch, treeshap, strict=True) if b])
+    assert agree > 0.8
+    again = pickle.loads(pickle.dumps(model))
+    assert again.explain_values(values[:20]) == batch[:20]
