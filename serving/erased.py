@@ -64,10 +64,10 @@ class ErasedCards:
 
 
 @contextmanager
-def erasures_held_off(home: Path, erased: ErasedCards, forget: Callable[[], None]) -> Iterator[bool]:
+def erasures_held_off(home: Path, erased: ErasedCards, forget: Callable[[], None]) -> Iterator[None]:
     """Around a write of card windows: no erasure is between its online deletion and its deny list while it
-    runs, and the deny list is followed first. Yields whether it names more cards (`forget` has then
-    dropped what else the process kept of them); a vault that cannot be read keeps the list read before."""
+    runs, and the deny list is followed first (`forget` drops what else the process kept of newly erased
+    cards); a vault that cannot be read keeps the list read before."""
     with not_erasing(home):
         try:
             grew = erased.follow()
@@ -76,4 +76,4 @@ def erasures_held_off(home: Path, erased: ErasedCards, forget: Callable[[], None
             grew = False
         if grew:
             forget()
-        yield grew
+        yield

@@ -29,7 +29,7 @@ class PendingWindows:
         write: Callable,
         interval: float,
         refused: Callable[[str], bool] = lambda card: False,
-        guard: Callable[[], AbstractContextManager[bool]] = lambda: nullcontext(False),
+        guard: Callable[[], AbstractContextManager] = nullcontext,
     ) -> None:
         # write(keys, seconds, windows): {"customer_id": cards}, epoch seconds, an array per window
         # (OnlinePush.push_columns). No pandas frame: the flush runs beside requests and holds the GIL
@@ -37,8 +37,8 @@ class PendingWindows:
         self._write = write
         self._refused = refused  # cards never kept (erased holders), checked under the same lock as forget
         self._writing = threading.Lock()  # held through a flush: forget waits for a write in progress
-        # Held through each write, yielding whether more cards are refused since the last (an erasure in
-        # another process): such cards are dropped before the write (spend/core/privacy/erasing.py).
+        # Held through each write: no erasure in another process is between its online deletion and its
+        # deny list meanwhile, and the deny list was followed first (spend/core/privacy/erasing.py).
         self._guard = guard
         self.last_error: str | None = None  # why the last write failed; None once one succeeds
         self._pending: dict[str, tuple[dict, datetime]] = {}
@@ -76,15 +76,21 @@ class PendingWindows:
 
     def flush(self) -> int:
         """Write what is pending; entries replaced meanwhile stay for the next flush. Returns rows written."""
-        with self._writing, self._guard() as refused_more:
-            return self._flush(refused_more)
+        with self._writing, self._guard():
+            return self._flush()
 
-    def _flush(self, refused_more: bool) -> int:
+    def _flush(self) -> int:
         with self._lock:
-            if refused_more:
-                for card in [c for c in self._pending if self._refused(c)]:
-                    del self._pending[card]
             batch = dict(self._pending)
+        # Every write checks its cards again (outside the lock: a keyed hash each once anyone is erased):
+        # a card erased since its put, by another process, is dropped here, not written back online.
+        refused = {card for card in batch if self._refused(card)}
+        if refused:
+            with self._lock:
+                for card in refused:
+                    if self._pending.get(card) is batch[card]:
+                        del self._pending[card]
+            batch = {card: entry for card, entry in batch.items() if card not in refused}
         if not batch:
             return 0
         entries = list(batch.values())

@@ -91,3 +91,15 @@ def test_an_erasure_waits_for_a_write_of_card_windows_in_progress_before_deletin
     writer.join(5)
     eraser.join(5)
     assert order == ["windows written", "deleted online"]
+
+
+def test_a_write_leaves_out_an_erased_card_even_when_the_registry_refresh_read_the_deny_list_first(settings):
+    """The registry refresh and the writer both follow the deny list; whichever reads it first, the card's
+    pending windows are not written."""
+    written: list[list[str]] = []
+    pending, erased = _pending(settings, lambda keys, seconds, windows: written.append(keys["customer_id"]), [])
+    gone = pseudonym("bob-12", TEST_KEY.encode())
+    pending.put({gone: _windows()}, {gone: datetime(2026, 1, 1, tzinfo=UTC)})
+    erase_customers(settings, ["bob-12"])
+    assert erased.refresh()  # the refresh thread, before it could drop the card's pending windows
+    assert pending.flush() == 0 and written == [] and pending.cards() == []
