@@ -122,8 +122,11 @@ class FraudModel(AlertThreshold, BaseEstimator):
         return (1 - self.forest_weight) * score + self.forest_weight * self.forest_.predict_values(values)
 
     def prepare_to_serve(self) -> None:
-        """Tabulate the path attributions now (the service calls this on loading), not on the first alert."""
+        """Tabulate the path attributions (and lay out a blended forest) now: the service calls this on
+        loading, so the first alert does not pay for it."""
         self._attribution()
+        if getattr(self, "forest_", None) is not None:
+            self.forest_.prepare_to_serve()
 
     def _attribution(self) -> PathAttribution:
         attribution = getattr(self, "attribution_", None)

@@ -6,10 +6,13 @@ most). So when a baseline beats the candidate on the test week, the gate registe
 
 Reasons: for the logistic regression, each input's term of the linear score (its standardised value
 times its coefficient); for trees, Saabas' path attribution (each split on the payment's path credits
-its feature with the change in the node's fraud share), averaged over a forest's trees.
+its feature with the change in the node's fraud share), averaged over a forest's trees. A few rows (the
+request path) walk every tree in one compiled pass (models/forest_paths.py); batches use scikit-learn's.
 """
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import pandas as pd
@@ -20,8 +23,10 @@ from sklearn.exceptions import NotFittedError
 
 from spend.models.alert_threshold import AlertThreshold
 from spend.models.boosting import SMALL_BATCH, reasons_from
+from spend.models.forest_paths import CompiledForest, fraud_share
 
 KINDS = ("logistic_regression", "decision_tree_depth_2", "random_forest")
+_LAYING_OUT = threading.Lock()  # module-level: a lock on the model would not pickle
 
 
 def _estimator(kind: str, random_state: int):
@@ -34,11 +39,6 @@ def _estimator(kind: str, random_state: int):
     if kind == "decision_tree_depth_2":
         return DecisionTreeClassifier(max_depth=2, random_state=random_state)
     return RandomForestClassifier(n_estimators=100, n_jobs=-1, random_state=random_state)
-
-
-def _fraud_share(values: np.ndarray) -> np.ndarray:
-    """P(fraud) from a tree's (rows, classes) leaf values, class counts or fractions."""
-    return values[:, 1] / values.sum(axis=1)
 
 
 class FraudBaseline(AlertThreshold, BaseEstimator):
@@ -72,7 +72,7 @@ class FraudBaseline(AlertThreshold, BaseEstimator):
         features, deltas = [], []
         for tree in self._trees():
             t = tree.tree_
-            share = _fraud_share(t.value[:, 0, :])
+            share = fraud_share(t.value[:, 0, :])
             parent = np.full(t.node_count, -1)
             inner = np.flatnonzero(t.children_left >= 0)
             parent[t.children_left[inner]] = inner
@@ -82,6 +82,19 @@ class FraudBaseline(AlertThreshold, BaseEstimator):
             deltas.append(np.where(has, share - share[np.maximum(parent, 0)], 0.0))
         self.path_features_ = np.concatenate(features).astype(np.int64)
         self.path_deltas_ = np.concatenate(deltas)
+
+    def prepare_to_serve(self) -> None:
+        """Lay the trees out and compile their walk now (the service calls this on loading)."""
+        if self.kind != "logistic_regression":
+            self._compiled().prepare()
+
+    def _compiled(self) -> CompiledForest:
+        compiled = getattr(self, "compiled_", None)
+        if compiled is None:  # laid out once per model, not in every fit of the prequential selection
+            with _LAYING_OUT:
+                compiled = getattr(self, "compiled_", None) or CompiledForest(self._trees(), len(self.features_))
+                self.compiled_ = compiled
+        return compiled
 
     def _check(self) -> None:
         if not hasattr(self, "estimator_"):
@@ -103,10 +116,9 @@ class FraudBaseline(AlertThreshold, BaseEstimator):
             model = self.estimator_
             return expit((values - self.mean_) / self.scale_ @ model.coef_[0] + model.intercept_[0])
         if len(values) < SMALL_BATCH:
-            # Tree by tree, without sklearn's checks or a forest's joblib threads: they cost more than a few
-            # rows through the trees.
-            rows = values.astype(np.float32)
-            return np.mean([_fraud_share(tree.tree_.predict(rows)) for tree in self._trees()], axis=0)
+            # Every tree in one compiled walk: sklearn's checks and a forest's joblib threads (or a call per
+            # tree) cost far more than a few rows through the trees.
+            return self._compiled().scores_and_credits(values)[0]
         return self.estimator_.predict_proba(values)[:, 1]
 
     predict_values = predict_proba  # the request path: a float matrix whose columns are features_
@@ -116,8 +128,10 @@ class FraudBaseline(AlertThreshold, BaseEstimator):
         values = self._values(X)
         if self.kind == "logistic_regression":
             return (values - self.mean_) / self.scale_ * self.estimator_.coef_[0]
+        if len(values) < SMALL_BATCH:  # a payment's alert: the compiled walk, as its score
+            return self._compiled().scores_and_credits(values)[1]
         # Tree by tree (one sparse path matrix each, side by side in the tabulated order): a forest's own
-        # decision_path goes through joblib's threads, which cost more than the paths of a few alerts.
+        # decision_path goes through joblib's threads.
         rows = values.astype(np.float32)
         path = scipy.sparse.hstack([tree.tree_.decision_path(rows) for tree in self._trees()], format="csr")
         out = np.zeros((len(values), len(self.features_)))

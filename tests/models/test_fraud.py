@@ -171,3 +171,24 @@ def test_a_payments_reasons_alone_are_its_reasons_in_a_batch_and_mostly_treeshap
     assert agree > 0.8
     again = pickle.loads(pickle.dumps(model))
     assert again.explain_values(values[:20]) == batch[:20]
+
+
+@pytest.mark.parametrize("kind", ["decision_tree_depth_2", "random_forest"])
+def test_a_few_payments_walk_the_trees_compiled_to_the_batch_paths_scores_and_credits(kind):
+    """A few rows (the request path) go through every tree in one compiled walk; a batch through
+    scikit-learn. Both give the same scores and path credits, missing values included."""
+    from spend.models.fraud_baselines import FraudBaseline
+
+    X, y, _ = data(20_000)
+    X.loc[X.sample(frac=0.1, random_state=1).index, "terminal_risk_30d"] = np.nan  # learnt missing branches
+    model = FraudBaseline(kind).fit(X, y)
+    model.prepare_to_serve()
+    batch = data(600, seed=5)[0]
+    batch.loc[::7, "amount"] = np.nan
+    values = batch.to_numpy()
+    assert len(values) >= 256  # the batch path: scikit-learn's predict_proba and decision paths
+    scores, credits = model.predict_values(values), model.contributions(values)
+    few = [(model.predict_values(values[i : i + 3]), model.contributions(values[i : i + 3])) for i in range(0, 600, 3)]
+    np.testing.assert_allclose(np.concatenate([s for s, _ in few]), scores, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.vstack([c for _, c in few]), credits, rtol=0, atol=1e-12)
+    assert len(set(scores.round(6))) >= 3 and np.abs(credits).sum() > 0  # a depth-2 tree has 4 leaves
