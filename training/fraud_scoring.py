@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 
 from spend.core.model_store import ModelStore
+from spend.core.privacy.erasing import not_erasing
 from spend.core.registry import spec
 from spend.core.settings import SpendSettings
 from spend.features.compute.payments import FEATURES, SPENDING, payment_features
 from spend.features.compute.terminals import card_payments
+from spend.features.governance.after_erasure import without_erased
 from spend.features.ingest.pipeline import IngestOptions, check_rows
 from spend.features.ingest.readers import read_export
 from spend.features.ingest.store import OfflineStore
@@ -94,5 +96,10 @@ def push_spending(settings: SpendSettings, payments: pd.DataFrame, features: pd.
     latest = pd.concat([payments[["customer_id", "ts"]], features[list(SPENDING)]], axis=1)
     latest = latest.sort_values("ts").drop_duplicates("customer_id", keep="last")
     rows = latest.rename(columns={"ts": "event_timestamp"})
-    OnlinePush(feature_store(settings), "customer_spending_push").push(rows.reset_index(drop=True))
+    push = OnlinePush(feature_store(settings), "customer_spending_push")
+    # An erasure since the lines were checked: it ran wholly before (its cards are dropped here) or runs
+    # wholly after (and deletes what is pushed), as with the service's writes (spend/core/privacy/erasing.py).
+    with not_erasing(settings.paths.home):
+        rows = without_erased(settings, rows)
+        push.push(rows.reset_index(drop=True))
     return len(rows)

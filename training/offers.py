@@ -170,8 +170,8 @@ def publish_offers(settings: SpendSettings, assignment: pd.DataFrame, report: di
 
     from spend.core.files import replace_with
     from spend.core.names import MANIFEST, OFFERS
+    from spend.features.governance.after_erasure import without_erased
     from spend.features.ingest.lock import ledger_lock
-    from spend.training.publish import without_erased
 
     folder = settings.paths.published
     manifest_path = folder / MANIFEST

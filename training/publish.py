@@ -22,6 +22,7 @@ from spend.core.errors import SpendError
 from spend.core.files import replace_with
 from spend.core.names import DEMAND_FORECAST, MANIFEST, OFFERS, RECALL_LIST, REPLENISHMENT, SEGMENTS, registered_name
 from spend.core.settings import SpendSettings
+from spend.features.governance.after_erasure import without_erased
 from spend.features.ingest.lock import ledger_lock
 from spend.models.segmentation import segment_profiles
 from spend.training.recall import RecallOptions, recall_list
@@ -80,17 +81,6 @@ def _commit(settings, as_of, recall, segment_of, clusters, profiles, supply) -> 
     text = json.dumps(manifest, indent=2, default=str)
     replace_with(folder / MANIFEST, lambda staging: staging.write_text(text, encoding="utf-8"))
     return manifest
-
-
-def without_erased(settings: SpendSettings, frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` without the customers on the vault's deny list. A publication computed before an erasure
-    and written after it would otherwise put them back where the service answers from; called under the
-    data home's lock, which the erasure holds from its first store to its deny list."""
-    from spend.core.privacy.vault import IdentityVault
-
-    key = settings.pseudonym_key.get_secret_value().encode("utf-8")
-    denied = IdentityVault(settings.paths.vault, key).denied(frame[ID].dropna().unique())
-    return frame[~frame[ID].isin(denied)].reset_index(drop=True) if denied else frame
 
 
 def _published_offers(folder: Path) -> dict:

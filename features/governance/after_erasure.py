@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -34,6 +35,16 @@ def erasures_held_off(settings: SpendSettings, staged: Path, column: str = ID) -
     yields how many rows were dropped. Swap the staged output in inside the block."""
     with ledger_lock(settings.paths.home):
         yield drop_erased(settings, staged, column)
+
+
+def without_erased(settings: SpendSettings, frame: pd.DataFrame, column: str = ID) -> pd.DataFrame:
+    """`frame` without the rows whose `column` names a customer on the vault's deny list. A job's output
+    computed before an erasure and written after it would otherwise put them back; call it under the lock
+    the erasure holds while the job writes (the ledger lock for files, spend/core/privacy/erasing.py's for
+    the online store)."""
+    key = settings.pseudonym_key.get_secret_value().encode("utf-8")
+    denied = IdentityVault(settings.paths.vault, key).denied(frame[column].dropna().unique())
+    return frame[~frame[column].isin(denied)].reset_index(drop=True) if denied else frame
 
 
 def drop_erased(settings: SpendSettings, root: Path, column: str = ID) -> int:

@@ -228,3 +228,24 @@ def test_a_blends_validation_from_reused_fold_scores_equals_fitting_the_blend(ho
     fitted = prequential(frame, protocol, lambda: FraudModel(**chosen | {"forest_weight": 0.5}))
     assert scores["forest_weight 0.5"] == pytest.approx(fitted, abs=1e-12)
     assert scores["forest_weight 0.0"] == pytest.approx(prequential(frame, protocol, lambda: FraudModel(**chosen)))
+
+
+def test_a_batch_scores_push_leaves_out_a_card_erased_while_the_batch_was_scored(home):
+    """`spend score fraud` checks its lines, scores them, then pushes the cards' windows online. A card
+    erased in between is not pushed back (last in this file: the erasure changes the shared home)."""
+    from spend.features.compute.payments import SPENDING
+    from spend.features.governance.erasure import erase_customers
+    from spend.training.fraud_scoring import push_spending
+
+    settings, history = home
+    gone, kept = (str(c) for c in history.truth["customer_id"].drop_duplicates().iloc[:2])
+    cards = [pseudonym(c, TEST_KEY.encode()) for c in (gone, kept)]
+    now = pd.Timestamp(datetime.now(UTC).replace(microsecond=0))
+    payments = pd.DataFrame({"customer_id": cards, "ts": [now, now]})
+    features = pd.DataFrame({name: [1.0, 2.0] for name in SPENDING})
+    erase_customers(settings, [gone])  # landed after the lines were checked and scored
+    assert push_spending(settings, payments, features) == 1
+    terminal = str(history.truth["terminal_id"].iloc[0])
+    reader = BatchReader(feature_store(settings), service="fraud_v1")
+    online = reader.read({"customer_id": cards, "terminal_id": [terminal, terminal]})
+    assert not online["customer_spending__found"][0] and online["customer_spending__found"][1]
