@@ -47,11 +47,16 @@ class ErasedCards:
         return self.refresh()
 
     def refresh(self) -> bool:
-        """Read the vault's deny list again; True if it names customers it did not before."""
+        """Read the vault's deny list again; True if it names customers it did not before. A vault that
+        cannot be read (locked by a writer) keeps the list read before."""
         if not self._vault.path.exists():  # no vault, nobody erased; never created here
             return False
         stat = self._vault.path.stat()
-        tombstones = frozenset(self._vault.tombstones())
+        try:
+            tombstones = frozenset(self._vault.tombstones())
+        except sqlite3.Error as error:
+            logging.getLogger("spend.serving.privacy").warning("deny list not read: %s", type(error).__name__)
+            return False
         self._read_at = (stat.st_mtime_ns, stat.st_size)  # taken before the read: a change meanwhile is seen
         grew = not tombstones <= self._tombstones
         self._tombstones = tombstones
@@ -67,13 +72,8 @@ class ErasedCards:
 def erasures_held_off(home: Path, erased: ErasedCards, forget: Callable[[], None]) -> Iterator[None]:
     """Around a write of card windows: no erasure is between its online deletion and its deny list while it
     runs, and the deny list is followed first (`forget` drops what else the process kept of newly erased
-    cards); a vault that cannot be read keeps the list read before."""
+    cards)."""
     with not_erasing(home):
-        try:
-            grew = erased.follow()
-        except sqlite3.Error as error:
-            logging.getLogger("spend.serving.privacy").warning("deny list not read: %s", type(error).__name__)
-            grew = False
-        if grew:
+        if erased.follow():
             forget()
         yield

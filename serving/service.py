@@ -175,15 +175,8 @@ class Spend:
 
     def _follow_erasures(self) -> None:
         """Erased by `spend erase` since the last refresh: drop what this process holds of them. Last in the
-        refresh, and a vault that cannot be read (locked by a writer) keeps the list read before."""
-        import sqlite3
-
-        try:
-            grew = self.erased.refresh()
-        except sqlite3.Error as error:
-            logging.getLogger("spend.serving.privacy").warning("deny list not read: %s", type(error).__name__)
-            return
-        if grew:
+        refresh; a vault that cannot be read (locked by a writer) keeps the list read before."""
+        if self.erased.refresh():
             self._forget(self.pending.cards() if self.pending is not None else [])
 
     def _forget(self, cards: list[str]) -> None:

@@ -99,8 +99,7 @@ class PendingWindows:
         try:
             self._write({"customer_id": list(batch)}, seconds, windows)
         except Exception as error:  # noqa: BLE001 - kept pending; health says why
-            logging.getLogger("spend.serving.online").warning("pending windows not written: %s", error)
-            self.last_error = f"cards' updated windows not written ({type(error).__name__}); kept to retry"
+            self._failed(error)
             return 0
         with self._lock:
             for card, entry in batch.items():
@@ -118,5 +117,8 @@ class PendingWindows:
             try:
                 self.flush()
             except OSError as error:  # the guard's lock file; the thread must outlive it
-                logging.getLogger("spend.serving.online").warning("pending windows not written: %s", error)
-                self.last_error = f"cards' updated windows not written ({type(error).__name__}); kept to retry"
+                self._failed(error)
+
+    def _failed(self, error: Exception) -> None:
+        logging.getLogger("spend.serving.online").warning("pending windows not written: %s", error)
+        self.last_error = f"cards' updated windows not written ({type(error).__name__}); kept to retry"
