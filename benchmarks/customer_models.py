@@ -16,7 +16,8 @@
 (b) UCI Online Retail II with a time split, at three holdout cut-offs (2011-03-01, 2011-06-01, 2011-09-01):
     trained on cohorts whose labels end by the cut-off, churn over the 90 days after it: Spend vs BG/NBD vs
     recency. The history starts 2009-12, too short for year-ago (same season) training cohorts, so the
-    training labels cover other seasons than the holdout's; the churn rates of both are printed.
+    training labels cover other seasons than the holdout's; the churn rates of both are printed, and each
+    window's season index (models/season.py: the holdout's read from the same days a year earlier).
 (c) Training time of `spend train churn` (cohorts, fit, baselines, register) on 100,000 simulated customers.
 
 Beside (a)'s churn table: what scoring 1,000 customers with reasons costs the service (path attributions vs
@@ -57,6 +58,7 @@ from spend.features.store.config import feature_store  # noqa: E402
 from spend.features.store.definitions import build_repo  # noqa: E402
 from spend.models.baselines import lifetime_margin  # noqa: E402
 from spend.models.metrics import compare  # noqa: E402
+from spend.models.season import SEASON_INDEX, with_season  # noqa: E402
 from spend.simulate.config import SimulationConfig  # noqa: E402
 from spend.simulate.oracle import bayes_churn_probability, observed_history, oracle_churn_probability  # noqa: E402
 from spend.simulate.run import simulate  # noqa: E402
@@ -74,7 +76,7 @@ def cohort_data(settings, as_of, config, model):
 
 
 def fit_model(data, config, model):
-    return fit(model, config, data.train, data.columns, dict(config.params))
+    return fit(model, config, data.train, data.columns, dict(config.params), data.season)
 
 
 KEY = "benchmark-key-0123456789abcdef0123"
@@ -211,7 +213,8 @@ def _recall(settings, simulation, config, churn) -> dict:
     lines = order_lines(OfflineStore(settings.paths))
     campaign = campaign_frame(settings, campaigns, lines, CHURN.feature_service)
     frame = campaign.frame
-    p_churn = model.predict_proba(frame[data.columns])
+    inputs = with_season(model, frame[model.features_], frame["event_timestamp"].to_numpy())
+    p_churn = model.predict_proba(inputs)  # each contact as of its wave
     clv = _wave_values(lines, frame)
     uplift = cross_fitted_uplift(campaign)
     truth = simulation.truth["campaign"]
@@ -289,6 +292,11 @@ def online_retail(root: Path, churn) -> dict:
             "customers": len(data.holdout),
             "train_cutoffs": [str(c.date()) for c in data.splits.train],
             "churn_rate": {name: float(rows["churned"].mean()) for name, rows in rates.items()},
+            # each window's busyness against the year's average, the holdout's read from a year earlier
+            "season_index": {
+                "holdout": float(data.holdout[SEASON_INDEX].iloc[0]),
+                "train": [float(c[SEASON_INDEX].iloc[0]) for c in data.cohorts],
+            },
             "table": table.to_dict(orient="index"),
         }
     return out
@@ -424,9 +432,11 @@ def print_tables(r: dict) -> None:
     )
     for ret in r["online_retail"].values():
         rate, cuts = ret["churn_rate"], ", ".join(ret["train_cutoffs"])
+        season = ret["season_index"]
         _print_table(
             f"(b) Online Retail II churn, holdout {ret['holdout_cutoff']}, {ret['customers']:,} customers "
-            f"(churn rate {rate['holdout']:.3f}; training cohorts {cuts}: {rate['train']:.3f})",
+            f"(churn rate {rate['holdout']:.3f}; training cohorts {cuts}: {rate['train']:.3f}; season index "
+            f"{season['holdout']:.2f} against {', '.join(f'{v:.2f}' for v in season['train'])})",
             ret["table"],
             churn_columns,
         )

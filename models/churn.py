@@ -19,6 +19,12 @@ many customers; `score` gives probabilities and reasons from one pass. Models fi
 attributions existed explain with TreeSHAP. Text columns (membership_tier) are encoded inside the model,
 so nothing but the fitted estimator is needed to score.
 
+The season: given the shop's yearly profile at fit (models/season.py), BG/NBD's horizon is stretched by
+the season index of each row's window (a 90-day window 40% busier than an average stretch counts as 126
+days of purchasing), so the starting point knows an autumn rush or a January lull that the training
+cohorts' labels did not cover. Rows carry their window's index in the `season_index` column; without it
+(the service) the index of the window starting today is read from the profile.
+
 Bands (documented thresholds): low < 0.30 <= medium < 0.60 <= high.
 """
 
@@ -42,6 +48,7 @@ from spend.models.calibration import METHODS, MonotoneCalibrator
 from spend.models.encoding import encode, learn_categories
 from spend.models.metrics import probability_metrics
 from spend.models.reason_text import explain
+from spend.models.season import SEASON_INDEX, season_index
 
 BANDS = (("low", 0.0), ("medium", 0.30), ("high", 0.60))
 CALIBRATIONS = {"auto": METHODS, "platt": ("platt",), "isotonic": ("isotonic",)}
@@ -62,6 +69,8 @@ def search_space(trial, bounds: dict | None = None) -> dict:
 
 
 class ChurnModel(BaseEstimator):
+    seasonal = True  # the cohorts give it each window's season index and the shop's yearly profile
+
     def __init__(
         self,
         n_estimators: int = 50,
@@ -87,12 +96,16 @@ class ChurnModel(BaseEstimator):
     def _booster(self) -> LGBMClassifier:
         return booster(LGBMClassifier, self)
 
-    def fit(self, X: pd.DataFrame, y) -> ChurnModel:
+    def fit(self, X: pd.DataFrame, y, season: np.ndarray | None = None) -> ChurnModel:
+        """`season`: the shop's yearly profile (models/season.py), for the service's windows; the rows'
+        own windows come in X's `season_index` column."""
         y = np.asarray(y, dtype=int)
         if len(np.unique(y)) < 2:
             raise ValueError("churn labels need both churners and stayers in the training cohort")
-        self.features_ = list(X.columns)
-        self.categories_ = learn_categories(X)
+        self.features_ = [c for c in X.columns if c != SEASON_INDEX]
+        self.categories_ = learn_categories(X[self.features_])
+        self.season_ = None if season is None else np.asarray(season, dtype=np.float64)
+        self.seasonal_ = SEASON_INDEX in X.columns
         stacked = self.bgnbd and set(BGNBD_INPUTS) <= set(X)
         self.bgnbd_ = BetaGeoModel().fit(summary_from_features(X)) if stacked else None
         self.from_bgnbd_ = stacked
@@ -116,16 +129,30 @@ class ChurnModel(BaseEstimator):
             summary = summary_from_features(X)
             out = out.assign(  # a new frame: encode may hand back the caller's columns uncopied
                 bgnbd_p_alive=self.bgnbd_.p_alive(summary),
-                bgnbd_p_churn=self.bgnbd_.p_no_purchase(summary, self.horizon_days),
+                bgnbd_p_churn=self.bgnbd_.p_no_purchase(summary, self._horizon(X)),
             )
         return out
+
+    def _horizon(self, X: pd.DataFrame) -> np.ndarray | int:
+        """BG/NBD's horizon for each row: the label's days times its window's season index (the row's
+        `season_index`, else the window from today in the fitted profile, else 1). A model fitted without
+        the column (or before seasons existed) ignores it: its booster learnt from the label's own horizon."""
+        if not getattr(self, "seasonal_", False):
+            return self.horizon_days
+        if SEASON_INDEX in X:
+            index = X[SEASON_INDEX].to_numpy(dtype=np.float64)
+            return self.horizon_days * np.where(np.isfinite(index) & (index > 0), index, 1.0)
+        profile = getattr(self, "season_", None)
+        if profile is None:
+            return self.horizon_days
+        return self.horizon_days * float(season_index(profile, pd.Timestamp.now(tz="UTC"), self.horizon_days)[0])
 
     def _start(self, X: pd.DataFrame) -> np.ndarray:
         """Each row's starting log-odds: BG/NBD's P(no purchase within the horizon); 0 unstacked, and for
         models fitted before the booster started from BG/NBD (no `from_bgnbd_`)."""
         if not getattr(self, "from_bgnbd_", False):
             return np.zeros(len(X))
-        return _logit(self.bgnbd_.p_no_purchase(summary_from_features(X), self.horizon_days))
+        return _logit(self.bgnbd_.p_no_purchase(summary_from_features(X), self._horizon(X)))
 
     @property
     def inputs_(self) -> list[str]:

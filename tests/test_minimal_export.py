@@ -95,6 +95,7 @@ def test_a_transactions_only_history_runs_end_to_end(settings, tmp_path):
     assert {"customer.points", "customer.membership", "customer.customers"} <= set(skipped)
     assert run["built"]["rows"]["customer"] > 0 and run["built"]["rows"]["product"] > 0
     assert run["clv"].exit_code == 0  # three years: enough for a year-long label
+    assert run["churn"]["details"]["season_index"]["holdout"] > 0  # and for the season of the holdout's window
     assert run["scored"]["customers"] > 100 and run["segments"]["customers"] > 100
     assert run["recall"]["uplift_source"].startswith(
         "none (no randomised campaign: the recall list ranks by risk x value"

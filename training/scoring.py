@@ -18,6 +18,7 @@ from spend.core.privacy.vault import IdentityVault
 from spend.core.registry import ModelSpec, spec
 from spend.core.settings import SpendSettings
 from spend.features.store.config import feature_store
+from spend.models.season import with_season
 from spend.models.segmentation import BehaviourClusters, RFMSegmenter
 from spend.training.dataset import cohort_features
 
@@ -35,6 +36,7 @@ def score_customers(
     model, version = ModelStore(settings).load(spec.name, feature_service=spec.feature_service)
     frame = active_features(settings, as_of, spec.feature_service) if frame is None else frame
     features = frame[model.features_] if hasattr(model, "features_") else frame
+    features = with_season(model, features, as_of.normalize())
     values = spec.predict(model, features)
     columns = {ID: frame[ID], "as_of": frame["event_timestamp"], spec.score_column: values}
     if spec.describe is not None:

@@ -76,6 +76,8 @@ def train_command(
     title = f"{report.model} v{report.version} -> @{report.alias}"
     console.print(_comparison(report.comparison, title))
     console.print(report.verdict, highlight=False)
+    if report.details.get("skipped"):
+        console.print(f"skipped: {report.details['skipped']}", highlight=False)
 
 
 @user_errors

@@ -109,3 +109,57 @@ def test_calibration_keeps_the_boosters_ranking(fitted):
     assert abs(roc_auc_score(y, probability) - roc_auc_score(y, raw)) < 0.002
     assert len(np.unique(probability)) == len(np.unique(raw))
     assert fitted.calibrator_.method_ in ("platt", "isotonic")
+
+
+def rhythm_cohort(n: int, season: float, seed: int):
+    """Customers buying at their own Poisson rate (gamma across customers) in a window `season` times
+    as busy as an average one: churn is no purchase in 90 days of that window."""
+    rng = np.random.default_rng(seed)
+    rate = rng.gamma(1.5, 1 / 60, n)  # purchases a day
+    age = rng.uniform(120, 700, n)
+    orders = rng.poisson(rate * age) + 1
+    last = age * (1 - rng.beta(orders, 1))  # the latest of the purchases spread over the customer's age
+    X = pd.DataFrame(
+        {
+            "purchase_days_total": orders.astype(float),
+            "days_since_first_order": age,
+            "days_since_last_order": last,
+            "orders_365d": rng.poisson(rate * 365).astype(float),
+            "season_index": season,
+        }
+    )
+    return X, (rng.random(n) < np.exp(-rate * 90 * season)).astype(int)
+
+
+def test_a_busier_window_than_the_training_cohorts_saw_is_not_read_as_their_churn_rate():
+    parts = [rhythm_cohort(4_000, s, seed) for seed, s in enumerate((0.7, 0.9, 0.8))]
+    X, y = pd.concat([p[0] for p in parts], ignore_index=True), np.concatenate([p[1] for p in parts])
+    holdout, churned = rhythm_cohort(6_000, 1.4, seed=9)  # an autumn rush
+    seasonal = ChurnModel(n_estimators=30).fit(X, y)
+    blind = ChurnModel(n_estimators=30).fit(X.drop(columns="season_index"), y)
+    assert "season_index" not in seasonal.features_ and seasonal.inputs_ == blind.inputs_
+    off_seasonal = abs(seasonal.predict_proba(holdout).mean() - churned.mean())
+    off_blind = abs(blind.predict_proba(holdout.drop(columns="season_index")).mean() - churned.mean())
+    assert off_seasonal < 0.5 * off_blind and off_seasonal < 0.04
+    # the same customers in a busier window: every one less likely to churn, ranked as before
+    busier = seasonal.predict_proba(holdout.assign(season_index=2.0))
+    now = seasonal.predict_proba(holdout)
+    assert (busier < now).mean() > 0.99
+
+
+def test_without_the_column_the_window_from_today_is_read_from_the_profile():
+    X, y = rhythm_cohort(3_000, 1.0, seed=3)
+    profile = np.where(np.arange(365) < 180, 0.5, 1.5)
+    model = ChurnModel(n_estimators=20).fit(X, y, season=profile)
+    from spend.models.season import season_index
+
+    today = season_index(profile, pd.Timestamp.now(tz="UTC"), 90)[0]
+    served = model.score(X.drop(columns="season_index"), reasons=True)
+    batch = model.score(X.assign(season_index=today), reasons=True)
+    np.testing.assert_allclose(served[0], batch[0])
+    assert served[1] == batch[1]
+    # a model fitted without the windows' index (or before it existed) keeps the label's own horizon
+    plain = ChurnModel(n_estimators=20).fit(X.drop(columns="season_index"), y)
+    np.testing.assert_allclose(
+        plain.predict_proba(X.drop(columns="season_index")), plain.predict_proba(X.assign(season_index=1.5))
+    )

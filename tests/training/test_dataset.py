@@ -74,6 +74,9 @@ def test_a_model_trained_on_earlier_cohorts_is_scored_against_both_baselines(his
     holdout = data.holdout
     assert holdout["churned"].between(0, 1).all() and 0.1 < holdout["churned"].mean() < 0.9
     assert all(cohort["event_timestamp"].max() < data.splits.holdout for cohort in data.cohorts)
+    # a year of history: no year before the holdout to read its season from, and one line says so
+    assert data.season is None and "season_index" not in data.columns
+    assert data.skipped == "season index: under a year of purchases before the holdout"
     model = fit(CHURN, config, data.train, data.columns, dict(config.params) | {"n_estimators": 150})
     scores = {"spend": model.predict_proba(holdout[data.columns])} | baseline_scores(CHURN, config, data)
     table = compare(holdout["churned"], scores)

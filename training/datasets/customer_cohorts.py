@@ -21,6 +21,7 @@ from spend.features.compute.orders import purchase_lines
 from spend.features.ingest.store import OfflineStore
 from spend.features.store.config import feature_store
 from spend.models.metrics import compare
+from spend.models.season import SEASON_INDEX, season_index, season_profile, with_season
 from spend.training.dataset import Splits, check_horizon, cohort_features, feature_columns, order_lines, split_cutoffs
 from spend.training.datasets import Evaluation
 
@@ -36,6 +37,8 @@ class CohortData:
     cohorts: list[pd.DataFrame]
     holdout: pd.DataFrame
     label: str
+    season: np.ndarray | None = None  # the shop's yearly profile before the holdout, for seasonal models
+    skipped: str | None = None  # what this history could not give, in one line
 
     @property
     def train(self) -> pd.DataFrame:
@@ -61,15 +64,19 @@ def prepare(settings: SpendSettings, spec: ModelSpec, config: CohortConfig, as_o
             f"{first:%Y-%m-%d}; use a later --as-of or a shorter horizon (experiments/{spec.name}.yaml)"
         )
     purchases = purchase_lines(lines)  # once: every cut-off checks its horizon against them
+    seasonal = getattr(spec.estimator, "seasonal", False)
+    # Purchases before the holdout only: its window's index comes from the same days a year earlier.
+    season = season_profile(purchases, splits.holdout) if seasonal else None
+    skipped = "season index: under a year of purchases before the holdout" if seasonal and season is None else None
 
     def cohort(cutoff: pd.Timestamp) -> pd.DataFrame:
         check_horizon(purchases, cutoff, horizon)
         frame = cohort_features(store, folder, cutoff, spec.feature_service)
         frame[spec.label] = spec.make_label(lines, frame[ID], cutoff, horizon)
-        return frame
+        return frame if season is None else frame.assign(**{SEASON_INDEX: season_index(season, cutoff, horizon)[0]})
 
     holdout = cohort(splits.holdout)  # first: a horizon past the history fails before any other work
-    return CohortData(splits, lines, [cohort(cut) for cut in splits.train], holdout, spec.label)
+    return CohortData(splits, lines, [cohort(cut) for cut in splits.train], holdout, spec.label, season, skipped)
 
 
 def build(spec: ModelSpec, config: CohortConfig, params: dict):
@@ -79,8 +86,19 @@ def build(spec: ModelSpec, config: CohortConfig, params: dict):
     return spec.estimator(**params)
 
 
-def fit(spec: ModelSpec, config: CohortConfig, rows: pd.DataFrame, columns: list[str], params: dict):
-    return build(spec, config, params).fit(rows[columns], rows[spec.label])
+def fit(
+    spec: ModelSpec,
+    config: CohortConfig,
+    rows: pd.DataFrame,
+    columns: list[str],
+    params: dict,
+    season: np.ndarray | None = None,
+):
+    """The spec's estimator fitted on `rows`; a seasonal one also keeps the shop's yearly profile."""
+    model = build(spec, config, params)
+    if season is not None and "season" in inspect.signature(model.fit).parameters:
+        return model.fit(rows[columns], rows[spec.label], season=season)
+    return model.fit(rows[columns], rows[spec.label])
 
 
 def baselines(spec: ModelSpec, config: CohortConfig, data: CohortData) -> dict[str, object]:
@@ -96,7 +114,9 @@ def baseline_scores(spec: ModelSpec, config: CohortConfig, data: CohortData) -> 
 
 
 def evaluate(spec: ModelSpec, config: CohortConfig, data: CohortData, params: dict) -> Evaluation:
-    contenders = {"spend": fit(spec, config, data.train, data.columns, params)} | baselines(spec, config, data)
+    contenders = {"spend": fit(spec, config, data.train, data.columns, params, data.season)} | baselines(
+        spec, config, data
+    )
     holdout = data.holdout
     scores = {name: spec.predict(model, holdout[data.columns]) for name, model in contenders.items()}
     table = compare(holdout[spec.label], scores, spec.metrics)
@@ -105,6 +125,11 @@ def evaluate(spec: ModelSpec, config: CohortConfig, data: CohortData, params: di
         "train_cutoffs": ",".join(c.date().isoformat() for c in data.splits.train),
     }
     details = {"train_rows": len(data.train), "holdout_rows": len(holdout), "splits": data.splits.kind}
+    if SEASON_INDEX in holdout:
+        details["season_index"] = {"holdout": float(holdout[SEASON_INDEX].iloc[0])}
+    if data.skipped:
+        details["skipped"] = data.skipped
+    inputs = [c for c in data.columns if c != SEASON_INDEX]  # the features the service reads
     params = params | {"horizon_days": config.label.horizon_days}
     label = holdout[spec.label].to_numpy()
     binary = set(np.unique(label)) <= {0, 1}
@@ -114,10 +139,10 @@ def evaluate(spec: ModelSpec, config: CohortConfig, data: CohortData, params: di
         tags,
         details=details,
         contenders=contenders,
-        example=holdout[data.columns].head(5),
+        example=holdout[inputs].head(5),
         holdout_scores=(label, scores) if binary else None,
-        reference=data.train[data.columns],
-        recent=holdout[data.columns],
+        reference=data.train[inputs],
+        recent=holdout[inputs],
         reference_at=pd.Series(data.splits.train).mean(),
         recent_at=data.splits.holdout,
         trends=LIFETIME,
@@ -155,7 +180,8 @@ def labelled_cohort(settings: SpendSettings, spec: ModelSpec, config: CohortConf
     lines = order_lines(OfflineStore(settings.paths))
     frame = cohort_features(feature_store(settings), settings.paths.feature_snapshots, cutoff, spec.feature_service)
     label = spec.make_label(lines, frame[ID], cutoff, config.label.horizon_days)
-    return np.asarray(spec.predict(model, frame[feature_columns(frame)])), np.asarray(label)
+    inputs = with_season(model, frame[feature_columns(frame)], cutoff)
+    return np.asarray(spec.predict(model, inputs)), np.asarray(label)
 
 
 def objective(spec: ModelSpec, config: CohortConfig, data: CohortData):
@@ -169,7 +195,7 @@ def objective(spec: ModelSpec, config: CohortConfig, data: CohortData):
 
     def score(trial) -> float:
         params = spec.search_space(trial, config.search_space)
-        model = fit(spec, config, fit_on, columns, params)
+        model = fit(spec, config, fit_on, columns, params, data.season)
         return spec.metrics(validate_on[spec.label], spec.predict(model, validate_on[columns]))[metric]
 
     return score
