@@ -19,6 +19,11 @@ import pandas as pd
 
 CYCLE = 365
 SEASON_INDEX = "season_index"  # the input column a seasonal model reads (its window's index)
+# A year-ago window can be empty for reasons that will not recur (a shop closed for a refit, a site down
+# for a month); an index near 0 would then read as "nobody buys" and every customer as churned. Bounded
+# well outside what a trading season does (Online Retail II spans 0.78 to 1.42, Christmas-heavy shops
+# about 2).
+BOUNDS = (1 / 3, 3.0)
 
 
 def _days(when) -> np.ndarray:
@@ -43,10 +48,10 @@ def season_profile(purchases: pd.DataFrame, until: pd.Timestamp, customer: str =
 
 def season_index(profile: np.ndarray, starts, horizon_days: int) -> np.ndarray:
     """Each window's index: the profile's mean over the `horizon_days` days from each start (1.0 is an
-    average stretch of the year; 1.4 is 40% more purchase days than that)."""
+    average stretch of the year; 1.4 is 40% more purchase days than that), within BOUNDS."""
     first = _days(starts)
     positions = (first[:, None] + np.arange(horizon_days)[None, :]) % CYCLE
-    return profile[positions].mean(axis=1)
+    return np.clip(profile[positions].mean(axis=1), *BOUNDS)
 
 
 def with_season(model, frame: pd.DataFrame, cutoff) -> pd.DataFrame:

@@ -12,12 +12,14 @@ from spend.models.season import CYCLE, SEASON_INDEX, season_index, season_profil
 UNTIL = pd.Timestamp("2011-03-01", tz="UTC")
 
 
-def purchases(busy: tuple[str, str], start: str = "2010-01-01", end: str = "2011-12-31") -> pd.DataFrame:
-    """One customer buying every day, and nine more buying every day inside `busy` (first, last)."""
+def purchases(
+    busy: tuple[str, str], start: str = "2010-01-01", end: str = "2011-12-31", buyers: int = 9
+) -> pd.DataFrame:
+    """One customer buying every day, and `buyers` more buying every day inside `busy` (first, last)."""
     days = pd.date_range(start, end, freq="D", tz="UTC")
     rows = [("quiet", day) for day in days]
     inside = days[(days >= pd.Timestamp(busy[0], tz="UTC")) & (days <= pd.Timestamp(busy[1], tz="UTC"))]
-    rows += [(f"busy{k}", day + pd.Timedelta(hours=k)) for day in inside for k in range(9)]
+    rows += [(f"busy{k}", day + pd.Timedelta(hours=k)) for day in inside for k in range(buyers)]
     return pd.DataFrame(rows, columns=["customer_id", "ts"])
 
 
@@ -31,9 +33,19 @@ def test_a_window_is_indexed_by_its_share_of_the_years_purchase_days():
     assert october == pytest.approx((90 + 9 * 31) / 90 / mean)
     quiet = season_index(profile, pd.Timestamp("2011-03-01", tz="UTC"), 90)[0]
     assert quiet == pytest.approx(1 / mean)
-    # a window reaching past the year's end wraps round the cycle: 15 busy days of the 30 from 16 October
-    both = season_index(profile, pd.Timestamp("2011-10-16", tz="UTC"), 30)[0]
-    assert both == pytest.approx((30 + 9 * 16) / 30 / mean)
+    half = season_index(profile, pd.Timestamp("2011-10-16", tz="UTC"), 90)[0]  # 16 busy days of 90
+    assert half == pytest.approx((90 + 9 * 16) / 90 / mean)
+
+
+def test_a_window_past_the_profiles_last_day_wraps_round_to_its_first():
+    # busy on the profile year's last 14 days and its first 15: the 29 days from 15 February 2011 are
+    # those 14 and then, a year on, the first 15
+    ends = pd.concat(
+        [purchases(("2011-02-15", "2011-02-28"), buyers=1), purchases(("2010-03-01", "2010-03-15"), buyers=1)]
+    )
+    profile = season_profile(ends, UNTIL)
+    mean = (CYCLE + 29) / CYCLE
+    assert season_index(profile, pd.Timestamp("2011-02-15", tz="UTC"), 29)[0] == pytest.approx(2 / mean)
 
 
 def test_a_customer_buying_twice_in_a_day_counts_once():
@@ -68,3 +80,18 @@ def test_a_models_profile_adds_the_index_of_one_date_or_one_per_row():
     rows = with_season(Seasonal(), frame, dates)[SEASON_INDEX].to_numpy()
     assert rows[0] == pytest.approx(one[SEASON_INDEX].iloc[0]) and rows[1] < 1
     assert SEASON_INDEX not in with_season(object(), frame, dates)  # a model without a profile: unchanged
+
+
+def test_a_window_that_was_empty_a_year_ago_is_not_read_as_nobody_buying():
+    days = purchases(("2010-10-01", "2010-10-31"))
+    closed = days[
+        (days["ts"] < pd.Timestamp("2010-06-01", tz="UTC")) | (days["ts"] >= pd.Timestamp("2010-09-01", tz="UTC"))
+    ]
+    profile = season_profile(closed, UNTIL)  # the shop shut for June to August 2010
+    summer = season_index(profile, pd.Timestamp("2011-06-01", tz="UTC"), 90)[0]
+    assert profile[_position("2010-07-01")] == 0 and summer == pytest.approx(1 / 3)
+    assert season_index(profile, pd.Timestamp("2011-10-01", tz="UTC"), 90)[0] < 3
+
+
+def _position(day: str) -> int:
+    return (pd.Timestamp(day) - pd.Timestamp(0)).days % CYCLE
