@@ -45,7 +45,9 @@ def _fields(names, dtype=Float64) -> list[Field]:
 
 
 def _source(name: str, folder: Path, spark: bool):
-    path = str(folder / SNAPSHOT_FILES[name])
+    # Absolute: the registry keeps the path, and a relative one (the default home is `.spend`) would be
+    # read from whatever directory the next command runs in.
+    path = str((folder / SNAPSHOT_FILES[name]).resolve())
     if spark:  # the same Parquet snapshots, read by Feast's Spark offline store (SPEND_ENV=cluster)
         from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
 

@@ -76,6 +76,13 @@ def train_command(
     title = f"{report.model} v{report.version} -> @{report.alias}"
     console.print(_comparison(report.comparison, title))
     console.print(report.verdict, highlight=False)
+    season = report.details.get("season_index")
+    if season:
+        console.print(
+            f"season index of the holdout's window: {season['holdout']:.2f} (its purchase days against an average "
+            "stretch of the year, read from the same days a year earlier)",
+            highlight=False,
+        )
     if report.details.get("skipped"):
         console.print(f"skipped: {report.details['skipped']}", highlight=False)
 

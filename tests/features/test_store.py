@@ -421,3 +421,20 @@ def test_feature_store_yaml_names_absolute_paths_under_the_default_relative_home
     document = yaml.safe_load(write_repo_yaml(settings).read_text())
     for path in (document["registry"]["path"], document["online_store"]["path"]):
         assert Path(path).is_absolute() and Path(path).parent == tmp_path / ".spend" / "feast", path
+
+
+def test_a_home_applied_under_a_relative_path_is_read_from_any_directory(tmp_path, monkeypatch):
+    """The demo's home is `.spend`, relative to where it ran: the registry kept its snapshot files as
+    `.spend/features/...`, and `SPEND_HOME=/abs/.spend spend train churn` run from another directory
+    failed with FileNotFoundError."""
+    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+    monkeypatch.chdir(tmp_path)
+    relative = SpendSettings(home=Path(".spend"), pseudonym_key=TEST_KEY)
+    feature_store(relative).apply(build_repo(relative.paths.feature_snapshots).objects)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    store = feature_store(SpendSettings(home=tmp_path / ".spend", pseudonym_key=TEST_KEY))
+    for view in store.list_feature_views():
+        path = Path(view.batch_source.path)
+        assert path.is_absolute() and path.parent == tmp_path / ".spend" / "features", path

@@ -49,6 +49,8 @@ def test_tuning_trials_and_the_final_fit_are_nested_under_one_named_run_with_plo
     tuned = runner.invoke(app, ["train", "churn", "--as-of", "2025-12-31", "--tune", "2"])
     assert tuned.exit_code == 0, tuned.output
     assert "trial 1/2: validation" in tuned.output and "trial 2/2" in tuned.output  # progress per trial
+    # a year of history: one line says what the churn model could not use
+    assert "skipped: season index: under a year of purchases before the holdout" in tuned.output
     registry = Registry(home)
     experiment = registry.client.get_experiment_by_name("spend-churn")
     (parent,) = registry.client.search_runs(
