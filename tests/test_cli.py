@@ -120,6 +120,14 @@ def test_an_unknown_example_is_a_clear_error(settings):
     assert result.exit_code == 2 and "unknown example 'iris'" in result.output
 
 
+@pytest.mark.parametrize("args", [["models", "rollback", "nosuch"], ["models", "promote", "nosuch", "1"]])
+def test_an_unknown_model_is_named_as_unknown(settings, args):
+    # rollback used to answer "spend-nosuch has no previous champion to roll back to"
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and result.output.count("error:") == 1
+    assert "unknown model 'nosuch'; known: churn, clv" in result.output
+
+
 def test_a_bad_setting_is_a_clear_error(settings, monkeypatch):
     monkeypatch.setenv("SPEND_MAX_LINE_AMOUNT", "-5")
     result = runner.invoke(app, ["quality"])

@@ -236,10 +236,26 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
 def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, source: str) -> None:
     missing = [c for c in spec.required_columns(ctx) if c not in raw.columns]
     if missing:
+        near = _near_names(missing, list(raw.columns))
+        maps = [f"{old}={new}" for old, new in near]
+        hint = f" (it looks like: {' '.join(f'--map {m!r}' if ' ' in m else f'--map {m}' for m in maps)})"
         raise SpendError(
             f"{Path(source).name}: missing required column(s) {', '.join(missing)} for table {spec.name} "
-            f"(found {', '.join(raw.columns)}); map foreign names with --map old=new"
+            f"(found {', '.join(raw.columns)}); map foreign names with --map old=new{hint if near else ''}"
         )
+
+
+def _near_names(missing: list[str], found: list[str]) -> list[tuple[str, str]]:
+    """(found, canonical) pairs that differ only in case, spaces or hyphens ("Customer ID" -> customer_id).
+    Suggested, not applied: a file may hold both "TS" and "ts", and which one is meant is the user's call."""
+
+    def plain(name: str) -> str:
+        return "_".join(name.strip().lower().replace("-", " ").split())
+
+    by_plain = {}
+    for name in found:
+        by_plain.setdefault(plain(name), name)
+    return [(by_plain[plain(c)], c) for c in missing if plain(c) in by_plain]
 
 
 def _fill_defaults(typed: pd.DataFrame, settings: SpendSettings) -> pd.DataFrame:

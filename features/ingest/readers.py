@@ -19,16 +19,20 @@ CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
-def parse_mapping(text: str | None) -> dict[str, str]:
-    """`old=new,old2=new2` -> {old: new}; a malformed pair is an error, not ignored."""
+def parse_mapping(text: str | list[str] | None) -> dict[str, str]:
+    """`old=new,old2=new2` (or several such, one per --map) -> {old: new}; a malformed pair, or a column
+    mapped twice to different names, is an error, not ignored."""
     if not text:
         return {}
     mapping: dict[str, str] = {}
-    for pair in text.split(","):
+    for pair in ",".join([text] if isinstance(text, str) else text).split(","):
         old, sep, new = pair.partition("=")
         if not sep or not old.strip() or not new.strip():
             raise SpendError(f"--map: {pair!r} is not of the form old=new")
-        mapping[old.strip()] = new.strip()
+        old, new = old.strip(), new.strip()
+        if mapping.get(old, new) != new:
+            raise SpendError(f"--map: {old!r} is mapped twice ({mapping[old]} and {new})")
+        mapping[old] = new
     return mapping
 
 
@@ -70,6 +74,8 @@ def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
 def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str = "utf-8") -> pd.DataFrame:
     """Read an export into a frame with canonical column names; raises SpendError on unreadable input."""
     path = Path(path)
+    if path.is_dir():
+        raise SpendError(f"{path}: is a folder; ingest its files one by one")
     if not path.is_file():
         raise SpendError(f"{path}: no such file")
     if path.stat().st_size == 0:
@@ -84,7 +90,8 @@ def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str
     except EOFError as error:  # a compressed stream cut short (a partial download or copy)
         raise SpendError(f"{path}: the compressed file is truncated ({_first_line(error)})") from error
     except (pa.ArrowInvalid, UnicodeDecodeError, lzma.LZMAError, OSError) as error:
-        raise SpendError(f"{path}: cannot be read as {suffix.lstrip('.')} ({_first_line(error)})") from error
+        why = _first_line(error) + utf16_hint(path, encoding)
+        raise SpendError(f"{path}: cannot be read as {suffix.lstrip('.')} ({why})") from error
     if frame.empty:
         raise SpendError(f"{path}: the file has a header but no rows")
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -106,3 +113,12 @@ def _first_line(error: Exception) -> str:
     if "invalid UTF8" in message or isinstance(error, UnicodeDecodeError):
         message += "; the file is not valid for this encoding, pass --encoding (e.g. latin-1)"
     return message
+
+
+def utf16_hint(path: Path, encoding: str) -> str:
+    """Why a CSV saved as UTF-16 (Excel's "Unicode text") cannot be parsed as UTF-8: its byte-order mark."""
+    if encoding.lower().replace("_", "-").startswith("utf-16"):
+        return ""
+    with open(path, "rb") as head:
+        marked = head.read(2) in (b"\xff\xfe", b"\xfe\xff")
+    return "; it starts with a UTF-16 byte-order mark, pass --encoding utf-16" if marked else ""

@@ -150,7 +150,10 @@ def ingest_command(
     table: Annotated[
         str, typer.Option(help="Canonical table: transactions, customers, points, membership, campaigns.")
     ],
-    map_: Annotated[str | None, typer.Option("--map", help="Rename foreign columns: old=new,old2=new2.")] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="Rename foreign columns: old=new,old2=new2; repeat --map for more."),
+    ] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding of a CSV.")] = "utf-8",
     ts_format: Annotated[str | None, typer.Option(help="strftime format of timestamps, if not ISO 8601.")] = None,
     allow_anonymous: Annotated[bool, typer.Option(help="Keep transactions without customer_id as anonymous.")] = False,

@@ -226,7 +226,9 @@ def promote_command(
 def rollback_command(model: ModelName) -> None:
     """Restore the previous champion."""
     from spend.core.names import model_name
+    from spend.core.registry import spec
     from spend.training.tracking import Registry
 
+    spec(model_name(model))  # an unknown model is named as such, not as one without a previous champion
     version = Registry(SpendSettings()).rollback(model)
     console.print(f"{model_name(model)} v{version} is @champion again")

@@ -204,6 +204,17 @@ def test_timestamps_without_offset_use_the_configured_time_zone(settings, write_
         ),
         (GOOD_CSV, ["--table", "transactions", "--ts-format", "%Q%"], "--ts-format: '%Q%' is not a usable"),
         (lzma.compress(GOOD_CSV * 50)[:120], ["--table", "transactions"], "the compressed file is truncated"),
+        (
+            b"order_id,Customer ID,TS,Product-ID,quantity,unit_price\no1,c,2026-01-01,p,1,1\n",
+            ["--table", "transactions"],
+            "(it looks like: --map 'Customer ID=customer_id' --map TS=ts --map Product-ID=product_id)",
+        ),
+        (
+            GOOD_CSV,
+            ["--table", "transactions", "--map", "a=ts", "--map", "a=when"],
+            "'a' is mapped twice (ts and when)",
+        ),
+        (GOOD_CSV.decode().encode("utf-16"), ["--table", "transactions"], "byte-order mark, pass --encoding utf-16"),
     ],
     ids=[
         "empty",
@@ -216,6 +227,9 @@ def test_timestamps_without_offset_use_the_configured_time_zone(settings, write_
         "unknown-encoding",
         "bad-ts-format",
         "truncated-xz",
+        "names-in-another-case",
+        "mapped-twice",
+        "utf-16",
     ],
 )
 def test_bad_input_ends_with_one_clear_line_and_writes_nothing(settings, tmp_path, content, args, message):
@@ -233,6 +247,24 @@ def test_bad_input_ends_with_one_clear_line_and_writes_nothing(settings, tmp_pat
 def test_a_missing_file_is_a_clear_error(settings, tmp_path):
     result = runner.invoke(app, ["ingest", str(tmp_path / "nope.csv"), "--table", "transactions"])
     assert result.exit_code == 2 and "no such file" in result.output
+    folder = runner.invoke(app, ["ingest", str(tmp_path), "--table", "transactions"])  # not "no such file"
+    assert folder.exit_code == 2 and "is a folder; ingest its files one by one" in folder.output
+
+
+def test_repeated_maps_all_apply_and_a_utf16_export_loads_with_its_encoding(settings, tmp_path):
+    # a second --map used to replace the first silently
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"order_id,Customer ID,TS,product_id,quantity,unit_price\no1,c1,2026-01-02T10:00:00,p,1,2.5\n")
+    maps = ["--map", "Customer ID=customer_id", "--map", "TS=ts"]
+    result = runner.invoke(app, ["ingest", str(path), "--table", "transactions", *maps, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["accepted"] == 1
+    path.write_bytes(path.read_bytes().decode().replace("o1", "o2").encode("utf-16"))
+    args = ["ingest", str(path), "--table", "transactions", *maps, "--encoding", "utf-16", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["accepted"] == 1
+    assert sorted(OfflineStore(settings.paths).read("transactions")["order_id"]) == ["o1", "o2"]
 
 
 def test_a_crash_before_commit_leaves_nothing_visible(settings, write_csv, monkeypatch):
