@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from spend.core.errors import SpendError
 from spend.features.schema.fields import TEXT
 
-CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".txt")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".txt", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
@@ -57,18 +57,38 @@ def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
     source = lzma.open(path) if path.name.lower().endswith(".xz") else path
     read_options = pacsv.ReadOptions(encoding=encoding, block_size=16 << 20)
     header = pacsv.open_csv(source, read_options=read_options).schema.names
-    if isinstance(source, lzma.LZMAFile):
-        source.close()
-        source = lzma.open(path)
+    parse = pacsv.ParseOptions(delimiter=_delimiter(header))
+    if parse.delimiter != ",":
+        source = _reopened(source, path)
+        header = pacsv.open_csv(source, read_options=read_options, parse_options=parse).schema.names
+    source = _reopened(source, path)
     convert = pacsv.ConvertOptions(
         column_types={name: pa.string() for name in header}, strings_can_be_null=False, quoted_strings_can_be_null=False
     )
     try:
-        table = pacsv.read_csv(source, read_options=read_options, convert_options=convert)
+        table = pacsv.read_csv(source, read_options=read_options, parse_options=parse, convert_options=convert)
     finally:
         if isinstance(source, lzma.LZMAFile):
             source.close()
     return table.to_pandas(types_mapper=lambda t: TEXT if pa.types.is_string(t) else None)
+
+
+def _delimiter(header: list[str]) -> str:
+    """`,` unless the header read with commas is one name holding semicolons, tabs or pipes: Excel saves
+    CSV with `;` where the decimal mark is a comma, and text exports use tabs."""
+    if len(header) == 1:
+        for candidate in (";", "\t", "|"):
+            if candidate in header[0]:
+                return candidate
+    return ","
+
+
+def _reopened(source, path: Path):
+    """An xz stream cannot seek back: a second read of it needs a new one (a path is opened afresh anyway)."""
+    if isinstance(source, lzma.LZMAFile):
+        source.close()
+        return lzma.open(path)
+    return source
 
 
 def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str = "utf-8") -> pd.DataFrame:

@@ -359,3 +359,15 @@ def test_files_an_interrupted_ingest_left_are_listed_and_removed_before_any_read
     assert report.accepted == 1
     assert ds.dataset(folder, format="parquet").count_rows() == 1  # the orphans are gone, the new row is there
     assert json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)["orphans"] == []
+
+
+@pytest.mark.parametrize(("name", "delimiter"), [("excel.csv", ";"), ("export.tsv", "\t"), ("piped.csv.xz", "|")])
+def test_a_semicolon_tab_or_pipe_separated_export_is_read_by_its_header(settings, tmp_path, name, delimiter):
+    # a semicolon CSV (Excel where the decimal mark is a comma) was one column "order_id;customer_id;..."
+    text = GOOD_CSV.decode().replace(",", delimiter).encode()
+    path = tmp_path / name
+    path.write_bytes(lzma.compress(text) if name.endswith(".xz") else text)
+    result = runner.invoke(app, ["ingest", str(path), "--table", "transactions", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["accepted"] == 1
+    assert OfflineStore(settings.paths).read("transactions")["unit_price"].tolist() == [2.5]
