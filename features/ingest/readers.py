@@ -56,11 +56,8 @@ def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
     # Every column is read as text: parsing is ours, so a bad value becomes a reason, not a crash.
     source = lzma.open(path) if path.name.lower().endswith(".xz") else path
     read_options = pacsv.ReadOptions(encoding=encoding, block_size=16 << 20)
-    header = pacsv.open_csv(source, read_options=read_options).schema.names
-    parse = pacsv.ParseOptions(delimiter=_delimiter(header))
-    if parse.delimiter != ",":
-        source = _reopened(source, path)
-        header = pacsv.open_csv(source, read_options=read_options, parse_options=parse).schema.names
+    parse = pacsv.ParseOptions(delimiter=_delimiter(path, encoding))
+    header = pacsv.open_csv(source, read_options=read_options, parse_options=parse).schema.names
     source = _reopened(source, path)
     convert = pacsv.ConvertOptions(
         column_types={name: pa.string() for name in header}, strings_can_be_null=False, quoted_strings_can_be_null=False
@@ -73,12 +70,16 @@ def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
     return table.to_pandas(types_mapper=lambda t: TEXT if pa.types.is_string(t) else None)
 
 
-def _delimiter(header: list[str]) -> str:
-    """`,` unless the header read with commas is one name holding semicolons, tabs or pipes: Excel saves
-    CSV with `;` where the decimal mark is a comma, and text exports use tabs."""
-    if len(header) == 1:
+def _delimiter(path: Path, encoding: str) -> str:
+    """`,` unless the header line holds no comma and does hold semicolons, tabs or pipes: Excel saves CSV
+    with `;` where the decimal mark is a comma (so data rows hold commas), and text exports use tabs."""
+    xz = path.name.lower().endswith(".xz")  # pyarrow's streams do not read xz
+    with lzma.open(path) if xz else pa.input_stream(str(path), compression="detect") as stream:
+        head = stream.read(1 << 16).decode(encoding, errors="replace")
+    header = head.lstrip("\ufeff").splitlines()[0] if head.strip() else ""
+    if "," not in header:
         for candidate in (";", "\t", "|"):
-            if candidate in header[0]:
+            if candidate in header:
                 return candidate
     return ","
 

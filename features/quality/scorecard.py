@@ -100,6 +100,10 @@ def score_table(table: str, store: OfflineStore, settings: SpendSettings, now: d
         return None
     spec = TABLES[table]
     stored = store.read(table)
+    if stored.empty:  # every row quarantined: what was wrong is in validity; nothing else can be measured
+        nothing = Dimension(0.0, ["no accepted rows"])
+        dims = dict.fromkeys(DIMENSIONS, nothing) | {"validity": validity(batches)}
+        return TableScore(table, 0, len(batches), dims)
     dims = {
         "completeness": completeness(stored, table),
         "validity": validity(batches),

@@ -371,3 +371,14 @@ def test_a_semicolon_tab_or_pipe_separated_export_is_read_by_its_header(settings
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["accepted"] == 1
     assert OfflineStore(settings.paths).read("transactions")["unit_price"].tolist() == [2.5]
+
+
+def test_a_semicolon_export_with_decimal_commas_is_read_and_its_commas_quarantined_with_a_reason(settings, tmp_path):
+    # its data rows hold commas: the header was read with commas as one column, then row 1 had two fields
+    path = tmp_path / "excel.csv"
+    header = GOOD_CSV.decode().splitlines()[0].replace(",", ";")
+    path.write_text(f"{header}\no1;c1;2026-01-01T10:00:00Z;p1;1;2.5\no2;c1;2026-01-01T11:00:00Z;p1;1;2,5\n")
+    result = runner.invoke(app, ["ingest", str(path), "--table", "transactions", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["accepted"], report["quarantined"]) == (1, 1)

@@ -43,6 +43,18 @@ def test_validity_and_uniqueness_follow_quarantine_and_duplicates(settings, writ
     assert set(DIMENSIONS) <= set(card)
 
 
+def test_a_table_whose_every_row_was_quarantined_is_scored_not_a_crash(settings, write_csv):
+    # `spend quality` ended in "unexpected KeyError: 'order_id'" when no row of a table was accepted
+    bad = [GOOD_LINE | {"event_id": f"bad{i}", "unit_price": "2,5"} for i in range(3)]
+    ingest(write_csv(bad), IngestOptions("transactions"), settings, now=NOW)
+    card = scorecard(settings, now=NOW)["tables"]["transactions"]
+    assert card["rows"] == 0 and card["validity"]["score"] == 0.0
+    assert card["validity"]["failing"] == ["unit_price:not_a_float: 3 rows quarantined"]
+    assert card["consistency"]["failing"] == ["no accepted rows"]
+    result = CliRunner().invoke(app, ["quality"])
+    assert result.exit_code == 0 and "no accepted rows" in result.output
+
+
 def test_completeness_names_an_expected_field_that_is_empty(settings, write_csv):
     lines = [{k: v for k, v in line.items() if k != "unit_cost"} for line in _lines(10)]
     ingest(write_csv(lines), IngestOptions("transactions"), settings, now=NOW)
