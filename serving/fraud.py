@@ -11,12 +11,13 @@ windows, like a first payment offline; so does every payment when the online sto
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import numpy as np
 
 from spend.features.compute.payments import FEATURES, REQUEST, SPENDING, TERMINAL
 from spend.features.compute.terminals import WINDOWS
-from spend.features.store.definitions import request_arrays, request_values
+from spend.features.store.definitions import SNAPSHOT_TTL, request_arrays, request_values
 
 EMPTY_WINDOWS = dict.fromkeys(SPENDING, 0.0)
 EMPTY_TERMINAL = dict.fromkeys(TERMINAL, 0.0)
@@ -89,12 +90,15 @@ def model_inputs(values: np.ndarray, features: Sequence[str]) -> np.ndarray:
     return values[:, [_AT[f] for f in features]]
 
 
-def with_pending(columns: dict, cards: Sequence[str], pending) -> dict:
+def with_pending(columns: dict, cards: Sequence[str], pending, now: datetime) -> dict:
     """The online values with each card's pending windows (written by this process, not yet online) in
-    place of the stored ones: they are newer."""
+    place of the stored ones: they are newer. Windows older than the view's time to live are read as the
+    online store reads them once written: not found (a back-dated payment's windows once counted while
+    pending and not after their write, so the card's next score depended on the write's timing)."""
     entries = [pending.get(card) for card in cards]
     if not any(entries):
         return columns
+    oldest = now - SNAPSHOT_TTL
     out = dict(columns)
     names = (*SPENDING, "customer_spending__found", "customer_spending__event_seconds")
     for name in names:
@@ -102,10 +106,11 @@ def with_pending(columns: dict, cards: Sequence[str], pending) -> dict:
     for i, entry in enumerate(entries):
         if entry is not None:
             windows, at = entry
+            expired = at <= oldest  # as the reader's `found`: event time after now - ttl
             for name in SPENDING:
-                out[name][i] = windows[name]
-            out["customer_spending__found"][i] = True
-            out["customer_spending__event_seconds"][i] = at.timestamp()
+                out[name][i] = np.nan if expired else windows[name]
+            out["customer_spending__found"][i] = not expired
+            out["customer_spending__event_seconds"][i] = np.nan if expired else at.timestamp()
     return out
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 import bentoml
@@ -536,7 +536,7 @@ class Spend:
 
         order, ordered, cards = payments.order, payments.ordered, payments.cards
         if columns is not None:
-            columns = with_pending(columns, cards, self.pending)
+            columns = with_pending(columns, cards, self.pending, datetime.now(UTC))
         values, latest = payment_rows(
             columns,
             cards,
@@ -677,8 +677,6 @@ def _windows_times(cards, ordered, columns: dict | None) -> dict:
     """When each card's updated windows are as of: its last payment's time, or the stored windows' time
     if newer (a back-dated payment adds to windows that already hold later payments: labelled with the
     payment's time, the push would be older than what it replaces)."""
-    from datetime import UTC, datetime
-
     stored = None if columns is None else columns["customer_spending__event_seconds"]
     out = {}
     for j, (card, t) in enumerate(zip(cards, ordered, strict=True)):  # time order: the last wins

@@ -294,6 +294,19 @@ def test_the_pricing_engine_scores_a_payment_and_the_next_one_sees_it(served):
     assert pushed_at == pytest.approx(pd.Timestamp(_payment(served)["ts"]).timestamp(), abs=2)
 
 
+def test_a_payment_dated_days_back_does_not_count_in_the_cards_next_score_pending_or_written(served):
+    """Its windows are as of its own time, past the online store's time to live: written, they read as
+    expired; while pending they counted, so the next score depended on the background write's timing."""
+    role = "pricing-engine"
+    old = pd.Timestamp(time.time() - 3 * 86_400, unit="s", tz="UTC").isoformat()
+    back = _post(served, "/v1/fraud/score", {"transaction": _payment(served, card_id="CARD-BACK", ts=old)}, role)
+    assert back.status_code == 200, back.text
+    fresh = _post(served, "/v1/fraud/score", {"transaction": _payment(served, card_id="CARD-FIRST")}, role).json()
+    at_once = _post(served, "/v1/fraud/score", {"transaction": _payment(served, card_id="CARD-BACK")}, role).json()
+    assert at_once["features_at"]["customer_spending"] is None  # still pending: read as the store would
+    assert at_once["fraud_score"] == pytest.approx(fresh["fraud_score"])
+
+
 def test_a_batch_is_answered_in_order_and_each_card_sees_its_earlier_payments(served):
     now = time.time()
     stamps = [pd.Timestamp(now - s, unit="s", tz="UTC").isoformat() for s in (30, 300, 200)]

@@ -3,11 +3,12 @@ online, a failing write keeps them and says why, and a newer entry is never lost
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from spend.features.compute.payments import SPENDING
+from spend.features.store.definitions import SNAPSHOT_TTL
 from spend.serving.fraud import with_pending
 from spend.serving.spending import PendingWindows
 
@@ -70,7 +71,7 @@ def test_the_read_takes_pending_windows_over_stored_ones():
     }
     pending = PendingWindows(lambda *write: None, interval=3600)
     pending.put({"c_new": _windows(1.0)}, {"c_new": AT})
-    out = with_pending(columns, ["c_new", "c_old"], pending)
+    out = with_pending(columns, ["c_new", "c_old"], pending, AT)
     assert out["nb_tx_7d"].tolist() == [1.0, 5.0] and out["customer_spending__found"].tolist() == [True, True]
     assert out["customer_spending__event_seconds"][0] == AT.timestamp()
     assert columns["nb_tx_7d"].tolist() == [5.0, 5.0]  # the reader's arrays are not changed
@@ -86,9 +87,27 @@ def test_a_card_reads_the_same_time_pending_or_written():
     pending.put({"c_a": _windows(1.0)}, {"c_a": at})
     columns = {name: np.array([np.nan]) for name in SPENDING}
     columns |= {"customer_spending__found": np.array([False]), "customer_spending__event_seconds": np.array([np.nan])}
-    read_pending = with_pending(columns, ["c_a"], pending)["customer_spending__event_seconds"][0]
+    read_pending = with_pending(columns, ["c_a"], pending, AT)["customer_spending__event_seconds"][0]
     pending.flush()
     assert read_pending == sink.writes[0][1][0] == int(at.timestamp())
+
+
+def test_pending_windows_past_the_time_to_live_read_as_the_written_ones_do():
+    """A payment dated days back keeps windows as of its time: once written, the online store reads them
+    as expired (not found, so the card starts afresh); while pending they counted, and the card's next
+    score depended on whether the write had happened yet."""
+    pending = PendingWindows(lambda *write: None, interval=3600)
+    pending.put({"c_old": _windows(3.0), "c_new": _windows(1.0)}, {"c_old": AT, "c_new": AT})
+    columns = {name: np.array([np.nan, np.nan]) for name in SPENDING} | {
+        "customer_spending__found": np.array([False, False]),
+        "customer_spending__event_seconds": np.array([np.nan, np.nan]),
+    }
+    later = AT + SNAPSHOT_TTL + timedelta(seconds=1)
+    out = with_pending(columns, ["c_old", "c_new"], pending, later)
+    assert out["customer_spending__found"].tolist() == [False, False]
+    assert np.isnan(out["nb_tx_1d"]).all() and np.isnan(out["customer_spending__event_seconds"]).all()
+    fresh = with_pending(columns, ["c_old", "c_new"], pending, AT + SNAPSHOT_TTL - timedelta(seconds=1))
+    assert fresh["customer_spending__found"].tolist() == [True, True] and fresh["nb_tx_1d"].tolist() == [3.0, 1.0]
 
 
 def test_a_refused_card_is_never_kept_and_forget_waits_for_a_write_in_progress():
