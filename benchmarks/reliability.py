@@ -98,6 +98,14 @@ def bad_inputs(folder: Path) -> list[tuple[str, Path, list[str]]]:
         ("no such file", folder / "missing.csv", []),
         ("unknown kind and currency", write("v.csv", good.replace(b"purchase", b"gift").replace(b"GBP", b"XXX")), []),
         ("quotes never closed", write("w.csv", good + b'e3,"o3,C3,2025-03-01T10:00:00Z,purchase,P1,1,1,GBP,web\n'), []),
+        ("UTF-16 (Excel's Unicode text)", write("x.csv", GOOD.encode("utf-16")), []),
+        (
+            "semicolons with decimal commas",
+            write("y.csv", good.replace(b",", b";").replace(b";9.99;", b";9,99;")),
+            [],
+        ),
+        ("column names in another case", write("z.csv", good.replace(b"order_id", b"Order ID")), []),
+        ("one column mapped twice", write("aa.csv", good), ["--map", "ts=a", "--map", "ts=b"]),
     ]
     return cases
 

@@ -53,6 +53,8 @@ def test_demo_runs_end_to_end_and_reports_counts_that_add_up(demo):
     assert len(BatchCatalog(settings.paths.catalog).batches()) == 7
     assert (settings.paths.reports / "quality.json").exists()
     assert summary["churn"]["alias"] == "champion" and {"spend", "bgnbd", "recency"} == set(summary["churn"]["holdout"])
+    # 300 days: no year before the holdout to read its season from, and the demo says so as `spend train`
+    assert summary["churn"]["history_skipped"] == "season index: under a year of purchases before the holdout"
     recall = pd.read_csv(summary["recall_list"]["file"])
     assert len(recall) == summary["recall_list"]["customers"] > 0 and recall["customer_id"].str.startswith("c_").all()
     published = json.loads((settings.paths.published / "manifest.json").read_text())

@@ -132,7 +132,7 @@ def demo_command(
     else:
         auc = ", ".join(f"{name} {row['auc']:.3f}" for name, row in trained["holdout"].items())
         console.print(f"churn v{trained['version']} @{trained['alias']}: holdout AUC {auc}")
-        console.print(f"churn: {trained['verdict']}", highlight=False)
+        _verdict("churn", trained)
         console.print(
             f"recall list: {recall['customers']:,} customers, expected saved margin "
             f"{recall['expected_saved_margin']:,.0f} -> {recall['file']}; published for `spend serve` in "
@@ -186,7 +186,7 @@ def _show_fraud(fraud: dict) -> None:
         return
     ap = ", ".join(f"{name} {row['average_precision']:.3f}" for name, row in fraud["test"].items())
     console.print(f"fraud v{fraud['version']} @{fraud['alias']}: test average precision {ap}", highlight=False)
-    console.print(f"fraud: {fraud['verdict']}", highlight=False)
+    _verdict("fraud", fraud)
 
 
 def _show_pricing(pricing: dict) -> None:
@@ -195,7 +195,7 @@ def _show_pricing(pricing: dict) -> None:
         return
     rmse = ", ".join(f"{name} {row['response_rmse']:.3f}" for name, row in pricing["holdout"].items())
     console.print(f"pricing v{pricing['version']} @{pricing['alias']}: holdout response RMSE {rmse}")
-    console.print(f"pricing: {pricing['verdict']}  (`spend elasticity`, `spend price-quote`)", highlight=False)
+    _verdict("pricing", pricing, "  (`spend elasticity`, `spend price-quote`)")
 
 
 DEMO_OFFER_BUDGET = 2.0  # per active member: enough for some members' offers, not everyone's
@@ -226,7 +226,7 @@ def _show_offers(offers: dict) -> None:
         return
     value = ", ".join(f"{name} {row['policy_value']:.2f}" for name, row in offers["holdout"].items())
     console.print(f"offers v{offers['version']} @{offers['alias']}: held-out net margin per member {value}")
-    console.print(f"offers: {offers['verdict']}", highlight=False)
+    _verdict("offers", offers)
     if "assigned" in offers:
         a = offers["assigned"]
         mix = ", ".join(f"{name} {count:,}" for name, count in a["mix"].items())
@@ -251,8 +251,16 @@ def _trained(report, comparison: str) -> dict:
         "alias": report.alias,
         "winner": report.winner,
         "verdict": report.verdict,
+        "history_skipped": report.details.get("skipped"),  # what the history could not give the model
         comparison: report.comparison,
     }
+
+
+def _verdict(name: str, trained: dict, suffix: str = "") -> None:
+    """The training's verdict, then what the history could not give it, in one line as `spend train`."""
+    console.print(f"{name}: {trained['verdict']}{suffix}", highlight=False)
+    if trained.get("history_skipped"):
+        console.print(f"{name}: skipped {trained['history_skipped']}", highlight=False)
 
 
 def _forecast_and_replenish(settings: SpendSettings) -> dict:
@@ -283,7 +291,7 @@ def _show_supply(demand: dict, supply: dict | None) -> None:
         return
     wape = ", ".join(f"{name} {row['wape']:.3f}" for name, row in demand["backtest"].items())
     console.print(f"demand v{demand['version']} @{demand['alias']}: backtest WAPE {wape}")
-    console.print(f"demand: {demand['verdict']}", highlight=False)
+    _verdict("demand", demand)
     console.print(f"demand forecast -> {supply['forecast']['file']} (first rows):")
     console.print(supply["first_forecast"].round(2).to_string(index=False), highlight=False)
     console.print(f"replenishment -> {supply['replenishment']['file']} (largest orders):")
