@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 
 from spend.core.console import JsonFlag, console, print_json, user_errors
-from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 
 retention_app = typer.Typer(help="Delete what is older than each table's retention period.", no_args_is_help=True)
@@ -56,11 +55,11 @@ def erase_command(
 
 
 def _ids_in(path: Path | None) -> list[str]:
+    from spend.core.files import user_text
+
     if path is None:
         return []
-    if not path.is_file():
-        raise SpendError(f"--from-file: {path} is not a file")
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [line.strip() for line in user_text(path, "--from-file").splitlines() if line.strip()]
 
 
 @retention_app.command("apply")

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from spend.core.errors import SpendError
+from spend.core.files import user_text
 
 
 class Strict(BaseModel):
@@ -198,15 +199,15 @@ def read_config(
 ) -> ExperimentConfig:
     """experiments/<name>.yaml (or `path`, a user's copy), with `overrides` ("key.sub=value", the value
     read as YAML) applied, validated by `schema`; an error names the file, the key and the problem."""
+    option = "--config"
     if path is None:
         path = next((folder / f"{name}.yaml" for folder in folders() if (folder / f"{name}.yaml").is_file()), None)
         if path is None:
             looked = ", ".join(str(folder) for folder in folders())
             raise SpendError(f"model {name!r} has no {name}.yaml (looked in {looked})")
-    elif not path.is_file():
-        raise SpendError(f"--config: {path} is not a file")
+        option = str(path.parent)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(user_text(path, option)) or {}
     except yaml.YAMLError as error:
         raise SpendError(f"{path.name} is not YAML: {str(error).splitlines()[0]}") from error
     raw = apply_overrides(raw, overrides)

@@ -59,9 +59,17 @@ def test_the_command_erases_from_the_stores_and_user_files_and_lists_what_it_can
 
 
 @pytest.mark.parametrize(
-    ("args", "words"), [((), "no customer id given"), (("--from-file", "missing.txt"), "is not a file")]
+    ("args", "words"),
+    [
+        ((), "no customer id given"),
+        (("--from-file", "missing.txt"), "is not a file"),
+        # an export saved in another encoding ended in "unexpected UnicodeDecodeError"
+        (("--from-file", "latin.txt"), "--from-file: latin.txt is not UTF-8 text (byte 2); save it as UTF-8"),
+    ],
 )
-def test_an_erasure_without_ids_says_so(settings, args, words):
+def test_an_erasure_without_ids_says_so(settings, args, words, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "latin.txt").write_bytes("Zo\xe9\nbob-12\n".encode("latin-1") + b"\xff")
     result = _erase(*args)
     assert result.exit_code == 2 and words in json.loads(result.stdout)["error"]
 
