@@ -109,7 +109,8 @@ class ChurnModel(BaseEstimator):
         stacked = self.bgnbd and set(BGNBD_INPUTS) <= set(X)
         self.bgnbd_ = BetaGeoModel().fit(summary_from_features(X)) if stacked else None
         self.from_bgnbd_ = stacked
-        matrix, start = self._encode(X), self._start(X)
+        matrix = self._encode(X)
+        start = self._start(matrix)
         folds = StratifiedKFold(self.calibration_folds, shuffle=True, random_state=self.random_state)
         out_of_fold = np.empty(len(y))
         for fit_on, check_on in folds.split(matrix, y):
@@ -147,12 +148,13 @@ class ChurnModel(BaseEstimator):
             return self.horizon_days
         return self.horizon_days * float(season_index(profile, pd.Timestamp.now(tz="UTC"), self.horizon_days)[0])
 
-    def _start(self, X: pd.DataFrame) -> np.ndarray:
-        """Each row's starting log-odds: BG/NBD's P(no purchase within the horizon); 0 unstacked, and for
-        models fitted before the booster started from BG/NBD (no `from_bgnbd_`)."""
+    def _start(self, encoded: pd.DataFrame) -> np.ndarray:
+        """Each row's starting log-odds: BG/NBD's P(no purchase within the horizon), the `bgnbd_p_churn`
+        the encoding computed; 0 unstacked, and for models fitted before the booster started from BG/NBD
+        (no `from_bgnbd_`)."""
         if not getattr(self, "from_bgnbd_", False):
-            return np.zeros(len(X))
-        return _logit(self.bgnbd_.p_no_purchase(summary_from_features(X), self._horizon(X)))
+            return np.zeros(len(encoded))
+        return _logit(encoded["bgnbd_p_churn"].to_numpy(dtype=np.float64))
 
     @property
     def inputs_(self) -> list[str]:
@@ -177,9 +179,10 @@ class ChurnModel(BaseEstimator):
         """Calibrated P(churn) and, if asked, each customer's top reasons, from one pass over the booster:
         the path attributions add up to its raw score, which the calibrator maps as predict_proba does."""
         self._check()
-        values = np.asarray(self._encode(X), dtype=np.float64)
+        encoded = self._encode(X)
+        values = np.asarray(encoded, dtype=np.float64)
         booster = self.explainer_.booster_
-        start = self._start(X)
+        start = self._start(encoded)
         if reasons:
             contributions = self.attribution_.contributions(booster, values, threads_for(len(values)))
             raw, why = contributions.sum(axis=1) + start, self._reasons(contributions[:, :-1], start, top)

@@ -236,12 +236,12 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
 def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, source: str) -> None:
     missing = [c for c in spec.required_columns(ctx) if c not in raw.columns]
     if missing:
-        near = _near_names(missing, list(raw.columns))
-        maps = [f"{old}={new}" for old, new in near]
-        hint = f" (it looks like: {' '.join(f'--map {m!r}' if ' ' in m else f'--map {m}' for m in maps)})"
+        maps = [f"{old}={new}" for old, new in _near_names(missing, list(raw.columns))]
+        flags = " ".join(f"--map {m!r}" if " " in m else f"--map {m}" for m in maps)
         raise SpendError(
             f"{Path(source).name}: missing required column(s) {', '.join(missing)} for table {spec.name} "
-            f"(found {', '.join(raw.columns)}); map foreign names with --map old=new{hint if near else ''}"
+            f"(found {', '.join(raw.columns)}); map foreign names with --map old=new"
+            + (f" (it looks like: {flags})" if flags else "")
         )
 
 
