@@ -2,7 +2,8 @@
 
 The card's spending windows in the online store are as of its last push (or the midnight snapshot):
 each payment is added to them (count + 1, mean updated), as the offline computation counts the payment
-itself; payments of one card in one batch are added in time order, each seeing the ones before. Terminal
+itself; payments of one card in one batch are added in time order, each seeing the ones before it that
+fall inside each window (a payment three days earlier counts in the 7-day window, not the 1-day). Terminal
 windows end a week ago, so a payment never enters them. Unknown cards and terminals start from empty
 windows, like a first payment offline; so does every payment when the online store cannot be read
 (`columns=None`: the degraded answer).
@@ -16,7 +17,7 @@ from datetime import datetime
 import numpy as np
 
 from spend.features.compute.payments import FEATURES, REQUEST, SPENDING, TERMINAL
-from spend.features.compute.terminals import WINDOWS
+from spend.features.compute.terminals import DAY, WINDOWS
 from spend.features.store.definitions import SNAPSHOT_TTL, request_arrays, request_values
 
 EMPTY_WINDOWS = dict.fromkeys(SPENDING, 0.0)
@@ -40,10 +41,15 @@ def payment_rows(
     if len(cards) == 1:
         return _one_payment(columns, cards[0], float(amounts[0]), int(ts_seconds[0]), int(baskets[0]))
     latest: dict[str, dict] = {}
+    base: dict[str, dict] = {}  # each card's online windows, as read for its first payment of the batch
+    earlier: dict[str, list] = {}  # each card's payments so far in the batch: (seconds, amount)
     stored = []  # per payment: amount, the card's windows after it, the terminal's windows (STORED order)
-    for i, (card, amount) in enumerate(zip(cards, amounts, strict=True)):
-        before = latest.get(card) or _online(columns, i, "customer_spending", SPENDING) or EMPTY_WINDOWS
-        after = latest[card] = _windows_after(before, amount)
+    for i, (card, amount, at) in enumerate(zip(cards, amounts, ts_seconds, strict=True)):
+        if card not in base:
+            base[card] = _online(columns, i, "customer_spending", SPENDING) or EMPTY_WINDOWS
+        seen = earlier.setdefault(card, [])
+        after = latest[card] = _windows_after(base[card], amount, _inside(seen, int(at)))
+        seen.append((int(at), float(amount)))
         terminal = _online(columns, i, "terminal_risk", TERMINAL) or EMPTY_TERMINAL
         stored.append([amount, *(after[name] for name in SPENDING), *(terminal[name] for name in TERMINAL)])
     rows = np.empty((len(stored), len(FEATURES)))
@@ -69,14 +75,26 @@ def _one_payment(columns: dict | None, card: str, amount: float, ts_seconds: int
     return np.array([row], dtype=np.float64), {card: after}
 
 
-def _windows_after(before: dict, amount: float) -> dict:
-    """A card's spending windows with one more payment: count + 1, mean updated."""
+def _windows_after(before: dict, amount: float, batch: dict | None = None) -> dict:
+    """A card's spending windows with one more payment (count + 1, mean updated) and, per window, the
+    count and sum of the batch's earlier payments inside it (`batch`: window -> (count, sum))."""
     after = {}
     for w in WINDOWS:
         count, mean = before[f"nb_tx_{w}d"], before[f"avg_amount_{w}d"]
-        after[f"nb_tx_{w}d"] = count + 1
-        after[f"avg_amount_{w}d"] = (mean * count + amount) / (count + 1)
+        extra, extra_sum = batch[w] if batch else (0, 0.0)
+        after[f"nb_tx_{w}d"] = count + extra + 1
+        after[f"avg_amount_{w}d"] = (mean * count + extra_sum + amount) / (count + extra + 1)
     return after
+
+
+def _inside(earlier: list[tuple[int, float]], at: int) -> dict[int, tuple[int, float]]:
+    """Per window w, the count and sum of the earlier payments in (at - w days, at], as the offline
+    windows count them."""
+    out = {}
+    for w in WINDOWS:
+        amounts = [amount for seconds, amount in earlier if seconds > at - w * DAY]
+        out[w] = (len(amounts), sum(amounts))
+    return out
 
 
 def model_inputs(values: np.ndarray, features: Sequence[str]) -> np.ndarray:

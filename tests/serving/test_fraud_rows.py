@@ -1,5 +1,6 @@
 """Request-time fraud rows: the payment joins the card's online windows, payments of one card in a batch
-see each other in time order, and without the online store every window starts empty."""
+see each other in time order (each in the windows it falls in), and without the online store every window
+starts empty."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spend.features.compute.payments import FEATURES, SPENDING, TERMINAL
+from spend.features.compute.payments import FEATURES, SPENDING, TERMINAL, payment_features
 from spend.features.store.definitions import request_arrays, request_values
 from spend.serving.fraud import model_inputs, payment_rows
 
@@ -35,6 +36,32 @@ def test_a_cards_payments_in_one_batch_see_the_earlier_ones():
     rows, latest = _frame(columns, ["c", "c"], [10.0, 30.0], [1, 2], [1, 1])
     assert rows["nb_tx_30d"].tolist() == [1, 2] and rows.loc[1, "avg_amount_30d"] == pytest.approx(20.0)
     assert latest["c"]["nb_tx_7d"] == 2
+
+
+def test_a_batchs_earlier_payments_count_only_in_the_windows_they_fall_in():
+    """A new card's payments spread over two weeks in one batch get the offline computation's windows:
+    a payment three days before another is in its 7- and 30-day windows, not its 1-day one."""
+    times = pd.to_datetime(
+        ["2026-01-01 10:00", "2026-01-02 09:00", "2026-01-02 11:00", "2026-01-05 11:00", "2026-01-12 10:59"], utc=True
+    )
+    amounts = [10.0, 30.0, 50.0, 70.0, 90.0]
+    scored = pd.DataFrame(
+        {
+            "order_id": [f"o{i}" for i in range(5)],
+            "customer_id": "c",
+            "terminal_id": "t",
+            "ts": times,
+            "amount": amounts,
+        }
+    )
+    offline = payment_features(scored, scored, pd.DataFrame(columns=["order_id", "ts", "is_fraud"]))
+    columns = {k: np.repeat(v, 5) for k, v in _columns(False).items()}
+    seconds = [int(t.timestamp()) for t in times]
+    rows, latest = _frame(columns, ["c"] * 5, amounts, seconds, [1] * 5)
+    assert rows["nb_tx_1d"].tolist() == [1, 2, 2, 1, 1]
+    for name in SPENDING:
+        np.testing.assert_allclose(rows[name], offline[name], err_msg=name)
+    assert latest["c"] == {name: rows.loc[4, name] for name in SPENDING}
 
 
 def test_without_the_online_store_windows_start_empty():
