@@ -173,7 +173,7 @@ def reason_cost(model, X: pd.DataFrame, rows: int = 1_000, repeats: int = 5) -> 
             times.append(time.perf_counter() - started)
         return float(np.median(times) * 1000)
 
-    matrix = model._encode(sample)
+    matrix = model._encode(sample, model._season(sample))
     path = model.explain(sample, top=1)
     shap = top_reasons(model.explainer_, matrix, model.inputs_, top=1)
     return {

@@ -22,8 +22,11 @@ so nothing but the fitted estimator is needed to score.
 The season: given the shop's yearly profile at fit (models/season.py), BG/NBD's horizon is stretched by
 the season index of each row's window (a 90-day window 40% busier than an average stretch counts as 126
 days of purchasing), so the starting point knows an autumn rush or a January lull that the training
-cohorts' labels did not cover. Rows carry their window's index in the `season_index` column; without it
-(the service) the index of the window starting today is read from the profile.
+cohorts' labels did not cover. The stretch moves only customers BG/NBD believes alive; lapsed customers
+come back in a rush too (and stay away in a lull), so the starting log-odds also move by
+-season_shift x log(index) for everyone (docs/training.md). Rows carry their window's index in the
+`season_index` column; without it (the service) the index of the window starting today is read from the
+profile.
 
 Bands (documented thresholds): low < 0.30 <= medium < 0.60 <= high.
 """
@@ -81,6 +84,7 @@ class ChurnModel(BaseEstimator):
         horizon_days: int = 90,
         bgnbd: bool = True,
         calibration: str = "auto",
+        season_shift: float = 0.5,
         random_state: int = 0,
     ) -> None:
         self.n_estimators = n_estimators
@@ -91,6 +95,7 @@ class ChurnModel(BaseEstimator):
         self.horizon_days = horizon_days
         self.bgnbd = bgnbd
         self.calibration = calibration
+        self.season_shift = season_shift
         self.random_state = random_state
 
     def _booster(self) -> LGBMClassifier:
@@ -109,8 +114,9 @@ class ChurnModel(BaseEstimator):
         stacked = self.bgnbd and set(BGNBD_INPUTS) <= set(X)
         self.bgnbd_ = BetaGeoModel().fit(summary_from_features(X)) if stacked else None
         self.from_bgnbd_ = stacked
-        matrix = self._encode(X)
-        start = self._start(matrix)
+        index = self._season(X)
+        matrix = self._encode(X, index)
+        start = self._start(matrix, index)
         folds = StratifiedKFold(self.calibration_folds, shuffle=True, random_state=self.random_state)
         out_of_fold = np.empty(len(y))
         for fit_on, check_on in folds.split(matrix, y):
@@ -124,37 +130,40 @@ class ChurnModel(BaseEstimator):
         self.base_rate_ = float(y.mean())
         return self
 
-    def _encode(self, X: pd.DataFrame) -> pd.DataFrame:
+    def _encode(self, X: pd.DataFrame, index: np.ndarray | float = 1.0) -> pd.DataFrame:
+        """The booster's inputs; BG/NBD's churn over the horizon stretched by each row's season `index`."""
         out = encode(X, self.features_, self.categories_, "churn")
         if getattr(self, "bgnbd_", None) is not None:
             summary = summary_from_features(X)
             out = out.assign(  # a new frame: encode may hand back the caller's columns uncopied
                 bgnbd_p_alive=self.bgnbd_.p_alive(summary),
-                bgnbd_p_churn=self.bgnbd_.p_no_purchase(summary, self._horizon(X)),
+                bgnbd_p_churn=self.bgnbd_.p_no_purchase(summary, self.horizon_days * index),
             )
         return out
 
-    def _horizon(self, X: pd.DataFrame) -> np.ndarray | int:
-        """BG/NBD's horizon for each row: the label's days times its window's season index (the row's
-        `season_index`, else the window from today in the fitted profile, else 1). A model fitted without
-        the column (or before seasons existed) ignores it: its booster learnt from the label's own horizon."""
+    def _season(self, X: pd.DataFrame) -> np.ndarray | float:
+        """Each row's season index: the row's `season_index`, else the window from today in the fitted
+        profile, else 1. A model fitted without the column (or before seasons existed) ignores it: its
+        booster learnt from the label's own horizon."""
         if not getattr(self, "seasonal_", False):
-            return self.horizon_days
+            return 1.0
         if SEASON_INDEX in X:
             index = X[SEASON_INDEX].to_numpy(dtype=np.float64)
-            return self.horizon_days * np.where(np.isfinite(index) & (index > 0), index, 1.0)
+            return np.where(np.isfinite(index) & (index > 0), index, 1.0)
         profile = getattr(self, "season_", None)
         if profile is None:
-            return self.horizon_days
-        return self.horizon_days * float(season_index(profile, pd.Timestamp.now(tz="UTC"), self.horizon_days)[0])
+            return 1.0
+        return float(season_index(profile, pd.Timestamp.now(tz="UTC"), self.horizon_days)[0])
 
-    def _start(self, encoded: pd.DataFrame) -> np.ndarray:
-        """Each row's starting log-odds: BG/NBD's P(no purchase within the horizon), the `bgnbd_p_churn`
-        the encoding computed; 0 unstacked, and for models fitted before the booster started from BG/NBD
-        (no `from_bgnbd_`)."""
+    def _start(self, encoded: pd.DataFrame, index: np.ndarray | float) -> np.ndarray:
+        """Each row's starting log-odds: BG/NBD's P(no purchase within the season-stretched horizon), the
+        `bgnbd_p_churn` the encoding computed, moved by -season_shift x log(index); 0 unstacked, and for
+        models fitted before the booster started from BG/NBD (no `from_bgnbd_`). Models fitted before the
+        shift existed have none."""
         if not getattr(self, "from_bgnbd_", False):
             return np.zeros(len(encoded))
-        return _logit(encoded["bgnbd_p_churn"].to_numpy(dtype=np.float64))
+        shift = getattr(self, "season_shift", 0.0) * np.log(index)
+        return _logit(encoded["bgnbd_p_churn"].to_numpy(dtype=np.float64)) - shift
 
     @property
     def inputs_(self) -> list[str]:
@@ -179,10 +188,11 @@ class ChurnModel(BaseEstimator):
         """Calibrated P(churn) and, if asked, each customer's top reasons, from one pass over the booster:
         the path attributions add up to its raw score, which the calibrator maps as predict_proba does."""
         self._check()
-        encoded = self._encode(X)
+        index = self._season(X)
+        encoded = self._encode(X, index)
         values = np.asarray(encoded, dtype=np.float64)
         booster = self.explainer_.booster_
-        start = self._start(encoded)
+        start = self._start(encoded, index)
         if reasons:
             contributions = self.attribution_.contributions(booster, values, threads_for(len(values)))
             raw, why = contributions.sum(axis=1) + start, self._reasons(contributions[:, :-1], start, top)

@@ -105,7 +105,9 @@ def test_calibration_keeps_the_boosters_ranking(fitted):
     different raw scores share a probability (plain isotonic gave thousands of customers one value)."""
     X, y, _ = cohort(4_000, seed=3)
     probability = fitted.predict_proba(X)
-    raw = fitted.explainer_.booster_.predict(np.asarray(fitted._encode(X), dtype=np.float64), raw_score=True)
+    raw = fitted.explainer_.booster_.predict(
+        np.asarray(fitted._encode(X, fitted._season(X)), dtype=np.float64), raw_score=True
+    )
     assert abs(roc_auc_score(y, probability) - roc_auc_score(y, raw)) < 0.002
     assert len(np.unique(probability)) == len(np.unique(raw))
     assert fitted.calibrator_.method_ in ("platt", "isotonic")
@@ -163,3 +165,38 @@ def test_without_the_column_the_window_from_today_is_read_from_the_profile():
     np.testing.assert_allclose(
         plain.predict_proba(X.drop(columns="season_index")), plain.predict_proba(X.assign(season_index=1.5))
     )
+
+
+def lapsed_and_rhythm_cohort(n: int, season: float, seed: int):
+    """rhythm_cohort, with a fifth of the customers lapsed (a year since their last order, which BG/NBD
+    reads as gone) who come back in a window at a rate that follows its season: 0.1 x the index."""
+    X, y = rhythm_cohort(n, season, seed)
+    rng = np.random.default_rng(seed + 100)
+    lapsed = rng.random(n) < 0.2
+    X.loc[lapsed, "days_since_last_order"] = X.loc[lapsed, "days_since_first_order"].clip(lower=400) - 30
+    X.loc[lapsed, "days_since_first_order"] = X.loc[lapsed, "days_since_first_order"].clip(lower=400)
+    X.loc[lapsed, "orders_365d"] = 0.0
+    y = np.where(lapsed, rng.random(n) >= 0.1 * season, y).astype(int)
+    return X, y
+
+
+def test_the_season_moves_lapsed_customers_too():
+    """BG/NBD's stretched horizon moves only customers it believes alive; the season shift moves the
+    lapsed ones, who also come back more in a rush. Without it the rush's churn is overstated."""
+    parts = [lapsed_and_rhythm_cohort(4_000, s, seed) for seed, s in enumerate((0.7, 0.9, 0.8))]
+    X, y = pd.concat([p[0] for p in parts], ignore_index=True), np.concatenate([p[1] for p in parts])
+    holdout, churned = lapsed_and_rhythm_cohort(6_000, 1.6, seed=9)
+    shifted = ChurnModel(n_estimators=30).fit(X, y)
+    stretched_only = ChurnModel(n_estimators=30, season_shift=0.0).fit(X, y)
+    off = {
+        name: abs(model.predict_proba(holdout).mean() - churned.mean())
+        for name, model in (("shifted", shifted), ("stretched only", stretched_only))
+    }
+    assert off["shifted"] < 0.7 * off["stretched only"], off
+    # the shift is -season_shift x log(index) on the starting log-odds, nothing else
+    encoded = shifted._encode(holdout, shifted._season(holdout))
+    unshifted = stretched_only._start(encoded, shifted._season(holdout))
+    np.testing.assert_allclose(shifted._start(encoded, shifted._season(holdout)), unshifted - 0.5 * np.log(1.6))
+    # a model fitted before the shift existed starts from BG/NBD's stretched churn alone
+    del shifted.season_shift
+    np.testing.assert_allclose(shifted._start(encoded, 1.6), unshifted)
