@@ -5,6 +5,9 @@
       of units on price is confounded. Each product's true elasticity is the simulator's own-price
       elasticity of expected units (spend/simulate/demand_truth.py), averaged over the history's weeks.
       Figures per method: MAE against the truth, 90%-interval coverage, mean bias.
+      The gate (gate_check): each method fitted before the last 13 weeks and judged on them as `spend
+      train pricing` judges, by the gate's response_rmse and by response_rloss, beside its true MAE;
+      goal: the gate's metric picks the method with the lowest true MAE.
   (b) UCI Online Retail II: the 200 of its 500 best-selling products whose daily price varies most
       (the demand benchmark's history: pairs that sold on at least 30 days, country as store);
       elasticities with 90% intervals, and the share negative and significant.
@@ -34,9 +37,11 @@ import pandas as pd  # noqa: E402
 
 from benchmarks.report import figure, must_be_zero, quiet_libraries, show_figures  # noqa: E402
 from spend.models.price_quotes import Constraints  # noqa: E402
-from spend.models.pricing import METHODS, ElasticityEstimator, product_days  # noqa: E402
+from spend.models.price_response import response_rloss, response_rmse  # noqa: E402
+from spend.models.pricing import METHODS, ElasticityEstimator, product_days, weekly_panel  # noqa: E402
 
 MOST_VARIED = 200
+HOLDOUT_WEEKS = 13  # experiments/pricing.yaml holdout_weeks
 RULES = Constraints(margin_floor=0.1, max_change=0.1, endings=(0.99,))  # the profit replay's rules
 
 
@@ -172,6 +177,29 @@ def scored(table: pd.DataFrame, truth: pd.Series) -> dict:
     }
 
 
+def gate_check(daily: pd.DataFrame, truth: pd.Series) -> dict:
+    """Per method, fitted on the days before the last HOLDOUT_WEEKS weeks: its true MAE and the two
+    holdout metrics (price_panel's judge), so a gate metric can be seen to pick the truly best method."""
+    dates = pd.to_datetime(daily["date"])
+    cut = dates.max() - pd.Timedelta(weeks=HOLDOUT_WEEKS)
+    panel = weekly_panel(daily)
+    held = panel["start"] > cut
+    before, holdout = panel.loc[~held, "period"].unique(), panel.loc[held, "period"].unique()
+    out = {}
+    for method in METHODS:
+        table = ElasticityEstimator(method=method).fit(daily[dates <= cut]).elasticities()
+        out[method] = {
+            "true_mae": scored(table, truth)["mae"],
+            "response_rloss": response_rloss(table, panel, before, holdout),
+            "response_rmse": response_rmse(table, panel, holdout),
+        }
+    return out
+
+
+def _picked(gate: dict, metric: str) -> str:
+    return min(gate, key=lambda method: gate[method][metric])
+
+
 def noise_floor(se: pd.Series, truth: pd.Series) -> float:
     """The MAE the best shrinkage of these per-product estimates could reach if they had no bias: each
     product's estimate pulled toward the true mean with the true spread of the elasticities (a normal
@@ -202,6 +230,8 @@ def run(customers: int) -> dict:
                 "mae": float((cross["cross_elasticity"] - cross["true"]).abs().mean()),
                 "coverage_90": float(inside.mean()),
             }
+    log("(a) the gate: each method judged on the last 13 weeks")
+    out["gate"] = gate_check(daily, truth)
     log("(a) price quotes replayed through the true demand")
     out["profit"] = profit_replay(daily, demand_truth)
     log("(b) UCI Online Retail II")
@@ -244,6 +274,13 @@ def figures(r: dict) -> list[dict]:
             f"dml {dml['bias']:.4f}",
             ">= 0.3 toward zero (confounding exists)",
             naive["bias"] >= 0.3,
+        ),
+        figure(
+            "simulated_gate_picks_lowest_true_mae",
+            _picked(r["gate"], "response_rmse"),
+            f"response_rloss picks {_picked(r['gate'], 'response_rloss')}",
+            f"the method with the lowest true MAE ({_picked(r['gate'], 'true_mae')})",
+            _picked(r["gate"], "response_rmse") == _picked(r["gate"], "true_mae"),
         ),
         figure(
             "online_retail_negative_and_significant",
@@ -290,6 +327,10 @@ def show(r: dict) -> None:
             f"{row['category_prior']:6d} {r['seconds'][method]:8.1f} {row['noise_floor_mae']:7.3f}"
         )
     print("  floor: the MAE its standard errors allow, unbiased and shrunk toward the truth's own mean and spread")
+    print(f"\n  the gate: fitted before the last {HOLDOUT_WEEKS} weeks, judged on them")
+    print(f"  {'method':14s} {'true MAE':>9s} {'response RMSE':>14s} {'response loss':>14s}")
+    for method, row in r["gate"].items():
+        print(f"  {method:14s} {row['true_mae']:9.3f} {row['response_rmse']:14.4f} {row['response_rloss']:14.4f}")
     cross = r["cross"]
     print(
         f"  cross-price effects of {cross['pairs']} declared substitute pairs (dml): MAE {cross['mae']:.3f}, "

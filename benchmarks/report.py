@@ -9,7 +9,9 @@ LIBRARY_LOGGERS = ("mlflow", "alembic", "sqlalchemy")
 
 
 def figure(name: str, value, baseline, goal: str, met, **extra) -> dict:
-    return {"figure": name, "value": round(value, 4), "baseline": baseline, "goal": goal, "met": bool(met)} | extra
+    """One figure; a number is rounded to 4 places, anything else (a method's name) kept as it is."""
+    shown = round(value, 4) if isinstance(value, int | float) else value
+    return {"figure": name, "value": shown, "baseline": baseline, "goal": goal, "met": bool(met)} | extra
 
 
 def must_be_zero(name: str, count: int) -> dict:

@@ -358,18 +358,6 @@ class RidgeThenBoosted(RegressorMixin, BaseEstimator):
         return self.ridge_.predict(X) + self.trees_.predict(X)
 
 
-def response_rmse(table: pd.DataFrame, panel: pd.DataFrame, periods) -> float:
-    """How well elasticities predict units where prices moved: over consecutive weeks in `periods` whose
-    log price changed, the root mean squared error of the change in log units predicted as elasticity x
-    the change in log price (season and traffic move little from one week to the next)."""
-    frame = panel.sort_values(["product_id", "period"])
-    step = frame.groupby("product_id")[["log_units", "log_price", "period"]].diff()
-    moved = (step["period"] == 1) & (step["log_price"].abs() > MIN_MOVE) & frame["period"].isin(periods)
-    slope = frame["product_id"].map(table.set_index("product_id")["elasticity"])
-    error = (step["log_units"] - slope * step["log_price"])[moved & slope.notna()]
-    return float(np.sqrt(np.mean(error**2))) if len(error) else float("nan")
-
-
 def shop_response(panel: pd.DataFrame, alpha: float = 0.10, min_periods: int = 26) -> dict:
     """How the shop's total units respond when all its prices move together: per period, log total units
     on a price index (each product's log price against its median, weighted by the product's units over
@@ -478,10 +466,10 @@ SPEC = ModelSpec(
     feature_service="pricing_v1",
     dataset="price_panel",
     label="units",
-    metrics=None,  # on the holdout weeks, by the dataset strategy (response_rmse)
-    metric_names=("response_rmse", "significant_share"),
+    metrics=None,  # on the holdout weeks, by the dataset strategy (models/price_response.py)
+    metric_names=("response_rmse", "response_rloss", "significant_share"),
     gate_metric="response_rmse",
-    lower_is_better=frozenset({"response_rmse"}),
+    lower_is_better=frozenset({"response_rloss", "response_rmse"}),
     # X: product ids, or a frame of them (the run's input example)
     predict=lambda model, X: model.elasticities(X["product_id"] if isinstance(X, pd.DataFrame) else X),
     baselines={

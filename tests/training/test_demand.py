@@ -228,7 +228,10 @@ def test_pricing_trains_beside_ols_on_a_holdout_and_registers(shop):
     trained = json.loads(_ok(["train", "pricing", "--json"]))
     assert set(trained["comparison"]) == {"spend", "ols_controls", "ols"}
     for row in trained["comparison"].values():
-        assert 0 < row["response_rmse"] < 5 and 0 <= row["significant_share"] <= 1
+        assert 0 < row["response_rloss"] < 5 and 0 < row["response_rmse"] < 5 and 0 <= row["significant_share"] <= 1
+    # the scorer registered is the one with the lowest of the gate's metric
+    errors = {name: row["response_rmse"] for name, row in trained["comparison"].items()}
+    assert trained["winner"] == min(errors, key=errors.get)
     assert trained["alias"] == "champion"
     listed = json.loads(_ok(["models", "list", "--json"]))["versions"]
     assert [v["version"] for v in listed if v["model"] == "pricing"] == [trained["version"]]

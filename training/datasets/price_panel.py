@@ -2,9 +2,11 @@
 empty left out and made up for: models/pricing.py's product_days), judged on the last weeks.
 
 Each estimator (the DML candidate and the OLS baselines) is fitted on the days before the holdout and
-judged on the holdout weeks by `response_rmse`: how well its elasticities predict the week-to-week change
-in units where the price moved. The contenders the gate chooses from are refitted on the whole history,
-so a served elasticity uses every week.
+judged on the holdout weeks by `response_rmse` (models/price_response.py): how well its elasticities
+predict the week-to-week change in units where the price moved. `response_rloss` (each week's price
+surprise against its units' surprise, the controls' predictions taken out of both) is reported beside
+it. The contenders the gate chooses from are refitted on the whole history, so a served elasticity uses
+every week.
 """
 
 from __future__ import annotations
@@ -66,14 +68,17 @@ def _scorers(spec: ModelSpec, config: PricingConfig, params: dict) -> dict:
 
 
 def _judge(config: PricingConfig, data: Panel, make) -> dict[str, float]:
-    from spend.models.pricing import response_rmse, weekly_panel
+    from spend.models.price_response import response_rloss, response_rmse
+    from spend.models.pricing import weekly_panel
 
     cut = _cut(config, data)
     fitted = make().fit(data.daily[pd.to_datetime(data.daily["date"]) <= cut])
     panel = weekly_panel(data.daily, config.period_days)
-    holdout = panel.loc[panel["start"] > cut, "period"].unique()
+    held = panel["start"] > cut
+    before, holdout = panel.loc[~held, "period"].unique(), panel.loc[held, "period"].unique()
     table = fitted.elasticities()
     return {
+        "response_rloss": response_rloss(table, panel, before, holdout),
         "response_rmse": response_rmse(table, panel, holdout),
         "significant_share": float((table["ci_high"] < 0).mean()),
     }
@@ -111,12 +116,12 @@ def champion_metrics(spec: ModelSpec, config: PricingConfig, data: Panel, model)
 
 
 def objective(spec: ModelSpec, config: PricingConfig, data: Panel):
-    """response_rmse on the weeks before the holdout (the holdout is never tuned on)."""
+    """The gate's metric on the weeks before the holdout (the holdout is never tuned on)."""
     earlier = Panel(data.daily[pd.to_datetime(data.daily["date"]) <= _cut(config, data)], data.skipped)
 
     def score(trial) -> float:
         params = spec.search_space(trial, config.search_space)
-        return _judge(config, earlier, lambda: build(spec, config, params))["response_rmse"]
+        return _judge(config, earlier, lambda: build(spec, config, params))[config.gate.metric]
 
     return score
 
