@@ -21,12 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from spend.core.names import CUSTOMER_ID as ID
 from spend.core.privacy.vault import IdentityVault
 from spend.core.settings import SpendSettings
 from spend.features.governance.scrub import parquet_files, scrub_parquet
 from spend.features.ingest.lock import ledger_lock
-
-ID = "customer_id"
 
 
 @contextmanager

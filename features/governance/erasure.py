@@ -30,6 +30,7 @@ import pyarrow as pa
 from spend.core.audit import command_audit
 from spend.core.errors import SpendError
 from spend.core.files import replace_with
+from spend.core.names import CUSTOMER_ID as ID
 from spend.core.names import MANIFEST
 from spend.core.privacy.erasing import erasing
 from spend.core.privacy.pseudonym import pseudonym
@@ -38,7 +39,6 @@ from spend.core.settings import SpendSettings
 from spend.features.governance.scrub import TABULAR, TEXT, mentions, parquet_files, scrub_file, scrub_parquet
 from spend.features.ingest.lock import ledger_lock
 
-ID = "customer_id"
 # Handled by name (the stores above) or holding no customer data by design (ledgers, keys, the audit
 # trail and logs, which never carry ids; MLflow's database holds parameters and metrics).
 _NOT_WALKED = ("offline", "quarantine", "features", "published", "staging", "vault", "feast", "audit", "logs")

@@ -24,6 +24,7 @@ import pyarrow.dataset as ds
 from feast import FeatureStore, FeatureView
 
 from spend.core.errors import SpendError
+from spend.core.names import CUSTOMER_ID as ID
 from spend.core.settings import SpendSettings
 from spend.features.ingest.lock import ledger_lock
 from spend.features.store import codec, records
@@ -32,7 +33,6 @@ from spend.features.store.entity_keys import entity_keys
 from spend.features.store.feast_private import redis_client, sqlite_connection, sqlite_table
 
 BATCH = 5_000
-ID = "customer_id"
 
 
 def batch_source_path(view: FeatureView) -> str:
