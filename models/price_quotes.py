@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 
 OBJECTIVES = ("margin", "revenue")
+MAX_LADDER = 200_000  # candidate prices one product may weigh (its ladder between its bounds)
+MAX_CELLS = 20_000_000  # products x the widest ladder: the candidate table's size, a few arrays of it in memory
 REQUIRED = ("product_id", "price", "cost", "units", "elasticity", "ci_low", "ci_high")
 NO_CHANGE_WIDE = "no change: elasticity interval too wide"
 NO_CHANGE_SIGN = "no change: elasticity not negative"
@@ -246,7 +248,7 @@ def _checked(products: pd.DataFrame | Mapping[str, Sequence]) -> dict[str, np.nd
     missing = [c for c in REQUIRED if c not in products]
     if missing:
         raise QuoteError(f"products lack column(s) {', '.join(missing)}")
-    columns = {"product_id": np.asarray(products["product_id"], dtype=object)}
+    columns = {"product_id": product_ids(products["product_id"])}
     for name in (*REQUIRED[1:], "floor", "cap"):
         given = products[name] if name in products else np.full(len(columns["product_id"]), np.nan)
         columns[name] = _numbers(given, name, optional=name in ("floor", "cap"))
@@ -254,6 +256,9 @@ def _checked(products: pd.DataFrame | Mapping[str, Sequence]) -> dict[str, np.nd
     blank = np.flatnonzero(np.isnan(price) | np.isnan(cost))
     if blank.size:
         raise QuoteError(f"{ids[blank[0]]}: price and cost are required")
+    endless = np.flatnonzero(np.isinf(price) | np.isinf(cost) | np.isinf(columns["floor"]) | np.isinf(columns["cap"]))
+    if endless.size:
+        raise QuoteError(f"{ids[endless[0]]}: price, cost, floor and cap must be finite (leave floor or cap blank)")
     bad = np.flatnonzero((price <= 0) | (cost < 0) | (columns["units"] < 0))
     if bad.size:
         raise QuoteError(f"{ids[bad[0]]}: price must be positive, cost and units not negative")
@@ -267,6 +272,20 @@ def _checked(products: pd.DataFrame | Mapping[str, Sequence]) -> dict[str, np.nd
         first = crossed[0]
         raise QuoteError(f"{ids[first]}: floor {floor[first]} is above cap {cap[first]}")
     return columns
+
+
+def product_ids(column: Sequence) -> np.ndarray:
+    """The product ids as objects; a blank one or one asked for twice is an error naming it."""
+    ids = np.asarray(column, dtype=object)
+    blank = [i for i, value in enumerate(ids) if value is None or value != value or str(value).strip() == ""]
+    if blank:
+        raise QuoteError(f"product {blank[0] + 1} of {len(ids)} has no product_id")
+    seen: set = set()
+    for value in ids:
+        if value in seen:
+            raise QuoteError(f"{value}: asked for twice (one row per product)")
+        seen.add(value)
+    return ids
 
 
 def _numbers(column: Sequence, name: str, optional: bool) -> np.ndarray:
@@ -325,6 +344,7 @@ def _ladders(columns: dict[str, np.ndarray], bounds: _Bounds, c: Constraints) ->
     the product's bounds, and today's price where it is legal (keeping it is allowed). The first product
     that has none is refused, naming the rules."""
     price, low, high = columns["price"], bounds.low, bounds.high
+    _check_ladder_size(columns["product_id"], low, high, c)
     if c.endings:
         base = np.floor(low)
         steps = np.arange(max(int((np.floor(high) - base).max(initial=0)), 0) + 1)
@@ -347,6 +367,30 @@ def _ladders(columns: dict[str, np.ndarray], bounds: _Bounds, c: Constraints) ->
             )
         raise QuoteError(f"{product}: no price on the ladder lies between {low[i]:.2f} and {high[i]:.2f}")
     return ladder[:, : int((~np.isnan(ladder)).sum(axis=1).max(initial=1))]
+
+
+def _check_ladder_size(ids: np.ndarray, low: np.ndarray, high: np.ndarray, c: Constraints) -> None:
+    """A product whose rules allow more than MAX_LADDER prices is refused, naming them: every candidate is
+    weighed, so a price of 1e12 at a 10% step would ask for more memory than any machine has."""
+    per_unit = len(c.endings) if c.endings else 100
+    with np.errstate(invalid="ignore", over="ignore"):
+        width = (np.floor(high) - np.floor(low) + 1) * per_unit
+    for i in np.flatnonzero(width > MAX_LADDER)[:1]:
+        raise QuoteError(
+            f"{ids[i]}: the rules allow {_amount(width[i], 0)} prices between {_amount(low[i])} and "
+            f"{_amount(high[i])}, more than {MAX_LADDER:,}; narrow max_change or give a floor and cap"
+        )
+    cells = len(ids) * float(np.nanmax(width, initial=0))  # every product's row is as wide as the widest
+    if cells > MAX_CELLS:
+        raise QuoteError(
+            f"products: {len(ids):,} products with up to {_amount(np.nanmax(width), 0)} prices each are more than "
+            f"one quote weighs ({MAX_CELLS:,} candidates); quote the dearest products apart or in smaller batches"
+        )
+
+
+def _amount(value: float, places: int = 2) -> str:
+    """A number for a message: grouped digits, or three significant ones when it is astronomical."""
+    return f"{value:,.{places}f}" if abs(value) < 1e12 else f"{value:.3g}"
 
 
 def _fixed_reasons(columns: dict[str, np.ndarray], c: Constraints) -> np.ndarray:

@@ -106,11 +106,18 @@ def _read_products(path: Path):
     import pandas as pd
 
     from spend.core.errors import SpendError
+    from spend.models.price_quotes import QuoteError, product_ids
 
     frame = read_table(path, "--products")
     missing = [c for c in ("product_id", "price", "cost") if c not in frame.columns]
     if missing:
         raise SpendError(f"--products: {path.name} lacks column(s) {', '.join(missing)}")
+    if frame.empty:
+        raise SpendError(f"--products: {path.name} lists no products")
+    try:
+        product_ids(frame["product_id"])
+    except QuoteError as error:
+        raise SpendError(f"--products: {error}") from None
     for column in ("price", "cost", "floor", "cap"):
         if column in frame.columns and not pd.api.types.is_numeric_dtype(frame[column]):
             raise SpendError(f"--products: column {column} of {path.name} is not numeric")

@@ -143,6 +143,12 @@ def test_a_product_with_a_wide_interval_keeps_its_price_and_says_why():
         (_products(1, price=4.0), Constraints(), "price 4.0 is below its cost 5.0"),
         (_products(1, price=np.nan), Constraints(), "P0: price and cost are required"),
         (_products(1, cost="five"), Constraints(), "column cost: not a number"),
+        (_products(1, price=np.inf), Constraints(), "P0: price, cost, floor and cap must be finite"),
+        (_products(1, cap=np.inf), Constraints(), "P0: price, cost, floor and cap must be finite"),
+        (pd.concat([_products(1), _products(1)]), Constraints(), "P0: asked for twice"),
+        # a price of 1e308 asked for more candidate prices than memory holds (numpy's ValueError)
+        (_products(1, price=1e308, cost=1.0), Constraints(), "P0: the rules allow 2e+307 prices"),
+        (_products(1, price=1e5, cost=1.0), Constraints(endings=()), "more than 200,000; narrow max_change"),
     ],
 )
 def test_contradictions_and_bad_input_are_refused_by_name(products, rules, words):
@@ -150,6 +156,19 @@ def test_contradictions_and_bad_input_are_refused_by_name(products, rules, words
         quote(products, rules)
     assert words in str(error.value)
     assert "P0" in str(error.value) or "column" in str(error.value)
+
+
+@pytest.mark.parametrize("blank", [None, np.nan, "", "  "])
+def test_a_product_without_an_id_is_refused_by_its_place(blank):
+    products = pd.concat([_products(1), _products(1).assign(product_id=[blank])], ignore_index=True)
+    with pytest.raises(QuoteError, match="product 2 of 2 has no product_id"):
+        quote(products, Constraints())
+
+
+def test_a_quote_too_large_to_weigh_is_refused_before_it_is_built():
+    many = pd.concat([_products(1).assign(product_id=f"P{i}", price=9_000.0) for i in range(300)])
+    with pytest.raises(QuoteError, match="300 products with up to 180,100 prices each are more than one quote weighs"):
+        quote(many, Constraints(endings=tuple(np.arange(0, 1, 0.01).round(2))))
 
 
 @settings(max_examples=60, deadline=None)

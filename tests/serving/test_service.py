@@ -654,6 +654,7 @@ def test_a_wide_price_quote_is_answered_off_the_event_loop_by_the_same_rules(ser
         ({"product_id": "NO-SUCH-SKU"}, 404, "unknown product(s) NO-SUCH-SKU"),
         ({"price": 5.0}, 400, "below its cost"),
         ({"floor": 12.0, "cap": 11.0}, 400, "above cap"),
+        ({"price": 1e300, "cost": 1.0}, 400, "more than 200,000; narrow max_change"),  # was a 500
     ],
 )
 def test_a_bad_price_quote_request_is_refused_by_name(served, change, status, words):

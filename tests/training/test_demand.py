@@ -214,6 +214,11 @@ def test_price_quotes_refuse_bad_products_and_rules_in_one_line(shop, tmp_path):
     bounded = {"product_id": [one], "price": [10.0], "cost": [1.0], "floor": [12.0], "cap": [11.0]}
     _refused(_quote_files(tmp_path, bounded), "above cap")
     _refused(_quote_files(tmp_path, {"product_id": [one], "price": [10.0]}), "lacks column(s) cost")
+    _refused(_quote_files(tmp_path, {"product_id": [], "price": [], "cost": []}), "products.csv lists no products")
+    _refused(_quote_files(tmp_path, {"product_id": [one, ""], "price": [9.0] * 2, "cost": [1.0] * 2}), "product 2 of 2")
+    _refused(
+        _quote_files(tmp_path, {"product_id": [one] * 2, "price": [9.0, 8.0], "cost": [1.0] * 2}), "asked for twice"
+    )
     _refused(_quote_files(tmp_path, {"product_id": [one], "price": [10.0], "cost": [1.0]}, "speed: 3\n"), "speed")
     fine = {"product_id": [one], "price": [10.0], "cost": [1.0]}
     broken = _refused(_quote_files(tmp_path, fine, "margin_floor: [0.3\n"), "not YAML or JSON", "(line 2)")
