@@ -223,6 +223,9 @@ def _checked(results: pd.DataFrame, settings: AbSettings) -> tuple[pd.DataFrame,
         bad = int(values.isna().sum())
         if bad:
             raise SpendError(f"A/B results: column {column} has {bad} empty or non-numeric row(s)")
+        endless = int(np.isinf(values.to_numpy(dtype=float)).sum())
+        if endless:
+            raise SpendError(f"A/B results: column {column} has {endless} infinite value(s)")
     for column in (c for c in GUARDRAILS if c in results.columns):
         if not results[column].astype(float).isin([0.0, 1.0]).all():
             raise SpendError(f"A/B results: column {column} must be 0 or 1 per customer")

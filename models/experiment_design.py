@@ -21,6 +21,8 @@ from statsmodels.stats.power import NormalIndPower
 
 from spend.core.errors import SpendError
 
+MAX_CUSTOMERS = 1e10  # per arm: past every shop's customers, and past what the solver reaches reliably
+
 
 @dataclass(frozen=True)
 class MetricSpread:
@@ -34,10 +36,12 @@ class MetricSpread:
     pre_correlation: float = 0.0
 
     def __post_init__(self) -> None:
-        if not self.sd > 0:
-            raise SpendError(f"sd: the metric's standard deviation must be > 0, got {self.sd}")
-        if not self.daily_customers > 0:
-            raise SpendError(f"daily_customers: must be > 0, got {self.daily_customers}")
+        if not math.isfinite(self.mean):
+            raise SpendError(f"mean: the metric's mean must be a finite number, got {self.mean}")
+        if not 0 < self.sd < math.inf:
+            raise SpendError(f"sd: the metric's standard deviation must be > 0 and finite, got {self.sd}")
+        if not 0 < self.daily_customers < math.inf:
+            raise SpendError(f"daily_customers: must be > 0 and finite, got {self.daily_customers}")
         if not 0 <= abs(self.pre_correlation) < 1:
             raise SpendError(f"pre_correlation: must lie in (-1, 1), got {self.pre_correlation}")
 
@@ -68,6 +72,11 @@ def sample_size(mde: float, sd: float, alpha: float = 0.05, power: float = 0.8, 
     """Customers in the control arm of a two-sided test (the treatment arm holds `ratio` times as many)."""
     _check_test(mde, alpha, power, ratio)
     n = NormalIndPower().solve_power(effect_size=abs(mde) / sd, alpha=alpha, power=power, ratio=ratio)
+    if not math.isfinite(n) or n > MAX_CUSTOMERS:  # statsmodels' solver gives up (NaN) on tiny effects
+        raise SpendError(
+            f"mde: {abs(mde):g} is too small against the metric's spread (sd {sd:g}) for any test to detect "
+            f"(more than {MAX_CUSTOMERS:,.0f} customers per arm); ask for a larger effect"
+        )
     return math.ceil(n)
 
 
@@ -135,6 +144,8 @@ def effect_by_duration(
 def _check_test(mde: float, alpha: float, power: float, ratio: float) -> None:
     if not mde:
         raise SpendError("mde: the minimum detectable effect must not be 0")
+    if not math.isfinite(mde):
+        raise SpendError(f"mde: the minimum detectable effect must be a finite number, got {mde}")
     if not 0 < alpha < 0.5:
         raise SpendError(f"alpha: must lie in (0, 0.5), got {alpha}")
     if not alpha < power < 1:

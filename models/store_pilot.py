@@ -174,6 +174,13 @@ def _checked(panel: pd.DataFrame) -> pd.DataFrame:
     if not any(m in panel.columns for m in METRICS):
         raise SpendError(f"pilot panel has no metric column; give at least one of {', '.join(METRICS)}")
     frame = panel.assign(store_id=panel["store_id"].astype(str))
+    for metric in (m for m in METRICS if m in frame.columns):  # a blank is a gap (_complete); text is not
+        values = pd.to_numeric(frame[metric], errors="coerce")
+        text = int((values.isna() & frame[metric].notna()).sum())
+        if text or np.isinf(values.to_numpy(dtype=float)).any():
+            what = f"{text} non-numeric" if text else "infinite"
+            raise SpendError(f"pilot panel: column {metric} has {what} value(s); give numbers, blank where unknown")
+        frame[metric] = values
     for column in ("treated", "post"):
         values = frame[column].astype(str).str.lower().map({"1": True, "0": False, "true": True, "false": False})
         if values.isna().any():

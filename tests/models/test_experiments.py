@@ -55,13 +55,25 @@ def test_design_counts_whole_weeks_and_cuped_shrinks_the_test():
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"mde": 0.0}, "mde"), ({"alpha": 0.7}, "alpha"), ({"power": 0.01}, "power")],
+    [
+        ({"mde": 0.0}, "mde"),
+        ({"alpha": 0.7}, "alpha"),
+        ({"power": 0.01}, "power"),
+        ({"mde": math.nan}, "mde: the minimum detectable effect must be a finite number, got nan"),
+        ({"mde": math.inf}, "mde: the minimum detectable effect must be a finite number, got inf"),
+        # statsmodels' solver returns NaN here: the size was an unexpected "cannot convert float NaN"
+        ({"mde": 1e-9}, "mde: 1e-09 is too small against the metric's spread"),
+    ],
 )
 def test_design_refuses_impossible_settings_naming_them(kwargs, field):
     with pytest.raises(SpendError, match=field):
         sample_size(**({"mde": 1.0, "sd": 2.0} | kwargs))
     with pytest.raises(SpendError, match="sd"):
         MetricSpread(mean=1, sd=0, daily_customers=10)
+    with pytest.raises(SpendError, match="sd: the metric's standard deviation must be > 0 and finite"):
+        MetricSpread(mean=1, sd=math.inf, daily_customers=10)
+    with pytest.raises(SpendError, match="mean: the metric's mean must be a finite number"):
+        MetricSpread(mean=math.nan, sd=1, daily_customers=10)
 
 
 def _ab_test(rng, n=4000, effect=1.0, rho=0.7, conversion=(0.3, 0.3), returns=(0.05, 0.05), share=0.5):
@@ -148,6 +160,7 @@ def test_a_test_without_pre_period_or_guardrails_says_what_it_skipped():
         (lambda f: f.assign(margin=f["margin"].where(f.index > 5)), "margin has 6 empty"),
         (lambda f: f.assign(converted=2), "converted must be 0 or 1"),
         (lambda f: pd.concat([f, f.head(3)]), "3 customer_id"),
+        (lambda f: f.assign(margin=np.where(f.index == 4, np.inf, f["margin"])), "margin has 1 infinite"),
     ],
 )
 def test_bad_results_are_refused_naming_the_column(change, words):
@@ -206,6 +219,9 @@ def test_matching_leaves_out_stores_that_trend_away_and_a_naive_comparison_would
         (lambda f: f.assign(treated=0), "at least one pilot store"),
         (lambda f: f.assign(post=np.where(f["store_id"] == "S05", 1 - f["post"], f["post"])), "same for every store"),
         (lambda f: f.assign(treated="maybe"), "0/1"),
+        # was an unexpected TypeError from the pivot's mean
+        (lambda f: f.assign(avg_ticket=f["avg_ticket"].astype(object).where(f.index != 7, "n/a")), "1 non-numeric"),
+        (lambda f: f.assign(avg_ticket=np.where(f.index == 7, np.inf, f["avg_ticket"])), "avg_ticket has infinite"),
     ],
 )
 def test_bad_pilot_panels_are_refused_naming_the_problem(change, words):
