@@ -7,6 +7,7 @@ raises a SpendError that names the field and the problem before anything is comp
 from __future__ import annotations
 
 import pandas as pd
+from pandas.errors import OutOfBoundsDatetime
 
 from spend.core.errors import SpendError
 
@@ -51,8 +52,16 @@ def requested_series(learned: pd.DataFrame, products, stores) -> pd.DataFrame:
     return pairs.reset_index(drop=True)
 
 
-def check_plan(plan: pd.DataFrame, last_date: pd.Timestamp, products: set[str]) -> pd.DataFrame:
-    """The plan with parsed dates and prices; an error names the first problem (column, row, value)."""
+def check_plan(
+    plan: pd.DataFrame,
+    last_date: pd.Timestamp,
+    products: set[str],
+    horizon: int | None = None,
+    stores: set[str] | None = None,
+) -> pd.DataFrame:
+    """The plan with parsed dates and prices; an error names the first problem (column, row, value). Every
+    row must apply: its day inside the forecast's `horizon` after the history's last day, its product and
+    store known (`stores`), one price per product, store and day."""
     missing = [c for c in PLAN_COLUMNS if c not in plan.columns]
     if missing:
         raise BadRequest(
@@ -60,29 +69,56 @@ def check_plan(plan: pd.DataFrame, last_date: pd.Timestamp, products: set[str]) 
             "prices",
         )
     plan = plan.copy()
+    blank_id = plan["product_id"].isna() | (plan["product_id"].astype(str).str.strip() == "")
     plan["product_id"] = plan["product_id"].astype(str)
     dates = pd.to_datetime(plan["date"], errors="coerce", utc=True)
+    beyond = dates.isna() & plan["date"].map(_beyond_calendar)  # a date past 2262 is a date, not garbage
     prices = pd.to_numeric(plan["price"], errors="coerce")
     day = dates.dt.tz_localize(None).dt.normalize()
-    for problem, bad in (
-        ("date: not a date", dates.isna()),
+    keys = ["product_id", "date", *(["store_id"] if "store_id" in plan.columns else [])]
+    checks = [
+        ("product_id: missing", blank_id),
+        ("date: not a date", dates.isna() & ~beyond),
         ("price: not a number", prices.isna()),
         ("price: negative", prices < 0),
+        ("price: must be above 0 and finite", (prices == 0) | prices.abs().eq(float("inf"))),
         (f"date: not after the history's last day {last_date.date()}", day <= last_date),
         ("product_id: unknown product", ~plan["product_id"].isin(products)),
-    ):
+    ]
+    if horizon is not None:
+        end = last_date + pd.Timedelta(days=horizon)
+        checks.append((f"date: after the forecast's last day {end.date()} (horizon {horizon})", (day > end) | beyond))
+    checks.append(("date: after the year 2261, past any forecast", beyond))
+    if stores is not None and "store_id" in plan.columns:
+        checks.append(
+            ("store_id: unknown store", plan["store_id"].notna() & ~plan["store_id"].astype(str).isin(stores))
+        )
+    checks.append(("a second price for the same product, store and day", plan.assign(date=day).duplicated(keys)))
+    for problem, bad in checks:
         if bad.any():
             row = int(bad.to_numpy().nonzero()[0][0])
             raise BadRequest(f"price plan row {row + 1}: {problem} ({plan.iloc[row].to_dict()})", "prices")
     return plan.assign(date=day, price=prices)
 
 
+def _beyond_calendar(value) -> bool:
+    """Whether `value` is a date too late for pandas' nanosecond calendar (after 2262-04-11)."""
+    try:
+        return pd.Timestamp(value).year >= 2262
+    except OutOfBoundsDatetime:
+        return True
+    except (ValueError, TypeError):
+        return False
+
+
 def forecast(model, products=None, stores=None, horizon: int = 28, plan: pd.DataFrame | None = None) -> pd.DataFrame:
     """The model's forecast for a checked request (one row per product, store and day)."""
     check_horizon(horizon, model.horizon)
     series = requested_series(model.static_, products, stores)
-    checked = None if plan is None else check_plan(plan, model.last_date_, set(model.static_["product_id"]))
-    return model.predict(horizon, plan=checked, series=series)
+    if plan is not None:
+        known = model.static_
+        plan = check_plan(plan, model.last_date_, set(known["product_id"]), horizon, set(known["store_id"]))
+    return model.predict(horizon, plan=plan, series=series)
 
 
 def latest_counts(counts: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:

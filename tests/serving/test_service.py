@@ -10,6 +10,7 @@ import os
 import threading
 import time
 import uuid
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -567,6 +568,9 @@ def test_a_planned_price_cut_raises_the_forecast_over_http(served):
     assert sum(r["p50"] for r in cut.json()["forecasts"]) > sum(r["p50"] for r in base["forecasts"])
 
 
+_SOON = (date.today() + timedelta(days=2)).isoformat()  # inside any horizon after the sample's history
+
+
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
@@ -582,7 +586,20 @@ def test_a_planned_price_cut_raises_the_forecast_over_http(served):
         (
             {"products": ["P00000"], "prices": [{"product_id": "P00000", "date": "2999-01-01", "price": -1}]},
             400,
-            "price",
+            "greater than or equal to 0",  # the schema refuses it before the plan is read
+        ),
+        (
+            {"products": ["P00000"], "prices": [{"product_id": "P00000", "date": "2999-01-01", "price": 1}]},
+            400,
+            "after the forecast's last day",
+        ),
+        (
+            {
+                "products": ["P00000"],
+                "prices": [{"product_id": "P00000", "date": _SOON, "price": p, "store_id": "S001"} for p in (1, 2)],
+            },
+            400,
+            "a second price for the same product, store and day",
         ),
     ],
 )

@@ -117,10 +117,22 @@ def test_bad_requests_get_one_error_and_no_output(shop, tmp_path):
     _refused(["forecast", "--product", "NO-SUCH", "--out", str(out)], "product", "NO-SUCH")
     _refused(["forecast", "--store", "NOWHERE", "--out", str(out)], "store", "NOWHERE")
     tomorrow = (pd.Timestamp.today() + pd.Timedelta(days=30)).date().isoformat()
+    soon = (pd.Timestamp.today() + pd.Timedelta(days=3)).date().isoformat()
+    store = "S000"
     for rows, words in (
         ([{"product_id": "P00001", "date": tomorrow, "price": -1}], ("price: negative",)),
         ([{"product_id": "P00001", "date": "2001-01-01", "price": 3}], ("not after the history's last day",)),
         ([{"product_id": "P00001", "price": 3}], ("missing column(s) date",)),
+        # each of these was answered before: the row ignored, or an unexpected ValueError (the second price)
+        ([{"product_id": "P00001", "date": tomorrow, "price": 3}], ("after the forecast's last day", "(horizon ")),
+        ([{"product_id": "P00001", "store_id": "NOWHERE", "date": soon, "price": 3}], ("store_id: unknown store",)),
+        ([{"product_id": "P00001", "date": soon, "price": float("inf")}], ("price: must be above 0 and finite",)),
+        ([{"product_id": "P00001", "date": soon, "price": 0}], ("price: must be above 0 and finite",)),
+        ([{"product_id": None, "date": soon, "price": 3}], ("product_id: missing",)),
+        (
+            [{"product_id": "P00001", "store_id": store, "date": soon, "price": p} for p in (3, 4)],
+            ("row 2: a second price for the same product, store and day",),
+        ),
     ):
         pd.DataFrame(rows).to_csv(tmp_path / "plan.csv", index=False)
         _refused(["forecast", "--price-plan", str(tmp_path / "plan.csv"), "--out", str(out)], *words)
