@@ -186,10 +186,12 @@ def replenish(
         )
     needed = offset + int(stock["cover_days"].max())
     if needed > model.horizon:
+        longest = stock.loc[stock["cover_days"].idxmax()]
         raise BadRequest(
             f"the cover period (lead time + review days) reaches {needed} days past the model's history "
             f"({first_day.date()}); the demand model forecasts {model.horizon}: retrain it on recent data "
-            "or raise max_horizon_days in demand.yaml",
+            f"or raise max_horizon_days in demand.yaml (longest: {longest['product_id']} @ {longest['store_id']}, "
+            f"lead time {longest['lead_time_days']:g} days)",
             "review_days",
         )
     predicted = model.predict(needed, series=stock[["product_id", "store_id"]])

@@ -160,6 +160,8 @@ def test_replenish_refuses_a_stale_or_missing_count(shop, tmp_path):
     _refused(["replenish", "--out", str(out), "--as-of", later], "older than 7 days")
     _refused(["replenish", "--out", str(out), "--service-level", "1.0"], "service_level")
     _refused(["replenish", "--out", str(out), "--as-of", "not-a-date"], "--as-of")
+    # past the model's horizon: the error names the pair whose lead time reaches furthest
+    _refused(["replenish", "--out", str(out), "--review-days", "60"], "cover period", "(longest: P", "lead time")
     assert not out.exists()
 
 
