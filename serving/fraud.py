@@ -42,14 +42,14 @@ def payment_rows(
         return _one_payment(columns, cards[0], float(amounts[0]), int(ts_seconds[0]), int(baskets[0]))
     latest: dict[str, dict] = {}
     base: dict[str, dict] = {}  # each card's online windows, as read for its first payment of the batch
-    earlier: dict[str, list] = {}  # each card's payments so far in the batch: (seconds, amount)
+    earlier: dict[str, _BatchWindows] = {}  # each card's payments so far in the batch
     stored = []  # per payment: amount, the card's windows after it, the terminal's windows (STORED order)
     for i, (card, amount, at) in enumerate(zip(cards, amounts, ts_seconds, strict=True)):
         if card not in base:
             base[card] = _online(columns, i, "customer_spending", SPENDING) or EMPTY_WINDOWS
-        seen = earlier.setdefault(card, [])
-        after = latest[card] = _windows_after(base[card], amount, _inside(seen, int(at)))
-        seen.append((int(at), float(amount)))
+            earlier[card] = _BatchWindows()
+        after = latest[card] = _windows_after(base[card], amount, earlier[card].inside(int(at)))
+        earlier[card].add(int(at), float(amount))
         terminal = _online(columns, i, "terminal_risk", TERMINAL) or EMPTY_TERMINAL
         stored.append([amount, *(after[name] for name in SPENDING), *(terminal[name] for name in TERMINAL)])
     rows = np.empty((len(stored), len(FEATURES)))
@@ -87,14 +87,33 @@ def _windows_after(before: dict, amount: float, batch: dict | None = None) -> di
     return after
 
 
-def _inside(earlier: list[tuple[int, float]], at: int) -> dict[int, tuple[int, float]]:
-    """Per window w, the count and sum of the earlier payments in (at - w days, at], as the offline
-    windows count them."""
-    out = {}
-    for w in WINDOWS:
-        amounts = [amount for seconds, amount in earlier if seconds > at - w * DAY]
-        out[w] = (len(amounts), sum(amounts))
-    return out
+class _BatchWindows:
+    """A card's earlier payments in a batch (in time order) and, per window, where the ones inside it
+    start and what they add up to: sliding sums, so a card with a thousand payments in one batch costs a
+    thousand steps, not a million."""
+
+    def __init__(self) -> None:
+        self.times: list[int] = []
+        self.amounts: list[float] = []
+        self.first = dict.fromkeys(WINDOWS, 0)
+        self.sums = dict.fromkeys(WINDOWS, 0.0)
+
+    def inside(self, at: int) -> dict[int, tuple[int, float]]:
+        """Per window w, the count and sum of the earlier payments in (at - w days, at], as the offline
+        windows count them."""
+        out = {}
+        for w in WINDOWS:
+            while self.first[w] < len(self.times) and self.times[self.first[w]] <= at - w * DAY:
+                self.sums[w] -= self.amounts[self.first[w]]
+                self.first[w] += 1
+            out[w] = (len(self.times) - self.first[w], self.sums[w])
+        return out
+
+    def add(self, at: int, amount: float) -> None:
+        self.times.append(at)
+        self.amounts.append(amount)
+        for w in WINDOWS:
+            self.sums[w] += amount
 
 
 def model_inputs(values: np.ndarray, features: Sequence[str]) -> np.ndarray:

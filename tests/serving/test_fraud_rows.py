@@ -64,6 +64,22 @@ def test_a_batchs_earlier_payments_count_only_in_the_windows_they_fall_in():
     assert latest["c"] == {name: rows.loc[4, name] for name in SPENDING}
 
 
+def test_many_payments_of_two_cards_in_one_batch_match_the_offline_windows():
+    rng = np.random.default_rng(8)
+    n = 400
+    times = pd.to_datetime("2026-01-01", utc=True) + pd.to_timedelta(np.sort(rng.uniform(0, 60, n)), unit="D")
+    cards = rng.choice(["a", "b"], n)
+    amounts = rng.gamma(2.0, 20.0, n).round(2)
+    scored = pd.DataFrame(
+        {"order_id": [f"o{i}" for i in range(n)], "customer_id": cards, "terminal_id": "t", "ts": times}
+    ).assign(amount=amounts)
+    offline = payment_features(scored, scored, pd.DataFrame(columns=["order_id", "ts", "is_fraud"]))
+    columns = {k: np.repeat(v, n) for k, v in _columns(False).items()}
+    rows, _ = _frame(columns, list(cards), list(amounts), [int(t.timestamp()) for t in times], [1] * n)
+    for name in SPENDING:
+        np.testing.assert_allclose(rows[name], offline[name], rtol=1e-9, err_msg=name)
+
+
 def test_without_the_online_store_windows_start_empty():
     degraded, _ = _frame(None, ["c"], [30.0], [1_700_000_000], [1])
     unknown, _ = _frame(_columns(False), ["c"], [30.0], [1_700_000_000], [1])
