@@ -122,9 +122,17 @@ def read_stock(path: Path | None, offers: list[str]) -> np.ndarray | None:
         raise SpendError(
             f"--stock: offer {', '.join(map(repr, unknown))} is not one the offers model knows ({', '.join(offers)})"
         )
+    twice = table["offer"].astype(str)[table["offer"].astype(str).duplicated()]
+    if not twice.empty:
+        raise SpendError(f"--stock: offer {twice.iloc[0]!r} is listed twice; one row per offer")
     stock = pd.to_numeric(table["stock"], errors="coerce")
-    if stock.isna().any() or (stock < 0).any():
-        raise SpendError("--stock: stock must be a whole number >= 0 on every row")
+    whole = stock.notna() & np.isfinite(stock) & (stock >= 0) & (stock == np.floor(stock))
+    if not whole.all():
+        row = int(np.flatnonzero(~whole.to_numpy())[0])
+        raise SpendError(
+            f"--stock: stock must be a whole number >= 0 on every row (row {row + 1}: {table['stock'].iloc[row]}; "
+            "leave an offer out for no limit)"
+        )
     given = dict(zip(table["offer"].astype(str), stock, strict=True))
     return np.array([float(given.get(offer, np.inf)) for offer in offers])
 
@@ -133,11 +141,10 @@ def excluded(settings: SpendSettings, path: Path | None) -> set[str]:
     """The exclusion list's customers, pseudonymised with the home's key."""
     if path is None:
         return set()
+    from spend.core.files import user_text
     from spend.core.privacy.pseudonym import pseudonymise
 
-    if not path.is_file():
-        raise SpendError(f"--exclude: {path} is not a file")
-    raw = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    raw = [line.strip() for line in user_text(path, "--exclude").splitlines() if line.strip()]
     raw = [r for r in raw if r != ID]  # a header line
     key = settings.pseudonym_key.get_secret_value().encode("utf-8")
     return set(pseudonymise(pd.Series(raw, dtype=str), key))

@@ -182,11 +182,22 @@ def test_members_contacted_within_the_contact_days_get_no_offer(home, tmp_path):
         (["--budget", "-5"], "--budget: must be a number >= 0, got -5"),
         (["--budget", "10", "--stock", "{stock}"], "--stock: offer 'cashback' is not one the offers model knows"),
         (["--budget", "10", "--exclude", "{missing}"], "--exclude:"),
+        # each of these was taken before: the last row's stock, a fractional or unlimited one, a crash
+        (["--budget", "10", "--stock", "{twice}"], "--stock: offer 'coupon_10' is listed twice"),
+        (["--budget", "10", "--stock", "{half}"], "whole number >= 0 on every row (row 1: 2.5;"),
+        (["--budget", "10", "--stock", "{endless}"], "whole number >= 0 on every row (row 1: inf;"),
+        (["--budget", "10", "--exclude", "{latin}"], "--exclude: latin.txt is not UTF-8 text"),
     ],
 )
 def test_bad_assign_input_is_one_error_line(home, tmp_path, args, message):
     (tmp_path / "stock.csv").write_text("offer,stock\ncashback,10\n")
-    args = [a.format(stock=tmp_path / "stock.csv", missing=tmp_path / "nope.txt") for a in args]
+    (tmp_path / "twice.csv").write_text("offer,stock\ncoupon_10,5\ncoupon_10,6\n")
+    (tmp_path / "half.csv").write_text("offer,stock\ncoupon_10,2.5\n")
+    (tmp_path / "endless.csv").write_text("offer,stock\ncoupon_10,inf\n")
+    (tmp_path / "latin.txt").write_bytes("C\xe9\n".encode("latin-1"))
+    files = {name: tmp_path / f"{name}.csv" for name in ("stock", "twice", "half", "endless")}
+    files |= {"missing": tmp_path / "nope.txt", "latin": tmp_path / "latin.txt"}
+    args = [a.format(**files) for a in args]
     result = runner.invoke(app, ["offers", "assign", *args, "--out", str(tmp_path / "o.csv")])
     assert result.exit_code != 0
     assert message in result.output and "Traceback" not in result.output
