@@ -99,6 +99,10 @@ class KeyStore:
         """Create a key for `name` with `role`; returns the key, which is not stored anywhere."""
         if role not in permissions():
             raise ValueError(f"unknown role {role!r}; roles: {', '.join(permissions())}")
+        if not name.strip():  # a blank name cannot be told apart in `keys list` or revoked by hand
+            raise ValueError("key name: must not be blank; name the system or team, e.g. erp")
+        if name != name.strip():
+            raise ValueError(f"key name {name!r}: no leading or trailing spaces")
         with exclusive(self._lock):
             keys = self._load()
             if any(entry["name"] == name for entry in keys.values()):

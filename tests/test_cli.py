@@ -137,6 +137,14 @@ def test_a_bad_setting_is_a_clear_error(settings, monkeypatch):
     assert "SPEND_MAX_LINE_AMOUNT" in result.output and "Traceback" not in result.output
 
 
+def test_a_setting_that_is_not_json_is_a_clear_error(settings, monkeypatch):
+    """A mapping setting given as plain text was an unexpected SettingsError."""
+    monkeypatch.setenv("SPEND_RETENTION_DAYS", "two years")
+    result = runner.invoke(app, ["retention", "apply"])
+    assert result.exit_code == 2 and result.output.count("error:") == 1, result.output
+    assert "setting SPEND_RETENTION_DAYS: not valid JSON" in result.output and "unexpected" not in result.output
+
+
 def test_features_commands_after_the_demo(demo):
     result, settings = demo
     assert result.exit_code == 0, result.output

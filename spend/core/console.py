@@ -18,6 +18,7 @@ from typing import Annotated
 import click
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -171,6 +172,18 @@ def configure_output(verbose: bool = False) -> None:
     warnings.showwarning = show
 
 
+def _unparsed_setting(error: SettingsError) -> str:
+    """pydantic-settings' message names the field in quotes and the source; the cause says what failed."""
+    import re
+
+    field = re.search(r'field "(\w+)"', str(error))
+    name = f"SPEND_{field.group(1).upper()}" if field else "a SPEND_ variable"
+    cause = f" ({error.__cause__})" if error.__cause__ else ""
+    return (
+        f"setting {name}: not valid JSON{cause}; give it as JSON, e.g. SPEND_RETENTION_DAYS='{{\"transactions\": 730}}'"
+    )
+
+
 def user_errors(command: Callable) -> Callable:
     """Turn SpendError and bad settings into one line on stderr and exit code 2, never a traceback."""
 
@@ -185,6 +198,8 @@ def user_errors(command: Callable) -> Callable:
             first = error.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or error.title
             fail(f"setting SPEND_{where.upper()}: {first['msg']}", as_json)
+        except SettingsError as error:  # an environment value that is not JSON where the setting needs it
+            fail(_unparsed_setting(error), as_json)
         except (typer.Exit, click.exceptions.ClickException, click.exceptions.Abort):
             raise
         except Exception as error:  # noqa: BLE001 - a user never sees a traceback; the log keeps it

@@ -23,6 +23,16 @@ def test_keys_are_stored_hashed_and_roles_decide_permissions(tmp_path):
         assert (error.value.status, text in error.value.reason) == (status, True)
 
 
+@pytest.mark.parametrize(
+    ("name", "words"), [("", "must not be blank"), ("  ", "must not be blank"), (" erp", "spaces")]
+)
+def test_a_key_needs_a_name_it_can_be_told_apart_and_revoked_by(tmp_path, name, words):
+    store = KeyStore(tmp_path / "keys.json")
+    with pytest.raises(ValueError, match=words):
+        store.add(name, "marketing")
+    assert not (tmp_path / "keys.json").exists()  # nothing was created
+
+
 def test_admin_calls_are_for_data_scientists_and_admins_only():
     assert [role for role, perms in permissions().items() if "admin" in perms] == ["data-scientist", "admin"]
 
