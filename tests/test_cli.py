@@ -137,6 +137,18 @@ def test_a_bad_setting_is_a_clear_error(settings, monkeypatch):
     assert "SPEND_MAX_LINE_AMOUNT" in result.output and "Traceback" not in result.output
 
 
+def test_a_home_that_cannot_be_made_is_one_error_line_naming_it(tmp_path, monkeypatch):
+    """A file where the home should be: the command's error was a traceback, because the log file could
+    not be opened while logging it."""
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("x")
+    monkeypatch.setenv("SPEND_HOME", str(blocked))
+    monkeypatch.setenv("SPEND_PSEUDONYM_KEY", TEST_KEY)
+    result = runner.invoke(app, ["quality"])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("error:") == 1 and f"SPEND_HOME is {blocked}" in result.output, result.output
+
+
 def test_a_setting_that_is_not_json_is_a_clear_error(settings, monkeypatch):
     """A mapping setting given as plain text was an unexpected SettingsError."""
     monkeypatch.setenv("SPEND_RETENTION_DAYS", "two years")

@@ -127,6 +127,14 @@ class _LogFile(logging.FileHandler):
         Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
         return super()._open()
 
+    def emit(self, record: logging.LogRecord) -> None:
+        # A home that cannot hold a log (not creatable, read-only, full) drops the record: raising here
+        # turned the command's own one-line error into a traceback.
+        try:
+            super().emit(record)
+        except OSError:
+            pass
+
 
 def log_path() -> Path:
     return Path(os.environ.get("SPEND_HOME", ".spend")) / "logs" / "spend.log"
@@ -204,6 +212,12 @@ def user_errors(command: Callable) -> Callable:
             raise
         except Exception as error:  # noqa: BLE001 - a user never sees a traceback; the log keeps it
             logging.getLogger("spend").exception("unexpected error in %s", command.__name__)
+            if isinstance(error, OSError) and error.filename:  # the file system refused: say where
+                home = os.environ.get("SPEND_HOME", ".spend")
+                fail(
+                    f"{error.strerror}: {error.filename} (SPEND_HOME is {home}: it must be creatable and writable)",
+                    as_json,
+                )
             fail(f"unexpected {type(error).__name__}: {error} (the details are in {log_path()})", as_json)
 
     return wrapper
