@@ -18,6 +18,7 @@ from spend.core.errors import SpendWarning
 
 # Public on purpose: a development key is only acceptable if everybody can see it is one.
 DEVELOPMENT_PSEUDONYM_KEY = "spend-development-key-do-not-use-in-production"
+MIN_KEY_LENGTH = 16  # shorter keys are warned about at ingestion (not refused: a home keyed so must still open)
 
 
 # What `spend retention apply` may delete by age, and for how long each is kept by default (docs/privacy.md).
@@ -109,6 +110,16 @@ class SpendSettings(BaseSettings):
     )
     feature_project: str = Field("spend", pattern=r"^[a-z][a-z0-9_]*$", description="Feast project name.")
 
+    @field_validator("pseudonym_key")
+    @classmethod
+    def _real_key(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError(
+                "must not be blank: an empty key lets anyone compute every pseudonym; set a long random secret, "
+                "or unset it for the (public) development key"
+            )
+        return value
+
     @field_validator("retention_days")
     @classmethod
     def _known_retention(cls, value: dict[str, int]) -> dict[str, int]:
@@ -135,6 +146,13 @@ class SpendSettings(BaseSettings):
             warnings.warn(
                 "SPEND_PSEUDONYM_KEY is not set: customer pseudonyms use the PUBLIC development key. "
                 "Anyone can re-identify them. Set SPEND_PSEUDONYM_KEY before loading real customer data.",
+                DevelopmentKeyWarning,
+                stacklevel=2,
+            )
+        elif len(self.pseudonym_key.get_secret_value()) < MIN_KEY_LENGTH:
+            warnings.warn(
+                f"SPEND_PSEUDONYM_KEY has under {MIN_KEY_LENGTH} characters: a short key can be guessed, and with "
+                "it every customer re-identified. Use a long random secret before loading real customer data.",
                 DevelopmentKeyWarning,
                 stacklevel=2,
             )

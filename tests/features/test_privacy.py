@@ -124,3 +124,18 @@ def test_the_development_key_warns_loudly(tmp_path, write_csv, monkeypatch):
     assert dev.uses_development_key
     with pytest.warns(DevelopmentKeyWarning, match="PUBLIC development key"):
         ingest(write_csv([GOOD_LINE]), IngestOptions("transactions"), dev, now=NOW)
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_key_is_refused(tmp_path, blank):
+    """An empty HMAC key was accepted silently: anyone could compute every pseudonym."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="must not be blank"):
+        SpendSettings(home=tmp_path / "blank", pseudonym_key=blank)
+
+
+def test_a_short_key_warns(tmp_path, write_csv):
+    short = SpendSettings(home=tmp_path / "short", pseudonym_key="k3y")
+    with pytest.warns(DevelopmentKeyWarning, match="under 16 characters"):
+        ingest(write_csv([GOOD_LINE]), IngestOptions("transactions"), short, now=NOW)
