@@ -192,6 +192,15 @@ def _unparsed_setting(error: SettingsError) -> str:
     )
 
 
+def _refused_path(error: OSError) -> str:
+    """The file system's refusal in one line; inside the home, what the home must be."""
+    home = Path(os.environ.get("SPEND_HOME", ".spend")).absolute()
+    where = Path(os.fsdecode(error.filename)).absolute()
+    inside = where == home or home in where.parents
+    hint = f" (SPEND_HOME is {home}: it must be creatable and writable)" if inside else ""
+    return f"{error.strerror}: {error.filename}{hint}"
+
+
 def user_errors(command: Callable) -> Callable:
     """Turn SpendError and bad settings into one line on stderr and exit code 2, never a traceback."""
 
@@ -213,11 +222,7 @@ def user_errors(command: Callable) -> Callable:
         except Exception as error:  # noqa: BLE001 - a user never sees a traceback; the log keeps it
             logging.getLogger("spend").exception("unexpected error in %s", command.__name__)
             if isinstance(error, OSError) and error.filename:  # the file system refused: say where
-                home = os.environ.get("SPEND_HOME", ".spend")
-                fail(
-                    f"{error.strerror}: {error.filename} (SPEND_HOME is {home}: it must be creatable and writable)",
-                    as_json,
-                )
+                fail(_refused_path(error), as_json)
             fail(f"unexpected {type(error).__name__}: {error} (the details are in {log_path()})", as_json)
 
     return wrapper
