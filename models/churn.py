@@ -98,6 +98,11 @@ class ChurnModel(BaseEstimator):
         self.season_shift = season_shift
         self.random_state = random_state
 
+    def __setstate__(self, state: dict) -> None:
+        # A model saved before season_shift existed has none: it starts from BG/NBD's stretched churn alone,
+        # as it was judged, and its parameters (repr, get_params) still read.
+        super().__setstate__({"season_shift": 0.0} | state)
+
     def _booster(self) -> LGBMClassifier:
         return booster(LGBMClassifier, self)
 
@@ -162,7 +167,7 @@ class ChurnModel(BaseEstimator):
         shift existed have none."""
         if not getattr(self, "from_bgnbd_", False):
             return np.zeros(len(encoded))
-        shift = getattr(self, "season_shift", 0.0) * np.log(index)
+        shift = self.season_shift * np.log(index)
         return _logit(encoded["bgnbd_p_churn"].to_numpy(dtype=np.float64)) - shift
 
     @property
