@@ -72,7 +72,9 @@ def check_plan(
     blank_id = plan["product_id"].isna() | (plan["product_id"].astype(str).str.strip() == "")
     plan["product_id"] = plan["product_id"].astype(str)
     dates = pd.to_datetime(plan["date"], errors="coerce", utc=True)
-    beyond = dates.isna() & plan["date"].map(_beyond_calendar)  # a date past 2262 is a date, not garbage
+    beyond = pd.Series(False, index=plan.index)  # a date past 2262 is a date, not garbage
+    if dates.isna().any():  # read one by one, the unparsed only: a plan of thousands of days stays fast
+        beyond[dates.isna()] = plan.loc[dates.isna(), "date"].map(_beyond_calendar).astype(bool)
     prices = pd.to_numeric(plan["price"], errors="coerce")
     day = dates.dt.tz_localize(None).dt.normalize()
     keys = ["product_id", "date", *(["store_id"] if "store_id" in plan.columns else [])]
