@@ -128,14 +128,12 @@ def _read_rules(path: Path) -> dict:
     import yaml
 
     from spend.core.errors import SpendError
-    from spend.core.files import user_text
+    from spend.core.files import user_text, yaml_problem
 
     try:
         rules = yaml.safe_load(user_text(path, "--constraints"))  # JSON is YAML too
-    except yaml.YAMLError as error:  # its message runs over several lines, with a caret under the spot
-        where = f" (line {error.problem_mark.line + 1})" if getattr(error, "problem_mark", None) else ""
-        first = str(error).splitlines()[0]
-        raise SpendError(f"--constraints: {path.name} is not YAML or JSON: {first}{where}") from error
+    except yaml.YAMLError as error:
+        raise SpendError(f"--constraints: {path.name} is not YAML or JSON: {yaml_problem(error)}") from error
     if not isinstance(rules, dict):
         raise SpendError(f"--constraints: {path.name} must map rule names to values")
     return rules

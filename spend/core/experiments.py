@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from spend.core.errors import SpendError
-from spend.core.files import user_text
+from spend.core.files import user_text, yaml_problem
 
 
 class Strict(BaseModel):
@@ -209,7 +209,7 @@ def read_config(
     try:
         raw = yaml.safe_load(user_text(path, option)) or {}
     except yaml.YAMLError as error:
-        raise SpendError(f"{path.name} is not YAML: {str(error).splitlines()[0]}") from error
+        raise SpendError(f"{path.name} is not YAML: {yaml_problem(error)}") from error
     raw = apply_overrides(raw, overrides)
     try:
         config = schema.model_validate(raw)
@@ -239,5 +239,5 @@ def apply_overrides(raw: dict, overrides: tuple[str, ...]) -> dict:
         try:
             node[parts[-1]] = yaml.safe_load(text)
         except yaml.YAMLError as error:
-            raise SpendError(f"--set: the value of {key} is not YAML: {str(error).splitlines()[0]}") from error
+            raise SpendError(f"--set: the value of {key} is not YAML: {yaml_problem(error)}") from error
     return out

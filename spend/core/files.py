@@ -83,3 +83,10 @@ def user_text(path: Path, option: str) -> str:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise SpendError(f"{option}: {path.name} is not UTF-8 text (byte {error.start}); save it as UTF-8") from error
+
+
+def yaml_problem(error) -> str:
+    """A YAML error in one line: PyYAML's message runs over several, with a caret under the spot, so its
+    first line and the line number where it has one."""
+    where = f" (line {error.problem_mark.line + 1})" if getattr(error, "problem_mark", None) else ""
+    return f"{str(error).splitlines()[0]}{where}"
