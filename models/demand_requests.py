@@ -13,6 +13,12 @@ from spend.core.errors import SpendError
 
 PLAN_COLUMNS = ("product_id", "date", "price")
 MAX_COUNT_AGE_DAYS = 7  # a stock count older than this before the as-of day is stale: the position is unknown
+MAX_LEAD_TIME_DAYS = 365
+NO_COUNTS = (
+    "no inventory ingested: give lead_time_days for target stock levels only (orders need stock counts: "
+    "ingest inventory)"
+)
+TARGETS_ONLY = "no inventory ingested: target stock levels only; orders and fill rates need stock counts"
 
 
 class BadRequest(SpendError):
@@ -134,13 +140,14 @@ def latest_counts(counts: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     return last[keep].reset_index(drop=True)
 
 
-def check_counts(stock: pd.DataFrame, pairs: pd.DataFrame, as_of: pd.Timestamp) -> None:
-    """Every pair to replenish has a current count with a lead time."""
+def check_counts(stock: pd.DataFrame, pairs: pd.DataFrame, as_of: pd.Timestamp, lead_time_given: bool) -> None:
+    """Every pair to replenish has a current count, with a lead time unless the request gives one."""
     merged = pairs.merge(stock, on=["product_id", "store_id"], how="left")
+    no_lead_time = merged["on_hand"].notna() & merged["lead_time_days"].isna() & (not lead_time_given)
     for problem, bad in (
         ("no stock count before the as-of day", merged["on_hand"].isna()),
         (f"a stock count older than {MAX_COUNT_AGE_DAYS} days", merged["count_age_days"] > MAX_COUNT_AGE_DAYS),
-        ("no lead_time_days on the last stock count", merged["on_hand"].notna() & merged["lead_time_days"].isna()),
+        ("no lead_time_days on the last stock count", no_lead_time),
     ):
         if bad.any():
             pairs_shown = merged.loc[bad, ["product_id", "store_id"]].head(5).itertuples(index=False)
@@ -160,43 +167,69 @@ def day(ts) -> pd.Timestamp:
 
 def replenish(
     model,
-    counts: pd.DataFrame,
+    counts: pd.DataFrame | None,
     as_of,
     service_level: float,
     review_days: int,
     pairs: pd.DataFrame | None = None,
+    lead_time_days: float | None = None,
 ) -> tuple[pd.DataFrame, pd.Timestamp]:
     """(order-up-to suggestions for `pairs`, default every series the model learned; the as-of day:
-    `as_of`, or by default the day after the last stock count)."""
-    as_of = day(counts["ts"].max()) + pd.Timedelta(days=1) if as_of is None else day(as_of)
+    `as_of`, or by default the day after the last stock count). `lead_time_days` replaces every count's
+    lead time; without stock counts (None or empty) it is required, and only target stock levels come out
+    (on hand, on order, the order and its fill rate empty, the reason says why)."""
     from spend.models.replenishment import COLUMNS, cover_demand, order_up_to
 
-    if not 0.5 <= service_level < 1:
-        raise BadRequest(f"service_level: {service_level} must be at least 0.5 and below 1", "service_level")
-    if not 1 <= review_days <= 91:
-        raise BadRequest(f"review_days: {review_days} must be between 1 and 91", "review_days")
-    pairs = model.static_[["product_id", "store_id"]] if pairs is None else pairs
-    stock = latest_counts(counts, as_of)
-    check_counts(stock, pairs, as_of)
-    stock = pairs.merge(stock, on=["product_id", "store_id"])
-    stock["cover_days"] = (stock["lead_time_days"].round() + review_days).astype(int)
+    counted = counts is not None and not counts.empty
+    _check_replenish_request(counted, service_level, review_days, lead_time_days)
     first_day = model.last_date_ + pd.Timedelta(days=1)
+    if as_of is None:
+        as_of = day(counts["ts"].max()) + pd.Timedelta(days=1) if counted else first_day
+    as_of = day(as_of)
+    pairs = model.static_[["product_id", "store_id"]] if pairs is None else pairs
+    if counted:
+        stock = latest_counts(counts, as_of)
+        check_counts(stock, pairs, as_of, lead_time_days is not None)
+        stock = pairs.merge(stock, on=["product_id", "store_id"])
+    else:
+        stock = pairs.assign(on_hand=float("nan"), on_order=float("nan"), lead_time_days=float("nan"))
+    if lead_time_days is not None:
+        stock["lead_time_days"] = float(lead_time_days)
+    stock["cover_days"] = (stock["lead_time_days"].round() + review_days).astype(int)
+    needed = _days_needed(stock, as_of, first_day, model.horizon)
+    predicted = model.predict(needed, series=stock[["product_id", "store_id"]])
+    predicted = predicted[predicted["date"] >= as_of]
+    cover = stock.set_index(["product_id", "store_id"])["cover_days"]
+    return order_up_to(stock, cover_demand(predicted, cover), service_level)[list(COLUMNS)], as_of
+
+
+def _days_needed(stock: pd.DataFrame, as_of: pd.Timestamp, first_day: pd.Timestamp, horizon: int) -> int:
+    """Forecast days from the model's first to the end of the longest cover period; within its horizon."""
     offset = (as_of - first_day).days
     if offset < 0:
         raise BadRequest(
             f"as_of: {as_of.date()} is before the demand model's first forecast day {first_day.date()}", "as_of"
         )
     needed = offset + int(stock["cover_days"].max())
-    if needed > model.horizon:
+    if needed > horizon:
         longest = stock.loc[stock["cover_days"].idxmax()]
         raise BadRequest(
             f"the cover period (lead time + review days) reaches {needed} days past the model's history "
-            f"({first_day.date()}); the demand model forecasts {model.horizon}: retrain it on recent data "
+            f"({first_day.date()}); the demand model forecasts {horizon}: retrain it on recent data "
             f"or raise max_horizon_days in demand.yaml (longest: {longest['product_id']} @ {longest['store_id']}, "
             f"lead time {longest['lead_time_days']:g} days)",
             "review_days",
         )
-    predicted = model.predict(needed, series=stock[["product_id", "store_id"]])
-    predicted = predicted[predicted["date"] >= as_of]
-    cover = stock.set_index(["product_id", "store_id"])["cover_days"]
-    return order_up_to(stock, cover_demand(predicted, cover), service_level)[list(COLUMNS)], as_of
+    return needed
+
+
+def _check_replenish_request(counted: bool, service_level: float, review_days: int, lead_time_days) -> None:
+    if not 0.5 <= service_level < 1:
+        raise BadRequest(f"service_level: {service_level} must be at least 0.5 and below 1", "service_level")
+    if not 1 <= review_days <= 91:
+        raise BadRequest(f"review_days: {review_days} must be between 1 and 91", "review_days")
+    if lead_time_days is None and not counted:
+        raise BadRequest(NO_COUNTS, "lead_time_days")
+    if lead_time_days is not None and not 0 <= lead_time_days <= MAX_LEAD_TIME_DAYS:
+        problem = f"lead_time_days: {lead_time_days} must be between 0 and {MAX_LEAD_TIME_DAYS}"
+        raise BadRequest(problem, "lead_time_days")

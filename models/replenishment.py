@@ -16,6 +16,9 @@ would under-stock. Then:
   mean) / sd), L the standard normal loss function;
 - binding reason: which condition sets the order (module constants below).
 
+Without a stock count (on hand unknown: a history without inventory) the target is still computed; the
+order and its fill rate are left empty, and the reason says so.
+
 The normal approximation is rough for slow movers (a few units over the cover period); the fill rate of
 the replay in benchmarks/demand.py says how rough.
 """
@@ -31,6 +34,7 @@ BELOW_EXPECTED = "below expected demand over the cover period"
 BELOW_SAFETY = "below safety stock"
 COVERED = "stock position covers the target: no order"
 NO_DEMAND = "no demand forecast over the cover period: no order"
+NO_COUNT = "no stock count: order the target less what is on hand and on order"
 COLUMNS = (
     "product_id",
     "store_id",
@@ -80,13 +84,13 @@ def order_up_to(stock: pd.DataFrame, demand: pd.DataFrame, service_level: float)
     sd = pd.to_numeric(rows["sd"]).fillna(0.0).to_numpy(dtype=float)
     position = rows["on_hand"].to_numpy(float) + rows["on_order"].fillna(0.0).to_numpy(float)
     target = np.ceil(mean + norm.ppf(service_level) * sd)
-    order = np.maximum(0.0, target - position)
+    order = np.where(target <= 0, 0.0, np.maximum(0.0, target - position))  # no count, no demand: no order
     rows["target_stock"] = target
     rows["suggested_order"] = order
     rows["expected_fill_rate"] = fill_rate(position + order, mean, sd)
     rows["reason"] = np.select(
-        [mean <= 0, position >= target, position < mean],
-        [NO_DEMAND, COVERED, BELOW_EXPECTED],
+        [mean <= 0, np.isnan(position), position >= target, position < mean],
+        [NO_DEMAND, NO_COUNT, COVERED, BELOW_EXPECTED],
         default=BELOW_SAFETY,
     )
     return rows.drop(columns=["mean", "sd"])

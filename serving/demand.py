@@ -34,25 +34,26 @@ def forecast(service, ctx: bentoml.Context, products, stores, horizon, prices):
     return json_response(served | {"start": start, "days": int(frame["date"].nunique()), "forecasts": rows})
 
 
-def suggest(service, ctx: bentoml.Context, stores, products, service_level, review_days, as_of):
-
-    from spend.models.demand_requests import BadRequest, replenish, requested_series
+def suggest(service, ctx: bentoml.Context, stores, products, service_level, review_days, as_of, lead_time_days):
+    """Orders from the latest stock counts; without inventory, target stock levels for the request's
+    lead_time_days (400 naming it when it is missing), and `skipped` says so."""
+    from spend.models.demand_requests import TARGETS_ONLY, BadRequest, replenish, requested_series
 
     loaded = service.slots["demand"].current
     if loaded is None:
         return unavailable(ctx, NO_DEMAND_MODEL)
     counts = service.stock_counts.current()
-    if counts.empty:
-        return unavailable(ctx, "no inventory ingested: replenishment needs stock counts")
     try:
         pairs = requested_series(loaded.model.static_, products, stores)
-        frame, day = replenish(loaded.model, counts, as_of, service_level, review_days, pairs)
+        frame, day = replenish(loaded.model, counts, as_of, service_level, review_days, pairs, lead_time_days)
     except BadRequest as error:
         return _refused(ctx, error)
     service._served(ctx, loaded, customers=0, result_size=len(frame))
     served = served_fields(loaded)
     body = {"as_of": day.date().isoformat(), "service_level": service_level, "review_days": review_days}
-    return json_response(served | body | {"suggestions": frame.round(4).to_dict("records")})
+    if counts.empty:
+        body["skipped"] = TARGETS_ONLY
+    return json_response(served | body | {"suggestions": frame.round(4).to_dict("records")})  # NaN: null
 
 
 def _refused(ctx: bentoml.Context, error):

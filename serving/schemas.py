@@ -247,15 +247,15 @@ class DemandForecastResponse(Served):
 class Suggestion(BaseModel):
     product_id: str
     store_id: str
-    on_hand: float
-    on_order: float
+    on_hand: float | None = Field(description="null without stock counts")
+    on_order: float | None = Field(description="null without stock counts")
     lead_time_days: float
     cover_days: int = Field(description="Lead time plus review days: what the order must cover")
     cover_p50: float
     cover_p90: float
     target_stock: float
-    suggested_order: float
-    expected_fill_rate: float
+    suggested_order: float | None = Field(description="null without stock counts: order the target less stock")
+    expected_fill_rate: float | None = Field(description="null without stock counts")
     reason: str
 
 
@@ -263,6 +263,7 @@ class ReplenishmentResponse(Served):
     as_of: str
     service_level: float
     review_days: int
+    skipped: str | None = Field(None, description="What the answer could not include, and why")
     suggestions: list[Suggestion]
 
 

@@ -596,11 +596,22 @@ class Spend:
         service_level: Annotated[float, Field(ge=0.5, le=0.999, strict=True)] = 0.95,
         review_days: Annotated[int, Field(ge=1, le=91, strict=True)] = 7,
         as_of: Annotated[date | None, Field(description="Default: the day after the last stock count")] = None,
+        lead_time_days: Annotated[
+            float | None,
+            Field(
+                ge=0,
+                le=365,
+                strict=True,
+                description="Days from order to delivery for every series, in place of the counts' own; required "
+                "without inventory (then target stock levels only)",
+            ),
+        ] = None,
     ) -> ReplenishmentResponse:
         """Order-up-to suggestions per product x store from the demand model's quantiles and the latest
-        stock counts (role: supply-chain). 400 when a pair has no current count or the cover period runs
-        past the model's horizon."""
-        return demand.suggest(self, ctx, stores, products, service_level, review_days, as_of)
+        stock counts (role: supply-chain); without inventory, target stock levels for `lead_time_days`.
+        400 when a pair has no current count, lead_time_days is missing without inventory, or the cover
+        period runs past the model's horizon."""
+        return demand.suggest(self, ctx, stores, products, service_level, review_days, as_of, lead_time_days)
 
     async def price_quote(
         self,

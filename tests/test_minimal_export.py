@@ -53,7 +53,7 @@ def _end_to_end(tmp_path, ingest_args: list[str]) -> dict:
     _ok(["ingest", *ingest_args])
     built = json.loads(_ok(["features", "build", "--json"]))
     _ok(["features", "apply"])
-    _ok(["features", "materialize"])
+    materialized = json.loads(_ok(["features", "materialize", "--json"]))
     churn = json.loads(_ok(["train", "churn", "--json"]))
     clv = runner.invoke(app, ["train", "clv", "--json"])
     if clv.exit_code == 2:  # a history shorter than the label needs: one line that says so ...
@@ -66,6 +66,10 @@ def _end_to_end(tmp_path, ingest_args: list[str]) -> dict:
         assert clv.exit_code == 0, clv.output
     demand = json.loads(_ok(["train", "demand", "--json"]))
     forecast = json.loads(_ok(["forecast", "--horizon", "7", "--json"]))
+    no_counts = runner.invoke(app, ["replenish", "--out", str(tmp_path / "orders.csv")])  # no inventory
+    assert no_counts.exit_code != 0 and no_counts.output.count("error:") == 1 and "--lead-time-days" in no_counts.output
+    targets_only = ["replenish", "--out", str(tmp_path / "targets.csv"), "--lead-time-days", "3", "--json"]
+    targets = json.loads(_ok(targets_only)) | {"rows": pd.read_csv(tmp_path / "targets.csv")}
     pricing = json.loads(_ok(["train", "pricing", "--json"]))
     # The champion's elasticities (`spend elasticity` refits every product, tested in tests/training)
     _ok(["score", "pricing", "--out", str(tmp_path / "elasticities.parquet")])
@@ -94,6 +98,11 @@ def test_a_transactions_only_history_runs_end_to_end(settings, tmp_path):
     assert skipped["product_store.stores"].startswith("no transaction has a store_id: demand is the whole shop's")
     assert {"customer.points", "customer.membership", "customer.customers"} <= set(skipped)
     assert run["built"]["rows"]["customer"] > 0 and run["built"]["rows"]["product"] > 0
+    # a view left empty online says why: no terminals at all; products' snapshots stop at the history's
+    # last day (three days ago), beyond their TTL
+    empty = run["materialized"]["empty"]
+    assert set(empty) == {"terminal_risk", "product_store_demand", "product_pricing"}
+    assert empty["terminal_risk"].startswith("no snapshots") and "TTL before" in empty["product_pricing"]
     assert run["clv"].exit_code == 0  # three years: enough for a year-long label
     assert run["churn"]["details"]["season_index"]["holdout"] > 0  # and for the season of the holdout's window
     assert run["scored"]["customers"] > 100 and run["segments"]["customers"] > 100
@@ -108,6 +117,12 @@ def test_a_transactions_only_history_runs_end_to_end(settings, tmp_path):
 def _whole_shop_demand_and_prices(run: dict) -> None:
     assert "no store_id: one series per product for the whole shop" in run["demand"]["details"]["skipped"]
     assert {row["store_id"] for row in run["forecast"]["forecasts"]} == {"all"}
+    targets = run["targets"]
+    assert targets["skipped"].startswith("no inventory ingested: target stock levels only")
+    rows = targets["rows"]
+    assert len(rows) == targets["series"] > 0 and (rows["cover_days"] == 3 + 7).all()
+    assert (rows["target_stock"] >= 0).all() and (rows["target_stock"] > 0).any()
+    assert targets["orders"] == 0 and (rows["suggested_order"].isna() | rows["suggested_order"].eq(0)).all()
     assert run["pricing"]["alias"] == "champion"  # the first version of a model is its champion
     rows = run["elasticity"]
     assert len(rows) and ((rows["ci_low"] <= rows["elasticity"]) & (rows["elasticity"] <= rows["ci_high"])).all()
@@ -128,6 +143,9 @@ def test_online_retail_ii_without_country_or_store_runs_end_to_end(settings, tmp
 
     run = _end_to_end(tmp_path, [str(tmp_path / "retail.csv"), "--table", "transactions", "--ts-format", TS_FORMAT])
     assert "product_store.stores" in run["built"]["skipped"]
+    # the export ended in 2011: product snapshots stop at its last day, long before now; the line says so
+    assert "TTL before" in run["materialized"]["empty"]["product_pricing"]
+    assert "--until 2011-12-" in run["materialized"]["empty"]["product_pricing"]
     _whole_shop_demand_and_prices(run)
     assert run["churn"]["comparison"]["spend"]["auc"] > 0.6
     assert run["recall"]["customers"] > 100

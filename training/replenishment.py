@@ -1,6 +1,7 @@
 """`spend replenish`: order-up-to suggestions per product x store from the demand champion's quantiles
-and the latest stock counts (the checks and the arithmetic are models/demand_requests.py's and
-models/replenishment.py's, shared with the service). A bad request writes nothing."""
+and the latest stock counts, or target stock levels alone where no inventory was ingested (the checks and
+the arithmetic are models/demand_requests.py's and models/replenishment.py's, shared with the service). A
+bad request writes nothing."""
 
 from __future__ import annotations
 
@@ -15,20 +16,22 @@ def suggest(
     as_of: pd.Timestamp | None = None,
     service_level: float = 0.95,
     review_days: int = 7,
+    lead_time_days: float | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     from spend.core.model_store import ModelStore
     from spend.core.registry import spec
     from spend.features.ingest.store import OfflineStore
-    from spend.models.demand_requests import replenish
+    from spend.models.demand_requests import TARGETS_ONLY, replenish
 
     counts = OfflineStore(settings.paths).read("inventory")
-    if counts.empty:
+    if counts.empty and lead_time_days is None:
         raise SpendError(
-            "no inventory ingested: replenishment needs stock counts (`spend ingest FILE --table inventory`)"
+            "no inventory ingested: give --lead-time-days for target stock levels only, or ingest stock "
+            "counts for orders (`spend ingest FILE --table inventory`)"
         )
     declared = spec("demand")
     model, version = ModelStore(settings).load(declared.name, feature_service=declared.feature_service)
-    frame, as_of = replenish(model, counts, as_of, service_level, review_days)
+    frame, as_of = replenish(model, counts, as_of, service_level, review_days, lead_time_days=lead_time_days)
     summary = {
         "model": f"{declared.name} v{version.version}",
         "as_of": as_of.date().isoformat(),
@@ -39,4 +42,6 @@ def suggest(
         "units": float(frame["suggested_order"].sum()),
         "by_reason": frame["reason"].value_counts().to_dict(),
     }
+    if counts.empty:
+        summary["skipped"] = TARGETS_ONLY
     return frame, summary

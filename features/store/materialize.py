@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from feast import FeatureStore, FeatureView
 
@@ -75,6 +76,25 @@ def materialize(
             written[view.name] = _write_latest(settings, fs, view, start, end, overwrite)
         fs.registry.apply_materialization(view, fs.project, start, end)
     return written
+
+
+def why_empty(settings: SpendSettings, written: dict[str, int], end: datetime) -> dict[str, str]:
+    """Per view that wrote nothing, why in one line: no snapshots at all, or none within its TTL before
+    `end` (a product's snapshots stop at the history's last day; an old export's end is long before now)."""
+    fs = feature_store(settings)
+    reasons = {}
+    for name in (n for n, rows in written.items() if rows == 0):
+        view = fs.get_feature_view(name)
+        latest = pc.max(ds.dataset(batch_source_path(view)).to_table(columns=["event_timestamp"]).column(0)).as_py()
+        if latest is None:
+            reasons[name] = "no snapshots (`spend features build` says what it skipped)"
+        else:
+            day = pd.Timestamp(latest).date().isoformat()
+            reasons[name] = (
+                f"the latest snapshot ({day}) is more than the view's {view.ttl.days}-day TTL before "
+                f"{pd.Timestamp(end).date()}; `--until {day}` loads the history's last state"
+            )
+    return reasons
 
 
 def _write_latest(settings, fs: FeatureStore, view: FeatureView, start: datetime, end: datetime, overwrite: bool):

@@ -110,7 +110,7 @@ def materialize_command(
     """Load the latest snapshot of each entity into the online store (SQLite locally, Redis in production).
     An entity whose online values are newer (a payment's push since) keeps them unless --overwrite."""
     from spend.features.store.config import backend_errors, feature_store
-    from spend.features.store.materialize import materialize
+    from spend.features.store.materialize import materialize, why_empty
 
     quiet_feast()
     settings = SpendSettings()
@@ -118,13 +118,16 @@ def materialize_command(
         views = [v.name for v in feature_store(settings).list_feature_views()]
         if not views:
             raise SpendError("no feature views registered; run `spend features apply` first")
+        end = _until(until).to_pydatetime()
         with step_progress("materialize", views, enabled=not json_output) as step:
-            written = materialize(settings, _until(until).to_pydatetime(), incremental, step, overwrite)
+            written = materialize(settings, end, incremental, step, overwrite)
+        empty = {} if incremental else why_empty(settings, written, end)  # incremental: nothing new is normal
     if json_output:
-        print_json({"written": written})
+        print_json({"written": written, "empty": empty})
     else:
         for view, rows in written.items():
-            console.print(f"{view}: {rows:,} entities")
+            why = f": {empty[view]}" if view in empty else ""
+            console.print(f"{view}: {rows:,} entities{why}", highlight=False)
 
 
 @app.command("get")

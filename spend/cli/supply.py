@@ -53,9 +53,15 @@ def forecast_command(
         )
         print_json(summary | {"forecasts": rows} if out is None else summary)
         return
-    console.print(summary, highlight=False)
     if out is None:
         console.print(_table(frame.head(20)))
+    shown = f" -> {out}" if out is not None else " (first 20 rows above; --out writes every one)"
+    fallback = f", {summary['fallback_series']:,} by the fallback" if summary.get("fallback_series") else ""
+    console.print(
+        f"{summary['series']:,} series x {summary['days']} days from {summary['from']} ({summary['model']}"
+        f"{fallback}){shown}",
+        highlight=False,
+    )
 
 
 def _table(frame) -> Table:
@@ -81,9 +87,17 @@ def replenish_command(
         float, typer.Option(help="Target probability of not running out over the cover period.")
     ] = 0.95,
     review_days: Annotated[int, typer.Option(help="Days until the next chance to order.")] = 7,
+    lead_time_days: Annotated[
+        float | None,
+        typer.Option(
+            help="Days from order to delivery for every series, in place of the stock counts' own; required "
+            "without inventory, which gives target stock levels only."
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Order-up-to suggestions per product x store from the demand champion and the latest stock counts."""
+    """Order-up-to suggestions per product x store from the demand champion and the latest stock counts;
+    without stock counts, the target stock levels alone (--lead-time-days)."""
     import pandas as pd
 
     from spend.core.user_tables import write_table
@@ -95,24 +109,41 @@ def replenish_command(
         when = None if as_of is None else pd.Timestamp(as_of)
     except ValueError as error:
         raise SpendError(f"--as-of: {as_of!r} is not a date") from error
-    frame, summary = suggest(SpendSettings(), when, service_level, review_days)
+    frame, summary = suggest(SpendSettings(), when, service_level, review_days, lead_time_days)
     write_table(frame, out)
     summary |= {"out": str(out)}
     if json_output:
         print_json(summary)
         return
-    console.print(summary, highlight=False)
+    console.print(_suggestions_table(frame))
+    console.print(
+        f"{summary['series']:,} series as of {summary['as_of']} ({summary['model']}, service level "
+        f"{service_level:g}, review every {review_days} days): {summary['orders']:,} orders, "
+        f"{summary['units']:,.0f} units -> {out}",
+        highlight=False,
+    )
+    if "skipped" in summary:
+        console.print(f"skipped: {summary['skipped']}", highlight=False)
+
+
+def _suggestions_table(frame) -> Table:
+    """The ten largest orders (or targets, without stock counts); an unknown number shows as -."""
     table = Table("product", "store", "on hand", "on order", "cover P50", "target", "order", "fill", "reason")
-    for row in frame.sort_values("suggested_order", ascending=False).head(10).itertuples(index=False):
+    order = "target_stock" if frame["suggested_order"].isna().all() else "suggested_order"
+    for row in frame.sort_values(order, ascending=False).head(10).itertuples(index=False):
         table.add_row(
             row.product_id,
             row.store_id,
-            f"{row.on_hand:.0f}",
-            f"{row.on_order:.0f}",
+            _shown(row.on_hand, ".0f"),
+            _shown(row.on_order, ".0f"),
             f"{row.cover_p50:.1f}",
             f"{row.target_stock:.0f}",
-            f"{row.suggested_order:.0f}",
-            f"{row.expected_fill_rate:.3f}",
+            _shown(row.suggested_order, ".0f"),
+            _shown(row.expected_fill_rate, ".3f"),
             row.reason,
         )
-    console.print(table)
+    return table
+
+
+def _shown(value: float, spec: str) -> str:
+    return "-" if value != value else format(value, spec)  # NaN: not known

@@ -11,6 +11,7 @@ from spend.models.replenishment import (
     BELOW_EXPECTED,
     BELOW_SAFETY,
     COVERED,
+    NO_COUNT,
     NO_DEMAND,
     SD_PER_P10_P90,
     cover_demand,
@@ -75,6 +76,19 @@ def test_a_series_without_demand_orders_nothing():
     empty = pd.DataFrame(columns=["mean", "sd"], index=pd.MultiIndex.from_tuples([], names=["product_id", "store_id"]))
     row = order_up_to(stock, empty, 0.95).iloc[0]
     assert row["suggested_order"] == 0 and row["reason"] == NO_DEMAND and row["expected_fill_rate"] == 1.0
+
+
+def test_without_a_stock_count_the_target_stands_and_the_order_is_left_empty():
+    pairs = pd.MultiIndex.from_tuples([("A", "S"), ("Z", "S")], names=["product_id", "store_id"])
+    cover = pd.Series([4, 4], index=pairs)
+    demand = cover_demand(_forecast(10.0, SD_PER_P10_P90 * 4.0), cover)
+    unknown = {"store_id": ["S", "S"], "on_hand": [np.nan] * 2, "on_order": [np.nan] * 2}
+    rows = order_up_to(pd.DataFrame({"product_id": ["A", "Z"], **unknown}), demand, 0.95).set_index("product_id")
+    assert rows.loc["A", "target_stock"] == 54  # as with a count (the case above)
+    assert np.isnan(rows.loc["A", "suggested_order"]) and np.isnan(rows.loc["A", "expected_fill_rate"])
+    assert rows.loc["A", "reason"] == NO_COUNT
+    # Z has no forecast: nothing to order, whatever is on hand
+    assert rows.loc["Z", "suggested_order"] == 0 and rows.loc["Z", "reason"] == NO_DEMAND
 
 
 def test_fill_rate_matches_the_normal_loss_function():

@@ -621,6 +621,43 @@ def test_replenishment_suggests_orders_for_a_store_and_refuses_what_it_cannot(se
     assert unknown.status_code == 404 and "unknown store NOWHERE" in unknown.text
     stale = _post(served, "/v1/replenishment/suggest", {"stores": ["S001"], "as_of": "2999-01-01"}, "supply-chain")
     assert stale.status_code == 400 and "older than 7 days" in stale.text
+    now = {"stores": ["S001"], "service_level": 0.9, "lead_time_days": 0}  # replaces the counts' lead times
+    quicker = _post(served, "/v1/replenishment/suggest", now, "supply-chain").json()["suggestions"]
+    assert [s["cover_days"] for s in quicker] == [7] * len(suggestions)
+    assert sum(s["target_stock"] for s in quicker) < sum(s["target_stock"] for s in suggestions)
+    for wrong in ("3", -1, True):  # strict: a number of days, not text or a flag
+        refused = _post(served, "/v1/replenishment/suggest", now | {"lead_time_days": wrong}, "supply-chain")
+        assert refused.status_code == 400 and "lead_time_days" in refused.text
+
+
+def test_without_inventory_replenishment_gives_targets_for_the_lead_time_asked_or_says_what_it_needs(served):
+    """The endpoint's work with no stock counts ingested (a transactions-only history): in process, on the
+    demand champion the service loaded."""
+    from types import SimpleNamespace
+
+    from spend.core.model_store import ModelStore
+    from spend.serving import demand
+    from spend.serving.models import Loaded
+
+    model = ModelStore(served["settings"]).load("demand")[0]
+    service = SimpleNamespace(
+        slots={"demand": SimpleNamespace(current=Loaded(model, "demand", 1, "demand_v1", 0.0))},
+        stock_counts=SimpleNamespace(current=lambda: pd.DataFrame()),
+        _served=lambda ctx, loaded, **counts: None,
+    )
+
+    def ask(lead_time_days):
+        ctx = SimpleNamespace(request=SimpleNamespace(state=SimpleNamespace()), response=SimpleNamespace())
+        answer = demand.suggest(service, ctx, ["S001"], None, 0.9, 7, None, lead_time_days)
+        return answer.status_code, json.loads(answer.body)
+
+    status, body = ask(None)
+    assert status == 400 and body["detail"][0]["loc"] == ["lead_time_days"] and "no inventory" in body["error"]
+    status, body = ask(2.0)
+    assert status == 200 and body["skipped"].startswith("no inventory ingested: target stock levels only")
+    rows = body["suggestions"]
+    assert rows and all(r["on_hand"] is None and r["cover_days"] == 9 and r["target_stock"] >= 0 for r in rows)
+    assert all(r["suggested_order"] is None for r in rows if r["reason"].startswith("no stock count"))
 
 
 def test_price_quotes_keep_the_rules_and_a_retry_gets_the_same_answer(served):

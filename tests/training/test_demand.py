@@ -152,6 +152,11 @@ def test_replenish_suggests_orders_from_the_latest_counts(shop, tmp_path):
     assert np.allclose(frame["suggested_order"], gap)
     higher = json.loads(_ok(["replenish", "--out", str(tmp_path / "o2.csv"), "--service-level", "0.99", "--json"]))
     assert higher["units"] >= summary["units"]
+    # a lead time given on the command line replaces the counts' own
+    _ok(["replenish", "--out", str(tmp_path / "o3.csv"), "--service-level", "0.9", "--lead-time-days", "0"])
+    now = pd.read_csv(tmp_path / "o3.csv")
+    assert (now["lead_time_days"] == 0).all() and (now["cover_days"] == 7).all()
+    assert (now["target_stock"] <= frame["target_stock"]).all() and (now["target_stock"] < frame["target_stock"]).any()
 
 
 def test_replenish_refuses_a_stale_or_missing_count(shop, tmp_path):
@@ -160,6 +165,7 @@ def test_replenish_refuses_a_stale_or_missing_count(shop, tmp_path):
     _refused(["replenish", "--out", str(out), "--as-of", later], "older than 7 days")
     _refused(["replenish", "--out", str(out), "--service-level", "1.0"], "service_level")
     _refused(["replenish", "--out", str(out), "--as-of", "not-a-date"], "--as-of")
+    _refused(["replenish", "--out", str(out), "--lead-time-days", "-1"], "lead_time_days: -1.0 must be between 0")
     # past the model's horizon: the error names the pair whose lead time reaches furthest
     _refused(["replenish", "--out", str(out), "--review-days", "60"], "cover period", "(longest: P", "lead time")
     assert not out.exists()
