@@ -11,14 +11,33 @@ from datetime import date as date_type
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from spend.core.privacy.pseudonym import PREFIX
 from spend.core.settings import SpendSettings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _pseudonymous(value: str) -> str:
+    """A shop's own id sent where a pseudonym belongs would only ever be "not found": refused, saying why."""
+    if not value.startswith(PREFIX):
+        raise ValueError(
+            f"not a pseudonymous id ({PREFIX}...): this endpoint answers by the pseudonyms Spend publishes "
+            "(the recall list, `spend score`); the shop's own ids are not stored"
+        )
+    return value
+
+
 CustomerIds = Annotated[
-    list[Annotated[str, Field(min_length=1, max_length=128)]],
-    Field(min_length=1, max_length=10_000, description="Pseudonymous customer ids (c_...)"),
+    list[
+        Annotated[
+            str,
+            Field(min_length=1, max_length=128, json_schema_extra={"pattern": f"^{PREFIX}"}),
+            AfterValidator(_pseudonymous),
+        ]
+    ],
+    Field(min_length=1, max_length=10_000, description=f"Pseudonymous customer ids ({PREFIX}...)"),
 ]
 
 

@@ -179,6 +179,17 @@ def test_marketing_gets_churn_scores_with_model_version_and_feature_times(served
     assert _fallbacks(served) - fallbacks == 1
 
 
+@pytest.mark.parametrize("path", ["/v1/churn/score", "/v1/segments/lookup", "/v1/offers/assign"])
+def test_a_shop_id_where_a_pseudonym_belongs_is_refused_saying_so(served, path):
+    """Before, the shop's own id was looked up as it came and answered "found: false", as if the customer
+    were unknown."""
+    response = _post(served, path, {"customer_ids": [served["customers"][0], "C0000987"]}, "marketing")
+    assert response.status_code == 400, response.text
+    (problem,) = response.json()["detail"]
+    assert problem["loc"][-2:] == ["customer_ids", 1] and "not a pseudonymous id (c_...)" in problem["msg"]
+    assert "C0000987" not in served["log"].read_text()
+
+
 def test_the_recall_list_pages_through_the_published_list_with_filters(served):
     published = pd.read_parquet(served["settings"].paths.published / RECALL_LIST)
     segment = published["segment"].mode().iloc[0]
