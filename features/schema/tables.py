@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import pandas as pd
 import pandera.pandas as pa
 
 from spend.core.names import TIERS
@@ -381,6 +382,28 @@ def _inventory_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
     )
 
 
+def _inventory_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
+    return (
+        row_rule(
+            "on_hand",
+            "one_count_per_time",
+            "another row of the file counts the same product and store at the same time with other values",
+            _one_count_per_time,
+        ),
+    )
+
+
+def _one_count_per_time(df: pd.DataFrame) -> pd.Series:
+    """False on every row of a product, store and time counted twice with different values: which one is
+    right cannot be known, and keeping the later one would drop the other silently. The same values twice
+    are a duplicate, removed as any other. A later file's count of the same time replaces the stored one (a
+    correction)."""
+    keys = ["product_id", "store_id", "ts"]
+    values = [c for c in ("on_hand", "on_order", "lead_time_days") if c in df.columns]
+    distinct = df.groupby(keys, dropna=False, sort=False)[values].transform("nunique", dropna=False)
+    return ~(distinct > 1).any(axis=1)
+
+
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
@@ -433,6 +456,7 @@ TABLES: dict[str, TableSpec] = {
             "event_id",
             "ts",
             _inventory_fields,
+            _inventory_rules,
             checks_signup=False,
         ),
     )

@@ -137,3 +137,22 @@ def test_points_membership_and_campaign_rules(settings, write_csv):
     ]
     report = ingest(write_csv(campaigns, "campaigns.csv"), IngestOptions("campaigns"), settings, now=NOW)
     assert report.quarantined_by_reason == {"group:allowed_value": 1}
+
+
+def test_two_different_counts_of_one_product_store_and_time_are_both_quarantined(settings, write_csv):
+    """Before, both were stored and the later row silently won. The same count twice is a duplicate; the
+    same time written with another offset is the same time."""
+    count = {"product_id": "p1", "store_id": "s1", "ts": "2026-01-05T20:00:00+00:00", "on_hand": "5", "on_order": "0"}
+    rows = [
+        count,
+        count | {"ts": "2026-01-05T21:00:00+01:00", "on_hand": "7"},  # the same instant, another count
+        count | {"product_id": "p2"},
+        count | {"product_id": "p2"},  # a duplicate
+        count | {"product_id": "p3", "lead_time_days": "3"},
+        count | {"product_id": "p3", "lead_time_days": "4"},
+        count | {"store_id": "s2", "ts": "2026-01-06T20:00:00+00:00"},  # another day: no conflict
+    ]
+    report = ingest(write_csv(rows, "inventory.csv"), IngestOptions("inventory"), settings, now=NOW)
+    assert (report.received, report.accepted, report.quarantined, report.duplicates) == (7, 2, 4, 1)
+    assert report.quarantined_by_reason == {"on_hand:one_count_per_time": 4}
+    assert sorted(quarantined(settings, "inventory")["product_id"]) == ["p1", "p1", "p3", "p3"]
