@@ -130,13 +130,16 @@ def check_rows(
         typed["event_id"] = derive_event_ids(typed["event_id"], content)
     progress("validate")
     with_signup = _with_signup(typed, spec, OfflineStore(settings.paths))
+    rules = (*options.extra_rules, *spec.row_rules(ctx))
     failures = pd.concat(
         [
             parsed.failures,
             schema_failures(with_signup, spec.schema(ctx, with_row_rules=False)),
-            row_rule_failures(with_signup, (*options.extra_rules, *spec.row_rules(ctx))),
+            row_rule_failures(with_signup, tuple(r for r in rules if not r.among_valid)),
         ]
     )
+    valid = with_signup.drop(index=failures["row"].unique())  # cross-row rules judge valid rows only
+    failures = pd.concat([failures, row_rule_failures(valid, tuple(r for r in rules if r.among_valid))])
     failures = pd.concat([_erased_customers(typed, settings), failures])
     reasons = first_reason_per_row(failures, [ERASED, *_rule_order(spec, ctx, options.extra_rules)])
     return Checked(specs, typed, raw_customer, parsed.failures, content, reasons)

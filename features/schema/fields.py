@@ -128,12 +128,16 @@ class RowRule:
     `fn(frame) -> bool Series` (True = row passes) is the single definition: it is wrapped as a
     pandera Check for whole-table validation and called directly on the ingestion hot path, where
     pandera's per-cell failure report of frame-wide checks costs seconds per million rows.
+
+    `among_valid`: a check across rows (an order's lines, a day's counts), which ingestion runs over the
+    rows that passed every other rule, so one corrupt cell does not take valid rows down with it.
     """
 
     field: str
     name: str
     text: str
     fn: Callable[[pd.DataFrame], pd.Series]
+    among_valid: bool = False
 
     @property
     def reason(self) -> str:
@@ -144,8 +148,10 @@ class RowRule:
         return pa.Check(self.fn, name=self.reason)
 
 
-def row_rule(field_name: str, name: str, text: str, fn: Callable[[pd.DataFrame], pd.Series]) -> RowRule:
-    return RowRule(field_name, name, text, fn)
+def row_rule(
+    field_name: str, name: str, text: str, fn: Callable[[pd.DataFrame], pd.Series], among_valid: bool = False
+) -> RowRule:
+    return RowRule(field_name, name, text, fn, among_valid)
 
 
 @dataclass(frozen=True)

@@ -199,6 +199,13 @@ def _transaction_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
             "discount must not exceed |quantity x unit_price|",
             lambda df: ~(_optional(df, "discount") > (df["quantity"] * df["unit_price"]).abs() + 1e-9).fillna(False),
         ),
+        row_rule(
+            "customer_id",
+            "one_customer_per_order",
+            "every line of an order in the file must name the same customer",
+            lambda df: df.groupby("order_id", dropna=False, sort=False)["customer_id"].transform("nunique") <= 1,
+            among_valid=True,
+        ),
         _signup_rule(),
     )
 
@@ -304,6 +311,13 @@ def _membership_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
             "tier must differ from previous_tier",
             lambda df: ~(df["tier"] == _optional(df, "previous_tier")).fillna(False),
         ),
+        row_rule(
+            "tier",
+            "one_tier_per_time",
+            "another row of the file moves the same customer to another tier at the same time",
+            lambda df: df.groupby(["customer_id", "ts"], dropna=False, sort=False)["tier"].transform("nunique") <= 1,
+            among_valid=True,
+        ),
         _signup_rule(),
     )
 
@@ -389,6 +403,7 @@ def _inventory_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
             "one_count_per_time",
             "another row of the file counts the same product and store at the same time with other values",
             _one_count_per_time,
+            among_valid=True,
         ),
     )
 

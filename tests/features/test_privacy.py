@@ -62,8 +62,8 @@ def _ingest_people(settings, write_csv):
     ingest(write_csv(CUSTOMERS, "customers.csv"), IngestOptions("customers"), settings, now=NOW)
     lines = [
         GOOD_LINE | {"customer_id": "alice-77"},
-        GOOD_LINE | {"event_id": "e2", "customer_id": "bob-12"},
-        GOOD_LINE | {"event_id": "e3", "customer_id": "bob-12", "quantity": "0"},
+        GOOD_LINE | {"event_id": "e2", "order_id": "o2", "customer_id": "bob-12"},
+        GOOD_LINE | {"event_id": "e3", "order_id": "o2", "customer_id": "bob-12", "quantity": "0"},
     ]
     ingest(write_csv(lines, "lines.csv"), IngestOptions("transactions"), settings, now=NOW)
 

@@ -81,7 +81,7 @@ def test_consistency_catches_a_return_without_a_purchase_and_an_unknown_customer
     )
     lines = [
         GOOD_LINE | {"event_id": "r1", "kind": "return", "quantity": "-1", "product_id": "never-bought"},
-        GOOD_LINE | {"event_id": "x1", "customer_id": "stranger"},
+        GOOD_LINE | {"event_id": "x1", "order_id": "o2", "customer_id": "stranger"},
     ]
     ingest(write_csv(lines), IngestOptions("transactions"), settings, now=NOW)
     card = scorecard(settings, now=NOW)["tables"]["transactions"]
