@@ -208,3 +208,14 @@ def test_the_demo_names_a_models_first_breach():
     assert _state({"status": "ok", "breaches": []}) == "ok"
     checked = {"status": "breach", "breaches": ["drift: terminal_nb_tx_30d (PSI 1.08 > 0.84)", "live quality: x"]}
     assert _state(checked) == "breach (drift: terminal_nb_tx_30d (PSI 1.08 > 0.84); 1 more: `spend monitor`)"
+
+
+def test_ingest_names_every_table_it_takes(settings):
+    """Its help listed five of the seven (no fraud_labels, no inventory); an unknown table names them all."""
+    from spend.features.schema.tables import TABLES
+
+    shown = " ".join(runner.invoke(app, ["ingest", "--help"], terminal_width=400).output.split())
+    refused = runner.invoke(app, ["ingest", "x.csv", "--table", "stock"])
+    assert refused.exit_code != 0 and refused.output.count("error:") == 1
+    for table in TABLES:
+        assert table in shown and table in refused.output, table

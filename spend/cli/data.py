@@ -148,7 +148,10 @@ def simulate_handbook_command(
 def ingest_command(
     path: Annotated[Path, typer.Argument(help="CSV (optionally .gz/.bz2/.xz/.zst) or Parquet export.")],
     table: Annotated[
-        str, typer.Option(help="Canonical table: transactions, customers, points, membership, campaigns.")
+        str,
+        typer.Option(
+            help="Canonical table: transactions, customers, points, membership, campaigns, fraud_labels, inventory."
+        ),
     ],
     map_: Annotated[
         list[str] | None,
