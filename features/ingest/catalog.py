@@ -81,5 +81,11 @@ class BatchCatalog:
             records.append(BatchRecord(**values))
         return records
 
+    def forget(self, batch_ids: list[str]) -> None:
+        """Remove batches from the ledger (their files are the caller's): `spend doctor --repair` on a batch
+        with a damaged file, whose source is then ingested again."""
+        with closing(self._connect()) as db, db:
+            db.executemany("DELETE FROM batches WHERE batch_id = ?", [(b,) for b in batch_ids])
+
     def committed_ids(self, table: str) -> set[str]:
         return {b.batch_id for b in self.batches(table)}

@@ -5,13 +5,18 @@ Files are written to staging first and moved into place; readers only see batche
 has committed, so a crash mid-batch leaves nothing a reader can see. Files of a batch the ledger never
 committed (a process killed between the move and the ledger row) are orphans: other readers of the
 folder (DuckDB, Spark, pandas) would see them, so the next ingest removes them, under the ingest lock,
-and `spend doctor` lists and repairs them.
+and `spend doctor` lists and repairs them. A committed file that cannot be read (a disk or a copy that
+damaged it) is named by every read that meets it, and `spend doctor` lists every such file with its
+batch and source; `--repair` removes those batches, whose sources are then ingested again.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +25,30 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from spend.core.errors import SpendError
 from spend.core.settings import SpendPaths
 from spend.features.ingest.catalog import BatchCatalog
 from spend.features.schema.fields import TEXT
+
+DAMAGED_HINT = "`spend doctor` lists damaged files, and `--repair` removes their batches to ingest again"
+
+
+@dataclass(frozen=True)
+class DamagedFile:
+    path: Path
+    batch_id: str
+    source: str
+    problem: str
+
+
+@contextmanager
+def readable(what: str) -> Iterator[None]:
+    """A stored Parquet file that cannot be read becomes one error naming it, not Arrow's exception."""
+    try:
+        yield
+    except (pa.ArrowInvalid, OSError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise SpendError(f"a stored file of {what} cannot be read ({first}); {DAMAGED_HINT}") from error
 
 
 def _batch_of(path: Path) -> str:
@@ -70,9 +96,16 @@ class OfflineStore:
         files = _files(root, self.committed_ids(table))
         if not files:
             return pd.DataFrame(columns=columns or [])
-        dataset = ds.dataset(files, format="parquet")
-        wanted = None if columns is None else [c for c in columns if c in dataset.schema.names]
-        return dataset.to_table(columns=wanted, filter=where).to_pandas(types_mapper=_types_mapper)
+        with readable(table):
+            dataset = ds.dataset(files, format="parquet")
+            wanted = None if columns is None else [c for c in columns if c in dataset.schema.names]
+            table_read = dataset.to_table(columns=wanted, filter=where)
+        return table_read.to_pandas(types_mapper=_types_mapper)
+
+    def dataset(self, table: str) -> ds.Dataset:
+        """The table's committed files as one Arrow dataset (a damaged file is one error naming it)."""
+        with readable(table):
+            return ds.dataset(self.files(table), format="parquet")
 
     def files(self, table: str) -> list[str]:
         """The table's committed Parquet files (for another reader: Spark, DuckDB)."""
@@ -83,8 +116,10 @@ class OfflineStore:
 
     def count(self, table: str, where: ds.Expression | None = None) -> int:
         """Committed rows of a table (that `where` holds for), counted without reading them into memory."""
-        files = self.files(table)
-        return ds.dataset(files, format="parquet").count_rows(filter=where) if files else 0
+        if not self.files(table):
+            return 0
+        with readable(table):
+            return self.dataset(table).count_rows(filter=where)
 
     def stage(
         self, batch_id: str, table: str, accepted: pd.DataFrame, quarantined: pd.DataFrame, time_column: str
@@ -135,6 +170,37 @@ class OfflineStore:
         for path in removed:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         return removed
+
+    def damaged(self) -> list[DamagedFile]:
+        """Committed files whose Parquet footer cannot be read, with their batch and its source."""
+        batches = {b.batch_id: b for b in self.catalog.batches()}
+        found = []
+        for root in (self.paths.offline, self.paths.quarantine):
+            for path in sorted(root.rglob("*.parquet")) if root.exists() else ():
+                batch = batches.get(_batch_of(path))
+                if batch is None:  # an orphan: `orphans` lists it
+                    continue
+                try:
+                    pq.read_metadata(path)
+                except (pa.ArrowInvalid, OSError) as error:
+                    problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+                    found.append(DamagedFile(path, batch.batch_id, batch.source, problem))
+        return found
+
+    def forget(self, batch_ids: set[str]) -> list[Path]:
+        """Remove batches whole (under the ingest lock): their ledger rows first, so no reader sees them, then
+        their files (a crash between leaves orphans, which the next ingest removes). Returns the files."""
+        self.catalog.forget(sorted(batch_ids))
+        files = [
+            path
+            for root in (self.paths.offline, self.paths.quarantine)
+            if root.exists()
+            for path in root.rglob("*.parquet")
+            if _batch_of(path) in batch_ids
+        ]
+        for path in files:
+            path.unlink(missing_ok=True)
+        return sorted(files)
 
     def _tables(self) -> set[str]:
         roots = [r for r in (self.paths.offline, self.paths.quarantine) if r.exists()]

@@ -33,7 +33,7 @@ from spend.features.compute.customer_activity import customer_snapshots
 from spend.features.compute.products import NO_STORE, ONE_SHOP, demand_snapshots, pricing_snapshots
 from spend.features.compute.terminals import terminal_snapshots
 from spend.features.governance.after_erasure import erasures_held_off
-from spend.features.ingest.store import OfflineStore
+from spend.features.ingest.store import OfflineStore, readable
 from spend.features.store import layout
 from spend.features.store.definitions import SNAPSHOT_FILES
 
@@ -215,8 +215,8 @@ def _history_end(store: OfflineStore, where: ds.Expression) -> pd.Timestamp | No
 
 def _line_column(store: OfflineStore, column: str, where: ds.Expression) -> pa.ChunkedArray:
     """One column of the committed lines `where` holds for, as Arrow keeps it (no Python objects)."""
-    dataset = ds.dataset(store.files("transactions"), format="parquet")
-    return dataset.to_table(columns=[column], filter=where).column(column)
+    with readable("transactions"):
+        return store.dataset("transactions").to_table(columns=[column], filter=where).column(column)
 
 
 def _build_on_spark(settings, store: OfflineStore, until: pd.Timestamp, folder: Path, progress):

@@ -302,23 +302,44 @@ def doctor_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Files an interrupted ingest left outside the ledger (invisible to Spend, visible to DuckDB, Spark or
-    pandas reading the folders) and leftover staging folders; --repair removes them. Waits for any ingest
-    in flight to finish first."""
+    pandas reading the folders), leftover staging folders, and committed files that cannot be read (with
+    their batch and source); --repair removes the first two, and the damaged files' batches whole, so their
+    sources can be ingested again. Waits for any ingest in flight to finish first."""
     from spend.features.ingest.lock import ledger_lock
     from spend.features.ingest.store import OfflineStore
 
     settings = SpendSettings()
     with ledger_lock(settings.paths.home):
         store = OfflineStore(settings.paths)
+        damaged = store.damaged()
         found = store.sweep() if repair else store.orphans()
-    paths = [str(p.relative_to(settings.paths.home)) for p in found]
+        if repair and damaged:
+            store.forget({d.batch_id for d in damaged})
+    home = settings.paths.home
+    paths = [str(p.relative_to(home)) for p in found]
+    broken = [
+        {"file": str(d.path.relative_to(home)), "batch": d.batch_id, "source": d.source, "problem": d.problem}
+        for d in damaged
+    ]
     if json_output:
-        print_json({"orphans": paths, "repaired": repair and bool(paths)})
+        print_json({"orphans": paths, "damaged": broken, "repaired": repair and bool(paths or broken)})
         return
-    if not paths:
+    if not paths and not broken:
         console.print(f"nothing to repair under {settings.home}")
         return
-    verb = "removed" if repair else "found (run `spend doctor --repair` to remove them)"
-    console.print(f"{len(paths)} file(s) or folder(s) outside the ledger {verb}:")
-    for path in paths:
-        console.print(f"  {path}", highlight=False)
+    _show_doctor(paths, broken, repair)
+
+
+def _show_doctor(paths: list[str], broken: list[dict], repair: bool) -> None:
+    if paths:
+        verb = "removed" if repair else "found (run `spend doctor --repair` to remove them)"
+        console.print(f"{len(paths)} file(s) or folder(s) outside the ledger {verb}:")
+        for path in paths:
+            console.print(f"  {path}", highlight=False)
+    if broken:
+        verb = "; batches removed: ingest these sources again" if repair else " (--repair removes their batches)"
+        console.print(f"{len(broken)} stored file(s) cannot be read{verb}:")
+        for item in broken:
+            console.print(
+                f"  {item['file']}: {item['problem']} (batch {item['batch']}, source {item['source']})", highlight=False
+            )

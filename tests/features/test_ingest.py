@@ -382,3 +382,29 @@ def test_a_semicolon_export_with_decimal_commas_is_read_and_its_commas_quarantin
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert (report["accepted"], report["quarantined"]) == (1, 1)
+
+
+def test_a_damaged_stored_file_is_named_by_readers_listed_by_doctor_and_its_batch_removed_to_ingest_again(
+    settings, write_csv
+):
+    """A committed file cut short (a disk, a copy) was `unexpected ArrowInvalid` from every command, and
+    `spend doctor` said there was nothing to repair."""
+    first = ingest(write_csv([GOOD_LINE], "first.csv"), IngestOptions("transactions"), settings, now=NOW)
+    second = write_csv([GOOD_LINE | {"event_id": "e2", "order_id": "o2"}], "second.csv")
+    ingest(second, IngestOptions("transactions"), settings, now=NOW)
+    (damaged,) = [p for p in settings.paths.table("transactions").rglob("*.parquet") if first.batch_id not in p.name]
+    damaged.write_bytes(damaged.read_bytes()[:100])
+
+    read = runner.invoke(app, ["quality"])
+    assert read.exit_code == 2 and read.output.count("error:") == 1 and "unexpected" not in read.output
+    assert "a stored file of transactions cannot be read" in read.output and "spend doctor" in read.output
+    (listed,) = json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)["damaged"]
+    assert listed["source"].endswith("second.csv") and listed["file"].startswith("offline/transactions/")
+    assert len(OfflineStore(settings.paths).catalog.batches()) == 2  # listing repairs nothing
+
+    repaired = json.loads(runner.invoke(app, ["doctor", "--repair", "--json"]).stdout)
+    assert repaired["repaired"] and [d["batch"] for d in repaired["damaged"]] == [listed["batch"]]
+    assert [b.batch_id for b in OfflineStore(settings.paths).catalog.batches()] == [first.batch_id]
+    assert not damaged.exists() and json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)["damaged"] == []
+    again = ingest(second, IngestOptions("transactions"), settings, now=NOW)  # its rows are new again
+    assert again.accepted == 1 and len(OfflineStore(settings.paths).read("transactions")) == 2
