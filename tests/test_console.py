@@ -37,3 +37,33 @@ def test_help_and_long_lines_piped_to_a_file_are_not_cut(tmp_path):
     script = "from spend.core.console import configure_output, console; configure_output(); console.print('word ' * 80)"
     printed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env).stdout
     assert printed.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("folder", "advice"),
+    [("features", "spend features build"), ("offline", "spend doctor"), ("published", "spend publish")],
+)
+def test_a_damaged_parquet_file_of_the_home_is_one_line_saying_what_writes_it_again(
+    tmp_path, monkeypatch, capsys, folder, advice
+):
+    """Was `unexpected ArrowInvalid: Error creating dataset. Could not read schema ...` and Arrow's whole text."""
+    import pyarrow.dataset as ds
+
+    from spend.core.console import user_errors
+
+    monkeypatch.setenv("SPEND_HOME", str(tmp_path))
+    part = tmp_path / folder / "customer_snapshots.parquet" / "part-00000.parquet"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"PAR1 cut short")
+
+    @user_errors
+    def command(json_output: bool = False) -> None:
+        ds.dataset(part.parent).to_table()
+
+    import typer
+
+    with pytest.raises(typer.Exit):
+        command()
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "cannot be read" in line and advice in line and line.endswith(f"({folder}/{part.parent.name}/{part.name})")
+    assert "unexpected" not in line

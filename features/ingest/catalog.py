@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from spend.core.errors import SpendError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -51,17 +54,27 @@ class BatchCatalog:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def _connect(self) -> sqlite3.Connection:
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection, closed after; a damaged ledger is one error naming it (every stored row depends on it)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path)
-        connection.executescript(_SCHEMA)
-        return connection
+        try:
+            with closing(sqlite3.connect(self.path)) as connection:
+                connection.executescript(_SCHEMA)
+                yield connection
+        except sqlite3.DatabaseError as error:
+            if type(error) is not sqlite3.DatabaseError:  # a constraint or a lock is not damage
+                raise
+            raise SpendError(
+                f"the batch ledger {self.path} cannot be read ({error}): restore it from a backup of the data "
+                "home; readers only see the batches it lists"
+            ) from error
 
     def commit(self, record: BatchRecord) -> None:
         row = asdict(record)
         row["quarantined_by_reason"] = json.dumps(record.quarantined_by_reason, sort_keys=True)
         row["options"] = json.dumps(record.options, sort_keys=True, default=str)
-        with closing(self._connect()) as db, db:
+        with self._connect() as db, db:
             db.execute(f"INSERT INTO batches VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
 
     def batches(self, table: str | None = None) -> list[BatchRecord]:
@@ -70,7 +83,7 @@ class BatchCatalog:
         query, args = "SELECT * FROM batches", ()
         if table is not None:
             query, args = query + " WHERE table_name = ?", (table,)
-        with closing(self._connect()) as db:
+        with self._connect() as db:
             db.row_factory = sqlite3.Row
             rows = db.execute(query + " ORDER BY committed_at, batch_id", args).fetchall()
         records = []
@@ -84,7 +97,7 @@ class BatchCatalog:
     def forget(self, batch_ids: list[str]) -> None:
         """Remove batches from the ledger (their files are the caller's): `spend doctor --repair` on a batch
         with a damaged file, whose source is then ingested again."""
-        with closing(self._connect()) as db, db:
+        with self._connect() as db, db:
             db.executemany("DELETE FROM batches WHERE batch_id = ?", [(b,) for b in batch_ids])
 
     def committed_ids(self, table: str) -> set[str]:

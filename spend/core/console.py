@@ -201,6 +201,27 @@ def _refused_path(error: OSError) -> str:
     return f"{error.strerror}: {error.filename}{hint}"
 
 
+# Where a damaged Parquet file under the home came from, and what writes it again.
+DAMAGED_FILES = {
+    "features": "a feature snapshot file cannot be read: `spend features build` writes the snapshots again",
+    "offline": "a stored file cannot be read: `spend doctor` lists damaged files, and `--repair` removes their batches",
+    "published": "a published file cannot be read: `spend publish` writes the publication again",
+}
+
+
+def _damaged_file(error: Exception) -> str | None:
+    """Arrow's refusal to read a Parquet file under the home, in one line saying what writes it again."""
+    if type(error).__name__ != "ArrowInvalid" or "Parquet" not in str(error):
+        return None
+    home = str(Path(os.environ.get("SPEND_HOME", ".spend")).absolute())
+    for folder, advice in DAMAGED_FILES.items():
+        marker = f"{home}{os.sep}{folder}{os.sep}"
+        if marker in str(error):
+            name = str(error).split(marker, 1)[1].split("'", 1)[0]
+            return f"{advice} ({folder}/{name})"
+    return None
+
+
 def user_errors(command: Callable) -> Callable:
     """Turn SpendError and bad settings into one line on stderr and exit code 2, never a traceback."""
 
@@ -223,6 +244,8 @@ def user_errors(command: Callable) -> Callable:
             logging.getLogger("spend").exception("unexpected error in %s", command.__name__)
             if isinstance(error, OSError) and error.filename:  # the file system refused: say where
                 fail(_refused_path(error), as_json)
+            if damaged := _damaged_file(error):
+                fail(damaged, as_json)
             fail(f"unexpected {type(error).__name__}: {error} (the details are in {log_path()})", as_json)
 
     return wrapper

@@ -408,3 +408,14 @@ def test_a_damaged_stored_file_is_named_by_readers_listed_by_doctor_and_its_batc
     assert not damaged.exists() and json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)["damaged"] == []
     again = ingest(second, IngestOptions("transactions"), settings, now=NOW)  # its rows are new again
     assert again.accepted == 1 and len(OfflineStore(settings.paths).read("transactions")) == 2
+
+
+def test_a_damaged_ledger_is_one_line_naming_it(settings, write_csv):
+    """Was `unexpected DatabaseError: database disk image is malformed` from every command."""
+    ingest(write_csv([GOOD_LINE]), IngestOptions("transactions"), settings, now=NOW)
+    ledger = settings.paths.catalog
+    ledger.write_bytes(ledger.read_bytes()[:2000])
+    for command in (["batches"], ["doctor"], ["quality"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2 and result.output.count("error:") == 1, result.output
+        assert f"the batch ledger {ledger} cannot be read" in " ".join(result.output.split()), result.output
