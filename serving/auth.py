@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from spend.core.errors import SpendError
 from spend.core.files import exclusive, replace_atomically
 
 # What each role may call besides the models' endpoints, which each model's spec grants
@@ -48,6 +49,10 @@ def permissions() -> dict[str, frozenset[str]]:
             for role in set(model.serving.route_roles.get(route, model.serving.roles)) | set(EVERYTHING):
                 granted[role].add(permission(model, route))
     return {role: frozenset(allowed) for role, allowed in granted.items()}
+
+
+class KeyFileError(SpendError):
+    """The key file exists and cannot be read: no key can be checked, so no call is authorised."""
 
 
 class AuthError(Exception):
@@ -92,8 +97,21 @@ class KeyStore:
             return {}
         version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # a replaced file is a new inode
         if self._cached is None or self._cached[0] != version:
-            self._cached = (version, json.loads(self.path.read_text()))
+            self._cached = (version, self._parse())
         return self._cached[1]
+
+    def _parse(self) -> dict[str, dict[str, str]]:
+        try:
+            keys = json.loads(self.path.read_text(encoding="utf-8"))
+            entries = keys.values() if isinstance(keys, dict) else [None]
+            if not all(isinstance(e, dict) and {"name", "role"} <= set(e) for e in entries):
+                raise ValueError("not a map of key hashes to a name and a role")
+        except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+            raise KeyFileError(
+                f"the key file {self.path} cannot be read ({error}): restore it from a backup, or move it away "
+                "and add the keys again (`spend keys add`)"
+            ) from error
+        return keys
 
     def add(self, name: str, role: str) -> str:
         """Create a key for `name` with `role`; returns the key, which is not stored anywhere."""

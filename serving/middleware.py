@@ -20,11 +20,12 @@ log; refusals are audited here.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from functools import lru_cache
 
 from spend.core.audit import AuditLog
-from spend.serving.auth import AuthError, KeyStore, key_store
+from spend.serving.auth import AuthError, KeyFileError, KeyStore, key_store
 from spend.serving.logs import log_request
 from spend.serving.metrics import metrics
 from spend.serving.openapi import DOCS_PATH, describe
@@ -155,6 +156,11 @@ class ApiKeyMiddleware:
         except AuthError as error:
             audit.write(endpoint=endpoint, status=error.status, refused=error.reason)  # a key name, never an id
             await _json(send, error.status, {"error": error.reason})
+            return False
+        except KeyFileError:  # the answer says what failed, not where (the log has the path)
+            logging.getLogger("spend.serving").error("the key file cannot be read: no call is authorised")
+            audit.write(endpoint=endpoint, status=503, refused="key file unreadable")
+            await _json(send, 503, {"error": "the service's key store cannot be read: no call can be authorised"})
             return False
         scope["state"]["caller"] = {"name": caller.name, "role": caller.role}
         return True

@@ -27,6 +27,8 @@ def keys_add(
 
     try:
         key = key_store(SpendSettings().paths.home).add(name, role)
+    except SpendError:
+        raise
     except ValueError as error:
         raise SpendError(str(error)) from error
     print(key)

@@ -72,6 +72,25 @@ def test_keys_from_the_command_line(settings):
     assert runner.invoke(app, ["keys", "revoke", "crm"]).exit_code == 2
 
 
+@pytest.mark.parametrize("text", ['{"keys": [', "[]", '{"abc": "marketing"}', "\xff\xfe"])
+def test_a_damaged_key_file_authorises_nobody_and_says_which_file(settings, text):
+    """Was `unexpected JSONDecodeError` from `spend keys list`, and the raw JSON error from `keys add`."""
+    from typer.testing import CliRunner
+
+    from spend.cli import app
+    from spend.serving.auth import KeyFileError, key_store
+
+    store = key_store(settings.paths.home)
+    key = store.add("crm", "marketing")
+    store.path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(KeyFileError, match="cannot be read"):
+        store.authorize(key, "churn")
+    for command in (["keys", "list"], ["keys", "add", "erp", "--role", "marketing"], ["keys", "revoke", "crm"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2 and result.output.count("error:") == 1, result.output
+        assert "the key file" in result.output and "unexpected" not in result.output, result.output
+
+
 def test_metrics_are_for_monitoring_data_scientists_and_admins():
     assert [role for role, perms in permissions().items() if "metrics" in perms] == [
         "data-scientist",

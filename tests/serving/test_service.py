@@ -179,6 +179,22 @@ def test_marketing_gets_churn_scores_with_model_version_and_feature_times(served
     assert _fallbacks(served) - fallbacks == 1
 
 
+def test_a_damaged_key_file_is_a_503_that_says_what_failed_not_where(served):
+    """Was a 500 (the key check raised JSONDecodeError inside the middleware)."""
+    from spend.serving.auth import key_store
+
+    path = key_store(served["settings"].paths.home).path
+    kept = path.read_bytes()
+    try:
+        path.write_text('{"keys": [')
+        response = _post(served, "/v1/churn/score", {"customer_ids": served["customers"][:1]}, "marketing")
+        assert response.status_code == 503 and "key store cannot be read" in response.text
+        assert str(path) not in response.text and "api_keys" not in response.text
+    finally:
+        path.write_bytes(kept)
+    assert _post(served, "/v1/churn/score", {"customer_ids": served["customers"][:1]}, "marketing").status_code == 200
+
+
 @pytest.mark.parametrize("path", ["/v1/churn/score", "/v1/segments/lookup", "/v1/offers/assign"])
 def test_a_shop_id_where_a_pseudonym_belongs_is_refused_saying_so(served, path):
     """Before, the shop's own id was looked up as it came and answered "found: false", as if the customer
