@@ -67,3 +67,49 @@ def test_a_damaged_parquet_file_of_the_home_is_one_line_saying_what_writes_it_ag
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "cannot be read" in line and advice in line and line.endswith(f"({folder}/{part.parent.name}/{part.name})")
     assert "unexpected" not in line
+
+
+def _one_error_line(capsys, failing) -> str:
+    import typer
+
+    from spend.core.console import user_errors
+
+    @user_errors
+    def command(json_output: bool = False) -> None:
+        failing()
+
+    with pytest.raises(typer.Exit):
+        command()
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    return line
+
+
+def test_a_damaged_model_registry_database_is_one_line_saying_what_it_is(tmp_path, capsys):
+    """MLflow's SQLite store cut short was SQLAlchemy's message over three lines, SQL and a web link included."""
+    import sqlalchemy
+
+    database = tmp_path / "mlflow.db"
+    database.write_bytes(b"SQLite format 3\x00" + b"\x01" * 3000)
+    engine = sqlalchemy.create_engine(f"sqlite:///{database}")
+
+    def failing():
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT name FROM registered_models"))
+
+    line = _one_error_line(capsys, failing)
+    assert line.startswith("error: the model registry's database cannot be read (") and "mlflow.db" in line
+
+
+def test_a_damaged_feature_registry_is_one_line_saying_how_to_write_it_again(capsys):
+    from feast.protos.feast.core.Registry_pb2 import Registry
+
+    line = _one_error_line(capsys, lambda: Registry().ParseFromString(b"junk that is not a registry"))
+    assert "the feature registry" in line and "spend features apply" in line
+
+
+def test_an_unexpected_error_is_one_line_whatever_its_message(capsys):
+    def failing():
+        raise RuntimeError("first line\nsecond line\n(Background on this error at: https://example.org)")
+
+    line = _one_error_line(capsys, failing)
+    assert line.startswith("error: unexpected RuntimeError: first line (the details are in ")

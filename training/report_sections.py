@@ -262,7 +262,10 @@ def drift(settings: SpendSettings) -> Section:
     path = settings.paths.home / "monitoring" / MONITORING
     if not path.exists():
         return Section("Drift", "`spend monitor` has not run yet")
-    result = json.loads(path.read_text())
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):  # a damaged file: the next run writes it again
+        return Section("Drift", "`spend monitor`'s last result cannot be read: run `spend monitor` again")
     go = _go()
     figures, states = [], []
     for name, checked in result["models"].items():

@@ -222,6 +222,27 @@ def _damaged_file(error: Exception) -> str | None:
     return None
 
 
+def _damaged_store(error: Exception) -> str | None:
+    """A damaged SQLite database or Feast registry under the home, in one line saying what it is."""
+    name, text = type(error).__name__, str(error)
+    if name == "DecodeError" and "feast.core.Registry" in text:
+        return (
+            "the feature registry (SPEND_HOME/feast/registry.db) cannot be read: move it away, then "
+            "`spend features apply` and `spend features materialize` write it again"
+        )
+    orig = getattr(error, "orig", None)  # SQLAlchemy wraps the driver's error: MLflow's store
+    if (
+        name == "DatabaseError"
+        and type(orig).__name__ == "DatabaseError"
+        and type(error).__module__.startswith("sqlalchemy")
+    ):
+        return (
+            f"the model registry's database cannot be read ({orig}): restore SPEND_HOME/mlflow/mlflow.db (or the "
+            "database SPEND_TRACKING_URL names) from a backup"
+        )
+    return None
+
+
 def user_errors(command: Callable) -> Callable:
     """Turn SpendError and bad settings into one line on stderr and exit code 2, never a traceback."""
 
@@ -244,8 +265,9 @@ def user_errors(command: Callable) -> Callable:
             logging.getLogger("spend").exception("unexpected error in %s", command.__name__)
             if isinstance(error, OSError) and error.filename:  # the file system refused: say where
                 fail(_refused_path(error), as_json)
-            if damaged := _damaged_file(error):
+            if damaged := _damaged_file(error) or _damaged_store(error):
                 fail(damaged, as_json)
-            fail(f"unexpected {type(error).__name__}: {error} (the details are in {log_path()})", as_json)
+            first = (str(error).strip().splitlines() or [""])[0]  # one line: the log has the rest
+            fail(f"unexpected {type(error).__name__}: {first} (the details are in {log_path()})", as_json)
 
     return wrapper

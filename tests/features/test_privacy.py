@@ -139,3 +139,25 @@ def test_a_short_key_warns(tmp_path, write_csv):
     short = SpendSettings(home=tmp_path / "short", pseudonym_key="k3y")
     with pytest.warns(DevelopmentKeyWarning, match="under 16 characters"):
         ingest(write_csv([GOOD_LINE]), IngestOptions("transactions"), short, now=NOW)
+
+
+def test_a_damaged_vault_is_one_error_naming_it(settings, tmp_path):
+    """Was `unexpected DatabaseError: file is not a database` from re-identification and erasure."""
+    from spend.core.errors import SpendError
+
+    path = tmp_path / "vault" / "identity.sqlite"
+    path.parent.mkdir()
+    path.write_bytes(b"not a database at all" * 100)
+    vault = IdentityVault(path, b"k" * 32)
+    damaged = r"the identity vault .*identity\.sqlite cannot be read \(file is not a database\)"
+    with pytest.raises(SpendError, match=damaged):
+        vault.remember({"c_1": "alice"})
+
+
+def test_a_damaged_monitoring_result_is_said_in_the_report(settings):
+    from spend.training.report_sections import drift
+
+    path = settings.paths.home / "monitoring" / "latest.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{")
+    assert drift(settings).reading == "`spend monitor`'s last result cannot be read: run `spend monitor` again"

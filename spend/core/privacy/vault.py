@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from spend.core.errors import SpendError
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS identities (pseudonym TEXT PRIMARY KEY, raw_id BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS personal (pseudonym TEXT PRIMARY KEY, fields BLOB NOT NULL);
@@ -45,9 +47,18 @@ class IdentityVault:
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.path)
-        # Deleted rows are overwritten with zeros, not left in free pages where a search of the file finds them.
-        connection.execute("PRAGMA secure_delete = ON")
-        connection.executescript(_SCHEMA)
+        try:
+            # Deleted rows are overwritten with zeros, not left in free pages where a search finds them.
+            connection.execute("PRAGMA secure_delete = ON")
+            connection.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as error:
+            connection.close()
+            if type(error) is not sqlite3.DatabaseError:  # a lock is not damage
+                raise
+            raise SpendError(
+                f"the identity vault {self.path} cannot be read ({error}): restore it from a backup; it holds "
+                "the ids behind the pseudonyms and the erasures' deny list"
+            ) from error
         return connection
 
     def _seal(self, plain: str, pseudonym: str) -> bytes:
