@@ -46,7 +46,7 @@ def readable(what: str) -> Iterator[None]:
     """A stored Parquet file that cannot be read becomes one error naming it, not Arrow's exception."""
     try:
         yield
-    except (pa.ArrowInvalid, OSError) as error:
+    except pa.ArrowInvalid as error:  # not OSError: a refused permission is not damage (the CLI names the file)
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise SpendError(f"a stored file of {what} cannot be read ({first}); {DAMAGED_HINT}") from error
 
@@ -182,7 +182,7 @@ class OfflineStore:
                     continue
                 try:
                     pq.read_metadata(path)
-                except (pa.ArrowInvalid, OSError) as error:
+                except pa.ArrowInvalid as error:  # damage; a refused permission is not, and --repair deletes
                     problem = str(error).splitlines()[0] if str(error) else type(error).__name__
                     found.append(DamagedFile(path, batch.batch_id, batch.source, problem))
         return found

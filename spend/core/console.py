@@ -213,12 +213,13 @@ def _damaged_file(error: Exception) -> str | None:
     """Arrow's refusal to read a Parquet file under the home, in one line saying what writes it again."""
     if type(error).__name__ != "ArrowInvalid" or "Parquet" not in str(error):
         return None
-    home = str(Path(os.environ.get("SPEND_HOME", ".spend")).absolute())
-    for folder, advice in DAMAGED_FILES.items():
-        marker = f"{home}{os.sep}{folder}{os.sep}"
-        if marker in str(error):
-            name = str(error).split(marker, 1)[1].split("'", 1)[0]
-            return f"{advice} ({folder}/{name})"
+    given = os.environ.get("SPEND_HOME", ".spend")
+    for home in (str(Path(given).absolute()), given.rstrip(os.sep)):  # paths reach Arrow either way
+        for folder, advice in DAMAGED_FILES.items():
+            marker = f"{home}{os.sep}{folder}{os.sep}"
+            if marker in str(error):
+                name = str(error).split(marker, 1)[1].split("'", 1)[0]
+                return f"{advice} ({folder}/{name})"
     return None
 
 

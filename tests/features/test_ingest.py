@@ -419,3 +419,19 @@ def test_a_damaged_ledger_is_one_line_naming_it(settings, write_csv):
         result = runner.invoke(app, command)
         assert result.exit_code == 2 and result.output.count("error:") == 1, result.output
         assert f"the batch ledger {ledger} cannot be read" in " ".join(result.output.split()), result.output
+
+
+def test_a_file_the_system_will_not_let_us_read_is_not_called_damaged(settings, write_csv, monkeypatch):
+    """Only Arrow's refusal of the bytes is damage: `--repair` deletes a damaged file's batch, and a
+    permission problem must not cost the data (it is named by the file system's own error instead)."""
+    import spend.features.ingest.store as store_module
+
+    ingest(write_csv([GOOD_LINE]), IngestOptions("transactions"), settings, now=NOW)
+
+    def refused(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(store_module.pq, "read_metadata", refused)
+    with pytest.raises(PermissionError):
+        OfflineStore(settings.paths).damaged()
+    assert len(OfflineStore(settings.paths).catalog.batches()) == 1
