@@ -26,7 +26,6 @@ from sklearn.preprocessing import StandardScaler
 from spend.models.pricing import CONTROLS, LAG, MIN_MOVE
 
 NUISANCE_ALPHA = 1.0  # ridge penalty on standardised controls: about a hundred weeks, ten controls
-MIN_FIT_PERIODS = 26  # fewer weeks before the holdout: the product is not judged
 
 
 def response_rmse(table: pd.DataFrame, panel: pd.DataFrame, periods) -> float:
@@ -41,18 +40,18 @@ def response_rmse(table: pd.DataFrame, panel: pd.DataFrame, periods) -> float:
     return float(np.sqrt(np.mean(error**2))) if len(error) else float("nan")
 
 
-def response_rloss(table: pd.DataFrame, panel: pd.DataFrame, fit_periods, periods) -> float:
+def response_rloss(table: pd.DataFrame, panel: pd.DataFrame, fit_periods, periods, min_periods: int = 26) -> float:
     """The R-learner loss of the elasticities in `table` over the product weeks in `periods`, with the
     controls' predictions of log units and log price learnt per product on `fit_periods` (see the module
-    docstring). Products with fewer than MIN_FIT_PERIODS weeks to learn from, or no elasticity, are left
-    out; NaN when none is left."""
+    docstring). Products with fewer than `min_periods` weeks to learn from (pricing.yaml's, as for an
+    elasticity of their own), or no elasticity, are left out; NaN when none is left."""
     slope = table.set_index("product_id")["elasticity"]
     columns = [*CONTROLS, LAG]
     errors = []
     for product, rows in panel.groupby("product_id", sort=False):
         value = slope.get(product)
         fit_on, check_on = rows[rows["period"].isin(fit_periods)], rows[rows["period"].isin(periods)]
-        if value is None or not np.isfinite(value) or len(fit_on) < MIN_FIT_PERIODS or check_on.empty:
+        if value is None or not np.isfinite(value) or len(fit_on) < min_periods or check_on.empty:
             continue
         units = _surprise(fit_on, check_on, columns, "log_units")
         price = _surprise(fit_on, check_on, columns, "log_price")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spend.models.price_response import MIN_FIT_PERIODS, response_rloss
+from spend.models.price_response import response_rloss
 from spend.models.pricing import ElasticityEstimator, weekly_panel
 from tests.models.test_pricing import _shop
 
@@ -45,4 +45,7 @@ def test_products_without_enough_weeks_or_an_elasticity_are_left_out(judged):
     with_unknown = pd.concat([some, pd.DataFrame({"product_id": ["P9"], "elasticity": [np.nan]})])
     only_three = panel[panel["product_id"].isin(some["product_id"])]
     assert response_rloss(with_unknown, panel, before, holdout) == response_rloss(some, only_three, before, holdout)
-    assert np.isnan(response_rloss(some, panel, before[: MIN_FIT_PERIODS - 1], holdout))
+    assert np.isnan(response_rloss(some, panel, before[:25], holdout))  # 26 weeks needed by default
+    # the shop's own minimum (pricing.yaml's min_periods) decides
+    assert np.isfinite(response_rloss(some, panel, before[:25], holdout, min_periods=20))
+    assert np.isnan(response_rloss(some, panel, before, holdout, min_periods=len(before) + 1))

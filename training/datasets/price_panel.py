@@ -78,7 +78,7 @@ def _judge(config: PricingConfig, data: Panel, make) -> dict[str, float]:
     before, holdout = panel.loc[~held, "period"].unique(), panel.loc[held, "period"].unique()
     table = fitted.elasticities()
     return {
-        "response_rloss": response_rloss(table, panel, before, holdout),
+        "response_rloss": response_rloss(table, panel, before, holdout, config.min_periods),
         "response_rmse": response_rmse(table, panel, holdout),
         "significant_share": float((table["ci_high"] < 0).mean()),
     }
