@@ -26,6 +26,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep, test_propor
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from spend.core.errors import SpendError
+from spend.core.user_tables import numeric_column
 from spend.models.experiment_design import sample_size
 
 REQUIRED = ("customer_id", "variant")
@@ -219,13 +220,7 @@ def _checked(results: pd.DataFrame, settings: AbSettings) -> tuple[pd.DataFrame,
         raise SpendError("A/B results: the file has no rows")
     numeric = [settings.metric, *(c for c in (settings.covariate, *GUARDRAILS) if c in results.columns)]
     for column in numeric:
-        values = pd.to_numeric(results[column], errors="coerce")
-        bad = int(values.isna().sum())
-        if bad:
-            raise SpendError(f"A/B results: column {column} has {bad} empty or non-numeric row(s)")
-        endless = int(np.isinf(values.to_numpy(dtype=float)).sum())
-        if endless:
-            raise SpendError(f"A/B results: column {column} has {endless} infinite value(s)")
+        numeric_column(results, column, "A/B results")
     for column in (c for c in GUARDRAILS if c in results.columns):
         if not results[column].astype(float).isin([0.0, 1.0]).all():
             raise SpendError(f"A/B results: column {column} must be 0 or 1 per customer")

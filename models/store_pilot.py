@@ -26,6 +26,7 @@ import statsmodels.api as sm
 from statsmodels.stats.diagnostic import acorr_ljungbox
 
 from spend.core.errors import SpendError
+from spend.core.user_tables import numeric_column
 
 REQUIRED = ("store_id", "period", "treated", "post")
 METRICS = ("avg_ticket", "repurchase_rate")
@@ -175,12 +176,7 @@ def _checked(panel: pd.DataFrame) -> pd.DataFrame:
         raise SpendError(f"pilot panel has no metric column; give at least one of {', '.join(METRICS)}")
     frame = panel.assign(store_id=panel["store_id"].astype(str))
     for metric in (m for m in METRICS if m in frame.columns):  # a blank is a gap (_complete); text is not
-        values = pd.to_numeric(frame[metric], errors="coerce")
-        text = int((values.isna() & frame[metric].notna()).sum())
-        if text or np.isinf(values.to_numpy(dtype=float)).any():
-            what = f"{text} non-numeric" if text else "infinite"
-            raise SpendError(f"pilot panel: column {metric} has {what} value(s); give numbers, blank where unknown")
-        frame[metric] = values
+        frame[metric] = numeric_column(frame, metric, "pilot panel", blank_ok=True)
     for column in ("treated", "post"):
         values = frame[column].astype(str).str.lower().map({"1": True, "0": False, "true": True, "false": False})
         if values.isna().any():

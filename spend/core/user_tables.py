@@ -21,6 +21,24 @@ DECIMALS = 4
 EXCEL_ROWS = 1_048_575  # Excel's row limit, less the header
 
 
+def numeric_column(frame: pd.DataFrame, column: str, where: str, blank_ok: bool = False) -> pd.Series:
+    """A user table's numeric column as floats; text and infinities are refused naming the column and how
+    many, and so are blanks unless `blank_ok` (then a blank is NaN: a gap the caller handles)."""
+    import numpy as np
+    import pandas as pd
+
+    values = pd.to_numeric(frame[column], errors="coerce")
+    unreadable = values.isna() & frame[column].notna() if blank_ok else values.isna()
+    if count := int(unreadable.sum()):
+        what = (
+            "non-numeric value(s); give numbers, blank where unknown" if blank_ok else "empty or non-numeric value(s)"
+        )
+        raise SpendError(f"{where}: column {column} has {count} {what}")
+    if count := int(np.isinf(values.to_numpy(dtype=float)).sum()):
+        raise SpendError(f"{where}: column {column} has {count} infinite value(s)")
+    return values
+
+
 def check_out(out: Path) -> None:
     """Before any work (and before any audit record of an export that would then fail)."""
     if out.suffix.lower() not in SUFFIXES:

@@ -221,7 +221,7 @@ def test_matching_leaves_out_stores_that_trend_away_and_a_naive_comparison_would
         (lambda f: f.assign(treated="maybe"), "0/1"),
         # was an unexpected TypeError from the pivot's mean
         (lambda f: f.assign(avg_ticket=f["avg_ticket"].astype(object).where(f.index != 7, "n/a")), "1 non-numeric"),
-        (lambda f: f.assign(avg_ticket=np.where(f.index == 7, np.inf, f["avg_ticket"])), "avg_ticket has infinite"),
+        (lambda f: f.assign(avg_ticket=np.where(f.index == 7, np.inf, f["avg_ticket"])), "avg_ticket has 1 infinite"),
     ],
 )
 def test_bad_pilot_panels_are_refused_naming_the_problem(change, words):
