@@ -8,6 +8,7 @@ import threading
 
 import bentoml
 
+from spend.core.errors import SpendError
 from spend.serving.answers import json_response, refused, served_fields, unavailable
 
 NO_DEMAND_MODEL = "no demand model loaded; train one with `spend train demand`"
@@ -42,7 +43,10 @@ def suggest(service, ctx: bentoml.Context, stores, products, service_level, revi
     loaded = service.slots["demand"].current
     if loaded is None:
         return unavailable(ctx, NO_DEMAND_MODEL)
-    counts = service.stock_counts.current()
+    try:
+        counts = service.stock_counts.current()
+    except SpendError:  # a damaged stored file: what failed, not where (the CLI's `spend doctor` names it)
+        return unavailable(ctx, "the stock counts cannot be read: a stored file is damaged")
     try:
         pairs = requested_series(loaded.model.static_, products, stores)
         frame, day = replenish(loaded.model, counts, as_of, service_level, review_days, pairs, lead_time_days)

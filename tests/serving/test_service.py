@@ -680,6 +680,15 @@ def test_without_inventory_replenishment_gives_targets_for_the_lead_time_asked_o
 
     status, body = ask(None)
     assert status == 400 and body["detail"][0]["loc"] == ["lead_time_days"] and "no inventory" in body["error"]
+    from spend.core.errors import SpendError
+
+    def damaged():
+        raise SpendError("a stored file of inventory cannot be read (/home/x/offline/inventory/...)")
+
+    service.stock_counts = SimpleNamespace(current=damaged)
+    status, body = ask(2.0)
+    assert status == 503 and body == {"error": "the stock counts cannot be read: a stored file is damaged"}
+    service.stock_counts = SimpleNamespace(current=lambda: pd.DataFrame())
     status, body = ask(2.0)
     assert status == 200 and body["skipped"].startswith("no inventory ingested: target stock levels only")
     rows = body["suggestions"]
