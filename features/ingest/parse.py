@@ -44,8 +44,13 @@ def parse_ids(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     return text, bad
 
 
+EPOCH_UNITS = {"unix": "s", "unix_ms": "ms"}  # --ts-format for numbers counted from 1970-01-01 UTC
+
+
 def parse_timestamps(raw: pd.Series, ts_format: str | None, timezone: str) -> tuple[pd.Series, pd.Series]:
-    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+    if ts_format in EPOCH_UNITS:
+        parsed = _epoch(raw, EPOCH_UNITS[ts_format])
+    elif isinstance(raw.dtype, pd.DatetimeTZDtype):
         parsed = raw.dt.tz_convert("UTC")
     elif pd.api.types.is_datetime64_dtype(raw):
         parsed = raw.dt.tz_localize(timezone).dt.tz_convert("UTC")
@@ -59,6 +64,16 @@ def parse_timestamps(raw: pd.Series, ts_format: str | None, timezone: str) -> tu
         parsed = pd.Series(parsed_uniques.array.take(codes, allow_fill=True), index=raw.index)  # -1 -> NaT
     parsed = parsed.astype("datetime64[us, UTC]")
     return parsed, parsed.isna() & ~_blank(raw)
+
+
+def _epoch(raw: pd.Series, unit: str) -> pd.Series:
+    """Numbers of seconds (or milliseconds) since 1970-01-01 UTC, whatever SPEND_TIMEZONE says; a value that
+    is not a number, or past the calendar, is unparsable."""
+    numbers = pd.to_numeric(raw if pd.api.types.is_numeric_dtype(raw) else _as_text(raw), errors="coerce")
+    seconds = numbers.astype("float64") / (1000 if unit == "ms" else 1)
+    inside = seconds.abs() < 2.5e11  # about year 9900 either way: beyond, microseconds overflow
+    micros = (seconds.where(inside) * 1e6).round()
+    return pd.to_datetime(micros, unit="us", utc=True, errors="coerce")
 
 
 def _arrow_iso(distinct: pd.Series, timezone: str) -> pd.Series | None:

@@ -158,7 +158,13 @@ def ingest_command(
         typer.Option("--map", help="Rename foreign columns: old=new,old2=new2; repeat --map for more."),
     ] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding of a CSV.")] = "utf-8",
-    ts_format: Annotated[str | None, typer.Option(help="strftime format of timestamps, if not ISO 8601.")] = None,
+    ts_format: Annotated[
+        str | None,
+        typer.Option(
+            help="Timestamps not in ISO 8601: a strftime format (e.g. '%d/%m/%Y %H:%M'), or unix / unix_ms for "
+            "seconds / milliseconds since 1970-01-01 UTC."
+        ),
+    ] = None,
     allow_anonymous: Annotated[bool, typer.Option(help="Keep transactions without customer_id as anonymous.")] = False,
     json_output: JsonFlag = False,
 ) -> None:
@@ -187,6 +193,12 @@ def show_report(report: IngestReport, json_output: bool) -> None:
         for reason, count in report.quarantined_by_reason.items():
             reasons.add_row(reason, f"{count:,}")
         console.print(reasons)
+    if any(reason.endswith(":unparsable_timestamp") for reason in report.quarantined_by_reason):
+        console.print(
+            "timestamps not in ISO 8601 need --ts-format: a strftime format (e.g. '%d/%m/%Y %H:%M'), or unix / "
+            "unix_ms for seconds / milliseconds since 1970",
+            highlight=False,
+        )
     if report.ignored_columns:
         console.print(
             f"[yellow]columns not in the {report.table} schema, not stored:[/] {', '.join(report.ignored_columns)}"

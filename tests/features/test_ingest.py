@@ -435,3 +435,32 @@ def test_a_file_the_system_will_not_let_us_read_is_not_called_damaged(settings, 
     with pytest.raises(PermissionError):
         OfflineStore(settings.paths).damaged()
     assert len(OfflineStore(settings.paths).catalog.batches()) == 1
+
+
+@pytest.mark.parametrize(("ts_format", "scale"), [("unix", 1), ("unix_ms", 1000)])
+def test_epoch_timestamps_are_read_with_ts_format_unix_in_utc_whatever_the_zone(
+    settings, write_csv, tmp_path, ts_format, scale
+):
+    """Numbers since 1970 were always `unparsable_timestamp`, and no --ts-format could read them."""
+    paris = settings.model_copy(update={"timezone": "Europe/Paris"})
+    seconds = [1767348000, 1767348000.25, "not a time", 1e20]  # 2026-01-02T10:00Z, a quarter second later
+    lines = [
+        GOOD_LINE | {"event_id": f"e{i}", "ts": v if isinstance(v, str) else v * scale} for i, v in enumerate(seconds)
+    ]
+    report = ingest(write_csv(lines), IngestOptions("transactions", ts_format=ts_format), paris, now=NOW)
+    assert (report.accepted, report.quarantined_by_reason) == (2, {"ts:unparsable_timestamp": 2})
+    stored = OfflineStore(paris.paths).read("transactions").sort_values("event_id")["ts"].tolist()
+    assert stored == [pd.Timestamp("2026-01-02T10:00:00Z"), pd.Timestamp("2026-01-02T10:00:00.250Z")]
+    # an integer column of a Parquet export, the same way
+    frame = pd.DataFrame([GOOD_LINE | {"event_id": "p1", "ts": 1767348000 * scale}]).astype({"ts": "int64"})
+    frame.to_parquet(tmp_path / "epoch.parquet")
+    parquet = ingest(tmp_path / "epoch.parquet", IngestOptions("transactions", ts_format=ts_format), paris, now=NOW)
+    assert parquet.accepted == 1
+
+
+def test_unparsable_timestamps_come_with_how_to_read_them(settings, write_csv):
+    result = runner.invoke(
+        app, ["ingest", str(write_csv([GOOD_LINE | {"ts": "1767348000"}])), "--table", "transactions"]
+    )
+    assert result.exit_code == 0 and "ts:unparsable_timestamp" in result.output
+    assert "need --ts-format" in result.output and "unix_ms" in result.output
