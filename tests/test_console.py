@@ -113,3 +113,18 @@ def test_an_unexpected_error_is_one_line_whatever_its_message(capsys):
 
     line = _one_error_line(capsys, failing)
     assert line.startswith("error: unexpected RuntimeError: first line (the details are in ")
+
+
+def test_a_summary_for_people_is_one_line_of_words_not_a_python_dict(capsys):
+    """`spend score`, `spend price-quote`, `spend elasticity` and `spend experiment` printed `{'out': ...}`."""
+    import math
+
+    from spend.core.console import print_summary
+
+    print_summary(
+        {"out": "s.csv", "reidentified": False, "customers": 1234, "variants": {"A": 2}, "share": 0.25, "x": math.nan}
+    )
+    assert (
+        capsys.readouterr().out.strip()
+        == "out: s.csv; reidentified: no; customers: 1,234; variants: A 2; share: 0.25; x: -"
+    )

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from spend.cli.options import parse_time
-from spend.core.console import JsonFlag, console, print_json, user_errors
+from spend.core.console import JsonFlag, console, print_json, print_summary, user_errors
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 from spend.core.user_tables import check_out, read_table
@@ -214,7 +214,7 @@ def pilot_panel_command(
         return
     for note in notes:
         console.print(f"note: {note}", highlight=False)
-    console.print(summary, highlight=False)
+    print_summary(summary)
 
 
 @app.command("ab-results")
@@ -242,7 +242,7 @@ def ab_results_command(
         return
     for note in notes:
         console.print(f"note: {note}", highlight=False)
-    console.print(summary, highlight=False)
+    print_summary(summary)
 
 
 def _day(text: str):

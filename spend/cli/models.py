@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from spend.cli.options import AsOf, OutFile, Reidentify, as_of_date
-from spend.core.console import JsonFlag, console, errors, print_json, step_progress, user_errors
+from spend.core.console import JsonFlag, console, errors, print_json, print_summary, step_progress, user_errors
 from spend.core.settings import SpendSettings
 from spend.core.user_tables import check_out
 from spend.features.store import quiet_feast
@@ -149,7 +149,7 @@ def score_command(
         print_json(summary)
     else:
         console.print(f"{len(frame):,} rows scored by {declared.name} -> {out}")
-        console.print(summary, highlight=False)
+        print_summary(summary)
 
 
 @models_app.command("list")

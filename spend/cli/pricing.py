@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from spend.core.console import JsonFlag, console, count_progress, print_json, user_errors
+from spend.core.console import JsonFlag, console, count_progress, print_json, print_summary, user_errors
 from spend.core.settings import SpendSettings
 from spend.core.user_tables import check_out, read_table
 from spend.features.store import quiet_feast
@@ -46,7 +46,7 @@ def elasticity_command(
         rows = [] if out is not None else frame[list(JSON_COLUMNS)].round(4).to_dict("records")
         print_json(summary | ({} if out is not None else {"elasticities": rows}))
         return
-    console.print(summary, highlight=False)
+    print_summary(summary)
     table = Table("product", "elasticity", "90% interval", "method", "days", "note", title="elasticities")
     for row in frame.head(20).itertuples(index=False):
         table.add_row(
@@ -88,7 +88,7 @@ def price_quote_command(
     if json_output:
         print_json(summary)
         return
-    console.print(summary, highlight=False)
+    print_summary(summary)
     table = Table("product", "now", "quote", "units/day", "margin/day", "binding", title="price quotes")
     for row in quoted.head(20).itertuples(index=False):
         table.add_row(

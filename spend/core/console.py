@@ -94,6 +94,25 @@ def print_json(payload: dict) -> None:
     sys.stdout.write(json.dumps(plain(payload), indent=2, allow_nan=False, default=str) + "\n")
 
 
+def print_summary(summary: dict) -> None:
+    """A command's summary for people, on one line: the pairs `--json` prints, as words."""
+    console.print("; ".join(f"{k.replace('_', ' ')}: {_shown(v)}" for k, v in plain(summary).items()), highlight=False)
+
+
+def _shown(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_shown(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value) or "none"
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "-"}[value]
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.4f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
 def plain(value):
     """`value` with only JSON's types: NaN and infinities become None (JSON has no NaN)."""
     if isinstance(value, dict):
