@@ -68,3 +68,15 @@ def install_error_filter() -> None:
     logger = logging.getLogger(BENTOML_ERRORS)
     if not any(isinstance(f, NoValuesInErrors) for f in logger.filters):
         logger.addFilter(NoValuesInErrors())
+    quiet_library_warnings()
+
+
+def quiet_library_warnings() -> None:
+    """BentoML's request handling reads `model_fields` on an instance, which pydantic 2.11 deprecates: a
+    warning and its source line on the service's output at the first request, about code that is not
+    Spend's. Only that one is silenced."""
+    import warnings
+
+    from pydantic.warnings import PydanticDeprecatedSince211
+
+    warnings.filterwarnings("ignore", category=PydanticDeprecatedSince211, module=r"_bentoml_impl\.")

@@ -179,6 +179,12 @@ def test_marketing_gets_churn_scores_with_model_version_and_feature_times(served
     assert _fallbacks(served) - fallbacks == 1
 
 
+def test_the_service_output_carries_no_library_deprecation_warning(served):
+    """BentoML's request handling printed pydantic's PydanticDeprecatedSince211 and its source line."""
+    assert _post(served, "/v1/churn/score", {"customer_ids": served["customers"][:1]}, "marketing").status_code == 200
+    assert "PydanticDeprecatedSince211" not in served["log"].read_text()
+
+
 def test_a_damaged_key_file_is_a_503_that_says_what_failed_not_where(served):
     """Was a 500 (the key check raised JSONDecodeError inside the middleware)."""
     from spend.serving.auth import key_store
