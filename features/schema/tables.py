@@ -203,7 +203,7 @@ def _transaction_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
             "customer_id",
             "one_customer_per_order",
             "every line of an order in the file must name the same customer",
-            lambda df: df.groupby("order_id", dropna=False, sort=False)["customer_id"].transform("nunique") <= 1,
+            _one_value_per(["order_id"], ["customer_id"]),
             among_valid=True,
         ),
         _signup_rule(),
@@ -315,7 +315,7 @@ def _membership_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
             "tier",
             "one_tier_per_time",
             "another row of the file moves the same customer to another tier at the same time",
-            lambda df: df.groupby(["customer_id", "ts"], dropna=False, sort=False)["tier"].transform("nunique") <= 1,
+            _one_value_per(["customer_id", "ts"], ["tier"]),
             among_valid=True,
         ),
         _signup_rule(),
@@ -402,21 +402,24 @@ def _inventory_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
             "on_hand",
             "one_count_per_time",
             "another row of the file counts the same product and store at the same time with other values",
-            _one_count_per_time,
+            _one_value_per(["product_id", "store_id", "ts"], ["on_hand", "on_order", "lead_time_days"], True),
             among_valid=True,
         ),
     )
 
 
-def _one_count_per_time(df: pd.DataFrame) -> pd.Series:
-    """False on every row of a product, store and time counted twice with different values: which one is
-    right cannot be known, and keeping the later one would drop the other silently. The same values twice
-    are a duplicate, removed as any other. A later file's count of the same time replaces the stored one (a
-    correction)."""
-    keys = ["product_id", "store_id", "ts"]
-    values = [c for c in ("on_hand", "on_order", "lead_time_days") if c in df.columns]
-    distinct = df.groupby(keys, dropna=False, sort=False)[values].transform("nunique", dropna=False)
-    return ~(distinct > 1).any(axis=1)
+def _one_value_per(keys: list[str], values: list[str], blank_is_a_value: bool = False):
+    """A check across rows: False on every row whose `keys` are shared by a row with other `values` (which
+    one is right cannot be known, and keeping the later would drop the other silently); the same values
+    twice are a duplicate, removed as any other. A blank is ignored unless `blank_is_a_value` (a count
+    without on_order against one with 0)."""
+
+    def check(df: pd.DataFrame) -> pd.Series:
+        present = [c for c in values if c in df.columns]
+        grouped = df.groupby(keys, dropna=False, sort=False)[present]
+        return ~(grouped.transform("nunique", dropna=not blank_is_a_value) > 1).any(axis=1)
+
+    return check
 
 
 TABLES: dict[str, TableSpec] = {
