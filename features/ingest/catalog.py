@@ -12,7 +12,7 @@ from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from spend.core.errors import SpendError
+from spend.core.errors import database_damage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -58,17 +58,10 @@ class BatchCatalog:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """A connection, closed after; a damaged ledger is one error naming it (every stored row depends on it)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with closing(sqlite3.connect(self.path)) as connection:
-                connection.executescript(_SCHEMA)
-                yield connection
-        except sqlite3.DatabaseError as error:
-            if type(error) is not sqlite3.DatabaseError:  # a constraint or a lock is not damage
-                raise
-            raise SpendError(
-                f"the batch ledger {self.path} cannot be read ({error}): restore it from a backup of the data "
-                "home; readers only see the batches it lists"
-            ) from error
+        advice = "restore it from a backup of the data home; readers only see the batches it lists"
+        with database_damage(f"the batch ledger {self.path}", advice), closing(sqlite3.connect(self.path)) as db:
+            db.executescript(_SCHEMA)
+            yield db
 
     def commit(self, record: BatchRecord) -> None:
         row = asdict(record)

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from spend.core.errors import SpendError
+from spend.core.errors import SpendError, first_line
 from spend.features.schema.fields import TEXT
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".txt", ".tsv")
@@ -129,8 +129,8 @@ def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str
 
 
 def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    message = text[0] if text else type(error).__name__
+    """The error's first line, with what to do when it is an encoding's."""
+    message = first_line(error)
     if "invalid UTF8" in message or isinstance(error, UnicodeDecodeError):
         message += "; the file is not valid for this encoding, pass --encoding (e.g. latin-1)"
     return message

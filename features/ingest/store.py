@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from spend.core.errors import SpendError
+from spend.core.errors import SpendError, first_line
 from spend.core.settings import SpendPaths
 from spend.features.ingest.catalog import BatchCatalog
 from spend.features.schema.fields import TEXT
@@ -47,8 +47,7 @@ def readable(what: str) -> Iterator[None]:
     try:
         yield
     except pa.ArrowInvalid as error:  # not OSError: a refused permission is not damage (the CLI names the file)
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise SpendError(f"a stored file of {what} cannot be read ({first}); {DAMAGED_HINT}") from error
+        raise SpendError(f"a stored file of {what} cannot be read ({first_line(error)}); {DAMAGED_HINT}") from error
 
 
 def _batch_of(path: Path) -> str:
@@ -183,8 +182,7 @@ class OfflineStore:
                 try:
                     pq.read_metadata(path)
                 except pa.ArrowInvalid as error:  # damage; a refused permission is not, and --repair deletes
-                    problem = str(error).splitlines()[0] if str(error) else type(error).__name__
-                    found.append(DamagedFile(path, batch.batch_id, batch.source, problem))
+                    found.append(DamagedFile(path, batch.batch_id, batch.source, first_line(error)))
         return found
 
     def forget(self, batch_ids: set[str]) -> list[Path]:

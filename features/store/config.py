@@ -18,7 +18,7 @@ from feast import FeatureStore
 from feast.repo_config import RepoConfig
 from sqlalchemy.engine import make_url
 
-from spend.core.errors import SpendError
+from spend.core.errors import SpendError, first_line
 from spend.core.settings import SpendSettings
 
 
@@ -136,14 +136,10 @@ def backend_errors(settings: SpendSettings) -> Iterator[None]:
         ) from error
     except OperationalError as error:
         where = make_url(settings.registry_url).render_as_string(hide_password=True)
-        raise SpendError(f"SPEND_REGISTRY_URL: cannot use the registry at {where} ({_first_line(error)})") from error
+        why = first_line(error.orig or error)  # the driver's message, without SQLAlchemy's SQL and link
+        raise SpendError(f"SPEND_REGISTRY_URL: cannot use the registry at {where} ({why})") from error
     except RedisConnectionError as error:
         raise SpendError(f"SPEND_REDIS_URL: cannot reach Redis at {settings.redis_url} ({error})") from error
-
-
-def _first_line(error: Exception) -> str:
-    lines = str(getattr(error, "orig", error)).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def _absolute(path: str) -> str:

@@ -22,7 +22,7 @@ from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from spend.core.errors import SpendError, SpendWarning
+from spend.core.errors import SpendError, SpendWarning, first_line
 
 # The --json option every counting command takes: one JSON object on stdout, nothing else there.
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
@@ -287,7 +287,7 @@ def user_errors(command: Callable) -> Callable:
                 fail(_refused_path(error), as_json)
             if damaged := _damaged_file(error) or _damaged_store(error):
                 fail(damaged, as_json)
-            first = (str(error).strip().splitlines() or [""])[0]  # one line: the log has the rest
+            first = first_line(error)  # one line: the log has the rest
             fail(f"unexpected {type(error).__name__}: {first} (the details are in {log_path()})", as_json)
 
     return wrapper

@@ -1,5 +1,9 @@
 """The one error type users see: a message that names the field or file and the problem, printed on one line."""
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class SpendError(Exception):
     """A problem with the user's input or configuration, reported without a traceback."""
@@ -16,3 +20,21 @@ class OnlineStoreUnavailable(SpendError):
     def __init__(self, message: str, public: str = "the online store cannot be read") -> None:
         super().__init__(message)
         self.public = public  # what a service answer may say: what failed, not where (no path, no host)
+
+
+def first_line(error: BaseException) -> str:
+    """An exception's message in one line (its first), or its type's name when it has none."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+@contextmanager
+def database_damage(what: str, advice: str) -> Iterator[None]:
+    """A SQLite file that is damaged or not a database at all, as one error naming `what` and what to do; a
+    lock or a constraint (subclasses of the same error) is not damage and passes through."""
+    try:
+        yield
+    except sqlite3.DatabaseError as error:
+        if type(error) is not sqlite3.DatabaseError:
+            raise
+        raise SpendError(f"{what} cannot be read ({error}): {advice}") from error

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from spend.core.errors import SpendError
+from spend.core.errors import database_damage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS identities (pseudonym TEXT PRIMARY KEY, raw_id BLOB NOT NULL);
@@ -47,18 +47,15 @@ class IdentityVault:
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.path)
+        advice = "restore it from a backup; it holds the ids behind the pseudonyms and the erasures' deny list"
         try:
-            # Deleted rows are overwritten with zeros, not left in free pages where a search finds them.
-            connection.execute("PRAGMA secure_delete = ON")
-            connection.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as error:
+            with database_damage(f"the identity vault {self.path}", advice):
+                # Deleted rows are overwritten with zeros, not left in free pages where a search finds them.
+                connection.execute("PRAGMA secure_delete = ON")
+                connection.executescript(_SCHEMA)
+        except BaseException:
             connection.close()
-            if type(error) is not sqlite3.DatabaseError:  # a lock is not damage
-                raise
-            raise SpendError(
-                f"the identity vault {self.path} cannot be read ({error}): restore it from a backup; it holds "
-                "the ids behind the pseudonyms and the erasures' deny list"
-            ) from error
+            raise
         return connection
 
     def _seal(self, plain: str, pseudonym: str) -> bytes:
