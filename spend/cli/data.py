@@ -144,6 +144,9 @@ def simulate_handbook_command(
         console.print(f"{counts['transactions']:,} card payments ({fraud.mean():.2%} fraud) -> {out}")
 
 
+TS_FORMATS = "a strftime format (e.g. '%d/%m/%Y %H:%M'), or unix / unix_ms for seconds / milliseconds since 1970 UTC"
+
+
 @user_errors
 def ingest_command(
     path: Annotated[Path, typer.Argument(help="CSV (optionally .gz/.bz2/.xz/.zst) or Parquet export.")],
@@ -160,10 +163,7 @@ def ingest_command(
     encoding: Annotated[str, typer.Option(help="Text encoding of a CSV.")] = "utf-8",
     ts_format: Annotated[
         str | None,
-        typer.Option(
-            help="Timestamps not in ISO 8601: a strftime format (e.g. '%d/%m/%Y %H:%M'), or unix / unix_ms for "
-            "seconds / milliseconds since 1970-01-01 UTC."
-        ),
+        typer.Option(help=f"Timestamps not in ISO 8601: {TS_FORMATS}."),
     ] = None,
     allow_anonymous: Annotated[bool, typer.Option(help="Keep transactions without customer_id as anonymous.")] = False,
     json_output: JsonFlag = False,
@@ -194,11 +194,7 @@ def show_report(report: IngestReport, json_output: bool) -> None:
             reasons.add_row(reason, f"{count:,}")
         console.print(reasons)
     if any(reason.endswith(":unparsable_timestamp") for reason in report.quarantined_by_reason):
-        console.print(
-            "timestamps not in ISO 8601 need --ts-format: a strftime format (e.g. '%d/%m/%Y %H:%M'), or unix / "
-            "unix_ms for seconds / milliseconds since 1970",
-            highlight=False,
-        )
+        console.print(f"timestamps not in ISO 8601 need --ts-format: {TS_FORMATS}", highlight=False)
     if report.ignored_columns:
         console.print(
             f"[yellow]columns not in the {report.table} schema, not stored:[/] {', '.join(report.ignored_columns)}"

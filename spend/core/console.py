@@ -22,7 +22,7 @@ from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from spend.core.errors import SpendError, SpendWarning, first_line
+from spend.core.errors import DAMAGED_STORE, SpendError, SpendWarning, first_line
 
 # The --json option every counting command takes: one JSON object on stdout, nothing else there.
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
@@ -223,7 +223,7 @@ def _refused_path(error: OSError) -> str:
 # Where a damaged Parquet file under the home came from, and what writes it again.
 DAMAGED_FILES = {
     "features": "a feature snapshot file cannot be read: `spend features build` writes the snapshots again",
-    "offline": "a stored file cannot be read: `spend doctor` lists damaged files, and `--repair` removes their batches",
+    "offline": f"a stored file cannot be read: {DAMAGED_STORE}",
     "published": "a published file cannot be read: `spend publish` writes the publication again",
 }
 

@@ -4,6 +4,8 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+DAMAGED_STORE = "`spend doctor` lists damaged files, and `--repair` removes their batches to ingest again"
+
 
 class SpendError(Exception):
     """A problem with the user's input or configuration, reported without a traceback."""
