@@ -25,12 +25,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from spend.core.errors import SpendError, first_line
+from spend.core.errors import DAMAGED_STORE, SpendError, first_line
 from spend.core.settings import SpendPaths
 from spend.features.ingest.catalog import BatchCatalog
 from spend.features.schema.fields import TEXT
-
-DAMAGED_HINT = "`spend doctor` lists damaged files, and `--repair` removes their batches to ingest again"
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ def readable(what: str) -> Iterator[None]:
     try:
         yield
     except pa.ArrowInvalid as error:  # not OSError: a refused permission is not damage (the CLI names the file)
-        raise SpendError(f"a stored file of {what} cannot be read ({first_line(error)}); {DAMAGED_HINT}") from error
+        raise SpendError(f"a stored file of {what} cannot be read ({first_line(error)}); {DAMAGED_STORE}") from error
 
 
 def _batch_of(path: Path) -> str:
@@ -102,9 +100,8 @@ class OfflineStore:
         return table_read.to_pandas(types_mapper=_types_mapper)
 
     def dataset(self, table: str) -> ds.Dataset:
-        """The table's committed files as one Arrow dataset (a damaged file is one error naming it)."""
-        with readable(table):
-            return ds.dataset(self.files(table), format="parquet")
+        """The table's committed files as one Arrow dataset (open and read it under `readable`)."""
+        return ds.dataset(self.files(table), format="parquet")
 
     def files(self, table: str) -> list[str]:
         """The table's committed Parquet files (for another reader: Spark, DuckDB)."""
@@ -115,10 +112,11 @@ class OfflineStore:
 
     def count(self, table: str, where: ds.Expression | None = None) -> int:
         """Committed rows of a table (that `where` holds for), counted without reading them into memory."""
-        if not self.files(table):
+        files = self.files(table)
+        if not files:
             return 0
         with readable(table):
-            return self.dataset(table).count_rows(filter=where)
+            return ds.dataset(files, format="parquet").count_rows(filter=where)
 
     def stage(
         self, batch_id: str, table: str, accepted: pd.DataFrame, quarantined: pd.DataFrame, time_column: str
@@ -153,13 +151,7 @@ class OfflineStore:
         """Files of batches the ledger never committed, and leftover staging folders. Only meaningful under
         the ingest lock (features/ingest/lock.py): otherwise an ingest in flight looks the same."""
         committed = set().union(*(self.catalog.committed_ids(t) for t in self._tables()))
-        found = [
-            path
-            for root in (self.paths.offline, self.paths.quarantine)
-            if root.exists()
-            for path in root.rglob("*.parquet")
-            if _batch_of(path) not in committed
-        ]
+        found = [path for path in self._stored() if _batch_of(path) not in committed]
         staging = sorted(self.paths.staging.iterdir()) if self.paths.staging.exists() else []
         return sorted(found) + staging
 
@@ -174,31 +166,29 @@ class OfflineStore:
         """Committed files whose Parquet footer cannot be read, with their batch and its source."""
         batches = {b.batch_id: b for b in self.catalog.batches()}
         found = []
-        for root in (self.paths.offline, self.paths.quarantine):
-            for path in sorted(root.rglob("*.parquet")) if root.exists() else ():
-                batch = batches.get(_batch_of(path))
-                if batch is None:  # an orphan: `orphans` lists it
-                    continue
-                try:
-                    pq.read_metadata(path)
-                except pa.ArrowInvalid as error:  # damage; a refused permission is not, and --repair deletes
-                    found.append(DamagedFile(path, batch.batch_id, batch.source, first_line(error)))
+        for path in self._stored():
+            batch = batches.get(_batch_of(path))
+            if batch is None:  # an orphan: `orphans` lists it
+                continue
+            try:
+                pq.read_metadata(path)
+            except pa.ArrowInvalid as error:  # damage; a refused permission is not, and --repair deletes
+                found.append(DamagedFile(path, batch.batch_id, batch.source, first_line(error)))
         return found
 
     def forget(self, batch_ids: set[str]) -> list[Path]:
         """Remove batches whole (under the ingest lock): their ledger rows first, so no reader sees them, then
         their files (a crash between leaves orphans, which the next ingest removes). Returns the files."""
         self.catalog.forget(sorted(batch_ids))
-        files = [
-            path
-            for root in (self.paths.offline, self.paths.quarantine)
-            if root.exists()
-            for path in root.rglob("*.parquet")
-            if _batch_of(path) in batch_ids
-        ]
+        files = [path for path in self._stored() if _batch_of(path) in batch_ids]
         for path in files:
             path.unlink(missing_ok=True)
-        return sorted(files)
+        return files
+
+    def _stored(self) -> list[Path]:
+        """Every Parquet file under the offline store and the quarantine, committed or not, in path order."""
+        roots = [r for r in (self.paths.offline, self.paths.quarantine) if r.exists()]
+        return sorted(path for root in roots for path in root.rglob("*.parquet"))
 
     def _tables(self) -> set[str]:
         roots = [r for r in (self.paths.offline, self.paths.quarantine) if r.exists()]
