@@ -219,10 +219,9 @@ def _checked(results: pd.DataFrame, settings: AbSettings) -> tuple[pd.DataFrame,
     if results.empty:
         raise SpendError("A/B results: the file has no rows")
     numeric = [settings.metric, *(c for c in (settings.covariate, *GUARDRAILS) if c in results.columns)]
-    for column in numeric:
-        numeric_column(results, column, "A/B results")
+    frame = results.assign(**{c: numeric_column(results, c, "A/B results") for c in numeric})
     for column in (c for c in GUARDRAILS if c in results.columns):
-        if not results[column].astype(float).isin([0.0, 1.0]).all():
+        if not frame[column].isin([0.0, 1.0]).all():
             raise SpendError(f"A/B results: column {column} must be 0 or 1 per customer")
     duplicated = int(results["customer_id"].duplicated().sum())
     if duplicated:
@@ -233,7 +232,6 @@ def _checked(results: pd.DataFrame, settings: AbSettings) -> tuple[pd.DataFrame,
             f"A/B results: column variant must hold exactly two arms, one of them {settings.control!r}; "
             f"found {', '.join(variants)}"
         )
-    frame = results.assign(**{c: pd.to_numeric(results[c]) for c in numeric})
     treated = (frame["variant"].astype(str) != settings.control).to_numpy()
     if min(treated.sum(), (~treated).sum()) < 2:
         raise SpendError("A/B results: each arm needs at least 2 customers")
