@@ -127,6 +127,7 @@ class ApiKeyMiddleware:
         return None
 
     async def _forward(self, scope, receive, send, length: int | None) -> None:
+        send = _naming_the_fields(send)
         if scope.get("method") == "GET":  # a probe: the POST of its query as a JSON body
             scope, body = _as_post(scope)
             await self.app(scope, _replay(body), send)
@@ -271,6 +272,51 @@ def _observe(endpoint: str, status: int, seconds: float, state: dict) -> None:
         role=state.get("caller", {}).get("role"),
         **served,
     )
+
+
+def _naming_the_fields(send):
+    """BentoML answers a body its schema refuses with `"error": "1 validation error for Input"` and the
+    fields in `detail`; the line a caller reads first should say which field is wrong and how, as Spend's
+    own refusals do. Only a 400's start is held: every other answer passes straight through."""
+    held: dict = {}
+
+    async def forward(message) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 400:
+            held.update(message)
+            return
+        if held and message["type"] == "http.response.body":
+            start, body = dict(held), message.get("body", b"")
+            held.clear()
+            if not message.get("more_body"):
+                body = _fields_named(body)
+                headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+                start["headers"] = [*headers, (b"content-length", str(len(body)).encode())]
+            await send(start)
+            message = message | {"body": body}
+        await send(message)
+
+    return forward
+
+
+def _fields_named(body: bytes) -> bytes:
+    try:
+        answer = json.loads(body)
+        problems = answer["detail"]
+        if not str(answer.get("error", "")).endswith(" for Input") or not isinstance(problems, list):
+            return body
+        named = [f"{_where(p['loc'])}: {p['msg']}" for p in problems[:3]]
+    except (ValueError, KeyError, TypeError):
+        return body
+    more = f" (and {len(problems) - 3} more in detail)" if len(problems) > 3 else ""
+    return json.dumps(answer | {"error": "; ".join(named) + more}).encode()
+
+
+def _where(loc) -> str:
+    """["products", 0, "price"] -> products[0].price"""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
 
 
 async def _json(send, status: int, body: dict) -> None:

@@ -6,12 +6,13 @@ Request validators read the settings once per process (`settings()`): the same b
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from datetime import date as date_type
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from spend.core.privacy.pseudonym import PREFIX
 from spend.core.settings import SpendSettings
@@ -39,6 +40,30 @@ CustomerIds = Annotated[
     ],
     Field(min_length=1, max_length=10_000, description=f"Pseudonymous customer ids ({PREFIX}...)"),
 ]
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_text(pattern: str, example: str):
+    """Times are ISO 8601 text only: pydantic would read a number (or a text of digits) as epoch seconds or
+    milliseconds by its size, and a day sent with a time would lose the time; each is a client's bug."""
+
+    def check(value: object) -> object:
+        if isinstance(value, date_type):  # in-process callers pass the objects themselves
+            return value
+        if not isinstance(value, str) or not re.fullmatch(pattern, value):
+            shown = "a number" if isinstance(value, (int, float)) else repr(value)[:40]
+            raise ValueError(f"must be ISO 8601 text like {example}, not {shown}")
+        return value
+
+    return BeforeValidator(check)
+
+
+Moment = Annotated[datetime, _iso_text(_ISO_DAY.pattern + r"[Tt ].+", "2026-01-31T12:00:00Z")]
+Day = Annotated[date_type, _iso_text(_ISO_DAY.pattern, "2026-01-31")]
+# JSON numbers only: "12.5" or true as a price is a client's bug to report, not to guess at.
+Number = Annotated[float, Field(strict=True)]
 
 
 @lru_cache(maxsize=1)
@@ -86,7 +111,7 @@ class Transaction(BaseModel):
     order_id: str = Field(min_length=1, max_length=64)
     card_id: str = Field(min_length=1, max_length=64, description="The card (customer) id; pseudonymised here")
     terminal_id: str = Field(min_length=1, max_length=64)
-    ts: datetime = Field(description="When the payment was made (ISO 8601 with offset)")
+    ts: Moment = Field(description="When the payment was made (ISO 8601 with offset)")
     # Checked in the validator, not with gt=0: BentoML writes an OpenAPI 3.0 document, where an
     # exclusive minimum is `minimum: 0, exclusiveMinimum: true` (pydantic writes the 3.1 form).
     # Strict: "12.5" or true as an amount is a client's bug to report, not to guess at (JSON numbers only).
@@ -242,8 +267,8 @@ ItemIds = Annotated[
 class PlannedPrice(BaseModel):
     product_id: str = Field(min_length=1, max_length=64)
     store_id: str | None = Field(None, min_length=1, max_length=64, description="None: every store")
-    date: date_type = Field(description="A day after the demand model's history")
-    price: float = Field(ge=0, strict=False, description="Planned unit price (the currency of the history)")
+    date: Day = Field(description="A day after the demand model's history")
+    price: Number = Field(ge=0, description="Planned unit price (the currency of the history)")
 
 
 class DemandDay(BaseModel):
@@ -288,10 +313,10 @@ class ReplenishmentResponse(Served):
 
 class QuoteProduct(BaseModel):
     product_id: str = Field(min_length=1, max_length=64)
-    price: float = Field(ge=0.01, strict=False, description="Today's price")
-    cost: float = Field(ge=0, strict=False, description="Unit cost: the margin floor is measured on it")
-    floor: float | None = Field(None, ge=0.01, description="Lowest allowed price (a minimum advertised price)")
-    cap: float | None = Field(None, ge=0.01, description="Highest allowed price (a competitor's price)")
+    price: Number = Field(ge=0.01, description="Today's price")
+    cost: Number = Field(ge=0, description="Unit cost: the margin floor is measured on it")
+    floor: Number | None = Field(None, ge=0.01, description="Lowest allowed price (a minimum advertised price)")
+    cap: Number | None = Field(None, ge=0.01, description="Highest allowed price (a competitor's price)")
 
 
 class QuoteRules(BaseModel):
@@ -299,11 +324,11 @@ class QuoteRules(BaseModel):
     # property-based clients (schemathesis) cannot read pydantic's numeric ones.
     model_config = ConfigDict(extra="forbid")
 
-    margin_floor: float = Field(0.0, ge=0, le=0.99, description="Minimum (price - cost) / price")
-    max_change: float = Field(0.10, ge=0.001, le=0.99, description="Largest change from today's price, either way")
-    endings: list[float] = Field([0.99], max_length=100, description="Allowed cents; [] for any cent")
-    max_volume_loss: float | None = Field(None, ge=0, le=1, description="Largest share of units the quote may lose")
-    max_interval_width: float = Field(2.0, ge=0.01, description="Wider elasticity interval: the price is kept")
+    margin_floor: Number = Field(0.0, ge=0, le=0.99, description="Minimum (price - cost) / price")
+    max_change: Number = Field(0.10, ge=0.001, le=0.99, description="Largest change from today's price, either way")
+    endings: list[Number] = Field([0.99], max_length=100, description="Allowed cents; [] for any cent")
+    max_volume_loss: Number | None = Field(None, ge=0, le=1, description="Largest share of units the quote may lose")
+    max_interval_width: Number = Field(2.0, ge=0.01, description="Wider elasticity interval: the price is kept")
 
 
 class PriceQuote(BaseModel):

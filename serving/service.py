@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import bentoml
@@ -53,6 +53,7 @@ from spend.serving.routes import with_model_routes
 from spend.serving.schemas import (
     ChurnResponse,
     CustomerIds,
+    Day,
     DemandForecastResponse,
     ErasureReceipt,
     FraudBatchResponse,
@@ -595,7 +596,7 @@ class Spend:
         products: Annotated[ItemIds | None, Field(description="Default: every product of these stores")] = None,
         service_level: Annotated[float, Field(ge=0.5, le=0.999, strict=True)] = 0.95,
         review_days: Annotated[int, Field(ge=1, le=91, strict=True)] = 7,
-        as_of: Annotated[date | None, Field(description="Default: the day after the last stock count")] = None,
+        as_of: Annotated[Day | None, Field(description="Default: the day after the last stock count")] = None,
         lead_time_days: Annotated[
             float | None,
             Field(

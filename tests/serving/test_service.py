@@ -417,11 +417,14 @@ def test_a_back_dated_payment_does_not_wind_the_cards_windows_back(served):
         ({"card_id": ""}, "card_id", "at least 1 character"),
         ({"amount": "12.5"}, "amount", "valid number"),  # strict: a string is not guessed at
         ({"basket_size": True}, "basket_size", "valid integer"),
+        ({"ts": 1_700_000_000}, "ts", "ISO 8601 text"),  # seconds or milliseconds? pydantic guessed by size
+        ({"ts": "1700000000"}, "ts", "ISO 8601 text"),
     ],
 )
 def test_bad_payments_are_400_naming_the_field(served, change, field, text):
     response = _post(served, "/v1/fraud/score", {"transaction": _payment(served, **change)}, "pricing-engine")
     assert response.status_code == 400 and field in response.text and text in response.text, response.text
+    assert response.json()["error"].startswith(f"transaction.{field}: "), response.text  # the line read first
     batch = {"transactions": [_payment(served), _payment(served, **change)]}
     response = _post(served, "/v1/fraud/score-batch", batch, "pricing-engine")
     located = [e["loc"] for e in response.json()["detail"]]
@@ -627,6 +630,16 @@ _SOON = (date.today() + timedelta(days=2)).isoformat()  # inside any horizon aft
             "after the forecast's last day",
         ),
         (
+            {"products": ["P00000"], "prices": [{"product_id": "P00000", "date": f"{_SOON}T09:00", "price": 1}]},
+            400,
+            "ISO 8601 text like 2026-01-31",  # a day with a time: the time would be dropped
+        ),
+        (
+            {"products": ["P00000"], "prices": [{"product_id": "P00000", "date": _SOON, "price": "1.5"}]},
+            400,
+            "valid number",
+        ),
+        (
             {
                 "products": ["P00000"],
                 "prices": [{"product_id": "P00000", "date": _SOON, "price": p, "store_id": "S001"} for p in (1, 2)],
@@ -661,6 +674,8 @@ def test_replenishment_suggests_orders_for_a_store_and_refuses_what_it_cannot(se
     for wrong in ("3", -1, True):  # strict: a number of days, not text or a flag
         refused = _post(served, "/v1/replenishment/suggest", now | {"lead_time_days": wrong}, "supply-chain")
         assert refused.status_code == 400 and "lead_time_days" in refused.text
+    epoch = _post(served, "/v1/replenishment/suggest", now | {"as_of": 0}, "supply-chain")  # was 1970-01-01
+    assert epoch.status_code == 400 and "as_of" in epoch.text and "ISO 8601" in epoch.text, epoch.text
 
 
 def test_without_inventory_replenishment_gives_targets_for_the_lead_time_asked_or_says_what_it_needs(served):
@@ -751,6 +766,8 @@ def test_a_wide_price_quote_is_answered_off_the_event_loop_by_the_same_rules(ser
         ({"price": 5.0}, 400, "below its cost"),
         ({"floor": 12.0, "cap": 11.0}, 400, "above cap"),
         ({"price": 1e300, "cost": 1.0}, 400, "more than 200,000; narrow max_change"),  # was a 500
+        ({"price": "10.0"}, 400, "products[0].price: Input should be a valid number"),  # text is not guessed at
+        ({"cost": True}, 400, "products[0].cost: Input should be a valid number"),
     ],
 )
 def test_a_bad_price_quote_request_is_refused_by_name(served, change, status, words):
