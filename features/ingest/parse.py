@@ -123,11 +123,17 @@ def _one_kind(distinct: pd.Series, ts_format: str | None, timezone: str) -> pd.S
     return local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
 
 
-def parse_numbers(raw: pd.Series, kind: Kind) -> tuple[pd.Series, pd.Series]:
+DECIMAL_MARKS = (".", ",")
+# With a decimal comma: 12,50 and 1.234,50 (points group thousands); any other point is refused, not guessed.
+_COMMA_NUMBER = r"[+-]?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?|[+-]?,\d+"
+
+
+def parse_numbers(raw: pd.Series, kind: Kind, decimal: str = ".") -> tuple[pd.Series, pd.Series]:
     if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
         values = pd.to_numeric(raw, errors="coerce").astype("float64")
     else:
-        values = _text_to_float(_as_text(raw))
+        text = _as_text(raw)
+        values = _text_to_float(_from_decimal_comma(text) if decimal == "," else text)
     bad = values.isna() & ~_blank(raw)
     bad |= ~np.isfinite(values.fillna(0.0))
     if kind is Kind.INT:
@@ -135,6 +141,13 @@ def parse_numbers(raw: pd.Series, kind: Kind) -> tuple[pd.Series, pd.Series]:
         bad |= fractional
         return values.mask(bad).round().astype("Int64"), bad
     return values.mask(bad), bad
+
+
+def _from_decimal_comma(text: pd.Series) -> pd.Series:
+    """'1.234,50' -> '1234.50'; a text that is not a number in that notation becomes one that is no number."""
+    readable = text.str.fullmatch(_COMMA_NUMBER).fillna(False).astype(bool)
+    converted = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    return converted.where(readable, "not a number").where(text.notna())
 
 
 def _text_to_float(text: pd.Series) -> pd.Series:
@@ -157,13 +170,13 @@ def parse_categories(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     return _as_text(raw).str.lower(), pd.Series(False, index=raw.index)
 
 
-def parse_column(raw: pd.Series, spec: FieldSpec, ts_format: str | None, timezone: str):
+def parse_column(raw: pd.Series, spec: FieldSpec, ts_format: str | None, timezone: str, decimal: str = "."):
     if spec.kind is Kind.ID:
         return (*parse_ids(raw), "malformed_id")
     if spec.kind is Kind.TIMESTAMP:
         return (*parse_timestamps(raw, ts_format, timezone), "unparsable_timestamp")
     if spec.kind in (Kind.FLOAT, Kind.INT):
-        return (*parse_numbers(raw, spec.kind), f"not_a_{spec.kind.value}")
+        return (*parse_numbers(raw, spec.kind, decimal), f"not_a_{spec.kind.value}")
     if spec.kind is Kind.CATEGORY:
         return (*parse_categories(raw), "allowed_value")
     return _as_text(raw), pd.Series(False, index=raw.index), "text"
@@ -177,15 +190,18 @@ def _empty(index: pd.Index, dtype) -> pd.Series:
     return pd.Series(pd.arrays.ArrowStringArray(pa.nulls(len(index), pa.string())), index=index, dtype=dtype)
 
 
-def parse_frame(raw: pd.DataFrame, specs: dict[str, FieldSpec], ts_format: str | None, timezone: str) -> Parsed:
-    """Parse every canonical column present in `raw`; absent optional columns become empty columns."""
+def parse_frame(
+    raw: pd.DataFrame, specs: dict[str, FieldSpec], ts_format: str | None, timezone: str, decimal: str = "."
+) -> Parsed:
+    """Parse every canonical column present in `raw`; absent optional columns become empty columns. `decimal`:
+    the mark between whole and fractional parts of numbers written as text ("," in much of Europe)."""
     columns: dict[str, pd.Series] = {}
     failures: list[pd.DataFrame] = []
     for name, spec in specs.items():
         if name not in raw.columns:
             columns[name] = _empty(raw.index, spec.dtype)
             continue
-        values, bad, rule = parse_column(raw[name], spec, ts_format, timezone)
+        values, bad, rule = parse_column(raw[name], spec, ts_format, timezone, decimal)
         columns[name] = values.astype(spec.dtype)
         if bad.any():
             failures.append(pd.DataFrame({"row": raw.index[bad.to_numpy()], "reason": f"{name}:{rule}"}))

@@ -24,7 +24,7 @@ from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.identity import classify, content_hash, derive_event_ids
 from spend.features.ingest.lock import ledger_lock
-from spend.features.ingest.parse import parse_frame
+from spend.features.ingest.parse import DECIMAL_MARKS, parse_frame
 from spend.features.ingest.readers import file_sha256, read_export
 from spend.features.ingest.store import OfflineStore
 from spend.features.ingest.validate import first_reason_per_row, row_rule_failures, schema_failures
@@ -40,6 +40,11 @@ class IngestOptions:
     ts_format: str | None = None
     allow_anonymous: bool = False  # transactions without a customer are kept as anonymous purchases
     extra_rules: tuple[RowRule, ...] = ()  # source-specific rules, e.g. non-product codes
+    decimal: str = "."  # "," for exports whose numbers read 12,50 (points may group thousands: 1.234,50)
+
+    def __post_init__(self) -> None:
+        if self.decimal not in DECIMAL_MARKS:
+            raise SpendError(f"--decimal: {self.decimal!r} is not a decimal mark; use '.' or ','")
 
 
 @dataclass
@@ -119,7 +124,7 @@ def check_rows(
     specs = spec.field_map(ctx)
     _require_columns(raw, spec, ctx, source)
     progress("parse")
-    parsed = parse_frame(raw, specs, options.ts_format, settings.timezone)
+    parsed = parse_frame(raw, specs, options.ts_format, settings.timezone, options.decimal)
     typed = _fill_defaults(parsed.frame, settings)
     key = settings.pseudonym_key.get_secret_value().encode("utf-8")
     raw_customer = typed["customer_id"].copy() if "customer_id" in typed else None
@@ -399,6 +404,7 @@ def _record(report: IngestReport, started: datetime, options: IngestOptions) -> 
             "mapping": options.mapping,
             "encoding": options.encoding,
             "ts_format": options.ts_format,
+            "decimal": options.decimal,
             "allow_anonymous": options.allow_anonymous,
             "extra_rules": [r.reason for r in options.extra_rules],
         },

@@ -74,7 +74,7 @@ class FieldSpec:
         return {
             Kind.ID: f"text matching `{ID_PATTERN}` (no spaces, at most 64 characters)",
             Kind.TIMESTAMP: "ISO 8601 (or the --ts-format given); no offset means SPEND_TIMEZONE; stored in UTC",
-            Kind.FLOAT: "decimal number",
+            Kind.FLOAT: "decimal number (12.5, or 12,5 with --decimal ',')",
             Kind.INT: "whole number",
             Kind.CATEGORY: "one of the allowed values (case-insensitive, stored lower-case)",
             Kind.TEXT: "any text",

@@ -166,6 +166,10 @@ def ingest_command(
         typer.Option(help=f"Timestamps not in ISO 8601: {TS_FORMATS}."),
     ] = None,
     allow_anonymous: Annotated[bool, typer.Option(help="Keep transactions without customer_id as anonymous.")] = False,
+    decimal: Annotated[
+        str,
+        typer.Option(help="Decimal mark of numbers in a CSV: '.' (12.50) or ',' (12,50; points may group thousands)."),
+    ] = ".",
     json_output: JsonFlag = False,
 ) -> None:
     """Validate an export, store accepted rows, quarantine rejected ones with a reason."""
@@ -173,13 +177,13 @@ def ingest_command(
     from spend.features.ingest.readers import parse_mapping
 
     settings = SpendSettings()
-    options = IngestOptions(table, parse_mapping(map_), encoding, ts_format, allow_anonymous)
+    options = IngestOptions(table, parse_mapping(map_), encoding, ts_format, allow_anonymous, decimal=decimal)
     with step_progress(f"ingest {path.name}", INGEST_STEPS, enabled=not json_output) as step:
         report = ingest(path, options, settings, progress=step)
-    show_report(report, json_output)
+    show_report(report, json_output, hint_decimal=decimal == ".")
 
 
-def show_report(report: IngestReport, json_output: bool) -> None:
+def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = True) -> None:
     if json_output:
         print_json(report.as_dict())
         return
@@ -195,6 +199,8 @@ def show_report(report: IngestReport, json_output: bool) -> None:
         console.print(reasons)
     if any(reason.endswith(":unparsable_timestamp") for reason in report.quarantined_by_reason):
         console.print(f"timestamps not in ISO 8601 need --ts-format: {TS_FORMATS}", highlight=False)
+    if hint_decimal and any(reason.endswith(":not_a_float") for reason in report.quarantined_by_reason):
+        console.print("numbers written with a decimal comma (12,50) need --decimal ','", highlight=False)
     if report.ignored_columns:
         console.print(
             f"[yellow]columns not in the {report.table} schema, not stored:[/] {', '.join(report.ignored_columns)}"

@@ -464,3 +464,30 @@ def test_unparsable_timestamps_come_with_how_to_read_them(settings, write_csv):
     )
     assert result.exit_code == 0 and "ts:unparsable_timestamp" in result.output
     assert "need --ts-format" in result.output and "unix_ms" in result.output
+
+
+def test_a_decimal_comma_export_is_read_with_decimal_comma_and_nothing_is_guessed(settings, tmp_path):
+    """A semicolon export from a European till (12,50) lost every line as `unit_price:not_a_float`, with no
+    option to read it."""
+    prices = ["12,50", "1.234,5", ",5", "1.5", "12.345.678,9", "1,2,3"]
+    lines = [f"o{i};alice;2026-01-02T10:00:00;p{i};1;{p}" for i, p in enumerate(prices)]
+    path = tmp_path / "till.csv"
+    path.write_text("order_id;customer_id;ts;product_id;quantity;unit_price\n" + "\n".join(lines) + "\n")
+    report = ingest(path, IngestOptions("transactions", decimal=","), settings, now=NOW)
+    # "1.5" with a decimal comma is no number (a point groups thousands), so it is refused, not read as 15
+    assert report.quarantined_by_reason == {"unit_price:not_a_float": 2, "quantity:absurd_amount": 1}
+    assert report.accepted + report.quarantined == report.received == len(prices)
+    stored = OfflineStore(settings.paths).read("transactions").sort_values("order_id")["unit_price"].tolist()
+    assert stored == [12.5, 1234.5, 0.5]
+
+
+def test_decimal_commas_read_as_points_come_with_how_to_read_them(settings, tmp_path):
+    path = tmp_path / "till.csv"
+    path.write_text("order_id;customer_id;ts;product_id;quantity;unit_price\no1;alice;2026-01-02T10:00:00;p1;1;12,50\n")
+    result = runner.invoke(app, ["ingest", str(path), "--table", "transactions"])
+    assert result.exit_code == 0 and "unit_price:not_a_float" in result.output
+    assert "need --decimal ','" in result.output
+    wrong = runner.invoke(app, ["ingest", str(path), "--table", "transactions", "--decimal", ";"])
+    assert wrong.exit_code != 0 and "--decimal: ';' is not a decimal mark" in wrong.output
+    read = runner.invoke(app, ["ingest", str(path), "--table", "transactions", "--decimal", ","])
+    assert read.exit_code == 0 and "need --decimal" not in read.output
