@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from spend.core.console import plain, print_json
 from spend.core.errors import SpendError
@@ -55,6 +56,23 @@ def test_an_unknown_suffix_is_refused_before_any_work(tmp_path):
         check_out(tmp_path / "x.txt")
     with pytest.raises(SpendError, match="--products: .* is not a file"):
         read_table(tmp_path / "missing.csv", "--products")
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_any_work(tmp_path, settings):
+    """Found only when writing, it came after the work (minutes for `spend report`), as an unexpected error."""
+    (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(SpendError, match=r"--out: .*folder.csv is a folder; name a file in it"):
+        check_out(tmp_path / "folder.csv")
+    with pytest.raises(SpendError, match=r"--out: .*a-file is a file, not a folder"):
+        check_out(tmp_path / "a-file" / "x.csv")
+    check_out(tmp_path / "new" / "x.csv")  # a missing folder is made
+    assert (tmp_path / "new").is_dir() and not list((tmp_path / "new").iterdir())  # and the probe is gone
+    from spend.cli import app
+
+    result = CliRunner().invoke(app, ["report", "--out", str(tmp_path / "a-file" / "report.html")])
+    assert result.exit_code == 2 and "is a file, not a folder" in result.output
+    assert "Traceback" not in result.output and "report:" not in result.output  # refused before any section
 
 
 def test_json_is_strict_with_nan_numpy_and_times(capsys):

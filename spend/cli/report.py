@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from spend.core.console import JsonFlag, console, print_json, step_progress, user_errors
+from spend.core.files import writable
 from spend.core.settings import SpendSettings
 
 
@@ -23,6 +24,7 @@ def report_command(
     from spend.training.report import build_report
     from spend.training.report_sections import SECTIONS
 
+    writable(out, "--out")
     steps = [make.__name__ for make in SECTIONS]
     with step_progress("report", steps, enabled=not json_output) as step:
         made = build_report(SpendSettings(), out, step)

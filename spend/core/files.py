@@ -85,6 +85,28 @@ def user_text(path: Path, option: str) -> str:
         raise SpendError(f"{option}: {path.name} is not UTF-8 text (byte {error.start}); save it as UTF-8") from error
 
 
+def writable(path: Path, option: str) -> None:
+    """Before any work: a file can be written at `path` (its folder is made if missing), or one clear error
+    naming the option. Found only when writing, it came after minutes of work, as an unexpected error."""
+    from spend.core.errors import SpendError
+
+    path = Path(path)
+    if path.is_dir():
+        raise SpendError(f"{option}: {path} is a folder; name a file in it")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise SpendError(f"{option}: {blocking} is a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+    except OSError as error:
+        raise SpendError(f"{option}: cannot write in {path.parent} ({error.strerror or error})") from error
+    os.close(handle)
+    os.unlink(probe)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise SpendError(f"{option}: {path} cannot be replaced (permission denied)")
+
+
 def yaml_problem(error) -> str:
     """A YAML error in one line: PyYAML's message runs over several, with a caret under the spot, so its
     first line and the line number where it has one."""

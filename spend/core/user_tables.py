@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spend.core.errors import SpendError
+from spend.core.files import writable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,6 +44,7 @@ def check_out(out: Path) -> None:
     """Before any work (and before any audit record of an export that would then fail)."""
     if out.suffix.lower() not in SUFFIXES:
         raise SpendError(f"--out: {out.name} must end in {', '.join(SUFFIXES)}")
+    writable(out, "--out")
 
 
 def write_table(frame: pd.DataFrame, out: Path) -> None:
