@@ -6,6 +6,7 @@ changes (checked with the model aliases, and on an admin reload). The file names
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,18 +45,51 @@ class PublishedDecisions:
             return False
         try:
             self.current = _load(self.folder, stamp)
-        except Exception as error:  # noqa: BLE001 - keep serving the previous publication
-            self.last_error = f"the publication cannot be loaded ({type(error).__name__})"
+        except Unreadable as error:  # keep serving the previous publication
+            self.last_error = (
+                f"the publication cannot be loaded: its {error.part} cannot be read ({error.kind}); "
+                "run `spend publish` again"
+            )
+            logging.getLogger("spend.serving.published").warning("%s", self.last_error)
             return False
         self.last_error = None
         return True
 
 
+PARTS = {MANIFEST: "manifest", RECALL_LIST: "recall list", SEGMENTS: "segments", OFFERS: "offer assignment"}
+
+
+class Unreadable(Exception):
+    """A file of the publication is missing, damaged or not what `spend publish` writes."""
+
+    def __init__(self, part: str, error: Exception) -> None:
+        super().__init__(part)
+        self.part, self.kind = part, type(error).__name__
+
+
 def _load(folder: Path, stamp: float) -> Publication:
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    recall = pd.read_parquet(folder / RECALL_LIST)
+    try:
+        return _read(folder, stamp)
+    except Unreadable:
+        raise
+    except Exception as error:  # files that read but lack a column spend publish writes
+        raise Unreadable("contents", error) from error
+
+
+def _part(folder: Path, name: str):
+    try:
+        if name == MANIFEST:
+            return json.loads((folder / name).read_text(encoding="utf-8"))
+        return pd.read_parquet(folder / name)
+    except Exception as error:  # missing, cut short, not Parquet or JSON: which file, then its kind
+        raise Unreadable(PARTS[name], error) from error
+
+
+def _read(folder: Path, stamp: float) -> Publication:
+    manifest = _part(folder, MANIFEST)
+    recall = _part(folder, RECALL_LIST)
     recall = recall.sort_values("expected_saved_margin", ascending=False, kind="stable").reset_index(drop=True)
-    segments = pd.read_parquet(folder / SEGMENTS)
+    segments = _part(folder, SEGMENTS)
     segment_of = dict(
         zip(
             segments["customer_id"],
@@ -65,7 +99,7 @@ def _load(folder: Path, stamp: float) -> Publication:
     )
     offers = None
     if "offers" in manifest and (folder / OFFERS).exists():
-        offers = pd.read_parquet(folder / OFFERS).set_index("customer_id")
+        offers = _part(folder, OFFERS).set_index("customer_id")
     return Publication(manifest, recall, segment_of, stamp, offers)
 
 

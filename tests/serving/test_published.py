@@ -40,5 +40,9 @@ def test_publications_are_loaded_when_new_and_a_broken_one_keeps_the_last(tmp_pa
     assert recall["customer_id"].iloc[select(recall, None, None, 2.0)].tolist() == ["c_b", "c_c"]
     (tmp_path / "published" / writer.RECALL_LIST).write_text("not parquet")
     os.utime(tmp_path / "published" / writer.MANIFEST, (2_000, 2_000))
-    assert not decisions.refresh() and "cannot be loaded" in decisions.last_error
+    assert not decisions.refresh() and decisions.last_error == (
+        "the publication cannot be loaded: its recall list cannot be read (ArrowInvalid); run `spend publish` again"
+    )
     assert decisions.current.recall["customer_id"].tolist() == ["c_b", "c_c", "c_a"]
+    (tmp_path / "published" / writer.MANIFEST).write_text("{")
+    assert not decisions.refresh() and "its manifest cannot be read (JSONDecodeError)" in decisions.last_error
