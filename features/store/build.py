@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from spend.core import lineage
 from spend.core.errors import SpendError
+from spend.core.files import exclusive
 from spend.core.settings import SpendSettings
 from spend.features.compute.customer_activity import customer_snapshots
 from spend.features.compute.products import NO_STORE, ONE_SHOP, demand_snapshots, pricing_snapshots
@@ -47,6 +48,7 @@ TERMINAL_LINE_COLUMNS = ["terminal_id", "customer_id", "order_id", "ts", "quanti
 CUSTOMERS_PER_READ = 100_000  # a range's history and snapshots in memory at once: about 2 GB
 LINES_PER_READ = 4_000_000  # a range of products' (or terminals') lines in memory at once
 BUILD_STEPS = ("read", "customer", "terminal", "product_store", "product")  # the progress steps, either engine
+BUILD_LOCK = ".features-build.lock"  # under SPEND_HOME: one build at a time (flock: a killed build releases it)
 
 
 @dataclass
@@ -95,11 +97,21 @@ def skipped_groups(coverage: Coverage) -> dict[str, str]:
 
 
 def build_snapshots(
-    settings: SpendSettings, until: pd.Timestamp | None = None, progress: Callable[[str], None] = lambda step: None
+    settings: SpendSettings,
+    until: pd.Timestamp | None = None,
+    progress: Callable[[str], None] = lambda step: None,
+    waiting: Callable[[], None] | None = None,
 ) -> BuildReport:
-    """Every group's snapshots up to `until`: in this process, or on Spark under SPEND_ENV=cluster."""
+    """Every group's snapshots up to `until`: in this process, or on Spark under SPEND_ENV=cluster. One build
+    at a time per data home (two at once shared their staging files, and one failed); `waiting` is called if
+    another build is running, and this one then starts when it ends."""
     until = pd.Timestamp.now(tz="UTC") if until is None else pd.Timestamp(until)
     until = until.tz_localize("UTC") if until.tzinfo is None else until.tz_convert("UTC")
+    with exclusive(settings.paths.home / BUILD_LOCK, waiting):
+        return _build(settings, until, progress)
+
+
+def _build(settings: SpendSettings, until: pd.Timestamp, progress: Callable[[str], None]) -> BuildReport:
     store = OfflineStore.pinned(settings.paths)  # an ingest committing meanwhile waits for the next build
     folder = settings.paths.feature_snapshots
     folder.mkdir(parents=True, exist_ok=True)

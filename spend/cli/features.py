@@ -45,7 +45,12 @@ def build_command(
     from spend.features.store.build import BUILD_STEPS, build_snapshots
 
     with step_progress("features build", BUILD_STEPS, enabled=not json_output) as step:
-        report = build_snapshots(SpendSettings(), _until(until), progress=step)
+        report = build_snapshots(
+            SpendSettings(),
+            _until(until),
+            progress=step,
+            waiting=lambda: console.print("another features build is running in this data home: waiting for it"),
+        )
     if json_output:
         print_json(
             {"until": report.until, "rows": report.rows, "batches": len(report.batches), "skipped": report.skipped}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,9 +46,10 @@ def replace_with(path: Path, write) -> None:
 
 
 @contextmanager
-def exclusive(lock_path: Path) -> Iterator[None]:
-    """An exclusive lock (flock) on `lock_path`, released when the block ends or the process dies."""
-    with _flock(lock_path, fcntl.LOCK_EX):
+def exclusive(lock_path: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+    """An exclusive lock (flock) on `lock_path`, released when the block ends or the process dies.
+    `waiting` is called once if another process holds it (then this one waits its turn)."""
+    with _flock(lock_path, fcntl.LOCK_EX, waiting):
         yield
 
 
@@ -60,11 +61,16 @@ def shared(lock_path: Path) -> Iterator[None]:
 
 
 @contextmanager
-def _flock(lock_path: Path, mode: int) -> Iterator[None]:
+def _flock(lock_path: Path, mode: int, waiting: Callable[[], None] | None = None) -> Iterator[None]:
     lock_path = Path(lock_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+b") as handle:
-        fcntl.flock(handle, mode)
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting is not None:
+                waiting()
+            fcntl.flock(handle, mode)
         try:
             yield
         finally:
