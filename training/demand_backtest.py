@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from spend.core.errors import SpendError
+from spend.training.refusals import raised_in
 
 QUANTILES = (0.1, 0.5, 0.9)
 
@@ -48,6 +49,8 @@ def _fitted(make: Callable[[], object], train: pd.DataFrame, window: str, name: 
     try:
         return make().fit(train)
     except ValueError as error:
+        if raised_in(error) == "LightGBM":  # a value of params, not the history (training/refusals.py)
+            raise
         raise SpendError(
             f"the demand backtest's {window} cannot fit {name}: {error}; a longer history or fewer windows "
             "(--set backtest.windows=1) gives each window more days"

@@ -6,6 +6,7 @@ register in MLflow with the gate's verdict (training/tracking.py).
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from spend.models.drift import profile
 from spend.training.datasets import Evaluation, strategy
 from spend.training.monitoring import promotion_blocker
 from spend.training.plots import classifier_figures, close, feature_importance, importance_figure
+from spend.training.refusals import params_refused
 from spend.training.tracking import LINEAGE, REFERENCE_PROFILE, Gate, Registry
 
 
@@ -54,7 +56,23 @@ def load_config(model: ModelSpec, path=None, overrides: tuple[str, ...] = ()) ->
             f"{model.name}.yaml: baselines: {', '.join(unknown)} not for {model.name} "
             f"(known: {', '.join(model.baselines) or 'none'})"
         )
+    _known_params(model, config)
     return config.model_copy(update={"gate": config.gate.model_copy(update={"metric": metric})})
+
+
+def _known_params(model: ModelSpec, config: ExperimentConfig) -> None:
+    """Every key of `params` is one the model's estimator takes (a misspelt key was an unexpected TypeError
+    after the data was read). An estimator taking any keyword cannot be checked here."""
+    taken = inspect.signature(model.estimator).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in taken):
+        return
+    names = {p.name for p in taken}
+    unknown = sorted(set(config.params) - names)
+    if unknown:
+        raise SpendError(
+            f"{model.name}.yaml: params.{unknown[0]}: not a parameter of {model.name} "
+            f"(its parameters: {', '.join(sorted(names))})"
+        )
 
 
 def steps(name: str) -> tuple[str, ...]:
@@ -79,16 +97,17 @@ def evaluate(
     data = dataset.prepare(settings, model, config, as_of)
     progress(dataset.STEPS[1])
     params = dict(config.params)
-    if tune:
-        params |= Registry(settings).tune(
-            model.name,
-            dataset.objective(model, config, data),
-            tune,
-            f"validation_{config.gate.metric}",
-            config.gate.metric in model.lower_is_better,
-            on_trial,
-        )
-    return model, config, data, dataset.evaluate(model, config, data, params)
+    with params_refused(model, params):
+        if tune:
+            params |= Registry(settings).tune(
+                model.name,
+                dataset.objective(model, config, data),
+                tune,
+                f"validation_{config.gate.metric}",
+                config.gate.metric in model.lower_is_better,
+                on_trial,
+            )
+        return model, config, data, dataset.evaluate(model, config, data, params)
 
 
 def train(

@@ -1,0 +1,55 @@
+"""Params a model does not take, or values its library refuses, end as one error naming them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spend.core.errors import SpendError
+from spend.core.registry import spec
+from spend.training.loop import load_config
+from spend.training.refusals import params_refused, raised_in
+
+
+@pytest.mark.parametrize("name", ["churn", "fraud", "demand", "pricing", "offers"])
+def test_a_misspelt_param_is_refused_when_the_config_is_read_naming_it(name):
+    """It was an unexpected TypeError from the estimator, after the data had been read."""
+    said = rf"{name}.yaml: params.num_leafs: not a parameter of {name} \(its parameters: "
+    with pytest.raises(SpendError, match=said):
+        load_config(spec(name), overrides=("params.num_leafs=7",))
+
+
+def _fit(**params):
+    import lightgbm
+
+    x = np.arange(40, dtype=float).reshape(-1, 1)
+    lightgbm.LGBMRegressor(verbose=-1, **params).fit(x, x[:, 0])
+
+
+@pytest.mark.parametrize(
+    ("params", "said"),
+    [
+        ({"num_leaves": -1}, "params (num_leaves=-1): LightGBM refused the fit: Check failed: (num_leaves) > (1)"),
+        (
+            {"n_estimators": -5, "learning_rate": 0.1},
+            "params (n_estimators=-5): LightGBM refused the fit: Number of boosting rounds must be greater than 0",
+        ),
+    ],
+)
+def test_a_value_lightgbm_refuses_is_said_with_the_param_and_without_its_source_path(params, said):
+    with pytest.raises(SpendError) as refused, params_refused(spec("churn"), params):
+        _fit(**params)
+    assert str(refused.value).startswith(f"churn.yaml: {said}") and " at /" not in str(refused.value)
+
+
+def test_other_errors_and_fits_without_params_pass_through_as_they_are():
+    with pytest.raises(ZeroDivisionError), params_refused(spec("churn"), {"num_leaves": 7}):
+        _ = 1 / 0  # not raised in a library: not the params' fault
+    import lightgbm
+
+    with pytest.raises(lightgbm.basic.LightGBMError), params_refused(spec("churn"), {}):
+        _fit(num_leaves=-1)  # nothing configured: nothing to name
+    try:
+        _fit(num_leaves=-1)
+    except Exception as error:  # noqa: BLE001 - the point of the test
+        assert raised_in(error) == "LightGBM"
