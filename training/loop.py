@@ -57,7 +57,34 @@ def load_config(model: ModelSpec, path=None, overrides: tuple[str, ...] = ()) ->
             f"(known: {', '.join(model.baselines) or 'none'})"
         )
     _known_params(model, config)
+    _known_search_space(model, config)
     return config.model_copy(update={"gate": config.gate.model_copy(update={"metric": metric})})
+
+
+class _Lowest:
+    """An Optuna trial stand-in that answers each suggestion with its lower bound (or first choice)."""
+
+    def suggest_int(self, name, low, high, **kwargs):
+        return low
+
+    def suggest_float(self, name, low, high, **kwargs):
+        return low
+
+    def suggest_categorical(self, name, choices):
+        return choices[0]
+
+
+def _known_search_space(model: ModelSpec, config: ExperimentConfig) -> None:
+    """Every bound of `search_space` is one the model tunes (a stray name failed each Optuna trial, with
+    Optuna's warnings on the terminal, then ended as an unexpected ValueError)."""
+    if not config.search_space:
+        return
+    if model.search_space is None:
+        raise SpendError(f"{model.name}.yaml: search_space: {model.name} is not tuned (it has no --tune space)")
+    try:
+        model.search_space(_Lowest(), config.search_space)
+    except ValueError as error:
+        raise SpendError(f"{model.name}.yaml: search_space: {error}") from error
 
 
 def _known_params(model: ModelSpec, config: ExperimentConfig) -> None:

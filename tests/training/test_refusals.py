@@ -19,6 +19,14 @@ def test_a_misspelt_param_is_refused_when_the_config_is_read_naming_it(name):
         load_config(spec(name), overrides=("params.num_leafs=7",))
 
 
+@pytest.mark.parametrize("name", ["churn", "fraud", "demand", "pricing", "offers"])
+def test_a_search_bound_the_model_does_not_tune_is_refused_when_the_config_is_read(name):
+    """It failed every Optuna trial, with Optuna's warnings on the terminal, then an unexpected ValueError."""
+    with pytest.raises(SpendError, match=rf"{name}.yaml: search_space: no search space for bogus; known: "):
+        load_config(spec(name), overrides=("search_space.bogus=[1,2]",))
+    assert load_config(spec(name), overrides=("search_space.num_leaves=[4,8]",)).search_space["num_leaves"]
+
+
 def _fit(**params):
     import lightgbm
 
