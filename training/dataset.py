@@ -59,9 +59,12 @@ def purchase_times(offline: OfflineStore) -> pd.DataFrame:
 
 
 def latest_day(settings: SpendSettings) -> pd.Timestamp:
-    """The day after the last purchase: the default as-of date (every label that can be complete, is), and
-    the date monitoring takes today's inputs at."""
-    return purchase_times(OfflineStore(settings.paths))["ts"].max().normalize() + pd.Timedelta(days=1)
+    """The day after the last purchase, or today (UTC) if that is later: the default as-of date (every
+    label that can be complete, is), and the date monitoring takes today's inputs at. A history holding
+    today's purchases is read as of today's start: its snapshot of tomorrow does not exist before
+    tomorrow, and scoring, segments and publishing found an empty cohort all day."""
+    after_last = purchase_times(OfflineStore(settings.paths))["ts"].max().normalize() + pd.Timedelta(days=1)
+    return min(after_last, pd.Timestamp.now(tz="UTC").normalize())
 
 
 def check_horizon(purchases: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int) -> None:

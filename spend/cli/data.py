@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -79,13 +79,27 @@ def simulate_command(
         simulation = simulate(config, progress=step)
         step("write")
         counts = write_simulation(simulation, out)
+    future = _future_note(first_day, days)
     if json_output:
-        print_json({"out": str(out), "rows": counts, "seed": seed})
+        print_json({"out": str(out), "rows": counts, "seed": seed} | ({"note": future} if future else {}))
         return
     table = Table("table", "rows", title=f"simulated history in {out}")
     for name, count in counts.items():
         table.add_row(name, f"{count:,}")
     console.print(table)
+    if future:
+        console.print(f"note: {future}", highlight=False)
+
+
+def _future_note(first_day: date, days: int) -> str | None:
+    """A history running past today: `spend ingest` quarantines its last days (ts:not_in_future)."""
+    last, today = first_day + timedelta(days=days - 1), date.today()
+    if last <= today:
+        return None
+    return (
+        f"the history ends {last}, after today: `spend ingest` quarantines lines in the future "
+        f"(ts:not_in_future); --start {today - timedelta(days=days - 1)} ends it today"
+    )
 
 
 def _first_wave(days: int, waves: int) -> int | None:

@@ -14,20 +14,24 @@ from spend.core.settings import SpendSettings
 if TYPE_CHECKING:
     import pandas as pd
 
-AsOf = Annotated[str | None, typer.Option(help="As of this date (default: the day after the last purchase).")]
+AsOf = Annotated[
+    str | None,
+    typer.Option(help="As of this date (default: the day after the last purchase, or today's start)."),
+]
 OutFile = Annotated[Path, typer.Option(help="CSV, Parquet or Excel (.xlsx) file to write.")]
 Reidentify = Annotated[bool, typer.Option(help="Add original customer ids from the vault (audited).")]
 
 
 def default_as_of(settings: SpendSettings) -> pd.Timestamp:
-    """The day after the last purchase: every label that can be complete, is."""
+    """The day after the last purchase (today's start if there were purchases today): every label that can be
+    complete, is."""
     from spend.training.dataset import latest_day
 
     return latest_day(settings)
 
 
 def as_of_date(text: str | None, settings: SpendSettings) -> pd.Timestamp:
-    """--as-of as a UTC timestamp; none given: the day after the last purchase."""
+    """--as-of as a UTC timestamp; none given: the day after the last purchase (or today: latest_day)."""
 
     return default_as_of(settings) if text is None else parse_time(text, "--as-of")
 

@@ -103,3 +103,25 @@ def test_margin_labels_are_the_margin_after_the_cut_off_and_the_model_ranks_valu
     table = compare(data.holdout["margin_next"], scores, CLV.metrics)
     assert table.loc["spend", "spearman"] > 0.4 and table.loc["bgnbd_gamma_gamma", "spearman"] > 0.4
     assert np.isfinite(table.to_numpy()).all()
+
+
+def test_a_history_with_purchases_today_is_read_as_of_today_and_its_cohort_is_not_empty(settings, write_csv):
+    """With a purchase made today the default as-of was tomorrow, whose snapshot no build makes before
+    tomorrow: `spend publish`, `segments` and `score` found an empty cohort all day."""
+    from datetime import UTC, datetime, timedelta
+
+    from spend.features.ingest.pipeline import IngestOptions, ingest
+    from spend.features.store.build import build_snapshots
+    from spend.training.dataset import active_at, latest_day
+    from tests.features.test_validation_rules import GOOD_LINE
+
+    now = datetime.now(UTC)
+    lines = [
+        GOOD_LINE | {"event_id": "old", "order_id": "o-old", "ts": (now - timedelta(days=40)).isoformat()},
+        GOOD_LINE | {"event_id": "today", "order_id": "o-today", "ts": (now - timedelta(minutes=1)).isoformat()},
+    ]
+    ingest(write_csv(lines), IngestOptions("transactions"), settings, now=now)
+    build_snapshots(settings)  # up to now
+    today = pd.Timestamp(now).normalize()
+    assert latest_day(settings) == today
+    assert len(active_at(settings.paths.feature_snapshots, latest_day(settings))) == 1
