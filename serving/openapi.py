@@ -1,7 +1,8 @@
 """The served OpenAPI document as integrators need it: BentoML writes its own title, "None" for a version
 and its team as the contact, and knows nothing of Spend's key check. This fills in what Spend is, its
 version, the X-API-Key security scheme, and the refusals the middleware answers before an endpoint runs
-(401, 403, 413) and the 503 of an endpoint whose model or publication is not loaded."""
+(401, 403, 413), the 503 of an endpoint whose model or publication is not loaded, and each endpoint's own
+(409, 404)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,17 @@ REFUSALS = {
     "403": "The key's role may not call this endpoint",
     "413": "The body is larger than SPEND_SERVING_MAX_BODY_BYTES",
     "503": "The model or publication this endpoint answers from is not loaded yet, or its store cannot be read",
+}
+# Refusals of one endpoint's own, beside the 400 its schema gives
+_UNKNOWN = "A product or store it does not know (the error names it)"
+_ORDER = "An order_id already scored with other payment details: a new payment needs a new order_id"
+ROUTE_REFUSALS = {
+    "/v1/recall/list": {"409": "published_at names a publication since replaced: page again from offset 0"},
+    "/v1/fraud/score": {"409": _ORDER},
+    "/v1/fraud/score-batch": {"409": _ORDER},
+    "/v1/demand/forecast": {"404": _UNKNOWN},
+    "/v1/replenishment/suggest": {"404": _UNKNOWN},
+    "/v1/price/quote": {"404": _UNKNOWN},
 }
 
 
@@ -51,9 +63,9 @@ def describe(spec: dict) -> dict:
         for operation in item.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            codes = ("503",) if path in OPEN else tuple(REFUSALS)
-            for code in codes:
-                operation["responses"].setdefault(code, {"description": REFUSALS[code], "content": error})
+            refusals = {"503": REFUSALS["503"]} if path in OPEN else REFUSALS | ROUTE_REFUSALS.get(path, {})
+            for code, description in refusals.items():
+                operation["responses"].setdefault(code, {"description": description, "content": error})
             if path not in OPEN:
                 operation["security"] = [{"ApiKey": []}]
     return spec

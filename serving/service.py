@@ -333,15 +333,30 @@ class Spend:
         min_expected_saved_margin: Annotated[
             float | None, Field(strict=True, description="Only customers worth this")
         ] = None,
+        published_at: Annotated[
+            str | None,
+            Field(
+                max_length=64,
+                description="The first page's published_at: a later page is refused (409) if the list was "
+                "published again since, instead of mixing two lists",
+            ),
+        ] = None,
     ) -> RecallResponse:
         """Whom to win back, best first by expected saved margin = P(churn) x CLV x save rate, from the last
-        `spend publish` (role: marketing or data-scientist)."""
+        `spend publish` (role: marketing or data-scientist). Paging a long list, send each later page the
+        first page's `published_at`."""
         from spend.serving.published import recall_entry, select
 
         publication = self.published.current
         if publication is None:
             return _unavailable(ctx, self.published.last_error or "no recall list published; run `spend publish`")
         recall, manifest = publication.recall, publication.manifest
+        if published_at is not None and published_at != manifest["published_at"]:
+            reason = (
+                f"published_at: the recall list was published again ({manifest['published_at']}); "
+                "page it again from offset 0"
+            )
+            return _refused(ctx, 409, reason, "published_at", logged="published_at: republished")
         rows = select(recall, segment, churn_band, min_expected_saved_margin)[:top_k]
         page = recall.iloc[rows[offset : offset + limit]]
         nxt = offset + limit if offset + limit < len(rows) else None

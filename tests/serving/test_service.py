@@ -77,6 +77,10 @@ def test_the_openapi_document_says_what_spend_is_and_how_calls_are_refused(api_s
         assert operation["security"] == [{"ApiKey": []}], path
         assert {"401", "403", "413", "503"} <= set(operation["responses"]), path
     assert "security" not in raw["paths"]["/v1/health"]["post"]
+    # each endpoint's own refusals: a stale page, an order id reused, an unknown product
+    assert "409" in raw["paths"]["/v1/recall/list"]["post"]["responses"]
+    assert "409" in raw["paths"]["/v1/fraud/score"]["post"]["responses"]
+    assert "404" in raw["paths"]["/v1/price/quote"]["post"]["responses"]
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
@@ -219,17 +223,23 @@ def test_the_recall_list_pages_through_the_published_list_with_filters(served):
         "expected_saved_margin", ascending=False, kind="stable"
     )["customer_id"]
     top_k = min(25, len(expected))
-    seen, offset = [], 0
+    seen, offset, pinned = [], 0, {}
     while offset is not None:
-        body = {"top_k": top_k, "limit": 10, "offset": offset, "segment": segment}
+        body = {"top_k": top_k, "limit": 10, "offset": offset, "segment": segment} | pinned
         page = _post(served, "/v1/recall/list", body, "marketing")
         assert page.status_code == 200, page.text
         page = page.json()
+        pinned = {"published_at": page["published_at"]}  # later pages: from the same publication only
         assert page["total"] == top_k and page["version"] == served["first"].version
         assert all(c["segment"] == segment for c in page["customers"])
         seen += [c["customer_id"] for c in page["customers"]]
         offset = page["next_offset"]
     assert seen == expected.head(top_k).tolist()
+    # A page asked of a publication since replaced: refused, not a page of another list
+    stale = {"offset": 10, "published_at": "2001-01-01T00:00:00+00:00"}
+    refused = _post(served, "/v1/recall/list", stale, "marketing")
+    assert refused.status_code == 409 and refused.json()["error"].startswith("published_at: the recall list was")
+    assert "page it again from offset 0" in refused.text
     high = _post(served, "/v1/recall/list", {"churn_band": "high", "limit": 1000}, "marketing").json()
     assert all(c["churn_band"] == "high" for c in high["customers"])
     assert high["total"] == min(500, int((published["churn_band"] == "high").sum()))
