@@ -3,6 +3,8 @@ files."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -46,3 +48,21 @@ def parse_time(text: str, option: str, what: str = "a date") -> pd.Timestamp:
     except ValueError as error:
         raise SpendError(f"{option}: {text!r} is not {what}") from error
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+@contextmanager
+def named_as_options(options: dict[str, str]) -> Iterator[None]:
+    """A check shared with the service names the request's field (`service_level: 1.5 must be ...`); on the
+    command line the same message names the option instead (`--service-level: 1.5 must be ...`).
+    `options`: the field's name as the message starts with it (or the check's field) -> the option."""
+    from spend.models.demand_requests import BadRequest
+
+    try:
+        yield
+    except BadRequest as error:
+        head, sep, rest = str(error).partition(": ")
+        if sep and head in options:
+            raise SpendError(f"{options[head]}: {rest}") from error
+        if error.field in options:
+            raise SpendError(f"{options[error.field]}: {error}") from error
+        raise

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from spend.cli.options import AsOf, OutFile
+from spend.cli.options import AsOf, OutFile, named_as_options
 from spend.core.console import JsonFlag, console, print_json, user_errors
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
@@ -43,7 +43,10 @@ def forecast_command(
         check_out(out)
     quiet_feast()
     plan = read_table(price_plan, "--price-plan") if price_plan is not None else None
-    frame, summary = forecast(SpendSettings(), product, store, horizon, plan)
+    with named_as_options(
+        {"product": "--product", "store": "--store", "horizon": "--horizon", "prices": "--price-plan"}
+    ):
+        frame, summary = forecast(SpendSettings(), product, store, horizon, plan)
     if out is not None:
         write_table(frame, out)
         summary |= {"out": str(out), "rows": len(frame)}
@@ -109,7 +112,9 @@ def replenish_command(
         when = None if as_of is None else pd.Timestamp(as_of)
     except ValueError as error:
         raise SpendError(f"--as-of: {as_of!r} is not a date") from error
-    frame, summary = suggest(SpendSettings(), when, service_level, review_days, lead_time_days)
+    fields = {"service_level": "--service-level", "review_days": "--review-days", "lead_time_days": "--lead-time-days"}
+    with named_as_options(fields):
+        frame, summary = suggest(SpendSettings(), when, service_level, review_days, lead_time_days)
     write_table(frame, out)
     summary |= {"out": str(out)}
     if json_output:
