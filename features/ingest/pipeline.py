@@ -24,8 +24,8 @@ from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.identity import classify, content_hash, derive_event_ids
 from spend.features.ingest.lock import ledger_lock
-from spend.features.ingest.parse import DECIMAL_MARKS, parse_frame
-from spend.features.ingest.readers import file_sha256, read_export
+from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, parse_frame
+from spend.features.ingest.readers import MALFORMED, file_sha256, read_export
 from spend.features.ingest.store import OfflineStore
 from spend.features.ingest.validate import first_reason_per_row, row_rule_failures, schema_failures
 from spend.features.schema.fields import TEXT, RowRule, SchemaContext
@@ -75,6 +75,7 @@ def table_spec(name: str) -> TableSpec:
 # Rows of a customer erased on request are refused (not re-pseudonymised): the quarantine keeps only their
 # place in the file and this reason (docs/privacy.md).
 ERASED = "customer_id:erased"
+FIELD_COUNT = "row:field_count"  # a CSV row with more or fewer fields than its header: nothing can be read of it
 
 INGEST_STEPS = ("read", "parse", "validate", "deduplicate", "write")
 
@@ -125,6 +126,9 @@ def check_rows(
     _require_columns(raw, spec, ctx, source)
     progress("parse")
     parsed = parse_frame(raw, specs, options.ts_format, settings.timezone, options.decimal)
+    unsplit = _malformed_rows(raw)
+    if len(unsplit):  # their values are empty: the row's own reason first, and its text in its identity
+        parsed = Parsed(parsed.frame, pd.concat([unsplit, parsed.failures]).astype({"row": "int64"}))
     typed = _fill_defaults(parsed.frame, settings)
     key = settings.pseudonym_key.get_secret_value().encode("utf-8")
     raw_customer = typed["customer_id"].copy() if "customer_id" in typed else None
@@ -146,7 +150,9 @@ def check_rows(
     valid = with_signup.drop(index=failures["row"].unique())  # cross-row rules judge valid rows only
     failures = pd.concat([failures, row_rule_failures(valid, tuple(r for r in rules if r.among_valid))])
     failures = pd.concat([_erased_customers(typed, settings), failures])
-    reasons = first_reason_per_row(failures, [ERASED, *_rule_order(spec, ctx, options.extra_rules)])
+    if len(unsplit):  # an unsplit row's fields are all empty: its own reason says it all
+        failures = failures[~failures["row"].isin(unsplit["row"]) | (failures["reason"] == FIELD_COUNT)]
+    reasons = first_reason_per_row(failures, [ERASED, FIELD_COUNT, *_rule_order(spec, ctx, options.extra_rules)])
     return Checked(specs, typed, raw_customer, parsed.failures, content, reasons)
 
 
@@ -241,6 +247,13 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     return report
 
 
+def _malformed_rows(raw: pd.DataFrame) -> pd.DataFrame:
+    """Failures (row, reason) of the CSV rows whose fields did not match the header (readers.MALFORMED)."""
+    if MALFORMED not in raw:
+        return pd.DataFrame({"row": [], "reason": []})
+    return pd.DataFrame({"row": raw.index[raw[MALFORMED].notna().to_numpy()], "reason": FIELD_COUNT})
+
+
 def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, source: str) -> None:
     missing = [c for c in spec.required_columns(ctx) if c not in raw.columns]
     if missing:
@@ -248,7 +261,7 @@ def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, sou
         flags = " ".join(f"--map {m!r}" if " " in m else f"--map {m}" for m in maps)
         raise SpendError(
             f"{Path(source).name}: missing required column(s) {', '.join(missing)} for table {spec.name} "
-            f"(found {', '.join(raw.columns)}); map foreign names with --map old=new"
+            f"(found {', '.join(c for c in raw.columns if c != MALFORMED)}); map foreign names with --map old=new"
             + (f" (it looks like: {flags})" if flags else "")
         )
 
@@ -293,7 +306,7 @@ def _row_hash(
     bad_rows = parse_failures["row"].unique()
     fingerprint = pd.Series("", index=content.index, dtype=TEXT)
     if len(bad_rows):
-        text_columns = [c for c in specs if c in raw.columns and c != "customer_id"]
+        text_columns = [c for c in [*specs, MALFORMED] if c in raw.columns and c != "customer_id"]
         fingerprint.loc[bad_rows] = raw.loc[bad_rows, text_columns].astype(TEXT).fillna("").agg("\x1f".join, axis=1)
         mix[bad_rows] = True
     if mix.any():
@@ -383,7 +396,7 @@ def _remember_identities(settings, raw, raw_customer, typed, status, spec) -> in
 
 
 def _ignored(raw: pd.DataFrame, specs: dict, spec: TableSpec) -> list[str]:
-    return [c for c in raw.columns if c not in specs and c not in spec.personal_fields]
+    return [c for c in raw.columns if c not in specs and c not in spec.personal_fields and c != MALFORMED]
 
 
 def _record(report: IngestReport, started: datetime, options: IngestOptions) -> BatchRecord:

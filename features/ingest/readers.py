@@ -7,6 +7,7 @@ import hashlib
 import lzma
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -52,22 +53,58 @@ def _suffix(path: Path) -> str:
     raise SpendError(f"{path}: unknown file type; expected one of {', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)}")
 
 
+# A row with more or fewer fields than the header (a stray delimiter in a free-text field) cannot be split
+# into columns. It is kept as an empty row at its place, with its text in this column (never stored: it
+# tells two such rows apart), so ingestion quarantines it as `row:field_count` and the rest goes in.
+MALFORMED = "\x00malformed_row"
+
+
 def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
     # Every column is read as text: parsing is ours, so a bad value becomes a reason, not a crash.
-    source = lzma.open(path) if path.name.lower().endswith(".xz") else path
+    delimiter = _delimiter(path, encoding)
     read_options = pacsv.ReadOptions(encoding=encoding, block_size=16 << 20)
-    parse = pacsv.ParseOptions(delimiter=_delimiter(path, encoding))
+    table, malformed = _csv_table(path, read_options, delimiter)
+    if malformed and any(row.number is None for row in malformed):  # row numbers are known single-threaded
+        read_options.use_threads = False
+        table, malformed = _csv_table(path, read_options, delimiter)
+    frame = table.to_pandas(types_mapper=lambda t: TEXT if pa.types.is_string(t) else None)
+    return _with_malformed(frame, malformed) if malformed else frame
+
+
+def _csv_table(path: Path, read_options, delimiter: str) -> tuple[pa.Table, list]:
+    malformed: list = []
+
+    def set_aside(row) -> str:
+        malformed.append(row)
+        return "skip"
+
+    parse = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=set_aside)
+    source = lzma.open(path) if path.name.lower().endswith(".xz") else path
     header = pacsv.open_csv(source, read_options=read_options, parse_options=parse).schema.names
     source = _reopened(source, path)
     convert = pacsv.ConvertOptions(
         column_types={name: pa.string() for name in header}, strings_can_be_null=False, quoted_strings_can_be_null=False
     )
+    malformed.clear()  # opening read the first block once already
     try:
         table = pacsv.read_csv(source, read_options=read_options, parse_options=parse, convert_options=convert)
     finally:
         if isinstance(source, lzma.LZMAFile):
             source.close()
-    return table.to_pandas(types_mapper=lambda t: TEXT if pa.types.is_string(t) else None)
+    return table, malformed
+
+
+def _with_malformed(frame: pd.DataFrame, malformed: list) -> pd.DataFrame:
+    """`frame` with an empty row at the place of each malformed one (its record number counts the header as
+    1), holding the row's text in MALFORMED."""
+    at = sorted((row.number - 2, row.text) for row in malformed)
+    total = len(frame) + len(at)
+    placed = np.ones(total, dtype=bool)
+    placed[[position for position, _ in at]] = False
+    out = frame.set_axis(np.flatnonzero(placed)).reindex(range(total))  # the gaps: empty rows
+    out[MALFORMED] = pd.Series(pd.NA, index=out.index, dtype=TEXT)
+    out.loc[[position for position, _ in at], MALFORMED] = [text for _, text in at]
+    return out
 
 
 def _delimiter(path: Path, encoding: str) -> str:
@@ -116,6 +153,7 @@ def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str
     if frame.empty:
         raise SpendError(f"{path}: the file has a header but no rows")
     frame.columns = [str(c).strip() for c in frame.columns]
+    frame = _without_unnamed(frame, path)
     missing = [old for old in (mapping or {}) if old not in frame.columns]
     if missing:
         raise SpendError(
@@ -126,6 +164,24 @@ def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str
     if duplicated:
         raise SpendError(f"{path}: column(s) {', '.join(duplicated)} appear more than once after mapping")
     return frame
+
+
+def _without_unnamed(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Columns without a header name (Excel saves `a,b,c,,` when cells beyond the data were ever touched):
+    dropped when empty, an error naming their position when they hold values (no --map can name them)."""
+    unnamed = [i for i, name in enumerate(frame.columns) if name == ""]
+    if not unnamed:
+        return frame
+    for i in unnamed:
+        values = frame.iloc[:, i]
+        filled = values.notna() & (values.astype(TEXT).str.strip() != "")
+        if filled.any():
+            row = int(filled.to_numpy().argmax()) + 1
+            raise SpendError(
+                f"{path.name}: column {i + 1} has no name in the header but holds values (first in data row {row}); "
+                "name it in the header, or remove it"
+            )
+    return frame.iloc[:, [i for i in range(frame.shape[1]) if i not in set(unnamed)]]
 
 
 def _first_line(error: Exception) -> str:

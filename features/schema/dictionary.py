@@ -24,6 +24,8 @@ def render_dictionary() -> str:
         "A rejected row goes to the quarantine with the reason `field:rule` named below.",
         "Every field can also fail `missing` (required, empty) and its parse rule:",
         "`malformed_id`, `unparsable_timestamp`, `not_a_float` or `not_a_int`.",
+        "A CSV row with more or fewer fields than its header cannot be split into fields: it is quarantined",
+        "whole as `row:field_count`, with its `source_row` and no values.",
         "",
     ]
     for spec in TABLES.values():

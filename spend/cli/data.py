@@ -213,6 +213,12 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
         console.print(reasons)
     if any(reason.endswith(":unparsable_timestamp") for reason in report.quarantined_by_reason):
         console.print(f"timestamps not in ISO 8601 need --ts-format: {TS_FORMATS}", highlight=False)
+    if "row:field_count" in report.quarantined_by_reason:
+        console.print(
+            "rows with more or fewer fields than the header (a delimiter inside unquoted text?) are quarantined "
+            f"whole, without their values; SPEND_HOME/quarantine/{report.table}/ gives each one's source_row",
+            highlight=False,
+        )
     if hint_decimal and any(reason.endswith(":not_a_float") for reason in report.quarantined_by_reason):
         console.print("numbers written with a decimal comma (12,50) need --decimal ','", highlight=False)
     if report.ignored_columns:

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from spend.cli import app
+from spend.core.errors import SpendError
 from spend.features.ingest.catalog import BatchCatalog
 from spend.features.ingest.pipeline import IngestOptions, ingest
 from spend.features.ingest.store import OfflineStore
@@ -491,3 +492,42 @@ def test_decimal_commas_read_as_points_come_with_how_to_read_them(settings, tmp_
     assert wrong.exit_code != 0 and "--decimal: ';' is not a decimal mark" in wrong.output
     read = runner.invoke(app, ["ingest", str(path), "--table", "transactions", "--decimal", ","])
     assert read.exit_code == 0 and "need --decimal" not in read.output
+
+
+def test_a_row_with_more_or_fewer_fields_than_the_header_is_quarantined_and_the_rest_goes_in(settings, tmp_path):
+    """One row with a stray delimiter refused the whole file ("CSV parse error: Expected 6 columns, got 7")."""
+    header = "order_id,customer_id,ts,product_id,quantity,unit_price"
+    rows = [
+        "o1,alice,2026-01-02T10:00:00,p1,1,2.5",
+        "o2,bob-secret,2026-01-02T10:00:00,Mug, red,1,2.5",  # a comma inside an unquoted name
+        "o3,carol,2026-01-02T10:00:00,p3,1,2.5",
+        "o4,dave-secret,2026-01-02T10:00:00,p4,1",  # a field short
+    ]
+    path = tmp_path / "export.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    report = ingest(path, IngestOptions("transactions"), settings, now=NOW)
+    assert (report.received, report.accepted, report.quarantined) == (4, 2, 2)
+    assert report.quarantined_by_reason == {"row:field_count": 2}
+    quarantine = OfflineStore(settings.paths).read_quarantine("transactions").sort_values("source_row")
+    assert quarantine["source_row"].tolist() == [2, 4] and set(quarantine["reasons"]) == {"row:field_count"}
+    stored = b"".join(p.read_bytes() for p in settings.home.rglob("*.parquet"))
+    assert b"secret" not in stored and b"Mug" not in stored  # nothing of an unsplit row is kept
+    assert sorted(OfflineStore(settings.paths).read("transactions")["order_id"]) == ["o1", "o3"]
+    again = ingest(path, IngestOptions("transactions"), settings, now=NOW)  # a replay adds nothing
+    assert (again.accepted, again.quarantined, again.duplicates) == (0, 0, 4)
+    other = tmp_path / "other.csv"
+    other.write_text(f"{header}\no5,erin,2026-01-02T10:00:00,p5,1,2.5,extra\n")
+    result = runner.invoke(app, ["ingest", str(other), "--table", "transactions"])
+    assert result.exit_code == 0 and "quarantined whole, without their values" in result.output
+
+
+def test_columns_without_a_header_name_are_dropped_when_empty_and_named_by_position_when_not(settings, tmp_path):
+    """Excel's `a,b,c,,` header was "column(s)  appear more than once after mapping"."""
+    header = "order_id,customer_id,ts,product_id,quantity,unit_price,,"
+    path = tmp_path / "excel.csv"
+    path.write_text(f"{header}\no1,alice,2026-01-02T10:00:00,p1,1,2.5,,\n")
+    assert ingest(path, IngestOptions("transactions"), settings, now=NOW).accepted == 1
+    path.write_text(f"{header}\no1,alice,2026-01-02T10:00:00,p1,1,2.5,,\no2,bob,2026-01-02T10:00:00,p1,1,2.5,,x\n")
+    said = r"column 8 has no name in the header but holds values \(first in data row 2\)"
+    with pytest.raises(SpendError, match=said):
+        ingest(path, IngestOptions("transactions"), settings, now=NOW)
