@@ -106,6 +106,27 @@ def bad_inputs(folder: Path) -> list[tuple[str, Path, list[str]]]:
         ),
         ("column names in another case", write("z.csv", good.replace(b"order_id", b"Order ID")), []),
         ("one column mapped twice", write("aa.csv", good), ["--map", "ts=a", "--map", "ts=b"]),
+        (
+            "decimal commas read with --decimal ,",
+            write("ab.csv", good.replace(b",", b";").replace(b";9.99;", b";9,99;")),
+            ["--decimal", ","],
+        ),
+        ("a decimal mark that is none", write("ac.csv", good), ["--decimal", ";"]),
+        (
+            "a comma inside an unquoted field",
+            write("ad.csv", good + GOOD.splitlines()[1].replace("P1", "Mug, red").encode() + b"\n"),
+            [],
+        ),
+        (
+            "empty unnamed columns (Excel's a,b,,)",
+            write("ae.csv", b"\n".join(line + b",," for line in good.splitlines()) + b"\n"),
+            [],
+        ),
+        (
+            "an unnamed column holding values",
+            write("af.csv", GOOD.splitlines()[0].encode() + b",\n" + GOOD.splitlines()[1].encode() + b",x\n"),
+            [],
+        ),
     ]
     return cases
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import codecs
 import hashlib
 import lzma
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -80,18 +83,44 @@ def _csv_table(path: Path, read_options, delimiter: str) -> tuple[pa.Table, list
 
     parse = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=set_aside)
     source = lzma.open(path) if path.name.lower().endswith(".xz") else path
-    header = pacsv.open_csv(source, read_options=read_options, parse_options=parse).schema.names
-    source = _reopened(source, path)
-    convert = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in header}, strings_can_be_null=False, quoted_strings_can_be_null=False
-    )
-    malformed.clear()  # opening read the first block once already
     try:
-        table = pacsv.read_csv(source, read_options=read_options, parse_options=parse, convert_options=convert)
+        with _undecodable_rows() as undecodable:
+            header = pacsv.open_csv(source, read_options=read_options, parse_options=parse).schema.names
+            source = _reopened(source, path)
+            types = {name: pa.string() for name in header}
+            convert = pacsv.ConvertOptions(
+                column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False
+            )
+            malformed.clear()  # opening read the first block once already
+            table = pacsv.read_csv(source, read_options=read_options, parse_options=parse, convert_options=convert)
+    except pa.ArrowInvalid as error:
+        if undecodable:  # a malformed row that is not text in the encoding: the file's encoding is the problem
+            raise undecodable[0] from error
+        raise
     finally:
         if isinstance(source, lzma.LZMAFile):
             source.close()
     return table, malformed
+
+
+@contextmanager
+def _undecodable_rows() -> Iterator[list[UnicodeDecodeError]]:
+    """pyarrow decodes a malformed row's text before handing it over, and prints the traceback of a row that
+    does not decode ("Exception ignored in ...") before failing the read: kept here, out of the terminal."""
+    kept: list[UnicodeDecodeError] = []
+    previous = sys.unraisablehook
+
+    def keep(unraisable) -> None:
+        if isinstance(unraisable.exc_value, UnicodeDecodeError):
+            kept.append(unraisable.exc_value)
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = keep
+    try:
+        yield kept
+    finally:
+        sys.unraisablehook = previous
 
 
 def _with_malformed(frame: pd.DataFrame, malformed: list) -> pd.DataFrame:

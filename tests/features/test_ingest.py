@@ -531,3 +531,13 @@ def test_columns_without_a_header_name_are_dropped_when_empty_and_named_by_posit
     said = r"column 8 has no name in the header but holds values \(first in data row 2\)"
     with pytest.raises(SpendError, match=said):
         ingest(path, IngestOptions("transactions"), settings, now=NOW)
+
+
+def test_bytes_that_are_no_text_end_in_one_line_without_a_traceback_on_the_terminal(settings, tmp_path, capfd):
+    """pyarrow printed "Exception ignored in ... UnicodeDecodeError" with its traceback before the error line:
+    it decodes a malformed row's text before handing it over."""
+    path = tmp_path / "junk.csv"
+    path.write_bytes(b"a,b,c\n1,2,3\n" + bytes([0xDD, 0xDD, 0x41, 0x0A, 0xFF, 0xFE, 0x2C, 0x0A]) * 50)
+    with pytest.raises(SpendError, match="not valid for this encoding, pass --encoding"):
+        ingest(path, IngestOptions("transactions"), settings, now=NOW)
+    assert "Traceback" not in capfd.readouterr().err
