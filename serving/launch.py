@@ -34,6 +34,20 @@ def serve_environment(overrides: dict[str, str] | None = None) -> dict[str, str]
     return {"BENTOML_HOME": str(home / "bentoml")} | environment if "BENTOML_HOME" not in os.environ else environment
 
 
+def port_taken(port: int) -> bool:
+    """Whether another program listens on `port` (BentoML binds every address; binding it first found out
+    only in its own traceback)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no owner
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return True
+    return False
+
+
 def free_port() -> int:
     import socket
 

@@ -20,10 +20,12 @@ def serve_command(
     import os
 
     from spend.core.errors import SpendError
-    from spend.serving.launch import serve_command, serve_environment
+    from spend.serving.launch import port_taken, serve_command, serve_environment
 
     if env is not None and env not in ("local", "production", "cluster"):
         raise SpendError(f"--env: {env!r} must be local, production or cluster")
+    if port_taken(port):
+        raise SpendError(f"--port: {port} is in use on this machine (another `spend serve`?); choose another --port")
     environment = serve_environment({"SPEND_ENV": env} if env else None)
     command = serve_command(port)
     try:

@@ -57,3 +57,18 @@ def test_the_service_runs_as_production_under_the_cluster_environment(tmp_path):
     env = serve_environment({"SPEND_HOME": str(tmp_path / "home"), "SPEND_ENV": "cluster"})
     assert env["SPEND_ENV"] == "production"
     assert serve_environment({"SPEND_HOME": str(tmp_path / "home"), "SPEND_ENV": "local"})["SPEND_ENV"] == "local"
+
+
+def test_a_port_in_use_is_one_line_naming_the_option_not_bentomls_traceback(settings):
+    """`spend serve --port N` with N taken printed BentoML's 50-line traceback ending in 'Address already in use'."""
+    from typer.testing import CliRunner
+
+    from spend.cli import app
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--port", str(port)])
+    assert result.exit_code == 2 and f"--port: {port} is in use on this machine" in result.output
+    assert "Traceback" not in result.output
