@@ -47,7 +47,10 @@ def mlflow_ui_command(
 
     from spend.core.errors import SpendError
     from spend.core.settings import SpendSettings
+    from spend.serving.launch import port_taken
 
+    if port_taken(port):
+        raise SpendError(f"--port: {port} is in use on this machine; choose another --port")
     settings = SpendSettings()
     mlflow = shutil.which("mlflow") or str(Path(sys.executable).parent / "mlflow")
     command = [mlflow, "ui", "--backend-store-uri", settings.model_tracking_uri(), "--host", host, "--port", str(port)]

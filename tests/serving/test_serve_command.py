@@ -70,5 +70,7 @@ def test_a_port_in_use_is_one_line_naming_the_option_not_bentomls_traceback(sett
         taken.listen()
         port = taken.getsockname()[1]
         result = CliRunner().invoke(app, ["serve", "--port", str(port)])
+        ui = CliRunner().invoke(app, ["mlflow-ui", "--port", str(port)])
     assert result.exit_code == 2 and f"--port: {port} is in use on this machine" in result.output
     assert "Traceback" not in result.output
+    assert ui.exit_code == 2 and f"--port: {port} is in use on this machine" in ui.output
