@@ -6,6 +6,7 @@ import codecs
 import hashlib
 import lzma
 import sys
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from spend.features.schema.fields import TEXT
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".txt", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+EXCEL_SUFFIXES = (".xlsx",)  # its first sheet; the older .xls format needs a library Spend does not ship
 
 
 def parse_mapping(text: str | list[str] | None) -> dict[str, str]:
@@ -50,10 +52,11 @@ def file_sha256(path: Path) -> str:
 
 def _suffix(path: Path) -> str:
     name = path.name.lower()
-    for suffix in (*CSV_SUFFIXES, *PARQUET_SUFFIXES):
+    known = (*CSV_SUFFIXES, *PARQUET_SUFFIXES, *EXCEL_SUFFIXES)
+    for suffix in known:
         if name.endswith(suffix):
             return suffix
-    raise SpendError(f"{path}: unknown file type; expected one of {', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)}")
+    raise SpendError(f"{path}: unknown file type; expected one of {', '.join(known)}")
 
 
 # A row with more or fewer fields than the header (a stray delimiter in a free-text field) cannot be split
@@ -173,10 +176,10 @@ def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str
         raise SpendError(f"--encoding: {encoding!r} is not a text encoding (e.g. utf-8, latin-1)") from error
     suffix = _suffix(path)
     try:
-        frame = pq.read_table(path).to_pandas() if suffix in PARQUET_SUFFIXES else _read_csv(path, encoding)
+        frame = _read(path, suffix, encoding)
     except EOFError as error:  # a compressed stream cut short (a partial download or copy)
         raise SpendError(f"{path}: the compressed file is truncated ({_first_line(error)})") from error
-    except (pa.ArrowInvalid, UnicodeDecodeError, lzma.LZMAError, OSError) as error:
+    except (pa.ArrowInvalid, UnicodeDecodeError, lzma.LZMAError, OSError, zipfile.BadZipFile, ValueError) as error:
         why = _first_line(error) + utf16_hint(path, encoding)
         raise SpendError(f"{path}: cannot be read as {suffix.lstrip('.')} ({why})") from error
     if frame.empty:
@@ -193,6 +196,16 @@ def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str
     if duplicated:
         raise SpendError(f"{path}: column(s) {', '.join(duplicated)} appear more than once after mapping")
     return frame
+
+
+def _read(path: Path, suffix: str, encoding: str) -> pd.DataFrame:
+    if suffix in PARQUET_SUFFIXES:
+        return pq.read_table(path).to_pandas()
+    if suffix in EXCEL_SUFFIXES:  # every cell as text, as a CSV's: parsing is ours
+        frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl")
+        frame.columns = ["" if str(c).startswith("Unnamed: ") else str(c) for c in frame.columns]
+        return frame.astype(TEXT)
+    return _read_csv(path, encoding)
 
 
 def _without_unnamed(frame: pd.DataFrame, path: Path) -> pd.DataFrame:

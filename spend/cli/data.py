@@ -163,7 +163,7 @@ TS_FORMATS = "a strftime format (e.g. '%d/%m/%Y %H:%M'), or unix / unix_ms for s
 
 @user_errors
 def ingest_command(
-    path: Annotated[Path, typer.Argument(help="CSV (optionally .gz/.bz2/.xz/.zst) or Parquet export.")],
+    path: Annotated[Path, typer.Argument(help="CSV (optionally .gz/.bz2/.xz/.zst), Parquet or Excel (.xlsx) export.")],
     table: Annotated[
         str,
         typer.Option(

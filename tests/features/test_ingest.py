@@ -541,3 +541,34 @@ def test_bytes_that_are_no_text_end_in_one_line_without_a_traceback_on_the_termi
     with pytest.raises(SpendError, match="not valid for this encoding, pass --encoding"):
         ingest(path, IngestOptions("transactions"), settings, now=NOW)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_an_excel_export_is_ingested_from_its_first_sheet_with_every_cell_read_as_text(settings, tmp_path):
+    """`spend ingest export.xlsx` was "unknown file type"; shops export from their tills to Excel."""
+    from datetime import datetime as naive
+
+    frame = pd.DataFrame(
+        {
+            "order_id": [1001, 1002],
+            "customer_id": [12345, "alice"],  # a number in Excel: read as its text, never 12345.0
+            "ts": [naive(2026, 1, 2, 10, 0), naive(2026, 1, 2, 11, 30)],  # Excel dates: no zone
+            "product_id": ["p1", "p2"],
+            "quantity": [2, 1],
+            "unit_price": [12.5, 3.99],
+            "": [None, None],  # a column Excel kept without a name or a value
+        }
+    )
+    path = tmp_path / "till.xlsx"
+    frame.to_excel(path, index=False)
+    report = ingest(path, IngestOptions("transactions"), settings, now=NOW)
+    assert (report.received, report.accepted) == (2, 2) and report.ignored_columns == []
+    stored = OfflineStore(settings.paths).read("transactions").sort_values("order_id")
+    key = settings.pseudonym_key.get_secret_value().encode()
+    from spend.core.privacy.pseudonym import pseudonym
+
+    assert stored["customer_id"].tolist() == [pseudonym("12345", key), pseudonym("alice", key)]
+    assert stored["unit_price"].tolist() == [12.5, 3.99] and stored["order_id"].tolist() == ["1001", "1002"]
+    assert stored["ts"].iloc[0] == pd.Timestamp("2026-01-02T10:00:00", tz=settings.timezone).tz_convert("UTC")
+    (tmp_path / "broken.xlsx").write_bytes(b"not a workbook")
+    with pytest.raises(SpendError, match=r"broken.xlsx: cannot be read as xlsx \(File is not a zip file\)"):
+        ingest(tmp_path / "broken.xlsx", IngestOptions("transactions"), settings, now=NOW)
