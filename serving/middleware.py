@@ -81,7 +81,7 @@ class ApiKeyMiddleware:
         endpoint = self._endpoint(path)
         _, audit = self._state()
         keys, length = _headers(scope)
-        recorded = []
+        recorded, held = [], []
 
         def record(status: int) -> None:
             recorded.append(status)
@@ -94,6 +94,12 @@ class ApiKeyMiddleware:
             # finds the call in the audit trail and the log.
             if message["type"] == "http.response.start":
                 record(message["status"])
+                if message["status"] == 400:  # its body may be BentoML's: held to name the fields
+                    held.append(message)
+                    return
+            elif held:
+                start, message = _naming_the_fields(held.pop(), message)
+                await send(start)
             await send(message)
 
         try:
@@ -127,7 +133,6 @@ class ApiKeyMiddleware:
         return None
 
     async def _forward(self, scope, receive, send, length: int | None) -> None:
-        send = _naming_the_fields(send)
         if scope.get("method") == "GET":  # a probe: the POST of its query as a JSON body
             scope, body = _as_post(scope)
             await self.app(scope, _replay(body), send)
@@ -274,28 +279,15 @@ def _observe(endpoint: str, status: int, seconds: float, state: dict) -> None:
     )
 
 
-def _naming_the_fields(send):
+def _naming_the_fields(start: dict, message: dict) -> tuple[dict, dict]:
     """BentoML answers a body its schema refuses with `"error": "1 validation error for Input"` and the
     fields in `detail`; the line a caller reads first should say which field is wrong and how, as Spend's
-    own refusals do. Only a 400's start is held: every other answer passes straight through."""
-    held: dict = {}
-
-    async def forward(message) -> None:
-        if message["type"] == "http.response.start" and message["status"] == 400:
-            held.update(message)
-            return
-        if held and message["type"] == "http.response.body":
-            start, body = dict(held), message.get("body", b"")
-            held.clear()
-            if not message.get("more_body"):
-                body = _fields_named(body)
-                headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-                start["headers"] = [*headers, (b"content-length", str(len(body)).encode())]
-            await send(start)
-            message = message | {"body": body}
-        await send(message)
-
-    return forward
+    own refusals do. Only a 400's start is held for this: every other answer passes straight through."""
+    if message["type"] != "http.response.body" or message.get("more_body"):
+        return start, message
+    body = _fields_named(message.get("body", b""))
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    return start | {"headers": [*headers, (b"content-length", str(len(body)).encode())]}, message | {"body": body}
 
 
 def _fields_named(body: bytes) -> bytes:
