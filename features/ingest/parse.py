@@ -53,7 +53,7 @@ def parse_timestamps(raw: pd.Series, ts_format: str | None, timezone: str) -> tu
     elif isinstance(raw.dtype, pd.DatetimeTZDtype):
         parsed = raw.dt.tz_convert("UTC")
     elif pd.api.types.is_datetime64_dtype(raw):
-        parsed = raw.dt.tz_localize(timezone).dt.tz_convert("UTC")
+        parsed = raw.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
     else:
         # Exports repeat timestamps (every line of an order), so parse each distinct text once.
         codes, uniques = pd.factorize(_as_text(raw))
@@ -64,6 +64,28 @@ def parse_timestamps(raw: pd.Series, ts_format: str | None, timezone: str) -> tu
         parsed = pd.Series(parsed_uniques.array.take(codes, allow_fill=True), index=raw.index)  # -1 -> NaT
     parsed = parsed.astype("datetime64[us, UTC]")
     return parsed, parsed.isna() & ~_blank(raw)
+
+
+def local_time_problems(raw: pd.Series, ts_format: str | None, timezone: str) -> pd.Series:
+    """For timestamps that did not parse: `ambiguous_local_time` where the value is a local time SPEND_TIMEZONE
+    passes twice (clocks going back), `nonexistent_local_time` where it never passes (clocks going forward),
+    None otherwise. Both were `unparsable_timestamp`, whose hint (--ts-format) sent users the wrong way."""
+    out = pd.Series(None, index=raw.index, dtype=object)
+    if raw.empty or ts_format in EPOCH_UNITS or isinstance(raw.dtype, pd.DatetimeTZDtype):
+        return out
+    if pd.api.types.is_datetime64_dtype(raw):
+        local = raw
+    else:
+        text = _as_text(raw)
+        naive = text.notna() & ~text.str.contains(_OFFSET).fillna(False).astype(bool)
+        local = pd.to_datetime(text.where(naive), format=ts_format or "ISO8601", errors="coerce")
+        if isinstance(local.dtype, pd.DatetimeTZDtype):
+            return out
+    shifted = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
+    exact = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    out[local.notna() & shifted.isna()] = "ambiguous_local_time"
+    out[shifted.notna() & exact.isna()] = "nonexistent_local_time"
+    return out
 
 
 def _epoch(raw: pd.Series, unit: str) -> pd.Series:
@@ -204,7 +226,10 @@ def parse_frame(
         values, bad, rule = parse_column(raw[name], spec, ts_format, timezone, decimal)
         columns[name] = values.astype(spec.dtype)
         if bad.any():
-            failures.append(pd.DataFrame({"row": raw.index[bad.to_numpy()], "reason": f"{name}:{rule}"}))
+            rules = pd.Series(rule, index=raw.index[bad.to_numpy()], dtype=object)
+            if spec.kind is Kind.TIMESTAMP:  # a local time the zone skips or repeats: said as such
+                rules = local_time_problems(raw[name][bad], ts_format, timezone).fillna(rule)
+            failures.append(pd.DataFrame({"row": rules.index, "reason": name + ":" + rules.astype(str)}))
     frame = pd.DataFrame(columns, index=raw.index)
     failed = pd.concat(failures) if failures else pd.DataFrame({"row": [], "reason": []})
     return Parsed(frame, failed)

@@ -345,7 +345,16 @@ def _rule_order(spec: TableSpec, ctx: SchemaContext, extra: tuple[RowRule, ...])
     order: list[str] = [r.reason for r in extra]  # a source-specific rule is the most telling reason
     for f in spec.fields(ctx):
         order += [
-            f"{f.name}:{r}" for r in ("malformed_id", "unparsable_timestamp", "not_a_float", "not_a_int", "missing")
+            f"{f.name}:{r}"
+            for r in (
+                "malformed_id",
+                "unparsable_timestamp",
+                "ambiguous_local_time",
+                "nonexistent_local_time",
+                "not_a_float",
+                "not_a_int",
+                "missing",
+            )
         ]
         order += [f"{f.name}:{r.name}" for r in f.rules]
     return order + [r.reason for r in spec.row_rules(ctx)]

@@ -213,6 +213,12 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
         console.print(reasons)
     if any(reason.endswith(":unparsable_timestamp") for reason in report.quarantined_by_reason):
         console.print(f"timestamps not in ISO 8601 need --ts-format: {TS_FORMATS}", highlight=False)
+    if any(r.endswith("_local_time") for r in report.quarantined_by_reason):
+        console.print(
+            "local times that SPEND_TIMEZONE passes twice or never (a daylight-saving change) cannot be placed: "
+            "export them with their UTC offset (e.g. 2026-10-25T02:30:00+01:00)",
+            highlight=False,
+        )
     if "row:field_count" in report.quarantined_by_reason:
         console.print(
             "rows with more or fewer fields than the header (a delimiter inside unquoted text?) are quarantined "

@@ -572,3 +572,35 @@ def test_an_excel_export_is_ingested_from_its_first_sheet_with_every_cell_read_a
     (tmp_path / "broken.xlsx").write_bytes(b"not a workbook")
     with pytest.raises(SpendError, match=r"broken.xlsx: cannot be read as xlsx \(File is not a zip file\)"):
         ingest(tmp_path / "broken.xlsx", IngestOptions("transactions"), settings, now=NOW)
+
+
+def test_local_times_a_daylight_saving_change_skips_or_repeats_are_quarantined_as_such(settings, tmp_path):
+    """Both were `ts:unparsable_timestamp` (with a hint about --ts-format) from a CSV, and a Parquet export's
+    naive datetime column holding one ended the whole ingest in an unexpected AmbiguousTimeError."""
+    paris = settings.model_copy(update={"timezone": "Europe/Paris"})
+    times = ["2026-10-25T02:30:00", "2026-03-29T02:30:00", "2026-10-25T03:30:00", "2026-10-25T02:30:00+01:00"]
+    # repeated at fall-back, skipped in spring, fine, and the repeated one with its offset
+    lines = [f"o{i},alice,{t},p1,1,2.5" for i, t in enumerate(times)]
+    path = tmp_path / "paris.csv"
+    path.write_text("order_id,customer_id,ts,product_id,quantity,unit_price\n" + "\n".join(lines) + "\n")
+    report = ingest(path, IngestOptions("transactions"), paris, now=NOW.replace(year=2027))
+    assert report.quarantined_by_reason == {"ts:ambiguous_local_time": 1, "ts:nonexistent_local_time": 1}
+    assert report.accepted == 2
+    frame = pd.DataFrame(
+        {
+            "order_id": ["p1", "p2"],
+            "customer_id": ["bob", "bob"],
+            "ts": pd.to_datetime(["2026-10-25 02:30:00", "2026-10-20 10:00:00"]),  # naive datetimes
+            "product_id": ["p1", "p1"],
+            "quantity": [1.0, 1.0],
+            "unit_price": [2.0, 2.0],
+        }
+    )
+    frame.to_parquet(tmp_path / "paris.parquet")
+    typed = ingest(tmp_path / "paris.parquet", IngestOptions("transactions"), paris, now=NOW.replace(year=2027))
+    assert (typed.accepted, typed.quarantined_by_reason) == (1, {"ts:ambiguous_local_time": 1})
+    cli = tmp_path / "again.csv"
+    cli.write_text(path.read_text().replace(",alice,", ",carol,"))
+    result = runner.invoke(app, ["ingest", str(cli), "--table", "transactions"], env={"SPEND_TIMEZONE": "Europe/Paris"})
+    assert result.exit_code == 0 and "ts:ambiguous_local_time" in result.output
+    assert "a daylight-saving change" in result.output and "need --ts-format" not in result.output
