@@ -35,6 +35,7 @@ from spend.cli import (
     offers,
     pricing,
     privacy,
+    quarantine,
     report,
     serve,
     supply,
@@ -57,6 +58,7 @@ pricing.register(app)
 app.add_typer(offers.app, name="offers")
 app.add_typer(experiment.app, name="experiment")
 privacy.register(app)
+app.command("quarantine")(quarantine.quarantine_command)
 app.command("monitor")(monitor.monitor_command)
 app.add_typer(lineage.app, name="lineage")
 app.command("report")(report.report_command)

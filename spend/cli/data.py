@@ -222,7 +222,7 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
     if "row:field_count" in report.quarantined_by_reason:
         console.print(
             "rows with more or fewer fields than the header (a delimiter inside unquoted text?) are quarantined "
-            f"whole, without their values; SPEND_HOME/quarantine/{report.table}/ gives each one's source_row",
+            f"whole, without their values; `spend quarantine --table {report.table}` lists each one's source row",
             highlight=False,
         )
     if hint_decimal and any(reason.endswith(":not_a_float") for reason in report.quarantined_by_reason):

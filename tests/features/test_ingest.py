@@ -604,3 +604,31 @@ def test_local_times_a_daylight_saving_change_skips_or_repeats_are_quarantined_a
     result = runner.invoke(app, ["ingest", str(cli), "--table", "transactions"], env={"SPEND_TIMEZONE": "Europe/Paris"})
     assert result.exit_code == 0 and "ts:ambiguous_local_time" in result.output
     assert "a daylight-saving change" in result.output and "need --ts-format" not in result.output
+
+
+def test_spend_quarantine_lists_rejected_rows_with_reason_source_file_and_row(settings, tmp_path):
+    """Reading the quarantine meant knowing its Parquet layout and joining each batch to the ledger."""
+    header = "order_id,customer_id,ts,product_id,quantity,unit_price"
+    rows = [
+        "o1,alice,2026-01-02T10:00:00,p1,1,2.5",
+        "o2,bob,not a time,p1,1,2.5",
+        "o3,carol,2026-01-02T10:00:00,p1,0,2.5",
+    ]
+    path = tmp_path / "till.csv"
+    path.write_text("\n".join([header, *rows, "o4,dave,2026-01-02T10:00:00,p1,1"]) + "\n")
+    report = ingest(path, IngestOptions("transactions"), settings, now=NOW)
+    listed = json.loads(runner.invoke(app, ["quarantine", "--table", "transactions", "--json"]).stdout)
+    assert listed["rows"] == report.quarantined == 3
+    assert [r["source_row"] for r in listed["first_rows"]] == [2, 3, 4]
+    assert {r["source"] for r in listed["first_rows"]} == {"till.csv"}
+    assert listed["reasons"] == report.quarantined_by_reason
+    only = json.loads(runner.invoke(app, ["quarantine", "--table", "transactions", "--reason", "ts:", "--json"]).stdout)
+    assert [r["reason"] for r in only["first_rows"]] == ["ts:unparsable_timestamp"]
+    out = tmp_path / "rejected.csv"
+    assert runner.invoke(app, ["quarantine", "--table", "transactions", "--out", str(out)]).exit_code == 0
+    written = pd.read_csv(out)
+    assert written.columns[:3].tolist() == ["reason", "source", "source_row"] and len(written) == 3
+    assert "bob" not in out.read_text()  # customer ids stay pseudonyms
+    wrong = runner.invoke(app, ["quarantine", "--table", "transactions", "--batch", "nope"])
+    assert wrong.exit_code == 2 and "no transactions batch 'nope'" in wrong.output
+    assert "unknown table" in runner.invoke(app, ["quarantine", "--table", "sales"]).output
