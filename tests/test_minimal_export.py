@@ -112,6 +112,9 @@ def test_a_transactions_only_history_runs_end_to_end(settings, tmp_path):
     assert run["published"]["recall_list_customers"] == run["recall"]["customers"]
     # No store: one demand series per product for the whole shop, and one line says so.
     _whole_shop_demand_and_prices(run)
+    # The report says what the shop lacks for fraud, not to train a model its data cannot give
+    sections = json.loads(_ok(["report", "--out", str(tmp_path / "report.html"), "--json"]))["sections"]
+    assert sections["Fraud"].startswith("not available: fraud needs card payments and fraud labels")
 
 
 def _whole_shop_demand_and_prices(run: dict) -> None:

@@ -174,9 +174,9 @@ def fraud(settings: SpendSettings) -> Section:
     from spend.training.loop import load_config
     from spend.training.tracking import Registry
 
-    try:
-        model, _ = Registry(settings).load("fraud", feature_service="fraud_v1")
+    try:  # the data first: a shop without card payments is told so, not to train a model it cannot have
         frame = payments_with_features(settings)
+        model, _ = Registry(settings).load("fraud", feature_service="fraud_v1")
     except SpendError as error:
         return Section("Fraud", f"not available: {error}")
     delay = load_config(spec("fraud")).protocol.delay_days
