@@ -53,7 +53,7 @@ def _iso_text(pattern: str, example: str):
         if isinstance(value, date_type):  # in-process callers pass the objects themselves
             return value
         if not isinstance(value, str) or not re.fullmatch(pattern, value):
-            shown = "a number" if isinstance(value, (int, float)) else repr(value)[:40]
+            shown = {bool: "true or false", int: "a number", float: "a number"}.get(type(value), repr(value)[:40])
             raise ValueError(f"must be ISO 8601 text like {example}, not {shown}")
         return value
 

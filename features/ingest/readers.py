@@ -129,7 +129,9 @@ def _undecodable_rows() -> Iterator[list[UnicodeDecodeError]]:
 def _with_malformed(frame: pd.DataFrame, malformed: list) -> pd.DataFrame:
     """`frame` with an empty row at the place of each malformed one (its record number counts the header as
     1), holding the row's text in MALFORMED."""
-    at = sorted((row.number - 2, row.text) for row in malformed)
+    last = len(frame) + len(malformed)  # a row whose number pyarrow could not tell goes last (not expected)
+    at = sorted((row.number - 2 if row.number is not None else last, row.text) for row in malformed)
+    at = [(min(position, len(frame) + i), text) for i, (position, text) in enumerate(at)]
     total = len(frame) + len(at)
     placed = np.ones(total, dtype=bool)
     placed[[position for position, _ in at]] = False

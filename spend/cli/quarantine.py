@@ -51,7 +51,8 @@ def quarantine_command(
         return
     if out is None and len(rows):
         console.print(_table(rows.head(SHOWN), table))
-    print_summary(summary | ({} if out is not None or len(rows) <= SHOWN else {"shown": SHOWN, "all": "--out"}))
+    more = out is None and len(rows) > SHOWN
+    print_summary(summary | ({"shown": f"the first {SHOWN} (--out writes every row)"} if more else {}))
 
 
 def quarantined(settings: SpendSettings, table: str, reason: str | None, batch: str | None):
