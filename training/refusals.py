@@ -6,6 +6,7 @@ LightGBM checks its parameters' values only when it fits, in C++: `num_leaves: -
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,25 +15,29 @@ from spend.core.errors import SpendError, first_line
 from spend.core.registry import ModelSpec
 
 LIBRARIES = {"lightgbm": "LightGBM", "sklearn": "scikit-learn", "statsforecast": "statsforecast"}
-# LightGBM's words for a parameter, where its message does not use the parameter's name
-ALIASES = {"boosting rounds": "n_estimators"}
+# LightGBM's words for a parameter, where its message does not use the scikit-learn name
+ALIASES = {"boosting rounds": "n_estimators", "min_data_in_leaf": "min_child_samples"}
 
 
 @contextmanager
 def params_refused(model: ModelSpec, params: dict) -> Iterator[None]:
-    """A fit a library refused, with params configured, as one error naming them: LightGBM checks its values
-    only when it fits (num_leaves -1 was an unexpected LightGBMError with a path into LightGBM's C++)."""
+    """A fit a library refused, as one error without the library's source path; naming the params its
+    message names (LightGBM checks values only when it fits: num_leaves -1 was an unexpected LightGBMError
+    with a path into LightGBM's C++). A refusal that names none (the data's, say) blames no param."""
     try:
         yield
     except SpendError:
         raise
     except Exception as error:
         library = raised_in(error)
-        if library is None or not params:
+        if library is None:
             raise
+        logging.getLogger(__name__).warning("%s: %s refused the fit", model.name, library, exc_info=True)
         text = re.sub(r" at /\S+, line \d+ \.?", "", first_line(error)).strip()
         said = text + "".join(f" {name}" for words, name in ALIASES.items() if words in text)
-        named = [k for k in params if k in said] or list(params)
+        named = [k for k in params if k in said]
+        if not named:
+            raise SpendError(f"{model.name}: {library} refused the fit: {text}") from error
         given = ", ".join(f"{k}={params[k]}" for k in named)
         raise SpendError(f"{model.name}.yaml: params ({given}): {library} refused the fit: {text}") from error
 

@@ -50,13 +50,17 @@ def test_a_value_lightgbm_refuses_is_said_with_the_param_and_without_its_source_
     assert str(refused.value).startswith(f"churn.yaml: {said}") and " at /" not in str(refused.value)
 
 
-def test_other_errors_and_fits_without_params_pass_through_as_they_are():
+def test_errors_outside_the_libraries_pass_through_and_a_refusal_naming_no_param_blames_none():
     with pytest.raises(ZeroDivisionError), params_refused(spec("churn"), {"num_leaves": 7}):
-        _ = 1 / 0  # not raised in a library: not the params' fault
-    import lightgbm
-
-    with pytest.raises(lightgbm.basic.LightGBMError), params_refused(spec("churn"), {}):
-        _fit(num_leaves=-1)  # nothing configured: nothing to name
+        _ = 1 / 0  # not raised in a library: left as it is
+    with pytest.raises(SpendError) as refused, params_refused(spec("churn"), {"learning_rate": 0.1}):
+        _fit(num_leaves=-1)  # the library names a value not configured: no param is blamed
+    assert str(refused.value) == "churn: LightGBM refused the fit: Check failed: (num_leaves) > (1)"
+    with (
+        pytest.raises(SpendError, match=r"params \(min_child_samples=-1\)"),
+        params_refused(spec("churn"), {"min_child_samples": -1}),
+    ):
+        _fit(min_child_samples=-1)  # LightGBM calls it min_data_in_leaf
     try:
         _fit(num_leaves=-1)
     except Exception as error:  # noqa: BLE001 - the point of the test
