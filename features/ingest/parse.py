@@ -78,7 +78,7 @@ def local_time_problems(raw: pd.Series, ts_format: str | None, timezone: str) ->
     else:
         text = _as_text(raw)
         naive = text.notna() & ~text.str.contains(_OFFSET).fillna(False).astype(bool)
-        local = pd.to_datetime(text.where(naive), format=ts_format or "ISO8601", errors="coerce")
+        local = _wall_times(text.where(naive), ts_format)
         if isinstance(local.dtype, pd.DatetimeTZDtype):
             return out
     shifted = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
@@ -121,7 +121,7 @@ def _pandas_timestamps(distinct: pd.Series, ts_format: str | None, timezone: str
     """Values with an offset and values without one are parsed apart: parsed together with utc=True,
     pandas reads a naive value in the offset of the value before it (T10:00-08:00 then T10:00 both
     became 18:00 UTC). A naive value is local time in SPEND_TIMEZONE; one that does not exist there (a
-    daylight-saving gap) or is ambiguous is unparsable, not guessed."""
+    daylight-saving gap) or is ambiguous is not guessed (local_time_problems names its reason)."""
     zoned = distinct.str.contains(_OFFSET).fillna(False).astype(bool)
     parsed = pd.Series(pd.NaT, index=distinct.index, dtype="datetime64[us, UTC]")
     for part in (zoned, ~zoned):
@@ -136,10 +136,7 @@ def _one_kind(distinct: pd.Series, ts_format: str | None, timezone: str) -> pd.S
     arrow = _arrow_iso(distinct, timezone) if ts_format is None else None
     if arrow is not None:
         return arrow
-    try:
-        local = pd.to_datetime(distinct, format=ts_format or "ISO8601", errors="coerce")
-    except ValueError as error:  # the format itself is wrong (a bad directive), not a value
-        raise SpendError(f"--ts-format: {ts_format!r} is not a usable strftime format ({error})") from error
+    local = _wall_times(distinct, ts_format)
     if isinstance(local.dtype, pd.DatetimeTZDtype):
         return local.dt.tz_convert("UTC")
     return local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
@@ -148,6 +145,15 @@ def _one_kind(distinct: pd.Series, ts_format: str | None, timezone: str) -> pd.S
 DECIMAL_MARKS = (".", ",")
 # With a decimal comma: 12,50 and 1.234,50 (points group thousands); any other point is refused, not guessed.
 _COMMA_NUMBER = r"[+-]?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?|[+-]?,\d+"
+
+
+def _wall_times(text: pd.Series, ts_format: str | None) -> pd.Series:
+    """The texts as pandas reads them (ISO 8601 or `ts_format`), zoned where they carry an offset and local
+    otherwise; NaT where a text is no time."""
+    try:
+        return pd.to_datetime(text, format=ts_format or "ISO8601", errors="coerce")
+    except ValueError as error:  # the format itself is wrong (a bad directive), not a value
+        raise SpendError(f"--ts-format: {ts_format!r} is not a usable strftime format ({error})") from error
 
 
 def parse_numbers(raw: pd.Series, kind: Kind, decimal: str = ".") -> tuple[pd.Series, pd.Series]:
