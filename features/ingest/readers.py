@@ -132,12 +132,12 @@ def _with_malformed(frame: pd.DataFrame, malformed: list) -> pd.DataFrame:
     last = len(frame) + len(malformed)  # a row whose number pyarrow could not tell goes last (not expected)
     at = sorted((row.number - 2 if row.number is not None else last, row.text) for row in malformed)
     at = [(min(position, len(frame) + i), text) for i, (position, text) in enumerate(at)]
-    total = len(frame) + len(at)
-    placed = np.ones(total, dtype=bool)
-    placed[[position for position, _ in at]] = False
-    out = frame.set_axis(np.flatnonzero(placed)).reindex(range(total))  # the gaps: empty rows
+    positions, texts = [position for position, _ in at], [text for _, text in at]
+    placed = np.ones(len(frame) + len(at), dtype=bool)
+    placed[positions] = False
+    out = frame.set_axis(np.flatnonzero(placed)).reindex(range(len(placed)))  # the gaps: empty rows
     out[MALFORMED] = pd.Series(pd.NA, index=out.index, dtype=TEXT)
-    out.loc[[position for position, _ in at], MALFORMED] = [text for _, text in at]
+    out.loc[positions, MALFORMED] = texts
     return out
 
 
@@ -225,7 +225,7 @@ def _without_unnamed(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
                 f"{path.name}: column {i + 1} has no name in the header but holds values (first in data row {row}); "
                 "name it in the header, or remove it"
             )
-    return frame.iloc[:, [i for i in range(frame.shape[1]) if i not in set(unnamed)]]
+    return frame.iloc[:, [i for i, name in enumerate(frame.columns) if name != ""]]
 
 
 def _first_line(error: Exception) -> str:
