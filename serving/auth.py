@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
@@ -66,6 +67,22 @@ class AuthError(Exception):
 class Caller:
     name: str
     role: str
+
+
+# A key's name is written on every audit and log line of its calls: a system or team, never a person's
+# address (no '@'), a line break or a paragraph.
+KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _check_name(name: str) -> None:
+    if not name.strip():  # a blank name cannot be told apart in `keys list` or revoked by hand
+        raise ValueError("key name: must not be blank; name the system or team, e.g. erp")
+    if not KEY_NAME.fullmatch(name):
+        shown = name if len(name) <= 64 else f"{name[:40]}... ({len(name)} characters)"
+        raise ValueError(
+            f"key name {shown!r}: at most 64 letters, digits, '.', '_' or '-', starting with a letter or "
+            "digit; name the system or team, e.g. erp or pricing-engine"
+        )
 
 
 def _digest(key: str) -> str:
@@ -117,10 +134,7 @@ class KeyStore:
         """Create a key for `name` with `role`; returns the key, which is not stored anywhere."""
         if role not in permissions():
             raise ValueError(f"unknown role {role!r}; roles: {', '.join(permissions())}")
-        if not name.strip():  # a blank name cannot be told apart in `keys list` or revoked by hand
-            raise ValueError("key name: must not be blank; name the system or team, e.g. erp")
-        if name != name.strip():
-            raise ValueError(f"key name {name!r}: no leading or trailing spaces")
+        _check_name(name)
         with exclusive(self._lock):
             keys = self._load()
             if any(entry["name"] == name for entry in keys.values()):

@@ -23,14 +23,28 @@ def test_keys_are_stored_hashed_and_roles_decide_permissions(tmp_path):
         assert (error.value.status, text in error.value.reason) == (status, True)
 
 
+LETTERS = "letters, digits"
+
+
 @pytest.mark.parametrize(
-    ("name", "words"), [("", "must not be blank"), ("  ", "must not be blank"), (" erp", "spaces")]
+    ("name", "words"),
+    [
+        ("", "must not be blank"),
+        ("  ", "must not be blank"),
+        (" erp", LETTERS),
+        ("crm\nINFO forged line", LETTERS),  # a name is written on every log line of its calls
+        ("anna@example.com", LETTERS),  # a person's address would be an id in the logs
+        ("team crm", LETTERS),
+        ("-crm", LETTERS),
+        ("x" * 65, "65 characters"),
+    ],
 )
-def test_a_key_needs_a_name_it_can_be_told_apart_and_revoked_by(tmp_path, name, words):
+def test_a_key_needs_a_short_plain_name_it_can_be_told_apart_and_revoked_by(tmp_path, name, words):
     store = KeyStore(tmp_path / "keys.json")
     with pytest.raises(ValueError, match=words):
         store.add(name, "marketing")
     assert not (tmp_path / "keys.json").exists()  # nothing was created
+    assert store.add("x" * 64, "marketing") and store.add("erp-2.eu_west", "supply-chain")
 
 
 def test_admin_calls_are_for_data_scientists_and_admins_only():
