@@ -26,8 +26,16 @@ def erase_command(
         list[str] | None, typer.Argument(help="The shop's own customer ids (as in its exports).", show_default=False)
     ] = None,
     from_file: Annotated[
-        Path | None, typer.Option("--from-file", help="A text file with one customer id per line.")
+        Path | None,
+        typer.Option(
+            "--from-file",
+            help="A text file with one customer id per line, or a CSV (comma, semicolon or tab) with a header "
+            "whose --column holds the ids.",
+        ),
     ] = None,
+    column: Annotated[
+        str, typer.Option("--column", help="The --from-file CSV's column of customer ids.")
+    ] = "customer_id",
     reason: Annotated[str, typer.Option(help="Why (kept in the audit trail; ids in it are blanked).")] = "",
     json_output: JsonFlag = False,
 ) -> None:
@@ -35,7 +43,7 @@ def erase_command(
     ids from now on. Prints a receipt: what each store removed."""
     from spend.features.governance.erasure import erase_customers
 
-    ids = list(customer_ids or []) + _ids_in(from_file)
+    ids = list(customer_ids or []) + _ids_in(from_file, column)
     receipt = erase_customers(SpendSettings(), ids, reason, getpass.getuser())
     if json_output:
         print_json(receipt.as_dict())
@@ -54,12 +62,48 @@ def erase_command(
         console.print(f"[yellow]mentions an erased customer, not edited:[/] {path}", highlight=False)
 
 
-def _ids_in(path: Path | None) -> list[str]:
+def _ids_in(path: Path | None, column: str) -> list[str]:
     from spend.core.files import user_text
 
     if path is None:
         return []
-    return [line.strip() for line in user_text(path, "--from-file").splitlines() if line.strip()]
+    lines = [line for line in user_text(path, "--from-file").splitlines() if line.strip()]
+    if not any(mark in line for line in lines for mark in DELIMITERS):
+        return [line.strip() for line in lines]
+    return _ids_in_csv(lines, column, path.name)
+
+
+# No customer id holds one of these (the id's pattern, docs/data-dictionary.md), so a line holding one is a
+# CSV row: read whole, it would be an id nobody has and the customer would stay, "unknown" in the receipt.
+DELIMITERS = (",", ";", "\t")
+
+
+def _ids_in_csv(lines: list[str], column: str, name: str) -> list[str]:
+    import csv
+
+    from spend.core.errors import SpendError
+
+    delimiter = next((mark for mark in DELIMITERS if mark in lines[0]), None)
+    if delimiter is None:
+        raise SpendError(
+            f"--from-file: {name} holds a ',', ';' or tab after its first line, which no customer id holds: "
+            f"give one id per line, or a CSV whose first line names its columns ({column} among them)"
+        )
+    rows = list(csv.reader(lines, delimiter=delimiter))
+    header = [cell.strip() for cell in rows[0]]
+    if column not in header:
+        raise SpendError(
+            f"--from-file: {name} has no column {column!r} (its columns: {', '.join(header)}); "
+            "name the one holding the customer ids with --column"
+        )
+    at = header.index(column)
+    blank = [n for n, row in enumerate(rows[1:], start=2) if at >= len(row) or not row[at].strip()]
+    if blank:
+        shown = ", ".join(map(str, blank[:10])) + (" ..." if len(blank) > 10 else "")
+        raise SpendError(
+            f"--from-file: {name} line(s) {shown} have no {column}; nothing was erased: fix or remove them"
+        )
+    return [row[at].strip() for row in rows[1:]]
 
 
 @retention_app.command("apply")

@@ -78,15 +78,16 @@ def _flock(lock_path: Path, mode: int, waiting: Callable[[], None] | None = None
 
 
 def user_text(path: Path, option: str) -> str:
-    """A text file a user named on the command line (`option`: the flag, for the message), read as UTF-8;
-    a missing file or bytes that are not UTF-8 text end as one clear error, not an unexpected one."""
+    """A text file a user named on the command line (`option`: the flag, for the message), read as UTF-8
+    (a byte-order mark, as Excel and Notepad write, is dropped: it would stick to the first value); a missing
+    file or bytes that are not UTF-8 text end as one clear error, not an unexpected one."""
     from spend.core.errors import SpendError
 
     path = Path(path)
     if not path.is_file():
         raise SpendError(f"{option}: {path} is not a file")
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
         raise SpendError(f"{option}: {path.name} is not UTF-8 text (byte {error.start}); save it as UTF-8") from error
 

@@ -74,6 +74,43 @@ def test_an_erasure_without_ids_says_so(settings, args, words, tmp_path, monkeyp
     assert result.exit_code == 2 and words in json.loads(result.stdout)["error"]
 
 
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        # a CRM's export as Excel saves it: byte-order mark, semicolons, a header with other columns
+        ("\ufeffrequest;Customer ID;date\nr1;bob-12;2026-01-02\nr2;nobody-1;2026-01-03\n", "Customer ID"),
+        ('customer_id,email\n"bob-12",bob@example.com\nnobody-1,\n', "customer_id"),
+        ("\ufeffbob-12\r\nnobody-1\r\n", "customer_id"),  # one id per line, from Notepad
+    ],
+)
+def test_an_erasure_list_from_a_spreadsheet_erases_the_ids_in_its_column(settings, write_csv, text, column):
+    # read line by line, "bob-12,bob@example.com" was one id nobody has: bob stayed, called "unknown"
+    _ingest_people(settings, write_csv)
+    ids = settings.paths.home.parent / "ids.csv"
+    ids.write_text(text, encoding="utf-8")
+    result = _erase("--from-file", str(ids), "--column", column)
+    assert result.exit_code == 0, result.output
+    receipt = json.loads(result.stdout)
+    assert (receipt["customers"], receipt["found"], receipt["unknown_ids"]) == (2, 1, ["nobody-1"])
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("id;date\nbob-12;2026-01-02\n", "ids.csv has no column 'customer_id' (its columns: id, date); name"),
+        ("customer_id,date\nbob-12,x\n,y\n ,z\n", "ids.csv line(s) 3, 4 have no customer_id; nothing was erased"),
+        ("bob-12\nalice-77,2026-01-02\n", "holds a ',', ';' or tab after its first line"),
+    ],
+)
+def test_an_erasure_list_that_cannot_be_read_whole_erases_nobody(settings, write_csv, text, words):
+    _ingest_people(settings, write_csv)
+    ids = settings.paths.home.parent / "ids.csv"
+    ids.write_text(text)
+    result = _erase("--from-file", str(ids))
+    assert result.exit_code == 2 and words in json.loads(result.stdout)["error"]
+    assert len(OfflineStore(settings.paths).read("transactions")) == 2
+
+
 def _lines(days: list[str]) -> list[dict]:
     return [GOOD_LINE | {"event_id": f"e{i}", "ts": f"{day}T10:00:00"} for i, day in enumerate(days)]
 
