@@ -24,12 +24,13 @@ from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.identity import classify, content_hash, derive_event_ids
 from spend.features.ingest.lock import ledger_lock
+from spend.features.ingest.order_keys import check_order_within, compose_order_ids
 from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, parse_frame
 from spend.features.ingest.readers import MALFORMED, file_sha256, read_export
 from spend.features.ingest.store import OfflineStore
 from spend.features.ingest.validate import first_reason_per_row, row_rule_failures, schema_failures
 from spend.features.schema.fields import TEXT, RowRule, SchemaContext
-from spend.features.schema.tables import SCHEMA_VERSION, TABLES, TableSpec
+from spend.features.schema.tables import PERSONAL_FIELDS, SCHEMA_VERSION, TABLES, TableSpec
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class IngestOptions:
     allow_anonymous: bool = False  # transactions without a customer are kept as anonymous purchases
     extra_rules: tuple[RowRule, ...] = ()  # source-specific rules, e.g. non-product codes
     decimal: str = "."  # "," for exports whose numbers read 12,50 (points may group thousands: 1.234,50)
+    order_within: tuple[str, ...] = ()  # columns (or "day") that complete an order number (order_keys.py)
 
     def __post_init__(self) -> None:
         if self.decimal not in DECIMAL_MARKS:
@@ -123,13 +125,15 @@ def check_rows(
         allow_anonymous=options.allow_anonymous,
     )
     specs = spec.field_map(ctx)
+    private = [name for name, f in specs.items() if f.pseudonymised] + list(PERSONAL_FIELDS)
+    check_order_within(options.order_within, spec.name, list(specs), list(raw.columns), private)
     _require_columns(raw, spec, ctx, source)
     progress("parse")
     parsed = parse_frame(raw, specs, options.ts_format, settings.timezone, options.decimal)
     unsplit = _malformed_rows(raw)
     if len(unsplit):  # their values are empty: the row's own reason first, and its text in its identity
         parsed = Parsed(parsed.frame, pd.concat([unsplit, parsed.failures]).astype({"row": "int64"}))
-    typed = _fill_defaults(parsed.frame, settings)
+    typed = compose_order_ids(_fill_defaults(parsed.frame, settings), raw, options.order_within, settings.timezone)
     key = settings.pseudonym_key.get_secret_value().encode("utf-8")
     raw_customer = typed["customer_id"].copy() if "customer_id" in typed else None
     if raw_customer is not None:
@@ -428,6 +432,7 @@ def _record(report: IngestReport, started: datetime, options: IngestOptions) -> 
             "ts_format": options.ts_format,
             "decimal": options.decimal,
             "allow_anonymous": options.allow_anonymous,
+            "order_within": list(options.order_within),
             "extra_rules": [r.reason for r in options.extra_rules],
         },
     )

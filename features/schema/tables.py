@@ -202,7 +202,8 @@ def _transaction_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
         row_rule(
             "customer_id",
             "one_customer_per_order",
-            "every line of an order in the file must name the same customer",
+            "every line of an order in the file must name the same customer "
+            "(numbers that restart per store or day: --order-within)",
             _one_value_per(["order_id"], ["customer_id"]),
             among_valid=True,
         ),

@@ -184,6 +184,13 @@ def ingest_command(
         str,
         typer.Option(help="Decimal mark of numbers in a CSV: '.' (12.50) or ',' (12,50; points may group thousands)."),
     ] = ".",
+    order_within: Annotated[
+        str | None,
+        typer.Option(
+            help="Order numbers that restart per store, register or day: the columns that complete them, "
+            "e.g. store_id,day (day: the line's local day). Give the same to every table of that till."
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Validate an export, store accepted rows, quarantine rejected ones with a reason."""
@@ -191,7 +198,10 @@ def ingest_command(
     from spend.features.ingest.readers import parse_mapping
 
     settings = SpendSettings()
-    options = IngestOptions(table, parse_mapping(map_), encoding, ts_format, allow_anonymous, decimal=decimal)
+    within = tuple(name.strip() for name in (order_within or "").split(",") if name.strip())
+    options = IngestOptions(
+        table, parse_mapping(map_), encoding, ts_format, allow_anonymous, decimal=decimal, order_within=within
+    )
     with step_progress(f"ingest {path.name}", INGEST_STEPS, enabled=not json_output) as step:
         report = ingest(path, options, settings, progress=step)
     show_report(report, json_output, hint_decimal=decimal == ".")
@@ -223,6 +233,12 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
         console.print(
             "rows with more or fewer fields than the header (a delimiter inside unquoted text?) are quarantined "
             f"whole, without their values; `spend quarantine --table {report.table}` lists each one's source row",
+            highlight=False,
+        )
+    if "customer_id:one_customer_per_order" in report.quarantined_by_reason:
+        console.print(
+            "lines of one order number naming two customers: if the till's numbers restart per store or day, "
+            "give --order-within store_id,day (the columns that make a number one order)",
             highlight=False,
         )
     if hint_decimal and any(reason.endswith(":not_a_float") for reason in report.quarantined_by_reason):

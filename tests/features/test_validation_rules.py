@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from typer.testing import CliRunner
 
+from spend.cli import app
+from spend.core.errors import SpendError
 from spend.features.ingest.pipeline import IngestOptions, ingest
 from spend.features.ingest.store import OfflineStore
 
@@ -185,3 +188,54 @@ def test_an_order_whose_lines_name_two_customers_is_quarantined_whole(settings, 
     assert (report.accepted, report.quarantined) == (2, 2)
     assert report.quarantined_by_reason == {"customer_id:one_customer_per_order": 2}
     assert set(quarantined(settings)["order_id"]) == {"o1"}
+
+
+def test_order_numbers_that_restart_per_store_and_day_are_completed_by_order_within(settings, write_csv):
+    """A till numbering its receipts per store and day: receipt 0001 of two stores and of two days is
+    three orders. Read as one, all its lines were quarantined as one order naming three customers."""
+    lines = [
+        GOOD_LINE | {"event_id": "e1", "order_id": "0001", "store_id": "S1", "register": "2"},
+        GOOD_LINE | {"event_id": "e2", "order_id": "0001", "store_id": "S1", "product_id": "p2", "register": "2"},
+        GOOD_LINE | {"event_id": "e3", "order_id": "0001", "store_id": "S2", "customer_id": "bob", "register": "2"},
+        GOOD_LINE
+        | {
+            "event_id": "e4",
+            "order_id": "0001",
+            "store_id": "S1",
+            "customer_id": "carol",
+            "ts": "2026-01-03T09:00:00",
+            "register": "2",
+        },
+        GOOD_LINE | {"event_id": "e5", "order_id": "0001", "store_id": "S1", "customer_id": "dave", "register": "3"},
+    ]
+    plain = CliRunner().invoke(app, ["ingest", str(write_csv(lines, "plain.csv")), "--table", "transactions"])
+    shown = " ".join(plain.output.split())
+    assert "customer_id:one_customer_per_order │ 5" in shown and "give --order-within store_id,day" in shown
+
+    within = IngestOptions("transactions", order_within=("store_id", "register", "day"))
+    report = ingest(write_csv(lines, "till.csv"), within, settings, now=NOW)
+    assert (report.accepted, report.quarantined) == (5, 0)
+    orders = OfflineStore(settings.paths).read("transactions").groupby("order_id")["customer_id"].nunique()
+    assert sorted(orders.index) == [
+        "0001/S1/2/2026-01-02",
+        "0001/S1/2/2026-01-03",
+        "0001/S1/3/2026-01-02",
+        "0001/S2/2/2026-01-02",
+    ]
+    assert orders.max() == 1
+
+
+@pytest.mark.parametrize(
+    ("table", "within", "words"),
+    [
+        ("transactions", ("register",), "register cannot complete an order id; name columns of the file \\(event_id,"),
+        ("transactions", ("order_id",), "order_id cannot complete"),
+        ("transactions", ("customer_id",), "customer_id names a person"),  # it would be stored raw
+        ("transactions", ("email",), "email names a person"),
+        ("customers", ("day",), "the customers table has no order_id"),
+    ],
+)
+def test_order_within_names_only_what_can_complete_an_order_id(settings, write_csv, table, within, words):
+    with pytest.raises(SpendError, match=words):
+        ingest(write_csv([GOOD_LINE]), IngestOptions(table, order_within=within), settings, now=NOW)
+    assert not OfflineStore(settings.paths).read("transactions").shape[0]
