@@ -143,11 +143,30 @@ def test_an_unknown_model_is_named_as_unknown(settings, args):
     assert "unknown model 'nosuch'; known: churn, clv" in result.output
 
 
-def test_a_bad_setting_is_a_clear_error(settings, monkeypatch):
-    monkeypatch.setenv("SPEND_MAX_LINE_AMOUNT", "-5")
+@pytest.mark.parametrize(
+    ("variables", "words"),
+    [
+        ({"SPEND_MAX_LINE_AMOUNT": "-5"}, "SPEND_MAX_LINE_AMOUNT"),
+        # accepted before: found only when a time without offset needed the zone
+        ({"SPEND_TIMEZONE": "Mars/Base"}, "timezone 'Mars/Base' is not an IANA time zone"),
+        ({"SPEND_CURRENCIES": '["GBP", "EURO"]'}, "currencies 'EURO' are not ISO 4217 codes"),
+        ({"SPEND_CURRENCIES": "[]"}, "must name at least one"),
+        # every line without a currency would have been quarantined
+        ({"SPEND_CURRENCIES": '["EUR"]'}, "default_currency 'GBP' is not among SPEND_CURRENCIES"),
+        # the hint's example was SPEND_RETENTION_DAYS's mapping
+        (
+            {"SPEND_CURRENCIES": "EUR,GBP"},
+            """SPEND_CURRENCIES: not valid JSON (Expecting value: line 1 column 1 \
+(char 0)); give it as JSON, e.g. SPEND_CURRENCIES='["GBP", "EUR"]'""",
+        ),
+    ],
+)
+def test_a_bad_setting_is_a_clear_error(settings, monkeypatch, variables, words):
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
     result = runner.invoke(app, ["quality"])
-    assert result.exit_code == 2
-    assert "SPEND_MAX_LINE_AMOUNT" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and result.output.count("error:") == 1, result.output
+    assert words in " ".join(result.output.split()) and "Traceback" not in result.output
 
 
 def test_a_home_that_cannot_be_made_is_one_error_line_naming_it(tmp_path, monkeypatch):

@@ -206,9 +206,14 @@ def _unparsed_setting(error: SettingsError) -> str:
     field = re.search(r'field "(\w+)"', str(error))
     name = f"SPEND_{field.group(1).upper()}" if field else "a SPEND_ variable"
     cause = f" ({error.__cause__})" if error.__cause__ else ""
-    return (
-        f"setting {name}: not valid JSON{cause}; give it as JSON, e.g. SPEND_RETENTION_DAYS='{{\"transactions\": 730}}'"
-    )
+    example = JSON_EXAMPLES.get(name, JSON_EXAMPLES["SPEND_RETENTION_DAYS"])
+    return f"setting {name}: not valid JSON{cause}; give it as JSON, e.g. {example}"
+
+
+JSON_EXAMPLES = {  # the settings read as JSON, each with an example of its own kind
+    "SPEND_RETENTION_DAYS": "SPEND_RETENTION_DAYS='{\"transactions\": 730}'",
+    "SPEND_CURRENCIES": 'SPEND_CURRENCIES=\'["GBP", "EUR"]\'',
+}
 
 
 def _refused_path(error: OSError) -> str:

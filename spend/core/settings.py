@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from spend.core.currencies import ISO_4217_CODES
@@ -136,6 +136,37 @@ class SpendSettings(BaseSettings):
         if value not in ISO_4217_CODES:
             raise ValueError(f"default_currency {value!r} is not an ISO 4217 code")
         return value
+
+    @field_validator("currencies")
+    @classmethod
+    def _known_currencies(cls, value: frozenset[str]) -> frozenset[str]:
+        unknown = sorted(value - ISO_4217_CODES)
+        if unknown:
+            raise ValueError(f"currencies {', '.join(map(repr, unknown))} are not ISO 4217 codes")
+        if not value:  # every line would be quarantined
+            raise ValueError("currencies must name at least one ISO 4217 code")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        # Unchecked, a zone nobody has was found only when a timestamp without offset needed it.
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"timezone {value!r} is not an IANA time zone (e.g. Europe/London, UTC)") from error
+        return value
+
+    @model_validator(mode="after")
+    def _default_currency_accepted(self) -> SpendSettings:
+        if self.default_currency not in self.currencies:
+            raise ValueError(
+                f"default_currency {self.default_currency!r} is not among SPEND_CURRENCIES: every line without "
+                "a currency would be quarantined"
+            )
+        return self
 
     @property
     def uses_development_key(self) -> bool:
