@@ -6,6 +6,9 @@ raises a SpendError that names the field and the problem before anything is comp
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 import pandas as pd
 from pandas.errors import OutOfBoundsDatetime
 
@@ -77,16 +80,20 @@ def check_plan(
     plan = plan.copy()
     blank_id = plan["product_id"].isna() | (plan["product_id"].astype(str).str.strip() == "")
     plan["product_id"] = plan["product_id"].astype(str)
-    dates = pd.to_datetime(plan["date"], errors="coerce", utc=True)
+    written, odd = _not_iso_days(plan["date"])
+    dates = pd.to_datetime(plan["date"].where(~written & ~odd), errors="coerce", utc=True)
     beyond = pd.Series(False, index=plan.index)  # a date past 2262 is a date, not garbage
-    if dates.isna().any():  # read one by one, the unparsed only: a plan of thousands of days stays fast
-        beyond[dates.isna()] = plan.loc[dates.isna(), "date"].map(_beyond_calendar).astype(bool)
+    unread = dates.isna() & ~written & ~odd
+    if unread.any():  # read one by one, the unparsed only: a plan of thousands of days stays fast
+        beyond[unread] = plan.loc[unread, "date"].map(_beyond_calendar).astype(bool)
     prices = pd.to_numeric(plan["price"], errors="coerce")
     day = dates.dt.tz_localize(None).dt.normalize()
     keys = ["product_id", "date", *(["store_id"] if "store_id" in plan.columns else [])]
     checks = [
         ("product_id: missing", blank_id),
-        ("date: not a date", dates.isna() & ~beyond),
+        ("date: write days as YYYY-MM-DD (07/12/2026 is 7 December or 12 July)", written),
+        ("date: not a date", (dates.isna() & ~beyond) | odd),
+        ("date: a time of day, not a day (the time would be dropped)", dates.notna() & (dates != dates.dt.normalize())),
         ("price: not a number", prices.isna()),
         ("price: negative", prices < 0),
         ("price: must be above 0 and finite", (prices == 0) | prices.abs().eq(float("inf"))),
@@ -107,6 +114,24 @@ def check_plan(
             row = int(bad.to_numpy().nonzero()[0][0])
             raise BadRequest(f"price plan row {row + 1}: {problem} ({plan.iloc[row].to_dict()})", "prices")
     return plan.assign(date=day, price=prices)
+
+
+ISO_DAY = r"\d{4}-\d{2}-\d{2}"
+
+
+def _not_iso_days(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(texts that are not days written YYYY-MM-DD, values that are neither text nor a date). pandas read
+    07/12/2026 as 12 July, a European's 7 December, and 20261207 as nanoseconds after 1970, without a
+    word. Dates from Excel or Parquet (date or datetime values) are days already."""
+    none = pd.Series(False, index=values.index)
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return none, none
+    if pd.api.types.is_numeric_dtype(values):
+        return none, pd.Series(True, index=values.index)
+    iso = re.compile(ISO_DAY)
+    written = values.map(lambda v: isinstance(v, str) and iso.fullmatch(v.strip()) is None).astype(bool)
+    odd = values.map(lambda v: not isinstance(v, str | dt.date) and not pd.isna(v)).astype(bool)
+    return written, odd
 
 
 def _beyond_calendar(value) -> bool:

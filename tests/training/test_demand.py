@@ -130,6 +130,9 @@ def test_bad_requests_get_one_error_and_no_output(shop, tmp_path):
         ([{"product_id": "P00001", "date": soon, "price": float("inf")}], ("price: must be above 0 and finite",)),
         ([{"product_id": "P00001", "date": soon, "price": 0}], ("price: must be above 0 and finite",)),
         ([{"product_id": None, "date": soon, "price": 3}], ("product_id: missing",)),
+        # read as 12 July (month first) before: a European's 7 December, planned for another day
+        ([{"product_id": "P00001", "date": "07/12/2026", "price": 3}], ("date: write days as YYYY-MM-DD",)),
+        ([{"product_id": "P00001", "date": f"{soon}T10:00", "price": 3}], ("date: write days as YYYY-MM-DD",)),
         (
             [{"product_id": "P00001", "store_id": store, "date": soon, "price": p} for p in (3, 4)],
             ("row 2: a second price for the same product, store and day",),

@@ -1,0 +1,53 @@
+"""A price plan's days, as the three kinds of file hand them over: CSV text, Excel and Parquet values."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from spend.models.demand_requests import BadRequest, check_plan
+
+LAST = pd.Timestamp("2026-12-04")
+
+
+def _plan(date) -> pd.DataFrame:
+    return pd.DataFrame({"product_id": ["P1"], "date": pd.Series([date], dtype=object), "price": [9.5]})
+
+
+@pytest.mark.parametrize(
+    "date", ["2026-12-07", " 2026-12-07 ", dt.date(2026, 12, 7), dt.datetime(2026, 12, 7), pd.Timestamp("2026-12-07")]
+)
+def test_a_day_as_text_excel_or_parquet_hand_it_over_is_read(date):
+    checked = check_plan(_plan(date), LAST, {"P1"}, horizon=28)
+    assert checked["date"].tolist() == [pd.Timestamp("2026-12-07")]
+
+
+@pytest.mark.parametrize(
+    ("date", "words"),
+    [
+        ("07/12/2026", "date: write days as YYYY-MM-DD"),  # read as 12 July before, without a word
+        ("12/7/2026", "date: write days as YYYY-MM-DD"),
+        ("2026-12-07 10:00", "date: write days as YYYY-MM-DD"),
+        (dt.datetime(2026, 12, 7, 10, 30), "date: a time of day, not a day"),  # the time was dropped
+        (pd.Timestamp("2026-12-07 10:30"), "date: a time of day, not a day"),
+        ("2026-13-45", "date: not a date"),
+        (20261207, "date: not a date"),  # nanoseconds after 1970 to pandas
+        (float("nan"), "date: not a date"),
+    ],
+)
+def test_a_day_that_could_be_misread_is_refused_naming_the_row(date, words):
+    with pytest.raises(BadRequest, match=f"price plan row 1: {words}"):
+        check_plan(_plan(date), LAST, {"P1"}, horizon=28)
+
+
+def test_a_parquet_datetime_column_is_read_and_its_times_refused():
+    plan = pd.DataFrame(
+        {"product_id": ["P1", "P1"], "date": pd.to_datetime(["2026-12-07", "2026-12-08"]), "price": 9.5}
+    )
+    assert len(check_plan(plan, LAST, {"P1"}, horizon=28)) == 2
+    with pytest.raises(BadRequest, match="row 2: date: a time of day"):
+        check_plan(
+            plan.assign(date=[pd.Timestamp("2026-12-07"), pd.Timestamp("2026-12-08 09:00")]), LAST, {"P1"}, horizon=28
+        )
