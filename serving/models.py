@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from spend.core.errors import SpendError
 from spend.core.model_store import ModelStore
 from spend.core.names import CHAMPION, registered_name
+from spend.core.registry import train_hint
 from spend.core.settings import SpendSettings
 
 
@@ -63,7 +64,7 @@ class ModelSlot:
         except MlflowException as error:
             missing = error.error_code == "RESOURCE_DOES_NOT_EXIST"
             return self._failed(
-                f"no {self.model}@{self.alias} in the registry; train one with `spend train {self.model}`"
+                f"no {self.model}@{self.alias} in the registry; {train_hint(self.model)}"
                 if missing
                 else f"the model registry refused the lookup ({type(error).__name__})",
                 error,

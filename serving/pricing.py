@@ -7,9 +7,8 @@ from __future__ import annotations
 import bentoml
 import numpy as np
 
+from spend.core.registry import train_hint
 from spend.serving.answers import json_response, refused, served_fields, unavailable
-
-NO_PRICING_MODEL = "no pricing model loaded; train one with `spend train pricing`"
 
 
 def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores):
@@ -17,7 +16,7 @@ def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores
 
     loaded = service.slots["pricing"].current
     if loaded is None:
-        return unavailable(ctx, NO_PRICING_MODEL)
+        return unavailable(ctx, f"no pricing model loaded; {train_hint('pricing')}")
     model = loaded.model
     ids = [p.product_id for p in products]
     if len(set(ids)) < len(ids):

@@ -34,6 +34,7 @@ from pydantic import Field
 
 from spend.core.errors import OnlineStoreUnavailable
 from spend.core.registry import served as served_models
+from spend.core.registry import train_hint
 from spend.serving import demand, pricing
 from spend.serving.answers import json_response as _json
 from spend.serving.answers import refused as _refused
@@ -291,7 +292,7 @@ class Spend:
 
         loaded = self.slots["churn"].current
         if loaded is None:
-            return _unavailable(ctx, "no churn model loaded; train one with `spend train churn`")
+            return _unavailable(ctx, _missing("churn"))
         if self.feature_error:
             return _unavailable(ctx, self.feature_error)
         columns, problem = self._online(self.reader, {"customer_id": customer_ids})
@@ -446,7 +447,7 @@ class Spend:
         # meanwhile); every online read is bounded by the store's timeout.
         loaded = self.slots["fraud"].current
         if loaded is None or self.feature_error:
-            return _unavailable(ctx, self.feature_error or NO_FRAUD_MODEL)
+            return _unavailable(ctx, self.feature_error or _missing("fraud"))
         async with self.in_flight.only_one(transaction.order_id):  # a concurrent retry waits, then is a retry
             return await self._score_one(loaded, transaction, ctx)
 
@@ -485,7 +486,7 @@ class Spend:
         before (same order id and details) gets its first answer and is not counted again."""
         loaded = self.slots["fraud"].current
         if loaded is None or self.feature_error:
-            return _unavailable(ctx, self.feature_error or NO_FRAUD_MODEL)
+            return _unavailable(ctx, self.feature_error or _missing("fraud"))
         with self.in_flight.only_these(t.order_id for t in transactions):  # copies in flight wait, as for one
             return self._score_batch(loaded, transactions, ctx)
 
@@ -692,8 +693,13 @@ class Spend:
         return ErasureReceipt(**receipt.as_dict())
 
 
-NO_FRAUD_MODEL = "no fraud model loaded; train one with `spend train fraud`"
 STARTUP_WAIT_SECONDS = 120  # loading every model takes seconds; a registry that hangs fails by connect_timeout
+
+
+def _missing(model: str) -> str:
+    return f"no {model} model loaded; {train_hint(model)}"
+
+
 ORDER_CONFLICT = (
     "order_id was already scored with other payment details (card, terminal, time, amount, currency or "
     "basket); a new payment needs a new order_id"

@@ -49,7 +49,9 @@ class ModelStore:
         """(fitted model, registry version) of `model@alias`; an error says how to get one."""
         version = self.version_by_alias(model, alias)
         if version is None:
-            raise SpendError(f"no {model}@{alias}; train one with `spend train {model}`")
+            from spend.core.registry import train_hint
+
+            raise SpendError(f"no {model}@{alias}; {train_hint(model)}")
         return self.load_version(version, feature_service), version
 
 

@@ -21,6 +21,15 @@ from typing import Any, Literal
 from spend.core.errors import SpendError
 
 Dataset = Literal["customer_cohorts", "payments_prequential", "series_backtest", "price_panel", "offer_campaign"]
+# What each kind of training data is made from: said wherever a model is missing, so a shop whose exports
+# cannot give one (no card payments, no campaign) learns why, not only to train it.
+LEARNS_FROM: dict[str, str] = {
+    "customer_cohorts": "customers' purchases",
+    "payments_prequential": "card payments and fraud labels",
+    "series_backtest": "daily purchases per product",
+    "price_panel": "purchases at prices that moved, over 26 weeks or more",
+    "offer_campaign": "a randomised offer campaign",
+}
 ROLES = ("marketing", "pricing-engine", "supply-chain", "data-scientist", "admin", "monitoring")
 EVERYTHING = ("data-scientist", "admin")  # roles that may call every endpoint
 
@@ -145,6 +154,16 @@ def spec(name: str) -> ModelSpec:
     if found is None:
         raise SpendError(f"unknown model {name!r}; known: {', '.join(sorted(_registry())) or 'none'}")
     return found
+
+
+def train_hint(name: str) -> str:
+    """How to get a missing model, and what its training needs ("train one with `spend train fraud` (it
+    learns from card payments and fraud labels)"); an undeclared name gets the command only."""
+    from spend.core.names import model_name
+
+    found = _registry().get(model_name(name))
+    needs = f" (it learns from {LEARNS_FROM[found.dataset]})" if found is not None else ""
+    return f"train one with `spend train {name}`{needs}"
 
 
 def permission(model: ModelSpec, route: str) -> str:

@@ -21,6 +21,19 @@ def _register(registry: Registry, seed: int) -> int:
     return registry.register("slot", model, {}, {"spend_auc": 0.5 + seed / 100}, tags, {}, gate).version
 
 
+def test_a_missing_model_says_what_its_training_learns_from(settings):
+    """A transactions-only shop was told to `spend train fraud`, which its exports cannot give."""
+    from spend.core.registry import LEARNS_FROM, specs
+
+    assert {s.dataset for s in specs().values()} <= set(LEARNS_FROM)  # a new kind of data says what it needs
+    empty = ModelSlot(settings, "fraud", "fraud_v1")
+    assert not empty.refresh()
+    assert empty.last_error == (
+        "no fraud@champion in the registry; train one with `spend train fraud` "
+        "(it learns from card payments and fraud labels)"
+    )
+
+
 def test_the_slot_swaps_when_the_alias_moves_and_keeps_serving_without_a_registry(settings, monkeypatch):
     registry = Registry(settings)
     empty = ModelSlot(settings, "slot", "churn_v1")
