@@ -67,6 +67,8 @@ def _ids_in(path: Path | None, column: str) -> list[str]:
 
     if path is None:
         return []
+    if path.suffix.lower() in (".xlsx", ".parquet"):
+        return _ids_in_table(path, column)
     lines = [line for line in user_text(path, "--from-file").splitlines() if line.strip()]
     if not any(mark in line for line in lines for mark in DELIMITERS):
         return [line.strip() for line in lines]
@@ -91,19 +93,59 @@ def _ids_in_csv(lines: list[str], column: str, name: str) -> list[str]:
         )
     rows = list(csv.reader(lines, delimiter=delimiter))
     header = [cell.strip() for cell in rows[0]]
+    at = _column_at(header, column, name)
+    return _every_id([row[at] if at < len(row) else "" for row in rows[1:]], column, name)
+
+
+def _ids_in_table(path: Path, column: str) -> list[str]:
+    """The ids of an Excel sheet's or a Parquet file's column, as text (an id typed as a number is 12345,
+    never 12345.0, which nobody has)."""
+    import pandas as pd
+
+    from spend.core.errors import SpendError
+
+    try:
+        if path.suffix.lower() == ".xlsx":
+            frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl")
+        else:
+            frame = pd.read_parquet(path)
+    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
+        raise SpendError(f"--from-file: {path.name} cannot be read: {error}") from error
+    at = _column_at([str(c).strip() for c in frame.columns], column, path.name)
+    return _every_id([_text(value) for value in frame.iloc[:, at]], column, path.name)
+
+
+def _text(value) -> str:
+    if value is None or value != value:  # empty, or NaN
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _column_at(header: list[str], column: str, name: str) -> int:
+    from spend.core.errors import SpendError
+
     if column not in header:
         raise SpendError(
             f"--from-file: {name} has no column {column!r} (its columns: {', '.join(header)}); "
             "name the one holding the customer ids with --column"
         )
-    at = header.index(column)
-    blank = [n for n, row in enumerate(rows[1:], start=2) if at >= len(row) or not row[at].strip()]
+    return header.index(column)
+
+
+def _every_id(values: list[str], column: str, name: str) -> list[str]:
+    """Every row's id, or one error naming the lines (the header is line 1) without one: nothing is erased
+    from a list that cannot be read whole."""
+    from spend.core.errors import SpendError
+
+    blank = [n for n, value in enumerate(values, start=2) if not value.strip()]
     if blank:
         shown = ", ".join(map(str, blank[:10])) + (" ..." if len(blank) > 10 else "")
         raise SpendError(
             f"--from-file: {name} line(s) {shown} have no {column}; nothing was erased: fix or remove them"
         )
-    return [row[at].strip() for row in rows[1:]]
+    return [value.strip() for value in values]
 
 
 @retention_app.command("apply")

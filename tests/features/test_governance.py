@@ -94,6 +94,24 @@ def test_an_erasure_list_from_a_spreadsheet_erases_the_ids_in_its_column(setting
     assert (receipt["customers"], receipt["found"], receipt["unknown_ids"]) == (2, 1, ["nobody-1"])
 
 
+@pytest.mark.parametrize("suffix", [".xlsx", ".parquet"])
+def test_an_erasure_list_in_excel_or_parquet_erases_the_ids_in_its_column(settings, write_csv, suffix):
+    # a CRM's sheet with the ids typed as numbers: 77 must be read as "77", never "77.0"
+    _ingest_people(settings, write_csv)
+    frame = pd.DataFrame({"Customer ID": ["bob-12", 77.0, "nobody-1"], "note": ["a", "b", "c"]})
+    ids = settings.paths.home.parent / f"ids{suffix}"
+    if suffix == ".xlsx":
+        frame.to_excel(ids, index=False)
+    else:
+        frame.astype({"Customer ID": str}).replace("77.0", "77").to_parquet(ids)
+    receipt = json.loads(_erase("--from-file", str(ids), "--column", "Customer ID").stdout)
+    assert (receipt["customers"], receipt["found"], sorted(receipt["unknown_ids"])) == (3, 1, ["77", "nobody-1"])
+    blank = frame.assign(**{"Customer ID": ["bob-12", None, "x"]})
+    blank.to_excel(ids, index=False) if suffix == ".xlsx" else blank.to_parquet(ids)
+    refused = json.loads(_erase("--from-file", str(ids), "--column", "Customer ID").stdout)
+    assert "line(s) 3 have no Customer ID; nothing was erased" in refused["error"]
+
+
 @pytest.mark.parametrize(
     ("text", "words"),
     [
