@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python benchmarks/customer_models.py --json
 	$(BIN)/python benchmarks/fraud.py --json
 	$(BIN)/python benchmarks/demand.py --json
+	$(BIN)/python benchmarks/demand_prices.py --json
 	$(BIN)/python benchmarks/pricing.py --json
 	$(BIN)/python benchmarks/offers.py --json
 	$(BIN)/python benchmarks/serving.py --json

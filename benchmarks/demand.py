@@ -8,9 +8,11 @@ the history's last day; each scorer fitted on the year before its origin):
   (b) UCI Online Retail II: daily units of its 500 best-selling products, country as store (pairs
       that sold on at least 30 days), sales as truth (no stock data)
 
-Rows: Spend (experiments/demand.yaml's settings), and the other interval method and stock-out
-handling as variants on (a); SeasonalNaive (weekly), AutoETS (weekly) and CrostonOptimized.
-Figures: WAPE, MASE, bias, scaled pinball loss, P10-P90 coverage, fit and predict seconds.
+Rows: Spend (experiments/demand.yaml's settings), and the other interval method, stock-out handling and
+price effect as variants on (a); SeasonalNaive (weekly), AutoETS (weekly) and CrostonOptimized.
+Figures: WAPE, MASE, bias, scaled pinball loss, P10-P90 coverage, fit and predict seconds. On (a), the
+forecast's response to a planned 10% price cut against the simulator's own-price elasticities (goal: a
+cut raises the expected units of at least 90% of products, every simulated product being elastic).
 
 Goals: Spend's WAPE at least 20% below the best baseline's on (a) and 10% below on (b); P10-P90
 coverage between 0.75 and 0.85 on both; Spend's train plus backtest of the 4,400 simulated series
@@ -52,12 +54,16 @@ def log(message: str) -> None:
     print(f"  {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
-def simulated_history(customers: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(forecaster input from the simulated tables, true demand, the daily stock counts)."""
+def simulated_history(customers: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, object]:
+    """(forecaster input from the simulated tables, true demand, the daily stock counts, the simulator's
+    demand at any prices)."""
     from spend.simulate.config import SimulationConfig
+    from spend.simulate.demand_truth import DemandTruth
     from spend.simulate.run import simulate
 
-    return history_from(simulate(SimulationConfig(customers=customers, days=730, seed=3)))
+    config = SimulationConfig(customers=customers, days=730, seed=3)
+    sim = simulate(config)
+    return (*history_from(sim), DemandTruth.from_truth(sim.truth, config.promo_lift))
 
 
 def history_from(sim) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -148,7 +154,7 @@ def run(customers: int) -> dict:
     warnings.filterwarnings("ignore")
     out = {}
     log(f"(a) simulating {customers:,} customers over 2 years")
-    history, truth, counts = simulated_history(customers)
+    history, truth, counts, demand_truth = simulated_history(customers)
     out["simulated_series"] = int(history[["product_id", "store_id"]].drop_duplicates().shape[0])
     started = time.perf_counter()
     main = run_backtest(history, scorers(), HORIZON, WINDOWS, HISTORY_DAYS, truth=truth, progress=log)
@@ -161,11 +167,16 @@ def run(customers: int) -> dict:
     variants = {
         "intervals": "conformal" if config.intervals == "quantile" else "quantile",
         "stockouts": "exclude" if config.stockouts == "impute" else "impute",
+        "price_effect": "learned" if config.params.get("price_effect", "elasticity") == "elasticity" else "elasticity",
     }
     for key, value in variants.items():
         log(f"(a) variant {key}={value}")
         alt = run_backtest(history, scorers(False, **{key: value}), HORIZON, WINDOWS, HISTORY_DAYS, truth=truth)
         out["simulated"].loc[f"spend ({key}={value})"] = alt.table.loc["spend"]
+    log("(a) the forecast's response to a planned price against the simulator's")
+    out["price_response"] = {
+        effect: price_response(history, demand_truth, price_effect=effect) for effect in ("elasticity", "learned")
+    }
     log("(a) replenishment replay over the last 8 weeks")
     config = read_config("demand", spec("demand").config)
     params = dict(config.params) | {"intervals": config.intervals, "stockouts": config.stockouts}
@@ -175,6 +186,34 @@ def run(customers: int) -> dict:
     out["online_retail_series"] = int(retail[["product_id", "store_id"]].drop_duplicates().shape[0])
     out["online_retail"] = run_backtest(retail, scorers(), HORIZON, WINDOWS, HISTORY_DAYS, progress=log).table
     return out
+
+
+CUT = 0.9  # the planned price: every product 10% below its last price, over the whole horizon
+
+
+def price_response(history: pd.DataFrame, truth, **overrides) -> dict:
+    """Spend fitted on the year before the last horizon, then asked for a forecast with every product's
+    price cut by 10% on every day: each product's implied own-price elasticity, log(units at the cut /
+    units at its last price) / log(0.9), against the simulator's own-price elasticity over those days.
+    The forecaster has no cross-price input, so cutting every price at once gives each product's own
+    response."""
+    origin = history["date"].max() - pd.Timedelta(days=HORIZON)
+    train = history[(history["date"] <= origin) & (history["date"] > origin - pd.Timedelta(days=HISTORY_DAYS))]
+    model = scorers(False, **overrides)["spend"]().fit(train)
+    days = pd.date_range(origin + pd.Timedelta(days=1), periods=HORIZON, freq="D")
+    plan = model.last_price_.rename("price").reset_index().merge(pd.DataFrame({"date": days}), how="cross")
+    base = model.predict(HORIZON).groupby("product_id")["mean"].sum()
+    cut = model.predict(HORIZON, plan=plan.assign(price=plan["price"] * CUT)).groupby("product_id")["mean"].sum()
+    implied = np.log(cut / base) / np.log(CUT)
+    true = pd.Series(np.mean([truth.elasticity(d) for d in days], axis=0), index=truth.products["product_id"])
+    both = pd.concat([implied.rename("implied"), true.rename("true")], axis=1).dropna()
+    return {
+        "products": len(both),
+        "mae": float((both["implied"] - both["true"]).abs().mean()),
+        "right_sign": float((np.sign(both["implied"]) == np.sign(both["true"])).mean()),
+        "mean_implied": float(both["implied"].mean()),
+        "mean_true": float(both["true"].mean()),
+    }
 
 
 def figures(r: dict) -> list[dict]:
@@ -208,8 +247,29 @@ def figures(r: dict) -> list[dict]:
             seconds < 300,
         )
     )
+    rows += response_figures(r["price_response"])
     rows += replay_figures(r["replay"])
     return rows
+
+
+def response_figures(r: dict) -> list[dict]:
+    spend, learned = r["elasticity"], r["learned"]
+    return [
+        figure(
+            "simulated_price_cut_raises_units_share",
+            spend["right_sign"],
+            f"price learned by the trees {learned['right_sign']:.4f}",
+            ">= 0.9 of products (every simulated product is elastic)",
+            spend["right_sign"] >= 0.9,
+        ),
+        figure(
+            "simulated_price_response_mae",
+            spend["mae"],
+            f"price learned by the trees {learned['mae']:.4f}",
+            "below the learned price's",
+            spend["mae"] < learned["mae"],
+        ),
+    ]
 
 
 def replay_figures(r: dict) -> list[dict]:
@@ -252,6 +312,12 @@ def show(r: dict) -> None:
     for data in ("simulated", "online_retail"):
         print(f"\n{data} ({r[f'{data}_series']:,} series, {WINDOWS} windows of {HORIZON} days)")
         print(r[data][columns].astype(float).round(4).to_string())
+    print("\nresponse to a planned 10% price cut, implied own-price elasticity against the simulator's")
+    for name, row in r["price_response"].items():
+        print(
+            f"  {name:10s} MAE {row['mae']:.4f}, right sign {row['right_sign']:.4f}, mean {row['mean_implied']:+.4f} "
+            f"(truth {row['mean_true']:+.4f}), {row['products']} products"
+        )
     replayed = r["replay"]
     print(
         f"\nreplenishment replay ({replayed['series']:,} series, {replayed['days']} days, "
@@ -282,6 +348,7 @@ def main() -> None:
             if isinstance(v, pd.DataFrame)
         }
         tables["replay"] = result["replay"]
+        tables["price_response"] = result["price_response"]
         print(json.dumps({"benchmark": "demand", "tables": tables, "figures": figures(result)}))
 
 

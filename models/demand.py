@@ -2,9 +2,17 @@
 
 Inputs per series and day: lags and rolling means of units (mlforecast's recursive strategy feeds each
 model its own forecasts for the days ahead), calendar and holiday features, two static levels (the
-product's mean daily units over its stores, and the store's over its products), and the price and
-promotion of the day as known-future inputs: a planned price (`predict(plan=...)`) changes the
-forecast through `price_ratio`, the day's price over the product's median training price.
+product's mean daily units over its stores, and the store's over its products), and the promotion of
+the day as a known-future input.
+
+Prices (`price_effect`): a shop sets prices in reaction to demand (dearer in season, discounts on slow
+movers), so trees that read the price learn those reasons, not the price's effect. "elasticity" (the
+default) estimates each product's own-price elasticity on the same history with the pricing model's
+estimator (models/pricing.py, `elasticity_method`), keeps the price out of the trees (they forecast at
+the prices of late, which their lags carry), and multiplies every forecast by (day's price / last price)
+^ elasticity: a planned price (`predict(plan=...)`) moves the forecast by the elasticity, a day without
+a plan keeps the last price and the trees' forecast. "learned" feeds the trees `price_ratio`, the day's
+price over the product's median training price, as an input (every model before 2026-12-05).
 
 Quantiles (P10, P50, P90 by default) come from one of two methods (`intervals`, chosen by backtest):
 - "quantile": one LightGBM per quantile with the pinball objective;
@@ -44,6 +52,7 @@ INTERVALS = ("quantile", "conformal")
 MIN_BASELINE_DAYS = 28  # a statsforecast baseline's shortest series; shorter ones get their mean
 KEEP_LAST_DAYS = 60  # history kept with a fitted model: the longest lag (28) plus its 28-day window, and a margin
 STOCKOUTS = ("impute", "exclude")
+PRICE_EFFECTS = ("elasticity", "learned")
 FRAME_COLUMNS = ["unique_id", "ds", "y", "price_ratio", "promo", "product_level", "store_level"]
 BOUNDS = {
     "n_estimators": (50, 400),
@@ -90,6 +99,8 @@ class DemandForecaster(BaseEstimator):
         min_child_samples: int = 100,
         min_history_days: int = 28,
         conformal_windows: int = 2,
+        price_effect: str = "elasticity",
+        elasticity_method: str = "ols_controls",
         random_state: int = 0,
     ) -> None:
         self.horizon = horizon
@@ -103,6 +114,8 @@ class DemandForecaster(BaseEstimator):
         self.min_child_samples = min_child_samples
         self.min_history_days = min_history_days
         self.conformal_windows = conformal_windows
+        self.price_effect = price_effect
+        self.elasticity_method = elasticity_method
         self.random_state = random_state
 
     # ----- fit -----
@@ -113,7 +126,9 @@ class DemandForecaster(BaseEstimator):
         from mlforecast.utils import PredictionIntervals
 
         self._check_params()
-        frame = self._frame(_checked(history))
+        history = _checked(history)
+        self.elasticity_, self.price_note_ = self._elasticities(history)
+        frame = self._frame(history)
         lengths = frame.groupby("unique_id", observed=True).size()
         self.known_series_ = np.asarray(lengths.index[lengths >= self.min_history_days], dtype=object)
         frame = frame[frame["unique_id"].isin(self.known_series_)]
@@ -129,7 +144,7 @@ class DemandForecaster(BaseEstimator):
             else None
         )
         self.forecaster_.fit(
-            frame[FRAME_COLUMNS + (["weight"] if weights else [])],
+            frame[self._columns() + (["weight"] if weights else [])],
             static_features=["product_level", "store_level"],
             weight_col="weight" if weights else None,
             prediction_intervals=intervals,
@@ -158,7 +173,7 @@ class DemandForecaster(BaseEstimator):
         self.last_date_ = frame["ds"].max()
         self.last_price_ = frame.sort_values("ds").groupby("product_id")["price"].last()
         recent = frame[frame["ds"] > self.last_date_ - pd.Timedelta(days=KEEP_LAST_DAYS)]
-        self.recent_ = recent[FRAME_COLUMNS].reset_index(drop=True)
+        self.recent_ = recent[self._columns()].reset_index(drop=True)
 
     def _check_learnable(self, frame: pd.DataFrame) -> None:
         """A clear error where LightGBM would stop with its own: mlforecast drops each series' first days,
@@ -186,6 +201,34 @@ class DemandForecaster(BaseEstimator):
             raise ValueError(f"stockouts must be one of {', '.join(STOCKOUTS)}, not {self.stockouts!r}")
         if 0.5 not in self.quantiles or any(not 0 < q < 1 for q in self.quantiles):
             raise ValueError("quantiles must lie in (0, 1) and include 0.5")
+        if self.price_effect not in PRICE_EFFECTS:
+            raise ValueError(f"price_effect must be one of {', '.join(PRICE_EFFECTS)}, not {self.price_effect!r}")
+
+    def _columns(self) -> list[str]:
+        """The frame's columns mlforecast sees: with the elasticity's price effect, no price input (a model
+        fitted before it had one; it learned the price)."""
+        if getattr(self, "price_effect", "learned") == "learned":
+            return FRAME_COLUMNS
+        return [c for c in FRAME_COLUMNS if c != "price_ratio"]
+
+    def _elasticities(self, history: pd.DataFrame) -> tuple[pd.Series, str | None]:
+        """Each product's own-price elasticity (models/pricing.py, on the same history), or none and why.
+        The shop sets prices in reaction to demand (dearer in season, discounts on slow movers), so trees
+        that read the price learned its reasons instead: a planned cut lowered most products' forecasts
+        (docs/demand.md, "Planned prices")."""
+        from spend.models.pricing import ElasticityEstimator, product_days
+
+        self.price_range_ = _price_range(history)
+        if self.price_effect == "learned":
+            return pd.Series(dtype=float), None
+        try:
+            table = ElasticityEstimator(method=self.elasticity_method).fit(product_days(history)).table_
+        except ValueError as error:
+            return pd.Series(dtype=float), f"price effect: {error}; planned prices do not move the forecast"
+        # A rise that sells more is the shop's reason for the price again (a few products' estimates):
+        # such a product's forecast does not move with its price.
+        elasticity = table.set_index("product_id")["elasticity"].astype(float).clip(upper=0.0)
+        return elasticity, _unpriced(table)
 
     def _models(self) -> dict:
         common = dict(
@@ -315,7 +358,8 @@ class DemandForecaster(BaseEstimator):
         )
 
     def _forecast(self, known: pd.DataFrame, horizon: int, plan: pd.DataFrame | None) -> pd.DataFrame:
-        future = self._future(known, horizon, plan)
+        grid = self._future(known, horizon, plan)
+        future = grid[[c for c in self._columns() if c not in ("y", "product_level", "store_level")]]
         level = [int(round(100 * (max(self.quantiles) - min(self.quantiles))))]
         ids = known["unique_id"].tolist()
         if self.intervals == "conformal":
@@ -323,8 +367,28 @@ class DemandForecaster(BaseEstimator):
         else:
             raw = self._quantile_paths(horizon, future, ids)
         out = self._quantile_columns(raw, level[0])
+        if getattr(self, "price_effect", "learned") == "elasticity":
+            out = self._priced(out, grid)
         out = out.merge(self.static_, left_on="unique_id", right_index=True)
         out["method"] = "model"
+        return out
+
+    def _beta(self, products: pd.Series) -> np.ndarray:
+        return products.map(self.elasticity_).fillna(0.0).to_numpy(dtype=float)
+
+    def _priced(self, out: pd.DataFrame, grid: pd.DataFrame) -> pd.DataFrame:
+        """Every figure times (day's price / last price) ^ elasticity. The trees forecast at the prices of
+        late (their lags carry the level those prices sold at); the elasticity moves that to a planned
+        price. Days without a plan keep the last price: no change. A price outside those the history shows
+        counts as the nearest one shown: the elasticity says nothing beyond them."""
+        day = out[["unique_id", "ds"]].merge(grid[["unique_id", "ds", "product_id", "price"]], how="left")
+        low = day["product_id"].map(self.price_range_["low"]).to_numpy(dtype=float)
+        high = day["product_id"].map(self.price_range_["high"]).to_numpy(dtype=float)
+        day["price"] = np.clip(day["price"].to_numpy(dtype=float), low, high)
+        ratio = _ratio(day, self.last_price_)
+        factor = np.where(ratio > 0, ratio ** self._beta(day["product_id"]), 1.0)
+        names = [_qname(q) for q in self.quantiles] + ["mean"]
+        out[names] = out[names].to_numpy(dtype=float) * factor[:, None]
         return out
 
     def _quantile_paths(self, horizon: int, future: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
@@ -378,7 +442,7 @@ class DemandForecaster(BaseEstimator):
         if plan is not None and len(plan):
             grid = _apply_plan(grid, plan)
         grid["price_ratio"] = _ratio(grid, self.reference_price_)
-        return grid[["unique_id", "ds", "price_ratio", "promo"]]
+        return grid[["unique_id", "ds", "product_id", "price", "price_ratio", "promo"]]
 
     def _quantile_columns(self, raw: pd.DataFrame, level: int) -> pd.DataFrame:
         out = raw[["unique_id", "ds"]].copy()
@@ -452,6 +516,22 @@ def _checked(history: pd.DataFrame) -> pd.DataFrame:
     if frame.duplicated(["product_id", "store_id", "date"]).any():
         raise ValueError("demand history has more than one row for a product, store and day")
     return frame
+
+
+def _unpriced(table: pd.DataFrame) -> str | None:
+    """One line on the products the estimator gave no elasticity (their planned prices move nothing)."""
+    missing = table[table["elasticity"].isna()]
+    if missing.empty:
+        return None
+    why = missing["note"].fillna("no estimate").value_counts().index[0]
+    which = "no product" if len(missing) == len(table) else f"{len(missing)} of {len(table)} products"
+    return f"price effect: {which} with an elasticity (e.g. {why}); their planned prices do not move the forecast"
+
+
+def _price_range(history: pd.DataFrame) -> pd.DataFrame:
+    """Each product's lowest and highest daily price in the history (`low`, `high`)."""
+    prices = history.groupby("product_id")["price"]
+    return pd.DataFrame({"low": prices.min(), "high": prices.max()}).astype(float)
 
 
 def _imputed(frame: pd.DataFrame, stockout: np.ndarray) -> np.ndarray:

@@ -232,9 +232,11 @@ def test_an_update_without_every_learned_series_is_refused(fitted, history):
 
 @pytest.mark.parametrize("intervals", ["quantile", "conformal"])
 def test_the_mean_of_a_slow_mover_is_its_expected_units_not_its_median(intervals):
-    history = _history(level=0.5)  # most days sell nothing: the median is 0, the mean is not
+    # Most days sell nothing: the median is 0, the mean is not. Prices that do not move demand: the level
+    # is 0.5 whatever the estimated elasticity.
+    history = _history(level=0.5, elasticity=0.0)
     forecast = _model(intervals=intervals).fit(history).predict(14)
-    assert forecast["mean"].mean() == pytest.approx(0.5, rel=0.2)  # at the last (uncut) price
+    assert forecast["mean"].mean() == pytest.approx(0.5, rel=0.2)
     if intervals == "quantile":
         assert forecast["p50"].mean() < 0.8 * forecast["mean"].mean()
 
@@ -258,3 +260,43 @@ def test_rows_of_weight_zero_are_left_out_and_the_rest_train_unweighted():
     uneven = np.where(weight > 0, 2.0 - kept.cumsum() % 2, 0.0)
     weighted = UnweightedLGBM(**params).fit(X, y_spoiled, sample_weight=uneven)
     assert not np.allclose(weighted.predict(X), alone.predict(X))
+
+
+def _confounded(days=420, seed=1) -> pd.DataFrame:
+    """A shop that prices into its peaks, as real shops do: demand follows a season, the shelf price
+    rises with it (and a random fifth of days are 20% off). True own-price elasticity: -2."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2024-01-01", periods=days, freq="D")
+    season = 1 + 0.6 * np.sin(2 * np.pi * np.arange(days) / 182.5)
+    rows = []
+    for p in range(4):
+        price = 10.0 * (1 + 0.25 * (season - 1)) * np.where(rng.random(days) < 0.2, 0.8, 1.0)
+        for s in range(3):
+            mean = 6.0 * season**3 * (price / 10.0) ** -2.0
+            units = rng.poisson(mean).astype(float)
+            rows.append(pd.DataFrame({"product_id": f"P{p}", "store_id": f"S{s}", "date": dates, "units": units}))
+            rows[-1] = rows[-1].assign(price=price, promo=0.0, stockout=0.0)
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_a_planned_cut_raises_the_forecast_of_a_shop_that_prices_into_its_peaks():
+    """Trees reading the price (`price_effect="learned"`) learned that dear days sell more, the season's
+    doing: a cut halved one product's forecast. The elasticity, estimated with the season controlled
+    for, says a cut sells more."""
+    history = _confounded()
+    model = _model().fit(history)
+    days = pd.date_range(history["date"].max() + pd.Timedelta(days=1), periods=14, freq="D")
+    plan = model.last_price_.rename("price").reset_index().merge(pd.DataFrame({"date": days}), how="cross")
+    base = model.predict(14).groupby("product_id")["mean"].sum()
+    cut = model.predict(14, plan=plan.assign(price=plan["price"] * 0.8)).groupby("product_id")["mean"].sum()
+    assert (cut > 1.2 * base).all(), (cut / base).round(3).to_dict()  # truth: 0.8 ** -2 = 1.56x
+    assert model.elasticity_.between(-3.0, -1.2).all() and model.price_note_ is None
+
+
+def test_a_history_too_short_for_an_elasticity_says_planned_prices_move_nothing(history):
+    short = history[history["date"] < history["date"].min() + pd.Timedelta(days=120)]
+    model = _model().fit(short)
+    assert model.price_note_.startswith("price effect: no product with an elasticity (e.g. only ")
+    days = pd.date_range(short["date"].max() + pd.Timedelta(days=1), periods=7, freq="D")
+    plan = pd.DataFrame({"product_id": "P1", "date": days, "price": 5.0})
+    pd.testing.assert_frame_equal(model.predict(7, plan=plan), model.predict(7))

@@ -25,7 +25,7 @@ runner = CliRunner()
 YAML = """model: demand
 horizon_days: 14
 max_horizon_days: 28
-history_days: 180
+history_days: 210
 backtest: {windows: 2}
 intervals: quantile
 stockouts: exclude

@@ -110,12 +110,13 @@ def evaluate(spec: ModelSpec, config: DemandConfig, data: Series, params: dict) 
     table = result.table[list(spec.metric_names)].astype(float)
     train = _recent(data.history, config.history_days)
     contenders = {name: make().fit(train) for name, make in _scorers(spec, config, params).items()}
+    priced = getattr(contenders["spend"], "price_note_", None)  # no elasticity could be estimated
     details = {
         "windows": result.windows,
         "series": int(data.history[["product_id", "store_id"]].drop_duplicates().shape[0]),
         "scored_points": int(result.table.loc["spend", "points"]),
         "fit_s": result.table["fit_s"].to_dict(),
-        "skipped": data.skipped,
+        "skipped": "; ".join(note for note in (data.skipped, priced) if note) or None,
     }
     tags = {"windows": ",".join(result.windows)}
     series = data.history[["product_id", "store_id"]].drop_duplicates().head(5).reset_index(drop=True)
