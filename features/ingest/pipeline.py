@@ -126,7 +126,8 @@ def check_rows(
     )
     specs = spec.field_map(ctx)
     private = [name for name, f in specs.items() if f.pseudonymised] + list(PERSONAL_FIELDS)
-    check_order_within(options.order_within, spec.name, list(specs), list(raw.columns), private)
+    found = [c for c in raw.columns if c != MALFORMED]
+    check_order_within(options.order_within, spec.name, list(specs), found, private)
     _require_columns(raw, spec, ctx, source)
     progress("parse")
     parsed = parse_frame(raw, specs, options.ts_format, settings.timezone, options.decimal)

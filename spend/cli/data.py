@@ -188,7 +188,7 @@ def ingest_command(
         str | None,
         typer.Option(
             help="Order numbers that restart per store, register or day: the columns that complete them, "
-            "e.g. store_id,day (day: the line's local day). Give the same to every table of that till."
+            "e.g. store_id,day (day: the line's local day). Give the same to every export and table of that till."
         ),
     ] = None,
     json_output: JsonFlag = False,
