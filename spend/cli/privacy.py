@@ -29,12 +29,12 @@ def erase_command(
         Path | None,
         typer.Option(
             "--from-file",
-            help="A text file with one customer id per line, or a CSV (comma, semicolon or tab) with a header "
-            "whose --column holds the ids.",
+            help="A text file with one customer id per line, or a CSV (comma, semicolon or tab), Excel (.xlsx) "
+            "or Parquet file whose --column holds the ids.",
         ),
     ] = None,
     column: Annotated[
-        str, typer.Option("--column", help="The --from-file CSV's column of customer ids.")
+        str, typer.Option("--column", help="The --from-file table's column of customer ids.")
     ] = "customer_id",
     reason: Annotated[str, typer.Option(help="Why (kept in the audit trail; ids in it are blanked).")] = "",
     json_output: JsonFlag = False,
@@ -71,7 +71,8 @@ def _ids_in(path: Path | None, column: str) -> list[str]:
         return _ids_in_table(path, column)
     lines = [line for line in user_text(path, "--from-file").splitlines() if line.strip()]
     if not any(mark in line for line in lines for mark in DELIMITERS):
-        return [line.strip() for line in lines]
+        ids = [line.strip() for line in lines]
+        return ids[1:] if ids[:1] == [column] else ids  # a one-column CSV's header is no id
     return _ids_in_csv(lines, column, path.name)
 
 

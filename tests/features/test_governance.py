@@ -81,6 +81,7 @@ def test_an_erasure_without_ids_says_so(settings, args, words, tmp_path, monkeyp
         ("\ufeffrequest;Customer ID;date\nr1;bob-12;2026-01-02\nr2;nobody-1;2026-01-03\n", "Customer ID"),
         ('customer_id,email\n"bob-12",bob@example.com\nnobody-1,\n', "customer_id"),
         ("\ufeffbob-12\r\nnobody-1\r\n", "customer_id"),  # one id per line, from Notepad
+        ("customer_id\nbob-12\nnobody-1\n", "customer_id"),  # a one-column CSV: its header is no id
     ],
 )
 def test_an_erasure_list_from_a_spreadsheet_erases_the_ids_in_its_column(settings, write_csv, text, column):
