@@ -23,6 +23,13 @@ def json_response(body: dict):
     return Response(orjson.dumps(body), media_type="application/json")
 
 
+def no_model(name: str) -> str:
+    """A 503's reason when `name` has no model loaded: how to get one, and what its training needs."""
+    from spend.core.registry import train_hint
+
+    return f"no {name} model loaded; {train_hint(name)}"
+
+
 def unavailable(ctx: bentoml.Context, reason: str):
     """A 503 whose body says why. Returned, not raised: BentoML replaces the message of any exception
     of 500 or above with a generic one (and logs a traceback for an expected condition)."""

@@ -9,8 +9,7 @@ import threading
 import bentoml
 
 from spend.core.errors import SpendError
-from spend.core.registry import train_hint
-from spend.serving.answers import json_response, refused, served_fields, unavailable
+from spend.serving.answers import json_response, no_model, refused, served_fields, unavailable
 
 
 def forecast(service, ctx: bentoml.Context, products, stores, horizon, prices):
@@ -21,7 +20,7 @@ def forecast(service, ctx: bentoml.Context, products, stores, horizon, prices):
 
     loaded = service.slots["demand"].current
     if loaded is None:
-        return unavailable(ctx, f"no demand model loaded; {train_hint('demand')}")
+        return unavailable(ctx, no_model("demand"))
     plan = None if not prices else pd.DataFrame([p.model_dump() for p in prices])
     try:
         frame = checked_forecast(loaded.model, products, stores, horizon or loaded.model.horizon, plan)
@@ -41,7 +40,7 @@ def suggest(service, ctx: bentoml.Context, stores, products, service_level, revi
 
     loaded = service.slots["demand"].current
     if loaded is None:
-        return unavailable(ctx, f"no demand model loaded; {train_hint('demand')}")
+        return unavailable(ctx, no_model("demand"))
     try:
         counts = service.stock_counts.current()
     except SpendError:  # a damaged stored file: what failed, not where (the CLI's `spend doctor` names it)

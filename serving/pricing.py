@@ -7,8 +7,7 @@ from __future__ import annotations
 import bentoml
 import numpy as np
 
-from spend.core.registry import train_hint
-from spend.serving.answers import json_response, refused, served_fields, unavailable
+from spend.serving.answers import json_response, no_model, refused, served_fields, unavailable
 
 
 def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores):
@@ -16,7 +15,7 @@ def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores
 
     loaded = service.slots["pricing"].current
     if loaded is None:
-        return unavailable(ctx, f"no pricing model loaded; {train_hint('pricing')}")
+        return unavailable(ctx, no_model("pricing"))
     model = loaded.model
     ids = [p.product_id for p in products]
     if len(set(ids)) < len(ids):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import bentoml
 
-from spend.core.registry import ModelSpec, train_hint
+from spend.core.registry import ModelSpec
 from spend.core.registry import served as served_models
-from spend.serving.answers import json_response, served_fields, unavailable
+from spend.serving.answers import json_response, no_model, served_fields, unavailable
 from spend.serving.schemas import CustomerIds, CustomerScoresResponse
 
 
@@ -19,7 +19,7 @@ def customer_scores(service, model: ModelSpec, customer_ids: list[str], ctx: ben
     name = model.name
     loaded = service.slots[name].current
     if loaded is None:
-        return unavailable(ctx, f"no {name} model loaded; {train_hint(name)}")
+        return unavailable(ctx, no_model(name))
     if service.feature_error:
         return unavailable(ctx, service.feature_error)
     columns, problem = service._online(service.readers[loaded.feature_service], {"customer_id": customer_ids})

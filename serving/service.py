@@ -34,12 +34,11 @@ from pydantic import Field
 
 from spend.core.errors import OnlineStoreUnavailable
 from spend.core.registry import served as served_models
-from spend.core.registry import train_hint
 from spend.serving import demand, pricing
 from spend.serving.answers import json_response as _json
+from spend.serving.answers import no_model, served_fields
 from spend.serving.answers import refused as _refused
 from spend.serving.answers import seconds as _seconds
-from spend.serving.answers import served_fields
 from spend.serving.answers import unavailable as _unavailable
 from spend.serving.collector import settle as settle_collector
 from spend.serving.demand import StockCounts
@@ -292,7 +291,7 @@ class Spend:
 
         loaded = self.slots["churn"].current
         if loaded is None:
-            return _unavailable(ctx, _missing("churn"))
+            return _unavailable(ctx, no_model("churn"))
         if self.feature_error:
             return _unavailable(ctx, self.feature_error)
         columns, problem = self._online(self.reader, {"customer_id": customer_ids})
@@ -447,7 +446,7 @@ class Spend:
         # meanwhile); every online read is bounded by the store's timeout.
         loaded = self.slots["fraud"].current
         if loaded is None or self.feature_error:
-            return _unavailable(ctx, self.feature_error or _missing("fraud"))
+            return _unavailable(ctx, self.feature_error or no_model("fraud"))
         async with self.in_flight.only_one(transaction.order_id):  # a concurrent retry waits, then is a retry
             return await self._score_one(loaded, transaction, ctx)
 
@@ -486,7 +485,7 @@ class Spend:
         before (same order id and details) gets its first answer and is not counted again."""
         loaded = self.slots["fraud"].current
         if loaded is None or self.feature_error:
-            return _unavailable(ctx, self.feature_error or _missing("fraud"))
+            return _unavailable(ctx, self.feature_error or no_model("fraud"))
         with self.in_flight.only_these(t.order_id for t in transactions):  # copies in flight wait, as for one
             return self._score_batch(loaded, transactions, ctx)
 
@@ -694,10 +693,6 @@ class Spend:
 
 
 STARTUP_WAIT_SECONDS = 120  # loading every model takes seconds; a registry that hangs fails by connect_timeout
-
-
-def _missing(model: str) -> str:
-    return f"no {model} model loaded; {train_hint(model)}"
 
 
 ORDER_CONFLICT = (
