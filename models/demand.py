@@ -127,6 +127,7 @@ class DemandForecaster(BaseEstimator):
 
         self._check_params()
         history = _checked(history)
+        self.price_range_ = _price_range(history)
         self.elasticity_, self.price_note_ = self._elasticities(history)
         frame = self._frame(history)
         lengths = frame.groupby("unique_id", observed=True).size()
@@ -204,10 +205,15 @@ class DemandForecaster(BaseEstimator):
         if self.price_effect not in PRICE_EFFECTS:
             raise ValueError(f"price_effect must be one of {', '.join(PRICE_EFFECTS)}, not {self.price_effect!r}")
 
+    @property
+    def _by_elasticity(self) -> bool:
+        """Whether planned prices move the forecast by the elasticity (a model fitted before 2026-12-05 has
+        no `price_effect`: its trees learned the price)."""
+        return getattr(self, "price_effect", "learned") == "elasticity"
+
     def _columns(self) -> list[str]:
-        """The frame's columns mlforecast sees: with the elasticity's price effect, no price input (a model
-        fitted before it had one; it learned the price)."""
-        if getattr(self, "price_effect", "learned") == "learned":
+        """The frame's columns mlforecast sees: with the elasticity's price effect, no price input."""
+        if not self._by_elasticity:
             return FRAME_COLUMNS
         return [c for c in FRAME_COLUMNS if c != "price_ratio"]
 
@@ -218,8 +224,7 @@ class DemandForecaster(BaseEstimator):
         (docs/demand.md, "Planned prices")."""
         from spend.models.pricing import ElasticityEstimator, product_days
 
-        self.price_range_ = _price_range(history)
-        if self.price_effect == "learned":
+        if not self._by_elasticity:
             return pd.Series(dtype=float), None
         try:
             table = ElasticityEstimator(method=self.elasticity_method).fit(product_days(history)).table_
@@ -367,14 +372,11 @@ class DemandForecaster(BaseEstimator):
         else:
             raw = self._quantile_paths(horizon, future, ids)
         out = self._quantile_columns(raw, level[0])
-        if getattr(self, "price_effect", "learned") == "elasticity":
+        if self._by_elasticity:
             out = self._priced(out, grid)
         out = out.merge(self.static_, left_on="unique_id", right_index=True)
         out["method"] = "model"
         return out
-
-    def _beta(self, products: pd.Series) -> np.ndarray:
-        return products.map(self.elasticity_).fillna(0.0).to_numpy(dtype=float)
 
     def _priced(self, out: pd.DataFrame, grid: pd.DataFrame) -> pd.DataFrame:
         """Every figure times (day's price / last price) ^ elasticity. The trees forecast at the prices of
@@ -386,7 +388,8 @@ class DemandForecaster(BaseEstimator):
         high = day["product_id"].map(self.price_range_["high"]).to_numpy(dtype=float)
         day["price"] = np.clip(day["price"].to_numpy(dtype=float), low, high)
         ratio = _ratio(day, self.last_price_)
-        factor = np.where(ratio > 0, ratio ** self._beta(day["product_id"]), 1.0)
+        elasticity = day["product_id"].map(self.elasticity_).fillna(0.0).to_numpy(dtype=float)
+        factor = np.where(ratio > 0, ratio**elasticity, 1.0)
         names = [_qname(q) for q in self.quantiles] + ["mean"]
         out[names] = out[names].to_numpy(dtype=float) * factor[:, None]
         return out
