@@ -101,17 +101,9 @@ def _ids_in_csv(lines: list[str], column: str, name: str) -> list[str]:
 def _ids_in_table(path: Path, column: str) -> list[str]:
     """The ids of an Excel sheet's or a Parquet file's column, as text (an id typed as a number is 12345,
     never 12345.0, which nobody has)."""
-    import pandas as pd
+    from spend.core.user_tables import read_table
 
-    from spend.core.errors import SpendError
-
-    try:
-        if path.suffix.lower() == ".xlsx":
-            frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl")
-        else:
-            frame = pd.read_parquet(path)
-    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
-        raise SpendError(f"--from-file: {path.name} cannot be read: {error}") from error
+    frame = read_table(path, "--from-file", as_text=True)
     at = _column_at([str(c).strip() for c in frame.columns], column, path.name)
     return _every_id([_text(value) for value in frame.iloc[:, at]], column, path.name)
 

@@ -78,14 +78,15 @@ def for_people(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def read_table(path: Path, option: str) -> pd.DataFrame:
-    """A CSV, Parquet or Excel file a user hands to `option` (ids kept as text); any failure is one error
-    naming the option and the file."""
+def read_table(path: Path, option: str, as_text: bool = False) -> pd.DataFrame:
+    """A CSV, Parquet or Excel file a user hands to `option` (ids kept as text; with `as_text`, every cell
+    of a CSV or Excel file: its id column may have any name); any failure is one error naming the option
+    and the file."""
     import pandas as pd
 
     if not path.is_file():
         raise SpendError(f"{option}: {path} is not a file")
-    ids = {"product_id": str, "store_id": str, "customer_id": str}
+    ids = str if as_text else {"product_id": str, "store_id": str, "customer_id": str}
     try:
         suffix = path.suffix.lower()
         if suffix == ".parquet":
