@@ -211,6 +211,13 @@ class DemandForecaster(BaseEstimator):
         no `price_effect`: its trees learned the price)."""
         return getattr(self, "price_effect", "learned") == "elasticity"
 
+    def unpriced(self, products: list[str]) -> tuple[list[str], str]:
+        """Which of `products` a planned price does not move, and why."""
+        if not self._by_elasticity:
+            return [], ""
+        moving = self.elasticity_[self.elasticity_ < 0].index
+        return [p for p in products if p not in moving], "no price effect was estimated for them"
+
     def _columns(self) -> list[str]:
         """The frame's columns mlforecast sees: with the elasticity's price effect, no price input."""
         if not self._by_elasticity:
@@ -613,8 +620,11 @@ class BaselineForecaster(BaseEstimator):
         frame = frame[frame["date"] > self.last_date_ - pd.Timedelta(days=self.history_days)]
         # statsforecast's ETS refuses a series shorter than its parameters need ("tiny datasets"): a series
         # with under four weeks gets its own mean on every day ahead instead.
+        pairs = frame.drop_duplicates(["product_id", "store_id"])[["product_id", "store_id"]]
+        self.static_ = pairs.set_index(pairs["product_id"] + SEP + pairs["store_id"]).rename_axis("unique_id")
         lengths = frame.groupby(["product_id", "store_id"])["date"].transform("size")
-        self.short_ = frame[lengths < MIN_BASELINE_DAYS].groupby(["product_id", "store_id"])["units"].mean()
+        short = frame[lengths < MIN_BASELINE_DAYS].groupby(["product_id", "store_id"], as_index=False)["units"]
+        self.short_ = short.mean()
         frame = frame[lengths >= MIN_BASELINE_DAYS]
         self.series_ = pd.DataFrame(
             {
@@ -624,6 +634,18 @@ class BaselineForecaster(BaseEstimator):
             }
         )
         return self
+
+    # The registry stores models with skops, which cannot hold pandas objects (plain_state.py): a baseline
+    # the gate crowned could not be registered.
+    def __getstate__(self) -> dict:
+        return {k: to_plain(v) for k, v in self.__dict__.items()}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({k: from_plain(v) for k, v in state.items()})
+
+    def unpriced(self, products: list[str]) -> tuple[list[str], str]:
+        """Which of `products` a planned price does not move (all), and why."""
+        return list(products), f"the served forecaster is the {self.method} baseline, which reads no prices"
 
     def update(self, history: pd.DataFrame) -> BaselineForecaster:
         """Move the origin to the end of `history`: these methods learn nothing but the series, so this is
@@ -675,12 +697,12 @@ class BaselineForecaster(BaseEstimator):
     def _short_series(self, horizon: int, series: pd.DataFrame | None) -> pd.DataFrame:
         short = self.short_
         if series is not None:
-            wanted = pd.MultiIndex.from_frame(series[["product_id", "store_id"]].astype(str))
-            short = short[short.index.isin(wanted)]
+            wanted = series[["product_id", "store_id"]].astype(str).drop_duplicates()
+            short = short.merge(wanted, on=["product_id", "store_id"])
         if short.empty:
             return pd.DataFrame()
         dates = pd.date_range(self.last_date_ + pd.Timedelta(days=1), periods=horizon, freq="D")
-        rows = short.reset_index().merge(pd.DataFrame({"date": dates}), how="cross")
+        rows = short.merge(pd.DataFrame({"date": dates}), how="cross")
         units = rows["units"]
         return rows.assign(p10=units, p50=units, p90=units, mean=units, method="series mean").drop(columns="units")
 

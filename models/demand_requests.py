@@ -154,6 +154,20 @@ def forecast(model, products=None, stores=None, horizon: int = 28, plan: pd.Data
     return model.predict(horizon, plan=plan, series=series)
 
 
+def plan_skipped(model, plan: pd.DataFrame | None) -> str | None:
+    """One line when a planned price moves nothing for some of its products (a crowned baseline reads no
+    prices; a product may have no estimated price effect): an unchanged forecast is not an answer that
+    the price makes no difference."""
+    if plan is None or plan.empty:
+        return None
+    products = sorted(set(plan["product_id"].astype(str)))
+    still, why = model.unpriced(products)
+    if not still:
+        return None
+    shown = ", ".join(still[:5]) + (f" and {len(still) - 5} more" if len(still) > 5 else "")
+    return f"planned prices do not move the forecast of {shown}: {why}"
+
+
 def latest_counts(counts: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """Each product x store's last stock count before `as_of`, with its age in days."""
     ts = pd.to_datetime(counts["ts"], utc=True).dt.tz_localize(None)

@@ -15,7 +15,7 @@ from spend.serving.answers import json_response, no_model, refused, served_field
 def forecast(service, ctx: bentoml.Context, products, stores, horizon, prices):
     import pandas as pd
 
-    from spend.models.demand_requests import BadRequest
+    from spend.models.demand_requests import BadRequest, plan_skipped
     from spend.models.demand_requests import forecast as checked_forecast
 
     loaded = service.slots["demand"].current
@@ -30,7 +30,9 @@ def forecast(service, ctx: bentoml.Context, products, stores, horizon, prices):
     rows = frame.assign(date=frame["date"].dt.strftime("%Y-%m-%d")).round(4).to_dict("records")
     served = served_fields(loaded)
     start = (loaded.model.last_date_ + pd.Timedelta(days=1)).date().isoformat()
-    return json_response(served | {"start": start, "days": int(frame["date"].nunique()), "forecasts": rows})
+    body = served | {"start": start, "days": int(frame["date"].nunique()), "forecasts": rows}
+    skipped = plan_skipped(loaded.model, plan)
+    return json_response(body | {"skipped": skipped} if skipped else body)
 
 
 def suggest(service, ctx: bentoml.Context, stores, products, service_level, review_days, as_of, lead_time_days):

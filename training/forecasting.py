@@ -29,13 +29,18 @@ def forecast(
     model, version = ModelStore(settings).load(declared.name, feature_service=declared.feature_service)
     frame = demand_requests.forecast(model, products, stores, horizon, plan)
     series = frame[["product_id", "store_id"]].drop_duplicates()
+    scorer = version.tags.get("scorer", "spend")
+    own = {"model", getattr(model, "method", "model")}  # a crowned baseline's rows name its method
     summary = {
-        "model": f"{declared.name} v{version.version}",
+        "model": f"{declared.name} v{version.version}" + ("" if scorer == "spend" else f" ({scorer})"),
         "from": frame["date"].min().date().isoformat(),
         "days": horizon,
         "series": len(series),
         "fallback_series": int(
-            frame.loc[frame["method"] != "model", ["product_id", "store_id"]].drop_duplicates().shape[0]
+            frame.loc[~frame["method"].isin(own), ["product_id", "store_id"]].drop_duplicates().shape[0]
         ),
     }
+    skipped = demand_requests.plan_skipped(model, plan)
+    if skipped:
+        summary["skipped"] = skipped
     return frame, summary

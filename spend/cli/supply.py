@@ -65,6 +65,8 @@ def forecast_command(
         f"{fallback}){shown}",
         highlight=False,
     )
+    if summary.get("skipped"):
+        console.print(f"skipped: {summary['skipped']}", highlight=False)
 
 
 def _table(frame) -> Table:

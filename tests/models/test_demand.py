@@ -9,6 +9,7 @@ import pytest
 import skops.io as sio
 
 from spend.models.demand import BaselineForecaster, DemandForecaster, warmup_days
+from spend.models.demand_requests import plan_skipped
 from spend.training.demand_backtest import run_backtest
 
 pytestmark = pytest.mark.slow  # a minute or more of fixtures and training: scheduled first (conftest.py)
@@ -291,6 +292,7 @@ def test_a_planned_cut_raises_the_forecast_of_a_shop_that_prices_into_its_peaks(
     cut = model.predict(14, plan=plan.assign(price=plan["price"] * 0.8)).groupby("product_id")["mean"].sum()
     assert (cut > 1.2 * base).all(), (cut / base).round(3).to_dict()  # truth: 0.8 ** -2 = 1.56x
     assert model.elasticity_.between(-3.0, -1.2).all() and model.price_note_ is None
+    assert plan_skipped(model, plan) is None  # every planned product moves: nothing to say
 
 
 def test_a_history_too_short_for_an_elasticity_says_planned_prices_move_nothing(history):
@@ -300,3 +302,25 @@ def test_a_history_too_short_for_an_elasticity_says_planned_prices_move_nothing(
     days = pd.date_range(short["date"].max() + pd.Timedelta(days=1), periods=7, freq="D")
     plan = pd.DataFrame({"product_id": "P1", "date": days, "price": 5.0})
     pd.testing.assert_frame_equal(model.predict(7, plan=plan), model.predict(7))
+    assert plan_skipped(model, plan) == (
+        "planned prices do not move the forecast of P1: no price effect was estimated for them"
+    )
+
+
+@pytest.mark.parametrize("method", ["SeasonalNaive", "AutoETS", "CrostonOptimized"])
+def test_a_fitted_baseline_round_trips_through_skops_so_the_gate_can_register_it(history, method):
+    """A baseline that wins the gate is registered in the forecaster's place: it must be storable."""
+    young = history[(history["product_id"] == "P0") & (history["store_id"] == "S0")].tail(10)
+    short = pd.concat([history[history["product_id"] != "P0"], young.assign(store_id="S-young")])
+    fitted = BaselineForecaster(method, 7, 14).fit(short)
+    data = sio.dumps(fitted)
+    loaded = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    pd.testing.assert_frame_equal(loaded.predict(7), fitted.predict(7))
+    asked = pd.DataFrame({"product_id": ["P1", "P0"], "store_id": ["S0", "S-young"]})
+    pd.testing.assert_frame_equal(loaded.predict(7, series=asked), fitted.predict(7, series=asked))
+    assert set(loaded.predict(7, series=asked)["store_id"]) == {"S0", "S-young"}
+    assert plan_skipped(loaded, pd.DataFrame({"product_id": ["P1"], "price": [1.0]})).endswith(
+        f"the served forecaster is the {method} baseline, which reads no prices"
+    )
+    learned = set(zip(loaded.static_["product_id"], loaded.static_["store_id"], strict=True))
+    assert learned == set(zip(short["product_id"], short["store_id"], strict=True))  # what a request is checked on

@@ -612,6 +612,7 @@ def test_a_planned_price_cut_raises_the_forecast_over_http(served):
     cut = _post(served, "/v1/demand/forecast", {"products": [product], "horizon": 14, "prices": prices}, "supply-chain")
     assert cut.status_code == 200, cut.text
     assert sum(r["p50"] for r in cut.json()["forecasts"]) > sum(r["p50"] for r in base["forecasts"])
+    assert "skipped" not in cut.json()  # said only when a planned price moves nothing (a crowned baseline)
 
 
 _SOON = (date.today() + timedelta(days=2)).isoformat()  # inside any horizon after the sample's history

@@ -287,3 +287,33 @@ def test_price_quotes_come_from_the_pricing_champion_once_there_is_one(shop, tmp
     np.testing.assert_allclose(got["price"], expected["price"])
     np.testing.assert_allclose(got["expected_units"], expected["expected_units"], atol=1e-4)  # written to 4 places
     _refused(_quote_files(tmp_path, {"product_id": ["NO-SUCH-SKU"], "price": [5.0], "cost": [1.0]}), "NO-SUCH-SKU")
+
+
+def test_a_baseline_that_wins_the_gate_is_registered_and_forecasts_in_its_place(shop, tmp_path):
+    """A forecaster of one tiny tree loses to AutoETS, which is then registered as the demand model (it
+    could not be stored before: its series were pandas objects) and answers forecasts and orders, saying
+    that a planned price moves none of its figures. Last in the file: it changes the champion."""
+    config = tmp_path / "demand.yaml"
+    weak = "params: {n_estimators: 1, learning_rate: 0.01, num_leaves: 2, min_child_samples: 20}"
+    config.write_text(
+        YAML.replace("baselines: [seasonal_naive]", "baselines: [auto_ets]").replace(YAML.splitlines()[-1], weak)
+    )
+    trained = json.loads(_ok(["train", "demand", "--config", str(config), "--json"]))
+    assert trained["winner"] == "auto_ets", trained["comparison"]
+    if trained["alias"] != "champion":  # the champion before it scored better on this holdout
+        _ok(["models", "promote", "demand", str(trained["version"]), "--force"])
+    out = tmp_path / "forecast.csv"
+    summary = json.loads(_ok(["forecast", "--product", "P00001", "--horizon", "7", "--out", str(out), "--json"]))
+    assert summary["model"] == f"demand v{trained['version']} (auto_ets)" and summary["fallback_series"] == 0
+    assert "skipped" not in summary
+    frame = pd.read_csv(out)
+    assert (frame["method"] == "AutoETS").all() and frame.groupby("store_id").size().eq(7).all()
+    plan = frame[["product_id", "store_id", "date"]].assign(price=0.5)
+    plan.to_csv(tmp_path / "plan.csv", index=False)
+    planned = json.loads(
+        _ok(["forecast", "--product", "P00001", "--horizon", "7", "--price-plan", str(tmp_path / "plan.csv"), "--json"])
+    )
+    assert planned["skipped"].endswith("the served forecaster is the AutoETS baseline, which reads no prices")
+    np.testing.assert_allclose(pd.DataFrame(planned["forecasts"])["p50"], frame["p50"], atol=1e-3)
+    orders = json.loads(_ok(["replenish", "--out", str(tmp_path / "orders.csv"), "--json"]))
+    assert orders["series"] == len(pd.read_csv(tmp_path / "orders.csv")) > 0
