@@ -120,7 +120,12 @@ class Transaction(BaseModel):
         description="In `currency`; more than 0, at most SPEND_MAX_LINE_AMOUNT",
         json_schema_extra={"minimum": 0, "exclusiveMinimum": True},
     )
-    currency: str = Field("GBP", min_length=3, max_length=3)
+    currency: str = Field(
+        default_factory=lambda: settings().default_currency,
+        min_length=3,
+        max_length=3,
+        description="ISO 4217 code among SPEND_CURRENCIES; SPEND_DEFAULT_CURRENCY when absent",
+    )
     basket_size: int = Field(1, ge=1, le=10_000, strict=True)
 
     @field_validator("ts")
@@ -148,7 +153,8 @@ class Transaction(BaseModel):
     def _known_currency(cls, currency: str) -> str:
         known = settings().currencies
         if currency.upper() not in known:
-            raise ValueError(f"unknown currency {currency!r}; known: {', '.join(sorted(known)[:10])}, ...")
+            shown = ", ".join(sorted(known)[:10]) + (", ..." if len(known) > 10 else "")
+            raise ValueError(f"unknown currency {currency!r}; this service takes {shown} (SPEND_CURRENCIES)")
         return currency.upper()
 
 

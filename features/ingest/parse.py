@@ -26,7 +26,7 @@ class Parsed:
     failures: pd.DataFrame  # columns: row, reason
 
 
-def _blank(raw: pd.Series) -> pd.Series:
+def blank(raw: pd.Series) -> pd.Series:
     if raw.dtype == object or pd.api.types.is_string_dtype(raw):
         return raw.isna() | (raw.astype(TEXT).str.strip() == "")
     return raw.isna()
@@ -63,7 +63,7 @@ def parse_timestamps(raw: pd.Series, ts_format: str | None, timezone: str) -> tu
             parsed_uniques = _pandas_timestamps(distinct, ts_format, timezone)
         parsed = pd.Series(parsed_uniques.array.take(codes, allow_fill=True), index=raw.index)  # -1 -> NaT
     parsed = parsed.astype("datetime64[us, UTC]")
-    return parsed, parsed.isna() & ~_blank(raw)
+    return parsed, parsed.isna() & ~blank(raw)
 
 
 def local_time_problems(raw: pd.Series, ts_format: str | None, timezone: str) -> pd.Series:
@@ -162,7 +162,7 @@ def parse_numbers(raw: pd.Series, kind: Kind, decimal: str = ".") -> tuple[pd.Se
     else:
         text = _as_text(raw)
         values = _text_to_float(_from_decimal_comma(text) if decimal == "," else text)
-    bad = values.isna() & ~_blank(raw)
+    bad = values.isna() & ~blank(raw)
     bad |= ~np.isfinite(values.fillna(0.0))
     if kind is Kind.INT:
         fractional = values.notna() & (values != values.round())

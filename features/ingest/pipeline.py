@@ -24,6 +24,7 @@ from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.identity import classify, content_hash, derive_event_ids
 from spend.features.ingest.lock import ledger_lock
+from spend.features.ingest.order_fields import fill_from_order
 from spend.features.ingest.order_keys import check_order_within, compose_order_ids
 from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, parse_frame
 from spend.features.ingest.readers import MALFORMED, file_sha256, read_export
@@ -62,6 +63,7 @@ class IngestReport:
     quarantined_by_reason: dict[str, int]
     ignored_columns: list[str]
     new_identities: int
+    filled_from_order: dict[str, int] = field(default_factory=dict)
     schema_version: str = SCHEMA_VERSION
 
     def as_dict(self) -> dict:
@@ -106,6 +108,7 @@ class Checked:
     parse_failures: pd.DataFrame
     content: pd.Series  # hash of each row's values, the key excluded (replay detection)
     reasons: pd.DataFrame  # indexed by invalid row: `reason` (first failure) and `reasons` (all)
+    filled: dict[str, int]  # blank order-level cells filled from their order's other lines, per column
 
 
 def check_rows(
@@ -134,7 +137,9 @@ def check_rows(
     unsplit = _malformed_rows(raw)
     if len(unsplit):  # their values are empty: the row's own reason first, and its text in its identity
         parsed = Parsed(parsed.frame, pd.concat([unsplit, parsed.failures]).astype({"row": "int64"}))
-    typed = compose_order_ids(_fill_defaults(parsed.frame, settings), raw, options.order_within, settings.timezone)
+    typed = compose_order_ids(parsed.frame, raw, options.order_within, settings.timezone)
+    typed, filled = fill_from_order(typed, raw, options.order_within)
+    typed = _fill_defaults(typed, settings)
     key = settings.pseudonym_key.get_secret_value().encode("utf-8")
     raw_customer = typed["customer_id"].copy() if "customer_id" in typed else None
     if raw_customer is not None:
@@ -158,7 +163,7 @@ def check_rows(
     if len(unsplit):  # an unsplit row's fields are all empty: its own reason says it all
         failures = failures[~failures["row"].isin(unsplit["row"]) | (failures["reason"] == FIELD_COUNT)]
     reasons = first_reason_per_row(failures, [ERASED, FIELD_COUNT, *_rule_order(spec, ctx, options.extra_rules)])
-    return Checked(specs, typed, raw_customer, parsed.failures, content, reasons)
+    return Checked(specs, typed, raw_customer, parsed.failures, content, reasons, filled)
 
 
 def ingest_frame(
@@ -236,6 +241,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             quarantined_by_reason=dict(sorted(Counter(quarantined["reason"]).items())),
             ignored_columns=_ignored(raw, specs, spec),
             new_identities=new_identities,
+            filled_from_order=batch.checked.filled,
         )
         store.catalog.commit(_record(report, batch.started, batch.options))
     except BaseException:

@@ -18,7 +18,8 @@ from spend.core.currencies import ISO_4217_CODES
 
 # Arrow-backed text: vectorised string ops, several times faster than Python objects on 1M rows.
 TEXT = pd.StringDtype("pyarrow")
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/#\-]{0,63}$"
+# Web shops name orders "#1001" and customers by e-mail: a leading "#", "@" and "+" are ids too.
+ID_PATTERN = r"^[A-Za-z0-9#][A-Za-z0-9_.:/#@+\-]{0,63}$"
 
 
 class Kind(StrEnum):

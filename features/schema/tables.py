@@ -93,7 +93,7 @@ def _ts(ctx: SchemaContext, description: str, name: str = "ts") -> FieldSpec:
 def _transaction_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
     currency_rule = Rule(
         "known_currency",
-        "an ISO 4217 code listed in SPEND_CURRENCIES",
+        "an ISO 4217 code listed in SPEND_CURRENCIES (SPEND_DEFAULT_CURRENCY alone when not set)",
         isin(ctx.currencies, "known_currency"),
     )
     return (
@@ -428,7 +428,10 @@ TABLES: dict[str, TableSpec] = {
     for spec in (
         TableSpec(
             "transactions",
-            "One line per purchased or returned item.",
+            "One line per purchased or returned item. A blank cell of an order-level field (customer_id, ts, "
+            "store_id, channel, currency, payment_method, terminal_id) takes the value its order's other lines "
+            "in the file give, when they give exactly one (exports that write an order's fields on its first "
+            "line only); blanks of an order whose lines disagree stay blank.",
             "event_id",
             "ts",
             _transaction_fields,

@@ -241,8 +241,28 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
             "give --order-within store_id,day (the columns that make a number one order)",
             highlight=False,
         )
+    if any(reason.endswith(":malformed_id") for reason in report.quarantined_by_reason):
+        console.print(
+            "ids are letters, digits and _ . : / # @ + - (no spaces, at most 64 characters); "
+            f"`spend quarantine --table {report.table}` shows the rows",
+            highlight=False,
+        )
+    if "currency:known_currency" in report.quarantined_by_reason:
+        accepted = ", ".join(sorted(SpendSettings().currencies))
+        console.print(
+            f"lines in a currency this home does not take (it takes {accepted}): a shop selling in another one "
+            "sets SPEND_DEFAULT_CURRENCY; one selling in several lists them in SPEND_CURRENCIES, and their "
+            "amounts are then summed as they are, unconverted",
+            highlight=False,
+        )
     if hint_decimal and any(reason.endswith(":not_a_float") for reason in report.quarantined_by_reason):
         console.print("numbers written with a decimal comma (12,50) need --decimal ','", highlight=False)
+    if report.filled_from_order:
+        filled = ", ".join(f"{column} {count:,}" for column, count in report.filled_from_order.items())
+        console.print(
+            f"lines whose order-level cells were blank took their order's values from its other lines: {filled}",
+            highlight=False,
+        )
     if report.ignored_columns:
         console.print(
             f"[yellow]columns not in the {report.table} schema, not stored:[/] {', '.join(report.ignored_columns)}"

@@ -58,7 +58,11 @@ class SpendSettings(BaseSettings):
     max_line_amount: float = Field(
         100_000.0, gt=0, description="Sanity bound on |quantity x unit_price| of one line, in currency units."
     )
-    currencies: frozenset[str] = Field(ISO_4217_CODES, description="Currencies accepted at ingestion (ISO 4217 codes).")
+    currencies: frozenset[str] = Field(
+        frozenset({"GBP"}),
+        description="Currencies accepted at ingestion (ISO 4217 codes); SPEND_DEFAULT_CURRENCY alone when not set. "
+        "Amounts in several currencies are summed as they are, never converted.",
+    )
     default_currency: str = Field("GBP", description="Currency assumed when a line carries none.")
     timezone: str = Field("UTC", description="Time zone of timestamps that carry no offset.")
     future_tolerance_seconds: int = Field(
@@ -158,6 +162,15 @@ class SpendSettings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as error:
             raise ValueError(f"timezone {value!r} is not an IANA time zone (e.g. Europe/London, UTC)") from error
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_currency_unless_told(cls, data):
+        # A shop sells in one currency. Accepting every code let an export's EUR lines be summed with GBP
+        # ones, unconverted and unannounced; a shop that does sell in several lists them.
+        if isinstance(data, dict) and data.get("currencies") is None:
+            return {**data, "currencies": [data.get("default_currency") or "GBP"]}
+        return data
 
     @model_validator(mode="after")
     def _default_currency_accepted(self) -> SpendSettings:

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from spend.cli import app
 from spend.core.errors import SpendError
+from spend.core.settings import SpendSettings
 from spend.features.ingest.pipeline import IngestOptions, ingest
 from spend.features.ingest.store import OfflineStore
 
@@ -55,7 +56,8 @@ def quarantined(settings, table: str = "transactions"):
 
 @pytest.mark.parametrize(("field", "value", "reason"), BAD_LINES, ids=[r for _, _, r in BAD_LINES])
 def test_each_rule_rejects_its_bad_case_with_field_and_rule(settings, write_csv, field, value, reason):
-    bad = GOOD_LINE | {"event_id": "e-bad", field: value}
+    # an order of its own: a blank cell would take the value of its order's other lines
+    bad = GOOD_LINE | {"event_id": "e-bad", "order_id": "o-bad", field: value}
     report = ingest(write_csv([GOOD_LINE, bad]), IngestOptions("transactions"), settings, now=NOW)
 
     assert (report.accepted, report.quarantined, report.duplicates) == (1, 1, 0)
@@ -239,3 +241,61 @@ def test_order_within_names_only_what_can_complete_an_order_id(settings, write_c
     with pytest.raises(SpendError, match=words):
         ingest(write_csv([GOOD_LINE]), IngestOptions(table, order_within=within), settings, now=NOW)
     assert not OfflineStore(settings.paths).read("transactions").shape[0]
+
+
+def test_a_web_shops_order_names_and_e_mail_customers_are_ids(settings, write_csv):
+    """Shopify names its orders "#1001" and its customers by e-mail: every line of such an export was
+    quarantined as malformed ids. The e-mail is pseudonymised like any customer id, never stored."""
+    line = GOOD_LINE | {"event_id": "", "order_id": "#1001", "customer_id": "anna+news@example.com"}
+    report = ingest(write_csv([line]), IngestOptions("transactions"), settings, now=NOW)
+    assert (report.accepted, report.quarantined) == (1, 0), report.quarantined_by_reason
+    stored = OfflineStore(settings.paths).read("transactions")
+    assert stored["order_id"].tolist() == ["#1001"]
+    assert stored["customer_id"].iloc[0].startswith("c_") and "example.com" not in stored.to_csv()
+
+
+def test_order_level_cells_written_once_per_order_take_the_orders_value(settings, write_csv):
+    """A web shop's export writes an order's customer, time, channel and currency on its first line only.
+    Before, the later lines were quarantined (no customer, no time) or took the default currency; now a
+    blank cell takes the value the order's other lines give, when they give one. Cells that did not
+    parse keep their reason, and an order whose lines disagree leaves its blanks as they were."""
+    settings = settings.model_copy(update={"currencies": frozenset({"GBP", "EUR", "USD"})})
+    blank = {"event_id": "", "customer_id": "", "ts": "", "channel": "", "currency": ""}
+    lines = [
+        GOOD_LINE | {"event_id": "", "order_id": "#1", "channel": "web", "currency": "EUR"},
+        GOOD_LINE | blank | {"order_id": "#1", "product_id": "p2"},
+        GOOD_LINE | blank | {"order_id": "#1", "product_id": "p3"},
+        GOOD_LINE | {"event_id": "", "order_id": "#2", "currency": "EUR", "product_id": "p1"},
+        GOOD_LINE | {"event_id": "", "order_id": "#2", "currency": "USD", "product_id": "p2"},
+        GOOD_LINE | {"event_id": "", "order_id": "#2", "currency": "", "product_id": "p3"},
+        GOOD_LINE | {"event_id": "", "order_id": "#3", "ts": "yesterday", "product_id": "p1"},
+        GOOD_LINE | blank | {"order_id": "#3", "product_id": "p2"},
+    ]
+    report = ingest(write_csv(lines), IngestOptions("transactions"), settings, now=NOW)
+    assert report.quarantined_by_reason == {"ts:unparsable_timestamp": 1, "ts:missing": 1}
+    assert report.filled_from_order == {"customer_id": 3, "ts": 2, "channel": 2, "currency": 3}
+    stored = OfflineStore(settings.paths).read("transactions").set_index(["order_id", "product_id"])
+    first = stored.loc[("#1", "p1")]
+    for product in ("p2", "p3"):
+        row = stored.loc[("#1", product)]
+        assert (row["customer_id"], row["ts"], row["channel"], row["currency"]) == (
+            first["customer_id"],
+            first["ts"],
+            "web",
+            "EUR",
+        )
+    assert stored.loc[("#2", "p3"), "currency"] == "GBP"  # EUR and USD given: the default, as before
+
+
+def test_a_home_takes_its_default_currency_alone_unless_told_otherwise(settings, write_csv):
+    """Every ISO code was accepted, so a EUR export went into a GBP home and was summed with its GBP lines
+    as one currency. Now a currency other than SPEND_DEFAULT_CURRENCY is quarantined, with what to set."""
+    line = GOOD_LINE | {"currency": "eur"}
+    result = CliRunner().invoke(app, ["ingest", str(write_csv([line])), "--table", "transactions"])
+    shown = " ".join(result.output.split())
+    assert result.exit_code == 0 and "currency:known_currency │ 1" in shown
+    assert "(it takes GBP): a shop selling in another one sets SPEND_DEFAULT_CURRENCY" in shown
+    euro = SpendSettings(home=settings.home, pseudonym_key=settings.pseudonym_key, default_currency="EUR")
+    assert euro.currencies == {"EUR"}
+    report = ingest(write_csv([line | {"event_id": "e2"}], "euro.csv"), IngestOptions("transactions"), euro, now=NOW)
+    assert report.accepted == 1

@@ -1,0 +1,27 @@
+"""Request models read the home's settings: what a request may leave out is filled the home's way."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from spend.serving import schemas
+
+PAYMENT = {"order_id": "o1", "card_id": "c1", "terminal_id": "t1", "ts": "2026-01-31T12:00:00Z", "amount": 12.5}
+
+
+@pytest.fixture
+def euro_home(monkeypatch):
+    monkeypatch.setenv("SPEND_DEFAULT_CURRENCY", "EUR")
+    schemas.settings.cache_clear()
+    yield
+    schemas.settings.cache_clear()
+
+
+def test_a_payment_without_a_currency_is_in_the_homes_currency(euro_home):
+    """The request model defaulted to GBP whatever the home's currency: a EUR shop's payments sent without
+    one were refused as an unknown currency."""
+    assert schemas.Transaction.model_validate(PAYMENT).currency == "EUR"
+    assert schemas.Transaction.model_validate(PAYMENT | {"currency": "eur"}).currency == "EUR"
+    with pytest.raises(ValidationError, match="unknown currency 'GBP'; this service takes EUR \\(SPEND_CURRENCIES\\)"):
+        schemas.Transaction.model_validate(PAYMENT | {"currency": "GBP"})
