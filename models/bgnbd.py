@@ -95,9 +95,16 @@ class BetaGeoModel(BaseEstimator):
         r, alpha, a, b = self.params_
         x, t_x, T = _rfm(X)
         z = t / (alpha + T + t)
-        head = (a + b + x - 1) / (a - 1)
-        tail = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z)
-        return head * tail * self.p_alive(X)
+        with np.errstate(all="ignore"):
+            head = (a + b + x - 1) / (a - 1)
+            tail = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z)
+            expected = head * tail
+        # The hypergeometric overflows for extreme fits (a shop where everyone buys at one steady rate
+        # sends r and alpha to their bounds): every customer's value was NaN, and so was the recall list.
+        broken = ~np.isfinite(expected)
+        if broken.any():
+            expected[broken] = _expected_if_alive(r, alpha, a, b, x[broken], T[broken], t)
+        return expected * self.p_alive(X)
 
     def p_no_purchase(self, X: pd.DataFrame, t: float) -> np.ndarray:
         """P(no purchase in the next `t`): dead, or alive with no purchase (drop-out only follows a purchase)."""
@@ -176,6 +183,38 @@ def customer_lifetime_value(
 ) -> np.ndarray:
     """Expected margin over the next `horizon`: expected purchases x expected spend per purchase x margin."""
     return purchases.expected_purchases(X, horizon) * spend.expected_spend(X) * margin
+
+
+def _expected_if_alive(r, alpha, a, b, x: np.ndarray, T: np.ndarray, t: float, nodes: int = 32) -> np.ndarray:
+    """BG/NBD's expected purchases in the next `t` of a customer alive now, without the hypergeometric:
+    given alive, lambda ~ Gamma(r + x, alpha + T) and p ~ Beta(a, b + x), independent, and a customer
+    buys (1 - exp(-lambda p t)) / p times; integrating lambda leaves a mean over p, taken by Gauss
+    quadrature on the Beta. Equal to the closed form where both are finite (tests/models/test_bgnbd.py)."""
+    out = np.empty(len(x))
+    for value in np.unique(x):
+        p, weight = _beta_nodes(a, b + value, nodes)
+        at = x == value
+        scale = t / (alpha + T[at, None])
+        out[at] = (weight * -np.expm1(-(r + value) * np.log1p(p * scale)) / p).sum(axis=1)
+    return out
+
+
+def _beta_nodes(a: float, b: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss nodes and weights (summing to 1) of Beta(a, b), by Golub-Welsch on the Jacobi matrix of the
+    weight (1 - u)^(b - 1) (1 + u)^(a - 1), p = (1 + u) / 2. scipy's roots_jacobi overflows (2^(a + b))
+    for the extreme fits this serves."""
+    from scipy.linalg import eigh_tridiagonal
+
+    al, be = b - 1.0, a - 1.0
+    k = np.arange(n, dtype=float)
+    s = 2 * k + al + be
+    with np.errstate(divide="ignore", invalid="ignore"):
+        diag = (be**2 - al**2) / (s * (s + 2))
+    diag[0] = (be - al) / (al + be + 2)
+    k, s = k[1:], s[1:]
+    off = np.sqrt(4 * k * (k + al) * (k + be) * (k + al + be) / (s**2 * (s + 1) * (s - 1)))
+    u, vectors = eigh_tridiagonal(diag, off)
+    return (1 + u) / 2, vectors[0] ** 2
 
 
 def summary_from_features(X: pd.DataFrame) -> pd.DataFrame:

@@ -110,6 +110,8 @@ def test_a_transactions_only_history_runs_end_to_end(settings, tmp_path):
         "none (no randomised campaign: the recall list ranks by risk x value"
     )
     assert run["published"]["recall_list_customers"] == run["recall"]["customers"]
+    listed = pd.read_csv(tmp_path / "recall.csv")
+    assert listed[["clv", "expected_saved_margin"]].notna().all().all()  # every value known, none NaN
     # No store: one demand series per product for the whole shop, and one line says so.
     _whole_shop_demand_and_prices(run)
     # The report says what the shop lacks for fraud, not to train a model its data cannot give

@@ -106,6 +106,17 @@ def _calibration(settings: SpendSettings) -> tuple[list[float], list[float]]:
     return predicted.tolist(), observed.tolist()
 
 
+def _recall_reading(value: np.ndarray, unknown: int) -> str:
+    """The value curve in one line; customers without a saved margin (an unknown value) are counted, not
+    read as saving nothing."""
+    if not len(value) or value[-1] <= 0:
+        reading = "no contact on the list is expected to save any margin"
+    else:
+        half = int(np.searchsorted(value, value[-1] / 2)) + 1
+        reading = f"half of the list's expected saved margin ({value[-1]:,.0f}) comes from its first {half:,} customers"
+    return reading + (f" ({unknown:,} customers without a known saved margin left out)" if unknown else "")
+
+
 def recall(settings: SpendSettings) -> Section:
     path = settings.paths.published / RECALL_LIST
     if not path.exists():
@@ -114,7 +125,8 @@ def recall(settings: SpendSettings) -> Section:
     frame = pd.read_parquet(path, columns=["expected_saved_margin"]).sort_values(
         "expected_saved_margin", ascending=False
     )
-    value = frame["expected_saved_margin"].clip(lower=0).cumsum().to_numpy()
+    saved = frame["expected_saved_margin"]
+    value = saved.dropna().clip(lower=0).cumsum().to_numpy()
     figures = [
         go.Figure(go.Scatter(x=np.arange(1, len(value) + 1), y=value, mode="lines")).update_layout(
             title="expected saved margin by contacts",
@@ -122,8 +134,7 @@ def recall(settings: SpendSettings) -> Section:
             yaxis_title="margin",
         )
     ]
-    half = int(np.searchsorted(value, value[-1] / 2)) + 1 if len(value) and value[-1] > 0 else 0
-    reading = f"half of the list's expected saved margin ({value[-1]:,.0f}) comes from its first {half:,} customers"
+    reading = _recall_reading(value, int(saved.isna().sum()))
     qini = _qini(settings)
     if isinstance(qini, str):
         return Section("Recall list", f"{reading}; no Qini curve: {qini}", figures)

@@ -58,6 +58,32 @@ def test_bgnbd_predictions_are_coherent():
     assert model.expected_purchases(one, 39)[0] == pytest.approx(1.226, abs=0.005)
 
 
+def test_expected_purchases_without_the_hypergeometric_equal_the_closed_form():
+    """The quadrature used where the closed form overflows gives the closed form where both are finite."""
+    from spend.models.bgnbd import _expected_if_alive
+
+    data = pd.read_csv(CDNOW)
+    model = BetaGeoModel().fit(data)
+    closed = model.expected_purchases(data, 39) / model.p_alive(data)
+    x, T = data["frequency"].to_numpy(dtype=float), data["T"].to_numpy(dtype=float)
+    quadrature = _expected_if_alive(model.r_, model.alpha_, model.a_, model.b_, x, T, 39)
+    np.testing.assert_allclose(quadrature, closed, rtol=1e-9)
+
+
+def test_a_shop_where_everyone_buys_at_one_steady_rate_gets_finite_expected_purchases():
+    """Every customer buying about monthly and nobody leaving sends r and alpha to their bounds, where the
+    hypergeometric overflows: every expected purchase (and the recall list's every value) was NaN."""
+    rng = np.random.default_rng(1)
+    T = rng.uniform(140, 600, 3_000)
+    x = rng.poisson(T / 14)  # every fortnight, and nobody leaves: a seed whose fit reaches the overflow
+    recency = np.array([rng.uniform(0, age, n).max() if n else 0.0 for age, n in zip(T, x, strict=True)])
+    data = pd.DataFrame({"frequency": x, "recency": recency, "T": T})
+    model = BetaGeoModel().fit(data)
+    expected = model.expected_purchases(data, 365)
+    assert np.isfinite(expected).all()
+    assert np.median(expected) == pytest.approx(365 / 14, rel=0.1)  # a steady fortnightly buyer, alive
+
+
 def test_gamma_gamma_recovers_known_parameters():
     rng = np.random.default_rng(8)
     n, p, q, v = 20_000, 6.0, 4.0, 15.0

@@ -12,3 +12,17 @@ def test_a_constant_or_missing_uplift_is_flagged():
     assert uplift_warning(None).startswith("no uplift")
     assert "unknown" in uplift_warning(np.full(3, np.nan))
     assert uplift_warning(np.array([0.01, 0.05, np.nan])) is None
+
+
+def test_the_reports_value_line_counts_unknown_saved_margins_instead_of_printing_nan():
+    """A list whose values were unknown read "half of the list's expected saved margin (nan) comes from
+    its first 0 customers"."""
+    from spend.training.report_sections import _recall_reading
+
+    assert _recall_reading(np.cumsum([50.0, 30.0, 20.0]), 0) == (
+        "half of the list's expected saved margin (100) comes from its first 1 customers"
+    )
+    assert _recall_reading(np.array([]), 3) == (
+        "no contact on the list is expected to save any margin (3 customers without a known saved margin left out)"
+    )
+    assert _recall_reading(np.zeros(4), 0) == "no contact on the list is expected to save any margin"
