@@ -145,6 +145,9 @@ def _one_kind(distinct: pd.Series, ts_format: str | None, timezone: str) -> pd.S
 DECIMAL_MARKS = (".", ",")
 # With a decimal comma: 12,50 and 1.234,50 (points group thousands); any other point is refused, not guessed.
 _COMMA_NUMBER = r"[+-]?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?|[+-]?,\d+"
+# With a decimal point: commas grouping thousands, in threes and before a decimal point (1,234.50). Without
+# the point, 1,250 could be 1.25 written with a decimal comma (a weighed quantity): refused, not guessed.
+_GROUPED_NUMBER = r"[+-]?\d{1,3}(,\d{3})+\.\d+"
 
 
 def _wall_times(text: pd.Series, ts_format: str | None) -> pd.Series:
@@ -161,7 +164,7 @@ def parse_numbers(raw: pd.Series, kind: Kind, decimal: str = ".") -> tuple[pd.Se
         values = pd.to_numeric(raw, errors="coerce").astype("float64")
     else:
         text = _as_text(raw)
-        values = _text_to_float(_from_decimal_comma(text) if decimal == "," else text)
+        values = _text_to_float(_from_decimal_comma(text) if decimal == "," else _ungrouped(text))
     bad = values.isna() & ~blank(raw)
     bad |= ~np.isfinite(values.fillna(0.0))
     if kind is Kind.INT:
@@ -176,6 +179,14 @@ def _from_decimal_comma(text: pd.Series) -> pd.Series:
     readable = text.str.fullmatch(_COMMA_NUMBER).fillna(False).astype(bool)
     converted = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
     return converted.where(readable, "not a number").where(text.notna())
+
+
+def _ungrouped(text: pd.Series) -> pd.Series:
+    """'1,234.50' -> '1234.50'; other texts as they are (a comma elsewhere stays, and is no number)."""
+    if not text.str.contains(",", regex=False).fillna(False).any():
+        return text
+    grouped = text.str.fullmatch(_GROUPED_NUMBER).fillna(False).astype(bool)
+    return text.where(~grouped, text.str.replace(",", "", regex=False))
 
 
 def _text_to_float(text: pd.Series) -> pd.Series:

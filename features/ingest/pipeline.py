@@ -24,6 +24,7 @@ from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.identity import classify, content_hash, derive_event_ids
 from spend.features.ingest.lock import ledger_lock
+from spend.features.ingest.money import currency_from_symbols, strip_symbols, symbol_disagreements
 from spend.features.ingest.order_fields import fill_from_order
 from spend.features.ingest.order_keys import check_order_within, compose_order_ids
 from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, parse_frame
@@ -133,13 +134,15 @@ def check_rows(
     check_order_within(options.order_within, spec.name, list(specs), found, private)
     _require_columns(raw, spec, ctx, source)
     progress("parse")
-    parsed = parse_frame(raw, specs, options.ts_format, settings.timezone, options.decimal)
+    money = [name for name, f in specs.items() if f.unit == "currency"]
+    unsymbolled, symbols = strip_symbols(raw, money)
+    parsed = parse_frame(unsymbolled, specs, options.ts_format, settings.timezone, options.decimal)
     unsplit = _malformed_rows(raw)
     if len(unsplit):  # their values are empty: the row's own reason first, and its text in its identity
         parsed = Parsed(parsed.frame, pd.concat([unsplit, parsed.failures]).astype({"row": "int64"}))
     typed = compose_order_ids(parsed.frame, raw, options.order_within, settings.timezone)
     typed, filled = fill_from_order(typed, raw, options.order_within)
-    typed = _fill_defaults(typed, settings)
+    typed = _fill_defaults(currency_from_symbols(typed, raw, symbols), settings)
     key = settings.pseudonym_key.get_secret_value().encode("utf-8")
     raw_customer = typed["customer_id"].copy() if "customer_id" in typed else None
     if raw_customer is not None:
@@ -153,6 +156,7 @@ def check_rows(
     failures = pd.concat(
         [
             parsed.failures,
+            symbol_disagreements(typed, symbols),
             schema_failures(with_signup, spec.schema(ctx, with_row_rules=False)),
             row_rule_failures(with_signup, tuple(r for r in rules if not r.among_valid)),
         ]

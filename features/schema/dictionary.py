@@ -28,6 +28,10 @@ def render_dictionary() -> str:
         "`nonexistent_local_time`: which instant it was cannot be known.",
         "A CSV row with more or fewer fields than its header cannot be split into fields: it is quarantined",
         "whole as `row:field_count`, with its `source_row` and no values.",
+        "Money (unit `currency`) may carry a symbol before or after it (`$12.50`, `12.50 €`, `-£3.99`) and,",
+        "with a decimal point, commas grouping thousands before it (`1,234.50`; `1,250` is refused: it could",
+        "be 1.25). A line naming no currency takes the one an unambiguous symbol names (£ GBP, € EUR, ₹ INR);",
+        "a line whose currency its symbol cannot mean is `currency:symbol_disagrees`.",
         "",
     ]
     for spec in TABLES.values():

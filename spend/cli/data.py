@@ -247,6 +247,13 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
             f"`spend quarantine --table {report.table}` shows the rows",
             highlight=False,
         )
+    if "currency:symbol_disagrees" in report.quarantined_by_reason:
+        console.print(
+            f"prices whose symbol ($, £, €, ...) cannot mean the line's currency (SPEND_DEFAULT_CURRENCY "
+            f"{SpendSettings().default_currency} when the line names none): give the currency column, or set the "
+            "home's currency",
+            highlight=False,
+        )
     if "currency:known_currency" in report.quarantined_by_reason:
         accepted = ", ".join(sorted(SpendSettings().currencies))
         console.print(
@@ -256,7 +263,11 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
             highlight=False,
         )
     if hint_decimal and any(reason.endswith(":not_a_float") for reason in report.quarantined_by_reason):
-        console.print("numbers written with a decimal comma (12,50) need --decimal ','", highlight=False)
+        console.print(
+            "numbers written with a decimal comma (12,50) need --decimal ','; commas grouping thousands are read "
+            "before a decimal point only (1,250.00: 1,250 could be 1.25)",
+            highlight=False,
+        )
     if report.filled_from_order:
         filled = ", ".join(f"{column} {count:,}" for column, count in report.filled_from_order.items())
         console.print(

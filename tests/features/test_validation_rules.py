@@ -299,3 +299,36 @@ def test_a_home_takes_its_default_currency_alone_unless_told_otherwise(settings,
     assert euro.currencies == {"EUR"}
     report = ingest(write_csv([line | {"event_id": "e2"}], "euro.csv"), IngestOptions("transactions"), euro, now=NOW)
     assert report.accepted == 1
+
+
+@pytest.mark.parametrize(
+    ("price", "currency", "stored", "reason"),
+    [
+        ("$12.50", "USD", (12.5, "USD"), None),
+        ("-$12.50", "USD", None, "unit_price:non_negative_price"),  # read as -12.50, then judged
+        ("£3.99", "", (3.99, "GBP"), None),  # the symbol names the line's currency
+        ("12,50 €", "EUR", None, "unit_price:not_a_float"),  # a decimal comma still needs --decimal ','
+        ("12.50 €", "", (12.5, "EUR"), None),
+        ("1,234.50", "", (1234.5, "GBP"), None),
+        ("$1,234.50", "usd", (1234.5, "USD"), None),
+        ("1,250", "", None, "unit_price:not_a_float"),  # 1,250 or 1.25: not guessed
+        ("$12.50", "", None, "currency:symbol_disagrees"),  # the home's GBP cannot be dollars
+        ("€12.50", "GBP", None, "currency:symbol_disagrees"),
+        ("$ abc", "", None, "unit_price:not_a_float"),
+    ],
+)
+def test_prices_written_with_a_symbol_or_thousands_are_read_and_checked(
+    settings, write_csv, price, currency, stored, reason
+):
+    """Point-of-sale exports write money as their screens show it: every such price was not_a_float. The
+    symbol is taken off; it names a line's missing currency, and a line whose currency it cannot mean is
+    quarantined rather than stored under the wrong one."""
+    settings = settings.model_copy(update={"currencies": frozenset({"GBP", "EUR", "USD"})})
+    line = GOOD_LINE | {"unit_price": price, "currency": currency}
+    report = ingest(write_csv([line]), IngestOptions("transactions"), settings, now=NOW)
+    if reason is None:
+        row = OfflineStore(settings.paths).read("transactions").iloc[0]
+        assert (row["unit_price"], row["currency"]) == stored, report.quarantined_by_reason
+    else:
+        assert report.quarantined_by_reason == {reason: 1}
+        assert quarantined(settings).iloc[0]["unit_price"] == price.strip()  # the quarantine keeps what was sent
