@@ -188,16 +188,43 @@ def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str
         raise SpendError(f"{path}: the file has a header but no rows")
     frame.columns = [str(c).strip() for c in frame.columns]
     frame = _without_unnamed(frame, path)
-    missing = [old for old in (mapping or {}) if old not in frame.columns]
+    mapping = dict(mapping or {})
+    joined = {old: mapping.pop(old) for old in list(mapping) if JOIN in old and old not in frame.columns}
+    missing = [old for old in mapping if old not in frame.columns]
+    missing += [part for old in joined for part in _parts(old) if part not in frame.columns]
     if missing:
         raise SpendError(
             f"--map: column(s) {', '.join(missing)} not in {path.name} (it has {', '.join(frame.columns)})"
         )
-    frame = frame.rename(columns=mapping or {})
+    frame = frame.rename(columns=mapping)
+    for old, new in joined.items():
+        if new in frame.columns:
+            raise SpendError(f"{path}: column(s) {new} appear more than once after mapping")
+        frame[new] = _joined_text(frame, _parts(old))
     duplicated = frame.columns[frame.columns.duplicated()].tolist()
     if duplicated:
         raise SpendError(f"{path}: column(s) {', '.join(duplicated)} appear more than once after mapping")
     return frame
+
+
+JOIN = "+"  # --map "Date+Time=ts": a value written across columns, joined with a space
+
+
+def _parts(old: str) -> list[str]:
+    return [part.strip() for part in old.split(JOIN)]
+
+
+def _joined_text(frame: pd.DataFrame, parts: list[str]) -> pd.Series:
+    """The parts' texts joined with a space, blanks left out (a date without its time stays a date). A
+    spreadsheet's date cell read as text ends in a midnight its time column then follows: dropped."""
+    texts = []
+    for part in parts:
+        text = frame[part].astype(TEXT).str.strip().mask(lambda t: t == "")
+        texts.append(text.str.replace(r" 00:00:00$", "", regex=True) if part != parts[-1] else text)
+    joined = texts[0]
+    for text in texts[1:]:
+        joined = (joined + " " + text).fillna(joined).fillna(text)
+    return joined
 
 
 def _read(path: Path, suffix: str, encoding: str) -> pd.DataFrame:

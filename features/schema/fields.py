@@ -18,8 +18,10 @@ from spend.core.currencies import ISO_4217_CODES
 
 # Arrow-backed text: vectorised string ops, several times faster than Python objects on 1M rows.
 TEXT = pd.StringDtype("pyarrow")
-# Web shops name orders "#1001" and customers by e-mail: a leading "#", "@" and "+" are ids too.
-ID_PATTERN = r"^[A-Za-z0-9#][A-Za-z0-9_.:/#@+\-]{0,63}$"
+# Exports name things as people do: orders "#1001", customers by e-mail, stores "Main St" or "Café Zürich".
+# An id is 1 to 64 printable characters, without control characters (a tab or line break is a broken
+# export) or spaces at its ends (the same pattern in Python's re and Arrow's RE2).
+ID_PATTERN = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]{0,62}[^\s\x00-\x1f\x7f])?$"
 
 
 class Kind(StrEnum):
@@ -73,7 +75,7 @@ class FieldSpec:
 
     def parse_rule(self) -> str:
         return {
-            Kind.ID: f"text matching `{ID_PATTERN}` (no spaces, at most 64 characters)",
+            Kind.ID: "text of 1 to 64 characters, without tabs, line breaks or other control characters",
             Kind.TIMESTAMP: "ISO 8601 (or the --ts-format given); no offset means SPEND_TIMEZONE; stored in UTC",
             Kind.FLOAT: "decimal number (12.5, or 12,5 with --decimal ',')",
             Kind.INT: "whole number",

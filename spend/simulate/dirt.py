@@ -18,7 +18,7 @@ DEFECTS = {
     "unit_price:positive_price_on_purchase": lambda r: r.assign(unit_price=0.0),
     "currency:known_currency": lambda r: r.assign(currency="XXX"),
     "customer_id:missing": lambda r: r.assign(customer_id=""),
-    "product_id:malformed_id": lambda r: r.assign(product_id="bad id!"),
+    "product_id:malformed_id": lambda r: r.assign(product_id="bad\tid"),
     "quantity:absurd_amount": lambda r: r.assign(quantity=10_000_000),
     "quantity:not_a_float": lambda r: r.assign(quantity="two"),
 }

@@ -14,6 +14,7 @@ from spend.cli import app
 from spend.core.errors import SpendError
 from spend.features.ingest.catalog import BatchCatalog
 from spend.features.ingest.pipeline import IngestOptions, ingest
+from spend.features.ingest.readers import parse_mapping
 from spend.features.ingest.store import OfflineStore
 from tests.features.test_validation_rules import BAD_LINES, GOOD_LINE, NOW
 
@@ -250,6 +251,40 @@ def test_a_missing_file_is_a_clear_error(settings, tmp_path):
     assert result.exit_code == 2 and "no such file" in result.output
     folder = runner.invoke(app, ["ingest", str(tmp_path), "--table", "transactions"])  # not "no such file"
     assert folder.exit_code == 2 and "is a folder; ingest its files one by one" in folder.output
+
+
+def test_a_time_written_across_a_date_and_a_time_column_is_joined_by_the_map(settings, tmp_path):
+    """Point-of-sale exports (Square's among them) write the date and the time of day in two columns; mapped
+    to ts one at a time, the time was lost or the other column refused. "Date+Time=ts" joins them; a line
+    without its time keeps its date, and a spreadsheet's date cell (read with its midnight) takes the time."""
+    export = pd.DataFrame(
+        {
+            "Date": ["2026-01-05", "2026-01-05 00:00:00", "2026-01-06"],
+            "Time": ["13:45:10", "09:00", ""],
+            "Transaction ID": ["T1", "T2", "T3"],
+            "Customer ID": ["C1", "C1", "C2"],
+            "SKU": ["LAT-12", "MUF-1", "MUF-1"],
+            "Qty": [2, 1, 1],
+            "Price": ["$4.50", "$3.25", "$1,003.25"],
+        }
+    )
+    path = tmp_path / "square.csv"
+    export.to_csv(path, index=False)
+    mapping = (
+        "Date+Time=ts,Transaction ID=order_id,Customer ID=customer_id,SKU=product_id,Qty=quantity,Price=unit_price"
+    )
+    dollars = settings.model_copy(update={"default_currency": "USD", "currencies": frozenset({"USD"})})
+    report = ingest(path, IngestOptions("transactions", mapping=parse_mapping(mapping)), dollars)
+    assert (report.accepted, report.quarantined) == (3, 0), report.quarantined_by_reason
+    stored = OfflineStore(settings.paths).read("transactions").sort_values("order_id")
+    assert [t.isoformat() for t in stored["ts"]] == [
+        "2026-01-05T13:45:10+00:00",
+        "2026-01-05T09:00:00+00:00",
+        "2026-01-06T00:00:00+00:00",
+    ]
+    assert stored["unit_price"].tolist() == [4.5, 3.25, 1003.25]
+    wrong = runner.invoke(app, ["ingest", str(path), "--table", "transactions", "--map", "Date+Hour=ts"])
+    assert wrong.exit_code != 0 and "--map: column(s) Hour not in square.csv" in wrong.output
 
 
 def test_repeated_maps_all_apply_and_a_utf16_export_loads_with_its_encoding(settings, tmp_path):

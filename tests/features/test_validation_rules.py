@@ -30,7 +30,7 @@ GOOD_LINE = {
 
 BAD_LINES = [
     ("order_id", "", "order_id:missing"),
-    ("order_id", "o 1", "order_id:malformed_id"),
+    ("order_id", "o\t1", "order_id:malformed_id"),
     ("customer_id", "", "customer_id:missing"),
     ("customer_id", "x" * 80, "customer_id:malformed_id"),
     ("product_id", "p\t1", "product_id:malformed_id"),
@@ -111,7 +111,7 @@ def test_same_event_id_with_other_content_is_a_conflict_not_a_duplicate(settings
 
 
 def test_a_row_breaking_several_rules_reports_the_first_and_keeps_all(settings, write_csv):
-    bad = GOOD_LINE | {"product_id": "bad id", "quantity": "0"}
+    bad = GOOD_LINE | {"product_id": "bad\tid", "quantity": "0"}
     ingest(write_csv([bad]), IngestOptions("transactions"), settings, now=NOW)
     row = quarantined(settings).iloc[0]
     assert row["reason"] == "product_id:malformed_id"
@@ -243,14 +243,17 @@ def test_order_within_names_only_what_can_complete_an_order_id(settings, write_c
     assert not OfflineStore(settings.paths).read("transactions").shape[0]
 
 
-def test_a_web_shops_order_names_and_e_mail_customers_are_ids(settings, write_csv):
-    """Shopify names its orders "#1001" and its customers by e-mail: every line of such an export was
-    quarantined as malformed ids. The e-mail is pseudonymised like any customer id, never stored."""
+def test_ids_written_as_people_write_them_are_ids(settings, write_csv):
+    """Shopify names its orders "#1001" and its customers by e-mail; a till names its store "Main St" or
+    "Café Zürich": every such line was quarantined as a malformed id. The e-mail is pseudonymised like
+    any customer id, never stored."""
     line = GOOD_LINE | {"event_id": "", "order_id": "#1001", "customer_id": "anna+news@example.com"}
-    report = ingest(write_csv([line]), IngestOptions("transactions"), settings, now=NOW)
-    assert (report.accepted, report.quarantined) == (1, 0), report.quarantined_by_reason
-    stored = OfflineStore(settings.paths).read("transactions")
-    assert stored["order_id"].tolist() == ["#1001"]
+    stores = [line | {"store_id": name, "product_id": f"p{i}"} for i, name in enumerate(["Main St", "Café Zürich"])]
+    report = ingest(write_csv(stores), IngestOptions("transactions"), settings, now=NOW)
+    assert (report.accepted, report.quarantined) == (2, 0), report.quarantined_by_reason
+    stored = OfflineStore(settings.paths).read("transactions").sort_values("product_id")
+    assert stored["order_id"].tolist() == ["#1001", "#1001"]
+    assert stored["store_id"].tolist() == ["Main St", "Café Zürich"]
     assert stored["customer_id"].iloc[0].startswith("c_") and "example.com" not in stored.to_csv()
 
 
