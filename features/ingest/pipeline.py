@@ -45,6 +45,7 @@ class IngestOptions:
     extra_rules: tuple[RowRule, ...] = ()  # source-specific rules, e.g. non-product codes
     decimal: str = "."  # "," for exports whose numbers read 12,50 (points may group thousands: 1.234,50)
     order_within: tuple[str, ...] = ()  # columns (or "day") that complete an order number (order_keys.py)
+    line_totals: bool = False  # unit_price holds the line's total: divided by the quantity
 
     def __post_init__(self) -> None:
         if self.decimal not in DECIMAL_MARKS:
@@ -143,6 +144,8 @@ def check_rows(
     typed = compose_order_ids(parsed.frame, raw, options.order_within, settings.timezone)
     typed, filled = fill_from_order(typed, raw, options.order_within)
     typed = _fill_defaults(currency_from_symbols(typed, raw, symbols), settings)
+    if options.line_totals:
+        typed = _unit_prices(typed, spec.name)
     key = settings.pseudonym_key.get_secret_value().encode("utf-8")
     raw_customer = typed["customer_id"].copy() if "customer_id" in typed else None
     if raw_customer is not None:
@@ -292,6 +295,15 @@ def _near_names(missing: list[str], found: list[str]) -> list[tuple[str, str]]:
     for name in found:
         by_plain.setdefault(plain(name), name)
     return [(by_plain[plain(c)], c) for c in missing if plain(c) in by_plain]
+
+
+def _unit_prices(typed: pd.DataFrame, table: str) -> pd.DataFrame:
+    """unit_price from a line total: the total over the quantity (a return's negative total over its
+    negative quantity is a positive price; a zero quantity has none, and its own rule quarantines it)."""
+    if "unit_price" not in typed:
+        raise SpendError(f"--line-totals: the {table} table has no unit_price to divide")
+    quantity = typed["quantity"].where(typed["quantity"] != 0)
+    return typed.assign(unit_price=typed["unit_price"] / quantity)
 
 
 def _fill_defaults(typed: pd.DataFrame, settings: SpendSettings) -> pd.DataFrame:
@@ -444,6 +456,7 @@ def _record(report: IngestReport, started: datetime, options: IngestOptions) -> 
             "decimal": options.decimal,
             "allow_anonymous": options.allow_anonymous,
             "order_within": list(options.order_within),
+            "line_totals": options.line_totals,
             "extra_rules": [r.reason for r in options.extra_rules],
         },
     )

@@ -191,6 +191,14 @@ def ingest_command(
             "e.g. store_id,day (day: the line's local day). Give the same to every export and table of that till."
         ),
     ] = None,
+    line_totals: Annotated[
+        bool,
+        typer.Option(
+            "--line-totals",
+            help="unit_price holds each line's total (quantity x price), as CDNOW-style exports write it: "
+            "divided by the quantity.",
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Validate an export, store accepted rows, quarantine rejected ones with a reason."""
@@ -200,7 +208,14 @@ def ingest_command(
     settings = SpendSettings()
     within = tuple(name.strip() for name in (order_within or "").split(",") if name.strip())
     options = IngestOptions(
-        table, parse_mapping(map_), encoding, ts_format, allow_anonymous, decimal=decimal, order_within=within
+        table,
+        parse_mapping(map_),
+        encoding,
+        ts_format,
+        allow_anonymous,
+        decimal=decimal,
+        order_within=within,
+        line_totals=line_totals,
     )
     with step_progress(f"ingest {path.name}", INGEST_STEPS, enabled=not json_output) as step:
         report = ingest(path, options, settings, progress=step)

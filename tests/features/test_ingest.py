@@ -287,6 +287,29 @@ def test_a_time_written_across_a_date_and_a_time_column_is_joined_by_the_map(set
     assert wrong.exit_code != 0 and "--map: column(s) Hour not in square.csv" in wrong.output
 
 
+def test_line_totals_become_unit_prices(settings, tmp_path):
+    """CDNOW-style exports give each line's amount (quantity x price), not the price: read as unit prices,
+    two CDs for 20.00 were stored at 40.00. --line-totals divides; a return's negative total over its
+    negative quantity is a price like any other, and a zero quantity keeps its own reason."""
+    path = tmp_path / "cdnow.csv"
+    path.write_text(
+        "customer,date,quantity,amount,order,product\n"
+        "00001,19970101,2,20.00,o1,cd\n"
+        "00002,19970112,1,11.77,o2,cd\n"
+        "00002,19970115,-1,-11.77,r1,cd\n"
+        "00003,19970118,0,5.00,o3,cd\n"
+    )
+    mapping = parse_mapping("customer=customer_id,date=ts,amount=unit_price,order=order_id,product=product_id")
+    options = IngestOptions("transactions", mapping=mapping, ts_format="%Y%m%d", line_totals=True)
+    report = ingest(path, options, settings)
+    assert report.quarantined_by_reason == {"quantity:non_zero_quantity": 1}
+    stored = OfflineStore(settings.paths).read("transactions").sort_values("order_id")
+    assert stored["unit_price"].tolist() == [20.0 / 2, 11.77, 11.77]
+    assert stored["kind"].tolist() == ["purchase", "purchase", "return"]
+    batch = BatchCatalog(settings.paths.catalog).batches()[-1]
+    assert batch.options["line_totals"] is True
+
+
 def test_repeated_maps_all_apply_and_a_utf16_export_loads_with_its_encoding(settings, tmp_path):
     # a second --map used to replace the first silently
     path = tmp_path / "excel.csv"
