@@ -75,7 +75,7 @@ def symbol_disagreements(typed: pd.DataFrame, symbols: pd.Series) -> pd.DataFram
         return pd.DataFrame({"row": [], "reason": []})
     currency = typed["currency"].astype("string").str.upper()
     fits = [
-        s is pd.NA or (s in SYMBOLS and c is not pd.NA and c in SYMBOLS[s])
+        pd.isna(s) or (s in SYMBOLS and not pd.isna(c) and c in SYMBOLS[s])
         for s, c in zip(symbols, currency, strict=True)
     ]
     rows = typed.index[~np.asarray(fits)]

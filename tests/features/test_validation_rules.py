@@ -335,3 +335,17 @@ def test_prices_written_with_a_symbol_or_thousands_are_read_and_checked(
     else:
         assert report.quarantined_by_reason == {reason: 1}
         assert quarantined(settings).iloc[0]["unit_price"] == price.strip()  # the quarantine keeps what was sent
+
+
+def test_a_line_whose_money_cells_carry_two_symbols_is_quarantined(settings, write_csv):
+    """A price in dollars and a cost in euros on one line cannot both be the line's currency."""
+    settings = settings.model_copy(update={"currencies": frozenset({"GBP", "EUR", "USD"})})
+    lines = [
+        GOOD_LINE | {"event_id": "e1", "unit_price": "$4.00", "unit_cost": "€2.00", "currency": "USD"},
+        GOOD_LINE | {"event_id": "e2", "order_id": "o2", "unit_price": "$4.00", "unit_cost": "$2.00", "currency": ""},
+        GOOD_LINE | {"event_id": "e3", "order_id": "o3", "unit_price": "4.00", "unit_cost": "2.00", "currency": "USD"},
+    ]
+    report = ingest(write_csv(lines), IngestOptions("transactions"), settings, now=NOW)
+    # e2: dollars on a line naming no currency, in a GBP home; e3 has no symbol: nothing to disagree with
+    assert report.quarantined_by_reason == {"currency:symbol_disagrees": 2} and report.accepted == 1
+    assert set(quarantined(settings)["event_id"]) == {"e1", "e2"}
