@@ -30,6 +30,7 @@ from spend.features.ingest.order_keys import check_order_within, compose_order_i
 from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, parse_frame
 from spend.features.ingest.readers import MALFORMED, file_sha256, read_export
 from spend.features.ingest.store import OfflineStore
+from spend.features.ingest.suggest import suggested_maps
 from spend.features.ingest.validate import first_reason_per_row, row_rule_failures, schema_failures
 from spend.features.schema.fields import TEXT, RowRule, SchemaContext
 from spend.features.schema.tables import PERSONAL_FIELDS, SCHEMA_VERSION, TABLES, TableSpec
@@ -275,26 +276,13 @@ def _malformed_rows(raw: pd.DataFrame) -> pd.DataFrame:
 def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, source: str) -> None:
     missing = [c for c in spec.required_columns(ctx) if c not in raw.columns]
     if missing:
-        maps = [f"{old}={new}" for old, new in _near_names(missing, list(raw.columns))]
+        maps = [f"{old}={new}" for old, new in suggested_maps(missing, [c for c in raw.columns if c != MALFORMED])]
         flags = " ".join(f"--map {m!r}" if " " in m else f"--map {m}" for m in maps)
         raise SpendError(
             f"{Path(source).name}: missing required column(s) {', '.join(missing)} for table {spec.name} "
             f"(found {', '.join(c for c in raw.columns if c != MALFORMED)}); map foreign names with --map old=new"
             + (f" (it looks like: {flags})" if flags else "")
         )
-
-
-def _near_names(missing: list[str], found: list[str]) -> list[tuple[str, str]]:
-    """(found, canonical) pairs that differ only in case, spaces or hyphens ("Customer ID" -> customer_id).
-    Suggested, not applied: a file may hold both "TS" and "ts", and which one is meant is the user's call."""
-
-    def plain(name: str) -> str:
-        return "_".join(name.strip().lower().replace("-", " ").split())
-
-    by_plain = {}
-    for name in found:
-        by_plain.setdefault(plain(name), name)
-    return [(by_plain[plain(c)], c) for c in missing if plain(c) in by_plain]
 
 
 def _unit_prices(typed: pd.DataFrame, table: str) -> pd.DataFrame:

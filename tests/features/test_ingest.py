@@ -287,6 +287,30 @@ def test_a_time_written_across_a_date_and_a_time_column_is_joined_by_the_map(set
     assert wrong.exit_code != 0 and "--map: column(s) Hour not in square.csv" in wrong.output
 
 
+@pytest.mark.parametrize(
+    ("header", "suggested"),
+    [
+        (  # UCI Online Retail II
+            "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country",
+            "--map Invoice=order_id --map 'Customer ID=customer_id' --map InvoiceDate=ts --map StockCode=product_id "
+            "--map Quantity=quantity --map Price=unit_price",
+        ),
+        (  # Shopify's order export: its order name ("Name") is too vague a word to suggest
+            "Name,Email,Created at,Lineitem quantity,Lineitem price,Lineitem sku,Paid at",
+            "--map Email=customer_id --map 'Created at=ts' --map 'Lineitem sku=product_id' "
+            "--map 'Lineitem quantity=quantity' --map 'Lineitem price=unit_price'",
+        ),
+    ],
+    ids=["online-retail-ii", "shopify"],
+)
+def test_a_popular_exports_header_gets_the_map_to_type(tmp_path, settings, header, suggested):
+    """A real export's names were told only "map foreign names with --map old=new"."""
+    path = tmp_path / "export.csv"
+    path.write_text(header + "\n" + ",".join("1" for _ in header.split(",")) + "\n")
+    result = runner.invoke(app, ["ingest", str(path), "--table", "transactions"])
+    assert result.exit_code != 0 and f"(it looks like: {suggested})" in " ".join(result.output.split())
+
+
 def test_line_totals_become_unit_prices(settings, tmp_path):
     """CDNOW-style exports give each line's amount (quantity x price), not the price: read as unit prices,
     two CDs for 20.00 were stored at 40.00. --line-totals divides; a return's negative total over its

@@ -1,0 +1,92 @@
+"""A `--map` to suggest when an export lacks required columns: names that differ from Spend's only in
+case, spaces or hyphens ("Customer ID"), or the names popular exports use for them ("InvoiceDate",
+Shopify's "Created at" and "Lineitem sku", Square's "Transaction ID"). Suggested, never applied: a file
+may hold both "Date" and "Paid at", and which one is meant is the user's call.
+"""
+
+from __future__ import annotations
+
+# Spend's name -> other names for it, written plain (lower case, words joined by "_").
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "order_id": (
+        "invoice",
+        "invoiceno",
+        "invoice_no",
+        "order",
+        "order_number",
+        "order_no",
+        "transaction_id",
+        "receipt",
+        "receipt_no",
+        "receipt_number",
+        "ticket",
+        "ticket_no",
+        "basket_id",
+    ),
+    "customer_id": (
+        "customer",
+        "customerid",
+        "client",
+        "client_id",
+        "email",
+        "customer_email",
+        "member_id",
+        "user_id",
+        "cust_id",
+        "loyalty_id",
+        "account_id",
+    ),
+    "ts": (
+        "invoicedate",
+        "invoice_date",
+        "created_at",
+        "order_date",
+        "timestamp",
+        "datetime",
+        "date_time",
+        "transaction_date",
+        "purchase_date",
+        "sale_date",
+        "date",
+    ),
+    "product_id": (
+        "sku",
+        "stockcode",
+        "stock_code",
+        "lineitem_sku",
+        "item_id",
+        "item_code",
+        "product",
+        "product_code",
+        "article",
+        "article_no",
+        "ean",
+        "barcode",
+        "upc",
+    ),
+    "quantity": ("qty", "lineitem_quantity", "units", "quantity_sold", "qty_sold"),
+    "unit_price": ("price", "unitprice", "lineitem_price", "item_price", "price_each", "sale_price"),
+    "store_id": ("store", "location", "shop", "branch", "outlet", "store_code"),
+    "signup_ts": ("signup_date", "created_at", "registration_date", "joined", "member_since"),
+}
+
+
+def plain(name: str) -> str:
+    return "_".join(name.strip().lower().replace("-", " ").split())
+
+
+def suggested_maps(missing: list[str], found: list[str]) -> list[tuple[str, str]]:
+    """(found, Spend's name) for each missing column a found one seems to be: its own name written
+    differently first, then a synonym; a found column is suggested once."""
+    by_plain: dict[str, str] = {}
+    for name in found:
+        by_plain.setdefault(plain(name), name)
+    pairs, used = [], set()
+    for column in missing:
+        for candidate in (plain(column), *SYNONYMS.get(column, ())):
+            name = by_plain.get(candidate)
+            if name is not None and name not in used:
+                pairs.append((name, column))
+                used.add(name)
+                break
+    return pairs
