@@ -89,8 +89,10 @@ class OfferUplift(BaseEstimator):
         outcome_num_leaves: int = 15,
         outcome_min_child_samples: int = 200,
         random_state: int = 0,
+        tiers: tuple[str, ...] | None = None,
     ) -> None:
         self.learner = learner
+        self.tiers = tiers  # the shop's membership tiers, lowest first (SPEND_TIERS); None: Spend's default
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -157,7 +159,7 @@ class OfferUplift(BaseEstimator):
     def fit(self, X: pd.DataFrame, arm, net, cost) -> OfferUplift:
         arm = check_arms(arm)
         self.features_ = list(X.columns)
-        self.categories_ = learn_categories(X, {"membership_tier": TIERS})
+        self.categories_ = learn_categories(X, {"membership_tier": self.tiers or TIERS})
         X = encode(X, self.features_, self.categories_, "offers").to_numpy()  # econml's own models see arrays
         self.offers_ = sorted(set(arm) - {CONTROL})
         # Leaves of min_child_samples members, or a quarter of an arm's on a small campaign (a small shop's

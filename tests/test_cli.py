@@ -251,3 +251,18 @@ def test_ingest_names_every_table_it_takes(settings):
     assert refused.exit_code != 0 and refused.output.count("error:") == 1
     for table in TABLES:
         assert table in shown and table in refused.output, table
+
+
+def test_every_setting_read_as_json_has_an_example_of_its_own_kind():
+    """A bad SPEND_TIERS was shown SPEND_RETENTION_DAYS's example: each JSON setting names its own."""
+    from typing import get_origin
+
+    from spend.core.console import JSON_EXAMPLES
+    from spend.core.settings import SpendSettings
+
+    read_as_json = {
+        f"SPEND_{name.upper()}"
+        for name, field in SpendSettings.model_fields.items()
+        if get_origin(field.annotation) in (dict, list, tuple, set, frozenset)
+    }
+    assert read_as_json == set(JSON_EXAMPLES)

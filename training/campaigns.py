@@ -96,7 +96,14 @@ def _learner() -> OfferUplift:
     """A win-back campaign is a two-arm offer campaign whose outcome is buying at all and whose cost is the
     contact's: econml's X-learner, as offers use, with small, strongly regularised boosters (campaign
     samples are thousands of customers with a few percent of effect under a noisy outcome; docs/training.md)."""
-    return OfferUplift(learner="x", n_estimators=200, learning_rate=0.03, num_leaves=4, min_child_samples=200)
+    return OfferUplift(
+        learner="x",
+        n_estimators=200,
+        learning_rate=0.03,
+        num_leaves=4,
+        min_child_samples=200,
+        tiers=SpendSettings().tiers,
+    )
 
 
 def _fit(campaign: Campaign, rows: np.ndarray) -> OfferUplift:

@@ -35,6 +35,8 @@ class CustomerWindows:
     # Per customer code, the tier held before any change known in the log (tier code, -1 if none): the
     # first change's previous tier, or with no change at all the customers table's tier.
     tier_before: np.ndarray | None = None
+    # The tier codes' names: the tiers the data holds, so a shop's own ladder (SPEND_TIERS) round-trips.
+    tier_names: np.ndarray = field(default_factory=lambda: np.asarray(TIERS, dtype=object))
     memo: dict = field(default_factory=dict)  # binary searches shared by the features of one batch
 
     def orders_sum(self, name: str, days: int | None) -> np.ndarray:
@@ -148,7 +150,7 @@ def membership_tier(w: CustomerWindows) -> np.ndarray:
     if w.tier_before is not None:
         codes = np.where(has, codes, w.tier_before[w.codes])
         has = codes >= 0
-    result[has] = np.asarray(TIERS, dtype=object)[codes[has]]
+    result[has] = w.tier_names[codes[has]]
     return result
 
 
@@ -263,6 +265,7 @@ def _snapshot(windows: CustomerWindows, codes: np.ndarray, cutoff: np.ndarray, i
         windows.tier_change,
         windows.signup,
         windows.tier_before,
+        windows.tier_names,
     )
     frame = {"customer_id": ids.to_numpy()[codes], "event_timestamp": pd.to_datetime(cutoff, unit="s", utc=True)}
     frame |= {f.__name__: f(w) for f in NUMERIC_FEATURES}
@@ -303,12 +306,12 @@ def _windows(orders, points, membership, customers, ids: pd.Index) -> CustomerWi
         points_index = EventIndex.build(
             ids.get_indexer(known["customer_id"]), seconds(known["ts"]), {"points": known["points"].astype("float64")}
         )
-    tier_change, tier_before = None, None
+    tier_change, tier_before, names = None, None, _tier_names(membership, customers)
     if not membership.empty:
         known = membership[ids.get_indexer(membership["customer_id"]) >= 0]
         index = EventIndex.build(ids.get_indexer(known["customer_id"]), seconds(known["ts"]), {})
-        tier_change = (index, pd.Index(TIERS).get_indexer(known["tier"].to_numpy()))
-        tier_before = _tier_before(known, customers, ids)
+        tier_change = (index, names.get_indexer(known["tier"].to_numpy()))
+        tier_before = _tier_before(known, customers, ids, names)
     signup = np.full(len(ids), -1, dtype=np.int64)
     if not customers.empty:
         at = ids.get_indexer(customers["customer_id"])
@@ -322,10 +325,19 @@ def _windows(orders, points, membership, customers, ids: pd.Index) -> CustomerWi
         tier_change,
         signup,
         tier_before,
+        names.to_numpy(dtype=object),
     )
 
 
-def _tier_before(changes: pd.DataFrame, customers: pd.DataFrame, ids: pd.Index) -> np.ndarray:
+def _tier_names(membership: pd.DataFrame, customers: pd.DataFrame) -> pd.Index:
+    """Every tier the membership log and the customers table name (validated against SPEND_TIERS at
+    ingestion), as the codes' index."""
+    columns = [membership.get("tier"), membership.get("previous_tier"), customers.get("membership_tier")]
+    seen = pd.concat([c.astype(object) for c in columns if c is not None] or [pd.Series([], dtype=object)])
+    return pd.Index(sorted(seen.dropna().unique()), dtype=object)
+
+
+def _tier_before(changes: pd.DataFrame, customers: pd.DataFrame, ids: pd.Index, names: pd.Index) -> np.ndarray:
     """Per customer code, the tier held before the log's first change: that change's previous tier (none
     on joining); with no change in the log, the customers table's tier, which then held throughout.
     Only with a change log: without one, the customers table's tier (as of the export) could be a later
@@ -334,8 +346,8 @@ def _tier_before(changes: pd.DataFrame, customers: pd.DataFrame, ids: pd.Index) 
     if "membership_tier" in customers and len(customers):
         at = ids.get_indexer(customers["customer_id"])
         ok = at >= 0
-        out[at[ok]] = pd.Index(TIERS).get_indexer(customers["membership_tier"].to_numpy()[ok])
+        out[at[ok]] = names.get_indexer(customers["membership_tier"].to_numpy()[ok])
     first = changes.assign(_t=seconds(changes["ts"])).sort_values("_t", kind="stable").drop_duplicates("customer_id")
     previous = first["previous_tier"] if "previous_tier" in first else pd.Series(None, index=first.index)
-    out[ids.get_indexer(first["customer_id"])] = pd.Index(TIERS).get_indexer(previous.to_numpy())
+    out[ids.get_indexer(first["customer_id"])] = names.get_indexer(previous.to_numpy())
     return out

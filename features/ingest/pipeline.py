@@ -129,6 +129,7 @@ def check_rows(
         max_line_amount=settings.max_line_amount,
         currencies=settings.currencies,
         allow_anonymous=options.allow_anonymous,
+        tiers=settings.tiers,
     )
     specs = spec.field_map(ctx)
     private = [name for name, f in specs.items() if f.pseudonymised] + list(PERSONAL_FIELDS)

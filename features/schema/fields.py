@@ -15,6 +15,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from spend.core.currencies import ISO_4217_CODES
+from spend.core.names import TIERS
 
 # Arrow-backed text: vectorised string ops, several times faster than Python objects on 1M rows.
 TEXT = pd.StringDtype("pyarrow")
@@ -165,6 +166,7 @@ class SchemaContext:
     max_line_amount: float = 100_000.0
     currencies: frozenset[str] = ISO_4217_CODES
     allow_anonymous: bool = False
+    tiers: tuple[str, ...] = TIERS  # the shop's membership tiers, lowest first (SPEND_TIERS)
 
 
 def default_context() -> SchemaContext:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import pandas as pd
 import pandera.pandas as pa
 
-from spend.core.names import TIERS
 from spend.features.schema.fields import (  # noqa: F401 (SchemaContext and default_context re-exported)
     FieldSpec,
     Kind,
@@ -233,7 +232,12 @@ def _customer_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
         _customer_id(ctx),
         _ts(ctx, "When the customer signed up (first contact for shops without accounts).", name="signup_ts"),
         category_field(
-            "membership_tier", "Tier at the time of the export.", TIERS, required=False, nullable=True, expected=True
+            "membership_tier",
+            "Tier at the time of the export (SPEND_TIERS).",
+            ctx.tiers,
+            required=False,
+            nullable=True,
+            expected=True,
         ),
         FieldSpec(
             "region", Kind.TEXT, "Region or country of the customer.", required=False, nullable=True, expected=True
@@ -297,9 +301,9 @@ def _membership_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
         _event_id(),
         _customer_id(ctx),
         _ts(ctx, "When the tier changed."),
-        category_field("tier", "Tier from this time on.", TIERS),
+        category_field("tier", "Tier from this time on (SPEND_TIERS).", ctx.tiers),
         category_field(
-            "previous_tier", "Tier before the change; empty on joining.", TIERS, required=False, nullable=True
+            "previous_tier", "Tier before the change; empty on joining.", ctx.tiers, required=False, nullable=True
         ),
     )
 

@@ -213,6 +213,7 @@ def _unparsed_setting(error: SettingsError) -> str:
 JSON_EXAMPLES = {  # the settings read as JSON, each with an example of its own kind
     "SPEND_RETENTION_DAYS": "SPEND_RETENTION_DAYS='{\"transactions\": 730}'",
     "SPEND_CURRENCIES": 'SPEND_CURRENCIES=\'["GBP", "EUR"]\'',
+    "SPEND_TIERS": 'SPEND_TIERS=\'["bronze", "silver", "gold"]\'',
 }
 
 

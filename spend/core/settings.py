@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from spend.core.currencies import ISO_4217_CODES
 from spend.core.errors import SpendWarning
+from spend.core.names import TIERS
 
 # Public on purpose: a development key is only acceptable if everybody can see it is one.
 DEVELOPMENT_PSEUDONYM_KEY = "spend-development-key-do-not-use-in-production"
@@ -64,6 +65,9 @@ class SpendSettings(BaseSettings):
         "Amounts in several currencies are summed as they are, never converted.",
     )
     default_currency: str = Field("GBP", description="Currency assumed when a line carries none.")
+    tiers: tuple[str, ...] = Field(
+        TIERS, description="The shop's membership tiers, lowest first (case-insensitive, stored lower-case)."
+    )
     timezone: str = Field("UTC", description="Time zone of timestamps that carry no offset.")
     future_tolerance_seconds: int = Field(
         300, ge=0, description="Clock skew allowed before a timestamp counts as 'in the future'."
@@ -150,6 +154,14 @@ class SpendSettings(BaseSettings):
         if not value:  # every line would be quarantined
             raise ValueError("currencies must name at least one ISO 4217 code")
         return value
+
+    @field_validator("tiers")
+    @classmethod
+    def _a_ladder_of_tiers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        tiers = tuple(str(t).strip().lower() for t in value)
+        if not tiers or any(not t for t in tiers) or len(set(tiers)) < len(tiers):
+            raise ValueError("tiers must name at least one tier, each once, lowest first (e.g. bronze, silver, gold)")
+        return tiers
 
     @field_validator("timezone")
     @classmethod

@@ -265,3 +265,26 @@ def test_a_members_tier_before_its_first_logged_change_is_the_tier_that_change_l
         "2026-01-21": ["gold", "basic", "platinum", None],
     }
     assert tiers(EMPTY) == {"2026-01-14": [None] * 4, "2026-01-21": [None] * 4}
+
+
+def test_a_shops_own_tier_names_come_out_of_the_snapshots_as_they_went_in():
+    """A shop whose ladder is bronze, silver, gold, vip (SPEND_TIERS): the snapshots decoded tiers by Spend's
+    default ladder, so a bronze member read as no tier and a vip as none."""
+    lines = _lines([(c, f"o{c}", "2026-01-12 10:00", "p1", 1, 10.0, 0.0, "purchase", "pos", "s1", None) for c in "ab"])
+    log = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "ts": pd.to_datetime(["2026-01-20 08:00", "2026-01-16 08:00"], utc=True),
+            "tier": ["vip", "bronze"],
+            "previous_tier": ["gold", None],
+        }
+    )
+    customers = pd.DataFrame({"customer_id": ["a", "b"], "signup_ts": pd.to_datetime(["2025-06-01"] * 2, utc=True)})
+    snaps = pd.concat(customer_snapshots(lines, EMPTY, log, customers, UNTIL))
+    snaps = snaps.set_index(["customer_id", "event_timestamp"])["membership_tier"]
+    day = pd.Timestamp("2026-01-21", tz="UTC")
+    assert [snaps.loc[("a", pd.Timestamp("2026-01-14", tz="UTC"))], snaps.loc[("a", day)], snaps.loc[("b", day)]] == [
+        "gold",
+        "vip",
+        "bronze",
+    ]

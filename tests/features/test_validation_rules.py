@@ -349,3 +349,20 @@ def test_a_line_whose_money_cells_carry_two_symbols_is_quarantined(settings, wri
     # e2: dollars on a line naming no currency, in a GBP home; e3 has no symbol: nothing to disagree with
     assert report.quarantined_by_reason == {"currency:symbol_disagrees": 2} and report.accepted == 1
     assert set(quarantined(settings)["event_id"]) == {"e1", "e2"}
+
+
+def test_a_shops_own_tier_ladder_is_accepted_and_others_refused(settings, write_csv):
+    """Tiers were basic, silver, gold, platinum whatever the shop's: a Bronze member was quarantined."""
+    settings = settings.model_copy(update={"tiers": ("bronze", "silver", "gold", "vip")})
+    rows = [
+        {"customer_id": "a", "signup_ts": "2025-01-01T00:00:00", "membership_tier": "Bronze"},
+        {"customer_id": "b", "signup_ts": "2025-01-01T00:00:00", "membership_tier": "VIP"},
+        {"customer_id": "c", "signup_ts": "2025-01-01T00:00:00", "membership_tier": "platinum"},
+    ]
+    report = ingest(write_csv(rows), IngestOptions("customers"), settings, now=NOW)
+    assert (report.accepted, report.quarantined_by_reason) == (2, {"membership_tier:allowed_value": 1})
+    stored = OfflineStore(settings.paths).read("customers")
+    assert sorted(stored["membership_tier"]) == ["bronze", "vip"]
+    assert SpendSettings(tiers=["Bronze", " Silver "]).tiers == ("bronze", "silver")
+    with pytest.raises(ValueError, match="each once, lowest first"):
+        SpendSettings(tiers=["gold", "Gold"])

@@ -186,7 +186,8 @@ def current_inputs(settings: SpendSettings, spec: ModelSpec, config: OffersConfi
 
 
 def build(spec: ModelSpec, config: OffersConfig, params: dict):
-    return spec.estimator(**({"learner": config.learner} | params))
+    # The tier ladder is the shop's (SPEND_TIERS): the effects split its upper tiers from its lower ones.
+    return spec.estimator(**({"learner": config.learner, "tiers": SpendSettings().tiers} | params))
 
 
 def _scorers(spec: ModelSpec, config: OffersConfig, params: dict) -> dict:
