@@ -103,6 +103,11 @@ class OfferUplift(BaseEstimator):
         self.outcome_min_child_samples = outcome_min_child_samples
         self.random_state = random_state
 
+    def __setstate__(self, state: dict) -> None:
+        # A model registered before SPEND_TIERS has no ladder: Spend's default, as it was fitted with; its
+        # parameters (clone for the gate's refit, repr) still read.
+        super().__setstate__({"tiers": None} | state)
+
     def _params(self) -> dict:
         return {
             "n_estimators": int(self.n_estimators),

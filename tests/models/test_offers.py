@@ -250,3 +250,16 @@ def test_pooled_campaigns_are_reweighted_by_their_own_arm_shares():
     pooled = policy_value(dr_scores(mu, ["control", "coupon"], arm, y), np.ones(n, dtype=int))
     assert own.low <= 1.0 <= own.high
     assert not pooled.low <= 1.0 <= pooled.high
+
+
+def test_an_offers_model_saved_before_the_tier_ladder_still_clones_for_the_gates_refit():
+    """The gate refits the champion's settings (sklearn's clone): a champion saved before `tiers` existed
+    raised AttributeError there."""
+    from sklearn.base import clone
+
+    X, arm, y, _ = _campaign(2_000, seed=4)
+    state = dict(OfferUplift(min_child_samples=50).fit(X, arm, y, np.zeros(len(y))).__getstate__())
+    state.pop("tiers")
+    before = OfferUplift.__new__(OfferUplift)
+    before.__setstate__(state)
+    assert clone(before).get_params()["tiers"] is None and "OfferUplift(" in repr(before)
