@@ -82,6 +82,10 @@ def suggested_maps(missing: list[str], found: list[str]) -> list[tuple[str, str]
     for name in found:
         by_plain.setdefault(plain(name), name)
     pairs, used = [], set()
+    if "ts" in missing and "date" in by_plain and "time" in by_plain:  # a till's date and time of day apart
+        pairs.append((f"{by_plain['date']}+{by_plain['time']}", "ts"))
+        used |= {by_plain["date"], by_plain["time"]}
+        missing = [c for c in missing if c != "ts"]
     for column in missing:
         for candidate in (plain(column), *SYNONYMS.get(column, ())):
             name = by_plain.get(candidate)

@@ -300,8 +300,13 @@ def test_a_time_written_across_a_date_and_a_time_column_is_joined_by_the_map(set
             "--map Email=customer_id --map 'Created at=ts' --map 'Lineitem sku=product_id' "
             "--map 'Lineitem quantity=quantity' --map 'Lineitem price=unit_price'",
         ),
+        (  # Square's item sales: the date and the time of day apart, joined
+            "Date,Time,Time Zone,Item,Qty,SKU,Gross Sales,Transaction ID,Customer ID,Location",
+            "--map Date+Time=ts --map 'Transaction ID=order_id' --map 'Customer ID=customer_id' "
+            "--map SKU=product_id --map Qty=quantity",  # Gross Sales is a line's total: not a price to suggest
+        ),
     ],
-    ids=["online-retail-ii", "shopify"],
+    ids=["online-retail-ii", "shopify", "square"],
 )
 def test_a_popular_exports_header_gets_the_map_to_type(tmp_path, settings, header, suggested):
     """A real export's names were told only "map foreign names with --map old=new"."""
