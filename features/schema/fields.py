@@ -21,8 +21,9 @@ from spend.core.names import TIERS
 TEXT = pd.StringDtype("pyarrow")
 # Exports name things as people do: orders "#1001", customers by e-mail, stores "Main St" or "Café Zürich".
 # An id is 1 to 64 printable characters, without control characters (a tab or line break is a broken
-# export) or spaces at its ends (the same pattern in Python's re and Arrow's RE2).
-ID_PATTERN = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]{0,62}[^\s\x00-\x1f\x7f])?$"
+# export), commas or semicolons (they separate ids in lists: an erasure file) or spaces at its ends (the
+# same pattern in Python's re and Arrow's RE2).
+ID_PATTERN = r"^[^\s\x00-\x1f\x7f,;](?:[^\x00-\x1f\x7f,;]{0,62}[^\s\x00-\x1f\x7f,;])?$"
 
 
 class Kind(StrEnum):
@@ -76,7 +77,8 @@ class FieldSpec:
 
     def parse_rule(self) -> str:
         return {
-            Kind.ID: "text of 1 to 64 characters, without tabs, line breaks or other control characters",
+            Kind.ID: "text of 1 to 64 characters, without commas, semicolons, tabs, line breaks or other "
+            "control characters",
             Kind.TIMESTAMP: "ISO 8601 (or the --ts-format given); no offset means SPEND_TIMEZONE; stored in UTC",
             Kind.FLOAT: "decimal number (12.5, or 12,5 with --decimal ',')",
             Kind.INT: "whole number",

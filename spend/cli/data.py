@@ -258,7 +258,7 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
         )
     if any(reason.endswith(":malformed_id") for reason in report.quarantined_by_reason):
         console.print(
-            "ids are 1 to 64 characters without tabs, line breaks or other control characters; "
+            "ids are 1 to 64 characters without commas, semicolons, tabs, line breaks or other control characters; "
             f"`spend quarantine --table {report.table}` shows the rows",
             highlight=False,
         )

@@ -34,6 +34,7 @@ BAD_LINES = [
     ("customer_id", "", "customer_id:missing"),
     ("customer_id", "x" * 80, "customer_id:malformed_id"),
     ("product_id", "p\t1", "product_id:malformed_id"),
+    ("store_id", "Smith, John", "store_id:malformed_id"),  # commas separate ids in lists (an erasure file)
     ("ts", "yesterday", "ts:unparsable_timestamp"),
     ("ts", "2026-02-30T10:00:00", "ts:unparsable_timestamp"),
     ("ts", "2027-01-01T00:00:00", "ts:not_in_future"),
