@@ -50,6 +50,23 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def export_files(path: Path) -> tuple[list[Path], list[str]]:
+    """The exports to ingest: the file itself, or a folder's files of a known type in name order (a shop's
+    daily exports), with the names of the folder's other files."""
+    path = Path(path)
+    if not path.is_dir():
+        return [path], []
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    known = [p for p in files if _known(p)]
+    if not known:
+        raise SpendError(f"{path}: the folder holds no export (CSV, Parquet or Excel files)")
+    return known, [p.name for p in files if not _known(p)]
+
+
+def _known(path: Path) -> bool:
+    return path.name.lower().endswith((*CSV_SUFFIXES, *PARQUET_SUFFIXES, *EXCEL_SUFFIXES))
+
+
 def _suffix(path: Path) -> str:
     name = path.name.lower()
     known = (*CSV_SUFFIXES, *PARQUET_SUFFIXES, *EXCEL_SUFFIXES)

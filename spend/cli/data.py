@@ -163,7 +163,13 @@ TS_FORMATS = "a strftime format (e.g. '%d/%m/%Y %H:%M'), or unix / unix_ms for s
 
 @user_errors
 def ingest_command(
-    path: Annotated[Path, typer.Argument(help="CSV (optionally .gz/.bz2/.xz/.zst), Parquet or Excel (.xlsx) export.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV (optionally .gz/.bz2/.xz/.zst), Parquet or Excel (.xlsx) export, or a folder of them "
+            "(each file one batch, in name order)."
+        ),
+    ],
     table: Annotated[
         str,
         typer.Option(
@@ -203,7 +209,7 @@ def ingest_command(
 ) -> None:
     """Validate an export, store accepted rows, quarantine rejected ones with a reason."""
     from spend.features.ingest.pipeline import INGEST_STEPS, IngestOptions, ingest
-    from spend.features.ingest.readers import parse_mapping
+    from spend.features.ingest.readers import export_files, parse_mapping
 
     settings = SpendSettings()
     within = tuple(name.strip() for name in (order_within or "").split(",") if name.strip())
@@ -217,9 +223,30 @@ def ingest_command(
         order_within=within,
         line_totals=line_totals,
     )
-    with step_progress(f"ingest {path.name}", INGEST_STEPS, enabled=not json_output) as step:
-        report = ingest(path, options, settings, progress=step)
-    show_report(report, json_output, hint_decimal=decimal == ".")
+    files, others = export_files(path)
+    reports = []
+    for number, file in enumerate(files):
+        with step_progress(f"ingest {file.name}", INGEST_STEPS, enabled=not json_output) as step:
+            try:
+                reports.append(ingest(file, options, settings, progress=step))
+            except SpendError as error:
+                if len(files) == 1:
+                    raise
+                raise SpendError(
+                    f"{error} ({number} of {len(files)} files of the folder went in before it; once it is fixed, "
+                    "run the same command again: what went in counts as duplicates)"
+                ) from error
+        if not json_output:
+            show_report(reports[-1], json_output, hint_decimal=decimal == ".")
+    if json_output:
+        print_json(reports[0].as_dict() if len(files) == 1 else _folder_summary(reports, others))
+    elif others:
+        console.print(f"not exports, left alone: {', '.join(others)}", highlight=False)
+
+
+def _folder_summary(reports: list[IngestReport], others: list[str]) -> dict:
+    totals = {k: sum(getattr(r, k) for r in reports) for k in ("received", "accepted", "quarantined", "duplicates")}
+    return totals | {"files": [r.as_dict() for r in reports], "left_alone": others}
 
 
 def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = True) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import lzma
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -250,7 +251,32 @@ def test_a_missing_file_is_a_clear_error(settings, tmp_path):
     result = runner.invoke(app, ["ingest", str(tmp_path / "nope.csv"), "--table", "transactions"])
     assert result.exit_code == 2 and "no such file" in result.output
     folder = runner.invoke(app, ["ingest", str(tmp_path), "--table", "transactions"])  # not "no such file"
-    assert folder.exit_code == 2 and "is a folder; ingest its files one by one" in folder.output
+    assert folder.exit_code == 2 and "the folder holds no export (CSV, Parquet or Excel files)" in folder.output
+
+
+def test_a_folder_of_daily_exports_goes_in_file_by_file_and_again_adds_nothing(settings, tmp_path):
+    """A shop's exports are daily files: each was a command of its own. A folder is now its files in name
+    order, each one batch; one that cannot be read stops there, says how many went in, and the same command
+    run again after the fix adds only what had not gone in."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "2026-01-01.csv").write_bytes(GOOD_CSV)
+    (folder / "2026-01-02.csv").write_bytes(GOOD_CSV.replace(b"o1,c1", b"o2,c2"))
+    (folder / "2026-01-03.csv").write_bytes(b"")
+    (folder / "readme.pdf").write_bytes(b"%PDF")
+    args = ["ingest", str(folder), "--table", "transactions", "--json"]
+    stopped = runner.invoke(app, args)
+    assert stopped.exit_code == 2 and "2026-01-03.csv: the file is empty (2 of 3 files" in " ".join(
+        stopped.output.split()
+    )
+    assert len(BatchCatalog(settings.paths.catalog).batches("transactions")) == 2
+    (folder / "2026-01-03.csv").write_bytes(GOOD_CSV.replace(b"o1,c1", b"o3,c3"))
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.stdout)
+    assert (summary["received"], summary["accepted"], summary["duplicates"]) == (3, 1, 2)
+    assert [Path(f["source"]).name for f in summary["files"]] == ["2026-01-01.csv", "2026-01-02.csv", "2026-01-03.csv"]
+    assert summary["left_alone"] == ["readme.pdf"]
 
 
 def test_a_time_written_across_a_date_and_a_time_column_is_joined_by_the_map(settings, tmp_path):
