@@ -99,6 +99,19 @@ def test_simulate_writes_the_tables_and_ground_truth(settings, tmp_path):
     assert "note" not in json.loads(result.stdout)  # 2025-01-01 plus 60 days: in the past
 
 
+def test_simulate_a_small_shop_with_the_smallest_catalog_and_one_store(settings, tmp_path):
+    """The smallest catalog the command allows ended in an unexpected ValueError: a category of one
+    product was asked for a pair of substitutes."""
+    out = tmp_path / "sim"
+    args = ["simulate", "--customers", "150", "--days", "120", "--products", "8", "--stores", "1", "--seed", "3"]
+    result = runner.invoke(app, [*args, "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out / "transactions.csv")) > 0
+    products = pd.read_parquet(out / "ground_truth" / "products.parquet").set_index("product_id")["category"]
+    pairs = pd.read_parquet(out / "ground_truth" / "substitutes.parquet")
+    assert (pairs["product_id"].map(products) == pairs["substitute_id"].map(products)).all()  # within a category
+
+
 def test_a_simulated_history_running_past_today_says_so_and_how_to_end_it_today(settings, tmp_path):
     """2,612 of a 900-customer, 800-day simulation's lines were quarantined as in the future, unannounced."""
     start = (date.today() - timedelta(days=29)).isoformat()  # 60 days from here: 30 of them after today

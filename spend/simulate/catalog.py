@@ -123,7 +123,10 @@ def _substitutes(category: np.ndarray, pairs: int, rng: np.random.Generator) -> 
     rows = []
     for _ in range(pairs):
         c = rng.integers(0, category.max() + 1)
-        j, k = rng.choice(np.flatnonzero(category == c), 2, replace=False)
+        members = np.flatnonzero(category == c)
+        if len(members) < 2:  # a small catalog's category of one product has no substitute (same draws else)
+            continue
+        j, k = rng.choice(members, 2, replace=False)
         rows.append((f"P{j:05d}", f"P{k:05d}", round(float(rng.uniform(0.3, 0.8)), 3)))
     frame = pd.DataFrame(rows, columns=["product_id", "substitute_id", "cross_elasticity"])
     return frame.drop_duplicates(["product_id", "substitute_id"]).reset_index(drop=True)
