@@ -20,7 +20,7 @@ from spend.serving.schemas import RecallEntry
 @dataclass(frozen=True)
 class Publication:
     manifest: dict
-    recall: pd.DataFrame  # sorted by expected saved margin, best first
+    recall: pd.DataFrame | None  # sorted by expected saved margin, best first; None: published without one
     segment_of: dict[str, tuple[str, int]]
     stamp: float
     offers: pd.DataFrame | None = None  # indexed by customer_id; None: no assignment published
@@ -87,8 +87,10 @@ def _part(folder: Path, name: str):
 
 def _read(folder: Path, stamp: float) -> Publication:
     manifest = _part(folder, MANIFEST)
-    recall = _part(folder, RECALL_LIST)
-    recall = recall.sort_values("expected_saved_margin", ascending=False, kind="stable").reset_index(drop=True)
+    recall = None
+    if "recall_list_skipped" not in manifest:  # segments published alone (no churn model): why, in the manifest
+        recall = _part(folder, RECALL_LIST)
+        recall = recall.sort_values("expected_saved_margin", ascending=False, kind="stable").reset_index(drop=True)
     segments = _part(folder, SEGMENTS)
     segment_of = dict(
         zip(

@@ -351,6 +351,8 @@ class Spend:
         if publication is None:
             return _unavailable(ctx, self.published.last_error or "no recall list published; run `spend publish`")
         recall, manifest = publication.recall, publication.manifest
+        if recall is None:
+            return _unavailable(ctx, f"no recall list published: {manifest['recall_list_skipped']}")
         if published_at is not None and published_at != manifest["published_at"]:
             reason = (
                 f"published_at: the recall list was published again ({manifest['published_at']}); "

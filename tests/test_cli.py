@@ -279,3 +279,18 @@ def test_every_setting_read_as_json_has_an_example_of_its_own_kind():
         if get_origin(field.annotation) in (dict, list, tuple, set, frozenset)
     }
     assert read_as_json == set(JSON_EXAMPLES)
+
+
+def test_segments_without_a_churn_model_print_their_profiles():
+    """A shop whose history is too short for churn got "unexpected KeyError: 'churn_rate'" from
+    `spend segments`: the expected-churn cell was built whether the column existed or not."""
+    from spend.cli.decisions import _profile_table
+
+    profile = pd.DataFrame(
+        {"name": ["loyal"], "customers": [12], "share": [0.5], "spend_365d": [10.0], "orders_365d": [2.0]},
+        index=[0],
+    )
+    table = _profile_table(profile, "behaviour clusters")
+    assert [c.header for c in table.columns] == ["group", "customers", "share", "spend_365d", "orders_365d"]
+    with_churn = _profile_table(profile.assign(churn_rate=[0.25]), "behaviour clusters")
+    assert with_churn.columns[-1].header == "expected churn" and list(with_churn.columns[-1].cells) == ["25.0%"]

@@ -128,3 +128,28 @@ def test_version_is_printed(settings):
 
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.stdout.strip() == f"spend {version('spend')}"
+
+
+def test_a_history_without_a_churn_model_publishes_its_segments_alone(stages, monkeypatch, tmp_path):
+    """`spend publish` ended in "no churn@champion" for a shop whose history is too short to train churn,
+    so its segments never reached the service. Now they do; the manifest, the command and the report say
+    why there is no recall list, and an old list is not left to be served."""
+    import shutil
+
+    from tests.conftest import TEST_KEY
+
+    home = tmp_path / "home"
+    shutil.copytree(stages["built"], home)
+    monkeypatch.setenv("SPEND_HOME", str(home))
+    monkeypatch.setenv("SPEND_PSEUDONYM_KEY", TEST_KEY)
+    (home / "published").mkdir(exist_ok=True)
+    (home / "published" / "recall_list.parquet").write_text("an old list")
+    assert runner.invoke(app, ["features", "apply"]).exit_code == 0
+    result = runner.invoke(app, ["publish", "--json"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)
+    assert manifest["recall_list_skipped"].startswith("no churn@champion; train one with `spend train churn`")
+    assert manifest["segmented_customers"] > 0 and manifest["recall_list_customers"] == 0
+    assert not (home / "published" / "recall_list.parquet").exists()
+    report = json.loads(runner.invoke(app, ["report", "--out", str(tmp_path / "r.html"), "--json"]).stdout)
+    assert report["sections"]["Recall list"].startswith("published without a recall list: no churn@champion")

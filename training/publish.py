@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from spend.core import lineage
-from spend.core.errors import SpendError
+from spend.core.errors import NoModel, SpendError
 from spend.core.files import replace_with
 from spend.core.names import DEMAND_FORECAST, MANIFEST, OFFERS, RECALL_LIST, REPLENISHMENT, SEGMENTS, registered_name
 from spend.core.settings import SpendSettings
@@ -30,8 +30,14 @@ from spend.training.scoring import ID, segments
 
 
 def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
-    """Write the recall list, the segments and the manifest; return the manifest."""
-    recall = recall_list(settings, as_of, RecallOptions())
+    """Write the recall list, the segments and the manifest; return the manifest. Without a churn model (a
+    history too short to train one) the segments are published alone and the manifest says why."""
+    try:
+        recall = recall_list(settings, as_of, RecallOptions())
+    except NoModel as error:
+        if error.model != "churn":
+            raise
+        recall = error
     frame, clusters = segments(settings, as_of)
     churn = frame["churn_probability"] if "churn_probability" in frame else None
     profiles = {
@@ -58,8 +64,15 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
 def _commit(settings, as_of, recall, segment_of, clusters, profiles, supply) -> dict:
     """Write the recall list, the segments and the manifest (last), without erased customers."""
     folder = settings.paths.published
-    recall, segment_of = without_erased(settings, recall), without_erased(settings, segment_of)
-    replace_with(folder / RECALL_LIST, lambda staging: recall.to_parquet(staging, index=False))
+    skipped = {}
+    if isinstance(recall, NoModel):  # no list rather than an old one: what the manifest says is served
+        skipped = {"recall_list_skipped": str(recall)}
+        (folder / RECALL_LIST).unlink(missing_ok=True)
+        recall = pd.DataFrame()
+    else:
+        recall = without_erased(settings, recall)
+        replace_with(folder / RECALL_LIST, lambda staging: recall.to_parquet(staging, index=False))
+    segment_of = without_erased(settings, segment_of)
     replace_with(folder / SEGMENTS, lambda staging: segment_of.to_parquet(staging, index=False))
     manifest = (
         {
@@ -74,6 +87,7 @@ def _commit(settings, as_of, recall, segment_of, clusters, profiles, supply) -> 
             "cluster_names": {str(k): name for k, name in clusters.names_.items()},
             "profiles": {kind: _records(profile) for kind, profile in profiles.items()},
         }
+        | skipped
         | _snapshot_inputs(settings)
         | supply
         | _published_offers(folder)

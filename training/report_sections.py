@@ -63,10 +63,22 @@ def segments(settings: SpendSettings) -> Section:
     return Section("Segments", reading, figures)
 
 
+def _unpublished_recall(settings: SpendSettings) -> str | None:
+    """Why there is no recall list to read: never published, or published without one (and why)."""
+    manifest = settings.paths.published / MANIFEST
+    if manifest.exists():
+        skipped = json.loads(manifest.read_text()).get("recall_list_skipped")
+        if skipped:
+            return f"published without a recall list: {skipped}"
+    if not (settings.paths.published / RECALL_LIST).exists():
+        return "nothing published yet: run `spend publish` (or `spend demo`)"
+    return None
+
+
 def churn(settings: SpendSettings) -> Section:
     path = settings.paths.published / RECALL_LIST
-    if not path.exists():
-        return Section("Churn", "nothing published yet: run `spend publish` (or `spend demo`)")
+    if why := _unpublished_recall(settings):
+        return Section("Churn", why)
     go = _go()
     bands = pd.read_parquet(path, columns=["churn_band"])["churn_band"].value_counts()
     bands = bands.reindex(["low", "medium", "high"]).fillna(0)
@@ -119,8 +131,8 @@ def _recall_reading(value: np.ndarray, unknown: int) -> str:
 
 def recall(settings: SpendSettings) -> Section:
     path = settings.paths.published / RECALL_LIST
-    if not path.exists():
-        return Section("Recall list", "nothing published yet: run `spend publish` (or `spend demo`)")
+    if why := _unpublished_recall(settings):
+        return Section("Recall list", why)
     go = _go()
     frame = pd.read_parquet(path, columns=["expected_saved_margin"]).sort_values(
         "expected_saved_margin", ascending=False

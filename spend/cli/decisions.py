@@ -82,7 +82,7 @@ def _profile_table(profile: pd.DataFrame, title: str) -> Table:
             f"{row['spend_365d']:.2f}",
             f"{row['orders_365d']:.2f}",
         ]
-        table.add_row(label, *cells, *([f"{row['churn_rate']:.1%}"] * churn))
+        table.add_row(label, *cells, *([f"{row['churn_rate']:.1%}"] if churn else []))
     return table
 
 
@@ -141,7 +141,14 @@ def publish_command(as_of: AsOf = None, json_output: JsonFlag = False) -> None:
     if json_output:
         print_json(summary)
         return
-    console.print(
-        f"published for the service: recall list {manifest['recall_list_customers']:,} customers, "
-        f"segments {manifest['segmented_customers']:,} customers -> {settings.paths.published}"
+    recall = (
+        f"recall list {manifest['recall_list_customers']:,} customers"
+        if "recall_list_skipped" not in manifest
+        else "no recall list"
     )
+    console.print(
+        f"published for the service: {recall}, segments {manifest['segmented_customers']:,} customers -> "
+        f"{settings.paths.published}"
+    )
+    if "recall_list_skipped" in manifest:
+        console.print(f"skipped: recall list: {manifest['recall_list_skipped']}", highlight=False)

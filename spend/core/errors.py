@@ -15,6 +15,14 @@ class SpendWarning(UserWarning):
     """A warning Spend gives the user itself (libraries' warnings go to the log file, not the terminal)."""
 
 
+class NoModel(SpendError):
+    """No version of `model` holds the alias asked for: what to train is in the message."""
+
+    def __init__(self, message: str, model: str) -> None:
+        super().__init__(message)
+        self.model = model
+
+
 class OnlineStoreUnavailable(SpendError):
     """The online store cannot be read now (Redis down or too slow, the SQLite file missing): the serving
     path answers from defaults where it can and with a 503 where it cannot."""

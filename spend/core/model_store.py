@@ -8,7 +8,7 @@ MLflow URI is set here: a service or a test with two data homes reads each from 
 
 from __future__ import annotations
 
-from spend.core.errors import SpendError
+from spend.core.errors import NoModel, SpendError
 from spend.core.names import CHAMPION, PREFIX, registered_name
 from spend.core.settings import SpendSettings
 
@@ -51,7 +51,7 @@ class ModelStore:
         if version is None:
             from spend.core.registry import train_hint
 
-            raise SpendError(f"no {model}@{alias}; {train_hint(model)}")
+            raise NoModel(f"no {model}@{alias}; {train_hint(model)}", model)
         return self.load_version(version, feature_service), version
 
 

@@ -46,3 +46,16 @@ def test_publications_are_loaded_when_new_and_a_broken_one_keeps_the_last(tmp_pa
     assert decisions.current.recall["customer_id"].tolist() == ["c_b", "c_c", "c_a"]
     (tmp_path / "published" / writer.MANIFEST).write_text("{")
     assert not decisions.refresh() and "its manifest cannot be read (JSONDecodeError)" in decisions.last_error
+
+
+def test_segments_published_without_a_recall_list_are_served_and_the_list_says_why(tmp_path):
+    """A shop whose history is too short for a churn model publishes its segments alone: the manifest
+    says why, and no recall list (not even an old one) is read."""
+    folder = tmp_path / "published"
+    _write(folder, margin=5.0, stamp=1_000)
+    (folder / writer.RECALL_LIST).unlink()
+    reason = "no churn@champion; train one with `spend train churn`"
+    (folder / writer.MANIFEST).write_text(json.dumps({"published_at": "2", "recall_list_skipped": reason}))
+    decisions = PublishedDecisions(folder)
+    assert decisions.refresh(), decisions.last_error
+    assert decisions.current.recall is None and decisions.current.segment_of == {"c_a": ("Loyal", 2)}
