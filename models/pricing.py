@@ -127,9 +127,12 @@ def weekly_panel(daily: pd.DataFrame, period_days: int = 7) -> pd.DataFrame:
     panel["season_sin2"], panel["season_cos2"] = np.sin(2 * angle), np.cos(2 * angle)
     panel["trend"] = panel["period"] * period_days / 365.25
     panel["log_units"] = np.log1p(panel["units"].astype(float))
-    # Every product's units that period: the shop's traffic (holidays, weather, its own seasons), which
-    # one product's price barely moves.
-    panel["log_traffic"] = np.log1p(panel.groupby("period")["units"].transform("sum"))
+    # The other products' units that period: the shop's traffic (holidays, weather, its own seasons), which
+    # one product's price barely moves. Its own units left out: they are the outcome (with one product the
+    # control was the outcome itself, and the elasticity 0 with no uncertainty; a big seller's was pulled
+    # toward 0).
+    total = panel.groupby("period")["units"].transform("sum")
+    panel["log_traffic"] = np.log1p(total - panel["units"])
     panel["log_price"] = np.log(panel["price"].astype(float))
     panel = panel.sort_values(["product_id", "period"])
     previous = panel.groupby("product_id")["log_units"].shift(1)

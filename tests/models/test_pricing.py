@@ -64,6 +64,16 @@ def test_dml_recovers_the_true_elasticities_where_naive_ols_is_confounded(shop, 
     assert bias > 0.3  # dearer in season, when demand is high: naive slopes are too flat
 
 
+@pytest.mark.parametrize("method", ["dml", "ols_controls"])
+def test_a_shop_of_one_product_gets_an_honest_interval(method):
+    """The shop's traffic control summed every product's units, the product's own included: with one
+    product it was the outcome itself, and the elasticity came out 0 with an interval of width 1e-14."""
+    daily, truth = _shop(products=1, seed=3)
+    row = ElasticityEstimator(method=method).fit(daily).elasticities().iloc[0]
+    assert abs(row["elasticity"] - truth.iloc[0]) < 0.75, (row.to_dict(), truth.iloc[0])  # was 0
+    assert row["ci_high"] - row["ci_low"] > 0.1  # was 1e-14 wide
+
+
 def test_intervals_hold_the_estimate_and_mostly_the_truth(shop, estimates):
     _, truth = shop
     table = estimates["dml"].set_index("product_id")
