@@ -33,11 +33,11 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
     """Write the recall list, the segments and the manifest; return the manifest. Without a churn model (a
     history too short to train one) the segments are published alone and the manifest says why."""
     try:
-        recall = recall_list(settings, as_of, RecallOptions())
+        recall, skipped = recall_list(settings, as_of, RecallOptions()), None
     except NoModel as error:
         if error.model != "churn":
             raise
-        recall = error
+        recall, skipped = None, str(error)
     frame, clusters = segments(settings, as_of)
     churn = frame["churn_probability"] if "churn_probability" in frame else None
     profiles = {
@@ -48,7 +48,9 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     supply = _publish_supply(settings, folder)  # products and stores only: no customer in it
     with ledger_lock(settings.paths.home):  # an erasure runs before or after the commit, never between
-        manifest = _commit(settings, as_of, recall, frame[[ID, "segment", "cluster"]], clusters, profiles, supply)
+        manifest = _commit(
+            settings, as_of, recall, skipped, frame[[ID, "segment", "cluster"]], clusters, profiles, supply
+        )
     version = manifest["churn_model_version"]
     lineage.emit(
         settings.paths.home,
@@ -61,12 +63,11 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
     return manifest
 
 
-def _commit(settings, as_of, recall, segment_of, clusters, profiles, supply) -> dict:
-    """Write the recall list, the segments and the manifest (last), without erased customers."""
+def _commit(settings, as_of, recall, skipped, segment_of, clusters, profiles, supply) -> dict:
+    """Write the recall list (or, `skipped`, why there is none), the segments and the manifest (last),
+    without erased customers."""
     folder = settings.paths.published
-    skipped = {}
-    if isinstance(recall, NoModel):  # no list rather than an old one: what the manifest says is served
-        skipped = {"recall_list_skipped": str(recall)}
+    if recall is None:  # no list rather than an old one: what the manifest says is served
         (folder / RECALL_LIST).unlink(missing_ok=True)
         recall = pd.DataFrame()
     else:
@@ -87,7 +88,7 @@ def _commit(settings, as_of, recall, segment_of, clusters, profiles, supply) -> 
             "cluster_names": {str(k): name for k, name in clusters.names_.items()},
             "profiles": {kind: _records(profile) for kind, profile in profiles.items()},
         }
-        | skipped
+        | ({"recall_list_skipped": skipped} if skipped else {})
         | _snapshot_inputs(settings)
         | supply
         | _published_offers(folder)
