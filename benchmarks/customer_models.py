@@ -45,7 +45,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmarks.report import figure, quiet_libraries  # noqa: E402
+from benchmarks.report import benchmark_parser, figure, quiet_libraries  # noqa: E402
 from benchmarks.simulated import simulate_history  # noqa: E402
 from spend.core.privacy.pseudonym import pseudonymise  # noqa: E402
 from spend.core.registry import spec  # noqa: E402
@@ -457,8 +457,7 @@ def _params(text: str) -> dict:
 
 def main() -> None:
     quiet_libraries()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--customers", type=int, default=20_000)
+    parser = benchmark_parser(__doc__, customers=20_000)
     parser.add_argument("--train-customers", type=int, default=100_000, help="0 skips the training-time run")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument(
@@ -467,7 +466,6 @@ def main() -> None:
         default={},
         help="Override experiments/churn.yaml's booster parameters, e.g. n_estimators=200,learning_rate=0.06",
     )
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = run(args.customers, args.train_customers, args.seed, args.churn_params)
     print_tables(result)

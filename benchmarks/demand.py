@@ -26,7 +26,6 @@ stock, or a higher fill rate at no more stock.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -40,7 +39,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks.replay import replay  # noqa: E402
-from benchmarks.report import figure, quiet_libraries, show_figures  # noqa: E402
+from benchmarks.report import benchmark_parser, figure, quiet_libraries, show_figures  # noqa: E402
 from spend.core.experiments import read_config  # noqa: E402
 from spend.core.registry import spec  # noqa: E402
 from spend.models.demand import DemandForecaster  # noqa: E402
@@ -335,9 +334,7 @@ def show(r: dict) -> None:
 
 def main() -> None:
     quiet_libraries()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--customers", type=int, default=60_000)
-    parser.add_argument("--json", action="store_true", help="Print one JSON object last.")
+    parser = benchmark_parser(__doc__, customers=60_000)
     args = parser.parse_args()
     result = run(args.customers)
     show(result)

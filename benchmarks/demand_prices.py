@@ -20,7 +20,6 @@ learned price's on both.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import warnings
@@ -38,7 +37,7 @@ from benchmarks.demand import (  # noqa: E402
     scorers,
     simulated_history,
 )
-from benchmarks.report import figure, quiet_libraries, show_figures  # noqa: E402
+from benchmarks.report import benchmark_parser, figure, quiet_libraries, show_figures  # noqa: E402
 from spend.training.demand_backtest import run_backtest  # noqa: E402
 
 EFFECTS = ("elasticity", "learned")
@@ -97,9 +96,7 @@ def figures(r: dict) -> list[dict]:
 
 def main() -> None:
     quiet_libraries()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--customers", type=int, default=60_000)
-    parser.add_argument("--json", action="store_true", help="Print one JSON object last.")
+    parser = benchmark_parser(__doc__, customers=60_000)
     args = parser.parse_args()
     result = run(args.customers)
     for data in ("simulated", "online_retail"):

@@ -17,7 +17,6 @@ and single-entity p99 at most 3x the raw floor.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import socket
@@ -36,7 +35,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmarks.report import quiet_libraries  # noqa: E402
+from benchmarks.report import benchmark_parser, quiet_libraries  # noqa: E402
 from benchmarks.simulated import simulate_history  # noqa: E402
 from spend.core.settings import SpendSettings  # noqa: E402
 from spend.features.ingest.pipeline import IngestOptions, ingest  # noqa: E402
@@ -274,9 +273,7 @@ def print_tables(r: dict) -> None:
 
 def main() -> None:
     quiet_libraries()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--json", action="store_true")
+    parser = benchmark_parser(__doc__, customers=100_000)
     args = parser.parse_args()
     result = run(args.customers)
     print_tables(result)

@@ -18,7 +18,6 @@ goals are absolute: there is no other erasure to compare with.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import statistics
@@ -33,7 +32,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 import pandas as pd  # noqa: E402
 
-from benchmarks.report import figure, quiet_libraries, show_figures  # noqa: E402
+from benchmarks.report import benchmark_parser, figure, quiet_libraries, show_figures  # noqa: E402
 from benchmarks.simulated import simulate_history  # noqa: E402
 from spend.core.privacy.vault import IdentityVault  # noqa: E402
 from spend.core.settings import SpendSettings  # noqa: E402
@@ -178,10 +177,8 @@ def figures(result: dict) -> list[dict]:
 
 def main() -> None:
     quiet_libraries()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--customers", type=int, default=100_000)
+    parser = benchmark_parser(__doc__, customers=100_000)
     parser.add_argument("--home", type=Path, help="Keep the built home here and reuse it.")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="spend-governance-") as temporary:
         source = (args.home or Path(temporary) / "built") / "home"

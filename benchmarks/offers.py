@@ -22,7 +22,6 @@ effects repeated with noise) under a budget. --waves 1 is the single campaign me
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -35,7 +34,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmarks.report import figure, quiet_libraries, show_figures  # noqa: E402
+from benchmarks.report import benchmark_parser, figure, quiet_libraries, show_figures  # noqa: E402
 from benchmarks.simulated import simulate_history  # noqa: E402
 from spend.core.experiments import OffersConfig, read_config  # noqa: E402
 from spend.core.privacy.pseudonym import pseudonymise  # noqa: E402
@@ -232,12 +231,10 @@ def figures(result: dict, learner: str) -> list[dict]:
 
 def main() -> None:
     quiet_libraries()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--customers", type=int, default=72_000, help="About 50,000 of them are campaign members.")
+    parser = benchmark_parser(__doc__, customers=72_000, customers_help="About 50,000 of them are campaign members.")
     parser.add_argument("--seed", type=int, default=5, help="The simulation's seed (settings are chosen on another).")
     parser.add_argument("--waves", type=int, default=4, help="Offer campaigns a month apart, pooled.")
     parser.add_argument("--home", type=Path, help="Keep the built home here and reuse it.")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="spend-offers-") as temporary:
         home = (args.home or Path(temporary)) / "home"

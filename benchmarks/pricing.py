@@ -22,7 +22,6 @@ fitted before it, held, replayed through the simulator's true expected demand (p
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -35,7 +34,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmarks.report import figure, must_be_zero, quiet_libraries, show_figures  # noqa: E402
+from benchmarks.report import benchmark_parser, figure, must_be_zero, quiet_libraries, show_figures  # noqa: E402
 from spend.models.price_quotes import Constraints  # noqa: E402
 from spend.models.price_response import response_rloss, response_rmse  # noqa: E402
 from spend.models.pricing import METHODS, ElasticityEstimator, product_days, weekly_panel  # noqa: E402
@@ -370,9 +369,7 @@ def _response(shop: dict) -> str:
 
 def main() -> None:
     quiet_libraries()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--customers", type=int, default=60_000)
-    parser.add_argument("--json", action="store_true", help="Print one JSON object last.")
+    parser = benchmark_parser(__doc__, customers=60_000)
     args = parser.parse_args()
     result = run(args.customers)
     show(result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 
@@ -23,6 +24,15 @@ def show_figures(rows: list[dict]) -> None:
     """Each figure on one line: value, goal, met or not."""
     for row in rows:
         print(f"{row['figure']}: {row['value']} (goal {row['goal']}): {'met' if row['met'] else 'NOT met'}")
+
+
+def benchmark_parser(doc: str | None, customers: int, customers_help: str | None = None) -> argparse.ArgumentParser:
+    """Every benchmark's command line: its docstring as help, the simulated shop's size, and --json; a
+    benchmark adds its own options."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=customers, help=customers_help)
+    parser.add_argument("--json", action="store_true", help="Print one JSON object last.")
+    return parser
 
 
 def quiet_libraries() -> None:
