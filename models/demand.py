@@ -43,7 +43,7 @@ from sklearn.exceptions import NotFittedError
 
 from spend.core.experiments import DemandConfig
 from spend.core.registry import ModelSpec, ServingSpec
-from spend.models.plain_state import from_plain, to_plain
+from spend.models.plain_state import PlainState, from_plain, to_plain
 from spend.models.replenishment import daily_mean
 
 SEP = "\x1f"
@@ -600,7 +600,7 @@ def _fallback(out: pd.DataFrame, missing: pd.DataFrame, quantiles, horizon: int,
     return pd.concat(rows, ignore_index=True)
 
 
-class BaselineForecaster(BaseEstimator):
+class BaselineForecaster(PlainState, BaseEstimator):
     """A statsforecast baseline behind the forecaster's interface, so the gate can serve it when it wins:
     `fit` keeps the series' last `history_days` of units (26 weeks: AutoETS takes about 0.075 s per
     series on a year, and its smoothing weighs recent weeks anyway), `predict` runs the method on them,
@@ -634,14 +634,6 @@ class BaselineForecaster(BaseEstimator):
             }
         )
         return self
-
-    # The registry stores models with skops, which cannot hold pandas objects (plain_state.py): a baseline
-    # the gate crowned could not be registered.
-    def __getstate__(self) -> dict:
-        return {k: to_plain(v) for k, v in self.__dict__.items()}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update({k: from_plain(v) for k, v in state.items()})
 
     def unpriced(self, products: list[str]) -> tuple[list[str], str]:
         """Which of `products` a planned price does not move (all), and why."""

@@ -42,6 +42,17 @@ def from_plain(value):
     return value
 
 
+class PlainState:
+    """A model whose fitted attributes are pandas objects, stored as plain values and rebuilt on load.
+    Listed before BaseEstimator, so these are the state methods pickle and skops call."""
+
+    def __getstate__(self) -> dict:
+        return {k: to_plain(v) for k, v in self.__dict__.items()}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({k: from_plain(v) for k, v in state.items()})
+
+
 def _restored(values: np.ndarray, name: str):
     if name == "ds":
         return pd.to_datetime(values, unit="s")

@@ -38,7 +38,7 @@ from sklearn.exceptions import NotFittedError
 
 from spend.core.experiments import PricingConfig
 from spend.core.registry import ModelSpec, ServingSpec
-from spend.models.plain_state import from_plain, to_plain
+from spend.models.plain_state import PlainState
 
 METHODS = ("dml", "ols", "ols_controls")
 DAILY_COLUMNS = ("product_id", "date", "units", "price")
@@ -141,7 +141,7 @@ def weekly_panel(daily: pd.DataFrame, period_days: int = 7) -> pd.DataFrame:
     return panel.dropna(subset=[LAG]).reset_index(drop=True)
 
 
-class ElasticityEstimator(BaseEstimator):
+class ElasticityEstimator(PlainState, BaseEstimator):
     def __init__(
         self,
         method: str = "dml",
@@ -214,12 +214,6 @@ class ElasticityEstimator(BaseEstimator):
         recent = daily[dates > dates.max() - pd.Timedelta(days=RECENT_DAYS)]
         self.recent_ = recent.groupby("product_id").agg(units=("units", "mean"), price=("price", "last"))
         return self
-
-    def __getstate__(self) -> dict:
-        return {k: to_plain(v) for k, v in self.__dict__.items()}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update({k: from_plain(v) for k, v in state.items()})
 
     def quote_inputs(self) -> pd.DataFrame:
         """Per product: elasticity, interval and mean daily units over the last RECENT_DAYS days, what a
