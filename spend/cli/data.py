@@ -250,6 +250,8 @@ def _folder_summary(reports: list[IngestReport], others: list[str]) -> dict:
 
 
 def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = True) -> None:
+    from spend.features.ingest.ts_formats import format_hint
+
     if json_output:
         print_json(report.as_dict())
         return
@@ -264,7 +266,16 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
             reasons.add_row(reason, f"{count:,}")
         console.print(reasons)
     if any(reason.endswith(":unparsable_timestamp") for reason in report.quarantined_by_reason):
-        console.print(f"timestamps not in ISO 8601 need --ts-format: {TS_FORMATS}", highlight=False)
+        console.print(
+            "timestamps not in ISO 8601 need --ts-format; " + (format_hint(report.suggested_ts_formats) or TS_FORMATS),
+            highlight=False,
+        )
+    if report.table == "transactions" and "customer_id:missing" in report.quarantined_by_reason:
+        console.print(
+            "lines without a customer (guest checkouts, walk-in sales) are kept as anonymous purchases with "
+            "--allow-anonymous: demand and pricing count them, customer models leave them out",
+            highlight=False,
+        )
     if any(r.endswith("_local_time") for r in report.quarantined_by_reason):
         console.print(
             "local times that SPEND_TIMEZONE passes twice or never (a daylight-saving change) cannot be placed: "

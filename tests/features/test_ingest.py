@@ -577,7 +577,38 @@ def test_unparsable_timestamps_come_with_how_to_read_them(settings, write_csv):
         app, ["ingest", str(write_csv([GOOD_LINE | {"ts": "1767348000"}])), "--table", "transactions"]
     )
     assert result.exit_code == 0 and "ts:unparsable_timestamp" in result.output
-    assert "need --ts-format" in result.output and "unix_ms" in result.output
+    assert "need --ts-format; the values read as --ts-format 'unix'" in result.output
+
+
+def test_a_month_first_export_is_told_its_format_and_its_guest_lines_how_to_keep_them(settings, write_csv):
+    """Online Retail II's export as it is: every line quarantined, with only a generic example of a format
+    (day first, the wrong way round for it), nothing about its guest checkouts, and three minutes spent
+    joining the bad rows' texts one row at a time."""
+    times = ["12/1/2009 7:45", "12/13/2009 10:05", "1/4/2010 16:30"]
+    lines = [GOOD_LINE | {"event_id": f"e{i}", "ts": t} for i, t in enumerate(times)]
+    lines.append(GOOD_LINE | {"event_id": "guest", "order_id": "o-guest", "customer_id": "", "ts": "1/5/2010 9:00"})
+    text = runner.invoke(app, ["ingest", str(write_csv(lines)), "--table", "transactions"]).output
+    again = [line | {"event_id": line["event_id"] + "-json"} for line in lines]
+    result = runner.invoke(app, ["ingest", str(write_csv(again)), "--table", "transactions", "--json"])
+    assert json.loads(result.output)["suggested_ts_formats"] == ["%m/%d/%Y %H:%M"]
+    assert "the values read as --ts-format '%m/%d/%Y %H:%M'" in text
+    assert "--allow-anonymous" in text
+
+
+def test_a_format_that_misreads_part_of_a_file_refuses_it_whole(settings, write_csv):
+    """Read day first, a month-first file stored 4/3/2010 as the 4th of March and quarantined 12/13/2009:
+    ingested again with the right format, its lines would be stored twice, half of them on wrong dates."""
+    times = ["4/3/2010 10:00", "12/13/2009 10:05", "1/4/2010 16:30"]
+    lines = [GOOD_LINE | {"event_id": f"e{i}", "ts": t} for i, t in enumerate(times)]
+    refusal = r"ts: --ts-format '%d/%m/%Y %H:%M' read 2 values and not 1 .*'%m/%d/%Y %H:%M'"
+    with pytest.raises(SpendError, match=refusal):
+        ingest(write_csv(lines), IngestOptions("transactions", ts_format="%d/%m/%Y %H:%M"), settings, now=NOW)
+    assert OfflineStore(settings.paths).read("transactions").empty
+    assert OfflineStore(settings.paths).read_quarantine("transactions").empty
+    # a value no format reads is that value's problem, not the format's: quarantined, the rest stored
+    lines[1]["ts"] = "13/13/2009 10:05"
+    report = ingest(write_csv(lines), IngestOptions("transactions", ts_format="%d/%m/%Y %H:%M"), settings, now=NOW)
+    assert (report.accepted, report.quarantined_by_reason) == (2, {"ts:unparsable_timestamp": 1})
 
 
 def test_a_decimal_comma_export_is_read_with_decimal_comma_and_nothing_is_guessed(settings, tmp_path):
