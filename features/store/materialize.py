@@ -28,6 +28,7 @@ from spend.core.errors import SpendError
 from spend.core.names import CUSTOMER_ID as ID
 from spend.core.settings import SpendSettings
 from spend.features.ingest.lock import ledger_lock
+from spend.features.ingest.store import OfflineStore, readable
 from spend.features.store import codec, records
 from spend.features.store.config import feature_store, redis_cluster
 from spend.features.store.entity_keys import entity_keys
@@ -89,12 +90,22 @@ def why_empty(settings: SpendSettings, written: dict[str, int], end: datetime) -
         if latest is None:
             reasons[name] = "no snapshots (`spend features build` says what it skipped)"
         else:
-            day = pd.Timestamp(latest).date().isoformat()
+            day = _last_state(settings, pd.Timestamp(latest))
             reasons[name] = (
-                f"the latest snapshot ({day}) is more than the view's {view.ttl.days}-day TTL before "
-                f"{pd.Timestamp(end).date()}; `--until {day}` loads the history's last state"
+                f"the latest snapshot ({pd.Timestamp(latest).date()}) is more than the view's {view.ttl.days}-day "
+                f"TTL before {pd.Timestamp(end).date()}; `--until {day}` loads the history's last state"
             )
     return reasons
+
+
+def _last_state(settings: SpendSettings, latest: pd.Timestamp) -> str:
+    """The day after the history's last line, where the snapshots run past it: a customer's go on for a year
+    after their last order (as they would in a shop still trading), so on an export that stopped long ago
+    the latest snapshot says a year of nobody buying, not the history's last state."""
+    with readable("transactions"):
+        last = pc.max(OfflineStore(settings.paths).dataset("transactions").to_table(columns=["ts"]).column(0)).as_py()
+    after = latest if last is None else min(latest, pd.Timestamp(last).normalize() + pd.Timedelta(days=1))
+    return after.date().isoformat()
 
 
 def _write_latest(settings, fs: FeatureStore, view: FeatureView, start: datetime, end: datetime, overwrite: bool):

@@ -17,10 +17,11 @@ import pytest
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 from spend.features.ingest.pipeline import IngestOptions, ingest
+from spend.features.ingest.store import OfflineStore
 from spend.features.store.build import build_snapshots
 from spend.features.store.config import feature_store
 from spend.features.store.definitions import build_repo, request_features
-from spend.features.store.materialize import latest_rows, materialize
+from spend.features.store.materialize import latest_rows, materialize, why_empty
 from spend.features.store.reader import BatchReader
 from spend.features.store.training_set import training_set
 from spend.simulate.config import SimulationConfig
@@ -219,6 +220,22 @@ def test_incremental_materialisation_starts_where_the_last_one_ended(home):
     assert (out["customer_activity__event_seconds"] <= later.timestamp()).all()
     build_snapshots(home, UNTIL)  # leave the module's home as the other tests expect it
     _restore(home)
+
+
+def test_an_export_that_stopped_long_ago_is_told_the_day_its_last_state_loads_at(home):
+    """A customer's snapshots run a year past their last order (a shop still trading), so on an old export
+    the hint named the latest of them, `--until` a year after the history's end, where every customer
+    served had bought nothing for a year that nobody saw."""
+    later = pd.Timestamp("2026-12-31", tz="UTC")  # past the simulated year's end (2025-12-31)
+    build_snapshots(home, later)
+    try:
+        empty = why_empty(home, {"customer_activity": 0, "product_pricing": 0}, later.to_pydatetime())
+    finally:
+        build_snapshots(home, UNTIL)  # leave the module's home as the other tests expect it
+    last = OfflineStore(home.paths).read("transactions", ["ts"])["ts"].max()
+    day = (last.normalize() + timedelta(days=1)).date()
+    assert all(f"`--until {day}` loads the history's last state" in why for why in empty.values()), empty
+    assert "the latest snapshot (2026-" in empty["customer_activity"]
 
 
 def test_request_features_are_computed_from_the_request():
