@@ -3,6 +3,8 @@ that beats its baselines on a simulated history."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -65,6 +67,24 @@ def test_cohort_errors_name_the_problem(history):
         SpendError, match="empty cohort: no customer has a feature snapshot with an order in the year before 2024-06-01"
     ):
         cohort_features(store, settings.paths.feature_snapshots, pd.Timestamp("2024-06-01", tz="UTC"), "churn_v1")
+
+
+def test_a_label_too_long_for_the_history_is_told_the_longest_that_fits(history):
+    """CLV's year-long label on Online Retail II's two years said "a shorter horizon" and left the user to
+    find one by trial."""
+    settings, _ = history
+
+    def config(days: int) -> CohortConfig:
+        return CohortConfig(model="churn", label={"horizon_days": days})
+
+    as_of = pd.Timestamp("2025-12-31", tz="UTC")
+    with pytest.raises(SpendError, match=r"holds up to (\d+) days: --set label.horizon_days=\1\)") as raised:
+        prepare(settings, CHURN, config(200), as_of)
+    longest = int(re.search(r"horizon_days=(\d+)", str(raised.value)).group(1))
+    assert 100 < longest < 200
+    assert prepare(settings, CHURN, config(longest), as_of).splits.train[0] > pd.Timestamp("2025-01-01", tz="UTC")
+    with pytest.raises(SpendError, match="history too short"):
+        prepare(settings, CHURN, config(longest + 1), as_of)
 
 
 def test_a_model_trained_on_earlier_cohorts_is_scored_against_both_baselines(history):

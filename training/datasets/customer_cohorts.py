@@ -49,6 +49,14 @@ class CohortData:
         return feature_columns(self.holdout, self.label)
 
 
+def _longest_label(as_of: pd.Timestamp, config: CohortConfig, first: pd.Timestamp) -> str:
+    """The flag for the longest label the history holds with the YAML's cut-offs (holdout a label before
+    as_of, the oldest training cut-off a label and (n - 1) steps before it, after the first purchase)."""
+    spare = (as_of.normalize() - first).days - (config.splits.train_cutoffs - 1) * config.splits.step_days
+    longest = (spare - 1) // 2
+    return f" (this history holds up to {longest} days: --set label.horizon_days={longest})" if longest >= 7 else ""
+
+
 def prepare(settings: SpendSettings, spec: ModelSpec, config: CohortConfig, as_of: pd.Timestamp) -> CohortData:
     store, offline = feature_store(settings), OfflineStore(settings.paths)
     lines = order_lines(offline)
@@ -61,7 +69,7 @@ def prepare(settings: SpendSettings, spec: ModelSpec, config: CohortConfig, as_o
         raise SpendError(
             f"history too short: a {horizon}-day label with {len(splits.train)} training cut-offs as of "
             f"{as_of:%Y-%m-%d} needs purchases from before {splits.train[0]:%Y-%m-%d}, but the first is "
-            f"{first:%Y-%m-%d}; use a later --as-of or a shorter horizon (experiments/{spec.name}.yaml)"
+            f"{first:%Y-%m-%d}; use a later --as-of or a shorter horizon{_longest_label(as_of, config, first)}"
         )
     purchases = purchase_lines(lines)  # once: every cut-off checks its horizon against them
     seasonal = getattr(spec.estimator, "seasonal", False)
