@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import Ridge
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from spend.models.pricing import CONTROLS, LAG, MIN_MOVE
 
@@ -40,29 +37,61 @@ def response_rmse(table: pd.DataFrame, panel: pd.DataFrame, periods) -> float:
     return float(np.sqrt(np.mean(error**2))) if len(error) else float("nan")
 
 
-def response_rloss(table: pd.DataFrame, panel: pd.DataFrame, fit_periods, periods, min_periods: int = 26) -> float:
+def response_rloss(
+    table: pd.DataFrame,
+    panel: pd.DataFrame,
+    fit_periods,
+    periods,
+    min_periods: int = 26,
+    held: pd.DataFrame | None = None,
+) -> float:
     """The R-learner loss of the elasticities in `table` over the product weeks in `periods`, with the
     controls' predictions of log units and log price learnt per product on `fit_periods` (see the module
     docstring). Products with fewer than `min_periods` weeks to learn from (pricing.yaml's, as for an
-    elasticity of their own), or no elasticity, are left out; NaN when none is left."""
-    slope = table.set_index("product_id")["elasticity"]
-    columns = [*CONTROLS, LAG]
-    errors = []
-    for product, rows in panel.groupby("product_id", sort=False):
-        value = slope.get(product)
-        fit_on, check_on = rows[rows["period"].isin(fit_periods)], rows[rows["period"].isin(periods)]
-        if value is None or not np.isfinite(value) or len(fit_on) < min_periods or check_on.empty:
-            continue
-        units = _surprise(fit_on, check_on, columns, "log_units")
-        price = _surprise(fit_on, check_on, columns, "log_price")
-        errors.append(units - value * price)
-    if not errors:
+    elasticity of their own), or no elasticity, are left out; NaN when none is left. `held`: the same
+    panel's `surprises`, when several tables are judged on it (they do not depend on the table)."""
+    held = surprises(panel, fit_periods, periods, min_periods) if held is None else held
+    slope = held["product_id"].map(table.set_index("product_id")["elasticity"]).astype(float)
+    known = np.isfinite(slope)
+    if not known.any():
         return float("nan")
-    return float(np.sqrt(np.mean(np.concatenate(errors) ** 2)))
+    errors = held["units"][known] - slope[known] * held["price"][known]
+    return float(np.sqrt(np.mean(errors**2)))
 
 
-def _surprise(fit_on: pd.DataFrame, check_on: pd.DataFrame, columns: list[str], target: str) -> np.ndarray:
-    """What the controls do not predict of `target` on `check_on`, by a ridge learnt on `fit_on`."""
-    model = make_pipeline(StandardScaler(), Ridge(alpha=NUISANCE_ALPHA))
-    model.fit(fit_on[columns].to_numpy(dtype=float), fit_on[target].to_numpy(dtype=float))
-    return check_on[target].to_numpy(dtype=float) - model.predict(check_on[columns].to_numpy(dtype=float))
+def surprises(panel: pd.DataFrame, fit_periods, periods, min_periods: int = 26) -> pd.DataFrame:
+    """Per product with `min_periods` weeks in `fit_periods`: each week in `periods`, what the controls do
+    not predict of its log units (`units`) and log price (`price`), by a ridge learnt on its weeks before."""
+    columns = [*CONTROLS, LAG]
+    parts = []
+    for product, rows in panel.groupby("product_id", sort=False):
+        fit_on, check_on = rows[rows["period"].isin(fit_periods)], rows[rows["period"].isin(periods)]
+        if len(fit_on) < min_periods or check_on.empty:
+            continue
+        left = _ridge_residuals(
+            fit_on[columns].to_numpy(dtype=float),
+            fit_on[TARGETS].to_numpy(dtype=float),
+            check_on[columns].to_numpy(dtype=float),
+            check_on[TARGETS].to_numpy(dtype=float),
+        )
+        parts.append(pd.DataFrame({"product_id": product, "units": left[:, 0], "price": left[:, 1]}))
+    if not parts:
+        return pd.DataFrame({"product_id": pd.Series([], dtype=object), "units": [], "price": []})
+    return pd.concat(parts, ignore_index=True)
+
+
+TARGETS = ["log_units", "log_price"]
+
+
+def _ridge_residuals(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, y_new: np.ndarray) -> np.ndarray:
+    """y_new less a ridge's prediction (NUISANCE_ALPHA, inputs standardised on `x`, an intercept), learnt
+    on (x, y) for each column of y: what scikit-learn's StandardScaler + Ridge give, in one solve for both
+    targets (that pipeline, fitted per product and target, was most of `spend train pricing`)."""
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 10 * np.finfo(float).eps] = 1.0  # a constant control, as StandardScaler leaves it
+    z, z_new = (x - mean) / scale, (x_new - mean) / scale
+    z_mean, y_mean = z.mean(axis=0), y.mean(axis=0)
+    centred = z - z_mean
+    gram = centred.T @ centred + NUISANCE_ALPHA * np.eye(z.shape[1])
+    weights = np.linalg.solve(gram, centred.T @ (y - y_mean))
+    return y_new - ((z_new - z_mean) @ weights + y_mean)

@@ -12,6 +12,7 @@ every week.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import pandas as pd
 from sklearn.base import clone
@@ -67,30 +68,59 @@ def _scorers(spec: ModelSpec, config: PricingConfig, params: dict) -> dict:
     return out | {name: (lambda f=spec.baselines[name]: f(config)) for name in config.baselines}
 
 
-def _judge(config: PricingConfig, data: Panel, make) -> dict[str, float]:
-    from spend.models.price_response import response_rloss, response_rmse
-    from spend.models.pricing import weekly_panel
+@dataclass
+class Holdout:
+    """A panel split at the holdout: the weeks fitted on and the weeks judged, shared by every estimator
+    judged on it (the response loss's ridge surprises do not depend on the estimator)."""
 
-    cut = _cut(config, data)
-    fitted = make().fit(data.daily[pd.to_datetime(data.daily["date"]) <= cut])
-    panel = weekly_panel(data.daily, config.period_days)
-    held = panel["start"] > cut
-    before, holdout = panel.loc[~held, "period"].unique(), panel.loc[held, "period"].unique()
-    table = fitted.elasticities()
+    config: PricingConfig
+    data: Panel
+
+    @cached_property
+    def cut(self) -> pd.Timestamp:
+        return _cut(self.config, self.data)
+
+    @cached_property
+    def panel(self) -> pd.DataFrame:
+        from spend.models.pricing import weekly_panel
+
+        return weekly_panel(self.data.daily, self.config.period_days)
+
+    @cached_property
+    def weeks(self) -> tuple:
+        held = self.panel["start"] > self.cut
+        return self.panel.loc[~held, "period"].unique(), self.panel.loc[held, "period"].unique()
+
+    @cached_property
+    def surprises(self) -> pd.DataFrame:
+        from spend.models.price_response import surprises
+
+        return surprises(self.panel, *self.weeks, self.config.min_periods)
+
+
+def _judge(split: Holdout, make) -> dict[str, float]:
+    from spend.models.price_response import response_rloss, response_rmse
+
+    daily = split.data.daily
+    table = make().fit(daily[pd.to_datetime(daily["date"]) <= split.cut]).elasticities()
+    before, holdout = split.weeks
     return {
-        "response_rloss": response_rloss(table, panel, before, holdout, config.min_periods),
-        "response_rmse": response_rmse(table, panel, holdout),
+        "response_rloss": response_rloss(
+            table, split.panel, before, holdout, split.config.min_periods, held=split.surprises
+        ),
+        "response_rmse": response_rmse(table, split.panel, holdout),
         "significant_share": float((table["ci_high"] < 0).mean()),
     }
 
 
 def evaluate(spec: ModelSpec, config: PricingConfig, data: Panel, params: dict) -> Evaluation:
     scorers = _scorers(spec, config, params)
-    table = pd.DataFrame({name: _judge(config, data, make) for name, make in scorers.items()}).T
+    split = Holdout(config, data)
+    table = pd.DataFrame({name: _judge(split, make) for name, make in scorers.items()}).T
     contenders = {name: make().fit(data.daily) for name, make in scorers.items()}
     details = {
         "products": int(data.daily["product_id"].nunique()),
-        "holdout_from": _cut(config, data).date().isoformat(),
+        "holdout_from": split.cut.date().isoformat(),
         "skipped": data.skipped,
         # How the shop's total units move when all prices move together (price quotes share units by it).
         "shop_response": {
@@ -112,16 +142,16 @@ def evaluate(spec: ModelSpec, config: PricingConfig, data: Panel, params: dict) 
 
 def champion_metrics(spec: ModelSpec, config: PricingConfig, data: Panel, model) -> dict[str, float]:
     """The champion's settings refitted before the same holdout."""
-    return _judge(config, data, lambda: clone(model))
+    return _judge(Holdout(config, data), lambda: clone(model))
 
 
 def objective(spec: ModelSpec, config: PricingConfig, data: Panel):
     """The gate's metric on the weeks before the holdout (the holdout is never tuned on)."""
-    earlier = Panel(data.daily[pd.to_datetime(data.daily["date"]) <= _cut(config, data)], data.skipped)
+    earlier = Holdout(config, Panel(data.daily[pd.to_datetime(data.daily["date"]) <= _cut(config, data)], data.skipped))
 
     def score(trial) -> float:
         params = spec.search_space(trial, config.search_space)
-        return _judge(config, earlier, lambda: build(spec, config, params))[config.gate.metric]
+        return _judge(earlier, lambda: build(spec, config, params))[config.gate.metric]
 
     return score
 
