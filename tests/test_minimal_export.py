@@ -109,6 +109,8 @@ def test_a_transactions_only_history_runs_end_to_end(settings, tmp_path):
     assert run["recall"]["uplift_source"].startswith(
         "none (no randomised campaign: the recall list ranks by risk x value"
     )
+    # ... and its value is what is at risk, not a saving no campaign has measured
+    assert run["recall"]["measure"].startswith("margin at risk (P(churn) x CLV")
     assert run["published"]["recall_list_customers"] == run["recall"]["customers"]
     listed = pd.read_csv(tmp_path / "recall.csv")
     assert listed[["clv", "expected_saved_margin"]].notna().all().all()  # every value known, none NaN

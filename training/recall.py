@@ -147,7 +147,8 @@ def ranked(settings: SpendSettings, as_of: pd.Timestamp, options: RecallOptions)
         stopped = (
             f"the budget buys {affordable:,} contacts at {options.cost_per_contact:,.2f}"
             if len(paying) >= affordable
-            else f"only {len(paying):,} customers save more than a contact costs ({options.cost_per_contact:,.2f})"
+            else f"only {len(paying):,} customers {_worth(uplift)} than a contact costs "
+            f"({options.cost_per_contact:,.2f})"
         )
     if options.top is not None and len(frame) > options.top:
         frame = frame.head(options.top)
@@ -156,11 +157,21 @@ def ranked(settings: SpendSettings, as_of: pd.Timestamp, options: RecallOptions)
     return frame, _report(frame, options, stopped, uplift)
 
 
+# Without a randomised campaign a contact's effect is unknown and the save rate is 1: the list's value is
+# what is at risk, an upper bound on what contacts save, and is called that.
+MARGIN_AT_RISK = "margin at risk (P(churn) x CLV; no randomised campaign has measured what a contact saves)"
+
+
+def _worth(uplift: np.ndarray | None) -> str:
+    return "save more" if uplift is not None else "have more margin at risk"
+
+
 def _report(frame: pd.DataFrame, options: RecallOptions, stopped: str, uplift: np.ndarray | None) -> dict:
     contacts = len(frame)
     report = {
         "contacts": contacts,
         "expected_saved_margin": round(float(frame["expected_saved_margin"].sum()), 2),
+        "measure": "expected saved margin" if uplift is not None else MARGIN_AT_RISK,
         "stopped_at": stopped,
     }
     if options.cost_per_contact is not None:

@@ -118,14 +118,15 @@ def _calibration(settings: SpendSettings) -> tuple[list[float], list[float]]:
     return predicted.tolist(), observed.tolist()
 
 
-def _recall_reading(value: np.ndarray, unknown: int) -> str:
+def _recall_reading(value: np.ndarray, unknown: int, measured: bool = True) -> str:
     """The value curve in one line; customers without a saved margin (an unknown value) are counted, not
-    read as saving nothing."""
+    read as saving nothing. Without a measured uplift (`measured` False) the value is the margin at risk."""
+    what = "expected saved margin" if measured else "margin at risk (no campaign has measured a contact's effect)"
     if not len(value) or value[-1] <= 0:
         reading = "no contact on the list is expected to save any margin"
     else:
         half = int(np.searchsorted(value, value[-1] / 2)) + 1
-        reading = f"half of the list's expected saved margin ({value[-1]:,.0f}) comes from its first {half:,} customers"
+        reading = f"half of the list's {what} ({value[-1]:,.0f}) comes from its first {half:,} customers"
     return reading + (f" ({unknown:,} customers without a known saved margin left out)" if unknown else "")
 
 
@@ -134,9 +135,10 @@ def recall(settings: SpendSettings) -> Section:
     if why := _unpublished_recall(settings):
         return Section("Recall list", why)
     go = _go()
-    frame = pd.read_parquet(path, columns=["expected_saved_margin"]).sort_values(
+    frame = pd.read_parquet(path, columns=["expected_saved_margin", "uplift_source"]).sort_values(
         "expected_saved_margin", ascending=False
     )
+    measured = not frame["uplift_source"].astype(str).str.startswith("none").all()
     saved = frame["expected_saved_margin"]
     value = saved.dropna().clip(lower=0).cumsum().to_numpy()
     figures = [
@@ -146,7 +148,7 @@ def recall(settings: SpendSettings) -> Section:
             yaxis_title="margin",
         )
     ]
-    reading = _recall_reading(value, int(saved.isna().sum()))
+    reading = _recall_reading(value, int(saved.isna().sum()), measured)
     qini = _qini(settings)
     if isinstance(qini, str):
         return Section("Recall list", f"{reading}; no Qini curve: {qini}", figures)

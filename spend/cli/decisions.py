@@ -123,7 +123,7 @@ def recall_list_command(
         errors.print(f"[bold yellow]warning:[/] {report['uplift_warning']}", highlight=False)
     spent = f"; spend {report['spend']:,.2f} of {report['budget']:,.2f}" if report.get("budget") is not None else ""
     console.print(
-        f"{len(frame):,} customers -> {out}; expected saved margin {report['expected_saved_margin']:,.2f}"
+        f"{len(frame):,} customers -> {out}; {report['measure']} {report['expected_saved_margin']:,.2f}"
         f"{spent}; stopped at: {report['stopped_at']} (uplift: {summary['uplift_source']})",
         highlight=False,
     )

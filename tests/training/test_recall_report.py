@@ -26,3 +26,7 @@ def test_the_reports_value_line_counts_unknown_saved_margins_instead_of_printing
         "no contact on the list is expected to save any margin (3 customers without a known saved margin left out)"
     )
     assert _recall_reading(np.zeros(4), 0) == "no contact on the list is expected to save any margin"
+    # without a campaign the value is what is at risk, and the line says so
+    assert _recall_reading(np.cumsum([50.0, 30.0, 20.0]), 0, measured=False).startswith(
+        "half of the list's margin at risk (no campaign has measured a contact's effect) (100)"
+    )

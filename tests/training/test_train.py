@@ -167,6 +167,7 @@ def test_recall_list_ranks_by_expected_saved_margin_within_budget(home, tmp_path
     assert len(within) <= 20 and (within["expected_saved_margin"] > 5).all()
     report = json.loads(budgeted.stdout)  # what the budget bought, and why the list stops there
     assert report["contacts"] == len(within) and report["spend"] == 5 * len(within) and report["budget"] == 100
+    assert report["measure"] == "expected saved margin"  # a randomised campaign measured a contact's effect
     assert report["expected_saved_margin"] == pytest.approx(
         within["expected_saved_margin"].sum(), abs=0.01 * len(within)
     )
