@@ -191,9 +191,7 @@ class ElasticityEstimator(PlainState, BaseEstimator):
         pairs = _pairs(substitutes)
         own, cross = [], []
         total = panel["product_id"].nunique()
-        for done, (product, frame) in enumerate(panel.groupby("product_id", sort=True), start=1):
-            others = [s for s in pairs.get(product, []) if s in prices.columns]
-            row, effects = self._one(product, frame, prices, others)
+        for done, (row, effects) in enumerate(self._each_product(panel, prices, pairs), start=1):
             own.append(row)
             cross += effects
             if progress is not None:
@@ -248,7 +246,23 @@ class ElasticityEstimator(PlainState, BaseEstimator):
 
     # ----- one product -----
 
-    def _one(self, product, frame: pd.DataFrame, prices: pd.DataFrame, others: list[str]):
+    def _each_product(self, panel: pd.DataFrame, prices: pd.DataFrame, pairs: dict):
+        """Each product's (row, cross effects), in product order. Double machine learning cross-fits ten
+        boosters per product, one core each: on a shop of thousands of products the products are shared
+        among the machine's cores (each product's fit is seeded, so the answer is the same either way)."""
+        tasks = []
+        for product, frame in panel.groupby("product_id", sort=True):
+            others = [s for s in pairs.get(product, []) if s in prices.columns]
+            tasks.append((product, frame, prices.loc[frame["period"], others].to_numpy(), others))
+        workers = _workers(len(tasks)) if self.method == "dml" else 1
+        if workers == 1:
+            return (self._one(*task) for task in tasks)
+        from joblib import Parallel, delayed
+
+        run = Parallel(n_jobs=workers, return_as="generator", batch_size=16)
+        return run(delayed(self._one)(*task) for task in tasks)
+
+    def _one(self, product, frame: pd.DataFrame, substitute_prices: np.ndarray, others: list[str]):
         n_days = len(frame) * self.period_days
         price_sd = float(frame["log_price"].std()) if len(frame) > 1 else 0.0
         row = {"product_id": product, "n_days": n_days, "price_sd": price_sd, "method": self.method, "note": ""}
@@ -257,9 +271,7 @@ class ElasticityEstimator(PlainState, BaseEstimator):
         if price_sd < self.min_price_sd:
             note = f"too little price variation (sd of log price {price_sd:.3f})"
             return row | {"raw_elasticity": np.nan, "raw_se": np.nan, "note": note}, []
-        treatments = np.column_stack(
-            [frame["log_price"].to_numpy()] + [prices.loc[frame["period"], o].to_numpy() for o in others]
-        )
+        treatments = np.column_stack([frame["log_price"].to_numpy(), substitute_prices])
         keep = np.isfinite(treatments).all(axis=1)
         y, t = frame["log_units"].to_numpy()[keep], treatments[keep]
         controls = frame[[*CONTROLS, LAG]].to_numpy(dtype=float)[keep]
@@ -397,6 +409,17 @@ def shop_response(panel: pd.DataFrame, alpha: float = 0.10, min_periods: int = 2
         "periods": len(periods),
         "note": "",
     }
+
+
+PARALLEL_FROM = 64  # products: below it, starting worker processes costs more than it saves
+
+
+def _workers(tasks: int) -> int:
+    """Processes for `tasks` products: the cores this process may use (at most 4), or 1 for a few products."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if tasks < PARALLEL_FROM else max(1, min(cores, 4))
 
 
 def _pairs(substitutes: pd.DataFrame | None) -> dict[str, list[str]]:
