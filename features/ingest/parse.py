@@ -124,19 +124,22 @@ def _pandas_timestamps(distinct: pd.Series, ts_format: str | None, timezone: str
     daylight-saving gap) or is ambiguous is not guessed (local_time_problems names its reason)."""
     zoned = distinct.str.contains(_OFFSET).fillna(False).astype(bool)
     parsed = pd.Series(pd.NaT, index=distinct.index, dtype="datetime64[us, UTC]")
-    for part in (zoned, ~zoned):
+    for part, with_offset in ((zoned, True), (~zoned, False)):
         if part.any():
-            parsed[part] = _one_kind(distinct[part], ts_format, timezone)
+            parsed[part] = _one_kind(distinct[part], ts_format, timezone, with_offset)
     return parsed
 
 
-def _one_kind(distinct: pd.Series, ts_format: str | None, timezone: str) -> pd.Series:
+def _one_kind(distinct: pd.Series, ts_format: str | None, timezone: str, with_offset: bool = False) -> pd.Series:
     """Values all with an offset or all without one. Arrow's cast first (microseconds: year 9999 is a date
-    in the future, not an unparsable one, as pandas' nanoseconds would make it); pandas for the rest."""
+    in the future, not an unparsable one, as pandas' nanoseconds would make it); pandas for the rest. Values
+    with offsets are each converted to UTC by their own: with several offsets among them (a shop's orders
+    either side of a daylight-saving change, "2024-01-15 10:23:45 -0500"), pandas otherwise returns plain
+    objects."""
     arrow = _arrow_iso(distinct, timezone) if ts_format is None else None
     if arrow is not None:
         return arrow
-    local = _wall_times(distinct, ts_format)
+    local = _wall_times(distinct, ts_format, utc=with_offset)
     if isinstance(local.dtype, pd.DatetimeTZDtype):
         return local.dt.tz_convert("UTC")
     return local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
@@ -150,11 +153,11 @@ _COMMA_NUMBER = r"[+-]?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?|[+-]?,\d+"
 _GROUPED_NUMBER = r"[+-]?\d{1,3}(,\d{3})+\.\d+"
 
 
-def _wall_times(text: pd.Series, ts_format: str | None) -> pd.Series:
+def _wall_times(text: pd.Series, ts_format: str | None, utc: bool = False) -> pd.Series:
     """The texts as pandas reads them (ISO 8601 or `ts_format`), zoned where they carry an offset and local
-    otherwise; NaT where a text is no time."""
+    otherwise (`utc`: every text carries one, each read in UTC); NaT where a text is no time."""
     try:
-        return pd.to_datetime(text, format=ts_format or "ISO8601", errors="coerce")
+        return pd.to_datetime(text, format=ts_format or "ISO8601", errors="coerce", utc=utc)
     except ValueError as error:  # the format itself is wrong (a bad directive), not a value
         raise SpendError(f"--ts-format: {ts_format!r} is not a usable strftime format ({error})") from error
 

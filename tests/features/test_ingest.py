@@ -163,6 +163,27 @@ def test_a_naive_timestamp_after_an_offset_one_is_read_in_the_configured_zone_no
     assert stored["ts"].tolist() == [pd.Timestamp(e) for e in expected]
 
 
+@pytest.mark.parametrize(
+    ("ts_format", "times"),
+    [
+        (None, ["2024-01-15 10:23:45 -0500", "2024-07-16 11:00:00 -0400", "2024-01-16 11:00:00"]),
+        ("%d/%m/%Y %H:%M %z", ["15/01/2024 10:23 -0500", "16/07/2024 11:00 -0400", None]),
+    ],
+)
+def test_offsets_that_differ_from_line_to_line_each_convert_by_their_own(settings, write_csv, ts_format, times):
+    """Shopify writes "2024-01-15 10:23:45 -0500" and a shop's orders either side of a daylight-saving
+    change carry two offsets: ingestion ended in "unexpected AttributeError" (pandas reads several offsets
+    as plain objects)."""
+    lines = [GOOD_LINE | {"event_id": f"e{i}", "ts": t} for i, t in enumerate(times) if t is not None]
+    report = ingest(write_csv(lines), IngestOptions("transactions", ts_format=ts_format), settings, now=NOW)
+    assert report.accepted == len(lines)
+    stored = OfflineStore(settings.paths).read("transactions").sort_values("event_id")["ts"].tolist()
+    expected = ["2024-01-15T15:23:45Z", "2024-07-16T15:00:00Z", "2024-01-16T11:00:00Z"][: len(lines)]
+    if ts_format is not None:
+        expected[0] = "2024-01-15T15:23:00Z"
+    assert stored == [pd.Timestamp(e) for e in expected]
+
+
 def test_a_timestamp_far_in_the_future_is_in_the_future_not_unparsable(settings, write_csv):
     """Beyond pandas' nanosecond range (year 2262) a date is still a date: quarantined as not_in_future."""
     lines = [
