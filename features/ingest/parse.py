@@ -17,7 +17,8 @@ from spend.core.errors import SpendError
 from spend.features.schema.fields import ID_PATTERN, TEXT, FieldSpec, Kind
 
 _NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
-_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+# ISO 8601's Z, +hh:mm and +hhmm, and +hh after a time ("10:23:45+00"; a date's "-15" is no offset)
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2}|:\d{2}(?:\.\d+)?\s?[+-]\d{2})$")
 
 
 @dataclass
@@ -79,7 +80,7 @@ def local_time_problems(raw: pd.Series, ts_format: str | None, timezone: str) ->
         text = _as_text(raw)
         naive = text.notna() & ~text.str.contains(_OFFSET).fillna(False).astype(bool)
         local = _wall_times(text.where(naive), ts_format)
-        if isinstance(local.dtype, pd.DatetimeTZDtype):
+        if isinstance(local.dtype, pd.DatetimeTZDtype) or local.dtype == object:  # a zone pandas saw: not told
             return out
     shifted = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
     exact = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
@@ -140,9 +141,36 @@ def _one_kind(distinct: pd.Series, ts_format: str | None, timezone: str, with_of
     if arrow is not None:
         return arrow
     local = _wall_times(distinct, ts_format, utc=with_offset)
-    if isinstance(local.dtype, pd.DatetimeTZDtype):
+    if with_offset:
         return local.dt.tz_convert("UTC")
+    if isinstance(local.dtype, pd.DatetimeTZDtype) or local.dtype == object:
+        # pandas saw a zone the offset pattern did not ("+05:30:00") and may have read the naive values
+        # in it: each text alone, so that none takes another's zone.
+        return _mixed(_one_by_one(distinct, ts_format), timezone)
     return local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+
+
+def _one_by_one(distinct: pd.Series, ts_format: str | None) -> pd.Series:
+    return pd.Series(
+        [_wall_times(pd.Series([text], dtype=TEXT), ts_format).iloc[0] for text in distinct],
+        index=distinct.index,
+        dtype=object,
+    )
+
+
+def _mixed(values: pd.Series, timezone: str) -> pd.Series:
+    """Timestamps pandas returned as objects: each zoned one converted by its own offset, each naive one
+    read in SPEND_TIMEZONE."""
+    zoned = values.map(lambda v: getattr(v, "tzinfo", None) is not None).astype(bool)
+    values = values.where(values.notna(), None)  # NaT of either kind
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
+    if zoned.any():
+        out[zoned] = pd.to_datetime(values[zoned], utc=True)
+    naive = ~zoned & values.notna()
+    if naive.any():
+        local = pd.to_datetime(values[naive])
+        out[naive] = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+    return out
 
 
 DECIMAL_MARKS = (".", ",")

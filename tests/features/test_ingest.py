@@ -184,6 +184,32 @@ def test_offsets_that_differ_from_line_to_line_each_convert_by_their_own(setting
     assert stored == [pd.Timestamp(e) for e in expected]
 
 
+def test_an_hours_only_offset_is_an_offset_and_a_dates_day_is_not(settings, write_csv):
+    """ "10:23:45+00" (ISO 8601's hours-only offset) was read as naive, and pandas, seeing it zoned among
+    naive values, returned objects: "unexpected AttributeError" for the whole file."""
+    paris = settings.model_copy(update={"timezone": "Europe/Paris"})
+    times = ["2024-01-15 10:23:45+00", "2024-01-15", "2024-07-15 12:00", "Mon, 15 Jan 2024 10:23:45 GMT"]
+    lines = [GOOD_LINE | {"event_id": f"e{i}", "ts": t} for i, t in enumerate(times)]
+    report = ingest(write_csv(lines), IngestOptions("transactions"), paris, now=NOW)
+    assert (report.accepted, report.quarantined_by_reason) == (3, {"ts:unparsable_timestamp": 1})
+    stored = OfflineStore(paris.paths).read("transactions").sort_values("event_id")["ts"].tolist()
+    # the date alone is Paris' midnight, not UTC's
+    expected = ["2024-01-15T10:23:45Z", "2024-01-14T23:00:00Z", "2024-07-15T10:00:00Z"]
+    assert stored == [pd.Timestamp(e) for e in expected]
+
+
+def test_a_malformed_offset_does_not_lend_its_zone_to_the_naive_values(settings, write_csv):
+    """ "+05:30:00" is no offset the pattern knows, so the value stayed among the naive ones, where pandas
+    read it as zoned and every naive value of the file in +05:30: stored 4h30 early, silently."""
+    paris = settings.model_copy(update={"timezone": "Europe/Paris"})
+    times = ["2024-01-15T10:23:45+05:30:00", "2024-01-15 10:00", "2024-07-15 12:00"]
+    lines = [GOOD_LINE | {"event_id": f"e{i}", "ts": t} for i, t in enumerate(times)]
+    report = ingest(write_csv(lines), IngestOptions("transactions"), paris, now=NOW)
+    assert (report.accepted, report.quarantined_by_reason) == (2, {"ts:unparsable_timestamp": 1})
+    stored = OfflineStore(paris.paths).read("transactions").sort_values("event_id")["ts"].tolist()
+    assert stored == [pd.Timestamp("2024-01-15T09:00:00Z"), pd.Timestamp("2024-07-15T10:00:00Z")]
+
+
 def test_a_timestamp_far_in_the_future_is_in_the_future_not_unparsable(settings, write_csv):
     """Beyond pandas' nanosecond range (year 2262) a date is still a date: quarantined as not_in_future."""
     lines = [
