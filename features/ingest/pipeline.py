@@ -27,7 +27,7 @@ from spend.features.ingest.lock import ledger_lock
 from spend.features.ingest.money import currency_from_symbols, strip_symbols, symbol_disagreements
 from spend.features.ingest.order_fields import fill_from_order
 from spend.features.ingest.order_keys import check_order_within, compose_order_ids
-from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, parse_frame
+from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, blank, parse_frame
 from spend.features.ingest.readers import MALFORMED, file_sha256, read_export
 from spend.features.ingest.store import OfflineStore
 from spend.features.ingest.suggest import suggested_maps
@@ -85,6 +85,7 @@ def table_spec(name: str) -> TableSpec:
 # place in the file and this reason (docs/privacy.md).
 ERASED = "customer_id:erased"
 FIELD_COUNT = "row:field_count"  # a CSV row with more or fewer fields than its header: nothing can be read of it
+BLANK = "row:blank"  # every field empty (a spreadsheet's trailing rows): no record, said as such
 
 INGEST_STEPS = ("read", "parse", "validate", "deduplicate", "write")
 
@@ -145,7 +146,7 @@ def check_rows(
     parsed = parse_frame(unsymbolled, specs, options.ts_format, settings.timezone, options.decimal)
     timestamps = [name for name, f in specs.items() if f.kind is Kind.TIMESTAMP]
     ts_formats = suggested_formats(raw, timestamps, parsed.failures, options.ts_format)
-    unsplit = _malformed_rows(raw)
+    unsplit = pd.concat([_malformed_rows(raw), _blank_rows(raw)])
     if len(unsplit):  # their values are empty: the row's own reason first, and its text in its identity
         parsed = Parsed(parsed.frame, pd.concat([unsplit, parsed.failures]).astype({"row": "int64"}))
     typed = compose_order_ids(parsed.frame, raw, options.order_within, settings.timezone)
@@ -175,8 +176,9 @@ def check_rows(
     failures = pd.concat([failures, row_rule_failures(valid, tuple(r for r in rules if r.among_valid))])
     failures = pd.concat([_erased_customers(typed, settings), failures])
     if len(unsplit):  # an unsplit row's fields are all empty: its own reason says it all
-        failures = failures[~failures["row"].isin(unsplit["row"]) | (failures["reason"] == FIELD_COUNT)]
-    reasons = first_reason_per_row(failures, [ERASED, FIELD_COUNT, *_rule_order(spec, ctx, options.extra_rules)])
+        failures = failures[~failures["row"].isin(unsplit["row"]) | failures["reason"].isin([FIELD_COUNT, BLANK])]
+    order = [ERASED, FIELD_COUNT, BLANK, *_rule_order(spec, ctx, options.extra_rules)]
+    reasons = first_reason_per_row(failures, order)
     return Checked(specs, typed, raw_customer, parsed.failures, content, reasons, filled, ts_formats)
 
 
@@ -278,6 +280,21 @@ def _malformed_rows(raw: pd.DataFrame) -> pd.DataFrame:
     if MALFORMED not in raw:
         return pd.DataFrame({"row": [], "reason": []})
     return pd.DataFrame({"row": raw.index[raw[MALFORMED].notna().to_numpy()], "reason": FIELD_COUNT})
+
+
+def _blank_rows(raw: pd.DataFrame) -> pd.DataFrame:
+    """Failures (row, reason) of the rows whose every field is empty; a column at a time, over the rows
+    still blank (few: most rows' first column holds something)."""
+    names = [c for c in raw.columns if c != MALFORMED]
+    empty = blank(raw[names[0]]).to_numpy(dtype=bool) if names else np.zeros(len(raw), dtype=bool)
+    for name in names[1:]:
+        rows = np.flatnonzero(empty)
+        if not len(rows):
+            break
+        empty[rows] = blank(raw[name].iloc[rows]).to_numpy(dtype=bool)
+    if MALFORMED in raw:  # an unsplit row has its own reason
+        empty &= raw[MALFORMED].isna().to_numpy()
+    return pd.DataFrame({"row": raw.index[empty], "reason": BLANK})
 
 
 def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, source: str) -> None:

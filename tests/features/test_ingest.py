@@ -642,6 +642,18 @@ def test_a_month_first_export_is_told_its_format_and_its_guest_lines_how_to_keep
     assert "--allow-anonymous" in text
 
 
+def test_a_spreadsheets_empty_trailing_rows_are_quarantined_as_blank(settings, tmp_path):
+    """Excel saves the rows of its used range: they were quarantined as `order_id:missing`, which sent the
+    user looking for lines that lost their order number."""
+    path = tmp_path / "sheet.csv"
+    path.write_text(GOOD_CSV.decode() + "o2,,2026-01-01T11:00:00Z,p1,1,2.5\n,,,,,\n , ,,, ,\n")
+    report = ingest(path, IngestOptions("transactions"), settings, now=NOW)
+    assert report.accepted == 1 and report.accepted + report.quarantined + report.duplicates == report.received == 4
+    reasons = OfflineStore(settings.paths).read_quarantine("transactions").sort_values("source_row")
+    assert reasons["reason"].tolist()[0] == "customer_id:missing"  # a line with an order is still one
+    assert set(reasons["reason"].tolist()[1:]) == {"row:blank"}
+
+
 def test_a_format_that_misreads_part_of_a_file_refuses_it_whole(settings, write_csv):
     """Read day first, a month-first file stored 4/3/2010 as the 4th of March and quarantined 12/13/2009:
     ingested again with the right format, its lines would be stored twice, half of them on wrong dates."""
