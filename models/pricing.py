@@ -415,11 +415,11 @@ PARALLEL_FROM = 64  # products: below it, starting worker processes costs more t
 
 
 def _workers(tasks: int) -> int:
-    """Processes for `tasks` products: the cores this process may use (at most 4), or 1 for a few products."""
-    import os
+    """Processes for `tasks` products: the cores this process may use (joblib counts CPU quotas too; at most
+    4), or 1 for a few products."""
+    from joblib import cpu_count
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 1 if tasks < PARALLEL_FROM else max(1, min(cores, 4))
+    return 1 if tasks < PARALLEL_FROM else max(1, min(cpu_count(), 4))
 
 
 def _pairs(substitutes: pd.DataFrame | None) -> dict[str, list[str]]:

@@ -162,7 +162,7 @@ def _build_here(settings, store: OfflineStore, until: pd.Timestamp, folder: Path
             for mine in _line_ranges(store, "terminal_id", before & ds.field("terminal_id").is_valid())
         ),
     )
-    end, prices = _history_end(store, before), []
+    end, prices = history_end(store, before), []
     progress("product_store")
     rows["product_store"] = _write_chunks(
         folder / SNAPSHOT_FILES["product_store"], _product_ranges(store, before, until, end, prices)
@@ -219,13 +219,14 @@ def _line_ranges(store: OfflineStore, key: str, where: ds.Expression):
         yield (ds.field(key) >= values[lo]) & (ds.field(key) <= values[hi - 1])
 
 
-def _history_end(store: OfflineStore, where: ds.Expression) -> pd.Timestamp | None:
-    """The last line's time `where` holds for: every product's demand series runs to the day after it."""
+def history_end(store: OfflineStore, where: ds.Expression | None = None) -> pd.Timestamp | None:
+    """The last line's time `where` holds for (every line's without it): every product's demand series runs
+    to the day after it."""
     last = pc.max(_line_column(store, "ts", where)).as_py()
     return None if last is None else pd.Timestamp(last)
 
 
-def _line_column(store: OfflineStore, column: str, where: ds.Expression) -> pa.ChunkedArray:
+def _line_column(store: OfflineStore, column: str, where: ds.Expression | None) -> pa.ChunkedArray:
     """One column of the committed lines `where` holds for, as Arrow keeps it (no Python objects)."""
     with readable("transactions"):
         return store.dataset("transactions").to_table(columns=[column], filter=where).column(column)

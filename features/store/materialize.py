@@ -28,7 +28,7 @@ from spend.core.errors import SpendError
 from spend.core.names import CUSTOMER_ID as ID
 from spend.core.settings import SpendSettings
 from spend.features.ingest.lock import ledger_lock
-from spend.features.ingest.store import OfflineStore, readable
+from spend.features.ingest.store import OfflineStore
 from spend.features.store import codec, records
 from spend.features.store.config import feature_store, redis_cluster
 from spend.features.store.entity_keys import entity_keys
@@ -102,9 +102,10 @@ def _last_state(settings: SpendSettings, latest: pd.Timestamp) -> str:
     """The day after the history's last line, where the snapshots run past it: a customer's go on for a year
     after their last order (as they would in a shop still trading), so on an export that stopped long ago
     the latest snapshot says a year of nobody buying, not the history's last state."""
-    with readable("transactions"):
-        last = pc.max(OfflineStore(settings.paths).dataset("transactions").to_table(columns=["ts"]).column(0)).as_py()
-    after = latest if last is None else min(latest, pd.Timestamp(last).normalize() + pd.Timedelta(days=1))
+    from spend.features.store.build import history_end  # here: the service imports this module, not the build
+
+    last = history_end(OfflineStore(settings.paths))
+    after = latest if last is None else min(latest, last.normalize() + pd.Timedelta(days=1))
     return after.date().isoformat()
 
 
