@@ -211,6 +211,7 @@ class ElasticityEstimator(PlainState, BaseEstimator):
         dates = pd.to_datetime(daily["date"])
         recent = daily[dates > dates.max() - pd.Timedelta(days=RECENT_DAYS)]
         self.recent_ = recent.groupby("product_id").agg(units=("units", "mean"), price=("price", "last"))
+        self.span_ = (dates.min().date().isoformat(), dates.max().date().isoformat())  # the days learnt from
         return self
 
     def quote_inputs(self) -> pd.DataFrame:

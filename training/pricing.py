@@ -24,9 +24,7 @@ def _fitted(settings: SpendSettings, method: str, wanted: list[str], option: str
     from spend.models.pricing import ElasticityEstimator
 
     daily = product_history(settings)
-    unknown = sorted(set(wanted) - set(daily["product_id"]))
-    if unknown:
-        raise SpendError(f"{option}: unknown product(s) {', '.join(unknown[:5])}")
+    _known(daily["product_id"], wanted, option)
     try:
         return daily, ElasticityEstimator(method=method).fit(daily, progress=progress)
     except ValueError as error:
@@ -36,27 +34,61 @@ def _fitted(settings: SpendSettings, method: str, wanted: list[str], option: str
 def elasticities(
     settings: SpendSettings,
     products: list[str] | None = None,
-    method: str = "dml",
+    method: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """(one row per product: elasticity, ci_low, ci_high, method, n_days, ...; a summary). Every product
-    is estimated, whatever is asked, so that the category prior an answer is shrunk toward does not
-    depend on which products were asked for."""
+    """(one row per product: elasticity, ci_low, ci_high, method, n_days, ...; a summary). Without a
+    `method`, the pricing champion's, which price quotes use (read, not refitted: a refit of a shop of
+    thousands of products takes minutes); with one, or without a champion, fitted on the history now.
+    Every product is estimated, whatever is asked, so that the category prior an answer is shrunk toward
+    does not depend on which products were asked for."""
     from spend.models.pricing import METHODS
 
-    if method not in METHODS:
+    if method is not None and method not in METHODS:
         raise SpendError(f"--method: {method!r} is not one of {', '.join(METHODS)}")
-    daily, fitted = _fitted(settings, method, products or [], "--product", progress)
+    champion = _champion(settings) if method is None else None
+    if champion is not None:
+        fitted, source = champion
+        _known(fitted.elasticities()["product_id"], products or [], "--product")
+        span = getattr(fitted, "span_", None)
+    else:
+        daily, fitted = _fitted(settings, method or "dml", products or [], "--product", progress)
+        span = _span(daily)
+        source = "fitted on the history now" + ("" if method else ": no pricing champion (`spend train pricing`)")
     table = fitted.elasticities(products)
     summary = {
-        "method": method,
+        "method": fitted.method,
         "products": len(table),
-        "from": daily["date"].min().date().isoformat(),
-        "to": daily["date"].max().date().isoformat(),
+        **({} if span is None else {"from": span[0], "to": span[1]}),
         "category_prior": int((table["method"] == "category prior").sum()),
         "negative_and_significant": int((table["ci_high"] < 0).sum()),
+        "source": source,  # `elasticities` holds the rows in `spend elasticity --json`
     }
     return table, summary
+
+
+def _span(daily: pd.DataFrame) -> tuple[str, str]:
+    dates = pd.to_datetime(daily["date"])
+    return dates.min().date().isoformat(), dates.max().date().isoformat()
+
+
+def _known(have: pd.Series, wanted: list[str], option: str) -> None:
+    unknown = sorted(set(wanted) - set(have))
+    if unknown:
+        raise SpendError(f"{option}: unknown product(s) {', '.join(unknown[:5])}")
+
+
+def _champion(settings: SpendSettings) -> tuple[object, str] | None:
+    """(the pricing champion, where its figures come from in one line), or None without one."""
+    from spend.core.model_store import ModelStore
+    from spend.core.registry import spec
+
+    store = ModelStore(settings)
+    version = store.version_by_alias("pricing")
+    if version is None:
+        return None
+    model = store.load_version(version, spec("pricing").feature_service)
+    return model, f"pricing v{version.version} (champion), as the service quotes"
 
 
 def price_quotes(
@@ -96,21 +128,15 @@ def price_quotes(
 def _quoting_model(settings: SpendSettings, wanted: list[str], progress) -> tuple[object, pd.DataFrame, str]:
     """(the elasticity model a quote uses, its `quote_inputs`, where it came from in one line): the pricing
     champion, or one fitted on the history now when none is registered."""
-    from spend.core.model_store import ModelStore
-    from spend.core.registry import spec
-
-    store = ModelStore(settings)
-    version = store.version_by_alias("pricing")
-    if version is None:
+    champion = _champion(settings)
+    if champion is None:
         _, fitted = _fitted(settings, "dml", wanted, "--products", progress)
         source = "fitted on the history now: no pricing champion (`spend train pricing` registers one)"
         return fitted, fitted.quote_inputs(), source
-    model = store.load_version(version, spec("pricing").feature_service)
+    model, source = champion
     inputs = model.quote_inputs()
-    unknown = sorted(set(wanted) - set(inputs["product_id"]))
-    if unknown:
-        raise SpendError(f"--products: unknown product(s) {', '.join(unknown[:5])}")
-    return model, inputs, f"pricing v{version.version} (champion), as the service quotes"
+    _known(inputs["product_id"], wanted, "--products")
+    return model, inputs, source
 
 
 def _constraints(given: dict) -> dict:

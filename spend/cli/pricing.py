@@ -24,13 +24,20 @@ def register(app: typer.Typer) -> None:
 @user_errors
 def elasticity_command(
     product: Annotated[list[str] | None, typer.Option(help="Product id (repeat for several; default: all).")] = None,
-    method: Annotated[str, typer.Option(help="dml (default), or ols / ols_controls for comparison.")] = "dml",
+    method: Annotated[
+        str | None,
+        typer.Option(
+            help="Fit on the history now with dml, ols or ols_controls (default: the pricing champion's, "
+            "which price quotes use; dml fitted now without one)."
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Write every row (CSV, Parquet or Excel) instead of a table.")
     ] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Own-price elasticity per product with a 90% interval (double machine learning, docs/pricing.md)."""
+    """Own-price elasticity per product with a 90% interval: the pricing champion's, or fitted now
+    (double machine learning, docs/pricing.md)."""
     from spend.core.user_tables import write_table
     from spend.training.pricing import elasticities
 

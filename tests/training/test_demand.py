@@ -187,6 +187,7 @@ def test_elasticity_gives_each_product_an_interval_and_the_same_answer_asked_alo
     answer = json.loads(_ok(["elasticity", "--json"]))
     rows = answer["elasticities"]
     assert answer["products"] == len(rows) == 16
+    assert answer["source"] == "fitted on the history now: no pricing champion (`spend train pricing`)"
     for row in rows:
         assert row["ci_low"] <= row["elasticity"] <= row["ci_high"]
         assert row["method"] in {"dml", "category prior"} and row["n_days"] > 0
@@ -276,10 +277,21 @@ def test_price_quotes_come_from_the_pricing_champion_once_there_is_one(shop, tmp
     from spend.core.model_store import ModelStore
     from spend.models.price_quotes import Constraints, quote
 
-    ids = json.loads(_ok(["elasticity", "--json"]))["elasticities"]
+    answer = json.loads(_ok(["elasticity", "--json"]))
+    ids = answer["elasticities"]
     products = {"product_id": [r["product_id"] for r in ids[:6]], "price": [10.0] * 6, "cost": [5.0] * 6}
     summary = json.loads(_ok(_quote_files(tmp_path, products)))
     champion, version = ModelStore(SpendSettings()).load("pricing")
+    # `spend elasticity` reads the same champion, not a refit of its own
+    assert answer["source"] == summary["elasticities"]
+    table = champion.elasticities()
+    assert [r["product_id"] for r in ids] == list(table["product_id"])
+    np.testing.assert_allclose([r["elasticity"] for r in ids], table["elasticity"], atol=1e-4)
+    assert (answer["method"], answer["from"]) == (champion.method, champion.span_[0])
+    _refused(["elasticity", "--product", "NO-SUCH-SKU"], "--product", "NO-SUCH-SKU")
+    refit = json.loads(_ok(["elasticity", "--method", "ols", "--product", ids[0]["product_id"], "--json"]))
+    assert refit["source"] == "fitted on the history now" and refit["method"] == "ols"
+    assert refit["elasticities"][0]["method"] in {"ols", "category prior"}
     assert summary["elasticities"] == f"pricing v{version.version} (champion), as the service quotes"
     asked = pd.DataFrame(products).merge(champion.quote_inputs(), on="product_id")
     expected = quote(asked, Constraints(), "margin", champion.shop())
