@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -221,13 +222,19 @@ def _figures(result: Evaluation, fitted) -> dict[str, object]:
 
 def best_scorer(model: ModelSpec, result: Evaluation, metric: str) -> str:
     """The contender (the candidate, or a baseline that can be served) with the best gate metric on the
-    holdout; the candidate on a tie."""
-    contenders = [name for name in result.table.index if name in result.contenders]
-    best = "spend"
-    for name in contenders:
-        if name != "spend" and not model.better(
-            metric, float(result.table.loc[best, metric]), float(result.table.loc[name, metric])
-        ):
+    holdout; the candidate on a tie. A scorer the holdout could not measure (its metric unknown) cannot
+    win; where none could be measured, nothing is registered and the error says so."""
+    scores = result.table.loc[[n for n in result.table.index if n in result.contenders], metric].astype(float)
+    judged = [name for name, value in scores.items() if math.isfinite(value)]
+    if not judged:
+        raise SpendError(
+            f"train {model.name}: the holdout measured no scorer ({metric} unknown for {', '.join(scores.index)}): "
+            "it holds nothing the metric can be computed on; a longer history or holdout gives it something, "
+            "and nothing was registered"
+        )
+    best = "spend" if "spend" in judged else judged[0]
+    for name in judged:
+        if name != "spend" and not model.better(metric, float(scores[best]), float(scores[name])):
             best = name
     return best
 
@@ -237,7 +244,9 @@ def verdict(
 ) -> str:
     """One sentence: which scorer won on the gate metric and by how much over the best other scorer that
     could have been served, whether a scorer that cannot be served did better, and what became of it."""
-    scores = table[metric].astype(float)
+    every = table[metric].astype(float)
+    unmeasured = [name for name, value in every.items() if not math.isfinite(value)]
+    scores = every.drop(index=unmeasured)
     servable = set(scores.index if servable is None else servable)
     rivals = scores[[name for name in scores.index if name != winner and name in servable]]
     shown = scores[[name for name in scores.index if name != winner and name not in servable]]
@@ -247,13 +256,17 @@ def verdict(
         won = f"{winner} won on {metric} ({mine:.4f}) by {abs(mine - rivals[runner_up]):.4f} over {runner_up}"
     else:
         alone = "no other scorer can be served" if len(shown) else "no baseline configured"
+        alone = "no other scorer could be measured" if unmeasured and not len(shown) else alone
         won = f"{winner} scored {mine:.4f} on {metric} ({alone})"
     above = [name for name in shown.index if not model.better(metric, mine, float(shown[name]))]
     if above:  # only a scorer that cannot be served did better: say so rather than hide it
         best = min(above, key=shown.get) if metric in model.lower_is_better else max(above, key=shown.get)
         won += f"; {best} scored {shown[best]:.4f} but cannot be served"
+    if unmeasured:
+        won += f"; the holdout could not measure {', '.join(unmeasured)}"
     if winner != "spend":
-        won += f"; the candidate lost, so {winner} is registered as {model.name} in its place"
+        lost = "could not be measured" if "spend" in unmeasured else "lost"
+        won += f"; the candidate {lost}, so {winner} is registered as {model.name} in its place"
     drift = f"today's data has drifted from its training data: {gate.blocked}" if gate.blocked else ""
     if gate.blocked and gate.won:
         return f"{won}; not promoted, {drift}: @{alias}"
@@ -273,10 +286,14 @@ def _champion_score(registry: Registry, model: ModelSpec, config, data) -> float
         return None
     try:
         champion, _ = registry.load(model.name, feature_service=model.feature_service)
-        return float(strategy(model.dataset).champion_metrics(model, config, data, champion)[config.gate.metric])
+        score = float(strategy(model.dataset).champion_metrics(model, config, data, champion)[config.gate.metric])
     except Exception as error:  # noqa: BLE001 - an unusable champion must not block its replacement
         logging.getLogger(__name__).warning("the %s champion cannot be scored here: %s", model.name, error)
         return None
+    if not math.isfinite(score):  # compared, NaN would keep an unmeasurable champion forever
+        logging.getLogger(__name__).warning("the %s champion's %s is unknown on this holdout", model.name, config.gate.metric)
+        return None
+    return score
 
 
 def _inputs(settings: SpendSettings) -> dict:

@@ -36,3 +36,37 @@ def test_lower_is_better_metrics_and_a_baseline_that_won():
     sentence = verdict(clv, table, "mae", "bgnbd_gamma_gamma", Gate("mae", 72.6, None, True), "champion")
     assert sentence.startswith("bgnbd_gamma_gamma won on mae (72.6000) by 1.4000 over spend;")
     assert "registered as clv in its place" in sentence
+
+
+def _evaluation(table: pd.DataFrame):
+    from spend.training.datasets import Evaluation
+
+    return Evaluation(table, {}, {}, {}, {}, {name: object() for name in table.index})
+
+
+def test_a_scorer_the_holdout_could_not_measure_never_wins():
+    """A NaN metric compared as 'not better' either way, so an unmeasured baseline took the crown (found
+    on a 16-week shop, where pricing's holdout held no product with enough weeks to judge)."""
+    from spend.training.loop import best_scorer
+
+    pricing = spec("pricing")
+    table = pd.DataFrame({"response_rmse": {"spend": 0.9, "ols_controls": float("nan"), "ols": 1.1}})
+    assert best_scorer(pricing, _evaluation(table), "response_rmse") == "spend"
+    table.loc["spend", "response_rmse"] = float("nan")
+    assert best_scorer(pricing, _evaluation(table), "response_rmse") == "ols"
+    sentence = verdict(pricing, table, "response_rmse", "ols", Gate("response_rmse", 1.1, None, True), "champion")
+    assert sentence.startswith("ols scored 1.1000 on response_rmse (no other scorer could be measured)")
+    assert "the holdout could not measure spend, ols_controls; the candidate could not be measured" in sentence
+
+
+def test_a_holdout_that_measures_no_scorer_registers_nothing_and_says_why():
+    from spend.core.errors import SpendError
+    from spend.training.loop import best_scorer
+
+    table = pd.DataFrame({"response_rmse": {"spend": float("nan"), "ols": float("nan")}})
+    try:
+        best_scorer(spec("pricing"), _evaluation(table), "response_rmse")
+    except SpendError as error:
+        assert "measured no scorer (response_rmse unknown for spend, ols)" in str(error)
+    else:
+        raise AssertionError("no error")
