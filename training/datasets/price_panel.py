@@ -47,15 +47,54 @@ def prepare(settings: SpendSettings, spec: ModelSpec, config: PricingConfig, as_
 
 
 def _cut(config: PricingConfig, data: Panel) -> pd.Timestamp:
-    """The last day fitted on: holdout_weeks whole periods before the history's end."""
-    last = pd.to_datetime(data.daily["date"]).max()
-    cut = last - pd.Timedelta(days=config.holdout_weeks * config.period_days)
-    if (cut - pd.to_datetime(data.daily["date"]).min()).days < config.min_periods * config.period_days:
+    """The last day fitted on: holdout_weeks whole periods before the history's end. At least one product
+    must have min_periods whole periods before it (every other product's elasticity is shrunk toward those
+    that do); otherwise the error names the most any has and the flags that fit this history."""
+    cut = _cut_at(data, config.holdout_weeks, config.period_days)
+    most = _most_periods(data, [config.holdout_weeks], config.period_days)[0]
+    if most < config.min_periods:
         raise SpendError(
-            f"pricing needs {config.min_periods} periods of {config.period_days} days before a holdout of "
-            f"{config.holdout_weeks}: the history is too short"
+            f"pricing needs a product with {config.min_periods} whole periods of {config.period_days} days "
+            f"before a holdout of {config.holdout_weeks}: the history is too short (the most any product has "
+            f"is {most}){_shorter(config, data)}"
         )
     return cut
+
+
+def _cut_at(data: Panel, holdout: int, period_days: int) -> pd.Timestamp:
+    return pd.to_datetime(data.daily["date"]).max() - pd.Timedelta(days=holdout * period_days)
+
+
+def _most_periods(data: Panel, holdouts: list[int], period_days: int) -> list[int]:
+    """For each holdout, the most whole periods any product has before it, as the estimator counts them
+    when fitted there (periods run from the history's first day, so one panel up to the latest cut holds
+    every earlier cut's whole periods)."""
+    from spend.models.pricing import weekly_panel
+
+    cuts = [_cut_at(data, h, period_days) for h in holdouts]
+    before = data.daily[pd.to_datetime(data.daily["date"]) <= max(cuts)]
+    if before.empty:
+        return [0] * len(cuts)
+    panel = weekly_panel(before, period_days)
+    ends = panel["start"] + pd.Timedelta(days=period_days - 1)
+    counts = [panel.loc[ends <= cut, "product_id"].value_counts() for cut in cuts]
+    return [int(c.max()) if len(c) else 0 for c in counts]
+
+
+def _shorter(config: PricingConfig, data: Panel) -> str:
+    """The flags that fit this history: the longest holdout that leaves a product min_periods periods,
+    else the shortest holdout with the most periods it leaves (PricingConfig's lowest bounds: a holdout
+    of 4, 8 periods to fit on); where even those do not fit, what is needed."""
+    lowest_holdout, lowest_fit = 4, 8
+    holdouts = list(range(config.holdout_weeks - 1, lowest_holdout - 1, -1)) or [lowest_holdout]
+    mosts = _most_periods(data, holdouts, config.period_days)
+    for holdout, most in zip(holdouts, mosts, strict=True):
+        if most >= config.min_periods:
+            return f": --set holdout_weeks={holdout}"
+    most = mosts[-1]
+    if most < lowest_fit:
+        return f"; a product needs at least {lowest_fit} before a holdout of {lowest_holdout} (the most is {most})"
+    return f": --set holdout_weeks={lowest_holdout} --set min_periods={most}"
 
 
 def build(spec: ModelSpec, config: PricingConfig, params: dict):
