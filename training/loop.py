@@ -291,7 +291,9 @@ def _champion_score(registry: Registry, model: ModelSpec, config, data) -> float
         logging.getLogger(__name__).warning("the %s champion cannot be scored here: %s", model.name, error)
         return None
     if not math.isfinite(score):  # compared, NaN would keep an unmeasurable champion forever
-        logging.getLogger(__name__).warning("the %s champion's %s is unknown on this holdout", model.name, config.gate.metric)
+        logging.getLogger(__name__).warning(
+            "the %s champion's %s is unknown on this holdout", model.name, config.gate.metric
+        )
         return None
     return score
 
