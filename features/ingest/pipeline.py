@@ -10,7 +10,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +130,7 @@ def check_rows(
     spec = table_spec(options.table)
     ctx = SchemaContext(
         now=started + timedelta(seconds=settings.future_tolerance_seconds),
+        earliest=datetime.combine(settings.earliest_ts, time(0), tzinfo=UTC),
         max_line_amount=settings.max_line_amount,
         currencies=settings.currencies,
         allow_anonymous=options.allow_anonymous,

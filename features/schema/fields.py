@@ -115,6 +115,15 @@ def not_in_future(now: datetime) -> Rule:
     )
 
 
+def not_before_earliest(earliest: datetime) -> Rule:
+    bound = pd.Timestamp(earliest)
+    return Rule(
+        "not_before_earliest",
+        "not before SPEND_EARLIEST_TS (1990-01-01 unless set): 1900-01-01 or 1970-01-01 stand for a missing date",
+        pa.Check(lambda s: s >= bound, name="not_before_earliest"),
+    )
+
+
 def positive(name: str = "positive") -> Rule:
     return Rule(name, "greater than 0", pa.Check(lambda s: s > 0, name=name))
 
@@ -165,6 +174,7 @@ class SchemaContext:
     """What rules need to know at ingestion time."""
 
     now: datetime
+    earliest: datetime = datetime(1990, 1, 1, tzinfo=UTC)  # SPEND_EARLIEST_TS
     max_line_amount: float = 100_000.0
     currencies: frozenset[str] = ISO_4217_CODES
     allow_anonymous: bool = False

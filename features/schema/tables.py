@@ -20,6 +20,7 @@ from spend.features.schema.fields import (  # noqa: F401 (SchemaContext and defa
     isin,
     non_negative,
     non_zero,
+    not_before_earliest,
     not_in_future,
     row_rule,
 )
@@ -86,7 +87,9 @@ def _customer_id(ctx: SchemaContext, *, nullable: bool = False) -> FieldSpec:
 
 
 def _ts(ctx: SchemaContext, description: str, name: str = "ts") -> FieldSpec:
-    return FieldSpec(name, Kind.TIMESTAMP, description, unit="UTC", rules=(not_in_future(ctx.now),))
+    return FieldSpec(
+        name, Kind.TIMESTAMP, description, unit="UTC", rules=(not_in_future(ctx.now), not_before_earliest(ctx.earliest))
+    )
 
 
 def _transaction_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:

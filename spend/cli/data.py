@@ -276,6 +276,12 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
             "--allow-anonymous: demand and pricing count them, customer models leave them out",
             highlight=False,
         )
+    if any(r.endswith(":not_before_earliest") for r in report.quarantined_by_reason):
+        console.print(
+            "dates before SPEND_EARLIEST_TS (1990-01-01 unless set) are taken for a missing date (1900-01-01, "
+            "1970-01-01); a history that truly starts earlier sets SPEND_EARLIEST_TS",
+            highlight=False,
+        )
     if any(r.endswith("_local_time") for r in report.quarantined_by_reason):
         console.print(
             "local times that SPEND_TIMEZONE passes twice or never (a daylight-saving change) cannot be placed: "

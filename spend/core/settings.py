@@ -7,6 +7,7 @@ Settings live in `features/` because it is the bottom layer every other layer ma
 from __future__ import annotations
 
 import warnings
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -71,6 +72,11 @@ class SpendSettings(BaseSettings):
     timezone: str = Field("UTC", description="Time zone of timestamps that carry no offset.")
     future_tolerance_seconds: int = Field(
         300, ge=0, description="Clock skew allowed before a timestamp counts as 'in the future'."
+    )
+    earliest_ts: date = Field(
+        date(1990, 1, 1),
+        description="Timestamps before this day are quarantined: exports write 1900-01-01, 1970-01-01 or "
+        "0001-01-01 for a missing date, and one such line would stretch every daily series back to it.",
     )
     freshness_sla_days: float = Field(
         2.0, gt=0, description="Timeliness: the newest record of a table should be at most this old."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import lzma
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -219,6 +219,18 @@ def test_a_timestamp_far_in_the_future_is_in_the_future_not_unparsable(settings,
     ]
     report = ingest(write_csv(lines), IngestOptions("transactions"), settings, now=NOW)
     assert report.quarantined_by_reason == {"ts:not_in_future": 3}
+
+
+def test_a_placeholder_date_is_quarantined_and_an_earlier_shop_can_say_where_its_history_starts(settings, write_csv):
+    """One 1970-01-01 line (a missing date as many exports write it) stretched every product's daily
+    series back to 1970: 45,000 product-store days for one product of a one-line shop."""
+    lines = [GOOD_LINE | {"event_id": "a", "ts": "1970-01-01T00:00:00Z"}, GOOD_LINE | {"event_id": "b"}]
+    assert ingest(write_csv(lines), IngestOptions("transactions"), settings, now=NOW).quarantined_by_reason == {
+        "ts:not_before_earliest": 1
+    }
+    older = settings.model_copy(update={"earliest_ts": date(1960, 1, 1)})
+    lines = [GOOD_LINE | {"event_id": "c", "ts": "1970-01-01T00:00:00Z"}]
+    assert ingest(write_csv(lines), IngestOptions("transactions"), older, now=NOW).accepted == 1
 
 
 def test_timestamps_without_offset_use_the_configured_time_zone(settings, write_csv):

@@ -38,6 +38,8 @@ BAD_LINES = [
     ("ts", "yesterday", "ts:unparsable_timestamp"),
     ("ts", "2026-02-30T10:00:00", "ts:unparsable_timestamp"),
     ("ts", "2027-01-01T00:00:00", "ts:not_in_future"),
+    ("ts", "1900-01-01T00:00:00", "ts:not_before_earliest"),  # an export's missing date
+    ("ts", "0001-01-01T00:00:00", "ts:not_before_earliest"),
     ("quantity", "0", "quantity:non_zero_quantity"),
     ("quantity", "two", "quantity:not_a_float"),
     ("quantity", "-2", "quantity:sign_matches_kind"),
