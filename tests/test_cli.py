@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -79,7 +80,21 @@ def test_demo_runs_end_to_end_and_reports_counts_that_add_up(demo):
     orders = pd.read_csv(summary["supply"]["replenishment"]["file"])
     assert len(orders) == summary["supply"]["replenishment"]["series"] and (orders["suggested_order"] >= 0).all()
     assert summary["report"]["charts"] >= 8 and Path(summary["report"]["file"]).stat().st_size > 1_000_000
-    assert summary["report"]["monitoring"].startswith("churn ok"), summary["report"]  # a clean shop passes
+    _assert_monitoring_line(summary["report"]["monitoring"])
+
+
+def _assert_monitoring_line(line: str) -> None:
+    """One verdict per champion; a breach names figures past their thresholds. Whether churn drifts
+    depends on the date: the demo's history ends today, and a simulated summer's 30-day spend drifts
+    from the spring its training cohorts saw (a breach seen on a 2027-06-15 run); tests/training/
+    test_monitoring.py holds that an unchanged shop passes."""
+    parts = re.split(r", (?=[a-z]+ (?:ok|breach))", line)
+    states = dict(part.split(" ", 1) for part in parts)
+    assert set(states) == {"churn", "demand", "offers", "pricing"}, line
+    for state in states.values():
+        assert state == "ok" or state.startswith("breach ("), line
+        for seen, allowed in re.findall(r"([0-9.]+) > ([0-9.]+)", state):
+            assert float(seen) > float(allowed), line
 
 
 def test_a_demo_too_short_for_the_churn_label_says_so(settings):
