@@ -20,8 +20,10 @@ def keys_add(
     role: Annotated[
         str, typer.Option(help="marketing, pricing-engine, supply-chain, data-scientist, admin or monitoring.")
     ],
+    json_output: JsonFlag = False,
 ) -> None:
-    """Create a key; it is printed once and only its hash is stored."""
+    """Create a key; it is printed once (the key alone on its line, or with --json its name and role too)
+    and only its hash is stored."""
     from spend.core.errors import SpendError
     from spend.serving.auth import key_store
 
@@ -31,6 +33,9 @@ def keys_add(
         raise
     except ValueError as error:
         raise SpendError(str(error)) from error
+    if json_output:
+        print_json({"name": name, "role": role, "key": key})
+        return
     print(key)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from spend.serving.auth import AuthError, KeyStore, permissions
@@ -84,6 +86,12 @@ def test_keys_from_the_command_line(settings):
     assert bad.exit_code == 2 and "unknown role 'boss'" in bad.output
     assert runner.invoke(app, ["keys", "revoke", "crm"]).exit_code == 0
     assert runner.invoke(app, ["keys", "revoke", "crm"]).exit_code == 2
+    scripted = json.loads(runner.invoke(app, ["keys", "add", "engine", "--role", "pricing-engine", "--json"]).stdout)
+    assert (scripted["name"], scripted["role"]) == ("engine", "pricing-engine")
+    assert (
+        KeyStore(settings.paths.home / "serving" / "api_keys.json").authorize(scripted["key"], "pricing").role
+        == "pricing-engine"
+    )
 
 
 @pytest.mark.parametrize("text", ['{"keys": [', "[]", '{"abc": "marketing"}', "\xff\xfe"])
