@@ -28,7 +28,7 @@ from spend.features.ingest.money import currency_from_symbols, strip_symbols, sy
 from spend.features.ingest.order_fields import fill_from_order
 from spend.features.ingest.order_keys import check_order_within, compose_order_ids
 from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, blank, parse_frame
-from spend.features.ingest.readers import MALFORMED, file_sha256, read_export
+from spend.features.ingest.readers import MALFORMED, file_sha256, header_texts, read_export
 from spend.features.ingest.store import OfflineStore
 from spend.features.ingest.suggest import suggested_maps
 from spend.features.ingest.ts_formats import suggested_formats
@@ -86,6 +86,7 @@ def table_spec(name: str) -> TableSpec:
 ERASED = "customer_id:erased"
 FIELD_COUNT = "row:field_count"  # a CSV row with more or fewer fields than its header: nothing can be read of it
 BLANK = "row:blank"  # every field empty (a spreadsheet's trailing rows): no record, said as such
+HEADER = "row:repeated_header"  # the header again (exports joined one after another): no record
 
 INGEST_STEPS = ("read", "parse", "validate", "deduplicate", "write")
 
@@ -146,8 +147,14 @@ def check_rows(
     unsymbolled, symbols = strip_symbols(raw, money)
     parsed = parse_frame(unsymbolled, specs, options.ts_format, settings.timezone, options.decimal)
     timestamps = [name for name, f in specs.items() if f.kind is Kind.TIMESTAMP]
-    ts_formats = suggested_formats(raw, timestamps, parsed.failures, options.ts_format)
-    unsplit = pd.concat([_malformed_rows(raw), _blank_rows(raw)])
+    headers = _header_rows(raw, options.mapping)
+    ts_formats = suggested_formats(  # a repeated header's "InvoiceDate" is no timestamp to read
+        raw.drop(index=headers["row"]),
+        timestamps,
+        parsed.failures[~parsed.failures["row"].isin(headers["row"])],
+        options.ts_format,
+    )
+    unsplit = pd.concat([_malformed_rows(raw), _blank_rows(raw), headers])
     if len(unsplit):  # their values are empty: the row's own reason first, and its text in its identity
         parsed = Parsed(parsed.frame, pd.concat([unsplit, parsed.failures]).astype({"row": "int64"}))
     typed = compose_order_ids(parsed.frame, raw, options.order_within, settings.timezone)
@@ -177,8 +184,9 @@ def check_rows(
     failures = pd.concat([failures, row_rule_failures(valid, tuple(r for r in rules if r.among_valid))])
     failures = pd.concat([_erased_customers(typed, settings), failures])
     if len(unsplit):  # an unsplit row's fields are all empty: its own reason says it all
-        failures = failures[~failures["row"].isin(unsplit["row"]) | failures["reason"].isin([FIELD_COUNT, BLANK])]
-    order = [ERASED, FIELD_COUNT, BLANK, *_rule_order(spec, ctx, options.extra_rules)]
+        own = failures["reason"].isin([FIELD_COUNT, BLANK, HEADER])
+        failures = failures[~failures["row"].isin(unsplit["row"]) | own]
+    order = [ERASED, FIELD_COUNT, BLANK, HEADER, *_rule_order(spec, ctx, options.extra_rules)]
     reasons = first_reason_per_row(failures, order)
     return Checked(specs, typed, raw_customer, parsed.failures, content, reasons, filled, ts_formats)
 
@@ -281,6 +289,21 @@ def _malformed_rows(raw: pd.DataFrame) -> pd.DataFrame:
     if MALFORMED not in raw:
         return pd.DataFrame({"row": [], "reason": []})
     return pd.DataFrame({"row": raw.index[raw[MALFORMED].notna().to_numpy()], "reason": FIELD_COUNT})
+
+
+def _header_rows(raw: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
+    """Failures (row, reason) of the rows that repeat the file's header in every column; a column at a
+    time, over the rows still matching (like `_blank_rows`)."""
+    names = [c for c in raw.columns if c != MALFORMED]
+    texts = header_texts(names, mapping)
+    same = np.ones(len(raw), dtype=bool) if names else np.zeros(len(raw), dtype=bool)
+    for name in names:
+        rows = np.flatnonzero(same)
+        if not len(rows):
+            break
+        values = raw[name].iloc[rows].astype("string").str.strip()
+        same[rows] = (values == texts[name]).fillna(False).to_numpy(dtype=bool)
+    return pd.DataFrame({"row": raw.index[same], "reason": HEADER})
 
 
 def _blank_rows(raw: pd.DataFrame) -> pd.DataFrame:

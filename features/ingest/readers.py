@@ -227,6 +227,16 @@ def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str
 JOIN = "+"  # --map "Date+Time=ts": a value written across columns, joined with a space
 
 
+def header_texts(columns, mapping: dict[str, str] | None) -> dict[str, str]:
+    """What each column of a read export holds in a row that repeats the file's header: its name in the
+    file (a joined column's parts joined with a space, as `_joined_text` joins values)."""
+    texts = {column: column for column in columns}
+    for old, new in (mapping or {}).items():
+        if new in texts:
+            texts[new] = " ".join(_parts(old)) if JOIN in old and old not in columns else old
+    return texts
+
+
 def _parts(old: str) -> list[str]:
     return [part.strip() for part in old.split(JOIN)]
 

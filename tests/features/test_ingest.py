@@ -847,3 +847,22 @@ def test_spend_quarantine_lists_rejected_rows_with_reason_source_file_and_row(se
     wrong = runner.invoke(app, ["quarantine", "--table", "transactions", "--batch", "nope"])
     assert wrong.exit_code == 2 and "no transactions batch 'nope'" in wrong.output
     assert "unknown table" in runner.invoke(app, ["quarantine", "--table", "sales"]).output
+
+
+def test_exports_joined_one_after_another_quarantine_their_repeated_header_as_such(settings, tmp_path):
+    """`cat jan.csv feb.csv > all.csv` repeats the header mid-file: it was quarantined as an unparsable
+    timestamp with a hint to pass --ts-format, and its "Date Time" kept any format from reading every value,
+    so a month-first file was told no format at all."""
+    header = "Invoice,Customer,Date,Time,SKU,Qty,Price\n"
+    month = header + "1,c1,12/13/2009,07:45,p1,1,2.50\n2,c2,1/4/2010,16:30,p1,2,2.50\n"
+    path = tmp_path / "all.csv"
+    path.write_text(month + month.replace("1,c1,", "3,c3,").replace("2,c2,", "4,c4,"))
+    mapping = {"Invoice": "order_id", "Customer": "customer_id", "Date+Time": "ts", "SKU": "product_id"}
+    mapping |= {"Qty": "quantity", "Price": "unit_price"}
+    told = ingest(path, IngestOptions("transactions", mapping), settings, now=NOW)
+    assert told.quarantined_by_reason == {"row:repeated_header": 1, "ts:unparsable_timestamp": 4}
+    assert told.suggested_ts_formats == ["%m/%d/%Y %H:%M"]
+    read = ingest(path, IngestOptions("transactions", mapping, ts_format="%m/%d/%Y %H:%M"), settings, now=NOW)
+    assert read.accepted == 4 and read.received == 5  # the header again: a duplicate of its quarantined self
+    assert read.accepted + read.quarantined + read.duplicates == read.received
+    assert "ts:unparsable_timestamp" not in read.quarantined_by_reason
