@@ -204,6 +204,7 @@ def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str
     if frame.empty:
         raise SpendError(f"{path}: the file has a header but no rows")
     frame.columns = [str(c).strip() for c in frame.columns]
+    _header_further_down(frame, path, mapping or {})
     frame = _without_unnamed(frame, path)
     mapping = dict(mapping or {})
     joined = {old: mapping.pop(old) for old in list(mapping) if JOIN in old and old not in frame.columns}
@@ -262,6 +263,37 @@ def _read(path: Path, suffix: str, encoding: str) -> pd.DataFrame:
         frame.columns = ["" if str(c).startswith("Unnamed: ") else str(c) for c in frame.columns]
         return frame.astype(TEXT)
     return _read_csv(path, encoding)
+
+
+HEADER_SEARCH_ROWS = 20  # a report's title, export date and blank lines above the header fit in these
+
+
+def _header_further_down(frame: pd.DataFrame, path: Path, mapping: dict[str, str]) -> None:
+    """An error naming the line of the header when the first line names no known column and a line among
+    the first few names several (a report's title and date above the table, as POS and Excel exports write
+    them); without it the file was refused for an unnamed column, or every row for missing fields."""
+    known = _known_names(mapping)
+    if len(known & set(frame.columns)) >= 2:
+        return
+    for index in range(min(HEADER_SEARCH_ROWS, len(frame))):
+        values = {str(v).strip() for v in frame.iloc[index].tolist() if v is not None and str(v).strip()}
+        named = sorted(known & values)
+        if len(named) >= 3:
+            line = index + 2  # the file's first line is the header read
+            raise SpendError(
+                f"{path.name}: the header seems to be on line {line} (it names {', '.join(named[:4])}), below "
+                f"{line - 1} line(s) of something else (a report's title?): delete the line(s) above it"
+            )
+
+
+def _known_names(mapping: dict[str, str]) -> set[str]:
+    """Every canonical column name of every table, and the export's own names given to --map."""
+    from spend.features.schema.fields import default_context
+    from spend.features.schema.tables import TABLES
+
+    ctx = default_context()
+    names = {name for spec in TABLES.values() for name in spec.field_map(ctx)}
+    return names | {part for old in mapping for part in ([old, *_parts(old)] if JOIN in old else [old])}
 
 
 def _without_unnamed(frame: pd.DataFrame, path: Path) -> pd.DataFrame:

@@ -866,3 +866,25 @@ def test_exports_joined_one_after_another_quarantine_their_repeated_header_as_su
     assert read.accepted == 4 and read.received == 5  # the header again: a duplicate of its quarantined self
     assert read.accepted + read.quarantined + read.duplicates == read.received
     assert "ts:unparsable_timestamp" not in read.quarantined_by_reason
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_title_above_the_header_is_named_with_the_line_the_header_is_on(settings, tmp_path, suffix):
+    """A POS report's title and export date above its table: refused for "column 2 has no name in the
+    header", which sent the user to name a column that had one."""
+    rows = [
+        ["Sales report", None, None, None, None, None],
+        ["Exported 2024-06-01", None, None, None, None, None],
+        ["order_id", "customer_id", "ts", "product_id", "quantity", "unit_price"],
+        ["1", "c1", "2024-05-01T10:00:00", "p1", "1", "2.5"],
+    ]
+    path = tmp_path / f"report{suffix}"
+    frame = pd.DataFrame(rows)
+    if suffix == ".csv":
+        frame.to_csv(path, header=False, index=False)
+    else:
+        frame.to_excel(path, header=False, index=False)
+    result = runner.invoke(app, ["ingest", str(path), "--table", "transactions"])
+    assert result.exit_code == 2
+    assert "the header seems to be on line 3 (it names customer_id, order_id, product_id, quantity)" in result.output
+    assert "Traceback" not in result.output
