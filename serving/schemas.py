@@ -62,8 +62,9 @@ def _iso_text(pattern: str, example: str):
 
 Moment = Annotated[datetime, _iso_text(_ISO_DAY.pattern + r"[Tt ].+", "2026-01-31T12:00:00Z")]
 Day = Annotated[date_type, _iso_text(_ISO_DAY.pattern, "2026-01-31")]
-# JSON numbers only: "12.5" or true as a price is a client's bug to report, not to guess at.
-Number = Annotated[float, Field(strict=True)]
+# JSON numbers only: "12.5" or true as a price is a client's bug to report, not to guess at; and finite ones
+# (Python's JSON reads Infinity and NaN: an infinite price passed every bound a price has).
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 @lru_cache(maxsize=1)

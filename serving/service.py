@@ -331,7 +331,7 @@ class Spend:
         segment: Annotated[str | None, Field(max_length=64, description="Only this RFM segment ('At risk')")] = None,
         churn_band: Annotated[Literal["low", "medium", "high"] | None, Field(description="Only this band")] = None,
         min_expected_saved_margin: Annotated[
-            float | None, Field(strict=True, description="Only customers worth this")
+            float | None, Field(strict=True, allow_inf_nan=False, description="Only customers worth this")
         ] = None,
         published_at: Annotated[
             str | None,

@@ -787,6 +787,43 @@ def test_a_bad_price_quote_request_is_refused_by_name(served, change, status, wo
     assert response.status_code == status and words in response.json()["error"], response.text
 
 
+@pytest.mark.parametrize(
+    ("path", "role", "body", "words"),
+    [
+        (
+            "/v1/price/quote",
+            "pricing-engine",
+            '{"products": [{"product_id": "%s", "price": 10.0, "cost": 6.0, "cap": Infinity}]}',
+            "products[0].cap: Input should be a finite number",
+        ),
+        (
+            "/v1/price/quote",
+            "pricing-engine",
+            '{"products": [{"product_id": "%s", "price": 10.0, "cost": 6.0}], '
+            '"constraints": {"max_interval_width": Infinity}}',
+            "constraints.max_interval_width: Input should be a finite",
+        ),
+        (
+            "/v1/demand/forecast",
+            "supply-chain",
+            '{"products": ["%s"], "horizon": 7, "prices": [{"product_id": '
+            '"%s", "date": "2099-01-01", "price": Infinity}]}',
+            "prices[0].price: Input should be a finite number",
+        ),
+        ("/v1/recall/list", "marketing", '{"min_expected_saved_margin": NaN}', "min_expected_saved_margin"),
+    ],
+)
+def test_an_infinite_or_nan_number_is_refused_by_name(served, path, role, body, words):
+    """Python's JSON reads Infinity and NaN: an infinite cap or interval width passed every bound and was
+    quoted against, and a NaN threshold emptied the recall list."""
+    import httpx
+
+    text = body.replace("%s", _products(served)[0])
+    headers = {"X-API-Key": served["keys"][role], "content-type": "application/json"}
+    response = httpx.post(f"{served['url']}{path}", content=text, headers=headers, timeout=30)
+    assert response.status_code == 400 and words in response.json()["error"], response.text
+
+
 def _doc_blocks(language: str) -> list[str]:
     import re
 
