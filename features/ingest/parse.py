@@ -46,6 +46,11 @@ def parse_ids(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 EPOCH_UNITS = {"unix": "s", "unix_ms": "ms"}  # --ts-format for numbers counted from 1970-01-01 UTC
+# --ts-format for a spreadsheet's serial days (45413.4375 is 2024-05-01 10:30), local time like any naive
+# value. Counted from 1899-12-30, as Excel and LibreOffice count every day after February 1900.
+EXCEL = "excel"
+_EXCEL_ORIGIN = np.datetime64("1899-12-30T00:00:00", "us")
+_EXCEL_LAST_DAY = 2_958_465  # 9999-12-31
 
 
 def parse_timestamps(raw: pd.Series, ts_format: str | None, timezone: str) -> tuple[pd.Series, pd.Series]:
@@ -184,10 +189,24 @@ _GROUPED_NUMBER = r"[+-]?\d{1,3}(,\d{3})+\.\d+"
 def _wall_times(text: pd.Series, ts_format: str | None, utc: bool = False) -> pd.Series:
     """The texts as pandas reads them (ISO 8601 or `ts_format`), zoned where they carry an offset and local
     otherwise (`utc`: every text carries one, each read in UTC); NaT where a text is no time."""
+    if ts_format == EXCEL:
+        return _excel_days(text)
     try:
         return pd.to_datetime(text, format=ts_format or "ISO8601", errors="coerce", utc=utc)
     except ValueError as error:  # the format itself is wrong (a bad directive), not a value
         raise SpendError(f"--ts-format: {ts_format!r} is not a usable strftime format ({error})") from error
+
+
+def _excel_days(text: pd.Series) -> pd.Series:
+    """Serial days as naive local times to the second (a spreadsheet's float is a few microseconds off);
+    NaT where a text is no number or no day of the calendar."""
+    days = pd.to_numeric(text, errors="coerce").astype("float64")
+    days = days.where((days >= 1) & (days <= _EXCEL_LAST_DAY))
+    seconds = (days * 86_400).round().to_numpy()
+    known = np.isfinite(seconds)
+    times = np.full(len(seconds), np.datetime64("NaT"), dtype="datetime64[us]")
+    times[known] = _EXCEL_ORIGIN + (seconds[known].astype("int64") * 1_000_000).astype("timedelta64[us]")
+    return pd.Series(times, index=text.index)
 
 
 def parse_numbers(raw: pd.Series, kind: Kind, decimal: str = ".") -> tuple[pd.Series, pd.Series]:

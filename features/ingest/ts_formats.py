@@ -25,11 +25,13 @@ CANDIDATES = tuple(day + time for day in (*_DAYS, *_YEAR_FIRST, *_NAMED) for tim
 
 _SAMPLE = 200  # failed values every candidate is tried on first; the few that read them all then meet every value
 _DIGITS = re.compile(r"^\d+$")
+# A spreadsheet's serial day from 1968 (25000) to 2100 (73051), with or without its time as a fraction.
+_SERIAL_DAY = re.compile(r"^(?:2[5-9]\d{3}|[3-6]\d{4}|7[0-2]\d{3}|730[0-4]\d|7305[01])(?:\.\d+)?$")
 
 
 def readable_formats(values: pd.Series) -> list[str]:
-    """Formats (CANDIDATES, and `unix` / `unix_ms` for counts since 1970) that read every non-blank text in
-    `values`, most specific first; empty when none does."""
+    """Formats (CANDIDATES, `unix` / `unix_ms` for counts since 1970, `excel` for a spreadsheet's serial
+    days) that read every non-blank text in `values`, most specific first; empty when none does."""
     text = values.dropna().astype("string").str.strip()
     distinct = pd.Series(text[text != ""].unique(), dtype="string")
     if distinct.empty:
@@ -37,6 +39,8 @@ def readable_formats(values: pd.Series) -> list[str]:
     epoch = _epoch_unit(distinct)
     if epoch:
         return [epoch]
+    if distinct.str.fullmatch(_SERIAL_DAY).all():
+        return ["excel"]
     sample = distinct.iloc[:_SAMPLE]
     survivors = [f for f in CANDIDATES if _reads_all(sample, f)]
     return [f for f in survivors if _reads_all(distinct, f)]

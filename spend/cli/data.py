@@ -158,7 +158,10 @@ def simulate_handbook_command(
         console.print(f"{counts['transactions']:,} card payments ({fraud.mean():.2%} fraud) -> {out}")
 
 
-TS_FORMATS = "a strftime format (e.g. '%d/%m/%Y %H:%M'), or unix / unix_ms for seconds / milliseconds since 1970 UTC"
+TS_FORMATS = (
+    "a strftime format (e.g. '%d/%m/%Y %H:%M'), unix / unix_ms for seconds / milliseconds since 1970 UTC, or "
+    "excel for a spreadsheet's serial days (45413.4375)"
+)
 
 
 @user_errors

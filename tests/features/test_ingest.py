@@ -233,6 +233,27 @@ def test_a_placeholder_date_is_quarantined_and_an_earlier_shop_can_say_where_its
     assert ingest(write_csv(lines), IngestOptions("transactions"), older, now=NOW).accepted == 1
 
 
+def test_a_spreadsheets_serial_days_are_read_as_local_times_with_excel(settings, write_csv):
+    """A date cell formatted as a number reaches the CSV as 45413.4375: it was unparsable with no format
+    to suggest (`unix` would read it as 1970-01-01 12:36)."""
+    london = settings.model_copy(update={"timezone": "Europe/London"})
+    times = ["45413.4375", "45414", "45382.1", "2958466"]  # the last: a day past the calendar
+    lines = [GOOD_LINE | {"event_id": f"e{i}", "ts": t} for i, t in enumerate(times)]
+    told = ingest(write_csv(lines), IngestOptions("transactions"), london, now=NOW)
+    assert told.accepted == 0 and told.suggested_ts_formats == []  # the last reads as no day
+    lines = lines[:3]
+    told = ingest(write_csv(lines), IngestOptions("transactions"), london, now=NOW)
+    assert told.suggested_ts_formats == ["excel"]
+    read = ingest(write_csv(lines), IngestOptions("transactions", ts_format="excel"), london, now=NOW)
+    assert read.accepted == 3
+    stored = OfflineStore(london.paths).read("transactions").sort_values("event_id")["ts"].tolist()
+    assert stored == [  # local times in summer time, a day's midnight, a time just after the clocks went forward
+        pd.Timestamp("2024-05-01T09:30:00Z"),
+        pd.Timestamp("2024-05-01T23:00:00Z"),
+        pd.Timestamp("2024-03-31T01:24:00Z"),
+    ]
+
+
 def test_timestamps_without_offset_use_the_configured_time_zone(settings, write_csv):
     paris = settings.model_copy(update={"timezone": "Europe/Paris"})
     lines = [GOOD_LINE | {"ts": "2026-01-02T10:00:00"}, GOOD_LINE | {"event_id": "z", "ts": "2026-01-02T10:00:00Z"}]

@@ -19,6 +19,9 @@ from spend.features.ingest.ts_formats import format_hint, readable_formats
         (["12 Jan 2011 08:26"], ["%d %b %Y %H:%M"]),
         (["1767348000", "1767348060"], ["unix"]),
         (["1767348000123"], ["unix_ms"]),
+        (["45413.4375", "45414", "45382.1"], ["excel"]),  # a spreadsheet's serial days
+        (["45413.4375", "12/1/2009 7:45"], []),
+        (["123.5"], []),  # a number, but no day of a recent year
         (["12/1/2009 7:45", "yesterday"], []),  # a value nothing reads: no format is suggested
         ([None, "", " "], []),
     ],
