@@ -211,6 +211,16 @@ def _more_needed(effect, adjusted, treated, settings) -> str:
     return f"about {shown}x the customers so far would detect an effect this size"
 
 
+def _arms_hint(variants: list[str], control: str) -> str:
+    """What to type when the arms nearly fit: the control's own spelling, or one test per arm."""
+    named = [v for v in variants if v.casefold() == control.casefold()]
+    if control not in variants and len(named) == 1:
+        return f" (--control {named[0]!r} names the control arm as the file spells it)"
+    if control in variants and len(variants) > 2:
+        return "; analyse each arm against the control in a file of its own (rows of that arm and the control)"
+    return ""
+
+
 def _checked(results: pd.DataFrame, settings: AbSettings) -> tuple[pd.DataFrame, np.ndarray]:
     needed = (*REQUIRED, settings.metric)
     missing = [c for c in needed if c not in results.columns]
@@ -226,11 +236,14 @@ def _checked(results: pd.DataFrame, settings: AbSettings) -> tuple[pd.DataFrame,
     duplicated = int(results["customer_id"].duplicated().sum())
     if duplicated:
         raise SpendError(f"A/B results: {duplicated} customer_id(s) appear more than once; one row per customer")
+    empty = int((results["variant"].isna() | (results["variant"].astype(str).str.strip() == "")).sum())
+    if empty:
+        raise SpendError(f"A/B results: column variant has {empty} empty value(s); every customer needs an arm")
     variants = sorted(results["variant"].astype(str).unique())
     if len(variants) != 2 or settings.control not in variants:
         raise SpendError(
             f"A/B results: column variant must hold exactly two arms, one of them {settings.control!r}; "
-            f"found {', '.join(variants)}"
+            f"found {', '.join(variants[:10])}{_arms_hint(variants, settings.control)}"
         )
     treated = (frame["variant"].astype(str) != settings.control).to_numpy()
     if min(treated.sum(), (~treated).sum()) < 2:

@@ -125,6 +125,23 @@ def test_a_results_file_missing_a_required_column_is_refused_naming_it(tmp_path,
     _refused(["experiment", "analyze", str(path), "--kind", "bayesian"], "--kind")
 
 
+def test_arms_that_nearly_fit_are_told_what_to_type(tmp_path):
+    """A file spelling its control "Control", an arm left empty and a third arm were each refused as "found
+    Control, Treatment" or "found control, nan, treatment", without what would fit."""
+    results = _ab_test(np.random.default_rng(34), n=200)
+    cases = [
+        (results.assign(variant=results["variant"].str.capitalize()), "(--control 'Control' names the control arm"),
+        (results.assign(variant=results["variant"].where(results.index != 3)), "variant has 1 empty value(s)"),
+        (results.assign(variant=results["variant"].where(results.index % 3 > 0, "B")), "in a file of its own"),
+    ]
+    for i, (frame, words) in enumerate(cases):
+        path = tmp_path / f"results{i}.csv"
+        frame.to_csv(path, index=False)
+        _refused(["experiment", "analyze", str(path)], words)
+    fits = tmp_path / "results0.csv"
+    assert _ok(["experiment", "analyze", str(fits), "--control", "Control"])["decision"] in {"ship", "continue", "stop"}
+
+
 def test_analyze_pilot_recovers_the_effect_through_the_cli(tmp_path):
     path = tmp_path / "panel.parquet"
     _pilot_panel(np.random.default_rng(33), effect=3.0).to_parquet(path)
