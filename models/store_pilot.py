@@ -29,6 +29,8 @@ from spend.core.errors import SpendError
 from spend.core.user_tables import numeric_column
 
 REQUIRED = ("store_id", "period", "treated", "post")
+# A spreadsheet writes 1/0 as 1.0/0.0 once a column held a blank, and people write yes/no.
+FLAGS = {"1": True, "0": False, "1.0": True, "0.0": False, "true": True, "false": False, "yes": True, "no": False}
 METRICS = ("avg_ticket", "repurchase_rate")
 PRETREND_ALPHA = 0.05
 AUTOCORRELATION_ALPHA = 0.05
@@ -178,9 +180,10 @@ def _checked(panel: pd.DataFrame) -> pd.DataFrame:
     for metric in (m for m in METRICS if m in frame.columns):  # a blank is a gap (_complete); text is not
         frame[metric] = numeric_column(frame, metric, "pilot panel", blank_ok=True)
     for column in ("treated", "post"):
-        values = frame[column].astype(str).str.lower().map({"1": True, "0": False, "true": True, "false": False})
+        values = frame[column].astype(str).str.strip().str.lower().map(FLAGS)
         if values.isna().any():
-            raise SpendError(f"pilot panel: column {column} must be 0/1 or true/false")
+            bad = int(values.isna().sum())
+            raise SpendError(f"pilot panel: column {column} must be 0/1, true/false or yes/no ({bad} value(s) are not)")
         frame[column] = values.astype(bool)
     if frame.groupby("store_id")["treated"].nunique().gt(1).any():
         raise SpendError("pilot panel: column treated must be constant per store")

@@ -211,6 +211,14 @@ def test_matching_leaves_out_stores_that_trend_away_and_a_naive_comparison_would
     assert result.ci_low <= 0 <= result.ci_high and result.parallel_trends
 
 
+def test_flags_as_a_spreadsheet_or_a_person_writes_them_read_as_the_same_pilot():
+    """1.0/0.0 (a float column once it held a blank) and yes/no were refused as not 0/1."""
+    panel = _pilot_panel(np.random.default_rng(24))
+    plain = analyze_pilot(panel).effects[0]
+    spelt = panel.assign(treated=panel["treated"].map({1: "Yes", 0: " no"}), post=panel["post"].astype(float))
+    assert analyze_pilot(spelt).effects[0] == plain
+
+
 @pytest.mark.parametrize(
     ("change", "words"),
     [
