@@ -92,8 +92,12 @@ def _spread(mean, sd, daily, rho, window_days) -> tuple[dict, list[str]]:
         return given, []
     from spend.training.experiments import margin_spread
 
-    measured, notes = margin_spread(SpendSettings(), window_days)
     used = [k for k, v in given.items() if v is None]
+    try:
+        measured, notes = margin_spread(SpendSettings(), window_days)
+    except SpendError as error:  # say which figures the history was read for, so they can be given instead
+        flags = ", ".join(f"--{k.replace('_', '-')}" for k in used)
+        raise SpendError(f"{error}; it was read for {flags}: give {'it' if len(used) == 1 else 'them'}") from error
     notes.append(f"{', '.join(used)} measured on the history's last {window_days} days (to {measured['to']})")
     return measured | {k: v for k, v in given.items() if v is not None}, notes
 

@@ -214,3 +214,13 @@ def test_pilot_panel_marks_the_pilot_and_feeds_the_analysis(shop, tmp_path):
     _refused(
         ["experiment", "pilot-panel", "--store", "NOPE", "--start", f"{start:%Y-%m-%d}", "--out", str(out)], "NOPE"
     )
+
+
+def test_a_design_the_history_cannot_measure_names_the_figures_to_give(settings, write_csv):
+    """With every figure but the pre-period correlation given, a short history was refused as
+    "--window-days: the history is shorter than two windows", an option the user had not given."""
+    rows = [_line(f"o{day}", "A", day, 1, 10.0, 6.0) for day in range(1, 20)]
+    assert runner.invoke(app, ["ingest", str(write_csv(rows)), "--table", "transactions"]).exit_code == 0
+    given = ["experiment", "design", "--mde", "1", "--mean", "30", "--sd", "40", "--daily-customers", "200"]
+    _refused(given, "shorter than two windows of 28 days; it was read for --pre-correlation: give it")
+    assert _ok([*given, "--pre-correlation", "0"])["design"]["cuped"] is False
