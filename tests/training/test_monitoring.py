@@ -1,8 +1,8 @@
 """Monitoring and lineage of a trained champion: a churn champion trained on eleven months of a
-simulated shop; then the last month arrives clean, with a price shock, or with every order moved to the
-app. Clean data passes; each drift is flagged by `spend monitor` (exit 1, the feature named) and blocks
-the next promotion. Lineage links the champion to its batches and files, and back; every job emitted its
-OpenLineage event."""
+simulated shop (on a fixed calendar moved to end today: tests/support/calendar.py); then the last month
+arrives clean, with a price shock, or with every order moved to the app. Clean data passes; each drift is
+flagged by `spend monitor` (exit 1, the feature named) and blocks the next promotion. Lineage links the
+champion to its batches and files, and back; every job emitted its OpenLineage event."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from spend.simulate.writer import write_simulation
 from spend.training.dataset import latest_day
 from spend.training.loop import train
 from tests.conftest import TEST_KEY
+from tests.support.calendar import FIXED_START, shift_to_today
 
 TAIL_DAYS = 30
 
@@ -36,8 +37,9 @@ TAIL_DAYS = 30
 def clean_champion(tmp_path_factory):
     """A home with eleven months ingested and a churn champion, and the last month's lines kept apart."""
     root = tmp_path_factory.mktemp("monitoring")
-    start = date.today() - timedelta(days=365)
-    write_simulation(simulate(SimulationConfig(customers=500, days=365, seed=8, start=start, products=30)), root)
+    config = SimulationConfig(customers=500, days=365, seed=8, start=FIXED_START, products=30)
+    write_simulation(simulate(config), root)
+    shift_to_today(root, config.days, {"transactions": ["ts"], "customers": ["signup_ts"]})  # same month any day
     lines = pd.read_csv(root / "transactions.csv", dtype=str)
     cut = pd.Timestamp(date.today() - timedelta(days=TAIL_DAYS), tz="UTC")
     early = pd.to_datetime(lines["ts"], utc=True) < cut
