@@ -127,6 +127,18 @@ def bad_inputs(folder: Path) -> list[tuple[str, Path, list[str]]]:
             write("af.csv", GOOD.splitlines()[0].encode() + b",\n" + GOOD.splitlines()[1].encode() + b",x\n"),
             [],
         ),
+        ("a report's title above the header", write("ag.csv", b"Sales report,,,,,,,,,\n" + good), []),
+        (
+            "the header repeated mid-file (exports joined)",
+            write("ah.csv", good + GOOD.splitlines()[0].encode() + b"\n"),
+            [],
+        ),
+        ("a placeholder date (1900-01-01)", write("ai.csv", good.replace(b"2025-03-01", b"1900-01-01")), []),
+        (
+            "a spreadsheet's serial days, no format given",
+            write("aj.csv", good.replace(b"2025-03-01T10:00:00Z", b"45717.4166")),
+            [],
+        ),
     ]
     return cases
 
