@@ -292,33 +292,34 @@ def _malformed_rows(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def _header_rows(raw: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
-    """Failures (row, reason) of the rows that repeat the file's header in every column; a column at a
-    time, over the rows still matching (like `_blank_rows`)."""
-    names = [c for c in raw.columns if c != MALFORMED]
-    texts = header_texts(names, mapping)
-    same = np.ones(len(raw), dtype=bool) if names else np.zeros(len(raw), dtype=bool)
-    for name in names:
-        rows = np.flatnonzero(same)
-        if not len(rows):
-            break
-        values = raw[name].iloc[rows].astype("string").str.strip()
-        same[rows] = (values == texts[name]).fillna(False).to_numpy(dtype=bool)
-    return pd.DataFrame({"row": raw.index[same], "reason": HEADER})
+    """Failures (row, reason) of the rows that repeat the file's header in every column."""
+    texts = header_texts([c for c in raw.columns if c != MALFORMED], mapping)
+
+    def named(name: str, values: pd.Series) -> np.ndarray:
+        return (values.astype("string").str.strip() == texts[name]).fillna(False).to_numpy(dtype=bool)
+
+    return pd.DataFrame({"row": raw.index[_in_every_column(raw, named)], "reason": HEADER})
 
 
 def _blank_rows(raw: pd.DataFrame) -> pd.DataFrame:
-    """Failures (row, reason) of the rows whose every field is empty; a column at a time, over the rows
-    still blank (few: most rows' first column holds something)."""
-    names = [c for c in raw.columns if c != MALFORMED]
-    empty = blank(raw[names[0]]).to_numpy(dtype=bool) if names else np.zeros(len(raw), dtype=bool)
-    for name in names[1:]:
-        rows = np.flatnonzero(empty)
-        if not len(rows):
-            break
-        empty[rows] = blank(raw[name].iloc[rows]).to_numpy(dtype=bool)
+    """Failures (row, reason) of the rows whose every field is empty."""
+    empty = _in_every_column(raw, lambda name, values: blank(values).to_numpy(dtype=bool))
     if MALFORMED in raw:  # an unsplit row has its own reason
         empty &= raw[MALFORMED].isna().to_numpy()
     return pd.DataFrame({"row": raw.index[empty], "reason": BLANK})
+
+
+def _in_every_column(raw: pd.DataFrame, holds: Callable[[str, pd.Series], np.ndarray]) -> np.ndarray:
+    """Which rows `holds(column, values)` is true for in every column of the file; a column at a time,
+    over the rows it still holds for (few: most rows fail in their first column)."""
+    names = [c for c in raw.columns if c != MALFORMED]
+    every = np.full(len(raw), bool(names))
+    for name in names:
+        rows = np.flatnonzero(every)
+        if not len(rows):
+            break
+        every[rows] = holds(name, raw[name].iloc[rows])
+    return every
 
 
 def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, source: str) -> None:
