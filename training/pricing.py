@@ -20,13 +20,13 @@ def product_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) 
 
 
 def _fitted(settings: SpendSettings, method: str, wanted: list[str], option: str, progress):
-    """(the history, an estimator fitted on every product of it); `wanted` products must be in it."""
+    """An estimator fitted on every product of the history; `wanted` products must be in it."""
     from spend.models.pricing import ElasticityEstimator
 
     daily = product_history(settings)
     _known(daily["product_id"], wanted, option)
     try:
-        return daily, ElasticityEstimator(method=method).fit(daily, progress=progress)
+        return ElasticityEstimator(method=method).fit(daily, progress=progress)
     except ValueError as error:
         raise SpendError(f"elasticities: {error}") from error
 
@@ -50,11 +50,10 @@ def elasticities(
     if champion is not None:
         fitted, source = champion
         _known(fitted.elasticities()["product_id"], products or [], "--product")
-        span = getattr(fitted, "span_", None)
     else:
-        daily, fitted = _fitted(settings, method or "dml", products or [], "--product", progress)
-        span = _span(daily)
+        fitted = _fitted(settings, method or "dml", products or [], "--product", progress)
         source = "fitted on the history now" + ("" if method else ": no pricing champion (`spend train pricing`)")
+    span = getattr(fitted, "span_", None)  # the days it learnt from; a champion fitted before 2026-12-06 has none
     table = fitted.elasticities(products)
     summary = {
         "method": fitted.method,
@@ -65,11 +64,6 @@ def elasticities(
         "source": source,  # `elasticities` holds the rows in `spend elasticity --json`
     }
     return table, summary
-
-
-def _span(daily: pd.DataFrame) -> tuple[str, str]:
-    dates = pd.to_datetime(daily["date"])
-    return dates.min().date().isoformat(), dates.max().date().isoformat()
 
 
 def _known(have: pd.Series, wanted: list[str], option: str) -> None:
@@ -130,7 +124,7 @@ def _quoting_model(settings: SpendSettings, wanted: list[str], progress) -> tupl
     champion, or one fitted on the history now when none is registered."""
     champion = _champion(settings)
     if champion is None:
-        _, fitted = _fitted(settings, "dml", wanted, "--products", progress)
+        fitted = _fitted(settings, "dml", wanted, "--products", progress)
         source = "fitted on the history now: no pricing champion (`spend train pricing` registers one)"
         return fitted, fitted.quote_inputs(), source
     model, source = champion
