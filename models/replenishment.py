@@ -11,7 +11,9 @@ forecast's `mean` column, or, for a forecast without one, Swanson's rule on its 
 would under-stock. Then:
 
 - target stock = mean + z(service level) x sd;
-- suggested order = target - on hand - on order, rounded up, never negative;
+- suggested order = target - on hand - on order, rounded up, never negative; a count below zero (a till
+  that sold units the stock system had not booked in) counts as 0 on hand, and the row's reason says so:
+  the shelf holds none, and ordering the shortfall too would stock up on a booking error;
 - expected fill rate = 1 - E[shortage] / mean, with E[shortage] = sd x L((on hand + on order + order -
   mean) / sd), L the standard normal loss function;
 - binding reason: which condition sets the order (module constants below).
@@ -35,6 +37,7 @@ BELOW_SAFETY = "below safety stock"
 COVERED = "stock position covers the target: no order"
 NO_DEMAND = "no demand forecast over the cover period: no order"
 NO_COUNT = "no stock count: order the target less what is on hand and on order"
+BELOW_ZERO = "; the stock count is below zero, read as 0 on hand"
 COLUMNS = (
     "product_id",
     "store_id",
@@ -82,7 +85,8 @@ def order_up_to(stock: pd.DataFrame, demand: pd.DataFrame, service_level: float)
     rows = stock.merge(demand, left_on=["product_id", "store_id"], right_index=True, how="left")
     mean = pd.to_numeric(rows["mean"]).fillna(0.0).to_numpy(dtype=float)
     sd = pd.to_numeric(rows["sd"]).fillna(0.0).to_numpy(dtype=float)
-    position = rows["on_hand"].to_numpy(float) + rows["on_order"].fillna(0.0).to_numpy(float)
+    on_hand = rows["on_hand"].to_numpy(float)
+    position = np.where(on_hand < 0, 0.0, on_hand) + rows["on_order"].fillna(0.0).to_numpy(float)
     target = np.ceil(mean + norm.ppf(service_level) * sd)
     order = np.where(target <= 0, 0.0, np.maximum(0.0, target - position))  # no count, no demand: no order
     rows["target_stock"] = target
@@ -93,6 +97,7 @@ def order_up_to(stock: pd.DataFrame, demand: pd.DataFrame, service_level: float)
         [NO_DEMAND, NO_COUNT, COVERED, BELOW_EXPECTED],
         default=BELOW_SAFETY,
     )
+    rows.loc[on_hand < 0, "reason"] += BELOW_ZERO
     return rows.drop(columns=["mean", "sd"])
 
 

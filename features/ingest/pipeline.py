@@ -30,7 +30,7 @@ from spend.features.ingest.order_keys import check_order_within, compose_order_i
 from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, blank, parse_frame
 from spend.features.ingest.readers import MALFORMED, file_sha256, header_texts, read_export
 from spend.features.ingest.store import OfflineStore
-from spend.features.ingest.suggest import suggested_maps
+from spend.features.ingest.suggest import map_flags, suggested_maps
 from spend.features.ingest.ts_formats import suggested_formats
 from spend.features.ingest.validate import first_reason_per_row, row_rule_failures, schema_failures
 from spend.features.schema.fields import TEXT, Kind, RowRule, SchemaContext
@@ -69,6 +69,7 @@ class IngestReport:
     new_identities: int
     filled_from_order: dict[str, int] = field(default_factory=dict)
     suggested_ts_formats: list[str] = field(default_factory=list)
+    suggested_maps: list[str] = field(default_factory=list)  # for ignored columns that look like optional ones
     schema_version: str = SCHEMA_VERSION
 
     def as_dict(self) -> dict:
@@ -254,6 +255,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     try:
         new_identities = _remember_identities(settings, raw, raw_customer, typed, status, spec)
         store.publish(batch_id, moves)
+        ignored, absent = _ignored(raw, specs, spec), [c for c in specs if c not in raw.columns]
         report = IngestReport(
             batch_id=batch_id,
             table=spec.name,
@@ -264,7 +266,8 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             quarantined=len(quarantined),
             duplicates=int((status == "duplicate").sum()),
             quarantined_by_reason=dict(sorted(Counter(quarantined["reason"]).items())),
-            ignored_columns=_ignored(raw, specs, spec),
+            ignored_columns=ignored,
+            suggested_maps=[f"{old}={new}" for old, new in suggested_maps(absent, ignored)],
             new_identities=new_identities,
             filled_from_order=batch.checked.filled,
             suggested_ts_formats=batch.checked.ts_formats,
@@ -325,8 +328,8 @@ def _in_every_column(raw: pd.DataFrame, holds: Callable[[str, pd.Series], np.nda
 def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, source: str) -> None:
     missing = [c for c in spec.required_columns(ctx) if c not in raw.columns]
     if missing:
-        maps = [f"{old}={new}" for old, new in suggested_maps(missing, [c for c in raw.columns if c != MALFORMED])]
-        flags = " ".join(f"--map {m!r}" if " " in m else f"--map {m}" for m in maps)
+        pairs = suggested_maps(missing, [c for c in raw.columns if c != MALFORMED])
+        flags = map_flags([f"{old}={new}" for old, new in pairs])
         raise SpendError(
             f"{Path(source).name}: missing required column(s) {', '.join(missing)} for table {spec.name} "
             f"(found {', '.join(c for c in raw.columns if c != MALFORMED)}); map foreign names with --map old=new"

@@ -1,7 +1,8 @@
-"""A `--map` to suggest when an export lacks required columns: names that differ from Spend's only in
-case, spaces or hyphens ("Customer ID"), or the names popular exports use for them ("InvoiceDate",
-Shopify's "Created at" and "Lineitem sku", Square's "Transaction ID"). Suggested, never applied: a file
-may hold both "Date" and "Paid at", and which one is meant is the user's call.
+"""A `--map` to suggest when an export lacks required columns, or holds an optional one under another
+name: names that differ from Spend's only in case, spaces or hyphens ("Customer ID"), or the names
+popular exports use for them ("InvoiceDate", Shopify's "Created at" and "Lineitem sku", Square's
+"Transaction ID", a stock report's "Qty On Hand"). Suggested, never applied: a file may hold both "Date"
+and "Paid at", and which one is meant is the user's call.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "purchase_date",
         "sale_date",
         "date",
+        "count_date",
+        "stock_date",
+        "inventory_date",
+        "snapshot_date",
     ),
     "product_id": (
         "sku",
@@ -67,6 +72,23 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "quantity": ("qty", "lineitem_quantity", "units", "quantity_sold", "qty_sold"),
     "unit_price": ("price", "unitprice", "lineitem_price", "item_price", "price_each", "sale_price"),
     "store_id": ("store", "location", "shop", "branch", "outlet", "store_code"),
+    "on_hand": (
+        "onhand",
+        "qty_on_hand",
+        "on_hand_qty",
+        "quantity_on_hand",
+        "stock_on_hand",
+        "soh",
+        "stock",
+        "in_stock",
+        "stock_level",
+        "available",
+        "qty_available",
+        "available_quantity",
+        "inventory",
+    ),
+    "on_order": ("onorder", "qty_on_order", "on_order_qty", "quantity_on_order", "incoming", "in_transit", "open_po"),
+    "lead_time_days": ("lead_time", "leadtime", "lead_days", "lead_time_in_days", "supplier_lead_time"),
     "signup_ts": ("signup_date", "created_at", "registration_date", "joined", "member_since"),
 }
 
@@ -94,3 +116,8 @@ def suggested_maps(missing: list[str], found: list[str]) -> list[tuple[str, str]
                 used.add(name)
                 break
     return pairs
+
+
+def map_flags(maps: list[str]) -> str:
+    """`old=new` maps as `--map` flags to paste, quoted where a name holds a space."""
+    return " ".join(f"--map {m!r}" if " " in m else f"--map {m}" for m in maps)

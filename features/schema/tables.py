@@ -377,9 +377,10 @@ def _inventory_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
         FieldSpec(
             "on_hand",
             Kind.FLOAT,
-            "Units on the shelf and in the back room at the count; 0 after a sell-out.",
+            "Units on the shelf and in the back room at the count; 0 after a sell-out. Below 0 where the till "
+            "sold units the stock system had not booked in (POS and web shops allow it): stored as counted, a "
+            "stock-out day for the features, and 0 units for replenishment, which says so on the row.",
             unit="units",
-            rules=(non_negative("non_negative_stock"),),
         ),
         FieldSpec(
             "on_order",

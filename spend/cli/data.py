@@ -337,8 +337,12 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
             highlight=False,
         )
     if report.ignored_columns:
+        from spend.features.ingest.suggest import map_flags
+
         console.print(
             f"[yellow]columns not in the {report.table} schema, not stored:[/] {', '.join(report.ignored_columns)}"
+            + (f" (if meant, ingest again with {map_flags(report.suggested_maps)})" if report.suggested_maps else ""),
+            highlight=False,
         )
 
 

@@ -422,6 +422,24 @@ def test_a_popular_exports_header_gets_the_map_to_type(tmp_path, settings, heade
     assert result.exit_code != 0 and f"(it looks like: {suggested})" in " ".join(result.output.split())
 
 
+def test_a_stock_reports_header_gets_the_map_to_type_and_its_optional_columns_are_named(tmp_path, settings):
+    """A POS stock report's names were told as SKU and Location only, and its "On Order" column, optional in
+    the schema, was listed as not stored with nothing to say it was the one the schema has."""
+    path = tmp_path / "stock.csv"
+    path.write_text("SKU,Location,Qty On Hand,On Order,Lead Time,Count Date\np1,s1,4,2,5,2026-01-05\n")
+    result = runner.invoke(app, ["ingest", str(path), "--table", "inventory"])
+    suggested = "--map SKU=product_id --map Location=store_id --map 'Count Date=ts' --map 'Qty On Hand=on_hand'"
+    assert result.exit_code != 0 and f"(it looks like: {suggested})" in " ".join(result.output.split())
+    maps = "SKU=product_id,Location=store_id,Qty On Hand=on_hand,Count Date=ts"
+    result = runner.invoke(app, ["ingest", str(path), "--table", "inventory", "--map", maps, "--json"])
+    summary = json.loads(result.stdout)
+    assert summary["accepted"] == 1 and summary["ignored_columns"] == ["On Order", "Lead Time"]
+    assert summary["suggested_maps"] == ["On Order=on_order", "Lead Time=lead_time_days"]
+    result = runner.invoke(app, ["ingest", str(path), "--table", "inventory", "--map", maps])
+    told = "(if meant, ingest again with --map 'On Order=on_order' --map 'Lead Time=lead_time_days')"
+    assert told in " ".join(result.output.split())
+
+
 def test_line_totals_become_unit_prices(settings, tmp_path):
     """CDNOW-style exports give each line's amount (quantity x price), not the price: read as unit prices,
     two CDs for 20.00 were stored at 40.00. --line-totals divides; a return's negative total over its

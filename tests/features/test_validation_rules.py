@@ -180,6 +180,19 @@ def test_two_different_counts_of_one_product_store_and_time_are_both_quarantined
     assert sorted(quarantined(settings, "inventory")["product_id"]) == ["p1", "p1", "p3", "p3", "p4"]
 
 
+def test_a_stock_count_below_zero_is_stored_as_counted(settings, write_csv):
+    """POS and web shops sell units the stock system has not booked in, and their counts go below zero.
+    Quarantined, the latest count was lost and replenishment read an older, higher one for exactly the
+    products that had sold out. A negative order or lead time is still no count anyone made."""
+    count = {"product_id": "p1", "store_id": "s1", "ts": "2026-01-05T20:00:00+00:00", "on_hand": "-3", "on_order": "0"}
+    rows = [count, count | {"product_id": "p2", "on_order": "-1"}, count | {"product_id": "p3", "on_hand": "2"}]
+    report = ingest(write_csv(rows, "inventory.csv"), IngestOptions("inventory"), settings, now=NOW)
+    assert (report.received, report.accepted, report.quarantined) == (3, 2, 1)
+    assert report.quarantined_by_reason == {"on_order:non_negative_on_order": 1}
+    stored = OfflineStore(settings.paths).read("inventory").set_index("product_id")
+    assert stored.loc["p1", "on_hand"] == -3
+
+
 def test_an_order_whose_lines_name_two_customers_is_quarantined_whole(settings, write_csv):
     """Before, both customers were credited with the order. Lines of one order at different times are
     kept: Online Retail II has 83 invoices whose lines were entered minutes apart."""

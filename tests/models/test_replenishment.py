@@ -10,6 +10,7 @@ from scipy.stats import norm
 from spend.models.replenishment import (
     BELOW_EXPECTED,
     BELOW_SAFETY,
+    BELOW_ZERO,
     COVERED,
     NO_COUNT,
     NO_DEMAND,
@@ -58,6 +59,8 @@ def test_cover_demand_reads_the_mean_column_and_never_a_variance_below_poisson()
         (42, 3, 9, BELOW_SAFETY),  # 45 is above the expected 40 but below the target 54
         (54, 0, 0, COVERED),
         (60, 10, 0, COVERED),
+        (-5, 0, 54, BELOW_EXPECTED + BELOW_ZERO),  # the shelf holds none: as at 0, not 59 units to order
+        (-5, 50, 4, BELOW_SAFETY + BELOW_ZERO),
     ],
 )
 def test_the_order_fills_the_gap_to_the_target(on_hand, on_order, order, reason):
