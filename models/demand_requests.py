@@ -73,8 +73,10 @@ def check_plan(
     store known (`stores`), one price per product, store and day."""
     missing = [c for c in PLAN_COLUMNS if c not in plan.columns]
     if missing:
+        found = ", ".join(map(str, plan.columns)) or "none"
         raise BadRequest(
-            f"price plan: missing column(s) {', '.join(missing)} (needs product_id, date, price; store_id optional)",
+            f"price plan: missing column(s) {', '.join(missing)} (needs product_id, date, price; store_id "
+            f"optional; found {found}): rename the plan's columns",
             "prices",
         )
     plan = plan.copy()

@@ -97,3 +97,21 @@ def test_json_is_strict_with_nan_numpy_and_times(capsys):
         "rows": [{"x": None}],
     }
     assert plain((1, {2})) == [1, [2]]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".parquet"])
+def test_a_spreadsheets_column_names_take_spends_and_ids_stay_text(tmp_path, suffix):
+    """A price plan typed in a spreadsheet heads its columns "Product ID", "Date", "Price": refused before
+    as missing every column. Renamed after reading, "00123" would have become the product 123."""
+    typed = pd.DataFrame({"Product ID": ["00123"], "Store-Id": ["007"], "Date": ["2026-12-07"], "PRICE": [9.5]})
+    path = tmp_path / f"plan{suffix}"
+    typed.to_parquet(path) if suffix == ".parquet" else write_table(typed, path)
+    back = read_table(path, "--price-plan", names=("date", "price"))
+    assert list(back.columns) == ["product_id", "store_id", "date", "price"]
+    assert back.iloc[0].tolist() == ["00123", "007", "2026-12-07", 9.5]
+
+
+def test_a_name_written_two_ways_is_not_guessed_between(tmp_path):
+    (tmp_path / "plan.csv").write_text("product_id,Price,price ,date\nP1,9,10,2026-12-07\n")
+    back = read_table(tmp_path / "plan.csv", "--price-plan", names=("date", "price"))
+    assert list(back.columns) == ["product_id", "Price", "price ", "date"]

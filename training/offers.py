@@ -113,7 +113,7 @@ def read_stock(path: Path | None, offers: list[str]) -> np.ndarray | None:
         return None
     from spend.core.user_tables import read_table
 
-    table = read_table(path, "--stock")
+    table = read_table(path, "--stock", names=("offer", "stock"))
     missing = [c for c in ("offer", "stock") if c not in table]
     if missing:
         raise SpendError(f"--stock: {path.name} needs column(s) {', '.join(missing)}")

@@ -115,7 +115,7 @@ def _read_products(path: Path):
     from spend.core.errors import SpendError
     from spend.models.price_quotes import QuoteError, product_ids
 
-    frame = read_table(path, "--products")
+    frame = read_table(path, "--products", names=("price", "cost", "floor", "cap"))
     missing = [c for c in ("product_id", "price", "cost") if c not in frame.columns]
     if missing:
         raise SpendError(f"--products: {path.name} lacks column(s) {', '.join(missing)}")

@@ -8,6 +8,7 @@ without one; a table over Excel's row limit is an error naming the limit, not a 
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,21 +79,39 @@ def for_people(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def read_table(path: Path, option: str, as_text: bool = False) -> pd.DataFrame:
+ID_COLUMNS = ("product_id", "store_id", "customer_id")
+
+
+def read_table(path: Path, option: str, as_text: bool = False, names: tuple[str, ...] = ()) -> pd.DataFrame:
     """A CSV, Parquet or Excel file a user hands to `option` (ids kept as text; with `as_text`, every cell
     of a CSV or Excel file: its id column may have any name); any failure is one error naming the option
-    and the file."""
+    and the file. A column written as a spreadsheet writes one of `names` or the ids ("Product ID",
+    "Price") takes its name, read as text where it is an id ("00123" stays "00123")."""
     import pandas as pd
 
     if not path.is_file():
         raise SpendError(f"{option}: {path} is not a file")
-    ids = str if as_text else {"product_id": str, "store_id": str, "customer_id": str}
     try:
         suffix = path.suffix.lower()
         if suffix == ".parquet":
-            return pd.read_parquet(path)
-        if suffix == ".xlsx":
-            return pd.read_excel(path, dtype=ids, engine="openpyxl")
-        return pd.read_csv(path, dtype=ids)
+            frame = pd.read_parquet(path)
+            return frame.rename(columns=plain_renames(frame.columns, (*names, *ID_COLUMNS)))
+        read = pd.read_csv if suffix != ".xlsx" else partial(pd.read_excel, engine="openpyxl")
+        renames = plain_renames(read(path, nrows=0).columns, (*names, *ID_COLUMNS))
+        ids = str if as_text else {c: str for c in ID_COLUMNS} | {c: str for c, n in renames.items() if n in ID_COLUMNS}
+        return read(path, dtype=ids).rename(columns=renames)
     except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
         raise SpendError(f"{option}: {path.name} cannot be read: {error}") from error
+
+
+def plain_renames(columns, names: tuple[str, ...]) -> dict:
+    """{column: name} for each column that is one of `names` written another way (case, spaces, hyphens,
+    underscores), where the file holds neither the name itself nor a second way of writing it."""
+    wanted = {_plain(name): name for name in names}
+    meant = {c: wanted.get(_plain(c)) for c in columns}
+    targets = [t for t in meant.values() if t is not None]
+    return {c: t for c, t in meant.items() if t is not None and c != t and targets.count(t) == 1}
+
+
+def _plain(name) -> str:
+    return "".join(ch for ch in str(name).lower() if ch not in " _-\t")

@@ -51,3 +51,10 @@ def test_a_parquet_datetime_column_is_read_and_its_times_refused():
         check_plan(
             plan.assign(date=[pd.Timestamp("2026-12-07"), pd.Timestamp("2026-12-08 09:00")]), LAST, {"P1"}, horizon=28
         )
+
+
+def test_a_plan_missing_a_column_names_the_columns_it_has():
+    """It said only what was missing: a plan whose product column is "SKU" was told to have product_id."""
+    foreign = pd.DataFrame({"SKU": ["P1"], "date": ["2026-12-07"], "price": [9.5]})
+    with pytest.raises(BadRequest, match=r"missing column\(s\) product_id .*found SKU, date, price\): rename"):
+        check_plan(foreign, LAST, {"P1"}, horizon=28)

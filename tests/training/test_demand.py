@@ -101,7 +101,8 @@ def test_a_planned_price_cut_is_forecast_higher(shop, tmp_path):
     assert price["days"] == 1
     history = pd.read_csv(shop["root"] / "sim" / "transactions.csv")
     shelf = float(history.loc[history["product_id"] == product, "unit_price"].median())
-    plan.assign(price=round(shelf * 0.6, 2)).to_csv(tmp_path / "plan.csv", index=False)
+    typed = plan.assign(price=round(shelf * 0.6, 2)).set_axis(["Product ID", "Date", "Price"], axis=1)
+    typed.to_csv(tmp_path / "plan.csv", index=False)  # as a spreadsheet names them (an unexpected KeyError before)
     cut = json.loads(
         _ok(["forecast", "--product", product, "--horizon", "14", "--price-plan", str(tmp_path / "plan.csv"), "--json"])
     )
