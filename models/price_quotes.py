@@ -30,6 +30,7 @@ prices and once from each product's choice alone; the choice with the highest va
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -43,6 +44,7 @@ REQUIRED = ("product_id", "price", "cost", "units", "elasticity", "ci_low", "ci_
 NO_CHANGE_WIDE = "no change: elasticity interval too wide"
 NO_CHANGE_SIGN = "no change: elasticity not negative"
 INTERIOR = "none: best price inside the rules"
+LADDER = "the ladder within "  # + a bound's rule: no allowed ending lies between today's price and that bound
 
 
 ROUNDS = 25  # rounds of best replies from each start (they usually stop moving within a few)
@@ -431,9 +433,8 @@ def _answer(rows, bounds: _Bounds, table: _Table, fixed, free, choice) -> dict:
     expected = units_at(rows["elasticity"])
     one, other = units_at(rows["ci_low"]), units_at(rows["ci_high"])
     low, high = np.minimum(one, other), np.maximum(one, other)
-    binding = np.where(
-        table.fixed, fixed, np.where(choice != free, "volume loss cap", _binding(table, bounds, free))
-    ).tolist()
+    binding = np.where(table.fixed, fixed, np.where(choice != free, "volume loss cap", _binding(table, bounds, free)))
+    binding = _ladder_bound(binding, table.prices, table.now, price).tolist()
     return {
         "product_id": rows["product_id"],
         "current_price": table.now,
@@ -447,6 +448,20 @@ def _answer(rows, bounds: _Bounds, table: _Table, fixed, free, choice) -> dict:
         "margin_high": (price - cost) * high,
         "binding": binding,
     }
+
+
+def _ladder_bound(binding: np.ndarray, ladder: np.ndarray, now: np.ndarray, price: np.ndarray) -> np.ndarray:
+    """A product held at today's price by a bound, with no ladder price on that side of today's, is
+    held by the ladder: at 5.99 with endings .99 and a 10% step, 4.99 is out of reach and 5.99 is all
+    there is. Said as "max change down" alone, the step looked like the rule to loosen."""
+    held = np.isclose(price, now)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row: a product the quote keeps anyway
+        nothing_below = ~(np.nanmin(ladder, axis=1) < now - 1e-9)
+        nothing_above = ~(np.nanmax(ladder, axis=1) > now + 1e-9)
+    low = held & np.isin(binding, LOW_RULES) & nothing_below
+    high = held & np.isin(binding, HIGH_RULES) & nothing_above
+    return np.where(low | high, np.char.add(LADDER, binding.astype(str)), binding).astype(object)
 
 
 def _binding(table: _Table, bounds: _Bounds, choice: np.ndarray) -> np.ndarray:

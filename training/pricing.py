@@ -97,7 +97,7 @@ def price_quotes(
     shared out by the shop's response to all prices moving together where it was estimated (`shop`).
     The pricing champion's, as the service quotes, so the CLI and the pricing engine get one answer;
     without a champion, elasticities fitted on the history now (the summary's `elasticities` says which)."""
-    from spend.models.price_quotes import Constraints, QuoteError, quote
+    from spend.models.price_quotes import LADDER, Constraints, QuoteError, quote
 
     rules = _constraints(constraints or {})
     asked = products.assign(product_id=products["product_id"].astype(str))
@@ -116,6 +116,13 @@ def price_quotes(
         "shop_elasticity": None if shop is None else round(shop.elasticity, 4),
         "elasticities": source,
     }
+    held = int(quoted["binding"].str.startswith(LADDER).sum())
+    if held:
+        summary["note"] = (
+            f"{held} product(s) keep today's price because no allowed ending lies between it and the bound "
+            "their best price is beyond: allow more endings (endings: [0.49, 0.99], or [] for any cent) or "
+            "a larger max_change"
+        )
     return quoted, summary
 
 

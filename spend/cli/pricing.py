@@ -118,7 +118,8 @@ def _read_products(path: Path):
     frame = read_table(path, "--products", names=("price", "cost", "floor", "cap"))
     missing = [c for c in ("product_id", "price", "cost") if c not in frame.columns]
     if missing:
-        raise SpendError(f"--products: {path.name} lacks column(s) {', '.join(missing)}")
+        found = ", ".join(map(str, frame.columns)) or "none"
+        raise SpendError(f"--products: {path.name} lacks column(s) {', '.join(missing)} (found {found}): rename them")
     if frame.empty:
         raise SpendError(f"--products: {path.name} lists no products")
     try:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from spend.models.price_quotes import (
     INTERIOR,
+    LADDER,
     NO_CHANGE_WIDE,
     Constraints,
     QuoteError,
@@ -116,6 +117,18 @@ def test_the_binding_rule_is_named():
     rules = Constraints(margin_floor=0.4, max_change=0.5, endings=())
     floor = quote(_products(1, elasticity=-4.0), rules).iloc[0]
     assert floor["price"] == pytest.approx(8.34) and floor["binding"] == "margin floor"
+
+
+def test_a_price_the_ladder_holds_within_its_step_names_the_ladder():
+    """At 5.99 with endings .99 and a 10% step the only price is 5.99; an elastic product there was told
+    "max change down", as if the step held it: 4.99, the next price down, is 17% away."""
+    cheap = _products(1, price=5.99, cost=2.0, elasticity=-3.0)
+    held = quote(cheap, Constraints(max_change=0.1, endings=(0.99,))).iloc[0]
+    assert held["price"] == 5.99 and held["binding"] == LADDER + "max change down"
+    moved = quote(cheap, Constraints(max_change=0.1, endings=(0.49, 0.99))).iloc[0]
+    assert moved["price"] == 5.49 and moved["binding"] == "max change down"  # the step holds it at 5.49
+    dearer = quote(_products(1, price=3.49, cost=2.0, elasticity=-0.5), Constraints(max_change=0.1)).iloc[0]
+    assert dearer["price"] == 3.49 and dearer["binding"] == LADDER + "max change up"
 
 
 def test_a_volume_cap_holds_prices_back_and_says_so():
