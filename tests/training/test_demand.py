@@ -239,7 +239,10 @@ def test_price_quotes_refuse_bad_products_and_rules_in_one_line(shop, tmp_path):
     _refused(_quote_files(tmp_path, {"product_id": ["NO-SUCH-SKU"], "price": [5.0], "cost": [1.0]}), "NO-SUCH-SKU")
     bounded = {"product_id": [one], "price": [10.0], "cost": [1.0], "floor": [12.0], "cap": [11.0]}
     _refused(_quote_files(tmp_path, bounded), "above cap")
-    _refused(_quote_files(tmp_path, {"product_id": [one], "price": [10.0]}), "lacks column(s) cost")
+    _refused(
+        _quote_files(tmp_path, {"product_id": [one], "price": [10.0], "Unit Cost": [4.0]}),
+        "lacks column(s) cost (found product_id, price, Unit Cost): rename them",
+    )
     _refused(_quote_files(tmp_path, {"product_id": [], "price": [], "cost": []}), "products.csv lists no products")
     _refused(_quote_files(tmp_path, {"product_id": [one, ""], "price": [9.0] * 2, "cost": [1.0] * 2}), "product 2 of 2")
     _refused(
