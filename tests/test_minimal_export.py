@@ -156,3 +156,51 @@ def test_online_retail_ii_without_country_or_store_runs_end_to_end(settings, tmp
     _whole_shop_demand_and_prices(run)
     assert run["churn"]["comparison"]["spend"]["auc"] > 0.6
     assert run["recall"]["customers"] > 100
+
+
+def test_daily_totals_without_orders_or_customers_reach_demand_pricing_and_publishing(settings, tmp_path):
+    """A daily sales report (units and sales per product, store and day, as POS reports and the M5 and
+    Favorita data sets give them) could not be ingested at all: it names no order and no customer. With
+    --daily-totals it is stored as anonymous sales; demand, pricing and the supply chain's publication run
+    on it, and every customer decision says in one line what it needs, where the feature build ended in
+    an unexpected ArrowInvalid and churn, segments and publish in an unexpected AttributeError."""
+    start = date.today() - timedelta(days=400)
+    config = SimulationConfig(customers=600, days=398, seed=9, start=start, products=24, stores=3)
+    write_simulation(simulate(config), tmp_path / "sim")
+    lines = pd.read_csv(tmp_path / "sim" / "transactions.csv", dtype=str)
+    ts = pd.to_datetime(lines["ts"], format="ISO8601", utc=True, errors="coerce")
+    numbers = lines[["quantity", "unit_price"]].apply(pd.to_numeric, errors="coerce")
+    clean = lines.assign(Date=ts.dt.strftime("%Y-%m-%d"), Sales=numbers["quantity"] * numbers["unit_price"])
+    clean = clean[(lines["kind"] == "purchase") & ts.notna() & numbers.notna().all(axis=1)].assign(
+        Units=numbers["quantity"]
+    )
+    daily = clean.groupby(["Date", "store_id", "product_id"], as_index=False)[["Units", "Sales"]].sum()
+    daily.rename(columns={"store_id": "Store", "product_id": "Item"}).to_csv(tmp_path / "daily.csv", index=False)
+    mapping = "Date=ts,Store=store_id,Item=product_id,Units=quantity,Sales=unit_price"
+    ingest = ["ingest", str(tmp_path / "daily.csv"), "--table", "transactions", "--map", mapping, "--json"]
+
+    first = json.loads(_ok([*ingest, "--daily-totals", "--line-totals"]))
+    assert first["received"] == len(daily) and first["accepted"] + first["quarantined"] == len(daily)
+    assert first["accepted"] > 0.95 * len(daily)
+    again = json.loads(_ok([*ingest, "--daily-totals", "--line-totals"]))  # the same report: the same lines
+    assert again["accepted"] == 0 and again["duplicates"] == len(daily)
+    built = json.loads(_ok(["features", "build", "--json"]))
+    assert built["rows"]["customer"] == 0 and built["rows"]["product_store"] > 0
+    assert built["skipped"]["customer"].startswith("no transaction names a customer")
+    assert "customer.points" not in built["skipped"]  # one line for the group, not one per table it lacks
+    _ok(["features", "apply"])
+    materialized = json.loads(_ok(["features", "materialize", "--json"]))
+    assert materialized["empty"]["customer_activity"].startswith("no snapshots")
+    assert json.loads(_ok(["train", "demand", "--json"]))["alias"] == "champion"
+    stores = {row["store_id"] for row in json.loads(_ok(["forecast", "--horizon", "7", "--json"]))["forecasts"]}
+    assert stores == set(daily["store_id"])
+    assert json.loads(_ok(["train", "pricing", "--json"]))["alias"] == "champion"
+    for args in (["train", "churn"], ["segments"], ["recall-list", "--out", str(tmp_path / "r.csv")]):
+        refused = runner.invoke(app, args)
+        assert refused.exit_code != 0 and refused.output.count("error:") == 1, refused.output
+        assert "no purchase names a customer" in refused.output and "Traceback" not in refused.output
+    published = json.loads(_ok(["publish", "--json"]))
+    assert published["forecast_series"] > 0 and published["segments_skipped"].startswith("no purchase names")
+    lines.assign(order_id="o1")[REQUIRED].head(3).to_csv(tmp_path / "lines.csv", index=False)
+    refused = runner.invoke(app, ["ingest", str(tmp_path / "lines.csv"), "--table", "transactions", "--daily-totals"])
+    assert refused.exit_code != 0 and "its rows are order lines, not daily totals" in refused.output

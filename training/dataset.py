@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow.dataset as ds
 from feast import FeatureStore
 
-from spend.core.errors import SpendError
+from spend.core.errors import NoCustomers, SpendError
 from spend.core.experiments import CohortConfig
 from spend.core.names import CUSTOMER_ID as ID
 from spend.core.settings import SpendSettings
@@ -51,11 +52,12 @@ def split_cutoffs(as_of: pd.Timestamp, config: CohortConfig, first_purchase: pd.
     return Splits(sorted(train), holdout)
 
 
-def purchase_times(offline: OfflineStore) -> pd.DataFrame:
-    tx = offline.read("transactions", [ID, "ts", "kind"])
+def purchase_times(offline: OfflineStore) -> pd.Series:
+    """Every purchase line's time, a customer's or anonymous (daily totals have no customer at all)."""
+    tx = offline.read("transactions", ["ts", "kind"])
     if tx.empty:
         raise SpendError("no transactions ingested; run `spend ingest` or `spend demo` first")
-    return tx[(tx["kind"] == "purchase") & tx[ID].notna()][[ID, "ts"]]
+    return tx.loc[tx["kind"] == "purchase", "ts"]
 
 
 def latest_day(settings: SpendSettings) -> pd.Timestamp:
@@ -63,7 +65,10 @@ def latest_day(settings: SpendSettings) -> pd.Timestamp:
     label that can be complete, is), and the date monitoring takes today's inputs at. A history holding
     today's purchases is read as of today's start: its snapshot of tomorrow does not exist before
     tomorrow, and scoring, segments and publishing found an empty cohort all day."""
-    after_last = purchase_times(OfflineStore(settings.paths))["ts"].max().normalize() + pd.Timedelta(days=1)
+    last = purchase_times(OfflineStore(settings.paths)).max()
+    if pd.isna(last):
+        raise SpendError("no purchases ingested (returns only); run `spend ingest` with the history's purchases")
+    after_last = last.normalize() + pd.Timedelta(days=1)
     return min(after_last, pd.Timestamp.now(tz="UTC").normalize())
 
 
@@ -92,6 +97,8 @@ def active_at(snapshots_folder, cutoff: pd.Timestamp) -> pd.DataFrame:
         columns=[ID],
         filters=[("event_timestamp", "==", cutoff), ("orders_365d", ">", 0)],
     )
+    if snapshot.empty and not ds.dataset(path).count_rows():
+        raise NoCustomers
     if snapshot.empty:
         raise SpendError(
             f"empty cohort: no customer has a feature snapshot with an order in the year before {cutoff:%Y-%m-%d}; "

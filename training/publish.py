@@ -12,13 +12,14 @@ reads half a publication.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from spend.core import lineage
-from spend.core.errors import NoModel, SpendError
+from spend.core.errors import NoCustomers, NoModel, SpendError
 from spend.core.files import replace_with
 from spend.core.names import DEMAND_FORECAST, MANIFEST, OFFERS, RECALL_LIST, REPLENISHMENT, SEGMENTS, registered_name
 from spend.core.settings import SpendSettings
@@ -38,19 +39,14 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
         if error.model != "churn":
             raise
         recall, skipped = None, str(error)
-    frame, clusters = segments(settings, as_of)
-    churn = frame["churn_probability"] if "churn_probability" in frame else None
-    profiles = {
-        "segment": segment_profiles(frame, frame["segment"].to_numpy(), churn),
-        "cluster": segment_profiles(frame, frame["cluster"].to_numpy(), churn),
-    }
+    except NoCustomers as error:
+        recall, skipped = None, str(error)
+    segmented = _segments(settings, as_of)
     folder = settings.paths.published
     folder.mkdir(parents=True, exist_ok=True)
     supply = _publish_supply(settings, folder)  # products and stores only: no customer in it
     with ledger_lock(settings.paths.home):  # an erasure runs before or after the commit, never between
-        manifest = _commit(
-            settings, as_of, recall, skipped, frame[[ID, "segment", "cluster"]], clusters, profiles, supply
-        )
+        manifest = _commit(settings, as_of, recall, skipped, segmented, supply)
     version = manifest["churn_model_version"]
     lineage.emit(
         settings.paths.home,
@@ -63,7 +59,31 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
     return manifest
 
 
-def _commit(settings, as_of, recall, skipped, segment_of, clusters, profiles, supply) -> dict:
+@dataclass
+class _Segmented:
+    """Each active customer's segment and cluster, the clusters' model and both profiles; with no customer
+    in the history (`skipped` says so), none of them and the product decisions are published alone."""
+
+    segment_of: pd.DataFrame
+    clusters: object | None = None
+    profiles: dict = field(default_factory=dict)
+    skipped: str | None = None
+
+
+def _segments(settings: SpendSettings, as_of: pd.Timestamp) -> _Segmented:
+    try:
+        frame, clusters = segments(settings, as_of)
+    except NoCustomers as error:
+        return _Segmented(pd.DataFrame({ID: [], "segment": [], "cluster": []}), skipped=str(error))
+    churn = frame["churn_probability"] if "churn_probability" in frame else None
+    profiles = {
+        "segment": segment_profiles(frame, frame["segment"].to_numpy(), churn),
+        "cluster": segment_profiles(frame, frame["cluster"].to_numpy(), churn),
+    }
+    return _Segmented(frame[[ID, "segment", "cluster"]], clusters, profiles)
+
+
+def _commit(settings, as_of, recall, skipped, segmented: _Segmented, supply) -> dict:
     """Write the recall list (or, `skipped`, why there is none), the segments and the manifest (last),
     without erased customers."""
     folder = settings.paths.published
@@ -73,7 +93,7 @@ def _commit(settings, as_of, recall, skipped, segment_of, clusters, profiles, su
     else:
         recall = without_erased(settings, recall)
         replace_with(folder / RECALL_LIST, lambda staging: recall.to_parquet(staging, index=False))
-    segment_of = without_erased(settings, segment_of)
+    segment_of, clusters = without_erased(settings, segmented.segment_of), segmented.clusters
     replace_with(folder / SEGMENTS, lambda staging: segment_of.to_parquet(staging, index=False))
     manifest = (
         {
@@ -84,11 +104,12 @@ def _commit(settings, as_of, recall, skipped, segment_of, clusters, profiles, su
             "uplift_source": recall["uplift_source"].iloc[0] if len(recall) else None,
             "recall_list_customers": len(recall),
             "segmented_customers": len(segment_of),
-            "cluster_k": int(clusters.k_),
-            "cluster_names": {str(k): name for k, name in clusters.names_.items()},
-            "profiles": {kind: _records(profile) for kind, profile in profiles.items()},
+            "cluster_k": int(clusters.k_) if clusters is not None else 0,
+            "cluster_names": {str(k): name for k, name in clusters.names_.items()} if clusters is not None else {},
+            "profiles": {kind: _records(profile) for kind, profile in segmented.profiles.items()},
         }
         | ({"recall_list_skipped": skipped} if skipped else {})
+        | ({"segments_skipped": segmented.skipped} if segmented.skipped else {})
         | _snapshot_inputs(settings)
         | supply
         | _published_offers(folder)

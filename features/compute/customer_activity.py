@@ -247,6 +247,8 @@ def customer_snapshots(
     customers_in_order = first.index.to_numpy()[order]
     start = ((first.to_numpy() // DAY + 1) * DAY)[order]  # first midnight after the first order
     end = np.minimum((last.to_numpy() // DAY + 1 + ACTIVE_DAYS) * DAY, int(until.timestamp()))[order]
+    if not len(first):  # nobody bought (daily totals, anonymous sales): one empty frame, typed as the rest
+        yield _snapshot(windows, np.zeros(0, dtype=int), np.zeros(0, dtype=np.int64), ids)
     for lo in range(0, len(first), chunk):
         # Within a chunk, rows in code order: the windows' searches then get their queries already sorted.
         by_code = lo + np.argsort(customers_in_order[lo : lo + chunk], kind="stable")

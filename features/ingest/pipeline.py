@@ -22,6 +22,7 @@ from spend.core.privacy.pseudonym import pseudonymise
 from spend.core.privacy.vault import IdentityVault
 from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
+from spend.features.ingest.daily_totals import as_order_lines
 from spend.features.ingest.identity import classify, content_hash, derive_event_ids
 from spend.features.ingest.lock import ledger_lock
 from spend.features.ingest.money import currency_from_symbols, strip_symbols, symbol_disagreements
@@ -48,6 +49,7 @@ class IngestOptions:
     decimal: str = "."  # "," for exports whose numbers read 12,50 (points may group thousands: 1.234,50)
     order_within: tuple[str, ...] = ()  # columns (or "day") that complete an order number (order_keys.py)
     line_totals: bool = False  # unit_price holds the line's total: divided by the quantity
+    daily_totals: bool = False  # each row is a product's units on a day: an anonymous order of its own
 
     def __post_init__(self) -> None:
         if self.decimal not in DECIMAL_MARKS:
@@ -130,18 +132,21 @@ def check_rows(
 ) -> Checked:
     """Every rule of the table (and `options.extra_rules`) over `raw`; what ingestion and batch scoring share."""
     spec = table_spec(options.table)
+    within = options.order_within
+    if options.daily_totals:
+        raw, within = as_order_lines(raw, spec.name, within)
     ctx = SchemaContext(
         now=started + timedelta(seconds=settings.future_tolerance_seconds),
         earliest=datetime.combine(settings.earliest_ts, time(0), tzinfo=UTC),
         max_line_amount=settings.max_line_amount,
         currencies=settings.currencies,
-        allow_anonymous=options.allow_anonymous,
+        allow_anonymous=options.allow_anonymous or options.daily_totals,
         tiers=settings.tiers,
     )
     specs = spec.field_map(ctx)
     private = [name for name, f in specs.items() if f.pseudonymised] + list(PERSONAL_FIELDS)
     found = [c for c in raw.columns if c != MALFORMED]
-    check_order_within(options.order_within, spec.name, list(specs), found, private)
+    check_order_within(options.order_within, spec.name, list(specs), found, private)  # the user's, not daily
     _require_columns(raw, spec, ctx, source)
     progress("parse")
     money = [name for name, f in specs.items() if f.unit == "currency"]
@@ -158,8 +163,8 @@ def check_rows(
     unsplit = pd.concat([_malformed_rows(raw), _blank_rows(raw), headers])
     if len(unsplit):  # their values are empty: the row's own reason first, and its text in its identity
         parsed = Parsed(parsed.frame, pd.concat([unsplit, parsed.failures]).astype({"row": "int64"}))
-    typed = compose_order_ids(parsed.frame, raw, options.order_within, settings.timezone)
-    typed, filled = fill_from_order(typed, raw, options.order_within)
+    typed = compose_order_ids(parsed.frame, raw, within, settings.timezone)
+    typed, filled = fill_from_order(typed, raw, within)
     typed = _fill_defaults(currency_from_symbols(typed, raw, symbols), settings)
     if options.line_totals:
         typed = _unit_prices(typed, spec.name)
@@ -505,6 +510,7 @@ def _record(report: IngestReport, started: datetime, options: IngestOptions) -> 
             "allow_anonymous": options.allow_anonymous,
             "order_within": list(options.order_within),
             "line_totals": options.line_totals,
+            "daily_totals": options.daily_totals,
             "extra_rules": [r.reason for r in options.extra_rules],
         },
     )

@@ -68,12 +68,18 @@ class Coverage:
     with_terminal: int
     with_store: int
     present: frozenset[str]  # input tables with at least one row
+    with_customer: int | None = None  # None: not counted (every line names one)
 
 
 def skipped_groups(coverage: Coverage) -> dict[str, str]:
     """The feature groups this history cannot feed, and why, in one line each; and the inputs the
     customer group goes without (it is built from transactions alone when it must)."""
     skipped = {}
+    if coverage.with_customer == 0:
+        skipped["customer"] = (
+            "no transaction names a customer (anonymous sales or daily totals): no customer features; churn, "
+            "CLV, segments, recall lists and offers need purchases by customer"
+        )
     if not coverage.with_terminal:
         skipped["terminal"] = "no transaction has a terminal_id (card-present payments): no terminal risk windows"
     if not coverage.with_store:
@@ -91,7 +97,7 @@ def skipped_groups(coverage: Coverage) -> dict[str, str]:
         ("membership", "membership tier"),
         ("customers", "signup channel and region"),
     ):
-        if table not in coverage.present:
+        if table not in coverage.present and "customer" not in skipped:
             skipped[f"customer.{table}"] = f"no {table} ingested: customer features without {what}"
     return skipped
 
@@ -137,6 +143,7 @@ def _coverage(settings: SpendSettings, store: OfflineStore) -> Coverage:
         store.count("transactions", ds.field("terminal_id").is_valid()),
         store.count("transactions", ds.field("store_id").is_valid()),
         frozenset(t for t in INPUT_TABLES if store.has_rows(t)),
+        store.count("transactions", ds.field("customer_id").is_valid()),
     )
     if not coverage.lines:
         raise SpendError(f"no transactions under {settings.home}; ingest some first (`spend ingest` or `spend demo`)")
@@ -175,10 +182,7 @@ def _build_here(settings, store: OfflineStore, until: pd.Timestamp, folder: Path
 def _customer_ranges(store: OfflineStore, until: pd.Timestamp):
     """Customer snapshot chunks, reading the history one range of CUSTOMERS_PER_READ customer ids at a time."""
     ids = store.read("transactions", ["customer_id"])["customer_id"].dropna().unique()
-    ids = np.sort(np.asarray(ids, dtype=object))
-    for lo in range(0, len(ids), CUSTOMERS_PER_READ):
-        first, last = ids[lo], ids[min(lo + CUSTOMERS_PER_READ, len(ids)) - 1]
-        mine = (ds.field("customer_id") >= first) & (ds.field("customer_id") <= last)
+    for mine in _id_ranges(np.sort(np.asarray(ids, dtype=object))):
         tx = store.read("transactions", CUSTOMER_LINE_COLUMNS, mine)
         yield from customer_snapshots(
             tx[tx["ts"] < until],
@@ -187,6 +191,17 @@ def _customer_ranges(store: OfflineStore, until: pd.Timestamp):
             store.read("customers", None, mine),
             until,
         )
+
+
+def _id_ranges(ids: np.ndarray):
+    """Filters over sorted `ids`, CUSTOMERS_PER_READ at a time. With no customer at all (daily totals, a
+    till's anonymous sales), one that matches nothing: the group still gets its typed, empty parts (with
+    none, the materialisation found no event_timestamp to read)."""
+    if not len(ids):
+        yield ds.scalar(False)
+    for lo in range(0, len(ids), CUSTOMERS_PER_READ):
+        first, last = ids[lo], ids[min(lo + CUSTOMERS_PER_READ, len(ids)) - 1]
+        yield (ds.field("customer_id") >= first) & (ds.field("customer_id") <= last)
 
 
 def _product_ranges(store: OfflineStore, before: ds.Expression, until: pd.Timestamp, end, prices: list):

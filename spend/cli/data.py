@@ -208,6 +208,15 @@ def ingest_command(
             "divided by the quantity.",
         ),
     ] = False,
+    daily_totals: Annotated[
+        bool,
+        typer.Option(
+            "--daily-totals",
+            help="Each row is a product's units sold (in a store) on a day, not an order line, as a daily sales "
+            "report writes them: stored as anonymous sales, one order per row; customer models do not see them. "
+            "A column of sales amounts, not prices, also needs --line-totals.",
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Validate an export, store accepted rows, quarantine rejected ones with a reason."""
@@ -225,6 +234,7 @@ def ingest_command(
         decimal=decimal,
         order_within=within,
         line_totals=line_totals,
+        daily_totals=daily_totals,
     )
     files, others = export_files(path)
     reports = []

@@ -150,5 +150,24 @@ def publish_command(as_of: AsOf = None, json_output: JsonFlag = False) -> None:
         f"published for the service: {recall}, segments {manifest['segmented_customers']:,} customers -> "
         f"{settings.paths.published}"
     )
-    if "recall_list_skipped" in manifest:
-        console.print(f"skipped: recall list: {manifest['recall_list_skipped']}", highlight=False)
+    for line in _publish_lines(manifest):
+        console.print(line, highlight=False)
+
+
+def _publish_lines(manifest: dict) -> list[str]:
+    """What was published for the supply chain, and each part skipped with why (once where two share it)."""
+    lines = []
+    if "forecast_series" in manifest:
+        lines.append(f"demand forecast: {manifest['forecast_series']:,} series from {manifest['forecast_start']}")
+    if "replenishment_orders" in manifest:
+        orders, as_of = manifest["replenishment_orders"], manifest["replenishment_as_of"]
+        lines.append(f"replenishment: {orders:,} orders as of {as_of}")
+    recall, segments = manifest.get("recall_list_skipped"), manifest.get("segments_skipped")
+    if recall and recall == segments:
+        lines.append(f"skipped: recall list and segments: {recall}")
+    else:
+        lines += [f"skipped: {what}: {why}" for what, why in (("recall list", recall), ("segments", segments)) if why]
+    for what, key in (("demand forecast", "demand_skipped"), ("replenishment", "replenishment_skipped")):
+        if key in manifest:
+            lines.append(f"skipped: {what}: {manifest[key]}")
+    return lines

@@ -23,6 +23,17 @@ class NoModel(SpendError):
         self.model = model
 
 
+class NoCustomers(SpendError):
+    """No purchase in the history names a customer (anonymous sales, daily totals): the customer decisions
+    cannot be made, the product ones can."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "no purchase names a customer (anonymous sales or daily totals): churn, CLV, segments, recall "
+            "lists, scores and offers need purchases by customer; demand, pricing and replenishment do not"
+        )
+
+
 class OnlineStoreUnavailable(SpendError):
     """The online store cannot be read now (Redis down or too slow, the SQLite file missing): the serving
     path answers from defaults where it can and with a 503 where it cannot."""

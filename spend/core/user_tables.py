@@ -85,8 +85,9 @@ ID_COLUMNS = ("product_id", "store_id", "customer_id")
 def read_table(path: Path, option: str, as_text: bool = False, names: tuple[str, ...] = ()) -> pd.DataFrame:
     """A CSV, Parquet or Excel file a user hands to `option` (ids kept as text; with `as_text`, every cell
     of a CSV or Excel file: its id column may have any name); any failure is one error naming the option
-    and the file. A column written as a spreadsheet writes one of `names` or the ids ("Product ID",
-    "Price") takes its name, read as text where it is an id ("00123" stays "00123")."""
+    and the file. Given `names` (the columns a command reads by name), a column that is one of them or of
+    the ids written as a spreadsheet writes it ("Product ID", "Price") takes its name, read as text where
+    it is an id ("00123" stays "00123"); without, a file's names are kept (a column the user names)."""
     import pandas as pd
 
     if not path.is_file():
@@ -95,9 +96,9 @@ def read_table(path: Path, option: str, as_text: bool = False, names: tuple[str,
         suffix = path.suffix.lower()
         if suffix == ".parquet":
             frame = pd.read_parquet(path)
-            return frame.rename(columns=plain_renames(frame.columns, (*names, *ID_COLUMNS)))
+            return frame.rename(columns=plain_renames(frame.columns, (*names, *ID_COLUMNS) if names else ()))
         read = pd.read_csv if suffix != ".xlsx" else partial(pd.read_excel, engine="openpyxl")
-        renames = plain_renames(read(path, nrows=0).columns, (*names, *ID_COLUMNS))
+        renames = plain_renames(read(path, nrows=0).columns, (*names, *ID_COLUMNS) if names else ())
         ids = str if as_text else {c: str for c in ID_COLUMNS} | {c: str for c, n in renames.items() if n in ID_COLUMNS}
         return read(path, dtype=ids).rename(columns=renames)
     except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error

@@ -33,9 +33,8 @@ def test_the_recall_list_and_segments_leave_out_a_customer_erased_after_they_wer
     segment_of = pd.DataFrame({"customer_id": ["c_a", "c_gone", "c_b"], "segment": "loyal", "cluster": 0})
     IdentityVault(settings.paths.vault, TEST_KEY.encode()).erase(["c_gone"])  # landed during the computation
     clusters = SimpleNamespace(k_=1, names_={0: "all"})
-    manifest = publish._commit(
-        settings, pd.Timestamp("2026-01-01", tz="UTC"), recall, None, segment_of, clusters, {}, {}
-    )
+    segmented = publish._Segmented(segment_of, clusters)
+    manifest = publish._commit(settings, pd.Timestamp("2026-01-01", tz="UTC"), recall, None, segmented, {})
     folder = settings.paths.published
     assert pd.read_parquet(folder / RECALL_LIST)["customer_id"].tolist() == ["c_a"]
     assert pd.read_parquet(folder / SEGMENTS)["customer_id"].tolist() == ["c_a", "c_b"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from spend.core.errors import SpendError
+from spend.core.errors import NoCustomers, SpendError
 from spend.core.experiments import CohortConfig
 from spend.core.names import CUSTOMER_ID as ID
 from spend.core.registry import ModelSpec
@@ -22,7 +22,14 @@ from spend.features.ingest.store import OfflineStore
 from spend.features.store.config import feature_store
 from spend.models.metrics import compare
 from spend.models.season import SEASON_INDEX, season_index, season_profile, with_season
-from spend.training.dataset import Splits, check_horizon, cohort_features, feature_columns, order_lines, split_cutoffs
+from spend.training.dataset import (
+    Splits,
+    check_horizon,
+    cohort_features,
+    feature_columns,
+    order_lines,
+    split_cutoffs,
+)
 from spend.training.datasets import Evaluation
 
 STEPS = ("cohorts", "fit and compare", "register")
@@ -60,8 +67,10 @@ def _longest_label(as_of: pd.Timestamp, config: CohortConfig, first: pd.Timestam
 def prepare(settings: SpendSettings, spec: ModelSpec, config: CohortConfig, as_of: pd.Timestamp) -> CohortData:
     store, offline = feature_store(settings), OfflineStore(settings.paths)
     lines = order_lines(offline)
+    if lines.empty and offline.count("transactions"):
+        raise NoCustomers
     if lines.empty:
-        raise SpendError("no transactions of known customers ingested; run `spend ingest` or `spend demo` first")
+        raise SpendError("no transactions ingested; run `spend ingest` or `spend demo` first")
     first = lines["ts"].min()
     splits = split_cutoffs(as_of, config, first)
     horizon, folder = config.label.horizon_days, settings.paths.feature_snapshots

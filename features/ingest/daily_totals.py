@@ -1,0 +1,35 @@
+"""Sales reported as daily totals (`spend ingest --daily-totals`): one row per product (and store) and day
+with the units sold, as a POS's daily sales report, an ERP's sell-through export or the M5 and Favorita
+data sets write them. They name no order and no customer, which every transaction line needs.
+
+Each row is stored as one anonymous line of an order of its own, numbered from its store, day and product
+(`daily/S1/2026-01-31/P7`), so a second ingest of the same report finds the same lines (duplicates), and
+the demand, pricing and replenishment models read them as any sales. Customer models see no customer in
+them, and say so. Rows of one product, store and day at two prices are two lines of that order.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from spend.core.errors import SpendError
+from spend.features.ingest.order_keys import DAY
+
+DAILY = "daily"  # every order id of a daily total starts with it
+
+
+def as_order_lines(raw: pd.DataFrame, table: str, order_within: tuple[str, ...]) -> tuple[pd.DataFrame, tuple]:
+    """(`raw` with an order id to complete and no customer, the columns that complete the order id), or
+    one error naming why these rows are not daily totals."""
+    if table != "transactions":
+        raise SpendError(f"--daily-totals: the {table} table holds no sales; only transactions can be daily totals")
+    if order_within:
+        raise SpendError("--daily-totals: each row is an order of its own; --order-within has nothing to complete")
+    named = [c for c in ("order_id", "customer_id") if c in raw.columns]
+    if named:
+        raise SpendError(
+            f"--daily-totals: the file has {', '.join(named)}: its rows are order lines, not daily totals; "
+            "ingest it without --daily-totals"
+        )
+    within = (*(("store_id",) if "store_id" in raw.columns else ()), DAY, "product_id")
+    return raw.assign(order_id=DAILY, customer_id=None), within
