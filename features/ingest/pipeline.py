@@ -31,7 +31,7 @@ from spend.features.ingest.order_keys import check_order_within, compose_order_i
 from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, blank, parse_frame
 from spend.features.ingest.readers import MALFORMED, file_sha256, header_texts, read_export
 from spend.features.ingest.store import OfflineStore
-from spend.features.ingest.suggest import map_flags, suggested_maps
+from spend.features.ingest.suggest import line_total_column, map_flags, suggested_maps
 from spend.features.ingest.ts_formats import suggested_formats
 from spend.features.ingest.validate import first_reason_per_row, row_rule_failures, schema_failures
 from spend.features.schema.fields import TEXT, Kind, RowRule, SchemaContext
@@ -333,12 +333,24 @@ def _in_every_column(raw: pd.DataFrame, holds: Callable[[str, pd.Series], np.nda
 def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, source: str) -> None:
     missing = [c for c in spec.required_columns(ctx) if c not in raw.columns]
     if missing:
-        pairs = suggested_maps(missing, [c for c in raw.columns if c != MALFORMED])
+        found = [c for c in raw.columns if c != MALFORMED]
+        optional = [c for c in spec.field_map(ctx) if c not in raw.columns and c not in missing]
+        pairs = suggested_maps(missing + optional, found)  # the optional ones too: one command to paste
         flags = map_flags([f"{old}={new}" for old, new in pairs])
+        total = line_total_column(missing, found, pairs)
+        if total is not None:
+            flags = f"{flags} {map_flags([f'{total}=unit_price'])} --line-totals".strip()
+        named = {new for _, new in pairs} & {"order_id", "customer_id"}
+        daily = {"order_id", "customer_id"} <= set(missing) and not named and spec.name == "transactions"
         raise SpendError(
             f"{Path(source).name}: missing required column(s) {', '.join(missing)} for table {spec.name} "
             f"(found {', '.join(c for c in raw.columns if c != MALFORMED)}); map foreign names with --map old=new"
             + (f" (it looks like: {flags})" if flags else "")
+            + (
+                "; a daily sales report (units per product and day, no orders or customers) takes --daily-totals"
+                if daily
+                else ""
+            )
         )
 
 

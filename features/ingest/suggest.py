@@ -68,8 +68,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "ean",
         "barcode",
         "upc",
+        "item",
     ),
-    "quantity": ("qty", "lineitem_quantity", "units", "quantity_sold", "qty_sold"),
+    "quantity": ("qty", "lineitem_quantity", "units", "quantity_sold", "qty_sold", "units_sold", "unit_sales"),
     "unit_price": ("price", "unitprice", "lineitem_price", "item_price", "price_each", "sale_price"),
     "store_id": ("store", "location", "shop", "branch", "outlet", "store_code"),
     "on_hand": (
@@ -91,6 +92,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "lead_time_days": ("lead_time", "leadtime", "lead_days", "lead_time_in_days", "supplier_lead_time"),
     "signup_ts": ("signup_date", "created_at", "registration_date", "joined", "member_since"),
 }
+
+
+# Names of a line's (or a day's) amount, quantity x price: a unit_price only with --line-totals.
+LINE_TOTALS = ("sales", "gross_sales", "net_sales", "sales_amount", "revenue", "amount", "line_total", "total")
 
 
 def plain(name: str) -> str:
@@ -121,3 +126,13 @@ def suggested_maps(missing: list[str], found: list[str]) -> list[tuple[str, str]
 def map_flags(maps: list[str]) -> str:
     """`old=new` maps as `--map` flags to paste, quoted where a name holds a space."""
     return " ".join(f"--map {m!r}" if " " in m else f"--map {m}" for m in maps)
+
+
+def line_total_column(missing: list[str], found: list[str], taken: list[tuple[str, str]]) -> str | None:
+    """Where no column looks like a unit price, one that looks like the line's amount (Square's "Gross
+    Sales", a daily report's "Sales"): read as a price with --line-totals."""
+    if "unit_price" not in missing or any(new == "unit_price" for _, new in taken):
+        return None
+    used = {old for old, _ in taken}
+    by_plain = {plain(name): name for name in reversed(found) if name not in used}
+    return next((by_plain[t] for t in LINE_TOTALS if t in by_plain), None)

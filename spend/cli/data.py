@@ -307,6 +307,12 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
             f"whole, without their values; `spend quarantine --table {report.table}` lists each one's source row",
             highlight=False,
         )
+    if "quantity:non_zero_quantity" in report.quarantined_by_reason:
+        console.print(
+            "lines of zero units (a daily report's products that sold nothing that day) are quarantined: the "
+            "demand features already count a day without lines as zero sales, so nothing is lost",
+            highlight=False,
+        )
     if "customer_id:one_customer_per_order" in report.quarantined_by_reason:
         console.print(
             "lines of one order number naming two customers: if the till's numbers restart per store or day, "

@@ -409,7 +409,8 @@ def test_a_time_written_across_a_date_and_a_time_column_is_joined_by_the_map(set
         (  # Square's item sales: the date and the time of day apart, joined
             "Date,Time,Time Zone,Item,Qty,SKU,Gross Sales,Transaction ID,Customer ID,Location",
             "--map Date+Time=ts --map 'Transaction ID=order_id' --map 'Customer ID=customer_id' "
-            "--map SKU=product_id --map Qty=quantity",  # Gross Sales is a line's total: not a price to suggest
+            "--map SKU=product_id --map Qty=quantity --map Location=store_id "
+            "--map 'Gross Sales=unit_price' --line-totals",  # a line's total, not a price: divided by Qty
         ),
     ],
     ids=["online-retail-ii", "shopify", "square"],
@@ -428,7 +429,10 @@ def test_a_stock_reports_header_gets_the_map_to_type_and_its_optional_columns_ar
     path = tmp_path / "stock.csv"
     path.write_text("SKU,Location,Qty On Hand,On Order,Lead Time,Count Date\np1,s1,4,2,5,2026-01-05\n")
     result = runner.invoke(app, ["ingest", str(path), "--table", "inventory"])
-    suggested = "--map SKU=product_id --map Location=store_id --map 'Count Date=ts' --map 'Qty On Hand=on_hand'"
+    suggested = (
+        "--map SKU=product_id --map Location=store_id --map 'Count Date=ts' --map 'Qty On Hand=on_hand' "
+        "--map 'On Order=on_order' --map 'Lead Time=lead_time_days'"  # the optional ones too: one command
+    )
     assert result.exit_code != 0 and f"(it looks like: {suggested})" in " ".join(result.output.split())
     maps = "SKU=product_id,Location=store_id,Qty On Hand=on_hand,Count Date=ts"
     result = runner.invoke(app, ["ingest", str(path), "--table", "inventory", "--map", maps, "--json"])
@@ -438,6 +442,25 @@ def test_a_stock_reports_header_gets_the_map_to_type_and_its_optional_columns_ar
     result = runner.invoke(app, ["ingest", str(path), "--table", "inventory", "--map", maps])
     told = "(if meant, ingest again with --map 'On Order=on_order' --map 'Lead Time=lead_time_days')"
     assert told in " ".join(result.output.split())
+
+
+def test_a_daily_sales_reports_header_is_told_daily_totals_and_its_sales_column_line_totals(tmp_path, settings):
+    """A report of units and sales per product, store and day was told only `--map Date=ts`: nothing about
+    its Item, its Units Sold, its Sales (a total, not a price) or that its rows are no order lines."""
+    path = tmp_path / "daily.csv"
+    path.write_text("Date,Store,Item,Units Sold,Sales\n2026-01-05,S1,P1,3,7.50\n")
+    result = runner.invoke(app, ["ingest", str(path), "--table", "transactions"])
+    told = " ".join(result.output.split())
+    suggested = "--map Date=ts --map Item=product_id --map 'Units Sold=quantity' --map Store=store_id "
+    assert result.exit_code != 0 and f"(it looks like: {suggested}--map Sales=unit_price --line-totals)" in told
+    assert told.endswith(
+        "a daily sales report (units per product and day, no orders or customers) takes --daily-totals"
+    )
+    maps = "Date=ts,Item=product_id,Units Sold=quantity,Store=store_id,Sales=unit_price"
+    args = ["ingest", str(path), "--table", "transactions", "--map", maps, "--line-totals", "--daily-totals"]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["accepted"] == 1
 
 
 def test_line_totals_become_unit_prices(settings, tmp_path):
