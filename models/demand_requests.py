@@ -195,9 +195,21 @@ def check_counts(stock: pd.DataFrame, pairs: pd.DataFrame, as_of: pd.Timestamp, 
             shown = ", ".join(f"{p} @ {s}" for p, s in pairs_shown)
             raise BadRequest(
                 f"inventory: {int(bad.sum())} product x store pair(s) have {problem} ({as_of.date()}): "
-                f"{shown}; ingest a current inventory snapshot",
+                f"{shown}; ingest a current inventory snapshot{_counted_stores(merged, bad)}",
                 "stores",
             )
+
+
+def _counted_stores(merged: pd.DataFrame, bad: pd.Series) -> str:
+    """Where whole stores lack counts (a stock report of the shops, not the web shop), the stores whose
+    every pair has one: asking for those alone is answered."""
+    stores = merged.groupby("store_id")["product_id"].size()
+    lacking = set(merged.loc[bad, "store_id"])
+    counted = sorted(set(stores.index) - lacking)
+    if not counted or not lacking:
+        return ""
+    shown = ", ".join(counted[:10]) + (f" and {len(counted) - 10} more" if len(counted) > 10 else "")
+    return f", or ask for the stores counted in full ({shown})"
 
 
 def day(ts) -> pd.Timestamp:

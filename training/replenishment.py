@@ -17,11 +17,15 @@ def suggest(
     service_level: float = 0.95,
     review_days: int = 7,
     lead_time_days: float | None = None,
+    products: list[str] | None = None,
+    stores: list[str] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
+    """The suggestions for every series the demand champion learned, or those of `products` and `stores`
+    (a stock report that covers some stores only: its stores alone)."""
     from spend.core.model_store import ModelStore
     from spend.core.registry import spec
     from spend.features.ingest.store import OfflineStore
-    from spend.models.demand_requests import TARGETS_ONLY, replenish
+    from spend.models.demand_requests import TARGETS_ONLY, replenish, requested_series
 
     counts = OfflineStore(settings.paths).read("inventory")
     if counts.empty and lead_time_days is None:
@@ -31,7 +35,8 @@ def suggest(
         )
     declared = spec("demand")
     model, version = ModelStore(settings).load(declared.name, feature_service=declared.feature_service)
-    frame, as_of = replenish(model, counts, as_of, service_level, review_days, lead_time_days=lead_time_days)
+    pairs = requested_series(model.static_, products, stores) if products or stores else None
+    frame, as_of = replenish(model, counts, as_of, service_level, review_days, pairs, lead_time_days)
     summary = {
         "model": f"{declared.name} v{version.version}",
         "as_of": as_of.date().isoformat(),

@@ -87,6 +87,10 @@ def _table(frame) -> Table:
 @user_errors
 def replenish_command(
     out: OutFile,
+    product: Annotated[list[str] | None, typer.Option(help="Product id (repeat for several; default: all).")] = None,
+    store: Annotated[
+        list[str] | None, typer.Option(help="Store id (repeat for several; default: all, each needs a count).")
+    ] = None,
     as_of: AsOf = None,
     service_level: Annotated[
         float, typer.Option(help="Target probability of not running out over the cover period.")
@@ -115,8 +119,9 @@ def replenish_command(
     except ValueError as error:
         raise SpendError(f"--as-of: {as_of!r} is not a date") from error
     fields = {"service_level": "--service-level", "review_days": "--review-days", "lead_time_days": "--lead-time-days"}
+    fields |= {"product": "--product", "store": "--store"}
     with named_as_options(fields):
-        frame, summary = suggest(SpendSettings(), when, service_level, review_days, lead_time_days)
+        frame, summary = suggest(SpendSettings(), when, service_level, review_days, lead_time_days, product, store)
     write_table(frame, out)
     summary |= {"out": str(out)}
     if json_output:

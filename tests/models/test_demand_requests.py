@@ -58,3 +58,22 @@ def test_a_plan_missing_a_column_names_the_columns_it_has():
     foreign = pd.DataFrame({"SKU": ["P1"], "date": ["2026-12-07"], "price": [9.5]})
     with pytest.raises(BadRequest, match=r"missing column\(s\) product_id .*found SKU, date, price\): rename"):
         check_plan(foreign, LAST, {"P1"}, horizon=28)
+
+
+def test_a_stock_report_of_some_stores_names_the_stores_it_covers():
+    """A report of the shops' counts, without the web shop's, refused every pair and named five of them; the
+    stores counted in full are what a request can ask for (`spend replenish --store`)."""
+    from spend.models.demand_requests import check_counts
+
+    pairs = pd.DataFrame({"product_id": ["P1", "P2", "P1", "P2", "P1"], "store_id": ["S1", "S1", "S2", "S2", "WEB"]})
+    counted = pairs[pairs["store_id"] != "WEB"].assign(on_hand=3.0, on_order=0.0, lead_time_days=2.0, count_age_days=0)
+    with pytest.raises(
+        BadRequest,
+        match=r"1 product x store pair\(s\) have no stock count .*P1 @ WEB; .*"
+        r"or ask for the stores counted in full \(S1, S2\)",
+    ):
+        check_counts(counted, pairs, LAST, lead_time_given=False)
+    check_counts(counted, pairs[pairs["store_id"] != "WEB"], LAST, lead_time_given=False)  # answered
+    one_missing = counted.iloc[1:]  # P1 @ S1 uncounted: no store is counted in full but S2
+    with pytest.raises(BadRequest, match=r"in full \(S2\)"):
+        check_counts(one_missing, pairs, LAST, lead_time_given=False)

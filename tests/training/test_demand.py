@@ -162,6 +162,13 @@ def test_replenish_suggests_orders_from_the_latest_counts(shop, tmp_path):
     now = pd.read_csv(tmp_path / "o3.csv")
     assert (now["lead_time_days"] == 0).all() and (now["cover_days"] == 7).all()
     assert (now["target_stock"] <= frame["target_stock"]).all() and (now["target_stock"] < frame["target_stock"]).any()
+    # one store's suggestions, as the service answers for its stores (the CLI could only ask for every one)
+    store = str(frame["store_id"].iloc[0])
+    _ok(["replenish", "--out", str(tmp_path / "o4.csv"), "--service-level", "0.9", "--store", store])
+    alone = pd.read_csv(tmp_path / "o4.csv")
+    assert set(alone["store_id"]) == {store} and len(alone) == (frame["store_id"] == store).sum()
+    assert np.allclose(alone["suggested_order"], frame.loc[frame["store_id"] == store, "suggested_order"])
+    _refused(["replenish", "--out", str(out), "--store", "NOWHERE"], "error: --store: unknown store NOWHERE")
 
 
 def test_replenish_refuses_a_stale_or_missing_count(shop, tmp_path):
