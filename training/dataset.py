@@ -53,11 +53,14 @@ def split_cutoffs(as_of: pd.Timestamp, config: CohortConfig, first_purchase: pd.
 
 
 def purchase_times(offline: OfflineStore) -> pd.Series:
-    """Every purchase line's time, a customer's or anonymous (daily totals have no customer at all)."""
-    tx = offline.read("transactions", ["ts", "kind"])
+    """The times of customers' purchase lines, or of the anonymous ones where no line names a customer
+    (daily totals): the demand and pricing models still need a date to work as of."""
+    tx = offline.read("transactions", [ID, "ts", "kind"])
     if tx.empty:
         raise SpendError("no transactions ingested; run `spend ingest` or `spend demo` first")
-    return tx.loc[tx["kind"] == "purchase", "ts"]
+    purchases = tx[tx["kind"] == "purchase"]
+    named = purchases[purchases[ID].notna()]
+    return (named if len(named) else purchases)["ts"]
 
 
 def latest_day(settings: SpendSettings) -> pd.Timestamp:

@@ -68,7 +68,7 @@ class Coverage:
     with_terminal: int
     with_store: int
     present: frozenset[str]  # input tables with at least one row
-    with_customer: int | None = None  # None: not counted (every line names one)
+    with_customer: int | None = None  # lines naming a customer; None: not counted
 
 
 def skipped_groups(coverage: Coverage) -> dict[str, str]:
