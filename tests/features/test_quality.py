@@ -101,3 +101,26 @@ def test_quality_command_writes_the_card_and_refuses_an_empty_home(settings, wri
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
     assert json.loads((settings.paths.reports / "quality.json").read_text())["tables"] == printed["tables"]
+
+
+def test_a_daily_reports_days_without_sales_and_missing_customers_are_not_faults(settings, write_csv):
+    """A dense daily report (every product, every day) is mostly zero-unit rows, and names no customer by
+    design: its transactions scored 7.5 for validity and lost a field of completeness, so monitoring read
+    every demand model's data as broken. A zero-unit order line still counts against validity."""
+    rows = [
+        {"ts": f"2026-01-0{d}", "store_id": "s1", "product_id": p, "quantity": str(q), "unit_price": "2.5"}
+        for d in range(1, 4)
+        for p, q in (("p1", 2), ("p2", 0), ("p3", 0), ("p4", 0))
+    ]
+    daily = IngestOptions("transactions", daily_totals=True)
+    report = ingest(write_csv(rows, "daily.csv"), daily, settings, now=NOW)
+    assert (report.accepted, report.quarantined_by_reason) == (3, {"quantity:non_zero_quantity": 9})
+    card = scorecard(settings, now=NOW)["tables"]["transactions"]
+    assert card["validity"] == {"score": 100.0, "failing": []}
+    assert not any(line.startswith("customer_id") for line in card["completeness"]["failing"])
+    ingest(
+        write_csv([GOOD_LINE | {"event_id": "z", "quantity": "0"}]), IngestOptions("transactions"), settings, now=NOW
+    )
+    card = scorecard(settings, now=NOW)["tables"]["transactions"]
+    assert card["validity"]["failing"] == ["quantity:non_zero_quantity: 1 rows quarantined"]
+    assert card["validity"]["score"] == 75.0  # 3 accepted of the 4 rows checked, the 9 days without sales left out
