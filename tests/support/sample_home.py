@@ -1,6 +1,7 @@
 """A small data home ready to serve, for the service tests, the serving benchmark and trying `spend serve`:
 a year of simulated history ending yesterday (online values are fresh; 40 products in 5 shops plus the
-web and app shops, so the demand model is quick), the feature store, a churn champion, a fraud champion,
+web and app shops, so the demand model is quick; simulated on a fixed calendar and moved to end then, so
+the same purchases whatever the day: tests/support/calendar.py), the feature store, a churn champion, a fraud champion,
 a demand champion, a pricing champion, a publication and one API key per role.
 
 The fraud model here is a quick one on the retail history's card payments, registered as training would:
@@ -10,7 +11,7 @@ the full Handbook protocol (`spend train fraud`) is for the Handbook's own gener
 from __future__ import annotations
 
 import warnings
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -31,8 +32,10 @@ from spend.training.fraud import payments_with_features
 from spend.training.loop import train
 from spend.training.publish import publish
 from spend.training.tracking import Gate, Registry
+from tests.support.calendar import FIXED_START, shift_to_today
 
 ROLES = ("marketing", "pricing-engine", "supply-chain", "data-scientist", "monitoring")
+TIME_COLUMNS = {table: ["ts"] for table in TABLE_ORDER if table != "customers"} | {"customers": ["signup_ts"]}
 
 
 def sample_home(settings: SpendSettings, root: Path, customers: int, seed: int = 5, products: int = 40) -> dict:
@@ -60,11 +63,11 @@ def feature_home(
     """A year of simulated history ending yesterday, ingested, built, applied and materialised; returns
     today, the as-of date at which every customer's online values are fresh."""
     warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
-    start = date.today() - timedelta(days=365)
     config = SimulationConfig(
-        customers=customers, days=365, seed=seed, start=start, products=products, stores=5, offer_campaign=True
+        customers=customers, days=365, seed=seed, start=FIXED_START, products=products, stores=5, offer_campaign=True
     )
     write_simulation(simulate(config), root / "sim")
+    shift_to_today(root / "sim", config.days, TIME_COLUMNS)  # the same purchases whatever the day (calendar.py)
     for table in TABLE_ORDER:
         ingest(root / "sim" / f"{table}.csv", IngestOptions(table), settings)
     build_snapshots(settings)
