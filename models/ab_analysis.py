@@ -13,11 +13,16 @@ the tolerance, and is breached when it is significantly worse (its whole interva
 
 A sample-ratio mismatch (the arms' sizes differ from the planned split more than chance allows) means
 assignment or logging is broken; nothing else can then be trusted and the decision is stop.
+
+A test of several offers against one control (A/B/n, `analyze_arms`) compares each arm with the control
+as above, at alpha / (number of arms) (Bonferroni): judged each at the lone test's level, several
+useless arms give one a winning interval by chance far more often than alpha (docs/experiments.md). The
+arm shipped is the one whose interval's lower end is highest among the arms that would ship.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -79,6 +84,64 @@ class AbResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ArmsResult:
+    """Each arm against the control at the corrected level, and what to do with the test as a whole."""
+
+    control: str
+    correction: str
+    alpha_per_arm: float
+    arms: dict[str, AbResult]
+    decision: str  # ship | continue | stop
+    best: str | None  # the arm to ship
+    reason: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def analyze_arms(
+    results: pd.DataFrame, settings: AbSettings = AbSettings(), arm_share: float | None = None
+) -> ArmsResult:
+    """Every arm but the control against the control, at alpha / arms. `arm_share`: each treatment arm's
+    planned share of the customers (default: every arm, the control's too, the same size)."""
+    frame, _ = _checked(results, settings, many=True)
+    arms = sorted(set(frame["variant"].astype(str)) - {settings.control})
+    control_share = 1 - len(arms) * arm_share if arm_share is not None else None
+    if control_share is not None and not 0 < control_share < 1:
+        raise SpendError(
+            f"--treatment-share: {len(arms)} arms of {arm_share:g} each leave the control {control_share:g}; "
+            "give each treatment arm's share, their sum below 1"
+        )
+    alpha = settings.alpha / len(arms)
+    within = 0.5 if arm_share is None else arm_share / (arm_share + control_share)  # treated share of a pair
+    each = replace(settings, alpha=alpha, treatment_share=within)
+    variant = frame["variant"].astype(str)
+    answers = {arm: analyze(frame[variant.isin([settings.control, arm])], each) for arm in arms}
+    decision, best, reason = _decide_arms(answers, settings)
+    return ArmsResult(settings.control, "bonferroni", alpha, answers, decision, best, reason)
+
+
+def _decide_arms(answers: dict[str, AbResult], settings: AbSettings) -> tuple[str, str | None, str]:
+    winners = {arm: r for arm, r in answers.items() if r.decision == "ship"}
+    level = f"{1 - settings.alpha:.0%}"
+    if winners:
+        best = max(winners, key=lambda arm: winners[arm].ci_low)
+        others = f"; {', '.join(a for a in winners if a != best)} would ship too" if len(winners) > 1 else ""
+        return (
+            "ship",
+            best,
+            (
+                f"{best}: {answers[best].reason} (each arm against {settings.control!r} at {level} corrected for "
+                f"{len(answers)} arms){others}"
+            ),
+        )
+    if all(r.decision == "stop" for r in answers.values()):
+        return "stop", None, "every arm stops: " + "; ".join(f"{arm}: {r.reason}" for arm, r in answers.items())
+    going = [arm for arm, r in answers.items() if r.decision == "continue"]
+    return "continue", None, f"no arm is shown to win yet ({', '.join(going)} continue); see each arm's reason"
 
 
 def analyze(results: pd.DataFrame, settings: AbSettings = AbSettings()) -> AbResult:
@@ -202,7 +265,10 @@ def _more_needed(effect, adjusted, treated, settings) -> str:
     sd = float(adjusted.std(ddof=1))
     ratio = settings.treatment_share / (1 - settings.treatment_share)
     # The size at which the observed effect would be detected with 80% power at the test's alpha.
-    needed = sample_size(effect, sd, alpha=settings.alpha, power=0.8, ratio=ratio)
+    try:
+        needed = sample_size(effect, sd, alpha=settings.alpha, power=0.8, ratio=ratio)
+    except SpendError:  # an effect too small for any test (the design's own refusal)
+        return "the observed effect is too small for any number of customers to tell from 0"
     now = int((~treated).sum())
     if needed <= now:
         return "the observed effect is within noise at this size"
@@ -212,16 +278,16 @@ def _more_needed(effect, adjusted, treated, settings) -> str:
 
 
 def _arms_hint(variants: list[str], control: str) -> str:
-    """What to type when the arms nearly fit: the control's own spelling, or one test per arm."""
+    """What to type when the arms nearly fit: the control's own spelling."""
     named = [v for v in variants if v.casefold() == control.casefold()]
     if control not in variants and len(named) == 1:
         return f" (--control {named[0]!r} names the control arm as the file spells it)"
-    if control in variants and len(variants) > 2:
-        return "; analyse each arm against the control in a file of its own (rows of that arm and the control)"
     return ""
 
 
-def _checked(results: pd.DataFrame, settings: AbSettings) -> tuple[pd.DataFrame, np.ndarray]:
+def _checked(results: pd.DataFrame, settings: AbSettings, many: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+    """The results with numeric columns read, and who is treated; `many`: more than one treatment arm
+    allowed (analyze_arms)."""
     needed = (*REQUIRED, settings.metric)
     missing = [c for c in needed if c not in results.columns]
     if missing:
@@ -240,9 +306,10 @@ def _checked(results: pd.DataFrame, settings: AbSettings) -> tuple[pd.DataFrame,
     if empty:
         raise SpendError(f"A/B results: column variant has {empty} empty value(s); every customer needs an arm")
     variants = sorted(results["variant"].astype(str).unique())
-    if len(variants) != 2 or settings.control not in variants:
+    if (len(variants) < 2 or not many and len(variants) != 2) or settings.control not in variants:
+        arms = "two arms or more" if many else "exactly two arms"
         raise SpendError(
-            f"A/B results: column variant must hold exactly two arms, one of them {settings.control!r}; "
+            f"A/B results: column variant must hold {arms}, one of them {settings.control!r}; "
             f"found {', '.join(variants[:10])}{_arms_hint(variants, settings.control)}"
         )
     treated = (frame["variant"].astype(str) != settings.control).to_numpy()

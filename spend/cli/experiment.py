@@ -116,7 +116,10 @@ def analyze_command(
         str, typer.Option(help="ab: pre-period column for CUPED (skipped when absent).")
     ] = "pre_margin",
     control: Annotated[str, typer.Option(help="ab: the control arm's name in column variant.")] = "control",
-    treatment_share: Annotated[float, typer.Option(help="ab: planned treatment share, for the ratio check.")] = 0.5,
+    treatment_share: Annotated[
+        float | None,
+        typer.Option(help="ab: each treatment arm's planned share, for the ratio check (default: arms of one size)."),
+    ] = None,
     guardrail_tolerance: Annotated[float, typer.Option(help="ab: worst allowed drop in a guardrail rate.")] = 0.01,
     controls: Annotated[int, typer.Option(help="pilot: matched control stores.")] = 5,
     alpha: Alpha = 0.10,
@@ -133,9 +136,12 @@ def analyze_command(
 
 
 def _analyze_ab(frame, metric, covariate, control, share, tolerance, alpha, json_output) -> None:
-    from spend.models.ab_analysis import AbSettings, analyze
+    from spend.models.ab_analysis import AbSettings, analyze, analyze_arms
 
-    settings = AbSettings(metric, covariate, control, alpha, share, tolerance)
+    settings = AbSettings(metric, covariate, control, alpha, 0.5 if share is None else share, tolerance)
+    if "variant" in frame and frame["variant"].dropna().astype(str).nunique() > 2:
+        _show_arms(analyze_arms(frame, settings, share), json_output)
+        return
     result = analyze(frame, settings)
     if json_output:
         print_json(result.as_dict())
@@ -162,6 +168,35 @@ def _analyze_ab(frame, metric, covariate, control, share, tolerance, alpha, json
                 g.status,
             )
         console.print(table)
+    console.print(f"[bold]decision: {result.decision}[/] - {result.reason}", highlight=False)
+
+
+def _show_arms(result, json_output: bool) -> None:
+    """An A/B/n test: one row per arm against the control, then the test's decision."""
+    if json_output:
+        print_json(result.as_dict())
+        return
+    level = f"{1 - result.alpha_per_arm:.1%}"
+    table = Table(
+        "arm", "n", "mean", f"effect ({level} interval)", "p", "guardrails", "decision",
+        title=f"each arm against {result.control!r} (Bonferroni: {len(result.arms)} arms)",
+    )  # fmt: skip
+    for arm, r in result.arms.items():
+        guards = ", ".join(f"{g.name} {g.status}" for g in r.guardrails) or "-"
+        table.add_row(
+            arm,
+            f"{r.n_treatment:,}",
+            f"{r.treatment_mean:.2f}",
+            f"{r.effect:+.2f} ({r.ci_low:+.2f} to {r.ci_high:+.2f})",
+            f"{r.p_value:.3g}",
+            guards,
+            r.decision,
+        )
+    console.print(table)
+    first = next(iter(result.arms.values()))
+    console.print(f"control: {first.control_mean:.2f} per customer (n={first.n_control:,})", highlight=False)
+    for note in first.skipped:
+        console.print(f"skipped: {note}", highlight=False)
     console.print(f"[bold]decision: {result.decision}[/] - {result.reason}", highlight=False)
 
 

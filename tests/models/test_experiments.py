@@ -13,7 +13,7 @@ from scipy.stats import norm
 from statsmodels.stats.power import TTestIndPower
 
 from spend.core.errors import SpendError
-from spend.models.ab_analysis import AbSettings, analyze, cuped_adjust, mean_difference
+from spend.models.ab_analysis import AbSettings, analyze, analyze_arms, cuped_adjust, mean_difference
 from spend.models.experiment_design import MetricSpread, design, detectable_effect, effect_by_duration, sample_size
 from spend.models.store_pilot import analyze_pilot, match_controls
 
@@ -144,11 +144,60 @@ def test_a_broken_split_stops_whatever_the_effect():
     assert result.decision == "stop" and "sample-ratio mismatch" in result.reason
 
 
+def test_an_effect_too_small_for_any_test_continues_and_says_so():
+    """It ended in the design's error ("mde: 0.000283 is too small ... ask for a larger effect"), which
+    named a figure nobody had asked for."""
+    frame = _ab_test(np.random.default_rng(18), n=2000, effect=0.0)
+    treated = frame["variant"] == "treatment"
+    gap = frame.loc[treated, "margin"].mean() - frame.loc[~treated, "margin"].mean()
+    nudged = frame.assign(margin=frame["margin"] - np.where(treated, gap - 1e-6, 0.0), pre_margin=0.0)
+    result = analyze(nudged)
+    assert result.decision == "continue" and "too small for any number of customers" in result.reason
+
+
 def test_a_test_without_pre_period_or_guardrails_says_what_it_skipped():
     frame = _ab_test(np.random.default_rng(16), n=2000)[["customer_id", "variant", "margin"]]
     result = analyze(frame)
     assert not result.cuped and result.variance_reduction == 0
     assert len(result.skipped) == 3 and any("CUPED" in s for s in result.skipped)
+
+
+def _arms(rng, effects: dict[str, float], n: int = 2000, control: int | None = None) -> pd.DataFrame:
+    """A control of about `control` customers (default `n`) and an arm of about `n` per effect."""
+    control = _ab_test(rng, n=2 * (control or n), effect=0.0).query("variant == 'control'")
+    arms = [
+        _ab_test(rng, n=2 * n, effect=e).query("variant == 'treatment'").assign(variant=a) for a, e in effects.items()
+    ]
+    frame = pd.concat([control, *arms], ignore_index=True).drop(columns=["converted", "returned"])
+    return frame.assign(customer_id=[f"c{i}" for i in range(len(frame))])  # guardrails: tested with two arms
+
+
+def test_several_arms_without_effect_ship_one_no_more_often_than_alpha():
+    """Four arms each judged at 90% ship a useless arm far more often than a lone test's 5% (each interval
+    lies above 0 by chance 5% of the time, and there are four); corrected, the whole test ships one at most
+    alpha / 2 of the time."""
+    rng = np.random.default_rng(40)
+    nulls = {f"arm_{i}": 0.0 for i in range(4)}
+    tests = [_arms(rng, nulls, n=400) for _ in range(300)]
+    shipped = [analyze_arms(frame).decision == "ship" for frame in tests]
+    # each arm at 90% as a lone test would judge it: alpha 0.4 over 4 arms
+    alone = [any(r.ci_low > 0 for r in analyze_arms(f, AbSettings(alpha=0.4)).arms.values()) for f in tests]
+    assert np.mean(shipped) < 0.06 and np.mean(alone) > np.mean(shipped) + 0.04
+
+
+def test_the_arm_with_the_surest_gain_ships_and_a_broken_arm_stops():
+    rng = np.random.default_rng(41)
+    result = analyze_arms(_arms(rng, {"a": 0.0, "b": 0.8, "c": 2.0}, n=5000))
+    assert (result.decision, result.best) == ("ship", "c") and result.alpha_per_arm == pytest.approx(0.1 / 3)
+    assert result.arms["a"].decision == "continue" and result.arms["b"].ci_low > 0  # b would ship too
+    assert "b would ship too" in result.reason
+    broken = _arms(rng, {"a": 1.0}, n=5000)
+    broken = pd.concat(
+        [broken, broken[broken["variant"] == "a"].head(600).assign(customer_id=lambda f: f["customer_id"] + "x")]
+    )
+    assert analyze_arms(broken).arms["a"].decision == "stop"  # 5,600 against 5,000: the split is broken
+    planned = analyze_arms(_arms(rng, {"a": 1.0, "b": 1.0}, n=3000, control=6000), arm_share=0.25)
+    assert all("sample-ratio" not in r.reason for r in planned.arms.values())  # 50/25/25 as planned
 
 
 @pytest.mark.parametrize(
