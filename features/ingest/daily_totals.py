@@ -14,6 +14,7 @@ import pandas as pd
 
 from spend.core.errors import SpendError
 from spend.features.ingest.order_keys import DAY
+from spend.features.ingest.parse import blank
 
 DAILY = "daily"  # every order id of a daily total starts with it
 
@@ -25,11 +26,11 @@ def as_order_lines(raw: pd.DataFrame, table: str, order_within: tuple[str, ...])
         raise SpendError(f"--daily-totals: the {table} table holds no sales; only transactions can be daily totals")
     if order_within:
         raise SpendError("--daily-totals: each row is an order of its own; --order-within has nothing to complete")
-    named = [c for c in ("order_id", "customer_id") if c in raw.columns]
+    named = [c for c in ("order_id", "customer_id") if c in raw.columns and not blank(raw[c]).all()]
     if named:
         raise SpendError(
             f"--daily-totals: the file has {', '.join(named)}: its rows are order lines, not daily totals; "
             "ingest it without --daily-totals"
         )
     within = (*(("store_id",) if "store_id" in raw.columns else ()), DAY, "product_id")
-    return raw.assign(order_id=DAILY, customer_id=None), within
+    return raw.assign(order_id=DAILY, customer_id=None), within  # an empty column of either is replaced

@@ -461,6 +461,12 @@ def test_a_daily_sales_reports_header_is_told_daily_totals_and_its_sales_column_
     result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["accepted"] == 1
+    # a till's daily report with an empty customer column is daily totals all the same; a filled one is not
+    path.write_text("Date,Store,Item,Units Sold,Sales,customer_id\n2026-01-06,S1,P1,3,7.50,\n")
+    assert json.loads(runner.invoke(app, [*args, "--json"]).stdout)["accepted"] == 1
+    path.write_text("Date,Store,Item,Units Sold,Sales,customer_id\n2026-01-07,S1,P1,3,7.50,c9\n")
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0 and "the file has customer_id: its rows are order lines" in result.output
 
 
 def test_line_totals_become_unit_prices(settings, tmp_path):
