@@ -32,7 +32,8 @@ from spend.training.scoring import ID, segments
 
 def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
     """Write the recall list, the segments and the manifest; return the manifest. Without a churn model (a
-    history too short to train one) the segments are published alone and the manifest says why."""
+    history too short to train one) the segments are published alone, and without any customer (daily
+    totals) the supply chain's forecast and orders alone; the manifest says why."""
     try:
         recall, skipped = recall_list(settings, as_of, RecallOptions()), None
     except NoModel as error:
