@@ -201,6 +201,9 @@ def test_daily_totals_without_orders_or_customers_reach_demand_pricing_and_publi
         assert "no purchase names a customer" in refused.output and "Traceback" not in refused.output
     published = json.loads(_ok(["publish", "--json"]))
     assert published["forecast_series"] > 0 and published["segments_skipped"].startswith("no purchase names")
+    sections = json.loads(_ok(["report", "--out", str(tmp_path / "report.html"), "--json"]))["sections"]
+    assert sections["Segments"].startswith("published without segments: no purchase names a customer")
+    assert sections["Demand"].endswith("days") and "expected over" in sections["Demand"]
     lines.assign(order_id="o1")[REQUIRED].head(3).to_csv(tmp_path / "lines.csv", index=False)
     refused = runner.invoke(app, ["ingest", str(tmp_path / "lines.csv"), "--table", "transactions", "--daily-totals"])
     assert refused.exit_code != 0 and "its rows are order lines, not daily totals" in refused.output

@@ -48,7 +48,11 @@ def segments(settings: SpendSettings) -> Section:
     if not path.exists():
         return Section("Segments", "nothing published yet: run `spend publish` (or `spend demo`)")
     frame = pd.read_parquet(path)
-    names = json.loads((settings.paths.published / MANIFEST).read_text())["cluster_names"]
+    manifest = json.loads((settings.paths.published / MANIFEST).read_text())
+    if frame.empty:  # published without customers (daily totals): say why, not an empty chart
+        why = manifest.get("segments_skipped", "no active customer as of the publication")
+        return Section("Segments", f"published without segments: {why}")
+    names = manifest["cluster_names"]
     go = _go()
     by_segment = frame["segment"].value_counts()
     by_cluster = frame["cluster"].astype(str).map(lambda k: f"{k}: {names.get(k, k)}").value_counts()
