@@ -385,6 +385,8 @@ class Spend:
         publication = self.published.current
         if publication is None:
             return _unavailable(ctx, self.published.last_error or "no segments published; run `spend publish`")
+        if "segments_skipped" in publication.manifest:  # published without customers (daily totals)
+            return _unavailable(ctx, f"no segments published: {publication.manifest['segments_skipped']}")
         found = [publication.segment_of.get(c) for c in customer_ids]
         names = publication.manifest.get("cluster_names", {})
         customers = [

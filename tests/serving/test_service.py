@@ -918,6 +918,27 @@ def test_an_erasure_by_the_command_reaches_the_running_service_at_its_next_refre
     assert file_traces(settings.paths.home / "feast", [target, raw]) == []
 
 
+def test_a_publication_without_customers_answers_segments_with_why(served):
+    """A history of daily totals publishes the supply chain's part alone: looking up a segment then ended
+    in a 500 (KeyError on the profiles the manifest does not have)."""
+    folder = served["settings"].paths.published
+    manifest, segments = (folder / "manifest.json").read_text(), (folder / SEGMENTS).read_bytes()
+    why = "no purchase names a customer (anonymous sales or daily totals)"
+    changed = json.loads(manifest) | {"segments_skipped": why, "profiles": {}, "cluster_names": {}}
+    try:
+        pd.DataFrame({"customer_id": [], "segment": [], "cluster": []}).to_parquet(folder / SEGMENTS)
+        (folder / "manifest.json").write_text(json.dumps(changed))
+        assert _post(served, "/v1/admin/reload", {}, "data-scientist").status_code == 200
+        looked_up = _post(served, "/v1/segments/lookup", {"customer_ids": ["c_0123456789abcdef"]}, "marketing")
+        assert looked_up.status_code == 503 and looked_up.json()["error"] == f"no segments published: {why}"
+    finally:
+        (folder / SEGMENTS).write_bytes(segments)
+        (folder / "manifest.json").write_text(manifest)
+        assert _post(served, "/v1/admin/reload", {}, "data-scientist").status_code == 200
+    back = _post(served, "/v1/segments/lookup", {"customer_ids": ["c_0123456789abcdef"]}, "marketing")
+    assert back.status_code == 200
+
+
 def test_an_erased_customer_leaves_every_store_and_is_refused_when_back(served):
     """Last in this module: it removes a customer (not one the other tests use) from the served home."""
     from spend.core.privacy.vault import IdentityVault
