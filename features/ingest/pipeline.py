@@ -30,6 +30,7 @@ from spend.features.ingest.order_fields import fill_from_order
 from spend.features.ingest.order_keys import check_order_within, compose_order_ids
 from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, blank, parse_frame
 from spend.features.ingest.readers import MALFORMED, file_sha256, header_texts, read_export
+from spend.features.ingest.stock_reports import with_count_time
 from spend.features.ingest.store import OfflineStore
 from spend.features.ingest.suggest import line_total_column, map_flags, suggested_maps
 from spend.features.ingest.ts_formats import suggested_formats
@@ -50,6 +51,7 @@ class IngestOptions:
     order_within: tuple[str, ...] = ()  # columns (or "day") that complete an order number (order_keys.py)
     line_totals: bool = False  # unit_price holds the line's total: divided by the quantity
     daily_totals: bool = False  # each row is a product's units on a day: an anonymous order of its own
+    counted_at: str | None = None  # a stock report without a date: every row's count time (stock_reports.py)
 
     def __post_init__(self) -> None:
         if self.decimal not in DECIMAL_MARKS:
@@ -135,6 +137,8 @@ def check_rows(
     within = options.order_within
     if options.daily_totals:
         raw, within = as_order_lines(raw, spec.name, within)
+    if options.counted_at is not None:
+        raw = with_count_time(raw, spec.name, options.counted_at)
     ctx = SchemaContext(
         now=started + timedelta(seconds=settings.future_tolerance_seconds),
         earliest=datetime.combine(settings.earliest_ts, time(0), tzinfo=UTC),
@@ -340,6 +344,7 @@ def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, sou
         total = line_total_column(missing, found, pairs)
         if total is not None:
             flags = f"{flags} {map_flags([f'{total}=unit_price'])} --line-totals".strip()
+        undated = spec.name == "inventory" and "ts" in missing and not any(new == "ts" for _, new in pairs)
         named = {new for _, new in pairs} & {"order_id", "customer_id"}
         daily = {"order_id", "customer_id"} <= set(missing) and not named and spec.name == "transactions"
         raise SpendError(
@@ -351,6 +356,7 @@ def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, sou
                 if daily
                 else ""
             )
+            + ("; a stock report without its count's date takes --counted-at 'YYYY-MM-DD HH:MM'" if undated else "")
         )
 
 
@@ -523,6 +529,7 @@ def _record(report: IngestReport, started: datetime, options: IngestOptions) -> 
             "order_within": list(options.order_within),
             "line_totals": options.line_totals,
             "daily_totals": options.daily_totals,
+            "counted_at": options.counted_at,
             "extra_rules": [r.reason for r in options.extra_rules],
         },
     )

@@ -217,6 +217,13 @@ def ingest_command(
             "A column of sales amounts, not prices, also needs --line-totals.",
         ),
     ] = False,
+    counted_at: Annotated[
+        str | None,
+        typer.Option(
+            help="inventory: the time a stock report without a date column was counted (every row's ts), "
+            "e.g. '2026-12-05 21:00' (SPEND_TIMEZONE, or --ts-format).",
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Validate an export, store accepted rows, quarantine rejected ones with a reason."""
@@ -235,6 +242,7 @@ def ingest_command(
         order_within=within,
         line_totals=line_totals,
         daily_totals=daily_totals,
+        counted_at=counted_at,
     )
     files, others = export_files(path)
     reports = []

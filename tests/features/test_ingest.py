@@ -469,6 +469,33 @@ def test_a_daily_sales_reports_header_is_told_daily_totals_and_its_sales_column_
     assert result.exit_code != 0 and "the file has customer_id: its rows are order lines" in result.output
 
 
+def test_a_stock_report_without_a_date_takes_its_count_time_from_the_command(tmp_path, settings):
+    """An ERP's "stock on hand" export has no date: it was refused for a missing ts with nothing to do but
+    edit the file. --counted-at gives every row its count time; a dated file is refused, and a time in
+    the future is quarantined as any."""
+    path = tmp_path / "soh.csv"
+    path.write_text("SKU,Location,Qty On Hand\np1,s1,4\np2,s1,-2\n")
+    args = [
+        "ingest",
+        str(path),
+        "--table",
+        "inventory",
+        "--map",
+        "SKU=product_id,Location=store_id,Qty On Hand=on_hand",
+    ]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code != 0 and "takes --counted-at 'YYYY-MM-DD HH:MM'" in " ".join(refused.output.split())
+    result = runner.invoke(app, [*args, "--counted-at", "2026-01-05 21:00", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["accepted"] == 2
+    stored = OfflineStore(settings.paths).read("inventory")
+    assert (stored["ts"] == pd.Timestamp("2026-01-05 21:00", tz=settings.timezone)).all()
+    later = runner.invoke(app, [*args, "--counted-at", "2999-01-01", "--json"])
+    assert json.loads(later.stdout)["quarantined_by_reason"] == {"ts:not_in_future": 2}
+    path.write_text("SKU,Location,Qty On Hand,ts\np1,s1,4,2026-01-06\n")
+    assert "has a ts column of its own" in runner.invoke(app, [*args, "--counted-at", "2026-01-06 21:00"]).output
+
+
 def test_line_totals_become_unit_prices(settings, tmp_path):
     """CDNOW-style exports give each line's amount (quantity x price), not the price: read as unit prices,
     two CDs for 20.00 were stored at 40.00. --line-totals divides; a return's negative total over its
