@@ -139,6 +139,13 @@ def bad_inputs(folder: Path) -> list[tuple[str, Path, list[str]]]:
             write("aj.csv", good.replace(b"2025-03-01T10:00:00Z", b"45717.4166")),
             [],
         ),
+        (
+            "a daily sales report, no flag",
+            write("ak.csv", b"Date,Store,Item,Units Sold,Sales\n2025-03-01,S1,P1,3,7.5\n"),
+            [],
+        ),
+        ("order lines given --daily-totals", write("al.csv", good), ["--daily-totals"]),
+        ("--counted-at for transactions", write("am.csv", good), ["--counted-at", "2025-03-01 21:00"]),
     ]
     return cases
 
