@@ -338,26 +338,29 @@ def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, sou
     missing = [c for c in spec.required_columns(ctx) if c not in raw.columns]
     if missing:
         found = [c for c in raw.columns if c != MALFORMED]
-        optional = [c for c in spec.field_map(ctx) if c not in raw.columns and c not in missing]
-        pairs = suggested_maps(missing + optional, found)  # the optional ones too: one command to paste
-        flags = map_flags([f"{old}={new}" for old, new in pairs])
-        total = line_total_column(missing, found, pairs)
-        if total is not None:
-            flags = f"{flags} {map_flags([f'{total}=unit_price'])} --line-totals".strip()
-        undated = spec.name == "inventory" and "ts" in missing and not any(new == "ts" for _, new in pairs)
-        named = {new for _, new in pairs} & {"order_id", "customer_id"}
-        daily = {"order_id", "customer_id"} <= set(missing) and not named and spec.name == "transactions"
         raise SpendError(
             f"{Path(source).name}: missing required column(s) {', '.join(missing)} for table {spec.name} "
-            f"(found {', '.join(c for c in raw.columns if c != MALFORMED)}); map foreign names with --map old=new"
-            + (f" (it looks like: {flags})" if flags else "")
-            + (
-                "; a daily sales report (units per product and day, no orders or customers) takes --daily-totals"
-                if daily
-                else ""
-            )
-            + ("; a stock report without its count's date takes --counted-at 'YYYY-MM-DD HH:MM'" if undated else "")
+            f"(found {', '.join(found)}); map foreign names with --map old=new{_what_fits(spec, ctx, missing, found)}"
         )
+
+
+def _what_fits(spec: TableSpec, ctx: SchemaContext, missing: list[str], found: list[str]) -> str:
+    """The flags to paste for a file lacking required columns: the `--map`s its names suggest (the optional
+    columns' too: one command), a sales amount read as a price, and the option for a report of another
+    shape (daily totals naming no order or customer, a stock report naming no date)."""
+    optional = [c for c in spec.field_map(ctx) if c not in found and c not in missing]
+    pairs = suggested_maps(missing + optional, found)
+    mapped = {new for _, new in pairs}
+    flags = map_flags([f"{old}={new}" for old, new in pairs])
+    total = line_total_column(missing, found, pairs)
+    if total is not None:
+        flags = f"{flags} {map_flags([f'{total}=unit_price'])} --line-totals".strip()
+    hints = [f" (it looks like: {flags})"] if flags else []
+    if spec.name == "transactions" and {"order_id", "customer_id"} <= set(missing) - mapped:
+        hints.append("; a daily sales report (units per product and day, no orders or customers) takes --daily-totals")
+    if spec.name == "inventory" and "ts" in set(missing) - mapped:
+        hints.append("; a stock report without its count's date takes --counted-at 'YYYY-MM-DD HH:MM'")
+    return "".join(hints)
 
 
 def _unit_prices(typed: pd.DataFrame, table: str) -> pd.DataFrame:
