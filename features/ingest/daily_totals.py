@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from spend.core.errors import SpendError
-from spend.features.ingest.order_keys import DAY
+from spend.features.ingest.order_keys import DAY, SEPARATOR
 from spend.features.ingest.parse import blank
 
 DAILY = "daily"  # every order id of a daily total starts with it
@@ -34,3 +34,8 @@ def as_order_lines(raw: pd.DataFrame, table: str, order_within: tuple[str, ...])
         )
     within = (*(("store_id",) if "store_id" in raw.columns else ()), DAY, "product_id")
     return raw.assign(order_id=DAILY, customer_id=None), within  # an empty column of either is replaced
+
+
+def daily_lines(order_ids: pd.Series) -> pd.Series:
+    """Which stored lines came from daily totals: their order ids are the ones `as_order_lines` composes."""
+    return order_ids.astype("string").str.startswith(DAILY + SEPARATOR).fillna(False)

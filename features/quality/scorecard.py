@@ -13,7 +13,7 @@ import pandas as pd
 
 from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
-from spend.features.ingest.daily_totals import DAILY
+from spend.features.ingest.daily_totals import daily_lines
 from spend.features.ingest.store import OfflineStore
 from spend.features.quality.consistency import CHECKS
 from spend.features.schema.fields import default_context
@@ -49,14 +49,13 @@ def completeness(stored: pd.DataFrame, table: str) -> Dimension:
     (features/ingest/daily_totals.py): its lines do not count against customer_id, which a history of
     daily totals alone does not score at all."""
     fields = [f.name for f in TABLES[table].fields(default_context()) if f.counts_for_completeness]
-    daily = (
-        stored["order_id"].astype("string").str.startswith(DAILY + "/").fillna(False) if "order_id" in stored else None
-    )
-    if daily is not None and daily.all():
-        fields = [name for name in fields if name != "customer_id"]
     filled = {name: float(stored[name].notna().mean()) if name in stored else 0.0 for name in fields}
-    if daily is not None and daily.any() and not daily.all() and "customer_id" in filled:
-        filled["customer_id"] = float(stored.loc[~daily, "customer_id"].notna().mean())
+    if "customer_id" in filled and "order_id" in stored:
+        daily = daily_lines(stored["order_id"])
+        if daily.all():
+            del filled["customer_id"]
+        elif daily.any():
+            filled["customer_id"] = float(stored.loc[~daily, "customer_id"].notna().mean())
     failing = [f"{name}: {share:.1%} filled" for name, share in filled.items() if share < PASS_MARK]
     return Dimension(round(100 * sum(filled.values()) / len(filled), 1), failing)
 
@@ -71,13 +70,13 @@ def validity(batches: list[BatchRecord]) -> Dimension:
             reasons[reason] = reasons.get(reason, 0) + count
     # A daily report's zero-unit rows are quarantined (a day without lines is a zero already), not faults.
     no_sales = sum(b.quarantined_by_reason.get(NO_SALES, 0) for b in batches if b.options.get("daily_totals"))
-    failing = [
-        f"{reason}: {count:,} rows quarantined" for reason, count in sorted(reasons.items(), key=lambda r: -r[1])
-    ]
     if no_sales:
-        failing = [line for line in failing if not line.startswith(NO_SALES)]
-        if reasons[NO_SALES] > no_sales:
-            failing.append(f"{NO_SALES}: {reasons[NO_SALES] - no_sales:,} rows quarantined")
+        reasons[NO_SALES] -= no_sales
+    failing = [
+        f"{reason}: {count:,} rows quarantined"
+        for reason, count in sorted(reasons.items(), key=lambda r: -r[1])
+        if count
+    ]
     total = accepted + quarantined - no_sales
     return Dimension(round(100 * accepted / total, 1) if total else 100.0, failing)
 

@@ -68,14 +68,14 @@ class Coverage:
     with_terminal: int
     with_store: int
     present: frozenset[str]  # input tables with at least one row
-    with_customer: int | None = None  # lines naming a customer; None: not counted
+    with_customer: int  # lines naming a customer
 
 
 def skipped_groups(coverage: Coverage) -> dict[str, str]:
     """The feature groups this history cannot feed, and why, in one line each; and the inputs the
     customer group goes without (it is built from transactions alone when it must)."""
     skipped = {}
-    if coverage.with_customer == 0:
+    if not coverage.with_customer:
         skipped["customer"] = (
             "no transaction names a customer (anonymous sales or daily totals): no customer features; churn, "
             "CLV, segments, recall lists and offers need purchases by customer"
