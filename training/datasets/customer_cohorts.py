@@ -22,14 +22,7 @@ from spend.features.ingest.store import OfflineStore
 from spend.features.store.config import feature_store
 from spend.models.metrics import compare
 from spend.models.season import SEASON_INDEX, season_index, season_profile, with_season
-from spend.training.dataset import (
-    Splits,
-    check_horizon,
-    cohort_features,
-    feature_columns,
-    order_lines,
-    split_cutoffs,
-)
+from spend.training.dataset import Splits, check_horizon, cohort_features, feature_columns, order_lines, split_cutoffs
 from spend.training.datasets import Evaluation
 
 STEPS = ("cohorts", "fit and compare", "register")
