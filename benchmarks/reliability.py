@@ -146,6 +146,11 @@ def bad_inputs(folder: Path) -> list[tuple[str, Path, list[str]]]:
         ),
         ("order lines given --daily-totals", write("al.csv", good), ["--daily-totals"]),
         ("--counted-at for transactions", write("am.csv", good), ["--counted-at", "2025-03-01 21:00"]),
+        (
+            "brackets in column names (a terminal's markup: [/foo])",
+            write("an.csv", good.replace(b",channel\n", b",channel,[/foo]\n").replace(b",pos\n", b",pos,x\n")),
+            [],
+        ),
     ]
     return cases
 

@@ -128,3 +128,32 @@ def test_a_summary_for_people_is_one_line_of_words_not_a_python_dict(capsys):
         capsys.readouterr().out.strip()
         == "out: s.csv; reidentified: no; customers: 1,234; variants: A 2; share: 0.25; x: -"
     )
+
+
+def test_brackets_in_a_users_words_are_printed_as_written_never_read_as_markup(tmp_path):
+    """A header `[/foo]` (rich's closing tag) ended `spend ingest` in a MarkupError traceback, raised again
+    by the `error:` line itself; `[bold red]x` was swallowed as a style."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    export = tmp_path / "sales [final].csv"
+    export.write_text(
+        "event_id,order_id,customer_id,ts,kind,product_id,quantity,unit_price,currency,channel,[/foo],[bold red]x\n"
+        "e1,o1,C1,2025-03-01T10:00:00Z,purchase,P1,2,9.99,GBP,pos,a,b\n"
+    )
+    env = os.environ | {"SPEND_HOME": str(tmp_path / "home"), "SPEND_PSEUDONYM_KEY": "k" * 32}
+    spend = str(Path(sys.executable).parent / "spend")
+    run = subprocess.run(
+        [spend, "ingest", str(export), "--table", "transactions"], capture_output=True, text=True, env=env
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "not stored: [/foo], [bold red]x" in run.stdout
+    assert "ingest sales [final].csv" in run.stderr
+    missing = subprocess.run(
+        [spend, "ingest", str(tmp_path / "[/x]"), "--table", "transactions"], capture_output=True, text=True, env=env
+    )
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip().endswith("[/x]: no such file")

@@ -51,6 +51,27 @@ def test_csv_is_rounded_and_parquet_keeps_every_digit(tmp_path):
     assert pd.read_parquet(tmp_path / "scores.parquet")["p_churn"].iloc[0] == 0.123456789
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_text_a_spreadsheet_would_run_as_a_formula_is_written_inert(tmp_path, suffix):
+    """A product named `=HYPERLINK(...)` in a POS export reached the buyers' replenishment file as a live
+    formula (openpyxl writes a string starting with = as one); numbers and parquet are left alone."""
+    import openpyxl
+
+    cells = ['=HYPERLINK("http://x","y")', "+1+cmd", "-2+3", "@SUM(A1)", "\tx", "-5", "+1.5", "A-9", "", None]
+    frame = pd.DataFrame({"product_id": cells, "units": range(len(cells))})
+    write_table(frame, tmp_path / f"orders{suffix}")
+    write_table(frame, tmp_path / "orders.parquet")
+    expected = ['\'=HYPERLINK("http://x","y")', "'+1+cmd", "'-2+3", "'@SUM(A1)", "'\tx", "-5", "+1.5", "A-9"]
+    if suffix == ".xlsx":
+        sheet = openpyxl.load_workbook(tmp_path / "orders.xlsx").active
+        written = [row[0].value for row in sheet.iter_rows(min_row=2)]
+        assert all(row[0].data_type != "f" for row in sheet.iter_rows(min_row=2))
+    else:
+        written = pd.read_csv(tmp_path / "orders.csv", dtype=str, keep_default_na=False)["product_id"].tolist()
+    assert written[:8] == expected
+    assert pd.read_parquet(tmp_path / "orders.parquet")["product_id"].tolist() == cells
+
+
 def test_an_unknown_suffix_is_refused_before_any_work(tmp_path):
     with pytest.raises(SpendError, match=r"--out: x.txt must end in .csv, .parquet, .xlsx"):
         check_out(tmp_path / "x.txt")

@@ -30,6 +30,7 @@ import pyarrow as pa
 from spend.core.audit import command_audit
 from spend.core.errors import SpendError
 from spend.core.files import replace_with
+from spend.core.ids import canonical_id
 from spend.core.names import CUSTOMER_ID as ID
 from spend.core.names import MANIFEST
 from spend.core.privacy.erasing import erasing
@@ -69,7 +70,8 @@ class Receipt:
 def erase_customers(settings: SpendSettings, raw_ids: Iterable[str], reason: str = "", who: str = "") -> Receipt:
     """Remove the customers behind these ids (the shop's own ids) from every store, write the audit record
     (`who` asked, for `reason`) and return the receipt; harmless to repeat."""
-    raw = list(dict.fromkeys(str(r).strip() for r in raw_ids if str(r).strip()))
+    # Spelled as ingestion stores them (NFKC), so the raw id is found in exports as well as by pseudonym.
+    raw = list(dict.fromkeys(canonical_id(str(r).strip()) for r in raw_ids if str(r).strip()))
     if not raw:
         raise SpendError("erase: no customer id given (arguments or --from-file)")
     key = settings.pseudonym_key.get_secret_value().encode("utf-8")

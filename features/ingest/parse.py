@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spend.core.errors import SpendError
+from spend.core.ids import canonical_ids
 from spend.features.schema.fields import ID_PATTERN, TEXT, FieldSpec, Kind
 
 _NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
@@ -39,7 +40,7 @@ def _as_text(raw: pd.Series) -> pd.Series:
 
 
 def parse_ids(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    text = _as_text(raw)
+    text = canonical_ids(_as_text(raw))
     bad = text.notna() & ~text.str.fullmatch(ID_PATTERN).fillna(False)
     # The malformed text stays (its row is quarantined anyway) so source rules can still recognise it.
     return text, bad

@@ -21,9 +21,13 @@ from spend.core.names import TIERS
 TEXT = pd.StringDtype("pyarrow")
 # Exports name things as people do: orders "#1001", customers by e-mail, stores "Main St" or "Café Zürich".
 # An id is 1 to 64 printable characters, without control characters (a tab or line break is a broken
-# export), commas or semicolons (they separate ids in lists: an erasure file) or spaces at its ends (the
-# same pattern in Python's re and Arrow's RE2).
-ID_PATTERN = r"^[^\s\x00-\x1f\x7f,;](?:[^\x00-\x1f\x7f,;]{0,62}[^\s\x00-\x1f\x7f,;])?$"
+# export), invisible ones (a zero-width space made "C1" and "C1\u200b" two customers that look alike
+# everywhere; a right-to-left override shows an id backwards), commas or semicolons (they separate ids
+# in lists: an erasure file) or spaces at its ends (the same pattern in Python's re and Arrow's RE2,
+# which is why the invisible characters are in it as themselves, not as escapes).
+INVISIBLE = "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_NOT_IN_ID = rf"\x00-\x1f\x7f,;{INVISIBLE}"
+ID_PATTERN = rf"^[^\s{_NOT_IN_ID}](?:[^{_NOT_IN_ID}]{{0,62}}[^\s{_NOT_IN_ID}])?$"
 
 
 class Kind(StrEnum):
@@ -78,7 +82,7 @@ class FieldSpec:
     def parse_rule(self) -> str:
         return {
             Kind.ID: "text of 1 to 64 characters, without commas, semicolons, tabs, line breaks or other "
-            "control characters",
+            "control or invisible characters; stored in Unicode NFKC (full-width digits as ASCII)",
             Kind.TIMESTAMP: "ISO 8601 (or the --ts-format given); no offset means SPEND_TIMEZONE; stored in UTC",
             Kind.FLOAT: "decimal number (12.5, or 12,5 with --decimal ',')",
             Kind.INT: "whole number",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from spend.core.console import JsonFlag, console, print_json, step_progress, user_errors
+from spend.core.console import JsonFlag, console, print_json, step_progress, styled, user_errors
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 
@@ -329,8 +329,8 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
         )
     if any(reason.endswith(":malformed_id") for reason in report.quarantined_by_reason):
         console.print(
-            "ids are 1 to 64 characters without commas, semicolons, tabs, line breaks or other control characters; "
-            f"`spend quarantine --table {report.table}` shows the rows",
+            "ids are 1 to 64 characters without commas, semicolons, tabs, line breaks or other control or "
+            f"invisible characters; `spend quarantine --table {report.table}` shows the rows",
             highlight=False,
         )
     if "currency:symbol_disagrees" in report.quarantined_by_reason:
@@ -363,11 +363,9 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
     if report.ignored_columns:
         from spend.features.ingest.suggest import map_flags
 
-        console.print(
-            f"[yellow]columns not in the {report.table} schema, not stored:[/] {', '.join(report.ignored_columns)}"
-            + (f" (if meant, ingest again with {map_flags(report.suggested_maps)})" if report.suggested_maps else ""),
-            highlight=False,
-        )
+        hint = f" (if meant, ingest again with {map_flags(report.suggested_maps)})" if report.suggested_maps else ""
+        heading = f"columns not in the {report.table} schema, not stored:"
+        console.print(styled(heading, "yellow", f" {', '.join(report.ignored_columns)}{hint}"), highlight=False)
 
 
 @user_errors

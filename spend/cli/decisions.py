@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from spend.cli.options import AsOf, OutFile, Reidentify, as_of_date
-from spend.core.console import JsonFlag, console, errors, print_json, user_errors
+from spend.core.console import JsonFlag, console, errors, print_json, styled, user_errors
 from spend.core.settings import SpendSettings
 from spend.core.user_tables import check_out
 from spend.features.store import quiet_feast
@@ -120,7 +120,7 @@ def recall_list_command(
         print_json(summary)
         return
     if report["uplift_warning"]:
-        errors.print(f"[bold yellow]warning:[/] {report['uplift_warning']}", highlight=False)
+        errors.print(styled("warning:", "bold yellow", f" {report['uplift_warning']}"), highlight=False)
     spent = f"; spend {report['spend']:,.2f} of {report['budget']:,.2f}" if report.get("budget") is not None else ""
     console.print(
         f"{len(frame):,} customers -> {out}; {report['measure']} {report['expected_saved_margin']:,.2f}"

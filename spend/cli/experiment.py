@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from spend.cli.options import parse_time
-from spend.core.console import JsonFlag, console, print_json, print_summary, user_errors
+from spend.core.console import JsonFlag, console, print_json, print_summary, styled, user_errors
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 from spend.core.user_tables import check_out, read_table
@@ -168,7 +168,7 @@ def _analyze_ab(frame, metric, covariate, control, share, tolerance, alpha, json
                 g.status,
             )
         console.print(table)
-    console.print(f"[bold]decision: {result.decision}[/] - {result.reason}", highlight=False)
+    console.print(styled(f"decision: {result.decision}", "bold", f" - {result.reason}"), highlight=False)
 
 
 def _show_arms(result, json_output: bool) -> None:
@@ -197,7 +197,7 @@ def _show_arms(result, json_output: bool) -> None:
     console.print(f"control: {first.control_mean:.2f} per customer (n={first.n_control:,})", highlight=False)
     for note in first.skipped:
         console.print(f"skipped: {note}", highlight=False)
-    console.print(f"[bold]decision: {result.decision}[/] - {result.reason}", highlight=False)
+    console.print(styled(f"decision: {result.decision}", "bold", f" - {result.reason}"), highlight=False)
 
 
 def _analyze_pilot(frame, controls, alpha, json_output) -> None:

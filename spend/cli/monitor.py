@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from spend.core.console import JsonFlag, console, print_json, step_progress, user_errors
+from spend.core.console import JsonFlag, console, print_json, step_progress, styled, user_errors
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 
@@ -52,6 +52,6 @@ def _show(result: dict) -> None:
     console.print(summary)
     for name, checked in result["models"].items():
         for breach in checked.get("breaches", []):
-            console.print(f"[red]{name}[/]: {breach}", highlight=False)
+            console.print(styled(name, "red", f": {breach}"), highlight=False)
         for note in checked.get("notes", []):
             console.print(f"{name}: {note}", highlight=False)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from spend.core.console import JsonFlag, console, print_json, user_errors
+from spend.core.console import JsonFlag, console, print_json, styled, user_errors
 from spend.core.settings import SpendSettings
 
 retention_app = typer.Typer(help="Delete what is older than each table's retention period.", no_args_is_help=True)
@@ -59,7 +59,7 @@ def erase_command(
     if receipt.unknown_ids:
         console.print(f"unknown: {', '.join(receipt.unknown_ids[:20])}", highlight=False)
     for path in receipt.not_removed:
-        console.print(f"[yellow]mentions an erased customer, not edited:[/] {path}", highlight=False)
+        console.print(styled("mentions an erased customer, not edited:", "yellow", f" {path}"), highlight=False)
 
 
 def _ids_in(path: Path | None, column: str) -> list[str]:

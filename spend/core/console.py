@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from spend.core.errors import DAMAGED_STORE, SpendError, SpendWarning, first_line
 
@@ -29,8 +30,16 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on
 
 # Results (tables, summaries, decisions) on stdout, so `spend quality > q.txt` keeps them; progress bars,
 # warnings and errors on stderr. Under --json a command prints its one JSON object instead of results.
-console = Console()
-errors = Console(stderr=True)
+# Markup off: what Spend prints carries the user's own words (file and column names, ids, values), and
+# rich read a column named "Price [/incl. VAT]" as a closing tag and ended the command in a traceback.
+# Styled words are marked with `styled` instead.
+console = Console(markup=False)
+errors = Console(stderr=True, markup=False)
+
+
+def styled(head: str, style: str, rest: str = "") -> Text:
+    """`head` in `style`, then `rest` exactly as given."""
+    return Text.assemble((head, style), rest)
 
 
 @contextmanager
@@ -80,7 +89,7 @@ def count_progress(title: str, enabled: bool = True) -> Iterator[Callable[[int, 
 
 def _bar() -> Progress:
     return Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
@@ -130,7 +139,7 @@ def plain(value):
 
 def fail(message: str, as_json: bool = False) -> None:
     """One `error:` line on stderr (and, under --json, `{"error": ...}` on stdout), exit code 2."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    errors.print(styled("error:", "bold red", f" {message}"), highlight=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps({"error": message}) + "\n")
     raise typer.Exit(code=2)
@@ -194,7 +203,7 @@ def configure_output(verbose: bool = False) -> None:
         if str(message) in shown:  # one warning per run, not one per table ingested
             return
         shown.add(str(message))
-        errors.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+        errors.print(styled("warning:", "bold yellow", f" {message}"), highlight=False, soft_wrap=True)
 
     warnings.showwarning = show
 

@@ -4,6 +4,11 @@ Files for people (CSV and Excel) carry numbers rounded to 4 decimals (money to t
 to a hundredth of a percent): a CSV of 17-digit floats is unreadable and no more exact in practice.
 Parquet is for programs and keeps every digit. Excel has no time zones, so times are written in UTC
 without one; a table over Excel's row limit is an error naming the limit, not a cut file.
+
+A text cell of a CSV or Excel file that a spreadsheet would run as a formula (it starts with =, +, -, @,
+a tab or a carriage return, and is not a number) is written with a leading apostrophe, as OWASP advises
+against CSV injection: product names, store ids and quarantined values come from exports anyone could
+have typed into, and the files go to marketing and buyers who open them in a spreadsheet.
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ def write_table(frame: pd.DataFrame, out: Path) -> None:
 
 
 def for_people(frame: pd.DataFrame) -> pd.DataFrame:
-    """Floats rounded, times in UTC without a zone."""
+    """Floats rounded, times in UTC without a zone, text that would run as a formula made inert."""
     import pandas as pd
 
     out = frame.copy()
@@ -76,7 +81,23 @@ def for_people(frame: pd.DataFrame) -> pd.DataFrame:
             out[column] = values.round(DECIMALS)
         elif isinstance(values.dtype, pd.DatetimeTZDtype):
             out[column] = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        elif pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
+            out[column] = values.map(inert)
     return out
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(cell):
+    """A text cell a spreadsheet would run as a formula, behind an apostrophe; anything else as it is."""
+    if not isinstance(cell, str) or not cell.startswith(FORMULA_STARTS):
+        return cell
+    try:
+        float(cell)
+    except ValueError:
+        return "'" + cell
+    return cell  # "-5" or "+1.5" is a number, which no spreadsheet runs
 
 
 ID_COLUMNS = ("product_id", "store_id", "customer_id")

@@ -58,6 +58,29 @@ def test_the_command_erases_from_the_stores_and_user_files_and_lists_what_it_can
     assert (again["found"], again["already_erased"]) == (0, 1)
 
 
+def test_an_erasure_request_finds_a_customer_whatever_unicode_spelling_it_uses(settings, write_csv):
+    """The shop's export says "Café-7" with a composed é, the request comes from a Mac with a combining one."""
+    composed, combining = "Caf\u00e9-7", "Cafe\u0301-7"
+    line = GOOD_LINE | {"event_id": "e1", "customer_id": composed}
+    ingest(
+        write_csv([line, GOOD_LINE | {"event_id": "e2", "order_id": "o2"}]),
+        IngestOptions("transactions"),
+        settings,
+        now=NOW,
+    )
+    exports = settings.paths.home / "reports"
+    exports.mkdir(parents=True)
+    pd.DataFrame({"original_customer_id": [composed, "x"]}).to_csv(exports / "list.csv", index=False)
+
+    receipt = json.loads(_erase(combining).stdout)
+    assert (receipt["found"], receipt["unknown_ids"]) == (1, [])
+    assert receipt["removed"]["offline store (transactions)"] == 1
+    assert file_traces(settings.paths.home, [composed, pseudonym(composed, TEST_KEY.encode())]) == []
+    assert OfflineStore(settings.paths).read("transactions")["customer_id"].tolist() == [
+        pseudonym("alice", TEST_KEY.encode())
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [

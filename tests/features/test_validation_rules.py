@@ -35,6 +35,8 @@ BAD_LINES = [
     ("customer_id", "x" * 80, "customer_id:malformed_id"),
     ("product_id", "p\t1", "product_id:malformed_id"),
     ("store_id", "Smith, John", "store_id:malformed_id"),  # commas separate ids in lists (an erasure file)
+    ("customer_id", "alice\u200b", "customer_id:malformed_id"),  # a zero-width space: "alice" to the eye
+    ("product_id", "\u202ep1", "product_id:malformed_id"),  # a right-to-left override shows it backwards
     ("ts", "yesterday", "ts:unparsable_timestamp"),
     ("ts", "2026-02-30T10:00:00", "ts:unparsable_timestamp"),
     ("ts", "2027-01-01T00:00:00", "ts:not_in_future"),
@@ -68,6 +70,26 @@ def test_each_rule_rejects_its_bad_case_with_field_and_rule(settings, write_csv,
     row = quarantined(settings).iloc[0]
     assert row["reason"] == reason
     assert row["source_row"] == 2
+
+
+def test_an_id_spelled_two_ways_in_unicode_is_one_id_and_one_pseudonym(settings, write_csv):
+    """ "Café" as one code point or as "e" and a combining accent (a Mac export), and "C１２" typed with
+    full-width digits, were two customers each: two pseudonyms, two histories, half an erasure."""
+    from spend.core.privacy.pseudonym import pseudonym
+
+    lines = [
+        GOOD_LINE | {"event_id": "e1", "order_id": "o1", "customer_id": "Caf\u00e9", "product_id": "P\uff11"},
+        GOOD_LINE | {"event_id": "e2", "order_id": "o2", "customer_id": "Cafe\u0301", "product_id": "P1"},
+        GOOD_LINE | {"event_id": "e3", "order_id": "o3", "customer_id": "C\uff11\uff12", "store_id": "\uff33\uff11"},
+    ]
+    report = ingest(write_csv(lines), IngestOptions("transactions"), settings, now=NOW)
+    assert report.accepted == 3
+    stored = OfflineStore(settings.paths).read("transactions").set_index("event_id")
+    key = settings.pseudonym_key.get_secret_value().encode()
+    assert stored.loc["e1", "customer_id"] == stored.loc["e2", "customer_id"] == pseudonym("Cafe\u0301", key)
+    assert stored.loc["e3", "customer_id"] == pseudonym("C12", key)
+    assert stored.loc["e1", "product_id"] == stored.loc["e2", "product_id"] == "P1"
+    assert stored.loc["e3", "store_id"] == "S1"
 
 
 def test_return_with_negative_quantity_and_zero_price_is_accepted(settings, write_csv):

@@ -8,6 +8,7 @@ import hmac
 import numpy as np
 import pandas as pd
 
+from spend.core.ids import canonical_id
 from spend.features.schema.fields import TEXT
 
 PREFIX = "c_"
@@ -15,7 +16,7 @@ HEX_CHARS = 32  # 128 bits: collisions are negligible for any customer base
 
 
 def pseudonym(raw_id: str, key: bytes) -> str:
-    digest = hmac.new(key, raw_id.encode("utf-8"), hashlib.sha256).hexdigest()
+    digest = hmac.new(key, canonical_id(raw_id).encode("utf-8"), hashlib.sha256).hexdigest()
     return PREFIX + digest[:HEX_CHARS]
 
 
