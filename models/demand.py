@@ -218,6 +218,16 @@ class DemandForecaster(BaseEstimator):
         moving = self.elasticity_[self.elasticity_ < 0].index
         return [p for p in products if p not in moving], "no price effect was estimated for them"
 
+    def outside_prices(self, plan: pd.DataFrame) -> pd.DataFrame:
+        """The planned products with a price outside those their history shows (`low`, `high`): the
+        forecast reads such a price as the nearest one shown."""
+        if not self._by_elasticity or plan.empty:  # the trees' price is a ratio to a reference: not this
+            return pd.DataFrame(columns=["low", "high"])
+        span = plan[["product_id"]].join(self.price_range_, on="product_id")
+        price = plan["price"].to_numpy(dtype=float)
+        beyond = (price < span["low"].to_numpy()) | (price > span["high"].to_numpy())
+        return self.price_range_.loc[sorted(set(plan.loc[beyond, "product_id"].astype(str)))]
+
     def _columns(self) -> list[str]:
         """The frame's columns mlforecast sees: with the elasticity's price effect, no price input."""
         if not self._by_elasticity:

@@ -114,8 +114,13 @@ def check_plan(
     for problem, bad in checks:
         if bad.any():
             row = int(bad.to_numpy().nonzero()[0][0])
-            raise BadRequest(f"price plan row {row + 1}: {problem} ({plan.iloc[row].to_dict()})", "prices")
+            raise BadRequest(f"price plan row {row + 1}: {problem} ({_row_text(plan.iloc[row])})", "prices")
     return plan.assign(date=day, price=prices)
+
+
+def _row_text(row: pd.Series) -> str:
+    """A plan row as a person reads it (`product_id P1, date 2026-12-07, price 0`), not a Python dict."""
+    return ", ".join(f"{name} {'' if pd.isna(value) else value}".strip() for name, value in row.items())
 
 
 ISO_DAY = r"\d{4}-\d{2}-\d{2}"
@@ -164,10 +169,20 @@ def plan_skipped(model, plan: pd.DataFrame | None) -> str | None:
         return None
     products = sorted(set(plan["product_id"].astype(str)))
     still, why = model.unpriced(products)
-    if not still:
-        return None
-    shown = ", ".join(still[:5]) + (f" and {len(still) - 5} more" if len(still) > 5 else "")
-    return f"planned prices do not move the forecast of {shown}: {why}"
+    lines = [f"planned prices do not move the forecast of {_first(still)}: {why}"] if still else []
+    outside = model.outside_prices(plan) if hasattr(model, "outside_prices") else pd.DataFrame()
+    outside = outside[~outside.index.isin(still)]
+    if len(outside):
+        spans = [f"{p} ({row.low:,.2f} to {row.high:,.2f})" for p, row in outside.iterrows()]
+        lines.append(
+            f"planned prices outside those the history shows count as the nearest shown, as the price effect "
+            f"is not known beyond them: {_first(spans)}"
+        )
+    return "; ".join(lines) or None
+
+
+def _first(items: list[str], most: int = 5) -> str:
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
 def latest_counts(counts: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:

@@ -4,6 +4,8 @@ are 400, naming the rule and the product."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import bentoml
 import numpy as np
 
@@ -19,7 +21,9 @@ def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores
     model = loaded.model
     ids = [p.product_id for p in products]
     if len(set(ids)) < len(ids):
-        return refused(ctx, 400, "products: a product is asked for twice", "products", logged="products: twice")
+        twice = sorted(i for i, n in Counter(ids).items() if n > 1)
+        reason = f"products: asked for twice (one entry per product): {', '.join(twice[:5])}"
+        return refused(ctx, 400, reason, "products", logged="products: twice")
     index, inputs, shop = _inputs(model)
     rows = np.fromiter((index.get(i, -1) for i in ids), np.intp, len(ids))
     if (rows < 0).any():

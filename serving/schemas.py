@@ -275,7 +275,7 @@ class PlannedPrice(BaseModel):
     product_id: str = Field(min_length=1, max_length=64)
     store_id: str | None = Field(None, min_length=1, max_length=64, description="None: every store")
     date: Day = Field(description="A day after the demand model's history")
-    price: Number = Field(ge=0, description="Planned unit price (the currency of the history)")
+    price: Number = Field(ge=0.01, description="Planned unit price (the currency of the history)")
 
 
 class DemandDay(BaseModel):

@@ -295,6 +295,23 @@ def test_a_planned_cut_raises_the_forecast_of_a_shop_that_prices_into_its_peaks(
     assert plan_skipped(model, plan) is None  # every planned product moves: nothing to say
 
 
+def test_a_planned_price_beyond_the_history_is_read_as_the_nearest_shown_and_the_answer_says_so():
+    """A plan of 1000 for a product that sold at 8 to 12 moved the forecast as 12 would, and said nothing."""
+    history = _confounded()
+    model = _model().fit(history)
+    days = pd.date_range(history["date"].max() + pd.Timedelta(days=1), periods=7, freq="D")
+    high = model.price_range_["high"]
+    plan = high.rename("price").reset_index().merge(pd.DataFrame({"date": days}), how="cross")
+    far = plan.assign(price=np.where(plan["product_id"] == "P1", 1000.0, plan["price"]))
+    pd.testing.assert_frame_equal(model.predict(7, plan=far), model.predict(7, plan=plan))
+    assert plan_skipped(model, plan) is None
+    low, top = model.price_range_.loc["P1"]
+    assert plan_skipped(model, far) == (
+        "planned prices outside those the history shows count as the nearest shown, as the price effect is not "
+        f"known beyond them: P1 ({low:,.2f} to {top:,.2f})"
+    )
+
+
 def test_a_history_too_short_for_an_elasticity_says_planned_prices_move_nothing(history):
     short = history[history["date"] < history["date"].min() + pd.Timedelta(days=120)]
     model = _model().fit(short)

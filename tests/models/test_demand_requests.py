@@ -42,6 +42,15 @@ def test_a_day_that_could_be_misread_is_refused_naming_the_row(date, words):
         check_plan(_plan(date), LAST, {"P1"}, horizon=28)
 
 
+def test_a_refused_row_is_shown_as_a_person_reads_it_not_as_a_python_dict():
+    """Over HTTP the answer said `({'product_id': 'P1', 'date': datetime.date(2026, 12, 7), 'price': 0.0})`."""
+    with pytest.raises(BadRequest) as refused:
+        check_plan(_plan(dt.date(2026, 12, 7)).assign(price=0.0), LAST, {"P1"}, horizon=28)
+    assert str(refused.value) == (
+        "price plan row 1: price: must be above 0 and finite (product_id P1, date 2026-12-07, price 0.0)"
+    )
+
+
 def test_a_parquet_datetime_column_is_read_and_its_times_refused():
     plan = pd.DataFrame(
         {"product_id": ["P1", "P1"], "date": pd.to_datetime(["2026-12-07", "2026-12-08"]), "price": 9.5}

@@ -612,7 +612,9 @@ def test_a_planned_price_cut_raises_the_forecast_over_http(served):
     cut = _post(served, "/v1/demand/forecast", {"products": [product], "horizon": 14, "prices": prices}, "supply-chain")
     assert cut.status_code == 200, cut.text
     assert sum(r["p50"] for r in cut.json()["forecasts"]) > sum(r["p50"] for r in base["forecasts"])
-    assert "skipped" not in cut.json()  # said only when a planned price moves nothing (a crowned baseline)
+    # "do not move" is said only when a planned price moves nothing (a crowned baseline); half the shelf
+    # price may lie below any the history shows, which is said too
+    assert "do not move" not in cut.json().get("skipped", "")
 
 
 _SOON = (date.today() + timedelta(days=2)).isoformat()  # inside any horizon after the sample's history
@@ -633,7 +635,12 @@ _SOON = (date.today() + timedelta(days=2)).isoformat()  # inside any horizon aft
         (
             {"products": ["P00000"], "prices": [{"product_id": "P00000", "date": "2999-01-01", "price": -1}]},
             400,
-            "greater than or equal to 0",  # the schema refuses it before the plan is read
+            "greater than or equal to 0.01",  # the schema refuses it before the plan is read
+        ),
+        (
+            {"products": ["P00000"], "prices": [{"product_id": "P00000", "date": "2999-01-01", "price": 0}]},
+            400,
+            "greater than or equal to 0.01",  # the schema said 0 was allowed, and the plan's check then refused it
         ),
         (
             {"products": ["P00000"], "prices": [{"product_id": "P00000", "date": "2999-01-01", "price": 1}]},
@@ -785,6 +792,17 @@ def test_a_bad_price_quote_request_is_refused_by_name(served, change, status, wo
     product = {"product_id": _products(served)[0], "price": 10.0, "cost": 6.0} | change
     response = _post(served, "/v1/price/quote", {"products": [product]}, "pricing-engine")
     assert response.status_code == status and words in response.json()["error"], response.text
+
+
+def test_a_product_asked_for_twice_is_named(served):
+    first, second = _products(served)[:2]
+    products = [{"product_id": p, "price": 10.0, "cost": 6.0} for p in (second, first, second, first)]
+    response = _post(served, "/v1/price/quote", {"products": products}, "pricing-engine")
+    assert response.status_code == 400, response.text
+    assert (
+        response.json()["error"]
+        == f"products: asked for twice (one entry per product): {', '.join(sorted([first, second]))}"
+    )
 
 
 @pytest.mark.parametrize(
