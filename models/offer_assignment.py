@@ -57,7 +57,7 @@ def assign(
     net, cost = np.asarray(net, dtype=float), np.asarray(cost, dtype=float)
     members, offers = net.shape
     if budget < 0 or not np.isfinite(budget):
-        raise ValueError(f"budget must be a number >= 0, not {budget}")
+        raise ValueError(f"budget must be a finite number >= 0, not {budget}")
     stock = np.full(offers, np.inf) if stock is None else np.asarray(stock, dtype=float)
     if (stock < 0).any():
         raise ValueError("stock must be >= 0 for every offer")

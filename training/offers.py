@@ -30,7 +30,7 @@ class AssignOptions:
 
     def check(self) -> None:
         if not np.isfinite(self.budget) or self.budget < 0:
-            raise SpendError(f"--budget: must be a number >= 0, got {self.budget:g}")
+            raise SpendError(f"--budget: must be a finite number >= 0, got {self.budget:g}")
 
 
 def member_effects(settings: SpendSettings, as_of=None) -> tuple[pd.DataFrame, dict]:

@@ -29,7 +29,8 @@ from spend.features.ingest.money import currency_from_symbols, strip_symbols, sy
 from spend.features.ingest.order_fields import fill_from_order
 from spend.features.ingest.order_keys import check_order_within, compose_order_ids
 from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, blank, parse_frame
-from spend.features.ingest.readers import MALFORMED, file_sha256, header_texts, read_export
+from spend.features.ingest.readers import MALFORMED, file_sha256, header_texts, joined_parts, read_export
+from spend.features.ingest.signups import dated_by_first_line, first_lines, with_signup_column
 from spend.features.ingest.stock_reports import with_count_time
 from spend.features.ingest.store import OfflineStore
 from spend.features.ingest.suggest import line_total_column, map_flags, suggested_maps
@@ -72,6 +73,7 @@ class IngestReport:
     ignored_columns: list[str]
     new_identities: int
     filled_from_order: dict[str, int] = field(default_factory=dict)
+    dated_by_first_line: int = 0  # customers without a sign-up date, dated by their first transaction
     suggested_ts_formats: list[str] = field(default_factory=list)
     suggested_maps: list[str] = field(default_factory=list)  # for ignored columns that look like optional ones
     schema_version: str = SCHEMA_VERSION
@@ -121,6 +123,7 @@ class Checked:
     content: pd.Series  # hash of each row's values, the key excluded (replay detection)
     reasons: pd.DataFrame  # indexed by invalid row: `reason` (first failure) and `reasons` (all)
     filled: dict[str, int]  # blank order-level cells filled from their order's other lines, per column
+    dated: int  # customers without a sign-up date, dated by their first stored transaction (signups.py)
     ts_formats: list[str]  # formats that read every timestamp that did not parse (ts_formats.py)
 
 
@@ -139,6 +142,7 @@ def check_rows(
         raw, within = as_order_lines(raw, spec.name, within)
     if options.counted_at is not None:
         raw = with_count_time(raw, spec.name, options.counted_at)
+    raw = with_signup_column(raw, spec.name)
     ctx = SchemaContext(
         now=started + timedelta(seconds=settings.future_tolerance_seconds),
         earliest=datetime.combine(settings.earliest_ts, time(0), tzinfo=UTC),
@@ -176,6 +180,7 @@ def check_rows(
     raw_customer = typed["customer_id"].copy() if "customer_id" in typed else None
     if raw_customer is not None:
         typed["customer_id"] = pseudonymise(raw_customer, key)
+    typed, dated = dated_by_first_line(typed, spec.name, lambda: first_lines(OfflineStore(settings.paths)))
     content = content_hash(typed[[c for c in specs if c != spec.key]])
     if "event_id" in typed:
         typed["event_id"] = derive_event_ids(typed["event_id"], content)
@@ -198,7 +203,7 @@ def check_rows(
         failures = failures[~failures["row"].isin(unsplit["row"]) | own]
     order = [ERASED, FIELD_COUNT, BLANK, HEADER, *_rule_order(spec, ctx, options.extra_rules)]
     reasons = first_reason_per_row(failures, order)
-    return Checked(specs, typed, raw_customer, parsed.failures, content, reasons, filled, ts_formats)
+    return Checked(specs, typed, raw_customer, parsed.failures, content, reasons, filled, dated, ts_formats)
 
 
 def ingest_frame(
@@ -264,7 +269,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     try:
         new_identities = _remember_identities(settings, raw, raw_customer, typed, status, spec)
         store.publish(batch_id, moves)
-        ignored, absent = _ignored(raw, specs, spec), [c for c in specs if c not in raw.columns]
+        ignored, absent = _ignored(raw, specs, spec, batch.options.mapping), [c for c in specs if c not in raw.columns]
         report = IngestReport(
             batch_id=batch_id,
             table=spec.name,
@@ -279,6 +284,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             suggested_maps=[f"{old}={new}" for old, new in suggested_maps(absent, ignored)],
             new_identities=new_identities,
             filled_from_order=batch.checked.filled,
+            dated_by_first_line=batch.checked.dated,
             suggested_ts_formats=batch.checked.ts_formats,
         )
         store.catalog.commit(_record(report, batch.started, batch.options))
@@ -505,8 +511,11 @@ def _remember_identities(settings, raw, raw_customer, typed, status, spec) -> in
     return new
 
 
-def _ignored(raw: pd.DataFrame, specs: dict, spec: TableSpec) -> list[str]:
-    return [c for c in raw.columns if c not in specs and c not in spec.personal_fields and c != MALFORMED]
+def _ignored(raw: pd.DataFrame, specs: dict, spec: TableSpec, mapping: dict[str, str]) -> list[str]:
+    """Columns nothing is read from: not the table's, not personal, not a part of a joined --map
+    ("First Name+Last Name=name" stores both as the name)."""
+    kept = {*specs, *spec.personal_fields, *joined_parts(mapping, raw.columns), MALFORMED}
+    return [c for c in raw.columns if c not in kept]
 
 
 def _record(report: IngestReport, started: datetime, options: IngestOptions) -> BatchRecord:

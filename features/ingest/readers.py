@@ -238,6 +238,11 @@ def header_texts(columns, mapping: dict[str, str] | None) -> dict[str, str]:
     return texts
 
 
+def joined_parts(mapping: dict[str, str] | None, columns) -> set[str]:
+    """The columns a joined --map ("Date+Time=ts") read into another one."""
+    return {part for old in (mapping or {}) if JOIN in old and old not in columns for part in _parts(old)}
+
+
 def _parts(old: str) -> list[str]:
     return [part.strip() for part in old.split(JOIN)]
 

@@ -233,7 +233,12 @@ def _optional(df, column: str, dtype: str = "Float64"):
 def _customer_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
     return (
         _customer_id(ctx),
-        _ts(ctx, "When the customer signed up (first contact for shops without accounts).", name="signup_ts"),
+        _ts(
+            ctx,
+            "When the customer signed up (first contact for shops without accounts); blank, or a list without "
+            "the column, takes the customer's first stored transaction.",
+            name="signup_ts",
+        ),
         category_field(
             "membership_tier",
             "Tier at the time of the export (SPEND_TIERS).",

@@ -354,6 +354,17 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
             "before a decimal point only (1,250.00: 1,250 could be 1.25)",
             highlight=False,
         )
+    if report.dated_by_first_line:
+        console.print(
+            f"customers without a sign-up date were dated by their first transaction: {report.dated_by_first_line:,}",
+            highlight=False,
+        )
+    if report.table == "customers" and "signup_ts:missing" in report.quarantined_by_reason:
+        console.print(
+            "customers without a sign-up date and without a stored transaction have no date to take: ingest the "
+            "transactions first, then this file again (its customers already stored count as duplicates)",
+            highlight=False,
+        )
     if report.filled_from_order:
         filled = ", ".join(f"{column} {count:,}" for column, count in report.filled_from_order.items())
         console.print(

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from spend.cli import app
 from spend.core.errors import SpendError
+from spend.core.privacy.pseudonym import pseudonym
 from spend.features.ingest.catalog import BatchCatalog
 from spend.features.ingest.pipeline import IngestOptions, ingest
 from spend.features.ingest.readers import parse_mapping
@@ -391,6 +392,53 @@ def test_a_time_written_across_a_date_and_a_time_column_is_joined_by_the_map(set
     assert stored["unit_price"].tolist() == [4.5, 3.25, 1003.25]
     wrong = runner.invoke(app, ["ingest", str(path), "--table", "transactions", "--map", "Date+Hour=ts"])
     assert wrong.exit_code != 0 and "--map: column(s) Hour not in square.csv" in wrong.output
+
+
+def test_a_customer_list_without_sign_up_dates_is_dated_by_first_lines(settings, write_csv, tmp_path):
+    """Shopify's customers export names no sign-up date: every row was refused for a missing column. Now
+    each customer takes their first stored transaction (a return too: no line may predate the sign-up);
+    one who bought nothing is quarantined
+    as signup_ts:missing; a date the file gives is kept; the name's two columns, joined, are not "ignored"."""
+    lines = [
+        GOOD_LINE | {"event_id": "e1", "order_id": "o1", "customer_id": "7001", "ts": "2026-01-05T10:00:00"},
+        GOOD_LINE | {"event_id": "e2", "order_id": "o2", "customer_id": "7001", "ts": "2026-01-02T09:00:00"},
+        GOOD_LINE | {"event_id": "e3", "order_id": "o3", "customer_id": "7003", "ts": "2026-01-03T08:00:00"},
+        GOOD_LINE
+        | {"event_id": "e4", "order_id": "o4", "customer_id": "7003", "ts": "2026-01-01T08:00:00", "kind": "return"}
+        | {"quantity": "-1"},
+    ]
+    ingest(write_csv(lines), IngestOptions("transactions"), settings, now=NOW)
+    shopify = pd.DataFrame(
+        {
+            "Customer ID": ["7001", "7002", "7003"],
+            "First Name": ["Anna", "Bo", "Cy"],
+            "Last Name": ["Berg", "Li", "Ek"],
+            "Email": ["anna@example.com", "bo@example.com", "cy@example.com"],
+            "Tags": ["vip", "", ""],
+        }
+    )
+    path = tmp_path / "customers_export.csv"
+    shopify.to_csv(path, index=False)
+    mapping = {"Customer ID": "customer_id", "Email": "email", "First Name+Last Name": "name"}
+    report = ingest(path, IngestOptions("customers", mapping=mapping), settings, now=NOW)
+    assert (report.received, report.accepted, report.quarantined) == (3, 2, 1)
+    assert report.quarantined_by_reason == {"signup_ts:missing": 1}
+    assert report.dated_by_first_line == 2 and report.ignored_columns == ["Tags"]
+    by_raw = {raw: pseudonym(raw, settings.pseudonym_key.get_secret_value().encode()) for raw in ("7001", "7003")}
+    stored = OfflineStore(settings.paths).read("customers").set_index("customer_id")["signup_ts"]
+    assert stored[by_raw["7001"]] == pd.Timestamp("2026-01-02T09:00:00", tz="UTC")
+    assert stored[by_raw["7003"]] == pd.Timestamp("2026-01-01T08:00:00", tz="UTC")  # the return came first
+
+    given = shopify.assign(signup_ts=["2020-05-01T00:00:00", "", ""], **{"Customer ID": ["7004", "7005", "7001"]})
+    given.to_csv(path, index=False)
+    second = ingest(path, IngestOptions("customers", mapping=mapping), settings, now=NOW)
+    # 7001 again, dated by the same first purchase: a duplicate of the row stored before
+    assert (second.accepted, second.quarantined, second.duplicates, second.dated_by_first_line) == (1, 1, 1, 1)
+    everyone = OfflineStore(settings.paths).read("customers")
+    key = settings.pseudonym_key.get_secret_value().encode()
+    assert everyone.loc[everyone["customer_id"] == pseudonym("7004", key), "signup_ts"].tolist() == [
+        pd.Timestamp("2020-05-01", tz="UTC")
+    ]
 
 
 @pytest.mark.parametrize(

@@ -127,7 +127,7 @@ def test_an_assignment_never_breaks_the_budget_a_stock_or_the_contact_cap(member
 
 
 def test_a_negative_budget_or_stock_is_refused():
-    with pytest.raises(ValueError, match="budget must be a number >= 0"):
+    with pytest.raises(ValueError, match="budget must be a finite number >= 0"):
         assign(np.ones((2, 1)), np.ones((2, 1)), -5)
     with pytest.raises(ValueError, match="stock must be >= 0"):
         assign(np.ones((2, 1)), np.ones((2, 1)), 5, np.array([-1.0]))

@@ -179,7 +179,7 @@ def test_members_contacted_within_the_contact_days_get_no_offer(home, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--budget", "-5"], "--budget: must be a number >= 0, got -5"),
+        (["--budget", "-5"], "--budget: must be a finite number >= 0, got -5"),
         (["--budget", "10", "--stock", "{stock}"], "--stock: offer 'cashback' is not one the offers model knows"),
         (["--budget", "10", "--exclude", "{missing}"], "--exclude:"),
         # each of these was taken before: the last row's stock, a fractional or unlimited one, a crash
