@@ -53,6 +53,7 @@ MIN_BASELINE_DAYS = 28  # a statsforecast baseline's shortest series; shorter on
 KEEP_LAST_DAYS = 60  # history kept with a fitted model: the longest lag (28) plus its 28-day window, and a margin
 STOCKOUTS = ("impute", "exclude")
 PRICE_EFFECTS = ("elasticity", "learned")
+NO_PRICES = "no sale in the history has a price (daily totals of units alone)"
 FRAME_COLUMNS = ["unique_id", "ds", "y", "price_ratio", "promo", "product_level", "store_level"]
 BOUNDS = {
     "n_estimators": (50, 400),
@@ -243,6 +244,8 @@ class DemandForecaster(BaseEstimator):
 
         if not self._by_elasticity:
             return pd.Series(dtype=float), None
+        if not history["price"].notna().any():
+            return pd.Series(dtype=float), f"price effect: {NO_PRICES}; planned prices do not move the forecast"
         try:
             table = ElasticityEstimator(method=self.elasticity_method).fit(product_days(history)).table_
         except ValueError as error:

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from spend.cli import app
 from spend.features.examples.online_retail import NON_PRODUCT_CODES, TS_FORMAT, data_path, transactions_frame
 from spend.features.ingest.readers import read_export
+from spend.features.ingest.store import OfflineStore
 from spend.simulate.config import SimulationConfig
 from spend.simulate.run import simulate
 from spend.simulate.writer import write_simulation
@@ -156,6 +157,55 @@ def test_online_retail_ii_without_country_or_store_runs_end_to_end(settings, tmp
     _whole_shop_demand_and_prices(run)
     assert run["churn"]["comparison"]["spend"]["auc"] > 0.6
     assert run["recall"]["customers"] > 100
+
+
+def test_daily_units_without_prices_reach_demand_and_replenishment_and_pricing_says_it_needs_prices(settings, tmp_path):
+    """Favorita's and M5's daily sales carry units alone (M5's prices are a file apart, Favorita has none):
+    the report was refused for a missing unit_price. Now its lines are stored with the price unknown, a
+    units bound (what the amount's bound did) quarantines absurd counts, demand and replenishment run, and
+    pricing says it needs prices; the quality score does not count the prices against it."""
+    start = date.today() - timedelta(days=400)
+    config = SimulationConfig(customers=400, days=398, seed=11, start=start, products=16, stores=2)
+    write_simulation(simulate(config), tmp_path / "sim")
+    lines = pd.read_csv(tmp_path / "sim" / "transactions.csv", dtype=str)
+    ts = pd.to_datetime(lines["ts"], format="ISO8601", utc=True, errors="coerce")
+    units = pd.to_numeric(lines["quantity"], errors="coerce")
+    clean = lines.assign(date=ts.dt.strftime("%Y-%m-%d"), unit_sales=units)
+    clean = clean[(lines["kind"] == "purchase") & ts.notna() & units.between(1, 1_000)]
+    daily = clean.groupby(["date", "store_id", "product_id"], as_index=False)["unit_sales"].sum()
+    daily = daily.rename(columns={"store_id": "store_nbr", "product_id": "item_nbr"})
+    daily.loc[daily.index[:3], "unit_sales"] = 10_000_000  # an ERP's absurd count
+    daily.assign(onpromotion="False").to_csv(tmp_path / "train.csv", index_label="id")
+    mapping = "date=ts,store_nbr=store_id,item_nbr=product_id,unit_sales=quantity"
+    ingest = ["ingest", str(tmp_path / "train.csv"), "--table", "transactions", "--map", mapping, "--daily-totals"]
+
+    first = runner.invoke(app, ingest)
+    assert first.exit_code == 0 and f"daily totals without a price: {len(daily) - 3:,}" in first.output
+    assert "quantity:absurd_units" in first.output
+    again = json.loads(_ok([*ingest, "--json"]))
+    assert (again["duplicates"], again["without_price"]) == (len(daily), 0)
+    stored = OfflineStore(settings.paths).read("transactions", ["quantity", "unit_price"])
+    assert len(stored) == len(daily) - 3 and stored["unit_price"].isna().all() and stored["quantity"].max() < 1e6
+    built = json.loads(_ok(["features", "build", "--json"]))
+    assert built["rows"]["product_store"] > 0 and built["rows"]["product"] == 0
+    assert built["skipped"]["product"].startswith("no transaction has a price (daily totals of units alone)")
+    _ok(["features", "apply"])
+    _ok(["features", "materialize"])
+    trained = json.loads(_ok(["train", "demand", "--json"]))
+    assert trained["alias"] == "champion" and "no sale in the history has a price" in trained["details"]["skipped"]
+    forecast = json.loads(_ok(["forecast", "--horizon", "7", "--json"]))["forecasts"]
+    assert {row["store_id"] for row in forecast} == set(daily["store_nbr"])
+    out = tmp_path / "orders.csv"
+    _ok(["replenish", "--out", str(out), "--lead-time-days", "5"])
+    targets = pd.read_csv(out)
+    assert len(targets) == daily.groupby(["item_nbr", "store_nbr"]).ngroups and targets["target_stock"].notna().all()
+    assert targets["target_stock"].max() < 1_000  # the absurd counts stayed out
+    for args in (["train", "pricing"], ["elasticity"]):
+        refused = runner.invoke(app, args)
+        assert refused.exit_code != 0 and refused.output.count("error:") == 1, refused.output
+        assert "pricing needs prices: no sale in the history has a price" in refused.output
+    card = json.loads(_ok(["quality", "--json"]))["tables"]["transactions"]
+    assert not any(line.startswith("unit_price") for line in card["completeness"]["failing"])
 
 
 def test_daily_totals_without_orders_or_customers_reach_demand_pricing_and_publishing(settings, tmp_path):

@@ -57,12 +57,14 @@ def demand_snapshots(
     code = ids.get_indexer(pair)
     ts = seconds(lines["ts"])
     bought = (lines["kind"] == "purchase").to_numpy()
+    priced = bought & lines["unit_price"].notna().to_numpy()  # daily totals of units alone have no price
     index = EventIndex.build(
         code,
         ts,
         {
             "units": np.where(bought, lines["quantity"], 0.0),
-            "revenue": np.where(bought, lines["net"], 0.0),
+            "priced_units": np.where(priced, lines["quantity"], 0.0),
+            "revenue": np.where(priced, lines["net"], 0.0),  # a NaN would carry into every later window
             "promo_units": np.where(bought, lines["quantity"] * lines["promo"], 0.0),
             "returned": np.where(bought, 0.0, -lines["quantity"]),
         },
@@ -79,15 +81,15 @@ def demand_snapshots(
     def day_sum(name: str, days: int = 1) -> np.ndarray:
         return index.window_sum(name, codes, cutoff, days * DAY)
 
-    units, revenue = day_sum("units"), day_sum("revenue")
+    units, revenue, priced = day_sum("units"), day_sum("revenue"), day_sum("priced_units")
     return pd.DataFrame(
         {
             "product_id": product,
             "store_id": store,
             "event_timestamp": pd.to_datetime(cutoff, unit="s", utc=True),
             "units_1d": units,
-            "revenue_1d": revenue,
-            "avg_unit_price_1d": np.divide(revenue, units, out=np.full(len(units), np.nan), where=units > 0),
+            "revenue_1d": np.where((units > 0) & (priced <= 0), np.nan, revenue),  # sold at no known price
+            "avg_unit_price_1d": np.divide(revenue, priced, out=np.full(len(units), np.nan), where=priced > 0),
             "promo_share_1d": np.divide(day_sum("promo_units"), units, out=np.zeros(len(units)), where=units > 0),
             "returned_units_1d": day_sum("returned"),
             "units_7d": day_sum("units", 7),
@@ -116,9 +118,8 @@ def pricing_snapshots(transactions: pd.DataFrame, until: pd.Timestamp) -> pd.Dat
     """Per product and day: the last shelf price and cost seen (any store or channel), its change over 30
     days, promo depth."""
     # order_id breaks ties of one second, so the latest price does not depend on the order lines were read in.
-    lines = _lines(transactions[transactions["kind"] == "purchase"]).sort_values(
-        ["product_id", "ts", "order_id"], kind="stable"
-    )
+    priced = (transactions["kind"] == "purchase") & transactions["unit_price"].notna()  # not units alone
+    lines = _lines(transactions[priced]).sort_values(["product_id", "ts", "order_id"], kind="stable")
     ids = pd.Index(pd.unique(lines["product_id"]))
     code = ids.get_indexer(lines["product_id"])
     ts = seconds(lines["ts"])

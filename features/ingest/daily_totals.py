@@ -6,6 +6,11 @@ Each row is stored as one anonymous line of an order of its own, numbered from i
 (`daily/S1/2026-01-31/P7`), so a second ingest of the same report finds the same lines (duplicates), and
 the demand, pricing and replenishment models read them as any sales. Customer models see no customer in
 them, and say so. Rows of one product, store and day at two prices are two lines of that order.
+
+A report of units alone (Favorita's `unit_sales`, M5's sales, many ERPs' sell-through) has no price: its
+lines are stored with the price unknown (blank), and a blank price in a report that has the column is
+unknown too. Demand forecasts and replenishment need units only; price elasticities, price quotes and
+revenue need prices, and skip the lines without one, saying so.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ def as_order_lines(raw: pd.DataFrame, table: str, order_within: tuple[str, ...])
             "ingest it without --daily-totals"
         )
     within = (*(("store_id",) if "store_id" in raw.columns else ()), DAY, "product_id")
-    return raw.assign(order_id=DAILY, customer_id=None), within  # an empty column of either is replaced
+    unpriced = {} if "unit_price" in raw.columns else {"unit_price": None}
+    return raw.assign(order_id=DAILY, customer_id=None, **unpriced), within  # an empty column is replaced
 
 
 def daily_lines(order_ids: pd.Series) -> pd.Series:

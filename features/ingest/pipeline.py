@@ -73,6 +73,7 @@ class IngestReport:
     ignored_columns: list[str]
     new_identities: int
     filled_from_order: dict[str, int] = field(default_factory=dict)
+    without_price: int = 0  # accepted daily totals of units alone (their price unknown)
     dated_by_first_line: int = 0  # customers without a sign-up date, dated by their first transaction
     suggested_ts_formats: list[str] = field(default_factory=list)
     suggested_maps: list[str] = field(default_factory=list)  # for ignored columns that look like optional ones
@@ -147,8 +148,10 @@ def check_rows(
         now=started + timedelta(seconds=settings.future_tolerance_seconds),
         earliest=datetime.combine(settings.earliest_ts, time(0), tzinfo=UTC),
         max_line_amount=settings.max_line_amount,
+        max_line_units=settings.max_line_units,
         currencies=settings.currencies,
         allow_anonymous=options.allow_anonymous or options.daily_totals,
+        prices_optional=options.daily_totals,
         tiers=settings.tiers,
     )
     specs = spec.field_map(ctx)
@@ -284,6 +287,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             suggested_maps=[f"{old}={new}" for old, new in suggested_maps(absent, ignored)],
             new_identities=new_identities,
             filled_from_order=batch.checked.filled,
+            without_price=int(accepted["unit_price"].isna().sum()) if "unit_price" in accepted else 0,
             dated_by_first_line=batch.checked.dated,
             suggested_ts_formats=batch.checked.ts_formats,
         )

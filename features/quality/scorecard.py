@@ -46,16 +46,21 @@ NO_SALES = "quantity:non_zero_quantity"  # in a daily report, a product that sol
 
 def completeness(stored: pd.DataFrame, table: str) -> Dimension:
     """The share filled of each field that counts, averaged. A daily total names no customer by design
-    (features/ingest/daily_totals.py): its lines do not count against customer_id, which a history of
-    daily totals alone does not score at all."""
+    (features/ingest/daily_totals.py), and a report of units alone no price: its lines do not count
+    against customer_id or unit_price, which a history of such lines alone does not score at all (the
+    ingestion's summary and the feature build say what they lack)."""
     fields = [f.name for f in TABLES[table].fields(default_context()) if f.counts_for_completeness]
     filled = {name: float(stored[name].notna().mean()) if name in stored else 0.0 for name in fields}
-    if "customer_id" in filled and "order_id" in stored:
+    if "order_id" in stored:
         daily = daily_lines(stored["order_id"])
-        if daily.all():
-            del filled["customer_id"]
-        elif daily.any():
-            filled["customer_id"] = float(stored.loc[~daily, "customer_id"].notna().mean())
+        for name in ("customer_id", "unit_price"):
+            if name not in filled or not daily.any():
+                continue
+            by_design = daily & (stored[name].isna() if name == "unit_price" else True)
+            if by_design.all():
+                del filled[name]
+            else:
+                filled[name] = float(stored.loc[~by_design, name].notna().mean())
     failing = [f"{name}: {share:.1%} filled" for name, share in filled.items() if share < PASS_MARK]
     return Dimension(round(100 * sum(filled.values()) / len(filled), 1), failing)
 

@@ -180,8 +180,10 @@ class SchemaContext:
     now: datetime
     earliest: datetime = datetime(1990, 1, 1, tzinfo=UTC)  # SPEND_EARLIEST_TS
     max_line_amount: float = 100_000.0
+    max_line_units: float = 100_000.0
     currencies: frozenset[str] = ISO_4217_CODES
     allow_anonymous: bool = False
+    prices_optional: bool = False  # daily totals of units alone (Favorita, M5): a line's price may be unknown
     tiers: tuple[str, ...] = TIERS  # the shop's membership tiers, lowest first (SPEND_TIERS)
 
 

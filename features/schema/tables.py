@@ -114,8 +114,10 @@ def _transaction_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
         FieldSpec(
             "unit_price",
             Kind.FLOAT,
-            "Shelf price of one unit before discount.",
+            "Shelf price of one unit before discount (blank only in daily totals of units alone: unknown).",
             unit="currency",
+            required=not ctx.prices_optional,
+            nullable=ctx.prices_optional,
             rules=(non_negative("non_negative_price"),),
         ),
         id_field(
@@ -194,6 +196,13 @@ def _transaction_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
             "absurd_amount",
             f"|quantity x unit_price| must be at most SPEND_MAX_LINE_AMOUNT ({bound:,.0f})",
             lambda df: ~((df["quantity"] * df["unit_price"]).abs() > bound).fillna(False),
+        ),
+        row_rule(
+            "quantity",
+            "absurd_units",
+            f"|quantity| must be at most SPEND_MAX_LINE_UNITS ({ctx.max_line_units:,.0f}); a line without a "
+            "price has no amount to bound",
+            lambda df: ~(df["quantity"].abs() > ctx.max_line_units).fillna(False),
         ),
         row_rule(
             "discount",

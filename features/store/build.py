@@ -69,6 +69,7 @@ class Coverage:
     with_store: int
     present: frozenset[str]  # input tables with at least one row
     with_customer: int  # lines naming a customer
+    with_price: int  # lines with a price (daily totals of units alone have none)
 
 
 def skipped_groups(coverage: Coverage) -> dict[str, str]:
@@ -89,6 +90,16 @@ def skipped_groups(coverage: Coverage) -> dict[str, str]:
     elif coverage.with_store < coverage.lines:
         skipped["product_store.stores"] = (
             f"{coverage.lines - coverage.with_store} line(s) without a store_id: their demand is store {NO_STORE!r}"
+        )
+    if not coverage.with_price:
+        skipped["product"] = (
+            "no transaction has a price (daily totals of units alone): no price features; demand and "
+            "replenishment read units alone, price elasticities and quotes need prices"
+        )
+    elif coverage.with_price < coverage.lines:
+        skipped["product.prices"] = (
+            f"{coverage.lines - coverage.with_price:,} line(s) without a price (daily totals of units alone): "
+            "their units count as demand, and prices come from the other lines"
         )
     if "inventory" not in coverage.present:
         skipped["product_store.inventory"] = "no inventory ingested: stock-out days are not flagged"
@@ -144,6 +155,7 @@ def _coverage(settings: SpendSettings, store: OfflineStore) -> Coverage:
         store.count("transactions", ds.field("store_id").is_valid()),
         frozenset(t for t in INPUT_TABLES if store.has_rows(t)),
         store.count("transactions", ds.field("customer_id").is_valid()),
+        store.count("transactions", ds.field("unit_price").is_valid()),
     )
     if not coverage.lines:
         raise SpendError(f"no transactions under {settings.home}; ingest some first (`spend ingest` or `spend demo`)")

@@ -354,6 +354,13 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
             "before a decimal point only (1,250.00: 1,250 could be 1.25)",
             highlight=False,
         )
+    if report.without_price:
+        console.print(
+            f"daily totals without a price: {report.without_price:,}; demand forecasts and replenishment read "
+            "their units, price elasticities, quotes and revenue figures need prices (a sales amount column, "
+            "with --line-totals)",
+            highlight=False,
+        )
     if report.dated_by_first_line:
         console.print(
             f"customers without a sign-up date were dated by their first transaction: {report.dated_by_first_line:,}",

@@ -60,6 +60,12 @@ class SpendSettings(BaseSettings):
     max_line_amount: float = Field(
         100_000.0, gt=0, description="Sanity bound on |quantity x unit_price| of one line, in currency units."
     )
+    max_line_units: float = Field(
+        100_000.0,
+        gt=0,
+        description="Sanity bound on |quantity| of one line (a daily total's units): what holds a line whose "
+        "price is unknown, which the amount's bound cannot.",
+    )
     currencies: frozenset[str] = Field(
         frozenset({"GBP"}),
         description="Currencies accepted at ingestion (ISO 4217 codes); SPEND_DEFAULT_CURRENCY alone when not set. "

@@ -197,6 +197,27 @@ def test_demand_rows_are_dense_and_pricing_follows_shelf_price():
     assert pricing.loc[("p2", pd.Timestamp("2026-01-16", tz="UTC")), "current_price"] == 100.0
 
 
+def test_units_without_a_price_count_as_demand_and_leave_the_priced_days_prices_alone():
+    """A daily total of units alone (no price) made every later window's revenue NaN (prefix sums carry
+    it), so a product's price vanished for good after one such day; its units are demand all the same."""
+    unpriced = _lines([(None, "d1", "2026-01-12 00:00", "p1", 4, np.nan, 0.0, "purchase", None, "s1", None)])
+    demand = demand_snapshots(pd.concat([HISTORY, unpriced]), UNTIL).set_index(
+        ["product_id", "store_id", "event_timestamp"]
+    )
+    p1 = demand.loc[("p1", "s1")]
+    day = pd.Timestamp("2026-01-13", tz="UTC")
+    assert p1.loc[day, "units_1d"] == 4
+    assert np.isnan(p1.loc[day, "revenue_1d"]) and np.isnan(p1.loc[day, "avg_unit_price_1d"])
+    later = p1.loc[pd.Timestamp("2026-01-21", tz="UTC")]  # o2: 1 unit at 10, 5 off the line
+    assert (later["revenue_1d"], later["avg_unit_price_1d"]) == (5.0, 5.0)
+    assert p1.loc[pd.Timestamp("2026-01-14", tz="UTC"), "revenue_1d"] == 0.0  # no sale: nothing unknown
+    assert p1["units_7d"].max() == 6  # the 2 of 10 January and the 4 without a price
+    pricing = pricing_snapshots(pd.concat([HISTORY, unpriced]), UNTIL).set_index(["product_id", "event_timestamp"])
+    assert pricing.loc[("p1", day), "current_price"] == 10.0  # the last known price, not the unknown one
+    assert pricing["price_changes_90d"].max() == 0
+    assert pricing_snapshots(unpriced, UNTIL).empty
+
+
 def test_a_history_without_stores_is_one_shop_and_storeless_lines_are_not_dropped():
     one_shop = demand_snapshots(HISTORY.assign(store_id=None), UNTIL)
     assert set(one_shop["store_id"]) == {ONE_SHOP}

@@ -35,10 +35,16 @@ class Panel:
 
 def read_panel(settings: SpendSettings, as_of=None) -> Panel:
     """Per product and day over every store (models/pricing.py's product_days of the demand history)."""
+    from spend.models.demand import NO_PRICES
     from spend.models.pricing import product_days
     from spend.training.datasets.series_backtest import read_history
 
     series = read_history(settings, as_of)
+    if not series.history["price"].notna().any():
+        raise SpendError(
+            f"pricing needs prices: {NO_PRICES}; ingest the sales with their prices (a report's sales amount "
+            "is read as a price with --line-totals)"
+        )
     return Panel(product_days(series.history), series.skipped)
 
 

@@ -64,11 +64,14 @@ def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> 
 
 
 def _with_prices(history: pd.DataFrame) -> pd.DataFrame:
-    by_day = history.groupby(["product_id", "date"])[["revenue", "units", "promo_units"]].sum()
+    """Each product's price per day over its stores (revenue over the units sold at a known price; a day
+    or a product whose sales have none has no price), carried to the days it did not sell."""
+    priced = history.assign(priced_units=history["units"].where(history["revenue"].notna(), 0.0))
+    by_day = priced.groupby(["product_id", "date"])[["revenue", "units", "priced_units", "promo_units"]].sum()
     sold = by_day["units"] > 0
     daily = pd.DataFrame(
         {
-            "price": (by_day["revenue"] / by_day["units"]).where(sold),
+            "price": (by_day["revenue"] / by_day["priced_units"]).where(by_day["priced_units"] > 0),
             "promo": (by_day["promo_units"] / by_day["units"]).where(sold),
         }
     ).reset_index()
