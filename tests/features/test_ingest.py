@@ -460,8 +460,12 @@ def test_a_customer_list_without_sign_up_dates_is_dated_by_first_lines(settings,
             "--map SKU=product_id --map Qty=quantity --map Location=store_id "
             "--map 'Gross Sales=unit_price' --line-totals",  # a line's total, not a price: divided by Qty
         ),
+        (  # Favorita's daily units per store and item: no price, no order, no customer
+            "id,date,store_nbr,item_nbr,unit_sales,onpromotion",
+            "--map date=ts --map item_nbr=product_id --map unit_sales=quantity --map store_nbr=store_id",
+        ),
     ],
-    ids=["online-retail-ii", "shopify", "square"],
+    ids=["online-retail-ii", "shopify", "square", "favorita"],
 )
 def test_a_popular_exports_header_gets_the_map_to_type(tmp_path, settings, header, suggested):
     """A real export's names were told only "map foreign names with --map old=new"."""
