@@ -75,7 +75,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     "quantity": ("qty", "lineitem_quantity", "units", "quantity_sold", "qty_sold", "units_sold", "unit_sales"),
     "unit_price": ("price", "unitprice", "lineitem_price", "item_price", "price_each", "sale_price"),
-    "store_id": ("store", "location", "shop", "branch", "outlet", "store_code", "store_nbr", "store_no", "store_number"),
+    "store_id": (
+        *("store", "location", "shop", "branch", "outlet"),
+        *("store_code", "store_nbr", "store_no", "store_number"),
+    ),
     "on_hand": (
         "onhand",
         "qty_on_hand",
