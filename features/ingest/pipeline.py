@@ -183,7 +183,7 @@ def check_rows(
     raw_customer = typed["customer_id"].copy() if "customer_id" in typed else None
     if raw_customer is not None:
         typed["customer_id"] = pseudonymise(raw_customer, key)
-    typed, dated = dated_by_first_line(typed, spec.name, lambda: first_lines(OfflineStore(settings.paths)))
+    typed, dated = dated_by_first_line(typed, raw, spec.name, lambda: first_lines(OfflineStore(settings.paths)))
     content = content_hash(typed[[c for c in specs if c != spec.key]])
     if "event_id" in typed:
         typed["event_id"] = derive_event_ids(typed["event_id"], content)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from spend.features.ingest import parse
+
 SIGNUP = "signup_ts"
 
 
@@ -21,12 +23,13 @@ def with_signup_column(raw: pd.DataFrame, table: str) -> pd.DataFrame:
     return raw.assign(**{SIGNUP: pd.Series(pd.NA, index=raw.index, dtype="string")})
 
 
-def dated_by_first_line(typed: pd.DataFrame, table: str, first_lines) -> tuple[pd.DataFrame, int]:
-    """Blank sign-up dates replaced by the customer's first stored transaction (`first_lines()` reads
-    them, only when some date is blank); returns the rows and how many were dated so."""
+def dated_by_first_line(typed: pd.DataFrame, raw: pd.DataFrame, table: str, first_lines) -> tuple[pd.DataFrame, int]:
+    """Sign-up dates blank in `raw` replaced by the customer's first stored transaction (`first_lines()`
+    reads them, only when some date is blank; a date that did not parse keeps its reason); returns the
+    rows and how many were dated so."""
     if table != "customers":
         return typed, 0
-    blank = typed[SIGNUP].isna() & typed["customer_id"].notna()
+    blank = parse.blank(raw[SIGNUP]) & typed["customer_id"].notna()
     if not blank.any():
         return typed, 0
     first = first_lines()

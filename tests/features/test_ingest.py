@@ -429,11 +429,15 @@ def test_a_customer_list_without_sign_up_dates_is_dated_by_first_lines(settings,
     assert stored[by_raw["7001"]] == pd.Timestamp("2026-01-02T09:00:00", tz="UTC")
     assert stored[by_raw["7003"]] == pd.Timestamp("2026-01-01T08:00:00", tz="UTC")  # the return came first
 
-    given = shopify.assign(signup_ts=["2020-05-01T00:00:00", "", ""], **{"Customer ID": ["7004", "7005", "7001"]})
+    given = pd.concat([shopify, shopify.head(1)]).assign(
+        signup_ts=["2020-05-01T00:00:00", "", "", "next tuesday"], **{"Customer ID": ["7004", "7005", "7001", "7003"]}
+    )
     given.to_csv(path, index=False)
     second = ingest(path, IngestOptions("customers", mapping=mapping), settings, now=NOW)
-    # 7001 again, dated by the same first purchase: a duplicate of the row stored before
-    assert (second.accepted, second.quarantined, second.duplicates, second.dated_by_first_line) == (1, 1, 1, 1)
+    # 7001 again, dated by the same first purchase: a duplicate of the row stored before; 7003's date is
+    # no date, and keeps its reason rather than taking the first purchase's
+    assert (second.accepted, second.duplicates, second.dated_by_first_line) == (1, 1, 1)
+    assert second.quarantined_by_reason == {"signup_ts:missing": 1, "signup_ts:unparsable_timestamp": 1}
     everyone = OfflineStore(settings.paths).read("customers")
     key = settings.pseudonym_key.get_secret_value().encode()
     assert everyone.loc[everyone["customer_id"] == pseudonym("7004", key), "signup_ts"].tolist() == [
