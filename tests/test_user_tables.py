@@ -72,6 +72,15 @@ def test_text_a_spreadsheet_would_run_as_a_formula_is_written_inert(tmp_path, su
     assert pd.read_parquet(tmp_path / "orders.parquet")["product_id"].tolist() == cells
 
 
+@pytest.mark.parametrize(("stem", "sheet"), [("orders[1]", "orders_1_"), ("a:b*c?", "a_b_c_"), ("History", "spend")])
+def test_an_excel_file_is_written_whatever_its_name_holds(tmp_path, stem, sheet):
+    """`--out orders[1].xlsx` ended in "unexpected ValueError: Invalid character [ found in sheet title"."""
+    import openpyxl
+
+    write_table(_frame(), tmp_path / f"{stem}.xlsx")
+    assert openpyxl.load_workbook(tmp_path / f"{stem}.xlsx").sheetnames == [sheet]
+
+
 def test_an_unknown_suffix_is_refused_before_any_work(tmp_path):
     with pytest.raises(SpendError, match=r"--out: x.txt must end in .csv, .parquet, .xlsx"):
         check_out(tmp_path / "x.txt")

@@ -13,6 +13,7 @@ have typed into, and the files go to marketing and buyers who open them in a spr
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,7 +68,15 @@ def write_table(frame: pd.DataFrame, out: Path) -> None:
         return
     if len(readable) > EXCEL_ROWS:
         raise SpendError(f"--out: {len(readable):,} rows do not fit in Excel ({EXCEL_ROWS:,} at most); use .parquet")
-    readable.to_excel(out, index=False, sheet_name=out.stem[:31] or "spend", engine="openpyxl")
+    readable.to_excel(out, index=False, sheet_name=sheet_name(out.stem), engine="openpyxl")
+
+
+def sheet_name(stem: str) -> str:
+    """The file's name as an Excel sheet's: at most 31 characters, without the ones Excel refuses there
+    ([ ] : * ? / \\, an apostrophe at either end: `orders[1].xlsx` ended in "Invalid character [ found in
+    sheet title"), and not Excel's reserved "History"."""
+    name = re.sub(r"[\[\]:*?/\\]", "_", stem)[:31].strip("'")
+    return "spend" if not name or name.lower() == "history" else name
 
 
 def for_people(frame: pd.DataFrame) -> pd.DataFrame:
