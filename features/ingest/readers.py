@@ -186,6 +186,8 @@ def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str
     if path.is_dir():
         raise SpendError(f"{path}: is a folder; ingest its files one by one")
     if not path.is_file():
+        if path.exists():  # a device or a pipe: it would be read forever, or wait for a writer
+            raise SpendError(f"{path}: not a regular file (a device or a pipe); save the export to a file first")
         raise SpendError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise SpendError(f"{path}: the file is empty")

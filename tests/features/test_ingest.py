@@ -333,6 +333,11 @@ def test_a_missing_file_is_a_clear_error(settings, tmp_path):
     assert result.exit_code == 2 and "no such file" in result.output
     folder = runner.invoke(app, ["ingest", str(tmp_path), "--table", "transactions"])  # not "no such file"
     assert folder.exit_code == 2 and "the folder holds no export (CSV, Parquet or Excel files)" in folder.output
+    import os
+
+    os.mkfifo(tmp_path / "pipe.csv")  # read, it would wait for a writer forever; /dev/zero would never end
+    pipe = runner.invoke(app, ["ingest", str(tmp_path / "pipe.csv"), "--table", "transactions"])
+    assert pipe.exit_code == 2 and "pipe.csv: not a regular file (a device or a pipe)" in pipe.output
 
 
 def test_a_folder_of_daily_exports_goes_in_file_by_file_and_again_adds_nothing(settings, tmp_path):
