@@ -19,6 +19,8 @@ from spend.features.schema.fields import ID_PATTERN, TEXT, FieldSpec, Kind
 
 _NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
 # ISO 8601's Z, +hh:mm and +hhmm, and +hh after a time ("10:23:45+00"; a date's "-15" is no offset)
+# "2025-03-01 10:00:00 UTC", as BigQuery and many databases export a timestamp: UTC said in a word.
+_UTC_WORD = r"(?i)\s*\b(?:UTC|GMT)$"
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2}|:\d{2}(?:\.\d+)?\s?[+-]\d{2})$")
 
 
@@ -65,6 +67,8 @@ def parse_timestamps(raw: pd.Series, ts_format: str | None, timezone: str) -> tu
         # Exports repeat timestamps (every line of an order), so parse each distinct text once.
         codes, uniques = pd.factorize(_as_text(raw))
         distinct = pd.Series(uniques, dtype=TEXT)
+        if ts_format is None:
+            distinct = distinct.str.replace(_UTC_WORD, "+00:00", regex=True)
         parsed_uniques = _arrow_iso(distinct, timezone) if ts_format is None else None
         if parsed_uniques is None:
             parsed_uniques = _pandas_timestamps(distinct, ts_format, timezone)

@@ -132,8 +132,12 @@ def test_parquet_with_typed_columns_gives_the_same_rows_as_csv(settings, write_c
         (["2026-01-02T10:00:00", "2025-07-02 10:00"], ["2026-01-02T09:00:00Z", "2025-07-02T08:00:00Z"]),
         (["2026-01-02T10:00:00+02:00", "2026-01-02T10:00:00Z"], ["2026-01-02T08:00:00Z", "2026-01-02T10:00:00Z"]),
         (["2026-01-02", "2026-01-02T10:00:00Z"], ["2026-01-01T23:00:00Z", "2026-01-02T10:00:00Z"]),
+        (  # BigQuery's and many databases' exports say UTC in a word; it was unparsable
+            ["2026-01-02 10:00:00 UTC", "2026-01-02 10:00:00.250 utc", "2026-01-02 11:00:00 GMT"],
+            ["2026-01-02T10:00:00Z", "2026-01-02T10:00:00.250Z", "2026-01-02T11:00:00Z"],
+        ),
     ],
-    ids=["all-local", "all-zoned", "mixed"],
+    ids=["all-local", "all-zoned", "mixed", "utc-in-a-word"],
 )
 def test_every_timestamp_shape_lands_in_utc(settings, write_csv, values, expected):
     paris = settings.model_copy(update={"timezone": "Europe/Paris"})
