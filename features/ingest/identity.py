@@ -40,6 +40,20 @@ def _column_hash(column: pd.Series) -> np.ndarray:
     return pd.util.hash_pandas_object(column, index=False, categorize=True).to_numpy()
 
 
+def with_occurrence(content: pd.Series, key_given: pd.Series) -> pd.Series:
+    """Rows without a key of their own that repeat an earlier row of the file exactly get a content of
+    their own: the hash of (content, the how-manieth repeat), so a till's two lines of one scanned item
+    are two lines. The first of each stays as it was, and a second ingest of the same file numbers the
+    repeats the same way: they are duplicates again."""
+    repeat = content.groupby(content).cumcount().where(~key_given, 0)
+    if not repeat.any():
+        return content
+    again = repeat > 0
+    out = content.copy()
+    out[again] = content_hash(pd.DataFrame({"content": content[again], "repeat": repeat[again]}))
+    return out
+
+
 def derive_event_ids(event_id: pd.Series, content: pd.Series) -> pd.Series:
     """Event ids for rows that came without one: `ev-` + the hex hash of their parsed content."""
     digits = np.frombuffer(content.to_numpy().astype(">i8").tobytes().hex().encode("ascii"), dtype="S16")

@@ -23,7 +23,7 @@ from spend.core.privacy.vault import IdentityVault
 from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.daily_totals import as_order_lines
-from spend.features.ingest.identity import classify, content_hash, derive_event_ids
+from spend.features.ingest.identity import classify, content_hash, derive_event_ids, with_occurrence
 from spend.features.ingest.lock import ledger_lock
 from spend.features.ingest.money import currency_from_symbols, strip_symbols, symbol_disagreements
 from spend.features.ingest.order_fields import fill_from_order
@@ -53,6 +53,7 @@ class IngestOptions:
     line_totals: bool = False  # unit_price holds the line's total: divided by the quantity
     daily_totals: bool = False  # each row is a product's units on a day: an anonymous order of its own
     counted_at: str | None = None  # a stock report without a date: every row's count time (stock_reports.py)
+    keep_repeated_lines: bool = False  # a line repeating another of the file exactly is a line of its own
 
     def __post_init__(self) -> None:
         if self.decimal not in DECIMAL_MARKS:
@@ -74,6 +75,8 @@ class IngestReport:
     new_identities: int
     filled_from_order: dict[str, int] = field(default_factory=dict)
     without_price: int = 0  # accepted daily totals of units alone (their price unknown)
+    repeated_lines: int = 0  # rows repeating another of the file exactly: duplicates, or kept with the option
+    repeated_kept: bool = False  # --keep-repeated-lines: those rows are lines of their own
     dated_by_first_line: int = 0  # customers without a sign-up date, dated by their first transaction
     suggested_ts_formats: list[str] = field(default_factory=list)
     suggested_maps: list[str] = field(default_factory=list)  # for ignored columns that look like optional ones
@@ -125,6 +128,7 @@ class Checked:
     reasons: pd.DataFrame  # indexed by invalid row: `reason` (first failure) and `reasons` (all)
     filled: dict[str, int]  # blank order-level cells filled from their order's other lines, per column
     dated: int  # customers without a sign-up date, dated by their first stored transaction (signups.py)
+    repeated: int  # rows without a key of their own repeating an earlier row of the file exactly
     ts_formats: list[str]  # formats that read every timestamp that did not parse (ts_formats.py)
 
 
@@ -185,6 +189,10 @@ def check_rows(
         typed["customer_id"] = pseudonymise(raw_customer, key)
     typed, dated = dated_by_first_line(typed, raw, spec.name, lambda: first_lines(OfflineStore(settings.paths)))
     content = content_hash(typed[[c for c in specs if c != spec.key]])
+    key_given = typed[spec.key].notna()
+    repeated = int((content.duplicated() & ~key_given).sum())
+    if options.keep_repeated_lines:
+        content = with_occurrence(content, key_given)
     if "event_id" in typed:
         typed["event_id"] = derive_event_ids(typed["event_id"], content)
     progress("validate")
@@ -206,7 +214,7 @@ def check_rows(
         failures = failures[~failures["row"].isin(unsplit["row"]) | own]
     order = [ERASED, FIELD_COUNT, BLANK, HEADER, *_rule_order(spec, ctx, options.extra_rules)]
     reasons = first_reason_per_row(failures, order)
-    return Checked(specs, typed, raw_customer, parsed.failures, content, reasons, filled, dated, ts_formats)
+    return Checked(specs, typed, raw_customer, parsed.failures, content, reasons, filled, dated, repeated, ts_formats)
 
 
 def ingest_frame(
@@ -288,6 +296,8 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             new_identities=new_identities,
             filled_from_order=batch.checked.filled,
             without_price=int(accepted["unit_price"].isna().sum()) if "unit_price" in accepted else 0,
+            repeated_lines=batch.checked.repeated,
+            repeated_kept=batch.options.keep_repeated_lines,
             dated_by_first_line=batch.checked.dated,
             suggested_ts_formats=batch.checked.ts_formats,
         )

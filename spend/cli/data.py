@@ -224,6 +224,15 @@ def ingest_command(
             "e.g. '2026-12-05 21:00' (SPEND_TIMEZONE, or --ts-format).",
         ),
     ] = None,
+    keep_repeated_lines: Annotated[
+        bool,
+        typer.Option(
+            "--keep-repeated-lines",
+            help="A line without an event_id that repeats another line of the file exactly is a line of its own "
+            "(a till writing one line per item scanned), not a duplicate; the same file ingested again still "
+            "adds nothing.",
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Validate an export, store accepted rows, quarantine rejected ones with a reason."""
@@ -243,6 +252,7 @@ def ingest_command(
         line_totals=line_totals,
         daily_totals=daily_totals,
         counted_at=counted_at,
+        keep_repeated_lines=keep_repeated_lines,
     )
     files, others = export_files(path)
     reports = []
@@ -352,6 +362,14 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
         console.print(
             "numbers written with a decimal comma (12,50) need --decimal ','; commas grouping thousands are read "
             "before a decimal point only (1,250.00: 1,250 could be 1.25)",
+            highlight=False,
+        )
+    if report.repeated_lines:
+        kept = "kept as lines of their own (--keep-repeated-lines)"
+        counted = "counted as duplicates; if a till writes one line per item scanned, ingest with --keep-repeated-lines"
+        console.print(
+            f"lines repeating another line of this file exactly, without an event_id: {report.repeated_lines:,}, "
+            + (kept if report.repeated_kept else counted),
             highlight=False,
         )
     if report.without_price:

@@ -56,6 +56,29 @@ def test_ingesting_the_same_file_twice_adds_nothing(settings, write_csv):
     assert [b.file_sha256 for b in batches] == [first.file_sha256] * 2
 
 
+def test_a_till_that_writes_a_line_per_item_scanned_keeps_its_units_with_the_option(settings, write_csv, tmp_path):
+    """Three scans of one item were one line and two duplicates: a third of the units, without a word.
+    The summary now counts such lines and names the option; with it they are lines of their own, and the
+    same file again (with the option or without) adds nothing."""
+    scan = {k: v for k, v in GOOD_LINE.items() if k != "event_id"}
+    lines = [scan, scan, scan, scan | {"product_id": "p2"}]
+    path = write_csv(lines)
+    plain = ingest(path, IngestOptions("transactions"), settings, now=NOW)
+    assert (plain.accepted, plain.duplicates, plain.repeated_lines, plain.repeated_kept) == (2, 2, 2, False)
+    told = runner.invoke(app, ["ingest", str(path), "--table", "transactions"]).output
+    assert "repeating another line of this file exactly, without an event_id: 2, counted as duplicates" in told
+
+    kept = settings.model_copy(update={"home": tmp_path / "kept"})
+    option = IngestOptions("transactions", keep_repeated_lines=True)
+    first = ingest(path, option, kept, now=NOW)
+    assert (first.accepted, first.duplicates, first.repeated_kept) == (4, 0, True)
+    assert OfflineStore(kept.paths).read("transactions")["quantity"].sum() == 4 * float(GOOD_LINE["quantity"])
+    for again in (option, IngestOptions("transactions")):
+        assert ingest(path, again, kept, now=NOW).duplicates == 4
+    given = [GOOD_LINE | {"event_id": f"e{i}"} for i in range(3)]  # their own ids: lines apart already
+    assert ingest(write_csv(given, "ids.csv"), IngestOptions("transactions"), settings, now=NOW).repeated_lines == 0
+
+
 def test_every_batch_is_recorded_with_hash_counts_and_schema_version(settings, write_csv):
     report = ingest(write_csv(mixed_lines()), IngestOptions("transactions"), settings, now=NOW)
     (batch,) = BatchCatalog(settings.paths.catalog).batches()
