@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from spend.cli.ingest_notes import TS_FORMATS
 from spend.core.console import JsonFlag, console, print_json, step_progress, styled, user_errors
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
@@ -158,12 +159,6 @@ def simulate_handbook_command(
         console.print(f"{counts['transactions']:,} card payments ({fraud.mean():.2%} fraud) -> {out}")
 
 
-TS_FORMATS = (
-    "a strftime format (e.g. '%d/%m/%Y %H:%M'), unix / unix_ms for seconds / milliseconds since 1970 UTC, or "
-    "excel for a spreadsheet's serial days (45413.4375)"
-)
-
-
 @user_errors
 def ingest_command(
     path: Annotated[
@@ -281,7 +276,7 @@ def _folder_summary(reports: list[IngestReport], others: list[str]) -> dict:
 
 
 def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = True) -> None:
-    from spend.features.ingest.ts_formats import format_hint
+    from spend.cli.ingest_notes import notes
 
     if json_output:
         print_json(report.as_dict())
@@ -296,106 +291,8 @@ def show_report(report: IngestReport, json_output: bool, hint_decimal: bool = Tr
         for reason, count in report.quarantined_by_reason.items():
             reasons.add_row(reason, f"{count:,}")
         console.print(reasons)
-    if any(reason.endswith(":unparsable_timestamp") for reason in report.quarantined_by_reason):
-        console.print(
-            "timestamps not in ISO 8601 need --ts-format; " + (format_hint(report.suggested_ts_formats) or TS_FORMATS),
-            highlight=False,
-        )
-    if report.table == "transactions" and "customer_id:missing" in report.quarantined_by_reason:
-        console.print(
-            "lines without a customer (guest checkouts, walk-in sales) are kept as anonymous purchases with "
-            "--allow-anonymous: demand and pricing count them, customer models leave them out",
-            highlight=False,
-        )
-    if any(r.endswith(":not_before_earliest") for r in report.quarantined_by_reason):
-        console.print(
-            "dates before SPEND_EARLIEST_TS (1990-01-01 unless set) are taken for a missing date (1900-01-01, "
-            "1970-01-01); a history that truly starts earlier sets SPEND_EARLIEST_TS",
-            highlight=False,
-        )
-    if any(r.endswith("_local_time") for r in report.quarantined_by_reason):
-        console.print(
-            "local times that SPEND_TIMEZONE passes twice or never (a daylight-saving change) cannot be placed: "
-            "export them with their UTC offset (e.g. 2026-10-25T02:30:00+01:00)",
-            highlight=False,
-        )
-    if "row:field_count" in report.quarantined_by_reason:
-        console.print(
-            "rows with more or fewer fields than the header (a delimiter inside unquoted text?) are quarantined "
-            f"whole, without their values; `spend quarantine --table {report.table}` lists each one's source row",
-            highlight=False,
-        )
-    if "quantity:non_zero_quantity" in report.quarantined_by_reason:
-        console.print(
-            "lines of zero units (a daily report's products that sold nothing that day) are quarantined: the "
-            "demand features already count a day without lines as zero sales, so nothing is lost",
-            highlight=False,
-        )
-    if "customer_id:one_customer_per_order" in report.quarantined_by_reason:
-        console.print(
-            "lines of one order number naming two customers: if the till's numbers restart per store or day, "
-            "give --order-within store_id,day (the columns that make a number one order)",
-            highlight=False,
-        )
-    if any(reason.endswith(":malformed_id") for reason in report.quarantined_by_reason):
-        console.print(
-            "ids are 1 to 64 characters without commas, semicolons, tabs, line breaks or other control or "
-            f"invisible characters; `spend quarantine --table {report.table}` shows the rows",
-            highlight=False,
-        )
-    if "currency:symbol_disagrees" in report.quarantined_by_reason:
-        console.print(
-            f"prices whose symbol ($, £, €, ...) cannot mean the line's currency (SPEND_DEFAULT_CURRENCY "
-            f"{SpendSettings().default_currency} when the line names none): give the currency column, or set the "
-            "home's currency",
-            highlight=False,
-        )
-    if "currency:known_currency" in report.quarantined_by_reason:
-        accepted = ", ".join(sorted(SpendSettings().currencies))
-        console.print(
-            f"lines in a currency this home does not take (it takes {accepted}): a shop selling in another one "
-            "sets SPEND_DEFAULT_CURRENCY; one selling in several lists them in SPEND_CURRENCIES, and their "
-            "amounts are then summed as they are, unconverted",
-            highlight=False,
-        )
-    if hint_decimal and any(reason.endswith(":not_a_float") for reason in report.quarantined_by_reason):
-        console.print(
-            "numbers written with a decimal comma (12,50) need --decimal ','; commas grouping thousands are read "
-            "before a decimal point only (1,250.00: 1,250 could be 1.25)",
-            highlight=False,
-        )
-    if report.repeated_lines:
-        kept = "kept as lines of their own (--keep-repeated-lines)"
-        counted = "counted as duplicates; if a till writes one line per item scanned, ingest with --keep-repeated-lines"
-        console.print(
-            f"lines repeating another line of this file exactly, without an event_id: {report.repeated_lines:,}, "
-            + (kept if report.repeated_kept else counted),
-            highlight=False,
-        )
-    if report.without_price:
-        console.print(
-            f"daily totals without a price: {report.without_price:,}; demand forecasts and replenishment read "
-            "their units, price elasticities, quotes and revenue figures need prices (a sales amount column, "
-            "with --line-totals)",
-            highlight=False,
-        )
-    if report.dated_by_first_line:
-        console.print(
-            f"customers without a sign-up date were dated by their first transaction: {report.dated_by_first_line:,}",
-            highlight=False,
-        )
-    if report.table == "customers" and "signup_ts:missing" in report.quarantined_by_reason:
-        console.print(
-            "customers without a sign-up date and without a stored transaction have no date to take: ingest the "
-            "transactions first, then this file again (its customers already stored count as duplicates)",
-            highlight=False,
-        )
-    if report.filled_from_order:
-        filled = ", ".join(f"{column} {count:,}" for column, count in report.filled_from_order.items())
-        console.print(
-            f"lines whose order-level cells were blank took their order's values from its other lines: {filled}",
-            highlight=False,
-        )
+    for line in notes(report, hint_decimal):
+        console.print(line, highlight=False)
     if report.ignored_columns:
         from spend.features.ingest.suggest import map_flags
 

@@ -1,0 +1,154 @@
+"""The lines under `spend ingest`'s tables: for each reason rows were quarantined that has a way out, the
+way out; then what the ingest did that its counts do not show (lines repeated, unpriced, dated, filled).
+One rule per line: (when it applies, what it says), both read off the report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from spend.core.settings import SpendSettings
+
+if TYPE_CHECKING:  # the CLI imports this module for TS_FORMATS at start-up: no pandas then
+    from spend.features.ingest.pipeline import IngestReport
+
+TS_FORMATS = (
+    "a strftime format (e.g. '%d/%m/%Y %H:%M'), unix / unix_ms for seconds / milliseconds since 1970 UTC, or "
+    "excel for a spreadsheet's serial days (45413.4375)"
+)
+
+Rule = tuple[Callable[["IngestReport"], bool], Callable[["IngestReport"], str]]
+
+
+def _has(suffix: str) -> Callable[[IngestReport], bool]:
+    """A reason (`field:rule`) ending in `suffix` among the quarantined."""
+    return lambda r: any(reason.endswith(suffix) for reason in r.quarantined_by_reason)
+
+
+def _timestamps(report: IngestReport) -> str:
+    from spend.features.ingest.ts_formats import format_hint
+
+    return "timestamps not in ISO 8601 need --ts-format; " + (format_hint(report.suggested_ts_formats) or TS_FORMATS)
+
+
+def _currencies(report: IngestReport) -> str:
+    accepted = ", ".join(sorted(SpendSettings().currencies))
+    return (
+        f"lines in a currency this home does not take (it takes {accepted}): a shop selling in another one sets "
+        "SPEND_DEFAULT_CURRENCY; one selling in several lists them in SPEND_CURRENCIES, and their amounts are "
+        "then summed as they are, unconverted"
+    )
+
+
+def _repeated(report: IngestReport) -> str:
+    said = (
+        "kept as lines of their own (--keep-repeated-lines)"
+        if report.repeated_kept
+        else "counted as duplicates; if a till writes one line per item scanned, ingest with --keep-repeated-lines"
+    )
+    return f"lines repeating another line of this file exactly, without an event_id: {report.repeated_lines:,}, {said}"
+
+
+def _filled(report: IngestReport) -> str:
+    filled = ", ".join(f"{column} {count:,}" for column, count in report.filled_from_order.items())
+    return f"lines whose order-level cells were blank took their order's values from its other lines: {filled}"
+
+
+DECIMAL: Rule = (
+    _has(":not_a_float"),
+    lambda r: (
+        "numbers written with a decimal comma (12,50) need --decimal ','; commas grouping thousands are read "
+        "before a decimal point only (1,250.00: 1,250 could be 1.25)"
+    ),
+)
+
+RULES: tuple[Rule, ...] = (
+    (_has(":unparsable_timestamp"), _timestamps),
+    (
+        lambda r: r.table == "transactions" and "customer_id:missing" in r.quarantined_by_reason,
+        lambda r: (
+            "lines without a customer (guest checkouts, walk-in sales) are kept as anonymous purchases with "
+            "--allow-anonymous: demand and pricing count them, customer models leave them out"
+        ),
+    ),
+    (
+        _has(":not_before_earliest"),
+        lambda r: (
+            "dates before SPEND_EARLIEST_TS (1990-01-01 unless set) are taken for a missing date (1900-01-01, "
+            "1970-01-01); a history that truly starts earlier sets SPEND_EARLIEST_TS"
+        ),
+    ),
+    (
+        _has("_local_time"),
+        lambda r: (
+            "local times that SPEND_TIMEZONE passes twice or never (a daylight-saving change) cannot be "
+            "placed: export them with their UTC offset (e.g. 2026-10-25T02:30:00+01:00)"
+        ),
+    ),
+    (
+        _has("row:field_count"),
+        lambda r: (
+            "rows with more or fewer fields than the header (a delimiter inside unquoted text?) are "
+            f"quarantined whole, without their values; `spend quarantine --table {r.table}` lists each one's source row"
+        ),
+    ),
+    (
+        _has("quantity:non_zero_quantity"),
+        lambda r: (
+            "lines of zero units (a daily report's products that sold nothing that day) are quarantined: the "
+            "demand features already count a day without lines as zero sales, so nothing is lost"
+        ),
+    ),
+    (
+        _has("customer_id:one_customer_per_order"),
+        lambda r: (
+            "lines of one order number naming two customers: if the till's numbers restart per store or day, "
+            "give --order-within store_id,day (the columns that make a number one order)"
+        ),
+    ),
+    (
+        _has(":malformed_id"),
+        lambda r: (
+            "ids are 1 to 64 characters without commas, semicolons, tabs, line breaks or other control or "
+            f"invisible characters; `spend quarantine --table {r.table}` shows the rows"
+        ),
+    ),
+    (
+        _has("currency:symbol_disagrees"),
+        lambda r: (
+            "prices whose symbol ($, £, €, ...) cannot mean the line's currency (SPEND_DEFAULT_CURRENCY "
+            f"{SpendSettings().default_currency} when the line names none): give the currency column, or set the "
+            "home's currency"
+        ),
+    ),
+    (_has("currency:known_currency"), _currencies),
+    DECIMAL,
+    (lambda r: r.repeated_lines > 0, _repeated),
+    (
+        lambda r: r.without_price > 0,
+        lambda r: (
+            f"daily totals without a price: {r.without_price:,}; demand forecasts and replenishment read "
+            "their units, price elasticities, quotes and revenue figures need prices (a sales amount column, with "
+            "--line-totals)"
+        ),
+    ),
+    (
+        lambda r: r.dated_by_first_line > 0,
+        lambda r: f"customers without a sign-up date were dated by their first transaction: {r.dated_by_first_line:,}",
+    ),
+    (
+        lambda r: r.table == "customers" and "signup_ts:missing" in r.quarantined_by_reason,
+        lambda r: (
+            "customers without a sign-up date and without a stored transaction have no date to take: ingest "
+            "the transactions first, then this file again (its customers already stored count as duplicates)"
+        ),
+    ),
+    (lambda r: bool(r.filled_from_order), _filled),
+)
+
+
+def notes(report: IngestReport, hint_decimal: bool = True) -> list[str]:
+    """The lines that apply to `report`, in RULES' order; `hint_decimal` False leaves out the decimal
+    comma's (a caller that knows the numbers' mark)."""
+    rules = [rule for rule in RULES if hint_decimal or rule is not DECIMAL]
+    return [say(report) for applies, say in rules if applies(report)]
