@@ -23,6 +23,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "ticket",
         "ticket_no",
         "basket_id",
+        "increment_id",  # Magento's order number
+        "order_ref",
     ),
     "customer_id": (
         "customer",
@@ -36,6 +38,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "cust_id",
         "loyalty_id",
         "account_id",
+        "billing_email",  # WooCommerce
+        "buyer_email",
+        "customer_no",
+        "customer_number",
     ),
     "ts": (
         "invoicedate",
@@ -73,7 +79,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "item_no",
         "item_number",
     ),
-    "quantity": ("qty", "lineitem_quantity", "units", "quantity_sold", "qty_sold", "units_sold", "unit_sales"),
+    "quantity": (
+        *("qty", "lineitem_quantity", "units", "quantity_sold", "qty_sold", "units_sold", "unit_sales"),
+        *("qty_ordered", "quantity_ordered"),  # Magento's
+    ),
     "unit_price": ("price", "unitprice", "lineitem_price", "item_price", "price_each", "sale_price"),
     "store_id": (
         *("store", "location", "shop", "branch", "outlet"),

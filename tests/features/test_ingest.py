@@ -500,8 +500,18 @@ def test_a_customer_list_without_sign_up_dates_is_dated_by_first_lines(settings,
             "id,date,store_nbr,item_nbr,unit_sales,onpromotion",
             "--map date=ts --map item_nbr=product_id --map unit_sales=quantity --map store_nbr=store_id",
         ),
+        (  # WooCommerce's order export: its "Item Cost" is the item's price, too close to a cost to suggest
+            "Order Number,Order Status,Order Date,Billing Email,SKU,Item Name,Quantity,Item Cost,Order Total",
+            "--map 'Order Number=order_id' --map 'Billing Email=customer_id' --map 'Order Date=ts' "
+            "--map SKU=product_id --map Quantity=quantity",
+        ),
+        (  # Magento's sales order items joined to their orders
+            "increment_id,created_at,customer_email,sku,qty_ordered,price,store_id",
+            "--map increment_id=order_id --map customer_email=customer_id --map created_at=ts --map sku=product_id "
+            "--map qty_ordered=quantity --map price=unit_price",
+        ),
     ],
-    ids=["online-retail-ii", "shopify", "square", "favorita"],
+    ids=["online-retail-ii", "shopify", "square", "favorita", "woocommerce", "magento"],
 )
 def test_a_popular_exports_header_gets_the_map_to_type(tmp_path, settings, header, suggested):
     """A real export's names were told only "map foreign names with --map old=new"."""
