@@ -309,3 +309,29 @@ def test_a_shops_own_tier_names_come_out_of_the_snapshots_as_they_went_in():
         "vip",
         "bronze",
     ]
+
+
+def test_a_days_price_counts_only_the_units_sold_at_a_known_price():
+    """Two units at 10 and three units of a daily total without a price on one day: the day's price is
+    10, not 20 over all five units (4), in the snapshot and in the demand history built from it."""
+    from spend.training.datasets.series_backtest import _priced_units, _with_prices
+
+    mixed = pd.concat(
+        [
+            _lines([("a", "o9", "2026-01-12 09:00", "p1", 2, 10.0, 0.0, "purchase", "pos", "s1", None)]),
+            _lines([(None, "d1", "2026-01-12 00:00", "p1", 3, np.nan, 0.0, "purchase", None, "s1", None)]),
+        ]
+    )
+    snap = demand_snapshots(mixed, UNTIL)
+    day = snap[snap["event_timestamp"] == pd.Timestamp("2026-01-13", tz="UTC")].iloc[0]
+    assert (day["units_1d"], day["revenue_1d"], day["avg_unit_price_1d"]) == (5, 20.0, 10.0)
+    history = snap.assign(
+        date=snap["event_timestamp"].dt.tz_localize(None) - pd.Timedelta(days=1),
+        units=snap["units_1d"],
+        revenue=snap["revenue_1d"],
+        priced_units=_priced_units(snap),
+        promo_units=0.0,
+    )[["product_id", "store_id", "date", "units", "revenue", "priced_units", "promo_units"]]
+    priced = _with_prices(history).set_index("date")["price"]
+    assert priced.loc[pd.Timestamp("2026-01-12")] == 10.0
+    assert priced.notna().all() and (priced == 10.0).all()  # carried to the days without a sale

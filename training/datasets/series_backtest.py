@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
@@ -50,6 +51,7 @@ def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> 
             "date": date.to_numpy(),
             "units": snap["units_1d"].to_numpy(dtype=float),
             "revenue": snap["revenue_1d"].to_numpy(dtype=float),
+            "priced_units": _priced_units(snap),
             "promo_units": (snap["promo_share_1d"] * snap["units_1d"]).to_numpy(dtype=float),
             "stockout": snap["stockout_1d"].to_numpy(dtype=float),
         }
@@ -63,11 +65,20 @@ def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> 
     return Series(history, "; ".join(notes) or None)
 
 
+def _priced_units(snap: pd.DataFrame) -> np.ndarray:
+    """The units of each day sold at a known price: revenue over the day's price where it has one (a
+    day of daily totals of units alone mixed with priced lines has fewer than all its units), else all
+    the day's units where its revenue is known, else none."""
+    units = snap["units_1d"].to_numpy(dtype=float)
+    revenue, price = snap["revenue_1d"].to_numpy(dtype=float), snap["avg_unit_price_1d"].to_numpy(dtype=float)
+    known = np.where(np.isnan(revenue), 0.0, units)
+    return np.divide(revenue, price, out=known, where=price > 0)
+
+
 def _with_prices(history: pd.DataFrame) -> pd.DataFrame:
     """Each product's price per day over its stores (revenue over the units sold at a known price; a day
     or a product whose sales have none has no price), carried to the days it did not sell."""
-    priced = history.assign(priced_units=history["units"].where(history["revenue"].notna(), 0.0))
-    by_day = priced.groupby(["product_id", "date"])[["revenue", "units", "priced_units", "promo_units"]].sum()
+    by_day = history.groupby(["product_id", "date"])[["revenue", "units", "priced_units", "promo_units"]].sum()
     sold = by_day["units"] > 0
     daily = pd.DataFrame(
         {
@@ -78,7 +89,9 @@ def _with_prices(history: pd.DataFrame) -> pd.DataFrame:
     daily = daily.sort_values(["product_id", "date"])
     for column in ("price", "promo"):
         daily[column] = daily.groupby("product_id")[column].transform(lambda s: s.ffill().bfill())
-    merged = history.drop(columns=["revenue", "promo_units"]).merge(daily, on=["product_id", "date"], how="left")
+    merged = history.drop(columns=["revenue", "priced_units", "promo_units"]).merge(
+        daily, on=["product_id", "date"], how="left"
+    )
     return merged.sort_values(["product_id", "store_id", "date"]).reset_index(drop=True)
 
 
