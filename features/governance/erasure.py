@@ -34,7 +34,7 @@ from spend.core.ids import canonical_id
 from spend.core.names import CUSTOMER_ID as ID
 from spend.core.names import MANIFEST
 from spend.core.privacy.erasing import erasing
-from spend.core.privacy.pseudonym import pseudonym
+from spend.core.privacy.pseudonym import written_pseudonym
 from spend.core.privacy.vault import IdentityVault
 from spend.core.settings import SpendSettings
 from spend.features.governance.scrub import TABULAR, TEXT, mentions, parquet_files, scrub_file, scrub_parquet
@@ -70,12 +70,14 @@ class Receipt:
 def erase_customers(settings: SpendSettings, raw_ids: Iterable[str], reason: str = "", who: str = "") -> Receipt:
     """Remove the customers behind these ids (the shop's own ids) from every store, write the audit record
     (`who` asked, for `reason`) and return the receipt; harmless to repeat."""
-    # Spelled as ingestion stores them (NFKC), so the raw id is found in exports as well as by pseudonym.
-    raw = list(dict.fromkeys(canonical_id(str(r).strip()) for r in raw_ids if str(r).strip()))
-    if not raw:
+    asked = list(dict.fromkeys(str(r).strip() for r in raw_ids if str(r).strip()))
+    if not asked:
         raise SpendError("erase: no customer id given (arguments or --from-file)")
     key = settings.pseudonym_key.get_secret_value().encode("utf-8")
-    of = {pseudonym(r, key): r for r in raw}
+    # Each id as ingestion spells it (NFKC) and as written: a home that ingested "Cafe\u0301" before ids
+    # were spelled one way holds that customer under the written spelling, in its pseudonym and exports.
+    spellings = {a: list(dict.fromkeys([canonical_id(a), a])) for a in asked}
+    of = {written_pseudonym(s, key): s for a in asked for s in spellings[a]}
     vault = IdentityVault(settings.paths.vault, key)
     with ledger_lock(settings.paths.home):
         before = vault.denied(of)
@@ -88,19 +90,24 @@ def erase_customers(settings: SpendSettings, raw_ids: Iterable[str], reason: str
     removed["vault personal fields"] = forgotten["personal"]
     pseudonym_of = {p: p for p in of} | {r: p for p, r in of.items()}  # a raw id found counts for its customer
     seen = known | {pseudonym_of[t] for t in found}
-    unknown = [of[p] for p in of if p not in seen and p not in before]
+    ids = {a: {written_pseudonym(s, key) for s in spellings[a]} for a in asked}  # an id's pseudonyms
+    found_ids = [a for a in asked if ids[a] & seen]
+    erased_before = [a for a in asked if a not in found_ids and ids[a] & set(before)]
+    unknown = [a for a in asked if a not in found_ids and a not in erased_before]
     receipt = Receipt(
         request=f"erasure-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
-        customers=len(of),
-        found=len(seen),
-        already_erased=len([p for p in of if p in before and p not in seen]),
+        customers=len(asked),
+        found=len(found_ids),
+        already_erased=len(erased_before),
         unknown=len(unknown),
         removed=removed,
         files_rewritten=rewritten,
         not_removed=left,
         unknown_ids=unknown,
     )
-    command_audit(settings.paths.home).write(user=who, action="erase", **audit_record(receipt, reason, raw))
+    command_audit(settings.paths.home).write(
+        user=who, action="erase", **audit_record(receipt, reason, list(of.values()))
+    )
     return receipt
 
 

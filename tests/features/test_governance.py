@@ -81,6 +81,31 @@ def test_an_erasure_request_finds_a_customer_whatever_unicode_spelling_it_uses(s
     ]
 
 
+def test_a_customer_stored_before_ids_were_spelled_one_way_is_still_erased(settings, write_csv, monkeypatch):
+    """A home made before 2026-12-06 holds "Cafe\u0301-8" (a combining accent) under the pseudonym of those
+    characters; an erasure asking for it as written, now spelled in NFKC, found nobody there."""
+    from spend.core.privacy import pseudonym as pseudonyms
+    from spend.core.privacy.pseudonym import written_pseudonym
+    from spend.features.ingest import parse
+
+    combining = "Cafe\u0301-8"
+    with monkeypatch.context() as before:  # ingestion as it was: ids stored as written
+        before.setattr(parse, "canonical_ids", lambda text: text)
+        before.setattr(pseudonyms, "canonical_id", lambda raw: raw)
+        lines = [GOOD_LINE | {"event_id": "e1", "order_id": "o7", "customer_id": combining}, GOOD_LINE]
+        ingest(write_csv(lines), IngestOptions("transactions"), settings, now=NOW)
+    old = written_pseudonym(combining, TEST_KEY.encode())
+    assert old in OfflineStore(settings.paths).read("transactions")["customer_id"].tolist()
+
+    receipt = json.loads(_erase(combining, "nobody-9").stdout)
+    assert (receipt["customers"], receipt["found"], receipt["unknown_ids"]) == (2, 1, ["nobody-9"])
+    assert receipt["removed"]["offline store (transactions)"] == 1
+    assert file_traces(settings.paths.home, [old, combining]) == []
+    assert OfflineStore(settings.paths).read("transactions")["customer_id"].tolist() == [
+        pseudonym("alice", TEST_KEY.encode())
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [

@@ -16,7 +16,14 @@ HEX_CHARS = 32  # 128 bits: collisions are negligible for any customer base
 
 
 def pseudonym(raw_id: str, key: bytes) -> str:
-    digest = hmac.new(key, canonical_id(raw_id).encode("utf-8"), hashlib.sha256).hexdigest()
+    """The pseudonym of an id as ingestion spells it (Unicode NFKC, spend/core/ids.py)."""
+    return written_pseudonym(canonical_id(raw_id), key)
+
+
+def written_pseudonym(raw_id: str, key: bytes) -> str:
+    """The pseudonym of the id's characters as given: what a home made before ids were spelled one way
+    (2026-12-06) holds an id such as "Cafe\u0301" under."""
+    digest = hmac.new(key, raw_id.encode("utf-8"), hashlib.sha256).hexdigest()
     return PREFIX + digest[:HEX_CHARS]
 
 
