@@ -4,7 +4,7 @@
 member number typed through a Japanese input method as full-width digits ("C１２"). The bytes differ, the
 id does not: without one spelling each was a customer (and a pseudonym) of its own. Ingestion spells
 every id this way before checking it, and the pseudonym does too, so a raw id given later (an erasure
-request, a customer id over HTTP) finds the customer its export made.
+request, a card id over HTTP) finds the customer its export made.
 """
 
 from __future__ import annotations
