@@ -223,8 +223,7 @@ def _counted_stores(merged: pd.DataFrame, bad: pd.Series) -> str:
     counted = sorted(set(stores.index) - lacking)
     if not counted or not lacking:
         return ""
-    shown = ", ".join(counted[:10]) + (f" and {len(counted) - 10} more" if len(counted) > 10 else "")
-    return f", or ask for the stores counted in full ({shown})"
+    return f", or ask for the stores counted in full ({_first(counted, 10)})"
 
 
 def day(ts) -> pd.Timestamp:

@@ -76,8 +76,8 @@ def erase_customers(settings: SpendSettings, raw_ids: Iterable[str], reason: str
     key = settings.pseudonym_key.get_secret_value().encode("utf-8")
     # Each id as ingestion spells it (NFKC) and as written: a home that ingested "Cafe\u0301" before ids
     # were spelled one way holds that customer under the written spelling, in its pseudonym and exports.
-    spellings = {a: list(dict.fromkeys([canonical_id(a), a])) for a in asked}
-    of = {written_pseudonym(s, key): s for a in asked for s in spellings[a]}
+    spelled = {a: {written_pseudonym(s, key): s for s in (canonical_id(a), a)} for a in asked}  # pseudonym: id
+    of = {p: s for a in asked for p, s in spelled[a].items()}
     vault = IdentityVault(settings.paths.vault, key)
     with ledger_lock(settings.paths.home):
         before = vault.denied(of)
@@ -90,10 +90,10 @@ def erase_customers(settings: SpendSettings, raw_ids: Iterable[str], reason: str
     removed["vault personal fields"] = forgotten["personal"]
     pseudonym_of = {p: p for p in of} | {r: p for p, r in of.items()}  # a raw id found counts for its customer
     seen = known | {pseudonym_of[t] for t in found}
-    ids = {a: {written_pseudonym(s, key) for s in spellings[a]} for a in asked}  # an id's pseudonyms
-    found_ids = [a for a in asked if ids[a] & seen]
-    erased_before = [a for a in asked if a not in found_ids and ids[a] & set(before)]
-    unknown = [a for a in asked if a not in found_ids and a not in erased_before]
+    found_ids = [a for a in asked if spelled[a].keys() & seen]
+    erased_before = [a for a in asked if not spelled[a].keys() & seen and spelled[a].keys() & before]
+    stored = seen | set(before)
+    unknown = [a for a in asked if not spelled[a].keys() & stored]
     receipt = Receipt(
         request=f"erasure-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
         customers=len(asked),

@@ -53,10 +53,10 @@ def completeness(stored: pd.DataFrame, table: str) -> Dimension:
     filled = {name: float(stored[name].notna().mean()) if name in stored else 0.0 for name in fields}
     if "order_id" in stored:
         daily = daily_lines(stored["order_id"])
-        for name in ("customer_id", "unit_price"):
-            if name not in filled or not daily.any():
+        unpriced = daily & stored["unit_price"].isna() if "unit_price" in stored else daily
+        for name, by_design in (("customer_id", daily), ("unit_price", unpriced)):
+            if name not in filled or not by_design.any():
                 continue
-            by_design = daily & (stored[name].isna() if name == "unit_price" else True)
             if by_design.all():
                 del filled[name]
             else:

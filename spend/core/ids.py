@@ -26,7 +26,7 @@ def canonical_ids(text: pd.Series) -> pd.Series:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    ascii_ = pc.fill_null(pc.string_is_ascii(pa.array(text.array, type=pa.large_string())), True)
+    ascii_ = pc.fill_null(pc.string_is_ascii(pa.array(text.array)), True)
     other = ~np.asarray(ascii_)
     if not other.any():
         return text

@@ -429,8 +429,8 @@ def test_a_time_written_across_a_date_and_a_time_column_is_joined_by_the_map(set
 def test_a_customer_list_without_sign_up_dates_is_dated_by_first_lines(settings, write_csv, tmp_path):
     """Shopify's customers export names no sign-up date: every row was refused for a missing column. Now
     each customer takes their first stored transaction (a return too: no line may predate the sign-up);
-    one who bought nothing is quarantined
-    as signup_ts:missing; a date the file gives is kept; the name's two columns, joined, are not "ignored"."""
+    one who bought nothing is quarantined as signup_ts:missing; a date the file gives is kept; the name's
+    two columns, joined, are not "ignored"."""
     lines = [
         GOOD_LINE | {"event_id": "e1", "order_id": "o1", "customer_id": "7001", "ts": "2026-01-05T10:00:00"},
         GOOD_LINE | {"event_id": "e2", "order_id": "o2", "customer_id": "7001", "ts": "2026-01-02T09:00:00"},
