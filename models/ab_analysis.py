@@ -285,6 +285,20 @@ def _arms_hint(variants: list[str], control: str) -> str:
     return ""
 
 
+def _distinct_arms(variants: list[str]) -> None:
+    """Arms whose names differ only in case or spaces are one arm mistyped, not two (` Control` beside
+    `control` was analysed as a treatment)."""
+    seen: dict[str, str] = {}
+    for name in variants:
+        key = " ".join(name.split()).casefold()
+        if key in seen:
+            raise SpendError(
+                f"A/B results: column variant has arms {seen[key]!r} and {name!r}, which differ only in case or "
+                "spaces; spell each arm one way"
+            )
+        seen[key] = name
+
+
 def _checked(results: pd.DataFrame, settings: AbSettings, many: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
     """The results with numeric columns read, and who is treated; `many`: more than one treatment arm
     allowed (analyze_arms)."""
@@ -306,6 +320,7 @@ def _checked(results: pd.DataFrame, settings: AbSettings, many: bool = False) ->
     if empty:
         raise SpendError(f"A/B results: column variant has {empty} empty value(s); every customer needs an arm")
     variants = sorted(results["variant"].astype(str).unique())
+    _distinct_arms(variants)
     if (len(variants) < 2 or not many and len(variants) != 2) or settings.control not in variants:
         arms = "two arms or more" if many else "exactly two arms"
         raise SpendError(

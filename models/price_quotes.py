@@ -43,6 +43,7 @@ MAX_CELLS = 20_000_000  # products x the widest ladder: the candidate table's si
 REQUIRED = ("product_id", "price", "cost", "units", "elasticity", "ci_low", "ci_high")
 NO_CHANGE_WIDE = "no change: elasticity interval too wide"
 NO_CHANGE_SIGN = "no change: elasticity not negative"
+NO_CHANGE_UNKNOWN = "no change: no elasticity (its price barely moved, or too few weeks)"
 INTERIOR = "none: best price inside the rules"
 LADDER = "the ladder within "  # + a bound's rule: no allowed ending lies between today's price and that bound
 
@@ -67,8 +68,9 @@ class Constraints:
             raise QuoteError(f"margin_floor {self.margin_floor} must be at least 0 and below 1")
         if not 0 < self.max_change < 1:
             raise QuoteError(f"max_change {self.max_change} must be above 0 and below 1")
-        if any(not 0 <= e < 1 for e in self.endings):
-            raise QuoteError(f"endings {self.endings} must be cents: at least 0 and below 1")
+        if any(not 0 <= e < 1 or abs(e * 100 - round(e * 100)) > 1e-6 for e in self.endings):
+            # the ladder's prices are rounded to the cent: 0.999 came out as a price ending in .00
+            raise QuoteError(f"endings {self.endings} must be whole cents: at least 0 and below 1, two decimals")
         if self.max_volume_loss is not None and not 0 <= self.max_volume_loss <= 1:
             raise QuoteError(f"max_volume_loss {self.max_volume_loss} must be between 0 and 1")
 
@@ -396,10 +398,12 @@ def _amount(value: float, places: int = 2) -> str:
 
 
 def _fixed_reasons(columns: dict[str, np.ndarray], c: Constraints) -> np.ndarray:
-    """Per product, why it keeps its price (None where it may move): a wide interval first."""
+    """Per product, why it keeps its price (None where it may move): no estimate, then a wide interval."""
+    unknown = np.isnan(columns["elasticity"])
     wide = columns["ci_high"] - columns["ci_low"] > c.max_interval_width
     unsigned = ~(columns["elasticity"] < 0)
-    return np.where(wide, NO_CHANGE_WIDE, np.where(unsigned, NO_CHANGE_SIGN, None)).astype(object)
+    reasons = np.where(wide, NO_CHANGE_WIDE, np.where(unsigned, NO_CHANGE_SIGN, None))
+    return np.where(unknown, NO_CHANGE_UNKNOWN, reasons).astype(object)
 
 
 def _choose(table: _Table, c: Constraints) -> tuple[np.ndarray, np.ndarray]:

@@ -29,12 +29,24 @@ def response_rmse(table: pd.DataFrame, panel: pd.DataFrame, periods) -> float:
     """How well elasticities predict units where prices moved: over consecutive weeks in `periods` whose
     log price changed, the root mean squared error of the change in log units predicted as elasticity x
     the change in log price (season and traffic move little from one week to the next)."""
-    frame = panel.sort_values(["product_id", "period"])
-    step = frame.groupby("product_id")[["log_units", "log_price", "period"]].diff()
-    moved = (step["period"] == 1) & (step["log_price"].abs() > MIN_MOVE) & frame["period"].isin(periods)
+    frame, step, moved = _steps(panel, periods)
     slope = frame["product_id"].map(table.set_index("product_id")["elasticity"])
     error = (step["log_units"] - slope * step["log_price"])[moved & slope.notna()]
     return float(np.sqrt(np.mean(error**2))) if len(error) else float("nan")
+
+
+def moved_weeks(panel: pd.DataFrame, periods) -> int:
+    """How many product weeks in `periods` moved their price from the week before: what `response_rmse`
+    is computed on."""
+    return int(_steps(panel, periods)[2].sum())
+
+
+def _steps(panel: pd.DataFrame, periods) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """(the panel by product and week, each week's change from the one before, where the price moved)."""
+    frame = panel.sort_values(["product_id", "period"])
+    step = frame.groupby("product_id")[["log_units", "log_price", "period"]].diff()
+    moved = (step["period"] == 1) & (step["log_price"].abs() > MIN_MOVE) & frame["period"].isin(periods)
+    return frame, step, moved
 
 
 def response_rloss(

@@ -143,7 +143,7 @@ def _quoting_model(settings: SpendSettings, wanted: list[str], progress) -> tupl
 def _constraints(given: dict) -> dict:
     from dataclasses import fields
 
-    from spend.models.price_quotes import Constraints
+    from spend.models.price_quotes import Constraints, QuoteError
 
     known = {f.name for f in fields(Constraints)}
     unknown = sorted(set(given) - known)
@@ -158,4 +158,8 @@ def _constraints(given: dict) -> dict:
                 rules[name] = float(value)
     except (TypeError, ValueError) as error:
         raise SpendError(f"--constraints: {name} must be a number (endings: a list of cents), not {value!r}") from error
+    try:  # before any elasticity is read or fitted
+        Constraints(**rules).check()
+    except QuoteError as error:
+        raise SpendError(f"--constraints: {error}") from error
     return rules

@@ -133,15 +133,11 @@ def _read_products(path: Path):
 
 
 def _read_rules(path: Path) -> dict:
-    import yaml
 
     from spend.core.errors import SpendError
-    from spend.core.files import user_text, yaml_problem
+    from spend.core.files import load_yaml, user_text
 
-    try:
-        rules = yaml.safe_load(user_text(path, "--constraints"))  # JSON is YAML too
-    except yaml.YAMLError as error:
-        raise SpendError(f"--constraints: {path.name} is not YAML or JSON: {yaml_problem(error)}") from error
+    rules = load_yaml(user_text(path, "--constraints"), f"--constraints: {path.name}", "YAML or JSON")
     if not isinstance(rules, dict):
         raise SpendError(f"--constraints: {path.name} must map rule names to values")
     return rules

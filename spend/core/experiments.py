@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from spend.core.errors import SpendError
-from spend.core.files import user_text, yaml_problem
+from spend.core.files import load_yaml, user_text, yaml_problem
 
 
 class Strict(BaseModel):
@@ -206,10 +206,7 @@ def read_config(
             looked = ", ".join(str(folder) for folder in folders())
             raise SpendError(f"model {name!r} has no {name}.yaml (looked in {looked})")
         option = str(path.parent)
-    try:
-        raw = yaml.safe_load(user_text(path, option)) or {}
-    except yaml.YAMLError as error:
-        raise SpendError(f"{path.name} is not YAML: {yaml_problem(error)}") from error
+    raw = load_yaml(user_text(path, option), path.name) or {}
     raw = apply_overrides(raw, overrides)
     try:
         config = schema.model_validate(raw)

@@ -9,9 +9,10 @@ read-modify-write cycles of several processes (two `spend keys add` at once woul
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -112,6 +113,47 @@ def writable(path: Path, option: str) -> None:
     os.unlink(probe)
     if path.exists() and not os.access(path, os.W_OK):
         raise SpendError(f"{option}: {path} cannot be replaced (permission denied)")
+
+
+def load_yaml(text: str, where: str, kind: str = "YAML"):
+    """A user's YAML (or JSON) as `yaml.safe_load` reads it, except that a key given twice in one mapping
+    is an error: safe_load keeps the last one silently, so a rules file that says `margin_floor` twice
+    would quote by whichever came last without a word. Errors name `where` (the option and file)."""
+    import yaml
+
+    from spend.core.errors import SpendError
+
+    loader = _strict_loader()
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
+    except loader.Repeated as error:
+        raise SpendError(f"{where}: {yaml_problem(error)}") from None
+    except yaml.YAMLError as error:
+        raise SpendError(f"{where} is not {kind}: {yaml_problem(error)}") from None
+
+
+@functools.cache
+def _strict_loader():
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        class Repeated(yaml.constructor.ConstructorError):
+            """A key given twice in one mapping."""
+
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`, which own keys may override
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                if not isinstance(key, Hashable):
+                    continue  # safe_load's own error names it
+                if key in seen:
+                    raise self.Repeated(None, None, f"{key!r} is given twice", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return StrictLoader
 
 
 def yaml_problem(error) -> str:

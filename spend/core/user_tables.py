@@ -29,6 +29,9 @@ DECIMALS = 4
 EXCEL_ROWS = 1_048_575  # Excel's row limit, less the header
 
 
+MAX_MAGNITUDE = 1e15  # larger than any amount a shop records, in any currency
+
+
 def numeric_column(frame: pd.DataFrame, column: str, where: str, blank_ok: bool = False) -> pd.Series:
     """A user table's numeric column as floats; text and infinities are refused naming the column and how
     many, and so are blanks unless `blank_ok` (then a blank is NaN: a gap the caller handles)."""
@@ -44,6 +47,12 @@ def numeric_column(frame: pd.DataFrame, column: str, where: str, blank_ok: bool 
         raise SpendError(f"{where}: column {column} has {count} {what}")
     if count := int(np.isinf(values.to_numpy(dtype=float)).sum()):
         raise SpendError(f"{where}: column {column} has {count} infinite value(s)")
+    if count := int((values.abs() > MAX_MAGNITUDE).sum()):
+        # their squares overflow in a variance, and no shop's margin or ticket comes near
+        raise SpendError(
+            f"{where}: column {column} has {count} value(s) beyond {MAX_MAGNITUDE:.0e} in size "
+            f"(the largest {values.abs().max():.3g}); is the column in the right unit?"
+        )
     return values
 
 

@@ -210,6 +210,10 @@ def test_the_arm_with_the_surest_gain_ships_and_a_broken_arm_stops():
         (lambda f: f.assign(converted=2), "converted must be 0 or 1"),
         (lambda f: pd.concat([f, f.head(3)]), "3 customer_id"),
         (lambda f: f.assign(margin=np.where(f.index == 4, np.inf, f["margin"])), "margin has 1 infinite"),
+        # was an unexpected ValueError from statsmodels: the variance of 1e301s overflows
+        (lambda f: f.assign(margin=f["margin"] * 1e300), "margin has 200 value.s. beyond 1e.15"),
+        # ` Control` beside `control` was analysed as the treatment arm
+        (lambda f: f.assign(variant=f["variant"].replace("treatment", " Control")), "differ only in case or spaces"),
     ],
 )
 def test_bad_results_are_refused_naming_the_column(change, words):
@@ -279,6 +283,7 @@ def test_flags_as_a_spreadsheet_or_a_person_writes_them_read_as_the_same_pilot()
         # was an unexpected TypeError from the pivot's mean
         (lambda f: f.assign(avg_ticket=f["avg_ticket"].astype(object).where(f.index != 7, "n/a")), "1 non-numeric"),
         (lambda f: f.assign(avg_ticket=np.where(f.index == 7, np.inf, f["avg_ticket"])), "avg_ticket has 1 infinite"),
+        (lambda f: f.assign(avg_ticket=np.where(f.index == 7, 3e302, f["avg_ticket"])), "avg_ticket has 1 value"),
     ],
 )
 def test_bad_pilot_panels_are_refused_naming_the_problem(change, words):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from spend.models.price_quotes import (
     INTERIOR,
     LADDER,
+    NO_CHANGE_UNKNOWN,
     NO_CHANGE_WIDE,
     Constraints,
     QuoteError,
@@ -138,6 +139,13 @@ def test_a_volume_cap_holds_prices_back_and_says_so():
     assert (capped["price"] < free["price"]).any()
     assert (capped["binding"] == "volume loss cap").any()
     assert 200 - capped["expected_units"].sum() <= 2.0 + 1e-6
+
+
+def test_a_product_without_an_elasticity_keeps_its_price_and_says_so():
+    # the shop never moved its price: no estimate, which is not an estimate of the wrong sign
+    unknown = _products(1).assign(elasticity=np.nan, ci_low=np.nan, ci_high=np.nan)
+    quoted = quote(unknown, Constraints()).iloc[0]
+    assert quoted["price"] == 10.0 and quoted["binding"] == NO_CHANGE_UNKNOWN
 
 
 def test_a_product_with_a_wide_interval_keeps_its_price_and_says_why():

@@ -794,6 +794,14 @@ def test_a_bad_price_quote_request_is_refused_by_name(served, change, status, wo
     assert response.status_code == status and words in response.json()["error"], response.text
 
 
+def test_endings_that_are_not_whole_cents_are_refused(served):
+    # the ladder rounds to the cent: an ending of 0.999 was quoted as a price ending in .00
+    product = {"product_id": _products(served)[0], "price": 10.0, "cost": 6.0}
+    body = {"products": [product], "constraints": {"endings": [0.999]}}
+    response = _post(served, "/v1/price/quote", body, "pricing-engine")
+    assert response.status_code == 400 and "must be whole cents" in response.json()["error"], response.text
+
+
 def test_a_product_asked_for_twice_is_named(served):
     first, second = _products(served)[:2]
     products = [{"product_id": p, "price": 10.0, "cost": 6.0} for p in (second, first, second, first)]

@@ -259,6 +259,8 @@ def test_price_quotes_refuse_bad_products_and_rules_in_one_line(shop, tmp_path):
     fine = {"product_id": [one], "price": [10.0], "cost": [1.0]}
     broken = _refused(_quote_files(tmp_path, fine, "margin_floor: [0.3\n"), "not YAML or JSON", "(line 2)")
     assert "\n" not in json.loads(broken.strip().splitlines()[-1])["error"]  # YAML's own runs over lines
+    _refused(_quote_files(tmp_path, fine, "margin_floor: 0.3\nmargin_floor: 0.1\n"), "'margin_floor' is given twice")
+    _refused(_quote_files(tmp_path, fine, "endings: [0.999]\n"), "must be whole cents")  # quoted prices ending .00
     latin = _quote_files(tmp_path, fine, "x: 1\n")
     (tmp_path / "rules.yaml").write_bytes("margin_floor: 0.3  # r\xe9sum\xe9\n".encode("latin-1"))
     _refused(latin, "--constraints: rules.yaml is not UTF-8 text")  # was an unexpected UnicodeDecodeError

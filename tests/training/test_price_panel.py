@@ -56,3 +56,28 @@ def test_a_longer_history_is_told_a_shorter_holdout_alone():
 def test_a_history_too_short_for_any_flag_says_what_is_needed():
     message = _refusal(PricingConfig(model="pricing"), _daily(9 * 7))
     assert message.endswith("a product needs at least 8 before a holdout of 4 (the most is 4)")
+
+
+@pytest.mark.parametrize(
+    ("change_week", "holdout", "words"),
+    [
+        # one price change a year ago, none since: the holdout holds no week whose price moved
+        (26, 13, "no product's price moved from one week to the next in the holdout's"),
+        # a holdout that reaches back to it: the weeks before never moved, so nothing has an elasticity
+        (26, 30, "no product whose price moved in the holdout's"),
+    ],
+)
+def test_a_holdout_the_gate_cannot_judge_says_why_in_the_shops_terms(change_week, holdout, words):
+    """Found on a shop that moved each price once, half a year back: the error said only that the
+    holdout 'holds nothing the metric can be computed on'."""
+    from spend.core.registry import spec
+    from spend.training.datasets.price_panel import evaluate
+
+    daily = _daily(52 * 7)
+    week = (daily["date"] - daily["date"].min()).dt.days // 7
+    daily["price"] = np.where(week < change_week, 10.0, 8.0)
+    config = PricingConfig(model="pricing", holdout_weeks=holdout, min_periods=8, baselines=["ols"])
+    params = {"n_estimators": 20, "learning_rate": 0.1, "num_leaves": 4, "min_child_samples": 5}
+    with pytest.raises(SpendError) as error:
+        evaluate(spec("pricing"), config, Panel(daily, None), params)
+    assert words in str(error.value) and "nothing was registered" in str(error.value)

@@ -319,12 +319,15 @@ def test_a_config_file_or_set_overrides_the_yaml_and_bad_ones_name_the_key(home,
     assert result.exit_code == 0, result.output
     latin = tmp_path / "latin.yaml"
     latin.write_bytes("model: churn\n# r\xe9sum\xe9\n".encode("latin-1"))
+    twice = tmp_path / "twice.yaml"  # safe_load kept the second silently
+    twice.write_text("model: churn\nparams:\n  num_leaves: 7\n  num_leaves: 31\n")
     for args, words in (
         (["--set", "label.horizon_dayz=5"], "label.horizon_dayz"),
         (["--set", "label.horizon_days=-5"], "label.horizon_days"),
         (["--set", "oops"], "KEY=VALUE"),
         (["--config", str(tmp_path / "none.yaml")], "is not a file"),
         (["--config", str(latin)], "--config: latin.yaml is not UTF-8 text"),  # was an unexpected UnicodeDecodeError
+        (["--config", str(twice)], "twice.yaml: 'num_leaves' is given twice (line 4)"),
     ):
         bad = runner.invoke(app, ["train", "churn", "--as-of", "2025-12-31", *args])
         assert bad.exit_code == 2 and bad.output.count("error:") == 1, bad.output

@@ -162,6 +162,8 @@ def evaluate(spec: ModelSpec, config: PricingConfig, data: Panel, params: dict) 
     scorers = _scorers(spec, config, params)
     split = Holdout(config, data)
     table = pd.DataFrame({name: _judge(split, make) for name, make in scorers.items()}).T
+    if (config.gate.metric or spec.gate_metric) == "response_rmse" and table["response_rmse"].isna().all():
+        raise SpendError(_unjudged(split))
     contenders = {name: make().fit(data.daily) for name, make in scorers.items()}
     details = {
         "products": int(data.daily["product_id"].nunique()),
@@ -182,6 +184,26 @@ def evaluate(spec: ModelSpec, config: PricingConfig, data: Panel, params: dict) 
         contenders,
         example=products,
         figures={"elasticities.png": lambda: elasticity_figure(contenders["spend"].elasticities())},
+    )
+
+
+def _unjudged(split: Holdout) -> str:
+    """Why the week-to-week check judged no estimator, in the shop's terms."""
+    from spend.models.price_response import moved_weeks
+
+    before, holdout = split.weeks
+    where = f"the holdout's {len(holdout)} weeks from {split.cut.date().isoformat()}"
+    if moved_weeks(split.panel, holdout) == 0:
+        why = f"no product's price moved from one week to the next in {where}"
+    else:
+        why = (
+            f"no product whose price moved in {where} has an elasticity from the weeks before (its price barely moved)"
+        )
+    return (
+        f"train pricing: {why}, so the gate cannot judge any estimator, and nothing was registered; "
+        "`spend elasticity` and `spend price-quote` fit on the whole history without a champion. "
+        "A longer holdout (--set holdout_weeks=N) that reaches back to a price change, with price changes "
+        "before it too, gives the gate something to judge"
     )
 
 
