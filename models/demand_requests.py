@@ -13,6 +13,7 @@ import pandas as pd
 from pandas.errors import OutOfBoundsDatetime
 
 from spend.core.errors import SpendError
+from spend.core.ids import canonical_id, canonical_ids
 
 PLAN_COLUMNS = ("product_id", "date", "price")
 MAX_COUNT_AGE_DAYS = 7  # a stock count older than this before the as-of day is stale: the position is unknown
@@ -41,7 +42,10 @@ def check_horizon(horizon: int, most: int) -> int:
 
 def requested_series(learned: pd.DataFrame, products, stores) -> pd.DataFrame:
     """The product x store pairs asked for: every learned pair of the given products and stores; a
-    product or store never seen is an error (a new pair of known ones gets the model's fallback)."""
+    product or store never seen is an error (a new pair of known ones gets the model's fallback). Ids are
+    spelt as ingestion stores them (NFKC: "Ｐ１" asks for P1)."""
+    products = [canonical_id(str(p)) for p in products] if products else products
+    stores = [canonical_id(str(s)) for s in stores] if stores else stores
     for field, asked, known in (
         ("product", products, set(learned["product_id"])),
         ("store", stores, set(learned["store_id"])),
@@ -81,7 +85,9 @@ def check_plan(
         )
     plan = plan.copy()
     blank_id = plan["product_id"].isna() | (plan["product_id"].astype(str).str.strip() == "")
-    plan["product_id"] = plan["product_id"].astype(str)
+    plan["product_id"] = canonical_ids(plan["product_id"].astype(str))  # as ingestion spells ids
+    if "store_id" in plan.columns:
+        plan["store_id"] = plan["store_id"].map(lambda v: canonical_id(v) if isinstance(v, str) else v)
     written, odd = _not_iso_days(plan["date"])
     dates = pd.to_datetime(plan["date"].where(~written & ~odd), errors="coerce", utc=True)
     beyond = pd.Series(False, index=plan.index)  # a date past 2262 is a date, not garbage

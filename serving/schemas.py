@@ -14,6 +14,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from spend.core.ids import canonical_id
 from spend.core.privacy.pseudonym import PREFIX
 from spend.core.settings import SpendSettings
 
@@ -265,15 +266,15 @@ class Health(BaseModel):
     )
 
 
-ItemIds = Annotated[
-    list[Annotated[str, Field(min_length=1, max_length=64)]],
-    Field(min_length=1, max_length=1_000),
-]
+# A product or store id, spelt as ingestion stores it (Unicode NFKC: "Ｐ１" is P1), so a caller that keeps
+# the export's full-width or decomposed spelling finds the product rather than a 404.
+ItemId = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(canonical_id)]
+ItemIds = Annotated[list[ItemId], Field(min_length=1, max_length=1_000)]
 
 
 class PlannedPrice(BaseModel):
-    product_id: str = Field(min_length=1, max_length=64)
-    store_id: str | None = Field(None, min_length=1, max_length=64, description="None: every store")
+    product_id: ItemId
+    store_id: ItemId | None = Field(None, description="None: every store")
     date: Day = Field(description="A day after the demand model's history")
     price: Number = Field(ge=0.01, description="Planned unit price (the currency of the history)")
 
@@ -319,7 +320,7 @@ class ReplenishmentResponse(Served):
 
 
 class QuoteProduct(BaseModel):
-    product_id: str = Field(min_length=1, max_length=64)
+    product_id: ItemId
     price: Number = Field(ge=0.01, description="Today's price")
     cost: Number = Field(ge=0, description="Unit cost: the margin floor is measured on it")
     floor: Number | None = Field(None, ge=0.01, description="Lowest allowed price (a minimum advertised price)")

@@ -42,8 +42,10 @@ def elasticities(
     thousands of products takes minutes); with one, or without a champion, fitted on the history now.
     Every product is estimated, whatever is asked, so that the category prior an answer is shrunk toward
     does not depend on which products were asked for."""
+    from spend.core.ids import canonical_id
     from spend.models.pricing import METHODS
 
+    products = [canonical_id(p) for p in products] if products else products  # spelt as ingestion stores them
     if method is not None and method not in METHODS:
         raise SpendError(f"--method: {method!r} is not one of {', '.join(METHODS)}")
     champion = _champion(settings) if method is None else None
@@ -97,10 +99,11 @@ def price_quotes(
     shared out by the shop's response to all prices moving together where it was estimated (`shop`).
     The pricing champion's, as the service quotes, so the CLI and the pricing engine get one answer;
     without a champion, elasticities fitted on the history now (the summary's `elasticities` says which)."""
+    from spend.core.ids import canonical_ids
     from spend.models.price_quotes import LADDER, Constraints, QuoteError, quote
 
     rules = _constraints(constraints or {})
-    asked = products.assign(product_id=products["product_id"].astype(str))
+    asked = products.assign(product_id=canonical_ids(products["product_id"].astype(str)))
     fitted, inputs, source = _quoting_model(settings, list(asked["product_id"]), progress)
     shop = fitted.shop()
     try:

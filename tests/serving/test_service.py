@@ -794,6 +794,15 @@ def test_a_bad_price_quote_request_is_refused_by_name(served, change, status, wo
     assert response.status_code == status and words in response.json()["error"], response.text
 
 
+def test_a_product_id_in_another_unicode_spelling_is_the_stored_product(served):
+    # ingestion stores ids in NFKC; a pricing engine keeping the export's full-width spelling got a 404
+    stored = _products(served)[0]
+    wide = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in stored)
+    body = {"products": [{"product_id": wide, "price": 10.0, "cost": 6.0}]}
+    response = _post(served, "/v1/price/quote", body, "pricing-engine")
+    assert response.status_code == 200 and response.json()["quotes"][0]["product_id"] == stored, response.text
+
+
 def test_endings_that_are_not_whole_cents_are_refused(served):
     # the ladder rounds to the cent: an ending of 0.999 was quoted as a price ending in .00
     product = {"product_id": _products(served)[0], "price": 10.0, "cost": 6.0}

@@ -92,6 +92,26 @@ def test_forecast_answers_quantiles_per_product_store_and_day(shop, tmp_path):
     assert (frame["p10"] <= frame["p50"]).all() and (frame["p50"] <= frame["p90"]).all()
 
 
+def _full_width(text: str) -> str:
+    """The id as a Japanese input method types it: "Ｐ０００１"."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def test_ids_in_another_unicode_spelling_ask_for_the_stored_product(shop, tmp_path):
+    """Ingestion stores ids in NFKC, so a caller keeping the export's full-width spelling got "unknown
+    product" from every command that takes a product."""
+    wide = _full_width("P00001")
+    forecast = json.loads(_ok(["forecast", "--product", wide, "--horizon", "2", "--json"]))["forecasts"]
+    assert {row["product_id"] for row in forecast} == {"P00001"}
+    day = forecast[0]["date"]
+    pd.DataFrame({"product_id": [wide], "date": [day], "price": [1.0]}).to_csv(tmp_path / "plan.csv", index=False)
+    planned = ["forecast", "--product", wide, "--horizon", "2", "--price-plan", str(tmp_path / "plan.csv"), "--json"]
+    assert json.loads(_ok(planned))["forecasts"]
+    assert json.loads(_ok(["elasticity", "--product", wide, "--json"]))["elasticities"][0]["product_id"] == "P00001"
+    quoted = json.loads(_ok(_quote_files(tmp_path, {"product_id": [wide], "price": [10.0], "cost": [1.0]})))
+    assert quoted["products"] == 1 and pd.read_csv(tmp_path / "quotes.csv")["product_id"].tolist() == ["P00001"]
+
+
 def test_a_planned_price_cut_is_forecast_higher(shop, tmp_path):
     base = json.loads(_ok(["forecast", "--horizon", "14", "--json"]))["forecasts"]
     first = pd.DataFrame(base)
