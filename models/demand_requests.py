@@ -12,7 +12,7 @@ import re
 import pandas as pd
 from pandas.errors import OutOfBoundsDatetime
 
-from spend.core.errors import SpendError
+from spend.core.errors import SpendError, first_few
 from spend.core.ids import canonical_id, canonical_ids
 
 PLAN_COLUMNS = ("product_id", "date", "price")
@@ -175,20 +175,16 @@ def plan_skipped(model, plan: pd.DataFrame | None) -> str | None:
         return None
     products = sorted(set(plan["product_id"].astype(str)))
     still, why = model.unpriced(products)
-    lines = [f"planned prices do not move the forecast of {_first(still)}: {why}"] if still else []
+    lines = [f"planned prices do not move the forecast of {first_few(still)}: {why}"] if still else []
     outside = model.outside_prices(plan) if hasattr(model, "outside_prices") else pd.DataFrame()
     outside = outside[~outside.index.isin(still)]
     if len(outside):
         spans = [f"{p} ({row.low:,.2f} to {row.high:,.2f})" for p, row in outside.iterrows()]
         lines.append(
             f"planned prices outside those the history shows count as the nearest shown, as the price effect "
-            f"is not known beyond them: {_first(spans)}"
+            f"is not known beyond them: {first_few(spans)}"
         )
     return "; ".join(lines) or None
-
-
-def _first(items: list[str], most: int = 5) -> str:
-    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
 def latest_counts(counts: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -229,7 +225,7 @@ def _counted_stores(merged: pd.DataFrame, bad: pd.Series) -> str:
     counted = sorted(set(stores.index) - lacking)
     if not counted or not lacking:
         return ""
-    return f", or ask for the stores counted in full ({_first(counted, 10)})"
+    return f", or ask for the stores counted in full ({first_few(counted, 10)})"
 
 
 def day(ts) -> pd.Timestamp:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from spend.core.errors import SpendError
+from spend.core.errors import SpendError, first_few
 from spend.core.settings import SpendSettings
 
 STORE_COLUMNS = ["customer_id", "order_id", "ts", "kind", "quantity", "unit_price", "discount", "unit_cost", "store_id"]
@@ -60,14 +60,23 @@ def margin_spread(settings: SpendSettings, window_days: int = 28) -> tuple[dict,
 def pilot_panel(settings: SpendSettings, pilot_stores: list[str], start: pd.Timestamp) -> tuple[pd.DataFrame, list]:
     """Per store and week: average ticket (every order) and repurchase rate (the week's known customers
     who buy again within 28 days), with `treated` and `post` set for the pilot. Returns (panel, notes)."""
+    from spend.core.ids import canonical_id
     from spend.features.compute.orders import line_values
 
     tx = _lines(settings)
     if tx["store_id"].isna().all():
         raise SpendError("the history has no store_id: a store pilot cannot be analysed without stores")
-    unknown = sorted(set(pilot_stores) - set(tx["store_id"].dropna().astype(str)))
+    pilot_stores = [canonical_id(str(s).strip()) for s in pilot_stores]  # as ingestion spells ids
+    stores = set(tx["store_id"].dropna().astype(str))
+    unknown = sorted(set(pilot_stores) - stores)
     if unknown:
         raise SpendError(f"--store: unknown store(s) {', '.join(unknown)}")
+    if stores <= set(pilot_stores):
+        raise SpendError(
+            f"--store: every store of the history is in the pilot ({first_few(sorted(stores))}): none is "
+            "left to compare with"
+        )
+    _check_start(start, tx["ts"])
     notes = []
     missing_store = int(tx["store_id"].isna().sum())
     if missing_store:
@@ -90,6 +99,21 @@ def pilot_panel(settings: SpendSettings, pilot_stores: list[str], start: pd.Time
         post=lambda f: (f["period"] >= start.normalize()).astype(int),
     )
     return panel, notes
+
+
+def _check_start(start: pd.Timestamp, ts: pd.Series) -> None:
+    """A pilot needs weeks of the history on both sides of its start (what `analyze --kind pilot` compares)."""
+    first, last = ts.min().normalize(), ts.max().normalize()
+    if start.normalize() <= first:
+        raise SpendError(
+            f"--start: {start:%Y-%m-%d} is not after the history's first day {first:%Y-%m-%d}: no week "
+            "before the pilot to compare with"
+        )
+    if start.normalize() > last:
+        raise SpendError(
+            f"--start: {start:%Y-%m-%d} is after the history's last day {last:%Y-%m-%d}: no week of the "
+            "pilot to analyse yet"
+        )
 
 
 def _avg_ticket(purchases: pd.DataFrame) -> pd.DataFrame:
@@ -129,12 +153,20 @@ def ab_results(
 
     _check_assignment(assignment)
     lines = line_values(_lines(settings))
+    first, last = lines["ts"].min().normalize(), lines["ts"].max().normalize()
+    span = (last - first).days + 1
+    if days > span:  # before any date arithmetic: 100,000 days from 2026 is past pandas' calendar
+        raise SpendError(f"--days: {days} days is longer than the whole history ({span} days, {first:%Y-%m-%d} on)")
     start, window = start.normalize(), pd.Timedelta(days=days)
-    last = lines["ts"].max()
-    if start + window > last.normalize() + pd.Timedelta(days=1):
+    if start + window > last + pd.Timedelta(days=1):
         raise SpendError(
             f"--start/--days: the window {start:%Y-%m-%d} + {days} days runs past the history's last day "
             f"{last:%Y-%m-%d}; ingest the rest of the test period or shorten --days"
+        )
+    if start < first:
+        raise SpendError(
+            f"--start: {start:%Y-%m-%d} is before the history's first day {first:%Y-%m-%d}: the test window "
+            "would count purchases that were never ingested as none"
         )
     key = settings.pseudonym_key.get_secret_value().encode("utf-8")
     ids = pseudonymise(assignment["customer_id"].astype(str).str.strip(), key)
@@ -151,7 +183,15 @@ def ab_results(
     notes = []
     if not lines["unit_cost"].notna().any():
         notes.append("no unit_cost in the history: margin is revenue")
+    if start - window < first:
+        covered = (start - first).days
+        notes.append(f"the pre-period starts before the history's first day: pre_margin covers {covered} of {days}")
     unseen = int((~ids.isin(set(lines["customer_id"]))).sum())
+    if unseen == len(ids):
+        raise SpendError(
+            f"--assignment: none of the {unseen} assigned customers has a line in the history; give the shop's own "
+            "customer ids as the export had them (Spend pseudonymises them with this home's key to find them)"
+        )
     if unseen:
         notes.append(f"{unseen} assigned customer(s) have no line in the history: their figures are 0")
     return frame, notes

@@ -49,6 +49,11 @@ def first_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def first_few(items: list[str], most: int = 5) -> str:
+    """A list for a message: its first `most` items, and how many more there are."""
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
 @contextmanager
 def database_damage(what: str, advice: str) -> Iterator[None]:
     """A SQLite file that is damaged or not a database at all, as one error naming `what` and what to do; a

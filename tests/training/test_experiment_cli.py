@@ -81,6 +81,8 @@ def test_ab_results_are_the_hand_computed_margins(settings, write_csv, tmp_path)
         ]
     )
     assert answer["customers"] == 4 and any("1 assigned customer" in n for n in answer["notes"])
+    # the week before 10 January reaches back before the first line (5 January): said, not hidden
+    assert "the pre-period starts before the history's first day: pre_margin covers 5 of 7" in answer["notes"]
     got = pd.read_csv(out).set_index("customer_id")
     assert got.loc[["A", "B", "C", "D"], "margin"].tolist() == [4.0, 6.0, 0.0, 0.0]
     assert got.loc[["A", "B", "C", "D"], "pre_margin"].tolist() == [8.0, 0.0, 0.0, 0.0]
@@ -105,6 +107,28 @@ def test_ab_results_are_the_hand_computed_margins(settings, write_csv, tmp_path)
     _refused(
         ["experiment", "ab-results", "--assignment", str(twice), "--start", "2026-01-10", "--out", str(out)],
         "more than once",
+    )
+    base = ["experiment", "ab-results", "--assignment", str(assignment), "--out", str(out)]
+    _refused(
+        [*base, "--start", "2026-01-01", "--days", "7"], "before the history's first day 2026-01-05"
+    )  # zeros as if measured
+    _refused([*base, "--start", "2026-01-10", "--days", "100000"], "longer than the whole history (15 days")  # was
+    # an unexpected OutOfBoundsDatetime
+    strangers = write_csv(pd.DataFrame({"customer_id": ["X", "Y"], "variant": ["control", "treatment"]}), "x.csv")
+    _refused(
+        [
+            "experiment",
+            "ab-results",
+            "--assignment",
+            str(strangers),
+            "--start",
+            "2026-01-10",
+            "--days",
+            "7",
+            "--out",
+            str(out),
+        ],
+        "none of the 2 assigned customers has a line in the history",
     )
 
 
@@ -233,6 +257,16 @@ def test_pilot_panel_marks_the_pilot_and_feeds_the_analysis(shop, tmp_path):
     _refused(
         ["experiment", "pilot-panel", "--store", "NOPE", "--start", f"{start:%Y-%m-%d}", "--out", str(out)], "NOPE"
     )
+    # panels the analysis could only refuse were written without a word (all weeks after, or before, the
+    # start; no store left to compare with)
+    pilot = ["experiment", "pilot-panel", "--store", "S000", "--out", str(out)]
+    _refused([*pilot, "--start", "1990-01-01"], "not after the history's first day", "no week before the pilot")
+    _refused([*pilot, "--start", "2099-01-01"], "after the history's last day", "no week of the pilot")
+    every = [f"--store={s}" for s in sorted(panel["store_id"].unique())]
+    _refused(["experiment", "pilot-panel", *every, "--start", f"{start:%Y-%m-%d}", "--out", str(out)], "none is left")
+    wide = "".join(chr(ord(c) + 0xFEE0) for c in "S000")  # the store as the export's full-width digits spell it
+    again = _ok(["experiment", "pilot-panel", "--store", wide, "--start", f"{start:%Y-%m-%d}", "--out", str(out)])
+    assert again["stores"] == made["stores"]
 
 
 def test_a_design_the_history_cannot_measure_names_the_figures_to_give(settings, write_csv):
