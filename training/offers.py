@@ -25,8 +25,9 @@ NONE = "none"
 class AssignOptions:
     budget: float
     stock: Path | None = None  # CSV: offer, stock
-    exclude: Path | None = None  # the shop's own customer ids, one per line
+    exclude: Path | None = None  # the shop's own customer ids: one per line, or a table's column of them
     as_of: pd.Timestamp | None = None
+    exclude_column: str = "customer_id"  # the exclusion table's column of ids
 
     def check(self) -> None:
         if not np.isfinite(self.budget) or self.budget < 0:
@@ -70,7 +71,7 @@ def assign_offers(settings: SpendSettings, options: AssignOptions) -> tuple[pd.D
     config = read_config("offers", OffersConfig)
     champion = _champion(settings)
     stock = read_stock(options.stock, list(champion[0].offers_))  # bad input fails before the features are read
-    never = excluded(settings, options.exclude)
+    never = excluded(settings, options.exclude, options.exclude_column)
     frame, effects, version = _effects(settings, options.as_of, champion)
     as_of = pd.Timestamp(frame["event_timestamp"].iloc[0])
     allowed = ~frame[ID].isin(never | contacted(settings, config, as_of)).to_numpy()
@@ -101,6 +102,8 @@ def assign_offers(settings: SpendSettings, options: AssignOptions) -> tuple[pd.D
         "expected_cost": round(result.cost, 2),
         "expected_net_margin": round(result.net, 2),
         "not_allowed": int((~allowed).sum()),
+        # how many of the exclusion list are members today: a list that matches none is worth a look
+        "excluded": {"listed": len(never), "members": int(frame[ID].isin(never).sum())},
         "split_members": result.split_members,
         "why_none": {str(k): int(v) for k, v in out.loc[out["offer"] == NONE, "reason"].value_counts().items()},
     }
@@ -137,15 +140,15 @@ def read_stock(path: Path | None, offers: list[str]) -> np.ndarray | None:
     return np.array([float(given.get(offer, np.inf)) for offer in offers])
 
 
-def excluded(settings: SpendSettings, path: Path | None) -> set[str]:
-    """The exclusion list's customers, pseudonymised with the home's key."""
+def excluded(settings: SpendSettings, path: Path | None, column: str = ID) -> set[str]:
+    """The exclusion list's customers, pseudonymised with the home's key; a list that cannot be read whole
+    is refused (a CSV row read as one id would exclude nobody, silently)."""
     if path is None:
         return set()
-    from spend.core.files import user_text
+    from spend.core.id_lists import read_id_list
     from spend.core.privacy.pseudonym import pseudonymise
 
-    raw = [line.strip() for line in user_text(path, "--exclude").splitlines() if line.strip()]
-    raw = [r for r in raw if r != ID]  # a header line
+    raw = read_id_list(path, "--exclude", column, "--exclude-column", "no offer was assigned")
     key = settings.pseudonym_key.get_secret_value().encode("utf-8")
     return set(pseudonymise(pd.Series(raw, dtype=str), key))
 

@@ -25,7 +25,14 @@ def assign_command(
     budget: Annotated[float, typer.Option(help="Money available for the offers' expected cost.")],
     out: OutFile,
     stock: Annotated[Path | None, typer.Option(help="CSV/Parquet/Excel with columns offer, stock.")] = None,
-    exclude: Annotated[Path | None, typer.Option(help="Text file of the shop's customer ids never to send to.")] = None,
+    exclude: Annotated[
+        Path | None,
+        typer.Option(
+            help="The shop's customer ids never to send to: one per line, or a CSV, Excel or Parquet file's "
+            "--exclude-column."
+        ),
+    ] = None,
+    exclude_column: Annotated[str, typer.Option(help="The --exclude table's column of customer ids.")] = "customer_id",
     as_of: AsOf = None,
     publish: Annotated[bool, typer.Option(help="Also publish the assignment for the service.")] = False,
     reidentify: Reidentify = False,
@@ -39,7 +46,7 @@ def assign_command(
     from spend.training.scoring import reidentify as add_ids
 
     check_out(out)
-    options = AssignOptions(budget, stock, exclude)
+    options = AssignOptions(budget, stock, exclude, exclude_column=exclude_column)
     options.check()
     quiet_feast()
     settings = SpendSettings()
@@ -61,12 +68,20 @@ def assign_command(
     console.print(table)
     console.print(
         f"{report['offered']:,} of {report['members']:,} members get an offer -> {out}; expected cost "
-        f"{report['expected_cost']:,.2f} of {report['budget']:,.2f}, expected net margin "
+        f"{report['expected_cost']:,.2f} of {_money(report['budget'])}, expected net margin "
         f"{report['expected_net_margin']:,.2f}",
         highlight=False,
     )
     for reason, count in report["why_none"].items():
         console.print(f"  none, {reason}: {count:,}", highlight=False)
+    if exclude is not None:
+        listed, members = report["excluded"]["listed"], report["excluded"]["members"]
+        console.print(f"exclusion list: {listed:,} id(s), {members:,} of them active members", highlight=False)
+
+
+def _money(value: float) -> str:
+    """Grouped to the cent, or three significant digits when astronomical (--budget 1e308 printed 309 digits)."""
+    return f"{value:,.2f}" if abs(value) < 1e12 else f"{value:.3g}"
 
 
 @app.command("evaluate")

@@ -63,82 +63,9 @@ def erase_command(
 
 
 def _ids_in(path: Path | None, column: str) -> list[str]:
-    from spend.core.files import user_text
+    from spend.core.id_lists import read_id_list
 
-    if path is None:
-        return []
-    if path.suffix.lower() in (".xlsx", ".parquet"):
-        return _ids_in_table(path, column)
-    lines = [line for line in user_text(path, "--from-file").splitlines() if line.strip()]
-    if not any(mark in line for line in lines for mark in DELIMITERS):
-        ids = [line.strip() for line in lines]
-        return ids[1:] if ids[:1] == [column] else ids  # a one-column CSV's header is no id
-    return _ids_in_csv(lines, column, path.name)
-
-
-# No customer id holds one of these (the id's pattern, docs/data-dictionary.md), so a line holding one is a
-# CSV row: read whole, it would be an id nobody has and the customer would stay, "unknown" in the receipt.
-DELIMITERS = (",", ";", "\t")
-
-
-def _ids_in_csv(lines: list[str], column: str, name: str) -> list[str]:
-    import csv
-
-    from spend.core.errors import SpendError
-
-    delimiter = next((mark for mark in DELIMITERS if mark in lines[0]), None)
-    if delimiter is None:
-        raise SpendError(
-            f"--from-file: {name} holds a ',', ';' or tab after its first line, which no customer id holds: "
-            f"give one id per line, or a CSV whose first line names its columns ({column} among them)"
-        )
-    rows = list(csv.reader(lines, delimiter=delimiter))
-    header = [cell.strip() for cell in rows[0]]
-    at = _column_at(header, column, name)
-    return _every_id([row[at] if at < len(row) else "" for row in rows[1:]], column, name)
-
-
-def _ids_in_table(path: Path, column: str) -> list[str]:
-    """The ids of an Excel sheet's or a Parquet file's column, as text (an id typed as a number is 12345,
-    never 12345.0, which nobody has)."""
-    from spend.core.user_tables import read_table
-
-    frame = read_table(path, "--from-file", as_text=True)
-    at = _column_at([str(c).strip() for c in frame.columns], column, path.name)
-    return _every_id([_text(value) for value in frame.iloc[:, at]], column, path.name)
-
-
-def _text(value) -> str:
-    if value is None or value != value:  # empty, or NaN
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _column_at(header: list[str], column: str, name: str) -> int:
-    from spend.core.errors import SpendError
-
-    if column not in header:
-        raise SpendError(
-            f"--from-file: {name} has no column {column!r} (its columns: {', '.join(header)}); "
-            "name the one holding the customer ids with --column"
-        )
-    return header.index(column)
-
-
-def _every_id(values: list[str], column: str, name: str) -> list[str]:
-    """Every row's id, or one error naming the lines (the header is line 1) without one: nothing is erased
-    from a list that cannot be read whole."""
-    from spend.core.errors import SpendError
-
-    blank = [n for n, value in enumerate(values, start=2) if not value.strip()]
-    if blank:
-        shown = ", ".join(map(str, blank[:10])) + (" ..." if len(blank) > 10 else "")
-        raise SpendError(
-            f"--from-file: {name} line(s) {shown} have no {column}; nothing was erased: fix or remove them"
-        )
-    return [value.strip() for value in values]
+    return [] if path is None else read_id_list(path, "--from-file", column, "--column", "nothing was erased")
 
 
 @retention_app.command("apply")

@@ -127,10 +127,11 @@ def test_assign_keeps_the_budget_the_stock_and_the_exclusions_and_publishes(home
     excluded = pseudonymise(
         pd.Series(["C0000001", "C0000002", "C0000003"]), home.pseudonym_key.get_secret_value().encode()
     )
-    (tmp_path / "exclude.txt").write_text("C0000001\nC0000002\nC0000003\n")
+    # a CRM's opt-out export: each row read whole was an id nobody has, and nobody was excluded
+    (tmp_path / "exclude.csv").write_text("customer_id,email\nC0000001,a@x\nC0000002,b@x\nC0000003,c@x\n")
     budget = 0.2 * unlimited["expected_cost"]
     args = ["offers", "assign", "--budget", str(budget), "--stock", str(tmp_path / "stock.csv")]
-    args += ["--exclude", str(tmp_path / "exclude.txt"), "--out", str(tmp_path / "offers.parquet"), *AS_OF]
+    args += ["--exclude", str(tmp_path / "exclude.csv"), "--out", str(tmp_path / "offers.parquet"), *AS_OF]
     args += ["--publish", "--json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -139,6 +140,11 @@ def test_assign_keeps_the_budget_the_stock_and_the_exclusions_and_publishes(home
     assert len(frame) == len(everyone) == report["members"]
     assert frame["expected_cost"].sum() <= budget + 1e-6 and report["mix"][popular] <= 5
     assert (frame.loc[frame["customer_id"].isin(excluded), "offer"] == "none").all()
+    members = int(frame["customer_id"].isin(excluded).sum())
+    assert members > 0 and report["excluded"] == {"listed": 3, "members": members}
+    assert set(frame.loc[frame["customer_id"].isin(excluded), "reason"]) == {
+        "not allowed: excluded or contacted recently"
+    }
     assert (frame.loc[frame["offer"] != "none", "expected_net"] > 0).all()
     assert set(frame.loc[frame["offer"] == "none", "reason"]) <= {
         "budget or stock used up by members worth more",
@@ -187,6 +193,8 @@ def test_members_contacted_within_the_contact_days_get_no_offer(home, tmp_path):
         (["--budget", "10", "--stock", "{half}"], "whole number >= 0 on every row (row 1: 2.5;"),
         (["--budget", "10", "--stock", "{endless}"], "whole number >= 0 on every row (row 1: inf;"),
         (["--budget", "10", "--exclude", "{latin}"], "--exclude: latin.txt is not UTF-8 text"),
+        (["--budget", "10", "--exclude", "{crm}"], "--exclude: crm.csv has no column 'customer_id' (its columns: id"),
+        (["--budget", "10", "--exclude", "{gap}"], "gap.csv line(s) 3 have no customer_id; no offer was assigned"),
     ],
 )
 def test_bad_assign_input_is_one_error_line(home, tmp_path, args, message):
@@ -195,8 +203,11 @@ def test_bad_assign_input_is_one_error_line(home, tmp_path, args, message):
     (tmp_path / "half.csv").write_text("offer,stock\ncoupon_10,2.5\n")
     (tmp_path / "endless.csv").write_text("offer,stock\ncoupon_10,inf\n")
     (tmp_path / "latin.txt").write_bytes("C\xe9\n".encode("latin-1"))
+    (tmp_path / "crm.csv").write_text("id,email\nC1,a@x\n")
+    (tmp_path / "gap.csv").write_text("customer_id,email\nC1,a@x\n,b@x\n")
     files = {name: tmp_path / f"{name}.csv" for name in ("stock", "twice", "half", "endless")}
     files |= {"missing": tmp_path / "nope.txt", "latin": tmp_path / "latin.txt"}
+    files |= {"crm": tmp_path / "crm.csv", "gap": tmp_path / "gap.csv"}
     args = [a.format(**files) for a in args]
     result = runner.invoke(app, ["offers", "assign", *args, "--out", str(tmp_path / "o.csv")])
     assert result.exit_code != 0
