@@ -201,7 +201,8 @@ def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str
     except EOFError as error:  # a compressed stream cut short (a partial download or copy)
         raise SpendError(f"{path}: the compressed file is truncated ({_first_line(error)})") from error
     except (pa.ArrowInvalid, UnicodeDecodeError, lzma.LZMAError, OSError, zipfile.BadZipFile, ValueError) as error:
-        why = _first_line(error) + utf16_hint(path, encoding)
+        hint = content_hint(path, suffix, encoding)  # when it knows, the encoding's advice is beside the point
+        why = (first_line(error) if hint else _first_line(error)) + hint
         raise SpendError(f"{path}: cannot be read as {suffix.lstrip('.')} ({why})") from error
     if frame.empty:
         raise SpendError(f"{path}: the file has a header but no rows")
@@ -329,10 +330,37 @@ def _first_line(error: Exception) -> str:
     return message
 
 
-def utf16_hint(path: Path, encoding: str) -> str:
-    """Why a CSV saved as UTF-16 (Excel's "Unicode text") cannot be parsed as UTF-8: its byte-order mark."""
-    if encoding.lower().replace("_", "-").startswith("utf-16"):
-        return ""
-    with open(path, "rb") as head:
-        marked = head.read(2) in (b"\xff\xfe", b"\xfe\xff")
-    return "; it starts with a UTF-16 byte-order mark, pass --encoding utf-16" if marked else ""
+# What a file's first bytes say it is, for a file whose name says otherwise (a gzip saved as .csv, a CSV
+# renamed .xlsx): the reader's own error ("Empty CSV file or block", "File is not a zip file") does not say.
+SIGNATURES = (  # (first bytes, what they say, the suffixes that name it)
+    (b"\x1f\x8b", "gzip-compressed", (".csv.gz",)),
+    (b"BZh", "bzip2-compressed", (".csv.bz2",)),
+    (b"\xfd7zXZ\x00", "xz-compressed", (".csv.xz",)),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", (".csv.zst",)),
+    (b"PAR1", "a Parquet file", PARQUET_SUFFIXES),
+    (b"PK\x03\x04", "a ZIP archive (an Excel workbook?)", EXCEL_SUFFIXES),
+)
+
+
+def content_hint(path: Path, suffix: str, encoding: str) -> str:
+    """Why a file cannot be read as its name says: its first bytes say it is something else (a UTF-16 CSV,
+    as Excel's "Unicode text" saves it; a compressed file, a Parquet file or a workbook under another name;
+    a text file named .xlsx or .parquet)."""
+    with open(path, "rb") as file:
+        head = file.read(8)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") and not encoding.lower().replace("_", "-").startswith("utf-16"):
+        return "; it starts with a UTF-16 byte-order mark, pass --encoding utf-16"
+    stem = path.name[: -len(suffix)]
+    for magic, what, names in SIGNATURES:
+        if head.startswith(magic) and suffix not in names:
+            return f"; its first bytes say it is {what}: name it {stem}{names[0]}"
+    if suffix not in CSV_SUFFIXES and _text_like(head):
+        return f"; it looks like text, not {suffix.lstrip('.')}: name it {stem}.csv if it is a CSV"
+    return ""
+
+
+def _text_like(head: bytes) -> bool:
+    try:
+        return bool(head) and head.decode("utf-8").isprintable()
+    except UnicodeDecodeError:
+        return False

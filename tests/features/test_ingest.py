@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import lzma
 from datetime import UTC, date, datetime
@@ -326,6 +327,9 @@ def test_timestamps_without_offset_use_the_configured_time_zone(settings, write_
             "'a' is mapped twice (ts and when)",
         ),
         (GOOD_CSV.decode().encode("utf-16"), ["--table", "transactions"], "byte-order mark, pass --encoding utf-16"),
+        # a compressed or Parquet export saved as .csv: the reader's own words were "Empty CSV file or block"
+        (gzip.compress(GOOD_CSV), ["--table", "transactions"], "say it is gzip-compressed: name it bad.csv.gz"),
+        (b"PAR1" + bytes(range(128, 200)), ["--table", "transactions"], "it is a Parquet file: name it bad.parquet"),
     ],
     ids=[
         "empty",
@@ -341,6 +345,8 @@ def test_timestamps_without_offset_use_the_configured_time_zone(settings, write_
         "names-in-another-case",
         "mapped-twice",
         "utf-16",
+        "gzip-named-csv",
+        "parquet-named-csv",
     ],
 )
 def test_bad_input_ends_with_one_clear_line_and_writes_nothing(settings, tmp_path, content, args, message):
