@@ -82,6 +82,9 @@ class RFMSegmenter(BaseEstimator):
         return grid[s["r_score"].to_numpy() - 1, fm.to_numpy() - 1]
 
 
+MIN_PER_CLUSTER = 30  # customers per cluster, at least: a 6-feature full covariance has 27 parameters
+
+
 class BehaviourClusters(BaseEstimator):
     """Gaussian mixture on standardised log1p features; k in [min_k, max_k] with the lowest BIC."""
 
@@ -104,9 +107,13 @@ class BehaviourClusters(BaseEstimator):
         matrix = self._matrix(X)
         self.scaler_ = StandardScaler().fit(matrix)
         scaled = self.scaler_.transform(matrix)
+        # A full covariance per cluster needs customers to learn from: a shop of three could not be fitted
+        # at all (fewer samples than components), and a few dozen give every cluster a handful.
+        most = max(1, min(self.max_k, len(scaled) // MIN_PER_CLUSTER))
+        self.too_few_ = most < self.min_k
         fits = {
             k: GaussianMixture(k, covariance_type="full", n_init=2, random_state=self.random_state).fit(scaled)
-            for k in range(self.min_k, self.max_k + 1)
+            for k in range(min(self.min_k, most), most + 1)
         }
         self.bic_ = {k: float(m.bic(scaled)) for k, m in fits.items()}
         self.k_ = min(self.bic_, key=self.bic_.get)

@@ -257,3 +257,25 @@ def test_daily_totals_without_orders_or_customers_reach_demand_pricing_and_publi
     lines.assign(order_id="o1")[REQUIRED].head(3).to_csv(tmp_path / "lines.csv", index=False)
     refused = runner.invoke(app, ["ingest", str(tmp_path / "lines.csv"), "--table", "transactions", "--daily-totals"])
     assert refused.exit_code != 0 and "its rows are order lines, not daily totals" in refused.output
+
+
+def test_a_shop_of_three_customers_is_told_what_it_lacks_not_a_traceback(settings, write_csv):
+    """Five orders of three customers: churn had one outcome (a ValueError from the model), segments and
+    publish could not fit a mixture of more clusters than customers (a ValueError from scikit-learn)."""
+    rows = [
+        ("O1", "C1", "2026-01-01T10:00:00", "P1", 1, 9.99),
+        ("O2", "C2", "2026-02-01T10:00:00", "P1", 2, 9.99),
+        ("O3", "C1", "2026-03-01T10:00:00", "P2", 1, 5.00),
+        ("O4", "C3", "2026-06-01T10:00:00", "P2", 1, 5.00),
+        ("O5", "C1", "2026-11-01T10:00:00", "P1", 1, 8.99),
+    ]
+    _ok(["ingest", str(write_csv(pd.DataFrame(rows, columns=REQUIRED))), "--table", "transactions"])
+    _ok(["features", "build"])
+    _ok(["features", "apply"])
+    churn = runner.invoke(app, ["train", "churn"])
+    assert churn.exit_code == 2 and churn.output.count("error:") == 1 and "unexpected" not in churn.output
+    assert "have churned = 1: nothing to learn from or judge on" in churn.output
+    segments = json.loads(_ok(["segments", "--json"]))
+    assert segments["customers"] == 3 and segments["cluster_k"] == 1
+    assert segments["skipped"].startswith("behaviour clusters: 3 active customers, too few for 2 clusters")
+    _ok(["publish"])

@@ -61,12 +61,28 @@ def segments_command(
                 "cluster_names": {str(k): name for k, name in clusters.names_.items()},
                 "cluster_k": clusters.k_,
                 "cluster_bic": {str(k): round(v, 1) for k, v in clusters.bic_.items()},
+                "skipped": too_few_for_clusters(clusters, len(frame)),
             }
         )
         return
+    if note := too_few_for_clusters(clusters, len(frame)):
+        console.print(f"skipped: {note}", highlight=False)
     for kind, profile in profiles.items():
-        title = "RFM segments" if kind == "segments" else f"behaviour clusters (k={clusters.k_}, lowest BIC)"
+        chosen = "" if getattr(clusters, "too_few_", False) else ", lowest BIC"
+        title = "RFM segments" if kind == "segments" else f"behaviour clusters (k={clusters.k_}{chosen})"
         console.print(_profile_table(profile, title))
+
+
+def too_few_for_clusters(clusters, customers: int) -> str | None:
+    """One line when the shop had too few customers for more than one behaviour cluster."""
+    from spend.models.segmentation import MIN_PER_CLUSTER
+
+    if not getattr(clusters, "too_few_", False):
+        return None
+    return (
+        f"behaviour clusters: {customers:,} active customers, too few for {clusters.min_k} clusters of "
+        f"{MIN_PER_CLUSTER} or more; every customer is in one cluster (RFM segments still apply)"
+    )
 
 
 def _profile_table(profile: pd.DataFrame, title: str) -> Table:

@@ -68,6 +68,23 @@ def test_clusters_choose_the_true_number_of_groups_by_bic():
     assert len(set(model.names_.values())) == 3
 
 
+@pytest.mark.parametrize(("customers", "most"), [(3, 1), (59, 1), (90, 3)])
+def test_a_small_shop_gets_as_many_clusters_as_its_customers_can_fit(customers, most):
+    """Three customers could not be fitted at all (fewer samples than the mixture's components: an
+    unexpected ValueError in `spend segments` and `spend publish`)."""
+    rng = np.random.default_rng(5)
+    data = pd.DataFrame(
+        {
+            "days_since_last_order": rng.uniform(1, 300, customers),
+            "orders_365d": rng.integers(1, 9, customers),
+            "spend_365d": rng.uniform(5, 500, customers),
+        }
+    )
+    model = BehaviourClusters(max_k=6).fit(data)
+    assert max(model.bic_) == most and model.too_few_ == (most < 2)
+    assert set(model.predict(data)) <= set(range(model.k_)) and len(model.names_) == model.k_
+
+
 def test_a_cluster_like_the_population_is_typical_and_repeated_names_are_numbered():
     from spend.models.segmentation import cluster_names
 

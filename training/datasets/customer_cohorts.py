@@ -86,7 +86,24 @@ def prepare(settings: SpendSettings, spec: ModelSpec, config: CohortConfig, as_o
         return frame if season is None else frame.assign(**{SEASON_INDEX: season_index(season, cutoff, horizon)[0]})
 
     holdout = cohort(splits.holdout)  # first: a horizon past the history fails before any other work
-    return CohortData(splits, lines, [cohort(cut) for cut in splits.train], holdout, spec.label, season, skipped)
+    data = CohortData(splits, lines, [cohort(cut) for cut in splits.train], holdout, spec.label, season, skipped)
+    _two_outcomes(spec, data)
+    return data
+
+
+def _two_outcomes(spec: ModelSpec, data: CohortData) -> None:
+    """A label with one value in the training cohorts or the holdout (a shop of three customers, all
+    churned) gives nothing to learn or judge: said in one line, before any fit (the booster's own error
+    was an unexpected ValueError)."""
+    for where, rows in (("training cohorts", data.train), ("holdout", data.holdout)):
+        values = rows[spec.label].dropna().unique()
+        if len(values) < 2:
+            seen = f"{spec.label} = {values[0]:g}" if len(values) else f"no {spec.label}"
+            raise SpendError(
+                f"train {spec.name}: all {len(rows):,} rows (a customer at a cut-off) of the {where} have {seen}: "
+                "nothing to learn "
+                "from or judge on; a longer history or more customers gives both outcomes"
+            )
 
 
 def build(spec: ModelSpec, config: CohortConfig, params: dict):
