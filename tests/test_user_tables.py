@@ -103,6 +103,9 @@ def test_an_out_that_cannot_be_written_is_refused_before_any_work(tmp_path, sett
     result = CliRunner().invoke(app, ["report", "--out", str(tmp_path / "a-file" / "report.html")])
     assert result.exit_code == 2 and "is a file, not a folder" in result.output
     assert "Traceback" not in result.output and "report:" not in result.output  # refused before any section
+    pdf = CliRunner().invoke(app, ["report", "--out", str(tmp_path / "report.pdf")])  # an HTML page in a .pdf
+    assert pdf.exit_code == 2 and "the report is an HTML page; name it .html" in pdf.output
+    assert not (tmp_path / "report.pdf").exists()
 
 
 def test_json_is_strict_with_nan_numpy_and_times(capsys):

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from spend.core.console import JsonFlag, console, print_json, step_progress, user_errors
+from spend.core.errors import SpendError
 from spend.core.files import writable
 from spend.core.settings import SpendSettings
 
@@ -24,6 +25,8 @@ def report_command(
     from spend.training.report import build_report
     from spend.training.report_sections import SECTIONS
 
+    if out.suffix.lower() not in (".html", ".htm"):  # r.pdf held an HTML page that no PDF reader opens
+        raise SpendError(f"--out: {out.name}: the report is an HTML page; name it .html")
     writable(out, "--out")
     steps = [make.__name__ for make in SECTIONS]
     with step_progress("report", steps, enabled=not json_output) as step:

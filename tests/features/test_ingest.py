@@ -984,7 +984,12 @@ def test_an_excel_export_is_ingested_from_its_first_sheet_with_every_cell_read_a
     assert stored["unit_price"].tolist() == [12.5, 3.99] and stored["order_id"].tolist() == ["1001", "1002"]
     assert stored["ts"].iloc[0] == pd.Timestamp("2026-01-02T10:00:00", tz=settings.timezone).tz_convert("UTC")
     (tmp_path / "broken.xlsx").write_bytes(b"not a workbook")
-    with pytest.raises(SpendError, match=r"broken.xlsx: cannot be read as xlsx \(File is not a zip file\)"):
+    # text renamed .xlsx: the reader's words, and what the first bytes say it is
+    with pytest.raises(
+        SpendError,
+        match=r"broken.xlsx: cannot be read as xlsx \(File is not a zip file; it looks "
+        r"like text, not xlsx: name it broken.csv if it is a CSV\)",
+    ):
         ingest(tmp_path / "broken.xlsx", IngestOptions("transactions"), settings, now=NOW)
 
 
