@@ -136,6 +136,13 @@ def non_negative(name: str = "non_negative") -> Rule:
     return Rule(name, "0 or more", pa.Check(lambda s: s >= 0, name=name))
 
 
+def at_most(name: str, bound: float, words: str, magnitude: bool = False) -> Rule:
+    """The value (or its size, `magnitude`) is at most `bound`; `words` say what the bound stands for."""
+    if magnitude:
+        return Rule(name, words, pa.Check(lambda s: s.abs() <= bound, name=name))
+    return Rule(name, words, pa.Check(lambda s: s <= bound, name=name))
+
+
 def non_zero(name: str = "non_zero") -> Rule:
     return Rule(name, "not 0", pa.Check(lambda s: s != 0, name=name))
 

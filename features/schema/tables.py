@@ -14,6 +14,7 @@ from spend.features.schema.fields import (  # noqa: F401 (SchemaContext and defa
     RowRule,
     Rule,
     SchemaContext,
+    at_most,
     category_field,
     default_context,
     id_field,
@@ -382,6 +383,12 @@ def _fraud_label_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
     )
 
 
+# Beyond these a count or a lead time is a typing slip (a date in a days column, an exponent): a lead time
+# of a billion days reached replenishment, which then asked for a forecast a billion days long.
+MAX_STOCK_COUNT = 1e9
+MAX_LEAD_TIME_DAYS = 365
+
+
 def _inventory_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
     return (
         _event_id(),
@@ -395,6 +402,7 @@ def _inventory_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
             "sold units the stock system had not booked in (POS and web shops allow it): stored as counted, a "
             "stock-out day for the features, and 0 units for replenishment, which says so on the row.",
             unit="units",
+            rules=(_plausible_count(),),
         ),
         FieldSpec(
             "on_order",
@@ -404,7 +412,7 @@ def _inventory_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
             required=False,
             nullable=True,
             expected=True,
-            rules=(non_negative("non_negative_on_order"),),
+            rules=(non_negative("non_negative_on_order"), _plausible_count()),
         ),
         FieldSpec(
             "lead_time_days",
@@ -414,9 +422,16 @@ def _inventory_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
             required=False,
             nullable=True,
             expected=True,
-            rules=(non_negative("non_negative_lead_time"),),
+            rules=(
+                non_negative("non_negative_lead_time"),
+                at_most("lead_time_within_a_year", MAX_LEAD_TIME_DAYS, f"at most {MAX_LEAD_TIME_DAYS} days"),
+            ),
         ),
     )
+
+
+def _plausible_count():
+    return at_most("plausible_count", MAX_STOCK_COUNT, f"at most {MAX_STOCK_COUNT:,.0f} units either way", True)
 
 
 def _inventory_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:

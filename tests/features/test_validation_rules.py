@@ -215,6 +215,25 @@ def test_a_stock_count_below_zero_is_stored_as_counted(settings, write_csv):
     assert stored.loc["p1", "on_hand"] == -3
 
 
+def test_a_lead_time_beyond_a_year_or_an_absurd_count_is_quarantined(settings, write_csv):
+    """A lead time of a billion days was stored, and replenishment then asked for a forecast that long; a
+    count of 1e15 units was stored as counted."""
+    count = {"product_id": "p1", "store_id": "s1", "ts": "2026-01-05T20:00:00+00:00", "on_hand": "5", "on_order": "0"}
+    rows = [
+        count | {"lead_time_days": "1000000000"},
+        count | {"product_id": "p2", "on_hand": "1e15"},
+        count | {"product_id": "p3", "on_order": "1e300"},
+        count | {"product_id": "p4", "on_hand": "-2", "lead_time_days": "365"},  # a year, and below zero: kept
+    ]
+    report = ingest(write_csv(rows, "inventory.csv"), IngestOptions("inventory"), settings, now=NOW)
+    assert (report.received, report.accepted, report.quarantined) == (4, 1, 3)
+    assert report.quarantined_by_reason == {
+        "lead_time_days:lead_time_within_a_year": 1,
+        "on_hand:plausible_count": 1,
+        "on_order:plausible_count": 1,
+    }
+
+
 def test_an_order_whose_lines_name_two_customers_is_quarantined_whole(settings, write_csv):
     """Before, both customers were credited with the order. Lines of one order at different times are
     kept: Online Retail II has 83 invoices whose lines were entered minutes apart."""
