@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from spend.cli import app
+from spend.core.errors import SpendError
 from spend.core.experiments import OffersConfig, read_config
 from spend.core.names import CUSTOMER_ID as ID
 from spend.features.ingest.store import OfflineStore
@@ -99,6 +100,32 @@ def test_an_offer_campaign_whose_window_is_open_is_left_out_and_said(history, mo
     both = offer_campaign.read_campaign(settings, config, as_of=late + pd.Timedelta(days=31))
     assert both.name == "2 campaigns pooled (offers-early to offers-late)" and len(both.frame) == 2 * len(customers)
     assert not any("still inside" in n for n in both.notes)
+
+
+def test_an_offer_campaign_without_a_control_group_is_left_out_and_said(history, monkeypatch):
+    """A campaign that sent every member an offer was pooled: its members had no chance of the control arm,
+    and the policy values divided by that chance (a candidate crowned at 0.23 against no offer's 0)."""
+    settings, _ = history
+    lines = order_lines(OfflineStore(settings.paths))
+    customers = lines[ID].drop_duplicates().head(400).to_numpy()
+    at = lines["ts"].max().normalize() - pd.Timedelta(days=90) + pd.Timedelta(hours=9)
+    half = np.arange(len(customers)) % 2 == 1
+
+    def campaign(name: str, control: bool) -> pd.DataFrame:
+        group = np.where(half | (not control), "treatment", "control")
+        offer = np.where(group == "treatment", np.where(half, "coupon_10", "coupon_20"), None)
+        return pd.DataFrame({ID: customers, "campaign_id": name, "ts": at, "group": group, "offer": offer})
+
+    config = read_config("offers", OffersConfig)
+    rows = pd.concat([campaign("offers-randomised", True), campaign("offers-everyone", False)], ignore_index=True)
+    monkeypatch.setattr(offer_campaign, "offer_campaigns", lambda settings, config: rows)
+    data = offer_campaign.read_campaign(settings, config)
+    assert data.name == "campaign offers-randomised" and (data.frame["arm"] == "control").sum() == (~half).sum()
+    assert any(n.startswith("offer campaign(s) offers-everyone left out: no control group") for n in data.notes)
+    alone = rows[rows["campaign_id"] == "offers-everyone"]
+    monkeypatch.setattr(offer_campaign, "offer_campaigns", lambda settings, config: alone)
+    with pytest.raises(SpendError, match="no randomised offer campaign: cannot estimate offer effects .offer"):
+        offer_campaign.read_campaign(settings, config)
 
 
 def test_simulated_offer_waves_are_separate_randomised_campaigns():

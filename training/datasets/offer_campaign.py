@@ -82,11 +82,30 @@ def read_campaign(settings: SpendSettings, config: OffersConfig, as_of=None) -> 
     done = started.index[started + pd.Timedelta(days=config.window_days) <= end]
     if done.empty:
         raise SpendError(f"{NO_CAMPAIGN} (the latest one's {config.window_days}-day window has not passed)")
+    controlled = rows[rows["group"] == "control"]["campaign_id"].unique()
+    uncontrolled = sorted(set(done) - set(controlled))
+    done = done[done.isin(controlled)]
+    if done.empty:
+        raise SpendError(f"{NO_CAMPAIGN} ({_uncontrolled(uncontrolled)})")
     assigned = rows[rows["campaign_id"].isin(done)].drop_duplicates([ID, "campaign_id"])
     data = _frame(settings, config, assigned.sort_values(["ts", "campaign_id"], kind="stable"), lines)
-    if len(done) < len(started):
-        data.notes.append(f"{len(started) - len(done)} offer campaign(s) still inside their window left out")
+    if len(done) + len(uncontrolled) < len(started):
+        open_ = len(started) - len(done) - len(uncontrolled)
+        data.notes.append(f"{open_} offer campaign(s) still inside their window left out")
+    if uncontrolled:
+        data.notes.append(_uncontrolled(uncontrolled))
     return data
+
+
+def _uncontrolled(campaigns: list[str]) -> str:
+    """A campaign that sent every member an offer measured nothing against sending none: pooled, its members
+    had no chance of the control arm, and the policy values divided by that chance."""
+    from spend.core.errors import first_few
+
+    return (
+        f"offer campaign(s) {first_few(campaigns)} left out: no control group (every member was sent an offer), "
+        "so nothing measures what its members would have done without one"
+    )
 
 
 def _frame(settings: SpendSettings, config: OffersConfig, assigned: pd.DataFrame, lines: pd.DataFrame) -> OfferCampaign:
