@@ -66,20 +66,22 @@ def test_ab_results_are_the_hand_computed_margins(settings, write_csv, tmp_path)
         "assignment.csv",
     )
     out = tmp_path / "ab.csv"
-    answer = _ok(
-        [
+
+    def ab(listed, start: str, days: str = "7") -> list[str]:
+        return [
             "experiment",
             "ab-results",
             "--assignment",
-            str(assignment),
+            str(listed),
             "--start",
-            "2026-01-10",
+            start,
             "--days",
-            "7",
+            days,
             "--out",
             str(out),
         ]
-    )
+
+    answer = _ok(ab(assignment, "2026-01-10"))
     assert answer["customers"] == 4 and any("1 assigned customer" in n for n in answer["notes"])
     # the week before 10 January reaches back before the first line (5 January): said, not hidden
     assert "the pre-period starts before the history's first day: pre_margin covers 5 of 7" in answer["notes"]
@@ -88,48 +90,14 @@ def test_ab_results_are_the_hand_computed_margins(settings, write_csv, tmp_path)
     assert got.loc[["A", "B", "C", "D"], "pre_margin"].tolist() == [8.0, 0.0, 0.0, 0.0]
     assert got.loc[["A", "B", "C", "D"], "converted"].tolist() == [1, 1, 0, 0]
     assert got.loc[["A", "B", "C", "D"], "returned"].tolist() == [0, 1, 0, 0]
-    _refused(
-        [
-            "experiment",
-            "ab-results",
-            "--assignment",
-            str(assignment),
-            "--start",
-            "2026-01-15",
-            "--days",
-            "7",
-            "--out",
-            str(out),
-        ],
-        "runs past the history",
-    )
+    _refused(ab(assignment, "2026-01-15"), "runs past the history")
     twice = write_csv(pd.DataFrame({"customer_id": ["A", "A"], "variant": ["control", "treatment"]}), "twice.csv")
-    _refused(
-        ["experiment", "ab-results", "--assignment", str(twice), "--start", "2026-01-10", "--out", str(out)],
-        "more than once",
-    )
-    base = ["experiment", "ab-results", "--assignment", str(assignment), "--out", str(out)]
-    _refused(
-        [*base, "--start", "2026-01-01", "--days", "7"], "before the history's first day 2026-01-05"
-    )  # zeros as if measured
-    _refused([*base, "--start", "2026-01-10", "--days", "100000"], "longer than the whole history (15 days")  # was
-    # an unexpected OutOfBoundsDatetime
+    _refused(ab(twice, "2026-01-10", "28"), "more than once")
+    # each of these gave a table of zeros as if measured, or an unexpected OutOfBoundsDatetime
+    _refused(ab(assignment, "2026-01-01"), "before the history's first day 2026-01-05")
+    _refused(ab(assignment, "2026-01-10", "100000"), "longer than the whole history (15 days")
     strangers = write_csv(pd.DataFrame({"customer_id": ["X", "Y"], "variant": ["control", "treatment"]}), "x.csv")
-    _refused(
-        [
-            "experiment",
-            "ab-results",
-            "--assignment",
-            str(strangers),
-            "--start",
-            "2026-01-10",
-            "--days",
-            "7",
-            "--out",
-            str(out),
-        ],
-        "none of the 2 assigned customers has a line in the history",
-    )
+    _refused(ab(strangers, "2026-01-10"), "none of the 2 assigned customers has a line in the history")
 
 
 def test_analyze_ab_answers_strict_json_with_a_decision(tmp_path):
