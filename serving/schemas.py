@@ -268,7 +268,14 @@ class Health(BaseModel):
 
 # A product or store id, spelt as ingestion stores it (Unicode NFKC: "Ｐ１" is P1), so a caller that keeps
 # the export's full-width or decomposed spelling finds the product rather than a 404.
-ItemId = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(canonical_id)]
+def _item_id(value: str) -> str:
+    spelt = canonical_id(value)
+    if not spelt.strip():  # an ideographic space is one character, and nothing once spelt as ingestion does
+        raise ValueError("must not be blank")
+    return spelt
+
+
+ItemId = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_item_id)]
 ItemIds = Annotated[list[ItemId], Field(min_length=1, max_length=1_000)]
 
 

@@ -25,3 +25,14 @@ def test_a_payment_without_a_currency_is_in_the_homes_currency(euro_home):
     assert schemas.Transaction.model_validate(PAYMENT | {"currency": "eur"}).currency == "EUR"
     with pytest.raises(ValidationError, match="unknown currency 'GBP'; this service takes EUR \\(SPEND_CURRENCIES\\)"):
         schemas.Transaction.model_validate(PAYMENT | {"currency": "GBP"})
+
+
+@pytest.mark.parametrize("blank", [" ", "\u3000", "\t"])
+def test_a_product_id_that_is_blank_once_spelt_as_stored_is_refused(blank):
+    """Full-width ids are spelt as ingestion stores them (NFKC); an ideographic space is one character
+    before that and nothing after, so it passed the length check and asked for a product named ''."""
+    assert schemas.QuoteProduct(product_id="Ｐ１", price=1.0, cost=0.5).product_id == "P1"
+    with pytest.raises(ValidationError, match="must not be blank"):
+        schemas.QuoteProduct(product_id=blank, price=1.0, cost=0.5)
+    with pytest.raises(ValidationError, match="must not be blank"):
+        schemas.PlannedPrice(product_id="P1", store_id=blank, date="2026-12-07", price=1.0)
