@@ -229,6 +229,20 @@ def parse_numbers(raw: pd.Series, kind: Kind, decimal: str = ".") -> tuple[pd.Se
     return values.mask(bad), bad
 
 
+FLAG_WORDS = {"true": 1, "t": 1, "yes": 1, "y": 1, "false": 0, "f": 0, "no": 0, "n": 0}
+
+
+def parse_flags(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """A yes/no column as 1/0: numbers as whole numbers (a 2 is then refused by the field's rule), and the
+    words databases and chargeback tools write (`true`, `Y`, `no`); Excel's TRUE arrives as a boolean."""
+    if pd.api.types.is_bool_dtype(raw):
+        return raw.astype("Int64"), pd.Series(False, index=raw.index)
+    words = _as_text(raw).str.lower().map(FLAG_WORDS)
+    numbers, bad = parse_numbers(raw.where(words.isna()), Kind.INT)
+    values = numbers.where(words.isna(), words.astype("Int64"))
+    return values.astype("Int64"), bad & words.isna()
+
+
 def _from_decimal_comma(text: pd.Series) -> pd.Series:
     """'1.234,50' -> '1234.50'; a text that is not a number in that notation becomes one that is no number."""
     readable = text.str.fullmatch(_COMMA_NUMBER).fillna(False).astype(bool)
@@ -271,6 +285,8 @@ def parse_column(raw: pd.Series, spec: FieldSpec, ts_format: str | None, timezon
         return (*parse_timestamps(raw, ts_format, timezone), "unparsable_timestamp")
     if spec.kind in (Kind.FLOAT, Kind.INT):
         return (*parse_numbers(raw, spec.kind, decimal), f"not_a_{spec.kind.value}")
+    if spec.kind is Kind.FLAG:
+        return (*parse_flags(raw), "not_a_flag")
     if spec.kind is Kind.CATEGORY:
         return (*parse_categories(raw), "allowed_value")
     return _as_text(raw), pd.Series(False, index=raw.index), "text"

@@ -23,7 +23,7 @@ def render_dictionary() -> str:
         "",
         "A rejected row goes to the quarantine with the reason `field:rule` named below.",
         "Every field can also fail `missing` (required, empty) and its parse rule:",
-        "`malformed_id`, `unparsable_timestamp`, `not_a_float` or `not_a_int`. A timestamp without offset that",
+        "`malformed_id`, `unparsable_timestamp`, `not_a_float`, `not_a_int` or `not_a_flag`. A timestamp without offset that",
         "SPEND_TIMEZONE passes twice or never (a daylight-saving change) is `ambiguous_local_time` or",
         "`nonexistent_local_time`: which instant it was cannot be known. A `--ts-format` that reads some of a",
         "file's timestamps while another format reads them all refuses the whole file: the ones it read are",

@@ -35,6 +35,7 @@ class Kind(StrEnum):
     TIMESTAMP = "timestamp"
     FLOAT = "float"
     INT = "int"
+    FLAG = "flag"  # 0 or 1, also written as true/false, yes/no, t/f or y/n (databases and chargeback tools do)
     CATEGORY = "category"
     TEXT = "text"
 
@@ -44,6 +45,7 @@ PANDAS_DTYPES: dict = {
     Kind.TIMESTAMP: "datetime64[us, UTC]",
     Kind.FLOAT: "float64",
     Kind.INT: "Int64",
+    Kind.FLAG: "Int64",
     Kind.CATEGORY: TEXT,
     Kind.TEXT: TEXT,
 }
@@ -86,6 +88,7 @@ class FieldSpec:
             Kind.TIMESTAMP: "ISO 8601 (or the --ts-format given); no offset means SPEND_TIMEZONE; stored in UTC",
             Kind.FLOAT: "decimal number (12.5, or 12,5 with --decimal ',')",
             Kind.INT: "whole number",
+            Kind.FLAG: "1 or 0; true/false, yes/no, t/f and y/n are read as 1/0 (any case)",
             Kind.CATEGORY: "one of the allowed values (case-insensitive, stored lower-case)",
             Kind.TEXT: "any text",
         }[self.kind]

@@ -376,7 +376,7 @@ def _fraud_label_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
         _ts(ctx, "When the outcome became known (investigation or chargeback), not when the payment happened."),
         FieldSpec(
             "is_fraud",
-            Kind.INT,
+            Kind.FLAG,
             "1 if the payment was confirmed fraudulent, 0 if confirmed genuine.",
             rules=(Rule("zero_or_one", "0 or 1", pa.Check(lambda s: s.isin([0, 1]), name="zero_or_one")),),
         ),

@@ -234,6 +234,18 @@ def test_a_lead_time_beyond_a_year_or_an_absurd_count_is_quarantined(settings, w
     }
 
 
+def test_fraud_labels_written_as_words_are_read_as_flags(settings, write_csv):
+    """Chargeback tools and database exports write true/false, Y/N or yes/no: every such label was
+    quarantined as `not_a_int`. A number other than 0 or 1, or another word, is still refused."""
+    words = ["yes", "N", "TRUE", "f", "1", "0", "2", "maybe"]
+    rows = [{"order_id": f"o{k}", "ts": "2026-01-05T20:00:00+00:00", "is_fraud": w} for k, w in enumerate(words)]
+    report = ingest(write_csv(rows, "labels.csv"), IngestOptions("fraud_labels"), settings, now=NOW)
+    assert (report.received, report.accepted, report.quarantined) == (8, 6, 2)
+    assert report.quarantined_by_reason == {"is_fraud:zero_or_one": 1, "is_fraud:not_a_flag": 1}
+    stored = OfflineStore(settings.paths).read("fraud_labels").set_index("order_id")["is_fraud"]
+    assert stored.loc[["o0", "o1", "o2", "o3", "o4", "o5"]].tolist() == [1, 0, 1, 0, 1, 0]
+
+
 def test_an_order_whose_lines_name_two_customers_is_quarantined_whole(settings, write_csv):
     """Before, both customers were credited with the order. Lines of one order at different times are
     kept: Online Retail II has 83 invoices whose lines were entered minutes apart."""
