@@ -290,7 +290,7 @@ def _points_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
             Kind.INT,
             "Points moved: positive on earn, negative on redeem or expire.",
             unit="points",
-            rules=(non_zero("non_zero_points"),),
+            rules=(non_zero("non_zero_points"), _plausible_count("plausible_points", "points")),
         ),
         category_field("kind", "Why the points moved.", ("earn", "redeem", "expire", "adjust")),
         id_field("order_id", "Order that earned or spent the points.", required=False, nullable=True),
@@ -384,8 +384,9 @@ def _fraud_label_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
 
 
 # Beyond these a count or a lead time is a typing slip (a date in a days column, an exponent): a lead time
-# of a billion days reached replenishment, which then asked for a forecast a billion days long.
-MAX_STOCK_COUNT = 1e9
+# of a billion days reached replenishment, which then asked for a forecast a billion days long, and 1e15
+# points earned on one order went into the members' balances.
+MAX_COUNT = 1e9
 MAX_LEAD_TIME_DAYS = 365
 
 
@@ -430,8 +431,8 @@ def _inventory_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
     )
 
 
-def _plausible_count():
-    return at_most("plausible_count", MAX_STOCK_COUNT, f"at most {MAX_STOCK_COUNT:,.0f} units either way", True)
+def _plausible_count(name: str = "plausible_count", unit: str = "units"):
+    return at_most(name, MAX_COUNT, f"at most {MAX_COUNT:,.0f} {unit} either way", True)
 
 
 def _inventory_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:

@@ -154,9 +154,15 @@ def test_points_membership_and_campaign_rules(settings, write_csv):
         {"event_id": "p1", "customer_id": "a", "ts": "2026-01-01", "points": "10", "kind": "earn"},
         {"event_id": "p2", "customer_id": "a", "ts": "2026-01-01", "points": "-10", "kind": "earn"},
         {"event_id": "p3", "customer_id": "a", "ts": "2026-01-01", "points": "1.5", "kind": "adjust"},
+        # stored before, and every balance and earn window of the member with it
+        {"event_id": "p4", "customer_id": "a", "ts": "2026-01-01", "points": "1e15", "kind": "earn"},
     ]
     report = ingest(write_csv(points, "points.csv"), IngestOptions("points"), settings, now=NOW)
-    assert report.quarantined_by_reason == {"points:not_a_int": 1, "points:sign_matches_kind": 1}
+    assert report.quarantined_by_reason == {
+        "points:not_a_int": 1,
+        "points:sign_matches_kind": 1,
+        "points:plausible_points": 1,
+    }
 
     membership = [
         {"event_id": "m1", "customer_id": "a", "ts": "2026-01-01", "tier": "gold", "previous_tier": "silver"},
