@@ -222,7 +222,8 @@ def _figures(result: Evaluation, fitted) -> dict[str, object]:
 
 def best_scorer(model: ModelSpec, result: Evaluation, metric: str) -> str:
     """The contender (the candidate, or a baseline that can be served) with the best gate metric on the
-    holdout; the candidate on a tie. A scorer the holdout could not measure (its metric unknown) cannot
+    holdout; a baseline that ties the candidate (a shop whose every forecast is zero) is served, as the
+    simpler scorer the candidate did not beat. A scorer the holdout could not measure (its metric unknown) cannot
     win; where none could be measured, nothing is registered and the error says so."""
     scores = result.table.loc[[n for n in result.table.index if n in result.contenders], metric].astype(float)
     judged = [name for name, value in scores.items() if math.isfinite(value)]
@@ -234,8 +235,13 @@ def best_scorer(model: ModelSpec, result: Evaluation, metric: str) -> str:
         )
     best = "spend" if "spend" in judged else judged[0]
     for name in judged:
-        if name != "spend" and not model.better(metric, float(scores[best]), float(scores[name])):
-            best = name
+        if name == best or name == "spend":
+            continue
+        if best == "spend":  # the candidate is crowned only if it beats every baseline: a tie is not a win
+            take = model.better(metric, float(scores[name]), float(scores[best]))
+        else:
+            take = not model.better(metric, float(scores[best]), float(scores[name]))
+        best = name if take else best
     return best
 
 
@@ -265,7 +271,8 @@ def verdict(
     if unmeasured:
         won += f"; the holdout could not measure {', '.join(unmeasured)}"
     if winner != "spend":
-        lost = "could not be measured" if "spend" in unmeasured else "lost"
+        tied = "spend" in scores.index and float(scores["spend"]) == mine
+        lost = "could not be measured" if "spend" in unmeasured else "only tied" if tied else "lost"
         won += f"; the candidate {lost}, so {winner} is registered as {model.name} in its place"
     drift = f"today's data has drifted from its training data: {gate.blocked}" if gate.blocked else ""
     if gate.blocked and gate.won:

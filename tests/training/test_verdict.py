@@ -4,6 +4,7 @@ scorer that cannot be served (random offers, a ceiling) is named only when it di
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from spend.core.registry import spec
 from spend.training.loop import verdict
@@ -70,3 +71,20 @@ def test_a_holdout_that_measures_no_scorer_registers_nothing_and_says_why():
         assert "measured no scorer (response_rmse unknown for spend, ols)" in str(error)
     else:
         raise AssertionError("no error")
+
+
+@pytest.mark.parametrize(("model", "metric"), [("demand", "wape"), ("churn", "average_precision")])
+def test_a_baseline_that_ties_the_candidate_is_served(model, metric):
+    """A tiny shop's demand model "won" at WAPE 1.0000 against the seasonal naive's 1.0000 (both forecast
+    nothing): a model is crowned only if it beats its baselines, and a tie does not."""
+    from spend.training.loop import best_scorer
+
+    made = spec(model)
+    baseline = next(iter(made.baselines))
+    table = pd.DataFrame({metric: {"spend": 0.5, baseline: 0.5}})
+    assert best_scorer(made, _evaluation(table), metric) == baseline
+    sentence = verdict(made, table, metric, baseline, Gate(metric, 0.5, None, True), "champion")
+    assert f"by 0.0000 over spend; the candidate only tied, so {baseline} is registered" in sentence
+    better = 0.4 if metric in made.lower_is_better else 0.6
+    table.loc["spend", metric] = better
+    assert best_scorer(made, _evaluation(table), metric) == "spend"
