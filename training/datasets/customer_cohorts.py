@@ -101,8 +101,7 @@ def _two_outcomes(spec: ModelSpec, data: CohortData) -> None:
             seen = f"{spec.label} = {values[0]:g}" if len(values) else f"no {spec.label}"
             raise SpendError(
                 f"train {spec.name}: all {len(rows):,} rows (a customer at a cut-off) of the {where} have {seen}: "
-                "nothing to learn "
-                "from or judge on; a longer history or more customers gives both outcomes"
+                "nothing to learn from or judge on; a longer history or more customers gives both outcomes"
             )
 
 

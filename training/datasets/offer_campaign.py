@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from spend.core.errors import SpendError
+from spend.core.errors import SpendError, first_few
 from spend.core.experiments import OffersConfig
 from spend.core.names import CUSTOMER_ID as ID
 from spend.core.registry import ModelSpec
@@ -100,8 +100,6 @@ def read_campaign(settings: SpendSettings, config: OffersConfig, as_of=None) -> 
 def _uncontrolled(campaigns: list[str]) -> str:
     """A campaign that sent every member an offer measured nothing against sending none: pooled, its members
     had no chance of the control arm, and the policy values divided by that chance."""
-    from spend.core.errors import first_few
-
     return (
         f"offer campaign(s) {first_few(campaigns)} left out: no control group (every member was sent an offer), "
         "so nothing measures what its members would have done without one"
