@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from spend.core.errors import SpendError
+from spend.core.errors import SpendError, first_few
 from spend.core.experiments import MonitorConfig
 from spend.core.files import replace_atomically
 from spend.core.names import MONITORING
@@ -133,9 +133,7 @@ def _drift_reason(table: pd.DataFrame) -> str | None:
     breached = table[table["breach"].astype(bool)]
     if breached.empty:
         return None
-    shown = [f"{row.feature} ({row.breach})" for row in breached.head(3).itertuples()]
-    more = f" and {len(breached) - 3} more" if len(breached) > 3 else ""
-    return ", ".join(shown) + more
+    return first_few([f"{row.feature} ({row.breach})" for row in breached.itertuples()], 3)
 
 
 def _quality(scores: dict) -> float:

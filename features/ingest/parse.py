@@ -239,8 +239,7 @@ def parse_flags(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         return raw.astype("Int64"), pd.Series(False, index=raw.index)
     words = _as_text(raw).str.lower().map(FLAG_WORDS)
     numbers, bad = parse_numbers(raw.where(words.isna()), Kind.INT)
-    values = numbers.where(words.isna(), words.astype("Int64"))
-    return values.astype("Int64"), bad & words.isna()
+    return numbers.where(words.isna(), words.astype("Int64")), bad & words.isna()
 
 
 def _from_decimal_comma(text: pd.Series) -> pd.Series:

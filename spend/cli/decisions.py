@@ -68,7 +68,7 @@ def segments_command(
     if note := too_few_for_clusters(clusters, len(frame)):
         console.print(f"skipped: {note}", highlight=False)
     for kind, profile in profiles.items():
-        chosen = "" if getattr(clusters, "too_few_", False) else ", lowest BIC"
+        chosen = "" if clusters.too_few_ else ", lowest BIC"
         title = "RFM segments" if kind == "segments" else f"behaviour clusters (k={clusters.k_}{chosen})"
         console.print(_profile_table(profile, title))
 
@@ -77,7 +77,7 @@ def too_few_for_clusters(clusters, customers: int) -> str | None:
     """One line when the shop had too few customers for more than one behaviour cluster."""
     from spend.models.segmentation import MIN_PER_CLUSTER
 
-    if not getattr(clusters, "too_few_", False):
+    if not clusters.too_few_:
         return None
     return (
         f"behaviour clusters: {customers:,} active customers, too few for {clusters.min_k} clusters of "
