@@ -6,6 +6,9 @@ Also here, before BentoML sees a request:
 - a body larger than SPEND_SERVING_MAX_BODY_BYTES is refused with 413, by its Content-Length or, without
   one, as soon as the bytes received pass the limit (nothing larger is ever held);
 - two X-API-Key headers are refused (400): which one counts is not for a proxy to decide;
+- a JSON body that gives a key twice in one object is refused (400, naming the key): parsers disagree on
+  which one counts (the first, the last, an error), so a proxy or a client library that checked one
+  value could see another served;
 - GET /v1/health and GET /v1/ready (the probes Kubernetes sends) are answered as their POST;
 - GET /metrics: Prometheus's text, labelled with route names only (BentoML's own request metrics, which
   label by raw path, are off: 2,000 made-up paths grew them to megabytes), for the roles that may
@@ -111,7 +114,7 @@ class ApiKeyMiddleware:
                 if path == METRICS:
                     await _metrics(recording_send)
                 else:
-                    await self._forward(scope, receive, recording_send, length)
+                    await self._forward(scope, receive, recording_send)
         finally:
             if not recorded:  # no answer started (an exception): recorded as the 500 the server sends
                 record(500)
@@ -132,18 +135,21 @@ class ApiKeyMiddleware:
             return 413, {"error": f"the body is larger than {self.max_body:,} bytes (SPEND_SERVING_MAX_BODY_BYTES)"}
         return None
 
-    async def _forward(self, scope, receive, send, length: int | None) -> None:
+    async def _forward(self, scope, receive, send) -> None:
         if scope.get("method") == "GET":  # a probe: the POST of its query as a JSON body
             scope, body = _as_post(scope)
-            await self.app(scope, _replay(body), send)
-        elif length is not None:  # checked against the limit; the server holds it to it
-            await self.app(scope, receive, send)
-        else:  # chunked: read up to the limit here (BentoML would turn an error raised mid-read into a 500)
-            body = await _read_at_most(receive, self.max_body)
-            if body is None:
-                await _json(send, 413, {"error": f"the body is larger than {self.max_body:,} bytes"})
-            else:
-                await self.app(scope, _replay(body), send)
+            await self.app(scope, _replay(body, receive), send)
+            return
+        # Read here, up to the limit (without a Content-Length, BentoML would turn an error raised
+        # mid-read into a 500), so the keys can be checked before BentoML parses the body.
+        body = await _read_at_most(receive, self.max_body)
+        twice = None if body is None else duplicate_key(body)
+        if body is None:
+            await _json(send, 413, {"error": f"the body is larger than {self.max_body:,} bytes"})
+        elif twice is not None:
+            await _json(send, 400, {"error": f"the body gives the key {twice!r} twice in one object: send it once"})
+        else:
+            await self.app(scope, _replay(body, receive), send)
 
     def _audit_call(self, endpoint: str, status: int, state: dict) -> None:
         _, audit = self._state()
@@ -213,17 +219,43 @@ def _as_post(scope) -> tuple[dict, bytes]:
     return scope | {"method": "POST", "headers": headers, "query_string": b""}, body
 
 
-def _replay(body: bytes):
+def _replay(body: bytes, receive):
+    """The body as one message, then the connection's own messages (a disconnect when the client goes:
+    answering `http.disconnect` at once would tell the app the client had left)."""
     sent = False
 
-    async def receive():
+    async def replayed():
         nonlocal sent
         if sent:
-            return {"type": "http.disconnect"}
+            return await receive()
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return receive
+    return replayed
+
+
+class _KeyTwice(ValueError):
+    pass
+
+
+def _unique(pairs: list) -> dict:
+    keys = dict(pairs)
+    if len(keys) < len(pairs):
+        seen: set = set()
+        raise _KeyTwice(next(key for key, _ in pairs if key in seen or seen.add(key)))
+    return keys
+
+
+def duplicate_key(body: bytes) -> str | None:
+    """The first key that an object of the JSON body gives twice, or None; a body that is not JSON is
+    None too (BentoML then says what is wrong with it)."""
+    try:
+        json.loads(body, object_pairs_hook=_unique)
+    except _KeyTwice as twice:
+        return str(twice.args[0])
+    except (ValueError, RecursionError):
+        return None
+    return None
 
 
 async def _read_at_most(receive, limit: int) -> bytes | None:

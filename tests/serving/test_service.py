@@ -556,6 +556,23 @@ def test_two_api_key_headers_are_refused(served):
     assert response.status_code == 400 and "one X-API-Key" in response.json()["error"]
 
 
+def test_a_body_giving_a_key_twice_is_refused_naming_it(served):
+    headers = {"X-API-Key": served["keys"]["marketing"], "content-type": "application/json"}
+    ids = json.dumps(served["customers"][:1])
+    top = f'{{"customer_ids": {ids}, "reasons": true, "reasons": false}}'
+    response = httpx.post(f"{served['url']}/v1/churn/score", content=top, headers=headers, timeout=10)
+    assert response.status_code == 400 and "'reasons' twice" in response.json()["error"]
+    payment = json.dumps(_payment(served))[:-1] + ', "amount": 0.01}'  # a second amount inside the payment
+    headers["X-API-Key"] = served["keys"]["pricing-engine"]
+    nested = httpx.post(
+        f"{served['url']}/v1/fraud/score", content=f'{{"transaction": {payment}}}', headers=headers, timeout=10
+    )
+    assert nested.status_code == 400 and "'amount' twice" in nested.json()["error"]
+    once = f'{{"customer_ids": {ids}, "reasons": false}}'
+    headers["X-API-Key"] = served["keys"]["marketing"]
+    assert httpx.post(f"{served['url']}/v1/churn/score", content=once, headers=headers, timeout=10).status_code == 200
+
+
 def test_a_rejected_body_is_logged_without_its_values(served):
     bad = _payment(served, card_id="CARD-SECRET-77", amount="12.5")
     assert _post(served, "/v1/fraud/score", {"transaction": bad}, "pricing-engine").status_code == 400
