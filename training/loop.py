@@ -259,7 +259,9 @@ def verdict(
     mine = float(scores[winner])
     if len(rivals):
         runner_up = rivals.idxmin() if metric in model.lower_is_better else rivals.idxmax()
-        won = f"{winner} won on {metric} ({mine:.4f}) by {abs(mine - rivals[runner_up]):.4f} over {runner_up}"
+        margin = abs(mine - rivals[runner_up])
+        won = f"{winner} won on {metric} ({mine:.4f}) by {margin:.4f} over {runner_up}"
+        won = f"{winner} tied with {runner_up} on {metric} ({mine:.4f})" if margin == 0 else won
     else:
         alone = "no other scorer can be served" if len(shown) else "no baseline configured"
         alone = "no other scorer could be measured" if unmeasured and not len(shown) else alone

@@ -84,7 +84,16 @@ def test_a_baseline_that_ties_the_candidate_is_served(model, metric):
     table = pd.DataFrame({metric: {"spend": 0.5, baseline: 0.5}})
     assert best_scorer(made, _evaluation(table), metric) == baseline
     sentence = verdict(made, table, metric, baseline, Gate(metric, 0.5, None, True), "champion")
-    assert f"by 0.0000 over spend; the candidate only tied, so {baseline} is registered" in sentence
+    assert f"{baseline} tied with spend on {metric} (0.5000); the candidate only tied, so {baseline} is" in sentence
     better = 0.4 if metric in made.lower_is_better else 0.6
     table.loc["spend", metric] = better
     assert best_scorer(made, _evaluation(table), metric) == "spend"
+
+
+def test_two_baselines_that_tie_are_said_to_tie_not_to_win_by_nothing():
+    """The demo's offers said "best_single won on policy_value (0.0000) by 0.0000 over no_offer": both
+    sent no offer to anyone."""
+    made = spec("offers")
+    table = pd.DataFrame({"policy_value": {"spend": -0.71, "best_single": 0.0, "no_offer": 0.0, "random": -4.3}})
+    sentence = verdict(made, table, "policy_value", "best_single", Gate("policy_value", 0.0, None, True), "champion")
+    assert sentence.startswith("best_single tied with no_offer on policy_value (0.0000); the candidate lost")
