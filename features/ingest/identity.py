@@ -27,6 +27,34 @@ def content_hash(frame: pd.DataFrame) -> pd.Series:
 
 
 def _column_hash(column: pd.Series) -> np.ndarray:
+    hashed = _plain_hash(column)
+    nul = _holding_nul(column)
+    if nul is not None:
+        spelt = column[nul].astype(object).str.replace("\\", "\\\\").str.replace("\x00", "\\0")
+        again = pd.util.hash_pandas_object(spelt, index=False).to_numpy()
+        hashed = hashed.copy()
+        hashed[nul] = again ^ _NUL_SALT
+    return hashed
+
+
+# pandas hashes a string only up to its first NUL: "\x00O1" and "\x00O2" hashed alike, so two lines of a
+# damaged export counted as one. A value holding a NUL is hashed with it spelt out, salted apart from the
+# values that spell it so literally; values without one keep their hash (and their derived event ids).
+_NUL_SALT = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _holding_nul(column: pd.Series) -> np.ndarray | None:
+    """Which values are text holding a NUL, or None when none is (or the column is not text)."""
+    if not (isinstance(column.dtype, pd.StringDtype) or column.dtype == object):
+        return None
+    try:
+        holding = column.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
+    except (AttributeError, TypeError):  # an object column of something other than text
+        return None
+    return holding if holding.any() else None
+
+
+def _plain_hash(column: pd.Series) -> np.ndarray:
     n = len(column)
     if n and column.isna().all():  # absent optional column: one hash broadcast, not a million
         return np.full(n, pd.util.hash_pandas_object(column.iloc[:1], index=False).to_numpy()[0])

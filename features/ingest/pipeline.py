@@ -24,6 +24,7 @@ from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.daily_totals import as_order_lines
 from spend.features.ingest.identity import classify, content_hash, derive_event_ids, with_occurrence
+from spend.features.ingest.json_rows import NOT_JSON
 from spend.features.ingest.lock import ledger_lock
 from spend.features.ingest.money import currency_from_symbols, strip_symbols, symbol_disagreements
 from spend.features.ingest.order_fields import fill_from_order
@@ -96,6 +97,7 @@ def table_spec(name: str) -> TableSpec:
 # place in the file and this reason (docs/privacy.md).
 ERASED = "customer_id:erased"
 FIELD_COUNT = "row:field_count"  # a CSV row with more or fewer fields than its header: nothing can be read of it
+NOT_JSON_OBJECT = "row:not_json_object"  # a JSON Lines line that is not one object with each key once
 BLANK = "row:blank"  # every field empty (a spreadsheet's trailing rows): no record, said as such
 HEADER = "row:repeated_header"  # the header again (exports joined one after another): no record
 
@@ -190,7 +192,8 @@ def check_rows(
     typed, dated = dated_by_first_line(typed, raw, spec.name, lambda: first_lines(OfflineStore(settings.paths)))
     content = content_hash(typed[[c for c in specs if c != spec.key]])
     key_given = typed[spec.key].notna()
-    repeated = int((content.duplicated() & ~key_given).sum())
+    read = ~content.index.isin(parsed.failures["row"])  # unreadable rows differ by their text, not content
+    repeated = int((content[read].duplicated() & ~key_given[read]).sum())
     if options.keep_repeated_lines:
         content = with_occurrence(content, key_given)
     if "event_id" in typed:
@@ -210,9 +213,9 @@ def check_rows(
     failures = pd.concat([failures, row_rule_failures(valid, tuple(r for r in rules if r.among_valid))])
     failures = pd.concat([_erased_customers(typed, settings), failures])
     if len(unsplit):  # an unsplit row's fields are all empty: its own reason says it all
-        own = failures["reason"].isin([FIELD_COUNT, BLANK, HEADER])
+        own = failures["reason"].isin([FIELD_COUNT, NOT_JSON_OBJECT, BLANK, HEADER])
         failures = failures[~failures["row"].isin(unsplit["row"]) | own]
-    order = [ERASED, FIELD_COUNT, BLANK, HEADER, *_rule_order(spec, ctx, options.extra_rules)]
+    order = [ERASED, FIELD_COUNT, NOT_JSON_OBJECT, BLANK, HEADER, *_rule_order(spec, ctx, options.extra_rules)]
     reasons = first_reason_per_row(failures, order)
     return Checked(specs, typed, raw_customer, parsed.failures, content, reasons, filled, dated, repeated, ts_formats)
 
@@ -317,10 +320,13 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
 
 
 def _malformed_rows(raw: pd.DataFrame) -> pd.DataFrame:
-    """Failures (row, reason) of the CSV rows whose fields did not match the header (readers.MALFORMED)."""
+    """Failures (row, reason) of the rows nothing could be read of (readers.MALFORMED): CSV rows whose fields
+    did not match the header, JSON Lines lines that are not an object."""
     if MALFORMED not in raw:
         return pd.DataFrame({"row": [], "reason": []})
-    return pd.DataFrame({"row": raw.index[raw[MALFORMED].notna().to_numpy()], "reason": FIELD_COUNT})
+    texts = raw.loc[raw[MALFORMED].notna(), MALFORMED]
+    reasons = np.where(texts.str.startswith(NOT_JSON).to_numpy(dtype=bool), NOT_JSON_OBJECT, FIELD_COUNT)
+    return pd.DataFrame({"row": texts.index, "reason": reasons})
 
 
 def _header_rows(raw: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Read a CSV or Parquet export as it is, apply a column mapping, and fail with one clear line when it can't."""
+"""Read a CSV, Parquet, Excel or JSON export as it is, apply a column mapping; fail in one clear line if it can't."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from spend.core.errors import SpendError, first_line
+from spend.features.ingest.json_rows import JSON_SUFFIXES, read_json_rows
 from spend.features.schema.fields import TEXT
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".txt", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 EXCEL_SUFFIXES = (".xlsx",)  # its first sheet; the older .xls format needs a library Spend does not ship
+SUFFIXES = (*CSV_SUFFIXES, *PARQUET_SUFFIXES, *EXCEL_SUFFIXES, *JSON_SUFFIXES)
 
 
 def parse_mapping(text: str | list[str] | None) -> dict[str, str]:
@@ -59,21 +61,20 @@ def export_files(path: Path) -> tuple[list[Path], list[str]]:
     files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
     known = [p for p in files if _known(p)]
     if not known:
-        raise SpendError(f"{path}: the folder holds no export (CSV, Parquet or Excel files)")
+        raise SpendError(f"{path}: the folder holds no export (CSV, Parquet, Excel or JSON files)")
     return known, [p.name for p in files if not _known(p)]
 
 
 def _known(path: Path) -> bool:
-    return path.name.lower().endswith((*CSV_SUFFIXES, *PARQUET_SUFFIXES, *EXCEL_SUFFIXES))
+    return path.name.lower().endswith(SUFFIXES)
 
 
 def _suffix(path: Path) -> str:
     name = path.name.lower()
-    known = (*CSV_SUFFIXES, *PARQUET_SUFFIXES, *EXCEL_SUFFIXES)
-    for suffix in known:
+    for suffix in SUFFIXES:
         if name.endswith(suffix):
             return suffix
-    raise SpendError(f"{path}: unknown file type; expected one of {', '.join(known)}")
+    raise SpendError(f"{path}: unknown file type; expected one of {', '.join(SUFFIXES)}")
 
 
 # A row with more or fewer fields than the header (a stray delimiter in a free-text field) cannot be split
@@ -270,6 +271,8 @@ def _read(path: Path, suffix: str, encoding: str) -> pd.DataFrame:
         frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl")
         frame.columns = ["" if str(c).startswith("Unnamed: ") else str(c) for c in frame.columns]
         return frame.astype(TEXT)
+    if suffix in JSON_SUFFIXES:
+        return read_json_rows(path, encoding, MALFORMED)
     return _read_csv(path, encoding)
 
 
@@ -354,7 +357,9 @@ def content_hint(path: Path, suffix: str, encoding: str) -> str:
     for magic, what, names in SIGNATURES:
         if head.startswith(magic) and suffix not in names:
             return f"; its first bytes say it is {what}: name it {stem}{names[0]}"
-    if suffix not in CSV_SUFFIXES and _text_like(head):
+    if suffix not in CSV_SUFFIXES and suffix not in JSON_SUFFIXES and _text_like(head):
+        if head.lstrip()[:1] in (b"{", b"["):
+            return f"; it looks like JSON, not {suffix.lstrip('.')}: name it {stem}.jsonl (or .json)"
         return f"; it looks like text, not {suffix.lstrip('.')}: name it {stem}.csv if it is a CSV"
     return ""
 

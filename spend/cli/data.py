@@ -164,8 +164,8 @@ def ingest_command(
     path: Annotated[
         Path,
         typer.Argument(
-            help="CSV (optionally .gz/.bz2/.xz/.zst), Parquet or Excel (.xlsx) export, or a folder of them "
-            "(each file one batch, in name order)."
+            help="CSV (optionally .gz/.bz2/.xz/.zst), Parquet, Excel (.xlsx) or JSON (.jsonl, .json) export, "
+            "or a folder of them (each file one batch, in name order)."
         ),
     ],
     table: Annotated[

@@ -93,6 +93,13 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     (
+        _has("row:not_json_object"),
+        lambda r: (
+            "JSON lines that are not one object with each key once (a line cut short, a bare value) are "
+            f"quarantined whole, without their values; `spend quarantine --table {r.table}` lists each one's source row"
+        ),
+    ),
+    (
         _has("quantity:non_zero_quantity"),
         lambda r: (
             "lines of zero units (a daily report's products that sold nothing that day) are quarantined: the "

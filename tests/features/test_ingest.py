@@ -365,7 +365,7 @@ def test_a_missing_file_is_a_clear_error(settings, tmp_path):
     result = runner.invoke(app, ["ingest", str(tmp_path / "nope.csv"), "--table", "transactions"])
     assert result.exit_code == 2 and "no such file" in result.output
     folder = runner.invoke(app, ["ingest", str(tmp_path), "--table", "transactions"])  # not "no such file"
-    assert folder.exit_code == 2 and "the folder holds no export (CSV, Parquet or Excel files)" in folder.output
+    assert folder.exit_code == 2 and "the folder holds no export (CSV, Parquet, Excel or JSON files)" in folder.output
     import os
 
     os.mkfifo(tmp_path / "pipe.csv")  # read, it would wait for a writer forever; /dev/zero would never end

@@ -1,0 +1,88 @@
+"""Read a JSON export (JSON Lines, as BigQuery, Segment or a shop's API write them, or one JSON array of
+rows) into a frame of text, as a CSV is read: parsing the values is the schema's, not the reader's."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from spend.core.errors import SpendError
+from spend.features.schema.fields import TEXT
+
+JSON_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz")
+# The readers' MALFORMED text of a JSON Lines line that is not one object with each key once: ingestion
+# quarantines it as `row:not_json_object`, where a CSV's unsplittable row is `row:field_count`.
+NOT_JSON = "\x00not_json_object:"
+
+
+class _KeyTwice(ValueError):
+    pass
+
+
+def _unique(pairs: list) -> dict:
+    row = dict(pairs)
+    if len(row) < len(pairs):  # which value counts would be the parser's guess
+        raise _KeyTwice
+    return row
+
+
+def read_json_rows(path: Path, encoding: str, malformed: str) -> pd.DataFrame:
+    """Every row as text: strings as written, numbers in their shortest exact spelling, true/false as
+    words, null as blank, a nested object or list as its JSON text (no column of a table holds one, so it
+    fails validation with a reason). A JSON Lines line that is not an object gets its text in `malformed`."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding=encoding) as handle:
+        text = handle.read().lstrip("\ufeff")
+    try:
+        document = json.loads(text, object_pairs_hook=_unique)
+    except _KeyTwice as error:
+        raise SpendError(f"{path.name}: an object gives a key twice: which value counts cannot be known") from error
+    except ValueError:  # not one document: JSON Lines, a row per line
+        return _frame([_line(line, malformed) for line in text.splitlines() if line.strip()], path)
+    return _frame(_document_rows(document, path), path)
+
+
+def _line(line: str, malformed: str) -> dict:
+    try:
+        row = json.loads(line, object_pairs_hook=_unique)
+    except ValueError:  # _KeyTwice too
+        row = None
+    return row if isinstance(row, dict) else {malformed: NOT_JSON + line[:200]}
+
+
+def _document_rows(document, path: Path) -> list[dict]:
+    """An array of objects, an object wrapping one (`{"orders": [...]}`), or a single object (one row)."""
+    if isinstance(document, dict) and len(document) == 1:
+        (inner,) = document.values()
+        document = inner if isinstance(inner, list) and inner and isinstance(inner[0], dict) else document
+    rows = document if isinstance(document, list) else [document]
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise SpendError(
+                f"{path.name}: row {number} of the JSON array is a {type(row).__name__}, not an object of "
+                "named fields: Spend reads an array of objects, or JSON Lines (one object per line)"
+            )
+    return rows
+
+
+def _frame(rows: list[dict], path: Path) -> pd.DataFrame:
+    if not rows:
+        raise SpendError(f"{path.name}: the JSON holds no rows")
+    texts = [{key: value if type(value) is str else _text(value) for key, value in row.items()} for row in rows]
+    frame = pd.DataFrame(texts, dtype=object)
+    return frame.astype(TEXT)
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):  # before int: True is an int
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)  # the shortest spelling that reads back as the same number
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
