@@ -83,16 +83,16 @@ def _suffix(path: Path) -> str:
 MALFORMED = "\x00malformed_row"
 
 
-def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
+def _read_csv(path: Path, encoding: str, header_row: int = 1) -> pd.DataFrame:
     # Every column is read as text: parsing is ours, so a bad value becomes a reason, not a crash.
-    delimiter = _delimiter(path, encoding)
-    read_options = pacsv.ReadOptions(encoding=encoding, block_size=16 << 20)
+    delimiter = _delimiter(path, encoding, header_row)
+    read_options = pacsv.ReadOptions(encoding=encoding, block_size=16 << 20, skip_rows=header_row - 1)
     table, malformed = _csv_table(path, read_options, delimiter)
     if malformed and any(row.number is None for row in malformed):  # row numbers are known single-threaded
         read_options.use_threads = False
         table, malformed = _csv_table(path, read_options, delimiter)
     frame = table.to_pandas(types_mapper=lambda t: TEXT if pa.types.is_string(t) else None)
-    return _with_malformed(frame, malformed) if malformed else frame
+    return _with_malformed(frame, malformed, header_row) if malformed else frame
 
 
 def _csv_table(path: Path, read_options, delimiter: str) -> tuple[pa.Table, list]:
@@ -144,11 +144,12 @@ def _undecodable_rows() -> Iterator[list[UnicodeDecodeError]]:
         sys.unraisablehook = previous
 
 
-def _with_malformed(frame: pd.DataFrame, malformed: list) -> pd.DataFrame:
+def _with_malformed(frame: pd.DataFrame, malformed: list, header_row: int = 1) -> pd.DataFrame:
     """`frame` with an empty row at the place of each malformed one (its record number counts the header as
-    1), holding the row's text in MALFORMED."""
+    1, and the lines skipped above it), holding the row's text in MALFORMED."""
     last = len(frame) + len(malformed)  # a row whose number pyarrow could not tell goes last (not expected)
-    at = sorted((row.number - 2 if row.number is not None else last, row.text) for row in malformed)
+    first = header_row + 1  # the record number of the first data row
+    at = sorted((row.number - first if row.number is not None else last, row.text) for row in malformed)
     at = [(min(position, len(frame) + i), text) for i, (position, text) in enumerate(at)]
     positions, texts = [position for position, _ in at], [text for _, text in at]
     placed = np.ones(len(frame) + len(at), dtype=bool)
@@ -159,13 +160,14 @@ def _with_malformed(frame: pd.DataFrame, malformed: list) -> pd.DataFrame:
     return out
 
 
-def _delimiter(path: Path, encoding: str) -> str:
+def _delimiter(path: Path, encoding: str, header_row: int = 1) -> str:
     """`,` unless the header line holds no comma and does hold semicolons, tabs or pipes: Excel saves CSV
     with `;` where the decimal mark is a comma (so data rows hold commas), and text exports use tabs."""
     xz = path.name.lower().endswith(".xz")  # pyarrow's streams do not read xz
     with lzma.open(path) if xz else pa.input_stream(str(path), compression="detect") as stream:
         head = stream.read(1 << 16).decode(encoding, errors="replace")
-    header = head.lstrip("\ufeff").splitlines()[0] if head.strip() else ""
+    lines = head.lstrip("\ufeff").splitlines()
+    header = lines[header_row - 1] if len(lines) >= header_row else ""
     if "," not in header:
         for candidate in (";", "\t", "|"):
             if candidate in header:
@@ -181,8 +183,11 @@ def _reopened(source, path: Path):
     return source
 
 
-def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str = "utf-8") -> pd.DataFrame:
-    """Read an export into a frame with canonical column names; raises SpendError on unreadable input."""
+def read_export(
+    path: Path, mapping: dict[str, str] | None = None, encoding: str = "utf-8", header_row: int = 1
+) -> pd.DataFrame:
+    """Read an export into a frame with canonical column names; raises SpendError on unreadable input.
+    `header_row`: the line the column names are on (CSV and Excel)."""
     path = Path(path)
     if path.is_dir():
         raise SpendError(f"{path}: is a folder; ingest its files one by one")
@@ -197,8 +202,10 @@ def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str
     except LookupError as error:
         raise SpendError(f"--encoding: {encoding!r} is not a text encoding (e.g. utf-8, latin-1)") from error
     suffix = _suffix(path)
+    if header_row != 1 and suffix not in (*CSV_SUFFIXES, *EXCEL_SUFFIXES):
+        raise SpendError(f"--header-row: {path.name} is {suffix.lstrip('.')}, whose column names are not on a line")
     try:
-        frame = _read(path, suffix, encoding)
+        frame = _read(path, suffix, encoding, header_row)
     except EOFError as error:  # a compressed stream cut short (a partial download or copy)
         raise SpendError(f"{path}: the compressed file is truncated ({_first_line(error)})") from error
     except (pa.ArrowInvalid, UnicodeDecodeError, lzma.LZMAError, OSError, zipfile.BadZipFile, ValueError) as error:
@@ -208,7 +215,7 @@ def read_export(path: Path, mapping: dict[str, str] | None = None, encoding: str
     if frame.empty:
         raise SpendError(f"{path}: the file has a header but no rows")
     frame.columns = [str(c).strip() for c in frame.columns]
-    _header_further_down(frame, path, mapping or {})
+    _header_further_down(frame, path, mapping or {}, header_row, encoding)
     frame = _without_unnamed(frame, path)
     mapping = dict(mapping or {})
     joined = {old: mapping.pop(old) for old in list(mapping) if JOIN in old and old not in frame.columns}
@@ -264,37 +271,55 @@ def _joined_text(frame: pd.DataFrame, parts: list[str]) -> pd.Series:
     return joined
 
 
-def _read(path: Path, suffix: str, encoding: str) -> pd.DataFrame:
+def _read(path: Path, suffix: str, encoding: str, header_row: int = 1) -> pd.DataFrame:
     if suffix in PARQUET_SUFFIXES:
         return pq.read_table(path).to_pandas()
     if suffix in EXCEL_SUFFIXES:  # every cell as text, as a CSV's: parsing is ours
-        frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl")
+        frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl", header=header_row - 1)
         frame.columns = ["" if str(c).startswith("Unnamed: ") else str(c) for c in frame.columns]
         return frame.astype(TEXT)
     if suffix in JSON_SUFFIXES:
         return read_json_rows(path, encoding, MALFORMED)
-    return _read_csv(path, encoding)
+    return _read_csv(path, encoding, header_row)
 
 
 HEADER_SEARCH_ROWS = 20  # a report's title, export date and blank lines above the header fit in these
 
 
-def _header_further_down(frame: pd.DataFrame, path: Path, mapping: dict[str, str]) -> None:
+def _header_further_down(frame: pd.DataFrame, path: Path, mapping: dict, header_row: int, encoding: str) -> None:
     """An error naming the line of the header when the first line names no known column and a line among
     the first few names several (a report's title and date above the table, as POS and Excel exports write
     them); without it the file was refused for an unnamed column, or every row for missing fields."""
     known = _known_names(mapping)
     if len(known & set(frame.columns)) >= 2:
         return
-    for index in range(min(HEADER_SEARCH_ROWS, len(frame))):
-        values = {str(v).strip() for v in frame.iloc[index].tolist() if v is not None and str(v).strip()}
-        named = sorted(known & values)
+    csv = path.name.lower().endswith(CSV_SUFFIXES)
+    for line, values in _lines_below(path, encoding, header_row) if csv else _rows_below(frame, header_row):
+        named = sorted(known & {str(v).strip() for v in values if v is not None and str(v).strip()})
         if len(named) >= 3:
-            line = index + 2  # the file's first line is the header read
             raise SpendError(
                 f"{path.name}: the header seems to be on line {line} (it names {', '.join(named[:4])}), below "
-                f"{line - 1} line(s) of something else (a report's title?): delete the line(s) above it"
+                f"{line - 1} line(s) of something else (a report's title?): ingest with --header-row {line}"
             )
+
+
+def _rows_below(frame: pd.DataFrame, header_row: int) -> Iterator[tuple[int, list]]:
+    """(line, values) of the first rows read below the header (a workbook's blank rows are rows)."""
+    for index in range(min(HEADER_SEARCH_ROWS, len(frame))):
+        yield index + header_row + 1, frame.iloc[index].tolist()
+
+
+def _lines_below(path: Path, encoding: str, header_row: int) -> Iterator[tuple[int, list]]:
+    """(line, values) of a CSV's first lines below the header, read from the file: a title line without the
+    table's delimiters made every line below it unsplittable, and the reader skips blank lines."""
+    import csv
+
+    xz = path.name.lower().endswith(".xz")
+    with lzma.open(path) if xz else pa.input_stream(str(path), compression="detect") as stream:
+        head = stream.read(1 << 16).decode(encoding, errors="replace").lstrip("\ufeff").splitlines()
+    for number, text in enumerate(head[header_row : header_row + HEADER_SEARCH_ROWS], start=header_row + 1):
+        delimiter = next((d for d in (",", ";", "\t", "|") if d in text), ",")
+        yield number, next(csv.reader([text], delimiter=delimiter), [])
 
 
 def _known_names(mapping: dict[str, str]) -> set[str]:

@@ -228,6 +228,15 @@ def ingest_command(
             "adds nothing.",
         ),
     ] = False,
+    header_row: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=1000,
+            help="CSV and Excel: the line the column names are on, for a report with a title, a date or "
+            "blank lines above its table (the lines above it are not read).",
+        ),
+    ] = 1,
     json_output: JsonFlag = False,
 ) -> None:
     """Validate an export, store accepted rows, quarantine rejected ones with a reason."""
@@ -248,6 +257,7 @@ def ingest_command(
         daily_totals=daily_totals,
         counted_at=counted_at,
         keep_repeated_lines=keep_repeated_lines,
+        header_row=header_row,
     )
     files, others = export_files(path)
     reports = []

@@ -1092,3 +1092,33 @@ def test_a_title_above_the_header_is_named_with_the_line_the_header_is_on(settin
     assert result.exit_code == 2
     assert "the header seems to be on line 3 (it names customer_id, order_id, product_id, quantity)" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_report_with_a_title_line_goes_in_with_the_header_row_it_is_told(settings, tmp_path, suffix):
+    """A title line without the table's delimiters (`Sales report`, then a blank line) made every line
+    below it unsplittable, so no header was found and the file was refused for missing columns; and the
+    only advice was to edit the file."""
+    header = "order_id,customer_id,ts,product_id,quantity,unit_price"
+    lines = ["Sales report", "", header, "1,c1,2024-05-01T10:00:00,p1,1,2.5", "2,c1,2024-05-01T10:00:00,p1,1"]
+    path = tmp_path / f"report{suffix}"
+    if suffix == ".csv":
+        path.write_text("\n".join(lines) + "\n")
+    else:
+        rows = [line.split(",") if line else [None] for line in lines]
+        pd.DataFrame(rows).to_excel(path, header=False, index=False)
+    told = runner.invoke(app, ["ingest", str(path), "--table", "transactions"])
+    assert told.exit_code == 2 and "the header seems to be on line 3" in told.output
+    assert "ingest with --header-row 3" in told.output
+    report = ingest(path, IngestOptions("transactions", header_row=3), settings, now=NOW)
+    assert (report.received, report.accepted, report.quarantined) == (2, 1, 1)
+    quarantine = OfflineStore(settings.paths).read_quarantine("transactions")
+    assert quarantine["source_row"].tolist() == [2]  # data rows count from the header, as without a title
+    assert OfflineStore(settings.paths).read("transactions")["order_id"].tolist() == ["1"]
+
+
+def test_a_header_row_for_a_file_without_lines_of_columns_is_refused(settings, tmp_path):
+    path = tmp_path / "orders.parquet"
+    pd.DataFrame({"order_id": ["1"]}).to_parquet(path)
+    result = runner.invoke(app, ["ingest", str(path), "--table", "transactions", "--header-row", "2"])
+    assert result.exit_code == 2 and "--header-row: orders.parquet is parquet" in result.output
