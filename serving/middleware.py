@@ -9,7 +9,8 @@ Also here, before BentoML sees a request:
 - a JSON body that gives a key twice in one object is refused (400, naming the key): parsers disagree on
   which one counts (the first, the last, an error), so a proxy or a client library that checked one
   value could see another served;
-- GET /v1/health and GET /v1/ready (the probes Kubernetes sends) are answered as their POST;
+- GET /v1/health and GET /v1/ready (the probes Kubernetes sends) are answered as their POST (a query
+  that gives a name twice is 400, as a body that gives a key twice);
 - GET /metrics: Prometheus's text, labelled with route names only (BentoML's own request metrics, which
   label by raw path, are off: 2,000 made-up paths grew them to megabytes), for the roles that may
   read metrics.
@@ -137,8 +138,11 @@ class ApiKeyMiddleware:
 
     async def _forward(self, scope, receive, send) -> None:
         if scope.get("method") == "GET":  # a probe: the POST of its query as a JSON body
-            scope, body = _as_post(scope)
-            await self.app(scope, _replay(body, receive), send)
+            scope, body, twice = _as_post(scope)
+            if twice is not None:
+                await _json(send, 400, {"error": f"the query gives {twice!r} twice: give it once"})
+            else:
+                await self.app(scope, _replay(body, receive), send)
             return
         # Read here, up to the limit (without a Content-Length, BentoML would turn an error raised
         # mid-read into a 500), so the keys can be checked before BentoML parses the body.
@@ -210,13 +214,17 @@ def _headers(scope) -> tuple[list[str], int | None]:
     return keys, length
 
 
-def _as_post(scope) -> tuple[dict, bytes]:
+def _as_post(scope) -> tuple[dict, bytes, str | None]:
+    """The GET as a POST of its query as a JSON body, and the first name the query gives twice (None)."""
     from urllib.parse import parse_qsl
 
-    body = json.dumps(dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))).encode()
+    pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"))
+    query = dict(pairs)
+    twice = next((name for name, _ in pairs if len([n for n, _ in pairs if n == name]) > 1), None)
+    body = json.dumps(query).encode()
     headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() not in (b"content-length", b"content-type")]
     headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    return scope | {"method": "POST", "headers": headers, "query_string": b""}, body
+    return scope | {"method": "POST", "headers": headers, "query_string": b""}, body, twice
 
 
 def _replay(body: bytes, receive):

@@ -110,6 +110,8 @@ class CustomerScoresResponse(Served):
 
 
 class Transaction(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is refused, not ignored
+
     order_id: str = Field(min_length=1, max_length=64)
     card_id: str = Field(min_length=1, max_length=64, description="The card (customer) id; pseudonymised here")
     terminal_id: str = Field(min_length=1, max_length=64)
@@ -280,6 +282,8 @@ ItemIds = Annotated[list[ItemId], Field(min_length=1, max_length=1_000)]
 
 
 class PlannedPrice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     product_id: ItemId
     store_id: ItemId | None = Field(None, description="None: every store")
     date: Day = Field(description="A day after the demand model's history")
@@ -327,6 +331,8 @@ class ReplenishmentResponse(Served):
 
 
 class QuoteProduct(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     product_id: ItemId
     price: Number = Field(ge=0.01, description="Today's price")
     cost: Number = Field(ge=0, description="Unit cost: the margin floor is measured on it")

@@ -49,7 +49,7 @@ from spend.serving.middleware import ApiKeyMiddleware
 from spend.serving.models import ModelSlot
 from spend.serving.monitoring import MonitoringState
 from spend.serving.payments import Payments
-from spend.serving.routes import with_model_routes
+from spend.serving.routes import with_model_routes, with_strict_inputs
 from spend.serving.schemas import (
     ChurnResponse,
     CustomerIds,
@@ -719,5 +719,5 @@ def _windows_times(cards, ordered, columns: dict | None) -> dict:
     return out
 
 
-Spend = bentoml.service(name="spend", **SERVER)(with_model_routes(Spend))
+Spend = with_strict_inputs(bentoml.service(name="spend", **SERVER)(with_model_routes(Spend)))
 Spend.add_asgi_middleware(ApiKeyMiddleware)

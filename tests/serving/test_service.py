@@ -573,6 +573,23 @@ def test_a_body_giving_a_key_twice_is_refused_naming_it(served):
     assert httpx.post(f"{served['url']}/v1/churn/score", content=once, headers=headers, timeout=10).status_code == 200
 
 
+def test_a_misspelt_field_is_refused_not_ignored(served):
+    """`{"segmnet": "x"}` was answered with the whole recall list, as if no filter had been asked for."""
+    misspelt = _post(served, "/v1/recall/list", {"top_k": 5, "segmnet": "champions"}, "marketing")
+    assert misspelt.status_code == 400 and "segmnet: Extra inputs are not permitted" in misspelt.json()["error"]
+    nested = {"transaction": _payment(served, basketsize=3)}
+    refused = _post(served, "/v1/fraud/score", nested, "pricing-engine")
+    assert refused.status_code == 400 and "transaction.basketsize" in refused.json()["error"]
+    assert _post(served, "/v1/recall/list", {"top_k": 5, "limit": 2}, "marketing").status_code == 200
+
+
+def test_a_probe_that_names_its_model_twice_is_refused(served):
+    """`?model=fraud&model=churn` said ready when churn was loaded, whatever fraud's state."""
+    twice = httpx.get(f"{served['url']}/v1/ready?model=fraud&model=churn", timeout=10)
+    assert twice.status_code == 400 and "'model' twice" in twice.json()["error"]
+    assert httpx.get(f"{served['url']}/v1/ready?model=churn", timeout=10).status_code == 200
+
+
 def test_a_rejected_body_is_logged_without_its_values(served):
     bad = _payment(served, card_id="CARD-SECRET-77", amount="12.5")
     assert _post(served, "/v1/fraud/score", {"transaction": bad}, "pricing-engine").status_code == 400
