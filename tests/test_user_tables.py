@@ -148,3 +148,27 @@ def test_a_name_written_two_ways_is_not_guessed_between(tmp_path):
     (tmp_path / "plan.csv").write_text("product_id,Price,price ,date\nP1,9,10,2026-12-07\n")
     back = read_table(tmp_path / "plan.csv", "--price-plan", names=("date", "price"))
     assert list(back.columns) == ["product_id", "Price", "price ", "date"]
+
+
+@pytest.mark.parametrize(
+    ("header", "meant"),
+    [
+        ("product_id,price,cost,flor", "floor"),
+        ("product_id,price,cost,cpa", "cap"),
+        ("product,price,cost", "product_id"),
+    ],
+)
+def test_a_misspelt_column_is_refused_naming_the_one_meant(tmp_path, header, meant):
+    """A product file's `flor` or `cpa` was read as no floor or cap, and the quote went past the limit the
+    user meant; a price plan's `store` was read as no store, and the plan applied to every store."""
+    path = tmp_path / "products.csv"
+    path.write_text(f"{header}\n" + ",".join(["P1", "10", "1", "9"][: header.count(",") + 1]) + "\n")
+    with pytest.raises(SpendError, match=f"has a column '[a-z]+' that Spend does not read; did you mean '{meant}'"):
+        read_table(path, "--products", names=("product_id", "price", "cost", "floor", "cap"))
+
+
+def test_columns_a_command_does_not_read_and_does_not_resemble_are_left_alone(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text("product_id,price,cost,name,old_price,Store\nP1,10,1,Mug,9,S1\n")
+    back = read_table(path, "--products", names=("product_id", "price", "cost", "floor", "cap"))
+    assert list(back.columns) == ["product_id", "price", "cost", "name", "old_price", "Store"]

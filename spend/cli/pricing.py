@@ -115,7 +115,7 @@ def _read_products(path: Path):
     from spend.core.errors import SpendError
     from spend.models.price_quotes import QuoteError, product_ids
 
-    frame = read_table(path, "--products", names=("price", "cost", "floor", "cap"))
+    frame = read_table(path, "--products", names=("product_id", "price", "cost", "floor", "cap"))
     missing = [c for c in ("product_id", "price", "cost") if c not in frame.columns]
     if missing:
         found = ", ".join(map(str, frame.columns)) or "none"

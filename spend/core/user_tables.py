@@ -130,7 +130,8 @@ def read_table(path: Path, option: str, as_text: bool = False, names: tuple[str,
     of a CSV or Excel file: its id column may have any name); any failure is one error naming the option
     and the file. Given `names` (the columns a command reads by name), a column that is one of them or of
     the ids written as a spreadsheet writes it ("Product ID", "Price") takes its name, read as text where
-    it is an id ("00123" stays "00123"); without, a file's names are kept (a column the user names)."""
+    it is an id ("00123" stays "00123"), and a column that looks like a misspelling of one of them is
+    refused; without, a file's names are kept (a column the user names)."""
     import pandas as pd
 
     if not path.is_file():
@@ -139,13 +140,35 @@ def read_table(path: Path, option: str, as_text: bool = False, names: tuple[str,
         suffix = path.suffix.lower()
         if suffix == ".parquet":
             frame = pd.read_parquet(path)
-            return frame.rename(columns=plain_renames(frame.columns, (*names, *ID_COLUMNS) if names else ()))
-        read = pd.read_csv if suffix != ".xlsx" else partial(pd.read_excel, engine="openpyxl")
-        renames = plain_renames(read(path, nrows=0).columns, (*names, *ID_COLUMNS) if names else ())
-        ids = str if as_text else {c: str for c in ID_COLUMNS} | {c: str for c, n in renames.items() if n in ID_COLUMNS}
-        return read(path, dtype=ids).rename(columns=renames)
+            frame = frame.rename(columns=plain_renames(frame.columns, (*names, *ID_COLUMNS) if names else ()))
+        else:
+            read = pd.read_csv if suffix != ".xlsx" else partial(pd.read_excel, engine="openpyxl")
+            renames = plain_renames(read(path, nrows=0).columns, (*names, *ID_COLUMNS) if names else ())
+            ids = {c: str for c in ID_COLUMNS} | {c: str for c, n in renames.items() if n in ID_COLUMNS}
+            frame = read(path, dtype=str if as_text else ids).rename(columns=renames)
     except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
         raise SpendError(f"{option}: {path.name} cannot be read: {error}") from error
+    if names:
+        _no_misspelt(frame.columns, names, option, path)
+    return frame
+
+
+def _no_misspelt(columns, names: tuple[str, ...], option: str, path: Path) -> None:
+    """Refuses a column that looks like a misspelling of a name the command reads, where the file lacks
+    that name: a product file's `flor` or `cpa` was ignored, so the quote went past the floor or cap the
+    user meant. Other columns (a product's name, an old price) are left alone."""
+    from difflib import SequenceMatcher
+
+    given = {_plain(c) for c in columns}
+    absent = {_plain(n): n for n in names if _plain(n) not in given}
+    for column in columns:
+        plain = _plain(column)
+        for wanted, name in absent.items():
+            if sorted(plain) == sorted(wanted) or SequenceMatcher(None, plain, wanted).ratio() >= 0.75:
+                raise SpendError(
+                    f"{option}: {path.name} has a column {str(column)!r} that Spend does not read; did you mean "
+                    f"{name!r}? Rename it (the columns read: {', '.join(names)})"
+                )
 
 
 def plain_renames(columns, names: tuple[str, ...]) -> dict:
