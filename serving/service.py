@@ -34,6 +34,7 @@ from pydantic import Field
 
 from spend.core.errors import OnlineStoreUnavailable
 from spend.core.registry import served as served_models
+from spend.models.segmentation import SEGMENTS
 from spend.serving import demand, pricing
 from spend.serving.answers import json_response as _json
 from spend.serving.answers import no_model, served_fields
@@ -328,7 +329,7 @@ class Spend:
         ] = 500,
         offset: Annotated[int, Field(ge=0, strict=True, description="Page start within the top K")] = 0,
         limit: Annotated[int, Field(ge=1, le=1_000, strict=True, description="Page size")] = 100,
-        segment: Annotated[str | None, Field(max_length=64, description="Only this RFM segment ('At risk')")] = None,
+        segment: Annotated[Literal[SEGMENTS] | None, Field(description="Only this RFM segment ('At risk')")] = None,
         churn_band: Annotated[Literal["low", "medium", "high"] | None, Field(description="Only this band")] = None,
         min_expected_saved_margin: Annotated[
             float | None, Field(strict=True, allow_inf_nan=False, description="Only customers worth this")

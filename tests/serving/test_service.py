@@ -581,6 +581,8 @@ def test_a_misspelt_field_is_refused_not_ignored(served):
     refused = _post(served, "/v1/fraud/score", nested, "pricing-engine")
     assert refused.status_code == 400 and "transaction.basketsize" in refused.json()["error"]
     assert _post(served, "/v1/recall/list", {"top_k": 5, "limit": 2}, "marketing").status_code == 200
+    lower = _post(served, "/v1/recall/list", {"segment": "champions"}, "marketing")  # was an empty list
+    assert lower.status_code == 400 and "'Champions'" in lower.json()["error"]
 
 
 def test_a_probe_that_names_its_model_twice_is_refused(served):
