@@ -56,6 +56,7 @@ class IngestOptions:
     counted_at: str | None = None  # a stock report without a date: every row's count time (stock_reports.py)
     keep_repeated_lines: bool = False  # a line repeating another of the file exactly is a line of its own
     header_row: int = 1  # CSV and Excel: the line the column names are on (a report's title above them)
+    sheet: str | None = None  # Excel: the sheet to read (the first when None)
 
     def __post_init__(self) -> None:
         if self.decimal not in DECIMAL_MARKS:
@@ -115,7 +116,7 @@ def ingest(
     """Ingest one file; `progress` is called with each of INGEST_STEPS as it starts."""
     table_spec(options.table)
     progress("read")
-    raw = read_export(Path(path), options.mapping, options.encoding, options.header_row)
+    raw = read_export(Path(path), options.mapping, options.encoding, options.header_row, options.sheet)
     return ingest_frame(raw, str(path), file_sha256(Path(path)), options, settings, now, progress)
 
 

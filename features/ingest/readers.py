@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from spend.core.errors import SpendError, first_line
 from spend.features.ingest.json_rows import JSON_SUFFIXES, read_json_rows
+from spend.features.ingest.workbooks import read_sheet, sheet_holding
 from spend.features.schema.fields import TEXT
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".txt", ".tsv")
@@ -184,10 +185,14 @@ def _reopened(source, path: Path):
 
 
 def read_export(
-    path: Path, mapping: dict[str, str] | None = None, encoding: str = "utf-8", header_row: int = 1
+    path: Path,
+    mapping: dict[str, str] | None = None,
+    encoding: str = "utf-8",
+    header_row: int = 1,
+    sheet: str | None = None,
 ) -> pd.DataFrame:
     """Read an export into a frame with canonical column names; raises SpendError on unreadable input.
-    `header_row`: the line the column names are on (CSV and Excel)."""
+    `header_row`: the line the column names are on (CSV and Excel); `sheet`: a workbook's sheet to read."""
     path = Path(path)
     if path.is_dir():
         raise SpendError(f"{path}: is a folder; ingest its files one by one")
@@ -204,8 +209,10 @@ def read_export(
     suffix = _suffix(path)
     if header_row != 1 and suffix not in (*CSV_SUFFIXES, *EXCEL_SUFFIXES):
         raise SpendError(f"--header-row: {path.name} is {suffix.lstrip('.')}, whose column names are not on a line")
+    if sheet is not None and suffix not in EXCEL_SUFFIXES:
+        raise SpendError(f"--sheet: {path.name} is not an Excel workbook (.xlsx)")
     try:
-        frame = _read(path, suffix, encoding, header_row)
+        frame = _read(path, suffix, encoding, header_row, sheet)
     except EOFError as error:  # a compressed stream cut short (a partial download or copy)
         raise SpendError(f"{path}: the compressed file is truncated ({_first_line(error)})") from error
     except (pa.ArrowInvalid, UnicodeDecodeError, lzma.LZMAError, OSError, zipfile.BadZipFile, ValueError) as error:
@@ -215,6 +222,8 @@ def read_export(
     if frame.empty:
         raise SpendError(f"{path}: the file has a header but no rows")
     frame.columns = [str(c).strip() for c in frame.columns]
+    if suffix in EXCEL_SUFFIXES and sheet is None:
+        _table_on_another_sheet(frame, path, mapping or {}, header_row)
     _header_further_down(frame, path, mapping or {}, header_row, encoding)
     frame = _without_unnamed(frame, path)
     mapping = dict(mapping or {})
@@ -271,13 +280,11 @@ def _joined_text(frame: pd.DataFrame, parts: list[str]) -> pd.Series:
     return joined
 
 
-def _read(path: Path, suffix: str, encoding: str, header_row: int = 1) -> pd.DataFrame:
+def _read(path: Path, suffix: str, encoding: str, header_row: int = 1, sheet: str | None = None) -> pd.DataFrame:
     if suffix in PARQUET_SUFFIXES:
         return pq.read_table(path).to_pandas()
     if suffix in EXCEL_SUFFIXES:  # every cell as text, as a CSV's: parsing is ours
-        frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl", header=header_row - 1)
-        frame.columns = ["" if str(c).startswith("Unnamed: ") else str(c) for c in frame.columns]
-        return frame.astype(TEXT)
+        return read_sheet(path, header_row, sheet)
     if suffix in JSON_SUFFIXES:
         return read_json_rows(path, encoding, MALFORMED)
     return _read_csv(path, encoding, header_row)
@@ -301,6 +308,22 @@ def _header_further_down(frame: pd.DataFrame, path: Path, mapping: dict, header_
                 f"{path.name}: the header seems to be on line {line} (it names {', '.join(named[:4])}), below "
                 f"{line - 1} line(s) of something else (a report's title?): ingest with --header-row {line}"
             )
+
+
+def _table_on_another_sheet(frame: pd.DataFrame, path: Path, mapping: dict, header_row: int) -> None:
+    """An error naming the sheet to give `--sheet` when the first sheet's header names no column Spend
+    knows and another sheet's names several: without it, a summary sheet's `Total` was suggested as a
+    price."""
+    known = _known_names(mapping)
+    if len(known & set(frame.columns)) >= 2:
+        return
+    holding = sheet_holding(path, known, header_row)
+    if holding is not None:
+        first, sheet, named = holding
+        raise SpendError(
+            f"{path.name}: its first sheet {first!r} names no column of a table; the sheet {sheet!r} does "
+            f"({', '.join(named[:4])}): ingest with --sheet {sheet!r}"
+        )
 
 
 def _rows_below(frame: pd.DataFrame, header_row: int) -> Iterator[tuple[int, list]]:

@@ -237,6 +237,10 @@ def ingest_command(
             "blank lines above its table (the lines above it are not read).",
         ),
     ] = 1,
+    sheet: Annotated[
+        str | None,
+        typer.Option(help="Excel: the sheet to read, by name (the first sheet when not given)."),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Validate an export, store accepted rows, quarantine rejected ones with a reason."""
@@ -258,6 +262,7 @@ def ingest_command(
         counted_at=counted_at,
         keep_repeated_lines=keep_repeated_lines,
         header_row=header_row,
+        sheet=sheet,
     )
     files, others = export_files(path)
     reports = []

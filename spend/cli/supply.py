@@ -42,7 +42,11 @@ def forecast_command(
     if out is not None:
         check_out(out)
     quiet_feast()
-    plan = read_table(price_plan, "--price-plan", names=("product_id", "store_id", "date", "price")) if price_plan is not None else None
+    plan = (
+        read_table(price_plan, "--price-plan", names=("product_id", "store_id", "date", "price"))
+        if price_plan is not None
+        else None
+    )
     with named_as_options(
         {"product": "--product", "store": "--store", "horizon": "--horizon", "prices": "--price-plan"}
     ):

@@ -1122,3 +1122,23 @@ def test_a_header_row_for_a_file_without_lines_of_columns_is_refused(settings, t
     pd.DataFrame({"order_id": ["1"]}).to_parquet(path)
     result = runner.invoke(app, ["ingest", str(path), "--table", "transactions", "--header-row", "2"])
     assert result.exit_code == 2 and "--header-row: orders.parquet is parquet" in result.output
+
+
+def test_a_workbook_whose_table_is_on_another_sheet_names_the_sheet_to_read(settings, tmp_path):
+    """A summary sheet before the orders: the first sheet's `Total` was suggested as a unit price with
+    --line-totals, and no option could read the second sheet."""
+    path = tmp_path / "export.xlsx"
+    orders = pd.DataFrame(
+        {"order_id": ["1"], "customer_id": ["c1"], "ts": ["2024-05-01T10:00:00"], "product_id": ["p1"]}
+        | {"quantity": ["1"], "unit_price": ["2.5"]}
+    )
+    with pd.ExcelWriter(path) as book:
+        pd.DataFrame({"Report": ["Sales"], "Total": ["2.5"]}).to_excel(book, sheet_name="Summary", index=False)
+        orders.to_excel(book, sheet_name="Orders", index=False)
+    told = runner.invoke(app, ["ingest", str(path), "--table", "transactions"])
+    assert told.exit_code == 2 and "its first sheet 'Summary' names no column" in told.output
+    assert "--sheet 'Orders'" in told.output and "--line-totals" not in told.output
+    wrong = runner.invoke(app, ["ingest", str(path), "--table", "transactions", "--sheet", "Order"])
+    assert wrong.exit_code == 2 and "has no sheet 'Order'; its sheets: Summary, Orders" in wrong.output
+    report = ingest(path, IngestOptions("transactions", sheet="Orders"), settings, now=NOW)
+    assert (report.received, report.accepted) == (1, 1)
