@@ -24,7 +24,7 @@ from spend.features.schema.fields import TEXT
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".txt", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-EXCEL_SUFFIXES = (".xlsx",)  # its first sheet; the older .xls format needs a library Spend does not ship
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")  # the first sheet, or --sheet; .xls read by xlrd
 SUFFIXES = (*CSV_SUFFIXES, *PARQUET_SUFFIXES, *EXCEL_SUFFIXES, *JSON_SUFFIXES)
 
 
@@ -389,7 +389,8 @@ SIGNATURES = (  # (first bytes, what they say, the suffixes that name it)
     (b"\xfd7zXZ\x00", "xz-compressed", (".csv.xz",)),
     (b"\x28\xb5\x2f\xfd", "zstd-compressed", (".csv.zst",)),
     (b"PAR1", "a Parquet file", PARQUET_SUFFIXES),
-    (b"PK\x03\x04", "a ZIP archive (an Excel workbook?)", EXCEL_SUFFIXES),
+    (b"PK\x03\x04", "a ZIP archive (an Excel workbook?)", (".xlsx", ".xlsm")),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook (or another older Office file)", (".xls",)),
 )
 
 

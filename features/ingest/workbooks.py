@@ -1,6 +1,6 @@
-"""Excel workbooks: the sheet to read (`--sheet`, else the first), every cell as text, and which other
-sheet holds the table when the first does not (a summary sheet before the orders, as accounting and POS
-exports write them)."""
+"""Excel workbooks (.xlsx and .xlsm by openpyxl, Excel 97-2003's .xls by xlrd): the sheet to read
+(`--sheet`, else the first), every cell as text, and which other sheet holds the table when the first
+does not (a summary sheet before the orders, as accounting and POS exports write them)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from spend.features.schema.fields import TEXT
 
 def read_sheet(path: Path, header_row: int = 1, sheet: str | None = None) -> pd.DataFrame:
     """The sheet as text, its blank-named columns named "" (as a CSV's)."""
-    with pd.ExcelFile(path, engine="openpyxl") as book:
+    with pd.ExcelFile(path, engine=_engine(path)) as book:
         if sheet is not None and sheet not in book.sheet_names:
             raise SpendError(f"--sheet: {path.name} has no sheet {sheet!r}; its sheets: {', '.join(book.sheet_names)}")
         frame = book.parse(sheet if sheet is not None else 0, dtype=str, header=header_row - 1)
@@ -25,7 +25,7 @@ def read_sheet(path: Path, header_row: int = 1, sheet: str | None = None) -> pd.
 def sheet_holding(path: Path, known: set[str], header_row: int = 1) -> tuple[str, str, list[str]] | None:
     """(first sheet, the sheet whose header names the most known columns, those names) when the first sheet
     names fewer than two and another names three or more; else None."""
-    with pd.ExcelFile(path, engine="openpyxl") as book:
+    with pd.ExcelFile(path, engine=_engine(path)) as book:
         headers = {name: book.parse(name, nrows=0, header=header_row - 1).columns for name in book.sheet_names}
     named = {name: sorted(known & {str(c).strip() for c in columns}) for name, columns in headers.items()}
     first = next(iter(named))
@@ -33,3 +33,7 @@ def sheet_holding(path: Path, known: set[str], header_row: int = 1) -> tuple[str
     if len(named[first]) >= 2 or len(named[best]) < 3:
         return None
     return first, best, named[best]
+
+
+def _engine(path: Path) -> str:
+    return "xlrd" if path.name.lower().endswith(".xls") else "openpyxl"

@@ -164,7 +164,7 @@ def ingest_command(
     path: Annotated[
         Path,
         typer.Argument(
-            help="CSV (optionally .gz/.bz2/.xz/.zst), Parquet, Excel (.xlsx) or JSON (.jsonl, .json) export, "
+            help="CSV (optionally .gz/.bz2/.xz/.zst), Parquet, Excel (.xlsx, .xls) or JSON (.jsonl, .json) export, "
             "or a folder of them (each file one batch, in name order)."
         ),
     ],

@@ -1142,3 +1142,19 @@ def test_a_workbook_whose_table_is_on_another_sheet_names_the_sheet_to_read(sett
     assert wrong.exit_code == 2 and "has no sheet 'Order'; its sheets: Summary, Orders" in wrong.output
     report = ingest(path, IngestOptions("transactions", sheet="Orders"), settings, now=NOW)
     assert (report.received, report.accepted) == (1, 1)
+
+
+def test_an_excel_97_workbook_is_read_as_text_from_the_sheet_named(settings):
+    """Older tills and accounting packages export .xls, which was an unknown file type. The fixture
+    (tests/data/make_orders_xls.py) has a summary sheet first, ids with leading zeros and date cells."""
+    path = Path(__file__).parents[1] / "data" / "orders.xls"
+    report = ingest(path, IngestOptions("transactions", sheet="Orders"), settings, now=NOW)
+    assert (report.received, report.accepted) == (2, 2)
+    stored = OfflineStore(settings.paths).read("transactions").sort_values("order_id")
+    assert stored["order_id"].tolist() == ["00017", "00018"]  # as the cells hold them, not 17
+    assert stored["quantity"].tolist() == [2, 1] and stored["unit_price"].tolist() == [2.5, 12.5]
+    assert stored["ts"].iloc[0] == pd.Timestamp("2024-05-01 10:30:00", tz=settings.timezone).tz_convert("UTC")
+    renamed = settings.home / "orders.xlsx"  # an .xls saved under the newer name
+    renamed.write_bytes(path.read_bytes())
+    told = runner.invoke(app, ["ingest", str(renamed), "--table", "transactions"])
+    assert told.exit_code == 2 and "an Excel 97-2003 workbook" in told.output and "name it orders.xls" in told.output
