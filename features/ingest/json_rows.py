@@ -61,9 +61,10 @@ def _document_rows(document, path: Path) -> list[dict]:
     rows = document if isinstance(document, list) else [document]
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
+            what = "the JSON" if rows is not document else f"row {number} of the JSON array"
             raise SpendError(
-                f"{path.name}: row {number} of the JSON array is a {type(row).__name__}, not an object of "
-                "named fields: Spend reads an array of objects, or JSON Lines (one object per line)"
+                f"{path.name}: {what} is {_kind(row)}, not an object of named fields: Spend reads an array of "
+                "objects, or JSON Lines (one object per line)"
             )
     return rows
 
@@ -74,6 +75,11 @@ def _frame(rows: list[dict], path: Path) -> pd.DataFrame:
     texts = [{key: value if type(value) is str else _text(value) for key, value in row.items()} for row in rows]
     frame = pd.DataFrame(texts, dtype=object)
     return frame.astype(TEXT)
+
+
+def _kind(value) -> str:
+    kinds = {list: "a list", dict: "an object", str: "a text", bool: "true or false", type(None): "null"}
+    return kinds.get(type(value), "a number")
 
 
 def _text(value) -> str | None:

@@ -210,7 +210,7 @@ def read_export(
     if header_row != 1 and suffix not in (*CSV_SUFFIXES, *EXCEL_SUFFIXES):
         raise SpendError(f"--header-row: {path.name} is {suffix.lstrip('.')}, whose column names are not on a line")
     if sheet is not None and suffix not in EXCEL_SUFFIXES:
-        raise SpendError(f"--sheet: {path.name} is not an Excel workbook (.xlsx)")
+        raise SpendError(f"--sheet: {path.name} is not an Excel workbook ({', '.join(EXCEL_SUFFIXES)})")
     try:
         frame = _read(path, suffix, encoding, header_row, sheet)
     except EOFError as error:  # a compressed stream cut short (a partial download or copy)

@@ -4,20 +4,32 @@ does not (a summary sheet before the orders, as accounting and POS exports write
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pandas as pd
 
-from spend.core.errors import SpendError
+from spend.core.errors import SpendError, first_line
 from spend.features.schema.fields import TEXT
 
 
 def read_sheet(path: Path, header_row: int = 1, sheet: str | None = None) -> pd.DataFrame:
-    """The sheet as text, its blank-named columns named "" (as a CSV's)."""
-    with pd.ExcelFile(path, engine=_engine(path)) as book:
-        if sheet is not None and sheet not in book.sheet_names:
-            raise SpendError(f"--sheet: {path.name} has no sheet {sheet!r}; its sheets: {', '.join(book.sheet_names)}")
-        frame = book.parse(sheet if sheet is not None else 0, dtype=str, header=header_row - 1)
+    """The sheet as text, its blank-named columns named "" (as a CSV's). A workbook the library cannot
+    read (cut short, damaged) is a ValueError saying what it found, whatever the library raised."""
+    try:
+        with pd.ExcelFile(path, engine=_engine(path)) as book:
+            names = book.sheet_names
+            frame = (
+                None
+                if sheet is not None and sheet not in names
+                else book.parse(sheet if sheet is not None else 0, dtype=str, header=header_row - 1)
+            )
+    except (zipfile.BadZipFile, ValueError):
+        raise
+    except Exception as error:  # noqa: BLE001 - xlrd's IndexError or openpyxl's KeyError on a damaged file
+        raise ValueError(f"a damaged workbook: {type(error).__name__}: {first_line(error)}") from error
+    if frame is None:
+        raise SpendError(f"--sheet: {path.name} has no sheet {sheet!r}; its sheets: {', '.join(names)}")
     frame.columns = ["" if str(c).startswith("Unnamed: ") else str(c) for c in frame.columns]
     return frame.astype(TEXT)
 

@@ -1158,3 +1158,19 @@ def test_an_excel_97_workbook_is_read_as_text_from_the_sheet_named(settings):
     renamed.write_bytes(path.read_bytes())
     told = runner.invoke(app, ["ingest", str(renamed), "--table", "transactions"])
     assert told.exit_code == 2 and "an Excel 97-2003 workbook" in told.output and "name it orders.xls" in told.output
+
+
+@pytest.mark.parametrize("name", ["cut.xls", "empty-archive.xlsx"])
+def test_a_damaged_workbook_is_one_clear_error(settings, tmp_path, name):
+    """A cut-short .xls ended in xlrd's `unexpected IndexError`, a ZIP without a workbook in openpyxl's
+    `unexpected KeyError`."""
+    import zipfile
+
+    path = tmp_path / name
+    if name.endswith(".xls"):
+        path.write_bytes((Path(__file__).parents[1] / "data" / "orders.xls").read_bytes()[:3000])
+    else:
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("hello.txt", "not a workbook")
+    result = runner.invoke(app, ["ingest", str(path), "--table", "transactions"])
+    assert result.exit_code == 2 and "a damaged workbook" in result.output and "unexpected" not in result.output

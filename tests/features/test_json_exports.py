@@ -61,6 +61,9 @@ def test_a_json_document_whose_rows_are_not_objects_is_refused_naming_the_row(tm
     path.write_text(json.dumps([LINE, [1, 2]]))
     with pytest.raises(SpendError, match="row 2 of the JSON array is a list, not an object"):
         read_export(path)
+    path.write_text("12.5")
+    with pytest.raises(SpendError, match="the JSON is a number, not an object"):
+        read_export(path)
     path.write_text('{"order_id": 1, "order_id": 2}')
     with pytest.raises(SpendError, match="gives a key twice"):
         read_export(path)
