@@ -24,13 +24,14 @@ from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.daily_totals import as_order_lines
 from spend.features.ingest.identity import classify, content_hash, derive_event_ids, with_occurrence
-from spend.features.ingest.json_rows import NOT_JSON
 from spend.features.ingest.lock import ledger_lock
 from spend.features.ingest.money import currency_from_symbols, strip_symbols, symbol_disagreements
+from spend.features.ingest.no_record import REASONS as NO_RECORD
+from spend.features.ingest.no_record import no_record_rows
 from spend.features.ingest.order_fields import fill_from_order
 from spend.features.ingest.order_keys import check_order_within, compose_order_ids
-from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, blank, parse_frame
-from spend.features.ingest.readers import MALFORMED, file_sha256, header_texts, joined_parts, read_export
+from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, parse_frame
+from spend.features.ingest.readers import MALFORMED, file_sha256, joined_parts, read_export
 from spend.features.ingest.signups import dated_by_first_line, first_lines, with_signup_column
 from spend.features.ingest.stock_reports import with_count_time
 from spend.features.ingest.store import OfflineStore
@@ -98,10 +99,6 @@ def table_spec(name: str) -> TableSpec:
 # Rows of a customer erased on request are refused (not re-pseudonymised): the quarantine keeps only their
 # place in the file and this reason (docs/privacy.md).
 ERASED = "customer_id:erased"
-FIELD_COUNT = "row:field_count"  # a CSV row with more or fewer fields than its header: nothing can be read of it
-NOT_JSON_OBJECT = "row:not_json_object"  # a JSON Lines line that is not one object with each key once
-BLANK = "row:blank"  # every field empty (a spreadsheet's trailing rows): no record, said as such
-HEADER = "row:repeated_header"  # the header again (exports joined one after another): no record
 
 INGEST_STEPS = ("read", "parse", "validate", "deduplicate", "write")
 
@@ -172,14 +169,13 @@ def check_rows(
     unsymbolled, symbols = strip_symbols(raw, money)
     parsed = parse_frame(unsymbolled, specs, options.ts_format, settings.timezone, options.decimal)
     timestamps = [name for name, f in specs.items() if f.kind is Kind.TIMESTAMP]
-    headers = _header_rows(raw, options.mapping)
+    unsplit = no_record_rows(raw, options.mapping, spec.required_columns(ctx))
     ts_formats = suggested_formats(  # a repeated header's "InvoiceDate" is no timestamp to read
-        raw.drop(index=headers["row"]),
+        raw.drop(index=unsplit["row"]),
         timestamps,
-        parsed.failures[~parsed.failures["row"].isin(headers["row"])],
+        parsed.failures[~parsed.failures["row"].isin(unsplit["row"])],
         options.ts_format,
     )
-    unsplit = pd.concat([_malformed_rows(raw), _blank_rows(raw), headers])
     if len(unsplit):  # their values are empty: the row's own reason first, and its text in its identity
         parsed = Parsed(parsed.frame, pd.concat([unsplit, parsed.failures]).astype({"row": "int64"}))
     typed = compose_order_ids(parsed.frame, raw, within, settings.timezone)
@@ -215,9 +211,9 @@ def check_rows(
     failures = pd.concat([failures, row_rule_failures(valid, tuple(r for r in rules if r.among_valid))])
     failures = pd.concat([_erased_customers(typed, settings), failures])
     if len(unsplit):  # an unsplit row's fields are all empty: its own reason says it all
-        own = failures["reason"].isin([FIELD_COUNT, NOT_JSON_OBJECT, BLANK, HEADER])
+        own = failures["reason"].isin(NO_RECORD)
         failures = failures[~failures["row"].isin(unsplit["row"]) | own]
-    order = [ERASED, FIELD_COUNT, NOT_JSON_OBJECT, BLANK, HEADER, *_rule_order(spec, ctx, options.extra_rules)]
+    order = [ERASED, *NO_RECORD, *_rule_order(spec, ctx, options.extra_rules)]
     reasons = first_reason_per_row(failures, order)
     return Checked(specs, typed, raw_customer, parsed.failures, content, reasons, filled, dated, repeated, ts_formats)
 
@@ -319,47 +315,6 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
         [lineage.Data(f"offline.{spec.name}", batch_id)],
     )
     return report
-
-
-def _malformed_rows(raw: pd.DataFrame) -> pd.DataFrame:
-    """Failures (row, reason) of the rows nothing could be read of (readers.MALFORMED): CSV rows whose fields
-    did not match the header, JSON Lines lines that are not an object."""
-    if MALFORMED not in raw:
-        return pd.DataFrame({"row": [], "reason": []})
-    texts = raw.loc[raw[MALFORMED].notna(), MALFORMED]
-    reasons = np.where(texts.str.startswith(NOT_JSON).to_numpy(dtype=bool), NOT_JSON_OBJECT, FIELD_COUNT)
-    return pd.DataFrame({"row": texts.index, "reason": reasons})
-
-
-def _header_rows(raw: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
-    """Failures (row, reason) of the rows that repeat the file's header in every column."""
-    texts = header_texts([c for c in raw.columns if c != MALFORMED], mapping)
-
-    def named(name: str, values: pd.Series) -> np.ndarray:
-        return (values.astype("string").str.strip() == texts[name]).fillna(False).to_numpy(dtype=bool)
-
-    return pd.DataFrame({"row": raw.index[_in_every_column(raw, named)], "reason": HEADER})
-
-
-def _blank_rows(raw: pd.DataFrame) -> pd.DataFrame:
-    """Failures (row, reason) of the rows whose every field is empty."""
-    empty = _in_every_column(raw, lambda name, values: blank(values).to_numpy(dtype=bool))
-    if MALFORMED in raw:  # an unsplit row has its own reason
-        empty &= raw[MALFORMED].isna().to_numpy()
-    return pd.DataFrame({"row": raw.index[empty], "reason": BLANK})
-
-
-def _in_every_column(raw: pd.DataFrame, holds: Callable[[str, pd.Series], np.ndarray]) -> np.ndarray:
-    """Which rows `holds(column, values)` is true for in every column of the file; a column at a time,
-    over the rows it still holds for (few: most rows fail in their first column)."""
-    names = [c for c in raw.columns if c != MALFORMED]
-    every = np.full(len(raw), bool(names))
-    for name in names:
-        rows = np.flatnonzero(every)
-        if not len(rows):
-            break
-        every[rows] = holds(name, raw[name].iloc[rows])
-    return every
 
 
 def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, source: str) -> None:

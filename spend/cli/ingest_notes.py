@@ -93,6 +93,13 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     (
+        _has("row:totals_line"),
+        lambda r: (
+            "the export's totals lines (a cell saying Total, Subtotal or Sum on a line missing a required field) "
+            "are quarantined as row:totals_line: they are sums of the lines above, not sales"
+        ),
+    ),
+    (
         _has("row:not_json_object"),
         lambda r: (
             "JSON lines that are not one object with each key once (a line cut short, a bare value) are "

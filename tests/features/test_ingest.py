@@ -1174,3 +1174,22 @@ def test_a_damaged_workbook_is_one_clear_error(settings, tmp_path, name):
             archive.writestr("hello.txt", "not a workbook")
     result = runner.invoke(app, ["ingest", str(path), "--table", "transactions"])
     assert result.exit_code == 2 and "a damaged workbook" in result.output and "unexpected" not in result.output
+
+
+def test_an_exports_totals_lines_are_quarantined_as_such_and_a_product_named_total_is_a_sale(settings, tmp_path):
+    """A POS report's last line `Total,,,3,7.5,` was quarantined as a line missing its customer, with the
+    advice to keep such lines as anonymous purchases."""
+    header = "order_id,customer_id,ts,product_id,quantity,unit_price"
+    lines = [
+        "o1,alice,2026-01-02T10:00:00,p1,1,2.5",
+        "o2,bob,2026-01-02T11:00:00,Total,2,2.5",  # a product called Total, on a complete line
+        ",,,Subtotal:,3,7.5",
+        "GRAND TOTAL,,,,3,7.5",
+    ]
+    path = tmp_path / "report.csv"
+    path.write_text("\n".join([header, *lines]) + "\n")
+    result = runner.invoke(app, ["ingest", str(path), "--table", "transactions"])
+    assert result.exit_code == 0 and "totals lines" in result.output and "--allow-anonymous" not in result.output
+    quarantine = OfflineStore(settings.paths).read_quarantine("transactions")
+    assert sorted(quarantine["source_row"]) == [3, 4] and set(quarantine["reasons"]) == {"row:totals_line"}
+    assert sorted(OfflineStore(settings.paths).read("transactions")["product_id"]) == ["Total", "p1"]
