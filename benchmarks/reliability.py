@@ -2,8 +2,9 @@
 
 1. Bad inputs: `spend ingest` on files and options that are wrong in the ways real exports and typos
    are (bad encodings and formats, truncated archives, binary junk, empty files, missing columns, NUL
-   bytes, absurd values, unknown tables...). Counted: runs that end in a traceback instead of one
-   `error:` line (or a report with the bad lines quarantined).
+   bytes, absurd values, unknown tables, JSON lines cut short, damaged workbooks, report layouts...).
+   Counted: runs that end in a traceback instead of one `error:` line (or a report with the bad lines
+   quarantined), and runs whose one line is an `unexpected` error (one Spend did not foresee).
 2. Crash points: a simulated export ingested by a `spend ingest` process killed with SIGKILL at
    --crashes points spread over its writing (from its first data file to its end, as timed on a clean
    run), each followed by the same ingest run to the end (as a user would retry). Counted against one
@@ -11,7 +12,7 @@
    outside the ledger (what DuckDB or Spark would read) after the retry.
 3. Concurrent ingests: two `spend ingest` processes started together on files sharing a third of their
    lines. Counted: stored lines minus distinct lines (duplicates).
-Goals: zero tracebacks, zero rows lost or duplicated, zero orphan files, zero duplicates.
+Goals: zero tracebacks, zero unexpected errors, zero rows lost or duplicated, zero orphan files, zero duplicates.
 
     python benchmarks/reliability.py [--crashes 8] [--json]
 """
@@ -151,8 +152,40 @@ def bad_inputs(folder: Path) -> list[tuple[str, Path, list[str]]]:
             write("an.csv", good.replace(b",channel\n", b",channel,[/foo]\n").replace(b",pos\n", b",pos,x\n")),
             [],
         ),
+        *_cases_since_the_thirty_first_session(write, good),
     ]
     return cases
+
+
+def _cases_since_the_thirty_first_session(write, good: bytes) -> list[tuple[str, Path, list[str]]]:
+    """JSON exports, older and damaged workbooks, report layouts (a title without delimiters, a summary
+    sheet first, a totals line) and damaged lines that differ only after a NUL."""
+    import io
+    import zipfile
+
+    xls = (ROOT / "tests" / "data" / "orders.xls").read_bytes()  # written by tests/data/make_orders_xls.py
+    line = GOOD.splitlines()[1]
+    json_line = json.dumps(dict(zip(GOOD.splitlines()[0].split(","), line.split(","), strict=True)))
+    empty_zip = io.BytesIO()
+    with zipfile.ZipFile(empty_zip, "w") as archive:
+        archive.writestr("hello.txt", "not a workbook")
+    summary_first = io.BytesIO()
+    with pd.ExcelWriter(summary_first) as book:
+        pd.DataFrame({"Report": ["Sales"], "Total": ["9.99"]}).to_excel(book, sheet_name="Summary", index=False)
+        pd.read_csv(io.StringIO(GOOD), dtype=str).to_excel(book, sheet_name="Orders", index=False)
+    nul_lines = b"".join(f"\x00e{i},o{i},C1,2025-03-01T10:00:00Z,purchase,P1,1,1,GBP,pos\n".encode() for i in (7, 8))
+    return [
+        ("JSON Lines with a line cut short", write("ba.jsonl", f"{json_line}\n{json_line[:30]}\n".encode()), []),
+        ("a JSON file that is one number", write("bb.json", b"12.5"), []),
+        ("an Excel 97-2003 workbook cut short", write("bc.xls", xls[:3000]), []),
+        ("an .xls saved as .xlsx", write("bd.xlsx", xls), []),
+        ("a ZIP without a workbook, as .xlsx", write("be.xlsx", empty_zip.getvalue()), []),
+        ("a workbook whose first sheet is a summary", write("bf.xlsx", summary_first.getvalue()), []),
+        ("a title line without delimiters", write("bg.csv", b"Sales report\n\n" + good), []),
+        ("a totals line at the end", write("bh.csv", good + b"Total,,,,,,,9.99,,\n"), []),
+        ("damaged lines differing after a NUL", write("bi.csv", good + nul_lines), []),
+        ("--sheet for a CSV", write("bj.csv", good), ["--sheet", "Orders"]),
+    ]
 
 
 def run_bad_inputs(root: Path) -> dict:
@@ -168,10 +201,15 @@ def run_bad_inputs(root: Path) -> dict:
                 "input": what,
                 "exit": result.returncode,
                 "traceback": "Traceback" in output,
+                "unexpected": "unexpected " in output,  # an error Spend did not foresee, said in one line
                 "said": _summary(result) if result.returncode == 0 else output.strip().splitlines()[-1][:160],
             }
         )
-    return {"cases": rows, "tracebacks": sum(r["traceback"] for r in rows)}
+    return {
+        "cases": rows,
+        "tracebacks": sum(r["traceback"] for r in rows),
+        "unexpected": sum(r["unexpected"] for r in rows),
+    }
 
 
 def _summary(result) -> str:
@@ -300,6 +338,7 @@ def figures(r: dict) -> list[dict]:
     runs = r["crashes"]["runs"]
     return [
         must_be_zero(f"tracebacks_of_{len(r['bad_inputs']['cases'])}_bad_inputs", r["bad_inputs"]["tracebacks"]),
+        must_be_zero(f"unexpected_errors_of_{len(r['bad_inputs']['cases'])}_bad_inputs", r["bad_inputs"]["unexpected"]),
         must_be_zero(f"rows_lost_over_{len(runs)}_crash_points", sum(x["lost"] for x in runs)),
         must_be_zero(f"rows_duplicated_over_{len(runs)}_crash_points", sum(x["duplicated"] + x["extra"] for x in runs)),
         must_be_zero("orphan_files_after_retries", sum(x["orphan_files"] for x in runs)),
@@ -309,9 +348,10 @@ def figures(r: dict) -> list[dict]:
 
 def print_tables(r: dict) -> None:
     bad = r["bad_inputs"]
-    print(f"1. bad inputs: {len(bad['cases'])}, tracebacks {bad['tracebacks']}")
+    print(f"1. bad inputs: {len(bad['cases'])}, tracebacks {bad['tracebacks']}, unexpected errors {bad['unexpected']}")
     for case in bad["cases"]:
-        print(f"  {case['input']:<32} exit {case['exit']}  {'TRACEBACK ' if case['traceback'] else ''}{case['said']}")
+        flags = ("TRACEBACK " if case["traceback"] else "") + ("UNEXPECTED " if case["unexpected"] else "")
+        print(f"  {case['input']:<32} exit {case['exit']}  {flags}{case['said']}")
     c = r["crashes"]
     print(
         f"2. crash points: {c['lines']:,} lines, clean ingest {c['clean_ingest_s']:.1f} s "
