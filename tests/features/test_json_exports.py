@@ -105,3 +105,12 @@ def test_values_that_differ_only_after_a_nul_are_different_rows(settings, tmp_pa
     path.write_text(f"{header}\n\x00O1,alice,2026-01-02T10:00:00,p1,1,2.5\n\x00O2,alice,2026-01-02T10:00:00,p1,1,2.5\n")
     report = ingest(path, IngestOptions("transactions"), settings, now=NOW)
     assert (report.received, report.quarantined, report.duplicates) == (2, 2, 0)
+
+
+def test_a_first_json_line_giving_a_key_twice_is_quarantined_not_the_whole_file(settings, tmp_path):
+    first = '{"order_id": 9, "customer_id": "a-secret", "customer_id": "b-secret"}'
+    path = tmp_path / "orders.jsonl"
+    path.write_text("\n".join([first, *(json.dumps(row) for row in _rows())]) + "\n")
+    report = ingest(path, IngestOptions("transactions"), settings, now=NOW)
+    assert (report.received, report.accepted, report.quarantined) == (3, 2, 1)
+    assert report.quarantined_by_reason == {"row:not_json_object": 1}
