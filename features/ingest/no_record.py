@@ -77,8 +77,8 @@ _TOTAL_WORD = re.compile(r"^\s*(grand\s+|sub\s*)?totals?\s*:?\s*$|^\s*sum\s*:?\s
 
 def totals_rows(raw: pd.DataFrame, required: list[str]) -> pd.DataFrame:
     """Failures (row, reason) of the export's totals lines: a cell that says Total (or Grand total,
-    Subtotal, Sum) on a row that leaves a required field blank. A product named "Total" on a complete
-    line is a sale like any other."""
+    Subtotal, Sum) on a row that leaves blank a field that may not be (`required`). A product named
+    "Total" on a complete line, an anonymous one included, is a sale like any other."""
     names = [c for c in raw.columns if c != MALFORMED]
     some_blank = np.zeros(len(raw), dtype=bool)
     for name in (c for c in required if c in raw.columns):

@@ -169,7 +169,8 @@ def check_rows(
     unsymbolled, symbols = strip_symbols(raw, money)
     parsed = parse_frame(unsymbolled, specs, options.ts_format, settings.timezone, options.decimal)
     timestamps = [name for name, f in specs.items() if f.kind is Kind.TIMESTAMP]
-    unsplit = no_record_rows(raw, options.mapping, spec.required_columns(ctx))
+    never_blank = [name for name, f in specs.items() if f.required and not f.nullable]  # a customer may be
+    unsplit = no_record_rows(raw, options.mapping, never_blank)  # blank with --allow-anonymous, say
     ts_formats = suggested_formats(  # a repeated header's "InvoiceDate" is no timestamp to read
         raw.drop(index=unsplit["row"]),
         timestamps,

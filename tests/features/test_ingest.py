@@ -1193,3 +1193,7 @@ def test_an_exports_totals_lines_are_quarantined_as_such_and_a_product_named_tot
     quarantine = OfflineStore(settings.paths).read_quarantine("transactions")
     assert sorted(quarantine["source_row"]) == [3, 4] and set(quarantine["reasons"]) == {"row:totals_line"}
     assert sorted(OfflineStore(settings.paths).read("transactions")["product_id"]) == ["Total", "p1"]
+    anonymous = tmp_path / "walk-ins.csv"  # a customer may be blank here: the line is complete
+    anonymous.write_text(f"{header}\no9,,2026-01-02T12:00:00,Total,1,2.5\n")
+    kept = ingest(anonymous, IngestOptions("transactions", allow_anonymous=True), settings, now=NOW)
+    assert (kept.accepted, kept.quarantined) == (1, 0)
