@@ -169,8 +169,9 @@ def check_rows(
     unsymbolled, symbols = strip_symbols(raw, money)
     parsed = parse_frame(unsymbolled, specs, options.ts_format, settings.timezone, options.decimal)
     timestamps = [name for name, f in specs.items() if f.kind is Kind.TIMESTAMP]
-    never_blank = [name for name, f in specs.items() if f.required and not f.nullable]  # a customer may be
-    unsplit = no_record_rows(raw, options.mapping, never_blank)  # blank with --allow-anonymous, say
+    # Totals lines leave blank a field that may not be: a customer may be, with --allow-anonymous.
+    never_blank = [name for name, f in specs.items() if f.required and not f.nullable]
+    unsplit = no_record_rows(raw, options.mapping, never_blank)
     ts_formats = suggested_formats(  # a repeated header's "InvoiceDate" is no timestamp to read
         raw.drop(index=unsplit["row"]),
         timestamps,
