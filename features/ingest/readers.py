@@ -164,16 +164,20 @@ def _with_malformed(frame: pd.DataFrame, malformed: list, header_row: int = 1) -
 def _delimiter(path: Path, encoding: str, header_row: int = 1) -> str:
     """`,` unless the header line holds no comma and does hold semicolons, tabs or pipes: Excel saves CSV
     with `;` where the decimal mark is a comma (so data rows hold commas), and text exports use tabs."""
+    lines = _head_lines(path, encoding)
+    return _delimiter_of(lines[header_row - 1] if len(lines) >= header_row else "")
+
+
+def _delimiter_of(line: str) -> str:
+    return next((d for d in (",", ";", "\t", "|") if d in line), ",")
+
+
+def _head_lines(path: Path, encoding: str) -> list[str]:
+    """The lines of the file's first 64 KiB (decompressed), without a byte-order mark."""
     xz = path.name.lower().endswith(".xz")  # pyarrow's streams do not read xz
     with lzma.open(path) if xz else pa.input_stream(str(path), compression="detect") as stream:
         head = stream.read(1 << 16).decode(encoding, errors="replace")
-    lines = head.lstrip("\ufeff").splitlines()
-    header = lines[header_row - 1] if len(lines) >= header_row else ""
-    if "," not in header:
-        for candidate in (";", "\t", "|"):
-            if candidate in header:
-                return candidate
-    return ","
+    return head.lstrip("\ufeff").splitlines()
 
 
 def _reopened(source, path: Path):
@@ -337,12 +341,9 @@ def _lines_below(path: Path, encoding: str, header_row: int) -> Iterator[tuple[i
     table's delimiters made every line below it unsplittable, and the reader skips blank lines."""
     import csv
 
-    xz = path.name.lower().endswith(".xz")
-    with lzma.open(path) if xz else pa.input_stream(str(path), compression="detect") as stream:
-        head = stream.read(1 << 16).decode(encoding, errors="replace").lstrip("\ufeff").splitlines()
-    for number, text in enumerate(head[header_row : header_row + HEADER_SEARCH_ROWS], start=header_row + 1):
-        delimiter = next((d for d in (",", ";", "\t", "|") if d in text), ",")
-        yield number, next(csv.reader([text], delimiter=delimiter), [])
+    below = _head_lines(path, encoding)[header_row : header_row + HEADER_SEARCH_ROWS]
+    for number, text in enumerate(below, start=header_row + 1):
+        yield number, next(csv.reader([text], delimiter=_delimiter_of(text)), [])
 
 
 def _known_names(mapping: dict[str, str]) -> set[str]:
