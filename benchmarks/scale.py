@@ -43,7 +43,7 @@ DENSE_BYTES = 4_414
 ENGINES = {"local": "local", "spark": "cluster"}
 # The shop's own tables (stock counts per product x store and day): a bigger customer base shops in the same
 # stores, so they are copied once, not once per copy of the customers.
-SHOP_TABLES = ("inventory",)
+SHOP_TABLES = ("inventory", "products")
 
 INGEST = """
 import sys

@@ -28,9 +28,10 @@ previous in-stock days (lags then see the imputed value too); "exclude" keeps th
 gives the day no weight as a target.
 
 Series the model has not seen, or saw for fewer than `min_history_days` days (a new product or a new
-store), get the category-level fallback: the product's mean forecast over the stores that sell it, and
-for a product new everywhere, the store's median forecast over its products; each row says which
-(`method`). Transactions carry no product category, so the product and the store are the categories.
+store), get the category-level fallback: the product's mean forecast over the stores that sell it; for a
+product new everywhere, the median forecast of its category's products in the store, where the history
+carries the catalogue's `category` (the `products` table), else the store's median over all its
+products; each row says which (`method`).
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ class DemandForecaster(BaseEstimator):
         self._check_params()
         history = _checked(history)
         self.price_range_ = _price_range(history)
+        self.categories_ = _categories(history)
         self.elasticity_, self.price_note_ = self._elasticities(history)
         frame = self._frame(history)
         lengths = frame.groupby("unique_id", observed=True).size()
@@ -152,6 +154,9 @@ class DemandForecaster(BaseEstimator):
             prediction_intervals=intervals,
         )
         self.static_ = frame.drop_duplicates("unique_id").set_index("unique_id")[["product_id", "store_id"]]
+        pairs = history[["product_id", "store_id"]].drop_duplicates()
+        self.unlearned_ = pairs[~(pairs["product_id"] + SEP + pairs["store_id"]).isin(self.known_series_)]
+        self.unlearned_ = self.unlearned_.reset_index(drop=True)
         return self
 
     def update(self, history: pd.DataFrame) -> DemandForecaster:
@@ -216,8 +221,13 @@ class DemandForecaster(BaseEstimator):
         """Which of `products` a planned price does not move, and why."""
         if not self._by_elasticity:
             return [], ""
-        moving = self.elasticity_[self.elasticity_ < 0].index
-        return [p for p in products if p not in moving], "no price effect was estimated for them"
+        learned = set(self.static_["product_id"])
+        moving = set(self.elasticity_[self.elasticity_ < 0].index) & learned
+        still = [p for p in products if p not in moving]
+        reasons = ["no price effect was estimated for them"] if any(p in learned for p in still) else []
+        if any(p not in learned for p in still):  # forecast from related series (the fallback)
+            reasons.append("too little history to forecast on their own")
+        return still, " or ".join(reasons)
 
     def outside_prices(self, plan: pd.DataFrame) -> pd.DataFrame:
         """The planned products with a price outside those their history shows (`low`, `high`): the
@@ -247,7 +257,9 @@ class DemandForecaster(BaseEstimator):
         if not history["price"].notna().any():
             return pd.Series(dtype=float), f"price effect: {NO_PRICES}; planned prices do not move the forecast"
         try:
-            table = ElasticityEstimator(method=self.elasticity_method).fit(product_days(history)).table_
+            categories = self.categories_ if len(self.categories_) else None
+            estimator = ElasticityEstimator(method=self.elasticity_method)
+            table = estimator.fit(product_days(history), categories=categories).table_
         except ValueError as error:
             return pd.Series(dtype=float), f"price effect: {error}; planned prices do not move the forecast"
         # A rise that sells more is the shop's reason for the price again (a few products' estimates):
@@ -373,7 +385,9 @@ class DemandForecaster(BaseEstimator):
         known = pd.concat([wanted[wanted["unique_id"].isin(self.known_series_)], kin]).drop_duplicates("unique_id")
         out = self._forecast(known, horizon, plan) if len(known) else pd.DataFrame()
         if len(missing):
-            out = pd.concat([out, _fallback(out, missing, self.quantiles, horizon, self.last_date_)], ignore_index=True)
+            categories = getattr(self, "categories_", None)  # a model fitted before 2026-12-06 has none
+            fallback = _fallback(out, missing, self.quantiles, horizon, self.last_date_, categories)
+            out = pd.concat([out, fallback], ignore_index=True)
         out = out[out["unique_id"].isin(wanted["unique_id"]) | out["unique_id"].isna()]
         columns = ["product_id", "store_id", "date", *(_qname(q) for q in self.quantiles), "mean", "method"]
         return (
@@ -541,6 +555,14 @@ def _checked(history: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _categories(history: pd.DataFrame) -> pd.Series:
+    """Each product's category, where `history` carries one (the catalogue's: features/compute/catalogue.py)."""
+    if "category" not in history.columns:
+        return pd.Series(dtype=object, name="category")
+    named = history.dropna(subset=["category"]).drop_duplicates("product_id")
+    return pd.Series(named["category"].astype(str).to_numpy(), index=named["product_id"].to_numpy(), name="category")
+
+
 def _unpriced(table: pd.DataFrame) -> str | None:
     """One line on the products the estimator gave no elasticity (their planned prices move nothing)."""
     missing = table[table["elasticity"].isna()]
@@ -592,18 +614,26 @@ def _apply_plan(grid: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
     return grid
 
 
-def _fallback(out: pd.DataFrame, missing: pd.DataFrame, quantiles, horizon: int, last_date) -> pd.DataFrame:
+def _fallback(
+    out: pd.DataFrame, missing: pd.DataFrame, quantiles, horizon: int, last_date, categories: pd.Series | None = None
+) -> pd.DataFrame:
     """The category-level fallback for series without their own history (module docstring); zero when
     nothing related was learned."""
     names = [_qname(q) for q in quantiles] + ["mean"]
     dates = pd.DataFrame({"ds": pd.date_range(last_date + pd.Timedelta(days=1), periods=horizon, freq="D")})
     empty = pd.DataFrame(columns=["product_id", "store_id", "ds", *names])
     out = out if len(out) else empty
+    categories = pd.Series(dtype=object) if categories is None else categories
+    out = out.assign(category=out["product_id"].map(categories))
     by_product = out.groupby(["product_id", "ds"])[names].mean().reset_index()
+    by_category = out.groupby(["category", "store_id", "ds"])[names].median().reset_index()
     by_store = out.groupby(["store_id", "ds"])[names].median().reset_index()
     rows = []
     for pair in missing.itertuples(index=False):
         own, method = by_product[by_product["product_id"] == pair.product_id], "product fallback"
+        if own.empty and pair.product_id in categories.index:
+            mine = (by_category["category"] == categories[pair.product_id]) & (by_category["store_id"] == pair.store_id)
+            own, method = by_category[mine], "category fallback"
         if own.empty:
             own, method = by_store[by_store["store_id"] == pair.store_id], "store fallback"
         if own.empty:

@@ -40,6 +40,14 @@ def check_horizon(horizon: int, most: int) -> int:
     return horizon
 
 
+def forecastable(model) -> pd.DataFrame:
+    """The product x store pairs `model` answers for: those it learned, and those of its history too short
+    to learn (a product launched last week), which get its fallback."""
+    learned = model.static_[["product_id", "store_id"]]
+    unlearned = getattr(model, "unlearned_", None)  # a model fitted before 2026-12-06 has none
+    return learned if unlearned is None or unlearned.empty else pd.concat([learned, unlearned], ignore_index=True)
+
+
 def requested_series(learned: pd.DataFrame, products, stores) -> pd.DataFrame:
     """The product x store pairs asked for: every learned pair of the given products and stores; a
     product or store never seen is an error (a new pair of known ones gets the model's fallback). Ids are
@@ -160,9 +168,9 @@ def _beyond_calendar(value) -> bool:
 def forecast(model, products=None, stores=None, horizon: int = 28, plan: pd.DataFrame | None = None) -> pd.DataFrame:
     """The model's forecast for a checked request (one row per product, store and day)."""
     check_horizon(horizon, model.horizon)
-    series = requested_series(model.static_, products, stores)
+    known = forecastable(model)
+    series = requested_series(known, products, stores)
     if plan is not None:
-        known = model.static_
         plan = check_plan(plan, model.last_date_, set(known["product_id"]), horizon, set(known["store_id"]))
     return model.predict(horizon, plan=plan, series=series)
 

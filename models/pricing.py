@@ -20,7 +20,9 @@ residual, with a heteroskedasticity-robust interval.
 - Shrinkage: estimates are pooled toward their category's mean by empirical Bayes (DerSimonian-Laird
   between-product variance); a noisy estimate moves most. A product with too little history or price
   variation gets its category's mean with the category's spread as its interval (`method`: category
-  prior). Without categories, everything is one category.
+  prior). The categories' means are pooled toward the shop's in turn, and the spread within categories
+  is one figure from all of them (`_priors`). A category of fewer than three estimates, and products the
+  catalogue does not name, are pooled toward the whole shop; without categories, the shop is one category.
 - Beside DML, for comparison: `ols` (log units on log price) and `ols_controls` (plus the controls), both
   with Newey-West intervals.
 - The shop's response (`shop_response`): how the shop's total units move when all its prices move
@@ -56,6 +58,7 @@ SHOP_CONTROLS = (
 CONTROLS = (*SHOP_CONTROLS, "log_traffic")
 LAG = "lag_log_units"
 PRIOR = "category prior"
+UNCATEGORISED = "uncategorised"  # a product the catalogue does not name: pooled toward the shop
 RECENT_DAYS = 28  # a quote starts from the mean day of the last four weeks
 MIN_MOVE = 0.005  # a week-to-week change in log price below this is no price move
 COLUMNS = (
@@ -200,7 +203,7 @@ class ElasticityEstimator(PlainState, BaseEstimator):
         groups = (
             pd.Series("all", index=table["product_id"])
             if categories is None
-            else categories.reindex(table["product_id"]).fillna("uncategorised")
+            else categories.reindex(table["product_id"]).fillna(UNCATEGORISED)
         )
         self.table_ = _shrunk(table, groups.to_numpy(), self.alpha, self.shrink)[list(COLUMNS)]
         self.cross_ = pd.DataFrame(
@@ -431,17 +434,21 @@ def _pairs(substitutes: pd.DataFrame | None) -> dict[str, list[str]]:
 
 def _shrunk(table: pd.DataFrame, groups: np.ndarray, alpha: float, shrink: bool) -> pd.DataFrame:
     """Estimates pooled toward their category's mean (empirical Bayes), and a category prior where a
-    product has none."""
+    product has none. A category with fewer than three estimates to learn from is pooled toward the whole
+    shop's instead; a shop with fewer than three, not at all."""
     out = table.copy()
     z = norm.ppf(1 - alpha / 2)
     out["elasticity"], out["se"] = out["raw_elasticity"], out["raw_se"]
+    theta_all, se_all = out["raw_elasticity"].to_numpy(), out["raw_se"].to_numpy()
+    known_all = np.isfinite(theta_all) & np.isfinite(se_all) & (se_all > 0)
+    categories, shop = _priors(theta_all, se_all, known_all, groups)
     for group in np.unique(groups):
         rows = np.flatnonzero(groups == group)
-        theta, se = out["raw_elasticity"].to_numpy()[rows], out["raw_se"].to_numpy()[rows]
-        known = np.isfinite(theta) & np.isfinite(se) & (se > 0)
-        if known.sum() < 3:  # too few to learn a category from: the products' own figures only
+        theta, se, known = theta_all[rows], se_all[rows], known_all[rows]
+        prior = categories.get(group, shop)
+        if prior is None:  # too few to learn from anywhere: the products' own figures only
             continue
-        mean, mean_se, tau2 = _random_effects(theta[known], se[known])
+        mean, mean_se, tau2 = prior
         if shrink:
             if tau2 > 0:
                 precision = 1 / se[known] ** 2 + 1 / tau2
@@ -457,6 +464,33 @@ def _shrunk(table: pd.DataFrame, groups: np.ndarray, alpha: float, shrink: bool)
     out["ci_low"] = out["elasticity"] - z * out["se"]
     out["ci_high"] = out["elasticity"] + z * out["se"]
     return out
+
+
+def _priors(theta: np.ndarray, se: np.ndarray, known: np.ndarray, groups: np.ndarray) -> tuple[dict, tuple | None]:
+    """({category: (mean, its standard error, between-product variance)} for categories of at least three
+    estimates, the shop's own). Category means are themselves pooled toward the shop's by the spread
+    between categories; where they do not differ beyond their noise (a catalogue's departments that
+    respond alike), every category takes the shop's prior, whose spread is learnt from every product."""
+    shop = _random_effects(theta[known], se[known]) if known.sum() >= 3 else None
+    own, sizes = {}, {}
+    for group in np.unique(groups):
+        rows = known & (groups == group)
+        if group != UNCATEGORISED and rows.sum() >= 3:
+            own[group], sizes[group] = _random_effects(theta[rows], se[rows]), rows.sum()
+    if len(own) < 2:
+        return own, shop
+    means, mean_ses = np.array([p[0] for p in own.values()]), np.array([p[1] for p in own.values()])
+    grand, _, between = _random_effects(means, mean_ses)
+    if between == 0:  # the categories' means do not differ beyond their noise: the shop is the prior
+        return {}, shop
+    # One spread within categories, from all of them: a category of twenty products estimates its own
+    # spread too roughly (too small a spread pulls every product to the mean and its interval misses).
+    within = float(np.average([p[2] for p in own.values()], weights=[sizes[g] - 1 for g in own]))
+    pooled = {}
+    for group, (mean, mean_se, _) in own.items():
+        precision = 1 / mean_se**2 + 1 / between
+        pooled[group] = ((mean / mean_se**2 + grand / between) / precision, np.sqrt(1 / precision), within)
+    return pooled, shop
 
 
 def _random_effects(theta: np.ndarray, se: np.ndarray) -> tuple[float, float, float]:

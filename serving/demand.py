@@ -38,7 +38,7 @@ def forecast(service, ctx: bentoml.Context, products, stores, horizon, prices):
 def suggest(service, ctx: bentoml.Context, stores, products, service_level, review_days, as_of, lead_time_days):
     """Orders from the latest stock counts; without inventory, target stock levels for the request's
     lead_time_days (400 naming it when it is missing), and `skipped` says so."""
-    from spend.models.demand_requests import TARGETS_ONLY, BadRequest, replenish, requested_series
+    from spend.models.demand_requests import TARGETS_ONLY, BadRequest, forecastable, replenish, requested_series
 
     loaded = service.slots["demand"].current
     if loaded is None:
@@ -48,7 +48,7 @@ def suggest(service, ctx: bentoml.Context, stores, products, service_level, revi
     except SpendError:  # a damaged stored file: what failed, not where (the CLI's `spend doctor` names it)
         return unavailable(ctx, "the stock counts cannot be read: a stored file is damaged")
     try:
-        pairs = requested_series(loaded.model.static_, products, stores)
+        pairs = requested_series(forecastable(loaded.model), products, stores)
         frame, day = replenish(loaded.model, counts, as_of, service_level, review_days, pairs, lead_time_days)
     except BadRequest as error:
         return _refused(ctx, error)

@@ -124,6 +124,11 @@ def test_a_transactions_only_history_runs_end_to_end(settings, tmp_path):
 
 def _whole_shop_demand_and_prices(run: dict) -> None:
     assert "no store_id: one series per product for the whole shop" in run["demand"]["details"]["skipped"]
+    assert (
+        "no products table: a product new to the shop is forecast from its store's median"
+        in (run["demand"]["details"]["skipped"])
+    )
+    assert "no products table: elasticities pool toward one category" in run["pricing"]["details"]["skipped"]
     assert {row["store_id"] for row in run["forecast"]["forecasts"]} == {"all"}
     targets = run["targets"]
     assert targets["skipped"].startswith("no inventory ingested: target stock levels only")

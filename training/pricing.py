@@ -11,22 +11,15 @@ from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 
 
-def product_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
-    """Per product and day over every store: units (stock-out store days left out and made up for),
-    the day's price and promotion share."""
-    from spend.training.datasets.price_panel import read_panel
-
-    return read_panel(settings, as_of).daily
-
-
 def _fitted(settings: SpendSettings, method: str, wanted: list[str], option: str, progress):
     """An estimator fitted on every product of the history; `wanted` products must be in it."""
     from spend.models.pricing import ElasticityEstimator
+    from spend.training.datasets.price_panel import read_panel
 
-    daily = product_history(settings)
-    _known(daily["product_id"], wanted, option)
+    panel = read_panel(settings)
+    _known(panel.daily["product_id"], wanted, option)
     try:
-        return ElasticityEstimator(method=method).fit(daily, progress=progress)
+        return panel.fit(ElasticityEstimator(method=method), progress=progress)
     except ValueError as error:
         raise SpendError(f"elasticities: {error}") from error
 
@@ -65,6 +58,19 @@ def elasticities(
         "negative_and_significant": int((table["ci_high"] < 0).sum()),
         "source": source,  # `elasticities` holds the rows in `spend elasticity --json`
     }
+    return _with_catalogue(fitted, table, summary)
+
+
+def _with_catalogue(fitted, table: pd.DataFrame, summary: dict) -> tuple[pd.DataFrame, dict]:
+    """Each product's category, where the fit had a catalogue, and the cross-price effects of its
+    substitute groups on the products asked for (`cross_effects`)."""
+    categories = getattr(fitted, "categories_", None)
+    if categories is not None and set(categories) - {"all"}:
+        table = table.assign(category=categories.reindex(table["product_id"]).to_numpy())
+    cross = getattr(fitted, "cross_", None)
+    if cross is not None and len(cross):
+        cross = cross[cross["product_id"].isin(table["product_id"])]
+        summary["cross_effects"] = cross.drop(columns="method").round(4).to_dict("records")
     return table, summary
 
 

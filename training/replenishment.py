@@ -25,7 +25,7 @@ def suggest(
     from spend.core.model_store import ModelStore
     from spend.core.registry import spec
     from spend.features.ingest.store import OfflineStore
-    from spend.models.demand_requests import TARGETS_ONLY, replenish, requested_series
+    from spend.models.demand_requests import TARGETS_ONLY, forecastable, replenish, requested_series
 
     counts = OfflineStore(settings.paths).read("inventory")
     if counts.empty and lead_time_days is None:
@@ -35,7 +35,7 @@ def suggest(
         )
     declared = spec("demand")
     model, version = ModelStore(settings).load(declared.name, feature_service=declared.feature_service)
-    pairs = requested_series(model.static_, products, stores) if products or stores else None
+    pairs = requested_series(forecastable(model), products, stores) if products or stores else None
     frame, as_of = replenish(model, counts, as_of, service_level, review_days, pairs, lead_time_days)
     summary = {
         "model": f"{declared.name} v{version.version}",

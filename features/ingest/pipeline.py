@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,12 @@ from spend.features.ingest.order_fields import fill_from_order
 from spend.features.ingest.order_keys import check_order_within, compose_order_ids
 from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, parse_frame
 from spend.features.ingest.readers import MALFORMED, file_sha256, joined_parts, read_export
-from spend.features.ingest.signups import dated_by_first_line, first_lines, with_signup_column
+from spend.features.ingest.signups import (
+    DATED_BY_FIRST_LINE,
+    dated_by_first_line,
+    first_lines,
+    with_signup_column,
+)
 from spend.features.ingest.stock_reports import with_count_time
 from spend.features.ingest.store import OfflineStore
 from spend.features.ingest.suggest import line_total_column, map_flags, suggested_maps
@@ -189,7 +195,7 @@ def check_rows(
     raw_customer = typed["customer_id"].copy() if "customer_id" in typed else None
     if raw_customer is not None:
         typed["customer_id"] = pseudonymise(raw_customer, key)
-    typed, dated = dated_by_first_line(typed, raw, spec.name, lambda: first_lines(OfflineStore(settings.paths)))
+    typed, dated = dated_by_first_line(typed, raw, spec.name, partial(first_lines, OfflineStore(settings.paths)))
     content = content_hash(typed[[c for c in specs if c != spec.key]])
     key_given = typed[spec.key].notna()
     read = ~content.index.isin(parsed.failures["row"])  # unreadable rows differ by their text, not content
@@ -322,7 +328,8 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
 def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, source: str) -> None:
     missing = [c for c in spec.required_columns(ctx) if c not in raw.columns]
     if missing:
-        found = [c for c in raw.columns if c != MALFORMED]
+        added = [c for c, _ in DATED_BY_FIRST_LINE.values() if c in raw.columns and raw[c].isna().all()]
+        found = [c for c in raw.columns if c != MALFORMED and c not in added]
         raise SpendError(
             f"{Path(source).name}: missing required column(s) {', '.join(missing)} for table {spec.name} "
             f"(found {', '.join(found)}); map foreign names with --map old=new{_what_fits(spec, ctx, missing, found)}"

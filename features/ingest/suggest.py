@@ -65,6 +65,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "stockcode",
         "stock_code",
         "lineitem_sku",
+        "variant_sku",  # Shopify's products export
         "item_id",
         "item_code",
         "product",
@@ -106,6 +107,20 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "on_order": ("onorder", "qty_on_order", "on_order_qty", "quantity_on_order", "incoming", "in_transit", "open_po"),
     "lead_time_days": ("lead_time", "leadtime", "lead_days", "lead_time_in_days", "supplier_lead_time"),
     "signup_ts": ("signup_date", "created_at", "registration_date", "joined", "member_since"),
+    "category": (
+        "product_category",  # Shopify's products export
+        "product_type",
+        "type",
+        "category_name",
+        "item_category",
+        "department",
+        "dept_id",  # M5
+        "cat_id",
+        "family",  # Favorita's items
+        "product_group",
+    ),
+    "substitute_group": ("substitutes", "substitute", "substitution_group", "sub_group"),
+    "listed_at": ("listing_date", "launch_date", "release_date", "published_at", "first_listed", "created_at"),
 }
 
 

@@ -94,6 +94,15 @@ def inventory(frame: pd.DataFrame, load: Loader) -> list[Check]:
     return checks
 
 
+def products(frame: pd.DataFrame, load: Loader) -> list[Check]:
+    """The products sold are in the catalogue (one it does not name is pooled with the whole shop)."""
+    sold = load("transactions", ["product_id"])
+    if sold.empty:
+        return []
+    ids = pd.Series(sold["product_id"].dropna().unique())
+    return [_share(ids.isin(frame["product_id"]), "sold products", "sold_product_catalogued")]
+
+
 CHECKS: dict[str, Callable[[pd.DataFrame, Loader], list[Check]]] = {
     "transactions": transactions,
     "points": points,
@@ -102,4 +111,5 @@ CHECKS: dict[str, Callable[[pd.DataFrame, Loader], list[Check]]] = {
     "campaigns": campaigns,
     "fraud_labels": fraud_labels,
     "inventory": inventory,
+    "products": products,
 }

@@ -431,6 +431,32 @@ def _inventory_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
     )
 
 
+def _product_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
+    return (
+        id_field("product_id", "Product (SKU) id, as transactions name it."),
+        _ts(
+            ctx,
+            "When the product was listed; blank, or a catalogue without the column, takes the product's first "
+            "stored sale.",
+            name="listed_at",
+        ),
+        FieldSpec(
+            "category",
+            Kind.TEXT,
+            "Product category (a department, family or type): pricing pools elasticities toward it, and demand "
+            "forecasts a product it has not seen from its category's.",
+        ),
+        FieldSpec(
+            "substitute_group",
+            Kind.TEXT,
+            "Products that replace one another (sizes or brands of one item): pricing estimates the cross-price "
+            "effects within a group.",
+            required=False,
+            nullable=True,
+        ),
+    )
+
+
 def _plausible_count(name: str = "plausible_count", unit: str = "units"):
     return at_most(name, MAX_COUNT, f"at most {MAX_COUNT:,.0f} {unit} either way", True)
 
@@ -509,6 +535,16 @@ TABLES: dict[str, TableSpec] = {
             "ts",
             _fraud_label_fields,
             checks_signup=False,
+        ),
+        TableSpec(
+            "products",
+            "The product catalogue: one row per product, its category and substitute group. A product's row is "
+            "fixed once stored: the same row again is a duplicate, another category a conflict.",
+            "product_id",
+            "listed_at",
+            _product_fields,
+            checks_signup=False,
+            streams=False,
         ),
         TableSpec(
             "inventory",

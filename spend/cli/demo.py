@@ -13,8 +13,7 @@ from rich.table import Table
 from spend.cli.options import default_as_of
 from spend.core.console import JsonFlag, console, print_json, step_progress, user_errors
 from spend.core.settings import SpendSettings
-
-DEMO_TABLES = ("customers", "transactions", "points", "membership", "campaigns", "fraud_labels", "inventory")
+from spend.simulate.config import TABLE_ORDER
 
 
 @user_errors
@@ -42,7 +41,7 @@ def demo_command(
     out = settings.paths.home / "demo" / f"sim-{start}-{customers}-{days}-{seed}-{products}-{stores}"
     steps = (
         "simulate",
-        *(f"ingest {t}" for t in DEMO_TABLES),
+        *(f"ingest {t}" for t in TABLE_ORDER),
         "quality",
         "features",
         "train churn",
@@ -72,7 +71,7 @@ def demo_command(
             out,
         )
         reports = {}
-        for table in DEMO_TABLES:
+        for table in TABLE_ORDER:
             step(f"ingest {table}")
             reports[table] = ingest(Path(out / f"{table}.csv"), IngestOptions(table), settings)
         step("quality")

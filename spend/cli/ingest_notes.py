@@ -62,6 +62,13 @@ DECIMAL: Rule = (
     ),
 )
 
+# Lists dated by first transactions: (what they list, their date, its field).
+_LISTED = {
+    "customers": ("customers", "sign-up date", "signup_ts"),
+    "products": ("products", "listing date", "listed_at"),
+}
+
+
 RULES: tuple[Rule, ...] = (
     (_has(":unparsable_timestamp"), _timestamps),
     (
@@ -148,13 +155,17 @@ RULES: tuple[Rule, ...] = (
     ),
     (
         lambda r: r.dated_by_first_line > 0,
-        lambda r: f"customers without a sign-up date were dated by their first transaction: {r.dated_by_first_line:,}",
+        lambda r: (
+            f"{_LISTED[r.table][0]} without a {_LISTED[r.table][1]} were dated by their first transaction: "
+            f"{r.dated_by_first_line:,}"
+        ),
     ),
     (
-        lambda r: r.table == "customers" and "signup_ts:missing" in r.quarantined_by_reason,
+        lambda r: r.table in _LISTED and f"{_LISTED[r.table][2]}:missing" in r.quarantined_by_reason,
         lambda r: (
-            "customers without a sign-up date and without a stored transaction have no date to take: ingest "
-            "the transactions first, then this file again (its customers already stored count as duplicates)"
+            f"{_LISTED[r.table][0]} without a {_LISTED[r.table][1]} and without a stored transaction have no date "
+            f"to take: ingest the transactions first, then this file again (its {_LISTED[r.table][0]} already "
+            "stored count as duplicates)"
         ),
     ),
     (lambda r: bool(r.filled_from_order), _filled),

@@ -50,11 +50,15 @@ def elasticity_command(
         write_table(frame, out)
         summary |= {"out": str(out)}
     if json_output:
-        rows = [] if out is not None else frame[list(JSON_COLUMNS)].round(4).to_dict("records")
+        columns = [*JSON_COLUMNS, *(["category"] if "category" in frame else [])]
+        rows = [] if out is not None else frame[columns].round(4).to_dict("records")
         print_json(summary | ({} if out is not None else {"elasticities": rows}))
         return
+    cross = summary.pop("cross_effects", [])
     print_summary(summary)
     table = Table("product", "elasticity", "90% interval", "method", "days", "note", title="elasticities")
+    if "category" in frame:
+        table.add_column("category")
     for row in frame.head(20).itertuples(index=False):
         table.add_row(
             row.product_id,
@@ -63,7 +67,20 @@ def elasticity_command(
             row.method,
             str(row.n_days),
             row.note,
+            *([str(row.category)] if "category" in frame else []),
         )
+    console.print(table)
+    if cross:
+        _print_cross(cross)
+
+
+def _print_cross(cross: list[dict]) -> None:
+    """The cross-price effects of the substitute groups: a substitute's price up 1%, the product's units
+    up by the effect, in %."""
+    table = Table("product", "substitute", "cross elasticity", "90% interval", title="cross-price effects")
+    for row in cross[:20]:
+        interval = f"{row['ci_low']:.2f} to {row['ci_high']:.2f}"
+        table.add_row(row["product_id"], row["substitute_id"], f"{row['cross_elasticity']:.2f}", interval)
     console.print(table)
 
 

@@ -8,6 +8,17 @@ from datetime import date
 import numpy as np
 
 CATEGORIES = ("grocery", "beverages", "household", "apparel", "electronics", "toys", "garden", "seasonal")
+# The canonical tables a simulation writes, in the order they are ingested.
+TABLE_ORDER = (
+    "customers",
+    "transactions",
+    "products",
+    "points",
+    "membership",
+    "campaigns",
+    "fraud_labels",
+    "inventory",
+)
 REGIONS = ("north", "south", "east", "west", "central")
 CHANNELS = ("pos", "web", "app")
 TIERS = ("basic", "silver", "gold", "platinum")

@@ -34,6 +34,7 @@ from spend.simulate.tables import (
     offer_campaign_id,
     offer_campaign_table,
     points_table,
+    product_table,
     transaction_table,
     winback_ids,
 )
@@ -101,6 +102,7 @@ def simulate(config: SimulationConfig, progress: Callable[[str], None] = lambda 
     }
     tables["fraud_labels"] = fraud_label_table(fraud, config)
     tables["inventory"] = inventory_table(stock.inventory, catalog, config)
+    tables["products"] = product_table(catalog, config)
     truth = _truth(customers, catalog, campaign, fraud, calendar, config)
     truth["demand"] = _demand_truth(stock.demand, catalog, calendar, config)
     truth["basket_lines"] = _basket_lines(basket_lines, calendar, config)

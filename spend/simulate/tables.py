@@ -192,6 +192,27 @@ def inventory_table(inventory: pd.DataFrame, catalog: Catalog, config: Simulatio
     )
 
 
+def product_table(catalog: Catalog, config: SimulationConfig) -> pd.DataFrame:
+    """The catalogue: each product's category, and a substitute group per set of substitutes (the pairs
+    joined where they share a product), every product listed on the history's first day."""
+    products = catalog.products["product_id"].astype(str)
+    group = pd.Series(pd.NA, index=products, dtype=object)
+    for k, (a, b) in enumerate(sorted(catalog.substitutes[["product_id", "substitute_id"]].itertuples(index=False))):
+        joined = [g for g in (group[a], group[b]) if not pd.isna(g)]
+        name = joined[0] if joined else f"G{k + 1:03d}"
+        for old in joined[1:]:
+            group[group == old] = name
+        group[[a, b]] = name
+    return pd.DataFrame(
+        {
+            "product_id": products.to_numpy(),
+            "listed_at": _iso(np.full(len(products), config.start_ts)),
+            "category": catalog.products["category"].to_numpy(),
+            "substitute_group": group.to_numpy(),
+        }
+    )
+
+
 FEEDBACK_DELAY_DAYS = 7  # the Fraud Detection Handbook's delay before a payment's outcome is known
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spend.simulate.config import TABLE_ORDER
 from spend.simulate.run import Simulation
 
-TABLE_ORDER = ("customers", "transactions", "points", "membership", "campaigns", "fraud_labels", "inventory")
+__all__ = ["TABLE_ORDER", "write_simulation"]
 
 
 def write_simulation(simulation: Simulation, out: Path) -> dict[str, int]:

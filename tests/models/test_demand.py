@@ -89,6 +89,33 @@ def test_the_backtest_never_lets_a_window_see_its_own_days_or_later(history):
     assert not np.allclose(before["demand"], after["demand"])  # the truth did change
 
 
+def _two_categories(with_categories: bool = True) -> pd.DataFrame:
+    """Big sellers (about 20 a day) and slow ones (about 2) in three stores, and a product launched in store
+    S0 ten days before the end (too short to learn), a big seller by its category."""
+    big = _history(products=3, level=20.0).assign(category="big")
+    slow = _history(products=3, level=2.0, seed=1).assign(category="slow")
+    slow["product_id"] = slow["product_id"].str.replace("P", "Q")
+    launched = big[(big["product_id"] == "P0") & (big["store_id"] == "S0")].tail(10).assign(product_id="P-new")
+    history = pd.concat([big, slow, launched], ignore_index=True)
+    return history if with_categories else history.drop(columns="category")
+
+
+def test_a_new_product_is_forecast_from_its_categorys_products_in_the_store():
+    from spend.models.demand_requests import forecast, forecastable
+
+    model = _model().fit(_two_categories())
+    assert ("P-new", "S0") in set(forecastable(model).itertuples(index=False, name=None))
+    asked = forecast(model, products=["P-new"], horizon=7)  # a product too new to learn is not "unknown"
+    assert set(asked["method"]) == {"category fallback"} and set(asked["store_id"]) == {"S0"}
+    whole = model.predict(7)
+    big = whole[whole["product_id"].str.startswith("P") & (whole["store_id"] == "S0")]
+    assert asked["p50"].mean() == pytest.approx(big.groupby("date")["p50"].median().mean(), rel=1e-6)
+    blind = _model().fit(_two_categories(with_categories=False))
+    store = forecast(blind, products=["P-new"], horizon=7)
+    assert set(store["method"]) == {"store fallback"}
+    assert store["mean"].mean() < 0.7 * asked["mean"].mean()  # the store's median mixes in the slow sellers
+
+
 def test_a_series_without_history_gets_the_product_fallback(fitted):
     series = pd.DataFrame({"product_id": ["P0", "P0", "P9"], "store_id": ["S0", "S-new", "S1"]})
     forecast = fitted.predict(7, series=series)

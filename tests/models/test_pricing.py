@@ -12,13 +12,16 @@ from spend.models.pricing import PRIOR, ElasticityEstimator, product_days, shop_
 DAYS = 728
 
 
-def _shop(products=12, seed=0, substitutes: dict | None = None) -> tuple[pd.DataFrame, pd.Series]:
+def _shop(
+    products=12, seed=0, substitutes: dict | None = None, truth: pd.Series | None = None
+) -> tuple[pd.DataFrame, pd.Series]:
     """Daily units of products whose shop prices into the season (dearer when demand is high) and
     promotes off season: a regression of units on price alone is confounded. Returns (daily, truth)."""
     rng = np.random.default_rng(seed)
     dates = pd.date_range("2024-01-01", periods=DAYS, freq="D")
     season = 1 + 0.5 * np.cos(2 * np.pi * (dates.dayofyear.to_numpy() - 200) / 365.25)
-    truth = pd.Series(rng.uniform(-2.5, -0.8, products), index=[f"P{j}" for j in range(products)])
+    if truth is None:
+        truth = pd.Series(rng.uniform(-2.5, -0.8, products), index=[f"P{j}" for j in range(products)])
     prices, promos = {}, {}
     for product in truth.index:
         walk = np.exp(np.cumsum(np.where(rng.random(DAYS) < 1 / 30, rng.normal(0, 0.08, DAYS), 0.0)))
@@ -94,6 +97,45 @@ def test_a_product_without_price_variation_gets_its_category_prior(shop):
     others = table.drop(index="P0")
     assert others["elasticity"].min() <= table.loc["P0", "elasticity"] <= others["elasticity"].max()
     assert table.loc["P0", "ci_high"] - table.loc["P0", "ci_low"] > (others["ci_high"] - others["ci_low"]).median()
+
+
+def test_a_product_without_its_own_estimate_gets_its_own_categorys_prior_not_the_shops():
+    truth = pd.Series([-2.4] * 6 + [-0.9] * 6, index=[f"P{j}" for j in range(12)])
+    daily, _ = _shop(truth=truth, seed=3)
+    flat = daily.assign(price=np.where(daily["product_id"] == "P0", 10.0, daily["price"]))
+    categories = pd.Series(["elastic"] * 6 + ["staple"] * 6, index=truth.index)
+    pooled = ElasticityEstimator(method="ols_controls").fit(flat, categories=categories).elasticities()
+    shop_wide = ElasticityEstimator(method="ols_controls").fit(flat).elasticities()
+    own, shop = pooled.set_index("product_id").loc["P0"], shop_wide.set_index("product_id").loc["P0"]
+    assert own["method"] == shop["method"] == PRIOR
+    assert abs(own["elasticity"] + 2.4) < 0.3 < abs(shop["elasticity"] + 2.4)
+    assert own["ci_low"] <= -2.4 <= own["ci_high"]
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_categories_that_respond_alike_change_almost_nothing(seed):
+    """Departments drawn at random carry no signal: their means are pooled back to the shop's, and one spread
+    within them is learnt from all (a category of six products estimating its own spread overshrinks)."""
+    truth = pd.Series(np.random.default_rng(seed).uniform(-2.5, -0.8, 24), index=[f"P{j}" for j in range(24)])
+    daily, _ = _shop(products=24, seed=seed, truth=truth)
+    categories = pd.Series(np.array(["a", "b", "c", "d"])[np.arange(24) % 4], index=truth.index)
+    pooled = ElasticityEstimator(method="ols_controls").fit(daily, categories=categories).elasticities()
+    shop_wide = ElasticityEstimator(method="ols_controls").fit(daily).elasticities()
+    pooled, shop_wide = pooled.set_index("product_id")["elasticity"], shop_wide.set_index("product_id")["elasticity"]
+    assert (pooled - shop_wide).abs().max() < 0.05
+    assert (pooled - truth).abs().mean() <= (shop_wide - truth).abs().mean() + 0.005
+
+
+def test_a_small_category_and_products_the_catalogue_does_not_name_pool_toward_the_shop(shop):
+    daily, _ = shop
+    flat = daily.assign(price=np.where(daily["product_id"].isin(["P0", "P1"]), 10.0, daily["price"]))
+    categories = pd.Series({"P0": "alone", "P2": "alone"})  # P0 flat: a category of one estimate (P2's)
+    table = ElasticityEstimator(method="ols_controls").fit(flat, categories=categories).elasticities()
+    shop_wide = ElasticityEstimator(method="ols_controls").fit(flat).elasticities()
+    table, shop_wide = table.set_index("product_id"), shop_wide.set_index("product_id")
+    for product in ("P0", "P1"):  # P1: not in the catalogue
+        assert table.loc[product, "method"] == PRIOR
+        assert table.loc[product, "elasticity"] == pytest.approx(shop_wide.loc["P0", "elasticity"], abs=0.05)
 
 
 def test_shrinkage_pulls_a_noisy_estimate_toward_its_category(shop, estimates):

@@ -35,7 +35,10 @@ from spend.training.tracking import Gate, Registry
 from tests.support.calendar import FIXED_START, shift_to_today
 
 ROLES = ("marketing", "pricing-engine", "supply-chain", "data-scientist", "monitoring")
-TIME_COLUMNS = {table: ["ts"] for table in TABLE_ORDER if table != "customers"} | {"customers": ["signup_ts"]}
+TIME_COLUMNS = {table: ["ts"] for table in TABLE_ORDER if table not in ("customers", "products")} | {
+    "customers": ["signup_ts"],
+    "products": ["listed_at"],
+}
 
 
 def sample_home(settings: SpendSettings, root: Path, customers: int, seed: int = 5, products: int = 40) -> dict:

@@ -62,7 +62,7 @@ def shop(tmp_path_factory) -> dict:
     start = date.today() - timedelta(days=300)
     config = SimulationConfig(customers=3_000, days=298, seed=5, start=start, products=16, stores=2)
     write_simulation(simulate(config), root / "sim")
-    for table in ("customers", "transactions", "inventory"):
+    for table in ("customers", "transactions", "products", "inventory"):
         _ok(["ingest", str(root / "sim" / f"{table}.csv"), "--table", table])
     built = json.loads(_ok(["features", "build", "--json"]))
     trained = json.loads(_ok(["train", "demand", "--json"]))
@@ -76,7 +76,7 @@ def test_training_compares_with_the_baseline_on_every_window_and_registers(shop)
     for row in trained["comparison"].values():
         assert 0 < row["wape"] < 2 and 0 <= row["coverage_80"] <= 1
     assert len(trained["details"]["windows"]) == 2
-    assert trained["details"]["skipped"] is None  # inventory was ingested: stock-outs are known
+    assert trained["details"]["skipped"] is None  # inventory and the catalogue were ingested
     assert trained["alias"] == "champion"
     assert "product_store.inventory" not in shop["built"]["skipped"]
     assert_logged(SpendSettings(), "demand", trained["version"], {"forecast.png"})
@@ -220,6 +220,13 @@ def test_elasticity_gives_each_product_an_interval_and_the_same_answer_asked_alo
         assert row["ci_low"] <= row["elasticity"] <= row["ci_high"]
         assert row["method"] in {"dml", "category prior"} and row["n_days"] > 0
     assert np.median([row["elasticity"] for row in rows]) < 0  # the simulated products are all elastic
+    catalogue = pd.read_csv(shop["root"] / "sim" / "products.csv").set_index("product_id")
+    assert {row["product_id"]: row["category"] for row in rows} == catalogue["category"].to_dict()
+    grouped = catalogue.dropna(subset=["substitute_group"]).groupby("substitute_group").size()
+    assert len(answer["cross_effects"]) == int((grouped * (grouped - 1)).sum()) > 0  # each group's pairs
+    for cross in answer["cross_effects"]:
+        group = catalogue.loc[[cross["product_id"], cross["substitute_id"]], "substitute_group"]
+        assert group.nunique() == 1 and cross["ci_low"] <= cross["cross_elasticity"] <= cross["ci_high"]
     alone = json.loads(_ok(["elasticity", "--product", rows[3]["product_id"], "--json"]))
     assert alone["elasticities"] == [rows[3]]
     out = tmp_path / "elasticities.csv"

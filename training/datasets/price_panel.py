@@ -11,7 +11,7 @@ every week.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import pandas as pd
@@ -21,6 +21,7 @@ from spend.core.errors import SpendError
 from spend.core.experiments import PricingConfig
 from spend.core.registry import ModelSpec
 from spend.core.settings import SpendSettings
+from spend.features.compute.catalogue import Catalogue
 from spend.training.datasets import Evaluation
 from spend.training.plots import elasticity_figure
 
@@ -31,6 +32,14 @@ STEPS = ("panel", "holdout", "register")
 class Panel:
     daily: pd.DataFrame  # product_id, date, units, price, promo
     skipped: str | None  # what this history could not give the estimator, in one line
+    catalogue: Catalogue = field(default_factory=lambda: Catalogue.of(pd.DataFrame()))
+
+    def fit(self, estimator, until: pd.Timestamp | None = None, progress=None):
+        """`estimator` fitted on the days up to `until` (every day by default), pooled by the catalogue's
+        categories, with cross-price effects of its substitute groups."""
+        daily = self.daily if until is None else self.daily[pd.to_datetime(self.daily["date"]) <= until]
+        shelf = self.catalogue
+        return estimator.fit(daily, categories=shelf.categories, substitutes=shelf.substitutes, progress=progress)
 
 
 def read_panel(settings: SpendSettings, as_of=None) -> Panel:
@@ -45,7 +54,9 @@ def read_panel(settings: SpendSettings, as_of=None) -> Panel:
             f"pricing needs prices: {NO_PRICES}; ingest the sales with their prices (a report's sales amount "
             "is read as a price with --line-totals)"
         )
-    return Panel(product_days(series.history), series.skipped)
+    shelf = series.catalogue
+    skipped = "; ".join(n for n in (series.skipped, shelf.note) if n) or None
+    return Panel(product_days(series.history), skipped, shelf)
 
 
 def prepare(settings: SpendSettings, spec: ModelSpec, config: PricingConfig, as_of=None) -> Panel:
@@ -146,8 +157,7 @@ class Holdout:
 def _judge(split: Holdout, make) -> dict[str, float]:
     from spend.models.price_response import response_rloss, response_rmse
 
-    daily = split.data.daily
-    table = make().fit(daily[pd.to_datetime(daily["date"]) <= split.cut]).elasticities()
+    table = split.data.fit(make(), until=split.cut).elasticities()
     before, holdout = split.weeks
     return {
         "response_rloss": response_rloss(
@@ -164,7 +174,7 @@ def evaluate(spec: ModelSpec, config: PricingConfig, data: Panel, params: dict) 
     table = pd.DataFrame({name: _judge(split, make) for name, make in scorers.items()}).T
     if (config.gate.metric or spec.gate_metric) == "response_rmse" and table["response_rmse"].isna().all():
         raise SpendError(_unjudged(split))
-    contenders = {name: make().fit(data.daily) for name, make in scorers.items()}
+    contenders = {name: data.fit(make()) for name, make in scorers.items()}
     details = {
         "products": int(data.daily["product_id"].nunique()),
         "holdout_from": split.cut.date().isoformat(),
@@ -214,7 +224,8 @@ def champion_metrics(spec: ModelSpec, config: PricingConfig, data: Panel, model)
 
 def objective(spec: ModelSpec, config: PricingConfig, data: Panel):
     """The gate's metric on the weeks before the holdout (the holdout is never tuned on)."""
-    earlier = Holdout(config, Panel(data.daily[pd.to_datetime(data.daily["date"]) <= _cut(config, data)], data.skipped))
+    before = data.daily[pd.to_datetime(data.daily["date"]) <= _cut(config, data)]
+    earlier = Holdout(config, Panel(before, data.skipped, data.catalogue))
 
     def score(trial) -> float:
         params = spec.search_space(trial, config.search_space)

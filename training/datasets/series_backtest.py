@@ -9,7 +9,7 @@ price over every store that day, and, on a day nobody bought it, its last price 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,9 @@ from spend.core.errors import SpendError
 from spend.core.experiments import DemandConfig
 from spend.core.registry import ModelSpec
 from spend.core.settings import SpendSettings
+from spend.features.compute.catalogue import Catalogue
 from spend.features.compute.products import ONE_SHOP
+from spend.features.ingest.store import OfflineStore
 from spend.features.store.definitions import SNAPSHOT_FILES
 from spend.training.datasets import Evaluation
 from spend.training.demand_backtest import origins, run_backtest
@@ -30,8 +32,9 @@ STEPS = ("series", "backtest", "register")
 
 @dataclass
 class Series:
-    history: pd.DataFrame  # product_id, store_id, date, units, price, promo, stockout
+    history: pd.DataFrame  # product_id, store_id, date, units, price, promo, stockout (category: catalogued)
     skipped: str | None  # what this history could not give the forecaster, in one line
+    catalogue: Catalogue = field(default_factory=lambda: Catalogue.of(pd.DataFrame()))
 
 
 def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> Series:
@@ -57,12 +60,15 @@ def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> 
         }
     )
     history = _with_prices(history)
+    shelf = Catalogue.read(OfflineStore(settings.paths))
+    if shelf.categories is not None:
+        history["category"] = history["product_id"].map(shelf.categories)
     notes = []
     if set(history["store_id"]) == {ONE_SHOP}:
         notes.append(f"no store_id: one series per product for the whole shop (store {ONE_SHOP!r})")
     if not history["stockout"].notna().any():
         notes.append("no inventory: stock-out days are not known, all are scored")
-    return Series(history, "; ".join(notes) or None)
+    return Series(history, "; ".join(notes) or None, shelf)
 
 
 def _priced_units(snap: pd.DataFrame) -> np.ndarray:
@@ -96,7 +102,11 @@ def _with_prices(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def prepare(settings: SpendSettings, spec: ModelSpec, config: DemandConfig, as_of=None) -> Series:
-    return read_history(settings, as_of)
+    series = read_history(settings, as_of)
+    if series.catalogue.categories is None:
+        note = "no products table: a product new to the shop is forecast from its store's median, not its category's"
+        series.skipped = "; ".join(n for n in (series.skipped, note) if n)
+    return series
 
 
 def _scorers(spec: ModelSpec, config: DemandConfig, params: dict) -> dict:
