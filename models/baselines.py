@@ -55,7 +55,17 @@ def lifetime_margin(
     return value, rate is not None
 
 
-class BgnbdChurn(BaseEstimator):
+class _RiskBands:
+    """predict(X) as ChurnModel's: each customer's risk band (what MLflow's python_function flavor answers
+    for a registered baseline)."""
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        from spend.models.churn import bands  # churn imports this module
+
+        return bands(self.predict_proba(X))
+
+
+class BgnbdChurn(_RiskBands, BaseEstimator):
     """BG/NBD's P(no purchase in the next `horizon_days`), as a model that can be registered and served:
     fitted (unsupervised) on the training rows' purchase days, recency and age from the feature store,
     scored on the same features. What churn serves when it beats the booster on the holdout."""
@@ -83,7 +93,7 @@ class BgnbdChurn(BaseEstimator):
         return self.score(X, reasons=True, top=top)[1]
 
 
-class RecencyChurn(BaseEstimator):
+class RecencyChurn(_RiskBands, BaseEstimator):
     """The marketer's rule as a model: the training cohorts' churn rate by decile of days since the last
     order, applied to each customer."""
 

@@ -370,9 +370,11 @@ class DemandForecaster(BaseEstimator):
         and day (product_id, store_id, date, p10, p50, p90, ..., method). `plan`: planned prices
         (product_id, store_id or empty for every store, date, price, optional promo); other days keep
         the last price seen and no promotion. `series`: the product x store pairs to forecast (default:
-        every series learned); pairs not learned get the category-level fallback."""
+        every series learned); pairs not learned get the category-level fallback. Rows of pairs given in
+        `horizon`'s place are the series (MLflow's python_function flavor calls `predict(rows)`)."""
         if not hasattr(self, "forecaster_"):
             raise NotFittedError("DemandForecaster is not fitted")
+        horizon, series = _series_given(horizon, series)
         horizon = self.horizon if horizon is None else int(horizon)
         if not 1 <= horizon <= self.horizon:
             raise ValueError(f"horizon must be between 1 and {self.horizon} days (the horizon trained for)")
@@ -555,6 +557,12 @@ def _checked(history: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _series_given(horizon, series):
+    """(horizon, series) where rows of product x store pairs may come in the horizon's place: MLflow's
+    python_function flavor (a registered model loaded with `mlflow.pyfunc.load_model`) calls `predict(rows)`."""
+    return (None, horizon) if isinstance(horizon, pd.DataFrame) else (horizon, series)
+
+
 def _categories(history: pd.DataFrame) -> pd.Series:
     """Each product's category, where `history` carries one (the catalogue's: features/compute/catalogue.py)."""
     if "category" not in history.columns:
@@ -693,6 +701,7 @@ class BaselineForecaster(PlainState, BaseEstimator):
 
         if not hasattr(self, "series_"):
             raise NotFittedError("BaselineForecaster is not fitted")
+        horizon, series = _series_given(horizon, series)
         horizon = self.horizon if horizon is None else int(horizon)
         model = {
             "SeasonalNaive": lambda: sf.SeasonalNaive(season_length=self.season_length),

@@ -40,12 +40,19 @@ def check_horizon(horizon: int, most: int) -> int:
     return horizon
 
 
-def forecastable(model) -> pd.DataFrame:
+def forecastable(model, counts: pd.DataFrame | None = None) -> pd.DataFrame:
     """The product x store pairs `model` answers for: those it learned, and those of its history too short
-    to learn (a product launched last week), which get its fallback."""
+    to learn (a product launched last week), which get its fallback. With stock `counts` (replenishment),
+    a pair too short to learn only where it is counted: a new product not yet in the stock report is not
+    an error of the report's."""
     learned = model.static_[["product_id", "store_id"]]
     unlearned = getattr(model, "unlearned_", None)  # a model fitted before 2026-12-06 has none
-    return learned if unlearned is None or unlearned.empty else pd.concat([learned, unlearned], ignore_index=True)
+    if unlearned is None or unlearned.empty:
+        return learned
+    if counts is not None and not counts.empty:
+        counted = counts[["product_id", "store_id"]].astype(str).drop_duplicates()
+        unlearned = unlearned.merge(counted, on=["product_id", "store_id"])
+    return pd.concat([learned, unlearned], ignore_index=True)
 
 
 def requested_series(learned: pd.DataFrame, products, stores) -> pd.DataFrame:
@@ -251,10 +258,11 @@ def replenish(
     pairs: pd.DataFrame | None = None,
     lead_time_days: float | None = None,
 ) -> tuple[pd.DataFrame, pd.Timestamp]:
-    """(order-up-to suggestions for `pairs`, default every series the model learned; the as-of day:
-    `as_of`, or by default the day after the last stock count). `lead_time_days` replaces every count's
-    lead time; without stock counts (None or empty) it is required, and only target stock levels come out
-    (on hand, on order, the order and its fill rate empty, the reason says why)."""
+    """(order-up-to suggestions for `pairs`, default every series the model answers for and the counts
+    cover (`forecastable`); the as-of day: `as_of`, or by default the day after the last stock count).
+    `lead_time_days` replaces every count's lead time; without stock counts (None or empty) it is
+    required, and only target stock levels come out (on hand, on order, the order and its fill rate
+    empty, the reason says why)."""
     from spend.models.replenishment import COLUMNS, cover_demand, order_up_to
 
     counted = counts is not None and not counts.empty
@@ -263,7 +271,7 @@ def replenish(
     if as_of is None:
         as_of = day(counts["ts"].max()) + pd.Timedelta(days=1) if counted else first_day
     as_of = day(as_of)
-    pairs = model.static_[["product_id", "store_id"]] if pairs is None else pairs
+    pairs = forecastable(model, counts) if pairs is None else pairs
     if counted:
         stock = latest_counts(counts, as_of)
         check_counts(stock, pairs, as_of, lead_time_days is not None)

@@ -216,7 +216,15 @@ def _pieces(fitted, learner: str, X: np.ndarray) -> list[list[tuple[float, LGBMR
     ]
 
 
-class BestSingleOffer(BaseEstimator):
+class _NetEffects:
+    """predict(X) as OfferUplift's: (members, offers) expected net margin change against no offer (what
+    MLflow's python_function flavor answers for a registered baseline)."""
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.effects(X).net
+
+
+class BestSingleOffer(_NetEffects, BaseEstimator):
     """The baseline: the offer with the best average net effect on the campaign, for everyone (or nobody,
     when no offer pays for itself on average). Its effects are that offer's averages; other offers are
     not allowed (-inf)."""
@@ -239,7 +247,7 @@ class BestSingleOffer(BaseEstimator):
         return Effects(list(self.offers_), net, np.tile(self.cost_, (len(X), 1)))
 
 
-class NoOffer(BaseEstimator):
+class NoOffer(_NetEffects, BaseEstimator):
     """The baseline of sending nothing: no offer is allowed, so an assignment offers nobody anything."""
 
     def fit(self, X: pd.DataFrame, arm, net, cost) -> NoOffer:

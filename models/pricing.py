@@ -242,6 +242,11 @@ class ElasticityEstimator(PlainState, BaseEstimator):
         mean = float(np.average(table, weights=units)) if units.sum() > 0 else float(table.mean())
         return Shop(units=float(self.recent_["units"].sum()), elasticity=min(max(response["elasticity"], mean), 0.0))
 
+    def predict(self, X) -> pd.DataFrame:
+        """The elasticities of the products in `X` (rows with a product_id, or ids): what the gate scores
+        and MLflow's python_function flavor answers."""
+        return self.elasticities(X["product_id"] if isinstance(X, pd.DataFrame) else X)
+
     def elasticities(self, products=None) -> pd.DataFrame:
         if not hasattr(self, "table_"):
             raise NotFittedError("ElasticityEstimator is not fitted")
@@ -526,7 +531,7 @@ SPEC = ModelSpec(
     gate_metric="response_rmse",
     lower_is_better=frozenset({"response_rloss", "response_rmse"}),
     # X: product ids, or a frame of them (the run's input example)
-    predict=lambda model, X: model.elasticities(X["product_id"] if isinstance(X, pd.DataFrame) else X),
+    predict=lambda model, X: model.predict(X),
     baselines={
         "ols_controls": lambda config: ElasticityEstimator(method="ols_controls", period_days=config.period_days),
         "ols": lambda config: ElasticityEstimator(method="ols", period_days=config.period_days),

@@ -48,7 +48,7 @@ def suggest(service, ctx: bentoml.Context, stores, products, service_level, revi
     except SpendError:  # a damaged stored file: what failed, not where (the CLI's `spend doctor` names it)
         return unavailable(ctx, "the stock counts cannot be read: a stored file is damaged")
     try:
-        pairs = requested_series(forecastable(loaded.model), products, stores)
+        pairs = requested_series(forecastable(loaded.model, counts), products, stores)
         frame, day = replenish(loaded.model, counts, as_of, service_level, review_days, pairs, lead_time_days)
     except BadRequest as error:
         return _refused(ctx, error)

@@ -50,9 +50,9 @@ def test_demo_runs_end_to_end_and_reports_counts_that_add_up(demo):
     for table, counts in summary["ingested"].items():
         assert counts["accepted"] + counts["quarantined"] + counts["duplicates"] == counts["received"], table
     assert summary["ingested"]["transactions"]["quarantined"] > 0  # the demo's export is dirty on purpose
-    tables = {"customers", "transactions", "points", "membership", "campaigns", "fraud_labels", "inventory"}
+    tables = {"customers", "transactions", "points", "membership", "campaigns", "fraud_labels", "inventory", "products"}
     assert set(summary["quality"]) == tables
-    assert len(BatchCatalog(settings.paths.catalog).batches()) == 7
+    assert len(BatchCatalog(settings.paths.catalog).batches()) == len(tables)
     assert (settings.paths.reports / "quality.json").exists()
     assert summary["churn"]["alias"] == "champion" and {"spend", "bgnbd", "recency"} == set(summary["churn"]["holdout"])
     # 300 days: no year before the holdout to read its season from, and the demo says so as `spend train`

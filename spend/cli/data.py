@@ -171,7 +171,8 @@ def ingest_command(
     table: Annotated[
         str,
         typer.Option(
-            help="Canonical table: transactions, customers, points, membership, campaigns, fraud_labels, inventory."
+            help="Canonical table: transactions, customers, points, membership, campaigns, fraud_labels, inventory, "
+            "products."
         ),
     ],
     map_: Annotated[

@@ -62,3 +62,17 @@ def test_estimator_contract(name):
     assert fit(fresh, X, y, t) is fresh, "fit must return self"
     assert [k for k in vars(fresh) if k.endswith("_")], "learned attributes end in _"
     assert len(fresh.predict(X)) == len(X)
+
+
+def test_every_model_and_baseline_the_registry_can_hold_has_predict():
+    """MLflow's sklearn flavor adds the python_function flavor (`mlflow.pyfunc.load_model(...).predict`)
+    only to an estimator with `predict`: pricing's estimator and the churn and offers baselines had none,
+    so a registered version could not answer a notebook."""
+    from spend.core.experiments import read_config
+    from spend.core.registry import specs
+
+    for spec in specs().values():
+        config = read_config(spec.name, spec.config)  # the shipped experiments/<name>.yaml
+        made = {"spend": spec.estimator} | {name: make(config) for name, make in spec.baselines.items()}
+        for name, estimator in made.items():
+            assert callable(getattr(estimator, "predict", None)), f"{spec.name}: {name}"

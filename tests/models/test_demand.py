@@ -116,6 +116,22 @@ def test_a_new_product_is_forecast_from_its_categorys_products_in_the_store():
     assert store["mean"].mean() < 0.7 * asked["mean"].mean()  # the store's median mixes in the slow sellers
 
 
+def test_a_counted_new_product_is_replenished_and_an_uncounted_one_is_not_an_error():
+    from spend.models.demand_requests import replenish
+
+    model = _model().fit(_two_categories())
+    day = model.last_date_
+    pairs = model.static_[["product_id", "store_id"]]
+    counts = pd.concat([pairs, pd.DataFrame({"product_id": ["P-new"], "store_id": ["S0"]})])
+    counts = counts.assign(ts=day, on_hand=5.0, on_order=0.0, lead_time_days=3.0)
+    frame, _ = replenish(model, counts, None, 0.95, 7)
+    assert len(frame) == len(pairs) + 1 and "P-new" in set(frame["product_id"])
+    new = frame[frame["product_id"] == "P-new"].iloc[0]
+    assert new["cover_p50"] > 0 and new["target_stock"] > new["on_hand"]  # a big seller's cover, from its category
+    frame, _ = replenish(model, counts[counts["product_id"] != "P-new"], None, 0.95, 7)
+    assert "P-new" not in set(frame["product_id"])
+
+
 def test_a_series_without_history_gets_the_product_fallback(fitted):
     series = pd.DataFrame({"product_id": ["P0", "P0", "P9"], "store_id": ["S0", "S-new", "S1"]})
     forecast = fitted.predict(7, series=series)

@@ -310,6 +310,27 @@ def test_pricing_trains_beside_ols_on_a_holdout_and_registers(shop):
     assert scored["products"] == 16
 
 
+def test_the_registered_models_answer_through_mlflows_python_function_flavor(shop):
+    """After `spend train pricing` (the test above): a data scientist's
+    `mlflow.pyfunc.load_model("models:/spend-demand@champion").predict(rows)`. Demand called
+    predict(horizon=rows) and failed; pricing had no python_function flavor at all."""
+    import mlflow
+
+    from spend.core.settings import SpendSettings
+    from spend.training.tracking import Registry
+
+    Registry(SpendSettings())._fluent()
+    demand = mlflow.pyfunc.load_model("models:/spend-demand@champion")
+    asked = demand.input_example
+    forecast = demand.predict(asked)
+    assert len(forecast) > 0 and set(forecast["product_id"]) == set(asked["product_id"])
+    assert {"p10", "p50", "p90"} <= set(forecast.columns)
+    pricing = mlflow.pyfunc.load_model("models:/spend-pricing@champion")
+    table = pricing.predict(pricing.input_example)
+    assert list(table["product_id"]) == list(pricing.input_example["product_id"])
+    assert table["elasticity"].notna().all()
+
+
 def test_price_quotes_come_from_the_pricing_champion_once_there_is_one(shop, tmp_path):
     """After `spend train pricing` (the test above), the CLI quotes with the champion the service loads, so
     the pricing engine and a CLI user get one answer; before it, the summary said the elasticities were
