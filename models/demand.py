@@ -31,7 +31,8 @@ Series the model has not seen, or saw for fewer than `min_history_days` days (a 
 store), get the category-level fallback: the product's mean forecast over the stores that sell it; for a
 product new everywhere, the median forecast of its category's products in the store, where the history
 carries the catalogue's `category` (the `products` table), else the store's median over all its
-products; each row says which (`method`).
+products; each row says which (`method`). The fallback is scaled toward the series' own mean over the
+days it has (`OWN_PRIOR_DAYS`).
 """
 
 from __future__ import annotations
@@ -154,9 +155,7 @@ class DemandForecaster(BaseEstimator):
             prediction_intervals=intervals,
         )
         self.static_ = frame.drop_duplicates("unique_id").set_index("unique_id")[["product_id", "store_id"]]
-        pairs = history[["product_id", "store_id"]].drop_duplicates()
-        self.unlearned_ = pairs[~(pairs["product_id"] + SEP + pairs["store_id"]).isin(self.known_series_)]
-        self.unlearned_ = self.unlearned_.reset_index(drop=True)
+        self.unlearned_ = _short_series(history, self.known_series_)
         return self
 
     def update(self, history: pd.DataFrame) -> DemandForecaster:
@@ -388,7 +387,8 @@ class DemandForecaster(BaseEstimator):
         out = self._forecast(known, horizon, plan) if len(known) else pd.DataFrame()
         if len(missing):
             categories = getattr(self, "categories_", None)  # a model fitted before 2026-12-06 has none
-            fallback = _fallback(out, missing, self.quantiles, horizon, self.last_date_, categories)
+            short = getattr(self, "unlearned_", None)
+            fallback = _fallback(out, missing, self.quantiles, horizon, self.last_date_, categories, short)
             out = pd.concat([out, fallback], ignore_index=True)
         out = out[out["unique_id"].isin(wanted["unique_id"]) | out["unique_id"].isna()]
         columns = ["product_id", "store_id", "date", *(_qname(q) for q in self.quantiles), "mean", "method"]
@@ -622,11 +622,51 @@ def _apply_plan(grid: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
     return grid
 
 
+def _short_series(history: pd.DataFrame, learned) -> pd.DataFrame:
+    """The product x store pairs of `history` too short to learn, with their days and mean daily units on
+    the days whose shelf did not close empty (their own evidence, which the fallback is scaled by)."""
+    ids = history["product_id"] + SEP + history["store_id"]
+    short = history[~ids.isin(learned)]
+    in_stock = short["units"].where(short["stockout"].fillna(0).to_numpy() <= 0)
+    return (
+        short.assign(units=in_stock)
+        .groupby(["product_id", "store_id"], as_index=False, sort=True)
+        .agg(days=("units", "count"), units=("units", "mean"))
+    )
+
+
+def _own_level(own: pd.DataFrame, names: list[str], pair, short: pd.DataFrame | None) -> pd.DataFrame:
+    """The fallback's forecast scaled toward the series' own mean over its few days: a Poisson-gamma
+    update whose prior is the fallback's level, worth OWN_PRIOR_DAYS days."""
+    if short is None or "days" not in short or own.empty:
+        return own
+    mine = short[(short["product_id"] == pair.product_id) & (short["store_id"] == pair.store_id)]
+    if mine.empty or int(mine["days"].iloc[0]) == 0:
+        return own
+    days, units = int(mine["days"].iloc[0]), float(mine["units"].iloc[0])
+    prior = float(own["mean"].mean())
+    if prior <= 0:
+        return own
+    level = (days * units + OWN_PRIOR_DAYS * prior) / (days + OWN_PRIOR_DAYS)
+    return own.assign(**{n: own[n] * (level / prior) for n in names})
+
+
+# The fallback as a prior worth this many days of the series' own sales: a product's first week outweighs
+# it, one day's zero does not set the forecast to zero (docs/demand.md has the measured choice).
+OWN_PRIOR_DAYS = 3
+
+
 def _fallback(
-    out: pd.DataFrame, missing: pd.DataFrame, quantiles, horizon: int, last_date, categories: pd.Series | None = None
+    out: pd.DataFrame,
+    missing: pd.DataFrame,
+    quantiles,
+    horizon: int,
+    last_date,
+    categories: pd.Series | None = None,
+    short: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The category-level fallback for series without their own history (module docstring); zero when
-    nothing related was learned."""
+    """The category-level fallback for series without their own history (module docstring), scaled by
+    what the series sold on its own few days (`short`); zero when nothing related was learned."""
     names = [_qname(q) for q in quantiles] + ["mean"]
     dates = pd.DataFrame({"ds": pd.date_range(last_date + pd.Timedelta(days=1), periods=horizon, freq="D")})
     empty = pd.DataFrame(columns=["product_id", "store_id", "ds", *names])
@@ -647,6 +687,7 @@ def _fallback(
         if own.empty:
             own, method = empty, "no history"
         own = dates.merge(own[["ds", *names]], on="ds", how="left").fillna(0.0)
+        own = _own_level(own, names, pair, short)
         rows.append(own.assign(product_id=pair.product_id, store_id=pair.store_id, method=method, unique_id=None))
     return pd.concat(rows, ignore_index=True)
 

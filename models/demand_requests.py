@@ -49,6 +49,7 @@ def forecastable(model, counts: pd.DataFrame | None = None) -> pd.DataFrame:
     unlearned = getattr(model, "unlearned_", None)  # a model fitted before 2026-12-06 has none
     if unlearned is None or unlearned.empty:
         return learned
+    unlearned = unlearned[["product_id", "store_id"]]
     if counts is not None and not counts.empty:
         counted = counts[["product_id", "store_id"]].astype(str).drop_duplicates()
         unlearned = unlearned.merge(counted, on=["product_id", "store_id"])

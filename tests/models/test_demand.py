@@ -89,15 +89,23 @@ def test_the_backtest_never_lets_a_window_see_its_own_days_or_later(history):
     assert not np.allclose(before["demand"], after["demand"])  # the truth did change
 
 
-def _two_categories(with_categories: bool = True) -> pd.DataFrame:
+def _two_categories(with_categories: bool = True, launched_as: str = "P0") -> pd.DataFrame:
     """Big sellers (about 20 a day) and slow ones (about 2) in three stores, and a product launched in store
-    S0 ten days before the end (too short to learn), a big seller by its category."""
+    S0 ten days before the end (too short to learn), a big seller by its category, selling as
+    `launched_as` does."""
     big = _history(products=3, level=20.0).assign(category="big")
     slow = _history(products=3, level=2.0, seed=1).assign(category="slow")
     slow["product_id"] = slow["product_id"].str.replace("P", "Q")
-    launched = big[(big["product_id"] == "P0") & (big["store_id"] == "S0")].tail(10).assign(product_id="P-new")
-    history = pd.concat([big, slow, launched], ignore_index=True)
+    both = pd.concat([big, slow], ignore_index=True)
+    launched = both[(both["product_id"] == launched_as) & (both["store_id"] == "S0")].tail(10)
+    history = pd.concat([both, launched.assign(product_id="P-new", category="big")], ignore_index=True)
     return history if with_categories else history.drop(columns="category")
+
+
+def _unscaled(model: DemandForecaster) -> DemandForecaster:
+    """The model without its short series' own days: the fallback as it was before it read them."""
+    model.unlearned_ = model.unlearned_[["product_id", "store_id"]]
+    return model
 
 
 def test_a_new_product_is_forecast_from_its_categorys_products_in_the_store():
@@ -109,11 +117,24 @@ def test_a_new_product_is_forecast_from_its_categorys_products_in_the_store():
     assert set(asked["method"]) == {"category fallback"} and set(asked["store_id"]) == {"S0"}
     whole = model.predict(7)
     big = whole[whole["product_id"].str.startswith("P") & (whole["store_id"] == "S0")]
-    assert asked["p50"].mean() == pytest.approx(big.groupby("date")["p50"].median().mean(), rel=1e-6)
-    blind = _model().fit(_two_categories(with_categories=False))
+    category = forecast(_unscaled(model), products=["P-new"], horizon=7)
+    assert category["p50"].mean() == pytest.approx(big.groupby("date")["p50"].median().mean(), rel=1e-6)
+    blind = _unscaled(_model().fit(_two_categories(with_categories=False)))
     store = forecast(blind, products=["P-new"], horizon=7)
     assert set(store["method"]) == {"store fallback"}
-    assert store["mean"].mean() < 0.7 * asked["mean"].mean()  # the store's median mixes in the slow sellers
+    assert store["mean"].mean() < 0.7 * category["mean"].mean()  # the store's median mixes in the slow sellers
+
+
+def test_a_new_products_own_days_pull_its_forecast_from_its_categorys():
+    """Listed as a big seller, it sold as a slow one on its ten days: the forecast follows what it sold."""
+    from spend.models.demand_requests import forecast
+
+    model = _model().fit(_two_categories(launched_as="Q0"))
+    own = _two_categories(launched_as="Q0").query("product_id == 'P-new'")["units"].mean()
+    scaled = forecast(model, products=["P-new"], horizon=7)["mean"].mean()
+    category = forecast(_unscaled(model), products=["P-new"], horizon=7)["mean"].mean()
+    assert category > 5 * own  # the big sellers' level
+    assert abs(scaled - own) < 0.5 * (category - own)  # ten days of its own outweigh the category's prior
 
 
 def test_a_counted_new_product_is_replenished_and_an_uncounted_one_is_not_an_error():
