@@ -157,3 +157,21 @@ def test_brackets_in_a_users_words_are_printed_as_written_never_read_as_markup(t
     )
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert missing.stderr.strip().endswith("[/x]: no such file")
+
+
+def test_work_that_counted_nothing_leaves_no_empty_bar(monkeypatch):
+    """`spend elasticity` read from the champion (nothing fitted, nothing counted) left "0/None" on screen."""
+    import io
+
+    from rich.console import Console
+
+    from spend.core import console
+
+    for counted in (False, True):
+        screen = io.StringIO()
+        monkeypatch.setattr(console, "errors", Console(file=screen, force_terminal=False, width=100))  # final frame
+        with console.count_progress("elasticities") as done:
+            if counted:
+                done(3, 3)
+        shown = screen.getvalue()
+        assert ("3/3" in shown) is counted and "None" not in shown

@@ -85,6 +85,8 @@ def count_progress(title: str, enabled: bool = True) -> Iterator[Callable[[int, 
     with _bar() as progress:
         task = progress.add_task(title, total=None)
         yield lambda count, total: progress.update(task, completed=count, total=total)
+        if progress.tasks[0].total is None:  # nothing was counted (a model read, not fitted): no "0/None" left
+            progress.remove_task(task)
 
 
 def _bar() -> Progress:
