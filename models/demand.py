@@ -2,8 +2,9 @@
 
 Inputs per series and day: lags and rolling means of units (mlforecast's recursive strategy feeds each
 model its own forecasts for the days ahead), calendar and holiday features, two static levels (the
-product's mean daily units over its stores, and the store's over its products), and the promotion of
-the day as a known-future input.
+product's mean daily units over its stores, and the store's over its products), the product's category
+where the history carries the catalogue's (`use_categories`), and the promotion of the day as a
+known-future input.
 
 Prices (`price_effect`): a shop sets prices in reaction to demand (dearer in season, discounts on slow
 movers), so trees that read the price learn those reasons, not the price's effect. "elasticity" (the
@@ -104,6 +105,7 @@ class DemandForecaster(BaseEstimator):
         conformal_windows: int = 2,
         price_effect: str = "elasticity",
         elasticity_method: str = "ols_controls",
+        use_categories: bool = True,
         random_state: int = 0,
     ) -> None:
         self.horizon = horizon
@@ -119,6 +121,7 @@ class DemandForecaster(BaseEstimator):
         self.conformal_windows = conformal_windows
         self.price_effect = price_effect
         self.elasticity_method = elasticity_method
+        self.use_categories = use_categories
         self.random_state = random_state
 
     # ----- fit -----
@@ -150,7 +153,7 @@ class DemandForecaster(BaseEstimator):
         )
         self.forecaster_.fit(
             frame[self._columns() + (["weight"] if weights else [])],
-            static_features=["product_level", "store_level"],
+            static_features=self._statics,
             weight_col="weight" if weights else None,
             prediction_intervals=intervals,
         )
@@ -239,10 +242,19 @@ class DemandForecaster(BaseEstimator):
         return self.price_range_.loc[sorted(set(plan.loc[beyond, "product_id"].astype(str)))]
 
     def _columns(self) -> list[str]:
-        """The frame's columns mlforecast sees: with the elasticity's price effect, no price input."""
-        if not self._by_elasticity:
-            return FRAME_COLUMNS
-        return [c for c in FRAME_COLUMNS if c != "price_ratio"]
+        """The frame's columns mlforecast sees: with the elasticity's price effect, no price input; with
+        the catalogue's categories, each series' category as a static input."""
+        columns = FRAME_COLUMNS if not self._by_elasticity else [c for c in FRAME_COLUMNS if c != "price_ratio"]
+        return columns + (["category_code"] if self._by_category else [])
+
+    @property
+    def _by_category(self) -> bool:
+        """Whether the history carried categories (a model fitted before 2026-12-06 has none)."""
+        return len(getattr(self, "category_codes_", ())) > 0
+
+    @property
+    def _statics(self) -> list[str]:
+        return ["product_level", "store_level"] + (["category_code"] if self._by_category else [])
 
     def _elasticities(self, history: pd.DataFrame) -> tuple[pd.Series, str | None]:
         """Each product's own-price elasticity (models/pricing.py, on the same history), or none and why.
@@ -306,8 +318,13 @@ class DemandForecaster(BaseEstimator):
         if learn:
             self.product_level_ = frame.groupby("product_id")["y"].mean()
             self.store_level_ = frame.groupby("store_id")["y"].mean()
+            named = sorted(set(self.categories_)) if self.use_categories else []
+            self.category_codes_ = pd.Series(np.arange(len(named), dtype=float), index=named)
         frame["product_level"] = frame["product_id"].map(self.product_level_).fillna(0.0).to_numpy()
         frame["store_level"] = frame["store_id"].map(self.store_level_).fillna(0.0).to_numpy()
+        if self._by_category:  # a product the catalogue does not name: -1, a category of its own
+            category = frame["product_id"].map(self.categories_).map(self.category_codes_)
+            frame["category_code"] = category.fillna(-1.0).to_numpy()
         return frame.rename(columns={"date": "ds"})
 
     # ----- state -----
@@ -335,9 +352,7 @@ class DemandForecaster(BaseEstimator):
     def _attached(self, models: dict, scores: pd.DataFrame | None):
         """mlforecast's object rebuilt from the recent history with fitted models (and conformal scores)."""
         forecaster = self._mlforecast(models)
-        forecaster.preprocess(
-            self.recent_, static_features=["product_level", "store_level"], keep_last_n=KEEP_LAST_DAYS
-        )
+        forecaster.preprocess(self.recent_, static_features=self._statics, keep_last_n=KEEP_LAST_DAYS)
         forecaster.models_ = models
         if scores is not None:
             from mlforecast.utils import PredictionIntervals
@@ -400,7 +415,7 @@ class DemandForecaster(BaseEstimator):
 
     def _forecast(self, known: pd.DataFrame, horizon: int, plan: pd.DataFrame | None) -> pd.DataFrame:
         grid = self._future(known, horizon, plan)
-        future = grid[[c for c in self._columns() if c not in ("y", "product_level", "store_level")]]
+        future = grid[[c for c in self._columns() if c != "y" and c not in self._statics]]
         level = [int(round(100 * (max(self.quantiles) - min(self.quantiles))))]
         ids = known["unique_id"].tolist()
         if self.intervals == "conformal":

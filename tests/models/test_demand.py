@@ -198,6 +198,21 @@ def test_the_fitted_forecaster_round_trips_through_skops(fitted):
     pd.testing.assert_frame_equal(loaded.predict(14), fitted.predict(14))
 
 
+def test_the_category_is_an_input_and_survives_the_registrys_format():
+    """With the catalogue's categories each series' category is a static input of the trees; the registry's
+    skops state keeps it, and the new product's fallback, through a load."""
+    history = _two_categories()
+    model = _model().fit(history)
+    assert "category_code" in model._statics and model.category_codes_.to_dict() == {"big": 0.0, "slow": 1.0}
+    without = _model(use_categories=False).fit(history)
+    assert "category_code" not in without._statics
+    assert not np.allclose(model.predict(7)["p50"], without.predict(7)["p50"])  # the trees read it
+    data = sio.dumps(model)
+    loaded = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    series = pd.DataFrame({"product_id": ["P0", "P-new"], "store_id": ["S0", "S0"]})
+    pd.testing.assert_frame_equal(loaded.predict(7, series=series), model.predict(7, series=series))
+
+
 def test_a_horizon_beyond_the_trained_one_is_refused(fitted):
     with pytest.raises(ValueError, match="horizon must be between 1 and 14"):
         fitted.predict(15)
