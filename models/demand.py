@@ -650,25 +650,25 @@ def _short_series(history: pd.DataFrame, learned) -> pd.DataFrame:
     )
 
 
-def _own_level(own: pd.DataFrame, names: list[str], pair, short: pd.DataFrame | None) -> pd.DataFrame:
-    """The fallback's forecast scaled toward the series' own mean over its few days: a Poisson-gamma
+def _own_level(rows: pd.DataFrame, names: list[str], short: pd.DataFrame | None) -> pd.DataFrame:
+    """The fallback's forecasts scaled toward each series' own mean over its few days: a Poisson-gamma
     update whose prior is the fallback's level, worth OWN_PRIOR_DAYS days."""
-    if short is None or "days" not in short or own.empty:
-        return own
-    mine = short[(short["product_id"] == pair.product_id) & (short["store_id"] == pair.store_id)]
-    if mine.empty or int(mine["days"].iloc[0]) == 0:
-        return own
-    days, units = int(mine["days"].iloc[0]), float(mine["units"].iloc[0])
-    prior = float(own["mean"].mean())
-    if prior <= 0:
-        return own
+    if short is None or "days" not in short or rows.empty:
+        return rows
+    keys = ["product_id", "store_id"]
+    prior = rows.groupby(keys, sort=False)["mean"].transform("mean").to_numpy()
+    own = rows[keys].merge(short, on=keys, how="left")
+    days, units = own["days"].fillna(0).to_numpy(dtype=float), own["units"].fillna(0).to_numpy(dtype=float)
+    scaled = (days > 0) & (prior > 0)
     level = (days * units + OWN_PRIOR_DAYS * prior) / (days + OWN_PRIOR_DAYS)
-    return own.assign(**{n: own[n] * (level / prior) for n in names})
+    factor = np.where(scaled, level / np.where(prior > 0, prior, 1.0), 1.0)
+    return rows.assign(**{n: rows[n].to_numpy() * factor for n in names})
 
 
 # The fallback as a prior worth this many days of the series' own sales: a product's first week outweighs
 # it, one day's zero does not set the forecast to zero (docs/demand.md has the measured choice).
 OWN_PRIOR_DAYS = 3
+FALLBACKS = ("product fallback", "category fallback", "store fallback")
 
 
 def _fallback(
@@ -681,30 +681,33 @@ def _fallback(
     short: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The category-level fallback for series without their own history (module docstring), scaled by
-    what the series sold on its own few days (`short`); zero when nothing related was learned."""
+    what the series sold on its own few days (`short`); zero when nothing related was learned. Each
+    pair takes the first of its product's mean over the stores that sell it, its category's median in
+    the store, the store's median, that has any forecast."""
     names = [_qname(q) for q in quantiles] + ["mean"]
     dates = pd.DataFrame({"ds": pd.date_range(last_date + pd.Timedelta(days=1), periods=horizon, freq="D")})
-    empty = pd.DataFrame(columns=["product_id", "store_id", "ds", *names])
-    out = out if len(out) else empty
+    out = out if len(out) else pd.DataFrame(columns=["product_id", "store_id", "ds", *names])
     categories = pd.Series(dtype=object) if categories is None else categories
     out = out.assign(category=out["product_id"].map(categories))
-    by_product = out.groupby(["product_id", "ds"])[names].mean().reset_index()
-    by_category = out.groupby(["category", "store_id", "ds"])[names].median().reset_index()
-    by_store = out.groupby(["store_id", "ds"])[names].median().reset_index()
-    rows = []
-    for pair in missing.itertuples(index=False):
-        own, method = by_product[by_product["product_id"] == pair.product_id], "product fallback"
-        if own.empty and pair.product_id in categories.index:
-            mine = (by_category["category"] == categories[pair.product_id]) & (by_category["store_id"] == pair.store_id)
-            own, method = by_category[mine], "category fallback"
-        if own.empty:
-            own, method = by_store[by_store["store_id"] == pair.store_id], "store fallback"
-        if own.empty:
-            own, method = empty, "no history"
-        own = dates.merge(own[["ds", *names]], on="ds", how="left").fillna(0.0)
-        own = _own_level(own, names, pair, short)
-        rows.append(own.assign(product_id=pair.product_id, store_id=pair.store_id, method=method, unique_id=None))
-    return pd.concat(rows, ignore_index=True)
+    tables = (
+        (["product_id"], out.groupby(["product_id", "ds"], as_index=False)[names].mean()),
+        (["category", "store_id"], out.groupby(["category", "store_id", "ds"], as_index=False)[names].median()),
+        (["store_id"], out.groupby(["store_id", "ds"], as_index=False)[names].median()),
+    )
+    pairs = missing[["product_id", "store_id"]].drop_duplicates().reset_index(drop=True)
+    pairs["category"] = pairs["product_id"].map(categories)
+    grid = pairs.merge(dates, how="cross")  # each pair's days together, in the pairs' order
+    method = np.full(len(pairs), "no history", dtype=object)
+    values = np.zeros((len(grid), len(names)))
+    for (keys, table), name in reversed(list(zip(tables, FALLBACKS, strict=True))):  # the first that has one wins
+        has = pairs[keys].merge(table[keys].drop_duplicates(), how="left", indicator=True)["_merge"].eq("both")
+        has = has.to_numpy()
+        method[has] = name
+        found = grid.merge(table, on=[*keys, "ds"], how="left")[names].fillna(0.0).to_numpy()
+        values[np.repeat(has, horizon)] = found[np.repeat(has, horizon)]
+    rows = grid[["product_id", "store_id", "ds"]].assign(**dict(zip(names, values.T, strict=True)))
+    rows = _own_level(rows, names, short)
+    return rows.assign(method=np.repeat(method, horizon), unique_id=None)
 
 
 class BaselineForecaster(PlainState, BaseEstimator):
