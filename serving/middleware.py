@@ -25,13 +25,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from functools import lru_cache
 
-import jiter
-
 from spend.core.audit import AuditLog
+from spend.core.json_keys import duplicate_key_of, strict_json
 from spend.serving.auth import AuthError, KeyFileError, KeyStore, key_store
 from spend.serving.logs import log_request
 from spend.serving.metrics import metrics
@@ -251,14 +249,10 @@ def duplicate_key(body: bytes) -> str | None:
     None too (BentoML then says what is wrong with it). jiter (pydantic's own parser) finds it in one
     pass of about a microsecond for a payment, which runs before every score."""
     try:
-        jiter.from_json(body, catch_duplicate_keys=True)
+        strict_json(body)
     except ValueError as error:
-        found = _DUPLICATE.match(str(error))
-        return found.group(1) if found else None
+        return duplicate_key_of(error)
     return None
-
-
-_DUPLICATE = re.compile(r'Detected duplicate key "(.*)" at line \d+ column \d+$', re.DOTALL)
 
 
 async def _read_at_most(receive, limit: int) -> bytes | None:

@@ -7,23 +7,16 @@ import gzip
 import json
 from pathlib import Path
 
-import jiter
 import pandas as pd
 
 from spend.core.errors import SpendError
+from spend.core.json_keys import duplicate_key_of, strict_json
 from spend.features.schema.fields import TEXT
 
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz")
 # The readers' MALFORMED text of a JSON Lines line that is not one object with each key once: ingestion
 # quarantines it as `row:not_json_object`, where a CSV's unsplittable row is `row:field_count`.
 NOT_JSON = "\x00not_json_object:"
-
-
-def _parsed(text: str, strict: bool = True):
-    """The JSON value of `text`; ValueError when it is not JSON or (`strict`) an object gives a key twice,
-    where which value counts would be the parser's guess. jiter, pydantic's parser: a quarter of the time
-    of Python's json with a pair hook."""
-    return jiter.from_json(text.encode("utf-8"), catch_duplicate_keys=strict)
 
 
 def read_json_rows(path: Path, encoding: str, malformed: str) -> pd.DataFrame:
@@ -34,19 +27,28 @@ def read_json_rows(path: Path, encoding: str, malformed: str) -> pd.DataFrame:
     with opener(path, "rt", encoding=encoding) as handle:
         text = handle.read().lstrip("\ufeff")
     try:
-        _parsed(text, strict=False)
-    except ValueError:  # not one document: JSON Lines, a row per line (a line that is not one object quarantined)
-        return _frame([_line(line, malformed) for line in text.splitlines() if line.strip()], path)
-    try:
-        document = _parsed(text)
+        document = strict_json(text)  # one parse for a document; JSON Lines fail at their first line's end
     except ValueError as error:
-        raise SpendError(f"{path.name}: an object gives a key twice: which value counts cannot be known") from error
+        if duplicate_key_of(error) is not None and _one_document(text):
+            raise SpendError(f"{path.name}: an object gives a key twice: which value counts cannot be known") from error
+        # not one document: JSON Lines, a row per line (a line that is not one object quarantined)
+        return _frame([_line(line, malformed) for line in text.splitlines() if line.strip()], path)
     return _frame(_document_rows(document, path), path)
+
+
+def _one_document(text: str) -> bool:
+    """Whether `text` is one JSON value, keys given twice allowed (a JSON Lines file whose first line gives
+    a key twice is JSON Lines: that line is quarantined, not the file refused)."""
+    try:
+        strict_json(text, unique_keys=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _line(line: str, malformed: str) -> dict:
     try:
-        row = _parsed(line)
+        row = strict_json(line)
     except ValueError:  # a key given twice too
         row = None
     return row if isinstance(row, dict) else {malformed: NOT_JSON + line[:200]}
