@@ -76,7 +76,15 @@ def _booster(params: dict, random_state: int) -> LGBMRegressor:
     return LGBMRegressor(**params, subsample=0.8, subsample_freq=1, random_state=random_state, verbose=-1)
 
 
-class OfferUplift(BaseEstimator):
+class _NetEffects:
+    """predict(X): (members, offers) expected net margin change against no offer, from `effects` (what the
+    gate scores and MLflow's python_function flavor answers, for the model and its baselines alike)."""
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.effects(X).net
+
+
+class OfferUplift(_NetEffects, BaseEstimator):
     def __init__(
         self,
         learner: str = "x",
@@ -194,10 +202,6 @@ class OfferUplift(BaseEstimator):
         cost = np.column_stack([np.maximum(self.cost_[o].predict(X), 0.0) for o in self.offers_])
         return Effects(list(self.offers_), net, cost)
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """(members, offers) expected net margin change against no offer."""
-        return self.effects(X).net
-
 
 def _pieces(fitted, learner: str, X: np.ndarray) -> list[list[tuple[float, LGBMRegressor]]]:
     """Each offer's effect as a weighted sum of fitted LightGBM regressors: what econml's learner computes
@@ -214,14 +218,6 @@ def _pieces(fitted, learner: str, X: np.ndarray) -> list[list[tuple[float, LGBMR
         [(p, c), (1 - p, t)]
         for p, c, t in zip(share, fitted.cate_controls_models, fitted.cate_treated_models, strict=True)
     ]
-
-
-class _NetEffects:
-    """predict(X) as OfferUplift's: (members, offers) expected net margin change against no offer (what
-    MLflow's python_function flavor answers for a registered baseline)."""
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.effects(X).net
 
 
 class BestSingleOffer(_NetEffects, BaseEstimator):
@@ -288,7 +284,7 @@ SPEC = ModelSpec(
     metrics=None,  # policy values on the held-out part of the campaign, by the dataset strategy
     metric_names=("policy_value", "policy_value_low", "policy_value_high"),
     gate_metric="policy_value",
-    predict=lambda model, X: model.effects(X).net,
+    predict=lambda model, X: model.predict(X),
     baselines={"best_single": lambda config: BestSingleOffer(), "no_offer": lambda config: NoOffer()},
     search_space=search_space,
     serving=ServingSpec(roles=("marketing",), routes={"/v1/offers/assign": "offers_assign"}),

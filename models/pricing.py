@@ -59,6 +59,7 @@ CONTROLS = (*SHOP_CONTROLS, "log_traffic")
 LAG = "lag_log_units"
 PRIOR = "category prior"
 UNCATEGORISED = "uncategorised"  # a product the catalogue does not name: pooled toward the shop
+WHOLE_SHOP = "all"  # the one category of a fit without a catalogue
 RECENT_DAYS = 28  # a quote starts from the mean day of the last four weeks
 MIN_MOVE = 0.005  # a week-to-week change in log price below this is no price move
 COLUMNS = (
@@ -201,7 +202,7 @@ class ElasticityEstimator(PlainState, BaseEstimator):
                 progress(done, total)
         table = pd.DataFrame(own)
         groups = (
-            pd.Series("all", index=table["product_id"])
+            pd.Series(WHOLE_SHOP, index=table["product_id"])
             if categories is None
             else categories.reindex(table["product_id"]).fillna(UNCATEGORISED)
         )

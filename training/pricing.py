@@ -64,8 +64,10 @@ def elasticities(
 def _with_catalogue(fitted, table: pd.DataFrame, summary: dict) -> tuple[pd.DataFrame, dict]:
     """Each product's category, where the fit had a catalogue, and the cross-price effects of its
     substitute groups on the products asked for (`cross_effects`)."""
+    from spend.models.pricing import WHOLE_SHOP
+
     categories = getattr(fitted, "categories_", None)
-    if categories is not None and set(categories) - {"all"}:
+    if categories is not None and set(categories) - {WHOLE_SHOP}:
         table = table.assign(category=categories.reindex(table["product_id"]).to_numpy())
     cross = getattr(fitted, "cross_", None)
     if cross is not None and len(cross):

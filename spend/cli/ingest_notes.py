@@ -62,11 +62,8 @@ DECIMAL: Rule = (
     ),
 )
 
-# Lists dated by first transactions: (what they list, their date, its field).
-_LISTED = {
-    "customers": ("customers", "sign-up date", "signup_ts"),
-    "products": ("products", "listing date", "listed_at"),
-}
+# Tables whose rows are dated by their first transaction: (their date in words, its field).
+_LISTED = {"customers": ("sign-up date", "signup_ts"), "products": ("listing date", "listed_at")}
 
 
 RULES: tuple[Rule, ...] = (
@@ -156,16 +153,16 @@ RULES: tuple[Rule, ...] = (
     (
         lambda r: r.dated_by_first_line > 0,
         lambda r: (
-            f"{_LISTED[r.table][0]} without a {_LISTED[r.table][1]} were dated by their first transaction: "
+            f"{r.table} without a {_LISTED[r.table][0]} were dated by their first transaction: "
             f"{r.dated_by_first_line:,}"
         ),
     ),
     (
-        lambda r: r.table in _LISTED and f"{_LISTED[r.table][2]}:missing" in r.quarantined_by_reason,
+        lambda r: r.table in _LISTED and f"{_LISTED[r.table][1]}:missing" in r.quarantined_by_reason,
         lambda r: (
-            f"{_LISTED[r.table][0]} without a {_LISTED[r.table][1]} and without a stored transaction have no date "
-            f"to take: ingest the transactions first, then this file again (its {_LISTED[r.table][0]} already "
-            "stored count as duplicates)"
+            f"{r.table} without a {_LISTED[r.table][0]} and without a stored transaction have no date to take: "
+            f"ingest the transactions first, then this file again (its {r.table} already stored count as "
+            "duplicates)"
         ),
     ),
     (lambda r: bool(r.filled_from_order), _filled),
