@@ -96,6 +96,8 @@ def run(customers: int) -> dict:
         forecast = model.predict(HORIZON, series=series)
         out["seconds"][name] = time.perf_counter() - started
         out[name] = scored(forecast.assign(date=pd.to_datetime(forecast["date"])), held)
+        if name == SPEND:
+            out["prior_days"] = prior_sweep(model, series, held)
         if name == NO_CATALOGUE:  # the same model without the series' own days: the fallback before 2026-12-06
             model.unlearned_ = model.unlearned_[["product_id", "store_id"]]
             forecast = model.predict(HORIZON, series=series)
@@ -104,6 +106,23 @@ def run(customers: int) -> dict:
     return out
 
 
+def prior_sweep(model, series: pd.DataFrame, held: pd.DataFrame) -> dict[str, float]:
+    """WAPE of the same fitted model's new-product forecasts by the weight of the fallback's prior in days
+    (models/demand.py `OWN_PRIOR_DAYS`): how the shipped weight was chosen."""
+    from spend.models import demand
+
+    shipped, out = demand.OWN_PRIOR_DAYS, {}
+    try:
+        for days in PRIOR_DAYS:
+            demand.OWN_PRIOR_DAYS = days
+            forecast = model.predict(HORIZON, series=series)
+            out[str(days)] = scored(forecast.assign(date=pd.to_datetime(forecast["date"])), held)["wape"]
+    finally:
+        demand.OWN_PRIOR_DAYS = shipped
+    return out
+
+
+PRIOR_DAYS = (0, 3, 7, 14, 28, 1e12)  # 1e12: in effect unscaled
 SPEND = "category fallback, scaled by its own days"
 NO_CATALOGUE = "store fallback, scaled by its own days"
 BEFORE = "store fallback, unscaled (before 2026-12-06)"
@@ -150,6 +169,8 @@ def show(r: dict) -> None:
             f"  {name:46s} {row['wape']:7.3f} {row['wape_mean']:11.3f} {row['bias']:7.3f} "
             f"{r['seconds'][name]:8.1f}  {', '.join(row['methods'])}"
         )
+    sweep = ", ".join(f"{'unscaled' if float(k) > 1e6 else k + ' days'} {v:.3f}" for k, v in r["prior_days"].items())
+    print(f"  Spend's WAPE by the prior's weight: {sweep}")
     print()
     show_figures(figures(r))
 
@@ -160,7 +181,7 @@ def main() -> None:
     result = run(args.customers)
     show(result)
     if args.json:
-        tables = {name: result[name] for name in ROWS}
+        tables = {name: result[name] for name in ROWS} | {"prior_days": result["prior_days"]}
         print(json.dumps({"benchmark": "new_products", "tables": tables, "figures": figures(result)}, default=str))
 
 
