@@ -34,6 +34,11 @@ product new everywhere, the median forecast of its category's products in the st
 carries the catalogue's `category` (the `products` table), else the store's median over all its
 products; each row says which (`method`). The fallback is scaled toward the series' own mean over the
 days it has (`OWN_PRIOR_DAYS`).
+
+Launches (`fit(..., launches=)`): catalogued products without a sale, listed within the last
+`min_history_days` days of the history or after it, are forecast in every store from their category's
+products there, as a new product is: scaled down by each day listed without a sale, and zero before the
+listing day ("not listed yet"). A product listed earlier that never sold is not on sale: it has no forecast.
 """
 
 from __future__ import annotations
@@ -126,9 +131,10 @@ class DemandForecaster(BaseEstimator):
 
     # ----- fit -----
 
-    def fit(self, history: pd.DataFrame, y=None) -> DemandForecaster:
+    def fit(self, history: pd.DataFrame, y=None, launches: pd.DataFrame | None = None) -> DemandForecaster:
         """`history`: one row per product x store x day (HISTORY_COLUMNS; `promo` and `stockout` may be
-        empty), zero-sale days included."""
+        empty), zero-sale days included. `launches`: catalogued products without a sale (product_id,
+        category, ds: the listing day), forecast from their category (module docstring)."""
         from mlforecast.utils import PredictionIntervals
 
         self._check_params()
@@ -159,6 +165,7 @@ class DemandForecaster(BaseEstimator):
         )
         self.static_ = frame.drop_duplicates("unique_id").set_index("unique_id")[["product_id", "store_id"]]
         self.unlearned_ = _short_series(history, self.known_series_)
+        self.launches_ = _recent_launches(launches, history, self.last_date_, self.min_history_days)
         return self
 
     def update(self, history: pd.DataFrame) -> DemandForecaster:
@@ -403,8 +410,12 @@ class DemandForecaster(BaseEstimator):
         if len(missing):
             categories = getattr(self, "categories_", None)  # a model fitted before 2026-12-06 has none
             short = getattr(self, "unlearned_", None)
+            launches = getattr(self, "launches_", None)
+            if launches is not None and len(launches):
+                categories, short = _with_launches(categories, short, launches, missing, self.last_date_)
             fallback = _fallback(out, missing, self.quantiles, horizon, self.last_date_, categories, short)
-            out = pd.concat([out, fallback], ignore_index=True)
+            names = [*(_qname(q) for q in self.quantiles), "mean"]
+            out = pd.concat([out, _before_listing(fallback, launches, names)], ignore_index=True)
         out = out[out["unique_id"].isin(wanted["unique_id"]) | out["unique_id"].isna()]
         columns = ["product_id", "store_id", "date", *(_qname(q) for q in self.quantiles), "mean", "method"]
         return (
@@ -665,6 +676,43 @@ def _own_level(rows: pd.DataFrame, names: list[str], short: pd.DataFrame | None)
     return rows.assign(**{n: rows[n].to_numpy() * factor for n in names})
 
 
+def _recent_launches(launches, history: pd.DataFrame, last_date, window_days: int) -> pd.DataFrame:
+    """The launches (product_id, category, ds) a forecast is given for: not in `history`, and listed
+    within `window_days` before its last day or after it."""
+    columns = ["product_id", "category", "ds"]
+    if launches is None or len(launches) == 0:
+        return pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c == "ds" else object) for c in columns})
+    rows = launches[columns].assign(product_id=launches["product_id"].astype(str), ds=pd.to_datetime(launches["ds"]))
+    rows = rows[~rows["product_id"].isin(set(history["product_id"]))]
+    return rows[rows["ds"] > last_date - pd.Timedelta(days=window_days)].reset_index(drop=True)
+
+
+def _with_launches(categories, short, launches: pd.DataFrame, missing: pd.DataFrame, last_date):
+    """The fallback's categories and own days with the launches': each launch pair's days on sale so far,
+    all without a sale."""
+    named = pd.Series(launches["category"].to_numpy(), index=launches["product_id"].to_numpy(), name="category")
+    categories = named if categories is None or categories.empty else pd.concat([categories, named])
+    pairs = missing[["product_id", "store_id"]].merge(launches[["product_id", "ds"]], on="product_id")
+    days = ((last_date - pairs["ds"]).dt.days + 1).clip(lower=0)
+    own = pairs[["product_id", "store_id"]].assign(days=days.to_numpy(), units=0.0)
+    short = own if short is None or short.empty else pd.concat([short, own], ignore_index=True)
+    return categories, short
+
+
+def _before_listing(rows: pd.DataFrame, launches: pd.DataFrame | None, names: list[str]) -> pd.DataFrame:
+    """A launch's days before its listing day: nothing on sale, nothing forecast."""
+    if launches is None or rows.empty or len(launches) == 0:
+        return rows
+    listed = rows["product_id"].map(launches.set_index("product_id")["ds"])
+    before = (rows["ds"] < listed).to_numpy()
+    if not before.any():
+        return rows
+    rows = rows.copy()
+    rows.loc[before, names] = 0.0
+    rows.loc[before, "method"] = "not listed yet"
+    return rows
+
+
 # The fallback as a prior worth this many days of the series' own sales: a product's first week outweighs
 # it, one day's zero does not set the forecast to zero (docs/demand.md has the measured choice).
 OWN_PRIOR_DAYS = 3
@@ -724,7 +772,8 @@ class BaselineForecaster(PlainState, BaseEstimator):
         self.horizon = horizon
         self.history_days = history_days
 
-    def fit(self, history: pd.DataFrame, y=None) -> BaselineForecaster:
+    def fit(self, history: pd.DataFrame, y=None, launches: pd.DataFrame | None = None) -> BaselineForecaster:
+        """`launches` are not forecast: these methods know no categories."""
         frame = _checked(history)
         self.last_date_ = frame["date"].max()
         frame = frame[frame["date"] > self.last_date_ - pd.Timedelta(days=self.history_days)]

@@ -41,15 +41,19 @@ def check_horizon(horizon: int, most: int) -> int:
 
 
 def forecastable(model, counts: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The product x store pairs `model` answers for: those it learned, and those of its history too short
-    to learn (a product launched last week), which get its fallback. With stock `counts` (replenishment),
-    a pair too short to learn only where it is counted: a new product not yet in the stock report is not
-    an error of the report's."""
+    """The product x store pairs `model` answers for: those it learned, those of its history too short
+    to learn (a product launched last week), and each catalogued launch in every store, which get its
+    fallback. With stock `counts` (replenishment), a pair it did not learn only where it is counted: a new
+    product not yet in the stock report is not an error of the report's."""
     learned = model.static_[["product_id", "store_id"]]
-    unlearned = getattr(model, "unlearned_", None)  # a model fitted before 2026-12-06 has none
-    if unlearned is None or unlearned.empty:
+    new = [getattr(model, "unlearned_", None)]  # a model fitted before 2026-12-06 has none
+    launches = getattr(model, "launches_", None)
+    if launches is not None and len(launches):
+        new.append(launches[["product_id"]].merge(learned[["store_id"]].drop_duplicates(), how="cross"))
+    new = [part[["product_id", "store_id"]] for part in new if part is not None and not part.empty]
+    if not new:
         return learned
-    unlearned = unlearned[["product_id", "store_id"]]
+    unlearned = pd.concat(new, ignore_index=True)
     if counts is not None and not counts.empty:
         counted = counts[["product_id", "store_id"]].astype(str).drop_duplicates()
         unlearned = unlearned.merge(counted, on=["product_id", "store_id"])
@@ -69,7 +73,8 @@ def requested_series(learned: pd.DataFrame, products, stores) -> pd.DataFrame:
         unknown = sorted(set(asked or ()) - known)
         if unknown:
             shown = ", ".join(unknown[:5])
-            raise BadRequest(f"{field}: unknown {field} {shown} (not in the demand history)", f"{field}s", "unknown")
+            where = "the demand history" + (" nor a catalogued launch" if field == "product" else "")
+            raise BadRequest(f"{field}: unknown {field} {shown} (not in {where})", f"{field}s", "unknown")
     pairs = learned[["product_id", "store_id"]].drop_duplicates()
     if products:
         pairs = pairs[pairs["product_id"].isin(products)]

@@ -40,6 +40,9 @@ def forecast(
             frame.loc[~frame["method"].isin(own), ["product_id", "store_id"]].drop_duplicates().shape[0]
         ),
     }
+    launches = getattr(model, "launches_", None)  # catalogued products not sold yet, forecast by category
+    if launches is not None and len(launches):
+        summary["launches"] = sorted(set(launches["product_id"]) & set(series["product_id"]))
     skipped = demand_requests.plan_skipped(model, plan)
     if skipped:
         summary["skipped"] = skipped

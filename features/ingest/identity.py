@@ -104,7 +104,8 @@ def classify(
     """Label each row 'accepted', 'duplicate', 'invalid' or 'conflict' (in that order of precedence).
 
     Only a key given by the source can conflict: a derived key is a hash of the content, so a second
-    row with the same derived key has the same content and is already a duplicate.
+    row with the same derived key has the same content and is already a duplicate. A table whose newer
+    rows replace older ones passes no `stored_keys`: a key conflicts only within the file.
     """
     replay = np.isin(row_hash.to_numpy(), seen_hashes) | row_hash.duplicated(keep="first").to_numpy()
     code = np.where(replay, DUPLICATE, np.where(invalid.to_numpy(), INVALID, ACCEPTED)).astype(np.int8)

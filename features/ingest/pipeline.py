@@ -36,7 +36,7 @@ from spend.features.ingest.readers import MALFORMED, file_sha256, joined_parts, 
 from spend.features.ingest.signups import (
     DATED_BY_FIRST_LINE,
     dated_by_first_line,
-    first_lines,
+    known_dates,
     with_signup_column,
 )
 from spend.features.ingest.stock_reports import with_count_time
@@ -88,6 +88,7 @@ class IngestReport:
     repeated_lines: int = 0  # rows repeating another of the file exactly: duplicates, or kept with the option
     repeated_kept: bool = False  # --keep-repeated-lines: those rows are lines of their own
     dated_by_first_line: int = 0  # customers without a sign-up date, dated by their first transaction
+    replaced: int = 0  # accepted rows that replace a stored row of their key (TableSpec.replaces)
     suggested_ts_formats: list[str] = field(default_factory=list)
     suggested_maps: list[str] = field(default_factory=list)  # for ignored columns that look like optional ones
     schema_version: str = SCHEMA_VERSION
@@ -195,7 +196,7 @@ def check_rows(
     raw_customer = typed["customer_id"].copy() if "customer_id" in typed else None
     if raw_customer is not None:
         typed["customer_id"] = pseudonymise(raw_customer, key)
-    typed, dated = dated_by_first_line(typed, raw, spec.name, partial(first_lines, OfflineStore(settings.paths)))
+    typed, dated = dated_by_first_line(typed, raw, spec.name, partial(known_dates, OfflineStore(settings.paths)))
     content = content_hash(typed[[c for c in specs if c != spec.key]])
     key_given = typed[spec.key].notna()
     read = ~content.index.isin(parsed.failures["row"])  # unreadable rows differ by their text, not content
@@ -270,12 +271,20 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     invalid = pd.Series(typed.index.isin(reasons.index), index=typed.index)
     key_given = typed[spec.key].notna()
     row_hash = _row_hash(checked.content, typed[spec.key], key_given, raw, specs, checked.parse_failures)
-    seen = store.read(spec.name, ["row_hash"])["row_hash"].to_numpy(dtype="int64")
-    seen = np.concatenate([seen, store.read_quarantine(spec.name, ["row_hash"])["row_hash"].to_numpy(dtype="int64")])
-    stored_keys = store.read(spec.name, [spec.key])[spec.key].dropna()
+    columns = ["row_hash", spec.key]
+    stored = store.latest(spec.name, spec.key, columns) if spec.replaces else store.read(spec.name, columns)
+    seen = stored["row_hash"].to_numpy(dtype="int64") if len(stored) else np.zeros(0, dtype="int64")
+    # A replacing table's changed row is a new version: only today's rows make a row a duplicate (a
+    # category changed and changed back is stored again), no stored key conflicts, and a row refused
+    # as one of two in a file may come again alone.
+    conflict = f"{spec.key}:duplicate_{spec.key}"
+    refused = store.read_quarantine(spec.name, ["row_hash", "reason"])
+    refused = refused[refused["reason"] != conflict] if spec.replaces and len(refused) else refused
+    seen = np.concatenate([seen, refused["row_hash"].to_numpy(dtype="int64")])
+    stored_keys = pd.Series(dtype=object) if spec.replaces or stored.empty else stored[spec.key].dropna()
     status = classify(row_hash, typed[spec.key], key_given, invalid, seen, stored_keys)
     reason = reasons["reason"].reindex(typed.index)
-    reason[status == "conflict"] = f"{spec.key}:duplicate_{spec.key}"
+    reason[status == "conflict"] = conflict
 
     progress("write")
     keep = status == "accepted"
@@ -308,6 +317,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             repeated_lines=batch.checked.repeated,
             repeated_kept=batch.options.keep_repeated_lines,
             dated_by_first_line=batch.checked.dated,
+            replaced=int(typed.loc[keep, spec.key].isin(stored[spec.key]).sum()) if spec.replaces else 0,
             suggested_ts_formats=batch.checked.ts_formats,
         )
         store.catalog.commit(_record(report, batch.started, batch.options))

@@ -5,7 +5,8 @@ dated by their first transaction stored so far (a purchase or a return), which i
 for a shop without accounts ("first contact"), and no stored line of theirs then predates it
 (`before_customer_signup`); a product likewise by its first stored sale. One with no stored transaction
 has no date to take: the row is quarantined as `signup_ts:missing` (`listed_at:missing`), and ingesting
-the transactions first, then the list again, dates it.
+the transactions first, then the list again, dates it. One already stored keeps its stored date: a list
+sent again without dates repeats what is stored (a duplicate), it does not change it.
 """
 
 from __future__ import annotations
@@ -26,21 +27,31 @@ def with_signup_column(raw: pd.DataFrame, table: str) -> pd.DataFrame:
     return raw.assign(**{column: pd.Series(pd.NA, index=raw.index, dtype="string")})
 
 
-def dated_by_first_line(typed: pd.DataFrame, raw: pd.DataFrame, table: str, first_lines) -> tuple[pd.DataFrame, int]:
-    """Dates blank in `raw` replaced by the customer's (product's) first stored transaction
-    (`first_lines(id_column)` reads them, only when some date is blank; a date that did not parse keeps
-    its reason); returns the rows and how many were dated so."""
+def dated_by_first_line(typed: pd.DataFrame, raw: pd.DataFrame, table: str, known_dates) -> tuple[pd.DataFrame, int]:
+    """Dates blank in `raw` replaced by the customer's (product's) stored date, else its first stored
+    transaction (`known_dates(table)` reads them, only when some date is blank; a date that did not parse
+    keeps its reason); returns the rows and how many were dated so."""
     if table not in DATED_BY_FIRST_LINE:
         return typed, 0
     column, key = DATED_BY_FIRST_LINE[table]
     blank = parse.blank(raw[column]) & typed[key].notna()
     if not blank.any():
         return typed, 0
-    first = first_lines(key)
+    first = known_dates(table)
     dated = typed.loc[blank, key].astype(str).map(first).astype(typed[column].dtype)
     typed = typed.copy()
     typed.loc[blank, column] = dated
     return typed, int(dated.notna().sum())
+
+
+def known_dates(store, table: str) -> pd.Series:
+    """Each stored customer's sign-up (product's listing) date, and for the others their first stored
+    transaction, by id."""
+    column, key = DATED_BY_FIRST_LINE[table]
+    stored = store.latest(table, key, [key, column]).dropna()
+    dates = pd.Series(stored[column].to_numpy(), index=stored[key].astype(str).to_numpy())
+    first = first_lines(store, key)
+    return dates.combine_first(first) if len(dates) else first
 
 
 def first_lines(store, key: str = "customer_id") -> pd.Series:

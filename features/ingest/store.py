@@ -86,6 +86,20 @@ class OfflineStore:
         it holds for (an Arrow expression, applied while reading)."""
         return self._read(self.paths.table(table), table, columns, where)
 
+    def latest(self, table: str, key: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """The last committed row of each `key` (a table whose newer rows replace older ones: the product
+        catalogue), in the ledger's commit order, with `columns` (default: all)."""
+        wanted = None if columns is None else list(dict.fromkeys([*columns, key, "batch_id"]))
+        rows = self.read(table, wanted)
+        if rows.empty:
+            return rows.reindex(columns=columns) if columns else rows
+        committed = self.committed_ids(table)
+        order = [b.batch_id for b in self.catalog.batches(table) if b.batch_id in committed]
+        position = rows["batch_id"].astype(str).map({batch: i for i, batch in enumerate(order)})
+        rows = rows.iloc[np.argsort(position.to_numpy(), kind="stable")]
+        rows = rows.drop_duplicates(key, keep="last").reset_index(drop=True)
+        return rows[columns] if columns else rows
+
     def read_quarantine(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
         return self._read(self.paths.quarantine / table, table, columns)
 

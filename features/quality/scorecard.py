@@ -124,7 +124,7 @@ def score_table(table: str, store: OfflineStore, settings: SpendSettings, now: d
     if not batches:
         return None
     spec = TABLES[table]
-    stored = store.read(table)
+    stored = store.latest(table, spec.key) if spec.replaces else store.read(table)  # a replaced row is history
     if stored.empty:  # every row quarantined: what was wrong is in validity; nothing else can be measured
         nothing = Dimension(0.0, ["no accepted rows"])
         dims = dict.fromkeys(DIMENSIONS, nothing) | {"validity": validity(batches)}

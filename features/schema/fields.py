@@ -122,6 +122,15 @@ def not_in_future(now: datetime) -> Rule:
     )
 
 
+def planned_within_a_year(now: datetime) -> Rule:
+    bound = pd.Timestamp(now) + pd.Timedelta(days=366)
+    return Rule(
+        "within_a_year_ahead",
+        "not later than a year after the ingestion time (a date planned ahead, such as a launch)",
+        pa.Check(lambda s: s <= bound, name="within_a_year_ahead"),
+    )
+
+
 def not_before_earliest(earliest: datetime) -> Rule:
     bound = pd.Timestamp(earliest)
     return Rule(

@@ -23,6 +23,7 @@ from spend.features.schema.fields import (  # noqa: F401 (SchemaContext and defa
     non_zero,
     not_before_earliest,
     not_in_future,
+    planned_within_a_year,
     row_rule,
 )
 
@@ -42,6 +43,7 @@ class TableSpec:
     personal_fields: tuple[str, ...] = ()
     checks_signup: bool = True  # events of a customer may not predate the customer's signup
     streams: bool = True  # new rows keep arriving, so freshness (timeliness) applies
+    replaces: bool = False  # a stored key's changed row is its new version (a catalogue), not a conflict
 
     def field_map(self, ctx: SchemaContext) -> dict[str, FieldSpec]:
         return {f.name: f for f in self.fields(ctx)}
@@ -87,10 +89,10 @@ def _customer_id(ctx: SchemaContext, *, nullable: bool = False) -> FieldSpec:
     )
 
 
-def _ts(ctx: SchemaContext, description: str, name: str = "ts") -> FieldSpec:
-    return FieldSpec(
-        name, Kind.TIMESTAMP, description, unit="UTC", rules=(not_in_future(ctx.now), not_before_earliest(ctx.earliest))
-    )
+def _ts(ctx: SchemaContext, description: str, name: str = "ts", planned: bool = False) -> FieldSpec:
+    """A timestamp of something that happened, or (`planned`) that may be planned up to a year ahead."""
+    ahead = planned_within_a_year(ctx.now) if planned else not_in_future(ctx.now)
+    return FieldSpec(name, Kind.TIMESTAMP, description, unit="UTC", rules=(ahead, not_before_earliest(ctx.earliest)))
 
 
 def _transaction_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
@@ -436,9 +438,11 @@ def _product_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
         id_field("product_id", "Product (SKU) id, as transactions name it."),
         _ts(
             ctx,
-            "When the product was listed; blank, or a catalogue without the column, takes the product's first "
-            "stored sale.",
+            "When the product was (or will be) listed, up to a year ahead: a launch not yet on sale is forecast from "
+            "its category from that day; blank, or a catalogue without the column, takes the product's stored "
+            "listing date, else its first stored sale.",
             name="listed_at",
+            planned=True,
         ),
         FieldSpec(
             "category",
@@ -538,13 +542,16 @@ TABLES: dict[str, TableSpec] = {
         ),
         TableSpec(
             "products",
-            "The product catalogue: one row per product, its category and substitute group. A product's row is "
-            "fixed once stored: the same row again is a duplicate, another category a conflict.",
+            "The product catalogue: one row per product, its category and substitute group. A catalogue says what "
+            "each product is today: a product's changed row, ingested later, replaces its stored one (a new "
+            "category or group; a blank listing date keeps the stored one), the same row again is a duplicate, "
+            "and two rows of one product in one file are a conflict.",
             "product_id",
             "listed_at",
             _product_fields,
             checks_signup=False,
             streams=False,
+            replaces=True,
         ),
         TableSpec(
             "inventory",

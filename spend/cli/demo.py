@@ -285,6 +285,8 @@ def _forecast_and_replenish(settings: SpendSettings) -> dict:
 
 
 def _show_supply(demand: dict, supply: dict | None) -> None:
+    from spend.cli.supply import launch_line
+
     if supply is None:
         console.print(f"demand forecast and replenishment skipped: {demand['skipped']}")
         return
@@ -293,6 +295,8 @@ def _show_supply(demand: dict, supply: dict | None) -> None:
     _verdict("demand", demand)
     console.print(f"demand forecast -> {supply['forecast']['file']} (first rows):")
     console.print(supply["first_forecast"].round(2).to_string(index=False), highlight=False)
+    if supply["forecast"].get("launches"):
+        console.print(launch_line(supply["forecast"]["launches"]), highlight=False)
     console.print(f"replenishment -> {supply['replenishment']['file']} (largest orders):")
     columns = [
         "product_id",

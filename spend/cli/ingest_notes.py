@@ -153,7 +153,7 @@ RULES: tuple[Rule, ...] = (
     (
         lambda r: r.dated_by_first_line > 0,
         lambda r: (
-            f"{r.table} without a {_LISTED[r.table][0]} were dated by their first transaction: "
+            f"{r.table} without a {_LISTED[r.table][0]} took their stored one, or their first transaction's: "
             f"{r.dated_by_first_line:,}"
         ),
     ),
@@ -164,6 +164,10 @@ RULES: tuple[Rule, ...] = (
             f"ingest the transactions first, then this file again (its {r.table} already stored count as "
             "duplicates)"
         ),
+    ),
+    (
+        lambda r: r.replaced > 0,
+        lambda r: f"{r.table} whose stored row this file changes (a new category or group): {r.replaced:,} replaced",
     ),
     (lambda r: bool(r.filled_from_order), _filled),
 )

@@ -69,8 +69,18 @@ def forecast_command(
         f"{fallback}){shown}",
         highlight=False,
     )
+    if summary.get("launches"):
+        console.print(launch_line(summary["launches"]), highlight=False)
     if summary.get("skipped"):
         console.print(f"skipped: {summary['skipped']}", highlight=False)
+
+
+def launch_line(launches: list[str]) -> str:
+    more = f" and {len(launches) - 5:,} more" if len(launches) > 5 else ""
+    return (
+        f"catalogued launches, not sold yet, forecast from their category from their listing day: "
+        f"{', '.join(launches[:5])}{more}"
+    )
 
 
 def _table(frame) -> Table:

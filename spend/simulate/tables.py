@@ -192,9 +192,14 @@ def inventory_table(inventory: pd.DataFrame, catalog: Catalog, config: Simulatio
     )
 
 
+LAUNCHES = 2  # catalogued products listed a week after the history ends: forecast from their category
+LAUNCH_AFTER_DAYS = 7
+
+
 def product_table(catalog: Catalog, config: SimulationConfig) -> pd.DataFrame:
     """The catalogue: each product's category, and a substitute group per set of substitutes (the pairs
-    joined where they share a product), every product listed on the history's first day."""
+    joined where they share a product), every product listed on the history's first day; and LAUNCHES
+    products, not sold in the history, listed a week after it ends in its most common categories."""
     products = catalog.products["product_id"].astype(str)
     group = pd.Series(pd.NA, index=products, dtype=object)
     for k, (a, b) in enumerate(sorted(catalog.substitutes[["product_id", "substitute_id"]].itertuples(index=False))):
@@ -203,7 +208,7 @@ def product_table(catalog: Catalog, config: SimulationConfig) -> pd.DataFrame:
         for old in joined[1:]:
             group[group == old] = name
         group[[a, b]] = name
-    return pd.DataFrame(
+    listed = pd.DataFrame(
         {
             "product_id": products.to_numpy(),
             "listed_at": _iso(np.full(len(products), config.start_ts)),
@@ -211,6 +216,16 @@ def product_table(catalog: Catalog, config: SimulationConfig) -> pd.DataFrame:
             "substitute_group": group.to_numpy(),
         }
     )
+    launch_ts = config.start_ts + np.timedelta64((config.days + LAUNCH_AFTER_DAYS) * 86_400, "s")
+    launches = pd.DataFrame(
+        {
+            "product_id": [f"P{len(products) + j:05d}" for j in range(LAUNCHES)],
+            "listed_at": _iso(np.full(LAUNCHES, launch_ts)),
+            "category": catalog.products["category"].value_counts().index[:LAUNCHES].to_numpy(),
+            "substitute_group": pd.NA,
+        }
+    )
+    return pd.concat([listed, launches], ignore_index=True)
 
 
 FEEDBACK_DELAY_DAYS = 7  # the Fraud Detection Handbook's delay before a payment's outcome is known

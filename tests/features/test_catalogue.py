@@ -1,5 +1,6 @@
-"""The product catalogue (`--table products`): ingested as shops export it, dated by first sales, fixed once
-stored, scored for coverage, and read by the models as categories and substitute pairs."""
+"""The product catalogue (`--table products`): ingested as shops export it, dated by first sales, its
+latest row per product counting (a re-categorised product), scored for coverage, and read by the models
+as categories and substitute pairs."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from spend.cli import app
+from spend.cli.ingest_notes import notes
 from spend.features.compute.catalogue import MAX_GROUP, NO_CATALOGUE, Catalogue
 from spend.features.ingest.pipeline import IngestOptions, ingest
 from spend.features.ingest.store import OfflineStore
@@ -43,13 +45,51 @@ def test_a_catalogue_without_dates_takes_first_sales_and_an_unsold_product_waits
     assert (once_sold.accepted, once_sold.duplicates, once_sold.quarantined) == (1, 1, 0)
 
 
-def test_a_changed_category_is_quarantined_not_written_over(settings, write_csv):
+def _categories(settings) -> dict:
+    return Catalogue.read(OfflineStore(settings.paths)).categories.to_dict()
+
+
+def test_a_changed_category_replaces_the_stored_one_and_can_change_back(settings, write_csv):
+    """A shop re-categorises a product, or fixes a wrong category: its row was quarantined as a conflict,
+    and the wrong category stayed for good."""
     _sold(settings, write_csv)
-    ingest(write_csv(CATALOGUE[:1], "products.csv"), IngestOptions("products", mapping=MAP), settings, now=NOW)
-    moved = [CATALOGUE[0] | {"Product Category": "drinks"}]
-    report = ingest(write_csv(moved, "moved.csv"), IngestOptions("products", mapping=MAP), settings, now=NOW)
+    options = IngestOptions("products", mapping=MAP)
+    ingest(write_csv(CATALOGUE[:1], "products.csv"), options, settings, now=NOW)
+    moved = ingest(write_csv([CATALOGUE[0] | {"Product Category": "drinks"}], "moved.csv"), options, settings, now=NOW)
+    assert (moved.accepted, moved.quarantined, moved.replaced) == (1, 0, 1)
+    assert "products whose stored row this file changes (a new category or group): 1 replaced" in notes(moved)
+    assert _categories(settings) == {"p1": "drinks"}
+    card = scorecard(settings, now=NOW)["tables"]["products"]
+    assert card["uniqueness"]["failing"] == []  # an older version is history, not a second row of the key
+    back = ingest(write_csv(CATALOGUE[:1], "back.csv"), options, settings, now=NOW)
+    assert (back.accepted, back.duplicates, back.replaced) == (1, 0, 1)  # stored before, but not today's
+    assert _categories(settings) == {"p1": "grocery"}
+    same = ingest(write_csv(CATALOGUE[:1], "same.csv"), options, settings, now=NOW)
+    assert (same.accepted, same.duplicates) == (0, 1)
+
+
+def test_two_rows_of_one_product_in_one_file_conflict(settings, write_csv):
+    _sold(settings, write_csv)
+    rows = [CATALOGUE[0], CATALOGUE[0] | {"Product Category": "drinks"}]
+    report = ingest(write_csv(rows, "products.csv"), IngestOptions("products", mapping=MAP), settings, now=NOW)
     assert report.quarantined_by_reason == {"product_id:duplicate_product_id": 1}
-    assert OfflineStore(settings.paths).read("products")["category"].tolist() == ["grocery"]
+    assert _categories(settings) == {"p1": "grocery"}
+    alone = ingest(write_csv(rows[1:], "fixed.csv"), IngestOptions("products", mapping=MAP), settings, now=NOW)
+    assert (alone.accepted, alone.replaced) == (1, 1)  # the refused row, sent alone, is the change it was
+    assert _categories(settings) == {"p1": "drinks"}
+
+
+def test_a_blank_listing_date_keeps_the_stored_one(settings, write_csv):
+    """A catalogue sent again without its dates repeats the stored rows; before, each blank took the first
+    sale's date, which differs from a date given before, and the row became a change."""
+    _sold(settings, write_csv)
+    options = IngestOptions("products", mapping=MAP)
+    dated = [CATALOGUE[0] | {"listed_at": "2025-03-01T00:00:00"}]
+    ingest(write_csv(dated, "dated.csv"), options, settings, now=NOW)
+    again = ingest(write_csv(CATALOGUE[:1], "undated.csv"), options, settings, now=NOW)
+    assert (again.accepted, again.duplicates, again.dated_by_first_line) == (0, 1, 1)
+    stored = OfflineStore(settings.paths).latest("products", "product_id")
+    assert stored["listed_at"].tolist() == [pd.Timestamp("2025-03-01", tz="UTC")]
 
 
 def test_a_shops_catalogue_export_gets_the_map_to_type(settings, write_csv):

@@ -1173,7 +1173,8 @@ def test_a_damaged_workbook_is_one_clear_error(settings, tmp_path, name):
         with zipfile.ZipFile(path, "w") as archive:
             archive.writestr("hello.txt", "not a workbook")
     result = runner.invoke(app, ["ingest", str(path), "--table", "transactions"])
-    assert result.exit_code == 2 and "a damaged workbook" in result.output and "unexpected" not in result.output
+    assert result.exit_code == 2 and "a damaged workbook" in result.output, result.output
+    assert "unexpected" not in result.output
 
 
 def test_an_exports_totals_lines_are_quarantined_as_such_and_a_product_named_total_is_a_sale(settings, tmp_path):

@@ -153,6 +153,46 @@ def test_a_counted_new_product_is_replenished_and_an_uncounted_one_is_not_an_err
     assert "P-new" not in set(frame["product_id"])
 
 
+def test_a_catalogued_launch_is_forecast_from_its_category_in_every_store_from_its_listing_day():
+    """A product in the catalogue that has not sold yet was "unknown" to every forecast: the supply chain
+    could not plan the stock it launches with. Listed in 3 days, it gets its category's forecast in each
+    store from then; listed 5 days ago without a sale, less; listed before the last 28 days, none."""
+    from spend.models.demand_requests import BadRequest, forecast, forecastable, replenish
+
+    history = _two_categories()
+    last = history["date"].max()
+    launches = pd.DataFrame(
+        {
+            "product_id": ["L-soon", "L-quiet", "L-old", "P0"],  # P0 has sold: it is no launch
+            "category": ["big", "big", "big", "big"],
+            "ds": [last + pd.Timedelta(days=3), last - pd.Timedelta(days=4), last - pd.Timedelta(days=60), last],
+        }
+    )
+    model = _model().fit(history, launches=launches)
+    assert set(model.launches_["product_id"]) == {"L-soon", "L-quiet"}
+    pairs = set(forecastable(model).itertuples(index=False, name=None))
+    assert {("L-soon", s) for s in ("S0", "S1", "S2")} <= pairs
+    soon = forecast(model, products=["L-soon"], horizon=7).sort_values(["store_id", "date"])
+    first = soon[soon["date"] < last + pd.Timedelta(days=3)]
+    assert set(first["method"]) == {"not listed yet"} and (first[["p10", "p50", "p90", "mean"]] == 0).all().all()
+    listed = soon[soon["date"] >= last + pd.Timedelta(days=3)]
+    assert set(listed["method"]) == {"category fallback"} and (listed["mean"] > 5).all()  # a big seller's
+    quiet = forecast(model, products=["L-quiet"], horizon=7)
+    assert quiet["mean"].mean() == pytest.approx(listed["mean"].mean() * 3 / (3 + 5), rel=0.25)  # 5 days unsold
+    with pytest.raises(BadRequest, match="unknown product L-old .*nor a catalogued launch"):
+        forecast(model, products=["L-old"], horizon=7)
+    pairs = model.static_[["product_id", "store_id"]]
+    counts = pd.concat([pairs, pd.DataFrame({"product_id": ["L-soon"], "store_id": ["S1"]})])
+    frame, _ = replenish(model, counts.assign(ts=last, on_hand=0.0, on_order=0.0, lead_time_days=5.0), None, 0.95, 7)
+    launch = frame[frame["product_id"] == "L-soon"]
+    assert launch["store_id"].tolist() == ["S1"] and launch["suggested_order"].iloc[0] > 0  # counted where stocked
+    data = sio.dumps(model)
+    loaded = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    pd.testing.assert_frame_equal(
+        forecast(loaded, products=["L-soon"], horizon=7), forecast(model, products=["L-soon"], horizon=7)
+    )
+
+
 def test_a_series_without_history_gets_the_product_fallback(fitted):
     series = pd.DataFrame({"product_id": ["P0", "P0", "P9"], "store_id": ["S0", "S-new", "S1"]})
     forecast = fitted.predict(7, series=series)

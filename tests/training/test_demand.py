@@ -92,6 +92,27 @@ def test_forecast_answers_quantiles_per_product_store_and_day(shop, tmp_path):
     assert (frame["p10"] <= frame["p50"]).all() and (frame["p50"] <= frame["p90"]).all()
 
 
+def test_a_catalogued_launch_is_forecast_from_its_listing_day(shop, tmp_path):
+    """The simulated catalogue lists two products a week after the history: `spend forecast` answers for
+    them in every store (nothing before their listing day, their category's after) instead of "unknown"."""
+    catalogue = pd.read_csv(shop["root"] / "sim" / "products.csv")
+    launches = catalogue[catalogue["listed_at"] > catalogue["listed_at"].min()]
+    launch = launches["product_id"].iloc[0]
+    summary = json.loads(_ok(["forecast", "--horizon", "14", "--json"]))
+    assert summary["launches"] == sorted(launches["product_id"])
+    every = pd.DataFrame(summary["forecasts"])
+    rows = every[every["product_id"] == launch]
+    stores = set(every["store_id"])  # the shops, and web and app as stores of their own
+    assert set(rows["store_id"]) == stores and len(rows) == len(stores) * 14
+    listed = pd.Timestamp(launches["listed_at"].iloc[0]).tz_convert(None).normalize()
+    before = pd.to_datetime(rows["date"]) < listed
+    assert before.any() and (~before).any()
+    assert set(rows.loc[before, "method"]) == {"not listed yet"} and (rows.loc[before, "p90"] == 0).all()
+    assert set(rows.loc[~before, "method"]) == {"category fallback"} and (rows.loc[~before, "mean"] > 0).all()
+    told = runner.invoke(app, ["forecast", "--horizon", "14"])
+    assert "catalogued launches, not sold yet, forecast from their category" in told.output, told.output
+
+
 def _full_width(text: str) -> str:
     """The id as a Japanese input method types it: "Ｐ０００１"."""
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
@@ -221,7 +242,8 @@ def test_elasticity_gives_each_product_an_interval_and_the_same_answer_asked_alo
         assert row["method"] in {"dml", "category prior"} and row["n_days"] > 0
     assert np.median([row["elasticity"] for row in rows]) < 0  # the simulated products are all elastic
     catalogue = pd.read_csv(shop["root"] / "sim" / "products.csv").set_index("product_id")
-    assert {row["product_id"]: row["category"] for row in rows} == catalogue["category"].to_dict()
+    sold = catalogue[catalogue["listed_at"] == catalogue["listed_at"].min()]  # the rest launch after the history
+    assert {row["product_id"]: row["category"] for row in rows} == sold["category"].to_dict()
     grouped = catalogue.dropna(subset=["substitute_group"]).groupby("substitute_group").size()
     assert len(answer["cross_effects"]) == int((grouped * (grouped - 1)).sum()) > 0  # each group's pairs
     for cross in answer["cross_effects"]:

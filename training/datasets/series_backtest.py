@@ -35,6 +35,7 @@ class Series:
     history: pd.DataFrame  # product_id, store_id, date, units, price, promo, stockout (category: catalogued)
     skipped: str | None  # what this history could not give the forecaster, in one line
     catalogue: Catalogue = field(default_factory=lambda: Catalogue.of(pd.DataFrame()))
+    launches: pd.DataFrame | None = None  # catalogued products without a sale: product_id, category, ds
 
 
 def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> Series:
@@ -68,7 +69,7 @@ def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> 
         notes.append(f"no store_id: one series per product for the whole shop (store {ONE_SHOP!r})")
     if not history["stockout"].notna().any():
         notes.append("no inventory: stock-out days are not known, all are scored")
-    return Series(history, "; ".join(notes) or None, shelf)
+    return Series(history, "; ".join(notes) or None, shelf, shelf.launches(history["product_id"].unique()))
 
 
 def _priced_units(snap: pd.DataFrame) -> np.ndarray:
@@ -135,7 +136,8 @@ def evaluate(spec: ModelSpec, config: DemandConfig, data: Series, params: dict) 
     result = _backtest(config, data, _scorers(spec, config, params))
     table = result.table[list(spec.metric_names)].astype(float)
     train = _recent(data.history, config.history_days)
-    contenders = {name: make().fit(train) for name, make in _scorers(spec, config, params).items()}
+    scorers = _scorers(spec, config, params)
+    contenders = {name: make().fit(train, launches=data.launches) for name, make in scorers.items()}
     priced = getattr(contenders["spend"], "price_note_", None)  # no elasticity could be estimated
     details = {
         "windows": result.windows,
