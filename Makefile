@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python benchmarks/demand_prices.py --json
 	$(BIN)/python benchmarks/new_products.py --json
 	$(BIN)/python benchmarks/demand_categories.py --json
+	$(BIN)/python benchmarks/promotion_flag.py --json
 	$(BIN)/python benchmarks/pricing.py --json
 	$(BIN)/python benchmarks/offers.py --json
 	$(BIN)/python benchmarks/serving.py --json

@@ -34,10 +34,13 @@ PRICING_COLUMNS = ("current_price", "unit_cost", "price_change_30d", "discount_d
 
 
 def _lines(lines: pd.DataFrame) -> pd.DataFrame:
+    """Each line's gross and net amount, and whether it sold on a promotion: a discount, or the export's
+    own flag (daily totals carry no discount; a store read before the flag existed has no such column)."""
     gross = lines["quantity"] * lines["unit_price"]
-    return lines.assign(
-        gross=gross, net=gross - lines["discount"].fillna(0.0), promo=(lines["discount"].fillna(0.0) > 0).astype(float)
-    )
+    promo = lines["discount"].fillna(0.0) > 0
+    if "on_promotion" in lines.columns:
+        promo |= pd.to_numeric(lines["on_promotion"], errors="coerce").fillna(0).to_numpy() > 0
+    return lines.assign(gross=gross, net=gross - lines["discount"].fillna(0.0), promo=promo.astype(float))
 
 
 def demand_snapshots(

@@ -58,6 +58,15 @@ def _files(root: Path, committed: set[str]) -> list[str]:
     return sorted(str(p) for p in root.rglob("*.parquet") if _batch_of(p) in committed)
 
 
+def _unified(files: list[str]) -> ds.Dataset:
+    """The files as one dataset with every column any of them has (Arrow takes the first file's schema,
+    so a column a newer Spend writes would be missing whenever an older file came first)."""
+    schemas = [pq.read_schema(f) for f in files]
+    if all(schema.equals(schemas[0]) for schema in schemas[1:]):
+        return ds.dataset(files, format="parquet", schema=schemas[0])
+    return ds.dataset(files, format="parquet", schema=pa.unify_schemas(schemas, promote_options="permissive"))
+
+
 class OfflineStore:
     def __init__(self, paths: SpendPaths) -> None:
         self.paths = paths
@@ -109,6 +118,8 @@ class OfflineStore:
             return pd.DataFrame(columns=columns or [])
         with readable(table):
             dataset = ds.dataset(files, format="parquet")
+            if columns is None or any(c not in dataset.schema.names for c in columns):
+                dataset = _unified(files)  # a column added since the first file was written
             wanted = None if columns is None else [c for c in columns if c in dataset.schema.names]
             table_read = dataset.to_table(columns=wanted, filter=where)
         return table_read.to_pandas(types_mapper=_types_mapper)

@@ -137,6 +137,15 @@ def _transaction_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
             rules=(non_negative("non_negative_discount"),),
         ),
         FieldSpec(
+            "on_promotion",
+            Kind.FLAG,
+            "1 when the line sold on a promotion its discount does not show (a daily total's promotion flag, as "
+            "Favorita's onpromotion); a line with a discount counts as promoted either way. Blank: not known.",
+            required=False,
+            nullable=True,
+            rules=(Rule("zero_or_one", "0 or 1", pa.Check(lambda s: s.isin([0, 1]), name="zero_or_one")),),
+        ),
+        FieldSpec(
             "unit_cost",
             Kind.FLOAT,
             "Cost of one unit to the business.",

@@ -43,6 +43,7 @@ INPUT_TABLES = ("transactions", "points", "membership", "customers", "fraud_labe
 CUSTOMER_LINE_COLUMNS = ["customer_id", "order_id", "ts", "quantity", "unit_price", "discount", "kind", "channel"]
 PRODUCT_LINE_COLUMNS = [
     *("product_id", "store_id", "ts", "quantity", "unit_price", "unit_cost", "discount", "kind", "order_id"),
+    "on_promotion",
 ]
 TERMINAL_LINE_COLUMNS = ["terminal_id", "customer_id", "order_id", "ts", "quantity", "unit_price", "discount", "kind"]
 CUSTOMERS_PER_READ = 100_000  # a range's history and snapshots in memory at once: about 2 GB

@@ -117,7 +117,8 @@ def _read_tables(spark, store: OfflineStore, until: pd.Timestamp) -> dict:
         files = store.files(table)
         if not files:
             continue
-        frame = spark.read.parquet(*files).drop("batch_id", "ingested_at", "row_hash")
+        # mergeSchema: a column a newer Spend writes (on_promotion) is missing from files written before it
+        frame = spark.read.option("mergeSchema", "true").parquet(*files).drop("batch_id", "ingested_at", "row_hash")
         out[table] = frame.where(F.col("ts") < F.lit(until.to_pydatetime())) if table in TIMED else frame
     return out
 

@@ -504,7 +504,8 @@ def test_a_customer_list_without_sign_up_dates_is_dated_by_first_lines(settings,
         ),
         (  # Favorita's daily units per store and item: no price, no order, no customer
             "id,date,store_nbr,item_nbr,unit_sales,onpromotion",
-            "--map date=ts --map item_nbr=product_id --map unit_sales=quantity --map store_nbr=store_id",
+            "--map date=ts --map item_nbr=product_id --map unit_sales=quantity --map store_nbr=store_id "
+            "--map onpromotion=on_promotion",  # the promotion flag, optional, in the same command
         ),
         (  # WooCommerce's order export: its "Item Cost" is the item's price, too close to a cost to suggest
             "Order Number,Order Status,Order Date,Billing Email,SKU,Item Name,Quantity,Item Cost,Order Total",
