@@ -1,5 +1,11 @@
 """Read a JSON export (JSON Lines, as BigQuery, Segment or a shop's API write them, or one JSON array of
-rows) into a frame of text, as a CSV is read: parsing the values is the schema's, not the reader's."""
+rows) into a frame of text, as a CSV is read: parsing the values is the schema's, not the reader's.
+
+A shop's API nests: an order holds its customer as an object and its lines as a list of objects
+(Shopify's `line_items`, WooCommerce's `line_items`). Nested objects are spelt out (`customer.email`), and
+the list of line items is exploded into one row per item (`line_items.sku`), the order's fields repeated
+on each, so such an export is read as the order lines it holds; `--map line_items.sku=product_id` then
+maps as for any column, and the suggested maps name them."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import pandas as pd
 
 from spend.core.errors import SpendError
 from spend.core.json_keys import duplicate_key_of, strict_json
+from spend.features.ingest.suggest import plain
 from spend.features.schema.fields import TEXT
 
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz")
@@ -32,8 +39,8 @@ def read_json_rows(path: Path, encoding: str, malformed: str) -> pd.DataFrame:
         if duplicate_key_of(error) is not None and _one_document(text):
             raise SpendError(f"{path.name}: an object gives a key twice: which value counts cannot be known") from error
         # not one document: JSON Lines, a row per line (a line that is not one object quarantined)
-        return _frame([_line(line, malformed) for line in text.splitlines() if line.strip()], path)
-    return _frame(_document_rows(document, path), path)
+        return _frame(flattened([_line(line, malformed) for line in text.splitlines() if line.strip()]), path)
+    return _frame(flattened(_document_rows(document, path)), path)
 
 
 def _one_document(text: str) -> bool:
@@ -68,6 +75,56 @@ def _document_rows(document, path: Path) -> list[dict]:
                 "objects, or JSON Lines (one object per line)"
             )
     return rows
+
+
+# The names of an order's list of lines, in order of preference; else the rows' only list of objects.
+LINE_LISTS = ("line_items", "lineitems", "items", "lines", "order_lines", "order_items", "products")
+
+
+def flattened(rows: list[dict]) -> list[dict]:
+    """Rows with nested objects spelt out and their list of line items exploded (module docstring); an
+    order whose list is empty or missing stays one row, its line fields blank (quarantined with their
+    reason, never dropped). Rows without nesting are returned as they are."""
+    if not any(isinstance(value, dict | list) for row in rows for value in row.values()):
+        return rows
+    lines = _line_list(rows)
+    out = []
+    for row in rows:
+        items = row.get(lines) if lines is not None else None
+        if not isinstance(items, list) or not items:
+            out.append(_spelt(row))
+            continue
+        own = _spelt({key: value for key, value in row.items() if key != lines})
+        out += [own | (_spelt(item, f"{lines}.") if isinstance(item, dict) else {lines: item}) for item in items]
+    return out
+
+
+def _line_list(rows: list[dict]) -> str | None:
+    """The key of the rows' list of line items: a name of LINE_LISTS first, else the only key that holds a
+    list of objects; None when there is no such list, or several without one of those names."""
+    named: set[str] = set()
+    for row in rows[:1000]:
+        named |= {key for key, value in row.items() if isinstance(value, list) and value and _objects(value)}
+    for name in LINE_LISTS:
+        found = sorted(key for key in named if plain(key) == name)
+        if found:
+            return found[0]
+    return next(iter(named)) if len(named) == 1 else None
+
+
+def _objects(values: list) -> bool:
+    return all(isinstance(value, dict) for value in values)
+
+
+def _spelt(row: dict, prefix: str = "") -> dict:
+    """A row's nested objects as dotted keys (`customer.default_address.city`); lists stay as they are."""
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, dict) and value:
+            out |= _spelt(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _frame(rows: list[dict], path: Path) -> pd.DataFrame:

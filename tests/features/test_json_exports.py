@@ -114,3 +114,81 @@ def test_a_first_json_line_giving_a_key_twice_is_quarantined_not_the_whole_file(
     report = ingest(path, IngestOptions("transactions"), settings, now=NOW)
     assert (report.received, report.accepted, report.quarantined) == (3, 2, 1)
     assert report.quarantined_by_reason == {"row:not_json_object": 1}
+
+
+def _shopify_orders(currency: str = "EUR") -> dict:
+    """Two orders as Shopify's orders API writes them (trimmed): a customer object, line items with nested
+    lists of their own, shipping lines (another list of objects), and an order whose items are gone."""
+    customer = {"id": 207119551, "email": "bob@example.com", "default_address": {"city": "Ottawa"}}
+    tax = [{"title": "HST", "price": "1.30"}]
+    return {
+        "orders": [
+            {
+                "id": 450789469,
+                "order_number": 1001,
+                "email": "bob@example.com",
+                "created_at": "2026-01-02T10:00:00-05:00",
+                "currency": currency,
+                "customer": customer,
+                "shipping_lines": [{"code": "Standard", "price": "4.00"}],
+                "line_items": [
+                    {"id": 1, "sku": "IPOD-342-N", "quantity": 1, "price": "199.00", "tax_lines": tax},
+                    {"id": 2, "sku": "CASE-7", "quantity": 2, "price": "9.50", "tax_lines": []},
+                ],
+            },
+            {
+                "id": 450789470,
+                "order_number": 1002,
+                "email": "ann@example.com",
+                "created_at": "2026-01-03T09:00:00-05:00",
+                "currency": currency,
+                "customer": customer | {"id": 207119552, "email": "ann@example.com"},
+                "shipping_lines": [],
+                "line_items": [],
+            },
+        ]
+    }
+
+
+def test_an_api_export_of_orders_with_nested_line_items_is_read_as_its_lines(settings, tmp_path):
+    """Shopify's orders API nests each order's lines: the whole order was one row, failing validation with
+    its lines as JSON text. Now each line item is a row with its order's fields, and the maps to type are
+    suggested under their nested names."""
+    from typer.testing import CliRunner
+
+    from spend.cli import app
+
+    path = tmp_path / "orders.json"
+    path.write_text(json.dumps(_shopify_orders(settings.default_currency)))
+    frame = read_export(path)
+    assert len(frame) == 3  # two line items, and the order without any: kept, to be quarantined
+    assert frame["line_items.sku"].tolist()[:2] == ["IPOD-342-N", "CASE-7"]
+    assert frame["order_number"].tolist() == ["1001", "1001", "1002"]
+    assert frame["customer.default_address.city"].tolist() == ["Ottawa"] * 3
+    assert json.loads(frame["line_items.tax_lines"].iloc[0]) == [{"title": "HST", "price": "1.30"}]
+    told = " ".join(CliRunner().invoke(app, ["ingest", str(path), "--table", "transactions"]).output.split())
+    maps = {
+        "order_number": "order_id",
+        "email": "customer_id",
+        "created_at": "ts",
+        "line_items.sku": "product_id",
+        "line_items.quantity": "quantity",
+        "line_items.price": "unit_price",
+    }
+    for old, new in maps.items():
+        assert f"--map {old}={new}" in told, told
+    report = ingest(path, IngestOptions("transactions", mapping=maps), settings, now=NOW)
+    assert (report.received, report.accepted, report.quarantined) == (3, 2, 1)
+    assert report.quarantined_by_reason == {"product_id:missing": 1}  # the order whose items are gone
+    stored = OfflineStore(settings.paths).read("transactions").sort_values("product_id")
+    assert stored["product_id"].tolist() == ["CASE-7", "IPOD-342-N"] and stored["quantity"].tolist() == [2, 1]
+    assert stored["unit_price"].tolist() == [9.5, 199.0] and set(stored["order_id"]) == {"1001"}
+
+
+def test_rows_with_several_lists_and_none_named_as_lines_are_not_exploded():
+    from spend.features.ingest.json_rows import flattened
+
+    rows = [{"id": 1, "refunds": [{"amount": 1}], "fulfillments": [{"status": "done"}], "meta": {"a": 1}}]
+    assert flattened(rows) == [{"id": 1, "refunds": [{"amount": 1}], "fulfillments": [{"status": "done"}], "meta.a": 1}]
+    plain_rows = [{"id": 1, "sku": "p"}]
+    assert flattened(plain_rows) is plain_rows  # nothing nested: read as before
