@@ -172,16 +172,22 @@ class DemandForecaster(BaseEstimator):
         """Move the forecast origin to the end of `history` without refitting: the lags and rolling
         windows read the newest sales, while the models, reference prices and levels stay as fitted (a
         weekly re-forecast costs a prediction, not a training). `history` (HISTORY_COLUMNS) must hold
-        the last KEEP_LAST_DAYS days of every series the model learned."""
+        the last KEEP_LAST_DAYS days of every series the model learned. Series too short to learn are read
+        again from it, as are the launches that have sold since: their own days scale their fallback."""
         if not hasattr(self, "forecaster_"):
             raise NotFittedError("DemandForecaster is not fitted")
-        frame = self._frame(_checked(history), learn=False)
+        history = _checked(history)
+        frame = self._frame(history, learn=False)
         frame = frame[frame["unique_id"].isin(self.known_series_)]
         absent = len(self.known_series_) - frame["unique_id"].nunique()
         if absent:
             raise ValueError(f"the update history lacks {absent} of the {len(self.known_series_)} learned series")
         self._remember(frame)
         self.forecaster_ = self._attached(self.forecaster_.models_, getattr(self.forecaster_, "_cs_df", None))
+        if hasattr(self, "unlearned_"):  # a model fitted before 2026-12-06 keeps none
+            self.unlearned_ = _short_series(history, self.known_series_)
+        if getattr(self, "launches_", None) is not None:
+            self.launches_ = self.launches_[~self.launches_["product_id"].isin(set(history["product_id"]))]
         return self
 
     def _remember(self, frame: pd.DataFrame) -> None:

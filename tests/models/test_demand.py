@@ -193,6 +193,26 @@ def test_a_catalogued_launch_is_forecast_from_its_category_in_every_store_from_i
     )
 
 
+def test_a_launch_that_sells_after_the_fit_is_forecast_from_its_own_days_once_the_origin_moves():
+    """`update` moves the origin without refitting: a launch that sold since is a new series of its own."""
+    from spend.models.demand_requests import forecast, forecastable
+
+    history = _two_categories(launched_as="Q0")  # P-new sold as a slow seller on the last ten days
+    cut = history["date"].max() - pd.Timedelta(days=10)
+    before = history[(history["date"] <= cut) & (history["product_id"] != "P-new")]
+    launches = pd.DataFrame({"product_id": ["P-new"], "category": ["big"], "ds": [cut + pd.Timedelta(days=1)]})
+    model = _model().fit(before, launches=launches)
+    assert set(forecast(model, products=["P-new"], horizon=7)["method"]) == {"category fallback"}
+    listed = forecast(model, products=["P-new"], horizon=7)["mean"].mean()
+    model.update(history[history["date"] > history["date"].max() - pd.Timedelta(days=60)])
+    assert model.launches_.empty
+    assert {p for p, _ in forecastable(model).itertuples(index=False, name=None) if p == "P-new"} == {"P-new"}
+    sold = forecast(model, products=["P-new"], horizon=7)
+    assert set(sold["store_id"]) == {"S0"}  # where it sold, no longer every store
+    own = history.query("product_id == 'P-new'")["units"].mean()
+    assert abs(sold["mean"].mean() - own) < 0.5 * (listed - own)  # its own ten days, not the category's level
+
+
 def test_a_series_without_history_gets_the_product_fallback(fitted):
     series = pd.DataFrame({"product_id": ["P0", "P0", "P9"], "store_id": ["S0", "S-new", "S1"]})
     forecast = fitted.predict(7, series=series)
