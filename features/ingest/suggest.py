@@ -139,7 +139,8 @@ def suggested_maps(missing: list[str], found: list[str]) -> list[tuple[str, str]
     by_plain: dict[str, str] = {}
     for name in found:
         by_plain.setdefault(plain(name), name)
-    for name in found:  # a nested export's field (`line_items.sku`, `customer.email`) by its own name too
+    for name in found:  # a nested export's field by its path (`customer.id`) and by its own name (`line_items.sku`)
+        by_plain.setdefault(plain(name).replace(".", "_"), name)
         by_plain.setdefault(plain(name).rsplit(".", 1)[-1], name)
     pairs, used = [], set()
     if "ts" in missing and "date" in by_plain and "time" in by_plain:  # a till's date and time of day apart

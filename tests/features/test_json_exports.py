@@ -169,7 +169,7 @@ def test_an_api_export_of_orders_with_nested_line_items_is_read_as_its_lines(set
     told = " ".join(CliRunner().invoke(app, ["ingest", str(path), "--table", "transactions"]).output.split())
     maps = {
         "order_number": "order_id",
-        "email": "customer_id",
+        "customer.id": "customer_id",  # the customer's key, by its path
         "created_at": "ts",
         "line_items.sku": "product_id",
         "line_items.quantity": "quantity",
