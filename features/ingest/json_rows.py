@@ -28,8 +28,9 @@ NOT_JSON = "\x00not_json_object:"
 
 def read_json_rows(path: Path, encoding: str, malformed: str) -> pd.DataFrame:
     """Every row as text: strings as written, numbers in their shortest exact spelling, true/false as
-    words, null as blank, a nested object or list as its JSON text (no column of a table holds one, so it
-    fails validation with a reason). A JSON Lines line that is not an object gets its text in `malformed`."""
+    words, null (and NaN, Python's missing number) as blank, nested objects and line items flattened
+    (`flattened`), any other list as its JSON text (no column of a table holds one, so it fails validation
+    with a reason). A JSON Lines line that is not an object gets its text in `malformed`."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rt", encoding=encoding) as handle:
         text = handle.read().lstrip("\ufeff")
@@ -145,8 +146,8 @@ def _text(value) -> str | None:
         return None
     if isinstance(value, bool):  # before int: True is an int
         return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)  # the shortest spelling that reads back as the same number
+    if isinstance(value, float):  # NaN: how Python's json module writes a missing number, read as null
+        return None if value != value else repr(value)  # else the shortest spelling that reads back the same
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return str(value)

@@ -192,3 +192,17 @@ def test_rows_with_several_lists_and_none_named_as_lines_are_not_exploded():
     assert flattened(rows) == [{"id": 1, "refunds": [{"amount": 1}], "fulfillments": [{"status": "done"}], "meta.a": 1}]
     plain_rows = [{"id": 1, "sku": "p"}]
     assert flattened(plain_rows) is plain_rows  # nothing nested: read as before
+
+
+def test_nan_is_a_missing_value_not_a_customer_called_nan(settings, tmp_path):
+    """Python's json module writes a missing number as NaN, which the parser accepts: it was read as the
+    text "nan", so a line without a customer was stored as the customer "nan"."""
+    path = tmp_path / "orders.jsonl"
+    rows = _rows()
+    path.write_text(
+        "\n".join(json.dumps(row) for row in [rows[0] | {"customer_id": float("nan")}, rows[1] | {"unit_price": 3.0}])
+    )
+    frame = read_export(path)
+    assert frame["customer_id"].isna().tolist() == [True, False]
+    report = ingest(path, IngestOptions("transactions"), settings, now=NOW)
+    assert report.quarantined_by_reason == {"customer_id:missing": 1} and report.accepted == 1
