@@ -122,6 +122,11 @@ def not_in_future(now: datetime) -> Rule:
     )
 
 
+def zero_or_one() -> Rule:
+    """A flag's values (its column is parsed already: true/false, yes/no, ... are 1 and 0 by then)."""
+    return Rule("zero_or_one", "0 or 1", pa.Check(lambda s: s.isin([0, 1]), name="zero_or_one"))
+
+
 def planned_within_a_year(now: datetime) -> Rule:
     bound = pd.Timestamp(now) + pd.Timedelta(days=366)
     return Rule(

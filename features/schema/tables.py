@@ -25,6 +25,7 @@ from spend.features.schema.fields import (  # noqa: F401 (SchemaContext and defa
     not_in_future,
     planned_within_a_year,
     row_rule,
+    zero_or_one,
 )
 
 SCHEMA_VERSION = "1"
@@ -143,7 +144,7 @@ def _transaction_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
             "Favorita's onpromotion); a line with a discount counts as promoted either way. Blank: not known.",
             required=False,
             nullable=True,
-            rules=(Rule("zero_or_one", "0 or 1", pa.Check(lambda s: s.isin([0, 1]), name="zero_or_one")),),
+            rules=(zero_or_one(),),
         ),
         FieldSpec(
             "unit_cost",
@@ -389,7 +390,7 @@ def _fraud_label_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
             "is_fraud",
             Kind.FLAG,
             "1 if the payment was confirmed fraudulent, 0 if confirmed genuine.",
-            rules=(Rule("zero_or_one", "0 or 1", pa.Check(lambda s: s.isin([0, 1]), name="zero_or_one")),),
+            rules=(zero_or_one(),),
         ),
     )
 
