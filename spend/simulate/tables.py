@@ -221,7 +221,7 @@ def product_table(catalog: Catalog, config: SimulationConfig) -> pd.DataFrame:
         {
             "product_id": [f"P{len(products) + j:05d}" for j in range(LAUNCHES)],
             "listed_at": _iso(np.full(LAUNCHES, launch_ts)),
-            "category": catalog.products["category"].value_counts().index[:LAUNCHES].to_numpy(),
+            "category": np.resize(catalog.products["category"].value_counts().index.to_numpy(), LAUNCHES),
             "substitute_group": pd.NA,
         }
     )

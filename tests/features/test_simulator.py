@@ -258,3 +258,15 @@ def test_the_offer_campaigns_truth_is_what_its_data_shows():
         error = np.sqrt(net.var() / len(net) + control.var() / len(control))
         expected = truth.loc[truth["offer"] == offer.name, "true_net_uplift"].mean()
         assert abs(seen - expected) < 3.5 * error, (offer.name, seen, expected, error)
+
+
+def test_the_catalogue_lists_launches_after_the_history_even_in_a_shop_of_one_category():
+    """The launches took the two most common categories: a shop with one category had one to give two
+    launches, and the simulation stopped with pandas' "arrays must be of the same length"."""
+    config = SimulationConfig(customers=50, days=30, products=1, stores=1, seed=1)
+    catalogue = simulate(config).tables["products"]
+    sold = simulate(config).tables["transactions"]["product_id"].unique()
+    launches = catalogue[~catalogue["product_id"].isin(sold)]
+    assert len(launches) == 2 and set(launches["category"]) == set(catalogue["category"])
+    end = pd.Timestamp(config.start, tz="UTC") + pd.Timedelta(days=config.days)
+    assert (pd.to_datetime(launches["listed_at"]) > end).all()
