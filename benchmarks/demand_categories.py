@@ -12,7 +12,6 @@ Goal: with the category, WAPE at most the forecaster's without it.
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -22,7 +21,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 from benchmarks.demand import HISTORY_DAYS, HORIZON, WINDOWS, log, scorers  # noqa: E402
 from benchmarks.new_products import simulated  # noqa: E402
-from benchmarks.report import benchmark_parser, figure, quiet_libraries, show_figures  # noqa: E402
+from benchmarks.report import benchmark_parser, figure, quiet_libraries, show_tables  # noqa: E402
 from spend.training.demand_backtest import run_backtest  # noqa: E402
 
 COLUMNS = ["wape", "mase", "bias", "coverage_80", "fit_s"]
@@ -51,13 +50,8 @@ def main() -> None:
     quiet_libraries()
     args = benchmark_parser(__doc__, customers=60_000).parse_args()
     result = run(args.customers)
-    print("\nsimulated, 3 windows of 28 days, true demand")
-    print(result["simulated"].round(4).to_string())
-    print()
-    show_figures(figures(result))
-    if args.json:
-        tables = {k: v.round(4).to_dict(orient="index") for k, v in result.items()}
-        print(json.dumps({"benchmark": "demand_categories", "tables": tables, "figures": figures(result)}))
+    print("simulated, 3 windows of 28 days, true demand")
+    show_tables("demand_categories", result, figures(result), args.json)
 
 
 if __name__ == "__main__":

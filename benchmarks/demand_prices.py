@@ -20,7 +20,6 @@ learned price's on both.
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -37,7 +36,7 @@ from benchmarks.demand import (  # noqa: E402
     scorers,
     simulated_history,
 )
-from benchmarks.report import benchmark_parser, figure, quiet_libraries, show_figures  # noqa: E402
+from benchmarks.report import benchmark_parser, figure, quiet_libraries, show_tables  # noqa: E402
 from spend.training.demand_backtest import run_backtest  # noqa: E402
 
 EFFECTS = ("elasticity", "learned")
@@ -99,14 +98,7 @@ def main() -> None:
     parser = benchmark_parser(__doc__, customers=60_000)
     args = parser.parse_args()
     result = run(args.customers)
-    for data in ("simulated", "online_retail"):
-        print(f"\n{data}")
-        print(result[data].round(4).to_string())
-    print()
-    show_figures(figures(result))
-    if args.json:
-        tables = {k: v.round(4).to_dict(orient="index") for k, v in result.items()}
-        print(json.dumps({"benchmark": "demand_prices", "tables": tables, "figures": figures(result)}))
+    show_tables("demand_prices", result, figures(result), args.json)
 
 
 if __name__ == "__main__":

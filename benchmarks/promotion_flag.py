@@ -16,7 +16,6 @@ Goal: with the flag, WAPE below the forecaster's without it.
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -28,7 +27,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 from benchmarks.demand import HISTORY_DAYS, HORIZON, WINDOWS, log, scorers  # noqa: E402
 from benchmarks.new_products import simulated  # noqa: E402
-from benchmarks.report import benchmark_parser, figure, quiet_libraries, show_figures  # noqa: E402
+from benchmarks.report import benchmark_parser, figure, quiet_libraries, show_tables  # noqa: E402
 from spend.training.demand_backtest import run_backtest  # noqa: E402
 
 COLUMNS = ["wape", "mase", "bias", "coverage_80", "fit_s"]
@@ -73,14 +72,9 @@ def main() -> None:
     quiet_libraries()
     args = benchmark_parser(__doc__, customers=60_000).parse_args()
     result = run(args.customers)
-    print(f"\nsimulated, units alone, 3 windows of 28 days, true demand ({result['promoted_share']:.1%} promoted days)")
-    print(result["simulated"].round(4).to_string())
-    print()
-    show_figures(figures(result))
-    if args.json:
-        tables = {"simulated": result["simulated"].round(4).to_dict(orient="index")}
-        summary = {"benchmark": "promotion_flag", "tables": tables, "figures": figures(result)}
-        print(json.dumps(summary | {"promoted_share": round(result["promoted_share"], 4)}))
+    share = round(result["promoted_share"], 4)
+    print(f"simulated, units alone, 3 windows of 28 days, true demand ({share:.1%} promoted days)")
+    show_tables("promotion_flag", {"simulated": result["simulated"]}, figures(result), args.json, promoted_share=share)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 
@@ -24,6 +25,19 @@ def show_figures(rows: list[dict]) -> None:
     """Each figure on one line: value, goal, met or not."""
     for row in rows:
         print(f"{row['figure']}: {row['value']} (goal {row['goal']}): {'met' if row['met'] else 'NOT met'}")
+
+
+def show_tables(benchmark: str, tables: dict, rows: list[dict], as_json: bool, **extra) -> None:
+    """Each table (pandas frames by title) rounded to 4 places, the figures, and with `as_json` one JSON
+    object last: the benchmark's name, its tables by title, its figures and `extra`."""
+    for title, table in tables.items():
+        print(f"\n{title}")
+        print(table.round(4).to_string())
+    print()
+    show_figures(rows)
+    if as_json:
+        shown = {title: table.round(4).to_dict(orient="index") for title, table in tables.items()}
+        print(json.dumps({"benchmark": benchmark, "tables": shown, "figures": rows} | extra))
 
 
 def benchmark_parser(doc: str | None, customers: int, customers_help: str | None = None) -> argparse.ArgumentParser:
