@@ -4,6 +4,7 @@ does not (a summary sheet before the orders, as accounting and POS exports write
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 
@@ -17,7 +18,7 @@ def read_sheet(path: Path, header_row: int = 1, sheet: str | None = None) -> pd.
     """The sheet as text, its blank-named columns named "" (as a CSV's). A workbook the library cannot
     read (cut short, damaged) is a ValueError saying what it found, whatever the library raised."""
     try:
-        with pd.ExcelFile(path, engine=_engine(path)) as book:
+        with _book(path) as book:
             names = book.sheet_names
             frame = (
                 None
@@ -37,7 +38,7 @@ def read_sheet(path: Path, header_row: int = 1, sheet: str | None = None) -> pd.
 def sheet_holding(path: Path, known: set[str], header_row: int = 1) -> tuple[str, str, list[str]] | None:
     """(first sheet, the sheet whose header names the most known columns, those names) when the first sheet
     names fewer than two and another names three or more; else None."""
-    with pd.ExcelFile(path, engine=_engine(path)) as book:
+    with _book(path) as book:
         headers = {name: book.parse(name, nrows=0, header=header_row - 1).columns for name in book.sheet_names}
     named = {name: sorted(known & {str(c).strip() for c in columns}) for name, columns in headers.items()}
     first = next(iter(named))
@@ -47,5 +48,9 @@ def sheet_holding(path: Path, known: set[str], header_row: int = 1) -> tuple[str
     return first, best, named[best]
 
 
-def _engine(path: Path) -> str:
-    return "xlrd" if path.name.lower().endswith(".xls") else "openpyxl"
+def _book(path: Path) -> pd.ExcelFile:
+    """The workbook; xlrd's notes on a damaged file go to a buffer, not to the sys.stdout it bound when
+    first imported (the user's terminal, or a stream closed since: its notes then raised)."""
+    if path.name.lower().endswith(".xls"):
+        return pd.ExcelFile(path, engine="xlrd", engine_kwargs={"logfile": io.StringIO()})
+    return pd.ExcelFile(path, engine="openpyxl")

@@ -1178,6 +1178,27 @@ def test_a_damaged_workbook_is_one_clear_error(settings, tmp_path, name):
     assert "unexpected" not in result.output
 
 
+def test_xlrd_notes_on_a_damaged_workbook_never_reach_the_stream_it_was_imported_beside(
+    settings, tmp_path, monkeypatch
+):
+    """xlrd writes its notes to the sys.stdout it found when first imported; imported inside an earlier
+    CliRunner call, that stream was closed, and the notes raised "I/O operation on closed file" in place
+    of the damaged workbook's error (it happened to a test run in the full suite's order)."""
+    import io
+
+    import xlrd
+
+    closed = io.StringIO()
+    closed.close()
+    defaults = list(xlrd.open_workbook.__defaults__)
+    defaults[1] = closed  # logfile
+    monkeypatch.setattr(xlrd.open_workbook, "__defaults__", tuple(defaults))
+    path = tmp_path / "cut.xls"
+    path.write_bytes((Path(__file__).parents[1] / "data" / "orders.xls").read_bytes()[:3000])
+    result = runner.invoke(app, ["ingest", str(path), "--table", "transactions"])
+    assert result.exit_code == 2 and "a damaged workbook" in result.output, result.output
+
+
 def test_an_exports_totals_lines_are_quarantined_as_such_and_a_product_named_total_is_a_sale(settings, tmp_path):
     """A POS report's last line `Total,,,3,7.5,` was quarantined as a line missing its customer, with the
     advice to keep such lines as anonymous purchases."""
