@@ -296,7 +296,9 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     quarantined = _quarantine_rows(raw, typed, specs, status, reason, reasons, row_hash, batch_id)
     moves = store.stage(batch_id, spec.name, accepted, quarantined, spec.time_column)
     try:
-        new_identities = _remember_identities(settings, raw, raw_customer, typed, status, spec)
+        # A row already stored may still bring new contact details (they are not part of its content).
+        resent = (status == "duplicate") & row_hash.isin(stored["row_hash"] if spec.personal_fields else [])
+        new_identities = _remember_identities(settings, raw, raw_customer, typed, status, spec, resent)
         store.publish(batch_id, moves)
         ignored, absent = _ignored(raw, specs, spec, batch.options.mapping), [c for c in specs if c not in raw.columns]
         report = IngestReport(
@@ -421,10 +423,10 @@ def _joined(frame: pd.DataFrame) -> pd.Series:
 def _with_signup(typed: pd.DataFrame, spec: TableSpec, store: OfflineStore) -> pd.DataFrame:
     if not spec.checks_signup or "customer_id" not in typed:
         return typed
-    customers = store.read("customers", ["customer_id", "signup_ts"])
+    customers = store.current("customers", ["customer_id", "signup_ts"])
     if customers.empty:
         return typed
-    signup = customers.drop_duplicates("customer_id").set_index("customer_id")["signup_ts"]
+    signup = customers.set_index("customer_id")["signup_ts"]
     codes, distinct = pd.factorize(typed["customer_id"])  # look up each distinct customer once
     position = np.where(codes >= 0, signup.index.get_indexer(distinct)[codes], -1)  # -1: unknown -> NaT
     return typed.assign(_signup_ts=pd.Series(signup.array.take(position, allow_fill=True), index=typed.index))
@@ -485,7 +487,9 @@ def _quarantine_rows(raw, typed, specs, status, reason, reasons, row_hash, batch
     )
 
 
-def _remember_identities(settings, raw, raw_customer, typed, status, spec) -> int:
+def _remember_identities(settings, raw, raw_customer, typed, status, spec, resent) -> int:
+    """Remember the accepted rows' raw ids, and the personal fields of those and of `resent` rows (the
+    latest given for a customer replace the vault's); returns how many ids were new."""
     if raw_customer is None:
         return 0
     accepted = (status == "accepted") & raw_customer.notna()
@@ -496,12 +500,13 @@ def _remember_identities(settings, raw, raw_customer, typed, status, spec) -> in
     pairs = dict(zip(known["p"], known["raw"], strict=True))
     new = vault.remember(pairs)
     personal = [c for c in spec.personal_fields if c in raw.columns]
-    if personal:
-        values = raw.loc[accepted, personal].astype(TEXT)
+    given = accepted | (resent & raw_customer.notna())
+    if personal and given.any():
+        values = raw.loc[given, personal].astype(TEXT)
         vault.remember_personal(
             {
                 p: {k: v for k, v in row.items() if pd.notna(v) and v != ""}
-                for p, row in zip(typed.loc[accepted, "customer_id"], values.to_dict("records"), strict=True)
+                for p, row in zip(typed.loc[given, "customer_id"], values.to_dict("records"), strict=True)
             }
         )
     return new

@@ -29,6 +29,7 @@ from spend.core.errors import DAMAGED_STORE, SpendError, first_line
 from spend.core.settings import SpendPaths
 from spend.features.ingest.catalog import BatchCatalog
 from spend.features.schema.fields import TEXT
+from spend.features.schema.tables import TABLES
 
 
 @dataclass(frozen=True)
@@ -95,19 +96,31 @@ class OfflineStore:
         it holds for (an Arrow expression, applied while reading)."""
         return self._read(self.paths.table(table), table, columns, where)
 
-    def latest(self, table: str, key: str, columns: list[str] | None = None) -> pd.DataFrame:
-        """The last committed row of each `key` (a table whose newer rows replace older ones: the product
-        catalogue), in the ledger's commit order, with `columns` (default: all)."""
+    def current(self, table: str, columns: list[str] | None = None, where: ds.Expression | None = None) -> pd.DataFrame:
+        """The rows that hold today: a replacing table's (TableSpec.replaces: the catalogue, the customers
+        list) last row per key, every row of any other table."""
+        spec = TABLES[table]
+        return self.latest(table, spec.key, columns, where) if spec.replaces else self.read(table, columns, where)
+
+    def latest(
+        self, table: str, key: str, columns: list[str] | None = None, where: ds.Expression | None = None
+    ) -> pd.DataFrame:
+        """The last committed row of each `key` (a table whose newer rows replace older ones), in the
+        ledger's commit order, with `columns` (default: all); `where` as in `read`."""
         wanted = None if columns is None else list(dict.fromkeys([*columns, key, "batch_id"]))
-        rows = self.read(table, wanted)
+        rows = self.read(table, wanted, where)
         if rows.empty:
             return rows.reindex(columns=columns) if columns else rows
-        committed = self.committed_ids(table)
-        order = [b.batch_id for b in self.catalog.batches(table) if b.batch_id in committed]
-        position = rows["batch_id"].astype(str).map({batch: i for i, batch in enumerate(order)})
+        position = rows["batch_id"].astype(str).map(self.batch_order(table))
         rows = rows.iloc[np.argsort(position.to_numpy(), kind="stable")]
         rows = rows.drop_duplicates(key, keep="last").reset_index(drop=True)
         return rows[columns] if columns else rows
+
+    def batch_order(self, table: str) -> dict[str, int]:
+        """Each committed batch's place in the ledger's commit order (the later, the newer its rows)."""
+        committed = self.committed_ids(table)
+        order = [b.batch_id for b in self.catalog.batches(table) if b.batch_id in committed]
+        return {batch: i for i, batch in enumerate(order)}
 
     def read_quarantine(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
         return self._read(self.paths.quarantine / table, table, columns)

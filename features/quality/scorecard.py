@@ -112,7 +112,7 @@ def timeliness(stored: pd.DataFrame, time_column: str, now: datetime, sla_days: 
 
 
 def consistency(stored: pd.DataFrame, table: str, store: OfflineStore) -> Dimension:
-    checks = CHECKS[table](stored, store.read)
+    checks = CHECKS[table](stored, store.current)
     if not checks:
         return Dimension(100.0, [])
     failing = [f"{name}: {detail}" for name, share, detail in checks if share < PASS_MARK]
@@ -124,7 +124,7 @@ def score_table(table: str, store: OfflineStore, settings: SpendSettings, now: d
     if not batches:
         return None
     spec = TABLES[table]
-    stored = store.latest(table, spec.key) if spec.replaces else store.read(table)  # a replaced row is history
+    stored = store.current(table)  # a replaced row is history, not a second row of its key
     if stored.empty:  # every row quarantined: what was wrong is in validity; nothing else can be measured
         nothing = Dimension(0.0, ["no accepted rows"])
         dims = dict.fromkeys(DIMENSIONS, nothing) | {"validity": validity(batches)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from spend.features.schema.fields import SchemaContext
-from spend.features.schema.tables import SCHEMA_VERSION, TABLES
+from spend.features.schema.tables import SCHEMA_VERSION, TABLES, TableSpec
 
 
 def _context() -> SchemaContext:
@@ -53,9 +53,7 @@ def render_dictionary() -> str:
             "",
             spec.description,
             "",
-            f"Identity: `{spec.key}` (a repeat with the same content is a duplicate, with other content a "
-            f"conflict quarantined as `{spec.key}:duplicate_{spec.key}`). "
-            f"Partitioned by month of `{spec.time_column}`.",
+            f"Identity: `{spec.key}` ({_identity(spec)}). Partitioned by month of `{spec.time_column}`.",
             "",
             "| field | type | unit | required | empty allowed | meaning | allowed values / parse rule | rules |",
             "|---|---|---|---|---|---|---|---|",
@@ -80,3 +78,13 @@ def render_dictionary() -> str:
             ]
         lines.append("")
     return "\n".join(lines)
+
+
+def _identity(spec: TableSpec) -> str:
+    conflict = f"`{spec.key}:duplicate_{spec.key}`"
+    if spec.replaces:
+        return (
+            "each key's latest row counts: a row with other content, ingested later, replaces the stored one; the "
+            f"same row again is a duplicate; two rows of one key with other content in one file: {conflict}"
+        )
+    return f"a repeat with the same content is a duplicate, with other content a conflict quarantined as {conflict}"

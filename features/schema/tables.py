@@ -517,12 +517,16 @@ TABLES: dict[str, TableSpec] = {
         ),
         TableSpec(
             "customers",
-            "One row per customer; personal fields go to the vault only.",
+            "One row per customer; personal fields go to the vault only. A customers list says who each customer "
+            "is today: a customer's changed row, ingested later, replaces the stored one (a new tier or region; "
+            "a blank sign-up date keeps the stored one; new contact details replace the vault's even when "
+            "nothing else changed), and two rows of one customer in one file are a conflict.",
             "customer_id",
             "signup_ts",
             _customer_fields,
             personal_fields=PERSONAL_FIELDS,
             checks_signup=False,
+            replaces=True,
         ),
         TableSpec(
             "points",

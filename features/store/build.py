@@ -201,7 +201,7 @@ def _customer_ranges(store: OfflineStore, until: pd.Timestamp):
             tx[tx["ts"] < until],
             _before(store.read("points", None, mine), until),
             _before(store.read("membership", None, mine), until),
-            store.read("customers", None, mine),
+            store.current("customers", None, mine),
             until,
         )
 

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from spend.core.settings import SpendSettings
 from spend.features.compute import customer_activity, products, terminals
 from spend.features.ingest.store import OfflineStore, _types_mapper
+from spend.features.schema.tables import TABLES
 from spend.features.store import layout
 from spend.features.store.build import CUSTOMER_LINE_COLUMNS, PRODUCT_LINE_COLUMNS, TERMINAL_LINE_COLUMNS
 from spend.features.store.spark_session import spark_session
@@ -118,9 +119,25 @@ def _read_tables(spark, store: OfflineStore, until: pd.Timestamp) -> dict:
         if not files:
             continue
         # mergeSchema: a column a newer Spend writes (on_promotion) is missing from files written before it
-        frame = spark.read.option("mergeSchema", "true").parquet(*files).drop("batch_id", "ingested_at", "row_hash")
-        out[table] = frame.where(F.col("ts") < F.lit(until.to_pydatetime())) if table in TIMED else frame
+        frame = spark.read.option("mergeSchema", "true").parquet(*files)
+        if table in TIMED:
+            frame = frame.where(F.col("ts") < F.lit(until.to_pydatetime()))
+        else:
+            frame = _latest(spark, store, table, frame)
+        out[table] = frame.drop("batch_id", "ingested_at", "row_hash")
     return out
+
+
+def _latest(spark, store: OfflineStore, table: str, frame):
+    """Each key's last committed row, as `OfflineStore.latest` keeps it (a customers list sent again)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    key = TABLES[table].key
+    order = spark.createDataFrame(list(store.batch_order(table).items()), "batch_id string, _order long")
+    newest = Window.partitionBy(key).orderBy(F.col("_order").desc())
+    ranked = frame.join(F.broadcast(order), "batch_id").withColumn("_rank", F.row_number().over(newest))
+    return ranked.where(F.col("_rank") == 1).drop("_order", "_rank")
 
 
 def _tagged(group: Group, tables: dict):

@@ -63,6 +63,7 @@ DECIMAL: Rule = (
 )
 
 # Tables whose rows are dated by their first transaction: (their date in words, its field).
+_CHANGES = {"products": "a new category or group", "customers": "a new tier, region or sign-up date"}
 _LISTED = {"customers": ("sign-up date", "signup_ts"), "products": ("listing date", "listed_at")}
 
 
@@ -167,7 +168,10 @@ RULES: tuple[Rule, ...] = (
     ),
     (
         lambda r: r.replaced > 0,
-        lambda r: f"{r.table} whose stored row this file changes (a new category or group): {r.replaced:,} replaced",
+        lambda r: (
+            f"{r.table} whose stored row this file changes ({_CHANGES.get(r.table, 'new content')}): "
+            f"{r.replaced:,} replaced"
+        ),
     ),
     (lambda r: bool(r.filled_from_order), _filled),
 )

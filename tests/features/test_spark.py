@@ -17,15 +17,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from spend.core.errors import SpendError
+from spend.core.privacy.pseudonym import pseudonym
 from spend.core.settings import SpendSettings
 from spend.features.ingest.pipeline import IngestOptions, ingest
-from spend.features.store import build
+from spend.features.ingest.store import OfflineStore
+from spend.features.store import build, spark_build
 from spend.features.store import materialize as materialize_module
 from spend.features.store.build import build_snapshots
 from spend.features.store.config import feature_store
 from spend.features.store.definitions import SNAPSHOT_FILES, build_repo
 from spend.features.store.materialize import materialize
 from spend.features.store.reader import BatchReader
+from spend.features.store.spark_session import spark_session
 from spend.features.store.training_set import training_set
 from spend.simulate.config import SimulationConfig
 from spend.simulate.run import simulate
@@ -61,7 +64,7 @@ def builds(tmp_path_factory) -> dict:
     local = SpendSettings(home=root / "home", pseudonym_key=TEST_KEY)
     for table in TABLE_ORDER:
         ingest(root / "sim" / f"{table}.csv", IngestOptions(table), local)
-    out = {"root": root, "local": local}
+    out = {"root": root, "local": local, "corrected": _corrected_signups(root, local)}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(build, "CUSTOMERS_PER_READ", 90)  # the local build, several ranges of customers
         patch.setattr(build, "LINES_PER_READ", 500)  # and of products and terminals
@@ -72,6 +75,18 @@ def builds(tmp_path_factory) -> dict:
         out[f"{env}_report"] = build_snapshots(settings, UNTIL)
         shutil.copytree(settings.paths.feature_snapshots, root / env)
     return out
+
+
+def _corrected_signups(root: Path, settings: SpendSettings) -> pd.Series:
+    """The customers list sent again with 60 customers signed up 30 days earlier: both builds must read
+    each customer's latest row (the first list's rows stay stored beside them)."""
+    customers = pd.read_csv(root / "sim" / "customers.csv")
+    signup = pd.to_datetime(customers["signup_ts"], utc=True)
+    changed = customers.head(60).assign(signup_ts=signup.head(60) - pd.Timedelta(days=30))
+    changed.to_csv(root / "sim" / "customers_corrected.csv", index=False)
+    report = ingest(root / "sim" / "customers_corrected.csv", IngestOptions("customers"), settings)
+    assert (report.accepted, report.replaced) == (60, 60)
+    return changed.set_index("customer_id")["signup_ts"]
 
 
 def _snapshots(folder: Path, name: str) -> pd.DataFrame:
@@ -88,6 +103,35 @@ def test_the_spark_build_writes_the_local_builds_snapshots(builds, group):
     pd.testing.assert_frame_equal(local, spark[local.columns], check_exact=True)
     assert builds["cluster_report"].rows == builds["local_report"].rows
     assert builds["cluster_report"].skipped == builds["local_report"].skipped
+
+
+def test_both_builds_date_a_corrected_customers_tenure_from_their_latest_row(builds):
+    corrected = builds["corrected"]
+    cards = {pseudonym(raw, TEST_KEY.encode()): signup for raw, signup in corrected.items()}
+    for env in ("local", "cluster"):
+        rows = _snapshots(builds["root"] / env, "customer")
+        rows = rows[rows["customer_id"].isin(cards)]
+        assert rows["customer_id"].nunique() > 30
+        signup = pd.to_datetime(rows["customer_id"].map(cards), utc=True)
+        expected = (rows["event_timestamp"] - signup).dt.total_seconds() / 86_400
+        np.testing.assert_allclose(rows["tenure_days"], expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("ascending", [True, False])
+def test_the_spark_build_keeps_each_customers_latest_row_whatever_order_it_reads_them_in(builds, ascending):
+    from pyspark.sql import functions as F
+
+    settings = builds["local"].model_copy(update={"env": "cluster"})
+    store = OfflineStore(settings.paths)
+    spark = spark_session(settings)
+    order = F.col("batch_id").asc() if ascending else F.col("batch_id").desc()
+    frame = spark.read.parquet(*store.files("customers")).orderBy(order)
+    kept = spark_build._latest(spark, store, "customers", frame).select("customer_id", "signup_ts").toPandas()
+    current = store.current("customers", ["customer_id", "signup_ts"])
+    assert len(kept) == len(current) == kept["customer_id"].nunique()
+    merged = current.merge(kept, on="customer_id", suffixes=("", "_spark"))
+    assert len(merged) == len(current)
+    assert (pd.to_datetime(merged["signup_ts"], utc=True) == pd.to_datetime(merged["signup_ts_spark"], utc=True)).all()
 
 
 @pytest.mark.parametrize("group", list(SNAPSHOT_FILES))

@@ -75,10 +75,20 @@ class IdentityVault:
         return len(new)
 
     def remember_personal(self, records: Mapping[str, Mapping[str, str]]) -> None:
+        """Store each pseudonym's personal fields: a field given replaces the stored one, a field not
+        given keeps it (a list sent again without phone numbers forgets none)."""
         with closing(self._connect()) as db, db:
+            db.execute("CREATE TEMP TABLE given (pseudonym TEXT PRIMARY KEY)")
+            db.executemany("INSERT INTO given VALUES (?)", [(p,) for p in records])
+            rows = db.execute("SELECT p.pseudonym, p.fields FROM personal p JOIN given USING (pseudonym)")
+            stored = {p: json.loads(self._open(sealed, p)) for p, sealed in rows}
+            db.execute("DROP TABLE given")
             db.executemany(
                 "INSERT OR REPLACE INTO personal VALUES (?, ?)",
-                [(p, self._seal(json.dumps(dict(fields), sort_keys=True), p)) for p, fields in records.items()],
+                [
+                    (p, self._seal(json.dumps(stored.get(p, {}) | dict(fields), sort_keys=True), p))
+                    for p, fields in records.items()
+                ],
             )
 
     def reidentify(self, pseudonyms: Iterable[str]) -> dict[str, str]:
