@@ -6,6 +6,7 @@ or duplicate (already received), so `accepted + quarantined + duplicates == rece
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -29,7 +30,9 @@ from spend.features.ingest.lock import ledger_lock
 from spend.features.ingest.money import currency_from_symbols, strip_symbols, symbol_disagreements
 from spend.features.ingest.no_record import REASONS as NO_RECORD
 from spend.features.ingest.no_record import no_record_rows
-from spend.features.ingest.order_fields import fill_from_order
+from spend.features.ingest.order_fields import ORDER_LEVEL, fill_from_order
+from spend.features.ingest.order_headers import Headed, with_order_headers
+from spend.features.ingest.order_headers import reasons as header_reasons
 from spend.features.ingest.order_keys import check_order_within, compose_order_ids
 from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, parse_frame
 from spend.features.ingest.readers import MALFORMED, file_sha256, joined_parts, read_export
@@ -64,10 +67,13 @@ class IngestOptions:
     keep_repeated_lines: bool = False  # a line repeating another of the file exactly is a line of its own
     header_row: int = 1  # CSV and Excel: the line the column names are on (a report's title above them)
     sheet: str | None = None  # Excel: the sheet to read (the first when None)
+    orders: str | None = None  # transactions: a file of one row per order whose fields the lines take
 
     def __post_init__(self) -> None:
         if self.decimal not in DECIMAL_MARKS:
             raise SpendError(f"--decimal: {self.decimal!r} is not a decimal mark; use '.' or ','")
+        if self.orders is not None:
+            _check_orders_option(self)
 
 
 @dataclass
@@ -84,6 +90,7 @@ class IngestReport:
     ignored_columns: list[str]
     new_identities: int
     filled_from_order: dict[str, int] = field(default_factory=dict)
+    from_orders_file: dict[str, int] = field(default_factory=dict)  # line cells taken from --orders, per field
     without_price: int = 0  # accepted daily totals of units alone (their price unknown)
     repeated_lines: int = 0  # rows repeating another of the file exactly: duplicates, or kept with the option
     repeated_kept: bool = False  # --keep-repeated-lines: those rows are lines of their own
@@ -120,8 +127,37 @@ def ingest(
     """Ingest one file; `progress` is called with each of INGEST_STEPS as it starts."""
     table_spec(options.table)
     progress("read")
-    raw = read_export(Path(path), options.mapping, options.encoding, options.header_row, options.sheet)
-    return ingest_frame(raw, str(path), file_sha256(Path(path)), options, settings, now, progress)
+    with_orders = options.orders is not None
+    raw = read_export(
+        Path(path), options.mapping, options.encoding, options.header_row, options.sheet, maps_optional=with_orders
+    )
+    digest, headers = file_sha256(Path(path)), None
+    if with_orders:
+        headers = _order_headers(Path(options.orders), raw, Path(path), options)
+        digest = hashlib.sha256(f"{digest}+{file_sha256(Path(options.orders))}".encode()).hexdigest()
+    return ingest_frame(raw, str(path), digest, options, settings, now, progress, headers)
+
+
+def _check_orders_option(options: IngestOptions) -> None:
+    if options.table != "transactions":
+        raise SpendError(f"--orders: order headers are for --table transactions, not {options.table}")
+    if options.daily_totals:
+        raise SpendError("--orders: a daily report (--daily-totals) has no orders to take fields from")
+    if options.order_within:
+        raise SpendError(
+            "--orders with --order-within: not supported (an orders file would need the same columns to complete "
+            "its numbers); complete the order numbers in both exports first"
+        )
+
+
+def _order_headers(orders: Path, raw: pd.DataFrame, path: Path, options: IngestOptions) -> pd.DataFrame:
+    """The orders file, read with the same maps; a map neither file has a column for is refused."""
+    headers = read_export(orders, options.mapping, options.encoding, maps_optional=True)
+    applied = {*raw.attrs.get("maps_applied", ()), *headers.attrs.get("maps_applied", ())}
+    unused = [old for old in options.mapping if old not in applied]
+    if unused:
+        raise SpendError(f"--map: column(s) {', '.join(unused)} in neither {path.name} nor {orders.name}")
+    return headers
 
 
 @dataclass
@@ -138,6 +174,7 @@ class Checked:
     dated: int  # customers without a sign-up date, dated by their first stored transaction (signups.py)
     repeated: int  # rows without a key of their own repeating an earlier row of the file exactly
     ts_formats: list[str]  # formats that read every timestamp that did not parse (ts_formats.py)
+    from_orders_file: dict[str, int]  # line cells taken from the orders file (`--orders`), per field
 
 
 def check_rows(
@@ -147,10 +184,16 @@ def check_rows(
     settings: SpendSettings,
     started: datetime,
     progress: Callable[[str], None] = lambda step: None,
+    headers: pd.DataFrame | None = None,
 ) -> Checked:
-    """Every rule of the table (and `options.extra_rules`) over `raw`; what ingestion and batch scoring share."""
+    """Every rule of the table (and `options.extra_rules`) over `raw`; what ingestion and batch scoring
+    share. `headers`: the orders file (`--orders`), whose fields the lines take."""
     spec = table_spec(options.table)
     within = options.order_within
+    headed = Headed(raw, pd.DataFrame({"row": [], "reason": []}), {})
+    if headers is not None:
+        headed = with_order_headers(raw, headers, Path(options.orders or "orders").name)
+        raw = headed.raw
     if options.daily_totals:
         raw, within = as_order_lines(raw, spec.name, within)
     if options.counted_at is not None:
@@ -218,13 +261,25 @@ def check_rows(
     )
     valid = with_signup.drop(index=failures["row"].unique())  # cross-row rules judge valid rows only
     failures = pd.concat([failures, row_rule_failures(valid, tuple(r for r in rules if r.among_valid))])
-    failures = pd.concat([_erased_customers(typed, settings), failures])
+    failures = pd.concat([_erased_customers(typed, settings), headed.failures, failures])
     if len(unsplit):  # an unsplit row's fields are all empty: its own reason says it all
         own = failures["reason"].isin(NO_RECORD)
         failures = failures[~failures["row"].isin(unsplit["row"]) | own]
-    order = [ERASED, *NO_RECORD, *_rule_order(spec, ctx, options.extra_rules)]
+    order = [ERASED, *NO_RECORD, *header_reasons(), *_rule_order(spec, ctx, options.extra_rules)]
     reasons = first_reason_per_row(failures, order)
-    return Checked(specs, typed, raw_customer, parsed.failures, content, reasons, filled, dated, repeated, ts_formats)
+    return Checked(
+        specs,
+        typed,
+        raw_customer,
+        parsed.failures,
+        content,
+        reasons,
+        filled,
+        dated,
+        repeated,
+        ts_formats,
+        from_orders_file=headed.filled,
+    )
 
 
 def ingest_frame(
@@ -235,13 +290,15 @@ def ingest_frame(
     settings: SpendSettings,
     now: datetime | None = None,
     progress: Callable[[str], None] = lambda step: None,
+    headers: pd.DataFrame | None = None,
 ) -> IngestReport:
-    """Ingest rows already read (text or typed columns, canonical names); `digest` identifies the source."""
+    """Ingest rows already read (text or typed columns, canonical names); `digest` identifies the source;
+    `headers`: the orders file the lines take their order's fields from (`--orders`)."""
     spec = table_spec(options.table)
     raw = raw.reset_index(drop=True)  # source_row in the quarantine counts data rows from 1
     started = now or datetime.now(UTC)
     batch_id = f"{spec.name}-{started:%Y%m%dT%H%M%S%f}-{digest[:8]}-{uuid.uuid4().hex[:6]}"
-    checked = check_rows(raw, source, options, settings, started, progress)
+    checked = check_rows(raw, source, options, settings, started, progress, headers)
     batch = Batch(batch_id, spec, raw, source, digest, started, options, checked)
     progress("deduplicate")
     with ledger_lock(settings.paths.home):  # deduplicate against, and commit after, every other ingest
@@ -315,6 +372,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             suggested_maps=[f"{old}={new}" for old, new in suggested_maps(absent, ignored)],
             new_identities=new_identities,
             filled_from_order=batch.checked.filled,
+            from_orders_file=batch.checked.from_orders_file,
             without_price=int(accepted["unit_price"].isna().sum()) if "unit_price" in accepted else 0,
             repeated_lines=batch.checked.repeated,
             repeated_kept=batch.options.keep_repeated_lines,
@@ -362,6 +420,12 @@ def _what_fits(spec: TableSpec, ctx: SchemaContext, missing: list[str], found: l
     hints = [f" (it looks like: {flags})"] if flags else []
     if spec.name == "transactions" and {"order_id", "customer_id"} <= set(missing) - mapped:
         hints.append("; a daily sales report (units per product and day, no orders or customers) takes --daily-totals")
+    order_level = (set(missing) - mapped) & set(ORDER_LEVEL)
+    if spec.name == "transactions" and order_level and "order_id" in found:
+        hints.append(
+            f"; order lines whose order's {', '.join(sorted(order_level))} are in a file of their own (an orders "
+            "export) take it with --orders ORDERS_FILE"
+        )
     if spec.name == "inventory" and "ts" in set(missing) - mapped:
         hints.append("; a stock report without its count's date takes --counted-at 'YYYY-MM-DD HH:MM'")
     return "".join(hints)
@@ -543,6 +607,7 @@ def _record(report: IngestReport, started: datetime, options: IngestOptions) -> 
             "line_totals": options.line_totals,
             "daily_totals": options.daily_totals,
             "counted_at": options.counted_at,
+            "orders": options.orders,
             "extra_rules": [r.reason for r in options.extra_rules],
         },
     )

@@ -194,9 +194,12 @@ def read_export(
     encoding: str = "utf-8",
     header_row: int = 1,
     sheet: str | None = None,
+    maps_optional: bool = False,
 ) -> pd.DataFrame:
     """Read an export into a frame with canonical column names; raises SpendError on unreadable input.
-    `header_row`: the line the column names are on (CSV and Excel); `sheet`: a workbook's sheet to read."""
+    `header_row`: the line the column names are on (CSV and Excel); `sheet`: a workbook's sheet to read;
+    `maps_optional`: a map naming columns the file lacks is skipped, not refused (one of two files that
+    share the maps: `--orders`); the maps applied are then in the frame's attrs["maps_applied"]."""
     path = Path(path)
     if path.is_dir():
         raise SpendError(f"{path}: is a folder; ingest its files one by one")
@@ -232,6 +235,9 @@ def read_export(
     frame = _without_unnamed(frame, path)
     mapping = dict(mapping or {})
     joined = {old: mapping.pop(old) for old in list(mapping) if JOIN in old and old not in frame.columns}
+    if maps_optional:
+        mapping = {old: new for old, new in mapping.items() if old in frame.columns}
+        joined = {old: new for old, new in joined.items() if all(p in frame.columns for p in _parts(old))}
     missing = [old for old in mapping if old not in frame.columns]
     missing += [part for old in joined for part in _parts(old) if part not in frame.columns]
     if missing:
@@ -239,6 +245,8 @@ def read_export(
             f"--map: column(s) {', '.join(missing)} not in {path.name} (it has {', '.join(frame.columns)})"
         )
     frame = frame.rename(columns=mapping)
+    if maps_optional:
+        frame.attrs["maps_applied"] = [*mapping, *joined]
     for old, new in joined.items():
         if new in frame.columns:
             raise SpendError(f"{path}: column(s) {new} appear more than once after mapping")

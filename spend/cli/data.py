@@ -242,6 +242,14 @@ def ingest_command(
         str | None,
         typer.Option(help="Excel: the sheet to read, by name (the first sheet when not given)."),
     ] = None,
+    orders: Annotated[
+        Path | None,
+        typer.Option(
+            help="transactions: a file of one row per order (order_id and any of customer_id, ts, store_id, "
+            "channel, currency, payment_method, terminal_id), as database exports write orders apart from their "
+            "lines: each line takes its order's fields. --map applies to both files.",
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Validate an export, store accepted rows, quarantine rejected ones with a reason."""
@@ -264,8 +272,11 @@ def ingest_command(
         keep_repeated_lines=keep_repeated_lines,
         header_row=header_row,
         sheet=sheet,
+        orders=None if orders is None else str(orders),
     )
     files, others = export_files(path)
+    if orders is not None and len(files) > 1:  # the orders file kept beside the daily lines is not lines
+        files = [f for f in files if f.resolve() != orders.resolve()]
     reports = []
     for number, file in enumerate(files):
         with step_progress(f"ingest {file.name}", INGEST_STEPS, enabled=not json_output) as step:

@@ -49,6 +49,11 @@ def _repeated(report: IngestReport) -> str:
     return f"lines repeating another line of this file exactly, without an event_id: {report.repeated_lines:,}, {said}"
 
 
+def _from_orders(report: IngestReport) -> str:
+    taken = ", ".join(f"{column} {count:,}" for column, count in report.from_orders_file.items())
+    return f"line cells taken from their order's row in the orders file (--orders): {taken}"
+
+
 def _filled(report: IngestReport) -> str:
     filled = ", ".join(f"{column} {count:,}" for column, count in report.filled_from_order.items())
     return f"lines whose order-level cells were blank took their order's values from its other lines: {filled}"
@@ -171,6 +176,14 @@ RULES: tuple[Rule, ...] = (
         lambda r: (
             f"{r.table} whose stored row this file changes ({_CHANGES.get(r.table, 'new content')}): "
             f"{r.replaced:,} replaced"
+        ),
+    ),
+    (lambda r: bool(r.from_orders_file), _from_orders),
+    (
+        _has("order_id:not_in_orders_file"),
+        lambda r: (
+            "lines of orders the orders file does not hold were quarantined: export both files for the "
+            "same period (an order placed after the orders file was written has no row in it yet)"
         ),
     ),
     (lambda r: bool(r.filled_from_order), _filled),

@@ -1,0 +1,89 @@
+"""Order headers in a file of their own (`spend ingest LINES --table transactions --orders ORDERS`).
+
+Exports taken from a shop's database (an ERP's order headers and lines, Magento's sales_order and
+sales_order_item) write each order once in an orders file, with its customer, time, store and channel,
+and its lines in another, with the product, quantity and price. Read alone, the lines had no customer
+and no time, and the file was refused. With the orders file, each line takes its order's fields
+where it gives none; a line whose own value differs from its order's is quarantined
+(`<field>:disagrees_with_orders_file`), and a line of an order the file does not hold is quarantined as
+`order_id:not_in_orders_file`, so nothing is stored half-known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from spend.core.errors import SpendError
+from spend.features.ingest.order_fields import ORDER_LEVEL
+from spend.features.ingest.parse import blank
+from spend.features.schema.fields import TEXT
+
+NOT_IN_ORDERS = "order_id:not_in_orders_file"
+DISAGREES = "disagrees_with_orders_file"
+
+
+@dataclass(frozen=True)
+class Headed:
+    raw: pd.DataFrame  # the lines with their orders' fields
+    failures: pd.DataFrame  # (row, reason) of lines the orders file cannot vouch for
+    filled: dict[str, int]  # cells taken from the orders file, per field
+
+
+def reasons() -> list[str]:
+    """The reasons this step gives, in the order a line reports them (before any rule's: they are why the
+    line's other fields are missing)."""
+    return [NOT_IN_ORDERS, *(f"{field}:{DISAGREES}" for field in ORDER_LEVEL)]
+
+
+def with_order_headers(lines: pd.DataFrame, orders: pd.DataFrame, name: str) -> Headed:
+    """`lines` with each order-level field its order's row in `orders` gives, where the line gives none."""
+    if "order_id" not in lines:
+        raise SpendError("--orders: the lines have no order_id column to find their orders by")
+    fields = [c for c in ORDER_LEVEL if c in orders.columns]
+    if "order_id" not in orders or not fields:
+        raise SpendError(
+            f"--orders: {name} needs an order_id column and at least one of {', '.join(ORDER_LEVEL)} "
+            f"(it has {', '.join(map(str, orders.columns))}; --map applies to it too)"
+        )
+    headers = _headers(orders, fields, name)
+    key = _text(lines["order_id"])
+    unknown = key.notna() & ~key.isin(headers.index)
+    failures = [pd.DataFrame({"row": lines.index[unknown], "reason": NOT_IN_ORDERS})]
+    raw, filled = lines.copy(), {}
+    for field in fields:
+        theirs = key.map(headers[field]).astype(TEXT)
+        own = _text(raw[field]) if field in raw else pd.Series(pd.NA, index=raw.index, dtype=TEXT)
+        empty = own.isna() & theirs.notna()
+        differ = own.notna() & theirs.notna() & (own != theirs)
+        failures.append(pd.DataFrame({"row": raw.index[differ], "reason": f"{field}:{DISAGREES}"}))
+        if empty.any():  # a column the lines give in full keeps its own cells (a Parquet file's types)
+            raw[field] = own.mask(empty, theirs)
+            filled[field] = int(empty.sum())
+    return Headed(raw, pd.concat(failures, ignore_index=True), filled)
+
+
+def _headers(orders: pd.DataFrame, fields: list[str], name: str) -> pd.DataFrame:
+    """One row per order id (text, stripped, blanks as NA); a row without an id, or an order given twice
+    with different fields, refuses the file: which of its rows is the order's could only be guessed."""
+    frame = pd.DataFrame({c: _text(orders[c]) for c in ["order_id", *fields]})
+    missing = np.flatnonzero(frame["order_id"].isna().to_numpy())
+    if missing.size:
+        raise SpendError(f"--orders: row {missing[0] + 1} of {name} has no order_id")
+    frame = frame.drop_duplicates()
+    twice = frame["order_id"].duplicated(keep=False)
+    if twice.any():
+        order = frame.loc[twice, "order_id"].iloc[0]
+        raise SpendError(
+            f"--orders: {name} gives order {order} {int((frame['order_id'] == order).sum())} rows that differ "
+            f"({int(twice.sum()):,} rows of {frame.loc[twice, 'order_id'].nunique():,} orders); one row per order"
+        )
+    return frame.set_index("order_id")
+
+
+def _text(column: pd.Series) -> pd.Series:
+    """A column as stripped text, blank cells NA."""
+    text = column.astype(TEXT).str.strip()
+    return text.mask(blank(column) | (text == ""))
