@@ -157,6 +157,13 @@ def _order_headers(orders: Path, raw: pd.DataFrame, path: Path, options: IngestO
     unused = [old for old in options.mapping if old not in applied]
     if unused:
         raise SpendError(f"--map: column(s) {', '.join(unused)} in neither {path.name} nor {orders.name}")
+    absent = [c for c in ORDER_LEVEL if c not in raw.columns and c not in headers.columns]
+    pairs = suggested_maps(absent, [c for c in headers.columns if c not in ORDER_LEVEL and c != "order_id"])
+    if {new for _, new in pairs} & {"customer_id", "ts"}:  # the lines cannot be read without them
+        raise SpendError(
+            f"--orders: neither file has {', '.join(new for _, new in pairs)}; {orders.name} looks like it: "
+            f"{map_flags([f'{old}={new}' for old, new in pairs])}"
+        )
     return headers
 
 

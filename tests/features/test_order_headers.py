@@ -98,10 +98,14 @@ def test_an_order_given_twice_with_different_fields_refuses_the_orders_file(sett
     assert not OfflineStore(settings.paths).has_rows("transactions")
 
 
-def test_a_map_neither_file_has_is_refused_and_one_file_may_lack_a_map(settings, write_csv):
+def test_a_map_neither_file_has_is_refused_and_one_the_orders_file_needs_is_suggested(settings, write_csv):
     lines, orders = _files(write_csv)
     result = _ingest(lines, orders, "--map", "Order Date=ts")
     assert result.exit_code == 2 and "Order Date in neither" in " ".join(result.output.split())
+    maps = [arg for m in MAPS if not m.startswith("created_at") for arg in ("--map", m)]
+    command = ["ingest", str(lines), "--table", "transactions", "--orders", str(orders), *maps]
+    unmapped = " ".join(runner.invoke(app, command).output.split())
+    assert "neither file has ts; sales_order.csv looks like it: --map created_at=ts" in unmapped, unmapped
 
 
 @pytest.mark.parametrize(
