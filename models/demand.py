@@ -589,6 +589,15 @@ def _checked(history: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _wanted_rows(out: pd.DataFrame, asked: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `out` whose product x store pair is in `asked`."""
+    if out.empty:
+        return out
+    keys = ["product_id", "store_id"]
+    found = out[keys].merge(asked[keys].drop_duplicates(), on=keys, how="left", indicator=True)["_merge"]
+    return out[(found == "both").to_numpy()]
+
+
 def _series_given(horizon, series):
     """(horizon, series) where rows of product x store pairs may come in the horizon's place: MLflow's
     python_function flavor (a registered model loaded with `mlflow.pyfunc.load_model`) calls `predict(rows)`."""
@@ -768,7 +777,9 @@ class BaselineForecaster(PlainState, BaseEstimator):
     """A statsforecast baseline behind the forecaster's interface, so the gate can serve it when it wins:
     `fit` keeps the series' last `history_days` of units (26 weeks: AutoETS takes about 0.075 s per
     series on a year, and its smoothing weighs recent weeks anyway), `predict` runs the method on them,
-    on both cores. Planned prices are ignored: these methods have no inputs beyond the series."""
+    on both cores. Planned prices are ignored: these methods have no inputs beyond the series. A pair
+    without units in those weeks (a product new to a store) and a catalogued launch get the
+    forecaster's fallback from the pairs these methods forecast (`_fallback`), as DemandForecaster's do."""
 
     def __init__(
         self, method: str = "SeasonalNaive", season_length: int = 7, horizon: int = 28, history_days: int = 182
@@ -779,9 +790,12 @@ class BaselineForecaster(PlainState, BaseEstimator):
         self.history_days = history_days
 
     def fit(self, history: pd.DataFrame, y=None, launches: pd.DataFrame | None = None) -> BaselineForecaster:
-        """`launches` are not forecast: these methods know no categories."""
+        """`launches`: catalogued products without a sale (product_id, category, ds), forecast from their
+        category's forecasts in each store, as DemandForecaster's are."""
         frame = _checked(history)
         self.last_date_ = frame["date"].max()
+        self.categories_ = _categories(frame)
+        self.launches_ = _recent_launches(launches, frame, self.last_date_, MIN_BASELINE_DAYS)
         frame = frame[frame["date"] > self.last_date_ - pd.Timedelta(days=self.history_days)]
         # statsforecast's ETS refuses a series shorter than its parameters need ("tiny datasets"): a series
         # with under four weeks gets its own mean on every day ahead instead.
@@ -806,17 +820,55 @@ class BaselineForecaster(PlainState, BaseEstimator):
 
     def update(self, history: pd.DataFrame) -> BaselineForecaster:
         """Move the origin to the end of `history`: these methods learn nothing but the series, so this is
-        a fit."""
-        return self.fit(history)
+        a fit, keeping the launches that have not sold since."""
+        launches = getattr(self, "launches_", None)
+        self.fit(history)
+        if launches is not None:  # a model fitted before 2026-12-06 keeps none
+            self.launches_ = launches[~launches["product_id"].isin(set(history["product_id"]))].reset_index(drop=True)
+        return self
 
     def predict(self, horizon: int | None = None, plan=None, series: pd.DataFrame | None = None) -> pd.DataFrame:
-        from statsforecast import StatsForecast
-        from statsforecast import models as sf
-
         if not hasattr(self, "series_"):
             raise NotFittedError("BaselineForecaster is not fitted")
         horizon, series = _series_given(horizon, series)
         horizon = self.horizon if horizon is None else int(horizon)
+        missing = self._unlearned(series)
+        if missing.empty:
+            return self._methods(horizon, series)
+        # Forecast the learned pairs of the missing pairs' products and stores as well: the fallback
+        # borrows from them. Then answer only what was asked.
+        learned = self.static_.reset_index(drop=True)
+        kin = learned[learned["product_id"].isin(missing["product_id"]) | learned["store_id"].isin(missing["store_id"])]
+        asked = learned if series is None else series[["product_id", "store_id"]].astype(str)
+        out = self._methods(horizon, pd.concat([asked, kin], ignore_index=True).drop_duplicates())
+        return pd.concat([_wanted_rows(out, asked), self._fallback(out, missing, horizon)], ignore_index=True)
+
+    def _unlearned(self, series: pd.DataFrame | None) -> pd.DataFrame:
+        """The pairs asked for (by default: every learned one) that these methods have no units of."""
+        if series is None:
+            return pd.DataFrame(columns=["product_id", "store_id"])
+        asked = series[["product_id", "store_id"]].astype(str).drop_duplicates()
+        known = asked.merge(self.static_, on=["product_id", "store_id"], how="left", indicator=True)["_merge"]
+        return asked[(known == "left_only").to_numpy()].reset_index(drop=True)
+
+    def _fallback(self, out: pd.DataFrame, missing: pd.DataFrame, horizon: int) -> pd.DataFrame:
+        """DemandForecaster's fallback over these methods' forecasts (its launches' zero days before listing)."""
+        categories, short = getattr(self, "categories_", None), None
+        launches = getattr(self, "launches_", None)
+        if launches is not None and len(launches):
+            categories, short = _with_launches(categories, short, launches, missing, self.last_date_)
+        quantiles, names = (0.1, 0.5, 0.9), ["p10", "p50", "p90", "mean"]
+        rows = _fallback(
+            out.rename(columns={"date": "ds"}), missing, quantiles, horizon, self.last_date_, categories, short
+        )
+        rows = _before_listing(rows, launches, names)
+        return rows.rename(columns={"ds": "date"})[["product_id", "store_id", "date", *names, "method"]]
+
+    def _methods(self, horizon: int, series: pd.DataFrame | None) -> pd.DataFrame:
+        """The method's forecasts of the learned pairs in `series` (default: every one)."""
+        from statsforecast import StatsForecast
+        from statsforecast import models as sf
+
         model = {
             "SeasonalNaive": lambda: sf.SeasonalNaive(season_length=self.season_length),
             "AutoETS": lambda: sf.AutoETS(season_length=self.season_length),

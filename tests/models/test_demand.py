@@ -326,6 +326,35 @@ def test_a_baseline_gives_a_series_too_short_for_it_its_mean(history):
     assert own["date"].min() == short["date"].max() + pd.Timedelta(days=1)
 
 
+@pytest.mark.parametrize("method", ["SeasonalNaive", "CrostonOptimized"])
+def test_a_served_baseline_forecasts_a_pair_new_to_a_store_and_a_launch_as_the_forecaster_does(method):
+    """A baseline served because it won the backtest left a pair it had no weeks of (a product new to a
+    store, asked for by product and store) out of its answer without a word, and knew no catalogued
+    launch: "unknown product" to the supply chain planning its launch stock."""
+    from spend.models.demand_requests import forecast, forecastable
+
+    history = _two_categories()
+    history = history[~((history["product_id"] == "P1") & (history["store_id"] == "S2"))]
+    last = history["date"].max()
+    launches = pd.DataFrame({"product_id": ["L-soon"], "category": ["big"], "ds": [last + pd.Timedelta(days=2)]})
+    model = BaselineForecaster(method, 7, 14).fit(history, launches=launches)
+    assert {("L-soon", s) for s in ("S0", "S1", "S2")} <= set(forecastable(model).itertuples(index=False, name=None))
+    asked = forecast(model, products=["P1", "L-soon"], stores=["S2"], horizon=7)
+    new_pair = asked[asked["product_id"] == "P1"]
+    assert len(new_pair) == 7 and set(new_pair["method"]) == {"product fallback"}
+    elsewhere = model.predict(7)
+    p1 = elsewhere[elsewhere["product_id"] == "P1"].groupby("date")["mean"].mean()
+    np.testing.assert_allclose(new_pair.sort_values("date")["mean"], p1.to_numpy())  # its mean in S0 and S1
+    soon = asked[asked["product_id"] == "L-soon"].sort_values("date")
+    assert soon["method"].tolist() == ["not listed yet"] + ["category fallback"] * 6  # listed on the second day
+    assert soon["mean"].iloc[0] == 0 and (soon["mean"].iloc[1:] > 5).all()  # a big seller's
+    assert list(model.predict(7)["product_id"].unique()) == list(elsewhere["product_id"].unique())  # asked only
+    kept = BaselineForecaster(method, 7, 14).fit(history, launches=launches).update(history)
+    assert kept.launches_["product_id"].tolist() == ["L-soon"]  # a re-forecast keeps the launch not sold yet
+    sold = history[(history["product_id"] == "P0") & (history["date"] == last)].assign(product_id="L-soon")
+    assert kept.update(pd.concat([history, sold])).launches_.empty
+
+
 def test_a_refit_learns_from_the_new_history_only(history):
     doubled = history.assign(units=history["units"] * 2, price=history["price"] * 3)
     refitted = _model().fit(history).fit(doubled)
