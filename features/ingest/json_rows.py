@@ -5,7 +5,12 @@ A shop's API nests: an order holds its customer as an object and its lines as a 
 (Shopify's `line_items`, WooCommerce's `line_items`). Nested objects are spelt out (`customer.email`), and
 the list of line items is exploded into one row per item (`line_items.sku`), the order's fields repeated
 on each, so such an export is read as the order lines it holds; `--map line_items.sku=product_id` then
-maps as for any column, and the suggested maps name them."""
+maps as for any column, and the suggested maps name them.
+
+An order's refunds (Shopify's `refunds`, each with its `refund_line_items` and the `line_item` each gives
+back) are returns: each refunded line is read as one more row of the order, spelt as its line item is,
+with the refunded quantity negative, the refund's time in the order's (`created_at`, `processed_at`), and
+the line's id marked as the refund's (`refund:<id>`), so the same maps store it as a return line."""
 
 from __future__ import annotations
 
@@ -80,6 +85,9 @@ def _document_rows(document, path: Path) -> list[dict]:
 
 # The names of an order's list of lines, in order of preference; else the rows' only list of objects.
 LINE_LISTS = ("line_items", "lineitems", "items", "lines", "order_lines", "order_items", "products")
+REFUNDS = "refunds"  # an order's refunds, each a list of refunded lines (Shopify's orders API)
+REFUND_LINES = "refund_line_items"
+REFUND_TIMES = ("created_at", "processed_at")  # a refund's own time, in place of its order's
 
 
 def flattened(rows: list[dict]) -> list[dict]:
@@ -92,12 +100,42 @@ def flattened(rows: list[dict]) -> list[dict]:
     out = []
     for row in rows:
         items = row.get(lines) if lines is not None else None
-        if not isinstance(items, list) or not items:
+        refunds = _refunded_lines(row, lines or LINE_LISTS[0])
+        if (not isinstance(items, list) or not items) and not refunds:
             out.append(_spelt(row))
             continue
-        own = _spelt({key: value for key, value in row.items() if key != lines})
+        own = _spelt({key: value for key, value in row.items() if key != lines and not (refunds and key == REFUNDS)})
+        items = items if isinstance(items, list) else []
         out += [own | (_spelt(item, f"{lines}.") if isinstance(item, dict) else {lines: item}) for item in items]
+        out += [own | refund for refund in refunds]
     return out
+
+
+def _refunded_lines(row: dict, lines: str) -> list[dict]:
+    """The order's refunded lines as rows of its lines (module docstring); none when it has no refund
+    with refunded lines."""
+    out = []
+    for refund in row.get(REFUNDS) or []:
+        if not isinstance(refund, dict) or not isinstance(refund.get(REFUND_LINES), list):
+            continue
+        times = {key: refund[key] for key in REFUND_TIMES if key in refund and key in row}
+        for given in refund[REFUND_LINES]:
+            if not isinstance(given, dict):
+                continue
+            item = given.get("line_item") if isinstance(given.get("line_item"), dict) else {}
+            back = {"id": f"refund:{given['id']}" if given.get("id") is not None else None}
+            back["quantity"] = _negated(given.get("quantity"))
+            out.append(times | _spelt(item | back, f"{lines}."))
+    return out
+
+
+def _negated(quantity):
+    """A refunded quantity as a return's: negative (a number, or a number written as text)."""
+    if isinstance(quantity, int | float) and not isinstance(quantity, bool):
+        return -abs(quantity)
+    if isinstance(quantity, str) and quantity.strip().replace(".", "", 1).isdigit():
+        return "-" + quantity.strip()
+    return quantity  # blank or not a number: the quantity's own rule quarantines the line
 
 
 def _line_list(rows: list[dict]) -> str | None:
@@ -110,7 +148,7 @@ def _line_list(rows: list[dict]) -> str | None:
         found = sorted(key for key in named if plain(key) == name)
         if found:
             return found[0]
-    return next(iter(named)) if len(named) == 1 else None
+    return next(iter(named)) if len(named) == 1 and REFUNDS not in named else None  # refunds are returns
 
 
 def _objects(values: list) -> bool:

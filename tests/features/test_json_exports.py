@@ -185,6 +185,46 @@ def test_an_api_export_of_orders_with_nested_line_items_is_read_as_its_lines(set
     assert stored["unit_price"].tolist() == [9.5, 199.0] and set(stored["order_id"]) == {"1001"}
 
 
+def test_an_orders_refunded_lines_are_read_as_its_return_lines(settings, tmp_path):
+    """Shopify's orders API writes what a customer gave back as the order's refunds: they stayed one JSON
+    text column, not stored, and the customer's returns were unknown to every model."""
+    orders = _shopify_orders(settings.default_currency)
+    first = orders["orders"][0]
+    case = first["line_items"][1]
+    first["refunds"] = [
+        {
+            "id": 509562969,
+            "created_at": "2026-01-05T16:00:00-05:00",
+            "note": "one case too many",
+            "refund_line_items": [{"id": 104689539, "quantity": 1, "line_item_id": 2, "line_item": case}],
+            "transactions": [{"amount": "9.50", "kind": "refund"}],
+        }
+    ]
+    path = tmp_path / "orders.json"
+    path.write_text(json.dumps(orders))
+    frame = read_export(path)
+    assert len(frame) == 4 and "refunds" not in frame.columns  # the refund's line is a row, not JSON text
+    back = frame[frame["line_items.id"] == "refund:104689539"].iloc[0]
+    assert (back["line_items.sku"], back["line_items.quantity"]) == ("CASE-7", "-1")
+    assert back["created_at"] == "2026-01-05T16:00:00-05:00" and back["order_number"] == "1001"
+    maps = {
+        "order_number": "order_id",
+        "customer.id": "customer_id",
+        "created_at": "ts",
+        "line_items.id": "event_id",
+        "line_items.sku": "product_id",
+        "line_items.quantity": "quantity",
+        "line_items.price": "unit_price",
+    }
+    report = ingest(path, IngestOptions("transactions", mapping=maps), settings, now=NOW)
+    assert (report.received, report.accepted, report.quarantined) == (4, 3, 1)  # the order without items
+    stored = OfflineStore(settings.paths).read("transactions").set_index("event_id")
+    returned = stored.loc["refund:104689539"]
+    assert returned["quantity"] == -1 and returned["kind"] == "return" and returned["unit_price"] == 9.5
+    assert returned["ts"] == pd.Timestamp("2026-01-05T21:00:00Z") and returned["order_id"] == "1001"
+    assert stored.loc["2", "quantity"] == 2  # the purchase stays as bought
+
+
 def test_rows_with_several_lists_and_none_named_as_lines_are_not_exploded():
     from spend.features.ingest.json_rows import flattened
 
