@@ -47,6 +47,8 @@ from spend.features.ingest.store import OfflineStore
 from spend.features.ingest.suggest import line_total_column, map_flags, suggested_maps
 from spend.features.ingest.ts_formats import suggested_formats
 from spend.features.ingest.validate import first_reason_per_row, row_rule_failures, schema_failures
+from spend.features.ingest.visits import as_unit_lines, as_visit_lines, visit_order_ids
+from spend.features.ingest.visits import check_options as check_visit_options
 from spend.features.schema.fields import TEXT, Kind, RowRule, SchemaContext
 from spend.features.schema.tables import PERSONAL_FIELDS, SCHEMA_VERSION, TABLES, TableSpec
 
@@ -68,12 +70,16 @@ class IngestOptions:
     header_row: int = 1  # CSV and Excel: the line the column names are on (a report's title above them)
     sheet: str | None = None  # Excel: the sheet to read (the first when None)
     orders: str | None = None  # transactions: a file of one row per order whose fields the lines take
+    no_order_ids: bool = False  # no order numbers: a customer's lines at one time in one store are an order
+    one_unit_per_line: bool = False  # no quantity column: one row per item bought
 
     def __post_init__(self) -> None:
         if self.decimal not in DECIMAL_MARKS:
             raise SpendError(f"--decimal: {self.decimal!r} is not a decimal mark; use '.' or ','")
         if self.orders is not None:
             _check_orders_option(self)
+        if self.no_order_ids or self.one_unit_per_line:
+            check_visit_options(self.table, self.daily_totals, self.order_within, self.orders, self.no_order_ids)
 
 
 @dataclass
@@ -91,6 +97,8 @@ class IngestReport:
     new_identities: int
     filled_from_order: dict[str, int] = field(default_factory=dict)
     from_orders_file: dict[str, int] = field(default_factory=dict)  # line cells taken from --orders, per field
+    visit_orders: int = 0  # --no-order-ids: the orders the accepted lines were grouped into
+    unit_lines: bool = False  # --one-unit-per-line: every line read as one unit
     without_price: int = 0  # accepted daily totals of units alone (their price unknown)
     repeated_lines: int = 0  # rows repeating another of the file exactly: duplicates, or kept with the option
     repeated_kept: bool = False  # --keep-repeated-lines: those rows are lines of their own
@@ -203,6 +211,10 @@ def check_rows(
         raw = headed.raw
     if options.daily_totals:
         raw, within = as_order_lines(raw, spec.name, within)
+    if options.no_order_ids:
+        raw = as_visit_lines(raw)
+    if options.one_unit_per_line:
+        raw = as_unit_lines(raw)
     if options.counted_at is not None:
         raw = with_count_time(raw, spec.name, options.counted_at)
     raw = with_signup_column(raw, spec.name)
@@ -220,7 +232,8 @@ def check_rows(
     private = [name for name, f in specs.items() if f.pseudonymised] + list(PERSONAL_FIELDS)
     found = [c for c in raw.columns if c != MALFORMED]
     check_order_within(options.order_within, spec.name, list(specs), found, private)  # the user's, not daily
-    _require_columns(raw, spec, ctx, source)
+    made = ("order_id",) * options.no_order_ids + ("quantity",) * options.one_unit_per_line  # not the file's
+    _require_columns(raw, spec, ctx, source, made)
     progress("parse")
     money = [name for name, f in specs.items() if f.unit == "currency"]
     unsymbolled, symbols = strip_symbols(raw, money)
@@ -238,7 +251,7 @@ def check_rows(
     if len(unsplit):  # their values are empty: the row's own reason first, and its text in its identity
         parsed = Parsed(parsed.frame, pd.concat([unsplit, parsed.failures]).astype({"row": "int64"}))
     typed = compose_order_ids(parsed.frame, raw, within, settings.timezone)
-    typed, filled = fill_from_order(typed, raw, within)
+    typed, filled = (typed, {}) if options.no_order_ids else fill_from_order(typed, raw, within)
     typed = _fill_defaults(currency_from_symbols(typed, raw, symbols), settings)
     if options.line_totals:
         typed = _unit_prices(typed, spec.name)
@@ -246,6 +259,8 @@ def check_rows(
     raw_customer = typed["customer_id"].copy() if "customer_id" in typed else None
     if raw_customer is not None:
         typed["customer_id"] = pseudonymise(raw_customer, key)
+    if options.no_order_ids:
+        typed["order_id"] = visit_order_ids(typed)
     typed, dated = dated_by_first_line(typed, raw, spec.name, partial(known_dates, OfflineStore(settings.paths)))
     content = content_hash(typed[[c for c in specs if c != spec.key]])
     key_given = typed[spec.key].notna()
@@ -380,6 +395,8 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             new_identities=new_identities,
             filled_from_order=batch.checked.filled,
             from_orders_file=batch.checked.from_orders_file,
+            visit_orders=int(accepted["order_id"].nunique()) if batch.options.no_order_ids else 0,
+            unit_lines=batch.options.one_unit_per_line,
             without_price=int(accepted["unit_price"].isna().sum()) if "unit_price" in accepted else 0,
             repeated_lines=batch.checked.repeated,
             repeated_kept=batch.options.keep_repeated_lines,
@@ -402,10 +419,12 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     return report
 
 
-def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, source: str) -> None:
+def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, source: str, made=()) -> None:
+    """Every required column, or one error naming the missing ones and the flags that fit the file's;
+    `made`: columns an option gave the rows, not the file."""
     missing = [c for c in spec.required_columns(ctx) if c not in raw.columns]
     if missing:
-        added = [c for c, _ in DATED_BY_FIRST_LINE.values() if c in raw.columns and raw[c].isna().all()]
+        added = [*made, *(c for c, _ in DATED_BY_FIRST_LINE.values() if c in raw.columns and raw[c].isna().all())]
         found = [c for c in raw.columns if c != MALFORMED and c not in added]
         raise SpendError(
             f"{Path(source).name}: missing required column(s) {', '.join(missing)} for table {spec.name} "
@@ -427,6 +446,11 @@ def _what_fits(spec: TableSpec, ctx: SchemaContext, missing: list[str], found: l
     hints = [f" (it looks like: {flags})"] if flags else []
     if spec.name == "transactions" and {"order_id", "customer_id"} <= set(missing) - mapped:
         hints.append("; a daily sales report (units per product and day, no orders or customers) takes --daily-totals")
+    unmapped = set(missing) - mapped
+    if spec.name == "transactions" and "order_id" in unmapped and "customer_id" not in unmapped:
+        hints.append("; a purchase log without order numbers takes --no-order-ids (a customer's visit is an order)")
+    if spec.name == "transactions" and "quantity" in unmapped:
+        hints.append("; an export of one row per item, without quantities, takes --one-unit-per-line")
     order_level = (set(missing) - mapped) & set(ORDER_LEVEL)
     if spec.name == "transactions" and order_level and "order_id" in found:
         hints.append(
@@ -615,6 +639,8 @@ def _record(report: IngestReport, started: datetime, options: IngestOptions) -> 
             "daily_totals": options.daily_totals,
             "counted_at": options.counted_at,
             "orders": options.orders,
+            "no_order_ids": options.no_order_ids,
+            "one_unit_per_line": options.one_unit_per_line,
             "extra_rules": [r.reason for r in options.extra_rules],
         },
     )

@@ -250,6 +250,22 @@ def ingest_command(
             "lines: each line takes its order's fields. --map applies to both files.",
         ),
     ] = None,
+    no_order_ids: Annotated[
+        bool,
+        typer.Option(
+            "--no-order-ids",
+            help="The export has no order numbers (a purchase log: customer, date, product, price): each "
+            "customer's lines at one time in one store are one order, numbered by Spend (visit/...).",
+        ),
+    ] = False,
+    one_unit_per_line: Annotated[
+        bool,
+        typer.Option(
+            "--one-unit-per-line",
+            help="The export has no quantity column: each line is one unit (one row per item bought; two of an "
+            "item bought together are two rows, which --keep-repeated-lines keeps).",
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Validate an export, store accepted rows, quarantine rejected ones with a reason."""
@@ -273,6 +289,8 @@ def ingest_command(
         header_row=header_row,
         sheet=sheet,
         orders=None if orders is None else str(orders),
+        no_order_ids=no_order_ids,
+        one_unit_per_line=one_unit_per_line,
     )
     files, others = export_files(path)
     if orders is not None and len(files) > 1:  # the orders file kept beside the daily lines is not lines

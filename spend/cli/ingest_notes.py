@@ -178,6 +178,14 @@ RULES: tuple[Rule, ...] = (
             f"{r.replaced:,} replaced"
         ),
     ),
+    (
+        lambda r: r.visit_orders > 0,
+        lambda r: (
+            f"lines without order numbers grouped into orders by customer, time and store (--no-order-ids): "
+            f"{r.visit_orders:,} orders"
+        ),
+    ),
+    (lambda r: r.unit_lines, lambda r: "each line read as one unit (--one-unit-per-line)"),
     (lambda r: bool(r.from_orders_file), _from_orders),
     (
         _has("order_id:not_in_orders_file"),
