@@ -59,6 +59,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "stock_date",
         "inventory_date",
         "snapshot_date",
+        "t_dat",  # H&M's transactions
     ),
     "product_id": (
         "sku",
@@ -71,6 +72,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "product",
         "product_code",
         "article",
+        "article_id",  # H&M's
         "article_no",
         "ean",
         "barcode",
@@ -85,6 +87,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         *("qty_ordered", "quantity_ordered"),  # Magento's
     ),
     "unit_price": ("price", "unitprice", "lineitem_price", "item_price", "price_each", "sale_price"),
+    # Shopify's "Discount Amount" is the whole order's, on its first line: not a line's discount.
+    "discount": ("lineitem_discount", "line_discount", "item_discount", "discount_value"),
+    # WooCommerce's "Item Cost" is the item's price: not a cost.
+    "unit_cost": ("cost", "cost_price", "unit_cost_price", "cost_per_item", "cogs", "purchase_price"),
     "store_id": (
         *("store", "location", "shop", "branch", "outlet"),
         *("store_code", "store_nbr", "store_no", "store_number"),

@@ -492,9 +492,14 @@ def test_a_customer_list_without_sign_up_dates_is_dated_by_first_lines(settings,
             "--map Quantity=quantity --map Price=unit_price",
         ),
         (  # Shopify's order export: its order name ("Name") is too vague a word to suggest
-            "Name,Email,Created at,Lineitem quantity,Lineitem price,Lineitem sku,Paid at",
+            "Name,Email,Created at,Lineitem quantity,Lineitem price,Lineitem sku,Lineitem discount,Paid at",
             "--map Email=customer_id --map 'Created at=ts' --map 'Lineitem sku=product_id' "
-            "--map 'Lineitem quantity=quantity' --map 'Lineitem price=unit_price'",
+            "--map 'Lineitem quantity=quantity' --map 'Lineitem price=unit_price' "
+            "--map 'Lineitem discount=discount'",  # the line's own discount, optional, in the same command
+        ),
+        (  # H&M's transactions: one row per item, no order number, no quantity
+            "t_dat,customer_id,article_id,price,sales_channel_id",
+            "--map t_dat=ts --map article_id=product_id --map price=unit_price",  # and the flags (test_visits.py)
         ),
         (  # Square's item sales: the date and the time of day apart, joined
             "Date,Time,Time Zone,Item,Qty,SKU,Gross Sales,Transaction ID,Customer ID,Location",
@@ -518,7 +523,7 @@ def test_a_customer_list_without_sign_up_dates_is_dated_by_first_lines(settings,
             "--map qty_ordered=quantity --map price=unit_price",
         ),
     ],
-    ids=["online-retail-ii", "shopify", "square", "favorita", "woocommerce", "magento"],
+    ids=["online-retail-ii", "shopify", "h&m", "square", "favorita", "woocommerce", "magento"],
 )
 def test_a_popular_exports_header_gets_the_map_to_type(tmp_path, settings, header, suggested):
     """A real export's names were told only "map foreign names with --map old=new"."""
