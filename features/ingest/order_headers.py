@@ -12,6 +12,7 @@ where it gives none; a line whose own value differs from its order's is quaranti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,8 @@ import pandas as pd
 from spend.core.errors import SpendError
 from spend.features.ingest.order_fields import ORDER_LEVEL
 from spend.features.ingest.parse import blank
+from spend.features.ingest.readers import read_export
+from spend.features.ingest.suggest import map_flags, suggested_maps
 from spend.features.schema.fields import TEXT
 
 NOT_IN_ORDERS = "order_id:not_in_orders_file"
@@ -36,6 +39,38 @@ def reasons() -> list[str]:
     """The reasons this step gives, in the order a line reports them (before any rule's: they are why the
     line's other fields are missing)."""
     return [NOT_IN_ORDERS, *(f"{field}:{DISAGREES}" for field in ORDER_LEVEL)]
+
+
+def check_orders_option(table: str, daily_totals: bool, order_within: tuple) -> None:
+    """The options an orders file cannot go with, each one error."""
+    if table != "transactions":
+        raise SpendError(f"--orders: order headers are for --table transactions, not {table}")
+    if daily_totals:
+        raise SpendError("--orders: a daily report (--daily-totals) has no orders to take fields from")
+    if order_within:
+        raise SpendError(
+            "--orders with --order-within: not supported (an orders file would need the same columns to complete "
+            "its numbers); complete the order numbers in both exports first"
+        )
+
+
+def read_order_headers(orders: Path, lines: pd.DataFrame, path: Path, mapping: dict, encoding: str) -> pd.DataFrame:
+    """The orders file, read with the lines' maps (`lines` read with `maps_optional`): a map neither file
+    has a column for is refused, and so is a pair of files that name no time or customer, with the map the
+    orders file suggests for it."""
+    headers = read_export(orders, mapping, encoding, maps_optional=True)
+    applied = {*lines.attrs.get("maps_applied", ()), *headers.attrs.get("maps_applied", ())}
+    unused = [old for old in mapping if old not in applied]
+    if unused:
+        raise SpendError(f"--map: column(s) {', '.join(unused)} in neither {path.name} nor {orders.name}")
+    absent = [c for c in ORDER_LEVEL if c not in lines.columns and c not in headers.columns]
+    pairs = suggested_maps(absent, [c for c in headers.columns if c not in ORDER_LEVEL and c != "order_id"])
+    if {new for _, new in pairs} & {"customer_id", "ts"}:  # the lines cannot be read without them
+        raise SpendError(
+            f"--orders: neither file has {', '.join(new for _, new in pairs)}; {orders.name} looks like it: "
+            f"{map_flags([f'{old}={new}' for old, new in pairs])}"
+        )
+    return headers
 
 
 def with_order_headers(lines: pd.DataFrame, orders: pd.DataFrame, name: str) -> Headed:

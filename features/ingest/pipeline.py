@@ -31,7 +31,7 @@ from spend.features.ingest.money import currency_from_symbols, strip_symbols, sy
 from spend.features.ingest.no_record import REASONS as NO_RECORD
 from spend.features.ingest.no_record import no_record_rows
 from spend.features.ingest.order_fields import ORDER_LEVEL, fill_from_order
-from spend.features.ingest.order_headers import Headed, with_order_headers
+from spend.features.ingest.order_headers import Headed, check_orders_option, read_order_headers, with_order_headers
 from spend.features.ingest.order_headers import reasons as header_reasons
 from spend.features.ingest.order_keys import check_order_within, compose_order_ids
 from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, parse_frame
@@ -77,7 +77,7 @@ class IngestOptions:
         if self.decimal not in DECIMAL_MARKS:
             raise SpendError(f"--decimal: {self.decimal!r} is not a decimal mark; use '.' or ','")
         if self.orders is not None:
-            _check_orders_option(self)
+            check_orders_option(self.table, self.daily_totals, self.order_within)
         if self.no_order_ids or self.one_unit_per_line:
             check_visit_options(self.table, self.daily_totals, self.order_within, self.orders, self.no_order_ids)
 
@@ -141,38 +141,9 @@ def ingest(
     )
     digest, headers = file_sha256(Path(path)), None
     if with_orders:
-        headers = _order_headers(Path(options.orders), raw, Path(path), options)
+        headers = read_order_headers(Path(options.orders), raw, Path(path), options.mapping, options.encoding)
         digest = hashlib.sha256(f"{digest}+{file_sha256(Path(options.orders))}".encode()).hexdigest()
     return ingest_frame(raw, str(path), digest, options, settings, now, progress, headers)
-
-
-def _check_orders_option(options: IngestOptions) -> None:
-    if options.table != "transactions":
-        raise SpendError(f"--orders: order headers are for --table transactions, not {options.table}")
-    if options.daily_totals:
-        raise SpendError("--orders: a daily report (--daily-totals) has no orders to take fields from")
-    if options.order_within:
-        raise SpendError(
-            "--orders with --order-within: not supported (an orders file would need the same columns to complete "
-            "its numbers); complete the order numbers in both exports first"
-        )
-
-
-def _order_headers(orders: Path, raw: pd.DataFrame, path: Path, options: IngestOptions) -> pd.DataFrame:
-    """The orders file, read with the same maps; a map neither file has a column for is refused."""
-    headers = read_export(orders, options.mapping, options.encoding, maps_optional=True)
-    applied = {*raw.attrs.get("maps_applied", ()), *headers.attrs.get("maps_applied", ())}
-    unused = [old for old in options.mapping if old not in applied]
-    if unused:
-        raise SpendError(f"--map: column(s) {', '.join(unused)} in neither {path.name} nor {orders.name}")
-    absent = [c for c in ORDER_LEVEL if c not in raw.columns and c not in headers.columns]
-    pairs = suggested_maps(absent, [c for c in headers.columns if c not in ORDER_LEVEL and c != "order_id"])
-    if {new for _, new in pairs} & {"customer_id", "ts"}:  # the lines cannot be read without them
-        raise SpendError(
-            f"--orders: neither file has {', '.join(new for _, new in pairs)}; {orders.name} looks like it: "
-            f"{map_flags([f'{old}={new}' for old, new in pairs])}"
-        )
-    return headers
 
 
 @dataclass
