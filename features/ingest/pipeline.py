@@ -99,6 +99,7 @@ class IngestReport:
     from_orders_file: dict[str, int] = field(default_factory=dict)  # line cells taken from --orders, per field
     visit_orders: int = 0  # --no-order-ids: the orders the accepted lines were grouped into
     unit_lines: bool = False  # --one-unit-per-line: every line read as one unit
+    case_variant_customers: int = 0  # customer ids of the file equal to another of it but for letter case
     without_price: int = 0  # accepted daily totals of units alone (their price unknown)
     repeated_lines: int = 0  # rows repeating another of the file exactly: duplicates, or kept with the option
     repeated_kept: bool = False  # --keep-repeated-lines: those rows are lines of their own
@@ -161,6 +162,7 @@ class Checked:
     repeated: int  # rows without a key of their own repeating an earlier row of the file exactly
     ts_formats: list[str]  # formats that read every timestamp that did not parse (ts_formats.py)
     from_orders_file: dict[str, int]  # line cells taken from the orders file (`--orders`), per field
+    case_variants: int  # customer ids equal to another of the file but for letter case
 
 
 def check_rows(
@@ -272,6 +274,7 @@ def check_rows(
         repeated,
         ts_formats,
         from_orders_file=headed.filled,
+        case_variants=case_variants(raw_customer),
     )
 
 
@@ -368,6 +371,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             from_orders_file=batch.checked.from_orders_file,
             visit_orders=int(accepted["order_id"].nunique()) if batch.options.no_order_ids else 0,
             unit_lines=batch.options.one_unit_per_line,
+            case_variant_customers=batch.checked.case_variants,
             without_price=int(accepted["unit_price"].isna().sum()) if "unit_price" in accepted else 0,
             repeated_lines=batch.checked.repeated,
             repeated_kept=batch.options.keep_repeated_lines,
@@ -388,6 +392,16 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
         [lineage.Data(f"offline.{spec.name}", batch_id)],
     )
     return report
+
+
+def case_variants(raw_customer: pd.Series | None) -> int:
+    """How many distinct customer ids equal another of them but for letter case (Bob@Example.com and
+    bob@example.com): kept as different customers, since an id's case may matter, but worth a look."""
+    if raw_customer is None:
+        return 0
+    distinct = pd.Series(raw_customer.dropna().unique(), dtype=object)
+    folded = distinct.astype(str).str.casefold()
+    return int(folded.duplicated(keep=False).sum())
 
 
 def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, source: str, made=()) -> None:

@@ -186,6 +186,14 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     (lambda r: r.unit_lines, lambda r: "each line read as one unit (--one-unit-per-line)"),
+    (
+        lambda r: r.case_variant_customers > 0,
+        lambda r: (
+            f"customer ids equal to another of this file but for letter case: {r.case_variant_customers:,}, "
+            "kept as different customers (two spellings of one e-mail are two customers: if they are one, write "
+            "them alike in the export)"
+        ),
+    ),
     (lambda r: bool(r.from_orders_file), _from_orders),
     (
         _has("order_id:not_in_orders_file"),

@@ -1225,3 +1225,20 @@ def test_an_exports_totals_lines_are_quarantined_as_such_and_a_product_named_tot
     anonymous.write_text(f"{header}\no9,,2026-01-02T12:00:00,Total,1,2.5\n")
     kept = ingest(anonymous, IngestOptions("transactions", allow_anonymous=True), settings, now=NOW)
     assert (kept.accepted, kept.quarantined) == (1, 0)
+
+
+def test_customer_ids_differing_only_in_case_are_counted_not_merged(settings, write_csv):
+    """Two spellings of one e-mail were two customers without a word: each churned or stayed on half the
+    history. They stay two (an id's case may matter), and the summary counts them, naming none."""
+    from spend.cli.ingest_notes import notes
+
+    lines = [
+        GOOD_LINE | {"event_id": "e1", "order_id": "o1", "customer_id": "Bob@Example.com"},
+        GOOD_LINE | {"event_id": "e2", "order_id": "o2", "customer_id": "bob@example.com"},
+        GOOD_LINE | {"event_id": "e3", "order_id": "o3", "customer_id": "carol@example.com"},
+    ]
+    report = ingest(write_csv(lines, "orders.csv"), IngestOptions("transactions"), settings, now=NOW)
+    assert (report.accepted, report.case_variant_customers) == (3, 2)
+    said = [line for line in notes(report) if "but for letter case" in line]
+    assert len(said) == 1 and "example.com" not in said[0].lower()
+    assert OfflineStore(settings.paths).read("transactions")["customer_id"].nunique() == 3
