@@ -239,7 +239,7 @@ def check_rows(
     key_given = typed[spec.key].notna()
     read = ~content.index.isin(parsed.failures["row"])  # unreadable rows differ by their text, not content
     repeated = int((content[read].duplicated() & ~key_given[read]).sum())
-    if options.keep_repeated_lines:
+    if options.keep_repeated_lines or options.one_unit_per_line:  # a row per item: a repeat is one more unit
         content = with_occurrence(content, key_given)
     if "event_id" in typed:
         typed["event_id"] = derive_event_ids(typed["event_id"], content)
@@ -374,7 +374,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             case_variant_customers=batch.checked.case_variants,
             without_price=int(accepted["unit_price"].isna().sum()) if "unit_price" in accepted else 0,
             repeated_lines=batch.checked.repeated,
-            repeated_kept=batch.options.keep_repeated_lines,
+            repeated_kept=batch.options.keep_repeated_lines or batch.options.one_unit_per_line,
             dated_by_first_line=batch.checked.dated,
             replaced=int(typed.loc[keep, spec.key].isin(stored[spec.key]).sum()) if spec.replaces else 0,
             suggested_ts_formats=batch.checked.ts_formats,

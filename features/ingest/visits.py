@@ -8,7 +8,8 @@ were, they were refused for lacking `order_id` (and `quantity`), and the user ha
 Spend as `visit/<hash>` of the customer's pseudonym, the time and the store, so the same export read
 again gives the same numbers and no raw customer id is written into an order number.
 `--one-unit-per-line`: an export without a quantity column writes one row per item: each line is one
-unit (two of an item bought together are two rows: `--keep-repeated-lines` keeps them both).
+unit, and two of an item bought together are two rows, both kept (as `--keep-repeated-lines` keeps them:
+the same file read again still adds nothing).
 """
 
 from __future__ import annotations

@@ -263,7 +263,7 @@ def ingest_command(
         typer.Option(
             "--one-unit-per-line",
             help="The export has no quantity column: each line is one unit (one row per item bought; two of an "
-            "item bought together are two rows, which --keep-repeated-lines keeps).",
+            "item bought together are two rows, both kept, as --keep-repeated-lines keeps them).",
         ),
     ] = False,
     json_output: JsonFlag = False,

@@ -25,7 +25,7 @@ ROWS = [  # alice buys two articles on the 2nd (one of them twice), and one on t
     {"t_dat": "2026-01-02", "customer_id": "bob", "article_id": "A1", "price": "0.0339"},
 ]
 MAPS = ["--map", "t_dat=ts", "--map", "article_id=product_id", "--map", "price=unit_price"]
-FLAGS = ["--no-order-ids", "--one-unit-per-line", "--keep-repeated-lines"]
+FLAGS = ["--no-order-ids", "--one-unit-per-line"]  # one row per item: a repeated row is one more unit
 
 
 def _ingest(path, *extra):
