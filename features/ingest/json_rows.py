@@ -9,8 +9,9 @@ maps as for any column, and the suggested maps name them.
 
 An order's refunds (Shopify's `refunds`, each with its `refund_line_items` and the `line_item` each gives
 back) are returns: each refunded line is read as one more row of the order, spelt as its line item is,
-with the refunded quantity negative, the refund's time in the order's (`created_at`, `processed_at`), and
-the line's id marked as the refund's (`refund:<id>`), so the same maps store it as a return line."""
+with the refunded quantity negative, the refund's time in the order's (`created_at`, `processed_at`), the
+line's discount (`total_discount`) in the share of its units given back, and the line's id marked as the
+refund's (`refund:<id>`), so the same maps store it as a return line."""
 
 from __future__ import annotations
 
@@ -125,8 +126,27 @@ def _refunded_lines(row: dict, lines: str) -> list[dict]:
             item = given.get("line_item") if isinstance(given.get("line_item"), dict) else {}
             back = {"id": f"refund:{given['id']}" if given.get("id") is not None else None}
             back["quantity"] = _negated(given.get("quantity"))
+            share = _share(given.get("quantity"), item.get("quantity"))
+            if share is not None and _number(item.get("total_discount")) is not None:
+                back["total_discount"] = round(_number(item["total_discount"]) * share, 2)  # the part given back
             out.append(times | _spelt(item | back, f"{lines}."))
     return out
+
+
+def _number(value) -> float | None:
+    """A JSON number, or a number written as text (Shopify's money), as a float; else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _share(refunded, bought) -> float | None:
+    """The share of a line's units a refund gives back, when both counts are known and the line had some."""
+    back, had = _number(refunded), _number(bought)
+    return None if back is None or not had else abs(back) / had
 
 
 def _negated(quantity):

@@ -190,7 +190,8 @@ def test_an_orders_refunded_lines_are_read_as_its_return_lines(settings, tmp_pat
     text column, not stored, and the customer's returns were unknown to every model."""
     orders = _shopify_orders(settings.default_currency)
     first = orders["orders"][0]
-    case = first["line_items"][1]
+    case = first["line_items"][1] | {"total_discount": "1.00"}  # one of the two cases given back
+    first["line_items"][1] = case
     first["refunds"] = [
         {
             "id": 509562969,
@@ -215,6 +216,7 @@ def test_an_orders_refunded_lines_are_read_as_its_return_lines(settings, tmp_pat
         "line_items.sku": "product_id",
         "line_items.quantity": "quantity",
         "line_items.price": "unit_price",
+        "line_items.total_discount": "discount",
     }
     report = ingest(path, IngestOptions("transactions", mapping=maps), settings, now=NOW)
     assert (report.received, report.accepted, report.quarantined) == (4, 3, 1)  # the order without items
@@ -223,6 +225,7 @@ def test_an_orders_refunded_lines_are_read_as_its_return_lines(settings, tmp_pat
     assert returned["quantity"] == -1 and returned["kind"] == "return" and returned["unit_price"] == 9.5
     assert returned["ts"] == pd.Timestamp("2026-01-05T21:00:00Z") and returned["order_id"] == "1001"
     assert stored.loc["2", "quantity"] == 2  # the purchase stays as bought
+    assert (stored.loc["2", "discount"], returned["discount"]) == (1.0, 0.5)  # the refund's share of it
 
 
 def test_rows_with_several_lists_and_none_named_as_lines_are_not_exploded():
