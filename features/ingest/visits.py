@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from spend.core.errors import SpendError
+from spend.features.ingest.identity import content_hash
 from spend.features.ingest.parse import blank
 
 VISIT = "visit"  # the order id every line holds until `visit_order_ids` numbers its visit
@@ -45,7 +46,7 @@ def visit_order_ids(typed: pd.DataFrame) -> pd.Series:
         },
         index=typed.index,
     )
-    hashed = pd.util.hash_pandas_object(parts, index=False).to_numpy(dtype=np.uint64)
+    hashed = content_hash(parts).to_numpy().view(np.uint64)  # the hash event ids are derived with
     return pd.Series(np.char.add(f"{VISIT}/", np.char.mod("%016x", hashed)), index=typed.index, dtype=object)
 
 
