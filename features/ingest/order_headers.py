@@ -3,15 +3,17 @@
 Exports taken from a shop's database (an ERP's order headers and lines, Magento's sales_order and
 sales_order_item) write each order once in an orders file, with its customer, time, store and channel,
 and its lines in another, with the product, quantity and price. Read alone, the lines had no customer
-and no time, and the file was refused. With the orders file, each line takes its order's fields
-where it gives none; a line whose own value differs from its order's is quarantined
-(`<field>:disagrees_with_orders_file`), and a line of an order the file does not hold is quarantined as
-`order_id:not_in_orders_file`, so nothing is stored half-known.
+and no time, and the file was refused. With the orders file, each line takes its order's fields: the
+order's row is the order's record, so a line's own time, store or channel that differs from it (an
+item's own `created_at` a second later, under the same --map) is replaced by the order's and counted;
+a line naming another customer than its order is quarantined (`customer_id:disagrees_with_orders_file`),
+and a line of an order the file does not hold as `order_id:not_in_orders_file`, so nothing is stored
+half-known.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +34,14 @@ DISAGREES = "disagrees_with_orders_file"
 class Headed:
     raw: pd.DataFrame  # the lines with their orders' fields
     failures: pd.DataFrame  # (row, reason) of lines the orders file cannot vouch for
-    filled: dict[str, int]  # cells taken from the orders file, per field
+    filled: dict[str, int]  # blank cells taken from the orders file, per field
+    replaced: dict[str, int] = field(default_factory=dict)  # cells that differed, replaced by the order's
 
 
 def reasons() -> list[str]:
     """The reasons this step gives, in the order a line reports them (before any rule's: they are why the
     line's other fields are missing)."""
-    return [NOT_IN_ORDERS, *(f"{field}:{DISAGREES}" for field in ORDER_LEVEL)]
+    return [NOT_IN_ORDERS, f"customer_id:{DISAGREES}"]
 
 
 def check_orders_option(table: str, daily_totals: bool, order_within: tuple) -> None:
@@ -87,17 +90,21 @@ def with_order_headers(lines: pd.DataFrame, orders: pd.DataFrame, name: str) -> 
     key = _text(lines["order_id"])
     unknown = key.notna() & ~key.isin(headers.index)
     failures = [pd.DataFrame({"row": lines.index[unknown], "reason": NOT_IN_ORDERS})]
-    raw, filled = lines.copy(), {}
-    for field in fields:
-        theirs = key.map(headers[field]).astype(TEXT)
-        own = _text(raw[field]) if field in raw else pd.Series(pd.NA, index=raw.index, dtype=TEXT)
+    raw, filled, replaced = lines.copy(), {}, {}
+    for name in fields:
+        theirs = key.map(headers[name]).astype(TEXT)
+        own = _text(raw[name]) if name in raw else pd.Series(pd.NA, index=raw.index, dtype=TEXT)
         empty = own.isna() & theirs.notna()
-        differ = own.notna() & theirs.notna() & (own != theirs)
-        failures.append(pd.DataFrame({"row": raw.index[differ], "reason": f"{field}:{DISAGREES}"}))
-        if empty.any():  # a column the lines give in full keeps its own cells (a Parquet file's types)
-            raw[field] = own.mask(empty, theirs)
-            filled[field] = int(empty.sum())
-    return Headed(raw, pd.concat(failures, ignore_index=True), filled)
+        differ = (own.notna() & theirs.notna() & (own != theirs)).fillna(False)
+        if name == "customer_id":  # another customer's line in the order: which one bought it is unknown
+            failures.append(pd.DataFrame({"row": raw.index[differ], "reason": f"{name}:{DISAGREES}"}))
+            differ[:] = False
+        taken = empty | differ
+        if taken.any():  # a column the lines give in full, and alike, keeps its own cells (a Parquet file's types)
+            raw[name] = own.mask(taken, theirs)
+            filled.update({name: int(empty.sum())} if empty.any() else {})
+            replaced.update({name: int(differ.sum())} if differ.any() else {})
+    return Headed(raw, pd.concat(failures, ignore_index=True), filled, replaced)
 
 
 def _headers(orders: pd.DataFrame, fields: list[str], name: str) -> pd.DataFrame:

@@ -97,6 +97,7 @@ class IngestReport:
     new_identities: int
     filled_from_order: dict[str, int] = field(default_factory=dict)
     from_orders_file: dict[str, int] = field(default_factory=dict)  # line cells taken from --orders, per field
+    replaced_by_orders: dict[str, int] = field(default_factory=dict)  # line cells --orders' order row replaced
     visit_orders: int = 0  # --no-order-ids: the orders the accepted lines were grouped into
     unit_lines: bool = False  # --one-unit-per-line: every line read as one unit
     case_variant_customers: int = 0  # customer ids of the file equal to another of it but for letter case
@@ -161,7 +162,8 @@ class Checked:
     dated: int  # customers without a sign-up date, dated by their first stored transaction (signups.py)
     repeated: int  # rows without a key of their own repeating an earlier row of the file exactly
     ts_formats: list[str]  # formats that read every timestamp that did not parse (ts_formats.py)
-    from_orders_file: dict[str, int]  # line cells taken from the orders file (`--orders`), per field
+    from_orders_file: dict[str, int]  # blank line cells taken from the orders file (`--orders`), per field
+    replaced_by_orders: dict[str, int]  # line cells that differed from their order's row, replaced by it
     case_variants: int  # customer ids equal to another of the file but for letter case
 
 
@@ -249,6 +251,7 @@ def check_rows(
     failures = pd.concat(
         [
             parsed.failures,
+            headed.failures,  # before the cross-row rules: another customer's line is not the order's
             symbol_disagreements(typed, symbols),
             schema_failures(with_signup, spec.schema(ctx, with_row_rules=False)),
             row_rule_failures(with_signup, tuple(r for r in rules if not r.among_valid)),
@@ -256,7 +259,7 @@ def check_rows(
     )
     valid = with_signup.drop(index=failures["row"].unique())  # cross-row rules judge valid rows only
     failures = pd.concat([failures, row_rule_failures(valid, tuple(r for r in rules if r.among_valid))])
-    failures = pd.concat([_erased_customers(typed, settings), headed.failures, failures])
+    failures = pd.concat([_erased_customers(typed, settings), failures])
     if len(unsplit):  # an unsplit row's fields are all empty: its own reason says it all
         own = failures["reason"].isin(NO_RECORD)
         failures = failures[~failures["row"].isin(unsplit["row"]) | own]
@@ -274,6 +277,7 @@ def check_rows(
         repeated,
         ts_formats,
         from_orders_file=headed.filled,
+        replaced_by_orders=headed.replaced,
         case_variants=case_variants(raw_customer),
     )
 
@@ -369,6 +373,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             new_identities=new_identities,
             filled_from_order=batch.checked.filled,
             from_orders_file=batch.checked.from_orders_file,
+            replaced_by_orders=batch.checked.replaced_by_orders,
             visit_orders=int(accepted["order_id"].nunique()) if batch.options.no_order_ids else 0,
             unit_lines=batch.options.one_unit_per_line,
             case_variant_customers=batch.checked.case_variants,

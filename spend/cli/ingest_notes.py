@@ -196,6 +196,13 @@ RULES: tuple[Rule, ...] = (
     ),
     (lambda r: bool(r.from_orders_file), _from_orders),
     (
+        lambda r: bool(r.replaced_by_orders),
+        lambda r: (
+            "line cells that differed from their order's row in the orders file, replaced by the order's "
+            f"(the order's record): {', '.join(f'{c} {n:,}' for c, n in r.replaced_by_orders.items())}"
+        ),
+    ),
+    (
         _has("order_id:not_in_orders_file"),
         lambda r: (
             "lines of orders the orders file does not hold were quarantined: export both files for the "

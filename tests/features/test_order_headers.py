@@ -61,21 +61,42 @@ def test_lines_take_their_orders_customer_time_and_store(settings, write_csv):
     assert (report["accepted"], report["duplicates"]) == (0, 3)
 
 
-def test_a_line_of_an_unknown_order_or_disagreeing_with_its_order_is_quarantined(settings, write_csv):
+def test_a_line_of_an_unknown_order_or_another_customer_is_quarantined(settings, write_csv):
     odd = [
         *LINES,
         {"increment_id": "100003", "sku": "p1", "qty_ordered": "1", "price": "4.50", "store_id": ""},
-        {"increment_id": "100002", "sku": "p2", "qty_ordered": "1", "price": "12.00", "store_id": "S9"},
+        {"increment_id": "100002", "sku": "p2", "qty_ordered": "1", "price": "12.00", "customer_id": "mallory"},
     ]
     lines, orders = _files(write_csv, odd)
     options = IngestOptions("transactions", dict(m.split("=") for m in MAPS), orders=str(orders))
     report = ingest(lines, options, settings, NOW)
-    assert (report.received, report.accepted, report.quarantined) == (5, 3, 2)
+    assert (report.received, report.accepted, report.quarantined) == (5, 3, 2), report.quarantined_by_reason
     assert report.quarantined_by_reason == {
         NOT_IN_ORDERS: 1,  # before its missing customer and time: the reason they are missing
-        "store_id:disagrees_with_orders_file": 1,
+        "customer_id:disagrees_with_orders_file": 1,
     }
     assert any("export both files for the same period" in line for line in notes(report))
+
+
+def test_a_lines_own_time_or_store_gives_way_to_its_orders_and_is_counted(settings, write_csv):
+    """Magento's items carry their own created_at, which the --map for the order's time maps too: a line a
+    second off its order was quarantined, and the user could not map one file without the other."""
+    lines = [
+        LINES[0] | {"created_at": "2026-01-02 10:00:01"},
+        LINES[1] | {"created_at": "2026-01-02 10:00:00", "store_id": "S7"},
+        LINES[2] | {"created_at": ""},
+    ]
+    lines, orders = _files(write_csv, lines)
+    options = IngestOptions("transactions", dict(m.split("=") for m in MAPS), orders=str(orders))
+    report = ingest(lines, options, settings, NOW)
+    assert (report.accepted, report.quarantined) == (3, 0)
+    assert report.replaced_by_orders == {"ts": 1, "store_id": 1}
+    assert report.from_orders_file == {"customer_id": 3, "ts": 1, "store_id": 2}
+    said = [line for line in notes(report) if "replaced by the order's" in line]
+    assert said and said[0].endswith("ts 1, store_id 1")
+    stored = OfflineStore(settings.paths).read("transactions").sort_values(["order_id", "product_id"])
+    assert stored["store_id"].tolist() == ["S1", "S1", "S2"]
+    assert stored["ts"].dt.strftime("%H:%M:%S").tolist() == ["10:00:00", "10:00:00", "11:30:00"]
 
 
 def test_a_folder_of_daily_lines_beside_their_orders_file_ingests_the_lines_only(settings, tmp_path, write_csv):
