@@ -151,11 +151,9 @@ def _share(refunded, bought) -> float | None:
 
 def _negated(quantity):
     """A refunded quantity as a return's: negative (a number, or a number written as text)."""
-    if isinstance(quantity, int | float) and not isinstance(quantity, bool):
-        return -abs(quantity)
-    if isinstance(quantity, str) and quantity.strip().replace(".", "", 1).isdigit():
-        return "-" + quantity.strip()
-    return quantity  # blank or not a number: the quantity's own rule quarantines the line
+    if _number(quantity) is None:
+        return quantity  # blank or not a number: the quantity's own rule quarantines the line
+    return -abs(quantity) if not isinstance(quantity, str) else "-" + quantity.strip().lstrip("-")
 
 
 def _line_list(rows: list[dict]) -> str | None:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from spend.core.errors import SpendError
 from spend.features.ingest.order_fields import ORDER_LEVEL
-from spend.features.ingest.parse import blank
+from spend.features.ingest.parse import as_text
 from spend.features.ingest.readers import read_export
 from spend.features.ingest.suggest import map_flags, suggested_maps
 from spend.features.schema.fields import TEXT
@@ -87,13 +87,13 @@ def with_order_headers(lines: pd.DataFrame, orders: pd.DataFrame, name: str) -> 
             f"(it has {', '.join(map(str, orders.columns))}; --map applies to it too)"
         )
     headers = _headers(orders, fields, name)
-    key = _text(lines["order_id"])
+    key = as_text(lines["order_id"])
     unknown = key.notna() & ~key.isin(headers.index)
     failures = [pd.DataFrame({"row": lines.index[unknown], "reason": NOT_IN_ORDERS})]
     raw, filled, replaced = lines.copy(), {}, {}
     for name in fields:
         theirs = key.map(headers[name]).astype(TEXT)
-        own = _text(raw[name]) if name in raw else pd.Series(pd.NA, index=raw.index, dtype=TEXT)
+        own = as_text(raw[name]) if name in raw else pd.Series(pd.NA, index=raw.index, dtype=TEXT)
         empty = own.isna() & theirs.notna()
         differ = (own.notna() & theirs.notna() & (own != theirs)).fillna(False)
         if name == "customer_id":  # another customer's line in the order: which one bought it is unknown
@@ -110,7 +110,7 @@ def with_order_headers(lines: pd.DataFrame, orders: pd.DataFrame, name: str) -> 
 def _headers(orders: pd.DataFrame, fields: list[str], name: str) -> pd.DataFrame:
     """One row per order id (text, stripped, blanks as NA); a row without an id, or an order given twice
     with different fields, refuses the file: which of its rows is the order's could only be guessed."""
-    frame = pd.DataFrame({c: _text(orders[c]) for c in ["order_id", *fields]})
+    frame = pd.DataFrame({c: as_text(orders[c]) for c in ["order_id", *fields]})
     missing = np.flatnonzero(frame["order_id"].isna().to_numpy())
     if missing.size:
         raise SpendError(f"--orders: row {missing[0] + 1} of {name} has no order_id")
@@ -123,9 +123,3 @@ def _headers(orders: pd.DataFrame, fields: list[str], name: str) -> pd.DataFrame
             f"({int(twice.sum()):,} rows of {frame.loc[twice, 'order_id'].nunique():,} orders); one row per order"
         )
     return frame.set_index("order_id")
-
-
-def _text(column: pd.Series) -> pd.Series:
-    """A column as stripped text, blank cells NA."""
-    text = column.astype(TEXT).str.strip()
-    return text.mask(blank(column) | (text == ""))

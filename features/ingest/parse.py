@@ -36,13 +36,14 @@ def blank(raw: pd.Series) -> pd.Series:
     return raw.isna()
 
 
-def _as_text(raw: pd.Series) -> pd.Series:
+def as_text(raw: pd.Series) -> pd.Series:
+    """A column as stripped text, blank cells NA."""
     text = raw.astype(TEXT).str.strip()
     return text.mask(text == "")
 
 
 def parse_ids(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    text = canonical_ids(_as_text(raw))
+    text = canonical_ids(as_text(raw))
     bad = text.notna() & ~text.str.fullmatch(ID_PATTERN).fillna(False)
     # The malformed text stays (its row is quarantined anyway) so source rules can still recognise it.
     return text, bad
@@ -65,7 +66,7 @@ def parse_timestamps(raw: pd.Series, ts_format: str | None, timezone: str) -> tu
         parsed = raw.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
     else:
         # Exports repeat timestamps (every line of an order), so parse each distinct text once.
-        codes, uniques = pd.factorize(_as_text(raw))
+        codes, uniques = pd.factorize(as_text(raw))
         distinct = pd.Series(uniques, dtype=TEXT)
         if ts_format is None:
             distinct = distinct.str.replace(_UTC_WORD, "+00:00", regex=True)
@@ -87,7 +88,7 @@ def local_time_problems(raw: pd.Series, ts_format: str | None, timezone: str) ->
     if pd.api.types.is_datetime64_dtype(raw):
         local = raw
     else:
-        text = _as_text(raw)
+        text = as_text(raw)
         naive = text.notna() & ~text.str.contains(_OFFSET).fillna(False).astype(bool)
         local = _wall_times(text.where(naive), ts_format)
         if isinstance(local.dtype, pd.DatetimeTZDtype) or local.dtype == object:  # a zone pandas saw: not told
@@ -102,7 +103,7 @@ def local_time_problems(raw: pd.Series, ts_format: str | None, timezone: str) ->
 def _epoch(raw: pd.Series, unit: str) -> pd.Series:
     """Numbers of seconds (or milliseconds) since 1970-01-01 UTC, whatever SPEND_TIMEZONE says; a value that
     is not a number, or past the calendar, is unparsable."""
-    numbers = pd.to_numeric(raw if pd.api.types.is_numeric_dtype(raw) else _as_text(raw), errors="coerce")
+    numbers = pd.to_numeric(raw if pd.api.types.is_numeric_dtype(raw) else as_text(raw), errors="coerce")
     seconds = numbers.astype("float64") / (1000 if unit == "ms" else 1)
     inside = seconds.abs() < 2.5e11  # about year 9900 either way: beyond, microseconds overflow
     micros = (seconds.where(inside) * 1e6).round()
@@ -218,7 +219,7 @@ def parse_numbers(raw: pd.Series, kind: Kind, decimal: str = ".") -> tuple[pd.Se
     if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
         values = pd.to_numeric(raw, errors="coerce").astype("float64")
     else:
-        text = _as_text(raw)
+        text = as_text(raw)
         values = _text_to_float(_from_decimal_comma(text) if decimal == "," else _ungrouped(text))
     bad = values.isna() & ~blank(raw)
     bad |= ~np.isfinite(values.fillna(0.0))
@@ -237,7 +238,7 @@ def parse_flags(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     words databases and chargeback tools write (`true`, `Y`, `no`); Excel's TRUE arrives as a boolean."""
     if pd.api.types.is_bool_dtype(raw):
         return raw.astype("Int64"), pd.Series(False, index=raw.index)
-    words = _as_text(raw).str.lower().map(FLAG_WORDS)
+    words = as_text(raw).str.lower().map(FLAG_WORDS)
     numbers, bad = parse_numbers(raw.where(words.isna()), Kind.INT)
     return numbers.where(words.isna(), words.astype("Int64")), bad & words.isna()
 
@@ -274,7 +275,7 @@ def _text_to_float(text: pd.Series) -> pd.Series:
 
 def parse_categories(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     # Allowed values are checked by the schema, so the reason can name the rule.
-    return _as_text(raw).str.lower(), pd.Series(False, index=raw.index)
+    return as_text(raw).str.lower(), pd.Series(False, index=raw.index)
 
 
 def parse_column(raw: pd.Series, spec: FieldSpec, ts_format: str | None, timezone: str, decimal: str = "."):
@@ -288,7 +289,7 @@ def parse_column(raw: pd.Series, spec: FieldSpec, ts_format: str | None, timezon
         return (*parse_flags(raw), "not_a_flag")
     if spec.kind is Kind.CATEGORY:
         return (*parse_categories(raw), "allowed_value")
-    return _as_text(raw), pd.Series(False, index=raw.index), "text"
+    return as_text(raw), pd.Series(False, index=raw.index), "text"
 
 
 def _empty(index: pd.Index, dtype) -> pd.Series:

@@ -78,11 +78,7 @@ class IdentityVault:
         """Store each pseudonym's personal fields: a field given replaces the stored one, a field not
         given keeps it (a list sent again without phone numbers forgets none)."""
         with closing(self._connect()) as db, db:
-            db.execute("CREATE TEMP TABLE given (pseudonym TEXT PRIMARY KEY)")
-            db.executemany("INSERT INTO given VALUES (?)", [(p,) for p in records])
-            rows = db.execute("SELECT p.pseudonym, p.fields FROM personal p JOIN given USING (pseudonym)")
-            stored = {p: json.loads(self._open(sealed, p)) for p, sealed in rows}
-            db.execute("DROP TABLE given")
+            stored = {p: json.loads(self._open(sealed, p)) for p, sealed in _sealed(db, "personal", "fields", records)}
             db.executemany(
                 "INSERT OR REPLACE INTO personal VALUES (?, ?)",
                 [
@@ -95,10 +91,7 @@ class IdentityVault:
         """Raw ids of the pseudonyms the vault knows; erased or unknown ones are absent."""
         wanted = list(dict.fromkeys(pseudonyms))
         with closing(self._connect()) as db:
-            db.execute("CREATE TEMP TABLE wanted (pseudonym TEXT PRIMARY KEY)")
-            db.executemany("INSERT INTO wanted VALUES (?)", [(p,) for p in wanted])
-            rows = db.execute("SELECT i.pseudonym, i.raw_id FROM identities i JOIN wanted USING (pseudonym)")
-            return {p: self._open(sealed, p) for p, sealed in rows}
+            return {p: self._open(sealed, p) for p, sealed in _sealed(db, "identities", "raw_id", wanted)}
 
     def personal(self, pseudonym: str) -> dict[str, str] | None:
         with closing(self._connect()) as db:
@@ -133,3 +126,11 @@ class IdentityVault:
         if not tombstones:
             return set()
         return {p for p in set(pseudonyms) if self.tombstone(p) in tombstones}
+
+
+def _sealed(db: sqlite3.Connection, table: str, column: str, pseudonyms: Iterable[str]) -> list[tuple[str, bytes]]:
+    """(pseudonym, sealed value) of `table` for the pseudonyms it holds, looked up in one join."""
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (pseudonym TEXT PRIMARY KEY)")
+    db.execute("DELETE FROM wanted")
+    db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", [(p,) for p in pseudonyms])
+    return db.execute(f"SELECT t.pseudonym, t.{column} FROM {table} t JOIN wanted USING (pseudonym)").fetchall()
