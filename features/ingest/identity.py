@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -16,13 +18,16 @@ ACCEPTED, DUPLICATE, INVALID, CONFLICT = range(len(STATUSES))
 _MIX = np.uint64(0x100000001B3)  # FNV-1a prime: mixes column hashes in order
 
 
-def content_hash(frame: pd.DataFrame) -> pd.Series:
+def content_hash(frame: pd.DataFrame, when_given: Collection[str] = ()) -> pd.Series:
     """A stable 64-bit hash of each row's values, as int64: column hashes (pandas' SipHash with its
-    fixed key) mixed in column order. The same values give the same hash in any batch or file format."""
+    fixed key) mixed in column order. The same values give the same hash in any batch or file format.
+    A column in `when_given` is mixed in only where it holds a value: a row without one hashes as if the
+    column did not exist (a field added to the schema leaves every stored row's hash as it was)."""
     combined = np.full(len(frame), np.uint64(0xCBF29CE484222325), dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for _, column in frame.items():
-            combined = (combined ^ _column_hash(column)) * _MIX
+        for name, column in frame.items():
+            mixed = (combined ^ _column_hash(column)) * _MIX
+            combined = np.where(column.notna().to_numpy(dtype=bool), mixed, combined) if name in when_given else mixed
     return pd.Series(combined.view("int64"), index=frame.index)
 
 

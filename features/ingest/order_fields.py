@@ -15,7 +15,16 @@ from spend.features.ingest.order_keys import DAY
 from spend.features.ingest.parse import blank
 
 # Fields one order has one value of (a till's order is paid once, in one place, by one customer).
-ORDER_LEVEL = ("customer_id", "ts", "store_id", "channel", "currency", "payment_method", "terminal_id")
+ORDER_LEVEL = (
+    "customer_id",
+    "ts",
+    "store_id",
+    "channel",
+    "currency",
+    "payment_method",
+    "terminal_id",
+    "order_status",  # Shopify writes its Financial Status on the order's first line only
+)
 
 
 def fill_from_order(

@@ -68,9 +68,10 @@ def read_order_headers(orders: Path, lines: pd.DataFrame, path: Path, mapping: d
         raise SpendError(f"--map: column(s) {', '.join(unused)} in neither {path.name} nor {orders.name}")
     absent = [c for c in ORDER_LEVEL if c not in lines.columns and c not in headers.columns]
     pairs = suggested_maps(absent, [c for c in headers.columns if c not in ORDER_LEVEL and c != "order_id"])
-    if {new for _, new in pairs} & {"customer_id", "ts"}:  # the lines cannot be read without them
+    needed = [new for _, new in pairs if new in ("customer_id", "ts")]  # the lines cannot be read without
+    if needed:  # the optional fields' maps too: one command
         raise SpendError(
-            f"--orders: neither file has {', '.join(new for _, new in pairs)}; {orders.name} looks like it: "
+            f"--orders: neither file has {', '.join(needed)}; {orders.name} looks like it: "
             f"{map_flags([f'{old}={new}' for old, new in pairs])}"
         )
     return headers

@@ -49,7 +49,8 @@ from spend.features.ingest.ts_formats import suggested_formats
 from spend.features.ingest.validate import first_reason_per_row, row_rule_failures, schema_failures
 from spend.features.ingest.visits import as_unit_lines, as_visit_lines, visit_order_ids
 from spend.features.ingest.visits import check_options as check_visit_options
-from spend.features.schema.fields import TEXT, Kind, RowRule, SchemaContext
+from spend.features.schema.fields import TEXT, FieldSpec, Kind, RowRule, SchemaContext
+from spend.features.schema.order_status import REASONS as STATUS_REASONS
 from spend.features.schema.tables import PERSONAL_FIELDS, SCHEMA_VERSION, TABLES, TableSpec
 
 
@@ -237,7 +238,7 @@ def check_rows(
     if options.no_order_ids:
         typed["order_id"] = visit_order_ids(typed)
     typed, dated = dated_by_first_line(typed, raw, spec.name, partial(known_dates, OfflineStore(settings.paths)))
-    content = content_hash(typed[[c for c in specs if c != spec.key]])
+    content = row_content(typed, specs, spec.key)
     key_given = typed[spec.key].notna()
     read = ~content.index.isin(parsed.failures["row"])  # unreadable rows differ by their text, not content
     repeated = int((content[read].duplicated() & ~key_given[read]).sum())
@@ -263,7 +264,7 @@ def check_rows(
     if len(unsplit):  # an unsplit row's fields are all empty: its own reason says it all
         own = failures["reason"].isin(NO_RECORD)
         failures = failures[~failures["row"].isin(unsplit["row"]) | own]
-    order = [ERASED, *NO_RECORD, *header_reasons(), *_rule_order(spec, ctx, options.extra_rules)]
+    order = [ERASED, *NO_RECORD, *header_reasons(), *STATUS_REASONS, *_rule_order(spec, ctx, options.extra_rules)]
     reasons = first_reason_per_row(failures, order)
     return Checked(
         specs,
@@ -397,6 +398,12 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
         [lineage.Data(f"offline.{spec.name}", batch_id)],
     )
     return report
+
+
+def row_content(typed: pd.DataFrame, specs: dict[str, FieldSpec], key: str) -> pd.Series:
+    """Each row's content hash: every field but the key, by how the field counts (FieldSpec.content)."""
+    columns = [c for c, f in specs.items() if c != key and f.content != "never"]
+    return content_hash(typed[columns], when_given={c for c in columns if specs[c].content == "given"})
 
 
 def case_variants(raw_customer: pd.Series | None) -> int:

@@ -126,6 +126,13 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "product_group",
     ),
     "substitute_group": ("substitutes", "substitute", "substitution_group", "sub_group"),
+    "order_status": (
+        "financial_status",  # Shopify
+        "status",  # WooCommerce, Magento, Square
+        "order_state",
+        "payment_status",
+        "state",  # Magento's sales_order (beside its status)
+    ),
     "on_promotion": ("onpromotion", "on_promo", "is_promo", "promo_flag", "promotion_flag", "is_promotion"),
     "listed_at": ("listing_date", "launch_date", "release_date", "published_at", "first_listed", "created_at"),
 }

@@ -72,6 +72,10 @@ class FieldSpec:
     rules: tuple[Rule, ...] = field(default=())
     pseudonymised: bool = False
     expected: bool | None = None  # counts for completeness; default: only required fields do
+    # How the field counts in a row's content hash (duplicates, derived event ids): "always"; "given", only
+    # where it holds a value (a field added after homes stored rows: their hashes, and so their
+    # duplicates, stay as they were); "never" (a status that changes while the line stays the same line).
+    content: str = "always"
 
     @property
     def counts_for_completeness(self) -> bool:

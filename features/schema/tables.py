@@ -27,6 +27,7 @@ from spend.features.schema.fields import (  # noqa: F401 (SchemaContext and defa
     row_rule,
     zero_or_one,
 )
+from spend.features.schema.order_status import refunded_rule, status_field
 
 SCHEMA_VERSION = "1"
 CHANNELS = ("pos", "web", "app")
@@ -144,6 +145,7 @@ def _transaction_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
             "Favorita's onpromotion); a line with a discount counts as promoted either way. Blank: not known.",
             required=False,
             nullable=True,
+            content="given",  # added after homes stored lines
             rules=(zero_or_one(),),
         ),
         FieldSpec(
@@ -181,6 +183,7 @@ def _transaction_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
             required=False,
             expected=True,
         ),
+        status_field(),
     )
 
 
@@ -231,6 +234,7 @@ def _transaction_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
             _one_value_per(["order_id"], ["customer_id"]),
             among_valid=True,
         ),
+        refunded_rule(),
         _signup_rule(),
     )
 

@@ -209,6 +209,20 @@ RULES: tuple[Rule, ...] = (
             "same period (an order placed after the orders file was written has no row in it yet)"
         ),
     ),
+    (
+        _has("order_status:cancelled"),
+        lambda r: (
+            "lines of orders whose status says they never became sales (cancelled, voided, failed, ...) were "
+            "quarantined: they are no purchases"
+        ),
+    ),
+    (
+        _has("order_status:refunded_without_return_lines"),
+        lambda r: (
+            "lines of fully refunded orders without their return lines in the file were quarantined: alone they "
+            "would count as sales (an export that lists refunds as lines, as Shopify's orders JSON does, keeps them)"
+        ),
+    ),
     (lambda r: bool(r.filled_from_order), _filled),
 )
 

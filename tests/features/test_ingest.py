@@ -492,10 +492,12 @@ def test_a_customer_list_without_sign_up_dates_is_dated_by_first_lines(settings,
             "--map Quantity=quantity --map Price=unit_price",
         ),
         (  # Shopify's order export: its order name ("Name") is too vague a word to suggest
-            "Name,Email,Created at,Lineitem quantity,Lineitem price,Lineitem sku,Lineitem discount,Paid at",
+            "Name,Email,Financial Status,Created at,Lineitem quantity,Lineitem price,Lineitem sku,Lineitem discount,"
+            "Paid at",
             "--map Email=customer_id --map 'Created at=ts' --map 'Lineitem sku=product_id' "
             "--map 'Lineitem quantity=quantity' --map 'Lineitem price=unit_price' "
-            "--map 'Lineitem discount=discount'",  # the line's own discount, optional, in the same command
+            "--map 'Lineitem discount=discount' "  # the line's own discount, optional, in the same command
+            "--map 'Financial Status=order_status'",  # voided or refunded orders are no sales
         ),
         (  # H&M's transactions: one row per item, no order number, no quantity
             "t_dat,customer_id,article_id,price,sales_channel_id",
@@ -515,7 +517,7 @@ def test_a_customer_list_without_sign_up_dates_is_dated_by_first_lines(settings,
         (  # WooCommerce's order export: its "Item Cost" is the item's price, too close to a cost to suggest
             "Order Number,Order Status,Order Date,Billing Email,SKU,Item Name,Quantity,Item Cost,Order Total",
             "--map 'Order Number=order_id' --map 'Billing Email=customer_id' --map 'Order Date=ts' "
-            "--map SKU=product_id --map Quantity=quantity",
+            "--map SKU=product_id --map Quantity=quantity --map 'Order Status=order_status'",  # cancelled: no sale
         ),
         (  # Magento's sales order items joined to their orders
             "increment_id,created_at,customer_email,sku,qty_ordered,price,store_id",

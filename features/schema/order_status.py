@@ -1,0 +1,83 @@
+"""An order's status, as shops export it: which orders are sales and which are not.
+
+Shops export every order they hold, cancelled ones included (Shopify's `Financial Status` voided,
+WooCommerce's and Magento's `status` cancelled or failed, Olist's `order_status` canceled or unavailable).
+Stored as sales they would count purchases nobody made: a churned customer looks active, demand and
+revenue look higher. The lines of an order whose status says it never became a sale are quarantined with
+the reason `order_status:cancelled`. A fully refunded order is a sale taken back: its lines are kept
+only beside its return lines (Shopify's orders JSON gives them), since alone they would count as a
+sale; without them they are quarantined as `order_status:refunded_without_return_lines`. Any other
+status (paid, pending, processing, shipped, complete, partially refunded, ...) or none is a sale.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+from spend.features.schema.fields import FieldSpec, Kind, RowRule, Rule, row_rule
+
+FIELD = "order_status"
+
+# Written plain (lower case, words joined by "_", WooCommerce's database prefix "wc_" dropped).
+NEVER_A_SALE = (
+    "cancelled",
+    "canceled",
+    "cancel",
+    "voided",
+    "void",
+    "failed",
+    "payment_failed",
+    "declined",
+    "denied",
+    "rejected",
+    "expired",
+    "abandoned",
+    "unavailable",  # Olist: the order could not be fulfilled
+    "draft",
+    "checkout_draft",  # WooCommerce: a checkout never placed
+    "incomplete",  # BigCommerce: an abandoned checkout
+)
+REFUNDED = ("refunded", "fully_refunded")
+# Before any other reason a line breaks: the order's status says the most about it.
+REASONS = (f"{FIELD}:cancelled", f"{FIELD}:refunded_without_return_lines")
+
+
+def plain_status(values: pd.Series) -> pd.Series:
+    """Statuses written plain: 'Cancelled', 'wc-cancelled' and 'CANCELLED ' are one status."""
+    text = values.astype("string").str.strip().str.lower()
+    return text.str.replace(r"[\s\-]+", "_", regex=True).str.replace(r"^wc_", "", regex=True)
+
+
+def status_field() -> FieldSpec:
+    never = pa.Check(lambda s: ~plain_status(s).isin(NEVER_A_SALE), name="cancelled")
+    return FieldSpec(
+        FIELD,
+        Kind.TEXT,
+        "The order's status in the shop (Shopify's Financial Status, WooCommerce's, Magento's or Olist's "
+        "status). An order that never became a sale (cancelled, voided, failed, declined, expired, "
+        "unavailable, a draft) is quarantined; a refunded one is kept beside its return lines only. "
+        "Blank or any other status: a sale.",
+        required=False,
+        nullable=True,
+        content="never",  # an order paid after a first export is the same order when exported again
+        rules=(Rule("cancelled", f"not one of {', '.join(NEVER_A_SALE)} (any case)", never),),
+    )
+
+
+def refunded_rule() -> RowRule:
+    return row_rule(
+        FIELD,
+        "refunded_without_return_lines",
+        f"an order whose status is {' or '.join(REFUNDED)} must have return lines (negative quantities) "
+        "in the same file: alone, its purchase lines would count as a sale",
+        _refunds_beside_returns,
+    )
+
+
+def _refunds_beside_returns(df: pd.DataFrame) -> pd.Series:
+    if FIELD not in df.columns:
+        return pd.Series(True, index=df.index)
+    refunded = plain_status(df[FIELD]).isin(REFUNDED).fillna(False).to_numpy(dtype=bool)
+    returned = df.loc[(df["quantity"] < 0).fillna(False).to_numpy(dtype=bool), "order_id"].dropna().unique()
+    return pd.Series(~refunded | df["order_id"].isin(returned).to_numpy(dtype=bool), index=df.index)

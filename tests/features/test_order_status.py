@@ -1,0 +1,138 @@
+"""Orders that never became sales (cancelled, voided, failed) and refunded ones, as shops export them
+beside their sales: before, an export's status column was ignored and every cancelled order was stored
+as a purchase."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from spend.cli import app
+from spend.cli.ingest_notes import notes
+from spend.features.ingest.identity import content_hash
+from spend.features.ingest.pipeline import IngestOptions, ingest, row_content
+from spend.features.ingest.store import OfflineStore
+from spend.features.schema.fields import default_context
+from spend.features.schema.tables import TABLES
+
+runner = CliRunner()
+
+# Shopify's orders CSV: the order's fields (its e-mail, time and Financial Status) on its first line only.
+SHOPIFY = [
+    {"Name": "#1001", "Email": "a@x.com", "Financial Status": "paid", "Created at": "2026-01-02 10:00:00 +0000",
+     "Lineitem quantity": 1, "Lineitem price": "10.00", "Lineitem sku": "SKU1"},
+    {"Name": "#1001", "Email": "", "Financial Status": "", "Created at": "",
+     "Lineitem quantity": 2, "Lineitem price": "5.00", "Lineitem sku": "SKU2"},
+    {"Name": "#1002", "Email": "b@x.com", "Financial Status": "voided", "Created at": "2026-01-03 10:00:00 +0000",
+     "Lineitem quantity": 1, "Lineitem price": "10.00", "Lineitem sku": "SKU1"},
+    {"Name": "#1002", "Email": "", "Financial Status": "", "Created at": "",
+     "Lineitem quantity": 1, "Lineitem price": "5.00", "Lineitem sku": "SKU2"},
+    {"Name": "#1003", "Email": "c@x.com", "Financial Status": "refunded", "Created at": "2026-01-04 10:00:00 +0000",
+     "Lineitem quantity": 1, "Lineitem price": "10.00", "Lineitem sku": "SKU1"},
+    {"Name": "#1004", "Email": "d@x.com", "Financial Status": "Pending", "Created at": "2026-01-05 10:00:00 +0000",
+     "Lineitem quantity": 1, "Lineitem price": "10.00", "Lineitem sku": "SKU3"},
+]  # fmt: skip
+MAPS = {
+    "Name": "order_id",
+    "Email": "customer_id",
+    "Created at": "ts",
+    "Lineitem quantity": "quantity",
+    "Lineitem price": "unit_price",
+    "Lineitem sku": "product_id",
+    "Financial Status": "order_status",
+}
+
+
+def _ingest(path, settings, **options):
+    return ingest(path, IngestOptions("transactions", mapping=MAPS, **options), settings)
+
+
+def test_cancelled_and_lone_refunded_orders_are_quarantined_not_stored(settings, write_csv):
+    report = _ingest(write_csv(SHOPIFY), settings)
+    assert report.quarantined_by_reason == {
+        "order_status:cancelled": 2,  # both lines of the voided order: the status is on its first only
+        "order_status:refunded_without_return_lines": 1,
+    }
+    assert report.accepted + report.quarantined == report.received == 6
+    stored = OfflineStore(settings.paths).read("transactions")
+    assert sorted(stored["order_id"]) == ["#1001", "#1001", "#1004"]  # paid and pending are sales
+    assert sorted(stored["order_status"].str.lower()) == ["paid", "paid", "pending"]
+    said = " ".join(notes(report))
+    assert "never became sales (cancelled, voided, failed, ...) were quarantined" in said
+    assert "fully refunded orders without their return lines in the file were quarantined" in said
+
+
+def test_statuses_are_read_whatever_their_spelling(settings, write_csv):
+    spellings = ["Cancelled", "CANCELED ", "wc-cancelled", "Payment failed", "checkout-draft", "unavailable"]
+    rows = [
+        {**SHOPIFY[0], "Name": f"#{n}", "Financial Status": status, "Lineitem sku": f"SKU{n}"}
+        for n, status in enumerate([*spellings, "wc-completed", "partially_refunded", "shipped"])
+    ]
+    report = _ingest(write_csv(rows), settings)
+    assert report.quarantined_by_reason == {"order_status:cancelled": len(spellings)}
+    assert report.accepted == 3
+
+
+def test_a_refunded_order_is_kept_beside_its_return_lines(settings, write_csv):
+    refund = {**SHOPIFY[4], "Lineitem quantity": -1, "Created at": "2026-01-06 09:00:00 +0000"}
+    report = _ingest(write_csv([SHOPIFY[4], refund]), settings)
+    assert (report.accepted, report.quarantined) == (2, 0)
+    stored = OfflineStore(settings.paths).read("transactions").sort_values("ts")
+    assert stored["kind"].tolist() == ["purchase", "return"]
+
+
+def test_an_order_exported_again_with_a_new_status_is_the_same_order(settings, write_csv):
+    processing = [{**SHOPIFY[0], "Financial Status": "pending"}, SHOPIFY[1]]
+    assert _ingest(write_csv(processing), settings).accepted == 2
+    paid = _ingest(write_csv(SHOPIFY[:2], "next-month.csv"), settings)
+    assert (paid.accepted, paid.duplicates) == (0, 2)  # not two more purchases
+
+
+def test_the_orders_file_gives_its_lines_their_orders_status(settings, write_csv):
+    orders = write_csv(
+        [
+            {"order_id": "o1", "customer_id": "u1", "order_status": "delivered", "ts": "2026-01-02 10:00:00"},
+            {"order_id": "o2", "customer_id": "u2", "order_status": "canceled", "ts": "2026-01-03 10:00:00"},
+        ],
+        "olist_orders.csv",
+    )
+    items = write_csv(
+        [
+            {"order_id": "o1", "product_id": "p1", "price": "29.90"},
+            {"order_id": "o2", "product_id": "p2", "price": "10.00"},
+        ],
+        "olist_order_items.csv",
+    )
+    options = IngestOptions("transactions", mapping={"price": "unit_price"}, orders=str(orders), one_unit_per_line=True)
+    report = ingest(items, options, settings)
+    assert report.quarantined_by_reason == {"order_status:cancelled": 1}
+    assert report.accepted == 1
+
+
+def test_fields_added_to_the_schema_leave_stored_rows_hashes_as_they_were():
+    """A Spend that adds an optional field must not turn every stored line into a new one: a file
+    ingested again after the upgrade is still its duplicates."""
+    specs = TABLES["transactions"].field_map(default_context())
+    rows = pd.DataFrame(
+        {
+            "order_id": ["o1", "o2"],
+            "quantity": [1.0, 2.0],
+            "on_promotion": pd.array([pd.NA, 1], dtype="Int64"),
+            "order_status": pd.array(["paid", "pending"], dtype="string"),
+        }
+    )
+    typed = rows.reindex(columns=list(specs))
+    before = [c for c in specs if c not in ("event_id", "on_promotion", "order_status")]  # schema 1's fields
+    now, then = row_content(typed, specs, "event_id"), content_hash(typed[before])
+    assert now[0] == then[0]  # no promotion flag: the hash of the schema without it
+    assert now[1] != then[1]  # a flag given is part of the line
+    changed = typed.assign(order_status=pd.array(["cancelled", None], dtype="string"))
+    assert row_content(changed, specs, "event_id").equals(now)  # a status is not the line's content
+
+
+def test_the_status_column_is_suggested(settings, write_csv):
+    result = runner.invoke(app, ["ingest", str(write_csv(SHOPIFY)), "--table", "transactions", "--json"])
+    assert result.exit_code == 2
+    assert "--map 'Financial Status=order_status'" in json.loads(result.output.splitlines()[-1])["error"]
