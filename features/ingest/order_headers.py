@@ -57,15 +57,10 @@ def check_orders_option(table: str, daily_totals: bool, order_within: tuple) -> 
         )
 
 
-def read_order_headers(orders: Path, lines: pd.DataFrame, path: Path, mapping: dict, encoding: str) -> pd.DataFrame:
-    """The orders file, read with the lines' maps (`lines` read with `maps_optional`): a map neither file
-    has a column for is refused, and so is a pair of files that name no time or customer, with the map the
-    orders file suggests for it."""
+def read_order_headers(orders: Path, lines: pd.DataFrame, mapping: dict, encoding: str) -> pd.DataFrame:
+    """The orders file, read with the lines' maps (a map it lacks is skipped: the caller refuses one no file
+    has): a pair of files that name no time or customer is refused, with the map the orders file suggests."""
     headers = read_export(orders, mapping, encoding, maps_optional=True)
-    applied = {*lines.attrs.get("maps_applied", ()), *headers.attrs.get("maps_applied", ())}
-    unused = [old for old in mapping if old not in applied]
-    if unused:
-        raise SpendError(f"--map: column(s) {', '.join(unused)} in neither {path.name} nor {orders.name}")
     absent = [c for c in ORDER_LEVEL if c not in lines.columns and c not in headers.columns]
     pairs = suggested_maps(absent, [c for c in headers.columns if c not in ORDER_LEVEL and c != "order_id"])
     needed = [new for _, new in pairs if new in ("customer_id", "ts")]  # the lines cannot be read without

@@ -35,7 +35,14 @@ from spend.features.ingest.order_headers import Headed, check_orders_option, rea
 from spend.features.ingest.order_headers import reasons as header_reasons
 from spend.features.ingest.order_keys import check_order_within, compose_order_ids
 from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, parse_frame
-from spend.features.ingest.readers import MALFORMED, file_sha256, joined_parts, read_export
+from spend.features.ingest.person_ids import (
+    NOT_IN_PERSONS,
+    Joined,
+    check_person_ids_option,
+    read_person_ids,
+    with_person_ids,
+)
+from spend.features.ingest.readers import MALFORMED, file_sha256, joined_parts, read_export, refuse_unused_maps
 from spend.features.ingest.signups import (
     DATED_BY_FIRST_LINE,
     dated_by_first_line,
@@ -49,7 +56,7 @@ from spend.features.ingest.ts_formats import suggested_formats
 from spend.features.ingest.validate import first_reason_per_row, row_rule_failures, schema_failures
 from spend.features.ingest.visits import as_unit_lines, as_visit_lines, visit_order_ids
 from spend.features.ingest.visits import check_options as check_visit_options
-from spend.features.schema.fields import TEXT, FieldSpec, Kind, RowRule, SchemaContext
+from spend.features.schema.fields import TEXT, FieldSpec, Kind, RowRule, SchemaContext, default_context
 from spend.features.schema.order_status import REASONS as STATUS_REASONS
 from spend.features.schema.tables import PERSONAL_FIELDS, SCHEMA_VERSION, TABLES, TableSpec
 
@@ -73,12 +80,16 @@ class IngestOptions:
     orders: str | None = None  # transactions: a file of one row per order whose fields the lines take
     no_order_ids: bool = False  # no order numbers: a customer's lines at one time in one store are an order
     one_unit_per_line: bool = False  # no quantity column: one row per item bought
+    person_ids: str | None = None  # a file naming each customer id's person (ids made per order: Olist)
 
     def __post_init__(self) -> None:
         if self.decimal not in DECIMAL_MARKS:
             raise SpendError(f"--decimal: {self.decimal!r} is not a decimal mark; use '.' or ','")
         if self.orders is not None:
             check_orders_option(self.table, self.daily_totals, self.order_within)
+        if self.person_ids is not None:
+            fields = list(table_spec(self.table).field_map(default_context()))
+            check_person_ids_option(self.table, fields, self.daily_totals)
         if self.no_order_ids or self.one_unit_per_line:
             check_visit_options(self.table, self.daily_totals, self.order_within, self.orders, self.no_order_ids)
 
@@ -102,6 +113,9 @@ class IngestReport:
     visit_orders: int = 0  # --no-order-ids: the orders the accepted lines were grouped into
     unit_lines: bool = False  # --one-unit-per-line: every line read as one unit
     case_variant_customers: int = 0  # customer ids of the file equal to another of it but for letter case
+    person_lines: int = 0  # --person-ids: rows whose customer id was read as its person's
+    person_customer_ids: int = 0  # the distinct customer ids among them
+    persons: int = 0  # the distinct persons those ids are
     without_price: int = 0  # accepted daily totals of units alone (their price unknown)
     repeated_lines: int = 0  # rows repeating another of the file exactly: duplicates, or kept with the option
     repeated_kept: bool = False  # --keep-repeated-lines: those rows are lines of their own
@@ -138,15 +152,32 @@ def ingest(
     """Ingest one file; `progress` is called with each of INGEST_STEPS as it starts."""
     table_spec(options.table)
     progress("read")
-    with_orders = options.orders is not None
+    beside = [Path(f) for f in (options.orders, options.person_ids) if f is not None]
     raw = read_export(
-        Path(path), options.mapping, options.encoding, options.header_row, options.sheet, maps_optional=with_orders
+        Path(path), options.mapping, options.encoding, options.header_row, options.sheet, maps_optional=bool(beside)
     )
-    digest, headers = file_sha256(Path(path)), None
-    if with_orders:
-        headers = read_order_headers(Path(options.orders), raw, Path(path), options.mapping, options.encoding)
-        digest = hashlib.sha256(f"{digest}+{file_sha256(Path(options.orders))}".encode()).hexdigest()
-    return ingest_frame(raw, str(path), digest, options, settings, now, progress, headers)
+    companions = Companions()
+    if options.orders is not None:
+        headers = read_order_headers(Path(options.orders), raw, options.mapping, options.encoding)
+        companions = Companions(headers=headers)
+    if options.person_ids is not None:
+        persons = read_person_ids(Path(options.person_ids), options.mapping, options.encoding)
+        companions = Companions(companions.headers, persons)
+    if beside:
+        applied = [raw, *(f for f in (companions.headers, companions.persons) if f is not None)]
+        refuse_unused_maps(options.mapping, [Path(path), *beside], [f.attrs.get("maps_applied", []) for f in applied])
+    digest = file_sha256(Path(path))
+    if beside:
+        digest = hashlib.sha256("+".join([digest, *map(file_sha256, beside)]).encode()).hexdigest()
+    return ingest_frame(raw, str(path), digest, options, settings, now, progress, companions)
+
+
+@dataclass(frozen=True)
+class Companions:
+    """Files read beside an export: its orders (`--orders`) and its customers' persons (`--person-ids`)."""
+
+    headers: pd.DataFrame | None = None
+    persons: pd.Series | None = None
 
 
 @dataclass
@@ -166,6 +197,7 @@ class Checked:
     from_orders_file: dict[str, int]  # blank line cells taken from the orders file (`--orders`), per field
     replaced_by_orders: dict[str, int]  # line cells that differed from their order's row, replaced by it
     case_variants: int  # customer ids equal to another of the file but for letter case
+    persons: tuple[int, int, int] = (0, 0, 0)  # --person-ids: rows joined, their customer ids, their persons
 
 
 def check_rows(
@@ -175,16 +207,22 @@ def check_rows(
     settings: SpendSettings,
     started: datetime,
     progress: Callable[[str], None] = lambda step: None,
-    headers: pd.DataFrame | None = None,
+    companions: Companions | None = None,
 ) -> Checked:
     """Every rule of the table (and `options.extra_rules`) over `raw`; what ingestion and batch scoring
-    share. `headers`: the orders file (`--orders`), whose fields the lines take."""
+    share. `companions`: the orders file (`--orders`), whose fields the lines take, and the persons file
+    (`--person-ids`), whose persons their customer ids are."""
     spec = table_spec(options.table)
     within = options.order_within
+    companions = companions or Companions()
     headed = Headed(raw, pd.DataFrame({"row": [], "reason": []}), {})
-    if headers is not None:
-        headed = with_order_headers(raw, headers, Path(options.orders or "orders").name)
+    if companions.headers is not None:
+        headed = with_order_headers(raw, companions.headers, Path(options.orders or "orders").name)
         raw = headed.raw
+    joined = Joined(raw, headed.failures.iloc[:0], 0, 0, 0)
+    if companions.persons is not None:
+        joined = with_person_ids(raw, companions.persons)
+        raw = joined.raw
     if options.daily_totals:
         raw, within = as_order_lines(raw, spec.name, within)
     if options.no_order_ids:
@@ -253,6 +291,7 @@ def check_rows(
         [
             parsed.failures,
             headed.failures,  # before the cross-row rules: another customer's line is not the order's
+            joined.failures,
             symbol_disagreements(typed, symbols),
             schema_failures(with_signup, spec.schema(ctx, with_row_rules=False)),
             row_rule_failures(with_signup, tuple(r for r in rules if not r.among_valid)),
@@ -264,7 +303,8 @@ def check_rows(
     if len(unsplit):  # an unsplit row's fields are all empty: its own reason says it all
         own = failures["reason"].isin(NO_RECORD)
         failures = failures[~failures["row"].isin(unsplit["row"]) | own]
-    order = [ERASED, *NO_RECORD, *header_reasons(), *STATUS_REASONS, *_rule_order(spec, ctx, options.extra_rules)]
+    order = [ERASED, *NO_RECORD, *header_reasons(), NOT_IN_PERSONS, *STATUS_REASONS]
+    order += _rule_order(spec, ctx, options.extra_rules)
     reasons = first_reason_per_row(failures, order)
     return Checked(
         specs,
@@ -280,6 +320,7 @@ def check_rows(
         from_orders_file=headed.filled,
         replaced_by_orders=headed.replaced,
         case_variants=case_variants(raw_customer),
+        persons=(joined.lines, joined.ids, joined.persons),
     )
 
 
@@ -291,15 +332,15 @@ def ingest_frame(
     settings: SpendSettings,
     now: datetime | None = None,
     progress: Callable[[str], None] = lambda step: None,
-    headers: pd.DataFrame | None = None,
+    companions: Companions | None = None,
 ) -> IngestReport:
     """Ingest rows already read (text or typed columns, canonical names); `digest` identifies the source;
-    `headers`: the orders file the lines take their order's fields from (`--orders`)."""
+    `companions`: the files read beside it (`--orders`, `--person-ids`)."""
     spec = table_spec(options.table)
     raw = raw.reset_index(drop=True)  # source_row in the quarantine counts data rows from 1
     started = now or datetime.now(UTC)
     batch_id = f"{spec.name}-{started:%Y%m%dT%H%M%S%f}-{digest[:8]}-{uuid.uuid4().hex[:6]}"
-    checked = check_rows(raw, source, options, settings, started, progress, headers)
+    checked = check_rows(raw, source, options, settings, started, progress, companions)
     batch = Batch(batch_id, spec, raw, source, digest, started, options, checked)
     progress("deduplicate")
     with ledger_lock(settings.paths.home):  # deduplicate against, and commit after, every other ingest
@@ -358,7 +399,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
         resent = (status == "duplicate") & row_hash.isin(stored["row_hash"] if spec.personal_fields else [])
         new_identities = _remember_identities(settings, raw, raw_customer, typed, status, spec, resent)
         store.publish(batch_id, moves)
-        ignored, absent = _ignored(raw, specs, spec, batch.options.mapping), [c for c in specs if c not in raw.columns]
+        ignored, absent = _ignored(raw, specs, spec, batch.options), [c for c in specs if c not in raw.columns]
         report = IngestReport(
             batch_id=batch_id,
             table=spec.name,
@@ -378,6 +419,9 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             visit_orders=int(accepted["order_id"].nunique()) if batch.options.no_order_ids else 0,
             unit_lines=batch.options.one_unit_per_line,
             case_variant_customers=batch.checked.case_variants,
+            person_lines=batch.checked.persons[0],
+            person_customer_ids=batch.checked.persons[1],
+            persons=batch.checked.persons[2],
             without_price=int(accepted["unit_price"].isna().sum()) if "unit_price" in accepted else 0,
             repeated_lines=batch.checked.repeated,
             repeated_kept=batch.options.keep_repeated_lines or batch.options.one_unit_per_line,
@@ -604,10 +648,11 @@ def _remember_identities(settings, raw, raw_customer, typed, status, spec, resen
     return new
 
 
-def _ignored(raw: pd.DataFrame, specs: dict, spec: TableSpec, mapping: dict[str, str]) -> list[str]:
+def _ignored(raw: pd.DataFrame, specs: dict, spec: TableSpec, options: IngestOptions) -> list[str]:
     """Columns nothing is read from: not the table's, not personal, not a part of a joined --map
-    ("First Name+Last Name=name" stores both as the name)."""
-    kept = {*specs, *spec.personal_fields, *joined_parts(mapping, raw.columns), MALFORMED}
+    ("First Name+Last Name=name" stores both as the name), not the persons a customers list names."""
+    kept = {*specs, *spec.personal_fields, *joined_parts(options.mapping, raw.columns), MALFORMED}
+    kept |= {"person_id"} if options.person_ids is not None else set()
     return [c for c in raw.columns if c not in kept]
 
 

@@ -188,6 +188,19 @@ def _reopened(source, path: Path):
     return source
 
 
+def refuse_unused_maps(mapping: dict[str, str], paths: list[Path], applied: list[list[str]]) -> None:
+    """Files that share the maps (an export and the files read beside it): a map none of them has a column
+    for is refused, naming them."""
+    used = {old for maps in applied for old in maps}
+    unused = [old for old in mapping if old not in used]
+    if unused:
+        names = list(dict.fromkeys(p.name for p in paths))  # an export may be its own persons file
+        where = {1: f"{names[0]}", 2: f"neither {names[0]} nor {names[-1]}"}.get(
+            len(names), f"none of {', '.join(names)}"
+        )
+        raise SpendError(f"--map: column(s) {', '.join(unused)} in {where}")
+
+
 def read_export(
     path: Path,
     mapping: dict[str, str] | None = None,

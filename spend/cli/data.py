@@ -266,6 +266,14 @@ def ingest_command(
             "item bought together are two rows, both kept, as --keep-repeated-lines keeps them).",
         ),
     ] = False,
+    person_ids: Annotated[
+        Path | None,
+        typer.Option(
+            help="A file naming each customer id's person (customer_id, person_id), for exports whose customer "
+            "ids are made per order (Olist's customers file: --map customer_unique_id=person_id): each line's "
+            "customer is its person. --map applies to it too.",
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Validate an export, store accepted rows, quarantine rejected ones with a reason."""
@@ -291,10 +299,12 @@ def ingest_command(
         orders=None if orders is None else str(orders),
         no_order_ids=no_order_ids,
         one_unit_per_line=one_unit_per_line,
+        person_ids=None if person_ids is None else str(person_ids),
     )
     files, others = export_files(path)
-    if orders is not None and len(files) > 1:  # the orders file kept beside the daily lines is not lines
-        files = [f for f in files if f.resolve() != orders.resolve()]
+    beside = {f.resolve() for f in (orders, person_ids) if f is not None}
+    if beside and len(files) > 1:  # the orders and persons files kept beside the daily lines are not lines
+        files = [f for f in files if f.resolve() not in beside]
     reports = []
     for number, file in enumerate(files):
         with step_progress(f"ingest {file.name}", INGEST_STEPS, enabled=not json_output) as step:

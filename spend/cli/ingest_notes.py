@@ -194,6 +194,20 @@ RULES: tuple[Rule, ...] = (
             "them alike in the export)"
         ),
     ),
+    (
+        lambda r: r.person_lines > 0,
+        lambda r: (
+            f"customer ids read as their persons' (--person-ids): {r.person_customer_ids:,} customer ids on "
+            f"{r.person_lines:,} lines are {r.persons:,} persons"
+        ),
+    ),
+    (
+        _has("customer_id:not_in_person_file"),
+        lambda r: (
+            "lines whose customer id the persons file gives no person for were quarantined: export the customers "
+            "file with the orders, for the same period"
+        ),
+    ),
     (lambda r: bool(r.from_orders_file), _from_orders),
     (
         lambda r: bool(r.replaced_by_orders),
