@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from spend.core import lineage
+from spend.core.audit import command_audit
 from spend.core.errors import SpendError
 from spend.core.privacy.pseudonym import pseudonymise
 from spend.core.privacy.vault import IdentityVault
@@ -43,6 +44,7 @@ from spend.features.ingest.person_ids import (
     with_person_ids,
 )
 from spend.features.ingest.readers import MALFORMED, file_sha256, joined_parts, read_export, refuse_unused_maps
+from spend.features.ingest.retract import retract_orders
 from spend.features.ingest.signups import (
     DATED_BY_FIRST_LINE,
     dated_by_first_line,
@@ -57,6 +59,7 @@ from spend.features.ingest.validate import first_reason_per_row, row_rule_failur
 from spend.features.ingest.visits import as_unit_lines, as_visit_lines, visit_order_ids
 from spend.features.ingest.visits import check_options as check_visit_options
 from spend.features.schema.fields import TEXT, FieldSpec, Kind, RowRule, SchemaContext, default_context
+from spend.features.schema.order_status import CANCELLED
 from spend.features.schema.order_status import REASONS as STATUS_REASONS
 from spend.features.schema.tables import PERSONAL_FIELDS, SCHEMA_VERSION, TABLES, TableSpec
 
@@ -121,6 +124,7 @@ class IngestReport:
     repeated_kept: bool = False  # --keep-repeated-lines: those rows are lines of their own
     dated_by_first_line: int = 0  # customers without a sign-up date, dated by their first transaction
     replaced: int = 0  # accepted rows that replace a stored row of their key (TableSpec.replaces)
+    retracted: int = 0  # stored lines removed: their order's export now says it was cancelled (retract.py)
     suggested_ts_formats: list[str] = field(default_factory=list)
     suggested_maps: list[str] = field(default_factory=list)  # for ignored columns that look like optional ones
     schema_version: str = SCHEMA_VERSION
@@ -382,6 +386,12 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     seen = np.concatenate([seen, refused["row_hash"].to_numpy(dtype="int64")])
     stored_keys = pd.Series(dtype=object) if spec.replaces or stored.empty else stored[spec.key].dropna()
     status = classify(row_hash, typed[spec.key], key_given, invalid, seen, stored_keys)
+    cancelled = (reasons["reason"] == CANCELLED).reindex(typed.index, fill_value=False)
+    # A stored sale's order exported again as cancelled: its lines are no duplicates of the sale but
+    # why the sale is retracted (retract.py), so they are quarantined with their reason.
+    if cancelled.any():
+        again = cancelled & (status == "duplicate") & row_hash.isin(stored["row_hash"] if len(stored) else [])
+        status = status.mask(again, "invalid")
     reason = reasons["reason"].reindex(typed.index)
     reason[status == "conflict"] = conflict
 
@@ -433,6 +443,12 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     except BaseException:
         store.discard(batch_id, moves)
         raise
+    if cancelled.any():  # after the commit: a crash before it is mended by ingesting the same file again
+        report.retracted = retract_orders(store.files(spec.name), typed.loc[cancelled, ["order_id", "customer_id"]])
+        if report.retracted:
+            command_audit(settings.paths.home).write(
+                user="", action="retract cancelled orders", batch=batch_id, lines=report.retracted
+            )
     source = Path(batch.source)
     lineage.emit(
         settings.paths.home,

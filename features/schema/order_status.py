@@ -40,7 +40,8 @@ NEVER_A_SALE = (
 )
 REFUNDED = ("refunded", "fully_refunded")
 # Before any other reason a line breaks: the order's status says the most about it.
-REASONS = (f"{FIELD}:cancelled", f"{FIELD}:refunded_without_return_lines")
+CANCELLED = f"{FIELD}:cancelled"
+REASONS = (CANCELLED, f"{FIELD}:refunded_without_return_lines")
 
 
 def plain_status(values: pd.Series) -> pd.Series:

@@ -231,6 +231,13 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     (
+        lambda r: r.retracted > 0,
+        lambda r: (
+            f"lines stored before as sales of orders this export says were cancelled, removed: {r.retracted:,} "
+            "(`spend features build` to see them gone from the features)"
+        ),
+    ),
+    (
         _has("order_status:refunded_without_return_lines"),
         lambda r: (
             "lines of fully refunded orders without their return lines in the file were quarantined: alone they "

@@ -136,3 +136,21 @@ def test_the_status_column_is_suggested(settings, write_csv):
     result = runner.invoke(app, ["ingest", str(write_csv(SHOPIFY)), "--table", "transactions", "--json"])
     assert result.exit_code == 2
     assert "--map 'Financial Status=order_status'" in json.loads(result.output.splitlines()[-1])["error"]
+
+
+def test_an_order_cancelled_after_it_was_stored_is_retracted(settings, write_csv):
+    pending = [{**SHOPIFY[0], "Financial Status": "pending"}, SHOPIFY[1], SHOPIFY[5]]
+    other = {**SHOPIFY[0], "Name": "#1001", "Email": "z@x.com", "Lineitem sku": "SKU9"}  # the number reused
+    assert _ingest(write_csv(pending), settings).accepted == 3
+    assert _ingest(write_csv([other], "another-till.csv"), settings).accepted == 1
+    cancelled = [{**SHOPIFY[0], "Financial Status": "cancelled"}, SHOPIFY[1]]
+    report = _ingest(write_csv(cancelled, "updated.csv"), settings)
+    assert (report.retracted, report.quarantined, report.duplicates) == (2, 2, 0)  # not two duplicates
+    assert report.quarantined_by_reason == {"order_status:cancelled": 2}
+    assert "removed: 2" in " ".join(notes(report))
+    stored = OfflineStore(settings.paths).read("transactions")
+    assert sorted(stored["product_id"]) == ["SKU3", "SKU9"]  # the other customer's #1001 stays
+    again = _ingest(write_csv(cancelled, "updated-again.csv"), settings)
+    assert (again.retracted, again.duplicates) == (0, 2)
+    audit = (settings.paths.home / "audit" / "audit.jsonl").read_text()
+    assert '"action":"retract cancelled orders"' in audit and '"lines":2' in audit
