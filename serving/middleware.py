@@ -148,9 +148,16 @@ class ApiKeyMiddleware:
         # Read here, up to the limit (without a Content-Length, BentoML would turn an error raised
         # mid-read into a 500), so the keys can be checked before BentoML parses the body.
         body = await _read_at_most(receive, self.max_body)
-        twice = None if body is None else duplicate_key(body)
         if body is None:
             await _json(send, 413, {"error": f"the body is larger than {self.max_body:,} bytes"})
+            return
+        if body.startswith(UTF8_BOM):  # Windows tools write one; JSON's RFC lets a reader ignore it
+            body = body.removeprefix(UTF8_BOM)
+            scope = scope | {"headers": _with_length(scope.get("headers", []), len(body))}
+        unreadable = _unreadable(scope, body)
+        twice = None if unreadable is not None else duplicate_key(body)
+        if unreadable is not None:
+            await _json(send, *unreadable)
         elif twice is not None:
             await _json(send, 400, {"error": f"the body gives the key {twice!r} twice in one object: send it once"})
         else:
@@ -227,6 +234,10 @@ def _as_post(scope) -> tuple[dict, bytes, str | None]:
     headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() not in (b"content-length", b"content-type")]
     headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     return scope | {"method": "POST", "headers": headers, "query_string": b""}, body, twice
+
+
+def _with_length(headers: list, length: int) -> list:
+    return [(k, v) for k, v in headers if k.lower() != b"content-length"] + [(b"content-length", str(length).encode())]
 
 
 def _replay(body: bytes, receive):
@@ -333,11 +344,27 @@ def _fields_named(body: bytes) -> bytes:
 
 
 def _where(loc) -> str:
-    """["products", 0, "price"] -> products[0].price"""
+    """["products", 0, "price"] -> products[0].price; [] (the body as a whole) -> body"""
     text = ""
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
+    return text or "body"
+
+
+UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+
+def _unreadable(scope, body: bytes) -> tuple[int, dict] | None:
+    """A body sent compressed, or in UTF-16 or UTF-32, as (status, answer): it was refused as "Invalid
+    JSON: expected value at line 1 column 1", which says nothing of why."""
+    encoding = dict(scope.get("headers", [])).get(b"content-encoding", b"identity").strip().lower()
+    if encoding not in (b"", b"identity"):
+        named = encoding.decode("latin-1")[:20]
+        return 415, {"error": f"Content-Encoding {named}: bodies are read as sent; send the JSON uncompressed"}
+    if body.startswith(_UTF16_32_BOMS) or (len(body) > 1 and 0 in body[:2]):
+        return 400, {"error": "the body is not UTF-8 (it looks like UTF-16 or UTF-32): send the JSON in UTF-8"}
+    return None
 
 
 async def _json(send, status: int, body: dict) -> None:

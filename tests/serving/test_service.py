@@ -5,6 +5,7 @@ store file removed, metrics, structured logs and the audit trail without ids."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import threading
@@ -571,6 +572,22 @@ def test_a_body_giving_a_key_twice_is_refused_naming_it(served):
     once = f'{{"customer_ids": {ids}, "reasons": false}}'
     headers["X-API-Key"] = served["keys"]["marketing"]
     assert httpx.post(f"{served['url']}/v1/churn/score", content=once, headers=headers, timeout=10).status_code == 200
+
+
+def test_a_body_with_a_byte_order_mark_is_read_and_one_in_another_encoding_is_refused_saying_why(served):
+    """A Windows client's UTF-8 byte order mark, a UTF-16 body and a gzipped one were each refused as
+    "Invalid JSON: expected value at line 1 column 1", which says nothing of why."""
+    headers = {"X-API-Key": served["keys"]["marketing"], "content-type": "application/json"}
+    body = json.dumps({"customer_ids": served["customers"][:1]})
+    url = f"{served['url']}/v1/churn/score"
+    marked = httpx.post(url, content=b"\xef\xbb\xbf" + body.encode(), headers=headers, timeout=10)
+    assert marked.status_code == 200, marked.text
+    wide = httpx.post(url, content=body.encode("utf-16"), headers=headers, timeout=10)
+    assert wide.status_code == 400 and "not UTF-8" in wide.json()["error"]
+    zipped = httpx.post(url, content=gzip.compress(body.encode()), headers=headers | {"Content-Encoding": "gzip"})
+    assert zipped.status_code == 415 and "send the JSON uncompressed" in zipped.json()["error"]
+    whole = httpx.post(url, content=b"[]", headers=headers, timeout=10)
+    assert whole.status_code == 400 and whole.json()["error"].startswith("body: Input should be")
 
 
 def test_a_misspelt_field_is_refused_not_ignored(served):
