@@ -1,7 +1,7 @@
 """The served OpenAPI document as integrators need it: BentoML writes its own title, "None" for a version
 and its team as the contact, and knows nothing of Spend's key check. This fills in what Spend is, its
 version, the X-API-Key security scheme, and the refusals the middleware answers before an endpoint runs
-(401, 403, 413), the 503 of an endpoint whose model or publication is not loaded, and each endpoint's own
+(401, 403, 413, 415), the 503 of an endpoint whose model or publication is not loaded, and each endpoint's own
 (409, 404)."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ REFUSALS = {
     "401": "No X-API-Key header, or a key that is unknown or revoked",
     "403": "The key's role may not call this endpoint",
     "413": "The body is larger than SPEND_SERVING_MAX_BODY_BYTES",
+    "415": "The body is compressed (Content-Encoding): send the JSON uncompressed",
     "503": "The model or publication this endpoint answers from is not loaded yet, or its store cannot be read",
 }
 # Refusals of one endpoint's own, beside the 400 its schema gives

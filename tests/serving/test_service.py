@@ -76,7 +76,7 @@ def test_the_openapi_document_says_what_spend_is_and_how_calls_are_refused(api_s
     for path in route_permissions():
         operation = raw["paths"][path]["post"]
         assert operation["security"] == [{"ApiKey": []}], path
-        assert {"401", "403", "413", "503"} <= set(operation["responses"]), path
+        assert {"401", "403", "413", "415", "503"} <= set(operation["responses"]), path
     assert "security" not in raw["paths"]["/v1/health"]["post"]
     # each endpoint's own refusals: a stale page, an order id reused, an unknown product
     assert "409" in raw["paths"]["/v1/recall/list"]["post"]["responses"]
