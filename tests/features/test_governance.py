@@ -209,3 +209,20 @@ def test_bad_retention_settings_name_the_table(settings, monkeypatch):
     monkeypatch.setenv("SPEND_RETENTION_DAYS", '{"transactions": 0}')
     result = CliRunner().invoke(app, ["retention", "apply", "--json"])
     assert result.exit_code == 2 and "transactions must be a whole number of days" in result.stdout
+
+
+def test_a_numeric_id_inside_dates_and_figures_is_not_reported_as_left_behind(settings, tmp_path):
+    """Erasing the shop's customer "2026" listed every report and MLflow file as not removed: the id was
+    inside their dates and figures, not the customer's."""
+    from spend.features.governance.scrub import mentions
+
+    reports = settings.paths.home / "reports"
+    reports.mkdir(parents=True)
+    (reports / "quality.json").write_text(json.dumps({"as_of": "2026-12-06", "rows": 120263, "share": 0.2026}))
+    (reports / "named.json").write_text(json.dumps({"customer": "2026", "e-mail": "anna@example.com"}))
+    (reports / "log.txt").write_text("exported 2026 rows for anna@example.com, then anna@example.com.au\n")
+    assert not mentions(reports / "quality.json", ["2026"])
+    assert mentions(reports / "named.json", ["2026"]) and mentions(reports / "log.txt", ["anna@example.com"])
+    assert not mentions(reports / "log.txt", ["anna@example"])  # a part of an id is not the id
+    receipt = json.loads(_erase("2026").stdout)
+    assert receipt["not_removed"] == ["reports/log.txt", "reports/named.json"]  # "2026 rows": a word alone
