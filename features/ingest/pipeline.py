@@ -27,6 +27,7 @@ from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.daily_totals import as_order_lines
 from spend.features.ingest.identity import classify, content_hash, derive_event_ids, with_occurrence
+from spend.features.ingest.line_kinds import VOIDED, read_kind_words, signed_returns
 from spend.features.ingest.lock import ledger_lock
 from spend.features.ingest.money import currency_from_symbols, strip_symbols, symbol_disagreements
 from spend.features.ingest.no_record import REASONS as NO_RECORD
@@ -125,6 +126,7 @@ class IngestReport:
     dated_by_first_line: int = 0  # customers without a sign-up date, dated by their first transaction
     replaced: int = 0  # accepted rows that replace a stored row of their key (TableSpec.replaces)
     retracted: int = 0  # stored lines removed: their order's export now says it was cancelled (retract.py)
+    returns_signed: int = 0  # return lines whose positive quantities were read as units given back
     suggested_ts_formats: list[str] = field(default_factory=list)
     suggested_maps: list[str] = field(default_factory=list)  # for ignored columns that look like optional ones
     schema_version: str = SCHEMA_VERSION
@@ -202,6 +204,7 @@ class Checked:
     replaced_by_orders: dict[str, int]  # line cells that differed from their order's row, replaced by it
     case_variants: int  # customer ids equal to another of the file but for letter case
     persons: tuple[int, int, int] = (0, 0, 0)  # --person-ids: rows joined, their customer ids, their persons
+    signed_returns: int = 0  # returns written with positive quantities, read as units given back
 
 
 def check_rows(
@@ -227,6 +230,9 @@ def check_rows(
     if companions.persons is not None:
         joined = with_person_ids(raw, companions.persons)
         raw = joined.raw
+    voided = joined.failures.iloc[:0]
+    if spec.name == "transactions":
+        raw, voided = read_kind_words(raw)
     if options.daily_totals:
         raw, within = as_order_lines(raw, spec.name, within)
     if options.no_order_ids:
@@ -271,6 +277,7 @@ def check_rows(
     typed = compose_order_ids(parsed.frame, raw, within, settings.timezone)
     typed, filled = (typed, {}) if options.no_order_ids else fill_from_order(typed, raw, within)
     typed = _fill_defaults(currency_from_symbols(typed, raw, symbols), settings)
+    typed, signed = signed_returns(typed) if spec.name == "transactions" else (typed, 0)
     if options.line_totals:
         typed = _unit_prices(typed, spec.name)
     key = settings.pseudonym_key.get_secret_value().encode("utf-8")
@@ -296,6 +303,7 @@ def check_rows(
             parsed.failures,
             headed.failures,  # before the cross-row rules: another customer's line is not the order's
             joined.failures,
+            voided,
             symbol_disagreements(typed, symbols),
             schema_failures(with_signup, spec.schema(ctx, with_row_rules=False)),
             row_rule_failures(with_signup, tuple(r for r in rules if not r.among_valid)),
@@ -307,7 +315,7 @@ def check_rows(
     if len(unsplit):  # an unsplit row's fields are all empty: its own reason says it all
         own = failures["reason"].isin(NO_RECORD)
         failures = failures[~failures["row"].isin(unsplit["row"]) | own]
-    order = [ERASED, *NO_RECORD, *header_reasons(), NOT_IN_PERSONS, *STATUS_REASONS]
+    order = [ERASED, *NO_RECORD, *header_reasons(), NOT_IN_PERSONS, *STATUS_REASONS, VOIDED]
     order += _rule_order(spec, ctx, options.extra_rules)
     reasons = first_reason_per_row(failures, order)
     return Checked(
@@ -325,6 +333,7 @@ def check_rows(
         replaced_by_orders=headed.replaced,
         case_variants=case_variants(raw_customer),
         persons=(joined.lines, joined.ids, joined.persons),
+        signed_returns=signed,
     )
 
 
@@ -432,6 +441,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             person_lines=batch.checked.persons[0],
             person_customer_ids=batch.checked.persons[1],
             persons=batch.checked.persons[2],
+            returns_signed=_accepted_returns(keep, typed) if batch.checked.signed_returns else 0,
             without_price=int(accepted["unit_price"].isna().sum()) if "unit_price" in accepted else 0,
             repeated_lines=batch.checked.repeated,
             repeated_kept=batch.options.keep_repeated_lines or batch.options.one_unit_per_line,
@@ -537,6 +547,10 @@ def _fill_defaults(typed: pd.DataFrame, settings: SpendSettings) -> pd.DataFrame
         inferred = pd.Series(np.where(typed["quantity"] < 0, "return", "purchase"), index=typed.index, dtype=TEXT)
         typed["kind"] = typed["kind"].fillna(inferred.where(typed["quantity"].notna()))
     return typed
+
+
+def _accepted_returns(keep: pd.Series, typed: pd.DataFrame) -> int:
+    return int((keep & (typed["kind"] == "return").fillna(False)).sum())
 
 
 def _row_hash(

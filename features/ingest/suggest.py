@@ -133,6 +133,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "payment_status",
         "state",  # Magento's sales_order (beside its status)
     ),
+    "kind": ("transaction_type", "line_type", "event_type", "sale_type", "record_type", "type"),
     "person_id": ("customer_unique_id", "unique_customer_id", "unique_id", "person", "master_customer_id"),
     "on_promotion": ("onpromotion", "on_promo", "is_promo", "promo_flag", "promotion_flag", "is_promotion"),
     "listed_at": ("listing_date", "launch_date", "release_date", "published_at", "first_listed", "created_at"),

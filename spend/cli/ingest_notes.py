@@ -231,6 +231,17 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     (
+        lambda r: r.returns_signed > 0,
+        lambda r: (
+            f"return lines written with positive quantities (the export's kind says return), stored as units "
+            f"given back: {r.returns_signed:,}"
+        ),
+    ),
+    (
+        _has("kind:voided_line"),
+        lambda r: "voided lines (rung up and taken off) were quarantined: they are no sales",
+    ),
+    (
         lambda r: r.retracted > 0,
         lambda r: (
             f"lines stored before as sales of orders this export says were cancelled, removed: {r.retracted:,} "

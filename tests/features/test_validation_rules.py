@@ -49,7 +49,7 @@ BAD_LINES = [
     ("unit_price", "0", "unit_price:positive_price_on_purchase"),
     ("unit_price", "-1", "unit_price:non_negative_price"),
     ("currency", "XXX", "currency:known_currency"),
-    ("kind", "refund", "kind:allowed_value"),
+    ("kind", "layaway", "kind:allowed_value"),
     ("discount", "-1", "discount:non_negative_discount"),
     ("discount", "100", "discount:discount_within_line_amount"),
 ]
