@@ -178,7 +178,8 @@ def _transaction_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
         id_field("terminal_id", "Payment terminal of a card-present payment.", required=False, nullable=True),
         category_field(
             "kind",
-            "purchase or return; inferred from the sign of quantity when empty.",
+            "purchase or return (a till's words are read as such: Sale, Payment, Refund, Credit, ...; a voided "
+            "line is quarantined); inferred from the sign of quantity when empty.",
             ("purchase", "return"),
             required=False,
             expected=True,
