@@ -162,20 +162,15 @@ def ingest(
     raw = read_export(
         Path(path), options.mapping, options.encoding, options.header_row, options.sheet, maps_optional=bool(beside)
     )
-    companions = Companions()
-    if options.orders is not None:
-        headers = read_order_headers(Path(options.orders), raw, options.mapping, options.encoding)
-        companions = Companions(headers=headers)
-    if options.person_ids is not None:
-        persons = read_person_ids(Path(options.person_ids), options.mapping, options.encoding)
-        companions = Companions(companions.headers, persons)
-    if beside:
-        applied = [raw, *(f for f in (companions.headers, companions.persons) if f is not None)]
-        refuse_unused_maps(options.mapping, [Path(path), *beside], [f.attrs.get("maps_applied", []) for f in applied])
+    maps, encoding = options.mapping, options.encoding
+    headers = None if options.orders is None else read_order_headers(Path(options.orders), raw, maps, encoding)
+    persons = None if options.person_ids is None else read_person_ids(Path(options.person_ids), maps, encoding)
     digest = file_sha256(Path(path))
-    if beside:
+    if beside:  # the files share the maps: one no file has is refused; the batch is all of them
+        applied = [f.attrs.get("maps_applied", []) for f in (raw, headers, persons) if f is not None]
+        refuse_unused_maps(maps, [Path(path), *beside], applied)
         digest = hashlib.sha256("+".join([digest, *map(file_sha256, beside)]).encode()).hexdigest()
-    return ingest_frame(raw, str(path), digest, options, settings, now, progress, companions)
+    return ingest_frame(raw, str(path), digest, options, settings, now, progress, Companions(headers, persons))
 
 
 @dataclass(frozen=True)
