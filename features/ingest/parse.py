@@ -273,9 +273,18 @@ def _text_to_float(text: pd.Series) -> pd.Series:
     return pd.Series(cast.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
 
 
-def parse_categories(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    # Allowed values are checked by the schema, so the reason can name the rule.
-    return as_text(raw).str.lower(), pd.Series(False, index=raw.index)
+def parse_categories(raw: pd.Series, words: tuple[tuple[str, str], ...] = ()) -> tuple[pd.Series, pd.Series]:
+    """Lower-case text, with the words exports use for an allowed value read as it ("Credit Card" as
+    card); allowed values are checked by the schema, so the reason can name the rule."""
+    text = as_text(raw).str.lower()
+    fine = pd.Series(False, index=raw.index)
+    if not words or text.isna().all():
+        return text, fine
+    codes = pd.Categorical(text)  # a handful of distinct words over a million lines: each read once
+    plain = pd.Series(codes.categories.astype(str)).str.replace(r"[\s\-]+", "_", regex=True)
+    table = dict(words)
+    read = np.array([table.get(p, c) for p, c in zip(plain, codes.categories, strict=True)] + [None], dtype=object)
+    return pd.Series(read[codes.codes], index=raw.index).astype(TEXT), fine
 
 
 def parse_column(raw: pd.Series, spec: FieldSpec, ts_format: str | None, timezone: str, decimal: str = "."):
@@ -288,7 +297,7 @@ def parse_column(raw: pd.Series, spec: FieldSpec, ts_format: str | None, timezon
     if spec.kind is Kind.FLAG:
         return (*parse_flags(raw), "not_a_flag")
     if spec.kind is Kind.CATEGORY:
-        return (*parse_categories(raw), "allowed_value")
+        return (*parse_categories(raw, spec.words), "allowed_value")
     return as_text(raw), pd.Series(False, index=raw.index), "text"
 
 

@@ -27,7 +27,7 @@ from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.daily_totals import as_order_lines
 from spend.features.ingest.identity import classify, content_hash, derive_event_ids, with_occurrence
-from spend.features.ingest.line_kinds import VOIDED, read_kind_words, signed_returns
+from spend.features.ingest.line_kinds import VOIDED, signed_returns, voided_lines
 from spend.features.ingest.lock import ledger_lock
 from spend.features.ingest.money import currency_from_symbols, strip_symbols, symbol_disagreements
 from spend.features.ingest.no_record import REASONS as NO_RECORD
@@ -227,7 +227,7 @@ def check_rows(
         raw = joined.raw
     voided = joined.failures.iloc[:0]
     if spec.name == "transactions":
-        raw, voided = read_kind_words(raw)
+        raw, voided = voided_lines(raw)
     if options.daily_totals:
         raw, within = as_order_lines(raw, spec.name, within)
     if options.no_order_ids:

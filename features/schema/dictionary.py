@@ -59,7 +59,7 @@ def render_dictionary() -> str:
             "|---|---|---|---|---|---|---|---|",
         ]
         for f in spec.fields(ctx):
-            allowed = ", ".join(f.allowed) if f.allowed else f.parse_rule()
+            allowed = ", ".join(f.allowed) + f.words_read() if f.allowed else f.parse_rule()
             rules = "; ".join(f"`{f.name}:{r.name}`: {r.text}" for r in f.rules) or "-"
             description = f.description + (" **Pseudonymised.**" if f.pseudonymised else "")
             lines.append(

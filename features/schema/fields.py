@@ -76,6 +76,8 @@ class FieldSpec:
     # where it holds a value (a field added after homes stored rows: their hashes, and so their
     # duplicates, stay as they were); "never" (a status that changes while the line stays the same line).
     content: str = "always"
+    # A category's words as exports write them, read as its allowed values: (word written plain, value)
+    words: tuple[tuple[str, str], ...] = ()
 
     @property
     def counts_for_completeness(self) -> bool:
@@ -85,6 +87,13 @@ class FieldSpec:
     def dtype(self):
         return PANDAS_DTYPES[self.kind]
 
+    def words_read(self) -> str:
+        """The words read as each allowed value, as the data dictionary lists them ("" without any)."""
+        if not self.words:
+            return ""
+        read = {value: [w for w, v in self.words if v == value] for value in dict.fromkeys(v for _, v in self.words)}
+        return "; also read: " + "; ".join(f"{', '.join(ws)} as {value}" for value, ws in read.items())
+
     def parse_rule(self) -> str:
         return {
             Kind.ID: "text of 1 to 64 characters, without commas, semicolons, tabs, line breaks or other "
@@ -93,7 +102,7 @@ class FieldSpec:
             Kind.FLOAT: "decimal number (12.5, or 12,5 with --decimal ',')",
             Kind.INT: "whole number",
             Kind.FLAG: "1 or 0; true/false, yes/no, t/f and y/n are read as 1/0 (any case)",
-            Kind.CATEGORY: "one of the allowed values (case-insensitive, stored lower-case)",
+            Kind.CATEGORY: "one of the allowed values (case-insensitive, stored lower-case)" + self.words_read(),
             Kind.TEXT: "any text",
         }[self.kind]
 

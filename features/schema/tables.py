@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pandera.pandas as pa
 
+from spend.features.schema import words
 from spend.features.schema.fields import (  # noqa: F401 (SchemaContext and default_context re-exported)
     FieldSpec,
     Kind,
@@ -128,7 +129,9 @@ def _transaction_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
         id_field(
             "store_id", "Store, or the web/app shop, that sold the line.", required=False, nullable=True, expected=True
         ),
-        category_field("channel", "Sales channel.", CHANNELS, required=False, nullable=True, expected=True),
+        category_field(
+            "channel", "Sales channel.", CHANNELS, required=False, nullable=True, expected=True, words=words.CHANNELS
+        ),
         FieldSpec(
             "discount",
             Kind.FLOAT,
@@ -174,15 +177,16 @@ def _transaction_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
             required=False,
             expected=True,
             nullable=True,
+            words=words.PAYMENT_METHODS,
         ),
         id_field("terminal_id", "Payment terminal of a card-present payment.", required=False, nullable=True),
         category_field(
             "kind",
-            "purchase or return (a till's words are read as such: Sale, Payment, Refund, Credit, ...; a voided "
-            "line is quarantined); inferred from the sign of quantity when empty.",
+            "purchase or return (a voided line is quarantined); inferred from the sign of quantity when empty.",
             ("purchase", "return"),
             required=False,
             expected=True,
+            words=words.LINE_KINDS,
         ),
         status_field(),
     )
@@ -278,7 +282,13 @@ def _customer_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
             "region", Kind.TEXT, "Region or country of the customer.", required=False, nullable=True, expected=True
         ),
         category_field(
-            "channel", "Channel the customer signed up through.", CHANNELS, required=False, nullable=True, expected=True
+            "channel",
+            "Channel the customer signed up through.",
+            CHANNELS,
+            required=False,
+            nullable=True,
+            expected=True,
+            words=words.CHANNELS,
         ),
         FieldSpec(
             "birth_year",
@@ -309,7 +319,9 @@ def _points_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
             unit="points",
             rules=(non_zero("non_zero_points"), _plausible_count("plausible_points", "points")),
         ),
-        category_field("kind", "Why the points moved.", ("earn", "redeem", "expire", "adjust")),
+        category_field(
+            "kind", "Why the points moved.", ("earn", "redeem", "expire", "adjust"), words=words.POINTS_KINDS
+        ),
         id_field("order_id", "Order that earned or spent the points.", required=False, nullable=True),
     )
 

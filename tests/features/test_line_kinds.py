@@ -52,3 +52,24 @@ def test_an_unknown_word_is_refused_by_name_and_the_type_column_is_suggested(set
     assert report.quarantined_by_reason == {"kind:allowed_value": 1}
     told = runner.invoke(app, ["ingest", str(write_csv(_lines({}), "plain.csv")), "--table", "transactions", "--json"])
     assert "Transaction Type=kind" in json.loads(told.stdout)["suggested_maps"]
+
+
+def test_channels_payments_and_points_are_read_in_the_words_exports_use(settings, write_csv):
+    """Shopify's "Source" online, Olist's payment "credit_card" and "boleto", a loyalty export's "Earned":
+    each line was quarantined as `allowed_value`."""
+    rows = _lines(
+        {"channel": "Online", "payment_method": "Credit Card"}, {"channel": "In-Store", "payment_method": "boleto"},
+        {"channel": "iOS", "payment_method": "Apple Pay"}, {"channel": "fax", "payment_method": "cash"},
+    )  # fmt: skip
+    report = ingest(write_csv(rows), IngestOptions("transactions", MAPS), settings)
+    assert report.quarantined_by_reason == {"channel:allowed_value": 1}  # a word not listed is refused by name
+    stored = OfflineStore(settings.paths).read("transactions").sort_values("order_id")
+    assert stored["channel"].tolist() == ["web", "pos", "app"]
+    assert stored["payment_method"].tolist() == ["card", "other", "wallet"]
+    points = [
+        {"event_id": f"p{n}", "customer_id": "c1", "ts": "2026-01-02 10:00", "points": amount, "kind": kind}
+        for n, (kind, amount) in enumerate([("Earned", 10), ("REDEEMED", -5), ("Expired", -5), ("Adjustment", 1)])
+    ]
+    moved = ingest(write_csv(points, "points.csv"), IngestOptions("points"), settings)
+    assert moved.accepted == 4, moved.quarantined_by_reason
+    assert sorted(OfflineStore(settings.paths).read("points")["kind"]) == ["adjust", "earn", "expire", "redeem"]

@@ -1,0 +1,39 @@
+"""The words exports use for a category's values, read as Spend's (`FieldSpec.words`).
+
+Tills, shops and loyalty systems name the same things their own way: a line's kind "Sale" or "Refund",
+a channel "Online" or "In store", a payment "Credit Card" or "Apple Pay", points "Earned" or
+"Redeemed". An unknown word quarantines its line (`field:allowed_value`), so every line of an export
+that wrote "Sale" was refused. Words are matched written plain (lower case, spaces and hyphens as "_");
+a word not listed is still refused by name, for the user to map or fix.
+"""
+
+from __future__ import annotations
+
+
+def _read_as(value: str, *words: str) -> tuple[tuple[str, str], ...]:
+    return tuple((word, value) for word in words)
+
+
+LINE_KINDS = (
+    *_read_as("purchase", "sale", "sales", "sold", "order", "payment", "invoice", "debit"),
+    *_read_as("return", "returns", "returned", "refund", "refunded", "credit", "credit_note"),
+)
+CHANNELS = (
+    *_read_as("pos", "store", "in_store", "instore", "shop", "retail", "till", "offline", "point_of_sale"),
+    *_read_as("web", "online", "website", "web_shop", "webshop", "ecommerce", "e_commerce", "internet"),
+    *_read_as("app", "mobile", "mobile_app", "ios", "android", "iphone"),
+)
+PAYMENT_METHODS = (
+    *_read_as("card", "credit_card", "debit_card", "credit", "debit", "visa", "mastercard", "amex", "maestro"),
+    *_read_as("wallet", "apple_pay", "google_pay", "paypal", "samsung_pay", "alipay", "wechat_pay", "mobile_pay"),
+    *_read_as("voucher", "gift_card", "giftcard", "coupon", "store_credit"),
+    *_read_as("cash", "cash_on_delivery", "cod"),
+    *_read_as("points", "loyalty_points", "reward_points"),
+    *_read_as("other", "boleto", "bank_transfer", "transfer", "wire", "pix", "cheque", "check", "invoice"),
+)
+POINTS_KINDS = (
+    *_read_as("earn", "earned", "earning", "accrual", "accrued", "award", "awarded", "bonus", "issued"),
+    *_read_as("redeem", "redeemed", "redemption", "spent", "spend", "burn", "burned", "used"),
+    *_read_as("expire", "expired", "expiry", "expiration"),
+    *_read_as("adjust", "adjusted", "adjustment", "correction", "manual"),
+)
