@@ -280,11 +280,15 @@ def parse_categories(raw: pd.Series, words: tuple[tuple[str, str], ...] = ()) ->
     fine = pd.Series(False, index=raw.index)
     if not words or text.isna().all():
         return text, fine
-    codes = pd.Categorical(text)  # a handful of distinct words over a million lines: each read once
-    plain = pd.Series(codes.categories.astype(str)).str.replace(r"[\s\-]+", "_", regex=True)
+    # A handful of distinct words over a million lines: each read once, in Arrow's dictionary of them.
+    encoded = pa.chunked_array(text.array._pa_array).combine_chunks().dictionary_encode()
+    distinct = encoded.dictionary.to_pylist()
     table = dict(words)
-    read = np.array([table.get(p, c) for p, c in zip(plain, codes.categories, strict=True)] + [None], dtype=object)
-    return pd.Series(read[codes.codes], index=raw.index).astype(TEXT), fine
+    read = [table.get(re.sub(r"[\s\-]+", "_", word), word) for word in distinct]
+    if read == distinct:  # Spend's own values already: nothing to read
+        return text, fine
+    values = pa.DictionaryArray.from_arrays(encoded.indices, pa.array(read, type=pa.string())).cast(pa.string())
+    return pd.Series(pd.arrays.ArrowStringArray(values), index=raw.index), fine
 
 
 def parse_column(raw: pd.Series, spec: FieldSpec, ts_format: str | None, timezone: str, decimal: str = "."):
