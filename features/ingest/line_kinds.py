@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from spend.features.ingest.parse import as_text
+from spend.features.schema.words import written_as
 
 VOID = ("void", "voided", "cancel", "cancelled", "canceled", "deleted")
 VOIDED = "kind:voided_line"
@@ -27,8 +27,7 @@ def voided_lines(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     none = pd.DataFrame({"row": pd.Series(dtype="int64"), "reason": pd.Series(dtype=object)})
     if "kind" not in raw:
         return raw, none
-    plain = as_text(raw["kind"]).str.lower().str.replace(r"[\s\-]+", "_", regex=True)
-    void = plain.isin(VOID).fillna(False).to_numpy(dtype=bool)
+    void = written_as(raw["kind"], VOID).to_numpy(dtype=bool)
     if not void.any():
         return raw, none
     raw = raw.copy()

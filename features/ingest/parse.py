@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from spend.core.errors import SpendError
 from spend.core.ids import canonical_ids
 from spend.features.schema.fields import ID_PATTERN, TEXT, FieldSpec, Kind
+from spend.features.schema.words import plain
 
 _NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
 # ISO 8601's Z, +hh:mm and +hhmm, and +hh after a time ("10:23:45+00"; a date's "-15" is no offset)
@@ -284,7 +285,7 @@ def parse_categories(raw: pd.Series, words: tuple[tuple[str, str], ...] = ()) ->
     encoded = pa.chunked_array(text.array._pa_array).combine_chunks().dictionary_encode()
     distinct = encoded.dictionary.to_pylist()
     table = dict(words)
-    read = [table.get(re.sub(r"[\s\-]+", "_", word), word) for word in distinct]
+    read = [table.get(plain(word), word) for word in distinct]
     if read == distinct:  # Spend's own values already: nothing to read
         return text, fine
     values = pa.DictionaryArray.from_arrays(encoded.indices, pa.array(read, type=pa.string())).cast(pa.string())

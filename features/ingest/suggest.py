@@ -7,6 +7,8 @@ and "Paid at", and which one is meant is the user's call.
 
 from __future__ import annotations
 
+from spend.features.schema.words import plain
+
 # Spend's name -> other names for it, written plain (lower case, words joined by "_").
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "order_id": (
@@ -142,10 +144,6 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 
 # Names of a line's (or a day's) amount, quantity x price: a unit_price only with --line-totals.
 LINE_TOTALS = ("sales", "gross_sales", "net_sales", "sales_amount", "revenue", "amount", "line_total", "total")
-
-
-def plain(name: str) -> str:
-    return "_".join(name.strip().lower().replace("-", " ").split())
 
 
 def suggested_maps(missing: list[str], found: list[str]) -> list[tuple[str, str]]:

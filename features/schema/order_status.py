@@ -12,11 +12,11 @@ status (paid, pending, processing, shipped, complete, partially refunded, ...) o
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
 from spend.features.schema.fields import FieldSpec, Kind, RowRule, Rule, row_rule
+from spend.features.schema.words import written_as
 
 FIELD = "order_status"
 
@@ -45,21 +45,8 @@ CANCELLED = f"{FIELD}:cancelled"
 REASONS = (CANCELLED, f"{FIELD}:refunded_without_return_lines")
 
 
-def status_is(values: pd.Series, statuses: tuple[str, ...]) -> pd.Series:
-    """Which values are one of `statuses` written plain ('Cancelled', 'wc-cancelled' and 'CANCELLED ' are
-    one status); a blank is none. An export holds a handful of statuses over a million lines: each
-    distinct one is written plain once."""
-    if values.isna().all():
-        return pd.Series(False, index=values.index)
-    codes = pd.Categorical(values)
-    distinct = pd.Series(codes.categories.astype(str)).str.strip().str.lower()
-    plain = distinct.str.replace(r"[\s\-]+", "_", regex=True).str.replace(r"^wc_", "", regex=True)
-    hit = np.append(plain.isin(statuses).to_numpy(dtype=bool), False)  # code -1, a blank, is the last
-    return pd.Series(hit[codes.codes], index=values.index)
-
-
 def status_field() -> FieldSpec:
-    never = pa.Check(lambda s: ~status_is(s, NEVER_A_SALE), name="cancelled")
+    never = pa.Check(lambda s: ~written_as(s, NEVER_A_SALE), name="cancelled")
     return FieldSpec(
         FIELD,
         Kind.TEXT,
@@ -87,6 +74,6 @@ def refunded_rule() -> RowRule:
 def _refunds_beside_returns(df: pd.DataFrame) -> pd.Series:
     if FIELD not in df.columns or df[FIELD].isna().all():
         return pd.Series(True, index=df.index)
-    refunded = status_is(df[FIELD], REFUNDED).to_numpy(dtype=bool)
+    refunded = written_as(df[FIELD], REFUNDED).to_numpy(dtype=bool)
     returned = df.loc[(df["quantity"] < 0).fillna(False).to_numpy(dtype=bool), "order_id"].dropna().unique()
     return pd.Series(~refunded | df["order_id"].isin(returned).to_numpy(dtype=bool), index=df.index)

@@ -9,6 +9,26 @@ a word not listed is still refused by name, for the user to map or fix.
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
+
+def plain(text: str) -> str:
+    """A name or a word written plain: lower case, words joined by "_" ("In-Store " -> "in_store")."""
+    return "_".join(text.strip().lower().replace("-", " ").split())
+
+
+def written_as(values: pd.Series, words: tuple[str, ...]) -> pd.Series:
+    """Which values are one of `words` written plain ('Cancelled', 'wc-cancelled' and 'CANCELLED ' are
+    one word: WooCommerce's database prefix is dropped); a blank is none. An export holds a handful of
+    words over a million lines: each distinct one is written plain once."""
+    if values.isna().all():
+        return pd.Series(False, index=values.index)
+    codes = pd.Categorical(values)
+    written = [plain(str(word)).removeprefix("wc_") for word in codes.categories]
+    hit = np.append(np.isin(written, words), False)  # code -1, a blank, is the last
+    return pd.Series(hit[codes.codes], index=values.index)
+
 
 def _read_as(value: str, *words: str) -> tuple[tuple[str, str], ...]:
     return tuple((word, value) for word in words)
