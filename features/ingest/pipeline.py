@@ -54,7 +54,7 @@ from spend.features.ingest.signups import (
 )
 from spend.features.ingest.stock_reports import with_count_time
 from spend.features.ingest.store import OfflineStore
-from spend.features.ingest.suggest import line_total_column, map_flags, suggested_maps
+from spend.features.ingest.suggest import line_total_column, map_flags, order_number_column, suggested_maps
 from spend.features.ingest.ts_formats import suggested_formats
 from spend.features.ingest.validate import first_reason_per_row, row_rule_failures, schema_failures
 from spend.features.ingest.visits import as_unit_lines, as_visit_lines, visit_order_ids
@@ -488,18 +488,21 @@ def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, sou
     if missing:
         added = [*made, *(c for c, _ in DATED_BY_FIRST_LINE.values() if c in raw.columns and raw[c].isna().all())]
         found = [c for c in raw.columns if c != MALFORMED and c not in added]
+        fits = _what_fits(spec, ctx, missing, found, raw)
         raise SpendError(
             f"{Path(source).name}: missing required column(s) {', '.join(missing)} for table {spec.name} "
-            f"(found {', '.join(found)}); map foreign names with --map old=new{_what_fits(spec, ctx, missing, found)}"
+            f"(found {', '.join(found)}); map foreign names with --map old=new{fits}"
         )
 
 
-def _what_fits(spec: TableSpec, ctx: SchemaContext, missing: list[str], found: list[str]) -> str:
+def _what_fits(spec: TableSpec, ctx: SchemaContext, missing: list[str], found: list[str], raw: pd.DataFrame) -> str:
     """The flags to paste for a file lacking required columns: the `--map`s its names suggest (the optional
     columns' too: one command), a sales amount read as a price, and the option for a report of another
     shape (daily totals naming no order or customer, a stock report naming no date)."""
     optional = [c for c in spec.field_map(ctx) if c not in found and c not in missing]
     pairs = suggested_maps(missing + optional, found)
+    numbered = order_number_column(raw, missing, pairs)
+    pairs = [(numbered, "order_id"), *pairs] if numbered is not None else pairs
     mapped = {new for _, new in pairs}
     flags = map_flags([f"{old}={new}" for old, new in pairs])
     total = line_total_column(missing, found, pairs)

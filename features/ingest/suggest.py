@@ -175,6 +175,23 @@ def map_flags(maps: list[str]) -> str:
     return " ".join(f"--map {m!r}" if " " in m else f"--map {m}" for m in maps)
 
 
+def order_number_column(raw, missing: list[str], taken: list[tuple[str, str]]) -> str | None:
+    """Shopify's orders export names its order number "Name" ("#1001"): too vague a word to suggest by
+    itself (a name is a person's or a product's), but a column so named whose values are numbered with
+    "#" is the order number."""
+    if "order_id" not in missing or any(new == "order_id" for _, new in taken):
+        return None
+    used = {old for old, _ in taken}
+    for name in raw.columns:
+        if plain(str(name)) != "name" or name in used:
+            continue
+        values = raw[name].dropna().astype(str).str.strip()
+        values = values[values != ""]
+        if len(values) and values.str.startswith("#").mean() >= 0.9:
+            return name
+    return None
+
+
 def line_total_column(missing: list[str], found: list[str], taken: list[tuple[str, str]]) -> str | None:
     """Where no column looks like a unit price, one that looks like the line's amount (Square's "Gross
     Sales", a daily report's "Sales"): read as a price with --line-totals."""

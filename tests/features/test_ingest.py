@@ -491,7 +491,7 @@ def test_a_customer_list_without_sign_up_dates_is_dated_by_first_lines(settings,
             "--map Invoice=order_id --map 'Customer ID=customer_id' --map InvoiceDate=ts --map StockCode=product_id "
             "--map Quantity=quantity --map Price=unit_price",
         ),
-        (  # Shopify's order export: its order name ("Name") is too vague a word to suggest
+        (  # Shopify's order export: "Name", its order number, only when numbered "#1001" (test_order_status.py)
             "Name,Email,Financial Status,Created at,Lineitem quantity,Lineitem price,Lineitem sku,Lineitem discount,"
             "Paid at",
             "--map Email=customer_id --map 'Created at=ts' --map 'Lineitem sku=product_id' "

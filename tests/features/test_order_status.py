@@ -132,10 +132,16 @@ def test_fields_added_to_the_schema_leave_stored_rows_hashes_as_they_were():
     assert row_content(changed, specs, "event_id").equals(now)  # a status is not the line's content
 
 
-def test_the_status_column_is_suggested(settings, write_csv):
+def test_the_status_column_and_shopifys_order_numbers_are_suggested(settings, write_csv):
+    """Shopify's order number is its "Name" column ("#1001"): the error suggested --no-order-ids instead."""
     result = runner.invoke(app, ["ingest", str(write_csv(SHOPIFY)), "--table", "transactions", "--json"])
     assert result.exit_code == 2
-    assert "--map 'Financial Status=order_status'" in json.loads(result.output.splitlines()[-1])["error"]
+    error = json.loads(result.output.splitlines()[-1])["error"]
+    assert "--map 'Financial Status=order_status'" in error
+    assert "(it looks like: --map Name=order_id --map Email=customer_id" in error and "--no-order-ids" not in error
+    names = [row | {"Name": "Gift mug"} for row in SHOPIFY]  # a product's name is no order number
+    told = runner.invoke(app, ["ingest", str(write_csv(names, "names.csv")), "--table", "transactions", "--json"])
+    assert "Name=order_id" not in json.loads(told.output.splitlines()[-1])["error"]
 
 
 def test_an_order_cancelled_after_it_was_stored_is_retracted(settings, write_csv):
