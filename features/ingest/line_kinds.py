@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from spend.features.ingest.validate import failed
 from spend.features.schema.words import written_as
 
 VOID = ("void", "voided", "cancel", "cancelled", "canceled", "deleted")
@@ -24,15 +25,14 @@ VOIDED = "kind:voided_line"
 def voided_lines(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`raw` with a voided line's kind blank (its reason says it all), and the (row, reason) of those lines;
     the other words are read when the column is parsed (features/schema/words.py)."""
-    none = pd.DataFrame({"row": pd.Series(dtype="int64"), "reason": pd.Series(dtype=object)})
     if "kind" not in raw:
-        return raw, none
+        return raw, failed()
     void = written_as(raw["kind"], VOID).to_numpy(dtype=bool)
     if not void.any():
-        return raw, none
+        return raw, failed()
     raw = raw.copy()
     raw["kind"] = raw["kind"].mask(void)
-    return raw, pd.DataFrame({"row": raw.index[void], "reason": VOIDED})
+    return raw, failed(raw.index[void], VOIDED)
 
 
 def signed_returns(typed: pd.DataFrame) -> tuple[pd.DataFrame, int]:

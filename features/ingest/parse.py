@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from spend.core.errors import SpendError
 from spend.core.ids import canonical_ids
 from spend.features.schema.fields import ID_PATTERN, TEXT, FieldSpec, Kind
-from spend.features.schema.words import plain
+from spend.features.schema.words import distinct, plain
 
 _NUMBER = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$"
 # ISO 8601's Z, +hh:mm and +hhmm, and +hh after a time ("10:23:45+00"; a date's "-15" is no offset)
@@ -281,14 +281,13 @@ def parse_categories(raw: pd.Series, words: tuple[tuple[str, str], ...] = ()) ->
     fine = pd.Series(False, index=raw.index)
     if not words or text.isna().all():
         return text, fine
-    # A handful of distinct words over a million lines: each read once, in Arrow's dictionary of them.
-    encoded = pa.chunked_array(text.array._pa_array).combine_chunks().dictionary_encode()
-    distinct = encoded.dictionary.to_pylist()
+    codes, found = distinct(text)  # a handful of distinct words over a million lines: each read once
     table = dict(words)
-    read = [table.get(plain(word), word) for word in distinct]
-    if read == distinct:  # Spend's own values already: nothing to read
+    read = [table.get(plain(word), word) for word in found]
+    if read == found:  # Spend's own values already: nothing to read
         return text, fine
-    values = pa.DictionaryArray.from_arrays(encoded.indices, pa.array(read, type=pa.string())).cast(pa.string())
+    indices = pa.array(codes, mask=codes < 0)
+    values = pa.DictionaryArray.from_arrays(indices, pa.array(read, type=pa.string())).cast(pa.string())
     return pd.Series(pd.arrays.ArrowStringArray(values), index=raw.index), fine
 
 

@@ -20,6 +20,7 @@ from spend.core.errors import SpendError
 from spend.features.ingest.parse import as_text
 from spend.features.ingest.readers import read_export
 from spend.features.ingest.suggest import map_flags, suggested_maps
+from spend.features.ingest.validate import failed
 from spend.features.schema.fields import TEXT
 
 NOT_IN_PERSONS = "customer_id:not_in_person_file"
@@ -68,14 +69,13 @@ def read_person_ids(path: Path, mapping: dict, encoding: str) -> pd.Series:
 
 def with_person_ids(raw: pd.DataFrame, persons: pd.Series) -> Joined:
     """`raw` with each customer id its person's; a blank one stays blank (the table's rules judge it)."""
-    none = pd.DataFrame({"row": pd.Series(dtype="int64"), "reason": pd.Series(dtype=object)})
     if "customer_id" not in raw:
-        return Joined(raw, none, 0, 0, 0)
+        return Joined(raw, failed(), 0, 0, 0)
     key = as_text(raw["customer_id"])
     person = key.map(persons).astype(TEXT)
     unknown = (key.notna() & person.isna()).to_numpy(dtype=bool)
     joined = person.notna().to_numpy(dtype=bool)
     raw = raw.drop(columns="person_id", errors="ignore")  # the export is its own persons file (a customers list)
     raw["customer_id"] = person.fillna(key)  # an unknown id stays as written: its row is quarantined
-    failures = pd.DataFrame({"row": raw.index[unknown], "reason": NOT_IN_PERSONS}) if unknown.any() else none
+    failures = failed(raw.index[unknown], NOT_IN_PERSONS)
     return Joined(raw, failures, int(joined.sum()), int(key[joined].nunique()), int(person[joined].nunique()))

@@ -56,7 +56,7 @@ from spend.features.ingest.stock_reports import with_count_time
 from spend.features.ingest.store import OfflineStore
 from spend.features.ingest.suggest import line_total_column, map_flags, order_number_column, suggested_maps
 from spend.features.ingest.ts_formats import suggested_formats
-from spend.features.ingest.validate import first_reason_per_row, row_rule_failures, schema_failures
+from spend.features.ingest.validate import failed, first_reason_per_row, row_rule_failures, schema_failures
 from spend.features.ingest.visits import as_unit_lines, as_visit_lines, visit_order_ids
 from spend.features.ingest.visits import check_options as check_visit_options
 from spend.features.schema.fields import TEXT, FieldSpec, Kind, RowRule, SchemaContext, default_context
@@ -217,15 +217,15 @@ def check_rows(
     spec = table_spec(options.table)
     within = options.order_within
     companions = companions or Companions()
-    headed = Headed(raw, pd.DataFrame({"row": [], "reason": []}), {})
+    headed = Headed(raw, failed(), {})
     if companions.headers is not None:
         headed = with_order_headers(raw, companions.headers, Path(options.orders or "orders").name)
         raw = headed.raw
-    joined = Joined(raw, headed.failures.iloc[:0], 0, 0, 0)
+    joined = Joined(raw, failed(), 0, 0, 0)
     if companions.persons is not None:
         joined = with_person_ids(raw, companions.persons)
         raw = joined.raw
-    voided = joined.failures.iloc[:0]
+    voided = failed()
     if spec.name == "transactions":
         raw, voided = voided_lines(raw)
     if options.daily_totals:

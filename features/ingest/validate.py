@@ -12,6 +12,11 @@ from spend.features.schema.fields import RowRule
 _PANDERA_NAMES = {"not_nullable": "missing"}
 
 
+def failed(rows=(), reason: str = "") -> pd.DataFrame:
+    """The (row, reason) frame of rows that broke one rule; without rows, the empty frame of none."""
+    return pd.DataFrame({"row": pd.Index(rows, dtype="int64"), "reason": pd.Series(reason, index=range(len(rows)))})
+
+
 def schema_failures(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
     """Return one row per (row, failed rule) with columns `row` and `reason`."""
     try:
@@ -25,7 +30,7 @@ def schema_failures(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataF
         is_row_rule = check.str.contains(":", regex=False)
         reason = check.where(is_row_rule, column.fillna(schema.name) + ":" + check)
         return pd.DataFrame({"row": cases["index"].astype("int64").to_numpy(), "reason": reason.to_numpy()})
-    return pd.DataFrame({"row": pd.Series([], dtype="int64"), "reason": pd.Series([], dtype="object")})
+    return failed()
 
 
 def row_rule_failures(frame: pd.DataFrame, rules: tuple[RowRule, ...]) -> pd.DataFrame:
