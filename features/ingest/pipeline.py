@@ -45,7 +45,7 @@ from spend.features.ingest.person_ids import (
     with_person_ids,
 )
 from spend.features.ingest.readers import MALFORMED, file_sha256, joined_parts, read_export, refuse_unused_maps
-from spend.features.ingest.retract import retract_orders
+from spend.features.ingest.retract import retract_orders, returned
 from spend.features.ingest.signups import (
     DATED_BY_FIRST_LINE,
     dated_by_first_line,
@@ -390,11 +390,11 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     seen = np.concatenate([seen, refused["row_hash"].to_numpy(dtype="int64")])
     stored_keys = pd.Series(dtype=object) if spec.replaces or stored.empty else stored[spec.key].dropna()
     status = classify(row_hash, typed[spec.key], key_given, invalid, seen, stored_keys)
-    cancelled = (reasons["reason"] == CANCELLED).reindex(typed.index, fill_value=False)
-    # A stored sale's order exported again as cancelled: its lines are no duplicates of the sale but
-    # why the sale is retracted (retract.py), so they are quarantined with their reason.
-    if cancelled.any():
-        again = cancelled & (status == "duplicate") & row_hash.isin(stored["row_hash"] if len(stored) else [])
+    taken_back = _taken_back(reasons, typed, store, spec.name)
+    # A stored sale's order exported again as cancelled or refunded: its lines are no duplicates of the
+    # sale but why the sale is retracted (retract.py), so they are quarantined with their reason.
+    if taken_back.any():
+        again = taken_back & (status == "duplicate") & row_hash.isin(stored["row_hash"] if len(stored) else [])
         status = status.mask(again, "invalid")
     reason = reasons["reason"].reindex(typed.index)
     reason[status == "conflict"] = conflict
@@ -448,11 +448,12 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     except BaseException:
         store.discard(batch_id, moves)
         raise
-    if cancelled.any():  # after the commit: a crash before it is mended by ingesting the same file again
-        report.retracted = retract_orders(store.files(spec.name), typed.loc[cancelled, ["order_id", "customer_id"]])
+    if taken_back.any():  # after the commit: a crash before it is mended by ingesting the same file again
+        orders = typed.loc[taken_back, ["order_id", "customer_id"]]
+        report.retracted = retract_orders(store.files(spec.name), orders)
         if report.retracted:
             command_audit(settings.paths.home).write(
-                user="", action="retract cancelled orders", batch=batch_id, lines=report.retracted
+                user="", action="retract cancelled or refunded orders", batch=batch_id, lines=report.retracted
             )
     source = Path(batch.source)
     lineage.emit(
@@ -463,6 +464,17 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
         [lineage.Data(f"offline.{spec.name}", batch_id)],
     )
     return report
+
+
+def _taken_back(reasons: pd.DataFrame, typed: pd.DataFrame, store: OfflineStore, table: str) -> pd.Series:
+    """The lines of orders this export says were cancelled, or refunded without their return lines where
+    none are stored either: a stored sale of theirs is retracted (retract.py)."""
+    reason = reasons["reason"].reindex(typed.index)
+    taken = reason.isin(STATUS_REASONS).to_numpy(dtype=bool)
+    refunded = taken & (reason != CANCELLED).to_numpy(dtype=bool)
+    if refunded.any():  # a refund whose return lines a refunds export stored: the sale and return net out
+        taken[refunded] = ~returned(store.files(table), typed.loc[refunded, ["order_id", "customer_id"]]).to_numpy()
+    return pd.Series(taken, index=typed.index)
 
 
 def row_content(typed: pd.DataFrame, specs: dict[str, FieldSpec], key: str) -> pd.Series:

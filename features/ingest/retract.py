@@ -1,13 +1,15 @@
-"""Orders cancelled after they were stored (`spend ingest`, under the ledger lock).
+"""Orders taken back after they were stored (`spend ingest`, under the ledger lock).
 
 A shop that exports orders as they change (Shopify's export by update date, a database extract of the
-week's changed orders) sends an order again once it is cancelled. Its lines were stored as a sale when
-first exported, and the cancelled export's lines are the same lines (a status is not a line's content),
-so they counted as duplicates and the sale stayed. The stored lines of an order whose export now says
-it was cancelled are removed (order id and customer both match: an order number another customer's
-order reuses is left alone), and the cancelled lines go to the quarantine with their reason, as a
-cancelled order exported once does. Files are rewritten one at a time, each in one move, as an
-erasure rewrites them; the feature build reads the store whole, so its next run sees the order gone.
+week's changed orders) sends an order again once it is cancelled or refunded. Its lines were stored as a
+sale when first exported, and the new export's lines are the same lines (a status is not a line's
+content), so they counted as duplicates and the sale stayed. The stored lines of an order whose export
+now says it was cancelled, or fully refunded without its return lines, are removed (order id and
+customer both match: an order number another customer's order reuses is left alone), and the new lines
+go to the quarantine with their reason, as such an order exported once does. A refunded order whose
+return lines are stored (a refunds export ingested before) keeps its sale: the sale and its return
+already net out. Files are rewritten one at a time, each in one move, as an erasure rewrites them; the
+feature build reads the store whole, so its next run sees the order gone.
 """
 
 from __future__ import annotations
@@ -30,17 +32,10 @@ def retract_orders(files: list[str], orders: pd.DataFrame) -> int:
     customer is an anonymous order); returns how many lines were removed."""
     if orders.empty:
         return 0
-    ids = pa.array(sorted(orders["order_id"].dropna().astype(str).unique()), type=pa.string())
     wanted = set(_pairs(orders["order_id"], orders["customer_id"]))
     removed = 0
-    for name in files:
-        path = Path(name)
+    for path in _holding(files, _ids(orders)):
         parquet = pq.ParquetFile(path)
-        if "order_id" not in parquet.schema_arrow.names:
-            continue
-        candidates = pq.read_table(path, columns=["order_id"], filters=pc.field("order_id").isin(ids))
-        if candidates.num_rows == 0:  # row-group statistics rule most files out unread
-            continue
         table = parquet.read()
         keys = table.select(["order_id", "customer_id"]).to_pandas()
         hit = pd.Series(_pairs(keys["order_id"], keys["customer_id"])).isin(wanted).to_numpy(dtype=bool)
@@ -51,6 +46,32 @@ def retract_orders(files: list[str], orders: pd.DataFrame) -> int:
         replace_with(path, lambda temporary, kept=kept, options=options: pq.write_table(kept, temporary, **options))
         removed += int(hit.sum())
     return removed
+
+
+def _holding(files: list[str], ids: pa.Array):
+    """The files with lines of these order ids (row-group statistics rule most files out unread)."""
+    for name in files:
+        path = Path(name)
+        if "order_id" not in pq.ParquetFile(path).schema_arrow.names:
+            continue
+        if pq.read_table(path, columns=["order_id"], filters=pc.field("order_id").isin(ids)).num_rows:
+            yield path
+
+
+def returned(files: list[str], orders: pd.DataFrame) -> pd.Series:
+    """Per row of `orders` (`order_id`, `customer_id`): whether its order has a stored return line (a
+    negative quantity) in any of `files`."""
+    asked = pd.Series(_pairs(orders["order_id"], orders["customer_id"]), index=orders.index, dtype=object)
+    found: set[tuple[str, str]] = set()
+    for path in _holding(files, _ids(orders)) if len(orders) else ():
+        lines = pq.read_table(path, columns=["order_id", "customer_id", "quantity"]).to_pandas()
+        lines = lines[(lines["quantity"] < 0).to_numpy(dtype=bool)]
+        found |= set(_pairs(lines["order_id"], lines["customer_id"]))
+    return asked.isin(found)
+
+
+def _ids(orders: pd.DataFrame) -> pa.Array:
+    return pa.array(sorted(orders["order_id"].dropna().astype(str).unique()), type=pa.string())
 
 
 def _pairs(order_ids: pd.Series, customers: pd.Series) -> list[tuple[str, str]]:

@@ -244,8 +244,8 @@ RULES: tuple[Rule, ...] = (
     (
         lambda r: r.retracted > 0,
         lambda r: (
-            f"lines stored before as sales of orders this export says were cancelled, removed: {r.retracted:,} "
-            "(`spend features build` to see them gone from the features)"
+            "lines stored before as sales of orders this export says were cancelled or refunded, removed: "
+            f"{r.retracted:,} (`spend features build` to see them gone from the features)"
         ),
     ),
     (

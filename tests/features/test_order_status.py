@@ -159,4 +159,18 @@ def test_an_order_cancelled_after_it_was_stored_is_retracted(settings, write_csv
     again = _ingest(write_csv(cancelled, "updated-again.csv"), settings)
     assert (again.retracted, again.duplicates) == (0, 2)
     audit = (settings.paths.home / "audit" / "audit.jsonl").read_text()
-    assert '"action":"retract cancelled orders"' in audit and '"lines":2' in audit
+    assert '"action":"retract cancelled or refunded orders"' in audit and '"lines":2' in audit
+
+
+def test_an_order_refunded_after_it_was_stored_is_retracted_unless_its_returns_are_stored(settings, write_csv):
+    paid = [{**SHOPIFY[0], "Name": name, "Email": f"{name[1:]}@x.com"} for name in ("#2001", "#2002")]
+    assert _ingest(write_csv(paid), settings).accepted == 2
+    returns = [{**paid[1], "Lineitem quantity": -1, "Created at": "2026-01-09 10:00:00 +0000"}]
+    assert _ingest(write_csv(returns, "refunds.csv"), settings).accepted == 1  # a refunds report of #2002
+    refunded = [{**line, "Financial Status": "refunded"} for line in paid]
+    report = _ingest(write_csv(refunded, "updated.csv"), settings)
+    assert report.retracted == 1  # #2001's sale; #2002's sale and its stored return net out
+    assert (report.quarantined, report.duplicates) == (1, 1)
+    assert report.quarantined_by_reason == {"order_status:refunded_without_return_lines": 1}
+    stored = OfflineStore(settings.paths).read("transactions")
+    assert sorted(stored["quantity"]) == [-1, 1] and stored["order_id"].eq("#2002").all()
