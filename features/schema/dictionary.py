@@ -41,10 +41,11 @@ def render_dictionary() -> str:
         "row per item with the order's fields (`line_items.sku`; the list named `line_items`, `items`,",
         "`lines`, ... or the rows' only list of objects), and any other list is its JSON text (no field holds",
         "one, so it fails that field's rule). An order with no item is one row whose line fields are blank.",
-        "Money (unit `currency`) may carry a symbol before or after it (`$12.50`, `12.50 €`, `-£3.99`) and,",
-        "with a decimal point, commas grouping thousands before it (`1,234.50`; `1,250` is refused: it could",
-        "be 1.25). A line naming no currency takes the one an unambiguous symbol names (£ GBP, € EUR, ₹ INR);",
-        "a line whose currency its symbol cannot mean is `currency:symbol_disagrees`.",
+        "Money (unit `currency`) may carry a symbol or an ISO 4217 code before or after it (`$12.50`,",
+        "`12.50 €`, `-£3.99`, `12.50 EUR`, `CHF 8.90`) and, with a decimal point, commas grouping thousands",
+        "before it (`1,234.50`; `1,250` is refused: it could be 1.25). A line naming no currency takes the one",
+        "an unambiguous symbol or a code names (£ GBP, € EUR, ₹ INR); a line whose currency its symbol cannot",
+        "mean is `currency:symbol_disagrees`; three letters that are no code leave the value unread.",
         "",
     ]
     for spec in TABLES.values():

@@ -140,7 +140,7 @@ RULES: tuple[Rule, ...] = (
     (
         _has("currency:symbol_disagrees"),
         lambda r: (
-            "prices whose symbol ($, £, €, ...) cannot mean the line's currency (SPEND_DEFAULT_CURRENCY "
+            "prices whose symbol or code ($, £, €, EUR, ...) cannot mean the line's currency (SPEND_DEFAULT_CURRENCY "
             f"{SpendSettings().default_currency} when the line names none): give the currency column, or set the "
             "home's currency"
         ),

@@ -393,6 +393,13 @@ def test_a_home_takes_its_default_currency_alone_unless_told_otherwise(settings,
         ("$12.50", "", None, "currency:symbol_disagrees"),  # the home's GBP cannot be dollars
         ("€12.50", "GBP", None, "currency:symbol_disagrees"),
         ("$ abc", "", None, "unit_price:not_a_float"),
+        ("12.50 EUR", "", (12.5, "EUR"), None),  # a code, as European exports write money
+        ("EUR 12.50", "eur", (12.5, "EUR"), None),
+        ("12.50usd", "", (12.5, "USD"), None),
+        ("12.50 USD", "GBP", None, "currency:symbol_disagrees"),
+        ("12.50 CHF", "", None, "currency:known_currency"),  # a code the home does not take
+        ("12.50 pcs", "", None, "unit_price:not_a_float"),  # three letters that are no currency
+        ("12.50 GBPX", "", None, "unit_price:not_a_float"),
     ],
 )
 def test_prices_written_with_a_symbol_or_thousands_are_read_and_checked(
