@@ -374,7 +374,8 @@ class Batch:
 def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress) -> IngestReport:
     """Deduplicate against what is committed, write, and record the batch in the ledger (under the lock)."""
     spec, raw, checked, batch_id = batch.spec, batch.raw, batch.checked, batch.batch_id
-    specs, typed, reasons, raw_customer = checked.specs, checked.typed, checked.reasons, checked.raw_customer
+    specs, typed, raw_customer = checked.specs, checked.typed, checked.raw_customer
+    reasons = _erased_meanwhile(typed, checked.reasons, settings)
     invalid = pd.Series(typed.index.isin(reasons.index), index=typed.index)
     key_given = typed[spec.key].notna()
     row_hash = _row_hash(checked.content, typed[spec.key], key_given, raw, specs, checked.parse_failures)
@@ -619,6 +620,20 @@ def _erased_customers(typed: pd.DataFrame, settings: SpendSettings) -> pd.DataFr
         return none
     rows = typed.index[typed["customer_id"].isin(denied).to_numpy()].to_numpy(dtype="int64")
     return pd.DataFrame({"row": rows, "reason": ERASED})
+
+
+def _erased_meanwhile(typed: pd.DataFrame, reasons: pd.DataFrame, settings: SpendSettings) -> pd.DataFrame:
+    """`reasons` with the rows of customers erased while the batch was checked (outside the ledger lock,
+    which an erasure takes) refused as erased: stored, they would bring the customer back."""
+    late = _erased_customers(typed, settings)
+    late = late[~late["row"].isin(reasons.index[(reasons["reason"] == ERASED).to_numpy(dtype=bool)])]
+    if late.empty:
+        return reasons
+    rows = late["row"].to_numpy()
+    before = reasons["reasons"].reindex(rows)
+    listed = [ERASED if pd.isna(other) else f"{ERASED};{other}" for other in before]
+    erased = pd.DataFrame({"reason": ERASED, "reasons": listed}, index=pd.Index(rows, name=reasons.index.name))
+    return pd.concat([reasons.drop(index=rows, errors="ignore"), erased]).sort_index()
 
 
 def _rule_order(spec: TableSpec, ctx: SchemaContext, extra: tuple[RowRule, ...]) -> list[str]:

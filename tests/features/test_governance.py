@@ -226,3 +226,26 @@ def test_a_numeric_id_inside_dates_and_figures_is_not_reported_as_left_behind(se
     assert not mentions(reports / "log.txt", ["anna@example"])  # a part of an id is not the id
     receipt = json.loads(_erase("2026").stdout)
     assert receipt["not_removed"] == ["reports/log.txt", "reports/named.json"]  # "2026 rows": a word alone
+
+
+def test_a_customer_erased_while_an_export_is_checked_is_not_stored_by_it(settings, write_csv, monkeypatch):
+    """An ingest checks its rows before it takes the ledger lock; an erasure committed in between (it takes
+    the lock) was undone by the batch, which stored the erased customer's lines and id again."""
+    from spend.features.governance.erasure import erase_customers
+    from spend.features.ingest import pipeline
+
+    first = GOOD_LINE | {"event_id": "e1", "order_id": "o1", "customer_id": "carol-3"}
+    ingest(write_csv([first], "monday.csv"), IngestOptions("transactions"), settings, now=NOW)
+    lock = pipeline.ledger_lock
+
+    def erased_first(home):  # the privacy officer's erasure takes the lock just before the ingest does
+        erase_customers(settings, ["carol-3"])
+        return lock(home)
+
+    monkeypatch.setattr(pipeline, "ledger_lock", erased_first)
+    lines = [GOOD_LINE | {"event_id": "e2", "order_id": "o2", "customer_id": "carol-3"}, GOOD_LINE]
+    report = ingest(write_csv(lines, "tuesday.csv"), IngestOptions("transactions"), settings, now=NOW)
+    assert (report.accepted, report.quarantined_by_reason) == (1, {"customer_id:erased": 1})
+    carol = pseudonym("carol-3", TEST_KEY.encode())
+    assert carol not in OfflineStore(settings.paths).read("transactions")["customer_id"].tolist()
+    assert file_traces(settings.paths.home, [carol, "carol-3"]) == []
