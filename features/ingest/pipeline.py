@@ -170,7 +170,8 @@ def ingest(
         applied = [f.attrs.get("maps_applied", []) for f in (raw, headers, persons) if f is not None]
         refuse_unused_maps(maps, [Path(path), *beside], applied)
         digest = hashlib.sha256("+".join([digest, *map(file_sha256, beside)]).encode()).hexdigest()
-    return ingest_frame(raw, str(path), digest, options, settings, now, progress, Companions(headers, persons))
+    source = str(path) if options.sheet is None else f"{path} (sheet {options.sheet})"
+    return ingest_frame(raw, source, digest, options, settings, now, progress, Companions(headers, persons))
 
 
 @dataclass(frozen=True)

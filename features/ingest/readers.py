@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from spend.core.errors import SpendError, first_line
 from spend.features.ingest.json_rows import JSON_SUFFIXES, read_json_rows
-from spend.features.ingest.workbooks import read_sheet, sheet_holding
+from spend.features.ingest.workbooks import read_sheet, sheet_holding, sheets_continuing
 from spend.features.schema.fields import TEXT
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".txt", ".tsv")
@@ -64,6 +64,16 @@ def export_files(path: Path) -> tuple[list[Path], list[str]]:
     if not known:
         raise SpendError(f"{path}: the folder holds no export (CSV, Parquet, Excel or JSON files)")
     return known, [p.name for p in files if not _known(p)]
+
+
+def export_parts(files: list[Path], sheet: str | None, header_row: int = 1) -> list[tuple[Path, str | None]]:
+    """Each export file with the sheet to read (None: the file's only table): every sheet that continues a
+    workbook's first (workbooks.py) when no `--sheet` is given, each one batch as a folder's files are."""
+    parts: list[tuple[Path, str | None]] = []
+    for file in files:
+        sheets = sheets_continuing(file, header_row) if sheet is None and _suffix(file) in EXCEL_SUFFIXES else []
+        parts += [(file, name) for name in sheets] if len(sheets) > 1 else [(file, sheet)]
+    return parts
 
 
 def _known(path: Path) -> bool:

@@ -1,6 +1,8 @@
 """Excel workbooks (.xlsx and .xlsm by openpyxl, Excel 97-2003's .xls by xlrd): the sheet to read
-(`--sheet`, else the first), every cell as text, and which other sheet holds the table when the first
-does not (a summary sheet before the orders, as accounting and POS exports write them)."""
+(`--sheet`, else the first), every cell as text, which other sheet holds the table when the first does
+not (a summary sheet before the orders, as accounting and POS exports write them), and the sheets that
+continue the first (a table longer than Excel's 1,048,576 rows a sheet, split by year as Online Retail
+II's workbook is: read from its first sheet alone, half the history was left out without a word)."""
 
 from __future__ import annotations
 
@@ -46,6 +48,19 @@ def sheet_holding(path: Path, known: set[str], header_row: int = 1) -> tuple[str
     if len(named[first]) >= 2 or len(named[best]) < 3:
         return None
     return first, best, named[best]
+
+
+def sheets_continuing(path: Path, header_row: int = 1) -> list[str]:
+    """The workbook's sheets whose column names are the first sheet's, in the workbook's order (the first
+    among them); only the first when no other sheet has them; none for a workbook that cannot be read
+    (reading its first sheet says why)."""
+    try:
+        with _book(path) as book:
+            names = book.sheet_names
+            headers = [[str(c).strip() for c in book.parse(n, nrows=0, header=header_row - 1).columns] for n in names]
+    except Exception:  # noqa: BLE001 - any library's error on a damaged file: read_sheet turns it into words
+        return []
+    return [name for name, header in zip(names, headers, strict=True) if header and header == headers[0]] or names[:1]
 
 
 def _book(path: Path) -> pd.ExcelFile:

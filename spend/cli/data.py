@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -240,7 +241,10 @@ def ingest_command(
     ] = 1,
     sheet: Annotated[
         str | None,
-        typer.Option(help="Excel: the sheet to read, by name (the first sheet when not given)."),
+        typer.Option(
+            help="Excel: the sheet to read, by name, and it alone (when not given: the first sheet, and each "
+            "sheet with the first's columns, as a table longer than a sheet is split)."
+        ),
     ] = None,
     orders: Annotated[
         Path | None,
@@ -278,7 +282,7 @@ def ingest_command(
 ) -> None:
     """Validate an export, store accepted rows, quarantine rejected ones with a reason."""
     from spend.features.ingest.pipeline import INGEST_STEPS, IngestOptions, ingest
-    from spend.features.ingest.readers import export_files, parse_mapping
+    from spend.features.ingest.readers import export_files, export_parts, parse_mapping
 
     settings = SpendSettings()
     within = tuple(name.strip() for name in (order_within or "").split(",") if name.strip())
@@ -305,22 +309,25 @@ def ingest_command(
     beside = {f.resolve() for f in (orders, person_ids) if f is not None}
     if beside and len(files) > 1:  # the orders and persons files kept beside the daily lines are not lines
         files = [f for f in files if f.resolve() not in beside]
+    parts = export_parts(files, sheet, header_row)
+    what = "files of the folder" if len(files) > 1 else "sheets of the workbook"
     reports = []
-    for number, file in enumerate(files):
-        with step_progress(f"ingest {file.name}", INGEST_STEPS, enabled=not json_output) as step:
+    for number, (file, part) in enumerate(parts):
+        label = file.name if part is None or sheet is not None else f"{file.name}, sheet {part}"
+        with step_progress(f"ingest {label}", INGEST_STEPS, enabled=not json_output) as step:
             try:
-                reports.append(ingest(file, options, settings, progress=step))
+                reports.append(ingest(file, replace(options, sheet=part), settings, progress=step))
             except SpendError as error:
-                if len(files) == 1:
+                if len(parts) == 1:
                     raise
                 raise SpendError(
-                    f"{error} ({number} of {len(files)} files of the folder went in before it; once it is fixed, "
+                    f"{error} ({number} of {len(parts)} {what} went in before it; once it is fixed, "
                     "run the same command again: what went in counts as duplicates)"
                 ) from error
         if not json_output:
             show_report(reports[-1], json_output, hint_decimal=decimal == ".")
     if json_output:
-        print_json(reports[0].as_dict() if len(files) == 1 else _folder_summary(reports, others))
+        print_json(reports[0].as_dict() if len(parts) == 1 else _folder_summary(reports, others))
     elif others:
         console.print(f"not exports, left alone: {', '.join(others)}", highlight=False)
 

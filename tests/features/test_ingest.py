@@ -1152,6 +1152,36 @@ def test_a_workbook_whose_table_is_on_another_sheet_names_the_sheet_to_read(sett
     assert (report.received, report.accepted) == (1, 1)
 
 
+def test_a_workbook_whose_table_goes_on_over_several_sheets_is_read_from_each(settings, tmp_path):
+    """Online Retail II's workbook holds a year a sheet (Excel's row limit): read from its first sheet alone,
+    half the history was left out without a word. Each sheet with the first's columns is a batch."""
+    path = tmp_path / "online_retail_II.xlsx"
+
+    def lines(orders, customer, ts):
+        n = len(orders)
+        return pd.DataFrame(
+            {"order_id": orders, "customer_id": [customer] * n, "ts": [ts] * n, "product_id": ["p1"] * n}
+            | {"quantity": ["1"] * n, "unit_price": ["2.5"] * n}
+        )
+
+    with pd.ExcelWriter(path) as book:
+        lines(["1"], "c1", "2010-05-01T10:00:00").to_excel(book, sheet_name="Year 2009-2010", index=False)
+        lines(["2", "3"], "c2", "2011-05-01T10:00:00").to_excel(book, sheet_name="Year 2010-2011", index=False)
+        pd.DataFrame({"Note": ["exported by the till"]}).to_excel(book, sheet_name="About", index=False)
+    told = runner.invoke(app, ["ingest", str(path), "--table", "transactions", "--json"])
+    assert told.exit_code == 0, told.output
+    summary = json.loads(told.stdout[told.stdout.index("{") :])
+    assert (summary["received"], summary["accepted"]) == (3, 3)
+    assert [f["source"].rsplit("(", 1)[1] for f in summary["files"]] == [
+        "sheet Year 2009-2010)",
+        "sheet Year 2010-2011)",
+    ]
+    shown = runner.invoke(app, ["ingest", str(path), "--table", "transactions"])  # again: duplicates
+    assert "ingest online_retail_II.xlsx, sheet Year 2010-2011" in shown.output
+    one = runner.invoke(app, ["ingest", str(path), "--table", "transactions", "--sheet", "Year 2009-2010", "--json"])
+    assert json.loads(one.stdout[one.stdout.index("{") :])["duplicates"] == 1  # --sheet reads that sheet alone
+
+
 def test_an_excel_97_workbook_is_read_as_text_from_the_sheet_named(settings):
     """Older tills and accounting packages export .xls, which was an unknown file type. The fixture
     (tests/data/make_orders_xls.py) has a summary sheet first, ids with leading zeros and date cells."""
