@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from spend.core.currencies import ISO_4217_CODES
-from spend.features.ingest.parse import blank
+from spend.features.ingest.parse import THOUSANDS_GAPS, blank
 from spend.features.schema.fields import TEXT
 
 SYMBOLS: dict[str, frozenset[str]] = {
@@ -29,7 +29,7 @@ SYMBOLS: dict[str, frozenset[str]] = {
 }
 DISAGREES = "currency:symbol_disagrees"
 _MIXED = "mixed"  # two money cells of one line with different symbols
-_SIGN, _NUMBER = r"[+-]?", r"[+-]?[0-9][0-9.,]*|[+-]?[.,][0-9]+"
+_SIGN, _NUMBER = r"[+-]?", f"[+-]?[0-9][0-9.,{THOUSANDS_GAPS}]*|[+-]?[.,][0-9]+"
 _SYMBOL = f"[{re.escape(''.join(SYMBOLS))}]|[A-Za-z]{{3}}"  # a code: the anchored forms below take three alone
 _BEFORE = re.compile(rf"^\s*(?P<sign>{_SIGN})\s*(?P<symbol>{_SYMBOL})\s*(?P<number>{_NUMBER})\s*$")
 _AFTER = re.compile(rf"^\s*(?P<number>{_NUMBER})\s*(?P<symbol>{_SYMBOL})\s*$")

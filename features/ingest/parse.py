@@ -186,11 +186,17 @@ def _mixed(values: pd.Series, timezone: str) -> pd.Series:
 
 
 DECIMAL_MARKS = (".", ",")
-# With a decimal comma: 12,50 and 1.234,50 (points group thousands); any other point is refused, not guessed.
-_COMMA_NUMBER = r"[+-]?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?|[+-]?,\d+"
+# Spaces (plain, no-break and narrow no-break, as French and Nordic spreadsheets write them) and the Swiss
+# apostrophe group thousands in threes whatever the decimal mark: no decimal mark is a space.
+THOUSANDS_GAPS = " \u00a0\u202f'"
+_GAP = f"[{THOUSANDS_GAPS}]"
+# With a decimal comma: 12,50 and 1.234,50 (points group thousands) or 1 234,50; any other point is refused.
+_COMMA_NUMBER = rf"[+-]?(\d+|\d{{1,3}}(\.\d{{3}})+|\d{{1,3}}({_GAP}\d{{3}})+)(,\d+)?|[+-]?,\d+"
 # With a decimal point: commas grouping thousands, in threes and before a decimal point (1,234.50). Without
 # the point, 1,250 could be 1.25 written with a decimal comma (a weighed quantity): refused, not guessed.
-_GROUPED_NUMBER = r"[+-]?\d{1,3}(,\d{3})+\.\d+"
+_GROUPED_NUMBER = rf"[+-]?(\d{{1,3}}(,\d{{3}})+\.\d+|\d{{1,3}}({_GAP}\d{{3}})+(\.\d+)?)"
+# SAP and other ERPs write a negative number with its minus after it (12,50-).
+_TRAILING_MINUS = f"[0-9][0-9.,{THOUSANDS_GAPS}]*-"
 
 
 def _wall_times(text: pd.Series, ts_format: str | None, utc: bool = False) -> pd.Series:
@@ -221,7 +227,10 @@ def parse_numbers(raw: pd.Series, kind: Kind, decimal: str = ".") -> tuple[pd.Se
         values = pd.to_numeric(raw, errors="coerce").astype("float64")
     else:
         text = as_text(raw)
-        values = _text_to_float(_from_decimal_comma(text) if decimal == "," else _ungrouped(text))
+        values = _plain_floats(text) if decimal == "." else None  # most columns: nothing to read but numbers
+        if values is None:
+            text = _minus_first(text)
+            values = _text_to_float(_from_decimal_comma(text) if decimal == "," else _ungrouped(text))
     bad = values.isna() & ~blank(raw)
     bad |= ~np.isfinite(values.fillna(0.0))
     if kind is Kind.INT:
@@ -244,19 +253,38 @@ def parse_flags(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     return numbers.where(words.isna(), words.astype("Int64")), bad & words.isna()
 
 
+def _minus_first(text: pd.Series) -> pd.Series:
+    """'12,50-' -> '-12,50'; other texts as they are."""
+    if not text.str.endswith("-").fillna(False).any():
+        return text
+    trailing = text.str.fullmatch(_TRAILING_MINUS).fillna(False).astype(bool)
+    return text.where(~trailing, "-" + text.str.slice(0, -1))
+
+
 def _from_decimal_comma(text: pd.Series) -> pd.Series:
-    """'1.234,50' -> '1234.50'; a text that is not a number in that notation becomes one that is no number."""
+    """'1.234,50' or '1 234,50' -> '1234.50'; a text that is not a number in that notation becomes one that
+    is no number."""
     readable = text.str.fullmatch(_COMMA_NUMBER).fillna(False).astype(bool)
-    converted = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    converted = text.str.replace(f"[.{THOUSANDS_GAPS}]", "", regex=True).str.replace(",", ".", regex=False)
     return converted.where(readable, "not a number").where(text.notna())
 
 
 def _ungrouped(text: pd.Series) -> pd.Series:
-    """'1,234.50' -> '1234.50'; other texts as they are (a comma elsewhere stays, and is no number)."""
-    if not text.str.contains(",", regex=False).fillna(False).any():
+    """'1,234.50' or '1 234.50' -> '1234.50'; other texts as they are (a comma elsewhere stays, and is no
+    number)."""
+    if not text.str.contains(f"[,{THOUSANDS_GAPS}]", regex=True).fillna(False).any():
         return text
     grouped = text.str.fullmatch(_GROUPED_NUMBER).fillna(False).astype(bool)
-    return text.where(~grouped, text.str.replace(",", "", regex=False))
+    return text.where(~grouped, text.str.replace(f"[,{THOUSANDS_GAPS}]", "", regex=True))
+
+
+def _plain_floats(text: pd.Series) -> pd.Series | None:
+    """The texts as numbers when every one is a plain number (Arrow's cast); else None."""
+    try:
+        cast = pc.cast(pa.chunked_array(text.array._pa_array), pa.float64())
+    except (AttributeError, pa.ArrowInvalid):  # not Arrow-backed, or some text is no plain number
+        return None
+    return pd.Series(cast.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
 
 
 def _text_to_float(text: pd.Series) -> pd.Series:

@@ -46,6 +46,8 @@ def render_dictionary() -> str:
         "before it (`1,234.50`; `1,250` is refused: it could be 1.25). A line naming no currency takes the one",
         "an unambiguous symbol or a code names (£ GBP, € EUR, ₹ INR); a line whose currency its symbol cannot",
         "mean is `currency:symbol_disagrees`; three letters that are no code leave the value unread.",
+        "Any number may group thousands in threes with spaces (no-break ones too) or apostrophes, whatever its",
+        "decimal mark (`1 234,50`, `1'234.50`), and may carry its minus after it (`12,50-`, as SAP writes it).",
         "",
     ]
     for spec in TABLES.values():

@@ -188,7 +188,10 @@ def ingest_command(
     allow_anonymous: Annotated[bool, typer.Option(help="Keep transactions without customer_id as anonymous.")] = False,
     decimal: Annotated[
         str,
-        typer.Option(help="Decimal mark of numbers in a CSV: '.' (12.50) or ',' (12,50; points may group thousands)."),
+        typer.Option(
+            help="Decimal mark of numbers in a CSV: '.' (12.50) or ',' (12,50; points may group thousands). Spaces "
+            "and apostrophes group thousands with either (1 234,50)."
+        ),
     ] = ".",
     order_within: Annotated[
         str | None,

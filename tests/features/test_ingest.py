@@ -904,6 +904,34 @@ def test_a_decimal_comma_export_is_read_with_decimal_comma_and_nothing_is_guesse
     assert stored == [12.5, 1234.5, 0.5]
 
 
+@pytest.mark.parametrize(
+    ("decimal", "written", "read"),
+    [
+        (",", "1 234,50", 1234.5),  # French and Nordic spreadsheets group thousands with spaces
+        (",", "1\u202f234,50", 1234.5),  # French Excel's narrow no-break space
+        (",", "1\u00a0234 567,5", 1234567.5),
+        (",", "1'234,50", 1234.5),
+        (",", "12,50-", -12.5),  # SAP's minus after the number
+        (",", "1 23,50", None),  # spaces group in threes only
+        (",", "1.234 567,5", None),  # two ways of grouping in one number: not guessed
+        (".", "1 234.50", 1234.5),
+        (".", "1'234.50", 1234.5),  # Swiss
+        (".", "1 250", 1250.0),  # a space is no decimal mark: unambiguous without a point, unlike 1,250
+        (".", "7.5-", -7.5),
+        (".", "12 34", None),
+        (".", "5-3", None),
+    ],
+)
+def test_numbers_grouped_by_spaces_or_apostrophes_and_trailing_minus_signs_are_read(decimal, written, read):
+    """Every price of a French export (1 234,50, with Excel's narrow no-break space) and every return
+    quantity of an SAP one (1-) was `not_a_float`."""
+    from spend.features.ingest.parse import parse_numbers
+    from spend.features.schema.fields import TEXT, Kind
+
+    values, bad = parse_numbers(pd.Series([written], dtype=TEXT), Kind.FLOAT, decimal)
+    assert (values.iloc[0], bool(bad.iloc[0])) == (read, False) if read is not None else bool(bad.iloc[0])
+
+
 def test_decimal_commas_read_as_points_come_with_how_to_read_them(settings, tmp_path):
     path = tmp_path / "till.csv"
     path.write_text("order_id;customer_id;ts;product_id;quantity;unit_price\no1;alice;2026-01-02T10:00:00;p1;1;12,50\n")
