@@ -20,8 +20,12 @@ from spend.features.ingest.parse import blank
 _DAYS = ("%m/%d/%Y", "%d/%m/%Y", "%m/%d/%y", "%d/%m/%y", "%d.%m.%Y", "%d.%m.%y", "%d-%m-%Y", "%m-%d-%Y")
 _YEAR_FIRST = ("%Y/%m/%d", "%Y.%m.%d", "%Y%m%d")
 _NAMED = ("%d %b %Y", "%d-%b-%Y", "%d %B %Y", "%b %d %Y", "%B %d %Y", "%b %d, %Y", "%B %d, %Y")
-_TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", " %H.%M")
-CANDIDATES = tuple(day + time for day in (*_DAYS, *_YEAR_FIRST, *_NAMED) for time in _TIMES) + ("%Y%m%d%H%M%S",)
+# " %I:%M%p": SQL Server's text of a datetime (Sep  1 2026 10:00AM; a space in a format reads any number).
+_TIMES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p", " %I:%M%p", " %H.%M")
+# RFC 2822, as e-mail, HTTP and PHP's date('r') write it: an offset, or GMT in a word.
+_RFC_2822 = ("%a, %d %b %Y %H:%M:%S %z", "%a, %d %b %Y %H:%M:%S %Z")
+CANDIDATES = tuple(day + time for day in (*_DAYS, *_YEAR_FIRST, *_NAMED) for time in _TIMES)
+CANDIDATES += ("%Y%m%d%H%M%S", *_RFC_2822)
 
 _SAMPLE = 200  # failed values every candidate is tried on first; the few that read them all then meet every value
 _DIGITS = re.compile(r"^\d+$")
@@ -47,7 +51,7 @@ def readable_formats(values: pd.Series) -> list[str]:
 
 
 def _reads_all(text: pd.Series, ts_format: str) -> bool:
-    parsed = pd.to_datetime(text, format=ts_format, errors="coerce")
+    parsed = pd.to_datetime(text, format=ts_format, errors="coerce", utc=True)  # offsets may differ (%z)
     return bool(parsed.notna().all())
 
 

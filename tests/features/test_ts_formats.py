@@ -24,6 +24,9 @@ from spend.features.ingest.ts_formats import format_hint, readable_formats
         (["123.5"], []),  # a number, but no day of a recent year
         (["12/1/2009 7:45", "yesterday"], []),  # a value nothing reads: no format is suggested
         ([None, "", " "], []),
+        (["Sep  1 2026 10:00AM", "Sep 14 2026  9:05PM"], ["%b %d %Y %I:%M%p"]),  # SQL Server's text of a datetime
+        (["Tue, 01 Sep 2026 10:00:00 +0200", "Tue, 01 Dec 2026 10:00:00 +0100"], ["%a, %d %b %Y %H:%M:%S %z"]),
+        (["Tue, 01 Sep 2026 10:00:00 GMT"], ["%a, %d %b %Y %H:%M:%S %Z"]),  # RFC 2822, as PHP's date('r')
     ],
 )
 def test_the_formats_that_read_every_value(values, expected):
