@@ -313,7 +313,8 @@ def ingest_command(
     if beside and len(files) > 1:  # the orders and persons files kept beside the daily lines are not lines
         files = [f for f in files if f.resolve() not in beside]
     parts = export_parts(files, sheet, header_row)
-    what = "files of the folder" if len(files) > 1 else "sheets of the workbook"
+    what = "sheets of the workbook" if len(files) == 1 else "files of the folder"
+    what = what if len(files) in (1, len(parts)) else "files and sheets of the folder"
     reports = []
     for number, (file, part) in enumerate(parts):
         label = file.name if part is None or sheet is not None else f"{file.name}, sheet {part}"
