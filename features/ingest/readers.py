@@ -71,7 +71,8 @@ def export_parts(files: list[Path], sheet: str | None, header_row: int = 1) -> l
     workbook's first (workbooks.py) when no `--sheet` is given, each one batch as a folder's files are."""
     parts: list[tuple[Path, str | None]] = []
     for file in files:
-        sheets = sheets_continuing(file, header_row) if sheet is None and _suffix(file) in EXCEL_SUFFIXES else []
+        workbook = sheet is None and file.name.lower().endswith(EXCEL_SUFFIXES)  # other files: read_export judges
+        sheets = sheets_continuing(file, header_row) if workbook else []
         parts += [(file, name) for name in sheets] if len(sheets) > 1 else [(file, sheet)]
     return parts
 
