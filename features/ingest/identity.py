@@ -103,21 +103,27 @@ def classify(
     key: pd.Series,
     key_given: pd.Series,
     invalid: pd.Series,
-    seen_hashes: np.ndarray,
+    stored_hashes: np.ndarray,
+    refused_hashes: np.ndarray,
     stored_keys: pd.Series,
 ) -> pd.Series:
     """Label each row 'accepted', 'duplicate', 'invalid' or 'conflict' (in that order of precedence).
 
     Only a key given by the source can conflict: a derived key is a hash of the content, so a second
     row with the same derived key has the same content and is already a duplicate. A table whose newer
-    rows replace older ones passes no `stored_keys`: a key conflicts only within the file.
+    rows replace older ones passes no `stored_keys`: a key conflicts only within the file. A row an
+    earlier batch refused (`refused_hashes`) is a duplicate unless it is accepted now: the setting or
+    option its refusal asked for was given (a currency listed, `--decimal ,`), and the same file ingested
+    again stores it, where before it was a duplicate of its own refusal for good.
     """
-    replay = np.isin(row_hash.to_numpy(), seen_hashes) | row_hash.duplicated(keep="first").to_numpy()
+    hashes = row_hash.to_numpy()
+    replay = np.isin(hashes, stored_hashes) | row_hash.duplicated(keep="first").to_numpy()
     code = np.where(replay, DUPLICATE, np.where(invalid.to_numpy(), INVALID, ACCEPTED)).astype(np.int8)
     candidates = (code == ACCEPTED) & key_given.to_numpy()
     if candidates.any():
         keys = key[candidates]
         clash = keys.isin(stored_keys).to_numpy() | keys.duplicated(keep="first").to_numpy()
         code[np.flatnonzero(candidates)[clash]] = CONFLICT
+    code[(code != ACCEPTED) & np.isin(hashes, refused_hashes)] = DUPLICATE  # refused again: counted once
     # Categorical: comparing a million statuses as strings costs more than the classification itself.
     return pd.Series(pd.Categorical.from_codes(code, categories=STATUSES), index=key.index)

@@ -126,6 +126,7 @@ class IngestReport:
     dated_by_first_line: int = 0  # customers without a sign-up date, dated by their first transaction
     replaced: int = 0  # accepted rows that replace a stored row of their key (TableSpec.replaces)
     retracted: int = 0  # stored lines removed: their order's export now says it was cancelled (retract.py)
+    accepted_after_refusal: int = 0  # accepted rows an earlier batch had quarantined (its fix given since)
     returns_signed: int = 0  # return lines whose positive quantities were read as units given back
     suggested_ts_formats: list[str] = field(default_factory=list)
     suggested_maps: list[str] = field(default_factory=list)  # for ignored columns that look like optional ones
@@ -382,16 +383,16 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     row_hash = _row_hash(checked.content, typed[spec.key], key_given, raw, specs, checked.parse_failures)
     columns = ["row_hash", spec.key]
     stored = store.latest(spec.name, spec.key, columns) if spec.replaces else store.read(spec.name, columns)
-    seen = stored["row_hash"].to_numpy(dtype="int64") if len(stored) else np.zeros(0, dtype="int64")
+    kept = stored["row_hash"].to_numpy(dtype="int64") if len(stored) else np.zeros(0, dtype="int64")
     # A replacing table's changed row is a new version: only today's rows make a row a duplicate (a
     # category changed and changed back is stored again), no stored key conflicts, and a row refused
     # as one of two in a file may come again alone.
     conflict = f"{spec.key}:duplicate_{spec.key}"
     refused = store.read_quarantine(spec.name, ["row_hash", "reason"])
     refused = refused[refused["reason"] != conflict] if spec.replaces and len(refused) else refused
-    seen = np.concatenate([seen, refused["row_hash"].to_numpy(dtype="int64")])
+    before = refused["row_hash"].to_numpy(dtype="int64")
     stored_keys = pd.Series(dtype=object) if spec.replaces or stored.empty else stored[spec.key].dropna()
-    status = classify(row_hash, typed[spec.key], key_given, invalid, seen, stored_keys)
+    status = classify(row_hash, typed[spec.key], key_given, invalid, kept, before, stored_keys)
     taken_back = _taken_back(reasons, typed, store, spec.name)
     # A stored sale's order exported again as cancelled or refunded: its lines are no duplicates of the
     # sale but why the sale is retracted (retract.py), so they are quarantined with their reason.
@@ -444,6 +445,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             repeated_kept=batch.options.keep_repeated_lines or batch.options.one_unit_per_line,
             dated_by_first_line=batch.checked.dated,
             replaced=int(typed.loc[keep, spec.key].isin(stored[spec.key]).sum()) if spec.replaces else 0,
+            accepted_after_refusal=int(np.isin(row_hash[keep].to_numpy(), before).sum()),
             suggested_ts_formats=batch.checked.ts_formats,
         )
         store.catalog.commit(_record(report, batch.started, batch.options))

@@ -256,6 +256,13 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     (lambda r: bool(r.filled_from_order), _filled),
+    (
+        lambda r: r.accepted_after_refusal > 0,
+        lambda r: (
+            f"lines an earlier ingest quarantined went in now (what their reason asked for was given): "
+            f"{r.accepted_after_refusal:,}"
+        ),
+    ),
 )
 
 

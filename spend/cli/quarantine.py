@@ -42,6 +42,8 @@ def quarantine_command(
         check_out(out)
     rows = quarantined(SpendSettings(), table, reason, batch)
     summary = {"table": table, "rows": len(rows), "reasons": rows["reason"].value_counts().to_dict()}
+    if rows.attrs.get("went_in_later"):  # ingested again once what their reason asked for was given
+        summary["went_in_later"] = rows.attrs["went_in_later"]
     if out is not None:
         write_table(rows, out)
         summary["out"] = str(out)
@@ -56,15 +58,19 @@ def quarantine_command(
 
 
 def quarantined(settings: SpendSettings, table: str, reason: str | None, batch: str | None):
-    """The table's quarantined rows, each with its batch's source file name, filtered."""
+    """The table's quarantined rows still out of the store, each with its batch's source file name, filtered;
+    attrs["went_in_later"] counts the rows left out because a later ingest of their export stored them."""
     import pandas as pd
 
     from spend.features.ingest.store import OfflineStore
 
     store = OfflineStore(settings.paths)
-    rows = store.read_quarantine(table).drop(columns=["row_hash"], errors="ignore")
+    rows = store.read_quarantine(table)
     if rows.empty:
         return pd.DataFrame(columns=FIRST)
+    stored = store.read(table, ["row_hash"])
+    later = rows["row_hash"].isin(stored["row_hash"] if "row_hash" in stored else []).to_numpy(dtype=bool)
+    rows = rows[~later].drop(columns=["row_hash"])
     sources = {b.batch_id: Path(b.source).name for b in store.catalog.batches(table)}
     rows["source"] = rows["batch_id"].astype(str).map(sources)
     if batch is not None:
@@ -75,7 +81,9 @@ def quarantined(settings: SpendSettings, table: str, reason: str | None, batch: 
         text = rows["reason"].astype(str)
         rows = rows[(text == reason) | (text.str.startswith(reason) if reason.endswith(":") else False)]
     rows = rows.sort_values(["batch_id", "source_row"], kind="stable").reset_index(drop=True)
-    return rows[[*FIRST, *[c for c in rows.columns if c not in FIRST]]]
+    rows = rows[[*FIRST, *[c for c in rows.columns if c not in FIRST]]]
+    rows.attrs["went_in_later"] = int(later.sum())
+    return rows
 
 
 def _table(rows, table: str) -> Table:

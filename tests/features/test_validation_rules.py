@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 from typer.testing import CliRunner
 
 from spend.cli import app
+from spend.cli.ingest_notes import notes
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 from spend.features.ingest.pipeline import IngestOptions, ingest
 from spend.features.ingest.store import OfflineStore
 
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+
+runner = CliRunner()
 
 GOOD_LINE = {
     "event_id": "e-good",
@@ -417,6 +421,36 @@ def test_prices_written_with_a_symbol_or_thousands_are_read_and_checked(
     else:
         assert report.quarantined_by_reason == {reason: 1}
         assert quarantined(settings).iloc[0]["unit_price"] == price.strip()  # the quarantine keeps what was sent
+
+
+def test_a_line_refused_for_a_setting_goes_in_once_the_setting_is_given(settings, write_csv):
+    """The refusal said to list the currency; done, the same file ingested again counted the refused line
+    as a duplicate of its own refusal, and it never went in."""
+    lines = [GOOD_LINE | {"event_id": "", "currency": "EUR"}, GOOD_LINE | {"event_id": "", "order_id": "o2"}]
+    path = write_csv(lines)
+    first = ingest(path, IngestOptions("transactions"), settings, now=NOW)
+    assert (first.accepted, first.quarantined_by_reason) == (1, {"currency:known_currency": 1})
+    again = ingest(path, IngestOptions("transactions"), settings, now=NOW)  # nothing changed: nothing new
+    assert (again.accepted, again.quarantined, again.duplicates) == (0, 0, 2)
+    euro = settings.model_copy(update={"currencies": frozenset({"GBP", "EUR"})})
+    fixed = ingest(path, IngestOptions("transactions"), euro, now=NOW)
+    assert (fixed.accepted, fixed.duplicates, fixed.accepted_after_refusal) == (1, 1, 1)
+    assert "lines an earlier ingest quarantined went in now" in " ".join(notes(fixed))
+    assert sorted(OfflineStore(settings.paths).read("transactions")["currency"]) == ["EUR", "GBP"]
+    last = ingest(path, IngestOptions("transactions"), euro, now=NOW)
+    assert (last.accepted, last.duplicates) == (0, 2)
+    listed = runner.invoke(app, ["quarantine", "--table", "transactions", "--json"])
+    assert (json.loads(listed.stdout)["rows"], json.loads(listed.stdout)["went_in_later"]) == (0, 1)
+
+
+def test_lines_without_a_customer_go_in_once_the_export_is_ingested_again_with_allow_anonymous(settings, write_csv):
+    """The hint says to ingest again with --allow-anonymous; done, every refused line was a duplicate."""
+    lines = [GOOD_LINE | {"event_id": "", "customer_id": ""}, GOOD_LINE | {"event_id": "", "order_id": "o2"}]
+    path = write_csv(lines)
+    first = ingest(path, IngestOptions("transactions"), settings, now=NOW)
+    assert (first.accepted, first.quarantined_by_reason) == (1, {"customer_id:missing": 1})
+    again = ingest(path, IngestOptions("transactions", allow_anonymous=True), settings, now=NOW)
+    assert (again.accepted, again.duplicates, again.accepted_after_refusal) == (1, 1, 1)
 
 
 def test_a_line_whose_money_cells_carry_two_symbols_is_quarantined(settings, write_csv):
