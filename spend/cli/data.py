@@ -427,6 +427,13 @@ def dictionary_command(
 @user_errors
 def batches_command(
     table: Annotated[str | None, typer.Option(help="Only batches of this table.")] = None,
+    remove: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Remove this batch (repeat for more): its stored rows and its quarantine, as if never ingested, "
+            "to ingest its export again with the right options (a wrong --map, --ts-format or --line-totals)."
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """List ingestion batches: source, file hash, counts, schema version (what later stages trace back to)."""
@@ -437,6 +444,9 @@ def batches_command(
 
     if table is not None:
         table_spec(table)
+    if remove:
+        _remove_batches(SpendSettings(), remove, json_output)
+        return
     batches = BatchCatalog(SpendSettings().paths.catalog).batches(table)
     if json_output:
         print_json({"batches": [asdict(b) for b in batches]})
@@ -461,6 +471,41 @@ def batches_command(
             *(f"{v:,}" for v in (b.received, b.accepted, b.quarantined, b.duplicates)),
         )
     console.print(view)
+
+
+def _remove_batches(settings: SpendSettings, batch_ids: list[str], json_output: bool) -> None:
+    """Remove whole batches under the ledger lock, recorded in the audit trail; an unknown id removes none."""
+    from spend.core.audit import command_audit
+    from spend.features.ingest.lock import ledger_lock
+    from spend.features.ingest.store import OfflineStore
+
+    with ledger_lock(settings.paths.home):
+        store = OfflineStore(settings.paths)
+        known = {b.batch_id: b for b in store.catalog.batches()}
+        unknown = [b for b in dict.fromkeys(batch_ids) if b not in known]
+        if unknown:
+            raise SpendError(f"--remove: no batch {', '.join(unknown)}; `spend batches` lists them (none removed)")
+        removed = [known[b] for b in dict.fromkeys(batch_ids)]
+        store.forget({b.batch_id for b in removed})
+    lines = sum(b.accepted for b in removed)
+    command_audit(settings.paths.home).write(
+        user="", action="remove batches", batches=[b.batch_id for b in removed], lines=lines
+    )
+    summary = {
+        "removed": [b.batch_id for b in removed],
+        "tables": sorted({b.table_name for b in removed}),
+        "rows": lines,
+        "quarantined_rows": sum(b.quarantined for b in removed),
+    }
+    if json_output:
+        print_json(summary)
+        return
+    console.print(
+        f"removed {len(removed)} batch(es): {lines:,} stored rows and {summary['quarantined_rows']:,} quarantined "
+        f"rows of {', '.join(summary['tables'])}; ingest their exports again as they should have been read, then "
+        "`spend features build` (the features still hold the removed rows until then)",
+        highlight=False,
+    )
 
 
 def _start_day(start: str) -> date:

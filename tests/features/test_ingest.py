@@ -57,6 +57,35 @@ def test_ingesting_the_same_file_twice_adds_nothing(settings, write_csv):
     assert [b.file_sha256 for b in batches] == [first.file_sha256] * 2
 
 
+def test_a_batch_read_with_the_wrong_options_is_removed_and_its_export_ingested_again(settings, write_csv):
+    """A sales report's line totals ingested as prices (no --line-totals) could not be undone: ingested again
+    with the option, its lines were new content, and the shop had every sale twice at two prices."""
+    lines = [GOOD_LINE | {"event_id": "", "order_id": f"o{i}", "quantity": "2", "unit_price": "7.00"} for i in range(3)]
+    lines.append(GOOD_LINE | {"event_id": "", "order_id": "o9", "currency": "XXX"})  # quarantined
+    path = write_csv(lines)
+    wrong = ingest(path, IngestOptions("transactions"), settings, now=NOW)
+    assert (wrong.accepted, wrong.quarantined) == (3, 1)
+    refused = runner.invoke(app, ["batches", "--remove", wrong.batch_id, "--remove", "nope-1"])
+    assert refused.exit_code == 2 and "no batch nope-1" in refused.output and "none removed" in refused.output
+    assert len(OfflineStore(settings.paths).read("transactions")) == 3
+    removed = runner.invoke(app, ["batches", "--remove", wrong.batch_id, "--json"])
+    assert removed.exit_code == 0, removed.output
+    assert json.loads(removed.stdout) == {
+        "removed": [wrong.batch_id],
+        "tables": ["transactions"],
+        "rows": 3,
+        "quarantined_rows": 1,
+    }
+    store = OfflineStore(settings.paths)
+    assert store.read("transactions").empty and store.read_quarantine("transactions").empty
+    assert BatchCatalog(settings.paths.catalog).batches("transactions") == []
+    right = ingest(path, IngestOptions("transactions", line_totals=True), settings, now=NOW)
+    assert (right.accepted, right.quarantined, right.duplicates) == (3, 1, 0)
+    assert OfflineStore(settings.paths).read("transactions")["unit_price"].tolist() == [3.5] * 3
+    audit = (settings.paths.home / "audit" / "audit.jsonl").read_text()
+    assert '"action":"remove batches"' in audit and wrong.batch_id in audit
+
+
 def test_a_till_that_writes_a_line_per_item_scanned_keeps_its_units_with_the_option(settings, write_csv, tmp_path):
     """Three scans of one item were one line and two duplicates: a third of the units, without a word.
     The summary now counts such lines and names the option; with it they are lines of their own, and the
