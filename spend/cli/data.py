@@ -474,12 +474,17 @@ def batches_command(
 
 
 def _remove_batches(settings: SpendSettings, batch_ids: list[str], json_output: bool) -> None:
-    """Remove whole batches under the ledger lock, recorded in the audit trail; an unknown id removes none."""
+    """Remove whole batches under the ledger lock, recorded in the audit trail; an unknown id removes none.
+    A feature build reading them ends first (it reads the files its start pinned, which this deletes)."""
     from spend.core.audit import command_audit
+    from spend.core.files import exclusive
     from spend.features.ingest.lock import ledger_lock
     from spend.features.ingest.store import OfflineStore
+    from spend.features.store.build import BUILD_LOCK
 
-    with ledger_lock(settings.paths.home):
+    home = settings.paths.home
+    waiting = lambda: console.print("waiting for the running feature build to end")  # noqa: E731
+    with exclusive(home / BUILD_LOCK, waiting), ledger_lock(home):  # the build's order: no deadlock
         store = OfflineStore(settings.paths)
         known = {b.batch_id: b for b in store.catalog.batches()}
         unknown = [b for b in dict.fromkeys(batch_ids) if b not in known]

@@ -86,6 +86,24 @@ def test_a_batch_read_with_the_wrong_options_is_removed_and_its_export_ingested_
     assert '"action":"remove batches"' in audit and wrong.batch_id in audit
 
 
+def test_removing_a_batch_waits_for_a_running_feature_build(settings, write_csv):
+    """A build reads the files its start pinned; a batch deleted under it failed the build midway."""
+    import threading
+
+    from spend.cli.data import _remove_batches
+    from spend.core.files import exclusive
+    from spend.features.store.build import BUILD_LOCK
+
+    report = ingest(write_csv([GOOD_LINE]), IngestOptions("transactions"), settings, now=NOW)
+    remover = threading.Thread(target=_remove_batches, args=(settings, [report.batch_id], True))
+    with exclusive(settings.paths.home / BUILD_LOCK):  # a build is running
+        remover.start()
+        remover.join(1.0)
+        assert remover.is_alive() and len(OfflineStore(settings.paths).read("transactions")) == 1
+    remover.join(10.0)
+    assert not remover.is_alive() and OfflineStore(settings.paths).read("transactions").empty
+
+
 def test_a_till_that_writes_a_line_per_item_scanned_keeps_its_units_with_the_option(settings, write_csv, tmp_path):
     """Three scans of one item were one line and two duplicates: a third of the units, without a word.
     The summary now counts such lines and names the option; with it they are lines of their own, and the
