@@ -45,6 +45,9 @@ from spend.features.ingest.person_ids import (
     with_person_ids,
 )
 from spend.features.ingest.readers import MALFORMED, file_sha256, joined_parts, read_export, refuse_unused_maps
+from spend.features.ingest.replace_orders import COLUMNS as ORDER_COLUMNS
+from spend.features.ingest.replace_orders import check_option as check_replace_option
+from spend.features.ingest.replace_orders import replacing
 from spend.features.ingest.retract import retract_orders, returned
 from spend.features.ingest.signups import (
     DATED_BY_FIRST_LINE,
@@ -85,6 +88,7 @@ class IngestOptions:
     no_order_ids: bool = False  # no order numbers: a customer's lines at one time in one store are an order
     one_unit_per_line: bool = False  # no quantity column: one row per item bought
     person_ids: str | None = None  # a file naming each customer id's person (ids made per order: Olist)
+    replace_orders: bool = False  # each order of the file is the order as it is now (replace_orders.py)
 
     def __post_init__(self) -> None:
         if self.decimal not in DECIMAL_MARKS:
@@ -96,6 +100,8 @@ class IngestOptions:
             check_person_ids_option(self.table, fields, self.daily_totals)
         if self.no_order_ids or self.one_unit_per_line:
             check_visit_options(self.table, self.daily_totals, self.order_within, self.orders, self.no_order_ids)
+        if self.replace_orders:
+            check_replace_option(self.table, self.daily_totals)
 
 
 @dataclass
@@ -126,6 +132,8 @@ class IngestReport:
     dated_by_first_line: int = 0  # customers without a sign-up date, dated by their first transaction
     replaced: int = 0  # accepted rows that replace a stored row of their key (TableSpec.replaces)
     retracted: int = 0  # stored lines removed: their order's export now says it was cancelled (retract.py)
+    orders_replaced: int = 0  # --replace-orders: stored orders whose lines this export's replaced
+    lines_replaced: int = 0  # the stored lines removed for them
     accepted_after_refusal: int = 0  # accepted rows an earlier batch had quarantined (its fix given since)
     returns_signed: int = 0  # return lines whose positive quantities were read as units given back
     suggested_ts_formats: list[str] = field(default_factory=list)
@@ -381,9 +389,11 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     invalid = pd.Series(typed.index.isin(reasons.index), index=typed.index)
     key_given = typed[spec.key].notna()
     row_hash = _row_hash(checked.content, typed[spec.key], key_given, raw, specs, checked.parse_failures)
-    columns = ["row_hash", spec.key]
+    columns = ["row_hash", spec.key, *(ORDER_COLUMNS if batch.options.replace_orders else [])]
     stored = store.latest(spec.name, spec.key, columns) if spec.replaces else store.read(spec.name, columns)
-    kept = stored["row_hash"].to_numpy(dtype="int64") if len(stored) else np.zeros(0, dtype="int64")
+    replace = replacing(typed, row_hash, invalid, stored) if batch.options.replace_orders else None
+    live = stored if replace is None else stored[~replace.stored]  # the lines an edited order replaces: gone
+    kept = live["row_hash"].to_numpy(dtype="int64") if len(live) else np.zeros(0, dtype="int64")
     # A replacing table's changed row is a new version: only today's rows make a row a duplicate (a
     # category changed and changed back is stored again), no stored key conflicts, and a row refused
     # as one of two in a file may come again alone.
@@ -391,7 +401,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     refused = store.read_quarantine(spec.name, ["row_hash", "reason"])
     refused = refused[refused["reason"] != conflict] if spec.replaces and len(refused) else refused
     before = refused["row_hash"].to_numpy(dtype="int64")
-    stored_keys = pd.Series(dtype=object) if spec.replaces or stored.empty else stored[spec.key].dropna()
+    stored_keys = pd.Series(dtype=object) if spec.replaces or live.empty else live[spec.key].dropna()
     status = classify(row_hash, typed[spec.key], key_given, invalid, kept, before, stored_keys)
     taken_back = _taken_back(reasons, typed, store, spec.name)
     # A stored sale's order exported again as cancelled or refunded: its lines are no duplicates of the
@@ -452,6 +462,13 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     except BaseException:
         store.discard(batch_id, moves)
         raise
+    if replace is not None and len(replace.orders):  # after the commit, as a retraction: the same file mends it
+        earlier = [f for f in store.files(spec.name) if batch_id not in Path(f).name]
+        report.orders_replaced = len(replace.orders)
+        report.lines_replaced = retract_orders(earlier, replace.orders)
+        command_audit(settings.paths.home).write(
+            user="", action="replace edited orders", batch=batch_id, lines=report.lines_replaced
+        )
     if taken_back.any():  # after the commit: a crash before it is mended by ingesting the same file again
         orders = typed.loc[taken_back, ["order_id", "customer_id"]]
         report.retracted = retract_orders(store.files(spec.name), orders)
@@ -741,6 +758,7 @@ def _record(report: IngestReport, started: datetime, options: IngestOptions) -> 
             "orders": options.orders,
             "no_order_ids": options.no_order_ids,
             "one_unit_per_line": options.one_unit_per_line,
+            "replace_orders": options.replace_orders,
             "extra_rules": [r.reason for r in options.extra_rules],
         },
     )

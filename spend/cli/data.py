@@ -281,6 +281,15 @@ def ingest_command(
             "customer is its person. --map applies to it too.",
         ),
     ] = None,
+    replace_orders: Annotated[
+        bool,
+        typer.Option(
+            "--replace-orders",
+            help="Each order in the export is the order as it is now (an export of changed orders): a stored "
+            "order whose lines differ is replaced by the file's (items added or taken off, quantities or prices "
+            "corrected); an order with a refused line keeps its stored lines.",
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
     """Validate an export, store accepted rows, quarantine rejected ones with a reason."""
@@ -307,6 +316,7 @@ def ingest_command(
         no_order_ids=no_order_ids,
         one_unit_per_line=one_unit_per_line,
         person_ids=None if person_ids is None else str(person_ids),
+        replace_orders=replace_orders,
     )
     files, others = export_files(path)
     beside = {f.resolve() for f in (orders, person_ids) if f is not None}

@@ -257,6 +257,13 @@ RULES: tuple[Rule, ...] = (
     ),
     (lambda r: bool(r.filled_from_order), _filled),
     (
+        lambda r: r.orders_replaced > 0,
+        lambda r: (
+            f"stored orders replaced by their lines in this export (--replace-orders): {r.orders_replaced:,}, "
+            f"{r.lines_replaced:,} stored lines removed (`spend features build` to see the orders as they are now)"
+        ),
+    ),
+    (
         lambda r: r.accepted_after_refusal > 0,
         lambda r: (
             f"lines an earlier ingest quarantined went in now (what their reason asked for was given): "
