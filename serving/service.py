@@ -120,6 +120,7 @@ class Spend:
         bound_online_latency(self.store, self.settings.serving_online_timeout_seconds)
         self.key = self.settings.pseudonym_key.get_secret_value().encode("utf-8")
         self.erased = ErasedCards(self.settings.paths.vault, self.key)
+        self.erasures: set[asyncio.Future] = set()  # erasures still running after their request was answered
         self.readers, self.reader, self.fraud_reader, self.pending = {}, None, None, None
         self.feature_error: str | None = None
         self._connect_features()
@@ -675,7 +676,9 @@ class Spend:
     ) -> ErasureReceipt:
         """Erase customers (the shop's own ids) from every store, the online store and the vault, refuse
         them from now on, and stop serving them at once; the receipt says what each store removed (role:
-        admin only). 503 when the online store cannot be reached: the request can be repeated."""
+        admin only). 503 when the online store cannot be reached: the request can be repeated. 202 when it
+        runs longer than SPEND_SERVING_ERASE_WAIT_SECONDS (an ingest holds the data home, or the list is long):
+        it finishes in the background, and the same request then gets the receipt."""
         from spend.core.errors import SpendError
         from spend.core.privacy.pseudonym import pseudonym
         from spend.features.governance.erasure import ErasureIncomplete, erase_customers
@@ -686,8 +689,14 @@ class Spend:
         cards = [pseudonym(r.strip(), self.key) for r in customer_ids if r.strip()]
         self.erased.add(cards)
         await asyncio.to_thread(self._forget, cards)
+        erasure = asyncio.ensure_future(asyncio.to_thread(erase_customers, self.settings, customer_ids, reason, who))
         try:
-            receipt = await asyncio.to_thread(erase_customers, self.settings, customer_ids, reason, who)
+            # Answered before BentoML's own timeout cuts the call off with a 504 while the erasure goes on.
+            receipt = await asyncio.wait_for(asyncio.shield(erasure), self.settings.serving_erase_wait_seconds)
+        except TimeoutError:  # 202, as reload's: it finishes in the background, and the same request then
+            self.erasures.add(erasure)  # gets the receipt
+            erasure.add_done_callback(self._erased_later)
+            return self._still_erasing(ctx, len(cards))
         except ErasureIncomplete as error:
             return _unavailable(ctx, str(error))
         except SpendError as error:
@@ -696,7 +705,31 @@ class Spend:
         self._served(ctx, None, customers=receipt.customers)
         return ErasureReceipt(**receipt.as_dict())
 
+    def _still_erasing(self, ctx: bentoml.Context, customers: int):
+        from starlette.responses import JSONResponse
 
+        self._served(ctx, None, customers=customers, erasing=True)
+        ctx.response.status_code = 202
+        return JSONResponse({"status": "erasing", "customers": customers, "detail": ERASING}, status_code=202)
+
+    def _erased_later(self, erasure: asyncio.Future) -> None:
+        """An erasure that outlasted its request: the publication read again without its customers, or one
+        log line saying it did not finish (never the ids: the same request finishes it)."""
+        self.erasures.discard(erasure)
+        if erasure.cancelled() or erasure.exception() is not None:
+            failure = "cancelled" if erasure.cancelled() else type(erasure.exception()).__name__
+            logging.getLogger(__name__).warning("an erasure answered 202 did not finish (%s)", failure)
+            return
+        refresh = asyncio.ensure_future(asyncio.to_thread(self.published.refresh))
+        self.erasures.add(refresh)
+        refresh.add_done_callback(self.erasures.discard)
+
+
+ERASING = (
+    "the erasure is still running (an ingest or a feature build held the data home, or the list is long); fraud "
+    "scoring keeps and pushes nothing of these customers already, the other answers drop them once it has ended: "
+    "repeat the request for the receipt"
+)
 STARTUP_WAIT_SECONDS = 120  # loading every model takes seconds; a registry that hangs fails by connect_timeout
 
 

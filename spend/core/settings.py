@@ -114,6 +114,13 @@ class SpendSettings(BaseSettings):
     serving_max_body_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="serving: a request body larger than this is refused with 413."
     )
+    serving_erase_wait_seconds: float = Field(
+        8.0,
+        gt=0,
+        lt=10,  # BentoML's traffic timeout (serving/service.py SERVER) would answer 504 first
+        description="serving: an erasure still running after this is answered 202 (it goes on; the same request "
+        "then gets its receipt).",
+    )
     serving_registry_timeout_seconds: float = Field(
         5.0, gt=0, description="serving: a registry call slower than this fails (the loaded models keep serving)."
     )

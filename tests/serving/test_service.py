@@ -1027,6 +1027,35 @@ def test_a_publication_without_customers_answers_segments_with_why(served):
     assert back.status_code == 200
 
 
+def test_an_erasure_that_outlasts_its_wait_is_answered_202_and_finishes(served):
+    """An erasure waits for the ledger lock a running ingest holds: BentoML cut the call off at 10 s with a
+    504 while the erasure went on, and the admin could not tell it had happened."""
+    from spend.core.privacy.vault import IdentityVault
+    from spend.features.ingest.lock import ledger_lock
+    from spend.serving.auth import key_store
+
+    settings, url = served["settings"], served["url"]
+    recall = pd.read_parquet(settings.paths.published / RECALL_LIST)["customer_id"]
+    target = [c for c in recall if c not in served["customers"]][-1]  # not the next test's customer
+    raw = IdentityVault(settings.paths.vault, TEST_KEY.encode()).reidentify([target])[target]
+    dpo = key_store(settings.paths.home).add("dpo-busy", "admin")
+    with ledger_lock(settings.paths.home):  # an ingest is committing
+        started = time.monotonic()
+        answer = post(url, "/v1/admin/erase", {"customer_ids": [raw]}, dpo)
+        waited = time.monotonic() - started
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["status"] == "erasing" and "repeat the request" in answer.json()["detail"]
+    assert settings.serving_erase_wait_seconds <= waited < 10
+    for _ in range(50):  # the erasure goes on once the lock is free; the same call then gets the receipt
+        again = post(url, "/v1/admin/erase", {"customer_ids": [raw]}, dpo)
+        if again.status_code == 200 and again.json()["already_erased"] == 1:
+            break
+        time.sleep(0.2)
+    assert (again.status_code, again.json()["found"], again.json()["already_erased"]) == (200, 0, 1)
+    looked_up = post(url, "/v1/segments/lookup", {"customer_ids": [target]}, served["keys"]["marketing"]).json()
+    assert looked_up["customers"][0]["found"] is False  # the publication was read again without them
+
+
 def test_an_erased_customer_leaves_every_store_and_is_refused_when_back(served):
     """Last in this module: it removes a customer (not one the other tests use) from the served home."""
     from spend.core.privacy.vault import IdentityVault
