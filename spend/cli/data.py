@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from spend.cli.ingest_notes import TS_FORMATS
-from spend.core.console import JsonFlag, console, print_json, step_progress, styled, user_errors
+from spend.core.console import JsonFlag, console, errors, print_json, step_progress, styled, user_errors
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 
@@ -493,7 +493,7 @@ def _remove_batches(settings: SpendSettings, batch_ids: list[str], json_output: 
     from spend.features.store.build import BUILD_LOCK
 
     home = settings.paths.home
-    waiting = lambda: console.print("waiting for the running feature build to end")  # noqa: E731
+    waiting = lambda: errors.print("waiting for the running feature build to end")  # noqa: E731 (stderr: --json)
     with exclusive(home / BUILD_LOCK, waiting), ledger_lock(home):  # the build's order: no deadlock
         store = OfflineStore(settings.paths)
         known = {b.batch_id: b for b in store.catalog.batches()}

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from spend.cli.options import parse_time
-from spend.core.console import JsonFlag, console, print_json, step_progress, user_errors
+from spend.core.console import JsonFlag, console, errors, print_json, step_progress, user_errors
 from spend.core.errors import SpendError
 from spend.core.settings import SpendSettings
 from spend.features.store import quiet_feast
@@ -49,7 +49,7 @@ def build_command(
             SpendSettings(),
             _until(until),
             progress=step,
-            waiting=lambda: console.print("another features build is running in this data home: waiting for it"),
+            waiting=lambda: errors.print("another features build is running in this data home: waiting for it"),
         )
     if json_output:
         print_json(
