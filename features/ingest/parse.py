@@ -290,15 +290,15 @@ def _plain_floats(text: pd.Series) -> pd.Series | None:
 def _text_to_float(text: pd.Series) -> pd.Series:
     """Arrow's cast is much faster than pandas on clean columns; a column with a bad value takes the slow path,
     which marks each bad value instead of failing the whole column."""
+    plain = _plain_floats(text)
+    if plain is not None:
+        return plain
     try:
         arrow = pa.chunked_array(text.array._pa_array)
     except AttributeError:  # not Arrow-backed
         return pd.to_numeric(text, errors="coerce").astype("float64")
-    try:
-        cast = pc.cast(arrow, pa.float64())
-    except pa.ArrowInvalid:  # some value is not a number: cast only those that look like one
-        numeric = pc.match_substring_regex(arrow, _NUMBER)
-        cast = pc.cast(pc.if_else(numeric, arrow, pa.scalar(None, pa.string())), pa.float64())
+    numeric = pc.match_substring_regex(arrow, _NUMBER)  # cast only the values that look like numbers
+    cast = pc.cast(pc.if_else(numeric, arrow, pa.scalar(None, pa.string())), pa.float64())
     return pd.Series(cast.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
 
 
