@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from spend.core.errors import SpendError
-from spend.features.ingest.retract import ANONYMOUS
+from spend.features.ingest.retract import order_keys
 
 COLUMNS = ["order_id", "customer_id"]  # what names an order: its number and its customer
 
@@ -40,8 +40,8 @@ def check_option(table: str, daily_totals: bool) -> None:
 def replacing(typed: pd.DataFrame, row_hash: pd.Series, invalid: pd.Series, stored: pd.DataFrame) -> Replacing:
     """The stored orders this export replaces: those whose lines in the file, every one valid, are not the
     lines stored for them."""
-    mine = _order_keys(typed)
-    theirs = _order_keys(stored) if len(stored) else pd.Series([], dtype=object)
+    mine = order_keys(typed)
+    theirs = order_keys(stored) if len(stored) else pd.Series([], dtype=object)
     refused = invalid.to_numpy(dtype=bool)
     asked = (set(mine[~refused]) - set(mine[refused])) & set(theirs)
     if not asked:
@@ -54,12 +54,7 @@ def replacing(typed: pd.DataFrame, row_hash: pd.Series, invalid: pd.Series, stor
     return Replacing(hit, orders)
 
 
-def _order_keys(frame: pd.DataFrame) -> pd.Series:
-    customer = frame["customer_id"].astype(object).where(frame["customer_id"].notna(), ANONYMOUS)
-    return frame["order_id"].astype(str) + "\x1f" + customer.astype(str)
-
-
-def _lines(orders: pd.Series, hashes: pd.Series, asked: set[str]) -> dict[str, list[int]]:
+def _lines(orders: pd.Series, hashes: pd.Series, asked: set[tuple]) -> dict[tuple, list[int]]:
     """Each asked order's line hashes, sorted (a line repeated counts twice)."""
     wanted = orders.isin(asked).to_numpy(dtype=bool)
     frame = pd.DataFrame({"order": orders[wanted].to_numpy(), "hash": np.asarray(hashes)[wanted]})

@@ -32,13 +32,13 @@ def retract_orders(files: list[str], orders: pd.DataFrame) -> int:
     customer is an anonymous order); returns how many lines were removed."""
     if orders.empty:
         return 0
-    wanted = set(_pairs(orders["order_id"], orders["customer_id"]))
+    wanted = set(order_keys(orders))
     removed = 0
     for path in _holding(files, _ids(orders)):
         parquet = pq.ParquetFile(path)
         table = parquet.read()
         keys = table.select(["order_id", "customer_id"]).to_pandas()
-        hit = pd.Series(_pairs(keys["order_id"], keys["customer_id"])).isin(wanted).to_numpy(dtype=bool)
+        hit = order_keys(keys).isin(wanted).to_numpy(dtype=bool)
         if not hit.any():
             continue
         kept = table.filter(pa.array(~hit))
@@ -61,12 +61,12 @@ def _holding(files: list[str], ids: pa.Array):
 def returned(files: list[str], orders: pd.DataFrame) -> pd.Series:
     """Per row of `orders` (`order_id`, `customer_id`): whether its order has a stored return line (a
     negative quantity) in any of `files`."""
-    asked = pd.Series(_pairs(orders["order_id"], orders["customer_id"]), index=orders.index, dtype=object)
+    asked = order_keys(orders)
     found: set[tuple[str, str]] = set()
     for path in _holding(files, _ids(orders)) if len(orders) else ():
         lines = pq.read_table(path, columns=["order_id", "customer_id", "quantity"]).to_pandas()
         lines = lines[(lines["quantity"] < 0).to_numpy(dtype=bool)]
-        found |= set(_pairs(lines["order_id"], lines["customer_id"]))
+        found |= set(order_keys(lines))
     return asked.isin(found)
 
 
@@ -74,6 +74,8 @@ def _ids(orders: pd.DataFrame) -> pa.Array:
     return pa.array(sorted(orders["order_id"].dropna().astype(str).unique()), type=pa.string())
 
 
-def _pairs(order_ids: pd.Series, customers: pd.Series) -> list[tuple[str, str]]:
-    customer = customers.astype(object).where(customers.notna(), ANONYMOUS)
-    return list(zip(order_ids.astype(object), customer, strict=True))
+def order_keys(frame: pd.DataFrame) -> pd.Series:
+    """Each row's order: its (order id, customer) pair, an anonymous order's customer ANONYMOUS."""
+    customer = frame["customer_id"].astype(object).where(frame["customer_id"].notna(), ANONYMOUS)
+    pairs = list(zip(frame["order_id"].astype(object), customer, strict=True))
+    return pd.Series(pairs, index=frame.index, dtype=object)
