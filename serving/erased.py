@@ -26,14 +26,14 @@ class ErasedCards:
         from spend.core.privacy.vault import IdentityVault
 
         self._vault = IdentityVault(vault, key)
-        self._here: set[str] = set()  # erased through this process
+        self._here: frozenset[str] = frozenset()  # erased through this process; replaced, never changed
         self._tombstones: frozenset[str] = frozenset()
         self._lock = threading.Lock()
         self._read_at: tuple[int, int] | None = None  # the vault file's (mtime, size) when last read
 
     def add(self, cards: Iterable[str]) -> None:
         with self._lock:
-            self._here |= set(cards)
+            self._here = self._here | set(cards)  # a reader iterating the old set is not disturbed
 
     def follow(self) -> bool:
         """`refresh`, if the vault's file changed since it was last read (a stat, not a query: this runs
@@ -62,6 +62,18 @@ class ErasedCards:
         self._tombstones = tombstones
         return grew
 
+    @property
+    def here(self) -> frozenset[str]:
+        """The customers erased through this process (see `among`)."""
+        return self._here
+
+    def among(self, customer_ids: list[str]) -> list[int]:
+        """Positions of the customers erased through this process: answered as unknown from the request on,
+        while the erasure may still wait for an ingest to let go of the stores that hold them. (An erasure
+        by `spend erase` takes them out of the publication and the online store before its deny list.)"""
+        here = self._here
+        return [i for i, c in enumerate(customer_ids) if c in here] if here else []
+
     def __contains__(self, card: str) -> bool:
         if card in self._here:
             return True
@@ -77,3 +89,15 @@ def erasures_held_off(home: Path, erased: ErasedCards, forget: Callable[[], None
         if erased.follow():
             forget()
         yield
+
+
+def not_found(columns: dict, positions: list[int]) -> dict:
+    """The online values with these entities read as absent (every view's `__found` false)."""
+    import numpy as np
+
+    out = dict(columns)
+    for name in (k for k in columns if k.endswith("__found")):
+        found = np.array(columns[name], dtype=bool)
+        found[positions] = False
+        out[name] = found
+    return out

@@ -105,9 +105,18 @@ def _read(folder: Path, stamp: float) -> Publication:
     return Publication(manifest, recall, segment_of, stamp, offers)
 
 
-def select(recall: pd.DataFrame, segment: str | None, band: str | None, min_margin: float | None) -> np.ndarray:
-    """Row positions of the recall list passing the filters, best first."""
+def select(
+    recall: pd.DataFrame,
+    segment: str | None,
+    band: str | None,
+    min_margin: float | None,
+    erased: frozenset[str] = frozenset(),
+) -> np.ndarray:
+    """Row positions of the recall list passing the filters, best first, without the `erased` customers
+    (erased since the list was published)."""
     keep = np.ones(len(recall), dtype=bool)
+    if erased:
+        keep &= ~recall["customer_id"].isin(erased).to_numpy()
     if segment is not None:
         keep &= (recall["segment"] == segment).to_numpy()
     if band is not None:

@@ -44,6 +44,7 @@ from spend.serving.answers import unavailable as _unavailable
 from spend.serving.collector import settle as settle_collector
 from spend.serving.demand import StockCounts
 from spend.serving.erased import ERASED_CARD, ErasedCards, erasures_held_off
+from spend.serving.erased import not_found as _not_found
 from spend.serving.follower import Follower
 from spend.serving.idempotency import InFlight, OrderConflict, ScoredPayments, payment_details
 from spend.serving.middleware import ApiKeyMiddleware
@@ -250,6 +251,8 @@ class Spend:
         self.online_error = None
         if reader.fallbacks > before:  # entities without a usable packed record: read the slow way
             self.metrics.record_fallbacks.inc(reader.fallbacks - before)
+        if gone := self.erased.among(entities.get("customer_id", [])):
+            columns = _not_found(columns, gone)
         return columns, None
 
     @bentoml.api(route="/v1/health")
@@ -361,7 +364,7 @@ class Spend:
                 "page it again from offset 0"
             )
             return _refused(ctx, 409, reason, "published_at", logged="published_at: republished")
-        rows = select(recall, segment, churn_band, min_expected_saved_margin)[:top_k]
+        rows = select(recall, segment, churn_band, min_expected_saved_margin, self.erased.here)[:top_k]
         page = recall.iloc[rows[offset : offset + limit]]
         nxt = offset + limit if offset + limit < len(rows) else None
         customers = [recall_entry(row) for row in page.itertuples(index=False)]
@@ -389,7 +392,8 @@ class Spend:
             return _unavailable(ctx, self.published.last_error or "no segments published; run `spend publish`")
         if "segments_skipped" in publication.manifest:  # published without customers (daily totals)
             return _unavailable(ctx, f"no segments published: {publication.manifest['segments_skipped']}")
-        found = [publication.segment_of.get(c) for c in customer_ids]
+        gone = set(self.erased.among(customer_ids))
+        found = [None if i in gone else publication.segment_of.get(c) for i, c in enumerate(customer_ids)]
         names = publication.manifest.get("cluster_names", {})
         customers = [
             SegmentOf(
@@ -419,7 +423,8 @@ class Spend:
             problem = "no offer assignment published; run `spend offers assign --budget B --out F --publish`"
             return _unavailable(ctx, self.published.last_error or problem)
         table, entry = publication.offers, publication.manifest["offers"]
-        rows = table.reindex(customer_ids)
+        gone = set(self.erased.among(customer_ids))
+        rows = table.reindex([None if i in gone else c for i, c in enumerate(customer_ids)])
         customers = [
             OfferOf(customer_id=c, found=False)
             if row.offer != row.offer  # NaN: not a member of the assignment
@@ -680,14 +685,16 @@ class Spend:
         runs longer than SPEND_SERVING_ERASE_WAIT_SECONDS (an ingest holds the data home, or the list is long):
         it finishes in the background, and the same request then gets the receipt."""
         from spend.core.errors import SpendError
-        from spend.core.privacy.pseudonym import pseudonym
+        from spend.core.privacy.pseudonym import pseudonym, written_pseudonym
         from spend.features.governance.erasure import ErasureIncomplete, erase_customers
 
         who = ctx.request.state.caller["name"] if hasattr(ctx.request.state, "caller") else ""
         # This process first: no more windows kept or pushed for them, none pending, no answer kept; then
         # the stores (a write in progress has ended, so none puts them back online afterwards).
         cards = [pseudonym(r.strip(), self.key) for r in customer_ids if r.strip()]
-        self.erased.add(cards)
+        # As spelled before ids were spelled one way too (erase_customers looks for both): answered as
+        # unknown from now on, while the stores may still wait for an ingest.
+        self.erased.add(cards + [written_pseudonym(r.strip(), self.key) for r in customer_ids if r.strip()])
         await asyncio.to_thread(self._forget, cards)
         erasure = asyncio.ensure_future(asyncio.to_thread(erase_customers, self.settings, customer_ids, reason, who))
         try:
@@ -727,7 +734,7 @@ class Spend:
 
 ERASING = (
     "the erasure is still running (an ingest or a feature build held the data home, or the list is long); fraud "
-    "scoring keeps and pushes nothing of these customers already, the other answers drop them once it has ended: "
+    "scoring keeps and pushes nothing of these customers already, and every other answer treats them as unknown: "
     "repeat the request for the receipt"
 )
 STARTUP_WAIT_SECONDS = 120  # loading every model takes seconds; a registry that hangs fails by connect_timeout

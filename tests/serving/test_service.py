@@ -1039,10 +1039,14 @@ def test_an_erasure_that_outlasts_its_wait_is_answered_202_and_finishes(served):
     target = [c for c in recall if c not in served["customers"]][-1]  # not the next test's customer
     raw = IdentityVault(settings.paths.vault, TEST_KEY.encode()).reidentify([target])[target]
     dpo = key_store(settings.paths.home).add("dpo-busy", "admin")
+    assert _answers_for(served, target) == {"churn": True, "segments": True, "recall": True}
     with ledger_lock(settings.paths.home):  # an ingest is committing
         started = time.monotonic()
         answer = post(url, "/v1/admin/erase", {"customer_ids": [raw]}, dpo)
         waited = time.monotonic() - started
+        # Still in every store, but no longer an answer: before, churn, segments and the recall list
+        # answered for the customer until the ingest let go.
+        assert _answers_for(served, target) == {"churn": False, "segments": False, "recall": False}
     assert answer.status_code == 202, answer.text
     assert answer.json()["status"] == "erasing" and "repeat the request" in answer.json()["detail"]
     assert settings.serving_erase_wait_seconds <= waited < 10
@@ -1054,6 +1058,22 @@ def test_an_erasure_that_outlasts_its_wait_is_answered_202_and_finishes(served):
     assert (again.status_code, again.json()["found"], again.json()["already_erased"]) == (200, 0, 1)
     looked_up = post(url, "/v1/segments/lookup", {"customer_ids": [target]}, served["keys"]["marketing"]).json()
     assert looked_up["customers"][0]["found"] is False  # the publication was read again without them
+
+
+def _answers_for(served, customer: str) -> dict[str, bool]:
+    """Whether churn, segments and the whole recall list answer for this customer."""
+    asked = {"customer_ids": [customer]}
+    churn = _post(served, "/v1/churn/score", asked, "marketing").json()["scores"][0]["found"]
+    segments = _post(served, "/v1/segments/lookup", asked, "marketing").json()["customers"][0]["found"]
+    listed = _post(served, "/v1/recall/list", {"top_k": 100_000, "limit": 1_000}, "marketing").json()
+    pages = [listed]
+    while pages[-1]["next_offset"] is not None:
+        page = {"top_k": 100_000, "limit": 1_000, "offset": pages[-1]["next_offset"]}
+        pages.append(
+            _post(served, "/v1/recall/list", page | {"published_at": listed["published_at"]}, "marketing").json()
+        )
+    recall = any(c["customer_id"] == customer for p in pages for c in p["customers"])
+    return {"churn": churn, "segments": segments, "recall": recall}
 
 
 def test_an_erased_customer_leaves_every_store_and_is_refused_when_back(served):
