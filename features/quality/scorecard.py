@@ -65,14 +65,18 @@ def completeness(stored: pd.DataFrame, table: str) -> Dimension:
     return Dimension(round(100 * sum(filled.values()) / len(filled), 1), failing)
 
 
-def validity(batches: list[BatchRecord]) -> Dimension:
-    """Accepted rows over the rows checked, a daily report's days without sales left out."""
+def validity(batches: list[BatchRecord], went_in_later: dict[str, int] | None = None) -> Dimension:
+    """Accepted rows over the rows checked, a daily report's days without sales left out. A row quarantined
+    and stored by a later ingest of its export (its fix given since) counts once, as accepted."""
+    later = went_in_later or {}
     accepted = sum(b.accepted for b in batches)
-    quarantined = sum(b.quarantined for b in batches)
+    quarantined = sum(b.quarantined for b in batches) - sum(later.values())
     reasons: dict[str, int] = {}
     for b in batches:
         for reason, count in b.quarantined_by_reason.items():
             reasons[reason] = reasons.get(reason, 0) + count
+    for reason, count in later.items():
+        reasons[reason] = reasons.get(reason, 0) - count
     # A daily report's zero-unit rows are quarantined (a day without lines is a zero already), not faults.
     no_sales = sum(b.quarantined_by_reason.get(NO_SALES, 0) for b in batches if b.options.get("daily_totals"))
     if no_sales:
@@ -84,6 +88,17 @@ def validity(batches: list[BatchRecord]) -> Dimension:
     ]
     total = accepted + quarantined - no_sales
     return Dimension(round(100 * accepted / total, 1) if total else 100.0, failing)
+
+
+def _went_in_later(store: OfflineStore, table: str) -> dict[str, int]:
+    """Quarantined rows a later batch stored, by their quarantine reason (`spend quarantine` leaves them
+    out the same way)."""
+    refused = store.read_quarantine(table, ["reason", "row_hash"])
+    if refused.empty or "row_hash" not in refused:
+        return {}
+    stored = store.read(table, ["row_hash"])
+    later = refused[refused["row_hash"].isin(stored["row_hash"] if "row_hash" in stored else [])]
+    return later["reason"].astype(str).value_counts().to_dict()
 
 
 def uniqueness(batches: list[BatchRecord], stored: pd.DataFrame, key: str) -> Dimension:
@@ -131,7 +146,7 @@ def score_table(table: str, store: OfflineStore, settings: SpendSettings, now: d
         return TableScore(table, 0, len(batches), dims)
     dims = {
         "completeness": completeness(stored, table),
-        "validity": validity(batches),
+        "validity": validity(batches, _went_in_later(store, table)),
         "uniqueness": uniqueness(batches, stored, spec.key),
         "timeliness": timeliness(stored, spec.time_column, now, settings.freshness_sla_days, spec.streams),
         "consistency": consistency(stored, table, store),

@@ -43,6 +43,18 @@ def test_validity_and_uniqueness_follow_quarantine_and_duplicates(settings, writ
     assert set(DIMENSIONS) <= set(card)
 
 
+def test_a_row_refused_then_stored_once_its_fix_is_given_counts_once_as_valid(settings, write_csv):
+    """Ingested again with --allow-anonymous, the refused line went in, but validity still counted its
+    refusal beside its acceptance (2 accepted of 3) and listed a reason no row was out for."""
+    lines = [GOOD_LINE | {"event_id": "", "customer_id": ""}, GOOD_LINE | {"event_id": "", "order_id": "o2"}]
+    path = write_csv(lines)
+    ingest(path, IngestOptions("transactions"), settings, now=NOW)
+    refused = scorecard(settings, now=NOW)["tables"]["transactions"]["validity"]
+    assert refused == {"score": 50.0, "failing": ["customer_id:missing: 1 rows quarantined"]}
+    ingest(path, IngestOptions("transactions", allow_anonymous=True), settings, now=NOW)
+    assert scorecard(settings, now=NOW)["tables"]["transactions"]["validity"] == {"score": 100.0, "failing": []}
+
+
 def test_a_table_whose_every_row_was_quarantined_is_scored_not_a_crash(settings, write_csv):
     # `spend quality` ended in "unexpected KeyError: 'order_id'" when no row of a table was accepted
     bad = [GOOD_LINE | {"event_id": f"bad{i}", "unit_price": "2,5"} for i in range(3)]
