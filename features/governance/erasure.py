@@ -3,7 +3,8 @@ store, then the vault, and a deny list so the same id is refused if it comes bac
 
 What is searched (docs/privacy.md has the rule for each):
 - the offline store and the quarantine (Parquet per batch; only the files holding the customer are
-  rewritten), the feature snapshots, the online store (SQLite or Redis);
+  rewritten), the lines batches took back (kept to undo them), the feature snapshots, the online store
+  (SQLite or Redis);
 - the published decisions (recall list, segments), whose manifest is rewritten so a running service
   reloads them;
 - every other table file under SPEND_HOME (CSV, Parquet, Excel: reports, `--out` exports, the demo's
@@ -42,7 +43,9 @@ from spend.features.ingest.lock import ledger_lock
 
 # Handled by name (the stores above) or holding no customer data by design (ledgers, keys, the audit
 # trail and logs, which never carry ids; MLflow's database holds parameters and metrics).
-_NOT_WALKED = ("offline", "quarantine", "features", "published", "staging", "vault", "feast", "audit", "logs")
+_NOT_WALKED = (
+    *("offline", "quarantine", "retracted", "features", "published", "staging", "vault", "feast", "audit", "logs"),
+)
 
 
 class ErasureIncomplete(SpendError):
@@ -145,6 +148,11 @@ def _scrub_home(settings: SpendSettings, of: dict[str, str]) -> tuple[set, dict[
         for path in parquet_files(root):
             name = path.relative_to(root).parts[0] if by_table else path.relative_to(root).parts[0].split(".")[0]
             count(f"{label} ({name})", scrub_parquet(path, targets, columns))
+    for path in parquet_files(settings.paths.retracted):  # <batch>/<table>/...: kept to undo the batch
+        count(
+            f"taken-back lines ({path.relative_to(settings.paths.retracted).parts[1]})",
+            scrub_parquet(path, pseudonyms, {ID}),
+        )
     if any(k.startswith("published decisions") for k in removed):
         _touch_manifest(settings.paths.published)
     left = []

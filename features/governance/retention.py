@@ -6,6 +6,7 @@
 - The quarantine loses the batches ingested before its cut-off (its rows are raw text: their own times
   may not parse).
 - The feature snapshots lose the snapshots before their cut-off.
+- The lines a batch took back (SPEND_HOME/retracted, features/ingest/retract.py) follow their table.
 A dry run counts the same rows and changes nothing. Under the ingest lock, as erasure is.
 """
 
@@ -56,7 +57,9 @@ def apply_retention(settings: SpendSettings, as_of: datetime, dry_run: bool = Fa
                 for path in parquet_files(settings.paths.feature_snapshots):
                     _rows_before(path, "event_timestamp", cutoff, dry_run, report, name)
             else:
-                for path in parquet_files(settings.paths.table(name)):
+                # and the lines a batch took back, kept so that removing the batch puts them back
+                taken_back = sorted(settings.paths.retracted.glob(f"*/{name}"))
+                for path in [p for folder in [settings.paths.table(name), *taken_back] for p in parquet_files(folder)]:
                     _rows_before(path, TABLES[name].time_column, cutoff, dry_run, report, name)
     return report
 

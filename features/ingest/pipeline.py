@@ -48,7 +48,7 @@ from spend.features.ingest.readers import MALFORMED, file_sha256, joined_parts, 
 from spend.features.ingest.replace_orders import COLUMNS as ORDER_COLUMNS
 from spend.features.ingest.replace_orders import check_option as check_replace_option
 from spend.features.ingest.replace_orders import replacing
-from spend.features.ingest.retract import retract_orders, returned
+from spend.features.ingest.retract import Undo, retract_orders, returned
 from spend.features.ingest.signups import (
     DATED_BY_FIRST_LINE,
     dated_by_first_line,
@@ -462,16 +462,17 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     except BaseException:
         store.discard(batch_id, moves)
         raise
+    undo = Undo(settings.paths.offline, settings.paths.retracted / batch_id)  # `spend batches --remove` undoes
     if replace is not None and len(replace.orders):  # after the commit, as a retraction: the same file mends it
         earlier = [f for f in store.files(spec.name) if batch_id not in Path(f).name]
         report.orders_replaced = len(replace.orders)
-        report.lines_replaced = retract_orders(earlier, replace.orders)
+        report.lines_replaced = retract_orders(earlier, replace.orders, undo)
         command_audit(settings.paths.home).write(
             user="", action="replace edited orders", batch=batch_id, lines=report.lines_replaced
         )
     if taken_back.any():  # after the commit: a crash before it is mended by ingesting the same file again
         orders = typed.loc[taken_back, ["order_id", "customer_id"]]
-        report.retracted = retract_orders(store.files(spec.name), orders)
+        report.retracted = retract_orders(store.files(spec.name), orders, undo)
         if report.retracted:
             command_audit(settings.paths.home).write(
                 user="", action="retract cancelled or refunded orders", batch=batch_id, lines=report.retracted

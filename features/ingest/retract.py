@@ -10,10 +10,16 @@ go to the quarantine with their reason, as such an order exported once does. A r
 return lines are stored (a refunds export ingested before) keeps its sale: the sale and its return
 already net out. Files are rewritten one at a time, each in one move, as an erasure rewrites them; the
 feature build reads the store whole, so its next run sees the order gone.
+
+The lines taken out are kept under SPEND_HOME/retracted/<batch>/, where their files were: removing the
+batch that took them back (`spend batches --remove`) puts them back (`restore`), as an export read with
+a wrong status column would otherwise have cancelled sales for good.
 """
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -27,9 +33,9 @@ from spend.features.store import layout
 ANONYMOUS = "\x00"  # a line without a customer: matched as such, never as a customer's
 
 
-def retract_orders(files: list[str], orders: pd.DataFrame) -> int:
+def retract_orders(files: list[str], orders: pd.DataFrame, undo: Undo) -> int:
     """Remove the committed lines (of `files`) of these orders (`order_id`, `customer_id` pairs; a blank
-    customer is an anonymous order); returns how many lines were removed."""
+    customer is an anonymous order), kept in `undo`; returns how many lines were removed."""
     if orders.empty:
         return 0
     wanted = set(order_keys(orders))
@@ -43,9 +49,67 @@ def retract_orders(files: list[str], orders: pd.DataFrame) -> int:
             continue
         kept = table.filter(pa.array(~hit))
         options = layout.options_of(parquet)
+        undo.keep(path, table.filter(pa.array(hit)), options)
         replace_with(path, lambda temporary, kept=kept, options=options: pq.write_table(kept, temporary, **options))
         removed += int(hit.sum())
     return removed
+
+
+@dataclass(frozen=True)
+class Undo:
+    """Where one batch keeps the lines it took back: `folder`/<path of their file under `root`>."""
+
+    root: Path  # the offline store
+    folder: Path  # SPEND_HOME/retracted/<batch>
+
+    def keep(self, path: Path, lines: pa.Table, options: dict) -> None:
+        copy = self.folder / path.relative_to(self.root)
+        if copy.exists():  # the same batch took back lines of this file twice (edited, then cancelled)
+            lines = pa.concat_tables([pq.read_table(copy), lines], promote_options="permissive")
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        replace_with(copy, lambda temporary: pq.write_table(lines, temporary, **options))
+
+    def restore(self, committed: set[str], stored: set[str]) -> int:
+        """Put the lines back in their files (those of batches still `committed`), except those `stored`
+        again since (by row hash: a later export of the order as it was), then forget them; returns how
+        many lines went back."""
+        restored = 0
+        for copy in sorted(self.folder.rglob("*.parquet")) if self.folder.exists() else ():
+            path = self.root / copy.relative_to(self.folder)
+            lines = pq.read_table(copy)
+            if "row_hash" in lines.column_names:
+                lines = lines.filter(pc.invert(pc.is_in(lines["row_hash"], pa.array(sorted(stored), pa.string()))))
+            if path.stem not in committed or not lines.num_rows:  # its own batch was removed (or expired) since
+                continue
+            options = layout.options_of(pq.ParquetFile(copy))
+            back = lines.num_rows
+            if path.exists():
+                lines = pa.concat_tables([pq.read_table(path), lines], promote_options="permissive")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            replace_with(path, lambda temporary, lines=lines, o=options: pq.write_table(lines, temporary, **o))
+            restored += back
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return restored
+
+
+def restore_retracted(store, batch_ids: list[str]) -> int:
+    """After batches were removed (under the ledger lock): the lines each had taken back go back where they
+    were; returns how many."""
+    restored = 0
+    for batch_id in batch_ids:
+        undo = Undo(store.paths.offline, store.paths.retracted / batch_id)
+        if not undo.folder.exists():
+            continue
+        tables = [p.name for p in undo.folder.iterdir() if p.is_dir()]
+        for table in tables:
+            committed = store.committed_ids(table)
+            hashes = store.read(table, ["row_hash"]) if store.has_rows(table) else None
+            stored = (
+                set(hashes["row_hash"].dropna().astype(str)) if hashes is not None and "row_hash" in hashes else set()
+            )
+            restored += Undo(store.paths.offline / table, undo.folder / table).restore(committed, stored)
+        shutil.rmtree(undo.folder, ignore_errors=True)
+    return restored
 
 
 def _holding(files: list[str], ids: pa.Array):

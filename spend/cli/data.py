@@ -489,6 +489,7 @@ def _remove_batches(settings: SpendSettings, batch_ids: list[str], json_output: 
     from spend.core.audit import command_audit
     from spend.core.files import exclusive
     from spend.features.ingest.lock import ledger_lock
+    from spend.features.ingest.retract import restore_retracted
     from spend.features.ingest.store import OfflineStore
     from spend.features.store.build import BUILD_LOCK
 
@@ -502,22 +503,30 @@ def _remove_batches(settings: SpendSettings, batch_ids: list[str], json_output: 
             raise SpendError(f"--remove: no batch {', '.join(unknown)}; `spend batches` lists them (none removed)")
         removed = [known[b] for b in dict.fromkeys(batch_ids)]
         store.forget({b.batch_id for b in removed})
+        restored = restore_retracted(store, [b.batch_id for b in removed])
     lines = sum(b.accepted for b in removed)
     command_audit(settings.paths.home).write(
-        user="", action="remove batches", batches=[b.batch_id for b in removed], lines=lines
+        user="", action="remove batches", batches=[b.batch_id for b in removed], lines=lines, restored=restored
     )
     summary = {
         "removed": [b.batch_id for b in removed],
         "tables": sorted({b.table_name for b in removed}),
         "rows": lines,
         "quarantined_rows": sum(b.quarantined for b in removed),
+        "restored_rows": restored,
     }
     if json_output:
         print_json(summary)
         return
     console.print(
         f"removed {len(removed)} batch(es): {lines:,} stored rows and {summary['quarantined_rows']:,} quarantined "
-        f"rows of {', '.join(summary['tables'])}; ingest their exports again as they should have been read, then "
+        f"rows of {', '.join(summary['tables'])}"
+        + (
+            f"; {restored:,} lines they had taken back (cancelled, refunded or edited orders) are back"
+            if restored
+            else ""
+        )
+        + "; ingest their exports again as they should have been read, then "
         "`spend features build` (the features still hold the removed rows until then)",
         highlight=False,
     )

@@ -270,6 +270,12 @@ class SpendPaths:
         return self.home / "staging"
 
     @property
+    def retracted(self) -> Path:
+        """Stored lines a batch took back (cancelled, refunded or edited orders), per batch, where their
+        files were: `spend batches --remove` of that batch puts them back."""
+        return self.home / "retracted"
+
+    @property
     def catalog(self) -> Path:
         """SQLite ledger of ingestion batches: the commit point of every write."""
         return self.home / "catalog.sqlite"

@@ -205,6 +205,24 @@ def test_retention_deletes_exactly_the_rows_before_the_cut_off_and_a_dry_run_not
     assert later.deleted["quarantine"] == 1 and OfflineStore(settings.paths).read_quarantine("transactions").empty
 
 
+def test_retention_reaches_the_lines_a_batch_took_back(settings, write_csv):
+    """A cancelled order's stored lines are kept so that removing the batch puts them back; past the
+    table's retention they are deleted there too, or undoing the batch would bring back expired rows."""
+    lines = [
+        GOOD_LINE | {"event_id": "", "order_id": "o1", "ts": f"{day}T10:00:00"} for day in ("2025-09-30", "2026-01-05")
+    ]
+    ingest(write_csv(lines), IngestOptions("transactions"), settings, now=NOW)
+    cancelled = [line | {"order_status": "cancelled"} for line in lines]
+    taken = ingest(write_csv(cancelled, "cancelled.csv"), IngestOptions("transactions"), settings, now=NOW)
+    assert taken.retracted == 2
+    rules = settings.model_copy(update={"retention_days": {"transactions": 90}})
+    done = apply_retention(rules, datetime(2026, 1, 13, tzinfo=UTC))
+    assert done.deleted == {"transactions": 1} and done.kept == {"transactions": 1}
+    removed = CliRunner().invoke(app, ["batches", "--remove", taken.batch_id, "--json"])
+    assert json.loads(removed.stdout)["restored_rows"] == 1
+    assert OfflineStore(settings.paths).read("transactions")["ts"].dt.strftime("%Y-%m-%d").tolist() == ["2026-01-05"]
+
+
 def test_bad_retention_settings_name_the_table(settings, monkeypatch):
     monkeypatch.setenv("SPEND_RETENTION_DAYS", '{"transactions": 0}')
     result = CliRunner().invoke(app, ["retention", "apply", "--json"])

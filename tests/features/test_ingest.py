@@ -75,6 +75,7 @@ def test_a_batch_read_with_the_wrong_options_is_removed_and_its_export_ingested_
         "tables": ["transactions"],
         "rows": 3,
         "quarantined_rows": 1,
+        "restored_rows": 0,
     }
     store = OfflineStore(settings.paths)
     assert store.read("transactions").empty and store.read_quarantine("transactions").empty

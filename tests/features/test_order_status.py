@@ -162,6 +162,33 @@ def test_an_order_cancelled_after_it_was_stored_is_retracted(settings, write_csv
     assert '"action":"retract cancelled or refunded orders"' in audit and '"lines":2' in audit
 
 
+def test_removing_the_batch_that_cancelled_an_order_puts_its_stored_lines_back(settings, write_csv):
+    """`spend batches --remove` undid the batch's own rows, but the sale it had retracted stayed gone: an
+    export read with the wrong status column (every order "cancelled") took the shop's sales for good."""
+    from spend.features.governance.erasure import erase_customers
+
+    pending = [{**SHOPIFY[0], "Financial Status": "pending"}, SHOPIFY[1], SHOPIFY[5]]
+    first = _ingest(write_csv(pending), settings)
+    before = OfflineStore(settings.paths).read("transactions").sort_values("row_hash").reset_index(drop=True)
+    cancelled = [
+        {**SHOPIFY[0], "Financial Status": "cancelled"},
+        SHOPIFY[1],
+        {**SHOPIFY[5], "Financial Status": "cancelled"},
+    ]
+    wrong = _ingest(write_csv(cancelled, "updated.csv"), settings)
+    assert wrong.retracted == 3 and OfflineStore(settings.paths).read("transactions").empty
+    erase_customers(settings, ["d@x.com"])  # #1004's customer, while the line is out of the store
+    removed = runner.invoke(app, ["batches", "--remove", wrong.batch_id, "--json"])
+    assert removed.exit_code == 0, removed.output
+    assert json.loads(removed.stdout)["restored_rows"] == 2
+    after = OfflineStore(settings.paths).read("transactions").sort_values("row_hash").reset_index(drop=True)
+    pd.testing.assert_frame_equal(after, before[before["order_id"] == "#1001"].reset_index(drop=True))
+    assert {b.batch_id for b in OfflineStore(settings.paths).catalog.batches()} == {first.batch_id}
+    assert not (settings.paths.retracted / wrong.batch_id).exists()
+    again = _ingest(write_csv(cancelled, "updated.csv"), settings)  # and the right export still retracts them
+    assert again.retracted == 2
+
+
 def test_an_order_refunded_after_it_was_stored_is_retracted_unless_its_returns_are_stored(settings, write_csv):
     paid = [{**SHOPIFY[0], "Name": name, "Email": f"{name[1:]}@x.com"} for name in ("#2001", "#2002")]
     assert _ingest(write_csv(paid), settings).accepted == 2

@@ -51,6 +51,16 @@ def test_an_edited_order_replaces_its_stored_lines(settings, write_csv):
     )
     assert (again.orders_replaced, again.accepted) == (0, 0)  # the same export again changes nothing
     assert _stored(settings) == [("o1", "p1", 3.0), ("o2", "p1", 1.0), ("o3", "p1", 1.0)]
+    # Undone, the replacing batch gives back the lines it replaced (it kept them)
+    undone = runner.invoke(app, ["batches", "--remove", report.batch_id])
+    assert undone.exit_code == 0 and "3 lines they had taken back" in undone.output, undone.output
+    assert _stored(settings) == [
+        ("o1", "p1", 1.0),
+        ("o1", "p1", 3.0),
+        ("o1", "p2", 2.0),
+        ("o2", "p1", 1.0),
+        ("o3", "p1", 1.0),
+    ]
 
 
 def test_a_line_id_reused_with_other_content_replaces_under_the_option(settings, write_csv):
