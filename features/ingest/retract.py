@@ -94,7 +94,7 @@ class Undo:
 
 def restore_retracted(store, batch_ids: list[str]) -> int:
     """After batches were removed (under the ledger lock): the lines each had taken back go back where they
-    were; returns how many."""
+    were, and the kept lines of theirs that others took back are deleted; returns how many went back."""
     restored = 0
     for batch_id in batch_ids:
         undo = Undo(store.paths.offline, store.paths.retracted / batch_id)
@@ -109,6 +109,9 @@ def restore_retracted(store, batch_ids: list[str]) -> int:
             )
             restored += Undo(store.paths.offline / table, undo.folder / table).restore(committed, stored)
         shutil.rmtree(undo.folder, ignore_errors=True)
+    root = store.paths.retracted
+    for copy in [c for c in root.rglob("*.parquet") if c.stem in batch_ids] if root.exists() else ():
+        copy.unlink()  # the removed batches' own lines that other batches took back: gone with them
     return restored
 
 

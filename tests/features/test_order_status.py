@@ -187,6 +187,8 @@ def test_removing_the_batch_that_cancelled_an_order_puts_its_stored_lines_back(s
     assert not (settings.paths.retracted / wrong.batch_id).exists()
     again = _ingest(write_csv(cancelled, "updated.csv"), settings)  # and the right export still retracts them
     assert again.retracted == 2
+    runner.invoke(app, ["batches", "--remove", first.batch_id])  # their own batch removed: nothing kept of it
+    assert not list(settings.paths.retracted.rglob("*.parquet"))
 
 
 def test_an_order_refunded_after_it_was_stored_is_retracted_unless_its_returns_are_stored(settings, write_csv):
