@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -483,19 +485,27 @@ def batches_command(
     console.print(view)
 
 
+@contextmanager
+def _removing(home: Path) -> Iterator[None]:
+    """Held while committed files are deleted: after any running feature build (it reads the files its
+    start pinned) and under the ingest lock, in the build's order (no deadlock)."""
+    from spend.core.files import exclusive
+    from spend.features.ingest.lock import ledger_lock
+    from spend.features.store.build import BUILD_LOCK
+
+    waiting = lambda: errors.print("waiting for the running feature build to end")  # noqa: E731 (stderr: --json)
+    with exclusive(home / BUILD_LOCK, waiting), ledger_lock(home):
+        yield
+
+
 def _remove_batches(settings: SpendSettings, batch_ids: list[str], json_output: bool) -> None:
     """Remove whole batches under the ledger lock, recorded in the audit trail; an unknown id removes none.
     A feature build reading them ends first (it reads the files its start pinned, which this deletes)."""
     from spend.core.audit import command_audit
-    from spend.core.files import exclusive
-    from spend.features.ingest.lock import ledger_lock
     from spend.features.ingest.retract import restore_retracted
     from spend.features.ingest.store import OfflineStore
-    from spend.features.store.build import BUILD_LOCK
 
-    home = settings.paths.home
-    waiting = lambda: errors.print("waiting for the running feature build to end")  # noqa: E731 (stderr: --json)
-    with exclusive(home / BUILD_LOCK, waiting), ledger_lock(home):  # the build's order: no deadlock
+    with _removing(settings.paths.home):
         store = OfflineStore(settings.paths)
         known = {b.batch_id: b for b in store.catalog.batches()}
         unknown = [b for b in dict.fromkeys(batch_ids) if b not in known]
@@ -547,17 +557,20 @@ def doctor_command(
     """Files an interrupted ingest left outside the ledger (invisible to Spend, visible to DuckDB, Spark or
     pandas reading the folders), leftover staging folders, and committed files that cannot be read (with
     their batch and source); --repair removes the first two, and the damaged files' batches whole, so their
-    sources can be ingested again. Waits for any ingest in flight to finish first."""
+    sources can be ingested again. Waits for any ingest in flight to finish first, and to repair, for any
+    feature build (it reads the files its start pinned)."""
     from spend.features.ingest.lock import ledger_lock
+    from spend.features.ingest.retract import restore_retracted
     from spend.features.ingest.store import OfflineStore
 
     settings = SpendSettings()
-    with ledger_lock(settings.paths.home):
+    with _removing(settings.paths.home) if repair else ledger_lock(settings.paths.home):
         store = OfflineStore(settings.paths)
         damaged = store.damaged()
         found = store.sweep() if repair else store.orphans()
         if repair and damaged:
             store.forget({d.batch_id for d in damaged})
+            restore_retracted(store, sorted({d.batch_id for d in damaged}))
     home = settings.paths.home
     paths = [str(p.relative_to(home)) for p in found]
     broken = [

@@ -87,22 +87,36 @@ def test_a_batch_read_with_the_wrong_options_is_removed_and_its_export_ingested_
     assert '"action":"remove batches"' in audit and wrong.batch_id in audit
 
 
-def test_removing_a_batch_waits_for_a_running_feature_build(settings, write_csv):
-    """A build reads the files its start pinned; a batch deleted under it failed the build midway."""
+@pytest.mark.parametrize("command", ["batches --remove", "doctor --repair"])
+def test_removing_a_batch_waits_for_a_running_feature_build(settings, write_csv, command):
+    """A build reads the files its start pinned; a batch deleted under it failed the build midway (also
+    when `spend doctor --repair` removed a damaged file's batch)."""
     import threading
 
-    from spend.cli.data import _remove_batches
     from spend.core.files import exclusive
     from spend.features.store.build import BUILD_LOCK
 
     report = ingest(write_csv([GOOD_LINE]), IngestOptions("transactions"), settings, now=NOW)
-    remover = threading.Thread(target=_remove_batches, args=(settings, [report.batch_id], True))
+    good = ingest(
+        write_csv([GOOD_LINE | {"event_id": "e2"}], "b.csv"), IngestOptions("transactions"), settings, now=NOW
+    )
+    if command == "doctor --repair":
+        damaged = next(p for p in settings.paths.table("transactions").rglob("*.parquet") if p.stem == report.batch_id)
+        damaged.write_bytes(b"not parquet")
+        args = ["doctor", "--repair", "--json"]
+    else:
+        args = ["batches", "--remove", report.batch_id, "--json"]
+    remover = threading.Thread(target=runner.invoke, args=(app, args))
     with exclusive(settings.paths.home / BUILD_LOCK):  # a build is running
         remover.start()
         remover.join(1.0)
-        assert remover.is_alive() and len(OfflineStore(settings.paths).read("transactions")) == 1
+        assert remover.is_alive() and {b.batch_id for b in OfflineStore(settings.paths).catalog.batches()} == {
+            report.batch_id,
+            good.batch_id,
+        }
     remover.join(10.0)
-    assert not remover.is_alive() and OfflineStore(settings.paths).read("transactions").empty
+    assert not remover.is_alive() and len(OfflineStore(settings.paths).read("transactions")) == 1
+    assert [b.batch_id for b in OfflineStore(settings.paths).catalog.batches()] == [good.batch_id]
 
 
 def test_a_till_that_writes_a_line_per_item_scanned_keeps_its_units_with_the_option(settings, write_csv, tmp_path):
