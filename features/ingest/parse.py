@@ -84,21 +84,42 @@ def local_time_problems(raw: pd.Series, ts_format: str | None, timezone: str) ->
     passes twice (clocks going back), `nonexistent_local_time` where it never passes (clocks going forward),
     None otherwise. Both were `unparsable_timestamp`, whose hint (--ts-format) sent users the wrong way."""
     out = pd.Series(None, index=raw.index, dtype=object)
-    if raw.empty or ts_format in EPOCH_UNITS or isinstance(raw.dtype, pd.DatetimeTZDtype):
+    local = _local_wall_times(raw, ts_format)
+    if local is None:
         return out
-    if pd.api.types.is_datetime64_dtype(raw):
-        local = raw
-    else:
-        text = as_text(raw)
-        naive = text.notna() & ~text.str.contains(_OFFSET).fillna(False).astype(bool)
-        local = _wall_times(text.where(naive), ts_format)
-        if isinstance(local.dtype, pd.DatetimeTZDtype) or local.dtype == object:  # a zone pandas saw: not told
-            return out
     shifted = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="shift_forward")
     exact = local.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
     out[local.notna() & shifted.isna()] = "ambiguous_local_time"
     out[shifted.notna() & exact.isna()] = "nonexistent_local_time"
     return out
+
+
+def _local_wall_times(raw: pd.Series, ts_format: str | None) -> pd.Series | None:
+    """The values without an offset as naive wall times (NaT for the others); None where no value can be
+    a local time (epoch numbers, zoned cells, a zone pandas saw)."""
+    if raw.empty or ts_format in EPOCH_UNITS or isinstance(raw.dtype, pd.DatetimeTZDtype):
+        return None
+    if pd.api.types.is_datetime64_dtype(raw):
+        return raw
+    text = as_text(raw)
+    naive = text.notna() & ~text.str.contains(_OFFSET).fillna(False).astype(bool)
+    local = _wall_times(text.where(naive), ts_format)
+    return None if isinstance(local.dtype, pd.DatetimeTZDtype) or local.dtype == object else local
+
+
+REPEATED_HOUR = {"first": True, "second": False}  # --repeated-hour: the pass of the hour clocks go back over
+
+
+def in_repeated_hour(raw: pd.Series, ts_format: str | None, timezone: str, repeated_hour: str) -> pd.Series:
+    """Local times SPEND_TIMEZONE passes twice, read in the pass `repeated_hour` names (first: still summer
+    time, the earlier instant), in UTC; NaT for the others. The export cannot say which pass a line was in:
+    the option says it for the whole file, and each line is then at most an hour off."""
+    local = _local_wall_times(raw, ts_format)
+    if local is None:
+        return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us, UTC]")
+    summer = np.full(len(local), REPEATED_HOUR[repeated_hour])
+    read = local.dt.tz_localize(timezone, ambiguous=summer, nonexistent="NaT").dt.tz_convert("UTC")
+    return read.astype("datetime64[us, UTC]")
 
 
 def _epoch(raw: pd.Series, unit: str) -> pd.Series:
@@ -333,6 +354,15 @@ def parse_column(raw: pd.Series, spec: FieldSpec, ts_format: str | None, timezon
     return as_text(raw), pd.Series(False, index=raw.index), "text"
 
 
+def _read_repeated_hour(columns, name, raw, rules, zone, repeated_hour) -> pd.Series:
+    """The failed values in the repeated hour read in the pass the option names (into `columns`); the
+    rules of the others."""
+    twice = rules[rules == "ambiguous_local_time"].index
+    if len(twice):
+        columns[name].loc[twice] = in_repeated_hour(raw.loc[twice], *zone, repeated_hour)
+    return rules.drop(twice)
+
+
 def _empty(index: pd.Index, dtype) -> pd.Series:
     if dtype == "float64":
         return pd.Series(np.nan, index=index, dtype=dtype)
@@ -342,10 +372,16 @@ def _empty(index: pd.Index, dtype) -> pd.Series:
 
 
 def parse_frame(
-    raw: pd.DataFrame, specs: dict[str, FieldSpec], ts_format: str | None, timezone: str, decimal: str = "."
+    raw: pd.DataFrame,
+    specs: dict[str, FieldSpec],
+    ts_format: str | None,
+    timezone: str,
+    decimal: str = ".",
+    repeated_hour: str | None = None,
 ) -> Parsed:
     """Parse every canonical column present in `raw`; absent optional columns become empty columns. `decimal`:
-    the mark between whole and fractional parts of numbers written as text ("," in much of Europe)."""
+    the mark between whole and fractional parts of numbers written as text ("," in much of Europe);
+    `repeated_hour`: which pass a local time in the hour clocks go back over is in (None: refused)."""
     columns: dict[str, pd.Series] = {}
     failures: list[pd.DataFrame] = []
     for name, spec in specs.items():
@@ -358,6 +394,10 @@ def parse_frame(
             rules = pd.Series(rule, index=raw.index[bad.to_numpy()], dtype=object)
             if spec.kind is Kind.TIMESTAMP:  # a local time the zone skips or repeats: said as such
                 rules = local_time_problems(raw[name][bad], ts_format, timezone).fillna(rule)
+                if repeated_hour is not None:
+                    rules = _read_repeated_hour(
+                        columns, name, raw[name][bad], rules, (ts_format, timezone), repeated_hour
+                    )
             failures.append(pd.DataFrame({"row": rules.index, "reason": name + ":" + rules.astype(str)}))
     frame = pd.DataFrame(columns, index=raw.index)
     failed = pd.concat(failures) if failures else pd.DataFrame({"row": [], "reason": []})

@@ -36,7 +36,7 @@ from spend.features.ingest.order_fields import ORDER_LEVEL, fill_from_order
 from spend.features.ingest.order_headers import Headed, check_orders_option, read_order_headers, with_order_headers
 from spend.features.ingest.order_headers import reasons as header_reasons
 from spend.features.ingest.order_keys import check_order_within, compose_order_ids
-from spend.features.ingest.parse import DECIMAL_MARKS, Parsed, parse_frame
+from spend.features.ingest.parse import DECIMAL_MARKS, REPEATED_HOUR, Parsed, parse_frame
 from spend.features.ingest.person_ids import (
     NOT_IN_PERSONS,
     Joined,
@@ -45,6 +45,7 @@ from spend.features.ingest.person_ids import (
     with_person_ids,
 )
 from spend.features.ingest.readers import MALFORMED, file_sha256, joined_parts, read_export, refuse_unused_maps
+from spend.features.ingest.refusals import as_kept, read_since, relink
 from spend.features.ingest.replace_orders import COLUMNS as ORDER_COLUMNS
 from spend.features.ingest.replace_orders import check_option as check_replace_option
 from spend.features.ingest.replace_orders import replacing
@@ -89,10 +90,13 @@ class IngestOptions:
     one_unit_per_line: bool = False  # no quantity column: one row per item bought
     person_ids: str | None = None  # a file naming each customer id's person (ids made per order: Olist)
     replace_orders: bool = False  # each order of the file is the order as it is now (replace_orders.py)
+    repeated_hour: str | None = None  # "first"/"second": the pass of the hour clocks go back over (parse.py)
 
     def __post_init__(self) -> None:
         if self.decimal not in DECIMAL_MARKS:
             raise SpendError(f"--decimal: {self.decimal!r} is not a decimal mark; use '.' or ','")
+        if self.repeated_hour not in (None, *REPEATED_HOUR):
+            raise SpendError(f"--repeated-hour: {self.repeated_hour!r} is not a pass; use first or second")
         if self.orders is not None:
             check_orders_option(self.table, self.daily_totals, self.order_within)
         if self.person_ids is not None:
@@ -266,7 +270,9 @@ def check_rows(
     progress("parse")
     money = [name for name, f in specs.items() if f.unit == "currency"]
     unsymbolled, symbols = strip_symbols(raw, money)
-    parsed = parse_frame(unsymbolled, specs, options.ts_format, settings.timezone, options.decimal)
+    parsed = parse_frame(
+        unsymbolled, specs, options.ts_format, settings.timezone, options.decimal, options.repeated_hour
+    )
     timestamps = [name for name, f in specs.items() if f.kind is Kind.TIMESTAMP]
     # Totals lines leave blank a field that may not be: a customer may be, with --allow-anonymous.
     never_blank = [name for name, f in specs.items() if f.required and not f.nullable]
@@ -420,6 +426,11 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
         row_hash=row_hash[keep],
     )
     quarantined = _quarantine_rows(raw, typed, specs, status, reason, reasons, row_hash, batch_id)
+    # Lines quarantined before for a value that did not parse, read now: stored, or refused for another
+    # reason (refusals.py)
+    judged = keep | status.isin(["invalid", "conflict"])
+    kept_now = as_kept(raw, typed, specs, np.flatnonzero(judged.to_numpy())) if len(before) else None
+    read_now = read_since(store, spec.name, kept_now, row_hash[judged], kept) if kept_now is not None else {}
     moves = store.stage(batch_id, spec.name, accepted, quarantined, spec.time_column)
     try:
         # A row already stored may still bring new contact details (they are not part of its content).
@@ -455,13 +466,14 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             repeated_kept=batch.options.keep_repeated_lines or batch.options.one_unit_per_line,
             dated_by_first_line=batch.checked.dated,
             replaced=int(typed.loc[keep, spec.key].isin(stored[spec.key]).sum()) if spec.replaces else 0,
-            accepted_after_refusal=int(np.isin(row_hash[keep].to_numpy(), before).sum()),
+            accepted_after_refusal=int(np.isin(row_hash[keep].to_numpy(), [*before, *read_now.values()]).sum()),
             suggested_ts_formats=batch.checked.ts_formats,
         )
         store.catalog.commit(_record(report, batch.started, batch.options))
     except BaseException:
         store.discard(batch_id, moves)
         raise
+    relink(store.quarantine_files(spec.name), read_now)  # after the commit: a crash leaves them listed as out
     undo = Undo(settings.paths.offline, settings.paths.retracted / batch_id)  # `spend batches --remove` undoes
     if replace is not None and len(replace.orders):  # after the commit, as a retraction: the same file mends it
         earlier = [f for f in store.files(spec.name) if batch_id not in Path(f).name]
@@ -680,12 +692,7 @@ def _rule_order(spec: TableSpec, ctx: SchemaContext, extra: tuple[RowRule, ...])
 def _quarantine_rows(raw, typed, specs, status, reason, reasons, row_hash, batch_id) -> pd.DataFrame:
     """Rejected rows with their raw text (customer id pseudonymised), reason, all reasons and source row."""
     at = np.flatnonzero(status.isin(["invalid", "conflict"]).to_numpy())  # positions: cheaper than masks
-    columns = [c for c in specs if c in raw.columns and c != "customer_id"]
-    rows = raw.iloc[at][columns].astype(TEXT)
-    if "customer_id" in typed:
-        rows.insert(0, "customer_id", typed["customer_id"].iloc[at])  # pseudonym, never the raw id
-    if "event_id" in typed:
-        rows["event_id"] = typed["event_id"].iloc[at]
+    rows = as_kept(raw, typed, specs, at)
     first = reason.iloc[at]
     erased = (first == ERASED).to_numpy()
     if erased.any():  # nothing of an erased customer's row is kept but where it was and why
@@ -758,6 +765,7 @@ def _record(report: IngestReport, started: datetime, options: IngestOptions) -> 
             "counted_at": options.counted_at,
             "orders": options.orders,
             "no_order_ids": options.no_order_ids,
+            "repeated_hour": options.repeated_hour,
             "one_unit_per_line": options.one_unit_per_line,
             "replace_orders": options.replace_orders,
             "extra_rules": [r.reason for r in options.extra_rules],

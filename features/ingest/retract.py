@@ -69,7 +69,7 @@ class Undo:
         copy.parent.mkdir(parents=True, exist_ok=True)
         replace_with(copy, lambda temporary: pq.write_table(lines, temporary, **options))
 
-    def restore(self, committed: set[str], stored: set[str]) -> int:
+    def restore(self, committed: set[str], stored: pa.Array) -> int:
         """Put the lines back in their files (those of batches still `committed`), except those `stored`
         again since (by row hash: a later export of the order as it was), then forget them; returns how
         many lines went back."""
@@ -78,7 +78,7 @@ class Undo:
             path = self.root / copy.relative_to(self.folder)
             lines = pq.read_table(copy)
             if "row_hash" in lines.column_names:
-                lines = lines.filter(pc.invert(pc.is_in(lines["row_hash"], pa.array(sorted(stored), pa.string()))))
+                lines = lines.filter(pc.invert(pc.is_in(lines["row_hash"], stored)))
             if path.stem not in committed or not lines.num_rows:  # its own batch was removed (or expired) since
                 continue
             options = layout.options_of(pq.ParquetFile(copy))
@@ -104,9 +104,8 @@ def restore_retracted(store, batch_ids: list[str]) -> int:
         for table in tables:
             committed = store.committed_ids(table)
             hashes = store.read(table, ["row_hash"]) if store.has_rows(table) else None
-            stored = (
-                set(hashes["row_hash"].dropna().astype(str)) if hashes is not None and "row_hash" in hashes else set()
-            )
+            known = hashes is not None and "row_hash" in hashes
+            stored = pa.array(hashes["row_hash"].to_numpy(dtype="int64") if known else [], pa.int64())
             restored += Undo(store.paths.offline / table, undo.folder / table).restore(committed, stored)
         shutil.rmtree(undo.folder, ignore_errors=True)
     root = store.paths.retracted

@@ -145,6 +145,10 @@ class OfflineStore:
         """The table's committed Parquet files (for another reader: Spark, DuckDB)."""
         return _files(self.paths.table(table), self.committed_ids(table))
 
+    def quarantine_files(self, table: str) -> list[str]:
+        """The table's committed quarantine files."""
+        return _files(self.paths.quarantine / table, self.committed_ids(table))
+
     def has_rows(self, table: str) -> bool:
         return bool(self.files(table))
 

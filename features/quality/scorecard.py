@@ -14,6 +14,7 @@ import pandas as pd
 from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.daily_totals import daily_lines
+from spend.features.ingest.refusals import superseded
 from spend.features.ingest.store import OfflineStore
 from spend.features.quality.consistency import CHECKS
 from spend.features.schema.fields import default_context
@@ -91,14 +92,15 @@ def validity(batches: list[BatchRecord], went_in_later: dict[str, int] | None = 
 
 
 def _went_in_later(store: OfflineStore, table: str) -> dict[str, int]:
-    """Quarantined rows a later batch stored, by their quarantine reason (`spend quarantine` leaves them
-    out the same way)."""
-    refused = store.read_quarantine(table, ["reason", "row_hash"])
+    """Quarantined rows a later batch stored or refused again for another reason, by their quarantine reason
+    (`spend quarantine` leaves them out the same way)."""
+    refused = store.read_quarantine(table, ["reason", "row_hash", "batch_id"])
     if refused.empty or "row_hash" not in refused:
         return {}
     stored = store.read(table, ["row_hash"])
-    later = refused[refused["row_hash"].isin(stored["row_hash"] if "row_hash" in stored else [])]
-    return later["reason"].astype(str).value_counts().to_dict()
+    later = refused["row_hash"].isin(stored["row_hash"] if "row_hash" in stored else []).to_numpy(dtype=bool)
+    again = superseded(refused)  # refused again for another reason: counted once, as that refusal
+    return refused.loc[later | again, "reason"].astype(str).value_counts().to_dict()
 
 
 def uniqueness(batches: list[BatchRecord], stored: pd.DataFrame, key: str) -> Dimension:

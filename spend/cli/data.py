@@ -292,6 +292,13 @@ def ingest_command(
             "corrected); an order with a refused line keeps its stored lines.",
         ),
     ] = False,
+    repeated_hour: Annotated[
+        str | None,
+        typer.Option(
+            help="first or second: the pass a local time in the hour clocks go back over was in (a till open "
+            "that night). Without it such lines are quarantined (ambiguous_local_time): the export cannot say.",
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Validate an export, store accepted rows, quarantine rejected ones with a reason."""
@@ -319,6 +326,7 @@ def ingest_command(
         one_unit_per_line=one_unit_per_line,
         person_ids=None if person_ids is None else str(person_ids),
         replace_orders=replace_orders,
+        repeated_hour=repeated_hour,
     )
     files, others = export_files(path)
     beside = {f.resolve() for f in (orders, person_ids) if f is not None}

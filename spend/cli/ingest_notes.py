@@ -93,6 +93,12 @@ RULES: tuple[Rule, ...] = (
         lambda r: (
             "local times that SPEND_TIMEZONE passes twice or never (a daylight-saving change) cannot be "
             "placed: export them with their UTC offset (e.g. 2026-10-25T02:30:00+01:00)"
+            + (
+                "; or, for the hour passed twice, ingest the same export again with --repeated-hour first (or "
+                "second): each line then stored in that pass, at most an hour off"
+                if any(k.endswith(":ambiguous_local_time") for k in r.quarantined_by_reason)
+                else ""
+            )
         ),
     ),
     (

@@ -44,6 +44,8 @@ def quarantine_command(
     summary = {"table": table, "rows": len(rows), "reasons": rows["reason"].value_counts().to_dict()}
     if rows.attrs.get("went_in_later"):  # ingested again once what their reason asked for was given
         summary["went_in_later"] = rows.attrs["went_in_later"]
+    if rows.attrs.get("refused_again"):  # read since, and refused for another reason: listed under that one
+        summary["refused_again"] = rows.attrs["refused_again"]
     if out is not None:
         write_table(rows, out)
         summary["out"] = str(out)
@@ -59,9 +61,11 @@ def quarantine_command(
 
 def quarantined(settings: SpendSettings, table: str, reason: str | None, batch: str | None):
     """The table's quarantined rows still out of the store, each with its batch's source file name, filtered;
-    attrs["went_in_later"] counts the rows left out because a later ingest of their export stored them."""
+    attrs["went_in_later"] counts the rows left out because a later ingest of their export stored them,
+    attrs["refused_again"] those a later ingest refused for another reason (listed as that refusal)."""
     import pandas as pd
 
+    from spend.features.ingest.refusals import superseded
     from spend.features.ingest.store import OfflineStore
 
     store = OfflineStore(settings.paths)
@@ -70,7 +74,8 @@ def quarantined(settings: SpendSettings, table: str, reason: str | None, batch: 
         return pd.DataFrame(columns=FIRST)
     stored = store.read(table, ["row_hash"])
     later = rows["row_hash"].isin(stored["row_hash"] if "row_hash" in stored else []).to_numpy(dtype=bool)
-    rows = rows[~later].drop(columns=["row_hash"])
+    again = superseded(rows) & ~later  # refused again since, for another reason: listed as that
+    rows = rows[~later & ~again].drop(columns=["row_hash"])
     sources = {b.batch_id: Path(b.source).name for b in store.catalog.batches(table)}
     rows["source"] = rows["batch_id"].astype(str).map(sources)
     if batch is not None:
@@ -83,6 +88,7 @@ def quarantined(settings: SpendSettings, table: str, reason: str | None, batch: 
     rows = rows.sort_values(["batch_id", "source_row"], kind="stable").reset_index(drop=True)
     rows = rows[[*FIRST, *[c for c in rows.columns if c not in FIRST]]]
     rows.attrs["went_in_later"] = int(later.sum())
+    rows.attrs["refused_again"] = int(again.sum())
     return rows
 
 

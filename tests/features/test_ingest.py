@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from spend.cli import app
+from spend.cli.ingest_notes import notes
 from spend.core.errors import SpendError
 from spend.core.privacy.pseudonym import pseudonym
 from spend.features.ingest.catalog import BatchCatalog
@@ -1121,6 +1122,28 @@ def test_local_times_a_daylight_saving_change_skips_or_repeats_are_quarantined_a
     result = runner.invoke(app, ["ingest", str(cli), "--table", "transactions"], env={"SPEND_TIMEZONE": "Europe/Paris"})
     assert result.exit_code == 0 and "ts:ambiguous_local_time" in result.output
     assert "a daylight-saving change" in result.output and "need --ts-format" not in result.output
+
+
+@pytest.mark.parametrize(("repeated_hour", "utc"), [("first", "2026-10-25 00:30"), ("second", "2026-10-25 01:30")])
+def test_local_times_in_the_hour_clocks_go_back_over_go_in_with_the_pass_the_option_names(
+    settings, tmp_path, repeated_hour, utc
+):
+    """A till open the night clocks go back lost that hour's sales every year: quarantined, and the only
+    way out was an export with UTC offsets, which most tills cannot write."""
+    paris = settings.model_copy(update={"timezone": "Europe/Paris"})
+    times = ["2026-10-25T02:30:00", "2026-03-29T02:30:00", "2026-10-25T03:30:00"]
+    path = tmp_path / "paris.csv"
+    body = [f"o{i},alice,{t},p1,1,2.5" for i, t in enumerate(times)]
+    path.write_text("order_id,customer_id,ts,product_id,quantity,unit_price\n" + "\n".join(body) + "\n")
+    first = ingest(path, IngestOptions("transactions"), paris, now=NOW.replace(year=2027))
+    assert "--repeated-hour first" in " ".join(notes(first))
+    again = ingest(path, IngestOptions("transactions", repeated_hour=repeated_hour), paris, now=NOW.replace(year=2027))
+    assert (again.accepted, again.accepted_after_refusal) == (1, 1)
+    assert again.quarantined_by_reason == {}  # the skipped time stays out, a duplicate of its refusal
+    stored = OfflineStore(paris.paths).read("transactions").set_index("order_id")["ts"]
+    assert stored["o0"] == pd.Timestamp(utc, tz="UTC") and stored["o2"] == pd.Timestamp("2026-10-25 02:30", tz="UTC")
+    with pytest.raises(SpendError, match="--repeated-hour: 'both' is not a pass; use first or second"):
+        IngestOptions("transactions", repeated_hour="both")
 
 
 def test_spend_quarantine_lists_rejected_rows_with_reason_source_file_and_row(settings, tmp_path):

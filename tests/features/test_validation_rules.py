@@ -453,6 +453,48 @@ def test_lines_without_a_customer_go_in_once_the_export_is_ingested_again_with_a
     assert (again.accepted, again.duplicates, again.accepted_after_refusal) == (1, 1, 1)
 
 
+def test_lines_refused_for_a_time_they_could_not_read_are_out_no_more_once_read_with_ts_format(settings, write_csv):
+    """The hint asks for --ts-format; given, the lines went in, but `spend quarantine` kept listing every one
+    as still out and the quality scorecard counted them invalid: nothing tied a line to its refusal."""
+    from spend.features.quality.scorecard import scorecard
+
+    lines = [GOOD_LINE | {"event_id": "", "order_id": f"o{i}", "ts": f"12/0{i + 1}/2025 10:00"} for i in range(3)]
+    lines.append(GOOD_LINE | {"event_id": "", "order_id": "o9", "ts": "someday"})  # unreadable either way
+    path = write_csv(lines)
+    first = ingest(path, IngestOptions("transactions"), settings, now=NOW)
+    assert first.quarantined_by_reason == {"ts:unparsable_timestamp": 4}
+    read = ingest(path, IngestOptions("transactions", ts_format="%m/%d/%Y %H:%M"), settings, now=NOW)
+    assert (read.accepted, read.accepted_after_refusal, read.quarantined, read.duplicates) == (3, 3, 0, 1)
+    listed = json.loads(runner.invoke(app, ["quarantine", "--table", "transactions", "--json"]).stdout)
+    assert (listed["rows"], listed["went_in_later"]) == (1, 3)
+    validity = scorecard(settings, now=NOW)["tables"]["transactions"]["validity"]
+    assert validity == {"score": 75.0, "failing": ["ts:unparsable_timestamp: 1 rows quarantined"]}
+    again = ingest(path, IngestOptions("transactions", ts_format="%m/%d/%Y %H:%M"), settings, now=NOW)
+    assert (again.accepted, again.duplicates) == (0, 4)  # nothing new
+
+
+def test_a_line_read_at_last_but_refused_for_another_reason_is_out_once_for_that_reason(settings, write_csv):
+    """Its time read with --ts-format, a line without a customer was refused again, and listed twice:
+    as an unreadable time and as an anonymous line."""
+    from spend.features.quality.scorecard import scorecard
+
+    lines = [GOOD_LINE | {"event_id": "", "order_id": "o1", "ts": "12/01/2025 10:00", "customer_id": ""}]
+    lines.append(GOOD_LINE | {"event_id": "", "order_id": "o2", "ts": "12/02/2025 10:00"})
+    path = write_csv(lines)
+    ingest(path, IngestOptions("transactions"), settings, now=NOW)
+    read = ingest(path, IngestOptions("transactions", ts_format="%m/%d/%Y %H:%M"), settings, now=NOW)
+    assert (read.accepted, read.quarantined_by_reason) == (1, {"customer_id:missing": 1})
+    listed = json.loads(runner.invoke(app, ["quarantine", "--table", "transactions", "--json"]).stdout)
+    assert (listed["reasons"], listed["went_in_later"], listed["refused_again"]) == ({"customer_id:missing": 1}, 1, 1)
+    validity = scorecard(settings, now=NOW)["tables"]["transactions"]["validity"]
+    assert validity == {"score": 50.0, "failing": ["customer_id:missing: 1 rows quarantined"]}
+    anonymous = IngestOptions("transactions", ts_format="%m/%d/%Y %H:%M", allow_anonymous=True)
+    last = ingest(path, anonymous, settings, now=NOW)
+    assert (last.accepted, last.accepted_after_refusal) == (1, 1)
+    listed = json.loads(runner.invoke(app, ["quarantine", "--table", "transactions", "--json"]).stdout)
+    assert listed["rows"] == 0 and scorecard(settings, now=NOW)["tables"]["transactions"]["validity"]["score"] == 100.0
+
+
 def test_a_line_whose_money_cells_carry_two_symbols_is_quarantined(settings, write_csv):
     """A price in dollars and a cost in euros on one line cannot both be the line's currency."""
     settings = settings.model_copy(update={"currencies": frozenset({"GBP", "EUR", "USD"})})

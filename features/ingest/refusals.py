@@ -1,0 +1,95 @@
+"""Lines an earlier batch quarantined for a value it could not read, stored now that the options read it
+(the same export ingested again with --ts-format, --decimal or --repeated-hour).
+
+A row refused for such a value has no parsed value to hash, so its identity (row_hash) holds its raw
+text; read with the right options, the same line hashes as its content, and nothing tied it to its
+refusal: `spend quarantine` kept listing it and the quality scorecard counted it invalid. The line is
+recognised by what the quarantine keeps of it (its customer's pseudonym and the raw text of its other
+fields), and its quarantined copy takes the stored row's identity, so whatever asks whether a refused
+row went in later asks by row_hash alone. Read now but refused for another reason (a time read, then
+no customer), the old copy takes the new refusal's identity: the line is out once, for its latest
+reason (`superseded`). A row that parsed whole hashes alike both times (judged again, it is a duplicate
+of its refusal); every row still out is looked at, as a row's first reason may not be the value it
+could not read (no customer, and a time not read).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from spend.core.files import replace_with
+from spend.features.ingest.identity import content_hash
+from spend.features.schema.fields import TEXT
+from spend.features.store import layout
+
+
+def as_kept(raw: pd.DataFrame, typed: pd.DataFrame, specs: dict, at: np.ndarray) -> pd.DataFrame:
+    """The rows at positions `at` as the quarantine keeps them: the raw text of each field, the customer's
+    pseudonym (never the raw id) and the event id as derived."""
+    columns = [c for c in specs if c in raw.columns and c != "customer_id"]
+    rows = raw.iloc[at][columns].astype(TEXT)
+    if "customer_id" in typed:
+        rows.insert(0, "customer_id", typed["customer_id"].iloc[at])
+    if "event_id" in typed:
+        rows["event_id"] = typed["event_id"].iloc[at]
+    return rows
+
+
+def read_since(store, table: str, kept: pd.DataFrame, hashes: pd.Series, stored: np.ndarray) -> dict[int, int]:
+    """The quarantined rows still out (their row_hash not `stored`) that are lines of `kept` (the rows
+    judged now, accepted or refused, as the quarantine would keep them; `hashes` theirs): each one's
+    row_hash -> the line's now."""
+    if kept.empty:
+        return {}
+    refused = store.read_quarantine(table)
+    if refused.empty or "row_hash" not in refused:
+        return {}
+    out = refused[~refused["row_hash"].isin(stored).to_numpy(dtype=bool)]
+    if out.empty:
+        return {}
+    columns = [c for c in kept.columns if c != "event_id"]  # derived from the parsed values: not the line's
+    mine = pd.Series(hashes.to_numpy(), index=_identity(kept, columns).to_numpy())
+    mine = mine[~mine.index.duplicated()]
+    theirs = _identity(out, columns)
+    hit = theirs.isin(mine.index).to_numpy(dtype=bool)
+    return dict(zip(out["row_hash"].to_numpy()[hit].tolist(), mine.loc[theirs[hit]].tolist(), strict=True))
+
+
+def superseded(refused: pd.DataFrame) -> np.ndarray:
+    """Which quarantined rows a later batch refused again under another reason (`relink` gave them its
+    identity): the line is out once, for its latest reason. `refused` holds batch_id and row_hash."""
+    if refused.empty:
+        return np.zeros(0, dtype=bool)
+    batch = refused["batch_id"].astype(str)
+    latest = batch.groupby(refused["row_hash"].to_numpy()).transform("max")  # batch ids sort by time
+    return (batch < latest).to_numpy(dtype=bool)
+
+
+def _identity(rows: pd.DataFrame, columns: list[str]) -> pd.Series:
+    blank = pd.Series(pd.NA, index=rows.index, dtype=TEXT)
+    return content_hash(pd.DataFrame({c: rows[c].astype(TEXT) if c in rows else blank for c in columns}))
+
+
+def relink(quarantine_files: list[str], links: dict[int, int]) -> None:
+    """Give the quarantined rows `links` names the identity of the line now stored (each file holding one
+    rewritten in one move, as a retraction rewrites them)."""
+    if not links:
+        return
+    old = pd.Index(np.fromiter(links, dtype="int64", count=len(links)))
+    new = np.fromiter(links.values(), dtype="int64", count=len(links))
+    for path in quarantine_files:
+        parquet = pq.ParquetFile(path)
+        table = parquet.read()
+        if "row_hash" not in table.column_names:
+            continue
+        hashes = table.column("row_hash").to_numpy()
+        at = old.get_indexer(hashes)
+        if not (at >= 0).any():
+            continue
+        relinked = pa.array(np.where(at >= 0, new[at], hashes), pa.int64())
+        table = table.set_column(table.column_names.index("row_hash"), "row_hash", relinked)
+        options = layout.options_of(parquet)
+        replace_with(path, lambda temporary, t=table, o=options: pq.write_table(t, temporary, **o))
