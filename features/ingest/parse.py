@@ -15,6 +15,8 @@ import pyarrow.compute as pc
 
 from spend.core.errors import SpendError
 from spend.core.ids import canonical_ids
+from spend.features.ingest.zones import FIELD as ZONE
+from spend.features.ingest.zones import zone_column
 from spend.features.schema.fields import ID_PATTERN, TEXT, FieldSpec, Kind
 from spend.features.schema.words import distinct, plain
 
@@ -354,13 +356,36 @@ def parse_column(raw: pd.Series, spec: FieldSpec, ts_format: str | None, timezon
     return as_text(raw), pd.Series(False, index=raw.index), "text"
 
 
-def _read_repeated_hour(columns, name, raw, rules, zone, repeated_hour) -> pd.Series:
-    """The failed values in the repeated hour read in the pass the option names (into `columns`); the
-    rules of the others."""
+def timestamp_column(
+    raw: pd.Series, ts_format: str | None, timezone: str, repeated_hour: str | None = None
+) -> tuple[pd.Series, pd.Series]:
+    """A timestamp column in UTC, and the rule each value that could not be placed failed: a local time
+    the zone skips or repeats is said as such, and one it repeats is read in the pass `repeated_hour`
+    names when given."""
+    values, bad = parse_timestamps(raw, ts_format, timezone)
+    rules = pd.Series("unparsable_timestamp", index=raw.index[bad.to_numpy()], dtype=object)
+    if not len(rules):
+        return values, rules
+    rules = local_time_problems(raw[bad], ts_format, timezone).fillna("unparsable_timestamp")
     twice = rules[rules == "ambiguous_local_time"].index
-    if len(twice):
-        columns[name].loc[twice] = in_repeated_hour(raw.loc[twice], *zone, repeated_hour)
-    return rules.drop(twice)
+    if repeated_hour is not None and len(twice):
+        values.loc[twice] = in_repeated_hour(raw.loc[twice], ts_format, timezone, repeated_hour)
+        rules = rules.drop(twice)
+    return values, rules
+
+
+def _timestamps_in_zones(
+    raw: pd.Series, zones: pd.Series, ts_format: str | None, timezone: str, repeated_hour: str | None
+) -> tuple[pd.Series, pd.Series]:
+    """`timestamp_column` with each line's local time read in its own zone (SPEND_TIMEZONE where it has
+    none or names none)."""
+    values = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us, UTC]")
+    rules = []
+    for zone, rows in zones.fillna(timezone).groupby(zones.fillna(timezone).to_numpy(), sort=False).groups.items():
+        part, failed = timestamp_column(raw.loc[rows], ts_format, str(zone), repeated_hour)
+        values.loc[rows] = part
+        rules.append(failed)
+    return values, pd.concat(rules).sort_index() if rules else pd.Series(dtype=object)
 
 
 def _empty(index: pd.Index, dtype) -> pd.Series:
@@ -384,20 +409,23 @@ def parse_frame(
     `repeated_hour`: which pass a local time in the hour clocks go back over is in (None: refused)."""
     columns: dict[str, pd.Series] = {}
     failures: list[pd.DataFrame] = []
+    zones = zone_column(raw[ZONE]) if ZONE in specs and ZONE in raw.columns else None  # each line's own
     for name, spec in specs.items():
         if name not in raw.columns:
             columns[name] = _empty(raw.index, spec.dtype)
             continue
-        values, bad, rule = parse_column(raw[name], spec, ts_format, timezone, decimal)
-        columns[name] = values.astype(spec.dtype)
-        if bad.any():
+        if name == ZONE:
+            values, bad = zones
+            rules = pd.Series("unknown_zone", index=raw.index[bad.to_numpy()], dtype=object)
+        elif spec.kind is Kind.TIMESTAMP and zones is not None:
+            values, rules = _timestamps_in_zones(raw[name], zones[0], ts_format, timezone, repeated_hour)
+        elif spec.kind is Kind.TIMESTAMP:
+            values, rules = timestamp_column(raw[name], ts_format, timezone, repeated_hour)
+        else:
+            values, bad, rule = parse_column(raw[name], spec, ts_format, timezone, decimal)
             rules = pd.Series(rule, index=raw.index[bad.to_numpy()], dtype=object)
-            if spec.kind is Kind.TIMESTAMP:  # a local time the zone skips or repeats: said as such
-                rules = local_time_problems(raw[name][bad], ts_format, timezone).fillna(rule)
-                if repeated_hour is not None:
-                    rules = _read_repeated_hour(
-                        columns, name, raw[name][bad], rules, (ts_format, timezone), repeated_hour
-                    )
+        columns[name] = values.astype(spec.dtype)
+        if len(rules):
             failures.append(pd.DataFrame({"row": rules.index, "reason": name + ":" + rules.astype(str)}))
     frame = pd.DataFrame(columns, index=raw.index)
     failed = pd.concat(failures) if failures else pd.DataFrame({"row": [], "reason": []})

@@ -682,6 +682,7 @@ def _rule_order(spec: TableSpec, ctx: SchemaContext, extra: tuple[RowRule, ...])
                 "nonexistent_local_time",
                 "not_a_float",
                 "not_a_int",
+                "unknown_zone",
                 "missing",
             )
         ]

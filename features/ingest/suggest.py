@@ -137,6 +137,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     "kind": ("transaction_type", "line_type", "event_type", "sale_type", "record_type", "type"),
     "person_id": ("customer_unique_id", "unique_customer_id", "unique_id", "person", "master_customer_id"),
+    "time_zone": ("timezone", "tz", "zone", "location_time_zone", "store_time_zone"),
     "on_promotion": ("onpromotion", "on_promo", "is_promo", "promo_flag", "promotion_flag", "is_promotion"),
     "listed_at": ("listing_date", "launch_date", "release_date", "published_at", "first_listed", "created_at"),
 }

@@ -109,6 +109,17 @@ def _transaction_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
         id_field("order_id", "Order (basket, invoice or return slip) the line belongs to."),
         _customer_id(ctx, nullable=ctx.allow_anonymous),
         _ts(ctx, "When the line was purchased or returned."),
+        FieldSpec(
+            "time_zone",
+            Kind.TEXT,
+            "The zone the line's local time is in, for a shop whose stores keep different clocks (Square's "
+            "Time Zone): an IANA name, a UTC offset (+01:00), or a display name such as Pacific Time (US & "
+            "Canada); stored as the IANA name or offset. Blank: SPEND_TIMEZONE. A zone it cannot read is "
+            "`unknown_zone`.",
+            required=False,
+            nullable=True,
+            content="never",  # the instant it gives ts is the line's content already
+        ),
         id_field("product_id", "Product (SKU) id."),
         FieldSpec(
             "quantity",

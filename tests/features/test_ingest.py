@@ -569,7 +569,7 @@ def test_a_customer_list_without_sign_up_dates_is_dated_by_first_lines(settings,
         (  # Square's item sales: the date and the time of day apart, joined
             "Date,Time,Time Zone,Item,Qty,SKU,Gross Sales,Transaction ID,Customer ID,Location",
             "--map Date+Time=ts --map 'Transaction ID=order_id' --map 'Customer ID=customer_id' "
-            "--map SKU=product_id --map Qty=quantity --map Location=store_id "
+            "--map SKU=product_id --map Qty=quantity --map 'Time Zone=time_zone' --map Location=store_id "
             "--map 'Gross Sales=unit_price' --line-totals",  # a line's total, not a price: divided by Qty
         ),
         (  # Favorita's daily units per store and item: no price, no order, no customer
@@ -1144,6 +1144,34 @@ def test_local_times_in_the_hour_clocks_go_back_over_go_in_with_the_pass_the_opt
     assert stored["o0"] == pd.Timestamp(utc, tz="UTC") and stored["o2"] == pd.Timestamp("2026-10-25 02:30", tz="UTC")
     with pytest.raises(SpendError, match="--repeated-hour: 'both' is not a pass; use first or second"):
         IngestOptions("transactions", repeated_hour="both")
+
+
+def test_each_line_of_a_shop_whose_stores_keep_different_clocks_is_read_in_its_own_zone(settings, tmp_path):
+    """Square writes each line's date and time beside its location's zone: every line was read in
+    SPEND_TIMEZONE, so a New York sale and a Los Angeles one at 10:00 on their own clocks were one instant."""
+    zones = [
+        "Pacific Time (US & Canada)",  # Square's
+        "(GMT-05:00) Eastern Time (US & Canada)",  # Shopify's
+        "Asia/Kolkata",
+        "UTC+05:30",
+        "",  # SPEND_TIMEZONE
+        "Mars Time",
+    ]
+    body = [f"o{i},c{i},2025-07-01,10:00:00,{zone},p1,1,2.50" for i, zone in enumerate(zones)]
+    path = tmp_path / "square.csv"
+    path.write_text("Transaction ID,Customer ID,Date,Time,Time Zone,SKU,Qty,Price\n" + "\n".join(body) + "\n")
+    told = runner.invoke(app, ["ingest", str(path), "--table", "transactions", "--json"])
+    assert "Time Zone=time_zone" in told.stdout  # the column Spend now reads is named for the map
+    paris = settings.model_copy(update={"timezone": "Europe/Paris"})
+    maps = {"Transaction ID": "order_id", "Customer ID": "customer_id", "Date+Time": "ts", "Time Zone": "time_zone"}
+    maps |= {"SKU": "product_id", "Qty": "quantity", "Price": "unit_price"}
+    report = ingest(path, IngestOptions("transactions", maps), paris, now=NOW)
+    assert (report.accepted, report.quarantined_by_reason) == (5, {"time_zone:unknown_zone": 1})
+    stored = OfflineStore(paris.paths).read("transactions").set_index("order_id")
+    utc = stored["ts"].dt.strftime("%H:%M").to_dict()
+    assert utc == {"o0": "17:00", "o1": "14:00", "o2": "04:30", "o3": "04:30", "o4": "08:00"}
+    written = stored["time_zone"].astype(object).where(stored["time_zone"].notna(), None).tolist()
+    assert written == ["America/Los_Angeles", "America/New_York", "Asia/Kolkata", "+05:30", None]
 
 
 def test_spend_quarantine_lists_rejected_rows_with_reason_source_file_and_row(settings, tmp_path):
