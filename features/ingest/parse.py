@@ -381,7 +381,8 @@ def _timestamps_in_zones(
     none or names none)."""
     values = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us, UTC]")
     rules = []
-    for zone, rows in zones.fillna(timezone).groupby(zones.fillna(timezone).to_numpy(), sort=False).groups.items():
+    zones = zones.fillna(timezone)
+    for zone, rows in zones.groupby(zones.to_numpy(), sort=False).groups.items():
         part, failed = timestamp_column(raw.loc[rows], ts_format, str(zone), repeated_hour)
         values.loc[rows] = part
         rules.append(failed)

@@ -96,19 +96,13 @@ def restore_retracted(store, batch_ids: list[str]) -> int:
     """After batches were removed (under the ledger lock): the lines each had taken back go back where they
     were, and the kept lines of theirs that others took back are deleted; returns how many went back."""
     restored = 0
-    for batch_id in batch_ids:
-        undo = Undo(store.paths.offline, store.paths.retracted / batch_id)
-        if not undo.folder.exists():
-            continue
-        tables = [p.name for p in undo.folder.iterdir() if p.is_dir()]
-        for table in tables:
-            committed = store.committed_ids(table)
-            hashes = store.read(table, ["row_hash"]) if store.has_rows(table) else None
-            known = hashes is not None and "row_hash" in hashes
-            stored = pa.array(hashes["row_hash"].to_numpy(dtype="int64") if known else [], pa.int64())
-            restored += Undo(store.paths.offline / table, undo.folder / table).restore(committed, stored)
-        shutil.rmtree(undo.folder, ignore_errors=True)
     root = store.paths.retracted
+    for folder in [root / b for b in batch_ids if (root / b).exists()]:
+        for table in [p.name for p in folder.iterdir() if p.is_dir()]:
+            hashes = store.read(table, ["row_hash"]) if store.has_rows(table) else pd.DataFrame()
+            stored = pa.array(hashes["row_hash"].to_numpy(dtype="int64") if "row_hash" in hashes else [], pa.int64())
+            restored += Undo(store.paths.offline / table, folder / table).restore(store.committed_ids(table), stored)
+        shutil.rmtree(folder, ignore_errors=True)
     for copy in [c for c in root.rglob("*.parquet") if c.stem in batch_ids] if root.exists() else ():
         copy.unlink()  # the removed batches' own lines that other batches took back: gone with them
     return restored
