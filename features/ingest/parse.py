@@ -342,11 +342,10 @@ def parse_categories(raw: pd.Series, words: tuple[tuple[str, str], ...] = ()) ->
     return pd.Series(pd.arrays.ArrowStringArray(values), index=raw.index), fine
 
 
-def parse_column(raw: pd.Series, spec: FieldSpec, ts_format: str | None, timezone: str, decimal: str = "."):
+def parse_column(raw: pd.Series, spec: FieldSpec, decimal: str = "."):
+    """A column of any kind but a timestamp (`timestamp_column`), where each value failed, and its rule."""
     if spec.kind is Kind.ID:
         return (*parse_ids(raw), "malformed_id")
-    if spec.kind is Kind.TIMESTAMP:
-        return (*parse_timestamps(raw, ts_format, timezone), "unparsable_timestamp")
     if spec.kind in (Kind.FLOAT, Kind.INT):
         return (*parse_numbers(raw, spec.kind, decimal), f"not_a_{spec.kind.value}")
     if spec.kind is Kind.FLAG:
@@ -423,7 +422,7 @@ def parse_frame(
         elif spec.kind is Kind.TIMESTAMP:
             values, rules = timestamp_column(raw[name], ts_format, timezone, repeated_hour)
         else:
-            values, bad, rule = parse_column(raw[name], spec, ts_format, timezone, decimal)
+            values, bad, rule = parse_column(raw[name], spec, decimal)
             rules = pd.Series(rule, index=raw.index[bad.to_numpy()], dtype=object)
         columns[name] = values.astype(spec.dtype)
         if len(rules):

@@ -58,6 +58,14 @@ def read_since(store, table: str, kept: pd.DataFrame, hashes: pd.Series, stored:
     return dict(zip(out["row_hash"].to_numpy()[hit].tolist(), mine.loc[theirs[hit]].tolist(), strict=True))
 
 
+def settled(store, table: str, refused: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Which quarantined rows (`refused`: batch_id and row_hash) are no longer out as they were: stored by a
+    later batch, and (the others) refused again by a later batch for another reason."""
+    stored = store.read(table, ["row_hash"])
+    later = refused["row_hash"].isin(stored["row_hash"] if "row_hash" in stored else []).to_numpy(dtype=bool)
+    return later, superseded(refused) & ~later
+
+
 def superseded(refused: pd.DataFrame) -> np.ndarray:
     """Which quarantined rows a later batch refused again under another reason (`relink` gave them its
     identity): the line is out once, for its latest reason. `refused` holds batch_id and row_hash."""

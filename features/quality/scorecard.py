@@ -14,7 +14,7 @@ import pandas as pd
 from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.daily_totals import daily_lines
-from spend.features.ingest.refusals import superseded
+from spend.features.ingest.refusals import settled
 from spend.features.ingest.store import OfflineStore
 from spend.features.quality.consistency import CHECKS
 from spend.features.schema.fields import default_context
@@ -97,9 +97,7 @@ def _went_in_later(store: OfflineStore, table: str) -> dict[str, int]:
     refused = store.read_quarantine(table, ["reason", "row_hash", "batch_id"])
     if refused.empty or "row_hash" not in refused:
         return {}
-    stored = store.read(table, ["row_hash"])
-    later = refused["row_hash"].isin(stored["row_hash"] if "row_hash" in stored else []).to_numpy(dtype=bool)
-    again = superseded(refused)  # refused again for another reason: counted once, as that refusal
+    later, again = settled(store, table, refused)  # refused again for another reason: counted once, as that
     return refused.loc[later | again, "reason"].astype(str).value_counts().to_dict()
 
 

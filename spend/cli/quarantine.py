@@ -65,16 +65,14 @@ def quarantined(settings: SpendSettings, table: str, reason: str | None, batch: 
     attrs["refused_again"] those a later ingest refused for another reason (listed as that refusal)."""
     import pandas as pd
 
-    from spend.features.ingest.refusals import superseded
+    from spend.features.ingest.refusals import settled
     from spend.features.ingest.store import OfflineStore
 
     store = OfflineStore(settings.paths)
     rows = store.read_quarantine(table)
     if rows.empty:
         return pd.DataFrame(columns=FIRST)
-    stored = store.read(table, ["row_hash"])
-    later = rows["row_hash"].isin(stored["row_hash"] if "row_hash" in stored else []).to_numpy(dtype=bool)
-    again = superseded(rows) & ~later  # refused again since, for another reason: listed as that
+    later, again = settled(store, table, rows)  # refused again since, for another reason: listed as that
     rows = rows[~later & ~again].drop(columns=["row_hash"])
     sources = {b.batch_id: Path(b.source).name for b in store.catalog.batches(table)}
     rows["source"] = rows["batch_id"].astype(str).map(sources)
