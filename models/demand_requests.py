@@ -208,9 +208,10 @@ def plan_skipped(model, plan: pd.DataFrame | None) -> str | None:
     return "; ".join(lines) or None
 
 
-def latest_counts(counts: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Each product x store's last stock count before `as_of`, with its age in days."""
-    ts = pd.to_datetime(counts["ts"], utc=True).dt.tz_localize(None)
+def latest_counts(counts: pd.DataFrame, as_of: pd.Timestamp, zone: str = "UTC") -> pd.DataFrame:
+    """Each product x store's last stock count before the shop's day `as_of` (its clock: `zone`), with
+    its age in days."""
+    ts = pd.to_datetime(counts["ts"], utc=True).dt.tz_convert(zone).dt.tz_localize(None)
     before = counts.assign(ts=ts)[ts < as_of].sort_values("ts", kind="stable")
     last = before.drop_duplicates(["product_id", "store_id"], keep="last").copy()
     last["product_id"], last["store_id"] = last["product_id"].astype(str), last["store_id"].astype(str)
@@ -249,10 +250,11 @@ def _counted_stores(merged: pd.DataFrame, bad: pd.Series) -> str:
     return f", or ask for the stores counted in full ({first_few(counted, 10)})"
 
 
-def day(ts) -> pd.Timestamp:
-    """A timestamp or date as its day, in UTC without a zone (the demand model's calendar)."""
+def day(ts, zone: str = "UTC") -> pd.Timestamp:
+    """A date as itself, an instant as the shop's day then (its clock: `zone`), without a zone (the demand
+    model's calendar)."""
     stamp = pd.Timestamp(ts)
-    return (stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp).normalize()
+    return (stamp.tz_convert(zone).tz_localize(None) if stamp.tzinfo is not None else stamp).normalize()
 
 
 def replenish(
@@ -263,23 +265,24 @@ def replenish(
     review_days: int,
     pairs: pd.DataFrame | None = None,
     lead_time_days: float | None = None,
+    zone: str = "UTC",
 ) -> tuple[pd.DataFrame, pd.Timestamp]:
     """(order-up-to suggestions for `pairs`, default every series the model answers for and the counts
     cover (`forecastable`); the as-of day: `as_of`, or by default the day after the last stock count).
     `lead_time_days` replaces every count's lead time; without stock counts (None or empty) it is
     required, and only target stock levels come out (on hand, on order, the order and its fill rate
-    empty, the reason says why)."""
+    empty, the reason says why). `zone`: the shop's clock (SPEND_TIMEZONE), whose days the history counts."""
     from spend.models.replenishment import COLUMNS, cover_demand, order_up_to
 
     counted = counts is not None and not counts.empty
     _check_replenish_request(counted, service_level, review_days, lead_time_days)
     first_day = model.last_date_ + pd.Timedelta(days=1)
     if as_of is None:
-        as_of = day(counts["ts"].max()) + pd.Timedelta(days=1) if counted else first_day
-    as_of = day(as_of)
+        as_of = day(counts["ts"].max(), zone) + pd.Timedelta(days=1) if counted else first_day
+    as_of = day(as_of, zone)
     pairs = forecastable(model, counts) if pairs is None else pairs
     if counted:
-        stock = latest_counts(counts, as_of)
+        stock = latest_counts(counts, as_of, zone)
         check_counts(stock, pairs, as_of, lead_time_days is not None)
         stock = pairs.merge(stock, on=["product_id", "store_id"])
     else:

@@ -49,7 +49,9 @@ def suggest(service, ctx: bentoml.Context, stores, products, service_level, revi
         return unavailable(ctx, "the stock counts cannot be read: a stored file is damaged")
     try:
         pairs = requested_series(forecastable(loaded.model, counts), products, stores)
-        frame, day = replenish(loaded.model, counts, as_of, service_level, review_days, pairs, lead_time_days)
+        frame, day = replenish(
+            loaded.model, counts, as_of, service_level, review_days, pairs, lead_time_days, service.settings.timezone
+        )
     except BadRequest as error:
         return _refused(ctx, error)
     service._served(ctx, loaded, customers=0, result_size=len(frame))

@@ -36,7 +36,7 @@ def suggest(
     declared = spec("demand")
     model, version = ModelStore(settings).load(declared.name, feature_service=declared.feature_service)
     pairs = requested_series(forecastable(model, counts), products, stores) if products or stores else None
-    frame, as_of = replenish(model, counts, as_of, service_level, review_days, pairs, lead_time_days)
+    frame, as_of = replenish(model, counts, as_of, service_level, review_days, pairs, lead_time_days, settings.timezone)
     summary = {
         "model": f"{declared.name} v{version.version}",
         "as_of": as_of.date().isoformat(),

@@ -49,14 +49,15 @@ class Catalogue:
             listed = pd.Series(rows["listed_at"].to_numpy(), index=rows["product_id"].to_numpy(), name="listed_at")
         return cls(categories, pairs if len(pairs) else None, note, listed)
 
-    def launches(self, sold) -> pd.DataFrame:
-        """The catalogued products `sold` does not hold, with their category and listing day (`ds`, UTC
-        without a zone, as the demand history's dates): the products a forecast can only take from their
-        category."""
+    def launches(self, sold, zone: str = "UTC") -> pd.DataFrame:
+        """The catalogued products `sold` does not hold, with their category and listing day (`ds`, the
+        shop's day in `zone`, without a zone, as the demand history's dates): the products a forecast can
+        only take from their category."""
         if self.categories is None or self.listed is None:
             return pd.DataFrame(columns=["product_id", "category", "ds"])
         unsold = self.categories.index[~self.categories.index.isin(set(sold))]
-        listed = pd.to_datetime(self.listed.reindex(unsold), utc=True).dt.tz_localize(None).dt.normalize()
+        listed = pd.to_datetime(self.listed.reindex(unsold), utc=True).dt.tz_convert(zone).dt.tz_localize(None)
+        listed = listed.dt.normalize()
         frame = pd.DataFrame({"product_id": unsold, "category": self.categories.reindex(unsold).to_numpy()})
         return frame.assign(ds=listed.to_numpy()).dropna(subset=["ds"]).reset_index(drop=True)
 

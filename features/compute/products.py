@@ -4,7 +4,8 @@ A history without any store_id is one shop (store `all`); lines without a store 
 stores are the store `unassigned` (build.py says which). Demand rows are dense (a day without sales is
 a row with zero units: demand models need the zeros) from each product x store's first sale to the end
 of the history (the last day any line was sold), so a product that stopped selling shows its zeros. A
-row with event_timestamp T describes the day before T. Where inventory counts are ingested,
+row with event_timestamp T describes the shop's day that ended at T (days start at the shop's local
+midnight, SPEND_TIMEZONE: features/compute/days.py). Where inventory counts are ingested,
 `stockout_1d` is 1 on a day that closed with nothing on hand (the day's sales were capped by the
 shelf, not by demand), 0 on a day that closed with stock, and empty where no count was taken.
 """
@@ -14,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from spend.features.compute.days import DAY, UTC, ShopClock
 from spend.features.compute.windows import EventIndex, daily_cutoffs, seconds
 
-DAY = 86_400
 DEMAND_COLUMNS = (
     "units_1d",
     "revenue_1d",
@@ -48,9 +49,10 @@ def demand_snapshots(
     until: pd.Timestamp,
     inventory: pd.DataFrame | None = None,
     history_end: pd.Timestamp | None = None,
+    clock: ShopClock = UTC,
 ) -> pd.DataFrame:
     """`history_end`: the last line's time in the whole history, given when `transactions` holds only some
-    products (a Spark partition); every series runs to the day after it."""
+    products (a Spark partition); every series runs to the day after it. Days are the shop's (`clock`)."""
     if transactions.empty:
         return pd.DataFrame(columns=["product_id", "store_id", "event_timestamp", *DEMAND_COLUMNS])
     missing = ONE_SHOP if transactions["store_id"].isna().all() else NO_STORE
@@ -58,7 +60,7 @@ def demand_snapshots(
     pair = lines["product_id"].astype(str) + "\x1f" + lines["store_id"].astype(str)
     ids = pd.Index(pd.unique(pair))
     code = ids.get_indexer(pair)
-    ts = seconds(lines["ts"])
+    ts = clock.wall(seconds(lines["ts"]))
     bought = (lines["kind"] == "purchase").to_numpy()
     priced = bought & lines["unit_price"].notna().to_numpy()  # daily totals of units alone have no price
     index = EventIndex.build(
@@ -74,8 +76,8 @@ def demand_snapshots(
     )
     first = pd.Series(ts).groupby(code).min()
     start = (first.to_numpy() // DAY + 1) * DAY
-    last = int(ts.max()) if history_end is None else int(pd.Timestamp(history_end).timestamp())
-    end = np.full(len(start), min((last // DAY + 1) * DAY, int(until.timestamp())))
+    last = int(ts.max()) if history_end is None else clock.wall_at(history_end)
+    end = np.full(len(start), min((last // DAY + 1) * DAY, clock.wall_at(until)))
     entity, cutoff = daily_cutoffs(start, end)
     codes = first.index.to_numpy()[entity]
     split = pd.Series(ids.to_numpy()[codes].astype(str)).str.split("\x1f", n=1, expand=True)
@@ -89,7 +91,7 @@ def demand_snapshots(
         {
             "product_id": product,
             "store_id": store,
-            "event_timestamp": pd.to_datetime(cutoff, unit="s", utc=True),
+            "event_timestamp": pd.to_datetime(clock.instant(cutoff), unit="s", utc=True),
             "units_1d": units,
             "revenue_1d": np.where((units > 0) & (priced <= 0), np.nan, revenue),  # sold at no known price
             "avg_unit_price_1d": np.divide(revenue, priced, out=np.full(len(units), np.nan), where=priced > 0),
@@ -97,18 +99,19 @@ def demand_snapshots(
             "returned_units_1d": day_sum("returned"),
             "units_7d": day_sum("units", 7),
             "units_28d": day_sum("units", 28),
-            "stockout_1d": _stockouts(product, store, cutoff, inventory),
+            "stockout_1d": _stockouts(product, store, cutoff, inventory, clock),
         }
     )
 
 
-def _stockouts(product, store, cutoff: np.ndarray, inventory: pd.DataFrame | None) -> np.ndarray:
+def _stockouts(product, store, cutoff: np.ndarray, inventory: pd.DataFrame | None, clock: ShopClock) -> np.ndarray:
     """1.0 where the day before `cutoff` closed with nothing on hand, 0.0 with stock, NaN without a count
     (the day's last count is the one that counts)."""
     out = np.full(len(cutoff), np.nan)
     if inventory is None or inventory.empty:
         return out
-    counts = inventory.assign(day=(seconds(inventory["ts"]) // DAY + 1) * DAY).sort_values("ts", kind="stable")
+    day = (clock.wall(seconds(inventory["ts"])) // DAY + 1) * DAY
+    counts = inventory.assign(day=day).sort_values("ts", kind="stable")
     last = counts.drop_duplicates(["product_id", "store_id", "day"], keep="last")
     keys = pd.MultiIndex.from_arrays([last["product_id"].astype(str), last["store_id"].astype(str), last["day"]])
     at = keys.get_indexer(pd.MultiIndex.from_arrays([product, store, cutoff]))
@@ -117,22 +120,22 @@ def _stockouts(product, store, cutoff: np.ndarray, inventory: pd.DataFrame | Non
     return out
 
 
-def pricing_snapshots(transactions: pd.DataFrame, until: pd.Timestamp) -> pd.DataFrame:
-    """Per product and day: the last shelf price and cost seen (any store or channel), its change over 30
-    days, promo depth."""
+def pricing_snapshots(transactions: pd.DataFrame, until: pd.Timestamp, clock: ShopClock = UTC) -> pd.DataFrame:
+    """Per product and the shop's day: the last shelf price and cost seen (any store or channel), its change
+    over 30 days, promo depth."""
     # order_id breaks ties of one second, so the latest price does not depend on the order lines were read in.
     priced = (transactions["kind"] == "purchase") & transactions["unit_price"].notna()  # not units alone
     lines = _lines(transactions[priced]).sort_values(["product_id", "ts", "order_id"], kind="stable")
     ids = pd.Index(pd.unique(lines["product_id"]))
     code = ids.get_indexer(lines["product_id"])
-    ts = seconds(lines["ts"])
+    ts = clock.wall(seconds(lines["ts"]))
     change = np.r_[False, (np.diff(lines["unit_price"].to_numpy()) != 0) & (np.diff(code) == 0)]
     index = EventIndex.build(
         code, ts, {"gross": lines["gross"], "discount": lines["gross"] - lines["net"], "changes": change}
     )
     first, last = pd.Series(ts).groupby(code).min(), pd.Series(ts).groupby(code).max()
     entity, cutoff = daily_cutoffs(
-        (first.to_numpy() // DAY + 1) * DAY, np.minimum((last.to_numpy() // DAY + 1) * DAY, int(until.timestamp()))
+        (first.to_numpy() // DAY + 1) * DAY, np.minimum((last.to_numpy() // DAY + 1) * DAY, clock.wall_at(until))
     )
     codes = first.index.to_numpy()[entity]
     current, _ = index.latest(lines["unit_price"].to_numpy(), codes, cutoff)  # cut-offs follow a first sale
@@ -143,7 +146,7 @@ def pricing_snapshots(transactions: pd.DataFrame, until: pd.Timestamp) -> pd.Dat
     return pd.DataFrame(
         {
             "product_id": ids.to_numpy()[codes],
-            "event_timestamp": pd.to_datetime(cutoff, unit="s", utc=True),
+            "event_timestamp": pd.to_datetime(clock.instant(cutoff), unit="s", utc=True),
             "current_price": current,
             "unit_cost": cost,
             "price_change_30d": current / earlier - 1,

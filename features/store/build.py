@@ -31,6 +31,7 @@ from spend.core.errors import SpendError
 from spend.core.files import exclusive
 from spend.core.settings import SpendSettings
 from spend.features.compute.customer_activity import customer_snapshots
+from spend.features.compute.days import ShopClock
 from spend.features.compute.products import NO_STORE, ONE_SHOP, demand_snapshots, pricing_snapshots
 from spend.features.compute.terminals import terminal_snapshots
 from spend.features.governance.after_erasure import erasures_held_off
@@ -184,9 +185,8 @@ def _build_here(settings, store: OfflineStore, until: pd.Timestamp, folder: Path
     )
     end, prices = history_end(store, before), []
     progress("product_store")
-    rows["product_store"] = _write_chunks(
-        folder / SNAPSHOT_FILES["product_store"], _product_ranges(store, before, until, end, prices)
-    )
+    demand = _product_ranges(store, before, until, end, prices, ShopClock(settings.timezone))
+    rows["product_store"] = _write_chunks(folder / SNAPSHOT_FILES["product_store"], demand)
     progress("product")
     rows["product"] = _write_chunks(folder / SNAPSHOT_FILES["product"], prices)
     return rows, coverage
@@ -217,13 +217,13 @@ def _id_ranges(ids: np.ndarray):
         yield (ds.field("customer_id") >= first) & (ds.field("customer_id") <= last)
 
 
-def _product_ranges(store: OfflineStore, before: ds.Expression, until: pd.Timestamp, end, prices: list):
+def _product_ranges(store: OfflineStore, before: ds.Expression, until: pd.Timestamp, end, prices: list, clock):
     """Demand snapshots of a range of products at a time; each range's pricing snapshots (a row per product
     and day, small) are kept in `prices`, so the lines are read once for both groups."""
     for mine in _line_ranges(store, "product_id", before):
         lines = store.read("transactions", PRODUCT_LINE_COLUMNS, mine & before)
-        prices.append(pricing_snapshots(lines, until))
-        yield demand_snapshots(lines, until, _before(store.read("inventory", None, mine), until), end)
+        prices.append(pricing_snapshots(lines, until, clock))
+        yield demand_snapshots(lines, until, _before(store.read("inventory", None, mine), until), end, clock)
 
 
 def _line_ranges(store: OfflineStore, key: str, where: ds.Expression):

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from spend.core.settings import SpendSettings
 from spend.features.compute import customer_activity, products, terminals
+from spend.features.compute.days import ShopClock
 from spend.features.ingest.store import OfflineStore, _types_mapper
 from spend.features.schema.tables import TABLES
 from spend.features.store import layout
@@ -105,7 +106,8 @@ def build_groups_on_spark(
     for group in GROUPS:
         progress(group.name)
         tagged = _tagged(group, tables)
-        compute = partial(_compute, group.name, until, None if history_end is None else pd.Timestamp(history_end))
+        end = None if history_end is None else pd.Timestamp(history_end)
+        compute = partial(_compute, group.name, until, end, ShopClock(settings.timezone))
         rows[group.name] = write(group.name, partial(_run, spark, group, tagged, compute, settings))
     return rows
 
@@ -228,7 +230,7 @@ def _partition(compute: Callable, schema: pa.Schema, batches: Iterator[pa.Record
         yield from out.to_batches(max_chunksize=OUTPUT_BATCH)
 
 
-def _compute(name: str, until: pd.Timestamp, history_end: pd.Timestamp | None, inputs: dict) -> Iterator:
+def _compute(name: str, until: pd.Timestamp, history_end: pd.Timestamp | None, clock, inputs: dict) -> Iterator:
     """The local build's call for group `name`, on one partition's tables."""
     empty = pd.DataFrame()
     tx = inputs.get("transactions", empty)
@@ -241,9 +243,9 @@ def _compute(name: str, until: pd.Timestamp, history_end: pd.Timestamp | None, i
     elif name == "terminal" and not tx.empty:
         yield terminals.terminal_snapshots(tx, inputs.get("fraud_labels", empty), until)
     elif name == "product_store" and not tx.empty:
-        yield products.demand_snapshots(tx, until, inputs.get("inventory", empty), history_end)
+        yield products.demand_snapshots(tx, until, inputs.get("inventory", empty), history_end, clock)
     elif name == "product" and not tx.empty:
-        yield products.pricing_snapshots(tx, until)
+        yield products.pricing_snapshots(tx, until, clock)
 
 
 def _arrow_schema(group: Group) -> pa.Schema:

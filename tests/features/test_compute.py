@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from spend.features.compute.customer_activity import customer_snapshots
+from spend.features.compute.days import ShopClock
 from spend.features.compute.products import NO_STORE, ONE_SHOP, demand_snapshots, pricing_snapshots
 from spend.features.compute.terminals import terminal_snapshots
 from spend.features.compute.windows import EventIndex, daily_cutoffs
@@ -216,6 +217,40 @@ def test_units_without_a_price_count_as_demand_and_leave_the_priced_days_prices_
     assert pricing.loc[("p1", day), "current_price"] == 10.0  # the last known price, not the unknown one
     assert pricing["price_changes_90d"].max() == 0
     assert pricing_snapshots(unpriced, UNTIL).empty
+
+
+def test_a_shops_days_start_at_its_own_midnight_across_a_daylight_saving_change():
+    """In New York, a sale at 21:30 is that day's demand, not the next UTC day's; the day clocks go
+    forward is 23 hours long, and each snapshot's instant is the local midnight that ended its day."""
+    ny = ShopClock("America/New_York")
+    sales = _lines(
+        [
+            ("a", "o1", "2026-03-07 02:30", "p1", 2, 10.0, 0.0, "purchase", "pos", "s1", None),  # 6 March, 21:30
+            ("a", "o2", "2026-03-09 03:30", "p1", 5, 12.0, 0.0, "purchase", "pos", "s1", None),  # 8 March, 23:30 EDT
+            ("a", "o3", "2026-03-09 04:30", "p1", 1, 12.0, 0.0, "purchase", "pos", "s1", None),  # 9 March, 00:30
+        ]
+    )
+    counts = pd.DataFrame(
+        {
+            "product_id": ["p1"],
+            "store_id": ["s1"],
+            "ts": pd.to_datetime(["2026-03-09 03:00"], utc=True),
+            "on_hand": [0.0],
+        }
+    )
+    demand = demand_snapshots(sales, UNTIL + pd.Timedelta(days=30), counts, clock=ny)
+    days = ny.dates(demand["event_timestamp"]) - pd.Timedelta(days=1)
+    units = dict(zip(days.dt.strftime("%m-%d"), demand["units_1d"], strict=True))
+    assert (units["03-06"], units["03-07"], units["03-08"], units["03-09"]) == (2, 0, 5, 1)
+    ends = demand.set_index(days.dt.strftime("%m-%d"))["event_timestamp"]
+    assert ends["03-07"] == pd.Timestamp("2026-03-08 05:00", tz="UTC")  # midnight EST
+    assert ends["03-08"] == pd.Timestamp("2026-03-09 04:00", tz="UTC")  # midnight EDT: a 23-hour day
+    assert demand.set_index(days.dt.strftime("%m-%d")).loc["03-08", "stockout_1d"] == 1.0  # counted 23:00 EDT
+    utc = demand_snapshots(sales, UNTIL + pd.Timedelta(days=30))
+    assert utc.set_index("event_timestamp").loc[pd.Timestamp("2026-03-08", tz="UTC"), "units_1d"] == 2  # as before
+    prices = pricing_snapshots(sales, UNTIL + pd.Timedelta(days=30), ny)
+    price_days = (ny.dates(prices["event_timestamp"]) - pd.Timedelta(days=1)).dt.strftime("%m-%d")
+    assert prices.set_index(price_days).loc["03-08", "current_price"] == 12.0  # the evening's price, that day
 
 
 def test_a_history_without_stores_is_one_shop_and_storeless_lines_are_not_dropped():

@@ -2,9 +2,10 @@
 statsforecast's baselines (training/demand_backtest.py). The truth is sales on in-stock days: a day that
 closed with an empty shelf sold less than was wanted, so it is not scored.
 
-The history: one row per product x store x day from `product_store_snapshots.parquet` (dense: zero-sale
-days included; `stockout_1d` where inventory was ingested). The day's price is the product's mean net
-price over every store that day, and, on a day nobody bought it, its last price before.
+The history: one row per product x store x day (the shop's days, SPEND_TIMEZONE) from
+`product_store_snapshots.parquet` (dense: zero-sale days included; `stockout_1d` where inventory was
+ingested). The day's price is the product's mean net price over every store that day, and, on a day
+nobody bought it, its last price before.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from spend.core.experiments import DemandConfig
 from spend.core.registry import ModelSpec
 from spend.core.settings import SpendSettings
 from spend.features.compute.catalogue import Catalogue
+from spend.features.compute.days import ShopClock
 from spend.features.compute.products import ONE_SHOP
 from spend.features.ingest.store import OfflineStore
 from spend.features.store.definitions import SNAPSHOT_FILES
@@ -45,9 +47,11 @@ def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> 
     snap = pd.read_parquet(path)
     if snap.empty:
         raise SpendError("no product demand in the feature snapshots: no purchase was ingested (see `spend ingest`)")
-    if as_of is not None:
-        snap = snap[snap["event_timestamp"] <= as_of]
-    date = snap["event_timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize() - pd.Timedelta(days=1)
+    clock = ShopClock(settings.timezone)
+    date = clock.dates(snap["event_timestamp"]) - pd.Timedelta(days=1)
+    if as_of is not None:  # the days before the as-of day, on the shop's calendar
+        before = date < pd.Timestamp(as_of.date())
+        snap, date = snap[before.to_numpy()], date[before]
     history = pd.DataFrame(
         {
             "product_id": snap["product_id"].astype(str).to_numpy(),
@@ -69,7 +73,7 @@ def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> 
         notes.append(f"no store_id: one series per product for the whole shop (store {ONE_SHOP!r})")
     if not history["stockout"].notna().any():
         notes.append("no inventory: stock-out days are not known, all are scored")
-    return Series(history, "; ".join(notes) or None, shelf, shelf.launches(history["product_id"].unique()))
+    return Series(history, "; ".join(notes) or None, shelf, shelf.launches(history["product_id"].unique(), clock.zone))
 
 
 def _priced_units(snap: pd.DataFrame) -> np.ndarray:
