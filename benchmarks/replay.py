@@ -5,7 +5,12 @@ weekly reviews and service-level target.
 - Spend: the target is mean + z x sd of demand over lead time + review, from the demand model's
   quantiles (models/replenishment.py). The model is fitted once, on the year before the replay; at each
   review it re-forecasts from the sales seen so far (`update`: the lags read the replay's own sales,
-  days that closed empty flagged as stock-outs), as the shop would run it each week.
+  days that closed empty flagged as stock-outs), as the shop would run it each week, with its price and
+  promotion calendar for the weeks ahead as the plan (`spend replenish --price-plan`: the shop set those
+  prices and promotions, the simulator's demand answered them).
+- Spend without the calendar: the same, each day forecast at the last price and without a promotion
+  (what `spend replenish` does without a plan), reported beside: a quarter of the simulated shop's days
+  are promoted, and a forecast that knows none of them falls short of their lift.
 - Mean forecast: the textbook policy a shop runs without a forecaster: the trailing 28-day mean of sales
   over the cover period plus z x the trailing daily standard deviation x sqrt(cover days).
 
@@ -24,9 +29,11 @@ import pandas as pd
 from scipy.stats import norm
 
 from spend.models.demand import KEEP_LAST_DAYS
-from spend.models.replenishment import cover_demand
+from spend.models.replenishment import cover_correlation, cover_demand
+from spend.training.demand_backtest import run_backtest
 
 TRAILING = 28
+CALIBRATION_DAYS = 28  # experiments/demand.yaml's backtest horizon
 LEVELS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99, 0.995, 0.999)
 
 
@@ -50,6 +57,7 @@ def replay(
     lead = at_start["lead_time_days"].fillna(7).to_numpy(dtype=int)
     horizon = int(lead.max()) + review_days
     model = make_model(horizon).fit(train)
+    model.cover_correlation_ = calibrated(train, make_model)
     demand = _wide(truth[truth["date"] > start], pairs, ["demand"], days)["demand"]
     sales = _wide(train[train["date"] > start - pd.Timedelta(days=TRAILING)], pairs, ["units"], TRAILING)["units"]
     first = (at_start["on_hand"].fillna(0) + at_start["on_order"].fillna(0)).to_numpy(dtype=float)
@@ -59,9 +67,13 @@ def replay(
     index = pd.MultiIndex.from_frame(pairs)
     cover = pd.Series(lead + review_days, index=index)
 
-    def spend_target(day: int, served: np.ndarray, stock: np.ndarray, z: float) -> np.ndarray:
+    plan = history[history["date"] > start][["product_id", "store_id", "date", "price", "promo"]]
+    plan = plan.dropna(subset=["price"])
+
+    def spend_target(day: int, served: np.ndarray, stock: np.ndarray, z: float, calendar=plan) -> np.ndarray:
         model.update(_observed(seen, start, served[:, :day], stock[:, :day]))
-        demand = cover_demand(model.predict(horizon, series=pairs), cover).reindex(index).fillna(0.0)
+        forecast = model.predict(horizon, plan=calendar, series=pairs)
+        demand = cover_demand(forecast, cover, model.cover_correlation_).reindex(index).fillna(0.0)
         return np.ceil(demand["mean"].to_numpy() + z * demand["sd"].to_numpy())
 
     def mean_target(day: int, served: np.ndarray, stock: np.ndarray, z: float) -> np.ndarray:
@@ -69,8 +81,12 @@ def replay(
         cover = lead + review_days
         return np.ceil(recent.mean(axis=1) * cover + z * recent.std(axis=1) * np.sqrt(cover))
 
+    def blind_target(day: int, served: np.ndarray, stock: np.ndarray, z: float) -> np.ndarray:
+        return spend_target(day, served, stock, z, calendar=None)
+
     out = {"curves": {}}
-    for name, target in (("spend", spend_target), ("mean_forecast", mean_target)):
+    policies = (("spend", spend_target), ("spend_without_calendar", blind_target), ("mean_forecast", mean_target))
+    for name, target in policies:
         curve = []
         for level in LEVELS:
             z = norm.ppf(level)
@@ -86,9 +102,18 @@ def replay(
         spend_curve, "average_stock", out["mean_forecast"]["average_stock"], "fill_rate"
     )
     out["series"] = len(pairs)
+    out["cover_correlation"] = model.cover_correlation_
     out["days"] = days
     out["service_level"] = service_level
     return out
+
+
+def calibrated(train: pd.DataFrame, make_model) -> float:
+    """The correlation between two days' errors that `spend train demand` gives the model it registers:
+    from the rolling-origin backtest of its settings (3 windows of 28 days, in-stock sales as truth)
+    ending where the replay starts, so nothing of the replay's weeks is read."""
+    backtest = run_backtest(train, {"spend": lambda: make_model(CALIBRATION_DAYS)}, CALIBRATION_DAYS, 3, 365)
+    return cover_correlation(backtest.forecasts)
 
 
 def _along(curve: list[dict], given: str, value: float, wanted: str) -> float | None:

@@ -116,6 +116,7 @@ def check_plan(
     if unread.any():  # read one by one, the unparsed only: a plan of thousands of days stays fast
         beyond[unread] = plan.loc[unread, "date"].map(_beyond_calendar).astype(bool)
     prices = pd.to_numeric(plan["price"], errors="coerce")
+    promo = _promo(plan["promo"]) if "promo" in plan.columns else pd.Series(0.0, index=plan.index)
     day = dates.dt.tz_localize(None).dt.normalize()
     keys = ["product_id", "date", *(["store_id"] if "store_id" in plan.columns else [])]
     checks = [
@@ -126,6 +127,7 @@ def check_plan(
         ("price: not a number", prices.isna()),
         ("price: negative", prices < 0),
         ("price: must be above 0 and finite", (prices == 0) | prices.abs().eq(float("inf"))),
+        ("promo: must be blank, 0 to 1, or yes/no (on promotion that day)", promo.isna() | ~promo.between(0, 1)),
         (f"date: not after the history's last day {last_date.date()}", day <= last_date),
         ("product_id: unknown product", ~plan["product_id"].isin(products)),
     ]
@@ -142,7 +144,42 @@ def check_plan(
         if bad.any():
             row = int(bad.to_numpy().nonzero()[0][0])
             raise BadRequest(f"price plan row {row + 1}: {problem} ({_row_text(plan.iloc[row])})", "prices")
-    return plan.assign(date=day, price=prices)
+    checked = plan.assign(date=day, price=prices)
+    return checked.assign(promo=promo.where(_promo_given(plan))) if "promo" in plan.columns else checked
+
+
+PROMO_WORDS = {"yes": 1.0, "y": 1.0, "true": 1.0, "no": 0.0, "n": 0.0, "false": 0.0}
+
+
+def _promo_given(plan: pd.DataFrame) -> pd.Series:
+    return plan["promo"].notna() & (plan["promo"].astype(str).str.strip() != "")
+
+
+def _promo(values: pd.Series) -> pd.Series:
+    """A plan's `promo` as a share of the day on promotion (1: on promotion; a blank is 0 here and is
+    left to the model's default by check_plan); NaN where it is none of these."""
+    words = values.map(lambda v: PROMO_WORDS.get(v.strip().lower()) if isinstance(v, str) else None)
+    numbers = pd.to_numeric(values.map(lambda v: float(v) if isinstance(v, bool) else v), errors="coerce")
+    blank = ~_promo_given(values.to_frame("promo"))
+    return numbers.fillna(words.astype(float)).mask(blank, 0.0)
+
+
+def unplanned_promotions(model, plan: pd.DataFrame | None) -> str | None:
+    """One line when the history promoted and no plan says when it will again: a day without a plan is
+    forecast without a promotion, so a shop that promotes often is forecast, and stocked, short of the
+    promotions' lift."""
+    recent = getattr(model, "recent_", None)
+    if plan is not None and len(plan) or recent is None or "promo" not in recent.columns or not len(recent):
+        return None
+    last = recent[recent["ds"] > recent["ds"].max() - pd.Timedelta(days=28)]
+    share = float((last["promo"] > 0).mean())
+    if share < 0.01:
+        return None
+    return (
+        f"no price plan: every day is forecast without a promotion, while {share:.0%} of the product x store "
+        "days of the last 4 weeks were promoted; give the planned prices and promotions (a plan with a promo "
+        "column) or the forecast misses their lift"
+    )
 
 
 def _row_text(row: pd.Series) -> str:
@@ -265,13 +302,16 @@ def replenish(
     review_days: int,
     pairs: pd.DataFrame | None = None,
     lead_time_days: float | None = None,
+    *,
     zone: str = "UTC",
+    plan: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.Timestamp]:
     """(order-up-to suggestions for `pairs`, default every series the model answers for and the counts
     cover (`forecastable`); the as-of day: `as_of`, or by default the day after the last stock count).
     `lead_time_days` replaces every count's lead time; without stock counts (None or empty) it is
     required, and only target stock levels come out (on hand, on order, the order and its fill rate
-    empty, the reason says why). `zone`: the shop's clock (SPEND_TIMEZONE), whose days the history counts."""
+    empty, the reason says why). `zone`: the shop's clock (SPEND_TIMEZONE), whose days the history counts;
+    `plan`: planned prices and promotions (as `forecast` takes them), within the model's horizon."""
     from spend.models.replenishment import COLUMNS, cover_demand, order_up_to
 
     counted = counts is not None and not counts.empty
@@ -281,6 +321,9 @@ def replenish(
         as_of = day(counts["ts"].max(), zone) + pd.Timedelta(days=1) if counted else first_day
     as_of = day(as_of, zone)
     pairs = forecastable(model, counts) if pairs is None else pairs
+    if plan is not None:
+        known = forecastable(model)
+        plan = check_plan(plan, model.last_date_, set(known["product_id"]), model.horizon, set(known["store_id"]))
     if counted:
         stock = latest_counts(counts, as_of, zone)
         check_counts(stock, pairs, as_of, lead_time_days is not None)
@@ -291,10 +334,11 @@ def replenish(
         stock["lead_time_days"] = float(lead_time_days)
     stock["cover_days"] = (stock["lead_time_days"].round() + review_days).astype(int)
     needed = _days_needed(stock, as_of, first_day, model.horizon)
-    predicted = model.predict(needed, series=stock[["product_id", "store_id"]])
+    predicted = model.predict(needed, plan=plan, series=stock[["product_id", "store_id"]])
     predicted = predicted[predicted["date"] >= as_of]
     cover = stock.set_index(["product_id", "store_id"])["cover_days"]
-    return order_up_to(stock, cover_demand(predicted, cover), service_level)[list(COLUMNS)], as_of
+    demand = cover_demand(predicted, cover, getattr(model, "cover_correlation_", 0.0))  # 0: fitted before 2026-12-07
+    return order_up_to(stock, demand, service_level)[list(COLUMNS)], as_of
 
 
 def _days_needed(stock: pd.DataFrame, as_of: pd.Timestamp, first_day: pd.Timestamp, horizon: int) -> int:

@@ -4,8 +4,11 @@ covers demand until the order after this one arrives, at a chosen service level.
 The cover period is the lead time plus the review period (an order placed today arrives after the lead
 time; the next chance to order is a review period away). Demand over it is taken as normal, with mean
 the sum of the daily means and variance the sum of the daily variances read off each day's P10-P90
-spread ((P90 - P10) / 2.563 is one standard deviation), days independent, and never below the mean:
-units bought by many shoppers independently vary at least as a Poisson count does. A day's mean is the
+spread ((P90 - P10) / 2.563 is one standard deviation), never below the mean (units bought by many
+shoppers independently vary at least as a Poisson count does), plus the covariance of every pair of
+days at the correlation the model's own backtest showed between two days' errors (`cover_correlation`:
+a forecast that misses a level misses it for the whole period, and daily intervals added up as if days
+were independent are too narrow for the period's total). A day's mean is the
 forecast's `mean` column, or, for a forecast without one, Swanson's rule on its three quantiles (0.3 P10
 + 0.4 P50 + 0.3 P90): daily units are skewed, their median sits below their mean, and a sum of medians
 would under-stock. Then:
@@ -59,22 +62,51 @@ def daily_mean(p10, p50, p90):
     return 0.3 * p10 + 0.4 * p50 + 0.3 * p90
 
 
-def cover_demand(forecast: pd.DataFrame, cover_days: pd.Series) -> pd.DataFrame:
+def cover_demand(forecast: pd.DataFrame, cover_days: pd.Series, correlation: float = 0.0) -> pd.DataFrame:
     """Per product x store: mean and sd of demand over its first `cover_days` forecast days, and the
     cover period's P50 and P90. `forecast`: product_id, store_id, date, p10, p50, p90 (any order);
-    `cover_days`: indexed by (product_id, store_id)."""
+    `cover_days`: indexed by (product_id, store_id); `correlation`: between two days' errors
+    (`cover_correlation`), 0 for independent days."""
     f = forecast.sort_values(["product_id", "store_id", "date"])
     day = f.groupby(["product_id", "store_id"]).cumcount().to_numpy()
     days = cover_days.reindex(pd.MultiIndex.from_frame(f[["product_id", "store_id"]])).to_numpy()
-    inside = f[day < days]
-    sd = (inside["p90"] - inside["p10"]) / SD_PER_P10_P90
-    mean = inside["mean"] if "mean" in inside.columns else daily_mean(inside["p10"], inside["p50"], inside["p90"])
-    grouped = inside.assign(mean=mean, var=sd**2).groupby(["product_id", "store_id"])
+    grouped = _daily_spread(f[day < days]).groupby(["product_id", "store_id"])
     total = grouped["mean"].sum()
-    out = pd.DataFrame({"mean": total, "sd": np.sqrt(np.maximum(grouped["var"].sum(), total))})
+    var = _cover_variance(grouped["var"].sum(), grouped["sd"].sum(), total, correlation)
+    out = pd.DataFrame({"mean": total, "sd": np.sqrt(var)})
     out["cover_p50"] = out["mean"]  # the normal's median is its mean
     out["cover_p90"] = out["mean"] + norm.ppf(0.9) * out["sd"]
     return out
+
+
+def _daily_spread(days: pd.DataFrame) -> pd.DataFrame:
+    """Each day's mean and sd as replenishment reads them from the quantiles."""
+    sd = (days["p90"] - days["p10"]) / SD_PER_P10_P90
+    mean = days["mean"] if "mean" in days.columns else daily_mean(days["p10"], days["p50"], days["p90"])
+    return days.assign(mean=mean, sd=sd, var=sd**2)
+
+
+def _cover_variance(var, sd_sum, mean, correlation: float):
+    """Days' variances, floored at the mean (a Poisson count's), plus `correlation` times every pair of
+    days' covariance: sum var + rho x ((sum sd)^2 - sum var)."""
+    return np.maximum(var, mean) + correlation * np.maximum(sd_sum**2 - var, 0.0)
+
+
+def cover_correlation(backtest: pd.DataFrame, days: int = 14) -> float:
+    """The correlation between two days' forecast errors within a cover period, from a backtest's
+    forecasts (product_id, store_id, window, date, p10, p50, p90, mean, demand): over each series' first
+    `days` days after each origin, the pooled moment estimate sum(S^2 - V) / sum((sum sd)^2 - sum var),
+    S the period's total error and V the variance independent days would give. A forecaster whose
+    errors run together (a level missed for a whole period, a season's ramp) has cover totals far wider
+    than its daily intervals add up to; one whose days are independent gets about 0. In [0, 1]."""
+    f = backtest.sort_values(["product_id", "store_id", "window", "date"])
+    first = f.groupby(["product_id", "store_id", "window"])["date"].transform("min")
+    f = _daily_spread(f[(f["date"] - first).dt.days < days])
+    blocks = f.assign(error=f["demand"] - f["mean"]).groupby(["product_id", "store_id", "window"])
+    var, sd_sum, mean = blocks["var"].sum(), blocks["sd"].sum(), blocks["mean"].sum()
+    excess = float((blocks["error"].sum() ** 2 - np.maximum(var, mean)).sum())
+    pairs = float(np.maximum(sd_sum**2 - var, 0.0).sum())
+    return float(np.clip(excess / pairs, 0.0, 1.0)) if pairs > 0 else 0.0
 
 
 def order_up_to(stock: pd.DataFrame, demand: pd.DataFrame, service_level: float) -> pd.DataFrame:

@@ -5,6 +5,7 @@ unknown product or store is 404, any other bad request 400, both naming the fiel
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import bentoml
 
@@ -12,16 +13,40 @@ from spend.core.errors import SpendError
 from spend.serving.answers import json_response, no_model, refused, served_fields, unavailable
 
 
+@dataclass(frozen=True)
+class Replenishment:
+    """A replenishment request's fields, as the endpoint took them."""
+
+    stores: list
+    products: list | None
+    service_level: float
+    review_days: int
+    as_of: object
+    lead_time_days: float | None
+    prices: list | None
+
+
+def _plan(prices):
+    import pandas as pd
+
+    return None if not prices else pd.DataFrame([p.model_dump() for p in prices])
+
+
+def _skipped(*lines: str | None) -> dict:
+    said = "; ".join(line for line in lines if line)
+    return {"skipped": said} if said else {}
+
+
 def forecast(service, ctx: bentoml.Context, products, stores, horizon, prices):
     import pandas as pd
 
-    from spend.models.demand_requests import BadRequest, plan_skipped
+    from spend.models.demand_requests import BadRequest, plan_skipped, unplanned_promotions
     from spend.models.demand_requests import forecast as checked_forecast
 
     loaded = service.slots["demand"].current
     if loaded is None:
         return unavailable(ctx, no_model("demand"))
-    plan = None if not prices else pd.DataFrame([p.model_dump() for p in prices])
+    plan = _plan(prices)
     try:
         frame = checked_forecast(loaded.model, products, stores, horizon or loaded.model.horizon, plan)
     except BadRequest as error:
@@ -31,14 +56,20 @@ def forecast(service, ctx: bentoml.Context, products, stores, horizon, prices):
     served = served_fields(loaded)
     start = (loaded.model.last_date_ + pd.Timedelta(days=1)).date().isoformat()
     body = served | {"start": start, "days": int(frame["date"].nunique()), "forecasts": rows}
-    skipped = plan_skipped(loaded.model, plan)
-    return json_response(body | {"skipped": skipped} if skipped else body)
+    return json_response(body | _skipped(plan_skipped(loaded.model, plan), unplanned_promotions(loaded.model, plan)))
 
 
-def suggest(service, ctx: bentoml.Context, stores, products, service_level, review_days, as_of, lead_time_days):
+def suggest(service, ctx: bentoml.Context, request: Replenishment):
     """Orders from the latest stock counts; without inventory, target stock levels for the request's
     lead_time_days (400 naming it when it is missing), and `skipped` says so."""
-    from spend.models.demand_requests import TARGETS_ONLY, BadRequest, forecastable, replenish, requested_series
+    from spend.models.demand_requests import (
+        TARGETS_ONLY,
+        BadRequest,
+        forecastable,
+        replenish,
+        requested_series,
+        unplanned_promotions,
+    )
 
     loaded = service.slots["demand"].current
     if loaded is None:
@@ -48,17 +79,25 @@ def suggest(service, ctx: bentoml.Context, stores, products, service_level, revi
     except SpendError:  # a damaged stored file: what failed, not where (the CLI's `spend doctor` names it)
         return unavailable(ctx, "the stock counts cannot be read: a stored file is damaged")
     try:
-        pairs = requested_series(forecastable(loaded.model, counts), products, stores)
+        pairs = requested_series(forecastable(loaded.model, counts), request.products, request.stores)
         frame, day = replenish(
-            loaded.model, counts, as_of, service_level, review_days, pairs, lead_time_days, service.settings.timezone
+            loaded.model,
+            counts,
+            request.as_of,
+            request.service_level,
+            request.review_days,
+            pairs,
+            request.lead_time_days,
+            zone=service.settings.timezone,
+            plan=_plan(request.prices),
         )
     except BadRequest as error:
         return _refused(ctx, error)
     service._served(ctx, loaded, customers=0, result_size=len(frame))
     served = served_fields(loaded)
-    body = {"as_of": day.date().isoformat(), "service_level": service_level, "review_days": review_days}
-    if counts.empty:
-        body["skipped"] = TARGETS_ONLY
+    body = {"as_of": day.date().isoformat(), "service_level": request.service_level}
+    body |= {"review_days": request.review_days}
+    body |= _skipped(TARGETS_ONLY if counts.empty else None, unplanned_promotions(loaded.model, _plan(request.prices)))
     return json_response(served | body | {"suggestions": frame.round(4).to_dict("records")})  # NaN: null
 
 

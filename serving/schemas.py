@@ -288,6 +288,7 @@ class PlannedPrice(BaseModel):
     store_id: ItemId | None = Field(None, description="None: every store")
     date: Day = Field(description="A day after the demand model's history")
     price: Number = Field(ge=0.01, description="Planned unit price (the currency of the history)")
+    promo: bool | None = Field(None, description="On promotion that day (the promotion calendar); None: not")
 
 
 class DemandDay(BaseModel):

@@ -633,12 +633,17 @@ class Spend:
                 "without inventory (then target stock levels only)",
             ),
         ] = None,
+        prices: Annotated[
+            list[PlannedPrice] | None,
+            Field(max_length=100_000, description="Planned prices and promotions over the cover period"),
+        ] = None,
     ) -> ReplenishmentResponse:
         """Order-up-to suggestions per product x store from the demand model's quantiles and the latest
         stock counts (role: supply-chain); without inventory, target stock levels for `lead_time_days`.
         400 when a pair has no current count, lead_time_days is missing without inventory, or the cover
         period runs past the model's horizon."""
-        return demand.suggest(self, ctx, stores, products, service_level, review_days, as_of, lead_time_days)
+        request = demand.Replenishment(stores, products, service_level, review_days, as_of, lead_time_days, prices)
+        return demand.suggest(self, ctx, request)
 
     async def price_quote(
         self,

@@ -153,7 +153,8 @@ def _publish_supply(settings: SpendSettings, folder: Path) -> dict:
     except SpendError as error:
         return out | {"replenishment_skipped": str(error)}
     replace_with(folder / REPLENISHMENT, lambda staging: orders.to_parquet(staging, index=False))
-    return out | {"replenishment_as_of": ordered["as_of"], "replenishment_orders": ordered["orders"]}
+    out |= {"replenishment_as_of": ordered["as_of"], "replenishment_orders": ordered["orders"]}
+    return out | ({"replenishment_note": ordered["skipped"]} if "skipped" in ordered else {})
 
 
 def _records(profile: pd.DataFrame) -> dict:

@@ -19,13 +19,20 @@ def suggest(
     lead_time_days: float | None = None,
     products: list[str] | None = None,
     stores: list[str] | None = None,
+    plan: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """The suggestions for every series the demand champion learned, or those of `products` and `stores`
     (a stock report that covers some stores only: its stores alone)."""
     from spend.core.model_store import ModelStore
     from spend.core.registry import spec
     from spend.features.ingest.store import OfflineStore
-    from spend.models.demand_requests import TARGETS_ONLY, forecastable, replenish, requested_series
+    from spend.models.demand_requests import (
+        TARGETS_ONLY,
+        forecastable,
+        replenish,
+        requested_series,
+        unplanned_promotions,
+    )
 
     counts = OfflineStore(settings.paths).read("inventory")
     if counts.empty and lead_time_days is None:
@@ -36,7 +43,9 @@ def suggest(
     declared = spec("demand")
     model, version = ModelStore(settings).load(declared.name, feature_service=declared.feature_service)
     pairs = requested_series(forecastable(model, counts), products, stores) if products or stores else None
-    frame, as_of = replenish(model, counts, as_of, service_level, review_days, pairs, lead_time_days, settings.timezone)
+    frame, as_of = replenish(
+        model, counts, as_of, service_level, review_days, pairs, lead_time_days, zone=settings.timezone, plan=plan
+    )
     summary = {
         "model": f"{declared.name} v{version.version}",
         "as_of": as_of.date().isoformat(),
@@ -47,6 +56,7 @@ def suggest(
         "units": float(frame["suggested_order"].sum()),
         "by_reason": frame["reason"].value_counts().to_dict(),
     }
-    if counts.empty:
-        summary["skipped"] = TARGETS_ONLY
+    skipped = [TARGETS_ONLY if counts.empty else None, unplanned_promotions(model, plan)]
+    if any(skipped):
+        summary["skipped"] = "; ".join(line for line in skipped if line)
     return frame, summary

@@ -177,7 +177,8 @@ def _publish_lines(manifest: dict) -> list[str]:
         lines.append(f"demand forecast: {manifest['forecast_series']:,} series from {manifest['forecast_start']}")
     if "replenishment_orders" in manifest:
         orders, as_of = manifest["replenishment_orders"], manifest["replenishment_as_of"]
-        lines.append(f"replenishment: {orders:,} orders as of {as_of}")
+        note = f" ({manifest['replenishment_note']})" if "replenishment_note" in manifest else ""
+        lines.append(f"replenishment: {orders:,} orders as of {as_of}{note}")
     recall, segments = manifest.get("recall_list_skipped"), manifest.get("segments_skipped")
     if recall and recall == segments:
         lines.append(f"skipped: recall list and segments: {recall}")

@@ -309,6 +309,8 @@ def _show_supply(demand: dict, supply: dict | None) -> None:
         "reason",
     ]
     console.print(supply["first_orders"][columns].round(2).to_string(index=False), highlight=False)
+    if supply["replenishment"].get("skipped"):
+        console.print(f"skipped: {supply['replenishment']['skipped']}", highlight=False)
 
 
 def _train_churn(settings: SpendSettings) -> dict:

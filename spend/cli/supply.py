@@ -16,6 +16,15 @@ from spend.core.settings import SpendSettings
 from spend.core.user_tables import check_out, read_table
 from spend.features.store import quiet_feast
 
+PLAN_COLUMNS = ("product_id", "store_id", "date", "price", "promo")
+PricePlan = Annotated[
+    Path | None,
+    typer.Option(
+        help="CSV/Parquet of planned prices: product_id, store_id (optional), date, price, promo (optional: "
+        "1 or yes on a promotion day). Days without a plan keep the last price and no promotion."
+    ),
+]
+
 
 def register(app: typer.Typer) -> None:
     app.command("forecast")(forecast_command)
@@ -27,9 +36,7 @@ def forecast_command(
     product: Annotated[list[str] | None, typer.Option(help="Product id (repeat for several; default: all).")] = None,
     store: Annotated[list[str] | None, typer.Option(help="Store id (repeat for several; default: all).")] = None,
     horizon: Annotated[int | None, typer.Option(help="Days ahead (default: demand.yaml's horizon_days).")] = None,
-    price_plan: Annotated[
-        Path | None, typer.Option(help="CSV/Parquet of planned prices: product_id, store_id (optional), date, price.")
-    ] = None,
+    price_plan: PricePlan = None,
     out: Annotated[
         Path | None, typer.Option(help="Write every row (CSV, Parquet or Excel) instead of showing the first.")
     ] = None,
@@ -42,11 +49,7 @@ def forecast_command(
     if out is not None:
         check_out(out)
     quiet_feast()
-    plan = (
-        read_table(price_plan, "--price-plan", names=("product_id", "store_id", "date", "price"))
-        if price_plan is not None
-        else None
-    )
+    plan = _read_plan(price_plan)
     with named_as_options(
         {"product": "--product", "store": "--store", "horizon": "--horizon", "prices": "--price-plan"}
     ):
@@ -73,6 +76,10 @@ def forecast_command(
         console.print(launch_line(summary["launches"]), highlight=False)
     if summary.get("skipped"):
         console.print(f"skipped: {summary['skipped']}", highlight=False)
+
+
+def _read_plan(path: Path | None):
+    return None if path is None else read_table(path, "--price-plan", names=PLAN_COLUMNS)
 
 
 def launch_line(launches: list[str]) -> str:
@@ -117,6 +124,7 @@ def replenish_command(
             "without inventory, which gives target stock levels only."
         ),
     ] = None,
+    price_plan: PricePlan = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Order-up-to suggestions per product x store from the demand champion and the latest stock counts;
@@ -133,9 +141,12 @@ def replenish_command(
     except ValueError as error:
         raise SpendError(f"--as-of: {as_of!r} is not a date") from error
     fields = {"service_level": "--service-level", "review_days": "--review-days", "lead_time_days": "--lead-time-days"}
-    fields |= {"product": "--product", "store": "--store"}
+    fields |= {"product": "--product", "store": "--store", "prices": "--price-plan"}
+    plan = _read_plan(price_plan)
     with named_as_options(fields):
-        frame, summary = suggest(SpendSettings(), when, service_level, review_days, lead_time_days, product, store)
+        frame, summary = suggest(
+            SpendSettings(), when, service_level, review_days, lead_time_days, product, store, plan
+        )
     write_table(frame, out)
     summary |= {"out": str(out)}
     if json_output:

@@ -15,6 +15,7 @@ from spend.models.replenishment import (
     NO_COUNT,
     NO_DEMAND,
     SD_PER_P10_P90,
+    cover_correlation,
     cover_demand,
     fill_rate,
     order_up_to,
@@ -49,6 +50,49 @@ def test_cover_demand_reads_the_mean_column_and_never_a_variance_below_poisson()
     demand = cover_demand(forecast, cover).loc[("A", "S")]
     assert demand["mean"] == pytest.approx(2.0)
     assert demand["sd"] == pytest.approx(np.sqrt(2.0))  # Poisson: variance = mean, above 4 x 0.2^2
+
+
+def test_correlated_days_widen_the_cover_period_up_to_the_sum_of_their_spreads():
+    """sd^2 = sum var + rho x ((sum sd)^2 - sum var): 4 days of sd 4 are 8 apart at rho 0 (sqrt of
+    4 x 16), 16 at rho 1 (a level missed on every day), sqrt(64 + 0.5 x 192) between."""
+    cover = pd.Series([4], index=pd.MultiIndex.from_tuples([("A", "S")], names=["product_id", "store_id"]))
+    forecast = _forecast(10.0, SD_PER_P10_P90 * 4.0)
+    for rho, sd in ((0.0, 8.0), (1.0, 16.0), (0.5, np.sqrt(64 + 0.5 * 192))):
+        assert cover_demand(forecast, cover, rho).loc[("A", "S"), "sd"] == pytest.approx(sd)
+
+
+def _backtest(errors: np.ndarray, sd: float = 3.0) -> pd.DataFrame:
+    """Series x windows x days of a forecast of mean 1 and daily sd `sd`, the truth off by `errors`."""
+    series, windows, days = errors.shape
+    index = pd.MultiIndex.from_product([range(series), range(windows), range(days)], names=["s", "w", "d"])
+    frame = index.to_frame(index=False)
+    origin = pd.Timestamp("2026-01-01") + pd.to_timedelta(frame["w"] * 28, unit="D")
+    return pd.DataFrame(
+        {
+            "product_id": frame["s"].astype(str),
+            "store_id": "S",
+            "window": origin,
+            "date": origin + pd.to_timedelta(frame["d"] + 1, unit="D"),
+            "p10": 1.0 - SD_PER_P10_P90 * sd / 2,
+            "p50": 1.0,
+            "p90": 1.0 + SD_PER_P10_P90 * sd / 2,
+            "mean": 1.0,
+            "demand": 1.0 + errors.reshape(-1),
+        }
+    )
+
+
+def test_the_correlation_of_days_errors_is_read_off_a_backtest():
+    """Independent daily errors give about 0; one shock shared by a period's days (a level missed for
+    the whole of it) about 1; only each window's first `days` days count."""
+    rng = np.random.default_rng(7)
+    independent = rng.normal(0, 3.0, size=(2_000, 3, 28))
+    assert cover_correlation(_backtest(independent)) == pytest.approx(0.0, abs=0.03)
+    shared = np.repeat(rng.normal(0, 3.0, size=(2_000, 3, 1)), 28, axis=2)
+    assert cover_correlation(_backtest(shared)) == pytest.approx(1.0, abs=0.05)
+    late = np.concatenate([independent[:, :, :14], shared[:, :, 14:]], axis=2)  # shared after day 14 only
+    assert cover_correlation(_backtest(late), days=14) == pytest.approx(0.0, abs=0.03)
+    assert cover_correlation(_backtest(independent * 0.0)) == 0.0  # no error at all: never below 0
 
 
 @pytest.mark.parametrize(

@@ -726,6 +726,30 @@ def test_bad_forecast_requests_are_refused_and_say_why(served, body, status, wor
     assert words in response.text
 
 
+def test_a_promotion_calendar_reaches_replenishment_over_http(served):
+    """`prices` with `promo` plans the cover period's promotions; without a plan the answer says the
+    forecast holds no promotion (the simulated shop promotes)."""
+    plain = _post(served, "/v1/replenishment/suggest", {"stores": ["S001"]}, "supply-chain").json()
+    assert "no price plan" in plain["skipped"]
+    largest = max(plain["suggestions"], key=lambda s: s["cover_p50"])
+    product = largest["product_id"]
+    days = [d.date().isoformat() for d in pd.date_range(plain["as_of"], periods=21, freq="D")]
+    sold = OfflineStore(served["settings"].paths).read("transactions", ["product_id", "unit_price"])
+    shelf = round(float(sold.loc[sold["product_id"].astype(str) == product, "unit_price"].median()), 2)
+    targets = {}
+    for promo in (False, True):
+        prices = [{"product_id": product, "date": d, "price": shelf, "promo": promo} for d in days]
+        body = {"stores": ["S001"], "products": [product], "prices": prices}
+        response = _post(served, "/v1/replenishment/suggest", body, "supply-chain")
+        assert response.status_code == 200, response.text
+        assert "no price plan" not in (response.json().get("skipped") or "")
+        targets[promo] = sum(s["target_stock"] for s in response.json()["suggestions"])
+    assert targets[True] > targets[False]
+    past = [{"product_id": product, "date": "2001-01-01", "price": shelf}]
+    refused = _post(served, "/v1/replenishment/suggest", {"stores": ["S001"], "prices": past}, "supply-chain")
+    assert refused.status_code == 400 and "not after the history's last day" in refused.text
+
+
 def test_replenishment_suggests_orders_for_a_store_and_refuses_what_it_cannot(served):
     response = _post(served, "/v1/replenishment/suggest", {"stores": ["S001"], "service_level": 0.9}, "supply-chain")
     assert response.status_code == 200, response.text
@@ -763,11 +787,13 @@ def test_without_inventory_replenishment_gives_targets_for_the_lead_time_asked_o
         slots={"demand": SimpleNamespace(current=Loaded(model, "demand", 1, "demand_v1", 0.0))},
         stock_counts=SimpleNamespace(current=lambda: pd.DataFrame()),
         _served=lambda ctx, loaded, **counts: None,
+        settings=served["settings"],
     )
 
     def ask(lead_time_days):
         ctx = SimpleNamespace(request=SimpleNamespace(state=SimpleNamespace()), response=SimpleNamespace())
-        answer = demand.suggest(service, ctx, ["S001"], None, 0.9, 7, None, lead_time_days)
+        request = demand.Replenishment(["S001"], None, 0.9, 7, None, lead_time_days, None)
+        answer = demand.suggest(service, ctx, request)
         return answer.status_code, json.loads(answer.body)
 
     status, body = ask(None)

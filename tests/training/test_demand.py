@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from spend.cli import app
+from spend.core.model_store import ModelStore
 from spend.core.settings import SpendSettings
 from spend.simulate.config import SimulationConfig
 from spend.simulate.run import simulate
@@ -80,6 +81,12 @@ def test_training_compares_with_the_baseline_on_every_window_and_registers(shop)
     assert trained["alias"] == "champion"
     assert "product_store.inventory" not in shop["built"]["skipped"]
     assert_logged(SpendSettings(), "demand", trained["version"], {"forecast.png"})
+    # each contender carries the correlation of its days' errors its own backtest showed, which
+    # replenishment widens cover periods by; the registered one kept it through the model store
+    correlations = trained["details"]["cover_correlation"]
+    assert set(correlations) == {"spend", "seasonal_naive"} and all(0 <= r <= 1 for r in correlations.values())
+    champion, _ = ModelStore(SpendSettings()).load("demand")
+    assert any(abs(champion.cover_correlation_ - r) < 1e-4 for r in correlations.values())
 
 
 def test_forecast_answers_quantiles_per_product_store_and_day(shop, tmp_path):
@@ -210,6 +217,36 @@ def test_replenish_suggests_orders_from_the_latest_counts(shop, tmp_path):
     assert set(alone["store_id"]) == {store} and len(alone) == (frame["store_id"] == store).sum()
     assert np.allclose(alone["suggested_order"], frame.loc[frame["store_id"] == store, "suggested_order"])
     _refused(["replenish", "--out", str(out), "--store", "NOWHERE"], "error: --store: unknown store NOWHERE")
+
+
+def test_a_promotion_calendar_raises_the_orders_it_promotes_and_its_absence_is_said(shop, tmp_path):
+    """Without a plan every day is forecast without a promotion: the simulated shop promotes a quarter of
+    its days, so the summary says so; a calendar promoting the largest series' product raises its
+    targets over the same prices without the promotion."""
+    plain = json.loads(_ok(["replenish", "--out", str(tmp_path / "plain.csv"), "--json"]))
+    assert "no price plan" in plain["skipped"] and "promoted" in plain["skipped"]
+    frame = pd.read_csv(tmp_path / "plain.csv")
+    product = str(frame.groupby("product_id")["cover_p50"].sum().idxmax())
+    days = pd.date_range(pd.Timestamp(plain["as_of"]), periods=21, freq="D").strftime("%Y-%m-%d")
+    history = pd.read_csv(shop["root"] / "sim" / "transactions.csv")
+    shelf = round(float(history.loc[history["product_id"] == product, "unit_price"].median()), 2)
+    targets = {}
+    for promo in ("no", "yes"):
+        plan = pd.DataFrame({"Product ID": product, "Date": days, "Price": shelf, "Promo": promo})
+        plan.to_csv(tmp_path / f"plan-{promo}.csv", index=False)
+        out = tmp_path / f"orders-{promo}.csv"
+        said = json.loads(
+            _ok(["replenish", "--out", str(out), "--price-plan", str(tmp_path / f"plan-{promo}.csv"), "--json"])
+        )
+        assert "no price plan" not in said.get("skipped", "")
+        orders = pd.read_csv(out)
+        targets[promo] = orders.loc[orders["product_id"].astype(str) == product, "target_stock"].sum()
+    assert targets["yes"] > targets["no"]
+    plan = pd.DataFrame({"product_id": [product], "date": [days[0]], "price": [shelf], "promo": ["maybe"]})
+    plan.to_csv(tmp_path / "bad.csv", index=False)
+    out = tmp_path / "never.csv"
+    _refused(["replenish", "--out", str(out), "--price-plan", str(tmp_path / "bad.csv")], "--price-plan", "promo:")
+    assert not out.exists()
 
 
 def test_replenish_refuses_a_stale_or_missing_count(shop, tmp_path):

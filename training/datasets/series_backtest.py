@@ -25,6 +25,7 @@ from spend.features.compute.days import ShopClock
 from spend.features.compute.products import ONE_SHOP
 from spend.features.ingest.store import OfflineStore
 from spend.features.store.definitions import SNAPSHOT_FILES
+from spend.models.replenishment import cover_correlation
 from spend.training.datasets import Evaluation
 from spend.training.demand_backtest import origins, run_backtest
 from spend.training.plots import forecast_figure
@@ -142,12 +143,15 @@ def evaluate(spec: ModelSpec, config: DemandConfig, data: Series, params: dict) 
     train = _recent(data.history, config.history_days)
     scorers = _scorers(spec, config, params)
     contenders = {name: make().fit(train, launches=data.launches) for name, make in scorers.items()}
+    for name, model in contenders.items():  # replenishment widens cover periods by each one's own
+        model.cover_correlation_ = cover_correlation(result.forecasts[result.forecasts["scorer"] == name])
     priced = getattr(contenders["spend"], "price_note_", None)  # no elasticity could be estimated
     details = {
         "windows": result.windows,
         "series": int(data.history[["product_id", "store_id"]].drop_duplicates().shape[0]),
         "scored_points": int(result.table.loc["spend", "points"]),
         "fit_s": result.table["fit_s"].to_dict(),
+        "cover_correlation": {name: round(m.cover_correlation_, 4) for name, m in contenders.items()},
         "skipped": "; ".join(note for note in (data.skipped, priced) if note) or None,
     }
     tags = {"windows": ",".join(result.windows)}
