@@ -164,12 +164,18 @@ def _promo(values: pd.Series) -> pd.Series:
     return numbers.fillna(words.astype(float)).mask(blank, 0.0)
 
 
+def said(*lines: str | None) -> str | None:
+    """The lines an answer's `skipped` says, in one (None when there is none)."""
+    return "; ".join(line for line in lines if line) or None
+
+
 def unplanned_promotions(model, plan: pd.DataFrame | None) -> str | None:
     """One line when the history promoted and no plan says when it will again: a day without a plan is
     forecast without a promotion, so a shop that promotes often is forecast, and stocked, short of the
     promotions' lift."""
     recent = getattr(model, "recent_", None)
-    if plan is not None and len(plan) or recent is None or "promo" not in recent.columns or not len(recent):
+    planned = plan is not None and len(plan) > 0
+    if planned or recent is None or "promo" not in recent.columns or not len(recent):
         return None
     last = recent[recent["ds"] > recent["ds"].max() - pd.Timedelta(days=28)]
     share = float((last["promo"] > 0).mean())

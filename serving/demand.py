@@ -33,8 +33,10 @@ def _plan(prices):
 
 
 def _skipped(*lines: str | None) -> dict:
-    said = "; ".join(line for line in lines if line)
-    return {"skipped": said} if said else {}
+    from spend.models.demand_requests import said
+
+    line = said(*lines)
+    return {"skipped": line} if line else {}
 
 
 def forecast(service, ctx: bentoml.Context, products, stores, horizon, prices):
@@ -78,6 +80,7 @@ def suggest(service, ctx: bentoml.Context, request: Replenishment):
         counts = service.stock_counts.current()
     except SpendError:  # a damaged stored file: what failed, not where (the CLI's `spend doctor` names it)
         return unavailable(ctx, "the stock counts cannot be read: a stored file is damaged")
+    plan = _plan(request.prices)
     try:
         pairs = requested_series(forecastable(loaded.model, counts), request.products, request.stores)
         frame, day = replenish(
@@ -89,7 +92,7 @@ def suggest(service, ctx: bentoml.Context, request: Replenishment):
             pairs,
             request.lead_time_days,
             zone=service.settings.timezone,
-            plan=_plan(request.prices),
+            plan=plan,
         )
     except BadRequest as error:
         return _refused(ctx, error)
@@ -97,7 +100,7 @@ def suggest(service, ctx: bentoml.Context, request: Replenishment):
     served = served_fields(loaded)
     body = {"as_of": day.date().isoformat(), "service_level": request.service_level}
     body |= {"review_days": request.review_days}
-    body |= _skipped(TARGETS_ONLY if counts.empty else None, unplanned_promotions(loaded.model, _plan(request.prices)))
+    body |= _skipped(TARGETS_ONLY if counts.empty else None, unplanned_promotions(loaded.model, plan))
     return json_response(served | body | {"suggestions": frame.round(4).to_dict("records")})  # NaN: null
 
 

@@ -43,7 +43,9 @@ def forecast(
     launches = getattr(model, "launches_", None)  # catalogued products not sold yet, forecast by category
     if launches is not None and len(launches):
         summary["launches"] = sorted(set(launches["product_id"]) & set(series["product_id"]))
-    skipped = [demand_requests.plan_skipped(model, plan), demand_requests.unplanned_promotions(model, plan)]
-    if any(skipped):
-        summary["skipped"] = "; ".join(line for line in skipped if line)
+    skipped = demand_requests.said(
+        demand_requests.plan_skipped(model, plan), demand_requests.unplanned_promotions(model, plan)
+    )
+    if skipped:
+        summary["skipped"] = skipped
     return frame, summary

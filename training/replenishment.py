@@ -31,6 +31,7 @@ def suggest(
         forecastable,
         replenish,
         requested_series,
+        said,
         unplanned_promotions,
     )
 
@@ -56,7 +57,7 @@ def suggest(
         "units": float(frame["suggested_order"].sum()),
         "by_reason": frame["reason"].value_counts().to_dict(),
     }
-    skipped = [TARGETS_ONLY if counts.empty else None, unplanned_promotions(model, plan)]
-    if any(skipped):
-        summary["skipped"] = "; ".join(line for line in skipped if line)
+    skipped = said(TARGETS_ONLY if counts.empty else None, unplanned_promotions(model, plan))
+    if skipped:
+        summary["skipped"] = skipped
     return frame, summary
