@@ -15,7 +15,8 @@ from pandas.errors import OutOfBoundsDatetime
 from spend.core.errors import SpendError, first_few
 from spend.core.ids import canonical_id, canonical_ids
 
-PLAN_COLUMNS = ("product_id", "date", "price")
+PLAN_COLUMNS = ("product_id", "date")
+PLANNED = ("price", "promo")  # a plan row sets either or both
 MAX_COUNT_AGE_DAYS = 7  # a stock count older than this before the as-of day is stale: the position is unknown
 MAX_LEAD_TIME_DAYS = 365
 NO_COUNTS = (
@@ -95,13 +96,16 @@ def check_plan(
 ) -> pd.DataFrame:
     """The plan with parsed dates and prices; an error names the first problem (column, row, value). Every
     row must apply: its day inside the forecast's `horizon` after the history's last day, its product and
-    store known (`stores`), one price per product, store and day."""
+    store known (`stores`), one row per product, store and day, a price or a promotion (or both) set. A
+    row's blank price keeps the last price (a promotion calendar need not know the prices)."""
     missing = [c for c in PLAN_COLUMNS if c not in plan.columns]
+    if not any(c in plan.columns for c in PLANNED):
+        missing.append("price or promo")
     if missing:
         found = ", ".join(map(str, plan.columns)) or "none"
         raise BadRequest(
-            f"price plan: missing column(s) {', '.join(missing)} (needs product_id, date, price; store_id "
-            f"optional; found {found}): rename the plan's columns",
+            f"price plan: missing column(s) {', '.join(missing)} (needs product_id, date, and price, promo or "
+            f"both; store_id optional; found {found}): rename the plan's columns",
             "prices",
         )
     plan = plan.copy()
@@ -115,7 +119,13 @@ def check_plan(
     unread = dates.isna() & ~written & ~odd
     if unread.any():  # read one by one, the unparsed only: a plan of thousands of days stays fast
         beyond[unread] = plan.loc[unread, "date"].map(_beyond_calendar).astype(bool)
-    prices = pd.to_numeric(plan["price"], errors="coerce")
+    priced = _given(plan["price"]) if "price" in plan.columns else pd.Series(False, index=plan.index)
+    promoted = _given(plan["promo"]) if "promo" in plan.columns else pd.Series(False, index=plan.index)
+    prices = (
+        pd.to_numeric(plan["price"], errors="coerce")
+        if "price" in plan.columns
+        else pd.Series(float("nan"), index=plan.index)
+    )
     promo = _promo(plan["promo"]) if "promo" in plan.columns else pd.Series(0.0, index=plan.index)
     day = dates.dt.tz_localize(None).dt.normalize()
     keys = ["product_id", "date", *(["store_id"] if "store_id" in plan.columns else [])]
@@ -124,7 +134,8 @@ def check_plan(
         ("date: write days as YYYY-MM-DD (07/12/2026 is 7 December or 12 July)", written),
         ("date: not a date", (dates.isna() & ~beyond) | odd),
         ("date: a time of day, not a day (the time would be dropped)", dates.notna() & (dates != dates.dt.normalize())),
-        ("price: not a number", prices.isna()),
+        ("price and promo: both blank (a plan row sets a price, a promotion, or both)", ~priced & ~promoted),
+        ("price: not a number", priced & prices.isna()),
         ("price: negative", prices < 0),
         ("price: must be above 0 and finite", (prices == 0) | prices.abs().eq(float("inf"))),
         ("promo: must be blank, 0 to 1, or yes/no (on promotion that day)", promo.isna() | ~promo.between(0, 1)),
@@ -139,20 +150,21 @@ def check_plan(
         checks.append(
             ("store_id: unknown store", plan["store_id"].notna() & ~plan["store_id"].astype(str).isin(stores))
         )
-    checks.append(("a second price for the same product, store and day", plan.assign(date=day).duplicated(keys)))
+    checks.append(("a second row for the same product, store and day", plan.assign(date=day).duplicated(keys)))
     for problem, bad in checks:
         if bad.any():
             row = int(bad.to_numpy().nonzero()[0][0])
             raise BadRequest(f"price plan row {row + 1}: {problem} ({_row_text(plan.iloc[row])})", "prices")
     checked = plan.assign(date=day, price=prices)
-    return checked.assign(promo=promo.where(_promo_given(plan))) if "promo" in plan.columns else checked
+    return checked.assign(promo=promo.where(promoted)) if "promo" in plan.columns else checked
 
 
 PROMO_WORDS = {"yes": 1.0, "y": 1.0, "true": 1.0, "no": 0.0, "n": 0.0, "false": 0.0}
 
 
-def _promo_given(plan: pd.DataFrame) -> pd.Series:
-    return plan["promo"].notna() & (plan["promo"].astype(str).str.strip() != "")
+def _given(values: pd.Series) -> pd.Series:
+    """Cells that hold something (not missing, not blank text)."""
+    return values.notna() & (values.astype(str).str.strip() != "")
 
 
 def _promo(values: pd.Series) -> pd.Series:
@@ -160,7 +172,7 @@ def _promo(values: pd.Series) -> pd.Series:
     left to the model's default by check_plan); NaN where it is none of these."""
     words = values.map(lambda v: PROMO_WORDS.get(v.strip().lower()) if isinstance(v, str) else None)
     numbers = pd.to_numeric(values.map(lambda v: float(v) if isinstance(v, bool) else v), errors="coerce")
-    blank = ~_promo_given(values.to_frame("promo"))
+    blank = ~_given(values)
     return numbers.fillna(words.astype(float)).mask(blank, 0.0)
 
 
@@ -237,10 +249,13 @@ def plan_skipped(model, plan: pd.DataFrame | None) -> str | None:
     the price makes no difference."""
     if plan is None or plan.empty:
         return None
-    products = sorted(set(plan["product_id"].astype(str)))
+    priced = plan[plan["price"].notna()] if "price" in plan.columns else plan.iloc[:0]
+    if priced.empty:  # a promotion calendar alone: the promotion moves the forecast, no price is planned
+        return None
+    products = sorted(set(priced["product_id"].astype(str)))
     still, why = model.unpriced(products)
     lines = [f"planned prices do not move the forecast of {first_few(still)}: {why}"] if still else []
-    outside = model.outside_prices(plan) if hasattr(model, "outside_prices") else pd.DataFrame()
+    outside = model.outside_prices(priced) if hasattr(model, "outside_prices") else pd.DataFrame()
     outside = outside[~outside.index.isin(still)]
     if len(outside):
         spans = [f"{p} ({row.low:,.2f} to {row.high:,.2f})" for p, row in outside.iterrows()]

@@ -12,7 +12,7 @@ from datetime import date as date_type
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from spend.core.ids import canonical_id
 from spend.core.privacy.pseudonym import PREFIX
@@ -287,8 +287,16 @@ class PlannedPrice(BaseModel):
     product_id: ItemId
     store_id: ItemId | None = Field(None, description="None: every store")
     date: Day = Field(description="A day after the demand model's history")
-    price: Number = Field(ge=0.01, description="Planned unit price (the currency of the history)")
+    price: Number | None = Field(
+        None, ge=0.01, description="Planned unit price (the currency of the history); None: the last price"
+    )
     promo: bool | None = Field(None, description="On promotion that day (the promotion calendar); None: not")
+
+    @model_validator(mode="after")
+    def _plans_something(self) -> PlannedPrice:
+        if self.price is None and self.promo is None:
+            raise ValueError("a planned day sets a price, a promo, or both")
+        return self
 
 
 class DemandDay(BaseModel):

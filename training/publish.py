@@ -25,15 +25,18 @@ from spend.core.names import DEMAND_FORECAST, MANIFEST, OFFERS, RECALL_LIST, REP
 from spend.core.settings import SpendSettings
 from spend.features.governance.after_erasure import without_erased
 from spend.features.ingest.lock import ledger_lock
+from spend.models.demand_requests import BadRequest
 from spend.models.segmentation import segment_profiles
 from spend.training.recall import RecallOptions, recall_list
 from spend.training.scoring import ID, segments
 
 
-def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
+def publish(settings: SpendSettings, as_of: pd.Timestamp, plan: pd.DataFrame | None = None) -> dict:
     """Write the recall list, the segments and the manifest; return the manifest. Without a churn model (a
     history too short to train one) the segments are published alone, and without any customer (daily
-    totals) the supply chain's forecast and orders alone; the manifest says why."""
+    totals) the supply chain's forecast and orders alone; the manifest says why. `plan`: planned prices
+    and promotions for the forecast and the orders (`spend forecast --price-plan`); a bad one is refused
+    before anything is written."""
     try:
         recall, skipped = recall_list(settings, as_of, RecallOptions()), None
     except NoModel as error:
@@ -45,7 +48,7 @@ def publish(settings: SpendSettings, as_of: pd.Timestamp) -> dict:
     segmented = _segments(settings, as_of)
     folder = settings.paths.published
     folder.mkdir(parents=True, exist_ok=True)
-    supply = _publish_supply(settings, folder)  # products and stores only: no customer in it
+    supply = _publish_supply(settings, folder, plan)  # products and stores only: no customer in it
     with ledger_lock(settings.paths.home):  # an erasure runs before or after the commit, never between
         manifest = _commit(settings, as_of, recall, skipped, segmented, supply)
     version = manifest["churn_model_version"]
@@ -136,20 +139,24 @@ def _snapshot_inputs(settings: SpendSettings) -> dict:
     return {"snapshots_built_at": built.get("built_at"), "batches": built.get("batches", [])}
 
 
-def _publish_supply(settings: SpendSettings, folder: Path) -> dict:
+def _publish_supply(settings: SpendSettings, folder: Path, plan: pd.DataFrame | None) -> dict:
     """The demand champion's forecast of every series and the replenishment orders; what was skipped and
     why when there is no demand model or no stock count."""
     from spend.training.forecasting import forecast
     from spend.training.replenishment import suggest
 
     try:
-        frame, summary = forecast(settings)
+        frame, summary = forecast(settings, plan=plan)
+    except BadRequest as error:
+        if error.field == "prices":  # the user's plan, not a missing model: refuse rather than skip
+            raise
+        return {"demand_skipped": str(error)}
     except SpendError as error:
         return {"demand_skipped": str(error)}
     replace_with(folder / DEMAND_FORECAST, lambda staging: frame.to_parquet(staging, index=False))
     out = {"demand_model": summary["model"], "forecast_start": summary["from"], "forecast_series": summary["series"]}
     try:
-        orders, ordered = suggest(settings)
+        orders, ordered = suggest(settings, plan=plan)
     except SpendError as error:
         return out | {"replenishment_skipped": str(error)}
     replace_with(folder / REPLENISHMENT, lambda staging: orders.to_parquet(staging, index=False))

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from spend.cli.options import AsOf, OutFile, Reidentify, as_of_date
+from spend.cli.options import AsOf, OutFile, Reidentify, as_of_date, named_as_options
+from spend.cli.supply import PricePlan, read_plan
 from spend.core.console import JsonFlag, console, errors, print_json, styled, user_errors
 from spend.core.settings import SpendSettings
 from spend.core.user_tables import check_out
@@ -146,13 +147,16 @@ def recall_list_command(
 
 
 @user_errors
-def publish_command(as_of: AsOf = None, json_output: JsonFlag = False) -> None:
-    """Publish the full recall list and every customer's segment for the service (SPEND_HOME/published/)."""
+def publish_command(as_of: AsOf = None, price_plan: PricePlan = None, json_output: JsonFlag = False) -> None:
+    """Publish the full recall list and every customer's segment for the service (SPEND_HOME/published/), and
+    the demand forecast and replenishment orders for the supply chain (planned by --price-plan if given)."""
     from spend.training.publish import publish
 
     quiet_feast()
     settings = SpendSettings()
-    manifest = publish(settings, as_of_date(as_of, settings))
+    plan = read_plan(price_plan)
+    with named_as_options({"prices": "--price-plan"}):
+        manifest = publish(settings, as_of_date(as_of, settings), plan)
     summary = {k: v for k, v in manifest.items() if k != "profiles"} | {"folder": str(settings.paths.published)}
     if json_output:
         print_json(summary)

@@ -20,8 +20,9 @@ PLAN_COLUMNS = ("product_id", "store_id", "date", "price", "promo")
 PricePlan = Annotated[
     Path | None,
     typer.Option(
-        help="CSV/Parquet of planned prices: product_id, store_id (optional), date, price, promo (optional: "
-        "1 or yes on a promotion day). Days without a plan keep the last price and no promotion."
+        help="CSV/Parquet of planned prices and promotions: product_id, store_id (optional), date, price "
+        "and/or promo (1 or yes on a promotion day; a blank price keeps the last one). Days without a plan keep "
+        "the last price and no promotion."
     ),
 ]
 
@@ -49,7 +50,7 @@ def forecast_command(
     if out is not None:
         check_out(out)
     quiet_feast()
-    plan = _read_plan(price_plan)
+    plan = read_plan(price_plan)
     with named_as_options(
         {"product": "--product", "store": "--store", "horizon": "--horizon", "prices": "--price-plan"}
     ):
@@ -78,7 +79,7 @@ def forecast_command(
         console.print(f"skipped: {summary['skipped']}", highlight=False)
 
 
-def _read_plan(path: Path | None):
+def read_plan(path: Path | None):
     return None if path is None else read_table(path, "--price-plan", names=PLAN_COLUMNS)
 
 
@@ -142,7 +143,7 @@ def replenish_command(
         raise SpendError(f"--as-of: {as_of!r} is not a date") from error
     fields = {"service_level": "--service-level", "review_days": "--review-days", "lead_time_days": "--lead-time-days"}
     fields |= {"product": "--product", "store": "--store", "prices": "--price-plan"}
-    plan = _read_plan(price_plan)
+    plan = read_plan(price_plan)
     with named_as_options(fields):
         frame, summary = suggest(
             SpendSettings(), when, service_level, review_days, lead_time_days, product, store, plan

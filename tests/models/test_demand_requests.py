@@ -86,3 +86,43 @@ def test_a_stock_report_of_some_stores_names_the_stores_it_covers():
     one_missing = counted.iloc[1:]  # P1 @ S1 uncounted: no store is counted in full but S2
     with pytest.raises(BadRequest, match=r"in full \(S2\)"):
         check_counts(one_missing, pairs, LAST, lead_time_given=False)
+
+
+def test_a_promotion_calendar_without_prices_keeps_the_last_price_and_a_row_must_plan_something():
+    """A calendar of promotion days was refused for its missing price column: marketing plans promotions
+    before it sets their prices, and supply chain still needs their lift."""
+    calendar = pd.DataFrame({"product_id": ["P1", "P1"], "date": ["2026-12-07", "2026-12-08"], "promo": ["yes", 1]})
+    checked = check_plan(calendar, LAST, {"P1"}, horizon=28)
+    assert checked["promo"].tolist() == [1.0, 1.0] and checked["price"].isna().all()
+    mixed = pd.DataFrame(
+        {"product_id": ["P1", "P1"], "date": ["2026-12-07", "2026-12-08"], "price": [9.5, ""], "promo": ["", "no"]}
+    )
+    checked = check_plan(mixed, LAST, {"P1"}, horizon=28)
+    assert checked["price"].tolist()[0] == 9.5 and pd.isna(checked["price"].tolist()[1])
+    with pytest.raises(BadRequest, match="row 2: price and promo: both blank"):
+        check_plan(mixed.assign(promo=["", " "]), LAST, {"P1"}, horizon=28)
+    with pytest.raises(BadRequest, match=r"missing column\(s\) price or promo"):
+        check_plan(calendar.drop(columns="promo"), LAST, {"P1"}, horizon=28)
+
+
+def test_a_planned_promotion_without_a_price_lifts_the_forecast_at_the_last_price():
+    from spend.models.demand import DemandForecaster
+
+    days = pd.date_range("2025-06-01", LAST, freq="D")
+    rng = pd.Series(range(len(days)))
+    promo = ((rng // 9) % 4 == 0).astype(float).to_numpy()  # a 9-day promotion every 36 days
+    history = pd.DataFrame(
+        {
+            "product_id": "P1",
+            "store_id": "S1",
+            "date": days,
+            "units": 5.0 + 10.0 * promo + (rng % 3).to_numpy(),
+            "price": 9.5,
+            "promo": promo,
+        }
+    )
+    model = DemandForecaster(horizon=7, n_estimators=40, min_child_samples=20).fit(history)
+    calendar = pd.DataFrame({"product_id": "P1", "date": pd.date_range("2026-12-05", periods=7).date, "promo": 1})
+    plain = model.predict(7)
+    promoted = model.predict(7, plan=check_plan(calendar, model.last_date_, {"P1"}, horizon=7))
+    assert promoted["mean"].sum() > 1.5 * plain["mean"].sum()

@@ -716,7 +716,7 @@ _SOON = (date.today() + timedelta(days=2)).isoformat()  # inside any horizon aft
                 "prices": [{"product_id": "P00000", "date": _SOON, "price": p, "store_id": "S001"} for p in (1, 2)],
             },
             400,
-            "a second price for the same product, store and day",
+            "a second row for the same product, store and day",
         ),
     ],
 )
@@ -745,6 +745,14 @@ def test_a_promotion_calendar_reaches_replenishment_over_http(served):
         assert "no price plan" not in (response.json().get("skipped") or "")
         targets[promo] = sum(s["target_stock"] for s in response.json()["suggestions"])
     assert targets[True] > targets[False]
+    calendar = [{"product_id": product, "date": d, "promo": True} for d in days]  # no prices: the last ones
+    body = {"stores": ["S001"], "products": [product], "prices": calendar}
+    promoted = _post(served, "/v1/replenishment/suggest", body, "supply-chain")
+    assert promoted.status_code == 200, promoted.text
+    assert sum(s["target_stock"] for s in promoted.json()["suggestions"]) > largest["target_stock"]
+    empty = {"stores": ["S001"], "prices": [{"product_id": product, "date": days[0]}]}
+    refused = _post(served, "/v1/replenishment/suggest", empty, "supply-chain")
+    assert refused.status_code == 400 and "sets a price, a promo, or both" in refused.text
     past = [{"product_id": product, "date": "2001-01-01", "price": shelf}]
     refused = _post(served, "/v1/replenishment/suggest", {"stores": ["S001"], "prices": past}, "supply-chain")
     assert refused.status_code == 400 and "not after the history's last day" in refused.text

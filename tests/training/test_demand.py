@@ -184,7 +184,7 @@ def test_bad_requests_get_one_error_and_no_output(shop, tmp_path):
         ([{"product_id": "P00001", "date": f"{soon}T10:00", "price": 3}], ("date: write days as YYYY-MM-DD",)),
         (
             [{"product_id": "P00001", "store_id": store, "date": soon, "price": p} for p in (3, 4)],
-            ("row 2: a second price for the same product, store and day",),
+            ("row 2: a second row for the same product, store and day",),
         ),
     ):
         pd.DataFrame(rows).to_csv(tmp_path / "plan.csv", index=False)
@@ -247,6 +247,38 @@ def test_a_promotion_calendar_raises_the_orders_it_promotes_and_its_absence_is_s
     out = tmp_path / "never.csv"
     _refused(["replenish", "--out", str(out), "--price-plan", str(tmp_path / "bad.csv")], "--price-plan", "promo:")
     assert not out.exists()
+
+
+def test_publish_plans_the_supply_chain_s_orders_with_a_promotion_calendar_and_refuses_a_bad_one(shop, tmp_path):
+    """`spend publish` published orders forecast without any promotion and only said so; it now takes the
+    calendar `spend replenish` takes (here promotion days alone, the last prices kept), and a bad plan is
+    an error naming its row, with nothing published, rather than a skipped forecast."""
+    from spend.core.names import MANIFEST, REPLENISHMENT
+
+    folder = SpendSettings().paths.published
+    _ok(["features", "apply"])  # publish reads the customers' feature service (the recall list, segments)
+    plain = json.loads(_ok(["publish", "--json"]))
+    assert "no price plan" in plain["replenishment_note"]
+    before = pd.read_parquet(folder / REPLENISHMENT)
+    product = str(before.groupby("product_id")["cover_p50"].sum().idxmax())
+    days = pd.date_range(pd.Timestamp(plain["replenishment_as_of"]), periods=10, freq="D").strftime("%Y-%m-%d")
+    pd.DataFrame({"SKU": product, "Date": days, "Promo": "yes"}).rename(columns={"SKU": "Product ID"}).to_csv(
+        tmp_path / "calendar.csv", index=False
+    )
+    planned = json.loads(_ok(["publish", "--price-plan", str(tmp_path / "calendar.csv"), "--json"]))
+    assert "replenishment_note" not in planned
+    after = pd.read_parquet(folder / REPLENISHMENT)
+    target = {
+        name: frame.loc[frame["product_id"].astype(str) == product, "target_stock"].sum()
+        for name, frame in (("before", before), ("after", after))
+    }
+    assert target["after"] > target["before"]
+    manifest = (folder / MANIFEST).read_text()
+    pd.DataFrame({"product_id": [product], "date": ["2001-01-01"], "promo": [1]}).to_csv(
+        tmp_path / "bad.csv", index=False
+    )
+    _refused(["publish", "--price-plan", str(tmp_path / "bad.csv")], "--price-plan", "row 1", "not after")
+    assert (folder / MANIFEST).read_text() == manifest
 
 
 def test_replenish_refuses_a_stale_or_missing_count(shop, tmp_path):
