@@ -8,9 +8,9 @@ weekly reviews and service-level target.
   days that closed empty flagged as stock-outs), as the shop would run it each week, with its price and
   promotion calendar for the weeks ahead as the plan (`spend replenish --price-plan`: the shop set those
   prices and promotions, the simulator's demand answered them).
-- Spend without the calendar: the same, each day forecast at the last price and without a promotion
-  (what `spend replenish` does without a plan), reported beside: a quarter of the simulated shop's days
-  are promoted, and a forecast that knows none of them falls short of their lift.
+- Spend without the calendar: the same, each day forecast at the last price and at its series' chance
+  of a promotion (what `spend replenish` does without a plan: models/promotions.py), reported beside: a
+  quarter of the simulated shop's days are promoted.
 - Mean forecast: the textbook policy a shop runs without a forecaster: the trailing 28-day mean of sales
   over the cover period plus z x the trailing daily standard deviation x sqrt(cover days).
 
@@ -67,8 +67,10 @@ def replay(
     index = pd.MultiIndex.from_frame(pairs)
     cover = pd.Series(lead + review_days, index=index)
 
+    # the shop's calendar for every day (a day without a price keeps the last one; without a discounted
+    # sale, not promoted, as training reads it)
     plan = history[history["date"] > start][["product_id", "store_id", "date", "price", "promo"]]
-    plan = plan.dropna(subset=["price"])
+    plan = plan.fillna({"promo": 0.0})
 
     def spend_target(day: int, served: np.ndarray, stock: np.ndarray, z: float, calendar=plan) -> np.ndarray:
         model.update(_observed(seen, start, served[:, :day], stock[:, :day]))

@@ -52,10 +52,13 @@ from sklearn.exceptions import NotFittedError
 from spend.core.experiments import DemandConfig
 from spend.core.registry import ModelSpec, ServingSpec
 from spend.models.plain_state import PlainState, from_plain, to_plain
+from spend.models.promotions import promotion_outlook
 from spend.models.replenishment import daily_mean
 
 SEP = "\x1f"
 HISTORY_COLUMNS = ("product_id", "store_id", "date", "units", "price", "promo", "stockout")
+# A forecast day's chance of a promotion no plan gave, and the units one would add (models/promotions.py)
+PROMO = ("promo_chance", "promo_lift")
 INTERVALS = ("quantile", "conformal")
 MIN_BASELINE_DAYS = 28  # a statsforecast baseline's shortest series; shorter ones get their mean
 KEEP_LAST_DAYS = 60  # history kept with a fitted model: the longest lag (28) plus its 28-day window, and a margin
@@ -423,7 +426,8 @@ class DemandForecaster(BaseEstimator):
             names = [*(_qname(q) for q in self.quantiles), "mean"]
             out = pd.concat([out, _before_listing(fallback, launches, names)], ignore_index=True)
         out = out[out["unique_id"].isin(wanted["unique_id"]) | out["unique_id"].isna()]
-        columns = ["product_id", "store_id", "date", *(_qname(q) for q in self.quantiles), "mean", "method"]
+        columns = ["product_id", "store_id", "date", *(_qname(q) for q in self.quantiles), "mean", *PROMO, "method"]
+        out[list(PROMO)] = out.reindex(columns=list(PROMO)).fillna(0.0)  # a fallback row's chance is not its own
         return (
             out.rename(columns={"ds": "date"})[columns]
             .sort_values(["product_id", "store_id", "date"])
@@ -431,7 +435,31 @@ class DemandForecaster(BaseEstimator):
         )
 
     def _forecast(self, known: pd.DataFrame, horizon: int, plan: pd.DataFrame | None) -> pd.DataFrame:
+        """The forecast under the plan; a day whose promotion no plan gives is the mix of its forecast
+        without and with one, weighted by the series' chance of a promotion (models/promotions.py)."""
         grid = self._future(known, horizon, plan)
+        unplanned = grid["promo"].isna().to_numpy()
+        outlook = promotion_outlook(self.recent_) if unplanned.any() else None
+        chance = np.zeros(len(grid))
+        if outlook is not None:
+            ahead = (grid["ds"] - self.last_date_).dt.days.to_numpy()
+            chance[unplanned] = outlook.chance(grid["unique_id"], ahead)[unplanned]
+        low = self._scored(known, horizon, grid.assign(promo=grid["promo"].fillna(0.0)))
+        if not (chance > 0).any():
+            return low.assign(promo_chance=0.0, promo_lift=0.0)
+        high = self._scored(known, horizon, grid.assign(promo=grid["promo"].fillna(1.0)))
+        high = low[["unique_id", "ds"]].merge(high, on=["unique_id", "ds"], how="left")
+        weight = low[["unique_id", "ds"]].merge(grid[["unique_id", "ds"]].assign(chance=chance), how="left")
+        weight = weight["chance"].fillna(0.0).to_numpy()
+        names = [*(_qname(q) for q in self.quantiles), "mean"]
+        mixed = low.copy()
+        # quantiles averaged (not the mixture's own: the replenishment adds the promotion's spread
+        # over a cover period from promo_chance and promo_lift, as one uncertain level for its days)
+        mixed[names] = (1 - weight)[:, None] * low[names].to_numpy() + weight[:, None] * high[names].to_numpy()
+        lift = np.where(weight > 0, high["mean"].to_numpy() - low["mean"].to_numpy(), 0.0)
+        return mixed.assign(promo_chance=weight, promo_lift=lift)
+
+    def _scored(self, known: pd.DataFrame, horizon: int, grid: pd.DataFrame) -> pd.DataFrame:
         future = grid[[c for c in self._columns() if c != "y" and c not in self._statics]]
         level = [int(round(100 * (max(self.quantiles) - min(self.quantiles))))]
         ids = known["unique_id"].tolist()
@@ -509,7 +537,7 @@ class DemandForecaster(BaseEstimator):
         dates = pd.date_range(self.last_date_ + pd.Timedelta(days=1), periods=horizon, freq="D")
         grid = known[["unique_id", "product_id", "store_id"]].merge(pd.DataFrame({"ds": dates}), how="cross")
         grid["price"] = grid["product_id"].map(self.last_price_)
-        grid["promo"] = 0.0
+        grid["promo"] = np.nan  # not planned: the outlook's chance (_forecast)
         if plan is not None and len(plan):
             grid = _apply_plan(grid, plan)
         grid["price_ratio"] = _ratio(grid, self.reference_price_)
@@ -650,7 +678,8 @@ def _apply_plan(grid: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
     plan["product_id"] = plan["product_id"].astype(str)
     stores = plan["store_id"] if "store_id" in plan.columns else pd.Series(None, index=plan.index, dtype=object)
     promo = plan["promo"] if "promo" in plan.columns else pd.Series(np.nan, index=plan.index)
-    plan = plan.assign(store_id=stores, promo=promo)
+    price = plan["price"] if "price" in plan.columns else pd.Series(np.nan, index=plan.index)
+    plan = plan.assign(store_id=stores, promo=promo, price=price)
     for general in (True, False):
         part = plan[plan["store_id"].isna() == general]
         keys = ["product_id", "ds"] if general else ["product_id", "store_id", "ds"]

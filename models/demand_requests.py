@@ -183,8 +183,8 @@ def said(*lines: str | None) -> str | None:
 
 def unplanned_promotions(model, plan: pd.DataFrame | None) -> str | None:
     """One line when the history promoted and no plan says when it will again: a day without a plan is
-    forecast without a promotion, so a shop that promotes often is forecast, and stocked, short of the
-    promotions' lift."""
+    forecast at its series' chance of a promotion (models/promotions.py), which stocks for promotions on
+    average, not for the days the shop will run them."""
     recent = getattr(model, "recent_", None)
     planned = plan is not None and len(plan) > 0
     if planned or recent is None or "promo" not in recent.columns or not len(recent):
@@ -194,9 +194,9 @@ def unplanned_promotions(model, plan: pd.DataFrame | None) -> str | None:
     if share < 0.01:
         return None
     return (
-        f"no price plan: every day is forecast without a promotion, while {share:.0%} of the product x store "
-        "days of the last 4 weeks were promoted; give the planned prices and promotions (a plan with a promo "
-        "column) or the forecast misses their lift"
+        f"no price plan: {share:.0%} of the product x store days of the last 4 weeks were promoted, so each day "
+        "is forecast at its series' chance of a promotion; give the promotion calendar (a plan with a promo "
+        "column) to stock for the promotions themselves"
     )
 
 

@@ -64,7 +64,8 @@ def daily_mean(p10, p50, p90):
 
 def cover_demand(forecast: pd.DataFrame, cover_days: pd.Series, correlation: float = 0.0) -> pd.DataFrame:
     """Per product x store: mean and sd of demand over its first `cover_days` forecast days, and the
-    cover period's P50 and P90. `forecast`: product_id, store_id, date, p10, p50, p90 (any order);
+    cover period's P50 and P90. `forecast`: product_id, store_id, date, p10, p50, p90 (any order), and
+    where days carry a chance of an unplanned promotion, promo_chance and promo_lift (models/demand.py);
     `cover_days`: indexed by (product_id, store_id); `correlation`: between two days' errors
     (`cover_correlation`), 0 for independent days."""
     f = forecast.sort_values(["product_id", "store_id", "date"])
@@ -73,6 +74,8 @@ def cover_demand(forecast: pd.DataFrame, cover_days: pd.Series, correlation: flo
     grouped = _daily_spread(f[day < days]).groupby(["product_id", "store_id"])
     total = grouped["mean"].sum()
     var = _cover_variance(grouped["var"].sum(), grouped["sd"].sum(), total, correlation)
+    if "promo_chance" in f.columns:
+        var = var + _promotion_variance(grouped["promo_chance"].mean(), grouped["promo_lift"].sum())
     out = pd.DataFrame({"mean": total, "sd": np.sqrt(var)})
     out["cover_p50"] = out["mean"]  # the normal's median is its mean
     out["cover_p90"] = out["mean"] + norm.ppf(0.9) * out["sd"]
@@ -84,6 +87,12 @@ def _daily_spread(days: pd.DataFrame) -> pd.DataFrame:
     sd = (days["p90"] - days["p10"]) / SD_PER_P10_P90
     mean = days["mean"] if "mean" in days.columns else daily_mean(days["p10"], days["p50"], days["p90"])
     return days.assign(mean=mean, sd=sd, var=sd**2)
+
+
+def _promotion_variance(chance, lift):
+    """Whether the cover period is promoted, as one draw for all its days (promotions run for days):
+    chance x (1 - chance) x the lift over the period, squared."""
+    return chance * (1 - chance) * lift**2
 
 
 def _cover_variance(var, sd_sum, mean, correlation: float):

@@ -307,6 +307,10 @@ class DemandDay(BaseModel):
     p50: float
     p90: float
     mean: float = Field(description="Expected units: what adds up over days and stores (the median does not)")
+    promo_chance: float = Field(
+        0.0, description="Chance of a promotion no plan gave that the figures hold (0: none, or the plan's day)"
+    )
+    promo_lift: float = Field(0.0, description="Expected units such a promotion adds that day")
     method: str = Field(description="model, or the fallback a series without history got (product or store)")
 
 

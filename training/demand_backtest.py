@@ -79,7 +79,8 @@ def run_backtest(
     for k, origin in enumerate(cuts):
         train = history[(history["date"] <= origin) & (history["date"] > origin - pd.Timedelta(days=history_days))]
         future = history[(history["date"] > origin) & (history["date"] <= origin + pd.Timedelta(days=horizon))]
-        plan = future[["product_id", "store_id", "date", "price", "promo"]]
+        # the history's calendar, as training reads it: a day without a discounted sale was not promoted
+        plan = future[["product_id", "store_id", "date", "price", "promo"]].fillna({"promo": 0.0})
         series = train[["product_id", "store_id"]].drop_duplicates()
         for name, make in scorers.items():
             progress(f"window {k + 1}/{len(cuts)}: {name}")

@@ -250,29 +250,28 @@ def test_a_promotion_calendar_raises_the_orders_it_promotes_and_its_absence_is_s
 
 
 def test_publish_plans_the_supply_chain_s_orders_with_a_promotion_calendar_and_refuses_a_bad_one(shop, tmp_path):
-    """`spend publish` published orders forecast without any promotion and only said so; it now takes the
-    calendar `spend replenish` takes (here promotion days alone, the last prices kept), and a bad plan is
-    an error naming its row, with nothing published, rather than a skipped forecast."""
+    """`spend publish` published orders without any calendar and only said so; it now takes the calendar
+    `spend replenish` takes (here promotion days alone, the last prices kept: a product promoted on them
+    is stocked above the same days without promotion), and a bad plan is an error naming its row, with
+    nothing published, rather than a skipped forecast."""
     from spend.core.names import MANIFEST, REPLENISHMENT
 
     folder = SpendSettings().paths.published
     _ok(["features", "apply"])  # publish reads the customers' feature service (the recall list, segments)
     plain = json.loads(_ok(["publish", "--json"]))
     assert "no price plan" in plain["replenishment_note"]
-    before = pd.read_parquet(folder / REPLENISHMENT)
-    product = str(before.groupby("product_id")["cover_p50"].sum().idxmax())
-    days = pd.date_range(pd.Timestamp(plain["replenishment_as_of"]), periods=10, freq="D").strftime("%Y-%m-%d")
-    pd.DataFrame({"SKU": product, "Date": days, "Promo": "yes"}).rename(columns={"SKU": "Product ID"}).to_csv(
-        tmp_path / "calendar.csv", index=False
-    )
-    planned = json.loads(_ok(["publish", "--price-plan", str(tmp_path / "calendar.csv"), "--json"]))
-    assert "replenishment_note" not in planned
-    after = pd.read_parquet(folder / REPLENISHMENT)
-    target = {
-        name: frame.loc[frame["product_id"].astype(str) == product, "target_stock"].sum()
-        for name, frame in (("before", before), ("after", after))
-    }
-    assert target["after"] > target["before"]
+    orders = pd.read_parquet(folder / REPLENISHMENT)
+    product = str(orders.groupby("product_id")["cover_p50"].sum().idxmax())
+    days = pd.date_range(pd.Timestamp(plain["replenishment_as_of"]), periods=14, freq="D").strftime("%Y-%m-%d")
+    target = {}
+    for promo in ("no", "yes"):
+        calendar = pd.DataFrame({"Product ID": product, "Date": days, "Promo": promo})
+        calendar.to_csv(tmp_path / f"calendar-{promo}.csv", index=False)
+        planned = json.loads(_ok(["publish", "--price-plan", str(tmp_path / f"calendar-{promo}.csv"), "--json"]))
+        assert "replenishment_note" not in planned
+        orders = pd.read_parquet(folder / REPLENISHMENT)
+        target[promo] = orders.loc[orders["product_id"].astype(str) == product, "target_stock"].sum()
+    assert target["yes"] > target["no"]
     manifest = (folder / MANIFEST).read_text()
     pd.DataFrame({"product_id": [product], "date": ["2001-01-01"], "promo": [1]}).to_csv(
         tmp_path / "bad.csv", index=False
