@@ -92,8 +92,13 @@ def launch_line(launches: list[str]) -> str:
 
 
 def _table(frame) -> Table:
-    table = Table("product", "store", "date", "P10", "P50", "P90", "method", title="demand forecast (first rows)")
+    promoted = "promo_chance" in frame.columns and bool(frame["promo_chance"].gt(0).any())
+    chance = ["promo chance"] if promoted else []  # the outlook's, where no plan said (docs/demand.md)
+    table = Table(
+        "product", "store", "date", "P10", "P50", "P90", *chance, "method", title="demand forecast (first rows)"
+    )
     for row in frame.itertuples(index=False):
+        shown = [f"{row.promo_chance:.0%}"] if promoted else []
         table.add_row(
             row.product_id,
             row.store_id,
@@ -101,6 +106,7 @@ def _table(frame) -> Table:
             f"{row.p10:.1f}",
             f"{row.p50:.1f}",
             f"{row.p90:.1f}",
+            *shown,
             row.method,
         )
     return table

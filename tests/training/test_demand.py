@@ -220,9 +220,10 @@ def test_replenish_suggests_orders_from_the_latest_counts(shop, tmp_path):
 
 
 def test_a_promotion_calendar_raises_the_orders_it_promotes_and_its_absence_is_said(shop, tmp_path):
-    """Without a plan every day is forecast without a promotion: the simulated shop promotes a quarter of
-    its days, so the summary says so; a calendar promoting the largest series' product raises its
-    targets over the same prices without the promotion."""
+    """Without a plan every day is forecast at its series' chance of a promotion: the simulated shop
+    promotes a quarter of its days, so the summary says so and the forecast's table shows the chance; a
+    calendar promoting the largest series' product raises its targets over the same days without one."""
+    assert "promo chance" in _ok(["forecast", "--horizon", "7"])
     plain = json.loads(_ok(["replenish", "--out", str(tmp_path / "plain.csv"), "--json"]))
     assert "no price plan" in plain["skipped"] and "promoted" in plain["skipped"]
     frame = pd.read_csv(tmp_path / "plain.csv")
