@@ -292,7 +292,7 @@ def replay_figures(r: dict) -> list[dict]:
             "replay_fill_rate_without_calendar",
             blind["fill_rate"],
             f"average stock {blind['average_stock']:,.0f} against Spend's {spend['average_stock']:,.0f}",
-            "reported (Spend's policy with no price plan: no promotion forecast)",
+            "reported (Spend's policy with no price plan: each day at its series' chance of a promotion)",
             True,
         ),
         {
