@@ -186,7 +186,8 @@ def unplanned_promotions(model, plan: pd.DataFrame | None) -> str | None:
     forecast at its series' chance of a promotion (models/promotions.py), which stocks for promotions on
     average, not for the days the shop will run them."""
     recent = getattr(model, "recent_", None)
-    planned = plan is not None and len(plan) > 0
+    # a plan of prices alone says nothing of promotions: its days hold the chance too
+    planned = plan is not None and "promo" in plan.columns and bool(plan["promo"].notna().any())
     if planned or recent is None or "promo" not in recent.columns or not len(recent):
         return None
     last = recent[recent["ds"] > recent["ds"].max() - pd.Timedelta(days=28)]
@@ -194,9 +195,9 @@ def unplanned_promotions(model, plan: pd.DataFrame | None) -> str | None:
     if share < 0.01:
         return None
     return (
-        f"no price plan: {share:.0%} of the product x store days of the last 4 weeks were promoted, so each day "
-        "is forecast at its series' chance of a promotion; give the promotion calendar (a plan with a promo "
-        "column) to stock for the promotions themselves"
+        f"no promotion calendar: {share:.0%} of the product x store days of the last 4 weeks were promoted, so "
+        "each day is forecast at its series' chance of a promotion; give the promotion calendar (a plan with a "
+        "promo column) to stock for the promotions themselves"
     )
 
 

@@ -730,7 +730,7 @@ def test_a_promotion_calendar_reaches_replenishment_over_http(served):
     """`prices` with `promo` plans the cover period's promotions; without a plan the answer says the
     forecast holds no promotion (the simulated shop promotes)."""
     plain = _post(served, "/v1/replenishment/suggest", {"stores": ["S001"]}, "supply-chain").json()
-    assert "no price plan" in plain["skipped"]
+    assert "no promotion calendar" in plain["skipped"]
     largest = max(plain["suggestions"], key=lambda s: s["cover_p50"])
     product = largest["product_id"]
     days = [d.date().isoformat() for d in pd.date_range(plain["as_of"], periods=21, freq="D")]
@@ -742,7 +742,7 @@ def test_a_promotion_calendar_reaches_replenishment_over_http(served):
         body = {"stores": ["S001"], "products": [product], "prices": prices}
         response = _post(served, "/v1/replenishment/suggest", body, "supply-chain")
         assert response.status_code == 200, response.text
-        assert "no price plan" not in (response.json().get("skipped") or "")
+        assert "no promotion calendar" not in (response.json().get("skipped") or "")
         targets[promo] = sum(s["target_stock"] for s in response.json()["suggestions"])
     assert targets[True] > targets[False]
     calendar = [{"product_id": product, "date": d, "promo": True} for d in days]  # no prices: the last ones

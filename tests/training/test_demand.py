@@ -225,7 +225,7 @@ def test_a_promotion_calendar_raises_the_orders_it_promotes_and_its_absence_is_s
     calendar promoting the largest series' product raises its targets over the same days without one."""
     assert "promo chance" in _ok(["forecast", "--horizon", "7"])
     plain = json.loads(_ok(["replenish", "--out", str(tmp_path / "plain.csv"), "--json"]))
-    assert "no price plan" in plain["skipped"] and "promoted" in plain["skipped"]
+    assert "no promotion calendar" in plain["skipped"] and "promoted" in plain["skipped"]
     frame = pd.read_csv(tmp_path / "plain.csv")
     product = str(frame.groupby("product_id")["cover_p50"].sum().idxmax())
     days = pd.date_range(pd.Timestamp(plain["as_of"]), periods=21, freq="D").strftime("%Y-%m-%d")
@@ -239,10 +239,14 @@ def test_a_promotion_calendar_raises_the_orders_it_promotes_and_its_absence_is_s
         said = json.loads(
             _ok(["replenish", "--out", str(out), "--price-plan", str(tmp_path / f"plan-{promo}.csv"), "--json"])
         )
-        assert "no price plan" not in said.get("skipped", "")
+        assert "no promotion calendar" not in said.get("skipped", "")
         orders = pd.read_csv(out)
         targets[promo] = orders.loc[orders["product_id"].astype(str) == product, "target_stock"].sum()
     assert targets["yes"] > targets["no"]
+    # a plan of prices alone is no promotion calendar: its days hold the chance, and the note says so
+    pd.DataFrame({"product_id": product, "date": days, "price": shelf}).to_csv(tmp_path / "prices.csv", index=False)
+    priced = ["replenish", "--out", str(tmp_path / "priced.csv"), "--price-plan", str(tmp_path / "prices.csv")]
+    assert "no promotion calendar" in json.loads(_ok([*priced, "--json"]))["skipped"]
     plan = pd.DataFrame({"product_id": [product], "date": [days[0]], "price": [shelf], "promo": ["maybe"]})
     plan.to_csv(tmp_path / "bad.csv", index=False)
     out = tmp_path / "never.csv"
@@ -260,7 +264,7 @@ def test_publish_plans_the_supply_chain_s_orders_with_a_promotion_calendar_and_r
     folder = SpendSettings().paths.published
     _ok(["features", "apply"])  # publish reads the customers' feature service (the recall list, segments)
     plain = json.loads(_ok(["publish", "--json"]))
-    assert "no price plan" in plain["replenishment_note"]
+    assert "no promotion calendar" in plain["replenishment_note"]
     orders = pd.read_parquet(folder / REPLENISHMENT)
     product = str(orders.groupby("product_id")["cover_p50"].sum().idxmax())
     days = pd.date_range(pd.Timestamp(plain["replenishment_as_of"]), periods=14, freq="D").strftime("%Y-%m-%d")
