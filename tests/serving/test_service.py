@@ -650,6 +650,7 @@ def test_demand_forecasts_answer_ordered_quantiles_per_product_store_and_day(ser
     assert answer["model"] == "demand" and answer["days"] == 7 and len(rows) == 2 * 7
     assert {(r["product_id"], r["store_id"]) for r in rows} == {(product, "S000"), (product, "WEB")}
     assert all(r["p10"] <= r["p50"] <= r["p90"] and r["mean"] >= 0 for r in rows)
+    assert all(0 <= r["promo_chance"] <= 1 and "promo_lift" in r for r in rows)  # the promotion outlook
     assert min(r["date"] for r in rows) == answer["start"]
     again = _post(served, "/v1/demand/forecast", body, "pricing-engine")  # the pricing engine may ask too
     assert again.status_code == 200 and again.json()["forecasts"] == rows  # a retry gets the same answer
