@@ -290,7 +290,9 @@ class PlannedPrice(BaseModel):
     price: Number | None = Field(
         None, ge=0.01, description="Planned unit price (the currency of the history); None: the last price"
     )
-    promo: bool | None = Field(None, description="On promotion that day (the promotion calendar); None: not")
+    promo: bool | None = Field(
+        None, description="On promotion that day or not (the promotion calendar); None: its series' chance of one"
+    )
 
     @model_validator(mode="after")
     def _plans_something(self) -> PlannedPrice:
