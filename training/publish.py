@@ -147,11 +147,9 @@ def _publish_supply(settings: SpendSettings, folder: Path, plan: pd.DataFrame | 
 
     try:
         frame, summary = forecast(settings, plan=plan)
-    except BadRequest as error:
-        if error.field == "prices":  # the user's plan, not a missing model: refuse rather than skip
-            raise
-        return {"demand_skipped": str(error)}
     except SpendError as error:
+        if isinstance(error, BadRequest) and error.field == "prices":  # the user's plan: refuse, not skip
+            raise
         return {"demand_skipped": str(error)}
     replace_with(folder / DEMAND_FORECAST, lambda staging: frame.to_parquet(staging, index=False))
     out = {"demand_model": summary["model"], "forecast_start": summary["from"], "forecast_series": summary["series"]}
