@@ -52,7 +52,7 @@ from sklearn.exceptions import NotFittedError
 from spend.core.experiments import DemandConfig
 from spend.core.registry import ModelSpec, ServingSpec
 from spend.models.plain_state import PlainState, from_plain, to_plain
-from spend.models.promotions import promotion_outlook
+from spend.models.promotions import PromotionOutlook, promotion_outlook
 from spend.models.replenishment import daily_mean
 
 SEP = "\x1f"
@@ -194,11 +194,24 @@ class DemandForecaster(BaseEstimator):
         return self
 
     def _remember(self, frame: pd.DataFrame) -> None:
-        """The origin, the last price per product and the recent days the lags need."""
+        """The origin, the last price per product, the recent days the lags need and the promotion
+        outlook they give (derived here once, not on each forecast: it reads every series)."""
         self.last_date_ = frame["ds"].max()
         self.last_price_ = frame.sort_values("ds").groupby("product_id")["price"].last()
         recent = frame[frame["ds"] > self.last_date_ - pd.Timedelta(days=KEEP_LAST_DAYS)]
         self.recent_ = recent[self._columns()].reset_index(drop=True)
+        outlook = promotion_outlook(self.recent_)
+        self.promo_share_ = outlook.share if outlook else pd.Series(dtype=float)
+        self.promo_today_ = outlook.today if outlook else pd.Series(dtype=float)
+        self.promo_persistence_ = outlook.persistence if outlook else 0.0
+
+    def _outlook(self) -> PromotionOutlook | None:
+        """The promotion outlook of the model's last day (None: nothing was promoted of late)."""
+        if not hasattr(self, "promo_share_"):  # a model fitted before 2026-12-07 derives it now
+            return promotion_outlook(self.recent_)
+        if self.promo_share_.empty:
+            return None
+        return PromotionOutlook(self.promo_share_, self.promo_today_, self.promo_persistence_)
 
     def _check_learnable(self, frame: pd.DataFrame) -> None:
         """A clear error where LightGBM would stop with its own: mlforecast drops each series' first days,
@@ -439,7 +452,7 @@ class DemandForecaster(BaseEstimator):
         without and with one, weighted by the series' chance of a promotion (models/promotions.py)."""
         grid = self._future(known, horizon, plan)
         unplanned = grid["promo"].isna().to_numpy()
-        outlook = promotion_outlook(self.recent_) if unplanned.any() else None
+        outlook = self._outlook() if unplanned.any() else None
         chance = np.zeros(len(grid))
         if outlook is not None:
             ahead = (grid["ds"] - self.last_date_).dt.days.to_numpy()

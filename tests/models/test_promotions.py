@@ -71,6 +71,10 @@ def test_an_unplanned_day_is_forecast_between_no_promotion_and_a_promotion():
     mid = chance * (promoted["mean"] - without["mean"]).to_numpy()
     assert outlook["promo_lift"].to_numpy() == pytest.approx((promoted["mean"] - without["mean"]).to_numpy(), rel=0.05)
     assert (outlook["mean"] - without["mean"]).to_numpy() == pytest.approx(mid, rel=0.05)
+    # derived once at fit and kept with the model: a stored one answers the same
+    stored = DemandForecaster.__new__(DemandForecaster)
+    stored.__setstate__(model.__getstate__())
+    pd.testing.assert_frame_equal(stored.predict(28), outlook)
 
 
 def test_an_uncertain_promotion_widens_the_cover_period_as_one_draw():
