@@ -22,7 +22,7 @@ PricePlan = Annotated[
     typer.Option(
         help="CSV/Parquet of planned prices and promotions: product_id, store_id (optional), date, price "
         "and/or promo (1 or yes on a promotion day; a blank price keeps the last one). Days without a plan keep "
-        "the last price and no promotion."
+        "the last price and are forecast at their series' chance of a promotion."
     ),
 ]
 
