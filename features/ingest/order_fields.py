@@ -24,6 +24,7 @@ ORDER_LEVEL = (
     "payment_method",
     "terminal_id",
     "order_status",  # Shopify writes its Financial Status on the order's first line only
+    "cancelled_at",  # and its Cancelled at
 )
 
 

@@ -64,7 +64,7 @@ from spend.features.ingest.validate import failed, first_reason_per_row, row_rul
 from spend.features.ingest.visits import as_unit_lines, as_visit_lines, visit_order_ids
 from spend.features.ingest.visits import check_options as check_visit_options
 from spend.features.schema.fields import TEXT, FieldSpec, Kind, RowRule, SchemaContext, default_context
-from spend.features.schema.order_status import CANCELLED
+from spend.features.schema.order_status import NEVER_SOLD
 from spend.features.schema.order_status import REASONS as STATUS_REASONS
 from spend.features.schema.tables import PERSONAL_FIELDS, SCHEMA_VERSION, TABLES, TableSpec
 
@@ -505,7 +505,7 @@ def _taken_back(reasons: pd.DataFrame, typed: pd.DataFrame, store: OfflineStore,
     none are stored either: a stored sale of theirs is retracted (retract.py)."""
     reason = reasons["reason"].reindex(typed.index)
     taken = reason.isin(STATUS_REASONS).to_numpy(dtype=bool)
-    refunded = taken & (reason != CANCELLED).to_numpy(dtype=bool)
+    refunded = taken & ~reason.isin(NEVER_SOLD).to_numpy(dtype=bool)
     if refunded.any():  # a refund whose return lines a refunds export stored: the sale and return net out
         taken[refunded] = ~returned(store.files(table), typed.loc[refunded, ["order_id", "customer_id"]]).to_numpy()
     return pd.Series(taken, index=typed.index)

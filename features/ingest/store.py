@@ -197,6 +197,15 @@ class OfflineStore:
         staging = sorted(self.paths.staging.iterdir()) if self.paths.staging.exists() else []
         return sorted(found) + staging
 
+    def unrestored(self) -> list[str]:
+        """Removed batches whose taken-back lines were never put back (a removal stopped between forgetting
+        the batch and `restore_retracted`): their SPEND_HOME/retracted/<batch> folder outlived them."""
+        root = self.paths.retracted
+        if not root.exists():
+            return []
+        committed = {b.batch_id for b in self.catalog.batches()}
+        return sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in committed)
+
     def sweep(self) -> list[Path]:
         """Remove the orphans; returns what was removed."""
         removed = self.orphans()

@@ -135,6 +135,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "payment_status",
         "state",  # Magento's sales_order (beside its status)
     ),
+    "cancelled_at": ("canceled_at", "cancelled_date", "cancellation_date", "date_cancelled", "cancelled_on"),
     "kind": ("transaction_type", "line_type", "event_type", "sale_type", "record_type", "type"),
     "person_id": ("customer_unique_id", "unique_customer_id", "unique_id", "person", "master_customer_id"),
     "time_zone": ("timezone", "tz", "zone", "location_time_zone", "store_time_zone"),

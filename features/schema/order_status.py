@@ -8,6 +8,13 @@ the reason `order_status:cancelled`. A fully refunded order is a sale taken back
 only beside its return lines (Shopify's orders JSON gives them), since alone they would count as a
 sale; without them they are quarantined as `order_status:refunded_without_return_lines`. Any other
 status (paid, pending, processing, shipped, complete, partially refunded, ...) or none is a sale.
+
+A cancellation time (Shopify's `Cancelled at`, its orders JSON's `cancelled_at`) says the same as a
+cancelled status: Shopify keeps an order cancelled without a refund as "paid" (or "partially_refunded"),
+so its Financial Status alone stored the cancelled order as a sale. Its lines are quarantined as
+`cancelled_at:cancelled`. "closed" is read as a sale (decided 2026-12-07): Magento closes an order it
+refunded, but tills and POS systems close a ticket once it is paid, and a status word cannot say which
+shop wrote it; a Magento export's refunds come as its credit memos' lines.
 """
 
 from __future__ import annotations
@@ -42,7 +49,9 @@ NEVER_A_SALE = (
 REFUNDED = ("refunded", "fully_refunded")
 # Before any other reason a line breaks: the order's status says the most about it.
 CANCELLED = f"{FIELD}:cancelled"
-REASONS = (CANCELLED, f"{FIELD}:refunded_without_return_lines")
+CANCELLED_AT = "cancelled_at:cancelled"
+NEVER_SOLD = (CANCELLED, CANCELLED_AT)  # the order never became a sale (a refunded one did)
+REASONS = (*NEVER_SOLD, f"{FIELD}:refunded_without_return_lines")
 
 
 def status_field() -> FieldSpec:
@@ -58,6 +67,20 @@ def status_field() -> FieldSpec:
         nullable=True,
         content="never",  # an order paid after a first export is the same order when exported again
         rules=(Rule("cancelled", f"not one of {', '.join(NEVER_A_SALE)} (any case)", never),),
+    )
+
+
+def cancelled_at_field() -> FieldSpec:
+    given = pa.Check(lambda s: s.isna(), name="cancelled")  # pandera leaves blanks out: any value given fails
+    return FieldSpec(
+        "cancelled_at",
+        Kind.TEXT,
+        "When the order was cancelled (Shopify's Cancelled at), as the shop writes it. An order with one "
+        "never became a sale, whatever its status says, and is quarantined: stored lines hold it blank.",
+        required=False,
+        nullable=True,
+        content="never",  # as a status: an order cancelled after a first export is the same order
+        rules=(Rule("cancelled", "blank (a line whose order has a cancellation time is no sale)", given),),
     )
 
 

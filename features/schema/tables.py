@@ -28,7 +28,7 @@ from spend.features.schema.fields import (  # noqa: F401 (SchemaContext and defa
     row_rule,
     zero_or_one,
 )
-from spend.features.schema.order_status import refunded_rule, status_field
+from spend.features.schema.order_status import cancelled_at_field, refunded_rule, status_field
 
 SCHEMA_VERSION = "1"
 CHANNELS = ("pos", "web", "app")
@@ -200,6 +200,7 @@ def _transaction_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
             words=words.LINE_KINDS,
         ),
         status_field(),
+        cancelled_at_field(),
     )
 
 

@@ -563,10 +563,11 @@ def doctor_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Files an interrupted ingest left outside the ledger (invisible to Spend, visible to DuckDB, Spark or
-    pandas reading the folders), leftover staging folders, and committed files that cannot be read (with
-    their batch and source); --repair removes the first two, and the damaged files' batches whole, so their
-    sources can be ingested again. Waits for any ingest in flight to finish first, and to repair, for any
-    feature build (it reads the files its start pinned)."""
+    pandas reading the folders), leftover staging folders, committed files that cannot be read (with
+    their batch and source), and lines an interrupted `spend batches --remove` did not put back; --repair
+    removes the first two, the damaged files' batches whole, so their sources can be ingested again, and
+    puts the lines back. Waits for any ingest in flight to finish first, and to repair, for any feature
+    build (it reads the files its start pinned)."""
     from spend.features.ingest.lock import ledger_lock
     from spend.features.ingest.retract import restore_retracted
     from spend.features.ingest.store import OfflineStore
@@ -576,6 +577,8 @@ def doctor_command(
         store = OfflineStore(settings.paths)
         damaged = store.damaged()
         found = store.sweep() if repair else store.orphans()
+        unrestored = store.unrestored()
+        restored = restore_retracted(store, unrestored) if repair else 0
         if repair and damaged:
             store.forget({d.batch_id for d in damaged})
             restore_retracted(store, sorted({d.batch_id for d in damaged}))
@@ -586,12 +589,26 @@ def doctor_command(
         for d in damaged
     ]
     if json_output:
-        print_json({"orphans": paths, "damaged": broken, "repaired": repair and bool(paths or broken)})
+        print_json(
+            {
+                "orphans": paths,
+                "damaged": broken,
+                "unrestored_batches": unrestored,
+                "restored_rows": restored,
+                "repaired": repair and bool(paths or broken or unrestored),
+            }
+        )
         return
-    if not paths and not broken:
+    if not paths and not broken and not unrestored:
         console.print(f"nothing to repair under {settings.home}")
         return
     _show_doctor(paths, broken, repair)
+    if unrestored:
+        done = f"{restored:,} lines put back" if repair else "run `spend doctor --repair` to put their lines back"
+        console.print(
+            f"{len(unrestored)} removed batch(es) whose taken-back lines (cancelled, refunded or edited orders) "
+            f"were not put back: {done}"
+        )
 
 
 def _show_doctor(paths: list[str], broken: list[dict], repair: bool) -> None:

@@ -237,6 +237,10 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     (
+        _has("cancelled_at:cancelled"),
+        lambda r: "lines of orders with a cancellation time (cancelled_at) were quarantined: they are no purchases",
+    ),
+    (
         lambda r: r.returns_signed > 0,
         lambda r: (
             f"return lines written with positive quantities (the export's kind says return), stored as units "

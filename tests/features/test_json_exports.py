@@ -128,6 +128,7 @@ def _shopify_orders(currency: str = "EUR") -> dict:
                 "order_number": 1001,
                 "email": "bob@example.com",
                 "created_at": "2026-01-02T10:00:00-05:00",
+                "cancelled_at": None,  # Shopify writes null: not cancelled
                 "currency": currency,
                 "customer": customer,
                 "shipping_lines": [{"code": "Standard", "price": "4.00"}],
@@ -183,6 +184,22 @@ def test_an_api_export_of_orders_with_nested_line_items_is_read_as_its_lines(set
     stored = OfflineStore(settings.paths).read("transactions").sort_values("product_id")
     assert stored["product_id"].tolist() == ["CASE-7", "IPOD-342-N"] and stored["quantity"].tolist() == [2, 1]
     assert stored["unit_price"].tolist() == [9.5, 199.0] and set(stored["order_id"]) == {"1001"}
+
+
+def test_an_api_export_of_a_cancelled_order_stores_none_of_its_lines(settings, tmp_path):
+    """Shopify keeps an order cancelled without a refund as "paid": its cancelled_at, read under its own
+    name, says it is no sale."""
+    orders = _shopify_orders(settings.default_currency)
+    orders["orders"][0] |= {"financial_status": "paid", "cancelled_at": "2026-01-02T11:00:00-05:00"}
+    path = tmp_path / "orders.json"
+    path.write_text(json.dumps(orders))
+    maps = {"order_number": "order_id", "customer.id": "customer_id", "created_at": "ts"}
+    maps |= {
+        f"line_items.{f}": t for f, t in (("sku", "product_id"), ("quantity", "quantity"), ("price", "unit_price"))
+    }
+    report = ingest(path, IngestOptions("transactions", mapping=maps), settings, now=NOW)
+    assert report.quarantined_by_reason == {"cancelled_at:cancelled": 2, "product_id:missing": 1}
+    assert report.accepted == 0
 
 
 def test_an_orders_refunded_lines_are_read_as_its_return_lines(settings, tmp_path):

@@ -124,7 +124,7 @@ def test_fields_added_to_the_schema_leave_stored_rows_hashes_as_they_were():
         }
     )
     typed = rows.reindex(columns=list(specs))
-    added = ("event_id", "on_promotion", "order_status", "time_zone")
+    added = ("event_id", "on_promotion", "order_status", "time_zone", "cancelled_at")
     before = [c for c in specs if c not in added]  # schema 1's fields
     now, then = row_content(typed, specs, "event_id"), content_hash(typed[before])
     assert now[0] == then[0]  # no promotion flag: the hash of the schema without it
@@ -204,3 +204,49 @@ def test_an_order_refunded_after_it_was_stored_is_retracted_unless_its_returns_a
     assert report.quarantined_by_reason == {"order_status:refunded_without_return_lines": 1}
     stored = OfflineStore(settings.paths).read("transactions")
     assert sorted(stored["quantity"]) == [-1, 1] and stored["order_id"].eq("#2002").all()
+
+
+def test_an_order_with_a_cancellation_time_is_no_sale_whatever_its_status(settings, write_csv):
+    """Shopify keeps an order cancelled without a refund as "paid": its Financial Status alone stored it
+    as a sale. The cancellation time is on the order's first line only."""
+    maps = MAPS | {"Cancelled at": "cancelled_at"}
+    lines = [{**line, "Cancelled at": ""} for line in SHOPIFY[:2] + SHOPIFY[5:]]
+    lines[0]["Cancelled at"] = "2026-01-02 12:00:00 +0000"
+    report = ingest(write_csv(lines), IngestOptions("transactions", mapping=maps), settings)
+    assert report.quarantined_by_reason == {"cancelled_at:cancelled": 2}  # both lines of #1001
+    assert "lines of orders with a cancellation time (cancelled_at) were quarantined" in " ".join(notes(report))
+    stored = OfflineStore(settings.paths).read("transactions")
+    assert list(stored["order_id"]) == ["#1004"] and stored["cancelled_at"].isna().all()
+
+
+def test_an_order_cancelled_after_it_was_stored_is_retracted_by_its_cancellation_time(settings, write_csv):
+    maps = MAPS | {"Cancelled at": "cancelled_at"}
+    paid = [{**line, "Cancelled at": ""} for line in SHOPIFY[:2]]
+    assert ingest(write_csv(paid), IngestOptions("transactions", mapping=maps), settings).accepted == 2
+    cancelled = [{**paid[0], "Cancelled at": "2026-01-03 09:00:00 +0000"}, paid[1]]
+    report = ingest(write_csv(cancelled, "updated.csv"), IngestOptions("transactions", mapping=maps), settings)
+    assert (report.retracted, report.quarantined, report.duplicates) == (2, 2, 0)
+    assert OfflineStore(settings.paths).read("transactions").empty
+
+
+def test_doctor_puts_back_the_lines_an_interrupted_removal_left_taken_back(settings, write_csv, monkeypatch):
+    """`spend batches --remove` forgets the batch, then puts back the lines it had taken back: stopped
+    between the two, the sale stayed gone and `spend doctor` said there was nothing to repair."""
+    pending = [{**SHOPIFY[0], "Financial Status": "pending"}, SHOPIFY[1]]
+    _ingest(write_csv(pending), settings)
+    wrong = _ingest(write_csv([{**SHOPIFY[0], "Financial Status": "cancelled"}, SHOPIFY[1]], "updated.csv"), settings)
+    assert wrong.retracted == 2
+    with monkeypatch.context() as killed:
+        killed.setattr(
+            "spend.features.ingest.retract.restore_retracted", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt())
+        )
+        runner.invoke(app, ["batches", "--remove", wrong.batch_id])
+    assert OfflineStore(settings.paths).read("transactions").empty  # forgotten, its lines not back
+    listed = json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)
+    assert listed["unrestored_batches"] == [wrong.batch_id] and listed["restored_rows"] == 0
+    told = runner.invoke(app, ["doctor"]).output
+    assert "1 removed batch(es) whose taken-back lines" in told and "spend doctor --repair" in told
+    repaired = json.loads(runner.invoke(app, ["doctor", "--repair", "--json"]).stdout)
+    assert repaired["restored_rows"] == 2 and repaired["repaired"]
+    assert sorted(OfflineStore(settings.paths).read("transactions")["product_id"]) == ["SKU1", "SKU2"]
+    assert json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)["unrestored_batches"] == []
