@@ -291,7 +291,9 @@ class PlannedPrice(BaseModel):
         None, ge=0.01, description="Planned unit price (the currency of the history); None: the last price"
     )
     promo: bool | None = Field(
-        None, description="On promotion that day or not (the promotion calendar); None: its series' chance of one"
+        None,
+        strict=True,  # true or false in JSON, as amounts are JSON numbers: "yes" is the CSV plan's word
+        description="On promotion that day or not (the promotion calendar); None: its series' chance of one",
     )
 
     @model_validator(mode="after")

@@ -36,3 +36,12 @@ def test_a_product_id_that_is_blank_once_spelt_as_stored_is_refused(blank):
         schemas.QuoteProduct(product_id=blank, price=1.0, cost=0.5)
     with pytest.raises(ValidationError, match="must not be blank"):
         schemas.PlannedPrice(product_id="P1", store_id=blank, date="2026-12-07", price=1.0)
+
+
+@pytest.mark.parametrize("written", ["yes", "1", 1, "true", "off"])
+def test_a_planned_promotion_is_a_json_boolean_not_a_guess(written):
+    """`promo` took "yes", "off", 1 and "1" (pydantic's lax booleans), while an amount must be a JSON number:
+    a client writing the CSV plan's words over HTTP should hear it, not be guessed at."""
+    assert schemas.PlannedPrice(product_id="P1", date="2026-12-07", promo=True).promo is True
+    with pytest.raises(ValidationError, match="promo"):
+        schemas.PlannedPrice.model_validate({"product_id": "P1", "date": "2026-12-07", "promo": written})
