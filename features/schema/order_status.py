@@ -70,17 +70,23 @@ def status_field() -> FieldSpec:
     )
 
 
+# A cancellation column written as a flag (`Cancelled: No`), mapped to cancelled_at: its no is no time.
+NOT_CANCELLED = ("false", "f", "no", "n", "0")
+
+
 def cancelled_at_field() -> FieldSpec:
-    given = pa.Check(lambda s: s.isna(), name="cancelled")  # pandera leaves blanks out: any value given fails
+    # pandera leaves blanks out: any other value given fails
+    given = pa.Check(lambda s: written_as(s, NOT_CANCELLED), name="cancelled")
     return FieldSpec(
         "cancelled_at",
         Kind.TEXT,
-        "When the order was cancelled (Shopify's Cancelled at), as the shop writes it. An order with one "
-        "never became a sale, whatever its status says, and is quarantined: stored lines hold it blank.",
+        "When the order was cancelled (Shopify's Cancelled at), as the shop writes it, or a flag saying it "
+        "was (yes, true, 1). An order with one never became a sale, whatever its status says, and is "
+        f"quarantined; blank or {', '.join(NOT_CANCELLED)} (any case): not cancelled.",
         required=False,
         nullable=True,
         content="never",  # as a status: an order cancelled after a first export is the same order
-        rules=(Rule("cancelled", "blank (a line whose order has a cancellation time is no sale)", given),),
+        rules=(Rule("cancelled", f"blank or {', '.join(NOT_CANCELLED)} (the order's cancellation is no sale)", given),),
     )
 
 

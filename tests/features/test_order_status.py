@@ -219,6 +219,18 @@ def test_an_order_with_a_cancellation_time_is_no_sale_whatever_its_status(settin
     assert list(stored["order_id"]) == ["#1004"] and stored["cancelled_at"].isna().all()
 
 
+def test_a_cancellation_flag_mapped_as_the_time_cancels_its_yes_only(settings, write_csv):
+    """A `Cancelled` column of yes and no mapped to cancelled_at: its "No" would have quarantined every sale."""
+    rows = [
+        {"order_id": f"o{i}", "customer_id": "u1", "ts": "2026-01-02 10:00:00", "product_id": "p1", "quantity": 1,
+         "unit_price": 2.5, "Cancelled": flag}
+        for i, flag in enumerate(["No", "yes", "FALSE", "0", "", "true"])
+    ]  # fmt: skip
+    options = IngestOptions("transactions", mapping={"Cancelled": "cancelled_at"})
+    report = ingest(write_csv(rows), options, settings)
+    assert report.quarantined_by_reason == {"cancelled_at:cancelled": 2} and report.accepted == 4
+
+
 def test_an_order_cancelled_after_it_was_stored_is_retracted_by_its_cancellation_time(settings, write_csv):
     maps = MAPS | {"Cancelled at": "cancelled_at"}
     paid = [{**line, "Cancelled at": ""} for line in SHOPIFY[:2]]
