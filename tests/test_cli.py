@@ -270,6 +270,21 @@ def test_the_demo_names_a_models_first_breach():
     assert _state(checked) == "breach (drift: terminal_nb_tx_30d (PSI 1.08 > 0.84); 1 more: `spend monitor`)"
 
 
+def test_the_demos_churn_line_leads_with_the_gates_metric():
+    """The line said only AUC (spend 0.790, bgnbd 0.791) above a verdict that spend won, on average
+    precision: it read as the issue's "a champion that lost to its own baseline"."""
+    from spend.cli.demo import _churn_scores
+
+    holdout = {
+        "spend": {"auc": 0.790, "average_precision": 0.7404},
+        "bgnbd": {"auc": 0.791, "average_precision": 0.7387},
+    }
+    trained = {"version": 1, "alias": "champion", "gate_metric": "average_precision", "holdout": holdout}
+    assert _churn_scores(trained) == (
+        "churn v1 @champion: holdout average precision (the gate) spend 0.740, bgnbd 0.739; AUC spend 0.790, bgnbd 0.791"
+    )
+
+
 def test_ingest_names_every_table_it_takes(settings):
     """Its help listed five of the seven (no fraud_labels, no inventory); an unknown table names them all."""
     from spend.features.schema.tables import TABLES

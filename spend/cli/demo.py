@@ -129,8 +129,7 @@ def demo_command(
     if "skipped" in trained:
         console.print(f"churn model and recall list skipped: {trained['skipped']}")
     else:
-        auc = ", ".join(f"{name} {row['auc']:.3f}" for name, row in trained["holdout"].items())
-        console.print(f"churn v{trained['version']} @{trained['alias']}: holdout AUC {auc}")
+        console.print(_churn_scores(trained), highlight=False)
         _verdict("churn", trained)
         console.print(
             f"recall list: {recall['customers']:,} customers, expected saved margin "
@@ -177,6 +176,20 @@ def _train_or_skip(settings: SpendSettings, model: str, comparison: str) -> dict
     except SpendError as error:
         return {"skipped": str(error)}
     return _trained(trained, comparison)
+
+
+def _churn_scores(trained: dict) -> str:
+    """The holdout's scores on the gate's metric first (what crowned the winner), then AUC: AUC alone
+    showed a champion a hair behind BG/NBD on a line above the verdict saying it won."""
+    metric = trained.get("gate_metric", "auc")
+    names = {"average_precision": "average precision", "auc": "AUC"}
+    shown = [metric, *(["auc"] if metric != "auc" else [])]
+    parts = [
+        f"{names.get(m, m)}{' (the gate)' if m == metric else ''} "
+        + ", ".join(f"{name} {row[m]:.3f}" for name, row in trained["holdout"].items() if m in row)
+        for m in shown
+    ]
+    return f"churn v{trained['version']} @{trained['alias']}: holdout {'; '.join(parts)}"
 
 
 def _show_fraud(fraud: dict) -> None:
@@ -249,6 +262,7 @@ def _trained(report, comparison: str) -> dict:
         "version": report.version,
         "alias": report.alias,
         "winner": report.winner,
+        "gate_metric": report.gate_metric,
         "verdict": report.verdict,
         "history_skipped": report.details.get("skipped"),  # what the history could not give the model
         comparison: report.comparison,
