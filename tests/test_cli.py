@@ -281,7 +281,8 @@ def test_the_demos_churn_line_leads_with_the_gates_metric():
     }
     trained = {"version": 1, "alias": "champion", "gate_metric": "average_precision", "holdout": holdout}
     assert _churn_scores(trained) == (
-        "churn v1 @champion: holdout average precision (the gate) spend 0.740, bgnbd 0.739; AUC spend 0.790, bgnbd 0.791"
+        "churn v1 @champion: holdout average precision (the gate) spend 0.740, bgnbd 0.739; "
+        "AUC spend 0.790, bgnbd 0.791"
     )
 
 
