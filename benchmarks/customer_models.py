@@ -64,8 +64,9 @@ from spend.simulate.oracle import bayes_churn_probability, observed_history, ora
 from spend.simulate.run import simulate  # noqa: E402
 from spend.simulate.writer import TABLE_ORDER, write_simulation  # noqa: E402
 from spend.training.campaigns import campaign_frame, cross_fitted_uplift, ranking_quality  # noqa: E402
+from spend.training.config import load_config  # noqa: E402
 from spend.training.datasets.customer_cohorts import baseline_scores, fit, prepare  # noqa: E402
-from spend.training.loop import load_config, train  # noqa: E402
+from spend.training.loop import train  # noqa: E402
 from spend.training.recall import save_rate  # noqa: E402
 
 CHURN, CLV = spec("churn"), spec("clv")

@@ -45,9 +45,10 @@ from spend.features.store.build import build_snapshots  # noqa: E402
 from spend.features.store.config import feature_store  # noqa: E402
 from spend.features.store.definitions import build_repo  # noqa: E402
 from spend.simulate.handbook import HandbookConfig, simulate_handbook, write_handbook  # noqa: E402
+from spend.training.config import load_config  # noqa: E402
 from spend.training.fraud import backtest, payments_with_features  # noqa: E402
 from spend.training.fraud_scoring import score_file  # noqa: E402
-from spend.training.loop import load_config, train  # noqa: E402
+from spend.training.loop import train  # noqa: E402
 
 KEY = "benchmark-key-0123456789abcdef0123"
 # Le Borgne et al., Reproducible Machine Learning for Credit Card Fraud Detection - Practical Handbook:

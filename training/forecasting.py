@@ -19,7 +19,7 @@ def forecast(
     from spend.core.model_store import ModelStore
     from spend.core.registry import spec
     from spend.models import demand_requests
-    from spend.training.loop import load_config
+    from spend.training.config import load_config
 
     declared = spec("demand")
     config = load_config(declared)

@@ -56,7 +56,7 @@ def promotion_blocker(settings: SpendSettings, spec: ModelSpec, config, referenc
 def monitor(settings: SpendSettings, names: list[str] | None = None, now: datetime | None = None) -> dict:
     """Check every model with a champion (or the named ones); write and return the result."""
     from spend.features.quality.scorecard import scorecard
-    from spend.training.loop import load_config
+    from spend.training.config import load_config
 
     registry = Registry(settings)
     as_of = latest_day(settings)

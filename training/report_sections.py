@@ -108,9 +108,9 @@ def _calibration(settings: SpendSettings) -> tuple[list[float], list[float]]:
     from sklearn.calibration import calibration_curve
 
     from spend.core.registry import spec
+    from spend.training.config import load_config
     from spend.training.dataset import latest_day
     from spend.training.datasets.customer_cohorts import labelled_cohort
-    from spend.training.loop import load_config
     from spend.training.tracking import Registry
 
     model_spec = spec("churn")
@@ -199,8 +199,8 @@ def fraud(settings: SpendSettings) -> Section:
 
     from spend.core.registry import spec
     from spend.features.compute.payments import FEATURES
+    from spend.training.config import load_config
     from spend.training.fraud import payments_with_features
-    from spend.training.loop import load_config
     from spend.training.tracking import Registry
 
     try:  # the data first: a shop without card payments is told so, not to train a model it cannot have

@@ -57,7 +57,8 @@ def train_command(
     from dataclasses import asdict
 
     from spend.core.registry import spec
-    from spend.training.loop import load_config, steps, train
+    from spend.training.config import load_config
+    from spend.training.loop import steps, train
 
     quiet_feast()
     settings = SpendSettings()
@@ -97,7 +98,8 @@ def backtest_command(
 ) -> None:
     """The model and its baselines on the holdout, by its dataset strategy, without registering anything."""
     from spend.core.registry import spec
-    from spend.training.loop import evaluate, load_config, steps
+    from spend.training.config import load_config
+    from spend.training.loop import evaluate, steps
 
     quiet_feast()
     settings = SpendSettings()
@@ -200,7 +202,7 @@ def promote_command(
     have drifted from its training inputs beyond its YAML's `monitor` limits."""
     from spend.core.names import model_name
     from spend.core.registry import spec
-    from spend.training.loop import load_config
+    from spend.training.config import load_config
     from spend.training.monitoring import promotion_blocker
     from spend.training.tracking import Registry
 

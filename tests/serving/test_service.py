@@ -1117,8 +1117,8 @@ def test_an_erased_customer_leaves_every_store_and_is_refused_when_back(served):
     from spend.core.registry import spec
     from spend.features.ingest.pipeline import IngestOptions, ingest
     from spend.serving.auth import key_store
+    from spend.training.config import load_config
     from spend.training.datasets import customer_cohorts
-    from spend.training.loop import load_config
     from tests.support.traces import file_traces
 
     settings, url = served["settings"], served["url"]

@@ -14,9 +14,9 @@ from spend.core.experiments import CohortConfig
 from spend.core.registry import spec
 from spend.features.compute.orders import churned
 from spend.models.metrics import compare
+from spend.training.config import load_config
 from spend.training.dataset import cohort_features, split_cutoffs
 from spend.training.datasets.customer_cohorts import baseline_scores, fit, prepare
-from spend.training.loop import load_config
 
 CHURN, CLV = spec("churn"), spec("clv")
 

@@ -219,8 +219,8 @@ def test_a_blends_validation_from_reused_fold_scores_equals_fitting_the_blend(ho
     blended model on every fold."""
     from spend.core.registry import spec
     from spend.models.fraud import FraudModel
+    from spend.training.config import load_config
     from spend.training.fraud import _select_forest, fold_scores, payments_with_features, prequential, protocol_for
-    from spend.training.loop import load_config
 
     frame = payments_with_features(home[0])
     protocol = protocol_for(frame, load_config(spec("fraud")))

@@ -83,8 +83,8 @@ def test_the_offers_champion_is_monitored_for_drift_and_a_price_shock_is_flagged
     # compared with it. Unchanged, nothing is flagged; with every spend figure x4, the spend features are.
     from spend.core.registry import spec
     from spend.models.drift import compare
+    from spend.training.config import load_config
     from spend.training.datasets.offer_campaign import current_inputs
-    from spend.training.loop import load_config
     from spend.training.monitoring import monitor
     from spend.training.tracking import Registry
 

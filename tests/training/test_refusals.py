@@ -7,7 +7,7 @@ import pytest
 
 from spend.core.errors import SpendError
 from spend.core.registry import spec
-from spend.training.loop import load_config
+from spend.training.config import load_config
 from spend.training.refusals import params_refused, raised_in
 
 
@@ -65,3 +65,18 @@ def test_errors_outside_the_libraries_pass_through_and_a_refusal_naming_no_param
         _fit(num_leaves=-1)
     except Exception as error:  # noqa: BLE001 - the point of the test
         assert raised_in(error) == "LightGBM"
+
+
+def test_reading_a_models_settings_does_not_import_the_training_loop():
+    """`spend forecast` read the demand YAML through the training loop, whose imports (Feast among them)
+    took 6 of its 12 seconds on the demo's home."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import spend.training.forecasting; from spend.training.config import load_config; "
+        "from spend.core.registry import spec; load_config(spec('demand')); "
+        "print(sorted(m for m in ('feast', 'spend.training.loop') if m in sys.modules))"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert shown.stdout.strip() == "[]"

@@ -265,7 +265,8 @@ def test_a_baseline_that_beats_the_candidate_is_registered_and_served_in_its_pla
     from spend.core.model_store import ModelStore
     from spend.core.registry import spec
     from spend.models.baselines import BgnbdChurn
-    from spend.training.loop import load_config, train
+    from spend.training.config import load_config
+    from spend.training.loop import train
 
     store = ModelStore(home)
     if store.version_by_alias("churn", "champion") is not None:  # earlier tests crowned one: start with none
