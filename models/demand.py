@@ -436,6 +436,9 @@ class DemandForecaster(BaseEstimator):
             if launches is not None and len(launches):
                 categories, short = _with_launches(categories, short, launches, missing, self.last_date_)
             fallback = _fallback(out, missing, self.quantiles, horizon, self.last_date_, categories, short)
+            promos = _planned(fallback, plan)
+            if promos.notna().any() and len(known):
+                fallback = self._promoted_fallback(fallback, promos, known, horizon, plan, missing, categories, short)
             names = [*(_qname(q) for q in self.quantiles), "mean"]
             out = pd.concat([out, _before_listing(fallback, launches, names)], ignore_index=True)
         out = out[out["unique_id"].isin(wanted["unique_id"]) | out["unique_id"].isna()]
@@ -471,6 +474,31 @@ class DemandForecaster(BaseEstimator):
         mixed[names] = (1 - weight)[:, None] * low[names].to_numpy() + weight[:, None] * high[names].to_numpy()
         lift = np.where(weight > 0, high["mean"].to_numpy() - low["mean"].to_numpy(), 0.0)
         return mixed.assign(promo_chance=weight, promo_lift=lift)
+
+    def _promoted_fallback(self, fallback, promos: pd.Series, known, horizon: int, plan, missing, categories, short):
+        """Fallback rows on days the plan promotes or not (a launch's promotion): borrowed from the related
+        series' forecasts with and without a promotion, mixed by the planned value, instead of from their
+        forecasts at their own chance of one."""
+        grid = self._future(known, horizon, plan)
+        low, high = (
+            _fallback(
+                self._scored(known, horizon, grid.assign(promo=value)),
+                missing,
+                self.quantiles,
+                horizon,
+                self.last_date_,
+                categories,
+                short,
+            )
+            for value in (0.0, 1.0)
+        )
+        names = [*(_qname(q) for q in self.quantiles), "mean"]
+        planned = promos.notna().to_numpy()
+        weight = promos.fillna(0.0).to_numpy(dtype=float)[:, None]
+        mixed = (1 - weight) * low[names].to_numpy(dtype=float) + weight * high[names].to_numpy(dtype=float)
+        fallback = fallback.copy()
+        fallback.loc[planned, names] = mixed[planned]
+        return fallback
 
     def _scored(self, known: pd.DataFrame, horizon: int, grid: pd.DataFrame) -> pd.DataFrame:
         future = grid[[c for c in self._columns() if c != "y" and c not in self._statics]]
@@ -682,6 +710,14 @@ def _ratio(frame: pd.DataFrame, reference: pd.Series) -> np.ndarray:
     price = frame["price"].to_numpy(dtype=float)
     ratio = np.divide(price, ref, out=np.full(len(price), np.nan), where=ref > 0)
     return np.where(np.isfinite(ratio), ratio, 1.0)
+
+
+def _planned(rows: pd.DataFrame, plan: pd.DataFrame | None) -> pd.Series:
+    """The plan's promotion (0 to 1) of each row (product_id, store_id, ds); NaN where it gives none."""
+    if plan is None or plan.empty or "promo" not in plan.columns:
+        return pd.Series(np.nan, index=rows.index)
+    grid = rows[["product_id", "store_id", "ds"]].assign(price=np.nan, promo=np.nan).reset_index(drop=True)
+    return pd.Series(_apply_plan(grid, plan)["promo"].to_numpy(dtype=float), index=rows.index)
 
 
 def _apply_plan(grid: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:

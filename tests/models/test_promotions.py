@@ -85,3 +85,29 @@ def test_an_uncertain_promotion_widens_the_cover_period_as_one_draw():
     uncertain = cover_demand(days.assign(promo_chance=0.25, promo_lift=2.0), cover).iloc[0]
     assert uncertain["mean"] == plain["mean"]
     assert uncertain["sd"] ** 2 == pytest.approx(plain["sd"] ** 2 + 0.25 * 0.75 * 8.0**2)
+
+
+def test_a_launchs_planned_promotion_moves_its_forecast_from_its_categorys():
+    """A launch is forecast from its category's products; a plan promoting it (or not) was ignored, so a
+    launch promotion was stocked at the category's usual chance of one."""
+    history = pd.concat(
+        [_history(_runs(9, 36, offset=18 + 5 * i)).assign(product_id=f"P{i}", category="c") for i in range(3)],
+        ignore_index=True,
+    )
+    last = history["date"].max()
+    launches = pd.DataFrame({"product_id": ["L"], "category": ["c"], "ds": [last + pd.Timedelta(days=1)]})
+    model = DemandForecaster(horizon=14, n_estimators=60, min_child_samples=20).fit(history, launches=launches)
+    days = pd.date_range(last + pd.Timedelta(days=1), periods=14).date
+    series = pd.DataFrame({"product_id": ["L"], "store_id": ["S1"]})
+
+    def launch(promo=None):
+        plan = None if promo is None else pd.DataFrame({"product_id": "L", "date": days, "promo": promo})
+        return model.predict(14, plan=plan, series=series)
+
+    usual, promoted, plain = launch(), launch(1.0), launch(0.0)
+    assert set(usual["method"]) == {"category fallback"}
+    assert plain["mean"].sum() < usual["mean"].sum() < promoted["mean"].sum()
+    assert promoted["mean"].sum() > 2 * plain["mean"].sum()  # the category's promotions triple its units
+    assert (promoted["p10"] <= promoted["p50"]).all() and (promoted["p50"] <= promoted["p90"]).all()
+    half = launch(0.5)
+    assert half["mean"].to_numpy() == pytest.approx(((plain["mean"] + promoted["mean"]) / 2).to_numpy())
