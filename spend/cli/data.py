@@ -562,7 +562,10 @@ def doctor_command(
     repair: Annotated[bool, typer.Option(help="Remove what it finds (otherwise only list it).")] = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """Files an interrupted ingest left outside the ledger (invisible to Spend, visible to DuckDB, Spark or
+    """Find what an interrupted ingest or batch removal left behind, and unreadable stored files;
+    --repair mends them.
+
+    Files an interrupted ingest left outside the ledger (invisible to Spend, visible to DuckDB, Spark or
     pandas reading the folders), leftover staging folders, committed files that cannot be read (with
     their batch and source), and lines an interrupted `spend batches --remove` did not put back; --repair
     removes the first two, the damaged files' batches whole, so their sources can be ingested again, and

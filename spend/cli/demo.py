@@ -25,10 +25,13 @@ def demo_command(
     stores: Annotated[int, typer.Option(min=1, help="Shops (the web and app shops come on top).")] = 8,
     json_output: JsonFlag = False,
 ) -> None:
-    """Run the main job end to end on the embedded default: simulate, ingest, score data quality,
-    build feature snapshots, register them with Feast, materialise the online store, train and register
-    the churn, fraud, demand and pricing models, publish the recall list and segments for the service
-    (SPEND_HOME/published/) and write the top 500 of the recall list (SPEND_HOME/reports/recall-list.csv)."""
+    """Run the main job end to end on a simulated shop, with local files and stores only.
+
+    Simulate, ingest, score data quality, build feature snapshots, register them with Feast, materialise
+    the online store, train and register the churn, fraud, demand, pricing and offers models, publish the
+    recall list, segments, forecast, replenishment and an offer assignment for the service
+    (SPEND_HOME/published/), write the top 500 of the recall list, the forecast, the orders and the
+    offers under SPEND_HOME/reports/, run `spend monitor`, and write the report page (report.html)."""
     from spend.features.ingest.pipeline import IngestOptions, ingest
     from spend.features.quality.scorecard import DIMENSIONS, scorecard
     from spend.simulate.config import SimulationConfig
