@@ -191,6 +191,22 @@ def _head_lines(path: Path, encoding: str) -> list[str]:
     return head.lstrip("\ufeff").splitlines()
 
 
+def _marked_encoding(path: Path, encoding: str) -> str:
+    """UTF-16 for a text export that starts with UTF-16's byte-order mark (Excel's "Unicode text"),
+    whatever --encoding says but a UTF-16 of its own: read as UTF-8 it was refused, with the option to
+    type, and as latin-1 its column names came out as "ÿþo\x00r\x00...". No CSV's first characters are
+    "ÿþ" or "þÿ", which is all those two bytes could be in an 8-bit encoding."""
+    if codecs.lookup(encoding).name.startswith("utf-16"):
+        return encoding
+    xz = path.name.lower().endswith(".xz")
+    try:
+        with lzma.open(path) if xz else pa.input_stream(str(path), compression="detect") as stream:
+            head = stream.read(2)
+    except (OSError, EOFError, lzma.LZMAError, pa.ArrowInvalid):  # the read itself says what is wrong
+        return encoding
+    return "utf-16" if head in (b"\xff\xfe", b"\xfe\xff") else encoding
+
+
 def _reopened(source, path: Path):
     """An xz stream cannot seek back: a second read of it needs a new one (a path is opened afresh anyway)."""
     if isinstance(source, lzma.LZMAFile):
@@ -242,6 +258,8 @@ def read_export(
         raise SpendError(f"--header-row: {path.name} is {suffix.lstrip('.')}, whose column names are not on a line")
     if sheet is not None and suffix not in EXCEL_SUFFIXES:
         raise SpendError(f"--sheet: {path.name} is not an Excel workbook ({', '.join(EXCEL_SUFFIXES)})")
+    if suffix in (*CSV_SUFFIXES, *JSON_SUFFIXES):
+        encoding = _marked_encoding(path, encoding)
     try:
         frame = _read(path, suffix, encoding, header_row, sheet)
     except EOFError as error:  # a compressed stream cut short (a partial download or copy)
@@ -428,13 +446,10 @@ SIGNATURES = (  # (first bytes, what they say, the suffixes that name it)
 
 
 def content_hint(path: Path, suffix: str, encoding: str) -> str:
-    """Why a file cannot be read as its name says: its first bytes say it is something else (a UTF-16 CSV,
-    as Excel's "Unicode text" saves it; a compressed file, a Parquet file or a workbook under another name;
-    a text file named .xlsx or .parquet)."""
+    """Why a file cannot be read as its name says: its first bytes say it is something else (a compressed
+    file, a Parquet file or a workbook under another name; a text file named .xlsx or .parquet)."""
     with open(path, "rb") as file:
         head = file.read(8)
-    if head[:2] in (b"\xff\xfe", b"\xfe\xff") and not encoding.lower().replace("_", "-").startswith("utf-16"):
-        return "; it starts with a UTF-16 byte-order mark, pass --encoding utf-16"
     stem = path.name[: -len(suffix)]
     for magic, what, names in SIGNATURES:
         if head.startswith(magic) and suffix not in names:
