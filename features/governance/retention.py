@@ -8,10 +8,14 @@
 - The feature snapshots lose the snapshots before their cut-off.
 - The lines a batch took back (SPEND_HOME/retracted, features/ingest/retract.py) follow their table.
 A dry run counts the same rows and changes nothing. Under the ingest lock, as erasure is.
+
+Each cut-off applied is recorded (SPEND_HOME/retention.json, the latest per table): the feature build
+reads the snapshots' one and does not write older snapshots again from a history kept longer.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from spend.core.files import replace_with
-from spend.core.settings import SpendSettings
+from spend.core.settings import SpendPaths, SpendSettings
 from spend.features.governance.scrub import parquet_files
 from spend.features.ingest.catalog import BatchCatalog
 from spend.features.ingest.lock import ledger_lock
@@ -61,7 +65,30 @@ def apply_retention(settings: SpendSettings, as_of: datetime, dry_run: bool = Fa
                 taken_back = sorted(settings.paths.retracted.glob(f"*/{name}"))
                 for path in [p for folder in [settings.paths.table(name), *taken_back] for p in parquet_files(folder)]:
                     _rows_before(path, TABLES[name].time_column, cutoff, dry_run, report, name)
+        if not dry_run:
+            _record(settings.paths, report.cutoffs)
     return report
+
+
+APPLIED = "retention.json"
+
+
+def applied_cutoff(paths: SpendPaths, name: str) -> pd.Timestamp | None:
+    """The latest cut-off retention applied to `name` (None: never applied)."""
+    path = paths.home / APPLIED
+    found = json.loads(path.read_text(encoding="utf-8")).get(name) if path.exists() else None
+    return None if found is None else pd.Timestamp(found)
+
+
+def _record(paths: SpendPaths, cutoffs: dict[str, str]) -> None:
+    """Keep each table's latest applied cut-off: an apply with an earlier as-of deletes nothing newer, so
+    the later one still holds."""
+    path = paths.home / APPLIED
+    kept = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    for name, cutoff in cutoffs.items():
+        if name not in kept or pd.Timestamp(cutoff) > pd.Timestamp(kept[name]):
+            kept[name] = cutoff
+    replace_with(path, lambda temporary: temporary.write_text(json.dumps(kept, indent=2) + "\n", encoding="utf-8"))
 
 
 def _rows_before(path: Path, column: str, cutoff: pd.Timestamp, dry_run: bool, report, name: str) -> None:

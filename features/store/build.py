@@ -60,6 +60,7 @@ class BuildReport:
     batches: list[str]
     built_at: str
     skipped: dict[str, str]  # feature group -> why it has no rows (a history without what it needs)
+    kept_since: str | None = None  # snapshots before it are not written: `spend retention apply` deleted them
 
 
 @dataclass(frozen=True)
@@ -135,9 +136,11 @@ def _build(settings: SpendSettings, until: pd.Timestamp, progress: Callable[[str
     folder = settings.paths.feature_snapshots
     folder.mkdir(parents=True, exist_ok=True)
     build = _build_on_spark if settings.env == "cluster" else _build_here
-    rows, coverage = build(settings, store, until, folder, progress)
+    since = retained_since(settings)
+    rows, coverage = build(settings, store, until, folder, progress, since)
     batches = sorted(set().union(*(store.committed_ids(t) for t in INPUT_TABLES)))
-    report = BuildReport(until.isoformat(), rows, batches, datetime.now(UTC).isoformat(), skipped_groups(coverage))
+    built_at, kept = datetime.now(UTC).isoformat(), None if since is None else since.isoformat()
+    report = BuildReport(until.isoformat(), rows, batches, built_at, skipped_groups(coverage), kept)
     (folder / "manifest.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
     lineage.emit(
         settings.paths.home,
@@ -147,6 +150,22 @@ def _build(settings: SpendSettings, until: pd.Timestamp, progress: Callable[[str
         [lineage.Data(f"features.{name}_snapshots", report.built_at) for name in SNAPSHOT_FILES],
     )
     return report
+
+
+def retained_since(settings: SpendSettings) -> pd.Timestamp | None:
+    """The first snapshot time to write: the cut-off `spend retention apply` last deleted snapshots before
+    (None: it never did). A build wrote them all again from the history, kept longer, so every build undid
+    the retention (decided 2026-12-07: the build keeps the applied cut-off; a period not applied yet keeps
+    every snapshot, so a historical export's snapshots are not dropped by the calendar alone)."""
+    from spend.features.governance.retention import applied_cutoff
+
+    return applied_cutoff(settings.paths, "feature_snapshots")
+
+
+def _retained(chunks, since: pd.Timestamp | None):
+    """The snapshot frames without their rows before `since`."""
+    for frame in chunks:
+        yield frame if since is None or frame.empty else frame[frame["event_timestamp"] >= since]
 
 
 def _coverage(settings: SpendSettings, store: OfflineStore) -> Coverage:
@@ -164,7 +183,9 @@ def _coverage(settings: SpendSettings, store: OfflineStore) -> Coverage:
     return coverage
 
 
-def _build_here(settings, store: OfflineStore, until: pd.Timestamp, folder: Path, progress) -> tuple[dict, Coverage]:
+def _build_here(
+    settings, store: OfflineStore, until: pd.Timestamp, folder: Path, progress, since=None
+) -> tuple[dict, Coverage]:
     """The four groups in this process, each read a range of its entity's ids at a time (as Spark partitions
     them), so memory follows the range, not the history: customers CUSTOMERS_PER_READ at a time, terminals
     and products about LINES_PER_READ lines at a time."""
@@ -173,22 +194,21 @@ def _build_here(settings, store: OfflineStore, until: pd.Timestamp, folder: Path
     rows = {}
     before = ds.field("ts") < until
     progress("customer")
-    rows["customer"] = _write_parts(settings, folder / SNAPSHOT_FILES["customer"], _customer_ranges(store, until))
+    customers = _retained(_customer_ranges(store, until), since)
+    rows["customer"] = _write_parts(settings, folder / SNAPSHOT_FILES["customer"], customers)
     progress("terminal")
     frauds = _before(store.read("fraud_labels", None, ds.field("is_fraud") == 1), until)
-    rows["terminal"] = _write_chunks(
-        folder / SNAPSHOT_FILES["terminal"],
-        (
-            terminal_snapshots(store.read("transactions", TERMINAL_LINE_COLUMNS, mine & before), frauds, until)
-            for mine in _line_ranges(store, "terminal_id", before & ds.field("terminal_id").is_valid())
-        ),
+    terminals = (
+        terminal_snapshots(store.read("transactions", TERMINAL_LINE_COLUMNS, mine & before), frauds, until)
+        for mine in _line_ranges(store, "terminal_id", before & ds.field("terminal_id").is_valid())
     )
+    rows["terminal"] = _write_chunks(folder / SNAPSHOT_FILES["terminal"], _retained(terminals, since))
     end, prices = history_end(store, before), []
     progress("product_store")
     demand = _product_ranges(store, before, until, end, prices, ShopClock(settings.timezone))
-    rows["product_store"] = _write_chunks(folder / SNAPSHOT_FILES["product_store"], demand)
+    rows["product_store"] = _write_chunks(folder / SNAPSHOT_FILES["product_store"], _retained(demand, since))
     progress("product")
-    rows["product"] = _write_chunks(folder / SNAPSHOT_FILES["product"], prices)
+    rows["product"] = _write_chunks(folder / SNAPSHOT_FILES["product"], _retained(prices, since))
     return rows, coverage
 
 
@@ -260,7 +280,7 @@ def _line_column(store: OfflineStore, column: str, where: ds.Expression | None) 
         return store.dataset("transactions").to_table(columns=[column], filter=where).column(column)
 
 
-def _build_on_spark(settings, store: OfflineStore, until: pd.Timestamp, folder: Path, progress):
+def _build_on_spark(settings, store: OfflineStore, until: pd.Timestamp, folder: Path, progress, since=None):
     from spend.features.store.spark_session import require_spark
 
     require_spark()  # before importing the Spark build, which needs pyspark
@@ -272,7 +292,7 @@ def _build_on_spark(settings, store: OfflineStore, until: pd.Timestamp, folder: 
     def write(group: str, run: Callable[[Path], int]) -> int:
         return _swap_in(folder / SNAPSHOT_FILES[group], run, settings if group == "customer" else None)
 
-    return build_groups_on_spark(settings, store, until, write, progress), coverage
+    return build_groups_on_spark(settings, store, until, write, progress, since), coverage
 
 
 def _before(frame: pd.DataFrame, until: pd.Timestamp) -> pd.DataFrame:

@@ -94,9 +94,11 @@ def build_groups_on_spark(
     until: pd.Timestamp,
     write: Callable,
     progress: Callable[[str], None],
+    since: pd.Timestamp | None = None,
 ) -> dict[str, int]:
     """Every group's snapshots, each through `write(group name, fill)` (fill writes a staging folder and
-    returns its rows: build.py swaps it in); rows per group."""
+    returns its rows: build.py swaps it in); rows per group. `since`: snapshots before it are not written
+    (the retention period, build.py `retained_since`)."""
     spark = spark_session(settings)
     tables = _read_tables(spark, store, until)
     from pyspark.sql import functions as F
@@ -108,7 +110,7 @@ def build_groups_on_spark(
         tagged = _tagged(group, tables)
         end = None if history_end is None else pd.Timestamp(history_end)
         compute = partial(_compute, group.name, until, end, ShopClock(settings.timezone))
-        rows[group.name] = write(group.name, partial(_run, spark, group, tagged, compute, settings))
+        rows[group.name] = write(group.name, partial(_run, spark, group, tagged, compute, settings, since))
     return rows
 
 
@@ -174,7 +176,7 @@ def _keyed(group: Group, table: str, tables: dict):
     return frame.withColumn("_key", F.col(group.key))
 
 
-def _run(spark, group: Group, tagged, compute: Callable, settings: SpendSettings, staging: Path) -> int:
+def _run(spark, group: Group, tagged, compute: Callable, settings: SpendSettings, since, staging: Path) -> int:
     """Write the group's snapshots as Parquet parts under `staging`; returns the rows written."""
     from pyspark.sql import functions as F
 
@@ -190,11 +192,12 @@ def _run(spark, group: Group, tagged, compute: Callable, settings: SpendSettings
     )
     schema = _schema(group)
     ts = F.col("event_timestamp")
-    snapshots = (
-        tagged.repartitionByRange(partitions, "_key")
-        .mapInArrow(partial(_partition, compute, _arrow_schema(group)), schema)
-        .sortWithinPartitions(F.year(ts) * 4 + F.quarter(ts), *group.keys, ts)  # the local layout's order
+    snapshots = tagged.repartitionByRange(partitions, "_key").mapInArrow(
+        partial(_partition, compute, _arrow_schema(group)), schema
     )
+    if since is not None:
+        snapshots = snapshots.where(ts >= F.lit(since.to_pydatetime()))
+    snapshots = snapshots.sortWithinPartitions(F.year(ts) * 4 + F.quarter(ts), *group.keys, ts)  # local layout
     snapshots.write.mode("overwrite").options(**layout.spark_options(schema.names)).parquet(str(staging))
     parts = sorted(staging.glob("*.parquet"))
     if not parts:

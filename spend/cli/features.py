@@ -53,7 +53,13 @@ def build_command(
         )
     if json_output:
         print_json(
-            {"until": report.until, "rows": report.rows, "batches": len(report.batches), "skipped": report.skipped}
+            {
+                "until": report.until,
+                "rows": report.rows,
+                "batches": len(report.batches),
+                "skipped": report.skipped,
+                "kept_since": report.kept_since,
+            }
         )
         return
     table = Table("snapshots", "rows", title=f"feature snapshots up to {report.until}")
@@ -62,6 +68,12 @@ def build_command(
     console.print(table)
     for group, why in report.skipped.items():
         console.print(f"skipped {group}: {why}", highlight=False)
+    if report.kept_since:
+        console.print(
+            f"snapshots kept from {report.kept_since[:10]}: `spend retention apply` deleted the older ones, "
+            "which are not written again",
+            highlight=False,
+        )
 
 
 @app.command("apply")

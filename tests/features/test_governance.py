@@ -267,3 +267,33 @@ def test_a_customer_erased_while_an_export_is_checked_is_not_stored_by_it(settin
     carol = pseudonym("carol-3", TEST_KEY.encode())
     assert carol not in OfflineStore(settings.paths).read("transactions")["customer_id"].tolist()
     assert file_traces(settings.paths.home, [carol, "carol-3"]) == []
+
+
+def test_a_feature_build_keeps_the_snapshot_retention_period(settings, write_csv):
+    """`spend retention apply` deleted the old snapshots and the next `spend features build` wrote them all
+    again from the history, which is kept longer: the period held until the next build."""
+    import pyarrow.dataset as ds
+
+    from spend.features.store.build import build_snapshots
+
+    today = pd.Timestamp.now(tz="UTC").normalize()
+    days = [(today - pd.Timedelta(days=d)).strftime("%Y-%m-%d") for d in (120, 60, 20, 2)]
+    ingest(write_csv(_lines(days)), IngestOptions("transactions"), settings)
+
+    def first_snapshot(home) -> pd.Timestamp:
+        table = ds.dataset(home.paths.feature_snapshots / "customer_snapshots.parquet", format="parquet")
+        return pd.Timestamp(table.to_table(columns=["event_timestamp"])["event_timestamp"].to_pandas().min())
+
+    assert build_snapshots(settings).kept_since is None  # no retention applied: every snapshot
+    assert first_snapshot(settings) < today - pd.Timedelta(days=100)
+    rules = settings.model_copy(update={"retention_days": {"feature_snapshots": 30}})
+    apply_retention(rules, datetime.now(UTC), dry_run=True)
+    assert build_snapshots(rules).kept_since is None  # a dry run applies nothing
+    applied = apply_retention(rules, datetime.now(UTC))
+    assert applied.deleted["feature_snapshots"] > 0 and first_snapshot(rules) > today - pd.Timedelta(days=31)
+    report = build_snapshots(rules)
+    assert report.kept_since == applied.cutoffs["feature_snapshots"]
+    assert first_snapshot(rules) >= pd.Timestamp(report.kept_since)
+    assert report.rows["customer"] > 0  # the last 30 days' snapshots are there
+    apply_retention(rules, datetime.now(UTC) - pd.Timedelta(days=10))  # an earlier as-of: the later cut-off holds
+    assert build_snapshots(rules).kept_since == applied.cutoffs["feature_snapshots"]

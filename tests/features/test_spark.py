@@ -19,6 +19,7 @@ import pytest
 from spend.core.errors import SpendError
 from spend.core.privacy.pseudonym import pseudonym
 from spend.core.settings import SpendSettings
+from spend.features.governance.retention import apply_retention
 from spend.features.ingest.pipeline import IngestOptions, ingest
 from spend.features.ingest.store import OfflineStore
 from spend.features.store import build, spark_build
@@ -65,6 +66,9 @@ def builds(tmp_path_factory) -> dict:
     for table in TABLE_ORDER:
         ingest(root / "sim" / f"{table}.csv", IngestOptions(table), local)
     out = {"root": root, "local": local, "corrected": _corrected_signups(root, local)}
+    # a retention applied before the builds: each leaves out the snapshots before its cut-off (build.py)
+    kept = local.model_copy(update={"retention_days": {"feature_snapshots": 150}})
+    out["kept_since"] = pd.Timestamp(apply_retention(kept, UNTIL.to_pydatetime()).cutoffs["feature_snapshots"])
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(build, "CUSTOMERS_PER_READ", 90)  # the local build, several ranges of customers
         patch.setattr(build, "LINES_PER_READ", 500)  # and of products and terminals
@@ -103,6 +107,7 @@ def test_the_spark_build_writes_the_local_builds_snapshots(builds, group):
     pd.testing.assert_frame_equal(local, spark[local.columns], check_exact=True)
     assert builds["cluster_report"].rows == builds["local_report"].rows
     assert builds["cluster_report"].skipped == builds["local_report"].skipped
+    assert local["event_timestamp"].min() >= builds["kept_since"]  # none before the retention's cut-off
 
 
 def test_both_builds_date_a_corrected_customers_tenure_from_their_latest_row(builds):
