@@ -306,6 +306,10 @@ def _signature(example: tuple[pd.DataFrame, object] | None) -> dict:
     from mlflow.models import infer_signature
 
     rows, output = example
+    # Whole-number columns declared as doubles: a count may be missing when the model is called, which an
+    # integer column cannot hold (MLflow warns of it, on the terminal of a notebook that trains).
+    whole = {name: "float64" for name, column in rows.items() if pd.api.types.is_integer_dtype(column)}
+    rows = rows.astype(whole) if whole else rows
     return {"signature": infer_signature(rows, output), "input_example": typical_row(rows)}
 
 

@@ -93,3 +93,19 @@ def test_better_respects_the_metric_direction():
     assert better("auc", 0.8, 0.7, 0.0) and not better("auc", 0.69, 0.7, 0.0)
     assert better("brier", 0.10, 0.12, 0.0) and not better("brier", 0.13, 0.12, 0.0)
     assert not better("auc", 0.705, 0.70, 0.01)
+
+
+def test_a_signature_declares_whole_number_inputs_as_doubles_without_a_warning():
+    """MLflow warned on every training whose inputs held an integer column (a count that may be missing
+    when the model is called): in a notebook that trains pricing, the warning filled the cell's output."""
+    import warnings
+
+    from spend.training.tracking import _signature
+
+    rows = pd.DataFrame({"n_days": np.array([3, 5, 7], dtype="int64"), "price": [1.0, 2.0, 3.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        made = _signature((rows, np.array([0.1, 0.2, 0.3])))
+    types = {column.name: column.type.name for column in made["signature"].inputs.inputs}
+    assert types["n_days"] == "double" and types["price"] == "double"
+    assert made["input_example"]["n_days"].dtype == "float64"
