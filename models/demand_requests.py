@@ -250,12 +250,13 @@ def plan_skipped(model, plan: pd.DataFrame | None) -> str | None:
     the price makes no difference."""
     if plan is None or plan.empty:
         return None
+    lines = _before_listing(model, plan)
     priced = plan[plan["price"].notna()] if "price" in plan.columns else plan.iloc[:0]
     if priced.empty:  # a promotion calendar alone: the promotion moves the forecast, no price is planned
-        return None
+        return "; ".join(lines) or None
     products = sorted(set(priced["product_id"].astype(str)))
     still, why = model.unpriced(products)
-    lines = [f"planned prices do not move the forecast of {first_few(still)}: {why}"] if still else []
+    lines += [f"planned prices do not move the forecast of {first_few(still)}: {why}"] if still else []
     outside = model.outside_prices(priced) if hasattr(model, "outside_prices") else pd.DataFrame()
     outside = outside[~outside.index.isin(still)]
     if len(outside):
@@ -265,6 +266,21 @@ def plan_skipped(model, plan: pd.DataFrame | None) -> str | None:
             f"is not known beyond them: {first_few(spans)}"
         )
     return "; ".join(lines) or None
+
+
+def _before_listing(model, plan: pd.DataFrame) -> list[str]:
+    """A line for plan days before a catalogued launch's listing day: it is not on sale, so nothing is
+    forecast on them, whatever the plan says (said, since the plan's days were taken without a word)."""
+    launches = getattr(model, "launches_", None)
+    if launches is None or not len(launches):
+        return []
+    listed = plan["product_id"].astype(str).map(launches.set_index("product_id")["ds"])
+    early = plan[pd.to_datetime(plan["date"]).to_numpy() < pd.to_datetime(listed).to_numpy()]
+    if early.empty:
+        return []
+    pairs = zip(early["product_id"].astype(str), pd.to_datetime(listed[early.index]), strict=True)
+    named = sorted({f"{product} (listed {day.date().isoformat()})" for product, day in pairs})
+    return [f"planned days before a launch's listing day move nothing, it is not on sale yet: {first_few(named)}"]
 
 
 def latest_counts(counts: pd.DataFrame, as_of: pd.Timestamp, zone: str = "UTC") -> pd.DataFrame:

@@ -509,3 +509,22 @@ def test_a_fitted_baseline_round_trips_through_skops_so_the_gate_can_register_it
     )
     learned = set(zip(loaded.static_["product_id"], loaded.static_["store_id"], strict=True))
     assert learned == set(zip(short["product_id"], short["store_id"], strict=True))  # what a request is checked on
+
+
+def test_a_plan_for_a_launch_before_its_listing_day_says_it_moves_nothing():
+    """A launch promotion planned before the product is listed was taken without a word, and forecast zero."""
+    from spend.models.demand_requests import plan_skipped
+
+    history = _two_categories()
+    last = history["date"].max()
+    launches = pd.DataFrame({"product_id": ["L-soon"], "category": ["big"], "ds": [last + pd.Timedelta(days=3)]})
+    model = _model().fit(history, launches=launches)
+    days = pd.date_range(last + pd.Timedelta(days=1), periods=4)
+    plan = pd.DataFrame({"product_id": "L-soon", "date": days.date, "promo": 1.0})
+    said = plan_skipped(model, plan)
+    listed = (last + pd.Timedelta(days=3)).date().isoformat()
+    assert (
+        said
+        == f"planned days before a launch's listing day move nothing, it is not on sale yet: L-soon (listed {listed})"
+    )
+    assert plan_skipped(model, plan.iloc[2:]) is None  # from its listing day on, the plan is read
