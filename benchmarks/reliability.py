@@ -153,6 +153,13 @@ def bad_inputs(folder: Path) -> list[tuple[str, Path, list[str]]]:
             [],
         ),
         *_cases_since_the_thirty_first_session(write, good),
+        ("UTF-16 given --encoding latin-1", write("ao.csv", GOOD.encode("utf-16")), ["--encoding", "latin-1"]),
+        (
+            "a cancellation flag (yes/no) mapped to cancelled_at",
+            write("ap.csv", good.replace(b",channel\n", b",channel,Cancelled\n").replace(b",pos\n", b",pos,No\n")),
+            ["--map", "Cancelled=cancelled_at"],
+        ),
+        ("a cancellation time that is not a time", write("aq.csv", good), ["--map", "channel=cancelled_at"]),
     ]
     return cases
 
