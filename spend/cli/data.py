@@ -571,6 +571,7 @@ def doctor_command(
     removes the first two, the damaged files' batches whole, so their sources can be ingested again, and
     puts the lines back. Waits for any ingest in flight to finish first, and to repair, for any feature
     build (it reads the files its start pinned)."""
+    from spend.core.audit import command_audit
     from spend.features.ingest.lock import ledger_lock
     from spend.features.ingest.retract import restore_retracted
     from spend.features.ingest.store import OfflineStore
@@ -585,6 +586,10 @@ def doctor_command(
         if repair and damaged:
             store.forget({d.batch_id for d in damaged})
             restore_retracted(store, sorted({d.batch_id for d in damaged}))
+    if restored:  # recorded as `spend batches --remove` records the lines it puts back
+        command_audit(settings.paths.home).write(
+            user="", action="put back lines of removed batches", batches=unrestored, restored=restored
+        )
     home = settings.paths.home
     paths = [str(p.relative_to(home)) for p in found]
     broken = [

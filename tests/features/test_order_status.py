@@ -262,3 +262,5 @@ def test_doctor_puts_back_the_lines_an_interrupted_removal_left_taken_back(setti
     assert repaired["restored_rows"] == 2 and repaired["repaired"]
     assert sorted(OfflineStore(settings.paths).read("transactions")["product_id"]) == ["SKU1", "SKU2"]
     assert json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)["unrestored_batches"] == []
+    audit = (settings.paths.home / "audit" / "audit.jsonl").read_text()
+    assert '"action":"put back lines of removed batches"' in audit and '"restored":2' in audit
