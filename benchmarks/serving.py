@@ -291,7 +291,20 @@ def run_env(name: str, settings: SpendSettings, root: Path, seconds: float, echo
     out["in_process"] = floors(settings, payments, batch, min(seconds, 20))
     out["churn_found"] = int(pd.Series(batch).isin(customers).sum())
     out["quote_products"] = len(_quote_body(root)["products"])
+    out["pricing_model"] = pricing_model(settings)
     return out
+
+
+def pricing_model(settings: SpendSettings) -> dict:
+    """Which pricing model the quotes were served by: each environment's home trains its own, and one that
+    shares units out by the shop's response weighs every candidate price four times (serving/pricing.py)."""
+    from spend.core.model_store import ModelStore
+    from spend.core.registry import spec
+
+    declared = spec("pricing")
+    model, version = ModelStore(settings).load(declared.name, feature_service=declared.feature_service)
+    scorer = version.tags.get("scorer", "spend")
+    return {"version": int(version.version), "scorer": scorer, "shares_by_shop": model.shop() is not None}
 
 
 def figures(r: dict) -> list[dict]:
@@ -392,6 +405,10 @@ def print_table(r: dict) -> None:
         ready = e["start_to_ready_s"]
         print(f"  {name}: start to ready, both models loaded: {ready} s (median {statistics.median(ready)})")
         print(f"  {name}: churn batch: {e['churn_found']:,} of 1,000 customers known")
+        if "pricing_model" in e:
+            m = e["pricing_model"]
+            shared = "units shared out by the shop's response" if m["shares_by_shop"] else "each product alone"
+            print(f"  {name}: quotes by pricing v{m['version']} ({m['scorer']}), {shared}")
 
 
 def _row(name: str, row: dict) -> None:
