@@ -30,7 +30,6 @@ prices and once from each product's choice alone; the choice with the highest va
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -281,6 +280,8 @@ def _checked(products: pd.DataFrame | Mapping[str, Sequence]) -> dict[str, np.nd
 def product_ids(column: Sequence) -> np.ndarray:
     """The product ids as objects; a blank one or one asked for twice is an error naming it."""
     ids = np.asarray(column, dtype=object)
+    if all(type(value) is str and value.strip() for value in ids) and len(set(ids)) == len(ids):
+        return ids  # the usual request, checked in one pass; the loops below name what is wrong
     blank = [i for i, value in enumerate(ids) if value is None or value != value or str(value).strip() == ""]
     if blank:
         raise QuoteError(f"product {blank[0] + 1} of {len(ids)} has no product_id")
@@ -458,14 +459,15 @@ def _ladder_bound(binding: np.ndarray, ladder: np.ndarray, now: np.ndarray, pric
     """A product held at today's price by a bound, with no ladder price on that side of today's, is
     held by the ladder: at 5.99 with endings .99 and a 10% step, 4.99 is out of reach and 5.99 is all
     there is. Said as "max change down" alone, the step looked like the rule to loosen."""
-    held = np.isclose(price, now)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row: a product the quote keeps anyway
-        nothing_below = ~(np.nanmin(ladder, axis=1) < now - 1e-9)
-        nothing_above = ~(np.nanmax(ladder, axis=1) > now + 1e-9)
-    low = held & np.isin(binding, LOW_RULES) & nothing_below
-    high = held & np.isin(binding, HIGH_RULES) & nothing_above
-    return np.where(low | high, np.char.add(LADDER, binding.astype(str)), binding).astype(object)
+    out = binding.astype(object)
+    held = np.flatnonzero(np.abs(price - now) <= 1e-8 + 1e-5 * np.abs(now))  # np.isclose's test, cheaper
+    rows, today = ladder[held], now[held, None]
+    below = (rows < today - 1e-9).any(axis=1)  # a NaN (no candidate there) compares False
+    above = (rows > today + 1e-9).any(axis=1)
+    for i, has_below, has_above in zip(held, below, above, strict=True):
+        if (out[i] in LOW_RULES and not has_below) or (out[i] in HIGH_RULES and not has_above):
+            out[i] = LADDER + out[i]
+    return out
 
 
 def _binding(table: _Table, bounds: _Bounds, choice: np.ndarray) -> np.ndarray:

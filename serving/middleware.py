@@ -128,7 +128,7 @@ class ApiKeyMiddleware:
     def _refusal(self, scope, path: str, keys: int, length: int | None) -> tuple[int, dict] | None:
         """(status, body) for what is refused before authentication, or None."""
         if keys > 1:
-            return 400, {"error": "send one X-API-Key header, not several"}
+            return 400, _refused("send one X-API-Key header, not several", ["header", "X-API-Key"], "given_twice")
         method = scope.get("method", "POST")
         allowed = ("GET",) if path == METRICS else ("GET", "POST") if path in OPEN else ("POST",)
         if method not in allowed and self._endpoint(path) != "other":  # an unknown path is a 404
@@ -141,7 +141,7 @@ class ApiKeyMiddleware:
         if scope.get("method") == "GET":  # a probe: the POST of its query as a JSON body
             scope, body, twice = _as_post(scope)
             if twice is not None:
-                await _json(send, 400, {"error": f"the query gives {twice!r} twice: give it once"})
+                await _json(send, 400, _refused(f"the query gives {twice!r} twice: give it once", ["query", twice]))
             else:
                 await self.app(scope, _replay(body, receive), send)
             return
@@ -159,7 +159,8 @@ class ApiKeyMiddleware:
         if unreadable is not None:
             await _json(send, *unreadable)
         elif twice is not None:
-            await _json(send, 400, {"error": f"the body gives the key {twice!r} twice in one object: send it once"})
+            said = f"the body gives the key {twice!r} twice in one object: send it once"
+            await _json(send, 400, _refused(said, ["body", twice]))
         else:
             await self.app(scope, _replay(body, receive), send)
 
@@ -363,8 +364,15 @@ def _unreadable(scope, body: bytes) -> tuple[int, dict] | None:
         named = encoding.decode("latin-1")[:20]
         return 415, {"error": f"Content-Encoding {named}: bodies are read as sent; send the JSON uncompressed"}
     if body.startswith(_UTF16_32_BOMS) or (len(body) > 1 and 0 in body[:2]):
-        return 400, {"error": "the body is not UTF-8 (it looks like UTF-16 or UTF-32): send the JSON in UTF-8"}
+        said = "the body is not UTF-8 (it looks like UTF-16 or UTF-32): send the JSON in UTF-8"
+        return 400, _refused(said, ["body"], "json_invalid")
     return None
+
+
+def _refused(said: str, loc: list, kind: str = "given_twice") -> dict:
+    """A 400 of the middleware's own, shaped as the schema's are: `error` to read, `detail` naming the
+    field (a caller that reads `detail[].loc` for every 400 found none in these)."""
+    return {"error": said, "detail": [{"loc": loc, "msg": said, "type": kind}]}
 
 
 async def _json(send, status: int, body: dict) -> None:

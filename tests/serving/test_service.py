@@ -555,6 +555,7 @@ def test_two_api_key_headers_are_refused(served):
     keys = [("X-API-Key", served["keys"]["pricing-engine"]), ("X-API-Key", served["keys"]["marketing"])]
     response = httpx.post(f"{served['url']}/v1/churn/score", json={"customer_ids": ["c_1"]}, headers=keys, timeout=10)
     assert response.status_code == 400 and "one X-API-Key" in response.json()["error"]
+    assert response.json()["detail"][0]["loc"] == ["header", "X-API-Key"]
 
 
 def test_a_body_giving_a_key_twice_is_refused_naming_it(served):
@@ -569,6 +570,10 @@ def test_a_body_giving_a_key_twice_is_refused_naming_it(served):
         f"{served['url']}/v1/fraud/score", content=f'{{"transaction": {payment}}}', headers=headers, timeout=10
     )
     assert nested.status_code == 400 and "'amount' twice" in nested.json()["error"]
+    # shaped as the schema's 400s: `detail` names the field (it had only `error`)
+    assert nested.json()["detail"] == [
+        {"loc": ["body", "amount"], "msg": nested.json()["error"], "type": "given_twice"}
+    ]
     once = f'{{"customer_ids": {ids}, "reasons": false}}'
     headers["X-API-Key"] = served["keys"]["marketing"]
     assert httpx.post(f"{served['url']}/v1/churn/score", content=once, headers=headers, timeout=10).status_code == 200
@@ -584,6 +589,7 @@ def test_a_body_with_a_byte_order_mark_is_read_and_one_in_another_encoding_is_re
     assert marked.status_code == 200, marked.text
     wide = httpx.post(url, content=body.encode("utf-16"), headers=headers, timeout=10)
     assert wide.status_code == 400 and "not UTF-8" in wide.json()["error"]
+    assert [e["loc"] for e in wide.json()["detail"]] == [["body"]] and _names_the_field(wide.json()["detail"][0])
     zipped = httpx.post(url, content=gzip.compress(body.encode()), headers=headers | {"Content-Encoding": "gzip"})
     assert zipped.status_code == 415 and "send the JSON uncompressed" in zipped.json()["error"]
     whole = httpx.post(url, content=b"[]", headers=headers, timeout=10)
