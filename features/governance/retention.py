@@ -75,16 +75,20 @@ APPLIED = "retention.json"
 
 def applied_cutoff(paths: SpendPaths, name: str) -> pd.Timestamp | None:
     """The latest cut-off retention applied to `name` (None: never applied)."""
-    path = paths.home / APPLIED
-    found = json.loads(path.read_text(encoding="utf-8")).get(name) if path.exists() else None
+    found = _applied(paths).get(name)
     return None if found is None else pd.Timestamp(found)
+
+
+def _applied(paths: SpendPaths) -> dict[str, str]:
+    path = paths.home / APPLIED
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
 def _record(paths: SpendPaths, cutoffs: dict[str, str]) -> None:
     """Keep each table's latest applied cut-off: an apply with an earlier as-of deletes nothing newer, so
     the later one still holds."""
     path = paths.home / APPLIED
-    kept = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    kept = _applied(paths)
     for name, cutoff in cutoffs.items():
         if name not in kept or pd.Timestamp(cutoff) > pd.Timestamp(kept[name]):
             kept[name] = cutoff
