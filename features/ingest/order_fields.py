@@ -25,6 +25,7 @@ ORDER_LEVEL = (
     "terminal_id",
     "order_status",  # Shopify writes its Financial Status on the order's first line only
     "cancelled_at",  # and its Cancelled at
+    "order_discount",  # and its Discount Amount
 )
 
 

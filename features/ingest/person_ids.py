@@ -5,8 +5,9 @@ and the person behind it only in its customers file (`customer_unique_id`), as s
 checkouts by order. Read as they are, every order is a new customer who never comes back, and churn,
 CLV and segments learn nothing. With the file that joins them (customer_id -> person_id), each line's
 customer is its person: the person's id is what is pseudonymised and stored as the customer. A line
-whose customer id the file gives no person for is quarantined (`customer_id:not_in_person_file`), so
-no line is stored under an id that may hide a returning person.
+whose customer id the file does not hold is quarantined (`customer_id:not_in_person_file`), one the file
+holds with a blank person as `customer_id:blank_person_in_person_file`, so no line is stored under an id
+that may hide a returning person.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from spend.features.ingest.validate import failed
 from spend.features.schema.fields import TEXT
 
 NOT_IN_PERSONS = "customer_id:not_in_person_file"
+BLANK_PERSON = "customer_id:blank_person_in_person_file"
 COLUMNS = ("customer_id", "person_id")
 
 
@@ -55,7 +57,8 @@ def read_person_ids(path: Path, mapping: dict, encoding: str) -> pd.Series:
             f"--person-ids: {path.name} needs a customer_id and a person_id column (it has "
             f"{', '.join(map(str, frame.columns))}; --map applies to it too){looks}"
         )
-    ids = pd.DataFrame({c: as_text(frame[c]) for c in COLUMNS}).dropna().drop_duplicates()
+    given = pd.DataFrame({c: as_text(frame[c]) for c in COLUMNS}).dropna(subset="customer_id")
+    ids = given.dropna().drop_duplicates()
     twice = ids["customer_id"].duplicated(keep=False)
     if twice.any():
         raise SpendError(
@@ -64,6 +67,8 @@ def read_person_ids(path: Path, mapping: dict, encoding: str) -> pd.Series:
         )
     persons = ids.set_index("customer_id")["person_id"]
     persons.attrs["maps_applied"] = frame.attrs.get("maps_applied", [])
+    blank = given.loc[given["person_id"].isna(), "customer_id"]
+    persons.attrs["blank"] = sorted(set(blank) - set(ids["customer_id"]))  # held, with no person named
     return persons
 
 
@@ -77,5 +82,8 @@ def with_person_ids(raw: pd.DataFrame, persons: pd.Series) -> Joined:
     joined = person.notna().to_numpy(dtype=bool)
     raw = raw.drop(columns="person_id", errors="ignore")  # the export is its own persons file (a customers list)
     raw["customer_id"] = person.fillna(key)  # an unknown id stays as written: its row is quarantined
-    failures = failed(raw.index[unknown], NOT_IN_PERSONS)
+    blank = key.isin(persons.attrs.get("blank", [])).to_numpy(dtype=bool)
+    failures = pd.concat(
+        [failed(raw.index[unknown & ~blank], NOT_IN_PERSONS), failed(raw.index[unknown & blank], BLANK_PERSON)]
+    )
     return Joined(raw, failures, int(joined.sum()), int(key[joined].nunique()), int(person[joined].nunique()))

@@ -32,12 +32,14 @@ from spend.features.ingest.lock import ledger_lock
 from spend.features.ingest.money import currency_from_symbols, strip_symbols, symbol_disagreements
 from spend.features.ingest.no_record import REASONS as NO_RECORD
 from spend.features.ingest.no_record import no_record_rows
+from spend.features.ingest.order_discounts import Spread, orders_counted, spread_order_discounts
 from spend.features.ingest.order_fields import ORDER_LEVEL, fill_from_order
 from spend.features.ingest.order_headers import Headed, check_orders_option, read_order_headers, with_order_headers
 from spend.features.ingest.order_headers import reasons as header_reasons
 from spend.features.ingest.order_keys import check_order_within, compose_order_ids
 from spend.features.ingest.parse import DECIMAL_MARKS, REPEATED_HOUR, Parsed, parse_frame
 from spend.features.ingest.person_ids import (
+    BLANK_PERSON,
     NOT_IN_PERSONS,
     Joined,
     check_person_ids_option,
@@ -64,7 +66,7 @@ from spend.features.ingest.validate import failed, first_reason_per_row, row_rul
 from spend.features.ingest.visits import as_unit_lines, as_visit_lines, visit_order_ids
 from spend.features.ingest.visits import check_options as check_visit_options
 from spend.features.schema.fields import TEXT, FieldSpec, Kind, RowRule, SchemaContext, default_context
-from spend.features.schema.order_status import NEVER_SOLD
+from spend.features.schema.order_status import NEVER_SOLD, partly_refunded_alone
 from spend.features.schema.order_status import REASONS as STATUS_REASONS
 from spend.features.schema.tables import PERSONAL_FIELDS, SCHEMA_VERSION, TABLES, TableSpec
 
@@ -140,6 +142,9 @@ class IngestReport:
     lines_replaced: int = 0  # the stored lines removed for them
     accepted_after_refusal: int = 0  # accepted rows an earlier batch had quarantined (its fix given since)
     returns_signed: int = 0  # return lines whose positive quantities were read as units given back
+    order_discounts_spread: int = 0  # orders whose discount was spread over their accepted lines
+    order_discounts_kept: int = 0  # orders with a discount whose lines kept their own (nothing spread)
+    partly_refunded_alone: int = 0  # orders partially refunded whose lines count whole (no return lines)
     suggested_ts_formats: list[str] = field(default_factory=list)
     suggested_maps: list[str] = field(default_factory=list)  # for ignored columns that look like optional ones
     schema_version: str = SCHEMA_VERSION
@@ -214,6 +219,7 @@ class Checked:
     case_variants: int  # customer ids equal to another of the file but for letter case
     persons: tuple[int, int, int] = (0, 0, 0)  # --person-ids: rows joined, their customer ids, their persons
     signed_returns: int = 0  # returns written with positive quantities, read as units given back
+    spread: Spread | None = None  # lines given a share of their order's discount (order_discounts.py)
 
 
 def check_rows(
@@ -291,6 +297,7 @@ def check_rows(
     typed, signed = signed_returns(typed) if spec.name == "transactions" else (typed, 0)
     if options.line_totals:
         typed = _unit_prices(typed, spec.name)
+    typed, spread = spread_order_discounts(typed) if spec.name == "transactions" else (typed, None)
     key = settings.pseudonym_key.get_secret_value().encode("utf-8")
     raw_customer = typed["customer_id"].copy() if "customer_id" in typed else None
     if raw_customer is not None:
@@ -326,7 +333,7 @@ def check_rows(
     if len(unsplit):  # an unsplit row's fields are all empty: its own reason says it all
         own = failures["reason"].isin(NO_RECORD)
         failures = failures[~failures["row"].isin(unsplit["row"]) | own]
-    order = [ERASED, *NO_RECORD, *header_reasons(), NOT_IN_PERSONS, *STATUS_REASONS, VOIDED]
+    order = [ERASED, *NO_RECORD, *header_reasons(), NOT_IN_PERSONS, BLANK_PERSON, *STATUS_REASONS, VOIDED]
     order += _rule_order(spec, ctx, options.extra_rules)
     reasons = first_reason_per_row(failures, order)
     return Checked(
@@ -345,6 +352,7 @@ def check_rows(
         case_variants=case_variants(raw_customer),
         persons=(joined.lines, joined.ids, joined.persons),
         signed_returns=signed,
+        spread=spread,
     )
 
 
@@ -461,6 +469,8 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             person_customer_ids=batch.checked.persons[1],
             persons=batch.checked.persons[2],
             returns_signed=_accepted_returns(keep, typed) if batch.checked.signed_returns else 0,
+            **_discounts_spread(keep, typed, batch.checked.spread),
+            partly_refunded_alone=_partly_refunded(keep, typed) if spec.name == "transactions" else 0,
             without_price=int(accepted["unit_price"].isna().sum()) if "unit_price" in accepted else 0,
             repeated_lines=batch.checked.repeated,
             repeated_kept=batch.options.keep_repeated_lines or batch.options.one_unit_per_line,
@@ -595,6 +605,19 @@ def _fill_defaults(typed: pd.DataFrame, settings: SpendSettings) -> pd.DataFrame
 
 def _accepted_returns(keep: pd.Series, typed: pd.DataFrame) -> int:
     return int((keep & (typed["kind"] == "return").fillna(False)).sum())
+
+
+def _partly_refunded(keep: pd.Series, typed: pd.DataFrame) -> int:
+    return orders_counted(keep & partly_refunded_alone(typed), typed["order_id"])
+
+
+def _discounts_spread(keep: pd.Series, typed: pd.DataFrame, spread: Spread | None) -> dict[str, int]:
+    if spread is None:
+        return {}
+    return {
+        "order_discounts_spread": orders_counted(keep & spread.lines, typed["order_id"]),
+        "order_discounts_kept": orders_counted(keep & spread.kept, typed["order_id"]),
+    }
 
 
 def _row_hash(

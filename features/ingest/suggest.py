@@ -91,6 +91,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "unit_price": ("price", "unitprice", "lineitem_price", "item_price", "price_each", "sale_price"),
     # Shopify's "Discount Amount" is the whole order's, on its first line: not a line's discount.
     "discount": ("lineitem_discount", "line_discount", "item_discount", "discount_value"),
+    "order_discount": (
+        *("discount_amount", "total_discounts", "order_discount_amount", "cart_discount", "cart_discount_amount"),
+        *("order_discount_total", "discount_total", "total_discount_amount"),
+    ),
     # WooCommerce's "Item Cost" is the item's price: not a cost.
     "unit_cost": ("cost", "cost_price", "unit_cost_price", "cost_per_item", "cogs", "purchase_price"),
     "store_id": (

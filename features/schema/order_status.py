@@ -7,7 +7,9 @@ revenue look higher. The lines of an order whose status says it never became a s
 the reason `order_status:cancelled`. A fully refunded order is a sale taken back: its lines are kept
 only beside its return lines (Shopify's orders JSON gives them), since alone they would count as a
 sale; without them they are quarantined as `order_status:refunded_without_return_lines`. Any other
-status (paid, pending, processing, shipped, complete, partially refunded, ...) or none is a sale.
+status (paid, pending, processing, shipped, complete, partially refunded, ...) or none is a sale; a
+partially refunded order without return lines counts whole (Shopify's orders CSV gives its refund as an
+amount, not the lines given back), which ingestion counts and says.
 
 A cancellation time (Shopify's `Cancelled at`, its orders JSON's `cancelled_at`) says the same as a
 cancelled status: Shopify keeps an order cancelled without a refund as "paid" (or "partially_refunded"),
@@ -47,6 +49,7 @@ NEVER_A_SALE = (
     "incomplete",  # BigCommerce: an abandoned checkout
 )
 REFUNDED = ("refunded", "fully_refunded")
+PARTLY_REFUNDED = ("partially_refunded", "partly_refunded", "partial_refund")
 # Before any other reason a line breaks: the order's status says the most about it.
 CANCELLED = f"{FIELD}:cancelled"
 CANCELLED_AT = "cancelled_at:cancelled"
@@ -98,6 +101,16 @@ def refunded_rule() -> RowRule:
         "in the same file: alone, its purchase lines would count as a sale",
         _refunds_beside_returns,
     )
+
+
+def partly_refunded_alone(df: pd.DataFrame) -> pd.Series:
+    """Lines of orders whose status says part was refunded, without return lines in the frame: they count
+    whole, the refund being no line of this export (Shopify's orders CSV gives it as an amount only)."""
+    if FIELD not in df.columns or df[FIELD].isna().all():
+        return pd.Series(False, index=df.index)
+    partly = written_as(df[FIELD], PARTLY_REFUNDED).to_numpy(dtype=bool)
+    returned = df.loc[(df["quantity"] < 0).fillna(False).to_numpy(dtype=bool), "order_id"].dropna().unique()
+    return pd.Series(partly & ~df["order_id"].isin(returned).to_numpy(dtype=bool), index=df.index)
 
 
 def _refunds_beside_returns(df: pd.DataFrame) -> pd.Series:

@@ -28,6 +28,7 @@ from spend.features.schema.fields import (  # noqa: F401 (SchemaContext and defa
     row_rule,
     zero_or_one,
 )
+from spend.features.schema.order_discount import order_discount_field, order_discount_rules
 from spend.features.schema.order_status import cancelled_at_field, refunded_rule, status_field
 
 SCHEMA_VERSION = "1"
@@ -201,6 +202,7 @@ def _transaction_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
         ),
         status_field(),
         cancelled_at_field(),
+        order_discount_field(),
     )
 
 
@@ -251,6 +253,15 @@ def _transaction_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
             _one_value_per(["order_id"], ["customer_id"]),
             among_valid=True,
         ),
+        row_rule(
+            "order_discount",
+            "one_value_per_order",
+            "every line of an order in the file must give the same order_discount, or leave it blank "
+            "(a discount of the line's own is its discount)",
+            _one_value_per(["order_id"], ["order_discount"]),
+            among_valid=True,
+        ),
+        *order_discount_rules(),
         refunded_rule(),
         _signup_rule(),
     )

@@ -214,6 +214,13 @@ RULES: tuple[Rule, ...] = (
             "file with the orders, for the same period"
         ),
     ),
+    (
+        _has("customer_id:blank_person_in_person_file"),
+        lambda r: (
+            "lines whose customer id the persons file holds with a blank person were quarantined: fill in their "
+            "persons (a customer with no person of its own may be given its customer id as one)"
+        ),
+    ),
     (lambda r: bool(r.from_orders_file), _from_orders),
     (
         lambda r: bool(r.replaced_by_orders),
@@ -265,7 +272,29 @@ RULES: tuple[Rule, ...] = (
             "would count as sales (an export that lists refunds as lines, as Shopify's orders JSON does, keeps them)"
         ),
     ),
+    (
+        lambda r: r.partly_refunded_alone > 0,
+        lambda r: (
+            f"orders partially refunded count whole, their refunds being no lines of this file: "
+            f"{r.partly_refunded_alone:,} (an export that lists refunds as lines, as Shopify's orders JSON does, "
+            "or a refunds report ingested too, nets them out)"
+        ),
+    ),
     (lambda r: bool(r.filled_from_order), _filled),
+    (
+        lambda r: r.order_discounts_spread > 0,
+        lambda r: (
+            f"orders whose discount (order_discount) was spread over their lines in proportion to their amounts: "
+            f"{r.order_discounts_spread:,}"
+        ),
+    ),
+    (
+        lambda r: r.order_discounts_kept > 0,
+        lambda r: (
+            f"orders with an order_discount whose lines carry discounts of their own, kept as they are (nothing "
+            f"spread; the order's figure may hold a shipping discount no line bears): {r.order_discounts_kept:,}"
+        ),
+    ),
     (
         lambda r: r.orders_replaced > 0,
         lambda r: (

@@ -554,11 +554,12 @@ def test_a_customer_list_without_sign_up_dates_is_dated_by_first_lines(settings,
         ),
         (  # Shopify's order export: "Name", its order number, only when numbered "#1001" (test_order_status.py)
             "Name,Email,Financial Status,Created at,Lineitem quantity,Lineitem price,Lineitem sku,Lineitem discount,"
-            "Paid at,Cancelled at",
+            "Paid at,Cancelled at,Discount Amount",
             "--map Email=customer_id --map 'Created at=ts' --map 'Lineitem sku=product_id' "
             "--map 'Lineitem quantity=quantity' --map 'Lineitem price=unit_price' "
             "--map 'Lineitem discount=discount' "  # the line's own discount, optional, in the same command
-            "--map 'Financial Status=order_status' --map 'Cancelled at=cancelled_at'",  # no sales either
+            "--map 'Financial Status=order_status' --map 'Cancelled at=cancelled_at' "  # no sales either
+            "--map 'Discount Amount=order_discount'",  # the order's, spread over its lines (test_order_discounts.py)
         ),
         (  # H&M's transactions: one row per item, no order number, no quantity
             "t_dat,customer_id,article_id,price,sales_channel_id",

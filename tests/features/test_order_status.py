@@ -64,6 +64,15 @@ def test_cancelled_and_lone_refunded_orders_are_quarantined_not_stored(settings,
     assert "fully refunded orders without their return lines in the file were quarantined" in said
 
 
+def test_partly_refunded_orders_without_return_lines_are_counted_and_said(settings, write_csv):
+    rows = [{**SHOPIFY[0], "Financial Status": "partially_refunded"}, SHOPIFY[1], SHOPIFY[5]]
+    report = _ingest(write_csv(rows), settings)
+    assert report.accepted == 3 and report.partly_refunded_alone == 1  # one order, its two lines kept
+    assert "orders partially refunded count whole, their refunds being no lines of this file: 1" in " ".join(
+        notes(report)
+    )
+
+
 def test_statuses_are_read_whatever_their_spelling(settings, write_csv):
     spellings = ["Cancelled", "CANCELED ", "wc-cancelled", "Payment failed", "checkout-draft", "unavailable"]
     rows = [
@@ -124,7 +133,7 @@ def test_fields_added_to_the_schema_leave_stored_rows_hashes_as_they_were():
         }
     )
     typed = rows.reindex(columns=list(specs))
-    added = ("event_id", "on_promotion", "order_status", "time_zone", "cancelled_at")
+    added = ("event_id", "on_promotion", "order_status", "time_zone", "cancelled_at", "order_discount")
     before = [c for c in specs if c not in added]  # schema 1's fields
     now, then = row_content(typed, specs, "event_id"), content_hash(typed[before])
     assert now[0] == then[0]  # no promotion flag: the hash of the schema without it

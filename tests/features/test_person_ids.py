@@ -56,6 +56,14 @@ def test_a_persons_two_orders_are_one_customers(settings, write_csv):
     assert stored["customer_id"].nunique() == 2
 
 
+def test_a_customer_the_persons_file_holds_without_a_person_is_said_so(settings, write_csv):
+    blank = [*CUSTOMERS, {"customer_id": "c9", "customer_unique_id": "", "customer_state": "SP"}]
+    items, orders, customers = _files(write_csv, blank)
+    report = ingest(items, _options(str(orders), customers), settings)
+    assert report.quarantined_by_reason == {"customer_id:blank_person_in_person_file": 1}
+    assert "the persons file holds with a blank person" in " ".join(notes(report))
+
+
 def test_a_customers_list_keyed_by_order_is_read_as_its_persons(settings, write_csv):
     items, orders, customers = _files(write_csv)
     ingest(items, _options(str(orders), customers), settings)

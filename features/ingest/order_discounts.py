@@ -1,0 +1,55 @@
+"""An order's discount spread over its lines (`order_discount`, features/schema/order_discount.py).
+
+A line's `discount` is what the features read: the realised price pricing learns from, the promotion a
+forecast reads, a customer's net spend. An order's discount is spread over its purchase lines in
+proportion to their amounts (quantity x unit_price), each share added to the line's discount, so the
+lines' discounts sum to the order's. An order whose lines already carry a discount keeps theirs and gets
+none of the order's: the order's figure includes them, and what it holds beyond them may be no line's
+(Shopify's counts a free-shipping code). Nothing is spread over an order whose discount exceeds its
+lines' amount (quarantined by the field's rule) or whose lines give different order discounts
+(quarantined as one value per order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from spend.features.schema.order_discount import FIELD, order_amount, order_size, purchase_amounts
+
+
+@dataclass(frozen=True)
+class Spread:
+    lines: pd.Series  # bool per row: the line took a share of its order's discount
+    kept: pd.Series  # bool per row: its order's discount was not spread, its lines carrying their own
+
+
+def spread_order_discounts(typed: pd.DataFrame) -> tuple[pd.DataFrame, Spread]:
+    none = pd.Series(False, index=typed.index)
+    if FIELD not in typed.columns or "order_id" not in typed.columns or typed[FIELD].isna().all():
+        return typed, Spread(none, none)
+    size = order_size(typed)
+    orders = typed["order_id"]
+    amount, gross = order_amount(typed), purchase_amounts(typed)
+    typed = (
+        typed if "discount" in typed else typed.assign(discount=pd.Series(pd.NA, index=typed.index, dtype="Float64"))
+    )
+    own = typed["discount"].astype("Float64").fillna(0.0)
+    carries_own = (own.where(gross > 0, 0.0) > 0).groupby(orders, sort=False).transform("any")
+    given = (size > 0).fillna(False) & orders.notna()
+    one = size.groupby(orders, sort=False).transform("nunique") <= 1
+    fits = (size <= amount + 1e-9).fillna(False) & (amount > 0)
+    spreads = given & one & fits & ~carries_own.fillna(False).astype(bool)
+    takes = spreads & (gross > 0)
+    typed = typed.copy()
+    share = (size * gross / amount).where(takes, 0.0).fillna(0.0)
+    typed["discount"] = share.where(takes, typed["discount"].astype("Float64"))
+    typed[FIELD] = size
+    kept = given & carries_own.fillna(False).astype(bool)
+    return typed, Spread(takes.astype(bool), kept.astype(bool))
+
+
+def orders_counted(lines: pd.Series, orders: pd.Series) -> int:
+    """The distinct orders among the lines marked."""
+    return int(orders[lines.to_numpy(dtype=bool)].nunique())

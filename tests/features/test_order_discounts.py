@@ -1,0 +1,97 @@
+"""An order's discount written once for the whole order (Shopify's Discount Amount, on its first line):
+before, it was an ignored column and every discounted order was stored at shelf price."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from spend.cli.ingest_notes import notes
+from spend.features.ingest.pipeline import IngestOptions, ingest
+from spend.features.ingest.store import OfflineStore
+
+MAPS = {
+    "Name": "order_id",
+    "Email": "customer_id",
+    "Created at": "ts",
+    "Lineitem quantity": "quantity",
+    "Lineitem price": "unit_price",
+    "Lineitem sku": "product_id",
+    "Lineitem discount": "discount",
+    "Discount Amount": "order_discount",
+}
+
+
+def _line(order, sku, quantity, price, first=False, discount="", line_discount=""):
+    return {
+        "Name": order,
+        "Email": f"{order[1:]}@x.com" if first else "",
+        "Created at": "2026-01-02 10:00:00 +0000" if first else "",
+        "Discount Amount": discount,
+        "Lineitem quantity": quantity,
+        "Lineitem price": price,
+        "Lineitem sku": sku,
+        "Lineitem discount": line_discount,
+    }
+
+
+def _ingest(rows, settings, write_csv):
+    return ingest(write_csv(rows), IngestOptions("transactions", mapping=MAPS), settings)
+
+
+def _discounts(settings) -> dict[tuple[str, str], float]:
+    stored = OfflineStore(settings.paths).read("transactions")
+    return {
+        (o, p): float(d) if pd.notna(d) else 0.0 for o, p, d in stored[["order_id", "product_id", "discount"]].values
+    }
+
+
+def test_an_orders_discount_is_spread_over_its_lines_by_their_amounts(settings, write_csv):
+    rows = [
+        _line("#1001", "A", 1, "10.00", first=True, discount="5.00"),
+        _line("#1001", "B", 2, "5.00"),
+        _line("#1001", "C", 1, "30.00"),
+        _line("#1002", "A", 1, "10.00", first=True),  # no discount: nothing spread
+    ]
+    report = _ingest(rows, settings, write_csv)
+    assert report.accepted == 4 and report.order_discounts_spread == 1
+    got = _discounts(settings)
+    assert got == pytest.approx({("#1001", "A"): 1.0, ("#1001", "B"): 1.0, ("#1001", "C"): 3.0, ("#1002", "A"): 0.0})
+    assert sum(v for (o, _), v in got.items() if o == "#1001") == pytest.approx(5.0)
+    assert "orders whose discount (order_discount) was spread over their lines" in " ".join(notes(report))
+    again = _ingest(rows, settings, write_csv)  # the same export twice: the same lines, not new ones
+    assert again.duplicates == 4 and again.accepted == 0
+
+
+def test_lines_with_discounts_of_their_own_keep_them(settings, write_csv):
+    rows = [
+        _line("#1001", "A", 1, "10.00", first=True, discount="8.00", line_discount="2.00"),
+        _line("#1001", "B", 1, "30.00", line_discount="1.00"),
+    ]
+    report = _ingest(rows, settings, write_csv)
+    assert report.order_discounts_spread == 0 and report.order_discounts_kept == 1
+    assert _discounts(settings) == pytest.approx({("#1001", "A"): 2.0, ("#1001", "B"): 1.0})
+    assert "lines carry discounts of their own, kept as they are" in " ".join(notes(report))
+
+
+def test_a_negative_order_discount_is_read_as_its_size(settings, write_csv):
+    rows = [_line("#1001", "A", 1, "10.00", first=True, discount="-4.00"), _line("#1001", "B", 1, "30.00")]
+    _ingest(rows, settings, write_csv)
+    assert _discounts(settings) == pytest.approx({("#1001", "A"): 1.0, ("#1001", "B"): 3.0})
+
+
+def test_an_order_discount_above_the_orders_amount_or_given_twice_is_quarantined(settings, write_csv):
+    rows = [
+        _line("#1001", "A", 1, "10.00", first=True, discount="45.00"),
+        _line("#1001", "B", 1, "30.00"),
+        _line("#1002", "A", 1, "10.00", first=True, discount="2.00"),
+        {**_line("#1002", "B", 1, "30.00"), "Discount Amount": "3.00"},  # a line's own, in the order's column
+        _line("#1003", "A", 1, "10.00", first=True, discount="1.00"),
+    ]
+    report = _ingest(rows, settings, write_csv)
+    assert report.quarantined_by_reason == {
+        "order_discount:within_order_amount": 2,
+        "order_discount:one_value_per_order": 2,
+    }
+    assert report.accepted + report.quarantined == report.received == 5
+    assert _discounts(settings) == pytest.approx({("#1003", "A"): 1.0})
