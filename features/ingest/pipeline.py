@@ -26,13 +26,13 @@ from spend.core.privacy.vault import IdentityVault
 from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.daily_totals import as_order_lines
+from spend.features.ingest.discounts import Spread, orders_counted, signed_discounts, spread_order_discounts
 from spend.features.ingest.identity import classify, content_hash, derive_event_ids, with_occurrence
 from spend.features.ingest.line_kinds import VOIDED, signed_returns, voided_lines
 from spend.features.ingest.lock import ledger_lock
 from spend.features.ingest.money import currency_from_symbols, strip_symbols, symbol_disagreements
 from spend.features.ingest.no_record import REASONS as NO_RECORD
 from spend.features.ingest.no_record import no_record_rows
-from spend.features.ingest.order_discounts import Spread, orders_counted, spread_order_discounts
 from spend.features.ingest.order_fields import ORDER_LEVEL, fill_from_order
 from spend.features.ingest.order_headers import Headed, check_orders_option, read_order_headers, with_order_headers
 from spend.features.ingest.order_headers import reasons as header_reasons
@@ -145,6 +145,7 @@ class IngestReport:
     order_discounts_spread: int = 0  # orders whose discount was spread over their accepted lines
     order_discounts_kept: int = 0  # orders with a discount whose lines kept their own (nothing spread)
     partly_refunded_alone: int = 0  # orders partially refunded whose lines count whole (no return lines)
+    discounts_signed: int = 0  # accepted lines whose discount was written negative on a sale, read as its size
     suggested_ts_formats: list[str] = field(default_factory=list)
     suggested_maps: list[str] = field(default_factory=list)  # for ignored columns that look like optional ones
     schema_version: str = SCHEMA_VERSION
@@ -219,7 +220,8 @@ class Checked:
     case_variants: int  # customer ids equal to another of the file but for letter case
     persons: tuple[int, int, int] = (0, 0, 0)  # --person-ids: rows joined, their customer ids, their persons
     signed_returns: int = 0  # returns written with positive quantities, read as units given back
-    spread: Spread | None = None  # lines given a share of their order's discount (order_discounts.py)
+    spread: Spread | None = None  # lines given a share of their order's discount (discounts.py)
+    signed_discounts: int = 0  # discounts written signed against their lines, read as their sizes
 
 
 def check_rows(
@@ -297,6 +299,7 @@ def check_rows(
     typed, signed = signed_returns(typed) if spec.name == "transactions" else (typed, 0)
     if options.line_totals:
         typed = _unit_prices(typed, spec.name)
+    typed, unsigned = signed_discounts(typed) if spec.name == "transactions" else (typed, 0)
     typed, spread = spread_order_discounts(typed) if spec.name == "transactions" else (typed, None)
     key = settings.pseudonym_key.get_secret_value().encode("utf-8")
     raw_customer = typed["customer_id"].copy() if "customer_id" in typed else None
@@ -353,6 +356,7 @@ def check_rows(
         persons=(joined.lines, joined.ids, joined.persons),
         signed_returns=signed,
         spread=spread,
+        signed_discounts=unsigned,
     )
 
 
@@ -471,6 +475,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             returns_signed=_accepted_returns(keep, typed) if batch.checked.signed_returns else 0,
             **_discounts_spread(keep, typed, batch.checked.spread),
             partly_refunded_alone=_partly_refunded(keep, typed) if spec.name == "transactions" else 0,
+            discounts_signed=_accepted_discounts(keep, typed) if batch.checked.signed_discounts else 0,
             without_price=int(accepted["unit_price"].isna().sum()) if "unit_price" in accepted else 0,
             repeated_lines=batch.checked.repeated,
             repeated_kept=batch.options.keep_repeated_lines or batch.options.one_unit_per_line,
@@ -605,6 +610,10 @@ def _fill_defaults(typed: pd.DataFrame, settings: SpendSettings) -> pd.DataFrame
 
 def _accepted_returns(keep: pd.Series, typed: pd.DataFrame) -> int:
     return int((keep & (typed["kind"] == "return").fillna(False)).sum())
+
+
+def _accepted_discounts(keep: pd.Series, typed: pd.DataFrame) -> int:
+    return int((keep & (typed["discount"] > 0).fillna(False)).sum())
 
 
 def _partly_refunded(keep: pd.Series, typed: pd.DataFrame) -> int:

@@ -90,7 +90,13 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     "unit_price": ("price", "unitprice", "lineitem_price", "item_price", "price_each", "sale_price"),
     # Shopify's "Discount Amount" is the whole order's, on its first line: not a line's discount.
-    "discount": ("lineitem_discount", "line_discount", "item_discount", "discount_value"),
+    "discount": (
+        "discounts",
+        "lineitem_discount",
+        "line_discount",
+        "item_discount",
+        "discount_value",
+    ),  # Square: discounts
     "order_discount": (
         *("discount_amount", "total_discounts", "order_discount_amount", "cart_discount", "cart_discount_amount"),
         *("order_discount_total", "discount_total", "total_discount_amount"),

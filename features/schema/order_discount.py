@@ -4,7 +4,7 @@ Shopify's orders CSV writes the order's discount (its `Discount Amount`: what a 
 once, on the order's first line; WooCommerce's `Cart Discount Amount` and Magento's `discount_amount` are
 the order's too. Mapped to a line's `discount` it would sit on the first line alone (that line promoted
 and too cheap, the others at shelf price); left out, every discounted order counted at shelf price. The
-order's discount is spread over its lines at ingestion (features/ingest/order_discounts.py).
+order's discount is spread over its lines at ingestion (features/ingest/discounts.py).
 
 The order's discount is its whole discount, its lines' own included; a negative amount (Magento writes
 its discount so) is read as its size.

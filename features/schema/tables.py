@@ -147,7 +147,8 @@ def _transaction_fields(ctx: SchemaContext) -> tuple[FieldSpec, ...]:
         FieldSpec(
             "discount",
             Kind.FLOAT,
-            "Money taken off the whole line.",
+            "Money taken off the whole line; a file that writes every discount signed against its line "
+            "(negative on a sale, as Square does) is read as their sizes.",
             unit="currency",
             required=False,
             nullable=True,

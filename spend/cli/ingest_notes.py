@@ -282,6 +282,13 @@ RULES: tuple[Rule, ...] = (
     ),
     (lambda r: bool(r.filled_from_order), _filled),
     (
+        lambda r: r.discounts_signed > 0,
+        lambda r: (
+            f"discounts written signed against their lines (negative on a sale, as Square writes them), read as "
+            f"the money taken off: {r.discounts_signed:,} lines"
+        ),
+    ),
+    (
         lambda r: r.order_discounts_spread > 0,
         lambda r: (
             f"orders whose discount (order_discount) was spread over their lines in proportion to their amounts: "

@@ -559,16 +559,17 @@ def test_a_customer_list_without_sign_up_dates_is_dated_by_first_lines(settings,
             "--map 'Lineitem quantity=quantity' --map 'Lineitem price=unit_price' "
             "--map 'Lineitem discount=discount' "  # the line's own discount, optional, in the same command
             "--map 'Financial Status=order_status' --map 'Cancelled at=cancelled_at' "  # no sales either
-            "--map 'Discount Amount=order_discount'",  # the order's, spread over its lines (test_order_discounts.py)
+            "--map 'Discount Amount=order_discount'",  # the order's, spread over its lines (test_discounts.py)
         ),
         (  # H&M's transactions: one row per item, no order number, no quantity
             "t_dat,customer_id,article_id,price,sales_channel_id",
             "--map t_dat=ts --map article_id=product_id --map price=unit_price",  # and the flags (test_visits.py)
         ),
         (  # Square's item sales: the date and the time of day apart, joined
-            "Date,Time,Time Zone,Item,Qty,SKU,Gross Sales,Transaction ID,Customer ID,Location",
+            "Date,Time,Time Zone,Item,Qty,SKU,Gross Sales,Discounts,Transaction ID,Customer ID,Location",
             "--map Date+Time=ts --map 'Transaction ID=order_id' --map 'Customer ID=customer_id' "
             "--map SKU=product_id --map Qty=quantity --map 'Time Zone=time_zone' --map Location=store_id "
+            "--map Discounts=discount "  # written negative on a sale (test_discounts.py)
             "--map 'Gross Sales=unit_price' --line-totals",  # a line's total, not a price: divided by Qty
         ),
         (  # Favorita's daily units per store and item: no price, no order, no customer

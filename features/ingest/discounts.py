@@ -1,4 +1,13 @@
-"""An order's discount spread over its lines (`order_discount`, features/schema/order_discount.py).
+"""Discounts as exports write them: signed against their line's amount, or once for the whole order.
+
+**Signed discounts.** Square's item sales write a line's `Discounts` as the receipt shows them, negative
+on a sale (`-$1.00`) and positive on a refund, where Spend's `discount` is the money taken off, 0 or
+more: every discounted sale was quarantined as `discount:non_negative_discount`. Where every discount of
+a file that is not 0 has the sign opposite its line's amount (quantity x unit_price), and one is
+negative, the file writes them signed, and each is read as its size. A file that writes them both ways
+keeps them as written: which sign means money off cannot be known, and the negatives are quarantined.
+
+**An order's discount** spread over its lines (`order_discount`, features/schema/order_discount.py).
 
 A line's `discount` is what the features read: the realised price pricing learns from, the promotion a
 forecast reads, a customer's net spend. An order's discount is spread over its purchase lines in
@@ -48,6 +57,19 @@ def spread_order_discounts(typed: pd.DataFrame) -> tuple[pd.DataFrame, Spread]:
     typed[FIELD] = size
     kept = given & carries_own.fillna(False).astype(bool)
     return typed, Spread(takes.astype(bool), kept.astype(bool))
+
+
+def signed_discounts(typed: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """`typed` with discounts written signed against their lines read as their sizes, and how many were."""
+    if "discount" not in typed or not (typed["discount"] < 0).fillna(False).any():
+        return typed, 0
+    discount = typed["discount"].astype("Float64")
+    amount = (typed["quantity"] * typed["unit_price"]).astype("Float64")
+    given = (discount != 0).fillna(False)
+    against = ((discount < 0) & (amount > 0)) | ((discount > 0) & (amount < 0))
+    if not against.fillna(False)[given].all():
+        return typed, 0
+    return typed.assign(discount=discount.abs()), int(given.sum())
 
 
 def orders_counted(lines: pd.Series, orders: pd.Series) -> int:

@@ -46,6 +46,36 @@ def _discounts(settings) -> dict[tuple[str, str], float]:
     }
 
 
+SQUARE = {"Transaction ID": "order_id", "Customer ID": "customer_id", "Date": "ts", "SKU": "product_id"}
+SQUARE |= {"Qty": "quantity", "Gross Sales": "unit_price", "Discounts": "discount"}
+
+
+def _square(rows, settings, write_csv):
+    """Square's item sales, one row per (transaction, units, gross sales, discounts)."""
+    lines = [
+        {"Transaction ID": t, "Qty": qty, "Gross Sales": gross, "Discounts": off}
+        | {"Customer ID": "c1", "Date": "2026-01-02 10:00:00", "SKU": "A"}
+        for t, qty, gross, off in rows
+    ]
+    return ingest(write_csv(lines), IngestOptions("transactions", mapping=SQUARE, line_totals=True), settings)
+
+
+def test_discounts_written_signed_against_their_lines_are_read_as_money_off(settings, write_csv):
+    # Square's item sales: a sale's discount negative, a refund's positive, as the receipt shows them
+    report = _square([("t1", 2, "20.00", "-2.00"), ("t2", 1, "10.00", "0.00"), ("t3", -1, "-10.00", "1.00")],
+                     settings, write_csv)  # fmt: skip
+    assert report.accepted == 3 and report.discounts_signed == 2
+    stored = OfflineStore(settings.paths).read("transactions").set_index("order_id")
+    assert stored["discount"].astype(float).to_dict() == {"t1": 2.0, "t2": 0.0, "t3": 1.0}
+    assert "discounts written signed against their lines" in " ".join(notes(report))
+
+
+def test_discounts_written_both_ways_are_kept_as_written(settings, write_csv):
+    report = _square([("t1", 2, "20.00", "-2.00"), ("t2", 1, "10.00", "1.00")], settings, write_csv)
+    assert report.discounts_signed == 0
+    assert report.quarantined_by_reason == {"discount:non_negative_discount": 1}  # which sign is money off?
+
+
 def test_an_orders_discount_is_spread_over_its_lines_by_their_amounts(settings, write_csv):
     rows = [
         _line("#1001", "A", 1, "10.00", first=True, discount="5.00"),
