@@ -32,6 +32,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/ingest.py --repeats 3 --json
+	$(BIN)/python benchmarks/ingest_growth.py --json
 	$(BIN)/python benchmarks/features.py --json
 	$(BIN)/python benchmarks/customer_models.py --json
 	$(BIN)/python benchmarks/fraud.py --json

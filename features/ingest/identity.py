@@ -12,6 +12,7 @@ from collections.abc import Collection
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 STATUSES = ("accepted", "duplicate", "invalid", "conflict")
 ACCEPTED, DUPLICATE, INVALID, CONFLICT = range(len(STATUSES))
@@ -98,6 +99,25 @@ def derive_event_ids(event_id: pd.Series, content: pd.Series) -> pd.Series:
     return event_id.where(event_id.notna(), derived)
 
 
+def among(values: pd.Series | np.ndarray, pool: pd.Series | np.ndarray) -> np.ndarray:
+    """Which of `values` are in `pool` (every stored row's hash or key: millions in a home of some years),
+    by Arrow's hash set. numpy's isin sorts the pool and pandas' isin of Arrow strings walks it in Python:
+    a 10,000-line ingest into a home of a million stored lines took 24 times as long as into an empty one."""
+    values, pool = _arrow(values), _arrow(pool)
+    if pa.types.is_null(values.type) or pa.types.is_null(pool.type) or not len(pool):
+        return np.zeros(len(values), dtype=bool)  # nothing to find, or nothing to find it among
+    if pool.type != values.type:
+        pool = pool.cast(values.type)
+    if len(values) < len(pool):  # the fewer make the hash set and the many are probed against it
+        pool = pool.filter(pc.is_in(pool, value_set=values.unique(), skip_nulls=True).fill_null(False))
+    return pc.is_in(values, value_set=pool, skip_nulls=True).fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def _arrow(column: pd.Series | np.ndarray) -> pa.Array:
+    array = pa.array(column, from_pandas=True) if isinstance(column, pd.Series) else pa.array(np.asarray(column))
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
 def classify(
     row_hash: pd.Series,
     key: pd.Series,
@@ -117,13 +137,13 @@ def classify(
     again stores it, where before it was a duplicate of its own refusal for good.
     """
     hashes = row_hash.to_numpy()
-    replay = np.isin(hashes, stored_hashes) | row_hash.duplicated(keep="first").to_numpy()
+    replay = among(hashes, stored_hashes) | row_hash.duplicated(keep="first").to_numpy()
     code = np.where(replay, DUPLICATE, np.where(invalid.to_numpy(), INVALID, ACCEPTED)).astype(np.int8)
     candidates = (code == ACCEPTED) & key_given.to_numpy()
     if candidates.any():
         keys = key[candidates]
-        clash = keys.isin(stored_keys).to_numpy() | keys.duplicated(keep="first").to_numpy()
+        clash = among(keys, stored_keys) | keys.duplicated(keep="first").to_numpy()
         code[np.flatnonzero(candidates)[clash]] = CONFLICT
-    code[(code != ACCEPTED) & np.isin(hashes, refused_hashes)] = DUPLICATE  # refused again: counted once
+    code[(code != ACCEPTED) & among(hashes, refused_hashes)] = DUPLICATE  # refused again: counted once
     # Categorical: comparing a million statuses as strings costs more than the classification itself.
     return pd.Series(pd.Categorical.from_codes(code, categories=STATUSES), index=key.index)

@@ -27,7 +27,7 @@ from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchRecord
 from spend.features.ingest.daily_totals import as_order_lines
 from spend.features.ingest.discounts import Spread, orders_counted, signed_discounts, spread_order_discounts
-from spend.features.ingest.identity import classify, content_hash, derive_event_ids, with_occurrence
+from spend.features.ingest.identity import among, classify, content_hash, derive_event_ids, with_occurrence
 from spend.features.ingest.line_kinds import VOIDED, signed_returns, voided_lines
 from spend.features.ingest.lock import ledger_lock
 from spend.features.ingest.money import currency_from_symbols, strip_symbols, symbol_disagreements
@@ -480,8 +480,8 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             repeated_lines=batch.checked.repeated,
             repeated_kept=batch.options.keep_repeated_lines or batch.options.one_unit_per_line,
             dated_by_first_line=batch.checked.dated,
-            replaced=int(typed.loc[keep, spec.key].isin(stored[spec.key]).sum()) if spec.replaces else 0,
-            accepted_after_refusal=int(np.isin(row_hash[keep].to_numpy(), [*before, *read_now.values()]).sum()),
+            replaced=int(among(typed.loc[keep, spec.key], stored[spec.key]).sum()) if spec.replaces else 0,
+            accepted_after_refusal=_after_refusal(row_hash[keep], before, read_now),
             suggested_ts_formats=batch.checked.ts_formats,
         )
         store.catalog.commit(_record(report, batch.started, batch.options))
@@ -610,6 +610,12 @@ def _fill_defaults(typed: pd.DataFrame, settings: SpendSettings) -> pd.DataFrame
 
 def _accepted_returns(keep: pd.Series, typed: pd.DataFrame) -> int:
     return int((keep & (typed["kind"] == "return").fillna(False)).sum())
+
+
+def _after_refusal(accepted: pd.Series, before: np.ndarray, read_now: dict[int, int]) -> int:
+    """Accepted rows an earlier batch had quarantined (by their identity then, or the one read now)."""
+    now = np.fromiter(read_now.values(), dtype="int64", count=len(read_now))
+    return int(among(accepted.to_numpy(dtype="int64"), np.concatenate([before, now])).sum())
 
 
 def _accepted_discounts(keep: pd.Series, typed: pd.DataFrame) -> int:

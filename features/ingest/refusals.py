@@ -18,10 +18,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from spend.core.files import replace_with
-from spend.features.ingest.identity import content_hash
+from spend.features.ingest.identity import among, content_hash
 from spend.features.schema.fields import TEXT
 from spend.features.store import layout
 
@@ -44,10 +45,12 @@ def read_since(store, table: str, kept: pd.DataFrame, hashes: pd.Series, stored:
     row_hash -> the line's now."""
     if kept.empty:
         return {}
-    refused = store.read_quarantine(table)
+    held = {name for f in store.quarantine_files(table) for name in pq.read_schema(f).names}
+    by = next((c for c in ("order_id", "customer_id") if c in kept and c in held), None)  # else every row
+    refused = store.read_quarantine(table, where=None if by is None else _same(kept[by], by))
     if refused.empty or "row_hash" not in refused:
         return {}
-    out = refused[~refused["row_hash"].isin(stored).to_numpy(dtype=bool)]
+    out = refused[~among(refused["row_hash"].to_numpy(dtype="int64"), stored)]
     if out.empty:
         return {}
     columns = [c for c in kept.columns if c != "event_id"]  # derived from the parsed values: not the line's
@@ -56,6 +59,17 @@ def read_since(store, table: str, kept: pd.DataFrame, hashes: pd.Series, stored:
     theirs = _identity(out, columns)
     hit = theirs.isin(mine.index).to_numpy(dtype=bool)
     return dict(zip(out["row_hash"].to_numpy()[hit].tolist(), mine.loc[theirs[hit]].tolist(), strict=True))
+
+
+def _same(values: pd.Series, column: str) -> ds.Expression:
+    """Only a quarantined row with one of `values` in `column` (its order, else its customer; blank where
+    one of them is) can be one of the lines read now: those are read, not every row refused in the
+    quarantine's months (a 10,000-line ingest beside a million quarantined rows took 11 times as long)."""
+    given = values.dropna().unique().tolist()
+    field = ds.field(column)
+    if not given:
+        return field.is_null()
+    return field.isin(given) | field.is_null() if values.isna().any() else field.isin(given)
 
 
 def settled(store, table: str, refused: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

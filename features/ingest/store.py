@@ -122,8 +122,10 @@ class OfflineStore:
         order = [b.batch_id for b in self.catalog.batches(table) if b.batch_id in committed]
         return {batch: i for i, batch in enumerate(order)}
 
-    def read_quarantine(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
-        return self._read(self.paths.quarantine / table, table, columns)
+    def read_quarantine(
+        self, table: str, columns: list[str] | None = None, where: ds.Expression | None = None
+    ) -> pd.DataFrame:
+        return self._read(self.paths.quarantine / table, table, columns, where)
 
     def _read(self, root: Path, table: str, columns: list[str] | None, where=None) -> pd.DataFrame:
         files = _files(root, self.committed_ids(table))

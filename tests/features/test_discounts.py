@@ -9,17 +9,10 @@ import pytest
 from spend.cli.ingest_notes import notes
 from spend.features.ingest.pipeline import IngestOptions, ingest
 from spend.features.ingest.store import OfflineStore
+from tests.features.test_order_status import MAPS as SHOPIFY_MAPS
 
-MAPS = {
-    "Name": "order_id",
-    "Email": "customer_id",
-    "Created at": "ts",
-    "Lineitem quantity": "quantity",
-    "Lineitem price": "unit_price",
-    "Lineitem sku": "product_id",
-    "Lineitem discount": "discount",
-    "Discount Amount": "order_discount",
-}
+MAPS = {old: new for old, new in SHOPIFY_MAPS.items() if new != "order_status"}
+MAPS |= {"Lineitem discount": "discount", "Discount Amount": "order_discount"}
 
 
 def _line(order, sku, quantity, price, first=False, discount="", line_discount=""):

@@ -67,7 +67,9 @@ def quarantined(settings, table: str = "transactions"):
 def test_each_rule_rejects_its_bad_case_with_field_and_rule(settings, write_csv, field, value, reason):
     # an order of its own: a blank cell would take the value of its order's other lines
     bad = GOOD_LINE | {"event_id": "e-bad", "order_id": "o-bad", field: value}
-    report = ingest(write_csv([GOOD_LINE, bad]), IngestOptions("transactions"), settings, now=NOW)
+    # a discount on the good line: a file whose only discount is negative writes them signed (test_discounts.py)
+    good = GOOD_LINE | {"discount": "0.50"}
+    report = ingest(write_csv([good, bad]), IngestOptions("transactions"), settings, now=NOW)
 
     assert (report.accepted, report.quarantined, report.duplicates) == (1, 1, 0)
     assert report.quarantined_by_reason == {reason: 1}
