@@ -254,14 +254,6 @@ def _transaction_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
             _one_value_per(["order_id"], ["customer_id"]),
             among_valid=True,
         ),
-        row_rule(
-            "order_discount",
-            "one_value_per_order",
-            "every line of an order in the file must give the same order_discount, or leave it blank "
-            "(a discount of the line's own is its discount)",
-            _one_value_per(["order_id"], ["order_discount"]),
-            among_valid=True,
-        ),
         *order_discount_rules(),
         refunded_rule(),
         _signup_rule(),
