@@ -101,8 +101,8 @@ def derive_event_ids(event_id: pd.Series, content: pd.Series) -> pd.Series:
 
 def among(values: pd.Series | np.ndarray, pool: pd.Series | np.ndarray) -> np.ndarray:
     """Which of `values` are in `pool` (every stored row's hash or key: millions in a home of some years),
-    by Arrow's hash set. numpy's isin sorts the pool and pandas' isin of Arrow strings walks it in Python:
-    a 10,000-line ingest into a home of a million stored lines took 24 times as long as into an empty one."""
+    by Arrow's hash set. numpy's isin sorts the pool and pandas' isin of Arrow strings walks it in Python,
+    so every ingest slowed as the home grew (benchmarks/ingest_growth.py)."""
     values, pool = _arrow(values), _arrow(pool)
     if pa.types.is_null(values.type) or pa.types.is_null(pool.type) or not len(pool):
         return np.zeros(len(values), dtype=bool)  # nothing to find, or nothing to find it among

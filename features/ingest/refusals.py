@@ -64,7 +64,7 @@ def read_since(store, table: str, kept: pd.DataFrame, hashes: pd.Series, stored:
 def _same(values: pd.Series, column: str) -> ds.Expression:
     """Only a quarantined row with one of `values` in `column` (its order, else its customer; blank where
     one of them is) can be one of the lines read now: those are read, not every row refused in the
-    quarantine's months (a 10,000-line ingest beside a million quarantined rows took 11 times as long)."""
+    quarantine's months (benchmarks/ingest_growth.py)."""
     given = values.dropna().unique().tolist()
     field = ds.field(column)
     if not given:
