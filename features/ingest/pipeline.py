@@ -407,7 +407,9 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     invalid = pd.Series(typed.index.isin(reasons.index), index=typed.index)
     key_given = typed[spec.key].notna()
     row_hash = _row_hash(checked.content, typed[spec.key], key_given, raw, specs, checked.parse_failures)
-    columns = ["row_hash", spec.key, *(ORDER_COLUMNS if batch.options.replace_orders else [])]
+    # Stored keys only where a key can conflict (one the export gives) or a replacing table is read by it.
+    keyed = [spec.key] if spec.replaces or key_given.any() else []
+    columns = ["row_hash", *keyed, *(ORDER_COLUMNS if batch.options.replace_orders else [])]
     stored = store.latest(spec.name, spec.key, columns) if spec.replaces else store.read(spec.name, columns)
     replace = replacing(typed, row_hash, invalid, stored) if batch.options.replace_orders else None
     live = stored if replace is None else stored[~replace.stored]  # the lines an edited order replaces: gone
@@ -419,7 +421,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     refused = store.read_quarantine(spec.name, ["row_hash", "reason"])
     refused = refused[refused["reason"] != conflict] if spec.replaces and len(refused) else refused
     before = refused["row_hash"].to_numpy(dtype="int64")
-    stored_keys = pd.Series(dtype=object) if spec.replaces or live.empty else live[spec.key].dropna()
+    stored_keys = pd.Series(dtype=object) if spec.replaces or live.empty or not keyed else live[spec.key].dropna()
     status = classify(row_hash, typed[spec.key], key_given, invalid, kept, before, stored_keys)
     taken_back = _taken_back(reasons, typed, store, spec.name)
     # A stored sale's order exported again as cancelled or refunded: its lines are no duplicates of the

@@ -47,7 +47,10 @@ def read_since(store, table: str, kept: pd.DataFrame, hashes: pd.Series, stored:
         return {}
     held = {name for f in store.quarantine_files(table) for name in pq.read_schema(f).names}
     by = next((c for c in ("order_id", "customer_id") if c in kept and c in held), None)  # else every row
-    refused = store.read_quarantine(table, where=None if by is None else _same(kept[by], by))
+    where = None if by is None else _same(kept[by], by)
+    if where is not None and store.read_quarantine(table, [by], where).empty:  # one column: the usual answer
+        return {}
+    refused = store.read_quarantine(table, where=where)
     if refused.empty or "row_hash" not in refused:
         return {}
     out = refused[~among(refused["row_hash"].to_numpy(dtype="int64"), stored)]
