@@ -268,3 +268,26 @@ def test_nan_is_a_missing_value_not_a_customer_called_nan(settings, tmp_path):
     assert frame["customer_id"].isna().tolist() == [True, False]
     report = ingest(path, IngestOptions("transactions"), settings, now=NOW)
     assert report.quarantined_by_reason == {"customer_id:missing": 1} and report.accepted == 1
+
+
+def test_an_api_orders_total_discounts_is_suggested_and_spread_over_its_lines(settings, tmp_path):
+    """Shopify's orders API writes a discount code's money as the order's `total_discounts`: it was an
+    ignored column, and the order's lines were stored at shelf price (features/ingest/discounts.py)."""
+    from typer.testing import CliRunner
+
+    from spend.cli import app
+
+    orders = _shopify_orders(settings.default_currency)
+    orders["orders"][0]["total_discounts"] = "21.80"  # a tenth of the order's 218.00
+    path = tmp_path / "orders.json"
+    path.write_text(json.dumps(orders))
+    told = " ".join(CliRunner().invoke(app, ["ingest", str(path), "--table", "transactions"]).output.split())
+    assert "--map total_discounts=order_discount" in told, told
+    maps = {"order_number": "order_id", "customer.id": "customer_id", "created_at": "ts"}
+    maps |= {
+        f"line_items.{f}": t for f, t in (("sku", "product_id"), ("quantity", "quantity"), ("price", "unit_price"))
+    }
+    report = ingest(path, IngestOptions("transactions", mapping=maps | {"total_discounts": "order_discount"}), settings)
+    assert report.order_discounts_spread == 1
+    stored = OfflineStore(settings.paths).read("transactions").set_index("product_id")["discount"].astype(float)
+    assert stored.to_dict() == pytest.approx({"IPOD-342-N": 19.9, "CASE-7": 1.9})
