@@ -3,12 +3,12 @@
 Every ingest compares its rows with what the home holds (a row stored before is a duplicate, a row
 quarantined before may go in now that its reason was met), so its time can grow with the history. Three
 homes, each given the same 10,000-line exports in turn (interleaved, medians reported):
-  - empty (the baseline);
+  - empty (the baseline; a new one for each export);
   - a million stored lines (a few years of a small shop's sales);
   - a million quarantined rows (the quarantine's 90 days of a shop whose exports hold bad lines).
 Goal: each grown home within 1.5x of the empty one.
 
-    python benchmarks/ingest_growth.py [--history 1000000] [--lines 10000] [--repeats 6] [--json]
+    python benchmarks/ingest_growth.py [--history 1000000] [--lines 10000] [--repeats 15] [--json]
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def seconds(path: Path, home: Path) -> float:
 
 
 def run(history: int, lines: int, repeats: int, work: Path) -> pd.DataFrame:
-    homes = {"empty": work / "empty", "stored": work / "stored", "quarantined": work / "quarantined"}
+    homes = {"empty": work / "empty0", "stored": work / "stored", "quarantined": work / "quarantined"}
     print(f"  building a home of {history:,} stored lines and one of {history:,} quarantined", file=sys.stderr)
     ingest(export(work / "history.csv", history, "h", 1), IngestOptions("transactions"), settings(homes["stored"]))
     ingest(
@@ -74,10 +74,10 @@ def run(history: int, lines: int, repeats: int, work: Path) -> pd.DataFrame:
         IngestOptions("transactions"),
         settings(homes["quarantined"]),
     )
-    settings(homes["empty"]).paths.home.mkdir(parents=True, exist_ok=True)
     times: dict[str, list[float]] = {name: [] for name in homes}
     for i in range(repeats):  # each day's export into each home in turn: the machine's drift hits all three
         day = export(work / f"day{i}.csv", lines, f"d{i}-", 100 + i)
+        homes["empty"] = work / f"empty{i}"  # a new one each time: the baseline holds nothing
         for name, home in homes.items():
             times[name].append(seconds(day, home))
     base = statistics.median(times["empty"])
@@ -108,7 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--history", type=int, default=1_000_000)
     parser.add_argument("--lines", type=int, default=10_000)
-    parser.add_argument("--repeats", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--json", action="store_true", help="Print one JSON object last.")
     args = parser.parse_args()
     warnings.simplefilter("ignore")

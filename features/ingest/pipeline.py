@@ -47,7 +47,7 @@ from spend.features.ingest.person_ids import (
     with_person_ids,
 )
 from spend.features.ingest.readers import MALFORMED, file_sha256, joined_parts, read_export, refuse_unused_maps
-from spend.features.ingest.refusals import as_kept, read_since, relink
+from spend.features.ingest.refusals import as_kept, probe_column, read_since, relink
 from spend.features.ingest.replace_orders import COLUMNS as ORDER_COLUMNS
 from spend.features.ingest.replace_orders import check_option as check_replace_option
 from spend.features.ingest.replace_orders import replacing
@@ -418,8 +418,8 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     # category changed and changed back is stored again), no stored key conflicts, and a row refused
     # as one of two in a file may come again alone.
     conflict = f"{spec.key}:duplicate_{spec.key}"
-    refused = store.read_quarantine(spec.name, ["row_hash", "reason"])
-    refused = refused[refused["reason"] != conflict] if spec.replaces and len(refused) else refused
+    listed = store.read_quarantine(spec.name, ["row_hash", "reason", probe_column(raw.columns)])
+    refused = listed[listed["reason"] != conflict] if spec.replaces and len(listed) else listed
     before = refused["row_hash"].to_numpy(dtype="int64")
     stored_keys = pd.Series(dtype=object) if spec.replaces or live.empty or not keyed else live[spec.key].dropna()
     status = classify(row_hash, typed[spec.key], key_given, invalid, kept, before, stored_keys)
@@ -444,7 +444,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     # reason (refusals.py)
     judged = keep | status.isin(["invalid", "conflict"])
     kept_now = as_kept(raw, typed, specs, np.flatnonzero(judged.to_numpy())) if len(before) else None
-    read_now = read_since(store, spec.name, kept_now, row_hash[judged], kept) if kept_now is not None else {}
+    read_now = read_since(store, spec.name, kept_now, row_hash[judged], kept, listed) if kept_now is not None else {}
     moves = store.stage(batch_id, spec.name, accepted, quarantined, spec.time_column)
     try:
         # A row already stored may still bring new contact details (they are not part of its content).

@@ -39,17 +39,27 @@ def as_kept(raw: pd.DataFrame, typed: pd.DataFrame, specs: dict, at: np.ndarray)
     return rows
 
 
-def read_since(store, table: str, kept: pd.DataFrame, hashes: pd.Series, stored: np.ndarray) -> dict[int, int]:
+def probe_column(columns) -> str:
+    """The column whose values narrow the quarantine to the rows an export's lines can be: the order,
+    else the customer (read by ingestion beside the quarantine's row_hash and reason)."""
+    return "order_id" if "order_id" in columns else "customer_id"
+
+
+def read_since(
+    store, table: str, kept: pd.DataFrame, hashes: pd.Series, stored: np.ndarray, listed: pd.DataFrame
+) -> dict[int, int]:
     """The quarantined rows still out (their row_hash not `stored`) that are lines of `kept` (the rows
     judged now, accepted or refused, as the quarantine would keep them; `hashes` theirs): each one's
-    row_hash -> the line's now."""
+    row_hash -> the line's now. `listed`: every quarantined row's row_hash and probe column, as read."""
     if kept.empty:
         return {}
-    held = {name for f in store.quarantine_files(table) for name in pq.read_schema(f).names}
-    by = next((c for c in ("order_id", "customer_id") if c in kept and c in held), None)  # else every row
-    where = None if by is None else _same(kept[by], by)
-    if where is not None and store.read_quarantine(table, [by], where).empty:  # one column: the usual answer
-        return {}
+    by = probe_column(kept.columns)
+    where = None
+    if by in kept and by in listed:  # else every row is read
+        theirs, mine = listed[by], kept[by]
+        if not (among(theirs, mine) | (theirs.isna().to_numpy() & bool(mine.isna().any()))).any():
+            return {}  # the usual answer: none of the export's orders has a row in the quarantine
+        where = _same(mine, by)
     refused = store.read_quarantine(table, where=where)
     if refused.empty or "row_hash" not in refused:
         return {}
