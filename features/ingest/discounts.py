@@ -25,7 +25,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from spend.features.schema.order_discount import FIELD, order_amount, order_size, purchase_amounts
+from spend.features.schema.order_discount import (
+    FIELD,
+    one_value_per_order,
+    order_amount,
+    order_size,
+    purchase_amounts,
+    within_order_amount,
+)
 
 
 @dataclass(frozen=True)
@@ -39,22 +46,20 @@ def spread_order_discounts(typed: pd.DataFrame) -> tuple[pd.DataFrame, Spread]:
     if FIELD not in typed.columns or "order_id" not in typed.columns or typed[FIELD].isna().all():
         return typed, Spread(none, none)
     size = order_size(typed)
+    typed = typed.assign(**{FIELD: size})  # as the field's rules judge it: the money taken off
+    if "discount" not in typed:
+        typed = typed.assign(discount=pd.Series(pd.NA, index=typed.index, dtype="Float64"))
     orders = typed["order_id"]
     amount, gross = order_amount(typed), purchase_amounts(typed)
-    typed = (
-        typed if "discount" in typed else typed.assign(discount=pd.Series(pd.NA, index=typed.index, dtype="Float64"))
-    )
     own = typed["discount"].astype("Float64").fillna(0.0)
     carries_own = (own.where(gross > 0, 0.0) > 0).groupby(orders, sort=False).transform("any")
     given = (size > 0).fillna(False) & orders.notna()
-    one = size.groupby(orders, sort=False).transform("nunique") <= 1
-    fits = (size <= amount + 1e-9).fillna(False) & (amount > 0)
-    spreads = given & one & fits & ~carries_own.fillna(False).astype(bool)
+    # Nothing is spread over an order its rules quarantine: one value per order, within its amount.
+    allowed = one_value_per_order(typed) & within_order_amount(typed) & (amount > 0)
+    spreads = given & allowed & ~carries_own.fillna(False).astype(bool)
     takes = spreads & (gross > 0)
-    typed = typed.copy()
     share = (size * gross / amount).where(takes, 0.0).fillna(0.0)
     typed["discount"] = share.where(takes, typed["discount"].astype("Float64"))
-    typed[FIELD] = size
     kept = given & carries_own.fillna(False).astype(bool)
     return typed, Spread(takes.astype(bool), kept.astype(bool))
 

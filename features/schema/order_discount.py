@@ -41,14 +41,14 @@ def order_discount_rules() -> tuple[RowRule, ...]:
             "one_value_per_order",
             "every line of an order in the file must give the same order_discount, or leave it blank "
             "(a discount of the line's own is its discount)",
-            _one_value_per_order,
+            one_value_per_order,
             among_valid=True,
         ),
         row_rule(
             FIELD,
             "within_order_amount",
             "order_discount must not exceed the order's purchase lines' amount (quantity x unit_price) in the file",
-            _within_order_amount,
+            within_order_amount,
         ),
     )
 
@@ -58,13 +58,13 @@ def _given(df: pd.DataFrame) -> bool:
     return FIELD in df.columns and bool(df[FIELD].notna().any())
 
 
-def _one_value_per_order(df: pd.DataFrame) -> pd.Series:
+def one_value_per_order(df: pd.DataFrame) -> pd.Series:
     if not _given(df) or "order_id" not in df.columns:
         return pd.Series(True, index=df.index)
     return ~(df.groupby("order_id", dropna=False, sort=False)[FIELD].transform("nunique") > 1)
 
 
-def _within_order_amount(df: pd.DataFrame) -> pd.Series:
+def within_order_amount(df: pd.DataFrame) -> pd.Series:
     if not _given(df):
         return pd.Series(True, index=df.index)
     return ~(order_size(df) > order_amount(df) + 1e-9).fillna(False)

@@ -21,6 +21,7 @@ shop wrote it; a Magento export's refunds come as its credit memos' lines.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -109,13 +110,17 @@ def partly_refunded_alone(df: pd.DataFrame) -> pd.Series:
     if FIELD not in df.columns or df[FIELD].isna().all():
         return pd.Series(False, index=df.index)
     partly = written_as(df[FIELD], PARTLY_REFUNDED).to_numpy(dtype=bool)
-    returned = df.loc[(df["quantity"] < 0).fillna(False).to_numpy(dtype=bool), "order_id"].dropna().unique()
-    return pd.Series(partly & ~df["order_id"].isin(returned).to_numpy(dtype=bool), index=df.index)
+    return pd.Series(partly & ~_with_return_lines(df), index=df.index)
 
 
 def _refunds_beside_returns(df: pd.DataFrame) -> pd.Series:
     if FIELD not in df.columns or df[FIELD].isna().all():
         return pd.Series(True, index=df.index)
     refunded = written_as(df[FIELD], REFUNDED).to_numpy(dtype=bool)
+    return pd.Series(~refunded | _with_return_lines(df), index=df.index)
+
+
+def _with_return_lines(df: pd.DataFrame) -> np.ndarray:
+    """Per line, whether its order has a return line (a negative quantity) in the frame."""
     returned = df.loc[(df["quantity"] < 0).fillna(False).to_numpy(dtype=bool), "order_id"].dropna().unique()
-    return pd.Series(~refunded | df["order_id"].isin(returned).to_numpy(dtype=bool), index=df.index)
+    return df["order_id"].isin(returned).to_numpy(dtype=bool)
