@@ -124,7 +124,7 @@ def classify(
     key_given: pd.Series,
     invalid: pd.Series,
     stored_hashes: np.ndarray,
-    refused_hashes: np.ndarray,
+    refused: np.ndarray,
     stored_keys: pd.Series,
 ) -> pd.Series:
     """Label each row 'accepted', 'duplicate', 'invalid' or 'conflict' (in that order of precedence).
@@ -132,9 +132,10 @@ def classify(
     Only a key given by the source can conflict: a derived key is a hash of the content, so a second
     row with the same derived key has the same content and is already a duplicate. A table whose newer
     rows replace older ones passes no `stored_keys`: a key conflicts only within the file. A row an
-    earlier batch refused (`refused_hashes`) is a duplicate unless it is accepted now: the setting or
-    option its refusal asked for was given (a currency listed, `--decimal ,`), and the same file ingested
-    again stores it, where before it was a duplicate of its own refusal for good.
+    earlier batch refused (`refused`: per row, whether its hash is in the quarantine) is a duplicate
+    unless it is accepted now: the setting or option its refusal asked for was given (a currency listed,
+    `--decimal ,`), and the same file ingested again stores it, where before it was a duplicate of its
+    own refusal for good.
     """
     hashes = row_hash.to_numpy()
     replay = among(hashes, stored_hashes) | row_hash.duplicated(keep="first").to_numpy()
@@ -144,6 +145,6 @@ def classify(
         keys = key[candidates]
         clash = among(keys, stored_keys) | keys.duplicated(keep="first").to_numpy()
         code[np.flatnonzero(candidates)[clash]] = CONFLICT
-    code[(code != ACCEPTED) & among(hashes, refused_hashes)] = DUPLICATE  # refused again: counted once
+    code[(code != ACCEPTED) & refused] = DUPLICATE  # refused again: counted once
     # Categorical: comparing a million statuses as strings costs more than the classification itself.
     return pd.Series(pd.Categorical.from_codes(code, categories=STATUSES), index=key.index)

@@ -222,6 +222,7 @@ class Checked:
     signed_returns: int = 0  # returns written with positive quantities, read as units given back
     spread: Spread | None = None  # lines given a share of their order's discount (discounts.py)
     signed_discounts: int = 0  # discounts written signed against their lines, read as their sizes
+    key_given: pd.Series | None = None  # rows whose key the export gave (not derived from their content)
 
 
 def check_rows(
@@ -357,6 +358,7 @@ def check_rows(
         signed_returns=signed,
         spread=spread,
         signed_discounts=unsigned,
+        key_given=key_given,
     )
 
 
@@ -405,9 +407,11 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     specs, typed, raw_customer = checked.specs, checked.typed, checked.raw_customer
     reasons = _erased_meanwhile(typed, checked.reasons, settings)
     invalid = pd.Series(typed.index.isin(reasons.index), index=typed.index)
-    key_given = typed[spec.key].notna()
-    row_hash = _row_hash(checked.content, typed[spec.key], key_given, raw, specs, checked.parse_failures)
-    # Stored keys only where a key can conflict (one the export gives) or a replacing table is read by it.
+    key_present = typed[spec.key].notna()  # given or derived: a derived event id is in every stored identity
+    key_given = key_present if checked.key_given is None else checked.key_given
+    row_hash = _row_hash(checked.content, typed[spec.key], key_present, raw, specs, checked.parse_failures)
+    # Stored keys only where a key can conflict (one the export gives) or a replacing table is read by it:
+    # a derived key is a hash of the content, which the row hash compares already.
     keyed = [spec.key] if spec.replaces or key_given.any() else []
     columns = ["row_hash", *keyed, *(ORDER_COLUMNS if batch.options.replace_orders else [])]
     stored = store.latest(spec.name, spec.key, columns) if spec.replaces else store.read(spec.name, columns)
@@ -418,11 +422,12 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     # category changed and changed back is stored again), no stored key conflicts, and a row refused
     # as one of two in a file may come again alone.
     conflict = f"{spec.key}:duplicate_{spec.key}"
-    listed = store.read_quarantine(spec.name, ["row_hash", "reason", probe_column(raw.columns)])
+    listed = store.read_quarantine(spec.name, ["row_hash", probe_column(raw.columns), *_reason(spec)])
     refused = listed[listed["reason"] != conflict] if spec.replaces and len(listed) else listed
     before = refused["row_hash"].to_numpy(dtype="int64")
+    seen = among(row_hash, before)  # rows refused before, as they are now
     stored_keys = pd.Series(dtype=object) if spec.replaces or live.empty or not keyed else live[spec.key].dropna()
-    status = classify(row_hash, typed[spec.key], key_given, invalid, kept, before, stored_keys)
+    status = classify(row_hash, typed[spec.key], key_given, invalid, kept, seen, stored_keys)
     taken_back = _taken_back(reasons, typed, store, spec.name)
     # A stored sale's order exported again as cancelled or refunded: its lines are no duplicates of the
     # sale but why the sale is retracted (retract.py), so they are quarantined with their reason.
@@ -483,7 +488,7 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
             repeated_kept=batch.options.keep_repeated_lines or batch.options.one_unit_per_line,
             dated_by_first_line=batch.checked.dated,
             replaced=int(among(typed.loc[keep, spec.key], stored[spec.key]).sum()) if spec.replaces else 0,
-            accepted_after_refusal=_after_refusal(row_hash[keep], before, read_now),
+            accepted_after_refusal=_after_refusal(row_hash[keep], seen[keep.to_numpy()], read_now),
             suggested_ts_formats=batch.checked.ts_formats,
         )
         store.catalog.commit(_record(report, batch.started, batch.options))
@@ -614,10 +619,17 @@ def _accepted_returns(keep: pd.Series, typed: pd.DataFrame) -> int:
     return int((keep & (typed["kind"] == "return").fillna(False)).sum())
 
 
-def _after_refusal(accepted: pd.Series, before: np.ndarray, read_now: dict[int, int]) -> int:
-    """Accepted rows an earlier batch had quarantined (by their identity then, or the one read now)."""
+def _reason(spec) -> list[str]:
+    """The quarantine's reasons are read only for a replacing table (a key conflict there is no refusal of
+    the row itself); elsewhere they are not needed, and a large quarantine's would be read for nothing."""
+    return ["reason"] if spec.replaces else []
+
+
+def _after_refusal(accepted: pd.Series, seen: np.ndarray, read_now: dict[int, int]) -> int:
+    """Accepted rows an earlier batch had quarantined: by their identity then (`seen`, per accepted row),
+    or by the one read now."""
     now = np.fromiter(read_now.values(), dtype="int64", count=len(read_now))
-    return int(among(accepted.to_numpy(dtype="int64"), np.concatenate([before, now])).sum())
+    return int((seen | among(accepted.to_numpy(dtype="int64"), now)).sum())
 
 
 def _accepted_discounts(keep: pd.Series, typed: pd.DataFrame) -> int:
@@ -640,16 +652,17 @@ def _discounts_spread(keep: pd.Series, typed: pd.DataFrame, spread: Spread | Non
 def _row_hash(
     content: pd.Series,
     key: pd.Series,
-    key_given: pd.Series,
+    key_present: pd.Series,
     raw: pd.DataFrame,
     specs: dict,
     parse_failures: pd.DataFrame,
 ) -> pd.Series:
-    """Identity of a received row: its parsed content, plus its key where the source gave one (a derived
-    key is a function of the content already), plus the raw text of rows with unparsable values (NA once
-    parsed, which would make two different bad rows look alike)."""
+    """Identity of a received row: its parsed content, plus its key where it has one (given, or derived
+    from the content: stored identities have mixed derived event ids in from the start, so they still do),
+    plus the raw text of rows with unparsable values (NA once parsed, which would make two different bad
+    rows look alike)."""
     row_hash = content.copy()
-    mix = key_given.to_numpy().copy()
+    mix = key_present.to_numpy().copy()
     bad_rows = parse_failures["row"].unique()
     fingerprint = pd.Series("", index=content.index, dtype=TEXT)
     if len(bad_rows):

@@ -41,7 +41,7 @@ def as_kept(raw: pd.DataFrame, typed: pd.DataFrame, specs: dict, at: np.ndarray)
 
 def probe_column(columns) -> str:
     """The column whose values narrow the quarantine to the rows an export's lines can be: the order,
-    else the customer (read by ingestion beside the quarantine's row_hash and reason)."""
+    else the customer (read by ingestion beside the quarantine's row_hash)."""
     return "order_id" if "order_id" in columns else "customer_id"
 
 
