@@ -20,6 +20,7 @@ import pandas as pd
 from spend.core.errors import SpendError
 from spend.features.ingest.order_keys import DAY, SEPARATOR
 from spend.features.ingest.parse import blank
+from spend.features.schema.fields import TEXT
 
 DAILY = "daily"  # every order id of a daily total starts with it
 
@@ -44,4 +45,4 @@ def as_order_lines(raw: pd.DataFrame, table: str, order_within: tuple[str, ...])
 
 def daily_lines(order_ids: pd.Series) -> pd.Series:
     """Which stored lines came from daily totals: their order ids are the ones `as_order_lines` composes."""
-    return order_ids.astype("string").str.startswith(DAILY + SEPARATOR).fillna(False)
+    return order_ids.astype(TEXT).str.startswith(DAILY + SEPARATOR).fillna(False)

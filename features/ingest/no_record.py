@@ -14,6 +14,7 @@ import pandas as pd
 from spend.features.ingest.json_rows import NOT_JSON
 from spend.features.ingest.parse import blank
 from spend.features.ingest.readers import MALFORMED, header_texts
+from spend.features.schema.fields import TEXT
 
 FIELD_COUNT = "row:field_count"  # a CSV row with more or fewer fields than its header: nothing can be read of it
 NOT_JSON_OBJECT = "row:not_json_object"  # a JSON Lines line that is not one object with each key once
@@ -45,7 +46,7 @@ def header_rows(raw: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
     texts = header_texts([c for c in raw.columns if c != MALFORMED], mapping)
 
     def named(name: str, values: pd.Series) -> np.ndarray:
-        return (values.astype("string").str.strip() == texts[name]).fillna(False).to_numpy(dtype=bool)
+        return (values.astype(TEXT).str.strip() == texts[name]).fillna(False).to_numpy(dtype=bool)
 
     return pd.DataFrame({"row": raw.index[_in_every_column(raw, named)], "reason": HEADER})
 
@@ -86,6 +87,6 @@ def totals_rows(raw: pd.DataFrame, required: list[str]) -> pd.DataFrame:
     rows = np.flatnonzero(some_blank)
     said = np.zeros(len(rows), dtype=bool)
     for name in names:
-        values = raw[name].iloc[rows].astype("string")
+        values = raw[name].iloc[rows].astype(TEXT)
         said |= values.str.match(_TOTAL_WORD).fillna(False).to_numpy(dtype=bool)
     return pd.DataFrame({"row": raw.index[rows[said]], "reason": TOTALS})

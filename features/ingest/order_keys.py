@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from spend.core.errors import SpendError
+from spend.features.schema.fields import TEXT
 
 DAY = "day"  # the line's local calendar day (SPEND_TIMEZONE), read from its ts
 SEPARATOR = "/"  # allowed inside ids (the dictionary's pattern)
@@ -41,9 +42,9 @@ def compose_order_ids(typed: pd.DataFrame, raw: pd.DataFrame, within: tuple[str,
     (empty when blank) and `day` as its local day."""
     if not within:
         return typed
-    whole = typed["order_id"].astype("string")
+    whole = typed["order_id"].astype(TEXT)
     for name in within:
-        part = _day(typed["ts"], timezone) if name == DAY else raw[name].astype("string").str.strip().fillna("")
+        part = _day(typed["ts"], timezone) if name == DAY else raw[name].astype(TEXT).str.strip().fillna("")
         whole = whole + SEPARATOR + part
     typed = typed.copy()
     typed["order_id"] = whole.where(typed["order_id"].notna())
@@ -51,4 +52,4 @@ def compose_order_ids(typed: pd.DataFrame, raw: pd.DataFrame, within: tuple[str,
 
 
 def _day(ts: pd.Series, timezone: str) -> pd.Series:
-    return ts.dt.tz_convert(timezone).dt.strftime("%Y-%m-%d").astype("string").fillna("")
+    return ts.dt.tz_convert(timezone).dt.strftime("%Y-%m-%d").astype(TEXT).fillna("")

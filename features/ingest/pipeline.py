@@ -287,7 +287,7 @@ def check_rows(
     never_blank = [name for name, f in specs.items() if f.required and not f.nullable]
     unsplit = no_record_rows(raw, options.mapping, never_blank)
     ts_formats = suggested_formats(  # a repeated header's "InvoiceDate" is no timestamp to read
-        raw.drop(index=unsplit["row"]),
+        raw.drop(index=unsplit["row"]) if len(unsplit) else raw,  # a copy of every column: only if needed
         timestamps,
         parsed.failures[~parsed.failures["row"].isin(unsplit["row"])],
         options.ts_format,
@@ -331,8 +331,8 @@ def check_rows(
             row_rule_failures(with_signup, tuple(r for r in rules if not r.among_valid)),
         ]
     )
-    valid = with_signup.drop(index=failures["row"].unique())  # cross-row rules judge valid rows only
-    failures = pd.concat([failures, row_rule_failures(valid, tuple(r for r in rules if r.among_valid))])
+    across = tuple(r for r in rules if r.among_valid)  # cross-row rules judge valid rows only
+    failures = pd.concat([failures, row_rule_failures(_valid_rows(with_signup, failures["row"], across), across)])
     failures = pd.concat([_erased_customers(typed, settings), failures])
     if len(unsplit):  # an unsplit row's fields are all empty: its own reason says it all
         own = failures["reason"].isin(NO_RECORD)
@@ -617,6 +617,21 @@ def _fill_defaults(typed: pd.DataFrame, settings: SpendSettings) -> pd.DataFrame
 
 def _accepted_returns(keep: pd.Series, typed: pd.DataFrame) -> int:
     return int((keep & (typed["kind"] == "return").fillna(False)).sum())
+
+
+def _valid_rows(frame: pd.DataFrame, failed: pd.Series, rules: tuple[RowRule, ...]) -> pd.DataFrame:
+    """The rows no other rule refused, with the columns `rules` read (all where one does not say): a copy of
+    every column of a large export cost more than the rules themselves."""
+    if not rules:
+        return frame.iloc[:0]
+    if all(r.reads is not None for r in rules):
+        frame = frame[[c for c in dict.fromkeys(c for r in rules for c in r.reads) if c in frame.columns]]
+    if not len(failed):
+        return frame
+    keep = np.ones(len(frame), dtype=bool)
+    at = frame.index.get_indexer(failed.unique())
+    keep[at[at >= 0]] = False
+    return frame[keep]
 
 
 def _reason(spec) -> list[str]:

@@ -187,6 +187,7 @@ class RowRule:
 
     `among_valid`: a check across rows (an order's lines, a day's counts), which ingestion runs over the
     rows that passed every other rule, so one corrupt cell does not take valid rows down with it.
+    `reads`: the columns such a check reads (None: any), so ingestion copies only those of the valid rows.
     """
 
     field: str
@@ -194,6 +195,7 @@ class RowRule:
     text: str
     fn: Callable[[pd.DataFrame], pd.Series]
     among_valid: bool = False
+    reads: tuple[str, ...] | None = None
 
     @property
     def reason(self) -> str:
@@ -205,9 +207,14 @@ class RowRule:
 
 
 def row_rule(
-    field_name: str, name: str, text: str, fn: Callable[[pd.DataFrame], pd.Series], among_valid: bool = False
+    field_name: str,
+    name: str,
+    text: str,
+    fn: Callable[[pd.DataFrame], pd.Series],
+    among_valid: bool = False,
+    reads: tuple[str, ...] | None = None,
 ) -> RowRule:
-    return RowRule(field_name, name, text, fn, among_valid)
+    return RowRule(field_name, name, text, fn, among_valid, reads)
 
 
 @dataclass(frozen=True)

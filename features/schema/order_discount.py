@@ -17,6 +17,7 @@ import pandas as pd
 from spend.features.schema.fields import FieldSpec, Kind, RowRule, row_rule
 
 FIELD = "order_discount"
+READS = ("order_id", FIELD)  # what its cross-row rule reads
 
 
 def order_discount_field() -> FieldSpec:
@@ -43,6 +44,7 @@ def order_discount_rules() -> tuple[RowRule, ...]:
             "(a discount of the line's own is its discount)",
             one_value_per_order,
             among_valid=True,
+            reads=READS,
         ),
         row_rule(
             FIELD,

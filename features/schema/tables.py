@@ -253,6 +253,7 @@ def _transaction_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
             "(numbers that restart per store or day: --order-within)",
             _one_value_per(["order_id"], ["customer_id"]),
             among_valid=True,
+            reads=("order_id", "customer_id"),
         ),
         *order_discount_rules(),
         refunded_rule(),
@@ -385,6 +386,7 @@ def _membership_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
             "another row of the file moves the same customer to another tier at the same time",
             _one_value_per(["customer_id", "ts"], ["tier"]),
             among_valid=True,
+            reads=("customer_id", "ts", "tier"),
         ),
         _signup_rule(),
     )
@@ -516,6 +518,7 @@ def _inventory_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
             "another row of the file counts the same product and store at the same time with other values",
             _one_value_per(["product_id", "store_id", "ts"], ["on_hand", "on_order", "lead_time_days"], True),
             among_valid=True,
+            reads=("product_id", "store_id", "ts", "on_hand", "on_order", "lead_time_days"),
         ),
     )
 

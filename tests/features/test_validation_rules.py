@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -551,3 +552,40 @@ def test_a_shops_own_tier_ladder_is_accepted_and_others_refused(settings, write_
     assert SpendSettings(tiers=["Bronze", " Silver "]).tiers == ("bronze", "silver")
     with pytest.raises(ValueError, match="each once, lowest first"):
         SpendSettings(tiers=["gold", "Gold"])
+
+
+CROSS_ROW_CASES = {  # per table, rows that break its cross-row rules, beside columns the rules do not read
+    "transactions": {
+        "order_id": ["o1", "o1", "o2"],
+        "customer_id": ["a", "b", "c"],
+        "order_discount": [1.0, 2.0, None],
+        "quantity": [1, 2, 3],
+        "unit_price": [5.0, 5.0, 5.0],
+        "kind": ["purchase"] * 3,
+    },
+    "membership": {"customer_id": ["a", "a", "b"], "ts": [NOW] * 3, "tier": ["gold", "silver", "gold"]},
+    "inventory": {
+        "product_id": ["p1", "p1", "p2"],
+        "store_id": ["s1", "s1", "s1"],
+        "ts": [NOW] * 3,
+        "on_hand": [4, 5, 6],
+        "on_order": [0, 0, 0],
+        "lead_time_days": [2, 2, 2],
+    },
+}
+
+
+@pytest.mark.parametrize("table", sorted(CROSS_ROW_CASES))
+def test_a_cross_row_rule_judges_the_columns_it_says_it_reads_as_it_judges_the_whole_row(table):
+    # Ingestion copies only those columns of the valid rows (`RowRule.reads`): a column read but not
+    # listed would be missing there, and the rule would fail or pass every row.
+    from spend.features.schema.fields import default_context
+    from spend.features.schema.tables import TABLES
+
+    frame = pd.DataFrame(CROSS_ROW_CASES[table] | {"noise": ["x", "y", "z"], "channel": ["web"] * 3})
+    rules = [r for r in TABLES[table].row_rules(default_context()) if r.among_valid]
+    assert rules and all(r.reads is not None for r in rules)
+    for rule in rules:
+        whole = rule.fn(frame).tolist()
+        assert not all(whole), rule.reason  # the case breaks it
+        assert rule.fn(frame[[c for c in rule.reads if c in frame]]).tolist() == whole, rule.reason
