@@ -100,7 +100,8 @@ def profit_replay(daily: pd.DataFrame, truth, days: int = 28) -> dict:
     if len(products) != len(truth.products):  # the arrays below are in the truth's product order
         raise RuntimeError("a simulated product has no history before the replay")
     # The simulated shop lets some list prices drift below cost, or where no ladder price within one step
-    # keeps the margin floor; Spend refuses to quote those, so they keep today's price in all three.
+    # keeps the margin floor; Spend does not quote those (each keeps today's price, `not quoted: ` and why),
+    # so they keep today's price in all three.
     quotable = products.apply(_quotable, axis=1)
 
     def prices_quoted(shop) -> np.ndarray:

@@ -45,6 +45,7 @@ NO_CHANGE_SIGN = "no change: elasticity not negative"
 NO_CHANGE_UNKNOWN = "no change: no elasticity (its price barely moved, or too few weeks)"
 INTERIOR = "none: best price inside the rules"
 LADDER = "the ladder within "  # + a bound's rule: no allowed ending lies between today's price and that bound
+NOT_QUOTED = "not quoted: "  # + why: the product keeps today's price, which the rules do not allow
 
 
 ROUNDS = 25  # rounds of best replies from each start (they usually stop moving within a few)
@@ -105,24 +106,42 @@ def quote_columns(
         raise QuoteError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     columns = _checked(products)
     bounds = _bounds(columns, constraints)
-    prices = _ladders(columns, bounds, constraints)
+    prices, unplaced = _ladders(columns, bounds, constraints)
     fixed = _fixed_reasons(columns, constraints)
-    _check_kept_prices(columns, prices, fixed)
+    out = _not_quoted(columns, prices, fixed, unplaced)
+    if (out != None).any():  # noqa: E711 (elementwise)
+        prices, fixed = _today_only(prices, columns["price"], out), np.where(out != None, out, fixed)  # noqa: E711
     table = _Table(columns, prices, fixed, objective, shop)
     free, choice = _choose(table, constraints)
     return _answer(columns, bounds, table, fixed, free, choice)
 
 
-def _check_kept_prices(columns: dict[str, np.ndarray], prices: np.ndarray, fixed: np.ndarray) -> None:
-    """A product that keeps its price (`fixed`) must keep a legal one: the first that cannot is refused."""
-    kept = np.flatnonzero(fixed != None)  # noqa: E711 (elementwise)
-    if not kept.size:
-        return
-    today = columns["price"][kept][:, None]
+def _not_quoted(columns: dict[str, np.ndarray], prices: np.ndarray, fixed: np.ndarray, unplaced: np.ndarray):
+    """Per product, why it cannot be quoted (None where it can): a price below its cost, no allowed price
+    (`unplaced`, from the ladders), or a product that keeps its price (`fixed`) where today's breaks the
+    rules. Such a product keeps today's price and says why; the rest of the request is quoted (a catalogue
+    holds some products priced below cost, and one of them refused the pricing engine every other quote)."""
+    price, cost = columns["price"], columns["cost"]
+    out = unplaced.copy()
+    for i in np.flatnonzero(unplaced != None):  # noqa: E711 (elementwise)
+        out[i] = NOT_QUOTED + unplaced[i]
+    kept = np.flatnonzero((fixed != None) & (out == None))  # noqa: E711 (elementwise)
+    today = price[kept][:, None]
     off_ladder = ~(np.abs(prices[kept] - today) <= 1e-8 + 1e-5 * today).any(axis=1)  # np.isclose's tolerance
-    for i in kept[off_ladder][:1]:
-        product, price = columns["product_id"][i], columns["price"][i]
-        raise QuoteError(f"{product}: keeps its price ({fixed[i]}) but {price} breaks the rules")
+    for i in kept[off_ladder]:
+        out[i] = f"{NOT_QUOTED}{fixed[i]}, and today's price {price[i]} breaks the rules"
+    for i in np.flatnonzero(price < cost):
+        out[i] = f"{NOT_QUOTED}price {price[i]} is below its cost {cost[i]}"
+    return out
+
+
+def _today_only(prices: np.ndarray, today: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The ladders with each product not quoted (`out`) left only today's price to keep."""
+    prices = prices.copy()
+    rows = np.flatnonzero(out != None)  # noqa: E711 (elementwise)
+    prices[rows] = np.nan
+    prices[rows, 0] = today[rows]
+    return prices
 
 
 # A quote answers a pricing engine's request per call: every step is arithmetic on whole columns;
@@ -242,7 +261,10 @@ def ladder(products: pd.DataFrame, constraints: Constraints) -> list[np.ndarray]
     quote chooses from, for anyone optimising under the same rules (the pricing benchmark's oracle)."""
     constraints.check()
     columns = _checked(products.assign(units=0.0, elasticity=-1.0, ci_low=-1.0, ci_high=-1.0))
-    prices = _ladders(columns, _bounds(columns, constraints), constraints)
+    prices, unplaced = _ladders(columns, _bounds(columns, constraints), constraints)
+    out = _not_quoted(columns, prices, np.full(len(prices), None, dtype=object), unplaced)
+    for i in np.flatnonzero(out != None)[:1]:  # noqa: E711 (elementwise): a quote would keep its price
+        raise QuoteError(f"{columns['product_id'][i]}: {out[i].removeprefix(NOT_QUOTED)}")
     return [np.unique(row[~np.isnan(row)]) for row in prices]
 
 
@@ -265,10 +287,6 @@ def _checked(products: pd.DataFrame | Mapping[str, Sequence]) -> dict[str, np.nd
     bad = np.flatnonzero((price <= 0) | (cost < 0) | (columns["units"] < 0))
     if bad.size:
         raise QuoteError(f"{ids[bad[0]]}: price must be positive, cost and units not negative")
-    losing = np.flatnonzero(price < cost)
-    if losing.size:
-        first = losing[0]
-        raise QuoteError(f"{ids[first]}: price {price[first]} is below its cost {cost[first]}")
     floor, cap = columns["floor"], columns["cap"]
     crossed = np.flatnonzero(~np.isnan(floor) & ~np.isnan(cap) & (floor > cap))
     if crossed.size:
@@ -344,10 +362,10 @@ def candidate_count(prices: Sequence[float], max_change: float, endings: Sequenc
     return sum(2 * max_change * price + 2 for price in prices) * per_unit
 
 
-def _ladders(columns: dict[str, np.ndarray], bounds: _Bounds, c: Constraints) -> np.ndarray:
+def _ladders(columns: dict[str, np.ndarray], bounds: _Bounds, c: Constraints) -> tuple[np.ndarray, np.ndarray]:
     """Every product's allowed prices, one sorted row each, padded with NaN: the ladder's prices between
-    the product's bounds, and today's price where it is legal (keeping it is allowed). The first product
-    that has none is refused, naming the rules."""
+    the product's bounds, and today's price where it is legal (keeping it is allowed); and per product,
+    why it has none (None where it has some), naming the rules."""
     price, low, high = columns["price"], bounds.low, bounds.high
     _check_ladder_size(columns["product_id"], low, high, c)
     if c.endings:
@@ -363,15 +381,15 @@ def _ladders(columns: dict[str, np.ndarray], bounds: _Bounds, c: Constraints) ->
     legal = (low <= price + 1e-9) & (price <= high + 1e-9) & ~(ladder == price[:, None]).any(axis=1)
     ladder = np.sort(np.concatenate([ladder, np.where(legal, price, np.nan)[:, None]], axis=1), axis=1)
     infeasible, empty = low > high + 1e-9, np.isnan(ladder).all(axis=1)
-    for i in np.flatnonzero(infeasible | empty)[:1]:
-        product = columns["product_id"][i]
-        if infeasible[i]:
-            raise QuoteError(
-                f"{product}: no price satisfies the rules ({bounds.low_rule[i]} needs at least {low[i]:.2f}, "
-                f"{bounds.high_rule[i]} allows at most {high[i]:.2f})"
-            )
-        raise QuoteError(f"{product}: no price on the ladder lies between {low[i]:.2f} and {high[i]:.2f}")
-    return ladder[:, : int((~np.isnan(ladder)).sum(axis=1).max(initial=1))]
+    unplaced = np.full(len(price), None, dtype=object)
+    for i in np.flatnonzero(infeasible | empty):
+        unplaced[i] = (
+            f"no price satisfies the rules ({bounds.low_rule[i]} needs at least {low[i]:.2f}, "
+            f"{bounds.high_rule[i]} allows at most {high[i]:.2f})"
+            if infeasible[i]
+            else f"no price on the ladder lies between {low[i]:.2f} and {high[i]:.2f}"
+        )
+    return ladder[:, : int((~np.isnan(ladder)).sum(axis=1).max(initial=1))], unplaced
 
 
 def _check_ladder_size(ids: np.ndarray, low: np.ndarray, high: np.ndarray, c: Constraints) -> None:

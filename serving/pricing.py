@@ -1,6 +1,7 @@
 """The price quote endpoint's work: the pricing champion's elasticities and recent units, and the quote
-arithmetic the CLI uses (models/price_quotes.py). An unknown product is 404; rules that cannot all hold
-are 400, naming the rule and the product."""
+arithmetic the CLI uses (models/price_quotes.py). An unknown product is 404; rules that contradict
+themselves are 400, naming the rule and the product; a product that cannot be quoted (priced below cost,
+no price keeps every rule) keeps its price and says why, and the others are quoted."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from spend.serving.answers import json_response, no_model, refused, served_field
 
 
 def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores):
-    from spend.models.price_quotes import Constraints, QuoteError, quote_columns
+    from spend.models.price_quotes import NOT_QUOTED, Constraints, QuoteError, quote_columns
 
     loaded = service.slots["pricing"].current
     if loaded is None:
@@ -43,7 +44,9 @@ def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores
         return refused(ctx, 400, str(error), "constraints", logged="constraints: cannot all hold")
     service._served(ctx, loaded, customers=0, result_size=len(ids))
     used = None if shop is None else round(shop.elasticity, 4)  # the model's shop: already held at or below 0
-    body = {"objective": objective, "stores": stores, "shop_elasticity": used, "quotes": _records(quoted)}
+    out = sum(binding.startswith(NOT_QUOTED) for binding in quoted["binding"])
+    body = {"objective": objective, "stores": stores, "shop_elasticity": used, "not_quoted": out}
+    body["quotes"] = _records(quoted)
     return json_response(served_fields(loaded) | body)
 
 

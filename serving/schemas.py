@@ -380,7 +380,10 @@ class PriceQuote(BaseModel):
     expected_margin: float
     margin_low: float
     margin_high: float
-    binding: str = Field(description="The rule that stops the price where it is, or why it was kept")
+    binding: str = Field(
+        description="The rule that stops the price where it is, or why it was kept; 'not quoted: ' and why where "
+        "no price keeps every rule (today's below cost, say): the product keeps today's price"
+    )
 
 
 class PriceQuoteResponse(Served):
@@ -390,4 +393,5 @@ class PriceQuoteResponse(Served):
         description="How the shop's total units move when all its prices move together, as the quotes used it to "
         "share out units a dearer product loses; null: each product quoted alone (every lost unit leaves the shop)"
     )
+    not_quoted: int = Field(description="Products that keep today's price because none keeps every rule")
     quotes: list[PriceQuote]

@@ -108,7 +108,7 @@ def price_quotes(
     The pricing champion's, as the service quotes, so the CLI and the pricing engine get one answer;
     without a champion, elasticities fitted on the history now (the summary's `elasticities` says which)."""
     from spend.core.ids import canonical_ids
-    from spend.models.price_quotes import LADDER, Constraints, QuoteError, quote
+    from spend.models.price_quotes import LADDER, NOT_QUOTED, Constraints, QuoteError, quote
 
     rules = _constraints(constraints or {})
     asked = products.assign(product_id=canonical_ids(products["product_id"].astype(str)))
@@ -122,18 +122,27 @@ def price_quotes(
         "objective": objective,
         "products": len(quoted),
         "changed": int((quoted["change"].abs() > 1e-9).sum()),
+        "not_quoted": int(quoted["binding"].str.startswith(NOT_QUOTED).sum()),
         "expected_margin_per_day": round(float(quoted["expected_margin"].sum()), 2),
         "rules": rules,
         "shop_elasticity": None if shop is None else round(shop.elasticity, 4),
         "elasticities": source,
     }
     held = int(quoted["binding"].str.startswith(LADDER).sum())
+    notes = []
     if held:
-        summary["note"] = (
+        notes.append(
             f"{held} product(s) keep today's price because no allowed ending lies between it and the bound "
             "their best price is beyond: allow more endings (endings: [0.49, 0.99], or [] for any cent) or "
             "a larger max_change"
         )
+    if summary["not_quoted"]:
+        notes.append(
+            f"{summary['not_quoted']} product(s) not quoted: today's price is below cost or no price keeps "
+            "every rule; each keeps its price and its binding says why"
+        )
+    if notes:
+        summary["note"] = "; ".join(notes)
     return quoted, summary
 
 

@@ -14,6 +14,7 @@ from spend.models.price_quotes import (
     LADDER,
     NO_CHANGE_UNKNOWN,
     NO_CHANGE_WIDE,
+    NOT_QUOTED,
     Constraints,
     QuoteError,
     Shop,
@@ -82,6 +83,9 @@ def test_a_quote_never_breaks_a_rule(case):
         return  # contradictory rules are refused, never half-answered
     assert len(quoted) == len(products)
     p, q = products.set_index("product_id"), quoted.set_index("product_id")
+    out = q["binding"].str.startswith(NOT_QUOTED)  # keeps today's price, which the rules do not allow
+    assert np.isclose(q.loc[out, "price"], p.loc[out, "price"]).all()
+    p, q = p[~out.reindex(p.index).to_numpy()], q[~out]
     price = q["price"]
     kept = np.isclose(price, p["price"])
     assert ((price - p["cost"]) / price >= rules.margin_floor - 1e-9).all()
@@ -93,11 +97,12 @@ def test_a_quote_never_breaks_a_rule(case):
         assert (price <= p["cap"] + 1e-9).all()
     if "floor" in p:
         assert (price >= p["floor"] - 1e-9).all()
+    every = products.set_index("product_id"), quoted.set_index("product_id")  # not quoted ones included
     if rules.max_volume_loss is not None:
-        lost = p["units"].sum() - q["expected_units"].sum()
-        assert lost <= rules.max_volume_loss * p["units"].sum() + 1e-6
-    assert (q["units_low"] <= q["expected_units"] + 1e-9).all()
-    assert (q["expected_units"] <= q["units_high"] + 1e-9).all()
+        lost = every[0]["units"].sum() - every[1]["expected_units"].sum()
+        assert lost <= rules.max_volume_loss * every[0]["units"].sum() + 1e-6
+    assert (every[1]["units_low"] <= every[1]["expected_units"] + 1e-9).all()
+    assert (every[1]["expected_units"] <= every[1]["units_high"] + 1e-9).all()
 
 
 def test_an_elastic_product_gets_the_textbook_markup_inside_wide_rules():
@@ -158,10 +163,8 @@ def test_a_product_with_a_wide_interval_keeps_its_price_and_says_why():
     ("products", "rules", "words"),
     [
         (_products(1, floor=12.0, cap=11.0), Constraints(), "floor 12.0 is above cap 11.0"),
-        (_products(1, cost=9.0), Constraints(margin_floor=0.3, max_change=0.1), "margin floor needs at least 12.86"),
         (_products(1).drop(columns="cost"), Constraints(), "lack column(s) cost"),
         (_products(1, price=-1.0), Constraints(), "price must be positive"),
-        (_products(1, price=4.0), Constraints(), "price 4.0 is below its cost 5.0"),
         (_products(1, price=np.nan), Constraints(), "P0: price and cost are required"),
         (_products(1, cost="five"), Constraints(), "column cost: not a number"),
         (_products(1, price=np.inf), Constraints(), "P0: price, cost, floor and cap must be finite"),
@@ -177,6 +180,34 @@ def test_contradictions_and_bad_input_are_refused_by_name(products, rules, words
         quote(products, rules)
     assert words in str(error.value)
     assert "P0" in str(error.value) or "column" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("product", "rules", "words"),
+    [
+        (_products(1, price=4.0), Constraints(), "price 4.0 is below its cost 5.0"),
+        (_products(1, cost=9.0), Constraints(margin_floor=0.3, max_change=0.1), "margin floor needs at least 12.86"),
+        (
+            _products(1, price=5.5),
+            Constraints(margin_floor=0.1, max_change=0.05),
+            "no price on the ladder lies between",
+        ),
+        (
+            _products(1, width=5.0),
+            Constraints(margin_floor=0.6, max_change=0.5),
+            "too wide, and today's price 10.0 breaks",
+        ),
+    ],
+)
+def test_a_product_that_cannot_be_quoted_keeps_its_price_and_says_why_and_the_others_are_quoted(product, rules, words):
+    # A catalogue holds products priced below cost or beyond one step of the margin floor: one of them
+    # refused every other product's quote, so the pricing engine got none.
+    others = _products(3, price=10.5, elasticity=-0.5).assign(product_id=["A", "B", "C"])
+    quoted = quote(pd.concat([product, others], ignore_index=True), rules).set_index("product_id")
+    assert quoted.loc["P0", "binding"].startswith(NOT_QUOTED) and words in quoted.loc["P0", "binding"]
+    assert quoted.loc["P0", "price"] == product["price"].iloc[0] and quoted.loc["P0", "change"] == 0
+    assert not quoted.loc[["A", "B", "C"], "binding"].str.startswith(NOT_QUOTED).any()
+    assert (quoted.loc[["A", "B", "C"], "change"] > 0).all()  # inelastic: each moves up within its rules
 
 
 @pytest.mark.parametrize("blank", [None, np.nan, "", "  "])
@@ -287,3 +318,12 @@ def test_with_a_shop_the_quote_is_the_best_combination_of_ladder_prices(case):
         for combo in itertools.product(*ladder(products, rules))
     )
     assert _shared_value(products, quoted["price"].to_numpy(), shop, objective) >= best - 5e-3 * abs(best) - 1e-9
+
+
+def test_the_ladder_of_a_product_a_quote_would_not_move_is_refused_by_name():
+    # What the pricing benchmark's oracle asks before it prices a product: one a quote keeps at today's
+    # price (below cost, no price within every rule) is left out of the oracle too.
+    with pytest.raises(QuoteError, match="P0: price 4.0 is below its cost 5.0"):
+        ladder(_products(1, price=4.0)[["product_id", "price", "cost"]], Constraints())
+    with pytest.raises(QuoteError, match="P0: no price satisfies the rules"):
+        ladder(_products(1, cost=9.0)[["product_id", "price", "cost"]], Constraints(margin_floor=0.3, max_change=0.1))

@@ -875,7 +875,6 @@ def test_a_wide_price_quote_is_answered_off_the_event_loop_by_the_same_rules(ser
     ("change", "status", "words"),
     [
         ({"product_id": "NO-SUCH-SKU"}, 404, "unknown product(s) NO-SUCH-SKU"),
-        ({"price": 5.0}, 400, "below its cost"),
         ({"floor": 12.0, "cap": 11.0}, 400, "above cap"),
         ({"price": 1e300, "cost": 1.0}, 400, "more than 200,000; narrow max_change"),  # was a 500
         ({"price": "10.0"}, 400, "products[0].price: Input should be a valid number"),  # text is not guessed at
@@ -886,6 +885,19 @@ def test_a_bad_price_quote_request_is_refused_by_name(served, change, status, wo
     product = {"product_id": _products(served)[0], "price": 10.0, "cost": 6.0} | change
     response = _post(served, "/v1/price/quote", {"products": [product]}, "pricing-engine")
     assert response.status_code == status and words in response.json()["error"], response.text
+
+
+def test_a_product_priced_below_cost_keeps_its_price_and_the_others_are_quoted(served):
+    # A catalogue with one product below cost was refused whole (400): the pricing engine got no quote.
+    first, second = _products(served)[:2]
+    asked = [{"product_id": first, "price": 5.0, "cost": 6.0}, {"product_id": second, "price": 10.0, "cost": 6.0}]
+    response = _post(served, "/v1/price/quote", {"products": asked}, "pricing-engine")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    quotes = {q["product_id"]: q for q in body["quotes"]}
+    assert body["not_quoted"] == 1 and quotes[first]["price"] == 5.0
+    assert quotes[first]["binding"] == "not quoted: price 5.0 is below its cost 6.0"
+    assert not quotes[second]["binding"].startswith("not quoted")
 
 
 def test_a_product_id_in_another_unicode_spelling_is_the_stored_product(served):

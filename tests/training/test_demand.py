@@ -361,10 +361,19 @@ def test_price_quotes_keep_every_rule_and_name_the_binding_one(shop, tmp_path):
     assert quotes["binding"].str.len().gt(0).all()
 
 
+def test_a_product_priced_below_cost_is_not_quoted_and_the_summary_says_so(shop, tmp_path):
+    ids = [row["product_id"] for row in json.loads(_ok(["elasticity", "--json"]))["elasticities"][:2]]
+    asked = {"product_id": ids, "price": [5.0, 10.0], "cost": [6.0, 6.0]}
+    summary = json.loads(_ok(_quote_files(tmp_path, asked)))
+    quotes = pd.read_csv(tmp_path / "quotes.csv").set_index("product_id")
+    assert summary["not_quoted"] == 1 and "1 product(s) not quoted" in summary["note"]
+    assert quotes.loc[ids[0], "binding"] == "not quoted: price 5.0 is below its cost 6.0"
+    assert quotes.loc[ids[0], "price"] == 5.0 and not quotes.loc[ids[1], "binding"].startswith("not quoted")
+
+
 def test_price_quotes_refuse_bad_products_and_rules_in_one_line(shop, tmp_path):
     ids = json.loads(_ok(["elasticity", "--json"]))["elasticities"]
     one = ids[0]["product_id"]
-    _refused(_quote_files(tmp_path, {"product_id": [one], "price": [5.0], "cost": [6.0]}), "below its cost")
     _refused(_quote_files(tmp_path, {"product_id": ["NO-SUCH-SKU"], "price": [5.0], "cost": [1.0]}), "NO-SUCH-SKU")
     bounded = {"product_id": [one], "price": [10.0], "cost": [1.0], "floor": [12.0], "cap": [11.0]}
     _refused(_quote_files(tmp_path, bounded), "above cap")
