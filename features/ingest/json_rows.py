@@ -11,7 +11,12 @@ An order's refunds (Shopify's `refunds`, each with its `refund_line_items` and t
 back) are returns: each refunded line is read as one more row of the order, spelt as its line item is,
 with the refunded quantity negative, the refund's time in the order's (`created_at`, `processed_at`), the
 line's discount (`total_discount`) in the share of its units given back, and the line's id marked as the
-refund's (`refund:<id>`), so the same maps store it as a return line."""
+refund's (`refund:<id>`), so the same maps store it as a return line.
+
+A line's `discount_allocations` (Shopify's: the money each of the order's discounts takes off the line, a
+list of objects with an `amount`) is read as their total, so a code that applies to one product is that
+product's discount rather than the order's spread over every line; a list whose amounts are not all
+numbers stays its JSON text (refused by the discount's rule, with a reason)."""
 
 from __future__ import annotations
 
@@ -89,6 +94,7 @@ LINE_LISTS = ("line_items", "lineitems", "items", "lines", "order_lines", "order
 REFUNDS = "refunds"  # an order's refunds, each a list of refunded lines (Shopify's orders API)
 REFUND_LINES = "refund_line_items"
 REFUND_TIMES = ("created_at", "processed_at")  # a refund's own time, in place of its order's
+ALLOCATIONS = "discount_allocations"  # a line's discounts, each `amount` taken off it (Shopify's orders API)
 
 
 def flattened(rows: list[dict]) -> list[dict]:
@@ -107,7 +113,9 @@ def flattened(rows: list[dict]) -> list[dict]:
             continue
         own = _spelt({key: value for key, value in row.items() if key != lines and not (refunds and key == REFUNDS)})
         items = items if isinstance(items, list) else []
-        out += [own | (_spelt(item, f"{lines}.") if isinstance(item, dict) else {lines: item}) for item in items]
+        out += [
+            own | (_spelt(_allocated(item), f"{lines}.") if isinstance(item, dict) else {lines: item}) for item in items
+        ]
         out += [own | refund for refund in refunds]
     return out
 
@@ -123,14 +131,26 @@ def _refunded_lines(row: dict, lines: str) -> list[dict]:
         for given in refund[REFUND_LINES]:
             if not isinstance(given, dict):
                 continue
-            item = given.get("line_item") if isinstance(given.get("line_item"), dict) else {}
+            item = _allocated(given.get("line_item")) if isinstance(given.get("line_item"), dict) else {}
             back = {"id": f"refund:{given['id']}" if given.get("id") is not None else None}
             back["quantity"] = _negated(given.get("quantity"))
             share = _share(given.get("quantity"), item.get("quantity"))
-            if share is not None and _number(item.get("total_discount")) is not None:
-                back["total_discount"] = round(_number(item["total_discount"]) * share, 2)  # the part given back
+            for discount in ("total_discount", ALLOCATIONS):
+                if share is not None and _number(item.get(discount)) is not None:
+                    back[discount] = round(_number(item[discount]) * share, 2)  # the part given back
             out.append(times | _spelt(item | back, f"{lines}."))
     return out
+
+
+def _allocated(item: dict) -> dict:
+    """A line item with its discount allocations as their total (module docstring)."""
+    allocations = item.get(ALLOCATIONS)
+    if not isinstance(allocations, list) or not all(isinstance(a, dict) for a in allocations):
+        return item
+    amounts = [_number(a.get("amount")) for a in allocations]
+    if any(amount is None for amount in amounts):
+        return item
+    return item | {ALLOCATIONS: round(sum(amounts), 2)}
 
 
 def _number(value) -> float | None:

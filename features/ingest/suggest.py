@@ -96,6 +96,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
         "line_discount",
         "item_discount",
         "discount_value",
+        "discount_allocations",  # Shopify's orders API: a line's discounts, read as their total (json_rows.py)
     ),  # Square: discounts
     "order_discount": (
         *("discount_amount", "total_discounts", "order_discount_amount", "cart_discount", "cart_discount_amount"),

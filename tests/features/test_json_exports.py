@@ -291,3 +291,33 @@ def test_an_api_orders_total_discounts_is_suggested_and_spread_over_its_lines(se
     assert report.order_discounts_spread == 1
     stored = OfflineStore(settings.paths).read("transactions").set_index("product_id")["discount"].astype(float)
     assert stored.to_dict() == pytest.approx({"IPOD-342-N": 19.9, "CASE-7": 1.9})
+
+
+def test_a_lines_discount_allocations_are_its_discount_and_a_refund_gives_back_its_share(settings, tmp_path):
+    """Shopify's orders API writes what each discount code takes off a line as its `discount_allocations`:
+    the list was one JSON text column, and a code for one product was spread over every line of the order
+    by the order's `total_discounts` (features/ingest/json_rows.py)."""
+    from typer.testing import CliRunner
+
+    from spend.cli import app
+
+    orders = _shopify_orders(settings.default_currency)
+    first = orders["orders"][0]
+    first["total_discounts"] = "6.50"
+    case = first["line_items"][1] | {"discount_allocations": [{"amount": "5.00"}, {"amount": "1.50"}]}
+    first["line_items"][1] = case
+    first["line_items"][0]["discount_allocations"] = []  # no discount on this line
+    first["refunds"] = [{"id": 9, "refund_line_items": [{"id": 77, "quantity": 1, "line_item": case}]}]
+    path = tmp_path / "orders.json"
+    path.write_text(json.dumps(orders))
+    told = " ".join(CliRunner().invoke(app, ["ingest", str(path), "--table", "transactions"]).output.split())
+    assert "--map line_items.discount_allocations=discount" in told, told
+    maps = {"order_number": "order_id", "customer.id": "customer_id", "created_at": "ts", "line_items.id": "event_id"}
+    maps |= {"total_discounts": "order_discount", "line_items.discount_allocations": "discount"}
+    maps |= {
+        f"line_items.{f}": t for f, t in (("sku", "product_id"), ("quantity", "quantity"), ("price", "unit_price"))
+    }
+    report = ingest(path, IngestOptions("transactions", mapping=maps), settings, now=NOW)
+    assert (report.accepted, report.order_discounts_spread, report.order_discounts_kept) == (3, 0, 1)
+    stored = OfflineStore(settings.paths).read("transactions").set_index("event_id")["discount"].astype(float)
+    assert stored.to_dict() == pytest.approx({"1": 0.0, "2": 6.5, "refund:77": 3.25})  # half the cases back
