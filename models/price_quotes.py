@@ -129,9 +129,9 @@ def _not_quoted(columns: dict[str, np.ndarray], prices: np.ndarray, fixed: np.nd
     today = price[kept][:, None]
     off_ladder = ~(np.abs(prices[kept] - today) <= 1e-8 + 1e-5 * today).any(axis=1)  # np.isclose's tolerance
     for i in kept[off_ladder]:
-        out[i] = f"{NOT_QUOTED}{fixed[i]}, and today's price {price[i]} breaks the rules"
+        out[i] = f"{NOT_QUOTED}{fixed[i]}, and today's price {_amount(price[i])} breaks the rules"
     for i in np.flatnonzero(price < cost):
-        out[i] = f"{NOT_QUOTED}price {price[i]} is below its cost {cost[i]}"
+        out[i] = f"{NOT_QUOTED}price {_amount(price[i])} is below its cost {_amount(cost[i])}"
     return out
 
 

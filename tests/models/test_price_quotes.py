@@ -185,7 +185,7 @@ def test_contradictions_and_bad_input_are_refused_by_name(products, rules, words
 @pytest.mark.parametrize(
     ("product", "rules", "words"),
     [
-        (_products(1, price=4.0), Constraints(), "price 4.0 is below its cost 5.0"),
+        (_products(1, price=4.0), Constraints(), "price 4.00 is below its cost 5.00"),
         (_products(1, cost=9.0), Constraints(margin_floor=0.3, max_change=0.1), "margin floor needs at least 12.86"),
         (
             _products(1, price=5.5),
@@ -195,7 +195,7 @@ def test_contradictions_and_bad_input_are_refused_by_name(products, rules, words
         (
             _products(1, width=5.0),
             Constraints(margin_floor=0.6, max_change=0.5),
-            "too wide, and today's price 10.0 breaks",
+            "too wide, and today's price 10.00 breaks",
         ),
     ],
 )
@@ -323,7 +323,7 @@ def test_with_a_shop_the_quote_is_the_best_combination_of_ladder_prices(case):
 def test_the_ladder_of_a_product_a_quote_would_not_move_is_refused_by_name():
     # What the pricing benchmark's oracle asks before it prices a product: one a quote keeps at today's
     # price (below cost, no price within every rule) is left out of the oracle too.
-    with pytest.raises(QuoteError, match="P0: price 4.0 is below its cost 5.0"):
+    with pytest.raises(QuoteError, match="P0: price 4.00 is below its cost 5.00"):
         ladder(_products(1, price=4.0)[["product_id", "price", "cost"]], Constraints())
     with pytest.raises(QuoteError, match="P0: no price satisfies the rules"):
         ladder(_products(1, cost=9.0)[["product_id", "price", "cost"]], Constraints(margin_floor=0.3, max_change=0.1))

@@ -896,7 +896,7 @@ def test_a_product_priced_below_cost_keeps_its_price_and_the_others_are_quoted(s
     body = response.json()
     quotes = {q["product_id"]: q for q in body["quotes"]}
     assert body["not_quoted"] == 1 and quotes[first]["price"] == 5.0
-    assert quotes[first]["binding"] == "not quoted: price 5.0 is below its cost 6.0"
+    assert quotes[first]["binding"] == "not quoted: price 5.00 is below its cost 6.00"
     assert not quotes[second]["binding"].startswith("not quoted")
 
 

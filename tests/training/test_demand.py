@@ -367,7 +367,7 @@ def test_a_product_priced_below_cost_is_not_quoted_and_the_summary_says_so(shop,
     summary = json.loads(_ok(_quote_files(tmp_path, asked)))
     quotes = pd.read_csv(tmp_path / "quotes.csv").set_index("product_id")
     assert summary["not_quoted"] == 1 and "1 product(s) not quoted" in summary["note"]
-    assert quotes.loc[ids[0], "binding"] == "not quoted: price 5.0 is below its cost 6.0"
+    assert quotes.loc[ids[0], "binding"] == "not quoted: price 5.00 is below its cost 6.00"
     assert quotes.loc[ids[0], "price"] == 5.0 and not quotes.loc[ids[1], "binding"].startswith("not quoted")
 
 
