@@ -271,6 +271,9 @@ def _write_arrow(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, compression="zstd")
 
 
+WRITERS = 4  # files written at once at most: each holds its encoded pages in memory until it is closed
+
+
 def _write_all(files: list[tuple[pa.Table, Path]]) -> None:
     """Write each table to its path, several at a time: Arrow's writer leaves the GIL, and a year's
     export is a file per month."""
@@ -278,7 +281,7 @@ def _write_all(files: list[tuple[pa.Table, Path]]) -> None:
         for table, path in files:
             _write_arrow(table, path)
         return
-    with ThreadPoolExecutor(max_workers=min(len(files), os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(files), os.cpu_count() or 1, WRITERS)) as pool:
         list(pool.map(lambda file: _write_arrow(*file), files))  # list(): a writer's error is raised here
 
 
