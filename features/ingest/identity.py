@@ -61,17 +61,37 @@ def _holding_nul(column: pd.Series) -> np.ndarray | None:
 
 
 def _plain_hash(column: pd.Series) -> np.ndarray:
+    """pandas' hash of each value (the same whichever way it is computed: `categorize` only says how)."""
     n = len(column)
     if n and column.isna().all():  # absent optional column: one hash broadcast, not a million
         return np.full(n, pd.util.hash_pandas_object(column.iloc[:1], index=False).to_numpy()[0])
     if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
+        arrow = pa.chunked_array(column.array._pa_array)
+        # Hashed without a dictionary only where no value is blank: pandas hashes a blank differently then.
+        whole = arrow.null_count == 0
+        if whole and _mostly_distinct(arrow):  # event ids: a dictionary of them costs more than it saves
+            return pd.util.hash_pandas_object(column, index=False, categorize=False).to_numpy()
         # Few distinct values (ids of products, customers, orders): hash the dictionary, then take.
-        encoded = pa.chunked_array(column.array._pa_array).combine_chunks().dictionary_encode()
+        encoded = arrow.combine_chunks().dictionary_encode()
+        if whole and len(encoded.dictionary) > n // 4:
+            return pd.util.hash_pandas_object(column, index=False, categorize=False).to_numpy()
         if len(encoded.dictionary) <= n // 4:
             codes = np.asarray(encoded.indices.fill_null(-1))
             categories = pd.Index(encoded.dictionary.to_pylist(), dtype=object)
             column = pd.Series(pd.Categorical.from_codes(codes, categories=categories))
     return pd.util.hash_pandas_object(column, index=False, categorize=True).to_numpy()
+
+
+SAMPLE = 4096  # values looked at to tell a column of ids from one of repeated values
+
+
+def _mostly_distinct(arrow: pa.ChunkedArray) -> bool:
+    """Whether values spread evenly over the column are nearly all different (more than three in four of
+    them): such a column is hashed value by value, without a dictionary."""
+    if len(arrow) < 4 * SAMPLE:
+        return False
+    at = np.linspace(0, len(arrow) - 1, SAMPLE).astype(np.int64)
+    return pc.count_distinct(arrow.take(at)).as_py() > 3 * SAMPLE // 4
 
 
 def with_occurrence(content: pd.Series, key_given: pd.Series) -> pd.Series:
