@@ -12,7 +12,9 @@ keeps them as written: which sign means money off cannot be known, and the negat
 A line's `discount` is what the features read: the realised price pricing learns from, the promotion a
 forecast reads, a customer's net spend. An order's discount is spread over its purchase lines in
 proportion to their amounts (quantity x unit_price), each share added to the line's discount, so the
-lines' discounts sum to the order's. An order whose lines already carry a discount keeps theirs and gets
+lines' discounts sum to the order's; a return line of the order in the same export takes the same rate
+of its own amount (a refund gives back what was paid, not the shelf price). An order whose lines already
+carry a discount keeps theirs and gets
 none of the order's: the order's figure includes them, and what it holds beyond them may be no line's
 (Shopify's counts a free-shipping code). Nothing is spread over an order whose discount exceeds its
 lines' amount (quarantined by the field's rule) or whose lines give different order discounts
@@ -50,18 +52,24 @@ def spread_order_discounts(typed: pd.DataFrame) -> tuple[pd.DataFrame, Spread]:
     if "discount" not in typed:
         typed = typed.assign(discount=pd.Series(pd.NA, index=typed.index, dtype="Float64"))
     orders = typed["order_id"]
-    amount, gross = order_amount(typed), purchase_amounts(typed)
+    amount, gross, back = order_amount(typed), purchase_amounts(typed), _returned_amounts(typed)
     own = typed["discount"].astype("Float64").fillna(0.0)
     carries_own = (own.where(gross > 0, 0.0) > 0).groupby(orders, sort=False).transform("any")
     given = (size > 0).fillna(False) & orders.notna()
     # Nothing is spread over an order its rules quarantine: one value per order, within its amount.
     allowed = one_value_per_order(typed) & within_order_amount(typed) & (amount > 0)
     spreads = given & allowed & ~carries_own.fillna(False).astype(bool)
-    takes = spreads & (gross > 0)
-    share = (size * gross / amount).where(takes, 0.0).fillna(0.0)
+    takes = spreads & ((gross > 0) | ((back > 0) & (own == 0)))  # a return's own discount stays
+    share = (size * (gross + back) / amount).where(takes, 0.0).fillna(0.0)
     typed["discount"] = share.where(takes, typed["discount"].astype("Float64"))
     kept = given & carries_own.fillna(False).astype(bool)
     return typed, Spread(takes.astype(bool), kept.astype(bool))
+
+
+def _returned_amounts(typed: pd.DataFrame) -> pd.Series:
+    """|quantity x unit_price| on a return line, 0 on any other."""
+    returned = (typed["kind"] == "return").fillna(False) & (typed["quantity"] < 0).fillna(False)
+    return (typed["quantity"] * typed["unit_price"]).abs().astype("Float64").where(returned, 0.0).fillna(0.0)
 
 
 def signed_discounts(typed: pd.DataFrame) -> tuple[pd.DataFrame, int]:

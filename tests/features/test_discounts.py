@@ -86,6 +86,21 @@ def test_an_orders_discount_is_spread_over_its_lines_by_their_amounts(settings, 
     assert again.duplicates == 4 and again.accepted == 0
 
 
+def test_a_return_line_of_a_spread_order_gives_back_what_was_paid(settings, write_csv):
+    # It took no share: the refund counted at shelf price, more than the customer had paid.
+    rows = [
+        _line("#1001", "A", 1, "10.00", first=True, discount="5.00"),
+        _line("#1001", "C", 1, "40.00"),
+        _line("#1001", "A", -1, "10.00"),  # one A given back, in the same export
+    ]
+    report = _ingest(rows, settings, write_csv)
+    assert report.accepted == 3 and report.order_discounts_spread == 1
+    stored = OfflineStore(settings.paths).read("transactions")
+    lines = {(p, int(q)): float(d) for p, q, d in stored[["product_id", "quantity", "discount"]].values}
+    # the purchases share the order's 5 by their amounts; the A given back takes the same rate, 5 of 50
+    assert lines == pytest.approx({("A", 1): 1.0, ("C", 1): 4.0, ("A", -1): 1.0})
+
+
 def test_lines_with_discounts_of_their_own_keep_them(settings, write_csv):
     rows = [
         _line("#1001", "A", 1, "10.00", first=True, discount="8.00", line_discount="2.00"),
