@@ -69,16 +69,15 @@ def _plain_hash(column: pd.Series) -> np.ndarray:
         arrow = pa.chunked_array(column.array._pa_array)
         # Hashed without a dictionary only where no value is blank: pandas hashes a blank differently then.
         whole = arrow.null_count == 0
-        if whole and _mostly_distinct(arrow):  # event ids: a dictionary of them costs more than it saves
-            return pd.util.hash_pandas_object(column, index=False, categorize=False).to_numpy()
-        # Few distinct values (ids of products, customers, orders): hash the dictionary, then take.
-        encoded = arrow.combine_chunks().dictionary_encode()
-        if whole and len(encoded.dictionary) > n // 4:
-            return pd.util.hash_pandas_object(column, index=False, categorize=False).to_numpy()
-        if len(encoded.dictionary) <= n // 4:
+        # Event ids: a dictionary of them costs more than it saves.
+        encoded = None if whole and _mostly_distinct(arrow) else arrow.combine_chunks().dictionary_encode()
+        if encoded is not None and len(encoded.dictionary) <= n // 4:
+            # Few distinct values (ids of products, customers, orders): hash the dictionary, then take.
             codes = np.asarray(encoded.indices.fill_null(-1))
             categories = pd.Index(encoded.dictionary.to_pylist(), dtype=object)
             column = pd.Series(pd.Categorical.from_codes(codes, categories=categories))
+        elif whole:
+            return pd.util.hash_pandas_object(column, index=False, categorize=False).to_numpy()
     return pd.util.hash_pandas_object(column, index=False, categorize=True).to_numpy()
 
 

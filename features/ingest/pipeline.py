@@ -218,11 +218,11 @@ class Checked:
     from_orders_file: dict[str, int]  # blank line cells taken from the orders file (`--orders`), per field
     replaced_by_orders: dict[str, int]  # line cells that differed from their order's row, replaced by it
     case_variants: int  # customer ids equal to another of the file but for letter case
+    key_given: pd.Series  # rows whose key the export gave (not derived from their content)
     persons: tuple[int, int, int] = (0, 0, 0)  # --person-ids: rows joined, their customer ids, their persons
     signed_returns: int = 0  # returns written with positive quantities, read as units given back
     spread: Spread | None = None  # lines given a share of their order's discount (discounts.py)
     signed_discounts: int = 0  # discounts written signed against their lines, read as their sizes
-    key_given: pd.Series | None = None  # rows whose key the export gave (not derived from their content)
 
 
 def check_rows(
@@ -407,8 +407,8 @@ def _commit(store: OfflineStore, batch: Batch, settings: SpendSettings, progress
     specs, typed, raw_customer = checked.specs, checked.typed, checked.raw_customer
     reasons = _erased_meanwhile(typed, checked.reasons, settings)
     invalid = pd.Series(typed.index.isin(reasons.index), index=typed.index)
-    key_present = typed[spec.key].notna()  # given or derived: a derived event id is in every stored identity
-    key_given = key_present if checked.key_given is None else checked.key_given
+    key_present, key_given = typed[spec.key].notna(), checked.key_given  # present: given or derived
+    # A derived event id is in every stored identity, so the row hash mixes in every present key.
     row_hash = _row_hash(checked.content, typed[spec.key], key_present, raw, specs, checked.parse_failures)
     # Stored keys only where a key can conflict (one the export gives) or a replacing table is read by it:
     # a derived key is a hash of the content, which the row hash compares already.

@@ -258,7 +258,7 @@ def _by_month(frame: pd.DataFrame, time_column: str):
     if (np.diff(keys) < 0).any():  # exports are mostly in time order: sort only when needed
         order = np.argsort(keys, kind="stable")
         frame, keys = frame.iloc[order], keys[order]
-    table = _plain(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False))
+    table = _arrow(frame)
     sorted_keys = keys
     bounds = np.flatnonzero(np.diff(sorted_keys)) + 1
     for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(sorted_keys)], strict=True):

@@ -246,14 +246,13 @@ def _transaction_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
             "discount must not exceed |quantity x unit_price|",
             lambda df: ~(_optional(df, "discount") > (df["quantity"] * df["unit_price"]).abs() + 1e-9).fillna(False),
         ),
-        row_rule(
+        _one_value_per(
             "customer_id",
             "one_customer_per_order",
             "every line of an order in the file must name the same customer "
             "(numbers that restart per store or day: --order-within)",
-            _one_value_per(["order_id"], ["customer_id"]),
-            among_valid=True,
-            reads=("order_id", "customer_id"),
+            ["order_id"],
+            ["customer_id"],
         ),
         *order_discount_rules(),
         refunded_rule(),
@@ -380,13 +379,12 @@ def _membership_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
             "tier must differ from previous_tier",
             lambda df: ~(df["tier"] == _optional(df, "previous_tier")).fillna(False),
         ),
-        row_rule(
+        _one_value_per(
             "tier",
             "one_tier_per_time",
             "another row of the file moves the same customer to another tier at the same time",
-            _one_value_per(["customer_id", "ts"], ["tier"]),
-            among_valid=True,
-            reads=("customer_id", "ts", "tier"),
+            ["customer_id", "ts"],
+            ["tier"],
         ),
         _signup_rule(),
     )
@@ -512,29 +510,31 @@ def _plausible_count(name: str = "plausible_count", unit: str = "units"):
 
 def _inventory_rules(ctx: SchemaContext) -> tuple[RowRule, ...]:
     return (
-        row_rule(
+        _one_value_per(
             "on_hand",
             "one_count_per_time",
             "another row of the file counts the same product and store at the same time with other values",
-            _one_value_per(["product_id", "store_id", "ts"], ["on_hand", "on_order", "lead_time_days"], True),
-            among_valid=True,
-            reads=("product_id", "store_id", "ts", "on_hand", "on_order", "lead_time_days"),
+            ["product_id", "store_id", "ts"],
+            ["on_hand", "on_order", "lead_time_days"],
+            blank_is_a_value=True,
         ),
     )
 
 
-def _one_value_per(keys: list[str], values: list[str], blank_is_a_value: bool = False):
-    """A check across rows: False on every row whose `keys` are shared by a row with other `values` (which
+def _one_value_per(
+    field_name: str, name: str, text: str, keys: list[str], values: list[str], blank_is_a_value: bool = False
+) -> RowRule:
+    """A rule across rows: False on every row whose `keys` are shared by a row with other `values` (which
     one is right cannot be known, and keeping the later would drop the other silently); the same values
     twice are a duplicate, removed as any other. A blank is ignored unless `blank_is_a_value` (a count
-    without on_order against one with 0)."""
+    without on_order against one with 0). It reads the keys and values alone (`RowRule.reads`)."""
 
     def check(df: pd.DataFrame) -> pd.Series:
         present = [c for c in values if c in df.columns]
         grouped = df.groupby(keys, dropna=False, sort=False)[present]
         return ~(grouped.transform("nunique", dropna=not blank_is_a_value) > 1).any(axis=1)
 
-    return check
+    return row_rule(field_name, name, text, check, among_valid=True, reads=(*keys, *values))
 
 
 TABLES: dict[str, TableSpec] = {
