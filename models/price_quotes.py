@@ -260,12 +260,23 @@ def ladder(products: pd.DataFrame, constraints: Constraints) -> list[np.ndarray]
     """Every allowed price of each product (product_id, price, cost, optional floor and cap): what a
     quote chooses from, for anyone optimising under the same rules (the pricing benchmark's oracle)."""
     constraints.check()
-    columns = _checked(products.assign(units=0.0, elasticity=-1.0, ci_low=-1.0, ci_high=-1.0))
+    columns = asked_columns(products)
     prices, unplaced = _ladders(columns, _bounds(columns, constraints), constraints)
     out = _not_quoted(columns, prices, np.full(len(prices), None, dtype=object), unplaced)
     for i in np.flatnonzero(out != None)[:1]:  # noqa: E711 (elementwise): a quote would keep its price
         raise QuoteError(f"{columns['product_id'][i]}: {out[i].removeprefix(NOT_QUOTED)}")
     return [np.unique(row[~np.isnan(row)]) for row in prices]
+
+
+def asked_columns(products: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The products a quote is asked for (product_id, price, cost, optional floor and cap) checked as a
+    quote checks them, before any model is read: the first bad one named."""
+    return _checked(products.assign(units=0.0, elasticity=-1.0, ci_low=-1.0, ci_high=-1.0))
+
+
+def not_quoted(bindings) -> int:
+    """How many quotes keep today's price because no price keeps every rule (their binding says why)."""
+    return sum(str(binding).startswith(NOT_QUOTED) for binding in bindings)
 
 
 def _checked(products: pd.DataFrame | Mapping[str, Sequence]) -> dict[str, np.ndarray]:

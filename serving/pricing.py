@@ -14,7 +14,7 @@ from spend.serving.answers import json_response, no_model, refused, served_field
 
 
 def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores):
-    from spend.models.price_quotes import NOT_QUOTED, Constraints, QuoteError, quote_columns
+    from spend.models.price_quotes import Constraints, QuoteError, not_quoted, quote_columns
 
     loaded = service.slots["pricing"].current
     if loaded is None:
@@ -44,8 +44,12 @@ def quote(service, ctx: bentoml.Context, products, objective: str, rules, stores
         return refused(ctx, 400, str(error), "constraints", logged="constraints: cannot all hold")
     service._served(ctx, loaded, customers=0, result_size=len(ids))
     used = None if shop is None else round(shop.elasticity, 4)  # the model's shop: already held at or below 0
-    out = sum(binding.startswith(NOT_QUOTED) for binding in quoted["binding"])
-    body = {"objective": objective, "stores": stores, "shop_elasticity": used, "not_quoted": out}
+    body = {
+        "objective": objective,
+        "stores": stores,
+        "shop_elasticity": used,
+        "not_quoted": not_quoted(quoted["binding"]),
+    }
     body["quotes"] = _records(quoted)
     return json_response(served_fields(loaded) | body)
 

@@ -108,10 +108,14 @@ def price_quotes(
     The pricing champion's, as the service quotes, so the CLI and the pricing engine get one answer;
     without a champion, elasticities fitted on the history now (the summary's `elasticities` says which)."""
     from spend.core.ids import canonical_ids
-    from spend.models.price_quotes import LADDER, NOT_QUOTED, Constraints, QuoteError, quote
+    from spend.models.price_quotes import LADDER, Constraints, QuoteError, asked_columns, not_quoted, quote
 
     rules = _constraints(constraints or {})
     asked = products.assign(product_id=canonical_ids(products["product_id"].astype(str)))
+    try:
+        asked_columns(asked)  # a bad row is named before minutes of elasticities
+    except QuoteError as error:
+        raise SpendError(f"price quote: {error}") from error
     fitted, inputs, source = _quoting_model(settings, list(asked["product_id"]), progress)
     shop = fitted.shop()
     try:
@@ -122,7 +126,7 @@ def price_quotes(
         "objective": objective,
         "products": len(quoted),
         "changed": int((quoted["change"].abs() > 1e-9).sum()),
-        "not_quoted": int(quoted["binding"].str.startswith(NOT_QUOTED).sum()),
+        "not_quoted": not_quoted(quoted["binding"]),
         "expected_margin_per_day": round(float(quoted["expected_margin"].sum()), 2),
         "rules": rules,
         "shop_elasticity": None if shop is None else round(shop.elasticity, 4),

@@ -18,6 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from spend.core.errors import SpendError, first_line
+from spend.core.user_tables import delimiter_of
 from spend.features.ingest.json_rows import JSON_SUFFIXES, read_json_rows
 from spend.features.ingest.workbooks import read_sheet, sheet_holding, sheets_continuing
 from spend.features.schema.fields import TEXT
@@ -176,11 +177,7 @@ def _delimiter(path: Path, encoding: str, header_row: int = 1) -> str:
     """`,` unless the header line holds no comma and does hold semicolons, tabs or pipes: Excel saves CSV
     with `;` where the decimal mark is a comma (so data rows hold commas), and text exports use tabs."""
     lines = _head_lines(path, encoding)
-    return _delimiter_of(lines[header_row - 1] if len(lines) >= header_row else "")
-
-
-def _delimiter_of(line: str) -> str:
-    return next((d for d in (",", ";", "\t", "|") if d in line), ",")
+    return delimiter_of(lines[header_row - 1] if len(lines) >= header_row else "")
 
 
 def _head_lines(path: Path, encoding: str) -> list[str]:
@@ -393,7 +390,7 @@ def _lines_below(path: Path, encoding: str, header_row: int) -> Iterator[tuple[i
 
     below = _head_lines(path, encoding)[header_row : header_row + HEADER_SEARCH_ROWS]
     for number, text in enumerate(below, start=header_row + 1):
-        yield number, next(csv.reader([text], delimiter=_delimiter_of(text)), [])
+        yield number, next(csv.reader([text], delimiter=delimiter_of(text)), [])
 
 
 def _known_names(mapping: dict[str, str]) -> set[str]:

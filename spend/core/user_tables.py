@@ -142,14 +142,55 @@ def read_table(path: Path, option: str, as_text: bool = False, names: tuple[str,
             frame = pd.read_parquet(path)
             frame = frame.rename(columns=plain_renames(frame.columns, (*names, *ID_COLUMNS) if names else ()))
         else:
-            read = pd.read_csv if suffix != ".xlsx" else partial(pd.read_excel, engine="openpyxl")
+            sep = None if suffix == ".xlsx" else delimiter_of(_header_line(path))
+            read = partial(pd.read_csv, sep=sep) if sep else partial(pd.read_excel, engine="openpyxl")
             renames = plain_renames(read(path, nrows=0).columns, (*names, *ID_COLUMNS) if names else ())
             ids = {c: str for c in ID_COLUMNS} | {c: str for c, n in renames.items() if n in ID_COLUMNS}
-            frame = read(path, dtype=str if as_text else ids).rename(columns=renames)
+            commas = sep == ";" and not as_text
+            frame = read(path, dtype=str if as_text or commas else ids).rename(columns=renames)
+            if commas:
+                frame = _numbers_of(frame, set(ID_COLUMNS))
     except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
         raise SpendError(f"{option}: {path.name} cannot be read: {error}") from error
     if names:
         _no_misspelt(frame.columns, names, option, path)
+    return frame
+
+
+DELIMITERS = (",", ";", "\t", "|")
+# A number as a spreadsheet with a decimal comma writes it: 12,50 or 1.234,50 (points group thousands).
+DECIMAL_COMMA = r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?"
+
+
+def delimiter_of(header: str) -> str:
+    """`,` unless the header line holds no comma and does hold semicolons, tabs or pipes: Excel saves CSV
+    with `;` where the decimal mark is a comma (so data rows hold commas), and text exports use tabs."""
+    return next((d for d in DELIMITERS if d in header), ",")
+
+
+def _header_line(path: Path) -> str:
+    with path.open(encoding="utf-8-sig", errors="replace") as lines:
+        return lines.readline()
+
+
+def _numbers_of(frame: pd.DataFrame, ids: set[str]) -> pd.DataFrame:
+    """A semicolon CSV's columns as a comma-CSV's are read (numbers where every value is one), its numbers
+    written with a decimal comma (`12,50`, `1.234,50`: Excel's CSV where the comma is the decimal mark)
+    read as such; ids stay text. A column mixing the two marks (`1.5` beside `12,50`) stays text, so the
+    command reading it names it rather than take 1.5 for 15."""
+    import pandas as pd
+
+    for column in frame.columns:
+        if column in ids:
+            continue
+        text = frame[column].str.strip()
+        given = text.dropna()
+        if given.str.contains(",", regex=False).any() and given.str.fullmatch(DECIMAL_COMMA).all():
+            text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        try:
+            frame[column] = pd.to_numeric(text)
+        except (ValueError, TypeError):
+            continue  # text, as read_csv would leave it
     return frame
 
 

@@ -398,6 +398,19 @@ def test_price_quotes_refuse_bad_products_and_rules_in_one_line(shop, tmp_path):
     assert not (tmp_path / "quotes.csv").exists()  # nothing written by a refused request
 
 
+def test_a_bad_product_row_is_refused_before_any_elasticity_is_read(shop, tmp_path, monkeypatch):
+    """Elasticities fitted on a large history take minutes; a row priced at infinity was refused only
+    after them."""
+    import spend.training.pricing as pricing
+
+    def read(*args, **kwargs):
+        raise AssertionError("elasticities read before the products were checked")
+
+    monkeypatch.setattr(pricing, "_quoting_model", read)
+    endless = {"product_id": ["P1"], "price": [float("inf")], "cost": [1.0]}
+    _refused(_quote_files(tmp_path, endless), "P1: price, cost, floor and cap must be finite")
+
+
 def test_pricing_trains_beside_ols_on_a_holdout_and_registers(shop):
     trained = json.loads(_ok(["train", "pricing", "--json"]))
     assert set(trained["comparison"]) == {"spend", "ols_controls", "ols"}
