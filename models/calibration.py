@@ -28,7 +28,8 @@ TIE_BREAK = 1e-6  # the raw score's share of a probability: enough to order ties
 
 
 def _logistic(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    with np.errstate(over="ignore"):  # exp(-x) of a very negative score is inf: the probability is 0
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 class MonotoneCalibrator(BaseEstimator):

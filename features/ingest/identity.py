@@ -54,7 +54,7 @@ def _holding_nul(column: pd.Series) -> np.ndarray | None:
     if not (isinstance(column.dtype, pd.StringDtype) or column.dtype == object):
         return None
     try:
-        holding = column.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
+        holding = column.str.contains("\x00", regex=False).to_numpy(dtype=bool, na_value=False)
     except (AttributeError, TypeError):  # an object column of something other than text
         return None
     return holding if holding.any() else None

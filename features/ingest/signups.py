@@ -51,7 +51,8 @@ def known_dates(store, table: str) -> pd.Series:
     stored = store.latest(table, key, [key, column]).dropna()
     dates = pd.Series(stored[column].to_numpy(), index=stored[key].astype(str).to_numpy())
     first = first_lines(store, key)
-    return dates.combine_first(first) if len(dates) else first
+    extra = first[~first.index.isin(dates.index)]  # not concatenated when empty: pandas 3 reads its dtype
+    return pd.concat([dates, extra]) if len(dates) and len(extra) else dates if len(dates) else first
 
 
 def first_lines(store, key: str = "customer_id") -> pd.Series:
