@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 
 import pandas as pd
 from pandas.errors import OutOfBoundsDatetime
@@ -283,16 +284,31 @@ def _before_listing(model, plan: pd.DataFrame) -> list[str]:
     return [f"planned days before a launch's listing day move nothing, it is not on sale yet: {first_few(named)}"]
 
 
-def latest_counts(counts: pd.DataFrame, as_of: pd.Timestamp, zone: str = "UTC") -> pd.DataFrame:
-    """Each product x store's last stock count before the shop's day `as_of` (its clock: `zone`), with
-    its age in days."""
-    ts = pd.to_datetime(counts["ts"], utc=True).dt.tz_convert(zone).dt.tz_localize(None)
+def latest_counts(
+    counts: pd.DataFrame, as_of: pd.Timestamp, zone: str = "UTC", stores: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """Each product x store's last stock count before the day `as_of` on its store's clock (`stores`: the
+    stores keeping another zone than the shop's, `zone`), with its age in days."""
+    ts = _local(pd.to_datetime(counts["ts"], utc=True), counts["store_id"], zone, stores or {})
     before = counts.assign(ts=ts)[ts < as_of].sort_values("ts", kind="stable")
     last = before.drop_duplicates(["product_id", "store_id"], keep="last").copy()
     last["product_id"], last["store_id"] = last["product_id"].astype(str), last["store_id"].astype(str)
     last["count_age_days"] = (as_of - last["ts"].dt.normalize()).dt.days - 1
     keep = ["product_id", "store_id", "on_hand", "on_order", "lead_time_days", "count_age_days"]
     return last[keep].reset_index(drop=True)
+
+
+def _local(ts: pd.Series, store_ids: pd.Series, zone: str, stores: Mapping[str, str]) -> pd.Series:
+    """Each instant as its store's clock showed it, without a zone (in the instants' own unit: an as-of day
+    centuries ahead is still compared, not out of nanoseconds' range)."""
+    if not stores:
+        return ts.dt.tz_convert(zone).dt.tz_localize(None)
+    zones = store_ids.astype(str).map(stores).fillna(zone).to_numpy()
+    out = pd.Series(pd.NaT, index=ts.index, dtype=f"datetime64[{ts.dt.unit}]")
+    for name in pd.unique(zones):
+        mine = zones == name
+        out[mine] = ts[mine].dt.tz_convert(name).dt.tz_localize(None).to_numpy()
+    return out
 
 
 def check_counts(stock: pd.DataFrame, pairs: pd.DataFrame, as_of: pd.Timestamp, lead_time_given: bool) -> None:
@@ -363,7 +379,7 @@ def replenish(
         known = forecastable(model)
         plan = check_plan(plan, model.last_date_, set(known["product_id"]), model.horizon, set(known["store_id"]))
     if counted:
-        stock = latest_counts(counts, as_of, zone)
+        stock = latest_counts(counts, as_of, zone, getattr(model, "store_zones_", None))
         check_counts(stock, pairs, as_of, lead_time_days is not None)
         stock = pairs.merge(stock, on=["product_id", "store_id"])
     else:

@@ -1,5 +1,7 @@
 """The shop's days: daily snapshots count days from the shop's local midnight (SPEND_TIMEZONE), not
 from midnight UTC, so a store eight hours behind UTC keeps its evening sales in the day they were made.
+A store whose lines name another zone (`time_zone`, as Square exports it) has its product x store days
+cut at its own midnight (`StoreClocks`); chain-wide figures (a product's price) keep the shop's.
 
 Daily windows are computed on wall-clock seconds (an instant plus its zone's offset then), where every
 local day is 86,400 seconds and midnight is a multiple of them, so the window arithmetic of
@@ -9,6 +11,7 @@ midnight was. In UTC both conversions are the identity.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,3 +59,46 @@ class ShopClock:
 
 
 UTC = ShopClock()
+HALF_DAY = pd.Timedelta(hours=12)
+
+
+def days_ended(cutoffs: pd.Series, clock: ShopClock) -> pd.Series:
+    """The calendar day that ended at each cut-off (a snapshot's event_timestamp), on the shop's clock: the
+    midnight nearest each one, less a day, so a store whose own midnight cuts its days (hours from the
+    shop's) still has each day under its own date."""
+    return clock.dates(cutoffs + HALF_DAY) - pd.Timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class StoreClocks:
+    """The shop's clock, and the stores that keep another one: (store_id, zone) pairs."""
+
+    shop: ShopClock = UTC
+    stores: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, shop: ShopClock, zones: Mapping[str, str]) -> StoreClocks:
+        return cls(shop, tuple(sorted((str(k), v) for k, v in zones.items() if v != shop.zone)))
+
+    @property
+    def zones(self) -> dict[str, str]:
+        return dict(self.stores)
+
+    def zone_of(self, store_ids) -> np.ndarray:
+        """Each store's zone (the shop's where its lines name none)."""
+        ids = pd.Series(np.asarray(store_ids, dtype=object)).astype(str)
+        return ids.map(self.zones).fillna(self.shop.zone).to_numpy(dtype=object)
+
+
+def store_zones(lines: pd.DataFrame) -> dict[str, str]:
+    """Each store's zone: the one most of its lines name (`time_zone`; ties to the first in order). A store
+    whose lines name none keeps the shop's clock, and so does every store of a history without zones."""
+    if "time_zone" not in lines.columns or "store_id" not in lines.columns:
+        return {}
+    named = lines[["store_id", "time_zone"]].dropna()
+    if named.empty:
+        return {}
+    counts = named.astype(str).value_counts().reset_index(name="n")
+    counts = counts.sort_values(["store_id", "n", "time_zone"], ascending=[True, False, True], kind="stable")
+    first = counts.drop_duplicates("store_id")
+    return dict(zip(first["store_id"], first["time_zone"], strict=True))

@@ -4,8 +4,9 @@ A history without any store_id is one shop (store `all`); lines without a store 
 stores are the store `unassigned` (build.py says which). Demand rows are dense (a day without sales is
 a row with zero units: demand models need the zeros) from each product x store's first sale to the end
 of the history (the last day any line was sold), so a product that stopped selling shows its zeros. A
-row with event_timestamp T describes the shop's day that ended at T (days start at the shop's local
-midnight, SPEND_TIMEZONE: features/compute/days.py). Where inventory counts are ingested,
+row with event_timestamp T describes the day that ended at T (days start at the shop's local
+midnight, SPEND_TIMEZONE, or at the store's own where its lines name another zone:
+features/compute/days.py). Where inventory counts are ingested,
 `stockout_1d` is 1 on a day that closed with nothing on hand (the day's sales were capped by the
 shelf, not by demand), 0 on a day that closed with stock, and empty where no count was taken.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from spend.features.compute.days import DAY, UTC, ShopClock
+from spend.features.compute.days import DAY, UTC, ShopClock, StoreClocks
 from spend.features.compute.windows import EventIndex, daily_cutoffs, seconds
 
 DEMAND_COLUMNS = (
@@ -49,14 +50,40 @@ def demand_snapshots(
     until: pd.Timestamp,
     inventory: pd.DataFrame | None = None,
     history_end: pd.Timestamp | None = None,
-    clock: ShopClock = UTC,
+    clock: ShopClock | StoreClocks = UTC,
 ) -> pd.DataFrame:
     """`history_end`: the last line's time in the whole history, given when `transactions` holds only some
-    products (a Spark partition); every series runs to the day after it. Days are the shop's (`clock`)."""
+    products (a Spark partition); every series runs to the day after it. Days are the shop's (`clock`), or
+    each store's own where `clock` names the stores keeping another (StoreClocks)."""
     if transactions.empty:
         return pd.DataFrame(columns=["product_id", "store_id", "event_timestamp", *DEMAND_COLUMNS])
     missing = ONE_SHOP if transactions["store_id"].isna().all() else NO_STORE
-    lines = _lines(transactions.assign(store_id=transactions["store_id"].astype(object).fillna(missing)))
+    transactions = transactions.assign(store_id=transactions["store_id"].astype(object).fillna(missing))
+    clocks = clock if isinstance(clock, StoreClocks) else StoreClocks(clock)
+    if not clocks.stores:
+        return _store_days(transactions, until, inventory, history_end, clocks.shop)
+    # every store's series runs to the day after the whole history's last line, on its own calendar
+    end = transactions["ts"].max() if history_end is None else history_end
+    zone = clocks.zone_of(transactions["store_id"])
+    counted = None if inventory is None or inventory.empty else clocks.zone_of(inventory["store_id"])
+    parts = [
+        _store_days(
+            transactions[zone == name],
+            until,
+            None if counted is None else inventory[counted == name],
+            end,
+            ShopClock(name),
+        )
+        for name in pd.unique(zone)
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _store_days(
+    transactions: pd.DataFrame, until: pd.Timestamp, inventory, history_end, clock: ShopClock
+) -> pd.DataFrame:
+    """Demand snapshots of stores that keep one clock (`clock`); every line names its store."""
+    lines = _lines(transactions)
     pair = lines["product_id"].astype(str) + "\x1f" + lines["store_id"].astype(str)
     ids = pd.Index(pd.unique(pair))
     code = ids.get_indexer(pair)

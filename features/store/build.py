@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from spend.core.errors import SpendError
 from spend.core.files import exclusive
 from spend.core.settings import SpendSettings
 from spend.features.compute.customer_activity import customer_snapshots
-from spend.features.compute.days import ShopClock
+from spend.features.compute.days import ShopClock, StoreClocks, store_zones
 from spend.features.compute.products import NO_STORE, ONE_SHOP, demand_snapshots, pricing_snapshots
 from spend.features.compute.terminals import terminal_snapshots
 from spend.features.governance.after_erasure import erasures_held_off
@@ -61,6 +61,9 @@ class BuildReport:
     built_at: str
     skipped: dict[str, str]  # feature group -> why it has no rows (a history without what it needs)
     kept_since: str | None = None  # snapshots before it are not written: `spend retention apply` deleted them
+    # stores whose lines name another zone than SPEND_TIMEZONE: their product x store days are cut at
+    # their own midnight (features/compute/days.py), and the demand history reads them so
+    store_zones: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,11 +139,11 @@ def _build(settings: SpendSettings, until: pd.Timestamp, progress: Callable[[str
     folder = settings.paths.feature_snapshots
     folder.mkdir(parents=True, exist_ok=True)
     build = _build_on_spark if settings.env == "cluster" else _build_here
-    since = retained_since(settings)
-    rows, coverage = build(settings, store, until, folder, progress, since)
+    since, clocks = retained_since(settings), store_clocks(settings, store, ds.field("ts") < until)
+    rows, coverage = build(settings, store, until, folder, progress, clocks, since)
     batches = sorted(set().union(*(store.committed_ids(t) for t in INPUT_TABLES)))
     built_at, kept = datetime.now(UTC).isoformat(), None if since is None else since.isoformat()
-    report = BuildReport(until.isoformat(), rows, batches, built_at, skipped_groups(coverage), kept)
+    report = BuildReport(until.isoformat(), rows, batches, built_at, skipped_groups(coverage), kept, clocks.zones)
     (folder / "manifest.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
     lineage.emit(
         settings.paths.home,
@@ -183,8 +186,16 @@ def _coverage(settings: SpendSettings, store: OfflineStore) -> Coverage:
     return coverage
 
 
+def store_clocks(settings: SpendSettings, store: OfflineStore, where: ds.Expression) -> StoreClocks:
+    """The shop's clock, and the stores whose lines (`where` holds for) mostly name another zone."""
+    return StoreClocks.of(ShopClock(settings.timezone), store_zones(store.read("transactions", STORE_ZONE, where)))
+
+
+STORE_ZONE = ["store_id", "time_zone"]
+
+
 def _build_here(
-    settings, store: OfflineStore, until: pd.Timestamp, folder: Path, progress, since=None
+    settings, store: OfflineStore, until: pd.Timestamp, folder: Path, progress, clocks: StoreClocks, since=None
 ) -> tuple[dict, Coverage]:
     """The four groups in this process, each read a range of its entity's ids at a time (as Spark partitions
     them), so memory follows the range, not the history: customers CUSTOMERS_PER_READ at a time, terminals
@@ -205,7 +216,7 @@ def _build_here(
     rows["terminal"] = _write_chunks(folder / SNAPSHOT_FILES["terminal"], _retained(terminals, since))
     end, prices = history_end(store, before), []
     progress("product_store")
-    demand = _product_ranges(store, before, until, end, prices, ShopClock(settings.timezone))
+    demand = _product_ranges(store, before, until, end, prices, clocks)
     rows["product_store"] = _write_chunks(folder / SNAPSHOT_FILES["product_store"], _retained(demand, since))
     progress("product")
     rows["product"] = _write_chunks(folder / SNAPSHOT_FILES["product"], _retained(prices, since))
@@ -237,13 +248,16 @@ def _id_ranges(ids: np.ndarray):
         yield (ds.field("customer_id") >= first) & (ds.field("customer_id") <= last)
 
 
-def _product_ranges(store: OfflineStore, before: ds.Expression, until: pd.Timestamp, end, prices: list, clock):
-    """Demand snapshots of a range of products at a time; each range's pricing snapshots (a row per product
-    and day, small) are kept in `prices`, so the lines are read once for both groups."""
+def _product_ranges(
+    store: OfflineStore, before: ds.Expression, until: pd.Timestamp, end, prices: list, clocks: StoreClocks
+):
+    """Demand snapshots of a range of products at a time (each store's days on its clock); each range's
+    pricing snapshots (a row per product and the shop's day, small) are kept in `prices`, so the lines are
+    read once for both groups."""
     for mine in _line_ranges(store, "product_id", before):
         lines = store.read("transactions", PRODUCT_LINE_COLUMNS, mine & before)
-        prices.append(pricing_snapshots(lines, until, clock))
-        yield demand_snapshots(lines, until, _before(store.read("inventory", None, mine), until), end, clock)
+        prices.append(pricing_snapshots(lines, until, clocks.shop))
+        yield demand_snapshots(lines, until, _before(store.read("inventory", None, mine), until), end, clocks)
 
 
 def _line_ranges(store: OfflineStore, key: str, where: ds.Expression):
@@ -280,7 +294,9 @@ def _line_column(store: OfflineStore, column: str, where: ds.Expression | None) 
         return store.dataset("transactions").to_table(columns=[column], filter=where).column(column)
 
 
-def _build_on_spark(settings, store: OfflineStore, until: pd.Timestamp, folder: Path, progress, since=None):
+def _build_on_spark(
+    settings, store: OfflineStore, until: pd.Timestamp, folder: Path, progress, clocks: StoreClocks, since=None
+):
     from spend.features.store.spark_session import require_spark
 
     require_spark()  # before importing the Spark build, which needs pyspark
@@ -292,7 +308,7 @@ def _build_on_spark(settings, store: OfflineStore, until: pd.Timestamp, folder: 
     def write(group: str, run: Callable[[Path], int]) -> int:
         return _swap_in(folder / SNAPSHOT_FILES[group], run, settings if group == "customer" else None)
 
-    return build_groups_on_spark(settings, store, until, write, progress, since), coverage
+    return build_groups_on_spark(settings, store, until, write, progress, clocks, since), coverage
 
 
 def _before(frame: pd.DataFrame, until: pd.Timestamp) -> pd.DataFrame:

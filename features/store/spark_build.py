@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from spend.core.settings import SpendSettings
 from spend.features.compute import customer_activity, products, terminals
-from spend.features.compute.days import ShopClock
+from spend.features.compute.days import StoreClocks
 from spend.features.ingest.store import OfflineStore, _types_mapper
 from spend.features.schema.tables import TABLES
 from spend.features.store import layout
@@ -94,6 +94,7 @@ def build_groups_on_spark(
     until: pd.Timestamp,
     write: Callable,
     progress: Callable[[str], None],
+    clocks: StoreClocks,
     since: pd.Timestamp | None = None,
 ) -> dict[str, int]:
     """Every group's snapshots, each through `write(group name, fill)` (fill writes a staging folder and
@@ -109,7 +110,7 @@ def build_groups_on_spark(
         progress(group.name)
         tagged = _tagged(group, tables)
         end = None if history_end is None else pd.Timestamp(history_end)
-        compute = partial(_compute, group.name, until, end, ShopClock(settings.timezone))
+        compute = partial(_compute, group.name, until, end, clocks)
         rows[group.name] = write(group.name, partial(_run, spark, group, tagged, compute, settings, since))
     return rows
 
@@ -233,8 +234,11 @@ def _partition(compute: Callable, schema: pa.Schema, batches: Iterator[pa.Record
         yield from out.to_batches(max_chunksize=OUTPUT_BATCH)
 
 
-def _compute(name: str, until: pd.Timestamp, history_end: pd.Timestamp | None, clock, inputs: dict) -> Iterator:
-    """The local build's call for group `name`, on one partition's tables."""
+def _compute(
+    name: str, until: pd.Timestamp, history_end: pd.Timestamp | None, clocks: StoreClocks, inputs: dict
+) -> Iterator:
+    """The local build's call for group `name`, on one partition's tables (`clocks`: the shop's, and the
+    stores keeping another, found on the whole history by build.py)."""
     empty = pd.DataFrame()
     tx = inputs.get("transactions", empty)
     if name == "customer":
@@ -246,9 +250,9 @@ def _compute(name: str, until: pd.Timestamp, history_end: pd.Timestamp | None, c
     elif name == "terminal" and not tx.empty:
         yield terminals.terminal_snapshots(tx, inputs.get("fraud_labels", empty), until)
     elif name == "product_store" and not tx.empty:
-        yield products.demand_snapshots(tx, until, inputs.get("inventory", empty), history_end, clock)
+        yield products.demand_snapshots(tx, until, inputs.get("inventory", empty), history_end, clocks)
     elif name == "product" and not tx.empty:
-        yield products.pricing_snapshots(tx, until, clock)
+        yield products.pricing_snapshots(tx, until, clocks.shop)
 
 
 def _arrow_schema(group: Group) -> pa.Schema:

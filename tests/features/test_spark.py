@@ -62,6 +62,7 @@ def builds(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("spark")
     config = SimulationConfig(customers=500, days=200, seed=8, start=date(2025, 1, 1), products=15, stores=3)
     write_simulation(simulate(config), root / "sim")
+    _in_another_zone(root / "sim" / "transactions.csv", "S001", "America/Los_Angeles")
     local = SpendSettings(home=root / "home", pseudonym_key=TEST_KEY)
     for table in TABLE_ORDER:
         ingest(root / "sim" / f"{table}.csv", IngestOptions(table), local)
@@ -79,6 +80,14 @@ def builds(tmp_path_factory) -> dict:
         out[f"{env}_report"] = build_snapshots(settings, UNTIL)
         shutil.copytree(settings.paths.feature_snapshots, root / env)
     return out
+
+
+def _in_another_zone(path: Path, store: str, zone: str) -> None:
+    """One store's lines name its own zone (their times keep their offsets): both builds cut its product
+    x store days at its midnight."""
+    lines = pd.read_csv(path, dtype=str, keep_default_na=False)
+    lines["time_zone"] = (lines["store_id"] == store).map({True: zone, False: ""})
+    lines.to_csv(path, index=False, lineterminator="\n")
 
 
 def _corrected_signups(root: Path, settings: SpendSettings) -> pd.Series:
@@ -107,6 +116,7 @@ def test_the_spark_build_writes_the_local_builds_snapshots(builds, group):
     pd.testing.assert_frame_equal(local, spark[local.columns], check_exact=True)
     assert builds["cluster_report"].rows == builds["local_report"].rows
     assert builds["cluster_report"].skipped == builds["local_report"].skipped
+    assert builds["cluster_report"].store_zones == builds["local_report"].store_zones == {"S001": "America/Los_Angeles"}
     assert local["event_timestamp"].min() >= builds["kept_since"]  # none before the retention's cut-off
 
 

@@ -3,6 +3,8 @@ on UTC's: a New York shop's evening is the day it was."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from spend.core.settings import SpendSettings
@@ -81,3 +83,57 @@ def test_a_listing_in_the_shops_evening_launches_that_day():
     catalogue = Catalogue.of(rows)
     assert catalogue.launches([], NEW_YORK)["ds"].tolist() == [pd.Timestamp("2026-03-08")]
     assert catalogue.launches([])["ds"].tolist() == [pd.Timestamp("2026-03-09")]
+
+
+def test_a_store_whose_lines_name_another_zone_has_its_days_cut_at_its_own_midnight(
+    settings, tmp_path, monkeypatch, write_csv
+):
+    """A New York shop's Los Angeles store (Square's `Time Zone`): its 22:30 sale is that day's demand in
+    Los Angeles, where the shop's clock already showed the next day; the shop's own store is unchanged."""
+    from typer.testing import CliRunner
+
+    from spend.cli import app
+    from spend.features.ingest.pipeline import IngestOptions, ingest
+    from tests.features.test_validation_rules import NOW
+
+    monkeypatch.setenv("SPEND_TIMEZONE", NEW_YORK)
+    shop = settings.model_copy(update={"timezone": NEW_YORK})
+    la, ny = "America/Los_Angeles", NEW_YORK
+    lines = [
+        ("o1", "NYC", ny, "2026-01-05 21:30", 2.0),
+        ("o2", "LAX", la, "2026-01-05 22:30", 3.0),  # 01:30 on the 6th in New York
+        ("o3", "NYC", ny, "2026-01-08 12:00", 1.0),
+        ("o4", "LAX", la, "2026-01-08 12:00", 1.0),
+        ("o5", "LAX", None, "2026-01-07 12:00", 1.0),  # a line without its zone: its store's is the most named
+    ]
+    frame = pd.DataFrame(lines, columns=["order_id", "store_id", "time_zone", "ts", "quantity"])
+    path = write_csv(frame.assign(customer_id="c1", product_id="p1", unit_price=10.0))
+    assert ingest(path, IngestOptions("transactions"), shop, now=NOW).accepted == 5
+    built = CliRunner().invoke(app, ["features", "build", "--until", "2026-01-10", "--json"])
+    assert built.exit_code == 0, built.output
+    manifest = json.loads((shop.paths.feature_snapshots / "manifest.json").read_text())
+    assert manifest["store_zones"] == {"LAX": la}  # New York keeps the shop's clock
+    history = read_history(shop).history.set_index(["store_id", "date"])["units"]
+    assert history[("LAX", pd.Timestamp("2026-01-05"))] == 3.0 and history[("LAX", pd.Timestamp("2026-01-06"))] == 0
+    assert history[("LAX", pd.Timestamp("2026-01-07"))] == 1.0
+    assert history[("NYC", pd.Timestamp("2026-01-05"))] == 2.0 and history[("NYC", pd.Timestamp("2026-01-06"))] == 0
+    last = history.groupby(level="store_id").apply(lambda s: s.index.get_level_values("date").max())
+    assert last.to_dict() == {"LAX": pd.Timestamp("2026-01-08"), "NYC": pd.Timestamp("2026-01-08")}
+
+
+def test_a_stores_counts_are_read_on_its_own_clock():
+    counts = pd.DataFrame(
+        {
+            "product_id": ["p1", "p1"],
+            "store_id": ["NYC", "LAX"],
+            "ts": pd.to_datetime(["2026-01-08 03:00", "2026-01-08 06:00"], utc=True),  # 22:00 in either store
+            "on_hand": [4.0, 5.0],
+            "on_order": [0.0, 0.0],
+            "lead_time_days": [2.0, 2.0],
+        }
+    )
+    as_of = pd.Timestamp("2026-01-08")
+    stores = {"LAX": "America/Los_Angeles"}
+    counted = latest_counts(counts, as_of, NEW_YORK, stores).set_index("store_id")["count_age_days"]
+    assert counted.to_dict() == {"NYC": 0, "LAX": 0}  # both counted at the close of the 7th
+    assert latest_counts(counts, as_of, NEW_YORK)["store_id"].tolist() == ["NYC"]  # on the shop's clock: the 8th

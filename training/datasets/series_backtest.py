@@ -10,6 +10,7 @@ nobody bought it, its last price before.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +22,7 @@ from spend.core.experiments import DemandConfig
 from spend.core.registry import ModelSpec
 from spend.core.settings import SpendSettings
 from spend.features.compute.catalogue import Catalogue
-from spend.features.compute.days import ShopClock
+from spend.features.compute.days import ShopClock, days_ended
 from spend.features.compute.products import ONE_SHOP
 from spend.features.ingest.store import OfflineStore
 from spend.features.store.definitions import SNAPSHOT_FILES
@@ -39,6 +40,7 @@ class Series:
     skipped: str | None  # what this history could not give the forecaster, in one line
     catalogue: Catalogue = field(default_factory=lambda: Catalogue.of(pd.DataFrame()))
     launches: pd.DataFrame | None = None  # catalogued products without a sale: product_id, category, ds
+    zones: dict[str, str] = field(default_factory=dict)  # stores on another clock than the shop's
 
 
 def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> Series:
@@ -49,7 +51,7 @@ def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> 
     if snap.empty:
         raise SpendError("no product demand in the feature snapshots: no purchase was ingested (see `spend ingest`)")
     clock = ShopClock(settings.timezone)
-    date = clock.dates(snap["event_timestamp"]) - pd.Timedelta(days=1)
+    date = days_ended(snap["event_timestamp"], clock)  # each store's day, where its own midnight cut it
     if as_of is not None:  # the days before the as-of day, on the shop's calendar
         before = date < pd.Timestamp(as_of.date())
         snap, date = snap[before.to_numpy()], date[before]
@@ -74,7 +76,14 @@ def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> 
         notes.append(f"no store_id: one series per product for the whole shop (store {ONE_SHOP!r})")
     if not history["stockout"].notna().any():
         notes.append("no inventory: stock-out days are not known, all are scored")
-    return Series(history, "; ".join(notes) or None, shelf, shelf.launches(history["product_id"].unique(), clock.zone))
+    launches = shelf.launches(history["product_id"].unique(), clock.zone)
+    return Series(history, "; ".join(notes) or None, shelf, launches, _store_zones(settings))
+
+
+def _store_zones(settings: SpendSettings) -> dict[str, str]:
+    """The stores the feature build cut on their own clocks (its manifest; none before 2026-12-07)."""
+    path = settings.paths.feature_snapshots / "manifest.json"
+    return dict(json.loads(path.read_text()).get("store_zones", {})) if path.exists() else {}
 
 
 def _priced_units(snap: pd.DataFrame) -> np.ndarray:
@@ -145,6 +154,7 @@ def evaluate(spec: ModelSpec, config: DemandConfig, data: Series, params: dict) 
     contenders = {name: make().fit(train, launches=data.launches) for name, make in scorers.items()}
     for name, model in contenders.items():  # replenishment widens cover periods by each one's own
         model.cover_correlation_ = cover_correlation(result.forecasts[result.forecasts["scorer"] == name])
+        model.store_zones_ = data.zones  # replenishment reads each store's counts on its clock
     priced = getattr(contenders["spend"], "price_note_", None)  # no elasticity could be estimated
     details = {
         "windows": result.windows,
