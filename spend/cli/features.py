@@ -59,6 +59,7 @@ def build_command(
                 "batches": len(report.batches),
                 "skipped": report.skipped,
                 "kept_since": report.kept_since,
+                "store_zones": report.store_zones,
             }
         )
         return
@@ -68,6 +69,10 @@ def build_command(
     console.print(table)
     for group, why in report.skipped.items():
         console.print(f"skipped {group}: {why}", highlight=False)
+    if report.store_zones:
+        own = ", ".join(f"{store} ({zone})" for store, zone in list(report.store_zones.items())[:10])
+        more = f" and {len(report.store_zones) - 10} more" if len(report.store_zones) > 10 else ""
+        console.print(f"stores counting days from their own midnight: {own}{more}", highlight=False)
     if report.kept_since:
         console.print(
             f"snapshots kept from {report.kept_since[:10]}: `spend retention apply` deleted the older ones, "

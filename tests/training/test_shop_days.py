@@ -112,7 +112,9 @@ def test_a_store_whose_lines_name_another_zone_has_its_days_cut_at_its_own_midni
     built = CliRunner().invoke(app, ["features", "build", "--until", "2026-01-10", "--json"])
     assert built.exit_code == 0, built.output
     manifest = json.loads((shop.paths.feature_snapshots / "manifest.json").read_text())
-    assert manifest["store_zones"] == {"LAX": la}  # New York keeps the shop's clock
+    assert manifest["store_zones"] == json.loads(built.stdout)["store_zones"] == {"LAX": la}  # NYC: the shop's
+    told = CliRunner().invoke(app, ["features", "build", "--until", "2026-01-10"])
+    assert f"stores counting days from their own midnight: LAX ({la})" in " ".join(told.output.split())
     history = read_history(shop).history.set_index(["store_id", "date"])["units"]
     assert history[("LAX", pd.Timestamp("2026-01-05"))] == 3.0 and history[("LAX", pd.Timestamp("2026-01-06"))] == 0
     assert history[("LAX", pd.Timestamp("2026-01-07"))] == 1.0
