@@ -175,3 +175,18 @@ def test_work_that_counted_nothing_leaves_no_empty_bar(monkeypatch):
                 done(3, 3)
         shown = screen.getvalue()
         assert ("3/3" in shown) is counted and "None" not in shown
+
+
+def test_work_that_fails_before_counting_leaves_no_empty_bar(monkeypatch):
+    """`spend price-quote` refusing a row before any elasticity was counted left "0/None" above its error."""
+    import io
+
+    from rich.console import Console
+
+    from spend.core import console
+
+    screen = io.StringIO()
+    monkeypatch.setattr(console, "errors", Console(file=screen, force_terminal=False, width=100))
+    with pytest.raises(ValueError), console.count_progress("elasticities"):
+        raise ValueError("a bad row")
+    assert "None" not in screen.getvalue()

@@ -84,9 +84,11 @@ def count_progress(title: str, enabled: bool = True) -> Iterator[Callable[[int, 
         return
     with _bar() as progress:
         task = progress.add_task(title, total=None)
-        yield lambda count, total: progress.update(task, completed=count, total=total)
-        if progress.tasks[0].total is None:  # nothing was counted (a model read, not fitted): no "0/None" left
-            progress.remove_task(task)
+        try:
+            yield lambda count, total: progress.update(task, completed=count, total=total)
+        finally:  # nothing counted (a model read, not fitted, or an error first): no "0/None" left
+            if progress.tasks[0].total is None:
+                progress.remove_task(task)
 
 
 def _bar() -> Progress:
