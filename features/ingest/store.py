@@ -155,6 +155,15 @@ class OfflineStore:
     def has_rows(self, table: str) -> bool:
         return bool(self.files(table))
 
+    def has_column(self, table: str, column: str) -> bool:
+        """Whether any committed file of the table has `column` (a home written before a field was added
+        has files without it; the first file's schema is looked at first, every file's only if needed)."""
+        files = self.files(table)
+        if not files:
+            return False
+        with readable(table):
+            return column in pq.read_schema(files[0]).names or column in _unified(files).schema.names
+
     def count(self, table: str, where: ds.Expression | None = None) -> int:
         """Committed rows of a table (that `where` holds for), counted without reading them into memory."""
         files = self.files(table)

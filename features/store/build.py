@@ -187,8 +187,13 @@ def _coverage(settings: SpendSettings, store: OfflineStore) -> Coverage:
 
 
 def store_clocks(settings: SpendSettings, store: OfflineStore, where: ds.Expression) -> StoreClocks:
-    """The shop's clock, and the stores whose lines (`where` holds for) mostly name another zone."""
-    return StoreClocks.of(ShopClock(settings.timezone), store_zones(store.read("transactions", STORE_ZONE, where)))
+    """The shop's clock, and the stores whose lines (`where` holds for) mostly name another zone: only the
+    lines that name a zone are read (most histories have none)."""
+    shop = ShopClock(settings.timezone)
+    if not store.has_column("transactions", "time_zone"):
+        return StoreClocks(shop)
+    zoned = store.read("transactions", STORE_ZONE, where & ds.field("time_zone").is_valid())
+    return StoreClocks.of(shop, store_zones(zoned))
 
 
 STORE_ZONE = ["store_id", "time_zone"]

@@ -139,3 +139,32 @@ def test_a_stores_counts_are_read_on_its_own_clock():
     counted = latest_counts(counts, as_of, NEW_YORK, stores).set_index("store_id")["count_age_days"]
     assert counted.to_dict() == {"NYC": 0, "LAX": 0}  # both counted at the close of the 7th
     assert latest_counts(counts, as_of, NEW_YORK)["store_id"].tolist() == ["NYC"]  # on the shop's clock: the 8th
+
+
+def test_a_home_whose_first_file_predates_the_zone_column_still_finds_a_stores_zone(settings, write_csv):
+    """Files written before `time_zone` existed lack the column (Arrow reads a folder by its first file's
+    schema): the build reads only lines that name a zone, from every file that has the column."""
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    from spend.features.ingest.pipeline import IngestOptions, ingest
+    from spend.features.ingest.store import OfflineStore
+    from spend.features.store.build import store_clocks
+    from tests.features.test_validation_rules import NOW
+
+    def lines(order: str, zone: str | None):
+        frame = pd.DataFrame(
+            {"order_id": [order], "store_id": ["LAX"], "time_zone": [zone], "ts": ["2026-01-05 10:00"]}
+        )
+        return write_csv(frame.assign(customer_id="c1", product_id="p1", quantity=1.0, unit_price=2.0), f"{order}.csv")
+
+    ingest(lines("o1", None), IngestOptions("transactions"), settings, now=NOW)
+    store = OfflineStore(settings.paths)
+    (old,) = store.files("transactions")
+    pq.write_table(pq.read_table(old).drop_columns(["time_zone"]), old)  # as a Spend before the field wrote it
+    everything = ds.scalar(True)
+    assert not store.has_column("transactions", "time_zone")
+    assert store_clocks(settings, store, everything).stores == ()
+    ingest(lines("o2", "America/Los_Angeles"), IngestOptions("transactions"), settings, now=NOW)
+    assert store.has_column("transactions", "time_zone")
+    assert store_clocks(settings, store, everything).zones == {"LAX": "America/Los_Angeles"}
