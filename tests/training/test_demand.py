@@ -411,8 +411,15 @@ def test_a_bad_product_row_is_refused_before_any_elasticity_is_read(shop, tmp_pa
     _refused(_quote_files(tmp_path, endless), "P1: price, cost, floor and cap must be finite")
 
 
-def test_pricing_trains_beside_ols_on_a_holdout_and_registers(shop):
-    trained = json.loads(_ok(["train", "pricing", "--json"]))
+@pytest.fixture(scope="module")
+def pricing(shop) -> dict:
+    """`spend train pricing` once, for the tests that need its champion: after the tests above, which quote
+    and estimate without one (the file's order), whichever of them a `-k` selects."""
+    return json.loads(_ok(["train", "pricing", "--json"]))
+
+
+def test_pricing_trains_beside_ols_on_a_holdout_and_registers(shop, pricing):
+    trained = pricing
     assert set(trained["comparison"]) == {"spend", "ols_controls", "ols"}
     for row in trained["comparison"].values():
         assert 0 < row["response_rloss"] < 5 and 0 < row["response_rmse"] < 5 and 0 <= row["significant_share"] <= 1
@@ -427,8 +434,8 @@ def test_pricing_trains_beside_ols_on_a_holdout_and_registers(shop):
     assert scored["products"] == 16
 
 
-def test_the_registered_models_answer_through_mlflows_python_function_flavor(shop):
-    """After `spend train pricing` (the test above): a data scientist's
+def test_the_registered_models_answer_through_mlflows_python_function_flavor(shop, pricing):
+    """With a pricing champion: a data scientist's
     `mlflow.pyfunc.load_model("models:/spend-demand@champion").predict(rows)`. Demand called
     predict(horizon=rows) and failed; pricing had no python_function flavor at all."""
     import mlflow
@@ -448,8 +455,8 @@ def test_the_registered_models_answer_through_mlflows_python_function_flavor(sho
     assert table["elasticity"].notna().all()
 
 
-def test_price_quotes_come_from_the_pricing_champion_once_there_is_one(shop, tmp_path):
-    """After `spend train pricing` (the test above), the CLI quotes with the champion the service loads, so
+def test_price_quotes_come_from_the_pricing_champion_once_there_is_one(shop, pricing, tmp_path):
+    """With a pricing champion, the CLI quotes with the champion the service loads, so
     the pricing engine and a CLI user get one answer; before it, the summary said the elasticities were
     fitted then."""
     from spend.core.model_store import ModelStore
