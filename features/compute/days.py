@@ -59,14 +59,6 @@ class ShopClock:
 
 
 UTC = ShopClock()
-HALF_DAY = pd.Timedelta(hours=12)
-
-
-def days_ended(cutoffs: pd.Series, clock: ShopClock) -> pd.Series:
-    """The calendar day that ended at each cut-off (a snapshot's event_timestamp), on the shop's clock: the
-    midnight nearest each one, less a day, so a store whose own midnight cuts its days (hours from the
-    shop's) still has each day under its own date."""
-    return clock.dates(cutoffs + HALF_DAY) - pd.Timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -88,6 +80,18 @@ class StoreClocks:
         """Each store's zone (the shop's where its lines name none)."""
         ids = pd.Series(np.asarray(store_ids, dtype=object)).astype(str)
         return ids.map(self.zones).fillna(self.shop.zone).to_numpy(dtype=object)
+
+    def days_ended(self, cutoffs: pd.Series, store_ids) -> pd.Series:
+        """The calendar day that ended at each cut-off (a product x store snapshot's event_timestamp), on
+        its store's clock."""
+        if not self.stores:
+            return self.shop.dates(cutoffs) - pd.Timedelta(days=1)
+        zones = self.zone_of(store_ids)
+        out = pd.Series(pd.NaT, index=cutoffs.index, dtype="datetime64[ns]")
+        for name in pd.unique(zones):
+            mine = zones == name
+            out[mine] = (ShopClock(name).dates(cutoffs[mine]) - pd.Timedelta(days=1)).to_numpy()
+        return out
 
 
 def store_zones(lines: pd.DataFrame) -> dict[str, str]:

@@ -168,3 +168,16 @@ def test_a_home_whose_first_file_predates_the_zone_column_still_finds_a_stores_z
     ingest(lines("o2", "America/Los_Angeles"), IngestOptions("transactions"), settings, now=NOW)
     assert store.has_column("transactions", "time_zone")
     assert store_clocks(settings, store, everything).zones == {"LAX": "America/Los_Angeles"}
+
+
+def test_a_store_a_day_ahead_of_the_shops_clock_keeps_its_own_dates():
+    """An Auckland store of a Los Angeles shop: 21 hours ahead, its midnight is the shop's early afternoon
+    of the day before."""
+    from spend.features.compute.days import StoreClocks
+
+    sale = _sales().iloc[:1].assign(store_id="AKL", ts=pd.Timestamp("2026-01-04 21:00", tz="UTC"))  # 5 Jan 10:00
+    clocks = StoreClocks.of(ShopClock("America/Los_Angeles"), {"AKL": "Pacific/Auckland"})
+    snap = demand_snapshots(sale, pd.Timestamp("2026-01-08", tz="UTC"), clock=clocks)
+    days = clocks.days_ended(snap["event_timestamp"], snap["store_id"])
+    assert dict(zip(days, snap["units_1d"], strict=True))[pd.Timestamp("2026-01-05")] == 2.0
+    assert days.min() == pd.Timestamp("2026-01-05")

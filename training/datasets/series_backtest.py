@@ -22,7 +22,7 @@ from spend.core.experiments import DemandConfig
 from spend.core.registry import ModelSpec
 from spend.core.settings import SpendSettings
 from spend.features.compute.catalogue import Catalogue
-from spend.features.compute.days import ShopClock, days_ended
+from spend.features.compute.days import ShopClock, StoreClocks
 from spend.features.compute.products import ONE_SHOP
 from spend.features.ingest.store import OfflineStore
 from spend.features.store.definitions import SNAPSHOT_FILES
@@ -50,8 +50,8 @@ def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> 
     snap = pd.read_parquet(path)
     if snap.empty:
         raise SpendError("no product demand in the feature snapshots: no purchase was ingested (see `spend ingest`)")
-    clock = ShopClock(settings.timezone)
-    date = days_ended(snap["event_timestamp"], clock)  # each store's day, where its own midnight cut it
+    clock, zones = ShopClock(settings.timezone), _store_zones(settings)
+    date = StoreClocks.of(clock, zones).days_ended(snap["event_timestamp"], snap["store_id"])  # each store's day
     if as_of is not None:  # the days before the as-of day, on the shop's calendar
         before = date < pd.Timestamp(as_of.date())
         snap, date = snap[before.to_numpy()], date[before]
@@ -77,7 +77,7 @@ def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> 
     if not history["stockout"].notna().any():
         notes.append("no inventory: stock-out days are not known, all are scored")
     launches = shelf.launches(history["product_id"].unique(), clock.zone)
-    return Series(history, "; ".join(notes) or None, shelf, launches, _store_zones(settings))
+    return Series(history, "; ".join(notes) or None, shelf, launches, zones)
 
 
 def _store_zones(settings: SpendSettings) -> dict[str, str]:
