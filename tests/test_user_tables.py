@@ -199,3 +199,13 @@ def test_a_column_mixing_decimal_marks_is_named_not_guessed(tmp_path):
     frame = read_table(path, "--price-plan")
     with pytest.raises(SpendError, match="column price has 1 empty or non-numeric value"):
         numeric_column(frame, "price", "--price-plan")
+
+
+def test_a_compressed_csv_is_read_with_commas_not_split_by_its_compressed_bytes(tmp_path, monkeypatch):
+    """Its first compressed "line" is binary, which may hold a semicolon or a tab."""
+    from spend.core import user_tables
+
+    packed = tmp_path / "products.csv.gz"
+    pd.DataFrame({"product_id": ["007"], "price": [10.5]}).to_csv(packed, index=False)
+    monkeypatch.setattr(user_tables, "_header_line", lambda path: "\x1f\x8b;\t")  # binary with both
+    assert read_table(packed, "--products").to_dict("list") == {"product_id": ["007"], "price": [10.5]}

@@ -142,7 +142,8 @@ def read_table(path: Path, option: str, as_text: bool = False, names: tuple[str,
             frame = pd.read_parquet(path)
             frame = frame.rename(columns=plain_renames(frame.columns, (*names, *ID_COLUMNS) if names else ()))
         else:
-            sep = None if suffix == ".xlsx" else delimiter_of(_header_line(path))
+            plain = suffix in (".csv", ".tsv", ".txt")  # a compressed CSV is read as pandas reads it: commas
+            sep = None if suffix == ".xlsx" else delimiter_of(_header_line(path)) if plain else ","
             read = partial(pd.read_csv, sep=sep) if sep else partial(pd.read_excel, engine="openpyxl")
             renames = plain_renames(read(path, nrows=0).columns, (*names, *ID_COLUMNS) if names else ())
             ids = {c: str for c in ID_COLUMNS} | {c: str for c, n in renames.items() if n in ID_COLUMNS}
