@@ -15,6 +15,7 @@ from pandas.errors import OutOfBoundsDatetime
 
 from spend.core.errors import SpendError, first_few
 from spend.core.ids import canonical_id, canonical_ids
+from spend.features.compute.days import ShopClock, StoreClocks
 
 PLAN_COLUMNS = ("product_id", "date")
 PLANNED = ("price", "promo")  # a plan row sets either or both
@@ -289,26 +290,14 @@ def latest_counts(
 ) -> pd.DataFrame:
     """Each product x store's last stock count before the day `as_of` on its store's clock (`stores`: the
     stores keeping another zone than the shop's, `zone`), with its age in days."""
-    ts = _local(pd.to_datetime(counts["ts"], utc=True), counts["store_id"], zone, stores or {})
+    clocks = StoreClocks.of(ShopClock(zone), stores or {})
+    ts = clocks.local(pd.to_datetime(counts["ts"], utc=True), counts["store_id"])
     before = counts.assign(ts=ts)[ts < as_of].sort_values("ts", kind="stable")
     last = before.drop_duplicates(["product_id", "store_id"], keep="last").copy()
     last["product_id"], last["store_id"] = last["product_id"].astype(str), last["store_id"].astype(str)
     last["count_age_days"] = (as_of - last["ts"].dt.normalize()).dt.days - 1
     keep = ["product_id", "store_id", "on_hand", "on_order", "lead_time_days", "count_age_days"]
     return last[keep].reset_index(drop=True)
-
-
-def _local(ts: pd.Series, store_ids: pd.Series, zone: str, stores: Mapping[str, str]) -> pd.Series:
-    """Each instant as its store's clock showed it, without a zone (in the instants' own unit: an as-of day
-    centuries ahead is still compared, not out of nanoseconds' range)."""
-    if not stores:
-        return ts.dt.tz_convert(zone).dt.tz_localize(None)
-    zones = store_ids.astype(str).map(stores).fillna(zone).to_numpy()
-    out = pd.Series(pd.NaT, index=ts.index, dtype=f"datetime64[{ts.dt.unit}]")
-    for name in pd.unique(zones):
-        mine = zones == name
-        out[mine] = ts[mine].dt.tz_convert(name).dt.tz_localize(None).to_numpy()
-    return out
 
 
 def check_counts(stock: pd.DataFrame, pairs: pd.DataFrame, as_of: pd.Timestamp, lead_time_given: bool) -> None:

@@ -81,17 +81,22 @@ class StoreClocks:
         ids = pd.Series(np.asarray(store_ids, dtype=object)).astype(str)
         return ids.map(self.zones).fillna(self.shop.zone).to_numpy(dtype=object)
 
+    def local(self, stamps: pd.Series, store_ids) -> pd.Series:
+        """Each instant as its store's clock showed it, without a zone (in the instants' own time unit: a
+        day centuries ahead still compares)."""
+        if not self.stores:
+            return stamps.dt.tz_convert(self.shop.zone).dt.tz_localize(None)
+        zones = self.zone_of(store_ids)
+        out = pd.Series(pd.NaT, index=stamps.index, dtype=f"datetime64[{stamps.dt.unit}]")
+        for name in pd.unique(zones):
+            mine = zones == name
+            out[mine] = stamps[mine].dt.tz_convert(name).dt.tz_localize(None).to_numpy()
+        return out
+
     def days_ended(self, cutoffs: pd.Series, store_ids) -> pd.Series:
         """The calendar day that ended at each cut-off (a product x store snapshot's event_timestamp), on
         its store's clock."""
-        if not self.stores:
-            return self.shop.dates(cutoffs) - pd.Timedelta(days=1)
-        zones = self.zone_of(store_ids)
-        out = pd.Series(pd.NaT, index=cutoffs.index, dtype="datetime64[ns]")
-        for name in pd.unique(zones):
-            mine = zones == name
-            out[mine] = (ShopClock(name).dates(cutoffs[mine]) - pd.Timedelta(days=1)).to_numpy()
-        return out
+        return self.local(cutoffs, store_ids).dt.normalize() - pd.Timedelta(days=1)
 
 
 def store_zones(lines: pd.DataFrame) -> dict[str, str]:
