@@ -12,6 +12,7 @@ from spend.core.names import MANIFEST, registered_name
 from spend.core.registry import spec, specs
 from spend.core.settings import SpendSettings
 from spend.features.ingest.catalog import BatchCatalog, BatchRecord
+from spend.features.store.manifest import read_manifest
 from spend.training.tracking import LINEAGE, Registry
 
 TAG_LIMIT = 5_000  # MLflow's tag length: a longer batch list is only whole in the LINEAGE artifact
@@ -85,10 +86,9 @@ def _tagged_batches(tags: dict) -> list[str]:
 
 
 def _snapshot_build(settings: SpendSettings, batch_id: str) -> dict | None:
-    path = settings.paths.feature_snapshots / "manifest.json"
-    if not path.exists():
+    built = read_manifest(settings)
+    if not built:
         return None
-    built = json.loads(path.read_text(encoding="utf-8"))
     return {"built_at": built["built_at"], "until": built["until"]} if batch_id in built["batches"] else None
 
 

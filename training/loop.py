@@ -6,7 +6,6 @@ register in MLflow with the gate's verdict (training/tracking.py).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from spend.core.errors import SpendError
 from spend.core.experiments import ExperimentConfig
 from spend.core.registry import ModelSpec, spec
 from spend.core.settings import SpendSettings
+from spend.features.store.manifest import read_manifest
 from spend.models.drift import profile
 from spend.training.config import load_config
 from spend.training.datasets import Evaluation, strategy
@@ -248,10 +248,9 @@ def _champion_score(registry: Registry, model: ModelSpec, config, data) -> float
 
 def _inputs(settings: SpendSettings) -> dict:
     """What a model is trained from: the snapshot build (when, up to when) and every batch it read."""
-    manifest = settings.paths.feature_snapshots / "manifest.json"
-    if not manifest.exists():
+    built = read_manifest(settings)
+    if not built:
         return {"batches": [], "snapshots_built_at": None, "snapshots_until": None}
-    built = json.loads(manifest.read_text())
     return {"batches": built["batches"], "snapshots_built_at": built["built_at"], "snapshots_until": built["until"]}
 
 

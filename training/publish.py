@@ -25,6 +25,7 @@ from spend.core.names import DEMAND_FORECAST, MANIFEST, OFFERS, RECALL_LIST, REP
 from spend.core.settings import SpendSettings
 from spend.features.governance.after_erasure import without_erased
 from spend.features.ingest.lock import ledger_lock
+from spend.features.store.manifest import read_manifest
 from spend.models.demand_requests import BadRequest
 from spend.models.segmentation import segment_profiles
 from spend.training.recall import RecallOptions, recall_list
@@ -134,8 +135,7 @@ def _published_offers(folder: Path) -> dict:
 
 def _snapshot_inputs(settings: SpendSettings) -> dict:
     """Which snapshot build (and so which ingestion batches) the publication was made from."""
-    path = settings.paths.feature_snapshots / "manifest.json"
-    built = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    built = read_manifest(settings)
     return {"snapshots_built_at": built.get("built_at"), "batches": built.get("batches", [])}
 
 

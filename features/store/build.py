@@ -38,6 +38,7 @@ from spend.features.governance.after_erasure import erasures_held_off
 from spend.features.ingest.store import OfflineStore, readable
 from spend.features.store import layout
 from spend.features.store.definitions import SNAPSHOT_FILES
+from spend.features.store.manifest import manifest_path
 
 INPUT_TABLES = ("transactions", "points", "membership", "customers", "fraud_labels", "inventory")
 # The lines' columns each group reads (the local build never holds every column of every line).
@@ -144,7 +145,7 @@ def _build(settings: SpendSettings, until: pd.Timestamp, progress: Callable[[str
     batches = sorted(set().union(*(store.committed_ids(t) for t in INPUT_TABLES)))
     built_at, kept = datetime.now(UTC).isoformat(), None if since is None else since.isoformat()
     report = BuildReport(until.isoformat(), rows, batches, built_at, skipped_groups(coverage), kept, clocks.zones)
-    (folder / "manifest.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
+    manifest_path(settings).write_text(json.dumps(asdict(report), indent=2) + "\n")
     lineage.emit(
         settings.paths.home,
         settings.feature_project,

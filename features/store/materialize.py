@@ -33,6 +33,7 @@ from spend.features.store import codec, records
 from spend.features.store.config import feature_store, redis_cluster
 from spend.features.store.entity_keys import entity_keys
 from spend.features.store.feast_private import redis_client, sqlite_connection, sqlite_table
+from spend.features.store.manifest import manifest_path
 
 BATCH = 5_000
 
@@ -63,7 +64,7 @@ def materialize(
 ) -> dict[str, int]:
     """Each online view's latest snapshots up to `end` into the online store. An entity holding newer
     values online (a push since) keeps them, unless `overwrite` (after correcting the history)."""
-    if not (settings.paths.feature_snapshots / "manifest.json").exists():
+    if not manifest_path(settings).exists():
         raise SpendError("no feature snapshots to materialise; run `spend features build` first")
     fs = feature_store(settings)
     end = end or datetime.now(UTC)

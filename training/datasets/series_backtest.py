@@ -10,7 +10,6 @@ nobody bought it, its last price before.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +25,7 @@ from spend.features.compute.days import ShopClock, StoreClocks
 from spend.features.compute.products import ONE_SHOP
 from spend.features.ingest.store import OfflineStore
 from spend.features.store.definitions import SNAPSHOT_FILES
+from spend.features.store.manifest import read_manifest
 from spend.models.replenishment import cover_correlation
 from spend.training.datasets import Evaluation
 from spend.training.demand_backtest import origins, run_backtest
@@ -82,8 +82,7 @@ def read_history(settings: SpendSettings, as_of: pd.Timestamp | None = None) -> 
 
 def _store_zones(settings: SpendSettings) -> dict[str, str]:
     """The stores the feature build cut on their own clocks (its manifest; none before 2026-12-07)."""
-    path = settings.paths.feature_snapshots / "manifest.json"
-    return dict(json.loads(path.read_text()).get("store_zones", {})) if path.exists() else {}
+    return dict(read_manifest(settings).get("store_zones", {}))
 
 
 def _priced_units(snap: pd.DataFrame) -> np.ndarray:
