@@ -99,6 +99,8 @@ def test_a_command_run_before_its_step_names_the_step(stages, stage, args, monke
         assert result.output.count("error:") == 1, result.output
     if stage == "ingested" and " ".join(args) in NEED_SNAPSHOTS:
         assert "`spend features build` first" in result.output, result.output
+    if stage == "built" and " ".join(args) in NEED_SNAPSHOTS:  # built: the store is not empty, only unregistered
+        assert "run `spend features apply`" in result.output and "empty" not in result.output, result.output
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)

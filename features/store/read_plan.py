@@ -90,8 +90,8 @@ def wanted_features(store: FeatureStore, service: str | None, features: list[str
             names = ", ".join(s.name for s in store.list_feature_services())
             if not names:
                 raise SpendError(
-                    f"feature service {service!r} is not registered: the feature store is empty; run "
-                    "`spend features build` then `spend features apply` (or `spend demo`)"
+                    f"feature service {service!r} is not registered: nothing is registered in this data home's "
+                    "feature store yet; run `spend features apply` (after `spend features build`), or `spend demo`"
                 ) from error
             raise SpendError(f"unknown feature service {service!r}; known: {names}") from error
         for projection in fs.feature_view_projections:
