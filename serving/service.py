@@ -96,6 +96,22 @@ SERVER = {
 }
 
 
+def bind_endpoints(instance) -> None:
+    """Each endpoint's caller, made once and kept on the instance, where attribute lookup finds it before
+    the class's descriptor. BentoML's `APIMethod.__get__` makes it again on every request, reading the
+    method's signature each time (about a twentieth of the worker under fraud load, docs/serving.md); what
+    it makes does not change, since the endpoints are called as `.local` (a server-side proxy of the
+    service itself is never used for them)."""
+    try:
+        from _bentoml_sdk.method import APIMethod
+    except ImportError:  # BentoML moved it: requests keep BentoML's own lookup
+        return
+    for klass in type(instance).__mro__:
+        for name, member in vars(klass).items():
+            if isinstance(member, APIMethod) and name not in instance.__dict__:
+                instance.__dict__[name] = member.__get__(instance, type(instance))
+
+
 class Spend:
     def __init__(self) -> None:
         # skops (the models' format) indexes scikit-learn's types at import by searching every loaded
@@ -133,6 +149,7 @@ class Spend:
         self.online_error: str | None = None
         self.follower = Follower(self._refresh, self.settings.serving_refresh_seconds)
         self.follower.refresh_now(STARTUP_WAIT_SECONDS)
+        bind_endpoints(self)
         # What was loaded lives as long as the process: frozen; full collections rarer (serving/collector.py).
         settle_collector()
 
