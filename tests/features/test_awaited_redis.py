@@ -9,10 +9,12 @@ import time
 import pytest
 import redis
 import redis.asyncio as aredis
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from spend.features.store.awaited_redis import AwaitedRedis
+from spend.features.store.awaited_redis import AwaitedRedis, packed
 from spend.serving.launch import free_port
 from tests.conftest import running_in_ci
 from tests.support.sandbox import missing_tools, redis_server
@@ -106,3 +108,21 @@ def test_a_reused_connection_across_a_restart_is_retried_once(server):
 def test_each_event_loop_gets_its_own_connections(server):
     awaited = _awaited(server["port"])
     assert asyncio.run(awaited.exchange(COMMANDS)) == asyncio.run(awaited.exchange(COMMANDS))
+
+
+arguments = st.one_of(st.binary(max_size=40), st.text(max_size=20))
+
+
+@given(st.lists(st.tuples(st.sampled_from(["HMGET", "GET", b"HGETALL"]), arguments, st.lists(arguments)), max_size=4))
+def test_commands_are_packed_byte_for_byte_as_redis_py_packs_them(commands):
+    from redis.asyncio.connection import Connection
+
+    flat = [(name, key, *rest) for name, key, rest in commands]
+    assert packed(flat) == b"".join(Connection().pack_commands(flat))
+
+
+def test_a_key_or_field_with_protocol_bytes_in_it_is_read_back_whole(server):
+    client = redis.Redis(port=server["port"])
+    client.hset(b"odd\r\n*1\r\nkey", mapping={"f\r\n$3": b"v\r\n"})
+    replies = asyncio.run(_awaited(server["port"]).exchange([("HMGET", b"odd\r\n*1\r\nkey", "f\r\n$3", b"none")]))
+    assert replies == [[b"v\r\n", None]]
