@@ -48,9 +48,12 @@ def log_request(**fields) -> None:
         # The line the handler would write, without building a LogRecord and passing it through the
         # handler chain: that plumbing was half of this line's cost, on every request.
         line = json_line(time.time(), logging.getLevelName(level), "request", fields) + handler.terminator
-        with handler.lock:
-            handler.stream.write(line)
-            handler.stream.flush()
+        try:
+            with handler.lock:
+                handler.stream.write(line)
+                handler.stream.flush()
+        except Exception:  # noqa: BLE001 - a stream that fails is the logging module's to report, as before
+            logger.log(level, "request", extra={"fields": fields})
 
 
 def _own_handler(logger: logging.Logger) -> logging.StreamHandler | None:

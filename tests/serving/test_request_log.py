@@ -89,3 +89,15 @@ def test_a_handler_someone_added_gets_every_request(logger):
     logs.log_request(endpoint="segments_lookup", status=200, ms=0.5)
     assert len(records) == 1 and records[0].fields["endpoint"] == "segments_lookup"
     assert _lines(stream)[0]["endpoint"] == "segments_lookup"
+
+
+def test_a_stream_that_fails_is_reported_as_logging_reports_it(logger, monkeypatch):
+    """A closed or broken stream must not fail the request: the logging module's handleError reports it
+    (on stderr, without raising), as it did before the line was written directly."""
+    log, stream = logger
+    _alone(log)
+    stream.close()
+    reported = []
+    monkeypatch.setattr(log.handlers[0], "handleError", reported.append)
+    logs.log_request(endpoint="fraud_score", status=200, ms=1.0)
+    assert len(reported) == 1 and reported[0].fields["endpoint"] == "fraud_score"
