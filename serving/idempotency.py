@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import orjson
 
@@ -70,38 +70,33 @@ class InFlight:
     BentoML's thread). A request for an order id that is being scored waits for that scoring to finish and
     is then answered as a retry: scored concurrently, it would read the card's windows with or without the
     first's payment in them, and count it twice. A batch claims all its order ids at once or waits, so
-    two claims never wait for each other."""
+    two claims never wait for each other. A claim makes its event only when a request waits on it (rare:
+    a copy in flight), not for every payment."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._scoring: dict[str, threading.Event] = {}
+        self._scoring: dict[str, _Claim] = {}
 
-    def _claim(self, order_ids: set[str]) -> tuple[list[threading.Event], threading.Event | None]:
-        """(what to wait for, None), or ([], the event that ends this claim) once every id is claimed."""
+    def _claim(self, order_ids: set[str]) -> tuple[list[threading.Event], _Claim | None]:
+        """(what to wait for, None), or ([], this claim) once every id is claimed."""
         with self._lock:
             busy = [self._scoring[i] for i in order_ids if i in self._scoring]
             if busy:
-                return busy, None
-            done = threading.Event()
-            self._scoring.update(dict.fromkeys(order_ids, done))
-            return [], done
+                return [claim.waited() for claim in busy], None
+            claim = _Claim()
+            self._scoring.update(dict.fromkeys(order_ids, claim))
+            return [], claim
 
-    def _release(self, order_ids: set[str], done: threading.Event) -> None:
+    def _release(self, order_ids: set[str], claim: _Claim) -> None:
         with self._lock:
             for i in order_ids:
                 del self._scoring[i]
-        done.set()
+        if claim.event is not None:  # made under the lock, before the ids were released
+            claim.event.set()
 
-    @contextlib.asynccontextmanager
-    async def only_one(self, order_id: str) -> AsyncIterator[None]:
+    def only_one(self, order_id: str) -> _OnlyOne:
         """For the event loop: waiting (rare: a copy in flight) goes to a thread, the loop runs on."""
-        ids = {order_id}
-        while (claim := self._claim(ids))[1] is None:
-            await asyncio.to_thread(claim[0][0].wait)
-        try:
-            yield
-        finally:
-            self._release(ids, claim[1])
+        return _OnlyOne(self, order_id)
 
     @contextlib.contextmanager
     def only_these(self, order_ids: Iterable[str]) -> Iterator[None]:
@@ -117,6 +112,37 @@ class InFlight:
 
     def __len__(self) -> int:
         return len(self._scoring)
+
+
+class _Claim:
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event: threading.Event | None = None
+
+    def waited(self) -> threading.Event:
+        """The event a waiter waits on, made by the first (under InFlight's lock)."""
+        if self.event is None:
+            self.event = threading.Event()
+        return self.event
+
+
+class _OnlyOne:
+    """InFlight.only_one as a plain async context manager: a generator-based one cost a payment more than
+    the claim itself."""
+
+    __slots__ = ("flight", "ids", "claim")
+
+    def __init__(self, flight: InFlight, order_id: str) -> None:
+        self.flight, self.ids, self.claim = flight, {order_id}, None
+
+    async def __aenter__(self) -> None:
+        while (claim := self.flight._claim(self.ids))[1] is None:
+            await asyncio.to_thread(claim[0][0].wait)
+        self.claim = claim[1]
+
+    async def __aexit__(self, *exc) -> None:
+        self.flight._release(self.ids, self.claim)
 
 
 def payment_details(card: str, transaction) -> tuple:

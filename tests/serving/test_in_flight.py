@@ -96,3 +96,26 @@ def _batch(flight: InFlight, order_ids: list[str], log: list) -> None:
     with flight.only_these(order_ids):
         log.append(("in", "batch"))
         log.append(("out", "batch"))
+
+
+def test_an_event_is_made_only_for_a_request_that_waits(monkeypatch):
+    """Every payment claimed its order id with a threading.Event (a lock and a condition); only a copy in
+    flight needs one to wait on."""
+    import spend.serving.idempotency as idempotency
+
+    made = []
+    real = threading.Event
+    monkeypatch.setattr(idempotency.threading, "Event", lambda: made.append(1) or real())
+    flight, log = InFlight(), []
+
+    async def alone() -> None:
+        await asyncio.gather(*(_scoring(flight, f"o-{i}", log, 0.0) for i in range(20)))
+
+    asyncio.run(alone())
+    assert not made and len(flight) == 0
+
+    async def copies() -> None:
+        await asyncio.gather(*(_scoring(flight, "o-x", log, 0.01) for _ in range(3)))
+
+    asyncio.run(copies())
+    assert made and log[-6:] == [("in", "o-x"), ("out", "o-x")] * 3 and len(flight) == 0
