@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+from hypothesis import given
+from hypothesis import strategies as st
 
 from spend.features.store import codec
 
@@ -24,6 +26,21 @@ def test_several_columns_decode_at_once_as_they_decode_one_by_one():
     mixed = codec.decode_double_columns([a, c])
     assert np.array_equal(mixed, np.array([[1.0, 2.0, 3.0], [np.nan, np.nan, 7.0]]), equal_nan=True)
     assert codec.decode_double_columns([]).shape == (0, 0)
+
+
+value_blobs = st.one_of(
+    st.floats(allow_nan=False).map(lambda v: ValueProto(double_val=v).SerializeToString()),
+    st.integers(-(2**63), 2**63 - 1).map(lambda v: ValueProto(int64_val=v).SerializeToString()),
+    st.sampled_from([None, b""]),
+)
+
+
+@given(st.lists(value_blobs, max_size=20))
+def test_one_entitys_values_decode_at_once_as_they_decode_one_by_one(blobs):
+    """A payment's card or terminal: one unpack when every value is a double; a missing value, a null or
+    another wire type (an int64 of nine bytes looks like a double by length) decodes one by one."""
+    expected = [codec.decode_double(blob) for blob in blobs]
+    assert np.array_equal(codec.decode_double_row(blobs), expected, equal_nan=True)
 
 
 def test_sqlite_rows_land_in_their_columns_whatever_their_encoding():
