@@ -444,14 +444,10 @@ def _sqlite_records(conn: sqlite3.Connection, plan: ViewPlan, keys: list[bytes])
 
 
 def _redis_columns(plan: ViewPlan, rows: list[list]) -> tuple[np.ndarray, dict, np.ndarray]:
-    if len(rows) == 1:  # a payment's card or terminal
-        row = rows[0]
-        numbers = np.array(codec.decode_double_row([row[j] for j in plan.numeric_at])).reshape(-1, 1)
-        texts = {plan.features[j]: codec.decode_strings([row[j]]) for j in plan.text_at}
-        return numbers, texts, np.array([codec.timestamp_second(row[-1])])
-    if len(rows) <= FEW:  # a few entities: numpy's per-call cost would dominate
+    if len(rows) <= FEW:  # a payment's card or terminal, a few entities: numpy's per-call cost would dominate
         numeric = plan.numeric_at
-        numbers = np.array([[codec.decode_double(row[j]) for row in rows] for j in numeric]).reshape(len(numeric), -1)
+        by_row = [codec.decode_double_row([row[j] for j in numeric]) for row in rows]
+        numbers = np.array(by_row, dtype=float).reshape(len(rows), len(numeric)).T
         texts = {plan.features[j]: codec.decode_strings([row[j] for row in rows]) for j in plan.text_at}
         return numbers, texts, np.array([codec.timestamp_second(row[-1]) for row in rows])
     seconds = codec.timestamp_seconds([row[-1] for row in rows])
