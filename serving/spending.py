@@ -4,9 +4,9 @@ online store behind the response.
 A payment's updated windows are needed by the card's next payment, which may come milliseconds later, but
 writing them inside the request was most of a fraud score's time. They go into a table of pending windows
 that the next read of the same card consults first, and a background thread writes them to the online
-store in batches every SPEND_SERVING_PUSH_SECONDS (0.2); other service processes and the batch jobs see
-them once written. A failed write keeps them pending (up to MAX_PENDING cards) and says why in
-`last_error`, which health reports; on shutdown the service writes what is pending.
+store every SPEND_SERVING_PUSH_SECONDS (0.2), in parts of WRITE_PART cards; other service processes and
+the batch jobs see them once written. A failed write keeps them pending (up to MAX_PENDING cards) and says
+why in `last_error`, which health reports; on shutdown the service writes what is pending.
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ from datetime import datetime
 import numpy as np
 
 MAX_PENDING = 100_000
+# Cards per write. A write's Python (encoding, the statement's arguments) holds the GIL, and the event loop
+# waits until it is done or the switch interval forces a turn; its SQLite or Redis call lets go. In parts,
+# each hold is short, so a request arriving during a flush waits a part's Python, not a whole flush's.
+WRITE_PART = 64
 
 
 class PendingWindows:
@@ -30,6 +34,7 @@ class PendingWindows:
         interval: float,
         refused: Callable[[str], bool] = lambda card: False,
         guard: Callable[[], AbstractContextManager] = nullcontext,
+        part: int = WRITE_PART,
     ) -> None:
         # write(keys, seconds, windows): {"customer_id": cards}, epoch seconds, an array per window
         # (OnlinePush.push_columns). No pandas frame: the flush runs beside requests and holds the GIL
@@ -44,6 +49,7 @@ class PendingWindows:
         self._pending: dict[str, tuple[dict, datetime]] = {}
         self._lock = threading.Lock()
         self.dropped = 0
+        self._part = part
         threading.Thread(target=self._run, args=(interval,), daemon=True).start()
 
     def get(self, card: str) -> tuple[dict, datetime] | None:
@@ -75,7 +81,8 @@ class PendingWindows:
             return list(self._pending)
 
     def flush(self) -> int:
-        """Write what is pending; entries replaced meanwhile stay for the next flush. Returns rows written."""
+        """Write what is pending, part by part; entries replaced meanwhile, and the parts after a failed one,
+        stay for the next flush. Returns rows written."""
         with self._writing, self._guard():
             return self._flush()
 
@@ -91,22 +98,30 @@ class PendingWindows:
                     if self._pending.get(card) is batch[card]:
                         del self._pending[card]
             batch = {card: entry for card, entry in batch.items() if card not in refused}
-        if not batch:
-            return 0
-        entries = list(batch.values())
+        cards = list(batch)
+        written = 0
+        for lo in range(0, len(cards), self._part):
+            part = {card: batch[card] for card in cards[lo : lo + self._part]}
+            if not self._write_part(part):
+                break
+            written += len(part)
+        return written
+
+    def _write_part(self, part: dict[str, tuple[dict, datetime]]) -> bool:
+        entries = list(part.values())
         seconds = np.array([int(at.timestamp()) for _, at in entries], dtype=np.int64)
         windows = {name: np.array([w[name] for w, _ in entries], dtype=np.float64) for name in entries[0][0]}
         try:
-            self._write({"customer_id": list(batch)}, seconds, windows)
+            self._write({"customer_id": list(part)}, seconds, windows)
         except Exception as error:  # noqa: BLE001 - kept pending; health says why
             self._failed(error)
-            return 0
+            return False
         with self._lock:
-            for card, entry in batch.items():
+            for card, entry in part.items():
                 if self._pending.get(card) is entry:
                     del self._pending[card]
         self.last_error = None
-        return len(batch)
+        return True
 
     def __len__(self) -> int:
         return len(self._pending)

@@ -49,6 +49,26 @@ def test_a_failing_write_keeps_them_and_says_why():
     assert pending.flush() == 1 and pending.last_error is None
 
 
+def test_a_large_flush_is_written_in_parts_and_a_failing_part_keeps_the_rest():
+    # Parts bound how long one write's Python holds the GIL beside the requests (docs/serving.md).
+    class FailsThird(Sink):
+        def __call__(self, keys, seconds, windows) -> None:
+            self.fail = len(self.writes) == 2
+            super().__call__(keys, seconds, windows)
+
+    sink = FailsThird()
+    pending = PendingWindows(sink, interval=3600, part=4)
+    cards = [f"c_{i:02d}" for i in range(11)]
+    pending.put({card: _windows(float(i)) for i, card in enumerate(cards)}, dict.fromkeys(cards, AT))
+    assert pending.flush() == 8 and [len(keys["customer_id"]) for keys, _, _ in sink.writes] == [4, 4]
+    written = [card for keys, _, _ in sink.writes for card in keys["customer_id"]]
+    assert sorted(pending.cards()) == sorted(set(cards) - set(written)) and len(pending) == 3
+    assert [windows["nb_tx_1d"].tolist() for _, _, windows in sink.writes] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert "ConnectionError" in pending.last_error
+    sink.writes.clear()
+    assert pending.flush() == 3 and len(pending) == 0 and pending.last_error is None
+
+
 def test_a_newer_entry_survives_the_write_of_an_older_one():
     written = []
     pending = PendingWindows(lambda *write: written.append(write), interval=3600)
