@@ -556,7 +556,8 @@ def _require_columns(raw: pd.DataFrame, spec: TableSpec, ctx: SchemaContext, sou
     if missing:
         added = [*made, *(c for c, _ in DATED_BY_FIRST_LINE.values() if c in raw.columns and raw[c].isna().all())]
         found = [c for c in raw.columns if c != MALFORMED and c not in added]
-        fits = _what_fits(spec, ctx, missing, found, raw)
+        # A file of another table gets that table, not the flags that would read it as this one.
+        fits = _other_tables(spec, ctx, found) or _what_fits(spec, ctx, missing, found, raw)
         raise SpendError(
             f"{Path(source).name}: missing required column(s) {', '.join(missing)} for table {spec.name} "
             f"(found {', '.join(found)}); map foreign names with --map old=new{fits}"
@@ -593,6 +594,13 @@ def _what_fits(spec: TableSpec, ctx: SchemaContext, missing: list[str], found: l
     if spec.name == "inventory" and "ts" in set(missing) - mapped:
         hints.append("; a stock report without its count's date takes --counted-at 'YYYY-MM-DD HH:MM'")
     return "".join(hints)
+
+
+def _other_tables(spec: TableSpec, ctx: SchemaContext, found: list[str]) -> str:
+    """The tables whose required columns the file has (`--table` is transactions unless given, and a
+    customers file read as transactions lacks their order columns)."""
+    fitting = [t for t in TABLES.values() if t.name != spec.name and set(t.required_columns(ctx)) <= set(found)]
+    return "".join(f"; it has the columns of the {t.name} table: --table {t.name}" for t in fitting)
 
 
 def _unit_prices(typed: pd.DataFrame, table: str) -> pd.DataFrame:

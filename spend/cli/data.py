@@ -175,9 +175,9 @@ def ingest_command(
         str,
         typer.Option(
             help="Canonical table: transactions, customers, points, membership, campaigns, fraud_labels, inventory, "
-            "products."
+            "products. A file of another table than the default says which it looks like."
         ),
-    ],
+    ] = "transactions",
     map_: Annotated[
         list[str] | None,
         typer.Option("--map", help="Rename foreign columns: old=new,old2=new2; repeat --map for more."),

@@ -369,6 +369,11 @@ def test_timestamps_without_offset_use_the_configured_time_zone(settings, write_
             ["--table", "transactions"],
             "missing required column(s) product_id, quantity, unit_price",
         ),
+        (  # --table is transactions unless given: a customers file says which table it looks like
+            b"customer_id,signup_ts,email\nc1,2026-01-01T10:00:00Z,a@example.com\n",
+            [],
+            "it has the columns of the customers table: --table customers",
+        ),
         (b"a\n1\n", ["--table", "orders"], "--table: unknown table 'orders'"),
         (b"a\n1\n", ["--table", "transactions", "--map", "a"], "--map: 'a' is not of the form old=new"),
         (b"a\n1\n", ["--table", "transactions", "--map", "b=order_id"], "--map: column(s) b not in"),
@@ -398,6 +403,7 @@ def test_timestamps_without_offset_use_the_configured_time_zone(settings, write_
         "header-only",
         "wrong-encoding",
         "missing-column",
+        "another-table",
         "unknown-table",
         "bad-map",
         "map-unknown",
@@ -420,6 +426,22 @@ def test_bad_input_ends_with_one_clear_line_and_writes_nothing(settings, tmp_pat
     assert "Traceback" not in result.output
     assert result.output.strip().count("\n") == 0 or len(result.output.strip().splitlines()) <= 3
     assert not settings.paths.offline.exists() and not settings.paths.catalog.exists()
+
+
+def test_a_file_of_another_table_is_pointed_to_its_table_not_to_flags(settings, tmp_path):
+    (tmp_path / "members.csv").write_bytes(b"customer_id,ts,tier\nc1,2026-01-01T10:00:00Z,gold\n")
+    said = " ".join(runner.invoke(app, ["ingest", str(tmp_path / "members.csv")]).output.split())
+    found = "(found customer_id, ts, tier); map foreign names with --map old=new"
+    assert said.endswith(
+        f"{found}; it has the columns of the membership table: --table membership"
+    )  # no --no-order-ids, --one-unit-per-line: not a purchase log
+
+
+def test_ingest_reads_transactions_when_no_table_is_given(settings, tmp_path):
+    (tmp_path / "sales.csv").write_bytes(GOOD_CSV)
+    result = runner.invoke(app, ["ingest", str(tmp_path / "sales.csv")])
+    assert result.exit_code == 0, result.output
+    assert OfflineStore(settings.paths).read("transactions")["order_id"].tolist() == ["o1"]
 
 
 def test_a_missing_file_is_a_clear_error(settings, tmp_path):
