@@ -108,6 +108,7 @@ class PendingWindows:
         return written
 
     def _write_part(self, part: dict[str, tuple[dict, datetime]]) -> bool:
+        """Write these cards and forget the entries written; False if the write failed (all kept)."""
         entries = list(part.values())
         seconds = np.array([int(at.timestamp()) for _, at in entries], dtype=np.int64)
         windows = {name: np.array([w[name] for w, _ in entries], dtype=np.float64) for name in entries[0][0]}

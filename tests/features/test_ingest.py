@@ -432,9 +432,8 @@ def test_a_file_of_another_table_is_pointed_to_its_table_not_to_flags(settings, 
     (tmp_path / "members.csv").write_bytes(b"customer_id,ts,tier\nc1,2026-01-01T10:00:00Z,gold\n")
     said = " ".join(runner.invoke(app, ["ingest", str(tmp_path / "members.csv")]).output.split())
     found = "(found customer_id, ts, tier); map foreign names with --map old=new"
-    assert said.endswith(
-        f"{found}; it has the columns of the membership table: --table membership"
-    )  # no --no-order-ids, --one-unit-per-line: not a purchase log
+    # The table only: not --no-order-ids or --one-unit-per-line, which would read it as a purchase log.
+    assert said.endswith(f"{found}; it has the columns of the membership table: --table membership")
 
 
 def test_ingest_reads_transactions_when_no_table_is_given(settings, tmp_path):
