@@ -5,6 +5,7 @@
 #   bash benchmarks/serving_ab.sh OLD_COMMIT [ROUNDS] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+here=$(pwd)
 old=${1:?an older commit to compare with}; rounds=${2:-2}; seconds=${3:-20}
 logs=${LOGS:-/tmp/serving-ab}; tree="$logs/worktree"
 mkdir -p "$logs"
@@ -12,9 +13,10 @@ git worktree remove --force "$tree" 2>/dev/null || true
 git worktree add --quiet --detach "$tree" "$old"
 python=$(pwd)/.venv/bin/python
 for round in $(seq "$rounds"); do
-  # Commits before the one import name (`spend`) import their folders from the worktree's root.
-  (cd "$tree" && PYTHONPATH="$tree" "$python" benchmarks/serving.py --env local --seconds "$seconds" --json \
-    > "$logs/old-$round.log" 2>&1)
+  # Commits before the one import name (`spend`) import their folders from the worktree's root; later ones
+  # through benchmarks/older_tree (the venv's editable install would give them this tree's packages).
+  (cd "$tree" && SPEND_AB_TREE="$tree" PYTHONPATH="$here/benchmarks/older_tree:$tree" \
+    "$python" benchmarks/serving.py --env local --seconds "$seconds" --json > "$logs/old-$round.log" 2>&1)
   "$python" benchmarks/serving.py --env local --seconds "$seconds" --json > "$logs/new-$round.log" 2>&1
 done
 git worktree remove --force "$tree"
