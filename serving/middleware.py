@@ -15,6 +15,9 @@ Also here, before BentoML sees a request:
   label by raw path, are off: 2,000 made-up paths grew them to megabytes), for the roles that may
   read metrics.
 
+A route made direct (serving/direct.py: the one-payment fraud score) is then answered here by calling
+its endpoint as BentoML's app would; any other route, and a body its model refuses, goes to BentoML.
+
 BentoML reserves 401 and 403 for its own errors, so refusals are answered here, before the request
 reaches an endpoint, with a JSON body that says why. The caller is put in the request state for the
 endpoint's audit record, and the endpoint puts what it served (model, version, degraded) there for the
@@ -31,6 +34,7 @@ from functools import lru_cache
 from spend.core.audit import AuditLog
 from spend.core.json_keys import duplicate_key_of, strict_json
 from spend.serving.auth import AuthError, KeyFileError, KeyStore, key_store
+from spend.serving.direct import ROUTES
 from spend.serving.logs import log_request
 from spend.serving.metrics import metrics
 from spend.serving.openapi import DOCS_PATH, describe
@@ -161,7 +165,7 @@ class ApiKeyMiddleware:
         elif twice is not None:
             said = f"the body gives the key {twice!r} twice in one object: send it once"
             await _json(send, 400, _refused(said, ["body", twice]))
-        else:
+        elif (route := ROUTES.get(scope["path"])) is None or not await route.answer(scope, body, receive, send):
             await self.app(scope, _replay(body, receive), send)
 
     def _audit_call(self, endpoint: str, status: int, state: dict) -> None:

@@ -43,6 +43,7 @@ from spend.serving.answers import seconds as _seconds
 from spend.serving.answers import unavailable as _unavailable
 from spend.serving.collector import settle as settle_collector
 from spend.serving.demand import StockCounts
+from spend.serving.direct import ROUTES
 from spend.serving.erased import ERASED_CARD, ErasedCards, erasures_held_off
 from spend.serving.erased import not_found as _not_found
 from spend.serving.follower import Follower
@@ -94,6 +95,9 @@ SERVER = {
     "logging": {"access": {"enabled": False}},
     "tracing": {"excluded_urls": ["/v1/"]},
 }
+# Answered by Spend's middleware with the endpoint's own input model and caller (serving/direct.py): the
+# pricing engine's one-payment score, where BentoML's per-request machinery cost more than the score.
+DIRECT_ENDPOINTS = ("fraud_score",)
 
 
 def bind_endpoints(instance) -> None:
@@ -150,6 +154,7 @@ class Spend:
         self.follower = Follower(self._refresh, self.settings.serving_refresh_seconds)
         self.follower.refresh_now(STARTUP_WAIT_SECONDS)
         bind_endpoints(self)
+        ROUTES.add(self, DIRECT_ENDPOINTS, "spend")
         # What was loaded lives as long as the process: frozen; full collections rarer (serving/collector.py).
         settle_collector()
 

@@ -352,6 +352,19 @@ def test_the_pricing_engine_scores_a_payment_and_the_next_one_sees_it(served):
     assert pushed_at == pytest.approx(pd.Timestamp(_payment(served)["ts"]).timestamp(), abs=2)
 
 
+def test_a_score_answered_by_the_direct_route_carries_bentomls_headers(served):
+    # The one-payment score is answered by Spend's middleware (serving/direct.py), the batch by BentoML.
+    one = _post(served, "/v1/fraud/score", {"transaction": _payment(served, order_id="hdr-1")}, "pricing-engine")
+    batch = _post(
+        served, "/v1/fraud/score-batch", {"transactions": [_payment(served, order_id="hdr-2")]}, "pricing-engine"
+    )
+    assert one.status_code == batch.status_code == 200, (one.text, batch.text)
+    names = {k for k, _ in one.headers.multi_items()}
+    assert names == {k for k, _ in batch.headers.multi_items()}  # none missing, none added
+    assert one.headers.get_list("server") == batch.headers.get_list("server") == ["BentoML Service/spend"]
+    assert one.headers["content-type"] == batch.headers["content-type"]
+
+
 def test_a_payment_dated_days_back_does_not_count_in_the_cards_next_score_pending_or_written(served):
     """Its windows are as of its own time, past the online store's time to live: written, they read as
     expired; while pending they counted, so the next score depended on the background write's timing."""
