@@ -1,5 +1,6 @@
 """Endpoints answered by Spend's middleware itself, inside the BentoML server, for the calls whose cost is
-mostly BentoML's own per-request work (docs/serving.md, "Direct routes").
+mostly BentoML's own per-request work (docs/serving.md, Decisions: "The one-payment fraud score is
+answered by Spend's middleware").
 
 A direct route is an async BentoML endpoint called the way BentoML's app calls it: the body validated by
 the endpoint's own input model (`input_spec.model_validate_json`, as BentoML's JSON serde does), its
@@ -118,16 +119,18 @@ class DirectRoutes:
         return self.routes.get(path)
 
     def add(self, instance, names: tuple[str, ...], service_name: str) -> None:
-        """Make `names` (async endpoints of `instance`) direct; one BentoML does not describe is skipped."""
+        """Make `names` (async endpoints of `instance`) direct, replacing an earlier instance's (the service
+        that started last answers); one BentoML does not describe is skipped."""
         try:
             from _bentoml_sdk.method import APIMethod
         except ImportError:  # BentoML moved it: its own app answers every route
             return
-        server = f"BentoML Service/{service_name}".encode()
-        for klass in type(instance).__mro__:
+        server, seen = f"BentoML Service/{service_name}".encode(), set()
+        for klass in type(instance).__mro__:  # a subclass's override comes first
             for name, member in vars(klass).items():
-                if not (name in names and isinstance(member, APIMethod)) or member.route in self.routes:
+                if name not in names or name in seen or not isinstance(member, APIMethod):
                     continue
+                seen.add(name)
                 if inspect.iscoroutinefunction(member.func):  # a sync endpoint runs in BentoML's thread
                     caller = getattr(instance, name).local
                     self.routes[member.route] = DirectRoute(

@@ -123,6 +123,26 @@ def test_only_the_named_async_endpoints_are_made_direct():
     assert routes.get("/v1/toy/other") is None  # not named
 
 
+class LouderToy(Toy):
+    @bentoml.api(route="/v1/toy/score")
+    async def score(self, payment: Payment, ctx: bentoml.Context, scale: float = 10.0):
+        return json_response({"order_id": payment.order_id.upper(), "score": payment.amount * scale})
+
+
+def test_a_subclass_override_and_the_latest_instance_are_the_ones_answering():
+    routes, first, second = DirectRoutes(), Toy(), LouderToy()
+    routes.add(first, ("score",), "toy")
+    routes.add(second, ("score",), "toy")  # a service started again in the same process
+    scope, sent = {"type": "http", "path": "/v1/toy/score", "method": "POST", "headers": []}, []
+
+    async def send(message):
+        sent.append(message)
+
+    body = b'{"payment": {"order_id": "o1", "amount": 2.0}}'
+    assert asyncio.run(routes.get("/v1/toy/score").answer(scope, body, None, send))
+    assert _status_body_headers(sent)[1] == {"order_id": "O1", "score": 20.0} and first.calls == 0
+
+
 def test_the_service_answers_its_one_payment_fraud_score_directly():
     routes = DirectRoutes()
     routes.add(object.__new__(Spend.inner), DIRECT_ENDPOINTS, "spend")
