@@ -11,7 +11,7 @@ logs=${LOGS:-/tmp/serving-ab}; tree="$logs/worktree"
 mkdir -p "$logs"
 git worktree remove --force "$tree" 2>/dev/null || true
 git worktree add --quiet --detach "$tree" "$old"
-python=$(pwd)/.venv/bin/python
+python=$here/.venv/bin/python
 for round in $(seq "$rounds"); do
   # Commits before the one import name (`spend`) import their folders from the worktree's root; later ones
   # through benchmarks/older_tree (the venv's editable install would give them this tree's packages).

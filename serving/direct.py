@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from starlette.datastructures import State
+from starlette.responses import Response
 
 UNEXPECTED = b'{"error":"An unexpected error has occurred, please check the server log."}'
 
@@ -55,7 +56,7 @@ class DirectRoute:
     output_spec: Any
     caller: Any
     ctx_param: str | None
-    server: bytes
+    server: str
 
     async def answer(self, scope: dict, body: bytes, receive, send) -> bool:
         """Answer the request and say True, or say False for BentoML to: a body the input model refuses, or
@@ -72,14 +73,12 @@ class DirectRoute:
             logging.getLogger("bentoml").error("Exception on %s [POST]", scope.get("path"), exc_info=True)
             await _send(send, 500, UNEXPECTED, [(b"content-type", b"application/json")], self.server)
             return True
-        response.headers["server"] = self.server.decode()
+        response.headers["server"] = self.server
         await response(scope, receive, send)
         return True
 
     async def _called(self, scope: dict, given):
         """The endpoint's response, as BentoML's app makes it (`api_endpoint`)."""
-        from starlette.responses import Response
-
         ctx = DirectContext(scope)
         kwargs = {k: getattr(given, k) for k in type(given).model_fields}
         if self.ctx_param is not None:
@@ -103,8 +102,8 @@ def _json_body(scope: dict) -> bool:
     return True
 
 
-async def _send(send, status: int, body: bytes, headers: list, server: bytes) -> None:
-    headers = [*headers, (b"content-length", str(len(body)).encode()), (b"server", server)]
+async def _send(send, status: int, body: bytes, headers: list, server: str) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode()), (b"server", server.encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -121,21 +120,28 @@ class DirectRoutes:
     def add(self, instance, names: tuple[str, ...], service_name: str) -> None:
         """Make `names` (async endpoints of `instance`) direct, replacing an earlier instance's (the service
         that started last answers); one BentoML does not describe is skipped."""
-        try:
-            from _bentoml_sdk.method import APIMethod
-        except ImportError:  # BentoML moved it: its own app answers every route
-            return
-        server, seen = f"BentoML Service/{service_name}".encode(), set()
-        for klass in type(instance).__mro__:  # a subclass's override comes first
-            for name, member in vars(klass).items():
-                if name not in names or name in seen or not isinstance(member, APIMethod):
-                    continue
-                seen.add(name)
-                if inspect.iscoroutinefunction(member.func):  # a sync endpoint runs in BentoML's thread
-                    caller = getattr(instance, name).local
-                    self.routes[member.route] = DirectRoute(
-                        name, member.input_spec, member.output_spec, caller, member.ctx_param, server
-                    )
+        server = f"BentoML Service/{service_name}"
+        for name, member in api_methods(type(instance)).items():
+            if name in names and inspect.iscoroutinefunction(member.func):  # a sync one runs in BentoML's thread
+                caller = getattr(instance, name).local
+                self.routes[member.route] = DirectRoute(
+                    name, member.input_spec, member.output_spec, caller, member.ctx_param, server
+                )
+
+
+def api_methods(klass: type) -> dict:
+    """Name -> BentoML's `APIMethod` for each endpoint of `klass`, a subclass's override over its base's;
+    empty if a BentoML release moved the private class (callers then leave BentoML to answer)."""
+    try:
+        from _bentoml_sdk.method import APIMethod
+    except ImportError:
+        return {}
+    methods: dict = {}
+    for base in klass.__mro__:  # the most derived first
+        for name, member in vars(base).items():
+            if isinstance(member, APIMethod):
+                methods.setdefault(name, member)
+    return methods
 
 
 ROUTES = DirectRoutes()

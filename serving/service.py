@@ -43,7 +43,7 @@ from spend.serving.answers import seconds as _seconds
 from spend.serving.answers import unavailable as _unavailable
 from spend.serving.collector import settle as settle_collector
 from spend.serving.demand import StockCounts
-from spend.serving.direct import ROUTES
+from spend.serving.direct import ROUTES, api_methods
 from spend.serving.erased import ERASED_CARD, ErasedCards, erasures_held_off
 from spend.serving.erased import not_found as _not_found
 from spend.serving.follower import Follower
@@ -105,15 +105,10 @@ def bind_endpoints(instance) -> None:
     the class's descriptor. BentoML's `APIMethod.__get__` makes it again on every request, reading the
     method's signature each time (about a twentieth of the worker under fraud load, docs/serving.md); what
     it makes does not change, since the endpoints are called as `.local` (a server-side proxy of the
-    service itself is never used for them)."""
-    try:
-        from _bentoml_sdk.method import APIMethod
-    except ImportError:  # BentoML moved it: requests keep BentoML's own lookup
-        return
-    for klass in type(instance).__mro__:
-        for name, member in vars(klass).items():
-            if isinstance(member, APIMethod) and name not in instance.__dict__:
-                instance.__dict__[name] = member.__get__(instance, type(instance))
+    service itself is never used for them). If BentoML moved `APIMethod`, requests keep BentoML's lookup."""
+    for name, member in api_methods(type(instance)).items():
+        if name not in instance.__dict__:
+            instance.__dict__[name] = member.__get__(instance, type(instance))
 
 
 class Spend:
